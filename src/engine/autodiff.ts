@@ -1,0 +1,139 @@
+// Reverse-mode autodiff: appends backward nodes to the graph. Each forward op has a rule that
+// receives its output gradients and returns one gradient (or null) per input.
+import { Graph, Node, Value, Shape, numel } from './graph.js';
+
+type Rule = (g: Graph, node: Node, dys: (Value | null)[]) => (Value | null)[];
+
+const unaryGrad = (op: string, useOutput: boolean): Rule => (g, node, [dy]) => {
+  const saved = useOutput ? g.out(node) : node.inputs[0];
+  return [g.out(g.add(op, [saved, dy!], node.attrs, [node.shapes[0]], [node.layouts[0]]))];
+};
+
+/** After a fused ReLU, the gradient reaching the pre-activation is dy where y > 0. */
+function throughRelu(g: Graph, node: Node, dy: Value): Value {
+  return node.attrs.relu ? g.out(g.add('relu_grad', [g.out(node), dy], {}, [node.shapes[0]])) : dy;
+}
+
+const rules: Record<string, Rule> = {
+  conv2d(g, node, [dy]) {
+    const [x, w, b] = node.inputs;
+    const dz = throughRelu(g, node, dy!);
+    const a = { stride: node.attrs.stride, pad: node.attrs.pad };
+    const dx = g.out(g.add('conv2d_grad_input', [dz, w], { ...a, xShape: x.shape }, [x.shape]));
+    const gw = g.add('conv2d_grad_weight', [x, dz], { ...a, wShape: w.shape, bias: !!b },
+      b ? [w.shape, b.shape] : [w.shape], b ? ['plain', 'plain'] : ['plain']);
+    return b ? [dx, g.out(gw, 0), g.out(gw, 1)] : [dx, g.out(gw, 0)];
+  },
+  conv_transpose2d(g, node, [dy]) {
+    const [x, w, b] = node.inputs;
+    const a = { stride: node.attrs.stride };
+    const dx = g.out(g.add('conv_transpose2d_grad_input', [dy!, w], { ...a, xShape: x.shape }, [x.shape]));
+    const gw = g.add('conv_transpose2d_grad_weight', [x, dy!], { ...a, wShape: w.shape, bias: !!b },
+      b ? [w.shape, b.shape] : [w.shape], b ? ['plain', 'plain'] : ['plain']);
+    return b ? [dx, g.out(gw, 0), g.out(gw, 1)] : [dx, g.out(gw, 0)];
+  },
+  maxpool2d(g, node, [dy]) {
+    const x = node.inputs[0];
+    return [g.out(g.add('maxpool2d_grad', [x, g.out(node), dy!], { fwd: node.id }, [x.shape]))];
+  },
+  upsample2x(g, node, [dy]) {
+    const x = node.inputs[0];
+    return [g.out(g.add('upsample2x_grad', [dy!], { ...node.attrs, xShape: x.shape }, [x.shape]))];
+  },
+  concat(g, node, [dy]) {
+    let start = 0;
+    return node.inputs.map((x) => {
+      const count = x.shape[1];
+      const v = g.out(g.add('slice_channels', [dy!], { start, count }, [x.shape]));
+      start += count;
+      return v;
+    });
+  },
+  batchnorm(g, node, [dy]) {
+    const [x, gamma, , rm, rv] = node.inputs;
+    const bn = g.add('batchnorm_grad', [x, gamma, rm, rv, dy!, g.out(node)], { ...node.attrs, fwd: node.id },
+      [x.shape, gamma.shape, gamma.shape], ['act', 'plain', 'plain']);
+    return [g.out(bn, 0), g.out(bn, 1), g.out(bn, 2), null, null];
+  },
+  relu: unaryGrad('relu_grad', true),
+  leaky_relu: unaryGrad('leaky_relu_grad', false),
+  sigmoid: unaryGrad('sigmoid_grad', true),
+  softmax: unaryGrad('softmax_grad', true),
+  dropout(g, node, [dy]) {
+    // Same seed and step give the same mask: the gradient is dropout applied to dy.
+    return [g.out(g.add('dropout', [dy!], node.attrs, [node.shapes[0]], [node.layouts[0]]))];
+  },
+  scale(g, node, [dy]) { return [g.scale(dy!, node.attrs.s)]; },
+  add(_g, _node, [dy]) { return [dy, dy]; },
+  add_n(_g, node, [dy]) { return node.inputs.map(() => dy); },
+  mul(g, node, [dy]) { const [a, b] = node.inputs; return [g.mul(dy!, b), g.mul(dy!, a)]; },
+  mean_all(g, node, [dy]) {
+    const x = node.inputs[0];
+    return [g.out(g.add('fill_grad', [dy!], { scale: 1 / numel(x.shape) }, [x.shape], [x.node.layouts[x.index]]))];
+  },
+  loss(g, node, [dy]) {
+    const [logits, target] = node.inputs;
+    return [g.out(g.add('loss_grad', [logits, target, dy!], node.attrs, [logits.shape])), null];
+  },
+};
+
+export function hasGradRule(op: string): boolean {
+  return op in rules;
+}
+
+/**
+ * Appends the backward pass of `loss` (a value of shape [1]) to the graph and returns the
+ * gradient of each value in `wrt` (null where the loss does not depend on it).
+ */
+export function gradients(g: Graph, loss: Value, wrt: Value[]): (Value | null)[] {
+  if (loss.shape.length !== 1 || loss.shape[0] !== 1) throw new Error(`gradients: loss must have shape [1], got [${loss.shape}]`);
+  // Nodes that lie on a path from a wrt value to the loss.
+  const reach = new Set<number>();
+  const wrtIds = new Set(wrt.map((v) => v.node.id));
+  const depends = new Map<number, boolean>();
+  const dependsOnWrt = (n: Node): boolean => {
+    let r = depends.get(n.id);
+    if (r !== undefined) return r;
+    r = wrtIds.has(n.id) || n.inputs.some((i) => dependsOnWrt(i.node));
+    depends.set(n.id, r);
+    return r;
+  };
+  const stack = [loss.node];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (reach.has(n.id) || !dependsOnWrt(n)) continue;
+    reach.add(n.id);
+    for (const i of n.inputs) stack.push(i.node);
+  }
+  const grads = new Map<string, Value[]>(); // "node:index" -> contributions
+  const key = (v: Value) => `${v.node.id}:${v.index}`;
+  const addGrad = (v: Value, gv: Value) => {
+    const k = key(v);
+    const list = grads.get(k);
+    if (list) list.push(gv); else grads.set(k, [gv]);
+  };
+  const total = (v: Value): Value | null => {
+    const list = grads.get(key(v));
+    if (!list) return null;
+    const sum = g.addN(list);
+    grads.set(key(v), [sum]);
+    return sum;
+  };
+  addGrad(loss, g.out(g.add('ones', [], {}, [[1]], ['plain'], 'dloss')));
+  const order = g.nodes.filter((n) => reach.has(n.id)).sort((a, b) => b.id - a.id);
+  for (const node of order) {
+    if (node.op === 'input' || node.op === 'param') continue;
+    const dys = node.shapes.map((_, i) => total(g.out(node, i)));
+    if (dys.every((d) => d === null)) continue;
+    const rule = rules[node.op];
+    if (!rule) throw new Error(`gradients: no gradient rule for op '${node.op}' (node ${node.name})`);
+    const dxs = rule(g, node, dys);
+    node.inputs.forEach((x, i) => {
+      const dx = dxs[i];
+      if (dx && reach.has(x.node.id)) addGrad(x, dx);
+    });
+  }
+  return wrt.map((v) => total(v));
+}
+
+export type { Shape };

@@ -1,0 +1,35 @@
+// What a backend provides to the executor (plan.ts): storage for tensors in its own layout
+// and one kernel per op. Kernels write into output tensors the plan allocated beforehand.
+import type { Layout, Node, Shape } from './graph.js';
+
+export type Float = Float32Array | Float64Array;
+
+export interface BTensor {
+  readonly shape: Shape;
+  /** Backend-owned data; layout is the backend's (native: NHWC for 4D activations). */
+  readonly data: Float;
+}
+
+export interface RunContext {
+  /** Counter of runs of this plan, used to vary dropout masks from step to step. */
+  readonly step: number;
+  /** Per-node scratch kept across the forward and backward kernels of one plan (saved tensors, workspaces). */
+  saved(node: Node | number): Record<string, any>;
+  /** The backend tensor bound to a named param (running statistics are updated through it). */
+  param(name: string): BTensor;
+}
+
+export type Kernel = (ins: BTensor[], outs: BTensor[], node: Node, rt: RunContext) => void;
+
+export interface Backend {
+  readonly name: string;
+  readonly dtype: 'float32' | 'float64';
+  alloc(shape: Shape, layout: Layout): BTensor;
+  /** Copies host data (NCHW for 'act', as-is for 'plain') into t. */
+  upload(host: Float32Array | Float64Array, t: BTensor, layout: Layout): void;
+  /** A tensor over the param's host array: shared memory where the dtype allows, else a copy. */
+  bindParam(host: Float32Array, shape: Shape): BTensor;
+  /** Host copy, NCHW for 'act'. */
+  download(t: BTensor, layout: Layout): Float32Array | Float64Array;
+  kernel(op: string): Kernel | undefined;
+}

@@ -1,0 +1,92 @@
+// Emits the forward graph of UNet++ and U-Net from a config. Node X(i,j) is the conv block
+// named conv{i}_{j}; X(i,j) = H([X(i,0), ..., X(i,j-1), U(X(i+1,j-1))]) for j >= 1.
+import { Graph, Value } from '../engine/graph.js';
+import { ModelConfig, depthOf, levelOf } from './config.js';
+
+export interface BuildOptions {
+  training: boolean;
+}
+
+interface Ctx { g: Graph; cfg: ModelConfig; training: boolean; dropouts: number }
+
+function conv(c: Ctx, name: string, x: Value, cout: number, k: number, relu: boolean): Value {
+  const cin = x.shape[1];
+  const w = c.g.param(`${name}.weight`, [cout, cin, k, k]);
+  const b = c.g.param(`${name}.bias`, [cout]);
+  return c.g.conv2d(x, w, b, { pad: (k - 1) / 2, relu });
+}
+
+/** H: (conv3x3 + BN + ReLU) x2 for the bn preset; (conv3x3 + ReLU + dropout) x2 for paper. */
+function block(c: Ctx, name: string, x: Value, cout: number): Value {
+  return c.g.within(name, () => {
+    let h = x;
+    for (const k of [1, 2]) {
+      if (c.cfg.preset === 'bn') {
+        h = conv(c, `${name}.conv${k}`, h, cout, 3, false);
+        const bn = `${name}.bn${k}`;
+        h = c.g.batchNorm(h, c.g.param(`${bn}.weight`, [cout]), c.g.param(`${bn}.bias`, [cout]),
+          `${bn}.running_mean`, `${bn}.running_var`, { training: c.training, relu: true });
+      } else {
+        h = conv(c, `${name}.conv${k}`, h, cout, 3, true);
+        h = c.g.dropout(h, c.cfg.dropout, (c.cfg.seed * 1000003 + c.dropouts++) >>> 0, c.training);
+      }
+    }
+    return h;
+  });
+}
+
+/** U: x2 up-sampling of the node below; a transposed conv also maps its channels to this level's. */
+function up(c: Ctx, name: string, x: Value, cout: number): Value {
+  if (c.cfg.upsample !== 'transpose') return c.g.upsample2x(x, c.cfg.upsample, c.cfg.upsample === 'bilinear');
+  const w = c.g.param(`${name}.weight`, [x.shape[1], cout, 2, 2]);
+  const b = c.g.param(`${name}.bias`, [cout]);
+  return c.g.convTranspose2d(x, w, b);
+}
+
+function head(c: Ctx, name: string, x: Value): Value {
+  return c.g.within(name, () => conv(c, name, x, c.cfg.classes, 1, false));
+}
+
+/** The input size rule: H and W must be multiples of 2^depth (pad first: see infer/). */
+export function checkInputSize(cfg: ModelConfig, h: number, w: number): void {
+  const m = 2 ** levelOf(cfg);
+  for (const [what, s] of [['height', h], ['width', w]] as const) {
+    if (s % m === 0 && s > 0) continue;
+    const lo = Math.floor(s / m) * m;
+    throw new Error(`input ${what} ${s} is not a multiple of 2^${levelOf(cfg)} = ${m} (depth ${levelOf(cfg)}): ` +
+      `use ${lo > 0 ? `${lo} or ` : ''}${lo + m}, or predict with padding (the predictor pads and crops back)`);
+  }
+}
+
+/** Returns the logits of every head, in head order (see headNames). */
+export function buildForward(g: Graph, x: Value, cfg: ModelConfig, opts: BuildOptions): Value[] {
+  const [, cin, h, w] = x.shape;
+  if (cin !== cfg.inChannels) throw new Error(`input has ${cin} channels, the model expects ${cfg.inChannels} (option inChannels)`);
+  checkInputSize(cfg, h, w);
+  const c: Ctx = { g, cfg, training: opts.training, dropouts: 0 };
+  const L = levelOf(cfg);
+  const f = cfg.filters;
+  const X = new Map<string, Value>();
+  const at = (i: number, j: number) => X.get(`${i},${j}`)!;
+  for (let i = 0; i <= L; i++)
+    X.set(`${i},0`, block(c, `conv${i}_0`, i === 0 ? x : g.maxPool2d(at(i - 1, 0)), f[i]));
+  if (cfg.arch === 'unet') {
+    let d = at(L, 0);
+    for (let i = L - 1; i >= 0; i--)
+      d = block(c, `conv${i}_${L - i}`, g.concat([at(i, 0), up(c, `up${i}_${L - i}`, d, f[i])]), f[i]);
+    return [head(c, 'final', d)];
+  }
+  for (let j = 1; j <= L; j++)
+    for (let i = 0; i + j <= L; i++) {
+      const row = Array.from({ length: j }, (_, k) => at(i, k));
+      X.set(`${i},${j}`, block(c, `conv${i}_${j}`, g.concat([...row, up(c, `up${i}_${j}`, at(i + 1, j - 1), f[i])]), f[i]));
+    }
+  return headNames(cfg).map((name) => head(c, name, at(0, Number(name.slice(5)) || L)));
+}
+
+/** final1..finalL with deep supervision, final{level} when pruned, else final. */
+export function headNames(cfg: ModelConfig): string[] {
+  if (cfg.arch === 'unet' || !cfg.deepSupervision) return ['final'];
+  if (cfg.level !== undefined) return [`final${cfg.level}`];
+  return Array.from({ length: depthOf(cfg) }, (_, j) => `final${j + 1}`);
+}

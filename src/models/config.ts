@@ -1,0 +1,77 @@
+// Model configurations: the two presets of DESIGN.md (paper = official Keras UNet++, bn =
+// PyTorch NestedUNet) and the baselines, with validation that names the option at fault.
+
+export type Arch = 'unetpp' | 'unet';
+export type Preset = 'bn' | 'paper';
+export type UpsampleKind = 'bilinear' | 'nearest' | 'transpose';
+
+export interface ModelConfig {
+  arch: Arch;
+  preset: Preset;
+  /** Filters per level, top to bottom; depth L = filters.length - 1. */
+  filters: number[];
+  inChannels: number;
+  /** 1 = one sigmoid map; > 1 = K maps (softmax or per-class sigmoid). */
+  classes: number;
+  /** A 1x1 head on every top node X(0,1..L) (UNet++ only). */
+  deepSupervision: boolean;
+  upsample: UpsampleKind;
+  /** Probabilities of several classes: softmax over classes or a sigmoid each. */
+  multiclass: 'softmax' | 'sigmoid';
+  /** Dropout after each conv of the paper preset (0.5 in the official code). */
+  dropout: number;
+  /** Pruned UNet++ L^level: nodes i + j <= level and head `level`. Default: the full depth. */
+  level?: number;
+  /** Seed of the dropout masks. */
+  seed: number;
+}
+
+export const DEFAULT_FILTERS = [32, 64, 128, 256, 512];
+export const WIDE_UNET_FILTERS = [35, 70, 140, 280, 560];
+
+export function makeConfig(partial: Partial<ModelConfig> = {}): ModelConfig {
+  const preset = partial.preset ?? 'bn';
+  const cfg: ModelConfig = {
+    arch: 'unetpp',
+    preset,
+    filters: DEFAULT_FILTERS,
+    inChannels: 3,
+    classes: 1,
+    deepSupervision: false,
+    upsample: preset === 'paper' ? 'transpose' : 'bilinear',
+    multiclass: 'softmax',
+    dropout: preset === 'paper' ? 0.5 : 0,
+    seed: 0,
+    ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)),
+  };
+  validateConfig(cfg);
+  return cfg;
+}
+
+export function depthOf(cfg: ModelConfig): number {
+  return cfg.filters.length - 1;
+}
+
+/** The depth actually built: the pruning level, else the full depth. */
+export function levelOf(cfg: ModelConfig): number {
+  return cfg.level ?? depthOf(cfg);
+}
+
+export function validateConfig(cfg: ModelConfig): void {
+  const bad = (opt: string, msg: string): never => { throw new Error(`model option ${opt}: ${msg}`); };
+  if (!['unetpp', 'unet'].includes(cfg.arch)) bad('arch', `'${cfg.arch}' is not unetpp or unet`);
+  if (!['bn', 'paper'].includes(cfg.preset)) bad('preset', `'${cfg.preset}' is not bn or paper`);
+  if (!Array.isArray(cfg.filters) || cfg.filters.length < 2 || cfg.filters.length > 7)
+    bad('filters', `needs 2 to 7 levels (depth 1 to 6), got ${JSON.stringify(cfg.filters)}`);
+  if (cfg.filters.some((f) => !Number.isInteger(f) || f < 1)) bad('filters', `must be positive integers, got ${cfg.filters}`);
+  if (!Number.isInteger(cfg.inChannels) || cfg.inChannels < 1) bad('inChannels', `must be a positive integer, got ${cfg.inChannels}`);
+  if (!Number.isInteger(cfg.classes) || cfg.classes < 1) bad('classes', `must be a positive integer, got ${cfg.classes}`);
+  if (!['bilinear', 'nearest', 'transpose'].includes(cfg.upsample)) bad('upsample', `'${cfg.upsample}' is not bilinear, nearest or transpose`);
+  if (!(cfg.dropout >= 0 && cfg.dropout < 1)) bad('dropout', `must be in [0, 1), got ${cfg.dropout}`);
+  if (cfg.arch === 'unet' && cfg.deepSupervision) bad('deepSupervision', 'U-Net has one head; deep supervision is for UNet++');
+  if (cfg.level !== undefined) {
+    if (!Number.isInteger(cfg.level) || cfg.level < 1 || cfg.level > depthOf(cfg))
+      bad('level', `must be 1..${depthOf(cfg)}, got ${cfg.level}`);
+    if (cfg.arch !== 'unetpp') bad('level', 'pruning applies to UNet++ only');
+  }
+}

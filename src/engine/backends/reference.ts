@@ -1,0 +1,91 @@
+// The reference backend: plain TypeScript loops over NCHW data, float32 or float64. It is the
+// oracle the native backend and the autodiff rules are tested against, so it favours clarity.
+import type { Backend, BTensor, Kernel } from '../backend.js';
+import type { Layout, Shape } from '../graph.js';
+import { numel, fmt } from '../graph.js';
+import * as conv from './reference/conv.js';
+import * as pool from './reference/pool.js';
+import * as resample from './reference/resample.js';
+import * as norm from './reference/norm.js';
+import * as ew from './reference/elementwise.js';
+import * as lossK from './reference/loss.js';
+
+const kernels: Record<string, Kernel> = {
+  ones: ew.ones,
+  conv2d: conv.conv2d,
+  conv2d_grad_input: conv.conv2dGradInput,
+  conv2d_grad_weight: conv.conv2dGradWeight,
+  conv_transpose2d: conv.convTranspose2d,
+  conv_transpose2d_grad_input: conv.convTranspose2dGradInput,
+  conv_transpose2d_grad_weight: conv.convTranspose2dGradWeight,
+  maxpool2d: pool.maxpool2d,
+  maxpool2d_grad: pool.maxpool2dGrad,
+  upsample2x: resample.upsample2x,
+  upsample2x_grad: resample.upsample2xGrad,
+  concat: ew.concat,
+  slice_channels: ew.sliceChannels,
+  batchnorm: norm.batchnorm,
+  batchnorm_grad: norm.batchnormGrad,
+  relu: ew.relu,
+  relu_grad: ew.reluGrad,
+  leaky_relu: ew.leakyRelu,
+  leaky_relu_grad: ew.leakyReluGrad,
+  sigmoid: ew.sigmoid,
+  sigmoid_grad: ew.sigmoidGrad,
+  softmax: ew.softmax,
+  softmax_grad: ew.softmaxGrad,
+  dropout: ew.dropout,
+  scale: ew.scale,
+  add: ew.add,
+  mul: ew.mul,
+  add_n: ew.addN,
+  mean_all: ew.meanAll,
+  fill_grad: ew.fillGrad,
+  loss: lossK.loss,
+  loss_grad: lossK.lossGrad,
+};
+
+export interface ReferenceOptions { dtype?: 'float32' | 'float64' }
+
+export class ReferenceBackend implements Backend {
+  readonly name = 'reference';
+  readonly dtype: 'float32' | 'float64';
+
+  constructor(options: ReferenceOptions = {}) {
+    this.dtype = options.dtype ?? 'float32';
+    if (this.dtype !== 'float32' && this.dtype !== 'float64') throw new Error(`reference backend: dtype must be float32 or float64, got ${String(this.dtype)}`);
+  }
+
+  private array(n: number): Float32Array | Float64Array {
+    return this.dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+  }
+
+  alloc(shape: Shape, _layout: Layout): BTensor {
+    return { shape, data: this.array(numel(shape)) };
+  }
+
+  upload(host: Float32Array | Float64Array, t: BTensor, _layout: Layout): void {
+    if (host.length !== t.data.length) throw new Error(`reference upload: ${host.length} values into a tensor of shape ${fmt(t.shape)}`);
+    t.data.set(host);
+  }
+
+  bindParam(host: Float32Array, shape: Shape): BTensor {
+    // float32 shares the store's memory (in-place running-stat updates land there directly);
+    // float64 works on a copy, which Plan writes back for non-trainable params.
+    if (this.dtype === 'float32') return { shape, data: host };
+    return { shape, data: Float64Array.from(host) };
+  }
+
+  download(t: BTensor, _layout: Layout): Float32Array | Float64Array {
+    return t.data.slice();
+  }
+
+  kernel(op: string): Kernel | undefined {
+    return kernels[op];
+  }
+
+  /** Ops this backend implements (for coverage tests). */
+  static ops(): string[] {
+    return Object.keys(kernels);
+  }
+}

@@ -1,0 +1,89 @@
+// Batch norm over N,H,W per channel, with PyTorch's running-statistics conventions.
+import type { Kernel, Float } from '../../backend.js';
+
+/** Per-channel batch mean and biased variance of x [N,C,H,W]. */
+function batchStats(x: Float, n: number, c: number, hw: number): { mean: Float64Array; variance: Float64Array } {
+  const mean = new Float64Array(c), variance = new Float64Array(c);
+  const m = n * hw;
+  for (let ci = 0; ci < c; ci++) {
+    let s = 0;
+    for (let ni = 0; ni < n; ni++) for (let p = 0, b = (ni * c + ci) * hw; p < hw; p++) s += x[b + p];
+    const mu = s / m;
+    // Two passes: the variance of the deviations, not E[x^2] - mu^2, for float64 accuracy.
+    let v = 0;
+    for (let ni = 0; ni < n; ni++) for (let p = 0, b = (ni * c + ci) * hw; p < hw; p++) v += (x[b + p] - mu) ** 2;
+    mean[ci] = mu;
+    variance[ci] = v / m;
+  }
+  return { mean, variance };
+}
+
+export const batchnorm: Kernel = (ins, outs, node, rt) => {
+  const [x, gamma, beta, rmIn, rvIn] = ins;
+  const y = outs[0].data;
+  const { training, eps, momentum, relu } = node.attrs;
+  const [n, c, h, w] = x.shape;
+  const hw = h * w;
+  let mean: ArrayLike<number>, variance: ArrayLike<number>;
+  if (training) {
+    ({ mean, variance } = batchStats(x.data, n, c, hw));
+    const rm = rt.param(node.attrs.runningMean).data, rv = rt.param(node.attrs.runningVar).data;
+    const m = n * hw;
+    for (let ci = 0; ci < c; ci++) {
+      rm[ci] = (1 - momentum) * rm[ci] + momentum * mean[ci];
+      rv[ci] = (1 - momentum) * rv[ci] + momentum * variance[ci] * (m / (m - 1));
+    }
+    Object.assign(rt.saved(node), { mean, variance });
+  } else {
+    mean = rmIn.data;
+    variance = rvIn.data;
+  }
+  for (let ci = 0; ci < c; ci++) {
+    const inv = 1 / Math.sqrt(variance[ci] + eps);
+    const scale = gamma.data[ci] * inv, shift = beta.data[ci] - mean[ci] * scale;
+    for (let ni = 0; ni < n; ni++) {
+      const b = (ni * c + ci) * hw;
+      for (let p = 0; p < hw; p++) {
+        const v = x.data[b + p] * scale + shift;
+        y[b + p] = relu && v < 0 ? 0 : v;
+      }
+    }
+  }
+};
+
+export const batchnormGrad: Kernel = (ins, outs, node) => {
+  const [x, gamma, rm, rv, dyT, yT] = ins;
+  const [dx, dgamma, dbeta] = outs.map((o) => o.data);
+  const { training, eps, relu } = node.attrs;
+  const [n, c, h, w] = x.shape;
+  const hw = h * w, m = n * hw;
+  const X = x.data, Y = yT.data, DY = dyT.data;
+  // Statistics are recomputed from x rather than read from the forward's scratch: the eval
+  // branch needs none, and the forward has already moved the running statistics.
+  const { mean, variance } = training ? batchStats(X, n, c, hw) : { mean: rm.data, variance: rv.data };
+  const g = (i: number) => (relu && !(Y[i] > 0) ? 0 : DY[i]);
+  for (let ci = 0; ci < c; ci++) {
+    const inv = 1 / Math.sqrt(variance[ci] + eps);
+    let sumDy = 0, sumDyXhat = 0;
+    for (let ni = 0; ni < n; ni++) {
+      const b = (ni * c + ci) * hw;
+      for (let p = 0; p < hw; p++) {
+        const d = g(b + p);
+        sumDy += d;
+        sumDyXhat += d * (X[b + p] - mean[ci]) * inv;
+      }
+    }
+    dgamma[ci] = sumDyXhat;
+    dbeta[ci] = sumDy;
+    const gi = gamma.data[ci] * inv;
+    for (let ni = 0; ni < n; ni++) {
+      const b = (ni * c + ci) * hw;
+      for (let p = 0; p < hw; p++) {
+        if (!training) { dx[b + p] = g(b + p) * gi; continue; }
+        // d/dx of gamma * xhat with xhat depending on the batch mean and variance.
+        const xhat = (X[b + p] - mean[ci]) * inv;
+        dx[b + p] = gi * (g(b + p) - sumDy / m - xhat * sumDyXhat / m);
+      }
+    }
+  }
+};

@@ -1,0 +1,12 @@
+// The engine's public API: build a graph, differentiate it, run it on a backend.
+export { Graph, ShapeError, numel, fmt } from './graph.js';
+export type { Shape, Layout, Value, Node, ConvAttrs, BatchNormAttrs, UpsampleMode, LossKind } from './graph.js';
+export { gradients, hasGradRule } from './autodiff.js';
+export { Plan, NonFiniteError } from './plan.js';
+export type { PlanOptions } from './plan.js';
+export { ParamStore } from './params.js';
+export type { Param } from './params.js';
+export type { Backend, BTensor, Kernel, RunContext, Float } from './backend.js';
+export { dropoutStream, dropoutUniform } from './dropout-hash.js';
+export { ReferenceBackend } from './backends/reference.js';
+export type { ReferenceOptions } from './backends/reference.js';

@@ -55,7 +55,9 @@ export class Plan {
       if (n.op === 'param') return;
       n.shapes.forEach((s, i) => {
         const pk = poolKey(numel(s), n.layouts[i]);
-        const reuse = pool.get(pk)?.pop();
+        // Inputs are uploaded before any kernel runs, so they must not take a buffer that an
+        // earlier node still writes (an input created after part of the model, e.g. a target).
+        const reuse = n.op === 'input' ? undefined : pool.get(pk)?.pop();
         const tensor = reuse ? { shape: s, data: reuse.data } : this.backend.alloc(s, n.layouts[i]);
         this.tensors.set(`${n.id}:${i}`, tensor);
       });

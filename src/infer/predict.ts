@@ -1,0 +1,153 @@
+// The prediction API: probabilities for an image of any size. Pads to the model's size rule
+// (reflect) and crops back, slides overlapping windows with smooth blending over images
+// larger than the tile, optionally averages flips (TTA), and compiles one Plan per
+// window shape (cached, so a folder of same-sized images compiles once).
+import { Graph } from '../engine/graph.js';
+import { Plan } from '../engine/plan.js';
+import type { Backend } from '../engine/backend.js';
+import type { SegModel } from '../models/model.js';
+import { levelOf } from '../models/config.js';
+import { paddingFor, reflectPad, crop } from './pad.js';
+import { tileLayout, Blender, type BlendKind } from './tiles.js';
+import { FLIPS, IDENTITY, flipCHW } from './tta.js';
+
+export interface PredictorOptions {
+  backend: Backend;
+  /** accurate: mean of the heads' probabilities; fast: one head (default the deepest). */
+  mode?: 'accurate' | 'fast';
+  /** Head read in fast mode (1..L). */
+  head?: number;
+  /** Run the pruned UNet++ L^level (model.prune); needs deep supervision. */
+  level?: number;
+  /** Window size in pixels (square, or [h, w]); multiples of 2^level. Default: the whole image. */
+  tile?: number | [number, number];
+  /** Fraction of a window shared with its neighbour, in [0, 1). Default 0.25. */
+  overlap?: number;
+  /** Blending weights of overlapping windows. Default gaussian. */
+  blend?: BlendKind;
+  /** Average over the four flips (identity, h, v, h+v). */
+  tta?: boolean;
+  /** Windows (times flips) per run. Default 4. */
+  batch?: number;
+}
+
+/** Input image: CHW planes, values as the model was trained on. */
+export interface InputImage { data: ArrayLike<number>; channels: number; height: number; width: number }
+
+/** Probabilities [classes, height, width]. */
+export interface ProbMap { data: Float32Array; classes: number; height: number; width: number }
+
+export interface Predictor {
+  /** The model actually run (pruned when level is set). */
+  readonly model: SegModel;
+  readonly classes: number;
+  predict(img: InputImage): ProbMap;
+  /** Number of plans compiled so far (one per window batch shape). */
+  readonly plansCompiled: number;
+}
+
+const optError = (opt: string, msg: string) => new Error(`predict option ${opt}: ${msg}`);
+
+export function createPredictor(model: SegModel, opts: PredictorOptions): Predictor {
+  if (opts.level !== undefined && opts.level !== levelOf(model.config)) model = model.prune(opts.level);
+  const cfg = model.config;
+  const m = 2 ** levelOf(cfg);
+  const overlap = opts.overlap ?? 0.25;
+  if (!(overlap >= 0 && overlap < 1)) throw optError('overlap', `must be in [0, 1), got ${opts.overlap}`);
+  const batch = opts.batch ?? 4;
+  if (!Number.isInteger(batch) || batch < 1) throw optError('batch', `must be a positive integer, got ${opts.batch}`);
+  const tile = opts.tile === undefined ? undefined : Array.isArray(opts.tile) ? opts.tile : [opts.tile, opts.tile];
+  for (const t of tile ?? [])
+    if (!Number.isInteger(t) || t < m || t % m !== 0)
+      throw optError('tile', `${t} is not a positive multiple of 2^${levelOf(cfg)} = ${m}: use ${Math.max(m, Math.floor(t / m) * m)} or ${Math.max(m, Math.ceil(t / m) * m)}`);
+  const modeSpec = opts.mode === 'fast' ? { kind: 'fast' as const, head: opts.head } : { kind: 'accurate' as const };
+  if (opts.mode === 'fast' && opts.head !== undefined) {
+    const names = model.headNames();
+    if (!names.includes(`final${opts.head}`)) throw optError('head', `${opts.head} does not exist; heads are ${names.join(', ')}`);
+  }
+  const flips = opts.tta ? FLIPS : IDENTITY;
+  const K = cfg.classes;
+  const C = cfg.inChannels;
+  const plans = new Map<string, Plan>();
+
+  const planFor = (b: number, h: number, w: number): Plan => {
+    const key = `${b}x${h}x${w}`;
+    let plan = plans.get(key);
+    if (!plan) {
+      const g = new Graph();
+      const x = g.input('x', [b, C, h, w]);
+      const probs = model.probabilities(g, model.forward(g, x, { training: false }), modeSpec);
+      plan = new Plan(g, opts.backend, model.params, [probs]);
+      plans.set(key, plan);
+    }
+    return plan;
+  };
+
+  const predict = (img: InputImage): ProbMap => {
+    const { channels, height: H, width: W } = img;
+    if (channels !== C) throw new Error(`image has ${channels} channels, the model expects ${C}`);
+    if (img.data.length !== C * H * W) throw new Error(`image data has ${img.data.length} values, expected ${C}x${H}x${W}`);
+    const pad = paddingFor(H, W, m);
+    const padded = pad.height === H && pad.width === W ? img.data : reflectPad(img.data, C, H, W, pad);
+    const [Hp, Wp] = [pad.height, pad.width];
+    const layout = tileLayout(Hp, Wp, tile?.[0] ?? Hp, tile?.[1] ?? Wp, overlap, opts.blend ?? 'gaussian');
+    const { tileH: th, tileW: tw } = layout;
+    const items = layout.windows.flatMap((win) => flips.map((flip) => ({ win, flip })));
+    const b = Math.min(batch, items.length);
+    const plan = planFor(b, th, tw);
+    const inSize = C * th * tw;
+    const outSize = K * th * tw;
+    const feed = new Float32Array(b * inSize);
+    const unflipped = new Float32Array(outSize);
+    const blender = new Blender(K, Hp, Wp, layout);
+    for (let start = 0; start < items.length; start += b) {
+      const chunk = items.slice(start, start + b);
+      feed.fill(0); // unused slots of a last, partial batch
+      chunk.forEach(({ win, flip }, i) => {
+        const window = crop(padded, C, Hp, Wp, win.top, win.left, th, tw);
+        flipCHW(window, feed, i * inSize, C, th, tw, flip);
+      });
+      const out = plan.runToHost({ x: feed })[0];
+      chunk.forEach(({ win, flip }, i) => {
+        flipCHW(out.subarray(i * outSize, (i + 1) * outSize), unflipped, 0, K, th, tw, flip);
+        blender.add(win, unflipped);
+      });
+    }
+    const full = blender.result();
+    const data = Hp === H && Wp === W ? full : crop(full, K, Hp, Wp, pad.top, pad.left, H, W);
+    return { data, classes: K, height: H, width: W };
+  };
+
+  return { model, classes: K, predict, get plansCompiled() { return plans.size; } };
+}
+
+/** Binary masks per channel: 1 where p > threshold (the metrics' convention). */
+export function threshold(p: ProbMap, t = 0.5): Uint8Array {
+  const out = new Uint8Array(p.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = p.data[i] > t ? 1 : 0;
+  return out;
+}
+
+/**
+ * One label per pixel [H, W]: for one class, 1 where p > t; for softmax classes, the argmax
+ * (0 = background); for per-class sigmoids, the most probable class above t, else 0 and
+ * class k is label k + 1.
+ */
+export function labelMap(p: ProbMap, multiclass: 'softmax' | 'sigmoid' = 'softmax', t = 0.5): Uint8Array {
+  const plane = p.height * p.width;
+  const out = new Uint8Array(plane);
+  if (p.classes === 1) {
+    for (let i = 0; i < plane; i++) out[i] = p.data[i] > t ? 1 : 0;
+    return out;
+  }
+  for (let i = 0; i < plane; i++) {
+    let best = 0;
+    let bestP = -Infinity;
+    for (let c = 0; c < p.classes; c++) {
+      const v = p.data[c * plane + i];
+      if (v > bestP) { bestP = v; best = c; }
+    }
+    out[i] = multiclass === 'softmax' ? best : bestP > t ? best + 1 : 0;
+  }
+  return out;
+}

@@ -1,0 +1,147 @@
+// Prediction: padding/cropping to any size, tiling with blending, flip TTA, plan caching.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SegModel } from '../../src/models/model.js';
+import { ReferenceBackend } from '../../src/engine/backends/reference.js';
+import { createPredictor, threshold, labelMap, type InputImage } from '../../src/infer/predict.js';
+import { reflectIndex, paddingFor, reflectPad, crop } from '../../src/infer/pad.js';
+import { tileLayout, Blender, windowStarts } from '../../src/infer/tiles.js';
+import { flipCHW } from '../../src/infer/tta.js';
+import { Rng } from '../../src/data/rng.js';
+
+const backend = new ReferenceBackend({ dtype: 'float32' });
+const tiny = (extra = {}) => new SegModel({ filters: [4, 8, 16], inChannels: 1, classes: 1, seed: 3, ...extra });
+
+function randomImage(h: number, w: number, c = 1, seed = 1): InputImage {
+  const r = new Rng(seed);
+  return { data: Float32Array.from({ length: c * h * w }, () => r.next()), channels: c, height: h, width: w };
+}
+
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  assert.equal(a.length, b.length);
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+  return d;
+};
+
+test('reflect index mirrors without repeating the edge, also for pads larger than the image', () => {
+  assert.deepEqual([-3, -2, -1, 0, 1, 2, 3, 4, 5].map((i) => reflectIndex(i, 3)), [1, 2, 1, 0, 1, 2, 1, 0, 1]);
+  assert.equal(reflectIndex(7, 1), 0);
+  assert.deepEqual(paddingFor(37, 53, 4), { top: 1, left: 1, height: 40, width: 56 });
+});
+
+test('odd sizes (37x53) are padded and cropped back to the original size', () => {
+  const model = tiny();
+  const p = createPredictor(model, { backend });
+  const img = randomImage(37, 53);
+  const out = p.predict(img);
+  assert.equal(out.height, 37);
+  assert.equal(out.width, 53);
+  assert.equal(out.data.length, 37 * 53);
+  // same as padding by hand, predicting the padded image and cropping
+  const pad = paddingFor(37, 53, 4);
+  const padded = p.predict({ data: reflectPad(img.data, 1, 37, 53, pad), channels: 1, height: pad.height, width: pad.width });
+  assert.equal(maxDiff(out.data, crop(padded.data, 1, pad.height, pad.width, pad.top, pad.left, 37, 53)), 0);
+  for (const v of out.data) assert.ok(v >= 0 && v <= 1);
+});
+
+test('a tile that covers the image gives exactly the untiled prediction', () => {
+  const model = tiny();
+  const img = randomImage(32, 24);
+  const whole = createPredictor(model, { backend }).predict(img);
+  for (const tile of [32, 64]) {
+    const tiled = createPredictor(model, { backend, tile, overlap: 0.5 }).predict(img);
+    assert.equal(maxDiff(tiled.data, whole.data), 0, `tile ${tile}`);
+  }
+  // a tile covering only the height: still one window per axis where it covers
+  const tall = createPredictor(model, { backend, tile: [32, 16], overlap: 0.5 }).predict(img);
+  assert.equal(tall.data.length, whole.data.length);
+});
+
+test('blending windows of one map reproduces the map (weights normalise, windows land in place)', () => {
+  const H = 45, W = 70, K = 2;
+  const truth = randomImage(H, W, K, 9).data as Float32Array;
+  for (const kind of ['gaussian', 'linear'] as const) {
+    const layout = tileLayout(H, W, 16, 24, 0.3, kind);
+    assert.ok(layout.windows.length > 4);
+    const b = new Blender(K, H, W, layout);
+    for (const win of layout.windows) b.add(win, crop(truth, K, H, W, win.top, win.left, layout.tileH, layout.tileW));
+    assert.ok(maxDiff(b.result(), truth) < 1e-6, kind);
+  }
+  assert.deepEqual(windowStarts(100, 40, 0.25), [0, 30, 60]);
+  assert.deepEqual(windowStarts(30, 40, 0.25), [0]);
+});
+
+test('sliding windows over a larger image: right size, probabilities, one plan per window shape', () => {
+  const model = tiny();
+  const p = createPredictor(model, { backend, tile: 16, overlap: 0.25, batch: 3 });
+  const img = randomImage(37, 41);
+  const out = p.predict(img);
+  assert.equal(out.data.length, 37 * 41);
+  for (const v of out.data) assert.ok(v >= 0 && v <= 1);
+  p.predict(randomImage(37, 41, 1, 2));
+  assert.equal(p.plansCompiled, 1);
+  // close to the untiled result away from window borders (same network, different context)
+  const whole = createPredictor(model, { backend }).predict(img);
+  let mean = 0;
+  for (let i = 0; i < out.data.length; i++) mean += Math.abs(out.data[i] - whole.data[i]) / out.data.length;
+  assert.ok(mean < 0.05, `mean difference ${mean}`);
+});
+
+test('flip TTA is flip-equivariant and averages the four flips', () => {
+  const model = tiny();
+  const H = 20, W = 28; // padded to 20x28 (multiples of 4): padding commutes with flips
+  const img = randomImage(H, W);
+  const tta = createPredictor(model, { backend, tta: true });
+  const plain = createPredictor(model, { backend });
+  const out = tta.predict(img);
+  for (const f of [{ h: true, v: false }, { h: false, v: true }]) {
+    const flipped = new Float32Array(H * W);
+    flipCHW(img.data, flipped, 0, 1, H, W, f);
+    const outF = tta.predict({ ...img, data: flipped });
+    const back = new Float32Array(H * W);
+    flipCHW(outF.data, back, 0, 1, H, W, f);
+    assert.ok(maxDiff(back, out.data) < 1e-6, JSON.stringify(f));
+    // without TTA a random network is not equivariant: the check above has teeth
+    const plainF = plain.predict({ ...img, data: flipped });
+    flipCHW(plainF.data, back, 0, 1, H, W, f);
+    assert.ok(maxDiff(back, plain.predict(img).data) > 1e-4);
+  }
+  const mean = new Float64Array(H * W);
+  for (const f of [{ h: false, v: false }, { h: true, v: false }, { h: false, v: true }, { h: true, v: true }]) {
+    const x = new Float32Array(H * W);
+    flipCHW(img.data, x, 0, 1, H, W, f);
+    const y = plain.predict({ ...img, data: x }).data;
+    const yb = new Float32Array(H * W);
+    flipCHW(y, yb, 0, 1, H, W, f);
+    yb.forEach((v, i) => (mean[i] += v / 4));
+  }
+  assert.ok(maxDiff(mean, out.data) < 1e-6);
+});
+
+test('modes and pruning: fast mode reads one head, level prunes, bad options are named', () => {
+  const model = new SegModel({ filters: [4, 8, 16], inChannels: 1, classes: 1, deepSupervision: true, seed: 5 });
+  const img = randomImage(16, 16);
+  const acc = createPredictor(model, { backend, mode: 'accurate' }).predict(img);
+  const fast1 = createPredictor(model, { backend, mode: 'fast', head: 1 }).predict(img);
+  const fast2 = createPredictor(model, { backend, mode: 'fast' }).predict(img);
+  const mean = fast1.data.map((v, i) => (v + fast2.data[i]) / 2);
+  assert.ok(maxDiff(mean, acc.data) < 1e-6);
+  const pruned = createPredictor(model, { backend, level: 1 });
+  assert.deepEqual(pruned.model.headNames(), ['final1']);
+  assert.ok(maxDiff(pruned.predict(img).data, fast1.data) < 1e-6);
+  // a pruned L^1 only needs multiples of 2
+  assert.equal(pruned.predict(randomImage(7, 9)).data.length, 63);
+  assert.throws(() => createPredictor(model, { backend, tile: 10 }), /option tile: 10 .*use 8 or 12/);
+  assert.throws(() => createPredictor(model, { backend, overlap: 1 }), /option overlap/);
+  assert.throws(() => createPredictor(model, { backend, mode: 'fast', head: 3 }), /option head: 3/);
+  assert.throws(() => createPredictor(model, { backend }).predict(randomImage(8, 8, 3)), /3 channels, the model expects 1/);
+});
+
+test('threshold and label maps', () => {
+  const p = { data: Float32Array.from([0.2, 0.6, 0.5, 0.9, 0.1, 0.3, 0.7, 0.2]), classes: 2, height: 2, width: 2 };
+  assert.deepEqual([...threshold(p)], [0, 1, 0, 1, 0, 0, 1, 0]);
+  assert.deepEqual([...labelMap(p, 'softmax')], [0, 0, 1, 0]);
+  assert.deepEqual([...labelMap(p, 'sigmoid')], [0, 1, 2, 1]);
+  assert.deepEqual([...labelMap({ ...p, classes: 1, data: p.data.slice(0, 4) })], [0, 1, 0, 1]);
+});

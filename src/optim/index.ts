@@ -1,0 +1,11 @@
+// Optimisers, gradient clipping and learning-rate schedules.
+export { Adam, adamUpdate } from './adam.js';
+export type { AdamOptions, AdamHyper } from './adam.js';
+export { Sgd, sgdUpdate } from './sgd.js';
+export type { SgdOptions, SgdHyper } from './sgd.js';
+export { clipGradNorm, globalNorm } from './clip.js';
+export { ConstantLr, CosineLr, PlateauLr, makeSchedule, applyLr } from './schedule.js';
+export type { LrSchedule, CosineOptions, PlateauOptions, ScheduleOptions } from './schedule.js';
+export type { Optimizer, OptimState, Grad } from './types.js';
+export { makeOptimizer } from './make.js';
+export type { OptimizerOptions } from './make.js';

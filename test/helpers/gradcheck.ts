@@ -9,6 +9,7 @@ import { gradients } from '../../src/engine/autodiff.js';
 import { Plan } from '../../src/engine/plan.js';
 import { ParamStore } from '../../src/engine/params.js';
 import { ReferenceBackend } from '../../src/engine/backends/reference.js';
+import type { Backend } from '../../src/engine/backend.js';
 
 // ---- seeded random data ----
 
@@ -70,6 +71,8 @@ export interface GradCheckSpec {
   maxPerTensor?: number;
   /** Seed of the cotangent and of the element sampling. */
   seed?: number;
+  /** Backend to check (default: reference, float64). A float32 one needs a larger h and tolerances. */
+  backend?: Backend;
   /** Fail if more than this fraction of the compared elements had to be excused as kinks (default 0.05). */
   maxKinkFraction?: number;
 }
@@ -100,7 +103,7 @@ export function gradcheck(spec: GradCheckSpec): GradCheckReport {
   const maxPer = spec.maxPerTensor ?? 100;
   const rand = rng(spec.seed ?? 1234);
   const params = spec.params ?? new ParamStore();
-  const backend = new ReferenceBackend({ dtype: 'float64' });
+  const backend = spec.backend ?? new ReferenceBackend({ dtype: 'float64' });
 
   const g = new Graph();
   const y = spec.build(g);

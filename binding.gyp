@@ -1,0 +1,17 @@
+{
+  "targets": [{
+    "target_name": "unetpp_native",
+    "sources": [
+      "native/addon.cc", "native/common.cc", "native/layout.cc", "native/conv.cc",
+      "native/batchnorm.cc", "native/pool.cc", "native/resample.cc", "native/eltwise.cc",
+      "native/channels.cc", "native/loss.cc", "native/optim.cc", "native/bench.cc"
+    ],
+    "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+    "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+    "cflags!": ["-fno-exceptions", "-O2"],
+    "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-O2"],
+    "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-fexceptions", "-Wall", "-Wno-unused-parameter"],
+    "ldflags": ["-fopenmp"],
+    "libraries": ["-ldnnl"]
+  }]
+}

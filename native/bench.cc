@@ -1,0 +1,100 @@
+// benchConvRaw: oneDNN's own convolution primitives with the layouts they prefer ("format any"
+// everywhere), timed on pre-filled buffers: the kernel floor our graph is compared against.
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include "common.h"
+
+namespace un {
+
+using dnnl::algorithm;
+using dnnl::prop_kind;
+
+static memory filled(const memory::desc &md, uint32_t seed) {
+  memory m(md, engine());
+  float *p = static_cast<float *>(m.get_data_handle());
+  size_t n = md.get_size() / sizeof(float);
+  for (size_t i = 0; i < n; i++) {  // uniform in [-1, 1): never denormal
+    seed = seed * 1664525u + 1013904223u;
+    p[i] = (float)((seed >> 8) * (1.0 / 8388608.0) - 1.0);
+  }
+  return m;
+}
+
+static double medianMs(int iters, const std::function<void()> &f) {
+  for (int i = 0; i < 3; i++) f();  // warm-up: JIT, caches, page faults
+  std::vector<double> t;
+  for (int i = 0; i < iters; i++) {
+    auto a = std::chrono::steady_clock::now();
+    f();
+    auto b = std::chrono::steady_clock::now();
+    t.push_back(std::chrono::duration<double, std::milli>(b - a).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+static int64_t opt(Napi::Object o, const char *k, int64_t d) {
+  Napi::Value v = o.Get(k);
+  return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : d;
+}
+
+// benchConvRaw({n,c,o,h,w,k,pad,iters,bias}) -> {fwdMs, bwdDataMs, bwdWeightsMs, impl: {...}}
+static Napi::Value benchConvRaw(const Args &a) {
+  if (!a.info[0].IsObject()) throw OpError("expects an options object {n,c,o,h,w,k,pad,iters}");
+  auto o = a.info[0].As<Napi::Object>();
+  const int64_t n = opt(o, "n", 16), c = opt(o, "c", 32), oc = opt(o, "o", c), h = opt(o, "h", 96), w = opt(o, "w", h);
+  const int64_t k = opt(o, "k", 3), pad = opt(o, "pad", k / 2), iters = opt(o, "iters", 20);
+  const bool bias = !o.Get("bias").IsBoolean() || o.Get("bias").As<Napi::Boolean>().Value();
+  const int64_t ho = h + 2 * pad - k + 1, wo = w + 2 * pad - k + 1;
+  if (n < 1 || c < 1 || oc < 1 || ho < 1 || wo < 1 || iters < 1) throw OpError("invalid shape");
+  auto any = [](memory::dims d) { return memory::desc(d, dt::f32, tag::any); };
+  memory::desc src = any({n, c, h, w}), wei = any({oc, c, k, k}), dst = any({n, oc, ho, wo});
+  memory::desc bmd = bias ? memory::desc({oc}, dt::f32, tag::x) : memory::desc();
+  memory::dims st{1, 1}, pd{pad, pad};
+  auto attr = baseAttr();
+
+  dnnl::convolution_forward::desc fd(prop_kind::forward_training, algorithm::convolution_direct, src, wei, bmd, dst, st, pd, pd);
+  dnnl::convolution_forward::primitive_desc fpd(fd, attr, engine());
+  dnnl::convolution_backward_data::desc dd(algorithm::convolution_direct, src, wei, dst, st, pd, pd);
+  dnnl::convolution_backward_data::primitive_desc dpd(dd, attr, engine(), fpd);
+  dnnl::convolution_backward_weights::desc wd(algorithm::convolution_direct, src, wei, bmd, dst, st, pd, pd);
+  dnnl::convolution_backward_weights::primitive_desc wpd(wd, attr, engine(), fpd);
+
+  memory x = filled(fpd.src_desc(), 1), wt = filled(fpd.weights_desc(), 2), y = filled(fpd.dst_desc(), 3);
+  memory b = bias ? filled(bmd, 4) : memory();
+  memory dy = filled(dpd.diff_dst_desc(), 5), wt2 = filled(dpd.weights_desc(), 6), dx = filled(dpd.diff_src_desc(), 7);
+  memory x3 = filled(wpd.src_desc(), 8), dy3 = filled(wpd.diff_dst_desc(), 9), dw = filled(wpd.diff_weights_desc(), 10);
+  memory db = bias ? filled(bmd, 11) : memory();
+
+  dnnl::convolution_forward fp(fpd);
+  dnnl::convolution_backward_data dp(dpd);
+  dnnl::convolution_backward_weights wp(wpd);
+  std::unordered_map<int, memory> fa{{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, wt}, {DNNL_ARG_DST, y}};
+  std::unordered_map<int, memory> wa{{DNNL_ARG_SRC, x3}, {DNNL_ARG_DIFF_DST, dy3}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
+  if (bias) { fa.emplace(DNNL_ARG_BIAS, b); wa.emplace(DNNL_ARG_DIFF_BIAS, db); }
+  const int it = (int)iters;
+  double tf = medianMs(it, [&] { run(fp, fpd, fa); });
+  double td = medianMs(it, [&] { run(dp, dpd, {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, wt2}, {DNNL_ARG_DIFF_SRC, dx}}); });
+  double tw = medianMs(it, [&] { run(wp, wpd, wa); });
+
+  Napi::Env env = a.env();
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("fwdMs", tf);
+  r.Set("bwdDataMs", td);
+  r.Set("bwdWeightsMs", tw);
+  r.Set("gflop", 2.0 * n * oc * ho * wo * c * k * k / 1e9);  // one pass (forward, or each backward)
+  r.Set("threads", threads());
+  Napi::Object impl = Napi::Object::New(env);
+  impl.Set("fwd", fpd.impl_info_str());
+  impl.Set("bwdData", dpd.impl_info_str());
+  impl.Set("bwdWeights", wpd.impl_info_str());
+  r.Set("impl", impl);
+  return r;
+}
+
+void registerBench(Napi::Env env, Napi::Object ex) { def(env, ex, "benchConvRaw", benchConvRaw); }
+
+}  // namespace un

@@ -1,0 +1,152 @@
+#include "common.h"
+
+#include <omp.h>
+#include <xmmintrin.h>
+
+#include <cstdlib>
+#include <sstream>
+
+namespace un {
+
+dnnl::engine &engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+dnnl::stream &stream() {
+  static dnnl::stream s(engine());
+  return s;
+}
+
+static int gThreads = 0;
+int threads() { return gThreads ? gThreads : omp_get_max_threads(); }
+
+void enableFtz() { _mm_setcsr(_mm_getcsr() | 0x8040); }  // FTZ (bit 15) | DAZ (bit 6)
+
+void setThreads(int n) {
+  if (n < 1) n = 1;
+  gThreads = n;
+  omp_set_num_threads(n);
+  enableFtz();
+#pragma omp parallel num_threads(n)
+  enableFtz();
+}
+
+// ---- arguments ----
+static std::string pos(const Args &a, size_t i, const char *what) {
+  return std::string(what) + " (argument " + std::to_string(i) + ")";
+}
+
+float *Args::f32(size_t i, size_t expect, const char *what) const {
+  if (i >= info.Length() || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw OpError(pos(*this, i, what) + " must be a Float32Array");
+  auto a = info[i].As<Napi::Float32Array>();
+  if (expect && a.ElementLength() != expect)
+    throw OpError(pos(*this, i, what) + " has " + std::to_string(a.ElementLength()) + " values, expected " +
+                  std::to_string(expect));
+  return a.Data();
+}
+
+float *Args::f32opt(size_t i, size_t expect, const char *what) const {
+  if (i >= info.Length() || info[i].IsNull() || info[i].IsUndefined()) return nullptr;
+  return f32(i, expect, what);
+}
+
+uint8_t *Args::u8(size_t i, size_t expect, const char *what) const {
+  if (i >= info.Length() || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    throw OpError(pos(*this, i, what) + " must be a Uint8Array");
+  auto a = info[i].As<Napi::Uint8Array>();
+  if (expect && a.ElementLength() != expect)
+    throw OpError(pos(*this, i, what) + " has " + std::to_string(a.ElementLength()) + " bytes, expected " +
+                  std::to_string(expect));
+  return a.Data();
+}
+
+size_t Args::length(size_t i) const {
+  if (i >= info.Length() || !info[i].IsTypedArray()) throw OpError("argument " + std::to_string(i) + " must be a typed array");
+  return info[i].As<Napi::TypedArray>().ElementLength();
+}
+
+int64_t Args::i64(size_t i) const {
+  if (i >= info.Length() || !info[i].IsNumber()) throw OpError("argument " + std::to_string(i) + " must be a number");
+  return info[i].As<Napi::Number>().Int64Value();
+}
+
+double Args::num(size_t i) const {
+  if (i >= info.Length() || !info[i].IsNumber()) throw OpError("argument " + std::to_string(i) + " must be a number");
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+bool Args::flag(size_t i) const { return i < info.Length() && info[i].ToBoolean().Value(); }
+
+void def(Napi::Env env, Napi::Object exports, const char *name, Fn fn) {
+  std::string op(name);
+  auto f = Napi::Function::New(env, [op, fn](const Napi::CallbackInfo &info) -> Napi::Value {
+    Args a{info, op.c_str()};
+    try {
+      return fn(a);
+    } catch (const Napi::Error &) {
+      throw;
+    } catch (const dnnl::error &e) {
+      throw Napi::Error::New(info.Env(), op + ": oneDNN error: " + e.what());
+    } catch (const std::exception &e) {
+      throw Napi::Error::New(info.Env(), op + ": " + e.what());
+    }
+  }, name);
+  exports.Set(name, f);
+}
+
+// ---- scratch and cache ----
+struct Buf {
+  void *p = nullptr;
+  size_t n = 0;
+};
+static Buf gScratch[kSlots];
+
+void *scratch(Slot slot, size_t bytes) {
+  Buf &b = gScratch[slot];
+  if (bytes > b.n) {
+    std::free(b.p);
+    size_t n = (bytes + 63) / 64 * 64;
+    b.p = std::aligned_alloc(64, n);
+    if (!b.p) throw std::bad_alloc();
+    b.n = n;
+  }
+  return b.p;
+}
+
+std::shared_ptr<void> &cacheSlot(const std::string &key) {
+  static std::unordered_map<std::string, std::shared_ptr<void>> cache;
+  return cache[key];
+}
+
+std::string key(const char *op, std::initializer_list<int64_t> v) {
+  std::string s(op);
+  s += ':';
+  for (auto d : v) { s += std::to_string(d); s += ','; }
+  s += 't' + std::to_string(threads());
+  return s;
+}
+
+std::string shape(std::initializer_list<int64_t> v) {
+  std::string s("[");
+  bool first = true;
+  for (auto d : v) { if (!first) s += ','; s += std::to_string(d); first = false; }
+  return s + "]";
+}
+
+dnnl::primitive_attr baseAttr() {
+  dnnl::primitive_attr a;
+  a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return a;
+}
+
+void run(const dnnl::primitive &p, const dnnl::primitive_desc_base &pd, std::unordered_map<int, memory> args) {
+  auto sd = pd.scratchpad_desc();
+  if (sd.get_size()) args.emplace(DNNL_ARG_SCRATCHPAD, wrap(sd, scratch(kDnnlScratchpad, sd.get_size())));
+  p.execute(stream(), args);
+  stream().wait();
+}
+
+}  // namespace un

@@ -1,0 +1,79 @@
+// Shared plumbing of the addon: argument checking, error mapping, the oneDNN engine/stream,
+// primitive cache and scratch buffers. The addon is used from the JS thread only.
+#pragma once
+#include <napi.h>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+
+namespace un {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+dnnl::engine &engine();
+dnnl::stream &stream();
+
+int threads();
+/** Sets the OpenMP thread count and re-applies flush-to-zero in every pool thread. */
+void setThreads(int n);
+/** Flush-to-zero + denormals-are-zero for the calling thread (denormals slow fp32 convs ~100x). */
+void enableFtz();
+
+/** An error in an op's arguments; the wrapper turns it into a JS Error naming the op. */
+struct OpError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/** Typed, checked access to the JS arguments of one call. */
+struct Args {
+  const Napi::CallbackInfo &info;
+  const char *op;
+  Napi::Env env() const { return info.Env(); }
+  size_t count() const { return info.Length(); }
+  /** A Float32Array with `expect` values (0: any); no copy. */
+  float *f32(size_t i, size_t expect, const char *what) const;
+  /** As f32, but null/undefined gives nullptr. */
+  float *f32opt(size_t i, size_t expect, const char *what) const;
+  uint8_t *u8(size_t i, size_t expect, const char *what) const;
+  size_t length(size_t i) const;  // element count of a typed array
+  int64_t i64(size_t i) const;
+  double num(size_t i) const;
+  bool flag(size_t i) const;
+};
+
+using Fn = std::function<Napi::Value(const Args &)>;
+/** Exports fn as `name`; dnnl::error and std::exception become JS Errors prefixed by name. */
+void def(Napi::Env env, Napi::Object exports, const char *name, Fn fn);
+
+/** Growable scratch memory, one buffer per slot, 64-byte aligned. */
+enum Slot { kDnnlScratchpad = 0, kTmp0, kTmp1, kSlots };
+void *scratch(Slot slot, size_t bytes);
+
+/** Cache of primitives and their descriptors, created once per key (op + dims + attrs + threads). */
+std::shared_ptr<void> &cacheSlot(const std::string &key);
+template <class T, class Make>
+T &cached(const std::string &key, Make make) {
+  auto &slot = cacheSlot(key);
+  if (!slot) slot = std::shared_ptr<T>(make());
+  return *static_cast<T *>(slot.get());
+}
+/** "op:d0,d1,...:t<threads>" */
+std::string key(const char *op, std::initializer_list<int64_t> v);
+
+/** A memory object over caller-owned data. */
+inline memory wrap(const memory::desc &md, void *ptr) { return memory(md, engine(), ptr); }
+/** Runs a primitive with the shared user scratchpad and waits for it. */
+void run(const dnnl::primitive &p, const dnnl::primitive_desc_base &pd, std::unordered_map<int, memory> args);
+/** Attributes every primitive uses: user-managed scratchpad. */
+dnnl::primitive_attr baseAttr();
+
+std::string shape(std::initializer_list<int64_t> v);  // "[a,b,c]"
+
+}  // namespace un

@@ -1,0 +1,208 @@
+// conv2d and conv_transpose2d, forward and backward, on oneDNN primitives. Activations are NHWC;
+// weights come plain (OIHW, or IOHW for transposed convs as PyTorch stores them) and are
+// reordered to the layout the primitive prefers ("format any"), through cached reorders.
+#include "conv.h"
+
+namespace un {
+
+using dnnl::prop_kind;
+using dnnl::algorithm;
+
+std::string ConvGeo::str() const {
+  return "x " + shape({n, c, h, w}) + ", w " + (deconv ? shape({c, o, kh, kw}) : shape({o, c, kh, kw})) + ", y " +
+         shape({n, o, ho, wo}) + ", stride " + std::to_string(stride) + ", pad " + std::to_string(pad);
+}
+
+ConvGeo convGeo(const Args &a, size_t i, bool deconv) {
+  ConvGeo g{};
+  g.n = a.i64(i); g.c = a.i64(i + 1); g.h = a.i64(i + 2); g.w = a.i64(i + 3); g.o = a.i64(i + 4);
+  g.kh = a.i64(i + 5); g.kw = a.i64(i + 6); g.stride = a.i64(i + 7); g.pad = a.i64(i + 8);
+  g.deconv = deconv;
+  if (deconv) {
+    g.ho = (g.h - 1) * g.stride - 2 * g.pad + g.kh;
+    g.wo = (g.w - 1) * g.stride - 2 * g.pad + g.kw;
+  } else {
+    g.ho = g.stride > 0 ? (g.h + 2 * g.pad - g.kh) / g.stride + 1 : 0;
+    g.wo = g.stride > 0 ? (g.w + 2 * g.pad - g.kw) / g.stride + 1 : 0;
+  }
+  if (g.n < 1 || g.c < 1 || g.h < 1 || g.w < 1 || g.o < 1 || g.kh < 1 || g.kw < 1 || g.stride < 1 || g.pad < 0 ||
+      g.ho < 1 || g.wo < 1)
+    throw OpError("invalid geometry " + g.str());
+  return g;
+}
+
+static int64_t numel(const memory::dims &d) {
+  int64_t n = 1;
+  for (auto v : d) n *= v;
+  return n;
+}
+
+static memory::desc actMd(const memory::dims &d) { return {d, dt::f32, tag::nhwc}; }
+static memory::desc anyMd(const memory::dims &d) { return {d, dt::f32, tag::any}; }
+static memory::desc userWei(const ConvGeo &g) { return {g.wei(), dt::f32, g.deconv ? tag::iohw : tag::oihw}; }
+static memory::desc biasMd(const ConvGeo &g) { return {{g.o}, dt::f32, tag::x}; }
+static memory::dims strides(const ConvGeo &g) { return {g.stride, g.stride}; }
+static memory::dims pads(const ConvGeo &g) { return {g.pad, g.pad}; }
+
+// Conv and deconv primitives have the same shape of API; Kind selects the family.
+struct ConvKind {
+  using Fwd = dnnl::convolution_forward;
+  using BwdD = dnnl::convolution_backward_data;
+  using BwdW = dnnl::convolution_backward_weights;
+  static constexpr algorithm alg = algorithm::convolution_direct;
+};
+struct DeconvKind {
+  using Fwd = dnnl::deconvolution_forward;
+  using BwdD = dnnl::deconvolution_backward_data;
+  using BwdW = dnnl::deconvolution_backward_weights;
+  static constexpr algorithm alg = algorithm::deconvolution_direct;
+};
+
+template <class K>
+static typename K::Fwd::primitive_desc fwdPd(const ConvGeo &g, bool bias, bool relu) {
+  typename K::Fwd::desc d(prop_kind::forward_training, K::alg, actMd(g.src()), anyMd(g.wei()),
+                          bias ? biasMd(g) : memory::desc(), actMd(g.dst()), strides(g), pads(g), pads(g));
+  auto attr = baseAttr();
+  if (relu) {
+    dnnl::post_ops po;
+    po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+    attr.set_post_ops(po);
+  }
+  return {d, attr, engine()};
+}
+
+/** Plain weights -> the primitive's layout, into a buffer owned by the cache entry. */
+struct WeightIn {
+  memory::desc user, want;
+  bool needed = false;
+  memory buf;
+  dnnl::reorder re;
+  void init(const memory::desc &u, const memory::desc &w) {
+    user = u; want = w; needed = u != w;
+    if (needed) { buf = memory(w, engine()); re = dnnl::reorder(memory(u, engine(), nullptr), buf); }
+  }
+  memory get(float *p) {
+    if (!needed) return wrap(want, p);
+    auto src = wrap(user, p);
+    re.execute(stream(), src, buf);
+    return buf;
+  }
+};
+
+template <class K>
+struct FwdEntry {
+  typename K::Fwd::primitive_desc pd;
+  typename K::Fwd prim;
+  WeightIn wei;
+};
+
+template <class K>
+static Napi::Value forward(const Args &a, bool deconv) {
+  ConvGeo g = convGeo(a, 4, deconv);
+  bool relu = a.flag(13);
+  float *x = a.f32(0, numel(g.src()), "x");
+  float *w = a.f32(1, numel(g.wei()), "w");
+  float *b = a.f32opt(2, g.o, "bias");
+  float *y = a.f32(3, numel(g.dst()), "y");
+  auto &e = cached<FwdEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, b != nullptr, relu}), [&] {
+    auto *e = new FwdEntry<K>();
+    e->pd = fwdPd<K>(g, b != nullptr, relu);
+    e->prim = typename K::Fwd(e->pd);
+    e->wei.init(userWei(g), e->pd.weights_desc());
+    return e;
+  });
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(e.pd.src_desc(), x)},
+                                       {DNNL_ARG_WEIGHTS, e.wei.get(w)},
+                                       {DNNL_ARG_DST, wrap(e.pd.dst_desc(), y)}};
+  if (b) args.emplace(DNNL_ARG_BIAS, wrap(biasMd(g), b));
+  run(e.prim, e.pd, args);
+  return a.env().Undefined();
+}
+
+template <class K>
+struct BwdDEntry {
+  typename K::BwdD::primitive_desc pd;
+  typename K::BwdD prim;
+  WeightIn wei;
+};
+
+template <class K>
+static Napi::Value backwardData(const Args &a, bool deconv) {
+  ConvGeo g = convGeo(a, 3, deconv);
+  float *dy = a.f32(0, numel(g.dst()), "dy");
+  float *w = a.f32(1, numel(g.wei()), "w");
+  float *dx = a.f32(2, numel(g.src()), "dx");
+  auto &e = cached<BwdDEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad}), [&] {
+    auto *e = new BwdDEntry<K>();
+    auto hint = fwdPd<K>(g, false, false);
+    typename K::BwdD::desc d(K::alg, actMd(g.src()), anyMd(g.wei()), actMd(g.dst()), strides(g), pads(g), pads(g));
+    e->pd = typename K::BwdD::primitive_desc(d, baseAttr(), engine(), hint);
+    e->prim = typename K::BwdD(e->pd);
+    e->wei.init(userWei(g), e->pd.weights_desc());
+    return e;
+  });
+  run(e.prim, e.pd, {{DNNL_ARG_DIFF_DST, wrap(e.pd.diff_dst_desc(), dy)},
+                     {DNNL_ARG_WEIGHTS, e.wei.get(w)},
+                     {DNNL_ARG_DIFF_SRC, wrap(e.pd.diff_src_desc(), dx)}});
+  return a.env().Undefined();
+}
+
+template <class K>
+struct BwdWEntry {
+  typename K::BwdW::primitive_desc pd;
+  typename K::BwdW prim;
+  memory::desc user;
+  bool reorderOut = false;
+  memory buf;
+  dnnl::reorder re;
+};
+
+template <class K>
+static Napi::Value backwardWeights(const Args &a, bool deconv) {
+  ConvGeo g = convGeo(a, 4, deconv);
+  float *x = a.f32(0, numel(g.src()), "x");
+  float *dy = a.f32(1, numel(g.dst()), "dy");
+  float *dw = a.f32(2, numel(g.wei()), "dw");
+  float *db = a.f32opt(3, g.o, "db");
+  auto &e = cached<BwdWEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, db != nullptr}), [&] {
+    auto *e = new BwdWEntry<K>();
+    auto hint = fwdPd<K>(g, db != nullptr, false);
+    typename K::BwdW::desc d(K::alg, actMd(g.src()), anyMd(g.wei()), db ? biasMd(g) : memory::desc(), actMd(g.dst()),
+                             strides(g), pads(g), pads(g));
+    e->pd = typename K::BwdW::primitive_desc(d, baseAttr(), engine(), hint);
+    e->prim = typename K::BwdW(e->pd);
+    e->user = userWei(g);
+    e->reorderOut = e->pd.diff_weights_desc() != e->user;
+    if (e->reorderOut) {
+      e->buf = memory(e->pd.diff_weights_desc(), engine());
+      e->re = dnnl::reorder(e->buf, memory(e->user, engine(), nullptr));
+    }
+    return e;
+  });
+  memory dwUser = wrap(e.user, dw);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(e.pd.src_desc(), x)},
+                                       {DNNL_ARG_DIFF_DST, wrap(e.pd.diff_dst_desc(), dy)},
+                                       {DNNL_ARG_DIFF_WEIGHTS, e.reorderOut ? e.buf : dwUser}};
+  if (db) args.emplace(DNNL_ARG_DIFF_BIAS, wrap(biasMd(g), db));
+  run(e.prim, e.pd, args);
+  if (e.reorderOut) {
+    e.re.execute(stream(), e.buf, dwUser);
+    stream().wait();
+  }
+  return a.env().Undefined();
+}
+
+// Args: convFwd(x, w, b|null, y, n,c,h,w,o,kh,kw,stride,pad, relu)
+//       convBwdData(dy, w, dx, n,c,h,w,o,kh,kw,stride,pad)
+//       convBwdWeights(x, dy, dw, db|null, n,c,h,w,o,kh,kw,stride,pad)
+// deconv*: the same, with c,o the transposed conv's in/out channels, kh=kw=stride=k, pad 0.
+void registerConv(Napi::Env env, Napi::Object ex) {
+  def(env, ex, "convFwd", [](const Args &a) { return forward<ConvKind>(a, false); });
+  def(env, ex, "convBwdData", [](const Args &a) { return backwardData<ConvKind>(a, false); });
+  def(env, ex, "convBwdWeights", [](const Args &a) { return backwardWeights<ConvKind>(a, false); });
+  def(env, ex, "deconvFwd", [](const Args &a) { return forward<DeconvKind>(a, true); });
+  def(env, ex, "deconvBwdData", [](const Args &a) { return backwardData<DeconvKind>(a, true); });
+  def(env, ex, "deconvBwdWeights", [](const Args &a) { return backwardWeights<DeconvKind>(a, true); });
+}
+
+}  // namespace un

@@ -1,0 +1,233 @@
+// Folder datasets: DIR/images/<stem>.<ext> with DIR/masks/<stem>.png (binary) or
+// DIR/masks/<class>/<stem>.png (one binary mask per class), optional DIR/split.csv
+// (header "id,split", values train/val/test), else a seeded split. Every error names the file.
+import { readdir, readFile, stat, mkdir } from 'node:fs/promises';
+import { extname, join, basename } from 'node:path';
+import { Rng } from './rng.js';
+import { fileError, readImage, readMaskRaw, writeImagePng, writeMaskPng, type Image } from './read-image.js';
+import { resizeNearest } from './transforms.js';
+import { writeFileAtomic } from './atomic.js';
+
+export type SplitName = 'train' | 'val' | 'test';
+const SPLITS: SplitName[] = ['train', 'val', 'test'];
+const IMAGE_EXTS = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff']);
+
+export interface FolderOptions {
+  imagesDir?: string; // default 'images'
+  masksDir?: string; // default 'masks'
+  /** Per-class layout: class folder names under masksDir. Default: its subfolders if it has any. */
+  classes?: string[];
+  /** CSV with header id,split; false ignores it. Default 'split.csv' (used when present). */
+  splitFile?: string | false;
+  /** Seeded split when there is no split file: fractions of train, val, test. Default [0.8, 0.1, 0.1]. */
+  splitFractions?: [number, number, number];
+  seed?: number;
+  /** false allows images without masks (inference folders). Default true. */
+  requireMasks?: boolean;
+}
+
+export interface Sample {
+  id: string;
+  image: string;
+  masks: string[]; // one per class; empty when the folder has no masks
+  split: SplitName;
+}
+
+export interface FolderDataset {
+  dir: string;
+  classes: string[]; // ['foreground'] for the binary layout
+  perClass: boolean;
+  samples: Sample[];
+}
+
+async function isDir(p: string): Promise<boolean> {
+  return stat(p).then((s) => s.isDirectory(), () => false);
+}
+
+async function listFiles(dir: string, exts: Set<string>): Promise<Map<string, string>> {
+  const byStem = new Map<string, string>();
+  for (const name of (await readdir(dir)).sort()) {
+    if (name.startsWith('.')) continue;
+    const ext = extname(name).toLowerCase();
+    if (!exts.has(ext)) continue; // READMEs and the like are not data
+    const stem = basename(name, extname(name));
+    const prev = byStem.get(stem);
+    if (prev) throw fileError(join(dir, name), `two files share the stem "${stem}" (also ${prev})`);
+    byStem.set(stem, join(dir, name));
+  }
+  return byStem;
+}
+
+/** Lists and pairs files and assigns splits; decodes nothing. */
+export async function scanFolder(dir: string, opts: FolderOptions = {}): Promise<FolderDataset> {
+  const imagesDir = join(dir, opts.imagesDir ?? 'images');
+  const masksDir = join(dir, opts.masksDir ?? 'masks');
+  if (!(await isDir(imagesDir))) throw fileError(imagesDir, 'images folder not found');
+  const images = await listFiles(imagesDir, IMAGE_EXTS);
+  if (!images.size) throw fileError(imagesDir, 'empty folder: no .png/.jpg/.tif images');
+
+  const hasMasks = await isDir(masksDir);
+  if (!hasMasks && opts.requireMasks !== false) throw fileError(masksDir, 'masks folder not found');
+  let classes = opts.classes;
+  if (hasMasks && !classes) {
+    const subdirs: string[] = [];
+    for (const name of (await readdir(masksDir)).sort()) if (!name.startsWith('.') && (await isDir(join(masksDir, name)))) subdirs.push(name);
+    if (subdirs.length) classes = subdirs;
+  }
+  const perClass = !!classes;
+  const classDirs = perClass ? classes!.map((c) => join(masksDir, c)) : [masksDir];
+  const maskMaps: Map<string, string>[] = [];
+  if (hasMasks) {
+    for (const cd of classDirs) {
+      if (!(await isDir(cd))) throw fileError(cd, 'class mask folder not found');
+      const m = await listFiles(cd, new Set(['.png']));
+      for (const [stem, p] of m) if (!images.has(stem)) throw fileError(p, 'mask without image');
+      maskMaps.push(m);
+    }
+  }
+  const samples: Sample[] = [];
+  for (const [id, image] of images) {
+    const masks: string[] = [];
+    for (let k = 0; k < maskMaps.length; k++) {
+      const p = maskMaps[k].get(id);
+      if (!p) {
+        if (opts.requireMasks === false) continue;
+        throw fileError(image, `missing mask ${join(classDirs[k], id + '.png')}`);
+      }
+      masks.push(p);
+    }
+    samples.push({ id, image, masks: masks.length === maskMaps.length ? masks : [], split: 'train' });
+  }
+  await assignSplits(dir, samples, opts);
+  return { dir, classes: classes ?? ['foreground'], perClass, samples };
+}
+
+async function assignSplits(dir: string, samples: Sample[], opts: FolderOptions): Promise<void> {
+  const file = opts.splitFile === false ? null : join(dir, opts.splitFile ?? 'split.csv');
+  const text = file ? await readFile(file, 'utf8').catch(() => null) : null;
+  if (file && text !== null) {
+    const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
+    if (lines[0]?.replace(/\s/g, '') !== 'id,split') throw fileError(file, 'header must be "id,split"');
+    const byId = new Map(samples.map((s) => [s.id, s]));
+    const seen = new Set<string>();
+    for (let i = 1; i < lines.length; i++) {
+      const [id, split, extra] = lines[i].split(',').map((s) => s.trim());
+      if (extra !== undefined || !SPLITS.includes(split as SplitName)) throw fileError(file, `line ${i + 1}: expected "<id>,train|val|test", got "${lines[i]}"`);
+      const s = byId.get(id);
+      if (!s) throw fileError(file, `line ${i + 1}: no image for id "${id}"`);
+      if (seen.has(id)) throw fileError(file, `line ${i + 1}: id "${id}" listed twice`);
+      seen.add(id);
+      s.split = split as SplitName;
+    }
+    const missing = samples.find((s) => !seen.has(s.id));
+    if (missing) throw fileError(file, `image ${missing.image} is not listed`);
+    return;
+  }
+  const [ft, fv] = opts.splitFractions ?? [0.8, 0.1, 0.1];
+  const order = new Rng(opts.seed ?? 0).shuffle(samples.map((_, i) => i)); // samples are sorted by id already
+  const nTrain = Math.round(ft * samples.length);
+  const nVal = Math.round(fv * samples.length);
+  order.forEach((idx, r) => (samples[idx].split = r < nTrain ? 'train' : r < nTrain + nVal ? 'val' : 'test'));
+}
+
+export interface LoadOptions {
+  /** Working size: images resized by sharp (linear, anti-aliased), masks by nearest neighbour. */
+  size?: { width: number; height: number };
+  /** Convert every image to 1 or 3 channels; without it, mixed grey/RGB is an error. */
+  channels?: 1 | 3;
+  /** Swap 0 and 1 in masks (ISBI 2012 labels cell interior; the target is the membrane). */
+  invertMasks?: boolean;
+  /** Accept masks with other values than {0,1}/{0,255}: above half of full scale is 1. */
+  thresholdMasks?: boolean;
+  /** Files decoded at once (sharp decodes on libuv's pool). Default 4. */
+  concurrency?: number;
+}
+
+/** A decoded sample at working size: mask has one 0/1 plane per class. */
+export interface LoadedSample {
+  id: string;
+  split?: SplitName;
+  image: Image;
+  mask: Image;
+}
+
+/** Decodes one mask file to a 0/1 plane at the image's size, checking its values. */
+async function loadMask(path: string, w: number, h: number, opts: LoadOptions): Promise<Float32Array> {
+  const m = await readMaskRaw(path);
+  if (m.width !== w || m.height !== h) throw fileError(path, `mask is ${m.width}x${m.height} but its image is ${w}x${h}`);
+  const out = new Float32Array(m.width * m.height);
+  const half = m.max / 2;
+  let sawOne = false;
+  let sawMax = false;
+  for (let i = 0; i < out.length; i++) {
+    const v = m.values[i];
+    if (v === 0) continue;
+    if (v === 1) sawOne = true;
+    else if (v === m.max) sawMax = true;
+    else if (!opts.thresholdMasks) throw fileError(path, `mask value ${v} at (${i % w},${Math.floor(i / w)}): masks must be {0,1} or {0,${m.max}} (or set thresholdMasks)`);
+    out[i] = opts.thresholdMasks ? (v > half ? 1 : 0) : 1;
+  }
+  if (sawOne && sawMax && !opts.thresholdMasks) throw fileError(path, `mask mixes values 1 and ${m.max}`);
+  if (opts.invertMasks) for (let i = 0; i < out.length; i++) out[i] = 1 - out[i];
+  return out;
+}
+
+async function loadOne(s: Sample, opts: LoadOptions): Promise<LoadedSample> {
+  const resize = opts.size && { ...opts.size, kernel: 'linear' as const };
+  const img = await readImage(s.image, { resize, channels: opts.channels });
+  const w = opts.size?.width ?? img.width;
+  const h = opts.size?.height ?? img.height;
+  const k = s.masks.length;
+  const data = new Float32Array(k * w * h);
+  for (let c = 0; c < k; c++) {
+    const full = await loadMask(s.masks[c], img.sourceWidth, img.sourceHeight, opts);
+    data.set(opts.size ? resizeNearest(full, 1, img.sourceHeight, img.sourceWidth, h, w) : full, c * w * h);
+  }
+  const image: Image = { width: img.width, height: img.height, channels: img.channels, data: img.data };
+  return { id: s.id, split: s.split, image, mask: { width: w, height: h, channels: k, data } };
+}
+
+/** Decodes samples (in order) with bounded concurrency, then checks grey/RGB consistency. */
+export async function loadSamples(samples: Sample[], opts: LoadOptions = {}): Promise<LoadedSample[]> {
+  const out: LoadedSample[] = new Array(samples.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < samples.length) {
+      const i = next++;
+      out[i] = await loadOne(samples[i], opts);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, samples.length) }, worker));
+  const first = out[0];
+  const odd = out.findIndex((o) => o.image.channels !== first?.image.channels);
+  if (odd >= 0) {
+    const name = (c: number) => (c === 1 ? 'grey' : 'RGB');
+    throw fileError(samples[odd].image, `is ${name(out[odd].image.channels)} but ${samples[0].image} is ${name(first.image.channels)}: mixed inputs (set channels: 1 or 3 to convert)`);
+  }
+  return out;
+}
+
+/** scanFolder + loadSamples, optionally for one split only. */
+export async function loadFolder(dir: string, opts: FolderOptions & LoadOptions & { split?: SplitName } = {}): Promise<{ dataset: FolderDataset; samples: LoadedSample[] }> {
+  const dataset = await scanFolder(dir, opts);
+  const chosen = opts.split ? dataset.samples.filter((s) => s.split === opts.split) : dataset.samples;
+  return { dataset, samples: await loadSamples(chosen, opts) };
+}
+
+/** Writes samples in the folder layout (PNG images and 0/255 masks), plus split.csv when splits are set. */
+export async function writeFolder(dir: string, samples: LoadedSample[], opts: { classes?: string[] } = {}): Promise<void> {
+  const perClass = !!opts.classes;
+  await mkdir(join(dir, 'images'), { recursive: true });
+  for (const c of opts.classes ?? ['']) await mkdir(join(dir, 'masks', c), { recursive: true });
+  for (const s of samples) {
+    const { width: w, height: h } = s.mask;
+    await writeImagePng(join(dir, 'images', s.id + '.png'), s.image);
+    for (let k = 0; k < s.mask.channels; k++) {
+      const sub = perClass ? join('masks', opts.classes![k]) : 'masks';
+      await writeMaskPng(join(dir, sub, s.id + '.png'), s.mask.data.subarray(k * w * h, (k + 1) * w * h), w, h);
+    }
+  }
+  if (samples.every((s) => s.split)) {
+    await writeFileAtomic(join(dir, 'split.csv'), 'id,split\n' + samples.map((s) => `${s.id},${s.split}`).join('\n') + '\n');
+  }
+}

@@ -1,0 +1,144 @@
+// Batches for training and evaluation from samples decoded once (LoadedSample, at working size).
+// Every random draw derives from (seed, epoch, batch, slot), so a batch is a pure function of
+// its position: resuming from {epoch, batch} reproduces the run exactly, and prefetching
+// cannot change the stream.
+import { augmentPair, type AugmentOptions } from './augment.js';
+import type { LoadedSample } from './folder.js';
+import { hashSeed, Rng } from './rng.js';
+import { normalize, randomCrop, type Normalize } from './transforms.js';
+
+export interface LoaderOptions {
+  batchSize: number;
+  /** Reshuffle every epoch (default true). Evaluation loaders set false. */
+  shuffle?: boolean;
+  seed?: number;
+  /** Augmentation (training only); null or absent: none. */
+  augment?: AugmentOptions | null;
+  /** Random window of this size from each sample (e.g. ISBI 512 -> 256). */
+  crop?: { width: number; height: number };
+  /** Applied last, to the image only. Default none (values stay in [0, 1]). */
+  normalize?: Normalize;
+  /** Drop the last incomplete batch (default false). */
+  dropLast?: boolean;
+  /** Build batch b+1 while the caller awaits on batch b (default true). */
+  prefetch?: boolean;
+}
+
+export interface Batch {
+  x: Float32Array; // [N, C, H, W]
+  y: Float32Array; // [N, K, H, W]
+  ids: string[];
+  n: number;
+  c: number;
+  k: number;
+  h: number;
+  w: number;
+}
+
+/** Where a loader stands; save it with a checkpoint, restore it to resume exactly. */
+export interface LoaderState {
+  seed: number;
+  epoch: number;
+  batch: number; // next batch to produce in this epoch
+}
+
+export class BatchLoader {
+  readonly c: number;
+  readonly k: number;
+  readonly h: number;
+  readonly w: number;
+  private pos: LoaderState;
+
+  constructor(private readonly samples: LoadedSample[], private readonly opts: LoaderOptions) {
+    if (!samples.length) throw new Error('BatchLoader: no samples');
+    if (!(opts.batchSize >= 1)) throw new Error('BatchLoader: batchSize must be >= 1');
+    const s0 = samples[0];
+    this.c = s0.image.channels;
+    this.k = s0.mask.channels;
+    this.h = opts.crop?.height ?? s0.image.height;
+    this.w = opts.crop?.width ?? s0.image.width;
+    for (const s of samples) {
+      if (s.image.channels !== this.c || s.mask.channels !== this.k) throw new Error(`BatchLoader: sample ${s.id} has ${s.image.channels} channels / ${s.mask.channels} classes, expected ${this.c} / ${this.k}`);
+      if (s.mask.width !== s.image.width || s.mask.height !== s.image.height) throw new Error(`BatchLoader: sample ${s.id}: image and mask sizes differ`);
+      if (!opts.crop && (s.image.width !== this.w || s.image.height !== this.h)) throw new Error(`BatchLoader: sample ${s.id} is ${s.image.width}x${s.image.height}, expected ${this.w}x${this.h} (resize when loading, or set crop)`);
+    }
+    this.pos = { seed: opts.seed ?? 0, epoch: 0, batch: 0 };
+  }
+
+  /** Batches per epoch. */
+  get length(): number {
+    const n = this.samples.length / this.opts.batchSize;
+    return this.opts.dropLast ? Math.floor(n) : Math.ceil(n);
+  }
+
+  getState(): LoaderState {
+    return { ...this.pos };
+  }
+
+  setState(s: LoaderState): void {
+    this.pos = { ...s };
+  }
+
+  /** Sample order of an epoch. */
+  order(epoch: number): number[] {
+    const idx = this.samples.map((_, i) => i);
+    return this.opts.shuffle === false ? idx : new Rng(hashSeed(this.pos.seed, epoch)).shuffle(idx);
+  }
+
+  /** Builds batch b of an epoch (synchronously; a pure function of seed, epoch, b). */
+  makeBatch(epoch: number, b: number, order = this.order(epoch)): Batch {
+    const { batchSize, augment, crop } = this.opts;
+    const picks = order.slice(b * batchSize, (b + 1) * batchSize);
+    const { c, k, h, w } = this;
+    const n = picks.length;
+    const x = new Float32Array(n * c * h * w);
+    const y = new Float32Array(n * k * h * w);
+    picks.forEach((si, slot) => {
+      const s = this.samples[si];
+      const rng = new Rng(hashSeed(this.pos.seed, epoch, b, slot));
+      let img = s.image.data;
+      let msk = s.mask.data;
+      if (crop) ({ image: img, mask: msk } = randomCrop(img, c, msk, k, s.image.height, s.image.width, h, w, rng));
+      if (augment) ({ image: img, mask: msk } = augmentPair(img, c, msk, k, h, w, rng, augment));
+      if (this.opts.normalize && this.opts.normalize.kind !== 'none') {
+        if (img === s.image.data) img = img.slice(); // never normalise the cache
+        normalize(img, c, h * w, this.opts.normalize);
+      }
+      x.set(img, slot * c * h * w);
+      y.set(msk, slot * k * h * w);
+    });
+    return { x, y, ids: picks.map((i) => this.samples[i].id), n, c, k, h, w };
+  }
+
+  /**
+   * The rest of the current epoch, from the saved position; the position advances as batches
+   * are taken, and moves to the next epoch at the end.
+   */
+  async *epoch(): AsyncGenerator<Batch> {
+    const { epoch } = this.pos;
+    const order = this.order(epoch);
+    const build = (b: number): Promise<Batch> => {
+      if (this.opts.prefetch === false) return Promise.resolve(this.makeBatch(epoch, b, order));
+      // setImmediate: the work runs while the caller awaits (e.g. a native training step)
+      const p = new Promise<Batch>((res, rej) => setImmediate(() => {
+        try {
+          res(this.makeBatch(epoch, b, order));
+        } catch (e) {
+          rej(e);
+        }
+      }));
+      p.catch(() => {}); // surfaced by the await below, not as an unhandled rejection
+      return p;
+    };
+    let b = this.pos.batch;
+    let pending = b < this.length ? build(b) : null;
+    while (pending) {
+      const batch = await pending;
+      pending = b + 1 < this.length ? build(b + 1) : null;
+      this.pos = { ...this.pos, batch: b + 1 };
+      yield batch;
+      b++;
+    }
+    this.pos = { seed: this.pos.seed, epoch: epoch + 1, batch: 0 };
+  }
+}

@@ -1,0 +1,126 @@
+// NIfTI volumes (.nii, .nii.gz) <-> host Float32Array, through nifti-reader-js.
+// Data order is NIfTI's: x fastest, then y, then z. A z-slice is a W=X, H=Y grey image.
+import { readFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
+import * as nifti from 'nifti-reader-js';
+import { writeFileAtomic } from './atomic.js';
+import { fileError, type Image } from './read-image.js';
+
+export interface Volume {
+  dims: [number, number, number]; // X, Y, Z
+  spacing: [number, number, number]; // voxel size, mm when the file says so
+  data: Float32Array;
+  /** 4x4 voxel-to-world matrix (sform, else qform), kept so that predictions line up. */
+  affine: number[][];
+}
+
+/** Reads a 3D (or 2D) NIfTI-1/2 file; scl_slope/inter are applied. */
+export async function readNifti(path: string): Promise<Volume> {
+  let ab: ArrayBuffer;
+  let header: nifti.NIFTI1 | nifti.NIFTI2;
+  let raw: ArrayBuffer;
+  try {
+    const buf = await readFile(path);
+    ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+    if (nifti.isCompressed(ab)) ab = nifti.decompress(ab) as ArrayBuffer;
+    if (!nifti.isNIFTI(ab)) throw new Error('not a NIfTI file');
+    header = nifti.readHeader(ab);
+    raw = nifti.readImage(header, ab);
+  } catch (e) {
+    throw fileError(path, 'cannot read NIfTI volume', e);
+  }
+  const d = header.dims;
+  const nd = d[0];
+  if (nd < 2 || nd > 7 || d.slice(4, nd + 1).some((v) => v > 1)) throw fileError(path, `only 2D/3D volumes are supported (dims ${d.slice(1, nd + 1).join('x')})`);
+  const dims: [number, number, number] = [d[1], d[2], nd >= 3 ? d[3] : 1];
+  const n = dims[0] * dims[1] * dims[2];
+  const bytes = header.numBitsPerVoxel / 8;
+  if (raw.byteLength < n * bytes) throw fileError(path, `truncated: ${raw.byteLength} bytes of voxel data, expected ${n * bytes}`);
+  const data = decodeVoxels(new DataView(raw), header.datatypeCode, n, header.littleEndian, path);
+  const slope = header.scl_slope;
+  if (slope && !(slope === 1 && header.scl_inter === 0)) {
+    for (let i = 0; i < n; i++) data[i] = data[i] * slope + header.scl_inter;
+  }
+  const p = header.pixDims;
+  const sp = (v: number | undefined) => (v && v > 0 ? v : 1);
+  return { dims, spacing: [sp(p[1]), sp(p[2]), sp(p[3])], data, affine: header.affine.map((r) => [...r]) };
+}
+
+function decodeVoxels(v: DataView, code: number, n: number, le: boolean, path: string): Float32Array {
+  const T = nifti.NIFTI1;
+  const out = new Float32Array(n);
+  const read: Record<number, [number, (o: number) => number]> = {
+    [T.TYPE_UINT8]: [1, (o) => v.getUint8(o)],
+    [T.TYPE_INT8]: [1, (o) => v.getInt8(o)],
+    [T.TYPE_INT16]: [2, (o) => v.getInt16(o, le)],
+    [T.TYPE_UINT16]: [2, (o) => v.getUint16(o, le)],
+    [T.TYPE_INT32]: [4, (o) => v.getInt32(o, le)],
+    [T.TYPE_UINT32]: [4, (o) => v.getUint32(o, le)],
+    [T.TYPE_FLOAT32]: [4, (o) => v.getFloat32(o, le)],
+    [T.TYPE_FLOAT64]: [8, (o) => v.getFloat64(o, le)],
+  };
+  const r = read[code];
+  if (!r) throw fileError(path, `unsupported NIfTI datatype ${code}`);
+  const [size, get] = r;
+  for (let i = 0; i < n; i++) out[i] = get(i * size);
+  return out;
+}
+
+/** One axial (z) slice as a one-channel image (raw values, not rescaled). */
+export function volumeSlice(vol: Volume, z: number): Image {
+  const [X, Y, Z] = vol.dims;
+  if (z < 0 || z >= Z) throw new RangeError(`slice ${z} out of 0..${Z - 1}`);
+  return { width: X, height: Y, channels: 1, data: vol.data.slice(z * X * Y, (z + 1) * X * Y) };
+}
+
+/** Stacks equally sized one-channel slices back into a volume's data. */
+export function stackSlices(slices: Image[]): Float32Array {
+  if (!slices.length) return new Float32Array(0);
+  const plane = slices[0].width * slices[0].height;
+  const out = new Float32Array(plane * slices.length);
+  slices.forEach((s, z) => {
+    if (s.width * s.height !== plane || s.channels !== 1) throw new Error(`slice ${z}: size or channels differ`);
+    out.set(s.data, z * plane);
+  });
+  return out;
+}
+
+export interface WriteNiftiOptions {
+  /** Voxel type: uint8 (default, labels 0..255), int16 or float32. */
+  datatype?: 'uint8' | 'int16' | 'float32';
+}
+
+/** Writes a volume (e.g. predicted labels), gzipped when the name ends .gz, atomically. */
+export async function writeNifti(path: string, vol: Volume, opts: WriteNiftiOptions = {}): Promise<void> {
+  const [X, Y, Z] = vol.dims;
+  const n = X * Y * Z;
+  if (vol.data.length !== n) throw new Error(`${path}: ${vol.data.length} voxels, dims say ${n}`);
+  const type = opts.datatype ?? 'uint8';
+  const T = nifti.NIFTI1;
+  const h = new nifti.NIFTI1();
+  const [code, bits] = type === 'uint8' ? [T.TYPE_UINT8, 8] : type === 'int16' ? [T.TYPE_INT16, 16] : [T.TYPE_FLOAT32, 32];
+  h.littleEndian = true;
+  h.dims = [3, X, Y, Z, 1, 1, 1, 1];
+  h.pixDims = [1, vol.spacing[0], vol.spacing[1], vol.spacing[2], 0, 0, 0, 0];
+  h.datatypeCode = code;
+  h.numBitsPerVoxel = bits;
+  h.vox_offset = 352;
+  h.xyzt_units = T.UNITS_MM;
+  h.sform_code = 1; // the affine below is the geometry
+  h.affine = vol.affine.map((r) => [...r]);
+  h.magic = 'n+1';
+  h.description = 'unetpp';
+  const head = new Uint8Array(h.toArrayBuffer());
+  const body = new Uint8Array(n * (bits / 8));
+  const dv = new DataView(body.buffer);
+  for (let i = 0; i < n; i++) {
+    const x = vol.data[i];
+    if (type === 'uint8') dv.setUint8(i, Math.max(0, Math.min(255, Math.round(x))));
+    else if (type === 'int16') dv.setInt16(i * 2, Math.max(-32768, Math.min(32767, Math.round(x))), true);
+    else dv.setFloat32(i * 4, x, true);
+  }
+  const file = new Uint8Array(head.length + body.length);
+  file.set(head, 0);
+  file.set(body, head.length);
+  await writeFileAtomic(path, path.endsWith('.gz') ? gzipSync(file) : file);
+}

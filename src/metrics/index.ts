@@ -1,0 +1,4 @@
+// Segmentation metrics on host arrays (no engine dependency).
+export * from './distance.js';
+export * from './segmentation.js';
+export * from './summary.js';

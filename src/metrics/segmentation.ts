@@ -1,0 +1,114 @@
+// Per-image segmentation scores. Predictions are probabilities, thresholded at 0.5 (p > t);
+// targets are 0/1 (also thresholded, so soft targets work). An image whose prediction and
+// truth are both empty scores 1 on IoU, Dice, precision and recall; any other 0/0 is 0 (as
+// sklearn's zero_division=0). HD95 is undefined when either set is empty.
+import { hd95 } from './distance.js';
+
+export interface ImageScores {
+  iou: number;
+  dice: number;
+  precision: number;
+  recall: number;
+  hd95: number | undefined;
+}
+
+export interface ScoreOptions {
+  threshold?: number; // 0.5
+  /** Pixel size [x, y] for HD95 in mm; default [1, 1] (pixels). */
+  spacing?: [number, number];
+  /** Skip HD95 (the expensive part) when false. Default true. */
+  hd95?: boolean;
+}
+
+export function binarize(p: ArrayLike<number>, threshold = 0.5, offset = 0, n = p.length - offset): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = p[offset + i] > threshold ? 1 : 0;
+  return out;
+}
+
+export function confusion(pred: Uint8Array, truth: Uint8Array): { tp: number; fp: number; fn: number; tn: number } {
+  let tp = 0;
+  let fp = 0;
+  let fn = 0;
+  for (let i = 0; i < pred.length; i++) {
+    if (pred[i]) truth[i] ? tp++ : fp++;
+    else if (truth[i]) fn++;
+  }
+  return { tp, fp, fn, tn: pred.length - tp - fp - fn };
+}
+
+const ratio = (a: number, b: number, empty: boolean) => (b > 0 ? a / b : empty ? 1 : 0);
+
+/** Scores of one binary plane (H x W). */
+export function binaryScores(prob: ArrayLike<number>, truth: ArrayLike<number>, h: number, w: number, o: ScoreOptions = {}, offset = 0): ImageScores {
+  const n = h * w;
+  if (prob.length < offset + n || truth.length < offset + n) throw new Error(`binaryScores: arrays shorter than ${h}x${w}`);
+  const p = binarize(prob, o.threshold ?? 0.5, offset, n);
+  const t = binarize(truth, 0.5, offset, n);
+  const { tp, fp, fn } = confusion(p, t);
+  const empty = tp + fp + fn === 0; // both masks empty
+  return {
+    iou: ratio(tp, tp + fp + fn, empty),
+    dice: ratio(2 * tp, 2 * tp + fp + fn, empty),
+    precision: ratio(tp, tp + fp, empty),
+    recall: ratio(tp, tp + fn, empty),
+    hd95: o.hd95 === false ? undefined : hd95(p, t, h, w, o.spacing),
+  };
+}
+
+export interface MultiClassScores {
+  perClass: ImageScores[];
+  /** Mean over classes; hd95 over the classes where it is defined (undefined if none). */
+  mean: ImageScores;
+}
+
+export function meanScores(list: ImageScores[]): ImageScores {
+  const avg = (f: (s: ImageScores) => number | undefined) => {
+    const v = list.map(f).filter((x): x is number => x !== undefined);
+    return v.length ? v.reduce((a, b) => a + b, 0) / v.length : undefined;
+  };
+  return { iou: avg((s) => s.iou)!, dice: avg((s) => s.dice)!, precision: avg((s) => s.precision)!, recall: avg((s) => s.recall)!, hd95: avg((s) => s.hd95) };
+}
+
+/**
+ * One image with K channels of per-class probabilities (sigmoid heads: channel k is class k).
+ * background: index of a background channel to leave out, if the model has one.
+ */
+export function multiClassScores(prob: ArrayLike<number>, truth: ArrayLike<number>, k: number, h: number, w: number, o: ScoreOptions & { background?: number } = {}): MultiClassScores {
+  const perClass: ImageScores[] = [];
+  for (let c = 0; c < k; c++) if (c !== o.background) perClass.push(binaryScores(prob, truth, h, w, o, c * h * w));
+  return { perClass, mean: meanScores(perClass) };
+}
+
+/** Label maps (one class id per pixel; 0 = background), classes 1..numClasses-1. */
+export function labelMapScores(pred: ArrayLike<number>, truth: ArrayLike<number>, numClasses: number, h: number, w: number, o: ScoreOptions = {}): MultiClassScores {
+  const n = h * w;
+  const perClass: ImageScores[] = [];
+  for (let c = 1; c < numClasses; c++) {
+    const p = new Uint8Array(n);
+    const t = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      p[i] = Math.round(pred[i]) === c ? 1 : 0;
+      t[i] = Math.round(truth[i]) === c ? 1 : 0;
+    }
+    perClass.push(binaryScores(p, t, h, w, o));
+  }
+  return { perClass, mean: meanScores(perClass) };
+}
+
+/** One row per image of a batch [N, K, H, W]: the class mean (K = 1: the binary scores). */
+export function batchScores(prob: ArrayLike<number>, truth: ArrayLike<number>, n: number, k: number, h: number, w: number, o: ScoreOptions = {}): ImageScores[] {
+  const rows: ImageScores[] = [];
+  const size = k * h * w;
+  for (let i = 0; i < n; i++) {
+    const p = sub(prob, i * size, size);
+    const t = sub(truth, i * size, size);
+    rows.push(k === 1 ? binaryScores(p, t, h, w, o) : multiClassScores(p, t, k, h, w, o).mean);
+  }
+  return rows;
+}
+
+function sub(a: ArrayLike<number>, off: number, n: number): ArrayLike<number> {
+  if (a instanceof Float32Array || a instanceof Float64Array || a instanceof Uint8Array) return a.subarray(off, off + n);
+  return Array.prototype.slice.call(a, off, off + n) as number[];
+}

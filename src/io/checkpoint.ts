@@ -38,8 +38,7 @@ function parseConfig(path: string, metadata: Record<string, string>): ModelConfi
 
 /** Loads a checkpoint written by saveModel; errors name the file and any missing/extra/mis-shaped tensor. */
 export function loadModel(path: string): SegModel {
-  const { tensors, metadata } = readSafetensors(path);
-  return modelFromTensors(parseConfig(path, metadata), tensors, path);
+  return loadModelWithMeta(path).model;
 }
 
 /** Load with its metadata (epoch, metrics, ... written as extraMeta). */

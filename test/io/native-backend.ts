@@ -1,0 +1,13 @@
+// The native backend if this build has it, else a reason to skip. Loaded by URL so that the
+// tests compile before select.ts exists (it is written concurrently).
+import type { Backend } from '../../src/engine/backend.js';
+
+export async function nativeBackend(): Promise<{ backend?: Backend; skip?: string }> {
+  try {
+    const url = new URL('../../src/engine/backends/select.js', import.meta.url).href;
+    const mod = (await import(url)) as { getBackend: (kind: string) => Backend | Promise<Backend> };
+    return { backend: await mod.getBackend('native') };
+  } catch (e) {
+    return { skip: `native backend unavailable: ${(e as Error).message.split('\n')[0]}` };
+  }
+}

@@ -232,6 +232,17 @@ test('gradcheck reports a wrong gradient kernel, naming the tensor', () => {
     (e: unknown) => e instanceof GradCheckError && e.report.failures.length === 4 && /input 'x' \[1,1,2,2\] \[0\]: analytic/.test(e.message));
 });
 
+test('gradcheck excuses a point on a kink, counts it, and fails when kinks are too common', () => {
+  // ReLU exactly at 0: the analytic gradient is 0, the central difference 1/2.
+  const spec: GradCheckSpec = {
+    build: (g) => g.relu(g.input('x', [1, 1, 1, 4])),
+    feeds: { x: Float64Array.from([0, 0.5, -0.5, 1]) },
+  };
+  assert.throws(() => gradcheck(spec), /1 of 4 elements sit on kinks/);
+  const r = gradcheck({ ...spec, maxKinkFraction: 0.25 });
+  assert.equal(r.kinks, 1);
+});
+
 test('every differentiable forward op in the spec has a gradcheck here', () => {
   const covered = ['conv2d', 'conv_transpose2d', 'maxpool2d', 'upsample2x', 'concat', 'batchnorm', 'relu', 'leaky_relu',
     'sigmoid', 'softmax', 'dropout', 'scale', 'add', 'mul', 'add_n', 'mean_all', 'loss'];

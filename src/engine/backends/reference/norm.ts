@@ -33,7 +33,6 @@ export const batchnorm: Kernel = (ins, outs, node, rt) => {
       rm[ci] = (1 - momentum) * rm[ci] + momentum * mean[ci];
       rv[ci] = (1 - momentum) * rv[ci] + momentum * variance[ci] * (m / (m - 1));
     }
-    Object.assign(rt.saved(node), { mean, variance });
   } else {
     mean = rmIn.data;
     variance = rvIn.data;

@@ -1,0 +1,73 @@
+// `unetpp predict`: masks (and overlays) for images, folders and NIfTI volumes.
+import { Command, Option } from 'commander';
+import { addCommon, action, CliError } from '../common.js';
+import { addModelSource, loadModelSource } from '../model-source.js';
+import { resolveBackend } from '../backend.js';
+import { float, int, oneOf, size } from '../parse.js';
+import { createPredictor } from '../../infer/predict.js';
+import { predictPaths, predictVolume, type FilePredictOptions, type PredictedFile } from '../../infer/files.js';
+import type { Normalize } from '../../data/transforms.js';
+
+/** The predictor flags, shared with eval. */
+export function addPredictorOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--mode <mode>', 'accurate: mean of the heads; fast: one head').argParser(oneOf('accurate', 'fast')).default('accurate'))
+    .option('--head <n>', 'head read in fast mode (default the deepest)', int(1, 6))
+    .option('--level <d>', 'prune to UNet++ L^d before predicting (needs deep supervision)', int(1, 6))
+    .option('--tile <size>', 'sliding-window size N or HxW (multiples of 2^level); default the whole image', size)
+    .option('--overlap <f>', 'fraction of a window shared with its neighbour', float(0, 1, true), 0.25)
+    .addOption(new Option('--blend <kind>', 'weights of overlapping windows').argParser(oneOf('gaussian', 'linear')).default('gaussian'))
+    .option('--tta', 'average over flips (identity, horizontal, vertical, both)')
+    .option('--batch <n>', 'windows per network run', int(1, 4096), 4)
+    .option('--threshold <t>', 'probability threshold of the masks', float(0, 1), 0.5)
+    .option('--resize <size>', 'predict at N or HxW and resize probabilities back (models trained on resized images)', size)
+    .addOption(new Option('--normalize <kind>', 'input normalisation (default: what the checkpoint records, else none)').argParser(oneOf('none', 'zscore', 'minmax')));
+}
+
+export function predictorSettings(opts: Record<string, any>) {
+  return {
+    mode: opts.mode, head: opts.head, level: opts.level, tile: opts.tile as [number, number] | undefined,
+    overlap: opts.overlap, blend: opts.blend, tta: !!opts.tta, batch: opts.batch,
+  };
+}
+
+export function normalizeSetting(flag: string | undefined, recorded: Normalize | undefined): Normalize | undefined {
+  return flag ? ({ kind: flag } as Normalize) : recorded;
+}
+
+export function predictCommand(): Command {
+  const cmd = new Command('predict')
+    .description('predict masks for image files, folders of images, or NIfTI volumes (slice by slice)')
+    .argument('<inputs...>', 'image files (.png .jpg .tif), folders of them, or .nii/.nii.gz volumes')
+    .option('-o, --out <dir>', 'output folder for masks (PNG 0/255; NIfTI labels for volumes)', 'predictions')
+    .option('--overlay', 'also write <stem>_overlay.png')
+    .option('--probabilities', 'also write <stem>_prob.png (16-bit probabilities)')
+    .option('--stack', 'treat the NIfTI inputs as the modalities (channels) of one case');
+  addModelSource(cmd);
+  addPredictorOptions(cmd);
+  addCommon(cmd);
+  cmd.action(action(async ([inputs], opts) => {
+    const src = loadModelSource(opts);
+    const backend = await resolveBackend(opts.backend);
+    const predictor = createPredictor(src.model, { backend, ...predictorSettings(opts) });
+    const fileOpts: FilePredictOptions = {
+      normalize: normalizeSetting(opts.normalize, src.normalize), classNames: src.classNames, threshold: opts.threshold,
+      overlay: !!opts.overlay, probabilities: !!opts.probabilities,
+      resize: opts.resize && { height: opts.resize[0], width: opts.resize[1] },
+    };
+    const t0 = performance.now();
+    const report = (r: PredictedFile, i: number, n: number) =>
+      console.log(`[${i + 1}/${n}] ${r.input} -> ${r.outputs[0]} (${r.width}x${r.height}, foreground ${(100 * r.foreground).toFixed(1)}%, ${r.ms.toFixed(0)} ms)`);
+    let results: PredictedFile[];
+    if (opts.stack) {
+      if (!(inputs as string[]).every((p) => /\.nii(\.gz)?$/i.test(p))) throw new CliError('--stack: every input must be a .nii or .nii.gz volume');
+      results = [await predictVolume(predictor, inputs, opts.out, fileOpts)];
+      report(results[0], 0, 1);
+    } else {
+      results = await predictPaths(predictor, inputs, opts.out, fileOpts, report);
+    }
+    const s = (performance.now() - t0) / 1000;
+    console.log(`${results.length} file(s) in ${s.toFixed(2)} s on ${backend.name}; masks in ${opts.out}`);
+  }));
+  return cmd;
+}

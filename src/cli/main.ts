@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// The `unetpp` command line. Each subcommand lives in commands/<name>.ts; this file only
+// assembles them and turns errors into one clear line (stack traces with --verbose or DEBUG).
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { predictCommand } from './commands/predict.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('unetpp')
+    .description('UNet++ (nested U-Net) segmentation: train, predict, evaluate, export')
+    .version(pkg.version)
+    .showHelpAfterError('(add --help for usage)');
+  for (const make of [predictCommand]) program.addCommand(make().showHelpAfterError('(add --help for usage)'));
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode; // commander printed it already
+    const verbose = argv.includes('--verbose') || !!process.env.DEBUG;
+    const err = e as Error;
+    console.error(verbose && err.stack ? err.stack : `unetpp: error: ${err.message ?? String(e)}`);
+    return 1;
+  }
+}
+
+process.exitCode = await main();

@@ -1,0 +1,44 @@
+// Argument parsers for commander options: they throw InvalidArgumentError, which commander
+// reports as one line naming the option and the bad value.
+import { InvalidArgumentError } from 'commander';
+
+export function int(min = -Infinity, max = Infinity) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^[+-]?\d+$/.test(v.trim()) || n < min || n > max)
+      throw new InvalidArgumentError(`expected an integer${min > -Infinity ? ` >= ${min}` : ''}${max < Infinity ? ` <= ${max}` : ''}`);
+    return n;
+  };
+}
+
+export function float(min = -Infinity, max = Infinity, maxExclusive = false) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < min || (maxExclusive ? n >= max : n > max))
+      throw new InvalidArgumentError(`expected a number in [${min}, ${max}${maxExclusive ? ')' : ']'}`);
+    return n;
+  };
+}
+
+/** "4,8,16" -> [4, 8, 16] (positive integers). */
+export function intList(v: string): number[] {
+  const parts = v.split(',').map((s) => s.trim());
+  if (!parts.length || parts.some((p) => !/^\d+$/.test(p) || Number(p) < 1))
+    throw new InvalidArgumentError('expected comma-separated positive integers, e.g. 32,64,128,256,512');
+  return parts.map(Number);
+}
+
+/** "96" -> [96, 96]; "96x128" (height x width) -> [96, 128]. */
+export function size(v: string): [number, number] {
+  const m = /^(\d+)(?:x(\d+))?$/.exec(v.trim());
+  if (!m || Number(m[1]) < 1 || (m[2] !== undefined && Number(m[2]) < 1))
+    throw new InvalidArgumentError('expected a size N or HxW, e.g. 96 or 96x128');
+  return [Number(m[1]), Number(m[2] ?? m[1])];
+}
+
+export function oneOf<T extends string>(...choices: T[]) {
+  return (v: string): T => {
+    if (!choices.includes(v as T)) throw new InvalidArgumentError(`expected one of ${choices.join(', ')}`);
+    return v as T;
+  };
+}

@@ -1,0 +1,95 @@
+// Evaluation of a model on a folder dataset (or one split of it): per-image IoU, Dice,
+// precision, recall and HD95 (src/metrics conventions), their mean and std, written as CSV
+// and Markdown. Images are predicted at full size with the predictor's padding/tiling/TTA.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { scanFolder, loadSamples, type FolderOptions, type LoadOptions, type SplitName } from '../data/folder.js';
+import { fileError } from '../data/read-image.js';
+import {
+  binaryScores, multiClassScores, summarize, rowsToCsv, summaryToCsv, summaryToMarkdown, rowsToMarkdown,
+  writeTable, METRIC_NAMES, type ImageScores, type MetricRow, type MetricSummary,
+} from '../metrics/index.js';
+import type { Predictor, ProbMap } from './predict.js';
+import { predictImage, binaryMasks, type FilePredictOptions } from './files.js';
+
+export interface EvaluateOptions extends Pick<FilePredictOptions, 'normalize' | 'resize' | 'threshold' | 'multiclass'> {
+  /** Which split to score; 'all' scores every sample. Default 'all'. */
+  split?: SplitName | 'all';
+  folder?: FolderOptions;
+  load?: Pick<LoadOptions, 'invertMasks' | 'thresholdMasks'>;
+  /** HD95 is the slow part; false skips it. Default true. */
+  hd95?: boolean;
+  /** Writes metrics.csv, summary.csv and metrics.md there. */
+  outDir?: string;
+  onImage?: (row: MetricRow, i: number, n: number) => void;
+}
+
+export interface Evaluation {
+  rows: MetricRow[];
+  summary: MetricSummary[];
+  classes: string[];
+  files: string[];
+}
+
+/** Scores one prediction against K' ground-truth planes (a softmax model's background channel is left out). */
+export function scoreImage(p: ProbMap, truth: Float32Array, truthClasses: number, multiclass: 'softmax' | 'sigmoid', opts: { threshold?: number; hd95?: boolean } = {}):
+  { mean: ImageScores; perClass: ImageScores[] } {
+  const { height: H, width: W } = p;
+  const so = { threshold: opts.threshold ?? 0.5, hd95: opts.hd95 };
+  if (p.classes === 1) {
+    if (truthClasses !== 1) throw new Error(`the model has 1 class, the dataset ${truthClasses}`);
+    const s = binaryScores(p.data, truth, H, W, so);
+    return { mean: s, perClass: [s] };
+  }
+  if (multiclass === 'sigmoid') {
+    if (truthClasses !== p.classes) throw new Error(`the model has ${p.classes} classes, the dataset ${truthClasses}`);
+    return multiClassScores(p.data, truth, p.classes, H, W, so);
+  }
+  // softmax: argmax masks; channel 0 is background when the dataset has one class fewer
+  const masks = binaryMasks(p, 'softmax', so.threshold);
+  const plane = H * W;
+  if (truthClasses === p.classes - 1) return multiClassScores(masks.subarray(plane), truth, truthClasses, H, W, { ...so, threshold: 0.5 });
+  if (truthClasses === p.classes) return multiClassScores(masks, truth, truthClasses, H, W, { ...so, threshold: 0.5 });
+  throw new Error(`the model has ${p.classes} softmax classes, the dataset ${truthClasses} (expected ${p.classes - 1} or ${p.classes})`);
+}
+
+export async function evaluateFolder(predictor: Predictor, dir: string, opts: EvaluateOptions = {}): Promise<Evaluation> {
+  const ds = await scanFolder(dir, { ...opts.folder, requireMasks: true });
+  const split = opts.split ?? 'all';
+  const samples = split === 'all' ? ds.samples : ds.samples.filter((s) => s.split === split);
+  if (!samples.length) throw fileError(dir, `no samples in split "${split}"`);
+  const cfg = predictor.model.config;
+  if (cfg.inChannels !== 1 && cfg.inChannels !== 3) throw new Error(`the model takes ${cfg.inChannels} channels; image folders give 1 or 3`);
+  const multiclass = opts.multiclass ?? cfg.multiclass;
+  const rows: MetricRow[] = [];
+  for (const [i, s] of samples.entries()) {
+    // one at a time: full-size images can be large
+    const [loaded] = await loadSamples([s], { ...opts.load, channels: cfg.inChannels as 1 | 3 });
+    let scores: { mean: ImageScores; perClass: ImageScores[] };
+    try {
+      const p = predictImage(predictor, loaded.image, opts);
+      scores = scoreImage(p, loaded.mask.data, loaded.mask.channels, multiclass, opts);
+    } catch (e) {
+      throw fileError(s.image, 'evaluation failed', e);
+    }
+    const values: Record<string, number | undefined> = { ...scores.mean };
+    if (scores.perClass.length > 1)
+      scores.perClass.forEach((c, k) => { values[`iou_${ds.classes[k]}`] = c.iou; values[`dice_${ds.classes[k]}`] = c.dice; });
+    const row = { id: s.id, values };
+    rows.push(row);
+    opts.onImage?.(row, i, samples.length);
+  }
+  const metrics = [...METRIC_NAMES, ...Object.keys(rows[0].values).filter((k) => !METRIC_NAMES.includes(k))];
+  const summary = summarize(rows, metrics);
+  const files: string[] = [];
+  if (opts.outDir) {
+    await mkdir(opts.outDir, { recursive: true });
+    const write = async (name: string, text: string) => { const p = join(opts.outDir!, name); await writeTable(p, text); files.push(p); };
+    await write('metrics.csv', rowsToCsv(rows, metrics));
+    await write('summary.csv', summaryToCsv(summary));
+    const title = `# Evaluation of ${dir}${split === 'all' ? '' : ` (split ${split})`}\n\n${rows.length} images, threshold ${opts.threshold ?? 0.5}; ` +
+      'HD95 in pixels, undefined where a mask is empty (left out of the mean, counted).\n\n';
+    await write('metrics.md', `${title}## Summary\n\n${summaryToMarkdown(summary)}\n## Per image\n\n${rowsToMarkdown(rows, metrics)}`);
+  }
+  return { rows, summary, classes: ds.classes, files };
+}

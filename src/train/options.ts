@@ -1,0 +1,104 @@
+// Typed trainer options, their defaults, and validation that names the option at fault.
+import type { LossKind } from '../engine/graph.js';
+import type { AugmentOptions } from '../data/augment.js';
+import type { Normalize } from '../data/transforms.js';
+import type { OptimizerOptions } from '../optim/make.js';
+import type { ScheduleOptions } from '../optim/schedule.js';
+import type { BackendChoice } from './backend.js';
+import type { EpochRecord } from './record.js';
+import type { ValMetrics } from './evaluate.js';
+import type { SegModel } from '../models/model.js';
+
+export type Monitor = 'iou' | 'dice' | 'loss';
+
+export interface TrainOptions {
+  /** Directory for best.safetensors, last.safetensors, logs and curves.png (created). */
+  outDir: string;
+  /** Maximum number of epochs (the run may stop earlier). */
+  epochs: number;
+  batchSize?: number; // 8
+  /** Validation batch size (default batchSize); a last, smaller val batch gets its own plan. */
+  evalBatchSize?: number;
+  /**
+   * true (default): drop the last incomplete training batch of each epoch (every sample is
+   * still seen over epochs, as the order is reshuffled; avoids a tiny, noisy batch-norm batch and
+   * a second plan). false: train on it with its own plan, compiled once.
+   */
+  dropLast?: boolean;
+  backend?: BackendChoice; // 'auto'
+  loss?: {
+    kind?: LossKind; // 'bce_dice'
+    bceWeight?: number; // 0.5
+    /** Per-head weights (deep supervision); the loss is sum(w L) / sum(w). Default: the mean. */
+    headWeights?: number[];
+  };
+  optimizer?: OptimizerOptions; // Adam, lr 3e-4
+  schedule?: ScheduleOptions; // constant; cosine defaults to totalSteps = epochs x batches; plateau to the monitored metric's mode
+  /** Clip gradients to this global L2 norm. */
+  clipNorm?: number;
+  /** Metric for early stopping, the best checkpoint and plateau schedules (default 'iou'). */
+  monitor?: Monitor;
+  /** Early stopping patience in epochs (default 10); false: never stop early. */
+  patience?: number | false;
+  minDelta?: number;
+  augment?: AugmentOptions | null;
+  crop?: { width: number; height: number };
+  normalize?: Normalize;
+  /** Seed of data order and augmentation (the model's init and dropout seeds are in its config). */
+  seed?: number;
+  /** Continue from outDir/last.safetensors: weights, BN statistics, optimiser, schedule, early stopping, data and dropout positions. */
+  resume?: boolean;
+  /** Check every op's output for NaN/Inf (slower; the error names the first node). */
+  checkFinite?: boolean;
+  /** Progress bar (default: when stdout is a TTY and CI is unset). */
+  progress?: boolean;
+  /** Where the per-epoch summary lines go (default console.log); null: silent. */
+  log?: ((line: string) => void) | null;
+  /** Write curves.png every epoch (default true). */
+  plot?: boolean;
+  /** Stop after the epoch during which this many seconds have passed since the start. */
+  timeLimitSeconds?: number;
+  /** Replaces the built-in validation (e.g. other metrics); must return the same fields. */
+  validate?: (ctx: { epoch: number; model: SegModel }) => Promise<ValMetrics> | ValMetrics;
+  /** Called after each epoch's checkpoint and logs are written; throwing aborts the run. */
+  onEpoch?: (record: EpochRecord) => void | Promise<void>;
+}
+
+export type Resolved = Required<Omit<TrainOptions, 'clipNorm' | 'crop' | 'normalize' | 'timeLimitSeconds' | 'validate' | 'onEpoch' | 'augment' | 'log' | 'evalBatchSize'>> &
+  Pick<TrainOptions, 'clipNorm' | 'crop' | 'normalize' | 'timeLimitSeconds' | 'validate' | 'onEpoch' | 'augment'> & {
+    log: ((line: string) => void) | null; evalBatchSize: number; loss: Required<Omit<NonNullable<TrainOptions['loss']>, 'headWeights'>> & { headWeights?: number[] };
+  };
+
+export function resolveOptions(o: TrainOptions): Resolved {
+  const bad = (opt: string, msg: string): never => { throw new Error(`train option ${opt}: ${msg}`); };
+  if (!o.outDir) bad('outDir', 'is required');
+  if (!Number.isInteger(o.epochs) || o.epochs < 1) bad('epochs', `must be a positive integer, got ${o.epochs}`);
+  const batchSize = o.batchSize ?? 8;
+  if (!Number.isInteger(batchSize) || batchSize < 1) bad('batchSize', `must be a positive integer, got ${o.batchSize}`);
+  const monitor = o.monitor ?? 'iou';
+  if (!['iou', 'dice', 'loss'].includes(monitor)) bad('monitor', `'${monitor}' is not iou, dice or loss`);
+  const kind = o.loss?.kind ?? 'bce_dice';
+  if (!['bce_dice', 'bce', 'dice', 'ce_dice', 'ce'].includes(kind)) bad('loss.kind', `'${kind}' is not bce_dice, bce, dice, ce_dice or ce`);
+  if (o.clipNorm !== undefined && !(o.clipNorm > 0)) bad('clipNorm', `must be > 0, got ${o.clipNorm}`);
+  const patience = o.patience ?? 10;
+  if (patience !== false && (!Number.isInteger(patience) || patience < 0)) bad('patience', `must be an integer >= 0 or false, got ${o.patience}`);
+  return {
+    ...o,
+    batchSize,
+    evalBatchSize: o.evalBatchSize ?? batchSize,
+    dropLast: o.dropLast ?? true,
+    backend: o.backend ?? 'auto',
+    loss: { kind, bceWeight: o.loss?.bceWeight ?? 0.5, headWeights: o.loss?.headWeights },
+    optimizer: o.optimizer ?? { kind: 'adam', lr: 3e-4 },
+    schedule: o.schedule ?? { kind: 'constant' },
+    monitor,
+    patience,
+    minDelta: o.minDelta ?? 0,
+    seed: o.seed ?? 0,
+    resume: o.resume ?? false,
+    checkFinite: o.checkFinite ?? false,
+    progress: o.progress ?? (!!process.stdout.isTTY && !process.env.CI),
+    log: o.log === undefined ? (s: string) => console.log(s) : o.log,
+    plot: o.plot ?? true,
+  };
+}

@@ -1,0 +1,90 @@
+// Train and eval graphs of a SegModel, compiled to one Plan per batch shape and cached.
+// Train plan outputs: [total loss, ...param gradients]; eval plan: [probabilities, mean head loss].
+import { Graph, Value, LossKind } from '../engine/graph.js';
+import { gradients } from '../engine/autodiff.js';
+import { Plan } from '../engine/plan.js';
+import type { Backend } from '../engine/backend.js';
+import type { SegModel } from '../models/model.js';
+
+export interface LossSpec {
+  kind: LossKind;
+  bceWeight: number;
+  /** Weight of each head; the loss is sum(w L) / sum(w). Default: equal (the mean over heads). */
+  headWeights?: number[];
+}
+
+export interface TrainPlan {
+  plan: Plan;
+  /** Trainable param names, in the order of the gradient outputs after the loss. */
+  gradNames: string[];
+}
+
+/** Weighted mean of the per-head losses, as one [1] value. */
+function headLoss(g: Graph, heads: Value[], target: Value, spec: LossSpec): Value {
+  const w = spec.headWeights ?? heads.map(() => 1);
+  if (w.length !== heads.length) throw new Error(`loss option headWeights: ${w.length} weights for ${heads.length} heads`);
+  const sum = w.reduce((a, b) => a + b, 0);
+  if (!(sum > 0) || w.some((x) => !(x >= 0))) throw new Error(`loss option headWeights: must be >= 0 with a positive sum, got ${w}`);
+  const terms = heads.flatMap((h, i) => (w[i] === 0 ? [] : [g.scale(g.loss(h, target, spec.kind, spec.bceWeight), w[i] / sum)]));
+  return g.addN(terms);
+}
+
+export const shapeKey = (s: readonly number[]) => s.join('x');
+
+/** Caches plans by input shape; each plan keeps its own run counter (the dropout step). */
+export class PlanCache {
+  private train = new Map<string, TrainPlan>();
+  private evals = new Map<string, Plan>();
+  private pendingSteps: Record<string, number> = {};
+
+  constructor(private model: SegModel, private backend: Backend, private loss: LossSpec, private checkFinite: boolean) {}
+
+  trainPlan(x: readonly number[], target: readonly number[]): TrainPlan {
+    const key = shapeKey(x);
+    let tp = this.train.get(key);
+    if (tp) return tp;
+    const g = new Graph();
+    const xv = g.input('x', x);
+    const heads = this.model.forward(g, xv, { training: true });
+    const t = g.input('target', target);
+    const loss = headLoss(g, heads, t, this.loss);
+    const names = this.model.params.trainableNames().filter((n) => g.params.has(n));
+    const grads = gradients(g, loss, names.map((n) => g.params.get(n)!));
+    const gradNames = names.filter((_, i) => grads[i] !== null);
+    const outs = [loss, ...grads.filter((v): v is Value => v !== null)];
+    tp = { plan: new Plan(g, this.backend, this.model.params, outs, { checkFinite: this.checkFinite }), gradNames };
+    if (key in this.pendingSteps) setPlanStep(tp.plan, this.pendingSteps[key]);
+    this.train.set(key, tp);
+    return tp;
+  }
+
+  evalPlan(x: readonly number[], target: readonly number[]): Plan {
+    const key = shapeKey(x);
+    let p = this.evals.get(key);
+    if (p) return p;
+    const g = new Graph();
+    const heads = this.model.forward(g, g.input('x', x), { training: false });
+    const probs = this.model.probabilities(g, heads, { kind: 'accurate' });
+    const loss = headLoss(g, heads, g.input('target', target), this.loss);
+    p = new Plan(g, this.backend, this.model.params, [probs, loss]);
+    this.evals.set(key, p);
+    return p;
+  }
+
+  /** Run counters of the train plans, by shape (they seed the dropout masks: saved for resume). */
+  trainSteps(): Record<string, number> {
+    return { ...this.pendingSteps, ...Object.fromEntries([...this.train].map(([k, tp]) => [k, planStep(tp.plan)])) };
+  }
+
+  /** Resume: continue these counters, now for built plans, at creation for the others. */
+  restoreSteps(steps: Record<string, number>): void {
+    this.pendingSteps = { ...steps };
+    for (const [k, tp] of this.train) if (k in steps) setPlanStep(tp.plan, steps[k]);
+  }
+}
+
+// Plan keeps its run counter private (it is the `rt.step` that varies dropout masks); resuming
+// must continue it, so it is read and set here, in one place.
+type WithStep = { step: number };
+export const planStep = (p: Plan): number => (p as unknown as WithStep).step;
+export const setPlanStep = (p: Plan, n: number): void => { (p as unknown as WithStep).step = n; };

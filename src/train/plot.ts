@@ -1,0 +1,86 @@
+// Training curves as a PNG: two panels (losses; validation IoU and Dice) drawn into a raw RGB
+// buffer with our pixel font, then encoded by sharp. Legend colours: train loss blue, val loss
+// orange, IoU green, Dice purple.
+import sharp from 'sharp';
+import { writeFileAtomicSync } from '../io/safetensors.js';
+import { drawText, textWidth, Rgb } from './font.js';
+import type { EpochRecord } from './record.js';
+
+const W = 800, H = 360, PAD = 44;
+const AXIS: Rgb = [60, 60, 60], GRID: Rgb = [225, 225, 225];
+
+interface Series { label: string; color: Rgb; values: number[] }
+
+class Canvas {
+  readonly buf = new Uint8Array(W * H * 3).fill(255);
+  set(x: number, y: number, c: Rgb) {
+    x = Math.round(x); y = Math.round(y);
+    if (x >= 0 && y >= 0 && x < W && y < H) this.buf.set(c, (y * W + x) * 3);
+  }
+  /** Thick line by stepping along it (2 px). */
+  line(x0: number, y0: number, x1: number, y1: number, c: Rgb, thick = 1) {
+    const n = Math.max(1, Math.ceil(Math.hypot(x1 - x0, y1 - y0)));
+    for (let i = 0; i <= n; i++) {
+      const x = x0 + ((x1 - x0) * i) / n, y = y0 + ((y1 - y0) * i) / n;
+      for (let d = 0; d < thick; d++) { this.set(x, y + d, c); this.set(x + d, y, c); }
+    }
+  }
+}
+
+function fmtTick(v: number): string {
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  return a >= 100 ? v.toFixed(0) : a >= 1 ? v.toFixed(1) : v.toFixed(2);
+}
+
+function panel(cv: Canvas, x0: number, width: number, title: string, series: Series[], epochs: number[], fixed?: [number, number]) {
+  const top = PAD, bottom = H - PAD, left = x0 + PAD, right = x0 + width - 12;
+  const all = series.flatMap((s) => s.values.filter(Number.isFinite));
+  let [lo, hi] = fixed ?? [Math.min(0, ...all), Math.max(...all, 1e-6)];
+  if (!(hi > lo)) hi = lo + 1;
+  const e0 = epochs[0] ?? 1, e1 = Math.max(e0 + 1, epochs[epochs.length - 1] ?? 1);
+  const px = (e: number) => left + ((e - e0) / (e1 - e0)) * (right - left);
+  const py = (v: number) => bottom - ((v - lo) / (hi - lo)) * (bottom - top);
+  for (let i = 0; i <= 4; i++) {
+    const v = lo + ((hi - lo) * i) / 4;
+    cv.line(left, py(v), right, py(v), GRID);
+    const t = fmtTick(v);
+    drawText(cv.buf, W, H, left - 6 - textWidth(t), Math.round(py(v)) - 5, t, AXIS);
+  }
+  cv.line(left, top, left, bottom, AXIS);
+  cv.line(left, bottom, right, bottom, AXIS);
+  for (const e of [e0, e1]) drawText(cv.buf, W, H, Math.round(px(e)) - 4, bottom + 8, String(e), AXIS);
+  drawText(cv.buf, W, H, Math.round((left + right) / 2) - 20, bottom + 22, 'EPOCH', AXIS);
+  drawText(cv.buf, W, H, left, 12, title, AXIS, 3);
+  let lx = left + textWidth(title, 3) + 24;
+  for (const s of series) {
+    cv.line(lx, 18, lx + 16, 18, s.color, 3);
+    drawText(cv.buf, W, H, lx + 22, 14, s.label, s.color);
+    lx += 30 + textWidth(s.label);
+    for (let i = 1; i < s.values.length; i++)
+      if (Number.isFinite(s.values[i - 1]) && Number.isFinite(s.values[i]))
+        cv.line(px(epochs[i - 1]), py(s.values[i - 1]), px(epochs[i]), py(s.values[i]), s.color, 2);
+    if (s.values.length === 1) cv.line(px(epochs[0]) - 2, py(s.values[0]), px(epochs[0]) + 2, py(s.values[0]), s.color, 3);
+  }
+}
+
+/** Renders the curves of `history` to an RGB buffer (W x H). */
+export function renderCurves(history: EpochRecord[]): { data: Uint8Array; width: number; height: number } {
+  const cv = new Canvas();
+  const epochs = history.map((r) => r.epoch);
+  panel(cv, 0, W / 2, 'LOSS', [
+    { label: 'TRAIN', color: [31, 119, 180], values: history.map((r) => r.trainLoss) },
+    { label: 'VAL', color: [255, 127, 14], values: history.map((r) => r.valLoss) },
+  ], epochs);
+  panel(cv, W / 2, W / 2, 'VAL', [
+    { label: 'IOU', color: [44, 160, 44], values: history.map((r) => r.iou) },
+    { label: 'DICE', color: [148, 103, 189], values: history.map((r) => r.dice) },
+  ], epochs, [0, 1]);
+  return { data: cv.buf, width: W, height: H };
+}
+
+export async function writeCurvesPng(path: string, history: EpochRecord[]): Promise<void> {
+  const { data, width, height } = renderCurves(history);
+  const png = await sharp(data, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  writeFileAtomicSync(path, png);
+}

@@ -1,0 +1,175 @@
+// The training loop: batches from BatchLoader, one train Plan per batch shape, optimiser and
+// schedule steps, validation every epoch, early stopping, best/last checkpoints, logs, curves,
+// and exact resume (see state.ts for what is saved).
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { BatchLoader } from '../data/loader.js';
+import type { LoadedSample } from '../data/folder.js';
+import { NonFiniteError } from '../engine/plan.js';
+import type { SegModel } from '../models/model.js';
+import { saveModel } from '../io/checkpoint.js';
+import { makeOptimizer } from '../optim/make.js';
+import { makeSchedule, applyLr, type ScheduleOptions } from '../optim/schedule.js';
+import { clipGradNorm } from '../optim/clip.js';
+import type { Grad } from '../optim/types.js';
+import { resolveBackend } from './backend.js';
+import { EarlyStopping } from './early-stop.js';
+import { evaluate, type ValMetrics } from './evaluate.js';
+import { writeLogs } from './log.js';
+import { resolveOptions, type TrainOptions, type Monitor } from './options.js';
+import { PlanCache } from './plans.js';
+import { writeCurvesPng } from './plot.js';
+import { makeProgress } from './progress.js';
+import type { EpochRecord } from './record.js';
+import { BEST, LAST, loadLast, saveLast } from './state.js';
+
+export interface TrainData {
+  train: LoadedSample[];
+  val: LoadedSample[];
+}
+
+export interface TrainResult {
+  /** Epochs completed (including those before a resume). */
+  epochs: number;
+  bestEpoch: number;
+  /** The monitored metric's best value. */
+  best: number | null;
+  stoppedBy: 'epochs' | 'early-stopping' | 'time';
+  history: EpochRecord[];
+  /** Median wall time of a training step (forward + backward + optimiser), ms, this session. */
+  stepMs: number;
+  bestPath: string;
+  lastPath: string;
+}
+
+/** A NaN/Inf loss or weight: the run stops, the last checkpoint on disk is left as it was. */
+export class NonFiniteLossError extends Error {
+  constructor(message: string, readonly epoch: number, readonly step: number, readonly node?: string) {
+    super(message);
+    this.name = 'NonFiniteLossError';
+  }
+}
+
+const monitorMode = (m: Monitor) => (m === 'loss' ? 'min' : 'max');
+const monitored = (m: Monitor, v: ValMetrics) => (m === 'loss' ? v.valLoss : v[m]);
+
+function sameConfig(a: object, b: object): boolean {
+  const norm = (o: object) => JSON.stringify(Object.fromEntries(Object.entries(o).sort(([x], [y]) => x.localeCompare(y))));
+  return norm(a) === norm(b);
+}
+
+function checkParamsFinite(model: SegModel, epoch: number, step: number): void {
+  for (const name of model.params.names()) {
+    const d = model.params.get(name).data;
+    for (let i = 0; i < d.length; i++)
+      if (!Number.isFinite(d[i])) throw new NonFiniteLossError(`training diverged: param ${name} is non-finite after epoch ${epoch} (step ${step}); the last checkpoint was left as it was`, epoch, step);
+  }
+}
+
+export async function train(model: SegModel, data: TrainData, options: TrainOptions): Promise<TrainResult> {
+  const o = resolveOptions(options);
+  mkdirSync(o.outDir, { recursive: true });
+  const backend = await resolveBackend(o.backend);
+  if (!data.train.length) throw new Error('train: no training samples');
+  if (!data.val.length && !o.validate) throw new Error('train: no validation samples (early stopping and the best checkpoint need them)');
+  const trainLoader = new BatchLoader(data.train, {
+    batchSize: o.batchSize, shuffle: true, seed: o.seed, augment: o.augment ?? null, crop: o.crop, normalize: o.normalize, dropLast: o.dropLast,
+  });
+  if (trainLoader.length === 0) throw new Error(`train: ${data.train.length} training samples make no full batch of ${o.batchSize} (lower batchSize or set dropLast: false)`);
+  const valLoader = data.val.length ? new BatchLoader(data.val, { batchSize: o.evalBatchSize, shuffle: false, normalize: o.normalize, prefetch: false }) : null;
+  const plans = new PlanCache(model, backend, o.loss, o.checkFinite);
+  const opt = makeOptimizer(o.optimizer);
+  const schedOpts: ScheduleOptions = o.schedule.kind === 'plateau' ? { mode: monitorMode(o.monitor), ...o.schedule } : o.schedule;
+  const schedule = makeSchedule(schedOpts, opt.lr, o.epochs * trainLoader.length);
+  const early = new EarlyStopping({ mode: monitorMode(o.monitor), patience: o.patience === false ? 0 : o.patience, minDelta: o.minDelta });
+  let history: EpochRecord[] = [];
+  let epoch0 = 0;
+  let globalStep = 0;
+
+  if (o.resume) {
+    const r = loadLast(o.outDir);
+    if (!sameConfig(r.model.config, model.config))
+      throw new Error(`resume: ${join(o.outDir, LAST)} was trained with model config ${JSON.stringify(r.model.config)}, not ${JSON.stringify(model.config)}`);
+    for (const name of model.params.names()) model.params.get(name).data.set(r.model.params.get(name).data);
+    opt.loadState(r.optim);
+    if (r.state.schedule.kind !== schedule.kind) throw new Error(`resume: the checkpoint used a '${r.state.schedule.kind}' schedule, the options '${schedule.kind}'`);
+    schedule.loadState(r.state.schedule.state);
+    early.loadState(r.state.early);
+    trainLoader.setState(r.state.loader);
+    plans.restoreSteps(r.state.planSteps);
+    history = r.state.history;
+    epoch0 = r.state.epoch;
+    globalStep = r.state.globalStep;
+    o.log?.(`resumed from ${join(o.outDir, LAST)} after epoch ${epoch0}`);
+  }
+
+  const progress = makeProgress(o.progress, (s) => o.log?.(s));
+  const started = Date.now();
+  const stepTimes: number[] = [];
+  let stoppedBy: TrainResult['stoppedBy'] = 'epochs';
+  if (epoch0 > 0 && early.shouldStop() && o.patience !== false) stoppedBy = 'early-stopping';
+
+  for (let epoch = epoch0 + 1; epoch <= o.epochs && stoppedBy === 'epochs'; epoch++) {
+    const t0 = Date.now();
+    progress.start(epoch, o.epochs, trainLoader.length);
+    let lossSum = 0, steps = 0;
+    for await (const b of trainLoader.epoch()) {
+      const stepNo = steps + 1;
+      const ts = performance.now();
+      const tp = plans.trainPlan([b.n, b.c, b.h, b.w], [b.n, b.k, b.h, b.w]);
+      applyLr(schedule, opt);
+      let outs;
+      try {
+        outs = tp.plan.run({ x: b.x, target: b.y });
+      } catch (e) {
+        if (e instanceof NonFiniteError)
+          throw new NonFiniteLossError(`non-finite value at epoch ${epoch}, step ${stepNo} (global step ${globalStep + 1}), first produced by node ${e.node.name} (op ${e.node.op}); the last checkpoint was left as it was`, epoch, stepNo, e.node.name);
+        throw e;
+      }
+      const loss = outs[0].data[0];
+      if (!Number.isFinite(loss))
+        throw new NonFiniteLossError(`non-finite loss (${loss}) at epoch ${epoch}, step ${stepNo} (global step ${globalStep + 1}); rerun with checkFinite to find the node; the last checkpoint was left as it was`, epoch, stepNo);
+      const grads = new Map<string, Grad>();
+      tp.gradNames.forEach((n, i) => grads.set(n, backend.download(outs[i + 1], 'plain')));
+      if (o.clipNorm !== undefined) clipGradNorm(grads.values(), o.clipNorm);
+      opt.step(model.params, grads);
+      schedule.onStep();
+      globalStep++;
+      steps++;
+      lossSum += loss;
+      stepTimes.push(performance.now() - ts);
+      progress.tick(loss);
+    }
+    checkParamsFinite(model, epoch, steps);
+    const val = o.validate ? await o.validate({ epoch, model }) : await evaluate(model, valLoader!, plans, backend);
+    const value = monitored(o.monitor, val);
+    if (o.monitor === 'loss' && !Number.isFinite(value))
+      throw new NonFiniteLossError(`non-finite validation loss at epoch ${epoch}; the last checkpoint was left as it was`, epoch, steps);
+    schedule.onEpoch(value);
+    const improved = early.update(epoch, value);
+    const record: EpochRecord = {
+      epoch, lr: opt.lr, trainLoss: lossSum / steps, valLoss: val.valLoss, iou: val.iou, dice: val.dice,
+      best: improved, seconds: (Date.now() - t0) / 1000, steps,
+    };
+    history = [...history, record];
+    if (improved) saveModel(join(o.outDir, BEST), model, { epoch: String(epoch), [o.monitor]: String(value) });
+    saveLast(o.outDir, model, {
+      version: 1, epoch, globalStep, loader: trainLoader.getState(), planSteps: plans.trainSteps(),
+      optimizer: opt.state(), schedule: { kind: schedule.kind, state: schedule.state() }, early: early.state(), history,
+    }, opt.state());
+    writeLogs(o.outDir, history);
+    if (o.plot) await writeCurvesPng(join(o.outDir, 'curves.png'), history);
+    progress.end(`epoch ${epoch}/${o.epochs} loss ${record.trainLoss.toFixed(4)} val loss ${val.valLoss.toFixed(4)} iou ${val.iou.toFixed(4)} dice ${val.dice.toFixed(4)}` +
+      `${improved ? ' *' : ''} (${record.seconds.toFixed(1)} s)`);
+    await o.onEpoch?.(record);
+    if (o.patience !== false && early.shouldStop()) stoppedBy = 'early-stopping';
+    else if (o.timeLimitSeconds !== undefined && (Date.now() - started) / 1000 >= o.timeLimitSeconds) stoppedBy = 'time';
+  }
+  if (stoppedBy === 'early-stopping') o.log?.(`early stopping: no ${o.monitor} improvement for ${early.bad} epochs; best epoch ${early.bestEpoch} (${early.best})`);
+  const sorted = [...stepTimes].sort((a, b) => a - b);
+  return {
+    epochs: history.length ? history[history.length - 1].epoch : epoch0, bestEpoch: early.bestEpoch, best: early.best, stoppedBy, history,
+    stepMs: sorted.length ? sorted[Math.floor(sorted.length / 2)] : NaN,
+    bestPath: join(o.outDir, BEST), lastPath: join(o.outDir, LAST),
+  };
+}

@@ -10,3 +10,6 @@ export type { Backend, BTensor, Kernel, RunContext, Float } from './backend.js';
 export { dropoutStream, dropoutUniform } from './dropout-hash.js';
 export { ReferenceBackend } from './backends/reference.js';
 export type { ReferenceOptions } from './backends/reference.js';
+export { NativeBackend, nativeAvailable, setThreads, getThreads } from './backends/native.js';
+export { getBackend } from './backends/select.js';
+export type { BackendName } from './backends/select.js';

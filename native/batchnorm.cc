@@ -110,6 +110,10 @@ static Napi::Value bwdTrain(const Args &a) {
       {DNNL_ARG_MEAN, vec(a.f32(2, g.c, "mean"), g.c)},              {DNNL_ARG_VARIANCE, vec(a.f32(3, g.c, "var"), g.c)},
       {DNNL_ARG_DIFF_DST, wrap(g.md(), a.f32(4, g.size(), "dy"))},    {DNNL_ARG_DIFF_SRC, wrap(g.md(), a.f32(6, g.size(), "dx"))},
       {DNNL_ARG_DIFF_SCALE, vec(a.f32(7, g.c, "dgamma"), g.c)},      {DNNL_ARG_DIFF_SHIFT, vec(a.f32(8, g.c, "dbeta"), g.c)}};
+  // oneDNN 2.6 lists the shift as an input of the backward pass though the result cannot depend on it.
+  float *shift = static_cast<float *>(scratch(kTmp1, g.c * sizeof(float)));
+  std::memset(shift, 0, g.c * sizeof(float));
+  args.emplace(DNNL_ARG_SHIFT, vec(shift, g.c));
   if (g.relu) {
     auto wd = e.pd.workspace_desc();
     args.emplace(DNNL_ARG_WORKSPACE, wrap(wd, a.u8(5, wd.get_size(), "workspace")));

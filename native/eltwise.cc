@@ -21,7 +21,7 @@ static Napi::Value unary(const Args &a) {
   switch (kind) {
     case kRelu:
 #pragma omp parallel for simd schedule(static)
-      for (int64_t i = 0; i < N; i++) y[i] = x[i] > 0.f ? x[i] : 0.f;
+      for (int64_t i = 0; i < N; i++) y[i] = x[i] < 0.f ? 0.f : x[i];  // keeps NaN
       break;
     case kLeaky:
 #pragma omp parallel for simd schedule(static)

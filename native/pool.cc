@@ -6,6 +6,9 @@
 
 namespace un {
 
+/** v replaces the running max m: larger, or the first NaN (kept visible to NaN checks, as PyTorch). */
+static inline bool wins(float v, float m) { return v > m || (v != v && m == m); }
+
 struct PoolGeo {
   int64_t n, c, h, w, ho, wo;
 };
@@ -33,9 +36,9 @@ static Napi::Value fwd(const Args &a) {
 #pragma omp simd
         for (int64_t c = 0; c < C; c++) {
           float m = r0[c];
-          m = r0[C + c] > m ? r0[C + c] : m;
-          m = r1[c] > m ? r1[c] : m;
-          m = r1[C + c] > m ? r1[C + c] : m;
+          m = wins(r0[C + c], m) ? r0[C + c] : m;
+          m = wins(r1[c], m) ? r1[c] : m;
+          m = wins(r1[C + c], m) ? r1[C + c] : m;
           o[c] = m;
         }
       }
@@ -61,9 +64,9 @@ static Napi::Value bwd(const Args &a) {
         for (int64_t c = 0; c < C; c++) {
           float m = r0[c];
           int k = 0;
-          if (r0[C + c] > m) { m = r0[C + c]; k = 1; }
-          if (r1[c] > m) { m = r1[c]; k = 2; }
-          if (r1[C + c] > m) { k = 3; }
+          if (wins(r0[C + c], m)) { m = r0[C + c]; k = 1; }
+          if (wins(r1[c], m)) { m = r1[c]; k = 2; }
+          if (wins(r1[C + c], m)) { k = 3; }
           float v = g1[c];
           d0[c] = k == 0 ? v : 0.f;
           d0[C + c] = k == 1 ? v : 0.f;

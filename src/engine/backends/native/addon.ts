@@ -1,0 +1,102 @@
+// Loads the oneDNN addon (build/Release/unetpp_native.node, built by scripts/build-native.mjs)
+// and types its exports. Loading is lazy and never throws at import time: callers ask
+// loadAddon() and get the reason when it is unavailable.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+type F = Float32Array;
+type Opt = Float32Array | null;
+
+export interface ConvRawResult {
+  fwdMs: number; bwdDataMs: number; bwdWeightsMs: number;
+  /** GFLOP of one pass (the forward, or each backward pass). */
+  gflop: number; threads: number;
+  impl: { fwd: string; bwdData: string; bwdWeights: string };
+}
+
+/** The addon's functions; argument orders are documented next to each in native/*.cc. */
+export interface NativeAddon {
+  setThreads(n: number): void;
+  getThreads(): number;
+  info(): { onednn: string; threads: number; isa: number };
+  nchwToNhwc(src: F, dst: F, n: number, c: number, h: number, w: number): void;
+  nhwcToNchw(src: F, dst: F, n: number, c: number, h: number, w: number): void;
+  convFwd(x: F, w: F, b: Opt, y: F, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, relu: boolean): void;
+  convBwdData(dy: F, w: F, dx: F, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number): void;
+  convBwdWeights(x: F, dy: F, dw: F, db: Opt, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number): void;
+  deconvFwd(x: F, w: F, b: Opt, y: F, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, relu: boolean): void;
+  deconvBwdData(dy: F, w: F, dx: F, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number): void;
+  deconvBwdWeights(x: F, dy: F, dw: F, db: Opt, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number): void;
+  bnWorkspaceBytes(n: number, c: number, h: number, w: number, eps: number, relu: boolean): number;
+  bnFwdTrain(x: F, gamma: F, beta: F, y: F, mean: F, variance: F, ws: Uint8Array | null, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
+  bnFwdEval(x: F, gamma: F, beta: F, rm: F, rv: F, y: F, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
+  bnBwdTrain(x: F, gamma: F, mean: F, variance: F, dy: F, ws: Uint8Array | null, dx: F, dgamma: F, dbeta: F, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
+  bnBwdEval(x: F, gamma: F, rm: F, rv: F, dy: F, y: F, dx: F, dgamma: F, dbeta: F, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
+  bnUpdateRunning(rm: F, rv: F, mean: F, variance: F, momentum: number, count: number): void;
+  maxpoolFwd(x: F, y: F, n: number, c: number, h: number, w: number): void;
+  maxpoolBwd(x: F, dy: F, dx: F, n: number, c: number, h: number, w: number): void;
+  upsampleFwd(x: F, y: F, n: number, c: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
+  upsampleBwd(dy: F, dx: F, n: number, c: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
+  /** kind: 0 relu, 1 leaky_relu, 2 sigmoid, 3 scale (alpha = s). */
+  unary(kind: number, x: F, y: F, alpha: number): void;
+  /** kind: 0 relu (saved = y), 1 leaky_relu (saved = x), 2 sigmoid (saved = y). */
+  unaryGrad(kind: number, saved: F, dy: F, dx: F, alpha: number): void;
+  /** kind: 0 add, 1 mul. */
+  binary(kind: number, a: F, b: F, y: F): void;
+  addN(xs: F[], y: F): void;
+  meanAll(x: F, out: F): void;
+  fill(y: F, value: number): void;
+  softmax(x: F, y: F, channels: number): void;
+  softmaxGrad(y: F, dy: F, dx: F, channels: number): void;
+  dropout(x: F, y: F, p: number, seed: number, step: number, n: number, c: number, h: number, w: number, nhwc: boolean): void;
+  concatPart(x: F, y: F, pixels: number, cx: number, ctot: number, offset: number): void;
+  sliceChannels(dy: F, dx: F, pixels: number, ctot: number, start: number, count: number): void;
+  /** kind: 0 bce, 1 dice, 2 bce_dice, 3 ce, 4 ce_dice. */
+  loss(z: F, t: F, out: F, kind: number, bceWeight: number, n: number, k: number, h: number, w: number): void;
+  lossGrad(z: F, t: F, dy: F, dz: F, kind: number, bceWeight: number, n: number, k: number, h: number, w: number): void;
+  adamStep(param: F, grad: F, m: F, v: F, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
+  sgdStep(param: F, grad: F, buf: F, lr: number, momentum: number, weightDecay: number, step: number, dampening: number, nesterov: boolean): void;
+  benchConvRaw(opts: { n?: number; c?: number; o?: number; h?: number; w?: number; k?: number; pad?: number; iters?: number; bias?: boolean }): ConvRawResult;
+}
+
+const FILE = join('build', 'Release', 'unetpp_native.node');
+export const NATIVE_FIX = 'apt-get install -y libdnnl-dev, then node scripts/build-native.mjs in the unetpp package';
+
+/** The package root's build/Release/unetpp_native.node, found by walking up from this file. */
+function findAddon(): string | null {
+  if (process.env.UNETPP_NATIVE_PATH) return process.env.UNETPP_NATIVE_PATH;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const p = join(dir, FILE);
+    if (existsSync(p)) return p;
+    const up = dirname(dir);
+    if (up === dir) return null;
+    dir = up;
+  }
+}
+
+let cached: { addon: NativeAddon | null; reason: string } | undefined;
+
+/** The addon, or null with the reason it cannot be used. Loaded once per process. */
+export function tryLoadAddon(): { addon: NativeAddon | null; reason: string } {
+  if (cached) return cached;
+  const path = findAddon();
+  if (!path) cached = { addon: null, reason: `native addon not built (${FILE} missing)` };
+  else {
+    try {
+      cached = { addon: createRequire(import.meta.url)(path) as NativeAddon, reason: '' };
+    } catch (e) {
+      cached = { addon: null, reason: `native addon failed to load: ${String((e as Error).message).split('\n')[0]}` };
+    }
+  }
+  return cached;
+}
+
+/** The addon; throws an Error naming the reason and the fix when it is unavailable. */
+export function loadAddon(): NativeAddon {
+  const { addon, reason } = tryLoadAddon();
+  if (!addon) throw new Error(`${reason}; fix: ${NATIVE_FIX}`);
+  return addon;
+}

@@ -1,0 +1,168 @@
+// The native backend's kernels: each unpacks logical NCHW shapes from the node and calls the
+// addon, which reads and writes the typed arrays in place (4D activations are NHWC).
+// Every kernel first checks the tensors it is given against the node's shapes, so a mismatch
+// is a JS Error naming the op, the node and the shapes instead of a crash in C++.
+import type { BTensor, Kernel, RunContext } from '../../backend.js';
+import type { Node, Shape } from '../../graph.js';
+import { fmt, numel } from '../../graph.js';
+import type { NativeAddon } from './addon.js';
+
+type F = Float32Array;
+type Impl = (ins: F[], outs: F[], node: Node, rt: RunContext) => void;
+
+const LOSS_KINDS: Record<string, number> = { bce: 0, dice: 1, bce_dice: 2, ce: 3, ce_dice: 4 };
+
+function shapes(ts: BTensor[]): string {
+  return ts.map((t) => `${fmt(t.shape)}(${t.data.length}${t.data instanceof Float32Array ? '' : ' ' + t.data.constructor.name})`).join(', ');
+}
+
+/** Wraps an implementation with the boundary checks and error naming. */
+function guarded(op: string, impl: Impl): Kernel {
+  return (ins, outs, node, rt) => {
+    const where = () => `${op} (node ${node.name}): inputs ${shapes(ins)} -> outputs ${shapes(outs)}`;
+    const bad = (ts: BTensor[], want: readonly Shape[], what: string) => {
+      for (let i = 0; i < ts.length; i++) {
+        const t = ts[i];
+        if (!(t.data instanceof Float32Array)) return `${what} ${i} is not float32`;
+        if (want[i] && t.data.length !== numel(want[i])) return `${what} ${i} has ${t.data.length} values, expected ${fmt(want[i])}`;
+      }
+      return '';
+    };
+    const msg = (ins.length !== node.inputs.length ? `expected ${node.inputs.length} inputs, got ${ins.length}` : '') ||
+      (outs.length !== node.shapes.length ? `expected ${node.shapes.length} outputs, got ${outs.length}` : '') ||
+      bad(ins, node.inputs.map((v) => v.shape), 'input') || bad(outs, node.shapes, 'output');
+    if (msg) throw new Error(`${where()}: ${msg}`);
+    try {
+      impl(ins.map((t) => t.data as F), outs.map((t) => t.data as F), node, rt);
+    } catch (e) {
+      throw new Error(`${where()}: ${(e as Error).message}`);
+    }
+  };
+}
+
+const dims4 = (s: Shape) => {
+  if (s.length !== 4) throw new Error(`expected a 4D shape, got ${fmt(s)}`);
+  return s as [number, number, number, number];
+};
+
+/** Builds the kernel table over a loaded addon. */
+export function nativeKernels(A: NativeAddon): Record<string, Kernel> {
+  const isAct4 = (node: Node, i: number) => node.layouts[i] === 'act' && node.shapes[i].length === 4;
+  const impls: Record<string, Impl> = {
+    ones: (_i, [y]) => A.fill(y, 1),
+
+    conv2d: ([x, w, b], [y], node) => {
+      const [n, c, h, wd] = dims4(node.inputs[0].shape);
+      const [o, , kh, kw] = node.inputs[1].shape;
+      const { stride, pad, relu } = node.attrs;
+      A.convFwd(x, w, b ?? null, y, n, c, h, wd, o, kh, kw, stride, pad, !!relu);
+    },
+    conv2d_grad_input: ([dy, w], [dx], node) => {
+      const [n, c, h, wd] = dims4(node.attrs.xShape);
+      const [o, , kh, kw] = node.inputs[1].shape;
+      A.convBwdData(dy, w, dx, n, c, h, wd, o, kh, kw, node.attrs.stride, node.attrs.pad);
+    },
+    conv2d_grad_weight: ([x, dy], [dw, db], node) => {
+      const [n, c, h, wd] = dims4(node.inputs[0].shape);
+      const [o, , kh, kw] = node.attrs.wShape;
+      A.convBwdWeights(x, dy, dw, db ?? null, n, c, h, wd, o, kh, kw, node.attrs.stride, node.attrs.pad);
+    },
+    conv_transpose2d: ([x, w, b], [y], node) => {
+      const [n, c, h, wd] = dims4(node.inputs[0].shape);
+      const [, o, k] = node.inputs[1].shape;
+      A.deconvFwd(x, w, b ?? null, y, n, c, h, wd, o, k, k, k, 0, false);
+    },
+    conv_transpose2d_grad_input: ([dy, w], [dx], node) => {
+      const [n, c, h, wd] = dims4(node.attrs.xShape);
+      const [, o, k] = node.inputs[1].shape;
+      A.deconvBwdData(dy, w, dx, n, c, h, wd, o, k, k, k, 0);
+    },
+    conv_transpose2d_grad_weight: ([x, dy], [dw, db], node) => {
+      const [n, c, h, wd] = dims4(node.inputs[0].shape);
+      const [, o, k] = node.attrs.wShape;
+      A.deconvBwdWeights(x, dy, dw, db ?? null, n, c, h, wd, o, k, k, k, 0);
+    },
+
+    maxpool2d: ([x], [y], node) => A.maxpoolFwd(x, y, ...dims4(node.inputs[0].shape)),
+    maxpool2d_grad: ([x, , dy], [dx], node) => A.maxpoolBwd(x, dy, dx, ...dims4(node.inputs[0].shape)),
+    upsample2x: ([x], [y], node) =>
+      A.upsampleFwd(x, y, ...dims4(node.inputs[0].shape), node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
+    upsample2x_grad: ([dy], [dx], node) =>
+      A.upsampleBwd(dy, dx, ...dims4(node.attrs.xShape), node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
+
+    concat: (xs, [y], node) => {
+      const [n, ct, h, w] = dims4(node.shapes[0]);
+      let off = 0;
+      xs.forEach((x, i) => {
+        const c = node.inputs[i].shape[1];
+        A.concatPart(x, y, n * h * w, c, ct, off);
+        off += c;
+      });
+    },
+    slice_channels: ([dy], [dx], node) => {
+      const [n, ct, h, w] = dims4(node.inputs[0].shape);
+      A.sliceChannels(dy, dx, n * h * w, ct, node.attrs.start, node.attrs.count);
+    },
+
+    batchnorm: ([x, gamma, beta, rm, rv], [y], node, rt) => {
+      const [n, c, h, w] = dims4(node.inputs[0].shape);
+      const { training, eps, momentum, relu } = node.attrs;
+      if (!training) return A.bnFwdEval(x, gamma, beta, rm, rv, y, n, c, h, w, eps, !!relu);
+      const s = rt.saved(node);
+      if (!s.mean) {  // batch statistics and the fused-ReLU mask, for the backward kernel
+        s.mean = new Float32Array(c);
+        s.variance = new Float32Array(c);
+        s.ws = relu ? new Uint8Array(A.bnWorkspaceBytes(n, c, h, w, eps, true)) : null;
+      }
+      A.bnFwdTrain(x, gamma, beta, y, s.mean, s.variance, s.ws, n, c, h, w, eps, !!relu);
+      const runM = rt.param(node.attrs.runningMean).data as F, runV = rt.param(node.attrs.runningVar).data as F;
+      A.bnUpdateRunning(runM, runV, s.mean, s.variance, momentum, n * h * w);
+    },
+    batchnorm_grad: ([x, gamma, rm, rv, dy, y], [dx, dgamma, dbeta], node, rt) => {
+      const [n, c, h, w] = dims4(node.inputs[0].shape);
+      const { training, eps, relu } = node.attrs;
+      if (!training) return A.bnBwdEval(x, gamma, rm, rv, dy, y, dx, dgamma, dbeta, n, c, h, w, eps, !!relu);
+      const s = rt.saved(node.attrs.fwd);
+      if (!s.mean) throw new Error('the forward batchnorm has not run in this plan');
+      A.bnBwdTrain(x, gamma, s.mean, s.variance, dy, s.ws, dx, dgamma, dbeta, n, c, h, w, eps, !!relu);
+    },
+
+    relu: ([x], [y]) => A.unary(0, x, y, 0),
+    relu_grad: ([y, dy], [dx]) => A.unaryGrad(0, y, dy, dx, 0),
+    leaky_relu: ([x], [y], node) => A.unary(1, x, y, node.attrs.alpha),
+    leaky_relu_grad: ([x, dy], [dx], node) => A.unaryGrad(1, x, dy, dx, node.attrs.alpha),
+    sigmoid: ([x], [y]) => A.unary(2, x, y, 0),
+    sigmoid_grad: ([y, dy], [dx]) => A.unaryGrad(2, y, dy, dx, 0),
+    scale: ([x], [y], node) => A.unary(3, x, y, node.attrs.s),
+    softmax: ([x], [y], node) => { channelsLast(node); A.softmax(x, y, node.shapes[0][1]); },
+    softmax_grad: ([y, dy], [dx], node) => { channelsLast(node); A.softmaxGrad(y, dy, dx, node.shapes[0][1]); },
+    dropout: ([x], [y], node, rt) => {
+      const s = node.shapes[0];
+      const nhwc = isAct4(node, 0);
+      const [n, c, h, w] = nhwc ? s : [numel(s), 1, 1, 1];
+      A.dropout(x, y, node.attrs.p, node.attrs.seed, rt.step, n, c, h, w, nhwc);
+    },
+    add: ([a, b], [y]) => A.binary(0, a, b, y),
+    mul: ([a, b], [y]) => A.binary(1, a, b, y),
+    add_n: (xs, [y]) => A.addN(xs, y),
+    mean_all: ([x], [y]) => A.meanAll(x, y),
+    fill_grad: ([dy], [y], node) => A.fill(y, dy[0] * node.attrs.scale),
+    loss: ([z, t], [out], node) =>
+      A.loss(z, t, out, lossKind(node), node.attrs.bceWeight ?? 0.5, ...dims4(node.inputs[0].shape)),
+    loss_grad: ([z, t, dy], [dz], node) =>
+      A.lossGrad(z, t, dy, dz, lossKind(node), node.attrs.bceWeight ?? 0.5, ...dims4(node.inputs[0].shape)),
+  };
+  const out: Record<string, Kernel> = {};
+  for (const [op, impl] of Object.entries(impls)) out[op] = guarded(op, impl);
+  return out;
+
+  function channelsLast(node: Node) {
+    if (!isAct4(node, 0)) throw new Error(`needs a 4D activation, got ${fmt(node.shapes[0])} (${node.layouts[0]})`);
+  }
+}
+
+function lossKind(node: Node): number {
+  const k = LOSS_KINDS[node.attrs.kind];
+  if (k === undefined) throw new Error(`unknown loss kind '${node.attrs.kind}'`);
+  return k;
+}

@@ -1,0 +1,268 @@
+// The native backend against the float64 reference backend, op by op: forward values and every
+// gradient through autodiff, on odd shapes (7x5, 13x11, C = 1, 3, 17). Skips when the addon
+// is not built. Run: npm run build && node scripts/run-tests.mjs native
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Graph, Value, Shape, numel, fmt } from '../../src/engine/graph.js';
+import { gradients } from '../../src/engine/autodiff.js';
+import { Plan } from '../../src/engine/plan.js';
+import { ParamStore } from '../../src/engine/params.js';
+import { ReferenceBackend } from '../../src/engine/backends/reference.js';
+import { NativeBackend, nativeAvailable, adamStep, sgdStep, setThreads, getThreads, loadAddon } from '../../src/engine/backends/native.js';
+import type { Backend } from '../../src/engine/backend.js';
+import { rng, uniform32, distinct } from '../helpers/gradcheck.js';
+
+const avail = nativeAvailable();
+const skip = avail.ok ? false : `native addon not built (${avail.reason}): run node scripts/build-native.mjs`;
+const native = avail.ok ? new NativeBackend() : (null as unknown as NativeBackend);
+const reference = new ReferenceBackend({ dtype: 'float64' });
+
+type Gen = 'uniform' | 'distinct' | 'binary' | 'onehot' | 'positive';
+interface Spec { shape: Shape; gen?: Gen; grad?: boolean; trainable?: boolean }
+interface Case {
+  inputs: Record<string, Spec>;
+  params?: Record<string, Spec>;
+  /** Returns the value under test; a [1] value is the loss itself, else loss = mean(y * r). */
+  build(g: Graph, v: Record<string, Value>): Value;
+  tol?: number;
+}
+
+function data(spec: Spec, rand: () => number): Float32Array {
+  const n = numel(spec.shape);
+  switch (spec.gen ?? 'uniform') {
+    case 'distinct': {
+      const d = distinct(n, rand, 0.01);
+      return Float32Array.from(d);
+    }
+    case 'binary': return Float32Array.from({ length: n }, () => (rand() > 0.5 ? 1 : 0));
+    case 'positive': return uniform32(n, rand, 0.5, 1.5);
+    case 'onehot': {
+      const [b, k, h, w] = spec.shape;
+      const t = new Float32Array(n);
+      for (let i = 0; i < b; i++) for (let p = 0; p < h * w; p++) t[(i * k + Math.floor(rand() * k)) * h * w + p] = 1;
+      return t;
+    }
+    default: return uniform32(n, rand);
+  }
+}
+
+/** Runs the case on a backend: outputs are [y, loss, ...grads] in NCHW, and the param store after the run. */
+function runOn(be: Backend, c: Case, seed: number, runs = 1) {
+  const rand = rng(seed);
+  const g = new Graph();
+  const v: Record<string, Value> = {};
+  const feeds: Record<string, Float32Array> = {};
+  const ps = new ParamStore();
+  for (const [name, s] of Object.entries(c.inputs)) { v[name] = g.input(name, s.shape); feeds[name] = data(s, rand); }
+  for (const [name, s] of Object.entries(c.params ?? {})) { v[name] = g.param(name, s.shape); ps.set(name, s.shape, data(s, rand), s.trainable ?? true); }
+  const y = c.build(g, v);
+  let loss = y;
+  if (numel(y.shape) !== 1) {
+    const r = g.input('__r', y.shape);
+    feeds.__r = uniform32(numel(y.shape), rand);
+    loss = g.meanAll(g.mul(y, r));
+  }
+  const wrtNames = [...Object.entries(c.inputs).filter(([, s]) => s.grad !== false).map(([k]) => k),
+    ...Object.entries(c.params ?? {}).filter(([, s]) => s.trainable !== false && s.grad !== false).map(([k]) => k)];
+  const grads = gradients(g, loss, wrtNames.map((k) => v[k]));
+  const outs = [y, loss, ...grads.filter((x): x is Value => !!x)];
+  const names = ['y', 'loss', ...wrtNames.filter((_, i) => grads[i]).map((k) => `d${k}`)];
+  const plan = new Plan(g, be, ps, outs);
+  let res: (Float32Array | Float64Array)[] = [];
+  for (let i = 0; i < runs; i++) res = plan.runToHost(feeds);
+  return { res, names, ps };
+}
+
+function close(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string) {
+  assert.equal(a.length, b.length, `${what}: length`);
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
+  let worst = 0, at = -1;
+  for (let i = 0; i < a.length; i++) {
+    const e = Math.abs(a[i] - b[i]);
+    if (!(e <= worst)) { worst = e; at = i; }
+  }
+  assert.ok(worst <= tol * Math.max(scale, 1e-3), `${what}: max error ${worst} at ${at} (native ${a[at]}, reference ${b[at]}, scale ${scale})`);
+}
+
+function parity(name: string, c: Case, seed = 1) {
+  test(`native vs reference: ${name}`, { skip }, () => {
+    const want = runOn(reference, c, seed);
+    const got = runOn(native, c, seed);
+    want.names.forEach((n, i) => close(got.res[i], want.res[i], c.tol ?? 1e-4, `${name}: ${n}`));
+  });
+}
+
+// ---- convolutions ----
+const conv = (n: number, c: number, h: number, w: number, o: number, k: number, stride: number, pad: number, bias: boolean, relu: boolean): Case => ({
+  inputs: { x: { shape: [n, c, h, w] } },
+  params: { w: { shape: [o, c, k, k] }, ...(bias ? { b: { shape: [o] } } : {}) },
+  build: (g, v) => g.conv2d(v.x, v.w, bias ? v.b : null, { stride, pad, relu }),
+});
+parity('conv2d 3x3 pad 1, bias, relu, C3 -> 4 on 7x5', conv(2, 3, 7, 5, 4, 3, 1, 1, true, true));
+parity('conv2d 3x3 stride 2, no pad, C1 -> 17 on 13x11', conv(1, 1, 13, 11, 17, 3, 2, 0, false, false));
+parity('conv2d 1x1 head, C17 -> 1 on 7x5', conv(3, 17, 7, 5, 1, 1, 1, 0, true, false));
+parity('conv2d 3x3, C32 -> 32 on 12x12, bias, relu', conv(2, 32, 12, 12, 32, 3, 1, 1, true, true));
+parity('conv2d 5x5 pad 2, C3 -> 17 on 9x6', conv(2, 3, 9, 6, 17, 5, 1, 2, true, false));
+
+const deconv = (n: number, c: number, h: number, w: number, o: number, k: number, bias: boolean): Case => ({
+  inputs: { x: { shape: [n, c, h, w] } },
+  params: { w: { shape: [c, o, k, k] }, ...(bias ? { b: { shape: [o] } } : {}) },
+  build: (g, v) => g.convTranspose2d(v.x, v.w, bias ? v.b : null),
+});
+parity('conv_transpose2d k2, C3 -> 4 on 7x5, bias', deconv(2, 3, 7, 5, 4, 2, true));
+parity('conv_transpose2d k2, C17 -> 1 on 3x3', deconv(1, 17, 3, 3, 1, 2, false));
+parity('conv_transpose2d k3, C1 -> 3 on 4x5, bias', deconv(2, 1, 4, 5, 3, 3, true));
+
+// ---- pooling, resampling, channels ----
+for (const [c, h, w] of [[3, 13, 11], [17, 7, 5], [1, 2, 2]])
+  parity(`maxpool2d C${c} ${h}x${w} (odd sizes floor)`, { inputs: { x: { shape: [2, c, h, w], gen: 'distinct' } }, build: (g, v) => g.maxPool2d(v.x) });
+for (const mode of ['bilinear-true', 'bilinear-false', 'nearest'])
+  for (const [c, h, w] of [[3, 7, 5], [1, 1, 1], [17, 13, 11]]) {
+    const [m, ac] = mode.split('-');
+    parity(`upsample2x ${mode} C${c} ${h}x${w}`, {
+      inputs: { x: { shape: [2, c, h, w] } },
+      build: (g, v) => g.upsample2x(v.x, m as 'bilinear' | 'nearest', ac === 'true'),
+    });
+  }
+parity('concat C1 + C3 + C17 (and slice_channels back)', {
+  inputs: { a: { shape: [2, 1, 7, 5] }, b: { shape: [2, 3, 7, 5] }, c: { shape: [2, 17, 7, 5] } },
+  build: (g, v) => g.concat([v.a, v.b, v.c]),
+});
+
+// ---- batch norm ----
+for (const training of [true, false])
+  for (const relu of [false, true])
+    for (const [c, h, w] of [[3, 7, 5], [17, 13, 11]])
+      parity(`batchnorm ${training ? 'training' : 'eval'}${relu ? ' + relu' : ''} C${c} ${h}x${w}`, {
+        inputs: { x: { shape: [2, c, h, w] } },
+        params: { g: { shape: [c], gen: 'positive' }, b: { shape: [c] },
+                  rm: { shape: [c], trainable: false }, rv: { shape: [c], gen: 'positive', trainable: false } },
+        build: (g, v) => g.batchNorm(v.x, v.g, v.b, 'rm', 'rv', { training, relu }),
+        tol: 2e-4,
+      });
+
+test('native vs reference: batchnorm running statistics after two training steps', { skip }, () => {
+  const c: Case = {
+    inputs: { x: { shape: [3, 17, 7, 5] } },
+    params: { g: { shape: [17] }, b: { shape: [17] }, rm: { shape: [17], trainable: false }, rv: { shape: [17], gen: 'positive', trainable: false } },
+    build: (g, v) => g.batchNorm(v.x, v.g, v.b, 'rm', 'rv', { training: true, relu: true, momentum: 0.1 }),
+  };
+  const want = runOn(reference, c, 3, 2), got = runOn(native, c, 3, 2);
+  for (const name of ['rm', 'rv']) close(got.ps.get(name).data, want.ps.get(name).data, 1e-5, `running ${name}`);
+});
+
+// ---- element-wise ----
+const unary = (name: string, f: (g: Graph, x: Value) => Value, shape: Shape = [2, 3, 7, 5]) =>
+  parity(`${name} ${fmt(shape)}`, { inputs: { x: { shape } }, build: (g, v) => f(g, v.x) });
+unary('relu', (g, x) => g.relu(x));
+unary('leaky_relu', (g, x) => g.leakyRelu(x, 0.2), [1, 17, 13, 11]);
+unary('sigmoid', (g, x) => g.sigmoid(x), [2, 1, 7, 5]);
+for (const k of [1, 3, 17]) unary('softmax', (g, x) => g.softmax(g.scale(x, 3)), [2, k, 7, 5]);
+unary('scale', (g, x) => g.scale(x, -1.5));
+unary('add, mul, add_n (x used three times)', (g, x) => g.addN([g.add2(x, g.relu(x)), g.mul(x, g.sigmoid(x)), x]), [2, 17, 5, 3]);
+unary('mean_all / fill_grad / ones', (g, x) => g.meanAll(g.mul(x, x)), [2, 3, 13, 11]);
+
+// ---- losses ----
+for (const kind of ['bce', 'dice', 'bce_dice', 'ce', 'ce_dice'] as const)
+  for (const k of [1, 3]) {
+    parity(`loss ${kind}, K=${k}`, {
+      inputs: { z: { shape: [3, k, 7, 5] }, t: { shape: [3, k, 7, 5], gen: kind.startsWith('ce') ? 'onehot' : 'binary', grad: false } },
+      build: (g, v) => g.scale(g.loss(g.scale(v.z, 3), v.t, kind, 0.7), 1.3),
+    });
+  }
+
+// ---- dropout: the exact mask of the reference ----
+test('native vs reference: dropout draws the same mask (NHWC storage, NCHW hash index), step after step', { skip }, () => {
+  for (const shape of [[2, 3, 7, 5], [1, 17, 13, 11], [3, 1, 4, 4]] as Shape[]) {
+    const c: Case = { inputs: { x: { shape, gen: 'positive' } }, build: (g, v) => g.dropout(v.x, 0.3, 1234567, true) };
+    for (const runs of [1, 2]) {
+      const want = runOn(reference, c, 5, runs), got = runOn(native, c, 5, runs);
+      want.names.forEach((n, i) => {
+        const a = got.res[i], b = want.res[i];
+        if (n !== 'loss') for (let j = 0; j < a.length; j++) assert.equal(a[j] === 0, b[j] === 0, `${fmt(shape)} ${n}[${j}] mask, run ${runs}`);
+        close(a, b, 1e-5, `dropout ${fmt(shape)} ${n}`);
+      });
+    }
+  }
+});
+
+// ---- a small network: everything at once, with buffer reuse ----
+parity('small UNet-like block: conv+bn+relu, pool, upsample, concat, head, bce_dice', {
+  inputs: { x: { shape: [2, 3, 10, 8] }, t: { shape: [2, 1, 10, 8], gen: 'binary', grad: false } },
+  params: { w1: { shape: [8, 3, 3, 3] }, g1: { shape: [8], gen: 'positive' }, b1: { shape: [8] },
+            m1: { shape: [8], trainable: false }, v1: { shape: [8], gen: 'positive', trainable: false },
+            w2: { shape: [8, 8, 3, 3] }, w3: { shape: [1, 16, 1, 1] }, b3: { shape: [1] } },
+  build: (g, v) => {
+    const a = g.batchNorm(g.conv2d(v.x, v.w1, null, { pad: 1 }), v.g1, v.b1, 'm1', 'v1', { training: true, relu: true });
+    const d = g.conv2d(g.maxPool2d(a), v.w2, null, { pad: 1, relu: true });
+    const u = g.upsample2x(d, 'bilinear', true);
+    const cat = g.concat([g.dropout(a, 0.2, 7, true), u]);
+    return g.loss(g.conv2d(cat, v.w3, v.b3), v.t, 'bce_dice');
+  },
+  tol: 2e-4,
+});
+
+// ---- optimiser steps ----
+test('adamStep and sgdStep follow PyTorch semantics', { skip }, () => {
+  const rand = rng(9);
+  const n = 1000;
+  const p0 = uniform32(n, rand), grads = [uniform32(n, rand), uniform32(n, rand), uniform32(n, rand)];
+  const p = p0.slice(), m = new Float32Array(n), v = new Float32Array(n);
+  const P = Float64Array.from(p0), M = new Float64Array(n), V = new Float64Array(n);
+  const [lr, b1, b2, eps, wd] = [3e-4, 0.9, 0.999, 1e-8, 1e-4];
+  grads.forEach((g, s) => {
+    adamStep(p, g, m, v, lr, b1, b2, eps, wd, s + 1);
+    for (let i = 0; i < n; i++) {
+      const gi = g[i] + wd * P[i];
+      M[i] = b1 * M[i] + (1 - b1) * gi;
+      V[i] = b2 * V[i] + (1 - b2) * gi * gi;
+      P[i] -= (lr / (1 - b1 ** (s + 1))) * M[i] / (Math.sqrt(V[i]) / Math.sqrt(1 - b2 ** (s + 1)) + eps);
+    }
+  });
+  close(p, P, 1e-6, 'adam param');
+  const q = p0.slice(), buf = new Float32Array(n), Q = Float64Array.from(p0), B = new Float64Array(n);
+  grads.forEach((g, s) => {
+    sgdStep(q, g, buf, 0.1, 0.9, 1e-3, s + 1, 0, true);
+    for (let i = 0; i < n; i++) {
+      const gi = g[i] + 1e-3 * Q[i];
+      B[i] = s === 0 ? gi : 0.9 * B[i] + gi;
+      Q[i] -= 0.1 * (gi + 0.9 * B[i]);
+    }
+  });
+  close(q, Q, 1e-6, 'sgd param');
+});
+
+// ---- boundary errors and threads ----
+test('native: a wrong-shaped tensor raises an Error naming the op, the node and the shapes', { skip }, () => {
+  const g = new Graph();
+  const x = g.input('x', [1, 3, 5, 5]);
+  const w = g.param('w', [4, 3, 3, 3]);
+  const y = g.within('enc1', () => g.conv2d(x, w, null, { pad: 1 }));
+  const k = native.kernel('conv2d')!;
+  const rt = { step: 0, saved: () => ({}), param: () => { throw new Error('none'); } };
+  const wt = { shape: [4, 3, 3, 3], data: new Float32Array(108) };
+  const out = { shape: [1, 4, 5, 5], data: new Float32Array(100) };
+  assert.throws(() => k([{ shape: [1, 3, 5, 4], data: new Float32Array(60) }, wt], [out], y.node, rt),
+    /conv2d \(node enc1\/conv2d#\d+\): inputs \[1,3,5,4\]\(60\), \[4,3,3,3\]\(108\) -> outputs \[1,4,5,5\]\(100\): input 0 has 60 values, expected \[1,3,5,5\]/);
+  assert.throws(() => k([{ shape: [1, 3, 5, 5], data: new Float64Array(75) }, wt], [out], y.node, rt), /conv2d .*input 0 is not float32/);
+  // The addon itself checks too, and names its function.
+  const A = loadAddon();
+  assert.throws(() => A.convFwd(new Float32Array(10), wt.data, null, out.data, 1, 3, 5, 5, 4, 3, 3, 1, 1, false), /convFwd: x \(argument 0\) has 10 values, expected 75/);
+  assert.throws(() => A.convFwd(new Float32Array(75), wt.data, null, out.data, 1, 3, 5, 5, 4, 7, 7, 1, 0, false), /convFwd: invalid geometry/);
+  assert.throws(() => A.maxpoolFwd(new Float32Array(3), new Float32Array(1), 1, 3, 1, 1), /maxpoolFwd: input \[1,3,1,1\] is smaller than 2x2/);
+});
+
+test('native: results do not depend on the thread count', { skip }, () => {
+  const c = conv(2, 17, 13, 11, 8, 3, 1, 1, true, true);
+  const before = getThreads();
+  try {
+    setThreads(1);
+    const one = runOn(native, c, 4);
+    setThreads(2);
+    const two = runOn(native, c, 4);
+    one.names.forEach((n, i) => close(one.res[i], two.res[i], 1e-5, `threads ${n}`));
+  } finally {
+    setThreads(before);
+  }
+});

@@ -1,0 +1,45 @@
+// Early stopping on scripted validation values: the run stops at the right epoch, keeps the
+// best epoch's checkpoint, and a resumed run that had already stopped trains no further.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { EarlyStopping } from '../../src/train/early-stop.js';
+import { train } from '../../src/train/trainer.js';
+import { readCheckpointMeta } from '../../src/io/checkpoint.js';
+import { ReferenceBackend } from '../../src/engine/backends/reference.js';
+import { tinyData, tinyModel, tmp } from './helpers.js';
+
+test('EarlyStopping: patience, minDelta, min mode, NaN', () => {
+  const run = (o: ConstructorParameters<typeof EarlyStopping>[0], seq: number[]) => {
+    const es = new EarlyStopping(o);
+    for (let i = 0; i < seq.length; i++) { es.update(i + 1, seq[i]); if (es.shouldStop()) return { stop: i + 1, best: es.bestEpoch }; }
+    return { stop: 0, best: es.bestEpoch };
+  };
+  const seq = [0.1, 0.3, 0.29, 0.304, 0.31, 0.2, 0.2, 0.2];
+  assert.deepEqual(run({ mode: 'max', patience: 2 }, seq), { stop: 7, best: 5 });
+  assert.deepEqual(run({ mode: 'max', patience: 2, minDelta: 0.005 }, seq), { stop: 4, best: 2 });
+  assert.deepEqual(run({ mode: 'max', patience: 0 }, seq), { stop: 3, best: 2 });
+  assert.deepEqual(run({ mode: 'min', patience: 1 }, [1, 0.5, 0.6]), { stop: 3, best: 2 });
+  assert.deepEqual(run({ mode: 'max', patience: 2 }, [0.5, NaN, NaN]), { stop: 3, best: 1 });
+});
+
+test('trainer stops at the scripted epoch and keeps the best epoch', async () => {
+  const seq = [0.1, 0.3, 0.29, 0.304, 0.31, 0.2, 0.2, 0.2, 0.2, 0.2];
+  const backend = new ReferenceBackend();
+  const data = tinyData(12);
+  for (const [minDelta, stopAt, bestAt] of [[0, 7, 5], [0.005, 4, 2]]) {
+    const dir = tmp('es');
+    const opts = {
+      outDir: dir, epochs: 10, batchSize: 4, backend, log: null, progress: false, plot: false, patience: 2, minDelta,
+      validate: ({ epoch }: { epoch: number }) => ({ iou: seq[epoch - 1], dice: seq[epoch - 1], valLoss: 1 - seq[epoch - 1], images: 1 }),
+    };
+    const r = await train(tinyModel(), data, opts);
+    assert.equal(r.stoppedBy, 'early-stopping');
+    assert.equal(r.epochs, stopAt);
+    assert.equal(r.bestEpoch, bestAt);
+    assert.equal(readCheckpointMeta(join(dir, 'best.safetensors')).metadata.epoch, String(bestAt));
+    const again = await train(tinyModel(), data, { ...opts, resume: true });
+    assert.equal(again.epochs, stopAt);
+    assert.equal(again.stoppedBy, 'early-stopping');
+  }
+});

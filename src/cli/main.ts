@@ -4,6 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { predictCommand } from './commands/predict.js';
+import { trainCommand } from './commands/train.js';
+import { evalCommand } from './commands/eval.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -12,7 +14,7 @@ export function buildProgram(): Command {
     .description('UNet++ (nested U-Net) segmentation: train, predict, evaluate, export')
     .version(pkg.version)
     .showHelpAfterError('(add --help for usage)');
-  for (const make of [predictCommand]) program.addCommand(make().showHelpAfterError('(add --help for usage)'));
+  for (const make of [trainCommand, predictCommand, evalCommand]) program.addCommand(make().showHelpAfterError('(add --help for usage)'));
   return program;
 }
 

@@ -1,0 +1,95 @@
+// `unetpp train`: a folder dataset (images/ + masks/, split.csv or a seeded split) -> a
+// trained checkpoint (outDir/best.safetensors), through src/train's trainer.
+import { Command, Option } from 'commander';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { addCommon, action, CliError } from '../common.js';
+import { addModelOptions, modelConfigFrom } from '../model-options.js';
+import { float, int, oneOf, size } from '../parse.js';
+import { SegModel } from '../../models/model.js';
+import { loadFolder, scanFolder } from '../../data/folder.js';
+import { DEFAULT_AUGMENT } from '../../data/augment.js';
+import { train } from '../../train/trainer.js';
+import type { TrainOptions } from '../../train/options.js';
+import type { ScheduleOptions } from '../../optim/schedule.js';
+import { annotateCheckpoint } from '../annotate.js';
+
+export function trainCommand(): Command {
+  const cmd = new Command('train')
+    .description('train a model on a folder dataset (DIR/images, DIR/masks[/<class>], optional DIR/split.csv)')
+    .requiredOption('-d, --data <dir>', 'dataset folder')
+    .option('-o, --out <dir>', 'output folder: best.safetensors, last.safetensors, logs, curves.png', 'runs/unetpp')
+    .option('--epochs <n>', 'maximum epochs', int(1), 100)
+    .option('--batch-size <n>', 'images per step', int(1), 8)
+    .option('--lr <x>', 'learning rate', float(0), 3e-4)
+    .addOption(new Option('--optimizer <name>', 'optimiser').argParser(oneOf('adam', 'adamw', 'sgd')).default('adam'))
+    .option('--weight-decay <x>', 'weight decay', float(0), 0)
+    .option('--momentum <x>', 'SGD momentum', float(0, 1), 0.9)
+    .addOption(new Option('--schedule <name>', 'learning-rate schedule').argParser(oneOf('constant', 'cosine', 'plateau')).default('constant'))
+    .option('--warmup-steps <n>', 'cosine: linear warmup steps', int(0))
+    .addOption(new Option('--loss <kind>', 'loss (bce_dice: the paper\'s)').argParser(oneOf('bce_dice', 'bce', 'dice', 'ce_dice', 'ce')))
+    .option('--bce-weight <x>', 'weight of BCE in bce_dice', float(0), 0.5)
+    .option('--clip-norm <x>', 'clip gradients to this global L2 norm', float(0))
+    .addOption(new Option('--monitor <metric>', 'metric for early stopping and the best checkpoint').argParser(oneOf('iou', 'dice', 'loss')).default('iou'))
+    .option('--patience <n>', 'early-stopping patience in epochs (0 with --no-early-stop to disable)', int(0), 10)
+    .option('--no-early-stop', 'never stop early')
+    .option('--size <size>', 'resize images (and masks, nearest) to N or HxW while loading', size)
+    .option('--crop <size>', 'random training crops N or HxW', size)
+    .option('--no-augment', 'no augmentation (default: flips, affine, elastic, intensity)')
+    .addOption(new Option('--normalize <kind>', 'input normalisation').argParser(oneOf('none', 'zscore', 'minmax')).default('none'))
+    .addOption(new Option('--channels <n>', 'convert images to 1 or 3 channels').argParser(oneOf('1', '3')))
+    .option('--invert-masks', 'swap 0 and 1 in masks (ISBI 2012: the target is the membrane)')
+    .option('--threshold-masks', 'accept any mask values: above half scale is foreground')
+    .option('--seed <n>', 'seed of the data order, split and augmentation', int(0), 0)
+    .option('--resume', 'continue from OUT/last.safetensors')
+    .option('--time-limit <s>', 'stop after the epoch during which this many seconds passed', float(0))
+    .option('--check-finite', 'check every op for NaN/Inf (slow; names the node)')
+    .option('--no-progress', 'no progress bar')
+    .option('--no-plot', 'do not write curves.png');
+  addModelOptions(cmd);
+  addCommon(cmd);
+  cmd.action(action(async (_args, opts) => {
+    const dataDir: string = opts.data;
+    if (!existsSync(dataDir)) throw new CliError(`--data ${dataDir}: no such folder`);
+    const sz = opts.size as [number, number] | undefined;
+    const load = {
+      size: sz && { height: sz[0], width: sz[1] }, channels: opts.channels ? (Number(opts.channels) as 1 | 3) : undefined,
+      invertMasks: !!opts.invertMasks, thresholdMasks: !!opts.thresholdMasks, seed: opts.seed,
+    };
+    const ds = await scanFolder(dataDir, { seed: opts.seed });
+    const { samples: trainSet } = await loadFolder(dataDir, { ...load, split: 'train' });
+    const { samples: valSet } = await loadFolder(dataDir, { ...load, split: 'val' });
+    if (!trainSet.length) throw new CliError(`--data ${dataDir}: no training samples in the split`);
+    const cfg = {
+      inChannels: trainSet[0].image.channels, classes: ds.classes.length, deepSupervision: true,
+      ...modelConfigFrom(opts),
+    };
+    const model = new SegModel(cfg);
+    const lr: number = opts.lr;
+    const schedule: ScheduleOptions = opts.schedule === 'cosine' ? { kind: 'cosine', warmupSteps: opts.warmupSteps }
+      : opts.schedule === 'plateau' ? { kind: 'plateau' } : { kind: 'constant' };
+    const options: TrainOptions = {
+      outDir: opts.out, epochs: opts.epochs, batchSize: opts.batchSize, backend: opts.backend,
+      optimizer: opts.optimizer === 'sgd' ? { kind: 'sgd', lr, momentum: opts.momentum, weightDecay: opts.weightDecay }
+        : { kind: 'adam', lr, weightDecay: opts.weightDecay, decoupled: opts.optimizer === 'adamw' },
+      schedule,
+      loss: { kind: opts.loss ?? (model.config.classes > 1 && model.config.multiclass === 'softmax' ? 'ce_dice' : 'bce_dice'), bceWeight: opts.bceWeight },
+      clipNorm: opts.clipNorm, monitor: opts.monitor, patience: opts.earlyStop === false ? false : opts.patience,
+      augment: opts.augment === false ? null : DEFAULT_AUGMENT,
+      crop: opts.crop && { height: opts.crop[0], width: opts.crop[1] },
+      normalize: { kind: opts.normalize }, seed: opts.seed, resume: !!opts.resume, checkFinite: !!opts.checkFinite,
+      progress: opts.progress === false ? false : undefined, plot: opts.plot !== false, timeLimitSeconds: opts.timeLimit,
+    };
+    console.log(`training ${model.config.arch} (${model.config.preset}, filters ${model.config.filters.join(',')}, ` +
+      `${model.params.count().toLocaleString('en')} params) on ${trainSet.length} train / ${valSet.length} val images from ${dataDir}`);
+    const r = await train(model, { train: trainSet, val: valSet }, options);
+    // what predict/eval need to reproduce training's input pipeline
+    await annotateCheckpoint(r.bestPath, {
+      normalize: JSON.stringify({ kind: opts.normalize }), classNames: JSON.stringify(ds.classes),
+      ...(sz ? { inputSize: `${sz[0]}x${sz[1]}` } : {}),
+    });
+    console.log(`done: ${r.epochs} epochs (${r.stoppedBy}), best ${opts.monitor} ${r.best?.toFixed(4) ?? '-'} at epoch ${r.bestEpoch}, ` +
+      `${r.stepMs.toFixed(0)} ms/step; best model ${r.bestPath ?? join(opts.out, 'best.safetensors')}`);
+  }));
+  return cmd;
+}

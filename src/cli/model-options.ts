@@ -1,0 +1,28 @@
+// Model architecture flags (train, info, export of a fresh model), mapped to ModelConfig.
+import { Command, Option } from 'commander';
+import type { ModelConfig } from '../models/config.js';
+import { float, int, intList, oneOf } from './parse.js';
+
+export function addModelOptions(cmd: Command, defaults = true): Command {
+  return cmd
+    .addOption(new Option('--preset <name>', 'bn: PyTorch NestedUNet (conv+BN+ReLU); paper: official Keras (dropout, transpose-conv)').argParser(oneOf('bn', 'paper')))
+    .addOption(new Option('--arch <name>', 'network').argParser(oneOf('unetpp', 'unet')))
+    .option('--filters <list>', 'filters per level, top to bottom; depth = count - 1 (default 32,64,128,256,512)', intList)
+    .option('--in-channels <n>', `input channels${defaults ? ' (default: the images\')' : ''}`, int(1, 64))
+    .option('--classes <n>', `output maps${defaults ? ' (default: the dataset\'s classes)' : ''}`, int(1, 255))
+    .option('--deep-supervision', 'a head on every top node X(0,1..L) (needed for fast mode and pruning)')
+    .addOption(new Option('--upsample <kind>', 'up-sampling (default: bilinear for bn, transpose for paper)').argParser(oneOf('bilinear', 'nearest', 'transpose')))
+    .addOption(new Option('--multiclass <kind>', 'several classes: softmax over classes or a sigmoid each').argParser(oneOf('softmax', 'sigmoid')))
+    .option('--dropout <p>', 'dropout after each conv (paper preset default 0.5)', float(0, 1, true))
+    .option('--model-seed <n>', 'seed of the initial weights and dropout masks', int(0, 2 ** 32 - 1));
+}
+
+/** The config fields given on the command line (or --config); the rest stay the model's defaults. */
+export function modelConfigFrom(opts: Record<string, any>): Partial<ModelConfig> {
+  const cfg: Partial<ModelConfig> = {
+    preset: opts.preset, arch: opts.arch, filters: opts.filters, inChannels: opts.inChannels, classes: opts.classes,
+    deepSupervision: opts.deepSupervision, upsample: opts.upsample, multiclass: opts.multiclass, dropout: opts.dropout,
+    seed: opts.modelSeed,
+  };
+  return Object.fromEntries(Object.entries(cfg).filter(([, v]) => v !== undefined));
+}

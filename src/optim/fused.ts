@@ -1,29 +1,35 @@
-// The native addon's fused optimiser kernels, when the addon is built and exports them; the
-// optimisers fall back to their TypeScript loops (O(params), cheap next to a training step).
+// The native addon's fused optimiser kernels (engine/backends/native.ts adamStep/sgdStep), when
+// the addon loads; otherwise null and the optimisers run their TypeScript loops (O(params),
+// cheap next to a training step). The kernels compute in float32 (the TS loops in float64):
+// results agree to rounding, and one process always uses the same path.
 import type { AdamHyper } from './adam.js';
 import type { SgdHyper } from './sgd.js';
 
 type AdamKernel = (p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, h: AdamHyper, t: number) => void;
-type SgdKernel = (p: Float32Array, g: Float32Array, buf: Float32Array | null, h: SgdHyper, first: boolean) => void;
+type SgdKernel = (p: Float32Array, g: Float32Array, buf: Float32Array | null, h: SgdHyper, first: boolean, t: number) => void;
 
 let adam: AdamKernel | null = null;
 let sgd: SgdKernel | null = null;
 
 // The backend module is optional: importing it may fail where the addon is not built.
 try {
-  const mod: Record<string, unknown> = await import('../engine/backends/native.js' as string);
-  adam = bindAdam(mod.adamStep);
-  sgd = bindSgd(mod.sgdStep);
+  const native = await import('../engine/backends/native.js');
+  if (native.nativeAvailable().ok) {
+    adam = (p, g, m, v, h, t) => {
+      // AdamW = shrink the weights, then plain Adam (torch.optim.AdamW's order).
+      if (h.decoupled && h.weightDecay !== 0) {
+        const s = 1 - h.lr * h.weightDecay;
+        for (let i = 0; i < p.length; i++) p[i] *= s;
+      }
+      native.adamStep(p, g, m, v, h.lr, h.beta1, h.beta2, h.eps, h.decoupled ? 0 : h.weightDecay, t);
+    };
+    sgd = (p, g, buf, h, first, t) => {
+      if (!buf) throw new Error('fused sgd: needs a momentum buffer');
+      native.sgdStep(p, g, buf, h.lr, h.momentum, h.weightDecay, first ? 1 : Math.max(2, t), h.dampening, h.nesterov);
+    };
+  }
 } catch {
   // no native backend here
-}
-
-function bindAdam(_f: unknown): AdamKernel | null {
-  return null; // adapted once native.ts publishes its signature
-}
-
-function bindSgd(_f: unknown): SgdKernel | null {
-  return null;
 }
 
 export const fusedAdam = (): AdamKernel | null => adam;

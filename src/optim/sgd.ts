@@ -59,7 +59,7 @@ export class Sgd implements Optimizer {
         buf = this.buf.get(name) ?? null;
         if (!buf) { this.buf.set(name, (buf = new Float32Array(p.length))); first = true; }
       }
-      if (kernel && g instanceof Float32Array) kernel(p, g, buf, h, first);
+      if (kernel && buf && g instanceof Float32Array) kernel(p, g, buf, h, first, this.stepCount);
       else sgdUpdate(p, g, buf, h, first);
     }
   }

@@ -28,12 +28,17 @@ test('Adam matches torch.optim.Adam / AdamW', () => {
     [0.485472592758, -1.462178284331, 1.762954898038, -0.127928021883]);
 });
 
-test('Adam: fused (native, when built) agrees with the TS loop', () => {
-  const ps = new ParamStore();
-  ps.set('w', [4], Float32Array.from(p0));
-  const opt = new Adam({ lr: 0.1 });
-  for (const g of gs) opt.step(ps, new Map([['w', Float32Array.from(g)]]));
-  close(ps.get('w').data, [0.499006900154, -1.505181999682, 1.819375725265, -0.128672158701], 1e-5);
+test('fused (native, when built) kernels agree with PyTorch: Adam, AdamW, SGD nesterov', () => {
+  const run32 = (opt: Optimizer) => {
+    const ps = new ParamStore();
+    ps.set('w', [4], Float32Array.from(p0));
+    for (const g of gs) opt.step(ps, new Map([['w', Float32Array.from(g)]]));
+    return ps.get('w').data;
+  };
+  close(run32(new Adam({ lr: 0.1 })), [0.499006900154, -1.505181999682, 1.819375725265, -0.128672158701], 1e-5);
+  close(run32(new Adam({ lr: 0.1, weightDecay: 0.1, decoupled: true })), [0.485472592758, -1.462178284331, 1.762954898038, -0.127928021883], 1e-5);
+  close(run32(new Sgd({ lr: 0.1, momentum: 0.9, nesterov: true })), [0.67961, -1.62372, 1.96208, -0.523], 1e-5);
+  close(run32(new Sgd({ lr: 0.1, momentum: 0.9, weightDecay: 0.01 })), [0.6300353895, -1.5624181785, 1.930128568, -0.3698], 1e-5);
 });
 
 test('SGD matches torch.optim.SGD (plain, momentum + decay, nesterov, dampening)', () => {
@@ -50,12 +55,12 @@ test('state round trip: 2 steps + save/load into a fresh optimiser + 1 step = 3 
     const ps = new ParamStore();
     ps.set('w', [4], Float32Array.from(p0));
     const a = make();
-    for (const g of gs.slice(0, 2)) a.step(ps, new Map([['w', Float32Array.from(g)]]));
+    for (const g of gs.slice(0, 2)) a.step(ps, new Map([['w', Float64Array.from(g)]]));
     const saved = JSON.parse(JSON.stringify({ ...a.state(), slots: {} }));
     saved.slots = Object.fromEntries(Object.entries(a.state().slots).map(([k, v]) => [k, Float32Array.from(v)]));
     const b = make();
     b.loadState(saved);
-    b.step(ps, new Map([['w', Float32Array.from(gs[2])]]));
+    b.step(ps, new Map([['w', Float64Array.from(gs[2])]]));
     assert.deepEqual([...ps.get('w').data], [...straight]);
     assert.equal(b.stepCount, 3);
   }

@@ -136,7 +136,7 @@ static Napi::Value bwdEval(const Args &a) {
   const int T = threads();
   std::vector<double> sg(T * C, 0.0), sb(T * C, 0.0);  // per-thread partial sums
   const bool relu = g.relu;
-#pragma omp parallel num_threads(T)
+#pragma omp parallel num_threads(T) if ((P * C) >= kParMin)
   {
     double *pg = &sg[omp_get_thread_num() * C], *pb = &sb[omp_get_thread_num() * C];
 #pragma omp for schedule(static)

@@ -9,7 +9,7 @@ static Napi::Value concatPart(const Args &a) {
   if (P < 1 || cx < 1 || off < 0 || off + cx > ct) throw OpError("channels " + std::to_string(off) + ".." + std::to_string(off + cx) + " outside " + std::to_string(ct));
   const float *x = a.f32(0, P * cx, "x");
   float *y = a.f32(1, P * ct, "y");
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((P * cx) >= kParMin)
   for (int64_t p = 0; p < P; p++) {
     const float *s = x + p * cx;
     float *d = y + p * ct + off;
@@ -25,7 +25,7 @@ static Napi::Value slice(const Args &a) {
   if (P < 1 || cnt < 1 || st < 0 || st + cnt > ct) throw OpError("channels " + std::to_string(st) + ".." + std::to_string(st + cnt) + " outside " + std::to_string(ct));
   const float *dy = a.f32(0, P * ct, "dy");
   float *dx = a.f32(1, P * cnt, "dx");
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((P * cnt) >= kParMin)
   for (int64_t p = 0; p < P; p++) {
     const float *s = dy + p * ct + st;
     float *d = dx + p * cnt;

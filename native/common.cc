@@ -31,6 +31,13 @@ void setThreads(int n) {
   enableFtz();
 }
 
+SerialScope::SerialScope(bool on) {
+  if (on) { saved = threads(); omp_set_num_threads(1); }
+}
+SerialScope::~SerialScope() {
+  if (saved) omp_set_num_threads(saved);
+}
+
 // ---- arguments ----
 static std::string pos(const Args &a, size_t i, const char *what) {
   return std::string(what) + " (argument " + std::to_string(i) + ")";

@@ -17,6 +17,17 @@ using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
+/** Loops over fewer values run on one thread: a parallel region costs more than it saves there
+ *  (and a lot more when the machine is oversubscribed and a worker has been descheduled). */
+constexpr int64_t kParMin = 1 << 15;
+
+/** Runs oneDNN calls made in its scope on one thread (small reorders). */
+struct SerialScope {
+  int saved = 0;
+  explicit SerialScope(bool on);
+  ~SerialScope();
+};
+
 dnnl::engine &engine();
 dnnl::stream &stream();
 

@@ -71,6 +71,9 @@ static typename K::Fwd::primitive_desc fwdPd(const ConvGeo &g, bool bias, bool r
   return {d, attr, engine()};
 }
 
+/** Weights this small reorder faster on one thread than a parallel region costs. */
+static bool small(const memory::desc &md) { return md.get_size() < (size_t)kParMin * 8 * sizeof(float); }
+
 /** Plain weights -> the primitive's layout, into a buffer owned by the cache entry. */
 struct WeightIn {
   memory::desc user, want;
@@ -84,7 +87,9 @@ struct WeightIn {
   memory get(float *p) {
     if (!needed) return wrap(want, p);
     auto src = wrap(user, p);
+    SerialScope one(small(user));
     re.execute(stream(), src, buf);
+    stream().wait();
     return buf;
   }
 };
@@ -186,6 +191,7 @@ static Napi::Value backwardWeights(const Args &a, bool deconv) {
   if (db) args.emplace(DNNL_ARG_DIFF_BIAS, wrap(biasMd(g), db));
   run(e.prim, e.pd, args);
   if (e.reorderOut) {
+    SerialScope one(small(e.user));
     e.re.execute(stream(), e.buf, dwUser);
     stream().wait();
   }

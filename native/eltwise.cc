@@ -20,19 +20,19 @@ static Napi::Value unary(const Args &a) {
   const int64_t N = (int64_t)n;
   switch (kind) {
     case kRelu:
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if ((N) >= kParMin)
       for (int64_t i = 0; i < N; i++) y[i] = x[i] < 0.f ? 0.f : x[i];  // keeps NaN
       break;
     case kLeaky:
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if ((N) >= kParMin)
       for (int64_t i = 0; i < N; i++) y[i] = x[i] > 0.f ? x[i] : al * x[i];
       break;
     case kSigmoid:
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((N) >= kParMin)
       for (int64_t i = 0; i < N; i++) y[i] = 1.f / (1.f + std::exp(-x[i]));
       break;
     case kScale:
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if ((N) >= kParMin)
       for (int64_t i = 0; i < N; i++) y[i] = al * x[i];
       break;
     default:
@@ -51,15 +51,15 @@ static Napi::Value unaryGrad(const Args &a) {
   const int64_t N = (int64_t)n;
   switch (kind) {
     case kRelu:
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if ((N) >= kParMin)
       for (int64_t i = 0; i < N; i++) dx[i] = s[i] > 0.f ? dy[i] : 0.f;
       break;
     case kLeaky:
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if ((N) >= kParMin)
       for (int64_t i = 0; i < N; i++) dx[i] = s[i] > 0.f ? dy[i] : al * dy[i];
       break;
     case kSigmoid:
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if ((N) >= kParMin)
       for (int64_t i = 0; i < N; i++) dx[i] = dy[i] * s[i] * (1.f - s[i]);
       break;
     default:
@@ -76,10 +76,10 @@ static Napi::Value binary(const Args &a) {
   float *y = a.f32(3, n, "y");
   const int64_t N = (int64_t)n;
   if (kind == 0) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if ((N) >= kParMin)
     for (int64_t i = 0; i < N; i++) y[i] = p[i] + q[i];
   } else {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if ((N) >= kParMin)
     for (int64_t i = 0; i < N; i++) y[i] = p[i] * q[i];
   }
   return a.env().Undefined();
@@ -102,7 +102,7 @@ static Napi::Value addN(const Args &a) {
   if (xs.empty()) throw OpError("no inputs");
   const int64_t N = (int64_t)n;
   const int K = (int)xs.size();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((N) >= kParMin)
   for (int64_t b = 0; b < N; b += 4096) {  // blocks, so each input streams through cache once
     const int64_t e = b + 4096 < N ? b + 4096 : N;
     const float *x0 = xs[0];
@@ -124,7 +124,7 @@ static Napi::Value meanAll(const Args &a) {
   float *out = a.f32(1, 1, "out");
   double s = 0;
   const int64_t N = (int64_t)n;
-#pragma omp parallel for reduction(+ : s) schedule(static)
+#pragma omp parallel for reduction(+ : s) schedule(static) if ((N) >= kParMin)
   for (int64_t i = 0; i < N; i++) s += x[i];
   out[0] = (float)(s / (double)n);
   return a.env().Undefined();
@@ -136,7 +136,7 @@ static Napi::Value fill(const Args &a) {
   float *y = a.f32(0, n, "y");
   const float v = (float)a.num(1);
   const int64_t N = (int64_t)n;
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if ((N) >= kParMin)
   for (int64_t i = 0; i < N; i++) y[i] = v;
   return a.env().Undefined();
 }
@@ -149,7 +149,7 @@ static Napi::Value softmax(const Args &a) {
   const float *x = a.f32(0, n, "x");
   float *y = a.f32(1, n, "y");
   const int64_t P = (int64_t)n / C;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((P * C) >= kParMin)
   for (int64_t p = 0; p < P; p++) {
     const float *xi = x + p * C;
     float *yi = y + p * C;
@@ -171,7 +171,7 @@ static Napi::Value softmaxGrad(const Args &a) {
   const float *y = a.f32(0, n, "y"), *dy = a.f32(1, n, "dy");
   float *dx = a.f32(2, n, "dx");
   const int64_t P = (int64_t)n / C;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((P * C) >= kParMin)
   for (int64_t p = 0; p < P; p++) {
     const float *yi = y + p * C, *gi = dy + p * C;
     float s = 0.f;
@@ -207,7 +207,7 @@ static Napi::Value dropout(const Args &a) {
   const float sc = (float)(1.0 / (1.0 - p));
   if (!nhwc) {
     const int64_t L = (int64_t)len;
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if ((L) >= kParMin)
     for (int64_t i = 0; i < L; i++) {
       uint32_t u = mix((uint32_t)i * 0x9e3779b1u + stream);
       y[i] = (double)u >= thr ? x[i] * sc : 0.f;
@@ -215,7 +215,7 @@ static Napi::Value dropout(const Args &a) {
     return a.env().Undefined();
   }
   const int64_t HW = H * W;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((N * HW * C) >= kParMin)
   for (int64_t n = 0; n < N; n++)
     for (int64_t s = 0; s < HW; s++) {
       const float *xi = x + (n * HW + s) * C;

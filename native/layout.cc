@@ -8,7 +8,7 @@ static constexpr int64_t kTile = 32;
 
 static void transpose(const float *src, float *dst, int64_t N, int64_t R, int64_t Cc) {
   // per image: src is R x Cc (row-major), dst is Cc x R
-#pragma omp parallel for collapse(3) schedule(static)
+#pragma omp parallel for collapse(3) schedule(static) if ((N * R * Cc) >= kParMin)
   for (int64_t n = 0; n < N; n++)
     for (int64_t r0 = 0; r0 < R; r0 += kTile)
       for (int64_t c0 = 0; c0 < Cc; c0 += kTile) {

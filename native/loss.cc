@@ -53,7 +53,7 @@ static Stats stats(const LossGeo &g, const float *z, const float *t) {
   const int64_t K = g.k, HW = g.h * g.w, P = g.n * HW, G = g.groups();
   const int T = threads();
   std::vector<double> part(T * (1 + 3 * G), 0.0);
-#pragma omp parallel num_threads(T)
+#pragma omp parallel num_threads(T) if ((P * K) >= kParMin)
   {
     double *acc = &part[omp_get_thread_num() * (1 + 3 * G)];
     double *spt = acc + 1, *sp = spt + G, *st = sp + G;
@@ -125,7 +125,7 @@ static Napi::Value lossGrad(const Args &a) {
                          : g.softmax()     ? up / (double)(g.n * g.h * g.w)
                          : (g.kind == kBceDice ? g.bceWeight : 1.0) * up / (double)g.size();
   const double diceScale = g.dice() ? -up / (double)G : 0.0;
-#pragma omp parallel
+#pragma omp parallel if ((P * K) >= kParMin)
   {
     std::vector<double> prob(K), gp(K);
 #pragma omp for schedule(static)

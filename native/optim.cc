@@ -18,7 +18,7 @@ static Napi::Value adam(const Args &a) {
   const float bc2Sqrt = (float)std::sqrt(1 - std::pow(b2, step));
   const float feps = (float)eps;
   const int64_t N = (int64_t)n;
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if ((N) >= kParMin)
   for (int64_t i = 0; i < N; i++) {
     const float gi = g[i] + fwd * p[i];
     const float mi = fb1 * m[i] + c1 * gi;
@@ -41,7 +41,7 @@ static Napi::Value sgd(const Args &a) {
   const float damp = a.count() > 7 ? (float)a.num(7) : 0.f;
   const bool nesterov = a.flag(8), first = step <= 1;
   const int64_t N = (int64_t)n;
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if ((N) >= kParMin)
   for (int64_t i = 0; i < N; i++) {
     float gi = g[i] + wd * p[i];
     if (mom != 0.f) {

@@ -27,7 +27,7 @@ static Napi::Value fwd(const Args &a) {
   const float *x = a.f32(0, g.n * g.c * g.h * g.w, "x");
   float *y = a.f32(1, g.n * g.c * g.ho * g.wo, "y");
   const int64_t C = g.c, W = g.w;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((g.n * g.h * g.w * C) >= kParMin)
   for (int64_t n = 0; n < g.n; n++)
     for (int64_t oy = 0; oy < g.ho; oy++)
       for (int64_t ox = 0; ox < g.wo; ox++) {
@@ -52,7 +52,7 @@ static Napi::Value bwd(const Args &a) {
   const float *dy = a.f32(1, g.n * g.c * g.ho * g.wo, "dy");
   float *dx = a.f32(2, g.n * g.c * g.h * g.w, "dx");
   const int64_t C = g.c, W = g.w;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((g.n * g.h * g.w * C) >= kParMin)
   for (int64_t n = 0; n < g.n; n++)
     for (int64_t oy = 0; oy < g.ho; oy++) {
       const int64_t row = (n * g.h + 2 * oy) * W * C;

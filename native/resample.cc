@@ -67,7 +67,7 @@ static Napi::Value fwd(const Args &a) {
   const float *x = a.f32(0, g.n * C * H * W, "x");
   float *y = a.f32(1, g.n * C * Ho * Wo, "y");
   if (g.nearest) {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((g.n * C * Ho * Wo) >= kParMin)
     for (int64_t n = 0; n < g.n; n++)
       for (int64_t oy = 0; oy < Ho; oy++)
         for (int64_t ox = 0; ox < Wo; ox++) {
@@ -79,7 +79,7 @@ static Napi::Value fwd(const Args &a) {
     return a.env().Undefined();
   }
   auto ty = taps(H, g.align), tx = taps(W, g.align);
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((g.n * C * Ho * Wo) >= kParMin)
   for (int64_t n = 0; n < g.n; n++)
     for (int64_t oy = 0; oy < Ho; oy++) {
       const Tap r = ty[oy];
@@ -103,7 +103,7 @@ static Napi::Value bwd(const Args &a) {
   const float *dy = a.f32(0, g.n * C * Ho * Wo, "dy");
   float *dx = a.f32(1, g.n * C * H * W, "dx");
   if (g.nearest) {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((g.n * C * Ho * Wo) >= kParMin)
     for (int64_t n = 0; n < g.n; n++)
       for (int64_t iy = 0; iy < H; iy++)
         for (int64_t ix = 0; ix < W; ix++) {
@@ -117,7 +117,7 @@ static Napi::Value bwd(const Args &a) {
   Gather gy = transpose(taps(H, g.align), H), gx = transpose(taps(W, g.align), W);
   // Pass 1, along W: tmp[n, oy, ix, :] = sum over ox reading ix of w * dy[n, oy, ox, :]
   float *tmp = static_cast<float *>(scratch(kTmp0, sizeof(float) * g.n * Ho * W * C));
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((g.n * C * Ho * Wo) >= kParMin)
   for (int64_t r = 0; r < g.n * Ho; r++)
     for (int64_t ix = 0; ix < W; ix++) {
       float *d = tmp + (r * W + ix) * C;
@@ -133,7 +133,7 @@ static Napi::Value bwd(const Args &a) {
     }
   // Pass 2, along H: whole rows of W*C contiguous values.
   const int64_t R = W * C;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((g.n * C * Ho * Wo) >= kParMin)
   for (int64_t n = 0; n < g.n; n++)
     for (int64_t iy = 0; iy < H; iy++) {
       float *d = dx + (n * H + iy) * R;

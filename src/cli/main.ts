@@ -6,6 +6,9 @@ import { Command, CommanderError } from 'commander';
 import { predictCommand } from './commands/predict.js';
 import { trainCommand } from './commands/train.js';
 import { evalCommand } from './commands/eval.js';
+import { exportCommand } from './commands/export.js';
+import { infoCommand } from './commands/info.js';
+import { benchCommand } from './commands/bench.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -14,7 +17,7 @@ export function buildProgram(): Command {
     .description('UNet++ (nested U-Net) segmentation: train, predict, evaluate, export')
     .version(pkg.version)
     .showHelpAfterError('(add --help for usage)');
-  for (const make of [trainCommand, predictCommand, evalCommand]) program.addCommand(make().showHelpAfterError('(add --help for usage)'));
+  for (const make of [trainCommand, predictCommand, evalCommand, exportCommand, infoCommand, benchCommand]) program.addCommand(make().showHelpAfterError('(add --help for usage)'));
   return program;
 }
 

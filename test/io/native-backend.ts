@@ -1,5 +1,5 @@
-// The native backend if this build has it, else a reason to skip. Loaded by URL so that the
-// tests compile before select.ts exists (it is written concurrently).
+// The native backend if this build has it, else a reason to skip. Imported dynamically so that
+// a missing or unloadable addon becomes a skip, not a failed import of the whole test file.
 import type { Backend } from '../../src/engine/backend.js';
 
 export async function nativeBackend(): Promise<{ backend?: Backend; skip?: string }> {

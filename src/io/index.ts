@@ -1,0 +1,11 @@
+// Weights and model interchange: safetensors, our checkpoints, PyTorch state_dicts, ONNX.
+export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors, writeFileAtomicSync, SafetensorsError } from './safetensors.js';
+export type { SafetensorsFile, TensorIn, TensorOut, ReadDtype, WriteDtype } from './safetensors.js';
+export { saveModel, loadModel, loadModelWithMeta, readCheckpointMeta } from './checkpoint.js';
+export { importPyTorch, exportPyTorch, inferPyTorchConfig, toStateDict, pyTorchMetadata } from './pytorch.js';
+export type { ImportOptions } from './pytorch.js';
+export { WeightsMismatchError } from './params-match.js';
+export { toOnnx, exportOnnx } from './onnx.js';
+export type { OnnxMode, OnnxOptions } from './onnx.js';
+export { peerParity, formatParity, worstRel } from './peer-parity.js';
+export type { ParityReport, Diff } from './peer-parity.js';

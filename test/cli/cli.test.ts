@@ -13,7 +13,7 @@ import { writeFolder } from '../../src/data/folder.js';
 import { Rng } from '../../src/data/rng.js';
 
 const MAIN = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
-const COMMANDS = ['train', 'predict', 'eval', 'export', 'info', 'bench'];
+const COMMANDS = ['train', 'predict', 'eval', 'export', 'info', 'demo', 'bench'];
 
 function cli(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env: { ...process.env, DEBUG: '', ...env } });

@@ -1,20 +1,43 @@
 // Channel concatenation and its gradient (slice) over NHWC: per pixel, a run of channels.
+#include <vector>
+
 #include "common.h"
 
 namespace un {
 
-// concatPart(x, y, pixels, cx, ctot, offset): y[p, offset + c] = x[p, c]
-static Napi::Value concatPart(const Args &a) {
-  const int64_t P = a.i64(2), cx = a.i64(3), ct = a.i64(4), off = a.i64(5);
-  if (P < 1 || cx < 1 || off < 0 || off + cx > ct) throw OpError("channels " + std::to_string(off) + ".." + std::to_string(off + cx) + " outside " + std::to_string(ct));
-  const float *x = a.f32(0, P * cx, "x");
+// concat([x1..xk], y, pixels): y[p] = x1[p] ++ ... ++ xk[p]; channel counts from the lengths.
+// One pass writing whole output pixels (rather than k strided passes).
+static Napi::Value concat(const Args &a) {
+  if (!a.info[0].IsArray()) throw OpError("inputs must be an array of Float32Array");
+  auto arr = a.info[0].As<Napi::Array>();
+  const int64_t P = a.i64(2);
+  if (P < 1) throw OpError("pixels must be >= 1");
+  std::vector<const float *> xs;
+  std::vector<int64_t> cs;
+  int64_t ct = 0;
+  for (uint32_t k = 0; k < arr.Length(); k++) {
+    Napi::Value v = arr[k];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw OpError("input " + std::to_string(k) + " must be a Float32Array");
+    auto f = v.As<Napi::Float32Array>();
+    if (f.ElementLength() % P || f.ElementLength() == 0)
+      throw OpError("input " + std::to_string(k) + " has " + std::to_string(f.ElementLength()) + " values, not whole pixels of " + std::to_string(P));
+    xs.push_back(f.Data());
+    cs.push_back((int64_t)f.ElementLength() / P);
+    ct += cs.back();
+  }
   float *y = a.f32(1, P * ct, "y");
-#pragma omp parallel for schedule(static) if ((P * cx) >= kParMin)
+  const int K = (int)xs.size();
+#pragma omp parallel for schedule(static) if ((P * ct) >= kParMin)
   for (int64_t p = 0; p < P; p++) {
-    const float *s = x + p * cx;
-    float *d = y + p * ct + off;
+    float *d = y + p * ct;
+    for (int k = 0; k < K; k++) {
+      const int64_t c = cs[k];
+      const float *s = xs[k] + p * c;
 #pragma omp simd
-    for (int64_t c = 0; c < cx; c++) d[c] = s[c];
+      for (int64_t i = 0; i < c; i++) d[i] = s[i];
+      d += c;
+    }
   }
   return a.env().Undefined();
 }
@@ -36,7 +59,7 @@ static Napi::Value slice(const Args &a) {
 }
 
 void registerChannels(Napi::Env env, Napi::Object ex) {
-  def(env, ex, "concatPart", concatPart);
+  def(env, ex, "concat", concat);
   def(env, ex, "sliceChannels", slice);
 }
 

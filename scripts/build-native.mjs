@@ -14,7 +14,7 @@ if (process.env.UNETPP_SKIP_NATIVE) {
   process.exit(0);
 }
 if (!existsSync(header)) {
-  console.log(`unetpp: oneDNN not found (${header}); using the slower reference backend. To build the native one: apt-get install -y libdnnl-dev && npm rebuild unetpp`);
+  console.log(`unetpp: oneDNN not found (${header}); using the slower reference backend. To build the native one: apt-get install -y libdnnl-dev, then node scripts/build-native.mjs (or npm rebuild unetpp)`);
   process.exit(0);
 }
 

@@ -51,7 +51,8 @@ export interface NativeAddon {
   softmax(x: F, y: F, channels: number): void;
   softmaxGrad(y: F, dy: F, dx: F, channels: number): void;
   dropout(x: F, y: F, p: number, seed: number, step: number, n: number, c: number, h: number, w: number, nhwc: boolean): void;
-  concatPart(x: F, y: F, pixels: number, cx: number, ctot: number, offset: number): void;
+  /** Channel counts follow from the lengths (pixels = N*H*W). */
+  concat(xs: F[], y: F, pixels: number): void;
   sliceChannels(dy: F, dx: F, pixels: number, ctot: number, start: number, count: number): void;
   /** kind: 0 bce, 1 dice, 2 bce_dice, 3 ce, 4 ce_dice. */
   loss(z: F, t: F, out: F, kind: number, bceWeight: number, n: number, k: number, h: number, w: number): void;

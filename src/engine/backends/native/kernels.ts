@@ -91,13 +91,8 @@ export function nativeKernels(A: NativeAddon): Record<string, Kernel> {
       A.upsampleBwd(dy, dx, ...dims4(node.attrs.xShape), node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
 
     concat: (xs, [y], node) => {
-      const [n, ct, h, w] = dims4(node.shapes[0]);
-      let off = 0;
-      xs.forEach((x, i) => {
-        const c = node.inputs[i].shape[1];
-        A.concatPart(x, y, n * h * w, c, ct, off);
-        off += c;
-      });
+      const [n, , h, w] = dims4(node.shapes[0]);
+      A.concat(xs, y, n * h * w);
     },
     slice_channels: ([dy], [dx], node) => {
       const [n, ct, h, w] = dims4(node.inputs[0].shape);

@@ -153,7 +153,9 @@ export async function writeImagePng(path: string, img: Image, bits: 8 | 16 = 8):
 async function writeRawPng(path: string, px: Uint8Array | Uint16Array, width: number, height: number, channels: 1 | 3): Promise<void> {
   // sharp takes the bit depth of raw input from the typed array's type
   let s = sharp(px, { raw: { width, height, channels } });
-  if (px instanceof Uint16Array) s = s.toColourspace(channels === 1 ? 'grey16' : 'rgb16');
+  // without an explicit colourspace sharp would store one channel as RGB
+  const sixteen = px instanceof Uint16Array;
+  s = s.toColourspace(channels === 1 ? (sixteen ? 'grey16' : 'b-w') : sixteen ? 'rgb16' : 'srgb');
   const png = await s.png().toBuffer();
   await writeFileAtomic(path, png);
 }

@@ -25,7 +25,7 @@ export async function png(path: string, w: number, h: number, channels: 1 | 3, f
   await mkdir(dirname(path), { recursive: true });
   const px = new Uint8Array(w * h * channels);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < channels; c++) px[(y * w + x) * channels + c] = f(x, y, c);
-  await sharp(px, { raw: { width: w, height: h, channels } }).png().toFile(path);
+  await sharp(px, { raw: { width: w, height: h, channels } }).toColourspace(channels === 1 ? 'b-w' : 'srgb').png().toFile(path);
 }
 
 export async function garbage(path: string): Promise<void> {

@@ -1,0 +1,38 @@
+// train -> predict through the CLI on a tiny synthetic set (reference backend, one epoch):
+// the checkpoint records the preprocessing that predict then repeats.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeSynthetic } from '../../src/data/synthetic.js';
+import { readCheckpointMeta } from '../../src/io/checkpoint.js';
+import { readMaskRaw } from '../../src/data/read-image.js';
+
+const MAIN = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
+const cli = (args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' });
+
+test('train one epoch, then predict with the best checkpoint', async () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'unetpp-train-'));
+  try {
+    await writeSynthetic(join(tmp, 'syn'), { count: 10, width: 16, height: 16, channels: 1, seed: 2, splitFractions: [0.6, 0.2, 0.2] });
+    const run = join(tmp, 'run');
+    const t = cli(['train', '-d', join(tmp, 'syn'), '-o', run, '--epochs', '1', '--batch-size', '2', '--filters', '4,8,16',
+      '--backend', 'reference', '--normalize', 'zscore', '--no-progress', '--no-plot']);
+    assert.equal(t.status, 0, t.stderr);
+    assert.match(t.stdout, /done: 1 epochs/);
+    const meta = readCheckpointMeta(join(run, 'best.safetensors'));
+    assert.deepEqual(JSON.parse(meta.metadata.normalize), { kind: 'zscore' });
+    assert.deepEqual(JSON.parse(meta.metadata.classNames), ['foreground']);
+    assert.equal(meta.config.filters.join(','), '4,8,16');
+    const p = cli(['predict', join(tmp, 'syn', 'images'), '-m', join(run, 'best.safetensors'), '-o', join(tmp, 'pred'), '--backend', 'reference']);
+    assert.equal(p.status, 0, p.stderr);
+    assert.match(p.stdout, /10 file\(s\)/);
+    const m = await readMaskRaw(join(tmp, 'pred', 'syn_0000.png'));
+    assert.deepEqual([m.width, m.height], [16, 16]);
+    assert.ok(existsSync(join(run, 'last.safetensors')));
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});

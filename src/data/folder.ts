@@ -24,6 +24,8 @@ export interface FolderOptions {
   seed?: number;
   /** false allows images without masks (inference folders). Default true. */
   requireMasks?: boolean;
+  /** Ignore masks altogether (e.g. isbi2012-em/test_images next to the training masks). */
+  imagesOnly?: boolean;
 }
 
 export interface Sample {
@@ -66,8 +68,8 @@ export async function scanFolder(dir: string, opts: FolderOptions = {}): Promise
   const images = await listFiles(imagesDir, IMAGE_EXTS);
   if (!images.size) throw fileError(imagesDir, 'empty folder: no .png/.jpg/.tif images');
 
-  const hasMasks = await isDir(masksDir);
-  if (!hasMasks && opts.requireMasks !== false) throw fileError(masksDir, 'masks folder not found');
+  const hasMasks = !opts.imagesOnly && (await isDir(masksDir));
+  if (!hasMasks && !opts.imagesOnly && opts.requireMasks !== false) throw fileError(masksDir, 'masks folder not found');
   let classes = opts.classes;
   if (hasMasks && !classes) {
     const subdirs: string[] = [];

@@ -1,0 +1,77 @@
+// `unetpp bench` / `npm run bench`: JSON lines. The engine's UNet++ training step and inference,
+// the oneDNN kernel floor for the same network, and the PyTorch peer run in the same process
+// tree, with ratios. Medians of `steps` steps.
+import { cpus } from 'node:os';
+import { NativeBackend, nativeAvailable, setThreads, getThreads } from '../engine/backends/native.js';
+import { benchModel, kernelFloor, ModelBenchOptions } from './model.js';
+import { runPeer, PeerResult } from './peer.js';
+
+export interface BenchOptions {
+  batch: number; size: number; steps: number; warmup: number; ds: boolean; channels: number;
+  threads?: number;
+  /** Which parts to run. */
+  parts: ('ops' | 'floor' | 'model' | 'peer')[];
+  /** Write each JSON line here (default: stdout). */
+  emit?: (line: object) => void;
+}
+
+export const DEFAULT_BENCH: BenchOptions = {
+  batch: 16, size: 96, steps: 10, warmup: 2, ds: true, channels: 3, parts: ['ops', 'floor', 'model', 'peer'],
+};
+
+const round = (v: number, d = 4) => +v.toFixed(d);
+
+export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record<string, any>> {
+  const o: BenchOptions = { ...DEFAULT_BENCH, ...opts };
+  const emit = o.emit ?? ((l: object) => process.stdout.write(JSON.stringify(l) + '\n'));
+  const native = nativeAvailable();
+  if (!native.ok) throw new Error(`bench needs the native backend: ${native.reason}`);
+  if (o.threads) setThreads(o.threads);
+  const threads = getThreads();
+  const m: ModelBenchOptions = { batch: o.batch, size: o.size, steps: o.steps, warmup: o.warmup, ds: o.ds, channels: o.channels };
+  const machine = { cpu: cpus()[0]?.model, cores: cpus().length, threads, node: process.version };
+  emit({ kind: 'machine', ...machine, date: new Date().toISOString() });
+  const summary: Record<string, any> = { kind: 'summary', batch: o.batch, size: o.size, ds: o.ds, threads };
+
+  if (o.parts.includes('ops')) {
+    const { benchConvOp } = await import('./ops.js');
+    const r = benchConvOp({ n: 16, c: 32, o: 32, h: 96, w: 96, k: 3, pad: 1, iters: Math.max(10, o.steps) });
+    emit({ kind: 'op', ...r });
+    summary.conv_op = r;
+  }
+  if (o.parts.includes('model')) {
+    const r = benchModel(new NativeBackend(), m);
+    emit({ kind: 'model', engine: 'unetpp', ...r, peak_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1) });
+    Object.assign(summary, {
+      train_img_per_s: round(r.train_img_per_s), infer_img_per_s: round(r.infer_img_per_s),
+      peak_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1),
+    });
+  }
+  if (o.parts.includes('floor')) {
+    const f = kernelFloor(m, Math.max(5, Math.min(o.steps, 10)));
+    emit({ kind: 'floor', ...f });
+    summary.floor_train_img_per_s = round(f.floor_train_img_per_s);
+    summary.floor_infer_img_per_s = round(f.floor_infer_img_per_s);
+    if (summary.train_img_per_s) {
+      summary.train_step_vs_floor = round(f.floor_train_img_per_s / summary.train_img_per_s, 3);
+      summary.infer_vs_floor = round(f.floor_infer_img_per_s / summary.infer_img_per_s, 3);
+    }
+  }
+  if (o.parts.includes('peer')) {
+    for (const channelsLast of [false, true]) {
+      const p = runPeer({ batch: o.batch, size: o.size, threads, steps: o.steps, channelsLast, bf16: false, ds: o.ds, channels: o.channels });
+      emit({ kind: 'peer', channels_last: channelsLast, ...p });
+      if ('error' in p) { summary.peer_error = p.error; break; }
+      const tag = channelsLast ? 'peer_cl' : 'peer_nchw';
+      summary[`${tag}_train_img_per_s`] = round((p as PeerResult).train_img_per_s);
+      summary[`${tag}_infer_img_per_s`] = round((p as PeerResult).infer_img_per_s);
+      summary[`${tag}_peak_rss_mb`] = round((p as PeerResult).peak_rss_mb, 1);
+      if (summary.train_img_per_s) {
+        summary[`train_vs_${tag}`] = round(summary.train_img_per_s / (p as PeerResult).train_img_per_s, 3);
+        summary[`infer_vs_${tag}`] = round(summary.infer_img_per_s / (p as PeerResult).infer_img_per_s, 3);
+      }
+    }
+  }
+  emit(summary);
+  return summary;
+}

@@ -1,0 +1,106 @@
+// Whole-model benchmark: a UNet++ training step (forward, backward, Adam) and inference, timed
+// as medians, against the kernel floor (oneDNN's own conv primitives summed over the
+// network's real conv shapes).
+import { Graph } from '../engine/graph.js';
+import { gradients } from '../engine/autodiff.js';
+import { Plan } from '../engine/plan.js';
+import type { Backend } from '../engine/backend.js';
+import { SegModel } from '../models/model.js';
+import { Adam } from '../optim/index.js';
+import { benchConvRaw } from '../engine/backends/native.js';
+import type { Grad } from '../optim/index.js';
+
+export interface ModelBenchOptions { batch: number; size: number; steps: number; warmup: number; ds: boolean; channels: number; filters?: number[] }
+
+export const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+function timeMs(fn: () => void): number {
+  const t = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t) / 1e6;
+}
+
+/** Deterministic, non-denormal fill (uninitialised or tiny values slow fp32 kernels down). */
+function fill(a: Float32Array, seed: number, binary = false) {
+  let s = seed >>> 0;
+  for (let i = 0; i < a.length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    a[i] = binary ? (s >>> 31) : s / 2 ** 31 - 1;
+  }
+}
+
+export function trainGraph(model: SegModel, batch: number, size: number) {
+  const g = new Graph();
+  const cin = model.config.inChannels;
+  const x = g.input('x', [batch, cin, size, size]);
+  const t = g.input('t', [batch, model.config.classes, size, size]);
+  const heads = model.forward(g, x, { training: true });
+  const loss = g.scale(g.addN(heads.map((h) => g.loss(h, t, 'bce_dice', 0.5))), 1 / heads.length);
+  const names = model.params.trainableNames();
+  const grads = gradients(g, loss, names.map((n) => g.params.get(n)!));
+  return { g, loss, names, grads };
+}
+
+export function benchModel(backend: Backend, o: ModelBenchOptions) {
+  const model = new SegModel({ preset: 'bn', inChannels: o.channels, deepSupervision: o.ds, filters: o.filters });
+  const { g, loss, names, grads } = trainGraph(model, o.batch, o.size);
+  const withGrad = names.map((n, i) => [n, grads[i]] as const).filter(([, v]) => v !== null);
+  const plan = new Plan(g, backend, model.params, [loss, ...withGrad.map(([, v]) => v!)]);
+  const x = new Float32Array(o.batch * o.channels * o.size * o.size);
+  const t = new Float32Array(o.batch * o.size * o.size);
+  fill(x, 1); fill(t, 2, true);
+  const opt = new Adam({ lr: 3e-4 });
+  const step = () => {
+    const outs = plan.run({ x, t });
+    const gm = new Map<string, Grad>(withGrad.map(([n], i) => [n, outs[i + 1].data]));
+    opt.step(model.params, gm);
+  };
+  for (let i = 0; i < o.warmup; i++) step();
+  const trainMs = Array.from({ length: o.steps }, () => timeMs(step));
+
+  const ge = new Graph();
+  const xe = ge.input('x', [o.batch, o.channels, o.size, o.size]);
+  const probs = model.probabilities(ge, model.forward(ge, xe, { training: false }));
+  const inferPlan = new Plan(ge, backend, model.params, [probs]);
+  for (let i = 0; i < o.warmup; i++) inferPlan.run({ x });
+  const inferMs = Array.from({ length: o.steps }, () => timeMs(() => inferPlan.run({ x })));
+  const trainS = median(trainMs) / 1e3, inferS = median(inferMs) / 1e3;
+  return {
+    params: model.params.count(),
+    train_step_s: trainS, train_img_per_s: o.batch / trainS,
+    infer_batch_s: inferS, infer_img_per_s: o.batch / inferS,
+    train_ms: trainMs.map((v) => +v.toFixed(1)), infer_ms: inferMs.map((v) => +v.toFixed(1)),
+  };
+}
+
+/** Sum of oneDNN's own conv primitive times over the model's conv layers (median of iters each). */
+export function kernelFloor(o: ModelBenchOptions, iters: number) {
+  const model = new SegModel({ preset: 'bn', inChannels: o.channels, deepSupervision: o.ds, filters: o.filters }, undefined);
+  const g = new Graph();
+  model.forward(g, g.input('x', [o.batch, o.channels, o.size, o.size]), { training: false });
+  const shapes = new Map<string, { n: number; c: number; o: number; h: number; w: number; k: number; pad: number; count: number }>();
+  for (const n of g.nodes) {
+    if (n.op !== 'conv2d') continue;
+    const [N, C, H, W] = n.inputs[0].shape;
+    const [O, , K] = n.inputs[1].shape;
+    const key = [N, C, O, H, W, K].join('x');
+    const s = shapes.get(key);
+    if (s) s.count++; else shapes.set(key, { n: N, c: C, o: O, h: H, w: W, k: K, pad: n.attrs.pad, count: 1 });
+  }
+  let fwd = 0, bwd = 0, layers = 0;
+  for (const s of shapes.values()) {
+    const r = benchConvRaw({ ...s, iters });
+    fwd += s.count * r.fwdMs;
+    bwd += s.count * (r.bwdDataMs + r.bwdWeightsMs);
+    layers += s.count;
+  }
+  const trainS = (fwd + bwd) / 1e3, inferS = fwd / 1e3;
+  return {
+    conv_layers: layers, distinct_shapes: shapes.size,
+    floor_train_step_s: trainS, floor_train_img_per_s: o.batch / trainS,
+    floor_infer_batch_s: inferS, floor_infer_img_per_s: o.batch / inferS,
+  };
+}

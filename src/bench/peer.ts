@@ -1,0 +1,39 @@
+// Runs the PyTorch peer (../shared/peer/torch_unetpp.py bench) as a child process, so that our
+// numbers and the peer's come from the same run on the same machine.
+import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface PeerResult {
+  peer: 'pytorch'; torch: string; channels_last: boolean; bf16: boolean; threads: number; params: number;
+  train_step_s: number; train_img_per_s: number; infer_batch_s: number; infer_img_per_s: number; peak_rss_mb: number;
+}
+
+/** The peer script: $UNETPP_PEER, else ../shared/peer/torch_unetpp.py beside the repo. */
+export function findPeer(): string | undefined {
+  if (process.env.UNETPP_PEER) return process.env.UNETPP_PEER;
+  const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+  const p = join(repo, '..', 'shared', 'peer', 'torch_unetpp.py');
+  return existsSync(p) ? p : undefined;
+}
+
+export interface PeerOptions { batch: number; size: number; threads: number; steps: number; channelsLast: boolean; bf16: boolean; ds: boolean; channels: number }
+
+/** Runs the peer; returns its JSON line or a reason why it could not run. */
+export function runPeer(o: PeerOptions): PeerResult | { error: string } {
+  const script = findPeer();
+  if (!script) return { error: 'peer script not found (set UNETPP_PEER or keep ../shared/peer)' };
+  const args = [script, 'bench', '--batch', `${o.batch}`, '--size', `${o.size}`, '--threads', `${o.threads}`,
+    '--steps', `${o.steps}`, '--warmup', '2', '--channels', `${o.channels}`];
+  if (o.ds) args.push('--ds');
+  if (o.channelsLast) args.push('--channels-last');
+  if (o.bf16) args.push('--bf16');
+  const r = spawnSync('/usr/bin/python3', args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) {
+    const why = (r.stderr || r.error?.message || '').trim().split('\n').pop();
+    return { error: `peer failed: ${why} (install with: apt-get install -y python3-torch)` };
+  }
+  const line = r.stdout.trim().split('\n').pop()!;
+  return JSON.parse(line) as PeerResult;
+}

@@ -22,6 +22,8 @@ export interface FolderOptions {
   /** Seeded split when there is no split file: fractions of train, val, test. Default [0.8, 0.1, 0.1]. */
   splitFractions?: [number, number, number];
   seed?: number;
+  /** A fixed split by id, used when there is no split file (e.g. isbiSplit). */
+  splitOf?: (id: string) => SplitName;
   /** false allows images without masks (inference folders). Default true. */
   requireMasks?: boolean;
   /** Ignore masks altogether (e.g. isbi2012-em/test_images next to the training masks). */
@@ -125,11 +127,22 @@ async function assignSplits(dir: string, samples: Sample[], opts: FolderOptions)
     if (missing) throw fileError(file, `image ${missing.image} is not listed`);
     return;
   }
+  if (opts.splitOf) {
+    for (const s of samples) s.split = opts.splitOf(s.id);
+    return;
+  }
   const [ft, fv] = opts.splitFractions ?? [0.8, 0.1, 0.1];
   const order = new Rng(opts.seed ?? 0).shuffle(samples.map((_, i) => i)); // samples are sorted by id already
   const nTrain = Math.round(ft * samples.length);
   const nVal = Math.round(fv * samples.length);
   order.forEach((idx, r) => (samples[idx].split = r < nTrain ? 'train' : r < nTrain + nVal ? 'val' : 'test'));
+}
+
+/** The ISBI 2012 fixed split: em_00..19 train, em_20..23 val, em_24..29 test. */
+export function isbiSplit(id: string): SplitName {
+  const n = Number(/(\d+)$/.exec(id)?.[1] ?? NaN);
+  if (!Number.isFinite(n)) throw new Error(`isbiSplit: no number in id "${id}"`);
+  return n < 20 ? 'train' : n < 24 ? 'val' : 'test';
 }
 
 export interface LoadOptions {

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { loadFolder, scanFolder } from '../../src/data/folder.js';
+import { isbiSplit, loadFolder, scanFolder } from '../../src/data/folder.js';
 import { sharedData, skipUnless } from './util.js';
 
 const dsb = join(sharedData, 'dsb2018');
@@ -28,8 +28,9 @@ test('dsb2018: validation split loads at 96x96 (RGB, binary masks)', { skip: ski
 });
 
 test('isbi2012-em: 30 grey 512x512 pairs; inverted masks make membranes the target', { skip: skipUnless(isbi) }, async () => {
-  const { dataset, samples } = await loadFolder(isbi, { invertMasks: true, splitFile: false });
+  const { dataset, samples } = await loadFolder(isbi, { invertMasks: true, splitOf: isbiSplit });
   assert.equal(dataset.samples.length, 30);
+  assert.deepEqual(['train', 'val', 'test'].map((s) => dataset.samples.filter((x) => x.split === s).length), [20, 4, 6]);
   assert.deepEqual([samples[0].image.channels, samples[0].image.width, samples[0].image.height], [1, 512, 512]);
   const fg = samples.reduce((a, s) => a + s.mask.data.reduce((x, y) => x + y, 0), 0) / (30 * 512 * 512);
   assert.ok(fg > 0.15 && fg < 0.3, `membrane fraction ${fg} (README: 22%)`);

@@ -94,3 +94,21 @@ test('outputs: best/last checkpoints load as models, logs (JSONL, CSV) and curve
   // 19 training samples, batch 4, dropLast false: 5 steps (the last of 3 samples, own plan).
   assert.equal(r.history[0].steps, Math.ceil(tinyData().train.length / 4));
 });
+
+test('resume on the native backend: same weights as an uninterrupted run (same thread count)', async (t) => {
+  const { nativeAvailable, NativeBackend } = await import('../../src/engine/backends/native.js');
+  if (!nativeAvailable().ok) return t.skip(`native backend unavailable: ${nativeAvailable().reason}`);
+  const nb = new NativeBackend();
+  const data = tinyData();
+  const base = { ...quiet, epochs: 3, batchSize: 4, backend: nb, augment: { flip: true }, optimizer: { kind: 'adam' as const, lr: 3e-3 }, schedule: { kind: 'cosine' as const } };
+  const a = tinyModel();
+  await train(a, data, { ...base, outDir: tmp('nstraight') });
+  const dir = tmp('nresumed');
+  await assert.rejects(train(tinyModel(), data, { ...base, outDir: dir, onEpoch: (r) => { if (r.epoch === 2) throw new Error('killed'); } }), /killed/);
+  const b = tinyModel({ seed: 99 });
+  await assert.rejects(train(b, data, { ...base, outDir: dir, resume: true }), /model config/); // seed is part of the config
+  const c = tinyModel();
+  c.initialize(1234); // different weights, same config
+  await train(c, data, { ...base, outDir: dir, resume: true });
+  assert.deepEqual(paramsOf(c), paramsOf(a));
+});

@@ -2,9 +2,10 @@
 import { Command, Option } from 'commander';
 import { addCommon, action, CliError } from '../common.js';
 import { addModelSource, loadModelSource } from '../model-source.js';
-import { int, oneOf } from '../parse.js';
+import { float, int, oneOf } from '../parse.js';
 import { exportPyTorch } from '../../io/pytorch.js';
 import { exportOnnx, type OnnxMode } from '../../io/onnx.js';
+import { writeWebBundle } from '../../io/web-bundle.js';
 
 export function exportCommand(): Command {
   const cmd = new Command('export')
@@ -16,12 +17,27 @@ export function exportCommand(): Command {
     .option('--level <d>', 'export the pruned UNet++ L^d', int(1, 6))
     .option('--fixed-size <n>', 'onnx: fix H = W = n instead of dynamic sizes', int(1))
     .option('--fold-bn', 'onnx: fold batch norm into the convs')
-    .option('--web <dir>', 'a browser bundle (ONNX + page): not available yet');
+    .option('--web <dir>', 'browser bundle for web/: ONNX per pruning level + accurate, and manifest.json')
+    .option('--tile <n>', '--web: sliding-window size the page uses (default 256)', int(1))
+    .option('--overlap <f>', '--web: fraction of a window shared with its neighbour', float(0, 1, true), 0.25)
+    .option('--threshold <t>', '--web: probability threshold of the masks', float(0, 1), 0.5);
   addModelSource(cmd);
   addCommon(cmd, { backend: false });
   cmd.action(action(async (_args, opts) => {
-    if (opts.web) throw new CliError('--web: the browser bundle is not available in this version; export --format onnx and use onnxruntime-web');
-    const { model } = loadModelSource(opts);
+    const src = loadModelSource(opts);
+    const { model } = src;
+    if (opts.web) {
+      if (opts.level !== undefined || opts.out) throw new CliError('--web writes every level and names its files: drop --level and --out');
+      let m;
+      try {
+        m = writeWebBundle(opts.web, model, {
+          tile: opts.tile, overlap: opts.overlap, threshold: opts.threshold, normalize: src.normalize,
+          classNames: src.classNames?.length === model.config.classes ? src.classNames : undefined, trainedSize: src.inputSize,
+        });
+      } catch (e) { throw new CliError((e as Error).message); }
+      console.log(`wrote ${opts.web}: manifest.json, ${m.models.map((x) => x.file).join(', ')}`);
+      return;
+    }
     const out: string = opts.out ?? (opts.format === 'onnx' ? 'model.onnx' : 'model.safetensors');
     if (opts.format === 'pytorch') {
       exportPyTorch(out, opts.level !== undefined ? model.prune(opts.level) : model);

@@ -31,7 +31,7 @@ export interface TrainState {
   optimFile: string;
 }
 
-export function saveLast(dir: string, model: SegModel, state: Omit<TrainState, 'optimFile'>, optim: OptimState): void {
+export function saveLast(dir: string, model: SegModel, state: Omit<TrainState, 'optimFile' | 'optimizer'>, optim: OptimState): void {
   const optimFile = `last-optim.e${state.epoch}.safetensors`;
   const tensors: Record<string, TensorIn> = {};
   for (const [k, a] of Object.entries(optim.slots)) tensors[k] = { dtype: 'F32', shape: [a.length], data: a };

@@ -155,7 +155,7 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
     if (improved) saveModel(join(o.outDir, BEST), model, { epoch: String(epoch), [o.monitor]: String(value) });
     saveLast(o.outDir, model, {
       version: 1, epoch, globalStep, loader: trainLoader.getState(), planSteps: plans.trainSteps(),
-      optimizer: opt.state(), schedule: { kind: schedule.kind, state: schedule.state() }, early: early.state(), history,
+      schedule: { kind: schedule.kind, state: schedule.state() }, early: early.state(), history,
     }, opt.state());
     writeLogs(o.outDir, history);
     if (o.plot) await writeCurvesPng(join(o.outDir, 'curves.png'), history);

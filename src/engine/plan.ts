@@ -7,6 +7,8 @@ import { ParamStore } from './params.js';
 export interface PlanOptions {
   /** Check every output for NaN/Inf and name the first node that produced one. */
   checkFinite?: boolean;
+  /** Accumulate kernel time per op into `plan.profile` (ms); also set by UNETPP_PROFILE=1. */
+  profile?: boolean;
 }
 
 export class NonFiniteError extends Error {
@@ -24,6 +26,10 @@ export class Plan {
   private paramTensors = new Map<string, BTensor>();
   private step = 0;
   private releaseAfter = new Map<number, string[]>();
+  /** Kernel milliseconds and calls per op, when profiling. */
+  readonly profile = new Map<string, { ms: number; calls: number }>();
+
+  private readonly profiling: boolean;
 
   constructor(readonly graph: Graph, readonly backend: Backend, readonly params: ParamStore,
               readonly outputs: Value[], readonly options: PlanOptions = {}) {
@@ -36,6 +42,7 @@ export class Plan {
       need.add(n.id);
       for (const i of n.inputs) stack.push(i.node);
     }
+    this.profiling = !!(options.profile ?? process.env.UNETPP_PROFILE);
     this.schedule = graph.nodes.filter((n) => need.has(n.id));
     for (const n of this.schedule) {
       if (n.op === 'input' || n.op === 'param') continue;
@@ -120,7 +127,14 @@ export class Plan {
       if (n.op === 'input' || n.op === 'param') continue;
       const ins = n.inputs.map((v) => this.tensors.get(key(v))!);
       const outs = n.shapes.map((_, i) => this.tensors.get(`${n.id}:${i}`)!);
-      this.backend.kernel(n.op)!(ins, outs, n, rt);
+      if (this.profiling) {
+        const t0 = performance.now();
+        this.backend.kernel(n.op)!(ins, outs, n, rt);
+        const e = this.profile.get(n.op) ?? { ms: 0, calls: 0 };
+        e.ms += performance.now() - t0;
+        e.calls++;
+        this.profile.set(n.op, e);
+      } else this.backend.kernel(n.op)!(ins, outs, n, rt);
       if (this.options.checkFinite) for (const o of outs) if (!allFinite(o.data)) throw new NonFiniteError(n);
     }
     this.writeBackParams();

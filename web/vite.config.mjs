@@ -26,12 +26,22 @@ function ortFiles() {
       for (const f of ORT_FILES) copyFileSync(join(ortDir, f), join(out, f));
     },
     configureServer(server) {
-      // `vite` dev server: the same /ort/ files, straight from node_modules
+      // `vite web` dev server: the same /ort/ files, straight from node_modules, and the
+      // bundle in $UNETPP_BUNDLE at /bundle/
       server.middlewares.use('/ort/', (req, res, next) => {
         const name = (req.url ?? '').split('?')[0].replace(/^\//, '');
         if (!ORT_FILES.includes(name) || !existsSync(join(ortDir, name))) return next();
+        for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v);
         res.setHeader('Content-Type', name.endsWith('.wasm') ? 'application/wasm' : 'text/javascript');
         createReadStream(join(ortDir, name)).pipe(res);
+      });
+      const bundle = process.env.UNETPP_BUNDLE;
+      if (bundle) server.middlewares.use('/bundle/', (req, res, next) => {
+        const name = decodeURIComponent((req.url ?? '').split('?')[0].replace(/^\//, ''));
+        if (!/^[\w.-]+$/.test(name) || !existsSync(join(bundle, name))) return next();
+        for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v);
+        res.setHeader('Content-Type', name.endsWith('.json') ? 'application/json' : 'application/octet-stream');
+        createReadStream(join(bundle, name)).pipe(res);
       });
     },
   };

@@ -7,5 +7,7 @@ export type { ImportOptions } from './pytorch.js';
 export { WeightsMismatchError } from './params-match.js';
 export { toOnnx, exportOnnx } from './onnx.js';
 export type { OnnxMode, OnnxOptions } from './onnx.js';
+export { writeWebBundle, buildWebBundle, WEB_BUNDLE_FORMAT } from './web-bundle.js';
+export type { WebManifest, WebModelEntry, WebBundleOptions } from './web-bundle.js';
 export { peerParity, formatParity, worstRel } from './peer-parity.js';
 export type { ParityReport, Diff } from './peer-parity.js';

@@ -143,3 +143,9 @@ test('unetpp export --web: the checkpoint\'s normalisation and class names reach
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('the page (web/) type-checks against the shared src/ code', () => {
+  const tsc = join(process.cwd(), 'node_modules', 'typescript', 'bin', 'tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', join(process.cwd(), 'web')], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+});

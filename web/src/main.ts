@@ -27,8 +27,9 @@ function setState(state: string, text: string): void {
   ui.status.className = state === 'error' ? 'error' : '';
 }
 
+const count = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}k`);
 const describe = (e: WebModelEntry) =>
-  `${e.mode === 'accurate' ? `Accurate (L${e.level}, mean of heads)` : `Fast L${e.level} (pruned, head ${e.level})`} · ${(e.params / 1e6).toFixed(2)}M params · ${e.gflops.toFixed(2)} GFLOP/tile`;
+  `${e.mode === 'accurate' ? `Accurate (L${e.level}, mean of heads)` : `Fast L${e.level} (pruned, head ${e.level})`} · ${count(e.params)} params · ${e.gflops.toFixed(3)} GFLOP/tile`;
 
 async function openBundle(src: BundleSource): Promise<void> {
   setState('loading', `opening ${src.label} …`);

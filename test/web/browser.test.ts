@@ -117,6 +117,12 @@ test('browser page: masks at accurate and two pruning levels agree with Node (Io
       assert.ok(score >= 0.99, `${id}: IoU page vs Node ${score}`);
     }
     log(`${img.width}x${img.height} picture, tile ${TILE}, overlap ${OVERLAP}; ${results.join('; ')}`);
+    // the same bundle chosen as a folder: the open picture runs again
+    await page.setInputFiles('#bundle-folder', bundle);
+    runs++;
+    await page.waitForFunction((n) => document.body.dataset.runs === String(n) || document.body.dataset.state === 'error', runs, { timeout: 60_000 });
+    assert.equal(await page.evaluate(() => document.body.dataset.state), 'done', await page.textContent('#status') ?? '');
+    assert.match(await page.textContent('#bundle-info') ?? '', /^bundle: UNet\+\+/);
     const shot = process.env.UNETPP_WEB_SCREENSHOT;
     if (shot) {
       await page.selectOption('#model', 'accurate');
@@ -124,6 +130,11 @@ test('browser page: masks at accurate and two pruning levels agree with Node (Io
       await page.screenshot({ path: shot });
       log(`screenshot: ${shot}`);
     }
+    // no bundle at the URL: a message that says what to do
+    const lost = await browser.newPage();
+    await lost.goto(`${srv.url}?bundle=missing/`);
+    await lost.waitForFunction(() => document.body.dataset.state === 'error');
+    assert.match(await lost.textContent('#status') ?? '', /HTTP 404.*serve-web\.mjs --bundle DIR/);
     ok = true;
   } finally {
     if (!ok && page) {

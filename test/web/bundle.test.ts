@@ -149,3 +149,27 @@ test('the page (web/) type-checks against the shared src/ code', () => {
   const r = spawnSync(process.execPath, [tsc, '-p', join(process.cwd(), 'web')], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stdout + r.stderr);
 });
+
+test('serve-web: page and bundle with COOP/COEP, 404 outside them', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'unetpp-serve-'));
+  const { serveWeb } = await import(join(process.cwd(), 'scripts', 'serve-web.mjs'));
+  let s: { url: string; close(): Promise<void> } | null = null;
+  try {
+    mkdirSync(join(root, 'site', 'ort'), { recursive: true });
+    writeFileSync(join(root, 'site', 'index.html'), '<p>page</p>');
+    writeFileSync(join(root, 'site', 'ort', 'x.wasm'), 'w');
+    writeWebBundle(join(root, 'bundle'), model, { tile: 16 });
+    s = await serveWeb({ dist: join(root, 'site'), bundle: join(root, 'bundle'), port: 0 });
+    const page = await fetch(s!.url);
+    assert.equal(await page.text(), '<p>page</p>');
+    assert.equal(page.headers.get('cross-origin-opener-policy'), 'same-origin');
+    assert.equal(page.headers.get('cross-origin-embedder-policy'), 'require-corp');
+    assert.equal((await fetch(`${s!.url}ort/x.wasm`)).headers.get('content-type'), 'application/wasm');
+    assert.equal(((await (await fetch(`${s!.url}bundle/manifest.json`)).json()) as WebManifest).format, 'unetpp-web-bundle');
+    for (const bad of ['bundle/..%2f..%2fsite%2findex.html', '..%2fbundle%2fmanifest.json', 'nope.js']) assert.equal((await fetch(`${s!.url}${bad}`)).status, 404, bad);
+    assert.throws(() => serveWeb({ dist: join(root, 'nowhere') }), /index\.html not found/);
+  } finally {
+    await s?.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -35,6 +35,7 @@ async function openBundle(src: BundleSource): Promise<void> {
   setState('loading', `opening ${src.label} …`);
   runner = null;
   result = null;
+  planes = null; // another bundle may take other channels
   try {
     const m = await readManifest(src);
     runner = new Runner(m, src);

@@ -58,15 +58,17 @@ export interface TrainOptions {
   plot?: boolean;
   /** Stop after the epoch during which this many seconds have passed since the start. */
   timeLimitSeconds?: number;
+  /** Neither the time limit nor early stopping ends the run before this many epochs (default 0). */
+  minEpochs?: number;
   /** Replaces the built-in validation (e.g. other metrics); must return the same fields. */
   validate?: (ctx: { epoch: number; model: SegModel }) => Promise<ValMetrics> | ValMetrics;
   /** Called after each epoch's checkpoint and logs are written; throwing aborts the run. */
   onEpoch?: (record: EpochRecord) => void | Promise<void>;
 }
 
-export type Resolved = Required<Omit<TrainOptions, 'clipNorm' | 'crop' | 'normalize' | 'timeLimitSeconds' | 'validate' | 'onEpoch' | 'augment' | 'log' | 'evalBatchSize'>> &
+export type Resolved = Required<Omit<TrainOptions, 'clipNorm' | 'crop' | 'normalize' | 'timeLimitSeconds' | 'validate' | 'onEpoch' | 'augment' | 'log' | 'evalBatchSize' | 'minEpochs'>> &
   Pick<TrainOptions, 'clipNorm' | 'crop' | 'normalize' | 'timeLimitSeconds' | 'validate' | 'onEpoch' | 'augment'> & {
-    log: ((line: string) => void) | null; evalBatchSize: number; loss: Required<Omit<NonNullable<TrainOptions['loss']>, 'headWeights'>> & { headWeights?: number[] };
+    log: ((line: string) => void) | null; evalBatchSize: number; minEpochs: number; loss: Required<Omit<NonNullable<TrainOptions['loss']>, 'headWeights'>> & { headWeights?: number[] };
   };
 
 export function resolveOptions(o: TrainOptions): Resolved {
@@ -100,5 +102,6 @@ export function resolveOptions(o: TrainOptions): Resolved {
     progress: o.progress ?? (!!process.stdout.isTTY && !process.env.CI),
     log: o.log === undefined ? (s: string) => console.log(s) : o.log,
     plot: o.plot ?? true,
+    minEpochs: o.minEpochs ?? 0,
   };
 }

@@ -107,7 +107,7 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
   const started = Date.now();
   const stepTimes: number[] = [];
   let stoppedBy: TrainResult['stoppedBy'] = 'epochs';
-  if (epoch0 > 0 && early.shouldStop() && o.patience !== false) stoppedBy = 'early-stopping';
+  if (epoch0 >= o.minEpochs && epoch0 > 0 && early.shouldStop() && o.patience !== false) stoppedBy = 'early-stopping';
 
   for (let epoch = epoch0 + 1; epoch <= o.epochs && stoppedBy === 'epochs'; epoch++) {
     const t0 = Date.now();
@@ -162,6 +162,7 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
     progress.end(`epoch ${epoch}/${o.epochs} loss ${record.trainLoss.toFixed(4)} val loss ${val.valLoss.toFixed(4)} iou ${val.iou.toFixed(4)} dice ${val.dice.toFixed(4)}` +
       `${improved ? ' *' : ''} (${record.seconds.toFixed(1)} s)`);
     await o.onEpoch?.(record);
+    if (epoch < o.minEpochs) continue;
     if (o.patience !== false && early.shouldStop()) stoppedBy = 'early-stopping';
     else if (o.timeLimitSeconds !== undefined && (Date.now() - started) / 1000 >= o.timeLimitSeconds) stoppedBy = 'time';
   }

@@ -42,4 +42,10 @@ test('trainer stops at the scripted epoch and keeps the best epoch', async () =>
     assert.equal(again.epochs, stopAt);
     assert.equal(again.stoppedBy, 'early-stopping');
   }
+  // minEpochs holds the stop back; the counters keep running meanwhile.
+  const r = await train(tinyModel(), data, {
+    outDir: tmp('es-min'), epochs: 10, batchSize: 4, backend, log: null, progress: false, plot: false, patience: 2, minEpochs: 9,
+    validate: ({ epoch }) => ({ iou: seq[epoch - 1], dice: seq[epoch - 1], valLoss: 1 - seq[epoch - 1], images: 1 }),
+  });
+  assert.deepEqual([r.epochs, r.bestEpoch, r.stoppedBy], [9, 5, 'early-stopping']);
 });

@@ -1,0 +1,19 @@
+// unetpp's library API: the engine, models, training, prediction, data, metrics and interchange.
+export * from './engine/index.js';
+export { SegModel } from './models/model.js';
+export type { InferenceMode } from './models/model.js';
+export { makeConfig, DEFAULT_FILTERS, WIDE_UNET_FILTERS } from './models/config.js';
+export type { ModelConfig, Arch, Preset, UpsampleKind } from './models/config.js';
+export { describeModel, formatInfo } from './models/info.js';
+export * as optim from './optim/index.js';
+export * as data from './data/index.js';
+export * as metrics from './metrics/index.js';
+export * as io from './io/index.js';
+export { train, NonFiniteLossError } from './train/trainer.js';
+export type { TrainData, TrainResult } from './train/trainer.js';
+export { runDemo } from './train/demo.js';
+export { createPredictor, threshold, labelMap } from './infer/predict.js';
+export type { PredictorOptions, Predictor, ProbMap, InputImage } from './infer/predict.js';
+export { predictImageFile, predictPaths, predictVolume } from './infer/files.js';
+export { evaluateFolder } from './infer/evaluate.js';
+export { runBench } from './bench/index.js';

@@ -3,7 +3,7 @@ import { syntheticNuclei } from '../../src/data/synthetic.js';
 import { SegModel } from '../../src/models/model.js';
 import type { ModelConfig } from '../../src/models/config.js';
 import type { TrainData } from '../../src/train/trainer.js';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -15,4 +15,12 @@ export function tinyData(count = 24, seed = 1): TrainData {
 export const tinyModel = (over: Partial<ModelConfig> = {}) =>
   new SegModel({ preset: 'bn', filters: [4, 8, 16], inChannels: 1, deepSupervision: true, seed: 3, ...over });
 
-export const tmp = (name: string) => mkdtempSync(join(tmpdir(), `unetpp-${name}-`));
+const made: string[] = [];
+process.on('exit', () => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
+
+/** A fresh temp directory, removed when the test process exits. */
+export const tmp = (name: string) => {
+  const d = mkdtempSync(join(tmpdir(), `unetpp-${name}-`));
+  made.push(d);
+  return d;
+};

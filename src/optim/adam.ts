@@ -60,7 +60,6 @@ export class Adam implements Optimizer {
   step(params: ParamStore, grads: ReadonlyMap<string, Grad>): void {
     const t = ++this.stepCount;
     const h: AdamHyper = { lr: this.lr, ...this.hyper };
-    const kernel = this.fused ? fusedAdam() : null;
     for (const name of params.trainableNames()) {
       const g = grads.get(name);
       if (!g) continue;
@@ -68,6 +67,7 @@ export class Adam implements Optimizer {
       checkGrad(name, p, g);
       let m = this.m.get(name), v = this.v.get(name);
       if (!m || !v) { this.m.set(name, (m = new Float32Array(p.length))); this.v.set(name, (v = new Float32Array(p.length))); }
+      const kernel = this.fused ? fusedAdam(p.length) : null;
       if (kernel && g instanceof Float32Array) kernel(p, g, m, v, h, t);
       else adamUpdate(p, g, m, v, h, t);
     }

@@ -32,5 +32,12 @@ try {
   // no native backend here
 }
 
-export const fusedAdam = (): AdamKernel | null => adam;
-export const fusedSgd = (): SgdKernel | null => sgd;
+/**
+ * Arrays below this size take the TS loop: each native call opens an OpenMP parallel region,
+ * which costs a scheduler time slice (~8 ms measured) when another process holds the cores,
+ * far more than the loop itself. The choice depends only on the size, so runs stay repeatable.
+ */
+export const FUSED_MIN_SIZE = 1 << 20;
+
+export const fusedAdam = (n: number): AdamKernel | null => (n >= FUSED_MIN_SIZE ? adam : null);
+export const fusedSgd = (n: number): SgdKernel | null => (n >= FUSED_MIN_SIZE ? sgd : null);

@@ -48,7 +48,6 @@ export class Sgd implements Optimizer {
   step(params: ParamStore, grads: ReadonlyMap<string, Grad>): void {
     this.stepCount++;
     const h: SgdHyper = { lr: this.lr, ...this.hyper };
-    const kernel = this.fused ? fusedSgd() : null;
     for (const name of params.trainableNames()) {
       const g = grads.get(name);
       if (!g) continue;
@@ -59,6 +58,7 @@ export class Sgd implements Optimizer {
         buf = this.buf.get(name) ?? null;
         if (!buf) { this.buf.set(name, (buf = new Float32Array(p.length))); first = true; }
       }
+      const kernel = this.fused ? fusedSgd(p.length) : null;
       if (kernel && buf && g instanceof Float32Array) kernel(p, g, buf, h, first, this.stepCount);
       else sgdUpdate(p, g, buf, h, first);
     }

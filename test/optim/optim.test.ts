@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ParamStore } from '../../src/engine/params.js';
 import { Adam, Sgd, clipGradNorm, CosineLr, PlateauLr, Optimizer } from '../../src/optim/index.js';
+import { FUSED_MIN_SIZE } from '../../src/optim/fused.js';
 
 const p0 = [0.5, -1.5, 2.0, 0.0];
 const gs = [[0.1, -0.2, 0.3, 0.0], [-1.0, 0.5, 0.25, 2.0], [0.3, 0.3, -0.7, -0.1]];
@@ -28,12 +29,17 @@ test('Adam matches torch.optim.Adam / AdamW', () => {
     [0.485472592758, -1.462178284331, 1.762954898038, -0.127928021883]);
 });
 
-test('fused (native, when built) kernels agree with PyTorch: Adam, AdamW, SGD nesterov', () => {
+test('fused (native, when built) kernels agree with PyTorch: Adam, AdamW, SGD momentum/nesterov', () => {
+  // Big enough to take the native path (FUSED_MIN_SIZE); the 4 test values repeated.
+  const n = FUSED_MIN_SIZE;
+  const tile = (v: number[]) => Float32Array.from({ length: n }, (_, i) => v[i % 4]);
   const run32 = (opt: Optimizer) => {
     const ps = new ParamStore();
-    ps.set('w', [4], Float32Array.from(p0));
-    for (const g of gs) opt.step(ps, new Map([['w', Float32Array.from(g)]]));
-    return ps.get('w').data;
+    ps.set('w', [n], tile(p0));
+    for (const g of gs) opt.step(ps, new Map([['w', tile(g)]]));
+    const w = ps.get('w').data;
+    for (let i = 4; i < n; i += 4099) assert.equal(w[i], w[i % 4]);
+    return w.subarray(0, 4);
   };
   close(run32(new Adam({ lr: 0.1 })), [0.499006900154, -1.505181999682, 1.819375725265, -0.128672158701], 1e-5);
   close(run32(new Adam({ lr: 0.1, weightDecay: 0.1, decoupled: true })), [0.485472592758, -1.462178284331, 1.762954898038, -0.127928021883], 1e-5);

@@ -58,9 +58,47 @@ static Napi::Value slice(const Args &a) {
   return a.env().Undefined();
 }
 
+// splitChannels(dy, [dx1..dxk], pixels): the inverse of concat, in one pass over dy (k slices
+// would each stream all of dy through the cache to read their channels).
+static Napi::Value split(const Args &a) {
+  if (!a.info[1].IsArray()) throw OpError("outputs must be an array of Float32Array");
+  auto arr = a.info[1].As<Napi::Array>();
+  const int64_t P = a.i64(2);
+  if (P < 1) throw OpError("pixels must be >= 1");
+  std::vector<float *> xs;
+  std::vector<int64_t> cs;
+  int64_t ct = 0;
+  for (uint32_t k = 0; k < arr.Length(); k++) {
+    Napi::Value v = arr[k];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw OpError("output " + std::to_string(k) + " must be a Float32Array");
+    auto f = v.As<Napi::Float32Array>();
+    if (f.ElementLength() % P || f.ElementLength() == 0)
+      throw OpError("output " + std::to_string(k) + " has " + std::to_string(f.ElementLength()) + " values, not whole pixels of " + std::to_string(P));
+    xs.push_back(f.Data());
+    cs.push_back((int64_t)f.ElementLength() / P);
+    ct += cs.back();
+  }
+  const float *dy = a.f32(0, P * ct, "dy");
+  const int K = (int)xs.size();
+#pragma omp parallel for schedule(static) if ((P * ct) >= kParMin)
+  for (int64_t p = 0; p < P; p++) {
+    const float *s = dy + p * ct;
+    for (int k = 0; k < K; k++) {
+      const int64_t c = cs[k];
+      float *d = xs[k] + p * c;
+#pragma omp simd
+      for (int64_t i = 0; i < c; i++) d[i] = s[i];
+      s += c;
+    }
+  }
+  return a.env().Undefined();
+}
+
 void registerChannels(Napi::Env env, Napi::Object ex) {
   def(env, ex, "concat", concat);
   def(env, ex, "sliceChannels", slice);
+  def(env, ex, "splitChannels", split);
 }
 
 }  // namespace un

@@ -41,13 +41,9 @@ const rules: Record<string, Rule> = {
     return [g.out(g.add('upsample2x_grad', [dy!], { ...node.attrs, xShape: x.shape }, [x.shape]))];
   },
   concat(g, node, [dy]) {
-    let start = 0;
-    return node.inputs.map((x) => {
-      const count = x.shape[1];
-      const v = g.out(g.add('slice_channels', [dy!], { start, count }, [x.shape]));
-      start += count;
-      return v;
-    });
+    // One node for all parts: a single pass over dy (slice_channels per part reads it k times).
+    const split = g.add('split_channels', [dy!], {}, node.inputs.map((x) => x.shape));
+    return node.inputs.map((_, i) => g.out(split, i));
   },
   batchnorm(g, node, [dy]) {
     const [x, gamma, , rm, rv] = node.inputs;

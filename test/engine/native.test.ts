@@ -125,7 +125,7 @@ for (const mode of ['bilinear-true', 'bilinear-false', 'nearest'])
       build: (g, v) => g.upsample2x(v.x, m as 'bilinear' | 'nearest', ac === 'true'),
     });
   }
-parity('concat C1 + C3 + C17 (and slice_channels back)', {
+parity('concat C1 + C3 + C17 (and split_channels back)', {
   inputs: { a: { shape: [2, 1, 7, 5] }, b: { shape: [2, 3, 7, 5] }, c: { shape: [2, 17, 7, 5] } },
   build: (g, v) => g.concat([v.a, v.b, v.c]),
 });

@@ -24,6 +24,7 @@ const kernels: Record<string, Kernel> = {
   upsample2x_grad: resample.upsample2xGrad,
   concat: ew.concat,
   slice_channels: ew.sliceChannels,
+  split_channels: ew.splitChannels,
   batchnorm: norm.batchnorm,
   batchnorm_grad: norm.batchnormGrad,
   relu: ew.relu,

@@ -54,6 +54,8 @@ export interface NativeAddon {
   /** Channel counts follow from the lengths (pixels = N*H*W). */
   concat(xs: F[], y: F, pixels: number): void;
   sliceChannels(dy: F, dx: F, pixels: number, ctot: number, start: number, count: number): void;
+  /** The inverse of concat; channel counts follow from the lengths. */
+  splitChannels(dy: F, dxs: F[], pixels: number): void;
   /** kind: 0 bce, 1 dice, 2 bce_dice, 3 ce, 4 ce_dice. */
   loss(z: F, t: F, out: F, kind: number, bceWeight: number, n: number, k: number, h: number, w: number): void;
   lossGrad(z: F, t: F, dy: F, dz: F, kind: number, bceWeight: number, n: number, k: number, h: number, w: number): void;

@@ -99,6 +99,11 @@ export function nativeKernels(A: NativeAddon): Record<string, Kernel> {
       A.sliceChannels(dy, dx, n * h * w, ct, node.attrs.start, node.attrs.count);
     },
 
+    split_channels: ([dy], dxs, node) => {
+      const [n, , h, w] = dims4(node.inputs[0].shape);
+      A.splitChannels(dy, dxs, n * h * w);
+    },
+
     batchnorm: ([x, gamma, beta, rm, rv], [y], node, rt) => {
       const [n, c, h, w] = dims4(node.inputs[0].shape);
       const { training, eps, momentum, relu } = node.attrs;

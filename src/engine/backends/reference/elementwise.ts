@@ -106,6 +106,18 @@ export const concat: Kernel = (ins, outs) => {
   }
 };
 
+export const splitChannels: Kernel = (ins, outs) => {
+  const dy = ins[0].data;
+  const [n, ctot, h, w] = ins[0].shape;
+  const hw = h * w;
+  let start = 0;
+  for (const t of outs) {
+    const c = t.shape[1];
+    for (let ni = 0; ni < n; ni++) t.data.set(dy.subarray((ni * ctot + start) * hw, (ni * ctot + start + c) * hw), ni * c * hw);
+    start += c;
+  }
+};
+
 export const sliceChannels: Kernel = (ins, outs, node) => {
   const { start, count } = node.attrs;
   const dy = ins[0].data, dx = outs[0].data;

@@ -1,6 +1,6 @@
 // Training curves as a PNG: two panels (losses; validation IoU and Dice) drawn into a raw RGB
 // buffer with our pixel font, then encoded by sharp. Legend colours: train loss blue, val loss
-// orange, IoU green, Dice purple.
+// orange, IoU green, Dice purple. The same panels draw any small line chart (renderCharts).
 import sharp from 'sharp';
 import { writeFileAtomicSync } from '../io/safetensors.js';
 import { drawText, textWidth, Rgb } from './font.js';
@@ -9,7 +9,11 @@ import type { EpochRecord } from './record.js';
 const W = 800, H = 360, PAD = 44;
 const AXIS: Rgb = [60, 60, 60], GRID: Rgb = [225, 225, 225];
 
-interface Series { label: string; color: Rgb; values: number[] }
+/** One line; `x` defaults to the panel's x values (same length as values). */
+export interface Series { label: string; color: Rgb; values: number[]; x?: number[] }
+
+/** One panel: `x` are the positions (epochs, pruning levels, ...); few x values get a tick each. */
+export interface LineChart { title: string; xLabel: string; x: number[]; series: Series[]; yRange?: [number, number] }
 
 class Canvas {
   readonly buf = new Uint8Array(W * H * 3).fill(255);
@@ -33,7 +37,8 @@ function fmtTick(v: number): string {
   return a >= 100 ? v.toFixed(0) : a >= 1 ? v.toFixed(1) : v.toFixed(2);
 }
 
-function panel(cv: Canvas, x0: number, width: number, title: string, series: Series[], epochs: number[], fixed?: [number, number]) {
+function panel(cv: Canvas, x0: number, width: number, chart: LineChart) {
+  const { title, series, x: epochs, yRange: fixed } = chart;
   const top = PAD, bottom = H - PAD, left = x0 + PAD, right = x0 + width - 12;
   const all = series.flatMap((s) => s.values.filter(Number.isFinite));
   let [lo, hi] = fixed ?? [Math.min(0, ...all), Math.max(...all, 1e-6)];
@@ -49,34 +54,48 @@ function panel(cv: Canvas, x0: number, width: number, title: string, series: Ser
   }
   cv.line(left, top, left, bottom, AXIS);
   cv.line(left, bottom, right, bottom, AXIS);
-  for (const e of [e0, e1]) drawText(cv.buf, W, H, Math.round(px(e)) - 4, bottom + 8, String(e), AXIS);
-  drawText(cv.buf, W, H, Math.round((left + right) / 2) - 20, bottom + 22, 'EPOCH', AXIS);
+  const ticks = epochs.length <= 12 ? epochs : [e0, e1]; // a label per level, only the ends for epochs
+  for (const e of ticks) drawText(cv.buf, W, H, Math.round(px(e)) - 4, bottom + 8, String(e), AXIS);
+  drawText(cv.buf, W, H, Math.round((left + right - textWidth(chart.xLabel)) / 2), bottom + 22, chart.xLabel, AXIS);
   drawText(cv.buf, W, H, left, 12, title, AXIS, 3);
   let lx = left + textWidth(title, 3) + 24;
   for (const s of series) {
     cv.line(lx, 18, lx + 16, 18, s.color, 3);
     drawText(cv.buf, W, H, lx + 22, 14, s.label, s.color);
     lx += 30 + textWidth(s.label);
+    const xs = s.x ?? epochs;
     for (let i = 1; i < s.values.length; i++)
       if (Number.isFinite(s.values[i - 1]) && Number.isFinite(s.values[i]))
-        cv.line(px(epochs[i - 1]), py(s.values[i - 1]), px(epochs[i]), py(s.values[i]), s.color, 2);
-    if (s.values.length === 1) cv.line(px(epochs[0]) - 2, py(s.values[0]), px(epochs[0]) + 2, py(s.values[0]), s.color, 3);
+        cv.line(px(xs[i - 1]), py(s.values[i - 1]), px(xs[i]), py(s.values[i]), s.color, 2);
+    if (s.values.length === 1 && Number.isFinite(s.values[0])) cv.line(px(xs[0]) - 2, py(s.values[0]), px(xs[0]) + 2, py(s.values[0]), s.color, 3);
   }
 }
 
 /** Renders the curves of `history` to an RGB buffer (W x H). */
 export function renderCurves(history: EpochRecord[]): { data: Uint8Array; width: number; height: number } {
+  const x = history.map((r) => r.epoch);
+  return renderCharts([
+    { title: 'LOSS', xLabel: 'EPOCH', x, series: [
+      { label: 'TRAIN', color: [31, 119, 180], values: history.map((r) => r.trainLoss) },
+      { label: 'VAL', color: [255, 127, 14], values: history.map((r) => r.valLoss) },
+    ] },
+    { title: 'VAL', xLabel: 'EPOCH', x, yRange: [0, 1], series: [
+      { label: 'IOU', color: [44, 160, 44], values: history.map((r) => r.iou) },
+      { label: 'DICE', color: [148, 103, 189], values: history.map((r) => r.dice) },
+    ] },
+  ]);
+}
+
+/** Charts side by side, each an equal share of the 800 px width. */
+export function renderCharts(charts: LineChart[]): { data: Uint8Array; width: number; height: number } {
   const cv = new Canvas();
-  const epochs = history.map((r) => r.epoch);
-  panel(cv, 0, W / 2, 'LOSS', [
-    { label: 'TRAIN', color: [31, 119, 180], values: history.map((r) => r.trainLoss) },
-    { label: 'VAL', color: [255, 127, 14], values: history.map((r) => r.valLoss) },
-  ], epochs);
-  panel(cv, W / 2, W / 2, 'VAL', [
-    { label: 'IOU', color: [44, 160, 44], values: history.map((r) => r.iou) },
-    { label: 'DICE', color: [148, 103, 189], values: history.map((r) => r.dice) },
-  ], epochs, [0, 1]);
+  charts.forEach((c, i) => panel(cv, (i * W) / charts.length, W / charts.length, c));
   return { data: cv.buf, width: W, height: H };
+}
+
+export async function writeChartsPng(path: string, charts: LineChart[]): Promise<void> {
+  const { data, width, height } = renderCharts(charts);
+  writeFileAtomicSync(path, await sharp(data, { raw: { width, height, channels: 3 } }).png().toBuffer());
 }
 
 export async function writeCurvesPng(path: string, history: EpochRecord[]): Promise<void> {

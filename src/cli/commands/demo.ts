@@ -8,7 +8,7 @@ import { runDemo } from '../../train/demo.js';
 export function demoCommand(): Command {
   const cmd = new Command('demo')
     .description('train a small UNet++ on synthetic nuclei (about 3 minutes) and write curves and overlays')
-    .option('-o, --out <dir>', 'output folder', 'demo-out')
+    .option('-o, --out <dir>', 'output folder', 'runs/demo')
     .option('--minutes <m>', 'training time budget', float(0.05), 3)
     .option('--seed <n>', 'seed of data and weights', int(0), 0)
     .option('--no-progress', 'no progress bar');

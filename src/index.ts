@@ -11,6 +11,7 @@ export * as metrics from './metrics/index.js';
 export * as io from './io/index.js';
 export { train, NonFiniteLossError } from './train/trainer.js';
 export type { TrainData, TrainResult } from './train/trainer.js';
+export type { TrainOptions } from './train/options.js';
 export { runDemo } from './train/demo.js';
 export { createPredictor, threshold, labelMap } from './infer/predict.js';
 export type { PredictorOptions, Predictor, ProbMap, InputImage } from './infer/predict.js';

@@ -99,6 +99,10 @@ export class Plan {
     }
   }
 
+  /** Runs so far: the `rt.step` of the next run (dropout masks vary with it; resume restores it). */
+  get runCount(): number { return this.step; }
+  set runCount(n: number) { this.step = n; }
+
   /** Runs the plan; returns the output tensors (backend layout), valid until the next run. */
   run(feeds: Record<string, Float32Array | Float64Array>): BTensor[] {
     this.bindParams();

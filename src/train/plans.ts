@@ -83,8 +83,5 @@ export class PlanCache {
   }
 }
 
-// Plan keeps its run counter private (it is the `rt.step` that varies dropout masks); resuming
-// must continue it, so it is read and set here, in one place.
-type WithStep = { step: number };
-export const planStep = (p: Plan): number => (p as unknown as WithStep).step;
-export const setPlanStep = (p: Plan, n: number): void => { (p as unknown as WithStep).step = n; };
+export const planStep = (p: Plan): number => p.runCount;
+export const setPlanStep = (p: Plan, n: number): void => { p.runCount = n; };

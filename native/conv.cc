@@ -2,7 +2,6 @@
 // weights come plain (OIHW, or IOHW for transposed convs as PyTorch stores them) and are
 // reordered to the layout the primitive prefers ("format any"), through cached reorders.
 #include "conv.h"
-#include "wreorder.h"
 
 namespace un {
 
@@ -87,7 +86,6 @@ struct WeightIn {
   }
   memory get(float *p) {
     if (!needed) return wrap(want, p);
-    if (fastReorder(user, p, want, static_cast<float *>(buf.get_data_handle()))) return buf;
     auto src = wrap(user, p);
     SerialScope one(small(user));
     re.execute(stream(), src, buf);
@@ -192,7 +190,7 @@ static Napi::Value backwardWeights(const Args &a, bool deconv) {
                                        {DNNL_ARG_DIFF_WEIGHTS, e.reorderOut ? e.buf : dwUser}};
   if (db) args.emplace(DNNL_ARG_DIFF_BIAS, wrap(biasMd(g), db));
   run(e.prim, e.pd, args);
-  if (e.reorderOut && !fastReorder(e.buf.get_desc(), static_cast<float *>(e.buf.get_data_handle()), e.user, dw)) {
+  if (e.reorderOut) {
     SerialScope one(small(e.user));
     e.re.execute(stream(), e.buf, dwUser);
     stream().wait();

@@ -38,3 +38,25 @@ console.log(`${'kernels total'.padEnd(30)} ${k.toFixed(1).padStart(8)} ms ${(100
 console.log(`${'adam'.padEnd(30)} ${median(adam).toFixed(1).padStart(8)} ms ${(100 * median(adam) / step).toFixed(1).padStart(5)}%`);
 const other = median(wall.map((w, i) => w - kern[i] - adam[i]));
 console.log(`${'JS/plan overhead'.padEnd(30)} ${other.toFixed(1).padStart(8)} ms ${(100 * other / step).toFixed(1).padStart(5)}%`);
+
+// Inference (eval mode, probabilities), same batch.
+const ge = new (g.constructor as typeof import('../../src/engine/graph.js').Graph)();
+const xe = ge.input('x', [batch, 3, size, size]);
+const inferPlan = new Plan(ge, plan.backend, model.params, [model.probabilities(ge, model.forward(ge, xe, { training: false }))], { profile: true });
+const iw: number[] = [], ik: number[] = [];
+const iOp = new Map<string, number[]>();
+for (let s = 0; s < steps + 1; s++) {
+  inferPlan.profile.clear();
+  const t0 = performance.now();
+  inferPlan.run({ x });
+  const w = performance.now() - t0;
+  if (s === 0) continue;
+  let k = 0;
+  for (const [op, e] of inferPlan.profile) { k += e.ms; (iOp.get(op) ?? iOp.set(op, []).get(op)!).push(e.ms); }
+  iw.push(w); ik.push(k);
+}
+const inf = median(iw);
+console.log(`\ninference: batch ${inf.toFixed(1)} ms = ${(batch / inf * 1e3).toFixed(2)} img/s`);
+for (const [op, v] of [...iOp].map(([op, v]) => [op, median(v)] as const).sort((a, b) => b[1] - a[1]))
+  console.log(`${op.padEnd(30)} ${v.toFixed(1).padStart(8)} ms ${(100 * v / inf).toFixed(1).padStart(5)}%`);
+console.log(`${'JS/plan overhead'.padEnd(30)} ${median(iw.map((w, i) => w - ik[i])).toFixed(1).padStart(8)} ms`);

@@ -3,6 +3,8 @@
 // reordered to the layout the primitive prefers ("format any"), through cached reorders.
 #include "conv.h"
 
+#include <cmath>
+
 namespace un {
 
 using dnnl::prop_kind;
@@ -198,12 +200,50 @@ static Napi::Value backwardWeights(const Args &a, bool deconv) {
   return a.env().Undefined();
 }
 
+// convBnFwd(x, w, b|null, gamma, beta, runningMean, runningVar, y, n,c,h,w,o,kh,kw,stride,pad, eps, relu):
+// eval-mode conv + batch norm (+ ReLU) as one primitive. With fixed statistics the norm is a
+// per-channel scale and shift, folded into the weights and the bias (one pass over the weights,
+// cheaper than a batch-norm pass over the activations; binary post-ops measured slower).
+static Napi::Value convBnFwd(const Args &a) {
+  ConvGeo g = convGeo(a, 8, false);
+  const float eps = (float)a.num(17);
+  const bool relu = a.flag(18);
+  float *x = a.f32(0, numel(g.src()), "x");
+  const float *w = a.f32(1, numel(g.wei()), "w");
+  const float *b = a.f32opt(2, g.o, "bias");
+  const float *gamma = a.f32(3, g.o, "gamma"), *beta = a.f32(4, g.o, "beta");
+  const float *rm = a.f32(5, g.o, "runningMean"), *rv = a.f32(6, g.o, "runningVar");
+  float *y = a.f32(7, numel(g.dst()), "y");
+  auto &e = cached<FwdEntry<ConvKind>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, relu}), [&] {
+    auto *e = new FwdEntry<ConvKind>();
+    e->pd = fwdPd<ConvKind>(g, true, relu);
+    e->prim = ConvKind::Fwd(e->pd);
+    e->wei.init(userWei(g), e->pd.weights_desc());
+    return e;
+  });
+  const int64_t O = g.o, K = g.c * g.kh * g.kw;
+  float *wf = static_cast<float *>(scratch(kTmp1, O * K * sizeof(float)));
+  float *bf = static_cast<float *>(scratch(kTmp0, O * sizeof(float)));
+#pragma omp parallel for schedule(static) if (O * K >= kParMin)
+  for (int64_t o = 0; o < O; o++) {
+    const float s = gamma[o] / std::sqrt(rv[o] + eps);
+    bf[o] = s * ((b ? b[o] : 0.f) - rm[o]) + beta[o];
+    for (int64_t i = 0; i < K; i++) wf[o * K + i] = w[o * K + i] * s;
+  }
+  run(e.prim, e.pd, {{DNNL_ARG_SRC, wrap(e.pd.src_desc(), x)},
+                     {DNNL_ARG_WEIGHTS, e.wei.get(wf)},
+                     {DNNL_ARG_BIAS, wrap(biasMd(g), bf)},
+                     {DNNL_ARG_DST, wrap(e.pd.dst_desc(), y)}});
+  return a.env().Undefined();
+}
+
 // Args: convFwd(x, w, b|null, y, n,c,h,w,o,kh,kw,stride,pad, relu)
 //       convBwdData(dy, w, dx, n,c,h,w,o,kh,kw,stride,pad)
 //       convBwdWeights(x, dy, dw, db|null, n,c,h,w,o,kh,kw,stride,pad)
 // deconv*: the same, with c,o the transposed conv's in/out channels, kh=kw=stride=k, pad 0.
 void registerConv(Napi::Env env, Napi::Object ex) {
   def(env, ex, "convFwd", [](const Args &a) { return forward<ConvKind>(a, false); });
+  def(env, ex, "convBnFwd", convBnFwd);
   def(env, ex, "convBwdData", [](const Args &a) { return backwardData<ConvKind>(a, false); });
   def(env, ex, "convBwdWeights", [](const Args &a) { return backwardWeights<ConvKind>(a, false); });
   def(env, ex, "deconvFwd", [](const Args &a) { return forward<DeconvKind>(a, true); });

@@ -63,7 +63,7 @@ export function benchModel(backend: Backend, o: ModelBenchOptions) {
 
   const ge = new Graph();
   const xe = ge.input('x', [o.batch, o.channels, o.size, o.size]);
-  const probs = model.probabilities(ge, model.forward(ge, xe, { training: false }));
+  const probs = model.probabilities(ge, model.forward(ge, xe, { training: false, fuseBn: true }));
   const inferPlan = new Plan(ge, backend, model.params, [probs]);
   for (let i = 0; i < o.warmup; i++) inferPlan.run({ x });
   const inferMs = Array.from({ length: o.steps }, () => timeMs(() => inferPlan.run({ x })));

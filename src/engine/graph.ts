@@ -109,16 +109,35 @@ export class Graph {
   // ---- layers ----
   conv2d(x: Value, w: Value, b: Value | null, attrs: Partial<ConvAttrs> = {}): Value {
     const a: ConvAttrs = { stride: 1, pad: 0, relu: false, ...attrs };
-    this.expectRank('conv2d', x, 4, 'input');
-    this.expectRank('conv2d', w, 4, 'weight');
+    return this.out(this.add('conv2d', b ? [x, w, b] : [x, w], a, [this.convShape('conv2d', x, w, b, a)]));
+  }
+
+  private convShape(op: string, x: Value, w: Value, b: Value | null, a: { stride: number; pad: number }): Shape {
+    this.expectRank(op, x, 4, 'input');
+    this.expectRank(op, w, 4, 'weight');
     const [n, c, h, wd] = x.shape;
     const [o, ci, kh, kw] = w.shape;
-    if (ci !== c) this.fail('conv2d', `input ${fmt(x.shape)} has ${c} channels but weight ${fmt(w.shape)} expects ${ci}`);
-    if (b && (b.shape.length !== 1 || b.shape[0] !== o)) this.fail('conv2d', `bias ${fmt(b.shape)} does not match ${o} output channels`);
+    if (ci !== c) this.fail(op, `input ${fmt(x.shape)} has ${c} channels but weight ${fmt(w.shape)} expects ${ci}`);
+    if (b && (b.shape.length !== 1 || b.shape[0] !== o)) this.fail(op, `bias ${fmt(b.shape)} does not match ${o} output channels`);
     const ho = Math.floor((h + 2 * a.pad - kh) / a.stride) + 1;
     const wo = Math.floor((wd + 2 * a.pad - kw) / a.stride) + 1;
-    if (ho < 1 || wo < 1) this.fail('conv2d', `input ${fmt(x.shape)} is smaller than kernel ${kh}x${kw}`);
-    return this.out(this.add('conv2d', b ? [x, w, b] : [x, w], a, [[n, o, ho, wo]]));
+    if (ho < 1 || wo < 1) this.fail(op, `input ${fmt(x.shape)} is smaller than kernel ${kh}x${kw}`);
+    return [n, o, ho, wo];
+  }
+
+  /**
+   * Eval-mode conv2d + batchnorm (+ ReLU) as one op (inference only: it has no gradient rule).
+   * Same result as conv2d(x, w, b) followed by batchNorm(..., { training: false, eps, relu }).
+   */
+  conv2dBnEval(x: Value, w: Value, b: Value | null, gamma: Value, beta: Value, runningMean: string, runningVar: string,
+               attrs: { stride?: number; pad?: number; eps?: number; relu?: boolean } = {}): Value {
+    const a = { stride: attrs.stride ?? 1, pad: attrs.pad ?? 0, eps: attrs.eps ?? 1e-5, relu: !!attrs.relu };
+    const shape = this.convShape('conv2d_bn', x, w, b, a);
+    const o = shape[1];
+    for (const [v, what] of [[gamma, 'weight'], [beta, 'bias']] as const)
+      if (v.shape.length !== 1 || v.shape[0] !== o) this.fail('conv2d_bn', `${what} ${fmt(v.shape)} does not match ${o} channels`);
+    const rm = this.param(runningMean, [o]), rv = this.param(runningVar, [o]);
+    return this.out(this.add('conv2d_bn', [x, w, gamma, beta, rm, rv, ...(b ? [b] : [])], a, [shape]));
   }
 
   /** Transposed conv, kernel k, stride k (the up-sampling of the paper preset). Weight [Cin, Cout, k, k] as PyTorch. */

@@ -76,7 +76,7 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
     if (!plan) {
       const g = new Graph();
       const x = g.input('x', [b, C, h, w]);
-      const probs = model.probabilities(g, model.forward(g, x, { training: false }), modeSpec);
+      const probs = model.probabilities(g, model.forward(g, x, { training: false, fuseBn: true }), modeSpec);
       plan = new Plan(g, opts.backend, model.params, [probs]);
       plans.set(key, plan);
     }

@@ -5,9 +5,12 @@ import { ModelConfig, depthOf, levelOf } from './config.js';
 
 export interface BuildOptions {
   training: boolean;
+  /** Eval graphs only: each conv + batch norm + ReLU as one conv2d_bn op (faster inference, but no
+   *  gradients and no ONNX export of that graph). */
+  fuseBn?: boolean;
 }
 
-interface Ctx { g: Graph; cfg: ModelConfig; training: boolean; dropouts: number }
+interface Ctx { g: Graph; cfg: ModelConfig; training: boolean; fuseBn: boolean; dropouts: number }
 
 function conv(c: Ctx, name: string, x: Value, cout: number, k: number, relu: boolean): Value {
   const cin = x.shape[1];
@@ -21,7 +24,12 @@ function block(c: Ctx, name: string, x: Value, cout: number): Value {
   return c.g.within(name, () => {
     let h = x;
     for (const k of [1, 2]) {
-      if (c.cfg.preset === 'bn') {
+      if (c.cfg.preset === 'bn' && c.fuseBn && !c.training) {
+        const cv = `${name}.conv${k}`, bn = `${name}.bn${k}`;
+        h = c.g.conv2dBnEval(h, c.g.param(`${cv}.weight`, [cout, h.shape[1], 3, 3]), c.g.param(`${cv}.bias`, [cout]),
+          c.g.param(`${bn}.weight`, [cout]), c.g.param(`${bn}.bias`, [cout]), `${bn}.running_mean`, `${bn}.running_var`,
+          { pad: 1, relu: true });
+      } else if (c.cfg.preset === 'bn') {
         h = conv(c, `${name}.conv${k}`, h, cout, 3, false);
         const bn = `${name}.bn${k}`;
         h = c.g.batchNorm(h, c.g.param(`${bn}.weight`, [cout]), c.g.param(`${bn}.bias`, [cout]),
@@ -63,7 +71,7 @@ export function buildForward(g: Graph, x: Value, cfg: ModelConfig, opts: BuildOp
   const [, cin, h, w] = x.shape;
   if (cin !== cfg.inChannels) throw new Error(`input has ${cin} channels, the model expects ${cfg.inChannels} (option inChannels)`);
   checkInputSize(cfg, h, w);
-  const c: Ctx = { g, cfg, training: opts.training, dropouts: 0 };
+  const c: Ctx = { g, cfg, training: opts.training, fuseBn: !!opts.fuseBn, dropouts: 0 };
   const L = levelOf(cfg);
   const f = cfg.filters;
   const X = new Map<string, Value>();

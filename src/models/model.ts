@@ -4,7 +4,7 @@
 import { Graph, Value } from '../engine/graph.js';
 import { ParamStore } from '../engine/params.js';
 import { ModelConfig, makeConfig, levelOf, depthOf } from './config.js';
-import { buildForward, headNames } from './build.js';
+import { buildForward, headNames, type BuildOptions } from './build.js';
 import { initParam, seededUniform } from './init.js';
 
 export type InferenceMode = { kind: 'accurate' } | { kind: 'fast'; head?: number };
@@ -37,7 +37,7 @@ export class SegModel {
   headNames(): string[] { return headNames(this.config); }
 
   /** Logits of every head for input x [N, inChannels, H, W]; H, W multiples of 2^level. */
-  forward(g: Graph, x: Value, opts: { training: boolean }): Value[] {
+  forward(g: Graph, x: Value, opts: BuildOptions): Value[] {
     return buildForward(g, x, this.config, opts);
   }
 

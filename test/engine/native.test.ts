@@ -130,6 +130,32 @@ parity('concat C1 + C3 + C17 (and split_channels back)', {
   build: (g, v) => g.concat([v.a, v.b, v.c]),
 });
 
+// ---- conv2d_bn: eval-mode conv + batch norm, forward only (no gradient rule) ----
+for (const [bias, relu, c, o] of [[true, true, 3, 17], [false, false, 17, 16], [true, false, 32, 1]] as const)
+  test(`native vs reference: conv2d_bn${bias ? ' bias' : ''}${relu ? ' relu' : ''} C${c} -> ${o}, and = conv2d + batchnorm`, { skip }, () => {
+    const rand = rng(7);
+    const ps = new ParamStore();
+    ps.set('w', [o, c, 3, 3], uniform32(o * c * 9, rand));
+    ps.set('b', [o], uniform32(o, rand));
+    ps.set('g', [o], uniform32(o, rand, 0.5, 1.5));
+    ps.set('be', [o], uniform32(o, rand));
+    ps.set('rm', [o], uniform32(o, rand), false);
+    ps.set('rv', [o], uniform32(o, rand, 0.5, 1.5), false);
+    const x = uniform32(2 * c * 7 * 5, rand);
+    const run = (be: Backend, fused: boolean) => {
+      const g = new Graph();
+      const xv = g.input('x', [2, c, 7, 5]);
+      const [w, b, gm, bt] = ['w', 'b', 'g', 'be'].map((n) => g.param(n, ps.get(n).shape));
+      const y = fused
+        ? g.conv2dBnEval(xv, w, bias ? b : null, gm, bt, 'rm', 'rv', { pad: 1, relu })
+        : g.batchNorm(g.conv2d(xv, w, bias ? b : null, { pad: 1 }), gm, bt, 'rm', 'rv', { training: false, relu });
+      return new Plan(g, be, ps, [y]).runToHost({ x })[0];
+    };
+    const want = run(reference, false);
+    close(run(reference, true), want, 1e-9, 'reference fused vs unfused');
+    close(run(native, true), want, 1e-4, 'native fused vs reference');
+  });
+
 // ---- batch norm ----
 for (const training of [true, false])
   for (const relu of [false, true])

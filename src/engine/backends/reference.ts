@@ -10,6 +10,15 @@ import * as norm from './reference/norm.js';
 import * as ew from './reference/elementwise.js';
 import * as lossK from './reference/loss.js';
 
+/** Eval-mode conv2d_bn, by definition: conv2d, then batchnorm with the running statistics. */
+const conv2dBn: Kernel = (ins, outs, node, rt) => {
+  const [x, w, gamma, beta, rm, rv, b] = ins;
+  const { stride, pad, eps, relu } = node.attrs;
+  const z = { shape: outs[0].shape, data: new (outs[0].data.constructor as Float64ArrayConstructor)(outs[0].data.length) };
+  conv.conv2d(b ? [x, w, b] : [x, w], [z], { ...node, attrs: { stride, pad, relu: false } }, rt);
+  norm.batchnorm([z, gamma, beta, rm, rv], outs, { ...node, attrs: { training: false, eps, relu } }, rt);
+};
+
 const kernels: Record<string, Kernel> = {
   ones: ew.ones,
   conv2d: conv.conv2d,
@@ -26,6 +35,7 @@ const kernels: Record<string, Kernel> = {
   slice_channels: ew.sliceChannels,
   split_channels: ew.splitChannels,
   batchnorm: norm.batchnorm,
+  conv2d_bn: conv2dBn,
   batchnorm_grad: norm.batchnormGrad,
   relu: ew.relu,
   relu_grad: ew.reluGrad,

@@ -24,6 +24,8 @@ export interface NativeAddon {
   nchwToNhwc(src: F, dst: F, n: number, c: number, h: number, w: number): void;
   nhwcToNchw(src: F, dst: F, n: number, c: number, h: number, w: number): void;
   convFwd(x: F, w: F, b: Opt, y: F, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, relu: boolean): void;
+  /** Eval-mode conv + batch norm (+ ReLU) in one primitive. */
+  convBnFwd(x: F, w: F, b: Opt, gamma: F, beta: F, rm: F, rv: F, y: F, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, eps: number, relu: boolean): void;
   convBwdData(dy: F, w: F, dx: F, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number): void;
   convBwdWeights(x: F, dy: F, dw: F, db: Opt, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number): void;
   deconvFwd(x: F, w: F, b: Opt, y: F, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, relu: boolean): void;

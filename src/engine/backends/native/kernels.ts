@@ -57,6 +57,12 @@ export function nativeKernels(A: NativeAddon): Record<string, Kernel> {
       const { stride, pad, relu } = node.attrs;
       A.convFwd(x, w, b ?? null, y, n, c, h, wd, o, kh, kw, stride, pad, !!relu);
     },
+    conv2d_bn: ([x, w, gamma, beta, rm, rv, b], [y], node) => {
+      const [n, c, h, wd] = dims4(node.inputs[0].shape);
+      const [o, , kh, kw] = node.inputs[1].shape;
+      const { stride, pad, eps, relu } = node.attrs;
+      A.convBnFwd(x, w, b ?? null, gamma, beta, rm, rv, y, n, c, h, wd, o, kh, kw, stride, pad, eps, !!relu);
+    },
     conv2d_grad_input: ([dy, w], [dx], node) => {
       const [n, c, h, wd] = dims4(node.attrs.xShape);
       const [o, , kh, kw] = node.inputs[1].shape;

@@ -49,7 +49,11 @@ export interface Predictor {
 const optError = (opt: string, msg: string) => new Error(`predict option ${opt}: ${msg}`);
 
 export function createPredictor(model: SegModel, opts: PredictorOptions): Predictor {
-  if (opts.level !== undefined && opts.level !== levelOf(model.config)) model = model.prune(opts.level);
+  // UNet++ L^d reads head d alone: at the full depth too, where there is nothing to prune.
+  if (opts.level !== undefined) {
+    if (opts.level !== levelOf(model.config)) model = model.prune(opts.level);
+    else if (model.config.deepSupervision && model.config.level === undefined) opts = { ...opts, mode: 'fast', head: opts.level };
+  }
   const cfg = model.config;
   const m = 2 ** levelOf(cfg);
   const overlap = opts.overlap ?? 0.25;

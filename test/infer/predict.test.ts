@@ -130,6 +130,9 @@ test('modes and pruning: fast mode reads one head, level prunes, bad options are
   const pruned = createPredictor(model, { backend, level: 1 });
   assert.deepEqual(pruned.model.headNames(), ['final1']);
   assert.ok(maxDiff(pruned.predict(img).data, fast1.data) < 1e-6);
+  // L^d at the full depth is head d alone, not the accurate mean
+  assert.ok(maxDiff(createPredictor(model, { backend, level: 2 }).predict(img).data, fast2.data) < 1e-6);
+  assert.ok(maxDiff(fast2.data, acc.data) > 1e-4);
   // a pruned L^1 only needs multiples of 2
   assert.equal(pruned.predict(randomImage(7, 9)).data.length, 63);
   assert.throws(() => createPredictor(model, { backend, tile: 10 }), /option tile: 10 .*use 8 or 12/);

@@ -1,16 +1,28 @@
 // Folder datasets: DIR/images/<stem>.<ext> with DIR/masks/<stem>.png (binary) or
 // DIR/masks/<class>/<stem>.png (one binary mask per class), optional DIR/split.csv
 // (header "id,split", values train/val/test), else a seeded split. Every error names the file.
+// NIfTI volumes (images/<stem>.nii[.gz] with masks/<stem>.nii[.gz]) load as 2D axial slices.
 import { readdir, readFile, stat, mkdir } from 'node:fs/promises';
 import { extname, join, basename } from 'node:path';
 import { Rng } from './rng.js';
 import { fileError, readImage, readMaskRaw, writeImagePng, writeMaskPng, type Image } from './read-image.js';
-import { resizeNearest } from './transforms.js';
+import { resizeBilinear, resizeNearest } from './transforms.js';
+import { readNifti, volumeSlice } from './nifti.js';
 import { writeFileAtomic } from './atomic.js';
 
 export type SplitName = 'train' | 'val' | 'test';
 const SPLITS: SplitName[] = ['train', 'val', 'test'];
-const IMAGE_EXTS = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff']);
+const IMAGE_EXTS = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.nii', '.nii.gz']);
+const MASK_EXTS = new Set(['.png', '.nii', '.nii.gz']);
+
+/** 'a.nii.gz' -> ['a', '.nii.gz']; other names split at their last dot. */
+function splitName(name: string): [string, string] {
+  if (name.toLowerCase().endsWith('.nii.gz')) return [name.slice(0, -7), '.nii.gz'];
+  const ext = extname(name);
+  return [basename(name, ext), ext.toLowerCase()];
+}
+
+const isVolume = (path: string) => /\.nii(\.gz)?$/i.test(path);
 
 export interface FolderOptions {
   imagesDir?: string; // default 'images'
@@ -52,9 +64,8 @@ async function listFiles(dir: string, exts: Set<string>): Promise<Map<string, st
   const byStem = new Map<string, string>();
   for (const name of (await readdir(dir)).sort()) {
     if (name.startsWith('.')) continue;
-    const ext = extname(name).toLowerCase();
+    const [stem, ext] = splitName(name);
     if (!exts.has(ext)) continue; // READMEs and the like are not data
-    const stem = basename(name, extname(name));
     const prev = byStem.get(stem);
     if (prev) throw fileError(join(dir, name), `two files share the stem "${stem}" (also ${prev})`);
     byStem.set(stem, join(dir, name));
@@ -84,7 +95,7 @@ export async function scanFolder(dir: string, opts: FolderOptions = {}): Promise
   if (hasMasks) {
     for (const cd of classDirs) {
       if (!(await isDir(cd))) throw fileError(cd, 'class mask folder not found');
-      const m = await listFiles(cd, new Set(['.png']));
+      const m = await listFiles(cd, MASK_EXTS);
       for (const [stem, p] of m) if (!images.has(stem)) throw fileError(p, 'mask without image');
       maskMaps.push(m);
     }
@@ -96,7 +107,7 @@ export async function scanFolder(dir: string, opts: FolderOptions = {}): Promise
       const p = maskMaps[k].get(id);
       if (!p) {
         if (opts.requireMasks === false) continue;
-        throw fileError(image, `missing mask ${join(classDirs[k], id + '.png')}`);
+        throw fileError(image, `missing mask ${join(classDirs[k], id + (isVolume(image) ? '.nii.gz' : '.png'))}`);
       }
       masks.push(p);
     }
@@ -187,6 +198,34 @@ async function loadMask(path: string, w: number, h: number, opts: LoadOptions): 
   return out;
 }
 
+/**
+ * A NIfTI volume and its label volume as 2D axial slices (ids <stem>_z<k>): any non-zero label
+ * is foreground; slices are resized like images (bilinear) and masks (nearest).
+ */
+async function loadVolume(s: Sample, opts: LoadOptions): Promise<LoadedSample[]> {
+  const vol = await readNifti(s.image);
+  const [w0, h0, depth] = vol.dims;
+  const labels = s.masks.length ? await readNifti(s.masks[0]) : null;
+  if (s.masks.length > 1) throw fileError(s.image, 'volumes take one label volume (masks/<stem>.nii.gz), not per-class folders');
+  if (labels && labels.dims.join('x') !== vol.dims.join('x'))
+    throw fileError(s.masks[0], `label volume is ${labels.dims.join('x')} but its image is ${vol.dims.join('x')}`);
+  const w = opts.size?.width ?? w0, h = opts.size?.height ?? h0;
+  const out: LoadedSample[] = [];
+  for (let z = 0; z < depth; z++) {
+    const img = volumeSlice(vol, z);
+    const data = opts.size ? resizeBilinear(img.data, 1, h0, w0, h, w) : img.data;
+    let mask = new Float32Array(0);
+    if (labels) {
+      const lab = volumeSlice(labels, z).data.map((v) => (v !== 0 ? 1 : 0));
+      if (opts.invertMasks) for (let i = 0; i < lab.length; i++) lab[i] = 1 - lab[i];
+      mask = opts.size ? resizeNearest(lab, 1, h0, w0, h, w) : lab;
+    }
+    out.push({ id: `${s.id}_z${z}`, split: s.split, image: { width: w, height: h, channels: 1, data },
+      mask: { width: w, height: h, channels: labels ? 1 : 0, data: mask } });
+  }
+  return out;
+}
+
 async function loadOne(s: Sample, opts: LoadOptions): Promise<LoadedSample> {
   const resize = opts.size && { ...opts.size, kernel: 'linear' as const };
   const img = await readImage(s.image, { resize, channels: opts.channels });
@@ -204,20 +243,22 @@ async function loadOne(s: Sample, opts: LoadOptions): Promise<LoadedSample> {
 
 /** Decodes samples (in order) with bounded concurrency, then checks grey/RGB consistency. */
 export async function loadSamples(samples: Sample[], opts: LoadOptions = {}): Promise<LoadedSample[]> {
-  const out: LoadedSample[] = new Array(samples.length);
+  const loaded: LoadedSample[][] = new Array(samples.length);
   let next = 0;
   const worker = async () => {
     while (next < samples.length) {
       const i = next++;
-      out[i] = await loadOne(samples[i], opts);
+      loaded[i] = isVolume(samples[i].image) ? await loadVolume(samples[i], opts) : [await loadOne(samples[i], opts)];
     }
   };
   await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, samples.length) }, worker));
+  const out = loaded.flat();
   const first = out[0];
   const odd = out.findIndex((o) => o.image.channels !== first?.image.channels);
   if (odd >= 0) {
     const name = (c: number) => (c === 1 ? 'grey' : 'RGB');
-    throw fileError(samples[odd].image, `is ${name(out[odd].image.channels)} but ${samples[0].image} is ${name(first.image.channels)}: mixed inputs (set channels: 1 or 3 to convert)`);
+    const file = (i: number) => samples.find((s) => out[i].id === s.id || out[i].id.startsWith(s.id + '_z'))?.image ?? out[i].id;
+    throw fileError(file(odd), `is ${name(out[odd].image.channels)} but ${file(0)} is ${name(first.image.channels)}: mixed inputs (set channels: 1 or 3 to convert)`);
   }
   return out;
 }

@@ -1,32 +1,107 @@
 // NCHW <-> NHWC copies for upload/download of activations: tiled transposes of each image's
-// C x HW matrix, so both sides stream through cache.
+// C x HW matrix, so both sides stream through cache. Source and destination are float32 or bf16
+// each: a float32 -> bf16 transpose rounds (nearest even), bf16 -> float32 is exact. Plus the
+// plain element-wise conversions f32ToBf16 / bf16ToF32.
+#include <type_traits>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "common.h"
 
 namespace un {
 
+#ifdef __SSE2__
+/** toBf16 on 4 lanes without NaN, as the bf16 bits sign-extended to 32 (ready for a signed pack). */
+static inline __m128i rne4(__m128 f) {
+  const __m128i u = _mm_castps_si128(f);
+  const __m128i lsb = _mm_and_si128(_mm_srli_epi32(u, 16), _mm_set1_epi32(1));
+  return _mm_srai_epi32(_mm_add_epi32(_mm_add_epi32(u, _mm_set1_epi32(0x7fff)), lsb), 16);
+}
+/** toBf16 on 8 lanes; a NaN (rare) takes the scalar path. */
+static inline __m128i round8(__m128 a, __m128 b) {
+  if (__builtin_expect(_mm_movemask_ps(_mm_cmpunord_ps(a, b)) != 0, 0)) {
+    alignas(16) float f[8];
+    alignas(16) uint16_t h[8];
+    _mm_store_ps(f, a);
+    _mm_store_ps(f + 4, b);
+    for (int k = 0; k < 8; k++) h[k] = toBf16(f[k]).bits;
+    return _mm_load_si128(reinterpret_cast<const __m128i *>(h));
+  }
+  return _mm_packs_epi32(rne4(a), rne4(b));
+}
+#endif
+
+/** dst[i] = toBf16(src[i]) for i < n, on one thread; the bf16 kernels compute float32 blocks and
+ *  round them through this. GCC vectorises a toBf16 loop too, but narrows 32-bit lanes to 16
+ *  with a chain of shuffles (~2.5x slower); a signed pack of the shifted lanes is one instruction. */
+void roundBf16(const float *src, bf16 *dst, int64_t n) {
+  int64_t i = 0;
+#ifdef __SSE2__
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i *>(dst + i), round8(_mm_loadu_ps(src + i), _mm_loadu_ps(src + i + 4)));
+#endif
+  for (; i < n; i++) dst[i] = toBf16(src[i]);
+}
+
 static constexpr int64_t kTile = 32;
 
-static void transpose(const float *src, float *dst, int64_t N, int64_t R, int64_t Cc) {
+template <class S, class D> static inline D convert(S v) { return cast<D>(load(v)); }
+template <> inline bf16 convert<bf16, bf16>(bf16 v) { return bf16{v.bits}; }
+
+template <class S, class D>
+static void transpose(const S *src, D *dst, int64_t N, int64_t R, int64_t Cc) {
   // per image: src is R x Cc (row-major), dst is Cc x R
 #pragma omp parallel for collapse(3) schedule(static) if ((N * R * Cc) >= kParMin)
   for (int64_t n = 0; n < N; n++)
     for (int64_t r0 = 0; r0 < R; r0 += kTile)
       for (int64_t c0 = 0; c0 < Cc; c0 += kTile) {
-        const float *s = src + n * R * Cc;
-        float *d = dst + n * R * Cc;
+        const S *s = src + n * R * Cc;
+        D *d = dst + n * R * Cc;
         const int64_t r1 = r0 + kTile < R ? r0 + kTile : R, c1 = c0 + kTile < Cc ? c0 + kTile : Cc;
         for (int64_t c = c0; c < c1; c++)
-          for (int64_t r = r0; r < r1; r++) d[c * R + r] = s[r * Cc + c];
+          for (int64_t r = r0; r < r1; r++) d[c * R + r] = convert<S, D>(s[r * Cc + c]);
       }
 }
 
 static Napi::Value reorder(const Args &a, bool toNhwc) {
   const int64_t N = a.i64(2), C = a.i64(3), H = a.i64(4), W = a.i64(5);
   if (N < 1 || C < 1 || H < 1 || W < 1) throw OpError("invalid shape " + shape({N, C, H, W}));
-  const float *src = a.f32(0, N * C * H * W, "src");
-  float *dst = a.f32(1, N * C * H * W, "dst");
-  if (toNhwc) transpose(src, dst, N, C, H * W);  // C x HW -> HW x C
-  else transpose(src, dst, N, H * W, C);         // HW x C -> C x HW
+  Act src = a.act(0, N * C * H * W, "src"), dst = a.act(1, N * C * H * W, "dst");
+  dispatch(src.bf16, [&](auto *st) {
+    dispatch(dst.bf16, [&](auto *dt) {
+      using S = std::remove_pointer_t<decltype(st)>;
+      using D = std::remove_pointer_t<decltype(dt)>;
+      if (toNhwc) transpose(src.as<S>(), dst.as<D>(), N, C, H * W);  // C x HW -> HW x C
+      else transpose(src.as<S>(), dst.as<D>(), N, H * W, C);         // HW x C -> C x HW
+    });
+  });
+  return a.env().Undefined();
+}
+
+// f32ToBf16(src: Float32Array, dst: bf16 Uint16Array): round to nearest even, NaN kept
+static Napi::Value f32ToBf16(const Args &a) {
+  const size_t n = a.length(0);
+  const float *src = a.f32(0, n, "src");
+  Act dst = a.act(1, n, "dst");
+  if (!dst.bf16) throw OpError("dst (argument 1) must be a bf16 Uint16Array");
+  bf16 *d = dst.as<bf16>();
+  const int64_t N = (int64_t)n, kB = 4096;
+#pragma omp parallel for schedule(static) if ((N) >= kParMin)
+  for (int64_t b = 0; b < N; b += kB) roundBf16(src + b, d + b, N - b < kB ? N - b : kB);
+  return a.env().Undefined();
+}
+
+// bf16ToF32(src: bf16 Uint16Array, dst: Float32Array): exact
+static Napi::Value bf16ToF32(const Args &a) {
+  const size_t n = a.length(0);
+  Act src = a.act(0, n, "src");
+  if (!src.bf16) throw OpError("src (argument 0) must be a bf16 Uint16Array");
+  float *d = a.f32(1, n, "dst");
+  const bf16 *s = src.as<bf16>();
+  const int64_t N = (int64_t)n;
+#pragma omp parallel for simd schedule(static) if ((N) >= kParMin)
+  for (int64_t i = 0; i < N; i++) d[i] = toF32(s[i]);
   return a.env().Undefined();
 }
 
@@ -34,6 +109,8 @@ static Napi::Value reorder(const Args &a, bool toNhwc) {
 void registerLayout(Napi::Env env, Napi::Object ex) {
   def(env, ex, "nchwToNhwc", [](const Args &a) { return reorder(a, true); });
   def(env, ex, "nhwcToNchw", [](const Args &a) { return reorder(a, false); });
+  def(env, ex, "f32ToBf16", f32ToBf16);
+  def(env, ex, "bf16ToF32", bf16ToF32);
 }
 
 }  // namespace un

@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 
 type F = Float32Array;
 type Opt = Float32Array | null;
+/** An activation: float32, or bf16 bits (the upper half of each float32) in a Uint16Array. */
+type A = Float32Array | Uint16Array;
 
 export interface ConvRawResult {
   fwdMs: number; bwdDataMs: number; bwdWeightsMs: number;
@@ -21,8 +23,14 @@ export interface NativeAddon {
   setThreads(n: number): void;
   getThreads(): number;
   info(): { onednn: string; threads: number; isa: number };
-  nchwToNhwc(src: F, dst: F, n: number, c: number, h: number, w: number): void;
-  nhwcToNchw(src: F, dst: F, n: number, c: number, h: number, w: number): void;
+  /** src and dst may differ in dtype: float32 -> bf16 rounds to nearest even. */
+  nchwToNhwc(src: A, dst: A, n: number, c: number, h: number, w: number): void;
+  nhwcToNchw(src: A, dst: A, n: number, c: number, h: number, w: number): void;
+  /** Element-wise conversions (same length). */
+  f32ToBf16(src: F, dst: Uint16Array): void;
+  bf16ToF32(src: Uint16Array, dst: F): void;
+  /** No NaN or Inf in x. */
+  allFinite(x: A): boolean;
   convFwd(x: F, w: F, b: Opt, y: F, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, relu: boolean): void;
   /** Eval-mode conv + batch norm (+ ReLU) in one primitive. */
   convBnFwd(x: F, w: F, b: Opt, gamma: F, beta: F, rm: F, rv: F, y: F, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, eps: number, relu: boolean): void;
@@ -37,30 +45,30 @@ export interface NativeAddon {
   bnBwdTrain(x: F, gamma: F, mean: F, variance: F, dy: F, ws: Uint8Array | null, dx: F, dgamma: F, dbeta: F, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
   bnBwdEval(x: F, gamma: F, rm: F, rv: F, dy: F, y: F, dx: F, dgamma: F, dbeta: F, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
   bnUpdateRunning(rm: F, rv: F, mean: F, variance: F, momentum: number, count: number): void;
-  maxpoolFwd(x: F, y: F, n: number, c: number, h: number, w: number): void;
-  maxpoolBwd(x: F, dy: F, dx: F, n: number, c: number, h: number, w: number): void;
-  upsampleFwd(x: F, y: F, n: number, c: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
-  upsampleBwd(dy: F, dx: F, n: number, c: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
+  maxpoolFwd(x: A, y: A, n: number, c: number, h: number, w: number): void;
+  maxpoolBwd(x: A, dy: A, dx: A, n: number, c: number, h: number, w: number): void;
+  upsampleFwd(x: A, y: A, n: number, c: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
+  upsampleBwd(dy: A, dx: A, n: number, c: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
   /** kind: 0 relu, 1 leaky_relu, 2 sigmoid, 3 scale (alpha = s). */
-  unary(kind: number, x: F, y: F, alpha: number): void;
+  unary(kind: number, x: A, y: A, alpha: number): void;
   /** kind: 0 relu (saved = y), 1 leaky_relu (saved = x), 2 sigmoid (saved = y). */
-  unaryGrad(kind: number, saved: F, dy: F, dx: F, alpha: number): void;
+  unaryGrad(kind: number, saved: A, dy: A, dx: A, alpha: number): void;
   /** kind: 0 add, 1 mul. */
-  binary(kind: number, a: F, b: F, y: F): void;
-  addN(xs: F[], y: F): void;
-  meanAll(x: F, out: F): void;
-  fill(y: F, value: number): void;
-  softmax(x: F, y: F, channels: number): void;
-  softmaxGrad(y: F, dy: F, dx: F, channels: number): void;
-  dropout(x: F, y: F, p: number, seed: number, step: number, n: number, c: number, h: number, w: number, nhwc: boolean): void;
+  binary(kind: number, a: A, b: A, y: A): void;
+  addN(xs: A[], y: A): void;
+  meanAll(x: A, out: F): void;
+  fill(y: A, value: number): void;
+  softmax(x: A, y: A, channels: number): void;
+  softmaxGrad(y: A, dy: A, dx: A, channels: number): void;
+  dropout(x: A, y: A, p: number, seed: number, step: number, n: number, c: number, h: number, w: number, nhwc: boolean): void;
   /** Channel counts follow from the lengths (pixels = N*H*W). */
-  concat(xs: F[], y: F, pixels: number): void;
-  sliceChannels(dy: F, dx: F, pixels: number, ctot: number, start: number, count: number): void;
+  concat(xs: A[], y: A, pixels: number): void;
+  sliceChannels(dy: A, dx: A, pixels: number, ctot: number, start: number, count: number): void;
   /** The inverse of concat; channel counts follow from the lengths. */
-  splitChannels(dy: F, dxs: F[], pixels: number): void;
+  splitChannels(dy: A, dxs: A[], pixels: number): void;
   /** kind: 0 bce, 1 dice, 2 bce_dice, 3 ce, 4 ce_dice. */
-  loss(z: F, t: F, out: F, kind: number, bceWeight: number, n: number, k: number, h: number, w: number): void;
-  lossGrad(z: F, t: F, dy: F, dz: F, kind: number, bceWeight: number, n: number, k: number, h: number, w: number): void;
+  loss(z: A, t: A, out: F, kind: number, bceWeight: number, n: number, k: number, h: number, w: number): void;
+  lossGrad(z: A, t: A, dy: F, dz: A, kind: number, bceWeight: number, n: number, k: number, h: number, w: number): void;
   adamStep(param: F, grad: F, m: F, v: F, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
   sgdStep(param: F, grad: F, buf: F, lr: number, momentum: number, weightDecay: number, step: number, dampening: number, nesterov: boolean): void;
   benchConvRaw(opts: { n?: number; c?: number; o?: number; h?: number; w?: number; k?: number; pad?: number; iters?: number; bias?: boolean }): ConvRawResult;

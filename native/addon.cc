@@ -38,7 +38,12 @@ static Napi::Object Init(Napi::Env env, Napi::Object ex) {
     Napi::Object o = Napi::Object::New(a.env());
     o.Set("onednn", std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch));
     o.Set("threads", threads());
-    o.Set("isa", (double)(int)dnnl::get_effective_cpu_isa());
+    const int isa = (int)dnnl::get_effective_cpu_isa();
+    o.Set("isa", (double)isa);
+    // native bf16 dot products (AVX512_BF16, or AMX): oneDNN's bf16 convs are fast only there.
+    // ONEDNN_MAX_CPU_ISA caps the effective ISA, which is how the fp32 fallback is tested.
+    const int bf16Isa = (int)dnnl::cpu_isa::avx512_core_bf16;
+    o.Set("bf16", (isa & bf16Isa) == bf16Isa);
     return o;
   });
   registerLayout(env, ex);

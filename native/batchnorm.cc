@@ -1,10 +1,11 @@
-// Batch norm over NHWC activations. Training forward/backward are oneDNN primitives (scale and
+// Batch norm over NHWC activations (float32 or bf16; statistics always float32). Training forward/backward are oneDNN primitives (scale and
 // shift, optional fused ReLU whose mask lives in the workspace); the running statistics update
 // and the eval-mode backward are ours (oneDNN keeps no running statistics).
 #include <omp.h>
 
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "common.h"
@@ -20,7 +21,8 @@ struct BnGeo {
   int64_t n, c, h, w;
   float eps;
   bool relu;
-  memory::desc md() const { return {{n, c, h, w}, dt::f32, tag::nhwc}; }
+  bool bf16 = false;  // activations (x, y, dy, dx) in bf16; statistics and scale/shift stay f32
+  memory::desc md() const { return {{n, c, h, w}, bf16 ? dt::bf16 : dt::f32, tag::nhwc}; }
   int64_t size() const { return n * c * h * w; }
   int64_t epsBits() const { int32_t b; std::memcpy(&b, &eps, 4); return b; }
   std::string str() const { return "x " + shape({n, c, h, w}); }
@@ -45,7 +47,7 @@ struct FwdE {
 };
 
 static FwdE &fwdEntry(const char *op, const BnGeo &g, bool training) {
-  return cached<FwdE>(key(op, {g.n, g.c, g.h, g.w, g.epsBits(), g.relu}), [&] {
+  return cached<FwdE>(key(op, {g.n, g.c, g.h, g.w, g.epsBits(), g.relu, g.bf16}), [&] {
     auto *e = new FwdE();
     BnF::desc d(training ? prop_kind::forward_training : prop_kind::forward_inference, g.md(), g.eps,
                 flags(g.relu, !training));
@@ -57,9 +59,10 @@ static FwdE &fwdEntry(const char *op, const BnGeo &g, bool training) {
 
 static memory vec(float *p, int64_t c) { return wrap({{c}, dt::f32, tag::x}, p); }
 
-// bnWorkspaceBytes(n,c,h,w,eps,relu): bytes of the fused-ReLU mask kept from forward to backward.
+// bnWorkspaceBytes(n,c,h,w,eps,relu,bf16): bytes of the fused-ReLU mask kept from forward to backward.
 static Napi::Value workspaceBytes(const Args &a) {
   BnGeo g = bnGeo(a, 0);
+  g.bf16 = a.flag(6);
   auto &e = fwdEntry("bnFwdTrain", g, true);
   return Napi::Number::New(a.env(), (double)(g.relu ? e.pd.workspace_desc().get_size() : 0));
 }
@@ -67,11 +70,14 @@ static Napi::Value workspaceBytes(const Args &a) {
 // bnFwdTrain(x, gamma, beta, y, mean, var, ws|null, n,c,h,w,eps,relu): batch mean and biased variance out.
 static Napi::Value fwdTrain(const Args &a) {
   BnGeo g = bnGeo(a, 7);
+  Act x = a.act(0, g.size(), "x"), y = a.act(3, g.size(), "y");
+  a.sameType({{"x", x}, {"y", y}});
+  g.bf16 = x.bf16;
   auto &e = fwdEntry("bnFwdTrain", g, true);
   size_t wsBytes = g.relu ? e.pd.workspace_desc().get_size() : 0;
   std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, wrap(g.md(), a.f32(0, g.size(), "x"))},    {DNNL_ARG_SCALE, vec(a.f32(1, g.c, "gamma"), g.c)},
-      {DNNL_ARG_SHIFT, vec(a.f32(2, g.c, "beta"), g.c)},        {DNNL_ARG_DST, wrap(g.md(), a.f32(3, g.size(), "y"))},
+      {DNNL_ARG_SRC, wrap(g.md(), x.p)},    {DNNL_ARG_SCALE, vec(a.f32(1, g.c, "gamma"), g.c)},
+      {DNNL_ARG_SHIFT, vec(a.f32(2, g.c, "beta"), g.c)},        {DNNL_ARG_DST, wrap(g.md(), y.p)},
       {DNNL_ARG_MEAN, vec(a.f32(4, g.c, "mean"), g.c)},         {DNNL_ARG_VARIANCE, vec(a.f32(5, g.c, "var"), g.c)}};
   if (g.relu) args.emplace(DNNL_ARG_WORKSPACE, wrap(e.pd.workspace_desc(), a.u8(6, wsBytes, "workspace")));
   run(e.prim, e.pd, args);
@@ -81,11 +87,14 @@ static Napi::Value fwdTrain(const Args &a) {
 // bnFwdEval(x, gamma, beta, runningMean, runningVar, y, n,c,h,w,eps,relu)
 static Napi::Value fwdEval(const Args &a) {
   BnGeo g = bnGeo(a, 6);
+  Act x = a.act(0, g.size(), "x"), y = a.act(5, g.size(), "y");
+  a.sameType({{"x", x}, {"y", y}});
+  g.bf16 = x.bf16;
   auto &e = fwdEntry("bnFwdEval", g, false);
   run(e.prim, e.pd,
-      {{DNNL_ARG_SRC, wrap(g.md(), a.f32(0, g.size(), "x"))}, {DNNL_ARG_SCALE, vec(a.f32(1, g.c, "gamma"), g.c)},
+      {{DNNL_ARG_SRC, wrap(g.md(), x.p)}, {DNNL_ARG_SCALE, vec(a.f32(1, g.c, "gamma"), g.c)},
        {DNNL_ARG_SHIFT, vec(a.f32(2, g.c, "beta"), g.c)},     {DNNL_ARG_MEAN, vec(a.f32(3, g.c, "runningMean"), g.c)},
-       {DNNL_ARG_VARIANCE, vec(a.f32(4, g.c, "runningVar"), g.c)}, {DNNL_ARG_DST, wrap(g.md(), a.f32(5, g.size(), "y"))}});
+       {DNNL_ARG_VARIANCE, vec(a.f32(4, g.c, "runningVar"), g.c)}, {DNNL_ARG_DST, wrap(g.md(), y.p)}});
   return a.env().Undefined();
 }
 
@@ -97,8 +106,11 @@ struct BwdE {
 // bnBwdTrain(x, gamma, mean, var, dy, ws|null, dx, dgamma, dbeta, n,c,h,w,eps,relu)
 static Napi::Value bwdTrain(const Args &a) {
   BnGeo g = bnGeo(a, 9);
+  Act x = a.act(0, g.size(), "x"), dy = a.act(4, g.size(), "dy"), dx = a.act(6, g.size(), "dx");
+  a.sameType({{"x", x}, {"dy", dy}, {"dx", dx}});
+  g.bf16 = x.bf16;
   auto &f = fwdEntry("bnFwdTrain", g, true);
-  auto &e = cached<BwdE>(key(a.op, {g.n, g.c, g.h, g.w, g.epsBits(), g.relu}), [&] {
+  auto &e = cached<BwdE>(key(a.op, {g.n, g.c, g.h, g.w, g.epsBits(), g.relu, g.bf16}), [&] {
     auto *e = new BwdE();
     BnB::desc d(prop_kind::backward, g.md(), g.md(), g.eps, flags(g.relu, false));
     e->pd = BnB::primitive_desc(d, baseAttr(), engine(), f.pd);
@@ -106,9 +118,9 @@ static Napi::Value bwdTrain(const Args &a) {
     return e;
   });
   std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, wrap(g.md(), a.f32(0, g.size(), "x"))},         {DNNL_ARG_SCALE, vec(a.f32(1, g.c, "gamma"), g.c)},
+      {DNNL_ARG_SRC, wrap(g.md(), x.p)},         {DNNL_ARG_SCALE, vec(a.f32(1, g.c, "gamma"), g.c)},
       {DNNL_ARG_MEAN, vec(a.f32(2, g.c, "mean"), g.c)},              {DNNL_ARG_VARIANCE, vec(a.f32(3, g.c, "var"), g.c)},
-      {DNNL_ARG_DIFF_DST, wrap(g.md(), a.f32(4, g.size(), "dy"))},    {DNNL_ARG_DIFF_SRC, wrap(g.md(), a.f32(6, g.size(), "dx"))},
+      {DNNL_ARG_DIFF_DST, wrap(g.md(), dy.p)},    {DNNL_ARG_DIFF_SRC, wrap(g.md(), dx.p)},
       {DNNL_ARG_DIFF_SCALE, vec(a.f32(7, g.c, "dgamma"), g.c)},      {DNNL_ARG_DIFF_SHIFT, vec(a.f32(8, g.c, "dbeta"), g.c)}};
   // oneDNN 2.6 lists the shift as an input of the backward pass though the result cannot depend on it.
   float *shift = static_cast<float *>(scratch(kTmp1, g.c * sizeof(float)));
@@ -124,38 +136,48 @@ static Napi::Value bwdTrain(const Args &a) {
 
 // bnBwdEval(x, gamma, runningMean, runningVar, dy, y, dx, dgamma, dbeta, n,c,h,w,eps,relu):
 // statistics are constants, so dx = dy * gamma / sqrt(rv + eps) (dy masked by y > 0 with relu).
-static Napi::Value bwdEval(const Args &a) {
-  BnGeo g = bnGeo(a, 9);
+template <class T>
+static void bwdEvalT(const BnGeo &g, const T *x, const float *gamma, const float *rm, const float *rv, const T *dy,
+                     const T *y, T *dx, float *dgamma, float *dbeta) {
   const int64_t C = g.c, P = g.n * g.h * g.w;
-  const float *x = a.f32(0, g.size(), "x"), *gamma = a.f32(1, C, "gamma");
-  const float *rm = a.f32(2, C, "runningMean"), *rv = a.f32(3, C, "runningVar");
-  const float *dy = a.f32(4, g.size(), "dy"), *y = a.f32(5, g.size(), "y");
-  float *dx = a.f32(6, g.size(), "dx"), *dgamma = a.f32(7, C, "dgamma"), *dbeta = a.f32(8, C, "dbeta");
   std::vector<float> inv(C), k(C), mean(rm, rm + C);
   for (int64_t c = 0; c < C; c++) { inv[c] = 1.f / std::sqrt(rv[c] + g.eps); k[c] = gamma[c] * inv[c]; }
-  const int T = threads();
-  std::vector<double> sg(T * C, 0.0), sb(T * C, 0.0);  // per-thread partial sums
+  const int nt = threads();
+  std::vector<double> sg(nt * C, 0.0), sb(nt * C, 0.0);  // per-thread partial sums
   const bool relu = g.relu;
-#pragma omp parallel num_threads(T) if ((P * C) >= kParMin)
+#pragma omp parallel num_threads(nt) if ((P * C) >= kParMin)
   {
     double *pg = &sg[omp_get_thread_num() * C], *pb = &sb[omp_get_thread_num() * C];
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < P; p++) {
       const int64_t o = p * C;
       for (int64_t c = 0; c < C; c++) {
-        float d = relu && !(y[o + c] > 0.f) ? 0.f : dy[o + c];
-        dx[o + c] = d * k[c];
-        pg[c] += (double)d * (x[o + c] - mean[c]) * inv[c];
+        float d = relu && !(load(y[o + c]) > 0.f) ? 0.f : load(dy[o + c]);
+        dx[o + c] = cast<T>(d * k[c]);
+        pg[c] += (double)d * (load(x[o + c]) - mean[c]) * inv[c];
         pb[c] += d;
       }
     }
   }
   for (int64_t c = 0; c < C; c++) {
     double a1 = 0, b1 = 0;
-    for (int t = 0; t < T; t++) { a1 += sg[t * C + c]; b1 += sb[t * C + c]; }
+    for (int t = 0; t < nt; t++) { a1 += sg[t * C + c]; b1 += sb[t * C + c]; }
     dgamma[c] = (float)a1;
     dbeta[c] = (float)b1;
   }
+}
+
+static Napi::Value bwdEval(const Args &a) {
+  BnGeo g = bnGeo(a, 9);
+  const int64_t C = g.c;
+  Act x = a.act(0, g.size(), "x"), dy = a.act(4, g.size(), "dy"), y = a.act(5, g.size(), "y"), dx = a.act(6, g.size(), "dx");
+  a.sameType({{"x", x}, {"dy", dy}, {"y", y}, {"dx", dx}});
+  const float *gamma = a.f32(1, C, "gamma"), *rm = a.f32(2, C, "runningMean"), *rv = a.f32(3, C, "runningVar");
+  float *dgamma = a.f32(7, C, "dgamma"), *dbeta = a.f32(8, C, "dbeta");
+  dispatch(x.bf16, [&](auto *tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    bwdEvalT<T>(g, x.as<T>(), gamma, rm, rv, dy.as<T>(), y.as<T>(), dx.as<T>(), dgamma, dbeta);
+  });
   return a.env().Undefined();
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "common.h"
@@ -14,11 +15,18 @@ using dnnl::prop_kind;
 
 static memory filled(const memory::desc &md, uint32_t seed) {
   memory m(md, engine());
-  float *p = static_cast<float *>(m.get_data_handle());
-  size_t n = md.get_size() / sizeof(float);
+  const bool bf16 = md.data_type() == dt::bf16;
+  size_t n = md.get_size() / (bf16 ? 2 : 4);
   for (size_t i = 0; i < n; i++) {  // uniform in [-1, 1): never denormal
     seed = seed * 1664525u + 1013904223u;
-    p[i] = (float)((seed >> 8) * (1.0 / 8388608.0) - 1.0);
+    float v = (float)((seed >> 8) * (1.0 / 8388608.0) - 1.0);
+    if (bf16) {
+      uint32_t u;
+      std::memcpy(&u, &v, 4);
+      static_cast<uint16_t *>(m.get_data_handle())[i] = (uint16_t)(u >> 16);
+    } else {
+      static_cast<float *>(m.get_data_handle())[i] = v;
+    }
   }
   return m;
 }
@@ -41,7 +49,8 @@ static int64_t opt(Napi::Object o, const char *k, int64_t d) {
   return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : d;
 }
 
-// benchConvRaw({n,c,o,h,w,k,pad,iters,bias}) -> {fwdMs, bwdDataMs, bwdWeightsMs, impl: {...}}
+// benchConvRaw({n,c,o,h,w,k,pad,iters,bias,bf16,nhwc}) -> {fwdMs, bwdDataMs, bwdWeightsMs, impl: {...}}
+// bf16: activations and weights in bf16, bias and weight gradients in f32 (mixed precision).
 static Napi::Value benchConvRaw(const Args &a) {
   if (!a.info[0].IsObject()) throw OpError("expects an options object {n,c,o,h,w,k,pad,iters}");
   auto o = a.info[0].As<Napi::Object>();
@@ -50,8 +59,14 @@ static Napi::Value benchConvRaw(const Args &a) {
   const bool bias = !o.Get("bias").IsBoolean() || o.Get("bias").As<Napi::Boolean>().Value();
   const int64_t ho = h + 2 * pad - k + 1, wo = w + 2 * pad - k + 1;
   if (n < 1 || c < 1 || oc < 1 || ho < 1 || wo < 1 || iters < 1) throw OpError("invalid shape");
-  auto any = [](memory::dims d) { return memory::desc(d, dt::f32, tag::any); };
-  memory::desc src = any({n, c, h, w}), wei = any({oc, c, k, k}), dst = any({n, oc, ho, wo});
+  const bool bf16 = o.Get("bf16").IsBoolean() && o.Get("bf16").As<Napi::Boolean>().Value();
+  const dt act = bf16 ? dt::bf16 : dt::f32;
+  // nhwc: activations in our layout (weights still "any"), to separate the layout's cost from ours
+  const bool nhwc = o.Get("nhwc").IsBoolean() && o.Get("nhwc").As<Napi::Boolean>().Value();
+  auto any = [](memory::dims d, dt t) { return memory::desc(d, t, tag::any); };
+  auto actMd = [&](memory::dims d) { return memory::desc(d, act, nhwc ? tag::nhwc : tag::any); };
+  memory::desc src = actMd({n, c, h, w}), wei = any({oc, c, k, k}, act), dst = actMd({n, oc, ho, wo});
+  memory::desc dwei = any({oc, c, k, k}, dt::f32);
   memory::desc bmd = bias ? memory::desc({oc}, dt::f32, tag::x) : memory::desc();
   memory::dims st{1, 1}, pd{pad, pad};
   auto attr = baseAttr();
@@ -60,7 +75,7 @@ static Napi::Value benchConvRaw(const Args &a) {
   dnnl::convolution_forward::primitive_desc fpd(fd, attr, engine());
   dnnl::convolution_backward_data::desc dd(algorithm::convolution_direct, src, wei, dst, st, pd, pd);
   dnnl::convolution_backward_data::primitive_desc dpd(dd, attr, engine(), fpd);
-  dnnl::convolution_backward_weights::desc wd(algorithm::convolution_direct, src, wei, bmd, dst, st, pd, pd);
+  dnnl::convolution_backward_weights::desc wd(algorithm::convolution_direct, src, dwei, bmd, dst, st, pd, pd);
   dnnl::convolution_backward_weights::primitive_desc wpd(wd, attr, engine(), fpd);
 
   memory x = filled(fpd.src_desc(), 1), wt = filled(fpd.weights_desc(), 2), y = filled(fpd.dst_desc(), 3);

@@ -70,6 +70,37 @@ uint8_t *Args::u8(size_t i, size_t expect, const char *what) const {
   return a.Data();
 }
 
+Act Args::act(size_t i, size_t expect, const char *what) const {
+  if (i < info.Length() && info[i].IsTypedArray()) {
+    auto t = info[i].As<Napi::TypedArray>();
+    const bool isF = t.TypedArrayType() == napi_float32_array, isH = t.TypedArrayType() == napi_uint16_array;
+    if (isF || isH) {
+      if (expect && t.ElementLength() != expect)
+        throw OpError(pos(*this, i, what) + " has " + std::to_string(t.ElementLength()) + " values, expected " +
+                      std::to_string(expect));
+      uint8_t *base = static_cast<uint8_t *>(t.ArrayBuffer().Data()) + t.ByteOffset();
+      return Act{base, isH};
+    }
+  }
+  throw OpError(pos(*this, i, what) + " must be a Float32Array or a bf16 Uint16Array");
+}
+
+Act Args::actOpt(size_t i, size_t expect, const char *what) const {
+  if (i >= info.Length() || info[i].IsNull() || info[i].IsUndefined()) return Act{};
+  return act(i, expect, what);
+}
+
+void Args::sameType(std::initializer_list<std::pair<const char *, Act>> acts) const {
+  const std::pair<const char *, Act> *first = nullptr;
+  for (auto &a : acts) {
+    if (!a.second.p) continue;
+    if (!first) first = &a;
+    else if (a.second.bf16 != first->second.bf16)
+      throw OpError(std::string(a.first) + " is " + (a.second.bf16 ? "bf16" : "float32") + " but " + first->first +
+                    " is " + (first->second.bf16 ? "bf16" : "float32"));
+  }
+}
+
 size_t Args::length(size_t i) const {
   if (i >= info.Length() || !info[i].IsTypedArray()) throw OpError("argument " + std::to_string(i) + " must be a typed array");
   return info[i].As<Napi::TypedArray>().ElementLength();

@@ -5,6 +5,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -42,6 +43,45 @@ struct OpError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/** bfloat16 as stored in JS: a Uint16Array of the upper 16 bits of each float32. */
+struct bf16 {
+  uint16_t bits;
+};
+inline float toF32(bf16 h) {
+  uint32_t u = (uint32_t)h.bits << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+/** Round to nearest even; NaN stays NaN (quiet). */
+inline bf16 toBf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return bf16{(uint16_t)((u >> 16) | 0x40)};
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return bf16{(uint16_t)(u >> 16)};
+}
+/** Element access that works for float and bf16 buffers (kernels are templated on T). */
+inline float load(float v) { return v; }
+inline float load(bf16 v) { return toF32(v); }
+template <class T> inline T cast(float v);
+template <> inline float cast<float>(float v) { return v; }
+template <> inline bf16 cast<bf16>(float v) { return toBf16(v); }
+
+/** An activation argument: a Float32Array, or a Uint16Array holding bf16. */
+struct Act {
+  void *p = nullptr;
+  bool bf16 = false;
+  template <class T> T *as() const { return static_cast<T *>(p); }
+  dt type() const { return bf16 ? dt::bf16 : dt::f32; }
+};
+/** Runs body with T = float or T = bf16 (a generic lambda taking a T* tag). */
+template <class Body>
+inline auto dispatch(bool isBf16, Body body) {
+  if (isBf16) return body(static_cast<bf16 *>(nullptr));
+  return body(static_cast<float *>(nullptr));
+}
+
 /** Typed, checked access to the JS arguments of one call. */
 struct Args {
   const Napi::CallbackInfo &info;
@@ -53,6 +93,12 @@ struct Args {
   /** As f32, but null/undefined gives nullptr. */
   float *f32opt(size_t i, size_t expect, const char *what) const;
   uint8_t *u8(size_t i, size_t expect, const char *what) const;
+  /** An activation: Float32Array or bf16 Uint16Array with `expect` values (0: any); no copy. */
+  Act act(size_t i, size_t expect, const char *what) const;
+  /** As act, but null/undefined gives {nullptr}. */
+  Act actOpt(size_t i, size_t expect, const char *what) const;
+  /** Throws unless all the given activations share one dtype (names: for the message). */
+  void sameType(std::initializer_list<std::pair<const char *, Act>> acts) const;
   size_t length(size_t i) const;  // element count of a typed array
   int64_t i64(size_t i) const;
   double num(size_t i) const;

@@ -1,4 +1,5 @@
-// conv2d and conv_transpose2d, forward and backward, on oneDNN primitives. Activations are NHWC;
+// conv2d and conv_transpose2d, forward and backward, on oneDNN primitives. Activations are NHWC,
+// float32 or bf16 (then weights are converted to bf16 on the fly and weight gradients stay f32);
 // weights come plain (OIHW, or IOHW for transposed convs as PyTorch stores them) and are
 // reordered to the layout the primitive prefers ("format any"), through cached reorders.
 #include "conv.h"
@@ -6,6 +7,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 namespace un {
@@ -42,8 +44,8 @@ static int64_t numel(const memory::dims &d) {
   return n;
 }
 
-static memory::desc actMd(const memory::dims &d) { return {d, dt::f32, tag::nhwc}; }
-static memory::desc anyMd(const memory::dims &d) { return {d, dt::f32, tag::any}; }
+static memory::desc actMd(const memory::dims &d, dt t) { return {d, t, tag::nhwc}; }
+static memory::desc anyMd(const memory::dims &d, dt t) { return {d, t, tag::any}; }
 static memory::desc userWei(const ConvGeo &g) { return {g.wei(), dt::f32, g.deconv ? tag::iohw : tag::oihw}; }
 static memory::desc biasMd(const ConvGeo &g) { return {{g.o}, dt::f32, tag::x}; }
 static memory::dims strides(const ConvGeo &g) { return {g.stride, g.stride}; }
@@ -64,9 +66,9 @@ struct DeconvKind {
 };
 
 template <class K>
-static typename K::Fwd::primitive_desc fwdPd(const ConvGeo &g, bool bias, bool relu) {
-  typename K::Fwd::desc d(prop_kind::forward_training, K::alg, actMd(g.src()), anyMd(g.wei()),
-                          bias ? biasMd(g) : memory::desc(), actMd(g.dst()), strides(g), pads(g), pads(g));
+static typename K::Fwd::primitive_desc fwdPd(const ConvGeo &g, bool bias, bool relu, dt t) {
+  typename K::Fwd::desc d(prop_kind::forward_training, K::alg, actMd(g.src(), t), anyMd(g.wei(), t),
+                          bias ? biasMd(g) : memory::desc(), actMd(g.dst(), t), strides(g), pads(g), pads(g));
   auto attr = baseAttr();
   if (relu) {
     dnnl::post_ops po;
@@ -110,20 +112,21 @@ template <class K>
 static Napi::Value forward(const Args &a, bool deconv) {
   ConvGeo g = convGeo(a, 4, deconv);
   bool relu = a.flag(13);
-  float *x = a.f32(0, numel(g.src()), "x");
+  Act x = a.act(0, numel(g.src()), "x");
   float *w = a.f32(1, numel(g.wei()), "w");
   float *b = a.f32opt(2, g.o, "bias");
-  float *y = a.f32(3, numel(g.dst()), "y");
-  auto &e = cached<FwdEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, b != nullptr, relu}), [&] {
+  Act y = a.act(3, numel(g.dst()), "y");
+  a.sameType({{"x", x}, {"y", y}});
+  auto &e = cached<FwdEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, b != nullptr, relu, x.bf16}), [&] {
     auto *e = new FwdEntry<K>();
-    e->pd = fwdPd<K>(g, b != nullptr, relu);
+    e->pd = fwdPd<K>(g, b != nullptr, relu, x.type());
     e->prim = typename K::Fwd(e->pd);
     e->wei.init(userWei(g), e->pd.weights_desc());
     return e;
   });
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(e.pd.src_desc(), x)},
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(e.pd.src_desc(), x.p)},
                                        {DNNL_ARG_WEIGHTS, e.wei.get(w)},
-                                       {DNNL_ARG_DST, wrap(e.pd.dst_desc(), y)}};
+                                       {DNNL_ARG_DST, wrap(e.pd.dst_desc(), y.p)}};
   if (b) args.emplace(DNNL_ARG_BIAS, wrap(biasMd(g), b));
   run(e.prim, e.pd, args);
   return a.env().Undefined();
@@ -139,21 +142,23 @@ struct BwdDEntry {
 template <class K>
 static Napi::Value backwardData(const Args &a, bool deconv) {
   ConvGeo g = convGeo(a, 3, deconv);
-  float *dy = a.f32(0, numel(g.dst()), "dy");
+  Act dy = a.act(0, numel(g.dst()), "dy");
   float *w = a.f32(1, numel(g.wei()), "w");
-  float *dx = a.f32(2, numel(g.src()), "dx");
-  auto &e = cached<BwdDEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad}), [&] {
+  Act dx = a.act(2, numel(g.src()), "dx");
+  a.sameType({{"dy", dy}, {"dx", dx}});
+  const dt t = dy.type();
+  auto &e = cached<BwdDEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, dy.bf16}), [&] {
     auto *e = new BwdDEntry<K>();
-    auto hint = fwdPd<K>(g, false, false);
-    typename K::BwdD::desc d(K::alg, actMd(g.src()), anyMd(g.wei()), actMd(g.dst()), strides(g), pads(g), pads(g));
+    auto hint = fwdPd<K>(g, false, false, t);
+    typename K::BwdD::desc d(K::alg, actMd(g.src(), t), anyMd(g.wei(), t), actMd(g.dst(), t), strides(g), pads(g), pads(g));
     e->pd = typename K::BwdD::primitive_desc(d, baseAttr(), engine(), hint);
     e->prim = typename K::BwdD(e->pd);
     e->wei.init(userWei(g), e->pd.weights_desc());
     return e;
   });
-  run(e.prim, e.pd, {{DNNL_ARG_DIFF_DST, wrap(e.pd.diff_dst_desc(), dy)},
+  run(e.prim, e.pd, {{DNNL_ARG_DIFF_DST, wrap(e.pd.diff_dst_desc(), dy.p)},
                      {DNNL_ARG_WEIGHTS, e.wei.get(w)},
-                     {DNNL_ARG_DIFF_SRC, wrap(e.pd.diff_src_desc(), dx)}});
+                     {DNNL_ARG_DIFF_SRC, wrap(e.pd.diff_src_desc(), dx.p)}});
   return a.env().Undefined();
 }
 
@@ -170,10 +175,11 @@ struct BwdWEntry {
 /** db[o] = sum of dy over N, H, W (NHWC: a column sum). oneDNN 2.6's nhwc backward-weights
  *  kernel made the bias gradient cost ~35% of the whole weight gradient (C32 -> 32, 96x96);
  *  this reduction costs one read of dy. Per-thread partial sums in double, no atomics. */
-static void biasGrad(const float *dy, float *db, int64_t pixels, int64_t o) {
-  const int T = threads();
-  std::vector<double> part(T * o, 0.0);
-#pragma omp parallel num_threads(T) if (pixels * o >= kParMin)
+template <class T>
+static void biasGrad(const T *dy, float *db, int64_t pixels, int64_t o) {
+  const int nt = threads();
+  std::vector<double> part(nt * o, 0.0);
+#pragma omp parallel num_threads(nt) if (pixels * o >= kParMin)
   {
     double *acc = &part[omp_get_thread_num() * o];
     float *blk = static_cast<float *>(__builtin_alloca(o * sizeof(float)));
@@ -183,16 +189,16 @@ static void biasGrad(const float *dy, float *db, int64_t pixels, int64_t o) {
       for (int64_t c = 0; c < o; c++) blk[c] = 0.f;
       const int64_t p1 = p0 + 256 < pixels ? p0 + 256 : pixels;
       for (int64_t p = p0; p < p1; p++) {
-        const float *row = dy + p * o;
+        const T *row = dy + p * o;
 #pragma omp simd
-        for (int64_t c = 0; c < o; c++) blk[c] += row[c];
+        for (int64_t c = 0; c < o; c++) blk[c] += load(row[c]);
       }
       for (int64_t c = 0; c < o; c++) acc[c] += blk[c];
     }
   }
   for (int64_t c = 0; c < o; c++) {
     double v = 0;
-    for (int t = 0; t < T; t++) v += part[t * o + c];
+    for (int t = 0; t < nt; t++) v += part[t * o + c];
     db[c] = (float)v;
   }
 }
@@ -200,14 +206,17 @@ static void biasGrad(const float *dy, float *db, int64_t pixels, int64_t o) {
 template <class K>
 static Napi::Value backwardWeights(const Args &a, bool deconv) {
   ConvGeo g = convGeo(a, 4, deconv);
-  float *x = a.f32(0, numel(g.src()), "x");
-  float *dy = a.f32(1, numel(g.dst()), "dy");
+  Act x = a.act(0, numel(g.src()), "x");
+  Act dy = a.act(1, numel(g.dst()), "dy");
   float *dw = a.f32(2, numel(g.wei()), "dw");
   float *db = a.f32opt(3, g.o, "db");
-  auto &e = cached<BwdWEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad}), [&] {
+  a.sameType({{"x", x}, {"dy", dy}});
+  const dt t = x.type();
+  auto &e = cached<BwdWEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, x.bf16}), [&] {
     auto *e = new BwdWEntry<K>();
-    auto hint = fwdPd<K>(g, false, false);
-    typename K::BwdW::desc d(K::alg, actMd(g.src()), anyMd(g.wei()), actMd(g.dst()), strides(g), pads(g), pads(g));
+    auto hint = fwdPd<K>(g, false, false, t);
+    // bf16: the weight gradient is still accumulated and returned in float32 (mixed precision)
+    typename K::BwdW::desc d(K::alg, actMd(g.src(), t), anyMd(g.wei(), dt::f32), actMd(g.dst(), t), strides(g), pads(g), pads(g));
     e->pd = typename K::BwdW::primitive_desc(d, baseAttr(), engine(), hint);
     e->prim = typename K::BwdW(e->pd);
     e->user = userWei(g);
@@ -219,11 +228,14 @@ static Napi::Value backwardWeights(const Args &a, bool deconv) {
     return e;
   });
   memory dwUser = wrap(e.user, dw);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(e.pd.src_desc(), x)},
-                                       {DNNL_ARG_DIFF_DST, wrap(e.pd.diff_dst_desc(), dy)},
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(e.pd.src_desc(), x.p)},
+                                       {DNNL_ARG_DIFF_DST, wrap(e.pd.diff_dst_desc(), dy.p)},
                                        {DNNL_ARG_DIFF_WEIGHTS, e.reorderOut ? e.buf : dwUser}};
   run(e.prim, e.pd, args);
-  if (db) biasGrad(dy, db, g.n * g.ho * g.wo, g.o);
+  if (db) dispatch(dy.bf16, [&](auto *tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    biasGrad(dy.as<T>(), db, g.n * g.ho * g.wo, g.o);
+  });
   if (e.reorderOut) {
     SerialScope one(small(e.user));
     e.re.execute(stream(), e.buf, dwUser);
@@ -240,15 +252,16 @@ static Napi::Value convBnFwd(const Args &a) {
   ConvGeo g = convGeo(a, 8, false);
   const float eps = (float)a.num(17);
   const bool relu = a.flag(18);
-  float *x = a.f32(0, numel(g.src()), "x");
+  Act x = a.act(0, numel(g.src()), "x");
   const float *w = a.f32(1, numel(g.wei()), "w");
   const float *b = a.f32opt(2, g.o, "bias");
   const float *gamma = a.f32(3, g.o, "gamma"), *beta = a.f32(4, g.o, "beta");
   const float *rm = a.f32(5, g.o, "runningMean"), *rv = a.f32(6, g.o, "runningVar");
-  float *y = a.f32(7, numel(g.dst()), "y");
-  auto &e = cached<FwdEntry<ConvKind>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, relu}), [&] {
+  Act y = a.act(7, numel(g.dst()), "y");
+  a.sameType({{"x", x}, {"y", y}});
+  auto &e = cached<FwdEntry<ConvKind>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, relu, x.bf16}), [&] {
     auto *e = new FwdEntry<ConvKind>();
-    e->pd = fwdPd<ConvKind>(g, true, relu);
+    e->pd = fwdPd<ConvKind>(g, true, relu, x.type());
     e->prim = ConvKind::Fwd(e->pd);
     e->wei.init(userWei(g), e->pd.weights_desc());
     return e;
@@ -262,10 +275,10 @@ static Napi::Value convBnFwd(const Args &a) {
     bf[o] = s * ((b ? b[o] : 0.f) - rm[o]) + beta[o];
     for (int64_t i = 0; i < K; i++) wf[o * K + i] = w[o * K + i] * s;
   }
-  run(e.prim, e.pd, {{DNNL_ARG_SRC, wrap(e.pd.src_desc(), x)},
+  run(e.prim, e.pd, {{DNNL_ARG_SRC, wrap(e.pd.src_desc(), x.p)},
                      {DNNL_ARG_WEIGHTS, e.wei.get(wf)},
                      {DNNL_ARG_BIAS, wrap(biasMd(g), bf)},
-                     {DNNL_ARG_DST, wrap(e.pd.dst_desc(), y)}});
+                     {DNNL_ARG_DST, wrap(e.pd.dst_desc(), y.p)}});
   return a.env().Undefined();
 }
 

@@ -2,13 +2,16 @@
 // the oneDNN kernel floor for the same network, and the PyTorch peer run in the same process
 // tree, with ratios. Medians of `steps` steps.
 import { cpus } from 'node:os';
-import { NativeBackend, nativeAvailable, setThreads, getThreads } from '../engine/backends/native.js';
+import { NativeBackend, nativeAvailable, setThreads, getThreads, bf16Support } from '../engine/backends/native.js';
+import type { Precision } from '../engine/backend.js';
 import { benchModel, kernelFloor, ModelBenchOptions } from './model.js';
 import { runPeer, PeerResult } from './peer.js';
 
 export interface BenchOptions {
   batch: number; size: number; steps: number; warmup: number; ds: boolean; channels: number;
   threads?: number;
+  /** bf16: our engine, the kernel floor and the peer (autocast, channels_last) all in bf16. */
+  precision?: Precision;
   /** Which parts to run. */
   parts: ('ops' | 'floor' | 'model' | 'peer')[];
   /** Write each JSON line here (default: stdout). */
@@ -28,19 +31,25 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
   if (!native.ok) throw new Error(`bench needs the native backend: ${native.reason}`);
   if (o.threads) setThreads(o.threads);
   const threads = getThreads();
-  const m: ModelBenchOptions = { batch: o.batch, size: o.size, steps: o.steps, warmup: o.warmup, ds: o.ds, channels: o.channels };
+  let precision: Precision = o.precision ?? 'fp32';
+  if (precision === 'bf16' && !bf16Support().ok) {
+    process.stderr.write(`unetpp: warning: precision bf16 unavailable: ${bf16Support().reason}; benchmarking fp32\n`);
+    precision = 'fp32';
+  }
+  const bf16 = precision === 'bf16';
+  const m: ModelBenchOptions = { batch: o.batch, size: o.size, steps: o.steps, warmup: o.warmup, ds: o.ds, channels: o.channels, precision };
   const machine = { cpu: cpus()[0]?.model, cores: cpus().length, threads, node: process.version };
   emit({ kind: 'machine', ...machine, date: new Date().toISOString() });
-  const summary: Record<string, any> = { kind: 'summary', batch: o.batch, size: o.size, ds: o.ds, threads };
+  const summary: Record<string, any> = { kind: 'summary', batch: o.batch, size: o.size, ds: o.ds, threads, precision };
 
   if (o.parts.includes('ops')) {
     const { benchConvOp } = await import('./ops.js');
-    const r = benchConvOp({ n: 16, c: 32, o: 32, h: 96, w: 96, k: 3, pad: 1, iters: Math.max(10, o.steps) });
+    const r = benchConvOp({ n: 16, c: 32, o: 32, h: 96, w: 96, k: 3, pad: 1, iters: Math.max(10, o.steps), precision });
     emit({ kind: 'op', ...r });
     summary.conv_op = r;
   }
   if (o.parts.includes('model')) {
-    const r = benchModel(new NativeBackend(), m);
+    const r = benchModel(new NativeBackend({ precision }), m);
     emit({ kind: 'model', engine: 'unetpp', ...r, peak_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1) });
     Object.assign(summary, {
       train_img_per_s: round(r.train_img_per_s), infer_img_per_s: round(r.infer_img_per_s),
@@ -58,11 +67,12 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
     }
   }
   if (o.parts.includes('peer')) {
-    for (const channelsLast of [false, true]) {
-      const p = runPeer({ batch: o.batch, size: o.size, threads, steps: o.steps, channelsLast, bf16: false, ds: o.ds, channels: o.channels });
-      emit({ kind: 'peer', channels_last: channelsLast, ...p });
+    // fp32: the peer's NCHW and channels_last; bf16: its bf16 autocast with channels_last.
+    for (const channelsLast of bf16 ? [true] : [false, true]) {
+      const p = runPeer({ batch: o.batch, size: o.size, threads, steps: o.steps, channelsLast, bf16, ds: o.ds, channels: o.channels });
+      emit({ kind: 'peer', channels_last: channelsLast, bf16, ...p });
       if ('error' in p) { summary.peer_error = p.error; break; }
-      const tag = channelsLast ? 'peer_cl' : 'peer_nchw';
+      const tag = bf16 ? 'peer_bf16_cl' : channelsLast ? 'peer_cl' : 'peer_nchw';
       summary[`${tag}_train_img_per_s`] = round((p as PeerResult).train_img_per_s);
       summary[`${tag}_infer_img_per_s`] = round((p as PeerResult).infer_img_per_s);
       summary[`${tag}_peak_rss_mb`] = round((p as PeerResult).peak_rss_mb, 1);

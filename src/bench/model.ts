@@ -4,13 +4,13 @@
 import { Graph } from '../engine/graph.js';
 import { gradients } from '../engine/autodiff.js';
 import { Plan } from '../engine/plan.js';
-import type { Backend } from '../engine/backend.js';
+import type { Backend, Precision } from '../engine/backend.js';
 import { SegModel } from '../models/model.js';
 import { Adam } from '../optim/index.js';
 import { benchConvRaw } from '../engine/backends/native.js';
 import type { Grad } from '../optim/index.js';
 
-export interface ModelBenchOptions { batch: number; size: number; steps: number; warmup: number; ds: boolean; channels: number; filters?: number[] }
+export interface ModelBenchOptions { batch: number; size: number; steps: number; warmup: number; ds: boolean; channels: number; filters?: number[]; precision?: Precision }
 
 export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -55,7 +55,7 @@ export function benchModel(backend: Backend, o: ModelBenchOptions) {
   const opt = new Adam({ lr: 3e-4 });
   const step = () => {
     const outs = plan.run({ x, t });
-    const gm = new Map<string, Grad>(withGrad.map(([n], i) => [n, outs[i + 1].data]));
+    const gm = new Map<string, Grad>(withGrad.map(([n], i) => [n, outs[i + 1].data as Float32Array]));
     opt.step(model.params, gm);
   };
   for (let i = 0; i < o.warmup; i++) step();
@@ -78,6 +78,7 @@ export function benchModel(backend: Backend, o: ModelBenchOptions) {
 
 /** Sum of oneDNN's own conv primitive times over the model's conv layers (median of iters each). */
 export function kernelFloor(o: ModelBenchOptions, iters: number) {
+  const bf16 = o.precision === 'bf16';
   const model = new SegModel({ preset: 'bn', inChannels: o.channels, deepSupervision: o.ds, filters: o.filters }, undefined);
   const g = new Graph();
   model.forward(g, g.input('x', [o.batch, o.channels, o.size, o.size]), { training: false });
@@ -92,7 +93,7 @@ export function kernelFloor(o: ModelBenchOptions, iters: number) {
   }
   let fwd = 0, bwd = 0, layers = 0;
   for (const s of shapes.values()) {
-    const r = benchConvRaw({ ...s, iters });
+    const r = benchConvRaw({ ...s, iters, bf16 });
     fwd += s.count * r.fwdMs;
     bwd += s.count * (r.bwdDataMs + r.bwdWeightsMs);
     layers += s.count;

@@ -6,8 +6,9 @@ import { Graph } from '../engine/graph.js';
 import { Plan } from '../engine/plan.js';
 import { ParamStore } from '../engine/params.js';
 import { NativeBackend, benchConvRaw, getThreads } from '../engine/backends/native.js';
+import type { Precision } from '../engine/backend.js';
 
-export interface ConvOpOptions { n: number; c: number; o: number; h: number; w: number; k: number; pad: number; iters: number }
+export interface ConvOpOptions { n: number; c: number; o: number; h: number; w: number; k: number; pad: number; iters: number; precision: Precision }
 
 const median = (t: number[]) => [...t].sort((a, b) => a - b)[Math.floor(t.length / 2)];
 const r3 = (v: number) => +v.toFixed(3);
@@ -32,8 +33,8 @@ function filled(n: number, seed: number): Float32Array {
 }
 
 export function benchConvOp(opts: Partial<ConvOpOptions> = {}) {
-  const o: ConvOpOptions = { n: 16, c: 32, o: 32, h: 96, w: 96, k: 3, pad: 1, iters: 20, ...opts };
-  const be = new NativeBackend();
+  const o: ConvOpOptions = { n: 16, c: 32, o: 32, h: 96, w: 96, k: 3, pad: 1, iters: 20, precision: 'fp32', ...opts };
+  const be = new NativeBackend({ precision: o.precision });
   const g = new Graph();
   const x = g.input('x', [o.n, o.c, o.h, o.w]);
   const w = g.param('w', [o.o, o.c, o.k, o.k]), b = g.param('b', [o.o]);
@@ -57,7 +58,7 @@ export function benchConvOp(opts: Partial<ConvOpOptions> = {}) {
   const upDy = time(o.iters, () => be.upload(feeds.dy, tdy, 'act'));
   const fwdRun = time(o.iters, () => fwd.run({ x: feeds.x }));
   const trainRun = time(o.iters, () => train.run(feeds));
-  const raw = benchConvRaw({ n: o.n, c: o.c, o: o.o, h: o.h, w: o.w, k: o.k, pad: o.pad, iters: o.iters, bias: true });
+  const raw = benchConvRaw({ n: o.n, c: o.c, o: o.o, h: o.h, w: o.w, k: o.k, pad: o.pad, iters: o.iters, bias: true, bf16: o.precision === 'bf16' });
 
   const gf = raw.gflop;
   const ours = { fwdMs: Math.max(fwdRun - upX, 1e-6), fwdBwdMs: Math.max(trainRun - upX - upDy, 1e-6) };

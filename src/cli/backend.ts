@@ -1,10 +1,10 @@
-// Resolves --backend lazily: importing the native addon is deferred until a command needs
-// it, after --threads has set OMP_NUM_THREADS.
-import type { Backend } from '../engine/backend.js';
+// Resolves --backend and --precision lazily: importing the native addon is deferred until a
+// command needs it, after --threads has set OMP_NUM_THREADS.
+import type { Backend, Precision } from '../engine/backend.js';
 
 export type BackendName = 'auto' | 'native' | 'reference';
 
-export async function resolveBackend(name: BackendName = 'auto'): Promise<Backend> {
+export async function resolveBackend(name: BackendName = 'auto', precision: Precision = 'fp32'): Promise<Backend> {
   const { getBackend } = await import('../engine/backends/select.js');
-  return await getBackend(name);
+  return getBackend(name, precision);
 }

@@ -3,11 +3,14 @@
 import type { Layout, Node, Shape } from './graph.js';
 
 export type Float = Float32Array | Float64Array;
+/** Storage of a tensor: float32/float64, or bf16 bits in a Uint16Array (native bf16 activations). */
+export type TensorData = Float | Uint16Array;
+export type Precision = 'fp32' | 'bf16';
 
 export interface BTensor {
   readonly shape: Shape;
-  /** Backend-owned data; layout is the backend's (native: NHWC for 4D activations). */
-  readonly data: Float;
+  /** Backend-owned data; layout is the backend's (native: NHWC for 4D activations, bf16 in bf16 mode). */
+  readonly data: TensorData;
 }
 
 export interface RunContext {
@@ -24,6 +27,8 @@ export type Kernel = (ins: BTensor[], outs: BTensor[], node: Node, rt: RunContex
 export interface Backend {
   readonly name: string;
   readonly dtype: 'float32' | 'float64';
+  /** 'bf16': activations are stored and computed in bf16 (params, gradients of params, statistics and loss stay float32). */
+  readonly precision: Precision;
   alloc(shape: Shape, layout: Layout): BTensor;
   /** Copies host data (NCHW for 'act', as-is for 'plain') into t. */
   upload(host: Float32Array | Float64Array, t: BTensor, layout: Layout): void;

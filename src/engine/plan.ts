@@ -1,7 +1,7 @@
 // A plan runs part of a graph (what the requested outputs need) on one backend, for the
 // graph's fixed input shapes. Buffers are assigned once by liveness and reused on every run.
-import type { Backend, BTensor, RunContext } from './backend.js';
-import { Graph, Node, Value, Layout, numel, fmt } from './graph.js';
+import type { Backend, BTensor, RunContext, TensorData } from './backend.js';
+import { Graph, Node, Value, Layout, Shape, numel, fmt } from './graph.js';
 import { ParamStore } from './params.js';
 
 export interface PlanOptions {
@@ -57,11 +57,14 @@ export class Plan {
     this.schedule.forEach((n, t) => n.inputs.forEach((v) => lastUse.set(key(v), t)));
     const pinned = new Set(this.outputs.map(key));
     const pool = new Map<string, BTensor[]>();
-    const poolKey = (n: number, l: Layout) => `${l}:${n}`;
+    // Buffers are shared only between values of the same layout, size and storage type (bf16
+    // activations are Uint16Arrays next to float32 params and statistics).
+    const poolKey = (n: number, l: Layout, storage: string) => `${l}:${n}:${storage}`;
+    const storageOf = (s: Shape, l: Layout) => this.backend.precision === 'bf16' && l === 'act' && s.length === 4 ? 'bf16' : 'f';
     this.schedule.forEach((n, t) => {
       if (n.op === 'param') return;
       n.shapes.forEach((s, i) => {
-        const pk = poolKey(numel(s), n.layouts[i]);
+        const pk = poolKey(numel(s), n.layouts[i], storageOf(s, n.layouts[i]));
         // Inputs are uploaded before any kernel runs, so they must not take a buffer that an
         // earlier node still writes (an input created after part of the model, e.g. a target).
         const reuse = n.op === 'input' ? undefined : pool.get(pk)?.pop();
@@ -80,7 +83,8 @@ export class Plan {
         const tn = this.tensors.get(k)!;
         const nodeId = Number(k.split(':')[0]);
         const idx = Number(k.split(':')[1]);
-        const pk = poolKey(tn.data.length, this.graph.nodes[nodeId].layouts[idx]);
+        const node = this.graph.nodes[nodeId];
+        const pk = poolKey(tn.data.length, node.layouts[idx], storageOf(node.shapes[idx], node.layouts[idx]));
         if (!pool.has(pk)) pool.set(pk, []);
         pool.get(pk)!.push(tn);
       }
@@ -162,7 +166,11 @@ export class Plan {
   }
 }
 
-function allFinite(a: Float32Array | Float64Array): boolean {
+function allFinite(a: TensorData): boolean {
+  if (a instanceof Uint16Array) {  // bf16 bits: all-ones exponent is Inf or NaN
+    for (let i = 0; i < a.length; i++) if ((a[i] & 0x7f80) === 0x7f80) return false;
+    return true;
+  }
   for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
   return true;
 }

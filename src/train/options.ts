@@ -5,6 +5,7 @@ import type { Normalize } from '../data/transforms.js';
 import type { OptimizerOptions } from '../optim/make.js';
 import type { ScheduleOptions } from '../optim/schedule.js';
 import type { BackendChoice } from './backend.js';
+import type { Precision } from '../engine/backend.js';
 import type { EpochRecord } from './record.js';
 import type { ValMetrics } from './evaluate.js';
 import type { SegModel } from '../models/model.js';
@@ -26,6 +27,8 @@ export interface TrainOptions {
    */
   dropLast?: boolean;
   backend?: BackendChoice; // 'auto'
+  /** 'bf16': bf16 activations and convolutions, float32 master weights, optimiser state, statistics and loss (native backend on a CPU with bf16; else fp32 with a warning). */
+  precision?: Precision; // 'fp32'
   loss?: {
     kind?: LossKind; // 'bce_dice'
     bceWeight?: number; // 0.5
@@ -74,6 +77,7 @@ export type Resolved = Required<Omit<TrainOptions, 'clipNorm' | 'crop' | 'normal
 export function resolveOptions(o: TrainOptions): Resolved {
   const bad = (opt: string, msg: string): never => { throw new Error(`train option ${opt}: ${msg}`); };
   if (!o.outDir) bad('outDir', 'is required');
+  if (o.precision !== undefined && o.precision !== 'fp32' && o.precision !== 'bf16') bad('precision', `must be fp32 or bf16, got ${String(o.precision)}`);
   if (!Number.isInteger(o.epochs) || o.epochs < 1) bad('epochs', `must be a positive integer, got ${o.epochs}`);
   const batchSize = o.batchSize ?? 8;
   if (!Number.isInteger(batchSize) || batchSize < 1) bad('batchSize', `must be a positive integer, got ${o.batchSize}`);
@@ -90,6 +94,7 @@ export function resolveOptions(o: TrainOptions): Resolved {
     evalBatchSize: o.evalBatchSize ?? batchSize,
     dropLast: o.dropLast ?? true,
     backend: o.backend ?? 'auto',
+    precision: o.precision ?? 'fp32',
     loss: { kind, bceWeight: o.loss?.bceWeight ?? 0.5, headWeights: o.loss?.headWeights },
     optimizer: o.optimizer ?? { kind: 'adam', lr: 3e-4 },
     schedule: o.schedule ?? { kind: 'constant' },

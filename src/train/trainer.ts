@@ -38,6 +38,9 @@ export interface TrainResult {
   history: EpochRecord[];
   /** Median wall time of a training step (forward + backward + optimiser), ms, this session. */
   stepMs: number;
+  /** The backend and precision that ran (bf16 falls back to fp32 where the CPU lacks it). */
+  backend: string;
+  precision: 'fp32' | 'bf16';
   bestPath: string;
   lastPath: string;
 }
@@ -69,7 +72,7 @@ function checkParamsFinite(model: SegModel, epoch: number, step: number): void {
 export async function train(model: SegModel, data: TrainData, options: TrainOptions): Promise<TrainResult> {
   const o = resolveOptions(options);
   mkdirSync(o.outDir, { recursive: true });
-  const backend = await resolveBackend(o.backend);
+  const backend = await resolveBackend(o.backend, o.precision);
   if (!data.train.length) throw new Error('train: no training samples');
   if (!data.val.length && !o.validate) throw new Error('train: no validation samples (early stopping and the best checkpoint need them)');
   const trainLoader = new BatchLoader(data.train, {
@@ -171,6 +174,7 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
   return {
     epochs: history.length ? history[history.length - 1].epoch : epoch0, bestEpoch: early.bestEpoch, best: early.best, stoppedBy, history,
     stepMs: sorted.length ? sorted[Math.floor(sorted.length / 2)] : NaN,
+    backend: backend.name, precision: backend.precision,
     bestPath: join(o.outDir, BEST), lastPath: join(o.outDir, LAST),
   };
 }

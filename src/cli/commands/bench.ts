@@ -23,7 +23,7 @@ export function benchCommand(): Command {
     if (opts.backend === 'reference') throw new CliError('--backend reference: bench measures the native backend');
     const o: Partial<BenchOptions> = {
       batch: opts.batch, size: opts.size, steps: opts.steps, warmup: opts.warmup, channels: opts.channels,
-      ds: opts.ds !== false, parts: opts.parts, threads: opts.threads,
+      ds: opts.ds !== false, parts: opts.parts, threads: opts.threads, precision: opts.precision,
     };
     await runBench(o);
   }));

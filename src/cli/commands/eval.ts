@@ -27,7 +27,7 @@ export function evalCommand(): Command {
   cmd.action(action(async (_args, opts) => {
     if (!existsSync(opts.data)) throw new CliError(`--data ${opts.data}: no such folder`);
     const src = loadModelSource(opts);
-    const backend = await resolveBackend(opts.backend);
+    const backend = await resolveBackend(opts.backend, opts.precision);
     const predictor = createPredictor(src.model, { backend, ...predictorSettings(opts) });
     const t0 = performance.now();
     const ev = await evaluateFolder(predictor, opts.data, {
@@ -37,7 +37,7 @@ export function evalCommand(): Command {
       onImage: opts.verbose ? (r, i, n) => console.log(`[${i + 1}/${n}] ${r.id} dice ${r.values.dice?.toFixed(4)} iou ${r.values.iou?.toFixed(4)}`) : undefined,
     });
     console.log(summaryToMarkdown(ev.summary).trimEnd());
-    console.log(`${ev.rows.length} images in ${((performance.now() - t0) / 1000).toFixed(2)} s on ${backend.name}; wrote ${ev.files.join(', ')}`);
+    console.log(`${ev.rows.length} images in ${((performance.now() - t0) / 1000).toFixed(2)} s on ${backend.name} (${backend.precision}); wrote ${ev.files.join(', ')}`);
   }));
   return cmd;
 }

@@ -48,7 +48,7 @@ export function predictCommand(): Command {
   addCommon(cmd);
   cmd.action(action(async ([inputs], opts) => {
     const src = loadModelSource(opts);
-    const backend = await resolveBackend(opts.backend);
+    const backend = await resolveBackend(opts.backend, opts.precision);
     const predictor = createPredictor(src.model, { backend, ...predictorSettings(opts) });
     const fileOpts: FilePredictOptions = {
       normalize: normalizeSetting(opts.normalize, src.normalize), classNames: src.classNames, threshold: opts.threshold,
@@ -67,7 +67,7 @@ export function predictCommand(): Command {
       results = await predictPaths(predictor, inputs, opts.out, fileOpts, report);
     }
     const s = (performance.now() - t0) / 1000;
-    console.log(`${results.length} file(s) in ${s.toFixed(2)} s on ${backend.name}; masks in ${opts.out}`);
+    console.log(`${results.length} file(s) in ${s.toFixed(2)} s on ${backend.name} (${backend.precision}); masks in ${opts.out}`);
   }));
   return cmd;
 }

@@ -69,7 +69,7 @@ export function trainCommand(): Command {
     const schedule: ScheduleOptions = opts.schedule === 'cosine' ? { kind: 'cosine', warmupSteps: opts.warmupSteps }
       : opts.schedule === 'plateau' ? { kind: 'plateau' } : { kind: 'constant' };
     const options: TrainOptions = {
-      outDir: opts.out, epochs: opts.epochs, batchSize: opts.batchSize, backend: opts.backend,
+      outDir: opts.out, epochs: opts.epochs, batchSize: opts.batchSize, backend: opts.backend, precision: opts.precision,
       optimizer: opts.optimizer === 'sgd' ? { kind: 'sgd', lr, momentum: opts.momentum, weightDecay: opts.weightDecay }
         : { kind: 'adam', lr, weightDecay: opts.weightDecay, decoupled: opts.optimizer === 'adamw' },
       schedule,
@@ -89,7 +89,7 @@ export function trainCommand(): Command {
       ...(sz ? { inputSize: `${sz[0]}x${sz[1]}` } : {}),
     });
     console.log(`done: ${r.epochs} epochs (${r.stoppedBy}), best ${opts.monitor} ${r.best?.toFixed(4) ?? '-'} at epoch ${r.bestEpoch}, ` +
-      `${r.stepMs.toFixed(0)} ms/step; best model ${r.bestPath ?? join(opts.out, 'best.safetensors')}`);
+      `${r.stepMs.toFixed(0)} ms/step (${r.backend}, ${r.precision}); best model ${r.bestPath ?? join(opts.out, 'best.safetensors')}`);
   }));
   return cmd;
 }

@@ -1,6 +1,8 @@
 // The native backend: oneDNN primitives and our own C++ kernels through the addon in native/.
-// float32 only; 4D activations ('act') are stored NHWC, params and other values plain.
-import type { Backend, BTensor, Kernel } from '../backend.js';
+// 4D activations ('act') are stored NHWC, params and other values plain. Precision 'bf16'
+// stores 4D activations (and their gradients) as bf16 bits in Uint16Arrays; everything else
+// (params, their gradients, optimiser state, batch-norm statistics, the loss) stays float32.
+import type { Backend, BTensor, Kernel, Precision } from '../backend.js';
 import type { Layout, Shape } from '../graph.js';
 import { fmt, numel } from '../graph.js';
 import { loadAddon, tryLoadAddon, type NativeAddon, type ConvRawResult } from './native/addon.js';
@@ -11,27 +13,41 @@ export { tryLoadAddon, loadAddon };
 
 const isAct4 = (shape: Shape, layout: Layout) => layout === 'act' && shape.length === 4;
 
+export interface NativeOptions {
+  /** 'bf16' throws where the CPU lacks native bf16 (see bf16Support()); getBackend() falls back instead. */
+  precision?: Precision;
+}
+
 export class NativeBackend implements Backend {
   readonly name = 'native';
   readonly dtype = 'float32' as const;
+  readonly precision: Precision;
   readonly addon: NativeAddon;
   private kernels: Record<string, Kernel>;
 
   /** Throws an Error naming the reason and the fix when the addon is not available. */
-  constructor() {
+  constructor(options: NativeOptions = {}) {
     this.addon = loadAddon();
+    this.precision = options.precision ?? 'fp32';
+    if (this.precision !== 'fp32' && this.precision !== 'bf16') throw new Error(`native backend: precision must be fp32 or bf16, got ${String(this.precision)}`);
+    if (this.precision === 'bf16') {
+      const s = bf16Support();
+      if (!s.ok) throw new Error(`native backend: precision bf16: ${s.reason}`);
+    }
     this.kernels = nativeKernels(this.addon);
   }
 
-  alloc(shape: Shape, _layout: Layout): BTensor {
-    return { shape, data: new Float32Array(numel(shape)) };
+  alloc(shape: Shape, layout: Layout): BTensor {
+    const n = numel(shape);
+    return { shape, data: this.precision === 'bf16' && isAct4(shape, layout) ? new Uint16Array(n) : new Float32Array(n) };
   }
 
   upload(host: Float32Array | Float64Array, t: BTensor, layout: Layout): void {
     if (host.length !== t.data.length) throw new Error(`native upload: ${host.length} values into a tensor of shape ${fmt(t.shape)}`);
-    if (!isAct4(t.shape, layout)) { t.data.set(host); return; }
     const src = host instanceof Float32Array ? host : new Float32Array(host);
-    this.addon.nchwToNhwc(src, t.data as Float32Array, ...(t.shape as [number, number, number, number]));
+    if (isAct4(t.shape, layout)) this.addon.nchwToNhwc(src, t.data as Float32Array | Uint16Array, ...(t.shape as [number, number, number, number]));
+    else if (t.data instanceof Uint16Array) this.addon.f32ToBf16(src, t.data);
+    else t.data.set(host);
   }
 
   bindParam(host: Float32Array, shape: Shape): BTensor {
@@ -40,9 +56,10 @@ export class NativeBackend implements Backend {
   }
 
   download(t: BTensor, layout: Layout): Float32Array {
-    if (!isAct4(t.shape, layout)) return (t.data as Float32Array).slice();
     const out = new Float32Array(t.data.length);
-    this.addon.nhwcToNchw(t.data as Float32Array, out, ...(t.shape as [number, number, number, number]));
+    if (isAct4(t.shape, layout)) this.addon.nhwcToNchw(t.data as Float32Array | Uint16Array, out, ...(t.shape as [number, number, number, number]));
+    else if (t.data instanceof Uint16Array) this.addon.bf16ToF32(t.data, out);
+    else out.set(t.data);
     return out;
   }
 
@@ -55,6 +72,15 @@ export class NativeBackend implements Backend {
 export function nativeAvailable(): { ok: boolean; reason: string } {
   const { addon, reason } = tryLoadAddon();
   return { ok: !!addon, reason };
+}
+
+/** Whether this CPU runs oneDNN's bf16 kernels natively (AVX512_BF16 or AMX, as capped by ONEDNN_MAX_CPU_ISA). */
+export function bf16Support(): { ok: boolean; reason: string } {
+  const { addon, reason } = tryLoadAddon();
+  if (!addon) return { ok: false, reason };
+  const info = addon.info();
+  if (info.bf16) return { ok: true, reason: '' };
+  return { ok: false, reason: `this CPU has no native bf16 (oneDNN's effective ISA 0x${info.isa.toString(16)} lacks AVX512_BF16/AMX${process.env.ONEDNN_MAX_CPU_ISA ? `; ONEDNN_MAX_CPU_ISA=${process.env.ONEDNN_MAX_CPU_ISA}` : ''})` };
 }
 
 /** Threads used by oneDNN and our kernels (default: all cores, or UNETPP_THREADS). */
@@ -77,6 +103,6 @@ export function sgdStep(param: Float32Array, grad: Float32Array, buf: Float32Arr
 }
 
 /** oneDNN's own conv primitives ("format any" layouts) timed on filled buffers: the kernel floor. */
-export function benchConvRaw(opts: { n?: number; c?: number; o?: number; h?: number; w?: number; k?: number; pad?: number; iters?: number; bias?: boolean }): ConvRawResult {
+export function benchConvRaw(opts: { n?: number; c?: number; o?: number; h?: number; w?: number; k?: number; pad?: number; iters?: number; bias?: boolean; bf16?: boolean; nhwc?: boolean }): ConvRawResult {
   return loadAddon().benchConvRaw(opts);
 }

@@ -61,6 +61,7 @@ export interface ReferenceOptions { dtype?: 'float32' | 'float64' }
 export class ReferenceBackend implements Backend {
   readonly name = 'reference';
   readonly dtype: 'float32' | 'float64';
+  readonly precision = 'fp32' as const;
 
   constructor(options: ReferenceOptions = {}) {
     this.dtype = options.dtype ?? 'float32';
@@ -88,7 +89,7 @@ export class ReferenceBackend implements Backend {
   }
 
   download(t: BTensor, _layout: Layout): Float32Array | Float64Array {
-    return t.data.slice();
+    return (t.data as Float32Array | Float64Array).slice();
   }
 
   kernel(op: string): Kernel | undefined {

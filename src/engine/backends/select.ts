@@ -1,26 +1,42 @@
-// Backend selection: the native backend where its addon loads, else the reference one.
-import type { Backend } from '../backend.js';
+// Backend selection: the native backend where its addon loads, else the reference one; bf16
+// where the CPU has it, else float32 with a one-line message.
+import type { Backend, Precision } from '../backend.js';
 import { ReferenceBackend } from './reference.js';
-import { NativeBackend, nativeAvailable } from './native.js';
+import { NativeBackend, nativeAvailable, bf16Support } from './native.js';
 import { NATIVE_FIX } from './native/addon.js';
 
 export type BackendName = 'auto' | 'native' | 'reference';
 
-let warned = false;
+const warned = new Set<string>();
+function warnOnce(msg: string) {
+  if (warned.has(msg)) return;
+  warned.add(msg);
+  process.stderr.write(`unetpp: warning: ${msg}\n`);
+}
 
 /**
  * 'native' throws if the addon cannot be used; 'auto' falls back to the float32 reference
  * backend with a one-line warning on stderr (once per process) naming the reason and the fix.
+ * Precision 'bf16' needs the native backend on a CPU with native bf16; elsewhere it falls back
+ * to fp32 with a warning (the returned backend's `precision` says which one runs).
  */
-export function getBackend(name: BackendName = 'auto'): Backend {
-  if (name === 'reference') return new ReferenceBackend({ dtype: 'float32' });
-  if (name === 'native') return new NativeBackend();
-  if (name !== 'auto') throw new Error(`unknown backend '${String(name)}': expected auto, native or reference`);
-  const { ok, reason } = nativeAvailable();
-  if (ok) return new NativeBackend();
-  if (!warned) {
-    warned = true;
-    process.stderr.write(`unetpp: warning: ${reason}; using the slow reference backend (fix: ${NATIVE_FIX})\n`);
+export function getBackend(name: BackendName = 'auto', precision: Precision = 'fp32'): Backend {
+  if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`unknown precision '${String(precision)}': expected fp32 or bf16`);
+  if (name !== 'auto' && name !== 'native' && name !== 'reference') throw new Error(`unknown backend '${String(name)}': expected auto, native or reference`);
+  let useNative = name === 'native';
+  if (name === 'auto') {
+    const { ok, reason } = nativeAvailable();
+    useNative = ok;
+    if (!ok) warnOnce(`${reason}; using the slow reference backend (fix: ${NATIVE_FIX})`);
   }
-  return new ReferenceBackend({ dtype: 'float32' });
+  if (!useNative) {
+    if (precision === 'bf16') warnOnce('precision bf16 needs the native backend; running in fp32');
+    return new ReferenceBackend({ dtype: 'float32' });
+  }
+  if (precision === 'bf16') {
+    const s = bf16Support();
+    if (s.ok) return new NativeBackend({ precision: 'bf16' });
+    warnOnce(`precision bf16 unavailable: ${s.reason}; running in fp32`);
+  }
+  return new NativeBackend();
 }

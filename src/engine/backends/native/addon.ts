@@ -22,7 +22,7 @@ export interface ConvRawResult {
 export interface NativeAddon {
   setThreads(n: number): void;
   getThreads(): number;
-  info(): { onednn: string; threads: number; isa: number };
+  info(): { onednn: string; threads: number; isa: number; bf16: boolean };
   /** src and dst may differ in dtype: float32 -> bf16 rounds to nearest even. */
   nchwToNhwc(src: A, dst: A, n: number, c: number, h: number, w: number): void;
   nhwcToNchw(src: A, dst: A, n: number, c: number, h: number, w: number): void;
@@ -31,19 +31,19 @@ export interface NativeAddon {
   bf16ToF32(src: Uint16Array, dst: F): void;
   /** No NaN or Inf in x. */
   allFinite(x: A): boolean;
-  convFwd(x: F, w: F, b: Opt, y: F, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, relu: boolean): void;
+  convFwd(x: A, w: F, b: Opt, y: A, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, relu: boolean): void;
   /** Eval-mode conv + batch norm (+ ReLU) in one primitive. */
-  convBnFwd(x: F, w: F, b: Opt, gamma: F, beta: F, rm: F, rv: F, y: F, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, eps: number, relu: boolean): void;
-  convBwdData(dy: F, w: F, dx: F, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number): void;
-  convBwdWeights(x: F, dy: F, dw: F, db: Opt, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number): void;
-  deconvFwd(x: F, w: F, b: Opt, y: F, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, relu: boolean): void;
-  deconvBwdData(dy: F, w: F, dx: F, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number): void;
-  deconvBwdWeights(x: F, dy: F, dw: F, db: Opt, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number): void;
-  bnWorkspaceBytes(n: number, c: number, h: number, w: number, eps: number, relu: boolean): number;
-  bnFwdTrain(x: F, gamma: F, beta: F, y: F, mean: F, variance: F, ws: Uint8Array | null, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
-  bnFwdEval(x: F, gamma: F, beta: F, rm: F, rv: F, y: F, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
-  bnBwdTrain(x: F, gamma: F, mean: F, variance: F, dy: F, ws: Uint8Array | null, dx: F, dgamma: F, dbeta: F, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
-  bnBwdEval(x: F, gamma: F, rm: F, rv: F, dy: F, y: F, dx: F, dgamma: F, dbeta: F, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
+  convBnFwd(x: A, w: F, b: Opt, gamma: F, beta: F, rm: F, rv: F, y: A, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, eps: number, relu: boolean): void;
+  convBwdData(dy: A, w: F, dx: A, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number): void;
+  convBwdWeights(x: A, dy: A, dw: F, db: Opt, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number): void;
+  deconvFwd(x: A, w: F, b: Opt, y: A, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, relu: boolean): void;
+  deconvBwdData(dy: A, w: F, dx: A, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number): void;
+  deconvBwdWeights(x: A, dy: A, dw: F, db: Opt, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number): void;
+  bnWorkspaceBytes(n: number, c: number, h: number, w: number, eps: number, relu: boolean, bf16?: boolean): number;
+  bnFwdTrain(x: A, gamma: F, beta: F, y: A, mean: F, variance: F, ws: Uint8Array | null, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
+  bnFwdEval(x: A, gamma: F, beta: F, rm: F, rv: F, y: A, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
+  bnBwdTrain(x: A, gamma: F, mean: F, variance: F, dy: A, ws: Uint8Array | null, dx: A, dgamma: F, dbeta: F, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
+  bnBwdEval(x: A, gamma: F, rm: F, rv: F, dy: A, y: A, dx: A, dgamma: F, dbeta: F, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
   bnUpdateRunning(rm: F, rv: F, mean: F, variance: F, momentum: number, count: number): void;
   maxpoolFwd(x: A, y: A, n: number, c: number, h: number, w: number): void;
   maxpoolBwd(x: A, dy: A, dx: A, n: number, c: number, h: number, w: number): void;
@@ -71,7 +71,7 @@ export interface NativeAddon {
   lossGrad(z: A, t: A, dy: F, dz: A, kind: number, bceWeight: number, n: number, k: number, h: number, w: number): void;
   adamStep(param: F, grad: F, m: F, v: F, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
   sgdStep(param: F, grad: F, buf: F, lr: number, momentum: number, weightDecay: number, step: number, dampening: number, nesterov: boolean): void;
-  benchConvRaw(opts: { n?: number; c?: number; o?: number; h?: number; w?: number; k?: number; pad?: number; iters?: number; bias?: boolean }): ConvRawResult;
+  benchConvRaw(opts: { n?: number; c?: number; o?: number; h?: number; w?: number; k?: number; pad?: number; iters?: number; bias?: boolean; bf16?: boolean; nhwc?: boolean }): ConvRawResult;
 }
 
 const FILE = join('build', 'Release', 'unetpp_native.node');

@@ -8,12 +8,16 @@ import { fmt, numel } from '../../graph.js';
 import type { NativeAddon } from './addon.js';
 
 type F = Float32Array;
-type Impl = (ins: F[], outs: F[], node: Node, rt: RunContext) => void;
+/** An activation: float32, or bf16 bits when the backend runs in bf16. */
+type Act = Float32Array | Uint16Array;
+// Kernels index their arguments as float32 for params and statistics; 4D activations may hold
+// bf16 bits, which the addon recognises by the Uint16Array type.
+type Impl = (ins: any[], outs: any[], node: Node, rt: RunContext) => void;
 
 const LOSS_KINDS: Record<string, number> = { bce: 0, dice: 1, bce_dice: 2, ce: 3, ce_dice: 4 };
 
 function shapes(ts: BTensor[]): string {
-  return ts.map((t) => `${fmt(t.shape)}(${t.data.length}${t.data instanceof Float32Array ? '' : ' ' + t.data.constructor.name})`).join(', ');
+  return ts.map((t) => `${fmt(t.shape)}(${t.data.length}${t.data instanceof Float32Array ? '' : t.data instanceof Uint16Array ? ' bf16' : ' ' + t.data.constructor.name})`).join(', ');
 }
 
 /** Wraps an implementation with the boundary checks and error naming. */
@@ -23,7 +27,7 @@ function guarded(op: string, impl: Impl): Kernel {
     const bad = (ts: BTensor[], want: readonly Shape[], what: string) => {
       for (let i = 0; i < ts.length; i++) {
         const t = ts[i];
-        if (!(t.data instanceof Float32Array)) return `${what} ${i} is not float32`;
+        if (!(t.data instanceof Float32Array) && !(t.data instanceof Uint16Array)) return `${what} ${i} is neither float32 nor bf16`;
         if (want[i] && t.data.length !== numel(want[i])) return `${what} ${i} has ${t.data.length} values, expected ${fmt(want[i])}`;
       }
       return '';
@@ -33,7 +37,7 @@ function guarded(op: string, impl: Impl): Kernel {
       bad(ins, node.inputs.map((v) => v.shape), 'input') || bad(outs, node.shapes, 'output');
     if (msg) throw new Error(`${where()}: ${msg}`);
     try {
-      impl(ins.map((t) => t.data as F), outs.map((t) => t.data as F), node, rt);
+      impl(ins.map((t) => t.data as Act), outs.map((t) => t.data as Act), node, rt);
     } catch (e) {
       throw new Error(`${where()}: ${(e as Error).message}`);
     }
@@ -118,7 +122,7 @@ export function nativeKernels(A: NativeAddon): Record<string, Kernel> {
       if (!s.mean) {  // batch statistics and the fused-ReLU mask, for the backward kernel
         s.mean = new Float32Array(c);
         s.variance = new Float32Array(c);
-        s.ws = relu ? new Uint8Array(A.bnWorkspaceBytes(n, c, h, w, eps, true)) : null;
+        s.ws = relu ? new Uint8Array(A.bnWorkspaceBytes(n, c, h, w, eps, true, x instanceof Uint16Array)) : null;
       }
       A.bnFwdTrain(x, gamma, beta, y, s.mean, s.variance, s.ws, n, c, h, w, eps, !!relu);
       const runM = rt.param(node.attrs.runningMean).data as F, runV = rt.param(node.attrs.runningVar).data as F;

@@ -1,5 +1,5 @@
 // Convolution kernels, NCHW, plain loops. Weights OIHW (conv2d) and [Cin,Cout,k,k] (transposed).
-import type { Kernel } from '../../backend.js';
+import type { Kernel, Float } from '../../backend.js';
 
 /** The output rows oh with 0 <= oh*stride - pad + k < size, as [first, end). */
 function validRange(k: number, pad: number, stride: number, size: number, outSize: number): [number, number] {
@@ -103,7 +103,7 @@ export const conv2dGradWeight: Kernel = (ins, outs, node) => {
       }
     }
   }
-  if (node.attrs.bias) sumPerChannel(DY, n, o, ho * wo, outs[1].data);
+  if (node.attrs.bias) sumPerChannel(DY, n, o, ho * wo, outs[1].data as Float);
 };
 
 /** db[o] = sum of dy over n and pixels. */
@@ -205,5 +205,5 @@ export const convTranspose2dGradWeight: Kernel = (ins, outs, node) => {
       }
     }
   }
-  if (node.attrs.bias) sumPerChannel(DY, n, o, ho * wo, outs[1].data);
+  if (node.attrs.bias) sumPerChannel(DY, n, o, ho * wo, outs[1].data as Float);
 };

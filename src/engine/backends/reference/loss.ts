@@ -121,11 +121,11 @@ export function segLoss(kind: LossKind, bceWeight: number, z: Float, t: Float, s
 
 export const loss: Kernel = (ins, outs, node) => {
   const [z, t] = ins;
-  outs[0].data[0] = segLoss(node.attrs.kind, node.attrs.bceWeight, z.data, t.data, z.shape, false).value;
+  outs[0].data[0] = segLoss(node.attrs.kind, node.attrs.bceWeight, z.data as Float, t.data as Float, z.shape, false).value;
 };
 
 export const lossGrad: Kernel = (ins, outs, node) => {
   const [z, t, dy] = ins;
-  const { grad } = segLoss(node.attrs.kind, node.attrs.bceWeight, z.data, t.data, z.shape, true, dy.data[0]);
+  const { grad } = segLoss(node.attrs.kind, node.attrs.bceWeight, z.data as Float, t.data as Float, z.shape, true, dy.data[0]);
   outs[0].data.set(grad!);
 };

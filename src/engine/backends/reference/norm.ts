@@ -26,7 +26,7 @@ export const batchnorm: Kernel = (ins, outs, node, rt) => {
   const hw = h * w;
   let mean: ArrayLike<number>, variance: ArrayLike<number>;
   if (training) {
-    ({ mean, variance } = batchStats(x.data, n, c, hw));
+    ({ mean, variance } = batchStats(x.data as Float, n, c, hw));
     const rm = rt.param(node.attrs.runningMean).data, rv = rt.param(node.attrs.runningVar).data;
     const m = n * hw;
     for (let ci = 0; ci < c; ci++) {
@@ -52,14 +52,14 @@ export const batchnorm: Kernel = (ins, outs, node, rt) => {
 
 export const batchnormGrad: Kernel = (ins, outs, node) => {
   const [x, gamma, rm, rv, dyT, yT] = ins;
-  const [dx, dgamma, dbeta] = outs.map((o) => o.data);
+  const [dx, dgamma, dbeta] = outs.map((o) => o.data as Float);
   const { training, eps, relu } = node.attrs;
   const [n, c, h, w] = x.shape;
   const hw = h * w, m = n * hw;
-  const X = x.data, Y = yT.data, DY = dyT.data;
+  const X = x.data as Float, Y = yT.data as Float, DY = dyT.data as Float;
   // Statistics are recomputed from x rather than read from the forward's scratch: the eval
   // branch needs none, and the forward has already moved the running statistics.
-  const { mean, variance } = training ? batchStats(X, n, c, hw) : { mean: rm.data, variance: rv.data };
+  const { mean, variance } = training ? batchStats(X, n, c, hw) : { mean: rm.data as Float, variance: rv.data as Float };
   const g = (i: number) => (relu && !(Y[i] > 0) ? 0 : DY[i]);
   for (let ci = 0; ci < c; ci++) {
     const inv = 1 / Math.sqrt(variance[ci] + eps);

@@ -51,44 +51,51 @@ export class Plan {
     this.assignBuffers();
   }
 
-  /** Liveness-based buffer sharing: a value's buffer returns to a pool after its last reader runs. */
+  /**
+   * Liveness-based buffer sharing: a value's buffer returns to a free list after its last reader
+   * runs, and a later value takes the smallest free buffer of its storage type that holds it
+   * (as a view of its first values), if that buffer is at most 4x too big; else a new one.
+   */
   private assignBuffers() {
     const lastUse = new Map<string, number>();
     this.schedule.forEach((n, t) => n.inputs.forEach((v) => lastUse.set(key(v), t)));
     const pinned = new Set(this.outputs.map(key));
-    const pool = new Map<string, BTensor[]>();
-    // Buffers are shared only between values of the same layout, size and storage type (bf16
-    // activations are Uint16Arrays next to float32 params and statistics).
-    const poolKey = (n: number, l: Layout, storage: string) => `${l}:${n}:${storage}`;
+    // bf16 activations are Uint16Arrays next to float32 params and statistics: never mixed.
     const storageOf = (s: Shape, l: Layout) => this.backend.precision === 'bf16' && l === 'act' && s.length === 4 ? 'bf16' : 'f';
+    const free = new Map<string, BTensor['data'][]>();
+    const backing = new Map<string, { data: BTensor['data']; storage: string }>();
+    const take = (storage: string, n: number) => {
+      const list = free.get(storage) ?? [];
+      let best = -1;
+      for (let i = 0; i < list.length; i++)
+        if (list[i].length >= n && list[i].length <= 4 * n && (best < 0 || list[i].length < list[best].length)) best = i;
+      return best < 0 ? undefined : list.splice(best, 1)[0];
+    };
     this.schedule.forEach((n, t) => {
       if (n.op === 'param') return;
       n.shapes.forEach((s, i) => {
-        const pk = poolKey(numel(s), n.layouts[i], storageOf(s, n.layouts[i]));
+        const storage = storageOf(s, n.layouts[i]), count = numel(s);
         // Inputs are uploaded before any kernel runs, so they must not take a buffer that an
         // earlier node still writes (an input created after part of the model, e.g. a target).
-        const reuse = n.op === 'input' ? undefined : pool.get(pk)?.pop();
-        const tensor = reuse ? { shape: s, data: reuse.data } : this.backend.alloc(s, n.layouts[i]);
-        this.tensors.set(`${n.id}:${i}`, tensor);
+        const reuse = n.op === 'input' ? undefined : take(storage, count);
+        const data = reuse ? reuse.subarray(0, count) : this.backend.alloc(s, n.layouts[i]).data;
+        this.tensors.set(`${n.id}:${i}`, { shape: s, data });
+        backing.set(`${n.id}:${i}`, { data: reuse ?? data, storage });
       });
-      const free: string[] = [];
+      const released: string[] = [];
       for (const v of n.inputs) {
         const k = key(v);
-        if (lastUse.get(k) !== t || pinned.has(k) || v.node.op === 'param' || free.includes(k)) continue;
-        free.push(k);
+        if (lastUse.get(k) !== t || pinned.has(k) || v.node.op === 'param' || released.includes(k)) continue;
+        released.push(k);
       }
       // Outputs nobody reads (e.g. an unused bias gradient) free at once.
-      n.shapes.forEach((_, i) => { const k = `${n.id}:${i}`; if (!lastUse.has(k) && !pinned.has(k)) free.push(k); });
-      for (const k of free) {
-        const tn = this.tensors.get(k)!;
-        const nodeId = Number(k.split(':')[0]);
-        const idx = Number(k.split(':')[1]);
-        const node = this.graph.nodes[nodeId];
-        const pk = poolKey(tn.data.length, node.layouts[idx], storageOf(node.shapes[idx], node.layouts[idx]));
-        if (!pool.has(pk)) pool.set(pk, []);
-        pool.get(pk)!.push(tn);
+      n.shapes.forEach((_, i) => { const k = `${n.id}:${i}`; if (!lastUse.has(k) && !pinned.has(k)) released.push(k); });
+      for (const k of released) {
+        const b = backing.get(k)!;
+        if (!free.has(b.storage)) free.set(b.storage, []);
+        free.get(b.storage)!.push(b.data);
       }
-      this.releaseAfter.set(n.id, free);
+      this.releaseAfter.set(n.id, released);
     });
   }
 

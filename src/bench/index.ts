@@ -42,12 +42,7 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
   emit({ kind: 'machine', ...machine, date: new Date().toISOString() });
   const summary: Record<string, any> = { kind: 'summary', batch: o.batch, size: o.size, ds: o.ds, threads, precision };
 
-  if (o.parts.includes('ops')) {
-    const { benchConvOp } = await import('./ops.js');
-    const r = benchConvOp({ n: 16, c: 32, o: 32, h: 96, w: 96, k: 3, pad: 1, iters: Math.max(10, o.steps), precision });
-    emit({ kind: 'op', ...r });
-    summary.conv_op = r;
-  }
+  // The model runs first, so that the process's peak RSS is the model's alone (as the peer's).
   if (o.parts.includes('model')) {
     const r = benchModel(new NativeBackend({ precision }), m);
     emit({ kind: 'model', engine: 'unetpp', ...r, peak_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1) });
@@ -55,6 +50,12 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
       train_img_per_s: round(r.train_img_per_s), infer_img_per_s: round(r.infer_img_per_s),
       peak_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1),
     });
+  }
+  if (o.parts.includes('ops')) {
+    const { benchConvOp } = await import('./ops.js');
+    const r = benchConvOp({ n: 16, c: 32, o: 32, h: 96, w: 96, k: 3, pad: 1, iters: Math.max(10, o.steps), precision });
+    emit({ kind: 'op', ...r });
+    summary.conv_op = r;
   }
   if (o.parts.includes('floor')) {
     const f = kernelFloor(m, Math.max(5, Math.min(o.steps, 10)));
@@ -79,6 +80,7 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
       if (summary.train_img_per_s) {
         summary[`train_vs_${tag}`] = round(summary.train_img_per_s / (p as PeerResult).train_img_per_s, 3);
         summary[`infer_vs_${tag}`] = round(summary.infer_img_per_s / (p as PeerResult).infer_img_per_s, 3);
+        summary[`rss_vs_${tag}`] = round(summary.peak_rss_mb / (p as PeerResult).peak_rss_mb, 3);
       }
     }
   }

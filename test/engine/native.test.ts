@@ -182,6 +182,36 @@ for (const [bias, relu, c, o] of [[true, true, 3, 17], [false, false, 17, 16], [
     close(run(native, true), want, 1e-4, 'native fused vs reference');
   });
 
+// conv2d_bn keeps its folded weights between runs: changing any input of the fold in place
+// (weights, bias, BN params, running statistics) must show in the next run, in both precisions.
+test('native conv2d_bn: folded weights follow in-place changes of every parameter', { skip }, () => {
+  const rand = rng(9);
+  const ps = new ParamStore();
+  const [c, o] = [16, 32];
+  for (const [name, shape, lo] of [['w', [o, c, 3, 3], -1], ['b', [o], -1], ['g', [o], 0.5], ['bt', [o], -1], ['rm', [o], -1], ['rv', [o], 0.5]] as const)
+    ps.set(name, [...shape], uniform32(shape.reduce((a, b) => a * b, 1), rand, lo, lo + 1.5), name !== 'rm' && name !== 'rv');
+  const x = uniform32(2 * c * 9 * 7, rand);
+  const graph = () => {
+    const g = new Graph();
+    const xv = g.input('x', [2, c, 9, 7]);
+    const [w, b, gm, bt] = ['w', 'b', 'g', 'bt'].map((n) => g.param(n, ps.get(n).shape));
+    g.param('rm', [o]); g.param('rv', [o]);
+    return { g, y: g.conv2dBnEval(xv, w, b, gm, bt, 'rm', 'rv', { pad: 1, relu: false }) };
+  };
+  const ref = () => { const { g, y } = graph(); return new Plan(g, reference, ps, [y]).runToHost({ x })[0]; };
+  for (const be of [native, ...(bf16.ok ? [nativeBf16] : [])]) {
+    const { g, y } = graph();
+    const plan = new Plan(g, be, ps, [y]);
+    const tol = be.precision === 'bf16' ? 2e-2 : 1e-4;
+    close(plan.runToHost({ x })[0], ref(), tol, `${be.precision} first run`);
+    for (const name of ['w', 'b', 'g', 'bt', 'rm', 'rv']) {
+      const d = ps.get(name).data;
+      d[d.length - 1] += 0.75;  // the last output channel
+      close(plan.runToHost({ x })[0], ref(), tol, `${be.precision} after changing ${name}`);
+    }
+  }
+});
+
 // ---- batch norm ----
 for (const training of [true, false])
   for (const relu of [false, true])

@@ -1,11 +1,16 @@
 // Segmentation losses on NHWC logits and targets, and their gradients (docs/engine.md):
 // bce, dice, bce_dice (sigmoid per value), ce, ce_dice (softmax over channels). Every sum is
-// accumulated in double, per thread, then combined; Dice terms are per image (and class).
+// accumulated in double (the sigmoid kinds' Dice sums: float within blocks of kBlk values),
+// per thread, then combined; Dice terms are per image (and class).
 // Logits and targets are float32 or bf16 each (they may differ); bf16 is read as float32 a
 // block of pixels at a time (one vectorised conversion), the gradient has the logits' dtype
 // (rounded once), and the loss and its upstream gradient stay float32 scalars.
+// The sigmoid kinds (the hot path) work per value in float32 with their own vectorised exp and
+// log1p (~1 ulp; one exp per value gives the softplus term, the sigmoid and p(1-p)); the
+// softmax kinds work in double per pixel. NaN logits give a NaN loss (divergence detection).
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
@@ -39,8 +44,6 @@ static LossGeo lossGeo(const Args &a, size_t i) {
   return g;
 }
 
-static inline double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
-
 /** Softmax of one pixel's K logits into p; returns log-sum-exp. */
 static inline double softmaxPixel(const float *z, int64_t K, double *p) {
   double m = z[0];
@@ -68,30 +71,125 @@ static inline const float *asF32(const bf16 *p, int64_t n, float *buf) {
   return buf;
 }
 
-/** Adds pixel q's terms (logits zi, targets ti) to the thread's sums. */
+/** Adds pixel q's softmax terms (logits zi, targets ti) to the thread's sums. */
 static inline void pixelStats(const LossGeo &g, int64_t q, const float *zi, const float *ti, double *prob, double *acc) {
   const int64_t K = g.k, G = g.groups(), n = q / (g.h * g.w);
   double *spt = acc + 1, *sp = spt + G, *st = sp + G;
-  if (g.softmax()) {
-    double lse = softmaxPixel(zi, K, prob);
-    for (int64_t c = 0; c < K; c++) {
-      acc[0] -= ti[c] * (zi[c] - lse);
-      if (g.kind == kCeDice) {
-        spt[n * K + c] += prob[c] * ti[c]; sp[n * K + c] += prob[c]; st[n * K + c] += ti[c];
-      }
-    }
-  } else {
-    for (int64_t c = 0; c < K; c++) {
-      const double zz = zi[c], tt = ti[c];
-      acc[0] += (zz > 0 ? zz : 0) - zz * tt + std::log1p(std::exp(-std::fabs(zz)));
-      const double pp = sigmoid(zz);
-      spt[n] += pp * tt; sp[n] += pp; st[n] += tt;
+  double lse = softmaxPixel(zi, K, prob);
+  for (int64_t c = 0; c < K; c++) {
+    acc[0] -= ti[c] * (zi[c] - lse);
+    if (g.kind == kCeDice) {
+      spt[n * K + c] += prob[c] * ti[c]; sp[n * K + c] += prob[c]; st[n * K + c] += ti[c];
     }
   }
 }
 
+// ---- sigmoid kinds: float32 per value, vectorised -------------------------------------------
+
+/** Values per block of the sigmoid kernels (float sums within a block, double across); a
+ *  block never spans two images, so each has one Dice group. */
+static constexpr int64_t kBlk = 256;
+
+static inline float bitsToF32(int32_t i) { float f; std::memcpy(&f, &i, 4); return f; }
+static inline int32_t f32Bits(float f) { int32_t i; std::memcpy(&i, &f, 4); return i; }
+
+/** exp(x) for x <= 0 in float32 (Cephes expf: x = k ln 2 + r, degree-6 polynomial in r,
+ *  times 2^k; ~1 ulp); 0 below -87.3 (where exp(x) is subnormal); NaN gives NaN. Branch-free,
+ *  so loops calling it vectorise. */
+static inline float expNeg(float x) {
+  const float xc = x < -87.3f ? -87.3f : x;  // NaN passes (the comparison is false)
+  const float kf = (xc * 1.44269504088896341f + 12582912.f) - 12582912.f;  // round(x / ln 2)
+  const float r = (xc - kf * 0.693359375f) - kf * -2.12194440e-4f;       // |r| <= ln 2 / 2
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.f;
+  const float ki = kf > -127.f ? kf : -127.f;  // NaN -> -127: no float-to-int of a NaN
+  const float e = p * bitsToF32(((int32_t)ki + 127) << 23);  // times 2^k, k in [-126, 0]
+  return x < -87.3f ? 0.f : e;
+}
+
+/** log(1 + e) for e in [0, 1] in float32 (Cephes logf: 1 + e = 2^k (1 + f), f in
+ *  [sqrt(1/2) - 1, sqrt(2) - 1), polynomial in f; ~1.4 ulp, and e itself for tiny e); NaN gives
+ *  NaN. Branch-free. */
+static inline float log1pUnit(float e) {
+  // k = 1 where 1 + e >= sqrt(2), from the bits (a select here makes GCC vectorise the
+  // polynomial twice; an int-to-float conversion, which may trap, blocks if-conversion);
+  // h = 2^-k, f = (1 + e) h - 1: exact for k = 0, within 0.5 ulp for k = 1
+  const int32_t ki = ((f32Bits(1.f + e) + (0x3f800000 - 0x3f3504f3)) >> 23) - 127;
+  const float h = bitsToF32((127 - ki) << 23), k = 2.f - 2.f * h, f = h * e - (1.f - h);
+  const float ff = f * f;
+  float y = 7.0376836292e-2f;
+  y = y * f - 1.1514610310e-1f;
+  y = y * f + 1.1676998740e-1f;
+  y = y * f - 1.2420140846e-1f;
+  y = y * f + 1.4249322787e-1f;
+  y = y * f - 1.6668057665e-1f;
+  y = y * f + 2.0000714765e-1f;
+  y = y * f - 2.4999993993e-1f;
+  y = y * f + 3.3333331174e-1f;
+  y = y * f * ff;
+  y += k * -2.12194440e-4f;  // ln 2 = 0.693359375 - 2.12194440e-4 (the first part exact)
+  y += -0.5f * ff;
+  return (f + y) + k * 0.693359375f;
+}
+
+/** Sums of the sigmoid kinds: the bce term (kTerm) and the per-image Dice sums (kDice). Per
+ *  value, e = exp(-|z|) gives softplus(-|z|) = log1p(e) and the sigmoid (1 or e, over 1 + e). */
+template <bool kTerm, bool kDice, class TZ, class TT>
+static Stats sigmoidStats(const LossGeo &g, const TZ *z, const TT *t) {
+  const int64_t per = g.k * g.h * g.w, nb = (per + kBlk - 1) / kBlk, G = g.n;
+  const int64_t stride = (1 + 3 * G + 7) / 8 * 8;  // a thread's sums, padded to 64 bytes
+  const int T = threads();
+  std::vector<double> part(T * stride, 0.0);
+#pragma omp parallel num_threads(T) if (g.size() >= kParMin)
+  {
+    double *acc = &part[omp_get_thread_num() * stride];
+    double *spt = acc + 1, *sp = spt + G, *st = sp + G;
+    alignas(64) float zb[kBlk], tb[kBlk];
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < g.n * nb; b++) {
+      const int64_t n = b / nb, i0 = (b % nb) * kBlk, m = std::min(kBlk, per - i0), off = n * per + i0;
+      const float *zf = asF32(z + off, m, zb), *tf = asF32(t + off, m, tb);
+      // the bce term sums in double: huge logits (|z| ~ 1e38) would overflow float block sums
+      double sTerm = 0;
+      float sPt = 0.f, sP = 0.f, sT = 0.f;
+#pragma omp simd reduction(+ : sTerm, sPt, sP, sT)
+      for (int64_t i = 0; i < m; i++) {
+        const float zz = zf[i], tt = tf[i], e = expNeg(-std::fabs(zz));
+        // max(z, 0) - z t + log1p(exp(-|z|)); a NaN z gives NaN (z t)
+        if constexpr (kTerm) sTerm += (double)(((zz > 0.f ? zz : 0.f) - zz * tt) + log1pUnit(e));
+        if constexpr (kDice) {
+          const float r = 1.f / (1.f + e), p = zz >= 0.f ? r : e * r;  // NaN z: e r = NaN
+          sPt += p * tt; sP += p; sT += tt;
+        }
+      }
+      acc[0] += sTerm;
+      if (kDice) { spt[n] += sPt; sp[n] += sP; st[n] += sT; }
+    }
+  }
+  Stats s;
+  s.pt.assign(G, 0); s.p.assign(G, 0); s.t.assign(G, 0);
+  for (int th = 0; th < T; th++) {
+    const double *acc = &part[th * stride];
+    s.term += acc[0];
+    for (int64_t j = 0; j < G; j++) { s.pt[j] += acc[1 + j]; s.p[j] += acc[1 + G + j]; s.t[j] += acc[1 + 2 * G + j]; }
+  }
+  return s;
+}
+
+/** Sums of the loss terms of kind g.kind (withTerm false: the sigmoid kinds skip the bce term,
+ *  which the gradient does not need). */
 template <class TZ, class TT>
-static Stats stats(const LossGeo &g, const TZ *z, const TT *t) {
+static Stats stats(const LossGeo &g, const TZ *z, const TT *t, bool withTerm = true) {
+  if (!g.softmax()) {
+    if (g.kind == kBce) return sigmoidStats<true, false>(g, z, t);
+    if (g.kind == kDice || !withTerm) return sigmoidStats<false, true>(g, z, t);
+    return sigmoidStats<true, true>(g, z, t);
+  }
   const int64_t K = g.k, HW = g.h * g.w, P = g.n * HW, G = g.groups();
   const int T = threads();
   std::vector<double> part(T * (1 + 3 * G), 0.0);
@@ -106,20 +204,11 @@ static Stats stats(const LossGeo &g, const TZ *z, const TT *t) {
       for (int64_t q = 0; q < P; q++) {
         const int64_t n = q / HW;
         const float *zi = z + q * K, *ti = t + q * K;
-        if (g.softmax()) {
-          double lse = softmaxPixel(zi, K, prob.data());
-          for (int64_t c = 0; c < K; c++) {
-            acc[0] -= ti[c] * (zi[c] - lse);
-            if (g.kind == kCeDice) {
-              spt[n * K + c] += prob[c] * ti[c]; sp[n * K + c] += prob[c]; st[n * K + c] += ti[c];
-            }
-          }
-        } else {
-          for (int64_t c = 0; c < K; c++) {
-            const double zz = zi[c], tt = ti[c];
-            acc[0] += (zz > 0 ? zz : 0) - zz * tt + std::log1p(std::exp(-std::fabs(zz)));
-            const double pp = sigmoid(zz);
-            spt[n] += pp * tt; sp[n] += pp; st[n] += tt;
+        double lse = softmaxPixel(zi, K, prob.data());
+        for (int64_t c = 0; c < K; c++) {
+          acc[0] -= ti[c] * (zi[c] - lse);
+          if (g.kind == kCeDice) {
+            spt[n * K + c] += prob[c] * ti[c]; sp[n * K + c] += prob[c]; st[n * K + c] += ti[c];
           }
         }
       }
@@ -175,40 +264,68 @@ struct GradCoef {
   double termScale, diceScale;
 };
 
-/** Writes pixel q's d loss / d logits (logits zi, targets ti) to di. */
+/** Writes pixel q's softmax-kind d loss / d logits (logits zi, targets ti) to di. */
 static inline void pixelGrad(const LossGeo &g, const GradCoef &k, int64_t q, const float *zi, const float *ti, float *di,
                              double *prob, double *gp) {
   const int64_t K = g.k, n = q / (g.h * g.w);
   const double termScale = k.termScale, diceScale = k.diceScale;
   const std::vector<double> &num = k.num, &den = k.den;
-  if (g.softmax()) {
-    softmaxPixel(zi, K, prob);
-    double tsum = 0, pg = 0;
-    for (int64_t c = 0; c < K; c++) tsum += ti[c];
-    for (int64_t c = 0; c < K; c++) {
-      const int64_t j = n * K + c;
-      gp[c] = g.kind == kCeDice ? diceScale * (2 * ti[c] * den[j] - num[j]) / (den[j] * den[j]) : 0.0;
-      pg += prob[c] * gp[c];
-    }
-    for (int64_t c = 0; c < K; c++)
-      di[c] = (float)(termScale * (prob[c] * tsum - ti[c]) + prob[c] * (gp[c] - pg));
-  } else {
-    for (int64_t c = 0; c < K; c++) {
-      const double pp = sigmoid(zi[c]), tt = ti[c];
-      double v = termScale * (pp - tt);
-      if (g.dice()) v += diceScale * (2 * tt * den[n] - num[n]) / (den[n] * den[n]) * pp * (1 - pp);
-      di[c] = (float)v;
-    }
+  softmaxPixel(zi, K, prob);
+  double tsum = 0, pg = 0;
+  for (int64_t c = 0; c < K; c++) tsum += ti[c];
+  for (int64_t c = 0; c < K; c++) {
+    const int64_t j = n * K + c;
+    gp[c] = g.kind == kCeDice ? diceScale * (2 * ti[c] * den[j] - num[j]) / (den[j] * den[j]) : 0.0;
+    pg += prob[c] * gp[c];
   }
+  for (int64_t c = 0; c < K; c++)
+    di[c] = (float)(termScale * (prob[c] * tsum - ti[c]) + prob[c] * (gp[c] - pg));
 }
 
 static inline void storeGrad(const float *src, float *dst, int64_t n) { std::memcpy(dst, src, n * sizeof(float)); }
 static inline void storeGrad(const float *src, bf16 *dst, int64_t n) { roundBf16(src, dst, n); }
 
+/** d loss / d logits of the sigmoid kinds: termScale (p - t) (kTerm) plus, per image, Dice's
+ *  diceScale (2 t den - num) / den^2 p (1 - p) (kDice), in float32 per value. */
+template <bool kTerm, bool kDice, class TZ, class TT>
+static void sigmoidGrad(const LossGeo &g, const GradCoef &k, const TZ *z, const TT *t, TZ *dz) {
+  const int64_t per = g.k * g.h * g.w, nb = (per + kBlk - 1) / kBlk;
+  // Dice's factor per image as c1 t + c0 (no cancellation: c1 + c0 = diceScale (2 - D) / den)
+  std::vector<float> c1(g.n, 0.f), c0(g.n, 0.f);
+  for (int64_t j = 0; j < g.n && kDice; j++) {
+    c1[j] = (float)(2 * k.diceScale / k.den[j]);
+    c0[j] = (float)(-k.diceScale * k.num[j] / (k.den[j] * k.den[j]));
+  }
+  const float ts = (float)k.termScale;
+#pragma omp parallel if (g.size() >= kParMin)
+  {
+    alignas(64) float zb[kBlk], tb[kBlk], db[kBlk];
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < g.n * nb; b++) {
+      const int64_t n = b / nb, i0 = (b % nb) * kBlk, m = std::min(kBlk, per - i0), off = n * per + i0;
+      const float *zf = asF32(z + off, m, zb), *tf = asF32(t + off, m, tb);
+      float *df = db;
+      if constexpr (std::is_same_v<TZ, float>) df = dz + off;
+      const float a1 = c1[n], a0 = c0[n];
+#pragma omp simd
+      for (int64_t i = 0; i < m; i++) {
+        const float zz = zf[i], tt = tf[i], e = expNeg(-std::fabs(zz));
+        const float r = 1.f / (1.f + e), s = e * r;  // sigmoid(|z|) and sigmoid(-|z|); NaN z: s NaN
+        float v = 0.f;
+        // p - t, as (1 - t) - (1 - p) where p is near 1 (exact for binary t)
+        if constexpr (kTerm) v = ts * (zz >= 0.f ? (1.f - tt) - s : s - tt);
+        if constexpr (kDice) v += (a1 * tt + a0) * (s * r);  // p (1 - p) = s r
+        df[i] = v;
+      }
+      if constexpr (!std::is_same_v<TZ, float>) storeGrad(db, dz + off, m);
+    }
+  }
+}
+
 template <class TZ, class TT>
 static void lossGradT(const LossGeo &g, const TZ *z, const TT *t, const float *dy, TZ *dz) {
   const int64_t K = g.k, HW = g.h * g.w, P = g.n * HW, G = g.groups();
-  Stats s = g.dice() ? stats(g, z, t) : Stats{};
+  Stats s = g.dice() ? stats(g, z, t, false) : Stats{};
   // d(1 - mean_j D_j)/dp = -(2 t den - num) / den^2 / G: keep num, den and -1/G per group.
   GradCoef k;
   k.num.resize(G);
@@ -219,6 +336,12 @@ static void lossGradT(const LossGeo &g, const TZ *z, const TT *t, const float *d
               : g.softmax()     ? up / (double)(g.n * g.h * g.w)
               : (g.kind == kBceDice ? g.bceWeight : 1.0) * up / (double)g.size();
   k.diceScale = g.dice() ? -up / (double)G : 0.0;
+  if (!g.softmax()) {
+    if (g.kind == kBce) sigmoidGrad<true, false>(g, k, z, t, dz);
+    else if (g.kind == kDice) sigmoidGrad<false, true>(g, k, z, t, dz);
+    else sigmoidGrad<true, true>(g, k, z, t, dz);
+    return;
+  }
   constexpr bool f32 = std::is_same_v<TZ, float> && std::is_same_v<TT, float>;
 #pragma omp parallel if ((P * K) >= kParMin)
   {
@@ -231,25 +354,16 @@ static void lossGradT(const LossGeo &g, const TZ *z, const TT *t, const float *d
         const int64_t n = q / HW;
         const float *zi = z + q * K, *ti = t + q * K;
         float *di = dz + q * K;
-        if (g.softmax()) {
-          softmaxPixel(zi, K, prob.data());
-          double tsum = 0, pg = 0;
-          for (int64_t c = 0; c < K; c++) tsum += ti[c];
-          for (int64_t c = 0; c < K; c++) {
-            const int64_t j = n * K + c;
-            gp[c] = g.kind == kCeDice ? diceScale * (2 * ti[c] * den[j] - num[j]) / (den[j] * den[j]) : 0.0;
-            pg += prob[c] * gp[c];
-          }
-          for (int64_t c = 0; c < K; c++)
-            di[c] = (float)(termScale * (prob[c] * tsum - ti[c]) + prob[c] * (gp[c] - pg));
-        } else {
-          for (int64_t c = 0; c < K; c++) {
-            const double pp = sigmoid(zi[c]), tt = ti[c];
-            double v = termScale * (pp - tt);
-            if (g.dice()) v += diceScale * (2 * tt * den[n] - num[n]) / (den[n] * den[n]) * pp * (1 - pp);
-            di[c] = (float)v;
-          }
+        softmaxPixel(zi, K, prob.data());
+        double tsum = 0, pg = 0;
+        for (int64_t c = 0; c < K; c++) tsum += ti[c];
+        for (int64_t c = 0; c < K; c++) {
+          const int64_t j = n * K + c;
+          gp[c] = g.kind == kCeDice ? diceScale * (2 * ti[c] * den[j] - num[j]) / (den[j] * den[j]) : 0.0;
+          pg += prob[c] * gp[c];
         }
+        for (int64_t c = 0; c < K; c++)
+          di[c] = (float)(termScale * (prob[c] * tsum - ti[c]) + prob[c] * (gp[c] - pg));
       }
     } else {
       std::vector<float> zb(kPixBlk * K), tb(kPixBlk * K), db(kPixBlk * K);

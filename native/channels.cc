@@ -11,42 +11,6 @@ namespace un {
 /** The storage copied for an activation dtype (a loop copying bf16 structs does not vectorise). */
 template <class T> using Raw = std::conditional_t<std::is_same_v<T, float>, float, uint16_t>;
 
-/** The activations of a JS array argument (Float32Array or bf16 Uint16Array, whole pixels of P). */
-struct ActList {
-  std::vector<Act> acts;
-  std::vector<int64_t> cs;  // channels of each
-  int64_t ct = 0;           // their sum
-};
-
-static ActList actList(const Args &a, size_t i, int64_t P, const char *what) {
-  if (i >= a.count() || !a.info[i].IsArray()) throw OpError(std::string(what) + " must be an array of Float32Array or bf16 Uint16Array");
-  auto arr = a.info[i].As<Napi::Array>();
-  ActList l;
-  for (uint32_t k = 0; k < arr.Length(); k++) {
-    Napi::Value v = arr[k];
-    const std::string name = std::string(what) + "[" + std::to_string(k) + "]";
-    if (!v.IsTypedArray()) throw OpError(name + " must be a Float32Array or a bf16 Uint16Array");
-    auto t = v.As<Napi::TypedArray>();
-    const bool isF = t.TypedArrayType() == napi_float32_array, isH = t.TypedArrayType() == napi_uint16_array;
-    if (!isF && !isH) throw OpError(name + " must be a Float32Array or a bf16 Uint16Array");
-    const int64_t len = (int64_t)t.ElementLength();
-    if (len % P || len == 0)
-      throw OpError(name + " has " + std::to_string(len) + " values, not whole pixels of " + std::to_string(P));
-    l.acts.push_back(Act{static_cast<uint8_t *>(t.ArrayBuffer().Data()) + t.ByteOffset(), isH});
-    l.cs.push_back(len / P);
-    l.ct += l.cs.back();
-  }
-  return l;
-}
-
-/** Every member of l has the dtype of `other` (an error names both otherwise). */
-static void sameTypes(const Args &a, const ActList &l, const char *what, const char *otherName, Act other) {
-  for (size_t k = 0; k < l.acts.size(); k++) {
-    const std::string name = std::string(what) + "[" + std::to_string(k) + "]";
-    a.sameType({{otherName, other}, {name.c_str(), l.acts[k]}});
-  }
-}
-
 template <class R>
 static void concatT(const ActList &l, int64_t P, R *y) {
   const int64_t ct = l.ct;

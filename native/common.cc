@@ -187,4 +187,32 @@ void run(const dnnl::primitive &p, const dnnl::primitive_desc_base &pd, std::uno
   stream().wait();
 }
 
+ActList actList(const Args &a, size_t i, int64_t P, const char *what) {
+  if (i >= a.count() || !a.info[i].IsArray()) throw OpError(std::string(what) + " must be an array of Float32Array or bf16 Uint16Array");
+  auto arr = a.info[i].As<Napi::Array>();
+  ActList l;
+  for (uint32_t k = 0; k < arr.Length(); k++) {
+    Napi::Value v = arr[k];
+    const std::string name = std::string(what) + "[" + std::to_string(k) + "]";
+    if (!v.IsTypedArray()) throw OpError(name + " must be a Float32Array or a bf16 Uint16Array");
+    auto t = v.As<Napi::TypedArray>();
+    const bool isF = t.TypedArrayType() == napi_float32_array, isH = t.TypedArrayType() == napi_uint16_array;
+    if (!isF && !isH) throw OpError(name + " must be a Float32Array or a bf16 Uint16Array");
+    const int64_t len = (int64_t)t.ElementLength();
+    if (len % P || len == 0)
+      throw OpError(name + " has " + std::to_string(len) + " values, not whole pixels of " + std::to_string(P));
+    l.acts.push_back(Act{static_cast<uint8_t *>(t.ArrayBuffer().Data()) + t.ByteOffset(), isH});
+    l.cs.push_back(len / P);
+    l.ct += l.cs.back();
+  }
+  return l;
+}
+
+void sameTypes(const Args &a, const ActList &l, const char *what, const char *otherName, Act other) {
+  for (size_t k = 0; k < l.acts.size(); k++) {
+    const std::string name = std::string(what) + "[" + std::to_string(k) + "]";
+    a.sameType({{otherName, other}, {name.c_str(), l.acts[k]}});
+  }
+}
+
 }  // namespace un

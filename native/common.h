@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace un {
 
@@ -104,6 +105,17 @@ struct Args {
   double num(size_t i) const;
   bool flag(size_t i) const;
 };
+
+/** The activations of a JS array argument (Float32Array or bf16 Uint16Array, whole pixels of P). */
+struct ActList {
+  std::vector<Act> acts;
+  std::vector<int64_t> cs;  // channels of each
+  int64_t ct = 0;           // their sum
+};
+/** Argument i as an ActList (may be empty); what names it in errors. */
+ActList actList(const Args &a, size_t i, int64_t P, const char *what);
+/** Every member of l has the dtype of `other` (an error names both otherwise). */
+void sameTypes(const Args &a, const ActList &l, const char *what, const char *otherName, Act other);
 
 using Fn = std::function<Napi::Value(const Args &)>;
 /** Exports fn as `name`; dnnl::error and std::exception become JS Errors prefixed by name. */

@@ -1,8 +1,16 @@
 // x2 up-sampling over NHWC (bilinear with align_corners true/false as PyTorch, and nearest),
 // ours: oneDNN's resampling is half-pixel only. Bilinear is separable, so the backward pass is
-// two gathers (along W into a scratch buffer, then along H) through transposed weight tables:
-// no scatter, no atomics, any loop can run in parallel. Activations are float32 or bf16 (one
-// dtype per call); bf16 is computed and accumulated in float32 and rounded once per output.
+// two passes: along W into a float32 scratch buffer (each thread owns whole rows: it adds every
+// dy pixel to its two taps in a cached row, no atomics), then along H, a gather through a
+// transposed weight table. Activations are float32 or bf16 (one dtype per call); bf16 is
+// computed and accumulated in float32 and rounded once per output.
+//
+// concat_up (concat([x1..xk, upsample2x(x)])) runs the same kernels on a wider high-resolution
+// tensor (y forward, dy backward): S channels per pixel, ours the last C, from O = S - C. The
+// x1..xk ("parts", channels 0..O-1) are copied in (forward) or out (backward) pixel by pixel inside
+// the up-sampling's own loops, right next to our channels of the same pixel, so the wide tensor is
+// one sequential stream touched once, and the up-sampled part never exists on its own: y's slot
+// is written in place, dy's read in place. Plain up-sampling: S = C, O = 0, no parts.
 #include <cmath>
 #include <type_traits>
 #include <vector>
@@ -83,37 +91,70 @@ static Gather transpose(const std::vector<Tap> &t, int64_t in) {
 struct Geo {
   int64_t n, c, h, w;
   bool nearest, align;
+  int64_t S, O;       // channels per pixel of the high-resolution tensor, and the first of ours
+  ActList parts;      // concat_up's x1..xk: channels 0..O-1 of the high-resolution tensor
 };
 
 static Geo geo(const Args &a, size_t i) {
-  Geo g{a.i64(i), a.i64(i + 1), a.i64(i + 2), a.i64(i + 3), a.flag(i + 4), a.flag(i + 5)};
+  Geo g{a.i64(i), a.i64(i + 1), a.i64(i + 2), a.i64(i + 3), a.flag(i + 4), a.flag(i + 5), 0, 0, {}};
   if (g.n < 1 || g.c < 1 || g.h < 1 || g.w < 1) throw OpError("invalid shape " + shape({g.n, g.c, g.h, g.w}));
+  g.S = g.c;
   return g;
 }
 
 /** The storage of T for plain copies (a loop copying bf16 structs does not vectorise). */
 template <class T> using Raw = std::conditional_t<std::is_same_v<T, float>, float, uint16_t>;
 
+/** Forward: copies the parts' channels of high-resolution pixel px (global NHW index) into y. */
+template <class T>
+static inline void partsIn(const Geo &g, int64_t px, T *y) {
+  using R = Raw<T>;
+  R *d = reinterpret_cast<R *>(y) + px * g.S;
+  for (size_t k = 0; k < g.parts.acts.size(); k++) {
+    const int64_t c = g.parts.cs[k];
+    const R *s = g.parts.acts[k].as<R>() + px * c;
+#pragma omp simd
+    for (int64_t i = 0; i < c; i++) d[i] = s[i];
+    d += c;
+  }
+}
+
+/** Backward: copies the parts' channels of dy's high-resolution pixel px out to their gradients. */
+template <class T>
+static inline void partsOut(const Geo &g, int64_t px, const T *dy) {
+  using R = Raw<T>;
+  const R *s = reinterpret_cast<const R *>(dy) + px * g.S;
+  for (size_t k = 0; k < g.parts.acts.size(); k++) {
+    const int64_t c = g.parts.cs[k];
+    R *d = g.parts.acts[k].as<R>() + px * c;
+#pragma omp simd
+    for (int64_t i = 0; i < c; i++) d[i] = s[i];
+    s += c;
+  }
+}
+
 template <class T>
 static void nearestFwd(const Geo &g, const T *x, T *y) {
   const int64_t C = g.c, H = g.h, W = g.w, Ho = 2 * H, Wo = 2 * W;
   const Raw<T> *xr = reinterpret_cast<const Raw<T> *>(x);
   Raw<T> *yr = reinterpret_cast<Raw<T> *>(y);
-#pragma omp parallel for collapse(2) schedule(static) if ((g.n * C * Ho * Wo) >= kParMin)
+#pragma omp parallel for collapse(2) schedule(static) if ((g.n * g.S * Ho * Wo) >= kParMin)
   for (int64_t n = 0; n < g.n; n++)
-    for (int64_t oy = 0; oy < Ho; oy++)
+    for (int64_t oy = 0; oy < Ho; oy++) {
       for (int64_t ox = 0; ox < Wo; ox++) {
+        partsIn(g, (n * Ho + oy) * Wo + ox, y);
         const Raw<T> *s = xr + ((n * H + oy / 2) * W + ox / 2) * C;
-        Raw<T> *d = yr + ((n * Ho + oy) * Wo + ox) * C;
+        Raw<T> *d = yr + ((n * Ho + oy) * Wo + ox) * g.S + g.O;
 #pragma omp simd
         for (int64_t c = 0; c < C; c++) d[c] = s[c];
       }
+    }
 }
 
 static void bilinearFwdF32(const Geo &g, const float *x, float *y) {
   const int64_t C = g.c, H = g.h, W = g.w, Ho = 2 * H, Wo = 2 * W;
   auto ty = taps(H, g.align), tx = taps(W, g.align);
-#pragma omp parallel for collapse(2) schedule(static) if ((g.n * C * Ho * Wo) >= kParMin)
+#pragma omp parallel for collapse(2) schedule(static) if ((g.n * g.S * Ho * Wo) >= kParMin)
   for (int64_t n = 0; n < g.n; n++)
     for (int64_t oy = 0; oy < Ho; oy++) {
       const Tap r = ty[oy];
@@ -122,7 +163,8 @@ static void bilinearFwdF32(const Geo &g, const float *x, float *y) {
         const Tap q = tx[ox];
         const float *a0 = x0 + q.i0 * C, *a1 = x0 + q.i1 * C, *b0 = x1 + q.i0 * C, *b1 = x1 + q.i1 * C;
         const float w00 = (1 - r.l) * (1 - q.l), w01 = (1 - r.l) * q.l, w10 = r.l * (1 - q.l), w11 = r.l * q.l;
-        float *d = y + ((n * Ho + oy) * Wo + ox) * C;
+        partsIn(g, (n * Ho + oy) * Wo + ox, y);
+        float *d = y + ((n * Ho + oy) * Wo + ox) * g.S + g.O;
 #pragma omp simd
         for (int64_t c = 0; c < C; c++) d[c] = w00 * a0[c] + w01 * a1[c] + w10 * b0[c] + w11 * b1[c];
       }
@@ -156,7 +198,7 @@ static void bilinearFwdBf16(const Geo &g, const bf16 *x, bf16 *y) {
       for (; c < C; c++) d[c] = w0 * load(a0[c]) + w1 * load(a1[c]);
     }
   };
-#pragma omp parallel if ((g.n * C * Ho * Wo) >= kParMin)
+#pragma omp parallel if ((g.n * g.S * Ho * Wo) >= kParMin)
   {
     std::vector<float> buf(2 * R);
     float *slot[2] = {buf.data(), buf.data() + R};
@@ -177,17 +219,32 @@ static void bilinearFwdBf16(const Geo &g, const bf16 *x, bf16 *y) {
         const float *h0 = rowOf(n * H + r.i0, -1);
         const float *h1 = rowOf(n * H + r.i1, n * H + r.i0);
         const float w0 = 1 - r.l, w1 = r.l;
-        bf16 *d = y + (n * Ho + oy) * R;
-        int64_t k = 0;
+        bf16 *drow = y + (n * Ho + oy) * Wo * g.S + g.O;
+        // A whole output row is one run of R values when it is not a slot of a wider tensor.
+        const bool whole = g.S == C;
+        const int64_t runs = whole ? 1 : Wo, len = whole ? R : C;
+        for (int64_t p = 0; p < runs; p++) {
+          if (!whole) partsIn(g, (n * Ho + oy) * Wo + p, y);
+          bf16 *d = drow + p * g.S;
+          const float *a0 = h0 + p * len, *a1 = h1 + p * len;
+          int64_t k = 0;
 #ifdef __SSE2__
-        const __m128 v0 = _mm_set1_ps(w0), v1 = _mm_set1_ps(w1);
-        for (; k + 8 <= R; k += 8)
-          store8(d + k, _mm_add_ps(_mm_mul_ps(v0, _mm_loadu_ps(h0 + k)), _mm_mul_ps(v1, _mm_loadu_ps(h1 + k))),
-                 _mm_add_ps(_mm_mul_ps(v0, _mm_loadu_ps(h0 + k + 4)), _mm_mul_ps(v1, _mm_loadu_ps(h1 + k + 4))));
+          const __m128 v0 = _mm_set1_ps(w0), v1 = _mm_set1_ps(w1);
+          for (; k + 8 <= len; k += 8)
+            store8(d + k, _mm_add_ps(_mm_mul_ps(v0, _mm_loadu_ps(a0 + k)), _mm_mul_ps(v1, _mm_loadu_ps(a1 + k))),
+                   _mm_add_ps(_mm_mul_ps(v0, _mm_loadu_ps(a0 + k + 4)), _mm_mul_ps(v1, _mm_loadu_ps(a1 + k + 4))));
 #endif
-        for (; k < R; k++) d[k] = toBf16(w0 * h0[k] + w1 * h1[k]);
+          for (; k < len; k++) d[k] = toBf16(w0 * a0[k] + w1 * a1[k]);
+        }
       }
   }
+}
+
+static void runFwd(const Geo &g, Act x, Act y) {
+  if (g.nearest && x.bf16) nearestFwd(g, x.as<bf16>(), y.as<bf16>());
+  else if (g.nearest) nearestFwd(g, x.as<float>(), y.as<float>());
+  else if (x.bf16) bilinearFwdBf16(g, x.as<bf16>(), y.as<bf16>());
+  else bilinearFwdF32(g, x.as<float>(), y.as<float>());
 }
 
 // upsampleFwd(x, y, n,c,h,w, nearest, alignCorners)
@@ -195,66 +252,108 @@ static Napi::Value fwd(const Args &a) {
   Geo g = geo(a, 2);
   Act x = a.act(0, g.n * g.c * g.h * g.w, "x"), y = a.act(1, g.n * g.c * 4 * g.h * g.w, "y");
   a.sameType({{"x", x}, {"y", y}});
-  if (g.nearest && x.bf16) nearestFwd(g, x.as<bf16>(), y.as<bf16>());
-  else if (g.nearest) nearestFwd(g, x.as<float>(), y.as<float>());
-  else if (x.bf16) bilinearFwdBf16(g, x.as<bf16>(), y.as<bf16>());
-  else bilinearFwdF32(g, x.as<float>(), y.as<float>());
+  runFwd(g, x, y);
+  return a.env().Undefined();
+}
+
+/** concat_up's geometry: x [n,h,w,c] after parts of [n,2h,2w,*] (argument `partsArg`). */
+static Geo geoUp(const Args &a, size_t partsArg, const char *what) {
+  Geo g = geo(a, 3);
+  g.parts = actList(a, partsArg, g.n * 4 * g.h * g.w, what);
+  g.O = g.parts.ct;
+  g.S = g.O + g.c;
+  return g;
+}
+
+// concatUpFwd([x1..xk], x, y, n,c,h,w, nearest, alignCorners): y [n,2h,2w, sum c_i + c] =
+// concat(x1..xk, upsample2x(x)) along channels, in one pass over y (k may be 0).
+static Napi::Value concatUpFwd(const Args &a) {
+  Geo g = geoUp(a, 0, "inputs");
+  Act x = a.act(1, g.n * g.c * g.h * g.w, "x"), y = a.act(2, g.n * g.S * 4 * g.h * g.w, "y");
+  a.sameType({{"x", x}, {"y", y}});
+  sameTypes(a, g.parts, "inputs", "y", y);
+  runFwd(g, x, y);
   return a.env().Undefined();
 }
 
 static void nearestBwdF32(const Geo &g, const float *dy, float *dx) {
   const int64_t C = g.c, H = g.h, W = g.w, Ho = 2 * H, Wo = 2 * W;
-#pragma omp parallel for collapse(2) schedule(static) if ((g.n * C * Ho * Wo) >= kParMin)
+#pragma omp parallel for collapse(2) schedule(static) if ((g.n * g.S * Ho * Wo) >= kParMin)
   for (int64_t n = 0; n < g.n; n++)
-    for (int64_t iy = 0; iy < H; iy++)
+    for (int64_t iy = 0; iy < H; iy++) {
       for (int64_t ix = 0; ix < W; ix++) {
-        const float *s0 = dy + ((n * Ho + 2 * iy) * Wo + 2 * ix) * C, *s1 = s0 + Wo * C;
+        const int64_t S = g.S, px = (n * Ho + 2 * iy) * Wo + 2 * ix;
+        partsOut(g, px, dy), partsOut(g, px + 1, dy), partsOut(g, px + Wo, dy), partsOut(g, px + Wo + 1, dy);
+        const float *s0 = dy + ((n * Ho + 2 * iy) * Wo + 2 * ix) * S + g.O, *s1 = s0 + Wo * S;
         float *d = dx + ((n * H + iy) * W + ix) * C;
 #pragma omp simd
-        for (int64_t c = 0; c < C; c++) d[c] = (s0[c] + s0[C + c]) + (s1[c] + s1[C + c]);
+        for (int64_t c = 0; c < C; c++) d[c] = (s0[c] + s0[S + c]) + (s1[c] + s1[S + c]);
       }
+    }
 }
 
 /** bf16: the same float32 sums, rounded once. */
 static void nearestBwdBf16(const Geo &g, const bf16 *dy, bf16 *dx) {
   const int64_t C = g.c, H = g.h, W = g.w, Ho = 2 * H, Wo = 2 * W;
-#pragma omp parallel for collapse(2) schedule(static) if ((g.n * C * Ho * Wo) >= kParMin)
+#pragma omp parallel for collapse(2) schedule(static) if ((g.n * g.S * Ho * Wo) >= kParMin)
   for (int64_t n = 0; n < g.n; n++)
-    for (int64_t iy = 0; iy < H; iy++)
+    for (int64_t iy = 0; iy < H; iy++) {
       for (int64_t ix = 0; ix < W; ix++) {
-        const bf16 *s0 = dy + ((n * Ho + 2 * iy) * Wo + 2 * ix) * C, *s1 = s0 + Wo * C;
+        const int64_t S = g.S, px = (n * Ho + 2 * iy) * Wo + 2 * ix;
+        partsOut(g, px, dy), partsOut(g, px + 1, dy), partsOut(g, px + Wo, dy), partsOut(g, px + Wo + 1, dy);
+        const bf16 *s0 = dy + ((n * Ho + 2 * iy) * Wo + 2 * ix) * S + g.O, *s1 = s0 + Wo * S;
         bf16 *d = dx + ((n * H + iy) * W + ix) * C;
         int64_t c = 0;
 #ifdef __SSE2__
         for (; c + 8 <= C; c += 8) {
-          const __m128i p = load8(s0 + c), q = load8(s0 + C + c), s = load8(s1 + c), t = load8(s1 + C + c);
+          const __m128i p = load8(s0 + c), q = load8(s0 + S + c), s = load8(s1 + c), t = load8(s1 + S + c);
           store8(d + c, _mm_add_ps(_mm_add_ps(lo4(p), lo4(q)), _mm_add_ps(lo4(s), lo4(t))),
                  _mm_add_ps(_mm_add_ps(hi4(p), hi4(q)), _mm_add_ps(hi4(s), hi4(t))));
         }
 #endif
-        for (; c < C; c++) d[c] = toBf16((load(s0[c]) + load(s0[C + c])) + (load(s1[c]) + load(s1[C + c])));
+        for (; c < C; c++) d[c] = toBf16((load(s0[c]) + load(s0[S + c])) + (load(s1[c]) + load(s1[S + c])));
       }
+    }
+}
+
+static inline float ld(float v) { return v; }
+static inline float ld(bf16 v) { return load(v); }
+
+/** Backward pass 1, along W, into float32 scratch: tmp[n, oy, ix, :] = sum over the ox reading ix
+ *  of w * dy[n, oy, ox, :]. Each dy row is read once, in order (each ox adds to its two taps in a
+ *  row of tmp that stays in cache; per ix the terms come in increasing ox, as a gather through
+ *  the transposed taps would add them), and concat_up's parts are copied out of each pixel as it
+ *  passes. */
+template <class T>
+static float *alongWBwd(const Geo &g, const T *dy) {
+  const int64_t C = g.c, W = g.w, Ho = 2 * g.h, Wo = 2 * W;
+  const auto tx = taps(W, g.align);
+  float *tmp = static_cast<float *>(scratch(kTmp0, sizeof(float) * g.n * Ho * W * C));
+#pragma omp parallel for schedule(static) if ((g.n * g.S * Ho * Wo) >= kParMin)
+  for (int64_t r = 0; r < g.n * Ho; r++) {
+    float *t = tmp + r * W * C;
+#pragma omp simd
+    for (int64_t k = 0; k < W * C; k++) t[k] = 0.f;
+    const T *row = dy + r * Wo * g.S + g.O;
+    for (int64_t ox = 0; ox < Wo; ox++) {
+      partsOut(g, r * Wo + ox, dy);
+      const Tap q = tx[ox];
+      const T *s = row + ox * g.S;
+      float *d0 = t + q.i0 * C, *d1 = t + q.i1 * C;
+      const float w0 = 1 - q.l, w1 = q.l;
+#pragma omp simd
+      for (int64_t c = 0; c < C; c++) d0[c] += w0 * ld(s[c]);
+#pragma omp simd
+      for (int64_t c = 0; c < C; c++) d1[c] += w1 * ld(s[c]);
+    }
+  }
+  return tmp;
 }
 
 static void bilinearBwdF32(const Geo &g, const float *dy, float *dx) {
   const int64_t C = g.c, H = g.h, W = g.w, Ho = 2 * H, Wo = 2 * W;
-  Gather gy = transpose(taps(H, g.align), H), gx = transpose(taps(W, g.align), W);
-  // Pass 1, along W: tmp[n, oy, ix, :] = sum over ox reading ix of w * dy[n, oy, ox, :]
-  float *tmp = static_cast<float *>(scratch(kTmp0, sizeof(float) * g.n * Ho * W * C));
-#pragma omp parallel for collapse(2) schedule(static) if ((g.n * C * Ho * Wo) >= kParMin)
-  for (int64_t r = 0; r < g.n * Ho; r++)
-    for (int64_t ix = 0; ix < W; ix++) {
-      float *d = tmp + (r * W + ix) * C;
-      const float *row = dy + r * Wo * C;
-#pragma omp simd
-      for (int64_t c = 0; c < C; c++) d[c] = 0.f;
-      for (int64_t j = gx.start[ix]; j < gx.start[ix + 1]; j++) {
-        const float *s = row + gx.src[j] * C;
-        const float wt = gx.wt[j];
-#pragma omp simd
-        for (int64_t c = 0; c < C; c++) d[c] += wt * s[c];
-      }
-    }
+  Gather gy = transpose(taps(H, g.align), H);
+  float *tmp = alongWBwd(g, dy);
   // Pass 2, along H: whole rows of W*C contiguous values.
   const int64_t R = W * C;
 #pragma omp parallel for collapse(2) schedule(static) if ((g.n * C * Ho * Wo) >= kParMin)
@@ -273,27 +372,11 @@ static void bilinearBwdF32(const Geo &g, const float *dy, float *dx) {
 }
 
 /** bf16: the float32 kernel's sums in the same order (so dx is its result, rounded once). Pass 1
- *  goes tap by tap like the float32 kernel (accumulating 8 channels over the taps in registers
- *  was ~25% slower at C 160); pass 2 accumulates 8 values over the taps in registers and rounds. */
+ *  is the float32 kernel's; pass 2 accumulates 8 values over the taps in registers and rounds. */
 static void bilinearBwdBf16(const Geo &g, const bf16 *dy, bf16 *dx) {
   const int64_t C = g.c, H = g.h, W = g.w, Ho = 2 * H, Wo = 2 * W;
-  Gather gy = transpose(taps(H, g.align), H), gx = transpose(taps(W, g.align), W);
-  // Pass 1, along W, into float32 (tap by tap, as the float32 kernel).
-  float *tmp = static_cast<float *>(scratch(kTmp0, sizeof(float) * g.n * Ho * W * C));
-#pragma omp parallel for collapse(2) schedule(static) if ((g.n * C * Ho * Wo) >= kParMin)
-  for (int64_t r = 0; r < g.n * Ho; r++)
-    for (int64_t ix = 0; ix < W; ix++) {
-      float *d = tmp + (r * W + ix) * C;
-      const bf16 *row = dy + r * Wo * C;
-#pragma omp simd
-      for (int64_t c = 0; c < C; c++) d[c] = 0.f;
-      for (int64_t j = gx.start[ix]; j < gx.start[ix + 1]; j++) {
-        const bf16 *s = row + gx.src[j] * C;
-        const float wt = gx.wt[j];
-#pragma omp simd
-        for (int64_t c = 0; c < C; c++) d[c] += wt * load(s[c]);
-      }
-    }
+  Gather gy = transpose(taps(H, g.align), H);
+  float *tmp = alongWBwd(g, dy);
   // Pass 2, along H, rounded once.
   const int64_t R = W * C;
 #pragma omp parallel for collapse(2) schedule(static) if ((g.n * C * Ho * Wo) >= kParMin)
@@ -322,21 +405,39 @@ static void bilinearBwdBf16(const Geo &g, const bf16 *dy, bf16 *dx) {
     }
 }
 
+static void runBwd(const Geo &g, Act dy, Act dx) {
+  if (g.nearest && dy.bf16) nearestBwdBf16(g, dy.as<bf16>(), dx.as<bf16>());
+  else if (g.nearest) nearestBwdF32(g, dy.as<float>(), dx.as<float>());
+  else if (dy.bf16) bilinearBwdBf16(g, dy.as<bf16>(), dx.as<bf16>());
+  else bilinearBwdF32(g, dy.as<float>(), dx.as<float>());
+}
+
 // upsampleBwd(dy, dx, n,c,h,w, nearest, alignCorners)
 static Napi::Value bwd(const Args &a) {
   Geo g = geo(a, 2);
   Act dy = a.act(0, g.n * g.c * 4 * g.h * g.w, "dy"), dx = a.act(1, g.n * g.c * g.h * g.w, "dx");
   a.sameType({{"dy", dy}, {"dx", dx}});
-  if (g.nearest && dy.bf16) nearestBwdBf16(g, dy.as<bf16>(), dx.as<bf16>());
-  else if (g.nearest) nearestBwdF32(g, dy.as<float>(), dx.as<float>());
-  else if (dy.bf16) bilinearBwdBf16(g, dy.as<bf16>(), dx.as<bf16>());
-  else bilinearBwdF32(g, dy.as<float>(), dx.as<float>());
+  runBwd(g, dy, dx);
+  return a.env().Undefined();
+}
+
+// concatUpBwd(dy, [dx1..dxk], dx, n,c,h,w, nearest, alignCorners): the gradients of concatUpFwd's
+// inputs, in one pass over dy: dx1..dxk are its leading channels, dx the up-sampling's gradient
+// of its last c channels, read in place.
+static Napi::Value concatUpBwd(const Args &a) {
+  Geo g = geoUp(a, 1, "outputs");
+  Act dy = a.act(0, g.n * g.S * 4 * g.h * g.w, "dy"), dx = a.act(2, g.n * g.c * g.h * g.w, "dx");
+  a.sameType({{"dy", dy}, {"dx", dx}});
+  sameTypes(a, g.parts, "outputs", "dy", dy);
+  runBwd(g, dy, dx);
   return a.env().Undefined();
 }
 
 void registerResample(Napi::Env env, Napi::Object ex) {
   def(env, ex, "upsampleFwd", fwd);
   def(env, ex, "upsampleBwd", bwd);
+  def(env, ex, "concatUpFwd", concatUpFwd);
+  def(env, ex, "concatUpBwd", concatUpBwd);
 }
 
 }  // namespace un

@@ -45,6 +45,13 @@ const rules: Record<string, Rule> = {
     const split = g.add('split_channels', [dy!], {}, node.inputs.map((x) => x.shape));
     return node.inputs.map((_, i) => g.out(split, i));
   },
+  concat_up(g, node, [dy]) {
+    // One node, one pass over dy: the xs' gradients are its leading channels, low's the
+    // up-sampling's gradient of its last channels (read in place by the native kernel).
+    const grad = g.add('concat_up_grad', [dy!], { mode: node.attrs.mode, alignCorners: node.attrs.alignCorners },
+      node.inputs.map((x) => x.shape));
+    return node.inputs.map((_, i) => g.out(grad, i));
+  },
   batchnorm(g, node, [dy]) {
     const [x, gamma, , rm, rv] = node.inputs;
     const bn = g.add('batchnorm_grad', [x, gamma, rm, rv, dy!, g.out(node)], { ...node.attrs, fwd: node.id },

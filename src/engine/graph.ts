@@ -180,6 +180,25 @@ export class Graph {
     return this.out(this.add('concat', xs, {}, [[n, c, h, w]]));
   }
 
+  /**
+   * concat([...xs, upsample2x(low, mode, alignCorners)]) as one op: the up-sampling writes straight
+   * into its channels of the output (no separate up-sampled tensor). xs may be empty.
+   */
+  concatUp(xs: Value[], low: Value, mode: UpsampleMode = 'bilinear', alignCorners = true): Value {
+    const op = 'concat_up';
+    if (mode !== 'bilinear' && mode !== 'nearest') this.fail(op, `mode must be bilinear or nearest, got '${String(mode)}'`);
+    this.expectRank(op, low, 4, 'low input');
+    for (const x of xs) this.expectRank(op, x, 4, 'input');
+    const [n, cl, hl, wl] = low.shape;
+    const h = 2 * hl, w = 2 * wl;
+    for (const x of xs)
+      if (x.shape[0] !== n || x.shape[2] !== h || x.shape[3] !== w)
+        this.fail(op, `inputs ${xs.map((v) => fmt(v.shape)).join(', ')} must be [${n},*,${h},${w}]: ` +
+          `the batch and twice the spatial size of the up-sampled input ${fmt(low.shape)}`);
+    const c = xs.reduce((s, x) => s + x.shape[1], cl);
+    return this.out(this.add(op, [...xs, low], { mode, alignCorners: !!alignCorners }, [[n, c, h, w]]));
+  }
+
   batchNorm(x: Value, gamma: Value, beta: Value, runningMean: string, runningVar: string,
             attrs: { training: boolean; eps?: number; momentum?: number; relu?: boolean }): Value {
     this.expectRank('batchnorm', x, 4, 'input');

@@ -105,6 +105,12 @@ function translate(g: Graph, m: SegModel, out: Value, fold: boolean): { nodes: O
     emit('Relu', [`${y}:pre`], [y], [], `${n.name}/relu`);
   };
 
+  /** Inputs and attributes of the Resize that up-samples x by 2 as n's mode says (upsample2x, concat_up). */
+  const resize = (x: Value) => [name(x), '', constant('resize_scales_x2', [4], Float32Array.from([1, 1, 2, 2]))];
+  const resizeAttrs = (n: Node): Attr[] => n.attrs.mode === 'nearest'
+    ? [{ name: 'mode', s: 'nearest' }, { name: 'coordinate_transformation_mode', s: 'asymmetric' }, { name: 'nearest_mode', s: 'floor' }]
+    : [{ name: 'mode', s: 'linear' }, { name: 'coordinate_transformation_mode', s: n.attrs.alignCorners ? 'align_corners' : 'pytorch_half_pixel' }];
+
   for (const n of g.nodes) {
     if (!need.has(n.id) || n.op === 'input' || n.op === 'param') continue;
     const ins = () => n.inputs.map(name);
@@ -133,15 +139,17 @@ function translate(g: Graph, m: SegModel, out: Value, fold: boolean): { nodes: O
       case 'maxpool2d':
         withRelu(n, 'MaxPool', ins(), [{ name: 'kernel_shape', ints: [2, 2] }, { name: 'strides', ints: [2, 2] }], false);
         break;
-      case 'upsample2x': {
-        const scales = constant('resize_scales_x2', [4], Float32Array.from([1, 1, 2, 2]));
-        const attrs: Attr[] = n.attrs.mode === 'nearest'
-          ? [{ name: 'mode', s: 'nearest' }, { name: 'coordinate_transformation_mode', s: 'asymmetric' }, { name: 'nearest_mode', s: 'floor' }]
-          : [{ name: 'mode', s: 'linear' }, { name: 'coordinate_transformation_mode', s: n.attrs.alignCorners ? 'align_corners' : 'pytorch_half_pixel' }];
-        withRelu(n, 'Resize', [name(n.inputs[0]), '', scales], attrs, false);
+      case 'upsample2x': withRelu(n, 'Resize', resize(n.inputs[0]), resizeAttrs(n), false); break;
+      case 'concat': withRelu(n, 'Concat', ins(), [{ name: 'axis', i: 1 }], false); break;
+      case 'concat_up': {
+        // Exported as the pair it fuses: Resize of the last input, then Concat.
+        const xs = n.inputs.slice(0, -1), low = n.inputs[n.inputs.length - 1];
+        if (!xs.length) { withRelu(n, 'Resize', resize(low), resizeAttrs(n), false); break; }
+        const u = `${n.name}/up:0`;
+        emit('Resize', resize(low), [u], resizeAttrs(n), `${n.name}/up`);
+        withRelu(n, 'Concat', [...xs.map(name), u], [{ name: 'axis', i: 1 }], false);
         break;
       }
-      case 'concat': withRelu(n, 'Concat', ins(), [{ name: 'axis', i: 1 }], false); break;
       case 'batchnorm': {
         const [x, gamma, beta, rm, rv] = n.inputs;
         withRelu(n, 'BatchNormalization', [name(x), name(gamma), name(beta), name(rm), name(rv)],

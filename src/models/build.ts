@@ -43,12 +43,17 @@ function block(c: Ctx, name: string, x: Value, cout: number): Value {
   });
 }
 
-/** U: x2 up-sampling of the node below; a transposed conv also maps its channels to this level's. */
-function up(c: Ctx, name: string, x: Value, cout: number): Value {
-  if (c.cfg.upsample !== 'transpose') return c.g.upsample2x(x, c.cfg.upsample, c.cfg.upsample === 'bilinear');
-  const w = c.g.param(`${name}.weight`, [x.shape[1], cout, 2, 2]);
+/**
+ * concat([...xs, U(low)]), U the x2 up-sampling of the node below. bilinear/nearest: one concat_up
+ * op, which up-samples straight into the concat's output (no separate up-sampled tensor, forward
+ * or backward); transpose: a transposed conv (which also maps low's channels to this level's) and
+ * a concat.
+ */
+function concatUp(c: Ctx, name: string, xs: Value[], low: Value, cout: number): Value {
+  if (c.cfg.upsample !== 'transpose') return c.g.concatUp(xs, low, c.cfg.upsample, c.cfg.upsample === 'bilinear');
+  const w = c.g.param(`${name}.weight`, [low.shape[1], cout, 2, 2]);
   const b = c.g.param(`${name}.bias`, [cout]);
-  return c.g.convTranspose2d(x, w, b);
+  return c.g.concat([...xs, c.g.convTranspose2d(low, w, b)]);
 }
 
 function head(c: Ctx, name: string, x: Value): Value {
@@ -81,13 +86,13 @@ export function buildForward(g: Graph, x: Value, cfg: ModelConfig, opts: BuildOp
   if (cfg.arch === 'unet') {
     let d = at(L, 0);
     for (let i = L - 1; i >= 0; i--)
-      d = block(c, `conv${i}_${L - i}`, g.concat([at(i, 0), up(c, `up${i}_${L - i}`, d, f[i])]), f[i]);
+      d = block(c, `conv${i}_${L - i}`, concatUp(c, `up${i}_${L - i}`, [at(i, 0)], d, f[i]), f[i]);
     return [head(c, 'final', d)];
   }
   for (let j = 1; j <= L; j++)
     for (let i = 0; i + j <= L; i++) {
       const row = Array.from({ length: j }, (_, k) => at(i, k));
-      X.set(`${i},${j}`, block(c, `conv${i}_${j}`, g.concat([...row, up(c, `up${i}_${j}`, at(i + 1, j - 1), f[i])]), f[i]));
+      X.set(`${i},${j}`, block(c, `conv${i}_${j}`, concatUp(c, `up${i}_${j}`, row, at(i + 1, j - 1), f[i]), f[i]));
     }
   return headNames(cfg).map((name) => head(c, name, at(0, Number(name.slice(5)) || L)));
 }

@@ -89,6 +89,25 @@ test('gradcheck concat of 3 (1, 3 and 2 channels)', () => {
   });
 });
 
+for (const [mode, align] of [['bilinear', true], ['bilinear', false], ['nearest', false]] as const) {
+  const tag = `${mode}${mode === 'bilinear' ? ` alignCorners=${align}` : ''}`;
+  test(`gradcheck concat_up: ${tag}, [2,1,6,10] + [2,2,6,10] + up([2,3,3,5])`, () => {
+    const rand = rng(17);
+    check({
+      build: (g) => g.concatUp([g.input('a', [2, 1, 6, 10]), g.input('b', [2, 2, 6, 10])], g.input('low', [2, 3, 3, 5]), mode, align),
+      feeds: { a: uniform(120, rand), b: uniform(240, rand), low: uniform(90, rand) },
+    });
+  });
+  test(`gradcheck concat_up: ${tag}, [1,2,2,6] + up([1,1,1,3]); and up alone`, () => {
+    const rand = rng(18);
+    check({
+      build: (g) => g.concatUp([g.input('a', [1, 2, 2, 6])], g.input('low', [1, 1, 1, 3]), mode, align),
+      feeds: { a: uniform(24, rand), low: uniform(3, rand) },
+    });
+    check({ build: (g) => g.concatUp([], g.input('low', [1, 2, 3, 1]), mode, align), feeds: { low: uniform(6, rand) } });
+  });
+}
+
 // ---- batch norm ----
 
 for (const training of [true, false]) {
@@ -244,7 +263,7 @@ test('gradcheck excuses a point on a kink, counts it, and fails when kinks are t
 });
 
 test('every differentiable forward op in the spec has a gradcheck here', () => {
-  const covered = ['conv2d', 'conv_transpose2d', 'maxpool2d', 'upsample2x', 'concat', 'batchnorm', 'relu', 'leaky_relu',
+  const covered = ['conv2d', 'conv_transpose2d', 'maxpool2d', 'upsample2x', 'concat', 'concat_up', 'batchnorm', 'relu', 'leaky_relu',
     'sigmoid', 'softmax', 'dropout', 'scale', 'add', 'mul', 'add_n', 'mean_all', 'loss'];
   for (const op of covered) assert.ok(hasGradRule(op), op);
 });

@@ -156,6 +156,18 @@ parity('concat C1 + C3 + C17 (and split_channels back)', {
   build: (g, v) => g.concat([v.a, v.b, v.c]),
 });
 
+// concat_up: the up-sampling writes into its channels of the concat, its gradient reads dy's in place.
+for (const mode of ['bilinear-true', 'bilinear-false', 'nearest'])
+  for (const [cs, cl, h, w] of [[[1, 3], 17, 7, 5], [[16], 8, 3, 4], [[], 3, 1, 1], [[5, 2, 9], 1, 6, 3]] as const) {
+    const [m, ac] = mode.split('-');
+    const inputs: Case['inputs'] = { low: { shape: [2, cl, h, w] } };
+    cs.forEach((c, i) => { inputs[`x${i}`] = { shape: [2, c, 2 * h, 2 * w] }; });
+    parity(`concat_up ${mode} C${cs.join('+') || '-'} + up(C${cl} ${h}x${w})`, {
+      inputs,
+      build: (g, v) => g.concatUp(cs.map((_, i) => v[`x${i}`]), v.low, m as 'bilinear' | 'nearest', ac === 'true'),
+    });
+  }
+
 // ---- conv2d_bn: eval-mode conv + batch norm, forward only (no gradient rule) ----
 for (const [bias, relu, c, o] of [[true, true, 3, 17], [false, false, 17, 16], [true, false, 32, 1]] as const)
   test(`native vs reference: conv2d_bn${bias ? ' bias' : ''}${relu ? ' relu' : ''} C${c} -> ${o}, and = conv2d + batchnorm`, { skip }, () => {

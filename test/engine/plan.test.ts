@@ -105,6 +105,11 @@ test('graph builders: shape errors name the op and the shapes', () => {
   assert.throws(() => g.conv2d(x, g.param('w2', [4, 3, 3, 3]), g.param('b', [3])), /conv2d: bias \[3\] does not match 4 output channels/);
   assert.throws(() => g.conv2d(g.input('tiny', [1, 3, 2, 2]), g.param('w3', [1, 3, 3, 3]), null), /conv2d: input \[1,3,2,2\] is smaller than kernel 3x3/);
   assert.throws(() => g.concat([x, g.input('y', [2, 3, 4, 4])]), /concat: inputs differ outside the channel axis: \[2,3,8,8\] vs \[2,3,4,4\]/);
+  assert.throws(() => g.concatUp([x], g.input('lo', [2, 5, 4, 3])),
+    /concat_up: inputs \[2,3,8,8\] must be \[2,\*,8,6\]: the batch and twice the spatial size of the up-sampled input \[2,5,4,3\]/);
+  assert.throws(() => g.concatUp([x], g.input('lo3', [2, 5, 4])), /concat_up: low input must have rank 4, got \[2,5,4\]/);
+  assert.throws(() => g.concatUp([x], g.input('lo4', [2, 5, 4, 4]), 'bicubic' as 'nearest'), /concat_up: mode must be bilinear or nearest, got 'bicubic'/);
+  assert.deepEqual(g.concatUp([x, x], g.input('lo5', [2, 5, 4, 4]), 'nearest', false).shape, [2, 11, 8, 8]);
   assert.throws(() => g.add2(x, g.input('z', [2, 3, 8, 7])), /add: shapes differ: \[2,3,8,8\] vs \[2,3,8,7\]/);
   assert.throws(() => g.batchNorm(x, g.param('g', [4]), g.param('be', [3]), 'rm', 'rv', { training: true }), /batchnorm: weight \[4\] does not match 3 channels of \[2,3,8,8\]/);
   assert.throws(() => g.maxPool2d(g.input('one', [1, 1, 1, 4])), /maxpool2d: input \[1,1,1,4\] is smaller than 2x2/);

@@ -31,6 +31,8 @@ const kernels: Record<string, Kernel> = {
   maxpool2d_grad: pool.maxpool2dGrad,
   upsample2x: resample.upsample2x,
   upsample2x_grad: resample.upsample2xGrad,
+  concat_up: resample.concatUp,
+  concat_up_grad: resample.concatUpGrad,
   concat: ew.concat,
   slice_channels: ew.sliceChannels,
   split_channels: ew.splitChannels,

@@ -49,6 +49,10 @@ export interface NativeAddon {
   maxpoolBwd(x: A, dy: A, dx: A, n: number, c: number, h: number, w: number): void;
   upsampleFwd(x: A, y: A, n: number, c: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
   upsampleBwd(dy: A, dx: A, n: number, c: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
+  /** y [n,2h,2w, sum c_i + c] = concat(xs, upsample2x(x)) over channels, in one pass (concat_up). */
+  concatUpFwd(xs: A[], x: A, y: A, n: number, c: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
+  /** concat_up's gradients in one pass over dy: dxs its leading channels, dx from its last c channels (read in place). */
+  concatUpBwd(dy: A, dxs: A[], dx: A, n: number, c: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
   /** kind: 0 relu, 1 leaky_relu, 2 sigmoid, 3 scale (alpha = s). */
   unary(kind: number, x: A, y: A, alpha: number): void;
   /** kind: 0 relu (saved = y), 1 leaky_relu (saved = x), 2 sigmoid (saved = y). */

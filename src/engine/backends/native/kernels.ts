@@ -99,6 +99,12 @@ export function nativeKernels(A: NativeAddon): Record<string, Kernel> {
       A.upsampleFwd(x, y, ...dims4(node.inputs[0].shape), node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
     upsample2x_grad: ([dy], [dx], node) =>
       A.upsampleBwd(dy, dx, ...dims4(node.attrs.xShape), node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
+    concat_up: (ins, [y], node) =>
+      A.concatUpFwd(ins.slice(0, -1), ins[ins.length - 1], y, ...dims4(node.inputs[node.inputs.length - 1].shape),
+        node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
+    concat_up_grad: ([dy], outs, node) =>
+      A.concatUpBwd(dy, outs.slice(0, -1), outs[outs.length - 1], ...dims4(node.shapes[node.shapes.length - 1]),
+        node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
 
     concat: (xs, [y], node) => {
       const [n, , h, w] = dims4(node.shapes[0]);

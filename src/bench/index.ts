@@ -48,7 +48,7 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
     emit({ kind: 'model', engine: 'unetpp', ...r, peak_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1) });
     Object.assign(summary, {
       train_img_per_s: round(r.train_img_per_s), infer_img_per_s: round(r.infer_img_per_s),
-      peak_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1),
+      peak_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1), train_peak_rss_mb: r.train_peak_rss_mb,
     });
   }
   if (o.parts.includes('ops')) {
@@ -80,7 +80,10 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
       if (summary.train_img_per_s) {
         summary[`train_vs_${tag}`] = round(summary.train_img_per_s / (p as PeerResult).train_img_per_s, 3);
         summary[`infer_vs_${tag}`] = round(summary.infer_img_per_s / (p as PeerResult).infer_img_per_s, 3);
+        // The peer's peak is its training peak (its inference reuses the memory training freed);
+        // ours keeps the training plan's buffers while inference runs, so both are reported.
         summary[`rss_vs_${tag}`] = round(summary.peak_rss_mb / (p as PeerResult).peak_rss_mb, 3);
+        summary[`train_rss_vs_${tag}`] = round(summary.train_peak_rss_mb / (p as PeerResult).peak_rss_mb, 3);
       }
     }
   }

@@ -60,6 +60,8 @@ export function benchModel(backend: Backend, o: ModelBenchOptions) {
   };
   for (let i = 0; i < o.warmup; i++) step();
   const trainMs = Array.from({ length: o.steps }, () => timeMs(step));
+  // Peak RSS of the process so far: training alone (the inference plan below adds its own buffers).
+  const trainPeakMb = process.resourceUsage().maxRSS / 1024;
 
   const ge = new Graph();
   const xe = ge.input('x', [o.batch, o.channels, o.size, o.size]);
@@ -72,6 +74,7 @@ export function benchModel(backend: Backend, o: ModelBenchOptions) {
     params: model.params.count(),
     train_step_s: trainS, train_img_per_s: o.batch / trainS,
     infer_batch_s: inferS, infer_img_per_s: o.batch / inferS,
+    train_peak_rss_mb: +trainPeakMb.toFixed(1),
     train_ms: trainMs.map((v) => +v.toFixed(1)), infer_ms: inferMs.map((v) => +v.toFixed(1)),
   };
 }

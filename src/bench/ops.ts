@@ -13,6 +13,12 @@ export interface ConvOpOptions { n: number; c: number; o: number; h: number; w: 
 const median = (t: number[]) => [...t].sort((a, b) => a - b)[Math.floor(t.length / 2)];
 const r3 = (v: number) => +v.toFixed(3);
 
+/** Median of what f returns, after 3 warm-up calls. */
+function medianOf(iters: number, f: () => number): number {
+  for (let i = 0; i < 3; i++) f();
+  return median(Array.from({ length: iters }, f));
+}
+
 function time(iters: number, f: () => void): number {
   for (let i = 0; i < 3; i++) f();  // warm-up: primitive creation, JIT, first touch
   const t: number[] = [];
@@ -49,26 +55,33 @@ export function benchConvOp(opts: Partial<ConvOpOptions> = {}) {
   ps.set('b', b.shape, filled(o.o, 2));
   const feeds = { x: filled(o.n * o.c * o.h * o.w, 3), dy: filled(o.n * o.o * y.shape[2] * y.shape[3], 4) };
 
-  const fwd = new Plan(g, be, ps, [y]);
-  const train = new Plan(g, be, ps, [y, dx, g.out(gw, 0), g.out(gw, 1)]);
-  // Plan.run uploads its feeds (NCHW -> NHWC) every time; a network does that once per step,
-  // not per conv, so the upload is timed apart and subtracted.
-  const tx = be.alloc(x.shape, 'act'), tdy = be.alloc(y.shape, 'act');
-  const upX = time(o.iters, () => be.upload(feeds.x, tx, 'act'));
-  const upDy = time(o.iters, () => be.upload(feeds.dy, tdy, 'act'));
+  // Kernel time from the plans' own per-op profile (what the conv kernels take inside a
+  // network), not Plan.run wall time: that also uploads the feeds (NCHW -> NHWC, and to bf16),
+  // which a network does once per step, not per conv.
+  const fwd = new Plan(g, be, ps, [y], { profile: true });
+  const train = new Plan(g, be, ps, [y, dx, g.out(gw, 0), g.out(gw, 1)], { profile: true });
+  const kernelMs = (plan: Plan, feed: Record<string, Float32Array>) => medianOf(o.iters, () => {
+    plan.profile.clear();
+    plan.run(feed);
+    let ms = 0;
+    for (const [op, e] of plan.profile) if (op.startsWith('conv2d')) ms += e.ms;
+    return ms;
+  });
   const fwdRun = time(o.iters, () => fwd.run({ x: feeds.x }));
   const trainRun = time(o.iters, () => train.run(feeds));
+  const fwdKernel = kernelMs(fwd, { x: feeds.x });
+  const trainKernel = kernelMs(train, feeds);
   const raw = benchConvRaw({ n: o.n, c: o.c, o: o.o, h: o.h, w: o.w, k: o.k, pad: o.pad, iters: o.iters, bias: true, bf16: o.precision === 'bf16' });
 
   const gf = raw.gflop;
-  const ours = { fwdMs: Math.max(fwdRun - upX, 1e-6), fwdBwdMs: Math.max(trainRun - upX - upDy, 1e-6) };
+  const ours = { fwdMs: fwdKernel, fwdBwdMs: trainKernel };
   const rawFwdBwd = raw.fwdMs + raw.bwdDataMs + raw.bwdWeightsMs;
   return {
     op: 'conv2d', shape: { ...o, bias: true }, threads: getThreads(),
     ours: {
       fwd_ms: r3(ours.fwdMs), fwd_bwd_ms: r3(ours.fwdBwdMs),
       fwd_gflops: r3(gf / ours.fwdMs * 1e3), fwd_bwd_gflops: r3(3 * gf / ours.fwdBwdMs * 1e3),
-      plan_run_fwd_ms: r3(fwdRun), plan_run_fwd_bwd_ms: r3(trainRun), upload_x_ms: r3(upX), upload_dy_ms: r3(upDy),
+      plan_run_fwd_ms: r3(fwdRun), plan_run_fwd_bwd_ms: r3(trainRun),
     },
     onednn: {
       fwd_ms: r3(raw.fwdMs), bwd_data_ms: r3(raw.bwdDataMs), bwd_weights_ms: r3(raw.bwdWeightsMs), fwd_bwd_ms: r3(rawFwdBwd),

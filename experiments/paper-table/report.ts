@@ -33,7 +33,7 @@ function runTable(ds: DatasetKey, runs: (RunResult | null)[]): string {
     const paperIou = paper ? PAPER.nucleiIou[m].toFixed(2) : '-';
     if (!r) { lines.push(`| ${MODEL_LABELS[m]} | pending | | ${mega(PAPER.params[m])} | pending | pending | ${paperIou} | | |`); return; }
     lines.push(`| ${MODEL_LABELS[m]} | ${n(r.params)} | ${n(r.paramsPaperPreset)} | ${mega(PAPER.params[m])} | ${pm(r.test.iou)} | ${pm(r.test.dice)} | ${paperIou} | ` +
-      `${r.training.epochs} (${r.training.bestEpoch}) | ${duration(r.training.seconds)} |`);
+      `${r.training.epochs} (${r.training.bestEpoch}) | ${duration(r.training.seconds)}${r.training.medianEpochSeconds ? ` (median epoch ${r.training.medianEpochSeconds.toFixed(0)} s)` : ''} |`);
   });
   return lines.join('\n');
 }
@@ -85,6 +85,7 @@ export async function buildReport(o: { results: string; out: string }): Promise<
     '- test scores: best checkpoint (validation IoU), accurate mode (mean of the heads\' probabilities), threshold 0.5, IoU and Dice per image, then mean ± std over the test images; an image with empty prediction and truth scores 1.',
     '',
     `Machine: ${machines.length ? machines.join('; ') : 'pending'}. Runs dated ${dates.length ? `${dates[0].slice(0, 10)} to ${dates[dates.length - 1].slice(0, 10)}` : 'pending'}.`,
+    'Training time is wall clock summed over epochs, on a machine shared with other jobs (and runs paused for benchmarks), so it overstates the cost; the median epoch (where recorded) is the better guide.',
     '',
     '## Segmentation: the four models',
     '',

@@ -27,7 +27,8 @@ export interface RunResult {
   gflops: number;
   /** Accurate mode, best checkpoint, threshold 0.5, per-image mean and std. */
   test: SetScores & { resolution: string };
-  training: { epochs: number; bestEpoch: number; bestValIou: number; stoppedBy: string; seconds: number; secondsPerEpoch: number; stepMs: number | null };
+  /** seconds: wall clock, summed over epochs (a shared or paused machine inflates it); medianEpochSeconds is robust to that. */
+  training: { epochs: number; bestEpoch: number; bestValIou: number; stoppedBy: string; seconds: number; secondsPerEpoch: number; medianEpochSeconds?: number; stepMs: number | null };
   schedule: Record<string, unknown>;
   curves: Curves;
   machine: Machine;

@@ -117,6 +117,8 @@ export async function runUnit(c: Context, ds: DatasetKey, model: ModelKey): Prom
   const h = r.history;
   const bestRec = h.find((x) => x.epoch === r.bestEpoch);
   const seconds = h.reduce((a, x) => a + x.seconds, 0);
+  const sorted = h.map((x) => x.seconds).sort((a, b) => a - b);
+  const medianEpochSeconds = sorted.length ? sorted[Math.floor(sorted.length / 2)] : 0;
   const result: RunResult = {
     schema: 1, dataset: ds, model, smoke: s.smoke,
     config: { arch: best.config.arch, preset: best.config.preset, filters: best.config.filters, deepSupervision: best.config.deepSupervision, inChannels: best.config.inChannels },
@@ -127,6 +129,7 @@ export async function runUnit(c: Context, ds: DatasetKey, model: ModelKey): Prom
     training: {
       epochs: r.epochs, bestEpoch: r.bestEpoch, bestValIou: Number((bestRec?.iou ?? NaN).toFixed(5)), stoppedBy: r.stoppedBy,
       seconds: Math.round(seconds), secondsPerEpoch: Number((seconds / Math.max(1, h.length)).toFixed(1)),
+      medianEpochSeconds: Number(medianEpochSeconds.toFixed(1)),
       stepMs: Number.isFinite(r.stepMs) ? Number(r.stepMs.toFixed(1)) : null,
     },
     schedule: scheduleOf(s, ds), curves: curvesOf(h), machine, date, command: c.command,

@@ -3,6 +3,8 @@
 
 #include <cstdlib>
 
+#include <cstring>
+
 #include "common.h"
 
 namespace un {
@@ -19,6 +21,26 @@ void registerBench(Napi::Env, Napi::Object);
 }  // namespace un
 
 using namespace un;
+
+// alignedArray(kind, n): a zeroed Float32Array (kind 0) or Uint16Array (kind 1) of n values whose
+// memory is 64-byte aligned. Node's large ArrayBuffers come from malloc's mmap path at a 16-byte
+// offset from a page, so every AVX-512 access of a tensor straddled two cache lines.
+static Napi::Value alignedArray(const Args &a) {
+  const int64_t kind = a.i64(0), n = a.i64(1);
+  if ((kind != 0 && kind != 1) || n < 0) throw OpError("kind must be 0 (float32) or 1 (bf16) and n >= 0");
+  const size_t elem = kind == 0 ? 4 : 2, bytes = (size_t)n * elem, padded = (bytes + 63) / 64 * 64 + 64;
+  void *p = std::aligned_alloc(64, padded);
+  if (!p) throw std::bad_alloc();
+  std::memset(p, 0, padded);
+  Napi::Env env = a.env();
+  Napi::MemoryManagement::AdjustExternalMemory(env, (int64_t)padded);
+  auto buf = Napi::ArrayBuffer::New(env, p, bytes, [padded](Napi::Env e, void *d) {
+    std::free(d);
+    Napi::MemoryManagement::AdjustExternalMemory(e, -(int64_t)padded);
+  });
+  if (kind == 0) return Napi::Float32Array::New(env, (size_t)n, buf, 0);
+  return Napi::Uint16Array::New(env, (size_t)n, buf, 0);
+}
 
 static Napi::Object Init(Napi::Env env, Napi::Object ex) {
   // Threads: UNETPP_THREADS, else all cores; applying them also sets FTZ/DAZ in every thread.
@@ -46,6 +68,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object ex) {
     o.Set("bf16", (isa & bf16Isa) == bf16Isa);
     return o;
   });
+  def(env, ex, "alignedArray", alignedArray);
   registerLayout(env, ex);
   registerConv(env, ex);
   registerBatchNorm(env, ex);

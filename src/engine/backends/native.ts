@@ -39,7 +39,8 @@ export class NativeBackend implements Backend {
 
   alloc(shape: Shape, layout: Layout): BTensor {
     const n = numel(shape);
-    return { shape, data: this.precision === 'bf16' && isAct4(shape, layout) ? new Uint16Array(n) : new Float32Array(n) };
+    // 64-byte aligned (plain typed arrays of this size sit at 16 bytes past a page boundary)
+    return { shape, data: this.precision === 'bf16' && isAct4(shape, layout) ? this.addon.alignedArray(1, n) : this.addon.alignedArray(0, n) };
   }
 
   upload(host: Float32Array | Float64Array, t: BTensor, layout: Layout): void {

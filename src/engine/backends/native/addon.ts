@@ -23,6 +23,9 @@ export interface NativeAddon {
   setThreads(n: number): void;
   getThreads(): number;
   info(): { onednn: string; threads: number; isa: number; bf16: boolean };
+  /** A zeroed, 64-byte aligned Float32Array (kind 0) or bf16 Uint16Array (kind 1) of n values. */
+  alignedArray(kind: 0, n: number): Float32Array;
+  alignedArray(kind: 1, n: number): Uint16Array;
   /** src and dst may differ in dtype: float32 -> bf16 rounds to nearest even. */
   nchwToNhwc(src: A, dst: A, n: number, c: number, h: number, w: number): void;
   nhwcToNchw(src: A, dst: A, n: number, c: number, h: number, w: number): void;

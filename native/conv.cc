@@ -66,8 +66,9 @@ struct DeconvKind {
 };
 
 template <class K>
-static typename K::Fwd::primitive_desc fwdPd(const ConvGeo &g, bool bias, bool relu, dt t) {
-  typename K::Fwd::desc d(prop_kind::forward_training, K::alg, actMd(g.src(), t), anyMd(g.wei(), t),
+static typename K::Fwd::primitive_desc fwdPd(const ConvGeo &g, bool bias, bool relu, dt t,
+                                             prop_kind kind = prop_kind::forward_training) {
+  typename K::Fwd::desc d(kind, K::alg, actMd(g.src(), t), anyMd(g.wei(), t),
                           bias ? biasMd(g) : memory::desc(), actMd(g.dst(), t), strides(g), pads(g), pads(g));
   auto attr = baseAttr();
   if (relu) {
@@ -282,7 +283,7 @@ static Napi::Value convBnFwd(const Args &a) {
   a.sameType({{"x", x}, {"y", y}});
   auto &e = cached<FwdEntry<ConvKind>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, relu, x.bf16}), [&] {
     auto *e = new FwdEntry<ConvKind>();
-    e->pd = fwdPd<ConvKind>(g, true, relu, x.type());
+    e->pd = fwdPd<ConvKind>(g, true, relu, x.type(), prop_kind::forward_inference);
     e->prim = ConvKind::Fwd(e->pd);
     e->wei.init(userWei(g), e->pd.weights_desc());
     return e;

@@ -36,3 +36,33 @@ test('train one epoch, then predict with the best checkpoint', async () => {
     rmSync(tmp, { recursive: true, force: true });
   }
 });
+
+// --precision bf16 through the CLI: bf16 where the CPU has it; with bf16 hidden from oneDNN
+// (ONEDNN_MAX_CPU_ISA=AVX512_CORE) the same command runs fp32 and says why in one line.
+const nativeOk = existsSync(join(process.cwd(), 'build', 'Release', 'unetpp_native.node'));
+test('train and predict with --precision bf16, and the fp32 fallback without bf16', { skip: nativeOk ? false : 'native addon not built' }, async () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'unetpp-bf16-'));
+  try {
+    await writeSynthetic(join(tmp, 'syn'), { count: 10, width: 16, height: 16, channels: 1, seed: 2, splitFractions: [0.6, 0.2, 0.2] });
+    const train = (out: string, env: Record<string, string> = {}) => spawnSync(process.execPath, [MAIN, 'train', '-d', join(tmp, 'syn'), '-o', join(tmp, out),
+      '--epochs', '1', '--batch-size', '2', '--filters', '4,8,16', '--backend', 'native', '--precision', 'bf16', '--no-progress', '--no-plot'],
+    { encoding: 'utf8', env: { ...process.env, ...env } });
+    const info = spawnSync(process.execPath, ['-e', `const a = require(${JSON.stringify(join(process.cwd(), 'build', 'Release', 'unetpp_native.node'))}); console.log(a.info().bf16)`], { encoding: 'utf8' });
+    const hasBf16 = info.stdout.trim() === 'true';
+    const t = train('run');
+    assert.equal(t.status, 0, t.stderr);
+    assert.match(t.stdout, new RegExp(`\\(native, ${hasBf16 ? 'bf16' : 'fp32'}\\)`));
+    const f = train('run32', { ONEDNN_MAX_CPU_ISA: 'AVX512_CORE' });
+    assert.equal(f.status, 0, f.stderr);
+    assert.match(f.stdout, /\(native, fp32\)/);
+    assert.match(f.stderr, /warning: precision bf16 unavailable: this CPU has no native bf16.*running in fp32/);
+    const p = cli(['predict', join(tmp, 'syn', 'images'), '-m', join(tmp, 'run', 'best.safetensors'), '-o', join(tmp, 'pred'), '--backend', 'native', '--precision', 'bf16']);
+    assert.equal(p.status, 0, p.stderr);
+    assert.match(p.stdout, new RegExp(`on native \\(${hasBf16 ? 'bf16' : 'fp32'}\\)`));
+    const bad = cli(['predict', join(tmp, 'syn', 'images'), '-m', join(tmp, 'run', 'best.safetensors'), '--precision', 'fp16']);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /--precision <p>' argument 'fp16' is invalid/);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});

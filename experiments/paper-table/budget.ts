@@ -36,13 +36,15 @@ const meanSeconds = (log: EpochRecord[]) => {
 };
 
 /**
- * Seconds of one epoch of (ds, model): its own slowest recent epoch, else another model's on
+ * Seconds of one epoch of (ds, model): its own recent epochs' median, else another model's on
  * the same dataset scaled by training GFLOPs, else the slowest epoch of any run (a rough
  * proxy), else unknown (null: nothing has run yet).
  */
 export function epochEstimate(work: string, s: Settings, ds: DatasetKey, model: ModelKey): number | null {
   const own = readLog(join(work, unitName(ds, model))).slice(-3);
-  if (own.length) return Math.max(...own.map((r) => r.seconds));
+  // the median of its last three epochs: one epoch stretched by a pause (SIGSTOP for a benchmark)
+  // or a burst of contention must not stop the unit for good
+  if (own.length) return own.map((r) => r.seconds).sort((a, b) => a - b)[Math.floor((own.length - 1) / 2)];
   const scaled: number[] = [];
   const anyRun: number[] = [];
   for (const d of DATASETS)

@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tryLoadAddon, type NativeAddon } from '../../src/engine/backends/native/addon.js';
+import { rng } from '../helpers/gradcheck.js';
 
 const loaded = tryLoadAddon();
 const skip = loaded.addon ? false : `native addon not built (${loaded.reason}): run node scripts/build-native.mjs`;
@@ -45,16 +46,6 @@ function fromBf16(h: Uint16Array): Float32Array {
 const roundF32 = (x: ArrayLike<number>) => fromBf16(toBf16(x));
 
 // ---- data and checks ----
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 /** n bf16-exact values, uniform in [lo, hi). */
 function data(n: number, seed: number, lo = -2, hi = 2): Float32Array {
   const r = rng(seed);

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { writeFileAtomicSync } from '../../src/io/safetensors.js';
 import { writePlots } from './plots.js';
 import { readPruning, readRun, type PruningResult, type RunResult, type Machine } from './results.js';
-import { DATASETS, FULL, MODELS, MODEL_LABELS, PAPER, type DatasetKey } from './settings.js';
+import { DATASETS, FULL, MODELS, MODEL_LABELS, PAPER, type DatasetKey, type ModelKey } from './settings.js';
 import { DATASET_NOTES } from './data.js';
 import { scheduleOf } from './unit.js';
 
@@ -20,6 +20,24 @@ function duration(s: number): string {
   if (s < 120) return `${Math.round(s)} s`;
   const m = Math.round(s / 60);
   return m < 120 ? `${m} min` : `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+/**
+ * The ranking of the finished runs by test IoU, and whether the gaps exceed the noise: the
+ * standard error of a mean over n test images is std / sqrt(n) (one training seed each, so
+ * seed-to-seed variation comes on top).
+ */
+function reading(runs: (RunResult | null)[]): string {
+  const done = MODELS.map((m, i) => ({ m, r: runs[i] })).filter((x): x is { m: ModelKey; r: RunResult } => !!x.r);
+  if (done.length < 2) return 'fewer than two models finished: no comparison yet.';
+  done.sort((a, b) => b.r.test.iou.mean - a.r.test.iou.mean);
+  const se = Math.max(...done.map((x) => x.r.test.iou.std / Math.sqrt(x.r.test.n)));
+  const spread = done[0].r.test.iou.mean - done[done.length - 1].r.test.iou.mean;
+  const order = done.map((x) => `${MODEL_LABELS[x.m]} ${(100 * x.r.test.iou.mean).toFixed(2)}`).join(' > ');
+  const verdict = spread < 2 * se
+    ? `the whole spread (${(100 * spread).toFixed(2)} points) is within two standard errors of a mean over the test images (${(100 * se).toFixed(2)} points), so these runs do not separate the models`
+    : `the spread (${(100 * spread).toFixed(2)} points) exceeds two standard errors of a mean over the test images (${(100 * se).toFixed(2)} points)`;
+  return `${order} (test IoU %); ${verdict}; one seed per model. ${done.length < MODELS.length ? 'Not all models have finished.' : ''}`.trim();
 }
 
 function runTable(ds: DatasetKey, runs: (RunResult | null)[]): string {
@@ -111,6 +129,10 @@ export async function buildReport(o: { results: string; out: string }): Promise<
     '```sh', FULL_COMMAND, 'node dist/experiments/paper-table/report.js   # rebuild this page from the JSON files', '```',
     '',
     ...(commands.length ? ['Commands that produced these results:', '', '```sh', ...commands, '```', ''] : []),
+    '## What the numbers say',
+    '',
+    ...DATASETS.map((ds, i) => `- ${ds}: ${reading(runs[i])}`),
+    '',
     '## Differences from the paper',
     '',
     '- **Metric.** Ours is the IoU of each test image at threshold 0.5, averaged over the test images of `split.csv` (Dice likewise). ' +

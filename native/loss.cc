@@ -346,25 +346,9 @@ static void lossGradT(const LossGeo &g, const TZ *z, const TT *t, const float *d
 #pragma omp parallel if ((P * K) >= kParMin)
   {
     std::vector<double> prob(K), gp(K);
-    if constexpr (f32) {  // the float32 kernel as it was (pixelGrad, inline)
-      const double termScale = k.termScale, diceScale = k.diceScale;
-      const std::vector<double> &num = k.num, &den = k.den;
+    if constexpr (f32) {  // float32 in and out: straight from the arrays
 #pragma omp for schedule(static)
-      for (int64_t q = 0; q < P; q++) {
-        const int64_t n = q / HW;
-        const float *zi = z + q * K, *ti = t + q * K;
-        float *di = dz + q * K;
-        softmaxPixel(zi, K, prob.data());
-        double tsum = 0, pg = 0;
-        for (int64_t c = 0; c < K; c++) tsum += ti[c];
-        for (int64_t c = 0; c < K; c++) {
-          const int64_t j = n * K + c;
-          gp[c] = g.kind == kCeDice ? diceScale * (2 * ti[c] * den[j] - num[j]) / (den[j] * den[j]) : 0.0;
-          pg += prob[c] * gp[c];
-        }
-        for (int64_t c = 0; c < K; c++)
-          di[c] = (float)(termScale * (prob[c] * tsum - ti[c]) + prob[c] * (gp[c] - pg));
-      }
+      for (int64_t q = 0; q < P; q++) pixelGrad(g, k, q, z + q * K, t + q * K, dz + q * K, prob.data(), gp.data());
     } else {
       std::vector<float> zb(kPixBlk * K), tb(kPixBlk * K), db(kPixBlk * K);
 #pragma omp for schedule(static)

@@ -1,4 +1,4 @@
-// Batch norm over NHWC activations (float32 or bf16; statistics always float32). Training forward/backward are oneDNN primitives (scale and
+// Batch norm over NHWC (or blocked, common.h) activations (float32 or bf16; statistics always float32). Training forward/backward are oneDNN primitives (scale and
 // shift, optional fused ReLU whose mask lives in the workspace); the running statistics update
 // and the eval-mode backward are ours (oneDNN keeps no running statistics).
 #include <omp.h>
@@ -22,7 +22,7 @@ struct BnGeo {
   float eps;
   bool relu;
   bool bf16 = false;  // activations (x, y, dy, dx) in bf16; statistics and scale/shift stay f32
-  memory::desc md() const { return {{n, c, h, w}, bf16 ? dt::bf16 : dt::f32, tag::nhwc}; }
+  memory::desc md() const { return {{n, c, h, w}, bf16 ? dt::bf16 : dt::f32, actTag(c)}; }
   int64_t size() const { return n * c * h * w; }
   int64_t epsBits() const { int32_t b; std::memcpy(&b, &eps, 4); return b; }
   std::string str() const { return "x " + shape({n, c, h, w}); }
@@ -170,6 +170,7 @@ static void bwdEvalT(const BnGeo &g, const T *x, const float *gamma, const float
 static Napi::Value bwdEval(const Args &a) {
   BnGeo g = bnGeo(a, 9);
   const int64_t C = g.c;
+  if (blockedC(C)) throw OpError("eval-mode batch-norm backward takes NHWC activations only (the JS side converts blocked ones)");
   Act x = a.act(0, g.size(), "x"), dy = a.act(4, g.size(), "dy"), y = a.act(5, g.size(), "y"), dx = a.act(6, g.size(), "dx");
   a.sameType({{"x", x}, {"dy", dy}, {"y", y}, {"dx", dx}});
   const float *gamma = a.f32(1, C, "gamma"), *rm = a.f32(2, C, "runningMean"), *rv = a.f32(3, C, "runningVar");

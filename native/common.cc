@@ -17,6 +17,10 @@ dnnl::stream &stream() {
   return s;
 }
 
+static bool gBlocked = false;
+bool blockedMode() { return gBlocked; }
+void setBlockedMode(bool on) { gBlocked = on; }
+
 static int gThreads = 0;
 int threads() { return gThreads ? gThreads : omp_get_max_threads(); }
 
@@ -164,6 +168,7 @@ std::string key(const char *op, std::initializer_list<int64_t> v) {
   s += ':';
   for (auto d : v) { s += std::to_string(d); s += ','; }
   s += 't' + std::to_string(threads());
+  if (gBlocked) s += 'b';
   return s;
 }
 

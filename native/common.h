@@ -19,6 +19,14 @@ using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
+/** Activation layout mode, set by the JS side before each kernel: in blocked mode a 4D
+ *  activation whose channel count is a multiple of 16 is stored nChw16c (oneDNN's preferred
+ *  layout: [N][C/16][H][W][16]); every other activation is NHWC. */
+bool blockedMode();
+void setBlockedMode(bool on);
+inline bool blockedC(int64_t c) { return blockedMode() && c % 16 == 0; }
+inline memory::format_tag actTag(int64_t c) { return blockedC(c) ? memory::format_tag::nChw16c : memory::format_tag::nhwc; }
+
 /** Loops over fewer values run on one thread: a parallel region costs more than it saves there
  *  (and a lot more when the machine is oversubscribed and a worker has been descheduled). */
 constexpr int64_t kParMin = 1 << 15;

@@ -105,8 +105,36 @@ static Napi::Value bf16ToF32(const Args &a) {
   return a.env().Undefined();
 }
 
+static tag formatTag(int64_t f) {
+  switch (f) {
+    case 0: return tag::nchw;
+    case 1: return tag::nhwc;
+    case 2: return tag::nChw16c;
+    default: throw OpError("unknown activation format " + std::to_string(f) + " (0 nchw, 1 nhwc, 2 nChw16c)");
+  }
+}
+
+// reorderAct(src, srcFormat, dst, dstFormat, n,c,h,w): any of nchw / nhwc / nChw16c (0/1/2) to
+// any, float32 or bf16 either side (oneDNN's reorder: rounds to nearest even into bf16).
+static Napi::Value reorderAct(const Args &a) {
+  const int64_t N = a.i64(4), C = a.i64(5), H = a.i64(6), W = a.i64(7);
+  if (N < 1 || C < 1 || H < 1 || W < 1) throw OpError("invalid shape " + shape({N, C, H, W}));
+  const tag sf = formatTag(a.i64(1)), df = formatTag(a.i64(3));
+  if ((sf == tag::nChw16c || df == tag::nChw16c) && C % 16) throw OpError("nChw16c needs a multiple of 16 channels, got " + std::to_string(C));
+  Act src = a.act(0, N * C * H * W, "src"), dst = a.act(2, N * C * H * W, "dst");
+  memory::desc smd({N, C, H, W}, src.type(), sf), dmd({N, C, H, W}, dst.type(), df);
+  auto &re = cached<dnnl::reorder>(key("reorderAct", {N, C, H, W, a.i64(1), a.i64(3), src.bf16, dst.bf16}), [&] {
+    return new dnnl::reorder(memory(smd, engine(), nullptr), memory(dmd, engine(), nullptr));
+  });
+  memory from = wrap(smd, src.p), to = wrap(dmd, dst.p);
+  re.execute(stream(), from, to);
+  stream().wait();
+  return a.env().Undefined();
+}
+
 // nchwToNhwc(src, dst, n,c,h,w), nhwcToNchw(src, dst, n,c,h,w)
 void registerLayout(Napi::Env env, Napi::Object ex) {
+  def(env, ex, "reorderAct", reorderAct);
   def(env, ex, "nchwToNhwc", [](const Args &a) { return reorder(a, true); });
   def(env, ex, "nhwcToNchw", [](const Args &a) { return reorder(a, false); });
   def(env, ex, "f32ToBf16", f32ToBf16);

@@ -265,6 +265,39 @@ static Geo geoUp(const Args &a, size_t partsArg, const char *what) {
   return g;
 }
 
+static void runBwd(const Geo &g, Act dy, Act dx);
+
+/** concat_up on blocked (nChw16c) tensors, forward (x -> y) or backward (dy = y -> dx = x).
+ *  Per image the parts are contiguous runs of y, copied whole; the up-sampled part is, per
+ *  image, an NHWC tensor of c/16 "images" of 16 channels, which the NHWC kernels handle. */
+static void blockedConcatUp(const Geo &g, Act x, Act y, bool forward) {
+  for (int64_t c : g.parts.cs)
+    if (c % 16) throw OpError("blocked concat_up: every input needs a multiple of 16 channels, got " + std::to_string(c));
+  if (g.c % 16) throw OpError("blocked concat_up: the up-sampled input has " + std::to_string(g.c) + " channels, not a multiple of 16");
+  const size_t es = y.bf16 ? 2 : 4;
+  const int64_t HW = 4 * g.h * g.w, hw = g.h * g.w, K = (int64_t)g.parts.acts.size();
+  char *yb = static_cast<char *>(y.p);
+  // parts: one memcpy per (image, part)
+#pragma omp parallel for collapse(2) schedule(static) if (g.n * g.O * HW >= kParMin)
+  for (int64_t n = 0; n < g.n; n++)
+    for (int64_t k = 0; k < K; k++) {
+      int64_t off = 0;
+      for (int64_t j = 0; j < k; j++) off += g.parts.cs[j];
+      const int64_t c = g.parts.cs[k];
+      char *part = static_cast<char *>(g.parts.acts[k].p) + (size_t)(n * c * HW) * es;
+      char *in_y = yb + (size_t)((n * g.S + off) * HW) * es;
+      if (forward) std::memcpy(in_y, part, (size_t)(c * HW) * es);
+      else std::memcpy(part, in_y, (size_t)(c * HW) * es);
+    }
+  Geo u{g.c / 16, 16, g.h, g.w, g.nearest, g.align, 16, 0, {}};
+  for (int64_t n = 0; n < g.n; n++) {
+    Act xi{static_cast<char *>(x.p) + (size_t)(n * g.c * hw) * es, x.bf16};
+    Act yi{yb + (size_t)((n * g.S + g.O) * HW) * es, y.bf16};
+    if (forward) runFwd(u, xi, yi);
+    else runBwd(u, yi, xi);
+  }
+}
+
 // concatUpFwd([x1..xk], x, y, n,c,h,w, nearest, alignCorners): y [n,2h,2w, sum c_i + c] =
 // concat(x1..xk, upsample2x(x)) along channels, in one pass over y (k may be 0).
 static Napi::Value concatUpFwd(const Args &a) {
@@ -272,7 +305,8 @@ static Napi::Value concatUpFwd(const Args &a) {
   Act x = a.act(1, g.n * g.c * g.h * g.w, "x"), y = a.act(2, g.n * g.S * 4 * g.h * g.w, "y");
   a.sameType({{"x", x}, {"y", y}});
   sameTypes(a, g.parts, "inputs", "y", y);
-  runFwd(g, x, y);
+  if (blockedC(g.S)) blockedConcatUp(g, x, y, true);
+  else runFwd(g, x, y);
   return a.env().Undefined();
 }
 
@@ -429,7 +463,8 @@ static Napi::Value concatUpBwd(const Args &a) {
   Act dy = a.act(0, g.n * g.S * 4 * g.h * g.w, "dy"), dx = a.act(2, g.n * g.c * g.h * g.w, "dx");
   a.sameType({{"dy", dy}, {"dx", dx}});
   sameTypes(a, g.parts, "outputs", "dy", dy);
-  runBwd(g, dy, dx);
+  if (blockedC(g.S)) blockedConcatUp(g, dx, dy, false);
+  else runBwd(g, dy, dx);
   return a.env().Undefined();
 }
 

@@ -1,6 +1,7 @@
 // The native backend against the float64 reference backend, op by op: forward values and every
-// gradient through autodiff, on odd shapes (7x5, 13x11, C = 1, 3, 17). Skips when the addon
-// is not built. Run: npm run build && node scripts/run-tests.mjs native
+// gradient through autodiff, on odd shapes (7x5, 13x11, C = 1, 3, 17), and in both activation
+// layouts (NHWC, and blocked nChw16c where C is a multiple of 16: the cases with C = 16, 32,
+// 48 and mixes such as 16 + 3 exercise it). Skips when the addon is not built. Run: npm run build && node scripts/run-tests.mjs native
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph, Value, Shape, numel, fmt } from '../../src/engine/graph.js';
@@ -14,14 +15,16 @@ import { rng, uniform32, distinct } from '../helpers/gradcheck.js';
 
 const avail = nativeAvailable();
 const skip = avail.ok ? false : `native addon not built (${avail.reason}): run node scripts/build-native.mjs`;
-const native = avail.ok ? new NativeBackend() : (null as unknown as NativeBackend);
+const native = avail.ok ? new NativeBackend({ layout: 'nhwc' }) : (null as unknown as NativeBackend);
+const nativeBlocked = avail.ok ? new NativeBackend({ layout: 'blocked' }) : (null as unknown as NativeBackend);
 // bf16 activations: every parity case runs again, within bf16 rounding (8 significant bits).
 // The tolerance is a relative L2 error of 6%: a pre-activation within bf16 rounding of 0 flips
 // its ReLU mask, and with random upstream gradients a handful of flips in 10^4 values costs a
 // few percent (measured: 6 flips -> 4.2% on conv 3x3 C32 + ReLU); a wrong kernel costs ~100%.
 const bf16 = avail.ok ? bf16Support() : { ok: false, reason: avail.reason };
 const skipBf16 = skip || (bf16.ok ? false : `no bf16 here: ${bf16.reason}`);
-const nativeBf16 = bf16.ok ? new NativeBackend({ precision: 'bf16' }) : (null as unknown as NativeBackend);
+const nativeBf16 = bf16.ok ? new NativeBackend({ precision: 'bf16', layout: 'nhwc' }) : (null as unknown as NativeBackend);
+const nativeBf16Blocked = bf16.ok ? new NativeBackend({ precision: 'bf16', layout: 'blocked' }) : (null as unknown as NativeBackend);
 const BF16_TOL = 6e-2;
 const reference = new ReferenceBackend({ dtype: 'float64' });
 
@@ -103,20 +106,22 @@ function closeL2(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: 
 }
 
 function parity(name: string, c: Case, seed = 1) {
-  test(`native vs reference: ${name}`, { skip }, () => {
-    const want = runOn(reference, c, seed);
-    const got = runOn(native, c, seed);
-    want.names.forEach((n, i) => close(got.res[i], want.res[i], c.tol ?? 1e-4, `${name}: ${n}`));
-  });
-  test(`native bf16 vs reference: ${name}`, { skip: skipBf16 }, () => {
-    const want = runOn(reference, c, seed);
-    const got = runOn(nativeBf16, c, seed);
-    want.names.forEach((n, i) => {
-      // mean(y * r) cancels; y and every gradient are compared instead.
-      if (n === 'loss' && want.names[0] === 'y' && want.res[0].length > 1) return;
-      closeL2(got.res[i], want.res[i], Math.max(c.tol ?? 0, BF16_TOL), `${name} (bf16): ${n}`);
+  for (const [tag, be] of [['', () => native], [' blocked', () => nativeBlocked]] as const)
+    test(`native${tag} vs reference: ${name}`, { skip }, () => {
+      const want = runOn(reference, c, seed);
+      const got = runOn(be(), c, seed);
+      want.names.forEach((n, i) => close(got.res[i], want.res[i], c.tol ?? 1e-4, `${name}${tag}: ${n}`));
     });
-  });
+  for (const [tag, be] of [['', () => nativeBf16], [' blocked', () => nativeBf16Blocked]] as const)
+    test(`native bf16${tag} vs reference: ${name}`, { skip: skipBf16 }, () => {
+      const want = runOn(reference, c, seed);
+      const got = runOn(be(), c, seed);
+      want.names.forEach((n, i) => {
+        // mean(y * r) cancels; y and every gradient are compared instead.
+        if (n === 'loss' && want.names[0] === 'y' && want.res[0].length > 1) return;
+        closeL2(got.res[i], want.res[i], Math.max(c.tol ?? 0, BF16_TOL), `${name} (bf16${tag}): ${n}`);
+      });
+    });
 }
 
 // ---- convolutions ----
@@ -130,6 +135,9 @@ parity('conv2d 3x3 stride 2, no pad, C1 -> 17 on 13x11', conv(1, 1, 13, 11, 17, 
 parity('conv2d 1x1 head, C17 -> 1 on 7x5', conv(3, 17, 7, 5, 1, 1, 1, 0, true, false));
 parity('conv2d 3x3, C32 -> 32 on 12x12, bias, relu', conv(2, 32, 12, 12, 32, 3, 1, 1, true, true));
 parity('conv2d 5x5 pad 2, C3 -> 17 on 9x6', conv(2, 3, 9, 6, 17, 5, 1, 2, true, false));
+parity('conv2d 3x3, C3 -> 16 on 7x5, bias (NHWC in, blocked out)', conv(2, 3, 7, 5, 16, 3, 1, 1, true, false));
+parity('conv2d 1x1 head, C48 -> 1 on 6x5, bias (blocked in, NHWC out)', conv(2, 48, 6, 5, 1, 1, 1, 0, true, false));
+parity('conv2d 3x3 stride 2, C16 -> 48 on 9x7, bias', conv(2, 16, 9, 7, 48, 3, 2, 1, true, false));
 
 const deconv = (n: number, c: number, h: number, w: number, o: number, k: number, bias: boolean): Case => ({
   inputs: { x: { shape: [n, c, h, w] } },
@@ -139,26 +147,29 @@ const deconv = (n: number, c: number, h: number, w: number, o: number, k: number
 parity('conv_transpose2d k2, C3 -> 4 on 7x5, bias', deconv(2, 3, 7, 5, 4, 2, true));
 parity('conv_transpose2d k2, C17 -> 1 on 3x3', deconv(1, 17, 3, 3, 1, 2, false));
 parity('conv_transpose2d k3, C1 -> 3 on 4x5, bias', deconv(2, 1, 4, 5, 3, 3, true));
+parity('conv_transpose2d k2, C32 -> 16 on 5x3, bias', deconv(2, 32, 5, 3, 16, 2, true));
 
 // ---- pooling, resampling, channels ----
-for (const [c, h, w] of [[3, 13, 11], [17, 7, 5], [1, 2, 2]])
+for (const [c, h, w] of [[3, 13, 11], [17, 7, 5], [1, 2, 2], [32, 7, 5]])
   parity(`maxpool2d C${c} ${h}x${w} (odd sizes floor)`, { inputs: { x: { shape: [2, c, h, w], gen: 'distinct' } }, build: (g, v) => g.maxPool2d(v.x) });
 for (const mode of ['bilinear-true', 'bilinear-false', 'nearest'])
-  for (const [c, h, w] of [[3, 7, 5], [1, 1, 1], [17, 13, 11]]) {
+  for (const [c, h, w] of [[3, 7, 5], [1, 1, 1], [17, 13, 11], [32, 5, 3]]) {
     const [m, ac] = mode.split('-');
     parity(`upsample2x ${mode} C${c} ${h}x${w}`, {
       inputs: { x: { shape: [2, c, h, w] } },
       build: (g, v) => g.upsample2x(v.x, m as 'bilinear' | 'nearest', ac === 'true'),
     });
   }
-parity('concat C1 + C3 + C17 (and split_channels back)', {
-  inputs: { a: { shape: [2, 1, 7, 5] }, b: { shape: [2, 3, 7, 5] }, c: { shape: [2, 17, 7, 5] } },
-  build: (g, v) => g.concat([v.a, v.b, v.c]),
-});
+for (const cs of [[1, 3, 17], [16, 32], [16, 3], [8, 8], [32, 16, 1]])
+  parity(`concat C${cs.join(' + ')} (and split_channels back)`, {
+    inputs: Object.fromEntries(cs.map((c, i) => [`x${i}`, { shape: [2, c, 7, 5] }])),
+    build: (g, v) => g.concat(cs.map((_, i) => v[`x${i}`])),
+  });
 
 // concat_up: the up-sampling writes into its channels of the concat, its gradient reads dy's in place.
 for (const mode of ['bilinear-true', 'bilinear-false', 'nearest'])
-  for (const [cs, cl, h, w] of [[[1, 3], 17, 7, 5], [[16], 8, 3, 4], [[], 3, 1, 1], [[5, 2, 9], 1, 6, 3]] as const) {
+  for (const [cs, cl, h, w] of [[[1, 3], 17, 7, 5], [[16], 8, 3, 4], [[], 3, 1, 1], [[5, 2, 9], 1, 6, 3],
+                                [[16, 32], 16, 3, 2], [[], 32, 2, 3], [[3], 16, 2, 2], [[8, 8], 16, 2, 2]] as const) {
     const [m, ac] = mode.split('-');
     const inputs: Case['inputs'] = { low: { shape: [2, cl, h, w] } };
     cs.forEach((c, i) => { inputs[`x${i}`] = { shape: [2, c, 2 * h, 2 * w] }; });
@@ -169,7 +180,7 @@ for (const mode of ['bilinear-true', 'bilinear-false', 'nearest'])
   }
 
 // ---- conv2d_bn: eval-mode conv + batch norm, forward only (no gradient rule) ----
-for (const [bias, relu, c, o] of [[true, true, 3, 17], [false, false, 17, 16], [true, false, 32, 1]] as const)
+for (const [bias, relu, c, o] of [[true, true, 3, 17], [false, false, 17, 16], [true, false, 32, 1], [true, true, 16, 32]] as const)
   test(`native vs reference: conv2d_bn${bias ? ' bias' : ''}${relu ? ' relu' : ''} C${c} -> ${o}, and = conv2d + batchnorm`, { skip }, () => {
     const rand = rng(7);
     const ps = new ParamStore();
@@ -192,6 +203,7 @@ for (const [bias, relu, c, o] of [[true, true, 3, 17], [false, false, 17, 16], [
     const want = run(reference, false);
     close(run(reference, true), want, 1e-9, 'reference fused vs unfused');
     close(run(native, true), want, 1e-4, 'native fused vs reference');
+    close(run(nativeBlocked, true), want, 1e-4, 'native blocked fused vs reference');
   });
 
 // conv2d_bn keeps its folded weights between runs: changing any input of the fold in place
@@ -211,7 +223,7 @@ test('native conv2d_bn: folded weights follow in-place changes of every paramete
     return { g, y: g.conv2dBnEval(xv, w, b, gm, bt, 'rm', 'rv', { pad: 1, relu: false }) };
   };
   const ref = () => { const { g, y } = graph(); return new Plan(g, reference, ps, [y]).runToHost({ x })[0]; };
-  for (const be of [native, ...(bf16.ok ? [nativeBf16] : [])]) {
+  for (const be of [native, nativeBlocked, ...(bf16.ok ? [nativeBf16, nativeBf16Blocked] : [])]) {
     const { g, y } = graph();
     const plan = new Plan(g, be, ps, [y]);
     const tol = be.precision === 'bf16' ? 2e-2 : 1e-4;
@@ -227,7 +239,7 @@ test('native conv2d_bn: folded weights follow in-place changes of every paramete
 // ---- batch norm ----
 for (const training of [true, false])
   for (const relu of [false, true])
-    for (const [c, h, w] of [[3, 7, 5], [17, 13, 11]])
+    for (const [c, h, w] of [[3, 7, 5], [17, 13, 11], [16, 5, 3]])
       parity(`batchnorm ${training ? 'training' : 'eval'}${relu ? ' + relu' : ''} C${c} ${h}x${w}`, {
         inputs: { x: { shape: [2, c, h, w] } },
         params: { g: { shape: [c], gen: 'positive' }, b: { shape: [c] },
@@ -242,8 +254,15 @@ test('native vs reference: batchnorm running statistics after two training steps
     params: { g: { shape: [17] }, b: { shape: [17] }, rm: { shape: [17], trainable: false }, rv: { shape: [17], gen: 'positive', trainable: false } },
     build: (g, v) => g.batchNorm(v.x, v.g, v.b, 'rm', 'rv', { training: true, relu: true, momentum: 0.1 }),
   };
-  const want = runOn(reference, c, 3, 2), got = runOn(native, c, 3, 2);
-  for (const name of ['rm', 'rv']) close(got.ps.get(name).data, want.ps.get(name).data, 1e-5, `running ${name}`);
+  const want = runOn(reference, c, 3, 2);
+  for (const be of [native, nativeBlocked]) {
+    const got = runOn(be, c, 3, 2);
+    for (const name of ['rm', 'rv']) close(got.ps.get(name).data, want.ps.get(name).data, 1e-5, `running ${name} (${be.layout})`);
+  }
+  const c16: Case = { ...c, inputs: { x: { shape: [3, 16, 5, 3] } },
+    params: { g: { shape: [16] }, b: { shape: [16] }, rm: { shape: [16], trainable: false }, rv: { shape: [16], gen: 'positive', trainable: false } } };
+  const want16 = runOn(reference, c16, 3, 2), got16 = runOn(nativeBlocked, c16, 3, 2);
+  for (const name of ['rm', 'rv']) close(got16.ps.get(name).data, want16.ps.get(name).data, 1e-5, `running ${name} C16 (blocked)`);
 });
 
 // ---- element-wise ----
@@ -252,14 +271,15 @@ const unary = (name: string, f: (g: Graph, x: Value) => Value, shape: Shape = [2
 unary('relu', (g, x) => g.relu(x));
 unary('leaky_relu', (g, x) => g.leakyRelu(x, 0.2), [1, 17, 13, 11]);
 unary('sigmoid', (g, x) => g.sigmoid(x), [2, 1, 7, 5]);
-for (const k of [1, 3, 17]) unary('softmax', (g, x) => g.softmax(g.scale(x, 3)), [2, k, 7, 5]);
+for (const k of [1, 3, 17, 16]) unary('softmax', (g, x) => g.softmax(g.scale(x, 3)), [2, k, 7, 5]);
 unary('scale', (g, x) => g.scale(x, -1.5));
 unary('add, mul, add_n (x used three times)', (g, x) => g.addN([g.add2(x, g.relu(x)), g.mul(x, g.sigmoid(x)), x]), [2, 17, 5, 3]);
 unary('mean_all / fill_grad / ones', (g, x) => g.meanAll(g.mul(x, x)), [2, 3, 13, 11]);
+unary('relu, add, mul, add_n on blocked', (g, x) => g.addN([g.add2(x, g.relu(x)), g.mul(x, g.sigmoid(x)), x]), [2, 32, 5, 3]);
 
 // ---- losses ----
 for (const kind of ['bce', 'dice', 'bce_dice', 'ce', 'ce_dice'] as const)
-  for (const k of [1, 3]) {
+  for (const k of [1, 3, 16]) {
     parity(`loss ${kind}, K=${k}`, {
       inputs: { z: { shape: [3, k, 7, 5] }, t: { shape: [3, k, 7, 5], gen: kind.startsWith('ce') ? 'onehot' : 'binary', grad: false } },
       build: (g, v) => g.scale(g.loss(g.scale(v.z, 3), v.t, kind, 0.7), 1.3),
@@ -268,10 +288,10 @@ for (const kind of ['bce', 'dice', 'bce_dice', 'ce', 'ce_dice'] as const)
 
 // ---- dropout: the exact mask of the reference ----
 test('native vs reference: dropout draws the same mask (NHWC storage, NCHW hash index), step after step', { skip }, () => {
-  for (const shape of [[2, 3, 7, 5], [1, 17, 13, 11], [3, 1, 4, 4]] as Shape[]) {
+  for (const shape of [[2, 3, 7, 5], [1, 17, 13, 11], [3, 1, 4, 4], [2, 16, 5, 3]] as Shape[]) {
     const c: Case = { inputs: { x: { shape, gen: 'positive' } }, build: (g, v) => g.dropout(v.x, 0.3, 1234567, true) };
-    for (const runs of [1, 2]) {
-      const want = runOn(reference, c, 5, runs), got = runOn(native, c, 5, runs);
+    for (const [runs, be] of [[1, native], [2, native], [1, nativeBlocked], [2, nativeBlocked]] as const) {
+      const want = runOn(reference, c, 5, runs), got = runOn(be, c, 5, runs);
       want.names.forEach((n, i) => {
         const a = got.res[i], b = want.res[i];
         if (n !== 'loss') for (let j = 0; j < a.length; j++) assert.equal(a[j] === 0, b[j] === 0, `${fmt(shape)} ${n}[${j}] mask, run ${runs}`);
@@ -293,6 +313,21 @@ parity('small UNet-like block: conv+bn+relu, pool, upsample, concat, head, bce_d
     const u = g.upsample2x(d, 'bilinear', true);
     const cat = g.concat([g.dropout(a, 0.2, 7, true), u]);
     return g.loss(g.conv2d(cat, v.w3, v.b3), v.t, 'bce_dice');
+  },
+  tol: 2e-4,
+});
+
+// The same in blocked sizes: every activation but the input and the head is nChw16c there.
+parity('small UNet-like block, 16/32 channels: conv+bn+relu, pool, concat_up, head, bce_dice', {
+  inputs: { x: { shape: [2, 3, 8, 6] }, t: { shape: [2, 1, 8, 6], gen: 'binary', grad: false } },
+  params: { w1: { shape: [16, 3, 3, 3] }, g1: { shape: [16], gen: 'positive' }, b1: { shape: [16] },
+            m1: { shape: [16], trainable: false }, v1: { shape: [16], gen: 'positive', trainable: false },
+            w2: { shape: [32, 16, 3, 3] }, b2: { shape: [32] }, w3: { shape: [16, 48, 3, 3] }, w4: { shape: [1, 16, 1, 1] }, b4: { shape: [1] } },
+  build: (g, v) => {
+    const a = g.batchNorm(g.conv2d(v.x, v.w1, null, { pad: 1 }), v.g1, v.b1, 'm1', 'v1', { training: true, relu: true });
+    const d = g.conv2d(g.maxPool2d(a), v.w2, v.b2, { pad: 1, relu: true });
+    const c = g.conv2d(g.concatUp([a], d, 'bilinear', false), v.w3, null, { pad: 1, relu: true });
+    return g.loss(g.conv2d(c, v.w4, v.b4), v.t, 'bce_dice');
   },
   tol: 2e-4,
 });

@@ -22,6 +22,10 @@ export interface ConvRawResult {
 export interface NativeAddon {
   setThreads(n: number): void;
   getThreads(): number;
+  /** The activation layout mode of the kernels that follow: blocked stores 4D activations with a multiple of 16 channels as nChw16c. */
+  setBlocked(on: boolean): void;
+  /** Formats 0 nchw, 1 nhwc, 2 nChw16c; src and dst may differ in dtype (float32 -> bf16 rounds to nearest even). */
+  reorderAct(src: A, srcFormat: number, dst: A, dstFormat: number, n: number, c: number, h: number, w: number): void;
   info(): { onednn: string; threads: number; isa: number; bf16: boolean };
   /** A zeroed, 64-byte aligned Float32Array (kind 0) or bf16 Uint16Array (kind 1) of n values. */
   alignedArray(kind: 0, n: number): Float32Array;

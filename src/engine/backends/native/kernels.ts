@@ -1,5 +1,6 @@
 // The native backend's kernels: each unpacks logical NCHW shapes from the node and calls the
-// addon, which reads and writes the typed arrays in place (4D activations are NHWC).
+// addon, which reads and writes the typed arrays in place (4D activations are NHWC, or in
+// blocked mode nChw16c where their channels are a multiple of 16: see LAYOUT_AWARE below).
 // Every kernel first checks the tensors it is given against the node's shapes, so a mismatch
 // is a JS Error naming the op, the node and the shapes instead of a crash in C++.
 import type { BTensor, Kernel, RunContext } from '../../backend.js';
@@ -20,8 +21,14 @@ function shapes(ts: BTensor[]): string {
   return ts.map((t) => `${fmt(t.shape)}(${t.data.length}${t.data instanceof Float32Array ? '' : t.data instanceof Uint16Array ? ' bf16' : ' ' + t.data.constructor.name})`).join(', ');
 }
 
+/** The addon's layout mode is global; kernels of NHWC and blocked backends may interleave. */
+let addonBlocked: boolean | undefined;
+function setMode(A: NativeAddon, blocked: boolean) {
+  if (addonBlocked !== blocked) { A.setBlocked(blocked); addonBlocked = blocked; }
+}
+
 /** Wraps an implementation with the boundary checks and error naming. */
-function guarded(op: string, impl: Impl): Kernel {
+function guarded(op: string, impl: Impl, A: NativeAddon, blocked: boolean): Kernel {
   return (ins, outs, node, rt) => {
     const where = () => `${op} (node ${node.name}): inputs ${shapes(ins)} -> outputs ${shapes(outs)}`;
     const bad = (ts: BTensor[], want: readonly Shape[], what: string) => {
@@ -37,6 +44,7 @@ function guarded(op: string, impl: Impl): Kernel {
       bad(ins, node.inputs.map((v) => v.shape), 'input') || bad(outs, node.shapes, 'output');
     if (msg) throw new Error(`${where()}: ${msg}`);
     try {
+      setMode(A, blocked);
       impl(ins.map((t) => t.data as Act), outs.map((t) => t.data as Act), node, rt);
     } catch (e) {
       throw new Error(`${where()}: ${(e as Error).message}`);
@@ -49,9 +57,30 @@ const dims4 = (s: Shape) => {
   return s as [number, number, number, number];
 };
 
-/** Builds the kernel table over a loaded addon. */
-export function nativeKernels(A: NativeAddon): Record<string, Kernel> {
+/** Ops whose every 4D activation is the same shape and layout: storage order does not matter. */
+const ELEMENTWISE = new Set(['ones', 'relu', 'relu_grad', 'leaky_relu', 'leaky_relu_grad', 'sigmoid', 'sigmoid_grad',
+  'scale', 'add', 'mul', 'add_n', 'mean_all', 'fill_grad']);
+/** Ops whose kernels take blocked tensors as they are: oneDNN primitives (given nChw16c
+ *  descriptors by the addon) and ours that view a blocked image as NHWC images of 16 channels
+ *  (pooling, up-sampling) or as contiguous runs per image (concatenation). */
+const LAYOUT_AWARE = new Set(['conv2d', 'conv2d_bn', 'conv2d_grad_input', 'conv2d_grad_weight', 'conv_transpose2d',
+  'conv_transpose2d_grad_input', 'conv_transpose2d_grad_weight', 'batchnorm', 'maxpool2d', 'maxpool2d_grad',
+  'upsample2x', 'upsample2x_grad', 'concat', 'slice_channels', 'split_channels', 'concat_up', 'concat_up_grad']);
+/** Of those, the ones that need all their 4D activations in one layout (ours, not oneDNN's). */
+const SAME_LAYOUT = new Set(['concat', 'slice_channels', 'split_channels', 'concat_up', 'concat_up_grad']);
+
+/** Builds the kernel table over a loaded addon; blocked: 4D activations with C % 16 == 0 are nChw16c. */
+export function nativeKernels(A: NativeAddon, blocked = false): Record<string, Kernel> {
   const isAct4 = (node: Node, i: number) => node.layouts[i] === 'act' && node.shapes[i].length === 4;
+  let onCopies = false;  // true while a kernel runs on NHWC copies (layoutChecked)
+  const blk = (s: Shape) => blocked && !onCopies && s.length === 4 && s[1] % 16 === 0;
+  /** Spatial kernels see a blocked [n,c,h,w] as n*c/16 NHWC images of 16 channels. */
+  const img = (s: Shape): [number, number, number, number] => {
+    const [n, c, h, w] = dims4(s);
+    return blk(s) ? [n * c / 16, 16, h, w] : [n, c, h, w];
+  };
+  /** Pixels and channels for the channel-concat kernels: blocked images are runs of c*h*w values. */
+  const runs = (s: Shape) => { const [n, c, h, w] = dims4(s); return blk(s) ? { px: n, k: h * w } : { px: n * h * w, k: 1 }; };
   const impls: Record<string, Impl> = {
     ones: (_i, [y]) => A.fill(y, 1),
 
@@ -93,12 +122,12 @@ export function nativeKernels(A: NativeAddon): Record<string, Kernel> {
       A.deconvBwdWeights(x, dy, dw, db ?? null, n, c, h, wd, o, k, k, k, 0);
     },
 
-    maxpool2d: ([x], [y], node) => A.maxpoolFwd(x, y, ...dims4(node.inputs[0].shape)),
-    maxpool2d_grad: ([x, , dy], [dx], node) => A.maxpoolBwd(x, dy, dx, ...dims4(node.inputs[0].shape)),
+    maxpool2d: ([x], [y], node) => A.maxpoolFwd(x, y, ...img(node.inputs[0].shape)),
+    maxpool2d_grad: ([x, , dy], [dx], node) => A.maxpoolBwd(x, dy, dx, ...img(node.inputs[0].shape)),
     upsample2x: ([x], [y], node) =>
-      A.upsampleFwd(x, y, ...dims4(node.inputs[0].shape), node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
+      A.upsampleFwd(x, y, ...img(node.inputs[0].shape), node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
     upsample2x_grad: ([dy], [dx], node) =>
-      A.upsampleBwd(dy, dx, ...dims4(node.attrs.xShape), node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
+      A.upsampleBwd(dy, dx, ...img(node.attrs.xShape), node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
     concat_up: (ins, [y], node) =>
       A.concatUpFwd(ins.slice(0, -1), ins[ins.length - 1], y, ...dims4(node.inputs[node.inputs.length - 1].shape),
         node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
@@ -106,19 +135,13 @@ export function nativeKernels(A: NativeAddon): Record<string, Kernel> {
       A.concatUpBwd(dy, outs.slice(0, -1), outs[outs.length - 1], ...dims4(node.shapes[node.shapes.length - 1]),
         node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
 
-    concat: (xs, [y], node) => {
-      const [n, , h, w] = dims4(node.shapes[0]);
-      A.concat(xs, y, n * h * w);
-    },
+    concat: (xs, [y], node) => A.concat(xs, y, runs(node.shapes[0]).px),
     slice_channels: ([dy], [dx], node) => {
-      const [n, ct, h, w] = dims4(node.inputs[0].shape);
-      A.sliceChannels(dy, dx, n * h * w, ct, node.attrs.start, node.attrs.count);
+      const ct = node.inputs[0].shape[1], { px, k } = runs(node.inputs[0].shape);
+      A.sliceChannels(dy, dx, px, ct * k, node.attrs.start * k, node.attrs.count * k);
     },
 
-    split_channels: ([dy], dxs, node) => {
-      const [n, , h, w] = dims4(node.inputs[0].shape);
-      A.splitChannels(dy, dxs, n * h * w);
-    },
+    split_channels: ([dy], dxs, node) => A.splitChannels(dy, dxs, runs(node.inputs[0].shape).px),
 
     batchnorm: ([x, gamma, beta, rm, rv], [y], node, rt) => {
       const [n, c, h, w] = dims4(node.inputs[0].shape);
@@ -169,8 +192,38 @@ export function nativeKernels(A: NativeAddon): Record<string, Kernel> {
       A.lossGrad(z, t, dy, dz, lossKind(node), node.attrs.bceWeight ?? 0.5, ...dims4(node.inputs[0].shape)),
   };
   const out: Record<string, Kernel> = {};
-  for (const [op, impl] of Object.entries(impls)) out[op] = guarded(op, impl);
+  for (const [op, impl] of Object.entries(impls)) out[op] = guarded(op, blocked ? layoutChecked(op, impl) : impl, A, blocked);
   return out;
+
+  /** In blocked mode: kernels that cannot take a blocked tensor (or this mix of layouts) run
+   *  on NHWC copies made by oneDNN reorders, with the addon in NHWC mode meanwhile. */
+  function layoutChecked(op: string, impl: Impl): Impl {
+    if (ELEMENTWISE.has(op)) return impl;
+    return (ins, outs, node, rt) => {
+      if (onCopies) throw new Error('nested NHWC fallback');
+      const inB = node.inputs.map((v) => v.node.layouts[v.index] === 'act' && blk(v.shape));
+      const outB = node.shapes.map((s, i) => node.layouts[i] === 'act' && blk(s));
+      const act4 = [...node.inputs.map((v) => v.node.layouts[v.index] === 'act' && v.shape.length === 4), ...node.shapes.map((_, i) => isAct4(node, i))];
+      const layouts = [...inB, ...outB].filter((_, i) => act4[i]);
+      const mixed = layouts.includes(true) && layouts.includes(false);
+      const direct = !layouts.includes(true) ||
+        (LAYOUT_AWARE.has(op) ? !(SAME_LAYOUT.has(op) && mixed) : op === 'batchnorm_grad' && node.attrs.training);
+      if (direct) return impl(ins, outs, node, rt);
+      const s = rt.saved(node);
+      const tmp: (Act | null)[] = s.nhwcCopies ??= [...inB, ...outB].map((b, i) => {
+        if (!b) return null;
+        const t = i < ins.length ? ins[i] : outs[i - ins.length];
+        return t instanceof Uint16Array ? A.alignedArray(1, t.length) : A.alignedArray(0, t.length);
+      });
+      const shapeOf = (i: number) => dims4(i < ins.length ? node.inputs[i].shape : node.shapes[i - ins.length]);
+      const ins2 = ins.map((t, i) => inB[i] ? (A.reorderAct(t, 2, tmp[i]!, 1, ...shapeOf(i)), tmp[i]) : t);
+      const outs2 = outs.map((t, i) => outB[i] ? tmp[ins.length + i] : t);
+      setMode(A, false);
+      onCopies = true;
+      try { impl(ins2, outs2, node, rt); } finally { setMode(A, true); onCopies = false; }
+      outs.forEach((t, i) => { if (outB[i]) A.reorderAct(outs2[i], 1, t, 2, ...shapeOf(ins.length + i)); });
+    };
+  }
 
   function channelsLast(node: Node) {
     if (!isAct4(node, 0)) throw new Error(`needs a 4D activation, got ${fmt(node.shapes[0])} (${node.layouts[0]})`);

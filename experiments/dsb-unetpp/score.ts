@@ -14,7 +14,7 @@ if (!ckpt) throw new Error('usage: score.js CHECKPOINT [OUT.json] [fp32|bf16]');
 if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`precision: fp32 or bf16, got ${precision}`);
 const model = loadModel(ckpt);
 const { samples } = await loadFolder('../shared/data/dsb2018', { split: 'test', size: { width: 96, height: 96 } });
-const backend = getBackend('auto', precision);
+const backend = getBackend('auto', precision, 'infer');
 const rows: Record<string, unknown>[] = [];
 rows.push({ mode: 'accurate', params: model.params.count(), ...scoreSamples(model, samples, backend, { mode: 'accurate' }) });
 if (model.config.deepSupervision)

@@ -44,7 +44,7 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
 
   // The model runs first, so that the process's peak RSS is the model's alone (as the peer's).
   if (o.parts.includes('model')) {
-    const r = benchModel(new NativeBackend({ precision }), m);
+    const r = benchModel(new NativeBackend({ precision, use: 'train' }), m, new NativeBackend({ precision, use: 'infer' }));
     emit({ kind: 'model', engine: 'unetpp', ...r, peak_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1) });
     Object.assign(summary, {
       train_img_per_s: round(r.train_img_per_s), infer_img_per_s: round(r.infer_img_per_s),

@@ -44,7 +44,8 @@ export function trainGraph(model: SegModel, batch: number, size: number) {
   return { g, loss, names, grads };
 }
 
-export function benchModel(backend: Backend, o: ModelBenchOptions) {
+/** inferBackend: the inference plan's backend (its faster layout may differ from training's). */
+export function benchModel(backend: Backend, o: ModelBenchOptions, inferBackend: Backend = backend) {
   const model = new SegModel({ preset: 'bn', inChannels: o.channels, deepSupervision: o.ds, filters: o.filters });
   const { g, loss, names, grads } = trainGraph(model, o.batch, o.size);
   const withGrad = names.map((n, i) => [n, grads[i]] as const).filter(([, v]) => v !== null);
@@ -66,7 +67,7 @@ export function benchModel(backend: Backend, o: ModelBenchOptions) {
   const ge = new Graph();
   const xe = ge.input('x', [o.batch, o.channels, o.size, o.size]);
   const probs = model.probabilities(ge, model.forward(ge, xe, { training: false, fuseBn: true }));
-  const inferPlan = new Plan(ge, backend, model.params, [probs]);
+  const inferPlan = new Plan(ge, inferBackend, model.params, [probs]);
   for (let i = 0; i < o.warmup; i++) inferPlan.run({ x });
   const inferMs = Array.from({ length: o.steps }, () => timeMs(() => inferPlan.run({ x })));
   const trainS = median(trainMs) / 1e3, inferS = median(inferMs) / 1e3;

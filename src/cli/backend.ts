@@ -1,10 +1,11 @@
 // Resolves --backend and --precision lazily: importing the native addon is deferred until a
 // command needs it, after --threads has set OMP_NUM_THREADS.
 import type { Backend, Precision } from '../engine/backend.js';
+import type { BackendUse } from '../engine/backends/native.js';
 
 export type BackendName = 'auto' | 'native' | 'reference';
 
-export async function resolveBackend(name: BackendName = 'auto', precision: Precision = 'fp32'): Promise<Backend> {
+export async function resolveBackend(name: BackendName = 'auto', precision: Precision = 'fp32', use: BackendUse = 'train'): Promise<Backend> {
   const { getBackend } = await import('../engine/backends/select.js');
-  return getBackend(name, precision);
+  return getBackend(name, precision, use);
 }

@@ -27,7 +27,7 @@ export function evalCommand(): Command {
   cmd.action(action(async (_args, opts) => {
     if (!existsSync(opts.data)) throw new CliError(`--data ${opts.data}: no such folder`);
     const src = loadModelSource(opts);
-    const backend = await resolveBackend(opts.backend, opts.precision);
+    const backend = await resolveBackend(opts.backend, opts.precision, 'infer');
     const predictor = createPredictor(src.model, { backend, ...predictorSettings(opts) });
     const t0 = performance.now();
     const ev = await evaluateFolder(predictor, opts.data, {

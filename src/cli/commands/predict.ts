@@ -48,7 +48,7 @@ export function predictCommand(): Command {
   addCommon(cmd);
   cmd.action(action(async ([inputs], opts) => {
     const src = loadModelSource(opts);
-    const backend = await resolveBackend(opts.backend, opts.precision);
+    const backend = await resolveBackend(opts.backend, opts.precision, 'infer');
     const predictor = createPredictor(src.model, { backend, ...predictorSettings(opts) });
     const fileOpts: FilePredictOptions = {
       normalize: normalizeSetting(opts.normalize, src.normalize), classNames: src.classNames, threshold: opts.threshold,

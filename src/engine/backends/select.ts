@@ -2,7 +2,7 @@
 // where the CPU has it, else float32 with a one-line message.
 import type { Backend, Precision } from '../backend.js';
 import { ReferenceBackend } from './reference.js';
-import { NativeBackend, nativeAvailable, bf16Support } from './native.js';
+import { NativeBackend, nativeAvailable, bf16Support, type BackendUse } from './native.js';
 import { NATIVE_FIX } from './native/addon.js';
 
 export type BackendName = 'auto' | 'native' | 'reference';
@@ -18,9 +18,10 @@ function warnOnce(msg: string) {
  * 'native' throws if the addon cannot be used; 'auto' falls back to the float32 reference
  * backend with a one-line warning on stderr (once per process) naming the reason and the fix.
  * Precision 'bf16' needs the native backend on a CPU with native bf16; elsewhere it falls back
- * to fp32 with a warning (the returned backend's `precision` says which one runs).
+ * to fp32 with a warning (the returned backend's `precision` says which one runs). `use`
+ * picks the native backend's faster activation layout for training or for inference.
  */
-export function getBackend(name: BackendName = 'auto', precision: Precision = 'fp32'): Backend {
+export function getBackend(name: BackendName = 'auto', precision: Precision = 'fp32', use: BackendUse = 'train'): Backend {
   if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`unknown precision '${String(precision)}': expected fp32 or bf16`);
   if (name !== 'auto' && name !== 'native' && name !== 'reference') throw new Error(`unknown backend '${String(name)}': expected auto, native or reference`);
   let useNative = name === 'native';
@@ -35,8 +36,8 @@ export function getBackend(name: BackendName = 'auto', precision: Precision = 'f
   }
   if (precision === 'bf16') {
     const s = bf16Support();
-    if (s.ok) return new NativeBackend({ precision: 'bf16' });
+    if (s.ok) return new NativeBackend({ precision: 'bf16', use });
     warnOnce(`precision bf16 unavailable: ${s.reason}; running in fp32`);
   }
-  return new NativeBackend();
+  return new NativeBackend({ use });
 }

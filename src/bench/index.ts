@@ -44,9 +44,12 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
 
   // The model runs first, so that the process's peak RSS is the model's alone (as the peer's).
   if (o.parts.includes('model')) {
-    const r = benchModel(new NativeBackend({ precision, use: 'train' }), m, new NativeBackend({ precision, use: 'infer' }));
-    emit({ kind: 'model', engine: 'unetpp', ...r, peak_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1) });
+    const trainBe = new NativeBackend({ precision, use: 'train' }), inferBe = new NativeBackend({ precision, use: 'infer' });
+    const r = benchModel(trainBe, m, inferBe);
+    const layouts = { train_layout: trainBe.layout, infer_layout: inferBe.layout };
+    emit({ kind: 'model', engine: 'unetpp', ...r, ...layouts, peak_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1) });
     Object.assign(summary, {
+      ...layouts,
       train_img_per_s: round(r.train_img_per_s), infer_img_per_s: round(r.infer_img_per_s),
       peak_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1), train_peak_rss_mb: r.train_peak_rss_mb,
     });

@@ -395,3 +395,22 @@ test('native: results do not depend on the thread count', { skip }, () => {
     setThreads(before);
   }
 });
+
+// ---- layout choice ----
+test('native layout: blocked for training and bf16 inference, NHWC for fp32 inference; UNETPP_LAYOUT overrides, bad values are named', { skip }, async () => {
+  const { defaultLayout } = await import('../../src/engine/backends/native.js');
+  const saved = process.env.UNETPP_LAYOUT;
+  try {
+    delete process.env.UNETPP_LAYOUT;
+    assert.equal(defaultLayout('fp32', 'train'), 'blocked');
+    assert.equal(defaultLayout('bf16', 'infer'), 'blocked');
+    assert.equal(defaultLayout('fp32', 'infer'), 'nhwc');
+    assert.equal(new NativeBackend({ use: 'infer' }).layout, 'nhwc');
+    process.env.UNETPP_LAYOUT = 'nhwc';
+    assert.equal(new NativeBackend({ use: 'train' }).layout, 'nhwc');
+    process.env.UNETPP_LAYOUT = 'nchw';
+    assert.throws(() => new NativeBackend(), /layout must be nhwc or blocked, got nchw \(from UNETPP_LAYOUT\)/);
+  } finally {
+    if (saved === undefined) delete process.env.UNETPP_LAYOUT; else process.env.UNETPP_LAYOUT = saved;
+  }
+});

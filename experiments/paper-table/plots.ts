@@ -25,10 +25,15 @@ export async function writePlots(dir: string, runs: RunResult[], pruning: Prunin
     });
     const fast = (p: PruningResult) => p.rows.filter((r) => r.level !== 'accurate');
     const acc = (p: PruningResult) => p.rows.find((r) => r.level === 'accurate')!;
+    // accurate first so that the fast line is drawn over it; the y range fits the values
+    // (levels often differ by tenths of a point: a 0..1 axis would hide them)
     await writeChartsPng(join(dir, 'pruning-iou.png'), levelCharts('IOU', (p) => [
-      { label: 'FAST', color: [31, 119, 180], values: fast(p).map((r) => r.iou.mean) },
       { label: 'ACCURATE', color: [214, 39, 40], values: fast(p).map(() => acc(p).iou.mean) },
-    ]).map((c) => ({ ...c, yRange: [0, 1] as [number, number] })));
+      { label: 'FAST', color: [31, 119, 180], values: fast(p).map((r) => r.iou.mean) },
+    ]).map((c) => {
+      const v = c.series.flatMap((s) => s.values);
+      return { ...c, yRange: [Math.max(0, Math.floor((Math.min(...v) - 0.01) * 50) / 50), Math.min(1, Math.ceil((Math.max(...v) + 0.01) * 50) / 50)] as [number, number] };
+    }));
     plots.push({ file: 'pruning-iou.png', caption: 'Test IoU of the pruned UNet++ L1..L4 (fast mode) against the level; the flat line is the full network in accurate mode.' });
     await writeChartsPng(join(dir, 'pruning-time.png'), levelCharts('MS', (p) => [
       { label: 'BATCH 1', color: [31, 119, 180], values: fast(p).map((r) => r.msBatch1) },

@@ -34,7 +34,9 @@ class Canvas {
 function fmtTick(v: number): string {
   if (v === 0) return '0';
   const a = Math.abs(v);
-  return a >= 100 ? v.toFixed(0) : a >= 1 ? v.toFixed(1) : v.toFixed(2);
+  if (a >= 100) return v.toFixed(0);
+  const d = a >= 1 ? 1 : 2;  // one more digit where the short label would misstate the tick
+  return Math.abs(+v.toFixed(d) - v) < 1e-9 ? v.toFixed(d) : v.toFixed(d + 1);
 }
 
 function panel(cv: Canvas, x0: number, width: number, chart: LineChart) {

@@ -47,22 +47,27 @@ export function trainGraph(model: SegModel, batch: number, size: number) {
 /** inferBackend: the inference plan's backend (its faster layout may differ from training's). */
 export function benchModel(backend: Backend, o: ModelBenchOptions, inferBackend: Backend = backend) {
   const model = new SegModel({ preset: 'bn', inChannels: o.channels, deepSupervision: o.ds, filters: o.filters });
-  const { g, loss, names, grads } = trainGraph(model, o.batch, o.size);
-  const withGrad = names.map((n, i) => [n, grads[i]] as const).filter(([, v]) => v !== null);
-  const plan = new Plan(g, backend, model.params, [loss, ...withGrad.map(([, v]) => v!)]);
   const x = new Float32Array(o.batch * o.channels * o.size * o.size);
   const t = new Float32Array(o.batch * o.size * o.size);
   fill(x, 1); fill(t, 2, true);
-  const opt = new Adam({ lr: 3e-4 });
-  const step = () => {
-    const outs = plan.run({ x, t });
-    const gm = new Map<string, Grad>(withGrad.map(([n], i) => [n, outs[i + 1].data as Float32Array]));
-    opt.step(model.params, gm);
-  };
-  for (let i = 0; i < o.warmup; i++) step();
-  const trainMs = Array.from({ length: o.steps }, () => timeMs(step));
-  // Peak RSS of the process so far: training alone (the inference plan below adds its own buffers).
-  const trainPeakMb = process.resourceUsage().maxRSS / 1024;
+  // Training in its own scope: its plan is unreachable afterwards, so its buffers (external
+  // memory reported to V8) can be collected while the inference plan allocates, as the peer
+  // frees its training memory before inference.
+  const { trainMs, trainPeakMb } = (() => {
+    const { g, loss, names, grads } = trainGraph(model, o.batch, o.size);
+    const withGrad = names.map((n, i) => [n, grads[i]] as const).filter(([, v]) => v !== null);
+    const plan = new Plan(g, backend, model.params, [loss, ...withGrad.map(([, v]) => v!)]);
+    const opt = new Adam({ lr: 3e-4 });
+    const step = () => {
+      const outs = plan.run({ x, t });
+      const gm = new Map<string, Grad>(withGrad.map(([n], i) => [n, outs[i + 1].data as Float32Array]));
+      opt.step(model.params, gm);
+    };
+    for (let i = 0; i < o.warmup; i++) step();
+    const trainMs = Array.from({ length: o.steps }, () => timeMs(step));
+    // Peak RSS of the process so far: training alone.
+    return { trainMs, trainPeakMb: process.resourceUsage().maxRSS / 1024 };
+  })();
 
   const ge = new Graph();
   const xe = ge.input('x', [o.batch, o.channels, o.size, o.size]);

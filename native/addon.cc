@@ -25,6 +25,23 @@ using namespace un;
 // alignedArray(kind, n): a zeroed Float32Array (kind 0) or Uint16Array (kind 1) of n values whose
 // memory is 64-byte aligned. Node's large ArrayBuffers come from malloc's mmap path at a 16-byte
 // offset from a page, so every AVX-512 access of a tensor straddled two cache lines.
+/** One aligned allocation; freed by releaseArray or by the GC's finalizer, whichever comes first. */
+struct Block {
+  void *p;
+  size_t bytes;
+};
+static std::unordered_map<void *, Block *> &blocks() {
+  static std::unordered_map<void *, Block *> m;
+  return m;
+}
+static void freeBlock(Napi::Env env, Block *b) {
+  if (!b->p) return;
+  blocks().erase(b->p);
+  std::free(b->p);
+  b->p = nullptr;
+  Napi::MemoryManagement::AdjustExternalMemory(env, -(int64_t)b->bytes);
+}
+
 static Napi::Value alignedArray(const Args &a) {
   const int64_t kind = a.i64(0), n = a.i64(1);
   if ((kind != 0 && kind != 1) || n < 0) throw OpError("kind must be 0 (float32) or 1 (bf16) and n >= 0");
@@ -34,12 +51,27 @@ static Napi::Value alignedArray(const Args &a) {
   std::memset(p, 0, padded);
   Napi::Env env = a.env();
   Napi::MemoryManagement::AdjustExternalMemory(env, (int64_t)padded);
-  auto buf = Napi::ArrayBuffer::New(env, p, bytes, [padded](Napi::Env e, void *d) {
-    std::free(d);
-    Napi::MemoryManagement::AdjustExternalMemory(e, -(int64_t)padded);
-  });
+  Block *blk = new Block{p, padded};
+  blocks()[p] = blk;
+  auto buf = Napi::ArrayBuffer::New(env, p, bytes, [](Napi::Env e, void *, Block *b) {
+    freeBlock(e, b);
+    delete b;
+  }, blk);
   if (kind == 0) return Napi::Float32Array::New(env, (size_t)n, buf, 0);
   return Napi::Uint16Array::New(env, (size_t)n, buf, 0);
+}
+
+// releaseArray(a): frees an alignedArray's memory now and detaches its buffer (every view of it
+// then has length 0), so a plan's memory can be given back without waiting for the GC.
+// Returns false for arrays alignedArray did not make (left alone).
+static Napi::Value releaseArray(const Args &a) {
+  if (!a.info[0].IsTypedArray()) throw OpError("expects a typed array from alignedArray");
+  Napi::ArrayBuffer buf = a.info[0].As<Napi::TypedArray>().ArrayBuffer();
+  auto it = blocks().find(buf.Data());
+  if (it == blocks().end()) return Napi::Boolean::New(a.env(), false);
+  buf.Detach();
+  freeBlock(a.env(), it->second);
+  return Napi::Boolean::New(a.env(), true);
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object ex) {
@@ -74,6 +106,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object ex) {
     return o;
   });
   def(env, ex, "alignedArray", alignedArray);
+  def(env, ex, "releaseArray", releaseArray);
   registerLayout(env, ex);
   registerConv(env, ex);
   registerBatchNorm(env, ex);

@@ -37,4 +37,6 @@ export interface Backend {
   /** Host copy, NCHW for 'act'. */
   download(t: BTensor, layout: Layout): Float32Array | Float64Array;
   kernel(op: string): Kernel | undefined;
+  /** Gives memory from alloc() back now (it must not be used again); backends without it leave it to the GC. */
+  release?(data: TensorData): void;
 }

@@ -26,6 +26,9 @@ export class Plan {
   private paramTensors = new Map<string, BTensor>();
   private step = 0;
   private releaseAfter = new Map<number, string[]>();
+  /** Buffers this plan allocated (views of them are shared between values). */
+  private owned: TensorData[] = [];
+  private disposed = false;
   /** Kernel milliseconds and calls per op, when profiling. */
   readonly profile = new Map<string, { ms: number; calls: number }>();
 
@@ -78,7 +81,9 @@ export class Plan {
         // Inputs are uploaded before any kernel runs, so they must not take a buffer that an
         // earlier node still writes (an input created after part of the model, e.g. a target).
         const reuse = n.op === 'input' ? undefined : take(storage, count);
-        const data = reuse ? reuse.subarray(0, count) : this.backend.alloc(s, n.layouts[i]).data;
+        const fresh = reuse ? undefined : this.backend.alloc(s, n.layouts[i]).data;
+        if (fresh) this.owned.push(fresh);
+        const data = reuse ? reuse.subarray(0, count) : fresh!;
         this.tensors.set(`${n.id}:${i}`, { shape: s, data });
         backing.set(`${n.id}:${i}`, { data: reuse ?? data, storage });
       });
@@ -114,8 +119,22 @@ export class Plan {
   get runCount(): number { return this.step; }
   set runCount(n: number) { this.step = n; }
 
+  /**
+   * Gives the plan's activation memory back to the backend now (native: freed at once instead
+   * of at the GC's leisure); params are untouched. The plan and its outputs are unusable after.
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const d of this.owned) this.backend.release?.(d);
+    this.owned = [];
+    this.tensors.clear();
+    this.savedState.clear();
+  }
+
   /** Runs the plan; returns the output tensors (backend layout), valid until the next run. */
   run(feeds: Record<string, Float32Array | Float64Array>): BTensor[] {
+    if (this.disposed) throw new Error('this plan has been disposed');
     this.bindParams();
     for (const [name, v] of this.graph.inputs) {
       if (!this.schedule.includes(v.node)) continue;

@@ -414,3 +414,25 @@ test('native layout: blocked for training and bf16 inference, NHWC for fp32 infe
     if (saved === undefined) delete process.env.UNETPP_LAYOUT; else process.env.UNETPP_LAYOUT = saved;
   }
 });
+
+// ---- giving memory back ----
+test('native plan.dispose() frees its buffers at once (views detached), leaves params, and refuses to run again', { skip }, () => {
+  const A = loadAddon();
+  assert.equal(A.releaseArray(new Float32Array(8)), false, 'a plain Float32Array is not ours to free');
+  const rand = rng(3);
+  const ps = new ParamStore();
+  ps.set('w', [16, 3, 3, 3], uniform32(16 * 27, rand));
+  const g = new Graph();
+  const y = g.relu(g.conv2d(g.input('x', [2, 3, 8, 8]), g.param('w', [16, 3, 3, 3]), null, { pad: 1 }));
+  const plan = new Plan(g, nativeBlocked, ps, [y]);
+  const x = uniform32(2 * 3 * 64, rand);
+  const before = plan.runToHost({ x })[0];
+  const out = plan.run({ x })[0].data;
+  assert.equal(out.length, 2 * 16 * 64);
+  plan.dispose();
+  assert.equal(out.length, 0, 'the output buffer is detached');
+  assert.equal(ps.get('w').data.length, 16 * 27, 'params stay');
+  assert.throws(() => plan.run({ x }), /disposed/);
+  const again = new Plan(g, nativeBlocked, ps, [y]).runToHost({ x })[0];
+  close(again, before, 0, 'a new plan over the same params');
+});

@@ -4,7 +4,7 @@
 // access, ~5% faster convs); params and other values plain. Precision 'bf16'
 // stores 4D activations (and their gradients) as bf16 bits in Uint16Arrays; everything else
 // (params, their gradients, optimiser state, batch-norm statistics, the loss) stays float32.
-import type { Backend, BTensor, Kernel, Precision } from '../backend.js';
+import type { Backend, BTensor, Kernel, Precision, TensorData } from '../backend.js';
 import type { Layout, Shape } from '../graph.js';
 import { fmt, numel } from '../graph.js';
 import { loadAddon, tryLoadAddon, type NativeAddon, type ConvRawResult } from './native/addon.js';
@@ -99,6 +99,10 @@ export class NativeBackend implements Backend {
 
   kernel(op: string): Kernel | undefined {
     return this.kernels[op];
+  }
+
+  release(data: TensorData): void {
+    if (data instanceof Float32Array || data instanceof Uint16Array) this.addon.releaseArray(data);
   }
 }
 

@@ -30,6 +30,8 @@ export interface NativeAddon {
   /** A zeroed, 64-byte aligned Float32Array (kind 0) or bf16 Uint16Array (kind 1) of n values. */
   alignedArray(kind: 0, n: number): Float32Array;
   alignedArray(kind: 1, n: number): Uint16Array;
+  /** Frees an alignedArray's memory now and detaches it (length 0 afterwards); false if it is not one. */
+  releaseArray(a: Float32Array | Uint16Array): boolean;
   /** src and dst may differ in dtype: float32 -> bf16 rounds to nearest even. */
   nchwToNhwc(src: A, dst: A, n: number, c: number, h: number, w: number): void;
   nhwcToNchw(src: A, dst: A, n: number, c: number, h: number, w: number): void;

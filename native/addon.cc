@@ -2,7 +2,6 @@
 #include <omp.h>
 
 #include <cstdlib>
-
 #include <cstring>
 
 #include "common.h"
@@ -22,9 +21,6 @@ void registerBench(Napi::Env, Napi::Object);
 
 using namespace un;
 
-// alignedArray(kind, n): a zeroed Float32Array (kind 0) or Uint16Array (kind 1) of n values whose
-// memory is 64-byte aligned. Node's large ArrayBuffers come from malloc's mmap path at a 16-byte
-// offset from a page, so every AVX-512 access of a tensor straddled two cache lines.
 /** One aligned allocation; freed by releaseArray or by the GC's finalizer, whichever comes first. */
 struct Block {
   void *p;
@@ -42,6 +38,9 @@ static void freeBlock(Napi::Env env, Block *b) {
   Napi::MemoryManagement::AdjustExternalMemory(env, -(int64_t)b->bytes);
 }
 
+// alignedArray(kind, n): a zeroed Float32Array (kind 0) or Uint16Array (kind 1) of n values whose
+// memory is 64-byte aligned. Node's large ArrayBuffers come from malloc's mmap path at a 16-byte
+// offset from a page, so every AVX-512 access of a tensor straddled two cache lines.
 static Napi::Value alignedArray(const Args &a) {
   const int64_t kind = a.i64(0), n = a.i64(1);
   if ((kind != 0 && kind != 1) || n < 0) throw OpError("kind must be 0 (float32) or 1 (bf16) and n >= 0");

@@ -25,7 +25,7 @@ using dt = memory::data_type;
 bool blockedMode();
 void setBlockedMode(bool on);
 inline bool blockedC(int64_t c) { return blockedMode() && c % 16 == 0; }
-inline memory::format_tag actTag(int64_t c) { return blockedC(c) ? memory::format_tag::nChw16c : memory::format_tag::nhwc; }
+inline tag actTag(int64_t c) { return blockedC(c) ? tag::nChw16c : tag::nhwc; }
 
 /** Loops over fewer values run on one thread: a parallel region costs more than it saves there
  *  (and a lot more when the machine is oversubscribed and a worker has been descheduled). */

@@ -199,8 +199,10 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
    *  on NHWC copies made by oneDNN reorders, with the addon in NHWC mode meanwhile. */
   function layoutChecked(op: string, impl: Impl): Impl {
     if (ELEMENTWISE.has(op)) return impl;
-    return (ins, outs, node, rt) => {
-      if (onCopies) throw new Error('nested NHWC fallback');
+    // Which tensors are blocked, and whether the kernel takes them as they are, depend on the
+    // node alone: decided once per node, not on every run.
+    const plans = new WeakMap<Node, { inB: boolean[]; outB: boolean[]; direct: boolean }>();
+    const decide = (node: Node) => {
       const inB = node.inputs.map((v) => v.node.layouts[v.index] === 'act' && blk(v.shape));
       const outB = node.shapes.map((s, i) => node.layouts[i] === 'act' && blk(s));
       const act4 = [...node.inputs.map((v) => v.node.layouts[v.index] === 'act' && v.shape.length === 4), ...node.shapes.map((_, i) => isAct4(node, i))];
@@ -208,6 +210,13 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
       const mixed = layouts.includes(true) && layouts.includes(false);
       const direct = !layouts.includes(true) ||
         (LAYOUT_AWARE.has(op) ? !(SAME_LAYOUT.has(op) && mixed) : op === 'batchnorm_grad' && node.attrs.training);
+      return { inB, outB, direct };
+    };
+    return (ins, outs, node, rt) => {
+      if (onCopies) throw new Error('nested NHWC fallback');
+      let d = plans.get(node);
+      if (!d) plans.set(node, (d = decide(node)));
+      const { inB, outB, direct } = d;
       if (direct) return impl(ins, outs, node, rt);
       const s = rt.saved(node);
       const tmp: (Act | null)[] = s.nhwcCopies ??= [...inB, ...outB].map((b, i) => {

@@ -2,11 +2,29 @@
 
 #include <omp.h>
 #include <xmmintrin.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 #include <cstdlib>
 #include <sstream>
 
 namespace un {
+
+void streamCopy(void *dst, const void *src, size_t bytes) {
+#ifdef __AVX512F__
+  if ((reinterpret_cast<uintptr_t>(dst) & 63) == 0) {
+    char *d = static_cast<char *>(dst);
+    const char *s = static_cast<const char *>(src);
+    size_t i = 0;
+    for (; i + 64 <= bytes; i += 64) _mm512_stream_si512(reinterpret_cast<__m512i *>(d + i), _mm512_loadu_si512(s + i));
+    std::memcpy(d + i, s + i, bytes - i);
+    _mm_sfence();
+    return;
+  }
+#endif
+  std::memcpy(dst, src, bytes);
+}
 
 dnnl::engine &engine() {
   static dnnl::engine e(dnnl::engine::kind::cpu, 0);

@@ -138,6 +138,7 @@ parity('conv2d 5x5 pad 2, C3 -> 17 on 9x6', conv(2, 3, 9, 6, 17, 5, 1, 2, true, 
 parity('conv2d 3x3, C3 -> 16 on 7x5, bias (NHWC in, blocked out)', conv(2, 3, 7, 5, 16, 3, 1, 1, true, false));
 parity('conv2d 1x1 head, C48 -> 1 on 6x5, bias (blocked in, NHWC out)', conv(2, 48, 6, 5, 1, 1, 1, 0, true, false));
 parity('conv2d 3x3 stride 2, C16 -> 48 on 9x7, bias', conv(2, 16, 9, 7, 48, 3, 2, 1, true, false));
+parity('conv2d 1x1 head, C32 -> 3 on 5x4, relu (blocked in, NHWC out)', conv(2, 32, 5, 4, 3, 1, 1, 0, false, true));
 
 const deconv = (n: number, c: number, h: number, w: number, o: number, k: number, bias: boolean): Case => ({
   inputs: { x: { shape: [n, c, h, w] } },
@@ -153,7 +154,7 @@ parity('conv_transpose2d k2, C32 -> 16 on 5x3, bias', deconv(2, 32, 5, 3, 16, 2,
 for (const [c, h, w] of [[3, 13, 11], [17, 7, 5], [1, 2, 2], [32, 7, 5]])
   parity(`maxpool2d C${c} ${h}x${w} (odd sizes floor)`, { inputs: { x: { shape: [2, c, h, w], gen: 'distinct' } }, build: (g, v) => g.maxPool2d(v.x) });
 for (const mode of ['bilinear-true', 'bilinear-false', 'nearest'])
-  for (const [c, h, w] of [[3, 7, 5], [1, 1, 1], [17, 13, 11], [32, 5, 3]]) {
+  for (const [c, h, w] of [[3, 7, 5], [1, 1, 1], [17, 13, 11], [32, 5, 3], [24, 5, 4]]) {
     const [m, ac] = mode.split('-');
     parity(`upsample2x ${mode} C${c} ${h}x${w}`, {
       inputs: { x: { shape: [2, c, h, w] } },
@@ -169,7 +170,7 @@ for (const cs of [[1, 3, 17], [16, 32], [16, 3], [8, 8], [32, 16, 1]])
 // concat_up: the up-sampling writes into its channels of the concat, its gradient reads dy's in place.
 for (const mode of ['bilinear-true', 'bilinear-false', 'nearest'])
   for (const [cs, cl, h, w] of [[[1, 3], 17, 7, 5], [[16], 8, 3, 4], [[], 3, 1, 1], [[5, 2, 9], 1, 6, 3],
-                                [[16, 32], 16, 3, 2], [[], 32, 2, 3], [[3], 16, 2, 2], [[8, 8], 16, 2, 2]] as const) {
+                                [[16, 32], 16, 3, 2], [[], 32, 2, 3], [[3], 16, 2, 2], [[8, 8], 16, 2, 2], [[16], 24, 3, 2]] as const) {
     const [m, ac] = mode.split('-');
     const inputs: Case['inputs'] = { low: { shape: [2, cl, h, w] } };
     cs.forEach((c, i) => { inputs[`x${i}`] = { shape: [2, c, 2 * h, 2 * w] }; });

@@ -218,6 +218,7 @@ static Napi::Value backwardData(const Args &a, bool deconv) {
   float *w = a.f32(1, numel(g.wei()), "w");
   Act dx = a.act(2, numel(g.src()), "dx");
   a.sameType({{"dy", dy}, {"dx", dx}});
+  if (headBwdData(g, dy, w, dx)) return a.env().Undefined();
   const dt t = dy.type();
   auto &e = cached<BwdDEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, dy.bf16}), [&] {
     auto *e = new BwdDEntry<K>();
@@ -296,6 +297,7 @@ static Napi::Value backwardWeights(const Args &a, bool deconv) {
   float *dw = a.f32(2, numel(g.wei()), "dw");
   float *db = a.f32opt(3, g.o, "db");
   a.sameType({{"x", x}, {"dy", dy}});
+  if (headBwdWeights(g, x, dy, dw, db)) return a.env().Undefined();
   const dt t = x.type();
   // Blocked dy: oneDNN's own bias gradient is cheap there (on NHWC it is not, see biasGrad).
   const bool dnnlBias = db && blockedC(g.o);

@@ -17,11 +17,8 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
-#ifdef __AVX512BW__
-#include <immintrin.h>
-#endif
-
 #include "common.h"
+#include "simd16.h"
 
 namespace un {
 
@@ -51,25 +48,6 @@ static inline void store8(bf16 *p, __m128 a, __m128 b) {
 }
 #endif
 
-#ifdef __AVX512BW__
-// 16 channels per step where the build machine has AVX-512 (the addon is built with -march=native):
-// one nChw16c pixel per register. Same arithmetic and rounding as the SSE2 and scalar paths.
-static inline __m512 load16(const bf16 *p) {
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p))), 16));
-}
-static inline void store16(bf16 *p, __m512 f) {
-  if (__builtin_expect(_mm512_cmp_ps_mask(f, f, _CMP_UNORD_Q) != 0, 0)) {
-    alignas(64) float t[16];
-    _mm512_store_ps(t, f);
-    for (int k = 0; k < 16; k++) p[k] = toBf16(t[k]);
-    return;
-  }
-  const __m512i u = _mm512_castps_si512(f);
-  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-  const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), lsb), 16);
-  _mm256_storeu_si256(reinterpret_cast<__m256i *>(p), _mm512_cvtepi32_epi16(r));
-}
-#endif
 
 /** Output position o of an axis of size in -> out = 2 in reads i0, i1 with weights 1-l, l. */
 struct Tap {
@@ -320,7 +298,7 @@ static void blockedConcatUp(const Geo &g, Act x, Act y, bool forward) {
       char *part = static_cast<char *>(g.parts.acts[k].p) + (size_t)(n * c * HW) * es;
       char *in_y = yb + (size_t)((n * g.S + off) * HW) * es;
       if (forward) streamCopy(in_y, part, (size_t)(c * HW) * es);
-      else std::memcpy(part, in_y, (size_t)(c * HW) * es);
+      else streamCopy(part, in_y, (size_t)(c * HW) * es);
     }
   Geo u{g.c / 16, 16, g.h, g.w, g.nearest, g.align, 16, 0, {}};
   for (int64_t n = 0; n < g.n; n++) {
@@ -387,31 +365,40 @@ static inline float ld(float v) { return v; }
 static inline float ld(bf16 v) { return load(v); }
 
 /** Backward pass 1, along W, into float32 scratch: tmp[n, oy, ix, :] = sum over the ox reading ix
- *  of w * dy[n, oy, ox, :]. Each dy row is read once, in order (each ox adds to its two taps in a
- *  row of tmp that stays in cache; per ix the terms come in increasing ox, as a gather through
- *  the transposed taps would add them), and concat_up's parts are copied out of each pixel as it
- *  passes. */
+ *  of w * dy[n, oy, ox, :], a gather through the transposed taps (terms in increasing ox),
+ *  summed in registers where C allows (a scatter, each ox adding to its two taps, chains every
+ *  addition through memory: measured ~2x slower). concat_up's parts are copied out of each dy row
+ *  just before it is read, while it is in cache. */
 template <class T>
 static float *alongWBwd(const Geo &g, const T *dy) {
   const int64_t C = g.c, W = g.w, Ho = 2 * g.h, Wo = 2 * W;
-  const auto tx = taps(W, g.align);
+  const Gather gx = transpose(taps(W, g.align), W);
   float *tmp = static_cast<float *>(scratch(kTmp0, sizeof(float) * g.n * Ho * W * C));
 #pragma omp parallel for schedule(static) if ((g.n * g.S * Ho * Wo) >= kParMin)
   for (int64_t r = 0; r < g.n * Ho; r++) {
-    float *t = tmp + r * W * C;
-#pragma omp simd
-    for (int64_t k = 0; k < W * C; k++) t[k] = 0.f;
+    if (!g.parts.acts.empty())
+      for (int64_t ox = 0; ox < Wo; ox++) partsOut(g, r * Wo + ox, dy);
     const T *row = dy + r * Wo * g.S + g.O;
-    for (int64_t ox = 0; ox < Wo; ox++) {
-      partsOut(g, r * Wo + ox, dy);
-      const Tap q = tx[ox];
-      const T *s = row + ox * g.S;
-      float *d0 = t + q.i0 * C, *d1 = t + q.i1 * C;
-      const float w0 = 1 - q.l, w1 = q.l;
+    for (int64_t ix = 0; ix < W; ix++) {
+      float *d = tmp + (r * W + ix) * C;
+      const int64_t j0 = gx.start[ix], j1 = gx.start[ix + 1];
+      int64_t c0 = 0;
+#ifdef __AVX512BW__
+      for (; c0 + 16 <= C; c0 += 16) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t j = j0; j < j1; j++)
+          acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_set1_ps(gx.wt[j]), load16(row + gx.src[j] * g.S + c0)));
+        _mm512_storeu_ps(d + c0, acc);
+      }
+#endif
 #pragma omp simd
-      for (int64_t c = 0; c < C; c++) d0[c] += w0 * ld(s[c]);
+      for (int64_t c = c0; c < C; c++) d[c] = 0.f;
+      for (int64_t j = j0; j < j1; j++) {
+        const T *s = row + gx.src[j] * g.S;
+        const float wt = gx.wt[j];
 #pragma omp simd
-      for (int64_t c = 0; c < C; c++) d1[c] += w1 * ld(s[c]);
+        for (int64_t c = c0; c < C; c++) d[c] += wt * ld(s[c]);
+      }
     }
   }
   return tmp;
@@ -452,6 +439,14 @@ static void bilinearBwdBf16(const Geo &g, const bf16 *dy, bf16 *dx) {
       bf16 *d = dx + (n * H + iy) * R;
       const int64_t j0 = gy.start[iy], j1 = gy.start[iy + 1];
       int64_t k = 0;
+#ifdef __AVX512BW__
+      for (; k + 16 <= R; k += 16) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t j = j0; j < j1; j++)
+          acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_set1_ps(gy.wt[j]), _mm512_loadu_ps(tmp + (n * Ho + gy.src[j]) * R + k)));
+        store16(d + k, acc);
+      }
+#endif
 #ifdef __SSE2__
       for (; k + 8 <= R; k += 8) {
         __m128 lo = _mm_setzero_ps(), hi = _mm_setzero_ps();

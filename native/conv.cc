@@ -179,27 +179,64 @@ struct FwdEntry {
   }
 };
 
+/** Per-image strides of a forward conv's x and y, from optional arguments i and i + 1: values
+ *  between consecutive images, 0 (or the image size) when dense. A strided tensor is a channel
+ *  range of a wider per-image buffer (the plan's in-place concatenation, engine/concat-views.ts);
+ *  oneDNN 2.6's fast kernels take dense tensors only, so such a conv runs once per image (16 N1
+ *  convs measured as fast as one N16 on UNet++'s shapes). */
+struct ImageStrides {
+  int64_t x = 0, y = 0;
+  bool any() const { return x || y; }
+};
+static ImageStrides imageStrides(const Args &a, size_t i, const ConvGeo &g) {
+  ImageStrides s;
+  const int64_t xs = g.c * g.h * g.w, ys = g.o * g.ho * g.wo;
+  if (i < a.info.Length() && a.info[i].IsNumber()) s.x = a.i64(i);
+  if (i + 1 < a.info.Length() && a.info[i + 1].IsNumber()) s.y = a.i64(i + 1);
+  if (s.x && s.x < xs) throw OpError("x's image stride " + std::to_string(s.x) + " is below its image size " + std::to_string(xs));
+  if (s.y && s.y < ys) throw OpError("y's image stride " + std::to_string(s.y) + " is below its image size " + std::to_string(ys));
+  if (s.x == xs) s.x = 0;
+  if (s.y == ys) s.y = 0;
+  return s;
+}
+/** Values n images of `per` values span at image stride s (0: dense). */
+static int64_t span(int64_t n, int64_t per, int64_t s) { return s ? (n - 1) * s + per : n * per; }
+/** Image i of a tensor of images of `per` values at stride s. */
+static void *image(Act t, int64_t i, int64_t per, int64_t s) {
+  return static_cast<char *>(t.p) + (size_t)(i * (s ? s : per)) * (t.bf16 ? 2 : 4);
+}
+
 template <class K>
 static Napi::Value forward(const Args &a, bool deconv) {
   ConvGeo g = convGeo(a, 4, deconv);
   bool relu = a.flag(13);
-  Act x = a.act(0, numel(g.src()), "x");
+  const ImageStrides st = deconv ? ImageStrides{} : imageStrides(a, 14, g);
+  const int64_t xs = g.c * g.h * g.w, ys = g.o * g.ho * g.wo;
+  Act x = a.act(0, span(g.n, xs, st.x), "x");
   float *w = a.f32(1, numel(g.wei()), "w");
   float *b = a.f32opt(2, g.o, "bias");
-  Act y = a.act(3, numel(g.dst()), "y");
+  Act y = a.act(3, span(g.n, ys, st.y), "y");
   a.sameType({{"x", x}, {"y", y}});
-  if (headFwd(g, x, w, b, y, relu)) return a.env().Undefined();
+  // Strided: the same conv on one image at a time.
+  const int64_t images = st.any() ? g.n : 1;
+  if (st.any()) g.n = 1;
+  if (isHead(g)) {
+    for (int64_t i = 0; i < images; i++) headFwd(g, {image(x, i, xs, st.x), x.bf16}, w, b, {image(y, i, ys, st.y), y.bf16}, relu);
+    return a.env().Undefined();
+  }
   auto &e = cached<FwdEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, b != nullptr, relu, x.bf16}), [&] {
     auto *e = new FwdEntry<K>();
     e->init(g, b != nullptr, relu, x.type(), prop_kind::forward_training);
     return e;
   });
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, e.x.in(x.p)},
-                                       {DNNL_ARG_WEIGHTS, e.wei.get(w)},
-                                       {DNNL_ARG_DST, e.y.out(y.p)}};
-  if (b) args.emplace(DNNL_ARG_BIAS, wrap(biasMd(g), b));
-  run(e.prim, e.pd, args);
-  e.y.finish(y.p);
+  memory wm = e.wei.get(w);
+  for (int64_t i = 0; i < images; i++) {
+    void *xi = image(x, i, xs, st.x), *yi = image(y, i, ys, st.y);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, e.x.in(xi)}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, e.y.out(yi)}};
+    if (b) args.emplace(DNNL_ARG_BIAS, wrap(biasMd(g), b));
+    run(e.prim, e.pd, args);
+    e.y.finish(yi);
+  }
   return a.env().Undefined();
 }
 
@@ -367,7 +404,7 @@ static FoldedWeights &folded(const std::string &k) {
   return cache[k];
 }
 
-// convBnFwd(x, w, b|null, gamma, beta, runningMean, runningVar, y, n,c,h,w,o,kh,kw,stride,pad, eps, relu):
+// convBnFwd(x, w, b|null, gamma, beta, runningMean, runningVar, y, n,c,h,w,o,kh,kw,stride,pad, eps, relu[, xStride, yStride]):
 // eval-mode conv + batch norm (+ ReLU) as one primitive. With fixed statistics the norm is a
 // per-channel scale and shift, folded into the weights and the bias (one pass over the weights,
 // cheaper than a batch-norm pass over the activations; binary post-ops measured slower).
@@ -375,13 +412,17 @@ static Napi::Value convBnFwd(const Args &a) {
   ConvGeo g = convGeo(a, 8, false);
   const float eps = (float)a.num(17);
   const bool relu = a.flag(18);
-  Act x = a.act(0, numel(g.src()), "x");
+  const ImageStrides st = imageStrides(a, 19, g);
+  const int64_t xs = g.c * g.h * g.w, ys = g.o * g.ho * g.wo;
+  Act x = a.act(0, span(g.n, xs, st.x), "x");
   const float *w = a.f32(1, numel(g.wei()), "w");
   const float *b = a.f32opt(2, g.o, "bias");
   const float *gamma = a.f32(3, g.o, "gamma"), *beta = a.f32(4, g.o, "beta");
   const float *rm = a.f32(5, g.o, "runningMean"), *rv = a.f32(6, g.o, "runningVar");
-  Act y = a.act(7, numel(g.dst()), "y");
+  Act y = a.act(7, span(g.n, ys, st.y), "y");
   a.sameType({{"x", x}, {"y", y}});
+  const int64_t images = st.any() ? g.n : 1;  // strided: one image at a time (see ImageStrides)
+  if (st.any()) g.n = 1;
   auto &e = cached<FwdEntry<ConvKind>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, relu, x.bf16}), [&] {
     auto *e = new FwdEntry<ConvKind>();
     e->init(g, true, relu, x.type(), prop_kind::forward_inference);
@@ -413,15 +454,18 @@ static Napi::Value convBnFwd(const Args &a) {
     f.fingerprint = fp;
     f.valid = true;
   }
-  run(e.prim, e.pd, {{DNNL_ARG_SRC, e.x.in(x.p)},
-                     {DNNL_ARG_WEIGHTS, f.weights},
-                     {DNNL_ARG_BIAS, wrap(biasMd(g), f.bias.data())},
-                     {DNNL_ARG_DST, e.y.out(y.p)}});
-  e.y.finish(y.p);
+  for (int64_t i = 0; i < images; i++) {
+    void *xi = image(x, i, xs, st.x), *yi = image(y, i, ys, st.y);
+    run(e.prim, e.pd, {{DNNL_ARG_SRC, e.x.in(xi)},
+                       {DNNL_ARG_WEIGHTS, f.weights},
+                       {DNNL_ARG_BIAS, wrap(biasMd(g), f.bias.data())},
+                       {DNNL_ARG_DST, e.y.out(yi)}});
+    e.y.finish(yi);
+  }
   return a.env().Undefined();
 }
 
-// Args: convFwd(x, w, b|null, y, n,c,h,w,o,kh,kw,stride,pad, relu)
+// Args: convFwd(x, w, b|null, y, n,c,h,w,o,kh,kw,stride,pad, relu[, xStride, yStride])
 //       convBwdData(dy, w, dx, n,c,h,w,o,kh,kw,stride,pad)
 //       convBwdWeights(x, dy, dw, db|null, n,c,h,w,o,kh,kw,stride,pad)
 // deconv*: the same, with c,o the transposed conv's in/out channels, kh=kw=stride=k, pad 0.

@@ -15,7 +15,7 @@
 
 namespace un {
 
-static bool isHead(const ConvGeo &g) {
+bool isHead(const ConvGeo &g) {
   return !g.deconv && g.kh == 1 && g.kw == 1 && g.stride == 1 && g.pad == 0 && blockedC(g.c) && g.o < 16;
 }
 

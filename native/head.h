@@ -5,6 +5,8 @@
 
 namespace un {
 
+/** Whether g is such a head (in the current layout mode). */
+bool isHead(const ConvGeo &g);
 /** y = conv1x1(x, w) + b (ReLU if relu). */
 bool headFwd(const ConvGeo &g, Act x, const float *w, const float *b, Act y, bool relu);
 /** dx = the gradient of x given dy. */

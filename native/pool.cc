@@ -120,13 +120,25 @@ static void fwdBf16(const PoolGeo &g, const bf16 *x, bf16 *y) {
       }
 }
 
-// maxpoolFwd(x, y, n,c,h,w)
+// maxpoolFwd(x, y, n,c,h,w[, groups, xStride]): with groups, the n images of x come in that many
+// equal groups, group i starting at value i * xStride (a strided view of a wider buffer: in-place
+// concatenation); y is dense.
 static Napi::Value fwd(const Args &a) {
   PoolGeo g = poolGeo(a, 2);
-  Act x = a.act(0, g.n * g.c * g.h * g.w, "x"), y = a.act(1, g.n * g.c * g.ho * g.wo, "y");
+  const int64_t groups = a.info.Length() > 6 && a.info[6].IsNumber() ? a.i64(6) : 1;
+  const int64_t per = groups > 0 && g.n % groups == 0 ? g.n / groups * g.c * g.h * g.w : 0;
+  if (!per) throw OpError("groups must divide the number of images, got " + std::to_string(groups));
+  const int64_t xs = groups > 1 ? a.i64(7) : per;
+  if (xs < per) throw OpError("x's group stride " + std::to_string(xs) + " is below the group size " + std::to_string(per));
+  Act x = a.act(0, (groups - 1) * xs + per, "x"), y = a.act(1, g.n * g.c * g.ho * g.wo, "y");
   a.sameType({{"x", x}, {"y", y}});
-  if (x.bf16) fwdBf16(g, x.as<bf16>(), y.as<bf16>());
-  else fwdF32(g, x.as<float>(), y.as<float>());
+  PoolGeo gi = g;
+  gi.n = g.n / groups;
+  const int64_t ys = gi.n * g.c * g.ho * g.wo;
+  for (int64_t i = 0; i < groups; i++) {
+    if (x.bf16) fwdBf16(gi, x.as<bf16>() + i * xs, y.as<bf16>() + i * ys);
+    else fwdF32(gi, x.as<float>() + i * xs, y.as<float>() + i * ys);
+  }
   return a.env().Undefined();
 }
 

@@ -94,6 +94,7 @@ struct Geo {
   bool nearest, align;
   int64_t S, O;       // channels per pixel of the high-resolution tensor, and the first of ours
   ActList parts;      // concat_up's x1..xk: channels 0..O-1 of the high-resolution tensor
+  int64_t yStride = 0, xStride = 0;  // blocked concat_up: values between images of y and x (0: dense)
 };
 
 static Geo geo(const Args &a, size_t i) {
@@ -288,6 +289,7 @@ static void blockedConcatUp(const Geo &g, Act x, Act y, bool forward) {
   const size_t es = y.bf16 ? 2 : 4;
   const int64_t HW = 4 * g.h * g.w, hw = g.h * g.w, K = (int64_t)g.parts.acts.size();
   char *yb = static_cast<char *>(y.p);
+  const int64_t ys = g.yStride ? g.yStride : g.S * HW, xs = g.xStride ? g.xStride : g.c * hw;
   // parts: one memcpy per (image, part)
 #pragma omp parallel for collapse(2) schedule(static) if (g.n * g.O * HW >= kParMin)
   for (int64_t n = 0; n < g.n; n++)
@@ -296,24 +298,40 @@ static void blockedConcatUp(const Geo &g, Act x, Act y, bool forward) {
       for (int64_t j = 0; j < k; j++) off += g.parts.cs[j];
       const int64_t c = g.parts.cs[k];
       char *part = static_cast<char *>(g.parts.acts[k].p) + (size_t)(n * c * HW) * es;
-      char *in_y = yb + (size_t)((n * g.S + off) * HW) * es;
+      char *in_y = yb + (size_t)(n * ys + off * HW) * es;
       if (forward) streamCopy(in_y, part, (size_t)(c * HW) * es);
       else streamCopy(part, in_y, (size_t)(c * HW) * es);
     }
   Geo u{g.c / 16, 16, g.h, g.w, g.nearest, g.align, 16, 0, {}};
   for (int64_t n = 0; n < g.n; n++) {
-    Act xi{static_cast<char *>(x.p) + (size_t)(n * g.c * hw) * es, x.bf16};
-    Act yi{yb + (size_t)((n * g.S + g.O) * HW) * es, y.bf16};
+    Act xi{static_cast<char *>(x.p) + (size_t)(n * xs) * es, x.bf16};
+    Act yi{yb + (size_t)(n * ys + g.O * HW) * es, y.bf16};
     if (forward) runFwd(u, xi, yi);
     else runBwd(u, yi, xi);
   }
 }
 
-// concatUpFwd([x1..xk], x, y, n,c,h,w, nearest, alignCorners): y [n,2h,2w, sum c_i + c] =
-// concat(x1..xk, upsample2x(x)) along channels, in one pass over y (k may be 0).
+// concatUpFwd([x1..xk], x, y, n,c,h,w, nearest, alignCorners[, inPlace, yStride, xStride]):
+// y [n,2h,2w, sum c_i + c] = concat(x1..xk, upsample2x(x)) along channels, in one pass over y
+// (k may be 0). Blocked layout only: inPlace > 0 says that y's first inPlace channels already
+// hold the parts (none are given then: in-place concatenation, engine/concat-views.ts), and
+// y and x may be per-image strided views (values between images; 0: dense).
 static Napi::Value concatUpFwd(const Args &a) {
   Geo g = geoUp(a, 0, "inputs");
-  Act x = a.act(1, g.n * g.c * g.h * g.w, "x"), y = a.act(2, g.n * g.S * 4 * g.h * g.w, "y");
+  const auto opt = [&](size_t i) { return i < a.info.Length() && a.info[i].IsNumber() ? a.i64(i) : 0; };
+  const int64_t inPlace = opt(9);
+  g.yStride = opt(10), g.xStride = opt(11);
+  if (inPlace || g.yStride || g.xStride) {
+    if (!g.parts.acts.empty() && inPlace) throw OpError("inputs: parts given although in place");
+    if (inPlace < 0 || g.yStride < 0 || g.xStride < 0) throw OpError("negative in-place channels or stride");
+    g.O += inPlace, g.S += inPlace;
+    if (!blockedC(g.S) || !blockedC(g.c)) throw OpError("in-place or strided concat_up needs the blocked layout");
+    if ((g.yStride && g.yStride < g.S * 4 * g.h * g.w) || (g.xStride && g.xStride < g.c * g.h * g.w))
+      throw OpError("an image stride is below the image size");
+  }
+  const int64_t hw = g.h * g.w;
+  Act x = a.act(1, g.xStride ? (g.n - 1) * g.xStride + g.c * hw : g.n * g.c * hw, "x");
+  Act y = a.act(2, g.yStride ? (g.n - 1) * g.yStride + g.S * 4 * hw : g.n * g.S * 4 * hw, "y");
   a.sameType({{"x", x}, {"y", y}});
   sameTypes(a, g.parts, "inputs", "y", y);
   if (blockedC(g.S)) blockedConcatUp(g, x, y, true);

@@ -1,6 +1,7 @@
 // What a backend provides to the executor (plan.ts): storage for tensors in its own layout
 // and one kernel per op. Kernels write into output tensors the plan allocated beforehand.
 import type { Layout, Node, Shape } from './graph.js';
+import type { ViewSupport } from './concat-views.js';
 
 export type Float = Float32Array | Float64Array;
 /** Storage of a tensor: float32/float64, or bf16 bits in a Uint16Array (native bf16 activations). */
@@ -11,6 +12,10 @@ export interface BTensor {
   readonly shape: Shape;
   /** Backend-owned data; layout is the backend's (native: NHWC for 4D activations, bf16 in bf16 mode). */
   readonly data: TensorData;
+  /** Set when the tensor is a channel range of a wider buffer (in-place concatenation,
+   *  concat-views.ts): values between consecutive images; data starts at image 0 and ends
+   *  with the last image. Absent: dense. */
+  readonly imageStride?: number;
 }
 
 export interface RunContext {
@@ -37,6 +42,8 @@ export interface Backend {
   /** Host copy, NCHW for 'act'. */
   download(t: BTensor, layout: Layout): Float32Array | Float64Array;
   kernel(op: string): Kernel | undefined;
+  /** Present when some kernels take per-image strided views (plans then concatenate in place). */
+  readonly views?: ViewSupport;
   /** Gives memory from alloc() back now (it must not be used again); backends without it leave it to the GC. */
   release?(data: TensorData): void;
 }

@@ -3,12 +3,16 @@
 import type { Backend, BTensor, RunContext, TensorData } from './backend.js';
 import { Graph, Node, Value, Layout, Shape, numel, fmt } from './graph.js';
 import { ParamStore } from './params.js';
+import { concatRows } from './concat-views.js';
 
 export interface PlanOptions {
   /** Check every output for NaN/Inf and name the first node that produced one. */
   checkFinite?: boolean;
   /** Accumulate kernel time per op into `plan.profile` (ms); also set by UNETPP_PROFILE=1. */
   profile?: boolean;
+  /** Concatenate in place where the backend allows (concat-views.ts; default true, also
+   *  turned off by UNETPP_CONCAT_VIEWS=0). */
+  concatInPlace?: boolean;
 }
 
 export class NonFiniteError extends Error {
@@ -65,6 +69,15 @@ export class Plan {
     const pinned = new Set(this.outputs.map(key));
     // bf16 activations are Uint16Arrays next to float32 params and statistics: never mixed.
     const storageOf = (s: Shape, l: Layout) => this.backend.precision === 'bf16' && l === 'act' && s.length === 4 ? 'bf16' : 'f';
+    // Values stored in shared row buffers (in-place concatenation) are views, never freed alone.
+    const views = new Map<string, { data: TensorData; offset: number; stride: number }>();
+    const inPlace = (this.options.concatInPlace ?? process.env.UNETPP_CONCAT_VIEWS !== '0') && this.backend.views;
+    for (const row of inPlace ? concatRows(this.schedule, pinned, this.backend.views!) : []) {
+      const data = this.backend.alloc(row.shape, 'act').data;
+      this.owned.push(data);
+      const [, c, h, w] = row.shape;
+      for (const [k, off] of row.members) views.set(k, { data, offset: off * h * w, stride: c * h * w });
+    }
     const free = new Map<string, BTensor['data'][]>();
     const backing = new Map<string, { data: BTensor['data']; storage: string }>();
     const take = (storage: string, n: number) => {
@@ -77,6 +90,12 @@ export class Plan {
     this.schedule.forEach((n, t) => {
       if (n.op === 'param') return;
       n.shapes.forEach((s, i) => {
+        const v = views.get(`${n.id}:${i}`);
+        if (v) {
+          const per = numel(s) / s[0];
+          this.tensors.set(`${n.id}:${i}`, { shape: s, data: v.data.subarray(v.offset, v.offset + (s[0] - 1) * v.stride + per), imageStride: v.stride });
+          return;
+        }
         const storage = storageOf(s, n.layouts[i]), count = numel(s);
         // Inputs are uploaded before any kernel runs, so they must not take a buffer that an
         // earlier node still writes (an input created after part of the model, e.g. a target).
@@ -96,7 +115,8 @@ export class Plan {
       // Outputs nobody reads (e.g. an unused bias gradient) free at once.
       n.shapes.forEach((_, i) => { const k = `${n.id}:${i}`; if (!lastUse.has(k) && !pinned.has(k)) released.push(k); });
       for (const k of released) {
-        const b = backing.get(k)!;
+        const b = backing.get(k);
+        if (!b) continue;  // a view
         if (!free.has(b.storage)) free.set(b.storage, []);
         free.get(b.storage)!.push(b.data);
       }

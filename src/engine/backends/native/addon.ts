@@ -40,9 +40,10 @@ export interface NativeAddon {
   bf16ToF32(src: Uint16Array, dst: F): void;
   /** No NaN or Inf in x. */
   allFinite(x: A): boolean;
-  convFwd(x: A, w: F, b: Opt, y: A, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, relu: boolean): void;
+  /** xStride, yStride: values between images of a strided view (0: dense); run per image then. */
+  convFwd(x: A, w: F, b: Opt, y: A, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, relu: boolean, xStride?: number, yStride?: number): void;
   /** Eval-mode conv + batch norm (+ ReLU) in one primitive. */
-  convBnFwd(x: A, w: F, b: Opt, gamma: F, beta: F, rm: F, rv: F, y: A, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, eps: number, relu: boolean): void;
+  convBnFwd(x: A, w: F, b: Opt, gamma: F, beta: F, rm: F, rv: F, y: A, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, eps: number, relu: boolean, xStride?: number, yStride?: number): void;
   convBwdData(dy: A, w: F, dx: A, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number): void;
   convBwdWeights(x: A, dy: A, dw: F, db: Opt, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number): void;
   deconvFwd(x: A, w: F, b: Opt, y: A, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, relu: boolean): void;
@@ -54,12 +55,14 @@ export interface NativeAddon {
   bnBwdTrain(x: A, gamma: F, mean: F, variance: F, dy: A, ws: Uint8Array | null, dx: A, dgamma: F, dbeta: F, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
   bnBwdEval(x: A, gamma: F, rm: F, rv: F, dy: A, y: A, dx: A, dgamma: F, dbeta: F, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
   bnUpdateRunning(rm: F, rv: F, mean: F, variance: F, momentum: number, count: number): void;
-  maxpoolFwd(x: A, y: A, n: number, c: number, h: number, w: number): void;
+  /** groups, xStride: x's n images in `groups` equal groups, each at xStride values from the last (a strided view). */
+  maxpoolFwd(x: A, y: A, n: number, c: number, h: number, w: number, groups?: number, xStride?: number): void;
   maxpoolBwd(x: A, dy: A, dx: A, n: number, c: number, h: number, w: number): void;
   upsampleFwd(x: A, y: A, n: number, c: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
   upsampleBwd(dy: A, dx: A, n: number, c: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
   /** y [n,2h,2w, sum c_i + c] = concat(xs, upsample2x(x)) over channels, in one pass (concat_up). */
-  concatUpFwd(xs: A[], x: A, y: A, n: number, c: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
+  /** Blocked only: inPlace, y's first channels already holding the parts (xs empty then); yStride, xStride: strided views. */
+  concatUpFwd(xs: A[], x: A, y: A, n: number, c: number, h: number, w: number, nearest: boolean, alignCorners: boolean, inPlace?: number, yStride?: number, xStride?: number): void;
   /** concat_up's gradients in one pass over dy: dxs its leading channels, dx from its last c channels (read in place). */
   concatUpBwd(dy: A, dxs: A[], dx: A, n: number, c: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
   /** kind: 0 relu, 1 leaky_relu, 2 sigmoid, 3 scale (alpha = s). */

@@ -13,7 +13,23 @@ type F = Float32Array;
 type Act = Float32Array | Uint16Array;
 // Kernels index their arguments as float32 for params and statistics; 4D activations may hold
 // bf16 bits, which the addon recognises by the Uint16Array type.
-type Impl = (ins: any[], outs: any[], node: Node, rt: RunContext) => void;
+// Strides: per tensor, values between images when it is a strided view (BTensor.imageStride), else 0.
+type Impl = (ins: any[], outs: any[], node: Node, rt: RunContext, st: Strides) => void;
+interface Strides { ins: number[]; outs: number[] }
+const DENSE: Strides = { ins: [], outs: [] };
+
+/** Whether node's kernel takes its input (or output) i as a per-image strided view: forward
+ *  convolutions (the addon runs them an image at a time), max-pooling's input and concat_up
+ *  (image by image below). In-place concatenation (engine/concat-views.ts) asks this. */
+export function acceptsView(node: Node, io: 'in' | 'out', i: number): boolean {
+  switch (node.op) {
+    case 'conv2d': case 'conv2d_bn': return i === 0;
+    case 'maxpool2d': return io === 'in' && i === 0;
+    // in blocked layout throughout (no NHWC copies); its parts only in place (checked when run)
+    case 'concat_up': return node.shapes[0][1] % 16 === 0 && node.inputs.every((v) => v.shape[1] % 16 === 0);
+    default: return false;
+  }
+}
 
 const LOSS_KINDS: Record<string, number> = { bce: 0, dice: 1, bce_dice: 2, ce: 3, ce_dice: 4 };
 
@@ -35,7 +51,8 @@ function guarded(op: string, impl: Impl, A: NativeAddon, blocked: boolean): Kern
       for (let i = 0; i < ts.length; i++) {
         const t = ts[i];
         if (!(t.data instanceof Float32Array) && !(t.data instanceof Uint16Array)) return `${what} ${i} is neither float32 nor bf16`;
-        if (want[i] && t.data.length !== numel(want[i])) return `${what} ${i} has ${t.data.length} values, expected ${fmt(want[i])}`;
+        const n = want[i] ? (t.imageStride ? (want[i][0] - 1) * t.imageStride + numel(want[i]) / want[i][0] : numel(want[i])) : 0;
+        if (want[i] && t.data.length !== n) return `${what} ${i} has ${t.data.length} values, expected ${fmt(want[i])}${t.imageStride ? ` at image stride ${t.imageStride}` : ''}`;
       }
       return '';
     };
@@ -45,7 +62,12 @@ function guarded(op: string, impl: Impl, A: NativeAddon, blocked: boolean): Kern
     if (msg) throw new Error(`${where()}: ${msg}`);
     try {
       setMode(A, blocked);
-      impl(ins.map((t) => t.data as Act), outs.map((t) => t.data as Act), node, rt);
+      const strided = ins.some((t) => t.imageStride) || outs.some((t) => t.imageStride);
+      if (strided && !node.inputs.every((_, i) => !ins[i].imageStride || acceptsView(node, 'in', i)) ||
+          strided && !outs.every((t, i) => !t.imageStride || acceptsView(node, 'out', i)))
+        throw new Error('a strided view reached a kernel that does not take one');
+      const st = strided ? { ins: ins.map((t) => t.imageStride ?? 0), outs: outs.map((t) => t.imageStride ?? 0) } : DENSE;
+      impl(ins.map((t) => t.data as Act), outs.map((t) => t.data as Act), node, rt, st);
     } catch (e) {
       throw new Error(`${where()}: ${(e as Error).message}`);
     }
@@ -84,17 +106,17 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
   const impls: Record<string, Impl> = {
     ones: (_i, [y]) => A.fill(y, 1),
 
-    conv2d: ([x, w, b], [y], node) => {
+    conv2d: ([x, w, b], [y], node, _rt, st) => {
       const [n, c, h, wd] = dims4(node.inputs[0].shape);
       const [o, , kh, kw] = node.inputs[1].shape;
       const { stride, pad, relu } = node.attrs;
-      A.convFwd(x, w, b ?? null, y, n, c, h, wd, o, kh, kw, stride, pad, !!relu);
+      A.convFwd(x, w, b ?? null, y, n, c, h, wd, o, kh, kw, stride, pad, !!relu, st.ins[0] ?? 0, st.outs[0] ?? 0);
     },
-    conv2d_bn: ([x, w, gamma, beta, rm, rv, b], [y], node) => {
+    conv2d_bn: ([x, w, gamma, beta, rm, rv, b], [y], node, _rt, st) => {
       const [n, c, h, wd] = dims4(node.inputs[0].shape);
       const [o, , kh, kw] = node.inputs[1].shape;
       const { stride, pad, eps, relu } = node.attrs;
-      A.convBnFwd(x, w, b ?? null, gamma, beta, rm, rv, y, n, c, h, wd, o, kh, kw, stride, pad, eps, !!relu);
+      A.convBnFwd(x, w, b ?? null, gamma, beta, rm, rv, y, n, c, h, wd, o, kh, kw, stride, pad, eps, !!relu, st.ins[0] ?? 0, st.outs[0] ?? 0);
     },
     conv2d_grad_input: ([dy, w], [dx], node) => {
       const [n, c, h, wd] = dims4(node.attrs.xShape);
@@ -122,15 +144,26 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
       A.deconvBwdWeights(x, dy, dw, db ?? null, n, c, h, wd, o, k, k, k, 0);
     },
 
-    maxpool2d: ([x], [y], node) => A.maxpoolFwd(x, y, ...img(node.inputs[0].shape)),
+    // a strided x (a view): its images are groups of c/16 blocked 16-channel images
+    maxpool2d: ([x], [y], node, _rt, st) => st.ins[0]
+      ? A.maxpoolFwd(x, y, ...img(node.inputs[0].shape), node.inputs[0].shape[0], st.ins[0])
+      : A.maxpoolFwd(x, y, ...img(node.inputs[0].shape)),
     maxpool2d_grad: ([x, , dy], [dx], node) => A.maxpoolBwd(x, dy, dx, ...img(node.inputs[0].shape)),
     upsample2x: ([x], [y], node) =>
       A.upsampleFwd(x, y, ...img(node.inputs[0].shape), node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
     upsample2x_grad: ([dy], [dx], node) =>
       A.upsampleBwd(dy, dx, ...img(node.attrs.xShape), node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
-    concat_up: (ins, [y], node) =>
-      A.concatUpFwd(ins.slice(0, -1), ins[ins.length - 1], y, ...dims4(node.inputs[node.inputs.length - 1].shape),
-        node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
+    concat_up: (ins, [y], node, _rt, st) => {
+      const dims = dims4(node.inputs[node.inputs.length - 1].shape), nearest = node.attrs.mode === 'nearest', ac = !!node.attrs.alignCorners;
+      const parts = ins.slice(0, -1), low = ins[ins.length - 1];
+      if (st === DENSE) return A.concatUpFwd(parts, low, y, ...dims, nearest, ac);
+      // y a prefix of its row buffer, the parts already in it (concat-views.ts): only the
+      // up-sampling is written. Or a strided low input (a node of the row below).
+      const sy = st.outs[0], sl = st.ins[ins.length - 1];
+      if (sy) return A.concatUpFwd([], low, y, ...dims, nearest, ac, inPlace(parts, y, node, 4 * dims[2] * dims[3]), sy, sl);
+      if (parts.some((_, k) => st.ins[k])) throw new Error('concat_up: strided parts need an in-place output');
+      A.concatUpFwd(parts, low, y, ...dims, nearest, ac, 0, 0, sl);
+    },
     concat_up_grad: ([dy], outs, node) =>
       A.concatUpBwd(dy, outs.slice(0, -1), outs[outs.length - 1], ...dims4(node.shapes[node.shapes.length - 1]),
         node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
@@ -212,12 +245,13 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
         (LAYOUT_AWARE.has(op) ? !(SAME_LAYOUT.has(op) && mixed) : op === 'batchnorm_grad' && node.attrs.training);
       return { inB, outB, direct };
     };
-    return (ins, outs, node, rt) => {
+    return (ins, outs, node, rt, st) => {
       if (onCopies) throw new Error('nested NHWC fallback');
       let d = plans.get(node);
       if (!d) plans.set(node, (d = decide(node)));
       const { inB, outB, direct } = d;
-      if (direct) return impl(ins, outs, node, rt);
+      if (direct) return impl(ins, outs, node, rt, st);
+      if (st !== DENSE) throw new Error('a strided view would need an NHWC copy');
       const s = rt.saved(node);
       const tmp: (Act | null)[] = s.nhwcCopies ??= [...inB, ...outB].map((b, i) => {
         if (!b) return null;
@@ -229,7 +263,7 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
       const outs2 = outs.map((t, i) => outB[i] ? tmp[ins.length + i] : t);
       setMode(A, false);
       onCopies = true;
-      try { impl(ins2, outs2, node, rt); } finally { setMode(A, true); onCopies = false; }
+      try { impl(ins2, outs2, node, rt, st); } finally { setMode(A, true); onCopies = false; }
       outs.forEach((t, i) => { if (outB[i]) A.reorderAct(outs2[i], 1, t, 2, ...shapeOf(ins.length + i)); });
     };
   }
@@ -237,6 +271,18 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
   function channelsLast(node: Node) {
     if (!isAct4(node, 0)) throw new Error(`needs a 4D activation, got ${fmt(node.shapes[0])} (${node.layouts[0]})`);
   }
+}
+
+/** Checks that concat_up's parts already sit in y's row buffer where the concatenation wants
+ *  them; returns their channels. */
+function inPlace(parts: Act[], y: Act, node: Node, hw4: number): number {
+  let off = 0;
+  parts.forEach((p, k) => {
+    if (p.buffer !== y.buffer || p.byteOffset !== y.byteOffset + off * hw4 * y.BYTES_PER_ELEMENT)
+      throw new Error(`concat_up: input ${k} is not in place in the output's row buffer`);
+    off += node.inputs[k].shape[1];
+  });
+  return off;
 }
 
 function lossKind(node: Node): number {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common.h"
+#include "simd16.h"
 
 namespace un {
 
@@ -46,6 +47,34 @@ static inline bool positive(uint16_t bits) {
 }
 
 enum Unary { kRelu = 0, kLeaky = 1, kSigmoid = 2, kScale = 3 };
+
+/** t[i] = 1 / (1 + e^-t[i]) in place. With AVX-512, 16 lanes at a time with Cephes' expf
+ *  (x = n ln2 + r, degree-6 polynomial in r: within 2 ulp of float32 e^x) for the bf16 kernels,
+ *  whose results are rounded to 8 bits of mantissa anyway; glibc's scalar expf made the
+ *  sigmoid of UNet++'s probabilities ~4x slower. */
+static void sigmoidBlock(float *t, int64_t n) {
+  int64_t i = 0;
+#ifdef __AVX512BW__
+  const __m512 one = _mm512_set1_ps(1.f);
+  for (; i + 16 <= n; i += 16) {
+    const __m512 x = _mm512_loadu_ps(t + i);
+    const __m512 z = _mm512_min_ps(_mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), x), _mm512_set1_ps(-87.f)), _mm512_set1_ps(88.f));
+    const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(z, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), z);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, one));
+    const __m512 y = _mm512_div_ps(one, _mm512_add_ps(one, _mm512_scalef_ps(p, k)));
+    _mm512_storeu_ps(t + i, _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x));  // NaN stays NaN
+  }
+#endif
+  for (; i < n; i++) t[i] = 1.f / (1.f + std::exp(-t[i]));
+}
 
 static void unaryF32(int kind, const float *x, float *y, float al, int64_t N) {
   switch (kind) {
@@ -89,7 +118,7 @@ static void unaryBf16(int kind, const bf16 *x, bf16 *y, float al, int64_t N) {
     case kSigmoid:
       blocksBf16(y, N, [&](int64_t b, int64_t n, float *t) {
         toFloat(x + b, t, n);
-        for (int64_t i = 0; i < n; i++) t[i] = 1.f / (1.f + std::exp(-t[i]));
+        sigmoidBlock(t, n);
       });
       break;
     case kScale:

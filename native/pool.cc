@@ -9,6 +9,7 @@
 #endif
 
 #include "common.h"
+#include "simd16.h"
 
 namespace un {
 
@@ -60,10 +61,13 @@ static inline bool noNan(__m128 a, __m128 b, __m128 c, __m128 d, __m128 e, __m12
 
 struct PoolGeo {
   int64_t n, c, h, w, ho, wo;
+  int64_t grp = 0, gstride = 0;  // x's images in groups of grp, gstride values apart (a strided view)
+  /** Offset of input image m. */
+  int64_t xImage(int64_t m) const { return grp ? m / grp * gstride + m % grp * h * w * c : m * h * w * c; }
 };
 
 static PoolGeo poolGeo(const Args &a, size_t i) {
-  PoolGeo g{a.i64(i), a.i64(i + 1), a.i64(i + 2), a.i64(i + 3), 0, 0};
+  PoolGeo g{a.i64(i), a.i64(i + 1), a.i64(i + 2), a.i64(i + 3), 0, 0, 0, 0};
   g.ho = g.h / 2;
   g.wo = g.w / 2;
   if (g.n < 1 || g.c < 1 || g.ho < 1 || g.wo < 1) throw OpError("input " + shape({g.n, g.c, g.h, g.w}) + " is smaller than 2x2");
@@ -76,7 +80,7 @@ static void fwdF32(const PoolGeo &g, const float *x, float *y) {
   for (int64_t n = 0; n < g.n; n++)
     for (int64_t oy = 0; oy < g.ho; oy++)
       for (int64_t ox = 0; ox < g.wo; ox++) {
-        const float *r0 = x + ((n * g.h + 2 * oy) * W + 2 * ox) * C, *r1 = r0 + W * C;
+        const float *r0 = x + g.xImage(n) + (2 * oy * W + 2 * ox) * C, *r1 = r0 + W * C;
         float *o = y + ((n * g.ho + oy) * g.wo + ox) * C;
 #pragma omp simd
         for (int64_t c = 0; c < C; c++) {
@@ -95,9 +99,16 @@ static void fwdBf16(const PoolGeo &g, const bf16 *x, bf16 *y) {
   for (int64_t n = 0; n < g.n; n++)
     for (int64_t oy = 0; oy < g.ho; oy++)
       for (int64_t ox = 0; ox < g.wo; ox++) {
-        const bf16 *r0 = x + ((n * g.h + 2 * oy) * W + 2 * ox) * C, *r1 = r0 + W * C;
+        const bf16 *r0 = x + g.xImage(n) + (2 * oy * W + 2 * ox) * C, *r1 = r0 + W * C;
         bf16 *o = y + ((n * g.ho + oy) * g.wo + ox) * C;
         int64_t c = 0;
+#ifdef __AVX512BW__
+        for (; c + 16 <= C; c += 16) {  // NaN windows go on to the paths below
+          const __m512 a = load16(r0 + c), b = load16(r0 + C + c), d = load16(r1 + c), e = load16(r1 + C + c);
+          if (__builtin_expect((_mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(d, e, _CMP_UNORD_Q)) != 0, 0)) break;
+          storeExact16(o + c, _mm512_max_ps(e, _mm512_max_ps(d, _mm512_max_ps(b, a))));
+        }
+#endif
 #ifdef __SSE2__
         for (; c + 8 <= C; c += 8) {
           const __m128i a = load8(r0 + c), b = load8(r0 + C + c), d = load8(r1 + c), e = load8(r1 + C + c);
@@ -132,13 +143,9 @@ static Napi::Value fwd(const Args &a) {
   if (xs < per) throw OpError("x's group stride " + std::to_string(xs) + " is below the group size " + std::to_string(per));
   Act x = a.act(0, (groups - 1) * xs + per, "x"), y = a.act(1, g.n * g.c * g.ho * g.wo, "y");
   a.sameType({{"x", x}, {"y", y}});
-  PoolGeo gi = g;
-  gi.n = g.n / groups;
-  const int64_t ys = gi.n * g.c * g.ho * g.wo;
-  for (int64_t i = 0; i < groups; i++) {
-    if (x.bf16) fwdBf16(gi, x.as<bf16>() + i * xs, y.as<bf16>() + i * ys);
-    else fwdF32(gi, x.as<float>() + i * xs, y.as<float>() + i * ys);
-  }
+  if (groups > 1) g.grp = g.n / groups, g.gstride = xs;
+  if (x.bf16) fwdBf16(g, x.as<bf16>(), y.as<bf16>());
+  else fwdF32(g, x.as<float>(), y.as<float>());
   return a.env().Undefined();
 }
 

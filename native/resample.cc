@@ -95,6 +95,11 @@ struct Geo {
   int64_t S, O;       // channels per pixel of the high-resolution tensor, and the first of ours
   ActList parts;      // concat_up's x1..xk: channels 0..O-1 of the high-resolution tensor
   int64_t yStride = 0, xStride = 0;  // blocked concat_up: values between images of y and x (0: dense)
+  // Forward kernels over blocked images (see blockedConcatUp): image m is channel block m % grp of
+  // image m / grp, whose x and y start xgs and ygs values after the previous one's.
+  int64_t grp = 0, xgs = 0, ygs = 0;
+  int64_t xImg(int64_t m) const { return grp ? m / grp * xgs + m % grp * h * w * c : m * h * w * c; }
+  int64_t yImg(int64_t m) const { return grp ? m / grp * ygs + m % grp * 4 * h * w * S : m * 4 * h * w * S; }
 };
 
 static Geo geo(const Args &a, size_t i) {
@@ -145,8 +150,8 @@ static void nearestFwd(const Geo &g, const T *x, T *y) {
     for (int64_t oy = 0; oy < Ho; oy++) {
       for (int64_t ox = 0; ox < Wo; ox++) {
         partsIn(g, (n * Ho + oy) * Wo + ox, y);
-        const Raw<T> *s = xr + ((n * H + oy / 2) * W + ox / 2) * C;
-        Raw<T> *d = yr + ((n * Ho + oy) * Wo + ox) * g.S + g.O;
+        const Raw<T> *s = xr + g.xImg(n) + ((oy / 2) * W + ox / 2) * C;
+        Raw<T> *d = yr + g.yImg(n) + (oy * Wo + ox) * g.S + g.O;
 #pragma omp simd
         for (int64_t c = 0; c < C; c++) d[c] = s[c];
       }
@@ -160,13 +165,13 @@ static void bilinearFwdF32(const Geo &g, const float *x, float *y) {
   for (int64_t n = 0; n < g.n; n++)
     for (int64_t oy = 0; oy < Ho; oy++) {
       const Tap r = ty[oy];
-      const float *x0 = x + (n * H + r.i0) * W * C, *x1 = x + (n * H + r.i1) * W * C;
+      const float *x0 = x + g.xImg(n) + r.i0 * W * C, *x1 = x + g.xImg(n) + r.i1 * W * C;
       for (int64_t ox = 0; ox < Wo; ox++) {
         const Tap q = tx[ox];
         const float *a0 = x0 + q.i0 * C, *a1 = x0 + q.i1 * C, *b0 = x1 + q.i0 * C, *b1 = x1 + q.i1 * C;
         const float w00 = (1 - r.l) * (1 - q.l), w01 = (1 - r.l) * q.l, w10 = r.l * (1 - q.l), w11 = r.l * q.l;
         partsIn(g, (n * Ho + oy) * Wo + ox, y);
-        float *d = y + ((n * Ho + oy) * Wo + ox) * g.S + g.O;
+        float *d = y + g.yImg(n) + (oy * Wo + ox) * g.S + g.O;
 #pragma omp simd
         for (int64_t c = 0; c < C; c++) d[c] = w00 * a0[c] + w01 * a1[c] + w10 * b0[c] + w11 * b1[c];
       }
@@ -215,7 +220,7 @@ static void bilinearFwdBf16(const Geo &g, const bf16 *x, bf16 *y) {
       for (int k = 0; k < 2; k++)
         if (held[k] == gi) return slot[k];
       const int k = held[0] == keep ? 1 : 0;
-      alongW(x + gi * W * C, slot[k]);
+      alongW(x + g.xImg(gi / H) + gi % H * W * C, slot[k]);
       held[k] = gi;
       return slot[k];
     };
@@ -226,7 +231,7 @@ static void bilinearFwdBf16(const Geo &g, const bf16 *x, bf16 *y) {
         const float *h0 = rowOf(n * H + r.i0, -1);
         const float *h1 = rowOf(n * H + r.i1, n * H + r.i0);
         const float w0 = 1 - r.l, w1 = r.l;
-        bf16 *drow = y + (n * Ho + oy) * Wo * g.S + g.O;
+        bf16 *drow = y + g.yImg(n) + oy * Wo * g.S + g.O;
         // A whole output row is one run of R values when it is not a slot of a wider tensor.
         const bool whole = g.S == C;
         const int64_t runs = whole ? 1 : Wo, len = whole ? R : C;
@@ -303,11 +308,15 @@ static void blockedConcatUp(const Geo &g, Act x, Act y, bool forward) {
       else streamCopy(part, in_y, (size_t)(c * HW) * es);
     }
   Geo u{g.c / 16, 16, g.h, g.w, g.nearest, g.align, 16, 0, {}};
+  if (forward) {  // all images' channel blocks in one parallel loop
+    u.n = g.n * g.c / 16, u.grp = g.c / 16, u.xgs = xs, u.ygs = ys;
+    runFwd(u, x, Act{yb + (size_t)(g.O * HW) * es, y.bf16});
+    return;
+  }
   for (int64_t n = 0; n < g.n; n++) {
     Act xi{static_cast<char *>(x.p) + (size_t)(n * xs) * es, x.bf16};
     Act yi{yb + (size_t)(n * ys + g.O * HW) * es, y.bf16};
-    if (forward) runFwd(u, xi, yi);
-    else runBwd(u, yi, xi);
+    runBwd(u, yi, xi);
   }
 }
 

@@ -26,6 +26,11 @@ inline void store16(bf16 *p, __m512 f) {
   _mm256_storeu_si256(reinterpret_cast<__m256i *>(p), _mm512_cvtepi32_epi16(r));
 }
 inline void store16(float *p, __m512 f) { _mm512_storeu_ps(p, f); }
+/** Lanes holding bf16 values (loaded by load16, selected, not computed): stored without rounding. */
+inline void storeExact16(bf16 *p, __m512 f) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i *>(p), _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(f), 16)));
+}
+inline void storeExact16(float *p, __m512 f) { _mm512_storeu_ps(p, f); }
 
 }  // namespace un
 #endif

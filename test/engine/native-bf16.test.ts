@@ -382,3 +382,13 @@ test('a float32 / bf16 mix in one call is an error naming both arguments', { ski
   assert.throws(() => A.loss(h(6), h(6), h(1) as unknown as Float32Array, 0, 0.5, 1, 1, 2, 3), /loss: out \(argument 2\) must be a Float32Array/);
   assert.throws(() => A.maxpoolFwd(new Float64Array(48) as unknown as Float32Array, f(12), 1, 3, 4, 4), /maxpoolFwd: x \(argument 0\) must be a Float32Array or a bf16 Uint16Array/);
 });
+
+test('bf16 sigmoid: every one of the 65536 bf16 inputs gives the exactly rounded sigmoid (NaN stays NaN)', { skip }, () => {
+  const x = new Uint16Array(65536).map((_, i) => i), y = new Uint16Array(65536);
+  A.unary(2, x, y, 0);
+  for (let i = 0; i < 65536; i++) {
+    const v = bitsToF32(i);
+    if (Number.isNaN(v)) { assert.ok(Number.isNaN(bitsToF32(y[i])), `sigmoid(NaN bits ${i}) is not NaN`); continue; }
+    assert.equal(y[i], bf16Bits(1 / (1 + Math.exp(-v))), `sigmoid(${v})`);
+  }
+});

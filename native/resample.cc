@@ -391,6 +391,17 @@ static void nearestBwdBf16(const Geo &g, const bf16 *dy, bf16 *dx) {
 static inline float ld(float v) { return v; }
 static inline float ld(bf16 v) { return load(v); }
 
+#ifdef __AVX512BW__
+/** 16 lanes of the sum over j in [j0, j1) of g.wt[j] * p[g.src[j] * stride + lane]: a gather
+ *  through transposed taps, summed in registers, terms in increasing output position. */
+template <class T>
+static inline __m512 gather16(const Gather &g, int64_t j0, int64_t j1, const T *p, int64_t stride) {
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t j = j0; j < j1; j++) acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_set1_ps(g.wt[j]), load16(p + g.src[j] * stride)));
+  return acc;
+}
+#endif
+
 /** Backward pass 1, along W, into float32 scratch: tmp[n, oy, ix, :] = sum over the ox reading ix
  *  of w * dy[n, oy, ox, :], a gather through the transposed taps (terms in increasing ox),
  *  summed in registers where C allows (a scatter, each ox adding to its two taps, chains every
@@ -411,12 +422,7 @@ static float *alongWBwd(const Geo &g, const T *dy) {
       const int64_t j0 = gx.start[ix], j1 = gx.start[ix + 1];
       int64_t c0 = 0;
 #ifdef __AVX512BW__
-      for (; c0 + 16 <= C; c0 += 16) {
-        __m512 acc = _mm512_setzero_ps();
-        for (int64_t j = j0; j < j1; j++)
-          acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_set1_ps(gx.wt[j]), load16(row + gx.src[j] * g.S + c0)));
-        _mm512_storeu_ps(d + c0, acc);
-      }
+      for (; c0 + 16 <= C; c0 += 16) _mm512_storeu_ps(d + c0, gather16(gx, j0, j1, row + c0, g.S));
 #endif
 #pragma omp simd
       for (int64_t c = c0; c < C; c++) d[c] = 0.f;
@@ -467,12 +473,7 @@ static void bilinearBwdBf16(const Geo &g, const bf16 *dy, bf16 *dx) {
       const int64_t j0 = gy.start[iy], j1 = gy.start[iy + 1];
       int64_t k = 0;
 #ifdef __AVX512BW__
-      for (; k + 16 <= R; k += 16) {
-        __m512 acc = _mm512_setzero_ps();
-        for (int64_t j = j0; j < j1; j++)
-          acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_set1_ps(gy.wt[j]), _mm512_loadu_ps(tmp + (n * Ho + gy.src[j]) * R + k)));
-        store16(d + k, acc);
-      }
+      for (; k + 16 <= R; k += 16) store16(d + k, gather16(gy, j0, j1, tmp + n * Ho * R + k, R));
 #endif
 #ifdef __SSE2__
       for (; k + 8 <= R; k += 8) {

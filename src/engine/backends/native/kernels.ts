@@ -63,8 +63,8 @@ function guarded(op: string, impl: Impl, A: NativeAddon, blocked: boolean): Kern
     try {
       setMode(A, blocked);
       const strided = ins.some((t) => t.imageStride) || outs.some((t) => t.imageStride);
-      if (strided && !node.inputs.every((_, i) => !ins[i].imageStride || acceptsView(node, 'in', i)) ||
-          strided && !outs.every((t, i) => !t.imageStride || acceptsView(node, 'out', i)))
+      if (strided && (ins.some((t, i) => t.imageStride && !acceptsView(node, 'in', i)) ||
+                      outs.some((t, i) => t.imageStride && !acceptsView(node, 'out', i))))
         throw new Error('a strided view reached a kernel that does not take one');
       const st = strided ? { ins: ins.map((t) => t.imageStride ?? 0), outs: outs.map((t) => t.imageStride ?? 0) } : DENSE;
       impl(ins.map((t) => t.data as Act), outs.map((t) => t.data as Act), node, rt, st);
@@ -160,7 +160,7 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
       // y a prefix of its row buffer, the parts already in it (concat-views.ts): only the
       // up-sampling is written. Or a strided low input (a node of the row below).
       const sy = st.outs[0], sl = st.ins[ins.length - 1];
-      if (sy) return A.concatUpFwd([], low, y, ...dims, nearest, ac, inPlace(parts, y, node, 4 * dims[2] * dims[3]), sy, sl);
+      if (sy) return A.concatUpFwd([], low, y, ...dims, nearest, ac, inPlace(parts, y, node, st, 4 * dims[2] * dims[3]), sy, sl);
       if (parts.some((_, k) => st.ins[k])) throw new Error('concat_up: strided parts need an in-place output');
       A.concatUpFwd(parts, low, y, ...dims, nearest, ac, 0, 0, sl);
     },
@@ -275,10 +275,10 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
 
 /** Checks that concat_up's parts already sit in y's row buffer where the concatenation wants
  *  them; returns their channels. */
-function inPlace(parts: Act[], y: Act, node: Node, hw4: number): number {
+function inPlace(parts: Act[], y: Act, node: Node, st: Strides, hw4: number): number {
   let off = 0;
   parts.forEach((p, k) => {
-    if (p.buffer !== y.buffer || p.byteOffset !== y.byteOffset + off * hw4 * y.BYTES_PER_ELEMENT)
+    if (p.buffer !== y.buffer || p.byteOffset !== y.byteOffset + off * hw4 * y.BYTES_PER_ELEMENT || st.ins[k] !== st.outs[0])
       throw new Error(`concat_up: input ${k} is not in place in the output's row buffer`);
     off += node.inputs[k].shape[1];
   });

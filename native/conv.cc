@@ -182,8 +182,8 @@ struct FwdEntry {
 /** Per-image strides of a forward conv's x and y, from optional arguments i and i + 1: values
  *  between consecutive images, 0 (or the image size) when dense. A strided tensor is a channel
  *  range of a wider per-image buffer (the plan's in-place concatenation, engine/concat-views.ts);
- *  oneDNN 2.6's fast kernels take dense tensors only, so such a conv runs once per image (16 N1
- *  convs measured as fast as one N16 on UNet++'s shapes). */
+ *  oneDNN 2.6's fast kernels take dense tensors only, so such a conv runs once per image
+ *  (runImages). */
 struct ImageStrides {
   int64_t x = 0, y = 0;
   bool any() const { return x || y; }
@@ -204,6 +204,36 @@ static int64_t span(int64_t n, int64_t per, int64_t s) { return s ? (n - 1) * s 
 /** Image i of a tensor of images of `per` values at stride s. */
 static void *image(Act t, int64_t i, int64_t per, int64_t s) {
   return static_cast<char *>(t.p) + (size_t)(i * (s ? s : per)) * (t.bf16 ? 2 : 4);
+}
+
+/** Runs p once per image (convs on strided views), the images spread over the threads, each
+ *  with its own stream and scratchpad; oneDNN runs single-threaded inside our parallel region.
+ *  Measured faster than running each image on all threads: UNet++ bf16 inference (N16 96x96)
+ *  with in-place concatenation gains ~4-6 ms a batch instead of ~2 over copying. args(i): the
+ *  primitive's arguments for image i (no staging: callers run staged convs image by image). */
+template <class MakeArgs>
+static void runImages(const dnnl::primitive &p, const dnnl::primitive_desc_base &pd, int64_t images, MakeArgs args) {
+  const int nt = threads();
+  static std::vector<dnnl::stream> streams;
+  while ((int)streams.size() < nt) streams.emplace_back(engine());
+  const auto sd = pd.scratchpad_desc();
+  const size_t sp = (sd.get_size() + 4095) / 4096 * 4096;
+  char *pads = static_cast<char *>(scratch(kDnnlScratchpad, sp * nt + 64));
+  std::string failed;
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t i = 0; i < images; i++) {
+    const int t = omp_get_thread_num();
+    try {
+      std::unordered_map<int, memory> m = args(i);
+      if (sd.get_size()) m.emplace(DNNL_ARG_SCRATCHPAD, wrap(sd, pads + t * sp));
+      p.execute(streams[t], m);
+      streams[t].wait();
+    } catch (const std::exception &e) {
+#pragma omp critical
+      if (failed.empty()) failed = e.what();
+    }
+  }
+  if (!failed.empty()) throw OpError(failed);
 }
 
 template <class K>
@@ -230,6 +260,15 @@ static Napi::Value forward(const Args &a, bool deconv) {
     return e;
   });
   memory wm = e.wei.get(w);
+  if (images > 1 && !e.x.needed && !e.y.needed) {
+    runImages(e.prim, e.pd, images, [&](int64_t i) {
+      std::unordered_map<int, memory> m{{DNNL_ARG_SRC, wrap(e.x.ours, image(x, i, xs, st.x))}, {DNNL_ARG_WEIGHTS, wm},
+                                        {DNNL_ARG_DST, wrap(e.y.ours, image(y, i, ys, st.y))}};
+      if (b) m.emplace(DNNL_ARG_BIAS, wrap(biasMd(g), b));
+      return m;
+    });
+    return a.env().Undefined();
+  }
   for (int64_t i = 0; i < images; i++) {
     void *xi = image(x, i, xs, st.x), *yi = image(y, i, ys, st.y);
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, e.x.in(xi)}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, e.y.out(yi)}};
@@ -453,6 +492,15 @@ static Napi::Value convBnFwd(const Args &a) {
     stream().wait();
     f.fingerprint = fp;
     f.valid = true;
+  }
+  if (images > 1 && !e.x.needed && !e.y.needed) {
+    runImages(e.prim, e.pd, images, [&](int64_t i) {
+      return std::unordered_map<int, memory>{{DNNL_ARG_SRC, wrap(e.x.ours, image(x, i, xs, st.x))},
+                                             {DNNL_ARG_WEIGHTS, f.weights},
+                                             {DNNL_ARG_BIAS, wrap(biasMd(g), f.bias.data())},
+                                             {DNNL_ARG_DST, wrap(e.y.ours, image(y, i, ys, st.y))}};
+    });
+    return a.env().Undefined();
   }
   for (int64_t i = 0; i < images; i++) {
     void *xi = image(x, i, xs, st.x), *yi = image(y, i, ys, st.y);

@@ -27,28 +27,44 @@ static std::vector<float> weights(const ConvGeo &g, const float *w) {
   return wt;
 }
 
-/** y[n, p, o] = b[o] + sum_c w[o, c] x[n, c, p] (ReLU if relu). */
+/** y[n, p, o] = b[o] + sum_c w[o, c] x[n, c, p] (ReLU if relu). Pixels in groups of kPx with
+ *  independent sums (loads and reductions overlap; 16 measured best of 4-32): 4 UNet++ heads
+ *  (bf16, N16 C32 96x96) 2.1 -> ~1.0 ms, pixel by pixel before. */
+constexpr int64_t kPx = 16;
 template <class T>
 static void fwd(const ConvGeo &g, const T *x, const float *w, const float *b, T *y, bool relu) {
-  const int64_t C = g.c, CB = C / 16, O = g.o, HW = g.h * g.w;
+  const int64_t C = g.c, CB = C / 16, O = g.o, HW = g.h * g.w, groups = (HW + kPx - 1) / kPx;
   const auto wt = weights<T>(g, w);
 #pragma omp parallel for collapse(2) schedule(static) if (g.n * HW * C >= kParMin)
   for (int64_t n = 0; n < g.n; n++)
-    for (int64_t p = 0; p < HW; p++) {
-      const T *px = x + n * C * HW + p * 16;  // channel block cb of this pixel: px + cb * HW * 16
+    for (int64_t q = 0; q < groups; q++) {
+      const int64_t p0 = q * kPx, np = p0 + kPx <= HW ? kPx : HW - p0;
+      const T *px = x + n * C * HW + p0 * 16;  // channel block cb of pixel p0 + k: px + cb * HW * 16 + k * 16
       for (int64_t o = 0; o < O; o++) {
         const float *wo = wt.data() + o * C;
-        float s = 0.f;
+        float s[kPx];
 #ifdef __AVX512BW__
-        __m512 acc = _mm512_setzero_ps();
-        for (int64_t cb = 0; cb < CB; cb++) acc = _mm512_fmadd_ps(_mm512_loadu_ps(wo + cb * 16), load16(px + cb * HW * 16), acc);
-        s = _mm512_reduce_add_ps(acc);
-#else
-        for (int64_t cb = 0; cb < CB; cb++)
-          for (int64_t l = 0; l < 16; l++) s += wo[cb * 16 + l] * load(px[cb * HW * 16 + l]);
+        if (np == kPx) {
+          __m512 acc[kPx];
+          for (int k = 0; k < kPx; k++) acc[k] = _mm512_setzero_ps();
+          for (int64_t cb = 0; cb < CB; cb++) {
+            const __m512 wv = _mm512_loadu_ps(wo + cb * 16);
+            for (int k = 0; k < kPx; k++) acc[k] = _mm512_fmadd_ps(wv, load16(px + cb * HW * 16 + k * 16), acc[k]);
+          }
+          for (int k = 0; k < kPx; k++) s[k] = _mm512_reduce_add_ps(acc[k]);
+        } else
 #endif
-        s += b ? b[o] : 0.f;
-        y[(n * HW + p) * O + o] = cast<T>(relu && s < 0.f ? 0.f : s);
+        {
+          for (int64_t k = 0; k < np; k++) {
+            s[k] = 0.f;
+            for (int64_t cb = 0; cb < CB; cb++)
+              for (int64_t l = 0; l < 16; l++) s[k] += wo[cb * 16 + l] * load(px[cb * HW * 16 + k * 16 + l]);
+          }
+        }
+        for (int64_t k = 0; k < np; k++) {
+          const float v = s[k] + (b ? b[o] : 0.f);
+          y[(n * HW + p0 + k) * O + o] = cast<T>(relu && v < 0.f ? 0.f : v);
+        }
       }
     }
 }

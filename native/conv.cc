@@ -190,7 +190,7 @@ struct ImageStrides {
 };
 static ImageStrides imageStrides(const Args &a, size_t i, const ConvGeo &g) {
   ImageStrides s;
-  const int64_t xs = g.c * g.h * g.w, ys = g.o * g.ho * g.wo;
+  const int64_t xs = g.srcImage(), ys = g.dstImage();
   if (i < a.info.Length() && a.info[i].IsNumber()) s.x = a.i64(i);
   if (i + 1 < a.info.Length() && a.info[i + 1].IsNumber()) s.y = a.i64(i + 1);
   if (s.x && s.x < xs) throw OpError("x's image stride " + std::to_string(s.x) + " is below its image size " + std::to_string(xs));
@@ -198,6 +198,13 @@ static ImageStrides imageStrides(const Args &a, size_t i, const ConvGeo &g) {
   if (s.x == xs) s.x = 0;
   if (s.y == ys) s.y = 0;
   return s;
+}
+/** Runs needed: g.n on views (g then describes one image), else 1 (the whole batch at once). */
+static int64_t runsFor(ConvGeo &g, const ImageStrides &st) {
+  if (!st.any()) return 1;
+  const int64_t n = g.n;
+  g.n = 1;
+  return n;
 }
 /** Values n images of `per` values span at image stride s (0: dense). */
 static int64_t span(int64_t n, int64_t per, int64_t s) { return s ? (n - 1) * s + per : n * per; }
@@ -236,20 +243,42 @@ static void runImages(const dnnl::primitive &p, const dnnl::primitive_desc_base 
   if (!failed.empty()) throw OpError(failed);
 }
 
+/** Runs a forward entry with weights wm (and bias, may be null) over x and y: once when dense;
+ *  image by image on views, in parallel (runImages) unless a tensor is staged. */
+template <class K>
+static void runForward(FwdEntry<K> &e, const ConvGeo &g, Act x, Act y, const ImageStrides &st, int64_t images,
+                       const memory &wm, float *bias) {
+  const int64_t xs = g.srcImage(), ys = g.dstImage();
+  auto args = [&](const memory &src, const memory &dst) {
+    std::unordered_map<int, memory> m{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, dst}};
+    if (bias) m.emplace(DNNL_ARG_BIAS, wrap(biasMd(g), bias));
+    return m;
+  };
+  if (images > 1 && !e.x.needed && !e.y.needed) {
+    runImages(e.prim, e.pd, images, [&](int64_t i) {
+      return args(wrap(e.x.ours, image(x, i, xs, st.x)), wrap(e.y.ours, image(y, i, ys, st.y)));
+    });
+    return;
+  }
+  for (int64_t i = 0; i < images; i++) {
+    void *xi = image(x, i, xs, st.x), *yi = image(y, i, ys, st.y);
+    run(e.prim, e.pd, args(e.x.in(xi), e.y.out(yi)));
+    e.y.finish(yi);
+  }
+}
+
 template <class K>
 static Napi::Value forward(const Args &a, bool deconv) {
   ConvGeo g = convGeo(a, 4, deconv);
   bool relu = a.flag(13);
   const ImageStrides st = deconv ? ImageStrides{} : imageStrides(a, 14, g);
-  const int64_t xs = g.c * g.h * g.w, ys = g.o * g.ho * g.wo;
+  const int64_t xs = g.srcImage(), ys = g.dstImage();
   Act x = a.act(0, span(g.n, xs, st.x), "x");
   float *w = a.f32(1, numel(g.wei()), "w");
   float *b = a.f32opt(2, g.o, "bias");
   Act y = a.act(3, span(g.n, ys, st.y), "y");
   a.sameType({{"x", x}, {"y", y}});
-  // Strided: the same conv on one image at a time.
-  const int64_t images = st.any() ? g.n : 1;
-  if (st.any()) g.n = 1;
+  const int64_t images = runsFor(g, st);
   if (isHead(g)) {
     for (int64_t i = 0; i < images; i++) headFwd(g, {image(x, i, xs, st.x), x.bf16}, w, b, {image(y, i, ys, st.y), y.bf16}, relu);
     return a.env().Undefined();
@@ -259,23 +288,7 @@ static Napi::Value forward(const Args &a, bool deconv) {
     e->init(g, b != nullptr, relu, x.type(), prop_kind::forward_training);
     return e;
   });
-  memory wm = e.wei.get(w);
-  if (images > 1 && !e.x.needed && !e.y.needed) {
-    runImages(e.prim, e.pd, images, [&](int64_t i) {
-      std::unordered_map<int, memory> m{{DNNL_ARG_SRC, wrap(e.x.ours, image(x, i, xs, st.x))}, {DNNL_ARG_WEIGHTS, wm},
-                                        {DNNL_ARG_DST, wrap(e.y.ours, image(y, i, ys, st.y))}};
-      if (b) m.emplace(DNNL_ARG_BIAS, wrap(biasMd(g), b));
-      return m;
-    });
-    return a.env().Undefined();
-  }
-  for (int64_t i = 0; i < images; i++) {
-    void *xi = image(x, i, xs, st.x), *yi = image(y, i, ys, st.y);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, e.x.in(xi)}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, e.y.out(yi)}};
-    if (b) args.emplace(DNNL_ARG_BIAS, wrap(biasMd(g), b));
-    run(e.prim, e.pd, args);
-    e.y.finish(yi);
-  }
+  runForward(e, g, x, y, st, images, e.wei.get(w), b);
   return a.env().Undefined();
 }
 
@@ -452,7 +465,7 @@ static Napi::Value convBnFwd(const Args &a) {
   const float eps = (float)a.num(17);
   const bool relu = a.flag(18);
   const ImageStrides st = imageStrides(a, 19, g);
-  const int64_t xs = g.c * g.h * g.w, ys = g.o * g.ho * g.wo;
+  const int64_t xs = g.srcImage(), ys = g.dstImage();
   Act x = a.act(0, span(g.n, xs, st.x), "x");
   const float *w = a.f32(1, numel(g.wei()), "w");
   const float *b = a.f32opt(2, g.o, "bias");
@@ -460,8 +473,7 @@ static Napi::Value convBnFwd(const Args &a) {
   const float *rm = a.f32(5, g.o, "runningMean"), *rv = a.f32(6, g.o, "runningVar");
   Act y = a.act(7, span(g.n, ys, st.y), "y");
   a.sameType({{"x", x}, {"y", y}});
-  const int64_t images = st.any() ? g.n : 1;  // strided: one image at a time (see ImageStrides)
-  if (st.any()) g.n = 1;
+  const int64_t images = runsFor(g, st);
   auto &e = cached<FwdEntry<ConvKind>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, relu, x.bf16}), [&] {
     auto *e = new FwdEntry<ConvKind>();
     e->init(g, true, relu, x.type(), prop_kind::forward_inference);
@@ -493,23 +505,7 @@ static Napi::Value convBnFwd(const Args &a) {
     f.fingerprint = fp;
     f.valid = true;
   }
-  if (images > 1 && !e.x.needed && !e.y.needed) {
-    runImages(e.prim, e.pd, images, [&](int64_t i) {
-      return std::unordered_map<int, memory>{{DNNL_ARG_SRC, wrap(e.x.ours, image(x, i, xs, st.x))},
-                                             {DNNL_ARG_WEIGHTS, f.weights},
-                                             {DNNL_ARG_BIAS, wrap(biasMd(g), f.bias.data())},
-                                             {DNNL_ARG_DST, wrap(e.y.ours, image(y, i, ys, st.y))}};
-    });
-    return a.env().Undefined();
-  }
-  for (int64_t i = 0; i < images; i++) {
-    void *xi = image(x, i, xs, st.x), *yi = image(y, i, ys, st.y);
-    run(e.prim, e.pd, {{DNNL_ARG_SRC, e.x.in(xi)},
-                       {DNNL_ARG_WEIGHTS, f.weights},
-                       {DNNL_ARG_BIAS, wrap(biasMd(g), f.bias.data())},
-                       {DNNL_ARG_DST, e.y.out(yi)}});
-    e.y.finish(yi);
-  }
+  runForward(e, g, x, y, st, images, f.weights, f.bias.data());
   return a.env().Undefined();
 }
 

@@ -10,6 +10,8 @@ struct ConvGeo {
   memory::dims src() const { return {n, c, h, w}; }
   memory::dims dst() const { return {n, o, ho, wo}; }
   memory::dims wei() const { return {o, c, kh, kw}; }  // oneDNN's logical order for both kinds
+  int64_t srcImage() const { return c * h * w; }       // values per image of x and y
+  int64_t dstImage() const { return o * ho * wo; }
   std::string str() const;
 };
 

@@ -78,9 +78,9 @@ static tag formatTag(int64_t f) {
   }
 }
 
-// reorderAct(src, srcFormat, dst, dstFormat, n,c,h,w): any of nchw / nhwc / nChw16c (0/1/2) to
-// any, float32 or bf16 either side (oneDNN's reorder: rounds to nearest even into bf16).
-/** src (argument 0, format sfi) -> dst (argument dstArg, format dfi), dims from argument dims. */
+/** src (argument 0, format sfi) -> dst (argument dstArg, format dfi), n,c,h,w from argument
+ *  dims: any of nchw / nhwc / nChw16c (0/1/2) to any, float32 or bf16 either side (oneDNN's
+ *  reorder: rounds to nearest even into bf16). */
 static Napi::Value reorderAct(const Args &a, int64_t sfi, int64_t dfi, size_t dstArg, size_t dims) {
   const int64_t N = a.i64(dims), C = a.i64(dims + 1), H = a.i64(dims + 2), W = a.i64(dims + 3);
   if (N < 1 || C < 1 || H < 1 || W < 1) throw OpError("invalid shape " + shape({N, C, H, W}));
@@ -98,8 +98,9 @@ static Napi::Value reorderAct(const Args &a, int64_t sfi, int64_t dfi, size_t ds
   return a.env().Undefined();
 }
 
-// nchwToNhwc(src, dst, n,c,h,w), nhwcToNchw(src, dst, n,c,h,w): reorderAct between formats 0 and 1
-// (oneDNN's jit reorder: 5.7x faster than our tiled transpose was on the 3-channel input upload).
+// reorderAct(src, srcFormat, dst, dstFormat, n,c,h,w); nchwToNhwc(src, dst, n,c,h,w) and
+// nhwcToNchw(...), the same between formats 0 and 1 (oneDNN's jit reorder: 5.7x faster than our
+// tiled transpose was on the 3-channel input upload).
 void registerLayout(Napi::Env env, Napi::Object ex) {
   def(env, ex, "reorderAct", [](const Args &a) { return reorderAct(a, a.i64(1), a.i64(3), 2, 4); });
   def(env, ex, "nchwToNhwc", [](const Args &a) { return reorderAct(a, 0, 1, 1, 2); });

@@ -17,6 +17,7 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+
 #include "common.h"
 #include "simd16.h"
 
@@ -47,7 +48,6 @@ static inline void store8(bf16 *p, __m128 a, __m128 b) {
   _mm_storeu_si128(reinterpret_cast<__m128i *>(p), _mm_packs_epi32(rne4(a), rne4(b)));
 }
 #endif
-
 
 /** Output position o of an axis of size in -> out = 2 in reads i0, i1 with weights 1-l, l. */
 struct Tap {

@@ -17,12 +17,12 @@ export { tryLoadAddon, loadAddon };
 const isAct4 = (shape: Shape, layout: Layout) => layout === 'act' && shape.length === 4;
 
 export type ActLayout = 'nhwc' | 'blocked';
+export type BackendUse = 'train' | 'infer';
 
 /** Smallest image (values) stored as a strided view: convs on views run once per image (the
  *  images spread over the threads), which only pays where the copies saved are big (measured on
  *  UNet++ at 96x96: rows 0-1 gain ~3-5 ms a batch; adding rows 2-3, below 2^17, no measurable gain). */
 const VIEW_MIN = 1 << 17;
-export type BackendUse = 'train' | 'infer';
 
 /**
  * The faster layout, measured (UNet++ bn preset, batch 16, 96x96, 2 threads, oneDNN 2.6):
@@ -90,8 +90,7 @@ export class NativeBackend implements Backend {
     if (host.length !== t.data.length) throw new Error(`native upload: ${host.length} values into a tensor of shape ${fmt(t.shape)}`);
     const src = host instanceof Float32Array ? host : new Float32Array(host);
     const f = actFormat(t.shape, layout, this.layout);
-    if (f === 2) this.addon.reorderAct(src, 0, t.data as Float32Array | Uint16Array, 2, ...(t.shape as [number, number, number, number]));
-    else if (f === 1) this.addon.nchwToNhwc(src, t.data as Float32Array | Uint16Array, ...(t.shape as [number, number, number, number]));
+    if (f > 0) this.addon.reorderAct(src, 0, t.data as Float32Array | Uint16Array, f, ...(t.shape as [number, number, number, number]));
     else if (t.data instanceof Uint16Array) this.addon.f32ToBf16(src, t.data);
     else t.data.set(host);
   }
@@ -104,8 +103,7 @@ export class NativeBackend implements Backend {
   download(t: BTensor, layout: Layout): Float32Array {
     const out = new Float32Array(t.data.length);
     const f = actFormat(t.shape, layout, this.layout);
-    if (f === 2) this.addon.reorderAct(t.data as Float32Array | Uint16Array, 2, out, 0, ...(t.shape as [number, number, number, number]));
-    else if (f === 1) this.addon.nhwcToNchw(t.data as Float32Array | Uint16Array, out, ...(t.shape as [number, number, number, number]));
+    if (f > 0) this.addon.reorderAct(t.data as Float32Array | Uint16Array, f, out, 0, ...(t.shape as [number, number, number, number]));
     else if (t.data instanceof Uint16Array) this.addon.bf16ToF32(t.data, out);
     else out.set(t.data);
     return out;

@@ -451,15 +451,25 @@ struct FoldedWeights {
   memory weights;
   std::vector<float> bias;
 };
-static FoldedWeights &folded(const std::string &k) {
-  static std::unordered_map<std::string, FoldedWeights> cache;
-  return cache[k];
+/** The layer's folded weights, kept on its JS cache object (the plan's per-node state) as an
+ *  External freed with it: they live as long as the plan. */
+static FoldedWeights &folded(const Args &a, size_t i) {
+  if (!a.info[i].IsObject()) throw OpError("cache: expected the layer's state object");
+  Napi::Object holder = a.info[i].As<Napi::Object>();
+  Napi::Value v = holder.Get("foldedWeights");
+  if (v.IsExternal()) return *v.As<Napi::External<FoldedWeights>>().Data();
+  auto *f = new FoldedWeights();
+  holder.Set("foldedWeights", Napi::External<FoldedWeights>::New(a.env(), f, [](Napi::Env, FoldedWeights *p) { delete p; }));
+  return *f;
 }
 
-// convBnFwd(x, w, b|null, gamma, beta, runningMean, runningVar, y, n,c,h,w,o,kh,kw,stride,pad, eps, relu[, xStride, yStride]):
+// convBnFwd(x, w, b|null, gamma, beta, runningMean, runningVar, y, n,c,h,w,o,kh,kw,stride,pad, eps, relu,
+//           xStride, yStride, cache, frozen):
 // eval-mode conv + batch norm (+ ReLU) as one primitive. With fixed statistics the norm is a
 // per-channel scale and shift, folded into the weights and the bias (one pass over the weights,
 // cheaper than a batch-norm pass over the activations; binary post-ops measured slower).
+// cache: an object kept per layer by the caller, where the folded weights live; frozen: the
+// caller guarantees the params do not change while that object lives (no fingerprint).
 static Napi::Value convBnFwd(const Args &a) {
   ConvGeo g = convGeo(a, 8, false);
   const float eps = (float)a.num(17);
@@ -483,12 +493,16 @@ static Napi::Value convBnFwd(const Args &a) {
   // Inference runs the same weights again and again: the folded weights, in the primitive's
   // layout and dtype, are kept per layer and rebuilt only when a fingerprint of the inputs
   // (weights, bias, batch-norm params, eps) changes. The fingerprint reads the weights once,
-  // about a third of what folding and reordering them costs.
-  uint64_t fp = fingerprint(w, O * K) ^ fingerprint(gamma, O) * 3 ^ fingerprint(beta, O) * 5 ^
-                fingerprint(rm, O) * 7 ^ fingerprint(rv, O) * 11 ^ (b ? fingerprint(b, O) * 13 : 17) ^
-                (uint64_t)std::hash<float>{}(eps);
-  auto &f = folded(std::string(a.op) + ":" + std::to_string((uintptr_t)w) + ":" + key(a.op, {g.n, g.c, g.h, g.w, g.o, relu, x.bf16}));
-  if (!f.valid || f.fingerprint != fp) {
+  // about a third of what folding and reordering them costs; but they are cold by then (~1 ms a
+  // UNet++ batch), so callers whose params cannot change (frozen) skip it after the first run.
+  auto &f = folded(a, 21);
+  const bool frozen = a.flag(22);
+  uint64_t fp = 0;
+  if (!(frozen && f.valid))
+    fp = fingerprint(w, O * K) ^ fingerprint(gamma, O) * 3 ^ fingerprint(beta, O) * 5 ^
+         fingerprint(rm, O) * 7 ^ fingerprint(rv, O) * 11 ^ (b ? fingerprint(b, O) * 13 : 17) ^
+         (uint64_t)std::hash<float>{}(eps);
+  if (!f.valid || (!frozen && f.fingerprint != fp)) {
     float *wf = static_cast<float *>(scratch(kTmp1, O * K * sizeof(float)));
     f.bias.resize(O);
 #pragma omp parallel for schedule(static) if (O * K >= kParMin)

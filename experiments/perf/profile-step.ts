@@ -43,7 +43,7 @@ console.log(`${'JS/plan overhead'.padEnd(30)} ${other.toFixed(1).padStart(8)} ms
 // Inference (eval mode, probabilities), same batch.
 const ge = new (g.constructor as typeof import('../../src/engine/graph.js').Graph)();
 const xe = ge.input('x', [batch, 3, size, size]);
-const inferPlan = new Plan(ge, plan.backend, model.params, [model.probabilities(ge, model.forward(ge, xe, { training: false, fuseBn: process.env.FUSE_BN !== '0' }))], { profile: true });
+const inferPlan = new Plan(ge, new NativeBackend({ precision, use: 'infer' }), model.params, [model.probabilities(ge, model.forward(ge, xe, { training: false, fuseBn: process.env.FUSE_BN !== '0' }))], { profile: true });
 const iw: number[] = [], ik: number[] = [];
 const iOp = new Map<string, number[]>();
 for (let s = 0; s < steps + 1; s++) {

@@ -6,20 +6,23 @@ import { NativeBackend, nativeAvailable, setThreads, getThreads, bf16Support } f
 import type { Precision } from '../engine/backend.js';
 import { benchModel, kernelFloor, ModelBenchOptions } from './model.js';
 import { runPeer, PeerResult } from './peer.js';
+import { inferRounds } from './rounds.js';
 
 export interface BenchOptions {
   batch: number; size: number; steps: number; warmup: number; ds: boolean; channels: number;
   threads?: number;
   /** bf16: our engine, the kernel floor and the peer (autocast, channels_last) all in bf16. */
   precision?: Precision;
-  /** Which parts to run. */
-  parts: ('ops' | 'floor' | 'model' | 'peer')[];
+  /** Which parts to run ('rounds': our inference and the peer's alternating, needs 'model'). */
+  parts: ('ops' | 'floor' | 'model' | 'peer' | 'rounds')[];
+  /** Rounds of `steps` inference batches each, ours and the peer's taking turns. */
+  rounds: number;
   /** Write each JSON line here (default: stdout). */
   emit?: (line: object) => void;
 }
 
 export const DEFAULT_BENCH: BenchOptions = {
-  batch: 16, size: 96, steps: 10, warmup: 2, ds: true, channels: 3, parts: ['ops', 'floor', 'model', 'peer'],
+  batch: 16, size: 96, steps: 10, warmup: 2, ds: true, channels: 3, parts: ['ops', 'floor', 'model', 'peer', 'rounds'], rounds: 6,
 };
 
 const round = (v: number, d = 4) => +v.toFixed(d);
@@ -43,9 +46,11 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
   const summary: Record<string, any> = { kind: 'summary', batch: o.batch, size: o.size, ds: o.ds, threads, precision };
 
   // The model runs first, so that the process's peak RSS is the model's alone (as the peer's).
+  let model: ReturnType<typeof benchModel> | undefined;
   if (o.parts.includes('model')) {
     const trainBe = new NativeBackend({ precision, use: 'train' }), inferBe = new NativeBackend({ precision, use: 'infer' });
-    const r = benchModel(trainBe, m, inferBe);
+    model = benchModel(trainBe, m, inferBe);
+    const r = model.stats;
     const layouts = { train_layout: trainBe.layout, infer_layout: inferBe.layout };
     emit({ kind: 'model', engine: 'unetpp', ...r, ...layouts, peak_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1) });
     Object.assign(summary, {
@@ -90,6 +95,18 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
       }
     }
   }
+  if (o.parts.includes('rounds') && model) {
+    // bf16: the peer's bf16 autocast with channels_last; fp32: its channels_last (its faster).
+    const peerOpts = { batch: o.batch, size: o.size, threads, steps: o.steps, channelsLast: true, bf16, ds: o.ds, channels: o.channels };
+    const r = await inferRounds(model.runInfer, peerOpts, o.rounds, o.steps);
+    emit({ kind: 'rounds', ...r });
+    if ('error' in r) summary.rounds_error = r.error;
+    else Object.assign(summary, {
+      rounds_infer_img_per_s: r.ours_infer_img_per_s, rounds_peer_infer_img_per_s: r.peer_infer_img_per_s,
+      infer_vs_peer_rounds: r.infer_vs_peer, infer_vs_peer_by_round: r.infer_vs_peer_by_round,
+    });
+  }
+  model?.dispose();
   emit(summary);
   return summary;
 }

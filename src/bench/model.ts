@@ -44,7 +44,8 @@ export function trainGraph(model: SegModel, batch: number, size: number) {
   return { g, loss, names, grads };
 }
 
-/** inferBackend: the inference plan's backend (its faster layout may differ from training's). */
+/** inferBackend: the inference plan's backend (its faster layout may differ from training's).
+ *  The inference plan stays alive for more timing (`runInfer`, one batch) until `dispose`. */
 export function benchModel(backend: Backend, o: ModelBenchOptions, inferBackend: Backend = backend) {
   const model = new SegModel({ preset: 'bn', inChannels: o.channels, deepSupervision: o.ds, filters: o.filters });
   const x = new Float32Array(o.batch * o.channels * o.size * o.size);
@@ -73,17 +74,19 @@ export function benchModel(backend: Backend, o: ModelBenchOptions, inferBackend:
   const ge = new Graph();
   const xe = ge.input('x', [o.batch, o.channels, o.size, o.size]);
   const probs = model.probabilities(ge, model.forward(ge, xe, { training: false, fuseBn: true }));
-  const inferPlan = new Plan(ge, inferBackend, model.params, [probs]);
+  // As a predictor runs it (createPredictor: its own copy of the weights, frozen).
+  const inferPlan = new Plan(ge, inferBackend, model.params, [probs], { frozenParams: true });
   for (let i = 0; i < o.warmup; i++) inferPlan.run({ x });
   const inferMs = Array.from({ length: o.steps }, () => timeMs(() => inferPlan.run({ x })));
   const trainS = median(trainMs) / 1e3, inferS = median(inferMs) / 1e3;
-  return {
+  const stats = {
     params: model.params.count(),
     train_step_s: trainS, train_img_per_s: o.batch / trainS,
     infer_batch_s: inferS, infer_img_per_s: o.batch / inferS,
     train_peak_rss_mb: +trainPeakMb.toFixed(1),
     train_ms: trainMs.map((v) => +v.toFixed(1)), infer_ms: inferMs.map((v) => +v.toFixed(1)),
   };
+  return { stats, runInfer: () => { inferPlan.run({ x }); }, dispose: () => inferPlan.dispose() };
 }
 
 /** Sum of oneDNN's own conv primitive times over the model's conv layers (median of iters each). */

@@ -25,6 +25,9 @@ export interface RunContext {
   saved(node: Node | number): Record<string, any>;
   /** The backend tensor bound to a named param (running statistics are updated through it). */
   param(name: string): BTensor;
+  /** The plan's params do not change while it lives (PlanOptions.frozenParams): kernels may
+   *  keep data derived from them without checking them again. */
+  readonly frozenParams?: boolean;
 }
 
 export type Kernel = (ins: BTensor[], outs: BTensor[], node: Node, rt: RunContext) => void;

@@ -35,3 +35,10 @@ export class ParamStore {
     return n;
   }
 }
+
+/** A store with copies of every param's data (same names, shapes and trainable flags). */
+export function copyParams(from: ParamStore): ParamStore {
+  const to = new ParamStore();
+  for (const [name, p] of from.map) to.set(name, p.shape, p.data.slice(), p.trainable);
+  return to;
+}

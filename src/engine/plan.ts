@@ -10,6 +10,13 @@ export interface PlanOptions {
   checkFinite?: boolean;
   /** Accumulate kernel time per op into `plan.profile` (ms); also set by UNETPP_PROFILE=1. */
   profile?: boolean;
+  /** The params will not change while this plan lives (a predictor's private copy of the
+   *  weights): weight-derived data (native: batch norm folded into the conv weights, reordered
+   *  to bf16) is computed on the first run and not checked again. Default false: every run
+   *  checks the params (native: a fingerprint of the weights, ~1 ms a UNet++ batch). */
+  frozenParams?: boolean;
+  /** What `plan.profile` is keyed by (default: the node's op). */
+  profileKey?: (n: Node) => string;
   /** Concatenate in place where the backend allows (concat-views.ts; default true, also
    *  turned off by UNETPP_CONCAT_VIEWS=0). */
   concatInPlace?: boolean;
@@ -165,6 +172,7 @@ export class Plan {
     }
     const rt: RunContext = {
       step: this.step,
+      frozenParams: !!this.options.frozenParams,
       saved: (n) => {
         const id = typeof n === 'number' ? n : n.id;
         let s = this.savedState.get(id);
@@ -184,10 +192,11 @@ export class Plan {
       if (this.profiling) {
         const t0 = performance.now();
         this.backend.kernel(n.op)!(ins, outs, n, rt);
-        const e = this.profile.get(n.op) ?? { ms: 0, calls: 0 };
+        const k = this.options.profileKey?.(n) ?? n.op;
+        const e = this.profile.get(k) ?? { ms: 0, calls: 0 };
         e.ms += performance.now() - t0;
         e.calls++;
-        this.profile.set(n.op, e);
+        this.profile.set(k, e);
       } else this.backend.kernel(n.op)!(ins, outs, n, rt);
       if (this.options.checkFinite) for (const o of outs) if (!allFinite(o.data)) throw new NonFiniteError(n);
     }

@@ -1,11 +1,13 @@
 // The prediction API: probabilities for an image of any size. Pads to the model's size rule
 // (reflect) and crops back, slides overlapping windows with smooth blending over images
 // larger than the tile, optionally averages flips (TTA), and compiles one Plan per
-// window shape (cached, so a folder of same-sized images compiles once).
+// window shape (cached, so a folder of same-sized images compiles once). A predictor runs a
+// copy of the weights taken when it is created, so its plans can treat them as constant.
 import { Graph } from '../engine/graph.js';
 import { Plan } from '../engine/plan.js';
 import type { Backend } from '../engine/backend.js';
-import type { SegModel } from '../models/model.js';
+import { SegModel } from '../models/model.js';
+import { copyParams } from '../engine/params.js';
 import { levelOf } from '../models/config.js';
 import { paddingFor, reflectPad, crop } from './pad.js';
 import { tileLayout, Blender, type BlendKind } from './tiles.js';
@@ -38,7 +40,8 @@ export interface InputImage { data: ArrayLike<number>; channels: number; height:
 export interface ProbMap { data: Float32Array; classes: number; height: number; width: number }
 
 export interface Predictor {
-  /** The model actually run (pruned when level is set). */
+  /** The model actually run (pruned when level is set), with the predictor's own copy of the
+   *  weights: later changes to the model given to createPredictor are not seen. */
   readonly model: SegModel;
   readonly classes: number;
   predict(img: InputImage): ProbMap;
@@ -54,6 +57,7 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
     if (opts.level !== levelOf(model.config)) model = model.prune(opts.level);
     else if (model.config.deepSupervision && model.config.level === undefined) opts = { ...opts, mode: 'fast', head: opts.level };
   }
+  model = new SegModel(model.config, copyParams(model.params));
   const cfg = model.config;
   const m = 2 ** levelOf(cfg);
   const overlap = opts.overlap ?? 0.25;
@@ -81,7 +85,7 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
       const g = new Graph();
       const x = g.input('x', [b, C, h, w]);
       const probs = model.probabilities(g, model.forward(g, x, { training: false, fuseBn: true }), modeSpec);
-      plan = new Plan(g, opts.backend, model.params, [probs]);
+      plan = new Plan(g, opts.backend, model.params, [probs], { frozenParams: true });
       plans.set(key, plan);
     }
     return plan;

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runBench } from '../../src/bench/index.js';
 import { nativeAvailable, bf16Support } from '../../src/engine/backends/native.js';
+import { peerUnavailable } from '../io/peer-python.js';
 
 const avail = nativeAvailable();
 
@@ -22,3 +23,20 @@ for (const precision of ['fp32', 'bf16'] as const) {
     assert.match(op.onednn.impl.fwd, precision === 'bf16' ? /bf16/ : /./);
   });
 }
+
+// Rounds: our inference and the peer's (kept alive in scripts/peer-infer-server.py) alternate;
+// every round has its batches from both, and the summary carries the ratio of the medians.
+test('bench rounds: ours and the peer alternate, batch times from both in every round', { skip: !avail.ok ? avail.reason : peerUnavailable() ?? false }, async () => {
+  const lines: Record<string, any>[] = [];
+  const s = await runBench({ batch: 2, size: 32, steps: 2, warmup: 1, rounds: 3, parts: ['model', 'rounds'], emit: (l) => lines.push(l as Record<string, any>) });
+  const r = lines.find((l) => l.kind === 'rounds')!;
+  assert.equal(r.error, undefined, r.error);
+  assert.equal(r.ours_ms.length, 3);
+  assert.equal(r.peer_ms.length, 3);
+  for (const side of [r.ours_ms, r.peer_ms]) for (const round of side) {
+    assert.equal(round.length, 2);
+    for (const t of round) assert.ok(t > 0, `batch time ${t}`);
+  }
+  assert.equal(r.infer_vs_peer_by_round.length, 3);
+  assert.ok(Math.abs(s.infer_vs_peer_rounds - r.ours_infer_img_per_s / r.peer_infer_img_per_s) < 0.02 * s.infer_vs_peer_rounds);
+});

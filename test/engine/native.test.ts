@@ -237,6 +237,37 @@ test('native conv2d_bn: folded weights follow in-place changes of every paramete
   }
 });
 
+// frozenParams: the plan folds on its first run and never reads the params again (the contract:
+// a predictor's private copy), so an in-place change is not seen by it, while a new plan sees it;
+// each plan keeps its own folded weights.
+test('native conv2d_bn: a frozenParams plan folds once, and per plan', { skip }, () => {
+  const rand = rng(10);
+  const ps = new ParamStore();
+  const [c, o] = [16, 32];
+  for (const [name, shape, lo] of [['w', [o, c, 3, 3], -1], ['g', [o], 0.5], ['bt', [o], -1], ['rm', [o], -1], ['rv', [o], 0.5]] as const)
+    ps.set(name, [...shape], uniform32(shape.reduce((a, b) => a * b, 1), rand, lo, lo + 1.5), name !== 'rm' && name !== 'rv');
+  const x = uniform32(2 * c * 8 * 8, rand);
+  const plan = (be: NativeBackend, frozenParams: boolean) => {
+    const g = new Graph();
+    const xv = g.input('x', [2, c, 8, 8]);
+    const [w, gm, bt] = ['w', 'g', 'bt'].map((n) => g.param(n, ps.get(n).shape));
+    g.param('rm', [o]); g.param('rv', [o]);
+    return new Plan(g, be, ps, [g.conv2dBnEval(xv, w, null, gm, bt, 'rm', 'rv', { pad: 1, relu: false })], { frozenParams });
+  };
+  for (const be of [native, nativeBlocked, ...(bf16.ok ? [nativeBf16Blocked] : [])]) {
+    const w = ps.get('w').data, saved = w.slice();
+    const frozen = plan(be, true), checked = plan(be, false);
+    const first = frozen.runToHost({ x })[0];
+    close(checked.runToHost({ x })[0], first, 0, `${be.precision} frozen and checked plans agree`);
+    w.fill(0.01);
+    close(frozen.runToHost({ x })[0], first, 0, `${be.precision} the frozen plan keeps its fold`);
+    const now = plan(be, true).runToHost({ x })[0];
+    close(checked.runToHost({ x })[0], now, 0, `${be.precision} a new frozen plan and the checked plan see the change`);
+    assert.ok(now.some((v, i) => Math.abs(v - first[i]) > 1e-3), 'the change must matter');
+    w.set(saved);
+  }
+});
+
 // ---- batch norm ----
 for (const training of [true, false])
   for (const relu of [false, true])

@@ -8,6 +8,7 @@ import { reflectIndex, paddingFor, reflectPad, crop } from '../../src/infer/pad.
 import { tileLayout, Blender, windowStarts } from '../../src/infer/tiles.js';
 import { flipCHW } from '../../src/infer/tta.js';
 import { Rng } from '../../src/data/rng.js';
+import { NativeBackend, nativeAvailable, bf16Support } from '../../src/engine/backends/native.js';
 
 const backend = new ReferenceBackend({ dtype: 'float32' });
 const tiny = (extra = {}) => new SegModel({ filters: [4, 8, 16], inChannels: 1, classes: 1, seed: 3, ...extra });
@@ -140,6 +141,25 @@ test('modes and pruning: fast mode reads one head, level prunes, bad options are
   assert.throws(() => createPredictor(model, { backend, mode: 'fast', head: 3 }), /option head: 3/);
   assert.throws(() => createPredictor(model, { backend }).predict(randomImage(8, 8, 3)), /3 channels, the model expects 1/);
 });
+
+// A predictor runs its own copy of the weights (its plans are frozen): changing the model
+// afterwards does not reach it, and a predictor created after the change sees it. On the native
+// backend too, where frozen plans fold batch norm into the weights once.
+const nat = nativeAvailable();
+for (const [name, make] of [['reference', () => backend], ['native', () => new NativeBackend()],
+  ['native bf16', () => new NativeBackend({ precision: 'bf16', use: 'infer' })]] as const) {
+  const skip = name !== 'reference' && !nat.ok ? nat.reason : name === 'native bf16' && !bf16Support().ok ? bf16Support().reason : false;
+  test(`a predictor keeps the weights it was created with (${name})`, { skip }, () => {
+    const model = tiny({ inChannels: 1, filters: [16, 32, 64], preset: 'bn' });
+    const img = randomImage(16, 16);
+    const p = createPredictor(model, { backend: make() });
+    const before = p.predict(img).data;
+    model.params.get('conv0_0.conv1.weight').data.fill(0.05);
+    assert.equal(maxDiff(p.predict(img).data, before), 0, 'the first predictor changed');
+    const changed = createPredictor(model, { backend: make() }).predict(img).data;
+    assert.ok(maxDiff(changed, before) > 1e-3, 'a new predictor must see the new weights');
+  });
+}
 
 test('threshold and label maps', () => {
   const p = { data: Float32Array.from([0.2, 0.6, 0.5, 0.9, 0.1, 0.3, 0.7, 0.2]), classes: 2, height: 2, width: 2 };

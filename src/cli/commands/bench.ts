@@ -4,7 +4,7 @@ import { addCommon, action, CliError } from '../common.js';
 import { int } from '../parse.js';
 import { runBench, DEFAULT_BENCH, type BenchOptions } from '../../bench/index.js';
 
-const PARTS = ['ops', 'floor', 'model', 'peer'] as const;
+const PARTS = ['ops', 'floor', 'model', 'peer', 'rounds'] as const;
 
 export function benchCommand(): Command {
   const cmd = new Command('bench')
@@ -15,6 +15,7 @@ export function benchCommand(): Command {
     .option('--warmup <n>', 'untimed steps first', int(0), DEFAULT_BENCH.warmup)
     .option('--channels <n>', 'input channels', int(1), DEFAULT_BENCH.channels)
     .option('--no-ds', 'without deep supervision')
+    .option('--rounds <n>', 'rounds of inference alternating with the peer (part "rounds")', int(1), DEFAULT_BENCH.rounds)
     .option('--parts <list>', `comma-separated subset of ${PARTS.join(',')}`, (v: string) => v.split(',').map((s) => s.trim()), [...DEFAULT_BENCH.parts]);
   addCommon(cmd);
   cmd.action(action(async (_args, opts) => {
@@ -23,7 +24,7 @@ export function benchCommand(): Command {
     if (opts.backend === 'reference') throw new CliError('--backend reference: bench measures the native backend');
     const o: Partial<BenchOptions> = {
       batch: opts.batch, size: opts.size, steps: opts.steps, warmup: opts.warmup, channels: opts.channels,
-      ds: opts.ds !== false, parts: opts.parts, threads: opts.threads, precision: opts.precision,
+      ds: opts.ds !== false, parts: opts.parts, rounds: opts.rounds, threads: opts.threads, precision: opts.precision,
     };
     await runBench(o);
   }));

@@ -43,7 +43,7 @@ export interface NativeAddon {
   /** xStride, yStride: values between images of a strided view (0: dense); run per image then. */
   convFwd(x: A, w: F, b: Opt, y: A, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, relu: boolean, xStride?: number, yStride?: number): void;
   /** Eval-mode conv + batch norm (+ ReLU) in one primitive. */
-  convBnFwd(x: A, w: F, b: Opt, gamma: F, beta: F, rm: F, rv: F, y: A, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, eps: number, relu: boolean, xStride?: number, yStride?: number): void;
+  convBnFwd(x: A, w: F, b: Opt, gamma: F, beta: F, rm: F, rv: F, y: A, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, eps: number, relu: boolean, xStride: number, yStride: number, cache: object, frozen: boolean): void;
   convBwdData(dy: A, w: F, dx: A, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number): void;
   convBwdWeights(x: A, dy: A, dw: F, db: Opt, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number): void;
   deconvFwd(x: A, w: F, b: Opt, y: A, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, relu: boolean): void;

@@ -112,11 +112,13 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
       const { stride, pad, relu } = node.attrs;
       A.convFwd(x, w, b ?? null, y, n, c, h, wd, o, kh, kw, stride, pad, !!relu, st.ins[0] ?? 0, st.outs[0] ?? 0);
     },
-    conv2d_bn: ([x, w, gamma, beta, rm, rv, b], [y], node, _rt, st) => {
+    conv2d_bn: ([x, w, gamma, beta, rm, rv, b], [y], node, rt, st) => {
       const [n, c, h, wd] = dims4(node.inputs[0].shape);
       const [o, , kh, kw] = node.inputs[1].shape;
       const { stride, pad, eps, relu } = node.attrs;
-      A.convBnFwd(x, w, b ?? null, gamma, beta, rm, rv, y, n, c, h, wd, o, kh, kw, stride, pad, eps, !!relu, st.ins[0] ?? 0, st.outs[0] ?? 0);
+      // The folded weights are kept in the node's state: they live as long as the plan.
+      A.convBnFwd(x, w, b ?? null, gamma, beta, rm, rv, y, n, c, h, wd, o, kh, kw, stride, pad, eps, !!relu,
+        st.ins[0] ?? 0, st.outs[0] ?? 0, rt.saved(node), !!rt.frozenParams);
     },
     conv2d_grad_input: ([dy, w], [dx], node) => {
       const [n, c, h, wd] = dims4(node.attrs.xShape);

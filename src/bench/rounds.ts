@@ -1,0 +1,100 @@
+// Inference in alternating rounds: our plan and the PyTorch peer (kept alive in a child process,
+// scripts/peer-infer-server.py) take turns, K batches each, so that both are measured in the
+// same minutes. The machine's speed drifts by 5-10% over a benchmark; measured one after the
+// other (model, floor, then peer) the ratio carries that drift, measured in rounds it mostly
+// cancels. Which side goes first alternates from round to round.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { findPeer, type PeerOptions } from './peer.js';
+import { median } from './model.js';
+
+const SERVER = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'), 'scripts', 'peer-infer-server.py');
+
+/** The peer's model loaded in a python process that times `infer K` requests. */
+class PeerServer {
+  private replies: ((line: string) => void)[] = [];
+  private stderr = '';
+  private constructor(private proc: ChildProcessWithoutNullStreams) {
+    createInterface({ input: proc.stdout }).on('line', (l) => this.replies.shift()?.(l));
+    proc.stderr.on('data', (d) => { this.stderr = (this.stderr + d).slice(-2000); });
+    proc.on('exit', (code) => {
+      for (const r of this.replies.splice(0)) r(JSON.stringify({ error: `peer exited (${code}): ${this.stderr.trim().split('\n').pop()}` }));
+    });
+  }
+
+  static async start(o: PeerOptions): Promise<{ server: PeerServer; ready: Record<string, any> }> {
+    const script = findPeer();
+    if (!script) throw new Error('peer script not found (set UNETPP_PEER or keep ../shared/peer)');
+    if (!existsSync(SERVER)) throw new Error(`peer inference server not found at ${SERVER}`);
+    const args = [SERVER, '--peer', script, '--batch', `${o.batch}`, '--size', `${o.size}`, '--threads', `${o.threads}`, '--channels', `${o.channels}`];
+    if (o.ds) args.push('--ds');
+    if (o.channelsLast) args.push('--channels-last');
+    if (o.bf16) args.push('--bf16');
+    const server = new PeerServer(spawn('/usr/bin/python3', args, { stdio: ['pipe', 'pipe', 'pipe'] }));
+    const ready = await server.next();
+    return { server, ready };
+  }
+
+  private next(): Promise<Record<string, any>> {
+    return new Promise((res, rej) => this.replies.push((l) => {
+      const r = JSON.parse(l);
+      if (r.error) rej(new Error(r.error)); else res(r);
+    }));
+  }
+
+  async infer(k: number): Promise<number[]> {
+    const reply = this.next();
+    this.proc.stdin.write(`infer ${k}\n`);
+    return (await reply).ms as number[];
+  }
+
+  stop() { this.proc.stdin.end('quit\n'); }
+}
+
+function timed(run: () => void, k: number): number[] {
+  return Array.from({ length: k }, () => {
+    const t = process.hrtime.bigint();
+    run();
+    return Number(process.hrtime.bigint() - t) / 1e6;
+  });
+}
+
+export interface RoundsResult {
+  rounds: number; batches_per_round: number;
+  ours_ms: number[][]; peer_ms: number[][];
+  ours_infer_img_per_s: number; peer_infer_img_per_s: number;
+  /** Ratio of the medians over all batches (peer time / our time). */
+  infer_vs_peer: number;
+  /** The same ratio within each round. */
+  infer_vs_peer_by_round: number[];
+}
+
+/** Runs `rounds` rounds of `k` batches of our inference (`run`, one batch) and the peer's. */
+export async function inferRounds(run: () => void, o: PeerOptions, rounds: number, k: number): Promise<RoundsResult | { error: string }> {
+  let started;
+  try { started = await PeerServer.start(o); } catch (e) { return { error: (e as Error).message }; }
+  const { server } = started;
+  try {
+    const ours: number[][] = [], peer: number[][] = [];
+    for (let r = 0; r < rounds; r++) {
+      if (r % 2 === 0) { ours.push(timed(run, k)); peer.push(await server.infer(k)); }
+      else { peer.push(await server.infer(k)); ours.push(timed(run, k)); }
+    }
+    const mo = median(ours.flat()), mp = median(peer.flat());
+    const r3 = (v: number) => +v.toFixed(3);
+    return {
+      rounds, batches_per_round: k,
+      ours_ms: ours.map((v) => v.map((t) => +t.toFixed(1))), peer_ms: peer.map((v) => v.map((t) => +t.toFixed(1))),
+      ours_infer_img_per_s: +(o.batch / mo * 1e3).toFixed(2), peer_infer_img_per_s: +(o.batch / mp * 1e3).toFixed(2),
+      infer_vs_peer: r3(mp / mo),
+      infer_vs_peer_by_round: ours.map((v, i) => r3(median(peer[i]) / median(v))),
+    };
+  } catch (e) {
+    return { error: (e as Error).message };
+  } finally {
+    server.stop();
+  }
+}

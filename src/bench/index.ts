@@ -17,12 +17,14 @@ export interface BenchOptions {
   parts: ('ops' | 'floor' | 'model' | 'peer' | 'rounds')[];
   /** Rounds of `steps` inference batches each, ours and the peer's taking turns. */
   rounds: number;
+  /** Peer processes the rounds go to in turn (its speed differs from process to process). */
+  peerProcesses: number;
   /** Write each JSON line here (default: stdout). */
   emit?: (line: object) => void;
 }
 
 export const DEFAULT_BENCH: BenchOptions = {
-  batch: 16, size: 96, steps: 10, warmup: 2, ds: true, channels: 3, parts: ['ops', 'floor', 'model', 'peer', 'rounds'], rounds: 6,
+  batch: 16, size: 96, steps: 10, warmup: 2, ds: true, channels: 3, parts: ['ops', 'floor', 'model', 'peer', 'rounds'], rounds: 6, peerProcesses: 3,
 };
 
 const round = (v: number, d = 4) => +v.toFixed(d);
@@ -98,7 +100,7 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
   if (o.parts.includes('rounds') && model) {
     // bf16: the peer's bf16 autocast with channels_last; fp32: its channels_last (its faster).
     const peerOpts = { batch: o.batch, size: o.size, threads, steps: o.steps, channelsLast: true, bf16, ds: o.ds, channels: o.channels };
-    const r = await inferRounds(model.runInfer, peerOpts, o.rounds, o.steps);
+    const r = await inferRounds(model.runInfer, peerOpts, o.rounds, o.steps, Math.min(o.peerProcesses, o.rounds));
     emit({ kind: 'rounds', ...r });
     if ('error' in r) summary.rounds_error = r.error;
     else Object.assign(summary, {

@@ -1,8 +1,10 @@
-// Inference in alternating rounds: our plan and the PyTorch peer (kept alive in a child process,
+// Inference in alternating rounds: our plan and the PyTorch peer (kept alive in child processes,
 // scripts/peer-infer-server.py) take turns, K batches each, so that both are measured in the
 // same minutes. The machine's speed drifts by 5-10% over a benchmark; measured one after the
 // other (model, floor, then peer) the ratio carries that drift, measured in rounds it mostly
-// cancels. Which side goes first alternates from round to round.
+// cancels. Which side goes first alternates from round to round. The peer's speed also differs
+// from process to process (203-217 ms a batch over four fresh processes, ours 162-164), so
+// rounds go to several peer processes in turn.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { existsSync } from 'node:fs';
@@ -63,38 +65,47 @@ function timed(run: () => void, k: number): number[] {
 }
 
 export interface RoundsResult {
-  rounds: number; batches_per_round: number;
+  rounds: number; batches_per_round: number; peer_processes: number;
+  /** Median batch time of each peer process over its rounds. */
+  peer_process_ms: number[];
   ours_ms: number[][]; peer_ms: number[][];
   ours_infer_img_per_s: number; peer_infer_img_per_s: number;
-  /** Ratio of the medians over all batches (peer time / our time). */
+  /** The median over rounds of each round's ratio (peer's median batch time / ours): robust
+   *  to drift between rounds and to a round the host disturbed. */
   infer_vs_peer: number;
-  /** The same ratio within each round. */
+  /** Each round's ratio. */
   infer_vs_peer_by_round: number[];
+  /** The ratio of the medians over all batches. */
+  infer_vs_peer_pooled: number;
 }
 
-/** Runs `rounds` rounds of `k` batches of our inference (`run`, one batch) and the peer's. */
-export async function inferRounds(run: () => void, o: PeerOptions, rounds: number, k: number): Promise<RoundsResult | { error: string }> {
-  let started;
-  try { started = await PeerServer.start(o); } catch (e) { return { error: (e as Error).message }; }
-  const { server } = started;
+/** Runs `rounds` rounds of `k` batches of our inference (`run`, one batch) and the peer's, the
+ *  peer's rounds going to `processes` peer processes in turn. */
+export async function inferRounds(run: () => void, o: PeerOptions, rounds: number, k: number, processes: number): Promise<RoundsResult | { error: string }> {
+  const servers: PeerServer[] = [];
   try {
+    // One at a time: each trains its model first, and they must not share the cores then.
+    for (let i = 0; i < processes; i++) servers.push((await PeerServer.start(o)).server);
     const ours: number[][] = [], peer: number[][] = [];
     for (let r = 0; r < rounds; r++) {
+      const server = servers[r % processes];
       if (r % 2 === 0) { ours.push(timed(run, k)); peer.push(await server.infer(k)); }
       else { peer.push(await server.infer(k)); ours.push(timed(run, k)); }
     }
     const mo = median(ours.flat()), mp = median(peer.flat());
     const r3 = (v: number) => +v.toFixed(3);
     return {
-      rounds, batches_per_round: k,
+      rounds, batches_per_round: k, peer_processes: processes,
+      peer_process_ms: servers.map((_, i) => +median(peer.filter((_, r) => r % processes === i).flat()).toFixed(1)),
       ours_ms: ours.map((v) => v.map((t) => +t.toFixed(1))), peer_ms: peer.map((v) => v.map((t) => +t.toFixed(1))),
       ours_infer_img_per_s: +(o.batch / mo * 1e3).toFixed(2), peer_infer_img_per_s: +(o.batch / mp * 1e3).toFixed(2),
-      infer_vs_peer: r3(mp / mo),
+      infer_vs_peer: r3(median(ours.map((v, i) => median(peer[i]) / median(v)))),
       infer_vs_peer_by_round: ours.map((v, i) => r3(median(peer[i]) / median(v))),
+      infer_vs_peer_pooled: r3(mp / mo),
     };
   } catch (e) {
     return { error: (e as Error).message };
   } finally {
-    server.stop();
+    for (const s of servers) s.stop();
   }
 }

@@ -16,6 +16,7 @@ export function benchCommand(): Command {
     .option('--channels <n>', 'input channels', int(1), DEFAULT_BENCH.channels)
     .option('--no-ds', 'without deep supervision')
     .option('--rounds <n>', 'rounds of inference alternating with the peer (part "rounds")', int(1), DEFAULT_BENCH.rounds)
+    .option('--peer-processes <n>', 'peer processes the rounds go to in turn', int(1), DEFAULT_BENCH.peerProcesses)
     .option('--parts <list>', `comma-separated subset of ${PARTS.join(',')}`, (v: string) => v.split(',').map((s) => s.trim()), [...DEFAULT_BENCH.parts]);
   addCommon(cmd);
   cmd.action(action(async (_args, opts) => {
@@ -24,7 +25,7 @@ export function benchCommand(): Command {
     if (opts.backend === 'reference') throw new CliError('--backend reference: bench measures the native backend');
     const o: Partial<BenchOptions> = {
       batch: opts.batch, size: opts.size, steps: opts.steps, warmup: opts.warmup, channels: opts.channels,
-      ds: opts.ds !== false, parts: opts.parts, rounds: opts.rounds, threads: opts.threads, precision: opts.precision,
+      ds: opts.ds !== false, parts: opts.parts, rounds: opts.rounds, peerProcesses: opts.peerProcesses, threads: opts.threads, precision: opts.precision,
     };
     await runBench(o);
   }));

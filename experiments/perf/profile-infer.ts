@@ -15,7 +15,7 @@ const g = new Graph();
 const xin = g.input('x', [batch, 3, size, size]);
 const probs = model.probabilities(g, model.forward(g, xin, { training: false, fuseBn: true }));
 const plan = new Plan(g, new NativeBackend({ precision, use: 'infer' }), model.params, [probs],
-  { profile: true, profileKey: (n) => n.name });
+  { profile: true, profileKey: (n) => n.name, frozenParams: true });
 const x = new Float32Array(batch * 3 * size * size).map((_, i) => Math.sin(i * 0.37));
 
 const perNode = new Map<string, number[]>();

@@ -2,7 +2,7 @@
 // graph's fixed input shapes. Buffers are assigned once by liveness and reused on every run.
 import type { Backend, BTensor, RunContext, TensorData } from './backend.js';
 import { Graph, Node, Value, Layout, Shape, numel, fmt } from './graph.js';
-import { ParamStore } from './params.js';
+import { ParamStore, type Param } from './params.js';
 import { concatRows } from './concat-views.js';
 
 export interface PlanOptions {
@@ -44,6 +44,9 @@ export class Plan {
   readonly profile = new Map<string, { ms: number; calls: number }>();
 
   private readonly profiling: boolean;
+  private readonly paramNodes: Node[];
+  /** The Param each param node was last bound to. */
+  private boundFrom = new Map<number, Param>();
 
   constructor(readonly graph: Graph, readonly backend: Backend, readonly params: ParamStore,
               readonly outputs: Value[], readonly options: PlanOptions = {}) {
@@ -58,6 +61,7 @@ export class Plan {
     }
     this.profiling = !!(options.profile ?? process.env.UNETPP_PROFILE);
     this.schedule = graph.nodes.filter((n) => need.has(n.id));
+    this.paramNodes = this.schedule.filter((n) => n.op === 'param');
     for (const n of this.schedule) {
       if (n.op === 'input' || n.op === 'param') continue;
       if (!backend.kernel(n.op)) throw new Error(`backend '${backend.name}' has no kernel for op '${n.op}' (node ${n.name})`);
@@ -132,13 +136,16 @@ export class Plan {
   }
 
   private bindParams() {
-    for (const n of this.schedule) {
-      if (n.op !== 'param') continue;
+    for (const n of this.paramNodes) {
       const p = this.params.get(n.attrs.name);
+      // Bound to this very Param (immutable shape and data) and sharing its storage (native):
+      // nothing to redo. Backends that copy (reference, float64) copy again on every run.
+      if (this.boundFrom.get(n.id) === p && this.tensors.get(`${n.id}:0`)!.data === p.data) continue;
       if (fmt(p.shape) !== fmt(n.shapes[0])) throw new Error(`param '${n.attrs.name}' has shape ${fmt(p.shape)}, graph expects ${fmt(n.shapes[0])}`);
       const t = this.backend.bindParam(p.data, p.shape);
       this.paramTensors.set(n.attrs.name, t);
       this.tensors.set(`${n.id}:0`, t);
+      this.boundFrom.set(n.id, p);
     }
   }
 

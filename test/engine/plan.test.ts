@@ -116,3 +116,25 @@ test('graph builders: shape errors name the op and the shapes', () => {
   assert.throws(() => g.loss(x, g.input('t', [2, 1, 8, 8]), 'bce'), /loss: shapes differ: \[2,3,8,8\] vs \[2,1,8,8\]/);
   assert.throws(() => g.param('w', [4, 5, 1, 1]), /param 'w' used with shapes \[4,5,3,3\] and \[4,5,1,1\]/);
 });
+
+// Params are bound once and rebound only when the store's Param changes: a param replaced in the
+// store (params.set, e.g. a checkpoint load) or changed in place must show in the next run, on
+// backends that share the storage (native) and on those that copy it (reference).
+import { NativeBackend, nativeAvailable } from '../../src/engine/backends/native.js';
+const nat = nativeAvailable();
+for (const [name, make] of [['reference', () => new ReferenceBackend({ dtype: 'float32' })], ['native', () => new NativeBackend()]] as const)
+  test(`plan (${name}): params replaced in the store or changed in place reach the next run`, { skip: name === 'native' && !nat.ok ? nat.reason : false }, () => {
+    const { g, ps, logits } = smallNet();
+    const plan = new Plan(g, make(), ps, [logits]);
+    const fresh = () => new Plan(g, make(), ps, [logits]).runToHost(feedsFor(1))[0];
+    const first = plan.runToHost(feedsFor(1))[0];
+    assert.deepEqual(Array.from(first), Array.from(fresh()));
+    ps.set('w3', [2, 2, 1, 1], uniform32(4, rng(8)));  // a new Param object and array
+    const replaced = plan.runToHost(feedsFor(1))[0];
+    assert.notDeepEqual(Array.from(replaced), Array.from(first));
+    assert.deepEqual(Array.from(replaced), Array.from(fresh()));
+    ps.get('w3').data[0] += 1;  // in place
+    const changed = plan.runToHost(feedsFor(1))[0];
+    assert.notDeepEqual(Array.from(changed), Array.from(replaced));
+    assert.deepEqual(Array.from(changed), Array.from(fresh()));
+  });

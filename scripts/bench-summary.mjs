@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 
 const KEYS = [
   ['train x peer', (s) => s.train_vs_peer_bf16_cl ?? s.train_vs_peer_cl],
+  ['train x peer (rounds)', (s) => s.train_vs_peer_rounds],
   ['infer x peer', (s) => s.infer_vs_peer_bf16_cl ?? s.infer_vs_peer_cl],
   ['infer x peer (rounds)', (s) => s.infer_vs_peer_rounds],
   ['ours img/s (rounds)', (s) => s.rounds_infer_img_per_s],

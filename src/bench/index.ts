@@ -4,18 +4,18 @@
 import { cpus } from 'node:os';
 import { NativeBackend, nativeAvailable, setThreads, getThreads, bf16Support } from '../engine/backends/native.js';
 import type { Precision } from '../engine/backend.js';
-import { benchModel, kernelFloor, ModelBenchOptions } from './model.js';
+import { benchModel, benchSegModel, kernelFloor, trainStepper, ModelBenchOptions } from './model.js';
 import { runPeer, PeerResult } from './peer.js';
-import { inferRounds } from './rounds.js';
+import { startPeers, stopPeers, timeRounds } from './rounds.js';
 
 export interface BenchOptions {
   batch: number; size: number; steps: number; warmup: number; ds: boolean; channels: number;
   threads?: number;
   /** bf16: our engine, the kernel floor and the peer (autocast, channels_last) all in bf16. */
   precision?: Precision;
-  /** Which parts to run ('rounds': our inference and the peer's alternating, needs 'model'). */
+  /** Which parts to run ('rounds': our inference, then training, and the peer's alternating; needs 'model'). */
   parts: ('ops' | 'floor' | 'model' | 'peer' | 'rounds')[];
-  /** Rounds of `steps` inference batches each, ours and the peer's taking turns. */
+  /** Rounds of `steps` inference batches (and steps/2 training steps) each, ours and the peer's taking turns. */
   rounds: number;
   /** Peer processes the rounds go to in turn (its speed differs from process to process). */
   peerProcesses: number;
@@ -100,13 +100,29 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
   if (o.parts.includes('rounds') && model) {
     // bf16: the peer's bf16 autocast with channels_last; fp32: its channels_last (its faster).
     const peerOpts = { batch: o.batch, size: o.size, threads, steps: o.steps, channelsLast: true, bf16, ds: o.ds, channels: o.channels };
-    const r = await inferRounds(model.runInfer, peerOpts, o.rounds, o.steps, Math.min(o.peerProcesses, o.rounds));
-    emit({ kind: 'rounds', ...r });
-    if ('error' in r) summary.rounds_error = r.error;
-    else Object.assign(summary, {
-      rounds_infer_img_per_s: r.ours_infer_img_per_s, rounds_peer_infer_img_per_s: r.peer_infer_img_per_s,
-      infer_vs_peer_rounds: r.infer_vs_peer, infer_vs_peer_by_round: r.infer_vs_peer_by_round,
-    });
+    const servers = await startPeers(peerOpts, Math.min(o.peerProcesses, o.rounds));
+    const results = [];
+    if ('error' in servers) results.push(servers);
+    else try {
+      results.push(await timeRounds('infer', model.runInfer, servers, o.batch, o.rounds, o.steps));
+      model.dispose();
+      model = undefined;
+      // Training: a fresh plan (the process's peak RSS was taken above), half the steps a round.
+      const trainer = trainStepper(new NativeBackend({ precision, use: 'train' }), benchSegModel(m), m);
+      for (let i = 0; i < o.warmup; i++) trainer.step();
+      results.push(await timeRounds('train', trainer.step, servers, o.batch, o.rounds, Math.max(1, Math.ceil(o.steps / 2))));
+      trainer.dispose();
+    } finally {
+      stopPeers(servers);
+    }
+    for (const r of results) {
+      emit({ kind: 'rounds', ...r });
+      if ('error' in r) { summary.rounds_error = r.error; continue; }
+      Object.assign(summary, {
+        [`rounds_${r.phase}_img_per_s`]: r.ours_img_per_s, [`rounds_peer_${r.phase}_img_per_s`]: r.peer_img_per_s,
+        [`${r.phase}_vs_peer_rounds`]: r.vs_peer, [`${r.phase}_vs_peer_by_round`]: r.vs_peer_by_round,
+      });
+    }
   }
   model?.dispose();
   emit(summary);

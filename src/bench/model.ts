@@ -44,30 +44,45 @@ export function trainGraph(model: SegModel, batch: number, size: number) {
   return { g, loss, names, grads };
 }
 
-/** inferBackend: the inference plan's backend (its faster layout may differ from training's).
- *  The inference plan stays alive for more timing (`runInfer`, one batch) until `dispose`. */
-export function benchModel(backend: Backend, o: ModelBenchOptions, inferBackend: Backend = backend) {
-  const model = new SegModel({ preset: 'bn', inChannels: o.channels, deepSupervision: o.ds, filters: o.filters });
+/** A training step (forward, backward, Adam) of `model` on one fixed batch, and its plan's disposal. */
+export function trainStepper(backend: Backend, model: SegModel, o: ModelBenchOptions) {
+  const { x, t } = batchOf(o);
+  const { g, loss, names, grads } = trainGraph(model, o.batch, o.size);
+  const withGrad = names.map((n, i) => [n, grads[i]] as const).filter(([, v]) => v !== null);
+  const plan = new Plan(g, backend, model.params, [loss, ...withGrad.map(([, v]) => v!)]);
+  const opt = new Adam({ lr: 3e-4 });
+  const step = () => {
+    const outs = plan.run({ x, t });
+    const gm = new Map<string, Grad>(withGrad.map(([n], i) => [n, outs[i + 1].data as Float32Array]));
+    opt.step(model.params, gm);
+  };
+  return { step, dispose: () => plan.dispose() };
+}
+
+function batchOf(o: ModelBenchOptions) {
   const x = new Float32Array(o.batch * o.channels * o.size * o.size);
   const t = new Float32Array(o.batch * o.size * o.size);
   fill(x, 1); fill(t, 2, true);
+  return { x, t };
+}
+
+export const benchSegModel = (o: ModelBenchOptions) =>
+  new SegModel({ preset: 'bn', inChannels: o.channels, deepSupervision: o.ds, filters: o.filters });
+
+/** inferBackend: the inference plan's backend (its faster layout may differ from training's).
+ *  The inference plan stays alive for more timing (`runInfer`, one batch) until `dispose`. */
+export function benchModel(backend: Backend, o: ModelBenchOptions, inferBackend: Backend = backend) {
+  const model = benchSegModel(o);
+  const { x } = batchOf(o);
   // The training plan's memory is given back before the inference plan allocates, as the peer
   // frees its training memory before inference.
   const { trainMs, trainPeakMb } = (() => {
-    const { g, loss, names, grads } = trainGraph(model, o.batch, o.size);
-    const withGrad = names.map((n, i) => [n, grads[i]] as const).filter(([, v]) => v !== null);
-    const plan = new Plan(g, backend, model.params, [loss, ...withGrad.map(([, v]) => v!)]);
-    const opt = new Adam({ lr: 3e-4 });
-    const step = () => {
-      const outs = plan.run({ x, t });
-      const gm = new Map<string, Grad>(withGrad.map(([n], i) => [n, outs[i + 1].data as Float32Array]));
-      opt.step(model.params, gm);
-    };
-    for (let i = 0; i < o.warmup; i++) step();
-    const trainMs = Array.from({ length: o.steps }, () => timeMs(step));
+    const trainer = trainStepper(backend, model, o);
+    for (let i = 0; i < o.warmup; i++) trainer.step();
+    const trainMs = Array.from({ length: o.steps }, () => timeMs(trainer.step));
     // Peak RSS of the process so far: training alone.
     const trainPeakMb = process.resourceUsage().maxRSS / 1024;
-    plan.dispose();
+    trainer.dispose();
     return { trainMs, trainPeakMb };
   })();
 
@@ -92,7 +107,7 @@ export function benchModel(backend: Backend, o: ModelBenchOptions, inferBackend:
 /** Sum of oneDNN's own conv primitive times over the model's conv layers (median of iters each). */
 export function kernelFloor(o: ModelBenchOptions, iters: number) {
   const bf16 = o.precision === 'bf16';
-  const model = new SegModel({ preset: 'bn', inChannels: o.channels, deepSupervision: o.ds, filters: o.filters }, undefined);
+  const model = benchSegModel(o);
   const g = new Graph();
   model.forward(g, g.input('x', [o.batch, o.channels, o.size, o.size]), { training: false });
   const shapes = new Map<string, { n: number; c: number; o: number; h: number; w: number; k: number; pad: number; count: number }>();

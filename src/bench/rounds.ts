@@ -1,5 +1,5 @@
-// Inference in alternating rounds: our plan and the PyTorch peer (kept alive in child processes,
-// scripts/peer-infer-server.py) take turns, K batches each, so that both are measured in the
+// Inference or training in alternating rounds: our plan and the PyTorch peer (kept alive in child
+// processes, scripts/peer-server.py) take turns, K batches each, so that both are measured in the
 // same minutes. The machine's speed drifts by 5-10% over a benchmark; measured one after the
 // other (model, floor, then peer) the ratio carries that drift, measured in rounds it mostly
 // cancels. Which side goes first alternates from round to round. The peer's speed also differs
@@ -13,10 +13,12 @@ import { fileURLToPath } from 'node:url';
 import { findPeer, type PeerOptions } from './peer.js';
 import { median } from './model.js';
 
-const SERVER = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'), 'scripts', 'peer-infer-server.py');
+const SERVER = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'), 'scripts', 'peer-server.py');
 
-/** The peer's model loaded in a python process that times `infer K` requests. */
-class PeerServer {
+export type RoundKind = 'infer' | 'train';
+
+/** The peer's model loaded in a python process that times `infer K` / `train K` requests. */
+export class PeerServer {
   private replies: ((line: string) => void)[] = [];
   private stderr = '';
   private constructor(private proc: ChildProcessWithoutNullStreams) {
@@ -30,7 +32,7 @@ class PeerServer {
   static async start(o: PeerOptions): Promise<{ server: PeerServer; ready: Record<string, any> }> {
     const script = findPeer();
     if (!script) throw new Error('peer script not found (set UNETPP_PEER or keep ../shared/peer)');
-    if (!existsSync(SERVER)) throw new Error(`peer inference server not found at ${SERVER}`);
+    if (!existsSync(SERVER)) throw new Error(`peer server not found at ${SERVER}`);
     const args = [SERVER, '--peer', script, '--batch', `${o.batch}`, '--size', `${o.size}`, '--threads', `${o.threads}`, '--channels', `${o.channels}`];
     if (o.ds) args.push('--ds');
     if (o.channelsLast) args.push('--channels-last');
@@ -47,9 +49,9 @@ class PeerServer {
     }));
   }
 
-  async infer(k: number): Promise<number[]> {
+  async time(kind: RoundKind, k: number): Promise<number[]> {
     const reply = this.next();
-    this.proc.stdin.write(`infer ${k}\n`);
+    this.proc.stdin.write(`${kind} ${k}\n`);
     return (await reply).ms as number[];
   }
 
@@ -65,47 +67,56 @@ function timed(run: () => void, k: number): number[] {
 }
 
 export interface RoundsResult {
-  rounds: number; batches_per_round: number; peer_processes: number;
+  phase: RoundKind; rounds: number; batches_per_round: number; peer_processes: number;
   /** Median batch time of each peer process over its rounds. */
   peer_process_ms: number[];
   ours_ms: number[][]; peer_ms: number[][];
-  ours_infer_img_per_s: number; peer_infer_img_per_s: number;
+  ours_img_per_s: number; peer_img_per_s: number;
   /** The median over rounds of each round's ratio (peer's median batch time / ours): robust
    *  to drift between rounds and to a round the host disturbed. */
-  infer_vs_peer: number;
+  vs_peer: number;
   /** Each round's ratio. */
-  infer_vs_peer_by_round: number[];
+  vs_peer_by_round: number[];
   /** The ratio of the medians over all batches. */
-  infer_vs_peer_pooled: number;
+  vs_peer_pooled: number;
 }
 
-/** Runs `rounds` rounds of `k` batches of our inference (`run`, one batch) and the peer's, the
- *  peer's rounds going to `processes` peer processes in turn. */
-export async function inferRounds(run: () => void, o: PeerOptions, rounds: number, k: number, processes: number): Promise<RoundsResult | { error: string }> {
+/** `processes` peer processes, started one at a time (each trains its model first, and they
+ *  must not share the cores then). */
+export async function startPeers(o: PeerOptions, processes: number): Promise<PeerServer[] | { error: string }> {
   const servers: PeerServer[] = [];
   try {
-    // One at a time: each trains its model first, and they must not share the cores then.
     for (let i = 0; i < processes; i++) servers.push((await PeerServer.start(o)).server);
+    return servers;
+  } catch (e) {
+    stopPeers(servers);
+    return { error: (e as Error).message };
+  }
+}
+
+export function stopPeers(servers: PeerServer[]) { for (const s of servers) s.stop(); }
+
+/** Runs `rounds` rounds of `k` batches of ours (`run`: one inference batch or training step) and
+ *  the peer's (batch size `batch`), the peer's rounds going to the servers in turn. */
+export async function timeRounds(kind: RoundKind, run: () => void, servers: PeerServer[], batch: number, rounds: number, k: number): Promise<RoundsResult | { error: string }> {
+  try {
     const ours: number[][] = [], peer: number[][] = [];
     for (let r = 0; r < rounds; r++) {
-      const server = servers[r % processes];
-      if (r % 2 === 0) { ours.push(timed(run, k)); peer.push(await server.infer(k)); }
-      else { peer.push(await server.infer(k)); ours.push(timed(run, k)); }
+      const server = servers[r % servers.length];
+      if (r % 2 === 0) { ours.push(timed(run, k)); peer.push(await server.time(kind, k)); }
+      else { peer.push(await server.time(kind, k)); ours.push(timed(run, k)); }
     }
     const mo = median(ours.flat()), mp = median(peer.flat());
     const r3 = (v: number) => +v.toFixed(3);
+    const byRound = ours.map((v, i) => median(peer[i]) / median(v));
     return {
-      rounds, batches_per_round: k, peer_processes: processes,
-      peer_process_ms: servers.map((_, i) => +median(peer.filter((_, r) => r % processes === i).flat()).toFixed(1)),
+      phase: kind, rounds, batches_per_round: k, peer_processes: servers.length,
+      peer_process_ms: servers.map((_, i) => +median(peer.filter((_, r) => r % servers.length === i).flat()).toFixed(1)),
       ours_ms: ours.map((v) => v.map((t) => +t.toFixed(1))), peer_ms: peer.map((v) => v.map((t) => +t.toFixed(1))),
-      ours_infer_img_per_s: +(o.batch / mo * 1e3).toFixed(2), peer_infer_img_per_s: +(o.batch / mp * 1e3).toFixed(2),
-      infer_vs_peer: r3(median(ours.map((v, i) => median(peer[i]) / median(v)))),
-      infer_vs_peer_by_round: ours.map((v, i) => r3(median(peer[i]) / median(v))),
-      infer_vs_peer_pooled: r3(mp / mo),
+      ours_img_per_s: +(batch / mo * 1e3).toFixed(2), peer_img_per_s: +(batch / mp * 1e3).toFixed(2),
+      vs_peer: r3(median(byRound)), vs_peer_by_round: byRound.map(r3), vs_peer_pooled: r3(mp / mo),
     };
   } catch (e) {
     return { error: (e as Error).message };
-  } finally {
-    for (const s of servers) s.stop();
   }
 }

@@ -24,23 +24,27 @@ for (const precision of ['fp32', 'bf16'] as const) {
   });
 }
 
-// Rounds: our inference and the peer's (kept alive in scripts/peer-infer-server.py) alternate;
-// every round has its batches from both, and the summary carries the ratio of the medians.
+// Rounds: our inference, then training, and the peer's (kept alive in scripts/peer-server.py)
+// alternate; every round has its batches from both, and the summary carries the median ratio.
 test('bench rounds: ours and the peer alternate, batch times from both in every round', { skip: !avail.ok ? avail.reason : peerUnavailable() ?? false }, async () => {
   const lines: Record<string, any>[] = [];
   const s = await runBench({ batch: 2, size: 32, steps: 2, warmup: 1, rounds: 3, peerProcesses: 2, parts: ['model', 'rounds'], emit: (l) => lines.push(l as Record<string, any>) });
-  const r = lines.find((l) => l.kind === 'rounds')!;
-  assert.equal(r.error, undefined, r.error);
-  assert.equal(r.ours_ms.length, 3);
-  assert.equal(r.peer_ms.length, 3);
-  for (const side of [r.ours_ms, r.peer_ms]) for (const round of side) {
-    assert.equal(round.length, 2);
-    for (const t of round) assert.ok(t > 0, `batch time ${t}`);
+  const rounds = lines.filter((l) => l.kind === 'rounds');
+  assert.deepEqual(rounds.map((r) => r.error ?? 'ok'), ['ok', 'ok']);
+  for (const [r, phase, k] of [[rounds[0], 'infer', 2], [rounds[1], 'train', 1]] as const) {
+    assert.equal(r.phase, phase);
+    assert.equal(r.batches_per_round, k);
+    assert.equal(r.ours_ms.length, 3);
+    assert.equal(r.peer_ms.length, 3);
+    for (const side of [r.ours_ms, r.peer_ms]) for (const round of side) {
+      assert.equal(round.length, k);
+      for (const t of round) assert.ok(t > 0, `batch time ${t}`);
+    }
+    assert.equal(r.vs_peer_by_round.length, 3);
+    assert.equal(r.peer_process_ms.length, 2);
+    assert.ok(Math.abs(r.vs_peer_pooled - r.ours_img_per_s / r.peer_img_per_s) < 0.02 * r.vs_peer_pooled);
+    const sorted = [...r.vs_peer_by_round].sort((a: number, b: number) => a - b);
+    assert.ok(Math.abs(r.vs_peer - sorted[1]) <= 0.0011, 'the median of the rounds');
+    assert.equal(s[`${phase}_vs_peer_rounds`], r.vs_peer);
   }
-  assert.equal(r.infer_vs_peer_by_round.length, 3);
-  assert.equal(r.peer_process_ms.length, 2);
-  assert.ok(Math.abs(r.infer_vs_peer_pooled - r.ours_infer_img_per_s / r.peer_infer_img_per_s) < 0.02 * r.infer_vs_peer_pooled);
-  const sorted = [...r.infer_vs_peer_by_round].sort((a: number, b: number) => a - b);
-  assert.equal(s.infer_vs_peer_rounds, r.infer_vs_peer);
-  assert.ok(Math.abs(r.infer_vs_peer - sorted[1]) <= 0.0011, 'the median of the rounds');
 });

@@ -1,10 +1,11 @@
-# Keeps the PyTorch peer's model loaded and times its inference on request, so that `unetpp
-# bench` can alternate our inference and the peer's in rounds (both measured in the same minutes
-# of a machine whose speed drifts). Model and settings as the peer's own `bench` command: its
-# build(), bf16 autocast and channels_last when asked, the same training steps first (its
-# inference measures ~10% faster after them than in a fresh process), then eval mode, no_grad.
-# Protocol: one JSON line {"ready": ...} at start; then "infer K" on stdin -> {"ms": [K batch
-# times]}; "quit" or end of input ends.
+# Keeps the PyTorch peer's model loaded and times its inference or training steps on request, so
+# that `unetpp bench` can alternate ours and the peer's in rounds (both measured in the same
+# minutes of a machine whose speed drifts). Model and settings as the peer's own `bench` command:
+# its build(), bf16 autocast and channels_last when asked, Adam 3e-4 on BCE + Dice over the heads,
+# the same training steps first (its inference measures ~10% faster after them than in a fresh
+# process); inference in eval mode under no_grad.
+# Protocol: one JSON line {"ready": ...} at start; then "infer K" or "train K" on stdin ->
+# {"ms": [K times]}; "quit" or end of input ends.
 import argparse, importlib.util, json, sys, time
 
 import torch
@@ -37,33 +38,42 @@ if a.channels_last:
 ac = torch.autocast('cpu', dtype=torch.bfloat16, enabled=a.bf16)
 
 opt = torch.optim.Adam(m.parameters(), 3e-4)
-for _ in range(a.train_steps):
+
+
+def train_step():
     opt.zero_grad(set_to_none=True)
     with ac:
         out = m(x)
     outs = out if isinstance(out, list) else [out]
     (sum(peer.bce_dice(o.float(), y) for o in outs) / len(outs)).backward()
     opt.step()
-m.eval()
 
 
-def timed(k):
-    ms = []
+def infer_step():
     with torch.no_grad(), ac:
-        for _ in range(k):
-            t = time.perf_counter()
-            m(x)
-            ms.append((time.perf_counter() - t) * 1e3)
+        m(x)
+
+
+def timed(kind, k):
+    m.train(kind == 'train')
+    step = train_step if kind == 'train' else infer_step
+    ms = []
+    for _ in range(k):
+        t = time.perf_counter()
+        step()
+        ms.append((time.perf_counter() - t) * 1e3)
+    m.eval()
     return ms
 
 
-timed(a.warmup)
+timed('train', a.train_steps)
+timed('infer', a.warmup)
 print(json.dumps({'ready': True, 'torch': torch.__version__, 'params': sum(q.numel() for q in m.parameters())}), flush=True)
 for line in sys.stdin:
     cmd = line.split()
     if not cmd or cmd[0] == 'quit':
         break
-    if cmd[0] != 'infer' or len(cmd) != 2 or not cmd[1].isdigit():
+    if cmd[0] not in ('infer', 'train') or len(cmd) != 2 or not cmd[1].isdigit():
         print(json.dumps({'error': f'unknown command: {line.strip()}'}), flush=True)
         continue
-    print(json.dumps({'ms': timed(int(cmd[1]))}), flush=True)
+    print(json.dumps({'ms': timed(cmd[0], int(cmd[1]))}), flush=True)

@@ -98,7 +98,7 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
     }
   }
   if (o.parts.includes('rounds') && model) {
-    // bf16: the peer's bf16 autocast with channels_last; fp32: its channels_last (its faster).
+    // bf16: the peer's bf16 autocast with channels_last; fp32: its channels_last (the faster of its two).
     const peerOpts = { batch: o.batch, size: o.size, threads, steps: o.steps, channelsLast: true, bf16, ds: o.ds, channels: o.channels };
     const servers = await startPeers(peerOpts, Math.min(o.peerProcesses, o.rounds));
     const results = [];

@@ -44,7 +44,8 @@ export class PeerServer {
 
   private next(): Promise<Record<string, any>> {
     return new Promise((res, rej) => this.replies.push((l) => {
-      const r = JSON.parse(l);
+      let r;
+      try { r = JSON.parse(l); } catch { return rej(new Error(`peer server: not a JSON line: ${l.slice(0, 200)}`)); }
       if (r.error) rej(new Error(r.error)); else res(r);
     }));
   }

@@ -27,6 +27,9 @@ export class PeerServer {
     proc.on('exit', (code) => {
       for (const r of this.replies.splice(0)) r(JSON.stringify({ error: `peer exited (${code}): ${this.stderr.trim().split('\n').pop()}` }));
     });
+    proc.on('error', (e) => {  // python could not be started
+      for (const r of this.replies.splice(0)) r(JSON.stringify({ error: `peer server: ${e.message}` }));
+    });
   }
 
   static async start(o: PeerOptions): Promise<{ server: PeerServer; ready: Record<string, any> }> {

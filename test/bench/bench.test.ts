@@ -48,3 +48,16 @@ test('bench rounds: ours and the peer alternate, batch times from both in every 
     assert.equal(s[`${phase}_vs_peer_rounds`], r.vs_peer);
   }
 });
+
+test('bench rounds: a peer that cannot run is reported in the summary, not thrown', { skip: !avail.ok ? avail.reason : false }, async () => {
+  const saved = process.env.UNETPP_PEER;
+  process.env.UNETPP_PEER = '/nonexistent/torch_unetpp.py';
+  try {
+    const lines: Record<string, any>[] = [];
+    const s = await runBench({ batch: 2, size: 32, steps: 1, warmup: 0, rounds: 2, peerProcesses: 1, parts: ['model', 'rounds'], emit: (l) => lines.push(l as Record<string, any>) });
+    assert.match(s.rounds_error, /peer exited|peer server/);
+    assert.equal(s.infer_vs_peer_rounds, undefined);
+  } finally {
+    if (saved === undefined) delete process.env.UNETPP_PEER; else process.env.UNETPP_PEER = saved;
+  }
+});

@@ -20,16 +20,25 @@ export function findPeer(): string | undefined {
 
 export interface PeerOptions { batch: number; size: number; threads: number; steps: number; channelsLast: boolean; bf16: boolean; ds: boolean; channels: number }
 
-/** Runs the peer; returns its JSON line or a reason why it could not run. */
-export function runPeer(o: PeerOptions): PeerResult | { error: string } {
-  const script = findPeer();
-  if (!script) return { error: 'peer script not found (set UNETPP_PEER or keep ../shared/peer)' };
-  const args = [script, 'bench', '--batch', `${o.batch}`, '--size', `${o.size}`, '--threads', `${o.threads}`,
-    '--steps', `${o.steps}`, '--warmup', '2', '--channels', `${o.channels}`];
+/** Debian's python, where python3-torch installs torch. */
+export const PYTHON = '/usr/bin/python3';
+export const NO_PEER = 'peer script not found (set UNETPP_PEER or keep ../shared/peer)';
+
+/** The model and batch options both the peer's bench and scripts/peer-server.py take. */
+export function peerModelArgs(o: PeerOptions): string[] {
+  const args = ['--batch', `${o.batch}`, '--size', `${o.size}`, '--threads', `${o.threads}`, '--channels', `${o.channels}`];
   if (o.ds) args.push('--ds');
   if (o.channelsLast) args.push('--channels-last');
   if (o.bf16) args.push('--bf16');
-  const r = spawnSync('/usr/bin/python3', args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  return args;
+}
+
+/** Runs the peer; returns its JSON line or a reason why it could not run. */
+export function runPeer(o: PeerOptions): PeerResult | { error: string } {
+  const script = findPeer();
+  if (!script) return { error: NO_PEER };
+  const args = [script, 'bench', ...peerModelArgs(o), '--steps', `${o.steps}`, '--warmup', '2'];
+  const r = spawnSync(PYTHON, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) {
     const why = (r.stderr || r.error?.message || '').trim().split('\n').pop();
     return { error: `peer failed: ${why} (install with: apt-get install -y python3-torch)` };

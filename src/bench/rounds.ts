@@ -10,12 +10,12 @@ import { createInterface } from 'node:readline';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findPeer, type PeerOptions } from './peer.js';
-import { median } from './model.js';
+import { findPeer, peerModelArgs, PYTHON, NO_PEER, type PeerOptions } from './peer.js';
+import { median, timeMs } from './model.js';
 
 const SERVER = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'), 'scripts', 'peer-server.py');
 
-export type RoundKind = 'infer' | 'train';
+export type Phase = 'infer' | 'train';
 
 /** The peer's model loaded in a python process that times `infer K` / `train K` requests. */
 export class PeerServer {
@@ -32,17 +32,14 @@ export class PeerServer {
     });
   }
 
-  static async start(o: PeerOptions): Promise<{ server: PeerServer; ready: Record<string, any> }> {
+  /** Resolves once the peer's model is loaded and warmed up (its "ready" line). */
+  static async start(o: PeerOptions): Promise<PeerServer> {
     const script = findPeer();
-    if (!script) throw new Error('peer script not found (set UNETPP_PEER or keep ../shared/peer)');
+    if (!script) throw new Error(NO_PEER);
     if (!existsSync(SERVER)) throw new Error(`peer server not found at ${SERVER}`);
-    const args = [SERVER, '--peer', script, '--batch', `${o.batch}`, '--size', `${o.size}`, '--threads', `${o.threads}`, '--channels', `${o.channels}`];
-    if (o.ds) args.push('--ds');
-    if (o.channelsLast) args.push('--channels-last');
-    if (o.bf16) args.push('--bf16');
-    const server = new PeerServer(spawn('/usr/bin/python3', args, { stdio: ['pipe', 'pipe', 'pipe'] }));
-    const ready = await server.next();
-    return { server, ready };
+    const server = new PeerServer(spawn(PYTHON, [SERVER, '--peer', script, ...peerModelArgs(o)], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    await server.next();
+    return server;
   }
 
   private next(): Promise<Record<string, any>> {
@@ -53,25 +50,19 @@ export class PeerServer {
     }));
   }
 
-  async time(kind: RoundKind, k: number): Promise<number[]> {
+  async time(phase: Phase, k: number): Promise<number[]> {
     const reply = this.next();
-    this.proc.stdin.write(`${kind} ${k}\n`);
+    this.proc.stdin.write(`${phase} ${k}\n`);
     return (await reply).ms as number[];
   }
 
   stop() { this.proc.stdin.end('quit\n'); }
 }
 
-function timed(run: () => void, k: number): number[] {
-  return Array.from({ length: k }, () => {
-    const t = process.hrtime.bigint();
-    run();
-    return Number(process.hrtime.bigint() - t) / 1e6;
-  });
-}
+const timed = (run: () => void, k: number) => Array.from({ length: k }, () => timeMs(run));
 
 export interface RoundsResult {
-  phase: RoundKind; rounds: number; batches_per_round: number; peer_processes: number;
+  phase: Phase; rounds: number; batches_per_round: number; peer_processes: number;
   /** Median batch time of each peer process over its rounds. */
   peer_process_ms: number[];
   ours_ms: number[][]; peer_ms: number[][];
@@ -90,7 +81,7 @@ export interface RoundsResult {
 export async function startPeers(o: PeerOptions, processes: number): Promise<PeerServer[] | { error: string }> {
   const servers: PeerServer[] = [];
   try {
-    for (let i = 0; i < processes; i++) servers.push((await PeerServer.start(o)).server);
+    for (let i = 0; i < processes; i++) servers.push(await PeerServer.start(o));
     return servers;
   } catch (e) {
     stopPeers(servers);
@@ -102,19 +93,19 @@ export function stopPeers(servers: PeerServer[]) { for (const s of servers) s.st
 
 /** Runs `rounds` rounds of `k` batches of ours (`run`: one inference batch or training step) and
  *  the peer's (batch size `batch`), the peer's rounds going to the servers in turn. */
-export async function timeRounds(kind: RoundKind, run: () => void, servers: PeerServer[], batch: number, rounds: number, k: number): Promise<RoundsResult | { error: string }> {
+export async function timeRounds(phase: Phase, run: () => void, servers: PeerServer[], batch: number, rounds: number, k: number): Promise<RoundsResult | { error: string }> {
   try {
     const ours: number[][] = [], peer: number[][] = [];
     for (let r = 0; r < rounds; r++) {
       const server = servers[r % servers.length];
-      if (r % 2 === 0) { ours.push(timed(run, k)); peer.push(await server.time(kind, k)); }
-      else { peer.push(await server.time(kind, k)); ours.push(timed(run, k)); }
+      if (r % 2 === 0) { ours.push(timed(run, k)); peer.push(await server.time(phase, k)); }
+      else { peer.push(await server.time(phase, k)); ours.push(timed(run, k)); }
     }
     const mo = median(ours.flat()), mp = median(peer.flat());
     const r3 = (v: number) => +v.toFixed(3);
     const byRound = ours.map((v, i) => median(peer[i]) / median(v));
     return {
-      phase: kind, rounds, batches_per_round: k, peer_processes: servers.length,
+      phase, rounds, batches_per_round: k, peer_processes: servers.length,
       peer_process_ms: servers.map((_, i) => +median(peer.filter((_, r) => r % servers.length === i).flat()).toFixed(1)),
       ours_ms: ours.map((v) => v.map((t) => +t.toFixed(1))), peer_ms: peer.map((v) => v.map((t) => +t.toFixed(1))),
       ours_img_per_s: +(batch / mo * 1e3).toFixed(2), peer_img_per_s: +(batch / mp * 1e3).toFixed(2),

@@ -15,7 +15,7 @@ export function benchCommand(): Command {
     .option('--warmup <n>', 'untimed steps first', int(0), DEFAULT_BENCH.warmup)
     .option('--channels <n>', 'input channels', int(1), DEFAULT_BENCH.channels)
     .option('--no-ds', 'without deep supervision')
-    .option('--rounds <n>', 'rounds of inference alternating with the peer (part "rounds")', int(1), DEFAULT_BENCH.rounds)
+    .option('--rounds <n>', 'rounds of inference, then training, alternating with the peer (part "rounds")', int(1), DEFAULT_BENCH.rounds)
     .option('--peer-processes <n>', 'peer processes the rounds go to in turn', int(1), DEFAULT_BENCH.peerProcesses)
     .option('--parts <list>', `comma-separated subset of ${PARTS.join(',')}`, (v: string) => v.split(',').map((s) => s.trim()), [...DEFAULT_BENCH.parts]);
   addCommon(cmd);

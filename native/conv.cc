@@ -5,6 +5,7 @@
 // reordered to the layout the primitive prefers ("format any"), through cached reorders.
 #include "conv.h"
 #include "head.h"
+#include "winograd.h"
 
 #include <omp.h>
 
@@ -449,6 +450,8 @@ struct FoldedWeights {
   bool valid = false;
   uint64_t fingerprint = 0;
   memory weights;
+  bool winograd = false;  // weights in `wino` (winograd.h) instead of `weights`
+  WinogradWeights wino;
   std::vector<float> bias;
 };
 /** The layer's folded weights, kept on its JS cache object (the plan's per-node state) as an
@@ -484,7 +487,8 @@ static Napi::Value convBnFwd(const Args &a) {
   Act y = a.act(7, span(g.n, ys, st.y), "y");
   a.sameType({{"x", x}, {"y", y}});
   const int64_t images = runsFor(g, st);
-  auto &e = cached<FwdEntry<ConvKind>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, relu, x.bf16}), [&] {
+  const bool wino = winogradTakes(g.c, g.o, g.h, g.w, g.kh == g.kw ? g.kh : 0, g.stride, g.pad, x.bf16);
+  FwdEntry<ConvKind> *e = wino ? nullptr : &cached<FwdEntry<ConvKind>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, relu, x.bf16}), [&] {
     auto *e = new FwdEntry<ConvKind>();
     e->init(g, true, relu, x.type(), prop_kind::forward_inference);
     return e;
@@ -502,7 +506,7 @@ static Napi::Value convBnFwd(const Args &a) {
     fp = fingerprint(w, O * K) ^ fingerprint(gamma, O) * 3 ^ fingerprint(beta, O) * 5 ^
          fingerprint(rm, O) * 7 ^ fingerprint(rv, O) * 11 ^ (b ? fingerprint(b, O) * 13 : 17) ^
          (uint64_t)std::hash<float>{}(eps);
-  if (!f.valid || (!frozen && f.fingerprint != fp)) {
+  if (!f.valid || f.winograd != wino || (!frozen && f.fingerprint != fp)) {
     float *wf = static_cast<float *>(scratch(kTmp1, O * K * sizeof(float)));
     f.bias.resize(O);
 #pragma omp parallel for schedule(static) if (O * K >= kParMin)
@@ -511,15 +515,24 @@ static Napi::Value convBnFwd(const Args &a) {
       f.bias[o] = s * ((b ? b[o] : 0.f) - rm[o]) + beta[o];
       for (int64_t i = 0; i < K; i++) wf[o * K + i] = w[o * K + i] * s;
     }
-    if (!f.valid || f.weights.get_desc() != e.pd.weights_desc()) f.weights = memory(e.pd.weights_desc(), engine());
-    memory src = e.wei.get(wf);  // reordered into the entry's buffer (shared by layers of this shape)
-    SerialScope one(small(e.wei.user));
-    dnnl::reorder(src, f.weights).execute(stream(), src, f.weights);
-    stream().wait();
+    if (wino) {
+      winogradWeights(wf, O, g.c, f.wino);
+    } else {
+      if (!f.valid || f.winograd || f.weights.get_desc() != e->pd.weights_desc())
+        f.weights = memory(e->pd.weights_desc(), engine());
+      memory src = e->wei.get(wf);  // reordered into the entry's buffer (shared by layers of this shape)
+      SerialScope one(small(e->wei.user));
+      dnnl::reorder(src, f.weights).execute(stream(), src, f.weights);
+      stream().wait();
+    }
+    f.winograd = wino;
     f.fingerprint = fp;
     f.valid = true;
   }
-  runForward(e, g, x, y, st, images, f.weights, f.bias.data());
+  if (wino)
+    winogradConv(x.as<bf16>(), st.x, y.as<bf16>(), st.y, g.n * images, g.h, g.w, f.wino, f.bias.data(), relu);
+  else
+    runForward(*e, g, x, y, st, images, f.weights, f.bias.data());
   return a.env().Undefined();
 }
 
@@ -530,6 +543,10 @@ static Napi::Value convBnFwd(const Args &a) {
 void registerConv(Napi::Env env, Napi::Object ex) {
   def(env, ex, "convFwd", [](const Args &a) { return forward<ConvKind>(a, false); });
   def(env, ex, "convBnFwd", convBnFwd);
+  def(env, ex, "setWinograd", [](const Args &a) {
+    setWinogradEnabled(a.flag(0));
+    return a.env().Undefined();
+  });
   def(env, ex, "convBwdData", [](const Args &a) { return backwardData<ConvKind>(a, false); });
   def(env, ex, "convBwdWeights", [](const Args &a) { return backwardWeights<ConvKind>(a, false); });
   def(env, ex, "deconvFwd", [](const Args &a) { return forward<DeconvKind>(a, true); });

@@ -1,0 +1,230 @@
+// Winograd F(2x2, 3x3) (Lavin & Gray, 2015) for bf16 inference. oneDNN 2.6 has no bf16 Winograd,
+// and its direct bf16 kernels already run UNet++'s convs at 94-98% of this CPU's vdpbf16ps peak;
+// F(2x2, 3x3) does 16 multiplications per 2x2 outputs instead of 36, so past the transforms' cost
+// it is the one way left to go faster. Each 4x4 input tile d becomes V = B'dB, each 3x3 kernel g
+// becomes U = GgG' (once per layer), and per tile and position p the 16 products
+// M_p[o] = sum_c V_p[c] U_p[c][o] are a small GEMM (vdpbf16ps, float32 accumulation); the 2x2
+// outputs are A'MA, plus bias, ReLU, rounded to bf16. Rounding V and U to bf16 costs some
+// accuracy against the direct conv (tests bound it; the DSB2018 score is checked in docs).
+#include "winograd.h"
+
+#include <omp.h>
+
+#include <array>
+#include <cstdlib>
+#include <utility>
+
+#include "simd16.h"
+
+namespace un {
+
+#if defined(__AVX512BF16__) && defined(__AVX512BW__)
+#define UN_WINOGRAD 1
+#endif
+
+static int64_t envInt(const char *name, int64_t fallback) {
+  const char *e = std::getenv(name);
+  return e && *e ? std::atoll(e) : fallback;
+}
+static bool gEnabled = envInt("UNETPP_WINOGRAD", 1) != 0;
+bool winogradEnabled() { return gEnabled; }
+void setWinogradEnabled(bool on) { gEnabled = on; }
+
+/** Images smaller than this on a side go to oneDNN (measured: see docs/engine.md). */
+static const int64_t kMinSide = envInt("UNETPP_WINOGRAD_MIN_SIDE", 24);
+
+bool winogradTakes(int64_t c, int64_t o, int64_t h, int64_t w, int64_t k, int64_t stride, int64_t pad, bool bf16) {
+#ifdef UN_WINOGRAD
+  return gEnabled && bf16 && blockedC(c) && blockedC(o) && o % 32 == 0 && k == 3 && stride == 1 && pad == 1 &&
+         h % 2 == 0 && w % 2 == 0 && h >= kMinSide && w >= kMinSide;
+#else
+  return false;
+#endif
+}
+
+void winogradWeights(const float *w, int64_t o, int64_t c, WinogradWeights &out) {
+  out.c = c;
+  out.o = o;
+  out.u.assign(16 * c * o, 0);
+  const int64_t cp = c / 2;
+#pragma omp parallel for schedule(static) if (o * c * 9 >= kParMin)
+  for (int64_t oi = 0; oi < o; oi++)
+    for (int64_t ci = 0; ci < c; ci++) {
+      const float *g = w + (oi * c + ci) * 9;
+      float a[4][3], u[4][4];
+      for (int s = 0; s < 3; s++) {  // G g: rows of the kernel combined
+        a[0][s] = g[s];
+        a[1][s] = 0.5f * (g[s] + g[3 + s] + g[6 + s]);
+        a[2][s] = 0.5f * (g[s] - g[3 + s] + g[6 + s]);
+        a[3][s] = g[6 + s];
+      }
+      for (int i = 0; i < 4; i++) {  // (G g) G': columns combined
+        u[i][0] = a[i][0];
+        u[i][1] = 0.5f * (a[i][0] + a[i][1] + a[i][2]);
+        u[i][2] = 0.5f * (a[i][0] - a[i][1] + a[i][2]);
+        u[i][3] = a[i][2];
+      }
+      for (int p = 0; p < 16; p++) out.u[((p * cp + ci / 2) * o + oi) * 2 + (ci & 1)] = toBf16(u[p / 4][p % 4]).bits;
+    }
+}
+
+#ifdef UN_WINOGRAD
+
+/** Tiles per register block: 2 x kR accumulators (32 output channels each), 2 weight registers
+ *  and a broadcast fill the 32 zmm registers. */
+constexpr int kR = 14;
+
+/** m[r][0..31] = sum over input-channel pairs of v[r][pair] . u[pair][0..31][pair], r < R. */
+template <int R>
+static void gemm(const uint16_t *v, int64_t vt, const uint16_t *u, int64_t uc, int64_t pairs, float *m, int64_t mt) {
+  __m512 a0[R], a1[R];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm512_setzero_ps();
+  for (int64_t cp = 0; cp < pairs; cp++) {
+    const __m512bh w0 = (__m512bh)_mm512_loadu_si512(u + cp * uc);
+    const __m512bh w1 = (__m512bh)_mm512_loadu_si512(u + cp * uc + 32);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++) {
+      int32_t pair;
+      std::memcpy(&pair, v + r * vt + 2 * cp, 4);
+      const __m512bh b = (__m512bh)_mm512_set1_epi32(pair);
+      a0[r] = _mm512_dpbf16_ps(a0[r], b, w0);
+      a1[r] = _mm512_dpbf16_ps(a1[r], b, w1);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; r++) {
+    _mm512_storeu_ps(m + r * mt, a0[r]);
+    _mm512_storeu_ps(m + r * mt + 16, a1[r]);
+  }
+}
+using GemmFn = void (*)(const uint16_t *, int64_t, const uint16_t *, int64_t, int64_t, float *, int64_t);
+template <int... I>
+static constexpr std::array<GemmFn, sizeof...(I)> gemmTable(std::integer_sequence<int, I...>) {
+  return {gemm<I + 1>...};
+}
+static constexpr auto kGemm = gemmTable(std::make_integer_sequence<int, kR>{});
+
+static inline void storeBf16(uint16_t *p, __m512 f) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i *>(p), (__m256i)_mm512_cvtneps_pbh(f));
+}
+
+/** V[p][t][c] = (B' d B)[p] for the tiles t0 .. t0 + nt of one image (Tb tiles per position). */
+static void inputTransform(const bf16 *x, int64_t c, int64_t h, int64_t w, int64_t t0, int64_t nt, uint16_t *v,
+                           int64_t tb) {
+  const int64_t tw = w / 2;
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t t = 0; t < nt; t++) {
+    const int64_t ty = (t0 + t) / tw, tx = (t0 + t) % tw;
+    const int64_t r0 = 2 * ty - 1, c0 = 2 * tx - 1;
+    const bool inner = r0 >= 0 && r0 + 3 < h && c0 >= 0 && c0 + 3 < w;  // else zero padding
+    for (int64_t cb = 0; cb < c / 16; cb++) {
+      const bf16 *base = x + cb * h * w * 16;
+      __m512 d[4][4], e[4][4];
+      for (int r = 0; r < 4; r++)
+        for (int s = 0; s < 4; s++) {
+          const int64_t rr = r0 + r, cc = c0 + s;
+          d[r][s] = inner || (rr >= 0 && rr < h && cc >= 0 && cc < w) ? load16(base + (rr * w + cc) * 16) : zero;
+        }
+      for (int s = 0; s < 4; s++) {
+        e[0][s] = _mm512_sub_ps(d[0][s], d[2][s]);
+        e[1][s] = _mm512_add_ps(d[1][s], d[2][s]);
+        e[2][s] = _mm512_sub_ps(d[2][s], d[1][s]);
+        e[3][s] = _mm512_sub_ps(d[1][s], d[3][s]);
+      }
+      uint16_t *out = v + t * c + cb * 16;
+      const int64_t ps = tb * c;  // between positions
+      for (int i = 0; i < 4; i++) {
+        storeBf16(out + (i * 4 + 0) * ps, _mm512_sub_ps(e[i][0], e[i][2]));
+        storeBf16(out + (i * 4 + 1) * ps, _mm512_add_ps(e[i][1], e[i][2]));
+        storeBf16(out + (i * 4 + 2) * ps, _mm512_sub_ps(e[i][2], e[i][1]));
+        storeBf16(out + (i * 4 + 3) * ps, _mm512_sub_ps(e[i][1], e[i][3]));
+      }
+    }
+  }
+}
+
+/** y's 2x2 outputs of tiles t0 .. t0 + nt = A' M A + bias (ReLU), from M[p][t][o] (float32). */
+static void outputTransform(const float *m, int64_t o, int64_t h, int64_t w, int64_t t0, int64_t nt, int64_t tb,
+                            const float *bias, bool relu, bf16 *y) {
+  const int64_t tw = w / 2, ps = tb * o;
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t t = 0; t < nt; t++) {
+    const int64_t ty = (t0 + t) / tw, tx = (t0 + t) % tw;
+    for (int64_t ob = 0; ob < o / 16; ob++) {
+      const float *mp = m + t * o + ob * 16;
+      __m512 q[2][4];
+      for (int s = 0; s < 4; s++) {
+        const __m512 m0 = _mm512_loadu_ps(mp + (0 + s) * ps), m1 = _mm512_loadu_ps(mp + (4 + s) * ps);
+        const __m512 m2 = _mm512_loadu_ps(mp + (8 + s) * ps), m3 = _mm512_loadu_ps(mp + (12 + s) * ps);
+        q[0][s] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+        q[1][s] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+      }
+      const __m512 b = _mm512_loadu_ps(bias + ob * 16);
+      bf16 *out = y + ((ob * h + 2 * ty) * w + 2 * tx) * 16;
+      for (int i = 0; i < 2; i++) {
+        __m512 y0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(q[i][0], q[i][1]), q[i][2]), b);
+        __m512 y1 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(q[i][1], q[i][2]), q[i][3]), b);
+        if (relu) {  // max(0, NaN) is NaN: a NaN still reaches the caller's checks
+          y0 = _mm512_max_ps(zero, y0);
+          y1 = _mm512_max_ps(zero, y1);
+        }
+        storeBf16(reinterpret_cast<uint16_t *>(out + i * w * 16), y0);
+        storeBf16(reinterpret_cast<uint16_t *>(out + (i * w + 1) * 16), y1);
+      }
+    }
+  }
+}
+
+/** Per-thread V and M buffers, grown as needed and kept (the OpenMP pool's threads persist). */
+static char *threadBuffer(size_t bytes) {
+  static thread_local std::unique_ptr<char, decltype(&std::free)> buf(nullptr, &std::free);
+  static thread_local size_t size = 0;
+  if (size < bytes) {
+    size = (bytes + 4095) / 4096 * 4096;
+    buf.reset(static_cast<char *>(std::aligned_alloc(64, size)));
+    if (!buf) throw std::bad_alloc();
+  }
+  return buf.get();
+}
+
+void winogradConv(const bf16 *x, int64_t xs, bf16 *y, int64_t ys, int64_t n, int64_t h, int64_t w,
+                  const WinogradWeights &u, const float *bias, bool relu) {
+  const int64_t c = u.c, o = u.o, tiles = (h / 2) * (w / 2);
+  if (!xs) xs = c * h * w;
+  if (!ys) ys = o * h * w;
+  // Tiles per block: V (bf16) and M (float32) of a block stay in L2 (~384 KB together).
+  int64_t tb = (384 << 10) / (32 * c + 64 * o);
+  tb = tb > kR ? tb / kR * kR : kR;
+  if (tb > tiles) tb = tiles;
+  const int64_t blocks = (tiles + tb - 1) / tb, pairs = c / 2;
+  const size_t vBytes = (size_t)16 * tb * c * 2, mBytes = (size_t)16 * tb * o * 4;
+#pragma omp parallel for num_threads(threads()) schedule(static) if (n * blocks > 1)
+  for (int64_t item = 0; item < n * blocks; item++) {
+    const int64_t img = item / blocks, t0 = (item % blocks) * tb, nt = std::min(tb, tiles - t0);
+    char *buf = threadBuffer(vBytes + mBytes);
+    uint16_t *v = reinterpret_cast<uint16_t *>(buf);
+    float *m = reinterpret_cast<float *>(buf + vBytes);
+    inputTransform(x + img * xs, c, h, w, t0, nt, v, tb);
+    for (int p = 0; p < 16; p++)
+      for (int64_t ob = 0; ob < o / 32; ob++) {
+        const uint16_t *up = u.u.data() + (p * pairs * o + ob * 32) * 2;
+        for (int64_t r = 0; r < nt; r += kR) {
+          const int64_t rn = std::min<int64_t>(kR, nt - r);
+          kGemm[rn - 1](v + (p * tb + r) * c, c, up, o * 2, pairs, m + (p * tb + r) * o + ob * 32, o);
+        }
+      }
+    outputTransform(m, o, h, w, t0, nt, tb, bias, relu, y + img * ys);
+  }
+}
+
+#else
+
+void winogradConv(const bf16 *, int64_t, bf16 *, int64_t, int64_t, int64_t, int64_t, const WinogradWeights &,
+                  const float *, bool) {
+  throw OpError("winograd: this build has no AVX512_BF16");
+}
+
+#endif
+
+}  // namespace un

@@ -1,0 +1,116 @@
+// The bf16 Winograd F(2x2, 3x3) conv (native/winograd.cc) behind convBnFwd: against a float64
+// reference of the same conv + folded batch norm + ReLU, next to oneDNN's direct bf16 conv on the
+// same data. Winograd rounds its transformed tiles and weights to bf16, so it is less exact than
+// the direct conv; the bounds below are relative to sum |x w| of each output (what rounding
+// errors scale with) and to the direct conv's own error. Strided views (channel ranges of wider
+// buffers, as the plan's in-place concatenation passes them) must leave other channels alone.
+// Run: npm run build && node scripts/run-tests.mjs winograd
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tryLoadAddon, type NativeAddon } from '../../src/engine/backends/native/addon.js';
+import { rng } from '../helpers/gradcheck.js';
+
+const loaded = tryLoadAddon();
+const A = loaded.addon as NativeAddon;
+const skip = loaded.addon ? false : `native addon not built (${loaded.reason}): run node scripts/build-native.mjs`;
+
+const f1 = new Float32Array(1), u1 = new Uint32Array(f1.buffer);
+function bf16Bits(x: number): number {
+  f1[0] = x;
+  const u = u1[0];
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+}
+function bitsToF32(h: number): number {
+  u1[0] = (h << 16) >>> 0;
+  return f1[0];
+}
+
+interface Case { n: number; c: number; o: number; h: number; w: number; xc?: [number, number]; yc?: [number, number] }
+
+/** NCHW index -> nChw16c index within an image of `ct` channels (channel offset c0 into it). */
+function blockedIndex(ct: number, h: number, w: number, c: number, y: number, x: number): number {
+  return ((Math.floor(c / 16) * h + y) * w + x) * 16 + (c % 16);
+}
+
+function run(cs: Case, seed: number, winograd: boolean) {
+  const { n, c, o, h, w } = cs;
+  const [xc0, xct] = cs.xc ?? [0, c], [yc0, yct] = cs.yc ?? [0, o];
+  const r = rng(seed);
+  // x: bf16 values in [-2, 2) stored nChw16c in a buffer of xct channels a image, at channel xc0.
+  const xv = Float64Array.from({ length: n * c * h * w }, () => bitsToF32(bf16Bits(4 * r() - 2)));
+  const xb = new Uint16Array(n * xct * h * w);
+  for (let i = 0; i < n; i++) for (let ci = 0; ci < c; ci++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++)
+    xb[i * xct * h * w + blockedIndex(xct, h, w, xc0 + ci, y, x)] = bf16Bits(xv[((i * c + ci) * h + y) * w + x]);
+  const wt = Float32Array.from({ length: o * c * 9 }, () => (2 * r() - 1) / Math.sqrt(c * 9));
+  const bias = Float32Array.from({ length: o }, () => 0.2 * r() - 0.1);
+  const gamma = Float32Array.from({ length: o }, () => 0.5 + r());
+  const beta = Float32Array.from({ length: o }, () => 0.4 * r() - 0.2);
+  const rm = Float32Array.from({ length: o }, () => 0.2 * r() - 0.1);
+  const rv = Float32Array.from({ length: o }, () => 0.5 + r());
+  const eps = 1e-5;
+  const yb = new Uint16Array(n * yct * h * w).fill(0x3f80); // 1.0: channels outside the view must stay
+  A.setWinograd(winograd);
+  A.setBlocked(true);
+  try {
+    // the views: from the first channel of image 0 to the last of image n - 1
+    const xs = xc0 * h * w, ys = yc0 * h * w;
+    A.convBnFwd(xb.subarray(xs, xs + (n - 1) * xct * h * w + c * h * w), wt, bias, gamma, beta, rm, rv,
+      yb.subarray(ys, ys + (n - 1) * yct * h * w + o * h * w), n, c, h, w, o, 3, 3, 1, 1, eps, true,
+      xct * h * w, yct * h * w, {}, false);
+  } finally { A.setWinograd(true); }
+  // float64 reference of the folded conv, and sum |x w| per output
+  const ref = new Float64Array(n * o * h * w), mag = new Float64Array(n * o * h * w);
+  for (let oi = 0; oi < o; oi++) {
+    const s = gamma[oi] / Math.sqrt(rv[oi] + eps), b0 = s * (bias[oi] - rm[oi]) + beta[oi];
+    for (let i = 0; i < n; i++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+      let acc = b0, m = Math.abs(b0);
+      for (let ci = 0; ci < c; ci++) for (let ky = 0; ky < 3; ky++) for (let kx = 0; kx < 3; kx++) {
+        const yy = y + ky - 1, xx = x + kx - 1;
+        if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
+        const p = xv[((i * c + ci) * h + yy) * w + xx] * wt[((oi * c + ci) * 3 + ky) * 3 + kx] * s;
+        acc += p; m += Math.abs(p);
+      }
+      const k = ((i * o + oi) * h + y) * w + x;
+      ref[k] = Math.max(0, acc); mag[k] = m;
+    }
+  }
+  const got = new Float64Array(n * o * h * w);
+  let untouched = true;
+  for (let i = 0; i < n; i++) for (let cc = 0; cc < yct; cc++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    const v = yb[i * yct * h * w + blockedIndex(yct, h, w, cc, y, x)];
+    if (cc >= yc0 && cc < yc0 + o) got[((i * o + cc - yc0) * h + y) * w + x] = bitsToF32(v);
+    else if (v !== 0x3f80) untouched = false;
+  }
+  let maxRel = 0, sumRel = 0;
+  for (let k = 0; k < ref.length; k++) {
+    const e = Math.abs(got[k] - ref[k]) / mag[k];
+    maxRel = Math.max(maxRel, e); sumRel += e;
+  }
+  return { bits: yb, maxRel, meanRel: sumRel / ref.length, untouched };
+}
+
+const CASES: Case[] = [
+  { n: 2, c: 32, o: 32, h: 24, w: 24 },
+  { n: 3, c: 48, o: 64, h: 24, w: 30, xc: [16, 80], yc: [32, 128] }, // views into wider buffers
+  { n: 1, c: 16, o: 96, h: 28, w: 26 },                              // one image: tiles over threads
+];
+
+for (const cs of CASES) {
+  test(`convBnFwd bf16 Winograd N${cs.n} C${cs.c} O${cs.o} ${cs.h}x${cs.w}${cs.xc ? ' strided' : ''}: near float64 and oneDNN's direct conv`, { skip }, () => {
+    const wino = run(cs, 7, true), direct = run(cs, 7, false);
+    console.log(`  winograd max ${wino.maxRel.toExponential(2)} mean ${wino.meanRel.toExponential(2)}; direct max ${direct.maxRel.toExponential(2)} mean ${direct.meanRel.toExponential(2)}`);
+    assert.ok(wino.untouched && direct.untouched, 'channels outside the output view are left alone');
+    assert.notDeepEqual(wino.bits, direct.bits, 'the Winograd kernel ran (its rounding differs from the direct conv)');
+    assert.ok(direct.maxRel < 2 ** -7, `direct conv error ${direct.maxRel}`);
+    assert.ok(wino.maxRel < 2 ** -8, `Winograd error ${wino.maxRel} (relative to sum |x w|)`);
+    assert.ok(wino.meanRel < 3 * direct.meanRel, `Winograd mean error ${wino.meanRel} vs direct ${direct.meanRel}`);
+  });
+}
+
+test('convBnFwd bf16: shapes Winograd does not take (odd, small) run the direct conv', { skip }, () => {
+  for (const cs of [{ n: 2, c: 32, o: 32, h: 25, w: 24 }, { n: 2, c: 32, o: 32, h: 22, w: 22 }, { n: 1, c: 32, o: 48, h: 24, w: 24 }]) {
+    const a = run(cs, 3, true), b = run(cs, 3, false);
+    assert.deepEqual(a.bits, b.bits, `${cs.h}x${cs.w} O${cs.o}: same bits with Winograd on and off`);
+    assert.ok(a.maxRel < 2 ** -7);
+  }
+});

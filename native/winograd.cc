@@ -31,7 +31,7 @@ bool winogradEnabled() { return gEnabled; }
 void setWinogradEnabled(bool on) { gEnabled = on; }
 
 /** Images smaller than this on a side go to oneDNN (measured: see docs/engine.md). */
-static const int64_t kMinSide = envInt("UNETPP_WINOGRAD_MIN_SIDE", 24);
+static const int64_t kMinSide = envInt("UNETPP_WINOGRAD_MIN_SIDE", 12);
 
 bool winogradTakes(int64_t c, int64_t o, int64_t h, int64_t w, int64_t k, int64_t stride, int64_t pad, bool bf16) {
 #ifdef UN_WINOGRAD
@@ -74,24 +74,27 @@ void winogradWeights(const float *w, int64_t o, int64_t c, WinogradWeights &out)
  *  and a broadcast fill the 32 zmm registers. */
 constexpr int kR = 14;
 
-/** m[r][0..31] = sum over input-channel pairs of v[r][pair] . u[pair][0..31][pair], r < R. */
+/** m[r][0..31] = sum over input-channel pairs of v[r][pair] . u[pair][0..31][pair], r < R; v holds
+ *  16 channels of each tile side by side (vt values between tiles), channel blocks vb apart. */
 template <int R>
-static void gemm(const uint16_t *v, int64_t vt, const uint16_t *u, int64_t uc, int64_t pairs, float *m, int64_t mt) {
+static void gemm(const uint16_t *v, int64_t vb, const uint16_t *u, int64_t uc, int64_t blocks, float *m, int64_t mt) {
   __m512 a0[R], a1[R];
 #pragma GCC unroll 16
   for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm512_setzero_ps();
-  for (int64_t cp = 0; cp < pairs; cp++) {
-    const __m512bh w0 = (__m512bh)_mm512_loadu_si512(u + cp * uc);
-    const __m512bh w1 = (__m512bh)_mm512_loadu_si512(u + cp * uc + 32);
+  for (int64_t cb = 0; cb < blocks; cb++, v += vb)
+    for (int k = 0; k < 8; k++) {
+      const uint16_t *uk = u + (cb * 8 + k) * uc;
+      const __m512bh w0 = (__m512bh)_mm512_loadu_si512(uk);
+      const __m512bh w1 = (__m512bh)_mm512_loadu_si512(uk + 32);
 #pragma GCC unroll 16
-    for (int r = 0; r < R; r++) {
-      int32_t pair;
-      std::memcpy(&pair, v + r * vt + 2 * cp, 4);
-      const __m512bh b = (__m512bh)_mm512_set1_epi32(pair);
-      a0[r] = _mm512_dpbf16_ps(a0[r], b, w0);
-      a1[r] = _mm512_dpbf16_ps(a1[r], b, w1);
+      for (int r = 0; r < R; r++) {
+        int32_t pair;
+        std::memcpy(&pair, v + r * 16 + 2 * k, 4);
+        const __m512bh b = (__m512bh)_mm512_set1_epi32(pair);
+        a0[r] = _mm512_dpbf16_ps(a0[r], b, w0);
+        a1[r] = _mm512_dpbf16_ps(a1[r], b, w1);
+      }
     }
-  }
 #pragma GCC unroll 16
   for (int r = 0; r < R; r++) {
     _mm512_storeu_ps(m + r * mt, a0[r]);
@@ -109,45 +112,60 @@ static inline void storeBf16(uint16_t *p, __m512 f) {
   _mm256_storeu_si256(reinterpret_cast<__m256i *>(p), (__m256i)_mm512_cvtneps_pbh(f));
 }
 
-/** V[p][t][c] = (B' d B)[p] for the tiles t0 .. t0 + nt of one image (Tb tiles per position). */
+/** V[p][c/16][t][16] = (B' d B)[p] for the tiles t0 .. t0 + nt of one image; ps: values between
+ *  positions, tb tiles a channel block. Channel block by channel block, a tile row at a time, left to right: B' (the rows'
+ *  combination) is applied once per input column and shared by the two tiles that overlap there. */
 static void inputTransform(const bf16 *x, int64_t c, int64_t h, int64_t w, int64_t t0, int64_t nt, uint16_t *v,
-                           int64_t tb) {
+                           int64_t ps, int64_t tb) {
   const int64_t tw = w / 2;
   const __m512 zero = _mm512_setzero_ps();
-  for (int64_t t = 0; t < nt; t++) {
-    const int64_t ty = (t0 + t) / tw, tx = (t0 + t) % tw;
-    const int64_t r0 = 2 * ty - 1, c0 = 2 * tx - 1;
-    const bool inner = r0 >= 0 && r0 + 3 < h && c0 >= 0 && c0 + 3 < w;  // else zero padding
-    for (int64_t cb = 0; cb < c / 16; cb++) {
-      const bf16 *base = x + cb * h * w * 16;
-      __m512 d[4][4], e[4][4];
-      for (int r = 0; r < 4; r++)
-        for (int s = 0; s < 4; s++) {
-          const int64_t rr = r0 + r, cc = c0 + s;
-          d[r][s] = inner || (rr >= 0 && rr < h && cc >= 0 && cc < w) ? load16(base + (rr * w + cc) * 16) : zero;
+  for (int64_t cb = 0; cb < c / 16; cb++) {
+    const bf16 *plane = x + cb * h * w * 16;
+    for (int64_t t = 0; t < nt;) {
+      const int64_t ty = (t0 + t) / tw, txa = (t0 + t) % tw, txb = std::min(tw, txa + (nt - t));
+      const int64_t r0 = 2 * ty - 1;
+      const bf16 *row[4];
+      for (int r = 0; r < 4; r++) row[r] = r0 + r >= 0 && r0 + r < h ? plane + (r0 + r) * w * 16 : nullptr;
+      // e[k][j]: B' applied to input column k of the window (window column j of the tile)
+      auto column = [&](int64_t cc, __m512 *e) {
+        __m512 d[4];
+        for (int r = 0; r < 4; r++) d[r] = row[r] && cc >= 0 && cc < w ? load16(row[r] + cc * 16) : zero;
+        e[0] = _mm512_sub_ps(d[0], d[2]);
+        e[1] = _mm512_add_ps(d[1], d[2]);
+        e[2] = _mm512_sub_ps(d[2], d[1]);
+        e[3] = _mm512_sub_ps(d[1], d[3]);
+      };
+      // The next tile row's two new input rows, a cache line a tile ahead of their use: the
+      // hardware prefetcher alone leaves this loop waiting on memory (inputs are read once).
+      const bf16 *ahead = r0 + 5 < h ? plane + (r0 + 4) * w * 16 : nullptr;
+      __m512 e[4][4];  // [window column][i]
+      column(2 * txa - 1, e[2]);
+      column(2 * txa, e[3]);
+      for (int64_t tx = txa; tx < txb; tx++, t++) {
+        if (ahead) {
+          _mm_prefetch(reinterpret_cast<const char *>(ahead + tx * 32), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char *>(ahead + (w + tx * 2) * 16), _MM_HINT_T0);
         }
-      for (int s = 0; s < 4; s++) {
-        e[0][s] = _mm512_sub_ps(d[0][s], d[2][s]);
-        e[1][s] = _mm512_add_ps(d[1][s], d[2][s]);
-        e[2][s] = _mm512_sub_ps(d[2][s], d[1][s]);
-        e[3][s] = _mm512_sub_ps(d[1][s], d[3][s]);
-      }
-      uint16_t *out = v + t * c + cb * 16;
-      const int64_t ps = tb * c;  // between positions
-      for (int i = 0; i < 4; i++) {
-        storeBf16(out + (i * 4 + 0) * ps, _mm512_sub_ps(e[i][0], e[i][2]));
-        storeBf16(out + (i * 4 + 1) * ps, _mm512_add_ps(e[i][1], e[i][2]));
-        storeBf16(out + (i * 4 + 2) * ps, _mm512_sub_ps(e[i][2], e[i][1]));
-        storeBf16(out + (i * 4 + 3) * ps, _mm512_sub_ps(e[i][1], e[i][3]));
+        for (int i = 0; i < 4; i++) e[0][i] = e[2][i], e[1][i] = e[3][i];
+        column(2 * tx + 1, e[2]);
+        column(2 * tx + 2, e[3]);
+        uint16_t *out = v + (cb * tb + t) * 16;
+        for (int i = 0; i < 4; i++) {
+          storeBf16(out + (i * 4 + 0) * ps, _mm512_sub_ps(e[0][i], e[2][i]));
+          storeBf16(out + (i * 4 + 1) * ps, _mm512_add_ps(e[1][i], e[2][i]));
+          storeBf16(out + (i * 4 + 2) * ps, _mm512_sub_ps(e[2][i], e[1][i]));
+          storeBf16(out + (i * 4 + 3) * ps, _mm512_sub_ps(e[1][i], e[3][i]));
+        }
       }
     }
   }
 }
 
-/** y's 2x2 outputs of tiles t0 .. t0 + nt = A' M A + bias (ReLU), from M[p][t][o] (float32). */
-static void outputTransform(const float *m, int64_t o, int64_t h, int64_t w, int64_t t0, int64_t nt, int64_t tb,
+/** y's 2x2 outputs of tiles t0 .. t0 + nt = A' M A + bias (ReLU), from M[p][t][o] (float32; ps
+ *  values between positions). */
+static void outputTransform(const float *m, int64_t o, int64_t h, int64_t w, int64_t t0, int64_t nt, int64_t ps,
                             const float *bias, bool relu, bf16 *y) {
-  const int64_t tw = w / 2, ps = tb * o;
+  const int64_t tw = w / 2;
   const __m512 zero = _mm512_setzero_ps();
   for (int64_t t = 0; t < nt; t++) {
     const int64_t ty = (t0 + t) / tw, tx = (t0 + t) % tw;
@@ -198,23 +216,26 @@ void winogradConv(const bf16 *x, int64_t xs, bf16 *y, int64_t ys, int64_t n, int
   tb = tb > kR ? tb / kR * kR : kR;
   if (tb > tiles) tb = tiles;
   const int64_t blocks = (tiles + tb - 1) / tb, pairs = c / 2;
-  const size_t vBytes = (size_t)16 * tb * c * 2, mBytes = (size_t)16 * tb * o * 4;
+  // Position strides skewed by a cache line: a multiple of 4 KB would put the 16 positions' rows
+  // of a tile in the same L1 sets.
+  const int64_t vps = tb * c + 32, mps = tb * o + 16;
+  const size_t vBytes = (size_t)16 * vps * 2, mBytes = (size_t)16 * mps * 4;
 #pragma omp parallel for num_threads(threads()) schedule(static) if (n * blocks > 1)
   for (int64_t item = 0; item < n * blocks; item++) {
     const int64_t img = item / blocks, t0 = (item % blocks) * tb, nt = std::min(tb, tiles - t0);
     char *buf = threadBuffer(vBytes + mBytes);
     uint16_t *v = reinterpret_cast<uint16_t *>(buf);
     float *m = reinterpret_cast<float *>(buf + vBytes);
-    inputTransform(x + img * xs, c, h, w, t0, nt, v, tb);
+    inputTransform(x + img * xs, c, h, w, t0, nt, v, vps, tb);
     for (int p = 0; p < 16; p++)
       for (int64_t ob = 0; ob < o / 32; ob++) {
         const uint16_t *up = u.u.data() + (p * pairs * o + ob * 32) * 2;
         for (int64_t r = 0; r < nt; r += kR) {
           const int64_t rn = std::min<int64_t>(kR, nt - r);
-          kGemm[rn - 1](v + (p * tb + r) * c, c, up, o * 2, pairs, m + (p * tb + r) * o + ob * 32, o);
+          kGemm[rn - 1](v + p * vps + r * 16, tb * 16, up, o * 2, c / 16, m + p * mps + r * o + ob * 32, o);
         }
       }
-    outputTransform(m, o, h, w, t0, nt, tb, bias, relu, y + img * ys);
+    outputTransform(m, o, h, w, t0, nt, mps, bias, relu, y + img * ys);
   }
 }
 

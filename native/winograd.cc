@@ -194,18 +194,6 @@ static void outputTransform(const float *m, int64_t o, int64_t h, int64_t w, int
   }
 }
 
-/** Per-thread V and M buffers, grown as needed and kept (the OpenMP pool's threads persist). */
-static char *threadBuffer(size_t bytes) {
-  static thread_local std::unique_ptr<char, decltype(&std::free)> buf(nullptr, &std::free);
-  static thread_local size_t size = 0;
-  if (size < bytes) {
-    size = (bytes + 4095) / 4096 * 4096;
-    buf.reset(static_cast<char *>(std::aligned_alloc(64, size)));
-    if (!buf) throw std::bad_alloc();
-  }
-  return buf.get();
-}
-
 void winogradConv(const bf16 *x, int64_t xs, bf16 *y, int64_t ys, int64_t n, int64_t h, int64_t w,
                   const WinogradWeights &u, const float *bias, bool relu) {
   const int64_t c = u.c, o = u.o, tiles = (h / 2) * (w / 2);
@@ -220,10 +208,13 @@ void winogradConv(const bf16 *x, int64_t xs, bf16 *y, int64_t ys, int64_t n, int
   // of a tile in the same L1 sets.
   const int64_t vps = tb * c + 32, mps = tb * o + 16;
   const size_t vBytes = (size_t)16 * vps * 2, mBytes = (size_t)16 * mps * 4;
-#pragma omp parallel for num_threads(threads()) schedule(static) if (n * blocks > 1)
+  const size_t perThread = (vBytes + mBytes + 4095) / 4096 * 4096;  // V and M of one block
+  const int nThreads = threads();
+  char *bufs = static_cast<char *>(scratch(kTmp0, perThread * nThreads));
+#pragma omp parallel for num_threads(nThreads) schedule(static) if (n * blocks > 1)
   for (int64_t item = 0; item < n * blocks; item++) {
     const int64_t img = item / blocks, t0 = (item % blocks) * tb, nt = std::min(tb, tiles - t0);
-    char *buf = threadBuffer(vBytes + mBytes);
+    char *buf = bufs + perThread * omp_get_thread_num();
     uint16_t *v = reinterpret_cast<uint16_t *>(buf);
     float *m = reinterpret_cast<float *>(buf + vBytes);
     inputTransform(x + img * xs, c, h, w, t0, nt, v, vps, tb);

@@ -130,8 +130,9 @@ struct Stage {
 
 template <class K>
 static typename K::Fwd::primitive_desc fwdPd(const ConvGeo &g, bool bias, bool relu, dt t,
-                                             prop_kind kind = prop_kind::forward_training, Any any = kOurs) {
-  typename K::Fwd::desc d(kind, K::alg, act(g.src(), t, any), anyMd(g.wei(), t),
+                                             prop_kind kind = prop_kind::forward_training, Any any = kOurs,
+                                             algorithm alg = K::alg) {
+  typename K::Fwd::desc d(kind, alg, act(g.src(), t, any), anyMd(g.wei(), t),
                           bias ? biasMd(g) : memory::desc(), act(g.dst(), t, any), strides(g), pads(g), pads(g));
   auto attr = baseAttr();
   if (relu) {
@@ -171,8 +172,8 @@ struct FwdEntry {
   typename K::Fwd prim;
   WeightIn wei;
   Stage x, y;
-  void init(const ConvGeo &g, bool bias, bool relu, dt t, prop_kind kind) {
-    pd = jitOrAny([&](Any any) { return fwdPd<K>(g, bias, relu, t, kind, any); });
+  void init(const ConvGeo &g, bool bias, bool relu, dt t, prop_kind kind, algorithm alg = K::alg) {
+    pd = jitOrAny([&](Any any) { return fwdPd<K>(g, bias, relu, t, kind, any, alg); });
     prim = typename K::Fwd(pd);
     wei.init(userWei(g), pd.weights_desc());
     x.init(actMd(g.src(), t), pd.src_desc(), true);
@@ -466,6 +467,18 @@ static FoldedWeights &folded(const Args &a, size_t i) {
   return *f;
 }
 
+/** float32 inference convs through oneDNN's Winograd F(4x4, 3x3) (jit_wino_4x3, blocked
+ *  activations only): 3x3, stride 1, pad 1, C and O multiples of 16, sides of at least
+ *  UNETPP_WINOGRAD_MIN_SIDE_F32 (default 12). Off with UNETPP_WINOGRAD=0, as the bf16 kernel. */
+static bool fp32WinogradTakes(const ConvGeo &g, bool bf16) {
+  static const int64_t minSide = [] {
+    const char *e = std::getenv("UNETPP_WINOGRAD_MIN_SIDE_F32");
+    return e && *e ? std::atoll(e) : 12;
+  }();
+  return winogradEnabled() && !bf16 && blockedC(g.c) && blockedC(g.o) && g.kh == 3 && g.kw == 3 && g.stride == 1 &&
+         g.pad == 1 && g.h >= minSide && g.w >= minSide;
+}
+
 // convBnFwd(x, w, b|null, gamma, beta, runningMean, runningVar, y, n,c,h,w,o,kh,kw,stride,pad, eps, relu,
 //           xStride, yStride, cache, frozen):
 // eval-mode conv + batch norm (+ ReLU) as one primitive. With fixed statistics the norm is a
@@ -488,9 +501,15 @@ static Napi::Value convBnFwd(const Args &a) {
   a.sameType({{"x", x}, {"y", y}});
   const int64_t images = runsFor(g, st);
   const bool wino = winogradTakes(g.c, g.o, g.h, g.w, g.kh == g.kw ? g.kh : 0, g.stride, g.pad, x.bf16);
-  FwdEntry<ConvKind> *e = wino ? nullptr : &cached<FwdEntry<ConvKind>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, relu, x.bf16}), [&] {
+  const bool winoF32 = fp32WinogradTakes(g, x.bf16);
+  FwdEntry<ConvKind> *e = wino ? nullptr : &cached<FwdEntry<ConvKind>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, relu, x.bf16, winoF32}), [&] {
     auto *e = new FwdEntry<ConvKind>();
-    e->init(g, true, relu, x.type(), prop_kind::forward_inference);
+    try {
+      e->init(g, true, relu, x.type(), prop_kind::forward_inference,
+              winoF32 ? algorithm::convolution_winograd : algorithm::convolution_direct);
+    } catch (const dnnl::error &) {  // no Winograd kernel for this shape or CPU
+      e->init(g, true, relu, x.type(), prop_kind::forward_inference);
+    }
     return e;
   });
   const int64_t O = g.o, K = g.c * g.kh * g.kw;
@@ -520,7 +539,7 @@ static Napi::Value convBnFwd(const Args &a) {
     } else {
       if (!f.valid || f.winograd || f.weights.get_desc() != e->pd.weights_desc())
         f.weights = memory(e->pd.weights_desc(), engine());
-      memory src = e->wei.get(wf);  // reordered into the entry's buffer (shared by layers of this shape)
+      memory src = wrap(e->wei.user, wf);  // plain -> the primitive's layout, in one reorder
       SerialScope one(small(e->wei.user));
       dnnl::reorder(src, f.weights).execute(stream(), src, f.weights);
       stream().wait();

@@ -429,14 +429,18 @@ test('native: results do not depend on the thread count', { skip }, () => {
 });
 
 // ---- layout choice ----
-test('native layout: blocked for training and bf16 inference, NHWC for fp32 inference; UNETPP_LAYOUT overrides, bad values are named', { skip }, async () => {
+test('native layout: blocked, but NHWC for fp32 inference without Winograd; UNETPP_LAYOUT overrides, bad values are named', { skip }, async () => {
   const { defaultLayout } = await import('../../src/engine/backends/native.js');
-  const saved = process.env.UNETPP_LAYOUT;
+  const saved = process.env.UNETPP_LAYOUT, savedWino = process.env.UNETPP_WINOGRAD;
   try {
     delete process.env.UNETPP_LAYOUT;
+    delete process.env.UNETPP_WINOGRAD;
     assert.equal(defaultLayout('fp32', 'train'), 'blocked');
     assert.equal(defaultLayout('bf16', 'infer'), 'blocked');
+    assert.equal(defaultLayout('fp32', 'infer'), 'blocked');
+    process.env.UNETPP_WINOGRAD = '0';
     assert.equal(defaultLayout('fp32', 'infer'), 'nhwc');
+    assert.equal(defaultLayout('bf16', 'infer'), 'blocked');
     assert.equal(new NativeBackend({ use: 'infer' }).layout, 'nhwc');
     process.env.UNETPP_LAYOUT = 'nhwc';
     assert.equal(new NativeBackend({ use: 'train' }).layout, 'nhwc');
@@ -444,6 +448,7 @@ test('native layout: blocked for training and bf16 inference, NHWC for fp32 infe
     assert.throws(() => new NativeBackend(), /layout must be nhwc or blocked, got nchw \(from UNETPP_LAYOUT\)/);
   } finally {
     if (saved === undefined) delete process.env.UNETPP_LAYOUT; else process.env.UNETPP_LAYOUT = saved;
+    if (savedWino === undefined) delete process.env.UNETPP_WINOGRAD; else process.env.UNETPP_WINOGRAD = savedWino;
   }
 });
 

@@ -32,15 +32,17 @@ function blockedIndex(ct: number, h: number, w: number, c: number, y: number, x:
   return ((Math.floor(c / 16) * h + y) * w + x) * 16 + (c % 16);
 }
 
-function run(cs: Case, seed: number, winograd: boolean, nanAt = -1) {
+function run(cs: Case, seed: number, winograd: boolean, nanAt = -1, f32 = false) {
   const { n, c, o, h, w } = cs;
   const [xc0, xct] = cs.xc ?? [0, c], [yc0, yct] = cs.yc ?? [0, o];
   const r = rng(seed);
   // x: bf16 values in [-2, 2) stored nChw16c in a buffer of xct channels a image, at channel xc0.
   const xv = Float64Array.from({ length: n * c * h * w }, () => bitsToF32(bf16Bits(4 * r() - 2)));
-  const xb = new Uint16Array(n * xct * h * w);
-  for (let i = 0; i < n; i++) for (let ci = 0; ci < c; ci++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++)
-    xb[i * xct * h * w + blockedIndex(xct, h, w, xc0 + ci, y, x)] = bf16Bits(xv[((i * c + ci) * h + y) * w + x]);
+  const xb = f32 ? new Float32Array(n * xct * h * w) : new Uint16Array(n * xct * h * w);
+  for (let i = 0; i < n; i++) for (let ci = 0; ci < c; ci++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    const v = xv[((i * c + ci) * h + y) * w + x];
+    xb[i * xct * h * w + blockedIndex(xct, h, w, xc0 + ci, y, x)] = f32 ? v : bf16Bits(v);
+  }
   const wt = Float32Array.from({ length: o * c * 9 }, () => (2 * r() - 1) / Math.sqrt(c * 9));
   const bias = Float32Array.from({ length: o }, () => 0.2 * r() - 0.1);
   const gamma = Float32Array.from({ length: o }, () => 0.5 + r());
@@ -48,8 +50,9 @@ function run(cs: Case, seed: number, winograd: boolean, nanAt = -1) {
   const rm = Float32Array.from({ length: o }, () => 0.2 * r() - 0.1);
   const rv = Float32Array.from({ length: o }, () => 0.5 + r());
   const eps = 1e-5;
-  if (nanAt >= 0) xb[nanAt] = 0x7fc0;
-  const yb = new Uint16Array(n * yct * h * w).fill(0x3f80); // 1.0: channels outside the view must stay
+  if (nanAt >= 0) xb[nanAt] = f32 ? NaN : 0x7fc0;
+  const ONE = f32 ? 1 : 0x3f80; // channels outside the view must keep it
+  const yb = (f32 ? new Float32Array(n * yct * h * w) : new Uint16Array(n * yct * h * w)).fill(ONE);
   A.setWinograd(winograd);
   A.setBlocked(true);
   try {
@@ -79,8 +82,8 @@ function run(cs: Case, seed: number, winograd: boolean, nanAt = -1) {
   let untouched = true;
   for (let i = 0; i < n; i++) for (let cc = 0; cc < yct; cc++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
     const v = yb[i * yct * h * w + blockedIndex(yct, h, w, cc, y, x)];
-    if (cc >= yc0 && cc < yc0 + o) got[((i * o + cc - yc0) * h + y) * w + x] = bitsToF32(v);
-    else if (v !== 0x3f80) untouched = false;
+    if (cc >= yc0 && cc < yc0 + o) got[((i * o + cc - yc0) * h + y) * w + x] = f32 ? v : bitsToF32(v);
+    else if (v !== ONE) untouched = false;
   }
   let maxRel = 0, sumRel = 0;
   for (let k = 0; k < ref.length; k++) {
@@ -124,3 +127,15 @@ test('convBnFwd bf16 Winograd: a NaN input reaches the outputs (NaN checks still
   for (const v of out) if ((v & 0x7f80) === 0x7f80 && (v & 0x7f) !== 0) nans++;
   assert.ok(nans >= 9 * 32, `NaN outputs: ${nans}`);
 });
+
+// float32 inference convs go to oneDNN's own Winograd F(4x4, 3x3) (jit_wino_4x3, blocked layout).
+for (const cs of [CASES[0], CASES[1], { n: 2, c: 64, o: 48, h: 12, w: 14 }]) {
+  test(`convBnFwd float32 Winograd N${cs.n} C${cs.c} O${cs.o} ${cs.h}x${cs.w}${cs.xc ? ' strided' : ''}: near float64`, { skip }, () => {
+    const wino = run(cs, 11, true, -1, true), direct = run(cs, 11, false, -1, true);
+    console.log(`  float32 winograd max ${wino.maxRel.toExponential(2)}; direct max ${direct.maxRel.toExponential(2)}`);
+    assert.ok(wino.untouched && direct.untouched, 'channels outside the output view are left alone');
+    assert.notDeepEqual(wino.bits, direct.bits, 'the Winograd kernel ran (its sums differ from the direct conv)');
+    assert.ok(direct.maxRel < 1e-6, `direct conv error ${direct.maxRel}`);
+    assert.ok(wino.maxRel < 1e-6, `Winograd error ${wino.maxRel} (relative to sum |x w|)`);
+  });
+}

@@ -26,14 +26,15 @@ const VIEW_MIN = 1 << 17;
 
 /**
  * The faster layout, measured (UNet++ bn preset, batch 16, 96x96, 2 threads, oneDNN 2.6):
- * blocked for training in both precisions (its backward kernels are faster) and for bf16
- * inference; NHWC for float32 inference, whose forward convs (brgconv) beat the blocked ones
- * (347 vs 376 ms a batch). UNETPP_LAYOUT overrides.
+ * blocked for training in both precisions (its backward kernels are faster) and for inference,
+ * whose 3x3 convs run Winograd (our bf16 kernel; oneDNN's float32 one takes blocked activations
+ * only: 342 -> 231 ms a float32 batch). With UNETPP_WINOGRAD=0, float32 inference is faster NHWC
+ * (oneDNN's direct brgconv: 347 vs 376 ms a batch). UNETPP_LAYOUT overrides.
  */
 export function defaultLayout(precision: Precision, use: BackendUse = 'train'): ActLayout {
   const env = process.env.UNETPP_LAYOUT;
   if (env) return env as ActLayout;
-  return precision === 'fp32' && use === 'infer' ? 'nhwc' : 'blocked';
+  return precision === 'fp32' && use === 'infer' && process.env.UNETPP_WINOGRAD === '0' ? 'nhwc' : 'blocked';
 }
 /** Storage format of a tensor: -1 plain, 1 NHWC, 2 nChw16c (the addon's reorderAct codes). */
 export function actFormat(shape: Shape, layout: Layout, actLayout: ActLayout): -1 | 1 | 2 {

@@ -128,6 +128,37 @@ struct Stage {
   }
 };
 
+/** float32 convs (inference, and training's forward and both backward passes) through oneDNN's
+ *  Winograd F(4x4, 3x3) (jit_wino_4x3, blocked activations only): 3x3, stride 1, pad 1, C and O
+ *  multiples of 16, sides of at least UNETPP_WINOGRAD_MIN_SIDE_F32 (default 12). Off with
+ *  UNETPP_WINOGRAD=0, as the bf16 kernel. */
+static bool fp32WinogradTakes(const ConvGeo &g, bool bf16) {
+  static const int64_t minSide = [] {
+    const char *e = std::getenv("UNETPP_WINOGRAD_MIN_SIDE_F32");
+    return e && *e ? std::atoll(e) : 12;
+  }();
+  return winogradEnabled() && !bf16 && blockedC(g.c) && blockedC(g.o) && g.kh == 3 && g.kw == 3 && g.stride == 1 &&
+         g.pad == 1 && g.h >= minSide && g.w >= minSide;
+}
+
+/** The algorithm a conv of geometry g runs: Winograd where fp32WinogradTakes, else direct. */
+template <class K>
+static algorithm algFor(const ConvGeo &g, bool bf16) {
+  if constexpr (std::is_same_v<K, ConvKind>) return fp32WinogradTakes(g, bf16) ? algorithm::convolution_winograd : K::alg;
+  return K::alg;
+}
+/** make(alg) with alg = algFor(g), or with the direct algorithm if oneDNN has no such kernel. */
+template <class K, class Make>
+static auto withAlg(const ConvGeo &g, bool bf16, Make make) {
+  const algorithm alg = algFor<K>(g, bf16);
+  if (alg == K::alg) return make(alg);
+  try {
+    return make(alg);
+  } catch (const dnnl::error &) {
+    return make(K::alg);
+  }
+}
+
 template <class K>
 static typename K::Fwd::primitive_desc fwdPd(const ConvGeo &g, bool bias, bool relu, dt t,
                                              prop_kind kind = prop_kind::forward_training, Any any = kOurs,
@@ -285,9 +316,9 @@ static Napi::Value forward(const Args &a, bool deconv) {
     for (int64_t i = 0; i < images; i++) headFwd(g, {image(x, i, xs, st.x), x.bf16}, w, b, {image(y, i, ys, st.y), y.bf16}, relu);
     return a.env().Undefined();
   }
-  auto &e = cached<FwdEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, b != nullptr, relu, x.bf16}), [&] {
+  auto &e = cached<FwdEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, b != nullptr, relu, x.bf16, (int64_t)algFor<K>(g, x.bf16)}), [&] {
     auto *e = new FwdEntry<K>();
-    e->init(g, b != nullptr, relu, x.type(), prop_kind::forward_training);
+    withAlg<K>(g, x.bf16, [&](algorithm alg) { e->init(g, b != nullptr, relu, x.type(), prop_kind::forward_training, alg); return 0; });
     return e;
   });
   runForward(e, g, x, y, st, images, e.wei.get(w), b);
@@ -311,11 +342,11 @@ static Napi::Value backwardData(const Args &a, bool deconv) {
   a.sameType({{"dy", dy}, {"dx", dx}});
   if (headBwdData(g, dy, w, dx)) return a.env().Undefined();
   const dt t = dy.type();
-  auto &e = cached<BwdDEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, dy.bf16}), [&] {
+  auto &e = cached<BwdDEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, dy.bf16, (int64_t)algFor<K>(g, dy.bf16)}), [&] {
     auto *e = new BwdDEntry<K>();
-    e->pd = jitOrAny([&](Any any) {
-      auto hint = fwdPd<K>(g, false, false, t, prop_kind::forward_training, any);
-      typename K::BwdD::desc d(K::alg, act(g.src(), t, any), anyMd(g.wei(), t), act(g.dst(), t, any), strides(g), pads(g), pads(g));
+    e->pd = withAlg<K>(g, dy.bf16, [&](algorithm alg) { return jitOrAny([&](Any any) {
+      auto hint = fwdPd<K>(g, false, false, t, prop_kind::forward_training, any, alg);
+      typename K::BwdD::desc d(alg, act(g.src(), t, any), anyMd(g.wei(), t), act(g.dst(), t, any), strides(g), pads(g), pads(g));
       typename K::BwdD::primitive_desc pd(d, baseAttr(), engine(), hint);
       // oneDNN 2.6's bf16 1x1 backward-data kernel returns wrong values on some small images
       // (measured: garbage on N2 C17->1 6x5, 13% error on N16 C32->16 6x6); the next
@@ -324,7 +355,7 @@ static Napi::Value backwardData(const Args &a, bool deconv) {
       if (t == dt::bf16 && g.kh == 1 && g.kw == 1)
         while (std::string(pd.impl_info_str()).find("jit_bf16_1x1") != std::string::npos && pd.next_impl()) {}
       return pd;
-    });
+    }); });
     e->prim = typename K::BwdD(e->pd);
     e->wei.init(userWei(g), e->pd.weights_desc());
     e->dy.init(actMd(g.dst(), t), e->pd.diff_dst_desc(), true);
@@ -392,16 +423,16 @@ static Napi::Value backwardWeights(const Args &a, bool deconv) {
   const dt t = x.type();
   // Blocked dy: oneDNN's own bias gradient is cheap there (on NHWC it is not, see biasGrad).
   const bool dnnlBias = db && blockedC(g.o);
-  auto &e = cached<BwdWEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, x.bf16, dnnlBias}), [&] {
+  auto &e = cached<BwdWEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, x.bf16, dnnlBias, (int64_t)algFor<K>(g, x.bf16)}), [&] {
     auto *e = new BwdWEntry<K>();
-    e->pd = jitOrAny([&](Any any) {
-      auto hint = fwdPd<K>(g, dnnlBias, false, t, prop_kind::forward_training, any);
+    e->pd = withAlg<K>(g, x.bf16, [&](algorithm alg) { return jitOrAny([&](Any any) {
+      auto hint = fwdPd<K>(g, dnnlBias, false, t, prop_kind::forward_training, any, alg);
       // bf16: the weight gradient is still accumulated and returned in float32 (mixed precision)
       typename K::BwdW::desc d = dnnlBias
-          ? typename K::BwdW::desc(K::alg, act(g.src(), t, any), anyMd(g.wei(), dt::f32), biasMd(g), act(g.dst(), t, any), strides(g), pads(g), pads(g))
-          : typename K::BwdW::desc(K::alg, act(g.src(), t, any), anyMd(g.wei(), dt::f32), act(g.dst(), t, any), strides(g), pads(g), pads(g));
+          ? typename K::BwdW::desc(alg, act(g.src(), t, any), anyMd(g.wei(), dt::f32), biasMd(g), act(g.dst(), t, any), strides(g), pads(g), pads(g))
+          : typename K::BwdW::desc(alg, act(g.src(), t, any), anyMd(g.wei(), dt::f32), act(g.dst(), t, any), strides(g), pads(g), pads(g));
       return typename K::BwdW::primitive_desc(d, baseAttr(), engine(), hint);
-    });
+    }); });
     e->prim = typename K::BwdW(e->pd);
     e->x.init(actMd(g.src(), t), e->pd.src_desc(), true);
     e->dy.init(actMd(g.dst(), t), e->pd.diff_dst_desc(), true);
@@ -467,18 +498,6 @@ static FoldedWeights &folded(const Args &a, size_t i) {
   return *f;
 }
 
-/** float32 inference convs through oneDNN's Winograd F(4x4, 3x3) (jit_wino_4x3, blocked
- *  activations only): 3x3, stride 1, pad 1, C and O multiples of 16, sides of at least
- *  UNETPP_WINOGRAD_MIN_SIDE_F32 (default 12). Off with UNETPP_WINOGRAD=0, as the bf16 kernel. */
-static bool fp32WinogradTakes(const ConvGeo &g, bool bf16) {
-  static const int64_t minSide = [] {
-    const char *e = std::getenv("UNETPP_WINOGRAD_MIN_SIDE_F32");
-    return e && *e ? std::atoll(e) : 12;
-  }();
-  return winogradEnabled() && !bf16 && blockedC(g.c) && blockedC(g.o) && g.kh == 3 && g.kw == 3 && g.stride == 1 &&
-         g.pad == 1 && g.h >= minSide && g.w >= minSide;
-}
-
 // convBnFwd(x, w, b|null, gamma, beta, runningMean, runningVar, y, n,c,h,w,o,kh,kw,stride,pad, eps, relu,
 //           xStride, yStride, cache, frozen):
 // eval-mode conv + batch norm (+ ReLU) as one primitive. With fixed statistics the norm is a
@@ -501,15 +520,9 @@ static Napi::Value convBnFwd(const Args &a) {
   a.sameType({{"x", x}, {"y", y}});
   const int64_t images = runsFor(g, st);
   const bool wino = winogradTakes(g.c, g.o, g.h, g.w, g.kh == g.kw ? g.kh : 0, g.stride, g.pad, x.bf16);
-  const bool winoF32 = fp32WinogradTakes(g, x.bf16);
-  FwdEntry<ConvKind> *e = wino ? nullptr : &cached<FwdEntry<ConvKind>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, relu, x.bf16, winoF32}), [&] {
+  FwdEntry<ConvKind> *e = wino ? nullptr : &cached<FwdEntry<ConvKind>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, relu, x.bf16, (int64_t)algFor<ConvKind>(g, x.bf16)}), [&] {
     auto *e = new FwdEntry<ConvKind>();
-    try {
-      e->init(g, true, relu, x.type(), prop_kind::forward_inference,
-              winoF32 ? algorithm::convolution_winograd : algorithm::convolution_direct);
-    } catch (const dnnl::error &) {  // no Winograd kernel for this shape or CPU
-      e->init(g, true, relu, x.type(), prop_kind::forward_inference);
-    }
+    withAlg<ConvKind>(g, x.bf16, [&](algorithm alg) { e->init(g, true, relu, x.type(), prop_kind::forward_inference, alg); return 0; });
     return e;
   });
   const int64_t O = g.o, K = g.c * g.kh * g.kw;

@@ -139,3 +139,61 @@ for (const cs of [CASES[0], CASES[1], { n: 2, c: 64, o: 48, h: 12, w: 14 }]) {
     assert.ok(wino.maxRel < 1e-6, `Winograd error ${wino.maxRel} (relative to sum |x w|)`);
   });
 }
+
+// float32 training: forward, backward-data and backward-weights convs also run oneDNN's Winograd.
+test('convFwd / convBwdData / convBwdWeights float32 Winograd (blocked N2 C32 O48 24x24): near float64', { skip }, () => {
+  const n = 2, c = 32, o = 48, h = 24, w = 24, r = rng(21);
+  const blocked = (v: Float64Array, ch: number) => { // NCHW float64 -> nChw16c float32
+    const out = new Float32Array(v.length);
+    for (let i = 0; i < n; i++) for (let cc = 0; cc < ch; cc++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++)
+      out[i * ch * h * w + blockedIndex(ch, h, w, cc, y, x)] = v[((i * ch + cc) * h + y) * w + x];
+    return out;
+  };
+  const unblock = (v: Float32Array, ch: number) => {
+    const out = new Float64Array(v.length);
+    for (let i = 0; i < n; i++) for (let cc = 0; cc < ch; cc++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++)
+      out[((i * ch + cc) * h + y) * w + x] = v[i * ch * h * w + blockedIndex(ch, h, w, cc, y, x)];
+    return out;
+  };
+  const xv = Float64Array.from({ length: n * c * h * w }, () => Math.fround(2 * r() - 1));
+  const gv = Float64Array.from({ length: n * o * h * w }, () => Math.fround(2 * r() - 1));
+  const wt = Float32Array.from({ length: o * c * 9 }, () => (2 * r() - 1) / Math.sqrt(c * 9));
+  // float64 references and the sums of |terms| their rounding errors scale with
+  const y = new Float64Array(n * o * h * w), yMag = new Float64Array(y.length);
+  const dx = new Float64Array(n * c * h * w), dxMag = new Float64Array(dx.length);
+  const dw = new Float64Array(o * c * 9), dwMag = new Float64Array(dw.length);
+  for (let i = 0; i < n; i++) for (let oi = 0; oi < o; oi++) for (let yy = 0; yy < h; yy++) for (let xx = 0; xx < w; xx++) {
+    const yk = ((i * o + oi) * h + yy) * w + xx, g = gv[yk];
+    for (let ci = 0; ci < c; ci++) for (let ky = 0; ky < 3; ky++) for (let kx = 0; kx < 3; kx++) {
+      const sy = yy + ky - 1, sx = xx + kx - 1;
+      if (sy < 0 || sy >= h || sx < 0 || sx >= w) continue;
+      const xk = ((i * c + ci) * h + sy) * w + sx, wk = ((oi * c + ci) * 3 + ky) * 3 + kx;
+      y[yk] += xv[xk] * wt[wk]; yMag[yk] += Math.abs(xv[xk] * wt[wk]);
+      dx[xk] += g * wt[wk]; dxMag[xk] += Math.abs(g * wt[wk]);
+      dw[wk] += g * xv[xk]; dwMag[wk] += Math.abs(g * xv[xk]);
+    }
+  }
+  const maxRel = (got: ArrayLike<number>, ref: Float64Array, mag: Float64Array) => {
+    let m = 0;
+    for (let k = 0; k < ref.length; k++) m = Math.max(m, Math.abs(got[k] - ref[k]) / (mag[k] || 1));
+    return m;
+  };
+  const runAll = (winograd: boolean) => {
+    A.setWinograd(winograd);
+    A.setBlocked(true);
+    try {
+      const yb = new Float32Array(n * o * h * w), dxb = new Float32Array(n * c * h * w), dwb = new Float32Array(o * c * 9);
+      A.convFwd(blocked(xv, c), wt, null, yb, n, c, h, w, o, 3, 3, 1, 1, false);
+      A.convBwdData(blocked(gv, o), wt, dxb, n, c, h, w, o, 3, 3, 1, 1);
+      A.convBwdWeights(blocked(xv, c), blocked(gv, o), dwb, null, n, c, h, w, o, 3, 3, 1, 1);
+      return { y: unblock(yb, o), dx: unblock(dxb, c), dw: dwb };
+    } finally { A.setWinograd(true); }
+  };
+  const wino = runAll(true), direct = runAll(false);
+  for (const [name, got, ref, mag] of [['y', wino.y, y, yMag], ['dx', wino.dx, dx, dxMag], ['dw', wino.dw, dw, dwMag]] as const) {
+    const e = maxRel(got, ref, mag);
+    console.log(`  float32 training ${name}: Winograd max ${e.toExponential(2)}, direct ${maxRel((direct as Record<string, ArrayLike<number>>)[name], ref, mag).toExponential(2)}`);
+    assert.ok(e < 4e-6, `${name}: Winograd error ${e} (relative to sum |terms|)`);
+    assert.notDeepEqual(Array.from(got), Array.from((direct as Record<string, ArrayLike<number>>)[name]), `${name}: the Winograd kernel ran`);
+  }
+});

@@ -49,7 +49,7 @@ static int64_t opt(Napi::Object o, const char *k, int64_t d) {
   return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : d;
 }
 
-// benchConvRaw({n,c,o,h,w,k,pad,iters,bias,bf16,nhwc}) -> {fwdMs, bwdDataMs, bwdWeightsMs, impl: {...}}
+// benchConvRaw({n,c,o,h,w,k,pad,iters,bias,bf16,nhwc,winograd}) -> {fwdMs, bwdDataMs, bwdWeightsMs, impl: {...}}
 // bf16: activations and weights in bf16, bias and weight gradients in f32 (mixed precision).
 static Napi::Value benchConvRaw(const Args &a) {
   if (!a.info[0].IsObject()) throw OpError("expects an options object {n,c,o,h,w,k,pad,iters}");
@@ -65,18 +65,39 @@ static Napi::Value benchConvRaw(const Args &a) {
   const bool nhwc = o.Get("nhwc").IsBoolean() && o.Get("nhwc").As<Napi::Boolean>().Value();
   auto any = [](memory::dims d, dt t) { return memory::desc(d, t, tag::any); };
   auto actMd = [&](memory::dims d) { return memory::desc(d, act, nhwc ? tag::nhwc : tag::any); };
-  memory::desc src = actMd({n, c, h, w}), wei = any({oc, c, k, k}, act), dst = actMd({n, oc, ho, wo});
+  // winograd: float32 3x3 convs as the engine runs them (oneDNN's F(4x4, 3x3) on nChw16c, see
+  // fp32WinogradTakes in conv.cc), where oneDNN has it for this shape; the direct conv otherwise.
+  const bool wino = o.Get("winograd").IsBoolean() && o.Get("winograd").As<Napi::Boolean>().Value() && !bf16 &&
+                    !nhwc && k == 3 && pad == 1 && c % 16 == 0 && oc % 16 == 0 && h >= 12 && w >= 12;
   memory::desc dwei = any({oc, c, k, k}, dt::f32);
   memory::desc bmd = bias ? memory::desc({oc}, dt::f32, tag::x) : memory::desc();
   memory::dims st{1, 1}, pd{pad, pad};
   auto attr = baseAttr();
-
-  dnnl::convolution_forward::desc fd(prop_kind::forward_training, algorithm::convolution_direct, src, wei, bmd, dst, st, pd, pd);
-  dnnl::convolution_forward::primitive_desc fpd(fd, attr, engine());
-  dnnl::convolution_backward_data::desc dd(algorithm::convolution_direct, src, wei, dst, st, pd, pd);
-  dnnl::convolution_backward_data::primitive_desc dpd(dd, attr, engine(), fpd);
-  dnnl::convolution_backward_weights::desc wd(algorithm::convolution_direct, src, dwei, bmd, dst, st, pd, pd);
-  dnnl::convolution_backward_weights::primitive_desc wpd(wd, attr, engine(), fpd);
+  struct Pds {
+    dnnl::convolution_forward::primitive_desc f;
+    dnnl::convolution_backward_data::primitive_desc d;
+    dnnl::convolution_backward_weights::primitive_desc w;
+  };
+  auto make = [&](algorithm alg) {
+    const bool blk = alg == algorithm::convolution_winograd;
+    auto md = [&](memory::dims d) { return blk ? memory::desc(d, act, tag::nChw16c) : actMd(d); };
+    memory::desc src = md({n, c, h, w}), wei = any({oc, c, k, k}, act), dst = md({n, oc, ho, wo});
+    dnnl::convolution_forward::desc fd(prop_kind::forward_training, alg, src, wei, bmd, dst, st, pd, pd);
+    dnnl::convolution_forward::primitive_desc fpd(fd, attr, engine());
+    dnnl::convolution_backward_data::desc dd(alg, src, wei, dst, st, pd, pd);
+    dnnl::convolution_backward_weights::desc wd(alg, src, dwei, bmd, dst, st, pd, pd);
+    return Pds{fpd, {dd, attr, engine(), fpd}, {wd, attr, engine(), fpd}};
+  };
+  Pds pds = wino ? [&] {
+    try {
+      return make(algorithm::convolution_winograd);
+    } catch (const dnnl::error &) {
+      return make(algorithm::convolution_direct);
+    }
+  }() : make(algorithm::convolution_direct);
+  auto &fpd = pds.f;
+  auto &dpd = pds.d;
+  auto &wpd = pds.w;
 
   memory x = filled(fpd.src_desc(), 1), wt = filled(fpd.weights_desc(), 2), y = filled(fpd.dst_desc(), 3);
   memory b = bias ? filled(bmd, 4) : memory();

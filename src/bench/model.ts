@@ -7,7 +7,7 @@ import { Plan } from '../engine/plan.js';
 import type { Backend, Precision } from '../engine/backend.js';
 import { SegModel } from '../models/model.js';
 import { Adam } from '../optim/index.js';
-import { benchConvRaw } from '../engine/backends/native.js';
+import { benchConvRaw, winogradOn } from '../engine/backends/native.js';
 import type { Grad } from '../optim/index.js';
 
 export interface ModelBenchOptions { batch: number; size: number; steps: number; warmup: number; ds: boolean; channels: number; filters?: number[]; precision?: Precision }
@@ -121,7 +121,9 @@ export function kernelFloor(o: ModelBenchOptions, iters: number) {
   }
   let fwd = 0, bwd = 0, layers = 0;
   for (const s of shapes.values()) {
-    const r = benchConvRaw({ ...s, iters, bf16 });
+    // float32: the algorithms the engine runs (Winograd where it takes the shape); bf16: oneDNN's
+    // direct convs (bf16 inference's Winograd is ours, not oneDNN's: it runs below this floor).
+    const r = benchConvRaw({ ...s, iters, bf16, winograd: !bf16 && winogradOn() });
     fwd += s.count * r.fwdMs;
     bwd += s.count * (r.bwdDataMs + r.bwdWeightsMs);
     layers += s.count;

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { Graph } from '../engine/graph.js';
 import { Plan } from '../engine/plan.js';
 import { ParamStore } from '../engine/params.js';
-import { NativeBackend, benchConvRaw, getThreads } from '../engine/backends/native.js';
+import { NativeBackend, benchConvRaw, getThreads, winogradOn } from '../engine/backends/native.js';
 import type { Precision } from '../engine/backend.js';
 
 export interface ConvOpOptions { n: number; c: number; o: number; h: number; w: number; k: number; pad: number; iters: number; precision: Precision }
@@ -71,7 +71,8 @@ export function benchConvOp(opts: Partial<ConvOpOptions> = {}) {
   const trainRun = time(o.iters, () => train.run(feeds));
   const fwdKernel = kernelMs(fwd, { x: feeds.x });
   const trainKernel = kernelMs(train, feeds);
-  const raw = benchConvRaw({ n: o.n, c: o.c, o: o.o, h: o.h, w: o.w, k: o.k, pad: o.pad, iters: o.iters, bias: true, bf16: o.precision === 'bf16' });
+  const raw = benchConvRaw({ n: o.n, c: o.c, o: o.o, h: o.h, w: o.w, k: o.k, pad: o.pad, iters: o.iters, bias: true, bf16: o.precision === 'bf16',
+    winograd: o.precision !== 'bf16' && winogradOn() });  // what the plan's float32 conv runs
 
   const gf = raw.gflop;
   const ours = { fwdMs: fwdKernel, fwdBwdMs: trainKernel };

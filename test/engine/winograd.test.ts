@@ -197,3 +197,15 @@ test('convFwd / convBwdData / convBwdWeights float32 Winograd (blocked N2 C32 O4
     assert.notDeepEqual(Array.from(got), Array.from((direct as Record<string, ArrayLike<number>>)[name]), `${name}: the Winograd kernel ran`);
   }
 });
+
+test('benchConvRaw (the kernel floor) times float32 Winograd when asked, where oneDNN has it', { skip }, () => {
+  const shape = { n: 2, c: 32, o: 32, h: 24, w: 24, iters: 1 };
+  const wino = A.benchConvRaw({ ...shape, winograd: true }), direct = A.benchConvRaw({ ...shape });
+  for (const pass of ['fwd', 'bwdData', 'bwdWeights'] as const) {
+    assert.match(wino.impl[pass], /wino/, `${pass}: ${wino.impl[pass]}`);
+    assert.doesNotMatch(direct.impl[pass], /wino/, `${pass}: ${direct.impl[pass]}`);
+  }
+  // shapes the engine does not run as Winograd stay direct: bf16, 5x5, a side under 12
+  for (const o of [{ ...shape, bf16: true }, { ...shape, k: 5, pad: 2 }, { ...shape, h: 10, w: 10 }])
+    assert.doesNotMatch(A.benchConvRaw({ ...o, winograd: true }).impl.fwd, /wino/, JSON.stringify(o));
+});

@@ -34,8 +34,10 @@ const VIEW_MIN = 1 << 17;
 export function defaultLayout(precision: Precision, use: BackendUse = 'train'): ActLayout {
   const env = process.env.UNETPP_LAYOUT;
   if (env) return env as ActLayout;
-  return precision === 'fp32' && use === 'infer' && process.env.UNETPP_WINOGRAD === '0' ? 'nhwc' : 'blocked';
+  return precision === 'fp32' && use === 'infer' && !winogradOn() ? 'nhwc' : 'blocked';
 }
+/** Whether the addon runs 3x3 convs as Winograd (docs/engine.md): unless UNETPP_WINOGRAD=0. */
+export const winogradOn = () => process.env.UNETPP_WINOGRAD !== '0';
 /** Storage format of a tensor: -1 plain, 1 NHWC, 2 nChw16c (the addon's reorderAct codes). */
 export function actFormat(shape: Shape, layout: Layout, actLayout: ActLayout): -1 | 1 | 2 {
   if (!isAct4(shape, layout)) return -1;
@@ -154,6 +156,6 @@ export function sgdStep(param: Float32Array, grad: Float32Array, buf: Float32Arr
 }
 
 /** oneDNN's own conv primitives ("format any" layouts) timed on filled buffers: the kernel floor. */
-export function benchConvRaw(opts: { n?: number; c?: number; o?: number; h?: number; w?: number; k?: number; pad?: number; iters?: number; bias?: boolean; bf16?: boolean; nhwc?: boolean }): ConvRawResult {
+export function benchConvRaw(opts: { n?: number; c?: number; o?: number; h?: number; w?: number; k?: number; pad?: number; iters?: number; bias?: boolean; bf16?: boolean; nhwc?: boolean; winograd?: boolean }): ConvRawResult {
   return loadAddon().benchConvRaw(opts);
 }

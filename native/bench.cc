@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common.h"
+#include "conv.h"
 
 namespace un {
 
@@ -65,10 +66,11 @@ static Napi::Value benchConvRaw(const Args &a) {
   const bool nhwc = o.Get("nhwc").IsBoolean() && o.Get("nhwc").As<Napi::Boolean>().Value();
   auto any = [](memory::dims d, dt t) { return memory::desc(d, t, tag::any); };
   auto actMd = [&](memory::dims d) { return memory::desc(d, act, nhwc ? tag::nhwc : tag::any); };
-  // winograd: float32 3x3 convs as the engine runs them (oneDNN's F(4x4, 3x3) on nChw16c, see
-  // fp32WinogradTakes in conv.cc), where oneDNN has it for this shape; the direct conv otherwise.
-  const bool wino = o.Get("winograd").IsBoolean() && o.Get("winograd").As<Napi::Boolean>().Value() && !bf16 &&
-                    !nhwc && k == 3 && pad == 1 && c % 16 == 0 && oc % 16 == 0 && h >= 12 && w >= 12;
+  // winograd: float32 3x3 convs as the engine runs them in blocked mode (oneDNN's F(4x4, 3x3) on
+  // nChw16c where fp32WinogradTakes), if oneDNN has it for this shape; the direct conv otherwise.
+  ConvGeo geo{n, c, h, w, oc, k, k, 1, pad, ho, wo, false};
+  const bool wino = o.Get("winograd").IsBoolean() && o.Get("winograd").As<Napi::Boolean>().Value() && !nhwc &&
+                    fp32WinogradTakes(geo, bf16);
   memory::desc dwei = any({oc, c, k, k}, dt::f32);
   memory::desc bmd = bias ? memory::desc({oc}, dt::f32, tag::x) : memory::desc();
   memory::dims st{1, 1}, pd{pad, pad};
@@ -88,13 +90,17 @@ static Napi::Value benchConvRaw(const Args &a) {
     dnnl::convolution_backward_weights::desc wd(alg, src, dwei, bmd, dst, st, pd, pd);
     return Pds{fpd, {dd, attr, engine(), fpd}, {wd, attr, engine(), fpd}};
   };
-  Pds pds = wino ? [&] {
-    try {
-      return make(algorithm::convolution_winograd);
+  // The engine's choice (withAlg in conv.cc), primitive by primitive: Winograd where oneDNN has
+  // it for the shape and its scratchpad is within maxWinogradScratch(), else direct.
+  Pds pds = make(algorithm::convolution_direct);
+  if (wino) try {
+      Pds w = make(algorithm::convolution_winograd);
+      const size_t cap = maxWinogradScratch();
+      if (w.f.scratchpad_desc().get_size() <= cap) pds.f = w.f;
+      if (w.d.scratchpad_desc().get_size() <= cap) pds.d = w.d;
+      if (w.w.scratchpad_desc().get_size() <= cap) pds.w = w.w;
     } catch (const dnnl::error &) {
-      return make(algorithm::convolution_direct);
     }
-  }() : make(algorithm::convolution_direct);
   auto &fpd = pds.f;
   auto &dpd = pds.d;
   auto &wpd = pds.w;

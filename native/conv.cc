@@ -128,35 +128,46 @@ struct Stage {
   }
 };
 
-/** float32 convs (inference, and training's forward and both backward passes) through oneDNN's
- *  Winograd F(4x4, 3x3) (jit_wino_4x3, blocked activations only): 3x3, stride 1, pad 1, C and O
- *  multiples of 16, sides of at least UNETPP_WINOGRAD_MIN_SIDE_F32 (default 12). Off with
- *  UNETPP_WINOGRAD=0, as the bf16 kernel. */
-static bool fp32WinogradTakes(const ConvGeo &g, bool bf16) {
+bool fp32WinogradTakes(const ConvGeo &g, bool bf16) {
   static const int64_t minSide = [] {
     const char *e = std::getenv("UNETPP_WINOGRAD_MIN_SIDE_F32");
     return e && *e ? std::atoll(e) : 12;
   }();
-  return winogradEnabled() && !bf16 && blockedC(g.c) && blockedC(g.o) && g.kh == 3 && g.kw == 3 && g.stride == 1 &&
+  return winogradEnabled() && !bf16 && g.c % 16 == 0 && g.o % 16 == 0 && g.kh == 3 && g.kw == 3 && g.stride == 1 &&
          g.pad == 1 && g.h >= minSide && g.w >= minSide;
 }
 
-/** The algorithm a conv of geometry g runs: Winograd where fp32WinogradTakes, else direct. */
+size_t maxWinogradScratch() {
+  static const size_t mb = [] {
+    const char *e = std::getenv("UNETPP_WINOGRAD_MAX_SCRATCH_MB");
+    return e && *e ? (size_t)std::atoll(e) : (size_t)160;
+  }();
+  return mb << 20;
+}
+
+/** The algorithm a conv of geometry g runs: Winograd where fp32WinogradTakes, in blocked mode
+ *  (oneDNN's Winograd takes nChw16c only), else direct. */
 template <class K>
 static algorithm algFor(const ConvGeo &g, bool bf16) {
-  if constexpr (std::is_same_v<K, ConvKind>) return fp32WinogradTakes(g, bf16) ? algorithm::convolution_winograd : K::alg;
+  if constexpr (std::is_same_v<K, ConvKind>)
+    return blockedMode() && fp32WinogradTakes(g, bf16) ? algorithm::convolution_winograd : K::alg;
   return K::alg;
 }
-/** make(alg) with alg = algFor(g), or with the direct algorithm if oneDNN has no such kernel. */
+/** make(alg) (a primitive descriptor) with alg = algFor(g); with the direct algorithm instead
+ *  where oneDNN has no Winograd kernel for the shape, or where its kernel's scratchpad would
+ *  exceed 160 MB: for C160 and C192 -> 32 at 96x96, batch 16, oneDNN switches to a variant
+ *  needing 262-304 MB (the others need 7-137 MB), which raised training's peak RSS by ~280 MB
+ *  for a forward 7% faster than direct. */
 template <class K, class Make>
 static auto withAlg(const ConvGeo &g, bool bf16, Make make) {
   const algorithm alg = algFor<K>(g, bf16);
   if (alg == K::alg) return make(alg);
   try {
-    return make(alg);
+    auto pd = make(alg);
+    if (pd.scratchpad_desc().get_size() <= maxWinogradScratch()) return pd;
   } catch (const dnnl::error &) {
-    return make(K::alg);
   }
+  return make(K::alg);
 }
 
 template <class K>
@@ -318,7 +329,7 @@ static Napi::Value forward(const Args &a, bool deconv) {
   }
   auto &e = cached<FwdEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, b != nullptr, relu, x.bf16, (int64_t)algFor<K>(g, x.bf16)}), [&] {
     auto *e = new FwdEntry<K>();
-    withAlg<K>(g, x.bf16, [&](algorithm alg) { e->init(g, b != nullptr, relu, x.type(), prop_kind::forward_training, alg); return 0; });
+    withAlg<K>(g, x.bf16, [&](algorithm alg) { e->init(g, b != nullptr, relu, x.type(), prop_kind::forward_training, alg); return e->pd; });
     return e;
   });
   runForward(e, g, x, y, st, images, e.wei.get(w), b);
@@ -519,10 +530,10 @@ static Napi::Value convBnFwd(const Args &a) {
   Act y = a.act(7, span(g.n, ys, st.y), "y");
   a.sameType({{"x", x}, {"y", y}});
   const int64_t images = runsFor(g, st);
-  const bool wino = winogradTakes(g.c, g.o, g.h, g.w, g.kh == g.kw ? g.kh : 0, g.stride, g.pad, x.bf16);
+  const bool wino = bf16WinogradTakes(g.c, g.o, g.h, g.w, g.kh == g.kw ? g.kh : 0, g.stride, g.pad, x.bf16);
   FwdEntry<ConvKind> *e = wino ? nullptr : &cached<FwdEntry<ConvKind>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, relu, x.bf16, (int64_t)algFor<ConvKind>(g, x.bf16)}), [&] {
     auto *e = new FwdEntry<ConvKind>();
-    withAlg<ConvKind>(g, x.bf16, [&](algorithm alg) { e->init(g, true, relu, x.type(), prop_kind::forward_inference, alg); return 0; });
+    withAlg<ConvKind>(g, x.bf16, [&](algorithm alg) { e->init(g, true, relu, x.type(), prop_kind::forward_inference, alg); return e->pd; });
     return e;
   });
   const int64_t O = g.o, K = g.c * g.kh * g.kw;

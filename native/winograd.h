@@ -15,7 +15,7 @@ struct WinogradWeights {
  *  stride 1, pad 1, even H and W of at least minSide (smaller images measured slower than oneDNN's
  *  direct kernel), the CPU has AVX512_BF16 and it is enabled (UNETPP_WINOGRAD=0 or
  *  setWinograd(false) turns it off). */
-bool winogradTakes(int64_t c, int64_t o, int64_t h, int64_t w, int64_t k, int64_t stride, int64_t pad, bool bf16);
+bool bf16WinogradTakes(int64_t c, int64_t o, int64_t h, int64_t w, int64_t k, int64_t stride, int64_t pad, bool bf16);
 bool winogradEnabled();
 void setWinogradEnabled(bool on);
 

@@ -311,6 +311,12 @@ static void runForward(FwdEntry<K> &e, const ConvGeo &g, Act x, Act y, const Ima
   }
 }
 
+/** Transformed weights and a bias for bf16 training's Winograd convs (see forward, backwardData). */
+struct TrainWinograd {
+  WinogradWeights u;
+  std::vector<float> bias;
+};
+
 template <class K>
 static Napi::Value forward(const Args &a, bool deconv) {
   ConvGeo g = convGeo(a, 4, deconv);
@@ -325,6 +331,16 @@ static Napi::Value forward(const Args &a, bool deconv) {
   const int64_t images = runsFor(g, st);
   if (isHead(g)) {
     for (int64_t i = 0; i < images; i++) headFwd(g, {image(x, i, xs, st.x), x.bf16}, w, b, {image(y, i, ys, st.y), y.bf16}, relu);
+    return a.env().Undefined();
+  }
+  if (!deconv && bf16WinogradTakes(g.c, g.o, g.h, g.w, g.kh == g.kw ? g.kh : 0, g.stride, g.pad, x.bf16)) {
+    // bf16 training's forward: the weights change every step, so they are transformed per call
+    // (~0.1 ms for a 192 -> 32 layer), into a buffer shared by the layers of this shape.
+    auto &tw = cached<TrainWinograd>(key("winogradFwd", {g.c, g.o}), [] { return new TrainWinograd(); });
+    winogradWeights(w, g.o, g.c, tw.u);
+    tw.bias.assign(g.o, 0.f);
+    if (b) std::copy(b, b + g.o, tw.bias.begin());
+    winogradConv(x.as<bf16>(), st.x, y.as<bf16>(), st.y, g.n * images, g.h, g.w, tw.u, tw.bias.data(), relu);
     return a.env().Undefined();
   }
   auto &e = cached<FwdEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, b != nullptr, relu, x.bf16, (int64_t)algFor<K>(g, x.bf16)}), [&] {
@@ -352,6 +368,22 @@ static Napi::Value backwardData(const Args &a, bool deconv) {
   Act dx = a.act(2, numel(g.src()), "dx");
   a.sameType({{"dy", dy}, {"dx", dx}});
   if (headBwdData(g, dy, w, dx)) return a.env().Undefined();
+  if (!deconv && g.ho == g.h && g.wo == g.w &&
+      bf16WinogradTakes(g.o, g.c, g.h, g.w, g.kh == g.kw ? g.kh : 0, g.stride, g.pad, dy.bf16)) {
+    // The data gradient of a 3x3 stride-1 pad-1 conv is itself one: dx = conv(dy, w'), w'[c][o]
+    // the kernel w[o][c] turned by 180 degrees; so bf16 training's backward runs Winograd too.
+    auto &tw = cached<TrainWinograd>(key("winogradBwdData", {g.o, g.c}), [] { return new TrainWinograd(); });
+    const int64_t k2 = g.kh * g.kw;
+    float *wt = static_cast<float *>(scratch(kTmp1, g.o * g.c * k2 * sizeof(float)));
+#pragma omp parallel for schedule(static) if (g.o * g.c * k2 >= kParMin)
+    for (int64_t c = 0; c < g.c; c++)
+      for (int64_t o = 0; o < g.o; o++)
+        for (int64_t k = 0; k < k2; k++) wt[(c * g.o + o) * k2 + k] = w[(o * g.c + c) * k2 + (k2 - 1 - k)];
+    winogradWeights(wt, g.c, g.o, tw.u);
+    tw.bias.assign(g.c, 0.f);
+    winogradConv(dy.as<bf16>(), 0, dx.as<bf16>(), 0, g.n, g.h, g.w, tw.u, tw.bias.data(), false);
+    return a.env().Undefined();
+  }
   const dt t = dy.type();
   auto &e = cached<BwdDEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, dy.bf16, (int64_t)algFor<K>(g, dy.bf16)}), [&] {
     auto *e = new BwdDEntry<K>();

@@ -36,6 +36,8 @@ interface Case {
   /** Returns the value under test; a [1] value is the loss itself, else loss = mean(y * r). */
   build(g: Graph, v: Record<string, Value>): Value;
   tol?: number;
+  /** bf16 relative L2 tolerance, where it differs from max(tol, BF16_TOL). */
+  bf16Tol?: number;
 }
 
 function data(spec: Spec, rand: () => number): Float32Array {
@@ -119,7 +121,7 @@ function parity(name: string, c: Case, seed = 1) {
       want.names.forEach((n, i) => {
         // mean(y * r) cancels; y and every gradient are compared instead.
         if (n === 'loss' && want.names[0] === 'y' && want.res[0].length > 1) return;
-        closeL2(got.res[i], want.res[i], Math.max(c.tol ?? 0, BF16_TOL), `${name} (bf16${tag}): ${n}`);
+        closeL2(got.res[i], want.res[i], c.bf16Tol ?? Math.max(c.tol ?? 0, BF16_TOL), `${name} (bf16${tag}): ${n}`);
       });
     });
 }
@@ -133,7 +135,11 @@ const conv = (n: number, c: number, h: number, w: number, o: number, k: number, 
 parity('conv2d 3x3 pad 1, bias, relu, C3 -> 4 on 7x5', conv(2, 3, 7, 5, 4, 3, 1, 1, true, true));
 parity('conv2d 3x3 stride 2, no pad, C1 -> 17 on 13x11', conv(1, 1, 13, 11, 17, 3, 2, 0, false, false));
 parity('conv2d 1x1 head, C17 -> 1 on 7x5', conv(3, 17, 7, 5, 1, 1, 1, 0, true, false));
-parity('conv2d 3x3, C32 -> 32 on 12x12, bias, relu', conv(2, 32, 12, 12, 32, 3, 1, 1, true, true));
+// Blocked bf16 runs this one as Winograd (forward and data gradient): its rounding, about twice
+// the direct conv's (bounded against float64 in winograd.test.ts), flips more ReLU masks, which
+// moves the bias gradient by up to ~7% here. The same conv at 10x10 stays direct (under 12 a side).
+parity('conv2d 3x3, C32 -> 32 on 12x12, bias, relu', { ...conv(2, 32, 12, 12, 32, 3, 1, 1, true, true), bf16Tol: 0.1 });
+parity('conv2d 3x3, C32 -> 32 on 10x10, bias, relu', conv(2, 32, 10, 10, 32, 3, 1, 1, true, true));
 parity('conv2d 5x5 pad 2, C3 -> 17 on 9x6', conv(2, 3, 9, 6, 17, 5, 1, 2, true, false));
 parity('conv2d 3x3, C3 -> 16 on 7x5, bias (NHWC in, blocked out)', conv(2, 3, 7, 5, 16, 3, 1, 1, true, false));
 parity('conv2d 1x1 head, C48 -> 1 on 6x5, bias (blocked in, NHWC out)', conv(2, 48, 6, 5, 1, 1, 1, 0, true, false));

@@ -209,3 +209,61 @@ test('benchConvRaw (the kernel floor) times float32 Winograd when asked, where o
   for (const o of [{ ...shape, bf16: true }, { ...shape, k: 5, pad: 2 }, { ...shape, h: 10, w: 10 }])
     assert.doesNotMatch(A.benchConvRaw({ ...o, winograd: true }).impl.fwd, /wino/, JSON.stringify(o));
 });
+
+// bf16 training: the forward conv and the data gradient (itself a 3x3 conv with the kernel turned
+// by 180 degrees and the channels swapped) run the bf16 Winograd kernel too.
+test('convFwd / convBwdData bf16 Winograd (blocked N2 C32 O64 24x26, bias, ReLU): near float64 and the direct conv', { skip }, () => {
+  const n = 2, c = 32, o = 64, h = 24, w = 26, r = rng(33);
+  const toBlocked = (v: Float64Array, ch: number) => {
+    const out = new Uint16Array(v.length);
+    for (let i = 0; i < n; i++) for (let cc = 0; cc < ch; cc++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++)
+      out[i * ch * h * w + blockedIndex(ch, h, w, cc, y, x)] = bf16Bits(v[((i * ch + cc) * h + y) * w + x]);
+    return out;
+  };
+  const fromBlocked = (v: Uint16Array, ch: number) => {
+    const out = new Float64Array(v.length);
+    for (let i = 0; i < n; i++) for (let cc = 0; cc < ch; cc++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++)
+      out[((i * ch + cc) * h + y) * w + x] = bitsToF32(v[i * ch * h * w + blockedIndex(ch, h, w, cc, y, x)]);
+    return out;
+  };
+  const xv = Float64Array.from({ length: n * c * h * w }, () => bitsToF32(bf16Bits(2 * r() - 1)));
+  const gv = Float64Array.from({ length: n * o * h * w }, () => bitsToF32(bf16Bits(2 * r() - 1)));
+  const wt = Float32Array.from({ length: o * c * 9 }, () => (2 * r() - 1) / Math.sqrt(c * 9));
+  const bias = Float32Array.from({ length: o }, () => 0.2 * r() - 0.1);
+  const y = new Float64Array(n * o * h * w).map((_, k) => bias[Math.floor(k / (h * w)) % o]);
+  const yMag = y.map(Math.abs), dx = new Float64Array(n * c * h * w), dxMag = new Float64Array(dx.length);
+  for (let i = 0; i < n; i++) for (let oi = 0; oi < o; oi++) for (let yy = 0; yy < h; yy++) for (let xx = 0; xx < w; xx++) {
+    const yk = ((i * o + oi) * h + yy) * w + xx, g = gv[yk];
+    for (let ci = 0; ci < c; ci++) for (let ky = 0; ky < 3; ky++) for (let kx = 0; kx < 3; kx++) {
+      const sy = yy + ky - 1, sx = xx + kx - 1;
+      if (sy < 0 || sy >= h || sx < 0 || sx >= w) continue;
+      const xk = ((i * c + ci) * h + sy) * w + sx, wv = wt[((oi * c + ci) * 3 + ky) * 3 + kx];
+      y[yk] += xv[xk] * wv; yMag[yk] += Math.abs(xv[xk] * wv);
+      dx[xk] += g * wv; dxMag[xk] += Math.abs(g * wv);
+    }
+  }
+  for (let k = 0; k < y.length; k++) y[k] = Math.max(0, y[k]);
+  const errs = (got: Float64Array, ref: Float64Array, mag: Float64Array) => {
+    let max = 0, sum = 0;
+    for (let k = 0; k < ref.length; k++) { const e = Math.abs(got[k] - ref[k]) / (mag[k] || 1); max = Math.max(max, e); sum += e; }
+    return { max, mean: sum / ref.length };
+  };
+  const runBoth = (winograd: boolean) => {
+    A.setWinograd(winograd);
+    A.setBlocked(true);
+    try {
+      const yb = new Uint16Array(n * o * h * w), dxb = new Uint16Array(n * c * h * w);
+      A.convFwd(toBlocked(xv, c), wt, bias, yb, n, c, h, w, o, 3, 3, 1, 1, true);
+      A.convBwdData(toBlocked(gv, o), wt, dxb, n, c, h, w, o, 3, 3, 1, 1);
+      return { y: fromBlocked(yb, o), dx: fromBlocked(dxb, c) };
+    } finally { A.setWinograd(true); }
+  };
+  const wino = runBoth(true), direct = runBoth(false);
+  for (const [name, ref, mag] of [['y', y, yMag], ['dx', dx, dxMag]] as const) {
+    const ew = errs(wino[name], ref, mag), ed = errs(direct[name], ref, mag);
+    console.log(`  bf16 training ${name}: Winograd max ${ew.max.toExponential(2)} mean ${ew.mean.toExponential(2)}; direct max ${ed.max.toExponential(2)} mean ${ed.mean.toExponential(2)}`);
+    assert.ok(ew.max < 2 ** -8, `${name}: Winograd error ${ew.max}`);
+    assert.ok(ew.mean < 3 * ed.mean, `${name}: Winograd mean error ${ew.mean} vs direct ${ed.mean}`);
+    assert.notDeepEqual(Array.from(wino[name]), Array.from(direct[name]), `${name}: the Winograd kernel ran`);
+  }
+});

@@ -1,4 +1,4 @@
-// conv2d and conv_transpose2d, forward and backward, on oneDNN primitives. Activations are NHWC
+// conv and conv_transpose, forward and backward, on oneDNN primitives. Activations are NHWC
 // or, in blocked mode, nChw16c where their channels allow (common.h),
 // float32 or bf16 (then weights are converted to bf16 on the fly and weight gradients stay f32);
 // weights come plain (OIHW, or IOHW for transposed convs as PyTorch stores them) and are

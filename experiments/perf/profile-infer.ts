@@ -37,7 +37,7 @@ for (const n of plan.schedule) {
   const ms = median(t);
   total += ms;
   let raw = '';
-  if (n.op === 'conv2d' || n.op === 'conv2d_bn') {
+  if (n.op === 'conv' || n.op === 'conv_bn') {
     const [N, C, H, W] = n.inputs[0].shape;
     const [O, , K] = n.inputs[1].shape;
     const k = [N, C, O, H, W, K].join('x');

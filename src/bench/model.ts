@@ -112,7 +112,7 @@ export function kernelFloor(o: ModelBenchOptions, iters: number) {
   model.forward(g, g.input('x', [o.batch, o.channels, o.size, o.size]), { training: false });
   const shapes = new Map<string, { n: number; c: number; o: number; h: number; w: number; k: number; pad: number; count: number }>();
   for (const n of g.nodes) {
-    if (n.op !== 'conv2d') continue;
+    if (n.op !== 'conv') continue;
     const [N, C, H, W] = n.inputs[0].shape;
     const [O, , K] = n.inputs[1].shape;
     const key = [N, C, O, H, W, K].join('x');

@@ -44,12 +44,12 @@ export function benchConvOp(opts: Partial<ConvOpOptions> = {}) {
   const g = new Graph();
   const x = g.input('x', [o.n, o.c, o.h, o.w]);
   const w = g.param('w', [o.o, o.c, o.k, o.k]), b = g.param('b', [o.o]);
-  const y = g.conv2d(x, w, b, { pad: o.pad });
+  const y = g.conv(x, w, b, { pad: o.pad });
   // The backward nodes autodiff emits for a conv, fed with an upstream gradient dy.
   const dy = g.input('dy', y.shape);
   const a = { stride: 1, pad: o.pad };
-  const dx = g.out(g.add('conv2d_grad_input', [dy, w], { ...a, xShape: x.shape }, [x.shape]));
-  const gw = g.add('conv2d_grad_weight', [x, dy], { ...a, wShape: w.shape, bias: true }, [w.shape, b.shape], ['plain', 'plain']);
+  const dx = g.out(g.add('conv_grad_input', [dy, w], { ...a, xShape: x.shape }, [x.shape]));
+  const gw = g.add('conv_grad_weight', [x, dy], { ...a, wShape: w.shape, bias: true }, [w.shape, b.shape], ['plain', 'plain']);
   const ps = new ParamStore();
   ps.set('w', w.shape, filled(o.o * o.c * o.k * o.k, 1));
   ps.set('b', b.shape, filled(o.o, 2));
@@ -64,7 +64,7 @@ export function benchConvOp(opts: Partial<ConvOpOptions> = {}) {
     plan.profile.clear();
     plan.run(feed);
     let ms = 0;
-    for (const [op, e] of plan.profile) if (op.startsWith('conv2d')) ms += e.ms;
+    for (const [op, e] of plan.profile) if (op.startsWith('conv')) ms += e.ms;
     return ms;
   });
   const fwdRun = time(o.iters, () => fwd.run({ x: feeds.x }));
@@ -78,7 +78,7 @@ export function benchConvOp(opts: Partial<ConvOpOptions> = {}) {
   const ours = { fwdMs: fwdKernel, fwdBwdMs: trainKernel };
   const rawFwdBwd = raw.fwdMs + raw.bwdDataMs + raw.bwdWeightsMs;
   return {
-    op: 'conv2d', shape: { ...o, bias: true }, threads: getThreads(),
+    op: 'conv', shape: { ...o, bias: true }, threads: getThreads(),
     ours: {
       fwd_ms: r3(ours.fwdMs), fwd_bwd_ms: r3(ours.fwdBwdMs),
       fwd_gflops: r3(gf / ours.fwdMs * 1e3), fwd_bwd_gflops: r3(3 * gf / ours.fwdBwdMs * 1e3),

@@ -15,26 +15,26 @@ function throughRelu(g: Graph, node: Node, dy: Value): Value {
 }
 
 const rules: Record<string, Rule> = {
-  conv2d(g, node, [dy]) {
+  conv(g, node, [dy]) {
     const [x, w, b] = node.inputs;
     const dz = throughRelu(g, node, dy!);
     const a = { stride: node.attrs.stride, pad: node.attrs.pad };
-    const dx = g.out(g.add('conv2d_grad_input', [dz, w], { ...a, xShape: x.shape }, [x.shape]));
-    const gw = g.add('conv2d_grad_weight', [x, dz], { ...a, wShape: w.shape, bias: !!b },
+    const dx = g.out(g.add('conv_grad_input', [dz, w], { ...a, xShape: x.shape }, [x.shape]));
+    const gw = g.add('conv_grad_weight', [x, dz], { ...a, wShape: w.shape, bias: !!b },
       b ? [w.shape, b.shape] : [w.shape], b ? ['plain', 'plain'] : ['plain']);
     return b ? [dx, g.out(gw, 0), g.out(gw, 1)] : [dx, g.out(gw, 0)];
   },
-  conv_transpose2d(g, node, [dy]) {
+  conv_transpose(g, node, [dy]) {
     const [x, w, b] = node.inputs;
     const a = { stride: node.attrs.stride };
-    const dx = g.out(g.add('conv_transpose2d_grad_input', [dy!, w], { ...a, xShape: x.shape }, [x.shape]));
-    const gw = g.add('conv_transpose2d_grad_weight', [x, dy!], { ...a, wShape: w.shape, bias: !!b },
+    const dx = g.out(g.add('conv_transpose_grad_input', [dy!, w], { ...a, xShape: x.shape }, [x.shape]));
+    const gw = g.add('conv_transpose_grad_weight', [x, dy!], { ...a, wShape: w.shape, bias: !!b },
       b ? [w.shape, b.shape] : [w.shape], b ? ['plain', 'plain'] : ['plain']);
     return b ? [dx, g.out(gw, 0), g.out(gw, 1)] : [dx, g.out(gw, 0)];
   },
-  maxpool2d(g, node, [dy]) {
+  maxpool(g, node, [dy]) {
     const x = node.inputs[0];
-    return [g.out(g.add('maxpool2d_grad', [x, g.out(node), dy!], { fwd: node.id }, [x.shape]))];
+    return [g.out(g.add('maxpool_grad', [x, g.out(node), dy!], { fwd: node.id }, [x.shape]))];
   },
   upsample2x(g, node, [dy]) {
     const x = node.inputs[0];

@@ -107,9 +107,9 @@ export class Graph {
   }
 
   // ---- layers ----
-  conv2d(x: Value, w: Value, b: Value | null, attrs: Partial<ConvAttrs> = {}): Value {
+  conv(x: Value, w: Value, b: Value | null, attrs: Partial<ConvAttrs> = {}): Value {
     const a: ConvAttrs = { stride: 1, pad: 0, relu: false, ...attrs };
-    return this.out(this.add('conv2d', b ? [x, w, b] : [x, w], a, [this.convShape('conv2d', x, w, b, a)]));
+    return this.out(this.add('conv', b ? [x, w, b] : [x, w], a, [this.convShape('conv', x, w, b, a)]));
   }
 
   private convShape(op: string, x: Value, w: Value, b: Value | null, a: { stride: number; pad: number }): Shape {
@@ -126,38 +126,38 @@ export class Graph {
   }
 
   /**
-   * Eval-mode conv2d + batchnorm (+ ReLU) as one op (inference only: it has no gradient rule).
-   * Same result as conv2d(x, w, b) followed by batchNorm(..., { training: false, eps, relu }).
+   * Eval-mode conv + batchnorm (+ ReLU) as one op (inference only: it has no gradient rule).
+   * Same result as conv(x, w, b) followed by batchNorm(..., { training: false, eps, relu }).
    */
-  conv2dBnEval(x: Value, w: Value, b: Value | null, gamma: Value, beta: Value, runningMean: string, runningVar: string,
+  convBnEval(x: Value, w: Value, b: Value | null, gamma: Value, beta: Value, runningMean: string, runningVar: string,
                attrs: { stride?: number; pad?: number; eps?: number; relu?: boolean } = {}): Value {
     const a = { stride: attrs.stride ?? 1, pad: attrs.pad ?? 0, eps: attrs.eps ?? 1e-5, relu: !!attrs.relu };
-    const shape = this.convShape('conv2d_bn', x, w, b, a);
+    const shape = this.convShape('conv_bn', x, w, b, a);
     const o = shape[1];
     for (const [v, what] of [[gamma, 'weight'], [beta, 'bias']] as const)
-      if (v.shape.length !== 1 || v.shape[0] !== o) this.fail('conv2d_bn', `${what} ${fmt(v.shape)} does not match ${o} channels`);
+      if (v.shape.length !== 1 || v.shape[0] !== o) this.fail('conv_bn', `${what} ${fmt(v.shape)} does not match ${o} channels`);
     const rm = this.param(runningMean, [o]), rv = this.param(runningVar, [o]);
-    return this.out(this.add('conv2d_bn', [x, w, gamma, beta, rm, rv, ...(b ? [b] : [])], a, [shape]));
+    return this.out(this.add('conv_bn', [x, w, gamma, beta, rm, rv, ...(b ? [b] : [])], a, [shape]));
   }
 
   /** Transposed conv, kernel k, stride k (the up-sampling of the paper preset). Weight [Cin, Cout, k, k] as PyTorch. */
-  convTranspose2d(x: Value, w: Value, b: Value | null): Value {
-    this.expectRank('conv_transpose2d', x, 4, 'input');
-    this.expectRank('conv_transpose2d', w, 4, 'weight');
+  convTranspose(x: Value, w: Value, b: Value | null): Value {
+    this.expectRank('conv_transpose', x, 4, 'input');
+    this.expectRank('conv_transpose', w, 4, 'weight');
     const [n, c, h, wd] = x.shape;
     const [ci, o, kh, kw] = w.shape;
-    if (ci !== c) this.fail('conv_transpose2d', `input ${fmt(x.shape)} has ${c} channels but weight ${fmt(w.shape)} expects ${ci}`);
-    if (kh !== kw) this.fail('conv_transpose2d', `kernel must be square, got ${fmt(w.shape)}`);
-    if (b && (b.shape.length !== 1 || b.shape[0] !== o)) this.fail('conv_transpose2d', `bias ${fmt(b.shape)} does not match ${o} output channels`);
-    return this.out(this.add('conv_transpose2d', b ? [x, w, b] : [x, w], { stride: kh }, [[n, o, h * kh, wd * kw]]));
+    if (ci !== c) this.fail('conv_transpose', `input ${fmt(x.shape)} has ${c} channels but weight ${fmt(w.shape)} expects ${ci}`);
+    if (kh !== kw) this.fail('conv_transpose', `kernel must be square, got ${fmt(w.shape)}`);
+    if (b && (b.shape.length !== 1 || b.shape[0] !== o)) this.fail('conv_transpose', `bias ${fmt(b.shape)} does not match ${o} output channels`);
+    return this.out(this.add('conv_transpose', b ? [x, w, b] : [x, w], { stride: kh }, [[n, o, h * kh, wd * kw]]));
   }
 
   /** Max-pool 2x2 stride 2; odd sizes are floored. */
-  maxPool2d(x: Value): Value {
-    this.expectRank('maxpool2d', x, 4, 'input');
+  maxPool(x: Value): Value {
+    this.expectRank('maxpool', x, 4, 'input');
     const [n, c, h, w] = x.shape;
-    if (h < 2 || w < 2) this.fail('maxpool2d', `input ${fmt(x.shape)} is smaller than 2x2`);
-    return this.out(this.add('maxpool2d', [x], {}, [[n, c, Math.floor(h / 2), Math.floor(w / 2)]]));
+    if (h < 2 || w < 2) this.fail('maxpool', `input ${fmt(x.shape)} is smaller than 2x2`);
+    return this.out(this.add('maxpool', [x], {}, [[n, c, Math.floor(h / 2), Math.floor(w / 2)]]));
   }
 
   /** x2 up-sampling. bilinear with alignCorners maps output o to input o*(in-1)/(out-1). */

@@ -115,7 +115,7 @@ function translate(g: Graph, m: SegModel, out: Value, fold: boolean): { nodes: O
     if (!need.has(n.id) || n.op === 'input' || n.op === 'param') continue;
     const ins = () => n.inputs.map(name);
     switch (n.op) {
-      case 'conv2d': {
+      case 'conv': {
         const [, w, b] = n.inputs;
         const k = w.shape[2];
         const attrs: Attr[] = [{ name: 'kernel_shape', ints: [k, w.shape[3]] }, { name: 'pads', ints: Array(4).fill(n.attrs.pad) }, { name: 'strides', ints: [n.attrs.stride, n.attrs.stride] }];
@@ -131,12 +131,12 @@ function translate(g: Graph, m: SegModel, out: Value, fold: boolean): { nodes: O
         } else withRelu(n, 'Conv', ins(), attrs, n.attrs.relu);
         break;
       }
-      case 'conv_transpose2d': {
+      case 'conv_transpose': {
         const s = n.attrs.stride;
         withRelu(n, 'ConvTranspose', ins(), [{ name: 'kernel_shape', ints: [s, s] }, { name: 'strides', ints: [s, s] }], false);
         break;
       }
-      case 'maxpool2d':
+      case 'maxpool':
         withRelu(n, 'MaxPool', ins(), [{ name: 'kernel_shape', ints: [2, 2] }, { name: 'strides', ints: [2, 2] }], false);
         break;
       case 'upsample2x': withRelu(n, 'Resize', resize(n.inputs[0]), resizeAttrs(n), false); break;

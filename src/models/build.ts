@@ -5,7 +5,7 @@ import { ModelConfig, depthOf, levelOf } from './config.js';
 
 export interface BuildOptions {
   training: boolean;
-  /** Eval graphs only: each conv + batch norm + ReLU as one conv2d_bn op (faster inference, but no
+  /** Eval graphs only: each conv + batch norm + ReLU as one conv_bn op (faster inference, but no
    *  gradients and no ONNX export of that graph). */
   fuseBn?: boolean;
 }
@@ -16,7 +16,7 @@ function conv(c: Ctx, name: string, x: Value, cout: number, k: number, relu: boo
   const cin = x.shape[1];
   const w = c.g.param(`${name}.weight`, [cout, cin, k, k]);
   const b = c.g.param(`${name}.bias`, [cout]);
-  return c.g.conv2d(x, w, b, { pad: (k - 1) / 2, relu });
+  return c.g.conv(x, w, b, { pad: (k - 1) / 2, relu });
 }
 
 /** H: (conv3x3 + BN + ReLU) x2 for the bn preset; (conv3x3 + ReLU + dropout) x2 for paper. */
@@ -26,7 +26,7 @@ function block(c: Ctx, name: string, x: Value, cout: number): Value {
     for (const k of [1, 2]) {
       if (c.cfg.preset === 'bn' && c.fuseBn && !c.training) {
         const cv = `${name}.conv${k}`, bn = `${name}.bn${k}`;
-        h = c.g.conv2dBnEval(h, c.g.param(`${cv}.weight`, [cout, h.shape[1], 3, 3]), c.g.param(`${cv}.bias`, [cout]),
+        h = c.g.convBnEval(h, c.g.param(`${cv}.weight`, [cout, h.shape[1], 3, 3]), c.g.param(`${cv}.bias`, [cout]),
           c.g.param(`${bn}.weight`, [cout]), c.g.param(`${bn}.bias`, [cout]), `${bn}.running_mean`, `${bn}.running_var`,
           { pad: 1, relu: true });
       } else if (c.cfg.preset === 'bn') {
@@ -53,7 +53,7 @@ function concatUp(c: Ctx, name: string, xs: Value[], low: Value, cout: number): 
   if (c.cfg.upsample !== 'transpose') return c.g.concatUp(xs, low, c.cfg.upsample, c.cfg.upsample === 'bilinear');
   const w = c.g.param(`${name}.weight`, [low.shape[1], cout, 2, 2]);
   const b = c.g.param(`${name}.bias`, [cout]);
-  return c.g.concat([...xs, c.g.convTranspose2d(low, w, b)]);
+  return c.g.concat([...xs, c.g.convTranspose(low, w, b)]);
 }
 
 function head(c: Ctx, name: string, x: Value): Value {
@@ -82,7 +82,7 @@ export function buildForward(g: Graph, x: Value, cfg: ModelConfig, opts: BuildOp
   const X = new Map<string, Value>();
   const at = (i: number, j: number) => X.get(`${i},${j}`)!;
   for (let i = 0; i <= L; i++)
-    X.set(`${i},0`, block(c, `conv${i}_0`, i === 0 ? x : g.maxPool2d(at(i - 1, 0)), f[i]));
+    X.set(`${i},0`, block(c, `conv${i}_0`, i === 0 ? x : g.maxPool(at(i - 1, 0)), f[i]));
   if (cfg.arch === 'unet') {
     let d = at(L, 0);
     for (let i = L - 1; i >= 0; i--)

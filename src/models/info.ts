@@ -39,8 +39,8 @@ export interface ModelInfo {
 
 function macs(n: Node): number {
   const [o, c, kh, kw] = n.inputs[1].shape;
-  if (n.op === 'conv2d') { const [, , h, w] = n.shapes[0]; return h * w * o * c * kh * kw; }
-  if (n.op === 'conv_transpose2d') { const [, , h, w] = n.inputs[0].shape; return h * w * o * c * kh * kw; } // w is [Cin,Cout,k,k]
+  if (n.op === 'conv') { const [, , h, w] = n.shapes[0]; return h * w * o * c * kh * kw; }
+  if (n.op === 'conv_transpose') { const [, , h, w] = n.inputs[0].shape; return h * w * o * c * kh * kw; } // w is [Cin,Cout,k,k]
   return 0;
 }
 
@@ -53,7 +53,7 @@ function analyse(cfg: ModelConfig, size: number): { params: number; heads: strin
   const blocks = new Map<string, BlockInfo>();
   let total = 0;
   for (const n of g.nodes) {
-    if (n.op !== 'conv2d' && n.op !== 'conv_transpose2d') continue;
+    if (n.op !== 'conv' && n.op !== 'conv_transpose') continue;
     const block = (n.inputs[1].node.attrs.name as string).split('.')[0];
     const flops = (2 * macs(n)) / 1e9;
     total += flops;

@@ -54,18 +54,18 @@ test('concat views: none in training graphs, where unsupported, or for values th
   const { g, loss } = trainGraph(model, 2, 32);
   assert.equal(concatRows(g.nodes, new Set([`${loss.node.id}:0`]), blocked16).length, 0, 'batch-norm producers take no views');
   const inf = inferGraph(model);
-  const none: ViewSupport = { viewable: blocked16.viewable, acceptsView: (n: Node, io, i) => n.op !== 'maxpool2d' && acceptsView(n, io, i) };
+  const none: ViewSupport = { viewable: blocked16.viewable, acceptsView: (n: Node, io, i) => n.op !== 'maxpool' && acceptsView(n, io, i) };
   assert.deepEqual(concatRows(inf.g.nodes, new Set([`${inf.y.node.id}:0`]), none).length, 0, 'each X(i,0) is pooled: no row without pooling views');
   const narrow: ViewSupport = { viewable: (s) => blocked16.viewable(s) && s[1] !== 16, acceptsView };
   assert.deepEqual(concatRows(inf.g.nodes, new Set([`${inf.y.node.id}:0`]), narrow).map((r) => r.shape[1]), [160, 256, 384], 'row 0 has 16 channels: not viewable');
-  const x01 = inf.g.nodes.find((n) => n.name.includes('conv0_1') && n.op === 'conv2d_bn' && n.inputs[0].node.op !== 'concat_up')!;
+  const x01 = inf.g.nodes.find((n) => n.name.includes('conv0_1') && n.op === 'conv_bn' && n.inputs[0].node.op !== 'concat_up')!;
   assert.deepEqual(concatRows(inf.g.nodes, new Set([`${inf.y.node.id}:0`, `${x01.id}:0`]), blocked16).map((r) => r.shape[1]), [160, 256, 384], 'a returned X(0,1) stays dense');
 });
 
 test('concat views: no chain where a node would overwrite an up-sampling still to be read', () => {
   const build = (lateRead: boolean, oneConv = false) => {
     const g = new Graph();
-    const conv = (x: ReturnType<Graph['input']>, name: string) => g.conv2d(x, g.param(name, [16, x.shape[1], 3, 3]), null, { pad: 1, relu: true });
+    const conv = (x: ReturnType<Graph['input']>, name: string) => g.conv(x, g.param(name, [16, x.shape[1], 3, 3]), null, { pad: 1, relu: true });
     const x0 = conv(g.input('x', [1, 16, 8, 8]), 'w0');
     const low1 = g.input('l1', [1, 32, 4, 4]), low2 = g.input('l2', [1, 32, 4, 4]);
     const y1 = g.concatUp([x0], low1);

@@ -42,11 +42,11 @@ const convCases: { name: string; x: number[]; w: number[]; bias: boolean; stride
 ];
 
 for (const c of convCases) {
-  test(`gradcheck conv2d: ${c.name}`, () => {
+  test(`gradcheck conv: ${c.name}`, () => {
     const shapes: Record<string, number[]> = { w: c.w };
     if (c.bias) shapes.b = [c.w[0]];
     check({
-      build: (g) => g.conv2d(g.input('x', c.x), g.param('w', c.w), c.bias ? g.param('b', [c.w[0]]) : null, { stride: c.stride, pad: c.pad, relu: c.relu }),
+      build: (g) => g.conv(g.input('x', c.x), g.param('w', c.w), c.bias ? g.param('b', [c.w[0]]) : null, { stride: c.stride, pad: c.pad, relu: c.relu }),
       feeds: { x: uniform(size(c.x), rng(1)) },
       params: paramsOf(2, shapes),
     });
@@ -54,10 +54,10 @@ for (const c of convCases) {
 }
 
 for (const [k, bias] of [[2, true], [2, false], [3, true]] as const) {
-  test(`gradcheck conv_transpose2d: k=stride=${k}, ${bias ? 'with' : 'no'} bias`, () => {
+  test(`gradcheck conv_transpose: k=stride=${k}, ${bias ? 'with' : 'no'} bias`, () => {
     const w = [3, 2, k, k];
     check({
-      build: (g) => g.convTranspose2d(g.input('x', [2, 3, 3, 4]), g.param('w', w), bias ? g.param('b', [2]) : null),
+      build: (g) => g.convTranspose(g.input('x', [2, 3, 3, 4]), g.param('w', w), bias ? g.param('b', [2]) : null),
       feeds: { x: uniform(72, rng(3)) },
       params: paramsOf(4, bias ? { w, b: [2] } : { w }),
     });
@@ -67,9 +67,9 @@ for (const [k, bias] of [[2, true], [2, false], [3, true]] as const) {
 // ---- pooling, resampling, concat ----
 
 for (const shape of [[2, 2, 5, 7], [1, 3, 4, 4], [1, 1, 3, 2]]) {
-  test(`gradcheck maxpool2d: [${shape}]`, () => {
+  test(`gradcheck maxpool: [${shape}]`, () => {
     // Distinct values 0.01 apart: no ties, and the step never reorders a window.
-    check({ build: (g) => g.maxPool2d(g.input('x', shape)), feeds: { x: distinct(size(shape), rng(5)) } });
+    check({ build: (g) => g.maxPool(g.input('x', shape)), feeds: { x: distinct(size(shape), rng(5)) } });
   });
 }
 
@@ -215,13 +215,13 @@ test('gradcheck a small nested-U block: conv+bn+relu, pool, upsample, transpose 
   const r = check({
     build: (g) => {
       const x = g.input('x', [2, 2, 6, 6]);
-      let x00 = g.conv2d(x, g.param('c00.w', [3, 2, 3, 3]), g.param('c00.b', [3]), { pad: 1 });
+      let x00 = g.conv(x, g.param('c00.w', [3, 2, 3, 3]), g.param('c00.b', [3]), { pad: 1 });
       x00 = g.batchNorm(x00, g.param('bn.gamma', [3]), g.param('bn.beta', [3]), 'bn.rm', 'bn.rv', { training: true, relu: true });
-      const x10 = g.conv2d(g.maxPool2d(x00), g.param('c10.w', [4, 3, 3, 3]), g.param('c10.b', [4]), { pad: 1, relu: true });
+      const x10 = g.conv(g.maxPool(x00), g.param('c10.w', [4, 3, 3, 3]), g.param('c10.b', [4]), { pad: 1, relu: true });
       const upB = g.upsample2x(x10, 'bilinear', true);
-      const upT = g.convTranspose2d(x10, g.param('up.w', [4, 2, 2, 2]), g.param('up.b', [2]));
-      const x01 = g.conv2d(g.concat([x00, upB, upT]), g.param('c01.w', [3, 9, 3, 3]), g.param('c01.b', [3]), { pad: 1, relu: true });
-      const logits = g.conv2d(x01, g.param('head.w', [1, 3, 1, 1]), g.param('head.b', [1]));
+      const upT = g.convTranspose(x10, g.param('up.w', [4, 2, 2, 2]), g.param('up.b', [2]));
+      const x01 = g.conv(g.concat([x00, upB, upT]), g.param('c01.w', [3, 9, 3, 3]), g.param('c01.b', [3]), { pad: 1, relu: true });
+      const logits = g.conv(x01, g.param('head.w', [1, 3, 1, 1]), g.param('head.b', [1]));
       return g.loss(logits, g.input('t', [2, 1, 6, 6]), 'bce_dice');
     },
     feeds: { x: uniform(144, rand), t: lossTargets.binary(72, rand) },
@@ -263,7 +263,7 @@ test('gradcheck excuses a point on a kink, counts it, and fails when kinks are t
 });
 
 test('every differentiable forward op in the spec has a gradcheck here', () => {
-  const covered = ['conv2d', 'conv_transpose2d', 'maxpool2d', 'upsample2x', 'concat', 'concat_up', 'batchnorm', 'relu', 'leaky_relu',
+  const covered = ['conv', 'conv_transpose', 'maxpool', 'upsample2x', 'concat', 'concat_up', 'batchnorm', 'relu', 'leaky_relu',
     'sigmoid', 'softmax', 'dropout', 'scale', 'add', 'mul', 'add_n', 'mean_all', 'loss'];
   for (const op of covered) assert.ok(hasGradRule(op), op);
 });

@@ -130,35 +130,35 @@ function parity(name: string, c: Case, seed = 1) {
 const conv = (n: number, c: number, h: number, w: number, o: number, k: number, stride: number, pad: number, bias: boolean, relu: boolean): Case => ({
   inputs: { x: { shape: [n, c, h, w] } },
   params: { w: { shape: [o, c, k, k] }, ...(bias ? { b: { shape: [o] } } : {}) },
-  build: (g, v) => g.conv2d(v.x, v.w, bias ? v.b : null, { stride, pad, relu }),
+  build: (g, v) => g.conv(v.x, v.w, bias ? v.b : null, { stride, pad, relu }),
 });
-parity('conv2d 3x3 pad 1, bias, relu, C3 -> 4 on 7x5', conv(2, 3, 7, 5, 4, 3, 1, 1, true, true));
-parity('conv2d 3x3 stride 2, no pad, C1 -> 17 on 13x11', conv(1, 1, 13, 11, 17, 3, 2, 0, false, false));
-parity('conv2d 1x1 head, C17 -> 1 on 7x5', conv(3, 17, 7, 5, 1, 1, 1, 0, true, false));
+parity('conv 3x3 pad 1, bias, relu, C3 -> 4 on 7x5', conv(2, 3, 7, 5, 4, 3, 1, 1, true, true));
+parity('conv 3x3 stride 2, no pad, C1 -> 17 on 13x11', conv(1, 1, 13, 11, 17, 3, 2, 0, false, false));
+parity('conv 1x1 head, C17 -> 1 on 7x5', conv(3, 17, 7, 5, 1, 1, 1, 0, true, false));
 // Blocked bf16 runs this one as Winograd (forward and data gradient): its rounding, about twice
 // the direct conv's (bounded against float64 in winograd.test.ts), flips more ReLU masks, which
 // moves the bias gradient by up to ~7% here. The same conv at 10x10 stays direct (under 12 a side).
-parity('conv2d 3x3, C32 -> 32 on 12x12, bias, relu', { ...conv(2, 32, 12, 12, 32, 3, 1, 1, true, true), bf16Tol: 0.1 });
-parity('conv2d 3x3, C32 -> 32 on 10x10, bias, relu', conv(2, 32, 10, 10, 32, 3, 1, 1, true, true));
-parity('conv2d 5x5 pad 2, C3 -> 17 on 9x6', conv(2, 3, 9, 6, 17, 5, 1, 2, true, false));
-parity('conv2d 3x3, C3 -> 16 on 7x5, bias (NHWC in, blocked out)', conv(2, 3, 7, 5, 16, 3, 1, 1, true, false));
-parity('conv2d 1x1 head, C48 -> 1 on 6x5, bias (blocked in, NHWC out)', conv(2, 48, 6, 5, 1, 1, 1, 0, true, false));
-parity('conv2d 3x3 stride 2, C16 -> 48 on 9x7, bias', conv(2, 16, 9, 7, 48, 3, 2, 1, true, false));
-parity('conv2d 1x1 head, C32 -> 3 on 5x4, relu (blocked in, NHWC out)', conv(2, 32, 5, 4, 3, 1, 1, 0, false, true));
+parity('conv 3x3, C32 -> 32 on 12x12, bias, relu', { ...conv(2, 32, 12, 12, 32, 3, 1, 1, true, true), bf16Tol: 0.1 });
+parity('conv 3x3, C32 -> 32 on 10x10, bias, relu', conv(2, 32, 10, 10, 32, 3, 1, 1, true, true));
+parity('conv 5x5 pad 2, C3 -> 17 on 9x6', conv(2, 3, 9, 6, 17, 5, 1, 2, true, false));
+parity('conv 3x3, C3 -> 16 on 7x5, bias (NHWC in, blocked out)', conv(2, 3, 7, 5, 16, 3, 1, 1, true, false));
+parity('conv 1x1 head, C48 -> 1 on 6x5, bias (blocked in, NHWC out)', conv(2, 48, 6, 5, 1, 1, 1, 0, true, false));
+parity('conv 3x3 stride 2, C16 -> 48 on 9x7, bias', conv(2, 16, 9, 7, 48, 3, 2, 1, true, false));
+parity('conv 1x1 head, C32 -> 3 on 5x4, relu (blocked in, NHWC out)', conv(2, 32, 5, 4, 3, 1, 1, 0, false, true));
 
 const deconv = (n: number, c: number, h: number, w: number, o: number, k: number, bias: boolean): Case => ({
   inputs: { x: { shape: [n, c, h, w] } },
   params: { w: { shape: [c, o, k, k] }, ...(bias ? { b: { shape: [o] } } : {}) },
-  build: (g, v) => g.convTranspose2d(v.x, v.w, bias ? v.b : null),
+  build: (g, v) => g.convTranspose(v.x, v.w, bias ? v.b : null),
 });
-parity('conv_transpose2d k2, C3 -> 4 on 7x5, bias', deconv(2, 3, 7, 5, 4, 2, true));
-parity('conv_transpose2d k2, C17 -> 1 on 3x3', deconv(1, 17, 3, 3, 1, 2, false));
-parity('conv_transpose2d k3, C1 -> 3 on 4x5, bias', deconv(2, 1, 4, 5, 3, 3, true));
-parity('conv_transpose2d k2, C32 -> 16 on 5x3, bias', deconv(2, 32, 5, 3, 16, 2, true));
+parity('conv_transpose k2, C3 -> 4 on 7x5, bias', deconv(2, 3, 7, 5, 4, 2, true));
+parity('conv_transpose k2, C17 -> 1 on 3x3', deconv(1, 17, 3, 3, 1, 2, false));
+parity('conv_transpose k3, C1 -> 3 on 4x5, bias', deconv(2, 1, 4, 5, 3, 3, true));
+parity('conv_transpose k2, C32 -> 16 on 5x3, bias', deconv(2, 32, 5, 3, 16, 2, true));
 
 // ---- pooling, resampling, channels ----
 for (const [c, h, w] of [[3, 13, 11], [17, 7, 5], [1, 2, 2], [32, 7, 5]])
-  parity(`maxpool2d C${c} ${h}x${w} (odd sizes floor)`, { inputs: { x: { shape: [2, c, h, w], gen: 'distinct' } }, build: (g, v) => g.maxPool2d(v.x) });
+  parity(`maxpool C${c} ${h}x${w} (odd sizes floor)`, { inputs: { x: { shape: [2, c, h, w], gen: 'distinct' } }, build: (g, v) => g.maxPool(v.x) });
 for (const mode of ['bilinear-true', 'bilinear-false', 'nearest'])
   for (const [c, h, w] of [[3, 7, 5], [1, 1, 1], [17, 13, 11], [32, 5, 3], [24, 5, 4]]) {
     const [m, ac] = mode.split('-');
@@ -186,9 +186,9 @@ for (const mode of ['bilinear-true', 'bilinear-false', 'nearest'])
     });
   }
 
-// ---- conv2d_bn: eval-mode conv + batch norm, forward only (no gradient rule) ----
+// ---- conv_bn: eval-mode conv + batch norm, forward only (no gradient rule) ----
 for (const [bias, relu, c, o] of [[true, true, 3, 17], [false, false, 17, 16], [true, false, 32, 1], [true, true, 16, 32]] as const)
-  test(`native vs reference: conv2d_bn${bias ? ' bias' : ''}${relu ? ' relu' : ''} C${c} -> ${o}, and = conv2d + batchnorm`, { skip }, () => {
+  test(`native vs reference: conv_bn${bias ? ' bias' : ''}${relu ? ' relu' : ''} C${c} -> ${o}, and = conv + batchnorm`, { skip }, () => {
     const rand = rng(7);
     const ps = new ParamStore();
     ps.set('w', [o, c, 3, 3], uniform32(o * c * 9, rand));
@@ -203,8 +203,8 @@ for (const [bias, relu, c, o] of [[true, true, 3, 17], [false, false, 17, 16], [
       const xv = g.input('x', [2, c, 7, 5]);
       const [w, b, gm, bt] = ['w', 'b', 'g', 'be'].map((n) => g.param(n, ps.get(n).shape));
       const y = fused
-        ? g.conv2dBnEval(xv, w, bias ? b : null, gm, bt, 'rm', 'rv', { pad: 1, relu })
-        : g.batchNorm(g.conv2d(xv, w, bias ? b : null, { pad: 1 }), gm, bt, 'rm', 'rv', { training: false, relu });
+        ? g.convBnEval(xv, w, bias ? b : null, gm, bt, 'rm', 'rv', { pad: 1, relu })
+        : g.batchNorm(g.conv(xv, w, bias ? b : null, { pad: 1 }), gm, bt, 'rm', 'rv', { training: false, relu });
       return new Plan(g, be, ps, [y]).runToHost({ x })[0];
     };
     const want = run(reference, false);
@@ -213,9 +213,9 @@ for (const [bias, relu, c, o] of [[true, true, 3, 17], [false, false, 17, 16], [
     close(run(nativeBlocked, true), want, 1e-4, 'native blocked fused vs reference');
   });
 
-// conv2d_bn keeps its folded weights between runs: changing any input of the fold in place
+// conv_bn keeps its folded weights between runs: changing any input of the fold in place
 // (weights, bias, BN params, running statistics) must show in the next run, in both precisions.
-test('native conv2d_bn: folded weights follow in-place changes of every parameter', { skip }, () => {
+test('native conv_bn: folded weights follow in-place changes of every parameter', { skip }, () => {
   const rand = rng(9);
   const ps = new ParamStore();
   const [c, o] = [16, 32];
@@ -227,7 +227,7 @@ test('native conv2d_bn: folded weights follow in-place changes of every paramete
     const xv = g.input('x', [2, c, 9, 7]);
     const [w, b, gm, bt] = ['w', 'b', 'g', 'bt'].map((n) => g.param(n, ps.get(n).shape));
     g.param('rm', [o]); g.param('rv', [o]);
-    return { g, y: g.conv2dBnEval(xv, w, b, gm, bt, 'rm', 'rv', { pad: 1, relu: false }) };
+    return { g, y: g.convBnEval(xv, w, b, gm, bt, 'rm', 'rv', { pad: 1, relu: false }) };
   };
   const ref = () => { const { g, y } = graph(); return new Plan(g, reference, ps, [y]).runToHost({ x })[0]; };
   for (const be of [native, nativeBlocked, ...(bf16.ok ? [nativeBf16, nativeBf16Blocked] : [])]) {
@@ -246,7 +246,7 @@ test('native conv2d_bn: folded weights follow in-place changes of every paramete
 // frozenParams: the plan folds on its first run and never reads the params again (the contract:
 // a predictor's private copy), so an in-place change is not seen by it, while a new plan sees it;
 // each plan keeps its own folded weights.
-test('native conv2d_bn: a frozenParams plan folds once, and per plan', { skip }, () => {
+test('native conv_bn: a frozenParams plan folds once, and per plan', { skip }, () => {
   const rand = rng(10);
   const ps = new ParamStore();
   const [c, o] = [16, 32];
@@ -258,7 +258,7 @@ test('native conv2d_bn: a frozenParams plan folds once, and per plan', { skip },
     const xv = g.input('x', [2, c, 8, 8]);
     const [w, gm, bt] = ['w', 'g', 'bt'].map((n) => g.param(n, ps.get(n).shape));
     g.param('rm', [o]); g.param('rv', [o]);
-    return new Plan(g, be, ps, [g.conv2dBnEval(xv, w, null, gm, bt, 'rm', 'rv', { pad: 1, relu: false })], { frozenParams });
+    return new Plan(g, be, ps, [g.convBnEval(xv, w, null, gm, bt, 'rm', 'rv', { pad: 1, relu: false })], { frozenParams });
   };
   for (const be of [native, nativeBlocked, ...(bf16.ok ? [nativeBf16Blocked] : [])]) {
     const w = ps.get('w').data, saved = w.slice();
@@ -346,11 +346,11 @@ parity('small UNet-like block: conv+bn+relu, pool, upsample, concat, head, bce_d
             m1: { shape: [8], trainable: false }, v1: { shape: [8], gen: 'positive', trainable: false },
             w2: { shape: [8, 8, 3, 3] }, w3: { shape: [1, 16, 1, 1] }, b3: { shape: [1] } },
   build: (g, v) => {
-    const a = g.batchNorm(g.conv2d(v.x, v.w1, null, { pad: 1 }), v.g1, v.b1, 'm1', 'v1', { training: true, relu: true });
-    const d = g.conv2d(g.maxPool2d(a), v.w2, null, { pad: 1, relu: true });
+    const a = g.batchNorm(g.conv(v.x, v.w1, null, { pad: 1 }), v.g1, v.b1, 'm1', 'v1', { training: true, relu: true });
+    const d = g.conv(g.maxPool(a), v.w2, null, { pad: 1, relu: true });
     const u = g.upsample2x(d, 'bilinear', true);
     const cat = g.concat([g.dropout(a, 0.2, 7, true), u]);
-    return g.loss(g.conv2d(cat, v.w3, v.b3), v.t, 'bce_dice');
+    return g.loss(g.conv(cat, v.w3, v.b3), v.t, 'bce_dice');
   },
   tol: 2e-4,
 });
@@ -362,10 +362,10 @@ parity('small UNet-like block, 16/32 channels: conv+bn+relu, pool, concat_up, he
             m1: { shape: [16], trainable: false }, v1: { shape: [16], gen: 'positive', trainable: false },
             w2: { shape: [32, 16, 3, 3] }, b2: { shape: [32] }, w3: { shape: [16, 48, 3, 3] }, w4: { shape: [1, 16, 1, 1] }, b4: { shape: [1] } },
   build: (g, v) => {
-    const a = g.batchNorm(g.conv2d(v.x, v.w1, null, { pad: 1 }), v.g1, v.b1, 'm1', 'v1', { training: true, relu: true });
-    const d = g.conv2d(g.maxPool2d(a), v.w2, v.b2, { pad: 1, relu: true });
-    const c = g.conv2d(g.concatUp([a], d, 'bilinear', false), v.w3, null, { pad: 1, relu: true });
-    return g.loss(g.conv2d(c, v.w4, v.b4), v.t, 'bce_dice');
+    const a = g.batchNorm(g.conv(v.x, v.w1, null, { pad: 1 }), v.g1, v.b1, 'm1', 'v1', { training: true, relu: true });
+    const d = g.conv(g.maxPool(a), v.w2, v.b2, { pad: 1, relu: true });
+    const c = g.conv(g.concatUp([a], d, 'bilinear', false), v.w3, null, { pad: 1, relu: true });
+    return g.loss(g.conv(c, v.w4, v.b4), v.t, 'bce_dice');
   },
   tol: 2e-4,
 });
@@ -405,14 +405,14 @@ test('native: a wrong-shaped tensor raises an Error naming the op, the node and 
   const g = new Graph();
   const x = g.input('x', [1, 3, 5, 5]);
   const w = g.param('w', [4, 3, 3, 3]);
-  const y = g.within('enc1', () => g.conv2d(x, w, null, { pad: 1 }));
-  const k = native.kernel('conv2d')!;
+  const y = g.within('enc1', () => g.conv(x, w, null, { pad: 1 }));
+  const k = native.kernel('conv')!;
   const rt = { step: 0, saved: () => ({}), param: () => { throw new Error('none'); } };
   const wt = { shape: [4, 3, 3, 3], data: new Float32Array(108) };
   const out = { shape: [1, 4, 5, 5], data: new Float32Array(100) };
   assert.throws(() => k([{ shape: [1, 3, 5, 4], data: new Float32Array(60) }, wt], [out], y.node, rt),
-    /conv2d \(node enc1\/conv2d#\d+\): inputs \[1,3,5,4\]\(60\), \[4,3,3,3\]\(108\) -> outputs \[1,4,5,5\]\(100\): input 0 has 60 values, expected \[1,3,5,5\]/);
-  assert.throws(() => k([{ shape: [1, 3, 5, 5], data: new Float64Array(75) }, wt], [out], y.node, rt), /conv2d .*input 0 is neither float32 nor bf16/);
+    /conv \(node enc1\/conv#\d+\): inputs \[1,3,5,4\]\(60\), \[4,3,3,3\]\(108\) -> outputs \[1,4,5,5\]\(100\): input 0 has 60 values, expected \[1,3,5,5\]/);
+  assert.throws(() => k([{ shape: [1, 3, 5, 5], data: new Float64Array(75) }, wt], [out], y.node, rt), /conv .*input 0 is neither float32 nor bf16/);
   // The addon itself checks too, and names its function.
   const A = loadAddon();
   assert.throws(() => A.convFwd(new Float32Array(10), wt.data, null, out.data, 1, 3, 5, 5, 4, 3, 3, 1, 1, false), /convFwd: x \(argument 0\) has 10 values, expected 75/);
@@ -466,7 +466,7 @@ test('native plan.dispose() frees its buffers at once (views detached), leaves p
   const ps = new ParamStore();
   ps.set('w', [16, 3, 3, 3], uniform32(16 * 27, rand));
   const g = new Graph();
-  const y = g.relu(g.conv2d(g.input('x', [2, 3, 8, 8]), g.param('w', [16, 3, 3, 3]), null, { pad: 1 }));
+  const y = g.relu(g.conv(g.input('x', [2, 3, 8, 8]), g.param('w', [16, 3, 3, 3]), null, { pad: 1 }));
   const plan = new Plan(g, nativeBlocked, ps, [y]);
   const x = uniform32(2 * 3 * 64, rand);
   const before = plan.runToHost({ x })[0];

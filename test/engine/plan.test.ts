@@ -19,11 +19,11 @@ function smallNet() {
   ps.set('w1', [2, 2, 3, 3], uniform32(36, rand));
   ps.set('w2', [2, 4, 3, 3], uniform32(72, rand));
   ps.set('w3', [2, 2, 1, 1], uniform32(4, rand));
-  const a = g.conv2d(x, w1, null, { pad: 1, relu: true });
-  const b = g.sigmoid(g.conv2d(a, w1, null, { pad: 1 }));
-  const up = g.upsample2x(g.maxPool2d(b));
-  const c = g.conv2d(g.concat([a, up]), w2, null, { pad: 1 });
-  const logits = g.conv2d(g.add2(c, g.scale(b, 0.5)), w3, null);
+  const a = g.conv(x, w1, null, { pad: 1, relu: true });
+  const b = g.sigmoid(g.conv(a, w1, null, { pad: 1 }));
+  const up = g.upsample2x(g.maxPool(b));
+  const c = g.conv(g.concat([a, up]), w2, null, { pad: 1 });
+  const logits = g.conv(g.add2(c, g.scale(b, 0.5)), w3, null);
   // The target input is created after the model: its buffer must not alias an intermediate.
   const target = g.input('target', [2, 2, 6, 6]);
   const loss = g.loss(logits, target, 'bce_dice');
@@ -100,10 +100,10 @@ test('graph builders: shape errors name the op and the shapes', () => {
   const g = new Graph();
   const x = g.input('x', [2, 3, 8, 8]);
   const w = g.param('w', [4, 5, 3, 3]);
-  assert.throws(() => g.within('conv0_0', () => g.conv2d(x, w, null)),
-    (e: unknown) => e instanceof ShapeError && /conv0_0\/conv2d: input \[2,3,8,8\] has 3 channels but weight \[4,5,3,3\] expects 5/.test(e.message));
-  assert.throws(() => g.conv2d(x, g.param('w2', [4, 3, 3, 3]), g.param('b', [3])), /conv2d: bias \[3\] does not match 4 output channels/);
-  assert.throws(() => g.conv2d(g.input('tiny', [1, 3, 2, 2]), g.param('w3', [1, 3, 3, 3]), null), /conv2d: input \[1,3,2,2\] is smaller than kernel 3x3/);
+  assert.throws(() => g.within('conv0_0', () => g.conv(x, w, null)),
+    (e: unknown) => e instanceof ShapeError && /conv0_0\/conv: input \[2,3,8,8\] has 3 channels but weight \[4,5,3,3\] expects 5/.test(e.message));
+  assert.throws(() => g.conv(x, g.param('w2', [4, 3, 3, 3]), g.param('b', [3])), /conv: bias \[3\] does not match 4 output channels/);
+  assert.throws(() => g.conv(g.input('tiny', [1, 3, 2, 2]), g.param('w3', [1, 3, 3, 3]), null), /conv: input \[1,3,2,2\] is smaller than kernel 3x3/);
   assert.throws(() => g.concat([x, g.input('y', [2, 3, 4, 4])]), /concat: inputs differ outside the channel axis: \[2,3,8,8\] vs \[2,3,4,4\]/);
   assert.throws(() => g.concatUp([x], g.input('lo', [2, 5, 4, 3])),
     /concat_up: inputs \[2,3,8,8\] must be \[2,\*,8,6\]: the batch and twice the spatial size of the up-sampled input \[2,5,4,3\]/);
@@ -112,7 +112,7 @@ test('graph builders: shape errors name the op and the shapes', () => {
   assert.deepEqual(g.concatUp([x, x], g.input('lo5', [2, 5, 4, 4]), 'nearest', false).shape, [2, 11, 8, 8]);
   assert.throws(() => g.add2(x, g.input('z', [2, 3, 8, 7])), /add: shapes differ: \[2,3,8,8\] vs \[2,3,8,7\]/);
   assert.throws(() => g.batchNorm(x, g.param('g', [4]), g.param('be', [3]), 'rm', 'rv', { training: true }), /batchnorm: weight \[4\] does not match 3 channels of \[2,3,8,8\]/);
-  assert.throws(() => g.maxPool2d(g.input('one', [1, 1, 1, 4])), /maxpool2d: input \[1,1,1,4\] is smaller than 2x2/);
+  assert.throws(() => g.maxPool(g.input('one', [1, 1, 1, 4])), /maxpool: input \[1,1,1,4\] is smaller than 2x2/);
   assert.throws(() => g.loss(x, g.input('t', [2, 1, 8, 8]), 'bce'), /loss: shapes differ: \[2,3,8,8\] vs \[2,1,8,8\]/);
   assert.throws(() => g.param('w', [4, 5, 1, 1]), /param 'w' used with shapes \[4,5,3,3\] and \[4,5,1,1\]/);
 });

@@ -48,44 +48,44 @@ test('the reference backend has a kernel for every op in docs/engine.md', () => 
 
 // ---- convolutions ----
 
-test('conv2d: 3x3 box filter on 1..9, pad 1, stride 1 and 2; bias and fused relu', () => {
+test('conv: 3x3 box filter on 1..9, pad 1, stride 1 and 2; bias and fused relu', () => {
   const x = f64(1, 2, 3, 4, 5, 6, 7, 8, 9);
   const ps = new ParamStore();
   ps.set('w', [1, 1, 3, 3], new Float32Array(9).fill(1));
   ps.set('b', [1], f32(-30));
   const [s1, s2, relu] = run((g) => {
     const xi = g.input('x', [1, 1, 3, 3]);
-    return [g.conv2d(xi, g.param('w', [1, 1, 3, 3]), null, { pad: 1 }),
-      g.conv2d(xi, g.param('w', [1, 1, 3, 3]), null, { pad: 1, stride: 2 }),
-      g.conv2d(xi, g.param('w', [1, 1, 3, 3]), g.param('b', [1]), { pad: 1, relu: true })];
+    return [g.conv(xi, g.param('w', [1, 1, 3, 3]), null, { pad: 1 }),
+      g.conv(xi, g.param('w', [1, 1, 3, 3]), null, { pad: 1, stride: 2 }),
+      g.conv(xi, g.param('w', [1, 1, 3, 3]), g.param('b', [1]), { pad: 1, relu: true })];
   }, { x }, ps);
   close(s1, [12, 21, 16, 27, 45, 33, 24, 39, 28]);
   close(s2, [12, 16, 24, 28]);
   close(relu, [0, 0, 0, 0, 15, 3, 0, 9, 0]);
 });
 
-test('conv2d: cross-correlation (not convolution), OIHW weights over two channels', () => {
+test('conv: cross-correlation (not convolution), OIHW weights over two channels', () => {
   // Weight picks x[c=0] at the top-left tap and x[c=1] at the bottom-right one, times 10.
   const w = new Float32Array(2 * 4);
   w[0] = 1; w[4 + 3] = 10;
   const ps = new ParamStore();
   ps.set('w', [1, 2, 2, 2], w);
   const x = f64(1, 2, 3, 4, 5, 6, 7, 8, 9, /* channel 1 */ 10, 20, 30, 40, 50, 60, 70, 80, 90);
-  const [y] = run((g) => [g.conv2d(g.input('x', [1, 2, 3, 3]), g.param('w', [1, 2, 2, 2]), null)], { x }, ps);
+  const [y] = run((g) => [g.conv(g.input('x', [1, 2, 3, 3]), g.param('w', [1, 2, 2, 2]), null)], { x }, ps);
   close(y, [1 + 500, 2 + 600, 4 + 800, 5 + 900]);
 });
 
-test('conv_transpose2d: k=stride=2 paints a 2x2 block per input pixel, plus bias', () => {
+test('conv_transpose: k=stride=2 paints a 2x2 block per input pixel, plus bias', () => {
   const ps = new ParamStore();
   ps.set('w', [1, 1, 2, 2], f32(1, 2, 3, 4));
   ps.set('b', [1], f32(0.5));
-  const [y] = run((g) => [g.convTranspose2d(g.input('x', [1, 1, 1, 2]), g.param('w', [1, 1, 2, 2]), g.param('b', [1]))], { x: f64(1, 2) }, ps);
+  const [y] = run((g) => [g.convTranspose(g.input('x', [1, 1, 1, 2]), g.param('w', [1, 1, 2, 2]), g.param('b', [1]))], { x: f64(1, 2) }, ps);
   close(y, [1.5, 2.5, 2.5, 4.5, 3.5, 4.5, 6.5, 8.5]);
 });
 
 // ---- pooling ----
 
-test('maxpool2d floors odd sizes; the gradient goes to the first max of each window, 0 elsewhere', () => {
+test('maxpool floors odd sizes; the gradient goes to the first max of each window, 0 elsewhere', () => {
   // 5x5: the last row and column are dropped (they hold the largest values, 100+).
   const x = f64(
     1, 3, 2, 2, 100,
@@ -95,7 +95,7 @@ test('maxpool2d floors odd sizes; the gradient goes to the first max of each win
     104, 105, 106, 107, 108);
   const g = new Graph();
   const xi = g.input('x', [1, 1, 5, 5]);
-  const y = g.maxPool2d(xi);
+  const y = g.maxPool(xi);
   const dx = gradients(g, g.meanAll(g.mul(y, g.input('r', [1, 1, 2, 2]))), [xi])[0]!;
   const [yv, dxv] = new Plan(g, new ReferenceBackend({ dtype: 'float64' }), new ParamStore(), [y, dx]).runToHost({ x, r: f64(4, 8, 12, 16) });
   close(yv, [4, 5, 0, 7]);
@@ -322,7 +322,7 @@ function tinyUnetpp(g: Graph, ps: ParamStore | null, filters: number[], inCh: nu
     let h = x;
     for (const k of [1, 2]) {
       const wShape = [cout, h.shape[1], 3, 3];
-      h = g.conv2d(h, param(`${name}.conv${k}.weight`, wShape, fanIn(wShape)), param(`${name}.conv${k}.bias`, [cout], () => new Float32Array(cout)), { pad: 1 });
+      h = g.conv(h, param(`${name}.conv${k}.weight`, wShape, fanIn(wShape)), param(`${name}.conv${k}.bias`, [cout], () => new Float32Array(cout)), { pad: 1 });
       h = g.batchNorm(h, param(`${name}.bn${k}.weight`, [cout], () => new Float32Array(cout).fill(1)),
         param(`${name}.bn${k}.bias`, [cout], () => new Float32Array(cout)),
         (param(`${name}.bn${k}.running_mean`, [cout], () => new Float32Array(cout), false), `${name}.bn${k}.running_mean`),
@@ -334,7 +334,7 @@ function tinyUnetpp(g: Graph, ps: ParamStore | null, filters: number[], inCh: nu
   const L = filters.length - 1;
   const x = g.input('x', [n, inCh, size, size]);
   const X: Value[][] = [];
-  for (let i = 0; i <= L; i++) X.push([block(`conv${i}_0`, i === 0 ? x : g.maxPool2d(X[i - 1][0]), filters[i])]);
+  for (let i = 0; i <= L; i++) X.push([block(`conv${i}_0`, i === 0 ? x : g.maxPool(X[i - 1][0]), filters[i])]);
   for (let j = 1; j <= L; j++)
     for (let i = 0; i + j <= L; i++)
       X[i][j] = block(`conv${i}_${j}`, g.concat([...X[i].slice(0, j), g.upsample2x(X[i + 1][j - 1], 'bilinear', true)]), filters[i]);
@@ -342,7 +342,7 @@ function tinyUnetpp(g: Graph, ps: ParamStore | null, filters: number[], inCh: nu
   const losses = [];
   for (let j = 1; j <= L; j++) {
     const wShape = [1, filters[0], 1, 1];
-    const logits = g.conv2d(X[0][j], param(`final${j}.weight`, wShape, fanIn(wShape)), param(`final${j}.bias`, [1], () => new Float32Array(1)));
+    const logits = g.conv(X[0][j], param(`final${j}.weight`, wShape, fanIn(wShape)), param(`final${j}.bias`, [1], () => new Float32Array(1)));
     losses.push(g.loss(logits, target, 'bce_dice'));
   }
   return g.scale(g.addN(losses), 1 / L);

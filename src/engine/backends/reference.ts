@@ -10,25 +10,25 @@ import * as norm from './reference/norm.js';
 import * as ew from './reference/elementwise.js';
 import * as lossK from './reference/loss.js';
 
-/** Eval-mode conv2d_bn, by definition: conv2d, then batchnorm with the running statistics. */
-const conv2dBn: Kernel = (ins, outs, node, rt) => {
+/** Eval-mode conv_bn, by definition: conv, then batchnorm with the running statistics. */
+const convBn: Kernel = (ins, outs, node, rt) => {
   const [x, w, gamma, beta, rm, rv, b] = ins;
   const { stride, pad, eps, relu } = node.attrs;
   const z = { shape: outs[0].shape, data: new (outs[0].data.constructor as Float64ArrayConstructor)(outs[0].data.length) };
-  conv.conv2d(b ? [x, w, b] : [x, w], [z], { ...node, attrs: { stride, pad, relu: false } }, rt);
+  conv.conv(b ? [x, w, b] : [x, w], [z], { ...node, attrs: { stride, pad, relu: false } }, rt);
   norm.batchnorm([z, gamma, beta, rm, rv], outs, { ...node, attrs: { training: false, eps, relu } }, rt);
 };
 
 const kernels: Record<string, Kernel> = {
   ones: ew.ones,
-  conv2d: conv.conv2d,
-  conv2d_grad_input: conv.conv2dGradInput,
-  conv2d_grad_weight: conv.conv2dGradWeight,
-  conv_transpose2d: conv.convTranspose2d,
-  conv_transpose2d_grad_input: conv.convTranspose2dGradInput,
-  conv_transpose2d_grad_weight: conv.convTranspose2dGradWeight,
-  maxpool2d: pool.maxpool2d,
-  maxpool2d_grad: pool.maxpool2dGrad,
+  conv: conv.conv,
+  conv_grad_input: conv.convGradInput,
+  conv_grad_weight: conv.convGradWeight,
+  conv_transpose: conv.convTranspose,
+  conv_transpose_grad_input: conv.convTransposeGradInput,
+  conv_transpose_grad_weight: conv.convTransposeGradWeight,
+  maxpool: pool.maxpool,
+  maxpool_grad: pool.maxpoolGrad,
   upsample2x: resample.upsample2x,
   upsample2x_grad: resample.upsample2xGrad,
   concat_up: resample.concatUp,
@@ -37,7 +37,7 @@ const kernels: Record<string, Kernel> = {
   slice_channels: ew.sliceChannels,
   split_channels: ew.splitChannels,
   batchnorm: norm.batchnorm,
-  conv2d_bn: conv2dBn,
+  conv_bn: convBn,
   batchnorm_grad: norm.batchnormGrad,
   relu: ew.relu,
   relu_grad: ew.reluGrad,

@@ -24,7 +24,7 @@ export interface NativeAddon {
   getThreads(): number;
   /** The activation layout mode of the kernels that follow: blocked stores 4D activations with a multiple of 16 channels as nChw16c. */
   setBlocked(on: boolean): void;
-  /** bf16 inference convs (conv2d_bn) through Winograd F(2x2, 3x3) where it takes them (native/winograd.h). */
+  /** bf16 inference convs (conv_bn) through Winograd F(2x2, 3x3) where it takes them (native/winograd.h). */
   setWinograd(on: boolean): void;
   /** Formats 0 nchw, 1 nhwc, 2 nChw16c; src and dst may differ in dtype (float32 -> bf16 rounds to nearest even). */
   reorderAct(src: A, srcFormat: number, dst: A, dstFormat: number, n: number, c: number, h: number, w: number): void;

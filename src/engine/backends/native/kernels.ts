@@ -23,8 +23,8 @@ const DENSE: Strides = { ins: [], outs: [] };
  *  (image by image below). In-place concatenation (engine/concat-views.ts) asks this. */
 export function acceptsView(node: Node, io: 'in' | 'out', i: number): boolean {
   switch (node.op) {
-    case 'conv2d': case 'conv2d_bn': return i === 0;
-    case 'maxpool2d': return io === 'in' && i === 0;
+    case 'conv': case 'conv_bn': return i === 0;
+    case 'maxpool': return io === 'in' && i === 0;
     // in blocked layout throughout (no NHWC copies); its parts only in place (checked when run)
     case 'concat_up': return node.shapes[0][1] % 16 === 0 && node.inputs.every((v) => v.shape[1] % 16 === 0);
     default: return false;
@@ -85,8 +85,8 @@ const ELEMENTWISE = new Set(['ones', 'relu', 'relu_grad', 'leaky_relu', 'leaky_r
 /** Ops whose kernels take blocked tensors as they are: oneDNN primitives (given nChw16c
  *  descriptors by the addon) and ours that view a blocked image as NHWC images of 16 channels
  *  (pooling, up-sampling) or as contiguous runs per image (concatenation). */
-const LAYOUT_AWARE = new Set(['conv2d', 'conv2d_bn', 'conv2d_grad_input', 'conv2d_grad_weight', 'conv_transpose2d',
-  'conv_transpose2d_grad_input', 'conv_transpose2d_grad_weight', 'batchnorm', 'maxpool2d', 'maxpool2d_grad',
+const LAYOUT_AWARE = new Set(['conv', 'conv_bn', 'conv_grad_input', 'conv_grad_weight', 'conv_transpose',
+  'conv_transpose_grad_input', 'conv_transpose_grad_weight', 'batchnorm', 'maxpool', 'maxpool_grad',
   'upsample2x', 'upsample2x_grad', 'concat', 'slice_channels', 'split_channels', 'concat_up', 'concat_up_grad']);
 /** Of those, the ones that need all their 4D activations in one layout (ours, not oneDNN's). */
 const SAME_LAYOUT = new Set(['concat', 'slice_channels', 'split_channels', 'concat_up', 'concat_up_grad']);
@@ -106,13 +106,13 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
   const impls: Record<string, Impl> = {
     ones: (_i, [y]) => A.fill(y, 1),
 
-    conv2d: ([x, w, b], [y], node, _rt, st) => {
+    conv: ([x, w, b], [y], node, _rt, st) => {
       const [n, c, h, wd] = dims4(node.inputs[0].shape);
       const [o, , kh, kw] = node.inputs[1].shape;
       const { stride, pad, relu } = node.attrs;
       A.convFwd(x, w, b ?? null, y, n, c, h, wd, o, kh, kw, stride, pad, !!relu, st.ins[0] ?? 0, st.outs[0] ?? 0);
     },
-    conv2d_bn: ([x, w, gamma, beta, rm, rv, b], [y], node, rt, st) => {
+    conv_bn: ([x, w, gamma, beta, rm, rv, b], [y], node, rt, st) => {
       const [n, c, h, wd] = dims4(node.inputs[0].shape);
       const [o, , kh, kw] = node.inputs[1].shape;
       const { stride, pad, eps, relu } = node.attrs;
@@ -120,37 +120,37 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
       A.convBnFwd(x, w, b ?? null, gamma, beta, rm, rv, y, n, c, h, wd, o, kh, kw, stride, pad, eps, !!relu,
         st.ins[0] ?? 0, st.outs[0] ?? 0, rt.saved(node), !!rt.frozenParams);
     },
-    conv2d_grad_input: ([dy, w], [dx], node) => {
+    conv_grad_input: ([dy, w], [dx], node) => {
       const [n, c, h, wd] = dims4(node.attrs.xShape);
       const [o, , kh, kw] = node.inputs[1].shape;
       A.convBwdData(dy, w, dx, n, c, h, wd, o, kh, kw, node.attrs.stride, node.attrs.pad);
     },
-    conv2d_grad_weight: ([x, dy], [dw, db], node) => {
+    conv_grad_weight: ([x, dy], [dw, db], node) => {
       const [n, c, h, wd] = dims4(node.inputs[0].shape);
       const [o, , kh, kw] = node.attrs.wShape;
       A.convBwdWeights(x, dy, dw, db ?? null, n, c, h, wd, o, kh, kw, node.attrs.stride, node.attrs.pad);
     },
-    conv_transpose2d: ([x, w, b], [y], node) => {
+    conv_transpose: ([x, w, b], [y], node) => {
       const [n, c, h, wd] = dims4(node.inputs[0].shape);
       const [, o, k] = node.inputs[1].shape;
       A.deconvFwd(x, w, b ?? null, y, n, c, h, wd, o, k, k, k, 0, false);
     },
-    conv_transpose2d_grad_input: ([dy, w], [dx], node) => {
+    conv_transpose_grad_input: ([dy, w], [dx], node) => {
       const [n, c, h, wd] = dims4(node.attrs.xShape);
       const [, o, k] = node.inputs[1].shape;
       A.deconvBwdData(dy, w, dx, n, c, h, wd, o, k, k, k, 0);
     },
-    conv_transpose2d_grad_weight: ([x, dy], [dw, db], node) => {
+    conv_transpose_grad_weight: ([x, dy], [dw, db], node) => {
       const [n, c, h, wd] = dims4(node.inputs[0].shape);
       const [, o, k] = node.attrs.wShape;
       A.deconvBwdWeights(x, dy, dw, db ?? null, n, c, h, wd, o, k, k, k, 0);
     },
 
     // a strided x (a view): its images are groups of c/16 blocked 16-channel images
-    maxpool2d: ([x], [y], node, _rt, st) => st.ins[0]
+    maxpool: ([x], [y], node, _rt, st) => st.ins[0]
       ? A.maxpoolFwd(x, y, ...img(node.inputs[0].shape), node.inputs[0].shape[0], st.ins[0])
       : A.maxpoolFwd(x, y, ...img(node.inputs[0].shape)),
-    maxpool2d_grad: ([x, , dy], [dx], node) => A.maxpoolBwd(x, dy, dx, ...img(node.inputs[0].shape)),
+    maxpool_grad: ([x, , dy], [dx], node) => A.maxpoolBwd(x, dy, dx, ...img(node.inputs[0].shape)),
     upsample2x: ([x], [y], node) =>
       A.upsampleFwd(x, y, ...img(node.inputs[0].shape), node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
     upsample2x_grad: ([dy], [dx], node) =>

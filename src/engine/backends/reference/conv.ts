@@ -1,4 +1,4 @@
-// Convolution kernels, NCHW, plain loops. Weights OIHW (conv2d) and [Cin,Cout,k,k] (transposed).
+// Convolution kernels, NCHW, plain loops. Weights OIHW (conv) and [Cin,Cout,k,k] (transposed).
 import type { Kernel, Float } from '../../backend.js';
 
 /** The output rows oh with 0 <= oh*stride - pad + k < size, as [first, end). */
@@ -9,7 +9,7 @@ function validRange(k: number, pad: number, stride: number, size: number, outSiz
   return [first, Math.max(first, end)];
 }
 
-export const conv2d: Kernel = (ins, outs, node) => {
+export const conv: Kernel = (ins, outs, node) => {
   const [x, w, b] = ins;
   const y = outs[0].data;
   const { stride, pad, relu } = node.attrs;
@@ -43,7 +43,7 @@ export const conv2d: Kernel = (ins, outs, node) => {
   }
 };
 
-export const conv2dGradInput: Kernel = (ins, outs, node) => {
+export const convGradInput: Kernel = (ins, outs, node) => {
   const [dy, w] = ins;
   const dx = outs[0].data;
   const { stride, pad } = node.attrs;
@@ -74,7 +74,7 @@ export const conv2dGradInput: Kernel = (ins, outs, node) => {
   }
 };
 
-export const conv2dGradWeight: Kernel = (ins, outs, node) => {
+export const convGradWeight: Kernel = (ins, outs, node) => {
   const [x, dy] = ins;
   const dw = outs[0].data;
   const { stride, pad } = node.attrs;
@@ -119,7 +119,7 @@ function sumPerChannel(dy: ArrayLike<number>, n: number, o: number, hw: number, 
 }
 
 // Transposed conv with kernel k = stride k: every input pixel paints its own k x k output block.
-export const convTranspose2d: Kernel = (ins, outs, node) => {
+export const convTranspose: Kernel = (ins, outs, node) => {
   const [x, w, b] = ins;
   const y = outs[0].data;
   const k: number = node.attrs.stride;
@@ -149,7 +149,7 @@ export const convTranspose2d: Kernel = (ins, outs, node) => {
   }
 };
 
-export const convTranspose2dGradInput: Kernel = (ins, outs, node) => {
+export const convTransposeGradInput: Kernel = (ins, outs, node) => {
   const [dy, w] = ins;
   const dx = outs[0].data;
   const k: number = node.attrs.stride;
@@ -178,7 +178,7 @@ export const convTranspose2dGradInput: Kernel = (ins, outs, node) => {
   }
 };
 
-export const convTranspose2dGradWeight: Kernel = (ins, outs, node) => {
+export const convTransposeGradWeight: Kernel = (ins, outs, node) => {
   const [x, dy] = ins;
   const dw = outs[0].data;
   const k: number = node.attrs.stride;

@@ -12,7 +12,7 @@ function argmax(X: ArrayLike<number>, base: number, w: number, i: number, j: num
   return best;
 }
 
-export const maxpool2d: Kernel = (ins, outs) => {
+export const maxpool: Kernel = (ins, outs) => {
   const x = ins[0];
   const y = outs[0].data;
   const [n, c, h, w] = x.shape;
@@ -22,7 +22,7 @@ export const maxpool2d: Kernel = (ins, outs) => {
       for (let j = 0; j < wo; j++) y[(nc * ho + i) * wo + j] = x.data[argmax(x.data, nc * h * w, w, i, j)];
 };
 
-export const maxpool2dGrad: Kernel = (ins, outs) => {
+export const maxpoolGrad: Kernel = (ins, outs) => {
   const [x, , dy] = ins;
   const dx = outs[0].data;
   const [n, c, h, w] = x.shape;

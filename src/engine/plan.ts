@@ -79,7 +79,7 @@ export class Plan {
     this.schedule.forEach((n, t) => n.inputs.forEach((v) => lastUse.set(key(v), t)));
     const pinned = new Set(this.outputs.map(key));
     // bf16 activations are Uint16Arrays next to float32 params and statistics: never mixed.
-    const storageOf = (s: Shape, l: Layout) => this.backend.precision === 'bf16' && l === 'act' && s.length === 4 ? 'bf16' : 'f';
+    const storageOf = (s: Shape, l: Layout) => this.backend.precision === 'bf16' && l === 'act' && (s.length === 4 || s.length === 5) ? 'bf16' : 'f';
     // Values stored in shared row buffers (in-place concatenation) are views, never freed alone.
     const views = new Map<string, { data: TensorData; offset: number; stride: number }>();
     const inPlace = (this.options.concatInPlace ?? process.env.UNETPP_CONCAT_VIEWS !== '0') && this.backend.views;

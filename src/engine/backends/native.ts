@@ -159,6 +159,6 @@ export function sgdStep(param: Float32Array, grad: Float32Array, buf: Float32Arr
 }
 
 /** oneDNN's own conv primitives ("format any" layouts) timed on filled buffers: the kernel floor. */
-export function benchConvRaw(opts: { n?: number; c?: number; o?: number; h?: number; w?: number; k?: number; pad?: number; iters?: number; bias?: boolean; bf16?: boolean; nhwc?: boolean; winograd?: boolean }): ConvRawResult {
+export function benchConvRaw(opts: { n?: number; c?: number; o?: number; d?: number; h?: number; w?: number; k?: number; pad?: number; iters?: number; bias?: boolean; bf16?: boolean; nhwc?: boolean; winograd?: boolean }): ConvRawResult {
   return loadAddon().benchConvRaw(opts);
 }

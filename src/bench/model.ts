@@ -147,7 +147,7 @@ export function kernelFloor(o: ModelBenchOptions, iters: number) {
     const s = shapes.get(key);
     if (s) s.count++; else shapes.set(key, { n: N, c: C, o: O, d: D, h: H, w: W, k: K, pad: n.attrs.pad, count: 1 });
   }
-  let fwd = 0, bwd = 0, layers = 0;
+  let fwd = 0, bwd = 0, layers = 0, gflop = 0;
   for (const s of shapes.values()) {
     // float32: the algorithms the engine runs (Winograd where it takes the shape); bf16: oneDNN's
     // direct convs (bf16 inference's Winograd is ours, not oneDNN's: it runs below this floor).
@@ -155,10 +155,13 @@ export function kernelFloor(o: ModelBenchOptions, iters: number) {
     fwd += s.count * r.fwdMs;
     bwd += s.count * (r.bwdDataMs + r.bwdWeightsMs);
     layers += s.count;
+    gflop += s.count * r.gflop;
   }
   const trainS = (fwd + bwd) / 1e3, inferS = fwd / 1e3;
   return {
     conv_layers: layers, distinct_shapes: shapes.size,
+    /** GFLOP of the forward convs (each backward pass, data or weights, costs as much). */
+    conv_gflop_fwd: +gflop.toFixed(2), floor_fwd_gflop_per_s: +(gflop / (fwd / 1e3)).toFixed(1),
     floor_train_step_s: trainS, floor_train_img_per_s: o.batch / trainS,
     floor_infer_batch_s: inferS, floor_infer_img_per_s: o.batch / inferS,
   };

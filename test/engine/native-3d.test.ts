@@ -290,7 +290,9 @@ for (const [bname, make, lowp] of backends) {
   for (const rank of [4, 5])
     test(`native ${bname} instance norm, rank ${rank}: forward and gradients (with and without ReLU)`, { skip }, () => {
       const be = make();
-      const shapes: Shape[] = rank === 5 ? [[2, 3, 3, 4, 5], [1, 16, 5, 3, 3], [2, 32, 2, 3, 2], [1, 17, 3, 2, 3]] : [[2, 3, 5, 7], [1, 16, 6, 5], [2, 17, 3, 3]];
+      // the last two of each: enough positions (>= 4096) that an image's channels are split in pieces
+      const shapes: Shape[] = rank === 5 ? [[2, 3, 3, 4, 5], [1, 16, 5, 3, 3], [2, 32, 2, 3, 2], [1, 17, 3, 2, 3], [1, 16, 16, 16, 17], [2, 3, 9, 23, 21]]
+        : [[2, 3, 5, 7], [1, 16, 6, 5], [2, 17, 3, 3], [1, 16, 67, 65], [1, 5, 70, 61]];
       for (const s of shapes) for (const relu of [false, true]) {
         const C = s[1];
         const x = u(s, -2, 3), gamma = u([C], 0.5, 1.5), beta = u([C], -0.5, 0.5), dy = u(s);

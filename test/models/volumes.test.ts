@@ -148,6 +148,17 @@ test('fused conv_bn is batch norm only: an instance-norm eval graph keeps its in
   const inst = ops({ dims: 3 }), bn = ops({ dims: 3, norm: 'batch' });
   assert.ok(inst.has('instancenorm') && !inst.has('conv_bn'));
   assert.ok(bn.has('conv_bn') && !bn.has('batchnorm'));
+  // The fused 3D eval graph computes what the unfused one does.
+  const m = new SegModel({ dims: 3, norm: 'batch', filters: [2, 4], inChannels: 1, seed: 9 });
+  m.params.get('conv0_0.bn1.running_var').data.set([0.5, 2]);
+  m.params.get('conv1_0.bn2.running_mean').data.set([0.1, -0.2, 0.3, 0]);
+  const x = uniform32(4 ** 3 * 2, rng(8));
+  const [fused, plain] = [true, false].map((fuseBn) => {
+    const g = new Graph();
+    const [y] = m.forward(g, g.input('x', [2, 1, 4, 4, 4]), { training: false, fuseBn });
+    return new Plan(g, new ReferenceBackend({ dtype: 'float64' }), m.params, [y]).runToHost({ x })[0];
+  });
+  for (let i = 0; i < plain.length; i++) assert.ok(Math.abs(fused[i] - plain[i]) < 1e-12);
 });
 
 test('3D UNet++ on the reference backend: accurate = mean of the heads\' probabilities, fast reads one head, pruned L^2 = head 2', () => {

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SegModel } from '../../src/models/model.js';
@@ -109,6 +110,18 @@ test('unetpp info --dims 3: params and GFLOP per level and per voxel', () => {
   assert.match(text, /input 64x64x64: 6,869,588 params, 125\.85 GFLOP per volume forward .*, 480\.1 kFLOP per voxel/);
   assert.match(text, /L2\s+388,577\s+47\.798\s+182\.3/);
   assert.throws(() => describeModel({ dims: 3 }, { size: 16 }), /input 16x16x16 leaves one position per channel at the bottom level \(depth 4\).*option norm.*at least 32/);
+});
+
+test('the CLI: unetpp info --dims 3 prints the exact count, per-voxel cost and pruned levels; --norm batch keeps the count', () => {
+  const main = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
+  const info = (args: string[]) => spawnSync(process.execPath, [main, 'info', ...args], { encoding: 'utf8' });
+  const r = info(['--dims', '3', '--in-channels', '1', '--deep-supervision', '--filters', '16,32,64,128,256', '--size', '64']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /input 64x64x64: 6,869,588 params, 125\.85 GFLOP per volume forward .*480\.1 kFLOP per voxel/);
+  assert.match(r.stdout, /L1\s+76,865\s+21\.072\s+80\.4/);
+  const b = info(['--dims', '3', '--norm', 'batch', '--in-channels', '1', '--deep-supervision', '--json']);
+  assert.equal(JSON.parse(b.stdout).params, 27_466_404);
+  assert.equal(JSON.parse(b.stdout).config.norm, 'batch');
 });
 
 test('config: dims and norm defaults, and errors naming the option', () => {

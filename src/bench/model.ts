@@ -11,7 +11,6 @@ import { benchConvRaw, winogradOn } from '../engine/backends/native.js';
 import type { Grad } from '../optim/index.js';
 import type { Value } from '../engine/graph.js';
 import type { ParamStore } from '../engine/params.js';
-import { VolumeNet } from './volume-net.js';
 
 export interface ModelBenchOptions {
   batch: number; size: number; steps: number; warmup: number; ds: boolean; channels: number; filters?: number[]; precision?: Precision;
@@ -21,7 +20,7 @@ export interface ModelBenchOptions {
   norm?: 'batch' | 'instance';
 }
 
-/** What the bench needs of a model: SegModel (images) or VolumeNet (volumes). */
+/** What the bench needs of a model (a SegModel). */
 export interface BenchNet {
   readonly params: ParamStore;
   readonly config: { inChannels: number; classes: number };
@@ -91,8 +90,9 @@ function batchOf(o: ModelBenchOptions) {
   return { x, t };
 }
 
+/** The bn preset's UNet++ (volumes: filters 16..256 and instance norm by default, as the peer runs them). */
 export const benchSegModel = (o: ModelBenchOptions): BenchNet => o.dims === 3
-  ? new VolumeNet({ filters: o.filters ?? VOLUME_FILTERS, inChannels: o.channels, ds: o.ds, norm: o.norm ?? 'instance' })
+  ? new SegModel({ preset: 'bn', inChannels: o.channels, deepSupervision: o.ds, dims: 3, filters: o.filters ?? VOLUME_FILTERS, norm: o.norm ?? 'instance' })
   : new SegModel({ preset: 'bn', inChannels: o.channels, deepSupervision: o.ds, filters: o.filters });
 
 /** inferBackend: the inference plan's backend (its faster layout may differ from training's).

@@ -102,25 +102,29 @@ export function benchModel(backend: Backend, o: ModelBenchOptions, inferBackend:
   const { x } = batchOf(o);
   // The training plan's memory is given back before the inference plan allocates, as the peer
   // frees its training memory before inference.
-  const { trainMs, trainPeakMb } = (() => {
-    const trainer = trainStepper(backend, model, o);
+  const { trainMs, trainPeakMb, trainProfile } = (() => {
+    const trainer = trainStepper(backend, model, o, true);
     for (let i = 0; i < o.warmup; i++) trainer.step();
     const trainMs = Array.from({ length: o.steps }, () => timeMs(trainer.step));
     // Peak RSS of the process so far: training alone.
     const trainPeakMb = process.resourceUsage().maxRSS / 1024;
+    const trainProfile = perStep(trainer.plan.profile, o.warmup + o.steps);
     trainer.dispose();
-    return { trainMs, trainPeakMb };
+    return { trainMs, trainPeakMb, trainProfile };
   })();
 
   const ge = new Graph();
   const xe = ge.input('x', [o.batch, o.channels, ...spatial(o)]);
   const probs = model.probabilities(ge, model.forward(ge, xe, { training: false, fuseBn: true }));
   // As a predictor runs it (createPredictor: its own copy of the weights, frozen).
-  const inferPlan = new Plan(ge, inferBackend, model.params, [probs], { frozenParams: true });
+  const inferPlan = new Plan(ge, inferBackend, model.params, [probs], { frozenParams: true, profile: true });
   for (let i = 0; i < o.warmup; i++) inferPlan.run({ x });
   const inferMs = Array.from({ length: o.steps }, () => timeMs(() => inferPlan.run({ x })));
   const trainS = median(trainMs) / 1e3, inferS = median(inferMs) / 1e3;
+  const inferProfile = perStep(inferPlan.profile, o.warmup + o.steps);
   const stats = {
+    /** Kernel ms per step by op (UNETPP_PROFILE's numbers; warm-up steps included in the mean). */
+    train_profile_ms: trainProfile, infer_profile_ms: inferProfile,
     params: model.params.count(),
     train_step_s: trainS, train_img_per_s: o.batch / trainS,
     infer_batch_s: inferS, infer_img_per_s: o.batch / inferS,
@@ -128,6 +132,11 @@ export function benchModel(backend: Backend, o: ModelBenchOptions, inferBackend:
     train_ms: trainMs.map((v) => +v.toFixed(1)), infer_ms: inferMs.map((v) => +v.toFixed(1)),
   };
   return { stats, runInfer: () => { inferPlan.run({ x }); }, dispose: () => inferPlan.dispose() };
+}
+
+/** A plan's profile as mean ms per run, largest first. */
+function perStep(profile: Map<string, { ms: number }>, runs: number): Record<string, number> {
+  return Object.fromEntries([...profile].sort((a, b) => b[1].ms - a[1].ms).map(([k, e]) => [k, +(e.ms / runs).toFixed(1)]));
 }
 
 /** Sum of oneDNN's own conv primitive times over the model's conv layers (median of iters each). */

@@ -125,12 +125,17 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
     const [n, c, d, h, w] = dims5(s);
     return blk(s) ? [n * c / 16, 16, d, h, w] : [n, c, d, h, w];
   };
-  /** concat_up on volumes: the up-sampled input lands in a buffer of the node's, then is concatenated. */
-  const upBuffer = (rt: RunContext, node: Node, like: Act, n: number) => {
-    const s = rt.saved(node);
-    if (!s.up || s.up.length !== n || (s.up instanceof Uint16Array) !== (like instanceof Uint16Array))
-      s.up = like instanceof Uint16Array ? A.alignedArray(1, n) : A.alignedArray(0, n);
-    return s.up as Act;
+  /** concat_up on volumes: the up-sampled input lands in a scratch buffer, then is concatenated.
+   *  One buffer per dtype for every node of this backend (kernels run one at a time), grown to
+   *  the largest: per-node buffers cost ~300 MB at 64^3 (four 33 MB ones at the top level, twice). */
+  const upScratch: { f?: Float32Array; h?: Uint16Array } = {};
+  const upBuffer = (_rt: RunContext, _node: Node, like: Act, n: number): Act => {
+    if (like instanceof Uint16Array) {
+      if (!upScratch.h || upScratch.h.length < n) { if (upScratch.h) A.releaseArray(upScratch.h); upScratch.h = A.alignedArray(1, n); }
+      return upScratch.h.subarray(0, n);
+    }
+    if (!upScratch.f || upScratch.f.length < n) { if (upScratch.f) A.releaseArray(upScratch.f); upScratch.f = A.alignedArray(0, n); }
+    return upScratch.f.subarray(0, n);
   };
   const impls: Record<string, Impl> = {
     ones: (_i, [y]) => A.fill(y, 1),

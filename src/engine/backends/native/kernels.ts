@@ -223,8 +223,13 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
       ? A.upsample3dBwd(dy, dx, ...vimg(node.attrs.xShape), node.attrs.mode === 'nearest', !!node.attrs.alignCorners)
       : A.upsampleBwd(dy, dx, ...img(node.attrs.xShape), node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
     concat_up: (ins, [y], node, rt, st) => {
-      if (node.shapes[0].length === 5) {  // up-sample the last input, then concatenate
-        const low = node.inputs[ins.length - 1].shape, up = upBuffer(rt, node, y, numel(low) * 8);
+      if (node.shapes[0].length === 5) {
+        const low = node.inputs[ins.length - 1].shape;
+        // blocked throughout: the parts' runs copied, the up-sampling written into its channels
+        if (node.inputs.every((v) => blk(v.shape)))
+          return A.concatUp3dFwd(ins.slice(0, -1), ins[ins.length - 1], y, ...dims5(low), node.attrs.mode === 'nearest', !!node.attrs.alignCorners);
+        // else: up-sample the last input into a scratch buffer, then concatenate
+        const up = upBuffer(rt, node, y, numel(low) * 8);
         A.upsample3dFwd(ins[ins.length - 1], up, ...vimg(low), node.attrs.mode === 'nearest', !!node.attrs.alignCorners);
         return A.concat([...ins.slice(0, -1), up], y, runs(node.shapes[0]).px);
       }
@@ -240,6 +245,8 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
     },
     concat_up_grad: ([dy], outs, node, rt) => {
       const low = node.shapes[node.shapes.length - 1];
+      if (low.length === 5 && node.shapes.every((sh) => blk(sh)))
+        return A.concatUp3dBwd(dy, outs.slice(0, -1), outs[outs.length - 1], ...dims5(low), node.attrs.mode === 'nearest', !!node.attrs.alignCorners);
       if (low.length === 5) {  // split dy, then the up-sampling's gradient of its last channels
         const up = upBuffer(rt, node, dy, numel(low) * 8);
         A.splitChannels(dy, [...outs.slice(0, -1), up], runs(node.inputs[0].shape).px);

@@ -16,6 +16,7 @@ import { peerParity, formatParity, type ParityReport, type Diff } from '../../sr
 import { exportPyTorch, importPyTorch, inferPyTorchConfig } from '../../src/io/pytorch.js';
 import { readSafetensors, writeSafetensors, type SafetensorsFile, type TensorIn } from '../../src/io/safetensors.js';
 import { peerUnavailable, runPeer } from './peer-python.js';
+import { nativeBackend } from './native-backend.js';
 
 const FIX = new URL('../../../test/fixtures/', import.meta.url).pathname;
 const fixtures = ['peer3d-instance-ds', 'peer3d-batch', 'peer3d-unet'];
@@ -52,6 +53,14 @@ test('3D peer fixtures import with their dims and norm', () => {
 test('3D peer fixtures: reference float64 and float32', () => {
   check(new ReferenceBackend({ dtype: 'float64' }), 'reference f64');
   check(new ReferenceBackend({ dtype: 'float32' }), 'reference f32');
+});
+
+test('3D peer fixtures: native backend', async (t) => {
+  const { backend, skip } = await nativeBackend();
+  if (!backend) return t.skip(skip);
+  // Builds without the volume kernels (instance norm comes with them) skip rather than fail.
+  if (!backend.kernel('instancenorm')) return t.skip('this native build has no volume kernels yet');
+  check(backend, 'native');
 });
 
 const noPeer = peerUnavailable();

@@ -1,7 +1,7 @@
 // `unetpp bench` / `npm run bench`: JSON lines. The engine's UNet++ training step and inference,
 // the oneDNN kernel floor for the same network, and the PyTorch peer run in the same process
 // tree, with ratios. Medians of `steps` steps.
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { NativeBackend, nativeAvailable, setThreads, getThreads, bf16Support } from '../engine/backends/native.js';
 import type { Precision } from '../engine/backend.js';
 import { benchModel, benchSegModel, kernelFloor, trainStepper, ModelBenchOptions, VOLUME_FILTERS } from './model.js';
@@ -62,7 +62,9 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
   // What the peer builds: the same network (volumes: dims, norm and filters passed on).
   const peerNet = vol ? { dims: 3 as const, norm: o.norm ?? 'instance', filters: o.filters ?? VOLUME_FILTERS } : o.filters ? { filters: o.filters } : {};
   const machine = { cpu: cpus()[0]?.model, cores: cpus().length, threads, node: process.version };
-  emit({ kind: 'machine', ...machine, date: new Date().toISOString() });
+  // The load average says how busy the machine was (2 cores shared with other work: timings
+  // under load are noisy, which the rounds are for).
+  emit({ kind: 'machine', ...machine, date: new Date().toISOString(), loadavg_1_5_15: loadavg().map((v) => +v.toFixed(2)) });
   const summary: Record<string, any> = { kind: 'summary', batch: o.batch, size: o.size, ds: o.ds, threads, precision,
     ...(vol ? { dims: 3, norm: peerNet.norm, filters: peerNet.filters, channels: o.channels } : {}) };
 
@@ -166,6 +168,7 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
     }
   }
   model?.dispose();
+  summary.loadavg_at_end = loadavg().map((v) => +v.toFixed(2));
   emit(summary);
   return summary;
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common.h"
+#include "simd16.h"
 
 namespace un {
 
@@ -28,6 +29,13 @@ static inline bool wins(float v, float m) { return v > m || (v != v && m == m); 
 
 // ---- max-pool 2x2x2, stride 2, odd sizes floored; ties: first max in (d, h, w) order ----
 
+#ifdef __AVX512BW__
+/** wins() on 16 lanes: v larger than m, or v the first NaN. */
+static inline __mmask16 wins16(__m512 v, __m512 m) {
+  return _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) & _mm512_cmp_ps_mask(m, m, _CMP_ORD_Q));
+}
+#endif
+
 /** Offsets of the 8 window positions, in row-major window order. */
 static void window(const Vol &v, int64_t off[8]) {
   const int64_t C = v.c, W = v.w * C, HW = v.h * W;
@@ -46,7 +54,18 @@ static void poolFwd(const Vol &v, const T *x, T *y) {
         for (int64_t ow = 0; ow < Wo; ow++) {
           const T *p = x + (((m * v.d + 2 * od) * v.h + 2 * oh) * v.w + 2 * ow) * C;
           T *q = y + (((m * Do + od) * Ho + oh) * Wo + ow) * C;
-          for (int64_t c = 0; c < C; c++) {
+          int64_t c = 0;
+#ifdef __AVX512BW__
+          for (; c + 16 <= C; c += 16) {  // 16 channels a register; selected lanes stored bit for bit
+            __m512 mx = load16(p + c);
+            for (int k = 1; k < 8; k++) {
+              const __m512 e = load16(p + off[k] + c);
+              mx = _mm512_mask_mov_ps(mx, wins16(e, mx), e);
+            }
+            storeExact16(q + c, mx);
+          }
+#endif
+          for (; c < C; c++) {
             T best = p[c];
             float mx = load(best);
             for (int k = 1; k < 8; k++) {
@@ -71,7 +90,23 @@ static void poolBwd(const Vol &v, const T *x, const T *dy, T *dx) {
         for (int64_t ow = 0; ow < Wo; ow++) {
           const int64_t base = (((m * v.d + 2 * od) * v.h + 2 * oh) * v.w + 2 * ow) * C;
           const T *g = dy + (((m * Do + od) * Ho + oh) * Wo + ow) * C;
-          for (int64_t c = 0; c < C; c++) {
+          int64_t c = 0;
+#ifdef __AVX512BW__
+          for (; c + 16 <= C; c += 16) {
+            __m512 mx = load16(x + base + c);
+            __m512i at = _mm512_setzero_si512();
+            for (int k = 1; k < 8; k++) {
+              const __m512 e = load16(x + base + off[k] + c);
+              const __mmask16 w = wins16(e, mx);
+              mx = _mm512_mask_mov_ps(mx, w, e);
+              at = _mm512_mask_mov_epi32(at, w, _mm512_set1_epi32(k));
+            }
+            alignas(64) int32_t ks[16];
+            _mm512_store_si512(ks, at);
+            for (int l = 0; l < 16; l++) dx[base + off[ks[l]] + c + l] = g[c + l];
+          }
+#endif
+          for (; c < C; c++) {
             int64_t at = 0;
             float mx = load(x[base + c]);
             for (int k = 1; k < 8; k++) {

@@ -160,18 +160,34 @@ static Axis axis(int64_t L, bool nearest, bool alignCorners) {
  *  of a wider tensor, at `offset` values into it plus q % per runs of `run` values. */
 struct Rows {
   int64_t rowSize, per = 0, imageStride = 0, offset = 0, run = 0;
-  int64_t at(int64_t q) const { return per ? q / per * imageStride + offset + q % per * run : q * rowSize; }
+  /** NDHWC concat_up: positions of c channels spaced `stride` apart (the concatenation's
+   *  channels), from `offset` (then rowSize: values between rows of q). */
+  int64_t c = 0, stride = 0;
+  int64_t at(int64_t q) const { return per ? q / per * imageStride + offset + q % per * run : q * rowSize + (stride ? offset : 0); }
+  /** Where value j of an inner row starts, relative to the row (dense: j). */
+  int64_t inner(int64_t j) const { return stride ? j / c * stride + j % c : j; }
 };
 
 /** dst[q, o, j] = (1-f) src[q, i0, j] + f src[q, i1, j] over [outer, L, inner] -> [outer, 2L, inner]. */
 template <class S, class Dt>
 static void interp(const S *src, Dt *dst, int64_t outer, int64_t inner, const Axis &ax, Rows rows = {}) {
   const int64_t Lo = ax.Lo, L = ax.L;
-  if (!rows.per) rows.rowSize = Lo * inner;
+  if (!rows.per && !rows.stride) rows.rowSize = Lo * inner;
 #pragma omp parallel for collapse(2) schedule(static) if (outer * Lo * inner >= kParMin)
   for (int64_t q = 0; q < outer; q++)
     for (int64_t o = 0; o < Lo; o++) {
       const S *a = src + (q * L + ax.i0[o]) * inner, *b = src + (q * L + ax.i1[o]) * inner;
+      if (rows.stride) {  // into every position's channels of a wider NDHWC tensor
+        Dt *y = dst + rows.at(q) + rows.inner(o * inner);
+        const float f = ax.f[o];
+        for (int64_t p = 0; p < inner / rows.c; p++) {
+          Dt *yp = y + p * rows.stride;
+          const S *ap = a + p * rows.c, *bp = b + p * rows.c;
+#pragma omp simd
+          for (int64_t j = 0; j < rows.c; j++) yp[j] = cast<Dt>((1.f - f) * load(ap[j]) + f * load(bp[j]));
+        }
+        continue;
+      }
       Dt *y = dst + rows.at(q) + o * inner;
       const float f = ax.f[o];
       if (f == 0.f) {
@@ -188,7 +204,7 @@ static void interp(const S *src, Dt *dst, int64_t outer, int64_t inner, const Ax
 template <class S, class Dt>
 static void interpT(const S *src, Dt *dst, int64_t outer, int64_t inner, const Axis &ax, Rows rows = {}) {
   const int64_t Lo = ax.Lo, L = ax.L;
-  if (!rows.per) rows.rowSize = Lo * inner;
+  if (!rows.per && !rows.stride) rows.rowSize = Lo * inner;
 #pragma omp parallel if (outer * Lo * inner >= kParMin)
   {
     std::vector<float> tmp(std::is_same_v<Dt, float> ? 0 : inner);  // bf16 output: float sums first
@@ -201,8 +217,18 @@ static void interpT(const S *src, Dt *dst, int64_t outer, int64_t inner, const A
         else acc = tmp.data();
         for (int64_t j = 0; j < inner; j++) acc[j] = 0.f;
         for (int64_t k = ax.start[i]; k < ax.start[i + 1]; k++) {
-          const S *s = src + rows.at(q) + ax.src[k] * inner;
           const float wgt = ax.wt[k];
+          if (rows.stride) {  // from every position's channels of a wider NDHWC tensor
+            const S *s = src + rows.at(q) + rows.inner(ax.src[k] * inner);
+            for (int64_t p = 0; p < inner / rows.c; p++) {
+              const S *sp = s + p * rows.stride;
+              float *ap = acc + p * rows.c;
+#pragma omp simd
+              for (int64_t j = 0; j < rows.c; j++) ap[j] += wgt * load(sp[j]);
+            }
+            continue;
+          }
+          const S *s = src + rows.at(q) + ax.src[k] * inner;
 #pragma omp simd
           for (int64_t j = 0; j < inner; j++) acc[j] += wgt * load(s[j]);
         }
@@ -273,30 +299,55 @@ static Napi::Value upBwdJs(const Args &a) {
   return a.env().Undefined();
 }
 
-// concatUp3dFwd(xs, low, y, n, cl, d, h, w, nearest, alignCorners), blocked layout only (every
-// channel count a multiple of 16): y = concat(xs, upsample2x(low)) with the parts copied run by
-// run and the up-sampling's last pass writing into y's last channels (no temporary, no copy).
+// concatUp3dFwd(xs, low, y, n, cl, d, h, w, nearest, alignCorners): y = concat(xs, upsample2x(low))
+// with the parts copied run by run and the up-sampling's last pass writing into y's last channels
+// (no temporary, no copy). Blocked where every channel count allows, else NDHWC (all tensors).
 // concatUp3dBwd(dy, dxs, dlow, n, cl, d, h, w, nearest, alignCorners): the parts' runs copied out,
 // the up-sampling's adjoint reading dy's last channels in place. (d, h, w: low's sides.)
 struct ConcatUpGeo {
   Vol low;
   int64_t n, cl, S, ct, partsC;
+  bool blocked;
 };
 static ConcatUpGeo concatUpGeo(const Args &a, size_t i, const ActList &parts) {
   ConcatUpGeo g{};
   g.n = a.i64(i); g.cl = a.i64(i + 1);
   const int64_t d = a.i64(i + 2), h = a.i64(i + 3), w = a.i64(i + 4);
   if (g.n < 1 || g.cl < 1 || d < 1 || h < 1 || w < 1) throw OpError("invalid low input " + shape({g.n, g.cl, d, h, w}));
-  if (!blockedMode() || g.cl % 16 || parts.ct % 16) throw OpError("needs the blocked layout and multiples of 16 channels");
-  for (auto c : parts.cs) if (c % 16) throw OpError("needs parts of a multiple of 16 channels");
-  g.low = Vol{g.n * g.cl / 16, 16, d, h, w};
+  // blocked only where every channel count allows (the JS side passes NDHWC tensors otherwise)
+  bool all = blockedC(g.cl) && blockedC(parts.ct);
+  for (auto c : parts.cs) all = all && blockedC(c);
+  g.blocked = all;
+  g.low = all ? Vol{g.n * g.cl / 16, 16, d, h, w} : Vol{g.n, g.cl, d, h, w};
   g.S = 8 * d * h * w;
   g.partsC = parts.ct;
   g.ct = parts.ct + g.cl;
   return g;
 }
-/** Rows of the up-sampled channels inside the concatenation: per image, cl/16 runs of 16 channels. */
-static Rows upRows(const ConcatUpGeo &g) { return Rows{0, g.cl / 16, g.ct * g.S, g.partsC * g.S, 16 * g.S}; }
+/** Rows of the up-sampled channels inside the concatenation: blocked, per image cl/16 runs of 16
+ *  channels; NDHWC, the last cl channels of every position. */
+static Rows upRows(const ConcatUpGeo &g) {
+  if (g.blocked) return Rows{0, g.cl / 16, g.ct * g.S, g.partsC * g.S, 16 * g.S};
+  Rows r{g.ct * g.S};
+  r.offset = g.partsC;
+  r.c = g.cl;
+  r.stride = g.ct;
+  return r;
+}
+/** The parts' values in the concatenation (copy(dst, src, bytes) per run): blocked, one run per
+ *  image and part; NDHWC, one per position and part. */
+template <class Copy>
+static void partRuns(const ConcatUpGeo &g, const ActList &parts, size_t el, Copy copy) {
+  const int64_t runs = g.blocked ? g.n : g.n * g.S, per = g.blocked ? g.S : 1;
+#pragma omp parallel for schedule(static) if (g.n * g.partsC * g.S >= kParMin)
+  for (int64_t i = 0; i < runs; i++) {
+    int64_t off = 0;
+    for (size_t k = 0; k < parts.acts.size(); k++) {
+      copy((i * g.ct + off) * per * el, static_cast<char *>(parts.acts[k].p) + i * parts.cs[k] * per * el, parts.cs[k] * per * el);
+      off += parts.cs[k];
+    }
+  }
+}
 
 static Napi::Value concatUpFwdJs(const Args &a) {
   const int64_t n = a.i64(3);
@@ -307,14 +358,10 @@ static Napi::Value concatUpFwdJs(const Args &a) {
   a.sameType({{"low", low}, {"y", y}});
   sameTypes(a, parts, "xs", "y", y);
   const size_t el = y.bf16 ? 2 : 4;
-#pragma omp parallel for collapse(2) schedule(static) if (g.n * g.partsC * g.S >= kParMin)
-  for (int64_t i = 0; i < g.n; i++)
-    for (size_t k = 0; k < parts.acts.size(); k++) {
-      int64_t off = 0;
-      for (size_t j = 0; j < k; j++) off += parts.cs[j];
-      streamCopy(static_cast<char *>(y.p) + (i * g.ct + off) * g.S * el,
-                 static_cast<const char *>(parts.acts[k].p) + i * parts.cs[k] * g.S * el, parts.cs[k] * g.S * el);
-    }
+  partRuns(g, parts, el, [&](int64_t at, const char *src, size_t bytes) {
+    if (g.blocked) streamCopy(static_cast<char *>(y.p) + at, src, bytes);
+    else std::memcpy(static_cast<char *>(y.p) + at, src, bytes);
+  });
   const bool nearest = a.flag(8), ac = a.flag(9);
   dispatch(y.bf16, [&](auto *t) { using T = std::remove_pointer_t<decltype(t)>; upFwd(g.low, low.as<T>(), y.as<T>(), nearest, ac, upRows(g)); });
   return a.env().Undefined();
@@ -329,14 +376,9 @@ static Napi::Value concatUpBwdJs(const Args &a) {
   a.sameType({{"dy", dy}, {"dlow", dlow}});
   sameTypes(a, parts, "dxs", "dy", dy);
   const size_t el = dy.bf16 ? 2 : 4;
-#pragma omp parallel for collapse(2) schedule(static) if (g.n * g.partsC * g.S >= kParMin)
-  for (int64_t i = 0; i < g.n; i++)
-    for (size_t k = 0; k < parts.acts.size(); k++) {
-      int64_t off = 0;
-      for (size_t j = 0; j < k; j++) off += parts.cs[j];
-      std::memcpy(static_cast<char *>(parts.acts[k].p) + i * parts.cs[k] * g.S * el,
-                  static_cast<const char *>(dy.p) + (i * g.ct + off) * g.S * el, parts.cs[k] * g.S * el);
-    }
+  partRuns(g, parts, el, [&](int64_t at, const char *dst, size_t bytes) {
+    std::memcpy(const_cast<char *>(dst), static_cast<const char *>(dy.p) + at, bytes);
+  });
   const bool nearest = a.flag(8), ac = a.flag(9);
   dispatch(dy.bf16, [&](auto *t) { using T = std::remove_pointer_t<decltype(t)>; upBwd(g.low, dy.as<T>(), dlow.as<T>(), nearest, ac, upRows(g)); });
   return a.env().Undefined();

@@ -80,7 +80,7 @@ export interface NativeAddon {
   maxpool3dBwd(x: A, dy: A, dx: A, m: number, c: number, d: number, h: number, w: number): void;
   upsample3dFwd(x: A, y: A, m: number, c: number, d: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
   upsample3dBwd(dy: A, dx: A, m: number, c: number, d: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
-  /** Blocked volumes, channels all multiples of 16: concat(xs, upsample2x(low)) written in place (d, h, w: low's). */
+  /** Volumes: concat(xs, upsample2x(low)) written in place, blocked where every channel count allows, else NDHWC (d, h, w: low's). */
   concatUp3dFwd(xs: A[], low: A, y: A, n: number, cl: number, d: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
   concatUp3dBwd(dy: A, dxs: A[], dlow: A, n: number, cl: number, d: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
   /** Instance norm over s spatial positions per image; mean and rstd [n*c] are written for the backward. */

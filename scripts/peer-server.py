@@ -5,8 +5,8 @@
 # the same training steps first (its inference measures ~10% faster after them than in a fresh
 # process); inference in eval mode under no_grad.
 # Protocol: one JSON line {"ready": ...} at start; then "infer K" or "train K" on stdin ->
-# {"ms": [K times]}; "quit" or end of input ends.
-import argparse, importlib.util, json, sys, time
+# {"ms": [K times], "peak_rss_mb": the process's peak so far}; "quit" or end of input ends.
+import argparse, importlib.util, json, resource, sys, time
 
 import torch
 
@@ -82,4 +82,5 @@ for line in sys.stdin:
     if cmd[0] not in ('infer', 'train') or len(cmd) != 2 or not cmd[1].isdigit():
         print(json.dumps({'error': f'unknown command: {line.strip()}'}), flush=True)
         continue
-    print(json.dumps({'ms': timed(cmd[0], int(cmd[1]))}), flush=True)
+    ms = timed(cmd[0], int(cmd[1]))
+    print(json.dumps({'ms': ms, 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)

@@ -164,7 +164,10 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
         [`rounds_peer_${r.phase}_variant`]: bf16 ? 'bf16_autocast_channels_last' : peerCl[r.phase as 'infer' | 'train'] ? 'channels_last' : 'nchw',
         [`rounds_${r.phase}_img_per_s`]: r.ours_img_per_s, [`rounds_peer_${r.phase}_img_per_s`]: r.peer_img_per_s,
         [`${r.phase}_vs_peer_rounds`]: r.vs_peer, [`${r.phase}_vs_peer_by_round`]: r.vs_peer_by_round,
+        rounds_peer_peak_rss_mb: Math.max(summary.rounds_peer_peak_rss_mb ?? 0, r.peer_peak_rss_mb),
       });
+      // ours: the training plan's peak (the process's peak RSS as of the model part)
+      if (summary.train_peak_rss_mb) summary.train_rss_vs_peer_rounds = round(summary.train_peak_rss_mb / summary.rounds_peer_peak_rss_mb, 3);
     }
   }
   model?.dispose();

@@ -52,10 +52,15 @@ export class PeerServer {
     }));
   }
 
+  /** The process's peak RSS (MB) as of its last reply (training included: it trains first). */
+  peakRssMb = 0;
+
   async time(phase: Phase, k: number): Promise<number[]> {
     const reply = this.next();
     this.proc.stdin.write(`${phase} ${k}\n`);
-    return (await reply).ms as number[];
+    const r = await reply;
+    if (typeof r.peak_rss_mb === 'number') this.peakRssMb = Math.max(this.peakRssMb, r.peak_rss_mb);
+    return r.ms as number[];
   }
 
   stop() { this.proc.stdin.end('quit\n'); }
@@ -76,6 +81,8 @@ export interface RoundsResult {
   vs_peer_by_round: number[];
   /** The ratio of the medians over all batches. */
   vs_peer_pooled: number;
+  /** The peer processes' largest peak RSS (MB): its training and inference of this model. */
+  peer_peak_rss_mb: number;
 }
 
 /** `processes` peer processes, started one at a time (each trains its model first, and they
@@ -112,6 +119,7 @@ export async function timeRounds(phase: Phase, run: () => void, servers: PeerSer
       ours_ms: ours.map((v) => v.map((t) => +t.toFixed(1))), peer_ms: peer.map((v) => v.map((t) => +t.toFixed(1))),
       ours_img_per_s: +(batch / mo * 1e3).toFixed(2), peer_img_per_s: +(batch / mp * 1e3).toFixed(2),
       vs_peer: r3(median(byRound)), vs_peer_by_round: byRound.map(r3), vs_peer_pooled: r3(mp / mo),
+      peer_peak_rss_mb: +Math.max(...servers.map((s) => s.peakRssMb)).toFixed(1),
     };
   } catch (e) {
     return { error: (e as Error).message };

@@ -38,4 +38,5 @@ test('bench --dims 3: the peer builds the same volume network, and rounds altern
   assert.deepEqual(lines.filter((l) => l.kind === 'rounds').map((r) => r.error ?? r.phase), ['infer', 'train']);
   assert.ok(s.infer_vs_peer_rounds > 0 && s.train_vs_peer_rounds > 0);
   assert.match(s.rounds_peer_train_variant, /^(nchw|channels_last)$/);
+  assert.ok(s.rounds_peer_peak_rss_mb > 0 && s.train_rss_vs_peer_rounds > 0, 'the peer processes report their peak RSS');
 });

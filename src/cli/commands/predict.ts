@@ -27,9 +27,9 @@ export function addPredictorOptions(cmd: Command): Command {
 
 export function predictorSettings(opts: Record<string, any>) {
   return {
-    mode: opts.mode, head: opts.head, level: opts.level, tile: opts.tile as [number, number] | undefined,
+    mode: opts.mode, head: opts.head, level: opts.level, tile: opts.tile as number[] | undefined,
     overlap: opts.overlap, blend: opts.blend, tta: !!opts.tta, batch: opts.batch, maxMemory: opts.maxMemory as number | undefined,
-    onTiling: (t: Tiling, h: number, w: number) => console.log(`tiling: ${describeTiling(t, h, w)}`),
+    onTiling: (t: Tiling, sizes: number[]) => console.log(`tiling: ${describeTiling(t, ...sizes)}`),
   };
 }
 

@@ -48,6 +48,21 @@ export interface LoaderState {
   batch: number; // next batch to produce in this epoch
 }
 
+/**
+ * Indices drawn in an epoch: `draws` long, made of passes over the `count` items, each pass
+ * reshuffled (so items are drawn as evenly as possible). Shared by the 2D and 3D loaders.
+ */
+export function epochOrder(count: number, draws: number, seed: number, epoch: number, shuffle = true): number[] {
+  const out: number[] = [];
+  for (let pass = 0; out.length < draws; pass++) {
+    const idx = Array.from({ length: count }, (_, i) => i);
+    // pass 0 keeps the seed of the plain one-pass order, so runs without samplesPerEpoch are unchanged
+    const s = pass === 0 ? hashSeed(seed, epoch) : hashSeed(seed, epoch, pass);
+    out.push(...(shuffle ? new Rng(s).shuffle(idx) : idx));
+  }
+  return out.slice(0, draws);
+}
+
 export class BatchLoader {
   readonly c: number;
   readonly k: number;
@@ -92,16 +107,9 @@ export class BatchLoader {
     this.pos = { ...s };
   }
 
-  /** Sample order of an epoch (draws long: passes over the samples, each reshuffled). */
+  /** Sample order of an epoch. */
   order(epoch: number): number[] {
-    const out: number[] = [];
-    for (let pass = 0; out.length < this.draws; pass++) {
-      const idx = this.samples.map((_, i) => i);
-      // pass 0 keeps the seed of the plain one-pass order, so runs without samplesPerEpoch are unchanged
-      const seed = pass === 0 ? hashSeed(this.pos.seed, epoch) : hashSeed(this.pos.seed, epoch, pass);
-      out.push(...(this.opts.shuffle === false ? idx : new Rng(seed).shuffle(idx)));
-    }
-    return out.slice(0, this.draws);
+    return epochOrder(this.samples.length, this.draws, this.pos.seed, epoch, this.opts.shuffle !== false);
   }
 
   /** Builds batch b of an epoch (synchronously; a pure function of seed, epoch, b). */

@@ -1,0 +1,64 @@
+// Lazy access to the cases of a volume dataset: a case is decoded (loadCase) when first asked
+// for and kept in a cache bounded in bytes, least recently used out first, so a dataset larger
+// than memory still trains (at the cost of decoding again). Concurrent requests for one case
+// share one decode.
+import { loadCase, type LoadedVolume, type VolumeLoadOptions } from './volume-load.js';
+import type { VolumeCase } from './volume-layout.js';
+
+export interface VolumeStoreOptions extends VolumeLoadOptions {
+  /** Cache budget in bytes (images + labels). Default 2 GiB; 0 keeps nothing. */
+  cacheBytes?: number;
+}
+
+const bytesOf = (v: LoadedVolume) => v.image.byteLength + (v.labels?.byteLength ?? 0) + v.foreground.reduce((s, f) => s + f.byteLength, 0);
+
+export class VolumeStore {
+  private cache = new Map<number, LoadedVolume>(); // insertion order = recency
+  private pending = new Map<number, Promise<LoadedVolume>>();
+  private bytes = 0;
+  /** Decodes so far (cache misses), for tests and progress. */
+  loads = 0;
+
+  constructor(readonly cases: VolumeCase[], readonly opts: VolumeStoreOptions = {}) {
+    if (!cases.length) throw new Error('VolumeStore: no cases');
+  }
+
+  get length(): number {
+    return this.cases.length;
+  }
+
+  get cachedBytes(): number {
+    return this.bytes;
+  }
+
+  async get(i: number): Promise<LoadedVolume> {
+    if (!(i >= 0 && i < this.cases.length)) throw new RangeError(`VolumeStore: case ${i} out of 0..${this.cases.length - 1}`);
+    const hit = this.cache.get(i);
+    if (hit) {
+      this.cache.delete(i);
+      this.cache.set(i, hit);
+      return hit;
+    }
+    let p = this.pending.get(i);
+    if (!p) {
+      this.loads++;
+      p = loadCase(this.cases[i], this.opts).finally(() => this.pending.delete(i));
+      this.pending.set(i, p);
+      p.then((v) => this.keep(i, v), () => {});
+    }
+    return p;
+  }
+
+  private keep(i: number, v: LoadedVolume): void {
+    const budget = this.opts.cacheBytes ?? 2 ** 31;
+    const size = bytesOf(v);
+    if (size > budget || this.cache.has(i)) return;
+    while (this.bytes + size > budget && this.cache.size) {
+      const [old, ov] = this.cache.entries().next().value as [number, LoadedVolume];
+      this.cache.delete(old);
+      this.bytes -= bytesOf(ov);
+    }
+    this.cache.set(i, v);
+    this.bytes += size;
+  }
+}

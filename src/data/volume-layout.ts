@@ -5,6 +5,7 @@
 //   DIR/brainmask/<case>.nii.gz for MRI normalisation
 // - nnU-Net / Medical Segmentation Decathlon: DIR/imagesTr, labelsTr, imagesTs, dataset.json
 //   (MSD keeps the modalities of a case as the 4th axis of one file)
+// - a DICOM series as an image: DIR/images/<case>/ (a folder of one series' files), labels NIfTI
 // Splits: split.csv (split-csv.ts), else a split word at the end of every case id
 // (brats_pat0005_train), else imagesTs as test and a seeded train/val split.
 import { readdir, readFile, stat } from 'node:fs/promises';
@@ -48,10 +49,12 @@ const NII = /\.nii(\.gz)?$/i;
 const stemOf = (name: string) => name.replace(NII, '');
 const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
 
-async function listNifti(dir: string): Promise<Map<string, string>> {
+/** NIfTI files by case name; with folders: subfolders too (DICOM series, one per case). */
+async function listNifti(dir: string, folders = false): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const name of (await readdir(dir)).sort()) {
-    if (name.startsWith('.') || !NII.test(name)) continue;
+    if (name.startsWith('.')) continue;
+    if (!NII.test(name) && !(folders && (await isDir(join(dir, name))))) continue;
     const stem = stemOf(name);
     if (out.has(stem)) throw fileError(join(dir, name), `two files share the case name "${stem}" (also ${out.get(stem)})`);
     out.set(stem, join(dir, name));
@@ -63,7 +66,10 @@ async function listNifti(dir: string): Promise<Map<string, string>> {
 export async function isVolumeFolder(dir: string): Promise<boolean> {
   if ((await isDir(join(dir, 'imagesTr'))) || (await stat(join(dir, 'dataset.json')).then(() => true, () => false))) return true;
   const names = await readdir(join(dir, 'images')).catch(() => [] as string[]);
-  return names.some((n) => NII.test(n));
+  if (names.some((n) => NII.test(n))) return true;
+  // DICOM series folders next to NIfTI labels
+  const labels = [...(await readdir(join(dir, 'labels')).catch(() => [] as string[])), ...(await readdir(join(dir, 'masks')).catch(() => [] as string[]))];
+  return labels.some((n) => NII.test(n));
 }
 
 /**
@@ -97,8 +103,8 @@ function groupCases(images: Map<string, string>, labelStems: string[], imagesDir
 async function scanFolderLayout(dir: string): Promise<VolumeDataset> {
   const imagesDir = join(dir, 'images');
   const labelsDir = (await isDir(join(dir, 'labels'))) ? join(dir, 'labels') : join(dir, 'masks');
-  const images = await listNifti(imagesDir);
-  if (!images.size) throw fileError(imagesDir, 'no .nii or .nii.gz volumes');
+  const images = await listNifti(imagesDir, true);
+  if (!images.size) throw fileError(imagesDir, 'no .nii or .nii.gz volumes (nor DICOM series folders)');
   const labels = (await isDir(labelsDir)) ? await listNifti(labelsDir) : new Map<string, string>();
   const masks = (await isDir(join(dir, 'brainmask'))) ? await listNifti(join(dir, 'brainmask')) : new Map<string, string>();
   const { cases, modalities } = groupCases(images, [...labels.keys()], imagesDir);
@@ -146,8 +152,8 @@ async function scanNnunet(dir: string): Promise<VolumeDataset> {
   const trDir = join(dir, 'imagesTr');
   if (!(await isDir(trDir))) throw fileError(trDir, 'imagesTr folder not found (nnU-Net / Decathlon layout)');
   const labels = (await isDir(join(dir, 'labelsTr'))) ? await listNifti(join(dir, 'labelsTr')) : new Map<string, string>();
-  const tr = groupCases(await listNifti(trDir), [...labels.keys()], trDir);
-  const ts = (await isDir(join(dir, 'imagesTs'))) ? groupCases(await listNifti(join(dir, 'imagesTs')), [], join(dir, 'imagesTs')) : null;
+  const tr = groupCases(await listNifti(trDir, true), [...labels.keys()], trDir);
+  const ts = (await isDir(join(dir, 'imagesTs'))) ? groupCases(await listNifti(join(dir, 'imagesTs'), true), [], join(dir, 'imagesTs')) : null;
   // MSD: one 4D file per case ("" modality) while dataset.json names several modalities
   const fourD = tr.modalities.length === 1 && tr.modalities[0] === '' && (declared?.length ?? 1) > 1;
   const modalities = declared ?? tr.modalities.map((m) => m || 'image');

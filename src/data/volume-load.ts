@@ -3,7 +3,10 @@
 // resampled to a target spacing, normalised per modality; the label kept as a byte map with
 // foreground locations for patch sampling. Tensor order is [C, D, H, W] = [C, Z, Y, X]: NIfTI's
 // own order (x fastest), so no transpose is needed.
+import { stat } from 'node:fs/promises';
 import { readNiftiChannels, type ChannelVolume } from './nifti.js';
+import { readDicomFolder } from './dicom.js';
+import { alignToGrid } from './reorient.js';
 import { fileError } from './read-image.js';
 import { foregroundLocations, toLabelMap, type LabelSpec } from './labels.js';
 import { resampleVolume, resampledAffine } from './resample.js';
@@ -60,9 +63,34 @@ export function checkSameGrid(a: Geometry, aPath: string, b: Geometry, bPath: st
         throw fileError(bPath, `affine (orientation/origin) differs from ${aPath}: row ${r} is [${b.affine[r].map((x) => +x.toFixed(3))}] vs [${a.affine[r].map((x) => +x.toFixed(3))}]: ${fix}`);
 }
 
+/**
+ * A label or mask volume's data on the image grid: as it is when the grids match, reordered
+ * when they differ only by axis flips/permutations (e.g. dcm2niix's flipped rows), else the
+ * grid error naming the file.
+ */
+export function onImageGrid(v: ChannelVolume, path: string, image: Geometry, imagePath: string, tol = 1e-3): Float32Array {
+  try {
+    checkSameGrid(image, imagePath, v, path, tol);
+    return v.data;
+  } catch (e) {
+    const aligned = alignToGrid(v.data, v, image, tol);
+    if (aligned && v.spacing.every((s) => image.spacing.some((t) => Math.abs(s - t) <= tol))) return aligned;
+    throw e;
+  }
+}
+
+/** A NIfTI file, or a folder holding one DICOM series, as a volume with channels. */
+export async function readVolumeFile(path: string): Promise<ChannelVolume> {
+  if (!(await stat(path).then((s) => s.isDirectory(), () => false))) return readNiftiChannels(path);
+  const series = await readDicomFolder(path);
+  if (series.length > 1) throw fileError(path, `holds ${series.length} DICOM series (${series.map((s) => `${s.seriesUid} "${s.description}"`).join(', ')}): give each case a folder with one series`);
+  const { dims, spacing, data, affine } = series[0];
+  return { dims, spacing, data, affine, channels: 1 };
+}
+
 /** Reads a case's modalities into one [C, Z, Y, X] array, checking count and geometry. */
 export async function readCaseImage(c: VolumeCase, modalities?: number): Promise<ChannelVolume> {
-  const vols = await Promise.all(c.images.map((p) => readNiftiChannels(p)));
+  const vols = await Promise.all(c.images.map((p) => readVolumeFile(p)));
   vols.forEach((v, i) => {
     if (c.images.length > 1 && v.channels > 1) throw fileError(c.images[i], `is 4D with ${v.channels} channels, but the case has one file per modality: expected a 3D volume`);
     if (i > 0) checkSameGrid(vols[0], c.images[0], v, c.images[i]);
@@ -88,14 +116,12 @@ export async function loadCase(c: VolumeCase, o: VolumeLoadOptions = {}): Promis
   if (c.label) {
     const lab = await readNiftiChannels(c.label);
     if (lab.channels > 1) throw fileError(c.label, `is 4D (${lab.channels} volumes): a label volume is one 3D map of class ids`);
-    checkSameGrid(source, c.images[0], lab, c.label, tol);
-    labels = toLabelMap(lab.data, c.label, lab.dims, o.labels);
+    labels = toLabelMap(onImageGrid(lab, c.label, source, c.images[0], tol), c.label, source.dims, o.labels);
   }
   let mask: Uint8Array | undefined;
   if (c.mask) {
     const m = await readNiftiChannels(c.mask);
-    checkSameGrid(source, c.images[0], m, c.mask, tol);
-    mask = Uint8Array.from(m.data, (v) => (v !== 0 ? 1 : 0));
+    mask = Uint8Array.from(onImageGrid(m, c.mask, source, c.images[0], tol), (v) => (v !== 0 ? 1 : 0));
   }
   let { data, dims } = img;
   let { spacing, affine } = source;
@@ -126,8 +152,7 @@ export async function datasetCtStats(cases: VolumeCase[], norms: VolumeNorm[], m
     if (!c.label) continue;
     const img = await readCaseImage(c, modalities);
     const lab = await readNiftiChannels(c.label);
-    checkSameGrid(img, c.images[0], lab, c.label);
-    const labels = toLabelMap(lab.data, c.label, lab.dims);
+    const labels = toLabelMap(onImageGrid(lab, c.label, img, c.images[0]), c.label, img.dims);
     const n = labels.length;
     norms.forEach((k, ch) => { if (k === 'ct') pools[ch].push(...foregroundIntensities(img.data.subarray(ch * n, (ch + 1) * n), labels)); });
   }

@@ -4,10 +4,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, writeFile, readFile } from 'node:fs/promises';
+import { mkdir, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listDicomSeries, readDicomFolder, readDicomSeries } from '../../src/data/dicom.js';
 import { readNifti, writeNifti } from '../../src/data/nifti.js';
+import { scanVolumes } from '../../src/data/volume-layout.js';
+import { loadCase } from '../../src/data/volume-load.js';
+import { alignToGrid } from '../../src/data/reorient.js';
 import { tempDir } from './util.js';
 import { writeSeries, type SeriesSpec } from './dicom-writer.js';
 
@@ -85,6 +88,15 @@ test('same voxels, spacing and orientation as dcm2niix', { skip: skipNoDcm2niix 
     }
     assert.equal(compared, ref.data.length);
     assert.deepEqual([...v.spacing].map((s) => +s.toFixed(4)).sort(), [...ref.spacing].map((s) => +s.toFixed(4)).sort());
+    // a label made on dcm2niix's output (rows flipped) trains with the DICOM series as its image
+    const label = { ...ref, data: ref.data.map((x) => (x > 0 ? 1 : 0)) };
+    await mkdir(join(dir, 'ds', 'labels'), { recursive: true });
+    await writeNifti(join(dir, 'ds', 'labels', 'case1.nii.gz'), label);
+    await writeSeries(join(dir, 'ds', 'images', 'case1'), oblique('1.2.3.9'));
+    const ds = await scanVolumes(join(dir, 'ds'), { splitOf: () => 'train' });
+    assert.deepEqual(ds.cases.map((c) => c.id), ['case1']);
+    const c = await loadCase(ds.cases[0], { normalize: 'none' });
+    assert.deepEqual(Array.from(c.labels!), Array.from(v.data, (x) => (x > 0 ? 1 : 0)));
     // written as NIfTI, our volume lands where dcm2niix's does
     await writeNifti(join(dir, 'ours.nii'), v, { datatype: 'int16' });
     const back = await readNifti(join(dir, 'ours.nii'));
@@ -92,6 +104,22 @@ test('same voxels, spacing and orientation as dcm2niix', { skip: skipNoDcm2niix 
   } finally {
     await cleanup();
   }
+});
+
+test('alignToGrid: flipped and permuted axes of the same grid are reordered; other grids are not', () => {
+  const dims = [3, 2, 2];
+  const data = Float32Array.from({ length: 12 }, (_, i) => i);
+  const to = { dims, affine: [[1, 0, 0, 5], [0, 2, 0, 0], [0, 0, 3, 0], [0, 0, 0, 1]] };
+  // y flipped: index j in `from` is 1 - j in `to`; origin moves to the last row
+  const flippedData = Float32Array.from({ length: 12 }, (_, i) => { const x = i % 3, y = Math.floor(i / 3) % 2, z = Math.floor(i / 6); return data[z * 6 + (1 - y) * 3 + x]; });
+  const from = { dims, affine: [[1, 0, 0, 5], [0, -2, 0, 2], [0, 0, 3, 0], [0, 0, 0, 1]] };
+  assert.deepEqual(Array.from(alignToGrid(flippedData, from, to)!), Array.from(data));
+  // x and z swapped
+  const swapped = Float32Array.from({ length: 12 }, (_, i) => { const a = i % 2, y = Math.floor(i / 2) % 2, c = Math.floor(i / 4); return data[a * 6 + y * 3 + c]; });
+  const sw = { dims: [2, 2, 3], affine: [[0, 0, 1, 5], [0, 2, 0, 0], [3, 0, 0, 0], [0, 0, 0, 1]] };
+  assert.deepEqual(Array.from(alignToGrid(swapped, sw, to)!), Array.from(data));
+  assert.equal(alignToGrid(data, { dims, affine: [[1, 0, 0, 5.5], [0, 2, 0, 0], [0, 0, 3, 0], [0, 0, 0, 1]] }, to), null);
+  assert.equal(alignToGrid(data, { dims, affine: [[1, 0, 0, 5], [0, 2, 0, 0], [0, 0, 1.5, 0], [0, 0, 0, 1]] }, to), null);
 });
 
 test('bad series: a missing slice, uneven spacing, a compressed transfer syntax, one line naming the file', async () => {
@@ -116,7 +144,6 @@ test('real sample files (python3-pydicom): CT_small and MR_small read with their
   try {
     for (const f of ['CT_small.dcm', 'MR_small.dcm', 'MR_small_bigendian.dcm']) {
       const sub = join(dir, f);
-      const { mkdir } = await import('node:fs/promises');
       await mkdir(sub);
       await writeFile(join(sub, f), await readFile(join(pydicom, f)));
       const [v] = await readDicomFolder(sub);
@@ -133,5 +160,4 @@ test('real sample files (python3-pydicom): CT_small and MR_small read with their
   } finally {
     await cleanup();
   }
-  void readdir;
 });

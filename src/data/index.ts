@@ -18,3 +18,6 @@ export * from './volume-store.js';
 export * from './augment3d.js';
 export * from './patches.js';
 export * from './patch-loader.js';
+export * from './reorient.js';
+export * from './dicom.js';
+export * from './volume-dataset.js';

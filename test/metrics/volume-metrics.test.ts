@@ -115,3 +115,36 @@ test('per class on volumes: label values and overlapping regions, rows and summa
   assert.equal(sum[0].n, 2);
   assert.match(summaryToMarkdown(sum), /\| dice:necrosis \| 0\.6667 \| 0\.0000 \| 2 \| 0 \|/);
 });
+
+test('label files scored per BraTS region in mm; a prediction with flipped rows still lines up', async () => {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { writeNifti } = await import('../../src/data/nifti.js');
+  const { scoreLabelFiles, scoreLabelVolumes } = await import('../../src/metrics/volume.js');
+  const { BRATS_REGIONS } = await import('../../src/data/labels.js');
+  const dir = await mkdtemp(join(tmpdir(), 'unetpp-metrics-'));
+  try {
+    const [X, Y, Z] = [12, 10, 8];
+    const lab = (shift: number) => Float32Array.from({ length: X * Y * Z }, (_, i) => {
+      const x = i % X, y = Math.floor(i / X) % Y, z = Math.floor(i / (X * Y));
+      const r = Math.hypot(x - 6 - shift, y - 5, z - 4);
+      return r <= 1.5 ? 4 : r <= 3 ? 2 : 0;
+    });
+    const affine = [[1, 0, 0, 0], [0, 1.5, 0, 0], [0, 0, 2, 0], [0, 0, 0, 1]];
+    await writeNifti(join(dir, 'truth.nii.gz'), { dims: [X, Y, Z], spacing: [1, 1.5, 2], affine, data: lab(0) });
+    // the prediction, shifted by one voxel in x, stored with its rows flipped
+    const shifted = lab(1);
+    const flipped = Float32Array.from(shifted, (_, i) => { const x = i % X, y = Math.floor(i / X) % Y, z = Math.floor(i / (X * Y)); return shifted[(z * Y + (Y - 1 - y)) * X + x]; });
+    await writeNifti(join(dir, 'pred.nii.gz'), { dims: [X, Y, Z], spacing: [1, 1.5, 2], affine: [[1, 0, 0, 0], [0, -1.5, 0, 13.5], [0, 0, 2, 0], [0, 0, 0, 1]], data: flipped });
+    const { scores, row } = await scoreLabelFiles(join(dir, 'pred.nii.gz'), join(dir, 'truth.nii.gz'), BRATS_REGIONS, 'case1');
+    const direct = scoreLabelVolumes(Uint8Array.from(shifted), Uint8Array.from(lab(0)), BRATS_REGIONS, [X, Y, Z], [1, 1.5, 2]);
+    assert.deepEqual(scores, direct);
+    assert.equal(scores.perClass[0].hd95, 1); // shifted by one voxel of 1 mm in x
+    assert.ok(scores.perClass[2].dice < scores.perClass[0].dice);
+    assert.ok('dice:enhancing tumour' in row.values && 'asd:whole tumour' in row.values);
+    assert.equal(row.id, 'case1');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

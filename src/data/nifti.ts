@@ -70,6 +70,16 @@ export async function readNiftiChannels(path: string): Promise<ChannelVolume> {
 
 function decodeVoxels(v: DataView, code: number, n: number, le: boolean, path: string): Float32Array {
   const T = nifti.NIFTI1;
+  // little-endian files on a little-endian host: a native typed-array conversion, ~10x faster
+  const view: Record<number, new (b: ArrayBuffer, o: number, n: number) => ArrayLike<number>> = {
+    [T.TYPE_UINT8]: Uint8Array, [T.TYPE_INT8]: Int8Array, [T.TYPE_INT16]: Int16Array, [T.TYPE_UINT16]: Uint16Array,
+    [T.TYPE_INT32]: Int32Array, [T.TYPE_UINT32]: Uint32Array, [T.TYPE_FLOAT32]: Float32Array, [T.TYPE_FLOAT64]: Float64Array,
+  };
+  const Ctor = view[code];
+  const hostLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  if (Ctor && le === hostLE && v.byteOffset % (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT === 0) {
+    return new Float32Array(new Ctor(v.buffer as ArrayBuffer, v.byteOffset, n) as unknown as ArrayLike<number>);
+  }
   const out = new Float32Array(n);
   const read: Record<number, [number, (o: number) => number]> = {
     [T.TYPE_UINT8]: [1, (o) => v.getUint8(o)],

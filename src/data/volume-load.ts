@@ -121,7 +121,9 @@ export async function loadCase(c: VolumeCase, o: VolumeLoadOptions = {}): Promis
   let mask: Uint8Array | undefined;
   if (c.mask) {
     const m = await readNiftiChannels(c.mask);
-    mask = Uint8Array.from(onImageGrid(m, c.mask, source, c.images[0], tol), (v) => (v !== 0 ? 1 : 0));
+    const md = onImageGrid(m, c.mask, source, c.images[0], tol);
+    mask = new Uint8Array(md.length); // a plain loop: TypedArray.from with a map function is slow on 10M voxels
+    for (let i = 0; i < md.length; i++) mask[i] = md[i] !== 0 ? 1 : 0;
   }
   let { data, dims } = img;
   let { spacing, affine } = source;

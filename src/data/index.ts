@@ -20,4 +20,5 @@ export * from './patches.js';
 export * from './patch-loader.js';
 export * from './reorient.js';
 export * from './dicom.js';
+export * from './dicom-seg.js';
 export * from './volume-dataset.js';

@@ -180,11 +180,17 @@ async function assignVolumeSplits(ds: VolumeDataset, opts: VolumeScanOptions): P
   const text = file ? await readFile(file, 'utf8').catch(() => null) : null;
   const byId = new Map(ds.cases.map((c) => [c.id, c]));
   if (file && text !== null) {
+    const seen = new Set<string>();
     for (const { id, split, line } of parseSplitCsv(text, file)) {
       const c = byId.get(id);
       if (!c) throw fileError(file, `line ${line}: no case "${id}"`);
+      if (seen.has(id)) throw fileError(file, `line ${line}: case "${id}" listed twice`);
+      seen.add(id);
       c.split = split;
     }
+    // every labelled case must be listed (unlabelled imagesTs cases stay test)
+    const missing = ds.cases.find((c) => !seen.has(c.id) && c.label);
+    if (missing) throw fileError(file, `case ${missing.id} (${missing.images[0]}) is not listed`);
     return;
   }
   if (opts.splitOf) {

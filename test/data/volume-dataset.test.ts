@@ -207,3 +207,18 @@ test('CT statistics from the training cases, and a lazy store with a bounded cac
     await cleanup();
   }
 });
+
+test('split.csv for volumes: any key column, every labelled case listed once', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    await modalitySet(dir, 3);
+    await writeFile(join(dir, 'split.csv'), 'case,fold,site\ncase0,training,a\ncase1,validation,b\ncase2,testing,c\n');
+    assert.deepEqual((await scanVolumes(dir)).cases.map((c) => c.split), ['train', 'val', 'test']);
+    await writeFile(join(dir, 'split.csv'), 'case,split\ncase0,train\ncase1,val\n');
+    await rejects(scanVolumes(dir), /split\.csv: case case2 \(.*case2_0000\.nii\.gz\) is not listed/);
+    await writeFile(join(dir, 'split.csv'), 'case,split\ncase0,train\ncase1,val\ncase2,test\ncase9,test\n');
+    await rejects(scanVolumes(dir), /split\.csv: line 5: no case "case9"/);
+  } finally {
+    await cleanup();
+  }
+});

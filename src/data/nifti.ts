@@ -5,6 +5,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import * as nifti from 'nifti-reader-js';
 import { writeFileAtomic } from './atomic.js';
 import { fileError, type Image } from './read-image.js';
+import { qformFromAffine } from './qform.js';
 
 export interface Volume {
   dims: [number, number, number]; // X, Y, Z
@@ -141,6 +142,14 @@ export async function writeNifti(path: string, vol: Volume & { channels?: number
   h.xyzt_units = T.UNITS_MM;
   h.sform_code = 1; // the affine below is the geometry
   h.affine = vol.affine.map((r) => [...r]);
+  const q = qformFromAffine(vol.affine);
+  if (q && q.pixdim.every((d, i) => Math.abs(d - vol.spacing[i]) < 1e-4 * Math.max(1, d))) {
+    // the same geometry as a qform, for readers that prefer it (when the affine's voxel sizes are the spacing)
+    h.qform_code = 1;
+    h.quatern_b = q.b; h.quatern_c = q.c; h.quatern_d = q.d;
+    [h.qoffset_x, h.qoffset_y, h.qoffset_z] = q.offset;
+    h.pixDims = [q.qfac, q.pixdim[0], q.pixdim[1], q.pixdim[2], 0, 0, 0, 0];
+  }
   h.magic = 'n+1';
   h.description = 'unetpp';
   const head = new Uint8Array(h.toArrayBuffer());

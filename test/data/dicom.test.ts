@@ -161,3 +161,26 @@ test('real sample files (python3-pydicom): CT_small and MR_small read with their
     await cleanup();
   }
 });
+
+test('written NIfTI carries the affine as a qform too (oblique, left-handed), and only the sform when sheared', async () => {
+  const { qformFromAffine } = await import('../../src/data/qform.js');
+  const nifti = await import('nifti-reader-js');
+  const { dir, cleanup } = await tempDir();
+  try {
+    await writeSeries(join(dir, 'dcm'), oblique('1.2.3.10'));
+    const [v] = await readDicomFolder(join(dir, 'dcm'));
+    const affines = [v.affine, [[-0.7, 0, 0, 3], [0, 0.9, 0, -4], [0, 0, 2.5, 5], [0, 0, 0, 1]], [[0, 0, 1.5, 1], [0, -1, 0, 2], [-2, 0, 0, 3], [0, 0, 0, 1]]];
+    for (const affine of affines) {
+      const sp = [0, 1, 2].map((j) => Math.hypot(affine[0][j], affine[1][j], affine[2][j])) as [number, number, number];
+      await writeNifti(join(dir, 'q.nii'), { dims: [2, 2, 2], spacing: sp, affine, data: new Float32Array(8) });
+      const buf = await readFile(join(dir, 'q.nii'));
+      const h = nifti.readHeader(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer) as InstanceType<typeof nifti.NIFTI1>;
+      assert.equal(h.qform_code, 1);
+      const q = h.convertNiftiQFormToNiftiSForm(h.quatern_b, h.quatern_c, h.quatern_d, h.qoffset_x, h.qoffset_y, h.qoffset_z, h.pixDims[1], h.pixDims[2], h.pixDims[3], h.pixDims[0]);
+      for (let r = 0; r < 3; r++) for (let c = 0; c < 4; c++) assert.ok(Math.abs(q[r][c] - affine[r][c]) < 1e-4, `${r},${c}: ${q[r][c]} vs ${affine[r][c]}`);
+    }
+    assert.equal(qformFromAffine([[1, 0.3, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]), null);
+  } finally {
+    await cleanup();
+  }
+});

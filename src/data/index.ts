@@ -22,3 +22,5 @@ export * from './reorient.js';
 export * from './dicom.js';
 export * from './dicom-seg.js';
 export * from './volume-dataset.js';
+export * from './synthetic-volumes.js';
+export * from './qform.js';

@@ -9,7 +9,7 @@ import { expandPlanes, planeCount, type LabelSpec } from './labels.js';
 import { epochOrder, type LoaderState } from './loader.js';
 import { checkPatchFits, patchStart, readPatch, shapeOf } from './patches.js';
 import { hashSeed, Rng } from './rng.js';
-import type { VolumeStore } from './volume-store.js';
+import type { VolumeSource } from './volume-store.js';
 
 export interface PatchLoaderOptions {
   /** Patch size [D, H, W] (z, y, x). */
@@ -51,12 +51,12 @@ export class PatchLoader {
   private pos: LoaderState;
   private readonly spec: LabelSpec;
 
-  constructor(private readonly store: VolumeStore, private readonly opts: PatchLoaderOptions) {
+  constructor(private readonly store: VolumeSource, private readonly opts: PatchLoaderOptions) {
     if (!(opts.batchSize >= 1)) throw new Error('PatchLoader: batchSize must be >= 1');
     if (opts.patch.length !== 3 || opts.patch.some((p) => !Number.isInteger(p) || p < 1)) throw new Error(`PatchLoader: patch must be three positive integers [D, H, W], got ${opts.patch}`);
     const f = opts.foregroundFraction ?? 1 / 3;
     if (!(f >= 0 && f <= 1)) throw new Error(`PatchLoader: foregroundFraction must be in [0, 1], got ${f}`);
-    this.spec = opts.labels ?? store.opts.labels ?? { kind: 'binary' };
+    this.spec = opts.labels ?? store.labels ?? { kind: 'binary' };
     this.k = planeCount(this.spec);
     this.pos = { seed: opts.seed ?? 0, epoch: 0, batch: 0 };
   }
@@ -95,7 +95,7 @@ export class PatchLoader {
     const y = new Float32Array(n * k * size);
     const fg: boolean[] = [];
     vols.forEach((v, slot) => {
-      const file = this.store.cases[picks[slot]].images[0];
+      const file = this.store.nameOf(picks[slot]);
       if (v.channels !== c) throw new Error(`${file}: ${v.channels} channels, but ${vols[0].id} has ${c}`);
       if (!v.labels) throw new Error(`${file}: case ${v.id} has no label volume to train on`);
       checkPatchFits(shapeOf(v), patch, file);

@@ -4,6 +4,27 @@
 // share one decode.
 import { loadCase, type LoadedVolume, type VolumeLoadOptions } from './volume-load.js';
 import type { VolumeCase } from './volume-layout.js';
+import type { LabelSpec } from './labels.js';
+
+/** What patch sampling needs from a set of volumes: files on disk (VolumeStore) or in memory (MemoryVolumes). */
+export interface VolumeSource {
+  readonly length: number;
+  get(i: number): Promise<LoadedVolume>;
+  /** What an error about case i should name (its first image file). */
+  nameOf(i: number): string;
+  /** The label spec the volumes were loaded with. */
+  readonly labels?: LabelSpec;
+}
+
+/** Volumes already in memory (synthetic data, tests). */
+export class MemoryVolumes implements VolumeSource {
+  constructor(readonly volumes: LoadedVolume[], readonly labels?: LabelSpec) {
+    if (!volumes.length) throw new Error('MemoryVolumes: no volumes');
+  }
+  get length(): number { return this.volumes.length; }
+  async get(i: number): Promise<LoadedVolume> { return this.volumes[i]; }
+  nameOf(i: number): string { return `volume ${this.volumes[i].id}`; }
+}
 
 export interface VolumeStoreOptions extends VolumeLoadOptions {
   /** Cache budget in bytes (images + labels). Default 2 GiB; 0 keeps nothing. */
@@ -12,7 +33,7 @@ export interface VolumeStoreOptions extends VolumeLoadOptions {
 
 const bytesOf = (v: LoadedVolume) => v.image.byteLength + (v.labels?.byteLength ?? 0) + v.foreground.reduce((s, f) => s + f.byteLength, 0);
 
-export class VolumeStore {
+export class VolumeStore implements VolumeSource {
   private cache = new Map<number, LoadedVolume>(); // insertion order = recency
   private pending = new Map<number, Promise<LoadedVolume>>();
   private bytes = 0;
@@ -25,6 +46,14 @@ export class VolumeStore {
 
   get length(): number {
     return this.cases.length;
+  }
+
+  get labels(): LabelSpec | undefined {
+    return this.opts.labels;
+  }
+
+  nameOf(i: number): string {
+    return this.cases[i].images[0];
   }
 
   get cachedBytes(): number {

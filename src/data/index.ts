@@ -24,3 +24,4 @@ export * from './dicom-seg.js';
 export * from './volume-dataset.js';
 export * from './synthetic-volumes.js';
 export * from './qform.js';
+export * from './volume-slices.js';

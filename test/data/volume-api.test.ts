@@ -55,3 +55,18 @@ test('openVolumes: an nnU-Net CT dataset at a target spacing; patches; a predict
     await cleanup();
   }
 });
+
+test('volumeToSlices: the 3D cases as 2D samples (channels, spec planes), empty slices thinned', async () => {
+  const { syntheticVolumes } = await import('../../src/data/synthetic-volumes.js');
+  const { volumeToSlices } = await import('../../src/data/volume-slices.js');
+  const [v] = syntheticVolumes({ count: 1, dims: [16, 12, 10], channels: 2, seed: 1, lesions: [1, 1], radius: [2, 3] });
+  const spec = { kind: 'regions' as const, regions: [{ name: 'lesion', values: [1, 2] }, { name: 'core', values: [2] }] };
+  const all = volumeToSlices(v, spec);
+  assert.equal(all.length, 10);
+  const s = all[4];
+  assert.deepEqual([s.image.width, s.image.height, s.image.channels, s.mask.channels], [16, 12, 2, 2]);
+  assert.equal(s.image.data[192 + 5], v.image[16 * 12 * 10 + 4 * 192 + 5]);
+  const fgSlices = all.filter((x) => x.mask.data.some((m) => m > 0)).length;
+  assert.equal(volumeToSlices(v, spec, { emptyFraction: 0 }).length, fgSlices);
+  assert.ok(fgSlices < 10);
+});

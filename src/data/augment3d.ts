@@ -4,6 +4,7 @@
 // Flips and turns alone are signed permutations and read voxels exactly (no interpolation).
 // Intensity changes reuse the 2D code (augment.ts: jitter), which works on any plane size.
 import type { Rng } from './rng.js';
+import { jitter } from './augment.js';
 
 export interface Augment3dOptions {
   /** Flip each of z, y, x with probability 0.5. */
@@ -16,6 +17,10 @@ export interface Augment3dOptions {
   brightness?: number;
   /** Image only, per channel: scale about the mean by U(1 - contrast, 1 + contrast). */
   contrast?: number;
+  /** Image only, with probability p: gamma U(range) on each channel's values rescaled to [0, 1] (nnU-Net's). */
+  gamma?: { p?: number; range?: [number, number] };
+  /** Image only, with probability p: Gaussian noise of std U(0, std). */
+  noise?: { p?: number; std?: number };
 }
 
 /** nnU-Net-like defaults, milder: all flips and turns, rotations up to 15 degrees, scale 0.85..1.15. */
@@ -25,6 +30,8 @@ export const DEFAULT_AUGMENT_3D: Augment3dOptions = {
   affine: { p: 0.3, degrees: 15, scale: [0.85, 1.15] },
   brightness: 0.1,
   contrast: 0.25,
+  gamma: { p: 0.3, range: [0.7, 1.5] },
+  noise: { p: 0.15, std: 0.1 },
 };
 
 /** Row-major 3x3 map from output offsets (z, y, x) to source offsets; exact: a signed permutation. */
@@ -70,4 +77,24 @@ export function drawTransform3d(patch: readonly number[], rng: Rng, o: Augment3d
     exact = false;
   }
   return { m, exact };
+}
+
+/** The intensity part, on a patch [C, n] in place: brightness/contrast (2D code), gamma, noise. */
+export function augmentIntensity3d(img: Float32Array, c: number, n: number, rng: Rng, o: Augment3dOptions): void {
+  if (o.brightness || o.contrast) jitter(img, c, n, rng, o.brightness ?? 0, o.contrast ?? 0);
+  if (o.gamma && rng.bool(o.gamma.p ?? 0.3)) {
+    const [lo, hi] = o.gamma.range ?? [0.7, 1.5];
+    for (let ch = 0; ch < c; ch++) {
+      const g = rng.uniform(lo, hi);
+      const v = img.subarray(ch * n, (ch + 1) * n);
+      let min = Infinity, max = -Infinity;
+      for (let i = 0; i < n; i++) { if (v[i] < min) min = v[i]; if (v[i] > max) max = v[i]; }
+      const range = max - min;
+      if (range > 0) for (let i = 0; i < n; i++) v[i] = min + range * ((v[i] - min) / range) ** g;
+    }
+  }
+  if (o.noise && rng.bool(o.noise.p ?? 0.15)) {
+    const std = rng.uniform(0, o.noise.std ?? 0.1);
+    for (let i = 0; i < c * n; i++) img[i] += std * rng.normal();
+  }
 }

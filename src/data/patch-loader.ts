@@ -3,8 +3,7 @@
 // from (seed, epoch, batch, slot), so a batch is a pure function of its position and --resume is
 // exact. Foreground oversampling as nnU-Net: a fixed fraction of the draws (default a third) is
 // centred on a voxel of a foreground class chosen uniformly among those the case has.
-import { jitter } from './augment.js';
-import { drawTransform3d, IDENTITY_3D, type Augment3dOptions } from './augment3d.js';
+import { augmentIntensity3d, drawTransform3d, IDENTITY_3D, type Augment3dOptions } from './augment3d.js';
 import { expandPlanes, planeCount, type LabelSpec } from './labels.js';
 import { epochOrder, type LoaderState } from './loader.js';
 import { checkPatchFits, patchStart, readPatch, shapeOf } from './patches.js';
@@ -106,7 +105,7 @@ export class PatchLoader {
       const start = patchStart(shapeOf(v), patch, rng, voxel);
       const t = augment ? drawTransform3d(patch, rng, augment) : IDENTITY_3D;
       const p = readPatch(v, start, patch, t);
-      if (augment && (augment.brightness || augment.contrast)) jitter(p.image, c, size, rng, augment.brightness ?? 0, augment.contrast ?? 0);
+      if (augment) augmentIntensity3d(p.image, c, size, rng, augment);
       x.set(p.image, slot * c * size);
       expandPlanes(p.labels!, this.spec, y.subarray(slot * k * size, (slot + 1) * k * size));
       fg.push(wantFg);

@@ -20,8 +20,8 @@ export function checkPatchFits(shape: readonly number[], patch: readonly number[
 }
 
 /**
- * Start [z, y, x] of a patch inside the volume: uniform, or (voxel given, a flat index) the
- * uniform choice among the starts whose patch contains that voxel.
+ * Start [z, y, x] of a patch inside the volume: uniform, or (voxel given, a flat index) centred
+ * on that voxel, shifted only as far as needed to stay inside (nnU-Net's foreground patches).
  */
 export function patchStart(shape: readonly number[], patch: readonly number[], rng: Rng, voxel?: number): [number, number, number] {
   const [, H, W] = shape;
@@ -29,8 +29,7 @@ export function patchStart(shape: readonly number[], patch: readonly number[], r
   return [0, 1, 2].map((a) => {
     const max = shape[a] - patch[a];
     if (!at) return rng.int(max + 1);
-    const lo = Math.max(0, at[a] - patch[a] + 1), hi = Math.min(max, at[a]);
-    return lo + rng.int(hi - lo + 1);
+    return Math.min(max, Math.max(0, at[a] - Math.floor(patch[a] / 2)));
   }) as [number, number, number];
 }
 

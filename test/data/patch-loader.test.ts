@@ -30,7 +30,7 @@ test('foreground draws: exactly the fraction, spread evenly', () => {
   assert.equal(Array.from({ length: 100 }, (_, g) => isForegroundDraw(g, 0.5)).filter(Boolean).length, 50);
 });
 
-test('patchStart: inside the volume, and containing the given voxel', () => {
+test('patchStart: inside the volume; centred on the given voxel unless that would leave the volume', () => {
   const rng = new Rng(1);
   for (let i = 0; i < 200; i++) {
     const s = patchStart([10, 12, 14], [4, 5, 6], rng);
@@ -39,6 +39,7 @@ test('patchStart: inside the volume, and containing the given voxel', () => {
     const at = [Math.floor(voxel / 168), Math.floor(voxel / 14) % 12, voxel % 14];
     const f = patchStart([10, 12, 14], [4, 5, 6], rng, voxel);
     assert.ok(f.every((v, a) => v <= at[a] && at[a] < v + [4, 5, 6][a]), `${f} ${at}`);
+    assert.ok(f.every((v, a) => v === 0 || v === [10, 12, 14][a] - [4, 5, 6][a] || v + Math.floor([4, 5, 6][a] / 2) === at[a]), `${f} ${at}`);
   }
 });
 
@@ -156,4 +157,21 @@ test('synthetic volumes: seeded, labelled lesion + core, train on patches in mem
   } finally {
     await cleanup();
   }
+});
+
+test('3D intensity augmentation: gamma keeps each channel\'s range, noise changes values, both seeded', async () => {
+  const { augmentIntensity3d } = await import('../../src/data/augment3d.js');
+  const base = Float32Array.from({ length: 2 * 100 }, (_, i) => (i % 100) / 10 - 3 + (i >= 100 ? 5 : 0));
+  const a = base.slice();
+  augmentIntensity3d(a, 2, 100, new Rng(3), { gamma: { p: 1, range: [0.5, 0.6] } });
+  for (const ch of [0, 1]) {
+    const v = Array.from(a.subarray(ch * 100, ch * 100 + 100)), w = Array.from(base.subarray(ch * 100, ch * 100 + 100));
+    assert.ok(Math.abs(Math.min(...v) - Math.min(...w)) < 1e-5 && Math.abs(Math.max(...v) - Math.max(...w)) < 1e-5);
+    assert.ok(v[50] > w[50], 'gamma < 1 lifts the middle');
+  }
+  const n1 = base.slice(), n2 = base.slice();
+  augmentIntensity3d(n1, 2, 100, new Rng(9), { noise: { p: 1, std: 0.5 } });
+  augmentIntensity3d(n2, 2, 100, new Rng(9), { noise: { p: 1, std: 0.5 } });
+  assert.deepEqual(Array.from(n1), Array.from(n2));
+  assert.notDeepEqual(Array.from(n1), Array.from(base));
 });

@@ -127,3 +127,28 @@ test('training on crops validates on whole images of any size (padded as the pre
     await cleanup();
   }
 });
+
+test('CLI: train on a folder per split with JPEG masks and odd-sized images, --crop with --samples-per-epoch', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { repoRoot } = await import('./util.js');
+  const { dir, cleanup } = await tempDir();
+  try {
+    for (const [split, n] of [['training', 3], ['validation', 2]] as const) {
+      for (let i = 0; i < n; i++) {
+        await png(join(dir, 'data', split, 'images', `${split}${i}.png`), 37, 45, 1, (x, y) => (disk(x % 16, y % 16) ? 220 : 30));
+        const px = new Uint8Array(37 * 45);
+        for (let y = 0; y < 45; y++) for (let x = 0; x < 37; x++) px[y * 37 + x] = disk(x % 16, y % 16);
+        await mkdir(join(dir, 'data', split, 'masks'), { recursive: true });
+        await sharp(px, { raw: { width: 37, height: 45, channels: 1 } }).toColourspace('b-w').jpeg().toFile(join(dir, 'data', split, 'masks', `${split}${i}.jpg`));
+      }
+    }
+    const r = spawnSync(process.execPath, [join(repoRoot, 'dist', 'src', 'cli', 'main.js'), 'train', '-d', join(dir, 'data'), '-o', join(dir, 'run'),
+      '--crop', '16', '--samples-per-epoch', '6', '--batch-size', '2', '--epochs', '1', '--filters', '4,8,16', '--no-progress', '--no-plot'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /on 3 train \/ 2 val images/);
+    assert.match(r.stdout, /epoch 1\/1 .* iou \d/);
+    assert.match(r.stderr, /JPEG masks thresholded at half scale/);
+  } finally {
+    await cleanup();
+  }
+});

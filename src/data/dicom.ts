@@ -42,6 +42,8 @@ export interface DicomSlice {
   position: number[];
   /** [between columns (x), between rows (y)] in mm. */
   pixelSpacing: [number, number];
+  /** SliceThickness, the z spacing of a one-slice series. */
+  thickness?: number;
   transferSyntax: string;
 }
 
@@ -75,7 +77,7 @@ function parse(bytes: Uint8Array, path: string, headerOnly: boolean): dicomParse
     } as dicomParser.ParseDicomOptions);
   } catch (e) {
     const msg = e instanceof Error ? e.message : typeof e === 'string' ? e : (e as { exception?: string }).exception ?? String(e);
-    throw fileError(path, `cannot read DICOM (${msg})`);
+    throw fileError(path, `cannot read DICOM (${msg}): the file is truncated or damaged; copy it again`);
   }
 }
 
@@ -91,11 +93,12 @@ function sliceOf(ds: dicomParser.DataSet, path: string): DicomSlice | null {
   const orientation = numbers(ds, 'x00200037', 6);
   const position = numbers(ds, 'x00200032', 3);
   const ps = numbers(ds, 'x00280030', 2);
-  if (!orientation || !position) throw fileError(path, 'no ImageOrientationPatient/ImagePositionPatient: cannot place the slice in a volume');
+  if (!orientation || !position) throw fileError(path, 'no ImageOrientationPatient/ImagePositionPatient: cannot place the slice in a volume (a secondary capture or other 2D image? read it as an image, or leave it out of the folder)');
   return {
     path, seriesUid, description: ds.string('x0008103e') ?? '', modality: ds.string('x00080060') ?? '',
     instance: ds.intString('x00200013') ?? 0, rows: ds.uint16('x00280010')!, columns: ds.uint16('x00280011')!,
     orientation, position, pixelSpacing: ps ? [ps[1], ps[0]] : [1, 1], // PixelSpacing is [row spacing, column spacing]
+    thickness: ds.floatString('x00180050'),
     transferSyntax: ds.string('x00020010') ?? '1.2.840.10008.1.2',
   };
 }
@@ -144,7 +147,7 @@ export function sortSlices(series: DicomSeries): { slices: DicomSlice[]; step: n
   }
   const normal = cross(s0.orientation.slice(0, 3), s0.orientation.slice(3));
   const slices = [...series.slices].sort((a, b) => dot(a.position, normal) - dot(b.position, normal));
-  if (slices.length === 1) return { slices, step: 1 };
+  if (slices.length === 1) return { slices, step: s0.thickness && s0.thickness > 0 ? s0.thickness : 1 };
   const gaps = slices.slice(1).map((s, i) => dot(s.position, normal) - dot(slices[i].position, normal));
   const dup = gaps.findIndex((g) => Math.abs(g) < 1e-4);
   if (dup >= 0) throw fileError(slices[dup + 1].path, `has the same position as ${slices[dup].path}: duplicate slice (two acquisitions in one series?)`);
@@ -200,7 +203,7 @@ export async function readDicomSeries(series: DicomSeries): Promise<DicomVolume>
   const [dx, dy] = s0.pixelSpacing;
   const r = s0.orientation.slice(0, 3), c = s0.orientation.slice(3);
   const last = slices[slices.length - 1].position;
-  const k = slices.length > 1 ? [0, 1, 2].map((a) => (last[a] - s0.position[a]) / (slices.length - 1)) : cross(r, c);
+  const k = slices.length > 1 ? [0, 1, 2].map((a) => (last[a] - s0.position[a]) / (slices.length - 1)) : cross(r, c).map((v) => v * step);
   const lps = [0, 1, 2].map((a) => [r[a] * dx, c[a] * dy, k[a], s0.position[a]]);
   const affine = [...lps.map((row, a) => (a < 2 ? row.map((v) => -v) : row)), [0, 0, 0, 1]]; // LPS -> RAS
   return {

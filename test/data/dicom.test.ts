@@ -66,28 +66,35 @@ test('a series reads as a volume: sorted by position, rescaled, spacing and RAS 
   }
 });
 
+/** Converts dicomDir with dcm2niix and checks every voxel of ours lands on the same value at the same world position. */
+async function compareWithDcm2niix(dicomDir: string, outDir: string): Promise<{ ours: Awaited<ReturnType<typeof readDicomFolder>>[0]; ref: Awaited<ReturnType<typeof readNifti>> }> {
+  await mkdir(outDir, { recursive: true });
+  const r = spawnSync('dcm2niix', ['-z', 'n', '-b', 'n', '-f', 'ref', '-o', outDir, dicomDir], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const ref = await readNifti(join(outDir, 'ref.nii'));
+  const [v] = await readDicomFolder(dicomDir);
+  const inv = invert4(ref.affine);
+  const [X, Y, Z] = v.dims;
+  let compared = 0;
+  for (let z = 0; z < Z; z++) for (let y = 0; y < Y; y++) for (let x = 0; x < X; x++) {
+    const idx = apply(inv, apply(v.affine, [x, y, z]));
+    const round = idx.map(Math.round);
+    assert.ok(idx.every((c, a) => Math.abs(c - round[a]) < 1e-3), `voxel (${x},${y},${z}) falls at ${idx} in dcm2niix's grid`);
+    const [i, j, k] = round;
+    assert.ok(i >= 0 && j >= 0 && k >= 0 && i < ref.dims[0] && j < ref.dims[1] && k < ref.dims[2]);
+    assert.equal(v.data[(z * Y + y) * X + x], ref.data[(k * ref.dims[1] + j) * ref.dims[0] + i]);
+    compared++;
+  }
+  assert.equal(compared, ref.data.length);
+  assert.deepEqual([...v.spacing].map((s) => +s.toFixed(4)).sort(), [...ref.spacing].map((s) => +s.toFixed(4)).sort());
+  return { ours: v, ref };
+}
+
 test('same voxels, spacing and orientation as dcm2niix', { skip: skipNoDcm2niix }, async () => {
   const { dir, cleanup } = await tempDir();
   try {
     await writeSeries(join(dir, 'dcm'), oblique('1.2.3.9'));
-    const r = spawnSync('dcm2niix', ['-z', 'n', '-b', 'n', '-f', 'ref', '-o', dir, join(dir, 'dcm')], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stdout + r.stderr);
-    const ref = await readNifti(join(dir, 'ref.nii'));
-    const [v] = await readDicomFolder(join(dir, 'dcm'));
-    const inv = invert4(ref.affine);
-    const [X, Y, Z] = v.dims;
-    let compared = 0;
-    for (let z = 0; z < Z; z++) for (let y = 0; y < Y; y++) for (let x = 0; x < X; x++) {
-      const idx = apply(inv, apply(v.affine, [x, y, z]));
-      const round = idx.map(Math.round);
-      assert.ok(idx.every((c, a) => Math.abs(c - round[a]) < 1e-3), `voxel (${x},${y},${z}) falls at ${idx} in dcm2niix's grid`);
-      const [i, j, k] = round;
-      assert.ok(i >= 0 && j >= 0 && k >= 0 && i < ref.dims[0] && j < ref.dims[1] && k < ref.dims[2]);
-      assert.equal(v.data[(z * Y + y) * X + x], ref.data[(k * ref.dims[1] + j) * ref.dims[0] + i]);
-      compared++;
-    }
-    assert.equal(compared, ref.data.length);
-    assert.deepEqual([...v.spacing].map((s) => +s.toFixed(4)).sort(), [...ref.spacing].map((s) => +s.toFixed(4)).sort());
+    const { ours: v, ref } = await compareWithDcm2niix(join(dir, 'dcm'), dir);
     // a label made on dcm2niix's output (rows flipped) trains with the DICOM series as its image
     const label = { ...ref, data: ref.data.map((x) => (x > 0 ? 1 : 0)) };
     await mkdir(join(dir, 'ds', 'labels'), { recursive: true });
@@ -157,6 +164,7 @@ test('real sample files (python3-pydicom): CT_small and MR_small read with their
     const ct = (await readDicomFolder(join(dir, 'CT_small.dcm')))[0];
     assert.equal(ct.modality, 'CT');
     assert.ok(Math.min(...ct.data) < -100, 'CT rescale intercept applied (Hounsfield units)');
+    if (hasDcm2niix) for (const f of ['CT_small.dcm', 'MR_small.dcm']) await compareWithDcm2niix(join(dir, f), join(dir, f + '-nii'));
   } finally {
     await cleanup();
   }

@@ -4,7 +4,7 @@
 // back onto the files' grid.
 import { scanVolumes, type VolumeDataset, type VolumeScanOptions } from './volume-layout.js';
 import { VolumeStore } from './volume-store.js';
-import { datasetCtStats, type LoadedVolume } from './volume-load.js';
+import { datasetCtStats, loadCase, type LoadedVolume, type VolumeLoadOptions } from './volume-load.js';
 import { BRATS_REGIONS, planeNames, type LabelSpec } from './labels.js';
 import { resampleOnto } from './resample.js';
 import { writeNifti } from './nifti.js';
@@ -29,6 +29,8 @@ export interface VolumeData {
   classNames: string[];
   normalize: VolumeNorm[];
   ct: (CtStats | undefined)[];
+  /** The target spacing, when cases are resampled. */
+  spacing?: [number, number, number];
   /** One lazy store per split that has cases. */
   splits: Partial<Record<SplitName, VolumeStore>>;
 }
@@ -51,7 +53,38 @@ export async function openVolumes(dir: string, o: OpenVolumesOptions = {}): Prom
     const cases = dataset.cases.filter((c) => c.split === s);
     if (cases.length) splits[s] = new VolumeStore(cases, { modalities: m, labels, spacing: o.spacing, normalize, ct, cacheBytes: o.cacheBytes });
   }
-  return { dataset, labels, classNames: planeNames(labels), normalize, ct, splits };
+  return { dataset, labels, classNames: planeNames(labels), normalize, ct, spacing: o.spacing, splits };
+}
+
+/**
+ * What prediction needs to prepare a new volume exactly as training did (JSON: store it with
+ * the checkpoint): modality order, normalisation and CT statistics, spacing, label spec.
+ */
+export interface VolumePipeline {
+  modalities: string[];
+  normalize: VolumeNorm[];
+  ct: (CtStats | null)[];
+  spacing?: [number, number, number];
+  labels: LabelSpec;
+  classNames: string[];
+}
+
+export function volumePipeline(vd: VolumeData): VolumePipeline {
+  return { modalities: vd.dataset.modalities, normalize: vd.normalize, ct: vd.ct.map((c) => c ?? null), spacing: vd.spacing, labels: vd.labels, classNames: vd.classNames };
+}
+
+export function pipelineLoadOptions(p: VolumePipeline): VolumeLoadOptions {
+  return { modalities: p.modalities.length, normalize: p.normalize, ct: p.ct.map((c) => c ?? undefined), spacing: p.spacing, labels: p.labels };
+}
+
+/**
+ * A new case for prediction: one file per modality (in the pipeline's order), a 4D file, or a
+ * DICOM series folder; read, checked, resampled and normalised as in training. The result's
+ * `source` geometry is where writeCasePrediction puts the prediction back.
+ */
+export async function loadForPrediction(images: string | string[], p: VolumePipeline, id = 'case'): Promise<LoadedVolume> {
+  const list = Array.isArray(images) ? images : [images];
+  return loadCase({ id, images: list, split: 'test' }, { ...pipelineLoadOptions(p), labels: undefined });
 }
 
 /**

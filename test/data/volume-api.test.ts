@@ -70,3 +70,25 @@ test('volumeToSlices: the 3D cases as 2D samples (channels, spec planes), empty 
   assert.equal(volumeToSlices(v, spec, { emptyFraction: 0 }).length, fgSlices);
   assert.ok(fgSlices < 10);
 });
+
+test('volumePipeline round-trips through JSON and prepares a new case as training did', async () => {
+  const { openVolumes, volumePipeline, loadForPrediction } = await import('../../src/data/volume-dataset.js');
+  const { writeSyntheticVolumes } = await import('../../src/data/synthetic-volumes.js');
+  const { dir, cleanup } = await tempDir();
+  try {
+    await writeSyntheticVolumes(dir, { count: 4, dims: [20, 18, 12], channels: 2, seed: 5 });
+    const vd = await openVolumes(dir, { spacing: [2, 2, 1.5], labels: { kind: 'classes', values: [1, 2], background: true } });
+    const p = JSON.parse(JSON.stringify(volumePipeline(vd)));
+    assert.deepEqual(p.normalize, ['mri', 'mri']);
+    assert.deepEqual(p.classNames, ['background', 'label 1', 'label 2']);
+    const c = vd.splits.val!.cases[0];
+    const a = await vd.splits.val!.get(0);
+    const b = await loadForPrediction(c.images, p, c.id);
+    assert.deepEqual(b.dims, [10, 9, 8]);
+    assert.deepEqual(Array.from(b.image), Array.from(a.image));
+    assert.equal(b.labels, undefined);
+    assert.deepEqual(b.source.dims, [20, 18, 12]);
+  } finally {
+    await cleanup();
+  }
+});

@@ -144,8 +144,8 @@ export async function loadCase(c: VolumeCase, o: VolumeLoadOptions = {}): Promis
 }
 
 /**
- * CT statistics per modality from the training cases' labelled voxels (raw intensities, after
- * resampling is irrelevant: percentiles of a strided sample). undefined for non-CT modalities.
+ * CT statistics per modality from the training cases' labelled voxels (raw intensities on the
+ * files' grid: resampling hardly moves percentiles of a strided sample). undefined for non-CT modalities.
  */
 export async function datasetCtStats(cases: VolumeCase[], norms: VolumeNorm[], modalities?: number): Promise<(CtStats | undefined)[]> {
   if (!norms.includes('ct')) return norms.map(() => undefined);
@@ -156,7 +156,7 @@ export async function datasetCtStats(cases: VolumeCase[], norms: VolumeNorm[], m
     const lab = await readNiftiChannels(c.label);
     const labels = toLabelMap(onImageGrid(lab, c.label, img, c.images[0]), c.label, img.dims);
     const n = labels.length;
-    norms.forEach((k, ch) => { if (k === 'ct') pools[ch].push(...foregroundIntensities(img.data.subarray(ch * n, (ch + 1) * n), labels)); });
+    norms.forEach((k, ch) => { if (k === 'ct') for (const v of foregroundIntensities(img.data.subarray(ch * n, (ch + 1) * n), labels)) pools[ch].push(v); });
   }
   return norms.map((k, ch) => (k === 'ct' ? ctStatistics(pools[ch]) : undefined));
 }

@@ -71,9 +71,9 @@ export class VolumeStore implements VolumeSource {
     let p = this.pending.get(i);
     if (!p) {
       this.loads++;
-      p = loadCase(this.cases[i], this.opts).finally(() => this.pending.delete(i));
+      // cached before it leaves pending, so a request in between never decodes twice
+      p = loadCase(this.cases[i], this.opts).then((v) => { this.keep(i, v); return v; }).finally(() => this.pending.delete(i));
       this.pending.set(i, p);
-      p.then((v) => this.keep(i, v), () => {});
     }
     return p;
   }

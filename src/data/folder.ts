@@ -94,16 +94,19 @@ async function splitFolders(dir: string, imagesDir: string): Promise<[string, Sp
 export async function scanFolder(dir: string, opts: FolderOptions = {}): Promise<FolderDataset> {
   const perSplit = (await isDir(join(dir, opts.imagesDir ?? 'images'))) ? [] : await splitFolders(dir, opts.imagesDir ?? 'images');
   if (perSplit.length) {
-    const parts = await Promise.all(perSplit.map(([name, split]) => scanFolder(join(dir, name), { ...opts, splitFile: false, splitOf: () => split })));
-    const classes = parts[0].classes;
+    // a test split may come without masks (predict on it; it is not trained or validated on)
+    const parts = await Promise.all(perSplit.map(([name, split]) => scanFolder(join(dir, name), {
+      ...opts, splitFile: false, splitOf: () => split, requireMasks: split === 'test' ? false : opts.requireMasks,
+    })));
+    const labelled = parts.filter((p) => p.samples.some((s) => s.masks.length));
+    const classes = (labelled[0] ?? parts[0]).classes;
     parts.forEach((p, i) => {
-      if (p.classes.join() !== classes.join()) throw fileError(join(dir, perSplit[i][0]), `classes ${p.classes.join(',')} differ from ${join(dir, perSplit[0][0])}'s ${classes.join(',')}`);
+      if (labelled.includes(p) && p.classes.join() !== classes.join()) throw fileError(join(dir, perSplit[i][0]), `classes ${p.classes.join(',')} differ from the other splits' ${classes.join(',')}`);
     });
     const all = parts.flatMap((p, i) => p.samples.map((s) => ({ ...s, folder: perSplit[i][0] })));
-    const ids = new Set<string>();
-    const clash = all.some((s) => ids.size === ids.add(s.id).size);
+    const clash = new Set(all.map((s) => s.id)).size < all.length; // a stem in two splits
     const samples = all.map(({ folder, ...s }) => (clash ? { ...s, id: `${folder}/${s.id}` } : s));
-    return { dir, classes, perClass: parts[0].perClass, samples };
+    return { dir, classes, perClass: (labelled[0] ?? parts[0]).perClass, samples };
   }
   const imagesDir = join(dir, opts.imagesDir ?? 'images');
   const masksDir = join(dir, opts.masksDir ?? 'masks');

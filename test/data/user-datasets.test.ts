@@ -55,6 +55,11 @@ test('folder-per-split layouts: train/images, valid/images, testing/images', asy
     assert.deepEqual(d.samples.map((s) => `${s.id}:${s.split}`), ['c0:test', 'a0:train', 'a1:train', 'a2:train', 'b0:val', 'b1:val']);
     const val = await loadFolder(dir, { split: 'val' });
     assert.deepEqual(val.samples.map((s) => s.id), ['b0', 'b1']);
+    // a test split without masks is fine (nothing trains on it)
+    await png(join(dir, 'test', 'images', 'u0.png'), 16, 16, 1, () => 9);
+    const withTest = await scanFolder(dir);
+    assert.deepEqual(withTest.samples.find((s) => s.id === 'u0')?.masks, []);
+    assert.deepEqual(withTest.classes, ['foreground']);
     // the same stem in two splits: ids get the split folder as a prefix
     await makeSet(join(dir, 'valid'), 1, 'a');
     const e = await scanFolder(dir);

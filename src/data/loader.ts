@@ -22,6 +22,12 @@ export interface LoaderOptions {
   dropLast?: boolean;
   /** Build batch b+1 while the caller awaits on batch b (default true). */
   prefetch?: boolean;
+  /**
+   * Draws per epoch (default: the number of samples). Small sets of large images (DRIVE's 20,
+   * ISBI's 30) train on many random crops: each epoch walks through reshuffled passes over the
+   * samples until it has this many, so every image is drawn as evenly as possible.
+   */
+  samplesPerEpoch?: number;
 }
 
 export interface Batch {
@@ -40,6 +46,21 @@ export interface LoaderState {
   seed: number;
   epoch: number;
   batch: number; // next batch to produce in this epoch
+}
+
+/**
+ * Indices drawn in an epoch: `draws` long, made of passes over the `count` items, each pass
+ * reshuffled (so items are drawn as evenly as possible). Shared by the 2D and 3D loaders.
+ */
+export function epochOrder(count: number, draws: number, seed: number, epoch: number, shuffle = true): number[] {
+  const out: number[] = [];
+  for (let pass = 0; out.length < draws; pass++) {
+    const idx = Array.from({ length: count }, (_, i) => i);
+    // pass 0 keeps the seed of the plain one-pass order, so runs without samplesPerEpoch are unchanged
+    const s = pass === 0 ? hashSeed(seed, epoch) : hashSeed(seed, epoch, pass);
+    out.push(...(shuffle ? new Rng(s).shuffle(idx) : idx));
+  }
+  return out.slice(0, draws);
 }
 
 export class BatchLoader {
@@ -62,12 +83,19 @@ export class BatchLoader {
       if (s.mask.width !== s.image.width || s.mask.height !== s.image.height) throw new Error(`BatchLoader: sample ${s.id}: image and mask sizes differ`);
       if (!opts.crop && (s.image.width !== this.w || s.image.height !== this.h)) throw new Error(`BatchLoader: sample ${s.id} is ${s.image.width}x${s.image.height}, expected ${this.w}x${this.h} (resize when loading, or set crop)`);
     }
+    if (opts.samplesPerEpoch !== undefined && !(Number.isInteger(opts.samplesPerEpoch) && opts.samplesPerEpoch >= 1))
+      throw new Error(`BatchLoader: samplesPerEpoch must be a positive integer, got ${opts.samplesPerEpoch}`);
     this.pos = { seed: opts.seed ?? 0, epoch: 0, batch: 0 };
+  }
+
+  /** Draws per epoch. */
+  get draws(): number {
+    return this.opts.samplesPerEpoch ?? this.samples.length;
   }
 
   /** Batches per epoch. */
   get length(): number {
-    const n = this.samples.length / this.opts.batchSize;
+    const n = this.draws / this.opts.batchSize;
     return this.opts.dropLast ? Math.floor(n) : Math.ceil(n);
   }
 
@@ -81,8 +109,7 @@ export class BatchLoader {
 
   /** Sample order of an epoch. */
   order(epoch: number): number[] {
-    const idx = this.samples.map((_, i) => i);
-    return this.opts.shuffle === false ? idx : new Rng(hashSeed(this.pos.seed, epoch)).shuffle(idx);
+    return epochOrder(this.samples.length, this.draws, this.pos.seed, epoch, this.opts.shuffle !== false);
   }
 
   /** Builds batch b of an epoch (synchronously; a pure function of seed, epoch, b). */
@@ -141,4 +168,16 @@ export class BatchLoader {
     }
     this.pos = { seed: this.pos.seed, epoch: epoch + 1, batch: 0 };
   }
+}
+
+/** Samples grouped by image size (first-seen order), e.g. one evaluation loader per size. */
+export function groupBySize(samples: LoadedSample[]): LoadedSample[][] {
+  const groups = new Map<string, LoadedSample[]>();
+  for (const s of samples) {
+    const key = `${s.image.width}x${s.image.height}`;
+    const g = groups.get(key);
+    if (g) g.push(s);
+    else groups.set(key, [s]);
+  }
+  return [...groups.values()];
 }

@@ -3,7 +3,7 @@
 // and exact resume (see state.ts for what is saved).
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { BatchLoader } from '../data/loader.js';
+import { BatchLoader, groupBySize } from '../data/loader.js';
 import type { LoadedSample } from '../data/folder.js';
 import { NonFiniteError } from '../engine/plan.js';
 import type { SegModel } from '../models/model.js';
@@ -77,9 +77,11 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
   if (!data.val.length && !o.validate) throw new Error('train: no validation samples (early stopping and the best checkpoint need them)');
   const trainLoader = new BatchLoader(data.train, {
     batchSize: o.batchSize, shuffle: true, seed: o.seed, augment: o.augment ?? null, crop: o.crop, normalize: o.normalize, dropLast: o.dropLast,
+    samplesPerEpoch: o.samplesPerEpoch,
   });
   if (trainLoader.length === 0) throw new Error(`train: ${data.train.length} training samples make no full batch of ${o.batchSize} (lower batchSize or set dropLast: false)`);
-  const valLoader = data.val.length ? new BatchLoader(data.val, { batchSize: o.evalBatchSize, shuffle: false, normalize: o.normalize, prefetch: false }) : null;
+  // one loader per image size: validation images keep their own size (padded in evaluate)
+  const valLoaders = groupBySize(data.val).map((g) => new BatchLoader(g, { batchSize: o.evalBatchSize, shuffle: false, normalize: o.normalize, prefetch: false }));
   const plans = new PlanCache(model, backend, o.loss, o.checkFinite);
   const opt = makeOptimizer(o.optimizer);
   const schedOpts: ScheduleOptions = o.schedule.kind === 'plateau' ? { mode: monitorMode(o.monitor), ...o.schedule } : o.schedule;
@@ -144,7 +146,7 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
       progress.tick(loss);
     }
     checkParamsFinite(model, epoch, steps);
-    const val = o.validate ? await o.validate({ epoch, model }) : await evaluate(model, valLoader!, plans, backend);
+    const val = o.validate ? await o.validate({ epoch, model }) : await evaluate(model, valLoaders, plans, backend);
     const value = monitored(o.monitor, val);
     if (o.monitor === 'loss' && !Number.isFinite(value))
       throw new NonFiniteLossError(`non-finite validation loss at epoch ${epoch}; the last checkpoint was left as it was`, epoch, steps);

@@ -35,6 +35,7 @@ export function trainCommand(): Command {
     .option('--no-early-stop', 'never stop early')
     .option('--size <size>', 'resize images (and masks, nearest) to N or HxW while loading', size)
     .option('--crop <size>', 'random training crops N or HxW', size)
+    .option('--samples-per-epoch <n>', 'training draws per epoch (default: the training set size); with --crop, random patches of a few large images', int(1))
     .option('--no-augment', 'no augmentation (default: flips, affine, elastic, intensity)')
     .addOption(new Option('--normalize <kind>', 'input normalisation').argParser(oneOf('none', 'zscore', 'minmax')).default('none'))
     .addOption(new Option('--channels <n>', 'convert images to 1 or 3 channels').argParser(oneOf('1', '3')))
@@ -76,7 +77,7 @@ export function trainCommand(): Command {
       loss: { kind: opts.loss ?? (model.config.classes > 1 && model.config.multiclass === 'softmax' ? 'ce_dice' : 'bce_dice'), bceWeight: opts.bceWeight },
       clipNorm: opts.clipNorm, monitor: opts.monitor, patience: opts.earlyStop === false ? false : opts.patience,
       augment: opts.augment === false ? null : DEFAULT_AUGMENT,
-      crop: opts.crop && { height: opts.crop[0], width: opts.crop[1] },
+      crop: opts.crop && { height: opts.crop[0], width: opts.crop[1] }, samplesPerEpoch: opts.samplesPerEpoch,
       normalize: { kind: opts.normalize }, seed: opts.seed, resume: !!opts.resume, checkFinite: !!opts.checkFinite,
       progress: opts.progress === false ? false : undefined, plot: opts.plot !== false, timeLimitSeconds: opts.timeLimit,
     };

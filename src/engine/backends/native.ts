@@ -14,7 +14,10 @@ import type { ViewSupport } from '../concat-views.js';
 export type { NativeAddon, ConvRawResult };
 export { tryLoadAddon, loadAddon };
 
-const isAct4 = (shape: Shape, layout: Layout) => layout === 'act' && shape.length === 4;
+/** Activations: 4D images [N,C,H,W] and 5D volumes [N,C,D,H,W], stored channels-last or blocked. */
+const isAct4 = (shape: Shape, layout: Layout) => layout === 'act' && (shape.length === 4 || shape.length === 5);
+/** The storage of a volume is that of the image [N,C,D*H,W] (NDHWC = NHWC, nCdhw16c = nChw16c). */
+const as4 = (s: Shape) => (s.length === 5 ? [s[0], s[1], s[2] * s[3], s[4]] : s) as [number, number, number, number];
 
 export type ActLayout = 'nhwc' | 'blocked';
 export type BackendUse = 'train' | 'infer';
@@ -102,7 +105,7 @@ export class NativeBackend implements Backend {
     if (host.length !== t.data.length) throw new Error(`native upload: ${host.length} values into a tensor of shape ${fmt(t.shape)}`);
     const src = host instanceof Float32Array ? host : new Float32Array(host);
     const f = actFormat(t.shape, layout, this.layout);
-    if (f > 0) this.addon.reorderAct(src, 0, t.data as Float32Array | Uint16Array, f, ...(t.shape as [number, number, number, number]));
+    if (f > 0) this.addon.reorderAct(src, 0, t.data as Float32Array | Uint16Array, f, ...as4(t.shape));
     else if (t.data instanceof Uint16Array) this.addon.f32ToBf16(src, t.data);
     else t.data.set(host);
   }
@@ -115,7 +118,7 @@ export class NativeBackend implements Backend {
   download(t: BTensor, layout: Layout): Float32Array {
     const out = new Float32Array(t.data.length);
     const f = actFormat(t.shape, layout, this.layout);
-    if (f > 0) this.addon.reorderAct(t.data as Float32Array | Uint16Array, f, out, 0, ...(t.shape as [number, number, number, number]));
+    if (f > 0) this.addon.reorderAct(t.data as Float32Array | Uint16Array, f, out, 0, ...as4(t.shape));
     else if (t.data instanceof Uint16Array) this.addon.bf16ToF32(t.data, out);
     else out.set(t.data);
     return out;
@@ -165,6 +168,6 @@ export function sgdStep(param: Float32Array, grad: Float32Array, buf: Float32Arr
 }
 
 /** oneDNN's own conv primitives ("format any" layouts) timed on filled buffers: the kernel floor. */
-export function benchConvRaw(opts: { n?: number; c?: number; o?: number; h?: number; w?: number; k?: number; pad?: number; iters?: number; bias?: boolean; bf16?: boolean; nhwc?: boolean; winograd?: boolean }): ConvRawResult {
+export function benchConvRaw(opts: { n?: number; c?: number; o?: number; d?: number; h?: number; w?: number; k?: number; pad?: number; iters?: number; bias?: boolean; bf16?: boolean; nhwc?: boolean; winograd?: boolean }): ConvRawResult {
   return loadAddon().benchConvRaw(opts);
 }

@@ -57,7 +57,10 @@ export class PatchLoader {
     if (!(f >= 0 && f <= 1)) throw new Error(`PatchLoader: foregroundFraction must be in [0, 1], got ${f}`);
     this.spec = opts.labels ?? store.labels ?? { kind: 'binary' };
     this.k = planeCount(this.spec);
+    if (opts.samplesPerEpoch !== undefined && !(Number.isInteger(opts.samplesPerEpoch) && opts.samplesPerEpoch >= 1))
+      throw new Error(`PatchLoader: samplesPerEpoch must be a positive integer, got ${opts.samplesPerEpoch}`);
     this.pos = { seed: opts.seed ?? 0, epoch: 0, batch: 0 };
+    if (this.length === 0) throw new Error(`PatchLoader: ${this.draws} draws per epoch make no full batch of ${opts.batchSize} (raise samplesPerEpoch or set dropLast: false)`);
   }
 
   get draws(): number {

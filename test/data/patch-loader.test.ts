@@ -103,6 +103,7 @@ test('PatchLoader: shapes, one-hot regions, a third on foreground, seeded and re
     for await (const x of r.epoch()) rest.push(x.ids.join() + x.x[7]);
     assert.deepEqual(rest, full.slice(2));
     assert.deepEqual(r.getState(), { seed: 4, epoch: 1, batch: 0 });
+    assert.throws(() => new PatchLoader(store, { ...opts, samplesPerEpoch: 2 }), /2 draws per epoch make no full batch of 3/);
     // a patch larger than the volume names the file and the fix
     await assert.rejects(new PatchLoader(store, { ...opts, patch: [32, 8, 8] }).makeBatch(0, 0),
       /images\/c\d_0000\.nii\.gz: volume is 16x18x20 \(DxHxW\) after resampling, smaller than the patch 32x8x8 along z \(depth\): use a patch of at most 16x8x8/);

@@ -5,7 +5,7 @@
 /** A box in voxels of the full grid: first voxel [x, y, z] and size [X, Y, Z]. */
 export interface Box { start: [number, number, number]; dims: [number, number, number] }
 
-/** The box of voxels where any channel (or any of the extra byte maps) is non-zero; null when all are zero. */
+/** The box of voxels where any of the first `channels` channels or any extra byte map is non-zero; null when none is. */
 export function nonzeroBox(data: Float32Array, channels: number, dims: readonly number[], extra: (Uint8Array | undefined)[] = []): Box | null {
   const [X, Y, Z] = dims;
   const n = X * Y * Z;

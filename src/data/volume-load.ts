@@ -134,7 +134,8 @@ export async function loadCase(c: VolumeCase, o: VolumeLoadOptions = {}): Promis
   let { spacing, affine } = source;
   let crop: Box | undefined;
   if (o.cropToNonzero) {
-    const box = nonzeroBox(data, img.channels, dims, [labels, mask]);
+    // with a brain mask, the mask is the region (the image background need not be 0)
+    const box = nonzeroBox(data, mask ? 0 : img.channels, dims, [labels, mask]);
     if (box && box.dims.join() !== dims.join()) {
       crop = box;
       data = cropToBox(data, img.channels, dims, box);

@@ -119,14 +119,15 @@ test('real data: brats2015-6cases scans as 2 train / 2 val / 2 test with two mod
   assert.deepEqual(['train', 'val', 'test'].map((s) => ds.cases.filter((c) => c.split === s).length), [2, 2, 2]);
   assert.ok(ds.cases.every((c) => c.mask && c.label));
   const train = ds.cases.filter((c) => c.split === 'train');
-  const store = new VolumeStore(train, { modalities: 2, labels: BRATS_REGIONS, normalize: 'mri' });
+  const store = new VolumeStore(train, { modalities: 2, labels: BRATS_REGIONS, normalize: 'mri', cropToNonzero: true });
   const l = new PatchLoader(store, { patch: [32, 64, 64], batchSize: 3, seed: 1, samplesPerEpoch: 3, augment: DEFAULT_AUGMENT_3D });
   const b = await l.makeBatch(0, 0);
   assert.deepEqual([b.n, b.c, b.k, b.d, b.h, b.w], [3, 2, 3, 32, 64, 64]);
   const size = 32 * 64 * 64;
   assert.ok(b.y.subarray(2 * 3 * size, 2 * 3 * size + size).some((v) => v === 1), 'the foreground patch holds whole tumour');
   const v = await store.get(0);
-  assert.deepEqual(v.dims, [240, 240, 155]);
+  assert.deepEqual(v.source.dims, [240, 240, 155]);
+  assert.ok(v.crop && v.dims.every((d, a) => d < v.source.dims[a]), 'cropped to the brain mask');
   assert.equal(v.foreground.length, 3);
 });
 

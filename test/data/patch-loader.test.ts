@@ -104,6 +104,12 @@ test('PatchLoader: shapes, one-hot regions, a third on foreground, seeded and re
     assert.deepEqual(rest, full.slice(2));
     assert.deepEqual(r.getState(), { seed: 4, epoch: 1, batch: 0 });
     assert.throws(() => new PatchLoader(store, { ...opts, samplesPerEpoch: 2 }), /2 draws per epoch make no full batch of 3/);
+    // a dataset larger than memory: nothing cached, every draw decodes its case again, same batches
+    const tiny = new VolumeStore(ds.cases, { modalities: 2, labels: BRATS_REGIONS, cacheBytes: 0 });
+    const lazy = await new PatchLoader(tiny, opts).makeBatch(0, 1);
+    assert.deepEqual(Array.from(lazy.x), Array.from(b.x));
+    assert.equal(tiny.cachedBytes, 0);
+    assert.equal(tiny.loads, 3);
     // a patch larger than the volume names the file and the fix
     await assert.rejects(new PatchLoader(store, { ...opts, patch: [32, 8, 8] }).makeBatch(0, 0),
       /images\/c\d_0000\.nii\.gz: volume is 16x18x20 \(DxHxW\) after resampling, smaller than the patch 32x8x8 along z \(depth\): use a patch of at most 16x8x8/);

@@ -106,7 +106,8 @@ export class PatchLoader {
       const wantFg = isForegroundDraw(b * batchSize + slot, fraction) && classes.length > 0;
       const voxel = wantFg ? (() => { const cls = classes[rng.int(classes.length)]; return cls[rng.int(cls.length)]; })() : undefined;
       const start = patchStart(shapeOf(v), patch, rng, voxel);
-      const t = augment ? drawTransform3d(patch, rng, augment) : IDENTITY_3D;
+      const anisotropic = Math.max(...v.spacing) > 3 * Math.min(...v.spacing);
+      const t = augment ? drawTransform3d(patch, rng, augment, anisotropic) : IDENTITY_3D;
       const p = readPatch(v, start, patch, t);
       if (augment) augmentIntensity3d(p.image, c, size, rng, augment);
       x.set(p.image, slot * c * size);

@@ -57,6 +57,9 @@ test('readPatch: identity copies the window; flips and turns permute it exactly;
   }
   // in-plane turn on an odd/even mix: 0 or 180 degrees only when H != W
   for (let i = 0; i < 20; i++) assert.ok(drawTransform3d([3, 4, 5], rng, { rotate90: true }).m[4] !== 0);
+  // thick slices: rotations stay in-plane (z untouched)
+  const aniso = drawTransform3d([4, 4, 4], new Rng(2), { affine: { p: 1, degrees: 10, scale: [1, 1] } }, true);
+  assert.deepEqual([aniso.m[0], aniso.m[1], aniso.m[2], aniso.m[3], aniso.m[6]].map((x) => Math.abs(x)), [1, 0, 0, 0, 0]);
   const t = drawTransform3d([4, 4, 4], new Rng(2), { affine: { p: 1, degrees: 10, scale: [0.9, 1.1] } });
   assert.equal(t.exact, false);
   const r = readPatch(v, [1, 2, 2], [4, 4, 4], t);

@@ -55,8 +55,11 @@ function rotation(axis: number, th: number): number[] {
   return m;
 }
 
-/** Draws a transform for a patch of [D, H, W] (the draws happen in a fixed order, for reproducibility). */
-export function drawTransform3d(patch: readonly number[], rng: Rng, o: Augment3dOptions): Transform3d {
+/**
+ * Draws a transform for a patch of [D, H, W] (the draws happen in a fixed order, for
+ * reproducibility). anisotropic: rotate in-plane only (thick slices, as nnU-Net does past 3:1).
+ */
+export function drawTransform3d(patch: readonly number[], rng: Rng, o: Augment3dOptions, anisotropic = false): Transform3d {
   let m = IDENTITY_3D.m;
   if (o.flip) {
     const f = [0, 1, 2].map(() => (rng.bool() ? -1 : 1));
@@ -70,7 +73,7 @@ export function drawTransform3d(patch: readonly number[], rng: Rng, o: Augment3d
   if (o.affine && rng.bool(o.affine.p ?? 0.3)) {
     const deg = o.affine.degrees ?? 15;
     const [lo, hi] = o.affine.scale ?? [0.85, 1.15];
-    const axes = o.affine.inPlaneOnly ? [0] : [0, 1, 2];
+    const axes = o.affine.inPlaneOnly || anisotropic ? [0] : [0, 1, 2];
     for (const a of axes) m = mul(m, rotation(a, (rng.uniform(-deg, deg) * Math.PI) / 180));
     const inv = 1 / rng.uniform(lo, hi); // zooming in by s reads a region 1/s as large
     m = m.map((v) => v * inv);

@@ -9,6 +9,9 @@ import { writeFileAtomic } from './atomic.js';
 import { expandPlanes, planeNames, type LabelSpec } from './labels.js';
 import { fileError } from './read-image.js';
 import type { DicomVolume } from './dicom.js';
+import type { Volume } from './nifti.js';
+import { onImageGrid } from './volume-load.js';
+import { toLabelMap } from './labels.js';
 
 export interface DicomSegOptions {
   /** Algorithm name stored in every segment (AUTOMATIC). Default 'unetpp'. */
@@ -77,4 +80,13 @@ export async function writeDicomSeg(path: string, labels: Uint8Array, spec: Labe
   seg.bitPackPixelData();
   Object.assign(seg.dataset, { SeriesDescription: o.seriesDescription ?? 'unetpp segmentation', SeriesNumber: '300' });
   await writeFileAtomic(path, data.datasetToBuffer(seg.dataset));
+}
+
+/**
+ * A label volume on any grid that is the series' grid up to axis flips/permutations (e.g. a
+ * NIfTI prediction made on dcm2niix's conversion) written as DICOM SEG for that series.
+ */
+export async function writeDicomSegForVolume(path: string, labelVolume: Volume, spec: LabelSpec, source: DicomVolume, o: DicomSegOptions = {}, labelPath = 'label volume'): Promise<void> {
+  const onSeries = onImageGrid({ ...labelVolume, channels: 1 }, labelPath, source, source.files[0]);
+  await writeDicomSeg(path, toLabelMap(onSeries, labelPath, source.dims, spec), spec, source, o);
 }

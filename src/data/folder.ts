@@ -76,6 +76,16 @@ async function listFiles(dir: string, exts: Set<string>): Promise<Map<string, st
   return byStem;
 }
 
+/** Suffixes that mask files commonly add to their image's stem (a_mask.png for a.png). */
+const MASK_SUFFIXES = ['_mask', '_masks', '-mask', '_seg', '_segmentation', '_label', '_labels', '_gt', '_manual1'];
+
+/** The image stem a mask belongs to: its own stem, or that stem without a usual mask suffix. */
+function imageStemOf(maskStem: string, images: Map<string, string>): string | undefined {
+  if (images.has(maskStem)) return maskStem;
+  const suffix = MASK_SUFFIXES.find((x) => maskStem.toLowerCase().endsWith(x) && images.has(maskStem.slice(0, -x.length)));
+  return suffix && maskStem.slice(0, -suffix.length);
+}
+
 /** Split subfolders (train/, training/, val/, valid/, ...) that hold an images folder. */
 async function splitFolders(dir: string, imagesDir: string): Promise<[string, SplitName][]> {
   const out: [string, SplitName][] = [];
@@ -128,8 +138,13 @@ export async function scanFolder(dir: string, opts: FolderOptions = {}): Promise
   if (hasMasks) {
     for (const cd of classDirs) {
       if (!(await isDir(cd))) throw fileError(cd, 'class mask folder not found');
-      const m = await listFiles(cd, MASK_EXTS);
-      for (const [stem, p] of m) if (!images.has(stem)) throw fileError(p, 'mask without image');
+      const m = new Map<string, string>();
+      for (const [stem, p] of await listFiles(cd, MASK_EXTS)) {
+        const id = imageStemOf(stem, images);
+        if (id === undefined) throw fileError(p, 'mask without image');
+        if (m.has(id)) throw fileError(p, `a second mask for image ${images.get(id)} (also ${m.get(id)})`);
+        m.set(id, p);
+      }
       maskMaps.push(m);
     }
   }

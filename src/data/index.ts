@@ -19,6 +19,7 @@ export * from './augment3d.js';
 export * from './patches.js';
 export * from './patch-loader.js';
 export * from './reorient.js';
+export * from './crop-box.js';
 export * from './dicom.js';
 export * from './dicom-seg.js';
 export * from './volume-dataset.js';

@@ -57,7 +57,10 @@ export class PatchLoader {
     if (!(f >= 0 && f <= 1)) throw new Error(`PatchLoader: foregroundFraction must be in [0, 1], got ${f}`);
     this.spec = opts.labels ?? store.labels ?? { kind: 'binary' };
     this.k = planeCount(this.spec);
+    if (opts.samplesPerEpoch !== undefined && !(Number.isInteger(opts.samplesPerEpoch) && opts.samplesPerEpoch >= 1))
+      throw new Error(`PatchLoader: samplesPerEpoch must be a positive integer, got ${opts.samplesPerEpoch}`);
     this.pos = { seed: opts.seed ?? 0, epoch: 0, batch: 0 };
+    if (this.length === 0) throw new Error(`PatchLoader: ${this.draws} draws per epoch make no full batch of ${opts.batchSize} (raise samplesPerEpoch or set dropLast: false)`);
   }
 
   get draws(): number {
@@ -103,7 +106,8 @@ export class PatchLoader {
       const wantFg = isForegroundDraw(b * batchSize + slot, fraction) && classes.length > 0;
       const voxel = wantFg ? (() => { const cls = classes[rng.int(classes.length)]; return cls[rng.int(cls.length)]; })() : undefined;
       const start = patchStart(shapeOf(v), patch, rng, voxel);
-      const t = augment ? drawTransform3d(patch, rng, augment) : IDENTITY_3D;
+      const anisotropic = Math.max(...v.spacing) > 3 * Math.min(...v.spacing);
+      const t = augment ? drawTransform3d(patch, rng, augment, anisotropic) : IDENTITY_3D;
       const p = readPatch(v, start, patch, t);
       if (augment) augmentIntensity3d(p.image, c, size, rng, augment);
       x.set(p.image, slot * c * size);

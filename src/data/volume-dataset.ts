@@ -7,6 +7,7 @@ import { VolumeStore } from './volume-store.js';
 import { datasetCtStats, loadCase, type LoadedVolume, type VolumeLoadOptions } from './volume-load.js';
 import { BRATS_REGIONS, planeNames, type LabelSpec } from './labels.js';
 import { resampleOnto } from './resample.js';
+import { uncropFromBox } from './crop-box.js';
 import { writeNifti } from './nifti.js';
 import type { CtStats, VolumeNorm } from './intensity.js';
 import type { SplitName } from './split-csv.js';
@@ -20,6 +21,8 @@ export interface OpenVolumesOptions extends VolumeScanOptions {
   normalize?: VolumeNorm | VolumeNorm[];
   /** Cache budget of each split's store, bytes. */
   cacheBytes?: number;
+  /** Keep only the box of non-zero voxels of each case (nnU-Net's cropping). */
+  cropToNonzero?: boolean;
 }
 
 export interface VolumeData {
@@ -31,6 +34,7 @@ export interface VolumeData {
   ct: (CtStats | undefined)[];
   /** The target spacing, when cases are resampled. */
   spacing?: [number, number, number];
+  cropToNonzero?: boolean;
   /** One lazy store per split that has cases. */
   splits: Partial<Record<SplitName, VolumeStore>>;
 }
@@ -51,9 +55,9 @@ export async function openVolumes(dir: string, o: OpenVolumesOptions = {}): Prom
   const splits: VolumeData['splits'] = {};
   for (const s of ['train', 'val', 'test'] as SplitName[]) {
     const cases = dataset.cases.filter((c) => c.split === s);
-    if (cases.length) splits[s] = new VolumeStore(cases, { modalities: m, labels, spacing: o.spacing, normalize, ct, cacheBytes: o.cacheBytes });
+    if (cases.length) splits[s] = new VolumeStore(cases, { modalities: m, labels, spacing: o.spacing, normalize, ct, cacheBytes: o.cacheBytes, cropToNonzero: o.cropToNonzero });
   }
-  return { dataset, labels, classNames: planeNames(labels), normalize, ct, spacing: o.spacing, splits };
+  return { dataset, labels, classNames: planeNames(labels), normalize, ct, spacing: o.spacing, cropToNonzero: o.cropToNonzero, splits };
 }
 
 /**
@@ -65,16 +69,17 @@ export interface VolumePipeline {
   normalize: VolumeNorm[];
   ct: (CtStats | null)[];
   spacing?: [number, number, number];
+  cropToNonzero?: boolean;
   labels: LabelSpec;
   classNames: string[];
 }
 
 export function volumePipeline(vd: VolumeData): VolumePipeline {
-  return { modalities: vd.dataset.modalities, normalize: vd.normalize, ct: vd.ct.map((c) => c ?? null), spacing: vd.spacing, labels: vd.labels, classNames: vd.classNames };
+  return { modalities: vd.dataset.modalities, normalize: vd.normalize, ct: vd.ct.map((c) => c ?? null), spacing: vd.spacing, cropToNonzero: vd.cropToNonzero, labels: vd.labels, classNames: vd.classNames };
 }
 
 export function pipelineLoadOptions(p: VolumePipeline): VolumeLoadOptions {
-  return { modalities: p.modalities.length, normalize: p.normalize, ct: p.ct.map((c) => c ?? undefined), spacing: p.spacing, labels: p.labels };
+  return { modalities: p.modalities.length, normalize: p.normalize, ct: p.ct.map((c) => c ?? undefined), spacing: p.spacing, cropToNonzero: p.cropToNonzero, labels: p.labels };
 }
 
 /**
@@ -117,8 +122,9 @@ export function parseLabelSpec(arg: string, background = false): LabelSpec {
  * when the case was not resampled.
  */
 export function toSourceGrid<T extends Float32Array | Uint8Array>(data: T, channels: number, v: LoadedVolume, mode: 'nearest' | 'linear'): T {
-  if (v.dims.join() === v.source.dims.join() && v.spacing.join() === v.source.spacing.join()) return data;
-  return resampleOnto(data, channels, v, v.source, mode);
+  const grid = { dims: v.crop?.dims ?? v.source.dims, spacing: v.source.spacing }; // the files' grid, cropped
+  const onGrid = v.dims.join() === grid.dims.join() && v.spacing.join() === grid.spacing.join() ? data : resampleOnto(data, channels, v, grid, mode);
+  return v.crop ? uncropFromBox(onGrid, channels, v.source.dims, v.crop) : onGrid;
 }
 
 /** Writes a label map predicted on a loaded case as NIfTI on the case's own grid and affine. */

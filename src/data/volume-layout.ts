@@ -6,6 +6,7 @@
 // - nnU-Net / Medical Segmentation Decathlon: DIR/imagesTr, labelsTr, imagesTs, dataset.json
 //   (MSD keeps the modalities of a case as the 4th axis of one file)
 // - a DICOM series as an image: DIR/images/<case>/ (a folder of one series' files), labels NIfTI
+// - one folder per case (BraTS 2020/2021): DIR/<case>/<case>_<modality>.nii.gz + <case>_seg.nii.gz
 // Splits: split.csv (split-csv.ts), else a split word at the end of every case id
 // (brats_pat0005_train), else imagesTs as test and a seeded train/val split.
 import { readdir, readFile, stat } from 'node:fs/promises';
@@ -27,7 +28,7 @@ export interface VolumeCase {
 
 export interface VolumeDataset {
   dir: string;
-  layout: 'folder' | 'nnunet';
+  layout: 'folder' | 'nnunet' | 'case-folders';
   /** Modality names (file suffixes, or dataset.json's), one per input channel. */
   modalities: string[];
   /** Images are 4D files holding every modality (MSD). */
@@ -69,7 +70,43 @@ export async function isVolumeFolder(dir: string): Promise<boolean> {
   if (names.some((n) => NII.test(n))) return true;
   // DICOM series folders next to NIfTI labels
   const labels = [...(await readdir(join(dir, 'labels')).catch(() => [] as string[])), ...(await readdir(join(dir, 'masks')).catch(() => [] as string[]))];
-  return labels.some((n) => NII.test(n));
+  if (labels.some((n) => NII.test(n))) return true;
+  return (await caseFolders(dir)).length > 0;
+}
+
+const LABEL_SUFFIX = /_(seg|label|labels|mask|gt)$/i;
+
+/** Subfolders <case>/ holding <case>_*.nii[.gz] files (BraTS 2020/2021 and similar). */
+async function caseFolders(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const name of (await readdir(dir).catch(() => [] as string[])).sort()) {
+    if (name.startsWith('.') || !(await isDir(join(dir, name)))) continue;
+    const files = await readdir(join(dir, name));
+    if (files.some((f) => NII.test(f) && f.startsWith(name + '_'))) out.push(name);
+  }
+  return out;
+}
+
+async function scanCaseFolders(dir: string, names: string[]): Promise<VolumeDataset> {
+  const cases: VolumeCase[] = [];
+  let modalities: string[] | undefined;
+  for (const id of names) {
+    const files = await listNifti(join(dir, id));
+    let label: string | undefined;
+    const mods = new Map<string, string>();
+    for (const [stem, p] of files) {
+      if (!stem.startsWith(id + '_')) continue;
+      const suffix = stem.slice(id.length + 1);
+      if (LABEL_SUFFIX.test('_' + suffix)) label = p;
+      else mods.set(suffix, p);
+    }
+    const these = [...mods.keys()].sort();
+    modalities ??= these;
+    const missing = modalities.find((m) => !mods.has(m)) ?? these.find((m) => !modalities!.includes(m));
+    if (missing !== undefined) throw fileError(join(dir, id), `has modalities ${these.join(', ')} but ${cases[0]?.id ?? id} has ${modalities.join(', ')}: every case needs the same (missing or extra: ${id}_${missing}.nii.gz)`);
+    cases.push({ id, images: modalities.map((m) => mods.get(m)!), label, split: 'train' });
+  }
+  return { dir, layout: 'case-folders', modalities: modalities ?? [], fourD: false, cases };
 }
 
 /**
@@ -169,8 +206,10 @@ async function scanNnunet(dir: string): Promise<VolumeDataset> {
 /** Lists a volume dataset and assigns splits. */
 export async function scanVolumes(dir: string, opts: VolumeScanOptions = {}): Promise<VolumeDataset> {
   const nn = (await isDir(join(dir, 'imagesTr'))) || (await stat(join(dir, 'dataset.json')).then(() => true, () => false));
-  if (!nn && !(await isDir(join(dir, 'images')))) throw fileError(join(dir, 'images'), 'not found: a volume dataset has images/ (+ labels/ or masks/) or imagesTr/ (+ labelsTr/, dataset.json)');
-  const ds = nn ? await scanNnunet(dir) : await scanFolderLayout(dir);
+  const perCase = nn || (await isDir(join(dir, 'images'))) ? [] : await caseFolders(dir);
+  if (!nn && !perCase.length && !(await isDir(join(dir, 'images'))))
+    throw fileError(join(dir, 'images'), 'not found: a volume dataset has images/ (+ labels/ or masks/), imagesTr/ (+ labelsTr/, dataset.json), or one folder per case (<case>/<case>_<modality>.nii.gz + <case>_seg.nii.gz)');
+  const ds = nn ? await scanNnunet(dir) : perCase.length ? await scanCaseFolders(dir, perCase) : await scanFolderLayout(dir);
   await assignVolumeSplits(ds, opts);
   return ds;
 }

@@ -7,6 +7,7 @@ import { stat } from 'node:fs/promises';
 import { readNiftiChannels, type ChannelVolume } from './nifti.js';
 import { readDicomFolder } from './dicom.js';
 import { alignToGrid } from './reorient.js';
+import { boxAffine, cropToBox, nonzeroBox, type Box } from './crop-box.js';
 import { fileError } from './read-image.js';
 import { foregroundLocations, toLabelMap, type LabelSpec } from './labels.js';
 import { resampleVolume, resampledAffine } from './resample.js';
@@ -31,8 +32,10 @@ export interface LoadedVolume extends Geometry {
   labels?: Uint8Array;
   /** Per foreground class of the spec: voxel indices (for foreground-centred patches). */
   foreground: Int32Array[];
-  /** The geometry in the files, before any resampling (predictions are written back onto it). */
+  /** The geometry in the files, before any cropping or resampling (predictions are written back onto it). */
   source: Geometry;
+  /** The box of the files' grid that was kept (cropToNonzero). */
+  crop?: Box;
 }
 
 export interface VolumeLoadOptions {
@@ -48,6 +51,8 @@ export interface VolumeLoadOptions {
   ct?: (CtStats | undefined)[];
   /** Tolerance on spacing and affine entries, in mm. Default 1e-3. */
   tolerance?: number;
+  /** Keep only the box of non-zero voxels (image, label or mask), as nnU-Net does. */
+  cropToNonzero?: boolean;
 }
 
 const fmt = (v: readonly number[]) => v.map((x) => +x.toFixed(4)).join('x');
@@ -127,10 +132,24 @@ export async function loadCase(c: VolumeCase, o: VolumeLoadOptions = {}): Promis
   }
   let { data, dims } = img;
   let { spacing, affine } = source;
+  let crop: Box | undefined;
+  if (o.cropToNonzero) {
+    // with a brain mask, the mask is the region (the image background need not be 0)
+    const box = nonzeroBox(data, mask ? 0 : img.channels, dims, [labels, mask]);
+    if (box && box.dims.join() !== dims.join()) {
+      crop = box;
+      data = cropToBox(data, img.channels, dims, box);
+      if (labels) labels = cropToBox(labels, 1, dims, box);
+      if (mask) mask = cropToBox(mask, 1, dims, box);
+      affine = boxAffine(affine, box);
+      dims = box.dims;
+    }
+  }
+  const grid = dims;
   if (o.spacing && o.spacing.some((s, i) => Math.abs(s - spacing[i]) > tol)) {
-    ({ data, dims } = resampleVolume(data, img.channels, source.dims, spacing, o.spacing, 'linear'));
-    if (labels) labels = resampleVolume(labels, 1, source.dims, spacing, o.spacing, 'nearest').data;
-    if (mask) mask = resampleVolume(mask, 1, source.dims, spacing, o.spacing, 'nearest').data;
+    ({ data, dims } = resampleVolume(data, img.channels, grid, spacing, o.spacing, 'linear'));
+    if (labels) labels = resampleVolume(labels, 1, grid, spacing, o.spacing, 'nearest').data;
+    if (mask) mask = resampleVolume(mask, 1, grid, spacing, o.spacing, 'nearest').data;
     affine = resampledAffine(affine, spacing, o.spacing);
     spacing = [...o.spacing];
   }
@@ -140,7 +159,7 @@ export async function loadCase(c: VolumeCase, o: VolumeLoadOptions = {}): Promis
     normalizeChannel(data.subarray(ch * n, (ch + 1) * n), kind, { mask, ct: o.ct?.[ch] });
   }
   const foreground = labels ? foregroundLocations(labels, o.labels ?? { kind: 'binary' }) : [];
-  return { id: c.id, split: c.split, channels: img.channels, dims, spacing, affine, image: data, labels, foreground, source };
+  return { id: c.id, split: c.split, channels: img.channels, dims, spacing, affine, image: data, labels, foreground, source, crop };
 }
 
 /**

@@ -1,9 +1,9 @@
 // Per-volume, per-class scores in millimetres: label maps (or label files) scored through the
 // dataset's LabelSpec, so classes and overlapping regions (BraTS) score as they were trained.
-import { expandPlanes, planeNames, type LabelSpec, toLabelMap } from '../data/labels.js';
+import { planeNames, planeTable, type LabelSpec, toLabelMap } from '../data/labels.js';
 import { readNiftiChannels } from '../data/nifti.js';
 import { onImageGrid } from '../data/volume-load.js';
-import { multiClassScoresNd, perClassRow, type MultiClassScores, type ScoreOptionsNd } from './segmentation.js';
+import { binaryScoresNd, meanScores, perClassRow, type ImageScores, type MultiClassScores, type ScoreOptionsNd } from './segmentation.js';
 import type { MetricRow } from './summary.js';
 
 /**
@@ -12,9 +12,18 @@ import type { MetricRow } from './summary.js';
  * background plane left out), and their mean.
  */
 export function scoreLabelVolumes(pred: Uint8Array, truth: Uint8Array, spec: LabelSpec, dims: readonly number[], spacing: readonly number[], o: ScoreOptionsNd = {}): MultiClassScores {
-  const names = planeNames(spec);
-  const background = spec.kind === 'classes' && spec.background ? 0 : undefined;
-  return multiClassScoresNd(expandPlanes(pred, spec), expandPlanes(truth, spec), names.length, dims, { asd: true, ...o, spacing, background });
+  const k = planeNames(spec).length;
+  const first = spec.kind === 'classes' && spec.background ? 1 : 0;
+  const { bits } = planeTable(spec);
+  // one byte mask per plane at a time (not K float planes of the whole volume at once)
+  const p = new Uint8Array(pred.length), t = new Uint8Array(truth.length);
+  const perClass: ImageScores[] = [];
+  for (let c = first; c < k; c++) {
+    const bit = 1 << c;
+    for (let i = 0; i < p.length; i++) { p[i] = bits[pred[i]] & bit ? 1 : 0; t[i] = bits[truth[i]] & bit ? 1 : 0; }
+    perClass.push(binaryScoresNd(p, t, dims, { asd: true, ...o, spacing }));
+  }
+  return { perClass, mean: meanScores(perClass) };
 }
 
 /** Class names as scored by scoreLabelVolumes (without a background plane). */

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import dicomParser from 'dicom-parser';
 import { readDicomFolder } from '../../src/data/dicom.js';
-import { writeDicomSeg } from '../../src/data/dicom-seg.js';
+import { writeDicomSeg, writeDicomSegForVolume } from '../../src/data/dicom-seg.js';
 import { BRATS_REGIONS } from '../../src/data/labels.js';
 import { tempDir } from './util.js';
 import { writeSeries } from './dicom-writer.js';
@@ -49,6 +49,14 @@ test('a BraTS-style prediction on a series as DICOM SEG: overlapping segments, r
     const px = ds.elements.x7fe00010;
     const bits = (frame: number) => { let n = 0; for (let i = 0; i < 48; i++) { const b = frame * 48 + i; n += (ds.byteArray[px.dataOffset + (b >> 3)] >> (b & 7)) & 1; } return n; };
     assert.deepEqual([0, 1, 2, 3].map(bits), [12, 12, 3, 3]);
+    // the same labels stored with rows flipped (as on dcm2niix's grid) give the same SEG frames
+    const flipped = Float32Array.from({ length: labels.length }, (_, i) => { const x = i % 8, y = Math.floor(i / 8) % 6, z = Math.floor(i / 48); return labels[(z * 6 + (5 - y)) * 8 + x]; });
+    const a = v.affine;
+    const fa = a.map((row) => [row[0], -row[1], row[2], row[3] + 5 * row[1]]);
+    await writeDicomSegForVolume(join(dir, 'seg2.dcm'), { dims: v.dims, spacing: v.spacing, affine: fa, data: flipped }, BRATS_REGIONS, v);
+    const ds2 = dicomParser.parseDicom(new Uint8Array(await readFile(join(dir, 'seg2.dcm'))));
+    const px2 = ds2.elements.x7fe00010;
+    assert.deepEqual(Array.from(ds2.byteArray.subarray(px2.dataOffset, px2.dataOffset + px2.length)), Array.from(ds.byteArray.subarray(px.dataOffset, px.dataOffset + px.length)));
     if (hasDcmdump) {
       const r = spawnSync('dcmdump', [out], { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);

@@ -57,6 +57,9 @@ test('readPatch: identity copies the window; flips and turns permute it exactly;
   }
   // in-plane turn on an odd/even mix: 0 or 180 degrees only when H != W
   for (let i = 0; i < 20; i++) assert.ok(drawTransform3d([3, 4, 5], rng, { rotate90: true }).m[4] !== 0);
+  // thick slices: rotations stay in-plane (z untouched)
+  const aniso = drawTransform3d([4, 4, 4], new Rng(2), { affine: { p: 1, degrees: 10, scale: [1, 1] } }, true);
+  assert.deepEqual([aniso.m[0], aniso.m[1], aniso.m[2], aniso.m[3], aniso.m[6]].map((x) => Math.abs(x)), [1, 0, 0, 0, 0]);
   const t = drawTransform3d([4, 4, 4], new Rng(2), { affine: { p: 1, degrees: 10, scale: [0.9, 1.1] } });
   assert.equal(t.exact, false);
   const r = readPatch(v, [1, 2, 2], [4, 4, 4], t);
@@ -103,6 +106,13 @@ test('PatchLoader: shapes, one-hot regions, a third on foreground, seeded and re
     for await (const x of r.epoch()) rest.push(x.ids.join() + x.x[7]);
     assert.deepEqual(rest, full.slice(2));
     assert.deepEqual(r.getState(), { seed: 4, epoch: 1, batch: 0 });
+    assert.throws(() => new PatchLoader(store, { ...opts, samplesPerEpoch: 2 }), /2 draws per epoch make no full batch of 3/);
+    // a dataset larger than memory: nothing cached, every draw decodes its case again, same batches
+    const tiny = new VolumeStore(ds.cases, { modalities: 2, labels: BRATS_REGIONS, cacheBytes: 0 });
+    const lazy = await new PatchLoader(tiny, opts).makeBatch(0, 1);
+    assert.deepEqual(Array.from(lazy.x), Array.from(b.x));
+    assert.equal(tiny.cachedBytes, 0);
+    assert.equal(tiny.loads, 3);
     // a patch larger than the volume names the file and the fix
     await assert.rejects(new PatchLoader(store, { ...opts, patch: [32, 8, 8] }).makeBatch(0, 0),
       /images\/c\d_0000\.nii\.gz: volume is 16x18x20 \(DxHxW\) after resampling, smaller than the patch 32x8x8 along z \(depth\): use a patch of at most 16x8x8/);
@@ -118,14 +128,15 @@ test('real data: brats2015-6cases scans as 2 train / 2 val / 2 test with two mod
   assert.deepEqual(['train', 'val', 'test'].map((s) => ds.cases.filter((c) => c.split === s).length), [2, 2, 2]);
   assert.ok(ds.cases.every((c) => c.mask && c.label));
   const train = ds.cases.filter((c) => c.split === 'train');
-  const store = new VolumeStore(train, { modalities: 2, labels: BRATS_REGIONS, normalize: 'mri' });
+  const store = new VolumeStore(train, { modalities: 2, labels: BRATS_REGIONS, normalize: 'mri', cropToNonzero: true });
   const l = new PatchLoader(store, { patch: [32, 64, 64], batchSize: 3, seed: 1, samplesPerEpoch: 3, augment: DEFAULT_AUGMENT_3D });
   const b = await l.makeBatch(0, 0);
   assert.deepEqual([b.n, b.c, b.k, b.d, b.h, b.w], [3, 2, 3, 32, 64, 64]);
   const size = 32 * 64 * 64;
   assert.ok(b.y.subarray(2 * 3 * size, 2 * 3 * size + size).some((v) => v === 1), 'the foreground patch holds whole tumour');
   const v = await store.get(0);
-  assert.deepEqual(v.dims, [240, 240, 155]);
+  assert.deepEqual(v.source.dims, [240, 240, 155]);
+  assert.ok(v.crop && v.dims.every((d, a) => d < v.source.dims[a]), 'cropped to the brain mask');
   assert.equal(v.foreground.length, 3);
 });
 

@@ -157,3 +157,19 @@ test('CLI: train on a folder per split with JPEG masks and odd-sized images, --c
     await cleanup();
   }
 });
+
+test('mask files named <stem>_mask, _seg, _gt... pair with their image', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    for (const [i, suffix] of ['_mask', '_segmentation', '_GT', ''].entries()) {
+      await png(join(dir, 'images', `im${i}.png`), 16, 16, 1, () => 50);
+      await png(join(dir, 'masks', `im${i}${suffix}.png`), 16, 16, 1, disk);
+    }
+    const d = await scanFolder(dir);
+    assert.deepEqual(d.samples.map((s) => s.masks[0].replace(/.*masks\//, '')), ['im0_mask.png', 'im1_segmentation.png', 'im2_GT.png', 'im3.png']);
+    await png(join(dir, 'masks', 'im3_mask.png'), 16, 16, 1, disk);
+    await assert.rejects(scanFolder(dir), /masks\/im3_mask\.png: a second mask for image .*im3\.png \(also .*masks\/im3\.png\)/);
+  } finally {
+    await cleanup();
+  }
+});

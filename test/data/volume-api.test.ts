@@ -92,3 +92,30 @@ test('volumePipeline round-trips through JSON and prepares a new case as trainin
     await cleanup();
   }
 });
+
+test('cropToNonzero: a case keeps the box of its non-zero voxels; predictions pad back onto the full grid', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const head = (x: number, y: number, z: number) => x >= 3 && x < 15 && y >= 2 && y < 12 && z >= 1 && z < 7;
+    await saveVolume(join(dir, 'images', 'h_0000.nii.gz'), makeVolume([20, 16, 8], (x, y, z) => (head(x, y, z) ? 1 + x * 0.1 : 0), [0.8, 0.8, 2]));
+    await saveVolume(join(dir, 'labels', 'h.nii.gz'), makeVolume([20, 16, 8], ball(9, 7, 4, 2.5), [0.8, 0.8, 2]), 'uint8');
+    for (const spacing of [undefined, [1.6, 1.6, 2]] as const) {
+      const vd = await openVolumes(dir, { cropToNonzero: true, spacing: spacing && [...spacing], splitOf: () => 'train' });
+      const v = await vd.splits.train!.get(0);
+      assert.deepEqual(v.crop, { start: [3, 2, 1], dims: [12, 10, 6] });
+      assert.deepEqual(v.source.dims, [20, 16, 8]);
+      // the cropped grid's first voxel sits where voxel (3, 2, 1) of the file does
+      assert.deepEqual([0, 1, 2].map((r) => +v.affine[r][3].toFixed(4)), [2.4, 1.6, 2]);
+      const out = join(dir, 'pred.nii.gz');
+      await writeCasePrediction(out, v.labels!, v);
+      const p = await readNifti(out);
+      const truth = await readNifti(join(dir, 'labels', 'h.nii.gz'));
+      let agree = 0;
+      for (let i = 0; i < p.data.length; i++) agree += p.data[i] === truth.data[i] ? 1 : 0;
+      if (!spacing) assert.equal(agree, p.data.length);
+      else assert.ok(agree / p.data.length > 0.97, `${agree}/${p.data.length}`);
+    }
+  } finally {
+    await cleanup();
+  }
+});

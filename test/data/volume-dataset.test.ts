@@ -222,3 +222,27 @@ test('split.csv for volumes: any key column, every labelled case listed once', a
     await cleanup();
   }
 });
+
+test('one folder per case (BraTS 2021): <case>/<case>_<modality> + <case>_seg', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    for (let i = 0; i < 3; i++) {
+      const id = `BraTS2021_0000${i}`;
+      for (const m of ['flair', 't1', 't1ce', 't2']) await saveVolume(join(dir, id, `${id}_${m}.nii.gz`), makeVolume(D, (x) => x + i));
+      await saveVolume(join(dir, id, `${id}_seg.nii.gz`), makeVolume(D, ball(3, 3, 3, 2, 4)), 'uint8');
+    }
+    assert.ok(await isVolumeFolder(dir));
+    const ds = await scanVolumes(dir, { seed: 2 });
+    assert.equal(ds.layout, 'case-folders');
+    assert.deepEqual(ds.modalities, ['flair', 't1', 't1ce', 't2']);
+    assert.ok(ds.cases.every((c) => c.label?.endsWith('_seg.nii.gz') && c.images.length === 4));
+    const v = await loadCase(ds.cases[0], { modalities: 4, labels: BRATS_REGIONS });
+    assert.equal(v.channels, 4);
+    await saveVolume(join(dir, 'BraTS2021_00002', 'BraTS2021_00002_t1.nii.gz'), makeVolume(D, () => 0));
+    const { rm } = await import('node:fs/promises');
+    await rm(join(dir, 'BraTS2021_00002', 'BraTS2021_00002_t2.nii.gz'));
+    await rejects(scanVolumes(dir), /BraTS2021_00002: has modalities flair, t1, t1ce but .* has flair, t1, t1ce, t2/);
+  } finally {
+    await cleanup();
+  }
+});

@@ -6,6 +6,13 @@ import { edtSquaredNd, boundaryNd, hd95Nd, assdNd, percentile, edtSquared } from
 import { binaryScoresNd, labelMapScoresNd, multiClassScoresNd, perClassRow, binaryScores } from '../../src/metrics/segmentation.js';
 import { summarize, rowsToCsv, summaryToMarkdown } from '../../src/metrics/summary.js';
 import { Rng } from '../../src/data/rng.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readNifti, writeNifti } from '../../src/data/nifti.js';
+import { scoreLabelFiles, scoreLabelVolumes } from '../../src/metrics/volume.js';
+import { BRATS_REGIONS, toLabelMap } from '../../src/data/labels.js';
+import { sharedData, skipUnless } from '../data/util.js';
 
 const DIMS = [7, 6, 5]; // x, y, z
 const SP = [0.8, 1.1, 2.5];
@@ -117,12 +124,6 @@ test('per class on volumes: label values and overlapping regions, rows and summa
 });
 
 test('label files scored per BraTS region in mm; a prediction with flipped rows still lines up', async () => {
-  const { mkdtemp, rm } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const { writeNifti } = await import('../../src/data/nifti.js');
-  const { scoreLabelFiles, scoreLabelVolumes } = await import('../../src/metrics/volume.js');
-  const { BRATS_REGIONS } = await import('../../src/data/labels.js');
   const dir = await mkdtemp(join(tmpdir(), 'unetpp-metrics-'));
   try {
     const [X, Y, Z] = [12, 10, 8];
@@ -147,4 +148,16 @@ test('label files scored per BraTS region in mm; a prediction with flipped rows 
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('real data: a BraTS label scored against itself and against a one-voxel shift, per region in mm', { skip: skipUnless(join(sharedData, 'brats2015-6cases')) }, async () => {
+  const path = join(sharedData, 'brats2015-6cases', 'labels', 'brats_pat0001_test.nii.gz');
+  const { scores } = await scoreLabelFiles(path, path, BRATS_REGIONS, 'pat0001');
+  assert.ok(scores.perClass.every((c) => c.dice === 1 && c.hd95 === 0 && c.asd === 0));
+  const v = await readNifti(path);
+  const t = toLabelMap(v.data, path, v.dims);
+  const shifted = new Uint8Array(t.length);
+  shifted.set(t.subarray(240 * 240), 0); // one slice (1 mm) down in z
+  const s = scoreLabelVolumes(shifted, t, BRATS_REGIONS, v.dims, v.spacing);
+  assert.ok(s.perClass.every((c) => c.hd95 === 1 && c.dice > 0.5 && c.dice < 1), JSON.stringify(s.perClass));
 });

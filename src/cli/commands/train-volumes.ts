@@ -38,7 +38,7 @@ export async function trainVolumesCommand(dataDir: string, opts: Record<string, 
   if (!val) throw new CliError(`--data ${dataDir}: no validation cases; give some in split.csv (split "val")`);
   const softmax = vd.labels.kind === 'classes';
   const model = new SegModel({
-    dims: 3, inChannels: vd.dataset.modalities.length, classes: vd.classNames.length, deepSupervision: true,
+    dims: 3, inChannels: vd.dataset.modalities.length, classes: vd.classNames.length, deepSupervision: (opts.arch ?? 'unetpp') === 'unetpp',
     multiclass: softmax ? 'softmax' : 'sigmoid', filters: VOLUME_FILTERS, ...modelConfigFrom(opts),
   });
   if (model.config.dims !== 3) throw new CliError('--dims 2 on a volume dataset: train 2D models on slices with an image dataset, or leave --dims out');

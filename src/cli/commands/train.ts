@@ -69,7 +69,7 @@ export function trainCommand(): Command {
     const { samples: valSet } = await loadFolder(dataDir, { ...load, split: 'val' });
     if (!trainSet.length) throw new CliError(`--data ${dataDir}: no training samples in the split`);
     const cfg = {
-      inChannels: trainSet[0].image.channels, classes: ds.classes.length, deepSupervision: true,
+      inChannels: trainSet[0].image.channels, classes: ds.classes.length, deepSupervision: (opts.arch ?? 'unetpp') === 'unetpp',
       ...modelConfigFrom(opts),
     };
     const model = new SegModel(cfg);

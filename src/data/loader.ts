@@ -141,33 +141,38 @@ export class BatchLoader {
    * The rest of the current epoch, from the saved position; the position advances as batches
    * are taken, and moves to the next epoch at the end.
    */
-  async *epoch(): AsyncGenerator<Batch> {
-    const { epoch } = this.pos;
-    const order = this.order(epoch);
-    const build = (b: number): Promise<Batch> => {
-      if (this.opts.prefetch === false) return Promise.resolve(this.makeBatch(epoch, b, order));
-      // setImmediate: the work runs while the caller awaits (e.g. a native training step)
-      const p = new Promise<Batch>((res, rej) => setImmediate(() => {
-        try {
-          res(this.makeBatch(epoch, b, order));
-        } catch (e) {
-          rej(e);
-        }
-      }));
-      p.catch(() => {}); // surfaced by the await below, not as an unhandled rejection
-      return p;
-    };
-    let b = this.pos.batch;
-    let pending = b < this.length ? build(b) : null;
-    while (pending) {
-      const batch = await pending;
-      pending = b + 1 < this.length ? build(b + 1) : null;
-      this.pos = { ...this.pos, batch: b + 1 };
-      yield batch;
-      b++;
-    }
-    this.pos = { seed: this.pos.seed, epoch: epoch + 1, batch: 0 };
+  epoch(): AsyncGenerator<Batch> {
+    const order = this.order(this.pos.epoch);
+    const epoch = this.pos.epoch;
+    return prefetchedEpoch(this.length, { get: () => this.pos, set: (s) => { this.pos = s; } }, (b) => this.makeBatch(epoch, b, order), this.opts.prefetch !== false);
   }
+}
+
+/**
+ * Batches from the saved position to the end of its epoch, batch b+1 built while the caller
+ * awaits on batch b (setImmediate: the work runs while e.g. a native training step runs) unless
+ * prefetch is false; the position advances as batches are taken, to the next epoch at the end.
+ * Shared by the image and the volume-patch loaders.
+ */
+export async function* prefetchedEpoch<B>(length: number, pos: { get(): LoaderState; set(s: LoaderState): void },
+                                         make: (b: number) => B | Promise<B>, prefetch: boolean): AsyncGenerator<B> {
+  const { epoch, seed } = pos.get();
+  const build = (b: number): Promise<B> => {
+    const p = prefetch ? new Promise<B>((res, rej) => setImmediate(() => { try { Promise.resolve(make(b)).then(res, rej); } catch (e) { rej(e); } }))
+      : Promise.resolve().then(() => make(b));
+    p.catch(() => {}); // surfaced by the await below, not as an unhandled rejection
+    return p;
+  };
+  let b = pos.get().batch;
+  let pending = b < length ? build(b) : null;
+  while (pending) {
+    const batch = await pending;
+    pending = b + 1 < length ? build(b + 1) : null;
+    pos.set({ ...pos.get(), batch: b + 1 });
+    yield batch;
+    b++;
+  }
+  pos.set({ seed, epoch: epoch + 1, batch: 0 });
 }
 
 /** Samples grouped by image size (first-seen order), e.g. one evaluation loader per size. */

@@ -5,7 +5,7 @@
 // centred on a voxel of a foreground class chosen uniformly among those the case has.
 import { augmentIntensity3d, drawTransform3d, IDENTITY_3D, type Augment3dOptions } from './augment3d.js';
 import { expandPlanes, planeCount, type LabelSpec } from './labels.js';
-import { epochOrder, type LoaderState } from './loader.js';
+import { epochOrder, prefetchedEpoch, type LoaderState } from './loader.js';
 import { checkPatchFits, patchStart, readPatch, shapeOf } from './patches.js';
 import { hashSeed, Rng } from './rng.js';
 import type { VolumeSource } from './volume-store.js';
@@ -118,23 +118,8 @@ export class PatchLoader {
   }
 
   /** The rest of the current epoch, from the saved position (as BatchLoader.epoch). */
-  async *epoch(): AsyncGenerator<PatchBatch> {
-    const { epoch } = this.pos;
-    const order = this.order(epoch);
-    const build = (b: number): Promise<PatchBatch> => {
-      const p = this.opts.prefetch === false ? this.makeBatch(epoch, b, order) : new Promise<PatchBatch>((res, rej) => setImmediate(() => this.makeBatch(epoch, b, order).then(res, rej)));
-      p.catch(() => {}); // surfaced by the await below
-      return p;
-    };
-    let b = this.pos.batch;
-    let pending = b < this.length ? build(b) : null;
-    while (pending) {
-      const batch = await pending;
-      pending = b + 1 < this.length ? build(b + 1) : null;
-      this.pos = { ...this.pos, batch: b + 1 };
-      yield batch;
-      b++;
-    }
-    this.pos = { seed: this.pos.seed, epoch: epoch + 1, batch: 0 };
+  epoch(): AsyncGenerator<PatchBatch> {
+    const epoch = this.pos.epoch, order = this.order(epoch);
+    return prefetchedEpoch(this.length, { get: () => this.pos, set: (s) => { this.pos = s; } }, (b) => this.makeBatch(epoch, b, order), this.opts.prefetch !== false);
   }
 }

@@ -2,15 +2,13 @@
 // predictor as `predict`, turned into labels as `predict` writes them, and scored per volume and
 // per class in millimetres (Dice, IoU, precision, recall, HD95, average surface distance);
 // CSV and Markdown as for images.
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Predictor } from './predict.js';
 import { labelsFromPlanes } from './volume-files.js';
 import { openVolumes, type VolumePipeline } from '../data/volume-dataset.js';
 import type { SplitName } from '../data/split-csv.js';
 import { scoreLabelVolumes, scoredClassNames } from '../metrics/volume.js';
 import { perClassRow } from '../metrics/segmentation.js';
-import { summarize, rowsToCsv, summaryToCsv, summaryToMarkdown, rowsToMarkdown, writeTable, type MetricRow, type MetricSummary } from '../metrics/summary.js';
+import { summarize, writeEvaluation, type MetricRow, type MetricSummary } from '../metrics/summary.js';
 
 export interface VolumeEvaluation { rows: MetricRow[]; summary: MetricSummary[]; classes: string[]; files: string[] }
 
@@ -38,15 +36,8 @@ export async function evaluateVolumes(predictor: Predictor, dir: string, pipelin
   }
   const metrics = Object.keys(rows[0].values);
   const summary = summarize(rows, metrics);
-  const files: string[] = [];
-  if (o.outDir) {
-    await mkdir(o.outDir, { recursive: true });
-    const write = async (name: string, text: string) => { const p = join(o.outDir!, name); await writeTable(p, text); files.push(p); };
-    await write('metrics.csv', rowsToCsv(rows, metrics));
-    await write('summary.csv', summaryToCsv(summary));
-    const title = `# Evaluation of ${dir} (split ${split})\n\n${rows.length} volumes; classes ${names.join(', ')}; ` +
-      'HD95 and average surface distance in mm, undefined where a mask is empty (left out of the mean, counted).\n\n';
-    await write('metrics.md', `${title}## Summary\n\n${summaryToMarkdown(summary)}\n## Per volume\n\n${rowsToMarkdown(rows, metrics)}`);
-  }
+  const title = `# Evaluation of ${dir} (split ${split})\n\n${rows.length} volumes; classes ${names.join(', ')}; ` +
+    'HD95 and average surface distance in mm, undefined where a mask is empty (left out of the mean, counted).\n\n';
+  const files = o.outDir ? await writeEvaluation(o.outDir, rows, metrics, summary, title, 'volume') : [];
   return { rows, summary, classes: names, files };
 }

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh Debian/Ubuntu machine: system packages (oneDNN for the native
 # engine; PyTorch for the peer benchmark and parity tests; Chromium for browser tests), then
-# npm ci, whose install script builds the native addon.
+# redis-server for the queue tests), then npm ci, whose install script builds the native addon.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs="libdnnl-dev python3-torch chromium"
+pkgs="libdnnl-dev python3-torch chromium redis-server"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

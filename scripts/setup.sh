@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh Debian/Ubuntu machine: system packages (oneDNN for the native
-# engine; PyTorch for the peer benchmark and parity tests; Chromium for browser tests), then
-# redis-server for the queue tests), then npm ci, whose install script builds the native addon.
+# engine; PyTorch for the peer benchmark and parity tests; Chromium for browser tests; Redis for
+# the queue tests), then npm ci, whose install script builds the native addon.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pkgs="libdnnl-dev python3-torch chromium redis-server"

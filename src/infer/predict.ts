@@ -45,6 +45,9 @@ export interface Predictor {
   readonly model: SegModel;
   readonly classes: number;
   predict(img: InputImage): ProbMap;
+  /** Several images of one size through shared network runs (a service's micro-batch): one
+   *  image gives exactly predict(img); n images run up to n times as many windows per run. */
+  predictMany(imgs: InputImage[]): ProbMap[];
   /** Number of plans compiled so far (one per window batch shape). */
   readonly plansCompiled: number;
 }
@@ -126,7 +129,44 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
     return { data, classes: K, height: H, width: W };
   };
 
-  return { model, classes: K, predict, get plansCompiled() { return plans.size; } };
+  // predict over several same-sized images: the same steps with an image index on each item.
+  const predictMany = (imgs: InputImage[]): ProbMap[] => {
+    if (imgs.length <= 1) return imgs.map(predict);
+    const { height: H, width: W } = imgs[0];
+    for (const img of imgs) {
+      if (img.height !== H || img.width !== W) throw new Error(`predictMany: images of one batch must share a size (${img.height}x${img.width} vs ${H}x${W})`);
+      if (img.channels !== C || img.data.length !== C * H * W) throw new Error(`image data is not ${C}x${H}x${W}`);
+    }
+    const pad = paddingFor(H, W, m);
+    const [Hp, Wp] = [pad.height, pad.width];
+    const padded = imgs.map((img) => (Hp === H && Wp === W ? img.data : reflectPad(img.data, C, H, W, pad)));
+    const layout = tileLayout(Hp, Wp, tile?.[0] ?? Hp, tile?.[1] ?? Wp, overlap, opts.blend ?? 'gaussian');
+    const { tileH: th, tileW: tw } = layout;
+    const items = imgs.flatMap((_, n) => layout.windows.flatMap((win) => flips.map((flip) => ({ n, win, flip }))));
+    const b = Math.min(batch * imgs.length, items.length);
+    const plan = planFor(b, th, tw);
+    const inSize = C * th * tw;
+    const outSize = K * th * tw;
+    const feed = new Float32Array(b * inSize);
+    const unflipped = new Float32Array(outSize);
+    const blenders = imgs.map(() => new Blender(K, Hp, Wp, layout));
+    for (let start = 0; start < items.length; start += b) {
+      const chunk = items.slice(start, start + b);
+      feed.fill(0);
+      chunk.forEach(({ n, win, flip }, i) => flipCHW(crop(padded[n], C, Hp, Wp, win.top, win.left, th, tw), feed, i * inSize, C, th, tw, flip));
+      const out = plan.runToHost({ x: feed })[0];
+      chunk.forEach(({ n, win, flip }, i) => {
+        flipCHW(out.subarray(i * outSize, (i + 1) * outSize), unflipped, 0, K, th, tw, flip);
+        blenders[n].add(win, unflipped);
+      });
+    }
+    return blenders.map((bl) => {
+      const full = bl.result();
+      return { data: Hp === H && Wp === W ? full : crop(full, K, Hp, Wp, pad.top, pad.left, H, W), classes: K, height: H, width: W };
+    });
+  };
+
+  return { model, classes: K, predict, predictMany, get plansCompiled() { return plans.size; } };
 }
 
 /** Binary masks per channel: 1 where p > threshold (the metrics' convention). */

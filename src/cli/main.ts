@@ -10,6 +10,7 @@ import { exportCommand } from './commands/export.js';
 import { infoCommand } from './commands/info.js';
 import { benchCommand } from './commands/bench.js';
 import { demoCommand } from './commands/demo.js';
+import { serveCommand } from './commands/serve.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -18,7 +19,7 @@ export function buildProgram(): Command {
     .description('UNet++ (nested U-Net) segmentation: train, predict, evaluate, export')
     .version(pkg.version)
     .showHelpAfterError('(add --help for usage)');
-  for (const make of [trainCommand, predictCommand, evalCommand, exportCommand, infoCommand, demoCommand, benchCommand]) program.addCommand(make().showHelpAfterError('(add --help for usage)'));
+  for (const make of [trainCommand, predictCommand, evalCommand, exportCommand, infoCommand, demoCommand, benchCommand, serveCommand]) program.addCommand(make().showHelpAfterError('(add --help for usage)'));
   return program;
 }
 

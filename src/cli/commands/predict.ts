@@ -5,6 +5,8 @@ import { addModelSource, loadModelSource } from '../model-source.js';
 import { resolveBackend } from '../backend.js';
 import { float, int, oneOf, size } from '../parse.js';
 import { createPredictor } from '../../infer/predict.js';
+import { createEnsemble } from '../../infer/ensemble.js';
+import { loadEnsembleSource } from '../ensemble-source.js';
 import { predictPaths, predictVolume, type FilePredictOptions, type PredictedFile } from '../../infer/files.js';
 import type { Normalize } from '../../data/transforms.js';
 
@@ -42,14 +44,17 @@ export function predictCommand(): Command {
     .option('-o, --out <dir>', 'output folder for masks (PNG 0/255; NIfTI labels for volumes)', 'predictions')
     .option('--overlay', 'also write <stem>_overlay.png')
     .option('--probabilities', 'also write <stem>_prob.png (16-bit probabilities)')
-    .option('--stack', 'treat the NIfTI inputs as the modalities (channels) of one case');
+    .option('--stack', 'treat the NIfTI inputs as the modalities (channels) of one case')
+    .option('--ensemble <cv_dir>', 'average the probabilities of the folds of unetpp cv (instead of --model)');
   addModelSource(cmd);
   addPredictorOptions(cmd);
   addCommon(cmd);
   cmd.action(action(async ([inputs], opts) => {
-    const src = loadModelSource(opts);
+    const members = opts.ensemble ? loadEnsembleSource(opts) : [loadModelSource(opts)];
+    const src = members[0];
     const backend = await resolveBackend(opts.backend, opts.precision, 'infer');
-    const predictor = createPredictor(src.model, { backend, ...predictorSettings(opts) });
+    const predictors = members.map((m) => createPredictor(m.model, { backend, ...predictorSettings(opts) }));
+    const predictor = predictors.length === 1 ? predictors[0] : createEnsemble(predictors);
     const fileOpts: FilePredictOptions = {
       normalize: normalizeSetting(opts.normalize, src.normalize), classNames: src.classNames, threshold: opts.threshold,
       overlay: !!opts.overlay, probabilities: !!opts.probabilities,

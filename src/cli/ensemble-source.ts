@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { loadModelSource, type LoadedModel } from './model-source.js';
 import { CliError } from './common.js';
 
-export function loadEnsembleSource(opts: { ensemble: string; model?: string; pytorch?: string }): LoadedModel[] {
-  const cvDir = opts.ensemble;
+export function loadEnsembleSource(opts: { ensemble?: string; model?: string; pytorch?: string }): LoadedModel[] {
+  const cvDir = opts.ensemble!;
   if (opts.model || opts.pytorch) throw new CliError('give either --ensemble <cv_dir> or a model (--model/--pytorch), not both');
   const foldsFile = join(cvDir, 'folds.json');
   if (!existsSync(foldsFile)) throw new CliError(`--ensemble ${cvDir}: no folds.json (not a folder written by unetpp cv)`);

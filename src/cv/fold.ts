@@ -56,7 +56,6 @@ export async function runFold(spec: FoldSpec, env: { log?: (s: string) => void; 
     outDir: out, epochs: t.epochs, batchSize: t.batchSize, patience: t.patience, seed: t.seed, timeLimitSeconds: t.timeLimitSeconds,
     optimizer: { kind: 'adam', lr: t.lr }, augment: t.augment ? DEFAULT_AUGMENT : null, normalize: { kind: t.normalize },
     backend: env.backend, precision: env.precision, resume, progress: false, plot: false, log: env.log,
-    onEpoch: (e) => env.log?.(`epoch ${e.epoch}/${t.epochs} loss ${e.trainLoss.toFixed(4)} val iou ${e.iou.toFixed(4)}${e.best ? ' *' : ''}`),
   });
   const size = spec.load.size;
   await annotateCheckpoint(r.bestPath, {

@@ -53,6 +53,7 @@ export function startWorker(o: WorkerOptions): RunningWorker {
   for (const w of workers) {
     w.on('completed', (job: Job, r: any) => log(w.name === PREDICT_QUEUE ? `${r.status} ${job.data.input} -> ${r.outputs[0]} (${r.ms.toFixed(0)} ms)` : `fold ${job.data.fold} done: ${JSON.stringify(r.metrics)}`));
     w.on('failed', (job: Job | undefined, err: Error) => log(`failed ${job?.data.input ?? `fold ${job?.data.fold}`} (attempt ${job?.attemptsMade}): ${err.message}`));
+    w.on('stalled', (jobId: string) => log(`job ${jobId} stalled (its worker died or hung): back in the queue`));
     let last = 0;
     w.on('error', (err: Error) => { // reconnects by itself; say so once in a while
       if (Date.now() - last > 5000) { last = Date.now(); log(`redis: ${err.message} (retrying)`); }

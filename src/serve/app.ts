@@ -53,6 +53,7 @@ export async function createService(models: ModelRegistry, o: ServeOptions): Pro
     if (status >= 500 && kind === 'internal') app.log.error(err);
     reply.code(status).send({ error: kind, message });
   });
+  app.addHook('onSend', async (_req, reply) => { if (draining) reply.header('connection', 'close'); });
   app.setNotFoundHandler((req, reply) => { metrics.errors.inc({ kind: 'not_found' }); reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url}` }); });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
@@ -71,7 +72,10 @@ export async function createService(models: ModelRegistry, o: ServeOptions): Pro
     app, batcher, metrics,
     async drain() {
       draining = true;
-      await app.close(); // waits for in-flight requests (they wait for their batches)
+      // close() waits for in-flight requests (they wait for their batches); keep-alive
+      // connections that fall idle meanwhile are closed as they do
+      const idle = setInterval(() => app.server.closeIdleConnections(), 100);
+      try { await app.close(); } finally { clearInterval(idle); }
     },
   };
 }

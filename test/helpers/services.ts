@@ -11,8 +11,11 @@ export const MAIN = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 export const REDIS_MISSING = spawnSync('redis-server', ['--version']).status === 0 ? false : 'redis-server not installed: apt-get install -y redis-server';
 export const BACKEND = existsSync(join(process.cwd(), 'build', 'Release', 'unetpp_native.node')) ? 'native' : 'reference';
 
+// on a machine shared with other busy processes, spinning OpenMP threads slow everything down
+const ENV = { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'passive' };
+
 export function cli(args: string[]) {
-  return spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' });
+  return spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env: ENV });
 }
 
 export function freePort(): Promise<number> {
@@ -37,7 +40,7 @@ export interface Proc { child: ChildProcess; out: () => string; exited: Promise<
 
 /** Starts `node main.js args`; resolves once stdout matches `ready`. */
 export function startCli(args: string[], ready: RegExp, env: Record<string, string> = {}): Promise<Proc & { match: RegExpMatchArray }> {
-  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   return waitFor(child, ready, `unetpp ${args[0]}`);
 }
 

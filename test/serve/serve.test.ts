@@ -153,7 +153,7 @@ test('models, readiness, OpenAPI; several classes answer a label PNG', async () 
   assert.equal(j.classes.reduce((n: number, c: any) => n + c.pixels, 0), 40 * 36); // softmax: one class a pixel
 });
 
-const bigPng = () => sharp(Buffer.from(new Uint8Array(512 * 512).map((_, i) => (i * 37) % 251)), { raw: { width: 512, height: 512, channels: 1 } }).png().toBuffer();
+const bigPng = () => sharp(Buffer.from(new Uint8Array(256 * 256).map((_, i) => (i * 37) % 251)), { raw: { width: 256, height: 256, channels: 1 } }).png().toBuffer();
 
 test('a full queue answers 503 with Retry-After; a request not run within the timeout 504', async () => {
   // batches wait 400 ms for partners: longer than the timeout, and the queue holds 3
@@ -177,13 +177,13 @@ test('health checks answer between batches; SIGTERM answers the requests in flig
   await post('/v1/predict', big); // compiles the plan
   const t0 = performance.now();
   const done: number[] = [];
-  const reqs = Array.from({ length: 8 }, () => post('/v1/predict?tta=1', big).then((r) => { done.push(performance.now() - t0); return r.status; }));
+  const reqs = Array.from({ length: 8 }, () => post('/v1/predict', big).then((r) => { done.push(performance.now() - t0); return r.status; }));
   await new Promise((r) => setTimeout(r, 20));
   assert.equal((await fetch(`${base}/healthz`)).status, 200);
   const healthAt = performance.now() - t0;
   assert.deepEqual(await Promise.all(reqs), Array(8).fill(200));
   assert.ok(healthAt < Math.max(...done), `healthz at ${healthAt.toFixed(0)} ms, last prediction at ${Math.max(...done).toFixed(0)} ms`);
-  const inflight = Array.from({ length: 3 }, () => post('/v1/predict?tta=1', big).then((r) => r.status));
+  const inflight = Array.from({ length: 3 }, () => post('/v1/predict', big).then((r) => r.status));
   await new Promise((r) => setTimeout(r, 50));
   server!.child.kill('SIGTERM');
   assert.deepEqual(await Promise.all(inflight), [200, 200, 200]);

@@ -38,16 +38,18 @@ export function startWorker(o: WorkerOptions): RunningWorker {
     lockDuration: o.lockDuration ?? 30000, stalledInterval: o.stalledInterval ?? 30000, maxStalledCount: o.maxStalledCount ?? 2,
   };
   const workers: Worker[] = [];
+  const connections: ReturnType<typeof redisConnection>[] = []; // ours to close: BullMQ leaves given connections open
+  const connection = () => { const c = redisConnection(o.redis); connections.push(c); return c; };
   const queues = o.queues ?? ['predict', 'cv'];
   if (queues.includes('predict')) {
     const runner = new PredictJobRunner(o.backend);
     workers.push(new Worker<PredictJob, PredictResult>(PREDICT_QUEUE, (job) => runner.run(job.data), {
-      ...common, connection: redisConnection(o.redis), concurrency: o.concurrency ?? 1,
+      ...common, connection: connection(), concurrency: o.concurrency ?? 1,
     }));
   }
   if (queues.includes('cv')) {
     workers.push(new Worker<FoldSpec, FoldResult>(CV_QUEUE, (job) => runFold(job.data, { log: (s) => log(`fold ${job.data.fold}: ${s}`), ...o.train }), {
-      ...common, connection: redisConnection(o.redis), concurrency: 1,
+      ...common, connection: connection(), concurrency: 1,
     }));
   }
   for (const w of workers) {
@@ -59,5 +61,10 @@ export function startWorker(o: WorkerOptions): RunningWorker {
       if (Date.now() - last > 5000) { last = Date.now(); log(`redis: ${err.message} (retrying)`); }
     });
   }
-  return { close: async () => { await Promise.all(workers.map((w) => w.close())); } };
+  return {
+    close: async () => {
+      await Promise.all(workers.map((w) => w.close()));
+      for (const c of connections) c.disconnect();
+    },
+  };
 }

@@ -144,10 +144,13 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
     const { tileH: th, tileW: tw } = layout;
     const items = imgs.flatMap((_, n) => layout.windows.flatMap((win) => flips.map((flip) => ({ n, win, flip }))));
     const b = Math.min(batch * imgs.length, items.length);
-    const plan = planFor(b, th, tw);
+    // runs are padded to a power of two (zero slots), so that batches of 2..n images compile
+    // a handful of plans, not one per size
+    const slots = 2 ** Math.ceil(Math.log2(b));
+    const plan = planFor(slots, th, tw);
     const inSize = C * th * tw;
     const outSize = K * th * tw;
-    const feed = new Float32Array(b * inSize);
+    const feed = new Float32Array(slots * inSize);
     const unflipped = new Float32Array(outSize);
     const blenders = imgs.map(() => new Blender(K, Hp, Wp, layout));
     for (let start = 0; start < items.length; start += b) {

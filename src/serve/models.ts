@@ -59,6 +59,21 @@ export class ModelRegistry {
     return { predictor: p, key };
   }
 
+  /** Compiles the plans of micro-batches (1, 2, 4, .. maxBatch images) at each model's recorded
+   *  input size with the default options, so that the first requests do not wait for them. */
+  warm(settings: PredictorSettings, maxBatch: number): string[] {
+    const done: string[] = [];
+    for (const m of this.byName.values()) {
+      if (!m.inputSize) continue;
+      const [h, w] = m.inputSize;
+      const c = m.model.config.inChannels;
+      const { predictor } = this.predictor(m, settings);
+      for (let n = 1; n <= maxBatch; n *= 2) predictor.predictMany(Array.from({ length: n }, () => ({ data: new Float32Array(c * h * w), channels: c, height: h, width: w })));
+      done.push(`${m.name} at ${h}x${w}`);
+    }
+    return done;
+  }
+
   describe() {
     return [...this.byName.values()].map((m, i) => {
       const c = m.model.config;

@@ -34,6 +34,7 @@ export function serveCommand(): Command {
     .option('--timeout <ms>', 'a request waiting or running longer gets 504', int(1), 60000)
     .option('--body-limit <mb>', 'largest upload in MB (413 beyond)', float(0.001), 64)
     .option('--max-pixels <n>', 'largest image in pixels (413 beyond)', int(1), 64 * 1024 * 1024)
+    .option('--no-warm', 'do not compile the batch plans for the checkpoints\' recorded input size before listening')
     .option('--log', 'log every request (JSON lines)');
   addPredictorOptions(cmd);
   addCommon(cmd);
@@ -43,6 +44,11 @@ export function serveCommand(): Command {
     const { ModelRegistry } = await import('../../serve/models.js'); // fastify loads only for serve
     const { createService } = await import('../../serve/app.js');
     const models = new ModelRegistry(served, backend);
+    if (opts.warm !== false && !opts.resize) {
+      const t0 = performance.now();
+      const warmed = models.warm(predictorSettings(opts), opts.maxBatch);
+      if (warmed.length) console.log(`unetpp serve: plans for batches of 1..${opts.maxBatch} compiled (${warmed.join(', ')}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    }
     const version = (JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
     const svc = await createService(models, {
       predictor: predictorSettings(opts), threshold: opts.threshold, normalize: opts.normalize ? ({ kind: opts.normalize } as Normalize) : undefined,

@@ -14,13 +14,15 @@ export function redisConnection(url: string): Redis {
 /** Connects, or fails within timeoutMs with a message naming the URL. */
 export async function connectRedis(url: string, timeoutMs = 5000): Promise<Redis> {
   const r = redisConnection(url);
-  r.on('error', () => {}); // reconnects on its own; commands wait meanwhile
+  let why = '';
+  r.on('error', (e: Error) => { why = e.message; }); // reconnects on its own; commands wait meanwhile
   const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`--redis ${url}: cannot reach Redis within ${timeoutMs} ms`)), timeoutMs).unref());
   try {
     await Promise.race([r.connect().then(() => r.ping()), timer]);
   } catch (e) {
     r.disconnect();
-    throw new Error((e as Error).message.startsWith('--redis') ? (e as Error).message : `--redis ${url}: ${(e as Error).message}`);
+    const msg = (e as Error).message.startsWith('--redis') ? (e as Error).message : `--redis ${url}: cannot connect (${why || (e as Error).message})`;
+    throw new Error(msg);
   }
   return r;
 }

@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <sys/sysinfo.h>
 
 #include "common.h"
 
@@ -38,6 +39,11 @@ static void freeBlock(Napi::Env env, Block *b) {
   Napi::MemoryManagement::AdjustExternalMemory(env, -(int64_t)b->bytes);
 }
 
+// Node refuses external ArrayBuffers of more than this many bytes (node::Buffer::kMaxLength,
+// 2^32 in Node 20), and its failure path ran our finalizer and then freed the same memory
+// again: the "double free" of issue 15. Larger tensors take a V8-owned buffer instead.
+constexpr size_t kMaxExternalBytes = (size_t)1 << 32;
+
 // alignedArray(kind, n): a zeroed Float32Array (kind 0) or Uint16Array (kind 1) of n values whose
 // memory is 64-byte aligned. Node's large ArrayBuffers come from malloc's mmap path at a 16-byte
 // offset from a page, so every AVX-512 access of a tensor straddled two cache lines.
@@ -45,10 +51,35 @@ static Napi::Value alignedArray(const Args &a) {
   const int64_t kind = a.i64(0), n = a.i64(1);
   if ((kind != 0 && kind != 1) || n < 0) throw OpError("kind must be 0 (float32) or 1 (bf16) and n >= 0");
   const size_t elem = kind == 0 ? 4 : 2, bytes = (size_t)n * elem, padded = (bytes + 63) / 64 * 64 + 64;
-  void *p = std::aligned_alloc(64, padded);
-  if (!p) throw std::bad_alloc();
-  std::memset(p, 0, padded);
+  const auto typed = [&](Napi::ArrayBuffer buf, size_t offset) -> Napi::Value {
+    if (kind == 0) return Napi::Float32Array::New(a.env(), (size_t)n, buf, offset);
+    return Napi::Uint16Array::New(a.env(), (size_t)n, buf, offset);
+  };
+  const auto refuse = [&](const char *why) {
+    throw OpError("cannot allocate " + std::to_string(bytes) + " bytes (" + std::to_string(n) + (kind == 0 ? " float32" : " bf16") +
+                  " values): " + why);
+  };
+  // Linux refuses (or V8 aborts on) requests beyond memory + swap: say so first.
+  struct sysinfo si;
+  if (sysinfo(&si) == 0) {
+    const double total = ((double)si.totalram + (double)si.totalswap) * si.mem_unit;
+    if ((double)padded > total) refuse(("more than this machine's " + std::to_string((int64_t)(total / 1e9)) + " GB of memory").c_str());
+  }
   Napi::Env env = a.env();
+  if (padded > kMaxExternalBytes) {
+    // V8 allocates (zeroed) and frees it; the view starts at the first 64-byte boundary.
+    Napi::ArrayBuffer buf;
+    try {
+      buf = Napi::ArrayBuffer::New(env, padded);
+    } catch (const Napi::Error &) {
+      refuse("out of memory");
+    }
+    const size_t offset = (64 - (reinterpret_cast<uintptr_t>(buf.Data()) & 63)) & 63;
+    return typed(buf, offset);
+  }
+  void *p = std::aligned_alloc(64, padded);
+  if (!p) refuse("out of memory");
+  std::memset(p, 0, padded);
   Napi::MemoryManagement::AdjustExternalMemory(env, (int64_t)padded);
   Block *blk = new Block{p, padded};
   blocks()[p] = blk;
@@ -56,8 +87,7 @@ static Napi::Value alignedArray(const Args &a) {
     freeBlock(e, b);
     delete b;
   }, blk);
-  if (kind == 0) return Napi::Float32Array::New(env, (size_t)n, buf, 0);
-  return Napi::Uint16Array::New(env, (size_t)n, buf, 0);
+  return typed(buf, 0);
 }
 
 // releaseArray(a): frees an alignedArray's memory now and detaches its buffer (every view of it
@@ -67,7 +97,12 @@ static Napi::Value releaseArray(const Args &a) {
   if (!a.info[0].IsTypedArray()) throw OpError("expects a typed array from alignedArray");
   Napi::ArrayBuffer buf = a.info[0].As<Napi::TypedArray>().ArrayBuffer();
   auto it = blocks().find(buf.Data());
-  if (it == blocks().end()) return Napi::Boolean::New(a.env(), false);
+  if (it == blocks().end()) {
+    // A V8-owned buffer (over 4 GiB): detaching drops V8's last reference, which frees it.
+    if (buf.ByteLength() <= kMaxExternalBytes) return Napi::Boolean::New(a.env(), false);
+    buf.Detach();
+    return Napi::Boolean::New(a.env(), true);
+  }
   buf.Detach();
   freeBlock(a.env(), it->second);
   return Napi::Boolean::New(a.env(), true);

@@ -1,6 +1,7 @@
 // Argument parsers for commander options: they throw InvalidArgumentError, which commander
 // reports as one line naming the option and the bad value.
 import { InvalidArgumentError } from 'commander';
+import { parseMemory } from '../infer/memory.js';
 
 export function int(min = -Infinity, max = Infinity) {
   return (v: string): number => {
@@ -41,4 +42,9 @@ export function oneOf<T extends string>(...choices: T[]) {
     if (!choices.includes(v as T)) throw new InvalidArgumentError(`expected one of ${choices.join(', ')}`);
     return v as T;
   };
+}
+
+/** "4G", "512M", "2.5GB" -> bytes. */
+export function memorySize(v: string): number {
+  try { return parseMemory(v); } catch { throw new InvalidArgumentError('expected a size such as 4G, 512M or 2.5GB'); }
 }

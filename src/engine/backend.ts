@@ -38,6 +38,8 @@ export interface Backend {
   /** 'bf16': activations are stored and computed in bf16 (params, gradients of params, statistics and loss stay float32). */
   readonly precision: Precision;
   alloc(shape: Shape, layout: Layout): BTensor;
+  /** Bytes per value of what alloc(shape, layout) returns (plans size their arena with it). */
+  bytesPerValue(shape: Shape, layout: Layout): number;
   /** Copies host data (NCHW for 'act', as-is for 'plain') into t. */
   upload(host: Float32Array | Float64Array, t: BTensor, layout: Layout): void;
   /** A tensor over the param's host array: shared memory where the dtype allows, else a copy. */

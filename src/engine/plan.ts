@@ -4,6 +4,7 @@ import type { Backend, BTensor, RunContext, TensorData } from './backend.js';
 import { Graph, Node, Value, Layout, Shape, numel, fmt } from './graph.js';
 import { ParamStore, type Param } from './params.js';
 import { concatRows } from './concat-views.js';
+import { planOffsets, type Lifetime } from './memory-plan.js';
 
 export interface PlanOptions {
   /** Check every output for NaN/Inf and name the first node that produced one. */
@@ -17,6 +18,9 @@ export interface PlanOptions {
   frozenParams?: boolean;
   /** What `plan.profile` is keyed by (default: the node's op). */
   profileKey?: (n: Node) => string;
+  /** Size the plan without allocating anything (`plan.arenaBytes`); such a plan cannot run.
+   *  Predictors use it to choose whole-image or sliding-window inference within a budget. */
+  sizeOnly?: boolean;
   /** Concatenate in place where the backend allows (concat-views.ts; default true, also
    *  turned off by UNETPP_CONCAT_VIEWS=0). */
   concatInPlace?: boolean;
@@ -36,10 +40,13 @@ export class Plan {
   private savedState = new Map<number, Record<string, any>>();
   private paramTensors = new Map<string, BTensor>();
   private step = 0;
-  private releaseAfter = new Map<number, string[]>();
   /** Buffers this plan allocated (views of them are shared between values). */
   private owned: TensorData[] = [];
   private disposed = false;
+  /** Bytes of activation memory the plan allocates (all its buffers; params not included). */
+  arenaBytes = 0;
+  /** Bytes of its largest single buffer. */
+  largestBufferBytes = 0;
   /** Kernel milliseconds and calls per op, when profiling. */
   readonly profile = new Map<string, { ms: number; calls: number }>();
 
@@ -70,69 +77,77 @@ export class Plan {
   }
 
   /**
-   * Liveness-based buffer sharing: a value's buffer returns to a free list after its last reader
-   * runs, and a later value takes the smallest free buffer of its storage type that holds it
-   * (as a view of its first values), if that buffer is at most 4x too big; else a new one.
+   * Liveness-based memory: every value gets a lifetime (from the step that writes it to its
+   * last reader; inputs from the start, outputs to the end) and an offset in one arena where
+   * no two values alive at the same step overlap (memory-plan.ts). Values of an in-place
+   * concatenation row (concat-views.ts) share the row's buffer, alive as long as any of them.
    */
   private assignBuffers() {
+    const last = this.schedule.length;
     const lastUse = new Map<string, number>();
     this.schedule.forEach((n, t) => n.inputs.forEach((v) => lastUse.set(key(v), t)));
     const pinned = new Set(this.outputs.map(key));
-    // bf16 activations are Uint16Arrays next to float32 params and statistics: never mixed.
-    const storageOf = (s: Shape, l: Layout) => this.backend.precision === 'bf16' && l === 'act' && s.length === 4 ? 'bf16' : 'f';
-    // Values stored in shared row buffers (in-place concatenation) are views, never freed alone.
-    const views = new Map<string, { data: TensorData; offset: number; stride: number }>();
     const inPlace = (this.options.concatInPlace ?? process.env.UNETPP_CONCAT_VIEWS !== '0') && this.backend.views;
-    for (const row of inPlace ? concatRows(this.schedule, pinned, this.backend.views!) : []) {
-      const data = this.backend.alloc(row.shape, 'act').data;
-      this.owned.push(data);
-      const [, c, h, w] = row.shape;
-      for (const [k, off] of row.members) views.set(k, { data, offset: off * h * w, stride: c * h * w });
-    }
-    const free = new Map<string, BTensor['data'][]>();
-    const backing = new Map<string, { data: BTensor['data']; storage: string }>();
-    const take = (storage: string, n: number) => {
-      const list = free.get(storage) ?? [];
-      let best = -1;
-      for (let i = 0; i < list.length; i++)
-        if (list[i].length >= n && list[i].length <= 4 * n && (best < 0 || list[i].length < list[best].length)) best = i;
-      return best < 0 ? undefined : list.splice(best, 1)[0];
-    };
+    const rows = inPlace ? concatRows(this.schedule, pinned, this.backend.views!) : [];
+    const rowOf = new Map<string, number>();
+    rows.forEach((r, i) => { for (const k of r.members.keys()) rowOf.set(k, i); });
+
+    interface Buf extends Lifetime { shape: Shape; layout: Layout; keys: string[] }
+    const bufs: Buf[] = rows.map((r) => ({ bytes: 0, birth: last, death: 0, shape: r.shape, layout: 'act' as Layout, keys: [] }));
     this.schedule.forEach((n, t) => {
       if (n.op === 'param') return;
       n.shapes.forEach((s, i) => {
-        const v = views.get(`${n.id}:${i}`);
-        if (v) {
-          const per = numel(s) / s[0];
-          this.tensors.set(`${n.id}:${i}`, { shape: s, data: v.data.subarray(v.offset, v.offset + (s[0] - 1) * v.stride + per), imageStride: v.stride });
-          return;
-        }
-        const storage = storageOf(s, n.layouts[i]), count = numel(s);
-        // Inputs are uploaded before any kernel runs, so they must not take a buffer that an
-        // earlier node still writes (an input created after part of the model, e.g. a target).
-        const reuse = n.op === 'input' ? undefined : take(storage, count);
-        const fresh = reuse ? undefined : this.backend.alloc(s, n.layouts[i]).data;
-        if (fresh) this.owned.push(fresh);
-        const data = reuse ? reuse.subarray(0, count) : fresh!;
-        this.tensors.set(`${n.id}:${i}`, { shape: s, data });
-        backing.set(`${n.id}:${i}`, { data: reuse ?? data, storage });
+        const k = `${n.id}:${i}`;
+        const birth = n.op === 'input' ? 0 : t;  // inputs are uploaded before any kernel runs
+        const death = pinned.has(k) ? last : Math.max(lastUse.get(k) ?? t, birth);
+        const r = rowOf.get(k);
+        if (r === undefined) { bufs.push({ bytes: 0, birth, death, shape: s, layout: n.layouts[i], keys: [k] }); return; }
+        const row = bufs[r];
+        row.birth = Math.min(row.birth, birth);
+        row.death = Math.max(row.death, death);
       });
-      const released: string[] = [];
-      for (const v of n.inputs) {
-        const k = key(v);
-        if (lastUse.get(k) !== t || pinned.has(k) || v.node.op === 'param' || released.includes(k)) continue;
-        released.push(k);
-      }
-      // Outputs nobody reads (e.g. an unused bias gradient) free at once.
-      n.shapes.forEach((_, i) => { const k = `${n.id}:${i}`; if (!lastUse.has(k) && !pinned.has(k)) released.push(k); });
-      for (const k of released) {
-        const b = backing.get(k);
-        if (!b) continue;  // a view
-        if (!free.has(b.storage)) free.set(b.storage, []);
-        free.get(b.storage)!.push(b.data);
-      }
-      this.releaseAfter.set(n.id, released);
     });
+    for (const b of bufs) b.bytes = numel(b.shape) * this.backend.bytesPerValue(b.shape, b.layout);
+    const { offsets, total } = planOffsets(bufs);
+    this.arenaBytes = total;
+    this.largestBufferBytes = Math.max(0, ...bufs.map((b) => b.bytes));
+    if (this.options.sizeOnly) return;
+
+    const arena = this.allocArena(total);
+    this.owned.push(arena);
+    const view = (b: Buf, off: number): TensorData => {
+      const count = numel(b.shape), at = arena.byteOffset + off;
+      switch (this.backend.bytesPerValue(b.shape, b.layout)) {
+        case 2: return new Uint16Array(arena.buffer, at, count);
+        case 8: return new Float64Array(arena.buffer, at, count);
+        default: return new Float32Array(arena.buffer, at, count);
+      }
+    };
+    bufs.forEach((b, i) => {
+      const data = view(b, offsets[i]);
+      for (const k of b.keys) this.tensors.set(k, { shape: b.shape, data });
+      if (i >= rows.length) return;
+      const [, c, h, w] = rows[i].shape;
+      for (const [k, off] of rows[i].members) {
+        const [id, index] = k.split(':').map(Number);
+        const s = this.graph.nodes[id].shapes[index];
+        const stride = c * h * w, per = numel(s) / s[0], begin = off * h * w;
+        this.tensors.set(k, { shape: s, data: data.subarray(begin, begin + (s[0] - 1) * stride + per), imageStride: stride });
+      }
+    });
+  }
+
+  /** The arena, or an Error naming its size and the plan's largest tensor. */
+  private allocArena(bytes: number): TensorData {
+    const per = this.backend.bytesPerValue([1], 'plain');
+    try {
+      return this.backend.alloc([Math.ceil(bytes / per)], 'plain').data;
+    } catch (e) {
+      const big = this.schedule.flatMap((n) => n.shapes.map((s) => ({ n, s }))).filter(({ n }) => n.op !== 'param')
+        .sort((a, b) => numel(b.s) - numel(a.s))[0];
+      throw new Error(`plan: activation memory of ${(bytes / 2 ** 30).toFixed(2)} GiB` +
+        (big ? ` (largest tensor ${fmt(big.s)}, node ${big.n.name})` : '') + `: ${(e as Error).message}`);
+    }
   }
 
   private bindParams() {
@@ -169,6 +184,7 @@ export class Plan {
   /** Runs the plan; returns the output tensors (backend layout), valid until the next run. */
   run(feeds: Record<string, Float32Array | Float64Array>): BTensor[] {
     if (this.disposed) throw new Error('this plan has been disposed');
+    if (this.options.sizeOnly) throw new Error('this plan was built with sizeOnly: it has no memory to run in');
     this.bindParams();
     for (const [name, v] of this.graph.inputs) {
       if (!this.schedule.includes(v.node)) continue;

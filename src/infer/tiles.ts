@@ -55,6 +55,19 @@ export function tileLayout(H: number, W: number, tileH: number, tileW: number, o
   };
 }
 
+/**
+ * A window's weights along one axis: where its side lies on the image border it saw the same
+ * context as a whole-image run, so that half keeps the full weight instead of fading out (a
+ * fading side let a neighbour, which sees less of the border, dominate there).
+ */
+function borderAware(w: Float32Array, atStart: boolean, atEnd: boolean): Float32Array {
+  if (!atStart && !atEnd) return w;
+  const out = w.slice();
+  const top = Math.max(...w), mid = (w.length - 1) / 2;
+  for (let i = 0; i < w.length; i++) if ((atStart && i <= mid) || (atEnd && i >= mid)) out[i] = top;
+  return out;
+}
+
 /** Accumulates weighted window predictions ([K, th, tw]) into a [K, H, W] map. */
 export class Blender {
   private sum: Float64Array;
@@ -66,8 +79,10 @@ export class Blender {
   }
 
   add(win: Window, pred: ArrayLike<number>): void {
-    const { tileH: th, tileW: tw, rowWeights, colWeights } = this.layout;
+    const { tileH: th, tileW: tw } = this.layout;
     const { H, W } = this;
+    const rowWeights = borderAware(this.layout.rowWeights, win.top === 0, win.top + th === H);
+    const colWeights = borderAware(this.layout.colWeights, win.left === 0, win.left + tw === W);
     for (let y = 0; y < th; y++) {
       const ry = rowWeights[y];
       const row = (win.top + y) * W + win.left;

@@ -3,8 +3,8 @@ import { Command, Option } from 'commander';
 import { addCommon, action, CliError } from '../common.js';
 import { addModelSource, loadModelSource } from '../model-source.js';
 import { resolveBackend } from '../backend.js';
-import { float, int, oneOf, size } from '../parse.js';
-import { createPredictor } from '../../infer/predict.js';
+import { float, int, memorySize, oneOf, size } from '../parse.js';
+import { createPredictor, describeTiling, type Tiling } from '../../infer/predict.js';
 import { createEnsemble } from '../../infer/ensemble.js';
 import { loadEnsembleSource } from '../ensemble-source.js';
 import { predictPaths, predictVolume, type FilePredictOptions, type PredictedFile } from '../../infer/files.js';
@@ -20,7 +20,8 @@ export function addPredictorOptions(cmd: Command): Command {
     .option('--overlap <f>', 'fraction of a window shared with its neighbour', float(0, 1, true), 0.25)
     .addOption(new Option('--blend <kind>', 'weights of overlapping windows').argParser(oneOf('gaussian', 'linear')).default('gaussian'))
     .option('--tta', 'average over flips (identity, horizontal, vertical, both)')
-    .option('--batch <n>', 'windows per network run', int(1, 4096), 4)
+    .option('--batch <n>', 'windows per network run (at most; fewer where memory is short)', int(1, 4096), 4)
+    .option('--max-memory <size>', 'memory inference may use, e.g. 4G or 512M (default: half of what is available); without --tile, images that do not fit run in sliding windows', memorySize)
     .option('--threshold <t>', 'probability threshold of the masks', float(0, 1), 0.5)
     .option('--resize <size>', 'predict at N or HxW and resize probabilities back (models trained on resized images)', size)
     .addOption(new Option('--normalize <kind>', 'input normalisation (default: what the checkpoint records, else none)').argParser(oneOf('none', 'zscore', 'minmax')));
@@ -29,7 +30,8 @@ export function addPredictorOptions(cmd: Command): Command {
 export function predictorSettings(opts: Record<string, any>) {
   return {
     mode: opts.mode, head: opts.head, level: opts.level, tile: opts.tile as [number, number] | undefined,
-    overlap: opts.overlap, blend: opts.blend, tta: !!opts.tta, batch: opts.batch,
+    overlap: opts.overlap, blend: opts.blend, tta: !!opts.tta, batch: opts.batch, maxMemory: opts.maxMemory as number | undefined,
+    onTiling: (t: Tiling, h: number, w: number) => console.log(`tiling: ${describeTiling(t, h, w)}`),
   };
 }
 

@@ -46,12 +46,12 @@ export function serveCommand(): Command {
     const models = new ModelRegistry(served, backend);
     if (opts.warm !== false && !opts.resize) {
       const t0 = performance.now();
-      const warmed = models.warm(predictorSettings(opts), opts.maxBatch);
+      const warmed = models.warm({ ...predictorSettings(opts), onTiling: undefined }, opts.maxBatch);
       if (warmed.length) console.log(`unetpp serve: plans for batches of 1..${opts.maxBatch} compiled (${warmed.join(', ')}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
     const version = (JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
     const svc = await createService(models, {
-      predictor: predictorSettings(opts), threshold: opts.threshold, normalize: opts.normalize ? ({ kind: opts.normalize } as Normalize) : undefined,
+      predictor: { ...predictorSettings(opts), onTiling: undefined }, threshold: opts.threshold, normalize: opts.normalize ? ({ kind: opts.normalize } as Normalize) : undefined,
       resize: opts.resize && { height: opts.resize[0], width: opts.resize[1] }, maxPixels: opts.maxPixels,
       maxBatch: opts.maxBatch, maxWaitMs: opts.maxWait, maxQueue: opts.maxQueue, timeoutMs: opts.timeout,
       bodyLimit: Math.round(opts.bodyLimit * 1024 * 1024), version, logger: !!opts.log,

@@ -41,7 +41,7 @@ export function submitCommand(): Command {
       r = await submitPredictions(inputs, {
         redis: opts.redis, attempts: opts.attempts, backoffMs: opts.backoff, onProgress,
         job: {
-          outDir: opts.out, checkpoint: opts.model, predictor: predictorSettings(opts), threshold: opts.threshold,
+          outDir: opts.out, checkpoint: opts.model, predictor: { ...predictorSettings(opts), onTiling: undefined }, threshold: opts.threshold,
           normalize: opts.normalize ? ({ kind: opts.normalize } as Normalize) : undefined,
           resize: opts.resize && { height: opts.resize[0], width: opts.resize[1] }, overlay: !!opts.overlay, probabilities: !!opts.probabilities,
         },

@@ -85,8 +85,17 @@ export class NativeBackend implements Backend {
 
   alloc(shape: Shape, layout: Layout): BTensor {
     const n = numel(shape);
+    const bf16 = this.bytesPerValue(shape, layout) === 2;
     // 64-byte aligned (plain typed arrays of this size sit at 16 bytes past a page boundary)
-    return { shape, data: this.precision === 'bf16' && isAct4(shape, layout) ? this.addon.alignedArray(1, n) : this.addon.alignedArray(0, n) };
+    try {
+      return { shape, data: bf16 ? this.addon.alignedArray(1, n) : this.addon.alignedArray(0, n) };
+    } catch (e) {
+      throw new Error(`native backend: a ${bf16 ? 'bf16' : 'float32'} tensor ${fmt(shape)} (${(n * (bf16 ? 2 : 4) / 2 ** 30).toFixed(2)} GiB): ${(e as Error).message}`);
+    }
+  }
+
+  bytesPerValue(shape: Shape, layout: Layout): number {
+    return this.precision === 'bf16' && isAct4(shape, layout) ? 2 : 4;
   }
 
   upload(host: Float32Array | Float64Array, t: BTensor, layout: Layout): void {

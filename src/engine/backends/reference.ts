@@ -78,6 +78,10 @@ export class ReferenceBackend implements Backend {
     return { shape, data: this.array(numel(shape)) };
   }
 
+  bytesPerValue(_shape: Shape, _layout: Layout): number {
+    return this.dtype === 'float64' ? 8 : 4;
+  }
+
   upload(host: Float32Array | Float64Array, t: BTensor, _layout: Layout): void {
     if (host.length !== t.data.length) throw new Error(`reference upload: ${host.length} values into a tensor of shape ${fmt(t.shape)}`);
     t.data.set(host);

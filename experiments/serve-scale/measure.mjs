@@ -57,7 +57,7 @@ const images = readdirSync(join(DATA, 'images')).sort().map((n) => join(DATA, 'i
 // 1. serve under load
 async function load(maxBatch) {
   const port = await freePort();
-  const s = await start(process.execPath, [MAIN, 'serve', '-m', ckpt, '--port', String(port), '--max-batch', String(maxBatch), '--max-wait', '2', '--max-queue', '256'], /listening/);
+  const s = await start(process.execPath, [MAIN, 'serve', '-m', ckpt, '--port', String(port), '--max-batch', String(maxBatch), '--max-wait', '10', '--max-queue', '256'], /listening/);
   const body = await sharp(images[0]).greyscale().resize(96, 96).png().toBuffer();
   const url = `http://127.0.0.1:${port}/v1/predict`;
   const rows = [];

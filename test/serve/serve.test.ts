@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { writeSynthetic } from '../../src/data/synthetic.js';
 import { writeNifti } from '../../src/data/nifti.js';
 import { readImage } from '../../src/data/read-image.js';
@@ -38,7 +38,7 @@ after(async () => {
 const post = (path: string, body: Uint8Array | string, type = 'application/octet-stream') =>
   fetch(base + path, { method: 'POST', body: body as BodyInit, headers: { 'content-type': type } });
 
-test('masks equal unetpp predict byte for byte (raw body, multipart, tta/level/threshold, NIfTI)', async () => {
+test('masks equal unetpp predict byte for byte (raw body, multipart, tta/level/threshold, JPEG, TIFF, NIfTI)', async () => {
   // probabilities bit for bit as the library computes them for the file
   const src = loadModelSource({ model: ckpt });
   const predictor = createPredictor(src.model, { backend: getBackend(BACKEND, 'fp32', 'infer') });
@@ -67,6 +67,16 @@ test('masks equal unetpp predict byte for byte (raw body, multipart, tta/level/t
       assert.equal(res.headers.get('content-type'), 'image/png');
       assert.deepEqual(Buffer.from(await res.arrayBuffer()), readFileSync(join(out, f.split('/').pop()!)), `${f} ${query}`);
     }
+  }
+  // JPEG and TIFF decode from the body as predict decodes the file
+  for (const [ext, enc] of [['jpg', (x: Sharp) => x.jpeg()], ['tif', (x: Sharp) => x.tiff()]] as const) {
+    const f = join(tmp, `one.${ext}`);
+    await enc(sharp(images[0])).toFile(f);
+    const r = cli(['predict', f, '-m', ckpt, '-o', join(tmp, `cli-${ext}`), '--backend', BACKEND, '--threshold', String(t)]);
+    assert.equal(r.status, 0, r.stderr);
+    const res = await post(`/v1/predict?threshold=${t}`, readFileSync(f), 'image/jpeg');
+    assert.equal(res.status, 200);
+    assert.deepEqual(Buffer.from(await res.arrayBuffer()), readFileSync(join(tmp, `cli-${ext}`, 'one.png')), ext);
   }
   // a volume, through predictVolume as predict runs it
   const vol = new Float32Array(40 * 36 * 3).map((_, i) => Math.sin(i * 0.05));

@@ -31,10 +31,16 @@ test('folds are seeded, disjoint and stratified by foreground; test images stay 
   assert.notDeepEqual((await makeFolds(join(tmp, 'syn'), 3, 6)).folds, a.folds);
 });
 
-test('cv here, then resumed; the same folds as queue jobs on a worker give the same metrics; predict --ensemble', async () => {
+test('cv here, killed and resumed; the same folds as queue jobs on a worker give the same metrics; predict --ensemble', async () => {
   const local = join(tmp, 'cv');
+  // killed (SIGKILL) during fold 1, then the same command again: it resumes fold 1 from its last epoch
+  const killed = await startCli(['cv', '-d', join(tmp, 'syn'), '-o', local, ...TRAIN], /fold 1: epoch 1\/2/);
+  killed.child.kill('SIGKILL');
+  await killed.exited;
+  assert.ok(!existsSync(join(local, 'fold1', 'result.json')));
   const r = cli(['cv', '-d', join(tmp, 'syn'), '-o', local, ...TRAIN]);
   assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /fold 1: resumed from .* after epoch 1/);
   assert.match(r.stdout, /\| mean ± sd \|/);
   const s = JSON.parse(readFileSync(join(local, 'summary.json'), 'utf8'));
   assert.equal(s.folds.length, 3);

@@ -1,5 +1,6 @@
 // Micro-batching: requests with the same key (model, options, input shape) that arrive
-// within maxWaitMs of each other run as one batch of up to maxBatch. One batch runs at a
+// within maxWaitMs of each other run as one batch of up to maxBatch (a request alone in the
+// service, with no other being received, does not wait). One batch runs at a
 // time (the engine is synchronous and uses every core); between batches the event loop
 // turns, so health checks and new requests are answered. The queue is bounded (503 beyond
 // it, with a Retry-After estimate) and a request waits at most timeoutMs (then 504).
@@ -35,10 +36,19 @@ export class MicroBatcher {
   private busy = false;
   private wake?: NodeJS.Timeout;
   private secondsPerBatch = 0.1; // running estimate, for Retry-After
+  /** Requests received but not submitted yet (their bodies are being read or decoded). */
+  private receiving = 0;
 
   constructor(readonly opts: BatcherOptions) {}
 
   get depth(): number { return this.waiting.length; }
+
+  /** Marks a request on its way here; call the returned function once it is submitted (or failed). */
+  expect(): () => void {
+    this.receiving++;
+    let done = false;
+    return () => { if (!done) { done = true; this.receiving--; this.schedule(); } };
+  }
   get idle(): boolean { return !this.busy && !this.waiting.length; }
 
   submit<I, O>(key: string, input: I, run: RunBatch<I, O>): Promise<O> {
@@ -76,7 +86,8 @@ export class MicroBatcher {
     const first = this.waiting[0];
     const same = this.waiting.reduce((n, t) => n + (t.key === first.key ? 1 : 0), 0);
     const wait = first.arrived + this.opts.maxWaitMs - performance.now();
-    if (same < this.opts.maxBatch && wait > 0) {
+    const alone = this.waiting.length === 1 && this.receiving === 0; // nobody to wait for
+    if (same < this.opts.maxBatch && wait > 0 && !alone) {
       if (!this.wake) this.wake = setTimeout(() => { this.wake = undefined; this.schedule(); }, Math.ceil(wait));
       return;
     }

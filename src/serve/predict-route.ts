@@ -30,6 +30,15 @@ export interface PredictDefaults {
 export function predictHandler(models: ModelRegistry, batcher: MicroBatcher, d: PredictDefaults) {
   let seq = 0;
   return async (req: FastifyRequest, reply: FastifyReply) => {
+    const arrived = batcher.expect();
+    try {
+      return await handle(req, reply, arrived);
+    } finally {
+      arrived();
+    }
+  };
+
+  async function handle(req: FastifyRequest, reply: FastifyReply, arrived: () => void) {
     const t0 = performance.now();
     const q = parsePredictQuery(req.query as Record<string, unknown>);
     const served = models.get(q.model);
@@ -45,7 +54,9 @@ export function predictHandler(models: ModelRegistry, batcher: MicroBatcher, d: 
     if (kind === 'nifti' || kind === 'nifti-gz') {
       if (q.format === 'png') throw new HttpError(400, 'bad_request', 'query parameter format: png is for images; volumes answer nifti or json');
       const id = `vol-${++seq}`;
-      return answerVolume(reply, served, q, await batcher.submit(id, upload.bytes, async ([bytes]) => [await runVolume(bytes, kind, predictor, fileOpts)]), t0);
+      const pending = batcher.submit(id, upload.bytes, async ([bytes]) => [await runVolume(bytes, kind, predictor, fileOpts)]);
+      arrived();
+      return answerVolume(reply, served, q, await pending, t0);
     }
     if (q.format === 'nifti') throw new HttpError(400, 'bad_request', 'query parameter format: nifti is for volumes; images answer png or json');
     const want = served.model.config.inChannels;
@@ -56,7 +67,9 @@ export function predictHandler(models: ModelRegistry, batcher: MicroBatcher, d: 
     if (img.width * img.height > d.maxPixels) throw new HttpError(413, 'too_large', `${upload.name}: ${img.width}x${img.height} is more than max-pixels ${d.maxPixels}`);
     const input = prepareImage(img, fileOpts);
     const batchKey = `${served.name}|${key}|${input.channels}x${input.height}x${input.width}`;
-    const probs = restoreSize(await batcher.submit(batchKey, input, (inputs) => predictor.predictMany(inputs)), img, fileOpts);
+    const pending = batcher.submit(batchKey, input, (inputs) => predictor.predictMany(inputs));
+    arrived();
+    const probs = restoreSize(await pending, img, fileOpts);
     const mc = served.model.config.multiclass;
     const t = fileOpts.threshold ?? 0.5;
     if ((q.format ?? 'png') === 'png') {
@@ -66,7 +79,7 @@ export function predictHandler(models: ModelRegistry, batcher: MicroBatcher, d: 
       return reply.type('image/png').send(png);
     }
     return reply.send(imageJson(served, probs, binaryMasks(probs, mc, t), q, t0));
-  };
+  }
 }
 
 function classNames(served: ServedModel, k: number): string[] {

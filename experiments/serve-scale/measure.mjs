@@ -145,4 +145,20 @@ result.loadavg = loadavg();
 mkdirSync(resolve(OUT, '..'), { recursive: true });
 writeFileSync(OUT, JSON.stringify(result, null, 1) + '\n');
 log(`written ${OUT}`);
+// the tables of docs/serve.md
+const md = [];
+if (result.serve) {
+  md.push('| max-batch | clients | req/s | p50 ms | p99 ms | mean batch | non-2xx |', '|---|---|---|---|---|---|---|');
+  for (const r of result.serve) md.push(`| ${r.maxBatch} | ${r.clients} | ${r.reqPerSec.toFixed(1)} | ${r.p50ms} | ${r.p99ms} | ${r.meanBatch.toFixed(2)} | ${r.non2xx + r.errors} |`);
+}
+if (result.batch.length) {
+  md.push('', '| workers | threads each | jobs | seconds | images/s |', '|---|---|---|---|---|');
+  for (const b of result.batch) md.push(`| ${b.workers} | ${b.threadsEach} | ${b.jobs} | ${b.seconds.toFixed(1)} | ${b.imagesPerSec.toFixed(1)} |`);
+}
+if (result.fault) {
+  const f = result.fault;
+  md.push('', `Fault run: ${f.images} images, ${f.masks} masks, ${f.otherFiles.length} other files, ${f.differFromLocal} differing from local predict, ` +
+    `${f.stalledJobsTakenOver} stalled job(s) taken over, submit exit ${f.submitExit}, ${f.seconds.toFixed(1)} s: every image once and equal: ${f.everyImageOnce}.`);
+}
+console.log(md.join('\n'));
 rmSync(tmp, { recursive: true, force: true });

@@ -7,6 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeSynthetic } from '../../src/data/synthetic.js';
 import { makeFolds } from '../../src/cv/folds.js';
+import { SegModel } from '../../src/models/model.js';
+import { createPredictor } from '../../src/infer/predict.js';
+import { createEnsemble } from '../../src/infer/ensemble.js';
+import { getBackend } from '../../src/engine/backends/select.js';
 import { BACKEND, REDIS_MISSING, cli, freePort, startCli, startRedis, stop, type Proc } from '../helpers/services.js';
 
 let tmp: string;
@@ -76,4 +80,14 @@ test('cv here, killed and resumed; the same folds as queue jobs on a worker give
     await stop(w);
     await stop(redis);
   }
+});
+
+test('an ensemble predicts the mean of its members\' probabilities', () => {
+  const backend = getBackend('reference', 'fp32', 'infer');
+  const members = [1, 2, 3].map((seed) => createPredictor(new SegModel({ inChannels: 1, deepSupervision: true, filters: [4, 8, 16], seed }), { backend }));
+  const img = { data: Float32Array.from({ length: 20 * 12 }, (_, i) => Math.sin(i)), channels: 1, height: 12, width: 20 };
+  const e = createEnsemble(members).predict(img);
+  const ps = members.map((m) => m.predict(img).data);
+  for (let i = 0; i < e.data.length; i++) assert.equal(e.data[i], Math.fround(Math.fround(Math.fround(ps[0][i] + ps[1][i]) + ps[2][i]) / 3));
+  assert.throws(() => createEnsemble([members[0], createPredictor(new SegModel({ inChannels: 3, filters: [4, 8] }), { backend })]), /model 1 takes 3 channels/);
 });

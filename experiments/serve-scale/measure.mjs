@@ -1,8 +1,9 @@
 // Measures the service and the queue (issue 18); not a test. Run from the repo root after
 // `npm run build`, on a machine with redis-server:
-//   node experiments/serve-scale/measure.mjs [--jobs 1000] [--seconds 10] [--parts serve,batch,fault] [--out docs/serve-measured.json]
+//   node experiments/serve-scale/measure.mjs [--jobs 1000] [--seconds 10] [--parts serve,batch,fault]
+//     [--batches 8,1] [--clients 1,8,32] [--out docs/serve-measured.json]
 // 1. serve under load (autocannon) at 1, 8 and 32 concurrent clients, with micro-batching
-//    (max-batch 16) and without (max-batch 1): throughput, p50/p99 latency;
+//    (--batches, default max-batch 8) and without (max-batch 1): throughput, p50/p99 latency;
 // 2. batch prediction of DSB2018 images through submit with 1 and 2 workers (jobs beyond the
 //    664 images repeat them into distinct outputs, through symlinks);
 // 3. a fault run: two workers, one killed with SIGKILL mid-run, Redis restarted once (AOF
@@ -62,7 +63,7 @@ async function load(maxBatch) {
   const url = `http://127.0.0.1:${port}/v1/predict`;
   const rows = [];
   try {
-    for (const c of [1, 8, 32]) {
+    for (const c of (arg('clients', '1,8,32')).split(',').map(Number)) {
       await autocannon({ url, method: 'POST', body, connections: c, duration: 2, headers: { 'content-type': 'image/png' } }); // warm-up
       const r = await autocannon({ url, method: 'POST', body, connections: c, duration: SECONDS, headers: { 'content-type': 'image/png' } });
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -74,7 +75,7 @@ async function load(maxBatch) {
   } finally { await stop(s); }
   return rows;
 }
-if (PARTS.includes('serve')) result.serve = [...(await load(16)), ...(await load(1))];
+if (PARTS.includes('serve')) { result.serve = []; for (const b of arg('batches', '8,1').split(',').map(Number)) result.serve.push(...(await load(b))); }
 
 // Redis with AOF persistence (the fault run restarts it)
 const redisDir = join(tmp, 'redis'); mkdirSync(redisDir);

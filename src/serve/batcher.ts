@@ -38,6 +38,8 @@ export class MicroBatcher {
   private secondsPerBatch = 0.1; // running estimate, for Retry-After
   /** Requests received but not submitted yet (their bodies are being read or decoded). */
   private receiving = 0;
+  /** When the last batch ended: requests received during a batch are read and decoded after it. */
+  private freeSince = 0;
 
   constructor(readonly opts: BatcherOptions) {}
 
@@ -85,7 +87,10 @@ export class MicroBatcher {
     if (this.busy || !this.waiting.length) return;
     const first = this.waiting[0];
     const same = this.waiting.reduce((n, t) => n + (t.key === first.key ? 1 : 0), 0);
-    const wait = first.arrived + this.opts.maxWaitMs - performance.now();
+    // wait maxWait from the first's arrival, or, while others are still being received (they
+    // queued up during the last batch), from the end of that batch
+    const since = this.receiving > 0 ? Math.max(first.arrived, this.freeSince) : first.arrived;
+    const wait = since + this.opts.maxWaitMs - performance.now();
     const alone = this.waiting.length === 1 && this.receiving === 0; // nobody to wait for
     if (same < this.opts.maxBatch && wait > 0 && !alone) {
       if (!this.wake) this.wake = setTimeout(() => { this.wake = undefined; this.schedule(); }, Math.ceil(wait));
@@ -111,6 +116,6 @@ export class MicroBatcher {
     this.secondsPerBatch = 0.8 * this.secondsPerBatch + 0.2 * seconds;
     this.opts.onBatch?.(batch.length, seconds);
     // let I/O (health checks, new requests, responses) run before the next batch
-    setImmediate(() => { this.busy = false; this.schedule(); });
+    setImmediate(() => { this.busy = false; this.freeSince = performance.now(); this.schedule(); });
   }
 }

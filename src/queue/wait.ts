@@ -9,7 +9,7 @@ export async function waitForJobs<D, R>(queue: Queue<D, R>, ids: string[], onDon
   const pending = new Set(ids);
   while (pending.size) {
     await new Promise((r) => setTimeout(r, pollMs));
-    const list = [...pending];
+    const list = [...take(pending, 2000)]; // the oldest first: a FIFO queue finishes them first
     let jobs;
     try {
       jobs = await Promise.all(list.map((id) => queue.getJob(id)));
@@ -24,4 +24,9 @@ export async function waitForJobs<D, R>(queue: Queue<D, R>, ids: string[], onDon
       onDone(id, j.failedReason && !j.returnvalue ? { ok: false, reason: j.failedReason, attempts: j.attemptsMade } : { ok: true, value: j.returnvalue as R });
     }
   }
+}
+
+function* take<T>(items: Iterable<T>, n: number): Generator<T> {
+  if (n <= 0) return;
+  for (const x of items) { yield x; if (--n === 0) return; }
 }

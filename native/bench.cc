@@ -50,30 +50,38 @@ static int64_t opt(Napi::Object o, const char *k, int64_t d) {
   return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : d;
 }
 
-// benchConvRaw({n,c,o,h,w,k,pad,iters,bias,bf16,nhwc,winograd}) -> {fwdMs, bwdDataMs, bwdWeightsMs, impl: {...}}
+// benchConvRaw({n,c,o,d,h,w,k,pad,iters,bias,bf16,nhwc,winograd}): d > 0 for volumes (3D conv,
+// cubic kernel, k^3; nhwc then means ndhwc; no Winograd) -> {fwdMs, bwdDataMs, bwdWeightsMs, impl: {...}}
 // bf16: activations and weights in bf16, bias and weight gradients in f32 (mixed precision).
 static Napi::Value benchConvRaw(const Args &a) {
   if (!a.info[0].IsObject()) throw OpError("expects an options object {n,c,o,h,w,k,pad,iters}");
   auto o = a.info[0].As<Napi::Object>();
   const int64_t n = opt(o, "n", 16), c = opt(o, "c", 32), oc = opt(o, "o", c), h = opt(o, "h", 96), w = opt(o, "w", h);
-  const int64_t k = opt(o, "k", 3), pad = opt(o, "pad", k / 2), iters = opt(o, "iters", 20);
+  const int64_t k = opt(o, "k", 3), pad = opt(o, "pad", k / 2), iters = opt(o, "iters", 20), d = opt(o, "d", 0);
+  const int64_t dout = d > 0 ? d + 2 * pad - k + 1 : 0;
   const bool bias = !o.Get("bias").IsBoolean() || o.Get("bias").As<Napi::Boolean>().Value();
   const int64_t ho = h + 2 * pad - k + 1, wo = w + 2 * pad - k + 1;
-  if (n < 1 || c < 1 || oc < 1 || ho < 1 || wo < 1 || iters < 1) throw OpError("invalid shape");
+  if (n < 1 || c < 1 || oc < 1 || ho < 1 || wo < 1 || iters < 1 || d < 0 || (d > 0 && dout < 1)) throw OpError("invalid shape");
+  const bool vol = d > 0;
+  /** Spatial dims of a volume or an image, after n and channels. */
+  auto dims = [&](int64_t a, int64_t b, int64_t dd, int64_t hh, int64_t ww) {
+    return vol ? memory::dims{a, b, dd, hh, ww} : memory::dims{a, b, hh, ww};
+  };
   const bool bf16 = o.Get("bf16").IsBoolean() && o.Get("bf16").As<Napi::Boolean>().Value();
   const dt act = bf16 ? dt::bf16 : dt::f32;
   // nhwc: activations in our layout (weights still "any"), to separate the layout's cost from ours
   const bool nhwc = o.Get("nhwc").IsBoolean() && o.Get("nhwc").As<Napi::Boolean>().Value();
   auto any = [](memory::dims d, dt t) { return memory::desc(d, t, tag::any); };
-  auto actMd = [&](memory::dims d) { return memory::desc(d, act, nhwc ? tag::nhwc : tag::any); };
+  auto actMd = [&](memory::dims dd) { return memory::desc(dd, act, nhwc ? (vol ? tag::ndhwc : tag::nhwc) : tag::any); };
   // winograd: float32 3x3 convs as the engine runs them in blocked mode (oneDNN's F(4x4, 3x3) on
   // nChw16c where fp32WinogradTakes), if oneDNN has it for this shape; the direct conv otherwise.
   ConvGeo geo{n, c, h, w, oc, k, k, 1, pad, ho, wo, false};
-  const bool wino = o.Get("winograd").IsBoolean() && o.Get("winograd").As<Napi::Boolean>().Value() && !nhwc &&
+  const bool wino = !vol && o.Get("winograd").IsBoolean() && o.Get("winograd").As<Napi::Boolean>().Value() && !nhwc &&
                     fp32WinogradTakes(geo, bf16);
-  memory::desc dwei = any({oc, c, k, k}, dt::f32);
+  const memory::dims wdims = vol ? memory::dims{oc, c, k, k, k} : memory::dims{oc, c, k, k};
+  memory::desc dwei = any(wdims, dt::f32);
   memory::desc bmd = bias ? memory::desc({oc}, dt::f32, tag::x) : memory::desc();
-  memory::dims st{1, 1}, pd{pad, pad};
+  memory::dims st(vol ? 3 : 2, 1), pd(vol ? 3 : 2, pad);
   auto attr = baseAttr();
   struct Pds {
     dnnl::convolution_forward::primitive_desc f;
@@ -82,8 +90,8 @@ static Napi::Value benchConvRaw(const Args &a) {
   };
   auto make = [&](algorithm alg) {
     const bool blk = alg == algorithm::convolution_winograd;
-    auto md = [&](memory::dims d) { return blk ? memory::desc(d, act, tag::nChw16c) : actMd(d); };
-    memory::desc src = md({n, c, h, w}), wei = any({oc, c, k, k}, act), dst = md({n, oc, ho, wo});
+    auto md = [&](memory::dims dd) { return blk ? memory::desc(dd, act, tag::nChw16c) : actMd(dd); };
+    memory::desc src = md(dims(n, c, d, h, w)), wei = any(wdims, act), dst = md(dims(n, oc, dout, ho, wo));
     dnnl::convolution_forward::desc fd(prop_kind::forward_training, alg, src, wei, bmd, dst, st, pd, pd);
     dnnl::convolution_forward::primitive_desc fpd(fd, attr, engine());
     dnnl::convolution_backward_data::desc dd(alg, src, wei, dst, st, pd, pd);
@@ -127,7 +135,7 @@ static Napi::Value benchConvRaw(const Args &a) {
   r.Set("fwdMs", tf);
   r.Set("bwdDataMs", td);
   r.Set("bwdWeightsMs", tw);
-  r.Set("gflop", 2.0 * n * oc * ho * wo * c * k * k / 1e9);  // one pass (forward, or each backward)
+  r.Set("gflop", 2.0 * n * oc * ho * wo * c * k * k * (vol ? dout * k : 1) / 1e9);  // one pass (forward, or each backward)
   r.Set("threads", threads());
   Napi::Object impl = Napi::Object::New(env);
   impl.Set("fwd", fpd.impl_info_str());

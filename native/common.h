@@ -26,6 +26,11 @@ bool blockedMode();
 void setBlockedMode(bool on);
 inline bool blockedC(int64_t c) { return blockedMode() && c % 16 == 0; }
 inline tag actTag(int64_t c) { return blockedC(c) ? tag::nChw16c : tag::nhwc; }
+/** The same for an activation of `rank` dimensions (5: volumes, nCdhw16c or NDHWC). */
+inline tag actTag(int64_t c, int rank) {
+  if (rank == 5) return blockedC(c) ? tag::nCdhw16c : tag::ndhwc;
+  return actTag(c);
+}
 
 /** Loops over fewer values run on one thread: a parallel region costs more than it saves there
  *  (and a lot more when the machine is oversubscribed and a worker has been descheduled). */

@@ -18,25 +18,39 @@ namespace un {
 using dnnl::prop_kind;
 using dnnl::algorithm;
 
-std::string ConvGeo::str() const {
-  return "x " + shape({n, c, h, w}) + ", w " + (deconv ? shape({c, o, kh, kw}) : shape({o, c, kh, kw})) + ", y " +
-         shape({n, o, ho, wo}) + ", stride " + std::to_string(stride) + ", pad " + std::to_string(pad);
+static std::string dimsStr(const memory::dims &d) {
+  std::string s("[");
+  for (size_t i = 0; i < d.size(); i++) s += (i ? "," : "") + std::to_string(d[i]);
+  return s + "]";
 }
 
-ConvGeo convGeo(const Args &a, size_t i, bool deconv) {
+std::string ConvGeo::str() const {
+  memory::dims wd = wei();
+  if (deconv) std::swap(wd[0], wd[1]);
+  return "x " + dimsStr(src()) + ", w " + dimsStr(wd) + ", y " + dimsStr(dst()) + ", stride " + std::to_string(stride) +
+         ", pad " + std::to_string(pad);
+}
+
+ConvGeo convGeo(const Args &a, size_t i, bool deconv, bool vol) {
   ConvGeo g{};
-  g.n = a.i64(i); g.c = a.i64(i + 1); g.h = a.i64(i + 2); g.w = a.i64(i + 3); g.o = a.i64(i + 4);
-  g.kh = a.i64(i + 5); g.kw = a.i64(i + 6); g.stride = a.i64(i + 7); g.pad = a.i64(i + 8);
+  g.vol = vol;
   g.deconv = deconv;
-  if (deconv) {
-    g.ho = (g.h - 1) * g.stride - 2 * g.pad + g.kh;
-    g.wo = (g.w - 1) * g.stride - 2 * g.pad + g.kw;
+  g.stride = a.i64(i + 7); g.pad = a.i64(i + 8);
+  g.n = a.i64(i); g.c = a.i64(i + 1);
+  if (vol) {  // n, c, d, h, w, o, k, stride, pad
+    g.d = a.i64(i + 2); g.h = a.i64(i + 3); g.w = a.i64(i + 4); g.o = a.i64(i + 5);
+    g.kd = g.kh = g.kw = a.i64(i + 6);
   } else {
-    g.ho = g.stride > 0 ? (g.h + 2 * g.pad - g.kh) / g.stride + 1 : 0;
-    g.wo = g.stride > 0 ? (g.w + 2 * g.pad - g.kw) / g.stride + 1 : 0;
+    g.h = a.i64(i + 2); g.w = a.i64(i + 3); g.o = a.i64(i + 4); g.kh = a.i64(i + 5); g.kw = a.i64(i + 6);
   }
-  if (g.n < 1 || g.c < 1 || g.h < 1 || g.w < 1 || g.o < 1 || g.kh < 1 || g.kw < 1 || g.stride < 1 || g.pad < 0 ||
-      g.ho < 1 || g.wo < 1)
+  auto out = [&](int64_t in, int64_t k) {
+    if (deconv) return (in - 1) * g.stride - 2 * g.pad + k;
+    return g.stride > 0 ? (in + 2 * g.pad - k) / g.stride + 1 : 0;
+  };
+  g.ho = out(g.h, g.kh); g.wo = out(g.w, g.kw);
+  g.dout = vol ? out(g.d, g.kd) : 1;
+  if (g.n < 1 || g.c < 1 || g.d < 1 || g.h < 1 || g.w < 1 || g.o < 1 || g.kd < 1 || g.kh < 1 || g.kw < 1 ||
+      g.stride < 1 || g.pad < 0 || g.dout < 1 || g.ho < 1 || g.wo < 1)
     throw OpError("invalid geometry " + g.str());
   return g;
 }
@@ -47,12 +61,16 @@ static int64_t numel(const memory::dims &d) {
   return n;
 }
 
-static memory::desc actMd(const memory::dims &d, dt t) { return {d, t, actTag(d[1])}; }
+static memory::desc actMd(const memory::dims &d, dt t) { return {d, t, actTag(d[1], (int)d.size())}; }
 static memory::desc anyMd(const memory::dims &d, dt t) { return {d, t, tag::any}; }
-static memory::desc userWei(const ConvGeo &g) { return {g.wei(), dt::f32, g.deconv ? tag::iohw : tag::oihw}; }
+static memory::desc userWei(const ConvGeo &g) {
+  return {g.wei(), dt::f32, g.vol ? (g.deconv ? tag::iodhw : tag::oidhw) : (g.deconv ? tag::iohw : tag::oihw)};
+}
 static memory::desc biasMd(const ConvGeo &g) { return {{g.o}, dt::f32, tag::x}; }
-static memory::dims strides(const ConvGeo &g) { return {g.stride, g.stride}; }
-static memory::dims pads(const ConvGeo &g) { return {g.pad, g.pad}; }
+static memory::dims strides(const ConvGeo &g) { return memory::dims(g.rank(), g.stride); }
+static memory::dims pads(const ConvGeo &g) { return memory::dims(g.rank(), g.pad); }
+/** Cache-key entry telling volumes (their depth) from images (0). */
+static int64_t volKey(const ConvGeo &g) { return g.vol ? g.d : 0; }
 
 // Conv and deconv primitives have the same shape of API; Kind selects the family.
 struct ConvKind {
@@ -133,7 +151,7 @@ bool fp32WinogradTakes(const ConvGeo &g, bool bf16) {
     const char *e = std::getenv("UNETPP_WINOGRAD_MIN_SIDE_F32");
     return e && *e ? std::atoll(e) : 12;
   }();
-  return winogradEnabled() && !bf16 && g.c % 16 == 0 && g.o % 16 == 0 && g.kh == 3 && g.kw == 3 && g.stride == 1 &&
+  return winogradEnabled() && !bf16 && !g.vol && g.c % 16 == 0 && g.o % 16 == 0 && g.kh == 3 && g.kw == 3 && g.stride == 1 &&
          g.pad == 1 && g.h >= minSide && g.w >= minSide;
 }
 
@@ -318,8 +336,8 @@ struct TrainWinograd {
 };
 
 template <class K>
-static Napi::Value forward(const Args &a, bool deconv) {
-  ConvGeo g = convGeo(a, 4, deconv);
+static Napi::Value forward(const Args &a, bool deconv, bool vol = false) {
+  ConvGeo g = convGeo(a, 4, deconv, vol);
   bool relu = a.flag(13);
   const ImageStrides st = deconv ? ImageStrides{} : imageStrides(a, 14, g);
   const int64_t xs = g.srcImage(), ys = g.dstImage();
@@ -333,7 +351,7 @@ static Napi::Value forward(const Args &a, bool deconv) {
     for (int64_t i = 0; i < images; i++) headFwd(g, {image(x, i, xs, st.x), x.bf16}, w, b, {image(y, i, ys, st.y), y.bf16}, relu);
     return a.env().Undefined();
   }
-  if (!deconv && bf16WinogradTakes(g.c, g.o, g.h, g.w, g.kh == g.kw ? g.kh : 0, g.stride, g.pad, x.bf16)) {
+  if (!deconv && !g.vol && bf16WinogradTakes(g.c, g.o, g.h, g.w, g.kh == g.kw ? g.kh : 0, g.stride, g.pad, x.bf16)) {
     // bf16 training's forward: the weights change every step, so they are transformed per call
     // (~0.1 ms for a 192 -> 32 layer), into a buffer shared by the layers of this shape.
     auto &tw = cached<TrainWinograd>(key("winogradFwd", {g.c, g.o}), [] { return new TrainWinograd(); });
@@ -343,7 +361,7 @@ static Napi::Value forward(const Args &a, bool deconv) {
     winogradConv(x.as<bf16>(), st.x, y.as<bf16>(), st.y, g.n * images, g.h, g.w, tw.u, tw.bias.data(), relu);
     return a.env().Undefined();
   }
-  auto &e = cached<FwdEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, b != nullptr, relu, x.bf16, (int64_t)algFor<K>(g, x.bf16)}), [&] {
+  auto &e = cached<FwdEntry<K>>(key(a.op, {volKey(g), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, b != nullptr, relu, x.bf16, (int64_t)algFor<K>(g, x.bf16)}), [&] {
     auto *e = new FwdEntry<K>();
     withAlg<K>(g, x.bf16, [&](algorithm alg) { e->init(g, b != nullptr, relu, x.type(), prop_kind::forward_training, alg); return e->pd; });
     return e;
@@ -361,14 +379,14 @@ struct BwdDEntry {
 };
 
 template <class K>
-static Napi::Value backwardData(const Args &a, bool deconv) {
-  ConvGeo g = convGeo(a, 3, deconv);
+static Napi::Value backwardData(const Args &a, bool deconv, bool vol = false) {
+  ConvGeo g = convGeo(a, 3, deconv, vol);
   Act dy = a.act(0, numel(g.dst()), "dy");
   float *w = a.f32(1, numel(g.wei()), "w");
   Act dx = a.act(2, numel(g.src()), "dx");
   a.sameType({{"dy", dy}, {"dx", dx}});
   if (headBwdData(g, dy, w, dx)) return a.env().Undefined();
-  if (!deconv && g.ho == g.h && g.wo == g.w &&
+  if (!deconv && !g.vol && g.ho == g.h && g.wo == g.w &&
       bf16WinogradTakes(g.o, g.c, g.h, g.w, g.kh == g.kw ? g.kh : 0, g.stride, g.pad, dy.bf16)) {
     // The data gradient of a 3x3 stride-1 pad-1 conv is itself one: dx = conv(dy, w'), w'[c][o]
     // the kernel w[o][c] turned by 180 degrees; so bf16 training's backward runs Winograd too.
@@ -385,7 +403,7 @@ static Napi::Value backwardData(const Args &a, bool deconv) {
     return a.env().Undefined();
   }
   const dt t = dy.type();
-  auto &e = cached<BwdDEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, dy.bf16, (int64_t)algFor<K>(g, dy.bf16)}), [&] {
+  auto &e = cached<BwdDEntry<K>>(key(a.op, {volKey(g), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, dy.bf16, (int64_t)algFor<K>(g, dy.bf16)}), [&] {
     auto *e = new BwdDEntry<K>();
     e->pd = withAlg<K>(g, dy.bf16, [&](algorithm alg) { return jitOrAny([&](Any any) {
       auto hint = fwdPd<K>(g, false, false, t, prop_kind::forward_training, any, alg);
@@ -455,8 +473,8 @@ static void biasGrad(const T *dy, float *db, int64_t pixels, int64_t o) {
 }
 
 template <class K>
-static Napi::Value backwardWeights(const Args &a, bool deconv) {
-  ConvGeo g = convGeo(a, 4, deconv);
+static Napi::Value backwardWeights(const Args &a, bool deconv, bool vol = false) {
+  ConvGeo g = convGeo(a, 4, deconv, vol);
   Act x = a.act(0, numel(g.src()), "x");
   Act dy = a.act(1, numel(g.dst()), "dy");
   float *dw = a.f32(2, numel(g.wei()), "dw");
@@ -466,7 +484,7 @@ static Napi::Value backwardWeights(const Args &a, bool deconv) {
   const dt t = x.type();
   // Blocked dy: oneDNN's own bias gradient is cheap there (on NHWC it is not, see biasGrad).
   const bool dnnlBias = db && blockedC(g.o);
-  auto &e = cached<BwdWEntry<K>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, x.bf16, dnnlBias, (int64_t)algFor<K>(g, x.bf16)}), [&] {
+  auto &e = cached<BwdWEntry<K>>(key(a.op, {volKey(g), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, x.bf16, dnnlBias, (int64_t)algFor<K>(g, x.bf16)}), [&] {
     auto *e = new BwdWEntry<K>();
     e->pd = withAlg<K>(g, x.bf16, [&](algorithm alg) { return jitOrAny([&](Any any) {
       auto hint = fwdPd<K>(g, dnnlBias, false, t, prop_kind::forward_training, any, alg);
@@ -495,7 +513,7 @@ static Napi::Value backwardWeights(const Args &a, bool deconv) {
   run(e.prim, e.pd, args);
   if (db && !dnnlBias) dispatch(dy.bf16, [&](auto *tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    biasGrad(dy.as<T>(), db, g.n * g.ho * g.wo, g.o);
+    biasGrad(dy.as<T>(), db, g.n * g.dstImage() / g.o, g.o);
   });
   if (e.reorderOut) {
     SerialScope one(small(e.user));
@@ -548,8 +566,8 @@ static FoldedWeights &folded(const Args &a, size_t i) {
 // cheaper than a batch-norm pass over the activations; binary post-ops measured slower).
 // cache: an object kept per layer by the caller, where the folded weights live; frozen: the
 // caller guarantees the params do not change while that object lives (no fingerprint).
-static Napi::Value convBnFwd(const Args &a) {
-  ConvGeo g = convGeo(a, 8, false);
+static Napi::Value convBnFwd(const Args &a, bool vol) {
+  ConvGeo g = convGeo(a, 8, false, vol);
   const float eps = (float)a.num(17);
   const bool relu = a.flag(18);
   const ImageStrides st = imageStrides(a, 19, g);
@@ -562,13 +580,13 @@ static Napi::Value convBnFwd(const Args &a) {
   Act y = a.act(7, span(g.n, ys, st.y), "y");
   a.sameType({{"x", x}, {"y", y}});
   const int64_t images = runsFor(g, st);
-  const bool wino = bf16WinogradTakes(g.c, g.o, g.h, g.w, g.kh == g.kw ? g.kh : 0, g.stride, g.pad, x.bf16);
-  FwdEntry<ConvKind> *e = wino ? nullptr : &cached<FwdEntry<ConvKind>>(key(a.op, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, relu, x.bf16, (int64_t)algFor<ConvKind>(g, x.bf16)}), [&] {
+  const bool wino = !g.vol && bf16WinogradTakes(g.c, g.o, g.h, g.w, g.kh == g.kw ? g.kh : 0, g.stride, g.pad, x.bf16);
+  FwdEntry<ConvKind> *e = wino ? nullptr : &cached<FwdEntry<ConvKind>>(key(a.op, {volKey(g), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, relu, x.bf16, (int64_t)algFor<ConvKind>(g, x.bf16)}), [&] {
     auto *e = new FwdEntry<ConvKind>();
     withAlg<ConvKind>(g, x.bf16, [&](algorithm alg) { e->init(g, true, relu, x.type(), prop_kind::forward_inference, alg); return e->pd; });
     return e;
   });
-  const int64_t O = g.o, K = g.c * g.kh * g.kw;
+  const int64_t O = g.o, K = g.c * g.kd * g.kh * g.kw;  // kd = 1 for images
   // Inference runs the same weights again and again: the folded weights, in the primitive's
   // layout and dtype, are kept per layer and rebuilt only when a fingerprint of the inputs
   // (weights, bias, batch-norm params, eps) changes. The fingerprint reads the weights once,
@@ -617,7 +635,7 @@ static Napi::Value convBnFwd(const Args &a) {
 // deconv*: the same, with c,o the transposed conv's in/out channels, kh=kw=stride=k, pad 0.
 void registerConv(Napi::Env env, Napi::Object ex) {
   def(env, ex, "convFwd", [](const Args &a) { return forward<ConvKind>(a, false); });
-  def(env, ex, "convBnFwd", convBnFwd);
+  def(env, ex, "convBnFwd", [](const Args &a) { return convBnFwd(a, false); });
   def(env, ex, "setWinograd", [](const Args &a) {
     setWinogradEnabled(a.flag(0));
     return a.env().Undefined();
@@ -627,6 +645,15 @@ void registerConv(Napi::Env env, Napi::Object ex) {
   def(env, ex, "deconvFwd", [](const Args &a) { return forward<DeconvKind>(a, true); });
   def(env, ex, "deconvBwdData", [](const Args &a) { return backwardData<DeconvKind>(a, true); });
   def(env, ex, "deconvBwdWeights", [](const Args &a) { return backwardWeights<DeconvKind>(a, true); });
+  // Volumes: the same functions with (n, c, d, h, w, o, k, stride, pad) in place of
+  // (n, c, h, w, o, kh, kw, stride, pad); activations NDHWC or nCdhw16c.
+  def(env, ex, "conv3dFwd", [](const Args &a) { return forward<ConvKind>(a, false, true); });
+  def(env, ex, "conv3dBnFwd", [](const Args &a) { return convBnFwd(a, true); });
+  def(env, ex, "conv3dBwdData", [](const Args &a) { return backwardData<ConvKind>(a, false, true); });
+  def(env, ex, "conv3dBwdWeights", [](const Args &a) { return backwardWeights<ConvKind>(a, false, true); });
+  def(env, ex, "deconv3dFwd", [](const Args &a) { return forward<DeconvKind>(a, true, true); });
+  def(env, ex, "deconv3dBwdData", [](const Args &a) { return backwardData<DeconvKind>(a, true, true); });
+  def(env, ex, "deconv3dBwdWeights", [](const Args &a) { return backwardWeights<DeconvKind>(a, true, true); });
 }
 
 }  // namespace un

@@ -6,17 +6,24 @@ namespace un {
 
 struct ConvGeo {
   int64_t n, c, h, w, o, kh, kw, stride, pad, ho, wo;
-  bool deconv;  // transposed conv: weights [C,O,k,k] (PyTorch), stride = k, no padding
-  memory::dims src() const { return {n, c, h, w}; }
-  memory::dims dst() const { return {n, o, ho, wo}; }
-  memory::dims wei() const { return {o, c, kh, kw}; }  // oneDNN's logical order for both kinds
-  int64_t srcImage() const { return c * h * w; }       // values per image of x and y
-  int64_t dstImage() const { return o * ho * wo; }
+  bool deconv;  // transposed conv: weights [C,O,k,k(,k)] (PyTorch), stride = k, no padding
+  // Volumes (vol): a depth axis in front of h, cubic kernels (kd = kh = kw); 2D: all 1.
+  bool vol = false;
+  int64_t d = 1, kd = 1, dout = 1;
+  memory::dims src() const { return vol ? memory::dims{n, c, d, h, w} : memory::dims{n, c, h, w}; }
+  memory::dims dst() const { return vol ? memory::dims{n, o, dout, ho, wo} : memory::dims{n, o, ho, wo}; }
+  // oneDNN's logical order for both kinds
+  memory::dims wei() const { return vol ? memory::dims{o, c, kd, kh, kw} : memory::dims{o, c, kh, kw}; }
+  int64_t srcImage() const { return c * d * h * w; }  // values per image of x and y
+  int64_t dstImage() const { return o * dout * ho * wo; }
+  /** Spatial axes (2 or 3). */
+  int rank() const { return vol ? 3 : 2; }
   std::string str() const;
 };
 
-/** Reads n,c,h,w,o,kh,kw,stride,pad from args[i..i+8]; checks the output size. */
-ConvGeo convGeo(const Args &a, size_t i, bool deconv);
+/** Reads n,c,h,w,o,kh,kw,stride,pad from args[i..i+8] (vol: n,c,d,h,w,o,k,stride,pad, cubic
+ *  kernel); checks the output size. */
+ConvGeo convGeo(const Args &a, size_t i, bool deconv, bool vol = false);
 
 /** float32 convs (inference, and training's forward and both backward passes) run oneDNN's
  *  Winograd F(4x4, 3x3) (jit_wino_4x3, blocked activations only) when this holds: 3x3, stride 1,

@@ -21,20 +21,26 @@ p.add_argument('--train-steps', type=int, default=12, help="the peer bench's war
 p.add_argument('--ds', action='store_true')
 p.add_argument('--channels-last', action='store_true')
 p.add_argument('--bf16', action='store_true')
+p.add_argument('--dims', type=int, default=2, choices=[2, 3], help='3: volumes, --size^3')
+p.add_argument('--norm', default='batch', choices=['batch', 'instance'])
+p.add_argument('--filters', type=lambda v: tuple(int(x) for x in v.split(',')), default=(32, 64, 128, 256, 512))
 a = p.parse_args()
 
 spec = importlib.util.spec_from_file_location('torch_unetpp', a.peer)
 peer = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(peer)
+peer.DIMS, peer.NORM = a.dims, a.norm  # read by the peer's layer factories when build() runs
 
 torch.set_num_threads(a.threads)
 torch.manual_seed(0)
-m = peer.build('unetpp', a.channels, a.ds)
-x = torch.randn(a.batch, a.channels, a.size, a.size)
-y = (torch.rand(a.batch, 1, a.size, a.size) > 0.5).float()
+m = peer.build('unetpp', a.channels, a.ds, a.filters)
+sides = (a.size,) * a.dims
+x = torch.randn(a.batch, a.channels, *sides)
+y = (torch.rand(a.batch, 1, *sides) > 0.5).float()
 if a.channels_last:
-    m = m.to(memory_format=torch.channels_last)
-    x = x.contiguous(memory_format=torch.channels_last)
+    fmt = torch.channels_last if a.dims == 2 else torch.channels_last_3d
+    m = m.to(memory_format=fmt)
+    x = x.contiguous(memory_format=fmt)
 ac = torch.autocast('cpu', dtype=torch.bfloat16, enabled=a.bf16)
 
 opt = torch.optim.Adam(m.parameters(), 3e-4)

@@ -1,6 +1,7 @@
 // Parity of the full default model (bn preset, filters 32..512, deep supervision) with the
 // PyTorch peer at 96x96, batch 2: logits, loss, d loss/d x and every gradient, eval and train.
 //   npm run build && node dist/experiments/parity/full.js [--backend reference|native] [--dtype float64|float32] [--out DIR] [--reuse]
+// Volumes: --dims 3 [--norm instance|batch] [--size 32] [--filters 16,32,64,128,256] [--batch 2] (passed to the peer's export).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,12 +12,15 @@ import { peerParity, formatParity, worstRel } from '../../src/io/peer-parity.js'
 const arg = (k: string, d: string) => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] : d; };
 const backendKind = arg('--backend', 'reference');
 const dtype = arg('--dtype', 'float64') as 'float32' | 'float64';
-const out = arg('--out', '/tmp/unetpp-parity-full');
+const dims = arg('--dims', '2');
+const out = arg('--out', dims === '3' ? '/tmp/unetpp-parity-full3d' : '/tmp/unetpp-parity-full');
+const peerArgs = ['--size', arg('--size', dims === '3' ? '32' : '96'), '--batch', arg('--batch', '2'), '--dims', dims, '--norm', arg('--norm', dims === '3' ? 'instance' : 'batch'),
+  ...(process.argv.includes('--filters') ? ['--filters', arg('--filters', '')] : [])];
 const peer = process.env.UNETPP_PEER ?? new URL('../../../../shared/peer/torch_unetpp.py', import.meta.url).pathname;
 
 if (!process.argv.includes('--reuse') || !existsSync(join(out, 'grads.safetensors'))) {
   mkdirSync(out, { recursive: true });
-  const r = spawnSync('/usr/bin/python3', [peer, 'export', '--size', '96', '--batch', '2', '--ds', '--out', out], { stdio: 'inherit' });
+  const r = spawnSync('/usr/bin/python3', [peer, 'export', ...peerArgs, '--ds', '--out', out], { stdio: 'inherit' });
   if (r.status !== 0) throw new Error(`peer export failed (status ${r.status})`);
 }
 

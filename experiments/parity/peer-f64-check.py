@@ -14,6 +14,7 @@ w, meta = P.load_safetensors(f'{d}/weights.safetensors')
 io, _ = P.load_safetensors(f'{d}/io.safetensors')
 grads, _ = P.load_safetensors(f'{d}/grads.safetensors')
 filters = tuple(int(v) for v in meta['filters'].split(','))
+P.DIMS, P.NORM = int(meta.get('dims', 2)), meta.get('norm', 'batch')  # volumes: set before build
 for mode in ('eval', 'train'):
     m = P.build(meta['arch'], int(meta['in_channels']), meta['deep_supervision'] == 'True', filters)
     m.load_state_dict(w)

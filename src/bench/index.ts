@@ -4,7 +4,7 @@
 import { cpus } from 'node:os';
 import { NativeBackend, nativeAvailable, setThreads, getThreads, bf16Support } from '../engine/backends/native.js';
 import type { Precision } from '../engine/backend.js';
-import { benchModel, benchSegModel, kernelFloor, trainStepper, ModelBenchOptions } from './model.js';
+import { benchModel, benchSegModel, kernelFloor, trainStepper, ModelBenchOptions, VOLUME_FILTERS } from './model.js';
 import { runPeer, PeerResult } from './peer.js';
 import { startPeers, stopPeers, timeRounds } from './rounds.js';
 
@@ -21,16 +21,31 @@ export interface BenchOptions {
   peerProcesses: number;
   /** Write each JSON line here (default: stdout). */
   emit?: (line: object) => void;
+  /** 2: images (size x size); 3: volumes (size^3), see VOLUME_BENCH for their defaults. */
+  dims?: 2 | 3;
+  /** Volumes: instance (default) or batch norm, for ours and the peer. */
+  norm?: 'batch' | 'instance';
+  /** Filters per level (default: the bn preset's 32..512 for images, 16..256 for volumes). */
+  filters?: number[];
 }
 
 export const DEFAULT_BENCH: BenchOptions = {
   batch: 16, size: 96, steps: 10, warmup: 2, ds: true, channels: 3, parts: ['ops', 'floor', 'model', 'peer', 'rounds'], rounds: 6, peerProcesses: 3,
 };
 
+/** Volumes (issue 16): UNet++ with deep supervision, filters 16..256, instance norm, 1 channel,
+ *  batch 2, 64^3; fewer steps and rounds than images, as a step takes seconds. */
+export const VOLUME_BENCH: Partial<BenchOptions> = {
+  dims: 3, batch: 2, size: 64, channels: 1, norm: 'instance', filters: VOLUME_FILTERS, steps: 4, warmup: 1, rounds: 4, peerProcesses: 2,
+  parts: ['floor', 'model', 'peer', 'rounds'],
+};
+
 const round = (v: number, d = 4) => +v.toFixed(d);
 
 export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record<string, any>> {
-  const o: BenchOptions = { ...DEFAULT_BENCH, ...opts };
+  const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+  const o: BenchOptions = { ...DEFAULT_BENCH, ...(opts.dims === 3 ? VOLUME_BENCH : {}), ...given };
+  const vol = o.dims === 3;
   const emit = o.emit ?? ((l: object) => process.stdout.write(JSON.stringify(l) + '\n'));
   const native = nativeAvailable();
   if (!native.ok) throw new Error(`bench needs the native backend: ${native.reason}`);
@@ -42,15 +57,20 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
     precision = 'fp32';
   }
   const bf16 = precision === 'bf16';
-  const m: ModelBenchOptions = { batch: o.batch, size: o.size, steps: o.steps, warmup: o.warmup, ds: o.ds, channels: o.channels, precision };
+  const m: ModelBenchOptions = { batch: o.batch, size: o.size, steps: o.steps, warmup: o.warmup, ds: o.ds, channels: o.channels, precision,
+    dims: vol ? 3 : 2, norm: o.norm, filters: o.filters };
+  // What the peer builds: the same network (volumes: dims, norm and filters passed on).
+  const peerNet = vol ? { dims: 3 as const, norm: o.norm ?? 'instance', filters: o.filters ?? VOLUME_FILTERS } : o.filters ? { filters: o.filters } : {};
   const machine = { cpu: cpus()[0]?.model, cores: cpus().length, threads, node: process.version };
   emit({ kind: 'machine', ...machine, date: new Date().toISOString() });
-  const summary: Record<string, any> = { kind: 'summary', batch: o.batch, size: o.size, ds: o.ds, threads, precision };
+  const summary: Record<string, any> = { kind: 'summary', batch: o.batch, size: o.size, ds: o.ds, threads, precision,
+    ...(vol ? { dims: 3, norm: peerNet.norm, filters: peerNet.filters, channels: o.channels } : {}) };
 
   // The model runs first, so that the process's peak RSS is the model's alone (as the peer's).
   let model: ReturnType<typeof benchModel> | undefined;
   if (o.parts.includes('model')) {
-    const trainBe = new NativeBackend({ precision, use: 'train' }), inferBe = new NativeBackend({ precision, use: 'infer' });
+    const dims = vol ? 3 : 2;
+    const trainBe = new NativeBackend({ precision, use: 'train', dims }), inferBe = new NativeBackend({ precision, use: 'infer', dims });
     model = benchModel(trainBe, m, inferBe);
     const r = model.stats;
     const layouts = { train_layout: trainBe.layout, infer_layout: inferBe.layout };
@@ -61,14 +81,14 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
       peak_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1), train_peak_rss_mb: r.train_peak_rss_mb,
     });
   }
-  if (o.parts.includes('ops')) {
+  if (o.parts.includes('ops') && !vol) {  // one 2D conv, ours against oneDNN's
     const { benchConvOp } = await import('./ops.js');
     const r = benchConvOp({ n: 16, c: 32, o: 32, h: 96, w: 96, k: 3, pad: 1, iters: Math.max(10, o.steps), precision });
     emit({ kind: 'op', ...r });
     summary.conv_op = r;
   }
   if (o.parts.includes('floor')) {
-    const f = kernelFloor(m, Math.max(5, Math.min(o.steps, 10)));
+    const f = kernelFloor(m, vol ? 3 : Math.max(5, Math.min(o.steps, 10)));
     emit({ kind: 'floor', ...f });
     summary.floor_train_img_per_s = round(f.floor_train_img_per_s);
     summary.floor_infer_img_per_s = round(f.floor_infer_img_per_s);
@@ -77,13 +97,19 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
       summary.infer_vs_floor = round(f.floor_infer_img_per_s / summary.infer_img_per_s, 3);
     }
   }
+  // The peer's variant the rounds run, per phase: bf16 autocast with channels_last; fp32 the faster
+  // of NCHW and channels_last in the 'peer' part (2D: channels_last; volumes: NCDHW, measured
+  // faster at 32^3, when the part did not run).
+  const peerCl: Record<'infer' | 'train', boolean> = { infer: bf16 || !vol, train: bf16 || !vol };
   if (o.parts.includes('peer')) {
     // fp32: the peer's NCHW and channels_last; bf16: its bf16 autocast with channels_last.
+    const seen: Record<string, PeerResult> = {};
     for (const channelsLast of bf16 ? [true] : [false, true]) {
-      const p = runPeer({ batch: o.batch, size: o.size, threads, steps: o.steps, channelsLast, bf16, ds: o.ds, channels: o.channels });
+      const p = runPeer({ batch: o.batch, size: o.size, threads, steps: o.steps, channelsLast, bf16, ds: o.ds, channels: o.channels, ...peerNet });
       emit({ kind: 'peer', channels_last: channelsLast, bf16, ...p });
       if ('error' in p) { summary.peer_error = p.error; break; }
       const tag = bf16 ? 'peer_bf16_cl' : channelsLast ? 'peer_cl' : 'peer_nchw';
+      seen[channelsLast ? 'cl' : 'nchw'] = p as PeerResult;
       summary[`${tag}_train_img_per_s`] = round((p as PeerResult).train_img_per_s);
       summary[`${tag}_infer_img_per_s`] = round((p as PeerResult).infer_img_per_s);
       summary[`${tag}_peak_rss_mb`] = round((p as PeerResult).peak_rss_mb, 1);
@@ -96,29 +122,44 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
         summary[`train_rss_vs_${tag}`] = round(summary.train_peak_rss_mb / (p as PeerResult).peak_rss_mb, 3);
       }
     }
+    if (seen.cl && seen.nchw) {
+      peerCl.train = seen.cl.train_img_per_s >= seen.nchw.train_img_per_s;
+      peerCl.infer = seen.cl.infer_img_per_s >= seen.nchw.infer_img_per_s;
+      summary.peer_best_fp32 = { train: peerCl.train ? 'channels_last' : 'nchw', infer: peerCl.infer ? 'channels_last' : 'nchw' };
+    }
   }
   if (o.parts.includes('rounds') && model) {
     // bf16: the peer's bf16 autocast with channels_last; fp32: its channels_last (the faster of its two).
-    const peerOpts = { batch: o.batch, size: o.size, threads, steps: o.steps, channelsLast: true, bf16, ds: o.ds, channels: o.channels };
-    const servers = await startPeers(peerOpts, Math.min(o.peerProcesses, o.rounds));
+    const peerOpts = (phase: 'infer' | 'train') => ({ batch: o.batch, size: o.size, threads, steps: o.steps, channelsLast: peerCl[phase], bf16, ds: o.ds,
+      channels: o.channels, ...peerNet, ...(vol ? { trainSteps: o.warmup + 1 } : {}) });
+    const processes = Math.min(o.peerProcesses, o.rounds);
+    let servers = await startPeers(peerOpts('infer'), processes);
     const results = [];
     if ('error' in servers) results.push(servers);
     else try {
       results.push(await timeRounds('infer', model.runInfer, servers, o.batch, o.rounds, o.steps));
       model.dispose();
       model = undefined;
-      // Training: a fresh plan (the process's peak RSS was taken above), half the steps a round.
-      const trainer = trainStepper(new NativeBackend({ precision, use: 'train' }), benchSegModel(m), m);
-      for (let i = 0; i < o.warmup; i++) trainer.step();
-      results.push(await timeRounds('train', trainer.step, servers, o.batch, o.rounds, Math.max(1, Math.ceil(o.steps / 2))));
-      trainer.dispose();
+      if (peerCl.train !== peerCl.infer) {  // the peer's faster fp32 training variant differs
+        stopPeers(servers);
+        servers = await startPeers(peerOpts('train'), processes);
+      }
+      if ('error' in servers) results.push(servers);
+      else {
+        // Training: a fresh plan (the process's peak RSS was taken above), half the steps a round.
+        const trainer = trainStepper(new NativeBackend({ precision, use: 'train', dims: vol ? 3 : 2 }), benchSegModel(m), m);
+        for (let i = 0; i < o.warmup; i++) trainer.step();
+        results.push(await timeRounds('train', trainer.step, servers, o.batch, o.rounds, Math.max(1, Math.ceil(o.steps / 2))));
+        trainer.dispose();
+      }
     } finally {
-      stopPeers(servers);
+      if (!('error' in servers)) stopPeers(servers);
     }
     for (const r of results) {
       emit({ kind: 'rounds', ...r });
       if ('error' in r) { summary.rounds_error = r.error; continue; }
       Object.assign(summary, {
+        [`rounds_peer_${r.phase}_variant`]: bf16 ? 'bf16_autocast_channels_last' : peerCl[r.phase as 'infer' | 'train'] ? 'channels_last' : 'nchw',
         [`rounds_${r.phase}_img_per_s`]: r.ours_img_per_s, [`rounds_peer_${r.phase}_img_per_s`]: r.peer_img_per_s,
         [`${r.phase}_vs_peer_rounds`]: r.vs_peer, [`${r.phase}_vs_peer_by_round`]: r.vs_peer_by_round,
       });

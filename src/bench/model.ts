@@ -9,8 +9,29 @@ import { SegModel } from '../models/model.js';
 import { Adam } from '../optim/index.js';
 import { benchConvRaw, winogradOn } from '../engine/backends/native.js';
 import type { Grad } from '../optim/index.js';
+import type { Value } from '../engine/graph.js';
+import type { ParamStore } from '../engine/params.js';
 
-export interface ModelBenchOptions { batch: number; size: number; steps: number; warmup: number; ds: boolean; channels: number; filters?: number[]; precision?: Precision }
+export interface ModelBenchOptions {
+  batch: number; size: number; steps: number; warmup: number; ds: boolean; channels: number; filters?: number[]; precision?: Precision;
+  /** 2: images (size x size), 3: volumes (size^3). */
+  dims?: 2 | 3;
+  /** Volumes only (images: the bn preset's batch norm). */
+  norm?: 'batch' | 'instance';
+}
+
+/** What the bench needs of a model (a SegModel). */
+export interface BenchNet {
+  readonly params: ParamStore;
+  readonly config: { inChannels: number; classes: number };
+  forward(g: Graph, x: Value, opts: { training: boolean; fuseBn?: boolean }): Value[];
+  probabilities(g: Graph, heads: Value[]): Value;
+}
+
+/** The spatial sides of the bench's input. */
+export const spatial = (o: ModelBenchOptions) => Array(o.dims === 3 ? 3 : 2).fill(o.size) as number[];
+/** The volume bench's default filters (issue 16). */
+export const VOLUME_FILTERS = [16, 32, 64, 128, 256];
 
 export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -32,11 +53,13 @@ function fill(a: Float32Array, seed: number, binary = false) {
   }
 }
 
-export function trainGraph(model: SegModel, batch: number, size: number) {
+/** sides: the input's spatial sizes (a number: a square image). */
+export function trainGraph(model: BenchNet, batch: number, size: number | number[]) {
+  const sides = typeof size === 'number' ? [size, size] : size;
   const g = new Graph();
   const cin = model.config.inChannels;
-  const x = g.input('x', [batch, cin, size, size]);
-  const t = g.input('t', [batch, model.config.classes, size, size]);
+  const x = g.input('x', [batch, cin, ...sides]);
+  const t = g.input('t', [batch, model.config.classes, ...sides]);
   const heads = model.forward(g, x, { training: true });
   const loss = g.scale(g.addN(heads.map((h) => g.loss(h, t, 'bce_dice', 0.5))), 1 / heads.length);
   const names = model.params.trainableNames();
@@ -45,29 +68,32 @@ export function trainGraph(model: SegModel, batch: number, size: number) {
 }
 
 /** A training step (forward, backward, Adam) of `model` on one fixed batch, and its plan's disposal. */
-export function trainStepper(backend: Backend, model: SegModel, o: ModelBenchOptions) {
+export function trainStepper(backend: Backend, model: BenchNet, o: ModelBenchOptions, profile = false) {
   const { x, t } = batchOf(o);
-  const { g, loss, names, grads } = trainGraph(model, o.batch, o.size);
+  const { g, loss, names, grads } = trainGraph(model, o.batch, spatial(o));
   const withGrad = names.map((n, i) => [n, grads[i]] as const).filter(([, v]) => v !== null);
-  const plan = new Plan(g, backend, model.params, [loss, ...withGrad.map(([, v]) => v!)]);
+  const plan = new Plan(g, backend, model.params, [loss, ...withGrad.map(([, v]) => v!)], { profile });
   const opt = new Adam({ lr: 3e-4 });
   const step = () => {
     const outs = plan.run({ x, t });
     const gm = new Map<string, Grad>(withGrad.map(([n], i) => [n, outs[i + 1].data as Float32Array]));
     opt.step(model.params, gm);
   };
-  return { step, dispose: () => plan.dispose() };
+  return { step, plan, dispose: () => plan.dispose() };
 }
 
 function batchOf(o: ModelBenchOptions) {
-  const x = new Float32Array(o.batch * o.channels * o.size * o.size);
-  const t = new Float32Array(o.batch * o.size * o.size);
+  const px = spatial(o).reduce((a, b) => a * b, 1);
+  const x = new Float32Array(o.batch * o.channels * px);
+  const t = new Float32Array(o.batch * px);
   fill(x, 1); fill(t, 2, true);
   return { x, t };
 }
 
-export const benchSegModel = (o: ModelBenchOptions) =>
-  new SegModel({ preset: 'bn', inChannels: o.channels, deepSupervision: o.ds, filters: o.filters });
+/** The bn preset's UNet++ (volumes: filters 16..256 and instance norm by default, as the peer runs them). */
+export const benchSegModel = (o: ModelBenchOptions): BenchNet => o.dims === 3
+  ? new SegModel({ preset: 'bn', inChannels: o.channels, deepSupervision: o.ds, dims: 3, filters: o.filters ?? VOLUME_FILTERS, norm: o.norm ?? 'instance' })
+  : new SegModel({ preset: 'bn', inChannels: o.channels, deepSupervision: o.ds, filters: o.filters });
 
 /** inferBackend: the inference plan's backend (its faster layout may differ from training's).
  *  The inference plan stays alive for more timing (`runInfer`, one batch) until `dispose`. */
@@ -76,25 +102,29 @@ export function benchModel(backend: Backend, o: ModelBenchOptions, inferBackend:
   const { x } = batchOf(o);
   // The training plan's memory is given back before the inference plan allocates, as the peer
   // frees its training memory before inference.
-  const { trainMs, trainPeakMb } = (() => {
-    const trainer = trainStepper(backend, model, o);
+  const { trainMs, trainPeakMb, trainProfile } = (() => {
+    const trainer = trainStepper(backend, model, o, true);
     for (let i = 0; i < o.warmup; i++) trainer.step();
     const trainMs = Array.from({ length: o.steps }, () => timeMs(trainer.step));
     // Peak RSS of the process so far: training alone.
     const trainPeakMb = process.resourceUsage().maxRSS / 1024;
+    const trainProfile = perStep(trainer.plan.profile, o.warmup + o.steps);
     trainer.dispose();
-    return { trainMs, trainPeakMb };
+    return { trainMs, trainPeakMb, trainProfile };
   })();
 
   const ge = new Graph();
-  const xe = ge.input('x', [o.batch, o.channels, o.size, o.size]);
+  const xe = ge.input('x', [o.batch, o.channels, ...spatial(o)]);
   const probs = model.probabilities(ge, model.forward(ge, xe, { training: false, fuseBn: true }));
   // As a predictor runs it (createPredictor: its own copy of the weights, frozen).
-  const inferPlan = new Plan(ge, inferBackend, model.params, [probs], { frozenParams: true });
+  const inferPlan = new Plan(ge, inferBackend, model.params, [probs], { frozenParams: true, profile: true });
   for (let i = 0; i < o.warmup; i++) inferPlan.run({ x });
   const inferMs = Array.from({ length: o.steps }, () => timeMs(() => inferPlan.run({ x })));
   const trainS = median(trainMs) / 1e3, inferS = median(inferMs) / 1e3;
+  const inferProfile = perStep(inferPlan.profile, o.warmup + o.steps);
   const stats = {
+    /** Kernel ms per step by op (UNETPP_PROFILE's numbers; warm-up steps included in the mean). */
+    train_profile_ms: trainProfile, infer_profile_ms: inferProfile,
     params: model.params.count(),
     train_step_s: trainS, train_img_per_s: o.batch / trainS,
     infer_batch_s: inferS, infer_img_per_s: o.batch / inferS,
@@ -104,22 +134,29 @@ export function benchModel(backend: Backend, o: ModelBenchOptions, inferBackend:
   return { stats, runInfer: () => { inferPlan.run({ x }); }, dispose: () => inferPlan.dispose() };
 }
 
+/** A plan's profile as mean ms per run, largest first. */
+function perStep(profile: Map<string, { ms: number }>, runs: number): Record<string, number> {
+  return Object.fromEntries([...profile].sort((a, b) => b[1].ms - a[1].ms).map(([k, e]) => [k, +(e.ms / runs).toFixed(1)]));
+}
+
 /** Sum of oneDNN's own conv primitive times over the model's conv layers (median of iters each). */
 export function kernelFloor(o: ModelBenchOptions, iters: number) {
   const bf16 = o.precision === 'bf16';
   const model = benchSegModel(o);
   const g = new Graph();
-  model.forward(g, g.input('x', [o.batch, o.channels, o.size, o.size]), { training: false });
-  const shapes = new Map<string, { n: number; c: number; o: number; h: number; w: number; k: number; pad: number; count: number }>();
+  model.forward(g, g.input('x', [o.batch, o.channels, ...spatial(o)]), { training: false });
+  const shapes = new Map<string, { n: number; c: number; o: number; d: number; h: number; w: number; k: number; pad: number; count: number }>();
   for (const n of g.nodes) {
     if (n.op !== 'conv') continue;
-    const [N, C, H, W] = n.inputs[0].shape;
-    const [O, , K] = n.inputs[1].shape;
-    const key = [N, C, O, H, W, K].join('x');
+    const s5 = n.inputs[0].shape, K = n.inputs[1].shape[2];
+    // volumes: 3D convs, except 1x1x1 ones, which the engine runs as 1x1 convs over [N,C,D*H,W]
+    const [N, C, D, H, W] = s5.length === 5 ? (K === 1 ? [s5[0], s5[1], 0, s5[2] * s5[3], s5[4]] : s5) : [s5[0], s5[1], 0, s5[2], s5[3]];
+    const O = n.inputs[1].shape[0];
+    const key = [N, C, O, D, H, W, K].join('x');
     const s = shapes.get(key);
-    if (s) s.count++; else shapes.set(key, { n: N, c: C, o: O, h: H, w: W, k: K, pad: n.attrs.pad, count: 1 });
+    if (s) s.count++; else shapes.set(key, { n: N, c: C, o: O, d: D, h: H, w: W, k: K, pad: n.attrs.pad, count: 1 });
   }
-  let fwd = 0, bwd = 0, layers = 0;
+  let fwd = 0, bwd = 0, layers = 0, gflop = 0;
   for (const s of shapes.values()) {
     // float32: the algorithms the engine runs (Winograd where it takes the shape); bf16: oneDNN's
     // direct convs (bf16 inference's Winograd is ours, not oneDNN's: it runs below this floor).
@@ -127,10 +164,13 @@ export function kernelFloor(o: ModelBenchOptions, iters: number) {
     fwd += s.count * r.fwdMs;
     bwd += s.count * (r.bwdDataMs + r.bwdWeightsMs);
     layers += s.count;
+    gflop += s.count * r.gflop;
   }
   const trainS = (fwd + bwd) / 1e3, inferS = fwd / 1e3;
   return {
     conv_layers: layers, distinct_shapes: shapes.size,
+    /** GFLOP of the forward convs (each backward pass, data or weights, costs as much). */
+    conv_gflop_fwd: +gflop.toFixed(2), floor_fwd_gflop_per_s: +(gflop / (fwd / 1e3)).toFixed(1),
     floor_train_step_s: trainS, floor_train_img_per_s: o.batch / trainS,
     floor_infer_batch_s: inferS, floor_infer_img_per_s: o.batch / inferS,
   };

@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface PeerResult {
-  peer: 'pytorch'; torch: string; channels_last: boolean; bf16: boolean; threads: number; params: number;
+  peer: 'pytorch'; torch: string; channels_last: boolean; bf16: boolean; threads: number; params: number; dims?: number; norm?: string;
   train_step_s: number; train_img_per_s: number; infer_batch_s: number; infer_img_per_s: number; peak_rss_mb: number;
 }
 
@@ -18,7 +18,11 @@ export function findPeer(): string | undefined {
   return existsSync(p) ? p : undefined;
 }
 
-export interface PeerOptions { batch: number; size: number; threads: number; steps: number; channelsLast: boolean; bf16: boolean; ds: boolean; channels: number }
+export interface PeerOptions {
+  batch: number; size: number; threads: number; steps: number; channelsLast: boolean; bf16: boolean; ds: boolean; channels: number;
+  /** Volumes: dims 3 (size^3), their norm and filters (the peer's defaults otherwise: 2D, batch norm, 32..512). */
+  dims?: 2 | 3; norm?: 'batch' | 'instance'; filters?: number[];
+}
 
 /** Debian's python, where python3-torch installs torch. */
 export const PYTHON = '/usr/bin/python3';
@@ -30,6 +34,9 @@ export function peerModelArgs(o: PeerOptions): string[] {
   if (o.ds) args.push('--ds');
   if (o.channelsLast) args.push('--channels-last');
   if (o.bf16) args.push('--bf16');
+  if (o.dims === 3) args.push('--dims', '3');
+  if (o.norm) args.push('--norm', o.norm);
+  if (o.filters) args.push('--filters', o.filters.join(','));
   return args;
 }
 

@@ -33,11 +33,13 @@ export class PeerServer {
   }
 
   /** Resolves once the peer's model is loaded and warmed up (its "ready" line). */
-  static async start(o: PeerOptions): Promise<PeerServer> {
+  /** trainSteps: training steps the server runs before it is ready (default 12, as the peer's bench). */
+  static async start(o: PeerOptions & { trainSteps?: number }): Promise<PeerServer> {
     const script = findPeer();
     if (!script) throw new Error(NO_PEER);
     if (!existsSync(SERVER)) throw new Error(`peer server not found at ${SERVER}`);
-    const server = new PeerServer(spawn(PYTHON, [SERVER, '--peer', script, ...peerModelArgs(o)], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    const extra = o.trainSteps !== undefined ? ['--train-steps', `${o.trainSteps}`] : [];
+    const server = new PeerServer(spawn(PYTHON, [SERVER, '--peer', script, ...peerModelArgs(o), ...extra], { stdio: ['pipe', 'pipe', 'pipe'] }));
     await server.next();
     return server;
   }
@@ -78,7 +80,7 @@ export interface RoundsResult {
 
 /** `processes` peer processes, started one at a time (each trains its model first, and they
  *  must not share the cores then). */
-export async function startPeers(o: PeerOptions, processes: number): Promise<PeerServer[] | { error: string }> {
+export async function startPeers(o: PeerOptions & { trainSteps?: number }, processes: number): Promise<PeerServer[] | { error: string }> {
   const servers: PeerServer[] = [];
   try {
     for (let i = 0; i < processes; i++) servers.push(await PeerServer.start(o));

@@ -14,7 +14,9 @@ export function addModelOptions(cmd: Command, defaults = true): Command {
     .addOption(new Option('--upsample <kind>', 'up-sampling (default: bilinear for bn, transpose for paper)').argParser(oneOf('bilinear', 'nearest', 'transpose')))
     .addOption(new Option('--multiclass <kind>', 'several classes: softmax over classes or a sigmoid each').argParser(oneOf('softmax', 'sigmoid')))
     .option('--dropout <p>', 'dropout after each conv (paper preset default 0.5)', float(0, 1, true))
-    .option('--model-seed <n>', 'seed of the initial weights and dropout masks', int(0, 2 ** 32 - 1));
+    .option('--model-seed <n>', 'seed of the initial weights and dropout masks', int(0, 2 ** 32 - 1))
+    .addOption(new Option('--dims <n>', '2: images (3x3 convs); 3: volumes (3x3x3 convs)').argParser(oneOf('2', '3')))
+    .addOption(new Option('--norm <kind>', 'bn preset normalisation (default: batch for 2D, instance for 3D)').argParser(oneOf('batch', 'instance')));
 }
 
 /** The config fields given on the command line (or --config); the rest stay the model's defaults. */
@@ -22,7 +24,7 @@ export function modelConfigFrom(opts: Record<string, any>): Partial<ModelConfig>
   const cfg: Partial<ModelConfig> = {
     preset: opts.preset, arch: opts.arch, filters: opts.filters, inChannels: opts.inChannels, classes: opts.classes,
     deepSupervision: opts.deepSupervision, upsample: opts.upsample, multiclass: opts.multiclass, dropout: opts.dropout,
-    seed: opts.modelSeed,
+    seed: opts.modelSeed, dims: opts.dims === undefined ? undefined : (Number(opts.dims) as 2 | 3), norm: opts.norm,
   };
   return Object.fromEntries(Object.entries(cfg).filter(([, v]) => v !== undefined));
 }

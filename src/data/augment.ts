@@ -105,7 +105,7 @@ function sampleMap(h: number, w: number, rng: Rng, o: AugmentOptions): { sx: Flo
 }
 
 /** Mirror index into [0, n) without repeating the edge pixel (OpenCV's REFLECT_101). */
-function mirror(i: number, n: number): number {
+export function mirror(i: number, n: number): number {
   if (i >= 0 && i < n) return i; // the common case, without the modulo
   if (n === 1) return 0;
   const period = 2 * (n - 1);
@@ -188,7 +188,8 @@ export function gaussianBlur(f: Float32Array, h: number, w: number, sigma: numbe
   }
 }
 
-function jitter(img: Float32Array, c: number, plane: number, rng: Rng, brightness: number, contrast: number): void {
+/** Brightness and contrast per channel plane (2D images and 3D volumes alike: plane = H*W or D*H*W). */
+export function jitter(img: Float32Array, c: number, plane: number, rng: Rng, brightness: number, contrast: number): void {
   const b = brightness ? rng.uniform(-brightness, brightness) : 0;
   const g = contrast ? rng.uniform(1 - contrast, 1 + contrast) : 1;
   for (let p = 0; p < c; p++) {

@@ -1,6 +1,8 @@
 // Folder datasets: DIR/images/<stem>.<ext> with DIR/masks/<stem>.png (binary) or
 // DIR/masks/<class>/<stem>.png (one binary mask per class), optional DIR/split.csv
-// (header "id,split", values train/val/test), else a seeded split. Every error names the file.
+// (see split-csv.ts for the headers and split names accepted), else a seeded split; or one
+// such folder per split (DIR/train/images, DIR/val/images, ...). Masks may be JPEG (thresholded,
+// with a warning counting the ambiguous pixels). Every error names the file.
 // NIfTI volumes (images/<stem>.nii[.gz] with masks/<stem>.nii[.gz]) load as 2D axial slices.
 import { readdir, readFile, stat, mkdir } from 'node:fs/promises';
 import { extname, join, basename } from 'node:path';
@@ -9,11 +11,12 @@ import { fileError, readImage, readMaskRaw, writeImagePng, writeMaskPng, type Im
 import { resizeBilinear, resizeNearest } from './transforms.js';
 import { readNifti, volumeSlice } from './nifti.js';
 import { writeFileAtomic } from './atomic.js';
+import { normaliseSplit, parseSplitCsv, type SplitName } from './split-csv.js';
 
-export type SplitName = 'train' | 'val' | 'test';
-const SPLITS: SplitName[] = ['train', 'val', 'test'];
+export type { SplitName } from './split-csv.js';
 const IMAGE_EXTS = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.nii', '.nii.gz']);
-const MASK_EXTS = new Set(['.png', '.nii', '.nii.gz']);
+const MASK_EXTS = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.nii', '.nii.gz']);
+const isJpeg = (path: string) => /\.jpe?g$/i.test(path);
 
 /** 'a.nii.gz' -> ['a', '.nii.gz']; other names split at their last dot. */
 function splitName(name: string): [string, string] {
@@ -73,11 +76,51 @@ async function listFiles(dir: string, exts: Set<string>): Promise<Map<string, st
   return byStem;
 }
 
-/** Lists and pairs files and assigns splits; decodes nothing. */
+/** Suffixes that mask files commonly add to their image's stem (a_mask.png for a.png). */
+const MASK_SUFFIXES = ['_mask', '_masks', '-mask', '_seg', '_segmentation', '_label', '_labels', '_gt', '_manual1'];
+
+/** The image stem a mask belongs to: its own stem, or that stem without a usual mask suffix. */
+function imageStemOf(maskStem: string, images: Map<string, string>): string | undefined {
+  if (images.has(maskStem)) return maskStem;
+  const suffix = MASK_SUFFIXES.find((x) => maskStem.toLowerCase().endsWith(x) && images.has(maskStem.slice(0, -x.length)));
+  return suffix && maskStem.slice(0, -suffix.length);
+}
+
+/** Split subfolders (train/, training/, val/, valid/, ...) that hold an images folder. */
+async function splitFolders(dir: string, imagesDir: string): Promise<[string, SplitName][]> {
+  const out: [string, SplitName][] = [];
+  for (const name of (await readdir(dir).catch(() => [] as string[])).sort()) {
+    const split = normaliseSplit(name);
+    if (split && (await isDir(join(dir, name, imagesDir)))) out.push([name, split]);
+  }
+  return out;
+}
+
+/**
+ * Lists and pairs files and assigns splits; decodes nothing. A folder without DIR/images but
+ * with DIR/<split>/images (train, val, test, in any usual spelling) reads one folder per split;
+ * ids are the stems, prefixed with the split folder ("train/a") only if a stem repeats across splits.
+ */
 export async function scanFolder(dir: string, opts: FolderOptions = {}): Promise<FolderDataset> {
+  const perSplit = (await isDir(join(dir, opts.imagesDir ?? 'images'))) ? [] : await splitFolders(dir, opts.imagesDir ?? 'images');
+  if (perSplit.length) {
+    // a test split may come without masks (predict on it; it is not trained or validated on)
+    const parts = await Promise.all(perSplit.map(([name, split]) => scanFolder(join(dir, name), {
+      ...opts, splitFile: false, splitOf: () => split, requireMasks: split === 'test' ? false : opts.requireMasks,
+    })));
+    const labelled = parts.filter((p) => p.samples.some((s) => s.masks.length));
+    const classes = (labelled[0] ?? parts[0]).classes;
+    parts.forEach((p, i) => {
+      if (labelled.includes(p) && p.classes.join() !== classes.join()) throw fileError(join(dir, perSplit[i][0]), `classes ${p.classes.join(',')} differ from the other splits' ${classes.join(',')}`);
+    });
+    const all = parts.flatMap((p, i) => p.samples.map((s) => ({ ...s, folder: perSplit[i][0] })));
+    const clash = new Set(all.map((s) => s.id)).size < all.length; // a stem in two splits
+    const samples = all.map(({ folder, ...s }) => (clash ? { ...s, id: `${folder}/${s.id}` } : s));
+    return { dir, classes, perClass: (labelled[0] ?? parts[0]).perClass, samples };
+  }
   const imagesDir = join(dir, opts.imagesDir ?? 'images');
   const masksDir = join(dir, opts.masksDir ?? 'masks');
-  if (!(await isDir(imagesDir))) throw fileError(imagesDir, 'images folder not found');
+  if (!(await isDir(imagesDir))) throw fileError(imagesDir, 'images folder not found (nor train/images, val/images, test/images)');
   const images = await listFiles(imagesDir, IMAGE_EXTS);
   if (!images.size) throw fileError(imagesDir, 'empty folder: no .png/.jpg/.tif images');
 
@@ -95,8 +138,13 @@ export async function scanFolder(dir: string, opts: FolderOptions = {}): Promise
   if (hasMasks) {
     for (const cd of classDirs) {
       if (!(await isDir(cd))) throw fileError(cd, 'class mask folder not found');
-      const m = await listFiles(cd, MASK_EXTS);
-      for (const [stem, p] of m) if (!images.has(stem)) throw fileError(p, 'mask without image');
+      const m = new Map<string, string>();
+      for (const [stem, p] of await listFiles(cd, MASK_EXTS)) {
+        const id = imageStemOf(stem, images);
+        if (id === undefined) throw fileError(p, 'mask without image');
+        if (m.has(id)) throw fileError(p, `a second mask for image ${images.get(id)} (also ${m.get(id)})`);
+        m.set(id, p);
+      }
       maskMaps.push(m);
     }
   }
@@ -121,18 +169,14 @@ async function assignSplits(dir: string, samples: Sample[], opts: FolderOptions)
   const file = opts.splitFile === false ? null : join(dir, opts.splitFile ?? 'split.csv');
   const text = file ? await readFile(file, 'utf8').catch(() => null) : null;
   if (file && text !== null) {
-    const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
-    if (lines[0]?.replace(/\s/g, '') !== 'id,split') throw fileError(file, 'header must be "id,split"');
     const byId = new Map(samples.map((s) => [s.id, s]));
     const seen = new Set<string>();
-    for (let i = 1; i < lines.length; i++) {
-      const [id, split, extra] = lines[i].split(',').map((s) => s.trim());
-      if (extra !== undefined || !SPLITS.includes(split as SplitName)) throw fileError(file, `line ${i + 1}: expected "<id>,train|val|test", got "${lines[i]}"`);
+    for (const { id, split, line } of parseSplitCsv(text, file)) {
       const s = byId.get(id);
-      if (!s) throw fileError(file, `line ${i + 1}: no image for id "${id}"`);
-      if (seen.has(id)) throw fileError(file, `line ${i + 1}: id "${id}" listed twice`);
+      if (!s) throw fileError(file, `line ${line}: no image for id "${id}"`);
+      if (seen.has(id)) throw fileError(file, `line ${line}: id "${id}" listed twice`);
       seen.add(id);
-      s.split = split as SplitName;
+      s.split = split;
     }
     const missing = samples.find((s) => !seen.has(s.id));
     if (missing) throw fileError(file, `image ${missing.image} is not listed`);
@@ -167,7 +211,12 @@ export interface LoadOptions {
   thresholdMasks?: boolean;
   /** Files decoded at once (sharp decodes on libuv's pool). Default 4. */
   concurrency?: number;
+  /** Where warnings go (JPEG masks thresholded); default console.warn. */
+  onWarning?: (message: string) => void;
 }
+
+/** JPEG masks seen while loading: files, pixels, and pixels far from both 0 and full scale. */
+interface JpegTally { files: number; pixels: number; ambiguous: number; worst?: { path: string; n: number } }
 
 /** A decoded sample at working size: mask has one 0/1 plane per class. */
 export interface LoadedSample {
@@ -177,12 +226,30 @@ export interface LoadedSample {
   mask: Image;
 }
 
-/** Decodes one mask file to a 0/1 plane at the image's size, checking its values. */
-async function loadMask(path: string, w: number, h: number, opts: LoadOptions): Promise<Float32Array> {
+/**
+ * Decodes one mask file to a 0/1 plane at the image's size, checking its values. JPEG masks
+ * are lossy (ringing at edges), so they are always thresholded at half scale; pixels between a
+ * quarter and three quarters of full scale are counted as ambiguous for the caller's warning.
+ */
+async function loadMask(path: string, w: number, h: number, opts: LoadOptions, jpeg: JpegTally): Promise<Float32Array> {
   const m = await readMaskRaw(path);
   if (m.width !== w || m.height !== h) throw fileError(path, `mask is ${m.width}x${m.height} but its image is ${w}x${h}`);
   const out = new Float32Array(m.width * m.height);
   const half = m.max / 2;
+  if (isJpeg(path)) {
+    let amb = 0;
+    for (let i = 0; i < out.length; i++) {
+      const v = m.values[i];
+      out[i] = v > half ? 1 : 0;
+      if (v > m.max / 4 && v < (3 * m.max) / 4) amb++;
+    }
+    jpeg.files++;
+    jpeg.pixels += out.length;
+    jpeg.ambiguous += amb;
+    if (amb > (jpeg.worst?.n ?? 0)) jpeg.worst = { path, n: amb };
+    if (opts.invertMasks) for (let i = 0; i < out.length; i++) out[i] = 1 - out[i];
+    return out;
+  }
   let sawOne = false;
   let sawMax = false;
   for (let i = 0; i < out.length; i++) {
@@ -226,7 +293,7 @@ async function loadVolume(s: Sample, opts: LoadOptions): Promise<LoadedSample[]>
   return out;
 }
 
-async function loadOne(s: Sample, opts: LoadOptions): Promise<LoadedSample> {
+async function loadOne(s: Sample, opts: LoadOptions, jpeg: JpegTally): Promise<LoadedSample> {
   const resize = opts.size && { ...opts.size, kernel: 'linear' as const };
   const img = await readImage(s.image, { resize, channels: opts.channels });
   const w = opts.size?.width ?? img.width;
@@ -234,7 +301,7 @@ async function loadOne(s: Sample, opts: LoadOptions): Promise<LoadedSample> {
   const k = s.masks.length;
   const data = new Float32Array(k * w * h);
   for (let c = 0; c < k; c++) {
-    const full = await loadMask(s.masks[c], img.sourceWidth, img.sourceHeight, opts);
+    const full = await loadMask(s.masks[c], img.sourceWidth, img.sourceHeight, opts, jpeg);
     data.set(opts.size ? resizeNearest(full, 1, img.sourceHeight, img.sourceWidth, h, w) : full, c * w * h);
   }
   const image: Image = { width: img.width, height: img.height, channels: img.channels, data: img.data };
@@ -244,14 +311,20 @@ async function loadOne(s: Sample, opts: LoadOptions): Promise<LoadedSample> {
 /** Decodes samples (in order) with bounded concurrency, then checks grey/RGB consistency. */
 export async function loadSamples(samples: Sample[], opts: LoadOptions = {}): Promise<LoadedSample[]> {
   const loaded: LoadedSample[][] = new Array(samples.length);
+  const jpeg: JpegTally = { files: 0, pixels: 0, ambiguous: 0 };
   let next = 0;
   const worker = async () => {
     while (next < samples.length) {
       const i = next++;
-      loaded[i] = isVolume(samples[i].image) ? await loadVolume(samples[i], opts) : [await loadOne(samples[i], opts)];
+      loaded[i] = isVolume(samples[i].image) ? await loadVolume(samples[i], opts) : [await loadOne(samples[i], opts, jpeg)];
     }
   };
   await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, samples.length) }, worker));
+  if (jpeg.files) {
+    const pct = ((100 * jpeg.ambiguous) / jpeg.pixels).toFixed(3);
+    (opts.onWarning ?? console.warn)(`warning: ${jpeg.files} JPEG mask${jpeg.files > 1 ? 's' : ''} thresholded at half scale; ${jpeg.ambiguous} of ${jpeg.pixels} pixels (${pct}%) were ambiguous (between 25% and 75% of full scale)` +
+      (jpeg.worst ? `, most in ${jpeg.worst.path} (${jpeg.worst.n})` : '') + '. JPEG is lossy: save masks as PNG to keep them exact.');
+  }
   const out = loaded.flat();
   const first = out[0];
   const odd = out.findIndex((o) => o.image.channels !== first?.image.channels);

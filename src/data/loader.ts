@@ -22,6 +22,12 @@ export interface LoaderOptions {
   dropLast?: boolean;
   /** Build batch b+1 while the caller awaits on batch b (default true). */
   prefetch?: boolean;
+  /**
+   * Draws per epoch (default: the number of samples). Small sets of large images (DRIVE's 20,
+   * ISBI's 30) train on many random crops: each epoch walks through reshuffled passes over the
+   * samples until it has this many, so every image is drawn as evenly as possible.
+   */
+  samplesPerEpoch?: number;
 }
 
 export interface Batch {
@@ -40,6 +46,21 @@ export interface LoaderState {
   seed: number;
   epoch: number;
   batch: number; // next batch to produce in this epoch
+}
+
+/**
+ * Indices drawn in an epoch: `draws` long, made of passes over the `count` items, each pass
+ * reshuffled (so items are drawn as evenly as possible). Shared by the 2D and 3D loaders.
+ */
+export function epochOrder(count: number, draws: number, seed: number, epoch: number, shuffle = true): number[] {
+  const out: number[] = [];
+  for (let pass = 0; out.length < draws; pass++) {
+    const idx = Array.from({ length: count }, (_, i) => i);
+    // pass 0 keeps the seed of the plain one-pass order, so runs without samplesPerEpoch are unchanged
+    const s = pass === 0 ? hashSeed(seed, epoch) : hashSeed(seed, epoch, pass);
+    out.push(...(shuffle ? new Rng(s).shuffle(idx) : idx));
+  }
+  return out.slice(0, draws);
 }
 
 export class BatchLoader {
@@ -62,12 +83,19 @@ export class BatchLoader {
       if (s.mask.width !== s.image.width || s.mask.height !== s.image.height) throw new Error(`BatchLoader: sample ${s.id}: image and mask sizes differ`);
       if (!opts.crop && (s.image.width !== this.w || s.image.height !== this.h)) throw new Error(`BatchLoader: sample ${s.id} is ${s.image.width}x${s.image.height}, expected ${this.w}x${this.h} (resize when loading, or set crop)`);
     }
+    if (opts.samplesPerEpoch !== undefined && !(Number.isInteger(opts.samplesPerEpoch) && opts.samplesPerEpoch >= 1))
+      throw new Error(`BatchLoader: samplesPerEpoch must be a positive integer, got ${opts.samplesPerEpoch}`);
     this.pos = { seed: opts.seed ?? 0, epoch: 0, batch: 0 };
+  }
+
+  /** Draws per epoch. */
+  get draws(): number {
+    return this.opts.samplesPerEpoch ?? this.samples.length;
   }
 
   /** Batches per epoch. */
   get length(): number {
-    const n = this.samples.length / this.opts.batchSize;
+    const n = this.draws / this.opts.batchSize;
     return this.opts.dropLast ? Math.floor(n) : Math.ceil(n);
   }
 
@@ -81,8 +109,7 @@ export class BatchLoader {
 
   /** Sample order of an epoch. */
   order(epoch: number): number[] {
-    const idx = this.samples.map((_, i) => i);
-    return this.opts.shuffle === false ? idx : new Rng(hashSeed(this.pos.seed, epoch)).shuffle(idx);
+    return epochOrder(this.samples.length, this.draws, this.pos.seed, epoch, this.opts.shuffle !== false);
   }
 
   /** Builds batch b of an epoch (synchronously; a pure function of seed, epoch, b). */
@@ -114,31 +141,48 @@ export class BatchLoader {
    * The rest of the current epoch, from the saved position; the position advances as batches
    * are taken, and moves to the next epoch at the end.
    */
-  async *epoch(): AsyncGenerator<Batch> {
-    const { epoch } = this.pos;
-    const order = this.order(epoch);
-    const build = (b: number): Promise<Batch> => {
-      if (this.opts.prefetch === false) return Promise.resolve(this.makeBatch(epoch, b, order));
-      // setImmediate: the work runs while the caller awaits (e.g. a native training step)
-      const p = new Promise<Batch>((res, rej) => setImmediate(() => {
-        try {
-          res(this.makeBatch(epoch, b, order));
-        } catch (e) {
-          rej(e);
-        }
-      }));
-      p.catch(() => {}); // surfaced by the await below, not as an unhandled rejection
-      return p;
-    };
-    let b = this.pos.batch;
-    let pending = b < this.length ? build(b) : null;
-    while (pending) {
-      const batch = await pending;
-      pending = b + 1 < this.length ? build(b + 1) : null;
-      this.pos = { ...this.pos, batch: b + 1 };
-      yield batch;
-      b++;
-    }
-    this.pos = { seed: this.pos.seed, epoch: epoch + 1, batch: 0 };
+  epoch(): AsyncGenerator<Batch> {
+    const order = this.order(this.pos.epoch);
+    const epoch = this.pos.epoch;
+    return prefetchedEpoch(this.length, { get: () => this.pos, set: (s) => { this.pos = s; } }, (b) => this.makeBatch(epoch, b, order), this.opts.prefetch !== false);
   }
+}
+
+/**
+ * Batches from the saved position to the end of its epoch, batch b+1 built while the caller
+ * awaits on batch b (setImmediate: the work runs while e.g. a native training step runs) unless
+ * prefetch is false; the position advances as batches are taken, to the next epoch at the end.
+ * Shared by the image and the volume-patch loaders.
+ */
+export async function* prefetchedEpoch<B>(length: number, pos: { get(): LoaderState; set(s: LoaderState): void },
+                                         make: (b: number) => B | Promise<B>, prefetch: boolean): AsyncGenerator<B> {
+  const { epoch, seed } = pos.get();
+  const build = (b: number): Promise<B> => {
+    const p = prefetch ? new Promise<B>((res, rej) => setImmediate(() => { try { Promise.resolve(make(b)).then(res, rej); } catch (e) { rej(e); } }))
+      : Promise.resolve().then(() => make(b));
+    p.catch(() => {}); // surfaced by the await below, not as an unhandled rejection
+    return p;
+  };
+  let b = pos.get().batch;
+  let pending = b < length ? build(b) : null;
+  while (pending) {
+    const batch = await pending;
+    pending = b + 1 < length ? build(b + 1) : null;
+    pos.set({ ...pos.get(), batch: b + 1 });
+    yield batch;
+    b++;
+  }
+  pos.set({ seed, epoch: epoch + 1, batch: 0 });
+}
+
+/** Samples grouped by image size (first-seen order), e.g. one evaluation loader per size. */
+export function groupBySize(samples: LoadedSample[]): LoadedSample[][] {
+  const groups = new Map<string, LoadedSample[]>();
+  for (const s of samples) {
+    const key = `${s.image.width}x${s.image.height}`;
+    const g = groups.get(key);
+    if (g) g.push(s);
+    else groups.set(key, [s]);
+  }
+  return [...groups.values()];
 }

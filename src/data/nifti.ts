@@ -1,10 +1,11 @@
 // NIfTI volumes (.nii, .nii.gz) <-> host Float32Array, through nifti-reader-js.
 // Data order is NIfTI's: x fastest, then y, then z. A z-slice is a W=X, H=Y grey image.
 import { readFile } from 'node:fs/promises';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import * as nifti from 'nifti-reader-js';
 import { writeFileAtomic } from './atomic.js';
 import { fileError, type Image } from './read-image.js';
+import { qformFromAffine } from './qform.js';
 
 export interface Volume {
   dims: [number, number, number]; // X, Y, Z
@@ -16,13 +17,34 @@ export interface Volume {
 
 /** Reads a 3D (or 2D) NIfTI-1/2 file; scl_slope/inter are applied. */
 export async function readNifti(path: string): Promise<Volume> {
-  let ab: ArrayBuffer;
+  const v = await readNiftiChannels(path);
+  if (v.channels > 1) throw fileError(path, `is 4D (${v.dims.join('x')}x${v.channels}): expected one 3D volume (several modalities go in one 4D file only as a case's image)`);
+  return { dims: v.dims, spacing: v.spacing, data: v.data, affine: v.affine };
+}
+
+/** A volume with channels (a 4D NIfTI's 4th axis, e.g. the modalities of an MSD case): data is [C, Z, Y, X]. */
+export interface ChannelVolume extends Volume {
+  channels: number;
+}
+
+/** Gunzips when the file starts with the gzip magic; a corrupt gzip names the file and the fix. */
+function gunzipIfNeeded(buf: Buffer, path: string): ArrayBuffer {
+  if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
+    try {
+      buf = gunzipSync(buf);
+    } catch (e) {
+      throw fileError(path, `corrupt gzip (${(e as Error).message}): the file is truncated or damaged; copy or export it again`);
+    }
+  }
+  return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+}
+
+/** Reads a 2D, 3D or 4D NIfTI-1/2 file (4th axis = channels); scl_slope/inter are applied. */
+export async function readNiftiChannels(path: string): Promise<ChannelVolume> {
   let header: nifti.NIFTI1 | nifti.NIFTI2;
   let raw: ArrayBuffer;
+  const ab = gunzipIfNeeded(await readFile(path).catch((e) => { throw fileError(path, 'cannot read NIfTI volume', e); }), path);
   try {
-    const buf = await readFile(path);
-    ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
-    if (nifti.isCompressed(ab)) ab = nifti.decompress(ab) as ArrayBuffer;
     if (!nifti.isNIFTI(ab)) throw new Error('not a NIfTI file');
     header = nifti.readHeader(ab);
     raw = nifti.readImage(header, ab);
@@ -31,9 +53,10 @@ export async function readNifti(path: string): Promise<Volume> {
   }
   const d = header.dims;
   const nd = d[0];
-  if (nd < 2 || nd > 7 || d.slice(4, nd + 1).some((v) => v > 1)) throw fileError(path, `only 2D/3D volumes are supported (dims ${d.slice(1, nd + 1).join('x')})`);
+  if (nd < 2 || nd > 7 || d.slice(5, nd + 1).some((v) => v > 1)) throw fileError(path, `only 2D/3D/4D volumes are supported (dims ${d.slice(1, nd + 1).join('x')})`);
   const dims: [number, number, number] = [d[1], d[2], nd >= 3 ? d[3] : 1];
-  const n = dims[0] * dims[1] * dims[2];
+  const channels = nd >= 4 ? Math.max(1, d[4]) : 1;
+  const n = dims[0] * dims[1] * dims[2] * channels;
   const bytes = header.numBitsPerVoxel / 8;
   if (raw.byteLength < n * bytes) throw fileError(path, `truncated: ${raw.byteLength} bytes of voxel data, expected ${n * bytes}`);
   const data = decodeVoxels(new DataView(raw), header.datatypeCode, n, header.littleEndian, path);
@@ -43,11 +66,21 @@ export async function readNifti(path: string): Promise<Volume> {
   }
   const p = header.pixDims;
   const sp = (v: number | undefined) => (v && v > 0 ? v : 1);
-  return { dims, spacing: [sp(p[1]), sp(p[2]), sp(p[3])], data, affine: header.affine.map((r) => [...r]) };
+  return { dims, channels, spacing: [sp(p[1]), sp(p[2]), sp(p[3])], data, affine: header.affine.map((r) => [...r]) };
 }
 
 function decodeVoxels(v: DataView, code: number, n: number, le: boolean, path: string): Float32Array {
   const T = nifti.NIFTI1;
+  // little-endian files on a little-endian host: a native typed-array conversion, ~10x faster
+  const view: Record<number, new (b: ArrayBuffer, o: number, n: number) => ArrayLike<number>> = {
+    [T.TYPE_UINT8]: Uint8Array, [T.TYPE_INT8]: Int8Array, [T.TYPE_INT16]: Int16Array, [T.TYPE_UINT16]: Uint16Array,
+    [T.TYPE_INT32]: Int32Array, [T.TYPE_UINT32]: Uint32Array, [T.TYPE_FLOAT32]: Float32Array, [T.TYPE_FLOAT64]: Float64Array,
+  };
+  const Ctor = view[code];
+  const hostLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  if (Ctor && le === hostLE && v.byteOffset % (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT === 0) {
+    return new Float32Array(new Ctor(v.buffer as ArrayBuffer, v.byteOffset, n) as unknown as ArrayLike<number>);
+  }
   const out = new Float32Array(n);
   const read: Record<number, [number, (o: number) => number]> = {
     [T.TYPE_UINT8]: [1, (o) => v.getUint8(o)],
@@ -91,16 +124,17 @@ export interface WriteNiftiOptions {
 }
 
 /** Writes a volume (e.g. predicted labels), gzipped when the name ends .gz, atomically. */
-export async function writeNifti(path: string, vol: Volume, opts: WriteNiftiOptions = {}): Promise<void> {
+export async function writeNifti(path: string, vol: Volume & { channels?: number }, opts: WriteNiftiOptions = {}): Promise<void> {
   const [X, Y, Z] = vol.dims;
-  const n = X * Y * Z;
+  const C = vol.channels ?? 1; // > 1: a 4D file, channels along the 4th axis
+  const n = X * Y * Z * C;
   if (vol.data.length !== n) throw new Error(`${path}: ${vol.data.length} voxels, dims say ${n}`);
   const type = opts.datatype ?? 'uint8';
   const T = nifti.NIFTI1;
   const h = new nifti.NIFTI1();
   const [code, bits] = type === 'uint8' ? [T.TYPE_UINT8, 8] : type === 'int16' ? [T.TYPE_INT16, 16] : [T.TYPE_FLOAT32, 32];
   h.littleEndian = true;
-  h.dims = [3, X, Y, Z, 1, 1, 1, 1];
+  h.dims = C > 1 ? [4, X, Y, Z, C, 1, 1, 1] : [3, X, Y, Z, 1, 1, 1, 1];
   h.pixDims = [1, vol.spacing[0], vol.spacing[1], vol.spacing[2], 0, 0, 0, 0];
   h.datatypeCode = code;
   h.numBitsPerVoxel = bits;
@@ -108,6 +142,14 @@ export async function writeNifti(path: string, vol: Volume, opts: WriteNiftiOpti
   h.xyzt_units = T.UNITS_MM;
   h.sform_code = 1; // the affine below is the geometry
   h.affine = vol.affine.map((r) => [...r]);
+  const q = qformFromAffine(vol.affine);
+  if (q && q.pixdim.every((d, i) => Math.abs(d - vol.spacing[i]) < 1e-4 * Math.max(1, d))) {
+    // the same geometry as a qform, for readers that prefer it (when the affine's voxel sizes are the spacing)
+    h.qform_code = 1;
+    h.quatern_b = q.b; h.quatern_c = q.c; h.quatern_d = q.d;
+    [h.qoffset_x, h.qoffset_y, h.qoffset_z] = q.offset;
+    h.pixDims = [q.qfac, q.pixdim[0], q.pixdim[1], q.pixdim[2], 0, 0, 0, 0];
+  }
   h.magic = 'n+1';
   h.description = 'unetpp';
   const head = new Uint8Array(h.toArrayBuffer());

@@ -58,6 +58,13 @@ const rules: Record<string, Rule> = {
       [x.shape, gamma.shape, gamma.shape], ['act', 'plain', 'plain']);
     return [g.out(bn, 0), g.out(bn, 1), g.out(bn, 2), null, null];
   },
+  instancenorm(g, node, [dy]) {
+    // y is an input for the fused ReLU's mask, as batchnorm_grad's.
+    const [x, gamma, beta] = node.inputs;
+    const n = g.add('instancenorm_grad', [x, gamma, beta, dy!, g.out(node)], node.attrs,
+      [x.shape, gamma.shape, gamma.shape], ['act', 'plain', 'plain']);
+    return [g.out(n, 0), g.out(n, 1), g.out(n, 2)];
+  },
   relu: unaryGrad('relu_grad', true),
   leaky_relu: unaryGrad('leaky_relu_grad', false),
   sigmoid: unaryGrad('sigmoid_grad', true),

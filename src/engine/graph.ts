@@ -1,6 +1,7 @@
 // The graph IR: a small typed DAG of tensor operations. Model builders emit forward nodes,
 // autodiff appends backward nodes to the same graph, backends execute it (see plan.ts).
-// Shapes are logical NCHW everywhere; a backend may store activations in another layout.
+// Shapes are logical NCHW (images) or NCDHW (volumes) everywhere: every activation op takes
+// its spatial rank from its input's shape. A backend may store activations in another layout.
 
 export type Shape = readonly number[];
 
@@ -33,12 +34,16 @@ export function numel(s: Shape): number {
 
 export const fmt = (s: Shape) => `[${s.join(',')}]`;
 
+/** The spatial sizes of an activation [N,C,H,W] or [N,C,D,H,W]. */
+export const spatialOf = (s: Shape): number[] => s.slice(2);
+
 export interface ConvAttrs { stride: number; pad: number; relu: boolean }
 export interface BatchNormAttrs {
   training: boolean; eps: number; momentum: number; relu: boolean;
   /** Param names of the running statistics, updated in place by training-mode kernels. */
   runningMean: string; runningVar: string;
 }
+export interface InstanceNormAttrs { eps: number; relu: boolean }
 export type UpsampleMode = 'bilinear' | 'nearest';
 export type LossKind = 'bce_dice' | 'bce' | 'dice' | 'ce_dice' | 'ce';
 
@@ -82,6 +87,18 @@ export class Graph {
     if (v.shape.length !== rank) this.fail(op, `${what} must have rank ${rank}, got ${fmt(v.shape)}`);
   }
 
+  /** An activation: [N,C,H,W] or [N,C,D,H,W]. */
+  private expectAct(op: string, v: Value, what: string) {
+    if (v.shape.length !== 4 && v.shape.length !== 5)
+      this.fail(op, `${what} must have rank 4 [N,C,H,W] or 5 [N,C,D,H,W], got ${fmt(v.shape)}`);
+  }
+
+  /** A per-channel param of c values. */
+  private perChannel(op: string, pairs: [Value, string][], c: number, of: Value) {
+    for (const [v, what] of pairs)
+      if (v.shape.length !== 1 || v.shape[0] !== c) this.fail(op, `${what} ${fmt(v.shape)} does not match ${c} channels of ${fmt(of.shape)}`);
+  }
+
   private same(op: string, a: Value, b: Value) {
     if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i]))
       this.fail(op, `shapes differ: ${fmt(a.shape)} vs ${fmt(b.shape)}`);
@@ -113,16 +130,15 @@ export class Graph {
   }
 
   private convShape(op: string, x: Value, w: Value, b: Value | null, a: { stride: number; pad: number }): Shape {
-    this.expectRank(op, x, 4, 'input');
-    this.expectRank(op, w, 4, 'weight');
-    const [n, c, h, wd] = x.shape;
-    const [o, ci, kh, kw] = w.shape;
+    this.expectAct(op, x, 'input');
+    this.expectRank(op, w, x.shape.length, `weight (for input ${fmt(x.shape)})`);
+    const [n, c, ...sp] = x.shape;
+    const [o, ci, ...k] = w.shape;
     if (ci !== c) this.fail(op, `input ${fmt(x.shape)} has ${c} channels but weight ${fmt(w.shape)} expects ${ci}`);
     if (b && (b.shape.length !== 1 || b.shape[0] !== o)) this.fail(op, `bias ${fmt(b.shape)} does not match ${o} output channels`);
-    const ho = Math.floor((h + 2 * a.pad - kh) / a.stride) + 1;
-    const wo = Math.floor((wd + 2 * a.pad - kw) / a.stride) + 1;
-    if (ho < 1 || wo < 1) this.fail(op, `input ${fmt(x.shape)} is smaller than kernel ${kh}x${kw}`);
-    return [n, o, ho, wo];
+    const out = sp.map((s, i) => Math.floor((s + 2 * a.pad - k[i]) / a.stride) + 1);
+    if (out.some((s) => s < 1)) this.fail(op, `input ${fmt(x.shape)} is smaller than kernel ${k.join('x')}`);
+    return [n, o, ...out];
   }
 
   /**
@@ -140,44 +156,47 @@ export class Graph {
     return this.out(this.add('conv_bn', [x, w, gamma, beta, rm, rv, ...(b ? [b] : [])], a, [shape]));
   }
 
-  /** Transposed conv, kernel k, stride k (the up-sampling of the paper preset). Weight [Cin, Cout, k, k] as PyTorch. */
+  /** Transposed conv, kernel k, stride k (the up-sampling of the paper preset). Weight [Cin, Cout, k, k(, k)] as PyTorch. */
   convTranspose(x: Value, w: Value, b: Value | null): Value {
-    this.expectRank('conv_transpose', x, 4, 'input');
-    this.expectRank('conv_transpose', w, 4, 'weight');
-    const [n, c, h, wd] = x.shape;
-    const [ci, o, kh, kw] = w.shape;
-    if (ci !== c) this.fail('conv_transpose', `input ${fmt(x.shape)} has ${c} channels but weight ${fmt(w.shape)} expects ${ci}`);
-    if (kh !== kw) this.fail('conv_transpose', `kernel must be square, got ${fmt(w.shape)}`);
-    if (b && (b.shape.length !== 1 || b.shape[0] !== o)) this.fail('conv_transpose', `bias ${fmt(b.shape)} does not match ${o} output channels`);
-    return this.out(this.add('conv_transpose', b ? [x, w, b] : [x, w], { stride: kh }, [[n, o, h * kh, wd * kw]]));
+    const op = 'conv_transpose';
+    this.expectAct(op, x, 'input');
+    this.expectRank(op, w, x.shape.length, `weight (for input ${fmt(x.shape)})`);
+    const [n, c, ...sp] = x.shape;
+    const [ci, o, k, ...ks] = w.shape;
+    if (ci !== c) this.fail(op, `input ${fmt(x.shape)} has ${c} channels but weight ${fmt(w.shape)} expects ${ci}`);
+    if (ks.some((kk) => kk !== k)) this.fail(op, `kernel must be ${sp.length === 3 ? 'cubic' : 'square'}, got ${fmt(w.shape)}`);
+    if (b && (b.shape.length !== 1 || b.shape[0] !== o)) this.fail(op, `bias ${fmt(b.shape)} does not match ${o} output channels`);
+    return this.out(this.add(op, b ? [x, w, b] : [x, w], { stride: k }, [[n, o, ...sp.map((s) => s * k)]]));
   }
 
-  /** Max-pool 2x2 stride 2; odd sizes are floored. */
+  /** Max-pool 2x2(x2) stride 2; odd sizes are floored. */
   maxPool(x: Value): Value {
-    this.expectRank('maxpool', x, 4, 'input');
-    const [n, c, h, w] = x.shape;
-    if (h < 2 || w < 2) this.fail('maxpool', `input ${fmt(x.shape)} is smaller than 2x2`);
-    return this.out(this.add('maxpool', [x], {}, [[n, c, Math.floor(h / 2), Math.floor(w / 2)]]));
+    this.expectAct('maxpool', x, 'input');
+    const [n, c, ...sp] = x.shape;
+    if (sp.some((s) => s < 2)) this.fail('maxpool', `input ${fmt(x.shape)} is smaller than ${sp.map(() => 2).join('x')}`);
+    return this.out(this.add('maxpool', [x], {}, [[n, c, ...sp.map((s) => Math.floor(s / 2))]]));
   }
 
-  /** x2 up-sampling. bilinear with alignCorners maps output o to input o*(in-1)/(out-1). */
+  /** x2 up-sampling along every spatial axis. bilinear (trilinear for volumes) with alignCorners
+   *  maps output o to input o*(in-1)/(out-1). */
   upsample2x(x: Value, mode: UpsampleMode = 'bilinear', alignCorners = true): Value {
-    this.expectRank('upsample2x', x, 4, 'input');
-    const [n, c, h, w] = x.shape;
-    return this.out(this.add('upsample2x', [x], { mode, alignCorners }, [[n, c, 2 * h, 2 * w]]));
+    this.expectAct('upsample2x', x, 'input');
+    const [n, c, ...sp] = x.shape;
+    return this.out(this.add('upsample2x', [x], { mode, alignCorners }, [[n, c, ...sp.map((s) => 2 * s)]]));
   }
 
   /** Channel concatenation (axis 1). */
   concat(xs: Value[]): Value {
     if (xs.length === 0) this.fail('concat', 'no inputs');
-    for (const x of xs) this.expectRank('concat', x, 4, 'input');
-    const [n, , h, w] = xs[0].shape;
+    for (const x of xs) this.expectAct('concat', x, 'input');
+    const s0 = xs[0].shape;
     for (const x of xs)
-      if (x.shape[0] !== n || x.shape[2] !== h || x.shape[3] !== w)
+      if (x.shape.length !== s0.length || x.shape.some((d, i) => i !== 1 && d !== s0[i]))
         this.fail('concat', `inputs differ outside the channel axis: ${xs.map((v) => fmt(v.shape)).join(' vs ')}`);
     const c = xs.reduce((s, x) => s + x.shape[1], 0);
     if (xs.length === 1) return xs[0];
-    return this.out(this.add('concat', xs, {}, [[n, c, h, w]]));
+    const [n, , ...sp] = xs[0].shape;
+    return this.out(this.add('concat', xs, {}, [[n, c, ...sp]]));
   }
 
   /**
@@ -187,25 +206,24 @@ export class Graph {
   concatUp(xs: Value[], low: Value, mode: UpsampleMode = 'bilinear', alignCorners = true): Value {
     const op = 'concat_up';
     if (mode !== 'bilinear' && mode !== 'nearest') this.fail(op, `mode must be bilinear or nearest, got '${String(mode)}'`);
-    this.expectRank(op, low, 4, 'low input');
-    for (const x of xs) this.expectRank(op, x, 4, 'input');
-    const [n, cl, hl, wl] = low.shape;
-    const h = 2 * hl, w = 2 * wl;
+    this.expectAct(op, low, 'low input');
+    for (const x of xs) this.expectAct(op, x, 'input');
+    const [n, cl, ...spl] = low.shape;
+    const sp = spl.map((s) => 2 * s);
     for (const x of xs)
-      if (x.shape[0] !== n || x.shape[2] !== h || x.shape[3] !== w)
-        this.fail(op, `inputs ${xs.map((v) => fmt(v.shape)).join(', ')} must be [${n},*,${h},${w}]: ` +
+      if (x.shape.length !== low.shape.length || x.shape[0] !== n || x.shape.slice(2).some((d, i) => d !== sp[i]))
+        this.fail(op, `inputs ${xs.map((v) => fmt(v.shape)).join(', ')} must be [${n},*,${sp.join(',')}]: ` +
           `the batch and twice the spatial size of the up-sampled input ${fmt(low.shape)}`);
     const c = xs.reduce((s, x) => s + x.shape[1], cl);
-    return this.out(this.add(op, [...xs, low], { mode, alignCorners: !!alignCorners }, [[n, c, h, w]]));
+    return this.out(this.add(op, [...xs, low], { mode, alignCorners: !!alignCorners }, [[n, c, ...sp]]));
   }
 
   batchNorm(x: Value, gamma: Value, beta: Value, runningMean: string, runningVar: string,
             attrs: { training: boolean; eps?: number; momentum?: number; relu?: boolean }): Value {
-    this.expectRank('batchnorm', x, 4, 'input');
+    this.expectAct('batchnorm', x, 'input');
     const c = x.shape[1];
-    for (const [v, what] of [[gamma, 'weight'], [beta, 'bias']] as const)
-      if (v.shape.length !== 1 || v.shape[0] !== c) this.fail('batchnorm', `${what} ${fmt(v.shape)} does not match ${c} channels of ${fmt(x.shape)}`);
-    if (attrs.training && x.shape[0] * x.shape[2] * x.shape[3] < 2)
+    this.perChannel('batchnorm', [[gamma, 'weight'], [beta, 'bias']], c, x);
+    if (attrs.training && numel(x.shape) / c < 2)
       this.fail('batchnorm', `training needs more than one value per channel, got ${fmt(x.shape)}`);
     const rm = this.param(runningMean, [c]);
     const rv = this.param(runningVar, [c]);
@@ -213,12 +231,24 @@ export class Graph {
     return this.out(this.add('batchnorm', [x, gamma, beta, rm, rv], a, [x.shape]));
   }
 
+  /**
+   * Instance norm (PyTorch InstanceNorm(affine=True)): per image and channel, statistics over the
+   * spatial positions (biased variance), in training and eval alike; no running statistics.
+   */
+  instanceNorm(x: Value, gamma: Value, beta: Value, attrs: { eps?: number; relu?: boolean } = {}): Value {
+    this.expectAct('instancenorm', x, 'input');
+    this.perChannel('instancenorm', [[gamma, 'weight'], [beta, 'bias']], x.shape[1], x);
+    if (numel(spatialOf(x.shape)) < 2) this.fail('instancenorm', `needs more than one spatial position, got ${fmt(x.shape)}`);
+    const a: InstanceNormAttrs = { eps: attrs.eps ?? 1e-5, relu: !!attrs.relu };
+    return this.out(this.add('instancenorm', [x, gamma, beta], a, [x.shape]));
+  }
+
   relu(x: Value): Value { return this.unary('relu', x); }
   leakyRelu(x: Value, alpha = 0.01): Value { return this.unary('leaky_relu', x, { alpha }); }
   sigmoid(x: Value): Value { return this.unary('sigmoid', x); }
   /** Softmax over the channel axis (1). */
-  softmax(x: Value): Value { this.expectRank('softmax', x, 4, 'input'); return this.unary('softmax', x); }
-  /** Inverted dropout; the mask is a hash of (seed, run step, logical NCHW index): same on every backend. */
+  softmax(x: Value): Value { this.expectAct('softmax', x, 'input'); return this.unary('softmax', x); }
+  /** Inverted dropout; the mask is a hash of (seed, run step, logical NC(D)HW index): same on every backend. */
   dropout(x: Value, p: number, seed: number, training: boolean): Value {
     if (!(p >= 0 && p < 1)) this.fail('dropout', `p must be in [0, 1), got ${p}`);
     if (!training || p === 0) return x;
@@ -238,12 +268,12 @@ export class Graph {
   meanAll(x: Value): Value { return this.out(this.add('mean_all', [x], {}, [[1]], ['plain'])); }
 
   /**
-   * Segmentation loss on logits [N,K,H,W] and a target of the same shape (one-hot for ce kinds),
+   * Segmentation loss on logits [N,K,H,W] or [N,K,D,H,W] and a target of the same shape (one-hot for ce kinds),
    * shape [1]. bce_dice = bceWeight * BCE-with-logits (mean) + (1 - mean over images of soft Dice);
    * ce_dice = cross-entropy of the channel softmax + (1 - mean over images and classes of soft Dice).
    */
   loss(logits: Value, target: Value, kind: LossKind, bceWeight = 0.5): Value {
-    this.expectRank('loss', logits, 4, 'logits');
+    this.expectAct('loss', logits, 'logits');
     this.same('loss', logits, target);
     return this.out(this.add('loss', [logits, target], { kind, bceWeight }, [[1]], ['plain']));
   }

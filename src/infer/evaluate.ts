@@ -1,13 +1,10 @@
 // Evaluation of a model on a folder dataset (or one split of it): per-image IoU, Dice,
 // precision, recall and HD95 (src/metrics conventions), their mean and std, written as CSV
 // and Markdown. Images are predicted at full size with the predictor's padding/tiling/TTA.
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { scanFolder, loadSamples, type FolderOptions, type LoadOptions, type SplitName } from '../data/folder.js';
 import { fileError } from '../data/read-image.js';
 import {
-  binaryScores, multiClassScores, summarize, rowsToCsv, summaryToCsv, summaryToMarkdown, rowsToMarkdown,
-  writeTable, METRIC_NAMES, type ImageScores, type MetricRow, type MetricSummary,
+  binaryScores, multiClassScores, summarize, writeEvaluation, METRIC_NAMES, type ImageScores, type MetricRow, type MetricSummary,
 } from '../metrics/index.js';
 import type { Predictor, ProbMap } from './predict.js';
 import { predictImage, binaryMasks, type FilePredictOptions } from './files.js';
@@ -81,15 +78,8 @@ export async function evaluateFolder(predictor: Predictor, dir: string, opts: Ev
   }
   const metrics = [...METRIC_NAMES, ...Object.keys(rows[0].values).filter((k) => !METRIC_NAMES.includes(k))];
   const summary = summarize(rows, metrics);
-  const files: string[] = [];
-  if (opts.outDir) {
-    await mkdir(opts.outDir, { recursive: true });
-    const write = async (name: string, text: string) => { const p = join(opts.outDir!, name); await writeTable(p, text); files.push(p); };
-    await write('metrics.csv', rowsToCsv(rows, metrics));
-    await write('summary.csv', summaryToCsv(summary));
-    const title = `# Evaluation of ${dir}${split === 'all' ? '' : ` (split ${split})`}\n\n${rows.length} images, threshold ${opts.threshold ?? 0.5}; ` +
-      'HD95 in pixels, undefined where a mask is empty (left out of the mean, counted).\n\n';
-    await write('metrics.md', `${title}## Summary\n\n${summaryToMarkdown(summary)}\n## Per image\n\n${rowsToMarkdown(rows, metrics)}`);
-  }
+  const title = `# Evaluation of ${dir}${split === 'all' ? '' : ` (split ${split})`}\n\n${rows.length} images, threshold ${opts.threshold ?? 0.5}; ` +
+    'HD95 in pixels, undefined where a mask is empty (left out of the mean, counted).\n\n';
+  const files = opts.outDir ? await writeEvaluation(opts.outDir, rows, metrics, summary, title, 'image') : [];
   return { rows, summary, classes: ds.classes, files };
 }

@@ -1,5 +1,7 @@
 // Reflect padding to the model's size rule (multiples of 2^level) and cropping back, so that
-// any image size can be predicted. Mirroring (not zeros) keeps border statistics natural.
+// any image or volume size can be predicted. Mirroring (not zeros) keeps border statistics
+// natural. Written for any spatial rank; the 2D forms below are the images' names for them.
+import { forEachRow, rowOffset } from './grid.js';
 
 /** Index into [0, n) for any integer i, mirroring at the edges without repeating them (numpy 'reflect'). */
 export function reflectIndex(i: number, n: number): number {
@@ -10,39 +12,52 @@ export function reflectIndex(i: number, n: number): number {
   return r < n ? r : period - r;
 }
 
+/** Padded sizes and where the original starts in them, per spatial axis. */
+export interface PaddingN { start: number[]; size: number[] }
+
+/** Padded size per axis (the next multiple of m) with the extra split evenly, the odd one at the end. */
+export function paddingForN(sizes: readonly number[], m: number): PaddingN {
+  const size = sizes.map((s) => Math.ceil(s / m) * m);
+  return { start: sizes.map((s, k) => Math.floor((size[k] - s) / 2)), size };
+}
+
+/** Reflect-pads a [c, ...sizes] map to pad.size. */
+export function reflectPadN(data: ArrayLike<number>, c: number, sizes: readonly number[], pad: PaddingN): Float32Array {
+  const n = sizes.length, out = new Float32Array(c * pad.size.reduce((a, b) => a * b, 1));
+  const last = Int32Array.from({ length: pad.size[n - 1] }, (_, x) => reflectIndex(x - pad.start[n - 1], sizes[n - 1]));
+  forEachRow(c, pad.size, (dst, idx) => {
+    const src = rowOffset(idx, sizes, (k, i) => reflectIndex(i - pad.start[k], sizes[k]));
+    for (let x = 0; x < last.length; x++) out[dst + x] = data[src + last[x]];
+  });
+  return out;
+}
+
+/** The window of the given size at `start` of every channel of a [c, ...sizes] map. */
+export function cropN(data: ArrayLike<number>, c: number, sizes: readonly number[], start: readonly number[], size: readonly number[]): Float32Array {
+  const n = sizes.length, out = new Float32Array(c * size.reduce((a, b) => a * b, 1));
+  const len = size[n - 1], s0 = start[n - 1];
+  forEachRow(c, size, (dst, idx) => {
+    const src = rowOffset(idx, sizes, (k, i) => i + start[k]) + s0;
+    for (let x = 0; x < len; x++) out[dst + x] = data[src + x];
+  });
+  return out;
+}
+
+// ---- images ----
 export interface Padding { top: number; left: number; height: number; width: number }
 
-/** Padded size (the next multiple of m) with the extra split evenly, the odd pixel at the end. */
 export function paddingFor(h: number, w: number, m: number): Padding {
-  const height = Math.ceil(h / m) * m;
-  const width = Math.ceil(w / m) * m;
-  return { top: Math.floor((height - h) / 2), left: Math.floor((width - w) / 2), height, width };
+  const p = paddingForN([h, w], m);
+  return { top: p.start[0], left: p.start[1], height: p.size[0], width: p.size[1] };
 }
 
 /** Reflect-pads a CHW image to pad.height x pad.width. */
 export function reflectPad(data: ArrayLike<number>, c: number, h: number, w: number, pad: Padding): Float32Array {
-  const { top, left, height, width } = pad;
-  const out = new Float32Array(c * height * width);
-  const cols = Int32Array.from({ length: width }, (_, x) => reflectIndex(x - left, w));
-  for (let ch = 0; ch < c; ch++) {
-    for (let y = 0; y < height; y++) {
-      const src = ch * h * w + reflectIndex(y - top, h) * w;
-      const dst = (ch * height + y) * width;
-      for (let x = 0; x < width; x++) out[dst + x] = data[src + cols[x]];
-    }
-  }
-  return out;
+  return reflectPadN(data, c, [h, w], { start: [pad.top, pad.left], size: [pad.height, pad.width] });
 }
 
 /** The h x w window at (top, left) of every channel of a CHW map. */
 export function crop(data: ArrayLike<number>, c: number, H: number, W: number,
                      top: number, left: number, h: number, w: number): Float32Array {
-  const out = new Float32Array(c * h * w);
-  for (let ch = 0; ch < c; ch++)
-    for (let y = 0; y < h; y++) {
-      const src = (ch * H + top + y) * W + left;
-      const dst = (ch * h + y) * w;
-      for (let x = 0; x < w; x++) out[dst + x] = data[src + x];
-    }
-  return out;
+  return cropN(data, c, [H, W], [top, left], [h, w]);
 }

@@ -1,4 +1,4 @@
-// The prediction API: probabilities for an image of any size. Pads to the model's size rule
+// The prediction API: probabilities for an image or volume of any size. Pads to the model's size rule
 // (reflect) and crops back, slides overlapping windows with smooth blending over images
 // larger than the tile, optionally averages flips (TTA), and compiles one Plan per
 // window shape (cached, so a folder of same-sized images compiles once). A predictor runs a
@@ -11,9 +11,10 @@ import type { Backend } from '../engine/backend.js';
 import { SegModel } from '../models/model.js';
 import { copyParams } from '../engine/params.js';
 import { levelOf } from '../models/config.js';
-import { paddingFor, reflectPad, crop } from './pad.js';
-import { tileLayout, Blender, type BlendKind } from './tiles.js';
-import { FLIPS, IDENTITY, flipCHW } from './tta.js';
+import { paddingForN, reflectPadN, cropN } from './pad.js';
+import { tileLayoutN, BlenderN, type BlendKind } from './tiles.js';
+import { allFlips, flipN } from './tta.js';
+import { volumeOf } from './grid.js';
 import { defaultMemoryBudget, gib } from './memory.js';
 
 export interface PredictorOptions {
@@ -24,13 +25,14 @@ export interface PredictorOptions {
   head?: number;
   /** Run the pruned UNet++ L^level (model.prune); needs deep supervision. */
   level?: number;
-  /** Window size in pixels (square, or [h, w]); multiples of 2^level. Default: the whole image. */
-  tile?: number | [number, number];
+  /** Window size in pixels or voxels (one size for every axis, or one per axis: [h, w] or
+   *  [d, h, w]); multiples of 2^level. Default: the whole image, memory permitting. */
+  tile?: number | number[];
   /** Fraction of a window shared with its neighbour, in [0, 1). Default 0.25. */
   overlap?: number;
   /** Blending weights of overlapping windows. Default gaussian. */
   blend?: BlendKind;
-  /** Average over the four flips (identity, h, v, h+v). */
+  /** Average over the flips of every subset of the axes (4 for images, 8 for volumes). */
   tta?: boolean;
   /** Windows (times flips) per run, at most. Default 4. */
   batch?: number;
@@ -38,15 +40,16 @@ export interface PredictorOptions {
    *  image and sliding windows when no tile is given. Default: half the memory available when
    *  an image is predicted (defaultMemoryBudget). */
   maxMemory?: number;
-  /** Told how an image will run, whenever that differs from the image before (CLI: one line). */
-  onTiling?: (t: Tiling, height: number, width: number) => void;
+  /** Told how an image will run, whenever that differs from the image before (CLI: one line);
+   *  sizes are the input's spatial sizes ([height, width] or [depth, height, width]). */
+  onTiling?: (t: Tiling, sizes: number[]) => void;
 }
 
 /** How an image was run: whole, or in windows chosen to fit the memory budget, or as asked. */
 export interface Tiling {
   reason: 'whole' | 'budget' | 'explicit';
-  /** Window height and width (the padded image itself when whole). */
-  tile: [number, number];
+  /** Window size per spatial axis (the padded image itself when whole). */
+  tile: number[];
   windows: number;
   /** Windows (times flips) per run. */
   batch: number;
@@ -55,19 +58,22 @@ export interface Tiling {
   budgetBytes: number;
 }
 
-/** One line for logs: "whole image 2048x2048 (est. 5.9 GiB of 11.0 GiB)". */
-export function describeTiling(t: Tiling, height: number, width: number): string {
+/** One line for logs: "2048x2048: whole image, batch 1 (est. 5.9 GiB of a 11.0 GiB budget)";
+ *  sizes as given (images: height, width; written width x height as image tools do). */
+export function describeTiling(t: Tiling, ...sizes: number[]): string {
   const est = `est. ${gib(t.estimatedBytes)} of a ${gib(t.budgetBytes)} budget`;
-  if (t.reason === 'whole') return `${width}x${height}: whole image, batch ${t.batch} (${est})`;
-  return `${width}x${height}: ${t.windows} windows of ${t.tile[1]}x${t.tile[0]}, batch ${t.batch}` +
+  const xy = (s: readonly number[]) => (s.length === 2 ? [s[1], s[0]] : s).join('x');
+  if (t.reason === 'whole') return `${xy(sizes)}: whole ${sizes.length === 2 ? 'image' : 'volume'}, batch ${t.batch} (${est})`;
+  return `${xy(sizes)}: ${t.windows} windows of ${xy(t.tile)}, batch ${t.batch}` +
     ` (${t.reason === 'budget' ? 'to fit the memory budget' : 'as asked'}; ${est})`;
 }
 
-/** Input image: CHW planes, values as the model was trained on. */
-export interface InputImage { data: ArrayLike<number>; channels: number; height: number; width: number }
+/** Input: CHW planes of an image, or C x D x H x W of a volume (depth set), values as the
+ *  model was trained on. */
+export interface InputImage { data: ArrayLike<number>; channels: number; height: number; width: number; depth?: number }
 
-/** Probabilities [classes, height, width]; tiling says how they were computed. */
-export interface ProbMap { data: Float32Array; classes: number; height: number; width: number; tiling?: Tiling }
+/** Probabilities [classes, (depth,) height, width]; tiling says how they were computed. */
+export interface ProbMap { data: Float32Array; classes: number; height: number; width: number; depth?: number; tiling?: Tiling }
 
 export interface Predictor {
   /** The model actually run (pruned when level is set), with the predictor's own copy of the
@@ -75,8 +81,8 @@ export interface Predictor {
   readonly model: SegModel;
   readonly classes: number;
   predict(img: InputImage): ProbMap;
-  /** Several images of one size through shared network runs (a service's micro-batch): one
-   *  image gives exactly predict(img); n images run up to n times as many windows per run. */
+  /** Several inputs of one size through shared network runs (a service's micro-batch): one
+   *  input gives exactly predict(input); n inputs run up to n times as many windows per run. */
   predictMany(imgs: InputImage[]): ProbMap[];
   /** Number of plans compiled so far (one per window batch shape). */
   readonly plansCompiled: number;
@@ -101,7 +107,9 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
   const batch = opts.batch ?? 4;
   if (!Number.isInteger(batch) || batch < 1) throw optError('batch', `must be a positive integer, got ${opts.batch}`);
   if (opts.maxMemory !== undefined && !(opts.maxMemory > 0)) throw optError('maxMemory', `must be a positive number of bytes, got ${opts.maxMemory}`);
-  const tile = opts.tile === undefined ? undefined : Array.isArray(opts.tile) ? opts.tile : [opts.tile, opts.tile];
+  const rank = cfg.dims;
+  const tile = opts.tile === undefined ? undefined : Array.isArray(opts.tile) ? opts.tile : new Array<number>(rank).fill(opts.tile);
+  if (tile && tile.length !== rank) throw optError('tile', `${tile.length} sizes for a ${rank}D model: give one size, or ${rank}`);
   for (const t of tile ?? [])
     if (!Number.isInteger(t) || t < m || t % m !== 0)
       throw optError('tile', `${t} is not a positive multiple of 2^${levelOf(cfg)} = ${m}: use ${Math.max(m, Math.floor(t / m) * m)} or ${Math.max(m, Math.ceil(t / m) * m)}`);
@@ -110,156 +118,134 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
     const names = model.headNames();
     if (!names.includes(`final${opts.head}`)) throw optError('head', `${opts.head} does not exist; heads are ${names.join(', ')}`);
   }
-  const flips = opts.tta ? FLIPS : IDENTITY;
+  const flips = opts.tta ? allFlips(rank) : allFlips(rank).slice(0, 1);
   const K = cfg.classes;
   const C = cfg.inChannels;
   const plans = new Map<string, Plan>();
 
-  const graphFor = (b: number, h: number, w: number) => {
+  const graphFor = (b: number, size: readonly number[]) => {
     const g = new Graph();
-    const x = g.input('x', [b, C, h, w]);
+    const x = g.input('x', [b, C, ...size]);
     return { g, probs: model.probabilities(g, model.forward(g, x, { training: false, fuseBn: true }), modeSpec) };
   };
   // Plans sized without memory (sizeOnly), by window batch shape.
   const arenas = new Map<string, number>();
-  const arenaOf = (b: number, h: number, w: number): number => {
-    const key = `${b}x${h}x${w}`;
+  const arenaOf = (b: number, size: readonly number[]): number => {
+    const key = [b, ...size].join('x');
     let bytes = arenas.get(key);
     if (bytes === undefined) {
-      const { g, probs } = graphFor(b, h, w);
+      const { g, probs } = graphFor(b, size);
       bytes = new Plan(g, opts.backend, model.params, [probs], { frozenParams: true, sizeOnly: true }).arenaBytes;
       arenas.set(key, bytes);
     }
     return bytes;
   };
-  const planFor = (b: number, h: number, w: number, budget: number): Plan => {
-    const key = `${b}x${h}x${w}`;
+  const planFor = (b: number, size: readonly number[], budget: number): Plan => {
+    const key = [b, ...size].join('x');
     let plan = plans.get(key);
     if (!plan) {
       // Cached plans hold their memory: give it back when they would not fit beside the new one.
       const held = [...plans.values()].reduce((s, p) => s + p.arenaBytes, 0);
-      if (held + arenaOf(b, h, w) > budget) { for (const p of plans.values()) p.dispose(); plans.clear(); }
-      const { g, probs } = graphFor(b, h, w);
+      if (held + arenaOf(b, size) > budget) { for (const p of plans.values()) p.dispose(); plans.clear(); }
+      const { g, probs } = graphFor(b, size);
       plan = new Plan(g, opts.backend, model.params, [probs], { frozenParams: true });
       plans.set(key, plan);
     }
     return plan;
   };
   const paramBytes = [...model.params.map.values()].reduce((s, p) => s + 4 * p.data.length, 0);
-  /** Peak bytes of one image: the arena, the predictor's host buffers, folded weights and slack. */
-  const estimate = (b: number, th: number, tw: number, Hp: number, Wp: number) =>
-    arenaOf(b, th, tw) + 4 * (C * Hp * Wp + 5 * K * Hp * Wp + 2 * Hp * Wp) +
-    4 * (b + 1) * (C + K) * th * tw + paramBytes + SLACK_BYTES;
+  /** Peak bytes of one input: the arena, the predictor's host buffers, folded weights and slack. */
+  const estimate = (b: number, win: readonly number[], padded: readonly number[]) =>
+    arenaOf(b, win) + 4 * (C + 5 * K + 2) * volumeOf(padded) + 4 * (b + 1) * (C + K) * volumeOf(win) + paramBytes + SLACK_BYTES;
 
-  const chooseTiling = (Hp: number, Wp: number, budget: number): Tiling => {
-    const windowsOf = (th: number, tw: number) => tileLayout(Hp, Wp, th, tw, overlap, 'linear').windows.length;
-    const batchFor = (n: number, th: number, tw: number) => {
+  const chooseTiling = (padded: number[], budget: number): Tiling => {
+    const clamp = (t: number) => padded.map((s) => Math.min(t, s));
+    const windowsOf = (win: readonly number[]) => tileLayoutN(padded, win, overlap, 'linear').windows.length;
+    const batchFor = (n: number, win: readonly number[]) => {
       let b = Math.min(batch, n * flips.length);
-      while (b > 1 && estimate(b, th, tw, Hp, Wp) > budget) b = Math.ceil(b / 2);
+      while (b > 1 && estimate(b, win, padded) > budget) b = Math.ceil(b / 2);
       return b;
     };
-    const done = (reason: Tiling['reason'], th: number, tw: number): Tiling => {
-      const windows = windowsOf(th, tw), b = batchFor(windows, th, tw);
-      return { reason, tile: [th, tw], windows, batch: b, estimatedBytes: estimate(b, th, tw, Hp, Wp), budgetBytes: budget };
+    const done = (reason: Tiling['reason'], win: number[]): Tiling => {
+      const windows = windowsOf(win), b = batchFor(windows, win);
+      return { reason, tile: win, windows, batch: b, estimatedBytes: estimate(b, win, padded), budgetBytes: budget };
     };
-    if (tile) return done('explicit', Math.min(tile[0], Hp), Math.min(tile[1], Wp));
-    if (estimate(1, Hp, Wp, Hp, Wp) <= budget) return done('whole', Hp, Wp);
-    // The largest square window (a multiple of m) whose run fits, found by bisection ...
-    const fits = (t: number) => estimate(1, Math.min(t, Hp), Math.min(t, Wp), Hp, Wp) <= budget;
-    let lo = 0, hi = Math.ceil(Math.max(Hp, Wp) / m);
+    if (tile) return done('explicit', padded.map((s, k) => Math.min(tile[k], s)));
+    if (estimate(1, padded, padded) <= budget) return done('whole', padded);
+    // The largest cubic window (a multiple of m) whose run fits, found by bisection ...
+    const fits = (t: number) => estimate(1, clamp(t), padded) <= budget;
+    let lo = 0, hi = Math.ceil(Math.max(...padded) / m);
     while (lo < hi) { const k = Math.ceil((lo + hi + 1) / 2); if (k <= hi && fits(k * m)) lo = k; else hi = k - 1; }
     if (lo === 0)
-      throw optError('maxMemory', `${gib(budget)} is too small for this model: the smallest window (${m}x${m}) needs ` +
-        `${gib(estimate(1, m, m, Hp, Wp))} with a ${Wp}x${Hp} image's buffers; give more (--max-memory) or free some`);
+      throw optError('maxMemory', `${gib(budget)} is too small for this model: the smallest window (${clamp(m).join('x')}) needs ` +
+        `${gib(estimate(1, clamp(m), padded))} with a ${padded.join('x')} input's buffers; give more (--max-memory) or free some`);
     // ... then shrunk while the number of windows stays the same (less overlap to recompute).
     let t = lo * m;
-    const n = windowsOf(Math.min(t, Hp), Math.min(t, Wp));
-    while (t > m && windowsOf(Math.min(t - m, Hp), Math.min(t - m, Wp)) === n) t -= m;
-    return done('budget', Math.min(t, Hp), Math.min(t, Wp));
+    const n = windowsOf(clamp(t));
+    while (t > m && windowsOf(clamp(t - m)) === n) t -= m;
+    return done('budget', clamp(t));
   };
 
   let lastTiling = '';
-  const predict = (img: InputImage): ProbMap => {
-    const { channels, height: H, width: W } = img;
-    if (channels !== C) throw new Error(`image has ${channels} channels, the model expects ${C}`);
-    if (img.data.length !== C * H * W) throw new Error(`image data has ${img.data.length} values, expected ${C}x${H}x${W}`);
-    const pad = paddingFor(H, W, m);
-    const [Hp, Wp] = [pad.height, pad.width];
-    const tiling = chooseTiling(Hp, Wp, opts.maxMemory ?? defaultMemoryBudget());
-    const said = `${tiling.reason} ${tiling.tile} ${tiling.batch} ${Hp}x${Wp}`;
-    if (said !== lastTiling) { lastTiling = said; opts.onTiling?.(tiling, H, W); }
-    const padded = pad.height === H && pad.width === W ? img.data : reflectPad(img.data, C, H, W, pad);
-    const layout = tileLayout(Hp, Wp, tiling.tile[0], tiling.tile[1], overlap, opts.blend ?? 'gaussian');
-    const { tileH: th, tileW: tw } = layout;
-    const items = layout.windows.flatMap((win) => flips.map((flip) => ({ win, flip })));
-    const b = tiling.batch;
-    const plan = planFor(b, th, tw, tiling.budgetBytes);
-    const inSize = C * th * tw;
-    const outSize = K * th * tw;
-    const feed = new Float32Array(b * inSize);
+  /** Images (or volumes) of one size through shared network runs: a service's micro-batch.
+   *  One input is exactly predict(input); n inputs run up to n times as many windows a run. */
+  const run = (imgs: InputImage[]): ProbMap[] => {
+    const { channels } = imgs[0];
+    const sizes = imgs[0].depth === undefined ? [imgs[0].height, imgs[0].width] : [imgs[0].depth, imgs[0].height, imgs[0].width];
+    if (sizes.length !== rank)
+      throw new Error(rank === 2 ? 'the model is 2D and the input is a volume: predict it slice by slice (predictVolume, or --dims 2 in the CLI)'
+        : 'the model is 3D and the input is an image: give a volume (depth set)');
+    if (channels !== C) throw new Error(`${rank === 2 ? 'image' : 'volume'} has ${channels} channels, the model expects ${C}`);
+    for (const img of imgs) {
+      const s = img.depth === undefined ? [img.height, img.width] : [img.depth, img.height, img.width];
+      if (s.join('x') !== sizes.join('x')) throw new Error(`predictMany: inputs of one batch must share a size (${s.join('x')} vs ${sizes.join('x')})`);
+      if (img.channels !== C || img.data.length !== C * volumeOf(sizes)) throw new Error(`input data has ${img.data.length} values, expected ${[C, ...sizes].join('x')}`);
+    }
+    const pad = paddingForN(sizes, m);
+    const P = pad.size;
+    const same = P.every((s, k) => s === sizes[k]);
+    const budget = opts.maxMemory ?? defaultMemoryBudget();
+    const tiling = chooseTiling(P, budget);
+    if (imgs.length > 1 && tiling.reason === 'budget') return imgs.map((img) => run([img])[0]);  // one fills the budget already
+    const said = `${tiling.reason} ${tiling.tile} ${tiling.batch} ${P}`;
+    if (said !== lastTiling) { lastTiling = said; opts.onTiling?.(tiling, sizes); }
+    const padded = imgs.map((img) => (same ? img.data : reflectPadN(img.data, C, sizes, pad)));
+    const layout = tileLayoutN(P, tiling.tile, overlap, opts.blend ?? 'gaussian');
+    const win = layout.tile;
+    const items = imgs.flatMap((_, n) => layout.windows.flatMap((start) => flips.map((flip) => ({ n, start, flip }))));
+    // Several inputs: runs padded to a power of two (zero slots), so that batches of 2..n inputs
+    // compile a handful of plans, not one per count; halved while they would not fit the budget.
+    let slots = tiling.batch;
+    if (imgs.length > 1) {
+      slots = 2 ** Math.ceil(Math.log2(Math.min(tiling.batch * imgs.length, items.length)));
+      while (slots > tiling.batch && estimate(slots, win, P) > budget) slots /= 2;
+    }
+    const b = Math.min(slots, items.length);
+    const plan = planFor(slots, win, budget);
+    const inSize = C * volumeOf(win);
+    const outSize = K * volumeOf(win);
+    const feed = new Float32Array(slots * inSize);
     const unflipped = new Float32Array(outSize);
-    const blender = new Blender(K, Hp, Wp, layout);
+    const blenders = imgs.map(() => new BlenderN(K, P, layout));
     for (let start = 0; start < items.length; start += b) {
       const chunk = items.slice(start, start + b);
       feed.fill(0); // unused slots of a last, partial batch
-      chunk.forEach(({ win, flip }, i) => {
-        const window = crop(padded, C, Hp, Wp, win.top, win.left, th, tw);
-        flipCHW(window, feed, i * inSize, C, th, tw, flip);
-      });
+      chunk.forEach(({ n, start: at, flip }, i) => flipN(cropN(padded[n], C, P, at, win), feed, i * inSize, C, win, flip));
       const out = plan.runToHost({ x: feed })[0];
-      chunk.forEach(({ win, flip }, i) => {
-        flipCHW(out.subarray(i * outSize, (i + 1) * outSize), unflipped, 0, K, th, tw, flip);
-        blender.add(win, unflipped);
+      chunk.forEach(({ n, start: at, flip }, i) => {
+        flipN(out.subarray(i * outSize, (i + 1) * outSize), unflipped, 0, K, win, flip);
+        blenders[n].add(at, unflipped);
       });
     }
-    const full = blender.result();
-    const data = Hp === H && Wp === W ? full : crop(full, K, Hp, Wp, pad.top, pad.left, H, W);
-    return { data, classes: K, height: H, width: W, tiling };
-  };
-
-  // predict over several same-sized images: the same steps with an image index on each item.
-  const predictMany = (imgs: InputImage[]): ProbMap[] => {
-    if (imgs.length <= 1) return imgs.map(predict);
-    const { height: H, width: W } = imgs[0];
-    for (const img of imgs) {
-      if (img.height !== H || img.width !== W) throw new Error(`predictMany: images of one batch must share a size (${img.height}x${img.width} vs ${H}x${W})`);
-      if (img.channels !== C || img.data.length !== C * H * W) throw new Error(`image data is not ${C}x${H}x${W}`);
-    }
-    const pad = paddingFor(H, W, m);
-    const [Hp, Wp] = [pad.height, pad.width];
-    const budget = opts.maxMemory ?? defaultMemoryBudget();
-    const tiling = chooseTiling(Hp, Wp, budget);
-    if (tiling.reason === 'budget') return imgs.map(predict); // one image fills the budget already
-    const padded = imgs.map((img) => (Hp === H && Wp === W ? img.data : reflectPad(img.data, C, H, W, pad)));
-    const layout = tileLayout(Hp, Wp, tiling.tile[0], tiling.tile[1], overlap, opts.blend ?? 'gaussian');
-    const { tileH: th, tileW: tw } = layout;
-    const items = imgs.flatMap((_, n) => layout.windows.flatMap((win) => flips.map((flip) => ({ n, win, flip }))));
-    // runs are padded to a power of two (zero slots), so that batches of 2..n images compile
-    // a handful of plans, not one per size; halved while they would not fit the budget
-    let slots = 2 ** Math.ceil(Math.log2(Math.min(tiling.batch * imgs.length, items.length)));
-    while (slots > tiling.batch && estimate(slots, th, tw, Hp, Wp) > budget) slots /= 2;
-    const b = Math.min(slots, items.length);
-    const plan = planFor(slots, th, tw, budget);
-    const inSize = C * th * tw;
-    const outSize = K * th * tw;
-    const feed = new Float32Array(slots * inSize);
-    const unflipped = new Float32Array(outSize);
-    const blenders = imgs.map(() => new Blender(K, Hp, Wp, layout));
-    for (let start = 0; start < items.length; start += b) {
-      const chunk = items.slice(start, start + b);
-      feed.fill(0);
-      chunk.forEach(({ n, win, flip }, i) => flipCHW(crop(padded[n], C, Hp, Wp, win.top, win.left, th, tw), feed, i * inSize, C, th, tw, flip));
-      const out = plan.runToHost({ x: feed })[0];
-      chunk.forEach(({ n, win, flip }, i) => {
-        flipCHW(out.subarray(i * outSize, (i + 1) * outSize), unflipped, 0, K, th, tw, flip);
-        blenders[n].add(win, unflipped);
-      });
-    }
-    return blenders.map((bl) => {
+    return blenders.map((bl, n) => {
       const full = bl.result();
-      return { data: Hp === H && Wp === W ? full : crop(full, K, Hp, Wp, pad.top, pad.left, H, W), classes: K, height: H, width: W, tiling };
+      const data = same ? full : cropN(full, K, P, pad.start, sizes);
+      const img = imgs[n];
+      return { data, classes: K, height: img.height, width: img.width, ...(img.depth === undefined ? {} : { depth: img.depth }), tiling };
     });
   };
+  const predict = (img: InputImage): ProbMap => run([img])[0];
+  const predictMany = (imgs: InputImage[]): ProbMap[] => (imgs.length ? run(imgs) : []);
 
   return { model, classes: K, predict, predictMany, get plansCompiled() { return plans.size; } };
 }
@@ -272,12 +258,12 @@ export function threshold(p: ProbMap, t = 0.5): Uint8Array {
 }
 
 /**
- * One label per pixel [H, W]: for one class, 1 where p > t; for softmax classes, the argmax
+ * One label per pixel [H, W] (voxel [D, H, W]): for one class, 1 where p > t; for softmax classes, the argmax
  * (0 = background); for per-class sigmoids, the most probable class above t, else 0 and
  * class k is label k + 1.
  */
 export function labelMap(p: ProbMap, multiclass: 'softmax' | 'sigmoid' = 'softmax', t = 0.5): Uint8Array {
-  const plane = p.height * p.width;
+  const plane = (p.depth ?? 1) * p.height * p.width;
   const out = new Uint8Array(plane);
   if (p.classes === 1) {
     for (let i = 0; i < plane; i++) out[i] = p.data[i] > t ? 1 : 0;

@@ -1,6 +1,8 @@
 // Sliding-window layout and blending weights. Windows overlap; each pixel's prediction is
 // the weighted mean over the windows covering it, with weights falling off towards a
-// window's border (where the network sees the least context) so that seams vanish.
+// window's border (where the network sees the least context) so that seams vanish. Any
+// spatial rank (images, volumes); the 2D forms at the end are the images' names for them.
+import { forEachRow, rowOffset, volumeOf } from './grid.js';
 
 export type BlendKind = 'gaussian' | 'linear';
 
@@ -30,34 +32,29 @@ export function blendProfile(n: number, kind: BlendKind): Float32Array {
   return w;
 }
 
-export interface Window { top: number; left: number }
+/** A window's first index along every spatial axis. */
+export type Start = readonly number[];
 
-export interface TileLayout {
-  windows: Window[];
-  tileH: number;
-  tileW: number;
+export interface TileLayoutN {
+  windows: Start[];
+  /** Window size per axis (at most the map's). */
+  tile: number[];
   /** Per-axis weights; all ones along an axis that a single window covers (exact untiled result). */
-  rowWeights: Float32Array;
-  colWeights: Float32Array;
+  weights: Float32Array[];
 }
 
-export function tileLayout(H: number, W: number, tileH: number, tileW: number, overlap: number, kind: BlendKind): TileLayout {
-  const th = Math.min(tileH, H);
-  const tw = Math.min(tileW, W);
-  const rows = windowStarts(H, th, overlap);
-  const cols = windowStarts(W, tw, overlap);
-  const windows = rows.flatMap((top) => cols.map((left) => ({ top, left })));
-  const ones = (n: number) => new Float32Array(n).fill(1);
-  return {
-    windows, tileH: th, tileW: tw,
-    rowWeights: rows.length > 1 ? blendProfile(th, kind) : ones(th),
-    colWeights: cols.length > 1 ? blendProfile(tw, kind) : ones(tw),
-  };
+/** Windows (every combination of the per-axis starts) of a map of the given sizes. */
+export function tileLayoutN(sizes: readonly number[], tile: readonly number[], overlap: number, kind: BlendKind): TileLayoutN {
+  const t = sizes.map((s, k) => Math.min(tile[k], s));
+  const starts = sizes.map((s, k) => windowStarts(s, t[k], overlap));
+  let windows: number[][] = [[]];
+  for (const axis of starts) windows = windows.flatMap((w) => axis.map((a) => [...w, a]));
+  return { windows, tile: t, weights: starts.map((st, k) => (st.length > 1 ? blendProfile(t[k], kind) : new Float32Array(t[k]).fill(1))) };
 }
 
 /**
- * A window's weights along one axis: where its side lies on the image border it saw the same
- * context as a whole-image run, so that half keeps the full weight instead of fading out (a
+ * A window's weights along one axis: where its side lies on the map's border it saw the same
+ * context as a whole-map run, so that half keeps the full weight instead of fading out (a
  * fading side let a neighbour, which sees less of the border, dominate there).
  */
 function borderAware(w: Float32Array, atStart: boolean, atEnd: boolean): Float32Array {
@@ -68,37 +65,66 @@ function borderAware(w: Float32Array, atStart: boolean, atEnd: boolean): Float32
   return out;
 }
 
-/** Accumulates weighted window predictions ([K, th, tw]) into a [K, H, W] map. */
-export class Blender {
+/** Accumulates weighted window predictions ([K, ...tile]) into a [K, ...sizes] map. */
+export class BlenderN {
   private sum: Float64Array;
   private weight: Float64Array;
+  private readonly volume: number;
 
-  constructor(readonly k: number, readonly H: number, readonly W: number, readonly layout: TileLayout) {
-    this.sum = new Float64Array(k * H * W);
-    this.weight = new Float64Array(H * W);
+  constructor(readonly k: number, readonly sizes: readonly number[], readonly layout: TileLayoutN) {
+    this.volume = volumeOf(sizes);
+    this.sum = new Float64Array(k * this.volume);
+    this.weight = new Float64Array(this.volume);
   }
 
-  add(win: Window, pred: ArrayLike<number>): void {
-    const { tileH: th, tileW: tw } = this.layout;
-    const { H, W } = this;
-    const rowWeights = borderAware(this.layout.rowWeights, win.top === 0, win.top + th === H);
-    const colWeights = borderAware(this.layout.colWeights, win.left === 0, win.left + tw === W);
-    for (let y = 0; y < th; y++) {
-      const ry = rowWeights[y];
-      const row = (win.top + y) * W + win.left;
-      for (let x = 0; x < tw; x++) this.weight[row + x] += ry * colWeights[x];
+  add(start: Start, pred: ArrayLike<number>): void {
+    const { tile } = this.layout, { sizes } = this, n = sizes.length;
+    const w = this.layout.weights.map((wk, k) => borderAware(wk, start[k] === 0, start[k] + tile[k] === sizes[k]));
+    const last = w[n - 1], len = tile[n - 1], tileVolume = volumeOf(tile);
+    // Rows of one channel of the window: the outer weight is the product over the outer axes.
+    forEachRow(1, tile, (src, idx) => {
+      let outer = 1;
+      for (let k = 0; k < n - 1; k++) outer *= w[k][idx[k + 1]];
+      const dst = rowOffset(idx, sizes, (k, i) => i + start[k]) + start[n - 1];
+      for (let x = 0; x < len; x++) this.weight[dst + x] += outer * last[x];
       for (let c = 0; c < this.k; c++) {
-        const dst = c * H * W + row;
-        const src = (c * th + y) * tw;
-        for (let x = 0; x < tw; x++) this.sum[dst + x] += ry * colWeights[x] * pred[src + x];
+        const d = c * this.volume + dst, s = c * tileVolume + src;
+        for (let x = 0; x < len; x++) this.sum[d + x] += outer * last[x] * pred[s + x];
       }
-    }
+    });
   }
 
   result(): Float32Array {
     const out = new Float32Array(this.sum.length);
-    const plane = this.H * this.W;
-    for (let i = 0; i < out.length; i++) out[i] = this.sum[i] / this.weight[i % plane];
+    for (let i = 0; i < out.length; i++) out[i] = this.sum[i] / this.weight[i % this.volume];
     return out;
   }
+}
+
+// ---- images ----
+export interface Window { top: number; left: number }
+
+export interface TileLayout {
+  windows: Window[];
+  tileH: number;
+  tileW: number;
+  rowWeights: Float32Array;
+  colWeights: Float32Array;
+}
+
+export function tileLayout(H: number, W: number, tileH: number, tileW: number, overlap: number, kind: BlendKind): TileLayout {
+  const l = tileLayoutN([H, W], [tileH, tileW], overlap, kind);
+  return { windows: l.windows.map(([top, left]) => ({ top, left })), tileH: l.tile[0], tileW: l.tile[1], rowWeights: l.weights[0], colWeights: l.weights[1] };
+}
+
+/** Accumulates weighted window predictions ([K, th, tw]) into a [K, H, W] map. */
+export class Blender {
+  private readonly n: BlenderN;
+
+  constructor(k: number, H: number, W: number, layout: TileLayout) {
+    this.n = new BlenderN(k, [H, W], { windows: layout.windows.map((w) => [w.top, w.left]), tile: [layout.tileH, layout.tileW], weights: [layout.rowWeights, layout.colWeights] });
+  }
+
+  add(win: Window, pred: ArrayLike<number>): void { this.n.add([win.top, win.left], pred); }
+  result(): Float32Array { return this.n.result(); }
 }

@@ -1,7 +1,28 @@
-// Flip test-time augmentation. The four flips {identity, h, v, h+v} form a group, so the
-// averaged prediction is exactly equivariant to h and v flips of the input (with only
-// identity + h + v it would not be).
+// Flip test-time augmentation. The flips of every subset of the spatial axes form a group
+// (4 for images, 8 for volumes), so the averaged prediction is exactly equivariant to each
+// axis's flip (with only identity + one flip per axis it would not be).
+import { forEachRow, rowOffset } from './grid.js';
 
+/** Which spatial axes a flip reverses (images: [vertical, horizontal]). */
+export type FlipN = readonly boolean[];
+
+/** Every flip of `rank` spatial axes, identity first. */
+export function allFlips(rank: number): FlipN[] {
+  return Array.from({ length: 2 ** rank }, (_, m) => Array.from({ length: rank }, (_, k) => ((m >> (rank - 1 - k)) & 1) === 1));
+}
+
+/** Flips every channel of a [c, ...sizes] map into dst at dstOffset (a flip is its own inverse). */
+export function flipN(src: ArrayLike<number>, dst: Float32Array, dstOffset: number, c: number, sizes: readonly number[], f: FlipN): void {
+  const n = sizes.length, len = sizes[n - 1], rev = f[n - 1];
+  forEachRow(c, sizes, (d, idx) => {
+    const s = rowOffset(idx, sizes, (k, i) => (f[k] ? sizes[k] - 1 - i : i));
+    const o = dstOffset + d;
+    if (rev) for (let x = 0; x < len; x++) dst[o + x] = src[s + len - 1 - x];
+    else for (let x = 0; x < len; x++) dst[o + x] = src[s + x];
+  });
+}
+
+// ---- images ----
 export interface Flip { h: boolean; v: boolean }
 
 export const IDENTITY: Flip[] = [{ h: false, v: false }];
@@ -9,12 +30,5 @@ export const FLIPS: Flip[] = [{ h: false, v: false }, { h: true, v: false }, { h
 
 /** Flips every channel of a CHW map (a flip is its own inverse: also undoes it). */
 export function flipCHW(src: ArrayLike<number>, dst: Float32Array, dstOffset: number, c: number, h: number, w: number, f: Flip): void {
-  for (let ch = 0; ch < c; ch++)
-    for (let y = 0; y < h; y++) {
-      const sy = f.v ? h - 1 - y : y;
-      const s = (ch * h + sy) * w;
-      const d = dstOffset + (ch * h + y) * w;
-      if (f.h) for (let x = 0; x < w; x++) dst[d + x] = src[s + w - 1 - x];
-      else for (let x = 0; x < w; x++) dst[d + x] = src[s + x];
-    }
+  flipN(src, dst, dstOffset, c, [h, w], [f.v, f.h]);
 }

@@ -1,6 +1,7 @@
 // ONNX export (opset 17): serialises the forward graph of a model in eval mode, with its
 // probabilities (accurate = mean of the heads', fast = one head, pruned = L^d's head) as the
-// output. Input 'input' [N, C, H, W] with dynamic N, H, W (H, W multiples of 2^level).
+// output. Input 'input' [N, C, H, W] with dynamic N, H, W (H, W multiples of 2^level); for
+// volume models (dims 3) [N, C, D, H, W], every op written for the input's spatial rank.
 import { Graph, type Node, type Value } from '../engine/graph.js';
 import { SegModel, type InferenceMode } from '../models/model.js';
 import { levelOf } from '../models/config.js';
@@ -11,7 +12,7 @@ export type OnnxMode = InferenceMode | { kind: 'pruned'; level: number };
 
 export interface OnnxOptions {
   mode?: OnnxMode;
-  /** Symbolic H and W (default true); false fixes them to `size`. */
+  /** Symbolic H and W (D, H, W for volumes; default true); false fixes them to `size`. */
   dynamicSize?: boolean;
   /** Spatial size written when dynamicSize is false (default 96). */
   size?: number;
@@ -56,7 +57,7 @@ function valueInfo(name: string, dims: (number | string)[]): ProtoWriter {
 function buildGraph(model: SegModel, mode: OnnxMode, size: number): { g: Graph; m: SegModel; out: Value } {
   const m = mode.kind === 'pruned' ? model.prune(mode.level) : model;
   const g = new Graph();
-  const x = g.input('input', [1, m.config.inChannels, size, size]);
+  const x = g.input('input', [1, m.config.inChannels, ...Array(m.config.dims).fill(size)]);
   const heads = m.forward(g, x, { training: false });
   const out = m.probabilities(g, heads, mode.kind === 'pruned' ? { kind: 'fast' } : mode);
   return { g, m, out };
@@ -105,8 +106,11 @@ function translate(g: Graph, m: SegModel, out: Value, fold: boolean): { nodes: O
     emit('Relu', [`${y}:pre`], [y], [], `${n.name}/relu`);
   };
 
-  /** Inputs and attributes of the Resize that up-samples x by 2 as n's mode says (upsample2x, concat_up). */
-  const resize = (x: Value) => [name(x), '', constant('resize_scales_x2', [4], Float32Array.from([1, 1, 2, 2]))];
+  /** Per spatial axis of x: [v, v] or [v, v, v]. */
+  const each = (x: Value, v: number) => x.shape.slice(2).map(() => v);
+  /** Inputs and attributes of the Resize that up-samples x by 2 as n's mode says (upsample2x, concat_up):
+   *  'linear' interpolates along every scaled axis (bilinear, trilinear for volumes). */
+  const resize = (x: Value) => [name(x), '', constant(`resize_scales_x2${x.shape.length === 5 ? '_3d' : ''}`, [x.shape.length], Float32Array.from([1, 1, ...each(x, 2)]))];
   const resizeAttrs = (n: Node): Attr[] => n.attrs.mode === 'nearest'
     ? [{ name: 'mode', s: 'nearest' }, { name: 'coordinate_transformation_mode', s: 'asymmetric' }, { name: 'nearest_mode', s: 'floor' }]
     : [{ name: 'mode', s: 'linear' }, { name: 'coordinate_transformation_mode', s: n.attrs.alignCorners ? 'align_corners' : 'pytorch_half_pixel' }];
@@ -116,9 +120,9 @@ function translate(g: Graph, m: SegModel, out: Value, fold: boolean): { nodes: O
     const ins = () => n.inputs.map(name);
     switch (n.op) {
       case 'conv': {
-        const [, w, b] = n.inputs;
-        const k = w.shape[2];
-        const attrs: Attr[] = [{ name: 'kernel_shape', ints: [k, w.shape[3]] }, { name: 'pads', ints: Array(4).fill(n.attrs.pad) }, { name: 'strides', ints: [n.attrs.stride, n.attrs.stride] }];
+        const [x, w, b] = n.inputs;
+        const attrs: Attr[] = [{ name: 'kernel_shape', ints: w.shape.slice(2) }, { name: 'pads', ints: [...each(x, n.attrs.pad), ...each(x, n.attrs.pad)] },
+          { name: 'strides', ints: each(x, n.attrs.stride) }];
         const bn = readers.get(n.id);
         const next = bn?.length === 1 && bn[0].op === 'batchnorm' && !n.attrs.relu && fold ? bn[0] : null;
         if (next) {
@@ -132,12 +136,12 @@ function translate(g: Graph, m: SegModel, out: Value, fold: boolean): { nodes: O
         break;
       }
       case 'conv_transpose': {
-        const s = n.attrs.stride;
-        withRelu(n, 'ConvTranspose', ins(), [{ name: 'kernel_shape', ints: [s, s] }, { name: 'strides', ints: [s, s] }], false);
+        const s = n.attrs.stride, x = n.inputs[0];
+        withRelu(n, 'ConvTranspose', ins(), [{ name: 'kernel_shape', ints: each(x, s) }, { name: 'strides', ints: each(x, s) }], false);
         break;
       }
       case 'maxpool':
-        withRelu(n, 'MaxPool', ins(), [{ name: 'kernel_shape', ints: [2, 2] }, { name: 'strides', ints: [2, 2] }], false);
+        withRelu(n, 'MaxPool', ins(), [{ name: 'kernel_shape', ints: each(n.inputs[0], 2) }, { name: 'strides', ints: each(n.inputs[0], 2) }], false);
         break;
       case 'upsample2x': withRelu(n, 'Resize', resize(n.inputs[0]), resizeAttrs(n), false); break;
       case 'concat': withRelu(n, 'Concat', ins(), [{ name: 'axis', i: 1 }], false); break;
@@ -156,6 +160,10 @@ function translate(g: Graph, m: SegModel, out: Value, fold: boolean): { nodes: O
           [{ name: 'epsilon', f: n.attrs.eps }, { name: 'momentum', f: 1 - n.attrs.momentum }], n.attrs.relu);
         break;
       }
+      case 'instancenorm':
+        // InstanceNormalization: per image and channel over the spatial axes, biased variance, as ours.
+        withRelu(n, 'InstanceNormalization', ins(), [{ name: 'epsilon', f: n.attrs.eps }], n.attrs.relu);
+        break;
       case 'relu': withRelu(n, 'Relu', ins(), [], false); break;
       case 'sigmoid': withRelu(n, 'Sigmoid', ins(), [], false); break;
       case 'softmax': withRelu(n, 'Softmax', ins(), [{ name: 'axis', i: 1 }], false); break;
@@ -194,10 +202,12 @@ function foldBn(m: SegModel, wName: string, bName: string | null, bn: Node): [Fl
 export function toOnnx(model: SegModel, opts: OnnxOptions = {}): Uint8Array {
   const mode = opts.mode ?? { kind: 'accurate' };
   const dynamic = opts.dynamicSize ?? true;
-  const { g, m, out } = buildGraph(model, mode, 2 ** levelOf(mode.kind === 'pruned' ? { ...model.config, level: mode.level } : model.config));
+  // Sides 2 * 2^level: the smallest that leaves instance norm more than one position at the bottom.
+  const { g, m, out } = buildGraph(model, mode, 2 * 2 ** levelOf(mode.kind === 'pruned' ? { ...model.config, level: mode.level } : model.config));
   const { nodes, inits } = translate(g, m, out, opts.foldBatchNorm ?? false);
   const size = opts.size ?? 96;
-  const hw: (number | string)[] = dynamic ? ['H', 'W'] : [size, size];
+  const sides = m.config.dims === 3 ? ['D', 'H', 'W'] : ['H', 'W'];
+  const hw: (number | string)[] = dynamic ? sides : sides.map(() => size);
   const graph = new ProtoWriter();
   for (const n of nodes) {
     const nw = new ProtoWriter();

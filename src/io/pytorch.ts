@@ -17,8 +17,9 @@ function stripModule(tensors: Record<string, TensorOut>): Record<string, TensorO
 
 /**
  * The config a state_dict was made with: the metadata where present (peer format: arch,
- * filters "32,64,...", in_channels, classes, deep_supervision "True"/"False"), else inferred
- * from the tensor names and shapes.
+ * filters "32,64,...", in_channels, classes, deep_supervision "True"/"False", dims "2"/"3",
+ * norm "batch"/"instance"), else inferred from the tensor names and shapes (rank 5 conv
+ * weights: volumes; norm weights without running statistics: instance norm).
  */
 export function inferPyTorchConfig(file: SafetensorsFile, label = '<state_dict>'): Partial<ModelConfig> {
   const t = stripModule(file.tensors);
@@ -41,7 +42,9 @@ export function inferPyTorchConfig(file: SafetensorsFile, label = '<state_dict>'
     inChannels: t['conv0_0.conv1.weight'].shape[1],
     classes: anyHead ? anyHead.shape[0] : 1,
     deepSupervision: !!t['final1.weight'] && !t['final.weight'] && heads.length > 1,
+    dims: t['conv0_0.conv1.weight'].shape.length === 5 ? 3 : 2,
   };
+  if (cfg.preset === 'bn') cfg.norm = t['conv0_0.bn1.running_mean'] ? 'batch' : 'instance';
   if (cfg.preset === 'paper') cfg.upsample = Object.keys(t).some((n) => /^up\d+_\d+\.weight$/.test(n)) ? 'transpose' : 'bilinear';
   // Metadata, when the writer gave it, wins over the inference (e.g. arch of a depth-1 model).
   if (meta.arch === 'unet' || meta.arch === 'unetpp') cfg.arch = meta.arch;
@@ -49,6 +52,8 @@ export function inferPyTorchConfig(file: SafetensorsFile, label = '<state_dict>'
   if (meta.in_channels) cfg.inChannels = Number(meta.in_channels);
   if (meta.classes) cfg.classes = Number(meta.classes);
   if (meta.deep_supervision) cfg.deepSupervision = /^(true|1)$/i.test(meta.deep_supervision);
+  if (meta.dims === '2' || meta.dims === '3') cfg.dims = Number(meta.dims) as 2 | 3;
+  if (cfg.preset === 'bn' && (meta.norm === 'batch' || meta.norm === 'instance')) cfg.norm = meta.norm;
   if (cfg.arch === 'unet') cfg.deepSupervision = false;
   return cfg;
 }
@@ -63,11 +68,13 @@ export function importPyTorch(source: string | SafetensorsFile, opts: ImportOpti
   const label = typeof source === 'string' ? source : '<state_dict>';
   const file = typeof source === 'string' ? readSafetensors(source) : source;
   const cfg = { ...inferPyTorchConfig(file, label), ...opts.config };
-  const hint = ` (config: arch ${cfg.arch}, filters ${cfg.filters}, inChannels ${cfg.inChannels}, classes ${cfg.classes}, deepSupervision ${cfg.deepSupervision})`;
+  const hint = ` (config: arch ${cfg.arch}, filters ${cfg.filters}, inChannels ${cfg.inChannels}, classes ${cfg.classes}, deepSupervision ${cfg.deepSupervision}, ` +
+    `dims ${cfg.dims}${cfg.norm ? `, norm ${cfg.norm}` : ''})`;
   return modelFromTensors(cfg, stripModule(file.tensors), label, isCounter, hint);
 }
 
-/** The state_dict tensors of a model: params as F32, a num_batches_tracked (I64, 0-d) per BN. */
+/** The state_dict tensors of a model: params as F32, a num_batches_tracked (I64, 0-d) per batch
+ *  norm (instance norm has no running statistics, hence none). */
 export function toStateDict(model: SegModel, numBatchesTracked = 0n): Record<string, TensorIn> {
   const out: Record<string, TensorIn> = {};
   for (const name of model.params.names()) {
@@ -88,10 +95,12 @@ export function pyTorchMetadata(cfg: ModelConfig): Record<string, string> {
     classes: String(cfg.classes),
     deep_supervision: cfg.deepSupervision ? 'True' : 'False',
     outputs: 'logits',
-    upsample: cfg.upsample === 'bilinear' ? 'bilinear align_corners=True' : cfg.upsample,
+    upsample: cfg.upsample === 'bilinear' ? `${cfg.dims === 3 ? 'trilinear' : 'bilinear'} align_corners=True` : cfg.upsample,
     preset: cfg.preset,
     bn_eps: '1e-05',
     bn_momentum: '0.1',
+    dims: String(cfg.dims),
+    norm: cfg.norm,
   };
 }
 

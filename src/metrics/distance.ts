@@ -29,35 +29,55 @@ function dt1d(f: Float64Array, off: number, stride: number, n: number, sp: numbe
 }
 
 /**
- * Squared Euclidean distance from every pixel to the nearest pixel with feature[i] != 0.
- * spacing = [x (column) spacing, y (row) spacing]. With no feature at all, values are ~1e20.
+ * Squared Euclidean distance from every voxel to the nearest voxel with feature[i] != 0, in N
+ * dimensions. dims and spacing run from the fastest-varying axis out (x, y[, z]), as NIfTI's.
+ * With no feature at all, values are ~1e20.
  */
-export function edtSquared(feature: ArrayLike<number>, h: number, w: number, spacing: [number, number] = [1, 1]): Float64Array {
-  const d = new Float64Array(h * w);
-  for (let i = 0; i < d.length; i++) d[i] = feature[i] ? 0 : FAR;
-  const m = Math.max(h, w);
+export function edtSquaredNd(feature: ArrayLike<number>, dims: readonly number[], spacing: readonly number[] = dims.map(() => 1)): Float64Array {
+  const total = dims.reduce((a, b) => a * b, 1);
+  const d = new Float64Array(total);
+  for (let i = 0; i < total; i++) d[i] = feature[i] ? 0 : FAR;
+  const m = Math.max(...dims);
   const v = new Int32Array(m);
   const z = new Float64Array(m + 1);
   const g = new Float64Array(m);
-  for (let x = 0; x < w; x++) dt1d(d, x, w, h, spacing[1], d, v, z, g); // columns
-  for (let y = 0; y < h; y++) dt1d(d, y * w, 1, w, spacing[0], d, v, z, g); // rows
+  // one pass per axis, outermost first (the order does not change the exact result)
+  for (let a = dims.length - 1; a >= 0; a--) {
+    const n = dims[a];
+    const stride = dims.slice(0, a).reduce((x, y) => x * y, 1);
+    const outer = total / (stride * n);
+    for (let o = 0; o < outer; o++)
+      for (let i = 0; i < stride; i++) dt1d(d, o * stride * n + i, stride, n, spacing[a], d, v, z, g);
+  }
   return d;
 }
 
+/** 2D: spacing = [x (column) spacing, y (row) spacing]. */
+export function edtSquared(feature: ArrayLike<number>, h: number, w: number, spacing: [number, number] = [1, 1]): Float64Array {
+  return edtSquaredNd(feature, [w, h], spacing);
+}
+
 /**
- * Surface (boundary) pixels: in the set with a 4-neighbour outside it; the image edge counts
- * as outside (as scipy's binary_erosion with border 0, which medpy's hd95 uses).
+ * Surface voxels: in the set with a face neighbour (4 in 2D, 6 in 3D) outside it; the volume's
+ * edge counts as outside (as scipy's binary_erosion with border 0, which medpy uses).
  */
-export function boundary(mask: Uint8Array, h: number, w: number): Uint8Array {
-  const b = new Uint8Array(h * w);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const i = y * w + x;
-      if (!mask[i]) continue;
-      if (x === 0 || y === 0 || x === w - 1 || y === h - 1 || !mask[i - 1] || !mask[i + 1] || !mask[i - w] || !mask[i + w]) b[i] = 1;
+export function boundaryNd(mask: Uint8Array, dims: readonly number[]): Uint8Array {
+  const b = new Uint8Array(mask.length);
+  const strides = dims.map((_, a) => dims.slice(0, a).reduce((x, y) => x * y, 1));
+  const coord = new Int32Array(dims.length);
+  for (let i = 0; i < mask.length; i++) {
+    if (i > 0) for (let a = 0; a < dims.length && ++coord[a] === dims[a]; a++) coord[a] = 0; // odometer
+    if (!mask[i]) continue;
+    for (let a = 0; a < dims.length; a++) {
+      const c = coord[a], s = strides[a];
+      if (c === 0 || c === dims[a] - 1 || !mask[i - s] || !mask[i + s]) { b[i] = 1; break; }
     }
   }
   return b;
+}
+
+export function boundary(mask: Uint8Array, h: number, w: number): Uint8Array {
+  return boundaryNd(mask, [w, h]);
 }
 
 /** Linear-interpolated percentile (numpy's default), q in [0, 100]. Sorts a copy. */
@@ -70,27 +90,71 @@ export function percentile(values: ArrayLike<number>, q: number): number {
   return s[lo] + (s[hi] - s[lo]) * (pos - lo);
 }
 
+/** Distances from each surface voxel of a to b's surface, and of b to a's; null when either is empty. */
+export function surfaceDistances(a: Uint8Array, b: Uint8Array, dims: readonly number[], spacing: readonly number[] = dims.map(() => 1)): { ab: Float64Array; ba: Float64Array } | null {
+  const ba0 = boundaryNd(a, dims);
+  const bb0 = boundaryNd(b, dims);
+  // the EDT only needs the box holding both surfaces: every feature and every query lies in it
+  const lo = dims.map(() => Infinity), hi = dims.map(() => -1);
+  const coord = new Int32Array(dims.length);
+  let na = 0, nb = 0;
+  for (let i = 0; i < ba0.length; i++) {
+    if (i > 0) for (let k = 0; k < dims.length && ++coord[k] === dims[k]; k++) coord[k] = 0;
+    if (!ba0[i] && !bb0[i]) continue;
+    na += ba0[i];
+    nb += bb0[i];
+    for (let k = 0; k < dims.length; k++) { lo[k] = Math.min(lo[k], coord[k]); hi[k] = Math.max(hi[k], coord[k]); }
+  }
+  if (!na || !nb) return null;
+  const box = dims.map((_, k) => hi[k] - lo[k] + 1);
+  const sa = cropBox(ba0, dims, lo, box);
+  const sb = cropBox(bb0, dims, lo, box);
+  const da = edtSquaredNd(sa, box, spacing);
+  const db = edtSquaredNd(sb, box, spacing);
+  const ab = new Float64Array(na), ba = new Float64Array(nb);
+  let i = 0, j = 0;
+  for (let v = 0; v < sa.length; v++) {
+    if (sa[v]) ab[i++] = Math.sqrt(db[v]);
+    if (sb[v]) ba[j++] = Math.sqrt(da[v]);
+  }
+  return { ab, ba };
+}
+
+function cropBox(m: Uint8Array, dims: readonly number[], lo: number[], box: number[]): Uint8Array {
+  const out = new Uint8Array(box.reduce((x, y) => x * y, 1));
+  const strides = dims.map((_, a) => dims.slice(0, a).reduce((x, y) => x * y, 1));
+  const c = new Int32Array(box.length);
+  for (let o = 0; o < out.length; o++) {
+    if (o > 0) for (let k = 0; k < box.length && ++c[k] === box[k]; k++) c[k] = 0;
+    let src = 0;
+    for (let k = 0; k < box.length; k++) src += (c[k] + lo[k]) * strides[k];
+    out[o] = m[src];
+  }
+  return out;
+}
+
 /**
  * 95th percentile of the symmetric surface distances between two binary masks (0/1 bytes),
- * in pixels or in the units of spacing. undefined when either mask is empty.
+ * in voxels or in the units of spacing (medpy's hd95). undefined when either mask is empty.
  */
+export function hd95Nd(a: Uint8Array, b: Uint8Array, dims: readonly number[], spacing?: readonly number[]): number | undefined {
+  const d = surfaceDistances(a, b, dims, spacing);
+  if (!d) return undefined;
+  const all = new Float64Array(d.ab.length + d.ba.length);
+  all.set(d.ab);
+  all.set(d.ba, d.ab.length);
+  return percentile(all, 95);
+}
+
+/** Average symmetric surface distance: the mean of the two directed mean distances (medpy's assd). */
+export function assdNd(a: Uint8Array, b: Uint8Array, dims: readonly number[], spacing?: readonly number[]): number | undefined {
+  const d = surfaceDistances(a, b, dims, spacing);
+  if (!d) return undefined;
+  const mean = (x: Float64Array) => x.reduce((s, v) => s + v, 0) / x.length;
+  return (mean(d.ab) + mean(d.ba)) / 2;
+}
+
+/** 2D HD95: spacing [x, y]. */
 export function hd95(a: Uint8Array, b: Uint8Array, h: number, w: number, spacing: [number, number] = [1, 1]): number | undefined {
-  const ba = boundary(a, h, w);
-  const bb = boundary(b, h, w);
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < ba.length; i++) {
-    na += ba[i];
-    nb += bb[i];
-  }
-  if (!na || !nb) return undefined;
-  const da = edtSquared(ba, h, w, spacing);
-  const db = edtSquared(bb, h, w, spacing);
-  const dist = new Float64Array(na + nb);
-  let j = 0;
-  for (let i = 0; i < ba.length; i++) {
-    if (ba[i]) dist[j++] = Math.sqrt(db[i]);
-    if (bb[i]) dist[j++] = Math.sqrt(da[i]);
-  }
-  return percentile(dist, 95);
+  return hd95Nd(a, b, [w, h], spacing);
 }

@@ -2,3 +2,4 @@
 export * from './distance.js';
 export * from './segmentation.js';
 export * from './summary.js';
+export * from './volume.js';

@@ -1,8 +1,10 @@
 // Per-image segmentation scores. Predictions are probabilities, thresholded at 0.5 (p > t);
 // targets are 0/1 (also thresholded, so soft targets work). An image whose prediction and
 // truth are both empty scores 1 on IoU, Dice, precision and recall; any other 0/0 is 0 (as
-// sklearn's zero_division=0). HD95 is undefined when either set is empty.
-import { hd95 } from './distance.js';
+// sklearn's zero_division=0). HD95 and ASD are undefined when either set is empty.
+// Everything works in N dimensions (dims from the fastest axis out: [x, y] or [x, y, z], as
+// NIfTI's), so 2D images and 3D volumes share one code path; the H x W functions wrap it.
+import { surfaceDistances, percentile } from './distance.js';
 
 export interface ImageScores {
   iou: number;
@@ -10,6 +12,8 @@ export interface ImageScores {
   precision: number;
   recall: number;
   hd95: number | undefined;
+  /** Average symmetric surface distance (only when asked for: ScoreOptions.asd). */
+  asd?: number | undefined;
 }
 
 export interface ScoreOptions {
@@ -18,7 +22,12 @@ export interface ScoreOptions {
   spacing?: [number, number];
   /** Skip HD95 (the expensive part) when false. Default true. */
   hd95?: boolean;
+  /** Also the average symmetric surface distance. Default false (2D), true for volumes. */
+  asd?: boolean;
 }
+
+/** N-D options: spacing per axis of dims ([x, y, z] in mm for NIfTI volumes). */
+export type ScoreOptionsNd = Omit<ScoreOptions, 'spacing'> & { spacing?: readonly number[] };
 
 export function binarize(p: ArrayLike<number>, threshold = 0.5, offset = 0, n = p.length - offset): Uint8Array {
   const out = new Uint8Array(n);
@@ -41,19 +50,38 @@ const ratio = (a: number, b: number, empty: boolean) => (b > 0 ? a / b : empty ?
 
 /** Scores of one binary plane (H x W). */
 export function binaryScores(prob: ArrayLike<number>, truth: ArrayLike<number>, h: number, w: number, o: ScoreOptions = {}, offset = 0): ImageScores {
-  const n = h * w;
-  if (prob.length < offset + n || truth.length < offset + n) throw new Error(`binaryScores: arrays shorter than ${h}x${w}`);
+  return binaryScoresNd(prob, truth, [w, h], o, offset);
+}
+
+/** Scores of one binary map of any dimension (a volume: dims [X, Y, Z], spacing in mm). */
+export function binaryScoresNd(prob: ArrayLike<number>, truth: ArrayLike<number>, dims: readonly number[], o: ScoreOptionsNd = {}, offset = 0): ImageScores {
+  const n = dims.reduce((a, b) => a * b, 1);
+  if (prob.length < offset + n || truth.length < offset + n) throw new Error(`binaryScores: arrays shorter than ${dims.join('x')}`);
   const p = binarize(prob, o.threshold ?? 0.5, offset, n);
   const t = binarize(truth, 0.5, offset, n);
   const { tp, fp, fn } = confusion(p, t);
   const empty = tp + fp + fn === 0; // both masks empty
-  return {
+  const scores: ImageScores = {
     iou: ratio(tp, tp + fp + fn, empty),
     dice: ratio(2 * tp, 2 * tp + fp + fn, empty),
     precision: ratio(tp, tp + fp, empty),
     recall: ratio(tp, tp + fn, empty),
-    hd95: o.hd95 === false ? undefined : hd95(p, t, h, w, o.spacing),
+    hd95: undefined,
   };
+  if (o.hd95 === false && !o.asd) return scores;
+  // one pair of distance transforms serves both HD95 and ASD
+  const d = surfaceDistances(p, t, dims, o.spacing);
+  if (o.hd95 !== false && d) {
+    const all = new Float64Array(d.ab.length + d.ba.length);
+    all.set(d.ab);
+    all.set(d.ba, d.ab.length);
+    scores.hd95 = percentile(all, 95);
+  }
+  if (o.asd) {
+    const mean = (x: Float64Array) => x.reduce((s, v) => s + v, 0) / x.length;
+    scores.asd = d ? (mean(d.ab) + mean(d.ba)) / 2 : undefined;
+  }
+  return scores;
 }
 
 export interface MultiClassScores {
@@ -67,7 +95,9 @@ export function meanScores(list: ImageScores[]): ImageScores {
     const v = list.map(f).filter((x): x is number => x !== undefined);
     return v.length ? v.reduce((a, b) => a + b, 0) / v.length : undefined;
   };
-  return { iou: avg((s) => s.iou)!, dice: avg((s) => s.dice)!, precision: avg((s) => s.precision)!, recall: avg((s) => s.recall)!, hd95: avg((s) => s.hd95) };
+  const out: ImageScores = { iou: avg((s) => s.iou)!, dice: avg((s) => s.dice)!, precision: avg((s) => s.precision)!, recall: avg((s) => s.recall)!, hd95: avg((s) => s.hd95) };
+  if (list.some((s) => 'asd' in s)) out.asd = avg((s) => s.asd);
+  return out;
 }
 
 /**
@@ -75,25 +105,48 @@ export function meanScores(list: ImageScores[]): ImageScores {
  * background: index of a background channel to leave out, if the model has one.
  */
 export function multiClassScores(prob: ArrayLike<number>, truth: ArrayLike<number>, k: number, h: number, w: number, o: ScoreOptions & { background?: number } = {}): MultiClassScores {
+  return multiClassScoresNd(prob, truth, k, [w, h], o);
+}
+
+/** K channels of any dimension ([K, Z, Y, X] for volumes, dims [X, Y, Z]); regions may overlap. */
+export function multiClassScoresNd(prob: ArrayLike<number>, truth: ArrayLike<number>, k: number, dims: readonly number[], o: ScoreOptionsNd & { background?: number } = {}): MultiClassScores {
+  const n = dims.reduce((a, b) => a * b, 1);
   const perClass: ImageScores[] = [];
-  for (let c = 0; c < k; c++) if (c !== o.background) perClass.push(binaryScores(prob, truth, h, w, o, c * h * w));
+  for (let c = 0; c < k; c++) if (c !== o.background) perClass.push(binaryScoresNd(prob, truth, dims, o, c * n));
   return { perClass, mean: meanScores(perClass) };
 }
 
 /** Label maps (one class id per pixel; 0 = background), classes 1..numClasses-1. */
 export function labelMapScores(pred: ArrayLike<number>, truth: ArrayLike<number>, numClasses: number, h: number, w: number, o: ScoreOptions = {}): MultiClassScores {
-  const n = h * w;
+  return labelMapScoresNd(pred, truth, Array.from({ length: numClasses - 1 }, (_, i) => i + 1), [w, h], o);
+}
+
+/** Label maps of any dimension, scored per class value (e.g. BraTS [1, 2, 4]). */
+export function labelMapScoresNd(pred: ArrayLike<number>, truth: ArrayLike<number>, values: readonly number[], dims: readonly number[], o: ScoreOptionsNd = {}): MultiClassScores {
+  const n = dims.reduce((a, b) => a * b, 1);
   const perClass: ImageScores[] = [];
-  for (let c = 1; c < numClasses; c++) {
+  for (const c of values) {
     const p = new Uint8Array(n);
     const t = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
       p[i] = Math.round(pred[i]) === c ? 1 : 0;
       t[i] = Math.round(truth[i]) === c ? 1 : 0;
     }
-    perClass.push(binaryScores(p, t, h, w, o));
+    perClass.push(binaryScoresNd(p, t, dims, o));
   }
   return { perClass, mean: meanScores(perClass) };
+}
+
+/**
+ * A per-volume (or per-image) table row: the class means under their own names, and every
+ * class's scores as "<metric>:<class name>" (e.g. dice:enhancing tumour).
+ */
+export function perClassRow(id: string, s: MultiClassScores, classNames: readonly string[]): { id: string; values: Record<string, number | undefined> } {
+  const values: Record<string, number | undefined> = { ...s.mean };
+  s.perClass.forEach((c, i) => {
+    for (const [m, v] of Object.entries(c)) values[`${m}:${classNames[i] ?? i}`] = v;
+  });
+  return { id, values };
 }
 
 /** One row per image of a batch [N, K, H, W]: the class mean (K = 1: the binary scores). */

@@ -1,5 +1,7 @@
 // Per-image metric rows -> summary (mean, std, n, undefined count) and CSV / Markdown tables.
 // Undefined values (HD95 with an empty mask) are left out of the mean and counted.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { writeFileAtomic } from '../data/atomic.js';
 
 export interface MetricRow {
@@ -74,4 +76,15 @@ export async function writeTable(path: string, text: string): Promise<void> {
 /** A table row from per-image scores (ImageScores or any named numbers). */
 export function scoreRow(id: string, scores: object): MetricRow {
   return { id, values: { ...(scores as Record<string, number | undefined>) } };
+}
+
+/** metrics.csv, summary.csv and metrics.md (title, summary, one row per item) into outDir; their paths. */
+export async function writeEvaluation(outDir: string, rows: MetricRow[], metrics: string[], summary: MetricSummary[], title: string, per: string): Promise<string[]> {
+  await mkdir(outDir, { recursive: true });
+  const files: string[] = [];
+  const write = async (name: string, text: string) => { const p = join(outDir, name); await writeTable(p, text); files.push(p); };
+  await write('metrics.csv', rowsToCsv(rows, metrics));
+  await write('summary.csv', summaryToCsv(summary));
+  await write('metrics.md', `${title}## Summary\n\n${summaryToMarkdown(summary)}\n## Per ${per}\n\n${rowsToMarkdown(rows, metrics)}`);
+  return files;
 }

@@ -1,32 +1,41 @@
 // Emits the forward graph of UNet++ and U-Net from a config. Node X(i,j) is the conv block
-// named conv{i}_{j}; X(i,j) = H([X(i,0), ..., X(i,j-1), U(X(i+1,j-1))]) for j >= 1.
+// named conv{i}_{j}; X(i,j) = H([X(i,0), ..., X(i,j-1), U(X(i+1,j-1))]) for j >= 1. One code
+// path for images and volumes: kernels get one k per spatial axis of the input (3x3 / 3x3x3).
 import { Graph, Value } from '../engine/graph.js';
 import { ModelConfig, depthOf, levelOf } from './config.js';
 
 export interface BuildOptions {
   training: boolean;
   /** Eval graphs only: each conv + batch norm + ReLU as one conv_bn op (faster inference, but no
-   *  gradients and no ONNX export of that graph). */
+   *  gradients and no ONNX export of that graph). Batch norm only: instance norm is not foldable. */
   fuseBn?: boolean;
 }
 
 interface Ctx { g: Graph; cfg: ModelConfig; training: boolean; fuseBn: boolean; dropouts: number }
 
+/** A cubic kernel of side k for x: [k, k] for images, [k, k, k] for volumes. */
+const kernel = (x: Value, k: number) => x.shape.slice(2).map(() => k);
+
 function conv(c: Ctx, name: string, x: Value, cout: number, k: number, relu: boolean): Value {
   const cin = x.shape[1];
-  const w = c.g.param(`${name}.weight`, [cout, cin, k, k]);
+  const w = c.g.param(`${name}.weight`, [cout, cin, ...kernel(x, k)]);
   const b = c.g.param(`${name}.bias`, [cout]);
   return c.g.conv(x, w, b, { pad: (k - 1) / 2, relu });
 }
 
-/** H: (conv3x3 + BN + ReLU) x2 for the bn preset; (conv3x3 + ReLU + dropout) x2 for paper. */
+/** H: (conv3x3 + norm + ReLU) x2 for the bn preset (batch or instance norm, both named bn1/bn2
+ *  as the peer); (conv3x3 + ReLU + dropout) x2 for paper. 3x3x3 for volumes. */
 function block(c: Ctx, name: string, x: Value, cout: number): Value {
   return c.g.within(name, () => {
     let h = x;
     for (const k of [1, 2]) {
-      if (c.cfg.preset === 'bn' && c.fuseBn && !c.training) {
+      if (c.cfg.preset === 'bn' && c.cfg.norm === 'instance') {
+        h = conv(c, `${name}.conv${k}`, h, cout, 3, false);
+        const bn = `${name}.bn${k}`;
+        h = c.g.instanceNorm(h, c.g.param(`${bn}.weight`, [cout]), c.g.param(`${bn}.bias`, [cout]), { relu: true });
+      } else if (c.cfg.preset === 'bn' && c.fuseBn && !c.training) {
         const cv = `${name}.conv${k}`, bn = `${name}.bn${k}`;
-        h = c.g.convBnEval(h, c.g.param(`${cv}.weight`, [cout, h.shape[1], 3, 3]), c.g.param(`${cv}.bias`, [cout]),
+        h = c.g.convBnEval(h, c.g.param(`${cv}.weight`, [cout, h.shape[1], ...kernel(h, 3)]), c.g.param(`${cv}.bias`, [cout]),
           c.g.param(`${bn}.weight`, [cout]), c.g.param(`${bn}.bias`, [cout]), `${bn}.running_mean`, `${bn}.running_var`,
           { pad: 1, relu: true });
       } else if (c.cfg.preset === 'bn') {
@@ -51,7 +60,7 @@ function block(c: Ctx, name: string, x: Value, cout: number): Value {
  */
 function concatUp(c: Ctx, name: string, xs: Value[], low: Value, cout: number): Value {
   if (c.cfg.upsample !== 'transpose') return c.g.concatUp(xs, low, c.cfg.upsample, c.cfg.upsample === 'bilinear');
-  const w = c.g.param(`${name}.weight`, [low.shape[1], cout, 2, 2]);
+  const w = c.g.param(`${name}.weight`, [low.shape[1], cout, ...kernel(low, 2)]);
   const b = c.g.param(`${name}.bias`, [cout]);
   return c.g.concat([...xs, c.g.convTranspose(low, w, b)]);
 }
@@ -60,22 +69,30 @@ function head(c: Ctx, name: string, x: Value): Value {
   return c.g.within(name, () => conv(c, name, x, c.cfg.classes, 1, false));
 }
 
-/** The input size rule: H and W must be multiples of 2^depth (pad first: see infer/). */
-export function checkInputSize(cfg: ModelConfig, h: number, w: number): void {
+/** The input size rule: H and W (and D for volumes: checkInputSize(cfg, d, h, w)) must be
+ *  multiples of 2^depth (pad first: see infer/). */
+export function checkInputSize(cfg: ModelConfig, ...sides: number[]): void {
   const m = 2 ** levelOf(cfg);
-  for (const [what, s] of [['height', h], ['width', w]] as const) {
+  const names = sides.length === 3 ? ['depth (D)', 'height', 'width'] : ['height', 'width'];
+  for (const [what, s] of sides.map((v, i) => [names[i], v] as const)) {
     if (s % m === 0 && s > 0) continue;
     const lo = Math.floor(s / m) * m;
     throw new Error(`input ${what} ${s} is not a multiple of 2^${levelOf(cfg)} = ${m} (depth ${levelOf(cfg)}): ` +
       `use ${lo > 0 ? `${lo} or ` : ''}${lo + m}, or predict with padding (the predictor pads and crops back)`);
   }
+  // Instance norm needs more than one position per channel: at the bottom level, sides / 2^depth.
+  if (cfg.preset === 'bn' && cfg.norm === 'instance' && sides.every((s) => s === m))
+    throw new Error(`input ${sides.join('x')} leaves one position per channel at the bottom level (depth ${levelOf(cfg)}), ` +
+      `where instance norm (option norm) has nothing to normalise: use a side of at least ${2 * m}`);
 }
 
 /** Returns the logits of every head, in head order (see headNames). */
 export function buildForward(g: Graph, x: Value, cfg: ModelConfig, opts: BuildOptions): Value[] {
-  const [, cin, h, w] = x.shape;
+  if (x.shape.length !== cfg.dims + 2)
+    throw new Error(`input [${x.shape}] must be ${cfg.dims === 3 ? '[N,C,D,H,W] (a volume)' : '[N,C,H,W] (an image)'}: the model has dims ${cfg.dims} (option dims)`);
+  const [, cin, ...sides] = x.shape;
   if (cin !== cfg.inChannels) throw new Error(`input has ${cin} channels, the model expects ${cfg.inChannels} (option inChannels)`);
-  checkInputSize(cfg, h, w);
+  checkInputSize(cfg, ...sides);
   const c: Ctx = { g, cfg, training: opts.training, fuseBn: !!opts.fuseBn, dropouts: 0 };
   const L = levelOf(cfg);
   const f = cfg.filters;

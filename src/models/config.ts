@@ -4,6 +4,7 @@
 export type Arch = 'unetpp' | 'unet';
 export type Preset = 'bn' | 'paper';
 export type UpsampleKind = 'bilinear' | 'nearest' | 'transpose';
+export type NormKind = 'batch' | 'instance';
 
 export interface ModelConfig {
   arch: Arch;
@@ -24,6 +25,11 @@ export interface ModelConfig {
   level?: number;
   /** Seed of the dropout masks. */
   seed: number;
+  /** 2: images [N,C,H,W] (3x3 convs); 3: volumes [N,C,D,H,W] (3x3x3 convs, same weight names). */
+  dims: 2 | 3;
+  /** The bn preset's normalisation: batch norm (2D default) or instance norm (3D default, as
+   *  nnU-Net and MONAI for batches of 1-2; no running statistics). The paper preset has none. */
+  norm: NormKind;
 }
 
 export const DEFAULT_FILTERS = [32, 64, 128, 256, 512];
@@ -31,6 +37,7 @@ export const WIDE_UNET_FILTERS = [35, 70, 140, 280, 560];
 
 export function makeConfig(partial: Partial<ModelConfig> = {}): ModelConfig {
   const preset = partial.preset ?? 'bn';
+  const dims = partial.dims ?? 2;
   const cfg: ModelConfig = {
     arch: 'unetpp',
     preset,
@@ -42,6 +49,8 @@ export function makeConfig(partial: Partial<ModelConfig> = {}): ModelConfig {
     multiclass: 'softmax',
     dropout: preset === 'paper' ? 0.5 : 0,
     seed: 0,
+    dims,
+    norm: preset === 'bn' && dims === 3 ? 'instance' : 'batch',
     ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)),
   };
   validateConfig(cfg);
@@ -67,6 +76,9 @@ export function validateConfig(cfg: ModelConfig): void {
   if (!Number.isInteger(cfg.inChannels) || cfg.inChannels < 1) bad('inChannels', `must be a positive integer, got ${cfg.inChannels}`);
   if (!Number.isInteger(cfg.classes) || cfg.classes < 1) bad('classes', `must be a positive integer, got ${cfg.classes}`);
   if (!['bilinear', 'nearest', 'transpose'].includes(cfg.upsample)) bad('upsample', `'${cfg.upsample}' is not bilinear, nearest or transpose`);
+  if (cfg.dims !== 2 && cfg.dims !== 3) bad('dims', `must be 2 (images) or 3 (volumes), got ${String(cfg.dims)}`);
+  if (!['batch', 'instance'].includes(cfg.norm)) bad('norm', `'${cfg.norm}' is not batch or instance`);
+  if (cfg.preset === 'paper' && cfg.norm !== 'batch') bad('norm', `the paper preset has no normalisation layers; '${cfg.norm}' needs preset bn`);
   if (!(cfg.dropout >= 0 && cfg.dropout < 1)) bad('dropout', `must be in [0, 1), got ${cfg.dropout}`);
   if (cfg.arch === 'unet' && cfg.deepSupervision) bad('deepSupervision', 'U-Net has one head; deep supervision is for UNet++');
   if (cfg.level !== undefined) {

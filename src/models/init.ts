@@ -1,6 +1,6 @@
 // Weight initialisation. bn preset: PyTorch's defaults (kaiming-uniform a=sqrt(5) for conv
-// weights, U(+-1/sqrt(fan_in)) for biases, BN gamma 1 beta 0). paper preset: he-normal
-// (truncated at 2 std, as Keras) weights and zero biases.
+// weights, U(+-1/sqrt(fan_in)) for biases, batch/instance norm gamma 1 beta 0). paper preset:
+// he-normal (truncated at 2 std, as Keras) weights and zero biases.
 import type { Shape } from '../engine/graph.js';
 import type { Preset } from './config.js';
 
@@ -20,11 +20,12 @@ function normal(u: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
 }
 
-/** Fan-in of a weight: conv [O,I,k,k] -> I k k; transposed conv [I,O,k,k] -> O k k (as both frameworks). */
+/** Fan-in of a weight: conv [O,I,k,k(,k)] -> I k k (k); transposed conv [I,O,k,k(,k)] -> O k k (k)
+ *  (as both frameworks). */
 function fanIn(name: string, shape: Shape, weightShapes: Map<string, Shape>): number {
   const base = name.replace(/\.(weight|bias)$/, '.weight');
   const w = weightShapes.get(base) ?? shape;
-  return w[1] * (w[2] ?? 1) * (w[3] ?? 1);
+  return w.slice(1).reduce((a, b) => a * b, 1);
 }
 
 export function initParam(name: string, shape: Shape, preset: Preset, u: () => number, weightShapes: Map<string, Shape>): Float32Array {

@@ -22,8 +22,9 @@ export class SegModel {
   /** Param names and shapes of this architecture, in graph order. */
   paramSpecs(): { name: string; shape: number[]; trainable: boolean }[] {
     const g = new Graph();
-    const m = 2 ** levelOf(this.config);
-    buildForward(g, g.input('x', [1, this.config.inChannels, m, m]), this.config, { training: false });
+    // Sides 2 * 2^level: the bottom level keeps 2 positions per axis (instance norm needs > 1).
+    const sides = Array.from({ length: this.config.dims }, () => 2 * 2 ** levelOf(this.config));
+    buildForward(g, g.input('x', [1, this.config.inChannels, ...sides]), this.config, { training: false });
     return [...g.params.entries()].map(([name, v]) => ({ name, shape: [...v.shape], trainable: !/running_(mean|var)$/.test(name) }));
   }
 
@@ -36,7 +37,8 @@ export class SegModel {
 
   headNames(): string[] { return headNames(this.config); }
 
-  /** Logits of every head for input x [N, inChannels, H, W]; H, W multiples of 2^level. */
+  /** Logits of every head for input x [N, inChannels, H, W] (or [N, inChannels, D, H, W] with
+   *  dims 3); the sides multiples of 2^level. */
   forward(g: Graph, x: Value, opts: BuildOptions): Value[] {
     return buildForward(g, x, this.config, opts);
   }

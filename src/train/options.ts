@@ -46,6 +46,8 @@ export interface TrainOptions {
   minDelta?: number;
   augment?: AugmentOptions | null;
   crop?: { width: number; height: number };
+  /** Training draws per epoch (default: the training set's size); with crop, random patches of a few large images. */
+  samplesPerEpoch?: number;
   normalize?: Normalize;
   /** Seed of data order and augmentation (the model's init and dropout seeds are in its config). */
   seed?: number;
@@ -69,8 +71,8 @@ export interface TrainOptions {
   onEpoch?: (record: EpochRecord) => void | Promise<void>;
 }
 
-export type Resolved = Required<Omit<TrainOptions, 'clipNorm' | 'crop' | 'normalize' | 'timeLimitSeconds' | 'validate' | 'onEpoch' | 'augment' | 'log' | 'evalBatchSize' | 'minEpochs'>> &
-  Pick<TrainOptions, 'clipNorm' | 'crop' | 'normalize' | 'timeLimitSeconds' | 'validate' | 'onEpoch' | 'augment'> & {
+export type Resolved = Required<Omit<TrainOptions, 'clipNorm' | 'crop' | 'samplesPerEpoch' | 'normalize' | 'timeLimitSeconds' | 'validate' | 'onEpoch' | 'augment' | 'log' | 'evalBatchSize' | 'minEpochs'>> &
+  Pick<TrainOptions, 'clipNorm' | 'crop' | 'samplesPerEpoch' | 'normalize' | 'timeLimitSeconds' | 'validate' | 'onEpoch' | 'augment'> & {
     log: ((line: string) => void) | null; evalBatchSize: number; minEpochs: number; loss: Required<Omit<NonNullable<TrainOptions['loss']>, 'headWeights'>> & { headWeights?: number[] };
   };
 
@@ -86,6 +88,7 @@ export function resolveOptions(o: TrainOptions): Resolved {
   const kind = o.loss?.kind ?? 'bce_dice';
   if (!['bce_dice', 'bce', 'dice', 'ce_dice', 'ce'].includes(kind)) bad('loss.kind', `'${kind}' is not bce_dice, bce, dice, ce_dice or ce`);
   if (o.clipNorm !== undefined && !(o.clipNorm > 0)) bad('clipNorm', `must be > 0, got ${o.clipNorm}`);
+  if (o.samplesPerEpoch !== undefined && !(Number.isInteger(o.samplesPerEpoch) && o.samplesPerEpoch >= 1)) bad('samplesPerEpoch', `must be a positive integer, got ${o.samplesPerEpoch}`);
   const patience = o.patience ?? 10;
   if (patience !== false && (!Number.isInteger(patience) || patience < 0)) bad('patience', `must be an integer >= 0 or false, got ${o.patience}`);
   return {

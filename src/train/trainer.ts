@@ -3,7 +3,7 @@
 // and exact resume (see state.ts for what is saved).
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { BatchLoader } from '../data/loader.js';
+import { BatchLoader, groupBySize, type LoaderState } from '../data/loader.js';
 import type { LoadedSample } from '../data/folder.js';
 import { NonFiniteError } from '../engine/plan.js';
 import type { SegModel } from '../models/model.js';
@@ -26,7 +26,21 @@ import { BEST, LAST, loadLast, saveLast } from './state.js';
 export interface TrainData {
   train: LoadedSample[];
   val: LoadedSample[];
+  /** Batches to train on instead of data.train (e.g. 3D patches: data/patch-loader.ts); it
+   *  must be resumable as BatchLoader is (getState/setState). */
+  loader?: TrainLoader;
 }
+
+/** What the loop needs of a batch source. Batches are [n, c, ...spatial] and [n, k, ...spatial]. */
+export interface TrainLoader {
+  readonly length: number;
+  getState(): LoaderState;
+  setState(s: LoaderState): void;
+  epoch(): AsyncGenerator<{ x: Float32Array; y: Float32Array; n: number; c: number; k: number; h: number; w: number; d?: number }>;
+}
+
+/** Spatial sizes of a batch: [h, w], or [d, h, w] for volumes. */
+const spatialOf = (b: { h: number; w: number; d?: number }) => (b.d === undefined ? [b.h, b.w] : [b.d, b.h, b.w]);
 
 export interface TrainResult {
   /** Epochs completed (including those before a resume). */
@@ -73,13 +87,15 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
   const o = resolveOptions(options);
   mkdirSync(o.outDir, { recursive: true });
   const backend = await resolveBackend(o.backend, o.precision);
-  if (!data.train.length) throw new Error('train: no training samples');
+  if (!data.train.length && !data.loader) throw new Error('train: no training samples');
   if (!data.val.length && !o.validate) throw new Error('train: no validation samples (early stopping and the best checkpoint need them)');
-  const trainLoader = new BatchLoader(data.train, {
+  const trainLoader: TrainLoader = data.loader ?? new BatchLoader(data.train, {
     batchSize: o.batchSize, shuffle: true, seed: o.seed, augment: o.augment ?? null, crop: o.crop, normalize: o.normalize, dropLast: o.dropLast,
+    samplesPerEpoch: o.samplesPerEpoch,
   });
-  if (trainLoader.length === 0) throw new Error(`train: ${data.train.length} training samples make no full batch of ${o.batchSize} (lower batchSize or set dropLast: false)`);
-  const valLoader = data.val.length ? new BatchLoader(data.val, { batchSize: o.evalBatchSize, shuffle: false, normalize: o.normalize, prefetch: false }) : null;
+  if (trainLoader.length === 0) throw new Error(`train: ${data.loader ? 'the loader gives' : `${data.train.length} training samples make`} no full batch of ${o.batchSize} (lower batchSize or set dropLast: false)`);
+  // one loader per image size: validation images keep their own size (padded in evaluate)
+  const valLoaders = groupBySize(data.val).map((g) => new BatchLoader(g, { batchSize: o.evalBatchSize, shuffle: false, normalize: o.normalize, prefetch: false }));
   const plans = new PlanCache(model, backend, o.loss, o.checkFinite);
   const opt = makeOptimizer(o.optimizer);
   const schedOpts: ScheduleOptions = o.schedule.kind === 'plateau' ? { mode: monitorMode(o.monitor), ...o.schedule } : o.schedule;
@@ -119,7 +135,7 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
     for await (const b of trainLoader.epoch()) {
       const stepNo = steps + 1;
       const ts = performance.now();
-      const tp = plans.trainPlan([b.n, b.c, b.h, b.w], [b.n, b.k, b.h, b.w]);
+      const tp = plans.trainPlan([b.n, b.c, ...spatialOf(b)], [b.n, b.k, ...spatialOf(b)]);
       applyLr(schedule, opt);
       let outs;
       try {
@@ -144,7 +160,7 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
       progress.tick(loss);
     }
     checkParamsFinite(model, epoch, steps);
-    const val = o.validate ? await o.validate({ epoch, model }) : await evaluate(model, valLoader!, plans, backend);
+    const val = o.validate ? await o.validate({ epoch, model }) : await evaluate(model, valLoaders, plans, backend);
     const value = monitored(o.monitor, val);
     if (o.monitor === 'loss' && !Number.isFinite(value))
       throw new NonFiniteLossError(`non-finite validation loss at epoch ${epoch}; the last checkpoint was left as it was`, epoch, steps);

@@ -80,7 +80,7 @@ test('split.csv is used; a seeded split otherwise', async () => {
     assert.equal(only.samples.length, 5);
     await writeFile(join(dir, 'split.csv'), 'id,split\nim0,train\n');
     await expectError(dir, /split\.csv: image .*im1\.png is not listed/);
-    await writeFile(join(dir, 'split.csv'), 'id,split\nim0,training\n');
+    await writeFile(join(dir, 'split.csv'), 'id,split\nim0,holdout\n');
     await expectError(dir, /split\.csv: line 2/);
     await writeFile(join(dir, 'split.csv'), 'id,split\nghost,train\n');
     await expectError(dir, /split\.csv: line 2: no image for id "ghost"/);

@@ -107,7 +107,7 @@ test('graph builders: shape errors name the op and the shapes', () => {
   assert.throws(() => g.concat([x, g.input('y', [2, 3, 4, 4])]), /concat: inputs differ outside the channel axis: \[2,3,8,8\] vs \[2,3,4,4\]/);
   assert.throws(() => g.concatUp([x], g.input('lo', [2, 5, 4, 3])),
     /concat_up: inputs \[2,3,8,8\] must be \[2,\*,8,6\]: the batch and twice the spatial size of the up-sampled input \[2,5,4,3\]/);
-  assert.throws(() => g.concatUp([x], g.input('lo3', [2, 5, 4])), /concat_up: low input must have rank 4, got \[2,5,4\]/);
+  assert.throws(() => g.concatUp([x], g.input('lo3', [2, 5, 4])), /concat_up: low input must have rank 4 \[N,C,H,W\] or 5 \[N,C,D,H,W\], got \[2,5,4\]/);
   assert.throws(() => g.concatUp([x], g.input('lo4', [2, 5, 4, 4]), 'bicubic' as 'nearest'), /concat_up: mode must be bilinear or nearest, got 'bicubic'/);
   assert.deepEqual(g.concatUp([x, x], g.input('lo5', [2, 5, 4, 4]), 'nearest', false).shape, [2, 11, 8, 8]);
   assert.throws(() => g.add2(x, g.input('z', [2, 3, 8, 7])), /add: shapes differ: \[2,3,8,8\] vs \[2,3,8,7\]/);

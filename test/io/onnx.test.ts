@@ -6,35 +6,8 @@ import * as ort from 'onnxruntime-node';
 import { toOnnx, type OnnxMode } from '../../src/io/onnx.js';
 import { importPyTorch } from '../../src/io/pytorch.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
-import { Graph } from '../../src/engine/graph.js';
-import { Plan } from '../../src/engine/plan.js';
-import { ReferenceBackend } from '../../src/engine/backends/reference.js';
 import { SegModel } from '../../src/models/model.js';
-
-const FIX = new URL('../../../test/fixtures/', import.meta.url).pathname;
-const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
-
-async function runOnnx(bytes: Uint8Array, x: Float32Array, shape: number[]): Promise<{ data: Float32Array; dims: readonly number[] }> {
-  const s = await ort.InferenceSession.create(bytes);
-  const r = await s.run({ input: new ort.Tensor('float32', x, shape) });
-  return { data: r.output.data as Float32Array, dims: r.output.dims };
-}
-
-/** Our engine's probabilities for the same mode. */
-function ours(model: SegModel, mode: OnnxMode, x: Float32Array, shape: number[]): Float64Array | Float32Array {
-  const m = mode.kind === 'pruned' ? model.prune(mode.level) : model;
-  const g = new Graph();
-  const heads = m.forward(g, g.input('x', shape), { training: false });
-  const p = m.probabilities(g, heads, mode.kind === 'pruned' ? { kind: 'fast' } : mode);
-  return new Plan(g, new ReferenceBackend({ dtype: 'float64' }), m.params, [p]).runToHost({ x })[0];
-}
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-  return d;
-}
+import { FIX, sigmoid, runOnnx, ours, maxDiff } from '../helpers/onnx.js';
 
 test('onnxruntime-node loads', async () => {
   assert.ok(ort.InferenceSession);

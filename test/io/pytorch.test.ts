@@ -25,7 +25,7 @@ test('infers the config without metadata, accepts a module. prefix', () => {
   for (const [n, t] of Object.entries(f.tensors)) renamed[`module.${n}`] = t as TensorIn;
   const p = join(dir, 'ddp.safetensors');
   writeSafetensors(p, renamed); // no metadata
-  assert.deepEqual(inferPyTorchConfig(readSafetensors(p)), { arch: 'unetpp', preset: 'bn', filters: [2, 4, 8, 16], inChannels: 3, classes: 1, deepSupervision: true });
+  assert.deepEqual(inferPyTorchConfig(readSafetensors(p)), { arch: 'unetpp', preset: 'bn', filters: [2, 4, 8, 16], inChannels: 3, classes: 1, deepSupervision: true, dims: 2, norm: 'batch' });
   const a = importPyTorch(p);
   const b = importPyTorch(join(FIX, 'peer-ds/weights.safetensors'));
   for (const n of b.params.names()) assert.deepEqual(a.params.get(n).data, b.params.get(n).data, n);

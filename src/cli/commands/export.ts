@@ -15,7 +15,7 @@ export function exportCommand(): Command {
     .addOption(new Option('--mode <mode>', 'onnx output: accurate (mean of heads) or fast (one head)').argParser(oneOf('accurate', 'fast')).default('accurate'))
     .option('--head <n>', 'onnx fast mode: head to read', int(1, 6))
     .option('--level <d>', 'export the pruned UNet++ L^d', int(1, 6))
-    .option('--fixed-size <n>', 'onnx: fix H = W = n instead of dynamic sizes', int(1))
+    .option('--fixed-size <n>', 'onnx: fix every side to n (H = W, or D = H = W for volumes) instead of dynamic sizes', int(1))
     .option('--fold-bn', 'onnx: fold batch norm into the convs')
     .option('--web <dir>', 'browser bundle for web/: ONNX per pruning level + accurate, and manifest.json')
     .option('--tile <n>', '--web: sliding-window size the page uses (default 256)', int(1))

@@ -10,11 +10,11 @@ import type { ModelConfig } from '../../models/config.js';
 
 export function infoCommand(): Command {
   const cmd = new Command('info')
-    .description('describe a model: blocks, parameters, FLOPs per image, pruned levels')
+    .description('describe a model: blocks, parameters, FLOPs per image (volume, per voxel), pruned levels')
     .argument('[checkpoint]', 'unetpp checkpoint (same as --model); without one, the flags describe the model')
     .option('-m, --model <file>', 'unetpp checkpoint')
     .option('--pytorch <file>', 'PyTorch NestedUNet state_dict (.safetensors)')
-    .option('--size <n>', 'input size for FLOPs (square)', int(1), 96)
+    .option('--size <n>', 'input side for FLOPs (square image, cubic volume)', int(1), 96)
     .option('--level <d>', 'describe the pruned UNet++ L^d', int(1, 6))
     .option('--depth <L>', 'depth L (filters 32*2^i for i = 0..L unless --filters)', int(1, 6))
     .option('--json', 'print the description as JSON');

@@ -14,7 +14,10 @@ import type { ViewSupport } from '../concat-views.js';
 export type { NativeAddon, ConvRawResult };
 export { tryLoadAddon, loadAddon };
 
-const isAct4 = (shape: Shape, layout: Layout) => layout === 'act' && shape.length === 4;
+/** Activations: 4D images [N,C,H,W] and 5D volumes [N,C,D,H,W], stored channels-last or blocked. */
+const isAct4 = (shape: Shape, layout: Layout) => layout === 'act' && (shape.length === 4 || shape.length === 5);
+/** The storage of a volume is that of the image [N,C,D*H,W] (NDHWC = NHWC, nCdhw16c = nChw16c). */
+const as4 = (s: Shape) => (s.length === 5 ? [s[0], s[1], s[2] * s[3], s[4]] : s) as [number, number, number, number];
 
 export type ActLayout = 'nhwc' | 'blocked';
 export type BackendUse = 'train' | 'infer';
@@ -30,10 +33,14 @@ const VIEW_MIN = 1 << 17;
  * whose 3x3 convs run Winograd (our bf16 kernel; oneDNN's float32 one takes blocked activations
  * only: 342 -> 231 ms a float32 batch). With UNETPP_WINOGRAD=0, float32 inference is faster NHWC
  * (oneDNN's direct brgconv: 347 vs 376 ms a batch). UNETPP_LAYOUT overrides.
+ * Volumes (dims 3; no Winograd there): float32 inference NHWC (NDHWC: brgconv again; 3D UNet++
+ * 32^3 batch 2, 1 thread, best of 4-6 alternating runs: 417-498 vs 493-656 ms a batch), training
+ * and bf16 blocked (within noise of NDHWC: 1302-1485 vs 1429-1497 ms fp32, 544 vs 559 ms bf16).
  */
-export function defaultLayout(precision: Precision, use: BackendUse = 'train'): ActLayout {
+export function defaultLayout(precision: Precision, use: BackendUse = 'train', dims: 2 | 3 = 2): ActLayout {
   const env = process.env.UNETPP_LAYOUT;
   if (env) return env as ActLayout;
+  if (dims === 3) return precision === 'fp32' && use === 'infer' ? 'nhwc' : 'blocked';
   return precision === 'fp32' && use === 'infer' && !winogradOn() ? 'nhwc' : 'blocked';
 }
 /** Whether the addon runs 3x3 convs as Winograd (docs/engine.md): unless UNETPP_WINOGRAD=0. */
@@ -51,6 +58,8 @@ export interface NativeOptions {
   layout?: ActLayout;
   /** What the backend's plans mostly run, for the default layout. */
   use?: BackendUse;
+  /** Whether they run images (2, default) or volumes (3), for the default layout. */
+  dims?: 2 | 3;
   /** Blocked layout: the smallest image (values per image) plans store as a strided view for
    *  in-place concatenation (default 2^17; Infinity: never). */
   viewMin?: number;
@@ -76,7 +85,7 @@ export class NativeBackend implements Backend {
       const s = bf16Support();
       if (!s.ok) throw new Error(`native backend: precision bf16: ${s.reason}`);
     }
-    this.layout = options.layout ?? defaultLayout(this.precision, options.use);
+    this.layout = options.layout ?? defaultLayout(this.precision, options.use, options.dims);
     if (this.layout !== 'nhwc' && this.layout !== 'blocked') throw new Error(`native backend: layout must be nhwc or blocked, got ${String(this.layout)}${options.layout ? '' : ' (from UNETPP_LAYOUT)'}`);
     this.kernels = nativeKernels(this.addon, this.layout === 'blocked');
     const viewMin = options.viewMin ?? VIEW_MIN;
@@ -102,7 +111,7 @@ export class NativeBackend implements Backend {
     if (host.length !== t.data.length) throw new Error(`native upload: ${host.length} values into a tensor of shape ${fmt(t.shape)}`);
     const src = host instanceof Float32Array ? host : new Float32Array(host);
     const f = actFormat(t.shape, layout, this.layout);
-    if (f > 0) this.addon.reorderAct(src, 0, t.data as Float32Array | Uint16Array, f, ...(t.shape as [number, number, number, number]));
+    if (f > 0) this.addon.reorderAct(src, 0, t.data as Float32Array | Uint16Array, f, ...as4(t.shape));
     else if (t.data instanceof Uint16Array) this.addon.f32ToBf16(src, t.data);
     else t.data.set(host);
   }
@@ -115,7 +124,7 @@ export class NativeBackend implements Backend {
   download(t: BTensor, layout: Layout): Float32Array {
     const out = new Float32Array(t.data.length);
     const f = actFormat(t.shape, layout, this.layout);
-    if (f > 0) this.addon.reorderAct(t.data as Float32Array | Uint16Array, f, out, 0, ...(t.shape as [number, number, number, number]));
+    if (f > 0) this.addon.reorderAct(t.data as Float32Array | Uint16Array, f, out, 0, ...as4(t.shape));
     else if (t.data instanceof Uint16Array) this.addon.bf16ToF32(t.data, out);
     else out.set(t.data);
     return out;
@@ -165,6 +174,6 @@ export function sgdStep(param: Float32Array, grad: Float32Array, buf: Float32Arr
 }
 
 /** oneDNN's own conv primitives ("format any" layouts) timed on filled buffers: the kernel floor. */
-export function benchConvRaw(opts: { n?: number; c?: number; o?: number; h?: number; w?: number; k?: number; pad?: number; iters?: number; bias?: boolean; bf16?: boolean; nhwc?: boolean; winograd?: boolean }): ConvRawResult {
+export function benchConvRaw(opts: { n?: number; c?: number; o?: number; d?: number; h?: number; w?: number; k?: number; pad?: number; iters?: number; bias?: boolean; bf16?: boolean; nhwc?: boolean; winograd?: boolean }): ConvRawResult {
   return loadAddon().benchConvRaw(opts);
 }

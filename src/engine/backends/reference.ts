@@ -1,4 +1,4 @@
-// The reference backend: plain TypeScript loops over NCHW data, float32 or float64. It is the
+// The reference backend: plain TypeScript loops over NCHW / NCDHW data, float32 or float64. It is the
 // oracle the native backend and the autodiff rules are tested against, so it favours clarity.
 import type { Backend, BTensor, Kernel } from '../backend.js';
 import type { Layout, Shape } from '../graph.js';
@@ -39,6 +39,8 @@ const kernels: Record<string, Kernel> = {
   batchnorm: norm.batchnorm,
   conv_bn: convBn,
   batchnorm_grad: norm.batchnormGrad,
+  instancenorm: norm.instancenorm,
+  instancenorm_grad: norm.instancenormGrad,
   relu: ew.relu,
   relu_grad: ew.reluGrad,
   leaky_relu: ew.leakyRelu,

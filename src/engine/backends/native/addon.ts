@@ -67,6 +67,25 @@ export interface NativeAddon {
   concatUpFwd(xs: A[], x: A, y: A, n: number, c: number, h: number, w: number, nearest: boolean, alignCorners: boolean, inPlace?: number, yStride?: number, xStride?: number): void;
   /** concat_up's gradients in one pass over dy: dxs its leading channels, dx from its last c channels (read in place). */
   concatUpBwd(dy: A, dxs: A[], dx: A, n: number, c: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
+  /** Volumes: as convFwd & co. with (n, c, d, h, w, o, k, stride, pad), cubic kernels; NDHWC or nCdhw16c. */
+  conv3dFwd(x: A, w: F, b: Opt, y: A, n: number, c: number, d: number, h: number, wd: number, o: number, k: number, stride: number, pad: number, relu: boolean): void;
+  conv3dBnFwd(x: A, w: F, b: Opt, gamma: F, beta: F, rm: F, rv: F, y: A, n: number, c: number, d: number, h: number, wd: number, o: number, k: number, stride: number, pad: number, eps: number, relu: boolean, xStride: number, yStride: number, cache: object, frozen: boolean): void;
+  conv3dBwdData(dy: A, w: F, dx: A, n: number, c: number, d: number, h: number, wd: number, o: number, k: number, stride: number, pad: number): void;
+  conv3dBwdWeights(x: A, dy: A, dw: F, db: Opt, n: number, c: number, d: number, h: number, wd: number, o: number, k: number, stride: number, pad: number): void;
+  deconv3dFwd(x: A, w: F, b: Opt, y: A, n: number, c: number, d: number, h: number, wd: number, o: number, k: number, stride: number, pad: number, relu: boolean): void;
+  deconv3dBwdData(dy: A, w: F, dx: A, n: number, c: number, d: number, h: number, wd: number, o: number, k: number, stride: number, pad: number): void;
+  deconv3dBwdWeights(x: A, dy: A, dw: F, db: Opt, n: number, c: number, d: number, h: number, wd: number, o: number, k: number, stride: number, pad: number): void;
+  /** Volumes as m images of [d][h][w][c] (NDHWC: m = n; blocked: m = n*C/16, c = 16). */
+  maxpool3dFwd(x: A, y: A, m: number, c: number, d: number, h: number, w: number): void;
+  maxpool3dBwd(x: A, dy: A, dx: A, m: number, c: number, d: number, h: number, w: number): void;
+  upsample3dFwd(x: A, y: A, m: number, c: number, d: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
+  upsample3dBwd(dy: A, dx: A, m: number, c: number, d: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
+  /** Blocked volumes, channels all multiples of 16: concat(xs, upsample2x(low)) written in place (d, h, w: low's). */
+  concatUp3dFwd(xs: A[], low: A, y: A, n: number, cl: number, d: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
+  concatUp3dBwd(dy: A, dxs: A[], dlow: A, n: number, cl: number, d: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
+  /** Instance norm over s spatial positions per image; mean and rstd [n*c] are written for the backward. */
+  instnormFwd(x: A, gamma: F, beta: F, y: A, mean: F, rstd: F, n: number, c: number, s: number, eps: number, relu: boolean): void;
+  instnormBwd(x: A, gamma: F, mean: F, rstd: F, dy: A, y: A, dx: A, dgamma: F, dbeta: F, n: number, c: number, s: number, relu: boolean): void;
   /** kind: 0 relu, 1 leaky_relu, 2 sigmoid, 3 scale (alpha = s). */
   unary(kind: number, x: A, y: A, alpha: number): void;
   /** kind: 0 relu (saved = y), 1 leaky_relu (saved = x), 2 sigmoid (saved = y). */
@@ -89,7 +108,7 @@ export interface NativeAddon {
   lossGrad(z: A, t: A, dy: F, dz: A, kind: number, bceWeight: number, n: number, k: number, h: number, w: number): void;
   adamStep(param: F, grad: F, m: F, v: F, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
   sgdStep(param: F, grad: F, buf: F, lr: number, momentum: number, weightDecay: number, step: number, dampening: number, nesterov: boolean): void;
-  benchConvRaw(opts: { n?: number; c?: number; o?: number; h?: number; w?: number; k?: number; pad?: number; iters?: number; bias?: boolean; bf16?: boolean; nhwc?: boolean; winograd?: boolean }): ConvRawResult;
+  benchConvRaw(opts: { n?: number; c?: number; o?: number; d?: number; h?: number; w?: number; k?: number; pad?: number; iters?: number; bias?: boolean; bf16?: boolean; nhwc?: boolean; winograd?: boolean }): ConvRawResult;
 }
 
 const FILE = join('build', 'Release', 'unetpp_native.node');

@@ -78,6 +78,22 @@ const dims4 = (s: Shape) => {
   if (s.length !== 4) throw new Error(`expected a 4D shape, got ${fmt(s)}`);
   return s as [number, number, number, number];
 };
+/** A volume [n,c,d,h,w] as the image [n,c,d*h,w]: the same storage (NDHWC is NHWC, nCdhw16c is
+ *  nChw16c), so kernels that see only channels and positions (norms, losses, channel copies,
+ *  1x1x1 convs) run volumes unchanged. Images pass as they are. */
+const flat4 = (s: Shape): [number, number, number, number] => {
+  if (s.length === 5) return [s[0], s[1], s[2] * s[3], s[4]];
+  return dims4(s);
+};
+const dims5 = (s: Shape) => {
+  if (s.length !== 5) throw new Error(`expected a 5D shape, got ${fmt(s)}`);
+  return s as [number, number, number, number, number];
+};
+/** Activations: 4D images and 5D volumes. */
+const actRank = (s: Shape) => s.length === 4 || s.length === 5;
+/** A conv weight [O,C,1,1,1] with stride 1 and pad 0: a 1x1 conv over the flattened volume. */
+const pointwise = (w: Shape, stride: number, pad: number) =>
+  w.length === 5 && w[2] === 1 && w[3] === 1 && w[4] === 1 && stride === 1 && pad === 0;
 
 /** Ops whose every 4D activation is the same shape and layout: storage order does not matter. */
 const ELEMENTWISE = new Set(['ones', 'relu', 'relu_grad', 'leaky_relu', 'leaky_relu_grad', 'sigmoid', 'sigmoid_grad',
@@ -87,33 +103,62 @@ const ELEMENTWISE = new Set(['ones', 'relu', 'relu_grad', 'leaky_relu', 'leaky_r
  *  (pooling, up-sampling) or as contiguous runs per image (concatenation). */
 const LAYOUT_AWARE = new Set(['conv', 'conv_bn', 'conv_grad_input', 'conv_grad_weight', 'conv_transpose',
   'conv_transpose_grad_input', 'conv_transpose_grad_weight', 'batchnorm', 'maxpool', 'maxpool_grad',
-  'upsample2x', 'upsample2x_grad', 'concat', 'slice_channels', 'split_channels', 'concat_up', 'concat_up_grad']);
+  'upsample2x', 'upsample2x_grad', 'concat', 'slice_channels', 'split_channels', 'concat_up', 'concat_up_grad',
+  'instancenorm', 'instancenorm_grad']);
 /** Of those, the ones that need all their 4D activations in one layout (ours, not oneDNN's). */
 const SAME_LAYOUT = new Set(['concat', 'slice_channels', 'split_channels', 'concat_up', 'concat_up_grad']);
 
 /** Builds the kernel table over a loaded addon; blocked: 4D activations with C % 16 == 0 are nChw16c. */
 export function nativeKernels(A: NativeAddon, blocked = false): Record<string, Kernel> {
-  const isAct4 = (node: Node, i: number) => node.layouts[i] === 'act' && node.shapes[i].length === 4;
+  const isAct4 = (node: Node, i: number) => node.layouts[i] === 'act' && actRank(node.shapes[i]);
   let onCopies = false;  // true while a kernel runs on NHWC copies (layoutChecked)
-  const blk = (s: Shape) => blocked && !onCopies && s.length === 4 && s[1] % 16 === 0;
+  const blk = (s: Shape) => blocked && !onCopies && actRank(s) && s[1] % 16 === 0;
   /** Spatial kernels see a blocked [n,c,h,w] as n*c/16 NHWC images of 16 channels. */
   const img = (s: Shape): [number, number, number, number] => {
     const [n, c, h, w] = dims4(s);
     return blk(s) ? [n * c / 16, 16, h, w] : [n, c, h, w];
   };
   /** Pixels and channels for the channel-concat kernels: blocked images are runs of c*h*w values. */
-  const runs = (s: Shape) => { const [n, c, h, w] = dims4(s); return blk(s) ? { px: n, k: h * w } : { px: n * h * w, k: 1 }; };
+  const runs = (s: Shape) => { const [n, c, h, w] = flat4(s); return blk(s) ? { px: n, k: h * w } : { px: n * h * w, k: 1 }; };
+  /** Volume kernels see [n,c,d,h,w] as m images of [d][h][w][c']: blocked, n*c/16 of 16 channels. */
+  const vimg = (s: Shape): [number, number, number, number, number] => {
+    const [n, c, d, h, w] = dims5(s);
+    return blk(s) ? [n * c / 16, 16, d, h, w] : [n, c, d, h, w];
+  };
+  /** concat_up on volumes: the up-sampled input lands in a scratch buffer, then is concatenated.
+   *  One buffer per dtype for every node of this backend (kernels run one at a time), grown to
+   *  the largest: per-node buffers cost ~300 MB at 64^3 (four 33 MB ones at the top level, twice). */
+  const upScratch: { f?: Float32Array; h?: Uint16Array } = {};
+  const upBuffer = (_rt: RunContext, _node: Node, like: Act, n: number): Act => {
+    if (like instanceof Uint16Array) {
+      if (!upScratch.h || upScratch.h.length < n) { if (upScratch.h) A.releaseArray(upScratch.h); upScratch.h = A.alignedArray(1, n); }
+      return upScratch.h.subarray(0, n);
+    }
+    if (!upScratch.f || upScratch.f.length < n) { if (upScratch.f) A.releaseArray(upScratch.f); upScratch.f = A.alignedArray(0, n); }
+    return upScratch.f.subarray(0, n);
+  };
   const impls: Record<string, Impl> = {
     ones: (_i, [y]) => A.fill(y, 1),
 
     conv: ([x, w, b], [y], node, _rt, st) => {
-      const [n, c, h, wd] = dims4(node.inputs[0].shape);
+      const { stride: s, pad: p, relu: r } = node.attrs;
+      if (node.inputs[0].shape.length === 5 && !pointwise(node.inputs[1].shape, s, p)) {
+        const [n, c, d, h, wd] = dims5(node.inputs[0].shape);
+        return A.conv3dFwd(x, w, b ?? null, y, n, c, d, h, wd, node.inputs[1].shape[0], node.inputs[1].shape[2], s, p, !!r);
+      }
+      const [n, c, h, wd] = flat4(node.inputs[0].shape);
       const [o, , kh, kw] = node.inputs[1].shape;
       const { stride, pad, relu } = node.attrs;
       A.convFwd(x, w, b ?? null, y, n, c, h, wd, o, kh, kw, stride, pad, !!relu, st.ins[0] ?? 0, st.outs[0] ?? 0);
     },
     conv_bn: ([x, w, gamma, beta, rm, rv, b], [y], node, rt, st) => {
-      const [n, c, h, wd] = dims4(node.inputs[0].shape);
+      if (node.inputs[0].shape.length === 5 && !pointwise(node.inputs[1].shape, node.attrs.stride, node.attrs.pad)) {
+        const [n, c, d, h, wd] = dims5(node.inputs[0].shape);
+        const { stride, pad, eps, relu } = node.attrs;
+        return A.conv3dBnFwd(x, w, b ?? null, gamma, beta, rm, rv, y, n, c, d, h, wd, node.inputs[1].shape[0], node.inputs[1].shape[2],
+          stride, pad, eps, !!relu, 0, 0, rt.saved(node), !!rt.frozenParams);
+      }
+      const [n, c, h, wd] = flat4(node.inputs[0].shape);
       const [o, , kh, kw] = node.inputs[1].shape;
       const { stride, pad, eps, relu } = node.attrs;
       // The folded weights are kept in the node's state: they live as long as the plan.
@@ -121,41 +166,73 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
         st.ins[0] ?? 0, st.outs[0] ?? 0, rt.saved(node), !!rt.frozenParams);
     },
     conv_grad_input: ([dy, w], [dx], node) => {
-      const [n, c, h, wd] = dims4(node.attrs.xShape);
+      if (node.attrs.xShape.length === 5 && !pointwise(node.inputs[1].shape, node.attrs.stride, node.attrs.pad)) {
+        const [n, c, d, h, wd] = dims5(node.attrs.xShape);
+        return A.conv3dBwdData(dy, w, dx, n, c, d, h, wd, node.inputs[1].shape[0], node.inputs[1].shape[2], node.attrs.stride, node.attrs.pad);
+      }
+      const [n, c, h, wd] = flat4(node.attrs.xShape);
       const [o, , kh, kw] = node.inputs[1].shape;
       A.convBwdData(dy, w, dx, n, c, h, wd, o, kh, kw, node.attrs.stride, node.attrs.pad);
     },
     conv_grad_weight: ([x, dy], [dw, db], node) => {
-      const [n, c, h, wd] = dims4(node.inputs[0].shape);
+      if (node.inputs[0].shape.length === 5 && !pointwise(node.attrs.wShape, node.attrs.stride, node.attrs.pad)) {
+        const [n, c, d, h, wd] = dims5(node.inputs[0].shape);
+        return A.conv3dBwdWeights(x, dy, dw, db ?? null, n, c, d, h, wd, node.attrs.wShape[0], node.attrs.wShape[2], node.attrs.stride, node.attrs.pad);
+      }
+      const [n, c, h, wd] = flat4(node.inputs[0].shape);
       const [o, , kh, kw] = node.attrs.wShape;
       A.convBwdWeights(x, dy, dw, db ?? null, n, c, h, wd, o, kh, kw, node.attrs.stride, node.attrs.pad);
     },
     conv_transpose: ([x, w, b], [y], node) => {
+      if (node.inputs[0].shape.length === 5) {
+        const [n, c, d, h, wd] = dims5(node.inputs[0].shape), [, o, k] = node.inputs[1].shape;
+        return A.deconv3dFwd(x, w, b ?? null, y, n, c, d, h, wd, o, k, k, 0, false);
+      }
       const [n, c, h, wd] = dims4(node.inputs[0].shape);
       const [, o, k] = node.inputs[1].shape;
       A.deconvFwd(x, w, b ?? null, y, n, c, h, wd, o, k, k, k, 0, false);
     },
     conv_transpose_grad_input: ([dy, w], [dx], node) => {
+      if (node.attrs.xShape.length === 5) {
+        const [n, c, d, h, wd] = dims5(node.attrs.xShape), [, o, k] = node.inputs[1].shape;
+        return A.deconv3dBwdData(dy, w, dx, n, c, d, h, wd, o, k, k, 0);
+      }
       const [n, c, h, wd] = dims4(node.attrs.xShape);
       const [, o, k] = node.inputs[1].shape;
       A.deconvBwdData(dy, w, dx, n, c, h, wd, o, k, k, k, 0);
     },
     conv_transpose_grad_weight: ([x, dy], [dw, db], node) => {
+      if (node.inputs[0].shape.length === 5) {
+        const [n, c, d, h, wd] = dims5(node.inputs[0].shape), [, o, k] = node.attrs.wShape;
+        return A.deconv3dBwdWeights(x, dy, dw, db ?? null, n, c, d, h, wd, o, k, k, 0);
+      }
       const [n, c, h, wd] = dims4(node.inputs[0].shape);
       const [, o, k] = node.attrs.wShape;
       A.deconvBwdWeights(x, dy, dw, db ?? null, n, c, h, wd, o, k, k, k, 0);
     },
 
     // a strided x (a view): its images are groups of c/16 blocked 16-channel images
-    maxpool: ([x], [y], node, _rt, st) => st.ins[0]
+    maxpool: ([x], [y], node, _rt, st) => node.inputs[0].shape.length === 5 ? A.maxpool3dFwd(x, y, ...vimg(node.inputs[0].shape)) : st.ins[0]
       ? A.maxpoolFwd(x, y, ...img(node.inputs[0].shape), node.inputs[0].shape[0], st.ins[0])
       : A.maxpoolFwd(x, y, ...img(node.inputs[0].shape)),
-    maxpool_grad: ([x, , dy], [dx], node) => A.maxpoolBwd(x, dy, dx, ...img(node.inputs[0].shape)),
-    upsample2x: ([x], [y], node) =>
-      A.upsampleFwd(x, y, ...img(node.inputs[0].shape), node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
-    upsample2x_grad: ([dy], [dx], node) =>
-      A.upsampleBwd(dy, dx, ...img(node.attrs.xShape), node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
-    concat_up: (ins, [y], node, _rt, st) => {
+    maxpool_grad: ([x, , dy], [dx], node) => node.inputs[0].shape.length === 5 ? A.maxpool3dBwd(x, dy, dx, ...vimg(node.inputs[0].shape)) : A.maxpoolBwd(x, dy, dx, ...img(node.inputs[0].shape)),
+    upsample2x: ([x], [y], node) => node.inputs[0].shape.length === 5
+      ? A.upsample3dFwd(x, y, ...vimg(node.inputs[0].shape), node.attrs.mode === 'nearest', !!node.attrs.alignCorners)
+      : A.upsampleFwd(x, y, ...img(node.inputs[0].shape), node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
+    upsample2x_grad: ([dy], [dx], node) => node.attrs.xShape.length === 5
+      ? A.upsample3dBwd(dy, dx, ...vimg(node.attrs.xShape), node.attrs.mode === 'nearest', !!node.attrs.alignCorners)
+      : A.upsampleBwd(dy, dx, ...img(node.attrs.xShape), node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
+    concat_up: (ins, [y], node, rt, st) => {
+      if (node.shapes[0].length === 5) {
+        const low = node.inputs[ins.length - 1].shape;
+        // blocked throughout: the parts' runs copied, the up-sampling written into its channels
+        if (node.inputs.every((v) => blk(v.shape)))
+          return A.concatUp3dFwd(ins.slice(0, -1), ins[ins.length - 1], y, ...dims5(low), node.attrs.mode === 'nearest', !!node.attrs.alignCorners);
+        // else: up-sample the last input into a scratch buffer, then concatenate
+        const up = upBuffer(rt, node, y, numel(low) * 8);
+        A.upsample3dFwd(ins[ins.length - 1], up, ...vimg(low), node.attrs.mode === 'nearest', !!node.attrs.alignCorners);
+        return A.concat([...ins.slice(0, -1), up], y, runs(node.shapes[0]).px);
+      }
       const dims = dims4(node.inputs[node.inputs.length - 1].shape), nearest = node.attrs.mode === 'nearest', ac = !!node.attrs.alignCorners;
       const parts = ins.slice(0, -1), low = ins[ins.length - 1];
       if (st === DENSE) return A.concatUpFwd(parts, low, y, ...dims, nearest, ac);
@@ -166,9 +243,18 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
       if (parts.some((_, k) => st.ins[k])) throw new Error('concat_up: strided parts need an in-place output');
       A.concatUpFwd(parts, low, y, ...dims, nearest, ac, 0, 0, sl);
     },
-    concat_up_grad: ([dy], outs, node) =>
+    concat_up_grad: ([dy], outs, node, rt) => {
+      const low = node.shapes[node.shapes.length - 1];
+      if (low.length === 5 && node.shapes.every((sh) => blk(sh)))
+        return A.concatUp3dBwd(dy, outs.slice(0, -1), outs[outs.length - 1], ...dims5(low), node.attrs.mode === 'nearest', !!node.attrs.alignCorners);
+      if (low.length === 5) {  // split dy, then the up-sampling's gradient of its last channels
+        const up = upBuffer(rt, node, dy, numel(low) * 8);
+        A.splitChannels(dy, [...outs.slice(0, -1), up], runs(node.inputs[0].shape).px);
+        return A.upsample3dBwd(up, outs[outs.length - 1], ...vimg(low), node.attrs.mode === 'nearest', !!node.attrs.alignCorners);
+      }
       A.concatUpBwd(dy, outs.slice(0, -1), outs[outs.length - 1], ...dims4(node.shapes[node.shapes.length - 1]),
-        node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
+        node.attrs.mode === 'nearest', !!node.attrs.alignCorners);
+    },
 
     concat: (xs, [y], node) => A.concat(xs, y, runs(node.shapes[0]).px),
     slice_channels: ([dy], [dx], node) => {
@@ -179,7 +265,7 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
     split_channels: ([dy], dxs, node) => A.splitChannels(dy, dxs, runs(node.inputs[0].shape).px),
 
     batchnorm: ([x, gamma, beta, rm, rv], [y], node, rt) => {
-      const [n, c, h, w] = dims4(node.inputs[0].shape);
+      const [n, c, h, w] = flat4(node.inputs[0].shape);
       const { training, eps, momentum, relu } = node.attrs;
       if (!training) return A.bnFwdEval(x, gamma, beta, rm, rv, y, n, c, h, w, eps, !!relu);
       const s = rt.saved(node);
@@ -193,12 +279,31 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
       A.bnUpdateRunning(runM, runV, s.mean, s.variance, momentum, n * h * w);
     },
     batchnorm_grad: ([x, gamma, rm, rv, dy, y], [dx, dgamma, dbeta], node, rt) => {
-      const [n, c, h, w] = dims4(node.inputs[0].shape);
+      const [n, c, h, w] = flat4(node.inputs[0].shape);
       const { training, eps, relu } = node.attrs;
       if (!training) return A.bnBwdEval(x, gamma, rm, rv, dy, y, dx, dgamma, dbeta, n, c, h, w, eps, !!relu);
       const s = rt.saved(node.attrs.fwd);
       if (!s.mean) throw new Error('the forward batchnorm has not run in this plan');
       A.bnBwdTrain(x, gamma, s.mean, s.variance, dy, s.ws, dx, dgamma, dbeta, n, c, h, w, eps, !!relu);
+    },
+
+    instancenorm: ([x, gamma, beta], [y], node, rt) => {
+      const [n, c] = node.inputs[0].shape, s = rt.saved(node);
+      if (!s.mean) { s.mean = new Float32Array(n * c); s.rstd = new Float32Array(n * c); }
+      A.instnormFwd(x, gamma, beta, y, s.mean, s.rstd, n, c, numel(node.inputs[0].shape) / (n * c), node.attrs.eps ?? 1e-5, !!node.attrs.relu);
+    },
+    instancenorm_grad: ([x, gamma, beta, dy, y], [dx, dgamma, dbeta], node, rt) => {
+      const shape = node.inputs[0].shape, [n, c] = shape, sp = numel(shape) / (n * c);
+      // The forward's statistics: its node is the producer of y (inputs[4]); a plan that did not
+      // run it (or another graph shape) recomputes them into dx, which is overwritten below.
+      const fwd = node.inputs[4].node;
+      let s = fwd.op === 'instancenorm' ? rt.saved(fwd) : undefined;
+      if (!s?.mean) {
+        s = rt.saved(node);
+        if (!s.mean) { s.mean = new Float32Array(n * c); s.rstd = new Float32Array(n * c); }
+        A.instnormFwd(x, gamma, beta, dx, s.mean, s.rstd, n, c, sp, node.attrs.eps ?? 1e-5, false);
+      }
+      A.instnormBwd(x, gamma, s.mean, s.rstd, dy, y, dx, dgamma, dbeta, n, c, sp, !!node.attrs.relu);
     },
 
     relu: ([x], [y]) => A.unary(0, x, y, 0),
@@ -213,7 +318,7 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
     dropout: ([x], [y], node, rt) => {
       const s = node.shapes[0];
       const nhwc = isAct4(node, 0);
-      const [n, c, h, w] = nhwc ? s : [numel(s), 1, 1, 1];
+      const [n, c, h, w] = nhwc ? flat4(s) : [numel(s), 1, 1, 1];
       A.dropout(x, y, node.attrs.p, node.attrs.seed, rt.step, n, c, h, w, nhwc);
     },
     add: ([a, b], [y]) => A.binary(0, a, b, y),
@@ -222,9 +327,9 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
     mean_all: ([x], [y]) => A.meanAll(x, y),
     fill_grad: ([dy], [y], node) => A.fill(y, dy[0] * node.attrs.scale),
     loss: ([z, t], [out], node) =>
-      A.loss(z, t, out, lossKind(node), node.attrs.bceWeight ?? 0.5, ...dims4(node.inputs[0].shape)),
+      A.loss(z, t, out, lossKind(node), node.attrs.bceWeight ?? 0.5, ...flat4(node.inputs[0].shape)),
     loss_grad: ([z, t, dy], [dz], node) =>
-      A.lossGrad(z, t, dy, dz, lossKind(node), node.attrs.bceWeight ?? 0.5, ...dims4(node.inputs[0].shape)),
+      A.lossGrad(z, t, dy, dz, lossKind(node), node.attrs.bceWeight ?? 0.5, ...flat4(node.inputs[0].shape)),
   };
   const out: Record<string, Kernel> = {};
   for (const [op, impl] of Object.entries(impls)) out[op] = guarded(op, blocked ? layoutChecked(op, impl) : impl, A, blocked);
@@ -240,7 +345,7 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
     const decide = (node: Node) => {
       const inB = node.inputs.map((v) => v.node.layouts[v.index] === 'act' && blk(v.shape));
       const outB = node.shapes.map((s, i) => node.layouts[i] === 'act' && blk(s));
-      const act4 = [...node.inputs.map((v) => v.node.layouts[v.index] === 'act' && v.shape.length === 4), ...node.shapes.map((_, i) => isAct4(node, i))];
+      const act4 = [...node.inputs.map((v) => v.node.layouts[v.index] === 'act' && actRank(v.shape)), ...node.shapes.map((_, i) => isAct4(node, i))];
       const layouts = [...inB, ...outB].filter((_, i) => act4[i]);
       const mixed = layouts.includes(true) && layouts.includes(false);
       const direct = !layouts.includes(true) ||
@@ -260,7 +365,7 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
         const t = i < ins.length ? ins[i] : outs[i - ins.length];
         return t instanceof Uint16Array ? A.alignedArray(1, t.length) : A.alignedArray(0, t.length);
       });
-      const shapeOf = (i: number) => dims4(i < ins.length ? node.inputs[i].shape : node.shapes[i - ins.length]);
+      const shapeOf = (i: number) => flat4(i < ins.length ? node.inputs[i].shape : node.shapes[i - ins.length]);
       const ins2 = ins.map((t, i) => inB[i] ? (A.reorderAct(t, 2, tmp[i]!, 1, ...shapeOf(i)), tmp[i]) : t);
       const outs2 = outs.map((t, i) => outB[i] ? tmp[ins.length + i] : t);
       setMode(A, false);

@@ -1,6 +1,7 @@
-// Element-wise, channel and reduction kernels. Data is NCHW (or plain), so indices are logical.
+// Element-wise, channel and reduction kernels. Data is NC(D)HW (or plain), so indices are logical.
 import type { Kernel } from '../../backend.js';
 import { dropoutStream, dropoutUniform } from '../../dropout-hash.js';
+import { spatialSize } from './spatial.js';
 
 const map1 = (f: (v: number) => number): Kernel => (ins, outs) => {
   const x = ins[0].data, y = outs[0].data;
@@ -63,11 +64,11 @@ export const dropout: Kernel = (ins, outs, node, rt) => {
   for (let i = 0; i < y.length; i++) y[i] = dropoutUniform(stream, i) >= p ? x[i] * keepScale : 0;
 };
 
-/** Softmax over channels of [N,K,H,W], stabilised by the per-pixel max. */
+/** Softmax over channels of [N,K,(D,)H,W], stabilised by the per-pixel max. */
 export const softmax: Kernel = (ins, outs) => {
   const x = ins[0].data, y = outs[0].data;
-  const [n, k, h, w] = ins[0].shape;
-  const hw = h * w;
+  const [n, k] = ins[0].shape;
+  const hw = spatialSize(ins[0].shape);
   for (let ni = 0; ni < n; ni++) {
     for (let p = 0; p < hw; p++) {
       const b = ni * k * hw + p;
@@ -82,8 +83,8 @@ export const softmax: Kernel = (ins, outs) => {
 
 export const softmaxGrad: Kernel = (ins, outs) => {
   const y = ins[0].data, dy = ins[1].data, dx = outs[0].data;
-  const [n, k, h, w] = ins[0].shape;
-  const hw = h * w;
+  const [n, k] = ins[0].shape;
+  const hw = spatialSize(ins[0].shape);
   for (let ni = 0; ni < n; ni++) {
     for (let p = 0; p < hw; p++) {
       const b = ni * k * hw + p;
@@ -96,8 +97,8 @@ export const softmaxGrad: Kernel = (ins, outs) => {
 
 export const concat: Kernel = (ins, outs) => {
   const y = outs[0].data;
-  const [n, ctot, h, w] = outs[0].shape;
-  const hw = h * w;
+  const [n, ctot] = outs[0].shape;
+  const hw = spatialSize(outs[0].shape);
   let start = 0;
   for (const t of ins) {
     const c = t.shape[1];
@@ -108,8 +109,8 @@ export const concat: Kernel = (ins, outs) => {
 
 export const splitChannels: Kernel = (ins, outs) => {
   const dy = ins[0].data;
-  const [n, ctot, h, w] = ins[0].shape;
-  const hw = h * w;
+  const [n, ctot] = ins[0].shape;
+  const hw = spatialSize(ins[0].shape);
   let start = 0;
   for (const t of outs) {
     const c = t.shape[1];
@@ -121,7 +122,7 @@ export const splitChannels: Kernel = (ins, outs) => {
 export const sliceChannels: Kernel = (ins, outs, node) => {
   const { start, count } = node.attrs;
   const dy = ins[0].data, dx = outs[0].data;
-  const [n, ctot, h, w] = ins[0].shape;
-  const hw = h * w;
+  const [n, ctot] = ins[0].shape;
+  const hw = spatialSize(ins[0].shape);
   for (let ni = 0; ni < n; ni++) dx.set(dy.subarray((ni * ctot + start) * hw, (ni * ctot + start + count) * hw), ni * count * hw);
 };

@@ -1,4 +1,4 @@
-// Segmentation losses on logits [N,K,H,W] (see docs/engine.md, "Losses") and their gradients.
+// Segmentation losses on logits [N,K,H,W] or [N,K,D,H,W] (see docs/engine.md, "Losses") and their gradients.
 import type { Kernel, Float } from '../../backend.js';
 import type { LossKind } from '../../graph.js';
 import { sigmoidOf } from './elementwise.js';
@@ -78,8 +78,9 @@ function ceTerm(z: Float, t: Float, p: Float64Array, { n, k, hw }: Dims, grad?: 
 /** Loss value, and with wantGrad its gradient with respect to the logits (scaled by dscale). */
 export function segLoss(kind: LossKind, bceWeight: number, z: Float, t: Float, shape: readonly number[],
                         wantGrad: boolean, dscale = 1): { value: number; grad?: Float64Array } {
-  const [n, k, h, w] = shape;
-  const dims = { n, k, hw: h * w };
+  const [n, k] = shape;
+  const hw = z.length / (n * k); // H*W or D*H*W
+  const dims = { n, k, hw };
   const grad = wantGrad ? new Float64Array(z.length) : undefined;
   switch (kind) {
     case 'bce': return { value: bceTerm(z, t, grad, dscale), grad };
@@ -88,7 +89,7 @@ export function segLoss(kind: LossKind, bceWeight: number, z: Float, t: Float, s
       const p = new Float64Array(z.length);
       for (let i = 0; i < z.length; i++) p[i] = sigmoidOf(z[i]);
       const dp = wantGrad ? new Float64Array(z.length) : undefined;
-      const dice = diceTerm(p, t, n, k * h * w, dp, dscale);
+      const dice = diceTerm(p, t, n, k * hw, dp, dscale);
       if (grad && dp) for (let i = 0; i < z.length; i++) grad[i] = dp[i] * p[i] * (1 - p[i]);
       const bce = kind === 'bce_dice' ? bceWeight * bceTerm(z, t, grad, dscale * bceWeight) : 0;
       return { value: bce + dice, grad };
@@ -98,17 +99,17 @@ export function segLoss(kind: LossKind, bceWeight: number, z: Float, t: Float, s
       const p = softmaxOf(z, dims);
       const ce = ceTerm(z, t, p, dims, grad, dscale);
       if (kind === 'ce') return { value: ce, grad };
-      // Dice per (image, class): NCHW makes each a contiguous run of H*W values.
+      // Dice per (image, class): NC(D)HW makes each a contiguous run of hw values.
       const dp = wantGrad ? new Float64Array(z.length) : undefined;
-      const dice = diceTerm(p, t, n * k, h * w, dp, dscale);
+      const dice = diceTerm(p, t, n * k, hw, dp, dscale);
       if (grad && dp) {
         // Back through the channel softmax: dz_k = p_k (dp_k - sum_j p_j dp_j).
         for (let ni = 0; ni < n; ni++) {
-          for (let q = 0; q < h * w; q++) {
-            const b = ni * k * h * w + q;
+          for (let q = 0; q < hw; q++) {
+            const b = ni * k * hw + q;
             let dot = 0;
-            for (let ki = 0; ki < k; ki++) dot += p[b + ki * h * w] * dp[b + ki * h * w];
-            for (let ki = 0; ki < k; ki++) grad[b + ki * h * w] += p[b + ki * h * w] * (dp[b + ki * h * w] - dot);
+            for (let ki = 0; ki < k; ki++) dot += p[b + ki * hw] * dp[b + ki * hw];
+            for (let ki = 0; ki < k; ki++) grad[b + ki * hw] += p[b + ki * hw] * (dp[b + ki * hw] - dot);
           }
         }
       }

@@ -1,34 +1,42 @@
-// Max-pool 2x2 stride 2 (odd sizes floored) and its gradient.
+// Max-pool 2x2 (2x2x2 for volumes) stride 2, odd sizes floored, and its gradient.
 import type { Kernel } from '../../backend.js';
+import { dhw } from './spatial.js';
 
-/** Index into x of the max of window (i, j): the first max in row-major window order. */
-function argmax(X: ArrayLike<number>, base: number, w: number, i: number, j: number): number {
-  let best = base + 2 * i * w + 2 * j;
-  for (const off of [1, w, w + 1]) {
-    const idx = base + 2 * i * w + 2 * j + off;
+/** Index into X of the max of the window at `start`: the first max in row-major window order. */
+function argmax(X: ArrayLike<number>, start: number, offsets: number[]): number {
+  let best = start;
+  for (const off of offsets) {
+    const idx = start + off;
     // NaN wins, as in PyTorch, so that a NaN is not hidden from checkFinite.
     if (X[idx] > X[best] || (X[idx] !== X[idx] && X[best] === X[best])) best = idx;
   }
   return best;
 }
 
-export const maxpool: Kernel = (ins, outs) => {
-  const x = ins[0];
-  const y = outs[0].data;
-  const [n, c, h, w] = x.shape;
-  const ho = Math.floor(h / 2), wo = Math.floor(w / 2);
+/** Calls f(input index of the window's max, output index) for every output of x [N,C,(D,)H,W]. */
+function eachWindow(X: ArrayLike<number>, shape: readonly number[], f: (xi: number, yi: number) => void) {
+  const [n, c] = shape;
+  const [d, h, w] = dhw(shape);
+  const kd = shape.length === 5 ? 2 : 1;
+  const od = Math.floor(d / kd), ho = Math.floor(h / 2), wo = Math.floor(w / 2);
+  const offsets: number[] = [];
+  for (let a = 0; a < kd; a++) for (let b = 0; b < 2; b++) for (let e = 0; e < 2; e++) offsets.push((a * h + b) * w + e);
+  offsets.shift(); // the window's first value is where argmax starts
+  let yi = 0;
   for (let nc = 0; nc < n * c; nc++)
-    for (let i = 0; i < ho; i++)
-      for (let j = 0; j < wo; j++) y[(nc * ho + i) * wo + j] = x.data[argmax(x.data, nc * h * w, w, i, j)];
+    for (let z = 0; z < od; z++)
+      for (let i = 0; i < ho; i++)
+        for (let j = 0; j < wo; j++) f(argmax(X, nc * d * h * w + (kd * z * h + 2 * i) * w + 2 * j, offsets), yi++);
+}
+
+export const maxpool: Kernel = (ins, outs) => {
+  const X = ins[0].data, y = outs[0].data;
+  eachWindow(X, ins[0].shape, (xi, yi) => { y[yi] = X[xi]; });
 };
 
 export const maxpoolGrad: Kernel = (ins, outs) => {
   const [x, , dy] = ins;
   const dx = outs[0].data;
-  const [n, c, h, w] = x.shape;
-  const ho = Math.floor(h / 2), wo = Math.floor(w / 2);
   dx.fill(0);
-  for (let nc = 0; nc < n * c; nc++)
-    for (let i = 0; i < ho; i++)
-      for (let j = 0; j < wo; j++) dx[argmax(x.data, nc * h * w, w, i, j)] = dy.data[(nc * ho + i) * wo + j];
+  eachWindow(x.data, x.shape, (xi, yi) => { dx[xi] = dy.data[yi]; });
 };

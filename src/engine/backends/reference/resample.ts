@@ -1,7 +1,8 @@
-// x2 up-sampling (bilinear with either corner convention, nearest) and its adjoint, and
-// concat_up (a concat whose last part is up-sampled in place).
+// x2 up-sampling along every spatial axis (bilinear/trilinear with either corner convention,
+// nearest) and its adjoint, and concat_up (a concat whose last part is up-sampled in place).
 import type { Kernel } from '../../backend.js';
 import { concat, splitChannels } from './elementwise.js';
+import { dhw, spatialSize } from './spatial.js';
 
 /** For one axis: output o reads inputs i0 and i1 with weights (1 - l) and l. */
 interface Tap { i0: number; i1: number; l: number }
@@ -22,25 +23,48 @@ export function taps(size: number, mode: string, alignCorners: boolean): Tap[] {
   return t;
 }
 
-/** Up-samples x [N,C,H,W] into channels start..start+C-1 of y [N,Cy,2H,2W]. */
+/** Where output yi of one channel reads: planes (offset, weight) along depth, then bilinear taps in the plane. */
+interface Reads { planes: [number, number][]; r0: number; r1: number; c0: number; c1: number; ly: number; lx: number }
+
+/** Calls f(yi, reads) for the outputs of one channel of x [N,C,(D,)H,W] (reads is reused between calls). */
+function eachOutput(xShape: readonly number[], mode: string, alignCorners: boolean, f: (yi: number, at: Reads) => void) {
+  const [d, h, w] = dhw(xShape);
+  const ty = taps(h, mode, alignCorners), tx = taps(w, mode, alignCorners);
+  // Images read one plane with weight 1 (exact: 2D results are what they always were).
+  const depth: [number, number][][] = xShape.length === 5
+    ? taps(d, mode, alignCorners).map(({ i0, i1, l }) => [[i0 * h * w, 1 - l], [i1 * h * w, l]])
+    : [[[0, 1]]];
+  const at: Reads = { planes: [], r0: 0, r1: 0, c0: 0, c1: 0, ly: 0, lx: 0 };
+  let yi = 0;
+  for (const planes of depth) {
+    at.planes = planes;
+    for (const { i0: r0, i1: r1, l: ly } of ty) {
+      at.r0 = r0 * w; at.r1 = r1 * w; at.ly = ly;
+      for (const { i0: c0, i1: c1, l: lx } of tx) {
+        at.c0 = c0; at.c1 = c1; at.lx = lx;
+        f(yi++, at);
+      }
+    }
+  }
+}
+
+/** Up-samples x [N,C,(D,)H,W] into channels start..start+C-1 of y [N,Cy,(2D,)2H,2W]. */
 function upsampleInto(X: ArrayLike<number>, xShape: readonly number[], y: { [i: number]: number }, cy: number, start: number,
                       mode: string, alignCorners: boolean) {
-  const [n, c, h, w] = xShape;
-  const ty = taps(h, mode, alignCorners);
-  const tx = taps(w, mode, alignCorners);
-  const ho = 2 * h, wo = 2 * w;
+  const [n, c] = xShape;
+  const xsz = spatialSize(xShape), ysz = xsz << (xShape.length - 2);
   for (let ni = 0; ni < n; ni++)
     for (let ci = 0; ci < c; ci++) {
-      const xb = (ni * c + ci) * h * w, yb = (ni * cy + start + ci) * ho * wo;
-      for (let oy = 0; oy < ho; oy++) {
-        const { i0: r0, i1: r1, l: ly } = ty[oy];
-        for (let ox = 0; ox < wo; ox++) {
-          const { i0: c0, i1: c1, l: lx } = tx[ox];
-          const top = (1 - lx) * X[xb + r0 * w + c0] + lx * X[xb + r0 * w + c1];
-          const bottom = (1 - lx) * X[xb + r1 * w + c0] + lx * X[xb + r1 * w + c1];
-          y[yb + oy * wo + ox] = (1 - ly) * top + ly * bottom;
+      const xb = (ni * c + ci) * xsz, yb = (ni * cy + start + ci) * ysz;
+      eachOutput(xShape, mode, alignCorners, (yi, { planes, r0, r1, c0, c1, ly, lx }) => {
+        let v = 0;
+        for (const [p, wz] of planes) {
+          const top = (1 - lx) * X[xb + p + r0 + c0] + lx * X[xb + p + r0 + c1];
+          const bottom = (1 - lx) * X[xb + p + r1 + c0] + lx * X[xb + p + r1 + c1];
+          v += wz * ((1 - ly) * top + ly * bottom);
         }
-      }
+        y[yb + yi] = v;
+      });
     }
 }
 
@@ -56,28 +80,24 @@ export const concatUp: Kernel = (ins, outs, node, rt) => {
   upsampleInto(low.data, low.shape, outs[0].data, cy, cy - low.shape[1], node.attrs.mode, node.attrs.alignCorners);
 };
 
-/** dx [N,C,H,W] = the adjoint of upsample2x applied to channels start..start+C-1 of dy [N,Cy,2H,2W]. */
+/** dx [N,C,(D,)H,W] = the adjoint of upsample2x applied to channels start..start+C-1 of dy [N,Cy,(2D,)2H,2W]. */
 function upsampleGradFrom(dy: ArrayLike<number>, cy: number, start: number, dx: { [i: number]: number; fill(v: number): unknown },
                           xShape: readonly number[], mode: string, alignCorners: boolean) {
-  const [n, c, h, w] = xShape;
-  const ty = taps(h, mode, alignCorners);
-  const tx = taps(w, mode, alignCorners);
-  const ho = 2 * h, wo = 2 * w;
+  const [n, c] = xShape;
+  const xsz = spatialSize(xShape), ysz = xsz << (xShape.length - 2);
   dx.fill(0);
   for (let ni = 0; ni < n; ni++)
     for (let ci = 0; ci < c; ci++) {
-      const xb = (ni * c + ci) * h * w, yb = (ni * cy + start + ci) * ho * wo;
-      for (let oy = 0; oy < ho; oy++) {
-        const { i0: r0, i1: r1, l: ly } = ty[oy];
-        for (let ox = 0; ox < wo; ox++) {
-          const { i0: c0, i1: c1, l: lx } = tx[ox];
-          const g = dy[yb + oy * wo + ox];
-          dx[xb + r0 * w + c0] += (1 - ly) * (1 - lx) * g;
-          dx[xb + r0 * w + c1] += (1 - ly) * lx * g;
-          dx[xb + r1 * w + c0] += ly * (1 - lx) * g;
-          dx[xb + r1 * w + c1] += ly * lx * g;
+      const xb = (ni * c + ci) * xsz, yb = (ni * cy + start + ci) * ysz;
+      eachOutput(xShape, mode, alignCorners, (yi, { planes, r0, r1, c0, c1, ly, lx }) => {
+        for (const [p, wz] of planes) {
+          const g = wz * dy[yb + yi];
+          dx[xb + p + r0 + c0] += (1 - ly) * (1 - lx) * g;
+          dx[xb + p + r0 + c1] += (1 - ly) * lx * g;
+          dx[xb + p + r1 + c0] += ly * (1 - lx) * g;
+          dx[xb + p + r1 + c1] += ly * lx * g;
         }
-      }
+      });
     }
 }
 

@@ -1,0 +1,125 @@
+// Label volumes -> training targets. A label map keeps the file's integer values (0..255, one
+// byte a voxel, so that a cached dataset stays small); a LabelSpec says how values become
+// target planes: one plane per class value (softmax adds a background plane first), or named
+// regions of several values that may overlap (BraTS: whole tumour / tumour core / enhancing,
+// trained as sigmoid channels). Planes are expanded per patch, never for a whole dataset.
+import { fileError } from './read-image.js';
+
+export type LabelSpec =
+  /** Any non-zero value is foreground: one plane. */
+  | { kind: 'binary' }
+  /** One plane per value; background: a plane for "none of them" first (softmax models). */
+  | { kind: 'classes'; values: number[]; names?: string[]; background?: boolean }
+  /** Named sets of values, one sigmoid plane each; they may overlap. */
+  | { kind: 'regions'; regions: { name: string; values: number[] }[] };
+
+/** BraTS's nested tumour regions from labels 1 necrosis, 2 oedema, 3 non-enhancing, 4 enhancing. */
+export const BRATS_REGIONS: LabelSpec = {
+  kind: 'regions',
+  regions: [
+    { name: 'whole tumour', values: [1, 2, 3, 4] },
+    { name: 'tumour core', values: [1, 3, 4] },
+    { name: 'enhancing tumour', values: [4] },
+  ],
+};
+
+/** Target plane names, in order. */
+export function planeNames(spec: LabelSpec): string[] {
+  if (spec.kind === 'binary') return ['foreground'];
+  if (spec.kind === 'regions') return spec.regions.map((r) => r.name);
+  const names = spec.values.map((v, i) => spec.names?.[i] ?? `label ${v}`);
+  return spec.background ? ['background', ...names] : names;
+}
+
+export const planeCount = (spec: LabelSpec) => planeNames(spec).length;
+
+/**
+ * For each byte value, a bit mask of the planes it belongs to (bit p = plane p), and whether
+ * the value is known at all (values outside the spec are an error, not silently background).
+ */
+export function planeTable(spec: LabelSpec): { bits: Uint32Array; known: Uint8Array } {
+  const bits = new Uint32Array(256);
+  const known = new Uint8Array(256);
+  known[0] = 1;
+  const mark = (v: number, p: number) => {
+    if (!Number.isInteger(v) || v < 0 || v > 255) throw new Error(`label value ${v}: labels must be integers 0..255`);
+    bits[v] |= 1 << p;
+    known[v] = 1;
+  };
+  if (spec.kind === 'binary') for (let v = 1; v < 256; v++) mark(v, 0);
+  else if (spec.kind === 'regions') spec.regions.forEach((r, p) => r.values.forEach((v) => mark(v, p)));
+  else {
+    const off = spec.background ? 1 : 0;
+    spec.values.forEach((v, p) => mark(v, p + off));
+    if (spec.background) bits[0] = 1;
+  }
+  if (planeCount(spec) > 32) throw new Error('at most 32 target planes');
+  return { bits, known };
+}
+
+/**
+ * A label volume's float values -> bytes, checked: integer-valued floats (BraTS stores labels as
+ * float32) are fine; fractions, negatives, values above 255 or outside the spec name the file.
+ */
+export function toLabelMap(values: Float32Array, path: string, dims: readonly number[], spec?: LabelSpec): Uint8Array {
+  const out = new Uint8Array(values.length);
+  const known = spec ? planeTable(spec).known : null;
+  const where = (i: number) => {
+    const [X, Y] = dims;
+    return `(${i % X},${Math.floor(i / X) % Y},${Math.floor(i / (X * Y))})`;
+  };
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === 0) continue;
+    if (!Number.isInteger(v) || v < 0 || v > 255)
+      throw fileError(path, `label value ${v} at voxel ${where(i)} is not an integer 0..255: labels must be class ids (a probability map or an interpolated label is not a label volume)`);
+    if (known && !known[v]) throw fileError(path, `label value ${v} at voxel ${where(i)} is not in the labels given (${describe(spec!)}): add it to --labels or map it`);
+    out[i] = v;
+  }
+  return out;
+}
+
+function describe(spec: LabelSpec): string {
+  if (spec.kind === 'classes') return spec.values.join(',');
+  if (spec.kind === 'regions') return spec.regions.map((r) => `${r.name}=${r.values.join('+')}`).join(', ');
+  return 'any';
+}
+
+/** Expands a label map (or a window of one, as indices) into K 0/1 planes: [K, n]. */
+export function expandPlanes(labels: ArrayLike<number>, spec: LabelSpec, out?: Float32Array): Float32Array {
+  const { bits } = planeTable(spec);
+  const k = planeCount(spec);
+  const n = labels.length;
+  const y = out ?? new Float32Array(k * n);
+  for (let i = 0; i < n; i++) {
+    const b = bits[labels[i]];
+    if (!b) continue;
+    for (let p = 0; p < k; p++) if (b & (1 << p)) y[p * n + i] = 1;
+  }
+  return y;
+}
+
+/**
+ * Up to `max` voxel indices per foreground class (the spec's values or regions; binary: any
+ * non-zero), drawn evenly, for sampling patches centred on foreground. Seed-free: a stride
+ * through the voxels, so the same volume always gives the same lists.
+ */
+export function foregroundLocations(labels: Uint8Array, spec: LabelSpec, max = 10000): Int32Array[] {
+  const groups = spec.kind === 'binary' ? [null] : spec.kind === 'regions' ? spec.regions.map((r) => r.values) : spec.values.map((v) => [v]);
+  return groups.map((vals) => {
+    const inSet = new Uint8Array(256);
+    if (vals) for (const v of vals) inSet[v] = 1;
+    else inSet.fill(1, 1);
+    let count = 0;
+    for (let i = 0; i < labels.length; i++) count += inSet[labels[i]];
+    const stride = Math.max(1, count / max);
+    const out = new Int32Array(Math.min(count, max));
+    let seen = 0, j = 0;
+    for (let i = 0; i < labels.length && j < out.length; i++) {
+      if (!inSet[labels[i]]) continue;
+      if (seen >= j * stride) out[j++] = i;
+      seen++;
+    }
+    return out;
+  });
+}

@@ -1,0 +1,79 @@
+// Training on volumes: random 3D patches (foreground-oversampled, augmented: data/patch-loader.ts)
+// through the same training loop as images (trainer.ts), validated per volume by the same
+// predictor as inference (sliding windows of the patch size over each whole validation volume),
+// so the monitored Dice is the one `predict` will give.
+import type { SegModel } from '../models/model.js';
+import { PatchLoader, type PatchLoaderOptions } from '../data/patch-loader.js';
+import type { VolumeSource } from '../data/volume-store.js';
+import { expandPlanes, planeCount, type LabelSpec } from '../data/labels.js';
+import type { LoadedVolume } from '../data/volume-load.js';
+import { createPredictor, type ProbMap } from '../infer/predict.js';
+import { resolveBackend } from './backend.js';
+import { train, type TrainResult } from './trainer.js';
+import type { TrainOptions } from './options.js';
+import type { ValMetrics } from './evaluate.js';
+
+export interface VolumeTrainOptions extends Omit<TrainOptions, 'validate' | 'crop' | 'augment' | 'normalize'> {
+  /** Patch [D, H, W]; multiples of 2^depth. */
+  patch: [number, number, number];
+  /** Patches an epoch (default: one per training case). */
+  samplesPerEpoch?: number;
+  foregroundFraction?: number;
+  augment3d?: PatchLoaderOptions['augment'];
+  labels?: LabelSpec;
+}
+
+/** Per-volume scores of thresholded (sigmoid) or argmax (softmax) predictions. */
+export function volumeDice(p: ProbMap, v: LoadedVolume, spec: LabelSpec, softmax: boolean): { dice: number; iou: number } {
+  if (!v.labels) throw new Error(`validation volume ${v.id} has no labels`);
+  const n = v.labels.length, K = p.classes;
+  const truth = expandPlanes(v.labels, spec);
+  const first = softmax ? 1 : 0;  // softmax plane 0 is background: scored without it
+  let dice = 0, iou = 0, planes = 0;
+  for (let k = first; k < K; k++) {
+    let tp = 0, fp = 0, fn = 0;
+    for (let i = 0; i < n; i++) {
+      let on: boolean;
+      if (softmax) {
+        let best = 0;
+        for (let c = 1; c < K; c++) if (p.data[c * n + i] > p.data[best * n + i]) best = c;
+        on = best === k;
+      } else on = p.data[k * n + i] > 0.5;
+      const t = truth[k * n + i] > 0.5;
+      if (on && t) tp++; else if (on) fp++; else if (t) fn++;
+    }
+    // both empty: a perfect score (the metrics' convention)
+    dice += tp + fp + fn === 0 ? 1 : (2 * tp) / (2 * tp + fp + fn);
+    iou += tp + fp + fn === 0 ? 1 : tp / (tp + fp + fn);
+    planes++;
+  }
+  return { dice: dice / planes, iou: iou / planes };
+}
+
+export async function trainVolumes(model: SegModel, data: { train: VolumeSource; val: VolumeSource }, o: VolumeTrainOptions): Promise<TrainResult> {
+  if (model.config.dims !== 3) throw new Error(`trainVolumes: the model is ${model.config.dims}D; volumes need dims 3`);
+  const spec = o.labels ?? data.train.labels ?? { kind: 'binary' };
+  const planes = planeCount(spec);
+  if (planes !== model.config.classes)
+    throw new Error(`trainVolumes: the labels give ${planes} target planes, the model has ${model.config.classes} classes`);
+  const loader = new PatchLoader(data.train, {
+    patch: o.patch, batchSize: o.batchSize ?? 2, samplesPerEpoch: o.samplesPerEpoch, seed: o.seed,
+    foregroundFraction: o.foregroundFraction, augment: o.augment3d, labels: spec,
+  });
+  const backend = await resolveBackend(o.backend ?? 'auto', o.precision ?? 'fp32');
+  const softmax = model.config.classes > 1 && model.config.multiclass === 'softmax';
+  const validate = async ({ model: m }: { model: SegModel }): Promise<ValMetrics> => {
+    const predictor = createPredictor(m, { backend, mode: 'accurate', tile: o.patch, overlap: 0.5, batch: 1 });
+    let dice = 0, iou = 0;
+    for (let i = 0; i < data.val.length; i++) {
+      const v = await data.val.get(i);
+      const [X, Y, Z] = v.dims;
+      const s = volumeDice(predictor.predict({ data: v.image, channels: v.channels, depth: Z, height: Y, width: X }), v, spec, softmax);
+      dice += s.dice;
+      iou += s.iou;
+    }
+    const n = data.val.length;
+    return { dice: dice / n, iou: iou / n, valLoss: 1 - dice / n, images: n };
+  };
+  return train(model, { train: [], val: [], loader }, { ...o, backend, validate });
+}

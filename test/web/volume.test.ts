@@ -53,6 +53,21 @@ function dice(a: Uint8Array, b: Uint8Array, value: number): number {
   return na + nb ? (2 * inter) / (na + nb) : 1;
 }
 
+/** Node's labels for the case's files (normalised as the page does), and the time of a second
+ *  (warm: plans compiled) run, comparable to the page's run time (its model load is apart). */
+async function nodePrediction(model: SegModel, files: string[], tile: number): Promise<{ labels: Uint8Array; ms: number }> {
+  const backend = await resolveBackend('auto');
+  const vols = await Promise.all(files.map((f) => readNifti(f)));
+  const [X, Y, Z] = vols[0].dims, V = X * Y * Z, input = new Float32Array(files.length * V);
+  vols.forEach((v, k) => { const ch = v.data.slice(); normalizeChannel(ch, NORMS[k]); input.set(ch, k * V); });
+  const predictor = createPredictor(model, { backend, mode: 'accurate', tile, overlap: OVERLAP, batch: 1 });
+  const img = { data: input, channels: files.length, depth: Z, height: Y, width: X };
+  predictor.predict(img);
+  const t0 = performance.now();
+  const labels = labelMap(predictor.predict(img), 'softmax');
+  return { labels, ms: performance.now() - t0 };
+}
+
 /** Resident memory (MiB) of the Chromium started with this profile and all its descendants. */
 function chromiumRssMiB(profile: string): number {
   try {
@@ -91,16 +106,9 @@ test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), m
     for (const [k, f] of files.entries()) await writeNifti(f, { dims: [X, Y, Z], spacing: SPACING, affine: AFFINE, data: planes[k] }, { datatype: 'float32' });
 
     // Node: the same files, normalised per modality, the same windows
-    const backend = await resolveBackend('auto');
-    const tn = performance.now();
-    const vols = await Promise.all(files.map((f) => readNifti(f)));
-    const V = X * Y * Z, input = new Float32Array(2 * V);
-    vols.forEach((v, k) => { const ch = v.data.slice(); normalizeChannel(ch, NORMS[k]); input.set(ch, k * V); });
-    const prob = createPredictor(model, { backend, mode: 'accurate', tile: TILE, overlap: OVERLAP, batch: 1 }).predict({ data: input, channels: 2, depth: Z, height: Y, width: X });
-    const node = labelMap(prob, 'softmax');
-    const nodeMs = performance.now() - tn;
-    const share = [1, 2].map((v) => node.filter((l) => l === v).length / V);
-    log(`Node (${backend.name}): ${X}x${Y}x${Z} in ${nodeMs.toFixed(0)} ms; class shares ${share.map((f) => (100 * f).toFixed(1) + '%').join(', ')}`);
+    const { labels: node, ms: nodeMs } = await nodePrediction(model, files, TILE);
+    const share = [1, 2].map((v) => node.filter((l) => l === v).length / node.length);
+    log(`Node: ${X}x${Y}x${Z} in ${nodeMs.toFixed(0)} ms (warm); class shares ${share.map((f) => (100 * f).toFixed(1) + '%').join(', ')}`);
     assert.ok(share.every((f) => f > 0.01 && f < 0.9), `the random model's classes cover ${share}: not a meaningful comparison`);
 
     const profile = join(tmp, 'profile');
@@ -167,7 +175,7 @@ test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), m
     }
 
     // 4. optional: a 256x256x160 single-modality volume, time and memory (docs/web.md)
-    if (process.env.UNETPP_WEB_BIG) await bigVolume(page, tmp, profile, log);
+    if (process.env.UNETPP_WEB_BIG) await bigVolume(page, model, tmp, profile, log);
     ok = true;
   } finally {
     if (!ok && page) {
@@ -182,8 +190,14 @@ test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), m
 });
 
 /** The same page, a 256x256x160 volume of the same two modalities: seconds in the tab, peak JS heap, Chromium's RSS. */
-async function bigVolume(page: import('playwright-core').Page, tmp: string, profile: string, log: (s: string) => void): Promise<void> {
-  const [X, Y, Z] = [256, 256, 160];
+async function bigVolume(page: import('playwright-core').Page, model: SegModel, tmp: string, profile: string, log: (s: string) => void): Promise<void> {
+  const [X, Y, Z] = [256, 256, 160], tile = Number(process.env.UNETPP_WEB_BIG_TILE ?? 64);
+  // the same model in windows of tile^3, opened as a folder
+  const bundle = join(tmp, `bundle${tile}`);
+  writeWebBundle(bundle, model, { tile, overlap: OVERLAP, classNames: ['background', 'lesion', 'core'], volume: { modalities: MODALITIES, normalize: NORMS } });
+  await page.setInputFiles('#bundle-folder', bundle);
+  await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''));
+  assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready');
   const planes = syntheticCase(X, Y, Z);
   const files = MODALITIES.map((m) => join(tmp, `big_${m}.nii.gz`));
   for (const [k, f] of files.entries()) await writeNifti(f, { dims: [X, Y, Z], spacing: [1, 1, 1], affine: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], data: planes[k] }, { datatype: 'float32' });
@@ -201,5 +215,7 @@ async function bigVolume(page: import('playwright-core').Page, tmp: string, prof
   const status = (await page.textContent('#status')) ?? '';
   assert.equal(await page.evaluate(() => document.body.dataset.state), 'done', status);
   const ms = Number(await page.evaluate(() => document.body.dataset.lastMs));
-  log(`big volume ${X}x${Y}x${Z} x2 modalities: ${(ms / 1000).toFixed(1)} s in the tab; peak page JS heap ${peakHeap.toFixed(0)} MiB, peak Chromium RSS (all processes) ${peakRss.toFixed(0)} MiB; ${await page.textContent('#volume-info')}`);
+  const windows = await page.evaluate(() => document.querySelector('#runs tr td:nth-child(5)')?.textContent);
+  const node = await nodePrediction(model, files, tile);
+  log(`big volume ${X}x${Y}x${Z} x2 modalities, ${windows} windows of ${tile}^3: ${(ms / 1000).toFixed(1)} s in the tab, Node ${(node.ms / 1000).toFixed(1)} s (warm); peak page JS heap ${peakHeap.toFixed(0)} MiB, peak Chromium RSS (all processes) ${peakRss.toFixed(0)} MiB; ${await page.textContent('#volume-info')}`);
 }

@@ -18,6 +18,9 @@ import { writeWebBundle } from '../../src/io/web-bundle.js';
 import { createPredictor, labelMap } from '../../src/infer/predict.js';
 import { readNifti, writeNifti } from '../../src/data/nifti.js';
 import { normalizeChannel, type VolumeNorm } from '../../src/data/intensity.js';
+import { readDicomFolder } from '../../src/data/dicom.js';
+import type { Volume } from '../../src/data/nifti.js';
+import { writeSeries } from '../data/dicom-writer.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
@@ -55,11 +58,11 @@ function dice(a: Uint8Array, b: Uint8Array, value: number): number {
 
 /** Node's labels for the case's files (normalised as the page does), and the time of a second
  *  (warm: plans compiled) run, comparable to the page's run time (its model load is apart). */
-async function nodePrediction(model: SegModel, files: string[], tile: number): Promise<{ labels: Uint8Array; ms: number }> {
+async function nodePrediction(model: SegModel, files: string[] | Volume[], tile: number, norms = NORMS): Promise<{ labels: Uint8Array; ms: number }> {
   const backend = await resolveBackend('auto');
-  const vols = await Promise.all(files.map((f) => readNifti(f)));
+  const vols = await Promise.all(files.map((f) => (typeof f === 'string' ? readNifti(f) : f)));
   const [X, Y, Z] = vols[0].dims, V = X * Y * Z, input = new Float32Array(files.length * V);
-  vols.forEach((v, k) => { const ch = v.data.slice(); normalizeChannel(ch, NORMS[k]); input.set(ch, k * V); });
+  vols.forEach((v, k) => { const ch = v.data.slice(); normalizeChannel(ch, norms[k]); input.set(ch, k * V); });
   const predictor = createPredictor(model, { backend, mode: 'accurate', tile, overlap: OVERLAP, batch: 1 });
   const img = { data: input, channels: files.length, depth: Z, height: Y, width: X };
   predictor.predict(img);
@@ -174,7 +177,35 @@ test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), m
       assert.equal(await state(), 'done', await status());
     }
 
-    // 4. optional: a 256x256x160 single-modality volume, time and memory (docs/web.md)
+    // 4. a DICOM folder (an oblique CT series, slices not in file order) with a one-modality model
+    const ct = new SegModel({ arch: 'unetpp', preset: 'bn', dims: 3, norm: 'instance', filters: [4, 8, 16], inChannels: 1, classes: 2, multiclass: 'sigmoid', deepSupervision: false, seed: 2 });
+    const ctBundle = join(tmp, 'bundle-ct');
+    writeWebBundle(ctBundle, ct, { tile: TILE, overlap: OVERLAP, classNames: ['bone', 'soft'], volume: { modalities: ['ct'], normalize: 'zscore' } });
+    await page.setInputFiles('#bundle-folder', ctBundle);
+    await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''));
+    assert.equal(await state(), 'ready', await status());
+    const series = join(tmp, 'series');
+    const n = Math.SQRT1_2;
+    await writeSeries(series, { uid: '1.2.826.0.1.3680043.2.1125.9', dims: [30, 26, 12], origin: [-20, 14, 33], row: [n, n, 0], col: [0, 0, -1], spacing: [0.8, 1.1, 2.2],
+      f: (x, y, z) => Math.round(600 * Math.exp(-((x - 15) ** 2 + (y - 12) ** 2 + 3 * (z - 6) ** 2) / 60) - 200 + 30 * Math.sin(x * y + z)), slope: 1, intercept: -1024 });
+    const [dcm] = await readDicomFolder(series);
+    const runsBefore = Number(await page.evaluate(() => document.body.dataset.runs));
+    await page.setInputFiles('#dicom-folder', series);
+    await settle(runsBefore + 1);
+    assert.equal(await state(), 'done', await status());
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+    await dl.saveAs(join(tmp, 'ct-mask.nii.gz'));
+    const ctMask = await readNifti(join(tmp, 'ct-mask.nii.gz'));
+    assert.deepEqual(ctMask.dims, dcm.dims);
+    const ctAffine = Math.max(...ctMask.affine.flat().map((v, i) => Math.abs(v - dcm.affine.flat()[i])));
+    assert.ok(ctAffine < 1e-4, `DICOM mask affine differs from Node's reading of the series by ${ctAffine}`);
+    const ctNode = await nodePrediction(ct, [dcm], TILE, ['zscore']);
+    const ctWeb = Uint8Array.from(ctMask.data);
+    const ctScores = [1, 2].map((v) => dice(ctWeb, ctNode.labels, v));
+    log(`DICOM ${dcm.dims.join('x')} series: Dice per class ${ctScores.map((d) => d.toFixed(4)).join(', ')}; shares ${[1, 2].map((v) => (100 * ctNode.labels.filter((l) => l === v).length / ctNode.labels.length).toFixed(1) + '%').join(', ')}`);
+    ctScores.forEach((d, k) => assert.ok(d >= 0.99, `DICOM class ${k + 1}: Dice page vs Node ${d}`));
+
+    // 5. optional: a 256x256x160 single-modality volume, time and memory (docs/web.md)
     if (process.env.UNETPP_WEB_BIG) await bigVolume(page, model, tmp, profile, log);
     ok = true;
   } finally {

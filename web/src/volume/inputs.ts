@@ -2,6 +2,7 @@
 // one 3D file per modality (matched by name, e.g. case_flair.nii.gz for "flair", else taken in
 // name order). Every file must share the first one's grid.
 import { readNiftiFile, type NiftiVolume } from './nifti.js';
+import { readDicomFiles } from './dicom.js';
 
 const MAX_FILE_BYTES = 1 * 2 ** 30;
 
@@ -28,6 +29,14 @@ export async function readCase(files: File[], modalities: string[]): Promise<Nif
   const data = new Float32Array(C * V);
   ordered.forEach((v, c) => data.set(v.data, c * V));
   return { ...a, name: a.name, channels: C, data };
+}
+
+/** A folder of DICOM files: one series, hence one modality. */
+export async function readDicomCase(files: File[], modalities: string[]): Promise<NiftiVolume> {
+  const first = files[0] as (File & { webkitRelativePath?: string }) | undefined;
+  const label = first?.webkitRelativePath?.split('/')[0] || 'dicom';
+  if (modalities.length !== 1) throw new Error(`${label}: a DICOM folder gives one series; the model takes ${modalities.length} modalities (${modalities.join(', ')}): open NIfTI files`);
+  return readDicomFiles(files, label);
 }
 
 /** Files in modality order: by a name match when every modality finds its own file, else by file name. */

@@ -4,7 +4,7 @@
 // people is on document.body.dataset.state (loading | ready | running | done | error).
 import { folderSource, readManifest, urlSource, type BundleSource } from '../bundle.js';
 import type { WebManifest, WebModelEntry } from '../../../src/io/web-manifest.js';
-import { readCase } from './inputs.js';
+import { readCase, readDicomCase } from './inputs.js';
 import { niftiLabelFile, type NiftiVolume } from './nifti.js';
 import { labelClasses, labelCounts, mib, runBytes, TAB_LIMIT_BYTES, voxelMl } from './measure.js';
 import { CLASS_COLOURMAPS, Viewer } from './viewer.js';
@@ -13,7 +13,7 @@ import type { RunRequest, WorkerReply } from './protocol.js';
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const ui = {
   bundleUrl: $<HTMLInputElement>('bundle-url'), bundleLoad: $<HTMLButtonElement>('bundle-load'), bundleFolder: $<HTMLInputElement>('bundle-folder'),
-  bundleInfo: $('bundle-info'), model: $<HTMLSelectElement>('model'), drop: $('drop'), dropText: $('drop-text'), file: $<HTMLInputElement>('volume-input'),
+  bundleInfo: $('bundle-info'), dicom: $<HTMLInputElement>('dicom-folder'), model: $<HTMLSelectElement>('model'), drop: $('drop'), dropText: $('drop-text'), file: $<HTMLInputElement>('volume-input'),
   volumeInfo: $('volume-info'), run: $<HTMLButtonElement>('run'), cancel: $<HTMLButtonElement>('cancel'), progress: $<HTMLProgressElement>('progress'),
   save: $<HTMLButtonElement>('save'), status: $('status'), classes: $<HTMLTableSectionElement>('classes'), runs: $<HTMLTableSectionElement>('runs'),
   canvas: $<HTMLCanvasElement>('viewer'), viewerNote: $('viewer-note'),
@@ -59,6 +59,9 @@ async function openBundle(src: BundleSource): Promise<void> {
   }
 }
 
+const isNifti = (f: File) => /\.nii(\.gz)?$/i.test(f.name);
+
+/** NIfTI file(s), or the files of a DICOM folder (any other names). */
 async function openVolume(files: File[]): Promise<void> {
   if (!bundle) { setState('error', 'open a model bundle first'); return; }
   cancel(false);
@@ -68,7 +71,8 @@ async function openVolume(files: File[]): Promise<void> {
   ui.classes.replaceChildren();
   setState('loading', `reading ${files.map((f) => f.name).join(', ')} …`);
   try {
-    const v = await readCase(files, bundle.manifest.volume!.modalities);
+    const mods = bundle.manifest.volume!.modalities;
+    const v = files.some(isNifti) ? await readCase(files, mods) : await readDicomCase(files, mods);
     const voxels = v.dims[0] * v.dims[1] * v.dims[2];
     const need = runBytes(bundle.manifest, voxels);
     if (need > TAB_LIMIT_BYTES)
@@ -190,6 +194,7 @@ async function save(): Promise<void> {
 ui.bundleLoad.onclick = () => void openBundle(urlSource(ui.bundleUrl.value.trim() || 'bundle/'));
 ui.bundleFolder.onchange = () => { if (ui.bundleFolder.files?.length) void openBundle(folderSource(ui.bundleFolder.files)); };
 ui.file.onchange = () => { if (ui.file.files?.length) void openVolume(Array.from(ui.file.files)); };
+ui.dicom.onchange = () => { if (ui.dicom.files?.length) void openVolume(Array.from(ui.dicom.files)); };
 ui.run.onclick = () => void run();
 ui.cancel.onclick = () => cancel();
 ui.save.onclick = () => void save();

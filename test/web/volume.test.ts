@@ -67,7 +67,7 @@ async function nodePrediction(model: SegModel, files: string[] | Volume[], tile:
   const img = { data: input, channels: files.length, depth: Z, height: Y, width: X };
   predictor.predict(img);
   const t0 = performance.now();
-  const labels = labelMap(predictor.predict(img), 'softmax');
+  const labels = labelMap(predictor.predict(img), model.config.multiclass);
   return { labels, ms: performance.now() - t0 };
 }
 

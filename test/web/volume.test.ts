@@ -165,6 +165,9 @@ test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), m
     log(`page (WASM x2): ${X}x${Y}x${Z}, ${TILE}^3 windows, ${pageMs.toFixed(0)} ms vs Node ${nodeMs.toFixed(0)} ms; Dice per class ${scores.map((d) => d.toFixed(4)).join(', ')}; ml ${ml.join(', ')}`);
     scores.forEach((d, k) => assert.ok(d >= 0.99, `class ${k + 1}: Dice page vs Node ${d}`));
 
+    const shot = process.env.UNETPP_WEB_VOLUME_SCREENSHOT;
+    if (shot) { await page.screenshot({ path: shot }); log(`screenshot: ${shot}`); }
+
     // 3. cancel: a run stopped midway leaves the page ready to run again
     await page.click('#run');
     const running = await state();
@@ -205,7 +208,31 @@ test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), m
     log(`DICOM ${dcm.dims.join('x')} series: Dice per class ${ctScores.map((d) => d.toFixed(4)).join(', ')}; shares ${[1, 2].map((v) => (100 * ctNode.labels.filter((l) => l === v).length / ctNode.labels.length).toFixed(1) + '%').join(', ')}`);
     ctScores.forEach((d, k) => assert.ok(d >= 0.99, `DICOM class ${k + 1}: Dice page vs Node ${d}`));
 
-    // 5. optional: a 256x256x160 single-modality volume, time and memory (docs/web.md)
+    // 5. a 2D model meant for volumes, slice by slice, on the same series
+    const flat = new SegModel({ arch: 'unetpp', preset: 'bn', filters: [4, 8], inChannels: 1, classes: 1, deepSupervision: false, seed: 4 });
+    const flatBundle = join(tmp, 'bundle-2d');
+    writeWebBundle(flatBundle, flat, { tile: 16, overlap: OVERLAP, volume: { modalities: ['ct'], normalize: 'zscore' } });
+    await page.setInputFiles('#bundle-folder', flatBundle);
+    await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''));
+    assert.equal(await state(), 'ready', await status());
+    const runs2d = Number(await page.evaluate(() => document.body.dataset.runs)) + 1;
+    await page.setInputFiles('#dicom-folder', series);
+    await settle(runs2d);
+    assert.equal(await state(), 'done', await status());
+    const [dl2] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+    await dl2.saveAs(join(tmp, 'slices-mask.nii.gz'));
+    const sliced = Uint8Array.from((await readNifti(join(tmp, 'slices-mask.nii.gz'))).data);
+    const [sx, sy, sz] = dcm.dims, plane = sx * sy, norm = dcm.data.slice();
+    normalizeChannel(norm, 'zscore');
+    const flatPredictor = createPredictor(flat, { backend: await resolveBackend('auto'), mode: 'accurate', tile: 16, overlap: OVERLAP, batch: 1 });
+    const bySlice = new Uint8Array(plane * sz);
+    for (let z = 0; z < sz; z++)
+      bySlice.set(labelMap(flatPredictor.predict({ data: norm.subarray(z * plane, (z + 1) * plane), channels: 1, height: sy, width: sx }), 'sigmoid'), z * plane);
+    const sliceDice = dice(sliced, bySlice, 1);
+    log(`2D model slice by slice on the series: Dice ${sliceDice.toFixed(4)} (foreground ${(100 * bySlice.filter((l) => l).length / bySlice.length).toFixed(1)}%)`);
+    assert.ok(sliceDice >= 0.99, `2D model slice by slice: Dice page vs Node ${sliceDice}`);
+
+    // 6. optional: a 256x256x160 single-modality volume, time and memory (docs/web.md)
     if (process.env.UNETPP_WEB_BIG) await bigVolume(page, model, tmp, profile, log);
     ok = true;
   } finally {

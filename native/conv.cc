@@ -586,7 +586,7 @@ static Napi::Value convBnFwd(const Args &a, bool vol) {
     withAlg<ConvKind>(g, x.bf16, [&](algorithm alg) { e->init(g, true, relu, x.type(), prop_kind::forward_inference, alg); return e->pd; });
     return e;
   });
-  const int64_t O = g.o, K = g.c * g.kh * g.kw;
+  const int64_t O = g.o, K = g.c * g.kd * g.kh * g.kw;  // kd = 1 for images
   // Inference runs the same weights again and again: the folded weights, in the primitive's
   // layout and dtype, are kept per layer and rebuilt only when a fingerprint of the inputs
   // (weights, bias, batch-norm params, eps) changes. The fingerprint reads the weights once,

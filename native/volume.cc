@@ -121,15 +121,23 @@ static Axis axis(int64_t L, bool nearest, bool alignCorners) {
   return x;
 }
 
+/** Where outer row q of a [outer, L, inner] tensor starts: dense, or (concat_up) image q / per
+ *  of a wider tensor, at `offset` values into it plus q % per runs of `run` values. */
+struct Rows {
+  int64_t rowSize, per = 0, imageStride = 0, offset = 0, run = 0;
+  int64_t at(int64_t q) const { return per ? q / per * imageStride + offset + q % per * run : q * rowSize; }
+};
+
 /** dst[q, o, j] = (1-f) src[q, i0, j] + f src[q, i1, j] over [outer, L, inner] -> [outer, 2L, inner]. */
 template <class S, class Dt>
-static void interp(const S *src, Dt *dst, int64_t outer, int64_t inner, const Axis &ax) {
+static void interp(const S *src, Dt *dst, int64_t outer, int64_t inner, const Axis &ax, Rows rows = {}) {
   const int64_t Lo = ax.Lo, L = ax.L;
+  if (!rows.per) rows.rowSize = Lo * inner;
 #pragma omp parallel for collapse(2) schedule(static) if (outer * Lo * inner >= kParMin)
   for (int64_t q = 0; q < outer; q++)
     for (int64_t o = 0; o < Lo; o++) {
       const S *a = src + (q * L + ax.i0[o]) * inner, *b = src + (q * L + ax.i1[o]) * inner;
-      Dt *y = dst + (q * Lo + o) * inner;
+      Dt *y = dst + rows.at(q) + o * inner;
       const float f = ax.f[o];
       if (f == 0.f) {
 #pragma omp simd
@@ -143,8 +151,9 @@ static void interp(const S *src, Dt *dst, int64_t outer, int64_t inner, const Ax
 
 /** The adjoint of interp: dst[q, i, j] = sum over outputs o reading i of weight * src[q, o, j]. */
 template <class S, class Dt>
-static void interpT(const S *src, Dt *dst, int64_t outer, int64_t inner, const Axis &ax) {
+static void interpT(const S *src, Dt *dst, int64_t outer, int64_t inner, const Axis &ax, Rows rows = {}) {
   const int64_t Lo = ax.Lo, L = ax.L;
+  if (!rows.per) rows.rowSize = Lo * inner;
 #pragma omp parallel if (outer * Lo * inner >= kParMin)
   {
     std::vector<float> tmp(std::is_same_v<Dt, float> ? 0 : inner);  // bf16 output: float sums first
@@ -157,7 +166,7 @@ static void interpT(const S *src, Dt *dst, int64_t outer, int64_t inner, const A
         else acc = tmp.data();
         for (int64_t j = 0; j < inner; j++) acc[j] = 0.f;
         for (int64_t k = ax.start[i]; k < ax.start[i + 1]; k++) {
-          const S *s = src + (q * Lo + ax.src[k]) * inner;
+          const S *s = src + rows.at(q) + ax.src[k] * inner;
           const float wgt = ax.wt[k];
 #pragma omp simd
           for (int64_t j = 0; j < inner; j++) acc[j] += wgt * load(s[j]);
@@ -170,24 +179,24 @@ static void interpT(const S *src, Dt *dst, int64_t outer, int64_t inner, const A
 
 /** y [m, 2d, 2h, 2w, c] from x [m, d, h, w, c]: along W, then H, then D (smallest temporaries first). */
 template <class T>
-static void upFwd(const Vol &v, const T *x, T *y, bool nearest, bool ac) {
+static void upFwd(const Vol &v, const T *x, T *y, bool nearest, bool ac, Rows out = {}) {
   const Axis aw = axis(v.w, nearest, ac), ah = axis(v.h, nearest, ac), ad = axis(v.d, nearest, ac);
   const int64_t C = v.c;
   float *t1 = static_cast<float *>(scratch(kTmp0, (size_t)v.size() * 2 * sizeof(float)));
   float *t2 = static_cast<float *>(scratch(kTmp1, (size_t)v.size() * 4 * sizeof(float)));
   interp(x, t1, v.m * v.d * v.h, C, aw);               // [m d h 2w c]
   interp(t1, t2, v.m * v.d, 2 * v.w * C, ah);          // [m d 2h 2w c]
-  interp(t2, y, v.m, 4 * v.h * v.w * C, ad);           // [m 2d 2h 2w c]
+  interp(t2, y, v.m, 4 * v.h * v.w * C, ad, out);      // [m 2d 2h 2w c]
 }
 
 /** dx from dy: the adjoints in the reverse order. */
 template <class T>
-static void upBwd(const Vol &v, const T *dy, T *dx, bool nearest, bool ac) {
+static void upBwd(const Vol &v, const T *dy, T *dx, bool nearest, bool ac, Rows in = {}) {
   const Axis aw = axis(v.w, nearest, ac), ah = axis(v.h, nearest, ac), ad = axis(v.d, nearest, ac);
   const int64_t C = v.c;
   float *t2 = static_cast<float *>(scratch(kTmp1, (size_t)v.size() * 4 * sizeof(float)));
   float *t1 = static_cast<float *>(scratch(kTmp0, (size_t)v.size() * 2 * sizeof(float)));
-  interpT(dy, t2, v.m, 4 * v.h * v.w * C, ad);         // [m d 2h 2w c]
+  interpT(dy, t2, v.m, 4 * v.h * v.w * C, ad, in);     // [m d 2h 2w c]
   interpT(t2, t1, v.m * v.d, 2 * v.w * C, ah);         // [m d h 2w c]
   interpT(t1, dx, v.m * v.d * v.h, C, aw);             // [m d h w c]
 }
@@ -229,7 +238,78 @@ static Napi::Value upBwdJs(const Args &a) {
   return a.env().Undefined();
 }
 
+// concatUp3dFwd(xs, low, y, n, cl, d, h, w, nearest, alignCorners), blocked layout only (every
+// channel count a multiple of 16): y = concat(xs, upsample2x(low)) with the parts copied run by
+// run and the up-sampling's last pass writing into y's last channels (no temporary, no copy).
+// concatUp3dBwd(dy, dxs, dlow, n, cl, d, h, w, nearest, alignCorners): the parts' runs copied out,
+// the up-sampling's adjoint reading dy's last channels in place. (d, h, w: low's sides.)
+struct ConcatUpGeo {
+  Vol low;
+  int64_t n, cl, S, ct, partsC;
+};
+static ConcatUpGeo concatUpGeo(const Args &a, size_t i, const ActList &parts) {
+  ConcatUpGeo g{};
+  g.n = a.i64(i); g.cl = a.i64(i + 1);
+  const int64_t d = a.i64(i + 2), h = a.i64(i + 3), w = a.i64(i + 4);
+  if (g.n < 1 || g.cl < 1 || d < 1 || h < 1 || w < 1) throw OpError("invalid low input " + shape({g.n, g.cl, d, h, w}));
+  if (!blockedMode() || g.cl % 16 || parts.ct % 16) throw OpError("needs the blocked layout and multiples of 16 channels");
+  for (auto c : parts.cs) if (c % 16) throw OpError("needs parts of a multiple of 16 channels");
+  g.low = Vol{g.n * g.cl / 16, 16, d, h, w};
+  g.S = 8 * d * h * w;
+  g.partsC = parts.ct;
+  g.ct = parts.ct + g.cl;
+  return g;
+}
+/** Rows of the up-sampled channels inside the concatenation: per image, cl/16 runs of 16 channels. */
+static Rows upRows(const ConcatUpGeo &g) { return Rows{0, g.cl / 16, g.ct * g.S, g.partsC * g.S, 16 * g.S}; }
+
+static Napi::Value concatUpFwdJs(const Args &a) {
+  const int64_t n = a.i64(3);
+  if (n < 1) throw OpError("n must be >= 1");
+  const ActList parts = actList(a, 0, n * 8 * a.i64(5) * a.i64(6) * a.i64(7), "xs");
+  const ConcatUpGeo g = concatUpGeo(a, 3, parts);
+  Act low = a.act(1, g.low.size(), "low"), y = a.act(2, g.n * g.ct * g.S, "y");
+  a.sameType({{"low", low}, {"y", y}});
+  sameTypes(a, parts, "xs", "y", y);
+  const size_t el = y.bf16 ? 2 : 4;
+#pragma omp parallel for collapse(2) schedule(static) if (g.n * g.partsC * g.S >= kParMin)
+  for (int64_t i = 0; i < g.n; i++)
+    for (size_t k = 0; k < parts.acts.size(); k++) {
+      int64_t off = 0;
+      for (size_t j = 0; j < k; j++) off += parts.cs[j];
+      streamCopy(static_cast<char *>(y.p) + (i * g.ct + off) * g.S * el,
+                 static_cast<const char *>(parts.acts[k].p) + i * parts.cs[k] * g.S * el, parts.cs[k] * g.S * el);
+    }
+  const bool nearest = a.flag(8), ac = a.flag(9);
+  dispatch(y.bf16, [&](auto *t) { using T = std::remove_pointer_t<decltype(t)>; upFwd(g.low, low.as<T>(), y.as<T>(), nearest, ac, upRows(g)); });
+  return a.env().Undefined();
+}
+
+static Napi::Value concatUpBwdJs(const Args &a) {
+  const int64_t n = a.i64(3);
+  if (n < 1) throw OpError("n must be >= 1");
+  const ActList parts = actList(a, 1, n * 8 * a.i64(5) * a.i64(6) * a.i64(7), "dxs");
+  const ConcatUpGeo g = concatUpGeo(a, 3, parts);
+  Act dy = a.act(0, g.n * g.ct * g.S, "dy"), dlow = a.act(2, g.low.size(), "dlow");
+  a.sameType({{"dy", dy}, {"dlow", dlow}});
+  sameTypes(a, parts, "dxs", "dy", dy);
+  const size_t el = dy.bf16 ? 2 : 4;
+#pragma omp parallel for collapse(2) schedule(static) if (g.n * g.partsC * g.S >= kParMin)
+  for (int64_t i = 0; i < g.n; i++)
+    for (size_t k = 0; k < parts.acts.size(); k++) {
+      int64_t off = 0;
+      for (size_t j = 0; j < k; j++) off += parts.cs[j];
+      std::memcpy(static_cast<char *>(parts.acts[k].p) + i * parts.cs[k] * g.S * el,
+                  static_cast<const char *>(dy.p) + (i * g.ct + off) * g.S * el, parts.cs[k] * g.S * el);
+    }
+  const bool nearest = a.flag(8), ac = a.flag(9);
+  dispatch(dy.bf16, [&](auto *t) { using T = std::remove_pointer_t<decltype(t)>; upBwd(g.low, dy.as<T>(), dlow.as<T>(), nearest, ac, upRows(g)); });
+  return a.env().Undefined();
+}
+
 void registerVolume(Napi::Env env, Napi::Object ex) {
+  def(env, ex, "concatUp3dFwd", concatUpFwdJs);
+  def(env, ex, "concatUp3dBwd", concatUpBwdJs);
   def(env, ex, "maxpool3dFwd", poolFwdJs);
   def(env, ex, "maxpool3dBwd", poolBwdJs);
   def(env, ex, "upsample3dFwd", upFwdJs);

@@ -3,7 +3,7 @@ export * from './engine/index.js';
 export { SegModel } from './models/model.js';
 export type { InferenceMode } from './models/model.js';
 export { makeConfig, DEFAULT_FILTERS, WIDE_UNET_FILTERS } from './models/config.js';
-export type { ModelConfig, Arch, Preset, UpsampleKind } from './models/config.js';
+export type { ModelConfig, Arch, Preset, UpsampleKind, NormKind } from './models/config.js';
 export { describeModel, formatInfo } from './models/info.js';
 export * as optim from './optim/index.js';
 export * as data from './data/index.js';

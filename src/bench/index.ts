@@ -69,7 +69,8 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
   // The model runs first, so that the process's peak RSS is the model's alone (as the peer's).
   let model: ReturnType<typeof benchModel> | undefined;
   if (o.parts.includes('model')) {
-    const trainBe = new NativeBackend({ precision, use: 'train' }), inferBe = new NativeBackend({ precision, use: 'infer' });
+    const dims = vol ? 3 : 2;
+    const trainBe = new NativeBackend({ precision, use: 'train', dims }), inferBe = new NativeBackend({ precision, use: 'infer', dims });
     model = benchModel(trainBe, m, inferBe);
     const r = model.stats;
     const layouts = { train_layout: trainBe.layout, infer_layout: inferBe.layout };
@@ -146,7 +147,7 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
       if ('error' in servers) results.push(servers);
       else {
         // Training: a fresh plan (the process's peak RSS was taken above), half the steps a round.
-        const trainer = trainStepper(new NativeBackend({ precision, use: 'train' }), benchSegModel(m), m);
+        const trainer = trainStepper(new NativeBackend({ precision, use: 'train', dims: vol ? 3 : 2 }), benchSegModel(m), m);
         for (let i = 0; i < o.warmup; i++) trainer.step();
         results.push(await timeRounds('train', trainer.step, servers, o.batch, o.rounds, Math.max(1, Math.ceil(o.steps / 2))));
         trainer.dispose();

@@ -11,7 +11,6 @@ import { benchConvRaw, winogradOn } from '../engine/backends/native.js';
 import type { Grad } from '../optim/index.js';
 import type { Value } from '../engine/graph.js';
 import type { ParamStore } from '../engine/params.js';
-import { VolumeNet } from './volume-net.js';
 
 export interface ModelBenchOptions {
   batch: number; size: number; steps: number; warmup: number; ds: boolean; channels: number; filters?: number[]; precision?: Precision;
@@ -21,7 +20,7 @@ export interface ModelBenchOptions {
   norm?: 'batch' | 'instance';
 }
 
-/** What the bench needs of a model: SegModel (images) or VolumeNet (volumes). */
+/** What the bench needs of a model (a SegModel). */
 export interface BenchNet {
   readonly params: ParamStore;
   readonly config: { inChannels: number; classes: number };
@@ -91,8 +90,9 @@ function batchOf(o: ModelBenchOptions) {
   return { x, t };
 }
 
+/** The bn preset's UNet++ (volumes: filters 16..256 and instance norm by default, as the peer runs them). */
 export const benchSegModel = (o: ModelBenchOptions): BenchNet => o.dims === 3
-  ? new VolumeNet({ filters: o.filters ?? VOLUME_FILTERS, inChannels: o.channels, ds: o.ds, norm: o.norm ?? 'instance' })
+  ? new SegModel({ preset: 'bn', inChannels: o.channels, deepSupervision: o.ds, dims: 3, filters: o.filters ?? VOLUME_FILTERS, norm: o.norm ?? 'instance' })
   : new SegModel({ preset: 'bn', inChannels: o.channels, deepSupervision: o.ds, filters: o.filters });
 
 /** inferBackend: the inference plan's backend (its faster layout may differ from training's).
@@ -102,25 +102,29 @@ export function benchModel(backend: Backend, o: ModelBenchOptions, inferBackend:
   const { x } = batchOf(o);
   // The training plan's memory is given back before the inference plan allocates, as the peer
   // frees its training memory before inference.
-  const { trainMs, trainPeakMb } = (() => {
-    const trainer = trainStepper(backend, model, o);
+  const { trainMs, trainPeakMb, trainProfile } = (() => {
+    const trainer = trainStepper(backend, model, o, true);
     for (let i = 0; i < o.warmup; i++) trainer.step();
     const trainMs = Array.from({ length: o.steps }, () => timeMs(trainer.step));
     // Peak RSS of the process so far: training alone.
     const trainPeakMb = process.resourceUsage().maxRSS / 1024;
+    const trainProfile = perStep(trainer.plan.profile, o.warmup + o.steps);
     trainer.dispose();
-    return { trainMs, trainPeakMb };
+    return { trainMs, trainPeakMb, trainProfile };
   })();
 
   const ge = new Graph();
   const xe = ge.input('x', [o.batch, o.channels, ...spatial(o)]);
   const probs = model.probabilities(ge, model.forward(ge, xe, { training: false, fuseBn: true }));
   // As a predictor runs it (createPredictor: its own copy of the weights, frozen).
-  const inferPlan = new Plan(ge, inferBackend, model.params, [probs], { frozenParams: true });
+  const inferPlan = new Plan(ge, inferBackend, model.params, [probs], { frozenParams: true, profile: true });
   for (let i = 0; i < o.warmup; i++) inferPlan.run({ x });
   const inferMs = Array.from({ length: o.steps }, () => timeMs(() => inferPlan.run({ x })));
   const trainS = median(trainMs) / 1e3, inferS = median(inferMs) / 1e3;
+  const inferProfile = perStep(inferPlan.profile, o.warmup + o.steps);
   const stats = {
+    /** Kernel ms per step by op (UNETPP_PROFILE's numbers; warm-up steps included in the mean). */
+    train_profile_ms: trainProfile, infer_profile_ms: inferProfile,
     params: model.params.count(),
     train_step_s: trainS, train_img_per_s: o.batch / trainS,
     infer_batch_s: inferS, infer_img_per_s: o.batch / inferS,
@@ -128,6 +132,11 @@ export function benchModel(backend: Backend, o: ModelBenchOptions, inferBackend:
     train_ms: trainMs.map((v) => +v.toFixed(1)), infer_ms: inferMs.map((v) => +v.toFixed(1)),
   };
   return { stats, runInfer: () => { inferPlan.run({ x }); }, dispose: () => inferPlan.dispose() };
+}
+
+/** A plan's profile as mean ms per run, largest first. */
+function perStep(profile: Map<string, { ms: number }>, runs: number): Record<string, number> {
+  return Object.fromEntries([...profile].sort((a, b) => b[1].ms - a[1].ms).map(([k, e]) => [k, +(e.ms / runs).toFixed(1)]));
 }
 
 /** Sum of oneDNN's own conv primitive times over the model's conv layers (median of iters each). */

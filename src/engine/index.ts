@@ -1,6 +1,6 @@
 // The engine's public API: build a graph, differentiate it, run it on a backend.
 export { Graph, ShapeError, numel, fmt } from './graph.js';
-export type { Shape, Layout, Value, Node, ConvAttrs, BatchNormAttrs, UpsampleMode, LossKind } from './graph.js';
+export type { Shape, Layout, Value, Node, ConvAttrs, BatchNormAttrs, InstanceNormAttrs, UpsampleMode, LossKind } from './graph.js';
 export { gradients, hasGradRule } from './autodiff.js';
 export { Plan, NonFiniteError } from './plan.js';
 export type { PlanOptions } from './plan.js';

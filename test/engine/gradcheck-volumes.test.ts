@@ -140,6 +140,10 @@ const unaryCases: [string, (g: Graph, x: Value) => Value][] = [
   ['softmax over 3 channels', (g, x) => g.softmax(x)],
   ['dropout p=0.3', (g, x) => g.dropout(x, 0.3, 17, true)],
   ['leaky_relu alpha 0.01', (g, x) => g.leakyRelu(x)],
+  ['relu', (g, x) => g.relu(x)],
+  ['sigmoid', (g, x) => g.sigmoid(x)],
+  ['scale, mul, add, add_n', (g, x) => g.addN([g.mul(x, g.scale(x, -1.5)), g.add2(x, g.sigmoid(x)), x])],
+  ['mean_all', (g, x) => g.meanAll(x)],
 ];
 for (const [name, f] of unaryCases) {
   test(`gradcheck volume ${name}`, () => {

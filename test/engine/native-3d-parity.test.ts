@@ -35,6 +35,8 @@ interface Case {
   bf16Tol?: number;
   /** bf16 tolerance of outputs whose name starts with a key ('dx', ...), where it differs. */
   bf16TolOf?: Record<string, number>;
+  /** Forward only (ops without a gradient rule). */
+  noGrad?: boolean;
   /** Outputs bf16 does not compare (named in the case). */
   bf16Skip?: RegExp;
 }
@@ -58,6 +60,7 @@ function runOn(be: Backend, c: Case, seed: number) {
     loss = g.meanAll(g.mul(y, r));
   }
   const wrt = [...Object.keys(c.inputs).filter((k) => !c.inputs[k].binary), ...Object.keys(c.params ?? {}).filter((k) => !c.params![k].frozen), ...extra];
+  if (c.noGrad) return { res: new Plan(g, be, ps, [y]).runToHost(feeds), names: ['y'] };
   const grads = gradients(g, loss, wrt.map((k) => v[k]));
   const outs = [y, ...grads.filter((x): x is Value => !!x)];
   const names = ['y', ...wrt.filter((_, i) => grads[i]).map((k) => `d${k}`)];
@@ -126,6 +129,29 @@ parity('batch norm training + relu, C16', {
   inputs: { x: { shape: [2, 16, 3, 2, 3] } },
   params: { g: { shape: [16], lo: 0.5, hi: 1.5 }, b: { shape: [16] }, rm: { shape: [16], frozen: true }, rv: { shape: [16], lo: 0.5, hi: 1.5, frozen: true } },
   build: (g, v) => g.batchNorm(v.x, v.g, v.b, 'rm', 'rv', { training: true, relu: true }),
+});
+parity('batch norm eval + relu (running statistics), C16', {
+  inputs: { x: { shape: [1, 16, 3, 4, 3] } },
+  params: { g: { shape: [16], lo: 0.5, hi: 1.5 }, b: { shape: [16] }, rm: { shape: [16], lo: -0.3, hi: 0.3, frozen: true }, rv: { shape: [16], lo: 0.5, hi: 1.5, frozen: true } },
+  build: (g, v) => g.batchNorm(v.x, v.g, v.b, 'rm', 'rv', { training: false, relu: true }),
+});
+// conv_bn has no gradient rule (inference only): its forward, against the reference's
+parity('conv 3x3x3 + batch norm folded (conv_bn), relu, C16 -> 32', {
+  inputs: { x: { shape: [2, 16, 3, 5, 4] } },
+  params: { w: { shape: [32, 16, 3, 3, 3], lo: -0.2, hi: 0.2, frozen: true }, cb: { shape: [32], frozen: true }, g: { shape: [32], lo: 0.5, hi: 1.5, frozen: true },
+    b: { shape: [32], frozen: true }, rm: { shape: [32], lo: -0.3, hi: 0.3, frozen: true }, rv: { shape: [32], lo: 0.5, hi: 1.5, frozen: true } },
+  build: (g, v) => g.convBnEval(v.x, v.w, v.cb, v.g, v.b, 'rm', 'rv', { pad: 1, relu: true }),
+  noGrad: true,
+});
+// slice_channels is a backward op (no gradient rule of its own)
+parity('slice of a volume\'s channels', {
+  inputs: { x: { shape: [2, 19, 3, 2, 3] } },
+  build: (g, v) => g.out(g.add('slice_channels', [v.x], { start: 16, count: 3 }, [[2, 3, 3, 2, 3]])),
+  noGrad: true,
+});
+parity('softmax over channels and ce_dice loss over a volume', {
+  inputs: { z: { shape: [2, 3, 3, 4, 2], lo: -2, hi: 2 }, t: { shape: [2, 3, 3, 4, 2], binary: true } },
+  build: (g, v) => g.add2(g.loss(v.z, v.t, 'ce_dice'), g.meanAll(g.mul(g.softmax(v.z), v.t))),
 });
 parity('leaky relu, dropout, sigmoid over a volume', {
   inputs: { x: { shape: [2, 3, 3, 4, 5] } },

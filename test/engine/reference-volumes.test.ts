@@ -188,6 +188,19 @@ test('volume softmax, losses, batch norm, instance norm and dropout equal the sa
   a.forEach((r, i) => close(r, b[i], 1e-12, `output ${i}`));
 });
 
+test('volume batchnorm in training moves the running statistics with the unbiased variance over N*D*H*W', () => {
+  const ps = new ParamStore();
+  ps.set('g', [1], Float32Array.from([1]));
+  ps.set('b', [1], Float32Array.from([0]));
+  ps.set('rm', [1], Float32Array.from([0]), false);
+  ps.set('rv', [1], Float32Array.from([1]), false);
+  // Batch 2 of 2x2x1 volumes: 8 values per channel, mean 1.5, biased variance 1.25, unbiased 10/7.
+  const x = Float64Array.from([0, 1, 2, 3, 0, 1, 2, 3]);
+  run((g) => [g.batchNorm(g.input('x', [2, 1, 2, 2, 1]), g.param('g', [1]), g.param('b', [1]), 'rm', 'rv', { training: true })], { x }, ps);
+  close(ps.get('rm').data, [0.15], 1e-7);
+  close(ps.get('rv').data, [0.9 + 0.1 * 10 / 7], 1e-7);
+});
+
 test('volume shape errors name the op and the shapes', () => {
   const g = new Graph();
   const x = g.input('x', [1, 2, 4, 4, 4]);

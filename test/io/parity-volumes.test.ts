@@ -1,7 +1,8 @@
 // 3D parity with the PyTorch peer (torch_unetpp.py export --dims 3): logits per head, loss,
 // d loss/d x and every parameter gradient in eval and train mode, instance and batch norm, with
 // and without deep supervision, U-Net too, within max|diff| <= 1e-4 max(1, max|ref|) on the
-// reference backend; and our 3D PyTorch export loads in the peer and reproduces our logits.
+// reference backend (2D instance norm too); and our 3D PyTorch export loads in the peer and
+// reproduces our logits.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { peerParity, formatParity, type ParityReport, type Diff } from '../../sr
 import { exportPyTorch, importPyTorch, inferPyTorchConfig } from '../../src/io/pytorch.js';
 import { readSafetensors, writeSafetensors, type SafetensorsFile, type TensorIn } from '../../src/io/safetensors.js';
 import { peerUnavailable, runPeer } from './peer-python.js';
+import { nativeBackend } from './native-backend.js';
 
 const FIX = new URL('../../../test/fixtures/', import.meta.url).pathname;
 const fixtures = ['peer3d-instance-ds', 'peer3d-batch', 'peer3d-unet'];
@@ -54,6 +56,14 @@ test('3D peer fixtures: reference float64 and float32', () => {
   check(new ReferenceBackend({ dtype: 'float32' }), 'reference f32');
 });
 
+test('3D peer fixtures: native backend', async (t) => {
+  const { backend, skip } = await nativeBackend();
+  if (!backend) return t.skip(skip);
+  // Builds without the volume kernels (instance norm comes with them) skip rather than fail.
+  if (!backend.kernel('instancenorm')) return t.skip('this native build has no volume kernels yet');
+  check(backend, 'native');
+});
+
 const noPeer = peerUnavailable();
 const skip = noPeer ? `${noPeer} (apt-get install -y python3-torch)` : false;
 
@@ -72,6 +82,18 @@ for (const [args, ownScale] of [[['--norm', 'instance', '--ds'], 1e-3], [['--nor
     }
   });
 }
+
+test('live peer export of a 2D instance-norm UNet++ (--dims 2 --norm instance --ds), filters 4,8,16,32, 16x16: reference float64', { skip }, () => {
+  const out = mkdtempSync(join(tmpdir(), 'peer2di-'));
+  try {
+    const r = runPeer(['export', '--dims', '2', '--norm', 'instance', '--ds', '--filters', '4,8,16,32', '--size', '16', '--batch', '2', '--out', out]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual([importPyTorch(join(out, 'weights.safetensors')).config.dims, importPyTorch(join(out, 'weights.safetensors')).config.norm], [2, 'instance']);
+    check(new ReferenceBackend({ dtype: 'float64' }), 'live reference f64 2D instance', [out]);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
 
 /** Our model's eval logits on a volume x, written as the peer's io file, plus our weights as a state_dict. */
 function exportForPeer(dir: string, model: SegModel, seed: number, side: number) {

@@ -13,6 +13,8 @@ import { train } from '../../train/trainer.js';
 import type { TrainOptions } from '../../train/options.js';
 import type { ScheduleOptions } from '../../optim/schedule.js';
 import { annotateCheckpoint } from '../annotate.js';
+import { isVolumeFolder } from '../../data/volume-layout.js';
+import { trainVolumesCommand, patchSize, spacingList } from './train-volumes.js';
 
 export function trainCommand(): Command {
   const cmd = new Command('train')
@@ -20,7 +22,7 @@ export function trainCommand(): Command {
     .requiredOption('-d, --data <dir>', 'dataset folder')
     .option('-o, --out <dir>', 'output folder: best.safetensors, last.safetensors, logs, curves.png', 'runs/unetpp')
     .option('--epochs <n>', 'maximum epochs', int(1), 100)
-    .option('--batch-size <n>', 'images per step', int(1), 8)
+    .option('--batch-size <n>', 'images (volumes: patches) per step (default 8; 2 for volumes)', int(1))
     .option('--lr <x>', 'learning rate', float(0), 3e-4)
     .addOption(new Option('--optimizer <name>', 'optimiser').argParser(oneOf('adam', 'adamw', 'sgd')).default('adam'))
     .option('--weight-decay <x>', 'weight decay', float(0), 0)
@@ -46,12 +48,17 @@ export function trainCommand(): Command {
     .option('--time-limit <s>', 'stop after the epoch during which this many seconds passed', float(0))
     .option('--check-finite', 'check every op for NaN/Inf (slow; names the node)')
     .option('--no-progress', 'no progress bar')
-    .option('--no-plot', 'do not write curves.png');
+    .option('--no-plot', 'do not write curves.png')
+    .option('--patch <size>', 'volumes: training patch N or DxHxW (default 64; multiples of 2^depth)', patchSize)
+    .option('--labels <spec>', 'volumes: label values -> classes, e.g. 1,2,4 (softmax), brats or wt=1+2+3+4,tc=1+3+4,et=4 (overlapping sigmoid regions); default binary')
+    .option('--spacing <x,y,z>', 'volumes: resample every case to this spacing in mm', spacingList);
   addModelOptions(cmd);
   addCommon(cmd);
   cmd.action(action(async (_args, opts) => {
     const dataDir: string = opts.data;
     if (!existsSync(dataDir)) throw new CliError(`--data ${dataDir}: no such folder`);
+    if (opts.dims === '3' || (opts.dims === undefined && (await isVolumeFolder(dataDir)))) return trainVolumesCommand(dataDir, opts, commonOptions(opts));
+    if (opts.patch || opts.labels || opts.spacing) throw new CliError('--patch, --labels and --spacing are for volume datasets (--dims 3)');
     const sz = opts.size as [number, number] | undefined;
     const load = {
       size: sz && { height: sz[0], width: sz[1] }, channels: opts.channels ? (Number(opts.channels) as 1 | 3) : undefined,
@@ -62,24 +69,16 @@ export function trainCommand(): Command {
     const { samples: valSet } = await loadFolder(dataDir, { ...load, split: 'val' });
     if (!trainSet.length) throw new CliError(`--data ${dataDir}: no training samples in the split`);
     const cfg = {
-      inChannels: trainSet[0].image.channels, classes: ds.classes.length, deepSupervision: true,
+      inChannels: trainSet[0].image.channels, classes: ds.classes.length, deepSupervision: (opts.arch ?? 'unetpp') === 'unetpp',
       ...modelConfigFrom(opts),
     };
     const model = new SegModel(cfg);
-    const lr: number = opts.lr;
-    const schedule: ScheduleOptions = opts.schedule === 'cosine' ? { kind: 'cosine', warmupSteps: opts.warmupSteps }
-      : opts.schedule === 'plateau' ? { kind: 'plateau' } : { kind: 'constant' };
     const options: TrainOptions = {
-      outDir: opts.out, epochs: opts.epochs, batchSize: opts.batchSize, backend: opts.backend, precision: opts.precision,
-      optimizer: opts.optimizer === 'sgd' ? { kind: 'sgd', lr, momentum: opts.momentum, weightDecay: opts.weightDecay }
-        : { kind: 'adam', lr, weightDecay: opts.weightDecay, decoupled: opts.optimizer === 'adamw' },
-      schedule,
+      ...commonOptions(opts),
       loss: { kind: opts.loss ?? (model.config.classes > 1 && model.config.multiclass === 'softmax' ? 'ce_dice' : 'bce_dice'), bceWeight: opts.bceWeight },
-      clipNorm: opts.clipNorm, monitor: opts.monitor, patience: opts.earlyStop === false ? false : opts.patience,
       augment: opts.augment === false ? null : DEFAULT_AUGMENT,
       crop: opts.crop && { height: opts.crop[0], width: opts.crop[1] }, samplesPerEpoch: opts.samplesPerEpoch,
-      normalize: { kind: opts.normalize }, seed: opts.seed, resume: !!opts.resume, checkFinite: !!opts.checkFinite,
-      progress: opts.progress === false ? false : undefined, plot: opts.plot !== false, timeLimitSeconds: opts.timeLimit,
+      normalize: { kind: opts.normalize },
     };
     console.log(`training ${model.config.arch} (${model.config.preset}, filters ${model.config.filters.join(',')}, ` +
       `${model.params.count().toLocaleString('en')} params) on ${trainSet.length} train / ${valSet.length} val images from ${dataDir}`);
@@ -93,4 +92,19 @@ export function trainCommand(): Command {
       `${r.stepMs.toFixed(0)} ms/step (${r.backend}, ${r.precision}); best model ${r.bestPath ?? join(opts.out, 'best.safetensors')}`);
   }));
   return cmd;
+}
+
+/** The options images and volumes share: optimiser, schedule, stopping, resume, output. */
+function commonOptions(opts: Record<string, any>): TrainOptions {
+  const lr: number = opts.lr;
+  const schedule: ScheduleOptions = opts.schedule === 'cosine' ? { kind: 'cosine', warmupSteps: opts.warmupSteps }
+    : opts.schedule === 'plateau' ? { kind: 'plateau' } : { kind: 'constant' };
+  return {
+    outDir: opts.out, epochs: opts.epochs, batchSize: opts.batchSize ?? 8, backend: opts.backend, precision: opts.precision,
+    optimizer: opts.optimizer === 'sgd' ? { kind: 'sgd', lr, momentum: opts.momentum, weightDecay: opts.weightDecay }
+      : { kind: 'adam', lr, weightDecay: opts.weightDecay, decoupled: opts.optimizer === 'adamw' },
+    schedule, clipNorm: opts.clipNorm, monitor: opts.monitor, patience: opts.earlyStop === false ? false : opts.patience,
+    seed: opts.seed, resume: !!opts.resume, checkFinite: !!opts.checkFinite,
+    progress: opts.progress === false ? false : undefined, plot: opts.plot !== false, timeLimitSeconds: opts.timeLimit,
+  };
 }

@@ -33,10 +33,14 @@ const VIEW_MIN = 1 << 17;
  * whose 3x3 convs run Winograd (our bf16 kernel; oneDNN's float32 one takes blocked activations
  * only: 342 -> 231 ms a float32 batch). With UNETPP_WINOGRAD=0, float32 inference is faster NHWC
  * (oneDNN's direct brgconv: 347 vs 376 ms a batch). UNETPP_LAYOUT overrides.
+ * Volumes (dims 3; no Winograd there): float32 inference NHWC (NDHWC: brgconv again; 3D UNet++
+ * 32^3 batch 2, 1 thread, best of 4-6 alternating runs: 417-498 vs 493-656 ms a batch), training
+ * and bf16 blocked (within noise of NDHWC: 1302-1485 vs 1429-1497 ms fp32, 544 vs 559 ms bf16).
  */
-export function defaultLayout(precision: Precision, use: BackendUse = 'train'): ActLayout {
+export function defaultLayout(precision: Precision, use: BackendUse = 'train', dims: 2 | 3 = 2): ActLayout {
   const env = process.env.UNETPP_LAYOUT;
   if (env) return env as ActLayout;
+  if (dims === 3) return precision === 'fp32' && use === 'infer' ? 'nhwc' : 'blocked';
   return precision === 'fp32' && use === 'infer' && !winogradOn() ? 'nhwc' : 'blocked';
 }
 /** Whether the addon runs 3x3 convs as Winograd (docs/engine.md): unless UNETPP_WINOGRAD=0. */
@@ -54,6 +58,8 @@ export interface NativeOptions {
   layout?: ActLayout;
   /** What the backend's plans mostly run, for the default layout. */
   use?: BackendUse;
+  /** Whether they run images (2, default) or volumes (3), for the default layout. */
+  dims?: 2 | 3;
   /** Blocked layout: the smallest image (values per image) plans store as a strided view for
    *  in-place concatenation (default 2^17; Infinity: never). */
   viewMin?: number;
@@ -79,7 +85,7 @@ export class NativeBackend implements Backend {
       const s = bf16Support();
       if (!s.ok) throw new Error(`native backend: precision bf16: ${s.reason}`);
     }
-    this.layout = options.layout ?? defaultLayout(this.precision, options.use);
+    this.layout = options.layout ?? defaultLayout(this.precision, options.use, options.dims);
     if (this.layout !== 'nhwc' && this.layout !== 'blocked') throw new Error(`native backend: layout must be nhwc or blocked, got ${String(this.layout)}${options.layout ? '' : ' (from UNETPP_LAYOUT)'}`);
     this.kernels = nativeKernels(this.addon, this.layout === 'blocked');
     const viewMin = options.viewMin ?? VIEW_MIN;

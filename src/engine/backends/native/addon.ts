@@ -80,6 +80,9 @@ export interface NativeAddon {
   maxpool3dBwd(x: A, dy: A, dx: A, m: number, c: number, d: number, h: number, w: number): void;
   upsample3dFwd(x: A, y: A, m: number, c: number, d: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
   upsample3dBwd(dy: A, dx: A, m: number, c: number, d: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
+  /** Blocked volumes, channels all multiples of 16: concat(xs, upsample2x(low)) written in place (d, h, w: low's). */
+  concatUp3dFwd(xs: A[], low: A, y: A, n: number, cl: number, d: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
+  concatUp3dBwd(dy: A, dxs: A[], dlow: A, n: number, cl: number, d: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
   /** Instance norm over s spatial positions per image; mean and rstd [n*c] are written for the backward. */
   instnormFwd(x: A, gamma: F, beta: F, y: A, mean: F, rstd: F, n: number, c: number, s: number, eps: number, relu: boolean): void;
   instnormBwd(x: A, gamma: F, mean: F, rstd: F, dy: A, y: A, dx: A, dgamma: F, dbeta: F, n: number, c: number, s: number, relu: boolean): void;

@@ -125,12 +125,17 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
     const [n, c, d, h, w] = dims5(s);
     return blk(s) ? [n * c / 16, 16, d, h, w] : [n, c, d, h, w];
   };
-  /** concat_up on volumes: the up-sampled input lands in a buffer of the node's, then is concatenated. */
-  const upBuffer = (rt: RunContext, node: Node, like: Act, n: number) => {
-    const s = rt.saved(node);
-    if (!s.up || s.up.length !== n || (s.up instanceof Uint16Array) !== (like instanceof Uint16Array))
-      s.up = like instanceof Uint16Array ? A.alignedArray(1, n) : A.alignedArray(0, n);
-    return s.up as Act;
+  /** concat_up on volumes: the up-sampled input lands in a scratch buffer, then is concatenated.
+   *  One buffer per dtype for every node of this backend (kernels run one at a time), grown to
+   *  the largest: per-node buffers cost ~300 MB at 64^3 (four 33 MB ones at the top level, twice). */
+  const upScratch: { f?: Float32Array; h?: Uint16Array } = {};
+  const upBuffer = (_rt: RunContext, _node: Node, like: Act, n: number): Act => {
+    if (like instanceof Uint16Array) {
+      if (!upScratch.h || upScratch.h.length < n) { if (upScratch.h) A.releaseArray(upScratch.h); upScratch.h = A.alignedArray(1, n); }
+      return upScratch.h.subarray(0, n);
+    }
+    if (!upScratch.f || upScratch.f.length < n) { if (upScratch.f) A.releaseArray(upScratch.f); upScratch.f = A.alignedArray(0, n); }
+    return upScratch.f.subarray(0, n);
   };
   const impls: Record<string, Impl> = {
     ones: (_i, [y]) => A.fill(y, 1),
@@ -218,8 +223,13 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
       ? A.upsample3dBwd(dy, dx, ...vimg(node.attrs.xShape), node.attrs.mode === 'nearest', !!node.attrs.alignCorners)
       : A.upsampleBwd(dy, dx, ...img(node.attrs.xShape), node.attrs.mode === 'nearest', !!node.attrs.alignCorners),
     concat_up: (ins, [y], node, rt, st) => {
-      if (node.shapes[0].length === 5) {  // up-sample the last input, then concatenate
-        const low = node.inputs[ins.length - 1].shape, up = upBuffer(rt, node, y, numel(low) * 8);
+      if (node.shapes[0].length === 5) {
+        const low = node.inputs[ins.length - 1].shape;
+        // blocked throughout: the parts' runs copied, the up-sampling written into its channels
+        if (node.inputs.every((v) => blk(v.shape)))
+          return A.concatUp3dFwd(ins.slice(0, -1), ins[ins.length - 1], y, ...dims5(low), node.attrs.mode === 'nearest', !!node.attrs.alignCorners);
+        // else: up-sample the last input into a scratch buffer, then concatenate
+        const up = upBuffer(rt, node, y, numel(low) * 8);
         A.upsample3dFwd(ins[ins.length - 1], up, ...vimg(low), node.attrs.mode === 'nearest', !!node.attrs.alignCorners);
         return A.concat([...ins.slice(0, -1), up], y, runs(node.shapes[0]).px);
       }
@@ -235,6 +245,8 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
     },
     concat_up_grad: ([dy], outs, node, rt) => {
       const low = node.shapes[node.shapes.length - 1];
+      if (low.length === 5 && node.shapes.every((sh) => blk(sh)))
+        return A.concatUp3dBwd(dy, outs.slice(0, -1), outs[outs.length - 1], ...dims5(low), node.attrs.mode === 'nearest', !!node.attrs.alignCorners);
       if (low.length === 5) {  // split dy, then the up-sampling's gradient of its last channels
         const up = upBuffer(rt, node, dy, numel(low) * 8);
         A.splitChannels(dy, [...outs.slice(0, -1), up], runs(node.inputs[0].shape).px);

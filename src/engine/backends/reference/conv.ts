@@ -18,13 +18,19 @@ function geometry(xShape: readonly number[], wShape: readonly number[], yShape: 
   return { n: xShape[0], c: xShape[1], o: wShape[0], d, h, w, kd, kh, kw, od, ho, wo, padD: xShape.length === 5 ? pad : 0 };
 }
 
-/** The output ranges [z0,z1) x [r0,r1) x [c0,c1) that kernel tap (kz, ki, kj) touches, and the
- *  x offset of output (0, 0, 0) for that tap (out of range itself where padding is read). */
-function tapRange(gm: ReturnType<typeof geometry>, stride: number, pad: number, kz: number, ki: number, kj: number) {
-  const [z0, z1] = validRange(kz, gm.padD, stride, gm.d, gm.od);
-  const [r0, r1] = validRange(ki, pad, stride, gm.h, gm.ho);
-  const [c0, c1] = validRange(kj, pad, stride, gm.w, gm.wo);
-  return { z0, z1, r0, r1, c0, c1, x0: ((kz - gm.padD) * gm.h + ki - pad) * gm.w + kj - pad };
+/** For every kernel tap (kz, ki, kj), in that order: the output ranges [z0,z1) x [r0,r1) x [c0,c1)
+ *  it touches, and the x offset of output (0, 0, 0) for it (out of range itself where padding is read). */
+function tapRanges(gm: ReturnType<typeof geometry>, stride: number, pad: number) {
+  const out = [];
+  for (let kz = 0; kz < gm.kd; kz++)
+    for (let ki = 0; ki < gm.kh; ki++)
+      for (let kj = 0; kj < gm.kw; kj++) {
+        const [z0, z1] = validRange(kz, gm.padD, stride, gm.d, gm.od);
+        const [r0, r1] = validRange(ki, pad, stride, gm.h, gm.ho);
+        const [c0, c1] = validRange(kj, pad, stride, gm.w, gm.wo);
+        out.push({ z0, z1, r0, r1, c0, c1, x0: ((kz - gm.padD) * gm.h + ki - pad) * gm.w + kj - pad });
+      }
+  return out;
 }
 
 // The three kernels share one loop nest: output (z, r, q) of tap (kz, ki, kj) pairs with input
@@ -36,7 +42,7 @@ export const conv: Kernel = (ins, outs, node) => {
   const { stride, pad, relu } = node.attrs;
   const gm = geometry(x.shape, w.shape, outs[0].shape, pad);
   const { n, c, o, h, kd, kh, kw, ho, wo } = gm;
-  const xs = gm.d * h * gm.w, ys = gm.od * ho * wo;
+  const xs = gm.d * h * gm.w, ys = gm.od * ho * wo, taps = tapRanges(gm, stride, pad);
   const X = x.data, W = w.data;
   for (let ni = 0; ni < n; ni++) {
     for (let oi = 0; oi < o; oi++) {
@@ -49,7 +55,7 @@ export const conv: Kernel = (ins, outs, node) => {
           for (let ki = 0; ki < kh; ki++)
             for (let kj = 0; kj < kw; kj++) {
               const wv = W[(((oi * c + ci) * kd + kz) * kh + ki) * kw + kj];
-              const t = tapRange(gm, stride, pad, kz, ki, kj);
+              const t = taps[(kz * kh + ki) * kw + kj];
               for (let z = t.z0; z < t.z1; z++)
                 for (let r = t.r0; r < t.r1; r++) {
                   const xRow = xBase + t.x0 + (z * h + r) * gm.w * stride, yRow = yBase + (z * ho + r) * wo;
@@ -69,7 +75,7 @@ export const convGradInput: Kernel = (ins, outs, node) => {
   const { stride, pad } = node.attrs;
   const gm = geometry(outs[0].shape, w.shape, dy.shape, pad);
   const { n, c, o, h, kd, kh, kw, ho, wo } = gm;
-  const xs = gm.d * h * gm.w, ys = gm.od * ho * wo;
+  const xs = gm.d * h * gm.w, ys = gm.od * ho * wo, taps = tapRanges(gm, stride, pad);
   const DY = dy.data, W = w.data;
   dx.fill(0);
   for (let ni = 0; ni < n; ni++) {
@@ -81,7 +87,7 @@ export const convGradInput: Kernel = (ins, outs, node) => {
           for (let ki = 0; ki < kh; ki++)
             for (let kj = 0; kj < kw; kj++) {
               const wv = W[(((oi * c + ci) * kd + kz) * kh + ki) * kw + kj];
-              const t = tapRange(gm, stride, pad, kz, ki, kj);
+              const t = taps[(kz * kh + ki) * kw + kj];
               for (let z = t.z0; z < t.z1; z++)
                 for (let r = t.r0; r < t.r1; r++) {
                   const xRow = xBase + t.x0 + (z * h + r) * gm.w * stride, yRow = yBase + (z * ho + r) * wo;
@@ -99,14 +105,14 @@ export const convGradWeight: Kernel = (ins, outs, node) => {
   const { stride, pad } = node.attrs;
   const gm = geometry(x.shape, outs[0].shape, dy.shape, pad);
   const { n, c, o, h, kd, kh, kw, ho, wo } = gm;
-  const xs = gm.d * h * gm.w, ys = gm.od * ho * wo;
+  const xs = gm.d * h * gm.w, ys = gm.od * ho * wo, taps = tapRanges(gm, stride, pad);
   const X = x.data, DY = dy.data;
   for (let oi = 0; oi < o; oi++) {
     for (let ci = 0; ci < c; ci++) {
       for (let kz = 0; kz < kd; kz++)
         for (let ki = 0; ki < kh; ki++)
           for (let kj = 0; kj < kw; kj++) {
-            const t = tapRange(gm, stride, pad, kz, ki, kj);
+            const t = taps[(kz * kh + ki) * kw + kj];
             let s = 0;
             for (let ni = 0; ni < n; ni++) {
               const xBase = (ni * c + ci) * xs;

@@ -60,7 +60,6 @@ const bad = (opt: string, msg: string): never => { throw new Error(`web bundle o
 export function buildWebBundle(model: SegModel, o: WebBundleOptions = {}): { manifest: WebManifest; files: Map<string, Uint8Array> } {
   const cfg = model.config;
   if (cfg.level !== undefined) bad('model', 'is pruned already; export the full model (the bundle holds every level)');
-  if (cfg.dims === 3) bad('model', 'is a volume model (dims 3); the browser page segments images only (export -f onnx for volumes)');
   const depth = depthOf(cfg);
   const multiple = 2 ** levelOf(cfg);
   const dims = cfg.dims === 3 ? 3 : 2;

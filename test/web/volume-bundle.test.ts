@@ -88,9 +88,10 @@ test('unetpp export --web: 3D model with --modalities/--volume-normalize; a chec
     assert.match(r.stderr, /'bogus' is not one of mri, ct, zscore, none/);
     const piped = join(root, 'p3.safetensors');
     const ct = { lo: -100, hi: 300, mean: 40, std: 80 };
-    saveModel(piped, model3d, { volumePipeline: JSON.stringify({ modalities: ['ct', 'pet'], normalize: ['ct', 'zscore'], ct: [ct, null], spacing: [1, 1, 2.5] }) });
-    assert.equal(run('-m', piped, '--web', join(root, 'c'), '--tile', '16').status, 0);
+    saveModel(piped, model3d, { volumePipeline: JSON.stringify({ modalities: ['ct', 'pet'], normalize: ['ct', 'zscore'], ct: [ct, null], spacing: [1, 1, 2.5] }), patch: '8x16x12' });
+    assert.equal(run('-m', piped, '--web', join(root, 'c')).status, 0);
     m = read(join(root, 'c'));
+    assert.deepEqual(m.input.tile, [8, 16, 12]); // the training patch
     assert.deepEqual(m.volume, { dims: 3, modalities: ['ct', 'pet'], normalize: ['ct', 'zscore'], ct: [ct, null], spacing: [1, 1, 2.5] });
     const flat = join(root, 'm2.safetensors');
     saveModel(flat, new SegModel({ filters: [2, 4], inChannels: 1 }));

@@ -29,6 +29,12 @@ function webVolume(opts: Record<string, any>, metadata: Record<string, string>, 
   return dims === 3 || asked ? v : undefined;
 }
 
+/** A 3D model's default window: the patch training recorded ("DxHxW"), as `unetpp predict` uses. */
+function trainingPatch(metadata: Record<string, string>, dims: number): number[] | undefined {
+  const m = dims === 3 ? /^(\d+)x(\d+)x(\d+)$/.exec(metadata.patch ?? '') : null;
+  return m ? m.slice(1).map(Number) : undefined;
+}
+
 /** --tile: N, or HxW / DxHxW. */
 function tileSizes(v: string): number[] {
   const parts = v.toLowerCase().split('x').map(Number);
@@ -47,7 +53,7 @@ export function exportCommand(): Command {
     .option('--fixed-size <n>', 'onnx: fix every side to n (H = W, or D = H = W for volumes) instead of dynamic sizes', int(1))
     .option('--fold-bn', 'onnx: fold batch norm into the convs')
     .option('--web <dir>', 'browser bundle for web/: ONNX per pruning level + accurate, and manifest.json')
-    .option('--tile <size>', '--web: sliding-window size the page uses: N, HxW or DxHxW (default 256; 64 for 3D models)', tileSizes)
+    .option('--tile <size>', '--web: sliding-window size the page uses: N, HxW or DxHxW (default 256; for 3D models the training patch, else 64)', tileSizes)
     .option('--volumes', '--web: a 2D model meant for volumes (the page runs it slice by slice); implied for 3D models')
     .option('--modalities <names>', '--web, volumes: input channel names in order, e.g. t1,t1ce,t2,flair')
     .option('--volume-normalize <kinds>', `--web, volumes: per modality or one for all: ${NORMS.join(', ')} (default zscore)`)
@@ -63,7 +69,7 @@ export function exportCommand(): Command {
       let m;
       try {
         m = writeWebBundle(opts.web, model, {
-          tile: opts.tile?.length === 1 ? opts.tile[0] : opts.tile, overlap: opts.overlap, threshold: opts.threshold, normalize: src.normalize,
+          tile: opts.tile?.length === 1 ? opts.tile[0] : opts.tile ?? trainingPatch(src.metadata, model.config.dims), overlap: opts.overlap, threshold: opts.threshold, normalize: src.normalize,
           classNames: src.classNames?.length === model.config.classes ? src.classNames : undefined, trainedSize: src.inputSize,
           volume: webVolume(opts, src.metadata, model.config.dims),
         });

@@ -14,7 +14,7 @@ export class Viewer {
   static async create(canvas: HTMLCanvasElement): Promise<Viewer | string> {
     if (!document.createElement('canvas').getContext('webgl2')) return 'no WebGL2 in this browser: the 3D viewer is off (segmentation still works)';
     try {
-      const nv = new Niivue({ backColor: [0.1, 0.1, 0.12, 1], show3Dcrosshair: true, isColorbar: false, logLevel: 'error', multiplanarShowRender: SHOW_RENDER.ALWAYS });
+      const nv = new Niivue({ backColor: [0.1, 0.1, 0.12, 1], show3Dcrosshair: true, crosshairColor: [1, 0.85, 0.2, 1], isColorbar: false, logLevel: 'error', multiplanarShowRender: SHOW_RENDER.ALWAYS });
       await nv.attachToCanvas(canvas);
       nv.setSliceType(SLICE_TYPE.MULTIPLANAR);
       return new Viewer(nv);

@@ -3,7 +3,8 @@
 // a synthetic two-file NIfTI case with an oblique affine, segmented in the page's worker by
 // sliding windows and saved as NIfTI: the saved mask has the input's affine and equals
 // Node's prediction of the same model (Dice >= 0.99 per class). The page survives a corrupt
-// file and a case with the wrong number of modalities (a message each), and cancels a run.
+// file, a case with the wrong number of modalities and one past the memory limit (a message
+// each), cancels a run, reads a DICOM folder, and runs a 2D model slice by slice.
 // UNETPP_WEB_BIG=1 also measures a 256x256x160 volume (time in the tab, Chromium's memory).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -179,6 +180,15 @@ test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), m
       await settle(2);
       assert.equal(await state(), 'done', await status());
     }
+
+    // past the tab's memory limit (lowered to 1 MiB here): a message, nothing allocated
+    const small = await browser.newPage();
+    await small.goto(`${srv.url}volume.html?limitMiB=1`);
+    await small.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: 60_000 });
+    await small.setInputFiles('#volume-input', files);
+    await small.waitForFunction(() => document.body.dataset.state === 'error', null, { timeout: 60_000 });
+    assert.match(await small.textContent('#status') ?? '', /need about 3 MiB to segment here, more than this tab's limit \(1 MiB\): crop or resample/);
+    await small.close();
 
     // 4. a DICOM folder (an oblique CT series, slices not in file order) with a one-modality model
     const ct = new SegModel({ arch: 'unetpp', preset: 'bn', dims: 3, norm: 'instance', filters: [4, 8, 16], inChannels: 1, classes: 2, multiclass: 'sigmoid', deepSupervision: false, seed: 2 });

@@ -9,17 +9,20 @@ import { niftiLabelFile, type NiftiVolume } from './nifti.js';
 import { labelClasses, labelCounts, mib, runBytes, TAB_LIMIT_BYTES, voxelMl } from './measure.js';
 import { CLASS_COLOURMAPS, Viewer } from './viewer.js';
 import type { RunRequest, WorkerReply } from './protocol.js';
+import { webgpuAvailable } from '../webgpu.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const ui = {
   bundleUrl: $<HTMLInputElement>('bundle-url'), bundleLoad: $<HTMLButtonElement>('bundle-load'), bundleFolder: $<HTMLInputElement>('bundle-folder'),
-  bundleInfo: $('bundle-info'), dicom: $<HTMLInputElement>('dicom-folder'), model: $<HTMLSelectElement>('model'), drop: $('drop'), dropText: $('drop-text'), file: $<HTMLInputElement>('volume-input'),
+  bundleInfo: $('bundle-info'), dicom: $<HTMLInputElement>('dicom-folder'), model: $<HTMLSelectElement>('model'), backend: $<HTMLSelectElement>('backend'), drop: $('drop'), dropText: $('drop-text'), file: $<HTMLInputElement>('volume-input'),
   volumeInfo: $('volume-info'), run: $<HTMLButtonElement>('run'), cancel: $<HTMLButtonElement>('cancel'), progress: $<HTMLProgressElement>('progress'),
   save: $<HTMLButtonElement>('save'), status: $('status'), classes: $<HTMLTableSectionElement>('classes'), runs: $<HTMLTableSectionElement>('runs'),
   canvas: $<HTMLCanvasElement>('viewer'), viewerNote: $('viewer-note'),
 };
 const THREADS = globalThis.crossOriginIsolated ? 2 : 1;
 const ORT_BASE = new URL('ort/', document.baseURI).href;
+// ?limitMiB=N lowers the tab's limit (to see the message without a huge volume)
+const LIMIT = Number(new URLSearchParams(location.search).get('limitMiB')) * 2 ** 20 || TAB_LIMIT_BYTES;
 
 let bundle: { manifest: WebManifest; source: BundleSource } | null = null;
 let volume: NiftiVolume | null = null;
@@ -75,9 +78,9 @@ async function openVolume(files: File[]): Promise<void> {
     const v = files.some(isNifti) ? await readCase(files, mods) : await readDicomCase(files, mods);
     const voxels = v.dims[0] * v.dims[1] * v.dims[2];
     const need = runBytes(bundle.manifest, voxels);
-    if (need > TAB_LIMIT_BYTES)
+    if (need > LIMIT)
       throw new Error(`${v.name}: ${v.dims.join('x')} voxels x ${v.channels} modalities need about ${mib(need)} to segment here, more than this tab's limit ` +
-        `(${mib(TAB_LIMIT_BYTES)}): crop or resample the volume, or segment it in Node (unetpp predict)`);
+        `(${mib(LIMIT)}): crop or resample the volume, or segment it in Node (unetpp predict)`);
     volume = v;
     ui.volumeInfo.textContent = `${v.name}: ${v.dims.join('x')} voxels, ${v.channels} modalit${v.channels > 1 ? 'ies' : 'y'}, spacing ${v.spacing.map((s) => +s.toFixed(3)).join('x')} mm; needs about ${mib(need)}`;
     if (viewer) await viewer.show(v);
@@ -109,18 +112,20 @@ async function run(): Promise<void> {
   const m = bundle.manifest;
   const entry: WebModelEntry = m.models.find((e) => e.id === ui.model.value) ?? m.models[0];
   const v = volume;
-  setState('running', `segmenting with ${entry.id} (WASM x${THREADS}) …`);
+  const backend = ui.backend.value as RunRequest['backend'];
+  const how = backend === 'wasm' ? `WASM x${THREADS}` : 'WebGPU';
+  setState('running', `segmenting with ${entry.id} (${how}) …`);
   ui.run.disabled = true;
   ui.cancel.disabled = false;
   ui.save.disabled = true;
   ui.progress.value = 0;
   try {
-    const fresh = !worker || worker.file !== entry.file;
+    const fresh = !worker || worker.file !== `${entry.file}@${backend}`;
     if (!worker) worker = { w: new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }), file: null };
     const model = fresh ? await bundle.source.read(entry.file) : null;
     const w = worker;
     const data = v.data.slice(); // the worker normalises its own copy
-    const req: RunRequest = { type: 'run', manifest: m, entry, model, ortBase: ORT_BASE, threads: THREADS, data, dims: v.dims };
+    const req: RunRequest = { type: 'run', manifest: m, entry, model, ortBase: ORT_BASE, threads: THREADS, backend, data, dims: v.dims };
     const reply = await new Promise<Extract<WorkerReply, { type: 'done' }>>((ok, fail) => {
       stopRun = fail;
       w.w.onmessage = (e: MessageEvent<WorkerReply>) => {
@@ -132,7 +137,7 @@ async function run(): Promise<void> {
       w.w.onerror = (e) => fail(new Error(e.message || 'the worker failed'));
       w.w.postMessage(req, [data.buffer, ...(model ? [model] : [])]);
     });
-    w.file = entry.file;
+    w.file = `${entry.file}@${backend}`;
     labels = reply.labels;
     runCount++;
     await showResult(entry, reply);
@@ -171,14 +176,15 @@ async function showResult(entry: WebModelEntry, r: Extract<WorkerReply, { type: 
   }
   if (viewer) await viewer.showLabels(lab, v, classes, opacity);
   const row = ui.runs.insertRow(0);
-  for (const s of [String(runCount), entry.id, `wasm x${r.threads}`, v.dims.join('x'), String(r.windows), `${r.runMs.toFixed(0)} ms`, r.loadMs ? `${r.loadMs.toFixed(0)} ms` : '–'])
+  const how = r.threads ? `wasm x${r.threads}` : 'webgpu';
+  for (const s of [String(runCount), entry.id, how, v.dims.join('x'), String(r.windows), `${r.runMs.toFixed(0)} ms`, r.loadMs ? `${r.loadMs.toFixed(0)} ms` : '–'])
     row.insertCell().textContent = s;
   ui.save.disabled = false;
   ui.progress.value = 1;
   document.body.dataset.runs = String(runCount);
   document.body.dataset.lastMs = r.runMs.toFixed(1);
   const fg = classes.map((c) => `${c.name} ${(counts[c.value] * ml).toFixed(2)} ml`).join(', ');
-  setState('done', `${entry.id}: ${(r.runMs / 1000).toFixed(1)} s on WASM x${r.threads} (${r.windows} windows); ${fg}`);
+  setState('done', `${entry.id}: ${(r.runMs / 1000).toFixed(1)} s on ${how} (${r.windows} windows); ${fg}`);
 }
 
 async function save(): Promise<void> {
@@ -198,6 +204,7 @@ ui.dicom.onchange = () => { if (ui.dicom.files?.length) void openVolume(Array.fr
 ui.run.onclick = () => void run();
 ui.cancel.onclick = () => cancel();
 ui.save.onclick = () => void save();
+ui.backend.onchange = () => { if (volume && document.body.dataset.state !== 'running') void run(); };
 ui.model.onchange = () => { if (volume && document.body.dataset.state !== 'running') void run(); };
 ui.drop.ondragover = (e) => { e.preventDefault(); ui.drop.classList.add('over'); };
 ui.drop.ondragleave = () => ui.drop.classList.remove('over');
@@ -209,6 +216,7 @@ ui.drop.ondrop = (e) => {
 };
 
 void (async () => {
+  if (await webgpuAvailable()) ui.backend.add(new Option('WebGPU', 'webgpu'));
   const made = await Viewer.create(ui.canvas);
   if (typeof made === 'string') { ui.viewerNote.textContent = made; ui.canvas.hidden = true; } else viewer = made;
   document.body.dataset.viewer = viewer ? 'niivue' : 'none';

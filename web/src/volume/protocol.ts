@@ -11,6 +11,8 @@ export interface RunRequest {
   /** Absolute URL of onnxruntime-web's .wasm/.mjs files, served with the page. */
   ortBase: string;
   threads: number;
+  /** 'wasm' (default) or 'webgpu' where the browser has it. */
+  backend: 'wasm' | 'webgpu';
   /** [C, Z, Y, X] as read from the files (the worker normalises per modality). */
   data: Float32Array;
   dims: [number, number, number]; // X, Y, Z

@@ -8,17 +8,18 @@ import { labelsOf } from '../../../src/infer/pixels.js';
 import type { RunRequest, WorkerReply } from './protocol.js';
 
 const post = (m: WorkerReply, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(m, transfer);
-let cached: { file: string; session: ort.InferenceSession } | null = null;
+let cached: { key: string; session: ort.InferenceSession } | null = null;
 
 async function sessionFor(r: RunRequest): Promise<{ session: ort.InferenceSession; loadMs: number }> {
-  if (cached?.file === r.entry.file && !r.model) return { session: cached.session, loadMs: 0 };
+  const key = `${r.entry.file}@${r.backend}`;
+  if (cached?.key === key && !r.model) return { session: cached.session, loadMs: 0 };
   if (!r.model) throw new Error('no model bytes were sent');
   const t0 = performance.now();
   ort.env.wasm.wasmPaths = r.ortBase;
   ort.env.wasm.numThreads = r.threads;
   await cached?.session.release();
-  const session = await ort.InferenceSession.create(new Uint8Array(r.model), { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
-  cached = { file: r.entry.file, session };
+  const session = await ort.InferenceSession.create(new Uint8Array(r.model), { executionProviders: [r.backend], graphOptimizationLevel: 'all' });
+  cached = { key, session };
   return { session, loadMs: performance.now() - t0 };
 }
 
@@ -51,7 +52,7 @@ async function run(r: RunRequest): Promise<void> {
       post({ type: 'progress', done: z + 1, total: Z });
     }
   }
-  post({ type: 'done', labels, windows, runMs: performance.now() - t0, loadMs, threads: ort.env.wasm.numThreads ?? 1 }, [labels.buffer]);
+  post({ type: 'done', labels, windows, runMs: performance.now() - t0, loadMs, threads: r.backend === 'wasm' ? ort.env.wasm.numThreads ?? 1 : 0 }, [labels.buffer]);
 }
 
 self.onmessage = (e: MessageEvent<RunRequest>) => {

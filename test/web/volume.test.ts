@@ -262,6 +262,10 @@ test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), m
 /** The same page, a 256x256x160 volume of the same two modalities: seconds in the tab, peak JS heap, Chromium's RSS. */
 async function bigVolume(page: import('playwright-core').Page, model: SegModel, tmp: string, profile: string, log: (s: string) => void): Promise<void> {
   const [X, Y, Z] = [256, 256, 160], tile = Number(process.env.UNETPP_WEB_BIG_TILE ?? 64);
+  // UNETPP_WEB_BIG_FILTERS=8,16,32,64: a larger model of the same kind (random weights: time and memory only)
+  const filters = process.env.UNETPP_WEB_BIG_FILTERS?.split(',').map(Number);
+  if (filters) model = new SegModel({ ...model.config, filters, seed: 1 });
+  log(`big volume model: filters ${model.config.filters.join(',')}, ${model.params.count()} params`);
   // the same model in windows of tile^3, opened as a folder
   const bundle = join(tmp, `bundle${tile}`);
   writeWebBundle(bundle, model, { tile, overlap: OVERLAP, classNames: ['background', 'lesion', 'core'], volume: { modalities: MODALITIES, normalize: NORMS } });

@@ -81,6 +81,9 @@ export interface Predictor {
   readonly model: SegModel;
   readonly classes: number;
   predict(img: InputImage): ProbMap;
+  /** Several inputs of one size through shared network runs (a service's micro-batch): one
+   *  input gives exactly predict(input); n inputs run up to n times as many windows per run. */
+  predictMany(imgs: InputImage[]): ProbMap[];
   /** Number of plans compiled so far (one per window batch shape). */
   readonly plansCompiled: number;
 }
@@ -184,47 +187,67 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
   };
 
   let lastTiling = '';
-  const predict = (img: InputImage): ProbMap => {
-    const { channels } = img;
-    const sizes = img.depth === undefined ? [img.height, img.width] : [img.depth, img.height, img.width];
+  /** Images (or volumes) of one size through shared network runs: a service's micro-batch.
+   *  One input is exactly predict(input); n inputs run up to n times as many windows a run. */
+  const run = (imgs: InputImage[]): ProbMap[] => {
+    const { channels } = imgs[0];
+    const sizes = imgs[0].depth === undefined ? [imgs[0].height, imgs[0].width] : [imgs[0].depth, imgs[0].height, imgs[0].width];
     if (sizes.length !== rank)
       throw new Error(rank === 2 ? 'the model is 2D and the input is a volume: predict it slice by slice (predictVolume, or --dims 2 in the CLI)'
         : 'the model is 3D and the input is an image: give a volume (depth set)');
     if (channels !== C) throw new Error(`${rank === 2 ? 'image' : 'volume'} has ${channels} channels, the model expects ${C}`);
-    if (img.data.length !== C * volumeOf(sizes)) throw new Error(`input data has ${img.data.length} values, expected ${[C, ...sizes].join('x')}`);
+    for (const img of imgs) {
+      const s = img.depth === undefined ? [img.height, img.width] : [img.depth, img.height, img.width];
+      if (s.join('x') !== sizes.join('x')) throw new Error(`predictMany: inputs of one batch must share a size (${s.join('x')} vs ${sizes.join('x')})`);
+      if (img.channels !== C || img.data.length !== C * volumeOf(sizes)) throw new Error(`input data has ${img.data.length} values, expected ${[C, ...sizes].join('x')}`);
+    }
     const pad = paddingForN(sizes, m);
     const P = pad.size;
     const same = P.every((s, k) => s === sizes[k]);
-    const tiling = chooseTiling(P, opts.maxMemory ?? defaultMemoryBudget());
+    const budget = opts.maxMemory ?? defaultMemoryBudget();
+    const tiling = chooseTiling(P, budget);
+    if (imgs.length > 1 && tiling.reason === 'budget') return imgs.map((img) => run([img])[0]);  // one fills the budget already
     const said = `${tiling.reason} ${tiling.tile} ${tiling.batch} ${P}`;
     if (said !== lastTiling) { lastTiling = said; opts.onTiling?.(tiling, sizes); }
-    const padded = same ? img.data : reflectPadN(img.data, C, sizes, pad);
+    const padded = imgs.map((img) => (same ? img.data : reflectPadN(img.data, C, sizes, pad)));
     const layout = tileLayoutN(P, tiling.tile, overlap, opts.blend ?? 'gaussian');
     const win = layout.tile;
-    const items = layout.windows.flatMap((start) => flips.map((flip) => ({ start, flip })));
-    const b = tiling.batch;
-    const plan = planFor(b, win, tiling.budgetBytes);
+    const items = imgs.flatMap((_, n) => layout.windows.flatMap((start) => flips.map((flip) => ({ n, start, flip }))));
+    // Several inputs: runs padded to a power of two (zero slots), so that batches of 2..n inputs
+    // compile a handful of plans, not one per count; halved while they would not fit the budget.
+    let slots = tiling.batch;
+    if (imgs.length > 1) {
+      slots = 2 ** Math.ceil(Math.log2(Math.min(tiling.batch * imgs.length, items.length)));
+      while (slots > tiling.batch && estimate(slots, win, P) > budget) slots /= 2;
+    }
+    const b = Math.min(slots, items.length);
+    const plan = planFor(slots, win, budget);
     const inSize = C * volumeOf(win);
     const outSize = K * volumeOf(win);
-    const feed = new Float32Array(b * inSize);
+    const feed = new Float32Array(slots * inSize);
     const unflipped = new Float32Array(outSize);
-    const blender = new BlenderN(K, P, layout);
+    const blenders = imgs.map(() => new BlenderN(K, P, layout));
     for (let start = 0; start < items.length; start += b) {
       const chunk = items.slice(start, start + b);
       feed.fill(0); // unused slots of a last, partial batch
-      chunk.forEach(({ start: at, flip }, i) => flipN(cropN(padded, C, P, at, win), feed, i * inSize, C, win, flip));
+      chunk.forEach(({ n, start: at, flip }, i) => flipN(cropN(padded[n], C, P, at, win), feed, i * inSize, C, win, flip));
       const out = plan.runToHost({ x: feed })[0];
-      chunk.forEach(({ start: at, flip }, i) => {
+      chunk.forEach(({ n, start: at, flip }, i) => {
         flipN(out.subarray(i * outSize, (i + 1) * outSize), unflipped, 0, K, win, flip);
-        blender.add(at, unflipped);
+        blenders[n].add(at, unflipped);
       });
     }
-    const full = blender.result();
-    const data = same ? full : cropN(full, K, P, pad.start, sizes);
-    return { data, classes: K, height: img.height, width: img.width, ...(img.depth === undefined ? {} : { depth: img.depth }), tiling };
+    return blenders.map((bl, n) => {
+      const full = bl.result();
+      const data = same ? full : cropN(full, K, P, pad.start, sizes);
+      const img = imgs[n];
+      return { data, classes: K, height: img.height, width: img.width, ...(img.depth === undefined ? {} : { depth: img.depth }), tiling };
+    });
   };
+  const predict = (img: InputImage): ProbMap => run([img])[0];
+  const predictMany = (imgs: InputImage[]): ProbMap[] => (imgs.length ? run(imgs) : []);
 
-  return { model, classes: K, predict, get plansCompiled() { return plans.size; } };
+  return { model, classes: K, predict, predictMany, get plansCompiled() { return plans.size; } };
 }
 
 /** Binary masks per channel: 1 where p > threshold (the metrics' convention). */

@@ -18,3 +18,8 @@ export type { PredictorOptions, Predictor, ProbMap, InputImage } from './infer/p
 export { predictImageFile, predictPaths, predictVolume } from './infer/files.js';
 export { evaluateFolder } from './infer/evaluate.js';
 export { runBench } from './bench/index.js';
+export { createEnsemble } from './infer/ensemble.js';
+export { makeFolds, runFold, summarize as summarizeFolds } from './cv/index.js';
+export type { Folds, FoldSpec, FoldResult, CvSummary } from './cv/index.js';
+// The HTTP service and the queue (they load fastify / bullmq): import them from
+// 'unetpp/dist/src/serve/index.js' and 'unetpp/dist/src/queue/index.js'.

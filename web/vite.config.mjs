@@ -54,6 +54,11 @@ export default defineConfig({
   resolve: { conditions: ['onnxruntime-web-use-extern-wasm', ...defaultClientConditions] },
   server: { headers: ISOLATION_HEADERS },
   preview: { headers: ISOLATION_HEADERS },
-  build: { outDir: join(here, 'dist'), emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 1500 },
+  build: {
+    outDir: join(here, 'dist'), emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 4000,
+    // two pages: pictures (index.html) and volumes (volume.html, with its worker)
+    rollupOptions: { input: { index: join(here, 'index.html'), volume: join(here, 'volume.html') } },
+  },
+  worker: { format: 'es' },
   plugins: [ortFiles()],
 });

@@ -10,6 +10,10 @@ import { exportCommand } from './commands/export.js';
 import { infoCommand } from './commands/info.js';
 import { benchCommand } from './commands/bench.js';
 import { demoCommand } from './commands/demo.js';
+import { serveCommand } from './commands/serve.js';
+import { workerCommand } from './commands/worker.js';
+import { submitCommand } from './commands/submit.js';
+import { cvCommand } from './commands/cv.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -18,7 +22,7 @@ export function buildProgram(): Command {
     .description('UNet++ (nested U-Net) segmentation: train, predict, evaluate, export')
     .version(pkg.version)
     .showHelpAfterError('(add --help for usage)');
-  for (const make of [trainCommand, predictCommand, evalCommand, exportCommand, infoCommand, demoCommand, benchCommand]) program.addCommand(make().showHelpAfterError('(add --help for usage)'));
+  for (const make of [trainCommand, predictCommand, evalCommand, exportCommand, infoCommand, demoCommand, benchCommand, cvCommand, serveCommand, workerCommand, submitCommand]) program.addCommand(make().showHelpAfterError('(add --help for usage)'));
   return program;
 }
 

@@ -40,12 +40,13 @@ interface Raw {
 }
 
 /** Decodes a file to interleaved pixels at its own bit depth, alpha removed. */
-async function decodeRaw(path: string, resize?: ReadImageOptions['resize']): Promise<Raw & { sw: number; sh: number }> {
+async function decodeRaw(path: string, resize?: ReadImageOptions['resize'], bytes?: Buffer): Promise<Raw & { sw: number; sh: number }> {
   try {
-    const meta = await sharp(path, { failOn: 'warning' }).metadata();
+    const src = bytes ?? path;
+    const meta = await sharp(src, { failOn: 'warning' }).metadata();
     if (!meta.width || !meta.height) throw new Error('no size in header');
     const depth = meta.depth === 'ushort' || meta.depth === 'float' ? meta.depth : 'uchar';
-    let s = sharp(path, { failOn: 'warning' });
+    let s = sharp(src, { failOn: 'warning' });
     if (meta.hasAlpha) s = s.removeAlpha();
     // keep grey grey and 16-bit 16-bit (sharp's default output is 8-bit-looking sRGB)
     const grey = (meta.channels ?? 3) - (meta.hasAlpha ? 1 : 0) === 1;
@@ -65,7 +66,16 @@ async function decodeRaw(path: string, resize?: ReadImageOptions['resize']): Pro
 
 /** Reads an image file into CHW float32 in [0, 1]. */
 export async function readImage(path: string, opts: ReadImageOptions = {}): Promise<ReadImageResult> {
-  const raw = await decodeRaw(path, opts.resize);
+  return decodeImage(path, opts);
+}
+
+/** An encoded image held in memory (e.g. an HTTP body), decoded as readImage decodes files; `name` is used in errors. */
+export async function readImageBytes(bytes: Buffer, name: string, opts: ReadImageOptions = {}): Promise<ReadImageResult> {
+  return decodeImage(name, opts, bytes);
+}
+
+async function decodeImage(path: string, opts: ReadImageOptions, bytes?: Buffer): Promise<ReadImageResult> {
+  const raw = await decodeRaw(path, opts.resize, bytes);
   const { width, height, channels, pixels, max } = raw;
   if (channels !== 1 && channels !== 3) throw fileError(path, `unsupported channel count ${channels}`);
   const plane = width * height;
@@ -126,9 +136,21 @@ export async function readMaskRaw(path: string): Promise<RawMask> {
 /** Writes a binary mask (values > threshold become 255) as an 8-bit grey PNG, atomically. */
 export async function writeMaskPng(path: string, mask: ArrayLike<number>, width: number, height: number, threshold = 0.5): Promise<void> {
   if (mask.length !== width * height) throw new Error(`${path}: mask has ${mask.length} values, expected ${width}x${height}`);
+  await writeFileAtomic(path, await maskPng(mask, width, height, threshold));
+}
+
+/** The PNG bytes writeMaskPng writes. */
+export async function maskPng(mask: ArrayLike<number>, width: number, height: number, threshold = 0.5): Promise<Buffer> {
   const px = new Uint8Array(width * height);
   for (let i = 0; i < px.length; i++) px[i] = mask[i] > threshold ? 255 : 0;
-  await writeRawPng(path, px, width, height, 1);
+  return rawPng(px, width, height, 1);
+}
+
+/** The PNG bytes writeLabelPng writes. */
+export async function labelPng(labels: ArrayLike<number>, width: number, height: number): Promise<Buffer> {
+  const px = new Uint8Array(width * height);
+  for (let i = 0; i < px.length; i++) px[i] = Math.max(0, Math.min(255, Math.round(labels[i])));
+  return rawPng(px, width, height, 1);
 }
 
 /** Writes a label map (small integers, e.g. class ids) as an 8-bit grey PNG, atomically. */
@@ -151,11 +173,14 @@ export async function writeImagePng(path: string, img: Image, bits: 8 | 16 = 8):
 }
 
 async function writeRawPng(path: string, px: Uint8Array | Uint16Array, width: number, height: number, channels: 1 | 3): Promise<void> {
+  await writeFileAtomic(path, await rawPng(px, width, height, channels));
+}
+
+async function rawPng(px: Uint8Array | Uint16Array, width: number, height: number, channels: 1 | 3): Promise<Buffer> {
   // sharp takes the bit depth of raw input from the typed array's type
   let s = sharp(px, { raw: { width, height, channels } });
   // without an explicit colourspace sharp would store one channel as RGB
   const sixteen = px instanceof Uint16Array;
   s = s.toColourspace(channels === 1 ? (sixteen ? 'grey16' : 'b-w') : sixteen ? 'rgb16' : 'srgb');
-  const png = await s.png().toBuffer();
-  await writeFileAtomic(path, png);
+  return s.png().toBuffer();
 }

@@ -38,8 +38,8 @@ const IMAGE_EXTS = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff']);
 const isNifti = (p: string) => /\.nii(\.gz)?$/i.test(p);
 const stemOf = (p: string) => basename(p).replace(/\.nii\.gz$/i, '').replace(/\.[^.]+$/, '');
 
-/** Probabilities for an image at its own size, with the optional resize and normalisation. */
-export function predictImage(predictor: Predictor, img: Image, opts: FilePredictOptions = {}): ProbMap {
+/** The network's input for an image: the optional resize, then the normalisation (on a copy). */
+export function prepareImage(img: Image, opts: FilePredictOptions = {}): Image {
   let { data, width: w, height: h } = img;
   const c = img.channels;
   if (opts.resize) {
@@ -49,10 +49,19 @@ export function predictImage(predictor: Predictor, img: Image, opts: FilePredict
     data = data.slice(); // normalize works in place
   }
   if (opts.normalize) normalize(data, c, w * h, opts.normalize);
-  const p = predictor.predict({ data, channels: c, height: h, width: w });
+  return { data, channels: c, height: h, width: w };
+}
+
+/** Probabilities back at the image's own size (undoes prepareImage's resize). */
+export function restoreSize(p: ProbMap, img: Image, opts: FilePredictOptions = {}): ProbMap {
   if (!opts.resize) return p;
-  const back = resizeBilinear(p.data, p.classes, h, w, img.height, img.width);
+  const back = resizeBilinear(p.data, p.classes, p.height, p.width, img.height, img.width);
   return { data: back, classes: p.classes, height: img.height, width: img.width };
+}
+
+/** Probabilities for an image at its own size, with the optional resize and normalisation. */
+export function predictImage(predictor: Predictor, img: Image, opts: FilePredictOptions = {}): ProbMap {
+  return restoreSize(predictor.predict(prepareImage(img, opts)), img, opts);
 }
 
 /** One 0/1 plane per model output channel: thresholded (one class, sigmoid) or argmax (softmax). */
@@ -72,6 +81,14 @@ function classNames(k: number, opts: FilePredictOptions): string[] {
   const names = opts.classNames ?? Array.from({ length: k }, (_, i) => `class${i}`);
   if (names.length !== k) throw new Error(`classNames has ${names.length} names, the model has ${k} classes`);
   return names;
+}
+
+/** The mask files predict writes for an input (what a resumed batch checks for). */
+export function maskPathsFor(input: string, outDir: string, classes: number, opts: FilePredictOptions = {}): string[] {
+  if (isNifti(input)) return [join(outDir, `${stemOf(input)}.nii.gz`)];
+  const stem = stemOf(input);
+  if (classes === 1) return [join(outDir, `${stem}.png`)];
+  return classNames(classes, opts).map((name) => join(outDir, name, `${stem}.png`));
 }
 
 /** Predicts one image file; writes <out>/<stem>.png (or <out>/<class>/<stem>.png) and extras. */
@@ -147,6 +164,7 @@ export async function predictVolume(predictor: Predictor, inputs: string[], outD
     try { p = predictImage(predictor, { width: X, height: Y, channels: C, data }, opts); } catch (e) { throw fileError(inputs[0], `slice ${z}: prediction failed`, e); }
     const l = labelMap(p, mc, opts.threshold);
     for (let i = 0; i < plane; i++) { labels[z * plane + i] = l[i]; if (l[i]) fg++; }
+    await new Promise((r) => setImmediate(r)); // let timers and I/O run between slices (services)
   }
   await mkdir(outDir, { recursive: true });
   const path = join(outDir, `${stemOf(inputs[0])}.nii.gz`);

@@ -1,52 +1,75 @@
 // Padding, sliding windows and blending around any async network runner: the same steps as
 // createPredictor (predict.ts) without TTA, for runtimes whose run is a promise (the browser
-// page runs onnxruntime-web through it). Browser-safe: imports no Node module.
-import { paddingFor, reflectPad, crop } from './pad.js';
-import { tileLayout, Blender, type BlendKind } from './tiles.js';
+// page runs onnxruntime-web through it, in a worker for volumes). Any spatial rank: images
+// [C, H, W] and volumes [C, D, H, W]. Browser-safe: imports no Node module.
+import { paddingForN, reflectPadN, cropN } from './pad.js';
+import { tileLayoutN, BlenderN, type BlendKind } from './tiles.js';
+import { volumeOf } from './grid.js';
 
 /** CHW planes (predict.ts's InputImage) and probabilities [classes, H, W] (its ProbMap). */
 export interface Planes { data: ArrayLike<number>; channels: number; height: number; width: number }
 export interface TiledResult { data: Float32Array; classes: number; height: number; width: number; windows: number }
+
+/** A map of any spatial rank: data [channels, ...sizes]. */
+export interface MapN { data: ArrayLike<number>; channels: number; sizes: number[] }
+export interface TiledResultN { data: Float32Array; classes: number; sizes: number[]; windows: number }
 
 export interface TiledOptions {
   /** Classes the network outputs. */
   classes: number;
   /** Sizes fed to the network are multiples of this (2^level). */
   multiple: number;
-  /** Window size [h, w] (multiples of `multiple`); default the whole (padded) image. */
-  tile?: [number, number];
+  /** Window size per axis (multiples of `multiple`); default the whole (padded) map. */
+  tile?: number[];
   overlap?: number; // 0.25
   blend?: BlendKind; // gaussian
   /** Windows per run (default 1); the last run may get fewer. */
   batch?: number;
+  /** Called after every run with the windows done and the total. */
+  onProgress?: (done: number, total: number) => void;
+  /** Checked before every run: when aborted, rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
-/** Probabilities [n, classes, h, w] for windows [n, channels, h, w]. */
+/** Probabilities [n, classes, ...size] for windows [n, channels, ...size]. */
+export type WindowRunnerN = (windows: Float32Array, n: number, size: number[]) => Promise<ArrayLike<number>>;
+/** The 2D form: probabilities [n, classes, h, w] for windows [n, channels, h, w]. */
 export type WindowRunner = (windows: Float32Array, n: number, h: number, w: number) => Promise<ArrayLike<number>>;
 
-export async function predictTiled(img: Planes, o: TiledOptions, run: WindowRunner): Promise<TiledResult> {
-  const { channels: C, height: H, width: W } = img;
+export async function predictTiledN(map: MapN, o: TiledOptions, run: WindowRunnerN): Promise<TiledResultN> {
+  const { channels: C, sizes } = map;
   const K = o.classes;
-  if (img.data.length !== C * H * W) throw new Error(`image data has ${img.data.length} values, expected ${C}x${H}x${W}`);
-  const pad = paddingFor(H, W, o.multiple);
-  const padded = pad.height === H && pad.width === W ? img.data : reflectPad(img.data, C, H, W, pad);
-  const [Hp, Wp] = [pad.height, pad.width];
-  const layout = tileLayout(Hp, Wp, o.tile?.[0] ?? Hp, o.tile?.[1] ?? Wp, o.overlap ?? 0.25, o.blend ?? 'gaussian');
-  const { tileH: th, tileW: tw, windows } = layout;
-  const blender = new Blender(K, Hp, Wp, layout);
+  if (map.data.length !== C * volumeOf(sizes)) throw new Error(`input data has ${map.data.length} values, expected ${[C, ...sizes].join('x')}`);
+  if (o.tile && o.tile.length !== sizes.length) throw new Error(`tile ${o.tile.join('x')} has ${o.tile.length} sizes for a ${sizes.length}D input`);
+  const pad = paddingForN(sizes, o.multiple);
+  const P = pad.size;
+  const same = P.every((s, k) => s === sizes[k]);
+  const padded = same ? map.data : reflectPadN(map.data, C, sizes, pad);
+  const layout = tileLayoutN(P, o.tile ?? P, o.overlap ?? 0.25, o.blend ?? 'gaussian');
+  const { windows, tile } = layout;
+  const blender = new BlenderN(K, P, layout);
   const batch = Math.max(1, o.batch ?? 1);
-  const inSize = C * th * tw;
-  const outSize = K * th * tw;
+  const inSize = C * volumeOf(tile), outSize = K * volumeOf(tile);
   for (let start = 0; start < windows.length; start += batch) {
+    o.signal?.throwIfAborted();
     const chunk = windows.slice(start, start + batch);
     const feed = new Float32Array(chunk.length * inSize);
-    chunk.forEach((win, i) => feed.set(crop(padded, C, Hp, Wp, win.top, win.left, th, tw), i * inSize));
-    const got = await run(feed, chunk.length, th, tw);
+    chunk.forEach((at, i) => feed.set(cropN(padded, C, P, at, tile), i * inSize));
+    const got = await run(feed, chunk.length, [...tile]);
     const out = got instanceof Float32Array ? got : Float32Array.from(got);
-    if (out.length !== chunk.length * outSize) throw new Error(`network returned ${out.length} values, expected ${chunk.length}x${K}x${th}x${tw}`);
-    chunk.forEach((win, i) => blender.add(win, out.subarray(i * outSize, (i + 1) * outSize)));
+    if (out.length !== chunk.length * outSize) throw new Error(`network returned ${out.length} values, expected ${[chunk.length, K, ...tile].join('x')}`);
+    chunk.forEach((at, i) => blender.add(at, out.subarray(i * outSize, (i + 1) * outSize)));
+    o.onProgress?.(start + chunk.length, windows.length);
   }
   const full = blender.result();
-  const data = Hp === H && Wp === W ? full : crop(full, K, Hp, Wp, pad.top, pad.left, H, W);
-  return { data, classes: K, height: H, width: W, windows: windows.length };
+  const data = same ? full : cropN(full, K, P, pad.start, sizes);
+  return { data, classes: K, sizes: [...sizes], windows: windows.length };
+}
+
+/** Images: the 2D form of predictTiledN. */
+export async function predictTiled(img: Planes, o: TiledOptions, run: WindowRunner): Promise<TiledResult> {
+  const { height: H, width: W } = img;
+  if (img.data.length !== img.channels * H * W) throw new Error(`image data has ${img.data.length} values, expected ${img.channels}x${H}x${W}`);
+  const r = await predictTiledN({ data: img.data, channels: img.channels, sizes: [H, W] }, o, (x, n, [h, w]) => run(x, n, h, w));
+  return { data: r.data, classes: r.classes, height: H, width: W, windows: r.windows };
 }

@@ -11,13 +11,26 @@ import { describeModel } from '../models/info.js';
 import type { Normalize } from '../data/transforms.js';
 import type { BlendKind } from '../infer/tiles.js';
 import { toOnnx } from './onnx.js';
-import { WEB_BUNDLE_FORMAT, type WebManifest, type WebModelEntry } from './web-manifest.js';
+import type { CtStats, VolumeNorm } from '../data/intensity.js';
+import { WEB_BUNDLE_FORMAT, type WebManifest, type WebModelEntry, type WebVolumeSpec } from './web-manifest.js';
 
-export { WEB_BUNDLE_FORMAT, type WebManifest, type WebModelEntry };
+export { WEB_BUNDLE_FORMAT, type WebManifest, type WebModelEntry, type WebVolumeSpec };
+
+/** How volumes are prepared for the model (a 3D model always has one; a 2D model when it is meant for volumes). */
+export interface WebVolumeOptions {
+  /** One name per input channel (default: image, or image1..imageC). */
+  modalities?: string[];
+  /** Per modality or one for all (default 'zscore'). */
+  normalize?: VolumeNorm | VolumeNorm[];
+  /** Per modality, the dataset CT statistics ('ct' needs them). */
+  ct?: (CtStats | null | undefined)[];
+  spacing?: [number, number, number];
+}
 
 export interface WebBundleOptions {
-  /** Window size (square); a multiple of 2^depth. Default 256 rounded to one. */
-  tile?: number;
+  /** Window size (square or cubic: one size, or one per axis); multiples of 2^depth. Default
+   *  256 rounded to one for images, 64 for 3D models. */
+  tile?: number | number[];
   overlap?: number; // 0.25
   blend?: BlendKind; // gaussian
   threshold?: number; // 0.5
@@ -25,6 +38,20 @@ export interface WebBundleOptions {
   classNames?: string[];
   trainedSize?: [number, number];
   foldBatchNorm?: boolean; // true: fewer ops in the browser
+  /** Volumes: required facts for 3D models come from here (defaults apply); given for a 2D
+   *  model, the bundle is for volumes run slice by slice. */
+  volume?: WebVolumeOptions;
+}
+
+function volumeSpec(dims: 2 | 3, channels: number, v: WebVolumeOptions): WebVolumeSpec {
+  const modalities = v.modalities ?? (channels === 1 ? ['image'] : Array.from({ length: channels }, (_, k) => `image${k + 1}`));
+  if (modalities.length !== channels) bad('volume.modalities', `${modalities.length} names (${modalities.join(', ')}) for a model with ${channels} input channel(s)`);
+  const n = v.normalize ?? 'zscore';
+  const normalize = Array.isArray(n) ? n : modalities.map(() => n);
+  if (normalize.length !== channels) bad('volume.normalize', `${normalize.length} kinds for ${channels} modalities`);
+  const ct = modalities.map((_, k) => v.ct?.[k] ?? null);
+  normalize.forEach((kind, k) => { if (kind === 'ct' && !ct[k]) bad('volume.ct', `modality ${modalities[k]} is normalised as 'ct' and needs the dataset's CT statistics`); });
+  return { dims, modalities, normalize, ct, spacing: v.spacing ?? null };
 }
 
 const bad = (opt: string, msg: string): never => { throw new Error(`web bundle option ${opt}: ${msg}`); };
@@ -33,25 +60,30 @@ const bad = (opt: string, msg: string): never => { throw new Error(`web bundle o
 export function buildWebBundle(model: SegModel, o: WebBundleOptions = {}): { manifest: WebManifest; files: Map<string, Uint8Array> } {
   const cfg = model.config;
   if (cfg.level !== undefined) bad('model', 'is pruned already; export the full model (the bundle holds every level)');
-  if (cfg.dims === 3) bad('model', 'is a volume model (dims 3); the browser page segments images only (export -f onnx for volumes)');
   const depth = depthOf(cfg);
   const multiple = 2 ** levelOf(cfg);
-  const tile = o.tile ?? Math.max(multiple, Math.round(256 / multiple) * multiple);
-  if (!Number.isInteger(tile) || tile < multiple || tile % multiple) bad('tile', `${tile} is not a positive multiple of 2^${depth} = ${multiple}`);
+  const dims = cfg.dims === 3 ? 3 : 2;
+  const given = o.tile ?? Math.max(multiple, Math.round((dims === 3 ? 64 : 256) / multiple) * multiple);
+  const tile = Array.isArray(given) ? given : new Array<number>(dims).fill(given);
+  if (tile.length !== dims) bad('tile', `${tile.length} sizes for a ${dims}D model`);
+  for (const t of tile) if (!Number.isInteger(t) || t < multiple || t % multiple) bad('tile', `${t} is not a positive multiple of 2^${depth} = ${multiple}`);
   const overlap = o.overlap ?? 0.25;
   if (!(overlap >= 0 && overlap < 1)) bad('overlap', `must be in [0, 1), got ${overlap}`);
   const threshold = o.threshold ?? 0.5;
   if (!(threshold >= 0 && threshold <= 1)) bad('threshold', `must be in [0, 1], got ${threshold}`);
   const classNames = o.classNames ?? (cfg.classes === 1 ? ['foreground'] : Array.from({ length: cfg.classes }, (_, k) => `class${k}`));
   if (classNames.length !== cfg.classes) bad('classNames', `${classNames.length} names for ${cfg.classes} classes`);
-  const info = describeModel(cfg, { size: tile });
+  // GFLOP per window (exact for square/cubic windows; else from the voxel count)
+  const side = tile[0];
+  const scale = tile.reduce((a, b) => a * b, 1) / side ** dims;
+  const info = describeModel(cfg, { size: side });
   const fold = o.foldBatchNorm ?? true;
   const files = new Map<string, Uint8Array>();
   const models: WebModelEntry[] = [];
   const add = (id: string, mode: WebModelEntry['mode'], level: number, bytes: Uint8Array, params: number, gflops: number) => {
     const file = `${id.toLowerCase()}.onnx`;
     files.set(file, bytes);
-    models.push({ id, mode, level, multiple: 2 ** level, file, params, gflops: Number(gflops.toFixed(4)), bytes: bytes.length });
+    models.push({ id, mode, level, multiple: 2 ** level, file, params, gflops: Number((gflops * scale).toFixed(4)), bytes: bytes.length });
   };
   add('accurate', 'accurate', depth, toOnnx(model, { mode: { kind: 'accurate' }, foldBatchNorm: fold }), model.params.count(), info.gflops);
   // Fast mode at level d = the pruned L^d (head d, and only the nodes it reads).
@@ -63,16 +95,17 @@ export function buildWebBundle(model: SegModel, o: WebBundleOptions = {}): { man
   const manifest: WebManifest = {
     format: WEB_BUNDLE_FORMAT,
     version: 1,
-    model: { arch: cfg.arch, preset: cfg.preset, filters: [...cfg.filters], depth, deepSupervision: cfg.deepSupervision },
+    model: { arch: cfg.arch, preset: cfg.preset, filters: [...cfg.filters], depth, deepSupervision: cfg.deepSupervision, dims, norm: cfg.norm },
     input: {
-      name: 'input', layout: 'NCHW', channels: cfg.inChannels, multiple, normalize: o.normalize ?? { kind: 'none' },
-      tile: [tile, tile], overlap, blend: o.blend ?? 'gaussian', trainedSize: o.trainedSize ?? null,
+      name: 'input', layout: dims === 3 ? 'NCDHW' : 'NCHW', channels: cfg.inChannels, multiple, normalize: o.normalize ?? { kind: 'none' },
+      tile, overlap, blend: o.blend ?? 'gaussian', trainedSize: o.trainedSize ?? null,
     },
     output: {
       name: 'output', kind: 'probabilities', activation: cfg.classes > 1 && cfg.multiclass === 'softmax' ? 'softmax' : 'sigmoid',
       classes: cfg.classes, classNames, threshold,
     },
     models,
+    ...(dims === 3 || o.volume ? { volume: volumeSpec(dims, cfg.inChannels, o.volume ?? {}) } : {}),
   };
   return { manifest, files };
 }

@@ -2,6 +2,7 @@
 // No Node imports: the page type-checks against this file.
 import type { Normalize } from '../data/transforms.js';
 import type { BlendKind } from '../infer/tiles.js';
+import type { CtStats, VolumeNorm } from '../data/intensity.js';
 
 export const WEB_BUNDLE_FORMAT = 'unetpp-web-bundle';
 
@@ -23,17 +24,18 @@ export interface WebModelEntry {
 export interface WebManifest {
   format: typeof WEB_BUNDLE_FORMAT;
   version: 1;
-  model: { arch: string; preset: string; filters: number[]; depth: number; deepSupervision: boolean };
+  /** dims: 2 (images; volumes slice by slice) or 3 (volumes: the networks take [N, C, D, H, W]); absent = 2. */
+  model: { arch: string; preset: string; filters: number[]; depth: number; deepSupervision: boolean; dims?: 2 | 3; norm?: string };
   input: {
     name: 'input';
-    layout: 'NCHW';
+    layout: 'NCHW' | 'NCDHW';
     channels: number;
     /** 2^depth: every model takes multiples of it (a level-d model needs only 2^d). */
     multiple: number;
     /** Pixel values in [0, 1] (8-bit / 255), then this normalisation (as in training). */
     normalize: Normalize;
-    /** Sliding-window size [h, w] and overlap, as `unetpp predict --tile --overlap`. */
-    tile: [number, number];
+    /** Sliding-window size ([h, w], or [d, h, w] for 3D models) and overlap, as `unetpp predict --tile --overlap`. */
+    tile: number[];
     overlap: number;
     blend: BlendKind;
     /** Size the training images were resized to, when training resized them (informative). */
@@ -49,4 +51,24 @@ export interface WebManifest {
     threshold: number;
   };
   models: WebModelEntry[];
+  /** Present when the bundle is meant for volumes (every 3D model; a 2D model exported for volumes). */
+  volume?: WebVolumeSpec;
+}
+
+/**
+ * How the page runs a volume. Volumes are [C, Z, Y, X] (NIfTI order, x fastest): a 3D model
+ * slides windows input.tile = [d, h, w] over [Z, Y, X]; a 2D model (dims 2) runs every axial
+ * (z) slice, sliding input.tile = [h, w] windows over [Y, X].
+ */
+export interface WebVolumeSpec {
+  dims: 2 | 3;
+  /** One name per input channel, in channel order: the files the page asks for (e.g. t1, flair, ct). */
+  modalities: string[];
+  /** Per modality, applied to the voxel values as read from the file (after scl_slope/inter);
+   *  replaces input.normalize for volumes (data/intensity.ts). */
+  normalize: VolumeNorm[];
+  /** Per modality: the dataset CT statistics for 'ct', else null. */
+  ct: (CtStats | null)[];
+  /** Voxel spacing (mm, x y z) training resampled to, when it did (the page does not resample: informative). */
+  spacing: [number, number, number] | null;
 }

@@ -1,6 +1,6 @@
-// The part of cli-progress (3.12, no bundled types) that the trainer uses.
+// The part of cli-progress (3.12, no bundled types) that the trainer and submit use.
 declare module 'cli-progress' {
-  export interface Options { format?: string; hideCursor?: boolean; clearOnComplete?: boolean; etaBuffer?: number }
+  export interface Options { format?: string; hideCursor?: boolean; clearOnComplete?: boolean; etaBuffer?: number; stream?: NodeJS.WritableStream }
   export class SingleBar {
     constructor(opts: Options, preset?: object);
     start(total: number, start: number, payload?: Record<string, unknown>): void;

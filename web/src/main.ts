@@ -38,6 +38,7 @@ async function openBundle(src: BundleSource): Promise<void> {
   planes = null; // another bundle may take other channels
   try {
     const m = await readManifest(src);
+    if (m.model.dims === 3) throw new Error(`${src.label} holds a 3D model: open it in the volume page (volume.html)`);
     runner = new Runner(m, src);
     ui.model.replaceChildren(...m.models.map((e) => new Option(describe(e), e.id)));
     const i = m.input;

@@ -16,11 +16,7 @@ ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? Math.min(4, navigator
 
 export const threads = () => ort.env.wasm.numThreads ?? 1;
 
-export async function webgpuAvailable(): Promise<boolean> {
-  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  if (!gpu) return false;
-  try { return !!(await gpu.requestAdapter()); } catch { return false; }
-}
+export { webgpuAvailable } from './webgpu.js';
 
 export class Runner {
   private sessions = new Map<string, Promise<ort.InferenceSession>>();

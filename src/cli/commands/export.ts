@@ -5,7 +5,42 @@ import { addModelSource, loadModelSource } from '../model-source.js';
 import { float, int, oneOf } from '../parse.js';
 import { exportPyTorch } from '../../io/pytorch.js';
 import { exportOnnx, type OnnxMode } from '../../io/onnx.js';
-import { writeWebBundle } from '../../io/web-bundle.js';
+import { writeWebBundle, type WebVolumeOptions } from '../../io/web-bundle.js';
+import type { VolumeNorm } from '../../data/intensity.js';
+
+const NORMS: VolumeNorm[] = ['mri', 'ct', 'zscore', 'none'];
+
+/** --web's volume facts: the checkpoint's "volumePipeline" metadata (JSON), overridden by flags. */
+function webVolume(opts: Record<string, any>, metadata: Record<string, string>, dims: number): WebVolumeOptions | undefined {
+  let v: WebVolumeOptions = {};
+  if (metadata.volumePipeline) {
+    try {
+      const p = JSON.parse(metadata.volumePipeline);
+      v = { modalities: p.modalities, normalize: p.normalize, ct: p.ct, spacing: p.spacing };
+    } catch { throw new CliError('the checkpoint\'s metadata "volumePipeline" is not valid JSON'); }
+  }
+  if (opts.modalities) v.modalities = String(opts.modalities).split(',').map((s) => s.trim()).filter(Boolean);
+  if (opts.volumeNormalize) {
+    const kinds = String(opts.volumeNormalize).split(',').map((s) => s.trim());
+    for (const k of kinds) if (!NORMS.includes(k as VolumeNorm)) throw new CliError(`--volume-normalize: '${k}' is not one of ${NORMS.join(', ')}`);
+    v.normalize = kinds.length === 1 ? (kinds[0] as VolumeNorm) : (kinds as VolumeNorm[]);
+  }
+  const asked = opts.volumes || opts.modalities || opts.volumeNormalize || metadata.volumePipeline;
+  return dims === 3 || asked ? v : undefined;
+}
+
+/** A 3D model's default window: the patch training recorded ("DxHxW"), as `unetpp predict` uses. */
+function trainingPatch(metadata: Record<string, string>, dims: number): number[] | undefined {
+  const m = dims === 3 ? /^(\d+)x(\d+)x(\d+)$/.exec(metadata.patch ?? '') : null;
+  return m ? m.slice(1).map(Number) : undefined;
+}
+
+/** --tile: N, or HxW / DxHxW. */
+function tileSizes(v: string): number[] {
+  const parts = v.toLowerCase().split('x').map(Number);
+  if (!parts.length || parts.length > 3 || parts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`'${v}' is not N, HxW or DxHxW`);
+  return parts;
+}
 
 export function exportCommand(): Command {
   const cmd = new Command('export')
@@ -18,7 +53,10 @@ export function exportCommand(): Command {
     .option('--fixed-size <n>', 'onnx: fix every side to n (H = W, or D = H = W for volumes) instead of dynamic sizes', int(1))
     .option('--fold-bn', 'onnx: fold batch norm into the convs')
     .option('--web <dir>', 'browser bundle for web/: ONNX per pruning level + accurate, and manifest.json')
-    .option('--tile <n>', '--web: sliding-window size the page uses (default 256)', int(1))
+    .option('--tile <size>', '--web: sliding-window size the page uses: N, HxW or DxHxW (default 256; for 3D models the training patch, else 64)', tileSizes)
+    .option('--volumes', '--web: a 2D model meant for volumes (the page runs it slice by slice); implied for 3D models')
+    .option('--modalities <names>', '--web, volumes: input channel names in order, e.g. t1,t1ce,t2,flair')
+    .option('--volume-normalize <kinds>', `--web, volumes: per modality or one for all: ${NORMS.join(', ')} (default zscore)`)
     .option('--overlap <f>', '--web: fraction of a window shared with its neighbour', float(0, 1, true), 0.25)
     .option('--threshold <t>', '--web: probability threshold of the masks', float(0, 1), 0.5);
   addModelSource(cmd);
@@ -31,8 +69,9 @@ export function exportCommand(): Command {
       let m;
       try {
         m = writeWebBundle(opts.web, model, {
-          tile: opts.tile, overlap: opts.overlap, threshold: opts.threshold, normalize: src.normalize,
+          tile: opts.tile?.length === 1 ? opts.tile[0] : opts.tile ?? trainingPatch(src.metadata, model.config.dims), overlap: opts.overlap, threshold: opts.threshold, normalize: src.normalize,
           classNames: src.classNames?.length === model.config.classes ? src.classNames : undefined, trainedSize: src.inputSize,
+          volume: webVolume(opts, src.metadata, model.config.dims),
         });
       } catch (e) { throw new CliError((e as Error).message); }
       console.log(`wrote ${opts.web}: manifest.json, ${m.models.map((x) => x.file).join(', ')}`);

@@ -7,6 +7,8 @@ import { float, int, memorySize, oneOf, size } from '../parse.js';
 import { createPredictor, describeTiling, type Predictor, type Tiling } from '../../infer/predict.js';
 import { predictCase } from '../../infer/volume-files.js';
 import type { VolumePipeline } from '../../data/volume-dataset.js';
+import { createEnsemble } from '../../infer/ensemble.js';
+import { loadEnsembleSource } from '../ensemble-source.js';
 import { predictPaths, predictVolume, type FilePredictOptions, type PredictedFile } from '../../infer/files.js';
 import type { Normalize } from '../../data/transforms.js';
 
@@ -68,17 +70,20 @@ export function predictCommand(): Command {
     .option('-o, --out <dir>', 'output folder for masks (PNG 0/255; NIfTI labels for volumes)', 'predictions')
     .option('--overlay', 'also write <stem>_overlay.png')
     .option('--probabilities', 'also write <stem>_prob.png (16-bit probabilities)')
-    .option('--stack', 'treat the NIfTI inputs as the modalities (channels) of one case');
+    .option('--stack', 'treat the NIfTI inputs as the modalities (channels) of one case')
+    .option('--ensemble <cv_dir>', 'average the probabilities of the folds of unetpp cv (instead of --model)');
   addModelSource(cmd);
   addPredictorOptions(cmd);
   addCommon(cmd);
   cmd.action(action(async ([inputs], opts) => {
-    const src = loadModelSource(opts);
+    const members = opts.ensemble ? loadEnsembleSource(opts) : [loadModelSource(opts)];
+    const src = members[0];
     const backend = await resolveBackend(opts.backend, opts.precision, 'infer');
     const settings = predictorSettings(opts);
     // 3D models normalise per window (instance norm): by default they see windows of their training patch.
     if (src.model.config.dims === 3 && settings.tile === undefined && src.metadata.patch) settings.tile = src.metadata.patch.split('x').map(Number);
-    const predictor = createPredictor(src.model, { backend, ...settings });
+    const predictors = members.map((m) => createPredictor(m.model, { backend, ...settings }));
+    const predictor = predictors.length === 1 ? predictors[0] : createEnsemble(predictors);
     if (src.model.config.dims === 3) return predictVolumes(predictor, inputs, opts, src.metadata);
     const fileOpts: FilePredictOptions = {
       normalize: normalizeSetting(opts.normalize, src.normalize), classNames: src.classNames, threshold: opts.threshold,

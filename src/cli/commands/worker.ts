@@ -1,0 +1,39 @@
+// `unetpp worker`: takes prediction and cross-validation jobs from Redis (src/queue) until
+// SIGTERM, which lets the jobs in hand finish.
+import { Command, Option } from 'commander';
+import { addCommon, action } from '../common.js';
+import { resolveBackend } from '../backend.js';
+import { int, oneOf } from '../parse.js';
+
+export function workerCommand(): Command {
+  const cmd = new Command('worker')
+    .description('run queued jobs (unetpp submit, unetpp cv --redis) from Redis; start any number, on any machine sharing the storage')
+    .requiredOption('--redis <url>', 'Redis URL, e.g. redis://10.0.0.5:6379')
+    .addOption(new Option('--queues <list>', 'which jobs to take').argParser(oneOf('predict,cv', 'predict', 'cv')).default('predict,cv'))
+    .option('--concurrency <n>', 'prediction jobs at once (the engine already uses every core)', int(1, 64), 1)
+    .option('--lock-duration <ms>', 'a dead worker\'s job is taken over after this long', int(100), 30000)
+    .option('--stalled-interval <ms>', 'how often to look for jobs of dead workers', int(100), 30000)
+    .option('--max-stalled <n>', 'times a job may be taken over before it fails', int(0), 2);
+  addCommon(cmd);
+  cmd.action(action(async (_args, opts) => {
+    const backend = await resolveBackend(opts.backend, opts.precision, 'infer');
+    const { startWorker } = await import('../../queue/worker.js');
+    const { connectRedis } = await import('../../queue/connection.js');
+    (await connectRedis(opts.redis)).disconnect(); // fail now, with the URL, if Redis is not there
+    const w = startWorker({
+      redis: opts.redis, backend, train: { backend: opts.backend, precision: opts.precision }, queues: opts.queues.split(','),
+      concurrency: opts.concurrency, lockDuration: opts.lockDuration, stalledInterval: opts.stalledInterval, maxStalledCount: opts.maxStalled,
+      log: (s) => console.log(`${new Date().toISOString()} ${s}`),
+    });
+    console.log(`unetpp worker ${process.pid}: waiting for jobs on ${opts.redis} (${opts.queues}; ${backend.name}, ${backend.precision})`);
+    await new Promise<void>((resolve) => {
+      const stop = (sig: string) => {
+        console.log(`unetpp worker: ${sig}: finishing the jobs in hand`);
+        w.close().then(resolve, resolve);
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+  }));
+  return cmd;
+}

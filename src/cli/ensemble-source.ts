@@ -1,0 +1,18 @@
+// The models of a cross-validation folder (unetpp cv -o DIR): DIR/fold<k>/best.safetensors
+// for every fold of DIR/folds.json, with the preprocessing recorded in them.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadModelSource, type LoadedModel } from './model-source.js';
+import { CliError } from './common.js';
+
+export function loadEnsembleSource(opts: { ensemble?: string; model?: string; pytorch?: string }): LoadedModel[] {
+  const cvDir = opts.ensemble!;
+  if (opts.model || opts.pytorch) throw new CliError('give either --ensemble <cv_dir> or a model (--model/--pytorch), not both');
+  const foldsFile = join(cvDir, 'folds.json');
+  if (!existsSync(foldsFile)) throw new CliError(`--ensemble ${cvDir}: no folds.json (not a folder written by unetpp cv)`);
+  const k = (JSON.parse(readFileSync(foldsFile, 'utf8')) as { folds: string[][] }).folds.length;
+  const paths = Array.from({ length: k }, (_, i) => join(cvDir, `fold${i}`, 'best.safetensors'));
+  const missing = paths.filter((p) => !existsSync(p));
+  if (missing.length) throw new CliError(`--ensemble ${cvDir}: fold(s) not trained yet: ${missing.join(', ')} missing`);
+  return paths.map((model) => loadModelSource({ model }));
+}

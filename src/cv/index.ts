@@ -1,0 +1,4 @@
+// Cross-validation: folds, one fold's training, the summary.
+export { makeFolds, readFolds, writeFolds, type Folds } from './folds.js';
+export { runFold, foldDir, type FoldSpec, type FoldResult } from './fold.js';
+export { summarize, summaryMarkdown, writeSummary, type CvSummary } from './summary.js';

@@ -1,0 +1,28 @@
+// Redis for the queues: one URL (redis://host:port[/db]) for every worker and submitter, and
+// the names of the queues they share.
+import { Redis } from 'ioredis';
+
+export const PREDICT_QUEUE = 'unetpp-predict';
+export const CV_QUEUE = 'unetpp-cv';
+
+/** A connection as BullMQ wants it (no per-command retry limit: workers block on Redis). */
+export function redisConnection(url: string): Redis {
+  if (!/^rediss?:\/\//.test(url)) throw new Error(`--redis ${url}: expected a URL such as redis://127.0.0.1:6379`);
+  return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: true });
+}
+
+/** Connects, or fails within timeoutMs with a message naming the URL. */
+export async function connectRedis(url: string, timeoutMs = 5000): Promise<Redis> {
+  const r = redisConnection(url);
+  let why = '';
+  r.on('error', (e: Error) => { why = e.message; }); // reconnects on its own; commands wait meanwhile
+  const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`--redis ${url}: cannot reach Redis within ${timeoutMs} ms`)), timeoutMs).unref());
+  try {
+    await Promise.race([r.connect().then(() => r.ping()), timer]);
+  } catch (e) {
+    r.disconnect();
+    const msg = (e as Error).message.startsWith('--redis') ? (e as Error).message : `--redis ${url}: cannot connect (${why || (e as Error).message})`;
+    throw new Error(msg);
+  }
+  return r;
+}

@@ -1,0 +1,70 @@
+// A queue worker: BullMQ workers on the prediction and cross-validation queues, in one
+// process. A job whose worker dies (kill -9) keeps its lock until lockDuration passes; then
+// any worker's stalled-job check puts it back in the queue and another worker takes it.
+import { Worker, type Job } from 'bullmq';
+import type { Backend } from '../engine/backend.js';
+import { CV_QUEUE, PREDICT_QUEUE, redisConnection } from './connection.js';
+import { PredictJobRunner } from './predict-job.js';
+import type { PredictJob, PredictResult } from './jobs.js';
+import { runFold, type FoldSpec, type FoldResult } from '../cv/fold.js';
+
+export interface WorkerOptions {
+  redis: string;
+  /** For predictions. */
+  backend: Backend;
+  /** For training folds (the trainer resolves its own). */
+  train: { backend: 'auto' | 'native' | 'reference'; precision: 'fp32' | 'bf16' };
+  /** Prediction jobs run at once (the engine already uses every core: 1). */
+  concurrency?: number;
+  /** ms a job's lock lasts without renewal before the job counts as stalled. Default 30000. */
+  lockDuration?: number;
+  /** ms between stalled-job checks. Default 30000. */
+  stalledInterval?: number;
+  /** Times a job may stall before it fails. Default 2. */
+  maxStalledCount?: number;
+  /** Which queues to take jobs from. Default both. */
+  queues?: ('predict' | 'cv')[];
+  log?: (line: string) => void;
+}
+
+export interface RunningWorker {
+  /** Finishes the jobs in hand, then disconnects. */
+  close(): Promise<void>;
+}
+
+export function startWorker(o: WorkerOptions): RunningWorker {
+  const log = o.log ?? (() => {});
+  const common = {
+    lockDuration: o.lockDuration ?? 30000, stalledInterval: o.stalledInterval ?? 30000, maxStalledCount: o.maxStalledCount ?? 2,
+  };
+  const workers: Worker[] = [];
+  const connections: ReturnType<typeof redisConnection>[] = []; // ours to close: BullMQ leaves given connections open
+  const connection = () => { const c = redisConnection(o.redis); connections.push(c); return c; };
+  const queues = o.queues ?? ['predict', 'cv'];
+  if (queues.includes('predict')) {
+    const runner = new PredictJobRunner(o.backend);
+    workers.push(new Worker<PredictJob, PredictResult>(PREDICT_QUEUE, (job) => runner.run(job.data), {
+      ...common, connection: connection(), concurrency: o.concurrency ?? 1,
+    }));
+  }
+  if (queues.includes('cv')) {
+    workers.push(new Worker<FoldSpec, FoldResult>(CV_QUEUE, (job) => runFold(job.data, { log: (s) => log(`fold ${job.data.fold}: ${s}`), ...o.train }), {
+      ...common, connection: connection(), concurrency: 1,
+    }));
+  }
+  for (const w of workers) {
+    w.on('completed', (job: Job, r: any) => log(w.name === PREDICT_QUEUE ? `${r.status} ${job.data.input} -> ${r.outputs[0]} (${r.ms.toFixed(0)} ms)` : `fold ${job.data.fold} done: ${JSON.stringify(r.metrics)}`));
+    w.on('failed', (job: Job | undefined, err: Error) => log(`failed ${job?.data.input ?? `fold ${job?.data.fold}`} (attempt ${job?.attemptsMade}): ${err.message}`));
+    w.on('stalled', (jobId: string) => log(`job ${jobId} stalled (its worker died or hung): back in the queue`));
+    let last = 0;
+    w.on('error', (err: Error) => { // reconnects by itself; say so once in a while
+      if (Date.now() - last > 5000) { last = Date.now(); log(`redis: ${err.message} (retrying)`); }
+    });
+  }
+  return {
+    close: async () => {
+      await Promise.all(workers.map((w) => w.close()));
+      for (const c of connections) c.disconnect();
+    },
+  };
+}

@@ -1,0 +1,121 @@
+// Micro-batching: requests with the same key (model, options, input shape) that arrive
+// within maxWaitMs of each other run as one batch of up to maxBatch (a request alone in the
+// service, with no other being received, does not wait). One batch runs at a
+// time (the engine is synchronous and uses every core); between batches the event loop
+// turns, so health checks and new requests are answered. The queue is bounded (503 beyond
+// it, with a Retry-After estimate) and a request waits at most timeoutMs (then 504).
+import { HttpError } from './errors.js';
+
+export interface BatcherOptions {
+  maxBatch: number;
+  maxWaitMs: number;
+  maxQueue: number;
+  timeoutMs: number;
+  /** Called after every batch (metrics). */
+  onBatch?: (size: number, seconds: number) => void;
+  /** Called when the number of waiting requests changes (metrics). */
+  onDepth?: (waiting: number) => void;
+}
+
+/** Runs the inputs of one batch, in order; may be async (volumes). */
+export type RunBatch<I, O> = (inputs: I[]) => O[] | Promise<O[]>;
+
+interface Task<I, O> {
+  key: string;
+  input: I;
+  run: RunBatch<I, O>;
+  arrived: number;
+  settled: boolean;
+  timer: NodeJS.Timeout;
+  resolve: (o: O) => void;
+  reject: (e: unknown) => void;
+}
+
+export class MicroBatcher {
+  private waiting: Task<any, any>[] = [];
+  private busy = false;
+  private wake?: NodeJS.Timeout;
+  private secondsPerBatch = 0.1; // running estimate, for Retry-After
+  /** Requests received but not submitted yet (their bodies are being read or decoded). */
+  private receiving = 0;
+  /** When the last batch ended: requests received during a batch are read and decoded after it. */
+  private freeSince = 0;
+
+  constructor(readonly opts: BatcherOptions) {}
+
+  get depth(): number { return this.waiting.length; }
+
+  /** Marks a request on its way here; call the returned function once it is submitted (or failed). */
+  expect(): () => void {
+    this.receiving++;
+    let done = false;
+    return () => { if (!done) { done = true; this.receiving--; this.schedule(); } };
+  }
+  get idle(): boolean { return !this.busy && !this.waiting.length; }
+
+  submit<I, O>(key: string, input: I, run: RunBatch<I, O>): Promise<O> {
+    const { maxQueue, maxBatch, timeoutMs } = this.opts;
+    if (this.waiting.length >= maxQueue) {
+      const retry = Math.max(1, Math.ceil((this.waiting.length / maxBatch + 1) * this.secondsPerBatch));
+      return Promise.reject(new HttpError(503, 'overloaded', `server busy: ${this.waiting.length} requests already waiting (max-queue ${maxQueue}); retry later`, retry));
+    }
+    return new Promise<O>((resolve, reject) => {
+      const task: Task<I, O> = { key, input, run, arrived: performance.now(), settled: false, resolve, reject, timer: undefined as unknown as NodeJS.Timeout };
+      task.timer = setTimeout(() => {
+        this.remove(task);
+        this.settle(task, () => reject(new HttpError(504, 'timeout', `inference did not finish within ${timeoutMs} ms (timeout)`)));
+      }, timeoutMs);
+      this.waiting.push(task);
+      this.opts.onDepth?.(this.waiting.length);
+      this.schedule();
+    });
+  }
+
+  private remove(task: Task<any, any>): void {
+    const i = this.waiting.indexOf(task);
+    if (i >= 0) { this.waiting.splice(i, 1); this.opts.onDepth?.(this.waiting.length); }
+  }
+
+  private settle(task: Task<any, any>, fn: () => void): void {
+    if (task.settled) return;
+    task.settled = true;
+    clearTimeout(task.timer);
+    fn();
+  }
+
+  private schedule(): void {
+    if (this.busy || !this.waiting.length) return;
+    const first = this.waiting[0];
+    const same = this.waiting.reduce((n, t) => n + (t.key === first.key ? 1 : 0), 0);
+    // wait maxWait from the first's arrival, or, while others are still being received (they
+    // queued up during the last batch), from the end of that batch
+    const since = this.receiving > 0 ? Math.max(first.arrived, this.freeSince) : first.arrived;
+    const wait = since + this.opts.maxWaitMs - performance.now();
+    const alone = this.waiting.length === 1 && this.receiving === 0; // nobody to wait for
+    if (same < this.opts.maxBatch && wait > 0 && !alone) {
+      if (!this.wake) this.wake = setTimeout(() => { this.wake = undefined; this.schedule(); }, Math.ceil(wait));
+      return;
+    }
+    clearTimeout(this.wake);
+    this.wake = undefined;
+    this.busy = true;
+    void this.runNext(first.key);
+  }
+
+  private async runNext(key: string): Promise<void> {
+    const batch = this.waiting.filter((t) => t.key === key).slice(0, this.opts.maxBatch);
+    for (const t of batch) this.remove(t);
+    const t0 = performance.now();
+    try {
+      const out = await batch[0].run(batch.map((t) => t.input));
+      batch.forEach((t, i) => this.settle(t, () => t.resolve(out[i])));
+    } catch (e) {
+      for (const t of batch) this.settle(t, () => t.reject(e));
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    this.secondsPerBatch = 0.8 * this.secondsPerBatch + 0.2 * seconds;
+    this.opts.onBatch?.(batch.length, seconds);
+    // let I/O (health checks, new requests, responses) run before the next batch
+    setImmediate(() => { this.busy = false; this.freeSince = performance.now(); this.schedule(); });
+  }
+}

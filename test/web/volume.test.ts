@@ -1,0 +1,295 @@
+// The volume page end to end in Debian's headless Chromium: a tiny 3D UNet++ (two modalities,
+// softmax over background and two classes; fixed random weights) exported with --web's code,
+// a synthetic two-file NIfTI case with an oblique affine, segmented in the page's worker by
+// sliding windows and saved as NIfTI: the saved mask has the input's affine and equals
+// Node's prediction of the same model (Dice >= 0.99 per class). The page survives a corrupt
+// file, a case with the wrong number of modalities and one past the memory limit (a message
+// each), cancels a run, reads a DICOM folder, and runs a 2D model slice by slice.
+// UNETPP_WEB_BIG=1 also measures a 256x256x160 volume (time in the tab, Chromium's memory).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SegModel } from '../../src/models/model.js';
+import { resolveBackend } from '../../src/train/backend.js';
+import { writeWebBundle } from '../../src/io/web-bundle.js';
+import { createPredictor, labelMap } from '../../src/infer/predict.js';
+import { readNifti, writeNifti } from '../../src/data/nifti.js';
+import { normalizeChannel, type VolumeNorm } from '../../src/data/intensity.js';
+import { readDicomFolder } from '../../src/data/dicom.js';
+import type { Volume } from '../../src/data/nifti.js';
+import { writeSeries } from '../data/dicom-writer.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const CHROMIUM = '/usr/bin/chromium';
+const pw = await import('playwright-core').catch(() => null);
+const skip = !existsSync(CHROMIUM) ? `${CHROMIUM} is missing: apt-get install -y chromium (scripts/setup.sh does)`
+  : !pw ? 'playwright-core is not installed: npm ci' : false;
+const TILE = 16;
+const OVERLAP = 0.25;
+const MODALITIES = ['t1', 'flair'];
+const NORMS: VolumeNorm[] = ['zscore', 'mri'];
+// an oblique grid: rotated about z, anisotropic voxels, an offset
+const [c, s] = [Math.cos(0.3), Math.sin(0.3)];
+const AFFINE = [[1.2 * c, -0.9 * s, 0, -30.5], [1.2 * s, 0.9 * c, 0, 12.25], [0, 0, 2.5, -40], [0, 0, 0, 1]];
+const SPACING: [number, number, number] = [1.2, 0.9, 2.5];
+
+/** Two smooth modalities with blobs (x fastest), so that a random network gives coherent regions. */
+function syntheticCase(X: number, Y: number, Z: number): Float32Array[] {
+  const a = new Float32Array(X * Y * Z), b = new Float32Array(X * Y * Z);
+  const blobs = [[0.3, 0.4, 0.5, 0.22], [0.7, 0.6, 0.4, 0.18], [0.5, 0.2, 0.7, 0.12]];
+  for (let z = 0, i = 0; z < Z; z++) for (let y = 0; y < Y; y++) for (let x = 0; x < X; x++, i++) {
+    const p = [x / X, y / Y, z / Z];
+    let v = 0;
+    for (const [bx, by, bz, r] of blobs) v += Math.exp(-((p[0] - bx) ** 2 + (p[1] - by) ** 2 + (p[2] - bz) ** 2) / (r * r));
+    a[i] = 100 + 400 * v + 20 * Math.sin(i * 0.37);
+    b[i] = x < 2 ? 0 : 50 + 300 * Math.exp(-((p[0] - 0.6) ** 2 + (p[1] - 0.5) ** 2) / 0.05) + 10 * Math.cos(i * 0.11);
+  }
+  return [a, b];
+}
+
+function dice(a: Uint8Array, b: Uint8Array, value: number): number {
+  let inter = 0, na = 0, nb = 0;
+  for (let i = 0; i < a.length; i++) { const x = a[i] === value, y = b[i] === value; if (x) na++; if (y) nb++; if (x && y) inter++; }
+  return na + nb ? (2 * inter) / (na + nb) : 1;
+}
+
+/** Node's labels for the case's files (normalised as the page does), and the time of a second
+ *  (warm: plans compiled) run, comparable to the page's run time (its model load is apart). */
+async function nodePrediction(model: SegModel, files: string[] | Volume[], tile: number, norms = NORMS): Promise<{ labels: Uint8Array; ms: number }> {
+  const backend = await resolveBackend('auto');
+  const vols = await Promise.all(files.map((f) => (typeof f === 'string' ? readNifti(f) : f)));
+  const [X, Y, Z] = vols[0].dims, V = X * Y * Z, input = new Float32Array(files.length * V);
+  vols.forEach((v, k) => { const ch = v.data.slice(); normalizeChannel(ch, norms[k]); input.set(ch, k * V); });
+  const predictor = createPredictor(model, { backend, mode: 'accurate', tile, overlap: OVERLAP, batch: 1 });
+  const img = { data: input, channels: files.length, depth: Z, height: Y, width: X };
+  predictor.predict(img);
+  const t0 = performance.now();
+  const labels = labelMap(predictor.predict(img), model.config.multiclass);
+  return { labels, ms: performance.now() - t0 };
+}
+
+/** Resident memory (MiB) of the Chromium started with this profile and all its descendants. */
+function chromiumRssMiB(profile: string): number {
+  try {
+    const rows = execFileSync('ps', ['-eo', 'pid=,ppid=,rss=,args='], { encoding: 'utf8', maxBuffer: 1 << 24 }).split('\n').filter(Boolean)
+      .map((l) => { const [pid, ppid, rss, ...args] = l.trim().split(/\s+/); return { pid: +pid, ppid: +ppid, rss: +rss, args: args.join(' ') }; });
+    const tree = new Set(rows.filter((r) => r.args.includes(profile)).map((r) => r.pid));
+    for (let grew = true; grew;) { grew = false; for (const r of rows) if (!tree.has(r.pid) && tree.has(r.ppid)) { tree.add(r.pid); grew = true; } }
+    return rows.filter((r) => tree.has(r.pid)).reduce((t, r) => t + r.rss, 0) / 1024;
+  } catch { return NaN; }
+}
+
+test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), mask keeps the affine, bad inputs get a message', { skip, timeout: 900_000 }, async () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'unetpp-webvol-'));
+  const log = (t: string) => console.log(`# ${t}`);
+  let server: { url: string; close(): Promise<void> } | null = null;
+  let browser: import('playwright-core').BrowserContext | null = null;
+  let page: import('playwright-core').Page | null = null;
+  const pageLog: string[] = [];
+  let ok = false;
+  try {
+    const model = new SegModel({ arch: 'unetpp', preset: 'bn', dims: 3, norm: 'instance', filters: [4, 8, 16], inChannels: 2, classes: 3, deepSupervision: true, seed: 2 });
+    const bundle = join(tmp, 'bundle');
+    const manifest = writeWebBundle(bundle, model, { tile: TILE, overlap: OVERLAP, classNames: ['background', 'lesion', 'core'], volume: { modalities: MODALITIES, normalize: NORMS } });
+    assert.equal(manifest.volume?.dims, 3);
+    const site = join(tmp, 'site');
+    const { build } = await import('vite');
+    await build({ configFile: join(ROOT, 'web', 'vite.config.mjs'), build: { outDir: site, emptyOutDir: true }, logLevel: 'error' });
+    const { serveWeb } = await import(join(ROOT, 'scripts', 'serve-web.mjs'));
+    const srv: { url: string; close(): Promise<void> } = await serveWeb({ dist: site, bundle, port: 0 });
+    server = srv;
+
+    // the case: two modalities on an oblique grid, sizes not multiples of the window or of 2^depth
+    const [X, Y, Z] = [42, 37, 21];
+    const planes = syntheticCase(X, Y, Z);
+    const files = MODALITIES.map((m) => join(tmp, `case01_${m}.nii.gz`));
+    for (const [k, f] of files.entries()) await writeNifti(f, { dims: [X, Y, Z], spacing: SPACING, affine: AFFINE, data: planes[k] }, { datatype: 'float32' });
+
+    // Node: the same files, normalised per modality, the same windows
+    const { labels: node, ms: nodeMs } = await nodePrediction(model, files, TILE);
+    const share = [1, 2].map((v) => node.filter((l) => l === v).length / node.length);
+    log(`Node: ${X}x${Y}x${Z} in ${nodeMs.toFixed(0)} ms (warm); class shares ${share.map((f) => (100 * f).toFixed(1) + '%').join(', ')}`);
+    assert.ok(share.every((f) => f > 0.01 && f < 0.9), `the random model's classes cover ${share}: not a meaningful comparison`);
+
+    const profile = join(tmp, 'profile');
+    browser = await pw!.chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM, headless: true, viewport: { width: 1200, height: 800 }, acceptDownloads: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--enable-unsafe-swiftshader'],
+    });
+    page = await browser.newPage();
+    page.on('console', (m) => pageLog.push(`${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));
+    const state = () => page!.evaluate(() => document.body.dataset.state);
+    const status = async () => (await page!.textContent('#status')) ?? '';
+    const settle = (runs?: number) => page!.waitForFunction((n) => (n !== undefined && document.body.dataset.runs === String(n)) ||
+      ['error', ...(n === undefined ? ['done', 'ready'] : [])].includes(document.body.dataset.state ?? ''), runs, { timeout: 300_000 });
+    await page.goto(`${srv.url}volume.html`);
+    await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''), null, { timeout: 60_000 });
+    assert.equal(await state(), 'ready', await status());
+    assert.equal(await page.evaluate(() => crossOriginIsolated), true, 'page is not cross-origin isolated (COOP/COEP)');
+    log(`viewer: ${await page.evaluate(() => document.body.dataset.viewer)} ${await page.textContent('#viewer-note')}`);
+
+    // 1. a corrupt file, then one modality of two: a message each, no crash
+    const corrupt = join(tmp, 'corrupt.nii.gz');
+    writeFileSync(corrupt, Buffer.from([0x1f, 0x8b, 8, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
+    await page.setInputFiles('#volume-input', corrupt);
+    await settle();
+    assert.equal(await state(), 'error');
+    assert.match(await status(), /corrupt\.nii\.gz: corrupt gzip/);
+    await page.setInputFiles('#volume-input', files[0]);
+    await settle();
+    assert.equal(await state(), 'error');
+    assert.match(await status(), /takes 2 modalities \(t1, flair\).*hold 1/);
+
+    // 2. the case (files given in the other order: matched by name), segmented on opening
+    await page.setInputFiles('#volume-input', [files[1], files[0]]);
+    await settle(1);
+    assert.equal(await state(), 'done', await status());
+    const pageMs = Number(await page.evaluate(() => document.body.dataset.lastMs));
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+    const saved = join(tmp, 'mask.nii.gz');
+    await download.saveAs(saved);
+    const mask = await readNifti(saved);
+    assert.deepEqual(mask.dims, [X, Y, Z]);
+    const maxAffineDiff = Math.max(...mask.affine.flat().map((v, i) => Math.abs(v - AFFINE.flat()[i])));
+    assert.ok(maxAffineDiff < 1e-4, `saved affine differs by ${maxAffineDiff}: ${JSON.stringify(mask.affine)}`);
+    const web = Uint8Array.from(mask.data);
+    const scores = [1, 2].map((v) => dice(web, node, v));
+    const ml = await page.$$eval('#classes td.ml', (tds) => tds.map((t) => Number(t.textContent)));
+    const voxelMl = (SPACING[0] * SPACING[1] * SPACING[2]) / 1000;
+    [1, 2].forEach((v, k) => assert.ok(Math.abs(ml[k] - web.filter((l) => l === v).length * voxelMl) < 0.01, `class ${v}: ${ml[k]} ml shown`));
+    log(`page (WASM x2): ${X}x${Y}x${Z}, ${TILE}^3 windows, ${pageMs.toFixed(0)} ms vs Node ${nodeMs.toFixed(0)} ms; Dice per class ${scores.map((d) => d.toFixed(4)).join(', ')}; ml ${ml.join(', ')}`);
+    scores.forEach((d, k) => assert.ok(d >= 0.99, `class ${k + 1}: Dice page vs Node ${d}`));
+
+    const shot = process.env.UNETPP_WEB_VOLUME_SCREENSHOT;
+    if (shot) { await page.screenshot({ path: shot }); log(`screenshot: ${shot}`); }
+
+    // 3. cancel: a run stopped midway leaves the page ready to run again
+    await page.click('#run');
+    const running = await state();
+    await page.click('#cancel');
+    if (running === 'running') {
+      assert.equal(await state(), 'ready');
+      assert.match(await status(), /cancelled/);
+      await page.click('#run');
+      await settle(2);
+      assert.equal(await state(), 'done', await status());
+    }
+
+    // past the tab's memory limit (lowered to 1 MiB here): a message, nothing allocated
+    const small = await browser.newPage();
+    await small.goto(`${srv.url}volume.html?limitMiB=1`);
+    await small.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: 60_000 });
+    await small.setInputFiles('#volume-input', files);
+    await small.waitForFunction(() => document.body.dataset.state === 'error', null, { timeout: 60_000 });
+    assert.match(await small.textContent('#status') ?? '', /need about 3 MiB to segment here, more than this tab's limit \(1 MiB\): crop or resample/);
+    await small.close();
+
+    // 4. a DICOM folder (an oblique CT series, slices not in file order) with a one-modality model
+    const ct = new SegModel({ arch: 'unetpp', preset: 'bn', dims: 3, norm: 'instance', filters: [4, 8, 16], inChannels: 1, classes: 2, multiclass: 'sigmoid', deepSupervision: false, seed: 2 });
+    const ctBundle = join(tmp, 'bundle-ct');
+    writeWebBundle(ctBundle, ct, { tile: TILE, overlap: OVERLAP, classNames: ['bone', 'soft'], volume: { modalities: ['ct'], normalize: 'zscore' } });
+    await page.setInputFiles('#bundle-folder', ctBundle);
+    await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''));
+    assert.equal(await state(), 'ready', await status());
+    const series = join(tmp, 'series');
+    const n = Math.SQRT1_2;
+    await writeSeries(series, { uid: '1.2.826.0.1.3680043.2.1125.9', dims: [30, 26, 12], origin: [-20, 14, 33], row: [n, n, 0], col: [0, 0, -1], spacing: [0.8, 1.1, 2.2],
+      f: (x, y, z) => Math.round(600 * Math.exp(-((x - 15) ** 2 + (y - 12) ** 2 + 3 * (z - 6) ** 2) / 60) - 200 + 30 * Math.sin(x * y + z)), slope: 1, intercept: -1024 });
+    const [dcm] = await readDicomFolder(series);
+    const runsBefore = Number(await page.evaluate(() => document.body.dataset.runs));
+    await page.setInputFiles('#dicom-folder', series);
+    await settle(runsBefore + 1);
+    assert.equal(await state(), 'done', await status());
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+    await dl.saveAs(join(tmp, 'ct-mask.nii.gz'));
+    const ctMask = await readNifti(join(tmp, 'ct-mask.nii.gz'));
+    assert.deepEqual(ctMask.dims, dcm.dims);
+    const ctAffine = Math.max(...ctMask.affine.flat().map((v, i) => Math.abs(v - dcm.affine.flat()[i])));
+    assert.ok(ctAffine < 1e-4, `DICOM mask affine differs from Node's reading of the series by ${ctAffine}`);
+    const ctNode = await nodePrediction(ct, [dcm], TILE, ['zscore']);
+    const ctWeb = Uint8Array.from(ctMask.data);
+    const ctScores = [1, 2].map((v) => dice(ctWeb, ctNode.labels, v));
+    log(`DICOM ${dcm.dims.join('x')} series: Dice per class ${ctScores.map((d) => d.toFixed(4)).join(', ')}; shares ${[1, 2].map((v) => (100 * ctNode.labels.filter((l) => l === v).length / ctNode.labels.length).toFixed(1) + '%').join(', ')}`);
+    ctScores.forEach((d, k) => assert.ok(d >= 0.99, `DICOM class ${k + 1}: Dice page vs Node ${d}`));
+
+    // 5. a 2D model meant for volumes, slice by slice, on the same series
+    const flat = new SegModel({ arch: 'unetpp', preset: 'bn', norm: 'instance', filters: [4, 8], inChannels: 1, classes: 1, deepSupervision: false, seed: 2 });
+    const flatBundle = join(tmp, 'bundle-2d');
+    writeWebBundle(flatBundle, flat, { tile: 16, overlap: OVERLAP, volume: { modalities: ['ct'], normalize: 'zscore' } });
+    await page.setInputFiles('#bundle-folder', flatBundle);
+    await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''));
+    assert.equal(await state(), 'ready', await status());
+    const runs2d = Number(await page.evaluate(() => document.body.dataset.runs)) + 1;
+    await page.setInputFiles('#dicom-folder', series);
+    await settle(runs2d);
+    assert.equal(await state(), 'done', await status());
+    const [dl2] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+    await dl2.saveAs(join(tmp, 'slices-mask.nii.gz'));
+    const sliced = Uint8Array.from((await readNifti(join(tmp, 'slices-mask.nii.gz'))).data);
+    const [sx, sy, sz] = dcm.dims, plane = sx * sy, norm = dcm.data.slice();
+    normalizeChannel(norm, 'zscore');
+    const flatPredictor = createPredictor(flat, { backend: await resolveBackend('auto'), mode: 'accurate', tile: 16, overlap: OVERLAP, batch: 1 });
+    const bySlice = new Uint8Array(plane * sz);
+    for (let z = 0; z < sz; z++)
+      bySlice.set(labelMap(flatPredictor.predict({ data: norm.subarray(z * plane, (z + 1) * plane), channels: 1, height: sy, width: sx }), 'sigmoid'), z * plane);
+    const sliceDice = dice(sliced, bySlice, 1);
+    log(`2D model slice by slice on the series: Dice ${sliceDice.toFixed(4)} (foreground ${(100 * bySlice.filter((l) => l).length / bySlice.length).toFixed(1)}%)`);
+    const sliceFg = bySlice.filter((l) => l).length / bySlice.length;
+    assert.ok(sliceFg > 0.01 && sliceFg < 0.99, `the random 2D model marks ${sliceFg} of the voxels: not a meaningful comparison`);
+    assert.ok(sliceDice >= 0.99, `2D model slice by slice: Dice page vs Node ${sliceDice}`);
+
+    // 6. optional: a 256x256x160 single-modality volume, time and memory (docs/web.md)
+    if (process.env.UNETPP_WEB_BIG) await bigVolume(page, model, tmp, profile, log);
+    ok = true;
+  } finally {
+    if (!ok && page) {
+      const dir = mkdtempSync(join(tmpdir(), 'unetpp-webvol-failure-'));
+      await page.screenshot({ path: join(dir, 'page.png'), fullPage: true }).catch(() => {});
+      console.log(`# volume page test failed: screenshot ${join(dir, 'page.png')}\n# page console:\n${pageLog.map((l) => `#   ${l}`).join('\n')}`);
+    }
+    await browser?.close();
+    await server?.close();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+/** The same page, a 256x256x160 volume of the same two modalities: seconds in the tab, peak JS heap, Chromium's RSS. */
+async function bigVolume(page: import('playwright-core').Page, model: SegModel, tmp: string, profile: string, log: (s: string) => void): Promise<void> {
+  const [X, Y, Z] = [256, 256, 160], tile = Number(process.env.UNETPP_WEB_BIG_TILE ?? 64);
+  // UNETPP_WEB_BIG_FILTERS=8,16,32,64: a larger model of the same kind (random weights: time and memory only)
+  const filters = process.env.UNETPP_WEB_BIG_FILTERS?.split(',').map(Number);
+  if (filters) model = new SegModel({ ...model.config, filters, seed: 1 });
+  log(`big volume model: filters ${model.config.filters.join(',')}, ${model.params.count()} params`);
+  // the same model in windows of tile^3, opened as a folder
+  const bundle = join(tmp, `bundle${tile}`);
+  writeWebBundle(bundle, model, { tile, overlap: OVERLAP, classNames: ['background', 'lesion', 'core'], volume: { modalities: MODALITIES, normalize: NORMS } });
+  await page.setInputFiles('#bundle-folder', bundle);
+  await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''));
+  assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready');
+  const planes = syntheticCase(X, Y, Z);
+  const files = MODALITIES.map((m) => join(tmp, `big_${m}.nii.gz`));
+  for (const [k, f] of files.entries()) await writeNifti(f, { dims: [X, Y, Z], spacing: [1, 1, 1], affine: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], data: planes[k] }, { datatype: 'float32' });
+  const before = Number(await page.evaluate(() => document.body.dataset.runs ?? 0));
+  let peakRss = 0, peakHeap = 0;
+  const timer = setInterval(async () => {
+    peakRss = Math.max(peakRss, chromiumRssMiB(profile));
+    const h = await page.evaluate(() => (performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0).catch(() => 0);
+    peakHeap = Math.max(peakHeap, h / 2 ** 20);
+  }, 500);
+  try {
+    await page.setInputFiles('#volume-input', files);
+    await page.waitForFunction((n) => document.body.dataset.runs === String(n) || document.body.dataset.state === 'error', before + 1, { timeout: 3_600_000 });
+  } finally { clearInterval(timer); }
+  const status = (await page.textContent('#status')) ?? '';
+  assert.equal(await page.evaluate(() => document.body.dataset.state), 'done', status);
+  const ms = Number(await page.evaluate(() => document.body.dataset.lastMs));
+  const windows = await page.evaluate(() => document.querySelector('#runs tr td:nth-child(5)')?.textContent);
+  const node = await nodePrediction(model, files, tile);
+  log(`big volume ${X}x${Y}x${Z} x2 modalities, ${windows} windows of ${tile}^3: ${(ms / 1000).toFixed(1)} s in the tab, Node ${(node.ms / 1000).toFixed(1)} s (warm); peak page JS heap ${peakHeap.toFixed(0)} MiB, peak Chromium RSS (all processes) ${peakRss.toFixed(0)} MiB; ${await page.textContent('#volume-info')}`);
+}

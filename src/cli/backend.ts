@@ -5,7 +5,7 @@ import type { BackendUse } from '../engine/backends/native.js';
 
 export type BackendName = 'auto' | 'native' | 'reference';
 
-export async function resolveBackend(name: BackendName = 'auto', precision: Precision = 'fp32', use: BackendUse = 'train'): Promise<Backend> {
+export async function resolveBackend(name: BackendName = 'auto', precision: Precision = 'fp32', use: BackendUse = 'train', dims: 2 | 3 = 2): Promise<Backend> {
   const { getBackend } = await import('../engine/backends/select.js');
-  return getBackend(name, precision, use);
+  return getBackend(name, precision, use, dims);
 }

@@ -29,7 +29,7 @@ export function evalCommand(): Command {
   cmd.action(action(async (_args, opts) => {
     if (!existsSync(opts.data)) throw new CliError(`--data ${opts.data}: no such folder`);
     const src = loadModelSource(opts);
-    const backend = await resolveBackend(opts.backend, opts.precision, 'infer');
+    const backend = await resolveBackend(opts.backend, opts.precision, 'infer', src.model.config.dims);
     const settings = predictorSettings(opts);
     const t0 = performance.now();
     if (src.model.config.dims === 3) {

@@ -78,7 +78,7 @@ export function predictCommand(): Command {
   cmd.action(action(async ([inputs], opts) => {
     const members = opts.ensemble ? loadEnsembleSource(opts) : [loadModelSource(opts)];
     const src = members[0];
-    const backend = await resolveBackend(opts.backend, opts.precision, 'infer');
+    const backend = await resolveBackend(opts.backend, opts.precision, 'infer', src.model.config.dims);
     const settings = predictorSettings(opts);
     // 3D models normalise per window (instance norm): by default they see windows of their training patch.
     if (src.model.config.dims === 3 && settings.tile === undefined && src.metadata.patch) settings.tile = src.metadata.patch.split('x').map(Number);

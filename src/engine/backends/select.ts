@@ -18,10 +18,10 @@ function warnOnce(msg: string) {
  * 'native' throws if the addon cannot be used; 'auto' falls back to the float32 reference
  * backend with a one-line warning on stderr (once per process) naming the reason and the fix.
  * Precision 'bf16' needs the native backend on a CPU with native bf16; elsewhere it falls back
- * to fp32 with a warning (the returned backend's `precision` says which one runs). `use`
- * picks the native backend's faster activation layout for training or for inference.
+ * to fp32 with a warning (the returned backend's `precision` says which one runs). `use` and
+ * `dims` pick the native backend's faster activation layout for training or inference, images or volumes.
  */
-export function getBackend(name: BackendName = 'auto', precision: Precision = 'fp32', use: BackendUse = 'train'): Backend {
+export function getBackend(name: BackendName = 'auto', precision: Precision = 'fp32', use: BackendUse = 'train', dims: 2 | 3 = 2): Backend {
   if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`unknown precision '${String(precision)}': expected fp32 or bf16`);
   if (name !== 'auto' && name !== 'native' && name !== 'reference') throw new Error(`unknown backend '${String(name)}': expected auto, native or reference`);
   let useNative = name === 'native';
@@ -36,8 +36,8 @@ export function getBackend(name: BackendName = 'auto', precision: Precision = 'f
   }
   if (precision === 'bf16') {
     const s = bf16Support();
-    if (s.ok) return new NativeBackend({ precision: 'bf16', use });
+    if (s.ok) return new NativeBackend({ precision: 'bf16', use, dims });
     warnOnce(`precision bf16 unavailable: ${s.reason}; running in fp32`);
   }
-  return new NativeBackend({ use });
+  return new NativeBackend({ use, dims });
 }

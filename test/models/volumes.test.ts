@@ -15,7 +15,6 @@ import { Plan } from '../../src/engine/plan.js';
 import { ReferenceBackend } from '../../src/engine/backends/reference.js';
 import { saveModel, loadModel } from '../../src/io/checkpoint.js';
 import { writeSafetensors } from '../../src/io/safetensors.js';
-import { buildWebBundle } from '../../src/io/web-bundle.js';
 import { rng, uniform32 } from '../helpers/gradcheck.js';
 
 type Cfg = Partial<ModelConfig>;
@@ -192,10 +191,6 @@ test('3D UNet++ on the reference backend: accurate = mean of the heads\' probabi
   const pruned = m.prune(1);
   const [p1] = run(pruned, (g, hs) => [g.sigmoid(hs[0])]);
   for (let i = 0; i < p1.length; i++) assert.equal(p1[i], h1[i]);
-});
-
-test('the web bundle refuses volume models by name (the page segments images)', () => {
-  assert.throws(() => buildWebBundle(new SegModel({ dims: 3, filters: [2, 4] })), /web bundle option model: is a volume model \(dims 3\)/);
 });
 
 test('checkpoints carry dims and norm; a checkpoint without them (written before volumes) loads as 2D batch norm', () => {

@@ -65,6 +65,8 @@ export interface TrainOptions {
   timeLimitSeconds?: number;
   /** Neither the time limit nor early stopping ends the run before this many epochs (default 0). */
   minEpochs?: number;
+  /** Validate every this many epochs (default 1) and after the last; patience counts validations. */
+  validateEvery?: number;
   /** Replaces the built-in validation (e.g. other metrics); must return the same fields. */
   validate?: (ctx: { epoch: number; model: SegModel }) => Promise<ValMetrics> | ValMetrics;
   /** Called after each epoch's checkpoint and logs are written; throwing aborts the run. */
@@ -89,6 +91,8 @@ export function resolveOptions(o: TrainOptions): Resolved {
   if (!['bce_dice', 'bce', 'dice', 'ce_dice', 'ce'].includes(kind)) bad('loss.kind', `'${kind}' is not bce_dice, bce, dice, ce_dice or ce`);
   if (o.clipNorm !== undefined && !(o.clipNorm > 0)) bad('clipNorm', `must be > 0, got ${o.clipNorm}`);
   if (o.samplesPerEpoch !== undefined && !(Number.isInteger(o.samplesPerEpoch) && o.samplesPerEpoch >= 1)) bad('samplesPerEpoch', `must be a positive integer, got ${o.samplesPerEpoch}`);
+  const validateEvery = o.validateEvery ?? 1;
+  if (!Number.isInteger(validateEvery) || validateEvery < 1) bad('validateEvery', `must be a positive integer, got ${o.validateEvery}`);
   const patience = o.patience ?? 10;
   if (patience !== false && (!Number.isInteger(patience) || patience < 0)) bad('patience', `must be an integer >= 0 or false, got ${o.patience}`);
   return {
@@ -111,5 +115,6 @@ export function resolveOptions(o: TrainOptions): Resolved {
     log: o.log === undefined ? (s: string) => console.log(s) : o.log,
     plot: o.plot ?? true,
     minEpochs: o.minEpochs ?? 0,
+    validateEvery,
   };
 }

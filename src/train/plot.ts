@@ -66,10 +66,11 @@ function panel(cv: Canvas, x0: number, width: number, chart: LineChart) {
     drawText(cv.buf, W, H, lx + 22, 14, s.label, s.color);
     lx += 30 + textWidth(s.label);
     const xs = s.x ?? epochs;
-    for (let i = 1; i < s.values.length; i++)
-      if (Number.isFinite(s.values[i - 1]) && Number.isFinite(s.values[i]))
-        cv.line(px(xs[i - 1]), py(s.values[i - 1]), px(xs[i]), py(s.values[i]), s.color, 2);
-    if (s.values.length === 1 && Number.isFinite(s.values[0])) cv.line(px(xs[0]) - 2, py(s.values[0]), px(xs[0]) + 2, py(s.values[0]), s.color, 3);
+    // joins each finite value to the previous finite one (validation may skip epochs: validateEvery)
+    const finite = s.values.map((v, i) => i).filter((i) => Number.isFinite(s.values[i]));
+    for (let j = 1; j < finite.length; j++)
+      cv.line(px(xs[finite[j - 1]]), py(s.values[finite[j - 1]]), px(xs[finite[j]]), py(s.values[finite[j]]), s.color, 2);
+    if (finite.length === 1) cv.line(px(xs[finite[0]]) - 2, py(s.values[finite[0]]), px(xs[finite[0]]) + 2, py(s.values[finite[0]]), s.color, 3);
   }
 }
 

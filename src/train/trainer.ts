@@ -160,12 +160,15 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
       progress.tick(loss);
     }
     checkParamsFinite(model, epoch, steps);
-    const val = o.validate ? await o.validate({ epoch, model }) : await evaluate(model, valLoaders, plans, backend);
+    // epochs between validations log NaN (null in log.jsonl) and leave early stopping and the best checkpoint alone
+    const validating = epoch % o.validateEvery === 0 || epoch === o.epochs;
+    const val: ValMetrics = !validating ? { valLoss: NaN, iou: NaN, dice: NaN, images: 0 }
+      : o.validate ? await o.validate({ epoch, model }) : await evaluate(model, valLoaders, plans, backend);
     const value = monitored(o.monitor, val);
-    if (o.monitor === 'loss' && !Number.isFinite(value))
+    if (validating && o.monitor === 'loss' && !Number.isFinite(value))
       throw new NonFiniteLossError(`non-finite validation loss at epoch ${epoch}; the last checkpoint was left as it was`, epoch, steps);
-    schedule.onEpoch(value);
-    const improved = early.update(epoch, value);
+    if (validating) schedule.onEpoch(value);
+    const improved = validating && early.update(epoch, value);
     const record: EpochRecord = {
       epoch, lr: opt.lr, trainLoss: lossSum / steps, valLoss: val.valLoss, iou: val.iou, dice: val.dice,
       best: improved, seconds: (Date.now() - t0) / 1000, steps,
@@ -178,11 +181,11 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
     }, opt.state());
     writeLogs(o.outDir, history);
     if (o.plot) await writeCurvesPng(join(o.outDir, 'curves.png'), history);
-    progress.end(`epoch ${epoch}/${o.epochs} loss ${record.trainLoss.toFixed(4)} val loss ${val.valLoss.toFixed(4)} iou ${val.iou.toFixed(4)} dice ${val.dice.toFixed(4)}` +
+    progress.end(`epoch ${epoch}/${o.epochs} loss ${record.trainLoss.toFixed(4)}` + (validating ? ` val loss ${val.valLoss.toFixed(4)} iou ${val.iou.toFixed(4)} dice ${val.dice.toFixed(4)}` : '') +
       `${improved ? ' *' : ''} (${record.seconds.toFixed(1)} s)`);
     await o.onEpoch?.(record);
     if (epoch < o.minEpochs) continue;
-    if (o.patience !== false && early.shouldStop()) stoppedBy = 'early-stopping';
+    if (validating && o.patience !== false && early.shouldStop()) stoppedBy = 'early-stopping';
     else if (o.timeLimitSeconds !== undefined && (Date.now() - started) / 1000 >= o.timeLimitSeconds) stoppedBy = 'time';
   }
   if (stoppedBy === 'early-stopping') o.log?.(`early stopping: no ${o.monitor} improvement for ${early.bad} epochs; best epoch ${early.bestEpoch} (${early.best})`);

@@ -49,3 +49,28 @@ test('trainer stops at the scripted epoch and keeps the best epoch', async () =>
   });
   assert.deepEqual([r.epochs, r.bestEpoch, r.stoppedBy], [9, 5, 'early-stopping']);
 });
+
+test('validateEvery: validation on every n-th epoch and the last; patience counts validations', async () => {
+  const backend = new ReferenceBackend();
+  const data = tinyData(12);
+  const seen: number[] = [];
+  const seq = [0.1, 0.5, 0.2, 0.6, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3];
+  const dir = tmp('es-every');
+  const r = await train(tinyModel(), data, {
+    outDir: dir, epochs: 11, batchSize: 4, backend, log: null, progress: false, plot: true, patience: 2, validateEvery: 2,
+    validate: ({ epoch }) => { seen.push(epoch); return { iou: seq[epoch - 1], dice: seq[epoch - 1], valLoss: 1 - seq[epoch - 1], images: 1 }; },
+  });
+  // validations at 2 (0.5), 4 (0.6, best), 6, 8: two without improvement stop the run after epoch 8
+  assert.deepEqual(seen, [2, 4, 6, 8]);
+  assert.deepEqual([r.epochs, r.bestEpoch, r.stoppedBy], [8, 4, 'early-stopping']);
+  assert.ok(Number.isNaN(r.history[0].iou) && !r.history[0].best);
+  assert.equal(readCheckpointMeta(join(dir, 'best.safetensors')).metadata.epoch, '4');
+  // the last epoch is always validated
+  const last: number[] = [];
+  await train(tinyModel(), data, {
+    outDir: tmp('es-every-last'), epochs: 3, batchSize: 4, backend, log: null, progress: false, plot: false, validateEvery: 2,
+    validate: ({ epoch }) => { last.push(epoch); return { iou: 0.5, dice: 0.5, valLoss: 0.5, images: 1 }; },
+  });
+  assert.deepEqual(last, [2, 3]);
+  await assert.rejects(train(tinyModel(), data, { outDir: tmp('es-bad'), epochs: 1, validateEvery: 0, log: null }), /validateEvery/);
+});

@@ -34,6 +34,7 @@ export function trainCommand(): Command {
     .option('--clip-norm <x>', 'clip gradients to this global L2 norm', float(0))
     .addOption(new Option('--monitor <metric>', 'metric for early stopping and the best checkpoint').argParser(oneOf('iou', 'dice', 'loss')).default('iou'))
     .option('--patience <n>', 'early-stopping patience in epochs (0 with --no-early-stop to disable)', int(0), 10)
+    .option('--val-every <n>', 'validate every n epochs and after the last (patience then counts validations)', int(1), 1)
     .option('--no-early-stop', 'never stop early')
     .option('--size <size>', 'resize images (and masks, nearest) to N or HxW while loading', size)
     .option('--crop <size>', 'random training crops N or HxW', size)
@@ -104,7 +105,7 @@ function commonOptions(opts: Record<string, any>): TrainOptions {
     optimizer: opts.optimizer === 'sgd' ? { kind: 'sgd', lr, momentum: opts.momentum, weightDecay: opts.weightDecay }
       : { kind: 'adam', lr, weightDecay: opts.weightDecay, decoupled: opts.optimizer === 'adamw' },
     schedule, clipNorm: opts.clipNorm, monitor: opts.monitor, patience: opts.earlyStop === false ? false : opts.patience,
-    seed: opts.seed, resume: !!opts.resume, checkFinite: !!opts.checkFinite,
+    seed: opts.seed, resume: !!opts.resume, checkFinite: !!opts.checkFinite, validateEvery: opts.valEvery,
     progress: opts.progress === false ? false : undefined, plot: opts.plot !== false, timeLimitSeconds: opts.timeLimit,
   };
 }

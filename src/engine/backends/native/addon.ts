@@ -2,6 +2,7 @@
 // and types its exports. Loading is lazy and never throws at import time: callers ask
 // loadAddon() and get the reason when it is unavailable.
 import { createRequire } from 'node:module';
+import { isMainThread } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -135,6 +136,12 @@ export function tryLoadAddon(): { addon: NativeAddon | null; reason: string } {
   // OpenMP's wait policy is left to the user (libgomp reads OMP_WAIT_POLICY when the addon
   // loads). Measured on 2 cores: passive is ~15-40% faster per training step while another
   // process holds a core, but ~3% slower on a quiet machine, so spinning stays the default.
+  // In a worker thread: libgomp crashes (SIGSEGV in one of its pool threads, 6 exits in 10 here)
+  // when a thread that ran OpenMP regions exits while its pool threads spin; passive waiting
+  // avoids it (0 in 10). libgomp reads the policy once per process, from the real environment.
+  if (!isMainThread && !/^passive$/i.test(process.env.OMP_WAIT_POLICY ?? ''))
+    process.emitWarning('the native backend in a worker thread needs OMP_WAIT_POLICY=passive in the environment the process starts with; ' +
+      'without it the process may crash when the worker exits (docs/engine.md, "Worker threads")', { code: 'UNETPP_OMP_WORKER' });
   const path = findAddon();
   if (!path) cached = { addon: null, reason: `native addon not built (${FILE} missing)` };
   else {

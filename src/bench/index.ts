@@ -1,20 +1,23 @@
 // `unetpp bench` / `npm run bench`: JSON lines. The engine's UNet++ training step and inference,
-// the oneDNN kernel floor for the same network, and the PyTorch peer run in the same process
-// tree, with ratios. Medians of `steps` steps.
+// the oneDNN kernel floor for the same network, the PyTorch peer and (inference) onnxruntime-node
+// run in the same process tree, with ratios. Medians of `steps` steps.
 import { cpus, loadavg } from 'node:os';
 import { NativeBackend, nativeAvailable, setThreads, getThreads, bf16Support } from '../engine/backends/native.js';
 import type { Precision } from '../engine/backend.js';
-import { benchModel, benchSegModel, kernelFloor, trainStepper, ModelBenchOptions, VOLUME_FILTERS } from './model.js';
+import { benchModel, benchSegModel, inferencePlan, kernelFloor, trainStepper, median, spatial, ModelBenchOptions, VOLUME_FILTERS } from './model.js';
 import { runPeer, PeerResult } from './peer.js';
 import { startPeers, stopPeers, timeRounds } from './rounds.js';
+import type { OrtPeer } from './ort.js';
 
 export interface BenchOptions {
   batch: number; size: number; steps: number; warmup: number; ds: boolean; channels: number;
   threads?: number;
   /** bf16: our engine, the kernel floor and the peer (autocast, channels_last) all in bf16. */
   precision?: Precision;
-  /** Which parts to run ('rounds': our inference, then training, and the peer's alternating; needs 'model'). */
-  parts: ('ops' | 'floor' | 'model' | 'peer' | 'rounds')[];
+  /** Which parts to run ('rounds': our inference, then training, and the peer's alternating; needs
+   *  'model'. 'ort': our model's ONNX export in onnxruntime-node, inference; needs 'model', and
+   *  takes its turn in the inference rounds). */
+  parts: ('ops' | 'floor' | 'model' | 'peer' | 'ort' | 'rounds')[];
   /** Rounds of `steps` inference batches (and steps/2 training steps) each, ours and the peer's taking turns. */
   rounds: number;
   /** Peer processes the rounds go to in turn (its speed differs from process to process). */
@@ -30,14 +33,14 @@ export interface BenchOptions {
 }
 
 export const DEFAULT_BENCH: BenchOptions = {
-  batch: 16, size: 96, steps: 10, warmup: 2, ds: true, channels: 3, parts: ['ops', 'floor', 'model', 'peer', 'rounds'], rounds: 6, peerProcesses: 3,
+  batch: 16, size: 96, steps: 10, warmup: 2, ds: true, channels: 3, parts: ['ops', 'floor', 'model', 'peer', 'ort', 'rounds'], rounds: 6, peerProcesses: 3,
 };
 
 /** Volumes (issue 16): UNet++ with deep supervision, filters 16..256, instance norm, 1 channel,
  *  batch 2, 64^3; fewer steps and rounds than images, as a step takes seconds. */
 export const VOLUME_BENCH: Partial<BenchOptions> = {
   dims: 3, batch: 2, size: 64, channels: 1, norm: 'instance', filters: VOLUME_FILTERS, steps: 4, warmup: 1, rounds: 4, peerProcesses: 2,
-  parts: ['floor', 'model', 'peer', 'rounds'],
+  parts: ['floor', 'model', 'peer', 'ort', 'rounds'],
 };
 
 const round = (v: number, d = 4) => +v.toFixed(d);
@@ -130,6 +133,10 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
       summary.peer_best_fp32 = { train: peerCl.train ? 'channels_last' : 'nchw', infer: peerCl.infer ? 'channels_last' : 'nchw' };
     }
   }
+  // onnxruntime-node: our export of the model the inference plan runs (after the model part's
+  // training steps), checked against our probabilities before it is timed.
+  let ortPeer: OrtPeer | undefined;
+  if (o.parts.includes('ort') && model) ortPeer = await benchOrt(model, m, threads, emit, summary);
   if (o.parts.includes('rounds') && model) {
     // bf16: the peer's bf16 autocast with channels_last; fp32: its channels_last (the faster of its two).
     const peerOpts = (phase: 'infer' | 'train') => ({ batch: o.batch, size: o.size, threads, steps: o.steps, channelsLast: peerCl[phase], bf16, ds: o.ds,
@@ -139,9 +146,11 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
     const results = [];
     if ('error' in servers) results.push(servers);
     else try {
-      results.push(await timeRounds('infer', model.runInfer, servers, o.batch, o.rounds, o.steps));
+      results.push(await timeRounds('infer', model.runInfer, servers, o.batch, o.rounds, o.steps, ortPeer && ((k) => ortPeer!.time(k))));
       model.dispose();
       model = undefined;
+      await ortPeer?.release();
+      ortPeer = undefined;
       if (peerCl.train !== peerCl.infer) {  // the peer's faster fp32 training variant differs
         stopPeers(servers);
         servers = await startPeers(peerOpts('train'), processes);
@@ -168,10 +177,60 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
       });
       // ours: the training plan's peak (the process's peak RSS as of the model part)
       if (summary.train_peak_rss_mb) summary.train_rss_vs_peer_rounds = round(summary.train_peak_rss_mb / summary.rounds_peer_peak_rss_mb, 3);
+      if (r.vs_ort !== undefined) Object.assign(summary, {
+        rounds_ort_infer_img_per_s: r.ort_img_per_s, infer_vs_ort_rounds: r.vs_ort, infer_vs_ort_by_round: r.vs_ort_by_round,
+      });
     }
   }
   model?.dispose();
+  await ortPeer?.release();
   summary.loadavg_at_end = loadavg().map((v) => +v.toFixed(2));
   emit(summary);
   return summary;
+}
+
+/** The 'ort' part: an `ort` line (onnxruntime-node's median batch time on our export, and its
+ *  largest difference from our probabilities) and `infer_vs_ort` (its median batch time / ours) in
+ *  the summary. Returns the session for the rounds, or undefined (the reason in the line and in
+ *  the summary's ort_error) if onnxruntime-node cannot run the model. Throws if it runs it but
+ *  disagrees with ours by more than ORT_TOLERANCE: the two would not time the same computation. */
+async function benchOrt(model: ReturnType<typeof benchModel>, m: ModelBenchOptions, threads: number,
+  emit: (l: object) => void, summary: Record<string, any>): Promise<OrtPeer | undefined> {
+  const bf16 = m.precision === 'bf16';
+  const line: Record<string, any> = { kind: 'ort', runtime: 'onnxruntime-node', precision: 'fp32',
+    ...(bf16 ? { note: 'onnxruntime runs the fp32 model (ours bf16); its probabilities are checked against our fp32 plan' } : {}),
+    export: 'unetpp ONNX export, accurate mode, sides fixed', intra_op_threads: threads };
+  let ort: typeof import('./ort.js'), peer: OrtPeer;
+  try {  // loaded here, so that the other parts run where onnxruntime-node does not
+    ort = await import('./ort.js');
+    line.version = ort.OrtPeer.version;
+    peer = await ort.OrtPeer.create(model.model, model.x, [m.batch, m.channels, ...spatial(m)], threads);
+  } catch (e) {
+    summary.ort_error = (e as Error).message;
+    emit({ ...line, error: summary.ort_error });
+    return undefined;
+  }
+  const { maxAbsDiff, ORT_TOLERANCE } = ort;
+  // Ours in float32: the timed plan, or (bf16) an fp32 plan of the same weights for the check only.
+  let ours: Float32Array;
+  if (bf16) {
+    const plan = inferencePlan(new NativeBackend({ precision: 'fp32', use: 'infer', dims: m.dims ?? 2 }), model.model, m);
+    ours = plan.runToHost({ x: model.x })[0] as Float32Array;
+    plan.dispose();
+  } else ours = model.probabilities() as Float32Array;
+  const diff = maxAbsDiff(await peer.probabilities(), ours);
+  line.onnx_mb = round(peer.onnxBytes / 2 ** 20, 1);
+  line.max_abs_diff = diff;
+  if (!(diff <= ORT_TOLERANCE)) {
+    await peer.release();
+    emit({ ...line, error: `onnxruntime's probabilities differ from ours by ${diff} (> ${ORT_TOLERANCE})` });
+    throw new Error(`bench: onnxruntime-node disagrees with our inference (max abs diff ${diff} > ${ORT_TOLERANCE}): the export or a kernel is wrong`);
+  }
+  await peer.time(m.warmup);
+  const ms = await peer.time(m.steps);
+  const batchS = median(ms) / 1e3;
+  emit({ ...line, infer_batch_s: batchS, infer_img_per_s: m.batch / batchS, infer_ms: ms.map((v) => +v.toFixed(1)) });
+  Object.assign(summary, { ort_infer_img_per_s: round(m.batch / batchS), ort_max_abs_diff: diff });
+  summary.infer_vs_ort = round(batchS / model.stats.infer_batch_s, 3);  // its median batch time / ours
+  return peer;
 }

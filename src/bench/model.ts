@@ -91,7 +91,7 @@ function batchOf(o: ModelBenchOptions) {
 }
 
 /** The bn preset's UNet++ (volumes: filters 16..256 and instance norm by default, as the peer runs them). */
-export const benchSegModel = (o: ModelBenchOptions): BenchNet => o.dims === 3
+export const benchSegModel = (o: ModelBenchOptions): SegModel => o.dims === 3
   ? new SegModel({ preset: 'bn', inChannels: o.channels, deepSupervision: o.ds, dims: 3, filters: o.filters ?? VOLUME_FILTERS, norm: o.norm ?? 'instance' })
   : new SegModel({ preset: 'bn', inChannels: o.channels, deepSupervision: o.ds, filters: o.filters });
 
@@ -113,11 +113,7 @@ export function benchModel(backend: Backend, o: ModelBenchOptions, inferBackend:
     return { trainMs, trainPeakMb, trainProfile };
   })();
 
-  const ge = new Graph();
-  const xe = ge.input('x', [o.batch, o.channels, ...spatial(o)]);
-  const probs = model.probabilities(ge, model.forward(ge, xe, { training: false, fuseBn: true }));
-  // As a predictor runs it (createPredictor: its own copy of the weights, frozen).
-  const inferPlan = new Plan(ge, inferBackend, model.params, [probs], { frozenParams: true, profile: true });
+  const inferPlan = inferencePlan(inferBackend, model, o, true);
   for (let i = 0; i < o.warmup; i++) inferPlan.run({ x });
   const inferMs = Array.from({ length: o.steps }, () => timeMs(() => inferPlan.run({ x })));
   const trainS = median(trainMs) / 1e3, inferS = median(inferMs) / 1e3;
@@ -131,7 +127,21 @@ export function benchModel(backend: Backend, o: ModelBenchOptions, inferBackend:
     train_peak_rss_mb: +trainPeakMb.toFixed(1),
     train_ms: trainMs.map((v) => +v.toFixed(1)), infer_ms: inferMs.map((v) => +v.toFixed(1)),
   };
-  return { stats, runInfer: () => { inferPlan.run({ x }); }, dispose: () => inferPlan.dispose() };
+  return {
+    stats, model, x, runInfer: () => { inferPlan.run({ x }); },
+    /** One inference batch's probabilities on the host (float32, NCHW / NCDHW). */
+    probabilities: () => inferPlan.runToHost({ x })[0],
+    dispose: () => inferPlan.dispose(),
+  };
+}
+
+/** The probabilities (accurate mode) of one batch of the bench's shape, as a predictor runs it
+ *  (createPredictor: conv + batch norm fused, its own copy of the weights, frozen). */
+export function inferencePlan(backend: Backend, model: BenchNet, o: ModelBenchOptions, profile = false): Plan {
+  const g = new Graph();
+  const x = g.input('x', [o.batch, o.channels, ...spatial(o)]);
+  const probs = model.probabilities(g, model.forward(g, x, { training: false, fuseBn: true }));
+  return new Plan(g, backend, model.params, [probs], { frozenParams: true, profile });
 }
 
 /** A plan's profile as mean ms per run, largest first. */

@@ -4,7 +4,8 @@
 // other (model, floor, then peer) the ratio carries that drift, measured in rounds it mostly
 // cancels. Which side goes first alternates from round to round. The peer's speed also differs
 // from process to process (203-217 ms a batch over four fresh processes, ours 162-164), so
-// rounds go to several peer processes in turn.
+// rounds go to several peer processes in turn. onnxruntime-node (bench part 'ort') takes a turn
+// in the inference rounds too.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { existsSync } from 'node:fs';
@@ -83,6 +84,8 @@ export interface RoundsResult {
   vs_peer_pooled: number;
   /** The peer processes' largest peak RSS (MB): its training and inference of this model. */
   peer_peak_rss_mb: number;
+  /** Inference with onnxruntime-node taking its turn too: its batch times and the same ratios. */
+  ort_ms?: number[][]; ort_img_per_s?: number; vs_ort?: number; vs_ort_by_round?: number[]; vs_ort_pooled?: number;
 }
 
 /** `processes` peer processes, started one at a time (each trains its model first, and they
@@ -100,26 +103,45 @@ export async function startPeers(o: PeerOptions & { trainSteps?: number }, proce
 
 export function stopPeers(servers: PeerServer[]) { for (const s of servers) s.stop(); }
 
+const r3 = (v: number) => +v.toFixed(3);
+
+/** Another side's batch times against ours, round by round: the median of the rounds' ratios
+ *  (their median batch time / ours), each round's, and the ratio of the pooled medians. */
+function versus(ours: number[][], theirs: number[][]) {
+  const byRound = ours.map((v, i) => median(theirs[i]) / median(v));
+  return { median: r3(median(byRound)), byRound: byRound.map(r3), pooled: r3(median(theirs.flat()) / median(ours.flat())) };
+}
+
+const ms1 = (rounds: number[][]) => rounds.map((v) => v.map((t) => +t.toFixed(1)));
+const perS = (batch: number, rounds: number[][]) => +(batch / median(rounds.flat()) * 1e3).toFixed(2);
+
 /** Runs `rounds` rounds of `k` batches of ours (`run`: one inference batch or training step) and
- *  the peer's (batch size `batch`), the peer's rounds going to the servers in turn. */
-export async function timeRounds(phase: Phase, run: () => void, servers: PeerServer[], batch: number, rounds: number, k: number): Promise<RoundsResult | { error: string }> {
+ *  the peer's (batch size `batch`), the peer's rounds going to the servers in turn; `ort` (k
+ *  inference batches of onnxruntime-node, their ms) takes a turn in each round too. Who goes
+ *  first moves from round to round, so that drift hits every side alike. */
+export async function timeRounds(phase: Phase, run: () => void, servers: PeerServer[], batch: number, rounds: number, k: number,
+  ort?: (k: number) => Promise<number[]>): Promise<RoundsResult | { error: string }> {
   try {
-    const ours: number[][] = [], peer: number[][] = [];
+    const ours: number[][] = [], peer: number[][] = [], ortMs: number[][] = [];
     for (let r = 0; r < rounds; r++) {
       const server = servers[r % servers.length];
-      if (r % 2 === 0) { ours.push(timed(run, k)); peer.push(await server.time(phase, k)); }
-      else { peer.push(await server.time(phase, k)); ours.push(timed(run, k)); }
+      const turns: [number[][], () => Promise<number[]>][] = [[ours, async () => timed(run, k)], [peer, () => server.time(phase, k)]];
+      if (ort) turns.push([ortMs, () => ort(k)]);
+      for (let i = 0; i < turns.length; i++) {
+        const [into, time] = turns[(r + i) % turns.length];
+        into.push(await time());
+      }
     }
-    const mo = median(ours.flat()), mp = median(peer.flat());
-    const r3 = (v: number) => +v.toFixed(3);
-    const byRound = ours.map((v, i) => median(peer[i]) / median(v));
+    const vp = versus(ours, peer);
+    const vo = ort ? versus(ours, ortMs) : undefined;
     return {
       phase, rounds, batches_per_round: k, peer_processes: servers.length,
       peer_process_ms: servers.map((_, i) => +median(peer.filter((_, r) => r % servers.length === i).flat()).toFixed(1)),
-      ours_ms: ours.map((v) => v.map((t) => +t.toFixed(1))), peer_ms: peer.map((v) => v.map((t) => +t.toFixed(1))),
-      ours_img_per_s: +(batch / mo * 1e3).toFixed(2), peer_img_per_s: +(batch / mp * 1e3).toFixed(2),
-      vs_peer: r3(median(byRound)), vs_peer_by_round: byRound.map(r3), vs_peer_pooled: r3(mp / mo),
+      ours_ms: ms1(ours), peer_ms: ms1(peer),
+      ours_img_per_s: perS(batch, ours), peer_img_per_s: perS(batch, peer),
+      vs_peer: vp.median, vs_peer_by_round: vp.byRound, vs_peer_pooled: vp.pooled,
       peer_peak_rss_mb: +Math.max(...servers.map((s) => s.peakRssMb)).toFixed(1),
+      ...(vo ? { ort_ms: ms1(ortMs), ort_img_per_s: perS(batch, ortMs), vs_ort: vo.median, vs_ort_by_round: vo.byRound, vs_ort_pooled: vo.pooled } : {}),
     };
   } catch (e) {
     return { error: (e as Error).message };

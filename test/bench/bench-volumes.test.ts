@@ -24,6 +24,15 @@ test('bench --dims 3: model and 3D kernel floor, volume keys in the summary', { 
   assert.equal(lines[2].conv_layers, 15 * 2 + 4);
 });
 
+test('bench --dims 3: onnxruntime-node runs our volume export, agrees with ours, is timed', { skip: avail.ok ? false : avail.reason }, async () => {
+  const lines: Record<string, any>[] = [];
+  const s = await runBench({ ...tiny, parts: ['model', 'ort'], emit: (l) => lines.push(l as Record<string, any>) });
+  const ort = lines.find((l) => l.kind === 'ort')!;
+  assert.equal(ort.error, undefined, ort.error);
+  assert.ok(ort.max_abs_diff <= 1e-4, `max abs diff ${ort.max_abs_diff}`);
+  assert.ok(ort.infer_batch_s > 0 && s.infer_vs_ort > 0);
+});
+
 test('bench --dims 3: the peer builds the same volume network, and rounds alternate', { skip: !avail.ok ? avail.reason : peerUnavailable() ?? false }, async () => {
   const lines: Record<string, any>[] = [];
   const s = await runBench({ ...tiny, rounds: 2, peerProcesses: 1, parts: ['model', 'peer', 'rounds'], emit: (l) => lines.push(l as Record<string, any>) });

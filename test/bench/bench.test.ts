@@ -24,11 +24,32 @@ for (const precision of ['fp32', 'bf16'] as const) {
   });
 }
 
+// onnxruntime-node: our export of the same model, checked against our probabilities (bf16: against
+// an fp32 plan of ours, as onnxruntime runs fp32), timed, and its ratio in the summary.
+for (const precision of ['fp32', 'bf16'] as const) {
+  const skip = !avail.ok ? avail.reason : precision === 'bf16' && !bf16Support().ok ? `no bf16: ${bf16Support().reason}` : false;
+  test(`bench ort (${precision}): onnxruntime-node agrees with ours and is timed`, { skip }, async () => {
+    const lines: Record<string, any>[] = [];
+    const s = await runBench({ batch: 2, size: 32, steps: 2, warmup: 1, filters: [4, 8, 16, 32, 64], parts: ['model', 'ort'], precision,
+      emit: (l) => lines.push(l as Record<string, any>) });
+    assert.deepEqual(lines.map((l) => l.kind), ['machine', 'model', 'ort', 'summary']);
+    const ort = lines[2];
+    assert.equal(ort.error, undefined, ort.error);
+    assert.equal(ort.precision, 'fp32');
+    assert.equal(ort.intra_op_threads, s.threads);
+    assert.equal(!!ort.note, precision === 'bf16', 'bf16: the line says onnxruntime runs fp32');
+    assert.ok(ort.max_abs_diff <= 1e-4, `max abs diff ${ort.max_abs_diff}`);
+    assert.equal(ort.infer_ms.length, 2);
+    assert.ok(s.ort_infer_img_per_s > 0 && s.infer_vs_ort > 0);
+    assert.ok(Math.abs(s.infer_vs_ort - ort.infer_batch_s / lines[1].infer_batch_s) < 1e-3 * s.infer_vs_ort + 1e-3);
+  });
+}
+
 // Rounds: our inference, then training, and the peer's (kept alive in scripts/peer-server.py)
 // alternate; every round has its batches from both, and the summary carries the median ratio.
 test('bench rounds: ours and the peer alternate, batch times from both in every round', { skip: !avail.ok ? avail.reason : peerUnavailable() ?? false }, async () => {
   const lines: Record<string, any>[] = [];
-  const s = await runBench({ batch: 2, size: 32, steps: 2, warmup: 1, rounds: 3, peerProcesses: 2, parts: ['model', 'rounds'], emit: (l) => lines.push(l as Record<string, any>) });
+  const s = await runBench({ batch: 2, size: 32, steps: 2, warmup: 1, rounds: 3, peerProcesses: 2, parts: ['model', 'ort', 'rounds'], emit: (l) => lines.push(l as Record<string, any>) });
   const rounds = lines.filter((l) => l.kind === 'rounds');
   assert.deepEqual(rounds.map((r) => r.error ?? 'ok'), ['ok', 'ok']);
   for (const [r, phase, k] of [[rounds[0], 'infer', 2], [rounds[1], 'train', 1]] as const) {
@@ -47,6 +68,12 @@ test('bench rounds: ours and the peer alternate, batch times from both in every 
     assert.ok(Math.abs(r.vs_peer - sorted[1]) <= 0.0011, 'the median of the rounds');
     assert.equal(s[`${phase}_vs_peer_rounds`], r.vs_peer);
   }
+  // onnxruntime takes its turn in every inference round, not in training's
+  assert.equal(rounds[0].ort_ms.length, 3);
+  for (const round of rounds[0].ort_ms) assert.equal(round.length, 2);
+  assert.equal(rounds[0].vs_ort_by_round.length, 3);
+  assert.equal(s.infer_vs_ort_rounds, rounds[0].vs_ort);
+  assert.equal(rounds[1].ort_ms, undefined);
 });
 
 test('bench rounds: a peer that cannot run is reported in the summary, not thrown', { skip: !avail.ok ? avail.reason : false }, async () => {

@@ -1,14 +1,15 @@
-// `unetpp bench`: JSON lines from src/bench (engine vs the oneDNN kernel floor vs the PyTorch peer).
+// `unetpp bench`: JSON lines from src/bench (engine vs the oneDNN kernel floor vs the PyTorch peer
+// and, for inference, onnxruntime-node).
 import { Command } from 'commander';
 import { addCommon, action, CliError } from '../common.js';
 import { int } from '../parse.js';
 import { runBench, DEFAULT_BENCH, VOLUME_BENCH, type BenchOptions } from '../../bench/index.js';
 
-const PARTS = ['ops', 'floor', 'model', 'peer', 'rounds'] as const;
+const PARTS = ['ops', 'floor', 'model', 'peer', 'ort', 'rounds'] as const;
 
 export function benchCommand(): Command {
   const cmd = new Command('bench')
-    .description('benchmark training and inference against the oneDNN kernel floor and the PyTorch peer (JSON lines)')
+    .description('benchmark training and inference against the oneDNN kernel floor, the PyTorch peer and onnxruntime-node (JSON lines)')
     .option('--dims <n>', '2: images; 3: volumes (defaults then: batch 2, size 64, 1 channel, filters 16..256, instance norm, 4 steps, 4 rounds)', int(2), 2)
     .option('--norm <kind>', 'volumes: instance or batch norm (default instance)')
     .option('--filters <list>', 'filters per level, comma-separated (default 32..512 for images, 16..256 for volumes)', (v: string) => v.split(',').map(Number))
@@ -20,7 +21,8 @@ export function benchCommand(): Command {
     .option('--no-ds', 'without deep supervision')
     .option('--rounds <n>', `rounds of inference, then training, alternating with the peer (part "rounds"; default ${DEFAULT_BENCH.rounds}, volumes ${VOLUME_BENCH.rounds})`, int(1))
     .option('--peer-processes <n>', `peer processes the rounds go to in turn (default ${DEFAULT_BENCH.peerProcesses}, volumes ${VOLUME_BENCH.peerProcesses})`, int(1))
-    .option('--parts <list>', `comma-separated subset of ${PARTS.join(',')} (default all; volumes without ops)`, (v: string) => v.split(',').map((s) => s.trim()));
+    .option('--parts <list>', `comma-separated subset of ${PARTS.join(',')} (default all; volumes without ops)`, (v: string) => v.split(',').map((s) => s.trim()))
+    .option('--no-ort', 'without the onnxruntime-node part (our ONNX export timed in onnxruntime, float32)');
   addCommon(cmd);
   cmd.action(action(async (_args, opts) => {
     const bad = ((opts.parts ?? []) as string[]).find((p) => !(PARTS as readonly string[]).includes(p));
@@ -30,11 +32,13 @@ export function benchCommand(): Command {
     if (opts.norm !== undefined && opts.norm !== 'batch' && opts.norm !== 'instance') throw new CliError(`--norm: batch or instance, got "${opts.norm}"`);
     if (opts.norm !== undefined && opts.dims !== 3) throw new CliError('--norm applies to volumes (--dims 3); images run the bn preset');
     if (opts.filters && (opts.filters as number[]).some((f) => !Number.isInteger(f) || f < 1)) throw new CliError('--filters: positive integers, e.g. 16,32,64,128,256');
+    // --no-ort: the parts asked for (or the chosen dims' default ones) but 'ort'
+    const parts = opts.ort === false ? (opts.parts ?? (opts.dims === 3 ? VOLUME_BENCH : DEFAULT_BENCH).parts).filter((p: string) => p !== 'ort') : opts.parts;
     // undefined options keep the defaults of the chosen dims (runBench)
     const o: Partial<BenchOptions> = {
       dims: opts.dims, norm: opts.norm, filters: opts.filters,
       batch: opts.batch, size: opts.size, steps: opts.steps, warmup: opts.warmup, channels: opts.channels,
-      ds: opts.ds !== false, parts: opts.parts, rounds: opts.rounds, peerProcesses: opts.peerProcesses, threads: opts.threads, precision: opts.precision,
+      ds: opts.ds !== false, parts, rounds: opts.rounds, peerProcesses: opts.peerProcesses, threads: opts.threads, precision: opts.precision,
     };
     await runBench(o);
   }));

@@ -279,3 +279,24 @@ test('errors: one line naming the transfer syntax and, from the reader, the file
     await cleanup();
   }
 });
+
+test('codecs load on first use: an uncompressed series loads none, a JPEG-LS one only CharLS', { skip: skipDcmtk }, async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const src = join(dir, 'raw');
+    await writeSeries(src, ct('1.2.3.17.50', { dims: [16, 12, 2] }));
+    const jls = await convert(src, join(dir, 'jpeg-ls'), 'dcmcjpls', ['+el']);
+    const reader = new URL('../../src/data/dicom.js', import.meta.url).href;
+    /** The codec packages a fresh Node loads to read the folder (their glue is CommonJS: NODE_DEBUG=module lists it). */
+    const loaded = (folder: string) => {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', `import { readDicomFolder } from ${JSON.stringify(reader)}; await readDicomFolder(${JSON.stringify(folder)});`],
+        { encoding: 'utf8', env: { ...process.env, NODE_DEBUG: 'module' } });
+      assert.equal(r.status, 0, r.stderr.slice(-2000));
+      return [...new Set(r.stderr.match(/@cornerstonejs\/[\w-]+/g) ?? [])];
+    };
+    assert.deepEqual(loaded(src), []);
+    assert.deepEqual(loaded(jls), ['@cornerstonejs/codec-charls']);
+  } finally {
+    await cleanup();
+  }
+});

@@ -47,6 +47,25 @@ function ortFiles() {
   };
 }
 
+/**
+ * The DICOM codecs' Emscripten glue (@cornerstonejs/codec-*, loaded on first use) requires fs and
+ * path on its Node path only; the page gets empty modules instead of Vite's externalisation notice.
+ */
+function codecNodeBuiltins() {
+  const EMPTY = '\0unetpp-empty-node-builtin';
+  return {
+    name: 'unetpp-codec-node-builtins',
+    enforce: 'pre',
+    resolveId(id, importer) {
+      if ((id === 'fs' || id === 'path') && importer && importer.includes('@cornerstonejs/codec-')) return EMPTY;
+      return null;
+    },
+    load(id) {
+      return id === EMPTY ? 'export default {};' : null;
+    },
+  };
+}
+
 export default defineConfig({
   root: here,
   base: './',
@@ -60,5 +79,5 @@ export default defineConfig({
     rollupOptions: { input: { index: join(here, 'index.html'), volume: join(here, 'volume.html') } },
   },
   worker: { format: 'es' },
-  plugins: [ortFiles()],
+  plugins: [ortFiles(), codecNodeBuiltins()],
 });

@@ -3,31 +3,15 @@
 // position along the slice normal (ImagePositionPatient . (row x column direction)), spacing
 // and orientation from the headers, RescaleSlope/Intercept applied. The affine is NIfTI's
 // (RAS: DICOM's LPS with x and y negated), so the volume writes as NIfTI in the right place.
-// Uncompressed transfer syntaxes only; others are named in the error with a way to decompress.
+// Compressed transfer syntaxes (RLE, JPEG lossless, JPEG-LS, JPEG 2000, 8-bit JPEG) decode through
+// ./dicom-codecs.ts, which loads a codec only when a file needs it; others are named in the error.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import dicomParser from 'dicom-parser';
 import { fileError } from './read-image.js';
+import { readFrame, transferSyntaxOf } from './dicom-codecs.js';
 import type { Volume } from './nifti.js';
-
-const UNCOMPRESSED: Record<string, string> = {
-  '1.2.840.10008.1.2': 'implicit VR little endian',
-  '1.2.840.10008.1.2.1': 'explicit VR little endian',
-  '1.2.840.10008.1.2.1.99': 'deflated explicit VR little endian',
-  '1.2.840.10008.1.2.2': 'explicit VR big endian',
-};
-const COMPRESSED: Record<string, string> = {
-  '1.2.840.10008.1.2.5': 'RLE lossless',
-  '1.2.840.10008.1.2.4.50': 'JPEG baseline',
-  '1.2.840.10008.1.2.4.51': 'JPEG extended',
-  '1.2.840.10008.1.2.4.57': 'JPEG lossless',
-  '1.2.840.10008.1.2.4.70': 'JPEG lossless SV1',
-  '1.2.840.10008.1.2.4.80': 'JPEG-LS lossless',
-  '1.2.840.10008.1.2.4.81': 'JPEG-LS near-lossless',
-  '1.2.840.10008.1.2.4.90': 'JPEG 2000 lossless',
-  '1.2.840.10008.1.2.4.91': 'JPEG 2000',
-};
 
 export interface DicomSlice {
   path: string;
@@ -99,7 +83,7 @@ function sliceOf(ds: dicomParser.DataSet, path: string): DicomSlice | null {
     instance: ds.intString('x00200013') ?? 0, rows: ds.uint16('x00280010')!, columns: ds.uint16('x00280011')!,
     orientation, position, pixelSpacing: ps ? [ps[1], ps[0]] : [1, 1], // PixelSpacing is [row spacing, column spacing]
     thickness: ds.floatString('x00180050'),
-    transferSyntax: ds.string('x00020010') ?? '1.2.840.10008.1.2',
+    transferSyntax: transferSyntaxOf(ds),
   };
 }
 
@@ -165,31 +149,19 @@ export function sortSlices(series: DicomSeries): { slices: DicomSlice[]; step: n
 }
 
 /** Pixel values of one slice, rescaled (slope/intercept), as float32 [rows * columns]. */
-function slicePixels(bytes: Uint8Array, s: DicomSlice): Float32Array {
+async function slicePixels(bytes: Uint8Array, s: DicomSlice): Promise<Float32Array> {
   const ds = parse(bytes, s.path, false);
-  const ts = ds.string('x00020010') ?? '1.2.840.10008.1.2';
-  if (!UNCOMPRESSED[ts]) {
-    const name = COMPRESSED[ts] ?? 'an unknown transfer syntax';
-    throw fileError(s.path, `transfer syntax ${ts} (${name}) is compressed and not supported: decompress first, e.g. dcmdjpeg / dcmdrle / dcmdjpls from dcmtk, or gdcmconv --raw`);
-  }
-  if ((ds.uint16('x00280002') ?? 1) !== 1) throw fileError(s.path, `has ${ds.uint16('x00280002')} samples per pixel: only greyscale (1) slices make a volume`);
   if ((ds.intString('x00280008') ?? 1) > 1) throw fileError(s.path, `is a multi-frame image (${ds.intString('x00280008')} frames): only one slice per file is supported`);
-  const el = ds.elements.x7fe00010;
-  if (!el) throw fileError(s.path, 'no pixel data');
-  const bits = ds.uint16('x00280100') ?? 16;
-  const signed = (ds.uint16('x00280103') ?? 0) === 1;
-  const n = s.rows * s.columns;
-  if (el.length < (n * bits) / 8) throw fileError(s.path, `pixel data is ${el.length} bytes, expected ${(n * bits) / 8} (truncated file?)`);
-  const le = ts !== '1.2.840.10008.1.2.2';
-  const v = new DataView(ds.byteArray.buffer, ds.byteArray.byteOffset + el.dataOffset, (n * bits) / 8);
-  const get = bits === 8 ? (i: number) => (signed ? v.getInt8(i) : v.getUint8(i))
-    : bits === 16 ? (i: number) => (signed ? v.getInt16(2 * i, le) : v.getUint16(2 * i, le))
-      : bits === 32 ? (i: number) => (signed ? v.getInt32(4 * i, le) : v.getUint32(4 * i, le)) : null;
-  if (!get) throw fileError(s.path, `BitsAllocated ${bits} is not supported (8, 16 or 32)`);
+  let stored;
+  try {
+    stored = await readFrame(ds);
+  } catch (e) {
+    throw fileError(s.path, e instanceof Error ? e.message : String(e));
+  }
   const slope = ds.floatString('x00281053') ?? 1;
   const inter = ds.floatString('x00281052') ?? 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = get(i) * slope + inter;
+  const out = new Float32Array(s.rows * s.columns);
+  for (let i = 0; i < out.length; i++) out[i] = stored[i] * slope + inter;
   return out;
 }
 
@@ -199,7 +171,7 @@ export async function readDicomSeries(series: DicomSeries): Promise<DicomVolume>
   const s0 = slices[0];
   const plane = s0.rows * s0.columns;
   const data = new Float32Array(plane * slices.length);
-  for (let z = 0; z < slices.length; z++) data.set(slicePixels(await readFile(slices[z].path), slices[z]), z * plane);
+  for (let z = 0; z < slices.length; z++) data.set(await slicePixels(await readFile(slices[z].path), slices[z]), z * plane);
   const [dx, dy] = s0.pixelSpacing;
   const r = s0.orientation.slice(0, 3), c = s0.orientation.slice(3);
   const last = slices[slices.length - 1].position;

@@ -21,6 +21,7 @@ export * from './patch-loader.js';
 export * from './reorient.js';
 export * from './crop-box.js';
 export * from './dicom.js';
+export * from './dicom-codecs.js';
 export * from './dicom-seg.js';
 export * from './volume-dataset.js';
 export * from './synthetic-volumes.js';

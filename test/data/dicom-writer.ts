@@ -1,5 +1,6 @@
 // A minimal DICOM Part 10 writer for tests: explicit VR little endian (or implicit), one CT
 // slice per file with the tags a volume reader and dcm2niix need. Not a general encoder.
+// Stored values are 16-bit signed unless `bits` says otherwise (8-bit, 12 of 16 bits, unsigned).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -47,8 +48,9 @@ export interface SliceSpec {
   instance: number;
   rows: number;
   columns: number;
-  /** int16 stored values, row-major. */
+  /** Stored values, row-major (int16 unless `bits` says otherwise). */
   pixels: Int16Array;
+  bits?: PixelBits;
   position: number[];
   orientation: number[];
   pixelSpacing: [number, number]; // [row spacing, column spacing] as in the tag
@@ -58,11 +60,21 @@ export interface SliceSpec {
   transferSyntax?: string;
 }
 
+/** BitsAllocated / BitsStored / PixelRepresentation; default 16 / 16 / signed. */
+export interface PixelBits { allocated: 8 | 16; stored: number; signed: boolean }
+
 const ds = (x: number) => String(+x.toFixed(6));
+
+function pixelBytes(p: Int16Array, bits: PixelBits): Uint8Array {
+  if (bits.allocated === 8) return Uint8Array.from(p, (v) => v & 0xff);
+  const words = bits.signed ? Int16Array.from(p) : Uint16Array.from(p, (v) => v & 0xffff);
+  return new Uint8Array(words.buffer);
+}
 
 /** The bytes of one slice file. */
 export function dicomSlice(s: SliceSpec): Uint8Array {
   const ts = s.transferSyntax ?? '1.2.840.10008.1.2.1';
+  const bits = s.bits ?? { allocated: 16, stored: 16, signed: true };
   const sop = `${s.seriesUid}.${s.instance}`;
   const ct = '1.2.840.10008.5.1.4.1.1.2';
   const body: El[] = [
@@ -87,13 +99,13 @@ export function dicomSlice(s: SliceSpec): Uint8Array {
     { tag: 0x00280010, vr: 'US', value: [s.rows] },
     { tag: 0x00280011, vr: 'US', value: [s.columns] },
     { tag: 0x00280030, vr: 'DS', value: s.pixelSpacing.map(ds).join('\\') },
-    { tag: 0x00280100, vr: 'US', value: [16] },
-    { tag: 0x00280101, vr: 'US', value: [16] },
-    { tag: 0x00280102, vr: 'US', value: [15] },
-    { tag: 0x00280103, vr: 'US', value: [1] },
+    { tag: 0x00280100, vr: 'US', value: [bits.allocated] },
+    { tag: 0x00280101, vr: 'US', value: [bits.stored] },
+    { tag: 0x00280102, vr: 'US', value: [bits.stored - 1] },
+    { tag: 0x00280103, vr: 'US', value: [bits.signed ? 1 : 0] },
     { tag: 0x00281052, vr: 'DS', value: ds(s.intercept ?? 0) },
     { tag: 0x00281053, vr: 'DS', value: ds(s.slope ?? 1) },
-    { tag: 0x7fe00010, vr: 'OW', value: new Uint8Array(s.pixels.buffer, s.pixels.byteOffset, s.pixels.byteLength) },
+    { tag: 0x7fe00010, vr: bits.allocated === 8 ? 'OB' : 'OW', value: pixelBytes(s.pixels, bits) },
   ];
   const metaEls: El[] = [
     { tag: 0x00020001, vr: 'OB', value: Uint8Array.from([0, 1]) },
@@ -127,6 +139,7 @@ export interface SeriesSpec {
   skip?: number[];
   jitter?: Record<number, number>;
   transferSyntax?: string;
+  bits?: PixelBits;
 }
 
 /** Writes a series, one file per slice, in shuffled file order with shuffled instance numbers. */
@@ -145,7 +158,7 @@ export async function writeSeries(dir: string, s: SeriesSpec): Promise<string[]>
     const path = join(dir, `IM${String((z * 5) % Z).padStart(4, '0')}_${z}.dcm`);
     await writeFile(path, dicomSlice({
       seriesUid: s.uid, instance, rows: Y, columns: X, pixels, position, orientation: [...s.row, ...s.col],
-      pixelSpacing: [s.spacing[1], s.spacing[0]], sliceThickness: s.spacing[2], slope: s.slope, intercept: s.intercept, transferSyntax: s.transferSyntax,
+      pixelSpacing: [s.spacing[1], s.spacing[0]], sliceThickness: s.spacing[2], slope: s.slope, intercept: s.intercept, transferSyntax: s.transferSyntax, bits: s.bits,
     }));
     paths.push(path);
   }

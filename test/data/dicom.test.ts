@@ -2,7 +2,6 @@
 // same voxels at the same world positions, same spacing and orientation.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,9 +12,7 @@ import { loadCase } from '../../src/data/volume-load.js';
 import { alignToGrid } from '../../src/data/reorient.js';
 import { tempDir } from './util.js';
 import { writeSeries, type SeriesSpec } from './dicom-writer.js';
-
-const hasDcm2niix = spawnSync('dcm2niix', ['-v']).error === undefined;
-const skipNoDcm2niix = hasDcm2niix ? false : 'dcm2niix not found: apt-get install -y dcm2niix (scripts/setup.sh installs it)';
+import { apply, compareWithDcm2niix, hasDcm2niix, skipNoDcm2niix } from './dicom-check.js';
 
 const th = (20 * Math.PI) / 180;
 /** An oblique series: rows turned 20 degrees about z, then tilted; anisotropic spacing; rescaled. */
@@ -24,21 +21,6 @@ const oblique = (uid: string, over: Partial<SeriesSpec> = {}): SeriesSpec => ({
   origin: [-12.5, 30, 4], row: [Math.cos(th), Math.sin(th), 0], col: [-Math.sin(th) * 0.8, Math.cos(th) * 0.8, 0.6],
   spacing: [0.7, 0.9, 2.5], slope: 2, intercept: -1024, ...over,
 });
-
-function invert4(m: number[][]): number[][] {
-  // Gauss-Jordan on a 4x4 affine
-  const a = m.map((r, i) => [...r, ...[0, 1, 2, 3].map((j) => (i === j ? 1 : 0))]);
-  for (let c = 0; c < 4; c++) {
-    let p = c;
-    for (let r = c + 1; r < 4; r++) if (Math.abs(a[r][c]) > Math.abs(a[p][c])) p = r;
-    [a[c], a[p]] = [a[p], a[c]];
-    const d = a[c][c];
-    for (let j = 0; j < 8; j++) a[c][j] /= d;
-    for (let r = 0; r < 4; r++) if (r !== c) { const f = a[r][c]; for (let j = 0; j < 8; j++) a[r][j] -= f * a[c][j]; }
-  }
-  return a.map((r) => r.slice(4));
-}
-const apply = (m: number[][], v: number[]) => [0, 1, 2].map((r) => m[r][0] * v[0] + m[r][1] * v[1] + m[r][2] * v[2] + m[r][3]);
 
 test('a series reads as a volume: sorted by position, rescaled, spacing and RAS affine from the headers', async () => {
   const { dir, cleanup } = await tempDir();
@@ -65,30 +47,6 @@ test('a series reads as a volume: sorted by position, rescaled, spacing and RAS 
     await cleanup();
   }
 });
-
-/** Converts dicomDir with dcm2niix and checks every voxel of ours lands on the same value at the same world position. */
-async function compareWithDcm2niix(dicomDir: string, outDir: string): Promise<{ ours: Awaited<ReturnType<typeof readDicomFolder>>[0]; ref: Awaited<ReturnType<typeof readNifti>> }> {
-  await mkdir(outDir, { recursive: true });
-  const r = spawnSync('dcm2niix', ['-z', 'n', '-b', 'n', '-f', 'ref', '-o', outDir, dicomDir], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stdout + r.stderr);
-  const ref = await readNifti(join(outDir, 'ref.nii'));
-  const [v] = await readDicomFolder(dicomDir);
-  const inv = invert4(ref.affine);
-  const [X, Y, Z] = v.dims;
-  let compared = 0;
-  for (let z = 0; z < Z; z++) for (let y = 0; y < Y; y++) for (let x = 0; x < X; x++) {
-    const idx = apply(inv, apply(v.affine, [x, y, z]));
-    const round = idx.map(Math.round);
-    assert.ok(idx.every((c, a) => Math.abs(c - round[a]) < 1e-3), `voxel (${x},${y},${z}) falls at ${idx} in dcm2niix's grid`);
-    const [i, j, k] = round;
-    assert.ok(i >= 0 && j >= 0 && k >= 0 && i < ref.dims[0] && j < ref.dims[1] && k < ref.dims[2]);
-    assert.equal(v.data[(z * Y + y) * X + x], ref.data[(k * ref.dims[1] + j) * ref.dims[0] + i]);
-    compared++;
-  }
-  assert.equal(compared, ref.data.length);
-  assert.deepEqual([...v.spacing].map((s) => +s.toFixed(4)).sort(), [...ref.spacing].map((s) => +s.toFixed(4)).sort());
-  return { ours: v, ref };
-}
 
 test('same voxels, spacing and orientation as dcm2niix', { skip: skipNoDcm2niix }, async () => {
   const { dir, cleanup } = await tempDir();
@@ -129,7 +87,7 @@ test('alignToGrid: flipped and permuted axes of the same grid are reordered; oth
   assert.equal(alignToGrid(data, { dims, affine: [[1, 0, 0, 5], [0, 2, 0, 0], [0, 0, 1.5, 0], [0, 0, 0, 1]] }, to), null);
 });
 
-test('bad series: a missing slice, uneven spacing, a compressed transfer syntax, one line naming the file', async () => {
+test('bad series: a missing slice, uneven spacing, an unsupported transfer syntax, one line naming the file', async () => {
   const { dir, cleanup } = await tempDir();
   try {
     const expect = async (name: string, spec: Partial<SeriesSpec>, re: RegExp) => {
@@ -138,7 +96,10 @@ test('bad series: a missing slice, uneven spacing, a compressed transfer syntax,
     };
     await expect('missing', { skip: [3] }, /missing\/IM\d+_4\.dcm: 1 slice missing before it \(gap 5\.000 mm after .*_2\.dcm, slices are 2\.500 mm apart\): copy the whole series/);
     await expect('uneven', { jitter: { 4: 0.7 } }, /uneven\/IM\d+_4\.dcm: uneven slice spacing: 3\.200 mm after .*_3\.dcm, 2\.500 mm elsewhere/);
-    await expect('jpeg2000', { transferSyntax: '1.2.840.10008.1.2.4.90' }, /jpeg2000\/IM\d+_\d\.dcm: transfer syntax 1\.2\.840\.10008\.1\.2\.4\.90 \(JPEG 2000 lossless\) is compressed and not supported: decompress first/);
+    await expect('jpegxl', { transferSyntax: '1.2.840.10008.1.2.4.110' }, /jpegxl\/IM\d+_\d\.dcm: transfer syntax JPEG XL lossless \(1\.2\.840\.10008\.1\.2\.4\.110\) is not supported: decompress the series first \(gdcmconv --raw in\.dcm out\.dcm, or dcmtk's dcmdjpeg \/ dcmdjpls \/ dcmdrle\) or convert it with dcm2niix$/);
+    await expect('madeup', { transferSyntax: '1.2.3.4.5' }, /madeup\/IM\d+_\d\.dcm: transfer syntax unknown \(1\.2\.3\.4\.5\) is not supported: decompress the series first/);
+    // a compressed syntax over native (not encapsulated) pixel data
+    await expect('jpeg2000', { transferSyntax: '1.2.840.10008.1.2.4.90' }, /jpeg2000\/IM\d+_\d\.dcm: transfer syntax JPEG 2000 lossless \(1\.2\.840\.10008\.1\.2\.4\.90\) needs encapsulated pixel data \(fragments\), the file has none: it is damaged/);
     await assert.rejects(readDicomFolder(join(dir, 'nothing-here')), /no such file|ENOENT/);
   } finally {
     await cleanup();

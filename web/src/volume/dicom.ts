@@ -1,13 +1,20 @@
 // A folder of DICOM files in the tab, as one volume: the image series with the most slices
 // (files told apart by SeriesInstanceUID), slices ordered along the normal of their plane,
 // rescale slope/intercept applied, the affine in NIfTI's RAS convention (as src/data/dicom.ts
-// does in Node). Uncompressed transfer syntaxes only: compressed ones are named in the message.
+// does in Node). Pixel data through the shared src/data/dicom-codecs.ts: native, deflated
+// (DecompressionStream), RLE, JPEG lossless, JPEG-LS, JPEG 2000 and 8-bit JPEG; the WebAssembly
+// codecs are separate files (their URLs below), fetched only when a series needs one.
 import dicomParser from 'dicom-parser';
+import charlsWasm from '@cornerstonejs/codec-charls/decodewasm?url';
+import openjpegWasm from '@cornerstonejs/codec-openjpeg/decodewasm?url';
+import libjpegTurboWasm from '@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasm?url';
+import { parseDicomAsync, readFrame, setCodecWasmUrls } from '../../../src/data/dicom-codecs.js';
 import type { NiftiVolume } from './nifti.js';
+
+setCodecWasmUrls({ charls: charlsWasm, openjpeg: openjpegWasm, 'libjpeg-turbo': libjpegTurboWasm });
 
 interface Slice { name: string; ds: dicomParser.DataSet; uid: string; rows: number; cols: number; orient: number[]; pos: number[]; spacing: [number, number] }
 
-const RAW = ['1.2.840.10008.1.2', '1.2.840.10008.1.2.1', '1.2.840.10008.1.2.2'];
 const dot = (a: number[], b: number[]) => a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
 const cross = (a: number[], b: number[]) => [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
 
@@ -18,10 +25,10 @@ function floats(ds: dicomParser.DataSet, tag: string, n: number): number[] | nul
 }
 
 /** The image slice in a file, or null for files that are not DICOM images. */
-function sliceOf(name: string, bytes: Uint8Array): Slice | null {
+async function sliceOf(name: string, bytes: Uint8Array): Promise<Slice | null> {
   if (bytes.length < 132 || String.fromCharCode(...bytes.subarray(128, 132)) !== 'DICM') return null;
   let ds: dicomParser.DataSet;
-  try { ds = dicomParser.parseDicom(bytes); } catch (e) { throw new Error(`${name}: cannot read DICOM (${(e as Error).message ?? e}): the file is damaged`); }
+  try { ds = await parseDicomAsync(bytes); } catch (e) { throw new Error(`${name}: cannot read DICOM (${(e as Error).message ?? (e as { exception?: string }).exception ?? e}): the file is damaged`); }
   const uid = ds.string('x0020000e');
   if (!uid || !ds.elements.x7fe00010) return null;
   const orient = floats(ds, 'x00200037', 6), pos = floats(ds, 'x00200032', 3), ps = floats(ds, 'x00280030', 2);
@@ -29,25 +36,19 @@ function sliceOf(name: string, bytes: Uint8Array): Slice | null {
   return { name, ds, uid, rows: ds.uint16('x00280010')!, cols: ds.uint16('x00280011')!, orient, pos, spacing: ps ? [ps[1], ps[0]] : [1, 1] };
 }
 
-function pixels(s: Slice): Float32Array {
+async function pixels(s: Slice): Promise<Float32Array> {
   const { ds } = s;
-  const ts = ds.string('x00020010') ?? RAW[0];
-  if (!RAW.includes(ts)) throw new Error(`${s.name}: transfer syntax ${ts} is compressed: decompress the series first (e.g. dcmdjpeg, gdcmconv --raw) or convert it with dcm2niix`);
-  if ((ds.uint16('x00280002') ?? 1) !== 1) throw new Error(`${s.name}: colour images do not make a volume`);
-  const bits = ds.uint16('x00280100') ?? 16, signed = ds.uint16('x00280103') === 1, n = s.rows * s.cols;
-  const el = ds.elements.x7fe00010;
-  if (![8, 16, 32].includes(bits) || el.length < (n * bits) / 8) throw new Error(`${s.name}: ${bits}-bit pixel data of ${el.length} bytes for ${s.cols}x${s.rows} is not supported (truncated?)`);
-  const v = new DataView(ds.byteArray.buffer, ds.byteArray.byteOffset + el.dataOffset, (n * bits) / 8), le = ts !== RAW[2];
-  const at = bits === 8 ? (i: number) => (signed ? v.getInt8(i) : v.getUint8(i))
-    : bits === 16 ? (i: number) => (signed ? v.getInt16(2 * i, le) : v.getUint16(2 * i, le)) : (i: number) => (signed ? v.getInt32(4 * i, le) : v.getUint32(4 * i, le));
+  if ((ds.intString('x00280008') ?? 1) > 1) throw new Error(`${s.name}: a multi-frame image (${ds.intString('x00280008')} frames): one slice per file only`);
+  let stored;
+  try { stored = await readFrame(ds); } catch (e) { throw new Error(`${s.name}: ${(e as Error).message}`); }
   const slope = ds.floatString('x00281053') ?? 1, inter = ds.floatString('x00281052') ?? 0;
-  return Float32Array.from({ length: n }, (_, i) => at(i) * slope + inter);
+  return Float32Array.from({ length: s.rows * s.cols }, (_, i) => stored[i] * slope + inter);
 }
 
 export async function readDicomFiles(files: File[], label: string): Promise<NiftiVolume> {
   const byUid = new Map<string, Slice[]>();
   for (const f of files) {
-    const s = sliceOf(f.name, new Uint8Array(await f.arrayBuffer()));
+    const s = await sliceOf(f.name, new Uint8Array(await f.arrayBuffer()));
     if (s) byUid.set(s.uid, [...(byUid.get(s.uid) ?? []), s]);
   }
   const series = [...byUid.values()].sort((a, b) => b.length - a.length)[0];
@@ -62,6 +63,6 @@ export async function readDicomFiles(files: File[], label: string): Promise<Nift
   // LPS (DICOM) -> RAS (NIfTI): x and y negated
   const affine = [0, 1, 2].map((a) => [r[a] * dx, c[a] * dy, k[a], first.pos[a]].map((v) => (a < 2 ? -v : v)));
   const plane = s0.rows * s0.cols, data = new Float32Array(plane * Z);
-  series.forEach((s, z) => data.set(pixels(s), z * plane));
+  for (let z = 0; z < Z; z++) data.set(await pixels(series[z]), z * plane);
   return { name: `${label}.nii`, dims: [s0.cols, s0.rows, Z], channels: 1, spacing: [dx, dy, Math.hypot(...k)], affine: [...affine, [0, 0, 0, 1]], data };
 }

@@ -63,7 +63,9 @@ export async function trainVolumes(model: SegModel, data: { train: VolumeSource;
   const backend = await resolveBackend(o.backend ?? 'auto', o.precision ?? 'fp32');
   const softmax = model.config.classes > 1 && model.config.multiclass === 'softmax';
   const validate = async ({ model: m }: { model: SegModel }): Promise<ValMetrics> => {
-    const predictor = createPredictor(m, { backend, mode: 'accurate', tile: o.patch, overlap: 0.5, batch: 1 });
+    // predict's defaults (overlap 0.25, 4 windows a run): the Dice `predict` would give, at a
+    // third of the cost of overlap 0.5 (validation of whole volumes can outweigh an epoch's steps)
+    const predictor = createPredictor(m, { backend, mode: 'accurate', tile: o.patch });
     let dice = 0, iou = 0;
     for (let i = 0; i < data.val.length; i++) {
       const v = await data.val.get(i);

@@ -14,6 +14,7 @@ import { loadModel } from '../io/checkpoint.js';
 import { resolveBackend, type BackendChoice } from './backend.js';
 import { trainVolumes, volumeDice } from './volumes.js';
 import type { TrainResult } from './trainer.js';
+import type { Precision } from '../engine/backend.js';
 
 export interface VolumeDemoOptions {
   outDir: string;
@@ -21,6 +22,8 @@ export interface VolumeDemoOptions {
   /** Training time budget (default 2): training stops after the epoch that crosses it. */
   minutes?: number;
   backend?: BackendChoice;
+  /** bf16 activations and convolutions (native backend with AVX512_BF16/AMX), default fp32. */
+  precision?: Precision;
   log?: ((line: string) => void) | null;
   progress?: boolean;
 }
@@ -46,9 +49,9 @@ export async function runVolumeDemo(o: VolumeDemoOptions): Promise<VolumeDemoRes
   const vols = syntheticVolumes({ count: D.volumes, dims: [D.size, D.size, D.size], seed, labels: D.labels, splitFractions: [10 / 16, 3 / 16, 3 / 16] });
   const of = (split: string) => vols.filter((v) => v.split === split);
   const model = new SegModel({ ...D.model, seed });
-  const backend = await resolveBackend(o.backend ?? 'auto');
+  const backend = await resolveBackend(o.backend ?? 'auto', o.precision ?? 'fp32');
   log?.(`demo --dims 3: ${of('train').length} train / ${of('val').length} val / ${of('test').length} test synthetic volumes ${D.size}^3; ` +
-    `3D UNet++ (instance norm) filters ${D.model.filters!.join(',')}, ${model.params.count().toLocaleString('en')} params; backend ${backend.name}`);
+    `3D UNet++ (instance norm) filters ${D.model.filters!.join(',')}, ${model.params.count().toLocaleString('en')} params; backend ${backend.name} ${backend.precision}`);
   const r = await trainVolumes(model, { train: new MemoryVolumes(of('train'), D.labels), val: new MemoryVolumes(of('val'), D.labels) }, {
     outDir: o.outDir, patch: D.patch, epochs: D.maxEpochs, batchSize: D.batchSize, samplesPerEpoch: of('train').length, backend, seed,
     optimizer: { kind: 'adam', lr: D.lr }, schedule: { kind: 'plateau', factor: 0.5, patience: 3, minLr: 1e-4 },

@@ -8,6 +8,7 @@ import type { ModelConfig } from '../models/config.js';
 import { createPredictor } from '../infer/predict.js';
 import { loadModel } from '../io/checkpoint.js';
 import { resolveBackend, type BackendChoice } from './backend.js';
+import type { Precision } from '../engine/backend.js';
 import { train, type TrainResult } from './trainer.js';
 import { writeOverlayGrid } from './overlays.js';
 import { binaryScores } from '../metrics/segmentation.js';
@@ -18,6 +19,8 @@ export interface DemoOptions {
   /** Training time budget (default 3): training stops after the epoch that crosses it. */
   minutes?: number;
   backend?: BackendChoice; // 'auto'
+  /** bf16 activations and convolutions (native backend with AVX512_BF16/AMX), default fp32. */
+  precision?: Precision;
   /** Where progress lines go (default console.log); null: silent. */
   log?: ((line: string) => void) | null;
   progress?: boolean;
@@ -53,7 +56,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const samples = syntheticNuclei({ count: DEMO.images, width: DEMO.size, height: DEMO.size, seed, channels: 1 });
   const data = { train: samples.filter((s) => s.split === 'train'), val: samples.filter((s) => s.split !== 'train') };
   const model = new SegModel({ ...DEMO.model, seed });
-  const backend = await resolveBackend(o.backend ?? 'auto');
+  const backend = await resolveBackend(o.backend ?? 'auto', o.precision ?? 'fp32');
   log?.(`demo: ${data.train.length} train / ${data.val.length} val synthetic nuclei ${DEMO.size}x${DEMO.size}; UNet++ bn ` +
     `filters ${DEMO.model.filters!.join(',')}, ${model.params.count().toLocaleString('en')} params; backend ${backend.name}`);
   const r = await train(model, data, {

@@ -16,7 +16,7 @@ export function demoCommand(): Command {
     .option('--no-progress', 'no progress bar');
   addCommon(cmd);
   cmd.action(action(async (_args, opts) => {
-    const common = { minutes: opts.minutes, seed: opts.seed, backend: opts.backend, progress: opts.progress === false ? false : undefined };
+    const common = { minutes: opts.minutes, seed: opts.seed, backend: opts.backend, precision: opts.precision, progress: opts.progress === false ? false : undefined };
     if (opts.dims === 3) {
       const out = opts.out ?? 'runs/demo3d';
       const r = await runVolumeDemo({ outDir: out, ...common });

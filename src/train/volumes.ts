@@ -12,6 +12,7 @@ import { resolveBackend } from './backend.js';
 import { train, type TrainResult } from './trainer.js';
 import type { TrainOptions } from './options.js';
 import type { ValMetrics } from './evaluate.js';
+import type { Backend } from '../engine/backend.js';
 
 export interface VolumeTrainOptions extends Omit<TrainOptions, 'validate' | 'crop' | 'augment' | 'normalize'> {
   /** Patch [D, H, W]; multiples of 2^depth. */
@@ -50,32 +51,47 @@ export function volumeDice(p: ProbMap, v: LoadedVolume, spec: LabelSpec, softmax
   return { dice: dice / planes, iou: iou / planes };
 }
 
+/** The label spec volumes train on: the option, else the store's, else binary. */
+const specOf = (train: VolumeSource, o: Pick<VolumeTrainOptions, 'labels'>): LabelSpec => o.labels ?? train.labels ?? { kind: 'binary' };
+
+/** The patch loader trainVolumes trains on (exported so that other tools, e.g. the BraTS
+ *  experiment's patch dump for the PyTorch twin, build the very same stream). */
+export function volumePatchLoader(train: VolumeSource, o: Pick<VolumeTrainOptions, 'patch' | 'batchSize' | 'samplesPerEpoch' | 'seed' | 'foregroundFraction' | 'augment3d' | 'labels'>): PatchLoader {
+  return new PatchLoader(train, {
+    patch: o.patch, batchSize: o.batchSize ?? 2, samplesPerEpoch: o.samplesPerEpoch, seed: o.seed,
+    foregroundFraction: o.foregroundFraction, augment: o.augment3d, labels: specOf(train, o),
+  });
+}
+
+/** trainVolumes' validation: every validation volume predicted by the inference predictor
+ *  (windows of the patch size, mean of the heads), scored by volumeDice and averaged over the
+ *  volumes; valLoss is 1 - Dice. Exported to score weights trained elsewhere (e.g. by the PyTorch
+ *  twin) exactly as the trainer validates. */
+export async function validateVolumes(model: SegModel, val: VolumeSource, o: { backend: Backend; patch: [number, number, number]; labels: LabelSpec }): Promise<ValMetrics> {
+  const softmax = model.config.classes > 1 && model.config.multiclass === 'softmax';
+  // predict's defaults (overlap 0.25, 4 windows a run): the Dice `predict` would give, at a
+  // third of the cost of overlap 0.5 (validation of whole volumes can outweigh an epoch's steps)
+  const predictor = createPredictor(model, { backend: o.backend, mode: 'accurate', tile: o.patch });
+  let dice = 0, iou = 0;
+  for (let i = 0; i < val.length; i++) {
+    const v = await val.get(i);
+    const [X, Y, Z] = v.dims;
+    const s = volumeDice(predictor.predict({ data: v.image, channels: v.channels, depth: Z, height: Y, width: X }), v, o.labels, softmax);
+    dice += s.dice;
+    iou += s.iou;
+  }
+  const n = val.length;
+  return { dice: dice / n, iou: iou / n, valLoss: 1 - dice / n, images: n };
+}
+
 export async function trainVolumes(model: SegModel, data: { train: VolumeSource; val: VolumeSource }, o: VolumeTrainOptions): Promise<TrainResult> {
   if (model.config.dims !== 3) throw new Error(`trainVolumes: the model is ${model.config.dims}D; volumes need dims 3`);
-  const spec = o.labels ?? data.train.labels ?? { kind: 'binary' };
+  const spec = specOf(data.train, o);
   const planes = planeCount(spec);
   if (planes !== model.config.classes)
     throw new Error(`trainVolumes: the labels give ${planes} target planes, the model has ${model.config.classes} classes`);
-  const loader = new PatchLoader(data.train, {
-    patch: o.patch, batchSize: o.batchSize ?? 2, samplesPerEpoch: o.samplesPerEpoch, seed: o.seed,
-    foregroundFraction: o.foregroundFraction, augment: o.augment3d, labels: spec,
-  });
+  const loader = volumePatchLoader(data.train, o);
   const backend = await resolveBackend(o.backend ?? 'auto', o.precision ?? 'fp32');
-  const softmax = model.config.classes > 1 && model.config.multiclass === 'softmax';
-  const validate = async ({ model: m }: { model: SegModel }): Promise<ValMetrics> => {
-    // predict's defaults (overlap 0.25, 4 windows a run): the Dice `predict` would give, at a
-    // third of the cost of overlap 0.5 (validation of whole volumes can outweigh an epoch's steps)
-    const predictor = createPredictor(m, { backend, mode: 'accurate', tile: o.patch });
-    let dice = 0, iou = 0;
-    for (let i = 0; i < data.val.length; i++) {
-      const v = await data.val.get(i);
-      const [X, Y, Z] = v.dims;
-      const s = volumeDice(predictor.predict({ data: v.image, channels: v.channels, depth: Z, height: Y, width: X }), v, spec, softmax);
-      dice += s.dice;
-      iou += s.iou;
-    }
-    const n = data.val.length;
-    return { dice: dice / n, iou: iou / n, valLoss: 1 - dice / n, images: n };
-  };
+  const validate = ({ model: m }: { model: SegModel }): Promise<ValMetrics> => validateVolumes(m, data.val, { backend, patch: o.patch, labels: spec });
   return train(model, { train: [], val: [], loader }, { ...o, backend, validate });
 }

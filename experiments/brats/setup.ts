@@ -1,0 +1,43 @@
+// What the BraTS experiment's scripts share: where the data and the outputs are, the 3D models
+// and the patch-training options, so that run.ts (our training and all scoring) and
+// dump-patches.ts (the PyTorch twin's input: the same patches, the same initial weights) cannot
+// drift apart.
+import { existsSync } from 'node:fs';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BRATS_REGIONS } from '../../src/data/labels.js';
+import { DEFAULT_AUGMENT_3D } from '../../src/data/augment3d.js';
+import { openVolumes } from '../../src/data/volume-dataset.js';
+import type { ModelConfig } from '../../src/models/config.js';
+import type { VolumeTrainOptions } from '../../src/train/volumes.js';
+
+/** This folder in the sources (also when run from dist/). */
+export const here = dirname(fileURLToPath(import.meta.url)).replace(`${'/dist'}/experiments`, '/experiments');
+export const arg = (k: string): string | undefined => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] : undefined; };
+export const DATA = process.env.BRATS_DIR ?? join(here, '..', '..', '..', 'shared', 'data', 'brats2015-6cases');
+/** Where runs/ and results/ go: --out DIR or $BRATS_OUT (smoke tests), else this folder. */
+export const OUT = resolve(arg('--out') ?? process.env.BRATS_OUT ?? here);
+export const PATCH: [number, number, number] = [64, 64, 64];
+export const FILTERS_3D = [16, 32, 64, 128, 256];
+export const VALIDATE_EVERY = 8;
+export const spec = BRATS_REGIONS;
+
+/** The 3D models (seeded: the same initial weights in every run). */
+export const model3dConfig = (arch: 'unetpp' | 'unet'): Partial<ModelConfig> =>
+  ({ arch, dims: 3, inChannels: 2, classes: 3, multiclass: 'sigmoid', filters: FILTERS_3D, deepSupervision: arch === 'unetpp', seed: 0 });
+
+/** The 3D runs' patch stream and loss (with run.ts's outDir, epochs, backend, optimiser: trainVolumes' options). */
+export const PATCH_TRAINING = {
+  seed: 0, validateEvery: VALIDATE_EVERY, patch: PATCH, batchSize: 2, samplesPerEpoch: 16, augment3d: DEFAULT_AUGMENT_3D, labels: spec,
+  loss: { kind: 'bce_dice' as const, bceWeight: 0.5 },
+} satisfies Partial<VolumeTrainOptions>;
+export const OPTIMIZER = { kind: 'adam' as const, lr: 1e-3 };
+
+/** The 2 train / 2 validation / 2 test cases, cropped to the brain's box; null when the data is absent. */
+export async function openBrats() {
+  if (!existsSync(DATA)) return null;
+  const vd = await openVolumes(DATA, { labels: spec, cropToNonzero: true });
+  const { train, val, test } = vd.splits;
+  if (!train || !val || !test) throw new Error(`${DATA}: expected train, validation and test cases`);
+  return { train, val, test };
+}

@@ -6,9 +6,10 @@ weights (init.safetensors there), with Adam as ours (lr from the dump's manifest
 eps 1e-8, bias correction: torch.optim.Adam's defaults) and the peer's bce_dice (0.5 BCE + 1 -
 soft Dice per image, all planes together: our bce_dice) averaged over the four heads, fp32.
 
-Every validating epoch (every --validate-every and the last; run.ts validates the same) saves
-the weights as a PyTorch state_dict in safetensors with our names (epoch-NNN.safetensors);
-`run.js --only unetpp3d-peer` then validates and scores them with our code. Resumable: after
+Every --save-every epochs (default 4: every epoch run.ts validates, at its validateEvery of 8
+or a multiple of 4 of an earlier setting) and the last, the weights are saved as a PyTorch
+state_dict in safetensors with our names (epoch-NNN.safetensors); `run.js --only unetpp3d-peer`
+then validates the epochs our run validated and scores the best with our code. Resumable: after
 every epoch the model, the optimiser and the history go to state.pt atomically (tmp, then
 os.replace), and a restart continues after the last finished epoch. log.jsonl: one line an
 epoch (train loss, seconds, seconds per step), rewritten from state.pt.
@@ -28,7 +29,7 @@ def main():
     p.add_argument('--patches', default='/tmp/brats-patches', help='the dump of dump-patches.ts')
     p.add_argument('--out', default=os.path.join(os.environ.get('BRATS_OUT', HERE), 'runs', 'unetpp3d-peer'))
     p.add_argument('--epochs', type=int, help='default: the epochs dumped')
-    p.add_argument('--validate-every', type=int, help="default: the dump's (run.ts's) validateEvery")
+    p.add_argument('--save-every', type=int, default=4, help='save the weights every n epochs and after the last')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--channels-last', action='store_true',
                    help='channels_last_3d (the peer is faster without it for 3D training: 7.74 vs 7.91 s a 64^3 step, docs/bench)')
@@ -51,7 +52,7 @@ def main():
     if cfg['arch'] != 'unetpp' or cfg['dims'] != 3 or cfg['norm'] != 'instance' or cfg['multiclass'] != 'sigmoid' or not cfg['deepSupervision'] or cfg['preset'] != 'bn' or cfg['upsample'] != 'bilinear':
         sys.exit(f"the dump's model {cfg} is not the peer's 3D UNet++ with deep supervision and instance norm")
     epochs = a.epochs or man['epochs']
-    every = a.validate_every or opts['validateEvery']
+    every = a.save_every
     if epochs > man['epochs']:
         sys.exit(f"{a.patches} holds {man['epochs']} epochs, --epochs is {epochs}: dump more first")
 
@@ -90,7 +91,7 @@ def main():
         write_text(log_path, ''.join(json.dumps(h) + '\n' for h in history))
 
     run = {'engine': 'pytorch', 'torch': torch.__version__, 'peer': os.path.abspath(PEER), 'threads': a.threads,
-           'channels_last': a.channels_last, 'precision': 'fp32', 'epochs': epochs, 'validate_every': every,
+           'channels_last': a.channels_last, 'precision': 'fp32', 'epochs': epochs, 'save_every': every,
            'optimizer': {'kind': 'adam', 'lr': optim['lr'], 'betas': list(opt.defaults['betas']), 'eps': opt.defaults['eps']},
            'loss': 'torch_unetpp.bce_dice averaged over the heads', 'patches': os.path.abspath(a.patches)}
     write_text(os.path.join(a.out, 'run.json'), json.dumps(run, indent=1) + '\n')
@@ -121,9 +122,8 @@ def main():
             losses.append(loss.item())
             if not math.isfinite(losses[-1]):
                 sys.exit(f'non-finite loss at epoch {epoch}, step {b + 1}')
-        validating = epoch % every == 0 or epoch == epochs
         saved = None
-        if validating:
+        if epoch % every == 0 or epoch == epochs:
             saved = f'epoch-{epoch:03d}.safetensors'
             wmeta = {**meta, 'epoch': epoch, 'trained_by': f'pytorch {torch.__version__} (experiments/brats/peer_train.py)'}
             replace(os.path.join(a.out, saved), lambda t: P.save_safetensors(t, model.state_dict(), wmeta))

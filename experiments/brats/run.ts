@@ -58,6 +58,12 @@ async function score(name: string, predictVolume: (v: LoadedVolume) => ProbMap, 
   renameSync(`${out}.tmp`, out);
 }
 
+/** The 3D models' test predictions (unetpp3d, unet3d and the peer's unetpp3d alike). */
+const volumePredictor = (m: SegModel) => {
+  const predictor: Predictor = createPredictor(m, { backend, tile: PATCH, overlap: 0.5 });
+  return (v: LoadedVolume) => predictor.predict({ data: v.image, channels: 2, depth: v.dims[2], height: v.dims[1], width: v.dims[0] });
+};
+
 const done = (name: string) => existsSync(join(results, `${name}.json`));
 const runDir = (name: string) => join(OUT, 'runs', name);
 const common = (name: string) => ({
@@ -70,8 +76,7 @@ for (const arch of ['unetpp', 'unet'] as const) {
   if (!ONLY.includes(name) || done(name)) continue;
   const model = new SegModel(model3dConfig(arch));
   const r = await trainVolumes(model, { train: trainStore, val: valStore }, { ...common(name), ...PATCH_TRAINING });
-  const predictor: Predictor = createPredictor(loadModel(r.bestPath), { backend, tile: PATCH, overlap: 0.5 });
-  await score(name, (v) => predictor.predict({ data: v.image, channels: 2, depth: v.dims[2], height: v.dims[1], width: v.dims[0] }), facts(r));
+  await score(name, volumePredictor(loadModel(r.bestPath)), facts(r));
 }
 
 // The PyTorch twin of unetpp3d (peer_train.py: the same patches, initial weights, optimiser and
@@ -84,11 +89,20 @@ if (ONLY.includes(PEER) && !done(PEER)) {
   if (!existsSync(logPath)) throw new Error(`${PEER}: ${logPath} is missing: run experiments/brats/peer_train.py first (README.md)`);
   type PeerEpoch = { epoch: number; train_loss: number; seconds: number; steps: number; step_s_median: number; step_s: number[]; losses: number[]; saved: string | null };
   const log = readFileSync(logPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as PeerEpoch);
-  const peerRun = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { epochs: number; validate_every: number; [k: string]: unknown };
+  const peerRun = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { epochs: number; [k: string]: unknown };
   const finished = log.length ? log[log.length - 1].epoch : 0;
   if (finished !== peerRun.epochs) throw new Error(`${PEER}: the peer run has finished ${finished} of its ${peerRun.epochs} epochs: resume peer_train.py first`);
   if (peerRun.epochs !== EPOCHS) console.log(`${PEER}: note: the peer trained ${peerRun.epochs} epochs, --epochs is ${EPOCHS}`);
-  const saved = log.filter((e) => e.saved).map((e) => e.epoch);
+  // The epochs to validate: those our unetpp3d run validated (its log, when there), else the
+  // trainer's rule (every validateEvery and the last); the best is chosen among them as the trainer does.
+  const oursLog = join(runDir('unetpp3d'), 'log.jsonl');
+  const candidates = existsSync(oursLog)
+    ? readFileSync(oursLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { epoch: number; dice: number | null }).filter((e) => e.dice !== null).map((e) => e.epoch)
+    : Array.from({ length: finished }, (_, i) => i + 1).filter((e) => e % PATCH_TRAINING.validateEvery === 0 || e === finished);
+  const candidatesFrom = existsSync(oursLog) ? oursLog : `every ${PATCH_TRAINING.validateEvery} epochs and the last`;
+  const unsaved = candidates.filter((e) => !log.find((x) => x.epoch === e)?.saved);
+  if (!candidates.length || unsaved.length) throw new Error(`${PEER}: the peer saved no weights at epoch(s) ${unsaved.join(', ') || '(none to validate)'} (validated: ${candidatesFrom}); rerun peer_train.py with a --save-every that covers them`);
+  console.log(`${PEER}: validating epochs ${candidates.join(', ')} (as ${candidatesFrom})`);
   const cfg = new SegModel(model3dConfig('unetpp')).config;
   const sorted = (o: object) => JSON.stringify(Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b))));
   const load = (epoch: number) => {
@@ -100,7 +114,7 @@ if (ONLY.includes(PEER) && !done(PEER)) {
   const valPath = join(dir, 'val.json');
   const vals: Record<string, { dice: number; iou: number; valLoss: number; seconds: number }> = existsSync(valPath) ? JSON.parse(readFileSync(valPath, 'utf8')) : {};
   const best = new EarlyStopping({ mode: 'max', patience: 0 }); // the trainer's rule for the best checkpoint: strictly better than every earlier epoch
-  for (const epoch of saved) {
+  for (const epoch of candidates) {
     if (!vals[epoch]) {
       const t0 = performance.now();
       const v = await validateVolumes(load(epoch), valStore, { backend, patch: PATCH, labels: spec });
@@ -123,13 +137,12 @@ if (ONLY.includes(PEER) && !done(PEER)) {
     console.log(`${PEER}: step 1 loss, same weights and batch: ours ${firstStepLoss.ours}, the peer's ${firstStepLoss.peer}`);
   }
   const steps = log.flatMap((e) => e.step_s).sort((a, b) => a - b);
-  const predictor: Predictor = createPredictor(load(best.bestEpoch), { backend, tile: PATCH, overlap: 0.5 });
-  await score(PEER, (v) => predictor.predict({ data: v.image, channels: 2, depth: v.dims[2], height: v.dims[1], width: v.dims[0] }), {
+  await score(PEER, volumePredictor(load(best.bestEpoch)), {
     // the peer's own training time (validation runs here, not in its epochs as in ours)
     trainSeconds: log.reduce((t, e) => t + e.seconds, 0), epochsRun: finished, bestEpoch: best.bestEpoch,
     stepMs: steps.length ? 1000 * steps[Math.floor(steps.length / 2)] : NaN,
     history: log.map((e) => ({ epoch: e.epoch, trainLoss: e.train_loss, valDice: vals[e.epoch]?.dice ?? null, seconds: e.seconds, stepSeconds: e.step_s_median })),
-    firstStepLoss, trainedBy: { engine: 'pytorch', ...peerRun }, scoredBy: 'unetpp (validateVolumes and the predictor, as unetpp3d)',
+    validatedEpochs: candidates, validatedAs: candidatesFrom, firstStepLoss, trainedBy: { engine: 'pytorch', ...peerRun }, scoredBy: 'unetpp (validateVolumes and the predictor, as unetpp3d)',
   });
 }
 

@@ -9,6 +9,7 @@ import { readPruning, readRun, type PruningResult, type RunResult, type Machine 
 import { DATASETS, FULL, MODELS, MODEL_LABELS, PAPER, type DatasetKey, type ModelKey } from './settings.js';
 import { DATASET_NOTES } from './data.js';
 import { scheduleOf } from './unit.js';
+import { bratsSection } from '../brats/report.js';
 
 export const FULL_COMMAND = 'npm run build && OMP_WAIT_POLICY=passive node dist/experiments/paper-table/run.js --time-budget 10200';
 
@@ -75,7 +76,7 @@ function pruningTable(p: PruningResult | null): string {
 
 const machineLine = (m: Machine) => `${m.cpu}, ${m.cores} cores (threads: ${m.threads}), ${m.os}, Node ${m.node}, backend ${m.backend}`;
 
-export async function buildReport(o: { results: string; out: string }): Promise<string> {
+export async function buildReport(o: { results: string; out: string; brats?: string }): Promise<string> {
   const runs = DATASETS.map((ds) => MODELS.map((m) => readRun(o.results, ds, m)));
   const pruning = DATASETS.map((ds) => readPruning(o.results, ds));
   const all = runs.flat().filter((r): r is RunResult => !!r);
@@ -149,6 +150,7 @@ export async function buildReport(o: { results: string; out: string }): Promise<
     '- **Loss.** 0.5 BCE + Dice per head (mean over heads with deep supervision), as the paper.',
     '- **One seed.** One run per model; the std is over test images, not over training seeds.',
     '',
+    ...(o.brats ? bratsSection(o.brats) : []),
   ];
   const text = md.join('\n');
   writeFileAtomicSync(o.out, new TextEncoder().encode(text));
@@ -159,7 +161,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const repo = fileURLToPath(new URL('../../../', import.meta.url));
   const { values } = parseArgs({ options: { results: { type: 'string' }, out: { type: 'string' } }, strict: true });
   const out = resolve(values.out ?? join(repo, 'docs/results.md'));
-  buildReport({ results: resolve(values.results ?? join(repo, 'experiments/paper-table/results')), out })
+  buildReport({ results: resolve(values.results ?? join(repo, 'experiments/paper-table/results')), out, brats: join(repo, 'experiments/brats/results') })
     .then(() => console.log(`wrote ${out}`))
     .catch((e: Error) => { console.error(`report: ${e.message}`); process.exit(1); });
 }

@@ -115,7 +115,9 @@ export class MicroBatcher {
     const seconds = (performance.now() - t0) / 1000;
     this.secondsPerBatch = 0.8 * this.secondsPerBatch + 0.2 * seconds;
     this.opts.onBatch?.(batch.length, seconds);
-    // let I/O (health checks, new requests, responses) run before the next batch
-    setImmediate(() => { this.busy = false; this.freeSince = performance.now(); this.schedule(); });
+    // let I/O (health checks, new requests, responses) run before the next batch: one
+    // setImmediate alone would run in this loop turn's check phase, before the poll phase
+    // reads what arrived during the batch; the second lands after the next poll
+    setImmediate(() => setImmediate(() => { this.busy = false; this.freeSince = performance.now(); this.schedule(); }));
   }
 }

@@ -3,7 +3,7 @@
 // target planes: one plane per class value (softmax adds a background plane first), or named
 // regions of several values that may overlap (BraTS: whole tumour / tumour core / enhancing,
 // trained as sigmoid channels). Planes are expanded per patch, never for a whole dataset.
-import { fileError } from './read-image.js';
+import { fileError } from './file-error.js';
 
 export type LabelSpec =
   /** Any non-zero value is foreground: one plane. */
@@ -22,6 +22,12 @@ export const BRATS_REGIONS: LabelSpec = {
     { name: 'enhancing tumour', values: [4] },
   ],
 };
+
+/** What a model without a dataset's spec writes: softmax K -> background + values 1..K-1; one sigmoid plane -> binary; K sigmoid planes -> 1..K. */
+export function defaultLabelSpec(classes: number, softmax: boolean): LabelSpec {
+  if (softmax) return { kind: 'classes', values: Array.from({ length: classes - 1 }, (_, k) => k + 1), background: true };
+  return classes === 1 ? { kind: 'binary' } : { kind: 'classes', values: Array.from({ length: classes }, (_, k) => k + 1) };
+}
 
 /** Target plane names, in order. */
 export function planeNames(spec: LabelSpec): string[] {
@@ -122,4 +128,63 @@ export function foregroundLocations(labels: Uint8Array, spec: LabelSpec, max = 1
     }
     return out;
   });
+}
+
+/**
+ * One label per voxel in the dataset's own values, so that the file scores and reads as the
+ * training labels did: softmax classes -> the argmax's value (0 = background); sigmoid classes
+ * -> the value of the most probable plane above the threshold (as labelMap); regions, which may
+ * overlap (BraTS's) -> the value whose planes are exactly the planes above the threshold
+ * (BraTS: enhancing + core + whole -> 4), else the closest one.
+ */
+export function labelsFromPlanes(p: { data: ArrayLike<number>; classes: number }, spec: LabelSpec, threshold = 0.5): Uint8Array {
+  const n = p.data.length / p.classes, out = new Uint8Array(n);
+  if (spec.kind === 'classes') {
+    const off = spec.background ? 1 : 0;
+    for (let i = 0; i < n; i++) {
+      let best = 0;
+      for (let k = 1; k < p.classes; k++) if (p.data[k * n + i] > p.data[best * n + i]) best = k;
+      out[i] = spec.background ? (best === 0 ? 0 : spec.values[best - 1]) : p.data[best * n + i] > threshold ? spec.values[best - off] : 0;
+    }
+    return out;
+  }
+  const { bits, known } = planeTable(spec);
+  const valueOf = new Map<number, number>();  // plane set -> label value
+  const pick = (set: number) => {
+    let best = 0, score = -Infinity;
+    for (let v = 0; v < 256; v++) {
+      if (!known[v]) continue;
+      const s = popcount(bits[v] & set) - popcount(bits[v] & ~set);
+      if (s > score) { score = s; best = v; }
+    }
+    return best;
+  };
+  for (let i = 0; i < n; i++) {
+    let set = 0;
+    for (let k = 0; k < p.classes; k++) if (p.data[k * n + i] > threshold) set |= 1 << k;
+    let v = valueOf.get(set);
+    if (v === undefined) valueOf.set(set, (v = set === 0 ? 0 : pick(set)));
+    out[i] = v;
+  }
+  return out;
+}
+
+const popcount = (x: number) => { let c = 0; for (; x; x &= x - 1) c++; return c; };
+
+/**
+ * Per target plane (softmax's background plane left out), its name and the label values that
+ * belong to it: what a label map written by labelsFromPlanes holds of each class or region
+ * (regions overlap: BraTS's whole tumour is 1, 2, 3 and 4).
+ */
+export function planeValues(spec: LabelSpec): { name: string; values: number[] }[] {
+  const { bits } = planeTable(spec);
+  const names = planeNames(spec);
+  const first = spec.kind === 'classes' && spec.background ? 1 : 0;
+  const out: { name: string; values: number[] }[] = [];
+  for (let p = first; p < names.length; p++) {
+    const values: number[] = [];
+    for (let v = 1; v < 256; v++) if (bits[v] & (1 << p)) values.push(v);
+    out.push({ name: names[p], values });
+  }
+  return out;
 }

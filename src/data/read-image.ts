@@ -2,6 +2,7 @@
 // PNG (8/16-bit), JPEG and TIFF are read; alpha is dropped; errors always name the file.
 import sharp from 'sharp';
 import { writeFileAtomic } from './atomic.js';
+import { fileError } from './file-error.js';
 
 /** A host image: data is CHW (channel planes one after another), float32. */
 export interface Image {
@@ -26,10 +27,7 @@ export interface ReadImageResult extends Image {
   sourceHeight: number;
 }
 
-export function fileError(path: string, what: string, cause?: unknown): Error {
-  const why = cause instanceof Error ? `: ${cause.message}` : '';
-  return new Error(`${path}: ${what}${why}`, cause === undefined ? undefined : { cause });
-}
+export { fileError };
 
 interface Raw {
   width: number;

@@ -6,9 +6,10 @@ import { scanVolumes, type VolumeDataset, type VolumeScanOptions } from './volum
 import { VolumeStore } from './volume-store.js';
 import { datasetCtStats, loadCase, type LoadedVolume, type VolumeLoadOptions } from './volume-load.js';
 import { BRATS_REGIONS, planeNames, type LabelSpec } from './labels.js';
-import { resampleOnto } from './resample.js';
-import { uncropFromBox } from './crop-box.js';
+import { toSourceGrid } from './volume-prepare.js';
 import { writeNifti } from './nifti.js';
+
+export { toSourceGrid };
 import type { CtStats, VolumeNorm } from './intensity.js';
 import type { SplitName } from './split-csv.js';
 
@@ -114,17 +115,6 @@ export function parseLabelSpec(arg: string, background = false): LabelSpec {
   }
   if (!parts.length) throw new Error('--labels: empty');
   return { kind: 'classes', values: parts.map(int), background };
-}
-
-/**
- * A prediction made on a loaded case (label map [Z, Y, X] or K probability maps) put back onto
- * the case's own files' grid: nearest for labels, trilinear for probabilities; unchanged
- * when the case was not resampled.
- */
-export function toSourceGrid<T extends Float32Array | Uint8Array>(data: T, channels: number, v: LoadedVolume, mode: 'nearest' | 'linear'): T {
-  const grid = { dims: v.crop?.dims ?? v.source.dims, spacing: v.source.spacing }; // the files' grid, cropped
-  const onGrid = v.dims.join() === grid.dims.join() && v.spacing.join() === grid.spacing.join() ? data : resampleOnto(data, channels, v, grid, mode);
-  return v.crop ? uncropFromBox(onGrid, channels, v.source.dims, v.crop) : onGrid;
 }
 
 /** Writes a label map predicted on a loaded case as NIfTI on the case's own grid and affine. */

@@ -7,20 +7,15 @@ import { stat } from 'node:fs/promises';
 import { readNiftiChannels, type ChannelVolume } from './nifti.js';
 import { readDicomFolder } from './dicom.js';
 import { alignToGrid } from './reorient.js';
-import { boxAffine, cropToBox, nonzeroBox, type Box } from './crop-box.js';
+import type { Box } from './crop-box.js';
+import { prepareVolume, type Geometry, type PrepareOptions } from './volume-prepare.js';
 import { fileError } from './read-image.js';
 import { foregroundLocations, toLabelMap, type LabelSpec } from './labels.js';
-import { resampleVolume, resampledAffine } from './resample.js';
-import { ctStatistics, foregroundIntensities, normalizeChannel, type CtStats, type VolumeNorm } from './intensity.js';
+import { ctStatistics, foregroundIntensities, type CtStats, type VolumeNorm } from './intensity.js';
 import type { VolumeCase } from './volume-layout.js';
 import type { SplitName } from './split-csv.js';
 
-/** Where a volume lies: NIfTI [X, Y, Z] dims, spacing in mm, voxel-to-world affine. */
-export interface Geometry {
-  dims: [number, number, number];
-  spacing: [number, number, number];
-  affine: number[][];
-}
+export type { Geometry };
 
 export interface LoadedVolume extends Geometry {
   id: string;
@@ -38,21 +33,12 @@ export interface LoadedVolume extends Geometry {
   crop?: Box;
 }
 
-export interface VolumeLoadOptions {
+/** Crop, spacing, normalisation and tolerance: PrepareOptions (volume-prepare.ts). */
+export interface VolumeLoadOptions extends PrepareOptions {
   /** Input channels expected per case (the dataset's modality count); checked against 4D files. */
   modalities?: number;
   /** How label values become target planes; default binary (any non-zero). */
   labels?: LabelSpec;
-  /** Resample to this [x, y, z] spacing in mm (trilinear images, nearest labels). */
-  spacing?: [number, number, number];
-  /** Per modality (or one for all); default 'zscore'. */
-  normalize?: VolumeNorm | VolumeNorm[];
-  /** Dataset CT statistics (see datasetCtStats), needed when a modality is 'ct'. */
-  ct?: (CtStats | undefined)[];
-  /** Tolerance on spacing and affine entries, in mm. Default 1e-3. */
-  tolerance?: number;
-  /** Keep only the box of non-zero voxels (image, label or mask), as nnU-Net does. */
-  cropToNonzero?: boolean;
 }
 
 const fmt = (v: readonly number[]) => v.map((x) => +x.toFixed(4)).join('x');
@@ -130,34 +116,9 @@ export async function loadCase(c: VolumeCase, o: VolumeLoadOptions = {}): Promis
     mask = new Uint8Array(md.length); // a plain loop: TypedArray.from with a map function is slow on 10M voxels
     for (let i = 0; i < md.length; i++) mask[i] = md[i] !== 0 ? 1 : 0;
   }
-  let { data, dims } = img;
-  let { spacing, affine } = source;
-  let crop: Box | undefined;
-  if (o.cropToNonzero) {
-    // with a brain mask, the mask is the region (the image background need not be 0)
-    const box = nonzeroBox(data, mask ? 0 : img.channels, dims, [labels, mask]);
-    if (box && box.dims.join() !== dims.join()) {
-      crop = box;
-      data = cropToBox(data, img.channels, dims, box);
-      if (labels) labels = cropToBox(labels, 1, dims, box);
-      if (mask) mask = cropToBox(mask, 1, dims, box);
-      affine = boxAffine(affine, box);
-      dims = box.dims;
-    }
-  }
-  const grid = dims;
-  if (o.spacing && o.spacing.some((s, i) => Math.abs(s - spacing[i]) > tol)) {
-    ({ data, dims } = resampleVolume(data, img.channels, grid, spacing, o.spacing, 'linear'));
-    if (labels) labels = resampleVolume(labels, 1, grid, spacing, o.spacing, 'nearest').data;
-    if (mask) mask = resampleVolume(mask, 1, grid, spacing, o.spacing, 'nearest').data;
-    affine = resampledAffine(affine, spacing, o.spacing);
-    spacing = [...o.spacing];
-  }
-  const n = dims[0] * dims[1] * dims[2];
-  for (let ch = 0; ch < img.channels; ch++) {
-    const kind = Array.isArray(o.normalize) ? o.normalize[ch] ?? 'zscore' : o.normalize ?? 'zscore';
-    normalizeChannel(data.subarray(ch * n, (ch + 1) * n), kind, { mask, ct: o.ct?.[ch] });
-  }
+  const prepared = prepareVolume(img.data, img.channels, source, o, { labels, mask });
+  const { data, dims, spacing, affine, crop } = prepared;
+  labels = prepared.labels;
   const foreground = labels ? foregroundLocations(labels, o.labels ?? { kind: 'binary' }) : [];
   return { id: c.id, split: c.split, channels: img.channels, dims, spacing, affine, image: data, labels, foreground, source, crop };
 }

@@ -4,51 +4,14 @@
 // the file's own grid and affine, so that it opens aligned over the input in any viewer.
 import { join, basename } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import type { Predictor, ProbMap } from './predict.js';
+import type { Predictor } from './predict.js';
 import { loadForPrediction, toSourceGrid, writeCasePrediction, type VolumePipeline } from '../data/volume-dataset.js';
 import { writeNifti } from '../data/nifti.js';
-import { planeTable, type LabelSpec } from '../data/labels.js';
+import { labelsFromPlanes } from '../data/labels.js';
+
+export { labelsFromPlanes }; // where the CLI, eval and experiments have imported it from
 
 export interface VolumePrediction { input: string; outputs: string[]; dims: number[]; foreground: number; ms: number }
-
-/**
- * One label per voxel in the dataset's own values, so that the file scores and reads as the
- * training labels did: softmax classes -> the argmax's value (0 = background); sigmoid planes
- * (classes, or regions that may overlap, as BraTS's) -> the value whose planes are exactly the
- * planes above the threshold (BraTS: enhancing + core + whole -> 4), else the closest one.
- */
-export function labelsFromPlanes(p: ProbMap, spec: LabelSpec, threshold = 0.5): Uint8Array {
-  const n = p.data.length / p.classes, out = new Uint8Array(n);
-  if (spec.kind === 'classes' && spec.background) {
-    for (let i = 0; i < n; i++) {
-      let best = 0;
-      for (let k = 1; k < p.classes; k++) if (p.data[k * n + i] > p.data[best * n + i]) best = k;
-      out[i] = best === 0 ? 0 : spec.values[best - 1];
-    }
-    return out;
-  }
-  const { bits, known } = planeTable(spec);
-  const valueOf = new Map<number, number>();  // plane set -> label value
-  const pick = (set: number) => {
-    let best = 0, score = -Infinity;
-    for (let v = 0; v < 256; v++) {
-      if (!known[v]) continue;
-      const s = popcount(bits[v] & set) - popcount(bits[v] & ~set);
-      if (s > score) { score = s; best = v; }
-    }
-    return best;
-  };
-  for (let i = 0; i < n; i++) {
-    let set = 0;
-    for (let k = 0; k < p.classes; k++) if (p.data[k * n + i] > threshold) set |= 1 << k;
-    let v = valueOf.get(set);
-    if (v === undefined) valueOf.set(set, (v = set === 0 ? 0 : pick(set)));
-    out[i] = v;
-  }
-  return out;
-}
-
-const popcount = (x: number) => { let c = 0; for (; x; x &= x - 1) c++; return c; };
 
 const stemOf = (path: string) => basename(path).replace(/\.nii(\.gz)?$/i, '').replace(/_0000$/, '');
 

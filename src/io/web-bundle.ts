@@ -12,6 +12,7 @@ import type { Normalize } from '../data/transforms.js';
 import type { BlendKind } from '../infer/tiles.js';
 import { toOnnx } from './onnx.js';
 import type { CtStats, VolumeNorm } from '../data/intensity.js';
+import { defaultLabelSpec, planeCount, type LabelSpec } from '../data/labels.js';
 import { WEB_BUNDLE_FORMAT, type WebManifest, type WebModelEntry, type WebVolumeSpec } from './web-manifest.js';
 
 export { WEB_BUNDLE_FORMAT, type WebManifest, type WebModelEntry, type WebVolumeSpec };
@@ -25,6 +26,9 @@ export interface WebVolumeOptions {
   /** Per modality, the dataset CT statistics ('ct' needs them). */
   ct?: (CtStats | null | undefined)[];
   spacing?: [number, number, number];
+  cropToNonzero?: boolean;
+  /** Output planes -> label values in the page's masks (default: 1..K, softmax's background 0). */
+  labels?: LabelSpec;
 }
 
 export interface WebBundleOptions {
@@ -43,7 +47,7 @@ export interface WebBundleOptions {
   volume?: WebVolumeOptions;
 }
 
-function volumeSpec(dims: 2 | 3, channels: number, v: WebVolumeOptions): WebVolumeSpec {
+function volumeSpec(dims: 2 | 3, channels: number, classes: number, softmax: boolean, v: WebVolumeOptions): WebVolumeSpec {
   const modalities = v.modalities ?? (channels === 1 ? ['image'] : Array.from({ length: channels }, (_, k) => `image${k + 1}`));
   if (modalities.length !== channels) bad('volume.modalities', `${modalities.length} names (${modalities.join(', ')}) for a model with ${channels} input channel(s)`);
   const n = v.normalize ?? 'zscore';
@@ -51,7 +55,10 @@ function volumeSpec(dims: 2 | 3, channels: number, v: WebVolumeOptions): WebVolu
   if (normalize.length !== channels) bad('volume.normalize', `${normalize.length} kinds for ${channels} modalities`);
   const ct = modalities.map((_, k) => v.ct?.[k] ?? null);
   normalize.forEach((kind, k) => { if (kind === 'ct' && !ct[k]) bad('volume.ct', `modality ${modalities[k]} is normalised as 'ct' and needs the dataset's CT statistics`); });
-  return { dims, modalities, normalize, ct, spacing: v.spacing ?? null };
+  const labels = v.labels ?? defaultLabelSpec(classes, softmax);
+  if (planeCount(labels) !== classes) bad('volume.labels', `${planeCount(labels)} planes for a model of ${classes} output classes`);
+  if (softmax !== (labels.kind === 'classes' && !!labels.background)) bad('volume.labels', `a ${softmax ? 'softmax model needs classes with a background plane' : 'sigmoid model takes no background plane'}`);
+  return { dims, modalities, normalize, ct, spacing: v.spacing ?? null, cropToNonzero: !!v.cropToNonzero, labels };
 }
 
 const bad = (opt: string, msg: string): never => { throw new Error(`web bundle option ${opt}: ${msg}`); };
@@ -105,7 +112,7 @@ export function buildWebBundle(model: SegModel, o: WebBundleOptions = {}): { man
       classes: cfg.classes, classNames, threshold,
     },
     models,
-    ...(dims === 3 || o.volume ? { volume: volumeSpec(dims, cfg.inChannels, o.volume ?? {}) } : {}),
+    ...(dims === 3 || o.volume ? { volume: volumeSpec(dims, cfg.inChannels, cfg.classes, cfg.classes > 1 && cfg.multiclass === 'softmax', o.volume ?? {}) } : {}),
   };
   return { manifest, files };
 }

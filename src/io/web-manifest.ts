@@ -3,6 +3,7 @@
 import type { Normalize } from '../data/transforms.js';
 import type { BlendKind } from '../infer/tiles.js';
 import type { CtStats, VolumeNorm } from '../data/intensity.js';
+import type { LabelSpec } from '../data/labels.js';
 
 export const WEB_BUNDLE_FORMAT = 'unetpp-web-bundle';
 
@@ -69,6 +70,12 @@ export interface WebVolumeSpec {
   normalize: VolumeNorm[];
   /** Per modality: the dataset CT statistics for 'ct', else null. */
   ct: (CtStats | null)[];
-  /** Voxel spacing (mm, x y z) training resampled to, when it did (the page does not resample: informative). */
+  /** Voxel spacing (mm, x y z) training resampled to, when it did: the page resamples to it
+   *  and puts the labels back on the file's grid, as `unetpp predict` does. */
   spacing: [number, number, number] | null;
+  /** Training cropped its cases to the box of non-zero voxels: the page does too (absent = no). */
+  cropToNonzero?: boolean;
+  /** How the output planes map to label values in the mask the page writes (the training
+   *  dataset's values, as `unetpp predict` writes them; absent in older bundles: 1..K). */
+  labels?: LabelSpec;
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { scanVolumes, isVolumeFolder } from '../../src/data/volume-layout.js';
 import { loadCase, datasetCtStats } from '../../src/data/volume-load.js';
 import { VolumeStore } from '../../src/data/volume-store.js';
-import { BRATS_REGIONS, expandPlanes, planeNames, toLabelMap, foregroundLocations } from '../../src/data/labels.js';
+import { BRATS_REGIONS, expandPlanes, labelsFromPlanes, planeNames, planeValues, toLabelMap, foregroundLocations, type LabelSpec } from '../../src/data/labels.js';
 import { resampleVolume, resampleOnto, resampledAffine } from '../../src/data/resample.js';
 import { normalizeChannel, ctStatistics } from '../../src/data/intensity.js';
 import { readNiftiChannels } from '../../src/data/nifti.js';
@@ -154,6 +154,29 @@ test('labels: integer-valued floats are fine; values outside the spec and fracti
   const f = foregroundLocations(Uint8Array.from([0, 1, 2, 2, 0, 1]), { kind: 'classes', values: [1, 2] });
   assert.deepEqual(f.map((a) => Array.from(a)), [[1, 5], [2, 3]]);
   assert.equal(foregroundLocations(new Uint8Array(100000).fill(1), { kind: 'binary' }, 1000)[0].length, 1000);
+});
+
+test('labelsFromPlanes inverts expandPlanes (classes, softmax, binary, regions); sigmoid classes take the most probable plane', () => {
+  const cases: [LabelSpec, number[]][] = [
+    [{ kind: 'classes', values: [2, 5, 7], background: true }, [0, 2, 5, 7]],
+    [{ kind: 'classes', values: [3, 9] }, [0, 3, 9]],
+    [{ kind: 'binary' }, [0, 1]],
+    [BRATS_REGIONS, [0, 1, 2, 4]], // 3 has 1's planes (whole + core): written as 1
+  ];
+  for (const [spec, values] of cases) {
+    const labels = Uint8Array.from({ length: 500 }, (_, i) => values[(i * 7 + (i >> 3)) % values.length]);
+    const planes = expandPlanes(labels, spec); // 0/1 planes as probabilities
+    const got = labelsFromPlanes({ data: planes, classes: planes.length / labels.length }, spec);
+    assert.deepEqual([...got], [...labels], JSON.stringify(spec));
+  }
+  // two sigmoid class planes above the threshold: the more probable one's value, as labelMap
+  const p = Float32Array.from([0.7, 0.6, 0.2, /* plane 2 */ 0.9, 0.55, 0.3]);
+  assert.deepEqual([...labelsFromPlanes({ data: p, classes: 2 }, { kind: 'classes', values: [3, 9] })], [9, 3, 0]);
+  // regions: whole + core above, enhancing below -> 1 (necrosis); whole alone -> 2 (oedema)
+  const r = Float32Array.from([0.9, 0.8, /* core */ 0.8, 0.1, /* enhancing */ 0.2, 0.1]);
+  assert.deepEqual([...labelsFromPlanes({ data: r, classes: 3 }, BRATS_REGIONS)], [1, 2]);
+  assert.deepEqual(planeValues(BRATS_REGIONS).map((c) => c.values), [[1, 2, 3, 4], [1, 3, 4], [4]]);
+  assert.deepEqual(planeValues({ kind: 'classes', values: [2, 5], background: true }), [{ name: 'label 2', values: [2] }, { name: 'label 5', values: [5] }]);
 });
 
 test('resampling: trilinear reproduces a linear ramp, nearest keeps labels, affine and round trip', () => {

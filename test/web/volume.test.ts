@@ -4,7 +4,8 @@
 // sliding windows and saved as NIfTI: the saved mask has the input's affine and equals
 // Node's prediction of the same model (Dice >= 0.99 per class). The page survives a corrupt
 // file, a case with the wrong number of modalities and one past the memory limit (a message
-// each), cancels a run, reads a DICOM folder, and runs a 2D model slice by slice.
+// each), cancels a run, reads a DICOM folder, runs a 2D model slice by slice, and writes a
+// region model's masks in the dataset's label values after cropping and resampling as Node does.
 // UNETPP_WEB_BIG=1 also measures a 256x256x160 volume (time in the tab, Chromium's memory).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,6 +23,9 @@ import { normalizeChannel, type VolumeNorm } from '../../src/data/intensity.js';
 import { readDicomFolder } from '../../src/data/dicom.js';
 import type { Volume } from '../../src/data/nifti.js';
 import { writeSeries } from '../data/dicom-writer.js';
+import { predictCase } from '../../src/infer/volume-files.js';
+import { BRATS_REGIONS, planeNames } from '../../src/data/labels.js';
+import type { VolumePipeline } from '../../src/data/volume-dataset.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
@@ -246,7 +250,55 @@ test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), m
     assert.ok(sliceFg > 0.01 && sliceFg < 0.99, `the random 2D model marks ${sliceFg} of the voxels: not a meaningful comparison`);
     assert.ok(sliceDice >= 0.99, `2D model slice by slice: Dice page vs Node ${sliceDice}`);
 
-    // 6. optional: a 256x256x160 single-modality volume, time and memory (docs/web.md)
+    // 6. a bundle of a region-trained checkpoint (BraTS's nested regions as sigmoid planes) whose
+    // training cropped its cases to the non-zero box and resampled them to another spacing: the
+    // page crops, resamples and writes the dataset's label values (1, 2, 4) back on the file's
+    // grid, as `unetpp predict` does (predictCase, from the files)
+    const regions = new SegModel({ arch: 'unetpp', preset: 'bn', dims: 3, norm: 'instance', filters: [4, 8, 16], inChannels: 2, classes: 3, multiclass: 'sigmoid', deepSupervision: true, seed: 5 });
+    const pipeline: VolumePipeline = { modalities: MODALITIES, normalize: NORMS, ct: [null, null], spacing: [1.6, 1.3, 2.0], cropToNonzero: true, labels: BRATS_REGIONS, classNames: planeNames(BRATS_REGIONS) };
+    const regionBundle = join(tmp, 'bundle-regions');
+    const rm = writeWebBundle(regionBundle, regions, { tile: TILE, overlap: OVERLAP, classNames: pipeline.classNames, threshold: 0.5,
+      volume: { modalities: pipeline.modalities, normalize: pipeline.normalize, ct: pipeline.ct, spacing: pipeline.spacing, cropToNonzero: true, labels: pipeline.labels } });
+    assert.deepEqual(rm.volume?.labels, BRATS_REGIONS);
+    // the case: air (zeros) around a box, so that the crop moves the grid
+    const boxed = syntheticCase(X, Y, Z).map((p) => p.map((v, i) => {
+      const x = i % X, y = Math.floor(i / X) % Y, z = Math.floor(i / (X * Y));
+      return x >= 5 && x < 38 && y >= 4 && y < 33 && z >= 2 && z < 19 ? v : 0;
+    }));
+    const brainFiles = MODALITIES.map((m) => join(tmp, `brain01_${m}.nii.gz`));
+    for (const [k, f] of brainFiles.entries()) await writeNifti(f, { dims: [X, Y, Z], spacing: SPACING, affine: AFFINE, data: boxed[k] }, { datatype: 'float32' });
+    const nodeOut = await predictCase(createPredictor(regions, { backend: await resolveBackend('auto'), mode: 'accurate', tile: TILE, overlap: OVERLAP, batch: 1 }), brainFiles, join(tmp, 'node-regions'), pipeline);
+    const nodeRegions = Uint8Array.from((await readNifti(nodeOut.outputs[0])).data);
+    const values = [1, 2, 4].map((v) => nodeRegions.filter((l) => l === v).length / nodeRegions.length);
+    assert.ok(values.filter((f) => f > 0.005).length >= 2 && nodeRegions.some((l, i) => l && boxed[0][i] === 0) === false,
+      `Node's region labels: shares of 1, 2, 4 ${values.join(', ')} (two needed), none outside the box: not a meaningful comparison`);
+    await page.setInputFiles('#bundle-folder', regionBundle);
+    await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''));
+    assert.equal(await state(), 'ready', await status());
+    const runsR = Number(await page.evaluate(() => document.body.dataset.runs)) + 1;
+    await page.setInputFiles('#volume-input', brainFiles);
+    await settle(runsR);
+    assert.equal(await state(), 'done', await status());
+    const [dl3] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+    await dl3.saveAs(join(tmp, 'regions-mask.nii.gz'));
+    const webRegions = await readNifti(join(tmp, 'regions-mask.nii.gz'));
+    assert.deepEqual(webRegions.dims, [X, Y, Z]);
+    const webR = Uint8Array.from(webRegions.data);
+    assert.ok(webR.every((l) => [0, 1, 2, 4].includes(l)), `the page wrote values ${[...new Set(webR)]}, not BraTS's 0, 1, 2, 4`);
+    const regionDice = BRATS_REGIONS.kind === 'regions' ? BRATS_REGIONS.regions.map((r) => {
+      const inR = (l: number) => r.values.includes(l);
+      let inter = 0, a = 0, b = 0;
+      for (let i = 0; i < webR.length; i++) { const x = inR(webR[i]), y = inR(nodeRegions[i]); if (x) a++; if (y) b++; if (x && y) inter++; }
+      return a + b ? (2 * inter) / (a + b) : 1;
+    }) : [];
+    const rowsR = await page.$$eval('#classes tr', (trs) => trs.map((t) => [t.getAttribute('data-class'), Number(t.querySelector('td.ml')?.textContent)]));
+    log(`regions (crop + resample to ${pipeline.spacing!.join('x')} mm): value shares ${values.map((f) => (100 * f).toFixed(1) + '%').join(', ')}; Dice page vs predictCase per region ${regionDice.map((d) => d.toFixed(4)).join(', ')}; rows ${JSON.stringify(rowsR)}`);
+    regionDice.forEach((d, k) => assert.ok(d >= 0.99, `region ${k + 1}: Dice page vs Node ${d}`));
+    assert.deepEqual(rowsR.map((r) => r[0]), ['1+2+3+4', '1+3+4', '4']);
+    const wholeMl = webR.filter((l) => l > 0).length * voxelMl;
+    assert.ok(Math.abs(Number(rowsR[0][1]) - wholeMl) < 0.01, `whole tumour: ${rowsR[0][1]} ml shown, the mask has ${wholeMl}`);
+
+    // 7. optional: a 256x256x160 single-modality volume, time and memory (docs/web.md)
     if (process.env.UNETPP_WEB_BIG) await bigVolume(page, model, tmp, profile, log);
     ok = true;
   } finally {

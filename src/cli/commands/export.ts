@@ -16,7 +16,7 @@ function webVolume(opts: Record<string, any>, metadata: Record<string, string>, 
   if (metadata.volumePipeline) {
     try {
       const p = JSON.parse(metadata.volumePipeline);
-      v = { modalities: p.modalities, normalize: p.normalize, ct: p.ct, spacing: p.spacing };
+      v = { modalities: p.modalities, normalize: p.normalize, ct: p.ct, spacing: p.spacing, cropToNonzero: p.cropToNonzero, labels: p.labels };
     } catch { throw new CliError('the checkpoint\'s metadata "volumePipeline" is not valid JSON'); }
   }
   if (opts.modalities) v.modalities = String(opts.modalities).split(',').map((s) => s.trim()).filter(Boolean);

@@ -6,7 +6,7 @@ import { folderSource, readManifest, urlSource, type BundleSource } from '../bun
 import type { WebManifest, WebModelEntry } from '../../../src/io/web-manifest.js';
 import { readCase, readDicomCase } from './inputs.js';
 import { niftiLabelFile, type NiftiVolume } from './nifti.js';
-import { labelClasses, labelCounts, mib, runBytes, TAB_LIMIT_BYTES, voxelMl } from './measure.js';
+import { classVoxels, labelClasses, labelCounts, mib, runBytes, TAB_LIMIT_BYTES, voxelMl } from './measure.js';
 import { CLASS_COLOURMAPS, Viewer } from './viewer.js';
 import type { RunRequest, WorkerReply } from './protocol.js';
 import { webgpuAvailable } from '../webgpu.js';
@@ -76,8 +76,7 @@ async function openVolume(files: File[]): Promise<void> {
   try {
     const mods = bundle.manifest.volume!.modalities;
     const v = files.some(isNifti) ? await readCase(files, mods) : await readDicomCase(files, mods);
-    const voxels = v.dims[0] * v.dims[1] * v.dims[2];
-    const need = runBytes(bundle.manifest, voxels);
+    const need = runBytes(bundle.manifest, v.dims, v.spacing);
     if (need > LIMIT)
       throw new Error(`${v.name}: ${v.dims.join('x')} voxels x ${v.channels} modalities need about ${mib(need)} to segment here, more than this tab's limit ` +
         `(${mib(LIMIT)}): crop or resample the volume, or segment it in Node (unetpp predict)`);
@@ -125,7 +124,7 @@ async function run(): Promise<void> {
     const model = fresh ? await bundle.source.read(entry.file) : null;
     const w = worker;
     const data = v.data.slice(); // the worker normalises its own copy
-    const req: RunRequest = { type: 'run', manifest: m, entry, model, ortBase: ORT_BASE, threads: THREADS, backend, data, dims: v.dims };
+    const req: RunRequest = { type: 'run', manifest: m, entry, model, ortBase: ORT_BASE, threads: THREADS, backend, data, geometry: { dims: v.dims, spacing: v.spacing, affine: v.affine } };
     const reply = await new Promise<Extract<WorkerReply, { type: 'done' }>>((ok, fail) => {
       stopRun = fail;
       w.w.onmessage = (e: MessageEvent<WorkerReply>) => {
@@ -157,21 +156,21 @@ async function showResult(entry: WebModelEntry, r: Extract<WorkerReply, { type: 
   ui.classes.replaceChildren();
   for (const [k, c] of classes.entries()) {
     const row = ui.classes.insertRow();
-    row.dataset.class = String(c.value);
+    row.dataset.class = c.values.join('+');
     row.insertCell().textContent = `${c.name} (${CLASS_COLOURMAPS[k % CLASS_COLOURMAPS.length]})`;
     const show = document.createElement('input');
     show.type = 'checkbox';
     show.checked = true;
     const slider = document.createElement('input');
     Object.assign(slider, { type: 'range', min: '0', max: '1', step: '0.05', value: String(opacity) });
-    const apply = () => viewer?.setOpacity(c.value, show.checked ? Number(slider.value) : 0);
+    const apply = () => viewer?.setOpacity(k, show.checked ? Number(slider.value) : 0);
     show.onchange = apply;
     slider.oninput = apply;
     row.insertCell().append(show);
     row.insertCell().append(slider);
-    row.insertCell().textContent = String(counts[c.value]);
+    row.insertCell().textContent = String(classVoxels(counts, c.values));
     const cell = row.insertCell();
-    cell.textContent = (counts[c.value] * ml).toFixed(2);
+    cell.textContent = (classVoxels(counts, c.values) * ml).toFixed(2);
     cell.className = 'ml';
   }
   if (viewer) await viewer.showLabels(lab, v, classes, opacity);
@@ -183,7 +182,7 @@ async function showResult(entry: WebModelEntry, r: Extract<WorkerReply, { type: 
   ui.progress.value = 1;
   document.body.dataset.runs = String(runCount);
   document.body.dataset.lastMs = r.runMs.toFixed(1);
-  const fg = classes.map((c) => `${c.name} ${(counts[c.value] * ml).toFixed(2)} ml`).join(', ');
+  const fg = classes.map((c) => `${c.name} ${(classVoxels(counts, c.values) * ml).toFixed(2)} ml`).join(', ');
   setState('done', `${entry.id}: ${(r.runMs / 1000).toFixed(1)} s on ${how} (${r.windows} windows); ${fg}`);
 }
 

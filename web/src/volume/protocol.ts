@@ -1,6 +1,7 @@
 // Messages between the volume page and its worker (worker.ts). The voxels and the labels are
 // transferred, not copied.
 import type { WebManifest, WebModelEntry } from '../../../src/io/web-manifest.js';
+import type { Geometry } from '../../../src/data/volume-prepare.js';
 
 export interface RunRequest {
   type: 'run';
@@ -13,12 +14,13 @@ export interface RunRequest {
   threads: number;
   /** 'wasm' (default) or 'webgpu' where the browser has it. */
   backend: 'wasm' | 'webgpu';
-  /** [C, Z, Y, X] as read from the files (the worker normalises per modality). */
+  /** [C, Z, Y, X] as read from the files (the worker crops, resamples and normalises as training did). */
   data: Float32Array;
-  dims: [number, number, number]; // X, Y, Z
+  /** The files' grid: the labels come back on it. */
+  geometry: Geometry;
 }
 
 export type WorkerReply =
   | { type: 'progress'; done: number; total: number }
-  | { type: 'done'; labels: Uint8Array; windows: number; runMs: number; loadMs: number; threads: number }
+  | { type: 'done'; labels: Uint8Array; windows: number; runMs: number; loadMs: number; threads: number; /** the grid the network saw, X Y Z */ grid: number[] }
   | { type: 'error'; message: string };

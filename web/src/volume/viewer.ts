@@ -32,24 +32,25 @@ export class Viewer {
     this.nv.addVolume(img);
   }
 
-  /** One overlay per label value; replaces the previous labels. */
-  async showLabels(labels: Uint8Array, like: NiftiVolume, classes: { value: number }[], opacity: number): Promise<void> {
+  /** One overlay per class (its label values: regions overlap); replaces the previous labels. */
+  async showLabels(labels: Uint8Array, like: NiftiVolume, classes: { values: number[] }[], opacity: number): Promise<void> {
     for (const o of this.overlays.values()) this.nv.removeVolume(o);
     this.overlays.clear();
-    for (const [k, { value }] of classes.entries()) {
-      const mask = new Uint8Array(labels.length);
-      for (let i = 0; i < labels.length; i++) mask[i] = labels[i] === value ? 1 : 0;
+    for (const [k, { values }] of classes.entries()) {
+      const mask = new Uint8Array(labels.length), inClass = new Uint8Array(256);
+      for (const v of values) inClass[v] = 1;
+      for (let i = 0; i < labels.length; i++) mask[i] = inClass[labels[i]];
       const img = await NVImage.loadFromUrl({
-        url: await niftiLabelFile(mask, like, false), name: `class${value}.nii`,
+        url: await niftiLabelFile(mask, like, false), name: `class${k + 1}.nii`,
         colormap: CLASS_COLOURMAPS[k % CLASS_COLOURMAPS.length], opacity, cal_min: 0.5, cal_max: 1, trustCalMinMax: true,
       });
       this.nv.addVolume(img);
-      this.overlays.set(value, img);
+      this.overlays.set(k, img);
     }
   }
 
-  setOpacity(value: number, opacity: number): void {
-    const img = this.overlays.get(value);
+  setOpacity(k: number, opacity: number): void {
+    const img = this.overlays.get(k);
     if (!img) return;
     this.nv.setOpacity(this.nv.volumes.indexOf(img), opacity);
   }

@@ -1,10 +1,12 @@
-// The volume runner, off the page's thread: normalise each modality as in training, slide the
-// model's windows over the volume (3D models) or over every axial slice (2D models) with the
-// shared N-D tiling of src/infer, threshold to labels. Cancelling = the page ends this worker.
+// The volume runner, off the page's thread: prepare the case as training did (crop to the
+// non-zero box, resample to the training spacing, normalise each modality: src/data's code),
+// slide the model's windows over the volume (3D models) or over every axial slice (2D models)
+// with the shared N-D tiling of src/infer, turn the planes into the dataset's label values and
+// put them back on the file's grid, as `unetpp predict` does. Cancelling = the page ends this worker.
 import * as ort from 'onnxruntime-web';
-import { normalizeChannel } from '../../../src/data/intensity.js';
+import { prepareVolume, toSourceGrid } from '../../../src/data/volume-prepare.js';
+import { defaultLabelSpec, labelsFromPlanes } from '../../../src/data/labels.js';
 import { predictTiledN } from '../../../src/infer/tiled.js';
-import { labelsOf } from '../../../src/infer/pixels.js';
 import type { RunRequest, WorkerReply } from './protocol.js';
 
 const post = (m: WorkerReply, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(m, transfer);
@@ -24,35 +26,39 @@ async function sessionFor(r: RunRequest): Promise<{ session: ort.InferenceSessio
 }
 
 async function run(r: RunRequest): Promise<void> {
-  const { manifest: m, dims: [X, Y, Z] } = r;
-  const spec = m.volume!;
-  const C = m.input.channels, K = m.output.classes, V = X * Y * Z;
-  for (let c = 0; c < C; c++) normalizeChannel(r.data.subarray(c * V, (c + 1) * V), spec.normalize[c], { ct: spec.ct[c] ?? undefined });
+  const m = r.manifest, spec = m.volume!;
+  const C = m.input.channels, K = m.output.classes;
+  const softmax = m.output.activation === 'softmax';
+  const labelSpec = spec.labels ?? defaultLabelSpec(K, softmax);
+  const v = prepareVolume(r.data, C, r.geometry, { cropToNonzero: spec.cropToNonzero, spacing: spec.spacing ?? undefined, normalize: spec.normalize, ct: spec.ct });
+  const [X, Y, Z] = v.dims, V = X * Y * Z;
   const { session, loadMs } = await sessionFor(r);
   const net = async (x: Float32Array, n: number, size: number[]) => {
     const out = await session.run({ [m.input.name]: new ort.Tensor('float32', x, [n, C, ...size]) });
     return out[m.output.name].data as Float32Array;
   };
   const opts = { classes: K, multiple: r.entry.multiple, tile: m.input.tile, overlap: m.input.overlap, blend: m.input.blend };
+  const toLabels = (data: Float32Array) => labelsFromPlanes({ data, classes: K }, labelSpec, m.output.threshold);
   const t0 = performance.now();
-  const labels = new Uint8Array(V);
+  let onGrid: Uint8Array = new Uint8Array(V);
   let windows = 0;
   if (spec.dims === 3) {
-    const p = await predictTiledN({ data: r.data, channels: C, sizes: [Z, Y, X] }, { ...opts, onProgress: (done, total) => post({ type: 'progress', done, total }) }, net);
-    labels.set(labelsOf({ data: p.data, classes: K, height: Z * Y, width: X }, m.output.activation, m.output.threshold));
+    const p = await predictTiledN({ data: v.data, channels: C, sizes: [Z, Y, X] }, { ...opts, onProgress: (done, total) => post({ type: 'progress', done, total }) }, net);
+    onGrid = toLabels(p.data);
     windows = p.windows;
   } else {
     // a 2D model: every axial slice, its modalities as channels
     const plane = X * Y, slice = new Float32Array(C * plane);
     for (let z = 0; z < Z; z++) {
-      for (let c = 0; c < C; c++) slice.set(r.data.subarray(c * V + z * plane, c * V + (z + 1) * plane), c * plane);
+      for (let c = 0; c < C; c++) slice.set(v.data.subarray(c * V + z * plane, c * V + (z + 1) * plane), c * plane);
       const p = await predictTiledN({ data: slice, channels: C, sizes: [Y, X] }, opts, net);
-      labels.set(labelsOf({ data: p.data, classes: K, height: Y, width: X }, m.output.activation, m.output.threshold), z * plane);
+      onGrid.set(toLabels(p.data), z * plane);
       windows += p.windows;
       post({ type: 'progress', done: z + 1, total: Z });
     }
   }
-  post({ type: 'done', labels, windows, runMs: performance.now() - t0, loadMs, threads: r.backend === 'wasm' ? ort.env.wasm.numThreads ?? 1 : 0 }, [labels.buffer]);
+  const labels = toSourceGrid(onGrid, 1, v, 'nearest');
+  post({ type: 'done', labels, windows, runMs: performance.now() - t0, loadMs, threads: r.backend === 'wasm' ? ort.env.wasm.numThreads ?? 1 : 0, grid: [X, Y, Z] }, [labels.buffer]);
 }
 
 self.onmessage = (e: MessageEvent<RunRequest>) => {

@@ -32,7 +32,8 @@ test('3D bundle: manifest says dims, window, modalities, normalisation, classes;
   assert.equal(m.input.layout, 'NCDHW');
   assert.deepEqual(m.input.tile, [8, 12, 16]);
   assert.equal(m.input.overlap, 0.5);
-  assert.deepEqual(m.volume, { dims: 3, modalities: ['t1', 'flair'], normalize: ['zscore', 'mri'], ct: [null, null], spacing: null });
+  assert.deepEqual(m.volume, { dims: 3, modalities: ['t1', 'flair'], normalize: ['zscore', 'mri'], ct: [null, null], spacing: null,
+    cropToNonzero: false, labels: { kind: 'classes', values: [1], background: true } }); // default: softmax background + 1
   assert.deepEqual(m.output.classNames, ['bg', 'tumour']);
   assert.deepEqual(m.models.map((e) => e.id), ['accurate', 'L1', 'L2']);
   const v = volume(2, 8, 8, 8);
@@ -48,6 +49,8 @@ test('3D bundle: manifest says dims, window, modalities, normalisation, classes;
   assert.throws(() => buildWebBundle(model3d, { volume: { modalities: ['t1'] } }), /1 names \(t1\) for a model with 2 input channel/);
   assert.throws(() => buildWebBundle(model3d, { volume: { normalize: 'ct' } }), /needs the dataset's CT statistics/);
   assert.throws(() => buildWebBundle(model3d, { tile: [8, 8] }), /2 sizes for a 3D model/);
+  assert.throws(() => buildWebBundle(model3d, { volume: { labels: { kind: 'classes', values: [1, 2], background: true } } }), /volume.labels: 3 planes for a model of 2 output classes/);
+  assert.throws(() => buildWebBundle(model3d, { volume: { labels: { kind: 'classes', values: [1, 2] } } }), /volume.labels: a softmax model needs classes with a background plane/);
   // a 2D model: a volume section only when asked (slice by slice)
   const m2 = new SegModel({ filters: [2, 4], inChannels: 1 });
   assert.equal(buildWebBundle(m2).manifest.volume, undefined);
@@ -88,15 +91,17 @@ test('unetpp export --web: 3D model with --modalities/--volume-normalize; a chec
     assert.match(r.stderr, /'bogus' is not one of mri, ct, zscore, none/);
     const piped = join(root, 'p3.safetensors');
     const ct = { lo: -100, hi: 300, mean: 40, std: 80 };
-    saveModel(piped, model3d, { volumePipeline: JSON.stringify({ modalities: ['ct', 'pet'], normalize: ['ct', 'zscore'], ct: [ct, null], spacing: [1, 1, 2.5] }), patch: '8x16x12' });
+    saveModel(piped, model3d, { volumePipeline: JSON.stringify({ modalities: ['ct', 'pet'], normalize: ['ct', 'zscore'], ct: [ct, null], spacing: [1, 1, 2.5], cropToNonzero: true,
+      labels: { kind: 'classes', values: [6], background: true }, classNames: ['background', 'label 6'] }), patch: '8x16x12' });
     assert.equal(run('-m', piped, '--web', join(root, 'c')).status, 0);
     m = read(join(root, 'c'));
     assert.deepEqual(m.input.tile, [8, 16, 12]); // the training patch
-    assert.deepEqual(m.volume, { dims: 3, modalities: ['ct', 'pet'], normalize: ['ct', 'zscore'], ct: [ct, null], spacing: [1, 1, 2.5] });
+    assert.deepEqual(m.volume, { dims: 3, modalities: ['ct', 'pet'], normalize: ['ct', 'zscore'], ct: [ct, null], spacing: [1, 1, 2.5],
+      cropToNonzero: true, labels: { kind: 'classes', values: [6], background: true } }); // the page writes 6, as predict does
     const flat = join(root, 'm2.safetensors');
     saveModel(flat, new SegModel({ filters: [2, 4], inChannels: 1 }));
     assert.equal(run('-m', flat, '--web', join(root, 'd'), '--volumes').status, 0);
-    assert.deepEqual(read(join(root, 'd')).volume, { dims: 2, modalities: ['image'], normalize: ['zscore'], ct: [null], spacing: null });
+    assert.deepEqual(read(join(root, 'd')).volume, { dims: 2, modalities: ['image'], normalize: ['zscore'], ct: [null], spacing: null, cropToNonzero: false, labels: { kind: 'binary' } });
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

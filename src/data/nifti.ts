@@ -5,7 +5,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import * as nifti from 'nifti-reader-js';
 import { writeFileAtomic } from './atomic.js';
 import { fileError, type Image } from './read-image.js';
-import { qformFromAffine } from './qform.js';
+import { encodeNifti, type EncodableVolume, type NiftiDatatype } from './nifti-encode.js';
 
 export interface Volume {
   dims: [number, number, number]; // X, Y, Z
@@ -120,49 +120,12 @@ export function stackSlices(slices: Image[]): Float32Array {
 
 export interface WriteNiftiOptions {
   /** Voxel type: uint8 (default, labels 0..255), int16 or float32. */
-  datatype?: 'uint8' | 'int16' | 'float32';
+  datatype?: NiftiDatatype;
 }
 
 /** Writes a volume (e.g. predicted labels), gzipped when the name ends .gz, atomically. */
-export async function writeNifti(path: string, vol: Volume & { channels?: number }, opts: WriteNiftiOptions = {}): Promise<void> {
-  const [X, Y, Z] = vol.dims;
-  const C = vol.channels ?? 1; // > 1: a 4D file, channels along the 4th axis
-  const n = X * Y * Z * C;
-  if (vol.data.length !== n) throw new Error(`${path}: ${vol.data.length} voxels, dims say ${n}`);
-  const type = opts.datatype ?? 'uint8';
-  const T = nifti.NIFTI1;
-  const h = new nifti.NIFTI1();
-  const [code, bits] = type === 'uint8' ? [T.TYPE_UINT8, 8] : type === 'int16' ? [T.TYPE_INT16, 16] : [T.TYPE_FLOAT32, 32];
-  h.littleEndian = true;
-  h.dims = C > 1 ? [4, X, Y, Z, C, 1, 1, 1] : [3, X, Y, Z, 1, 1, 1, 1];
-  h.pixDims = [1, vol.spacing[0], vol.spacing[1], vol.spacing[2], 0, 0, 0, 0];
-  h.datatypeCode = code;
-  h.numBitsPerVoxel = bits;
-  h.vox_offset = 352;
-  h.xyzt_units = T.UNITS_MM;
-  h.sform_code = 1; // the affine below is the geometry
-  h.affine = vol.affine.map((r) => [...r]);
-  const q = qformFromAffine(vol.affine);
-  if (q && q.pixdim.every((d, i) => Math.abs(d - vol.spacing[i]) < 1e-4 * Math.max(1, d))) {
-    // the same geometry as a qform, for readers that prefer it (when the affine's voxel sizes are the spacing)
-    h.qform_code = 1;
-    h.quatern_b = q.b; h.quatern_c = q.c; h.quatern_d = q.d;
-    [h.qoffset_x, h.qoffset_y, h.qoffset_z] = q.offset;
-    h.pixDims = [q.qfac, q.pixdim[0], q.pixdim[1], q.pixdim[2], 0, 0, 0, 0];
-  }
-  h.magic = 'n+1';
-  h.description = 'unetpp';
-  const head = new Uint8Array(h.toArrayBuffer());
-  const body = new Uint8Array(n * (bits / 8));
-  const dv = new DataView(body.buffer);
-  for (let i = 0; i < n; i++) {
-    const x = vol.data[i];
-    if (type === 'uint8') dv.setUint8(i, Math.max(0, Math.min(255, Math.round(x))));
-    else if (type === 'int16') dv.setInt16(i * 2, Math.max(-32768, Math.min(32767, Math.round(x))), true);
-    else dv.setFloat32(i * 4, x, true);
-  }
-  const file = new Uint8Array(head.length + body.length);
-  file.set(head, 0);
-  file.set(body, head.length);
+export async function writeNifti(path: string, vol: EncodableVolume, opts: WriteNiftiOptions = {}): Promise<void> {
+  let file: Uint8Array;
+  try { file = encodeNifti(vol, opts.datatype ?? 'uint8'); } catch (e) { throw fileError(path, (e as Error).message); }
   await writeFileAtomic(path, path.endsWith('.gz') ? gzipSync(file) : file);
 }

@@ -5,10 +5,9 @@
 // screenshot of the working page (docs/web-screenshot.png is made so).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { syntheticNuclei } from '../../src/data/synthetic.js';
 import { readImage, writeImagePng } from '../../src/data/read-image.js';
@@ -19,12 +18,9 @@ import { loadModel } from '../../src/io/checkpoint.js';
 import { writeWebBundle } from '../../src/io/web-bundle.js';
 import { createPredictor } from '../../src/infer/predict.js';
 import { predictImage, binaryMasks } from '../../src/infer/files.js';
+import { browserSkip, openSite, type Site } from '../helpers/browser.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
-const pw = await import('playwright-core').catch(() => null);
-const skip = !existsSync(CHROMIUM) ? `${CHROMIUM} is missing: apt-get install -y chromium (scripts/setup.sh does)`
-  : !pw ? 'playwright-core is not installed: npm ci' : false;
+const skip = browserSkip;
 const TILE = 64;
 const OVERLAP = 0.25;
 
@@ -37,10 +33,7 @@ function iou(a: Uint8Array, b: Uint8Array): number {
 test('browser page: masks at accurate and two pruning levels agree with Node (IoU >= 0.99)', { skip, timeout: 300_000 }, async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'unetpp-web-'));
   const log = (s: string) => console.log(`# ${s}`);
-  let server: { url: string; close(): Promise<void> } | null = null;
-  let browser: import('playwright-core').BrowserContext | null = null;
-  let page: import('playwright-core').Page | null = null;
-  const pageLog: string[] = [];
+  let site: Site | null = null;
   let ok = false;
   try {
     // 1. a tiny deep-supervision UNet++, a fixed number of steps on 48x48 synthetic nuclei (not a
@@ -58,14 +51,10 @@ test('browser page: masks at accurate and two pruning levels agree with Node (Io
     // 2. bundle, page, server
     const bundle = join(tmp, 'bundle');
     const manifest = writeWebBundle(bundle, model, { tile: TILE, overlap: OVERLAP });
-    const site = join(tmp, 'site');
-    const { build } = await import('vite');
     const tb = Date.now();
-    await build({ configFile: join(ROOT, 'web', 'vite.config.mjs'), build: { outDir: site, emptyOutDir: true }, logLevel: 'error' });
-    log(`vite build ${((Date.now() - tb) / 1000).toFixed(1)} s`);
-    const { serveWeb } = await import(join(ROOT, 'scripts', 'serve-web.mjs'));
-    const srv: { url: string; close(): Promise<void> } = await serveWeb({ dist: site, bundle, port: 0 });
-    server = srv;
+    site = await openSite(tmp, bundle, { width: 1100, height: 640 });
+    const { page, browser } = site;
+    log(`vite build, server, Chromium ${((Date.now() - tb) / 1000).toFixed(1)} s`);
 
     // 3. a picture larger than a tile (and not a multiple of 8), >= 5% foreground
     const pic = syntheticNuclei({ count: 12, width: 150, height: 130, seed: 77, channels: 1, style: 'fluorescence', nuclei: [14, 26] })
@@ -76,16 +65,7 @@ test('browser page: masks at accurate and two pruning levels agree with Node (Io
     const img = await readImage(png, { channels: 1 });
 
     // 4. the page
-    // a fresh profile (playwright passes it as --user-data-dir)
-    browser = await pw!.chromium.launchPersistentContext(join(tmp, 'profile'), {
-      executablePath: CHROMIUM, headless: true, viewport: { width: 1100, height: 640 }, acceptDownloads: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-    });
-    page = await browser.newPage();
-    page.on('console', (m) => pageLog.push(`${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));
-    await page.goto(srv.url);
+    await page.goto(site.url);
     await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''), null, { timeout: 30_000 });
     assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready', await page.textContent('#status') ?? '');
     assert.equal(await page.evaluate(() => crossOriginIsolated), true, 'page is not cross-origin isolated (COOP/COEP)');
@@ -132,18 +112,12 @@ test('browser page: masks at accurate and two pruning levels agree with Node (Io
     }
     // no bundle at the URL: a message that says what to do
     const lost = await browser.newPage();
-    await lost.goto(`${srv.url}?bundle=missing/`);
+    await lost.goto(`${site.url}?bundle=missing/`);
     await lost.waitForFunction(() => document.body.dataset.state === 'error');
     assert.match(await lost.textContent('#status') ?? '', /HTTP 404.*serve-web\.mjs --bundle DIR/);
     ok = true;
   } finally {
-    if (!ok && page) {
-      const dir = mkdtempSync(join(tmpdir(), 'unetpp-web-failure-'));
-      await page.screenshot({ path: join(dir, 'page.png'), fullPage: true }).catch(() => {});
-      console.log(`# browser test failed: screenshot ${join(dir, 'page.png')}\n# page console:\n${pageLog.map((l) => `#   ${l}`).join('\n')}`);
-    }
-    await browser?.close();
-    await server?.close();
+    await site?.close(ok ? undefined : 'browser test');
     rmSync(tmp, { recursive: true, force: true });
   }
 });

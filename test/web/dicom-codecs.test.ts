@@ -8,22 +8,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { SegModel } from '../../src/models/model.js';
 import { writeWebBundle } from '../../src/io/web-bundle.js';
 import { readNifti } from '../../src/data/nifti.js';
 import { writeSeries, type SeriesSpec } from '../data/dicom-writer.js';
+import { browserSkip, openSite, type Site } from '../helpers/browser.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
-const pw = await import('playwright-core').catch(() => null);
 const found = (cmd: string) => spawnSync(cmd, ['--version']).error === undefined;
-const skip = !existsSync(CHROMIUM) ? `${CHROMIUM} is missing: apt-get install -y chromium (scripts/setup.sh does)`
-  : !pw ? 'playwright-core is not installed: npm ci'
-    : !found('dcmcjpeg') ? 'dcmtk not found: apt-get install -y dcmtk (scripts/setup.sh installs it)' : false;
+const skip = browserSkip || (!found('dcmcjpeg') ? 'dcmtk not found: apt-get install -y dcmtk (scripts/setup.sh installs it)' : false);
 const hasGdcm = found('gdcmconv');
 
 function convert(src: string, dst: string, cmd: string, opts: string[]): string {
@@ -38,20 +33,16 @@ function convert(src: string, dst: string, cmd: string, opts: string[]): string 
 test('volume page: compressed DICOM series (RLE, JPEG lossless, JPEG-LS, JPEG 2000, deflated, JPEG baseline) read as in Node', { skip, timeout: 600_000 }, async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'unetpp-webdcm-'));
   const log = (t: string) => console.log(`# ${t}`);
-  let server: { url: string; close(): Promise<void> } | null = null;
-  let browser: import('playwright-core').BrowserContext | null = null;
-  const pageLog: string[] = [];
+  let site: Site | null = null;
+  let ok = false;
   try {
     const ct = new SegModel({ arch: 'unetpp', preset: 'bn', dims: 3, norm: 'instance', filters: [4, 8, 16], inChannels: 1, classes: 2, multiclass: 'sigmoid', deepSupervision: false, seed: 2 });
     const bundle = join(tmp, 'bundle');
     writeWebBundle(bundle, ct, { tile: 16, overlap: 0.25, classNames: ['bone', 'soft'], volume: { modalities: ['ct'], normalize: 'zscore' } });
-    const site = join(tmp, 'site');
-    const { build } = await import('vite');
-    await build({ configFile: join(ROOT, 'web', 'vite.config.mjs'), build: { outDir: site, emptyOutDir: true }, logLevel: 'error' });
-    const wasm = readdirSync(join(site, 'assets')).filter((f) => f.endsWith('.wasm'));
+    site = await openSite(tmp, bundle, { swiftshader: true });
+    const { page } = site;
+    const wasm = readdirSync(join(site.dir, 'assets')).filter((f) => f.endsWith('.wasm'));
     assert.equal(wasm.length, 3, `the codecs' .wasm files in the build: ${wasm}`);
-    const { serveWeb } = await import(join(ROOT, 'scripts', 'serve-web.mjs'));
-    server = (await serveWeb({ dist: site, bundle, port: 0 })) as { url: string; close(): Promise<void> };
 
     // the series: oblique, signed 16-bit with air at -1000..; and an 8-bit one for JPEG baseline
     const n = Math.SQRT1_2;
@@ -75,19 +66,11 @@ test('volume page: compressed DICOM series (RLE, JPEG lossless, JPEG-LS, JPEG 20
     const unsupported = join(tmp, 'jpegxl');
     await writeSeries(unsupported, spec('1.2.826.0.1.3680043.2.1125.19', { dims: [8, 6, 2], transferSyntax: '1.2.840.10008.1.2.4.110' }));
 
-    browser = await pw!.chromium.launchPersistentContext(join(tmp, 'profile'), {
-      executablePath: CHROMIUM, headless: true, viewport: { width: 1200, height: 800 }, acceptDownloads: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--enable-unsafe-swiftshader'],
-    });
-    const page = await browser.newPage();
-    page.on('console', (m) => pageLog.push(`${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));
     const fetched: string[] = [];
     page.on('request', (r) => { if (r.url().endsWith('.wasm') && !r.url().includes('/ort/')) fetched.push(r.url().split('/').pop()!); });
     const state = () => page.evaluate(() => document.body.dataset.state);
     const status = async () => (await page.textContent('#status')) ?? '';
-    await page.goto(`${server.url}volume.html`);
+    await page.goto(`${site.url}volume.html`);
     await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''), null, { timeout: 60_000 });
     assert.equal(await state(), 'ready', await status());
 
@@ -128,12 +111,9 @@ test('volume page: compressed DICOM series (RLE, JPEG lossless, JPEG-LS, JPEG 20
     await page.setInputFiles('#dicom-folder', unsupported);
     await page.waitForFunction(() => document.body.dataset.state === 'error', null, { timeout: 60_000 });
     assert.match(await status(), /^IM\d+_\d\.dcm: transfer syntax JPEG XL lossless \(1\.2\.840\.10008\.1\.2\.4\.110\) is not supported: decompress the series first \(gdcmconv --raw/);
-  } catch (e) {
-    console.log(`# page console:\n${pageLog.map((l) => `#   ${l}`).join('\n')}`);
-    throw e;
+    ok = true;
   } finally {
-    await browser?.close();
-    await server?.close();
+    await site?.close(ok ? undefined : 'compressed DICOM page test');
     rmSync(tmp, { recursive: true, force: true });
   }
 });

@@ -10,10 +10,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { SegModel } from '../../src/models/model.js';
 import { resolveBackend } from '../../src/train/backend.js';
 import { writeWebBundle } from '../../src/io/web-bundle.js';
@@ -23,15 +22,12 @@ import { normalizeChannel, type VolumeNorm } from '../../src/data/intensity.js';
 import { readDicomFolder } from '../../src/data/dicom.js';
 import type { Volume } from '../../src/data/nifti.js';
 import { writeSeries } from '../data/dicom-writer.js';
+import { browserSkip, openSite, profileOf, type Site } from '../helpers/browser.js';
 import { predictCase } from '../../src/infer/volume-files.js';
 import { BRATS_REGIONS, planeNames } from '../../src/data/labels.js';
 import type { VolumePipeline } from '../../src/data/volume-dataset.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
-const pw = await import('playwright-core').catch(() => null);
-const skip = !existsSync(CHROMIUM) ? `${CHROMIUM} is missing: apt-get install -y chromium (scripts/setup.sh does)`
-  : !pw ? 'playwright-core is not installed: npm ci' : false;
+const skip = browserSkip;
 const TILE = 16;
 const OVERLAP = 0.25;
 const MODALITIES = ['t1', 'flair'];
@@ -90,22 +86,15 @@ function chromiumRssMiB(profile: string): number {
 test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), mask keeps the affine, bad inputs get a message', { skip, timeout: 900_000 }, async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'unetpp-webvol-'));
   const log = (t: string) => console.log(`# ${t}`);
-  let server: { url: string; close(): Promise<void> } | null = null;
-  let browser: import('playwright-core').BrowserContext | null = null;
-  let page: import('playwright-core').Page | null = null;
-  const pageLog: string[] = [];
+  let site: Site | null = null;
   let ok = false;
   try {
     const model = new SegModel({ arch: 'unetpp', preset: 'bn', dims: 3, norm: 'instance', filters: [4, 8, 16], inChannels: 2, classes: 3, deepSupervision: true, seed: 2 });
     const bundle = join(tmp, 'bundle');
     const manifest = writeWebBundle(bundle, model, { tile: TILE, overlap: OVERLAP, classNames: ['background', 'lesion', 'core'], volume: { modalities: MODALITIES, normalize: NORMS } });
     assert.equal(manifest.volume?.dims, 3);
-    const site = join(tmp, 'site');
-    const { build } = await import('vite');
-    await build({ configFile: join(ROOT, 'web', 'vite.config.mjs'), build: { outDir: site, emptyOutDir: true }, logLevel: 'error' });
-    const { serveWeb } = await import(join(ROOT, 'scripts', 'serve-web.mjs'));
-    const srv: { url: string; close(): Promise<void> } = await serveWeb({ dist: site, bundle, port: 0 });
-    server = srv;
+    site = await openSite(tmp, bundle, { swiftshader: true });
+    const { page, browser } = site;
 
     // the case: two modalities on an oblique grid, sizes not multiples of the window or of 2^depth
     const [X, Y, Z] = [42, 37, 21];
@@ -119,20 +108,18 @@ test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), m
     log(`Node: ${X}x${Y}x${Z} in ${nodeMs.toFixed(0)} ms (warm); class shares ${share.map((f) => (100 * f).toFixed(1) + '%').join(', ')}`);
     assert.ok(share.every((f) => f > 0.01 && f < 0.9), `the random model's classes cover ${share}: not a meaningful comparison`);
 
-    const profile = join(tmp, 'profile');
-    browser = await pw!.chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM, headless: true, viewport: { width: 1200, height: 800 }, acceptDownloads: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--enable-unsafe-swiftshader'],
-    });
-    page = await browser.newPage();
-    page.on('console', (m) => pageLog.push(`${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));
-    const state = () => page!.evaluate(() => document.body.dataset.state);
-    const status = async () => (await page!.textContent('#status')) ?? '';
-    const settle = (runs?: number) => page!.waitForFunction((n) => (n !== undefined && document.body.dataset.runs === String(n)) ||
+    const profile = profileOf(tmp);
+    const state = () => page.evaluate(() => document.body.dataset.state);
+    const status = async () => (await page.textContent('#status')) ?? '';
+    const settle = (runs?: number) => page.waitForFunction((n) => (n !== undefined && document.body.dataset.runs === String(n)) ||
       ['error', ...(n === undefined ? ['done', 'ready'] : [])].includes(document.body.dataset.state ?? ''), runs, { timeout: 300_000 });
-    await page.goto(`${srv.url}volume.html`);
+    /** Save mask (NIfTI): the page's download, read back. */
+    const savedMask = async (name: string) => {
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+      await download.saveAs(join(tmp, `${name}.nii.gz`));
+      return readNifti(join(tmp, `${name}.nii.gz`));
+    };
+    await page.goto(`${site.url}volume.html`);
     await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''), null, { timeout: 60_000 });
     assert.equal(await state(), 'ready', await status());
     assert.equal(await page.evaluate(() => crossOriginIsolated), true, 'page is not cross-origin isolated (COOP/COEP)');
@@ -155,10 +142,7 @@ test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), m
     await settle(1);
     assert.equal(await state(), 'done', await status());
     const pageMs = Number(await page.evaluate(() => document.body.dataset.lastMs));
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
-    const saved = join(tmp, 'mask.nii.gz');
-    await download.saveAs(saved);
-    const mask = await readNifti(saved);
+    const mask = await savedMask('mask');
     assert.deepEqual(mask.dims, [X, Y, Z]);
     const maxAffineDiff = Math.max(...mask.affine.flat().map((v, i) => Math.abs(v - AFFINE.flat()[i])));
     assert.ok(maxAffineDiff < 1e-4, `saved affine differs by ${maxAffineDiff}: ${JSON.stringify(mask.affine)}`);
@@ -189,7 +173,7 @@ test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), m
 
     // past the tab's memory limit (lowered to 1 MiB here): a message, nothing allocated
     const small = await browser.newPage();
-    await small.goto(`${srv.url}volume.html?limitMiB=1`);
+    await small.goto(`${site.url}volume.html?limitMiB=1`);
     await small.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: 60_000 });
     await small.setInputFiles('#volume-input', files);
     await small.waitForFunction(() => document.body.dataset.state === 'error', null, { timeout: 60_000 });
@@ -212,9 +196,7 @@ test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), m
     await page.setInputFiles('#dicom-folder', series);
     await settle(runsBefore + 1);
     assert.equal(await state(), 'done', await status());
-    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
-    await dl.saveAs(join(tmp, 'ct-mask.nii.gz'));
-    const ctMask = await readNifti(join(tmp, 'ct-mask.nii.gz'));
+    const ctMask = await savedMask('ct-mask');
     assert.deepEqual(ctMask.dims, dcm.dims);
     const ctAffine = Math.max(...ctMask.affine.flat().map((v, i) => Math.abs(v - dcm.affine.flat()[i])));
     assert.ok(ctAffine < 1e-4, `DICOM mask affine differs from Node's reading of the series by ${ctAffine}`);
@@ -235,9 +217,7 @@ test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), m
     await page.setInputFiles('#dicom-folder', series);
     await settle(runs2d);
     assert.equal(await state(), 'done', await status());
-    const [dl2] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
-    await dl2.saveAs(join(tmp, 'slices-mask.nii.gz'));
-    const sliced = Uint8Array.from((await readNifti(join(tmp, 'slices-mask.nii.gz'))).data);
+    const sliced = Uint8Array.from((await savedMask('slices-mask')).data);
     const [sx, sy, sz] = dcm.dims, plane = sx * sy, norm = dcm.data.slice();
     normalizeChannel(norm, 'zscore');
     const flatPredictor = createPredictor(flat, { backend: await resolveBackend('auto'), mode: 'accurate', tile: 16, overlap: OVERLAP, batch: 1 });
@@ -279,9 +259,7 @@ test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), m
     await page.setInputFiles('#volume-input', brainFiles);
     await settle(runsR);
     assert.equal(await state(), 'done', await status());
-    const [dl3] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
-    await dl3.saveAs(join(tmp, 'regions-mask.nii.gz'));
-    const webRegions = await readNifti(join(tmp, 'regions-mask.nii.gz'));
+    const webRegions = await savedMask('regions-mask');
     assert.deepEqual(webRegions.dims, [X, Y, Z]);
     const webR = Uint8Array.from(webRegions.data);
     assert.ok(webR.every((l) => [0, 1, 2, 4].includes(l)), `the page wrote values ${[...new Set(webR)]}, not BraTS's 0, 1, 2, 4`);
@@ -302,13 +280,7 @@ test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), m
     if (process.env.UNETPP_WEB_BIG) await bigVolume(page, model, tmp, profile, log);
     ok = true;
   } finally {
-    if (!ok && page) {
-      const dir = mkdtempSync(join(tmpdir(), 'unetpp-webvol-failure-'));
-      await page.screenshot({ path: join(dir, 'page.png'), fullPage: true }).catch(() => {});
-      console.log(`# volume page test failed: screenshot ${join(dir, 'page.png')}\n# page console:\n${pageLog.map((l) => `#   ${l}`).join('\n')}`);
-    }
-    await browser?.close();
-    await server?.close();
+    await site?.close(ok ? undefined : 'volume page test');
     rmSync(tmp, { recursive: true, force: true });
   }
 });

@@ -2,7 +2,7 @@
 // back to a .nii.gz with the same geometry (sform and, when it fits, qform: as Node's writer).
 // gzip through the browser's own (De)CompressionStream; nothing leaves the page.
 import * as nifti from 'nifti-reader-js';
-import { qformFromAffine } from '../../../src/data/qform.js';
+import { encodeNifti } from '../../../src/data/nifti-encode.js';
 
 /** Voxels [C, Z, Y, X] (x fastest: NIfTI's order), C > 1 for a 4D file. */
 export interface NiftiVolume {
@@ -63,33 +63,10 @@ function decode(v: DataView, code: number, n: number, le: boolean, name: string)
   return out;
 }
 
-/** A uint8 label volume as .nii.gz bytes on the geometry of `like`. */
+/** A uint8 label volume as .nii.gz bytes on the geometry of `like` (src/data/nifti-encode.ts, as Node writes it). */
 export async function niftiLabelFile(labels: Uint8Array, like: Pick<NiftiVolume, 'dims' | 'spacing' | 'affine'>, gzip = true): Promise<Uint8Array> {
   const [X, Y, Z] = like.dims;
   if (labels.length !== X * Y * Z) throw new Error(`mask has ${labels.length} voxels, the volume ${X}x${Y}x${Z}`);
-  const T = nifti.NIFTI1;
-  const h = new nifti.NIFTI1();
-  h.littleEndian = true;
-  h.dims = [3, X, Y, Z, 1, 1, 1, 1];
-  h.pixDims = [1, like.spacing[0], like.spacing[1], like.spacing[2], 0, 0, 0, 0];
-  h.datatypeCode = T.TYPE_UINT8;
-  h.numBitsPerVoxel = 8;
-  h.vox_offset = 352;
-  h.xyzt_units = T.UNITS_MM;
-  h.sform_code = 1;
-  h.affine = like.affine.map((r) => [...r]);
-  const q = qformFromAffine(like.affine);
-  if (q && q.pixdim.every((d, i) => Math.abs(d - like.spacing[i]) < 1e-4 * Math.max(1, d))) {
-    h.qform_code = 1;
-    h.quatern_b = q.b; h.quatern_c = q.c; h.quatern_d = q.d;
-    [h.qoffset_x, h.qoffset_y, h.qoffset_z] = q.offset;
-    h.pixDims = [q.qfac, q.pixdim[0], q.pixdim[1], q.pixdim[2], 0, 0, 0, 0];
-  }
-  h.magic = 'n+1';
-  h.description = 'unetpp web';
-  const head = new Uint8Array(h.toArrayBuffer());
-  const file = new Uint8Array(352 + labels.length);
-  file.set(head.subarray(0, 348), 0); // 348-byte header, 4 zero extension bytes, voxels
-  file.set(labels, 352);
+  const file = encodeNifti({ dims: like.dims, spacing: like.spacing, affine: like.affine, data: labels }, 'uint8', 'unetpp web');
   return gzip ? pipe(file, new CompressionStream('gzip')) : file;
 }

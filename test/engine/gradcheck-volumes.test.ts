@@ -4,24 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph, Value } from '../../src/engine/graph.js';
 import { ParamStore } from '../../src/engine/params.js';
-import { gradcheck, GradCheckSpec, rng, uniform, uniform32, awayFromZero, distinct } from '../helpers/gradcheck.js';
+import { check, paramsOf, GradCheckSpec, rng, uniform, uniform32, awayFromZero, distinct } from '../helpers/gradcheck.js';
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-
-function check(spec: GradCheckSpec, expectNoGradient: string[] = []) {
-  const r = gradcheck(spec);
-  if (process.env.GC_LOG) console.log(JSON.stringify({ checked: r.checked, kinks: r.kinks, maxAbsErr: r.maxAbsErr }));
-  assert.ok(r.checked > 0, 'nothing was checked');
-  assert.deepEqual(r.noGradient.sort(), expectNoGradient.sort(), 'tensors without a gradient');
-  return r;
-}
-
-function paramsOf(seed: number, shapes: Record<string, number[]>, lo = -1, hi = 1): ParamStore {
-  const ps = new ParamStore();
-  const rand = rng(seed);
-  for (const [name, shape] of Object.entries(shapes)) ps.set(name, shape, uniform32(size(shape), rand, lo, hi));
-  return ps;
-}
 
 // ---- convolutions ----
 

@@ -7,26 +7,9 @@ import { ParamStore } from '../../src/engine/params.js';
 import { hasGradRule } from '../../src/engine/autodiff.js';
 import type { Kernel } from '../../src/engine/backend.js';
 import { ReferenceBackend } from '../../src/engine/backends/reference.js';
-import { gradcheck, GradCheckSpec, GradCheckError, rng, uniform, uniform32, awayFromZero, distinct } from '../helpers/gradcheck.js';
+import { gradcheck, check, paramsOf, GradCheckSpec, GradCheckError, rng, uniform, uniform32, awayFromZero, distinct } from '../helpers/gradcheck.js';
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-
-/** Checks spec and asserts that something was actually compared. */
-function check(spec: GradCheckSpec, expectNoGradient: string[] = []) {
-  const r = gradcheck(spec);
-  if (process.env.GC_LOG) console.log(JSON.stringify({ checked: r.checked, kinks: r.kinks, maxAbsErr: r.maxAbsErr }));
-  assert.ok(r.checked > 0, 'nothing was checked');
-  assert.deepEqual(r.noGradient.sort(), expectNoGradient.sort(), 'tensors without a gradient');
-  return r;
-}
-
-/** A ParamStore with the given (trainable) params filled with uniform values. */
-function paramsOf(seed: number, shapes: Record<string, number[]>, lo = -1, hi = 1): ParamStore {
-  const ps = new ParamStore();
-  const rand = rng(seed);
-  for (const [name, shape] of Object.entries(shapes)) ps.set(name, shape, uniform32(size(shape), rand, lo, hi));
-  return ps;
-}
 
 // ---- convolutions ----
 

@@ -4,6 +4,7 @@
 // cotangent r (L = sum(y * r)), so one scalar exercises every output element, then compares
 // the analytic gradients of L (gradients() + Plan) with central differences, element by element.
 // Each evaluation uses a fresh Plan so that step-dependent ops (dropout) see the same step 0.
+import assert from 'node:assert/strict';
 import { Graph, Value, fmt } from '../../src/engine/graph.js';
 import { gradients } from '../../src/engine/autodiff.js';
 import { Plan } from '../../src/engine/plan.js';
@@ -175,4 +176,21 @@ function sample(n: number, k: number, rand: () => number): number[] {
   const chosen = new Set<number>();
   while (chosen.size < k) chosen.add(Math.floor(rand() * n));
   return [...chosen].sort((a, b) => a - b);
+}
+
+/** Checks spec and asserts that something was actually compared (and which tensors get no gradient). */
+export function check(spec: GradCheckSpec, expectNoGradient: string[] = []): GradCheckReport {
+  const r = gradcheck(spec);
+  if (process.env.GC_LOG) console.log(JSON.stringify({ checked: r.checked, kinks: r.kinks, maxAbsErr: r.maxAbsErr }));
+  assert.ok(r.checked > 0, 'nothing was checked');
+  assert.deepEqual(r.noGradient.sort(), expectNoGradient.sort(), 'tensors without a gradient');
+  return r;
+}
+
+/** A ParamStore with the given (trainable) params filled with uniform values. */
+export function paramsOf(seed: number, shapes: Record<string, number[]>, lo = -1, hi = 1): ParamStore {
+  const ps = new ParamStore();
+  const rand = rng(seed);
+  for (const [name, shape] of Object.entries(shapes)) ps.set(name, shape, uniform32(shape.reduce((a, b) => a * b, 1), rand, lo, hi));
+  return ps;
 }

@@ -72,7 +72,6 @@ test('paper-table --smoke: all runs, result files, pruning tables and the report
   // finished units are skipped on a re-run, and the report is rebuilt the same way
   const again = (await main(['--smoke', '--work', work, '--data', sharedData, '--quiet']))!;
   assert.deepEqual(Object.values(again.outcomes), Array(8).fill('skipped'));
-  assert.ok(again.seconds < 30, `a re-run of finished units took ${again.seconds} s`);
 });
 
 test('paper-table: a spent time budget starts nothing; the report shows pending rows', { skip }, async () => {

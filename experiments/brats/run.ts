@@ -14,9 +14,8 @@ import { join } from 'node:path';
 import { volumeToSlices } from '../../src/data/volume-slices.js';
 import type { LoadedVolume } from '../../src/data/volume-load.js';
 import { SegModel } from '../../src/models/model.js';
-import { createPredictor, type Predictor, type ProbMap } from '../../src/infer/predict.js';
-import { labelsFromPlanes } from '../../src/infer/volume-files.js';
-import { scoreLabelVolumes, scoredClassNames } from '../../src/metrics/volume.js';
+import { createPredictor, type ProbMap } from '../../src/infer/predict.js';
+import { scoredClassNames } from '../../src/metrics/volume.js';
 import { trainVolumes, validateVolumes } from '../../src/train/volumes.js';
 import { train } from '../../src/train/trainer.js';
 import { EarlyStopping } from '../../src/train/early-stop.js';
@@ -25,7 +24,7 @@ import { importPyTorch } from '../../src/io/pytorch.js';
 import { getBackend } from '../../src/engine/backends/select.js';
 import { PlanCache } from '../../src/train/plans.js';
 import { epochFile, readPatchEpoch } from './patch-dump.js';
-import { DATA, OUT, OPTIMIZER, PATCH, PATCH_TRAINING, arg, model3dConfig, openBrats, spec } from './setup.js';
+import { DATA, OUT, OPTIMIZER, PATCH, PATCH_TRAINING, arg, model3dConfig, openBrats, spec, testRows, volumePredictor as volumePredictorFor } from './setup.js';
 
 const EPOCHS = Number(arg('--epochs') ?? 24);
 const ONLY = (arg('--only') ?? 'unetpp3d,unet3d,unetpp2d').split(',');
@@ -43,26 +42,13 @@ const facts = (r: { history: { epoch: number; trainLoss: number; dice: number; s
     history: r.history.map(({ epoch, trainLoss, dice, seconds }) => ({ epoch, trainLoss, valDice: Number.isFinite(dice) ? dice : null, seconds })) });
 
 async function score(name: string, predictVolume: (v: LoadedVolume) => ProbMap, train: ReturnType<typeof facts> & Record<string, unknown>): Promise<void> {
-  const rows = [];
-  for (let i = 0; i < testStore!.length; i++) {
-    const v = await testStore!.get(i);
-    const t0 = performance.now();
-    const p = predictVolume(v);
-    const ms = performance.now() - t0;
-    const s = scoreLabelVolumes(labelsFromPlanes(p, spec), v.labels!, spec, v.dims, v.spacing, { hd95: true });
-    rows.push({ id: v.id, ms, dice: s.perClass.map((c) => c.dice), hd95: s.perClass.map((c) => c.hd95), meanDice: s.mean.dice });
-    console.log(`${name} ${v.id}: Dice ${s.perClass.map((c) => c.dice.toFixed(3)).join(' / ')} (${scoredClassNames(spec).join(' / ')})`);
-  }
+  const rows = await testRows(name, testStore!, predictVolume);
   const out = join(results, `${name}.json`);
   writeFileSync(`${out}.tmp`, JSON.stringify({ name, classes: scoredClassNames(spec), patch: PATCH, epochs: EPOCHS, ...train, backend: backend.name, date: new Date().toISOString(), rows }, null, 1) + '\n');
   renameSync(`${out}.tmp`, out);
 }
 
-/** The 3D models' test predictions (unetpp3d, unet3d and the peer's unetpp3d alike). */
-const volumePredictor = (m: SegModel) => {
-  const predictor: Predictor = createPredictor(m, { backend, tile: PATCH, overlap: 0.5 });
-  return (v: LoadedVolume) => predictor.predict({ data: v.image, channels: 2, depth: v.dims[2], height: v.dims[1], width: v.dims[0] });
-};
+const volumePredictor = (m: SegModel) => volumePredictorFor(m, backend);
 
 const done = (name: string) => existsSync(join(results, `${name}.json`));
 const runDir = (name: string) => join(OUT, 'runs', name);

@@ -10,6 +10,13 @@ import { DEFAULT_AUGMENT_3D } from '../../src/data/augment3d.js';
 import { openVolumes } from '../../src/data/volume-dataset.js';
 import type { ModelConfig } from '../../src/models/config.js';
 import type { VolumeTrainOptions } from '../../src/train/volumes.js';
+import type { LoadedVolume } from '../../src/data/volume-load.js';
+import type { VolumeStore } from '../../src/data/volume-store.js';
+import type { Backend } from '../../src/engine/backend.js';
+import type { SegModel } from '../../src/models/model.js';
+import { createPredictor, type ProbMap } from '../../src/infer/predict.js';
+import { labelsFromPlanes } from '../../src/data/labels.js';
+import { scoreLabelVolumes, scoredClassNames } from '../../src/metrics/volume.js';
 
 /** This folder in the sources (also when run from dist/). */
 export const here = dirname(fileURLToPath(import.meta.url)).replace(`${'/dist'}/experiments`, '/experiments');
@@ -40,4 +47,27 @@ export async function openBrats() {
   const { train, val, test } = vd.splits;
   if (!train || !val || !test) throw new Error(`${DATA}: expected train, validation and test cases`);
   return { train, val, test };
+}
+
+/** A 3D model's test predictions (unetpp3d, unet3d and the peer's unetpp3d alike): windows of the patch, overlap 0.5. */
+export function volumePredictor(m: SegModel, backend: Backend): (v: LoadedVolume) => ProbMap {
+  const predictor = createPredictor(m, { backend, tile: PATCH, overlap: 0.5 });
+  return (v) => predictor.predict({ data: v.image, channels: 2, depth: v.dims[2], height: v.dims[1], width: v.dims[0] });
+}
+
+export interface TestRow { id: string; ms: number; dice: number[]; hd95: (number | undefined)[]; meanDice: number }
+
+/** Every test case scored per region (Dice, HD95 in mm) from the labels `predict` writes. */
+export async function testRows(name: string, store: VolumeStore, predictVolume: (v: LoadedVolume) => ProbMap): Promise<TestRow[]> {
+  const rows: TestRow[] = [];
+  for (let i = 0; i < store.length; i++) {
+    const v = await store.get(i);
+    const t0 = performance.now();
+    const p = predictVolume(v);
+    const ms = performance.now() - t0;
+    const s = scoreLabelVolumes(labelsFromPlanes(p, spec), v.labels!, spec, v.dims, v.spacing, { hd95: true });
+    rows.push({ id: v.id, ms, dice: s.perClass.map((c) => c.dice), hd95: s.perClass.map((c) => c.hd95), meanDice: s.mean.dice });
+    console.log(`${name} ${v.id}: Dice ${s.perClass.map((c) => c.dice.toFixed(3)).join(' / ')} (${scoredClassNames(spec).join(' / ')})`);
+  }
+  return rows;
 }

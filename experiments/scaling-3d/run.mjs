@@ -43,7 +43,8 @@ const header = () => {
     + `${[...new Set(results.map((r) => r.threads))].join('/')} threads (${cpus()[0]?.model}); medians of ${[...new Set(results.map((r) => r.steps))].join('/')} `
     + `steps after one warm-up, each configuration in its own process; peer: PyTorch${torch ? ` ${torch}` : ''}, the faster of NCDHW and `
     + `channels_last_3d "(cl)" per phase; ratios: peer time / ours. Load average before the runs: ${Math.min(...loads)}-${Math.max(...loads)} `
-    + `(experiments/scaling-3d/results.json).\n`;
+    + `(experiments/scaling-3d/results.json). At batch 1 the peer runs its convolutions with N*C*D*H <= 20480 without oneDNN `
+    + `(PyTorch's dispatch rule; experiments/scaling-3d/peer_batch1.py): the batch-1 ratios measure that rule more than the kernels.\n`;
 };
 
 /** MemAvailable (MB): what a new process can take without swapping or the OOM killer (--memory-gb: less). */

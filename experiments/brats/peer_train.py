@@ -33,6 +33,9 @@ def main():
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--channels-last', action='store_true',
                    help='channels_last_3d (the peer is faster without it for 3D training: 7.74 vs 7.91 s a 64^3 step, docs/bench)')
+    p.add_argument('--perturb', type=float, default=0.0,
+                   help='multiply every initial weight by (1 + x * N(0, 1)), seed 1: another float32 trajectory of the same '
+                        'run (x = 1e-7, about one float32 ulp), to measure how far two runs drift apart from rounding alone')
     a = p.parse_args()
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(PEER)))
@@ -58,6 +61,10 @@ def main():
 
     model = P.NestedUNet(cfg['classes'], cfg['inChannels'], True, tuple(cfg['filters']))
     init, _ = P.load_safetensors(os.path.join(a.patches, 'init.safetensors'))
+    if a.perturb:
+        g = torch.Generator().manual_seed(1)
+        init = {k: (v * (1 + a.perturb * torch.randn(v.shape, generator=g, dtype=torch.float64))).to(v.dtype) if v.is_floating_point() else v
+                for k, v in init.items()}
     model.load_state_dict(init, strict=True)
     fmt = torch.channels_last_3d if a.channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
@@ -91,7 +98,7 @@ def main():
         write_text(log_path, ''.join(json.dumps(h) + '\n' for h in history))
 
     run = {'engine': 'pytorch', 'torch': torch.__version__, 'peer': os.path.abspath(PEER), 'threads': a.threads,
-           'channels_last': a.channels_last, 'precision': 'fp32', 'epochs': epochs, 'save_every': every,
+           'channels_last': a.channels_last, 'perturb': a.perturb, 'precision': 'fp32', 'epochs': epochs, 'save_every': every,
            'optimizer': {'kind': 'adam', 'lr': optim['lr'], 'betas': list(opt.defaults['betas']), 'eps': opt.defaults['eps']},
            'loss': 'torch_unetpp.bce_dice averaged over the heads', 'patches': os.path.abspath(a.patches)}
     write_text(os.path.join(a.out, 'run.json'), json.dumps(run, indent=1) + '\n')

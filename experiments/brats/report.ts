@@ -14,6 +14,7 @@ interface BratsResult {
 export const BRATS_COMMAND = 'npm run build && OMP_WAIT_POLICY=passive node dist/experiments/brats/run.js --epochs 48   # then the twin: experiments/brats/README.md';
 const MODELS: [string, string][] = [
   ['unetpp3d', '3D UNet++ (DS)'], ['unet3d', '3D U-Net'], ['unetpp2d', '2D UNet++ (DS), slice by slice'], ['unetpp3d-peer', '3D UNet++ (DS) trained by PyTorch'],
+  ['unetpp3d-peer-2', '3D UNet++ (DS) trained by PyTorch again, weights x (1 + 1e-7 noise)'],
 ];
 
 const num = (x: number | null | undefined, d: number) => (x === null || x === undefined || !Number.isFinite(x) ? 'inf' : x.toFixed(d));
@@ -55,6 +56,21 @@ export function bratsSection(dir: string): string[] {
       `Mean training loss per epoch: largest relative difference ${(100 * Math.max(...rel)).toFixed(2)}% over ${both.length} epochs; ` +
       `validation Dice (ours / the peer's) at epochs ${val.join(', ')}. Step time: ours ${Math.round(ours.stepMs)} ms, the peer's ${Math.round(peer.stepMs)} ms ` +
       '(both measured while other jobs shared the 2 cores; the bench gives the clean ratio).', '');
+    // the peer against itself on another float32 trajectory (the initial weights moved by about an
+    // ulp): the spread that the ours-vs-peer differences are to be read against
+    const again = runs.find((x) => x.r.name === 'unetpp3d-peer-2')?.r;
+    if (again?.history) {
+      const pairs = again.history.map((e) => ({ e, p: peer.history!.find((x) => x.epoch === e.epoch) })).filter((x) => x.p);
+      const relA = pairs.map(({ e, p }) => Math.abs(e.trainLoss - p!.trainLoss) / Math.abs(p!.trainLoss));
+      const valA = pairs.filter(({ e, p }) => e.valDice !== null && p!.valDice !== null).map(({ e, p }) => `${e.epoch}: ${p!.valDice!.toFixed(3)} / ${e.valDice!.toFixed(3)}`);
+      const valO = pairs.filter(({ e }) => e.valDice !== null).map(({ e }) => ours.history!.find((x) => x.epoch === e.epoch)).filter((o) => o && o.valDice !== null)
+        .map((o) => `${o!.epoch}: ${o!.valDice!.toFixed(3)}`);
+      out.push(`**The peer against itself.** \`unetpp3d-peer-2\` is the same PyTorch run again with every initial weight multiplied by (1 + 1e-7 x N(0, 1)) ` +
+        '(`peer_train.py --perturb 1e-7`, about one float32 ulp: PyTorch alone is bitwise reproducible here, even in channels_last_3d), so another float32 ' +
+        `trajectory of the same engine, ${again.epochsRun} epochs: its per-epoch training loss differs from the first PyTorch run's by up to ` +
+        `${(100 * Math.max(...relA)).toFixed(2)}%, and validation Dice (the first PyTorch run / this one) reads ${valA.join(', ')} ` +
+        `(ours at those epochs: ${valO.join(', ')}): the spread between two runs of one engine, against which the differences between the engines above are to be read.`, '');
+    }
     const same = join(dir, 'same-epoch.json');
     if (existsSync(same)) {
       type Row = { meanDice: number };
@@ -75,9 +91,9 @@ export function bratsSection(dir: string): string[] {
 
 function reading(rs: BratsResult[]): string[] {
   const lines: string[] = [];
-  const ranked = [...rs].filter((r) => r.name !== 'unetpp3d-peer').map((r) => ({ r, mean: r.rows.reduce((a, x) => a + x.meanDice, 0) / r.rows.length })).sort((a, b) => b.mean - a.mean);
+  const ranked = [...rs].filter((r) => !r.name.startsWith('unetpp3d-peer')).map((r) => ({ r, mean: r.rows.reduce((a, x) => a + x.meanDice, 0) / r.rows.length })).sort((a, b) => b.mean - a.mean);
   lines.push(`- Mean test Dice over regions and cases: ${ranked.map((x) => `${x.r.name} ${x.mean.toFixed(3)}`).join(' > ')}.`);
-  const still = rs.filter((r) => r.name !== 'unetpp2d' && r.bestEpoch === r.epochsRun).map((r) => r.name);
+  const still = rs.filter((r) => r.name !== 'unetpp2d' && r.name !== 'unetpp3d-peer-2' && r.bestEpoch === r.epochsRun).map((r) => r.name);
   if (still.length) lines.push(`- ${still.join(', ')}: the best validation Dice came at the last epoch, so ${still.length > 1 ? 'these runs were' : 'this run was'} still improving: ` +
     `the schedule (${8 * Math.max(...rs.filter((r) => r.name !== 'unetpp2d').map((r) => r.epochs))} steps) undertrains them, ` + 'and the ranking between 2D and 3D reflects the budget more than the models. Resume with a larger `--epochs` to extend them.');
   lines.push('- Six cases (two for testing) cannot separate models in general; these numbers show the volume pipeline working end to end, not a benchmark.');

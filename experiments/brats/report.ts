@@ -63,12 +63,14 @@ export function bratsSection(dir: string): string[] {
       const pairs = again.history.map((e) => ({ e, p: peer.history!.find((x) => x.epoch === e.epoch) })).filter((x) => x.p);
       const relA = pairs.map(({ e, p }) => Math.abs(e.trainLoss - p!.trainLoss) / Math.abs(p!.trainLoss));
       const valA = pairs.filter(({ e, p }) => e.valDice !== null && p!.valDice !== null).map(({ e, p }) => `${e.epoch}: ${p!.valDice!.toFixed(3)} / ${e.valDice!.toFixed(3)}`);
+      const relO = pairs.map(({ e, p }) => ours.history!.find((x) => x.epoch === e.epoch)).filter((o) => o)
+        .map((o) => Math.abs(o!.trainLoss - peer.history!.find((x) => x.epoch === o!.epoch)!.trainLoss) / Math.abs(o!.trainLoss));
       const valO = pairs.filter(({ e }) => e.valDice !== null).map(({ e }) => ours.history!.find((x) => x.epoch === e.epoch)).filter((o) => o && o.valDice !== null)
         .map((o) => `${o!.epoch}: ${o!.valDice!.toFixed(3)}`);
       out.push(`**The peer against itself.** \`unetpp3d-peer-2\` is the same PyTorch run again with every initial weight multiplied by (1 + 1e-7 x N(0, 1)) ` +
         '(`peer_train.py --perturb 1e-7`, about one float32 ulp: PyTorch alone is bitwise reproducible here, even in channels_last_3d), so another float32 ' +
         `trajectory of the same engine, ${again.epochsRun} epochs: its per-epoch training loss differs from the first PyTorch run's by up to ` +
-        `${(100 * Math.max(...relA)).toFixed(2)}%, and validation Dice (the first PyTorch run / this one) reads ${valA.join(', ')} ` +
+        `${(100 * Math.max(...relA)).toFixed(2)}% (ours from it over the same epochs: ${(100 * Math.max(...relO)).toFixed(2)}%), and validation Dice (the first PyTorch run / this one) reads ${valA.join(', ')} ` +
         `(ours at those epochs: ${valO.join(', ')}): the spread between two runs of one engine, against which the differences between the engines above are to be read.`, '');
     }
     const same = join(dir, 'same-epoch.json');

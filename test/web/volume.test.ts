@@ -24,7 +24,7 @@ import type { Volume } from '../../src/data/nifti.js';
 import { writeSeries } from '../data/dicom-writer.js';
 import { browserSkip, openSite, profileOf, type Site } from '../helpers/browser.js';
 import { predictCase } from '../../src/infer/volume-files.js';
-import { BRATS_REGIONS, planeNames } from '../../src/data/labels.js';
+import { BRATS_REGIONS, planeNames, planeValues } from '../../src/data/labels.js';
 import type { VolumePipeline } from '../../src/data/volume-dataset.js';
 
 const skip = browserSkip;
@@ -119,6 +119,19 @@ test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), m
       await download.saveAs(join(tmp, `${name}.nii.gz`));
       return readNifti(join(tmp, `${name}.nii.gz`));
     };
+    /** Choose a bundle folder; the page must be ready after it. */
+    const openBundle = async (dir: string) => {
+      await page.setInputFiles('#bundle-folder', dir);
+      await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''));
+      assert.equal(await state(), 'ready', await status());
+    };
+    /** Give the page files (the input's selector) and wait for the run they start to be done. */
+    const segment = async (input: string, files: string | string[]) => {
+      const runs = Number(await page.evaluate(() => document.body.dataset.runs));
+      await page.setInputFiles(input, files);
+      await settle(runs + 1);
+      assert.equal(await state(), 'done', await status());
+    };
     await page.goto(`${site.url}volume.html`);
     await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''), null, { timeout: 60_000 });
     assert.equal(await state(), 'ready', await status());
@@ -184,18 +197,13 @@ test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), m
     const ct = new SegModel({ arch: 'unetpp', preset: 'bn', dims: 3, norm: 'instance', filters: [4, 8, 16], inChannels: 1, classes: 2, multiclass: 'sigmoid', deepSupervision: false, seed: 2 });
     const ctBundle = join(tmp, 'bundle-ct');
     writeWebBundle(ctBundle, ct, { tile: TILE, overlap: OVERLAP, classNames: ['bone', 'soft'], volume: { modalities: ['ct'], normalize: 'zscore' } });
-    await page.setInputFiles('#bundle-folder', ctBundle);
-    await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''));
-    assert.equal(await state(), 'ready', await status());
+    await openBundle(ctBundle);
     const series = join(tmp, 'series');
     const n = Math.SQRT1_2;
     await writeSeries(series, { uid: '1.2.826.0.1.3680043.2.1125.9', dims: [30, 26, 12], origin: [-20, 14, 33], row: [n, n, 0], col: [0, 0, -1], spacing: [0.8, 1.1, 2.2],
       f: (x, y, z) => Math.round(600 * Math.exp(-((x - 15) ** 2 + (y - 12) ** 2 + 3 * (z - 6) ** 2) / 60) - 200 + 30 * Math.sin(x * y + z)), slope: 1, intercept: -1024 });
     const [dcm] = await readDicomFolder(series);
-    const runsBefore = Number(await page.evaluate(() => document.body.dataset.runs));
-    await page.setInputFiles('#dicom-folder', series);
-    await settle(runsBefore + 1);
-    assert.equal(await state(), 'done', await status());
+    await segment('#dicom-folder', series);
     const ctMask = await savedMask('ct-mask');
     assert.deepEqual(ctMask.dims, dcm.dims);
     const ctAffine = Math.max(...ctMask.affine.flat().map((v, i) => Math.abs(v - dcm.affine.flat()[i])));
@@ -210,13 +218,8 @@ test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), m
     const flat = new SegModel({ arch: 'unetpp', preset: 'bn', norm: 'instance', filters: [4, 8], inChannels: 1, classes: 1, deepSupervision: false, seed: 2 });
     const flatBundle = join(tmp, 'bundle-2d');
     writeWebBundle(flatBundle, flat, { tile: 16, overlap: OVERLAP, volume: { modalities: ['ct'], normalize: 'zscore' } });
-    await page.setInputFiles('#bundle-folder', flatBundle);
-    await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''));
-    assert.equal(await state(), 'ready', await status());
-    const runs2d = Number(await page.evaluate(() => document.body.dataset.runs)) + 1;
-    await page.setInputFiles('#dicom-folder', series);
-    await settle(runs2d);
-    assert.equal(await state(), 'done', await status());
+    await openBundle(flatBundle);
+    await segment('#dicom-folder', series);
     const sliced = Uint8Array.from((await savedMask('slices-mask')).data);
     const [sx, sy, sz] = dcm.dims, plane = sx * sy, norm = dcm.data.slice();
     normalizeChannel(norm, 'zscore');
@@ -252,23 +255,18 @@ test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), m
     const values = [1, 2, 4].map((v) => nodeRegions.filter((l) => l === v).length / nodeRegions.length);
     assert.ok(values.filter((f) => f > 0.005).length >= 2 && nodeRegions.some((l, i) => l && boxed[0][i] === 0) === false,
       `Node's region labels: shares of 1, 2, 4 ${values.join(', ')} (two needed), none outside the box: not a meaningful comparison`);
-    await page.setInputFiles('#bundle-folder', regionBundle);
-    await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''));
-    assert.equal(await state(), 'ready', await status());
-    const runsR = Number(await page.evaluate(() => document.body.dataset.runs)) + 1;
-    await page.setInputFiles('#volume-input', brainFiles);
-    await settle(runsR);
-    assert.equal(await state(), 'done', await status());
+    await openBundle(regionBundle);
+    await segment('#volume-input', brainFiles);
     const webRegions = await savedMask('regions-mask');
     assert.deepEqual(webRegions.dims, [X, Y, Z]);
     const webR = Uint8Array.from(webRegions.data);
     assert.ok(webR.every((l) => [0, 1, 2, 4].includes(l)), `the page wrote values ${[...new Set(webR)]}, not BraTS's 0, 1, 2, 4`);
-    const regionDice = BRATS_REGIONS.kind === 'regions' ? BRATS_REGIONS.regions.map((r) => {
+    const regionDice = planeValues(BRATS_REGIONS).map((r) => {
       const inR = (l: number) => r.values.includes(l);
       let inter = 0, a = 0, b = 0;
       for (let i = 0; i < webR.length; i++) { const x = inR(webR[i]), y = inR(nodeRegions[i]); if (x) a++; if (y) b++; if (x && y) inter++; }
       return a + b ? (2 * inter) / (a + b) : 1;
-    }) : [];
+    });
     const rowsR = await page.$$eval('#classes tr', (trs) => trs.map((t) => [t.getAttribute('data-class'), Number(t.querySelector('td.ml')?.textContent)]));
     log(`regions (crop + resample to ${pipeline.spacing!.join('x')} mm): value shares ${values.map((f) => (100 * f).toFixed(1) + '%').join(', ')}; Dice page vs predictCase per region ${regionDice.map((d) => d.toFixed(4)).join(', ')}; rows ${JSON.stringify(rowsR)}`);
     regionDice.forEach((d, k) => assert.ok(d >= 0.99, `region ${k + 1}: Dice page vs Node ${d}`));

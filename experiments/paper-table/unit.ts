@@ -64,7 +64,7 @@ function publish(c: Context, dir: string, ds: DatasetKey, model: ModelKey): void
 /** The checkpoint's history (the authoritative one; log.jsonl may lag an epoch behind). */
 function savedHistory(dir: string): EpochRecord[] {
   if (!existsSync(join(dir, LAST))) return [];
-  return (JSON.parse(readCheckpointMeta(join(dir, LAST)).metadata.train_state) as TrainState).history;
+  return (JSON.parse(readCheckpointMeta(join(dir, LAST)).extra.train_state) as TrainState).history;
 }
 
 /** Epochs since the last improvement, as the trainer's early stopping counts them. */

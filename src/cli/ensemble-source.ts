@@ -1,11 +1,11 @@
 // The models of a cross-validation folder (unetpp cv -o DIR): DIR/fold<k>/best.safetensors
-// for every fold of DIR/folds.json, with the preprocessing recorded in them.
+// for every fold of DIR/folds.json, as one ensemble entry (the first fold's meta).
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { loadModelSource, type LoadedModel } from './model-source.js';
+import { basename, join } from 'node:path';
+import { checkpointEntry, ensembleEntry, type ModelEntry } from '../infer/model-entry.js';
 import { CliError } from './common.js';
 
-export function loadEnsembleSource(opts: { ensemble?: string; model?: string; pytorch?: string }): LoadedModel[] {
+export function loadEnsembleSource(opts: { ensemble?: string; model?: string; pytorch?: string }): ModelEntry {
   const cvDir = opts.ensemble!;
   if (opts.model || opts.pytorch) throw new CliError('give either --ensemble <cv_dir> or a model (--model/--pytorch), not both');
   const foldsFile = join(cvDir, 'folds.json');
@@ -14,5 +14,5 @@ export function loadEnsembleSource(opts: { ensemble?: string; model?: string; py
   const paths = Array.from({ length: k }, (_, i) => join(cvDir, `fold${i}`, 'best.safetensors'));
   const missing = paths.filter((p) => !existsSync(p));
   if (missing.length) throw new CliError(`--ensemble ${cvDir}: fold(s) not trained yet: ${missing.join(', ')} missing`);
-  return paths.map((model) => loadModelSource({ model }));
+  return ensembleEntry(paths.map((p) => ({ ...checkpointEntry(p), name: `${basename(cvDir)}/fold${paths.indexOf(p)}` })), basename(cvDir));
 }

@@ -1,45 +1,52 @@
-// Where a command's model comes from: our checkpoint (--model) or a PyTorch state_dict
-// (--pytorch), plus the preprocessing the trainer recorded in the checkpoint's metadata.
+// Where a command's model comes from: our checkpoint (--model: its meta is inside) or PyTorch
+// weights (--pytorch), whose meta comes from a JSON sidecar (--meta) and flags (--labels,
+// --class-names) over what the weights' shapes imply.
 import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { loadModelWithMeta } from '../io/checkpoint.js';
 import { importPyTorch } from '../io/pytorch.js';
-import type { SegModel } from '../models/model.js';
-import type { Normalize } from '../data/transforms.js';
+import { readMetaSidecar, importedMeta, type PartialMeta } from '../io/meta-sidecar.js';
+import { parseLabelSpec } from '../data/volume-dataset.js';
+import { checkpointEntry, type ModelEntry } from '../infer/model-entry.js';
 import { CliError } from './common.js';
 
-export function addModelSource(cmd: Command): Command {
+/** The flags that describe PyTorch weights (serve adds them without -m/--pytorch). */
+export function addPyTorchMetaOptions(cmd: Command): Command {
   return cmd
+    .option('--meta <file.json>', 'with --pytorch: the weights\' metadata, a partial checkpoint meta (input, labels, classNames, window)')
+    .option('--labels <spec>', 'with --pytorch: label values of the output planes, e.g. 1,2,4, brats or wt=1+2+3+4,tc=1+3+4,et=4 (default: 1..K)')
+    .option('--class-names <names>', 'with --pytorch: names of the output planes, comma-separated');
+}
+
+export function addModelSource(cmd: Command): Command {
+  cmd
     .option('-m, --model <file>', 'unetpp checkpoint (.safetensors written by train)')
     .option('--pytorch <file>', 'PyTorch NestedUNet state_dict (.safetensors) instead of --model');
+  return addPyTorchMetaOptions(cmd);
 }
 
-export interface LoadedModel {
-  model: SegModel;
-  metadata: Record<string, string>;
-  /** From metadata "normalize" (JSON), when training recorded it. */
-  normalize?: Normalize;
-  /** From metadata "classNames" (JSON array). */
-  classNames?: string[];
-  /** From metadata "inputSize" ("HxW" or N): the size training resized images to. */
-  inputSize?: [number, number];
+export interface PyTorchMetaFlags { meta?: string; labels?: string; classNames?: string }
+
+const hasMetaFlags = (o: PyTorchMetaFlags) => o.meta !== undefined || o.labels !== undefined || o.classNames !== undefined;
+
+/** PyTorch weights with their meta: the sidecar, then the flags, over the defaults. */
+export function pyTorchEntry(path: string, o: PyTorchMetaFlags, name = basename(path)): ModelEntry {
+  if (!existsSync(path)) throw new CliError(`--pytorch ${path}: no such file`);
+  const model = importPyTorch(path);
+  const cfg = model.config;
+  const given: PartialMeta = o.meta ? readMetaSidecar(o.meta) : {};
+  try {
+    if (o.labels) given.labels = parseLabelSpec(o.labels, cfg.classes > 1 && cfg.multiclass === 'softmax');
+  } catch (e) { throw new CliError((e as Error).message); }
+  if (o.classNames) given.classNames = o.classNames.split(',').map((s) => s.trim());
+  const where = o.meta ? `--meta ${o.meta}` : `--pytorch ${path}`;
+  return { name, key: path, models: [model], meta: importedMeta(cfg, given, where) };
 }
 
-export function loadModelSource(opts: { model?: string; pytorch?: string }): LoadedModel {
+export function loadModelSource(opts: { model?: string; pytorch?: string } & PyTorchMetaFlags): ModelEntry {
   if (!opts.model === !opts.pytorch) throw new CliError('give exactly one of --model <checkpoint> or --pytorch <state_dict>');
-  const path = (opts.model ?? opts.pytorch)!;
-  const flag = opts.model ? '--model' : '--pytorch';
-  if (!existsSync(path)) throw new CliError(`${flag} ${path}: no such file`);
-  if (opts.pytorch) return { model: importPyTorch(path), metadata: {} };
-  const { model, metadata } = loadModelWithMeta(path);
-  const json = <T>(key: string): T | undefined => {
-    if (metadata[key] === undefined) return undefined;
-    try { return JSON.parse(metadata[key]) as T; } catch { throw new CliError(`${path}: metadata "${key}" is not valid JSON`); }
-  };
-  let inputSize: [number, number] | undefined;
-  if (metadata.inputSize) {
-    const m = /^(\d+)(?:x(\d+))?$/.exec(metadata.inputSize);
-    if (m) inputSize = [Number(m[1]), Number(m[2] ?? m[1])];
-  }
-  return { model, metadata, normalize: json<Normalize>('normalize'), classNames: json<string[]>('classNames'), inputSize };
+  if (opts.pytorch) return pyTorchEntry(opts.pytorch, opts);
+  if (hasMetaFlags(opts)) throw new CliError('--meta, --labels and --class-names describe --pytorch weights; a checkpoint carries its own meta');
+  if (!existsSync(opts.model!)) throw new CliError(`--model ${opts.model}: no such file`);
+  return checkpointEntry(opts.model!);
 }

@@ -11,7 +11,7 @@ import { train } from '../train/trainer.js';
 import type { TrainOptions } from '../train/options.js';
 import { DEFAULT_AUGMENT } from '../data/augment.js';
 import { writeFileAtomic } from '../data/atomic.js';
-import { annotateCheckpoint } from '../cli/annotate.js';
+import { imageRunMeta } from '../train/run-meta.js';
 import { readFolds } from './folds.js';
 
 /** A fold as a queue job carries it (JSON). */
@@ -52,14 +52,14 @@ export async function runFold(spec: FoldSpec, env: { log?: (s: string) => void; 
   const resume = existsSync(join(out, 'last.safetensors'));
   env.log?.(`${resume ? 'resuming' : 'training'} on ${trainSet.length} images, validating on ${val.length} (fold ${spec.fold} of ${folds.folds.length})`);
   const t = spec.train;
+  const size = spec.load.size;
+  const meta = imageRunMeta(model.config, {
+    source: 'cv', dataset: folds.data, normalize: { kind: t.normalize }, resize: size && [size.height, size.width], classNames: ds.classes,
+  });
   const r = await train(model, { train: trainSet, val }, {
     outDir: out, epochs: t.epochs, batchSize: t.batchSize, patience: t.patience, seed: t.seed, timeLimitSeconds: t.timeLimitSeconds,
     optimizer: { kind: 'adam', lr: t.lr }, augment: t.augment ? DEFAULT_AUGMENT : null, normalize: { kind: t.normalize },
-    backend: env.backend, precision: env.precision, resume, progress: false, plot: false, log: env.log,
-  });
-  const size = spec.load.size;
-  await annotateCheckpoint(r.bestPath, {
-    normalize: JSON.stringify({ kind: t.normalize }), classNames: JSON.stringify(ds.classes), ...(size ? { inputSize: `${size.height}x${size.width}` } : {}),
+    backend: env.backend, precision: env.precision, resume, progress: false, plot: false, log: env.log, meta,
   });
   const best = r.history.find((h) => h.epoch === r.bestEpoch) ?? r.history[r.history.length - 1];
   const result: FoldResult = {

@@ -1,10 +1,11 @@
-// Evaluation of a 3D model on a volume dataset: every case of a split predicted by the same
-// predictor as `predict`, turned into labels as `predict` writes them, and scored per volume and
+// Evaluation of a 3D model on a volume dataset: every case of a split prepared as the meta says
+// and predicted through the prediction entry, as `predict` runs it, and scored per volume and
 // per class in millimetres (Dice, IoU, precision, recall, HD95, average surface distance);
 // CSV and Markdown as for images.
-import type { Predictor } from './predict.js';
-import { labelsFromPlanes } from './volume-files.js';
-import { openVolumes, type VolumePipeline } from '../data/volume-dataset.js';
+import { openVolumes } from '../data/volume-dataset.js';
+import { predictInput, type PredictInputOptions } from './predict-input.js';
+import type { PredictorCache } from './predictor-cache.js';
+import type { ModelEntry } from './model-entry.js';
 import type { SplitName } from '../data/split-csv.js';
 import { scoreLabelVolumes, scoredClassNames } from '../metrics/volume.js';
 import { perClassRow } from '../metrics/segmentation.js';
@@ -12,24 +13,30 @@ import { summarize, writeEvaluation, type MetricRow, type MetricSummary } from '
 
 export interface VolumeEvaluation { rows: MetricRow[]; summary: MetricSummary[]; classes: string[]; files: string[] }
 
-export async function evaluateVolumes(predictor: Predictor, dir: string, pipeline: VolumePipeline,
-                                      o: { split?: SplitName; outDir?: string; threshold?: number; hd95?: boolean; onCase?: (r: MetricRow, i: number, n: number) => void } = {}): Promise<VolumeEvaluation> {
-  // The checkpoint's pipeline prepares the cases (labels, spacing, normalisation per modality).
-  const vd = await openVolumes(dir, { labels: pipeline.labels, spacing: pipeline.spacing, normalize: pipeline.normalize });
-  if (vd.dataset.modalities.length !== pipeline.modalities.length)
-    throw new Error(`${dir}: ${vd.dataset.modalities.length} modalities (${vd.dataset.modalities.join(', ')}), the model was trained on ${pipeline.modalities.length} (${pipeline.modalities.join(', ')})`);
+export interface VolumeEvaluateOptions extends Pick<PredictInputOptions, 'settings' | 'threshold'> {
+  split?: SplitName;
+  outDir?: string;
+  hd95?: boolean;
+  onCase?: (r: MetricRow, i: number, n: number) => void;
+}
+
+export async function evaluateVolumes(entry: ModelEntry, cache: PredictorCache, dir: string, o: VolumeEvaluateOptions = {}): Promise<VolumeEvaluation> {
+  const { input, labels: spec } = entry.meta;
+  if (input.kind !== 'volume') throw new Error(`${entry.name}: not a 3D model (volume datasets are evaluated with 3D models)`);
+  // The checkpoint's meta prepares the cases (labels, spacing, normalisation per modality).
+  const vd = await openVolumes(dir, { labels: spec, spacing: input.spacing, normalize: input.normalize });
+  if (vd.dataset.modalities.length !== input.modalities.length)
+    throw new Error(`${dir}: ${vd.dataset.modalities.length} modalities (${vd.dataset.modalities.join(', ')}), the model was trained on ${input.modalities.length} (${input.modalities.join(', ')})`);
   const split = o.split ?? 'test';
   const store = vd.splits[split];
   if (!store) throw new Error(`${dir}: no cases in split "${split}"`);
-  const names = scoredClassNames(pipeline.labels);
+  const names = scoredClassNames(spec);
   const rows: MetricRow[] = [];
   for (let i = 0; i < store.length; i++) {
     const v = await store.get(i);
     if (!v.labels) throw new Error(`${store.nameOf(i)}: no label volume to score against`);
-    const [X, Y, Z] = v.dims;
-    const p = predictor.predict({ data: v.image, channels: v.channels, depth: Z, height: Y, width: X });
-    const pred = labelsFromPlanes(p, pipeline.labels, o.threshold);
-    const scores = scoreLabelVolumes(pred, v.labels, pipeline.labels, v.dims, v.spacing, { hd95: o.hd95 !== false });
+    const p = await predictInput(entry, cache, { kind: 'prepared-volume', volume: v }, { settings: o.settings, threshold: o.threshold, encode: false });
+    const scores = scoreLabelVolumes(p.labels, v.labels, spec, v.dims, v.spacing, { hd95: o.hd95 !== false });
     const row = perClassRow(v.id, scores, names);
     rows.push(row);
     o.onCase?.(row, i, store.length);

@@ -1,15 +1,18 @@
 // Evaluation of a model on a folder dataset (or one split of it): per-image IoU, Dice,
 // precision, recall and HD95 (src/metrics conventions), their mean and std, written as CSV
-// and Markdown. Images are predicted at full size with the predictor's padding/tiling/TTA.
+// and Markdown. Images go through the prediction entry (predictInput), as `unetpp predict` runs them.
 import { scanFolder, loadSamples, type FolderOptions, type LoadOptions, type SplitName } from '../data/folder.js';
 import { fileError } from '../data/read-image.js';
 import {
   binaryScores, multiClassScores, summarize, writeEvaluation, METRIC_NAMES, type ImageScores, type MetricRow, type MetricSummary,
 } from '../metrics/index.js';
-import type { Predictor, ProbMap } from './predict.js';
-import { predictImage, binaryMasks, type FilePredictOptions } from './files.js';
+import type { ProbMap } from './predict.js';
+import { binaryMasks } from './image-prep.js';
+import { predictInput, type PredictInputOptions } from './predict-input.js';
+import type { PredictorCache } from './predictor-cache.js';
+import type { ModelEntry } from './model-entry.js';
 
-export interface EvaluateOptions extends Pick<FilePredictOptions, 'normalize' | 'resize' | 'threshold' | 'multiclass'> {
+export interface EvaluateOptions extends Pick<PredictInputOptions, 'settings' | 'normalize' | 'resize' | 'threshold'> {
   /** Which split to score; 'all' scores every sample. Default 'all'. */
   split?: SplitName | 'all';
   folder?: FolderOptions;
@@ -50,22 +53,23 @@ export function scoreImage(p: ProbMap, truth: Float32Array, truthClasses: number
   throw new Error(`the model has ${p.classes} softmax classes, the dataset ${truthClasses} (expected ${p.classes - 1} or ${p.classes})`);
 }
 
-export async function evaluateFolder(predictor: Predictor, dir: string, opts: EvaluateOptions = {}): Promise<Evaluation> {
+export async function evaluateFolder(entry: ModelEntry, cache: PredictorCache, dir: string, opts: EvaluateOptions = {}): Promise<Evaluation> {
   const ds = await scanFolder(dir, { ...opts.folder, requireMasks: true });
   const split = opts.split ?? 'all';
   const samples = split === 'all' ? ds.samples : ds.samples.filter((s) => s.split === split);
   if (!samples.length) throw fileError(dir, `no samples in split "${split}"`);
-  const cfg = predictor.model.config;
+  const cfg = entry.meta.model;
+  if (cfg.dims !== 2) throw new Error(`the model is ${cfg.dims}D; image folders are for 2D models`);
   if (cfg.inChannels !== 1 && cfg.inChannels !== 3) throw new Error(`the model takes ${cfg.inChannels} channels; image folders give 1 or 3`);
-  const multiclass = opts.multiclass ?? cfg.multiclass;
+  const { settings, normalize, resize, threshold } = opts;
   const rows: MetricRow[] = [];
   for (const [i, s] of samples.entries()) {
     // one at a time: full-size images can be large
     const [loaded] = await loadSamples([s], { ...opts.load, channels: cfg.inChannels as 1 | 3 });
     let scores: { mean: ImageScores; perClass: ImageScores[] };
     try {
-      const p = predictImage(predictor, loaded.image, opts);
-      scores = scoreImage(p, loaded.mask.data, loaded.mask.channels, multiclass, opts);
+      const p = await predictInput(entry, cache, { kind: 'image', image: loaded.image, name: s.image }, { settings, normalize, resize, threshold, encode: false });
+      scores = scoreImage(p.probs, loaded.mask.data, loaded.mask.channels, cfg.multiclass, opts);
     } catch (e) {
       throw fileError(s.image, 'evaluation failed', e);
     }

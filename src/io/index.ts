@@ -1,7 +1,12 @@
 // Weights and model interchange: safetensors, our checkpoints, PyTorch state_dicts, ONNX.
 export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors, writeFileAtomicSync, SafetensorsError } from './safetensors.js';
 export type { SafetensorsFile, TensorIn, TensorOut, ReadDtype, WriteDtype } from './safetensors.js';
-export { saveModel, loadModel, loadModelWithMeta, readCheckpointMeta } from './checkpoint.js';
+export { saveModel, loadModel, loadModelWithMeta, readCheckpointMeta, updateMeta, upgradeV1, CHECKPOINT_FORMAT } from './checkpoint.js';
+export { META_KEY, META_VERSION } from './checkpoint-meta.js';
+export type { CheckpointMeta, ImageInput, VolumeInput, PostprocessRule, TrainingRecord, Provenance } from './checkpoint-meta.js';
+export { validateMeta } from './meta-validate.js';
+export { completeMeta, defaultLabels, defaultInput, provenance } from './meta-defaults.js';
+export { readMetaSidecar, importedMeta, type PartialMeta } from './meta-sidecar.js';
 export { importPyTorch, exportPyTorch, inferPyTorchConfig, toStateDict, pyTorchMetadata } from './pytorch.js';
 export type { ImportOptions } from './pytorch.js';
 export { WeightsMismatchError } from './params-match.js';

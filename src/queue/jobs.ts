@@ -1,9 +1,9 @@
 // What a queue job carries. Paths are absolute: workers on other machines see the same
 // shared storage at the same place.
-import type { PredictorOptions } from '../infer/predict.js';
+import type { PredictorSettings } from '../infer/predictor-cache.js';
 import type { Normalize } from '../data/transforms.js';
 
-export type PredictorSettings = Omit<PredictorOptions, 'backend'>;
+export type { PredictorSettings };
 
 export interface PredictJob {
   input: string;
@@ -13,7 +13,8 @@ export interface PredictJob {
   threshold: number;
   /** Else the checkpoint's recorded normalisation. */
   normalize?: Normalize;
-  resize?: { width: number; height: number };
+  /** [height, width]; else the checkpoint's recorded size. */
+  resize?: [number, number];
   overlay?: boolean;
   probabilities?: boolean;
 }

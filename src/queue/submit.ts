@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { waitForJobs } from './wait.js';
 import { readCheckpointMeta } from '../io/checkpoint.js';
-import { listInputs, maskPathsFor } from '../infer/files.js';
+import { listInputs } from '../infer/files.js';
+import { maskPaths } from '../infer/write-prediction.js';
 import { PREDICT_QUEUE, connectRedis } from './connection.js';
 import type { PredictJob, PredictResult } from './jobs.js';
 
@@ -36,9 +37,8 @@ export async function submitPredictions(inputs: string[], o: SubmitOptions): Pro
   const files: string[] = [];
   for (const p of inputs) files.push(...(await listInputs(p)).map((f) => resolve(f)));
   const job: Omit<PredictJob, 'input'> = { ...o.job, outDir: resolve(o.job.outDir), checkpoint: resolve(o.job.checkpoint) };
-  const { config, metadata } = readCheckpointMeta(job.checkpoint);
-  const classNames = metadata.classNames ? (JSON.parse(metadata.classNames) as string[]) : undefined;
-  const todo = files.filter((f) => !maskPathsFor(f, job.outDir, config.classes, { classNames }).every((p) => existsSync(p)));
+  const { meta } = readCheckpointMeta(job.checkpoint);
+  const todo = files.filter((f) => !maskPaths(f, job.outDir, meta).every((p) => existsSync(p)));
   const status: SubmitStatus = { total: files.length, alreadyDone: files.length - todo.length, predicted: 0, skipped: 0, failed: 0 };
   const report: SubmitReport = { ...status, failures: [], results: [], seconds: 0 };
   o.onProgress?.(status);

@@ -3,6 +3,7 @@
 // any worker's stalled-job check puts it back in the queue and another worker takes it.
 import { Worker, type Job } from 'bullmq';
 import type { Backend } from '../engine/backend.js';
+import type { BackendFor } from '../infer/predictor-cache.js';
 import { CV_QUEUE, PREDICT_QUEUE, redisConnection } from './connection.js';
 import { PredictJobRunner } from './predict-job.js';
 import type { PredictJob, PredictResult } from './jobs.js';
@@ -10,8 +11,8 @@ import { runFold, type FoldSpec, type FoldResult } from '../cv/fold.js';
 
 export interface WorkerOptions {
   redis: string;
-  /** For predictions. */
-  backend: Backend;
+  /** For predictions: one backend, or one per model rank. */
+  backend: Backend | BackendFor;
   /** For training folds (the trainer resolves its own). */
   train: { backend: 'auto' | 'native' | 'reference'; precision: 'fp32' | 'bf16' };
   /** Prediction jobs run at once (the engine already uses every core: 1). */

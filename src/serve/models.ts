@@ -2,36 +2,34 @@
 // level, tta, tile), created on first use with the service's defaults underneath, so that a
 // request gets what `unetpp predict` with the same options computes.
 import type { Backend } from '../engine/backend.js';
-import type { SegModel } from '../models/model.js';
 import { levelOf } from '../models/config.js';
-import type { Normalize } from '../data/transforms.js';
-import { createPredictor, type Predictor, type PredictorOptions } from '../infer/predict.js';
+import { PredictorCache, type BackendFor, type PredictorSettings } from '../infer/predictor-cache.js';
+import type { ModelEntry } from '../infer/model-entry.js';
 import { HttpError } from './errors.js';
+
+export type { PredictorSettings };
 
 export interface ServedModel {
   name: string;
-  path: string;
-  model: SegModel;
-  normalize?: Normalize;
-  classNames?: string[];
-  inputSize?: [number, number];
+  /** The checkpoint (or weights) and its meta; entry.name is the file name, never a path. */
+  entry: ModelEntry;
 }
-
-export type PredictorSettings = Omit<PredictorOptions, 'backend'>;
 
 const MAX_PREDICTORS = 32; // per model; each keeps its compiled plans
 
 export class ModelRegistry {
   private readonly byName = new Map<string, ServedModel>();
-  private readonly predictors = new Map<string, Map<string, Predictor>>();
+  /** The one predictor cache of the service (predictInput's). */
+  readonly cache: PredictorCache;
 
-  constructor(models: ServedModel[], readonly backend: Backend) {
+  /** defaults: the service's predictor flags (what GET /v1/models reports as the window). */
+  constructor(models: ServedModel[], backend: Backend | BackendFor, readonly defaults: PredictorSettings = {}) {
     if (!models.length) throw new Error('serve: no model given');
     for (const m of models) {
       if (this.byName.has(m.name)) throw new Error(`serve: two models are named "${m.name}"`);
       this.byName.set(m.name, m);
-      this.predictors.set(m.name, new Map());
     }
+    this.cache = new PredictorCache(backend, MAX_PREDICTORS * models.length);
   }
 
   get names(): string[] { return [...this.byName.keys()]; }
@@ -43,47 +41,38 @@ export class ModelRegistry {
     return m;
   }
 
-  predictor(m: ServedModel, settings: PredictorSettings): { predictor: Predictor; key: string } {
-    const key = JSON.stringify(settings, Object.keys(settings).sort());
-    const cache = this.predictors.get(m.name)!;
-    let p = cache.get(key);
-    if (!p) {
-      try {
-        p = createPredictor(m.model, { backend: this.backend, ...settings });
-      } catch (e) {
-        throw new HttpError(400, 'bad_request', (e as Error).message);
-      }
-      if (cache.size >= MAX_PREDICTORS) cache.delete(cache.keys().next().value!);
-      cache.set(key, p);
-    }
-    return { predictor: p, key };
-  }
-
-  /** Compiles the plans of micro-batches (1, 2, 4, .. maxBatch images) at each model's recorded
+  /** Compiles the plans of micro-batches (1, 2, 4, .. maxBatch images) at each 2D model's recorded
    *  input size with the default options, so that the first requests do not wait for them. */
   warm(settings: PredictorSettings, maxBatch: number): string[] {
     const done: string[] = [];
     for (const m of this.byName.values()) {
-      if (!m.inputSize) continue;
-      const [h, w] = m.inputSize;
-      const c = m.model.config.inChannels;
-      const { predictor } = this.predictor(m, settings);
+      const input = m.entry.meta.input;
+      if (input.kind !== 'image' || !input.resize) continue;
+      const [h, w] = input.resize;
+      const c = m.entry.meta.model.inChannels;
+      const { predictor } = this.cache.get(m.entry, settings);
       for (let n = 1; n <= maxBatch; n *= 2) predictor.predictMany(Array.from({ length: n }, () => ({ data: new Float32Array(c * h * w), channels: c, height: h, width: w })));
       done.push(`${m.name} at ${h}x${w}`);
     }
     return done;
   }
 
-  describe() {
+  /** GET /v1/models: what each model is and takes (file names only, no paths). */
+  describe(settings: PredictorSettings = this.defaults) {
     return [...this.byName.values()].map((m, i) => {
-      const c = m.model.config;
+      const { meta, models } = m.entry;
+      const c = meta.model;
+      const input = meta.input;
+      const window = this.cache.resolve(m.entry, settings).tile ?? null;
+      const backend = this.cache.backendFor(c.dims);
       return {
-        name: m.name, default: i === 0, checkpoint: m.path, arch: c.arch, preset: c.preset, filters: c.filters,
-        params: m.model.params.count(), inChannels: c.inChannels, classes: c.classes,
-        classNames: m.classNames ?? (c.classes === 1 ? ['foreground'] : Array.from({ length: c.classes }, (_, k) => `class${k}`)),
+        name: m.name, default: i === 0, checkpoint: m.entry.name, arch: c.arch, preset: c.preset, dims: c.dims, filters: c.filters,
+        params: models[0].params.count(), ...(models.length > 1 ? { members: models.length } : {}),
+        inChannels: c.inChannels, classes: c.classes, classNames: meta.classNames, labels: meta.labels,
         deepSupervision: c.deepSupervision, levels: c.deepSupervision ? Array.from({ length: levelOf(c) }, (_, k) => k + 1) : [levelOf(c)],
-        inputSize: m.inputSize ?? null, normalize: m.normalize ?? null,
-        backend: this.backend.name, precision: this.backend.precision,
+        input: input.kind, inputSize: input.kind === 'image' ? input.resize ?? null : null, window,
+        normalize: input.normalize, ...(input.kind === 'volume' ? { modalities: input.modalities, spacing: input.spacing ?? null } : {}),
+        training: meta.training ?? null, backend: backend.name, precision: backend.precision,
       };
     });
   }

@@ -1,14 +1,11 @@
-// POST /v1/predict: decode the upload as `unetpp predict` reads files, queue it for a
-// micro-batch with other requests of the same model, options and size, answer the mask
-// (PNG, NIfTI) or JSON. Volumes go through predictVolume (slice by slice) as one queue item.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// POST /v1/predict: the upload through the one prediction entry (predictInput), as `unetpp
+// predict` runs a file, its network runs queued for micro-batches with other requests of the
+// same model, options and size (images; slices and volumes run alone); answers the mask (PNG,
+// NIfTI) or JSON.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { readImageBytes, maskPng, labelPng } from '../data/read-image.js';
-import { readNifti } from '../data/nifti.js';
-import { prepareImage, restoreSize, binaryMasks, predictVolume, type FilePredictOptions } from '../infer/files.js';
-import { labelMap, type ProbMap } from '../infer/predict.js';
+import { predictInput, InputError, type ImagePrediction, type Prediction, type VolumePrediction } from '../infer/predict-input.js';
+import type { CheckpointMeta } from '../io/checkpoint-meta.js';
+import type { Normalize } from '../data/transforms.js';
 import { HttpError } from './errors.js';
 import { sniff, SUPPORTED } from './sniff.js';
 import { parsePredictQuery, type PredictQuery } from './query.js';
@@ -20,9 +17,10 @@ export interface PredictDefaults {
   /** The predictor flags of the serve command (predictorSettings). */
   predictor: PredictorSettings;
   threshold: number;
-  resize?: { width: number; height: number };
+  /** --resize given to serve ([height, width]); else each checkpoint's recorded size. */
+  resize?: [number, number];
   /** --normalize given to serve; else each checkpoint's recorded normalisation. */
-  normalize?: FilePredictOptions['normalize'];
+  normalize?: Normalize;
   /** Largest image accepted, in pixels (413 beyond). */
   maxPixels: number;
 }
@@ -44,93 +42,75 @@ export function predictHandler(models: ModelRegistry, batcher: MicroBatcher, d: 
     const served = models.get(q.model);
     const settings: PredictorSettings = { ...d.predictor };
     for (const k of ['mode', 'level', 'head', 'tta', 'tile'] as const) if (q[k] !== undefined) (settings as any)[k] = q[k];
-    const { predictor, key } = models.predictor(served, settings);
-    const fileOpts: FilePredictOptions = {
-      normalize: d.normalize ?? served.normalize, resize: d.resize, threshold: q.threshold ?? d.threshold, classNames: served.classNames,
-    };
     const upload = await readUpload(req);
     const kind = sniff(upload.bytes);
     if (!kind) throw new HttpError(415, 'unsupported_type', `${upload.name}: not a supported file (first bytes ${upload.bytes.subarray(0, 8).toString('hex')}); send ${SUPPORTED}`);
-    if (kind === 'nifti' || kind === 'nifti-gz') {
-      if (q.format === 'png') throw new HttpError(400, 'bad_request', 'query parameter format: png is for images; volumes answer nifti or json');
-      const id = `vol-${++seq}`;
-      const pending = batcher.submit(id, upload.bytes, async ([bytes]) => [await runVolume(bytes, kind, predictor, fileOpts)]);
-      arrived();
-      return answerVolume(reply, served, q, await pending, t0);
+    const volume = kind === 'nifti' || kind === 'nifti-gz';
+    if (volume && q.format === 'png') throw new HttpError(400, 'bad_request', 'query parameter format: png is for images; volumes answer nifti or json');
+    if (!volume && q.format === 'nifti') throw new HttpError(400, 'bad_request', 'query parameter format: nifti is for volumes; images answer png or json');
+    const request = ++seq;
+    let pred: Prediction;
+    try {
+      pred = await predictInput(served.entry, models.cache, volume ? { kind: 'volume-bytes', bytes: upload.bytes, name: upload.name } : { kind: 'image-bytes', bytes: upload.bytes, name: upload.name }, {
+        settings, threshold: q.threshold ?? d.threshold, normalize: d.normalize, resize: d.resize, encode: q.format !== 'json',
+        onDecoded: ({ width, height, depth }) => {
+          if (depth === undefined && width * height > d.maxPixels) throw new HttpError(413, 'too_large', `${upload.name}: ${width}x${height} is more than max-pixels ${d.maxPixels}`);
+        },
+        network: ({ predictor, key, input, batchable }) => {
+          // images of one model, options and size share runs; a volume's slices or windows run as its own items
+          const batchKey = batchable ? `${served.name}|${key}|${input.channels}x${input.height}x${input.width}` : `request-${request}`;
+          const pending = batcher.submit(batchKey, input, (inputs) => predictor.predictMany(inputs));
+          arrived();
+          return pending;
+        },
+      });
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      const corrupt = e.reason === 'decode' ? (volume ? 'corrupt NIfTI volume: ' : `corrupt ${kind.toUpperCase()} image: `) : '';
+      throw new HttpError(400, 'bad_request', corrupt + e.message);
     }
-    if (q.format === 'nifti') throw new HttpError(400, 'bad_request', 'query parameter format: nifti is for volumes; images answer png or json');
-    const want = served.model.config.inChannels;
-    if (want !== 1 && want !== 3) throw new HttpError(400, 'bad_request', `model "${served.name}" takes ${want} channels; images give 1 or 3`);
-    const img = await readImageBytes(upload.bytes, upload.name, { channels: want }).catch((e: Error) => {
-      throw new HttpError(400, 'bad_request', `corrupt ${kind.toUpperCase()} image: ${e.message}`);
-    });
-    if (img.width * img.height > d.maxPixels) throw new HttpError(413, 'too_large', `${upload.name}: ${img.width}x${img.height} is more than max-pixels ${d.maxPixels}`);
-    const input = prepareImage(img, fileOpts);
-    const batchKey = `${served.name}|${key}|${input.channels}x${input.height}x${input.width}`;
-    const pending = batcher.submit(batchKey, input, (inputs) => predictor.predictMany(inputs));
-    arrived();
-    const probs = restoreSize(await pending, img, fileOpts);
-    const mc = served.model.config.multiclass;
-    const t = fileOpts.threshold ?? 0.5;
-    if ((q.format ?? 'png') === 'png') {
-      const png = probs.classes === 1
-        ? await maskPng(binaryMasks(probs, mc, t), img.width, img.height)
-        : await labelPng(labelMap(probs, mc, t), img.width, img.height);
-      return reply.type('image/png').send(png);
-    }
-    return reply.send(imageJson(served, probs, binaryMasks(probs, mc, t), q, t0));
+    if (pred.kind === 'volume') return answerVolume(reply, served, q, pred, t0);
+    if ((q.format ?? 'png') === 'png') return reply.type('image/png').send(pred.encoded);
+    return reply.send(imageJson(served, pred, q, t0));
   }
 }
 
-function classNames(served: ServedModel, k: number): string[] {
-  return served.classNames ?? (k === 1 ? ['foreground'] : Array.from({ length: k }, (_, i) => `class${i}`));
-}
-
-function imageJson(served: ServedModel, p: ProbMap, masks: Uint8Array, q: PredictQuery, t0: number) {
+function imageJson(served: ServedModel, p: ImagePrediction, q: PredictQuery, t0: number) {
   const plane = p.width * p.height;
-  const names = classNames(served, p.classes);
-  const classes = names.map((name, k) => {
+  const classes = served.entry.meta.classNames.map((name, k) => {
     let n = 0;
-    for (let i = k * plane; i < (k + 1) * plane; i++) n += masks[i];
+    for (let i = k * plane; i < (k + 1) * plane; i++) n += p.masks[i];
     return { name, pixels: n, fraction: n / plane };
   });
   const out: Record<string, unknown> = { model: served.name, kind: 'image', width: p.width, height: p.height, classes, ms: performance.now() - t0 };
   if (q.probabilities) {
-    const le = Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength); // float32 little endian on x86/arm
-    out.probabilities = { dtype: 'float32', shape: [p.classes, p.height, p.width], data: le.toString('base64') };
+    const d = p.probs.data;
+    const le = Buffer.from(d.buffer, d.byteOffset, d.byteLength); // float32 little endian on x86/arm
+    out.probabilities = { dtype: 'float32', shape: [p.probs.classes, p.height, p.width], data: le.toString('base64') };
   }
   return out;
 }
 
-interface VolumeResult { file: Buffer; labels: Float32Array; dims: [number, number, number]; spacing: [number, number, number] }
-
-/** The request's volume through predictVolume, as `unetpp predict` runs it, in a temporary folder. */
-async function runVolume(bytes: Buffer, kind: string, predictor: Parameters<typeof predictVolume>[0], opts: FilePredictOptions): Promise<VolumeResult> {
-  const dir = await mkdtemp(join(tmpdir(), 'unetpp-serve-'));
-  try {
-    const input = join(dir, kind === 'nifti-gz' ? 'volume.nii.gz' : 'volume.nii');
-    await writeFile(input, bytes);
-    const r = await predictVolume(predictor, [input], join(dir, 'out'), opts).catch((e: Error) => {
-      throw new HttpError(400, 'bad_request', `corrupt NIfTI volume: ${e.message.replaceAll(input, 'request body')}`);
-    });
-    const vol = await readNifti(r.outputs[0]);
-    return { file: await readFile(r.outputs[0]), labels: vol.data, dims: vol.dims, spacing: vol.spacing };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
+/** The name of a label value: its class, or the smallest region holding it. */
+function labelName(meta: CheckpointMeta, v: number): string {
+  const l = meta.labels, names = meta.classNames;
+  if (l.kind === 'binary') return names[0];
+  if (l.kind === 'classes') {
+    const i = l.values.indexOf(v);
+    return i < 0 ? `label${v}` : names[i + (l.background ? 1 : 0)];
   }
+  const holding = l.regions.map((r, i) => ({ i, n: r.values.length, has: r.values.includes(v) })).filter((r) => r.has).sort((a, b) => a.n - b.n);
+  return holding.length ? names[holding[0].i] : `label${v}`;
 }
 
-function answerVolume(reply: FastifyReply, served: ServedModel, q: PredictQuery, v: VolumeResult, t0: number) {
-  if ((q.format ?? 'nifti') === 'nifti') return reply.type('application/gzip').header('Content-Disposition', 'attachment; filename="mask.nii.gz"').send(v.file);
-  const k = served.model.config.classes;
-  const labels = new Map<number, number>();
-  for (const l of v.labels) if (l) labels.set(l, (labels.get(l) ?? 0) + 1);
-  const names = classNames(served, k);
-  const voxelMm3 = v.spacing[0] * v.spacing[1] * v.spacing[2];
-  // label l is class l (softmax, 0 = background) or class l - 1 (one class, or sigmoids)
-  const nameOf = (l: number) => (k > 1 && served.model.config.multiclass === 'softmax' ? names[l] : names[l - 1]) ?? `label${l}`;
+function answerVolume(reply: FastifyReply, served: ServedModel, q: PredictQuery, v: VolumePrediction, t0: number) {
+  if ((q.format ?? 'nifti') === 'nifti') return reply.type('application/gzip').header('Content-Disposition', 'attachment; filename="mask.nii.gz"').send(v.encoded);
+  const counts = new Map<number, number>();
+  for (const l of v.labels) if (l) counts.set(l, (counts.get(l) ?? 0) + 1);
+  const spacing = v.spacing.map(Math.fround); // as the NIfTI header stores it
+  const voxelMm3 = spacing[0] * spacing[1] * spacing[2];
   const total = v.labels.length;
-  const classes = [...labels.entries()].sort(([a], [b]) => a - b)
-    .map(([label, n]) => ({ name: nameOf(label), label, voxels: n, fraction: n / total, volumeMm3: n * voxelMm3 }));
-  return reply.send({ model: served.name, kind: 'volume', width: v.dims[0], height: v.dims[1], depth: v.dims[2], spacing: v.spacing, classes, ms: performance.now() - t0 });
+  const classes = [...counts.entries()].sort(([a], [b]) => a - b)
+    .map(([label, n]) => ({ name: labelName(served.entry.meta, label), label, voxels: n, fraction: n / total, volumeMm3: n * voxelMm3 }));
+  return reply.send({ model: served.name, kind: 'volume', width: v.dims[0], height: v.dims[1], depth: v.dims[2], spacing, classes, ms: performance.now() - t0 });
 }

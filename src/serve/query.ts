@@ -8,7 +8,8 @@ export interface PredictQuery {
   head?: number;
   tta?: boolean;
   threshold?: number;
-  tile?: [number, number];
+  /** N (every axis), HxW or DxHxW. */
+  tile?: number | number[];
   format?: 'png' | 'json' | 'nifti';
   probabilities: boolean;
 }
@@ -46,11 +47,11 @@ export function parsePredictQuery(raw: Record<string, unknown>): PredictQuery {
     threshold = Number(q.threshold);
     if (q.threshold.trim() === '' || !(threshold >= 0 && threshold <= 1)) throw bad('threshold', `expected a number in [0, 1], got "${q.threshold}"`);
   }
-  let tile: [number, number] | undefined;
+  let tile: number | number[] | undefined;
   if (q.tile !== undefined) {
-    const m = /^(\d+)(?:x(\d+))?$/.exec(q.tile);
-    if (!m) throw bad('tile', `expected N or HxW, got "${q.tile}"`);
-    tile = [Number(m[1]), Number(m[2] ?? m[1])];
+    if (!/^\d+(x\d+){0,2}$/.test(q.tile)) throw bad('tile', `expected N, HxW or DxHxW, got "${q.tile}"`);
+    const sizes = (q.tile.match(/\d+/g) ?? []).map(Number);
+    tile = sizes.length === 1 ? sizes[0] : sizes;
   }
   return {
     model: q.model, mode: oneOf('mode', ['accurate', 'fast']), level: int('level', q.level), head: int('head', q.head),

@@ -9,6 +9,7 @@ import type { Precision } from '../engine/backend.js';
 import type { EpochRecord } from './record.js';
 import type { ValMetrics } from './evaluate.js';
 import type { SegModel } from '../models/model.js';
+import type { CheckpointMeta } from '../io/checkpoint-meta.js';
 
 export type Monitor = 'iou' | 'dice' | 'loss';
 
@@ -71,10 +72,13 @@ export interface TrainOptions {
   validate?: (ctx: { epoch: number; model: SegModel }) => Promise<ValMetrics> | ValMetrics;
   /** Called after each epoch's checkpoint and logs are written; throwing aborts the run. */
   onEpoch?: (record: EpochRecord) => void | Promise<void>;
+  /** What best and last say about themselves from the first epoch on (the trainer adds the
+   *  training record). Default: derived from the model and `normalize` (meta-defaults.ts). */
+  meta?: Omit<CheckpointMeta, 'training'>;
 }
 
-export type Resolved = Required<Omit<TrainOptions, 'clipNorm' | 'crop' | 'samplesPerEpoch' | 'normalize' | 'timeLimitSeconds' | 'validate' | 'onEpoch' | 'augment' | 'log' | 'evalBatchSize' | 'minEpochs'>> &
-  Pick<TrainOptions, 'clipNorm' | 'crop' | 'samplesPerEpoch' | 'normalize' | 'timeLimitSeconds' | 'validate' | 'onEpoch' | 'augment'> & {
+export type Resolved = Required<Omit<TrainOptions, 'clipNorm' | 'crop' | 'samplesPerEpoch' | 'normalize' | 'timeLimitSeconds' | 'validate' | 'onEpoch' | 'augment' | 'log' | 'evalBatchSize' | 'minEpochs' | 'meta'>> &
+  Pick<TrainOptions, 'clipNorm' | 'crop' | 'samplesPerEpoch' | 'normalize' | 'timeLimitSeconds' | 'validate' | 'onEpoch' | 'augment' | 'meta'> & {
     log: ((line: string) => void) | null; evalBatchSize: number; minEpochs: number; loss: Required<Omit<NonNullable<TrainOptions['loss']>, 'headWeights'>> & { headWeights?: number[] };
   };
 

@@ -1,13 +1,18 @@
 // The training loop: batches from BatchLoader, one train Plan per batch shape, optimiser and
 // schedule steps, validation every epoch, early stopping, best/last checkpoints, logs, curves,
-// and exact resume (see state.ts for what is saved).
-import { mkdirSync } from 'node:fs';
+// and exact resume (see state.ts for what is saved). Both checkpoints carry the full meta from
+// the first epoch (training status 'running'; 'finished' once the run ends), so that the
+// checkpoints of a run that is still going, was stopped or was killed predict as they are.
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatchLoader, groupBySize, type LoaderState } from '../data/loader.js';
 import type { LoadedSample } from '../data/folder.js';
 import { NonFiniteError } from '../engine/plan.js';
 import type { SegModel } from '../models/model.js';
-import { saveModel } from '../io/checkpoint.js';
+import { saveModel, updateMeta } from '../io/checkpoint.js';
+import type { CheckpointMeta, TrainingRecord } from '../io/checkpoint-meta.js';
+import { completeMeta } from '../io/meta-defaults.js';
+import { validateMeta } from '../io/meta-validate.js';
 import { makeOptimizer } from '../optim/make.js';
 import { makeSchedule, applyLr, type ScheduleOptions } from '../optim/schedule.js';
 import { clipGradNorm } from '../optim/clip.js';
@@ -83,8 +88,16 @@ function checkParamsFinite(model: SegModel, epoch: number, step: number): void {
   }
 }
 
+/** The meta the checkpoints will carry (checked now, not after the first epoch). */
+function runMeta(model: SegModel, o: TrainOptions): Omit<CheckpointMeta, 'training'> {
+  const given = o.meta ?? completeMeta(model.config, model.config.dims === 2 ? { input: { kind: 'image', normalize: o.normalize ?? { kind: 'none' } } } : {}, 'train');
+  const { training: _, ...meta } = validateMeta({ ...given, model: model.config }, 'train option meta');
+  return meta;
+}
+
 export async function train(model: SegModel, data: TrainData, options: TrainOptions): Promise<TrainResult> {
   const o = resolveOptions(options);
+  const meta = runMeta(model, o);
   mkdirSync(o.outDir, { recursive: true });
   const backend = await resolveBackend(o.backend, o.precision);
   if (!data.train.length && !data.loader) throw new Error('train: no training samples');
@@ -174,11 +187,12 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
       best: improved, seconds: (Date.now() - t0) / 1000, steps,
     };
     history = [...history, record];
-    if (improved) saveModel(join(o.outDir, BEST), model, { epoch: String(epoch), [o.monitor]: String(value) });
+    const training: TrainingRecord = { epoch, epochs: o.epochs, monitor: o.monitor, ...(Number.isFinite(value) ? { value } : {}), status: 'running' };
+    if (improved) saveModel(join(o.outDir, BEST), model, { ...meta, training });
     saveLast(o.outDir, model, {
       version: 1, epoch, globalStep, loader: trainLoader.getState(), planSteps: plans.trainSteps(),
       schedule: { kind: schedule.kind, state: schedule.state() }, early: early.state(), history,
-    }, opt.state());
+    }, opt.state(), { ...meta, training });
     writeLogs(o.outDir, history);
     if (o.plot) await writeCurvesPng(join(o.outDir, 'curves.png'), history);
     progress.end(`epoch ${epoch}/${o.epochs} loss ${record.trainLoss.toFixed(4)}` + (validating ? ` val loss ${val.valLoss.toFixed(4)} iou ${val.iou.toFixed(4)} dice ${val.dice.toFixed(4)}` : '') +
@@ -189,6 +203,10 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
     else if (o.timeLimitSeconds !== undefined && (Date.now() - started) / 1000 >= o.timeLimitSeconds) stoppedBy = 'time';
   }
   if (stoppedBy === 'early-stopping') o.log?.(`early stopping: no ${o.monitor} improvement for ${early.bad} epochs; best epoch ${early.bestEpoch} (${early.best})`);
+  for (const f of [BEST, LAST]) {
+    const path = join(o.outDir, f);
+    if (existsSync(path)) updateMeta(path, (m) => ({ ...m, training: { ...(m.training ?? { epoch: epoch0 }), status: 'finished', stoppedBy } }));
+  }
   const sorted = [...stepTimes].sort((a, b) => a - b);
   return {
     epochs: history.length ? history[history.length - 1].epoch : epoch0, bestEpoch: early.bestEpoch, best: early.best, stoppedBy, history,

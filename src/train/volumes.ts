@@ -13,6 +13,7 @@ import { train, type TrainResult } from './trainer.js';
 import type { TrainOptions } from './options.js';
 import type { ValMetrics } from './evaluate.js';
 import type { Backend } from '../engine/backend.js';
+import { completeMeta } from '../io/meta-defaults.js';
 
 export interface VolumeTrainOptions extends Omit<TrainOptions, 'validate' | 'crop' | 'augment' | 'normalize'> {
   /** Patch [D, H, W]; multiples of 2^depth. */
@@ -93,5 +94,7 @@ export async function trainVolumes(model: SegModel, data: { train: VolumeSource;
   const loader = volumePatchLoader(data.train, o);
   const backend = await resolveBackend(o.backend ?? 'auto', o.precision ?? 'fp32');
   const validate = ({ model: m }: { model: SegModel }): Promise<ValMetrics> => validateVolumes(m, data.val, { backend, patch: o.patch, labels: spec });
-  return train(model, { train: [], val: [], loader }, { ...o, backend, validate });
+  // without a meta: the labels trained on and the patch as the default window; the input's defaults
+  const meta = o.meta ?? completeMeta(model.config, { labels: spec, window: o.patch }, 'train');
+  return train(model, { train: [], val: [], loader }, { ...o, backend, validate, meta });
 }

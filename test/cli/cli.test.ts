@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SegModel } from '../../src/models/model.js';
 import { saveModel } from '../../src/io/checkpoint.js';
+import { completeMeta } from '../../src/io/meta-defaults.js';
 import { readMaskRaw, writeImagePng } from '../../src/data/read-image.js';
 import { writeFolder } from '../../src/data/folder.js';
 import { Rng } from '../../src/data/rng.js';
@@ -23,7 +24,8 @@ function cli(args: string[], env: Record<string, string> = {}) {
 const tmp = mkdtempSync(join(tmpdir(), 'unetpp-cli-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 const ckpt = join(tmp, 'tiny.safetensors');
-saveModel(ckpt, new SegModel({ filters: [4, 8, 16], inChannels: 1, classes: 1, deepSupervision: true, seed: 3 }));
+const tiny = new SegModel({ filters: [4, 8, 16], inChannels: 1, classes: 1, deepSupervision: true, seed: 3 });
+saveModel(ckpt, tiny, completeMeta(tiny.config, {}, 'train'));
 const r = new Rng(1);
 const noise = (n: number) => Float32Array.from({ length: n }, () => r.next());
 await writeImagePng(join(tmp, 'odd.png'), { width: 53, height: 37, channels: 1, data: noise(53 * 37) });

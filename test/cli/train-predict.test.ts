@@ -23,9 +23,10 @@ test('train one epoch, then predict with the best checkpoint', async () => {
     assert.equal(t.status, 0, t.stderr);
     assert.match(t.stdout, /done: 1 epochs/);
     const meta = readCheckpointMeta(join(run, 'best.safetensors'));
-    assert.deepEqual(JSON.parse(meta.metadata.normalize), { kind: 'zscore' });
-    assert.deepEqual(JSON.parse(meta.metadata.classNames), ['foreground']);
-    assert.equal(meta.config.filters.join(','), '4,8,16');
+    assert.deepEqual(meta.meta.input, { kind: 'image', normalize: { kind: 'zscore' } });
+    assert.deepEqual(meta.meta.classNames, ['foreground']);
+    assert.equal(meta.meta.model.filters.join(','), '4,8,16');
+    assert.deepEqual([meta.meta.training?.status, meta.meta.training?.epoch, meta.meta.provenance.source], ['finished', 1, 'train']);
     const p = cli(['predict', join(tmp, 'syn', 'images'), '-m', join(run, 'best.safetensors'), '-o', join(tmp, 'pred'), '--backend', 'reference']);
     assert.equal(p.status, 0, p.stderr);
     assert.match(p.stdout, /10 file\(s\)/);

@@ -28,12 +28,12 @@ test('volumes: train (3D patches), predict (labels on the input grid), eval (per
     assert.equal(t.status, 0, t.stderr);
     assert.match(t.stdout, /training 3D unetpp .*instance norm.* classes background, label 1, label 2; patch 16x16x16/);
     const meta = readCheckpointMeta(join(run, 'best.safetensors'));
-    assert.equal(meta.config.dims, 3);
-    assert.equal(meta.config.inChannels, 2);
-    assert.equal(meta.config.classes, 3);
-    const pipeline = JSON.parse(meta.metadata.volumePipeline);
-    assert.deepEqual(pipeline.labels, { kind: 'classes', values: [1, 2], background: true });
-    assert.equal(meta.metadata.patch, '16x16x16');
+    assert.equal(meta.meta.model.dims, 3);
+    assert.equal(meta.meta.model.inChannels, 2);
+    assert.equal(meta.meta.model.classes, 3);
+    assert.equal(meta.meta.input.kind, 'volume');
+    assert.deepEqual(meta.meta.labels, { kind: 'classes', values: [1, 2], background: true });
+    assert.deepEqual(meta.meta.window, [16, 16, 16]);
 
     const src = join(data, 'images', 'synth_000_0000.nii.gz');
     const p = cli(['predict', src, join(data, 'images', 'synth_000_0001.nii.gz'), '--stack', '-m', join(run, 'best.safetensors'), '-o', join(tmp, 'pred')]);

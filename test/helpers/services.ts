@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { SegModel } from '../../src/models/model.js';
 import { saveModel } from '../../src/io/checkpoint.js';
+import { completeMeta } from '../../src/io/meta-defaults.js';
 
 export const MAIN = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 export const REDIS_MISSING = spawnSync('redis-server', ['--version']).status === 0 ? false : 'redis-server not installed: apt-get install -y redis-server';
@@ -32,7 +33,7 @@ export function freePort(): Promise<number> {
 /** A tiny UNet++ (filters 4,8,16, deep supervision) written as a checkpoint with z-score normalisation recorded. */
 export function tinyCheckpoint(path: string, opts: { seed?: number; classes?: number } = {}): string {
   const m = new SegModel({ preset: 'bn', inChannels: 1, classes: opts.classes ?? 1, deepSupervision: true, filters: [4, 8, 16], seed: opts.seed ?? 1 });
-  saveModel(path, m, { normalize: JSON.stringify({ kind: 'zscore' }) });
+  saveModel(path, m, completeMeta(m.config, { input: { kind: 'image', normalize: { kind: 'zscore' } } }, 'train'));
   return path;
 }
 

@@ -8,6 +8,8 @@ import { SegModel } from '../../src/models/model.js';
 import { ReferenceBackend } from '../../src/engine/backends/reference.js';
 import { createPredictor } from '../../src/infer/predict.js';
 import { evaluateFolder } from '../../src/infer/evaluate.js';
+import { PredictorCache } from '../../src/infer/predictor-cache.js';
+import { completeMeta } from '../../src/io/meta-defaults.js';
 import { writeFolder } from '../../src/data/folder.js';
 import { binaryScores } from '../../src/metrics/index.js';
 import { Rng } from '../../src/data/rng.js';
@@ -29,7 +31,9 @@ test('eval writes per-image CSV rows equal to the metrics, with mean and std', a
     await writeFolder(join(dir, 'ds'), samples);
     const model = new SegModel({ filters: [4, 8, 16], inChannels: 1, classes: 1, seed: 11 });
     const p = createPredictor(model, { backend });
-    const ev = await evaluateFolder(p, join(dir, 'ds'), { outDir: join(dir, 'out') });
+    const entry = { name: 'm', key: 'm', models: [model], meta: completeMeta(model.config, {}, 'train') };
+    const cache = new PredictorCache(backend);
+    const ev = await evaluateFolder(entry, cache, join(dir, 'ds'), { outDir: join(dir, 'out') });
     assert.equal(ev.rows.length, 4);
     const csv = (await readFile(join(dir, 'out', 'metrics.csv'), 'utf8')).trim().split('\n');
     assert.equal(csv[0], 'id,iou,dice,precision,recall,hd95');
@@ -51,10 +55,10 @@ test('eval writes per-image CSV rows equal to the metrics, with mean and std', a
     assert.ok(Math.abs(s.mean! - mean) < 1e-12 && Math.abs(s.std! - std) < 1e-12);
     const md = await readFile(join(dir, 'out', 'metrics.md'), 'utf8');
     assert.match(md, /\| dice \|/);
-    const test = await evaluateFolder(p, join(dir, 'ds'), { split: 'test', hd95: false });
+    const test = await evaluateFolder(entry, cache, join(dir, 'ds'), { split: 'test', hd95: false });
     assert.deepEqual(test.rows.map((row) => row.id), ['s2', 's3']);
     assert.equal(test.rows[0].values.hd95, undefined);
-    await assert.rejects(evaluateFolder(p, join(dir, 'ds'), { split: 'val' }), /no samples in split "val"/);
+    await assert.rejects(evaluateFolder(entry, cache, join(dir, 'ds'), { split: 'val' }), /no samples in split "val"/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

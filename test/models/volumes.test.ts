@@ -14,6 +14,7 @@ import { Graph } from '../../src/engine/graph.js';
 import { Plan } from '../../src/engine/plan.js';
 import { ReferenceBackend } from '../../src/engine/backends/reference.js';
 import { saveModel, loadModel } from '../../src/io/checkpoint.js';
+import { completeMeta } from '../../src/io/meta-defaults.js';
 import { writeSafetensors } from '../../src/io/safetensors.js';
 import { rng, uniform32 } from '../helpers/gradcheck.js';
 
@@ -197,7 +198,7 @@ test('checkpoints carry dims and norm; a checkpoint without them (written before
   const dir = mkdtempSync(join(tmpdir(), 'unetpp-vol-'));
   try {
     const m = new SegModel({ dims: 3, filters: [2, 4], inChannels: 1 });
-    saveModel(join(dir, 'v.safetensors'), m);
+    saveModel(join(dir, 'v.safetensors'), m, completeMeta(m.config, {}, 'train'));
     const back = loadModel(join(dir, 'v.safetensors'));
     assert.deepEqual([back.config.dims, back.config.norm], [3, 'instance']);
     assert.deepEqual(back.params.get('conv0_0.conv1.weight').data, m.params.get('conv0_0.conv1.weight').data);

@@ -41,9 +41,10 @@ const post = (path: string, body: Uint8Array | string, type = 'application/octet
 test('masks equal unetpp predict byte for byte (raw body, multipart, tta/level/threshold, JPEG, TIFF, NIfTI)', async () => {
   // probabilities bit for bit as the library computes them for the file
   const src = loadModelSource({ model: ckpt });
-  const predictor = createPredictor(src.model, { backend: getBackend(BACKEND, 'fp32', 'infer') });
+  const predictor = createPredictor(src.models[0], { backend: getBackend(BACKEND, 'fp32', 'infer') });
   const img = await readImage(images[0], { channels: 1 });
-  const want = predictImage(predictor, img, { normalize: src.normalize }).data;
+  assert.equal(src.meta.input.kind, 'image');
+  const want = predictImage(predictor, img, { normalize: src.meta.input.kind === 'image' ? src.meta.input.normalize : undefined }).data;
   const j = await (await post('/v1/predict?format=json&probabilities=1', readFileSync(images[0]))).json() as any;
   assert.deepEqual(j.probabilities.shape, [1, 36, 40]);
   const got = new Float32Array(new Uint8Array(Buffer.from(j.probabilities.data, 'base64')).buffer);

@@ -37,7 +37,7 @@ test('trainer stops at the scripted epoch and keeps the best epoch', async () =>
     assert.equal(r.stoppedBy, 'early-stopping');
     assert.equal(r.epochs, stopAt);
     assert.equal(r.bestEpoch, bestAt);
-    assert.equal(readCheckpointMeta(join(dir, 'best.safetensors')).metadata.epoch, String(bestAt));
+    assert.equal(readCheckpointMeta(join(dir, 'best.safetensors')).meta.training?.epoch, bestAt);
     const again = await train(tinyModel(), data, { ...opts, resume: true });
     assert.equal(again.epochs, stopAt);
     assert.equal(again.stoppedBy, 'early-stopping');
@@ -64,7 +64,7 @@ test('validateEvery: validation on every n-th epoch and the last; patience count
   assert.deepEqual(seen, [2, 4, 6, 8]);
   assert.deepEqual([r.epochs, r.bestEpoch, r.stoppedBy], [8, 4, 'early-stopping']);
   assert.ok(Number.isNaN(r.history[0].iou) && !r.history[0].best);
-  assert.equal(readCheckpointMeta(join(dir, 'best.safetensors')).metadata.epoch, '4');
+  assert.equal(readCheckpointMeta(join(dir, 'best.safetensors')).meta.training?.epoch, 4);
   // the last epoch is always validated
   const last: number[] = [];
   await train(tinyModel(), data, {

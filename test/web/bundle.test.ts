@@ -17,6 +17,7 @@ import { predictTiled } from '../../src/infer/tiled.js';
 import { labelsOf, rgbaToPlanes } from '../../src/infer/pixels.js';
 import { convertChannels } from '../../src/data/read-image.js';
 import { saveModel } from '../../src/io/checkpoint.js';
+import { completeMeta } from '../../src/io/meta-defaults.js';
 import { buildWebBundle, writeWebBundle, type WebManifest } from '../../src/io/web-bundle.js';
 
 const backend = new ReferenceBackend({ dtype: 'float32' });
@@ -128,7 +129,7 @@ test('unetpp export --web: the checkpoint\'s normalisation and class names reach
   const root = mkdtempSync(join(tmpdir(), 'unetpp-webcli-'));
   try {
     const ckpt = join(root, 'best.safetensors');
-    saveModel(ckpt, model, { normalize: JSON.stringify({ kind: 'minmax' }), classNames: JSON.stringify(['nuclei']) });
+    saveModel(ckpt, model, completeMeta(model.config, { input: { kind: 'image', normalize: { kind: 'minmax' } }, classNames: ['nuclei'] }, 'train'));
     const r = spawnSync(process.execPath, [MAIN, 'export', '-m', ckpt, '--web', join(root, 'web'), '--tile', '40', '--threshold', '0.4'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /manifest\.json, accurate\.onnx, l1\.onnx, l2\.onnx, l3\.onnx/);

@@ -16,6 +16,7 @@ import { Plan } from '../../src/engine/plan.js';
 import { createPredictor } from '../../src/infer/predict.js';
 import { predictTiledN } from '../../src/infer/tiled.js';
 import { saveModel } from '../../src/io/checkpoint.js';
+import { completeMeta } from '../../src/io/meta-defaults.js';
 import { buildWebBundle, type WebManifest } from '../../src/io/web-bundle.js';
 
 const backend = new ReferenceBackend({ dtype: 'float32' });
@@ -81,7 +82,7 @@ test('unetpp export --web: 3D model with --modalities/--volume-normalize; a chec
   const read = (dir: string) => JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as WebManifest;
   try {
     const ckpt = join(root, 'm3.safetensors');
-    saveModel(ckpt, model3d, { classNames: JSON.stringify(['bg', 'tumour']) });
+    saveModel(ckpt, model3d, completeMeta(model3d.config, { classNames: ['bg', 'tumour'] }, 'train'));
     let r = run('-m', ckpt, '--web', join(root, 'a'), '--tile', '8x16x16', '--modalities', 't2,flair', '--volume-normalize', 'mri');
     assert.equal(r.status, 0, r.stderr);
     let m = read(join(root, 'a'));
@@ -91,15 +92,17 @@ test('unetpp export --web: 3D model with --modalities/--volume-normalize; a chec
     assert.match(r.stderr, /'bogus' is not one of mri, ct, zscore, none/);
     const piped = join(root, 'p3.safetensors');
     const ct = { lo: -100, hi: 300, mean: 40, std: 80 };
-    saveModel(piped, model3d, { volumePipeline: JSON.stringify({ modalities: ['ct', 'pet'], normalize: ['ct', 'zscore'], ct: [ct, null], spacing: [1, 1, 2.5], cropToNonzero: true,
-      labels: { kind: 'classes', values: [6], background: true }, classNames: ['background', 'label 6'] }), patch: '8x16x12' });
+    saveModel(piped, model3d, completeMeta(model3d.config, {
+      input: { kind: 'volume', modalities: ['ct', 'pet'], normalize: ['ct', 'zscore'], ct: [ct, null], spacing: [1, 1, 2.5], cropToNonzero: true },
+      labels: { kind: 'classes', values: [6], background: true }, classNames: ['background', 'label 6'], window: [8, 16, 12] }, 'train'));
     assert.equal(run('-m', piped, '--web', join(root, 'c')).status, 0);
     m = read(join(root, 'c'));
     assert.deepEqual(m.input.tile, [8, 16, 12]); // the training patch
     assert.deepEqual(m.volume, { dims: 3, modalities: ['ct', 'pet'], normalize: ['ct', 'zscore'], ct: [ct, null], spacing: [1, 1, 2.5],
       cropToNonzero: true, labels: { kind: 'classes', values: [6], background: true } }); // the page writes 6, as predict does
     const flat = join(root, 'm2.safetensors');
-    saveModel(flat, new SegModel({ filters: [2, 4], inChannels: 1 }));
+    const flatModel = new SegModel({ filters: [2, 4], inChannels: 1 });
+    saveModel(flat, flatModel, completeMeta(flatModel.config, {}, 'train'));
     assert.equal(run('-m', flat, '--web', join(root, 'd'), '--volumes').status, 0);
     assert.deepEqual(read(join(root, 'd')).volume, { dims: 2, modalities: ['image'], normalize: ['zscore'], ct: [null], spacing: null, cropToNonzero: false, labels: { kind: 'binary' } });
   } finally {

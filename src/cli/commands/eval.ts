@@ -6,11 +6,10 @@ import { addCommon, action, CliError } from '../common.js';
 import { addModelSource, loadModelSource } from '../model-source.js';
 import { resolveBackend } from '../backend.js';
 import { int, oneOf } from '../parse.js';
-import { addPredictorOptions, predictorSettings, normalizeSetting } from './predict.js';
-import { createPredictor } from '../../infer/predict.js';
+import { addPredictorOptions, predictorSettings, inputSettings } from './predict.js';
+import { PredictorCache } from '../../infer/predictor-cache.js';
 import { evaluateFolder } from '../../infer/evaluate.js';
 import { evaluateVolumes } from '../../infer/evaluate-volumes.js';
-import type { VolumePipeline } from '../../data/volume-dataset.js';
 import { summaryToMarkdown } from '../../metrics/index.js';
 
 export function evalCommand(): Command {
@@ -28,26 +27,24 @@ export function evalCommand(): Command {
   addCommon(cmd);
   cmd.action(action(async (_args, opts) => {
     if (!existsSync(opts.data)) throw new CliError(`--data ${opts.data}: no such folder`);
-    const src = loadModelSource(opts);
-    const backend = await resolveBackend(opts.backend, opts.precision, 'infer', src.model.config.dims);
+    const entry = loadModelSource(opts);
+    const backend = await resolveBackend(opts.backend, opts.precision, 'infer', entry.meta.model.dims);
+    const cache = new PredictorCache(backend);
     const settings = predictorSettings(opts);
+    cache.get(entry, settings); // bad options fail before any case is read
     const t0 = performance.now();
-    if (src.model.config.dims === 3) {
-      if (!src.metadata.volumePipeline) throw new CliError('this 3D checkpoint records no volume pipeline (train it with unetpp train on a volume dataset)');
-      if (settings.tile === undefined && src.metadata.patch) settings.tile = src.metadata.patch.split('x').map(Number);
-      const ev = await evaluateVolumes(createPredictor(src.model, { backend, ...settings }), opts.data, JSON.parse(src.metadata.volumePipeline) as VolumePipeline, {
-        split: opts.split === 'all' ? 'test' : opts.split, outDir: opts.out, threshold: opts.threshold, hd95: opts.hd95 !== false,
+    if (entry.meta.model.dims === 3) {
+      const ev = await evaluateVolumes(entry, cache, opts.data, {
+        settings, split: opts.split === 'all' ? 'test' : opts.split, outDir: opts.out, threshold: opts.threshold, hd95: opts.hd95 !== false,
         onCase: opts.verbose ? (r, i, n) => console.log(`[${i + 1}/${n}] ${r.id} dice ${r.values.dice?.toFixed(4)}`) : undefined,
       });
       console.log(summaryToMarkdown(ev.summary).trimEnd());
       console.log(`${ev.rows.length} volumes in ${((performance.now() - t0) / 1000).toFixed(2)} s on ${backend.name} (${backend.precision}); wrote ${ev.files.join(', ')}`);
       return;
     }
-    const predictor = createPredictor(src.model, { backend, ...settings });
-    const ev = await evaluateFolder(predictor, opts.data, {
-      split: opts.split, folder: { seed: opts.seed }, load: { invertMasks: !!opts.invertMasks, thresholdMasks: !!opts.thresholdMasks },
-      normalize: normalizeSetting(opts.normalize, src.normalize), threshold: opts.threshold, hd95: opts.hd95 !== false,
-      resize: opts.resize && { height: opts.resize[0], width: opts.resize[1] }, outDir: opts.out,
+    const ev = await evaluateFolder(entry, cache, opts.data, {
+      settings, ...inputSettings(opts), split: opts.split, folder: { seed: opts.seed },
+      load: { invertMasks: !!opts.invertMasks, thresholdMasks: !!opts.thresholdMasks }, hd95: opts.hd95 !== false, outDir: opts.out,
       onImage: opts.verbose ? (r, i, n) => console.log(`[${i + 1}/${n}] ${r.id} dice ${r.values.dice?.toFixed(4)} iou ${r.values.iou?.toFixed(4)}`) : undefined,
     });
     console.log(summaryToMarkdown(ev.summary).trimEnd());

@@ -7,38 +7,30 @@ import { exportPyTorch } from '../../io/pytorch.js';
 import { exportOnnx, type OnnxMode } from '../../io/onnx.js';
 import { writeWebBundle, type WebVolumeOptions } from '../../io/web-bundle.js';
 import type { VolumeNorm } from '../../data/intensity.js';
+import type { CheckpointMeta } from '../../io/checkpoint-meta.js';
 
 const NORMS: VolumeNorm[] = ['mri', 'ct', 'zscore', 'none'];
 
-/** --web's volume facts: the checkpoint's "volumePipeline" metadata (JSON), overridden by flags. */
-function webVolume(opts: Record<string, any>, metadata: Record<string, string>, dims: number): WebVolumeOptions | undefined {
+/** --web's volume facts: the checkpoint meta's volume input and labels, overridden by flags. */
+function webVolume(opts: Record<string, any>, meta: CheckpointMeta): WebVolumeOptions | undefined {
+  const i = meta.input;
   let v: WebVolumeOptions = {};
-  if (metadata.volumePipeline) {
-    try {
-      const p = JSON.parse(metadata.volumePipeline);
-      v = { modalities: p.modalities, normalize: p.normalize, ct: p.ct, spacing: p.spacing, cropToNonzero: p.cropToNonzero, labels: p.labels };
-    } catch { throw new CliError('the checkpoint\'s metadata "volumePipeline" is not valid JSON'); }
-  }
+  if (i.kind === 'volume') v = { modalities: i.modalities, normalize: i.normalize, ct: i.ct, spacing: i.spacing, cropToNonzero: i.cropToNonzero, labels: meta.labels };
   if (opts.modalities) v.modalities = String(opts.modalities).split(',').map((s) => s.trim()).filter(Boolean);
   if (opts.volumeNormalize) {
     const kinds = String(opts.volumeNormalize).split(',').map((s) => s.trim());
     for (const k of kinds) if (!NORMS.includes(k as VolumeNorm)) throw new CliError(`--volume-normalize: '${k}' is not one of ${NORMS.join(', ')}`);
     v.normalize = kinds.length === 1 ? (kinds[0] as VolumeNorm) : (kinds as VolumeNorm[]);
   }
-  const asked = opts.volumes || opts.modalities || opts.volumeNormalize || metadata.volumePipeline;
-  return dims === 3 || asked ? v : undefined;
-}
-
-/** A 3D model's default window: the patch training recorded ("DxHxW"), as `unetpp predict` uses. */
-function trainingPatch(metadata: Record<string, string>, dims: number): number[] | undefined {
-  const m = dims === 3 ? /^(\d+)x(\d+)x(\d+)$/.exec(metadata.patch ?? '') : null;
-  return m ? m.slice(1).map(Number) : undefined;
+  const asked = opts.volumes || opts.modalities || opts.volumeNormalize || i.kind === 'volume';
+  return asked ? v : undefined;
 }
 
 /** --tile: N, or HxW / DxHxW. */
 function tileSizes(v: string): number[] {
-  const parts = v.toLowerCase().split('x').map(Number);
-  if (!parts.length || parts.length > 3 || parts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`'${v}' is not N, HxW or DxHxW`);
+  if (!/^\d+(x\d+){0,2}$/i.test(v.trim())) throw new Error(`'${v}' is not N, HxW or DxHxW`);
+  const parts = (v.match(/\d+/g) ?? []).map(Number);
+  if (parts.some((n) => n < 1)) throw new Error(`'${v}' is not N, HxW or DxHxW`);
   return parts;
 }
 
@@ -62,16 +54,16 @@ export function exportCommand(): Command {
   addModelSource(cmd);
   addCommon(cmd, { backend: false });
   cmd.action(action(async (_args, opts) => {
-    const src = loadModelSource(opts);
-    const { model } = src;
+    const { models: [model], meta } = loadModelSource(opts);
+    const input = meta.input;
     if (opts.web) {
       if (opts.level !== undefined || opts.out) throw new CliError('--web writes every level and names its files: drop --level and --out');
       let m;
       try {
         m = writeWebBundle(opts.web, model, {
-          tile: opts.tile?.length === 1 ? opts.tile[0] : opts.tile ?? trainingPatch(src.metadata, model.config.dims), overlap: opts.overlap, threshold: opts.threshold, normalize: src.normalize,
-          classNames: src.classNames?.length === model.config.classes ? src.classNames : undefined, trainedSize: src.inputSize,
-          volume: webVolume(opts, src.metadata, model.config.dims),
+          tile: opts.tile?.length === 1 ? opts.tile[0] : opts.tile ?? meta.window, overlap: opts.overlap, threshold: opts.threshold,
+          normalize: input.kind === 'image' ? input.normalize : undefined, classNames: meta.classNames,
+          trainedSize: input.kind === 'image' ? input.resize : undefined, volume: webVolume(opts, meta),
         });
       } catch (e) { throw new CliError((e as Error).message); }
       console.log(`wrote ${opts.web}: manifest.json, ${m.models.map((x) => x.file).join(', ')}`);

@@ -1,9 +1,10 @@
 // `unetpp serve`: the HTTP service (src/serve) over one or several checkpoints.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { addCommon, action, CliError } from '../common.js';
-import { loadModelSource } from '../model-source.js';
-import { resolveBackend } from '../backend.js';
+import { addPyTorchMetaOptions, pyTorchEntry, type PyTorchMetaFlags } from '../model-source.js';
+import { checkpointEntry } from '../../infer/model-entry.js';
+import { backendsByDims } from '../backend.js';
 import { float, int } from '../parse.js';
 import { addPredictorOptions, predictorSettings } from './predict.js';
 import type { ServedModel } from '../../serve/models.js';
@@ -11,21 +12,27 @@ import type { Normalize } from '../../data/transforms.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
-/** "-m CKPT" (named "default") or "--model name=CKPT", loaded with their recorded preprocessing. */
-export function loadServedModels(specs: string[] = []): ServedModel[] {
-  if (!specs.length) throw new CliError('give a model: -m CKPT or --model name=CKPT (repeatable)');
-  return specs.map((spec) => {
+/** "-m CKPT" (named "default") or "--model name=CKPT", with their metas; --pytorch the same, its meta from --meta and flags. */
+export function loadServedModels(specs: string[] = [], pytorch: string[] = [], flags: PyTorchMetaFlags = {}): ServedModel[] {
+  if (!specs.length && !pytorch.length) throw new CliError('give a model: -m CKPT or --model name=CKPT (repeatable), or --pytorch WEIGHTS');
+  if (!pytorch.length && (flags.meta || flags.labels || flags.classNames)) throw new CliError('--meta, --labels and --class-names describe --pytorch weights; a checkpoint carries its own meta');
+  const split = (spec: string) => {
     const m = /^([A-Za-z0-9_.-]+)=(.+)$/.exec(spec);
-    const [name, path] = m ? [m[1], m[2]] : ['default', spec];
-    const src = loadModelSource({ model: path });
-    return { name, path, model: src.model, normalize: src.normalize, classNames: src.classNames, inputSize: src.inputSize };
+    return m ? [m[1], m[2]] : ['default', spec];
+  };
+  const ours = specs.map((spec) => {
+    const [name, path] = split(spec);
+    if (!existsSync(path)) throw new CliError(`--model ${path}: no such file`);
+    return { name, entry: checkpointEntry(path) };
   });
+  return [...ours, ...pytorch.map((spec) => { const [name, path] = split(spec); return { name, entry: pyTorchEntry(path, flags) }; })];
 }
 
 export function serveCommand(): Command {
   const cmd = new Command('serve')
     .description('serve models over HTTP: POST /v1/predict, GET /v1/models, /healthz, /readyz, /metrics, /openapi.json')
     .option('-m, --model <ckpt|name=ckpt>', 'checkpoint to serve; repeat with name=CKPT for several (the first is the default)', collect)
+    .option('--pytorch <weights|name=weights>', 'PyTorch state_dict to serve (repeatable); its meta from --meta and the flags below', collect)
     .option('--port <n>', 'TCP port (0: any free port)', int(0, 65535), 8080)
     .option('--host <addr>', 'address to listen on (0.0.0.0 for every interface)', '127.0.0.1')
     .option('--max-batch <n>', 'requests of one model, options and size run as one batch, up to this many', int(1, 1024), 8)
@@ -36,28 +43,31 @@ export function serveCommand(): Command {
     .option('--max-pixels <n>', 'largest image in pixels (413 beyond)', int(1), 64 * 1024 * 1024)
     .option('--no-warm', 'do not compile the batch plans for the checkpoints\' recorded input size before listening')
     .option('--log', 'log every request (JSON lines)');
+  addPyTorchMetaOptions(cmd);
   addPredictorOptions(cmd);
   addCommon(cmd);
   cmd.action(action(async (_args, opts) => {
-    const served = loadServedModels(opts.model);
-    const backend = await resolveBackend(opts.backend, opts.precision, 'infer');
+    const served = loadServedModels(opts.model, opts.pytorch, opts);
+    const backendFor = await backendsByDims(opts.backend, opts.precision, 'infer');
+    const backend = backendFor(served[0].entry.meta.model.dims);
     const { ModelRegistry } = await import('../../serve/models.js'); // fastify loads only for serve
     const { createService } = await import('../../serve/app.js');
-    const models = new ModelRegistry(served, backend);
+    const defaults = { ...predictorSettings(opts), onTiling: undefined };
+    const models = new ModelRegistry(served, backendFor, defaults);
     if (opts.warm !== false && !opts.resize) {
       const t0 = performance.now();
-      const warmed = models.warm({ ...predictorSettings(opts), onTiling: undefined }, opts.maxBatch);
+      const warmed = models.warm(defaults, opts.maxBatch);
       if (warmed.length) console.log(`unetpp serve: plans for batches of 1..${opts.maxBatch} compiled (${warmed.join(', ')}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
     const version = (JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
     const svc = await createService(models, {
-      predictor: { ...predictorSettings(opts), onTiling: undefined }, threshold: opts.threshold, normalize: opts.normalize ? ({ kind: opts.normalize } as Normalize) : undefined,
-      resize: opts.resize && { height: opts.resize[0], width: opts.resize[1] }, maxPixels: opts.maxPixels,
+      predictor: defaults, threshold: opts.threshold, normalize: opts.normalize ? ({ kind: opts.normalize } as Normalize) : undefined,
+      resize: opts.resize, maxPixels: opts.maxPixels,
       maxBatch: opts.maxBatch, maxWaitMs: opts.maxWait, maxQueue: opts.maxQueue, timeoutMs: opts.timeout,
       bodyLimit: Math.round(opts.bodyLimit * 1024 * 1024), version, logger: !!opts.log,
     });
     const address = await svc.app.listen({ port: opts.port, host: opts.host });
-    console.log(`unetpp serve: listening on ${address} (${served.map((m) => `${m.name}=${m.path}`).join(', ')}; ${backend.name}, ${backend.precision}; max-batch ${opts.maxBatch})`);
+    console.log(`unetpp serve: listening on ${address} (${served.map((m) => `${m.name}=${m.entry.key}`).join(', ')}; ${backend.name}, ${backend.precision}; max-batch ${opts.maxBatch})`);
     await new Promise<void>((resolve) => {
       const stop = (sig: string) => {
         console.log(`unetpp serve: ${sig}: draining ${svc.batcher.depth} queued request(s) and those in flight`);

@@ -43,7 +43,7 @@ export function submitCommand(): Command {
         job: {
           outDir: opts.out, checkpoint: opts.model, predictor: { ...predictorSettings(opts), onTiling: undefined }, threshold: opts.threshold,
           normalize: opts.normalize ? ({ kind: opts.normalize } as Normalize) : undefined,
-          resize: opts.resize && { height: opts.resize[0], width: opts.resize[1] }, overlay: !!opts.overlay, probabilities: !!opts.probabilities,
+          resize: opts.resize, overlay: !!opts.overlay, probabilities: !!opts.probabilities,
         },
       });
     } finally {

@@ -1,15 +1,15 @@
 // `unetpp train` on a volume dataset (--dims 3, or a folder of NIfTI volumes / DICOM series):
 // lazy per-split stores, random 3D patches, validation per volume by sliding windows; the
-// checkpoint records the input pipeline (modalities, normalisation, spacing, labels) so that
-// predict and eval prepare new volumes exactly as training did.
+// checkpoints record the input pipeline (modalities, normalisation, spacing, labels) and the
+// patch from the first epoch on, so that predict and eval prepare new volumes exactly as training did.
 import { InvalidArgumentError } from 'commander';
 import { CliError } from '../common.js';
 import { modelConfigFrom } from '../model-options.js';
-import { annotateCheckpoint } from '../annotate.js';
 import { SegModel } from '../../models/model.js';
 import { openVolumes, parseLabelSpec, volumePipeline } from '../../data/volume-dataset.js';
 import { DEFAULT_AUGMENT_3D } from '../../data/augment3d.js';
 import { trainVolumes } from '../../train/volumes.js';
+import { volumeRunMeta } from '../../train/run-meta.js';
 import type { TrainOptions } from '../../train/options.js';
 
 /** Default filters of a 3D UNet++ (the 2D default, 32..512, is 27M params and slow in 3D). */
@@ -50,8 +50,8 @@ export async function trainVolumesCommand(dataDir: string, opts: Record<string, 
   const r = await trainVolumes(model, { train, val }, {
     ...common, batchSize: opts.batchSize ?? 2, loss: { kind: loss, bceWeight: opts.bceWeight }, patch, samplesPerEpoch: opts.samplesPerEpoch,
     augment3d: opts.augment === false ? null : DEFAULT_AUGMENT_3D, labels: vd.labels,
+    meta: volumeRunMeta(model.config, volumePipeline(vd), patch, { source: 'train', dataset: dataDir, command: process.argv.slice(1) }),
   });
-  await annotateCheckpoint(r.bestPath, { volumePipeline: JSON.stringify(volumePipeline(vd)), classNames: JSON.stringify(vd.classNames), patch: patch.join('x') });
   console.log(`done: ${r.epochs} epochs (${r.stoppedBy}), best ${opts.monitor} ${r.best?.toFixed(4) ?? '-'} at epoch ${r.bestEpoch}, ` +
     `${r.stepMs.toFixed(0)} ms/step (${r.backend}, ${r.precision}); best model ${r.bestPath}`);
 }

@@ -12,7 +12,7 @@ import { DEFAULT_AUGMENT } from '../../data/augment.js';
 import { train } from '../../train/trainer.js';
 import type { TrainOptions } from '../../train/options.js';
 import type { ScheduleOptions } from '../../optim/schedule.js';
-import { annotateCheckpoint } from '../annotate.js';
+import { imageRunMeta } from '../../train/run-meta.js';
 import { isVolumeFolder } from '../../data/volume-layout.js';
 import { trainVolumesCommand, patchSize, spacingList } from './train-volumes.js';
 
@@ -80,15 +80,12 @@ export function trainCommand(): Command {
       augment: opts.augment === false ? null : DEFAULT_AUGMENT,
       crop: opts.crop && { height: opts.crop[0], width: opts.crop[1] }, samplesPerEpoch: opts.samplesPerEpoch,
       normalize: { kind: opts.normalize },
+      // what predict/eval need to reproduce training's input pipeline, in every checkpoint
+      meta: imageRunMeta(model.config, { source: 'train', dataset: dataDir, command: process.argv.slice(1), normalize: { kind: opts.normalize }, resize: sz, classNames: ds.classes }),
     };
     console.log(`training ${model.config.arch} (${model.config.preset}, filters ${model.config.filters.join(',')}, ` +
       `${model.params.count().toLocaleString('en')} params) on ${trainSet.length} train / ${valSet.length} val images from ${dataDir}`);
     const r = await train(model, { train: trainSet, val: valSet }, options);
-    // what predict/eval need to reproduce training's input pipeline
-    await annotateCheckpoint(r.bestPath, {
-      normalize: JSON.stringify({ kind: opts.normalize }), classNames: JSON.stringify(ds.classes),
-      ...(sz ? { inputSize: `${sz[0]}x${sz[1]}` } : {}),
-    });
     console.log(`done: ${r.epochs} epochs (${r.stoppedBy}), best ${opts.monitor} ${r.best?.toFixed(4) ?? '-'} at epoch ${r.bestEpoch}, ` +
       `${r.stepMs.toFixed(0)} ms/step (${r.backend}, ${r.precision}); best model ${r.bestPath ?? join(opts.out, 'best.safetensors')}`);
   }));

@@ -2,7 +2,7 @@
 // SIGTERM, which lets the jobs in hand finish.
 import { Command, Option } from 'commander';
 import { addCommon, action } from '../common.js';
-import { resolveBackend } from '../backend.js';
+import { backendsByDims } from '../backend.js';
 import { int, oneOf } from '../parse.js';
 
 export function workerCommand(): Command {
@@ -16,12 +16,13 @@ export function workerCommand(): Command {
     .option('--max-stalled <n>', 'times a job may be taken over before it fails', int(0), 2);
   addCommon(cmd);
   cmd.action(action(async (_args, opts) => {
-    const backend = await resolveBackend(opts.backend, opts.precision, 'infer');
+    const backendFor = await backendsByDims(opts.backend, opts.precision, 'infer');
+    const backend = backendFor(2);
     const { startWorker } = await import('../../queue/worker.js');
     const { connectRedis } = await import('../../queue/connection.js');
     (await connectRedis(opts.redis)).disconnect(); // fail now, with the URL, if Redis is not there
     const w = startWorker({
-      redis: opts.redis, backend, train: { backend: opts.backend, precision: opts.precision }, queues: opts.queues.split(','),
+      redis: opts.redis, backend: backendFor, train: { backend: opts.backend, precision: opts.precision }, queues: opts.queues.split(','),
       concurrency: opts.concurrency, lockDuration: opts.lockDuration, stalledInterval: opts.stalledInterval, maxStalledCount: opts.maxStalled,
       log: (s) => console.log(`${new Date().toISOString()} ${s}`),
     });

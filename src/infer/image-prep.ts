@@ -1,0 +1,52 @@
+// An image made ready for the network (the optional resize, then the normalisation, as in
+// training) and its probabilities brought back to the image's own size; and the 0/1 planes of
+// a probability map. Shared by the prediction entry, evaluation and the file helpers.
+import type { Image } from '../data/read-image.js';
+import { normalize, resizeBilinear, type Normalize } from '../data/transforms.js';
+import { labelMap, type Predictor, type ProbMap } from './predict.js';
+
+export interface ImagePrep {
+  /** Applied to the image (values in [0, 1]) before the network, as in training. */
+  normalize?: Normalize;
+  /** Predict at this size and resize the probabilities back (models trained on resized images). */
+  resize?: { width: number; height: number };
+}
+
+/** The network's input for an image: the optional resize, then the normalisation (on a copy). */
+export function prepareImage(img: Image, opts: ImagePrep = {}): Image {
+  let { data, width: w, height: h } = img;
+  const c = img.channels;
+  if (opts.resize) {
+    data = resizeBilinear(data, c, h, w, opts.resize.height, opts.resize.width);
+    [w, h] = [opts.resize.width, opts.resize.height];
+  } else {
+    data = data.slice(); // normalize works in place
+  }
+  if (opts.normalize) normalize(data, c, w * h, opts.normalize);
+  return { data, channels: c, height: h, width: w };
+}
+
+/** Probabilities back at the image's own size (undoes prepareImage's resize). */
+export function restoreSize(p: ProbMap, img: Image, opts: ImagePrep = {}): ProbMap {
+  if (!opts.resize) return p;
+  const back = resizeBilinear(p.data, p.classes, p.height, p.width, img.height, img.width);
+  return { data: back, classes: p.classes, height: img.height, width: img.width };
+}
+
+/** Probabilities for an image at its own size, with the optional resize and normalisation. */
+export function predictImage(predictor: Predictor, img: Image, opts: ImagePrep = {}): ProbMap {
+  return restoreSize(predictor.predict(prepareImage(img, opts)), img, opts);
+}
+
+/** One 0/1 plane per model output channel: thresholded (one class, sigmoid) or argmax (softmax). */
+export function binaryMasks(p: ProbMap, multiclass: 'softmax' | 'sigmoid' = 'softmax', t = 0.5): Uint8Array {
+  const plane = p.height * p.width;
+  const out = new Uint8Array(p.classes * plane);
+  if (p.classes > 1 && multiclass === 'softmax') {
+    const labels = labelMap(p, 'softmax', t);
+    for (let i = 0; i < plane; i++) out[labels[i] * plane + i] = 1;
+  } else {
+    for (let i = 0; i < out.length; i++) out[i] = p.data[i] > t ? 1 : 0;
+  }
+  return out;
+}

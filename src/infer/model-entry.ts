@@ -1,0 +1,35 @@
+// What predicts: a model (or the members of a fold ensemble) with the meta that says how to
+// run it. Front doors load entries once and hand them to predictInput with a PredictorCache.
+import { basename } from 'node:path';
+import type { SegModel } from '../models/model.js';
+import type { CheckpointMeta } from '../io/checkpoint-meta.js';
+import { loadModelWithMeta } from '../io/checkpoint.js';
+
+export interface ModelEntry {
+  /** For messages and responses: a file name, never a folder path. */
+  name: string;
+  /** Its identity in a PredictorCache (a path, with the file's mtime where files can change). */
+  key: string;
+  /** One model, or an ensemble's members (their probabilities are averaged). */
+  models: SegModel[];
+  meta: CheckpointMeta;
+}
+
+/** An entry from a checkpoint file, keyed by its path. */
+export function checkpointEntry(path: string): ModelEntry {
+  const { model, meta } = loadModelWithMeta(path);
+  return { name: basename(path), key: path, models: [model], meta };
+}
+
+/** Several entries as one ensemble (the first one's meta); members must agree on inputs and outputs. */
+export function ensembleEntry(members: ModelEntry[], name: string): ModelEntry {
+  if (!members.length) throw new Error('ensemble: no models');
+  const c0 = members[0].meta.model;
+  members.forEach((m, i) => {
+    const c = m.meta.model;
+    if (c.dims !== c0.dims || c.inChannels !== c0.inChannels || c.classes !== c0.classes || c.multiclass !== c0.multiclass)
+      throw new Error(`ensemble: ${m.name} is a ${c.dims}D model of ${c.inChannels} channels to ${c.classes} classes (${c.multiclass}); ` +
+        `${members[0].name} ${c0.dims}D, ${c0.inChannels} to ${c0.classes} (${c0.multiclass}) (model ${i})`);
+  });
+  return { name, key: members.map((m) => m.key).join('+'), models: members.flatMap((m) => m.models), meta: members[0].meta };
+}

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { loadavg, freemem } from 'node:os';
 import { SegModel } from '../../dist/src/models/model.js';
 import { saveModel } from '../../dist/src/io/checkpoint.js';
+import { completeMeta } from '../../dist/src/io/meta-defaults.js';
 import { writeNifti } from '../../dist/src/data/nifti.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -25,8 +26,8 @@ const [X, Y, Z] = [512, 512, 300];
 const ckpt = join(work, 'ct-model.safetensors');
 if (!existsSync(ckpt)) {
   const model = new SegModel({ arch: 'unetpp', dims: 3, inChannels: 1, classes: 1, filters: [16, 32, 64, 128, 256], deepSupervision: true, seed: 1 });
-  const volumePipeline = { modalities: ['ct'], normalize: ['ct'], ct: [{ lo: -1000, hi: 1500, mean: 40, std: 350 }], labels: { kind: 'binary' }, classNames: ['foreground'] };
-  saveModel(ckpt, model, { volumePipeline: JSON.stringify(volumePipeline), classNames: JSON.stringify(['foreground']), patch: '64x64x64' });
+  const input = { kind: 'volume', modalities: ['ct'], normalize: ['ct'], ct: [{ lo: -1000, hi: 1500, mean: 40, std: 350 }] };
+  saveModel(ckpt, model, completeMeta(model.config, { input, labels: { kind: 'binary' }, classNames: ['foreground'], window: [64, 64, 64] }, 'train'));
 }
 const ct = join(work, `ct-${X}x${Y}x${Z}.nii.gz`);
 if (!existsSync(ct)) {

@@ -11,6 +11,7 @@ import { loadavg } from 'node:os';
 import sharp from 'sharp';
 import { SegModel } from '../../dist/src/models/model.js';
 import { saveModel } from '../../dist/src/io/checkpoint.js';
+import { completeMeta } from '../../dist/src/io/meta-defaults.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const work = process.env.LARGE_IMAGES_TMP ?? '/tmp/unetpp-large-images';
@@ -20,7 +21,10 @@ const save = () => { writeFileSync(out + '.tmp', JSON.stringify(results, null, 1
 mkdirSync(work, { recursive: true });
 
 const ckpt = join(work, 'model.safetensors');
-if (!existsSync(ckpt)) saveModel(ckpt, new SegModel({ preset: 'bn', inChannels: 3, classes: 1, deepSupervision: true, seed: 1 }), { inputSize: '96' });
+if (!existsSync(ckpt)) {
+  const m = new SegModel({ preset: 'bn', inChannels: 3, classes: 1, deepSupervision: true, seed: 1 });
+  saveModel(ckpt, m, completeMeta(m.config, {}, 'train')); // no recorded size: images run at their own size
+}
 const image = async (w, h) => {
   const p = join(work, `random-${w}x${h}.png`);
   if (existsSync(p)) return p;

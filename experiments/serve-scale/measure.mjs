@@ -49,8 +49,9 @@ const ckpt = join(tmp, 'unetpp.safetensors');
 {
   const { SegModel } = await import(resolve('dist/src/models/model.js'));
   const { saveModel } = await import(resolve('dist/src/io/checkpoint.js'));
+  const { completeMeta } = await import(resolve('dist/src/io/meta-defaults.js'));
   const m = new SegModel({ preset: 'bn', inChannels: 1, deepSupervision: true });
-  saveModel(ckpt, m, { normalize: JSON.stringify({ kind: 'zscore' }), inputSize: '96x96' });
+  saveModel(ckpt, m, completeMeta(m.config, { input: { kind: 'image', normalize: { kind: 'zscore' }, resize: [96, 96] } }, 'train'));
   result.model = { preset: 'bn', filters: m.config.filters, params: m.params.count(), input: '96x96 grey, DSB2018 images resized (--resize 96)' };
 }
 const images = readdirSync(join(DATA, 'images')).sort().map((n) => join(DATA, 'images', n));

@@ -14,5 +14,6 @@ export function loadEnsembleSource(opts: { ensemble?: string; model?: string; py
   const paths = Array.from({ length: k }, (_, i) => join(cvDir, `fold${i}`, 'best.safetensors'));
   const missing = paths.filter((p) => !existsSync(p));
   if (missing.length) throw new CliError(`--ensemble ${cvDir}: fold(s) not trained yet: ${missing.join(', ')} missing`);
-  return ensembleEntry(paths.map((p) => ({ ...checkpointEntry(p), name: `${basename(cvDir)}/fold${paths.indexOf(p)}` })), basename(cvDir));
+  const folds = paths.map((p, i) => ({ ...checkpointEntry(p), name: `${basename(cvDir)}/fold${i}` }));
+  return ensembleEntry(folds, basename(cvDir));
 }

@@ -13,8 +13,8 @@ import { CliError } from './common.js';
 /** The flags that describe PyTorch weights (serve adds them without -m/--pytorch). */
 export function addPyTorchMetaOptions(cmd: Command): Command {
   return cmd
-    .option('--meta <file.json>', 'with --pytorch: the weights\' metadata, a partial checkpoint meta (input, labels, classNames, window)')
-    .option('--labels <spec>', 'with --pytorch: label values of the output planes, e.g. 1,2,4, brats or wt=1+2+3+4,tc=1+3+4,et=4 (default: 1..K)')
+    .option('--meta <file.json>', 'with --pytorch: the weights\' metadata, a partial meta (input, labels, classNames, window)')
+    .option('--labels <spec>', 'with --pytorch: label values of the outputs, e.g. 1,2,4, brats or wt=1+2+3+4,tc=1+3+4,et=4')
     .option('--class-names <names>', 'with --pytorch: names of the output planes, comma-separated');
 }
 
@@ -27,7 +27,8 @@ export function addModelSource(cmd: Command): Command {
 
 export interface PyTorchMetaFlags { meta?: string; labels?: string; classNames?: string }
 
-const hasMetaFlags = (o: PyTorchMetaFlags) => o.meta !== undefined || o.labels !== undefined || o.classNames !== undefined;
+export const hasMetaFlags = (o: PyTorchMetaFlags) => o.meta !== undefined || o.labels !== undefined || o.classNames !== undefined;
+export const ONLY_PYTORCH = '--meta, --labels and --class-names describe --pytorch weights; a checkpoint carries its own meta';
 
 /** PyTorch weights with their meta: the sidecar, then the flags, over the defaults. */
 export function pyTorchEntry(path: string, o: PyTorchMetaFlags, name = basename(path)): ModelEntry {
@@ -46,7 +47,7 @@ export function pyTorchEntry(path: string, o: PyTorchMetaFlags, name = basename(
 export function loadModelSource(opts: { model?: string; pytorch?: string } & PyTorchMetaFlags): ModelEntry {
   if (!opts.model === !opts.pytorch) throw new CliError('give exactly one of --model <checkpoint> or --pytorch <state_dict>');
   if (opts.pytorch) return pyTorchEntry(opts.pytorch, opts);
-  if (hasMetaFlags(opts)) throw new CliError('--meta, --labels and --class-names describe --pytorch weights; a checkpoint carries its own meta');
+  if (hasMetaFlags(opts)) throw new CliError(ONLY_PYTORCH);
   if (!existsSync(opts.model!)) throw new CliError(`--model ${opts.model}: no such file`);
   return checkpointEntry(opts.model!);
 }

@@ -47,15 +47,18 @@ const isNifti = (p: string) => /\.nii(\.gz)?$/i.test(p);
 function metaOf(cfg: ModelConfig, o: FilePredictOptions): CheckpointMeta {
   const model = o.multiclass && o.multiclass !== cfg.multiclass ? { ...cfg, multiclass: o.multiclass } : cfg;
   const resize: [number, number] | undefined = o.resize && [o.resize.height, o.resize.width];
-  const input = cfg.dims === 2 ? { kind: 'image' as const, normalize: o.normalize ?? { kind: 'none' as const }, ...(resize ? { resize } : {}) } : undefined;
+  const normalize = o.normalize ?? { kind: 'none' as const };
+  const input = cfg.dims === 2 ? { kind: 'image' as const, normalize, ...(resize ? { resize } : {}) } : undefined;
   return validateMeta(completeMeta(model, { input, classNames: o.classNames }, 'train'), 'predict options');
 }
 
 /** Predicts one image file; writes <out>/<stem>.png (or <out>/<class>/<stem>.png) and extras. */
-export async function predictImageFile(predictor: Predictor, input: string, outDir: string, opts: FilePredictOptions = {}): Promise<PredictedFile> {
+export async function predictImageFile(predictor: Predictor, input: string, outDir: string,
+                                       opts: FilePredictOptions = {}): Promise<PredictedFile> {
   const t0 = performance.now();
   const meta = metaOf(predictor.model.config, opts);
-  const p = await predictWith(predictor, meta, { kind: 'image-file', path: input }, { threshold: opts.threshold, encode: false }) as ImagePrediction;
+  const run = { threshold: opts.threshold, encode: false };
+  const p = await predictWith(predictor, meta, { kind: 'image-file', path: input }, run) as ImagePrediction;
   const outputs = await writePrediction(p, outDir, outputStem(input, 2), meta, opts);
   return { input, outputs, width: p.width, height: p.height, foreground: p.foreground, ms: performance.now() - t0 };
 }
@@ -64,10 +67,12 @@ export async function predictImageFile(predictor: Predictor, input: string, outD
  * Predicts a NIfTI volume slice by slice (axial z). Several paths are the modalities of one
  * case, stacked as channels. Writes <out>/<stem>.nii.gz with labels (0/1, or class ids).
  */
-export async function predictVolume(predictor: Predictor, inputs: string[], outDir: string, opts: FilePredictOptions = {}): Promise<PredictedFile> {
+export async function predictVolume(predictor: Predictor, inputs: string[], outDir: string,
+                                    opts: FilePredictOptions = {}): Promise<PredictedFile> {
   const t0 = performance.now();
   const meta = metaOf(predictor.model.config, opts);
-  const p = await predictWith(predictor, meta, { kind: 'volume-files', paths: inputs }, { threshold: opts.threshold }) as VolumePrediction;
+  const run = { threshold: opts.threshold, encode: false };
+  const p = await predictWith(predictor, meta, { kind: 'volume-files', paths: inputs }, run) as VolumePrediction;
   const outputs = await writePrediction(p, outDir, outputStem(inputs[0], 2), meta, opts);
   return { input: inputs[0], outputs, width: p.dims[0], height: p.dims[1], foreground: p.foreground, ms: performance.now() - t0 };
 }

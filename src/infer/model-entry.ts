@@ -27,9 +27,8 @@ export function ensembleEntry(members: ModelEntry[], name: string): ModelEntry {
   const c0 = members[0].meta.model;
   members.forEach((m, i) => {
     const c = m.meta.model;
-    if (c.dims !== c0.dims || c.inChannels !== c0.inChannels || c.classes !== c0.classes || c.multiclass !== c0.multiclass)
-      throw new Error(`ensemble: ${m.name} is a ${c.dims}D model of ${c.inChannels} channels to ${c.classes} classes (${c.multiclass}); ` +
-        `${members[0].name} ${c0.dims}D, ${c0.inChannels} to ${c0.classes} (${c0.multiclass}) (model ${i})`);
+    const what = (x: typeof c) => `${x.dims}D, ${x.inChannels} channel(s) to ${x.classes} class(es) (${x.multiclass})`;
+    if (what(c) !== what(c0)) throw new Error(`ensemble: model ${i} (${m.name}) is ${what(c)}; ${members[0].name} ${what(c0)}`);
   });
   return { name, key: members.map((m) => m.key).join('+'), models: members.flatMap((m) => m.models), meta: members[0].meta };
 }

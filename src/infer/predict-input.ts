@@ -123,7 +123,8 @@ interface Ctx {
   run(input: InputImage, batchable: boolean, label: string, what?: string): Promise<ProbMap>;
 }
 
-export async function predictInput(entry: ModelEntry, cache: PredictorCache, input: PredictInput, o: PredictInputOptions = {}): Promise<Prediction> {
+export async function predictInput(entry: ModelEntry, cache: PredictorCache, input: PredictInput,
+                                   o: PredictInputOptions = {}): Promise<Prediction> {
   let got;
   try {
     got = cache.get(entry, o.settings ?? {});
@@ -134,7 +135,8 @@ export async function predictInput(entry: ModelEntry, cache: PredictorCache, inp
 }
 
 /** predictInput's dispatch for a caller that holds its predictor (library helpers, tests). */
-export async function predictWith(predictor: Predictor, meta: CheckpointMeta, input: PredictInput, o: PredictInputOptions = {}, key = ''): Promise<Prediction> {
+export async function predictWith(predictor: Predictor, meta: CheckpointMeta, input: PredictInput,
+                                  o: PredictInputOptions = {}, key = ''): Promise<Prediction> {
   const t0 = performance.now();
   const run: Ctx['run'] = async (x, batchable, label, what = 'prediction failed') => {
     if (o.network) return o.network({ predictor, key, input: x, batchable });
@@ -155,27 +157,39 @@ export async function predictWith(predictor: Predictor, meta: CheckpointMeta, in
  */
 function postprocessLabels(labels: Uint8Array, dims: readonly number[], rules: PostprocessRule[] | undefined): Uint8Array {
   if (!rules?.length) return labels;
-  throw new InputError(`the checkpoint asks for ${rules.length} post-processing rule(s) on its ${dims.length}D label maps, which this unetpp cannot apply`, 'options');
+  const what = `${rules.length} post-processing rule(s) on its ${dims.length}D label maps`;
+  throw new InputError(`the checkpoint asks for ${what}, which this unetpp cannot apply`, 'options');
 }
 
-const foregroundOf = (labels: Uint8Array) => { let n = 0; for (const l of labels) if (l) n++; return n / labels.length; };
+const foregroundOf = (labels: Uint8Array) => {
+  let n = 0;
+  for (const l of labels) if (l) n++;
+  return n / labels.length;
+};
+
+interface Grid { dims: readonly number[]; spacing: readonly number[]; affine: number[][] }
+
 /** A label map as .nii.gz bytes (uint8), on the given grid. */
-export const niftiLabels = (labels: Uint8Array, g: { dims: readonly number[]; spacing: readonly number[]; affine: number[][] }) =>
+export const niftiLabels = (labels: Uint8Array, g: Grid) =>
   gzipSync(encodeNifti({ dims: g.dims, spacing: g.spacing, affine: g.affine, data: labels }, 'uint8'));
 
-async function predictImageInput(ctx: Ctx, input: Extract<PredictInput, { kind: 'image-file' | 'image-bytes' | 'image' }>): Promise<ImagePrediction> {
+type ImageInputs = Extract<PredictInput, { kind: 'image-file' | 'image-bytes' | 'image' }>;
+
+async function predictImageInput(ctx: Ctx, input: ImageInputs): Promise<ImagePrediction> {
   const { meta, o } = ctx;
   const cfg = meta.model, C = cfg.inChannels;
   const label = input.kind === 'image-file' ? input.path : input.name;
-  if (cfg.dims === 3) throw new InputError(`${label}: the model is 3D and the input is an image: give a volume (NIfTI, or a DICOM series folder)`, 'mismatch');
+  const mismatch = (why: string) => new InputError(`${label}: ${why}`, 'mismatch');
+  if (cfg.dims === 3) throw mismatch('the model is 3D and the input is an image: give a volume (NIfTI, or a DICOM series folder)');
   let img: Image;
   if (input.kind === 'image') {
     img = input.image;
-    if (img.channels !== C) throw new InputError(`${label}: the image has ${img.channels} channels, the model takes ${C}`, 'mismatch');
+    if (img.channels !== C) throw mismatch(`the image has ${img.channels} channels, the model takes ${C}`);
   } else {
-    if (C !== 1 && C !== 3) throw new InputError(`${label}: the model takes ${C} channels; image files give 1 or 3`, 'mismatch');
+    if (C !== 1 && C !== 3) throw mismatch(`the model takes ${C} channels; image files give 1 or 3`);
     try {
-      img = input.kind === 'image-file' ? await readImage(input.path, { channels: C }) : await readImageBytes(Buffer.isBuffer(input.bytes) ? input.bytes : Buffer.from(input.bytes), input.name, { channels: C });
+      img = input.kind === 'image-file' ? await readImage(input.path, { channels: C })
+        : await readImageBytes(Buffer.isBuffer(input.bytes) ? input.bytes : Buffer.from(input.bytes), input.name, { channels: C });
     } catch (e) {
       throw new InputError((e as Error).message, 'decode', { cause: e });
     }
@@ -186,9 +200,12 @@ async function predictImageInput(ctx: Ctx, input: Extract<PredictInput, { kind: 
   const t = o.threshold ?? 0.5;
   const { width: W, height: H } = img;
   const labels = postprocessLabels(labelsFromPlanes(probs, meta.labels, t), [W, H], meta.postprocess);
-  const masks = cfg.classes > 1 && cfg.multiclass === 'sigmoid' ? binaryMasks(probs, 'sigmoid', t) : Uint8Array.from(expandPlanes(labels, meta.labels));
+  // per-class sigmoids may overlap: their planes come from the probabilities, the others' from the labels
+  const masks = cfg.classes > 1 && cfg.multiclass === 'sigmoid' ? binaryMasks(probs, 'sigmoid', t)
+    : Uint8Array.from(expandPlanes(labels, meta.labels));
   const encoded = o.encode === false ? undefined : cfg.classes === 1 ? await maskPng(masks, W, H) : await labelPng(labels, W, H);
-  return { kind: 'image', image: img, width: W, height: H, probs, labels, masks, foreground: foregroundOf(labels), encoded, ms: performance.now() - ctx.t0 };
+  const ms = performance.now() - ctx.t0;
+  return { kind: 'image', image: img, width: W, height: H, probs, labels, masks, foreground: foregroundOf(labels), encoded, ms };
 }
 
 /** The option, else the meta's: normalisation and the size training resized to. */
@@ -212,7 +229,7 @@ async function predictVolumeFiles(ctx: Ctx, paths: string[]): Promise<VolumePred
 
 /** What data/ prepares a case with, from the meta. */
 function pipelineOf(meta: CheckpointMeta): VolumePipeline {
-  if (meta.input.kind !== 'volume') throw new InputError('the meta of a 3D model describes no volume input', 'mismatch');
+  if (meta.input.kind !== 'volume') throw new InputError('the meta of this 3D model describes no volume input', 'mismatch');
   const { modalities, normalize, ct, spacing, cropToNonzero } = meta.input;
   return { modalities, normalize, ct, spacing, cropToNonzero, labels: meta.labels, classNames: meta.classNames };
 }
@@ -220,8 +237,10 @@ function pipelineOf(meta: CheckpointMeta): VolumePipeline {
 /** A 3D model on a prepared case; onSource: labels back on the files' grid (else on the case's). */
 async function predict3d(ctx: Ctx, v: LoadedVolume, onSource: boolean, label = v.id): Promise<VolumePrediction> {
   const { meta, o } = ctx;
-  if (meta.model.dims !== 3) throw new InputError(`${label}: a prepared volume is for 3D models; this one is 2D (give the volume's files)`, 'mismatch');
-  if (v.channels !== meta.model.inChannels) throw new InputError(`${label}: the volume has ${v.channels} channel(s), the model takes ${meta.model.inChannels}`, 'mismatch');
+  const C = meta.model.inChannels;
+  const mismatch = (why: string) => new InputError(`${label}: ${why}`, 'mismatch');
+  if (meta.model.dims !== 3) throw mismatch('a prepared volume is for 3D models; this one is 2D (give the files)');
+  if (v.channels !== C) throw mismatch(`the volume has ${v.channels} channel(s), the model takes ${C}`);
   const [X, Y, Z] = v.dims;
   o.onDecoded?.({ width: X, height: Y, depth: Z });
   const probs = await ctx.run({ data: v.image, channels: v.channels, depth: Z, height: Y, width: X }, false, label);
@@ -229,27 +248,33 @@ async function predict3d(ctx: Ctx, v: LoadedVolume, onSource: boolean, label = v
   const grid = onSource ? v.source : { dims: v.dims, spacing: v.spacing, affine: v.affine };
   const labels = postprocessLabels(onSource ? toSourceGrid(onGrid, 1, v, 'nearest') : onGrid, grid.dims, meta.postprocess);
   return {
-    kind: 'volume', model: 3, dims: grid.dims, spacing: grid.spacing, affine: grid.affine, labels, probs, foreground: foregroundOf(labels),
-    encoded: o.encode === false ? undefined : niftiLabels(labels, grid),
+    kind: 'volume', model: 3, dims: grid.dims, spacing: grid.spacing, affine: grid.affine, labels, probs,
+    foreground: foregroundOf(labels), encoded: o.encode === false ? undefined : niftiLabels(labels, grid),
     sourceProbabilities: () => (onSource ? toSourceGrid(probs.data, probs.classes, v, 'linear') : probs.data),
     ms: performance.now() - ctx.t0,
   };
 }
 
-/** A 2D model on a volume: axial (z) slices as images, the modalities (files or a 4D file's volumes) as channels. */
+/** A 2D model on a volume: axial (z) slices as images; the modalities (files, or a 4D file's volumes) as channels. */
 async function predictSlices(ctx: Ctx, paths: string[]): Promise<VolumePrediction> {
   const { meta, o } = ctx;
   const C = meta.model.inChannels;
   const vols: ChannelVolume[] = [];
   for (const p of paths) {
-    try { vols.push(await readVolumeFile(p)); } catch (e) { throw new InputError((e as Error).message, 'decode', { cause: e }); }
+    try {
+      vols.push(await readVolumeFile(p));
+    } catch (e) {
+      throw new InputError((e as Error).message, 'decode', { cause: e });
+    }
   }
   const channels = vols.reduce((s, v) => s + v.channels, 0);
+  const mismatch = (path: string, why: string) => new InputError(`${path}: ${why}`, 'mismatch');
   if (channels !== C || (vols.length > 1 && vols.some((v) => v.channels > 1)))
-    throw new InputError(`${paths[0]}: the model takes ${C} channels; give ${C} volume(s) (modalities), got ${channels}`, 'mismatch');
+    throw mismatch(paths[0], `the model takes ${C} channels; give ${C} volume(s) (modalities), got ${channels}`);
   const [X, Y, Z] = vols[0].dims;
   vols.forEach((v, i) => {
-    if (v.dims.some((d, j) => d !== vols[0].dims[j])) throw new InputError(`${paths[i]}: dims ${v.dims.join('x')} differ from ${paths[0]} (${X}x${Y}x${Z})`, 'mismatch');
+    if (v.dims.some((d, j) => d !== vols[0].dims[j]))
+      throw mismatch(paths[i], `dims ${v.dims.join('x')} differ from ${paths[0]} (${X}x${Y}x${Z})`);
   });
   o.onDecoded?.({ width: X, height: Y, depth: Z });
   const plane = X * Y, n = plane * Z, K = meta.model.classes;
@@ -270,8 +295,9 @@ async function predictSlices(ctx: Ctx, paths: string[]): Promise<VolumePredictio
   const grid = { dims: [X, Y, Z] as [number, number, number], spacing: vols[0].spacing, affine: vols[0].affine };
   const labels = postprocessLabels(onGrid, grid.dims, meta.postprocess);
   return {
-    kind: 'volume', model: 2, ...grid, labels, probs: { data: probs, classes: K, depth: Z, height: Y, width: X }, foreground: foregroundOf(labels),
-    encoded: o.encode === false ? undefined : niftiLabels(labels, grid), sourceProbabilities: () => probs, ms: performance.now() - ctx.t0,
+    kind: 'volume', model: 2, ...grid, labels, probs: { data: probs, classes: K, depth: Z, height: Y, width: X },
+    foreground: foregroundOf(labels), encoded: o.encode === false ? undefined : niftiLabels(labels, grid),
+    sourceProbabilities: () => probs, ms: performance.now() - ctx.t0,
   };
 }
 

@@ -14,14 +14,19 @@ export { labelsFromPlanes }; // where the CLI, eval and experiments have importe
 
 export interface PredictedCase { input: string; outputs: string[]; dims: number[]; foreground: number; ms: number }
 
-/** Predicts one case; writes <stem>.nii.gz (labels, uint8) and, on request, <stem>_prob.nii.gz (float32, one volume per class). */
+/** Predicts one case; writes <stem>.nii.gz (labels, uint8) and, on request, <stem>_prob.nii.gz
+ *  (float32, one volume per class). */
 export async function predictCase(predictor: Predictor, images: string[], outDir: string, pipeline: VolumePipeline,
                                   o: { threshold?: number; probabilities?: boolean } = {}): Promise<PredictedCase> {
   const t0 = performance.now();
   const { modalities, normalize, ct, spacing, cropToNonzero, labels, classNames } = pipeline;
-  const input = { kind: 'volume' as const, modalities, normalize, ct, ...(spacing ? { spacing } : {}), ...(cropToNonzero !== undefined ? { cropToNonzero } : {}) };
+  const input = {
+    kind: 'volume' as const, modalities, normalize, ct, ...(spacing ? { spacing } : {}),
+    ...(cropToNonzero !== undefined ? { cropToNonzero } : {}),
+  };
   const meta = validateMeta(completeMeta(predictor.model.config, { input, labels, classNames }, 'train'), 'volume pipeline');
-  const p = await predictWith(predictor, meta, { kind: 'volume-files', paths: images }, { threshold: o.threshold }) as VolumePrediction;
+  const run = { threshold: o.threshold, encode: false };
+  const p = await predictWith(predictor, meta, { kind: 'volume-files', paths: images }, run) as VolumePrediction;
   const outputs = await writePrediction(p, outDir, outputStem(images[0], 3), meta, o);
   return { input: images[0], outputs, dims: p.dims, foreground: p.foreground, ms: performance.now() - t0 };
 }

@@ -23,7 +23,8 @@ const isNifti = (p: string) => /\.nii(\.gz)?$/i.test(p);
 /** What outputs are named after: the file name without extension; a 3D model's case also without _0000. */
 export function outputStem(input: string, dims: 2 | 3): string {
   const name = basename(input);
-  return dims === 3 ? name.replace(/\.nii(\.gz)?$/i, '').replace(/_0000$/, '') : name.replace(/\.nii\.gz$/i, '').replace(/\.[^.]+$/, '');
+  if (dims === 3) return name.replace(/\.nii(\.gz)?$/i, '').replace(/_0000$/, '');
+  return name.replace(/\.nii\.gz$/i, '').replace(/\.[^.]+$/, '');
 }
 
 /** The mask files a prediction of `input` writes (what a resumed batch checks for). */
@@ -35,7 +36,8 @@ export function maskPaths(input: string, outDir: string, meta: CheckpointMeta): 
   return meta.classNames.map((name) => join(outDir, name, `${stem}.png`));
 }
 
-export async function writePrediction(p: Prediction, outDir: string, stem: string, meta: CheckpointMeta, o: WriteOptions = {}): Promise<string[]> {
+export async function writePrediction(p: Prediction, outDir: string, stem: string, meta: CheckpointMeta,
+                                      o: WriteOptions = {}): Promise<string[]> {
   await mkdir(outDir, { recursive: true });
   const outputs: string[] = [];
   if (p.kind === 'volume') {
@@ -43,7 +45,8 @@ export async function writePrediction(p: Prediction, outDir: string, stem: strin
     await writeFileAtomic(outputs[0], p.encoded ?? niftiLabels(p.labels, p));
     if (o.probabilities) {
       outputs.push(join(outDir, `${stem}_prob.nii.gz`));
-      await writeNifti(outputs[1], { dims: p.dims, spacing: p.spacing, affine: p.affine, data: p.sourceProbabilities(), channels: p.probs.classes }, { datatype: 'float32' });
+      const probs = { dims: p.dims, spacing: p.spacing, affine: p.affine, data: p.sourceProbabilities(), channels: p.probs.classes };
+      await writeNifti(outputs[1], probs, { datatype: 'float32' });
     }
     return outputs;
   }
@@ -65,7 +68,8 @@ export async function writePrediction(p: Prediction, outDir: string, stem: strin
   if (o.probabilities) {
     const path = join(outDir, `${stem}_prob.png`);
     const ch = K > 1 ? 1 : 0;
-    await writeImagePng(path, { width: W, height: H, channels: 1, data: p.probs.data.subarray(ch * plane, (ch + 1) * plane) }, 16);
+    const data = p.probs.data.subarray(ch * plane, (ch + 1) * plane);
+    await writeImagePng(path, { width: W, height: H, channels: 1, data }, 16);
     outputs.push(path);
   }
   return outputs;

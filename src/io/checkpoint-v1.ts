@@ -11,7 +11,9 @@ import { completeMeta } from './meta-defaults.js';
 import { validateMeta } from './meta-validate.js';
 
 /** The metadata keys a version 1 file used (not carried over as extras). */
-export const V1_KEYS = ['format', 'version', 'config', 'normalize', 'classNames', 'inputSize', 'volumePipeline', 'patch', 'epoch', 'iou', 'dice', 'loss'];
+export const V1_KEYS = [
+  'format', 'version', 'config', 'normalize', 'classNames', 'inputSize', 'volumePipeline', 'patch', 'epoch', 'iou', 'dice', 'loss',
+];
 
 interface V1Pipeline extends Omit<VolumeInput, 'kind'> { labels?: LabelSpec; classNames?: string[] }
 
@@ -30,7 +32,9 @@ export function upgradeV1(metadata: Record<string, string>, file = '<metadata>')
   const pipeline = json<V1Pipeline>('volumePipeline');
   if (pipeline) {
     const { modalities, normalize, ct, spacing, cropToNonzero } = pipeline;
-    given.input = { kind: 'volume', modalities, normalize, ct, ...(spacing ? { spacing } : {}), ...(cropToNonzero !== undefined ? { cropToNonzero } : {}) };
+    given.input = {
+      kind: 'volume', modalities, normalize, ct, ...(spacing ? { spacing } : {}), ...(cropToNonzero !== undefined ? { cropToNonzero } : {}),
+    };
     if (pipeline.labels) given.labels = pipeline.labels;
   } else if (cfg.dims === 2) {
     const size = metadata.inputSize === undefined ? undefined : /^(\d+)(?:x(\d+))?$/.exec(metadata.inputSize);
@@ -51,7 +55,9 @@ export function upgradeV1(metadata: Record<string, string>, file = '<metadata>')
     const ended = ['normalize', 'classNames', 'volumePipeline'].some((k) => k in metadata);
     const training: TrainingRecord = { epoch: Number(metadata.epoch), status: ended ? 'finished' : 'running' };
     for (const m of ['iou', 'dice', 'loss'] as const) {
-      if (metadata[m] !== undefined && Number.isFinite(Number(metadata[m]))) { training.monitor = m; training.value = Number(metadata[m]); }
+      if (metadata[m] === undefined || !Number.isFinite(Number(metadata[m]))) continue;
+      training.monitor = m;
+      training.value = Number(metadata[m]);
     }
     given.training = training;
   }

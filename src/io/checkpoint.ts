@@ -38,7 +38,11 @@ function metaOf(path: string, metadata: Record<string, string>): { meta: Checkpo
     throw new Error(`${path}: not a unetpp checkpoint, no "${META_KEY}" metadata${hint}`);
   }
   let raw: unknown;
-  try { raw = JSON.parse(metadata[META_KEY]); } catch (e) { throw new Error(`${path}: metadata "${META_KEY}" is not valid JSON (${(e as Error).message})`); }
+  try {
+    raw = JSON.parse(metadata[META_KEY]);
+  } catch (e) {
+    throw new Error(`${path}: metadata "${META_KEY}" is not valid JSON (${(e as Error).message})`);
+  }
   const extra = Object.fromEntries(Object.entries(metadata).filter(([k]) => !RESERVED.includes(k)));
   return { meta: validateMeta(raw, path), extra };
 }

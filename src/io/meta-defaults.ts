@@ -11,7 +11,8 @@ let version: string | undefined | null = null;
 export function unetppVersion(): string | undefined {
   if (version === null) {
     try {
-      version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+      const pkg = new URL('../../../package.json', import.meta.url); // from dist/src/io
+      version = (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
     } catch {
       version = undefined;
     }
@@ -34,7 +35,8 @@ export function defaultLabels(cfg: ModelConfig): LabelSpec {
 export function defaultInput(cfg: ModelConfig): ImageInput | VolumeInput {
   if (cfg.dims === 2) return { kind: 'image', normalize: { kind: 'none' } };
   const n = cfg.inChannels;
-  return { kind: 'volume', modalities: Array.from({ length: n }, (_, k) => `channel${k}`), normalize: new Array(n).fill('mri'), ct: new Array(n).fill(null) };
+  const modalities = Array.from({ length: n }, (_, k) => `channel${k}`);
+  return { kind: 'volume', modalities, normalize: new Array(n).fill('mri'), ct: new Array(n).fill(null) };
 }
 
 /** The given fields over the derived ones: labels, class names (the label spec's), input, provenance. */

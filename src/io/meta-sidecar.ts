@@ -17,11 +17,13 @@ export function readMetaSidecar(path: string): PartialMeta {
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new Error(`${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not valid JSON (${(e as Error).message})`}`);
+    const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new Error(`${path}: ${missing ? 'no such file' : `not valid JSON (${(e as Error).message})`}`);
   }
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${path}: expected a JSON object with some of ${SIDECAR_FIELDS.join(', ')}`);
+  const fields = SIDECAR_FIELDS.join(', ');
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${path}: expected a JSON object with some of ${fields}`);
   for (const k of Object.keys(raw)) {
-    if (!(SIDECAR_FIELDS as readonly string[]).includes(k)) throw new Error(`${path}: metadata field ${k}: unknown here (a sidecar gives ${SIDECAR_FIELDS.join(', ')})`);
+    if (!(SIDECAR_FIELDS as readonly string[]).includes(k)) throw new Error(`${path}: metadata field ${k}: unknown here (a sidecar gives ${fields})`);
   }
   return raw as PartialMeta;
 }

@@ -32,11 +32,14 @@ export class PredictJobRunner {
     if (!existsSync(job.input)) throw new Error(`${job.input}: no such file on this worker`);
     const entry = this.entry(job.checkpoint);
     const expected = maskPaths(job.input, job.outDir, entry.meta);
-    if (expected.every((p) => existsSync(p))) return { status: 'skipped', outputs: expected, ms: performance.now() - t0, worker: this.worker };
+    const done = (status: PredictResult['status'], outputs: string[]): PredictResult =>
+      ({ status, outputs, ms: performance.now() - t0, worker: this.worker });
+    if (expected.every((p) => existsSync(p))) return done('skipped', expected);
     const p = await predictInput(entry, this.cache, inputFromPaths([job.input]), {
-      settings: job.predictor, threshold: job.threshold, normalize: job.normalize, resize: job.resize,
+      settings: job.predictor, threshold: job.threshold, normalize: job.normalize, resize: job.resize, encode: false, // writePrediction encodes
     });
-    const outputs = await writePrediction(p, job.outDir, outputStem(job.input, entry.meta.model.dims), entry.meta, { overlay: job.overlay, probabilities: job.probabilities });
-    return { status: 'predicted', outputs, ms: performance.now() - t0, worker: this.worker };
+    const stem = outputStem(job.input, entry.meta.model.dims);
+    const extras = { overlay: job.overlay, probabilities: job.probabilities };
+    return done('predicted', await writePrediction(p, job.outDir, stem, entry.meta, extras));
   }
 }

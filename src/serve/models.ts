@@ -51,7 +51,8 @@ export class ModelRegistry {
       const [h, w] = input.resize;
       const c = m.entry.meta.model.inChannels;
       const { predictor } = this.cache.get(m.entry, settings);
-      for (let n = 1; n <= maxBatch; n *= 2) predictor.predictMany(Array.from({ length: n }, () => ({ data: new Float32Array(c * h * w), channels: c, height: h, width: w })));
+      const blank = () => ({ data: new Float32Array(c * h * w), channels: c, height: h, width: w });
+      for (let n = 1; n <= maxBatch; n *= 2) predictor.predictMany(Array.from({ length: n }, blank));
       done.push(`${m.name} at ${h}x${w}`);
     }
     return done;
@@ -65,13 +66,14 @@ export class ModelRegistry {
       const input = meta.input;
       const window = this.cache.resolve(m.entry, settings).tile ?? null;
       const backend = this.cache.backendFor(c.dims);
+      const levels = c.deepSupervision ? Array.from({ length: levelOf(c) }, (_, k) => k + 1) : [levelOf(c)];
       return {
         name: m.name, default: i === 0, checkpoint: m.entry.name, arch: c.arch, preset: c.preset, dims: c.dims, filters: c.filters,
         params: models[0].params.count(), ...(models.length > 1 ? { members: models.length } : {}),
         inChannels: c.inChannels, classes: c.classes, classNames: meta.classNames, labels: meta.labels,
-        deepSupervision: c.deepSupervision, levels: c.deepSupervision ? Array.from({ length: levelOf(c) }, (_, k) => k + 1) : [levelOf(c)],
-        input: input.kind, inputSize: input.kind === 'image' ? input.resize ?? null : null, window,
-        normalize: input.normalize, ...(input.kind === 'volume' ? { modalities: input.modalities, spacing: input.spacing ?? null } : {}),
+        deepSupervision: c.deepSupervision, levels, input: input.kind, inputSize: input.kind === 'image' ? input.resize ?? null : null,
+        window, normalize: input.normalize,
+        ...(input.kind === 'volume' ? { modalities: input.modalities, spacing: input.spacing ?? null } : {}),
         training: meta.training ?? null, backend: backend.name, precision: backend.precision,
       };
     });

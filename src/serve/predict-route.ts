@@ -3,7 +3,8 @@
 // same model, options and size (images; slices and volumes run alone); answers the mask (PNG,
 // NIfTI) or JSON.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { predictInput, InputError, type ImagePrediction, type Prediction, type VolumePrediction } from '../infer/predict-input.js';
+import { predictInput, InputError } from '../infer/predict-input.js';
+import type { ImagePrediction, Prediction, VolumePrediction } from '../infer/predict-input.js';
 import type { CheckpointMeta } from '../io/checkpoint-meta.js';
 import type { Normalize } from '../data/transforms.js';
 import { HttpError } from './errors.js';
@@ -44,21 +45,26 @@ export function predictHandler(models: ModelRegistry, batcher: MicroBatcher, d: 
     for (const k of ['mode', 'level', 'head', 'tta', 'tile'] as const) if (q[k] !== undefined) (settings as any)[k] = q[k];
     const upload = await readUpload(req);
     const kind = sniff(upload.bytes);
-    if (!kind) throw new HttpError(415, 'unsupported_type', `${upload.name}: not a supported file (first bytes ${upload.bytes.subarray(0, 8).toString('hex')}); send ${SUPPORTED}`);
+    const first = upload.bytes.subarray(0, 8).toString('hex');
+    if (!kind) throw new HttpError(415, 'unsupported_type', `${upload.name}: not a supported file (first bytes ${first}); send ${SUPPORTED}`);
     const volume = kind === 'nifti' || kind === 'nifti-gz';
-    if (volume && q.format === 'png') throw new HttpError(400, 'bad_request', 'query parameter format: png is for images; volumes answer nifti or json');
-    if (!volume && q.format === 'nifti') throw new HttpError(400, 'bad_request', 'query parameter format: nifti is for volumes; images answer png or json');
+    const badFormat = (msg: string) => new HttpError(400, 'bad_request', `query parameter format: ${msg}`);
+    if (volume && q.format === 'png') throw badFormat('png is for images; volumes answer nifti or json');
+    if (!volume && q.format === 'nifti') throw badFormat('nifti is for volumes; images answer png or json');
     const request = ++seq;
+    const { bytes, name } = upload;
     let pred: Prediction;
     try {
-      pred = await predictInput(served.entry, models.cache, volume ? { kind: 'volume-bytes', bytes: upload.bytes, name: upload.name } : { kind: 'image-bytes', bytes: upload.bytes, name: upload.name }, {
+      pred = await predictInput(served.entry, models.cache, { kind: volume ? 'volume-bytes' : 'image-bytes', bytes, name }, {
         settings, threshold: q.threshold ?? d.threshold, normalize: d.normalize, resize: d.resize, encode: q.format !== 'json',
         onDecoded: ({ width, height, depth }) => {
-          if (depth === undefined && width * height > d.maxPixels) throw new HttpError(413, 'too_large', `${upload.name}: ${width}x${height} is more than max-pixels ${d.maxPixels}`);
+          if (depth === undefined && width * height > d.maxPixels)
+            throw new HttpError(413, 'too_large', `${name}: ${width}x${height} is more than max-pixels ${d.maxPixels}`);
         },
         network: ({ predictor, key, input, batchable }) => {
           // images of one model, options and size share runs; a volume's slices or windows run as its own items
-          const batchKey = batchable ? `${served.name}|${key}|${input.channels}x${input.height}x${input.width}` : `request-${request}`;
+          const size = `${input.channels}x${input.height}x${input.width}`;
+          const batchKey = batchable ? `${served.name}|${key}|${size}` : `request-${request}`;
           const pending = batcher.submit(batchKey, input, (inputs) => predictor.predictMany(inputs));
           arrived();
           return pending;
@@ -82,7 +88,9 @@ function imageJson(served: ServedModel, p: ImagePrediction, q: PredictQuery, t0:
     for (let i = k * plane; i < (k + 1) * plane; i++) n += p.masks[i];
     return { name, pixels: n, fraction: n / plane };
   });
-  const out: Record<string, unknown> = { model: served.name, kind: 'image', width: p.width, height: p.height, classes, ms: performance.now() - t0 };
+  const out: Record<string, unknown> = {
+    model: served.name, kind: 'image', width: p.width, height: p.height, classes, ms: performance.now() - t0,
+  };
   if (q.probabilities) {
     const d = p.probs.data;
     const le = Buffer.from(d.buffer, d.byteOffset, d.byteLength); // float32 little endian on x86/arm
@@ -99,18 +107,22 @@ function labelName(meta: CheckpointMeta, v: number): string {
     const i = l.values.indexOf(v);
     return i < 0 ? `label${v}` : names[i + (l.background ? 1 : 0)];
   }
-  const holding = l.regions.map((r, i) => ({ i, n: r.values.length, has: r.values.includes(v) })).filter((r) => r.has).sort((a, b) => a.n - b.n);
+  const holding = l.regions.map((r, i) => ({ i, r })).filter(({ r }) => r.values.includes(v));
+  holding.sort((a, b) => a.r.values.length - b.r.values.length);
   return holding.length ? names[holding[0].i] : `label${v}`;
 }
 
 function answerVolume(reply: FastifyReply, served: ServedModel, q: PredictQuery, v: VolumePrediction, t0: number) {
-  if ((q.format ?? 'nifti') === 'nifti') return reply.type('application/gzip').header('Content-Disposition', 'attachment; filename="mask.nii.gz"').send(v.encoded);
+  if ((q.format ?? 'nifti') === 'nifti')
+    return reply.type('application/gzip').header('Content-Disposition', 'attachment; filename="mask.nii.gz"').send(v.encoded);
   const counts = new Map<number, number>();
   for (const l of v.labels) if (l) counts.set(l, (counts.get(l) ?? 0) + 1);
   const spacing = v.spacing.map(Math.fround); // as the NIfTI header stores it
   const voxelMm3 = spacing[0] * spacing[1] * spacing[2];
   const total = v.labels.length;
-  const classes = [...counts.entries()].sort(([a], [b]) => a - b)
-    .map(([label, n]) => ({ name: labelName(served.entry.meta, label), label, voxels: n, fraction: n / total, volumeMm3: n * voxelMm3 }));
-  return reply.send({ model: served.name, kind: 'volume', width: v.dims[0], height: v.dims[1], depth: v.dims[2], spacing, classes, ms: performance.now() - t0 });
+  const classes = [...counts.entries()].sort(([a], [b]) => a - b).map(([label, n]) => ({
+    name: labelName(served.entry.meta, label), label, voxels: n, fraction: n / total, volumeMm3: n * voxelMm3,
+  }));
+  const [width, height, depth] = v.dims;
+  return reply.send({ model: served.name, kind: 'volume', width, height, depth, spacing, classes, ms: performance.now() - t0 });
 }

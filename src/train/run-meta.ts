@@ -15,7 +15,9 @@ const origin = (o: RunOrigin): Provenance =>
   provenance(o.source, { ...(o.dataset ? { dataset: o.dataset } : {}), ...(o.command ? { command: o.command } : {}) });
 
 /** 2D: the dataset's class names when there is one per output, else the label spec's. */
-export function imageRunMeta(cfg: ModelConfig, o: RunOrigin & { normalize: Normalize; resize?: [number, number]; classNames?: string[] }): RunMeta {
+export interface ImageRun extends RunOrigin { normalize: Normalize; resize?: [number, number]; classNames?: string[] }
+
+export function imageRunMeta(cfg: ModelConfig, o: ImageRun): RunMeta {
   const labels = defaultLabels(cfg);
   return completeMeta(cfg, {
     input: { kind: 'image', normalize: o.normalize, ...(o.resize ? { resize: o.resize } : {}) },

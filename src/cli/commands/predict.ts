@@ -82,7 +82,7 @@ export function predictCommand(): Command {
     const cache = new PredictorCache(backend);
     const settings = predictorSettings(opts);
     cache.get(entry, settings); // bad options fail before any input is read
-    const run: PredictInputOptions = { settings, ...inputSettings(opts), encode: true };
+    const run: PredictInputOptions = { settings, ...inputSettings(opts), encode: false }; // writePrediction encodes
     const cases = await casesOf(entry, inputs, !!opts.stack);
     const t0 = performance.now();
     for (const [i, paths] of cases.entries()) {

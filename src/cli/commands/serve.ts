@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { addCommon, action, CliError } from '../common.js';
-import { addPyTorchMetaOptions, pyTorchEntry, type PyTorchMetaFlags } from '../model-source.js';
+import { addPyTorchMetaOptions, hasMetaFlags, ONLY_PYTORCH, pyTorchEntry, type PyTorchMetaFlags } from '../model-source.js';
 import { checkpointEntry } from '../../infer/model-entry.js';
 import { backendsByDims } from '../backend.js';
 import { float, int } from '../parse.js';
@@ -15,7 +15,7 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 /** "-m CKPT" (named "default") or "--model name=CKPT", with their metas; --pytorch the same, its meta from --meta and flags. */
 export function loadServedModels(specs: string[] = [], pytorch: string[] = [], flags: PyTorchMetaFlags = {}): ServedModel[] {
   if (!specs.length && !pytorch.length) throw new CliError('give a model: -m CKPT or --model name=CKPT (repeatable), or --pytorch WEIGHTS');
-  if (!pytorch.length && (flags.meta || flags.labels || flags.classNames)) throw new CliError('--meta, --labels and --class-names describe --pytorch weights; a checkpoint carries its own meta');
+  if (!pytorch.length && hasMetaFlags(flags)) throw new CliError(ONLY_PYTORCH);
   const split = (spec: string) => {
     const m = /^([A-Za-z0-9_.-]+)=(.+)$/.exec(spec);
     return m ? [m[1], m[2]] : ['default', spec];
@@ -25,7 +25,11 @@ export function loadServedModels(specs: string[] = [], pytorch: string[] = [], f
     if (!existsSync(path)) throw new CliError(`--model ${path}: no such file`);
     return { name, entry: checkpointEntry(path) };
   });
-  return [...ours, ...pytorch.map((spec) => { const [name, path] = split(spec); return { name, entry: pyTorchEntry(path, flags) }; })];
+  const theirs = pytorch.map((spec) => {
+    const [name, path] = split(spec);
+    return { name, entry: pyTorchEntry(path, flags) };
+  });
+  return [...ours, ...theirs];
 }
 
 export function serveCommand(): Command {

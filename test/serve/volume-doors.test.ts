@@ -126,7 +126,7 @@ test('the same weights as PyTorch weights with a JSON sidecar, and as a version 
   let r = cli(['predict', caseFile, '--pytorch', weights, '--meta', side, '-o', join(tmp, 'torch'), '--backend', 'native']);
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(readFileSync(join(tmp, 'torch', 'synth_001.nii.gz')), cliOut);
-  // without a sidecar the weights still run on a volume (defaults: channel0, 'mri', the whole volume)
+  // without a sidecar the weights still run on a volume (defaults: channel0, 'mri', the window from --tile or the whole volume)
   r = cli(['predict', caseFile, '--pytorch', weights, '-o', join(tmp, 'torch-bare'), '--backend', 'native']);
   assert.equal(r.status, 0, r.stderr);
   assert.ok(existsSync(join(tmp, 'torch-bare', 'synth_001.nii.gz')));
@@ -142,7 +142,7 @@ test('the same weights as PyTorch weights with a JSON sidecar, and as a version 
   assert.deepEqual(readFileSync(join(tmp, 'v1', 'synth_001.nii.gz')), cliOut);
   const info = cli(['info', v1]);
   assert.equal(info.status, 0, info.stderr);
-  assert.match(info.stdout, /input: volume, modalities channel0 \(mri\), spacing 1\.25x1\.25x1\.25 mm/);
+  assert.match(info.stdout, /input: volume, modalities 0000 \(mri\), spacing 1\.25x1\.25x1\.25 mm/); // the files' modality suffix
   assert.match(info.stdout, /window: 16x16x16/);
   assert.match(info.stdout, /from: legacy/);
 });

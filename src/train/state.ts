@@ -1,6 +1,6 @@
 // The `last` checkpoint: last.safetensors is an ordinary model checkpoint (loadModel reads it,
-// with its meta) whose extra metadata also holds the training state as JSON; the optimiser's moments go to a file
-// named after the epoch, written first, so the pair switches over with one atomic rename of
+// with its meta) whose extra metadata also holds the training state as JSON; the optimiser's
+// moments go to a file named after the epoch, written first, so the pair switches over with one atomic rename of
 // last.safetensors (a kill between the two writes leaves the previous pair valid).
 import { readdirSync, unlinkSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,7 +32,8 @@ export interface TrainState {
   optimFile: string;
 }
 
-export function saveLast(dir: string, model: SegModel, state: Omit<TrainState, 'optimFile' | 'optimizer'>, optim: OptimState, meta: CheckpointMeta): void {
+export function saveLast(dir: string, model: SegModel, state: Omit<TrainState, 'optimFile' | 'optimizer'>, optim: OptimState,
+                         meta: CheckpointMeta): void {
   const optimFile = `last-optim.e${state.epoch}.safetensors`;
   const tensors: Record<string, TensorIn> = {};
   for (const [k, a] of Object.entries(optim.slots)) tensors[k] = { dtype: 'F32', shape: [a.length], data: a };

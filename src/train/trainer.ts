@@ -90,7 +90,8 @@ function checkParamsFinite(model: SegModel, epoch: number, step: number): void {
 
 /** The meta the checkpoints will carry (checked now, not after the first epoch). */
 function runMeta(model: SegModel, o: TrainOptions): Omit<CheckpointMeta, 'training'> {
-  const given = o.meta ?? completeMeta(model.config, model.config.dims === 2 ? { input: { kind: 'image', normalize: o.normalize ?? { kind: 'none' } } } : {}, 'train');
+  const image = { kind: 'image' as const, normalize: o.normalize ?? { kind: 'none' as const } };
+  const given = o.meta ?? completeMeta(model.config, model.config.dims === 2 ? { input: image } : {}, 'train');
   const { training: _, ...meta } = validateMeta({ ...given, model: model.config }, 'train option meta');
   return meta;
 }
@@ -187,7 +188,9 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
       best: improved, seconds: (Date.now() - t0) / 1000, steps,
     };
     history = [...history, record];
-    const training: TrainingRecord = { epoch, epochs: o.epochs, monitor: o.monitor, ...(Number.isFinite(value) ? { value } : {}), status: 'running' };
+    const training: TrainingRecord = {
+      epoch, epochs: o.epochs, monitor: o.monitor, ...(Number.isFinite(value) ? { value } : {}), status: 'running',
+    };
     if (improved) saveModel(join(o.outDir, BEST), model, { ...meta, training });
     saveLast(o.outDir, model, {
       version: 1, epoch, globalStep, loader: trainLoader.getState(), planSteps: plans.trainSteps(),
@@ -203,10 +206,9 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
     else if (o.timeLimitSeconds !== undefined && (Date.now() - started) / 1000 >= o.timeLimitSeconds) stoppedBy = 'time';
   }
   if (stoppedBy === 'early-stopping') o.log?.(`early stopping: no ${o.monitor} improvement for ${early.bad} epochs; best epoch ${early.bestEpoch} (${early.best})`);
-  for (const f of [BEST, LAST]) {
-    const path = join(o.outDir, f);
-    if (existsSync(path)) updateMeta(path, (m) => ({ ...m, training: { ...(m.training ?? { epoch: epoch0 }), status: 'finished', stoppedBy } }));
-  }
+  // the run has ended: best and last say so (a run that throws or is killed leaves them 'running')
+  const finished = (m: CheckpointMeta): CheckpointMeta => ({ ...m, training: { ...(m.training ?? { epoch: epoch0 }), status: 'finished', stoppedBy } });
+  for (const f of [BEST, LAST]) if (existsSync(join(o.outDir, f))) updateMeta(join(o.outDir, f), finished);
   const sorted = [...stepTimes].sort((a, b) => a - b);
   return {
     epochs: history.length ? history[history.length - 1].epoch : epoch0, bestEpoch: early.bestEpoch, best: early.best, stoppedBy, history,

@@ -1,4 +1,4 @@
-// File helpers over a bare Predictor (library use; the CLI, the service and the worker use
+// File functions over a bare Predictor (library use; the CLI, the service and the worker use
 // predictInput with a model entry): an image, a folder of images, or a NIfTI volume slice by
 // slice, written as `unetpp predict` writes them. The options stand in for a checkpoint's meta.
 import { readdir, stat } from 'node:fs/promises';

@@ -1,6 +1,6 @@
 // An image made ready for the network (the optional resize, then the normalisation, as in
 // training) and its probabilities brought back to the image's own size; and the 0/1 planes of
-// a probability map. Shared by the prediction entry, evaluation and the file helpers.
+// a probability map. Shared by the prediction entry, evaluation and infer/files.ts.
 import type { Image } from '../data/read-image.js';
 import { normalize, resizeBilinear, type Normalize } from '../data/transforms.js';
 import { labelMap, type Predictor, type ProbMap } from './predict.js';

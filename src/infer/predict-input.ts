@@ -134,7 +134,7 @@ export async function predictInput(entry: ModelEntry, cache: PredictorCache, inp
   return predictWith(got.predictor, entry.meta, input, o, got.key);
 }
 
-/** predictInput's dispatch for a caller that holds its predictor (library helpers, tests). */
+/** predictInput's dispatch for a caller that holds its predictor (library functions over a Predictor, tests). */
 export async function predictWith(predictor: Predictor, meta: CheckpointMeta, input: PredictInput,
                                   o: PredictInputOptions = {}, key = ''): Promise<Prediction> {
   const t0 = performance.now();

@@ -62,7 +62,8 @@ export interface TrainOptions {
   log?: ((line: string) => void) | null;
   /** Write curves.png every epoch (default true). */
   plot?: boolean;
-  /** Stop after the epoch during which this many seconds have passed since the start. */
+  /** Stop after the epoch during which this many seconds of training have passed (the run's epochs before a
+   *  resume included, so that a resumed run keeps its budget). */
   timeLimitSeconds?: number;
   /** Neither the time limit nor early stopping ends the run before this many epochs (default 0). */
   minEpochs?: number;

@@ -137,10 +137,12 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
   }
 
   const progress = makeProgress(o.progress, (s) => o.log?.(s));
-  const started = Date.now();
+  // the time limit counts the whole run: epochs before a resume (their recorded seconds) and this process's
+  const started = Date.now() - 1000 * history.reduce((t, r) => t + r.seconds, 0);
   const stepTimes: number[] = [];
   let stoppedBy: TrainResult['stoppedBy'] = 'epochs';
   if (epoch0 >= o.minEpochs && epoch0 > 0 && early.shouldStop() && o.patience !== false) stoppedBy = 'early-stopping';
+  else if (epoch0 >= o.minEpochs && o.timeLimitSeconds !== undefined && (Date.now() - started) / 1000 >= o.timeLimitSeconds) stoppedBy = 'time';
 
   for (let epoch = epoch0 + 1; epoch <= o.epochs && stoppedBy === 'epochs'; epoch++) {
     const t0 = Date.now();

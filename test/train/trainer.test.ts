@@ -49,6 +49,19 @@ test('resume: 3 epochs straight == 2 epochs, killed, resumed for the 3rd (weight
   }
 });
 
+test('the time limit counts the epochs before a resume: a spent budget trains no further epoch', async () => {
+  const dir = tmp('budget');
+  await train(tinyModel(), tinyData(), { ...quiet, outDir: dir, epochs: 2, batchSize: 4, backend, patience: false });
+  const spent = JSON.parse(readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n').pop()!).seconds as number;
+  // a budget below what the first two epochs took: nothing left to train
+  const r = await train(tinyModel(), tinyData(), { ...quiet, outDir: dir, epochs: 4, batchSize: 4, backend, patience: false, resume: true, timeLimitSeconds: spent / 2 });
+  assert.equal(r.epochs, 2);
+  assert.equal(r.stoppedBy, 'time');
+  // an ample budget trains on to the epochs asked for
+  const r2 = await train(tinyModel(), tinyData(), { ...quiet, outDir: dir, epochs: 4, batchSize: 4, backend, patience: false, resume: true, timeLimitSeconds: 3600 });
+  assert.equal(r2.epochs, 4);
+});
+
 test('resume refuses another model config, and a missing checkpoint', async () => {
   const dir = tmp('cfg');
   await train(tinyModel(), tinyData(), { ...quiet, outDir: dir, epochs: 1, batchSize: 4, backend });

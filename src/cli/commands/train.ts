@@ -46,7 +46,7 @@ export function trainCommand(): Command {
     .option('--threshold-masks', 'accept any mask values: above half scale is foreground')
     .option('--seed <n>', 'seed of the data order, split and augmentation', int(0), 0)
     .option('--resume', 'continue from OUT/last.safetensors')
-    .option('--time-limit <s>', 'stop after the epoch during which this many seconds passed', float(0))
+    .option('--time-limit <s>', 'stop after the epoch during which this many seconds of training passed (counted across --resume)', float(0))
     .option('--check-finite', 'check every op for NaN/Inf (slow; names the node)')
     .option('--no-progress', 'no progress bar')
     .option('--no-plot', 'do not write curves.png')

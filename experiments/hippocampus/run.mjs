@@ -1,0 +1,111 @@
+// MSD Task04 Hippocampus as a user gets it: `unetpp train -d DIR --time-budget B` (the plan
+// decides everything else) and `unetpp eval --split test`, for each time budget, on the fixed
+// split (150 train / 20 val / 30 test). Resumable: a run's folder keeps last.safetensors and the
+// plan; a killed run resumes with its budget counted across processes; a scored budget is skipped.
+// Each budget's scores go to results/<budget>.json (small, committed); report.mjs builds the
+// Hippocampus section of docs/results.md from them.
+//   npm run build && node experiments/hippocampus/run.mjs [--budgets 15m,30m,1h,2h] [--data DIR] [--out DIR] [-- extra train flags]
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { spawn, execSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '../..');
+const argv = process.argv.slice(2);
+const dash = argv.indexOf('--');
+const extra = dash >= 0 ? argv.slice(dash + 1) : [];
+const arg = (name, dflt) => { const i = argv.indexOf(name); return i >= 0 && (dash < 0 || i < dash) ? argv[i + 1] : dflt; };
+const DATA = resolve(arg('--data', join(root, '../shared/data/hippocampus-msd')));
+const OUT = resolve(arg('--out', here));
+const BUDGETS = arg('--budgets', '15m,30m,1h,2h').split(',');
+const TAG = arg('--tag', '');
+const CLI = join(root, 'dist/src/cli/main.js');
+
+if (!existsSync(join(DATA, 'dataset.json'))) {
+  console.log(`hippocampus: ${DATA} is absent (the shared data folder); nothing to do`);
+  process.exit(0);
+}
+const { readCheckpointMeta } = await import(join(root, 'dist/src/io/checkpoint.js'));
+mkdirSync(join(OUT, 'results'), { recursive: true });
+
+/** Runs the CLI, echoing its output; resolves with the mean load average sampled while it ran. */
+function cli(args) {
+  console.log(`$ unetpp ${args.join(' ')}`);
+  return new Promise((ok, fail) => {
+    const loads = [];
+    const timer = setInterval(() => loads.push(loadavg()[0]), 30_000);
+    const p = spawn(process.execPath, [CLI, ...args], { stdio: 'inherit' });
+    p.on('exit', (code) => {
+      clearInterval(timer);
+      if (code === 0) ok(loads.length ? loads.reduce((a, b) => a + b, 0) / loads.length : loadavg()[0]);
+      else fail(new Error(`unetpp ${args[0]} exited with ${code}`));
+    });
+  });
+}
+
+/** metrics.csv of `unetpp eval` -> rows of numbers by column. */
+function readCsv(path) {
+  const [head, ...lines] = readFileSync(path, 'utf8').trim().split('\n');
+  const cols = head.split(',');
+  return lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [cols[i], i === 0 ? v : v === '' ? null : Number(v)])));
+}
+
+const mean = (a) => a.reduce((s, x) => s + x, 0) / a.length;
+const se = (a) => Math.sqrt(a.reduce((s, x) => s + (x - mean(a)) ** 2, 0) / (a.length - 1) / a.length);
+
+/** Per class: mean Dice and its standard error over the test cases, and the per-case values. */
+function scores(rows, classes) {
+  const per = {};
+  for (const c of classes) {
+    const v = rows.map((r) => r[`dice:${c}`]);
+    per[c] = { dice: mean(v), se: se(v), cases: v };
+  }
+  const meanOfLabels = rows.map((r) => mean(classes.map((c) => r[`dice:${c}`])));
+  return { perClass: per, meanDice: mean(meanOfLabels), meanSe: se(meanOfLabels) };
+}
+
+const commit = execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim();
+for (const budget of BUDGETS) {
+  const name = `${budget}${TAG ? `-${TAG}` : ''}`;
+  const result = join(OUT, 'results', `${name}.json`);
+  if (existsSync(result)) { console.log(`hippocampus ${name}: scored (${result}); skipped`); continue; }
+  const run = join(OUT, 'runs', name);
+  const last = join(run, 'last.safetensors');
+  const status = existsSync(last) ? readCheckpointMeta(last).meta.training?.status : undefined;
+  let load = null;
+  if (status !== 'finished') {
+    const resume = existsSync(last) ? ['--resume'] : [];
+    load = await cli(['train', '-d', DATA, '-o', run, '--time-budget', budget, '--no-progress', ...resume, ...extra]);
+  }
+  const best = join(run, 'best.safetensors');
+  const { meta } = readCheckpointMeta(best);
+  const classes = meta.classNames.filter((c) => c !== 'background');
+  const evalDir = join(run, 'eval-test');
+  await cli(['eval', '-d', DATA, '-m', best, '--split', 'test', '-o', evalDir]);
+  const withPost = scores(readCsv(join(evalDir, 'metrics.csv')), classes);
+  let withoutPost = null;
+  if (meta.postprocess?.length) {
+    await cli(['eval', '-d', DATA, '-m', best, '--split', 'test', '-o', `${evalDir}-raw`, '--no-postprocess']);
+    withoutPost = scores(readCsv(join(`${evalDir}-raw`, 'metrics.csv')), classes);
+  }
+  const log = readFileSync(join(run, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const plan = existsSync(join(run, 'plan.json')) ? JSON.parse(readFileSync(join(run, 'plan.json'), 'utf8')) : null;
+  const out = {
+    budget, tag: TAG || undefined, commit, date: new Date().toISOString(), cpu: cpus()[0]?.model, threads: cpus().length,
+    meanLoadDuringTraining: load, extraFlags: extra,
+    plan: plan && { patch: plan.patch, spacing: plan.spacing, filters: plan.network?.filters, batchSize: plan.batchSize, time: plan.time },
+    training: {
+      epochs: log.length, seconds: log.reduce((t, r) => t + r.seconds, 0), bestEpoch: meta.training?.epoch, bestValDice: meta.training?.value,
+      stoppedBy: readCheckpointMeta(last).meta.training?.stoppedBy,
+      curve: log.map((r) => ({ epoch: r.epoch, seconds: r.seconds, trainLoss: r.trainLoss, valDice: r.dice })),
+    },
+    postprocess: meta.postprocess ?? [],
+    test: { cases: withPost.perClass[classes[0]].cases.length, ...withPost },
+    testWithoutPostprocess: withoutPost,
+  };
+  writeFileSync(`${result}.tmp`, JSON.stringify(out, null, 1) + '\n');
+  renameSync(`${result}.tmp`, result);
+  console.log(`hippocampus ${name}: test Dice ${classes.map((c) => `${c} ${withPost.perClass[c].dice.toFixed(4)}`).join(', ')}; mean ${withPost.meanDice.toFixed(4)}`);
+}

@@ -142,7 +142,7 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
   const stepTimes: number[] = [];
   let stoppedBy: TrainResult['stoppedBy'] = 'epochs';
   if (epoch0 >= o.minEpochs && epoch0 > 0 && early.shouldStop() && o.patience !== false) stoppedBy = 'early-stopping';
-  else if (epoch0 >= o.minEpochs && o.timeLimitSeconds !== undefined && (Date.now() - started) / 1000 >= o.timeLimitSeconds) stoppedBy = 'time';
+  else if (epoch0 > 0 && epoch0 >= o.minEpochs && o.timeLimitSeconds !== undefined && (Date.now() - started) / 1000 >= o.timeLimitSeconds) stoppedBy = 'time';
 
   for (let epoch = epoch0 + 1; epoch <= o.epochs && stoppedBy === 'epochs'; epoch++) {
     const t0 = Date.now();

@@ -24,8 +24,13 @@ export function choiceTable(c: PostprocessChoice, labels: LabelSpec): string {
   const names = new Map(classes.map((cl) => [key(cl.values), cl.name]));
   if (classes.length > 1) names.set(key([...new Set(classes.flatMap((cl) => cl.values))]), 'foreground');
   const f = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(4));
-  const lines = ['| rule | Dice before | Dice after | kept |', '|---|---|---|---|'];
-  for (const t of c.tried) lines.push(`| ${describeRule(t.rule, names.get(key(t.rule.values)))} | ${f(t.rule.diceBefore)} | ${f(t.rule.diceAfter)} | ${t.kept ? 'yes' : 'no'} |`);
+  // gains below the table's 4 decimals still decide: show them
+  const change = (a = 0, b = 0) => { const d = b - a; return `${d >= 0 ? '+' : '-'}${Math.abs(d) < 1e-4 && d !== 0 ? Math.abs(d).toExponential(1) : Math.abs(d).toFixed(4)}`; };
+  const lines = ['| rule | Dice before | Dice after | change | kept |', '|---|---|---|---|---|'];
+  for (const t of c.tried) {
+    const { diceBefore: a, diceAfter: b } = t.rule;
+    lines.push(`| ${describeRule(t.rule, names.get(key(t.rule.values)))} | ${f(a)} | ${f(b)} | ${change(a, b)} | ${t.kept ? 'yes' : 'no'} |`);
+  }
   lines.push('', '| class | Dice without | Dice with the rules |', '|---|---|---|');
   classes.forEach((cl, k) => lines.push(`| ${cl.name} | ${f(c.before.perClass[k])} | ${f(c.after.perClass[k])} |`));
   lines.push(`| mean | ${f(c.before.mean)} | ${f(c.after.mean)} |`);

@@ -59,7 +59,9 @@ export function cropCase(c: ValidationCase): ValidationCase {
   const lo = dims.map((d) => d), hi = dims.map(() => -1);
   const coord = new Int32Array(rank);
   for (let i = 0; i < pred.length; i++) {
-    if (pred[i] || truth[i]) for (let a = 0; a < rank; a++) { if (coord[a] < lo[a]) lo[a] = coord[a]; if (coord[a] > hi[a]) hi[a] = coord[a]; }
+    if (pred[i] || truth[i]) {
+      for (let a = 0; a < rank; a++) { if (coord[a] < lo[a]) lo[a] = coord[a]; if (coord[a] > hi[a]) hi[a] = coord[a]; }
+    }
     for (let a = 0; a < rank && ++coord[a] === dims[a]; a++) coord[a] = 0;
   }
   if (hi[0] < 0) return { pred: new Uint8Array(0), truth: new Uint8Array(0), dims: dims.map(() => 0) };
@@ -79,7 +81,8 @@ export function cropCase(c: ValidationCase): ValidationCase {
 }
 
 /** Smallest true component of a class over the cases (undefined: the class never occurs). */
-function smallestTrueObject(cases: readonly ValidationCase[], values: readonly number[], connectivity?: Connectivity): number | undefined {
+function smallestTrueObject(cases: readonly ValidationCase[], values: readonly number[],
+                            connectivity?: Connectivity): number | undefined {
   let min: number | undefined;
   for (const c of cases) {
     const cc = connectedComponents(c.truth, c.dims, { values, connectivity });
@@ -88,7 +91,8 @@ function smallestTrueObject(cases: readonly ValidationCase[], values: readonly n
   return min;
 }
 
-export function choosePostprocess(cases: readonly ValidationCase[], classes: readonly ClassValues[], o: ChoiceOptions = {}): PostprocessChoice {
+export function choosePostprocess(cases: readonly ValidationCase[], classes: readonly ClassValues[],
+                                  o: ChoiceOptions = {}): PostprocessChoice {
   if (!cases.length) throw new Error('choosePostprocess: no validation cases');
   const k = classes.length;
   if (k < 1 || k > 32) throw new Error(`choosePostprocess: ${k} classes (1..32)`);

@@ -25,11 +25,15 @@ export function choiceTable(c: PostprocessChoice, labels: LabelSpec): string {
   if (classes.length > 1) names.set(key([...new Set(classes.flatMap((cl) => cl.values))]), 'foreground');
   const f = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(4));
   // gains below the table's 4 decimals still decide: show them
-  const change = (a = 0, b = 0) => { const d = b - a; return `${d >= 0 ? '+' : '-'}${Math.abs(d) < 1e-4 && d !== 0 ? Math.abs(d).toExponential(1) : Math.abs(d).toFixed(4)}`; };
+  const change = (a = 0, b = 0) => {
+    const d = Math.abs(b - a);
+    return `${b >= a ? '+' : '-'}${d < 1e-4 && d !== 0 ? d.toExponential(1) : d.toFixed(4)}`;
+  };
   const lines = ['| rule | Dice before | Dice after | change | kept |', '|---|---|---|---|---|'];
   for (const t of c.tried) {
     const { diceBefore: a, diceAfter: b } = t.rule;
-    lines.push(`| ${describeRule(t.rule, names.get(key(t.rule.values)))} | ${f(a)} | ${f(b)} | ${change(a, b)} | ${t.kept ? 'yes' : 'no'} |`);
+    const rule = describeRule(t.rule, names.get(key(t.rule.values)));
+    lines.push(`| ${rule} | ${f(a)} | ${f(b)} | ${change(a, b)} | ${t.kept ? 'yes' : 'no'} |`);
   }
   lines.push('', '| class | Dice without | Dice with the rules |', '|---|---|---|');
   classes.forEach((cl, k) => lines.push(`| ${cl.name} | ${f(c.before.perClass[k])} | ${f(c.after.perClass[k])} |`));
@@ -39,9 +43,11 @@ export function choiceTable(c: PostprocessChoice, labels: LabelSpec): string {
 
 export function postprocessCommand(): Command {
   const cmd = new Command('postprocess')
-    .description('choose post-processing (largest component / minimum size per class) on the validation cases of a volume dataset and record it in the checkpoint')
+    .description('choose post-processing (largest component / minimum size per class) on the validation cases of a volume dataset ' +
+      'and record it in the checkpoint')
     .requiredOption('-d, --data <dir>', 'the volume dataset the model was trained on')
-    .addOption(new Option('--split <name>', 'split to choose on (never the test split you report)').argParser(oneOf('train', 'val', 'test')).default('val'))
+    .addOption(new Option('--split <name>', 'split to choose on (never the test split you report)')
+      .argParser(oneOf('train', 'val', 'test')).default('val'))
     .option('--seed <n>', 'seed of the train/val split where the dataset gives none (as in train)', int(0), 0)
     .option('--no-min-size', 'try keeping the largest component only, not minimum component sizes')
     .option('--dry-run', 'print the choice, leave the checkpoint as it is');

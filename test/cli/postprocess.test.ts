@@ -14,6 +14,7 @@ import { loadModelWithMeta, readCheckpointMeta, saveModel, updateMeta } from '..
 import type { PostprocessRule } from '../../src/io/checkpoint-meta.js';
 import { volumeRunMeta } from '../../src/train/run-meta.js';
 import { loadModelSource } from '../../src/cli/model-source.js';
+import { checkpointEntry, ensembleEntry } from '../../src/infer/model-entry.js';
 import { readNifti } from '../../src/data/nifti.js';
 import { SegModel } from '../../src/models/model.js';
 
@@ -24,7 +25,7 @@ const model = () => new SegModel({ dims: 3, inChannels: 1, classes: 3, multiclas
 const metaFor = (m: SegModel, vd: VolumeData) => volumeRunMeta(m.config, volumePipeline(vd), [16, 16, 16], { source: 'train' });
 const setRules = (path: string, rules: PostprocessRule[]) => updateMeta(path, (meta) => ({ ...meta, postprocess: rules }));
 
-test('rules in the meta: updateMeta keeps weights and other keys, atomically; a bad rule is refused', async () => {
+test('rules in the meta: updateMeta keeps weights and other keys, atomically; a bad rule is refused; ensembles have none', async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'unetpp-pp-'));
   try {
     const data = join(tmp, 'vols');
@@ -42,6 +43,8 @@ test('rules in the meta: updateMeta keeps weights and other keys, atomically; a 
     assert.deepEqual(back.model.config, m.config);
     for (const n of m.params.names()) assert.deepEqual(back.model.params.get(n).data, m.params.get(n).data, n);
     assert.deepEqual(loadModelSource({ model: path }).meta.postprocess, rules);
+    // rules chosen for one model are not a fold ensemble's
+    assert.equal(ensembleEntry([checkpointEntry(path), checkpointEntry(path)], 'cv').meta.postprocess, undefined);
     assert.deepEqual(readdirSync(tmp).sort(), ['m.safetensors', 'vols']); // no temporary file left
     setRules(path, []); // chosen, nothing kept: recorded as such
     assert.deepEqual(readCheckpointMeta(path).meta.postprocess, []);

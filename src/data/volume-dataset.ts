@@ -24,6 +24,8 @@ export interface OpenVolumesOptions extends VolumeScanOptions {
   cacheBytes?: number;
   /** Keep only the box of non-zero voxels of each case (nnU-Net's cropping). */
   cropToNonzero?: boolean;
+  /** CT statistics per modality as a checkpoint records them, instead of the training cases' (null: not CT). */
+  ct?: (CtStats | null | undefined)[];
 }
 
 export interface VolumeData {
@@ -52,7 +54,9 @@ export async function openVolumes(dir: string, o: OpenVolumesOptions = {}): Prom
   const normalize = Array.isArray(o.normalize) ? o.normalize : dataset.modalities.map((name) => (o.normalize as VolumeNorm | undefined) ?? defaultNorm(name));
   if (normalize.length !== m) throw new Error(`normalize: ${normalize.length} kinds for ${m} modalities (${dataset.modalities.join(', ')})`);
   const train = dataset.cases.filter((c) => c.split === 'train');
-  const ct = await datasetCtStats(train, normalize, m);
+  if (o.ct && o.ct.length !== m)
+    throw new Error(`ct: ${o.ct.length} statistics for ${m} modalities (${dataset.modalities.join(', ')})`);
+  const ct = o.ct ? o.ct.map((c) => c ?? undefined) : await datasetCtStats(train, normalize, m);
   const splits: VolumeData['splits'] = {};
   for (const s of ['train', 'val', 'test'] as SplitName[]) {
     const cases = dataset.cases.filter((c) => c.split === s);

@@ -21,7 +21,11 @@ export function checkpointEntry(path: string): ModelEntry {
   return { name: basename(path), key: path, models: [model], meta };
 }
 
-/** Several entries as one ensemble (the first one's meta); members must agree on inputs and outputs. */
+/**
+ * Several entries as one ensemble (the first one's meta, without post-processing: rules chosen
+ * on one model's validation predictions are not the ensemble's); members must agree on inputs
+ * and outputs.
+ */
 export function ensembleEntry(members: ModelEntry[], name: string): ModelEntry {
   if (!members.length) throw new Error('ensemble: no models');
   const c0 = members[0].meta.model;
@@ -30,5 +34,6 @@ export function ensembleEntry(members: ModelEntry[], name: string): ModelEntry {
     const what = (x: typeof c) => `${x.dims}D, ${x.inChannels} channel(s) to ${x.classes} class(es) (${x.multiclass})`;
     if (what(c) !== what(c0)) throw new Error(`ensemble: model ${i} (${m.name}) is ${what(c)}; ${members[0].name} ${what(c0)}`);
   });
-  return { name, key: members.map((m) => m.key).join('+'), models: members.flatMap((m) => m.models), meta: members[0].meta };
+  const { postprocess: _, ...meta } = members[0].meta;
+  return { name, key: members.map((m) => m.key).join('+'), models: members.flatMap((m) => m.models), meta };
 }

@@ -3,8 +3,9 @@
 // volume already prepared) -> labels, probabilities and the encoded output (PNG for images,
 // NIfTI for volumes). It dispatches on the model and the input: images; a 2D model on a volume,
 // slice by slice; a 3D model on a volume prepared as its meta says (modalities, spacing,
-// normalisation), its labels put back on the file's grid. The CLI, the service, the queue
-// worker and evaluation all come through here, so that they give the same bytes.
+// normalisation), its labels post-processed by the meta's rules and put back on the file's grid.
+// The CLI, the service, the queue worker and evaluation all come through here, so that they give
+// the same bytes.
 import { statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,7 +19,8 @@ import { encodeNifti } from '../data/nifti-encode.js';
 import type { ChannelVolume } from '../data/nifti.js';
 import { expandPlanes, labelsFromPlanes } from '../data/labels.js';
 import type { Normalize } from '../data/transforms.js';
-import type { CheckpointMeta, PostprocessRule } from '../io/checkpoint-meta.js';
+import type { CheckpointMeta } from '../io/checkpoint-meta.js';
+import { applyPostprocess } from './postprocess.js';
 import type { InputImage, Predictor, ProbMap } from './predict.js';
 import { prepareImage, restoreSize, binaryMasks, type ImagePrep } from './image-prep.js';
 import { PredictorCache, PredictorOptionError, type PredictorSettings } from './predictor-cache.js';
@@ -64,6 +66,8 @@ export interface PredictInputOptions {
   resize?: [number, number];
   /** Also encode the output (PNG or NIfTI .nii.gz bytes). Default true. */
   encode?: boolean;
+  /** false: the labels as the network gives them, without the meta's post-processing rules. Default true. */
+  postprocess?: boolean;
   /** How the network runs (default: the predictor, now). Its errors pass through unwrapped. */
   network?: (job: NetworkJob) => Promise<ProbMap>;
   /** Told the input's size once decoded; may throw to refuse it (limits). */
@@ -152,13 +156,13 @@ export async function predictWith(predictor: Predictor, meta: CheckpointMeta, in
 }
 
 /**
- * The one place label maps are post-processed: the meta's rules (connected components) on the
- * final map, dims x first ([width, height] or [x, y, z]). Without rules the map is as predicted.
+ * The one place label maps are post-processed: the meta's rules (connected components, chosen
+ * on validation) in order, in place, unless the caller asks for none. dims x first ([width,
+ * height] or [x, y, z]); volumes of 3D models: the grid the model ran on, where the rules were
+ * chosen (and where the browser's worker applies them), before the labels go back to the files'.
  */
-function postprocessLabels(labels: Uint8Array, dims: readonly number[], rules: PostprocessRule[] | undefined): Uint8Array {
-  if (!rules?.length) return labels;
-  const what = `${rules.length} post-processing rule(s) on its ${dims.length}D label maps`;
-  throw new InputError(`the checkpoint asks for ${what}, which this unetpp cannot apply`, 'options');
+function postprocessLabels(ctx: Ctx, labels: Uint8Array, dims: readonly number[]): Uint8Array {
+  return ctx.o.postprocess === false ? labels : applyPostprocess(labels, dims, ctx.meta.postprocess);
 }
 
 const foregroundOf = (labels: Uint8Array) => {
@@ -199,7 +203,7 @@ async function predictImageInput(ctx: Ctx, input: ImageInputs): Promise<ImagePre
   const probs = restoreSize(await ctx.run(prepareImage(img, prep), true, label), img, prep);
   const t = o.threshold ?? 0.5;
   const { width: W, height: H } = img;
-  const labels = postprocessLabels(labelsFromPlanes(probs, meta.labels, t), [W, H], meta.postprocess);
+  const labels = postprocessLabels(ctx, labelsFromPlanes(probs, meta.labels, t), [W, H]);
   // per-class sigmoids may overlap: their planes come from the probabilities, the others' from the labels
   const masks = cfg.classes > 1 && cfg.multiclass === 'sigmoid' ? binaryMasks(probs, 'sigmoid', t)
     : Uint8Array.from(expandPlanes(labels, meta.labels));
@@ -244,9 +248,9 @@ async function predict3d(ctx: Ctx, v: LoadedVolume, onSource: boolean, label = v
   const [X, Y, Z] = v.dims;
   o.onDecoded?.({ width: X, height: Y, depth: Z });
   const probs = await ctx.run({ data: v.image, channels: v.channels, depth: Z, height: Y, width: X }, false, label);
-  const onGrid = labelsFromPlanes(probs, meta.labels, o.threshold ?? 0.5);
+  const onGrid = postprocessLabels(ctx, labelsFromPlanes(probs, meta.labels, o.threshold ?? 0.5), v.dims);
   const grid = onSource ? v.source : { dims: v.dims, spacing: v.spacing, affine: v.affine };
-  const labels = postprocessLabels(onSource ? toSourceGrid(onGrid, 1, v, 'nearest') : onGrid, grid.dims, meta.postprocess);
+  const labels = onSource ? toSourceGrid(onGrid, 1, v, 'nearest') : onGrid;
   return {
     kind: 'volume', model: 3, dims: grid.dims, spacing: grid.spacing, affine: grid.affine, labels, probs,
     foreground: foregroundOf(labels), encoded: o.encode === false ? undefined : niftiLabels(labels, grid),
@@ -293,7 +297,7 @@ async function predictSlices(ctx: Ctx, paths: string[]): Promise<VolumePredictio
     await new Promise((r) => setImmediate(r)); // let timers and I/O run between slices (services)
   }
   const grid = { dims: [X, Y, Z] as [number, number, number], spacing: vols[0].spacing, affine: vols[0].affine };
-  const labels = postprocessLabels(onGrid, grid.dims, meta.postprocess);
+  const labels = postprocessLabels(ctx, onGrid, grid.dims);
   return {
     kind: 'volume', model: 2, ...grid, labels, probs: { data: probs, classes: K, depth: Z, height: Y, width: X },
     foreground: foregroundOf(labels), encoded: o.encode === false ? undefined : niftiLabels(labels, grid),

@@ -4,6 +4,7 @@
 // normalisation, spacing), predicted by sliding windows, written back on the file's own grid.
 import type { Predictor } from './predict.js';
 import type { VolumePipeline } from '../data/volume-dataset.js';
+import type { PostprocessRule } from '../io/checkpoint-meta.js';
 import { labelsFromPlanes } from '../data/labels.js';
 import { completeMeta } from '../io/meta-defaults.js';
 import { validateMeta } from '../io/meta-validate.js';
@@ -14,17 +15,19 @@ export { labelsFromPlanes }; // where the CLI, eval and experiments have importe
 
 export interface PredictedCase { input: string; outputs: string[]; dims: number[]; foreground: number; ms: number }
 
-/** Predicts one case; writes <stem>.nii.gz (labels, uint8) and, on request, <stem>_prob.nii.gz
- *  (float32, one volume per class). */
+/** Predicts one case; writes <stem>.nii.gz (labels, uint8, after the post-processing rules given) and,
+ *  on request, <stem>_prob.nii.gz (float32, one volume per class). */
 export async function predictCase(predictor: Predictor, images: string[], outDir: string, pipeline: VolumePipeline,
-                                  o: { threshold?: number; probabilities?: boolean } = {}): Promise<PredictedCase> {
+                                  o: { threshold?: number; probabilities?: boolean; postprocess?: PostprocessRule[] } = {}):
+  Promise<PredictedCase> {
   const t0 = performance.now();
   const { modalities, normalize, ct, spacing, cropToNonzero, labels, classNames } = pipeline;
   const input = {
     kind: 'volume' as const, modalities, normalize, ct, ...(spacing ? { spacing } : {}),
     ...(cropToNonzero !== undefined ? { cropToNonzero } : {}),
   };
-  const meta = validateMeta(completeMeta(predictor.model.config, { input, labels, classNames }, 'train'), 'volume pipeline');
+  const given = { input, labels, classNames, ...(o.postprocess ? { postprocess: o.postprocess } : {}) };
+  const meta = validateMeta(completeMeta(predictor.model.config, given, 'train'), 'volume pipeline');
   const run = { threshold: o.threshold, encode: false };
   const p = await predictWith(predictor, meta, { kind: 'volume-files', paths: images }, run) as VolumePrediction;
   const outputs = await writePrediction(p, outDir, outputStem(images[0], 3), meta, o);

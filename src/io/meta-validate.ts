@@ -105,7 +105,9 @@ function checkPostprocess(c: MetaChecker, raw: unknown): void {
   raw.forEach((r: unknown, i: number) => {
     const f = `postprocess[${i}]`;
     const o = c.obj(r, f);
-    if (!c.ints(o.values, `${f}.values`, 0).length) c.fail(`${f}.values`, 'is empty');
+    const values = c.ints(o.values, `${f}.values`, 1);
+    if (!values.length) c.fail(`${f}.values`, 'is empty');
+    if (values.some((v) => v > 255)) c.fail(`${f}.values`, `label values are 1..255 (0 is background), got ${show(o.values)}`);
     const keep = c.oneOf(o.keep, `${f}.keep`, ['largest', 'min-size'] as const);
     if (keep === 'min-size' && !isInt(o.minVoxels, 1)) c.fail(`${f}.minVoxels`, `'min-size' needs a positive integer, got ${show(o.minVoxels)}`);
     c.maybe(o.diceBefore, `${f}.diceBefore`, 'number');

@@ -13,6 +13,7 @@ import type { BlendKind } from '../infer/tiles.js';
 import { toOnnx } from './onnx.js';
 import type { CtStats, VolumeNorm } from '../data/intensity.js';
 import { defaultLabelSpec, planeCount, type LabelSpec } from '../data/labels.js';
+import type { PostprocessRule } from './checkpoint-meta.js';
 import { WEB_BUNDLE_FORMAT, type WebManifest, type WebModelEntry, type WebVolumeSpec } from './web-manifest.js';
 
 export { WEB_BUNDLE_FORMAT, type WebManifest, type WebModelEntry, type WebVolumeSpec };
@@ -29,6 +30,8 @@ export interface WebVolumeOptions {
   cropToNonzero?: boolean;
   /** Output planes -> label values in the page's masks (default: 1..K, softmax's background 0). */
   labels?: LabelSpec;
+  /** The checkpoint's post-processing rules (label values of `labels`). */
+  postprocess?: PostprocessRule[];
 }
 
 export interface WebBundleOptions {
@@ -58,7 +61,7 @@ function volumeSpec(dims: 2 | 3, channels: number, classes: number, softmax: boo
   const labels = v.labels ?? defaultLabelSpec(classes, softmax);
   if (planeCount(labels) !== classes) bad('volume.labels', `${planeCount(labels)} planes for a model of ${classes} output classes`);
   if (softmax !== (labels.kind === 'classes' && !!labels.background)) bad('volume.labels', `a ${softmax ? 'softmax model needs classes with a background plane' : 'sigmoid model takes no background plane'}`);
-  return { dims, modalities, normalize, ct, spacing: v.spacing ?? null, cropToNonzero: !!v.cropToNonzero, labels };
+  return { dims, modalities, normalize, ct, spacing: v.spacing ?? null, cropToNonzero: !!v.cropToNonzero, labels, ...(v.postprocess?.length ? { postprocess: v.postprocess } : {}) };
 }
 
 const bad = (opt: string, msg: string): never => { throw new Error(`web bundle option ${opt}: ${msg}`); };

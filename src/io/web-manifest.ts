@@ -4,6 +4,7 @@ import type { Normalize } from '../data/transforms.js';
 import type { BlendKind } from '../infer/tiles.js';
 import type { CtStats, VolumeNorm } from '../data/intensity.js';
 import type { LabelSpec } from '../data/labels.js';
+import type { PostprocessRule } from './checkpoint-meta.js';
 
 export const WEB_BUNDLE_FORMAT = 'unetpp-web-bundle';
 
@@ -78,4 +79,7 @@ export interface WebVolumeSpec {
   /** How the output planes map to label values in the mask the page writes (the training
    *  dataset's values, as `unetpp predict` writes them; absent in older bundles: 1..K). */
   labels?: LabelSpec;
+  /** Post-processing of the label map on the prepared grid, in order, as `unetpp predict` applies
+   *  the checkpoint's rules (absent: none). */
+  postprocess?: PostprocessRule[];
 }

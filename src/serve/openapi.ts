@@ -21,6 +21,7 @@ export function openApi(version: string) {
             { name: 'tile', in: 'query', description: 'sliding-window size N, HxW or DxHxW (multiples of 2^level; default the model\'s window)', schema: { type: 'string' } },
             { name: 'format', in: 'query', description: 'png (images; default), nifti (volumes; default), json', schema: { type: 'string', enum: ['png', 'nifti', 'json'] } },
             boolParam('probabilities', 'json: include the probabilities (base64 float32, little endian, [classes, height, width])'),
+            boolParam('postprocess', 'false: skip the post-processing rules the checkpoint records (default true)'),
           ],
           requestBody: {
             required: true,

@@ -57,6 +57,7 @@ export function predictHandler(models: ModelRegistry, batcher: MicroBatcher, d: 
     try {
       pred = await predictInput(served.entry, models.cache, { kind: volume ? 'volume-bytes' : 'image-bytes', bytes, name }, {
         settings, threshold: q.threshold ?? d.threshold, normalize: d.normalize, resize: d.resize, encode: q.format !== 'json',
+        postprocess: q.postprocess,
         onDecoded: ({ width, height, depth }) => {
           if (depth === undefined && width * height > d.maxPixels)
             throw new HttpError(413, 'too_large', `${name}: ${width}x${height} is more than max-pixels ${d.maxPixels}`);

@@ -12,9 +12,11 @@ export interface PredictQuery {
   tile?: number | number[];
   format?: 'png' | 'json' | 'nifti';
   probabilities: boolean;
+  /** false: without the model's post-processing rules (the raw labels). */
+  postprocess?: boolean;
 }
 
-const KNOWN = ['model', 'mode', 'level', 'head', 'tta', 'threshold', 'tile', 'format', 'probabilities'];
+const KNOWN = ['model', 'mode', 'level', 'head', 'tta', 'threshold', 'tile', 'format', 'probabilities', 'postprocess'];
 const bad = (name: string, why: string) => new HttpError(400, 'bad_request', `query parameter ${name}: ${why}`);
 
 function bool(name: string, v: string | undefined): boolean | undefined {
@@ -56,5 +58,6 @@ export function parsePredictQuery(raw: Record<string, unknown>): PredictQuery {
   return {
     model: q.model, mode: oneOf('mode', ['accurate', 'fast']), level: int('level', q.level), head: int('head', q.head),
     tta: bool('tta', q.tta), threshold, tile, format: oneOf('format', ['png', 'json', 'nifti']), probabilities: bool('probabilities', q.probabilities) ?? false,
+    postprocess: bool('postprocess', q.postprocess),
   };
 }

@@ -14,7 +14,7 @@ import { writeFolder } from '../../src/data/folder.js';
 import { Rng } from '../../src/data/rng.js';
 
 const MAIN = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
-const COMMANDS = ['train', 'predict', 'eval', 'export', 'info', 'demo', 'bench'];
+const COMMANDS = ['train', 'predict', 'eval', 'postprocess', 'export', 'info', 'demo', 'bench'];
 
 function cli(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env: { ...process.env, DEBUG: '', ...env } });
@@ -53,6 +53,9 @@ test('bad options and inputs: one line naming the option or file, exit code 1, n
     [['predict', join(tmp, 'missing.png'), '-m', ckpt, '--backend', 'reference'], /missing\.png: no such file/],
     [['predict', join(tmp, 'odd.png'), '-m', ckpt, '--backend', 'reference', '--tile', '10'], /option tile: 10 is not a positive multiple of 2\^2 = 4/],
     [['eval', '-m', ckpt, '-d', join(tmp, 'nodata')], /--data .*nodata: no such folder/],
+    [['postprocess', '-m', ckpt, '-d', join(tmp, 'nodata')], /--data .*nodata: no such folder/],
+    [['postprocess', '-m', ckpt, '-d', tmp], /post-processing is chosen for volume models: give a 3D checkpoint/],
+    [['postprocess', '--pytorch', ckpt, '-d', tmp], /--pytorch: post-processing is recorded in a unetpp checkpoint; give --model/],
     [['predict', 'x.png', '-m', ckpt, '--backend', 'gpu'], /--backend <name>' argument 'gpu' is invalid/],
   ];
   for (const [args, re] of cases) {

@@ -34,6 +34,9 @@ test('volumes: train (3D patches), predict (labels on the input grid), eval (per
     assert.equal(meta.meta.input.kind, 'volume');
     assert.deepEqual(meta.meta.labels, { kind: 'classes', values: [1, 2], background: true });
     assert.deepEqual(meta.meta.window, [16, 16, 16]);
+    // post-processing chosen on the validation cases at the end, recorded in the meta (possibly no rule)
+    assert.match(t.stdout, /post-processing chosen on the validation cases .*\n\| rule \| Dice before/);
+    assert.ok(Array.isArray(meta.meta.postprocess));
 
     const src = join(data, 'images', 'synth_000_0000.nii.gz');
     const p = cli(['predict', src, join(data, 'images', 'synth_000_0001.nii.gz'), '--stack', '-m', join(run, 'best.safetensors'), '-o', join(tmp, 'pred')]);

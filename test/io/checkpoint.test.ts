@@ -85,6 +85,7 @@ test('a bad meta is refused naming the file and the field', () => {
     writeSafetensors(p, tensorsOf(m), { format: 'unetpp-checkpoint', unetpp: JSON.stringify(meta) });
     return p;
   };
+  const pp = (rules: unknown) => ({ ...good, postprocess: rules }); // post-processing rules
   const cases: [string, unknown, RegExp][] = [
     ['names.safetensors', { ...good, classNames: ['a', 'b'] }, /names\.safetensors: metadata field classNames: 2 names for 3 class\(es\)/],
     ['labels.safetensors', { ...good, labels: { kind: 'binary' } }, /labels\.safetensors: metadata field labels: give 1 output plane\(s\) \(foreground\), the model has 3 class\(es\)/],
@@ -94,6 +95,13 @@ test('a bad meta is refused naming the file and the field', () => {
     ['status.safetensors', { ...good, training: { epoch: 1, status: 'paused' } }, /status\.safetensors: metadata field training\.status: expected one of running, finished, got "paused"/],
     ['model.safetensors', { ...good, model: { ...m.config, filters: [2] } }, /model\.safetensors: metadata field model: model option filters: needs 2 to 7 levels/],
     ['newer.safetensors', { ...good, version: 3 }, /newer\.safetensors: metadata field version: 3 was written by a newer unetpp/],
+    ['pp.safetensors', pp({ values: [1], keep: 'largest' }), /pp\.safetensors: metadata field postprocess: expected a list of rules/],
+    ['pp0.safetensors', pp([{ values: [1], keep: 'biggest' }]), /field postprocess\[0\]\.keep: expected one of largest, min-size/],
+    ['pp1.safetensors', pp([{ values: [1], keep: 'largest' }, { values: [0], keep: 'largest' }]),
+      /field postprocess\[1\]\.values: expected a list of integers >= 1/],
+    ['pp2.safetensors', pp([{ values: [], keep: 'largest' }]), /field postprocess\[0\]\.values: is empty/],
+    ['pp3.safetensors', pp([{ values: [256], keep: 'largest' }]), /field postprocess\[0\]\.values: label values are 1\.\.255/],
+    ['pp4.safetensors', pp([{ values: [2], keep: 'min-size' }]), /field postprocess\[0\]\.minVoxels: 'min-size' needs a positive integer/],
   ];
   for (const [name, meta, re] of cases) assert.throws(() => loadModelWithMeta(write(name, meta)), re, name);
   writeSafetensors(join(dir, 'json.safetensors'), tensorsOf(m), { format: 'unetpp-checkpoint', unetpp: '{"version": 2,' });

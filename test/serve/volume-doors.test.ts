@@ -3,16 +3,19 @@
 // its first epoch; its last.safetensors predicts a case byte for byte alike through `unetpp
 // predict`, a real `unetpp serve` (POST /v1/predict with the NIfTI) and a real `unetpp worker`
 // on redis-server; the same weights as PyTorch weights with a JSON sidecar and as a version 1
-// file give the same bytes; a run stopped by --time-limit predicts as well.
+// file give the same bytes; a run stopped by --time-limit predicts as well. With a keep-largest
+// post-processing rule in its meta the checkpoint gives post-processed labels, again byte for byte
+// alike through the three doors; --no-postprocess and ?postprocess=0 give the raw ones.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { writeSyntheticVolumes } from '../../src/data/synthetic-volumes.js';
-import { readCheckpointMeta } from '../../src/io/checkpoint.js';
+import { readCheckpointMeta, updateMeta } from '../../src/io/checkpoint.js';
+import { connectedComponents } from '../../src/infer/components.js';
 import { readSafetensors, writeSafetensors, type TensorIn } from '../../src/io/safetensors.js';
 import { readNifti } from '../../src/data/nifti.js';
 import { nativeAvailable } from '../../src/engine/backends/native.js';
@@ -109,6 +112,62 @@ test('the same 3D checkpoint and volume: byte-identical labels through predict, 
     assert.deepEqual(readFileSync(join(tmp, 'queue', 'synth_001.nii.gz')), cliOut);
     const again = cli(['submit', caseFile, '-m', last, '-o', join(tmp, 'queue'), '--redis', url, '--no-progress']);
     assert.match(again.stdout, /1 file\(s\): 0 predicted, 1 already done/);
+  } finally {
+    await stop(w);
+    await stop(redis);
+  }
+});
+
+test('a keep-largest rule in the meta: the same post-processed labels through predict, serve and worker', { skip }, async () => {
+  assert.ok(cliOut, 'the CLI prediction of the first test');
+  const ruled = join(tmp, 'ruled.safetensors');
+  copyFileSync(last, ruled);
+  updateMeta(ruled, (meta) => ({ ...meta, postprocess: [{ values: [1, 2], keep: 'largest' }] }));
+  const parts = (v: { data: ArrayLike<number>; dims: number[] }) => connectedComponents(Uint8Array.from(v.data), v.dims, { values: [1, 2] }).count;
+  const raw = await readNifti(join(tmp, 'cli', 'synth_001.nii.gz'));
+  assert.ok(parts(raw) > 1, `the raw labels have ${parts(raw)} foreground component(s): the rule has work to do`);
+  let r = cli(['predict', caseFile, '-m', ruled, '-o', join(tmp, 'ruled'), '--backend', 'native']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /post-processing: keep the largest component of 1,2/);
+  const out = join(tmp, 'ruled', 'synth_001.nii.gz');
+  const ruledOut = readFileSync(out);
+  const pp = await readNifti(out);
+  assert.deepEqual([pp.dims, pp.affine], [raw.dims, raw.affine]);
+  // one component left (kept on the model's grid, brought back by nearest neighbour); voxels kept or cleared, never relabelled
+  assert.equal(parts(pp), 1);
+  assert.ok(pp.data.every((v, i) => v === 0 || v === raw.data[i]));
+  assert.ok(pp.data.some((v, i) => v !== raw.data[i]), 'the rule removed something');
+  r = cli(['predict', caseFile, '-m', ruled, '-o', join(tmp, 'ruled-raw'), '--backend', 'native', '--no-postprocess']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stdout, /post-processing:/);
+  assert.deepEqual(readFileSync(join(tmp, 'ruled-raw', 'synth_001.nii.gz')), cliOut);
+  // serve: the rules apply unless ?postprocess=0
+  const s = await startCli(['serve', '-m', ruled, '--port', '0', '--backend', 'native'], /listening on (http:\/\/\S+)/);
+  try {
+    const post = (q: string) => fetch(`${s.match[1]}/v1/predict${q}`, { method: 'POST', body: readFileSync(caseFile) as unknown as BodyInit });
+    for (const [q, want] of [['', ruledOut], ['?postprocess=0', cliOut]] as const) {
+      const res = await post(q);
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.deepEqual(Buffer.from(await res.arrayBuffer()), want, q || 'no query');
+    }
+    const bad = await post('?postprocess=maybe');
+    assert.equal(bad.status, 400);
+    assert.match((await bad.json() as any).message, /query parameter postprocess: expected true or false/);
+  } finally {
+    await stop(s);
+  }
+  if (REDIS_MISSING) return;
+  // worker: the job's checkpoint carries the rules
+  const port = await freePort();
+  const redis = await startRedis(port);
+  const url = `redis://127.0.0.1:${port}`;
+  let w: Proc | undefined;
+  try {
+    w = await startCli(['worker', '--redis', url, '--backend', 'native', '--queues', 'predict'], /waiting for jobs/);
+    r = cli(['submit', caseFile, '-m', ruled, '-o', join(tmp, 'queue-ruled'), '--redis', url, '--no-progress']);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /1 file\(s\): 1 predicted/);
+    assert.deepEqual(readFileSync(join(tmp, 'queue-ruled', 'synth_001.nii.gz')), ruledOut);
   } finally {
     await stop(w);
     await stop(redis);

@@ -1,7 +1,8 @@
 // Web bundles for volumes, Node side: the manifest of a 3D model (dims, window, modalities,
-// per-modality normalisation, classes) and of a 2D model meant for volumes; the CLI flags and
-// the checkpoint's volumePipeline metadata; the N-D tiled runner (what the page's worker runs)
-// equal to createPredictor on a volume, with progress and abort.
+// per-modality normalisation, classes, post-processing rules) and of a 2D model meant for
+// volumes; the CLI flags and the checkpoint meta's volume input and post-processing rules; the
+// N-D tiled runner (what the page's worker runs) equal to createPredictor on a volume, with
+// progress and abort.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,7 +16,7 @@ import { Graph } from '../../src/engine/graph.js';
 import { Plan } from '../../src/engine/plan.js';
 import { createPredictor } from '../../src/infer/predict.js';
 import { predictTiledN } from '../../src/infer/tiled.js';
-import { saveModel } from '../../src/io/checkpoint.js';
+import { saveModel, updateMeta } from '../../src/io/checkpoint.js';
 import { completeMeta } from '../../src/io/meta-defaults.js';
 import { buildWebBundle, type WebManifest } from '../../src/io/web-bundle.js';
 
@@ -36,6 +37,9 @@ test('3D bundle: manifest says dims, window, modalities, normalisation, classes;
   assert.deepEqual(m.volume, { dims: 3, modalities: ['t1', 'flair'], normalize: ['zscore', 'mri'], ct: [null, null], spacing: null,
     cropToNonzero: false, labels: { kind: 'classes', values: [1], background: true } }); // default: softmax background + 1
   assert.deepEqual(m.output.classNames, ['bg', 'tumour']);
+  const rules = [{ values: [1], keep: 'min-size' as const, minVoxels: 20 }];
+  assert.deepEqual(buildWebBundle(model3d, { volume: { postprocess: rules } }).manifest.volume?.postprocess, rules);
+  assert.equal(buildWebBundle(model3d, { volume: { postprocess: [] } }).manifest.volume?.postprocess, undefined);
   assert.deepEqual(m.models.map((e) => e.id), ['accurate', 'L1', 'L2']);
   const v = volume(2, 8, 8, 8);
   const s = await ort.InferenceSession.create(files.get('accurate.onnx')!);
@@ -100,6 +104,11 @@ test('unetpp export --web: 3D model with --modalities/--volume-normalize; a chec
     assert.deepEqual(m.input.tile, [8, 16, 12]); // the training patch
     assert.deepEqual(m.volume, { dims: 3, modalities: ['ct', 'pet'], normalize: ['ct', 'zscore'], ct: [ct, null], spacing: [1, 1, 2.5],
       cropToNonzero: true, labels: { kind: 'classes', values: [6], background: true } }); // the page writes 6, as predict does
+    // the checkpoint's post-processing rides along for the page's worker
+    const rules = [{ values: [6], keep: 'largest' as const, diceBefore: 0.8, diceAfter: 0.85 }];
+    updateMeta(piped, (meta) => ({ ...meta, postprocess: rules }));
+    assert.equal(run('-m', piped, '--web', join(root, 'e')).status, 0);
+    assert.deepEqual(read(join(root, 'e')).volume?.postprocess, rules);
     const flat = join(root, 'm2.safetensors');
     const flatModel = new SegModel({ filters: [2, 4], inChannels: 1 });
     saveModel(flat, flatModel, completeMeta(flatModel.config, {}, 'train'));

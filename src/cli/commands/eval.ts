@@ -6,7 +6,7 @@ import { addCommon, action, CliError } from '../common.js';
 import { addModelSource, loadModelSource } from '../model-source.js';
 import { resolveBackend } from '../backend.js';
 import { int, oneOf } from '../parse.js';
-import { addPredictorOptions, predictorSettings, inputSettings } from './predict.js';
+import { addPredictorOptions, addPostprocessFlag, predictorSettings, inputSettings, postprocessSetting } from './predict.js';
 import { PredictorCache } from '../../infer/predictor-cache.js';
 import { evaluateFolder } from '../../infer/evaluate.js';
 import { evaluateVolumes } from '../../infer/evaluate-volumes.js';
@@ -24,6 +24,7 @@ export function evalCommand(): Command {
     .option('--threshold-masks', 'accept any mask values: above half scale is foreground');
   addModelSource(cmd);
   addPredictorOptions(cmd);
+  addPostprocessFlag(cmd);
   addCommon(cmd);
   cmd.action(action(async (_args, opts) => {
     if (!existsSync(opts.data)) throw new CliError(`--data ${opts.data}: no such folder`);
@@ -34,8 +35,10 @@ export function evalCommand(): Command {
     cache.get(entry, settings); // bad options fail before any case is read
     const t0 = performance.now();
     if (entry.meta.model.dims === 3) {
+      const postprocess = postprocessSetting(opts, entry);
       const ev = await evaluateVolumes(entry, cache, opts.data, {
-        settings, split: opts.split === 'all' ? 'test' : opts.split, outDir: opts.out, threshold: opts.threshold, hd95: opts.hd95 !== false,
+        settings, split: opts.split === 'all' ? 'test' : opts.split, seed: opts.seed, outDir: opts.out, threshold: opts.threshold,
+        hd95: opts.hd95 !== false, postprocess,
         onCase: opts.verbose ? (r, i, n) => console.log(`[${i + 1}/${n}] ${r.id} dice ${r.values.dice?.toFixed(4)}`) : undefined,
       });
       console.log(summaryToMarkdown(ev.summary).trimEnd());

@@ -11,7 +11,7 @@ import type { CheckpointMeta } from '../../io/checkpoint-meta.js';
 
 const NORMS: VolumeNorm[] = ['mri', 'ct', 'zscore', 'none'];
 
-/** --web's volume facts: the checkpoint meta's volume input and labels, overridden by flags. */
+/** --web's volume facts: the checkpoint meta's volume input, labels and post-processing, overridden by flags. */
 function webVolume(opts: Record<string, any>, meta: CheckpointMeta): WebVolumeOptions | undefined {
   const i = meta.input;
   let v: WebVolumeOptions = {};
@@ -22,6 +22,7 @@ function webVolume(opts: Record<string, any>, meta: CheckpointMeta): WebVolumeOp
     for (const k of kinds) if (!NORMS.includes(k as VolumeNorm)) throw new CliError(`--volume-normalize: '${k}' is not one of ${NORMS.join(', ')}`);
     v.normalize = kinds.length === 1 ? (kinds[0] as VolumeNorm) : (kinds as VolumeNorm[]);
   }
+  if (meta.postprocess?.length) v.postprocess = meta.postprocess;
   const asked = opts.volumes || opts.modalities || opts.volumeNormalize || i.kind === 'volume';
   return asked ? v : undefined;
 }

@@ -11,6 +11,7 @@ import { PredictorCache, type PredictorSettings } from '../../infer/predictor-ca
 import { inputFromPaths, predictInput, type PredictInputOptions } from '../../infer/predict-input.js';
 import { outputStem, writePrediction } from '../../infer/write-prediction.js';
 import type { ModelEntry } from '../../infer/model-entry.js';
+import { describeRule } from '../../infer/postprocess.js';
 
 /** The predictor flags, shared with eval. */
 export function addPredictorOptions(cmd: Command): Command {
@@ -50,6 +51,17 @@ export function inputSettings(opts: Record<string, any>): Pick<PredictInputOptio
   return { threshold: opts.threshold, normalize: opts.normalize ? { kind: opts.normalize } : undefined, resize: opts.resize };
 }
 
+/** --no-postprocess, for predict and eval. */
+export const addPostprocessFlag = (cmd: Command) =>
+  cmd.option('--no-postprocess', 'skip the post-processing rules the checkpoint records (unetpp postprocess)');
+
+/** Says which rules of the meta run (none with --no-postprocess); the setting for predictInput. */
+export function postprocessSetting(opts: Record<string, any>, entry: ModelEntry): boolean {
+  const rules = entry.meta.postprocess ?? [];
+  if (opts.postprocess !== false && rules.length) console.log(`post-processing: ${rules.map((r) => describeRule(r)).join('; ')}`);
+  return opts.postprocess !== false;
+}
+
 /** What the command runs on: 3D models take cases (a file per input, or --stack: all inputs are
  *  the modalities of one case); 2D models take images and folders of them, NIfTI slice by slice. */
 async function casesOf(entry: ModelEntry, inputs: string[], stack: boolean): Promise<string[][]> {
@@ -74,6 +86,7 @@ export function predictCommand(): Command {
     .option('--ensemble <cv_dir>', 'average the probabilities of the folds of unetpp cv (instead of --model)');
   addModelSource(cmd);
   addPredictorOptions(cmd);
+  addPostprocessFlag(cmd);
   addCommon(cmd);
   cmd.action(action(async ([inputs], opts) => {
     const entry = opts.ensemble ? loadEnsembleSource(opts) : loadModelSource(opts);
@@ -82,7 +95,8 @@ export function predictCommand(): Command {
     const cache = new PredictorCache(backend);
     const settings = predictorSettings(opts);
     cache.get(entry, settings); // bad options fail before any input is read
-    const run: PredictInputOptions = { settings, ...inputSettings(opts), encode: false }; // writePrediction encodes
+    const postprocess = postprocessSetting(opts, entry); // an ensemble's entry has no rules
+    const run: PredictInputOptions = { settings, ...inputSettings(opts), postprocess, encode: false }; // writePrediction encodes
     const cases = await casesOf(entry, inputs, !!opts.stack);
     const t0 = performance.now();
     for (const [i, paths] of cases.entries()) {

@@ -1,7 +1,8 @@
 // `unetpp train` on a volume dataset (--dims 3, or a folder of NIfTI volumes / DICOM series):
 // lazy per-split stores, random 3D patches, validation per volume by sliding windows; the
 // checkpoints record the input pipeline (modalities, normalisation, spacing, labels) and the
-// patch from the first epoch on, so that predict and eval prepare new volumes exactly as training did.
+// patch from the first epoch on, so that predict and eval prepare new volumes exactly as training did;
+// at the end, post-processing chosen on the validation cases is recorded in best's meta.
 import { InvalidArgumentError } from 'commander';
 import { CliError } from '../common.js';
 import { modelConfigFrom } from '../model-options.js';
@@ -11,6 +12,13 @@ import { DEFAULT_AUGMENT_3D } from '../../data/augment3d.js';
 import { trainVolumes } from '../../train/volumes.js';
 import { volumeRunMeta } from '../../train/run-meta.js';
 import type { TrainOptions } from '../../train/options.js';
+import { existsSync } from 'node:fs';
+import { resolveBackend } from '../backend.js';
+import { updateMeta } from '../../io/checkpoint.js';
+import { checkpointEntry } from '../../infer/model-entry.js';
+import { PredictorCache } from '../../infer/predictor-cache.js';
+import { choosePostprocessOnSplit } from '../../infer/postprocess-validation.js';
+import { choiceTable } from './postprocess.js';
 
 /** Default filters of a 3D UNet++ (the 2D default, 32..512, is 27M params and slow in 3D). */
 export const VOLUME_FILTERS = [16, 32, 64, 128, 256];
@@ -27,6 +35,18 @@ export function spacingList(v: string): [number, number, number] {
   const p = v.split(',').map(Number);
   if (p.length !== 3 || p.some((x) => !(x > 0))) throw new InvalidArgumentError('expected three positive numbers x,y,z in mm, e.g. 1,1,2.5');
   return p as [number, number, number];
+}
+
+/** Post-processing chosen on the validation cases for the best checkpoint (one more validation pass), in its meta. */
+async function choosePostprocessAfterTraining(bestPath: string, dataDir: string, opts: Record<string, any>): Promise<void> {
+  const backend = await resolveBackend(opts.backend, opts.precision, 'infer', 3);
+  const t0 = performance.now();
+  const entry = checkpointEntry(bestPath);
+  const choice = await choosePostprocessOnSplit(entry, new PredictorCache(backend), dataDir, { split: 'val', seed: opts.seed });
+  updateMeta(bestPath, (meta) => ({ ...meta, postprocess: choice.rules }));
+  const s = ((performance.now() - t0) / 1000).toFixed(1);
+  console.log(`post-processing chosen on the validation cases (${s} s; unetpp postprocess reruns it):`);
+  console.log(choiceTable(choice, entry.meta.labels));
 }
 
 export async function trainVolumesCommand(dataDir: string, opts: Record<string, any>, common: TrainOptions): Promise<void> {
@@ -52,6 +72,7 @@ export async function trainVolumesCommand(dataDir: string, opts: Record<string, 
     augment3d: opts.augment === false ? null : DEFAULT_AUGMENT_3D, labels: vd.labels,
     meta: volumeRunMeta(model.config, volumePipeline(vd), patch, { source: 'train', dataset: dataDir, command: process.argv.slice(1) }),
   });
+  if (opts.postprocess !== false && existsSync(r.bestPath)) await choosePostprocessAfterTraining(r.bestPath, dataDir, opts);
   console.log(`done: ${r.epochs} epochs (${r.stoppedBy}), best ${opts.monitor} ${r.best?.toFixed(4) ?? '-'} at epoch ${r.bestEpoch}, ` +
     `${r.stepMs.toFixed(0)} ms/step (${r.backend}, ${r.precision}); best model ${r.bestPath}`);
 }

@@ -52,7 +52,8 @@ export function trainCommand(): Command {
     .option('--no-plot', 'do not write curves.png')
     .option('--patch <size>', 'volumes: training patch N or DxHxW (default 64; multiples of 2^depth)', patchSize)
     .option('--labels <spec>', 'volumes: label values -> classes, e.g. 1,2,4 (softmax), brats or wt=1+2+3+4,tc=1+3+4,et=4 (overlapping sigmoid regions); default binary')
-    .option('--spacing <x,y,z>', 'volumes: resample every case to this spacing in mm', spacingList);
+    .option('--spacing <x,y,z>', 'volumes: resample every case to this spacing in mm', spacingList)
+    .option('--no-postprocess', 'volumes: do not choose post-processing on the validation cases after training');
   addModelOptions(cmd);
   addCommon(cmd);
   cmd.action(action(async (_args, opts) => {

@@ -1,12 +1,14 @@
 // The volume runner, off the page's thread: prepare the case as training did (crop to the
 // non-zero box, resample to the training spacing, normalise each modality: src/data's code),
 // slide the model's windows over the volume (3D models) or over every axial slice (2D models)
-// with the shared N-D tiling of src/infer, turn the planes into the dataset's label values and
-// put them back on the file's grid, as `unetpp predict` does. Cancelling = the page ends this worker.
+// with the shared N-D tiling of src/infer, turn the planes into the dataset's label values,
+// post-process them by the bundle's rules and put them back on the file's grid, as `unetpp
+// predict` does. Cancelling = the page ends this worker.
 import * as ort from 'onnxruntime-web';
 import { prepareVolume, toSourceGrid } from '../../../src/data/volume-prepare.js';
 import { defaultLabelSpec, labelsFromPlanes } from '../../../src/data/labels.js';
 import { predictTiledN } from '../../../src/infer/tiled.js';
+import { applyPostprocess } from '../../../src/infer/postprocess.js';
 import type { RunRequest, WorkerReply } from './protocol.js';
 
 const post = (m: WorkerReply, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(m, transfer);
@@ -57,6 +59,7 @@ async function run(r: RunRequest): Promise<void> {
       post({ type: 'progress', done: z + 1, total: Z });
     }
   }
+  applyPostprocess(onGrid, [X, Y, Z], spec.postprocess);
   const labels = toSourceGrid(onGrid, 1, v, 'nearest');
   post({ type: 'done', labels, windows, runMs: performance.now() - t0, loadMs, threads: r.backend === 'wasm' ? ort.env.wasm.numThreads ?? 1 : 0, grid: [X, Y, Z] }, [labels.buffer]);
 }

@@ -19,6 +19,8 @@ export interface ReadImageOptions {
   channels?: 1 | 3;
   /** Resize (aspect ratio not kept) while decoding; sharp's kernels anti-alias when shrinking. */
   resize?: { width: number; height: number; kernel?: ResizeKernel };
+  /** The decoder refuses images with more pixels than this (sharp's limitInputPixels). */
+  maxPixels?: number;
 }
 
 export interface ReadImageResult extends Image {
@@ -38,13 +40,14 @@ interface Raw {
 }
 
 /** Decodes a file to interleaved pixels at its own bit depth, alpha removed. */
-async function decodeRaw(path: string, resize?: ReadImageOptions['resize'], bytes?: Buffer): Promise<Raw & { sw: number; sh: number }> {
+async function decodeRaw(path: string, resize?: ReadImageOptions['resize'], bytes?: Buffer, maxPixels?: number): Promise<Raw & { sw: number; sh: number }> {
   try {
     const src = bytes ?? path;
-    const meta = await sharp(src, { failOn: 'warning' }).metadata();
+    const input = { failOn: 'warning' as const, ...(maxPixels ? { limitInputPixels: maxPixels } : {}) };
+    const meta = await sharp(src, input).metadata();
     if (!meta.width || !meta.height) throw new Error('no size in header');
     const depth = meta.depth === 'ushort' || meta.depth === 'float' ? meta.depth : 'uchar';
-    let s = sharp(src, { failOn: 'warning' });
+    let s = sharp(src, input);
     if (meta.hasAlpha) s = s.removeAlpha();
     // keep grey grey and 16-bit 16-bit (sharp's default output is 8-bit-looking sRGB)
     const grey = (meta.channels ?? 3) - (meta.hasAlpha ? 1 : 0) === 1;
@@ -73,7 +76,7 @@ export async function readImageBytes(bytes: Buffer, name: string, opts: ReadImag
 }
 
 async function decodeImage(path: string, opts: ReadImageOptions, bytes?: Buffer): Promise<ReadImageResult> {
-  const raw = await decodeRaw(path, opts.resize, bytes);
+  const raw = await decodeRaw(path, opts.resize, bytes, opts.maxPixels);
   const { width, height, channels, pixels, max } = raw;
   if (channels !== 1 && channels !== 3) throw fileError(path, `unsupported channel count ${channels}`);
   const plane = width * height;

@@ -25,5 +25,7 @@ export function createEnsemble(members: Predictor[]): Predictor {
     model: first.model, classes: first.classes, predictMany,
     predict: (img) => predictMany([img])[0],
     get plansCompiled() { return members.reduce((n, m) => n + m.plansCompiled, 0); },
+    get planBytes() { return members.reduce((n, m) => n + m.planBytes, 0); },
+    releasePlans: () => { for (const m of members) m.releasePlans(); },
   };
 }

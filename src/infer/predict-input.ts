@@ -70,6 +70,8 @@ export interface PredictInputOptions {
   postprocess?: boolean;
   /** How the network runs (default: the predictor, now). Its errors pass through unwrapped. */
   network?: (job: NetworkJob) => Promise<ProbMap>;
+  /** Images: the decoder refuses more pixels than this (sharp's limitInputPixels). */
+  maxPixels?: number;
   /** Told the input's size once decoded; may throw to refuse it (limits). */
   onDecoded?: (size: { width: number; height: number; depth?: number }) => void;
 }
@@ -192,8 +194,9 @@ async function predictImageInput(ctx: Ctx, input: ImageInputs): Promise<ImagePre
   } else {
     if (C !== 1 && C !== 3) throw mismatch(`the model takes ${C} channels; image files give 1 or 3`);
     try {
-      img = input.kind === 'image-file' ? await readImage(input.path, { channels: C })
-        : await readImageBytes(Buffer.isBuffer(input.bytes) ? input.bytes : Buffer.from(input.bytes), input.name, { channels: C });
+      const read = { channels: C as 1 | 3, maxPixels: o.maxPixels };
+      img = input.kind === 'image-file' ? await readImage(input.path, read)
+        : await readImageBytes(Buffer.isBuffer(input.bytes) ? input.bytes : Buffer.from(input.bytes), input.name, read);
     } catch (e) {
       throw new InputError((e as Error).message, 'decode', { cause: e });
     }

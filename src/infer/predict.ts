@@ -86,6 +86,10 @@ export interface Predictor {
   predictMany(imgs: InputImage[]): ProbMap[];
   /** Number of plans compiled so far (one per window batch shape). */
   readonly plansCompiled: number;
+  /** Bytes the plans held now take (their activation arenas). */
+  readonly planBytes: number;
+  /** Frees the plans held (a service's bounded cache); later runs compile them again. */
+  releasePlans(): void;
 }
 
 const optError = (opt: string, msg: string) => new Error(`predict option ${opt}: ${msg}`);
@@ -247,7 +251,12 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
   const predict = (img: InputImage): ProbMap => run([img])[0];
   const predictMany = (imgs: InputImage[]): ProbMap[] => (imgs.length ? run(imgs) : []);
 
-  return { model, classes: K, predict, predictMany, get plansCompiled() { return plans.size; } };
+  const releasePlans = () => { for (const p of plans.values()) p.dispose(); plans.clear(); };
+  return {
+    model, classes: K, predict, predictMany, releasePlans,
+    get plansCompiled() { return plans.size; },
+    get planBytes() { return [...plans.values()].reduce((s, p) => s + p.arenaBytes, 0); },
+  };
 }
 
 /** Binary masks per channel: 1 where p > threshold (the metrics' convention). */

@@ -17,6 +17,8 @@ export class PredictorCache {
   private readonly byKey = new Map<string, Predictor>();
 
   readonly backendFor: BackendFor;
+  /** Told of every use and eviction (a service bounds the plans all predictors hold together). */
+  watcher?: { use(key: string, p: Predictor): void; forget(key: string): void };
 
   /** One backend, or one per rank; max: predictors kept (each holds its plans), the oldest goes first. */
   constructor(backend: Backend | BackendFor, readonly max = 32) {
@@ -42,9 +44,14 @@ export class PredictorCache {
         throw new PredictorOptionError((e as Error).message);
       }
       p = made.length === 1 ? made[0] : createEnsemble(made);
-      if (this.byKey.size >= this.max) this.byKey.delete(this.byKey.keys().next().value!);
+      if (this.byKey.size >= this.max) {
+        const old = this.byKey.keys().next().value!;
+        this.watcher?.forget(old);
+        this.byKey.delete(old);
+      }
       this.byKey.set(key, p);
     }
+    this.watcher?.use(key, p);
     return { predictor: p, key };
   }
 }

@@ -1,12 +1,21 @@
 // The HTTP service: fastify with the predict route, model list, health, readiness, metrics
-// and the OpenAPI document. close() drains: new requests get 503, in-flight ones finish.
-import Fastify, { type FastifyInstance } from 'fastify';
+// and the OpenAPI document. Before a body is read, a request is checked in this order: the
+// drain (503), its Origin (403), its API key (401), the queue (503); drain() answers what is
+// in flight within a deadline.
+import { basename } from 'node:path';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
-import { HttpError, kindOfStatus } from './errors.js';
+import { HttpError, kindOfStatus, redactPaths } from './errors.js';
 import { ServeMetrics } from './metrics.js';
 import { MicroBatcher } from './batcher.js';
 import { openApi } from './openapi.js';
 import { predictHandler, type PredictDefaults } from './predict-route.js';
+import { bearerCheck } from './auth.js';
+import { registerOriginPolicy } from './cors.js';
+import { trackRoutes } from './methods.js';
+import { Drain, type DrainReport } from './drain.js';
+import { applyLimits, serverOptions, DEFAULT_LIMITS, type ConnectionLimits } from './timeouts.js';
+import { PlanCache } from './lru.js';
 import type { ModelRegistry } from './models.js';
 
 export interface ServeOptions extends PredictDefaults {
@@ -19,25 +28,70 @@ export interface ServeOptions extends PredictDefaults {
   version: string;
   /** Log requests (pino, JSON lines on stdout). */
   logger?: boolean;
+  /** Header, body and whole-request timeouts, connection cap (DEFAULT_LIMITS for those not given). */
+  limits?: Partial<ConnectionLimits>;
+  /** Bearer token required by /v1/predict and /v1/models (and /metrics with metricsAuth). */
+  apiKey?: string;
+  metricsAuth?: boolean;
+  /** Origins whose pages may call the service (CORS); any other Origin gets 403. */
+  corsOrigins?: string[];
+  /** HTTPS instead of HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Bytes the compiled plans of all predictors may hold; the least recently used are freed beyond. */
+  planCacheBytes?: number;
 }
 
 export interface Service {
   app: FastifyInstance;
   batcher: MicroBatcher;
   metrics: ServeMetrics;
-  /** Stops accepting, answers what is in flight, then resolves. */
-  drain(): Promise<void>;
+  /** New requests get 503, those in flight are answered (at most deadlineMs), then the server closes. */
+  drain(deadlineMs?: number): Promise<DrainReport>;
 }
+
+const AUTH_ROUTES = new Set(['/v1/predict', '/v1/models']);
 
 export async function createService(models: ModelRegistry, o: ServeOptions): Promise<Service> {
   const metrics = new ServeMetrics();
+  const plans = new PlanCache(o.planCacheBytes ?? 2 ** 31);
+  models.cache.watcher = plans;
   const batcher = new MicroBatcher({
     maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs, maxQueue: o.maxQueue, timeoutMs: o.timeoutMs,
-    onBatch: (n, s) => { metrics.batchSize.observe(n); metrics.batchSeconds.observe(s); },
+    onBatch: (n, s) => { metrics.batchSize.observe(n); metrics.batchSeconds.observe(s); plans.trim(); },
     onDepth: (n) => metrics.queueDepth.set(n),
   });
-  const app = Fastify({ logger: o.logger ?? false, bodyLimit: o.bodyLimit, return503OnClosing: true, forceCloseConnections: 'idle' });
-  let draining = false;
+  const limits: ConnectionLimits = { ...DEFAULT_LIMITS, ...o.limits };
+  const server = serverOptions(limits, o.timeoutMs);
+  const app = Fastify({
+    logger: o.logger ?? false, bodyLimit: o.bodyLimit, return503OnClosing: true, forceCloseConnections: 'idle',
+    ...server, ...(o.tls ? { https: { ...server.http, cert: o.tls.cert, key: o.tls.key } } : {}),
+  });
+  const methodsOf = trackRoutes(app);
+  const drain = new Drain(app); // first: while draining, nothing else is looked at
+  applyLimits(app, limits, server.connectionTimeout!);
+  registerOriginPolicy(app, o.corsOrigins ?? [], methodsOf);
+  const route = (req: FastifyRequest) => req.url.split('?')[0];
+  if (o.apiKey) {
+    const ok = bearerCheck(o.apiKey);
+    app.addHook('onRequest', async (req, reply) => {
+      const path = route(req);
+      if (req.method === 'OPTIONS' || !(AUTH_ROUTES.has(path) || (o.metricsAuth && path === '/metrics'))) return;
+      if (ok(req.headers.authorization)) return;
+      reply.header('www-authenticate', 'Bearer realm="unetpp"');
+      throw new HttpError(401, 'unauthorized', 'missing or wrong API key: send Authorization: Bearer <key>');
+    });
+  }
+  // the queue is looked at before the body is read: a full service sheds at once
+  let predicting = 0;
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.method !== 'POST' || route(req) !== '/v1/predict') return;
+    if (predicting >= o.maxQueue + o.maxBatch) {
+      reply.header('connection', 'close');
+      throw batcher.overloaded(predicting);
+    }
+    predicting++;
+    reply.raw.once('close', () => predicting--);
+  });
 
   // every body is taken as bytes; what it is comes from its first bytes (415 if none we read)
   app.removeAllContentTypeParsers();
@@ -48,34 +102,45 @@ export async function createService(models: ModelRegistry, o: ServeOptions): Pro
     const status = err instanceof HttpError ? err.status : err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
     const kind = err instanceof HttpError ? err.kind : kindOfStatus(status);
     if (err instanceof HttpError && err.retryAfterSeconds) reply.header('Retry-After', String(err.retryAfterSeconds));
-    const message = status === 413 && !(err instanceof HttpError) ? `body too large: the limit is ${o.bodyLimit} bytes (serve --body-limit)` : err.message;
+    let message = status === 413 && !(err instanceof HttpError) ? `body too large: the limit is ${o.bodyLimit} bytes (serve --body-limit)` : err.message;
+    if (status >= 500 && kind === 'internal') {
+      app.log.error(err);
+      message = 'internal error (the server log has the details)';
+    }
     metrics.errors.inc({ kind });
-    if (status >= 500 && kind === 'internal') app.log.error(err);
-    reply.code(status).send({ error: kind, message });
+    reply.code(status).send({ error: kind, message: redactPaths(message) });
   });
-  app.addHook('onSend', async (_req, reply) => { if (draining) reply.header('connection', 'close'); });
-  app.setNotFoundHandler((req, reply) => { metrics.errors.inc({ kind: 'not_found' }); reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url}` }); });
+  app.addHook('onSend', async (_req, reply) => { if (drain.draining) reply.header('connection', 'close'); });
+  app.setNotFoundHandler((req, reply) => {
+    const methods = methodsOf(route(req));
+    if (methods && req.method === 'OPTIONS') return reply.code(204).header('allow', methods.join(', ')).send();
+    if (methods) {
+      metrics.errors.inc({ kind: 'method_not_allowed' });
+      return reply.code(405).header('allow', methods.join(', ')).send({ error: 'method_not_allowed', message: `${req.method} is not allowed on ${route(req)}; allowed: ${methods.join(', ')}` });
+    }
+    metrics.errors.inc({ kind: 'not_found' });
+    reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${route(req)}` });
+  });
   app.addHook('onResponse', async (req, reply) => {
-    const route = req.routeOptions.url ?? 'unmatched';
-    metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
-    metrics.latency.observe({ route }, reply.elapsedTime / 1000);
+    const r = req.routeOptions.url ?? 'unmatched';
+    metrics.requests.inc({ method: req.method, route: r, status: String(reply.statusCode) });
+    metrics.latency.observe({ route: r }, reply.elapsedTime / 1000);
   });
 
   app.post('/v1/predict', predictHandler(models, batcher, o));
-  app.get('/v1/models', async () => ({ models: models.describe() }));
+  // checkpoints by file name: the server's folders are none of a client's business
+  app.get('/v1/models', async () => ({ models: models.describe().map((m) => ({ ...m, checkpoint: basename(String(m.checkpoint)) })) }));
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => (draining ? reply.code(503).send({ status: 'draining' }) : { status: 'ready', models: models.names, queue: batcher.depth }));
+  app.get('/readyz', async (_req, reply) => (drain.draining ? reply.code(503).send({ status: 'draining' }) : { status: 'ready', models: models.names, queue: batcher.depth }));
   app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   app.get('/openapi.json', async () => openApi(o.version));
 
   return {
     app, batcher, metrics,
-    async drain() {
-      draining = true;
-      // close() waits for in-flight requests (they wait for their batches); keep-alive
-      // connections that fall idle meanwhile are closed as they do
-      const idle = setInterval(() => app.server.closeIdleConnections(), 100);
-      try { await app.close(); } finally { clearInterval(idle); }
+    async drain(deadlineMs = 30000) {
+      const report = await drain.run(deadlineMs);
+      batcher.cancelAll('the server shut down before this request ran');
+      return report;
     },
   };
 }

@@ -3,7 +3,8 @@
 // service, with no other being received, does not wait). One batch runs at a
 // time (the engine is synchronous and uses every core); between batches the event loop
 // turns, so health checks and new requests are answered. The queue is bounded (503 beyond
-// it, with a Retry-After estimate) and a request waits at most timeoutMs (then 504).
+// it, with a Retry-After estimate) and a request waits at most timeoutMs (then 504); a
+// request that times out or whose client went away leaves the queue without being run.
 import { HttpError } from './errors.js';
 
 export interface BatcherOptions {
@@ -53,22 +54,39 @@ export class MicroBatcher {
   }
   get idle(): boolean { return !this.busy && !this.waiting.length; }
 
-  submit<I, O>(key: string, input: I, run: RunBatch<I, O>): Promise<O> {
-    const { maxQueue, maxBatch, timeoutMs } = this.opts;
-    if (this.waiting.length >= maxQueue) {
-      const retry = Math.max(1, Math.ceil((this.waiting.length / maxBatch + 1) * this.secondsPerBatch));
-      return Promise.reject(new HttpError(503, 'overloaded', `server busy: ${this.waiting.length} requests already waiting (max-queue ${maxQueue}); retry later`, retry));
-    }
+  /** The 503 for a full service (n requests ahead), with a Retry-After estimate. */
+  overloaded(n = this.waiting.length): HttpError {
+    const retry = Math.max(1, Math.ceil((n / this.opts.maxBatch + 1) * this.secondsPerBatch));
+    return new HttpError(503, 'overloaded', `server busy: ${n} requests already waiting (max-queue ${this.opts.maxQueue}); retry later`, retry);
+  }
+
+  /** Queues an input; `signal` (the client went away) takes it out of the queue unrun. */
+  submit<I, O>(key: string, input: I, run: RunBatch<I, O>, signal?: AbortSignal): Promise<O> {
+    const { maxQueue, timeoutMs } = this.opts;
+    if (this.waiting.length >= maxQueue) return Promise.reject(this.overloaded());
     return new Promise<O>((resolve, reject) => {
       const task: Task<I, O> = { key, input, run, arrived: performance.now(), settled: false, resolve, reject, timer: undefined as unknown as NodeJS.Timeout };
       task.timer = setTimeout(() => {
         this.remove(task);
         this.settle(task, () => reject(new HttpError(504, 'timeout', `inference did not finish within ${timeoutMs} ms (timeout)`)));
       }, timeoutMs);
+      signal?.addEventListener('abort', () => {
+        if (!this.waiting.includes(task)) return; // running: its batch finishes
+        this.remove(task);
+        this.settle(task, () => reject(new HttpError(499 as number, 'bad_request', 'the client closed the connection')));
+      }, { once: true });
       this.waiting.push(task);
       this.opts.onDepth?.(this.waiting.length);
       this.schedule();
     });
+  }
+
+  /** Rejects every waiting request (the server is stopping); running batches finish. */
+  cancelAll(why: string): void {
+    for (const t of this.waiting.splice(0)) this.settle(t, () => t.reject(new HttpError(503, 'overloaded', why)));
+    clearTimeout(this.wake);
+    this.wake = undefined;
+    this.opts.onDepth?.(0);
   }
 
   private remove(task: Task<any, any>): void {

@@ -11,10 +11,11 @@ import { HttpError } from './errors.js';
 import { sniff, SUPPORTED } from './sniff.js';
 import { parsePredictQuery, type PredictQuery } from './query.js';
 import { readUpload } from './body.js';
+import { admitUpload, type CostLimits } from './cost.js';
 import type { MicroBatcher } from './batcher.js';
 import type { ModelRegistry, PredictorSettings, ServedModel } from './models.js';
 
-export interface PredictDefaults {
+export interface PredictDefaults extends CostLimits {
   /** The predictor flags of the serve command (predictorSettings). */
   predictor: PredictorSettings;
   threshold: number;
@@ -22,8 +23,6 @@ export interface PredictDefaults {
   resize?: [number, number];
   /** --normalize given to serve; else each checkpoint's recorded normalisation. */
   normalize?: Normalize;
-  /** Largest image accepted, in pixels (413 beyond). */
-  maxPixels: number;
 }
 
 export function predictHandler(models: ModelRegistry, batcher: MicroBatcher, d: PredictDefaults) {
@@ -39,6 +38,8 @@ export function predictHandler(models: ModelRegistry, batcher: MicroBatcher, d: 
 
   async function handle(req: FastifyRequest, reply: FastifyReply, arrived: () => void) {
     const t0 = performance.now();
+    const gone = new AbortController(); // the client hung up: its queued work is dropped
+    reply.raw.once('close', () => { if (!reply.raw.writableFinished) gone.abort(); });
     const q = parsePredictQuery(req.query as Record<string, unknown>);
     const served = models.get(q.model);
     const settings: PredictorSettings = { ...d.predictor };
@@ -52,12 +53,14 @@ export function predictHandler(models: ModelRegistry, batcher: MicroBatcher, d: 
     if (volume && q.format === 'png') throw badFormat('png is for images; volumes answer nifti or json');
     if (!volume && q.format === 'nifti') throw badFormat('nifti is for volumes; images answer png or json');
     const request = ++seq;
-    const { bytes, name } = upload;
+    const { name } = upload;
+    const dims = served.entry.meta.model.dims;
+    const { bytes } = await admitUpload(upload.bytes, kind, name, d, { ...settings, dims }); // 413 from the header, before any decode
     let pred: Prediction;
     try {
       pred = await predictInput(served.entry, models.cache, { kind: volume ? 'volume-bytes' : 'image-bytes', bytes, name }, {
         settings, threshold: q.threshold ?? d.threshold, normalize: d.normalize, resize: d.resize, encode: q.format !== 'json',
-        postprocess: q.postprocess,
+        postprocess: q.postprocess, maxPixels: d.maxPixels,
         onDecoded: ({ width, height, depth }) => {
           if (depth === undefined && width * height > d.maxPixels)
             throw new HttpError(413, 'too_large', `${name}: ${width}x${height} is more than max-pixels ${d.maxPixels}`);
@@ -66,7 +69,7 @@ export function predictHandler(models: ModelRegistry, batcher: MicroBatcher, d: 
           // images of one model, options and size share runs; a volume's slices or windows run as its own items
           const size = `${input.channels}x${input.height}x${input.width}`;
           const batchKey = batchable ? `${served.name}|${key}|${size}` : `request-${request}`;
-          const pending = batcher.submit(batchKey, input, (inputs) => predictor.predictMany(inputs));
+          const pending = batcher.submit(batchKey, input, (inputs) => predictor.predictMany(inputs), gone.signal);
           arrived();
           return pending;
         },

@@ -5,12 +5,13 @@ import { addCommon, action, CliError } from '../common.js';
 import { addPyTorchMetaOptions, hasMetaFlags, ONLY_PYTORCH, pyTorchEntry, type PyTorchMetaFlags } from '../model-source.js';
 import { checkpointEntry } from '../../infer/model-entry.js';
 import { backendsByDims } from '../backend.js';
-import { float, int } from '../parse.js';
+import { float, int, memorySize } from '../parse.js';
 import { addPredictorOptions, predictorSettings } from './predict.js';
 import type { ServedModel } from '../../serve/models.js';
 import type { Normalize } from '../../data/transforms.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+const list = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
 
 /** "-m CKPT" (named "default") or "--model name=CKPT", with their metas; --pytorch the same, its meta from --meta and flags. */
 export function loadServedModels(specs: string[] = [], pytorch: string[] = [], flags: PyTorchMetaFlags = {}): ServedModel[] {
@@ -44,13 +45,32 @@ export function serveCommand(): Command {
     .option('--max-queue <n>', 'requests waiting at most; beyond, 503 with Retry-After', int(1), 64)
     .option('--timeout <ms>', 'a request waiting or running longer gets 504', int(1), 60000)
     .option('--body-limit <mb>', 'largest upload in MB (413 beyond)', float(0.001), 64)
-    .option('--max-pixels <n>', 'largest image in pixels (413 beyond)', int(1), 64 * 1024 * 1024)
+    .option('--max-pixels <n>', 'largest image in pixels, read from its header before any decode (413 beyond)', int(1), 64 * 1024 * 1024)
+    .option('--max-voxels <n>', 'largest volume in voxels, read from its header before any decode (413 beyond)', int(1), 128 * 1024 * 1024)
+    .option('--max-windows <n>', 'windows (times TTA flips) a tile given may run per image, slice or volume (413 beyond)', int(1), 1024)
+    .option('--header-timeout <ms>', 'time to send the request headers (408 beyond)', int(1), 10000)
+    .option('--request-timeout <ms>', 'time to send the whole request, headers and body (408 beyond)', int(1), 120000)
+    .option('--idle-timeout <ms>', 'longest pause within a request body (the connection is closed beyond)', int(1), 10000)
+    .option('--max-connections <n>', 'connections open at once (more are closed at once)', int(1), 512)
+    .option('--drain-timeout <ms>', 'after SIGTERM, time to answer the requests in flight before the rest are cut', int(0), 30000)
+    .option('--api-key <key>', 'require "Authorization: Bearer <key>" for /v1/predict and /v1/models (better: env UNETPP_API_KEY)')
+    .option('--metrics-auth', 'require the API key for /metrics too')
+    .option('--cors-origin <origin>', 'an origin whose web pages may call the service (repeatable or comma-separated); others get 403', list)
+    .option('--cert <file>', 'TLS certificate (PEM): serve HTTPS (with --key)')
+    .option('--key <file>', 'TLS private key (PEM)')
+    .option('--plan-cache <size>', 'memory the compiled plans of all option sets and image sizes may hold (least recently used freed beyond)', memorySize, 2 * 2 ** 30)
     .option('--no-warm', 'do not compile the batch plans for the checkpoints\' recorded input size before listening')
     .option('--log', 'log every request (JSON lines)');
   addPyTorchMetaOptions(cmd);
   addPredictorOptions(cmd);
   addCommon(cmd);
   cmd.action(action(async (_args, opts) => {
+    if (!opts.cert !== !opts.key) throw new CliError('give both --cert and --key for HTTPS (or neither)');
+    const apiKey: string | undefined = opts.apiKey ?? (process.env.UNETPP_API_KEY || undefined);
+    if (opts.metricsAuth && !apiKey) throw new CliError('--metrics-auth needs an API key (--api-key or UNETPP_API_KEY)');
+    const { parseOrigin } = await import('../../serve/cors.js');
+    let corsOrigins: string[];
+    try { corsOrigins = (opts.corsOrigin ?? []).map(parseOrigin); } catch (e) { throw new CliError((e as Error).message); }
     const served = loadServedModels(opts.model, opts.pytorch, opts);
     const backendFor = await backendsByDims(opts.backend, opts.precision, 'infer');
     const backend = backendFor(served[0].entry.meta.model.dims);
@@ -66,16 +86,28 @@ export function serveCommand(): Command {
     const version = (JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
     const svc = await createService(models, {
       predictor: defaults, threshold: opts.threshold, normalize: opts.normalize ? ({ kind: opts.normalize } as Normalize) : undefined,
-      resize: opts.resize, maxPixels: opts.maxPixels,
+      resize: opts.resize, maxPixels: opts.maxPixels, maxVoxels: opts.maxVoxels, maxWindows: opts.maxWindows,
       maxBatch: opts.maxBatch, maxWaitMs: opts.maxWait, maxQueue: opts.maxQueue, timeoutMs: opts.timeout,
       bodyLimit: Math.round(opts.bodyLimit * 1024 * 1024), version, logger: !!opts.log,
+      limits: { headersTimeoutMs: opts.headerTimeout, requestTimeoutMs: opts.requestTimeout, idleTimeoutMs: opts.idleTimeout, maxConnections: opts.maxConnections },
+      apiKey, metricsAuth: !!opts.metricsAuth, corsOrigins, planCacheBytes: opts.planCache,
+      tls: opts.cert ? { cert: readFileSync(opts.cert), key: readFileSync(opts.key) } : undefined,
     });
     const address = await svc.app.listen({ port: opts.port, host: opts.host });
-    console.log(`unetpp serve: listening on ${address} (${served.map((m) => `${m.name}=${m.entry.key}`).join(', ')}; ${backend.name}, ${backend.precision}; max-batch ${opts.maxBatch})`);
+    const guard = [apiKey ? 'API key required' : 'no API key', corsOrigins.length ? `CORS for ${corsOrigins.join(' ')}` : 'no CORS'].join(', ');
+    console.log(`unetpp serve: listening on ${address} (${served.map((m) => `${m.name}=${m.entry.key}`).join(', ')}; ${backend.name}, ` +
+      `${backend.precision}; max-batch ${opts.maxBatch}; ${guard})`);
     await new Promise<void>((resolve) => {
       const stop = (sig: string) => {
-        console.log(`unetpp serve: ${sig}: draining ${svc.batcher.depth} queued request(s) and those in flight`);
-        svc.drain().then(() => { console.log('unetpp serve: stopped'); resolve(); }, (e) => { console.error(`unetpp serve: ${(e as Error).message}`); resolve(); });
+        console.log(`unetpp serve: ${sig}: draining ${svc.batcher.depth} queued request(s) and those in flight (at most ${opts.drainTimeout} ms)`);
+        // a last resort should the loop be free but something hold the process open
+        setTimeout(() => { console.error('unetpp serve: drain overran its deadline: exiting'); process.exit(1); }, opts.drainTimeout + 5000).unref();
+        svc.drain(opts.drainTimeout).then((r) => {
+          const cut = r.cut ? ` (${r.cut} request(s) still open at the deadline were cut)` : '';
+          console.log(`unetpp serve: stopped in ${r.ms.toFixed(0)} ms${cut}`);
+          setTimeout(() => process.exit(0), 200).unref(); // a batch cut at the deadline may still hold a timer
+          resolve();
+        }, (e) => { console.error(`unetpp serve: ${(e as Error).message}`); resolve(); });
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));

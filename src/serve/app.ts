@@ -57,7 +57,7 @@ export async function createService(models: ModelRegistry, o: ServeOptions): Pro
   models.cache.watcher = plans;
   const batcher = new MicroBatcher({
     maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs, maxQueue: o.maxQueue, timeoutMs: o.timeoutMs,
-    onBatch: (n, s) => { metrics.batchSize.observe(n); metrics.batchSeconds.observe(s); plans.trim(); },
+    onBatch: (n, s) => { metrics.batchSize.observe(n); metrics.batchSeconds.observe(s); plans.trim(); metrics.planCacheBytes.set(plans.heldBytes); },
     onDepth: (n) => metrics.queueDepth.set(n),
   });
   const limits: ConnectionLimits = { ...DEFAULT_LIMITS, ...o.limits };

@@ -33,14 +33,15 @@ export class Drain {
 
   get active(): number { return this.inFlight.size; }
 
-  /** Waits for the requests in flight (at most deadlineMs), then closes the listener and cuts what is left. */
+  /** Waits for the requests in flight, then closes the listener and cuts what is left, all within deadlineMs. */
   async run(deadlineMs: number): Promise<DrainReport> {
     const t0 = performance.now();
+    const waitMs = deadlineMs - Math.min(250, deadlineMs / 5); // the rest is for closing
     this.draining = true;
     const server = this.app.server;
     // keep-alive connections that fall idle meanwhile are closed as they do
     const idle = setInterval(() => server.closeIdleConnections(), 100);
-    while (this.inFlight.size && performance.now() - t0 < deadlineMs) await new Promise((r) => setTimeout(r, 20));
+    while (this.inFlight.size && performance.now() - t0 < waitMs) await new Promise((r) => setTimeout(r, 20));
     clearInterval(idle);
     const cut = this.inFlight.size;
     const closed = this.app.close();

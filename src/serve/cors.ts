@@ -29,7 +29,7 @@ export function registerOriginPolicy(app: FastifyInstance, origins: string[], al
     if (req.method === 'OPTIONS' && typeof method === 'string') {
       const methods = allowed(req.url.split('?')[0]);
       if (!methods) return; // unknown path: 404
-      reply.code(204).header('access-control-allow-methods', methods.join(', ')).header('access-control-allow-headers', ALLOW_HEADERS)
+      return reply.code(204).header('access-control-allow-methods', methods.join(', ')).header('access-control-allow-headers', ALLOW_HEADERS)
         .header('access-control-max-age', '600').send();
     }
   });

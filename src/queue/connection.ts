@@ -5,9 +5,21 @@ import { Redis } from 'ioredis';
 export const PREDICT_QUEUE = 'unetpp-predict';
 export const CV_QUEUE = 'unetpp-cv';
 
-/** A connection as BullMQ wants it (no per-command retry limit: workers block on Redis). */
+/** The URL with its password masked, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return url.replace(/\/\/([^@/]*)@/, '//***@');
+  }
+}
+
+/** A connection as BullMQ wants it (no per-command retry limit: workers block on Redis).
+ *  redis://[user:password@]host:port[/db], or rediss:// for TLS. */
 export function redisConnection(url: string): Redis {
-  if (!/^rediss?:\/\//.test(url)) throw new Error(`--redis ${url}: expected a URL such as redis://127.0.0.1:6379`);
+  if (!/^rediss?:\/\//.test(url)) throw new Error(`--redis ${redactUrl(url)}: expected a URL such as redis://127.0.0.1:6379`);
   return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: true });
 }
 
@@ -16,12 +28,13 @@ export async function connectRedis(url: string, timeoutMs = 5000): Promise<Redis
   const r = redisConnection(url);
   let why = '';
   r.on('error', (e: Error) => { why = e.message; }); // reconnects on its own; commands wait meanwhile
-  const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`--redis ${url}: cannot reach Redis within ${timeoutMs} ms`)), timeoutMs).unref());
+  const shown = redactUrl(url);
+  const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`--redis ${shown}: cannot reach Redis within ${timeoutMs} ms${why ? ` (${why})` : ''}`)), timeoutMs).unref());
   try {
     await Promise.race([r.connect().then(() => r.ping()), timer]);
   } catch (e) {
     r.disconnect();
-    const msg = (e as Error).message.startsWith('--redis') ? (e as Error).message : `--redis ${url}: cannot connect (${why || (e as Error).message})`;
+    const msg = (e as Error).message.startsWith('--redis') ? (e as Error).message : `--redis ${shown}: cannot connect (${why || (e as Error).message})`;
     throw new Error(msg);
   }
   return r;

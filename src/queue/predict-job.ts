@@ -1,45 +1,59 @@
-// A worker's side of a prediction job: the checkpoint (loaded once per worker, again when the
-// file changes), the input through the one prediction entry, the outputs written as `unetpp
-// predict` writes them (atomically), and nothing done when they exist already.
-import { existsSync, statSync } from 'node:fs';
+// A worker's side of a prediction job: every path confined to the worker's roots, the
+// checkpoint (loaded once per worker and content, checked against the hash the job was
+// submitted with), the input through the one prediction entry, the outputs written as
+// `unetpp predict` writes them (atomically), then the job's record; nothing is done when a
+// record shows outputs that match the job.
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { Backend } from '../engine/backend.js';
 import { checkpointEntry, type ModelEntry } from '../infer/model-entry.js';
 import { PredictorCache, type BackendFor } from '../infer/predictor-cache.js';
 import { inputFromPaths, predictInput } from '../infer/predict-input.js';
-import { maskPaths, outputStem, writePrediction } from '../infer/write-prediction.js';
+import { outputStem, writePrediction } from '../infer/write-prediction.js';
+import { confine } from './roots.js';
+import { doneRecord, fileSha256, fingerprint, writeRecord } from './sidecar.js';
 import type { PredictJob, PredictResult } from './jobs.js';
 
 export class PredictJobRunner {
-  private entries = new Map<string, ModelEntry>();
+  private entries = new Map<string, ModelEntry>(); // by the checkpoint's SHA-256
   private readonly cache: PredictorCache;
   readonly worker = `${hostname()}:${process.pid}`;
 
-  constructor(backend: Backend | BackendFor) {
+  constructor(backend: Backend | BackendFor, private readonly roots: string[]) {
     this.cache = new PredictorCache(backend);
   }
 
-  private entry(path: string): ModelEntry {
-    const key = `${path}@${statSync(path).mtimeMs}`; // a retrained checkpoint is loaded again
-    let e = this.entries.get(key);
-    if (!e) { e = { ...checkpointEntry(path), key }; this.entries.set(key, e); }
+  private entry(path: string, sha: string): ModelEntry {
+    let e = this.entries.get(sha);
+    if (!e) { e = { ...checkpointEntry(path), key: `${path}@${sha}` }; this.entries.set(sha, e); }
     return e;
   }
 
-  async run(job: PredictJob): Promise<PredictResult> {
+  async run(asked: PredictJob, jobId?: string): Promise<PredictResult> {
     const t0 = performance.now();
-    if (!existsSync(job.checkpoint)) throw new Error(`checkpoint ${job.checkpoint}: no such file on this worker`);
-    if (!existsSync(job.input)) throw new Error(`${job.input}: no such file on this worker`);
-    const entry = this.entry(job.checkpoint);
-    const expected = maskPaths(job.input, job.outDir, entry.meta);
+    const input = confine(asked.input, this.roots, 'input');
+    const outDir = confine(asked.outDir, this.roots, 'outDir');
+    const checkpoint = confine(asked.checkpoint, this.roots, 'checkpoint');
+    if (!existsSync(checkpoint)) throw new Error(`checkpoint ${asked.checkpoint}: no such file on this worker`);
+    if (!existsSync(input)) throw new Error(`${asked.input}: no such file on this worker`);
+    const sha = fileSha256(checkpoint);
+    if (asked.checkpointSha256 && asked.checkpointSha256 !== sha)
+      throw new Error(`checkpoint ${asked.checkpoint} changed since the job was submitted (SHA-256 ${sha.slice(0, 12)}, ` +
+        `submitted ${asked.checkpointSha256.slice(0, 12)}): submit again`);
     const done = (status: PredictResult['status'], outputs: string[]): PredictResult =>
       ({ status, outputs, ms: performance.now() - t0, worker: this.worker });
-    if (expected.every((p) => existsSync(p))) return done('skipped', expected);
-    const p = await predictInput(entry, this.cache, inputFromPaths([job.input]), {
-      settings: job.predictor, threshold: job.threshold, normalize: job.normalize, resize: job.resize, encode: false, // writePrediction encodes
+    const fp = fingerprint(asked, sha, input);
+    const record = doneRecord(input, outDir, fp);
+    // a record of this very job: an earlier attempt did it (its lock expired, or Redis lost it)
+    if (record) return done(jobId && record.job === jobId ? 'predicted' : 'skipped', record.outputs.map((o) => join(outDir, o.path)));
+    const entry = this.entry(checkpoint, sha);
+    const p = await predictInput(entry, this.cache, inputFromPaths([input]), {
+      settings: asked.predictor, threshold: asked.threshold, normalize: asked.normalize, resize: asked.resize, encode: false, // writePrediction encodes
     });
-    const stem = outputStem(job.input, entry.meta.model.dims);
-    const extras = { overlay: job.overlay, probabilities: job.probabilities };
-    return done('predicted', await writePrediction(p, job.outDir, stem, entry.meta, extras));
+    const stem = outputStem(input, entry.meta.model.dims);
+    const outputs = await writePrediction(p, outDir, stem, entry.meta, { overlay: asked.overlay, probabilities: asked.probabilities });
+    await writeRecord(input, outDir, fp, outputs, jobId);
+    return done('predicted', outputs);
   }
 }

@@ -6,6 +6,7 @@ import type { Backend } from '../engine/backend.js';
 import type { BackendFor } from '../infer/predictor-cache.js';
 import { CV_QUEUE, PREDICT_QUEUE, redisConnection } from './connection.js';
 import { PredictJobRunner } from './predict-job.js';
+import { confine } from './roots.js';
 import type { PredictJob, PredictResult } from './jobs.js';
 import { runFold, type FoldSpec, type FoldResult } from '../cv/fold.js';
 
@@ -25,6 +26,8 @@ export interface WorkerOptions {
   maxStalledCount?: number;
   /** Which queues to take jobs from. Default both. */
   queues?: ('predict' | 'cv')[];
+  /** Real paths of the folders jobs may name (parseRoots); required for prediction jobs. */
+  roots?: string[];
   log?: (line: string) => void;
 }
 
@@ -43,13 +46,15 @@ export function startWorker(o: WorkerOptions): RunningWorker {
   const connection = () => { const c = redisConnection(o.redis); connections.push(c); return c; };
   const queues = o.queues ?? ['predict', 'cv'];
   if (queues.includes('predict')) {
-    const runner = new PredictJobRunner(o.backend);
-    workers.push(new Worker<PredictJob, PredictResult>(PREDICT_QUEUE, (job) => runner.run(job.data), {
+    if (!o.roots?.length) throw new Error('a worker for prediction jobs needs --roots: the folders its jobs may read and write');
+    const runner = new PredictJobRunner(o.backend, o.roots);
+    workers.push(new Worker<PredictJob, PredictResult>(PREDICT_QUEUE, (job) => runner.run(job.data, job.id), {
       ...common, connection: connection(), concurrency: o.concurrency ?? 1,
     }));
   }
   if (queues.includes('cv')) {
-    workers.push(new Worker<FoldSpec, FoldResult>(CV_QUEUE, (job) => runFold(job.data, { log: (s) => log(`fold ${job.data.fold}: ${s}`), ...o.train }), {
+    const fold = (spec: FoldSpec) => (o.roots?.length ? { ...spec, cvDir: confine(spec.cvDir, o.roots, 'cvDir') } : spec);
+    workers.push(new Worker<FoldSpec, FoldResult>(CV_QUEUE, async (job) => runFold(fold(job.data), { log: (s) => log(`fold ${job.data.fold}: ${s}`), ...o.train }), {
       ...common, connection: connection(), concurrency: 1,
     }));
   }

@@ -28,7 +28,8 @@ after(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-const worker = (extra: string[] = []) => startCli(['worker', '--redis', url, '--backend', BACKEND, '--queues', 'predict', '--lock-duration', '1000', '--stalled-interval', '300', ...extra], /waiting for jobs/);
+const worker = (extra: string[] = []) => startCli(['worker', '--redis', url, '--backend', BACKEND, '--queues', 'predict', '--roots', tmp, '--lock-duration', '1000', '--stalled-interval', '300', ...extra], /waiting for jobs/);
+const visible = (dir: string) => readdirSync(dir).filter((n) => !n.startsWith('.')); // job records are hidden files
 
 /** Runs submit to its end, asynchronously (workers run meanwhile in other processes). */
 function submit(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
@@ -55,13 +56,20 @@ test('two workers predict a folder as unetpp predict does; a corrupt file fails 
     const local = cli(['predict', images, '-m', ckpt, '-o', join(tmp, 'local'), '--backend', BACKEND]);
     assert.equal(local.status, 0, local.stderr);
     const names = readdirSync(join(tmp, 'local'));
-    assert.deepEqual(readdirSync(out).sort(), names.sort()); // nothing else (no temporary files)
-    for (const n of names) assert.deepEqual(readFileSync(join(out, n)), readFileSync(join(tmp, 'local', n)), n);
-    const again = await submit([images, '-m', ckpt, '-o', out]);
-    assert.equal(again.status, 0, again.stderr);
-    assert.match(again.stdout, /8 file\(s\): 0 predicted, 8 already done, 0 failed/);
+    // each input's folder relative to the inputs' common root (tmp) is kept under -o
+    const masks = join(out, 'syn', 'images');
+    assert.deepEqual(visible(masks).sort(), names.sort()); // nothing else (no temporary files)
+    assert.equal(readdirSync(masks).filter((n) => n.endsWith('.unetpp.json')).length, 8); // one record per mask
+    for (const n of names) assert.deepEqual(readFileSync(join(masks, n)), readFileSync(join(tmp, 'local', n)), n);
+    const again = await submit([images, join(tmp, 'bad.png'), '-m', ckpt, '-o', out, '--attempts', '1']);
+    assert.equal(again.status, 1, again.stderr);
+    assert.match(again.stdout, /9 file\(s\): 0 predicted, 8 already done, 1 failed/);
+    // one folder alone is its own root: its masks go straight into -o, as unetpp predict writes them
+    const flat = await submit([images, '-m', ckpt, '-o', join(tmp, 'flat')]);
+    assert.equal(flat.status, 0, flat.stderr);
+    assert.deepEqual(visible(join(tmp, 'flat')).sort(), names.sort());
     const both = ws.map((w) => (w.out().match(/predicted \//g) ?? []).length);
-    assert.equal(both[0] + both[1], 8);
+    assert.equal(both[0] + both[1], 16);
   } finally {
     await Promise.all(ws.map((w) => stop(w)));
   }
@@ -94,7 +102,7 @@ test('a worker killed with SIGKILL mid-job: its job is taken over by another wor
     assert.match(b.out(), /stalled .*back in the queue/);
     const local = cli(['predict', dir, '-m', ckpt, '-o', join(tmp, 'localbig'), '--backend', BACKEND, '--tta']);
     assert.equal(local.status, 0, local.stderr);
-    const done = readdirSync(out).filter((n) => n.endsWith('.png'));
+    const done = visible(out).filter((n) => n.endsWith('.png'));
     assert.equal(done.length, 10);
     for (const n of done) assert.deepEqual(readFileSync(join(out, n)), readFileSync(join(tmp, 'localbig', n)), n);
   } finally {

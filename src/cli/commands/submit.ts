@@ -14,7 +14,7 @@ export function submitCommand(): Command {
     .argument('<inputs...>', 'image files, folders of them, or .nii/.nii.gz volumes')
     .requiredOption('--redis <url>', 'Redis URL, e.g. redis://10.0.0.5:6379')
     .requiredOption('-m, --model <file>', 'unetpp checkpoint (on the shared storage)')
-    .option('-o, --out <dir>', 'output folder (masks as unetpp predict writes them); existing masks are not redone', 'predictions')
+    .option('-o, --out <dir>', 'output folder: masks named as unetpp predict names them, each in its input\'s folder relative to the inputs given; masks of an earlier batch with the same checkpoint and options are not redone', 'predictions')
     .option('--overlay', 'also write <stem>_overlay.png')
     .option('--probabilities', 'also write <stem>_prob.png')
     .option('--attempts <n>', 'tries per file before it counts as failed', int(1, 100), 3)
@@ -40,6 +40,7 @@ export function submitCommand(): Command {
     try {
       r = await submitPredictions(inputs, {
         redis: opts.redis, attempts: opts.attempts, backoffMs: opts.backoff, onProgress,
+        onConnection: (_event, detail) => { bar?.stop(); bar = undefined; console.error(`submit: ${detail}`); },
         job: {
           outDir: opts.out, checkpoint: opts.model, predictor: { ...predictorSettings(opts), onTiling: undefined }, threshold: opts.threshold,
           normalize: opts.normalize ? ({ kind: opts.normalize } as Normalize) : undefined,

@@ -58,17 +58,15 @@ export async function submitPredictions(inputs: string[], o: SubmitOptions): Pro
   if (!todo.length) return { ...report, seconds: (performance.now() - t0) / 1000 };
 
   const connection = await connectRedis(o.redis);
-  let lost = false, why = '';
-  connection.on('error', (e: Error) => { why = e.message; });
+  let lost = false, closing = false;
   connection.on('close', () => {
-    if (lost) return;
+    if (lost || closing) return;
     lost = true;
-    o.onConnection?.('lost', `lost the connection to Redis ${redactUrl(o.redis)}${why ? ` (${why})` : ''}; retrying (queued jobs keep running on the workers)`);
+    o.onConnection?.('lost', `lost the connection to Redis ${redactUrl(o.redis)}; retrying (queued jobs keep running on the workers)`);
   });
   connection.on('ready', () => {
     if (!lost) return;
     lost = false;
-    why = '';
     o.onConnection?.('back', `Redis ${redactUrl(o.redis)} is back: following the jobs again`);
   });
   const queue = new Queue<PredictJob, PredictResult>(PREDICT_QUEUE, { connection });
@@ -94,6 +92,7 @@ export async function submitPredictions(inputs: string[], o: SubmitOptions): Pro
       o.onProgress?.(status);
     }, (id) => { const e = entries[byId.get(id)!]; return queue.add('predict', e.data, e.opts); }, o.pollMs);
   } finally {
+    closing = true;
     await queue.close();
     connection.disconnect();
   }

@@ -36,18 +36,27 @@ export function openApi(version: string) {
               description: 'the mask: PNG 0/255 (one class) or class ids (several), NIfTI labels for volumes, or JSON',
               content: { 'image/png': {}, 'application/gzip': {}, 'application/json': { schema: { $ref: '#/components/schemas/Prediction' } } },
             },
-            400: error('bad option or corrupt input (the message names it)'), 404: error('unknown model'),
-            413: error('body or image too large'), 415: error('not PNG, JPEG, TIFF or NIfTI'),
+            400: error('bad option, corrupt input or malformed multipart (the message names it)'), 401: error('API key missing or wrong (serve --api-key)'),
+            403: error('the Origin header is not allowed (serve --cors-origin)'), 404: error('unknown model'), 408: error('the request was not sent in time'),
+            413: error('body too large, or the header declares too many pixels, voxels or windows'), 415: error('not PNG, JPEG, TIFF or NIfTI'),
             503: error('queue full (see Retry-After) or shutting down'), 504: error('timeout'),
           },
+          security: [{}, { bearer: [] }],
         },
       },
-      '/v1/models': { get: { summary: 'Served models: architecture, params, classes and their names, input (size, window, normalisation), precision', responses: { 200: { description: 'list of models' } } } },
+      '/v1/models': {
+        get: {
+          summary: 'Served models: architecture, params, classes and their names, input (size, window, normalisation), precision',
+          security: [{}, { bearer: [] }],
+          responses: { 200: { description: 'list of models' }, 401: error('API key missing or wrong') },
+        },
+      },
       '/healthz': { get: { summary: 'Liveness', responses: { 200: { description: 'alive' } } } },
       '/readyz': { get: { summary: 'Readiness: 503 while draining', responses: { 200: { description: 'ready' }, 503: { description: 'draining' } } } },
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'text exposition format' } } } },
     },
     components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'required when the server runs with --api-key or UNETPP_API_KEY' } },
       schemas: {
         Error: { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } } },
         Prediction: {

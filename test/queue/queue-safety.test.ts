@@ -4,7 +4,7 @@
 // a Redis lost and restarted under a running submit, and a password in the Redis URL.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,13 +41,13 @@ after(async () => {
 });
 
 const ROOTS = ['dir1', 'dir2', 'q', 'ckpts'];
-const worker = (extraRoots: string[] = [], redisUrl = url) => {
+const worker = (extraRoots: string[] = [], redisUrl = url, env: Record<string, string> = {}) => {
   const roots = [...ROOTS, ...extraRoots].map((d) => join(tmp, d)).join(',');
-  return startCli(['worker', '--redis', redisUrl, '--backend', BACKEND, '--queues', 'predict', '--roots', roots], /waiting for jobs/);
+  return startCli(['worker', '--redis', redisUrl, '--backend', BACKEND, '--queues', 'predict', '--roots', roots], /waiting for jobs/, env);
 };
 
-function submit(args: string[], redisUrl = url): Promise<{ status: number | null; stdout: string; stderr: string }> & { proc: ReturnType<typeof spawn> } {
-  const c = spawn(process.execPath, [MAIN, 'submit', ...args, '--redis', redisUrl, '--backoff', '100', '--attempts', '1'], { env: { ...process.env, OMP_WAIT_POLICY: 'passive' } });
+function submit(args: string[], redisUrl = url, env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> & { proc: ReturnType<typeof spawn> } {
+  const c = spawn(process.execPath, [MAIN, 'submit', ...args, '--redis', redisUrl, '--backoff', '100', '--attempts', '1'], { env: { ...process.env, OMP_WAIT_POLICY: 'passive', ...env } });
   let stdout = '', stderr = '';
   c.stdout.on('data', (d) => (stdout += d));
   c.stderr.on('data', (d) => (stderr += d));
@@ -186,5 +186,32 @@ test('a Redis with a password: the URL carries it, logs mask it, a wrong one fai
   } finally {
     await stop(w);
     await stop(secured);
+  }
+});
+
+test('a Redis over TLS: rediss:// URLs, the CA given by NODE_EXTRA_CA_CERTS', { skip: REDIS_MISSING || (spawnSync('openssl', ['version']).status === 0 ? false : 'openssl not installed') }, async () => {
+  const cert = join(tmp, 'redis-cert.pem'), key = join(tmp, 'redis-key.pem');
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert,
+    '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+  assert.equal(made.status, 0, made.stderr);
+  const p3 = await freePort();
+  let tls: Proc | undefined;
+  try {
+    tls = await startRedis(p3, ['--port', '0', '--tls-port', String(p3), '--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', cert, '--tls-auth-clients', 'no']);
+  } catch (e) {
+    return void console.log(`# this redis-server has no TLS: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const env = { NODE_EXTRA_CA_CERTS: cert };
+  const w = await worker([], `rediss://127.0.0.1:${p3}`, env);
+  try {
+    const r = await submit([join(tmp, 'dir1', 'dup.png'), '-m', ckpt, '-o', join(tmp, 'q', 'tls')], `rediss://127.0.0.1:${p3}`, env);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /1 file\(s\): 1 predicted/);
+    // plain redis:// to the TLS port does not get through
+    const plain = await submit([join(tmp, 'dir2', 'dup.png'), '-m', ckpt, '-o', join(tmp, 'q', 'tls2')], `redis://127.0.0.1:${p3}`, env);
+    assert.equal(plain.status, 1);
+  } finally {
+    await stop(w);
+    await stop(tls);
   }
 });

@@ -92,13 +92,17 @@ export async function createService(models: ModelRegistry, o: ServeOptions): Pro
     predicting++;
     reply.raw.once('close', () => predicting--);
   });
+  // Expect: 100-continue: the client sends its body only once the checks above let it in
+  app.server.on('checkContinue', (req, res) => app.server.emit('request', req, res));
+  app.addHook('onRequest', async (req, reply) => { if (/100-continue/i.test(String(req.headers.expect ?? ''))) reply.raw.writeContinue(); });
 
   // every body is taken as bytes; what it is comes from its first bytes (415 if none we read)
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   await app.register(multipart, { limits: { fileSize: o.bodyLimit, files: 1 } });
 
-  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+  app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
+    if (!req.raw.complete) reply.header('connection', 'close'); // refused before its body came: do not wait for it
     const status = err instanceof HttpError ? err.status : err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
     const kind = err instanceof HttpError ? err.kind : kindOfStatus(status);
     if (err instanceof HttpError && err.retryAfterSeconds) reply.header('Retry-After', String(err.retryAfterSeconds));

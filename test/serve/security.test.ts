@@ -52,6 +52,20 @@ test('the API key guards predict and models (401 with WWW-Authenticate); health,
   assert.doesNotMatch(server!.out(), new RegExp(KEY));
 });
 
+test('Expect: 100-continue: a refused upload is answered before its body is asked for', async () => {
+  const { connect } = await import('node:net');
+  const ask = (headers: string) => new Promise<string>((resolve) => {
+    const s = connect(Number(new URL(base).port), '127.0.0.1');
+    let text = '';
+    s.on('data', (d) => { text += d; if (text.includes('\r\n\r\n')) { s.destroy(); resolve(text); } });
+    s.write(`POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: ${png.length}\r\nExpect: 100-continue\r\n${headers}\r\n`);
+  });
+  const refused = await ask('');
+  assert.match(refused, /^HTTP\/1.1 401/);
+  assert.match(refused, /connection: close/i);
+  assert.match(await ask(`Authorization: Bearer ${KEY}\r\n`), /^HTTP\/1.1 100 Continue/);
+});
+
 test('--api-key with --metrics-auth guards /metrics too', async () => {
   const s = await serve(['--api-key', KEY, '--metrics-auth']);
   try {

@@ -105,7 +105,7 @@ test('the same 3D checkpoint and volume: byte-identical labels through predict, 
   const url = `redis://127.0.0.1:${port}`;
   let w: Proc | undefined;
   try {
-    w = await startCli(['worker', '--redis', url, '--backend', 'native', '--queues', 'predict'], /waiting for jobs/);
+    w = await startCli(['worker', '--redis', url, '--backend', 'native', '--queues', 'predict', '--roots', tmp], /waiting for jobs/);
     const r = cli(['submit', caseFile, '-m', last, '-o', join(tmp, 'queue'), '--redis', url, '--no-progress']);
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /1 file\(s\): 1 predicted/);

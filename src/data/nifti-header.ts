@@ -7,6 +7,8 @@ export interface NiftiSizes {
   /** Product of dims (channels and time included). */
   voxels: number;
   bitsPerVoxel: number;
+  /** Voxel size along x, y, z (pixdim[1..3]; 1 where unset, as the reader takes it). */
+  spacing: [number, number, number];
   /** Byte offset of the voxel data. */
   voxOffset: number;
   /** Bytes an uncompressed file needs: vox_offset plus the voxels. */
@@ -26,21 +28,24 @@ export function niftiSizes(b: Uint8Array): NiftiSizes | null {
       const nd = v.getInt16(40, le);
       if (nd < 1 || nd > 7) return null;
       const dims = Array.from({ length: nd }, (_, i) => Math.max(1, v.getInt16(42 + 2 * i, le)));
-      return sizes(dims, v.getInt16(72, le), v.getFloat32(108, le));
+      const pix = [1, 2, 3].map((i) => v.getFloat32(76 + 4 * i, le));
+      return sizes(dims, pix, v.getInt16(72, le), v.getFloat32(108, le));
     }
     if (size === 540 && b.length >= 540) {
       const nd = Number(v.getBigInt64(16, le));
       if (nd < 1 || nd > 7) return null;
       const dims = Array.from({ length: nd }, (_, i) => Math.max(1, Number(v.getBigInt64(24 + 8 * i, le))));
-      return sizes(dims, v.getInt16(14, le), Number(v.getBigInt64(168, le)));
+      const pix = [1, 2, 3].map((i) => v.getFloat64(104 + 8 * i, le));
+      return sizes(dims, pix, v.getInt16(14, le), Number(v.getBigInt64(168, le)));
     }
   }
   return null;
 }
 
-function sizes(dims: number[], bits: number, offset: number): NiftiSizes {
+function sizes(dims: number[], pix: number[], bits: number, offset: number): NiftiSizes {
   const voxels = dims.reduce((a, d) => a * d, 1); // a float: a forged header cannot wrap it around
   const bitsPerVoxel = bits > 0 ? bits : 8;
   const voxOffset = Number.isFinite(offset) && offset > 0 ? Math.floor(offset) : 352;
-  return { dims, voxels, bitsPerVoxel, voxOffset, fileBytes: voxOffset + Math.ceil((voxels * bitsPerVoxel) / 8) };
+  const sp = pix.map((p) => (Number.isFinite(p) && p > 0 ? p : 1)) as [number, number, number];
+  return { dims, voxels, spacing: sp, bitsPerVoxel, voxOffset, fileBytes: voxOffset + Math.ceil((voxels * bitsPerVoxel) / 8) };
 }

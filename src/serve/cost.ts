@@ -22,8 +22,9 @@ export interface CostLimits {
 export const DEFAULT_MAX_VOXELS = 128 * 2 ** 20;
 export const DEFAULT_MAX_WINDOWS = 1024;
 
-/** The prediction options that decide how many windows run; dims: the model's rank. */
-export interface WorkOptions { tile?: number | number[]; tta?: boolean; overlap?: number; dims?: 2 | 3 }
+/** The prediction options that decide how many windows run; dims: the model's rank; spacing:
+ *  the [x, y, z] mm a 3D model resamples volumes to (its meta's). */
+export interface WorkOptions { tile?: number | number[]; tta?: boolean; overlap?: number; dims?: 2 | 3; spacing?: readonly number[] }
 
 export interface Admitted {
   bytes: Buffer;
@@ -57,7 +58,15 @@ async function admitVolume(bytes: Buffer, kind: InputKind, name: string, lim: Co
   if (!s) throw new HttpError(400, 'bad_request', `corrupt NIfTI volume: ${name}: no NIfTI-1/2 header`);
   const maxVoxels = lim.maxVoxels ?? DEFAULT_MAX_VOXELS;
   if (s.voxels > maxVoxels) throw tooLarge(`${name}: ${s.dims.join('x')} is more than max-voxels ${maxVoxels} (refused from its header)`);
-  const [x, y = 1, z = 1] = s.dims;
+  let [x, y = 1, z = 1] = s.dims;
+  if (work.dims === 3 && work.spacing) {
+    // the model runs on the volume resampled to its spacing: that grid is what it costs
+    [x, y, z] = [x, y, z].map((n, k) => Math.ceil((n * s.spacing[k]) / work.spacing![k]));
+    const resampled = (x * y * z * s.voxels) / (s.dims[0] * (s.dims[1] ?? 1) * (s.dims[2] ?? 1));
+    if (resampled > maxVoxels)
+      throw tooLarge(`${name}: ${s.dims.slice(0, 3).join('x')} at ${s.spacing.join('x')} mm is ${x}x${y}x${z} at the model's ` +
+        `${work.spacing.join('x')} mm, more than max-voxels ${maxVoxels} (refused from its header)`);
+  }
   checkWindows(work.dims === 3 ? [z, y, x] : [y, x], name, lim, work);
   if (kind === 'nifti') return { bytes, kind, dims: s.dims };
   // inflate no further than the header's own size (plus room for trailing bytes)

@@ -54,8 +54,9 @@ export function predictHandler(models: ModelRegistry, batcher: MicroBatcher, d: 
     if (!volume && q.format === 'nifti') throw badFormat('nifti is for volumes; images answer png or json');
     const request = ++seq;
     const { name } = upload;
-    const dims = served.entry.meta.model.dims;
-    const { bytes } = await admitUpload(upload.bytes, kind, name, d, { ...settings, dims }); // 413 from the header, before any decode
+    const { model: { dims }, input } = served.entry.meta;
+    const spacing = input.kind === 'volume' ? input.spacing : undefined;
+    const { bytes } = await admitUpload(upload.bytes, kind, name, d, { ...settings, dims, spacing }); // 413 from the header, before any decode
     let pred: Prediction;
     try {
       pred = await predictInput(served.entry, models.cache, { kind: volume ? 'volume-bytes' : 'image-bytes', bytes, name }, {

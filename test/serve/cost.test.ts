@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, deflateRawSync, gzipSync, constants } from 'node:zlib';
 import sharp from 'sharp';
+import { admitUpload } from '../../src/serve/cost.js';
+import { niftiSizes } from '../../src/data/nifti-header.js';
 import { BACKEND, startCli, stop, tinyCheckpoint, type Proc } from '../helpers/services.js';
 
 let tmp: string, ckpt: string, server: (Proc & { match: RegExpMatchArray }) | undefined, base: string;
@@ -200,4 +202,22 @@ test('plans of many image sizes stay within --plan-cache', async () => {
   const held = Number(/unetpp_plan_cache_bytes (\d+)/.exec(m)![1]);
   assert.ok(held > 0 && held <= 4 * 2 ** 20, `plans hold ${held} bytes`);
   console.log(`# 12 image sizes: plans held ${(held / 1024).toFixed(0)} KB (budget 4 MB); RSS ${(before / 1024).toFixed(0)} -> ${(kb('VmRSS', readFileSync(`/proc/${pid}/status`, 'utf8')) / 1024).toFixed(0)} MB`);
+});
+
+test('a 3D model\'s volume is costed on the grid it resamples to; NIfTI-2 headers are read too', async () => {
+  const h = niftiHeader([64, 64, 64]); // 1 mm voxels: 262,144 of them
+  const lim = { maxPixels: 1 << 20, maxVoxels: 1 << 20 };
+  await admitUpload(h, 'nifti', 'v.nii', lim, { dims: 3, spacing: [1, 1, 1] });
+  // at 0.25 mm the model would run 256^3 = 16.8 M voxels
+  await assert.rejects(admitUpload(h, 'nifti', 'v.nii', lim, { dims: 3, spacing: [0.25, 0.25, 0.25] }),
+    (e: any) => e.status === 413 && /64x64x64 at 1x1x1 mm is 256x256x256 at the model's 0.25x0.25x0.25 mm, more than max-voxels/.test(e.message));
+  const n2 = Buffer.alloc(544);
+  n2.writeInt32LE(540, 0);
+  n2.writeInt16LE(16, 12); // int16
+  n2.writeInt16LE(16, 14);
+  n2.writeBigInt64LE(3n, 16);
+  [300n, 200n, 100n].forEach((d, i) => n2.writeBigInt64LE(d, 24 + 8 * i));
+  [0.5, 0.5, 2].forEach((p, i) => n2.writeDoubleLE(p, 112 + 8 * i));
+  n2.writeBigInt64LE(544n, 168);
+  assert.deepEqual(niftiSizes(n2), { dims: [300, 200, 100], voxels: 6e6, spacing: [0.5, 0.5, 2], bitsPerVoxel: 16, voxOffset: 544, fileBytes: 544 + 12e6 });
 });

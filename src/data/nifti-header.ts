@@ -47,5 +47,6 @@ function sizes(dims: number[], pix: number[], bits: number, offset: number): Nif
   const bitsPerVoxel = bits > 0 ? bits : 8;
   const voxOffset = Number.isFinite(offset) && offset > 0 ? Math.floor(offset) : 352;
   const sp = pix.map((p) => (Number.isFinite(p) && p > 0 ? p : 1)) as [number, number, number];
-  return { dims, voxels, spacing: sp, bitsPerVoxel, voxOffset, fileBytes: voxOffset + Math.ceil((voxels * bitsPerVoxel) / 8) };
+  const fileBytes = voxOffset + Math.ceil((voxels * bitsPerVoxel) / 8);
+  return { dims, voxels, spacing: sp, bitsPerVoxel, voxOffset, fileBytes };
 }

@@ -40,7 +40,8 @@ interface Raw {
 }
 
 /** Decodes a file to interleaved pixels at its own bit depth, alpha removed. */
-async function decodeRaw(path: string, resize?: ReadImageOptions['resize'], bytes?: Buffer, maxPixels?: number): Promise<Raw & { sw: number; sh: number }> {
+async function decodeRaw(path: string, resize?: ReadImageOptions['resize'], bytes?: Buffer,
+                         maxPixels?: number): Promise<Raw & { sw: number; sh: number }> {
   try {
     const src = bytes ?? path;
     const input = { failOn: 'warning' as const, ...(maxPixels ? { limitInputPixels: maxPixels } : {}) };

@@ -29,12 +29,14 @@ export async function connectRedis(url: string, timeoutMs = 5000): Promise<Redis
   let why = '';
   r.on('error', (e: Error) => { why = e.message; }); // reconnects on its own; commands wait meanwhile
   const shown = redactUrl(url);
-  const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`--redis ${shown}: cannot reach Redis within ${timeoutMs} ms${why ? ` (${why})` : ''}`)), timeoutMs).unref());
+  const late = () => new Error(`--redis ${shown}: cannot reach Redis within ${timeoutMs} ms${why ? ` (${why})` : ''}`);
+  const timer = new Promise<never>((_, reject) => setTimeout(() => reject(late()), timeoutMs).unref());
   try {
     await Promise.race([r.connect().then(() => r.ping()), timer]);
   } catch (e) {
     r.disconnect();
-    const msg = (e as Error).message.startsWith('--redis') ? (e as Error).message : `--redis ${shown}: cannot connect (${why || (e as Error).message})`;
+    const m = (e as Error).message;
+    const msg = m.startsWith('--redis') ? m : `--redis ${shown}: cannot connect (${why || m})`;
     throw new Error(msg);
   }
   return r;

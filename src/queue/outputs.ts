@@ -21,8 +21,9 @@ const isNifti = (p: string) => /\.nii(\.gz)?$/i.test(p);
 export function outputsFor(input: string, outDir: string, meta: CheckpointMeta, o: WriteOptions): string[] {
   const masks = maskPaths(input, outDir, meta);
   const stem = outputStem(input, meta.model.dims);
-  if (meta.model.dims === 3 || isNifti(input)) return [...masks, ...(o.probabilities ? [join(outDir, `${stem}_prob.nii.gz`)] : [])];
-  return [...masks, ...(o.overlay ? [join(outDir, `${stem}_overlay.png`)] : []), ...(o.probabilities ? [join(outDir, `${stem}_prob.png`)] : [])];
+  const extra = (on: boolean | undefined, name: string) => (on ? [join(outDir, `${stem}${name}`)] : []);
+  if (meta.model.dims === 3 || isNifti(input)) return [...masks, ...extra(o.probabilities, '_prob.nii.gz')];
+  return [...masks, ...extra(o.overlay, '_overlay.png'), ...extra(o.probabilities, '_prob.png')];
 }
 
 /** The deepest folder holding every root (absolute paths). */
@@ -38,7 +39,8 @@ export function commonRoot(roots: string[]): string {
 }
 
 /** Inputs (absolute, each with the folder it was submitted as) -> their outputs; throws on a collision. */
-export function planOutputs(files: { input: string; root: string }[], outDir: string, meta: CheckpointMeta, o: WriteOptions): PlannedInput[] {
+export function planOutputs(files: { input: string; root: string }[], outDir: string, meta: CheckpointMeta,
+                            o: WriteOptions): PlannedInput[] {
   const base = commonRoot([...new Set(files.map((f) => f.root))]);
   const seen = new Map<string, string>();
   const clashes: string[] = [];

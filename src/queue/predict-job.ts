@@ -46,13 +46,18 @@ export class PredictJobRunner {
     const fp = fingerprint(asked, sha, input);
     const record = doneRecord(input, outDir, fp);
     // a record of this very job: an earlier attempt did it (its lock expired, or Redis lost it)
-    if (record) return done(jobId && record.job === jobId ? 'predicted' : 'skipped', record.outputs.map((o) => join(outDir, o.path)));
+    if (record) {
+      const outputs = record.outputs.map((o) => join(outDir, o.path));
+      return done(jobId && record.job === jobId ? 'predicted' : 'skipped', outputs);
+    }
     const entry = this.entry(checkpoint, sha);
     const p = await predictInput(entry, this.cache, inputFromPaths([input]), {
-      settings: asked.predictor, threshold: asked.threshold, normalize: asked.normalize, resize: asked.resize, encode: false, // writePrediction encodes
+      settings: asked.predictor, threshold: asked.threshold, normalize: asked.normalize, resize: asked.resize,
+      encode: false, // writePrediction encodes
     });
     const stem = outputStem(input, entry.meta.model.dims);
-    const outputs = await writePrediction(p, outDir, stem, entry.meta, { overlay: asked.overlay, probabilities: asked.probabilities });
+    const extras = { overlay: asked.overlay, probabilities: asked.probabilities };
+    const outputs = await writePrediction(p, outDir, stem, entry.meta, extras);
     await writeRecord(input, outDir, fp, outputs, jobId);
     return done('predicted', outputs);
   }

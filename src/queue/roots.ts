@@ -33,7 +33,9 @@ export function confine(path: unknown, roots: string[], what: string): string {
   if (typeof path !== 'string' || !path) throw new Error(`job ${what}: missing`);
   if (!isAbsolute(path)) throw new Error(`job ${what} ${path}: not an absolute path`);
   const real = realish(path);
-  if (!roots.some((r) => real === r || real.startsWith(r.endsWith(sep) ? r : r + sep)))
-    throw new Error(`job ${what} ${path}${real !== resolve(path) ? ` (${real})` : ''} is outside this worker's --roots (${roots.join(', ')})`);
+  if (!roots.some((r) => real === r || real.startsWith(r.endsWith(sep) ? r : r + sep))) {
+    const shown = real !== resolve(path) ? ` (${real})` : '';
+    throw new Error(`job ${what} ${path}${shown} is outside this worker's --roots (${roots.join(', ')})`);
+  }
   return resolve(path);
 }

@@ -24,7 +24,8 @@ function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
   if (v && typeof v === 'object') {
     const o = v as Record<string, unknown>;
-    return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
+    const keys = Object.keys(o).sort().filter((k) => o[k] !== undefined);
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
   }
   return JSON.stringify(v ?? null);
 }
@@ -34,7 +35,8 @@ export function fingerprint(job: PredictJob, checkpointSha256: string, inputPath
   const s = statSync(inputPath);
   const asked = {
     input: job.input, inputBytes: s.size, inputMtimeMs: s.mtimeMs, checkpoint: checkpointSha256, predictor: job.predictor,
-    threshold: job.threshold, normalize: job.normalize, resize: job.resize, overlay: !!job.overlay, probabilities: !!job.probabilities,
+    threshold: job.threshold, normalize: job.normalize, resize: job.resize,
+    overlay: !!job.overlay, probabilities: !!job.probabilities,
   };
   return createHash('sha256').update(canonical(asked)).digest('hex');
 }
@@ -53,7 +55,8 @@ export function doneRecord(input: string, outDir: string, fp: string): JobRecord
 }
 
 /** Written after the outputs: a record exists only for outputs that were all written. */
-export async function writeRecord(input: string, outDir: string, fp: string, outputs: string[], job?: string): Promise<void> {
+export async function writeRecord(input: string, outDir: string, fp: string, outputs: string[],
+                                  job?: string): Promise<void> {
   const r: JobRecord = {
     format: 'unetpp-job', fingerprint: fp, job,
     outputs: outputs.map((p) => ({ path: relative(outDir, p), bytes: statSync(p).size })), at: new Date().toISOString(),

@@ -50,7 +50,8 @@ export async function submitPredictions(inputs: string[], o: SubmitOptions): Pro
   const { meta } = readCheckpointMeta(checkpoint);
   const outRoot = resolve(o.job.outDir);
   const planned = planOutputs(files, outRoot, meta, { overlay: o.job.overlay, probabilities: o.job.probabilities });
-  const jobs: PredictJob[] = planned.map((p) => ({ ...o.job, input: p.input, outDir: p.outDir, checkpoint, checkpointSha256: sha }));
+  const jobs: PredictJob[] = planned.map((p) => ({ ...o.job, input: p.input, outDir: p.outDir, checkpoint,
+    checkpointSha256: sha }));
   const todo = jobs.filter((j) => !doneRecord(j.input, j.outDir, fingerprint(j, sha)));
   const status: SubmitStatus = { total: jobs.length, alreadyDone: jobs.length - todo.length, predicted: 0, skipped: 0, failed: 0 };
   const report: SubmitReport = { ...status, failures: [], results: [], seconds: 0 };
@@ -62,7 +63,8 @@ export async function submitPredictions(inputs: string[], o: SubmitOptions): Pro
   connection.on('close', () => {
     if (lost || closing) return;
     lost = true;
-    o.onConnection?.('lost', `lost the connection to Redis ${redactUrl(o.redis)}; retrying (queued jobs keep running on the workers)`);
+    const what = `lost the connection to Redis ${redactUrl(o.redis)}; retrying (queued jobs keep running on the workers)`;
+    o.onConnection?.('lost', what);
   });
   connection.on('ready', () => {
     if (!lost) return;

@@ -46,7 +46,8 @@ export function startWorker(o: WorkerOptions): RunningWorker {
   const connection = () => { const c = redisConnection(o.redis); connections.push(c); return c; };
   const queues = o.queues ?? ['predict', 'cv'];
   if (queues.includes('predict')) {
-    if (!o.roots?.length) throw new Error('a worker for prediction jobs needs --roots: the folders its jobs may read and write');
+    if (!o.roots?.length)
+      throw new Error('a worker for prediction jobs needs --roots: the folders its jobs may read and write');
     const runner = new PredictJobRunner(o.backend, o.roots);
     workers.push(new Worker<PredictJob, PredictResult>(PREDICT_QUEUE, (job) => runner.run(job.data, job.id), {
       ...common, connection: connection(), concurrency: o.concurrency ?? 1,
@@ -54,7 +55,8 @@ export function startWorker(o: WorkerOptions): RunningWorker {
   }
   if (queues.includes('cv')) {
     const fold = (spec: FoldSpec) => (o.roots?.length ? { ...spec, cvDir: confine(spec.cvDir, o.roots, 'cvDir') } : spec);
-    workers.push(new Worker<FoldSpec, FoldResult>(CV_QUEUE, async (job) => runFold(fold(job.data), { log: (s) => log(`fold ${job.data.fold}: ${s}`), ...o.train }), {
+    const train = async (job: Job<FoldSpec>) => runFold(fold(job.data), { log: (s) => log(`fold ${job.data.fold}: ${s}`), ...o.train });
+    workers.push(new Worker<FoldSpec, FoldResult>(CV_QUEUE, train, {
       ...common, connection: connection(), concurrency: 1,
     }));
   }

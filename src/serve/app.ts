@@ -57,7 +57,12 @@ export async function createService(models: ModelRegistry, o: ServeOptions): Pro
   models.cache.watcher = plans;
   const batcher = new MicroBatcher({
     maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs, maxQueue: o.maxQueue, timeoutMs: o.timeoutMs,
-    onBatch: (n, s) => { metrics.batchSize.observe(n); metrics.batchSeconds.observe(s); plans.trim(); metrics.planCacheBytes.set(plans.heldBytes); },
+    onBatch: (n, s) => {
+      metrics.batchSize.observe(n);
+      metrics.batchSeconds.observe(s);
+      plans.trim();
+      metrics.planCacheBytes.set(plans.heldBytes);
+    },
     onDepth: (n) => metrics.queueDepth.set(n),
   });
   const limits: ConnectionLimits = { ...DEFAULT_LIMITS, ...o.limits };
@@ -94,7 +99,9 @@ export async function createService(models: ModelRegistry, o: ServeOptions): Pro
   });
   // Expect: 100-continue: the client sends its body only once the checks above let it in
   app.server.on('checkContinue', (req, res) => app.server.emit('request', req, res));
-  app.addHook('onRequest', async (req, reply) => { if (/100-continue/i.test(String(req.headers.expect ?? ''))) reply.raw.writeContinue(); });
+  app.addHook('onRequest', async (req, reply) => {
+    if (/100-continue/i.test(String(req.headers.expect ?? ''))) reply.raw.writeContinue();
+  });
 
   // every body is taken as bytes; what it is comes from its first bytes (415 if none we read)
   app.removeAllContentTypeParsers();
@@ -106,7 +113,8 @@ export async function createService(models: ModelRegistry, o: ServeOptions): Pro
     const status = err instanceof HttpError ? err.status : err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
     const kind = err instanceof HttpError ? err.kind : kindOfStatus(status);
     if (err instanceof HttpError && err.retryAfterSeconds) reply.header('Retry-After', String(err.retryAfterSeconds));
-    let message = status === 413 && !(err instanceof HttpError) ? `body too large: the limit is ${o.bodyLimit} bytes (serve --body-limit)` : err.message;
+    const ours = err instanceof HttpError;
+    let message = status === 413 && !ours ? `body too large: the limit is ${o.bodyLimit} bytes (serve --body-limit)` : err.message;
     if (status >= 500 && kind === 'internal') {
       app.log.error(err);
       message = 'internal error (the server log has the details)';
@@ -120,7 +128,8 @@ export async function createService(models: ModelRegistry, o: ServeOptions): Pro
     if (methods && req.method === 'OPTIONS') return reply.code(204).header('allow', methods.join(', ')).send();
     if (methods) {
       metrics.errors.inc({ kind: 'method_not_allowed' });
-      return reply.code(405).header('allow', methods.join(', ')).send({ error: 'method_not_allowed', message: `${req.method} is not allowed on ${route(req)}; allowed: ${methods.join(', ')}` });
+      const message = `${req.method} is not allowed on ${route(req)}; allowed: ${methods.join(', ')}`;
+      return reply.code(405).header('allow', methods.join(', ')).send({ error: 'method_not_allowed', message });
     }
     metrics.errors.inc({ kind: 'not_found' });
     reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${route(req)}` });
@@ -133,7 +142,7 @@ export async function createService(models: ModelRegistry, o: ServeOptions): Pro
 
   app.post('/v1/predict', predictHandler(models, batcher, o));
   // checkpoints by file name: the server's folders are none of a client's business
-  app.get('/v1/models', async () => ({ models: models.describe().map((m) => ({ ...m, checkpoint: basename(String(m.checkpoint)) })) }));
+  app.get('/v1/models', async () => ({ models: models.describe().map((m) => ({ ...m, checkpoint: basename(m.checkpoint) })) }));
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => (drain.draining ? reply.code(503).send({ status: 'draining' }) : { status: 'ready', models: models.names, queue: batcher.depth }));
   app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));

@@ -57,7 +57,8 @@ export class MicroBatcher {
   /** The 503 for a full service (n requests ahead), with a Retry-After estimate. */
   overloaded(n = this.waiting.length): HttpError {
     const retry = Math.max(1, Math.ceil((n / this.opts.maxBatch + 1) * this.secondsPerBatch));
-    return new HttpError(503, 'overloaded', `server busy: ${n} requests already waiting (max-queue ${this.opts.maxQueue}); retry later`, retry);
+    const why = `server busy: ${n} requests already waiting (max-queue ${this.opts.maxQueue}); retry later`;
+    return new HttpError(503, 'overloaded', why, retry);
   }
 
   /** Queues an input; `signal` (the client went away) takes it out of the queue unrun. */

@@ -6,8 +6,8 @@ import { HttpError } from './errors.js';
 
 export interface Upload { bytes: Buffer; name: string }
 
-const malformed = (e: Error & { statusCode?: number }) =>
-  e instanceof HttpError || (e.statusCode && e.statusCode < 500) ? e : new HttpError(400, 'bad_request', `malformed multipart body: ${e.message}`);
+const malformed = (e: Error & { statusCode?: number }) => (e instanceof HttpError || (e.statusCode && e.statusCode < 500)
+  ? e : new HttpError(400, 'bad_request', `malformed multipart body: ${e.message}`));
 
 export async function readUpload(req: FastifyRequest): Promise<Upload> {
   if (req.isMultipart()) {

@@ -24,7 +24,13 @@ export const DEFAULT_MAX_WINDOWS = 1024;
 
 /** The prediction options that decide how many windows run; dims: the model's rank; spacing:
  *  the [x, y, z] mm a 3D model resamples volumes to (its meta's). */
-export interface WorkOptions { tile?: number | number[]; tta?: boolean; overlap?: number; dims?: 2 | 3; spacing?: readonly number[] }
+export interface WorkOptions {
+  tile?: number | number[];
+  tta?: boolean;
+  overlap?: number;
+  dims?: 2 | 3;
+  spacing?: readonly number[];
+}
 
 export interface Admitted {
   bytes: Buffer;
@@ -36,7 +42,8 @@ export interface Admitted {
 const tooLarge = (msg: string) => new HttpError(413, 'too_large', msg);
 
 /** Checks the upload's declared size; a .nii.gz comes back inflated (bounded by its header). */
-export async function admitUpload(bytes: Buffer, kind: InputKind, name: string, lim: CostLimits, work: WorkOptions = {}): Promise<Admitted> {
+export async function admitUpload(bytes: Buffer, kind: InputKind, name: string, lim: CostLimits,
+                                  work: WorkOptions = {}): Promise<Admitted> {
   if (kind === 'nifti' || kind === 'nifti-gz') return admitVolume(bytes, kind, name, lim, work);
   let meta: Metadata;
   try {
@@ -47,25 +54,28 @@ export async function admitUpload(bytes: Buffer, kind: InputKind, name: string, 
   }
   const w = meta.width ?? 0, h = meta.height ?? 0;
   if (!w || !h) throw new HttpError(400, 'bad_request', `corrupt ${kind.toUpperCase()} image: ${name}: no size in its header`);
-  if (w * h > lim.maxPixels) throw tooLarge(`${name}: ${w}x${h} is more than max-pixels ${lim.maxPixels} (refused from its header)`);
+  if (w * h > lim.maxPixels)
+    throw tooLarge(`${name}: ${w}x${h} is more than max-pixels ${lim.maxPixels} (refused from its header)`);
   checkWindows([h, w], name, lim, { ...work, dims: 2 });
   return { bytes, kind, dims: [w, h] };
 }
 
-async function admitVolume(bytes: Buffer, kind: InputKind, name: string, lim: CostLimits, work: WorkOptions): Promise<Admitted> {
+async function admitVolume(bytes: Buffer, kind: InputKind, name: string, lim: CostLimits,
+                           work: WorkOptions): Promise<Admitted> {
   const head = kind === 'nifti-gz' ? await inflateHead(bytes, NIFTI_HEADER_BYTES).catch(() => null) : bytes;
   const s = head && niftiSizes(head);
   if (!s) throw new HttpError(400, 'bad_request', `corrupt NIfTI volume: ${name}: no NIfTI-1/2 header`);
   const maxVoxels = lim.maxVoxels ?? DEFAULT_MAX_VOXELS;
-  if (s.voxels > maxVoxels) throw tooLarge(`${name}: ${s.dims.join('x')} is more than max-voxels ${maxVoxels} (refused from its header)`);
+  if (s.voxels > maxVoxels)
+    throw tooLarge(`${name}: ${s.dims.join('x')} is more than max-voxels ${maxVoxels} (refused from its header)`);
   let [x, y = 1, z = 1] = s.dims;
   if (work.dims === 3 && work.spacing) {
     // the model runs on the volume resampled to its spacing: that grid is what it costs
     [x, y, z] = [x, y, z].map((n, k) => Math.ceil((n * s.spacing[k]) / work.spacing![k]));
     const resampled = (x * y * z * s.voxels) / (s.dims[0] * (s.dims[1] ?? 1) * (s.dims[2] ?? 1));
     if (resampled > maxVoxels)
-      throw tooLarge(`${name}: ${s.dims.slice(0, 3).join('x')} at ${s.spacing.join('x')} mm is ${x}x${y}x${z} at the model's ` +
-        `${work.spacing.join('x')} mm, more than max-voxels ${maxVoxels} (refused from its header)`);
+      throw tooLarge(`${name}: ${s.dims.slice(0, 3).join('x')} at ${s.spacing.join('x')} mm is ${x}x${y}x${z} ` +
+        `at the model's ${work.spacing.join('x')} mm, more than max-voxels ${maxVoxels} (refused from its header)`);
   }
   checkWindows(work.dims === 3 ? [z, y, x] : [y, x], name, lim, work);
   if (kind === 'nifti') return { bytes, kind, dims: s.dims };
@@ -109,6 +119,6 @@ function checkWindows(sizes: number[], name: string, lim: CostLimits, work: Work
   const maxWindows = lim.maxWindows ?? DEFAULT_MAX_WINDOWS;
   const per = sizes.length === 3 ? 'volume' : 'image';
   if (runs > maxWindows)
-    throw tooLarge(`${name}: tile ${tile.join('x')}${work.tta ? ` with tta (${flips} flips)` : ''} runs ${runs} windows per ${per}, ` +
-      `more than max-windows ${maxWindows}: use a larger tile or none`);
+    throw tooLarge(`${name}: tile ${tile.join('x')}${work.tta ? ` with tta (${flips} flips)` : ''} runs ${runs} windows ` +
+      `per ${per}, more than max-windows ${maxWindows}: use a larger tile or none`);
 }

@@ -1,7 +1,7 @@
 // Errors a request can end with: the HTTP status, a short kind (the metrics' label and the
 // JSON body's "error") and a message that names the problem, without the server's paths.
-export type ErrorKind = 'bad_request' | 'unauthorized' | 'forbidden' | 'unsupported_type' | 'too_large' | 'unknown_model' | 'method_not_allowed'
-  | 'overloaded' | 'timeout' | 'not_found' | 'internal';
+export type ErrorKind = 'bad_request' | 'unauthorized' | 'forbidden' | 'unsupported_type' | 'too_large' | 'unknown_model'
+  | 'method_not_allowed' | 'overloaded' | 'timeout' | 'not_found' | 'internal';
 
 export class HttpError extends Error {
   constructor(readonly status: number, readonly kind: ErrorKind, message: string, readonly retryAfterSeconds?: number) {

@@ -11,7 +11,9 @@ export class ServeMetrics {
   readonly batchSize = new Histogram({ name: 'unetpp_batch_size', help: 'images per network batch', buckets: [1, 2, 4, 8, 16, 32, 64], registers: [this.registry] });
   readonly batchSeconds = new Histogram({ name: 'unetpp_batch_duration_seconds', help: 'time to run one batch', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] });
   readonly queueDepth = new Gauge({ name: 'unetpp_queue_depth', help: 'requests waiting for inference', registers: [this.registry] });
-  readonly planCacheBytes = new Gauge({ name: 'unetpp_plan_cache_bytes', help: 'bytes the compiled plans of all predictors hold', registers: [this.registry] });
+  readonly planCacheBytes = new Gauge({
+    name: 'unetpp_plan_cache_bytes', help: 'bytes the compiled plans of all predictors hold', registers: [this.registry],
+  });
   readonly errors = new Counter({ name: 'unetpp_errors_total', help: 'failed requests by kind', labelNames: ['kind'], registers: [this.registry] });
 
   constructor() {

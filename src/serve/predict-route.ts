@@ -56,7 +56,8 @@ export function predictHandler(models: ModelRegistry, batcher: MicroBatcher, d: 
     const { name } = upload;
     const { model: { dims }, input } = served.entry.meta;
     const spacing = input.kind === 'volume' ? input.spacing : undefined;
-    const { bytes } = await admitUpload(upload.bytes, kind, name, d, { ...settings, dims, spacing }); // 413 from the header, before any decode
+    // 413 from the header, before any decode
+    const { bytes } = await admitUpload(upload.bytes, kind, name, d, { ...settings, dims, spacing });
     let pred: Prediction;
     try {
       pred = await predictInput(served.entry, models.cache, { kind: volume ? 'volume-bytes' : 'image-bytes', bytes, name }, {

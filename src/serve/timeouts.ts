@@ -15,11 +15,14 @@ export interface ConnectionLimits {
   maxConnections: number;
 }
 
-export const DEFAULT_LIMITS: ConnectionLimits = { headersTimeoutMs: 10000, requestTimeoutMs: 120000, idleTimeoutMs: 10000, maxConnections: 512 };
+export const DEFAULT_LIMITS: ConnectionLimits = {
+  headersTimeoutMs: 10000, requestTimeoutMs: 120000, idleTimeoutMs: 10000, maxConnections: 512,
+};
 
 /** The fastify and Node server options for these limits; answerMs: the longest a request may
  *  wait for its answer once received (socket inactivity beyond the two is cut off). */
-export function serverOptions(l: ConnectionLimits, answerMs: number): Pick<FastifyServerOptions, 'requestTimeout' | 'connectionTimeout'> & { http: object } {
+export function serverOptions(l: ConnectionLimits, answerMs: number):
+  Pick<FastifyServerOptions, 'requestTimeout' | 'connectionTimeout'> & { http: object } {
   const headersTimeout = Math.min(l.headersTimeoutMs, l.requestTimeoutMs); // Node wants headers <= request
   return {
     requestTimeout: l.requestTimeoutMs,

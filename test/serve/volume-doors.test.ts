@@ -163,7 +163,7 @@ test('a keep-largest rule in the meta: the same post-processed labels through pr
   const url = `redis://127.0.0.1:${port}`;
   let w: Proc | undefined;
   try {
-    w = await startCli(['worker', '--redis', url, '--backend', 'native', '--queues', 'predict'], /waiting for jobs/);
+    w = await startCli(['worker', '--redis', url, '--backend', 'native', '--queues', 'predict', '--roots', tmp], /waiting for jobs/);
     r = cli(['submit', caseFile, '-m', ruled, '-o', join(tmp, 'queue-ruled'), '--redis', url, '--no-progress']);
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /1 file\(s\): 1 predicted/);

@@ -84,7 +84,8 @@ const rport = await freePort();
 const startRedis = () => start('redis-server', ['--port', String(rport), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--dir', redisDir], /Ready to accept connections/);
 let redis = await startRedis();
 const url = `redis://127.0.0.1:${rport}`;
-const worker = (threads) => start(process.execPath, [MAIN, 'worker', '--redis', url, '--queues', 'predict', '--roots', `${tmp},${DATA}`, '--threads', String(threads), '--lock-duration', '10000', '--stalled-interval', '5000'], /waiting for jobs/);
+const worker = (threads) => start(process.execPath, [MAIN, 'worker', '--redis', url, '--queues', 'predict', '--roots', `${tmp},${DATA}`,
+  '--threads', String(threads), '--lock-duration', '10000', '--stalled-interval', '5000'], /waiting for jobs/);
 const submit = (dir, out) => new Promise((res) => {
   const c = spawn(process.execPath, [MAIN, 'submit', dir, '--redis', url, '-m', ckpt, '-o', out, '--resize', '96', '--no-progress'], { env: ENV });
   let text = ''; c.stdout.on('data', (d) => (text += d)); c.stderr.on('data', (d) => (text += d));

@@ -45,20 +45,28 @@ export function serveCommand(): Command {
     .option('--max-queue <n>', 'requests waiting at most; beyond, 503 with Retry-After', int(1), 64)
     .option('--timeout <ms>', 'a request waiting or running longer gets 504', int(1), 60000)
     .option('--body-limit <mb>', 'largest upload in MB (413 beyond)', float(0.001), 64)
-    .option('--max-pixels <n>', 'largest image in pixels, read from its header before any decode (413 beyond)', int(1), 64 * 1024 * 1024)
-    .option('--max-voxels <n>', 'largest volume in voxels, read from its header before any decode (413 beyond)', int(1), 128 * 1024 * 1024)
-    .option('--max-windows <n>', 'windows (times TTA flips) a tile given may run per image, slice or volume (413 beyond)', int(1), 1024)
+    .option('--max-pixels <n>', 'largest image in pixels, read from its header before any decode (413 beyond)',
+      int(1), 64 * 1024 * 1024)
+    .option('--max-voxels <n>', 'largest volume in voxels, read from its header before any decode (413 beyond)',
+      int(1), 128 * 1024 * 1024)
+    .option('--max-windows <n>', 'windows (times TTA flips) a tile given may run per image, slice or volume (413 beyond)',
+      int(1), 1024)
     .option('--header-timeout <ms>', 'time to send the request headers (408 beyond)', int(1), 10000)
     .option('--request-timeout <ms>', 'time to send the whole request, headers and body (408 beyond)', int(1), 120000)
     .option('--idle-timeout <ms>', 'longest pause within a request body (the connection is closed beyond)', int(1), 10000)
     .option('--max-connections <n>', 'connections open at once (more are closed at once)', int(1), 512)
-    .option('--drain-timeout <ms>', 'after SIGTERM, time to answer the requests in flight before the rest are cut', int(0), 30000)
-    .option('--api-key <key>', 'require "Authorization: Bearer <key>" for /v1/predict and /v1/models (better: env UNETPP_API_KEY)')
+    .option('--drain-timeout <ms>', 'after SIGTERM, time to answer the requests in flight before the rest are cut',
+      int(0), 30000)
+    .option('--api-key <key>',
+      'require "Authorization: Bearer <key>" for /v1/predict and /v1/models (better: env UNETPP_API_KEY)')
     .option('--metrics-auth', 'require the API key for /metrics too')
-    .option('--cors-origin <origin>', 'an origin whose web pages may call the service (repeatable or comma-separated); others get 403', list)
+    .option('--cors-origin <origin>',
+      'an origin whose web pages may call the service (repeatable or comma-separated); others get 403', list)
     .option('--cert <file>', 'TLS certificate (PEM): serve HTTPS (with --key)')
     .option('--key <file>', 'TLS private key (PEM)')
-    .option('--plan-cache <size>', 'memory the compiled plans of all option sets and image sizes may hold (least recently used freed beyond)', memorySize, 2 * 2 ** 30)
+    .option('--plan-cache <size>',
+      'memory the compiled plans of all option sets and image sizes may hold (least recently used freed beyond)',
+      memorySize, 2 * 2 ** 30)
     .option('--no-warm', 'do not compile the batch plans for the checkpoints\' recorded input size before listening')
     .option('--log', 'log every request (JSON lines)');
   addPyTorchMetaOptions(cmd);
@@ -89,19 +97,24 @@ export function serveCommand(): Command {
       resize: opts.resize, maxPixels: opts.maxPixels, maxVoxels: opts.maxVoxels, maxWindows: opts.maxWindows,
       maxBatch: opts.maxBatch, maxWaitMs: opts.maxWait, maxQueue: opts.maxQueue, timeoutMs: opts.timeout,
       bodyLimit: Math.round(opts.bodyLimit * 1024 * 1024), version, logger: !!opts.log,
-      limits: { headersTimeoutMs: opts.headerTimeout, requestTimeoutMs: opts.requestTimeout, idleTimeoutMs: opts.idleTimeout, maxConnections: opts.maxConnections },
+      limits: {
+        headersTimeoutMs: opts.headerTimeout, requestTimeoutMs: opts.requestTimeout, idleTimeoutMs: opts.idleTimeout,
+        maxConnections: opts.maxConnections,
+      },
       apiKey, metricsAuth: !!opts.metricsAuth, corsOrigins, planCacheBytes: opts.planCache,
       tls: opts.cert ? { cert: readFileSync(opts.cert), key: readFileSync(opts.key) } : undefined,
     });
     const address = await svc.app.listen({ port: opts.port, host: opts.host });
-    const guard = [apiKey ? 'API key required' : 'no API key', corsOrigins.length ? `CORS for ${corsOrigins.join(' ')}` : 'no CORS'].join(', ');
+    const guard = `${apiKey ? 'API key required' : 'no API key'}, ${corsOrigins.length ? `CORS for ${corsOrigins.join(' ')}` : 'no CORS'}`;
     console.log(`unetpp serve: listening on ${address} (${served.map((m) => `${m.name}=${m.entry.key}`).join(', ')}; ${backend.name}, ` +
       `${backend.precision}; max-batch ${opts.maxBatch}; ${guard})`);
     await new Promise<void>((resolve) => {
       const stop = (sig: string) => {
-        console.log(`unetpp serve: ${sig}: draining ${svc.batcher.depth} queued request(s) and those in flight (at most ${opts.drainTimeout} ms)`);
+        const queued = `${svc.batcher.depth} queued request(s)`;
+        console.log(`unetpp serve: ${sig}: draining ${queued} and those in flight (at most ${opts.drainTimeout} ms)`);
         // a last resort should the loop be free but something hold the process open
-        setTimeout(() => { console.error('unetpp serve: drain overran its deadline: exiting'); process.exit(1); }, opts.drainTimeout + 5000).unref();
+        const overran = () => { console.error('unetpp serve: drain overran its deadline: exiting'); process.exit(1); };
+        setTimeout(overran, opts.drainTimeout + 5000).unref();
         svc.drain(opts.drainTimeout).then((r) => {
           const cut = r.cut ? ` (${r.cut} request(s) still open at the deadline were cut)` : '';
           console.log(`unetpp serve: stopped in ${r.ms.toFixed(0)} ms${cut}`);

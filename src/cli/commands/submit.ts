@@ -14,7 +14,8 @@ export function submitCommand(): Command {
     .argument('<inputs...>', 'image files, folders of them, or .nii/.nii.gz volumes')
     .requiredOption('--redis <url>', 'Redis URL, e.g. redis://10.0.0.5:6379')
     .requiredOption('-m, --model <file>', 'unetpp checkpoint (on the shared storage)')
-    .option('-o, --out <dir>', 'output folder: masks named as unetpp predict names them, each in its input\'s folder relative to the inputs given; masks of an earlier batch with the same checkpoint and options are not redone', 'predictions')
+    .option('-o, --out <dir>', 'output folder: masks named as unetpp predict names them, each in its input\'s folder ' +
+      'relative to the inputs given; masks of an earlier batch with the same checkpoint and options are not redone', 'predictions')
     .option('--overlay', 'also write <stem>_overlay.png')
     .option('--probabilities', 'also write <stem>_prob.png')
     .option('--attempts <n>', 'tries per file before it counts as failed', int(1, 100), 3)

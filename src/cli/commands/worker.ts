@@ -9,7 +9,8 @@ export function workerCommand(): Command {
   const cmd = new Command('worker')
     .description('run queued jobs (unetpp submit, unetpp cv --redis) from Redis; start any number, on any machine sharing the storage')
     .requiredOption('--redis <url>', 'Redis URL, e.g. redis://10.0.0.5:6379, redis://:PASSWORD@host:6379, rediss:// for TLS')
-    .option('--roots <dirs>', 'comma-separated folders jobs may read and write (required for prediction jobs; confines cv jobs when given)')
+    .option('--roots <dirs>',
+      'comma-separated folders jobs may read and write (required for prediction jobs; confines cv jobs when given)')
     .addOption(new Option('--queues <list>', 'which jobs to take').argParser(oneOf('predict,cv', 'predict', 'cv')).default('predict,cv'))
     .option('--concurrency <n>', 'prediction jobs at once (the engine already uses every core)', int(1, 64), 1)
     .option('--lock-duration <ms>', 'a dead worker\'s job is taken over after this long', int(100), 30000)
@@ -20,7 +21,8 @@ export function workerCommand(): Command {
     const queues = opts.queues.split(',') as ('predict' | 'cv')[];
     const { parseRoots } = await import('../../queue/roots.js');
     if (queues.includes('predict') && !opts.roots)
-      throw new CliError('give --roots DIR[,DIR...]: the folders prediction jobs may read and write (inputs, outputs, checkpoints)');
+      throw new CliError('give --roots DIR[,DIR...]: the folders prediction jobs may read and write (inputs, outputs, ' +
+        'checkpoints)');
     let roots: string[] | undefined;
     try { roots = opts.roots ? parseRoots(opts.roots) : undefined; } catch (e) { throw new CliError((e as Error).message); }
     const backendFor = await backendsByDims(opts.backend, opts.precision, 'infer');
@@ -33,7 +35,8 @@ export function workerCommand(): Command {
       concurrency: opts.concurrency, lockDuration: opts.lockDuration, stalledInterval: opts.stalledInterval, maxStalledCount: opts.maxStalled,
       log: (s) => console.log(`${new Date().toISOString()} ${s}`),
     });
-    const where = `${redactUrl(opts.redis)} (${opts.queues}; ${backend.name}, ${backend.precision}${roots ? `; roots ${roots.join(', ')}` : ''})`;
+    const where = `${redactUrl(opts.redis)} (${opts.queues}; ${backend.name}, ${backend.precision}` +
+      `${roots ? `; roots ${roots.join(', ')}` : ''})`;
     console.log(`unetpp worker ${process.pid}: waiting for jobs on ${where}`);
     await new Promise<void>((resolve) => {
       const stop = (sig: string) => {

@@ -6,7 +6,7 @@
 // UNETPP_FUZZ_SCALE=50 (and UNETPP_FUZZ_SEED) for a long run.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -56,7 +56,10 @@ function mutate(src: Buffer, r: ReturnType<typeof rng>, hot = 64): Buffer {
     }
     case 3: return b.subarray(0, r.int(b.length)); // cut
     case 4: { const o = at(), n = r.int(64); return Buffer.concat([b.subarray(0, o), b.subarray(o, o + n), b.subarray(o)]); } // a run repeated
-    default: { const o = at(); return Buffer.concat([b.subarray(0, o), Buffer.from(Array.from({ length: r.int(16) }, () => r.int(256))), b.subarray(o + r.int(16))]); }
+    default: { // random bytes spliced in
+      const o = at(), junk = Buffer.from(Array.from({ length: r.int(16) }, () => r.int(256)));
+      return Buffer.concat([b.subarray(0, o), junk, b.subarray(o + r.int(16))]);
+    }
   }
 }
 
@@ -111,11 +114,14 @@ test('images: mutated PNG (8/16-bit, grey, RGB), JPEG and TIFF through the serve
 });
 
 test('volumes: mutated NIfTI-1 (.nii, .nii.gz) through the header checks and readNifti', async () => {
-  const vol = { dims: [6, 5, 4] as [number, number, number], spacing: [1, 1, 2] as [number, number, number], affine: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 2, 0], [0, 0, 0, 1]], data: new Float32Array(120).map((_, i) => i % 7) };
+  const vol = {
+    dims: [6, 5, 4] as [number, number, number], spacing: [1, 1, 2] as [number, number, number],
+    affine: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 2, 0], [0, 0, 0, 1]], data: new Float32Array(120).map((_, i) => i % 7),
+  };
   const seeds: Buffer[] = [];
   for (const [name, datatype] of [['a.nii', 'float32'], ['b.nii', 'int16'], ['c.nii', 'uint8']] as const) {
     await writeNifti(join(tmp, name), vol, { datatype });
-    seeds.push((await import('node:fs')).readFileSync(join(tmp, name)));
+    seeds.push(readFileSync(join(tmp, name)));
   }
   const file = join(tmp, 'fuzz.nii');
   const rss0 = rssMb();

@@ -46,14 +46,16 @@ const worker = (extraRoots: string[] = [], redisUrl = url, env: Record<string, s
   return startCli(['worker', '--redis', redisUrl, '--backend', BACKEND, '--queues', 'predict', '--roots', roots], /waiting for jobs/, env);
 };
 
-function submit(args: string[], redisUrl = url, env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> & { proc: ReturnType<typeof spawn> } {
-  const c = spawn(process.execPath, [MAIN, 'submit', ...args, '--redis', redisUrl, '--backoff', '100', '--attempts', '1'], { env: { ...process.env, OMP_WAIT_POLICY: 'passive', ...env } });
+type Ran = Promise<{ status: number | null; stdout: string; stderr: string }>;
+
+/** `unetpp submit` to its end, in a process of its own (workers run meanwhile). */
+function submit(args: string[], redisUrl = url, env: Record<string, string> = {}): Ran {
+  const c = spawn(process.execPath, [MAIN, 'submit', ...args, '--redis', redisUrl, '--backoff', '100', '--attempts', '1'],
+    { env: { ...process.env, OMP_WAIT_POLICY: 'passive', ...env } });
   let stdout = '', stderr = '';
   c.stdout.on('data', (d) => (stdout += d));
   c.stderr.on('data', (d) => (stderr += d));
-  const p = new Promise((resolve) => c.on('exit', (status) => resolve({ status, stdout, stderr }))) as Promise<{ status: number | null; stdout: string; stderr: string }> & { proc: ReturnType<typeof spawn> };
-  p.proc = c;
-  return p;
+  return new Promise((resolve) => c.on('exit', (status) => resolve({ status, stdout, stderr })));
 }
 
 const local = (input: string, out: string, extra: string[] = []) => {
@@ -107,7 +109,10 @@ test('a job naming a path outside the worker\'s --roots fails with a clear error
     for (const [id, patch] of hostile) await queue.add('predict', { ...base, ...patch }, { jobId: `hostile-${id}`, attempts: 1 });
     for (const [id, , reason] of hostile) {
       let job;
-      for (let t = 0; !(job = await queue.getJob(`hostile-${id}`))?.finishedOn; t++) { assert.ok(t < 200, id); await new Promise((r) => setTimeout(r, 50)); }
+      for (let t = 0; !(job = await queue.getJob(`hostile-${id}`))?.finishedOn; t++) {
+        assert.ok(t < 200, id);
+        await new Promise((r) => setTimeout(r, 50));
+      }
       assert.ok(job.failedReason, `${id} did not fail`);
       assert.match(job.failedReason, reason);
     }
@@ -149,7 +154,10 @@ test('Redis lost and restarted under a running submit: reported, then followed t
   const out = join(tmp, 'q', 'lost');
   const run = submit([dir, '-m', ckpt, '-o', out]);
   const peek = new Redis(url);
-  for (let t = 0; (await peek.llen(`bull:${PREDICT_QUEUE}:wait`)) < 4; t++) { assert.ok(t < 600, 'submit queued nothing'); await new Promise((r) => setTimeout(r, 50)); }
+  for (let t = 0; (await peek.llen(`bull:${PREDICT_QUEUE}:wait`)) < 4; t++) {
+    assert.ok(t < 600, 'submit queued nothing');
+    await new Promise((r) => setTimeout(r, 50));
+  }
   peek.disconnect(); // queued; no worker yet
   await stop(redis); // no persistence: the jobs are gone with it
   await new Promise((r) => setTimeout(r, 1000));
@@ -189,7 +197,9 @@ test('a Redis with a password: the URL carries it, logs mask it, a wrong one fai
   }
 });
 
-test('a Redis over TLS: rediss:// URLs, the CA given by NODE_EXTRA_CA_CERTS', { skip: REDIS_MISSING || (spawnSync('openssl', ['version']).status === 0 ? false : 'openssl not installed') }, async () => {
+const NO_OPENSSL = spawnSync('openssl', ['version']).status === 0 ? false : 'openssl not installed';
+
+test('a Redis over TLS: rediss:// URLs, the CA given by NODE_EXTRA_CA_CERTS', { skip: REDIS_MISSING || NO_OPENSSL }, async () => {
   const cert = join(tmp, 'redis-cert.pem'), key = join(tmp, 'redis-key.pem');
   const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert,
     '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
@@ -197,7 +207,8 @@ test('a Redis over TLS: rediss:// URLs, the CA given by NODE_EXTRA_CA_CERTS', { 
   const p3 = await freePort();
   let tls: Proc | undefined;
   try {
-    tls = await startRedis(p3, ['--port', '0', '--tls-port', String(p3), '--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', cert, '--tls-auth-clients', 'no']);
+    tls = await startRedis(p3, ['--port', '0', '--tls-port', String(p3), '--tls-cert-file', cert, '--tls-key-file', key,
+      '--tls-ca-cert-file', cert, '--tls-auth-clients', 'no']);
   } catch (e) {
     return void console.log(`# this redis-server has no TLS: ${(e as Error).message.split('\n')[0]}`);
   }

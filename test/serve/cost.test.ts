@@ -129,7 +129,9 @@ test('a decompression bomb PNG (16000x16000, a few hundred KB) is refused from i
   }
   assert.equal(mp.status, 413);
   const ms = Math.max(...results.map((r) => r.ms), mpMs);
-  console.log(`# bomb PNG ${(bomb.length / 1024).toFixed(0)} KB declaring 16000x16000: 413 in ${results.map((r) => r.ms.toFixed(1)).join(', ')} ms (raw), ${mpMs.toFixed(1)} ms (multipart); peak RSS growth ${growth.toFixed(1)} MB`);
+  const raw = results.map((r) => r.ms.toFixed(1)).join(', ');
+  console.log(`# bomb PNG ${(bomb.length / 1024).toFixed(0)} KB declaring 16000x16000: 413 in ${raw} ms (raw), ` +
+    `${mpMs.toFixed(1)} ms (multipart); peak RSS growth ${growth.toFixed(1)} MB`);
   assert.ok(ms < 100, `refused in ${ms.toFixed(1)} ms`);
   assert.ok(growth < 50, `serve grew by ${growth.toFixed(1)} MB`);
   assert.equal((await fetch(`${base}/healthz`)).status, 200);
@@ -150,7 +152,8 @@ test('NIfTI: a header declaring 4096^3 voxels and a .nii.gz inflating past its h
   assert.equal(r.status, 413);
   assert.match(r.j.message, /decompresses to more than the 4448 bytes its header declares/);
   const growth = peakMb(pid) - rss0;
-  console.log(`# NIfTI 4096^3 header: 413 in ${big.toFixed(1)} ms; .nii.gz of 512 MB behind a 16^3 header (${(gz.length / 1024).toFixed(0)} KB): 413 in ${r.ms.toFixed(1)} ms; peak RSS growth ${growth.toFixed(1)} MB`);
+  console.log(`# NIfTI 4096^3 header: 413 in ${big.toFixed(1)} ms; .nii.gz of 512 MB behind a 16^3 header ` +
+    `(${(gz.length / 1024).toFixed(0)} KB): 413 in ${r.ms.toFixed(1)} ms; peak RSS growth ${growth.toFixed(1)} MB`);
   assert.ok(big < 100 && r.ms < 100, `${big} ms, ${r.ms} ms`);
   assert.ok(growth < 50, `serve grew by ${growth.toFixed(1)} MB`);
   // an honest small volume still runs
@@ -201,7 +204,9 @@ test('plans of many image sizes stay within --plan-cache', async () => {
   assert.match(m, /unetpp_plan_cache_bytes \d+/);
   const held = Number(/unetpp_plan_cache_bytes (\d+)/.exec(m)![1]);
   assert.ok(held > 0 && held <= 4 * 2 ** 20, `plans hold ${held} bytes`);
-  console.log(`# 12 image sizes: plans held ${(held / 1024).toFixed(0)} KB (budget 4 MB); RSS ${(before / 1024).toFixed(0)} -> ${(kb('VmRSS', readFileSync(`/proc/${pid}/status`, 'utf8')) / 1024).toFixed(0)} MB`);
+  const after = kb('VmRSS', readFileSync(`/proc/${pid}/status`, 'utf8'));
+  console.log(`# 12 image sizes: plans held ${(held / 1024).toFixed(0)} KB (budget 4 MB); RSS ${(before / 1024).toFixed(0)} -> ` +
+    `${(after / 1024).toFixed(0)} MB`);
 });
 
 test('a 3D model\'s volume is costed on the grid it resamples to; NIfTI-2 headers are read too', async () => {
@@ -219,5 +224,6 @@ test('a 3D model\'s volume is costed on the grid it resamples to; NIfTI-2 header
   [300n, 200n, 100n].forEach((d, i) => n2.writeBigInt64LE(d, 24 + 8 * i));
   [0.5, 0.5, 2].forEach((p, i) => n2.writeDoubleLE(p, 112 + 8 * i));
   n2.writeBigInt64LE(544n, 168);
-  assert.deepEqual(niftiSizes(n2), { dims: [300, 200, 100], voxels: 6e6, spacing: [0.5, 0.5, 2], bitsPerVoxel: 16, voxOffset: 544, fileBytes: 544 + 12e6 });
+  assert.deepEqual(niftiSizes(n2),
+    { dims: [300, 200, 100], voxels: 6e6, spacing: [0.5, 0.5, 2], bitsPerVoxel: 16, voxOffset: 544, fileBytes: 544 + 12e6 });
 });

@@ -88,7 +88,8 @@ test('cross-origin: a simple POST from an origin not allowed is refused (403); a
   r = await fetch(`${base}/v1/predict`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
   assert.equal(r.status, 403);
   // the allowed origin: preflight, then the call
-  r = await fetch(`${base}/v1/predict`, { method: 'OPTIONS', headers: { origin: 'https://app.example.org', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' } });
+  const preflight = { origin: 'https://app.example.org', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' };
+  r = await fetch(`${base}/v1/predict`, { method: 'OPTIONS', headers: preflight });
   assert.equal(r.status, 204);
   assert.equal(r.headers.get('access-control-allow-origin'), 'https://app.example.org');
   assert.match(r.headers.get('access-control-allow-methods')!, /POST/);
@@ -99,7 +100,8 @@ test('cross-origin: a simple POST from an origin not allowed is refused (403); a
   // no --cors-origin: no CORS headers at all, and every Origin is refused
   const s = await serve([]);
   try {
-    r = await fetch(`${s.match[1]}/v1/predict`, { method: 'POST', body: png as BodyInit, headers: { origin: 'https://app.example.org', 'content-type': 'text/plain' } });
+    const headers = { origin: 'https://app.example.org', 'content-type': 'text/plain' };
+    r = await fetch(`${s.match[1]}/v1/predict`, { method: 'POST', body: png as BodyInit, headers });
     assert.equal(r.status, 403);
     r = await fetch(`${s.match[1]}/v1/predict`, { method: 'POST', body: png as BodyInit });
     assert.equal(r.status, 200);
@@ -110,7 +112,8 @@ test('cross-origin: a simple POST from an origin not allowed is refused (403); a
 });
 
 test('wrong methods on known routes get 405 with Allow; unknown routes 404', async () => {
-  for (const [method, path, allow] of [['GET', '/v1/predict', 'OPTIONS, POST'], ['DELETE', '/v1/models', 'GET, HEAD, OPTIONS'], ['POST', '/healthz', 'GET, HEAD, OPTIONS'], ['PUT', '/metrics', 'GET, HEAD, OPTIONS']]) {
+  const get = 'GET, HEAD, OPTIONS';
+  for (const [method, path, allow] of [['GET', '/v1/predict', 'OPTIONS, POST'], ['DELETE', '/v1/models', get], ['POST', '/healthz', get], ['PUT', '/metrics', get]]) {
     const r = await fetch(base + path, { method, headers: auth });
     assert.equal(r.status, 405, `${method} ${path}`);
     assert.equal(r.headers.get('allow'), allow);

@@ -1,155 +1,292 @@
-// Rebuilds docs/results.md (and its plots) from the result JSON files alone; runs without a
-// result show "pending". `node dist/experiments/paper-table/report.js [--results DIR] [--out FILE]`
+// Rebuilds docs/results.md (and its plots) from the result files alone: the multi-seed tables,
+// paired statistics, pruning and cost (analysis.ts), then the earlier single-seed runs and BraTS.
+// `node dist/experiments/paper-table/report.js [--results DIR] [--out FILE]`
 import { parseArgs } from 'node:util';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomicSync } from '../../src/io/safetensors.js';
-import { writePlots } from './plots.js';
-import { readPruning, readRun, type PruningResult, type RunResult, type Machine } from './results.js';
-import { DATASETS, FULL, MODELS, MODEL_LABELS, PAPER, type DatasetKey, type ModelKey } from './settings.js';
+import { ALPHA, COMPARISONS, analyse, type Analysis, type Comparison, type Metric, type ModelSummary, type PruningSummary, type SeedStat } from './analysis.js';
+import { legacySection, duration } from './legacy-report.js';
+import { writePruningPlots } from './plots.js';
+import { readJson, readSeedRuns, type Machine, type SeedRun } from './results.js';
 import { DATASET_NOTES } from './data.js';
-import { scheduleOf } from './unit.js';
+import { scheduleOf } from './image-unit.js';
+import type { CliConfig } from './recipe.js';
+import { DATASETS, FULL, IMAGE_DATASETS, MODELS, MODEL_LABELS, PAPER, SEEDS, SMOKE_SEEDS, isImageDataset, type DatasetKey, type ModelKey } from './settings.js';
 import { bratsSection } from '../brats/report.js';
 
-export const FULL_COMMAND = 'npm run build && OMP_WAIT_POLICY=passive node dist/experiments/paper-table/run.js --time-budget 10200';
+export const FULL_COMMAND = 'npm run build && OMP_WAIT_POLICY=passive node dist/experiments/paper-table/run.js --resume --time-budget 10200';
 
-const pct = (x: number) => (100 * x).toFixed(2);
-const pm = (s: { mean: number; std: number }) => `${pct(s.mean)} ± ${pct(s.std)}`;
-const n = (x: number) => x.toLocaleString('en-US');
-const mega = (x: number) => `${(x / 1e6).toFixed(2)}M`;
-function duration(s: number): string {
-  if (s < 120) return `${Math.round(s)} s`;
-  const m = Math.round(s / 60);
-  return m < 120 ? `${m} min` : `${Math.floor(m / 60)} h ${m % 60} min`;
+const pts = (x: number, d = 2) => (Number.isFinite(x) ? (100 * x).toFixed(d) : '-');
+const signed = (x: number, d = 2) => (x >= 0 ? '+' : '−') + pts(Math.abs(x), d);
+const int = (x: number) => x.toLocaleString('en-US');
+/** mean ± SE over seeds (x100 unless scale 1), with the seed count; one seed: no SE. */
+function stat(s: SeedStat, scale = 100, d = 2): string {
+  const f = (x: number) => (scale * x).toFixed(d);
+  return s.n >= 2 && Number.isFinite(s.se) ? `${f(s.mean)} ± ${f(s.se)} (${s.n})` : `${f(s.mean)} (${s.n})`;
+}
+const pval = (p: number) => (!Number.isFinite(p) ? '-' : p < 1e-4 ? '<0.0001' : p.toPrecision(2));
+const list = (xs: string[]) => (xs.length <= 1 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`);
+const METRIC_LABEL: Record<Metric, string> = { dice: 'Dice', iou: 'IoU' };
+const VERDICT: Record<Comparison['verdict'], string> = {
+  'significant': 'significant', 'cases only': 'significant over test cases only', 'not significant': 'not significant',
+};
+
+export interface ReportOptions {
+  results: string;
+  out: string;
+  /** experiments/brats/results: appends the BraTS section. */
+  brats?: string;
+  /** The seeds the experiment plans per dataset (default: the smoke seeds if the runs are smoke runs, else SEEDS). */
+  seeds?: Record<DatasetKey, number[]>;
+  /** Folder of the volume datasets' flag files, to describe a dataset without results yet. */
+  configs?: string;
+  resamples?: number;
 }
 
-/**
- * The ranking of the finished runs by test IoU, and whether the gaps exceed the noise: the
- * standard error of a mean over n test images is std / sqrt(n) (one training seed each, so
- * seed-to-seed variation comes on top).
- */
-function reading(runs: (RunResult | null)[]): string {
-  const done = MODELS.map((m, i) => ({ m, r: runs[i] })).filter((x): x is { m: ModelKey; r: RunResult } => !!x.r);
-  if (done.length < 2) return 'fewer than two models finished: no comparison yet.';
-  done.sort((a, b) => b.r.test.iou.mean - a.r.test.iou.mean);
-  const se = Math.max(...done.map((x) => x.r.test.iou.std / Math.sqrt(x.r.test.n)));
-  const spread = done[0].r.test.iou.mean - done[done.length - 1].r.test.iou.mean;
-  const order = done.map((x) => `${MODEL_LABELS[x.m]} ${(100 * x.r.test.iou.mean).toFixed(2)}`).join(' > ');
-  const verdict = spread < 2 * se
-    ? `the whole spread (${(100 * spread).toFixed(2)} points) is within two standard errors of a mean over the test images (${(100 * se).toFixed(2)} points), so these runs do not separate the models`
-    : `the spread (${(100 * spread).toFixed(2)} points) exceeds two standard errors of a mean over the test images (${(100 * se).toFixed(2)} points)`;
-  return `${order} (test IoU %); ${verdict}; one seed per model. ${done.length < MODELS.length ? 'Not all models have finished.' : ''}`.trim();
-}
-
-function runTable(ds: DatasetKey, runs: (RunResult | null)[]): string {
-  const paper = ds === 'dsb2018';
-  const lines = [
-    `| model | params (ours, bn) | params (paper preset) | paper params | test IoU % (mean ± std) | test Dice % | paper IoU % | epochs (best) | training time |`,
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-  ];
-  MODELS.forEach((m, i) => {
-    const r = runs[i];
-    const paperIou = paper ? PAPER.nucleiIou[m].toFixed(2) : '-';
-    if (!r) { lines.push(`| ${MODEL_LABELS[m]} | pending | | ${mega(PAPER.params[m])} | pending | pending | ${paperIou} | | |`); return; }
-    lines.push(`| ${MODEL_LABELS[m]} | ${n(r.params)} | ${n(r.paramsPaperPreset)} | ${mega(PAPER.params[m])} | ${pm(r.test.iou)} | ${pm(r.test.dice)} | ${paperIou} | ` +
-      `${r.training.epochs} (${r.training.bestEpoch}) | ${duration(r.training.seconds)}${r.training.medianEpochSeconds ? ` (median epoch ${r.training.medianEpochSeconds.toFixed(0)} s)` : ''} |`);
+function statusLines(a: Analysis): string[] {
+  const lines = [`${a.found} of ${a.expected.length} planned runs finished (${DATASETS.map((ds) => `${ds}: seeds ${(a.expected.filter((k) => k.ds === ds).map((k) => k.seed))
+    .filter((s, i, xs) => xs.indexOf(s) === i).join(', ')}`).join('; ')}).`];
+  if (!a.missing.length) return lines;
+  const parts = DATASETS.flatMap((ds) => {
+    const miss = a.missing.filter((k) => k.ds === ds);
+    if (!miss.length) return [];
+    const byModel = MODELS.filter((m) => miss.some((k) => k.model === m)).map((m) => `${MODEL_LABELS[m]} seed ${miss.filter((k) => k.model === m).map((k) => k.seed).join(', ')}`);
+    return [`${ds}: ${byModel.join('; ')}`];
   });
-  return lines.join('\n');
+  return [...lines, `Missing: ${parts.join('. ')}. Tables show what is there, with its seed count; a comparison uses the seeds both models have.`];
 }
 
-function pruningTable(p: PruningResult | null): string {
-  const lines = [
-    '| network | params | paper params (Keras) | GFLOP / image | ms / image, batch 1 | ms / image, batch 16 | test IoU % | test Dice % |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
-  ];
-  const paperParams = (level: number | 'accurate') => n(PAPER.levelParams[(level === 'accurate' ? 4 : level) - 1] ?? NaN);
-  if (!p) {
-    for (const l of [1, 2, 3, 4]) lines.push(`| L${l} (fast) | pending | ${paperParams(l)} | pending | pending | pending | pending | pending |`);
-    lines.push(`| L4, accurate | pending | ${paperParams('accurate')} | pending | pending | pending | pending | pending |`);
-    return lines.join('\n');
-  }
-  for (const r of p.rows)
-    lines.push(`| ${r.level === 'accurate' ? `L${p.rows.length - 1}, accurate` : `L${r.level} (fast)`} | ${n(r.params)} | ${paperParams(r.level)} | ${r.gflops.toFixed(2)} | ` +
-      `${r.msBatch1.toFixed(1)} | ${r.msBatch16.toFixed(1)} | ${pm(r.iou)} | ${pm(r.dice)} |`);
-  return lines.join('\n');
-}
-
-const machineLine = (m: Machine) => `${m.cpu}, ${m.cores} cores (threads: ${m.threads}), ${m.os}, Node ${m.node}, backend ${m.backend}`;
-
-export async function buildReport(o: { results: string; out: string; brats?: string }): Promise<string> {
-  const runs = DATASETS.map((ds) => MODELS.map((m) => readRun(o.results, ds, m)));
-  const pruning = DATASETS.map((ds) => readPruning(o.results, ds));
-  const all = runs.flat().filter((r): r is RunResult => !!r);
-  const allPruning = pruning.filter((p): p is PruningResult => !!p);
-  const plotDir = join(dirname(o.out), basename(o.out, extname(o.out)));
-  const plots = await writePlots(plotDir, all, allPruning);
-  const smoke = all.some((r) => r.smoke);
-  const machines = [...new Set([...all.map((r) => r.machine), ...allPruning.map((p) => p.machine)].map(machineLine))];
-  const dates = [...all.map((r) => r.date), ...allPruning.map((p) => p.date)].sort();
-  const commands = [...new Set(all.map((r) => r.command))];
-  const schedule = all[0]?.schedule ?? scheduleOf(FULL, 'dsb2018');
-  const md: string[] = [
-    '# Results: the UNet++ paper\'s comparison, reproduced',
-    '',
-    `Generated by \`node dist/experiments/paper-table/report.js\` from \`experiments/paper-table/results/*.json\`: do not edit by hand. ` +
-    `${all.length} of ${DATASETS.length * MODELS.length} runs finished${all.length < 8 ? ' (the others show "pending")' : ''}.` +
-    (smoke ? ' **Smoke mode: tiny models, 1-2 epochs, a few images: these numbers check the pipeline only.**' : ''),
-    '',
+function setupLines(runs: SeedRun[], o: ReportOptions): string[] {
+  const schedule = scheduleOf(FULL, 'dsb2018', 0);
+  const volume = DATASETS.filter((ds) => !isImageDataset(ds)).map((ds) => {
+    const r = runs.find((x) => x.dataset === ds);
+    const flags = (r?.settings.flags as Record<string, unknown> | undefined) ?? (o.configs ? readJson<CliConfig>(join(o.configs, `${ds}.json`))?.train : undefined);
+    return `- ${ds} (volumes): \`unetpp train\` with ${flags ? Object.entries(flags).filter(([k]) => !['arch', 'deepSupervision', 'seed', 'modelSeed'].includes(k))
+      .map(([k, v]) => `--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} ${v}`).join(' ') : '(its config file)'} ` +
+      '(`experiments/paper-table/configs/' + ds + '.json`), the model flags and `--seed k --model-seed k`; scored by `unetpp eval --split test` ' +
+      '(foreground classes averaged per case); wide U-Net filters x 35/32.';
+  });
+  return [
     '## Setup',
     '',
-    'Every run has the same seed, schedule and early stopping (bn preset: conv3x3 + BN + ReLU, bilinear up-sampling):',
+    'Models: U-Net, wide U-Net (filters x 35/32, about UNet++\'s parameters), UNet++ without and with deep supervision (DS), bn preset ' +
+    '(conv + norm + ReLU, bilinear up-sampling). Seed k sets the initial weights, the data order and the augmentation of run k. ' +
+    'Every model of a dataset has the same schedule and budget.',
     '',
-    ...Object.entries(schedule).filter(([k]) => k !== 'data').map(([k, v]) => `- ${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`),
-    ...DATASETS.map((ds) => `- ${ds}: ${DATASET_NOTES[ds]}`),
-    '- test scores: best checkpoint (validation IoU), accurate mode (mean of the heads\' probabilities), threshold 0.5, IoU and Dice per image, then mean ± std over the test images; an image with empty prediction and truth scores 1.',
+    `- ${IMAGE_DATASETS.join(', ')} (images, in-process, the hand settings of \`settings.ts\`): ` +
+    Object.entries(schedule).filter(([k]) => !['data', 'seed'].includes(k)).map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('; ') + '.',
+    ...IMAGE_DATASETS.map((ds) => `  - ${ds}: ${DATASET_NOTES[ds]}`),
+    ...volume,
+    '- Test scores: the best checkpoint (validation metric), accurate mode (mean of the heads), threshold 0.5, Dice and IoU per test case ' +
+    '(an empty prediction of an empty truth scores 1).',
     '',
-    `Machine: ${machines.length ? machines.join('; ') : 'pending'}. Runs dated ${dates.length ? `${dates[0].slice(0, 10)} to ${dates[dates.length - 1].slice(0, 10)}` : 'pending'}.`,
-    'Training time is wall clock summed over epochs, on a machine shared with other jobs (and runs paused for benchmarks), so it overstates the cost; the median epoch (where recorded) is the better guide.',
+    '**Statistics** (`src/metrics/stats.ts`). Per model, a seed\'s score is its mean over the test cases; tables give the mean ± standard error ' +
+    'over seeds (SE = sd / sqrt(k), k in parentheses). A comparison A − B pairs the two models on every test case and on every seed both have. ' +
+    `Its interval is a 95% percentile bootstrap (${o.resamples ?? 10000} resamples, seeded) over two levels at once: the test cases (paired) and ` +
+    'the seeds (paired by seed), seed deviations inflated by sqrt(k / (k − 1)) so that 3-5 seeds are not under-dispersed. It covers the variation ' +
+    'between training runs, which a test over cases alone ignores; with few seeds it is still approximate (in simulation with 3 seeds and seed ' +
+    'variation dominating it covers ~85-90%, against ~20-45% for cases alone). The tests take the per-case difference of the seed means: ' +
+    'Wilcoxon signed-rank (exact below 50 cases without ties, else normal with tie correction; zero differences dropped) and the paired t-test, ' +
+    'two-sided, Holm-adjusted over every row of the comparison table (each test separately). A difference is called **significant** when the ' +
+    `Holm-adjusted Wilcoxon p < ${ALPHA} and the bootstrap interval excludes 0; **significant over test cases only** when the test passes but ` +
+    'the interval (seed variation) includes 0.',
     '',
-    '## Segmentation: the four models',
+  ];
+}
+
+function modelTable(ds: DatasetKey, ms: ModelSummary[]): string[] {
+  const paper = ds === 'dsb2018';
+  const lines = [
+    `| model | seeds | test Dice % | test IoU % | params |${paper ? ' paper IoU % |' : ''}`,
+    `|---|---:|---:|---:|---:|${paper ? '---:|' : ''}`,
+  ];
+  for (const m of MODELS) {
+    const s = ms.find((x) => x.model === m);
+    const p = paper ? ` ${PAPER.nucleiIou[m].toFixed(2)} |` : '';
+    lines.push(s ? `| ${MODEL_LABELS[m]} | ${s.seeds.join(', ')} | ${stat(s.dice)} | ${stat(s.iou)} | ${int(s.params)} |${p}` : `| ${MODEL_LABELS[m]} | pending | | | |${p}`);
+  }
+  const cases = ms[0]?.cases;
+  return [...lines, '', `Mean ± SE over seeds (seed count); each seed's score is its mean over the ${cases ?? ''} test cases.`, ''];
+}
+
+function comparisonTable(cs: Comparison[]): string[] {
+  if (!cs.length) return ['No comparison yet: no dataset has UNet++ (DS) and a U-Net with a common seed.', ''];
+  return [
+    '| dataset | comparison | metric | seeds x cases | difference (points) | 95% CI, cases and seeds | Wilcoxon p (Holm) | t-test p (Holm) | verdict |',
+    '|---|---|---|---:|---:|---:|---:|---:|---|',
+    ...cs.map((c) => `| ${c.dataset} | ${MODEL_LABELS[c.a]} − ${MODEL_LABELS[c.b]} | ${METRIC_LABEL[c.metric]} | ${c.seeds.length} x ${c.cases} | ` +
+      `${signed(c.ci.estimate)} | [${signed(c.ci.lo)}, ${signed(c.ci.hi)}] | ${pval(c.wilcoxon.p)} (${pval(c.wilcoxonHolm)}) | ` +
+      `${pval(c.ttest.p)} (${pval(c.ttestHolm)}) | ${VERDICT[c.verdict]} |`),
     '',
-    ...DATASETS.flatMap((ds, i) => [`### ${ds}`, '', runTable(ds, runs[i]), '']),
-    'Paper: Zhou et al., "UNet++: A Nested U-Net Architecture for Medical Image Segmentation" (DLMIA 2018), table 2, cell nuclei. ' +
-    'That paper has no EM task ("-"). Its wide U-Net is listed with 9.13M params; the official Keras code builds 9,282,246 ' +
-    '(the "paper preset" column counts our paper-preset build of each architecture with 1 input channel: it matches the official code).',
+  ];
+}
+
+/** One sentence per dataset and comparison (Dice; IoU when it disagrees), and the limits of small test sets. */
+function comparisonSentences(cs: Comparison[]): string[] {
+  const out: string[] = [];
+  for (const ds of DATASETS)
+    for (const [a, b] of COMPARISONS) {
+      const dice = cs.find((c) => c.dataset === ds && c.a === a && c.b === b && c.metric === 'dice');
+      const iou = cs.find((c) => c.dataset === ds && c.a === a && c.b === b && c.metric === 'iou');
+      if (!dice || !iou) continue;
+      const what = (c: Comparison) => `${signed(c.ci.estimate)} ${METRIC_LABEL[c.metric]} points (95% CI ${signed(c.ci.lo)} to ${signed(c.ci.hi)}), ${VERDICT[c.verdict]}`;
+      const seeds = dice.seeds.length === 1 ? ' (one seed: seed variation not covered)' : '';
+      out.push(`- ${ds}: ${MODEL_LABELS[a]} − ${MODEL_LABELS[b]}: ${what(dice)}${iou.verdict === dice.verdict ? '' : `; IoU ${what(iou)}`}${seeds}.`);
+    }
+  // few test cases bound the exact Wilcoxon p from below: say so where it could decide the verdict
+  const m = cs.length;
+  for (const ds of DATASETS) {
+    const c = cs.find((x) => x.dataset === ds && x.wilcoxon.method === 'exact');
+    if (!c || 2 / 2 ** c.cases <= ALPHA / m) continue;
+    out.push(`- ${ds} has ${c.cases} test cases: the smallest possible two-sided Wilcoxon p is 2/2^${c.cases} = ${pval(2 / 2 ** c.cases)}` +
+      (2 / 2 ** c.cases >= ALPHA ? ', so no difference on it can be significant, whatever its size.'
+        : `, which Holm's correction over ${m} rows multiplies by up to ${m}: the test has little power there, whatever the size of a difference.`));
+  }
+  return [...out, ''];
+}
+
+function pruningTable(p: PruningSummary): string[] {
+  const batch = p.rows[0]?.batch;
+  const label = (l: number | 'accurate') => (l === 'accurate' ? `L${p.rows.length - 1}, accurate` : `L${l} (fast)`);
+  const within = p.smallestWithinOneSe;
+  const basis = p.seBasis === 'seeds' ? `one SE over ${p.seeds.length} seeds` : 'one SE over the test cases (one seed)';
+  return [
+    `| network | params | GFLOP / input | ms / input, batch 1 | ms / input, batch ${batch} | test Dice % | test IoU % |`,
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...p.rows.map((r) => `| ${label(r.level)} | ${int(r.params)} | ${r.gflops.toFixed(2)} | ${stat(r.msBatch1, 1, 1)} | ${stat(r.msBatched, 1, 1)} | ` +
+      `${stat(r.dice)} | ${stat(r.iou)} |`),
     '',
-    '## Pruning: UNet++ with deep supervision',
+    (p.seeds.length > 1 ? `Seeds ${p.seeds.join(', ')}; mean ± SE over seeds (count). ` : `Seed ${p.seeds[0]} only: no SE over seeds. `) + (within === null
+      ? `No pruned level comes within ${basis} of the full network (Dice ${pts(p.threshold)}% or more).`
+      : `The smallest network within ${basis} of the full one (Dice ≥ ${pts(p.threshold)}%) is **L${within}**: ` +
+        `${int(p.rows.find((r) => r.level === within)!.params)} parameters and ${stat(p.rows.find((r) => r.level === within)!.msBatch1, 1, 1)} ms per input at batch 1, ` +
+        `against ${int(p.rows[p.rows.length - 1].params)} and ${stat(p.rows[p.rows.length - 1].msBatch1, 1, 1)} ms for the full network in accurate mode.`),
     '',
-    'L1..L4 are the pruned networks (nodes i + j <= d, head d) in fast mode (L4 = the full network reading head 4 only); ' +
-    '"accurate" averages all heads. GFLOPs and times are per 96x96 image; times are medians on the native backend. ' +
-    'Paper params are the official Keras code\'s (paper preset), for scale.',
+  ];
+}
+
+function costTable(ms: ModelSummary[]): string[] {
+  if (!ms.length) return ['pending (no finished run yet)', ''];
+  const shape = (s: ModelSummary) => s.timing.shape.join('x');
+  return [
+    '| dataset | model | seeds | training time | epochs | median step (ms) | training GFLOP / step | GFLOP / input (forward) | ms / input, batch 1 | ms / input, batched |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...ms.map((s) => `| ${s.dataset} | ${MODEL_LABELS[s.model]} | ${s.seeds.length} | ${duration(s.trainSeconds.mean)}${s.trainSeconds.n >= 2 ? ` ± ${duration(s.trainSeconds.se)}` : ''} | ` +
+      `${stat(s.epochs, 1, 1)} | ${s.stepMs.n ? s.stepMs.mean.toFixed(0) : '-'} | ${s.trainGflopsPerStep.toFixed(1)} | ${s.gflops.toFixed(2)} (${shape(s)}) | ` +
+      `${stat(s.msBatch1, 1, 1)} | ${stat(s.msBatched, 1, 1)} (batch ${s.timing.batch}) |`),
     '',
-    ...DATASETS.flatMap((ds, i) => [`### ${ds}`, '', pruningTable(pruning[i]), '']),
-    '## Plots',
+    'Training time is wall clock summed over epochs (mean ± SE over seeds), on 2 cores shared with other jobs: it overstates the cost, and the ' +
+    'FLOPs per step (`unetpp info`\'s training estimate, 3x the forward pass, times the inputs of a step) are the machine-independent measure. ' +
+    'Times per input are medians of timed forward passes on the native backend (probabilities included).',
     '',
-    ...(plots.length ? plots.flatMap((p) => [`![${p.file}](${basename(plotDir)}/${p.file})`, '', p.caption, '']) : ['pending (no finished run yet)', '']),
+  ];
+}
+
+function paperLines(a: Analysis): string[] {
+  const dsb = a.models.filter((m) => m.dataset === 'dsb2018');
+  const lines = [
+    '## Comparison with the paper',
+    '',
+    'Zhou et al., "UNet++: A Nested U-Net Architecture for Medical Image Segmentation" (DLMIA 2018), table 2, reports one IoU per model and task ' +
+    '(cell nuclei, colon polyp, liver, lung nodule): UNet++ with DS gains 1.75 IoU points over U-Net on nuclei and about 3.9 on average over the four tasks. ' +
+    '**Its metric is not precisely defined**: no protocol (per image or pooled, threshold, resolution) and no split are published, and the official ' +
+    'code\'s helper named `compute_iou` computes 2|A∩B| / (|A| + |B|), a Dice coefficient. Its column is therefore set beside both of ours; the ' +
+    'differences between models, not the levels, are what should reproduce. ISBI 2012 and Hippocampus are not in the paper.',
+    '',
+  ];
+  if (!dsb.length) return [...lines, 'dsb2018: pending.', ''];
+  lines.push('| dsb2018 | paper IoU % | ours IoU % | ours Dice % |', '|---|---:|---:|---:|');
+  for (const m of MODELS) {
+    const s = dsb.find((x) => x.model === m);
+    lines.push(`| ${MODEL_LABELS[m]} | ${PAPER.nucleiIou[m].toFixed(2)} | ${s ? stat(s.iou) : 'pending'} | ${s ? stat(s.dice) : 'pending'} |`);
+  }
+  lines.push('');
+  for (const [x, y] of COMPARISONS) {
+    const gain = PAPER.nucleiIou[x] - PAPER.nucleiIou[y];
+    const c = a.comparisons.find((q) => q.dataset === 'dsb2018' && q.a === x && q.b === y && q.metric === 'iou');
+    if (!c) continue;
+    const where = gain / 100 > c.ci.hi ? 'above our interval' : gain / 100 < c.ci.lo ? 'below our interval' : 'inside our interval';
+    lines.push(`- ${MODEL_LABELS[x]} − ${MODEL_LABELS[y]}: the paper ${gain >= 0 ? '+' : '−'}${Math.abs(gain).toFixed(2)} IoU points; ours ${signed(c.ci.estimate)} ` +
+      `(95% CI ${signed(c.ci.lo)} to ${signed(c.ci.hi)}, ${c.seeds.length} seeds): the paper's gain lies ${where}.`);
+  }
+  return [...lines, ''];
+}
+
+/** The closing paragraph: what the comparisons say about the claim, from their verdicts and signs. */
+function closing(a: Analysis): string[] {
+  const dice = a.comparisons.filter((c) => c.metric === 'dice');
+  if (!dice.length) return ['## What the data say about the claim', '', 'Pending: no dataset has both UNet++ (DS) and a U-Net finished on a common seed.', ''];
+  const better = dice.filter((c) => c.verdict === 'significant' && c.ci.estimate > 0);
+  const worse = dice.filter((c) => c.verdict === 'significant' && c.ci.estimate < 0);
+  const casesOnly = dice.filter((c) => c.verdict === 'cases only');
+  const name = (c: Comparison) => `${c.dataset} (vs ${MODEL_LABELS[c.b]}, ${signed(c.ci.estimate)} points)`;
+  const seeds = [...new Set(dice.map((c) => c.seeds.length))];
+  const parts = [
+    `Across ${dice.length} comparisons of UNet++ (DS) with U-Net and wide U-Net (Dice; ${list([...new Set(dice.map((c) => c.dataset))])}; ` +
+    `${Math.min(...seeds) === Math.max(...seeds) ? Math.min(...seeds) : `${Math.min(...seeds)} to ${Math.max(...seeds)}`} seeds per comparison), ` +
+    `${better.length} show UNet++ (DS) significantly better${better.length ? `: ${list(better.map(name))}` : ''}, ` +
+    `${worse.length} significantly worse${worse.length ? `: ${list(worse.map(name))}` : ''}, ` +
+    `and ${dice.length - better.length - worse.length} do not separate the models${casesOnly.length ? ` (of which ${casesOnly.length} pass the test over test cases but not the seed variation: ${list(casesOnly.map(name))})` : ''}.`,
+    better.length && !worse.length ? 'Where the data separate the models, they side with the paper\'s claim, though the gains are to be read against its sizes above.'
+      : worse.length && !better.length ? 'Where the data separate the models, they go against the paper\'s claim.'
+        : better.length && worse.length ? 'The direction depends on the dataset: the claim does not hold in general here.'
+          : 'With this budget and these seeds the data neither confirm nor refute the claim: the differences are within the variation between training runs and test cases.',
+  ];
+  if (a.missing.length) parts.push(`${a.missing.length} planned runs are still missing, so this reading is provisional.`);
+  if (a.smoke) parts.push('These are smoke runs (tiny models, a few steps): they check the pipeline, not the claim.');
+  return ['## What the data say about the claim', '', parts.join(' '), ''];
+}
+
+const machineLine = (m: Machine) => `${m.cpu}, ${m.cores} cores (threads: ${m.threads}), Node ${m.node}, backend ${m.backend}`;
+
+export async function buildReport(o: ReportOptions): Promise<string> {
+  const runs = readSeedRuns(o.results);
+  const smoke = runs.some((r) => r.smoke);
+  const a = analyse(runs, { seeds: o.seeds ?? (smoke ? SMOKE_SEEDS : SEEDS), resamples: o.resamples });
+  const plotDir = join(dirname(o.out), basename(o.out, extname(o.out)));
+  const plots = await writePruningPlots(plotDir, a.pruning);
+  const legacy = await legacySection(o.results, plotDir);
+  const machines = [...new Set(runs.map((r) => machineLine(r.machine)))];
+  const dates = runs.map((r) => r.date).sort();
+  const md: string[] = [
+    '# Results: the UNet++ paper\'s comparison, over seeds',
+    '',
+    'Generated by `node dist/experiments/paper-table/report.js` from `experiments/paper-table/results/` (issue 26): do not edit by hand.' +
+    (smoke ? ' **Smoke runs: tiny models, 1-2 epochs, a few images: these numbers check the pipeline only.**' : ''),
+    '',
+    ...statusLines(a),
+    ...(runs.length ? ['', `Machine: ${machines.join('; ')}. Runs dated ${dates[0].slice(0, 10)} to ${dates[dates.length - 1].slice(0, 10)}.`] : []),
+    '',
+    ...setupLines(runs, o),
+    '## Accuracy per model',
+    '',
+    ...DATASETS.flatMap((ds) => [`### ${ds}`, '', ...modelTable(ds, a.models.filter((m) => m.dataset === ds))]),
+    '## Paired differences: UNet++ (DS) against U-Net and wide U-Net',
+    '',
+    ...comparisonTable(a.comparisons),
+    ...comparisonSentences(a.comparisons),
+    '## Pruning: UNet++ with deep supervision, over seeds',
+    '',
+    'L1..Ld are the pruned networks (nodes i + j <= d, head d) in fast mode; "accurate" is the full network averaging all heads. ' +
+    'GFLOPs and times are per input of the timing shape (2D: 96x96 images; volumes: the training patch).',
+    '',
+    ...(a.pruning.length ? a.pruning.flatMap((p) => [`### ${p.dataset}`, '', ...pruningTable(p)]) : ['pending (no UNet++ (DS) run finished yet)', '']),
+    ...plots.flatMap((p) => [`![${p.file}](${basename(plotDir)}/${p.file})`, '', p.caption, '']),
+    '## Cost',
+    '',
+    ...costTable(a.models),
+    ...paperLines(a),
+    ...closing(a),
     '## Commands',
     '',
-    'Full experiment (resumable: re-run the same command in each session until every run is finished; ~2 h 50 min per session):',
+    'The whole experiment (resumable: re-run the same command in each session until every run is finished; ~2 h 50 min per session; ' +
+    'experiments/paper-table/README.md has the cost per dataset):',
     '',
-    '```sh', FULL_COMMAND, 'node dist/experiments/paper-table/report.js   # rebuild this page from the JSON files', '```',
+    '```sh', FULL_COMMAND, 'node dist/experiments/paper-table/report.js   # rebuild this page from the result files', '```',
     '',
-    ...(commands.length ? ['Commands that produced these results:', '', '```sh', ...commands, '```', ''] : []),
-    '## What the numbers say',
-    '',
-    ...DATASETS.map((ds, i) => `- ${ds}: ${reading(runs[i])}`),
-    '',
-    '## Differences from the paper',
-    '',
-    '- **Metric.** Ours is the IoU of each test image at threshold 0.5, averaged over the test images of `split.csv` (Dice likewise). ' +
-    'The paper does not define its protocol in detail, and the official code\'s helper named `compute_iou` (helper_functions.py) ' +
-    'actually computes 2|A∩B| / (|A| + |B|), a Dice coefficient, while training reports a separate Keras `mean_iou` metric; its split is ' +
-    'not published either. The paper\'s IoU column is therefore not directly comparable to ours (compare it with both of our columns); ' +
-    'the ranking of the models is what should reproduce.',
-    '- **Data.** dsb2018 stage-1 training set with the community\'s label fixes, our fixed 464/66/134 split, every image resized to 96x96 ' +
-    '(the paper also trained at 96x96; its split is not published). ISBI 2012 EM is not in the DLMIA paper.',
-    '- **Architecture preset.** The bn preset (conv + batch norm, bilinear up-sampling, as the PyTorch NestedUNet) instead of the Keras ' +
-    'paper preset (conv + ReLU + dropout 0.5, transposed convolutions), so our parameter counts differ (see both columns).',
-    `- **Schedule.** Adam ${FULL.lr} constant as the paper, batch ${FULL.batchSize}, at most ${FULL.maxEpochs} epochs with early stopping on validation IoU ` +
-    `(patience ${FULL.patience}); the paper stops early on the validation loss with its own patience. Flips and 90-degree turns as augmentation.`,
-    '- **Loss.** 0.5 BCE + Dice per head (mean over heads with deep supervision), as the paper.',
-    '- **One seed.** One run per model; the std is over test images, not over training seeds.',
-    '',
+    ...(runs.length ? ['Commands that produced the runs above:', '', '```sh', ...new Set(runs.map((r) => r.command)), '```', ''] : []),
+    ...legacy,
     ...(o.brats ? bratsSection(o.brats) : []),
   ];
   const text = md.join('\n');
@@ -161,7 +298,10 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const repo = fileURLToPath(new URL('../../../', import.meta.url));
   const { values } = parseArgs({ options: { results: { type: 'string' }, out: { type: 'string' } }, strict: true });
   const out = resolve(values.out ?? join(repo, 'docs/results.md'));
-  buildReport({ results: resolve(values.results ?? join(repo, 'experiments/paper-table/results')), out, brats: join(repo, 'experiments/brats/results') })
+  buildReport({
+    results: resolve(values.results ?? join(repo, 'experiments/paper-table/results')), out,
+    brats: join(repo, 'experiments/brats/results'), configs: join(repo, 'experiments/paper-table/configs'),
+  })
     .then(() => console.log(`wrote ${out}`))
     .catch((e: Error) => { console.error(`report: ${e.message}`); process.exit(1); });
 }

@@ -1,5 +1,5 @@
-// Test scores through the prediction API (per-image IoU and Dice at 0.5, mean and std), and
-// forward timings of one inference mode at a fixed batch size (medians).
+// Test scores through the prediction API (per-image IoU and Dice at 0.5: per case, or mean and
+// std), and forward timings of one inference mode at a fixed batch size (medians), 2D or 3D.
 import { Graph } from '../../src/engine/graph.js';
 import { Plan } from '../../src/engine/plan.js';
 import type { Backend } from '../../src/engine/backend.js';
@@ -9,22 +9,29 @@ import { scoreRow, summarize } from '../../src/metrics/index.js';
 import { createPredictor, type PredictorOptions } from '../../src/infer/predict.js';
 import { scoreImage } from '../../src/infer/evaluate.js';
 import type { InferenceMode, SegModel } from '../../src/models/model.js';
-
-export interface Stat { mean: number; std: number }
-export interface SetScores { n: number; iou: Stat; dice: Stat }
+import { Rng } from '../../src/data/rng.js';
+import type { SetScores, Stat } from './legacy-results.js';
+import { r5, type CaseScores, type Timing } from './results.js';
 
 const round = (x: number, d = 5) => Number(x.toFixed(d));
 
 /**
- * Scores whole images (any size: the predictor pads to the model's multiple; ISBI's 512x512
- * runs in one window). Batch 1 so every image sees the same plan.
+ * Per-case IoU and Dice of whole images (any size: the predictor pads to the model's multiple;
+ * ISBI's 512x512 runs in one window). Batch 1 so every image sees the same plan.
  */
-export function scoreSamples(model: SegModel, samples: LoadedSample[], backend: Backend, opts: Omit<PredictorOptions, 'backend'>): SetScores {
+export function scoreCases(model: SegModel, samples: LoadedSample[], backend: Backend, opts: Omit<PredictorOptions, 'backend'>): CaseScores {
+  const rows = caseRows(model, samples, backend, opts);
+  return { ids: samples.map((s) => s.id), dice: r5(rows.map((r) => r.dice)), iou: r5(rows.map((r) => r.iou)) };
+}
+
+function caseRows(model: SegModel, samples: LoadedSample[], backend: Backend, opts: Omit<PredictorOptions, 'backend'>) {
   const predictor = createPredictor(model, { ...opts, backend, batch: 1 });
-  const rows = samples.map((s) => {
-    const p = predictor.predict(s.image);
-    return scoreRow(s.id, scoreImage(p, s.mask.data, s.mask.channels, 'sigmoid', { hd95: false }).mean);
-  });
+  return samples.map((s) => scoreImage(predictor.predict(s.image), s.mask.data, s.mask.channels, 'sigmoid', { hd95: false }).mean);
+}
+
+/** Mean and (population) std over the images, as the earlier single-seed runs recorded them. */
+export function scoreSamples(model: SegModel, samples: LoadedSample[], backend: Backend, opts: Omit<PredictorOptions, 'backend'>): SetScores {
+  const rows = caseRows(model, samples, backend, opts).map((r, i) => scoreRow(samples[i].id, r));
   const stat = (name: string): Stat => {
     const m = summarize(rows, [name])[0];
     return { mean: round(m.mean ?? NaN), std: round(m.std ?? NaN) };
@@ -46,11 +53,19 @@ export function timingInput(samples: LoadedSample[], batch: number, size: number
 
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
-/** Median ms per image of probabilities (download included) for a batch of `x` [batch, C, size, size]. */
-export function forwardMsPerImage(model: SegModel, backend: Backend, mode: InferenceMode, x: Float32Array, batch: number, size: number,
+/** Seeded N(0, 1) inputs of [batch, channels, ...shape] (volumes: no test crop needed, no denormals either). */
+export function randomInput(batch: number, channels: number, shape: readonly number[], seed = 0): Float32Array {
+  const rng = new Rng(seed);
+  const x = new Float32Array(batch * channels * shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < x.length; i++) x[i] = Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
+  return x;
+}
+
+/** Median ms per input of probabilities (download included) for a batch `x` of [batch, C, ...shape]. */
+export function forwardMs(model: SegModel, backend: Backend, mode: InferenceMode, x: Float32Array, batch: number, shape: readonly number[],
   t: { warmup: number; runs: number }): number {
   const g = new Graph();
-  const input = g.input('x', [batch, model.config.inChannels, size, size]);
+  const input = g.input('x', [batch, model.config.inChannels, ...shape]);
   const plan = new Plan(g, backend, model.params, [model.probabilities(g, model.forward(g, input, { training: false }), mode)]);
   for (let i = 0; i < t.warmup; i++) plan.runToHost({ x });
   const ms: number[] = [];
@@ -60,4 +75,13 @@ export function forwardMsPerImage(model: SegModel, backend: Backend, mode: Infer
     ms.push(performance.now() - t0);
   }
   return round(median(ms) / batch, 3);
+}
+
+/** ms per input at batch 1 and batched; `input(b)` gives b inputs. */
+export function timeModel(model: SegModel, backend: Backend, mode: InferenceMode, shape: number[], input: (batch: number) => Float32Array,
+  t: { warmup: number; runs: number; batch: number }): Timing {
+  return {
+    msBatch1: forwardMs(model, backend, mode, input(1), 1, shape, t), msBatched: forwardMs(model, backend, mode, input(t.batch), t.batch, shape, t),
+    batch: t.batch, shape,
+  };
 }

@@ -3,3 +3,4 @@ export * from './distance.js';
 export * from './segmentation.js';
 export * from './summary.js';
 export * from './volume.js';
+export * from './stats.js';

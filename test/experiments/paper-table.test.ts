@@ -1,15 +1,16 @@
 // The paper-table runner in smoke mode on the real data (../shared/data): every (dataset, model)
-// unit finishes, the result files hold sane values, the report has every row, a re-run skips
-// finished units, and a spent time budget starts nothing. About a minute on 2 cores.
+// unit of seed 0 finishes (images in-process, Hippocampus through the CLI), the result files hold
+// per-case scores, the report has every table, a re-run skips finished units, an interrupted one
+// needs --resume, and a spent time budget starts nothing. A few minutes on 2 busy cores.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { nativeAvailable } from '../../src/engine/backends/native.js';
 import { SegModel } from '../../src/models/model.js';
 import { main } from '../../experiments/paper-table/run.js';
-import { readPruning, readRun, runFile } from '../../experiments/paper-table/results.js';
-import { CHANNELS, DATASETS, MODELS, MODEL_LABELS, SMOKE, modelConfig } from '../../experiments/paper-table/settings.js';
+import { readSeedRuns, seedRunFile } from '../../experiments/paper-table/results.js';
+import { CHANNELS, DATASETS, MODELS, MODEL_LABELS, SMOKE, isImageDataset, modelConfig } from '../../experiments/paper-table/settings.js';
 import { sharedData } from '../data/util.js';
 import { tmp } from '../train/helpers.js';
 
@@ -19,66 +20,77 @@ const skip = missing.length ? `${missing.join(', ')} not found (real data lives 
   : !native.ok ? `native backend unavailable (${native.reason}): the smoke run would take too long on the reference backend` : false;
 
 const inUnit = (x: number) => Number.isFinite(x) && x >= 0 && x <= 1;
+const TEST_CASES = { 'dsb2018': 8, 'isbi2012-em': 6, 'hippocampus-msd': 3 };
 
-test('paper-table --smoke: all runs, result files, pruning tables and the report', { skip, timeout: 300_000 }, async () => {
+test('paper-table --smoke: all runs, per-case result files, pruning, the report; skip, --resume', { skip, timeout: 900_000 }, async () => {
   const work = tmp('paper-table');
   const r = (await main(['--smoke', '--work', work, '--data', sharedData, '--quiet']))!;
-  assert.deepEqual(Object.values(r.outcomes), Array(8).fill('finished'));
+  assert.deepEqual(Object.values(r.outcomes), Array(12).fill('finished'), JSON.stringify(r.outcomes));
   assert.equal(r.results, join(work, 'results'), 'smoke results stay out of the repo');
 
-  for (const ds of DATASETS) {
-    for (const m of MODELS) {
-      const res = readRun(r.results, ds, m)!;
-      assert.ok(res, `${ds}-${m}.json`);
-      assert.ok(statSync(join(r.results, runFile(ds, m))).size < 10_000, 'result file < 10 KB');
-      assert.equal(res.smoke, true);
-      assert.equal(res.params, new SegModel(modelConfig(SMOKE, m, CHANNELS[ds])).params.count(), `${ds}-${m} params`);
-      assert.ok(res.paramsPaperPreset > 0 && res.gflops > 0);
-      assert.ok(inUnit(res.test.iou.mean) && inUnit(res.test.dice.mean) && res.test.iou.std >= 0, `${ds}-${m} test scores ${JSON.stringify(res.test)}`);
-      assert.ok(res.test.dice.mean >= res.test.iou.mean - 1e-9, 'Dice >= IoU');
-      assert.equal(res.test.n, ds === 'dsb2018' ? 8 : 6);
-      assert.ok(res.training.epochs >= 1 && res.training.epochs <= 2 && res.training.seconds >= 0);
-      assert.equal(res.curves.epoch.length, res.training.epochs);
-      assert.ok(res.curves.valIou.every(inUnit) && res.curves.trainLoss.every(Number.isFinite));
-      assert.ok(res.machine.cores > 0 && res.date && res.command.includes('--smoke'));
+  const runs = readSeedRuns(r.results);
+  assert.equal(runs.length, 12);
+  for (const res of runs) {
+    const { dataset: ds, model: m } = res;
+    const what = `${ds}-${m}`;
+    assert.ok(statSync(join(r.results, seedRunFile(ds, m, 0))).size < 20_000, 'result file < 20 KB');
+    assert.deepEqual([res.schema, res.seed, res.smoke, res.engine], [2, 0, true, isImageDataset(ds) ? 'images' : 'cli']);
+    if (isImageDataset(ds)) assert.equal(res.params, new SegModel(modelConfig(SMOKE, m, CHANNELS[ds], 0)).params.count(), `${what} params`);
+    assert.equal(res.config.dims, isImageDataset(ds) ? 2 : 3);
+    assert.equal(res.config.arch, m.startsWith('unetpp') ? 'unetpp' : 'unet');
+    assert.equal(res.config.deepSupervision, m === 'unetpp-ds');
+    const n = TEST_CASES[ds];
+    assert.ok(res.test.ids.length === n && res.test.dice.length === n && res.test.iou.length === n, `${what}: ${n} test cases`);
+    assert.ok(res.test.dice.every(inUnit) && res.test.iou.every(inUnit), `${what} scores ${JSON.stringify(res.test)}`);
+    res.test.dice.forEach((d, i) => assert.ok(d >= res.test.iou[i] - 1e-5, 'Dice >= IoU per case'));
+    if (!isImageDataset(ds)) assert.deepEqual(Object.keys(res.test.perClass ?? {}), ['label 1', 'label 2']);
+    assert.ok(res.timing.msBatch1 > 0 && res.timing.msBatched > 0 && res.gflops > 0 && res.trainGflopsPerStep > res.gflops, `${what} cost`);
+    assert.ok(res.training.epochs >= 1 && res.training.epochs <= 2 && res.training.seconds >= 0);
+    assert.equal(res.curves.epoch.length, res.training.epochs);
+    assert.ok(res.machine.cores > 0 && res.date && res.command.includes('--smoke'));
+    if (m !== 'unetpp-ds') { assert.equal(res.pruning, undefined); continue; }
+    const depth = res.config.filters.length - 1;
+    assert.deepEqual(res.pruning!.map((x) => x.level), [...Array.from({ length: depth }, (_, i) => i + 1), 'accurate']);
+    if (isImageDataset(ds)) {
+      const full = new SegModel(modelConfig(SMOKE, 'unetpp-ds', CHANNELS[ds], 0));
+      for (const row of res.pruning!) assert.equal(row.params, row.level === 'accurate' ? full.params.count() : full.prune(row.level).params.count(), `${ds} L${row.level}`);
     }
-    const p = readPruning(r.results, ds)!;
-    assert.ok(p, `${ds}-pruning.json`);
-    assert.deepEqual(p.rows.map((x) => x.level), [1, 2, 3, 4, 'accurate']);
-    const full = new SegModel(modelConfig(SMOKE, 'unetpp-ds', CHANNELS[ds]));
-    p.rows.forEach((row, i) => {
-      const expect = row.level === 'accurate' ? full.params.count() : full.prune(row.level).params.count();
-      assert.equal(row.params, expect, `${ds} L${row.level} params`);
-      assert.ok(row.msBatch1 > 0 && row.msBatch16 > 0 && row.gflops > 0, `${ds} L${row.level} timings`);
-      assert.ok(inUnit(row.iou.mean) && inUnit(row.dice.mean));
-      if (i > 0 && row.level !== 'accurate') assert.ok(row.gflops > p.rows[i - 1].gflops && row.params > p.rows[i - 1].params, 'cost grows with the level');
+    res.pruning!.forEach((row, i) => {
+      assert.ok(row.timing.msBatch1 > 0 && row.gflops > 0 && row.dice.length === n && row.dice.every(inUnit));
+      if (i > 0 && row.level !== 'accurate') assert.ok(row.gflops > res.pruning![i - 1].gflops && row.params > res.pruning![i - 1].params, 'cost grows with the level');
     });
-    assert.equal(p.rows[4].iou.mean, readRun(r.results, ds, 'unetpp-ds')!.test.iou.mean, 'accurate row = the run\'s test score');
+    assert.deepEqual(res.pruning![depth].dice, res.test.dice, 'accurate row = the run\'s test scores');
   }
 
   const md = readFileSync(r.report, 'utf8');
+  assert.match(md, /^12 of 12 planned runs finished/m);
   for (const m of MODELS) {
-    const rows = md.split('\n').filter((l) => l.startsWith(`| ${MODEL_LABELS[m]} |`));
-    assert.equal(rows.length, 2, `a row per dataset for ${m}`);
-    for (const row of rows) assert.ok(!row.includes('pending') && /\d+\.\d\d ± \d+\.\d\d/.test(row), row);
+    const rows = md.split('\n').filter((l) => l.startsWith(`| ${MODEL_LABELS[m]} | 0 |`));
+    assert.equal(rows.length, 3, `a row per dataset for ${m}`);
   }
-  for (const l of ['L1 (fast)', 'L2 (fast)', 'L3 (fast)', 'L4 (fast)', 'L4, accurate'])
-    assert.equal(md.split('\n').filter((x) => x.startsWith(`| ${l} |`)).length, 2, l);
-  assert.match(md, /\| U-Net \| [\d,]+ \| [\d,]+ \| 7\.76M \| [\d.]+ ± [\d.]+ \| [\d.]+ ± [\d.]+ \| 90\.77 \|/);
-  assert.match(md, /## Differences from the paper/);
-  for (const f of ['pruning-iou.png', 'pruning-time.png', 'curves-dsb2018.png', 'curves-isbi2012-em.png'])
-    assert.ok(existsSync(join(work, 'report', f)), f);
+  assert.equal(md.split('\n').filter((l) => /^\| (dsb2018|isbi2012-em|hippocampus-msd) \| UNet\+\+ \(DS\) − /.test(l)).length, 12);
+  assert.match(md, /## Pruning: UNet\+\+ with deep supervision, over seeds/);
+  assert.match(md, /Smoke runs/);
+  for (const f of ['seeds-pruning-dice.png', 'seeds-pruning-ms.png']) assert.ok(existsSync(join(work, 'report', f)), f);
 
-  // finished units are skipped on a re-run, and the report is rebuilt the same way
+  // finished units are skipped on a re-run
   const again = (await main(['--smoke', '--work', work, '--data', sharedData, '--quiet']))!;
-  assert.deepEqual(Object.values(again.outcomes), Array(8).fill('skipped'));
+  assert.deepEqual(Object.values(again.outcomes), Array(12).fill('skipped'));
+
+  // a unit with a checkpoint but no result is interrupted: an error without --resume, continued with it
+  for (const u of ['dsb2018/unet-seed0', 'hippocampus-msd/unet-seed0']) rmSync(join(work, u, 'result.json'));
+  await assert.rejects(main(['--smoke', '--work', work, '--data', sharedData, '--quiet', '--models', 'unet']), /interrupted mid-way.*--resume/);
+  const resumed = (await main(['--smoke', '--work', work, '--data', sharedData, '--quiet', '--models', 'unet', '--resume']))!;
+  assert.deepEqual(resumed.outcomes, { 'dsb2018/unet-seed0': 'finished', 'isbi2012-em/unet-seed0': 'skipped', 'hippocampus-msd/unet-seed0': 'finished' });
+  const hip = readSeedRuns(resumed.results).find((x) => x.dataset === 'hippocampus-msd' && x.model === 'unet')!;
+  assert.ok(hip.training.stepMs !== null && hip.training.stepMs > 0, 'the step time of the invocation that trained');
 });
 
 test('paper-table: a spent time budget starts nothing; the report shows pending rows', { skip }, async () => {
   const work = tmp('paper-table-budget');
   const r = (await main(['--smoke', '--work', work, '--data', sharedData, '--quiet', '--time-budget', '0.001']))!;
-  assert.deepEqual(Object.values(r.outcomes), Array(8).fill('stopped'));
+  assert.deepEqual(Object.values(r.outcomes), Array(12).fill('stopped'));
   const md = readFileSync(r.report, 'utf8');
-  assert.match(md, /0 of 8 runs finished/);
-  assert.equal(md.split('\n').filter((l) => l.startsWith('| U-Net | pending')).length, 2);
+  assert.match(md, /^0 of 12 planned runs finished/m);
+  assert.equal(md.split('\n').filter((l) => l.startsWith('| U-Net | pending')).length, 3);
 });

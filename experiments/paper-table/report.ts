@@ -51,6 +51,8 @@ function statusLines(a: Analysis): string[] {
   const parts = DATASETS.flatMap((ds) => {
     const miss = a.missing.filter((k) => k.ds === ds);
     if (!miss.length) return [];
+    const seedsOf = (m: ModelKey) => miss.filter((k) => k.model === m).map((k) => k.seed).join(', ');
+    if (MODELS.every((m) => seedsOf(m) === seedsOf(MODELS[0]))) return [`${ds}: every model, seed ${seedsOf(MODELS[0])}`];
     const byModel = MODELS.filter((m) => miss.some((k) => k.model === m)).map((m) => `${MODEL_LABELS[m]} seed ${miss.filter((k) => k.model === m).map((k) => k.seed).join(', ')}`);
     return [`${ds}: ${byModel.join('; ')}`];
   });
@@ -106,12 +108,12 @@ function modelTable(ds: DatasetKey, ms: ModelSummary[]): string[] {
     const p = paper ? ` ${PAPER.nucleiIou[m].toFixed(2)} |` : '';
     lines.push(s ? `| ${MODEL_LABELS[m]} | ${s.seeds.join(', ')} | ${stat(s.dice)} | ${stat(s.iou)} | ${int(s.params)} |${p}` : `| ${MODEL_LABELS[m]} | pending | | | |${p}`);
   }
-  const cases = ms[0]?.cases;
-  return [...lines, '', `Mean ± SE over seeds (seed count); each seed's score is its mean over the ${cases ?? ''} test cases.`, ''];
+  if (!ms.length) return [...lines, ''];
+  return [...lines, '', `Mean ± SE over seeds (seed count); each seed's score is its mean over the ${ms[0].cases} test cases.`, ''];
 }
 
 function comparisonTable(cs: Comparison[]): string[] {
-  if (!cs.length) return ['No comparison yet: no dataset has UNet++ (DS) and a U-Net with a common seed.', ''];
+  if (!cs.length) return ['No comparison yet: no dataset has UNet++ (DS) and a U-Net with a common seed.'];
   return [
     '| dataset | comparison | metric | seeds x cases | difference (points) | 95% CI, cases and seeds | Wilcoxon p (Holm) | t-test p (Holm) | verdict |',
     '|---|---|---|---:|---:|---:|---:|---:|---|',
@@ -191,8 +193,14 @@ function paperLines(a: Analysis): string[] {
     'Zhou et al., "UNet++: A Nested U-Net Architecture for Medical Image Segmentation" (DLMIA 2018), table 2, reports one IoU per model and task ' +
     '(cell nuclei, colon polyp, liver, lung nodule): UNet++ with DS gains 1.75 IoU points over U-Net on nuclei and about 3.9 on average over the four tasks. ' +
     '**Its metric is not precisely defined**: no protocol (per image or pooled, threshold, resolution) and no split are published, and the official ' +
-    'code\'s helper named `compute_iou` computes 2|A∩B| / (|A| + |B|), a Dice coefficient. Its column is therefore set beside both of ours; the ' +
+    'code\'s function named `compute_iou` computes 2|A∩B| / (|A| + |B|), a Dice coefficient. Its column is therefore set beside both of ours; the ' +
     'differences between models, not the levels, are what should reproduce. ISBI 2012 and Hippocampus are not in the paper.',
+    '',
+    'Other differences: **data**, the dsb2018 stage-1 training set with the community\'s label fixes and our fixed 464/66/134 split, resized ' +
+    'to 96x96 as the paper trained; **architecture**, the bn preset (conv + batch norm, bilinear up-sampling, as the PyTorch NestedUNet) instead ' +
+    'of the Keras paper preset (dropout 0.5, transposed convolutions), so parameter counts differ slightly (both are in the earlier runs\' table); ' +
+    '**schedule**, Adam 3e-4 constant as the paper with early stopping on validation IoU (the paper: validation loss); **loss**, 0.5 BCE + Dice ' +
+    'per head as the paper; **seeds**, the paper reports one run per model, without error bars.',
     '',
   ];
   if (!dsb.length) return [...lines, 'dsb2018: pending.', ''];
@@ -280,7 +288,7 @@ export async function buildReport(o: ReportOptions): Promise<string> {
     ...closing(a),
     '## Commands',
     '',
-    'The whole experiment (resumable: re-run the same command in each session until every run is finished; ~2 h 50 min per session; ' +
+    'The whole experiment (resumable: re-run the same command, 2 h 50 min at a time, until every run is finished; ' +
     'experiments/paper-table/README.md has the cost per dataset):',
     '',
     '```sh', FULL_COMMAND, 'node dist/experiments/paper-table/report.js   # rebuild this page from the result files', '```',

@@ -94,7 +94,7 @@ export async function main(argv: string[]): Promise<RunSummary | null> {
   log(`paper-table${smoke ? ' (smoke)' : ''}: ${units.length} runs; work ${work}, results ${results}, backend ${backend.name}`);
   const outcomes: Record<string, UnitOutcome> = {};
   for (const k of units) outcomes[unitName(k)] = await runUnit(ctx, k);
-  await buildReport({ results, out: report, configs, brats: smoke ? undefined : join(REPO, 'experiments/brats/results') });
+  await buildReport({ results, out: report, configs, seeds: smoke ? SMOKE_SEEDS : SEEDS, brats: smoke ? undefined : join(REPO, 'experiments/brats/results') });
   const seconds = (Date.now() - started) / 1000;
   const by = (o: UnitOutcome) => Object.entries(outcomes).filter(([, x]) => x === o).map(([k]) => k);
   log(`done in ${seconds.toFixed(0)} s: ${(['finished', 'skipped', 'stopped', 'failed'] as const).map((o) => `${by(o).length} ${o}`).join(', ')}; report ${report}`);

@@ -36,13 +36,14 @@ export function unitState(work: string, k: UnitKey): UnitState {
   return existsSync(join(dir, 'result.json')) ? 'done' : existsSync(join(dir, LAST)) ? 'partial' : 'new';
 }
 
-/** Settings a unit was started with: resuming under other settings is refused. */
+/** Settings a unit was started with: resuming a checkpoint under other settings is refused. */
 export function checkFingerprint(dir: string, value: object): void {
   const path = join(dir, 'unit.json');
   const prev = readJson<object>(path);
-  if (prev && JSON.stringify(prev) !== JSON.stringify(value))
+  const trained = existsSync(join(dir, LAST)); // a run that failed before its first epoch takes the new settings
+  if (trained && prev && JSON.stringify(prev) !== JSON.stringify(value))
     throw new Error(`${dir} was started with other settings (${path}); use another --work folder or delete that one`);
-  if (!prev) writeJson(path, value);
+  if (!trained || !prev) writeJson(path, value);
 }
 
 export function publish(c: Context, k: UnitKey): void {

@@ -4,15 +4,20 @@
 // needs --resume, and a spent time budget starts nothing. A few minutes on 2 busy cores.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { nativeAvailable } from '../../src/engine/backends/native.js';
 import { SegModel } from '../../src/models/model.js';
 import { main } from '../../experiments/paper-table/run.js';
 import { readSeedRuns, seedRunFile } from '../../experiments/paper-table/results.js';
 import { CHANNELS, DATASETS, MODELS, MODEL_LABELS, SMOKE, isImageDataset, modelConfig } from '../../experiments/paper-table/settings.js';
 import { sharedData } from '../data/util.js';
-import { tmp } from '../train/helpers.js';
+
+const made: string[] = [];
+process.on('exit', () => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
+/** A fresh temp folder, removed when the test process exits. */
+const tmp = (name: string) => { const d = mkdtempSync(join(tmpdir(), `unetpp-${name}-`)); made.push(d); return d; };
 
 const native = nativeAvailable();
 const missing = DATASETS.map((d) => join(sharedData, d)).filter((d) => !existsSync(d));

@@ -61,7 +61,10 @@ export interface Comparison {
   verdict: Verdict;
 }
 
-export interface LevelSummary { level: number | 'accurate'; params: number; gflops: number; dice: SeedStat; iou: SeedStat; msBatch1: SeedStat; msBatched: SeedStat; batch: number }
+export interface LevelSummary {
+  level: number | 'accurate'; params: number; gflops: number;
+  dice: SeedStat; iou: SeedStat; msBatch1: SeedStat; msBatched: SeedStat; batch: number;
+}
 
 export interface PruningSummary {
   dataset: DatasetKey;
@@ -92,15 +95,19 @@ function aligned(r: SeedRun, ids: string[], pick: (r: SeedRun) => number[]): num
   const xs = pick(r);
   return ids.map((id) => {
     const i = at.get(id);
-    if (i === undefined) throw new Error(`${r.dataset} ${r.model} seed ${r.seed}: no score for test case ${id} (runs of a dataset must score the same cases)`);
+    if (i === undefined)
+      throw new Error(`${r.dataset} ${r.model} seed ${r.seed}: no score for test case ${id} ` +
+        '(runs of a dataset must score the same cases)');
     return xs[i];
   });
 }
 
 export function analyse(runs: SeedRun[], o: AnalysisOptions): Analysis {
-  const of = (ds: DatasetKey, m: ModelKey) => runs.filter((r) => r.dataset === ds && r.model === m).sort((x, y) => x.seed - y.seed);
+  const of = (ds: DatasetKey, m: ModelKey) =>
+    runs.filter((r) => r.dataset === ds && r.model === m).sort((x, y) => x.seed - y.seed);
   const expected = DATASETS.flatMap((ds) => o.seeds[ds].flatMap((seed) => MODELS.map((model) => ({ ds, model, seed }))));
-  const missing = expected.filter((k) => !runs.some((r) => r.dataset === k.ds && r.model === k.model && r.seed === k.seed));
+  const has = (k: UnitKey) => runs.some((r) => r.dataset === k.ds && r.model === k.model && r.seed === k.seed);
+  const missing = expected.filter((k) => !has(k));
 
   const models: ModelSummary[] = [];
   for (const ds of DATASETS)
@@ -112,8 +119,10 @@ export function analyse(runs: SeedRun[], o: AnalysisOptions): Analysis {
         dataset: ds, model: m, seeds: rs.map((r) => r.seed), cases: rs[0].test.ids.length,
         dice: st((r) => mean(r.test.dice)), iou: st((r) => mean(r.test.iou)),
         params: rs[0].params, gflops: rs[0].gflops, trainGflopsPerStep: rs[0].trainGflopsPerStep,
-        trainSeconds: st((r) => r.training.seconds), epochs: st((r) => r.training.epochs), stepMs: seedStat(rs.map((r) => r.training.stepMs).filter((x): x is number => x !== null)),
-        msBatch1: st((r) => r.timing.msBatch1), msBatched: st((r) => r.timing.msBatched), timing: { batch: rs[0].timing.batch, shape: rs[0].timing.shape },
+        trainSeconds: st((r) => r.training.seconds), epochs: st((r) => r.training.epochs),
+        stepMs: seedStat(rs.map((r) => r.training.stepMs).filter((x): x is number => x !== null)),
+        msBatch1: st((r) => r.timing.msBatch1), msBatched: st((r) => r.timing.msBatched),
+        timing: { batch: rs[0].timing.batch, shape: rs[0].timing.shape },
       });
     }
 
@@ -125,7 +134,8 @@ export function analyse(runs: SeedRun[], o: AnalysisOptions): Analysis {
       if (!seeds.length) continue;
       const ids = ra[0].test.ids;
       for (const metric of METRICS) {
-        const scores = (rs: SeedRun[]) => seeds.map((s) => aligned(rs.find((r) => r.seed === s)!, ids, (r) => r.test[metric]));
+        const scores = (rs: SeedRun[]) =>
+          seeds.map((s) => aligned(rs.find((r) => r.seed === s)!, ids, (r) => r.test[metric]));
         const A = scores(ra), B = scores(rb);
         const d = seedMeanDifferences(A, B);
         const zeros = d.map(() => 0);
@@ -157,10 +167,14 @@ export function analyse(runs: SeedRun[], o: AnalysisOptions): Analysis {
     });
     const fullRow = rows.find((r) => r.level === 'accurate')!;
     const seBasis = rs.length >= 2 ? 'seeds' : 'cases';
-    const se = seBasis === 'seeds' ? fullRow.dice.se : standardError(rs[0].pruning!.find((x) => x.level === 'accurate')!.dice);
+    const se = seBasis === 'seeds' ? fullRow.dice.se
+      : standardError(rs[0].pruning!.find((x) => x.level === 'accurate')!.dice);
     const threshold = fullRow.dice.mean - se;
     const within = rows.filter((r) => r.level !== 'accurate' && r.dice.mean >= threshold).map((r) => r.level as number);
-    pruning.push({ dataset: ds, seeds: rs.map((r) => r.seed), rows, smallestWithinOneSe: within.length ? Math.min(...within) : null, seBasis, threshold });
+    pruning.push({
+      dataset: ds, seeds: rs.map((r) => r.seed), rows, seBasis, threshold,
+      smallestWithinOneSe: within.length ? Math.min(...within) : null,
+    });
   }
   return { models, comparisons: full, pruning, expected, missing, found: runs.length, smoke: runs.some((r) => r.smoke) };
 }

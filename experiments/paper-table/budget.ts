@@ -38,7 +38,8 @@ const meanSeconds = (log: EpochRecord[]) => {
 function logsOf(work: string, ds: DatasetKey, model: ModelKey): EpochRecord[][] {
   const dir = join(work, ds);
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => f.startsWith(`${model}-seed`)).map((f) => readLog(join(dir, f))).filter((l) => l.length);
+  return readdirSync(dir).filter((f) => f.startsWith(`${model}-seed`))
+    .map((f) => readLog(join(dir, f))).filter((l) => l.length);
 }
 
 /**

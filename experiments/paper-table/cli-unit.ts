@@ -27,7 +27,11 @@ function unetpp(args: string[], log: (l: string) => void): Promise<Spawned> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '', stderr = '';
-    const lines = (chunk: Buffer, keep: (s: string) => void) => { const s = chunk.toString(); keep(s); for (const l of s.split('\n')) if (l.trim()) log(l); };
+    const lines = (chunk: Buffer, keep: (s: string) => void) => {
+      const s = chunk.toString();
+      keep(s);
+      for (const l of s.split('\n')) if (l.trim()) log(l);
+    };
     child.stdout.on('data', (b: Buffer) => lines(b, (s) => (stdout += s)));
     child.stderr.on('data', (b: Buffer) => lines(b, (s) => (stderr += s)));
     child.on('error', fail);
@@ -36,22 +40,32 @@ function unetpp(args: string[], log: (l: string) => void): Promise<Spawned> {
 }
 
 const filters = (f: Flags) => String(f.filters ?? '16,32,64,128,256').split(',').map(Number);
+const sizeOf = (v: Flags[string], dims: number) => {
+  const p = String(v).split('x').map(Number);
+  return p.length === dims ? p : Array<number>(dims).fill(p[0]);
+};
 
-/** The model a unit's flags build (for FLOPs and cost ratios), as `unetpp info` would describe it. */
-function configOf(flags: Flags): Partial<ModelConfig> {
+/** The model a unit's flags build (for cost ratios before training), as `unetpp info` would describe it. */
+function configOf(flags: Flags, dims: 2 | 3): Partial<ModelConfig> {
   const classes = flags.labels ? String(flags.labels).split(',').length + 1 : 1; // softmax labels: + background
   return {
-    dims: 3, arch: flags.arch as 'unet' | 'unetpp', filters: filters(flags), deepSupervision: flags.arch === 'unetpp' && flags.deepSupervision !== false,
-    inChannels: 1, classes, multiclass: classes > 1 ? 'softmax' : 'sigmoid', preset: 'bn',
+    dims, arch: flags.arch as 'unet' | 'unetpp', filters: filters(flags), inChannels: 1, classes, preset: 'bn',
+    deepSupervision: flags.arch === 'unetpp' && flags.deepSupervision !== false,
+    multiclass: classes > 1 ? 'softmax' : 'sigmoid',
   };
+}
+
+/** The inputs of one training step: the patch (volumes) or the crop or resized image (2D), as the flags say. */
+function stepShape(flags: Flags, dims: number, fallback: number[]): number[] {
+  const v = dims === 3 ? flags.patch ?? 64 : flags.crop ?? flags.size;
+  return v === undefined ? fallback : sizeOf(v, dims);
 }
 
 /** FLOPs of a configuration on an input of `shape`: per voxel (convolutions are linear in it) x voxels. */
 function flopsOn(cfg: Partial<ModelConfig>, shape: number[]) {
   const info = describeModel(cfg, { size: 4 * 2 ** ((cfg.filters?.length ?? 5) - 1) });
-  const voxels = shape.reduce((a, b) => a * b, 1);
-  const per = (g: number) => (g * voxels) / info.voxels;
-  return { info, gflops: per(info.gflops), trainGflops: per(info.trainGflops), levels: info.levels.map((l) => ({ ...l, gflops: per(l.gflops) })) };
+  const per = (g: number) => (g * shape.reduce((a, b) => a * b, 1)) / info.voxels;
+  return { gflops: per(info.gflops), trainGflops: per(info.trainGflops), levels: info.levels.map((l) => per(l.gflops)) };
 }
 
 /**
@@ -64,7 +78,8 @@ function subsetView(c: Context, ds: string, subset: NonNullable<CliConfig['subse
   const rows = parseSplitCsv(readFileSync(join(src, 'split.csv'), 'utf8'), join(src, 'split.csv'));
   const kept = (['train', 'val', 'test'] as const).flatMap((sp) => rows.filter((r) => r.split === sp).slice(0, subset[sp]));
   for (const d of ['imagesTr', 'labelsTr']) mkdirSync(join(view, d), { recursive: true });
-  for (const r of kept) for (const d of ['imagesTr', 'labelsTr']) symlinkSync(join(src, d, `${r.id}.nii.gz`), join(view, d, `${r.id}.nii.gz`));
+  for (const r of kept)
+    for (const d of ['imagesTr', 'labelsTr']) symlinkSync(join(src, d, `${r.id}.nii.gz`), join(view, d, `${r.id}.nii.gz`));
   symlinkSync(join(src, 'dataset.json'), join(view, 'dataset.json'));
   writeFileSync(join(view, 'split.csv'), ['id,split', ...kept.map((r) => `${r.id},${r.split}`)].join('\n') + '\n');
   return view;
@@ -75,11 +90,15 @@ export function readMetricsCsv(path: string): CaseScores {
   const [head, ...lines] = readFileSync(path, 'utf8').trim().split('\n');
   const cols = head.split(',');
   const rows = lines.map((l) => l.split(','));
-  const col = (name: string) => { const i = cols.indexOf(name); return r5(rows.map((r) => (r[i] === '' ? NaN : Number(r[i])))); };
+  const col = (name: string) => {
+    const i = cols.indexOf(name);
+    return r5(rows.map((r) => (r[i] === '' ? NaN : Number(r[i]))));
+  };
   const classes = cols.filter((h) => h.startsWith('dice:')).map((h) => h.slice(5));
   return {
     ids: rows.map((r) => r[0]), dice: col('dice'), iou: col('iou'),
-    ...(classes.length ? { perClass: Object.fromEntries(classes.map((k) => [k, { dice: col(`dice:${k}`), iou: col(`iou:${k}`) }])) } : {}),
+    ...(classes.length
+      ? { perClass: Object.fromEntries(classes.map((k) => [k, { dice: col(`dice:${k}`), iou: col(`iou:${k}`) }])) } : {}),
   };
 }
 
@@ -91,74 +110,95 @@ export async function runCliUnit(c: Context, k: UnitKey, config: CliConfig, file
   const flags: Flags = { ...config.train, ...modelFlags(k.model, config.train, k.seed) };
   checkFingerprint(dir, { dataset: k.ds, model: k.model, seed: k.seed, data, config: file, flags });
   writeJson(join(dir, 'train.json'), flags);
-  const cfg = configOf(flags);
-  const cost = (m: ModelKey) => flopsOn(configOf({ ...config.train, ...modelFlags(m, config.train, k.seed) }), config.timing.shape).trainGflops;
+  const t = config.timing, shape = t.shape, dims = shape.length === 3 ? 3 : 2;
+  const cost = (m: ModelKey) =>
+    flopsOn(configOf({ ...config.train, ...modelFlags(m, config.train, k.seed) }, dims), shape).trainGflops;
   const depth = filters(flags).length - 1;
   // The test evaluation of a run is about an epoch; with the pruned levels one per level more.
   const evalEpochs = k.model === 'unetpp-ds' ? 1 + depth : 1;
   const e = epochEstimate(c.work, k, cost);
   if (!c.budget.allows(e === null ? null : (1 + evalEpochs) * e)) {
-    log(`not started: ${e === null ? 'no time left' : `an epoch and the evaluation need ~${(1.2 * (1 + evalEpochs) * e).toFixed(0)} s`}`);
+    const need = e === null ? 'no time left' : `an epoch and the evaluation need ~${(1.2 * (1 + evalEpochs) * e).toFixed(0)} s`;
+    log(`not started: ${need}`);
     return 'stopped';
   }
-  // the trainer stops after the epoch during which the limit passed: leave an epoch and the evaluation
+  // the trainer stops after the epoch during which the limit passed (leave an epoch and the evaluation);
+  // its limit counts the epochs before a resume too
   const left = c.budget.remaining();
-  const limit = Number.isFinite(left) ? Math.max(1, left - 1.2 * (1 + evalEpochs) * (e ?? 0)) : undefined;
-  const trained = await unetpp(['train', '-d', data, '--config', join(dir, 'train.json'), '-o', dir, '--backend', c.backend.name, '--no-progress', '--no-plot',
-    ...(existsSync(join(dir, LAST)) ? ['--resume'] : []), ...(limit === undefined ? [] : ['--time-limit', limit.toFixed(0)])], log);
+  const before = savedHistory(dir).reduce((s, r) => s + r.seconds, 0);
+  const limit = Number.isFinite(left) ? before + Math.max(1, left - 1.2 * (1 + evalEpochs) * (e ?? 0)) : undefined;
+  const trained = await unetpp([
+    'train', '-d', data, '--config', join(dir, 'train.json'), '-o', dir, '--backend', c.backend.name,
+    '--no-progress', '--no-plot',
+    ...(existsSync(join(dir, LAST)) ? ['--resume'] : []), ...(limit === undefined ? [] : ['--time-limit', limit.toFixed(0)]),
+  ], log);
   if (trained.code !== 0) return failed(dir, log, 'unetpp train', trained);
   appendFileSync(join(dir, 'train-output.txt'), trained.stdout);
   const done = /done: (\d+) epochs \(([\w-]+)\)/.exec(trained.stdout);
   if (!done) return failed(dir, log, 'unetpp train (no "done:" line)', trained);
-  if (done[2] === 'time') { log('stopped by the time budget; re-run the same command with --resume to continue'); return 'stopped'; }
-  if (!c.budget.allows(evalEpochs * (epochEstimate(c.work, k, cost) ?? 0))) { log('trained; not evaluated: the time budget is spent'); return 'stopped'; }
+  if (done[2] === 'time') {
+    log('stopped by the time budget; re-run the same command with --resume to continue');
+    return 'stopped';
+  }
+  if (!c.budget.allows(evalEpochs * (epochEstimate(c.work, k, cost) ?? 0))) {
+    log('trained; not evaluated: the time budget is spent');
+    return 'stopped';
+  }
 
   const best = join(dir, 'best.safetensors');
   const score = async (tag: string, extra: string[]) => {
     const out = join(dir, `eval-${tag}`);
-    const r = await unetpp(['eval', '-d', data, '-m', best, '--split', 'test', '--no-hd95', '--backend', c.backend.name, '-o', out, ...extra], () => {});
+    const args = ['eval', '-d', data, '-m', best, '--split', 'test', '--no-hd95', '--backend', c.backend.name, '-o', out, ...extra];
+    const r = await unetpp(args, () => {});
     if (r.code !== 0) throw Object.assign(new Error(`unetpp eval ${extra.join(' ')}`), { spawned: r });
     return readMetricsCsv(join(out, 'metrics.csv'));
   };
   let test: CaseScores;
-  const levels: { level: number; scores: CaseScores }[] = [];
+  const levels: CaseScores[] = [];
   try {
     test = await score('accurate', []);
-    if (k.model === 'unetpp-ds') for (let d = 1; d <= depth; d++) levels.push({ level: d, scores: await score(`L${d}`, ['--mode', 'fast', '--level', String(d)]) });
+    if (k.model === 'unetpp-ds')
+      for (let d = 1; d <= depth; d++) levels.push(await score(`L${d}`, ['--mode', 'fast', '--level', String(d)]));
   } catch (err) {
     return failed(dir, log, (err as Error).message, (err as { spawned: Spawned }).spawned);
   }
   const model = loadModel(best);
-  const t = config.timing, shape = t.shape;
   const input = (b: number) => randomInput(b, model.config.inChannels, shape);
   const timing = timeModel(model, c.backend, { kind: 'accurate' }, shape, input, t);
   const flops = flopsOn(model.config, shape);
+  const gf = (x: number) => Number(x.toFixed(4));
   const pruning: LevelResult[] | undefined = k.model === 'unetpp-ds' ? [
-    ...levels.map(({ level, scores }) => {
-      const pruned = model.prune(level);
-      return { level, params: pruned.params.count(), gflops: Number(flops.levels[level - 1].gflops.toFixed(4)), timing: timeModel(pruned, c.backend, { kind: 'fast' }, shape, input, t), dice: scores.dice, iou: scores.iou };
+    ...levels.map((sc, i) => {
+      const pruned = model.prune(i + 1);
+      const tm = timeModel(pruned, c.backend, { kind: 'fast' }, shape, input, t);
+      return {
+        level: i + 1, params: pruned.params.count(), gflops: gf(flops.levels[i]), timing: tm, dice: sc.dice, iou: sc.iou,
+      };
     }),
-    { level: 'accurate', params: model.params.count(), gflops: Number(flops.gflops.toFixed(4)), timing, dice: test.dice, iou: test.iou },
+    { level: 'accurate', params: model.params.count(), gflops: gf(flops.gflops), timing, dice: test.dice, iou: test.iou },
   ] : undefined;
   const h = savedHistory(dir);
   const seconds = h.reduce((a, x) => a + x.seconds, 0);
-  const batch = Number(flags.batchSize ?? 2);
-  const patch = String(flags.patch ?? '64').split('x').map(Number);
+  const batch = Number(flags.batchSize ?? (dims === 3 ? 2 : 8));
+  const { arch, preset, filters: f, deepSupervision, inChannels } = model.config;
   const result: SeedRun = {
     schema: 2, dataset: k.ds, model: k.model, seed: k.seed, smoke: c.smoke, engine: 'cli',
-    config: { arch: model.config.arch, preset: model.config.preset, filters: model.config.filters, deepSupervision: model.config.deepSupervision, inChannels: model.config.inChannels, dims: model.config.dims },
-    params: model.params.count(), gflops: Number(flops.gflops.toFixed(4)),
-    trainGflopsPerStep: Number((flopsOn(cfg, patch.length === 3 ? patch : [patch[0], patch[0], patch[0]]).trainGflops * batch).toFixed(3)),
+    config: { arch, preset, filters: f, deepSupervision, inChannels, dims: model.config.dims },
+    params: model.params.count(), gflops: gf(flops.gflops),
+    trainGflopsPerStep: Number((flopsOn(model.config, stepShape(flags, dims, shape)).trainGflops * batch).toFixed(3)),
     test, timing, ...(pruning ? { pruning } : {}),
     training: {
-      epochs: h.length ? h[h.length - 1].epoch : 0, bestEpoch: Math.max(0, ...h.filter((x) => x.best).map((x) => x.epoch)), stoppedBy: done[2],
-      seconds: Math.round(seconds), medianEpochSeconds: Number(median(h.map((x) => x.seconds)).toFixed(1)), stepMs: lastStepMs(dir),
+      epochs: h.length ? h[h.length - 1].epoch : 0, bestEpoch: Math.max(0, ...h.filter((x) => x.best).map((x) => x.epoch)),
+      stoppedBy: done[2], seconds: Math.round(seconds),
+      medianEpochSeconds: Number(median(h.map((x) => x.seconds)).toFixed(1)), stepMs: lastStepMs(dir),
     },
-    settings: { config: file, flags }, curves: curvesOf(h), machine: machineInfo(c.backend.name), date: new Date().toISOString(), command: c.command,
+    settings: { config: file, flags }, curves: curvesOf(h), machine: machineInfo(c.backend.name),
+    date: new Date().toISOString(), command: c.command,
   };
   writeJson(join(dir, 'result.json'), result); // written last: marks the unit finished
   publish(c, k);
-  log(`test Dice ${avg(test.dice).toFixed(4)}, IoU ${avg(test.iou).toFixed(4)} (${test.ids.length} cases); ${result.training.epochs} epochs, ${result.training.seconds} s`);
+  log(`test Dice ${avg(test.dice).toFixed(4)}, IoU ${avg(test.iou).toFixed(4)} (${test.ids.length} cases); ` +
+    `${result.training.epochs} epochs, ${result.training.seconds} s`);
   return 'finished';
 }
 
@@ -171,7 +211,8 @@ function lastStepMs(dir: string): number | null {
 const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 function failed(dir: string, log: (l: string) => void, what: string, r: Spawned | undefined): UnitOutcome {
-  const message = `${what} failed (exit ${r?.code}): ${(r?.stderr || r?.stdout || '').trim().split('\n').slice(-3).join(' | ')}`;
+  const tail = (r?.stderr || r?.stdout || '').trim().split('\n').slice(-3).join(' | ');
+  const message = `${what} failed (exit ${r?.code}): ${tail}`;
   writeFileSync(join(dir, 'error.txt'), message + '\n');
   log(message);
   return 'failed';

@@ -27,7 +27,8 @@ const dataOf = (c: Context, ds: ImageDatasetKey, s: Settings) => {
 /** The schedule every image run shares, as recorded in the result files. */
 export function scheduleOf(s: Settings, ds: ImageDatasetKey, seed: number) {
   return {
-    optimizer: `Adam lr ${s.lr}, constant`, batchSize: s.batchSize, maxEpochs: s.maxEpochs, earlyStopping: `val IoU, patience ${s.patience}`,
+    optimizer: `Adam lr ${s.lr}, constant`, batchSize: s.batchSize, maxEpochs: s.maxEpochs,
+    earlyStopping: `val IoU, patience ${s.patience}`,
     loss: '0.5 BCE + Dice (mean over heads with DS)', augment: 'flips, 90-degree turns', seed, data: DATASET_NOTES[ds],
     ...(ds === 'isbi2012-em' ? { cropsPerImagePerEpoch: s.isbiRepeats } : {}), ...(s.subset ? { subset: s.subset } : {}),
   };
@@ -42,7 +43,10 @@ export function savedHistory(dir: string): EpochRecord[] {
 /** Epochs since the last improvement, as the trainer's early stopping counts them. */
 const badEpochs = (h: EpochRecord[]) => { let n = 0; for (const r of h) n = r.best ? 0 : n + 1; return n; };
 
-export const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)] : 0; };
+export const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)] : 0;
+};
 
 export async function runImageUnit(c: Context, k: UnitKey, s: Settings): Promise<UnitOutcome> {
   const { model, seed } = k;
@@ -59,7 +63,8 @@ export async function runImageUnit(c: Context, k: UnitKey, s: Settings): Promise
   const e0 = est();
   const name = unitName(k);
   if (!c.budget.allows(e0 === null ? null : (1 + evalEpochs) * e0)) {
-    c.log(`${name}: not started: ${e0 === null ? 'no time left' : `an epoch and the evaluation need ~${(1.2 * (1 + evalEpochs) * e0).toFixed(0)} s`}`);
+    const need = e0 === null ? 'no time left' : `an epoch and the evaluation need ~${(1.2 * (1 + evalEpochs) * e0).toFixed(0)} s`;
+    c.log(`${name}: not started: ${need}`);
     return 'stopped';
   }
 
@@ -70,13 +75,15 @@ export async function runImageUnit(c: Context, k: UnitKey, s: Settings): Promise
   try {
     r = await train(new SegModel(cfg), { train: trainingSamples(ds, data, s), val: data.val }, {
       outDir: dir, epochs: s.maxEpochs, batchSize: s.batchSize, evalBatchSize: ds === 'isbi2012-em' ? 1 : s.batchSize,
-      backend: c.backend, optimizer: { kind: 'adam', lr: s.lr }, schedule: { kind: 'constant' }, monitor: 'iou', patience: s.patience,
+      backend: c.backend, optimizer: { kind: 'adam', lr: s.lr }, schedule: { kind: 'constant' }, monitor: 'iou',
+      patience: s.patience,
       augment: s.augment, crop: ds === 'isbi2012-em' ? { width: s.size, height: s.size } : undefined, seed,
       resume: history.length > 0, log, progress: false,
       onEpoch: (rec) => {
         history.push(rec);
         const ending = rec.epoch >= s.maxEpochs || badEpochs(history) >= s.patience;
-        if (!ending && !c.budget.allows((1 + evalEpochs) * (est() ?? rec.seconds))) throw new BudgetStop(`stopped after epoch ${rec.epoch}: the time budget is spent`);
+        if (!ending && !c.budget.allows((1 + evalEpochs) * (est() ?? rec.seconds)))
+          throw new BudgetStop(`stopped after epoch ${rec.epoch}: the time budget is spent`);
       },
     });
   } catch (e) {
@@ -95,25 +102,31 @@ export async function runImageUnit(c: Context, k: UnitKey, s: Settings): Promise
     const pruned = best.prune(level);
     const sc = scoreCases(best, data.test, c.backend, { mode: 'fast', level });
     log(`L${level} fast Dice ${mean(sc.dice).toFixed(4)}`);
-    return { level, params: pruned.params.count(), gflops: Number(gflops.toFixed(4)), timing: timeModel(pruned, c.backend, { kind: 'fast' }, shape, input, s.timing), dice: sc.dice, iou: sc.iou };
+    const tm = timeModel(pruned, c.backend, { kind: 'fast' }, shape, input, s.timing);
+    return { level, params: pruned.params.count(), gflops: Number(gflops.toFixed(4)), timing: tm, dice: sc.dice, iou: sc.iou };
   }) : undefined;
-  pruning?.push({ level: 'accurate', params: best.params.count(), gflops: Number(info.gflops.toFixed(4)), timing, dice: test.dice, iou: test.iou });
+  const gflops = Number(info.gflops.toFixed(4));
+  pruning?.push({ level: 'accurate', params: best.params.count(), gflops, timing, dice: test.dice, iou: test.iou });
   const h = r.history;
+  const { arch, preset, filters, deepSupervision, inChannels, dims } = best.config;
   const seconds = h.reduce((a, x) => a + x.seconds, 0);
   const result: SeedRun = {
     schema: 2, dataset: ds, model, seed, smoke: s.smoke, engine: 'images',
-    config: { arch: best.config.arch, preset: best.config.preset, filters: best.config.filters, deepSupervision: best.config.deepSupervision, inChannels: best.config.inChannels, dims: best.config.dims },
-    params: best.params.count(), gflops: Number(info.gflops.toFixed(4)), trainGflopsPerStep: Number((info.trainGflops * s.batchSize).toFixed(3)),
+    config: { arch, preset, filters, deepSupervision, inChannels, dims },
+    params: best.params.count(), gflops, trainGflopsPerStep: Number((info.trainGflops * s.batchSize).toFixed(3)),
     test, timing, ...(pruning ? { pruning } : {}),
     training: {
-      epochs: r.epochs, bestEpoch: r.bestEpoch, stoppedBy: r.stoppedBy, seconds: Math.round(seconds), medianEpochSeconds: Number(median(h.map((x) => x.seconds)).toFixed(1)),
+      epochs: r.epochs, bestEpoch: r.bestEpoch, stoppedBy: r.stoppedBy, seconds: Math.round(seconds),
+      medianEpochSeconds: Number(median(h.map((x) => x.seconds)).toFixed(1)),
       stepMs: Number.isFinite(r.stepMs) ? Number(r.stepMs.toFixed(1)) : null,
     },
-    settings: scheduleOf(s, ds, seed), curves: curvesOf(h), machine: machineInfo(c.backend.name), date: new Date().toISOString(), command: c.command,
+    settings: scheduleOf(s, ds, seed), curves: curvesOf(h), machine: machineInfo(c.backend.name),
+    date: new Date().toISOString(), command: c.command,
   };
   writeJson(join(dir, 'result.json'), result); // written last: marks the unit finished
   publish(c, k);
-  log(`test Dice ${mean(test.dice).toFixed(4)}, IoU ${mean(test.iou).toFixed(4)} (${test.ids.length} images); ${r.epochs} epochs, ${Math.round(seconds)} s`);
+  log(`test Dice ${mean(test.dice).toFixed(4)}, IoU ${mean(test.iou).toFixed(4)} (${test.ids.length} images); ` +
+    `${r.epochs} epochs, ${Math.round(seconds)} s`);
   return 'finished';
 }
 

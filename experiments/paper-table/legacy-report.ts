@@ -26,14 +26,16 @@ function reading(runs: (RunResult | null)[]): string {
   const spread = done[0].r.test.iou.mean - done[done.length - 1].r.test.iou.mean;
   const order = done.map((x) => `${MODEL_LABELS[x.m]} ${pct(x.r.test.iou.mean)}`).join(' > ');
   const verdict = spread < 2 * se
-    ? `the whole spread (${pct(spread)} points) is within two standard errors of a mean over the test images (${pct(se)} points), so these runs do not separate the models`
+    ? `the whole spread (${pct(spread)} points) is within two standard errors of a mean over the test images (${pct(se)} points), ` +
+      'so these runs do not separate the models'
     : `the spread (${pct(spread)} points) exceeds two standard errors of a mean over the test images (${pct(se)} points)`;
   return `${order} (test IoU %); ${verdict}; one seed per model.`;
 }
 
 function runTable(ds: ImageDatasetKey, runs: (RunResult | null)[]): string {
   const lines = [
-    '| model | params (ours, bn) | params (paper preset) | test IoU % (mean ± std over images) | test Dice % | paper IoU % | epochs (best) | training time |',
+    '| model | params (ours, bn) | params (paper preset) | test IoU % (mean ± std over images) | test Dice % | paper IoU % | ' +
+    'epochs (best) | training time |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   MODELS.forEach((m, i) => {
@@ -69,9 +71,10 @@ export async function legacySection(results: string, plotDir: string): Promise<s
   return [
     '## Earlier single-seed runs',
     '',
-    `Before the multi-seed experiment, each model was trained once (seed 0) on the image datasets with the same hand settings; ${all.length} runs, ` +
-    '`experiments/paper-table/results/<dataset>-<model>.json`. The ± is the std over test images (not over seeds), and their per-image scores were not kept, ' +
-    'so no paired test is possible on them. Paper: Zhou et al. 2018, table 2, cell nuclei (IoU; the metric is not precisely defined, see above).',
+    'Before the multi-seed experiment, each model was trained once (seed 0) on the image datasets with the same hand ' +
+    `settings; ${all.length} runs, \`experiments/paper-table/results/<dataset>-<model>.json\`. The ± is the std over test ` +
+    'images (not over seeds), and their per-image scores were not kept, so no paired test is possible on them. Paper: ' +
+    'Zhou et al. 2018, table 2, cell nuclei (IoU; the metric is not precisely defined, see above).',
     '',
     ...IMAGE_DATASETS.flatMap((ds, i) => [`### ${ds}`, '', runTable(ds, runs[i]), '', `Reading: ${reading(runs[i])}`, '']),
     '### Pruning (seed 0)',

@@ -75,7 +75,9 @@ export async function writePruningPlots(dir: string, pruning: PruningSummary[]):
       { label: 'FAST', color: BLUE, values: f.map((r) => r.dice.mean) },
     ];
     const v = series.flatMap((s) => s.values);
-    const yRange: [number, number] = [Math.max(0, Math.floor((Math.min(...v) - 0.01) * 50) / 50), Math.min(1, Math.ceil((Math.max(...v) + 0.01) * 50) / 50)];
+    const yRange: [number, number] = [
+      Math.max(0, Math.floor((Math.min(...v) - 0.01) * 50) / 50), Math.min(1, Math.ceil((Math.max(...v) + 0.01) * 50) / 50),
+    ];
     return { title: `${SHORT[p.dataset]} DICE`, xLabel: 'LEVEL', x: f.map((r) => r.level as number), series, yRange };
   });
   await writeChartsPng(join(dir, 'seeds-pruning-dice.png'), dice);
@@ -86,7 +88,14 @@ export async function writePruningPlots(dir: string, pruning: PruningSummary[]):
     ],
   })));
   return [
-    { file: 'seeds-pruning-dice.png', caption: 'Test Dice of the pruned UNet++ L1..Ld (fast mode) against the level: mean over seeds (FAST) between mean - SE and mean + SE; the flat line is the full network in accurate mode.' },
-    { file: 'seeds-pruning-ms.png', caption: 'Inference time per input (ms, median of the timed runs, mean over seeds) against the pruning level, at batch 1 and batched.' },
+    {
+      file: 'seeds-pruning-dice.png',
+      caption: 'Test Dice of the pruned UNet++ L1..Ld (fast mode) against the level: mean over seeds (FAST) between mean - SE ' +
+        'and mean + SE; the flat line is the full network in accurate mode.',
+    },
+    {
+      file: 'seeds-pruning-ms.png',
+      caption: 'Inference time per input (ms, median of the timed runs, mean over seeds) against the pruning level, at batch 1 and batched.',
+    },
   ];
 }

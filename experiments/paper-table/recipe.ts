@@ -24,12 +24,14 @@ export type Recipe = { engine: 'images'; settings: Settings } | { engine: 'cli';
 export interface RecipeOptions { smoke: boolean; configs: string }
 
 export function recipeFor(ds: DatasetKey, o: RecipeOptions): Recipe {
-  // With `unetpp plan` (issue 23), every dataset: return { engine: 'cli', config: { ...cliConfig(ds, o), train: { plan: o.plan } }, file: o.plan };
+  // With `unetpp plan` (issue 23), for every dataset (`timing` as in the dataset's config file):
+  // if (o.plan) return { engine: 'cli', config: { train: { plan: o.plan }, timing }, file: o.plan };
   if (isImageDataset(ds)) return { engine: 'images', settings: o.smoke ? SMOKE : FULL };
   const file = join(o.configs, `${ds}${o.smoke ? '.smoke' : ''}.json`);
   const config = readJson<CliConfig>(file);
   if (!config) throw new Error(`${file}: no such file (the flags of ${ds}'s runs; --configs DIR reads another folder)`);
-  if (!config.train || !config.timing?.shape) throw new Error(`${file}: expected {"train": {flags of unetpp train}, "timing": {"shape": [...], ...}}`);
+  if (!config.train || !config.timing?.shape)
+    throw new Error(`${file}: expected {"train": {flags of unetpp train}, "timing": {"shape": [...], ...}}`);
   return { engine: 'cli', config, file };
 }
 

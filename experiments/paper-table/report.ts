@@ -5,17 +5,22 @@ import { parseArgs } from 'node:util';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomicSync } from '../../src/io/safetensors.js';
-import { ALPHA, COMPARISONS, analyse, type Analysis, type Comparison, type Metric, type ModelSummary, type PruningSummary, type SeedStat } from './analysis.js';
+import {
+  ALPHA, COMPARISONS, analyse, type Analysis, type Comparison, type Metric, type ModelSummary, type PruningSummary, type SeedStat,
+} from './analysis.js';
 import { legacySection, duration } from './legacy-report.js';
 import { writePruningPlots } from './plots.js';
 import { readJson, readSeedRuns, type Machine, type SeedRun } from './results.js';
 import { DATASET_NOTES } from './data.js';
 import { scheduleOf } from './image-unit.js';
 import type { CliConfig } from './recipe.js';
-import { DATASETS, FULL, IMAGE_DATASETS, MODELS, MODEL_LABELS, PAPER, SEEDS, SMOKE_SEEDS, isImageDataset, type DatasetKey, type ModelKey } from './settings.js';
+import {
+  DATASETS, FULL, IMAGE_DATASETS, MODELS, MODEL_LABELS, PAPER, SEEDS, SMOKE_SEEDS, isImageDataset, type DatasetKey, type ModelKey,
+} from './settings.js';
 import { bratsSection } from '../brats/report.js';
 
-export const FULL_COMMAND = 'npm run build && OMP_WAIT_POLICY=passive node dist/experiments/paper-table/run.js --resume --time-budget 10200';
+export const FULL_COMMAND =
+  'npm run build && OMP_WAIT_POLICY=passive node dist/experiments/paper-table/run.js --resume --time-budget 10200';
 
 const pts = (x: number, d = 2) => (Number.isFinite(x) ? (100 * x).toFixed(d) : '-');
 const signed = (x: number, d = 2) => (x >= 0 ? '+' : '−') + pts(Math.abs(x), d);
@@ -27,6 +32,7 @@ function stat(s: SeedStat, scale = 100, d = 2): string {
 }
 const pval = (p: number) => (!Number.isFinite(p) ? '-' : p < 1e-4 ? '<0.0001' : p.toPrecision(2));
 const list = (xs: string[]) => (xs.length <= 1 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`);
+const unique = <T>(xs: T[]) => [...new Set(xs)];
 const METRIC_LABEL: Record<Metric, string> = { dice: 'Dice', iou: 'IoU' };
 const VERDICT: Record<Comparison['verdict'], string> = {
   'significant': 'significant', 'cases only': 'significant over test cases only', 'not significant': 'not significant',
@@ -45,54 +51,61 @@ export interface ReportOptions {
 }
 
 function statusLines(a: Analysis): string[] {
-  const lines = [`${a.found} of ${a.expected.length} planned runs finished (${DATASETS.map((ds) => `${ds}: seeds ${(a.expected.filter((k) => k.ds === ds).map((k) => k.seed))
-    .filter((s, i, xs) => xs.indexOf(s) === i).join(', ')}`).join('; ')}).`];
+  const planned = DATASETS.map((ds) => `${ds}: seeds ${unique(a.expected.filter((k) => k.ds === ds).map((k) => k.seed)).join(', ')}`);
+  const lines = [`${a.found} of ${a.expected.length} planned runs finished (${planned.join('; ')}).`];
   if (!a.missing.length) return lines;
   const parts = DATASETS.flatMap((ds) => {
     const miss = a.missing.filter((k) => k.ds === ds);
     if (!miss.length) return [];
     const seedsOf = (m: ModelKey) => miss.filter((k) => k.model === m).map((k) => k.seed).join(', ');
     if (MODELS.every((m) => seedsOf(m) === seedsOf(MODELS[0]))) return [`${ds}: every model, seed ${seedsOf(MODELS[0])}`];
-    const byModel = MODELS.filter((m) => miss.some((k) => k.model === m)).map((m) => `${MODEL_LABELS[m]} seed ${miss.filter((k) => k.model === m).map((k) => k.seed).join(', ')}`);
+    const byModel = MODELS.filter((m) => seedsOf(m)).map((m) => `${MODEL_LABELS[m]} seed ${seedsOf(m)}`);
     return [`${ds}: ${byModel.join('; ')}`];
   });
-  return [...lines, `Missing: ${parts.join('. ')}. Tables show what is there, with its seed count; a comparison uses the seeds both models have.`];
+  return [...lines, `Missing: ${parts.join('. ')}. Tables show what is there, with its seed count; ` +
+    'a comparison uses the seeds both models have.'];
+}
+
+/** `--patch 32x48x32 --labels 1,2 ...`: a dataset's own flags, without the ones the runner adds per model and seed. */
+function flagLine(flags: Record<string, unknown>): string {
+  const own = Object.entries(flags).filter(([k]) => !['arch', 'deepSupervision', 'seed', 'modelSeed'].includes(k));
+  return own.map(([k, v]) => `--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} ${v}`).join(' ');
 }
 
 function setupLines(runs: SeedRun[], o: ReportOptions): string[] {
-  const schedule = scheduleOf(FULL, 'dsb2018', 0);
+  const schedule = Object.entries(scheduleOf(FULL, 'dsb2018', 0)).filter(([k]) => !['data', 'seed'].includes(k))
+    .map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
   const volume = DATASETS.filter((ds) => !isImageDataset(ds)).map((ds) => {
-    const r = runs.find((x) => x.dataset === ds);
-    const flags = (r?.settings.flags as Record<string, unknown> | undefined) ?? (o.configs ? readJson<CliConfig>(join(o.configs, `${ds}.json`))?.train : undefined);
-    return `- ${ds} (volumes): \`unetpp train\` with ${flags ? Object.entries(flags).filter(([k]) => !['arch', 'deepSupervision', 'seed', 'modelSeed'].includes(k))
-      .map(([k, v]) => `--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} ${v}`).join(' ') : '(its config file)'} ` +
-      '(`experiments/paper-table/configs/' + ds + '.json`), the model flags and `--seed k --model-seed k`; scored by `unetpp eval --split test` ' +
-      '(foreground classes averaged per case); wide U-Net filters x 35/32.';
+    const recorded = runs.find((x) => x.dataset === ds)?.settings.flags as Record<string, unknown> | undefined;
+    const flags = recorded ?? (o.configs ? readJson<CliConfig>(join(o.configs, `${ds}.json`))?.train : undefined);
+    return `- ${ds} (volumes): \`unetpp train\` with ${flags ? flagLine(flags) : '(its config file)'} ` +
+      `(\`experiments/paper-table/configs/${ds}.json\`), the model flags and \`--seed k --model-seed k\`; ` +
+      'scored by `unetpp eval --split test` (foreground classes averaged per case); wide U-Net filters x 35/32.';
   });
   return [
     '## Setup',
     '',
-    'Models: U-Net, wide U-Net (filters x 35/32, about UNet++\'s parameters), UNet++ without and with deep supervision (DS), bn preset ' +
-    '(conv + norm + ReLU, bilinear up-sampling). Seed k sets the initial weights, the data order and the augmentation of run k. ' +
-    'Every model of a dataset has the same schedule and budget.',
+    'Models: U-Net, wide U-Net (filters x 35/32, about UNet++\'s parameters), UNet++ without and with deep supervision (DS), ' +
+    'bn preset (conv + norm + ReLU, bilinear up-sampling). Seed k sets the initial weights, the data order and the augmentation ' +
+    'of run k. Every model of a dataset has the same schedule and budget.',
     '',
-    `- ${IMAGE_DATASETS.join(', ')} (images, in-process, the hand settings of \`settings.ts\`): ` +
-    Object.entries(schedule).filter(([k]) => !['data', 'seed'].includes(k)).map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('; ') + '.',
+    `- ${IMAGE_DATASETS.join(', ')} (images, in-process, the hand settings of \`settings.ts\`): ${schedule.join('; ')}.`,
     ...IMAGE_DATASETS.map((ds) => `  - ${ds}: ${DATASET_NOTES[ds]}`),
     ...volume,
-    '- Test scores: the best checkpoint (validation metric), accurate mode (mean of the heads), threshold 0.5, Dice and IoU per test case ' +
-    '(an empty prediction of an empty truth scores 1).',
+    '- Test scores: the best checkpoint (validation metric), accurate mode (mean of the heads), threshold 0.5, Dice and IoU ' +
+    'per test case (an empty prediction of an empty truth scores 1).',
     '',
-    '**Statistics** (`src/metrics/stats.ts`). Per model, a seed\'s score is its mean over the test cases; tables give the mean ± standard error ' +
-    'over seeds (SE = sd / sqrt(k), k in parentheses). A comparison A − B pairs the two models on every test case and on every seed both have. ' +
-    `Its interval is a 95% percentile bootstrap (${o.resamples ?? 10000} resamples, seeded) over two levels at once: the test cases (paired) and ` +
-    'the seeds (paired by seed), seed deviations inflated by sqrt(k / (k − 1)) so that 3-5 seeds are not under-dispersed. It covers the variation ' +
-    'between training runs, which a test over cases alone ignores; with few seeds it is still approximate (in simulation with 3 seeds and seed ' +
-    'variation dominating it covers ~85-90%, against ~20-45% for cases alone). The tests take the per-case difference of the seed means: ' +
-    'Wilcoxon signed-rank (exact below 50 cases without ties, else normal with tie correction; zero differences dropped) and the paired t-test, ' +
-    'two-sided, Holm-adjusted over every row of the comparison table (each test separately). A difference is called **significant** when the ' +
-    `Holm-adjusted Wilcoxon p < ${ALPHA} and the bootstrap interval excludes 0; **significant over test cases only** when the test passes but ` +
-    'the interval (seed variation) includes 0.',
+    '**Statistics** (`src/metrics/stats.ts`). Per model, a seed\'s score is its mean over the test cases; tables give the ' +
+    'mean ± standard error over seeds (SE = sd / sqrt(k), k in parentheses). A comparison A − B pairs the two models on every ' +
+    `test case and on every seed both have. Its interval is a 95% percentile bootstrap (${o.resamples ?? 10000} resamples, ` +
+    'seeded) over two levels at once: the test cases (paired) and the seeds (paired by seed), seed deviations inflated by ' +
+    'sqrt(k / (k − 1)) so that 3-5 seeds are not under-dispersed. It covers the variation between training runs, which a test ' +
+    'over cases alone ignores; with few seeds it is still approximate (in simulation with 3 seeds and seed variation ' +
+    'dominating it covers ~85-90%, against ~20-45% for cases alone). The tests take the per-case difference of the seed ' +
+    'means: Wilcoxon signed-rank (exact below 50 cases without ties, else normal with tie correction; zero differences ' +
+    'dropped) and the paired t-test, two-sided, Holm-adjusted over every row of the comparison table (each test separately). ' +
+    `A difference is called **significant** when the Holm-adjusted Wilcoxon p < ${ALPHA} and the bootstrap interval excludes ` +
+    '0; **significant over test cases only** when the test passes but the interval (seed variation) includes 0.',
     '',
   ];
 }
@@ -106,7 +119,8 @@ function modelTable(ds: DatasetKey, ms: ModelSummary[]): string[] {
   for (const m of MODELS) {
     const s = ms.find((x) => x.model === m);
     const p = paper ? ` ${PAPER.nucleiIou[m].toFixed(2)} |` : '';
-    lines.push(s ? `| ${MODEL_LABELS[m]} | ${s.seeds.join(', ')} | ${stat(s.dice)} | ${stat(s.iou)} | ${int(s.params)} |${p}` : `| ${MODEL_LABELS[m]} | pending | | | |${p}`);
+    const cells = s ? `${s.seeds.join(', ')} | ${stat(s.dice)} | ${stat(s.iou)} | ${int(s.params)}` : 'pending | | |';
+    lines.push(`| ${MODEL_LABELS[m]} | ${cells} |${p}`);
   }
   if (!ms.length) return [...lines, ''];
   return [...lines, '', `Mean ± SE over seeds (seed count); each seed's score is its mean over the ${ms[0].cases} test cases.`, ''];
@@ -114,12 +128,16 @@ function modelTable(ds: DatasetKey, ms: ModelSummary[]): string[] {
 
 function comparisonTable(cs: Comparison[]): string[] {
   if (!cs.length) return ['No comparison yet: no dataset has UNet++ (DS) and a U-Net with a common seed.'];
+  const row = (c: Comparison) => [
+    c.dataset, `${MODEL_LABELS[c.a]} − ${MODEL_LABELS[c.b]}`, METRIC_LABEL[c.metric], `${c.seeds.length} x ${c.cases}`,
+    signed(c.ci.estimate), `[${signed(c.ci.lo)}, ${signed(c.ci.hi)}]`, `${pval(c.wilcoxon.p)} (${pval(c.wilcoxonHolm)})`,
+    `${pval(c.ttest.p)} (${pval(c.ttestHolm)})`, VERDICT[c.verdict],
+  ];
   return [
-    '| dataset | comparison | metric | seeds x cases | difference (points) | 95% CI, cases and seeds | Wilcoxon p (Holm) | t-test p (Holm) | verdict |',
+    '| dataset | comparison | metric | seeds x cases | difference (points) | 95% CI, cases and seeds | Wilcoxon p (Holm) | ' +
+    't-test p (Holm) | verdict |',
     '|---|---|---|---:|---:|---:|---:|---:|---|',
-    ...cs.map((c) => `| ${c.dataset} | ${MODEL_LABELS[c.a]} − ${MODEL_LABELS[c.b]} | ${METRIC_LABEL[c.metric]} | ${c.seeds.length} x ${c.cases} | ` +
-      `${signed(c.ci.estimate)} | [${signed(c.ci.lo)}, ${signed(c.ci.hi)}] | ${pval(c.wilcoxon.p)} (${pval(c.wilcoxonHolm)}) | ` +
-      `${pval(c.ttest.p)} (${pval(c.ttestHolm)}) | ${VERDICT[c.verdict]} |`),
+    ...cs.map((c) => `| ${row(c).join(' | ')} |`),
     '',
   ];
 }
@@ -127,60 +145,74 @@ function comparisonTable(cs: Comparison[]): string[] {
 /** One sentence per dataset and comparison (Dice; IoU when it disagrees), and the limits of small test sets. */
 function comparisonSentences(cs: Comparison[]): string[] {
   const out: string[] = [];
+  const what = (c: Comparison) =>
+    `${signed(c.ci.estimate)} ${METRIC_LABEL[c.metric]} points (95% CI ${signed(c.ci.lo)} to ${signed(c.ci.hi)}), ` +
+    VERDICT[c.verdict];
   for (const ds of DATASETS)
     for (const [a, b] of COMPARISONS) {
-      const dice = cs.find((c) => c.dataset === ds && c.a === a && c.b === b && c.metric === 'dice');
-      const iou = cs.find((c) => c.dataset === ds && c.a === a && c.b === b && c.metric === 'iou');
+      const pick = (metric: Metric) => cs.find((c) => c.dataset === ds && c.a === a && c.b === b && c.metric === metric);
+      const dice = pick('dice'), iou = pick('iou');
       if (!dice || !iou) continue;
-      const what = (c: Comparison) => `${signed(c.ci.estimate)} ${METRIC_LABEL[c.metric]} points (95% CI ${signed(c.ci.lo)} to ${signed(c.ci.hi)}), ${VERDICT[c.verdict]}`;
       const seeds = dice.seeds.length === 1 ? ' (one seed: seed variation not covered)' : '';
-      out.push(`- ${ds}: ${MODEL_LABELS[a]} − ${MODEL_LABELS[b]}: ${what(dice)}${iou.verdict === dice.verdict ? '' : `; IoU ${what(iou)}`}${seeds}.`);
+      const alsoIou = iou.verdict === dice.verdict ? '' : `; IoU ${what(iou)}`;
+      out.push(`- ${ds}: ${MODEL_LABELS[a]} − ${MODEL_LABELS[b]}: ${what(dice)}${alsoIou}${seeds}.`);
     }
   // few test cases bound the exact Wilcoxon p from below: say so where it could decide the verdict
   const m = cs.length;
   for (const ds of DATASETS) {
     const c = cs.find((x) => x.dataset === ds && x.wilcoxon.method === 'exact');
-    if (!c || 2 / 2 ** c.cases <= ALPHA / m) continue;
-    out.push(`- ${ds} has ${c.cases} test cases: the smallest possible two-sided Wilcoxon p is 2/2^${c.cases} = ${pval(2 / 2 ** c.cases)}` +
-      (2 / 2 ** c.cases >= ALPHA ? ', so no difference on it can be significant, whatever its size.'
-        : `, which Holm's correction over ${m} rows multiplies by up to ${m}: the test has little power there, whatever the size of a difference.`));
+    const least = c ? 2 / 2 ** c.cases : 0;
+    if (!c || least <= ALPHA / m) continue;
+    out.push(`- ${ds} has ${c.cases} test cases: the smallest possible two-sided Wilcoxon p is 2/2^${c.cases} = ${pval(least)}` +
+      (least >= ALPHA ? ', so no difference on it can be significant, whatever its size.'
+        : `, which Holm's correction over ${m} rows multiplies by up to ${m}: the test has little power there, ` +
+          'whatever the size of a difference.'));
   }
   return [...out, ''];
 }
 
 function pruningTable(p: PruningSummary): string[] {
-  const batch = p.rows[0]?.batch;
   const label = (l: number | 'accurate') => (l === 'accurate' ? `L${p.rows.length - 1}, accurate` : `L${l} (fast)`);
-  const within = p.smallestWithinOneSe;
   const basis = p.seBasis === 'seeds' ? `one SE over ${p.seeds.length} seeds` : 'one SE over the test cases (one seed)';
+  const full = p.rows[p.rows.length - 1];
+  const small = p.rows.find((r) => r.level === p.smallestWithinOneSe);
+  const seeds = p.seeds.length > 1 ? `Seeds ${p.seeds.join(', ')}; mean ± SE over seeds (count). `
+    : `Seed ${p.seeds[0]} only: no SE over seeds. `;
+  const verdict = !small
+    ? `No pruned level comes within ${basis} of the full network (Dice ${pts(p.threshold)}% or more).`
+    : `The smallest network within ${basis} of the full one (Dice ≥ ${pts(p.threshold)}%) is **L${small.level}**: ` +
+      `${int(small.params)} parameters and ${stat(small.msBatch1, 1, 1)} ms per input at batch 1, against ${int(full.params)} and ` +
+      `${stat(full.msBatch1, 1, 1)} ms for the full network in accurate mode.`;
   return [
-    `| network | params | GFLOP / input | ms / input, batch 1 | ms / input, batch ${batch} | test Dice % | test IoU % |`,
+    `| network | params | GFLOP / input | ms / input, batch 1 | ms / input, batch ${p.rows[0]?.batch} | test Dice % | test IoU % |`,
     '|---|---:|---:|---:|---:|---:|---:|',
-    ...p.rows.map((r) => `| ${label(r.level)} | ${int(r.params)} | ${r.gflops.toFixed(2)} | ${stat(r.msBatch1, 1, 1)} | ${stat(r.msBatched, 1, 1)} | ` +
-      `${stat(r.dice)} | ${stat(r.iou)} |`),
+    ...p.rows.map((r) => `| ${label(r.level)} | ${int(r.params)} | ${r.gflops.toFixed(2)} | ${stat(r.msBatch1, 1, 1)} | ` +
+      `${stat(r.msBatched, 1, 1)} | ${stat(r.dice)} | ${stat(r.iou)} |`),
     '',
-    (p.seeds.length > 1 ? `Seeds ${p.seeds.join(', ')}; mean ± SE over seeds (count). ` : `Seed ${p.seeds[0]} only: no SE over seeds. `) + (within === null
-      ? `No pruned level comes within ${basis} of the full network (Dice ${pts(p.threshold)}% or more).`
-      : `The smallest network within ${basis} of the full one (Dice ≥ ${pts(p.threshold)}%) is **L${within}**: ` +
-        `${int(p.rows.find((r) => r.level === within)!.params)} parameters and ${stat(p.rows.find((r) => r.level === within)!.msBatch1, 1, 1)} ms per input at batch 1, ` +
-        `against ${int(p.rows[p.rows.length - 1].params)} and ${stat(p.rows[p.rows.length - 1].msBatch1, 1, 1)} ms for the full network in accurate mode.`),
+    seeds + verdict,
     '',
   ];
 }
 
 function costTable(ms: ModelSummary[]): string[] {
   if (!ms.length) return ['pending (no finished run yet)', ''];
-  const shape = (s: ModelSummary) => s.timing.shape.join('x');
+  const time = (s: ModelSummary) =>
+    duration(s.trainSeconds.mean) + (s.trainSeconds.n >= 2 ? ` ± ${duration(s.trainSeconds.se)}` : '');
+  const row = (s: ModelSummary) => [
+    s.dataset, MODEL_LABELS[s.model], s.seeds.length, time(s), stat(s.epochs, 1, 1), s.stepMs.n ? s.stepMs.mean.toFixed(0) : '-',
+    s.trainGflopsPerStep.toFixed(1), `${s.gflops.toFixed(2)} (${s.timing.shape.join('x')})`, stat(s.msBatch1, 1, 1),
+    `${stat(s.msBatched, 1, 1)} (batch ${s.timing.batch})`,
+  ];
   return [
-    '| dataset | model | seeds | training time | epochs | median step (ms) | training GFLOP / step | GFLOP / input (forward) | ms / input, batch 1 | ms / input, batched |',
+    '| dataset | model | seeds | training time | epochs | median step (ms) | training GFLOP / step | GFLOP / input (forward) | ' +
+    'ms / input, batch 1 | ms / input, batched |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...ms.map((s) => `| ${s.dataset} | ${MODEL_LABELS[s.model]} | ${s.seeds.length} | ${duration(s.trainSeconds.mean)}${s.trainSeconds.n >= 2 ? ` ± ${duration(s.trainSeconds.se)}` : ''} | ` +
-      `${stat(s.epochs, 1, 1)} | ${s.stepMs.n ? s.stepMs.mean.toFixed(0) : '-'} | ${s.trainGflopsPerStep.toFixed(1)} | ${s.gflops.toFixed(2)} (${shape(s)}) | ` +
-      `${stat(s.msBatch1, 1, 1)} | ${stat(s.msBatched, 1, 1)} (batch ${s.timing.batch}) |`),
+    ...ms.map((s) => `| ${row(s).join(' | ')} |`),
     '',
-    'Training time is wall clock summed over epochs (mean ± SE over seeds), on 2 cores shared with other jobs: it overstates the cost, and the ' +
-    'FLOPs per step (`unetpp info`\'s training estimate, 3x the forward pass, times the inputs of a step) are the machine-independent measure. ' +
-    'Times per input are medians of timed forward passes on the native backend (probabilities included).',
+    'Training time is wall clock summed over epochs (mean ± SE over seeds), on 2 cores shared with other jobs: it overstates ' +
+    'the cost, and the FLOPs per step (`unetpp info`\'s training estimate, 3x the forward pass, times the inputs of a step) ' +
+    'are the machine-independent measure. Times per input are medians of timed forward passes on the native backend ' +
+    '(probabilities included).',
     '',
   ];
 }
@@ -190,24 +222,27 @@ function paperLines(a: Analysis): string[] {
   const lines = [
     '## Comparison with the paper',
     '',
-    'Zhou et al., "UNet++: A Nested U-Net Architecture for Medical Image Segmentation" (DLMIA 2018), table 2, reports one IoU per model and task ' +
-    '(cell nuclei, colon polyp, liver, lung nodule): UNet++ with DS gains 1.75 IoU points over U-Net on nuclei and about 3.9 on average over the four tasks. ' +
-    '**Its metric is not precisely defined**: no protocol (per image or pooled, threshold, resolution) and no split are published, and the official ' +
-    'code\'s function named `compute_iou` computes 2|A∩B| / (|A| + |B|), a Dice coefficient. Its column is therefore set beside both of ours; the ' +
-    'differences between models, not the levels, are what should reproduce. ISBI 2012 and Hippocampus are not in the paper.',
+    'Zhou et al., "UNet++: A Nested U-Net Architecture for Medical Image Segmentation" (DLMIA 2018), table 2, reports one ' +
+    'IoU per model and task (cell nuclei, colon polyp, liver, lung nodule): UNet++ with DS gains 1.75 IoU points over U-Net ' +
+    'on nuclei and about 3.9 on average over the four tasks. **Its metric is not precisely defined**: no protocol (per image ' +
+    'or pooled, threshold, resolution) and no split are published, and the official code\'s function named `compute_iou` ' +
+    'computes 2|A∩B| / (|A| + |B|), a Dice coefficient. Its column is therefore set beside both of ours; the differences ' +
+    'between models, not the levels, are what should reproduce. ISBI 2012 and Hippocampus are not in the paper.',
     '',
-    'Other differences: **data**, the dsb2018 stage-1 training set with the community\'s label fixes and our fixed 464/66/134 split, resized ' +
-    'to 96x96 as the paper trained; **architecture**, the bn preset (conv + batch norm, bilinear up-sampling, as the PyTorch NestedUNet) instead ' +
-    'of the Keras paper preset (dropout 0.5, transposed convolutions), so parameter counts differ slightly (both are in the earlier runs\' table); ' +
-    '**schedule**, Adam 3e-4 constant as the paper with early stopping on validation IoU (the paper: validation loss); **loss**, 0.5 BCE + Dice ' +
-    'per head as the paper; **seeds**, the paper reports one run per model, without error bars.',
+    'Other differences: **data**, the dsb2018 stage-1 training set with the community\'s label fixes and our fixed ' +
+    '464/66/134 split, resized to 96x96 as the paper trained; **architecture**, the bn preset (conv + batch norm, bilinear ' +
+    'up-sampling, as the PyTorch NestedUNet) instead of the Keras paper preset (dropout 0.5, transposed convolutions), so ' +
+    'parameter counts differ slightly (both are in the earlier runs\' table); **schedule**, Adam 3e-4 constant as the paper ' +
+    'with early stopping on validation IoU (the paper: validation loss); **loss**, 0.5 BCE + Dice per head as the paper; ' +
+    '**seeds**, the paper reports one run per model, without error bars.',
     '',
   ];
   if (!dsb.length) return [...lines, 'dsb2018: pending.', ''];
   lines.push('| dsb2018 | paper IoU % | ours IoU % | ours Dice % |', '|---|---:|---:|---:|');
   for (const m of MODELS) {
     const s = dsb.find((x) => x.model === m);
-    lines.push(`| ${MODEL_LABELS[m]} | ${PAPER.nucleiIou[m].toFixed(2)} | ${s ? stat(s.iou) : 'pending'} | ${s ? stat(s.dice) : 'pending'} |`);
+    const ours = s ? `${stat(s.iou)} | ${stat(s.dice)}` : 'pending | pending';
+    lines.push(`| ${MODEL_LABELS[m]} | ${PAPER.nucleiIou[m].toFixed(2)} | ${ours} |`);
   }
   lines.push('');
   for (const [x, y] of COMPARISONS) {
@@ -215,35 +250,46 @@ function paperLines(a: Analysis): string[] {
     const c = a.comparisons.find((q) => q.dataset === 'dsb2018' && q.a === x && q.b === y && q.metric === 'iou');
     if (!c) continue;
     const where = gain / 100 > c.ci.hi ? 'above our interval' : gain / 100 < c.ci.lo ? 'below our interval' : 'inside our interval';
-    lines.push(`- ${MODEL_LABELS[x]} − ${MODEL_LABELS[y]}: the paper ${gain >= 0 ? '+' : '−'}${Math.abs(gain).toFixed(2)} IoU points; ours ${signed(c.ci.estimate)} ` +
-      `(95% CI ${signed(c.ci.lo)} to ${signed(c.ci.hi)}, ${c.seeds.length} seeds): the paper's gain lies ${where}.`);
+    const paper = `${gain >= 0 ? '+' : '−'}${Math.abs(gain).toFixed(2)}`;
+    const ours = `${signed(c.ci.estimate)} (95% CI ${signed(c.ci.lo)} to ${signed(c.ci.hi)}, ${c.seeds.length} seeds)`;
+    const pair = `${MODEL_LABELS[x]} − ${MODEL_LABELS[y]}`;
+    lines.push(`- ${pair}: the paper ${paper} IoU points; ours ${ours}: the paper's gain lies ${where}.`);
   }
   return [...lines, ''];
 }
 
 /** The closing paragraph: what the comparisons say about the claim, from their verdicts and signs. */
 function closing(a: Analysis): string[] {
+  const head = ['## What the data say about the claim', ''];
   const dice = a.comparisons.filter((c) => c.metric === 'dice');
-  if (!dice.length) return ['## What the data say about the claim', '', 'Pending: no dataset has both UNet++ (DS) and a U-Net finished on a common seed.', ''];
+  if (!dice.length) return [...head, 'Pending: no dataset has both UNet++ (DS) and a U-Net finished on a common seed.', ''];
   const better = dice.filter((c) => c.verdict === 'significant' && c.ci.estimate > 0);
   const worse = dice.filter((c) => c.verdict === 'significant' && c.ci.estimate < 0);
   const casesOnly = dice.filter((c) => c.verdict === 'cases only');
   const name = (c: Comparison) => `${c.dataset} (vs ${MODEL_LABELS[c.b]}, ${signed(c.ci.estimate)} points)`;
-  const seeds = [...new Set(dice.map((c) => c.seeds.length))];
+  const seeds = dice.map((c) => c.seeds.length);
+  const lo = Math.min(...seeds), hi = Math.max(...seeds);
+  const neither = dice.length - better.length - worse.length;
   const parts = [
-    `Across ${dice.length} comparisons of UNet++ (DS) with U-Net and wide U-Net (Dice; ${list([...new Set(dice.map((c) => c.dataset))])}; ` +
-    `${Math.min(...seeds) === Math.max(...seeds) ? Math.min(...seeds) : `${Math.min(...seeds)} to ${Math.max(...seeds)}`} seeds per comparison), ` +
+    `Across ${dice.length} comparisons of UNet++ (DS) with U-Net and wide U-Net ` +
+    `(Dice; ${list(unique(dice.map((c) => c.dataset)))}; ` +
+    `${lo === hi ? lo : `${lo} to ${hi}`} seeds per comparison), ` +
     `${better.length} show UNet++ (DS) significantly better${better.length ? `: ${list(better.map(name))}` : ''}, ` +
     `${worse.length} significantly worse${worse.length ? `: ${list(worse.map(name))}` : ''}, ` +
-    `and ${dice.length - better.length - worse.length} do not separate the models${casesOnly.length ? ` (of which ${casesOnly.length} pass the test over test cases but not the seed variation: ${list(casesOnly.map(name))})` : ''}.`,
-    better.length && !worse.length ? 'Where the data separate the models, they side with the paper\'s claim, though the gains are to be read against its sizes above.'
+    `and ${neither} do not separate the models` +
+    (casesOnly.length ? ` (of which ${casesOnly.length} pass the test over test cases but not the seed variation: ` +
+      `${list(casesOnly.map(name))})` : '') + '.',
+    better.length && !worse.length
+      ? 'Where the data separate the models, they side with the paper\'s claim, though the gains are to be read against ' +
+        'its sizes above.'
       : worse.length && !better.length ? 'Where the data separate the models, they go against the paper\'s claim.'
         : better.length && worse.length ? 'The direction depends on the dataset: the claim does not hold in general here.'
-          : 'With this budget and these seeds the data neither confirm nor refute the claim: the differences are within the variation between training runs and test cases.',
+          : 'With this budget and these seeds the data neither confirm nor refute the claim: the differences are within the ' +
+            'variation between training runs and test cases.',
   ];
   if (a.missing.length) parts.push(`${a.missing.length} planned runs are still missing, so this reading is provisional.`);
   if (a.smoke) parts.push('These are smoke runs (tiny models, a few steps): they check the pipeline, not the claim.');
-  return ['## What the data say about the claim', '', parts.join(' '), ''];
+  return [...head, parts.join(' '), ''];
 }
 
 const machineLine = (m: Machine) => `${m.cpu}, ${m.cores} cores (threads: ${m.threads}), Node ${m.node}, backend ${m.backend}`;
@@ -255,16 +301,20 @@ export async function buildReport(o: ReportOptions): Promise<string> {
   const plotDir = join(dirname(o.out), basename(o.out, extname(o.out)));
   const plots = await writePruningPlots(plotDir, a.pruning);
   const legacy = await legacySection(o.results, plotDir);
-  const machines = [...new Set(runs.map((r) => machineLine(r.machine)))];
   const dates = runs.map((r) => r.date).sort();
+  const when = runs.length ? [
+    '', `Machine: ${unique(runs.map((r) => machineLine(r.machine))).join('; ')}. ` +
+      `Runs dated ${dates[0].slice(0, 10)} to ${dates[dates.length - 1].slice(0, 10)}.`,
+  ] : [];
   const md: string[] = [
     '# Results: the UNet++ paper\'s comparison, over seeds',
     '',
-    'Generated by `node dist/experiments/paper-table/report.js` from `experiments/paper-table/results/` (issue 26): do not edit by hand.' +
+    'Generated by `node dist/experiments/paper-table/report.js` from `experiments/paper-table/results/` (issue 26): ' +
+    'do not edit by hand.' +
     (smoke ? ' **Smoke runs: tiny models, 1-2 epochs, a few images: these numbers check the pipeline only.**' : ''),
     '',
     ...statusLines(a),
-    ...(runs.length ? ['', `Machine: ${machines.join('; ')}. Runs dated ${dates[0].slice(0, 10)} to ${dates[dates.length - 1].slice(0, 10)}.`] : []),
+    ...when,
     '',
     ...setupLines(runs, o),
     '## Accuracy per model',
@@ -276,10 +326,11 @@ export async function buildReport(o: ReportOptions): Promise<string> {
     ...comparisonSentences(a.comparisons),
     '## Pruning: UNet++ with deep supervision, over seeds',
     '',
-    'L1..Ld are the pruned networks (nodes i + j <= d, head d) in fast mode; "accurate" is the full network averaging all heads. ' +
-    'GFLOPs and times are per input of the timing shape (2D: 96x96 images; volumes: the training patch).',
+    'L1..Ld are the pruned networks (nodes i + j <= d, head d) in fast mode; "accurate" is the full network averaging all ' +
+    'heads. GFLOPs and times are per input of the timing shape (2D: 96x96 images; volumes: the training patch).',
     '',
-    ...(a.pruning.length ? a.pruning.flatMap((p) => [`### ${p.dataset}`, '', ...pruningTable(p)]) : ['pending (no UNet++ (DS) run finished yet)', '']),
+    ...(a.pruning.length ? a.pruning.flatMap((p) => [`### ${p.dataset}`, '', ...pruningTable(p)])
+      : ['pending (no UNet++ (DS) run finished yet)', '']),
     ...plots.flatMap((p) => [`![${p.file}](${basename(plotDir)}/${p.file})`, '', p.caption, '']),
     '## Cost',
     '',
@@ -293,7 +344,8 @@ export async function buildReport(o: ReportOptions): Promise<string> {
     '',
     '```sh', FULL_COMMAND, 'node dist/experiments/paper-table/report.js   # rebuild this page from the result files', '```',
     '',
-    ...(runs.length ? ['Commands that produced the runs above:', '', '```sh', ...new Set(runs.map((r) => r.command)), '```', ''] : []),
+    ...(runs.length
+      ? ['Commands that produced the runs above:', '', '```sh', ...unique(runs.map((r) => r.command)), '```', ''] : []),
     ...legacy,
     ...(o.brats ? bratsSection(o.brats) : []),
   ];

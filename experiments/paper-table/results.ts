@@ -14,13 +14,18 @@ export interface Machine { cpu: string; cores: number; os: string; node: string;
 export interface Curves { epoch: number[]; trainLoss: number[]; valLoss: number[]; valIou: number[]; valDice: number[] }
 
 /** Per test case, in the order of `ids` (the same for every run of a dataset); foreground mean over classes. */
-export interface CaseScores { ids: string[]; dice: number[]; iou: number[]; perClass?: Record<string, { dice: number[]; iou: number[] }> }
+export interface CaseScores {
+  ids: string[]; dice: number[]; iou: number[];
+  perClass?: Record<string, { dice: number[]; iou: number[] }>;
+}
 
 /** Median forward time per input (ms), at batch 1 and at `batch`, for inputs of `shape` (HxW or DxHxW). */
 export interface Timing { msBatch1: number; msBatched: number; batch: number; shape: number[] }
 
 /** A pruned level (fast mode, head d of the pruned network) or the full network in accurate mode. */
-export interface LevelResult { level: number | 'accurate'; params: number; gflops: number; timing: Timing; dice: number[]; iou: number[] }
+export interface LevelResult {
+  level: number | 'accurate'; params: number; gflops: number; timing: Timing; dice: number[]; iou: number[];
+}
 
 export interface SeedRun {
   schema: 2;
@@ -42,7 +47,9 @@ export interface SeedRun {
   /** UNet++ with deep supervision: L1..Ld in fast mode, then accurate (the same scores as `test`). */
   pruning?: LevelResult[];
   /** seconds: wall clock summed over epochs (a shared machine inflates it); stepMs: median optimizer step. */
-  training: { epochs: number; bestEpoch: number; stoppedBy: string; seconds: number; medianEpochSeconds: number; stepMs: number | null };
+  training: {
+    epochs: number; bestEpoch: number; stoppedBy: string; seconds: number; medianEpochSeconds: number; stepMs: number | null;
+  };
   /** What the run was configured with: the schedule (images) or the flags of `unetpp train` (cli). */
   settings: Record<string, unknown>;
   curves: Curves;
@@ -62,7 +69,8 @@ export function machineInfo(backend: string): Machine {
 const r4 = (x: number) => (Number.isFinite(x) ? Number(x.toFixed(4)) : NaN);
 export function curvesOf(history: EpochRecord[]): Curves {
   return {
-    epoch: history.map((h) => h.epoch), trainLoss: history.map((h) => r4(h.trainLoss)), valLoss: history.map((h) => r4(h.valLoss)),
+    epoch: history.map((h) => h.epoch), trainLoss: history.map((h) => r4(h.trainLoss)),
+    valLoss: history.map((h) => r4(h.valLoss)),
     valIou: history.map((h) => r4(h.iou)), valDice: history.map((h) => r4(h.dice)),
   };
 }
@@ -92,7 +100,8 @@ export function readSeedRuns(dir: string): SeedRun[] {
       const m = /^(.+)-seed(\d+)\.json$/.exec(f);
       if (!m || !(MODELS as readonly string[]).includes(m[1])) continue;
       const r = readJson<SeedRun>(join(sub, f))!;
-      if (r.schema !== 2 || r.dataset !== ds || r.model !== m[1] || r.seed !== Number(m[2])) throw new Error(`${join(sub, f)}: not a run file of ${ds} ${m[1]} seed ${m[2]}`);
+      if (r.schema !== 2 || r.dataset !== ds || r.model !== m[1] || r.seed !== Number(m[2]))
+        throw new Error(`${join(sub, f)}: not a run file of ${ds} ${m[1]} seed ${m[2]}`);
       runs.push(r);
     }
   }

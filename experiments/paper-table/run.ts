@@ -18,7 +18,8 @@ export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const HELP = `usage: node dist/experiments/paper-table/run.js [options]
   --work DIR          run folders (default /work/runs/paper-table; --smoke: a new temp folder)
   --results DIR       result JSON files (default experiments/paper-table/results; --smoke: WORK/results)
-  --report FILE       Markdown report rebuilt at the end (default docs/results.md; --smoke: WORK/report.md; plots beside it in a folder of its name)
+  --report FILE       Markdown report rebuilt at the end (default docs/results.md; --smoke: WORK/report.md);
+                      its plots go to a folder of its name beside it
   --data DIR          folder holding the datasets (default ../shared/data next to the repo)
   --configs DIR       flags of the volume datasets' runs, <dataset>.json (default experiments/paper-table/configs)
   --resume            continue runs interrupted mid-way from their last checkpoint (without it such a run is an error)
@@ -40,7 +41,9 @@ function list<T extends string>(v: string | undefined, all: readonly T[], flag: 
   return out as T[];
 }
 
-export interface RunSummary { outcomes: Record<string, UnitOutcome>; work: string; results: string; report: string; seconds: number }
+export interface RunSummary {
+  outcomes: Record<string, UnitOutcome>; work: string; results: string; report: string; seconds: number;
+}
 
 /** Units in the order they run: per dataset, seed by seed, so that every model has a seed before any has two. */
 export function unitsOf(datasets: DatasetKey[], models: ModelKey[], seeds: (ds: DatasetKey) => number[]): UnitKey[] {
@@ -51,9 +54,10 @@ export async function main(argv: string[]): Promise<RunSummary | null> {
   const { values: v } = parseArgs({
     args: argv, strict: true,
     options: {
-      work: { type: 'string' }, results: { type: 'string' }, report: { type: 'string' }, data: { type: 'string' }, configs: { type: 'string' },
-      resume: { type: 'boolean' }, 'time-budget': { type: 'string' }, datasets: { type: 'string' }, models: { type: 'string' }, seeds: { type: 'string' },
-      threads: { type: 'string' }, backend: { type: 'string' }, smoke: { type: 'boolean' }, help: { type: 'boolean' }, quiet: { type: 'boolean' },
+      work: { type: 'string' }, results: { type: 'string' }, report: { type: 'string' }, data: { type: 'string' },
+      configs: { type: 'string' }, resume: { type: 'boolean' }, 'time-budget': { type: 'string' }, datasets: { type: 'string' },
+      models: { type: 'string' }, seeds: { type: 'string' }, threads: { type: 'string' }, backend: { type: 'string' },
+      smoke: { type: 'boolean' }, help: { type: 'boolean' }, quiet: { type: 'boolean' },
     },
   });
   if (v.help) { console.log(HELP); return null; }
@@ -77,13 +81,16 @@ export async function main(argv: string[]): Promise<RunSummary | null> {
     return Number(x);
   });
   const units = unitsOf(datasets, models, (ds) => (smoke ? SMOKE_SEEDS : SEEDS)[ds].filter((s) => !pick || pick.includes(s)));
-  if (pick) for (const s of pick) if (!units.some((u) => u.seed === s)) throw new Error(`--seeds: ${s} is not a seed of ${datasets.join(', ')}`);
+  for (const s of pick ?? [])
+    if (!units.some((u) => u.seed === s)) throw new Error(`--seeds: ${s} is not a seed of ${datasets.join(', ')}`);
   const partial = units.filter((k) => unitState(work, k) === 'partial');
   if (partial.length && !v.resume)
-    throw new Error(`runs interrupted mid-way in ${work}: ${partial.map(unitName).join(', ')}; add --resume to continue them (or delete their folders)`);
+    throw new Error(`runs interrupted mid-way in ${work}: ${partial.map(unitName).join(', ')}; ` +
+      'add --resume to continue them (or delete their folders)');
 
   const backendName = v.backend ?? 'native';
-  if (!['native', 'auto', 'reference'].includes(backendName)) throw new Error(`--backend: '${backendName}' is not native, auto or reference`);
+  if (!['native', 'auto', 'reference'].includes(backendName))
+    throw new Error(`--backend: '${backendName}' is not native, auto or reference`);
   const { getBackend } = await import('../../src/engine/backends/select.js');
   const backend: Backend = getBackend(backendName as 'native' | 'auto' | 'reference');
   const log = v.quiet ? () => {} : (l: string) => console.log(l);
@@ -94,10 +101,12 @@ export async function main(argv: string[]): Promise<RunSummary | null> {
   log(`paper-table${smoke ? ' (smoke)' : ''}: ${units.length} runs; work ${work}, results ${results}, backend ${backend.name}`);
   const outcomes: Record<string, UnitOutcome> = {};
   for (const k of units) outcomes[unitName(k)] = await runUnit(ctx, k);
-  await buildReport({ results, out: report, configs, seeds: smoke ? SMOKE_SEEDS : SEEDS, brats: smoke ? undefined : join(REPO, 'experiments/brats/results') });
+  const brats = smoke ? undefined : join(REPO, 'experiments/brats/results');
+  await buildReport({ results, out: report, configs, seeds: smoke ? SMOKE_SEEDS : SEEDS, brats });
   const seconds = (Date.now() - started) / 1000;
   const by = (o: UnitOutcome) => Object.entries(outcomes).filter(([, x]) => x === o).map(([k]) => k);
-  log(`done in ${seconds.toFixed(0)} s: ${(['finished', 'skipped', 'stopped', 'failed'] as const).map((o) => `${by(o).length} ${o}`).join(', ')}; report ${report}`);
+  const counts = (['finished', 'skipped', 'stopped', 'failed'] as const).map((o) => `${by(o).length} ${o}`).join(', ');
+  log(`done in ${seconds.toFixed(0)} s: ${counts}; report ${report}`);
   if (by('stopped').length) log(`unfinished: ${by('stopped').join(', ')}; re-run the same command with --resume to continue`);
   if (by('failed').length) log(`failed (see error.txt in their folders): ${by('failed').join(', ')}`);
   return { outcomes, work, results, report, seconds };

@@ -19,18 +19,21 @@ const round = (x: number, d = 5) => Number(x.toFixed(d));
  * Per-case IoU and Dice of whole images (any size: the predictor pads to the model's multiple;
  * ISBI's 512x512 runs in one window). Batch 1 so every image sees the same plan.
  */
-export function scoreCases(model: SegModel, samples: LoadedSample[], backend: Backend, opts: Omit<PredictorOptions, 'backend'>): CaseScores {
+type ScoreOptions = Omit<PredictorOptions, 'backend'>;
+
+export function scoreCases(model: SegModel, samples: LoadedSample[], backend: Backend, opts: ScoreOptions): CaseScores {
   const rows = caseRows(model, samples, backend, opts);
   return { ids: samples.map((s) => s.id), dice: r5(rows.map((r) => r.dice)), iou: r5(rows.map((r) => r.iou)) };
 }
 
-function caseRows(model: SegModel, samples: LoadedSample[], backend: Backend, opts: Omit<PredictorOptions, 'backend'>) {
+function caseRows(model: SegModel, samples: LoadedSample[], backend: Backend, opts: ScoreOptions) {
   const predictor = createPredictor(model, { ...opts, backend, batch: 1 });
-  return samples.map((s) => scoreImage(predictor.predict(s.image), s.mask.data, s.mask.channels, 'sigmoid', { hd95: false }).mean);
+  const score = (s: LoadedSample) => scoreImage(predictor.predict(s.image), s.mask.data, s.mask.channels, 'sigmoid', { hd95: false });
+  return samples.map((s) => score(s).mean);
 }
 
 /** Mean and (population) std over the images, as the earlier single-seed runs recorded them. */
-export function scoreSamples(model: SegModel, samples: LoadedSample[], backend: Backend, opts: Omit<PredictorOptions, 'backend'>): SetScores {
+export function scoreSamples(model: SegModel, samples: LoadedSample[], backend: Backend, opts: ScoreOptions): SetScores {
   const rows = caseRows(model, samples, backend, opts).map((r, i) => scoreRow(samples[i].id, r));
   const stat = (name: string): Stat => {
     const m = summarize(rows, [name])[0];
@@ -62,8 +65,8 @@ export function randomInput(batch: number, channels: number, shape: readonly num
 }
 
 /** Median ms per input of probabilities (download included) for a batch `x` of [batch, C, ...shape]. */
-export function forwardMs(model: SegModel, backend: Backend, mode: InferenceMode, x: Float32Array, batch: number, shape: readonly number[],
-  t: { warmup: number; runs: number }): number {
+export function forwardMs(model: SegModel, backend: Backend, mode: InferenceMode, x: Float32Array, batch: number,
+  shape: readonly number[], t: { warmup: number; runs: number }): number {
   const g = new Graph();
   const input = g.input('x', [batch, model.config.inChannels, ...shape]);
   const plan = new Plan(g, backend, model.params, [model.probabilities(g, model.forward(g, input, { training: false }), mode)]);
@@ -78,10 +81,11 @@ export function forwardMs(model: SegModel, backend: Backend, mode: InferenceMode
 }
 
 /** ms per input at batch 1 and batched; `input(b)` gives b inputs. */
-export function timeModel(model: SegModel, backend: Backend, mode: InferenceMode, shape: number[], input: (batch: number) => Float32Array,
-  t: { warmup: number; runs: number; batch: number }): Timing {
+export function timeModel(model: SegModel, backend: Backend, mode: InferenceMode, shape: number[],
+  input: (batch: number) => Float32Array, t: { warmup: number; runs: number; batch: number }): Timing {
   return {
-    msBatch1: forwardMs(model, backend, mode, input(1), 1, shape, t), msBatched: forwardMs(model, backend, mode, input(t.batch), t.batch, shape, t),
+    msBatch1: forwardMs(model, backend, mode, input(1), 1, shape, t),
+    msBatched: forwardMs(model, backend, mode, input(t.batch), t.batch, shape, t),
     batch: t.batch, shape,
   };
 }

@@ -10,13 +10,16 @@ export const IMAGE_DATASETS = ['dsb2018', 'isbi2012-em'] as const;
 export type ImageDatasetKey = (typeof IMAGE_DATASETS)[number];
 export const DATASETS = [...IMAGE_DATASETS, 'hippocampus-msd'] as const;
 export type DatasetKey = (typeof DATASETS)[number];
-export const isImageDataset = (ds: DatasetKey): ds is ImageDatasetKey => (IMAGE_DATASETS as readonly string[]).includes(ds);
+export const isImageDataset = (ds: DatasetKey): ds is ImageDatasetKey =>
+  (IMAGE_DATASETS as readonly string[]).includes(ds);
 
 /**
  * Training seeds per dataset (each seeds the initial weights, the data order and augmentation):
  * 3, and 5 for ISBI 2012, whose runs are short (README "How long": ~1 h per seed for the four models).
  */
-export const SEEDS: Record<DatasetKey, number[]> = { 'dsb2018': [0, 1, 2], 'isbi2012-em': [0, 1, 2, 3, 4], 'hippocampus-msd': [0, 1, 2] };
+export const SEEDS: Record<DatasetKey, number[]> = {
+  'dsb2018': [0, 1, 2], 'isbi2012-em': [0, 1, 2, 3, 4], 'hippocampus-msd': [0, 1, 2],
+};
 export const SMOKE_SEEDS: Record<DatasetKey, number[]> = { 'dsb2018': [0], 'isbi2012-em': [0], 'hippocampus-msd': [0] };
 
 export const MODEL_LABELS: Record<ModelKey, string> = {

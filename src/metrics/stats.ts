@@ -189,8 +189,10 @@ export function wilcoxonSignedRank(a: readonly number[], b: readonly number[], o
   const exactOk = ties.length === 0 && zeros === 0 && n <= 50;
   const method = o.method === 'exact' || (o.method !== 'normal' && exactOk) ? 'exact' : 'normal';
   if (method === 'exact') {
-    if (!exactOk) throw new Error(`wilcoxonSignedRank: the exact distribution needs n <= 50, no ties and no zero differences (n ${n}, ` +
-      `${ties.length} tie groups, ${zeros} zeros)`);
+    if (!exactOk) {
+      throw new Error('wilcoxonSignedRank: the exact distribution needs n <= 50, no ties and no zero differences ' +
+        `(n ${n}, ${ties.length} tie groups, ${zeros} zeros)`);
+    }
     return { n, zeros, wPlus, wMinus, statistic, z: null, p: Math.min(1, 2 * signedRankCdf(n, statistic)), method };
   }
   let mn = (n * (n + 1)) / 4;
@@ -245,7 +247,9 @@ export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
 }
 
 export interface BootstrapOptions { resamples?: number; level?: number; seed?: number }
-export interface BootstrapCi { estimate: number; lo: number; hi: number; level: number; resamples: number; seeds: number; cases: number }
+export interface BootstrapCi {
+  estimate: number; lo: number; hi: number; level: number; resamples: number; seeds: number; cases: number;
+}
 
 /**
  * Percentile CI of mean(a) - mean(b), where a[s][i] and b[s][i] are the scores of two models
@@ -258,15 +262,19 @@ export interface BootstrapCi { estimate: number; lo: number; hi: number; level: 
  * "modified residuals"; it matters with 3-5 seeds). The case-by-seed interaction is then counted at
  * both levels, which errs on the wide side (Owen 2007). One seed: cases only.
  */
-export function pairedBootstrapCi(a: readonly (readonly number[])[], b: readonly (readonly number[])[], o: BootstrapOptions = {}): BootstrapCi {
+type Matrix = readonly (readonly number[])[];
+
+export function pairedBootstrapCi(a: Matrix, b: Matrix, o: BootstrapOptions = {}): BootstrapCi {
   const resamples = o.resamples ?? 10_000, level = o.level ?? 0.95;
   const k = a.length, n = a[0]?.length ?? 0;
   if (!k || !n) throw new Error('pairedBootstrapCi: no scores');
-  if (b.length !== k || [...a, ...b].some((r) => r.length !== n)) throw new Error('pairedBootstrapCi: a and b must both be seeds x cases of one shape');
+  if (b.length !== k || [...a, ...b].some((r) => r.length !== n))
+    throw new Error('pairedBootstrapCi: a and b must both be seeds x cases of one shape');
   const caseMean = new Float64Array(n);
   for (let s = 0; s < k; s++) for (let i = 0; i < n; i++) caseMean[i] += (a[s][i] - b[s][i]) / k;
   const inflate = k > 1 ? Math.sqrt(k / (k - 1)) : 0;
-  const d = Array.from({ length: k }, (_, s) => Float64Array.from({ length: n }, (_, i) => caseMean[i] + inflate * (a[s][i] - b[s][i] - caseMean[i])));
+  const d = Array.from({ length: k }, (_, s) =>
+    Float64Array.from({ length: n }, (_, i) => caseMean[i] + inflate * (a[s][i] - b[s][i] - caseMean[i])));
   const rng = new Rng(o.seed ?? 0);
   const stats = new Float64Array(resamples);
   const weight = new Float64Array(k), value = new Float64Array(n);
@@ -281,11 +289,14 @@ export function pairedBootstrapCi(a: readonly (readonly number[])[], b: readonly
   }
   stats.sort();
   const alpha = 1 - level;
-  return { estimate: mean(Array.from(caseMean)), lo: quantileSorted(stats, alpha / 2), hi: quantileSorted(stats, 1 - alpha / 2), level, resamples, seeds: k, cases: n };
+  return {
+    estimate: mean(Array.from(caseMean)), lo: quantileSorted(stats, alpha / 2), hi: quantileSorted(stats, 1 - alpha / 2),
+    level, resamples, seeds: k, cases: n,
+  };
 }
 
 /** Per-case difference of the seed means, mean_s a[s][i] - mean_s b[s][i]: the unit of the paired tests. */
-export function seedMeanDifferences(a: readonly (readonly number[])[], b: readonly (readonly number[])[]): number[] {
+export function seedMeanDifferences(a: Matrix, b: Matrix): number[] {
   const n = a[0]?.length ?? 0;
   return Array.from({ length: n }, (_, i) => mean(a.map((r) => r[i])) - mean(b.map((r) => r[i])));
 }

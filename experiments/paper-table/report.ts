@@ -1,6 +1,7 @@
 // Rebuilds docs/results.md (and its plots) from the result files alone: the multi-seed tables,
 // paired statistics, pruning and cost (analysis.ts), then the earlier single-seed runs and BraTS.
 // `node dist/experiments/paper-table/report.js [--results DIR] [--out FILE]`
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,7 +70,8 @@ function statusLines(a: Analysis): string[] {
 /** `--patch 32x48x32 --labels 1,2 ...`: a dataset's own flags, without the ones the runner adds per model and seed. */
 function flagLine(flags: Record<string, unknown>): string {
   const own = Object.entries(flags).filter(([k]) => !['arch', 'deepSupervision', 'seed', 'modelSeed'].includes(k));
-  return own.map(([k, v]) => `--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} ${v}`).join(' ');
+  const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+  return own.map(([k, v]) => (v === true ? `--${kebab(k)}` : v === false ? `--no-${kebab(k)}` : `--${kebab(k)} ${v}`)).join(' ');
 }
 
 function setupLines(runs: SeedRun[], o: ReportOptions): string[] {
@@ -349,9 +351,16 @@ export async function buildReport(o: ReportOptions): Promise<string> {
     ...legacy,
     ...(o.brats ? bratsSection(o.brats) : []),
   ];
-  const text = md.join('\n');
+  const text = [...md, ...foreignSections(o.out)].join('\n');
   writeFileAtomicSync(o.out, new TextEncoder().encode(text));
   return text;
+}
+
+/** Sections other reports keep in the same page between <!-- name:start --> and <!-- name:end -->: carried over as they are. */
+function foreignSections(out: string): string[] {
+  if (!existsSync(out)) return [];
+  const blocks = readFileSync(out, 'utf8').match(/<!-- ([\w-]+):start -->[\s\S]*?<!-- \1:end -->/g) ?? [];
+  return blocks.flatMap((b) => ['', b]);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

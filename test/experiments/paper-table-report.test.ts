@@ -4,7 +4,7 @@
 // earlier single-seed files alone. No training, no real data.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { buildReport } from '../../experiments/paper-table/report.js';
@@ -148,7 +148,13 @@ test('report on synthetic files: partial results, pruning within one SE, cost, t
 
 test('report from the earlier single-seed files alone: those stay readable, the new tables are pending', async () => {
   const out = join(tmp('paper-table-legacy'), 'results.md');
-  const md = await buildReport({ results: 'experiments/paper-table/results', out });
+  // another report's section in the same page survives the rebuild
+  const other = '<!-- other-report:start -->\n## Another section\n\nwritten by another script\n<!-- other-report:end -->';
+  writeFileSync(out, `# old page\n\nold text\n\n${other}\n`);
+  const md = await buildReport({ results: 'experiments/paper-table/results', out, configs: 'experiments/paper-table/configs' });
+  assert.ok(md.endsWith(`\n${other}`) && !md.includes('old text'), 'the other section is carried over, the rest rebuilt');
+  assert.equal(await buildReport({ results: 'experiments/paper-table/results', out, configs: 'experiments/paper-table/configs' }), md, 'a rebuild changes nothing');
+  assert.match(md, /--monitor dice --no-postprocess \(/, 'boolean flags as the CLI spells them');
   assert.match(md, /^0 of 44 planned runs finished/m);
   assert.ok(md.includes('\nMissing: dsb2018: every model, seed 0, 1, 2. isbi2012-em: every model, seed 0, 1, 2, 3, 4. ' +
     'hippocampus-msd: every model, seed 0, 1, 2.'));

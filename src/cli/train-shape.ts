@@ -18,7 +18,8 @@ import type { Backend } from '../engine/backend.js';
  * The training crop: --crop; else, when the images differ in size (or their one size breaks the
  * model's size rule), random crops of the smallest image, rounded down to that rule; else none.
  */
-export function trainCrop(opts: Record<string, any>, trainSet: LoadedSample[], cfg: ModelConfig): [number, number] | undefined {
+export function trainCrop(opts: Record<string, any>, trainSet: LoadedSample[],
+                          cfg: ModelConfig): [number, number] | undefined {
   if (opts.crop) {
     checkWindowFlag('--crop', opts.crop, cfg);
     return opts.crop;
@@ -27,8 +28,12 @@ export function trainCrop(opts: Record<string, any>, trainSet: LoadedSample[], c
   const h = Math.min(...trainSet.map((s) => s.image.height)), w = Math.min(...trainSet.map((s) => s.image.width));
   if (sizes.size === 1 && inputSizeRule(cfg, [h, w]).ok) return undefined;
   const crop = inputSizeRule(cfg, [h, w]).down as [number, number];
-  if (crop[0] > h || crop[1] > w) throw new CliError(`--data: the smallest training image is ${w}x${h}, smaller than the model's smallest input ${crop[1]}x${crop[0]}: give --size to resize, or fewer --filters`);
-  console.log(`training on random ${crop[0]}x${crop[1]} crops: the training images ${sizes.size > 1 ? `come in ${sizes.size} sizes` : `are ${[...sizes][0]}, not a multiple of the model's size rule`} (--crop or --size to choose)`);
+  if (crop[0] > h || crop[1] > w)
+    throw new CliError(`--data: the smallest training image is ${w}x${h}, smaller than the model's smallest input ` +
+      `${crop[1]}x${crop[0]}: give --size to resize, or fewer --filters`);
+  const why = sizes.size > 1 ? `come in ${sizes.size} sizes`
+    : `are ${[...sizes][0]}, not a multiple of the model's size rule`;
+  console.log(`training on random ${crop[0]}x${crop[1]} crops: the training images ${why} (--crop or --size to choose)`);
   return crop;
 }
 
@@ -43,7 +48,8 @@ export function fitTrainMemory(model: SegModel, backend: Backend, loss: LossSpec
   const plans = new PlanCache(model, backend, loss, false);
   const { inChannels: c, classes: k } = model.config;
   // what the plan holds outside its arena counts too (PLAN_RSS_FACTOR)
-  const bytes = (b: number, [h, w]: readonly number[]) => PLAN_RSS_FACTOR * plans.trainBytes([b, c, h, w], [b, k, h, w]);
+  const bytes = (b: number, [h, w]: readonly number[]) =>
+    PLAN_RSS_FACTOR * plans.trainBytes([b, c, h, w], [b, k, h, w]);
   let b = want.batchSize, hw: [number, number] = want.crop ?? size;
   const first = bytes(b, hw);
   if (first <= budget) return want;
@@ -57,11 +63,14 @@ export function fitTrainMemory(model: SegModel, backend: Backend, loss: LossSpec
   }
   const now = bytes(b, hw), avail = availableMemory();
   const crop = hw === size && !want.crop ? undefined : hw;
-  const what = (bb: number, s?: readonly number[]) => `batches of ${bb} ${s ? `${s.join('x')} crops` : `whole ${size.join('x')} images`}`;
+  const what = (bb: number, s?: readonly number[]) =>
+    `batches of ${bb} ${s ? `${s.join('x')} crops` : `whole ${size.join('x')} images`}`;
   if (now > avail)
-    throw new CliError(`training ${what(b, crop)} needs an estimated ${gib(now)}, more than the ${gib(avail)} available: lower --batch-size or give a smaller --crop`);
+    throw new CliError(`training ${what(b, crop)} needs an estimated ${gib(now)}, more than the ${gib(avail)} available: ` +
+      'lower --batch-size or give a smaller --crop');
   if (b !== want.batchSize || crop !== want.crop)
     console.log(`training ${what(b, crop)}: ${what(want.batchSize, want.crop)} would need an estimated ${gib(first)}, ` +
-      `the memory budget is ${gib(budget)} (UNETPP_MAX_MEMORY, else half of what is available; --batch-size or --crop choose)`);
+      `the memory budget is ${gib(budget)} (UNETPP_MAX_MEMORY, else half of what is available; --batch-size or ` +
+      '--crop choose)');
   return crop ? { batchSize: b, crop } : { batchSize: b };
 }

@@ -13,11 +13,13 @@ export function checkWindowFlag(flag: string, sizes: readonly number[], cfg: Mod
   const r = inputSizeRule(cfg, sizes);
   if (r.ok) return;
   const depth = Math.log2(r.multiple);
-  const why = cfg.level === undefined ? `depth ${depth} (${cfg.filters.length} --filters)` : `the pruned depth ${depth} (--level)`;
+  const why = cfg.level === undefined ? `depth ${depth} (${cfg.filters.length} --filters)`
+    : `the pruned depth ${depth} (--level)`;
   const lone = sizes.every((s) => s === r.multiple) ? `, and with instance norm not every side ${r.multiple}` : '';
   const near = xs(r.down) === xs(r.up) ? xs(r.up) : `${xs(r.down)} or ${xs(r.up)}`;
   const padded = flag === '--crop' ? '' : ` (${sizes.length === 3 ? 'volumes' : 'images'} smaller than it are padded)`;
-  throw new CliError(`${flag} ${xs(sizes)}: every side must be a multiple of 2^${depth} = ${r.multiple} for ${why}${lone}: use ${near}${padded}`);
+  throw new CliError(`${flag} ${xs(sizes)}: every side must be a multiple of 2^${depth} = ${r.multiple} ` +
+    `for ${why}${lone}: use ${near}${padded}`);
 }
 
 /** The default volume patch: 64 per axis, raised to the rule's nearest valid size for deep models. */
@@ -31,6 +33,8 @@ export function checkTileFlag(tile: number[] | undefined, cfg: ModelConfig, leve
   if (!tile) return;
   const rank = cfg.dims;
   if (tile.length !== 1 && tile.length !== rank)
-    throw new CliError(`--tile ${xs(tile)}: ${tile.length} sizes for a ${rank}D model: give N or ${rank === 3 ? 'DxHxW' : 'HxW'}`);
-  checkWindowFlag('--tile', tile.length === 1 ? new Array<number>(rank).fill(tile[0]) : tile, level === undefined ? cfg : { ...cfg, level });
+    throw new CliError(`--tile ${xs(tile)}: ${tile.length} sizes for a ${rank}D model: give N or ` +
+      (rank === 3 ? 'DxHxW' : 'HxW'));
+  const sides = tile.length === 1 ? new Array<number>(rank).fill(tile[0]) : tile;
+  checkWindowFlag('--tile', sides, level === undefined ? cfg : { ...cfg, level });
 }

@@ -15,7 +15,8 @@ export function checkFiniteVoxels(data: ArrayLike<number>, dims: readonly number
     let r = i % n;
     for (const d of dims) { at.push(r % d); r = Math.floor(r / d); }
     const what = dims.length === 2 ? 'pixel' : 'voxel';
-    throw fileError(path, `${count} non-finite ${what}${count > 1 ? 's' : ''} (the first, ${v}, at (${at.join(',')})${data.length > n ? ` in volume ${c}` : ''}): ` +
+    const where = `(${at.join(',')})${data.length > n ? ` in volume ${c}` : ''}`;
+    throw fileError(path, `${count} non-finite ${what}${count > 1 ? 's' : ''} (the first, ${v}, at ${where}): ` +
       'replace NaN/Inf in the image (e.g. by 0 or the minimum) before training or predicting');
   }
 }

@@ -52,7 +52,9 @@ export const planeCount = (spec: LabelSpec) => planeNames(spec).length;
  * value is known at all (values outside the spec are an error unless `other` says), declared
  * by the spec itself (0 included), and ignored (`other: 'ignore'`: no plane, no loss, no score).
  */
-export function planeTable(spec: LabelSpec): { bits: Uint32Array; known: Uint8Array; declared: Uint8Array; ignored: Uint8Array } {
+export function planeTable(spec: LabelSpec): {
+  bits: Uint32Array; known: Uint8Array; declared: Uint8Array; ignored: Uint8Array;
+} {
   const bits = new Uint32Array(256);
   const declared = new Uint8Array(256);
   declared[0] = 1;
@@ -97,7 +99,9 @@ export function toLabelMap(values: Float32Array, path: string, dims: readonly nu
     if (!Number.isInteger(v) || v < 0 || v > 255)
       throw fileError(path, `label value ${v} at voxel ${where(i)} is not an integer 0..255: labels must be class ids (a probability map or an interpolated label is not a label volume)`);
     if (known && !known[v])
-      throw fileError(path, `label value ${v} at voxel ${where(i)} is not in the labels given (${describe(spec!)}): add it to --labels, or map the values not listed with --other background (or --other ignore: left out of the loss and the metrics)`);
+      throw fileError(path, `label value ${v} at voxel ${where(i)} is not in the labels given (${describe(spec!)}): ` +
+        'add it to --labels, or map the values not listed with --other background (or --other ignore: left out ' +
+        'of the loss and the metrics)');
     out[i] = v;
   }
   return out;

@@ -12,7 +12,8 @@ import type { Rng } from './rng.js';
 /** [D, H, W] of a volume ([Z, Y, X]). */
 export const shapeOf = (v: { dims: readonly number[] }): [number, number, number] => [v.dims[2], v.dims[1], v.dims[0]];
 
-/** The range [lo, hi] of a patch's start along one axis: inside the volume, or (volume smaller) the centred padded window. */
+/** The range [lo, hi] of a patch's start along one axis: inside the volume, or (volume smaller) the
+ *  centred padded window. */
 function startRange(size: number, patch: number): [number, number] {
   if (size >= patch) return [0, size - patch];
   const lo = -Math.floor((patch - size) / 2);

@@ -73,7 +73,9 @@ export function parseSplitCsv(text: string, file: string): SplitRow[] {
  * one training and (from two cases on) one validation case, so that a small dataset still has
  * something to validate on; note says what was adjusted.
  */
-export function seededSplitSizes(n: number, [ft, fv]: [number, number, number]): { train: number; val: number; note?: string } {
+export function seededSplitSizes(n: number, [ft, fv]: [number, number, number]): {
+  train: number; val: number; note?: string;
+} {
   let train = Math.max(1, Math.round(ft * n));
   let val = Math.round(fv * n);
   let note: string | undefined;

@@ -49,7 +49,8 @@ export function defaultNorm(modality: string): VolumeNorm {
 
 export async function openVolumes(dir: string, o: OpenVolumesOptions = {}): Promise<VolumeData> {
   const dataset = await scanVolumes(dir, o);
-  const labels = typeof o.labels === 'function' ? o.labels(dataset.labels) : o.labels ?? dataset.labels ?? { kind: 'binary' };
+  const labels = typeof o.labels === 'function' ? o.labels(dataset.labels)
+    : o.labels ?? dataset.labels ?? { kind: 'binary' };
   const m = dataset.modalities.length;
   const normalize = Array.isArray(o.normalize) ? o.normalize : dataset.modalities.map((name) => (o.normalize as VolumeNorm | undefined) ?? defaultNorm(name));
   if (normalize.length !== m) throw new Error(`normalize: ${normalize.length} kinds for ${m} modalities (${dataset.modalities.join(', ')})`);
@@ -126,7 +127,8 @@ export function parseLabelSpec(arg: string, background = false): LabelSpec {
  * names the values), else dataset.json's (background plane first for softmax, none for sigmoid
  * classes), else binary; --other maps the values the spec does not list.
  */
-export function resolveLabels(flag: string | undefined, fromDataset: LabelSpec | undefined, o: { softmax: boolean; other?: OtherLabels }): LabelSpec {
+export function resolveLabels(flag: string | undefined, fromDataset: LabelSpec | undefined,
+                              o: { softmax: boolean; other?: OtherLabels }): LabelSpec {
   let spec: LabelSpec;
   if (flag) {
     spec = parseLabelSpec(flag, o.softmax);
@@ -136,11 +138,14 @@ export function resolveLabels(flag: string | undefined, fromDataset: LabelSpec |
       spec = { ...spec, names: spec.values.map(nameOf) };
     }
     // dataset.json's ignore label stays ignored unless --other says otherwise
-    if (spec.kind !== 'binary' && fromDataset?.kind !== 'binary' && fromDataset?.other === 'ignore') spec = { ...spec, other: 'ignore' };
+    if (spec.kind !== 'binary' && fromDataset?.kind !== 'binary' && fromDataset?.other === 'ignore')
+      spec = { ...spec, other: 'ignore' };
   } else if (fromDataset?.kind === 'classes') spec = { ...fromDataset, background: o.softmax };
   else spec = fromDataset ?? { kind: 'binary' };
   if (o.other) {
-    if (spec.kind === 'binary') throw new Error('--other: binary labels already make every non-zero value foreground; give --labels (e.g. --labels 5 --other background)');
+    if (spec.kind === 'binary')
+      throw new Error('--other: binary labels already make every non-zero value foreground; give --labels ' +
+        '(e.g. --labels 5 --other background)');
     spec = { ...spec, other: o.other };
   }
   return spec;

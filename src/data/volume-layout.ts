@@ -172,15 +172,23 @@ function jsonLabels(labels: DatasetJson['labels']): LabelSpec | undefined {
   const pairs: [string, number][] = [];
   let ignore = false;
   for (const [k, v] of Object.entries(labels)) {
-    if (Array.isArray(v)) return { kind: 'regions', regions: Object.entries(labels).filter(([, r]) => Array.isArray(r)).map(([name, r]) => ({ name, values: r as number[] })) };
-    const [name, value] = /^\d+$/.test(k) && typeof v === 'string' ? [v, Number(k)] : typeof v === 'number' ? [k, v] : [null, 0];
+    if (Array.isArray(v)) {
+      const regions = Object.entries(labels).filter(([, r]) => Array.isArray(r))
+        .map(([name, r]) => ({ name, values: r as number[] }));
+      return { kind: 'regions', regions };
+    }
+    const [name, value] = /^\d+$/.test(k) && typeof v === 'string' ? [v, Number(k)]
+      : typeof v === 'number' ? [k, v] : [null, 0];
     if (name === null) continue;
     if (/^ignore$/i.test(name)) ignore = true;
     else pairs.push([name, value]);
   }
   const fg = pairs.filter(([, v]) => v !== 0).sort((a, b) => a[1] - b[1]);
   if (!fg.length) return undefined;
-  return { kind: 'classes', values: fg.map(([, v]) => v), names: fg.map(([n]) => n), background: true, ...(ignore ? { other: 'ignore' as const } : {}) };
+  return {
+    kind: 'classes', values: fg.map(([, v]) => v), names: fg.map(([n]) => n), background: true,
+    ...(ignore ? { other: 'ignore' as const } : {}),
+  };
 }
 
 async function scanNnunet(dir: string): Promise<VolumeDataset> {

@@ -71,7 +71,8 @@ export function onImageGrid(v: ChannelVolume, path: string, image: Geometry, ima
   }
 }
 
-/** A NIfTI file (no NaN or Inf voxel: an error naming it), or a folder holding one DICOM series, as a volume with channels. */
+/** A NIfTI file (no NaN or Inf voxel: an error naming it), or a folder holding one DICOM series,
+ *  as a volume with channels. */
 export async function readVolumeFile(path: string): Promise<ChannelVolume> {
   if (!(await stat(path).then((s) => s.isDirectory(), () => false))) {
     const v = await readNiftiChannels(path);

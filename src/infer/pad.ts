@@ -22,7 +22,8 @@ export interface PaddingN { start: number[]; size: number[]; zero?: boolean[] }
  * end; with a window, an axis shorter than the window is padded to it instead (with zeros when
  * zeroToWindow), so that the window runs as it was trained.
  */
-export function paddingForN(sizes: readonly number[], m: number, window?: readonly number[], zeroToWindow = false): PaddingN {
+export function paddingForN(sizes: readonly number[], m: number, window?: readonly number[],
+                            zeroToWindow = false): PaddingN {
   const short = sizes.map((s, k) => window !== undefined && s < window[k]);
   const size = sizes.map((s, k) => (short[k] ? window![k] : Math.ceil(s / m) * m));
   const pad: PaddingN = { start: sizes.map((s, k) => Math.floor((size[k] - s) / 2)), size };

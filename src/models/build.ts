@@ -71,7 +71,9 @@ function head(c: Ctx, name: string, x: Value): Value {
 
 /** Whether sides (H, W or D, H, W) meet the input size rule, and the nearest sizes that do, below
  *  and above (each side a multiple of 2^depth; with instance norm, not every side 2^depth). */
-export function inputSizeRule(cfg: ModelConfig, sides: readonly number[]): { ok: boolean; multiple: number; down: number[]; up: number[] } {
+export function inputSizeRule(cfg: ModelConfig, sides: readonly number[]): {
+  ok: boolean; multiple: number; down: number[]; up: number[];
+} {
   const m = 2 ** levelOf(cfg);
   const instance = cfg.preset === 'bn' && cfg.norm === 'instance';
   // instance norm needs more than one position per channel at the bottom level (sides / 2^depth)

@@ -27,14 +27,17 @@ export interface ValMetrics {
  * the memory budget (default defaultMemoryBudget(): half of what is available), counting what
  * the plan holds outside its arena (PLAN_RSS_FACTOR).
  */
-export function validationLoaders(val: LoadedSample[], model: SegModel, plans: PlanCache, o: { batchSize: number; normalize?: Normalize; budget?: number }): BatchLoader[] {
+export function validationLoaders(val: LoadedSample[], model: SegModel, plans: PlanCache,
+                                  o: { batchSize: number; normalize?: Normalize; budget?: number }): BatchLoader[] {
   const m = 2 ** levelOf(model.config);
   const budget = o.budget ?? defaultMemoryBudget();
   return groupBySize(val).map((g) => {
     const { image: im, mask } = g[0];
     const pad = paddingFor(im.height, im.width, m);
     let b = Math.min(o.batchSize, g.length);
-    while (b > 1 && PLAN_RSS_FACTOR * plans.evalBytes([b, im.channels, pad.height, pad.width], [b, mask.channels, pad.height, pad.width]) > budget) b = Math.ceil(b / 2);
+    const [H, W] = [pad.height, pad.width];
+    const bytes = (n: number) => PLAN_RSS_FACTOR * plans.evalBytes([n, im.channels, H, W], [n, mask.channels, H, W]);
+    while (b > 1 && bytes(b) > budget) b = Math.ceil(b / 2);
     return new BatchLoader(g, { batchSize: b, shuffle: false, normalize: o.normalize, prefetch: false });
   });
 }

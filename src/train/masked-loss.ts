@@ -29,13 +29,15 @@ export function lossMaskInputs(g: Graph, logits: readonly number[], kind: LossKi
 }
 
 /** One head's loss with the ignored voxels left out (see the file comment). */
-export function maskedLoss(g: Graph, logits: Value, target: Value, kind: LossKind, bceWeight: number, m: LossMaskInputs): Value {
+export function maskedLoss(g: Graph, logits: Value, target: Value, kind: LossKind, bceWeight: number,
+                           m: LossMaskInputs): Value {
   const kept = g.mul(logits, m.keep);
   if (!softmaxLoss(kind)) return g.loss(g.add2(kept, m.fill!), target, kind, bceWeight);
   const z = g.concat([kept, m.extraLogit!]), t = g.concat([target, m.extraTarget!]);
   if (kind === 'ce') return g.loss(z, t, 'ce', bceWeight);
   const k = logits.shape[1];
-  return g.addN([g.scale(g.loss(z, t, 'ce_dice', bceWeight), (k + 1) / k), g.scale(g.loss(z, t, 'ce', bceWeight), -1 / k)]);
+  const ceDice = g.loss(z, t, 'ce_dice', bceWeight), ce = g.loss(z, t, 'ce', bceWeight);
+  return g.addN([g.scale(ceDice, (k + 1) / k), g.scale(ce, -1 / k)]);
 }
 
 /** The feeds of lossMaskInputs from a per-voxel ignore mask [N, ...spatial] (1 = ignored). */

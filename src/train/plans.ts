@@ -27,7 +27,8 @@ function headLoss(g: Graph, heads: Value[], target: Value, spec: LossSpec, maske
   const sum = w.reduce((a, b) => a + b, 0);
   if (!(sum > 0) || w.some((x) => !(x >= 0))) throw new Error(`loss option headWeights: must be >= 0 with a positive sum, got ${w}`);
   const m = masked ? lossMaskInputs(g, target.shape, spec.kind) : null;
-  const one = (h: Value) => (m ? maskedLoss(g, h, target, spec.kind, spec.bceWeight, m) : g.loss(h, target, spec.kind, spec.bceWeight));
+  const one = (h: Value) => (m ? maskedLoss(g, h, target, spec.kind, spec.bceWeight, m)
+    : g.loss(h, target, spec.kind, spec.bceWeight));
   const terms = heads.flatMap((h, i) => (w[i] === 0 ? [] : [g.scale(one(h), w[i] / sum)]));
   return g.addN(terms);
 }
@@ -68,7 +69,8 @@ export class PlanCache {
     const grads = gradients(g, loss, names.map((n) => g.params.get(n)!));
     const gradNames = names.filter((_, i) => grads[i] !== null);
     const outs = [loss, ...grads.filter((v): v is Value => v !== null)];
-    return { plan: new Plan(g, this.backend, this.model.params, outs, { checkFinite: this.checkFinite, sizeOnly }), gradNames };
+    const plan = new Plan(g, this.backend, this.model.params, outs, { checkFinite: this.checkFinite, sizeOnly });
+    return { plan, gradNames };
   }
 
   /** The extra feeds of a masked train plan, from an ignore mask [N, ...spatial] (1 = ignored). */

@@ -42,7 +42,9 @@ export interface TrainLoader {
   getState(): LoaderState;
   setState(s: LoaderState): void;
   /** ignore: [n, ...spatial], 1 where a voxel is left out of the loss (an ignore label). */
-  epoch(): AsyncGenerator<{ x: Float32Array; y: Float32Array; ignore?: Uint8Array; n: number; c: number; k: number; h: number; w: number; d?: number }>;
+  epoch(): AsyncGenerator<{
+    x: Float32Array; y: Float32Array; ignore?: Uint8Array; n: number; c: number; k: number; h: number; w: number; d?: number;
+  }>;
 }
 
 /** Spatial sizes of a batch: [h, w], or [d, h, w] for volumes. */
@@ -111,7 +113,8 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
   if (trainLoader.length === 0) throw new Error(`train: ${data.loader ? 'the loader gives' : `${data.train.length} training samples make`} no full batch of ${o.batchSize} (lower batchSize or set dropLast: false)`);
   const plans = new PlanCache(model, backend, o.loss, o.checkFinite);
   // one loader per image size: validation images keep their own size (padded in evaluate)
-  const valLoaders = o.validate ? [] : validationLoaders(data.val, model, plans, { batchSize: o.evalBatchSize, normalize: o.normalize });
+  const valLoaders = o.validate ? []
+    : validationLoaders(data.val, model, plans, { batchSize: o.evalBatchSize, normalize: o.normalize });
   const opt = makeOptimizer(o.optimizer);
   const schedOpts: ScheduleOptions = o.schedule.kind === 'plateau' ? { mode: monitorMode(o.monitor), ...o.schedule } : o.schedule;
   const schedule = makeSchedule(schedOpts, opt.lr, o.epochs * trainLoader.length);

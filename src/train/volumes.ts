@@ -33,7 +33,8 @@ export interface VolumeTrainOptions extends Omit<TrainOptions, 'validate' | 'cro
  */
 export function volumeDice(p: ProbMap, v: LoadedVolume, spec: LabelSpec): { dice: number; iou: number } {
   if (!v.labels) throw new Error(`validation volume ${v.id} has no labels`);
-  const s = scoreLabelVolumes(labelsFromPlanes(p, spec), v.labels, spec, v.dims, v.spacing, { hd95: false, asd: false }).mean;
+  const pred = labelsFromPlanes(p, spec);
+  const s = scoreLabelVolumes(pred, v.labels, spec, v.dims, v.spacing, { hd95: false, asd: false }).mean;
   return { dice: s.dice, iou: s.iou };
 }
 
@@ -61,7 +62,8 @@ export async function validateVolumes(model: SegModel, val: VolumeSource, o: { b
   for (let i = 0; i < val.length; i++) {
     const v = await val.get(i);
     const [X, Y, Z] = v.dims;
-    const s = volumeDice(predictor.predict({ data: v.image, channels: v.channels, depth: Z, height: Y, width: X }), v, o.labels);
+    const p = predictor.predict({ data: v.image, channels: v.channels, depth: Z, height: Y, width: X });
+    const s = volumeDice(p, v, o.labels);
     dice += s.dice;
     iou += s.iou;
   }

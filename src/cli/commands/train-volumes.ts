@@ -41,7 +41,8 @@ export function spacingList(v: string): [number, number, number] {
 }
 
 /** Post-processing chosen on the validation cases for the best checkpoint (one more validation pass), in its meta. */
-async function choosePostprocessAfterTraining(bestPath: string, dataDir: string, opts: Record<string, any>, split: 'val' | 'train'): Promise<void> {
+async function choosePostprocessAfterTraining(bestPath: string, dataDir: string, opts: Record<string, any>,
+                                             split: 'val' | 'train'): Promise<void> {
   const backend = await resolveBackend(opts.backend, opts.precision, 'infer', 3);
   const t0 = performance.now();
   const entry = checkpointEntry(bestPath);
@@ -54,20 +55,26 @@ async function choosePostprocessAfterTraining(bestPath: string, dataDir: string,
 
 export async function trainVolumesCommand(dataDir: string, opts: Record<string, any>, common: TrainOptions): Promise<void> {
   const softmax = opts.multiclass !== 'sigmoid';
-  const labels = (fromDataset: LabelSpec | undefined) => resolveLabels(opts.labels, fromDataset, { softmax, other: opts.other });
+  const labels = (fromDataset: LabelSpec | undefined) =>
+    resolveLabels(opts.labels, fromDataset, { softmax, other: opts.other });
   const vd = await openVolumes(dataDir, { labels, spacing: opts.spacing, seed: opts.seed });
   let train = vd.splits.train, val = vd.splits.val;
   const split = vd.dataset.splitSource;
   if (!train) throw new CliError(`--data ${dataDir}: no training cases (split.csv, imagesTr/ or the file names say which are which)`);
   if (!val) {
-    if (split?.kind === 'file') throw new CliError(`${split.file}: no case has split "val": mark some as val (or remove the file for a seeded split, --seed)`);
-    if (split?.kind === 'names') throw new CliError(`--data ${dataDir}: no validation cases: the file names give none (e.g. <case>_val); add a split.csv`);
-    console.log(`validating on the training cases: ${train.length} labelled case${train.length > 1 ? 's' : ''}, too few to hold one out`);
+    if (split?.kind === 'file')
+      throw new CliError(`${split.file}: no case has split "val": mark some as val (or remove the file for a seeded ` +
+        'split, --seed)');
+    if (split?.kind === 'names')
+      throw new CliError(`--data ${dataDir}: no validation cases: the file names give none (e.g. <case>_val); ` +
+        'add a split.csv');
+    console.log(`validating on the training cases: ${train.length} labelled case(s), too few to hold one out`);
     val = train;
   }
   if (split?.kind === 'seeded') {
     const count = (s: string) => vd.dataset.cases.filter((c) => c.split === s).length;
-    console.log(`split: seeded (--seed ${split.seed}, no split.csv): ${count('train')} train / ${count('val')} val / ${count('test')} test` + (split.note ? ` (${split.note})` : ''));
+    console.log(`split: seeded (--seed ${split.seed}, no split.csv): ${count('train')} train / ${count('val')} val / ` +
+      `${count('test')} test` + (split.note ? ` (${split.note})` : ''));
   }
   const model = new SegModel({
     dims: 3, inChannels: vd.dataset.modalities.length, classes: vd.classNames.length, deepSupervision: (opts.arch ?? 'unetpp') === 'unetpp',
@@ -75,21 +82,25 @@ export async function trainVolumesCommand(dataDir: string, opts: Record<string, 
   });
   if (model.config.dims !== 3) throw new CliError('--dims 2 on a volume dataset: train 2D models on slices with an image dataset, or leave --dims out');
   if (model.config.classes !== vd.classNames.length)
-    throw new CliError(`--classes ${model.config.classes}: the labels give ${vd.classNames.length} target planes (${vd.classNames.join(', ')}); leave --classes out`);
+    throw new CliError(`--classes ${model.config.classes}: the labels give ${vd.classNames.length} target planes ` +
+      `(${vd.classNames.join(', ')}); leave --classes out`);
   const patch = (opts.patch as [number, number, number] | undefined) ?? defaultPatch(model.config);
   checkWindowFlag('--patch', patch, model.config);
   const draws = epochDraws(opts, 2, train.length);
   const batchSize = draws.batchSize, samplesPerEpoch = draws.samplesPerEpoch ?? train.length;
   const loss = opts.loss ?? (softmax ? 'ce_dice' : 'bce_dice');
   console.log(`training 3D ${model.config.arch} (${model.config.preset}, ${model.config.norm} norm, filters ${model.config.filters.join(',')}, ` +
-    `${model.params.count().toLocaleString('en')} params) on ${train.length} train / ${val === train ? 'the same' : val.length} val volumes from ${dataDir}; ` +
-    `modalities ${vd.dataset.modalities.join(', ')}; classes ${vd.classNames.join(', ')}` + (hasIgnore(vd.labels) ? ' (other values ignored)' : '') + `; patch ${patch.join('x')}`);
+    `${model.params.count().toLocaleString('en')} params) on ${train.length} train / ` +
+    `${val === train ? 'the same' : val.length} val volumes from ${dataDir}; ` +
+    `modalities ${vd.dataset.modalities.join(', ')}; classes ${vd.classNames.join(', ')}` +
+    (hasIgnore(vd.labels) ? ' (other values ignored)' : '') + `; patch ${patch.join('x')}`);
   const r = await trainVolumes(model, { train, val }, {
     ...common, batchSize, loss: { kind: loss, bceWeight: opts.bceWeight }, patch, samplesPerEpoch,
     augment3d: opts.augment === false ? null : DEFAULT_AUGMENT_3D, labels: vd.labels,
     meta: volumeRunMeta(model.config, volumePipeline(vd), patch, { source: 'train', dataset: dataDir, command: process.argv.slice(1) }),
   });
-  if (opts.postprocess !== false && existsSync(r.bestPath)) await choosePostprocessAfterTraining(r.bestPath, dataDir, opts, val === train ? 'train' : 'val');
+  if (opts.postprocess !== false && existsSync(r.bestPath))
+    await choosePostprocessAfterTraining(r.bestPath, dataDir, opts, val === train ? 'train' : 'val');
   console.log(`done: ${r.epochs} epochs (${r.stoppedBy}), best ${opts.monitor} ${r.best?.toFixed(4) ?? '-'} at epoch ${r.bestEpoch}, ` +
     `${r.stepMs.toFixed(0)} ms/step (${r.backend}, ${r.precision}); best model ${r.bestPath}`);
 }

@@ -3,7 +3,7 @@
 // batch is sized before anything is allocated (with what it holds outside its arena); when it
 // would not fit the memory budget, the batch size and then the crop left to their defaults
 // shrink until it does (ISBI's 512x512 at batch 8: a 16 GiB arena), and what no flag can make
-// fit is an error naming the flags.
+// fit is an error naming the flags. Validation images of many sizes validate in windows of the crop.
 import { CliError } from './common.js';
 import { checkWindowFlag } from './window.js';
 import { inputSizeRule } from '../models/build.js';
@@ -13,6 +13,8 @@ import { PlanCache, type LossSpec } from '../train/plans.js';
 import { availableMemory, defaultMemoryBudget, gib, PLAN_RSS_FACTOR } from '../infer/memory.js';
 import type { SegModel } from '../models/model.js';
 import type { Backend } from '../engine/backend.js';
+import type { Normalize } from '../data/transforms.js';
+import { validateInWindows, type ValMetrics } from '../train/evaluate.js';
 
 /**
  * The training crop: --crop; else, when the images differ in size (or their one size breaks the
@@ -73,4 +75,17 @@ export function fitTrainMemory(model: SegModel, backend: Backend, loss: LossSpec
       `the memory budget is ${gib(budget)} (UNETPP_MAX_MEMORY, else half of what is available; --batch-size or ` +
       '--crop choose)');
   return crop ? { batchSize: b, crop } : { batchSize: b };
+}
+
+/**
+ * Validation images of more than two sizes, with a training crop: validated in windows of the
+ * crop (the native addon holds buffers for every shape it runs, so whole images of many sizes
+ * add up: DSB2018's 9 sizes went past 20 GiB); else undefined (the trainer's whole-image validation).
+ */
+export function windowedValidation(val: LoadedSample[], crop: [number, number] | undefined, backend: Backend,
+                                   normalize: Normalize): ((ctx: { model: SegModel }) => Promise<ValMetrics>) | undefined {
+  const sizes = new Set(val.map((s) => `${s.image.height}x${s.image.width}`)).size;
+  if (!crop || sizes <= 2) return undefined;
+  console.log(`validating in ${crop.join('x')} windows: the validation images come in ${sizes} sizes`);
+  return ({ model }) => validateInWindows(model, val, { backend, tile: crop, normalize });
 }

@@ -17,7 +17,7 @@ export function checkWindowFlag(flag: string, sizes: readonly number[], cfg: Mod
     : `the pruned depth ${depth} (--level)`;
   const lone = sizes.every((s) => s === r.multiple) ? `, and with instance norm not every side ${r.multiple}` : '';
   const near = xs(r.down) === xs(r.up) ? xs(r.up) : `${xs(r.down)} or ${xs(r.up)}`;
-  const padded = flag === '--crop' ? '' : ` (${sizes.length === 3 ? 'volumes' : 'images'} smaller than it are padded)`;
+  const padded = flag === '--crop' || sizes.length !== 3 ? '' : ' (volumes smaller than it are padded)';
   throw new CliError(`${flag} ${xs(sizes)}: every side must be a multiple of 2^${depth} = ${r.multiple} ` +
     `for ${why}${lone}: use ${near}${padded}`);
 }

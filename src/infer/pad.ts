@@ -1,8 +1,8 @@
 // Reflect padding to the model's size rule (multiples of 2^level) and cropping back, so that
 // any image or volume size can be predicted. Mirroring (not zeros) keeps border statistics
-// natural. Along an axis shorter than a sliding window, the map is padded to the window (with
-// zeros for volumes, as training pads patches: data/patches.ts). Written for any spatial rank;
-// the 2D forms below are the images' names for them.
+// natural. A volume is zero-padded to a sliding window along an axis shorter than it, as
+// training pads patches (data/patches.ts). Written for any spatial rank; the 2D forms below are
+// the images' names for them.
 import { forEachRow, rowOffset } from './grid.js';
 
 /** Index into [0, n) for any integer i, mirroring at the edges without repeating them (numpy 'reflect'). */
@@ -19,15 +19,14 @@ export interface PaddingN { start: number[]; size: number[]; zero?: boolean[] }
 
 /**
  * Padded size per axis (the next multiple of m) with the extra split evenly, the odd one at the
- * end; with a window, an axis shorter than the window is padded to it instead (with zeros when
- * zeroToWindow), so that the window runs as it was trained.
+ * end; with a window (volumes), an axis shorter than the window is zero-padded to it instead, so
+ * that the window runs as training ran its patches.
  */
-export function paddingForN(sizes: readonly number[], m: number, window?: readonly number[],
-                            zeroToWindow = false): PaddingN {
+export function paddingForN(sizes: readonly number[], m: number, window?: readonly number[]): PaddingN {
   const short = sizes.map((s, k) => window !== undefined && s < window[k]);
   const size = sizes.map((s, k) => (short[k] ? window![k] : Math.ceil(s / m) * m));
   const pad: PaddingN = { start: sizes.map((s, k) => Math.floor((size[k] - s) / 2)), size };
-  if (zeroToWindow && short.some(Boolean)) pad.zero = short;
+  if (short.some(Boolean)) pad.zero = short;
   return pad;
 }
 

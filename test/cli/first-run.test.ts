@@ -3,7 +3,8 @@
 // Dice printed in training equal to eval's on the same checkpoint), cases far smaller than the
 // patch (2x2x2 and 256x256x3: padded, trained and predicted), a two-case dataset without a split
 // file, label values outside --labels (--other), NaN voxels, and errors that name the flag or the
-// file. Native backend where built, else skipped.
+// file; and a 2D folder of three image sizes without split.csv (DSB2018 in miniature). Native backend
+// where built, else skipped.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,6 +16,7 @@ import { readCheckpointMeta } from '../../src/io/checkpoint.js';
 import { readNifti } from '../../src/data/nifti.js';
 import { nativeAvailable } from '../../src/engine/backends/native.js';
 import { ball, makeVolume, saveVolume } from '../data/volume-util.js';
+import { png } from '../data/util.js';
 
 const MAIN = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 // one layout and thread count for train and eval, so that their runs compute the same numbers
@@ -137,6 +139,31 @@ test('a two-case dataset without split.csv, label values outside --labels, NaN v
     const p = cli(['predict', join(data, 'images', 'b.nii.gz'), '-m', join(dir, 'run', 'best.safetensors'), '-o', join(dir, 'pred')]);
     assert.notEqual(p.status, 0);
     assert.match(p.stderr, /images\/b\.nii\.gz: 8 non-finite voxels/);
+  } finally {
+    done();
+  }
+});
+
+test('images of several sizes: random crops of the smallest, windowed validation, a smaller batch for fewer draws', { skip }, async () => {
+  const { dir, done } = tmp();
+  try {
+    const data = join(dir, 'nuclei');
+    const sizes = [[64, 64], [80, 64], [64, 64], [80, 64], [96, 72], [72, 88], [64, 64]];
+    for (const [i, [w, h]] of sizes.entries()) {
+      const disk = (x: number, y: number) => (x - w / 2) ** 2 + (y - h / 2) ** 2 < 100;
+      await png(join(data, 'images', `n${i}.png`), w, h, 1, (x, y) => (disk(x, y) ? 200 : 40));
+      await png(join(data, 'masks', `n${i}.png`), w, h, 1, (x, y) => (disk(x, y) ? 255 : 0));
+    }
+    writeFileSync(join(data, 'split.csv'), 'id,split\n' + sizes.map((_, i) => `n${i},${i < 4 ? 'train' : 'val'}`).join('\n') + '\n');
+    const t = cli(['train', '-d', data, '-o', join(dir, 'run'), '--epochs', '1', '--samples-per-epoch', '2', ...TINY]);
+    assert.equal(t.status, 0, t.stderr);
+    assert.match(t.stdout, /batch size 2: --samples-per-epoch 2 draws fewer than the default --batch-size 8/);
+    assert.match(t.stdout, /training on random 64x64 crops: the training images come in 2 sizes/);
+    assert.match(t.stdout, /validating in 64x64 windows: the validation images come in 3 sizes/);
+    assert.match(t.stdout, /epoch 1\/1 loss [\d.]+ val loss [\d.]+ iou [\d.]+ dice [\d.]+/);
+    const odd = cli(['train', '-d', data, '-o', join(dir, 'run2'), '--epochs', '1', '--crop', '62', ...TINY]);
+    assert.notEqual(odd.status, 0);
+    assert.match(odd.stderr, /--crop 62x62: every side must be a multiple of 2\^2 = 4 .*: use 60x60 or 64x64$/m);
   } finally {
     done();
   }

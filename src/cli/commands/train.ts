@@ -16,7 +16,7 @@ import { imageRunMeta } from '../../train/run-meta.js';
 import { isVolumeFolder } from '../../data/volume-layout.js';
 import { trainVolumesCommand, patchSize, spacingList } from './train-volumes.js';
 import { epochDraws } from '../epoch-draws.js';
-import { fitTrainMemory, trainCrop } from '../train-shape.js';
+import { fitTrainMemory, trainCrop, windowedValidation } from '../train-shape.js';
 import { resolveBackend } from '../backend.js';
 
 export function trainCommand(): Command {
@@ -107,7 +107,7 @@ export function trainCommand(): Command {
       ...commonOptions(opts), batchSize, loss,
       augment: opts.augment === false ? null : DEFAULT_AUGMENT,
       crop: crop && { height: crop[0], width: crop[1] }, samplesPerEpoch,
-      normalize: { kind: opts.normalize },
+      normalize: { kind: opts.normalize }, validate: windowedValidation(valSet, crop, backend, { kind: opts.normalize }),
       // what predict/eval need to reproduce training's input pipeline, in every checkpoint
       meta: imageRunMeta(model.config, { source: 'train', dataset: dataDir, command: process.argv.slice(1), normalize: { kind: opts.normalize }, resize: sz, classNames: ds.classes }),
     };

@@ -10,8 +10,9 @@ import { Rng } from './rng.js';
 import { fileError, readImage, readMaskRaw, writeImagePng, writeMaskPng, type Image } from './read-image.js';
 import { resizeBilinear, resizeNearest } from './transforms.js';
 import { readNifti, volumeSlice } from './nifti.js';
+import { checkFiniteVoxels } from './finite.js';
 import { writeFileAtomic } from './atomic.js';
-import { normaliseSplit, parseSplitCsv, type SplitName } from './split-csv.js';
+import { normaliseSplit, parseSplitCsv, seededSplitSizes, type SplitName } from './split-csv.js';
 
 export type { SplitName } from './split-csv.js';
 const IMAGE_EXTS = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.nii', '.nii.gz']);
@@ -57,6 +58,8 @@ export interface FolderDataset {
   classes: string[]; // ['foreground'] for the binary layout
   perClass: boolean;
   samples: Sample[];
+  /** The seed of the split, when it was seeded (no split file, folders or fixed split). */
+  seededSplit?: number;
 }
 
 async function isDir(p: string): Promise<boolean> {
@@ -161,11 +164,12 @@ export async function scanFolder(dir: string, opts: FolderOptions = {}): Promise
     }
     samples.push({ id, image, masks: masks.length === maskMaps.length ? masks : [], split: 'train' });
   }
-  await assignSplits(dir, samples, opts);
-  return { dir, classes: classes ?? ['foreground'], perClass, samples };
+  const seeded = await assignSplits(dir, samples, opts);
+  return { dir, classes: classes ?? ['foreground'], perClass, samples, ...(seeded ? { seededSplit: opts.seed ?? 0 } : {}) };
 }
 
-async function assignSplits(dir: string, samples: Sample[], opts: FolderOptions): Promise<void> {
+/** Assigns splits; true when they were seeded. */
+async function assignSplits(dir: string, samples: Sample[], opts: FolderOptions): Promise<boolean> {
   const file = opts.splitFile === false ? null : join(dir, opts.splitFile ?? 'split.csv');
   const text = file ? await readFile(file, 'utf8').catch(() => null) : null;
   if (file && text !== null) {
@@ -180,17 +184,16 @@ async function assignSplits(dir: string, samples: Sample[], opts: FolderOptions)
     }
     const missing = samples.find((s) => !seen.has(s.id));
     if (missing) throw fileError(file, `image ${missing.image} is not listed`);
-    return;
+    return false;
   }
   if (opts.splitOf) {
     for (const s of samples) s.split = opts.splitOf(s.id);
-    return;
+    return false;
   }
-  const [ft, fv] = opts.splitFractions ?? [0.8, 0.1, 0.1];
+  const { train: nTrain, val: nVal } = seededSplitSizes(samples.length, opts.splitFractions ?? [0.8, 0.1, 0.1]);
   const order = new Rng(opts.seed ?? 0).shuffle(samples.map((_, i) => i)); // samples are sorted by id already
-  const nTrain = Math.round(ft * samples.length);
-  const nVal = Math.round(fv * samples.length);
   order.forEach((idx, r) => (samples[idx].split = r < nTrain ? 'train' : r < nTrain + nVal ? 'val' : 'test'));
+  return true;
 }
 
 /** The ISBI 2012 fixed split: em_00..19 train, em_20..23 val, em_24..29 test. */
@@ -271,6 +274,7 @@ async function loadMask(path: string, w: number, h: number, opts: LoadOptions, j
  */
 async function loadVolume(s: Sample, opts: LoadOptions): Promise<LoadedSample[]> {
   const vol = await readNifti(s.image);
+  checkFiniteVoxels(vol.data, vol.dims, s.image);
   const [w0, h0, depth] = vol.dims;
   const labels = s.masks.length ? await readNifti(s.masks[0]) : null;
   if (s.masks.length > 1) throw fileError(s.image, 'volumes take one label volume (masks/<stem>.nii.gz), not per-class folders');

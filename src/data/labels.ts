@@ -2,16 +2,24 @@
 // byte a voxel, so that a cached dataset stays small); a LabelSpec says how values become
 // target planes: one plane per class value (softmax adds a background plane first), or named
 // regions of several values that may overlap (BraTS: whole tumour / tumour core / enhancing,
-// trained as sigmoid channels). Planes are expanded per patch, never for a whole dataset.
+// trained as sigmoid channels). Values the spec does not name are an error unless `other` maps
+// them to background or makes them ignored (nnU-Net's ignore label: no target plane, left out
+// of the loss and the metrics). Planes are expanded per patch, never for a whole dataset.
 import { fileError } from './file-error.js';
+
+/** What becomes of label values a spec does not name (0 is always background). */
+export type OtherLabels = 'background' | 'ignore';
 
 export type LabelSpec =
   /** Any non-zero value is foreground: one plane. */
   | { kind: 'binary' }
   /** One plane per value; background: a plane for "none of them" first (softmax models). */
-  | { kind: 'classes'; values: number[]; names?: string[]; background?: boolean }
+  | { kind: 'classes'; values: number[]; names?: string[]; background?: boolean; other?: OtherLabels }
   /** Named sets of values, one sigmoid plane each; they may overlap. */
-  | { kind: 'regions'; regions: { name: string; values: number[] }[] };
+  | { kind: 'regions'; regions: { name: string; values: number[] }[]; other?: OtherLabels };
+
+/** Whether the spec makes some label values ignored voxels. */
+export const hasIgnore = (spec: LabelSpec): boolean => spec.kind !== 'binary' && spec.other === 'ignore';
 
 /** BraTS's nested tumour regions from labels 1 necrosis, 2 oedema, 3 non-enhancing, 4 enhancing. */
 export const BRATS_REGIONS: LabelSpec = {
@@ -40,17 +48,20 @@ export function planeNames(spec: LabelSpec): string[] {
 export const planeCount = (spec: LabelSpec) => planeNames(spec).length;
 
 /**
- * For each byte value, a bit mask of the planes it belongs to (bit p = plane p), and whether
- * the value is known at all (values outside the spec are an error, not silently background).
+ * For each byte value, a bit mask of the planes it belongs to (bit p = plane p); whether the
+ * value is known at all (values outside the spec are an error unless `other` says), declared
+ * by the spec itself (0 included), and ignored (`other: 'ignore'`: no plane, no loss, no score).
  */
-export function planeTable(spec: LabelSpec): { bits: Uint32Array; known: Uint8Array } {
+export function planeTable(spec: LabelSpec): {
+  bits: Uint32Array; known: Uint8Array; declared: Uint8Array; ignored: Uint8Array;
+} {
   const bits = new Uint32Array(256);
-  const known = new Uint8Array(256);
-  known[0] = 1;
+  const declared = new Uint8Array(256);
+  declared[0] = 1;
   const mark = (v: number, p: number) => {
     if (!Number.isInteger(v) || v < 0 || v > 255) throw new Error(`label value ${v}: labels must be integers 0..255`);
     bits[v] |= 1 << p;
-    known[v] = 1;
+    declared[v] = 1;
   };
   if (spec.kind === 'binary') for (let v = 1; v < 256; v++) mark(v, 0);
   else if (spec.kind === 'regions') spec.regions.forEach((r, p) => r.values.forEach((v) => mark(v, p)));
@@ -60,7 +71,15 @@ export function planeTable(spec: LabelSpec): { bits: Uint32Array; known: Uint8Ar
     if (spec.background) bits[0] = 1;
   }
   if (planeCount(spec) > 32) throw new Error('at most 32 target planes');
-  return { bits, known };
+  const other = spec.kind === 'binary' ? undefined : spec.other;
+  const known = other ? new Uint8Array(256).fill(1) : declared.slice();
+  const ignored = new Uint8Array(256);
+  for (let v = 1; v < 256; v++) {
+    if (declared[v]) continue;
+    if (other === 'ignore') ignored[v] = 1;
+    else if (other === 'background') bits[v] = bits[0];
+  }
+  return { bits, known, declared, ignored };
 }
 
 /**
@@ -79,7 +98,10 @@ export function toLabelMap(values: Float32Array, path: string, dims: readonly nu
     if (v === 0) continue;
     if (!Number.isInteger(v) || v < 0 || v > 255)
       throw fileError(path, `label value ${v} at voxel ${where(i)} is not an integer 0..255: labels must be class ids (a probability map or an interpolated label is not a label volume)`);
-    if (known && !known[v]) throw fileError(path, `label value ${v} at voxel ${where(i)} is not in the labels given (${describe(spec!)}): add it to --labels or map it`);
+    if (known && !known[v])
+      throw fileError(path, `label value ${v} at voxel ${where(i)} is not in the labels given (${describe(spec!)}): ` +
+        'add it to --labels, or map the values not listed with --other background (or --other ignore: left out ' +
+        'of the loss and the metrics)');
     out[i] = v;
   }
   return out;
@@ -91,7 +113,15 @@ function describe(spec: LabelSpec): string {
   return 'any';
 }
 
-/** Expands a label map (or a window of one, as indices) into K 0/1 planes: [K, n]. */
+/** 1 where a label map's voxel is ignored (the spec's `other: 'ignore'`), else 0. */
+export function ignoreMask(labels: ArrayLike<number>, spec: LabelSpec, out?: Uint8Array): Uint8Array {
+  const { ignored } = planeTable(spec);
+  const m = out ?? new Uint8Array(labels.length);
+  for (let i = 0; i < labels.length; i++) m[i] = ignored[labels[i]];
+  return m;
+}
+
+/** Expands a label map (or a window of one, as indices) into K 0/1 planes: [K, n]; ignored voxels have none. */
 export function expandPlanes(labels: ArrayLike<number>, spec: LabelSpec, out?: Float32Array): Float32Array {
   const { bits } = planeTable(spec);
   const k = planeCount(spec);
@@ -148,12 +178,12 @@ export function labelsFromPlanes(p: { data: ArrayLike<number>; classes: number }
     }
     return out;
   }
-  const { bits, known } = planeTable(spec);
+  const { bits, declared } = planeTable(spec);
   const valueOf = new Map<number, number>();  // plane set -> label value
   const pick = (set: number) => {
     let best = 0, score = -Infinity;
     for (let v = 0; v < 256; v++) {
-      if (!known[v]) continue;
+      if (!declared[v]) continue;
       const s = popcount(bits[v] & set) - popcount(bits[v] & ~set);
       if (s > score) { score = s; best = v; }
     }
@@ -177,13 +207,13 @@ const popcount = (x: number) => { let c = 0; for (; x; x &= x - 1) c++; return c
  * (regions overlap: BraTS's whole tumour is 1, 2, 3 and 4).
  */
 export function planeValues(spec: LabelSpec): { name: string; values: number[] }[] {
-  const { bits } = planeTable(spec);
+  const { bits, declared } = planeTable(spec);
   const names = planeNames(spec);
   const first = spec.kind === 'classes' && spec.background ? 1 : 0;
   const out: { name: string; values: number[] }[] = [];
   for (let p = first; p < names.length; p++) {
     const values: number[] = [];
-    for (let v = 1; v < 256; v++) if (bits[v] & (1 << p)) values.push(v);
+    for (let v = 1; v < 256; v++) if (declared[v] && bits[v] & (1 << p)) values.push(v);
     out.push({ name: names[p], values });
   }
   return out;

@@ -2,11 +2,13 @@
 // y [N, K, D, H, W] (K planes of the LabelSpec). As the 2D BatchLoader, every random draw derives
 // from (seed, epoch, batch, slot), so a batch is a pure function of its position and --resume is
 // exact. Foreground oversampling as nnU-Net: a fixed fraction of the draws (default a third) is
-// centred on a voxel of a foreground class chosen uniformly among those the case has.
+// centred on a voxel of a foreground class chosen uniformly among those the case has. Cases
+// smaller than the patch are padded (patches.ts). With an ignore label (LabelSpec other:
+// 'ignore'), batches carry a per-voxel ignore mask, and ignored voxels have no target plane.
 import { augmentIntensity3d, drawTransform3d, IDENTITY_3D, type Augment3dOptions } from './augment3d.js';
-import { expandPlanes, planeCount, type LabelSpec } from './labels.js';
+import { expandPlanes, hasIgnore, ignoreMask, planeCount, type LabelSpec } from './labels.js';
 import { epochOrder, prefetchedEpoch, type LoaderState } from './loader.js';
-import { checkPatchFits, patchStart, readPatch, shapeOf } from './patches.js';
+import { patchStart, readPatch, shapeOf } from './patches.js';
 import { hashSeed, Rng } from './rng.js';
 import type { VolumeSource } from './volume-store.js';
 
@@ -31,6 +33,8 @@ export interface PatchLoaderOptions {
 export interface PatchBatch {
   x: Float32Array; // [N, C, D, H, W]
   y: Float32Array; // [N, K, D, H, W]
+  /** [N, D, H, W]: 1 where a voxel is ignored (left out of the loss); only with an ignore label. */
+  ignore?: Uint8Array;
   ids: string[];
   /** Whether each patch was forced onto foreground. */
   foreground: boolean[];
@@ -95,12 +99,12 @@ export class PatchLoader {
     const n = picks.length, k = this.k, size = d * h * w;
     const x = new Float32Array(n * c * size);
     const y = new Float32Array(n * k * size);
+    const ignore = hasIgnore(this.spec) ? new Uint8Array(n * size) : undefined;
     const fg: boolean[] = [];
     vols.forEach((v, slot) => {
       const file = this.store.nameOf(picks[slot]);
       if (v.channels !== c) throw new Error(`${file}: ${v.channels} channels, but ${vols[0].id} has ${c}`);
       if (!v.labels) throw new Error(`${file}: case ${v.id} has no label volume to train on`);
-      checkPatchFits(shapeOf(v), patch, file);
       const rng = new Rng(hashSeed(this.pos.seed, epoch, b, slot));
       const classes = v.foreground.filter((f) => f.length);
       const wantFg = isForegroundDraw(b * batchSize + slot, fraction) && classes.length > 0;
@@ -112,9 +116,10 @@ export class PatchLoader {
       if (augment) augmentIntensity3d(p.image, c, size, rng, augment);
       x.set(p.image, slot * c * size);
       expandPlanes(p.labels!, this.spec, y.subarray(slot * k * size, (slot + 1) * k * size));
+      if (ignore) ignoreMask(p.labels!, this.spec, ignore.subarray(slot * size, (slot + 1) * size));
       fg.push(wantFg);
     });
-    return { x, y, ids: vols.map((v) => v.id), foreground: fg, n, c, k, d, h, w };
+    return { x, y, ...(ignore ? { ignore } : {}), ids: vols.map((v) => v.id), foreground: fg, n, c, k, d, h, w };
   }
 
   /** The rest of the current epoch, from the saved position (as BatchLoader.epoch). */

@@ -1,36 +1,52 @@
 // 3D patches from a decoded volume: where a patch starts (anywhere inside, or so that it holds a
 // given foreground voxel), and reading it through a Transform3d about its centre: trilinear
 // for the image, nearest for the labels, mirrored at the volume's borders so that rotated
-// corners stay natural. Exact transforms (flips, turns) copy voxels.
+// corners stay natural. A volume smaller than the patch along an axis is padded there, as
+// nnU-Net does: centred in the patch, image 0 (the normalised background), labels background.
+// Exact transforms (flips, turns) copy voxels.
 import { mirror } from './augment.js';
 import { IDENTITY_3D, type Transform3d } from './augment3d.js';
 import type { LoadedVolume } from './volume-load.js';
 import type { Rng } from './rng.js';
-import { fileError } from './read-image.js';
 
 /** [D, H, W] of a volume ([Z, Y, X]). */
 export const shapeOf = (v: { dims: readonly number[] }): [number, number, number] => [v.dims[2], v.dims[1], v.dims[0]];
 
-/** Throws, naming the file, when the patch does not fit the volume. */
-export function checkPatchFits(shape: readonly number[], patch: readonly number[], file: string): void {
-  const axis = ['z (depth)', 'y (height)', 'x (width)'];
-  for (let a = 0; a < 3; a++)
-    if (patch[a] > shape[a])
-      throw fileError(file, `volume is ${shape.join('x')} (DxHxW) after resampling, smaller than the patch ${patch.join('x')} along ${axis[a]}: use a patch of at most ${shape.map((s, i) => Math.min(s, patch[i])).join('x')}, or a finer --spacing`);
+/** The range [lo, hi] of a patch's start along one axis: inside the volume, or (volume smaller) the
+ *  centred padded window. */
+function startRange(size: number, patch: number): [number, number] {
+  if (size >= patch) return [0, size - patch];
+  const lo = -Math.floor((patch - size) / 2);
+  return [lo, lo];
 }
 
 /**
- * Start [z, y, x] of a patch inside the volume: uniform, or (voxel given, a flat index) centred
+ * Start [z, y, x] of a patch: uniform inside the volume, or (voxel given, a flat index) centred
  * on that voxel, shifted only as far as needed to stay inside (nnU-Net's foreground patches).
+ * Along an axis where the volume is smaller than the patch, the start is negative: the volume
+ * sits centred in the patch and the rest is padding.
  */
 export function patchStart(shape: readonly number[], patch: readonly number[], rng: Rng, voxel?: number): [number, number, number] {
   const [, H, W] = shape;
   const at = voxel === undefined ? null : [Math.floor(voxel / (H * W)), Math.floor(voxel / W) % H, voxel % W];
   return [0, 1, 2].map((a) => {
-    const max = shape[a] - patch[a];
-    if (!at) return rng.int(max + 1);
-    return Math.min(max, Math.max(0, at[a] - Math.floor(patch[a] / 2)));
+    const [lo, hi] = startRange(shape[a], patch[a]);
+    if (!at) return lo + rng.int(hi - lo + 1);
+    return Math.min(hi, Math.max(lo, at[a] - Math.floor(patch[a] / 2)));
   }) as [number, number, number];
+}
+
+/**
+ * Index along one axis for a sample at i: mirrored into the box the patch may cover (the volume,
+ * or the volume and its padding), then -1 where that lands in the padding.
+ */
+function axisIndex(size: number, patch: number): (i: number) => number {
+  if (size >= patch) return (i) => mirror(i, size);
+  const lo = startRange(size, patch)[0];
+  return (i) => {
+    const j = lo + mirror(i - lo, patch);
+    return j >= 0 && j < size ? j : -1;
+  };
 }
 
 export interface Patch {
@@ -38,7 +54,7 @@ export interface Patch {
   labels?: Uint8Array; // [D, H, W] label values
 }
 
-/** Reads the patch at start (transformed about its centre by t). */
+/** Reads the patch at start (transformed about its centre by t); padding reads 0 and background. */
 export function readPatch(v: LoadedVolume, start: readonly number[], patch: readonly number[], t: Transform3d = IDENTITY_3D): Patch {
   const [D, H, W] = shapeOf(v);
   const [pd, ph, pw] = patch;
@@ -47,9 +63,13 @@ export function readPatch(v: LoadedVolume, start: readonly number[], patch: read
   const labels = v.labels ? new Uint8Array(n) : undefined;
   const vol = D * H * W;
   const m = t.m;
+  const iz = axisIndex(D, pd), iy = axisIndex(H, ph), ix = axisIndex(W, pw);
   // patch centre and volume centre of the patch (half-integers for even sizes)
   const pc = [(pd - 1) / 2, (ph - 1) / 2, (pw - 1) / 2];
   const vc = [start[0] + pc[0], start[1] + pc[1], start[2] + pc[2]];
+  const s = v.image;
+  /** Voxel (z, y, x) of channel base b, 0 in the padding. */
+  const at = (b: number, z: number, y: number, x: number) => (z < 0 || y < 0 || x < 0 ? 0 : s[b + (z * H + y) * W + x]);
   let o = 0;
   for (let z = 0; z < pd; z++) {
     const dz = z - pc[0];
@@ -60,21 +80,20 @@ export function readPatch(v: LoadedVolume, start: readonly number[], patch: read
         const sz = vc[0] + m[0] * dz + m[1] * dy + m[2] * dx;
         const sy = vc[1] + m[3] * dz + m[4] * dy + m[5] * dx;
         const sx = vc[2] + m[6] * dz + m[7] * dy + m[8] * dx;
-        const near = mirror(Math.round(sz), D) * H * W + mirror(Math.round(sy), H) * W + mirror(Math.round(sx), W);
-        if (labels) labels[o] = v.labels![near];
+        const nz = iz(Math.round(sz)), ny = iy(Math.round(sy)), nx = ix(Math.round(sx));
+        const pad = nz < 0 || ny < 0 || nx < 0;
+        const near = (nz * H + ny) * W + nx;
+        if (labels) labels[o] = pad ? 0 : v.labels![near];
         if (t.exact) {
-          for (let c = 0; c < v.channels; c++) image[c * n + o] = v.image[c * vol + near];
+          if (!pad) for (let c = 0; c < v.channels; c++) image[c * n + o] = s[c * vol + near];
           continue;
         }
         const z0 = Math.floor(sz), y0 = Math.floor(sy), x0 = Math.floor(sx);
         const tz = sz - z0, ty = sy - y0, tx = sx - x0;
-        const za = mirror(z0, D) * H * W, zb = mirror(z0 + 1, D) * H * W;
-        const ya = mirror(y0, H) * W, yb = mirror(y0 + 1, H) * W;
-        const xa = mirror(x0, W), xb = mirror(x0 + 1, W);
+        const za = iz(z0), zb = iz(z0 + 1), ya = iy(y0), yb = iy(y0 + 1), xa = ix(x0), xb = ix(x0 + 1);
         for (let c = 0; c < v.channels; c++) {
           const b = c * vol;
-          const s = v.image;
-          const l = (zz: number, yy: number) => s[b + zz + yy + xa] * (1 - tx) + s[b + zz + yy + xb] * tx;
+          const l = (zz: number, yy: number) => at(b, zz, yy, xa) * (1 - tx) + at(b, zz, yy, xb) * tx;
           image[c * n + o] = (l(za, ya) * (1 - ty) + l(za, yb) * ty) * (1 - tz) + (l(zb, ya) * (1 - ty) + l(zb, yb) * ty) * tz;
         }
       }

@@ -3,6 +3,7 @@
 import sharp from 'sharp';
 import { writeFileAtomic } from './atomic.js';
 import { fileError } from './file-error.js';
+import { checkFiniteVoxels } from './finite.js';
 
 /** A host image: data is CHW (channel planes one after another), float32. */
 export interface Image {
@@ -86,6 +87,7 @@ async function decodeImage(path: string, opts: ReadImageOptions, bytes?: Buffer)
   for (let c = 0; c < channels; c++) {
     for (let i = 0; i < plane; i++) data[c * plane + i] = pixels[i * channels + c] * inv;
   }
+  if (pixels instanceof Float32Array) checkFiniteVoxels(data, [width, height], path);
   const img = convertChannels({ width, height, channels, data }, opts.channels ?? channels);
   return { ...img, sourceWidth: raw.sw, sourceHeight: raw.sh };
 }

@@ -1,7 +1,8 @@
 // split.csv as users bring it: a key column named id, name, image, filename, file or case
 // (values may carry a folder and an extension), a split column (split, set, subset or fold),
 // any extra columns, and split names spelled train/training, val/valid/validation/dev,
-// test/testing (any case). Everything is normalised to train / val / test.
+// test/testing (any case). Everything is normalised to train / val / test. Without a split file,
+// seededSplitSizes says how many cases a seeded split gives each part.
 import { basename } from 'node:path';
 import { fileError } from './read-image.js';
 
@@ -65,4 +66,23 @@ export function parseSplitCsv(text: string, file: string): SplitRow[] {
     rows.push({ id: stemOf(cells[key]), split, line: n });
   }
   return rows;
+}
+
+/**
+ * Train and validation counts of a seeded split of n labelled cases: the fractions, but at least
+ * one training and (from two cases on) one validation case, so that a small dataset still has
+ * something to validate on; note says what was adjusted.
+ */
+export function seededSplitSizes(n: number, [ft, fv]: [number, number, number]): {
+  train: number; val: number; note?: string;
+} {
+  let train = Math.max(1, Math.round(ft * n));
+  let val = Math.round(fv * n);
+  let note: string | undefined;
+  if (n >= 2 && val < 1 && fv > 0) {
+    val = 1;
+    note = `${n} cases: 1 held out for validation`;
+  }
+  if (train + val > n) train = Math.max(1, n - val);
+  return { train, val, note };
 }

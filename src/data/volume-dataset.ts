@@ -5,7 +5,7 @@
 import { scanVolumes, type VolumeDataset, type VolumeScanOptions } from './volume-layout.js';
 import { VolumeStore } from './volume-store.js';
 import { datasetCtStats, loadCase, type LoadedVolume, type VolumeLoadOptions } from './volume-load.js';
-import { BRATS_REGIONS, planeNames, type LabelSpec } from './labels.js';
+import { BRATS_REGIONS, planeNames, type LabelSpec, type OtherLabels } from './labels.js';
 import { toSourceGrid } from './volume-prepare.js';
 import { writeNifti } from './nifti.js';
 
@@ -14,8 +14,8 @@ import type { CtStats, VolumeNorm } from './intensity.js';
 import type { SplitName } from './split-csv.js';
 
 export interface OpenVolumesOptions extends VolumeScanOptions {
-  /** Default: dataset.json's labels, else binary. */
-  labels?: LabelSpec;
+  /** Default: dataset.json's labels, else binary; a function decides from dataset.json's (resolveLabels). */
+  labels?: LabelSpec | ((fromDataset: LabelSpec | undefined) => LabelSpec);
   /** Resample every case to this [x, y, z] spacing (mm). */
   spacing?: [number, number, number];
   /** Per modality or one for all; default from the modality names ('ct' for CT, else 'mri'). */
@@ -49,7 +49,8 @@ export function defaultNorm(modality: string): VolumeNorm {
 
 export async function openVolumes(dir: string, o: OpenVolumesOptions = {}): Promise<VolumeData> {
   const dataset = await scanVolumes(dir, o);
-  const labels = o.labels ?? dataset.labels ?? { kind: 'binary' };
+  const labels = typeof o.labels === 'function' ? o.labels(dataset.labels)
+    : o.labels ?? dataset.labels ?? { kind: 'binary' };
   const m = dataset.modalities.length;
   const normalize = Array.isArray(o.normalize) ? o.normalize : dataset.modalities.map((name) => (o.normalize as VolumeNorm | undefined) ?? defaultNorm(name));
   if (normalize.length !== m) throw new Error(`normalize: ${normalize.length} kinds for ${m} modalities (${dataset.modalities.join(', ')})`);
@@ -119,6 +120,35 @@ export function parseLabelSpec(arg: string, background = false): LabelSpec {
   }
   if (!parts.length) throw new Error('--labels: empty');
   return { kind: 'classes', values: parts.map(int), background };
+}
+
+/**
+ * The label spec to train on: --labels (parsed; class names taken from dataset.json where it
+ * names the values), else dataset.json's (background plane first for softmax, none for sigmoid
+ * classes), else binary; --other maps the values the spec does not list.
+ */
+export function resolveLabels(flag: string | undefined, fromDataset: LabelSpec | undefined,
+                              o: { softmax: boolean; other?: OtherLabels }): LabelSpec {
+  let spec: LabelSpec;
+  if (flag) {
+    spec = parseLabelSpec(flag, o.softmax);
+    const named = fromDataset?.kind === 'classes' && fromDataset.names ? fromDataset : undefined;
+    if (spec.kind === 'classes' && named) {
+      const nameOf = (v: number) => named.names![named.values.indexOf(v)] ?? `label ${v}`;
+      spec = { ...spec, names: spec.values.map(nameOf) };
+    }
+    // dataset.json's ignore label stays ignored unless --other says otherwise
+    if (spec.kind !== 'binary' && fromDataset?.kind !== 'binary' && fromDataset?.other === 'ignore')
+      spec = { ...spec, other: 'ignore' };
+  } else if (fromDataset?.kind === 'classes') spec = { ...fromDataset, background: o.softmax };
+  else spec = fromDataset ?? { kind: 'binary' };
+  if (o.other) {
+    if (spec.kind === 'binary')
+      throw new Error('--other: binary labels already make every non-zero value foreground; give --labels ' +
+        '(e.g. --labels 5 --other background)');
+    spec = { ...spec, other: o.other };
+  }
+  return spec;
 }
 
 /** Writes a label map predicted on a loaded case as NIfTI on the case's own grid and affine. */

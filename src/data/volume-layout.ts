@@ -13,7 +13,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileError } from './read-image.js';
 import { Rng } from './rng.js';
-import { normaliseSplit, parseSplitCsv, type SplitName } from './split-csv.js';
+import { normaliseSplit, parseSplitCsv, seededSplitSizes, type SplitName } from './split-csv.js';
 import type { LabelSpec } from './labels.js';
 
 export interface VolumeCase {
@@ -34,8 +34,10 @@ export interface VolumeDataset {
   /** Images are 4D files holding every modality (MSD). */
   fourD: boolean;
   cases: VolumeCase[];
-  /** Label names from dataset.json, as classes. */
+  /** Label names from dataset.json, as classes after a background plane (0 is background). */
   labels?: LabelSpec;
+  /** Where the splits came from; 'seeded' with the seed (and why, when it had to be adjusted). */
+  splitSource?: { kind: 'file' | 'names' | 'function' | 'seeded'; file?: string; seed?: number; note?: string };
 }
 
 export interface VolumeScanOptions {
@@ -160,17 +162,33 @@ interface DatasetJson {
   file_ending?: string;
 }
 
-/** dataset.json labels (MSD: {"1": "edema"}, nnU-Net v2: {"edema": 1}) as classes without background. */
+/**
+ * dataset.json labels (MSD: {"1": "edema"}, nnU-Net v2: {"edema": 1}) as classes after a
+ * background plane (value 0 is background in both); nnU-Net v2's "ignore" label becomes
+ * ignored voxels.
+ */
 function jsonLabels(labels: DatasetJson['labels']): LabelSpec | undefined {
   if (!labels) return undefined;
   const pairs: [string, number][] = [];
+  let ignore = false;
   for (const [k, v] of Object.entries(labels)) {
-    if (/^\d+$/.test(k) && typeof v === 'string') pairs.push([v, Number(k)]);
-    else if (typeof v === 'number') pairs.push([k, v]);
-    else if (Array.isArray(v)) return { kind: 'regions', regions: Object.entries(labels).filter(([, r]) => Array.isArray(r)).map(([name, r]) => ({ name, values: r as number[] })) };
+    if (Array.isArray(v)) {
+      const regions = Object.entries(labels).filter(([, r]) => Array.isArray(r))
+        .map(([name, r]) => ({ name, values: r as number[] }));
+      return { kind: 'regions', regions };
+    }
+    const [name, value] = /^\d+$/.test(k) && typeof v === 'string' ? [v, Number(k)]
+      : typeof v === 'number' ? [k, v] : [null, 0];
+    if (name === null) continue;
+    if (/^ignore$/i.test(name)) ignore = true;
+    else pairs.push([name, value]);
   }
   const fg = pairs.filter(([, v]) => v !== 0).sort((a, b) => a[1] - b[1]);
-  return { kind: 'classes', values: fg.map(([, v]) => v), names: fg.map(([n]) => n) };
+  if (!fg.length) return undefined;
+  return {
+    kind: 'classes', values: fg.map(([, v]) => v), names: fg.map(([n]) => n), background: true,
+    ...(ignore ? { other: 'ignore' as const } : {}),
+  };
 }
 
 async function scanNnunet(dir: string): Promise<VolumeDataset> {
@@ -230,21 +248,25 @@ async function assignVolumeSplits(ds: VolumeDataset, opts: VolumeScanOptions): P
     // every labelled case must be listed (unlabelled imagesTs cases stay test)
     const missing = ds.cases.find((c) => !seen.has(c.id) && c.label);
     if (missing) throw fileError(file, `case ${missing.id} (${missing.images[0]}) is not listed`);
+    ds.splitSource = { kind: 'file', file };
     return;
   }
   if (opts.splitOf) {
     for (const c of ds.cases) c.split = opts.splitOf(c.id);
+    ds.splitSource = { kind: 'function' };
     return;
   }
   const fromName = ds.cases.map((c) => normaliseSplit(/_([a-z]+)$/i.exec(c.id)?.[1] ?? ''));
   if (fromName.every((s) => s)) {
     ds.cases.forEach((c, i) => (c.split = fromName[i]!));
+    ds.splitSource = { kind: 'names' };
     return;
   }
   const pool = ds.cases.filter((c) => c.split !== 'test' || c.label); // imagesTs stays test
-  const [ft, fv] = opts.splitFractions ?? [0.8, 0.2, 0];
-  const order = new Rng(opts.seed ?? 0).shuffle(pool.map((_, i) => i));
-  const nTrain = Math.max(1, Math.round(ft * pool.length));
-  const nVal = Math.round(fv * pool.length);
-  order.forEach((idx, r) => (pool[idx].split = r < nTrain ? 'train' : r < nTrain + nVal ? 'val' : 'test'));
+  const seed = opts.seed ?? 0;
+  const { train, val, note } = seededSplitSizes(pool.length, opts.splitFractions ?? [0.8, 0.2, 0]);
+  const order = new Rng(seed).shuffle(pool.map((_, i) => i));
+  order.forEach((idx, r) => (pool[idx].split = r < train ? 'train' : r < train + val ? 'val' : 'test'));
+  ds.splitSource = { kind: 'seeded', seed, note };
 }
+

@@ -10,6 +10,7 @@ import { alignToGrid } from './reorient.js';
 import type { Box } from './crop-box.js';
 import { prepareVolume, type Geometry, type PrepareOptions } from './volume-prepare.js';
 import { fileError } from './read-image.js';
+import { checkFiniteVoxels } from './finite.js';
 import { foregroundLocations, toLabelMap, type LabelSpec } from './labels.js';
 import { ctStatistics, foregroundIntensities, type CtStats, type VolumeNorm } from './intensity.js';
 import type { VolumeCase } from './volume-layout.js';
@@ -70,9 +71,14 @@ export function onImageGrid(v: ChannelVolume, path: string, image: Geometry, ima
   }
 }
 
-/** A NIfTI file, or a folder holding one DICOM series, as a volume with channels. */
+/** A NIfTI file (no NaN or Inf voxel: an error naming it), or a folder holding one DICOM series,
+ *  as a volume with channels. */
 export async function readVolumeFile(path: string): Promise<ChannelVolume> {
-  if (!(await stat(path).then((s) => s.isDirectory(), () => false))) return readNiftiChannels(path);
+  if (!(await stat(path).then((s) => s.isDirectory(), () => false))) {
+    const v = await readNiftiChannels(path);
+    checkFiniteVoxels(v.data, v.dims, path); // NaN/Inf would spread through normalisation
+    return v;
+  }
   const series = await readDicomFolder(path);
   if (series.length > 1) throw fileError(path, `holds ${series.length} DICOM series (${series.map((s) => `${s.seriesUid} "${s.description}"`).join(', ')}): give each case a folder with one series`);
   const { dims, spacing, data, affine } = series[0];

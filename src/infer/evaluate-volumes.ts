@@ -47,7 +47,7 @@ export async function* predictSplit(entry: ModelEntry, cache: PredictorCache, di
       `the model was trained on ${input.modalities.length} (${input.modalities.join(', ')})`);
   const split = o.split ?? 'test';
   const store = vd.splits[split];
-  if (!store) throw new Error(`${dir}: no cases in split "${split}"`);
+  if (!store) throw new Error(`${dir}: no cases in split "${split}" (--split)`);
   const run = { settings: o.settings, threshold: o.threshold, postprocess: o.postprocess, encode: false };
   for (let i = 0; i < store.length; i++) {
     const v = await store.get(i);

@@ -1,5 +1,6 @@
 // The prediction API: probabilities for an image or volume of any size. Pads to the model's size rule
-// (reflect) and crops back, slides overlapping windows with smooth blending over images
+// (reflect) and crops back (a volume axis shorter than a given window: zero-padded to the window,
+// as training pads its patches), slides overlapping windows with smooth blending over images
 // larger than the tile, optionally averages flips (TTA), and compiles one Plan per
 // window shape (cached, so a folder of same-sized images compiles once). A predictor runs a
 // copy of the weights taken when it is created, so its plans can treat them as constant.
@@ -205,7 +206,7 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
       if (s.join('x') !== sizes.join('x')) throw new Error(`predictMany: inputs of one batch must share a size (${s.join('x')} vs ${sizes.join('x')})`);
       if (img.channels !== C || img.data.length !== C * volumeOf(sizes)) throw new Error(`input data has ${img.data.length} values, expected ${[C, ...sizes].join('x')}`);
     }
-    const pad = paddingForN(sizes, m);
+    const pad = paddingForN(sizes, m, rank === 3 ? tile : undefined);
     const P = pad.size;
     const same = P.every((s, k) => s === sizes[k]);
     const budget = opts.maxMemory ?? defaultMemoryBudget();

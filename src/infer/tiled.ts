@@ -41,7 +41,8 @@ export async function predictTiledN(map: MapN, o: TiledOptions, run: WindowRunne
   const K = o.classes;
   if (map.data.length !== C * volumeOf(sizes)) throw new Error(`input data has ${map.data.length} values, expected ${[C, ...sizes].join('x')}`);
   if (o.tile && o.tile.length !== sizes.length) throw new Error(`tile ${o.tile.join('x')} has ${o.tile.length} sizes for a ${sizes.length}D input`);
-  const pad = paddingForN(sizes, o.multiple);
+  // as createPredictor: a volume axis shorter than the window is zero-padded to it
+  const pad = paddingForN(sizes, o.multiple, sizes.length === 3 ? o.tile : undefined);
   const P = pad.size;
   const same = P.every((s, k) => s === sizes[k]);
   const padded = same ? map.data : reflectPadN(map.data, C, sizes, pad);

@@ -1,5 +1,6 @@
 // Per-volume, per-class scores in millimetres: label maps (or label files) scored through the
 // dataset's LabelSpec, so classes and overlapping regions (BraTS) score as they were trained.
+// Voxels the truth marks ignored (the spec's `other: 'ignore'`) count for no class, in both maps.
 import { planeNames, planeTable, type LabelSpec, toLabelMap } from '../data/labels.js';
 import { readNiftiChannels } from '../data/nifti.js';
 import { onImageGrid } from '../data/volume-load.js';
@@ -14,13 +15,17 @@ import type { MetricRow } from './summary.js';
 export function scoreLabelVolumes(pred: Uint8Array, truth: Uint8Array, spec: LabelSpec, dims: readonly number[], spacing: readonly number[], o: ScoreOptionsNd = {}): MultiClassScores {
   const k = planeNames(spec).length;
   const first = spec.kind === 'classes' && spec.background ? 1 : 0;
-  const { bits } = planeTable(spec);
+  const { bits, ignored } = planeTable(spec);
   // one byte mask per plane at a time (not K float planes of the whole volume at once)
   const p = new Uint8Array(pred.length), t = new Uint8Array(truth.length);
   const perClass: ImageScores[] = [];
   for (let c = first; c < k; c++) {
     const bit = 1 << c;
-    for (let i = 0; i < p.length; i++) { p[i] = bits[pred[i]] & bit ? 1 : 0; t[i] = bits[truth[i]] & bit ? 1 : 0; }
+    for (let i = 0; i < p.length; i++) {
+      const skip = ignored[truth[i]];
+      p[i] = !skip && bits[pred[i]] & bit ? 1 : 0;
+      t[i] = !skip && bits[truth[i]] & bit ? 1 : 0;
+    }
     perClass.push(binaryScoresNd(p, t, dims, { asd: true, ...o, spacing }));
   }
   return { perClass, mean: meanScores(perClass) };

@@ -69,6 +69,24 @@ function head(c: Ctx, name: string, x: Value): Value {
   return c.g.within(name, () => conv(c, name, x, c.cfg.classes, 1, false));
 }
 
+/** Whether sides (H, W or D, H, W) meet the input size rule, and the nearest sizes that do, below
+ *  and above (each side a multiple of 2^depth; with instance norm, not every side 2^depth). */
+export function inputSizeRule(cfg: ModelConfig, sides: readonly number[]): {
+  ok: boolean; multiple: number; down: number[]; up: number[];
+} {
+  const m = 2 ** levelOf(cfg);
+  const instance = cfg.preset === 'bn' && cfg.norm === 'instance';
+  // instance norm needs more than one position per channel at the bottom level (sides / 2^depth)
+  const lone = (s: readonly number[]) => instance && s.every((x) => x === m);
+  const fix = (s: number[]) => (lone(s) ? s.map(() => 2 * m) : s);
+  const ok = sides.every((s) => s > 0 && s % m === 0) && !lone(sides);
+  return {
+    ok, multiple: m,
+    down: fix(sides.map((s) => Math.max(m, Math.floor(s / m) * m))),
+    up: fix(sides.map((s) => Math.max(m, Math.ceil(s / m) * m))),
+  };
+}
+
 /** The input size rule: H and W (and D for volumes: checkInputSize(cfg, d, h, w)) must be
  *  multiples of 2^depth (pad first: see infer/). */
 export function checkInputSize(cfg: ModelConfig, ...sides: number[]): void {
@@ -80,8 +98,7 @@ export function checkInputSize(cfg: ModelConfig, ...sides: number[]): void {
     throw new Error(`input ${what} ${s} is not a multiple of 2^${levelOf(cfg)} = ${m} (depth ${levelOf(cfg)}): ` +
       `use ${lo > 0 ? `${lo} or ` : ''}${lo + m}, or predict with padding (the predictor pads and crops back)`);
   }
-  // Instance norm needs more than one position per channel: at the bottom level, sides / 2^depth.
-  if (cfg.preset === 'bn' && cfg.norm === 'instance' && sides.every((s) => s === m))
+  if (!inputSizeRule(cfg, sides).ok)
     throw new Error(`input ${sides.join('x')} leaves one position per channel at the bottom level (depth ${levelOf(cfg)}), ` +
       `where instance norm (option norm) has nothing to normalise: use a side of at least ${2 * m}`);
 }

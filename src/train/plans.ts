@@ -5,6 +5,7 @@ import { gradients } from '../engine/autodiff.js';
 import { Plan } from '../engine/plan.js';
 import type { Backend } from '../engine/backend.js';
 import type { SegModel } from '../models/model.js';
+import { lossMaskFeeds, lossMaskInputs, maskedLoss } from './masked-loss.js';
 
 export interface LossSpec {
   kind: LossKind;
@@ -19,13 +20,16 @@ export interface TrainPlan {
   gradNames: string[];
 }
 
-/** Weighted mean of the per-head losses, as one [1] value. */
-function headLoss(g: Graph, heads: Value[], target: Value, spec: LossSpec): Value {
+/** Weighted mean of the per-head losses, as one [1] value; masked: ignored voxels left out (masked-loss.ts). */
+function headLoss(g: Graph, heads: Value[], target: Value, spec: LossSpec, masked = false): Value {
   const w = spec.headWeights ?? heads.map(() => 1);
   if (w.length !== heads.length) throw new Error(`loss option headWeights: ${w.length} weights for ${heads.length} heads`);
   const sum = w.reduce((a, b) => a + b, 0);
   if (!(sum > 0) || w.some((x) => !(x >= 0))) throw new Error(`loss option headWeights: must be >= 0 with a positive sum, got ${w}`);
-  const terms = heads.flatMap((h, i) => (w[i] === 0 ? [] : [g.scale(g.loss(h, target, spec.kind, spec.bceWeight), w[i] / sum)]));
+  const m = masked ? lossMaskInputs(g, target.shape, spec.kind) : null;
+  const one = (h: Value) => (m ? maskedLoss(g, h, target, spec.kind, spec.bceWeight, m)
+    : g.loss(h, target, spec.kind, spec.bceWeight));
+  const terms = heads.flatMap((h, i) => (w[i] === 0 ? [] : [g.scale(one(h), w[i] / sum)]));
   return g.addN(terms);
 }
 
@@ -39,36 +43,67 @@ export class PlanCache {
 
   constructor(private model: SegModel, private backend: Backend, private loss: LossSpec, private checkFinite: boolean) {}
 
-  trainPlan(x: readonly number[], target: readonly number[]): TrainPlan {
-    const key = shapeKey(x);
+  /** masked: the loss leaves out voxels marked in an ignore mask (fed by maskFeeds). */
+  trainPlan(x: readonly number[], target: readonly number[], masked = false): TrainPlan {
+    const key = shapeKey(x) + (masked ? ' masked' : '');
     let tp = this.train.get(key);
     if (tp) return tp;
+    tp = this.buildTrain(x, target, masked, false);
+    if (key in this.pendingSteps) setPlanStep(tp.plan, this.pendingSteps[key]);
+    this.train.set(key, tp);
+    return tp;
+  }
+
+  /** Bytes a train plan of this shape would hold (sized, nothing allocated). */
+  trainBytes(x: readonly number[], target: readonly number[]): number {
+    return this.buildTrain(x, target, false, true).plan.arenaBytes;
+  }
+
+  private buildTrain(x: readonly number[], target: readonly number[], masked: boolean, sizeOnly: boolean): TrainPlan {
     const g = new Graph();
     const xv = g.input('x', x);
     const heads = this.model.forward(g, xv, { training: true });
     const t = g.input('target', target);
-    const loss = headLoss(g, heads, t, this.loss);
+    const loss = headLoss(g, heads, t, this.loss, masked);
     const names = this.model.params.trainableNames().filter((n) => g.params.has(n));
     const grads = gradients(g, loss, names.map((n) => g.params.get(n)!));
     const gradNames = names.filter((_, i) => grads[i] !== null);
     const outs = [loss, ...grads.filter((v): v is Value => v !== null)];
-    tp = { plan: new Plan(g, this.backend, this.model.params, outs, { checkFinite: this.checkFinite }), gradNames };
-    if (key in this.pendingSteps) setPlanStep(tp.plan, this.pendingSteps[key]);
-    this.train.set(key, tp);
-    return tp;
+    const plan = new Plan(g, this.backend, this.model.params, outs, { checkFinite: this.checkFinite, sizeOnly });
+    return { plan, gradNames };
+  }
+
+  /** The extra feeds of a masked train plan, from an ignore mask [N, ...spatial] (1 = ignored). */
+  maskFeeds(ignore: Uint8Array, n: number, k: number): Record<string, Float32Array> {
+    return lossMaskFeeds(ignore, n, k, this.loss.kind);
   }
 
   evalPlan(x: readonly number[], target: readonly number[]): Plan {
     const key = shapeKey(x);
     let p = this.evals.get(key);
     if (p) return p;
+    p = this.buildEval(x, target, false);
+    this.evals.set(key, p);
+    return p;
+  }
+
+  /** Bytes an eval plan of this shape would hold (sized, nothing allocated). */
+  evalBytes(x: readonly number[], target: readonly number[]): number {
+    return this.evals.get(shapeKey(x))?.arenaBytes ?? this.buildEval(x, target, true).arenaBytes;
+  }
+
+  /** Frees the cached eval plans (images of many sizes would otherwise hold one arena each). */
+  releaseEval(): void {
+    for (const p of this.evals.values()) p.dispose();
+    this.evals.clear();
+  }
+
+  private buildEval(x: readonly number[], target: readonly number[], sizeOnly: boolean): Plan {
     const g = new Graph();
     const heads = this.model.forward(g, g.input('x', x), { training: false });
     const probs = this.model.probabilities(g, heads, { kind: 'accurate' });
     const loss = headLoss(g, heads, g.input('target', target), this.loss);
-    p = new Plan(g, this.backend, this.model.params, [probs, loss]);
-    this.evals.set(key, p);
-    return p;
+    return new Plan(g, this.backend, this.model.params, [probs, loss], { sizeOnly });
   }
 
   /** Run counters of the train plans, by shape (they seed the dropout masks: saved for resume). */

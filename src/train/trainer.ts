@@ -5,7 +5,7 @@
 // checkpoints of a run that is still going, was stopped or was killed predict as they are.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { BatchLoader, groupBySize, type LoaderState } from '../data/loader.js';
+import { BatchLoader, type LoaderState } from '../data/loader.js';
 import type { LoadedSample } from '../data/folder.js';
 import { NonFiniteError } from '../engine/plan.js';
 import type { SegModel } from '../models/model.js';
@@ -19,7 +19,7 @@ import { clipGradNorm } from '../optim/clip.js';
 import type { Grad } from '../optim/types.js';
 import { resolveBackend } from './backend.js';
 import { EarlyStopping } from './early-stop.js';
-import { evaluate, type ValMetrics } from './evaluate.js';
+import { evaluate, validationLoaders, type ValMetrics } from './evaluate.js';
 import { writeLogs } from './log.js';
 import { resolveOptions, type TrainOptions, type Monitor } from './options.js';
 import { PlanCache } from './plans.js';
@@ -41,7 +41,10 @@ export interface TrainLoader {
   readonly length: number;
   getState(): LoaderState;
   setState(s: LoaderState): void;
-  epoch(): AsyncGenerator<{ x: Float32Array; y: Float32Array; n: number; c: number; k: number; h: number; w: number; d?: number }>;
+  /** ignore: [n, ...spatial], 1 where a voxel is left out of the loss (an ignore label). */
+  epoch(): AsyncGenerator<{
+    x: Float32Array; y: Float32Array; ignore?: Uint8Array; n: number; c: number; k: number; h: number; w: number; d?: number;
+  }>;
 }
 
 /** Spatial sizes of a batch: [h, w], or [d, h, w] for volumes. */
@@ -108,9 +111,10 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
     samplesPerEpoch: o.samplesPerEpoch,
   });
   if (trainLoader.length === 0) throw new Error(`train: ${data.loader ? 'the loader gives' : `${data.train.length} training samples make`} no full batch of ${o.batchSize} (lower batchSize or set dropLast: false)`);
-  // one loader per image size: validation images keep their own size (padded in evaluate)
-  const valLoaders = groupBySize(data.val).map((g) => new BatchLoader(g, { batchSize: o.evalBatchSize, shuffle: false, normalize: o.normalize, prefetch: false }));
   const plans = new PlanCache(model, backend, o.loss, o.checkFinite);
+  // one loader per image size: validation images keep their own size (padded in evaluate)
+  const valLoaders = o.validate ? []
+    : validationLoaders(data.val, model, plans, { batchSize: o.evalBatchSize, normalize: o.normalize });
   const opt = makeOptimizer(o.optimizer);
   const schedOpts: ScheduleOptions = o.schedule.kind === 'plateau' ? { mode: monitorMode(o.monitor), ...o.schedule } : o.schedule;
   const schedule = makeSchedule(schedOpts, opt.lr, o.epochs * trainLoader.length);
@@ -151,11 +155,11 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
     for await (const b of trainLoader.epoch()) {
       const stepNo = steps + 1;
       const ts = performance.now();
-      const tp = plans.trainPlan([b.n, b.c, ...spatialOf(b)], [b.n, b.k, ...spatialOf(b)]);
+      const tp = plans.trainPlan([b.n, b.c, ...spatialOf(b)], [b.n, b.k, ...spatialOf(b)], !!b.ignore);
       applyLr(schedule, opt);
       let outs;
       try {
-        outs = tp.plan.run({ x: b.x, target: b.y });
+        outs = tp.plan.run({ x: b.x, target: b.y, ...(b.ignore ? plans.maskFeeds(b.ignore, b.n, b.k) : {}) });
       } catch (e) {
         if (e instanceof NonFiniteError)
           throw new NonFiniteLossError(`non-finite value at epoch ${epoch}, step ${stepNo} (global step ${globalStep + 1}), first produced by node ${e.node.name} (op ${e.node.op}); the last checkpoint was left as it was`, epoch, stepNo, e.node.name);

@@ -1,11 +1,12 @@
 // Training on volumes: random 3D patches (foreground-oversampled, augmented: data/patch-loader.ts)
 // through the same training loop as images (trainer.ts), validated per volume by the same
 // predictor as inference (sliding windows of the patch size over each whole validation volume),
-// so the monitored Dice is the one `predict` will give.
+// and scored as `unetpp eval` scores, so the monitored Dice is the one eval gives on the checkpoint.
 import type { SegModel } from '../models/model.js';
 import { PatchLoader, type PatchLoaderOptions } from '../data/patch-loader.js';
 import type { VolumeSource } from '../data/volume-store.js';
-import { expandPlanes, planeCount, type LabelSpec } from '../data/labels.js';
+import { labelsFromPlanes, planeCount, type LabelSpec } from '../data/labels.js';
+import { scoreLabelVolumes } from '../metrics/volume.js';
 import type { LoadedVolume } from '../data/volume-load.js';
 import { createPredictor, type ProbMap } from '../infer/predict.js';
 import { resolveBackend } from './backend.js';
@@ -25,31 +26,16 @@ export interface VolumeTrainOptions extends Omit<TrainOptions, 'validate' | 'cro
   labels?: LabelSpec;
 }
 
-/** Per-volume scores of thresholded (sigmoid) or argmax (softmax) predictions. */
-export function volumeDice(p: ProbMap, v: LoadedVolume, spec: LabelSpec, softmax: boolean): { dice: number; iou: number } {
+/**
+ * Per-volume scores as `unetpp eval` gives them: the probabilities turned into the dataset's label
+ * values (labelsFromPlanes: argmax for softmax classes, thresholds else) and scored per class of
+ * the spec without background (scoreLabelVolumes, ignored voxels left out); the class mean.
+ */
+export function volumeDice(p: ProbMap, v: LoadedVolume, spec: LabelSpec): { dice: number; iou: number } {
   if (!v.labels) throw new Error(`validation volume ${v.id} has no labels`);
-  const n = v.labels.length, K = p.classes;
-  const truth = expandPlanes(v.labels, spec);
-  const first = softmax ? 1 : 0;  // softmax plane 0 is background: scored without it
-  let dice = 0, iou = 0, planes = 0;
-  for (let k = first; k < K; k++) {
-    let tp = 0, fp = 0, fn = 0;
-    for (let i = 0; i < n; i++) {
-      let on: boolean;
-      if (softmax) {
-        let best = 0;
-        for (let c = 1; c < K; c++) if (p.data[c * n + i] > p.data[best * n + i]) best = c;
-        on = best === k;
-      } else on = p.data[k * n + i] > 0.5;
-      const t = truth[k * n + i] > 0.5;
-      if (on && t) tp++; else if (on) fp++; else if (t) fn++;
-    }
-    // both empty: a perfect score (the metrics' convention)
-    dice += tp + fp + fn === 0 ? 1 : (2 * tp) / (2 * tp + fp + fn);
-    iou += tp + fp + fn === 0 ? 1 : tp / (tp + fp + fn);
-    planes++;
-  }
-  return { dice: dice / planes, iou: iou / planes };
+  const pred = labelsFromPlanes(p, spec);
+  const s = scoreLabelVolumes(pred, v.labels, spec, v.dims, v.spacing, { hd95: false, asd: false }).mean;
+  return { dice: s.dice, iou: s.iou };
 }
 
 /** The label spec volumes train on: the option, else the store's, else binary. */
@@ -69,7 +55,6 @@ export function volumePatchLoader(train: VolumeSource, o: Pick<VolumeTrainOption
  *  volumes; valLoss is 1 - Dice. Exported to score weights trained elsewhere (e.g. by the PyTorch
  *  twin) exactly as the trainer validates. */
 export async function validateVolumes(model: SegModel, val: VolumeSource, o: { backend: Backend; patch: [number, number, number]; labels: LabelSpec }): Promise<ValMetrics> {
-  const softmax = model.config.classes > 1 && model.config.multiclass === 'softmax';
   // predict's defaults (overlap 0.25, 4 windows a run): the Dice `predict` would give, at a
   // third of the cost of overlap 0.5 (validation of whole volumes can outweigh an epoch's steps)
   const predictor = createPredictor(model, { backend: o.backend, mode: 'accurate', tile: o.patch });
@@ -77,7 +62,8 @@ export async function validateVolumes(model: SegModel, val: VolumeSource, o: { b
   for (let i = 0; i < val.length; i++) {
     const v = await val.get(i);
     const [X, Y, Z] = v.dims;
-    const s = volumeDice(predictor.predict({ data: v.image, channels: v.channels, depth: Z, height: Y, width: X }), v, o.labels, softmax);
+    const p = predictor.predict({ data: v.image, channels: v.channels, depth: Z, height: Y, width: X });
+    const s = volumeDice(p, v, o.labels);
     dice += s.dice;
     iou += s.iou;
   }

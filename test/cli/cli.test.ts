@@ -51,7 +51,7 @@ test('bad options and inputs: one line naming the option or file, exit code 1, n
     [['predict', 'x.png', '-m', ckpt, '--bogus'], /unknown option '--bogus'/],
     [['predict', 'x.png', '-m', join(tmp, 'none.safetensors')], /--model .*none\.safetensors: no such file/],
     [['predict', join(tmp, 'missing.png'), '-m', ckpt, '--backend', 'reference'], /missing\.png: no such file/],
-    [['predict', join(tmp, 'odd.png'), '-m', ckpt, '--backend', 'reference', '--tile', '10'], /option tile: 10 is not a positive multiple of 2\^2 = 4/],
+    [['predict', join(tmp, 'odd.png'), '-m', ckpt, '--backend', 'reference', '--tile', '10'], /--tile 10x10: every side must be a multiple of 2\^2 = 4 .*: use 8x8 or 12x12/],
     [['eval', '-m', ckpt, '-d', join(tmp, 'nodata')], /--data .*nodata: no such folder/],
     [['postprocess', '-m', ckpt, '-d', join(tmp, 'nodata')], /--data .*nodata: no such folder/],
     [['postprocess', '-m', ckpt, '-d', tmp], /post-processing is chosen for volume models: give a 3D checkpoint/],

@@ -53,9 +53,9 @@ test('volumes: train (3D patches), predict (labels on the input grid), eval (per
     for (const col of ['dice:label 1', 'dice:label 2', 'hd95:label 1', 'asd:label 2']) assert.ok(csv[0].includes(col), `${col} in ${csv[0]}`);
     assert.equal(csv.filter((l) => l.startsWith('synth_')).length, 2);
 
-    const bad = cli(['train', '-d', data, '-o', join(tmp, 'bad'), '--patch', '40', '--filters', '4,8,16', '--epochs', '1', '--no-progress']);
+    const bad = cli(['train', '-d', data, '-o', join(tmp, 'bad'), '--patch', '18', '--filters', '4,8,16', '--epochs', '1', '--no-progress']);
     assert.notEqual(bad.status, 0);
-    assert.match(bad.stderr, /patch/i);
+    assert.match(bad.stderr, /--patch 18x18x18: every side must be a multiple of 2\^2 = 4 .*: use 16x16x16 or 20x20x20/);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -113,9 +113,10 @@ test('PatchLoader: shapes, one-hot regions, a third on foreground, seeded and re
     assert.deepEqual(Array.from(lazy.x), Array.from(b.x));
     assert.equal(tiny.cachedBytes, 0);
     assert.equal(tiny.loads, 3);
-    // a patch larger than the volume names the file and the fix
-    await assert.rejects(new PatchLoader(store, { ...opts, patch: [32, 8, 8] }).makeBatch(0, 0),
-      /images\/c\d_0000\.nii\.gz: volume is 16x18x20 \(DxHxW\) after resampling, smaller than the patch 32x8x8 along z \(depth\): use a patch of at most 16x8x8/);
+    // a patch deeper than the volume: the volume is padded along z (centred, zeros), never an error
+    const deep = await new PatchLoader(store, { ...opts, patch: [32, 8, 8], augment: null }).makeBatch(0, 0);
+    assert.equal(deep.x.length, 3 * 2 * 32 * 8 * 8);
+    for (let z = 0; z < 8; z++) for (let i = 0; i < 64; i++) assert.equal(deep.x[z * 64 + i], 0, 'padding above the volume');
   } finally {
     await cleanup();
   }

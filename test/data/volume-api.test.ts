@@ -30,7 +30,7 @@ test('openVolumes: an nnU-Net CT dataset at a target spacing; patches; a predict
     }
     const vd = await openVolumes(dir, { spacing: [1.6, 1.6, 2.5], seed: 0 });
     assert.deepEqual(vd.normalize, ['ct']);
-    assert.deepEqual(vd.classNames, ['liver']);
+    assert.deepEqual(vd.classNames, ['background', 'liver']);
     assert.ok(vd.ct[0]!.lo >= 60 && vd.ct[0]!.hi <= 79);
     assert.equal(vd.splits.train!.length, 4);
     assert.equal(vd.splits.val!.length, 1);
@@ -40,7 +40,7 @@ test('openVolumes: an nnU-Net CT dataset at a target spacing; patches; a predict
     assert.deepEqual(v.source.dims, [20, 16, 8]);
     assert.ok(Math.max(...v.image) <= (vd.ct[0]!.hi - vd.ct[0]!.mean) / vd.ct[0]!.std + 1e-5, 'clipped');
     const b = await new PatchLoader(vd.splits.train!, { patch: [4, 8, 8], batchSize: 2, samplesPerEpoch: 4 }).makeBatch(0, 0);
-    assert.deepEqual([b.c, b.k, b.d, b.h, b.w], [1, 1, 4, 8, 8]);
+    assert.deepEqual([b.c, b.k, b.d, b.h, b.w], [1, 2, 4, 8, 8]);
     // "predict" the truth at the training spacing and write it onto the source grid
     const out = join(dir, 'pred.nii.gz');
     await writeCasePrediction(out, v.labels!, v);

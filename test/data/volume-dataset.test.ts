@@ -107,7 +107,7 @@ test('nnU-Net / Decathlon layout: dataset.json, 4D imagesTr, imagesTs as test, l
     assert.equal(ds.layout, 'nnunet');
     assert.equal(ds.fourD, true);
     assert.deepEqual(ds.modalities, ['FLAIR', 'T1w']);
-    assert.deepEqual(ds.labels, { kind: 'classes', values: [1, 2], names: ['edema', 'tumour'] });
+    assert.deepEqual(ds.labels, { kind: 'classes', values: [1, 2], names: ['edema', 'tumour'], background: true });
     assert.equal(ds.cases.find((c) => c.id === 'BRATS_100')!.split, 'test');
     assert.equal(ds.cases.filter((c) => c.split === 'val').length, 1);
     const v = await loadCase(ds.cases[0], { modalities: 2, normalize: 'none', labels: ds.labels });

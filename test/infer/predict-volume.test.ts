@@ -79,6 +79,26 @@ test('a 3D model predicts an odd-sized volume whole; explicit windows stay close
   assert.throws(() => createPredictor(model, { backend, tile: [8, 8] }), /predict option tile: 2 sizes for a 3D model/);
 });
 
+test('a volume smaller than the window along an axis is zero-padded to the window and cropped back (as training pads patches)', () => {
+  assert.deepEqual(paddingForN([2, 3, 20], 4, [8, 8, 8]), { start: [3, 2, 0], size: [8, 8, 20], zero: [true, true, false] });
+  const model = tiny();
+  for (const [d, h, w] of [[2, 2, 2], [3, 20, 21]]) {
+    const v = volume(d, h, w, 3);
+    const p = createPredictor(model, { backend, tile: [8, 8, 8] }).predict(v);
+    assert.deepEqual([p.depth, p.height, p.width], [d, h, w]);
+    assert.deepEqual(p.tiling!.tile, [8, 8, 8]);
+    const pad = paddingForN([d, h, w], 4, [8, 8, 8]);
+    const padded = reflectPadN(v.data, 1, [d, h, w], pad);
+    const plane = pad.size[1] * pad.size[2];
+    for (let z = 0; z < pad.size[0]; z++) if (z < pad.start[0] || z >= pad.start[0] + d) assert.ok(padded.subarray(z * plane, (z + 1) * plane).every((x) => x === 0), `slice ${z} is padding`);
+    if (d === 2) {
+      // one window: exactly the zero-padded input run whole, cropped back
+      const whole = createPredictor(model, { backend }).predict({ data: padded, channels: 1, depth: 8, height: 8, width: 8 });
+      assert.ok(maxDiff(cropN(whole.data, 2, pad.size, pad.start, [d, h, w]), p.data) < 1e-6);
+    }
+  }
+});
+
 test('volume TTA: the mean over the 8 flips is equivariant to flipping the input along depth', () => {
   const model = tiny();
   const v = volume(8, 8, 8, 4);

@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { addCommon, action, CliError } from '../common.js';
 import { addModelSource, loadModelSource } from '../model-source.js';
+import { checkTileFlag } from '../window.js';
 import { resolveBackend } from '../backend.js';
 import { int, oneOf } from '../parse.js';
 import { addPredictorOptions, addPostprocessFlag, predictorSettings, inputSettings, postprocessSetting } from './predict.js';
@@ -32,6 +33,7 @@ export function evalCommand(): Command {
     const backend = await resolveBackend(opts.backend, opts.precision, 'infer', entry.meta.model.dims);
     const cache = new PredictorCache(backend);
     const settings = predictorSettings(opts);
+    checkTileFlag(opts.tile, entry.meta.model, opts.level);
     cache.get(entry, settings); // bad options fail before any case is read
     const t0 = performance.now();
     if (entry.meta.model.dims === 3) {

@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { addCommon, action, CliError } from '../common.js';
 import { addModelSource, loadModelSource } from '../model-source.js';
+import { checkTileFlag } from '../window.js';
 import { resolveBackend } from '../backend.js';
 import { float, int, memorySize, oneOf, size } from '../parse.js';
 import { describeTiling, type Tiling } from '../../infer/predict.js';
@@ -94,6 +95,7 @@ export function predictCommand(): Command {
     const backend = await resolveBackend(opts.backend, opts.precision, 'infer', dims);
     const cache = new PredictorCache(backend);
     const settings = predictorSettings(opts);
+    checkTileFlag(opts.tile, entry.meta.model, opts.level);
     cache.get(entry, settings); // bad options fail before any input is read
     const postprocess = postprocessSetting(opts, entry); // an ensemble's entry has no rules
     const run: PredictInputOptions = { settings, ...inputSettings(opts), postprocess, encode: false }; // writePrediction encodes

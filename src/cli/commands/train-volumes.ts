@@ -7,7 +7,10 @@ import { InvalidArgumentError } from 'commander';
 import { CliError } from '../common.js';
 import { modelConfigFrom } from '../model-options.js';
 import { SegModel } from '../../models/model.js';
-import { openVolumes, parseLabelSpec, volumePipeline } from '../../data/volume-dataset.js';
+import { openVolumes, resolveLabels, volumePipeline } from '../../data/volume-dataset.js';
+import { hasIgnore, type LabelSpec } from '../../data/labels.js';
+import { checkWindowFlag, defaultPatch } from '../window.js';
+import { epochDraws } from '../epoch-draws.js';
 import { DEFAULT_AUGMENT_3D } from '../../data/augment3d.js';
 import { trainVolumes } from '../../train/volumes.js';
 import { volumeRunMeta } from '../../train/run-meta.js';
@@ -38,11 +41,12 @@ export function spacingList(v: string): [number, number, number] {
 }
 
 /** Post-processing chosen on the validation cases for the best checkpoint (one more validation pass), in its meta. */
-async function choosePostprocessAfterTraining(bestPath: string, dataDir: string, opts: Record<string, any>): Promise<void> {
+async function choosePostprocessAfterTraining(bestPath: string, dataDir: string, opts: Record<string, any>,
+                                             split: 'val' | 'train'): Promise<void> {
   const backend = await resolveBackend(opts.backend, opts.precision, 'infer', 3);
   const t0 = performance.now();
   const entry = checkpointEntry(bestPath);
-  const choice = await choosePostprocessOnSplit(entry, new PredictorCache(backend), dataDir, { split: 'val', seed: opts.seed });
+  const choice = await choosePostprocessOnSplit(entry, new PredictorCache(backend), dataDir, { split, seed: opts.seed });
   updateMeta(bestPath, (meta) => ({ ...meta, postprocess: choice.rules }));
   const s = ((performance.now() - t0) / 1000).toFixed(1);
   console.log(`post-processing chosen on the validation cases (${s} s; unetpp postprocess reruns it):`);
@@ -50,29 +54,53 @@ async function choosePostprocessAfterTraining(bestPath: string, dataDir: string,
 }
 
 export async function trainVolumesCommand(dataDir: string, opts: Record<string, any>, common: TrainOptions): Promise<void> {
-  const wantSoftmax = opts.multiclass !== 'sigmoid';
-  const labels = opts.labels ? parseLabelSpec(opts.labels, wantSoftmax) : undefined;
+  const softmax = opts.multiclass !== 'sigmoid';
+  const labels = (fromDataset: LabelSpec | undefined) =>
+    resolveLabels(opts.labels, fromDataset, { softmax, other: opts.other });
   const vd = await openVolumes(dataDir, { labels, spacing: opts.spacing, seed: opts.seed });
-  const train = vd.splits.train, val = vd.splits.val;
+  let train = vd.splits.train, val = vd.splits.val;
+  const split = vd.dataset.splitSource;
   if (!train) throw new CliError(`--data ${dataDir}: no training cases (split.csv, imagesTr/ or the file names say which are which)`);
-  if (!val) throw new CliError(`--data ${dataDir}: no validation cases; give some in split.csv (split "val")`);
-  const softmax = vd.labels.kind === 'classes';
+  if (!val) {
+    if (split?.kind === 'file')
+      throw new CliError(`${split.file}: no case has split "val": mark some as val (or remove the file for a seeded ` +
+        'split, --seed)');
+    if (split?.kind === 'names')
+      throw new CliError(`--data ${dataDir}: no validation cases: the file names give none (e.g. <case>_val); ` +
+        'add a split.csv');
+    console.log(`validating on the training cases: ${train.length} labelled case(s), too few to hold one out`);
+    val = train;
+  }
+  if (split?.kind === 'seeded') {
+    const count = (s: string) => vd.dataset.cases.filter((c) => c.split === s).length;
+    console.log(`split: seeded (--seed ${split.seed}, no split.csv): ${count('train')} train / ${count('val')} val / ` +
+      `${count('test')} test` + (split.note ? ` (${split.note})` : ''));
+  }
   const model = new SegModel({
     dims: 3, inChannels: vd.dataset.modalities.length, classes: vd.classNames.length, deepSupervision: (opts.arch ?? 'unetpp') === 'unetpp',
     multiclass: softmax ? 'softmax' : 'sigmoid', filters: VOLUME_FILTERS, ...modelConfigFrom(opts),
   });
   if (model.config.dims !== 3) throw new CliError('--dims 2 on a volume dataset: train 2D models on slices with an image dataset, or leave --dims out');
-  const patch = (opts.patch as [number, number, number] | undefined) ?? [64, 64, 64];
+  if (model.config.classes !== vd.classNames.length)
+    throw new CliError(`--classes ${model.config.classes}: the labels give ${vd.classNames.length} target planes ` +
+      `(${vd.classNames.join(', ')}); leave --classes out`);
+  const patch = (opts.patch as [number, number, number] | undefined) ?? defaultPatch(model.config);
+  checkWindowFlag('--patch', patch, model.config);
+  const draws = epochDraws(opts, 2, train.length);
+  const batchSize = draws.batchSize, samplesPerEpoch = draws.samplesPerEpoch ?? train.length;
   const loss = opts.loss ?? (softmax ? 'ce_dice' : 'bce_dice');
   console.log(`training 3D ${model.config.arch} (${model.config.preset}, ${model.config.norm} norm, filters ${model.config.filters.join(',')}, ` +
-    `${model.params.count().toLocaleString('en')} params) on ${train.length} train / ${val.length} val volumes from ${dataDir}; ` +
-    `modalities ${vd.dataset.modalities.join(', ')}; classes ${vd.classNames.join(', ')}; patch ${patch.join('x')}`);
+    `${model.params.count().toLocaleString('en')} params) on ${train.length} train / ` +
+    `${val === train ? 'the same' : val.length} val volumes from ${dataDir}; ` +
+    `modalities ${vd.dataset.modalities.join(', ')}; classes ${vd.classNames.join(', ')}` +
+    (hasIgnore(vd.labels) ? ' (other values ignored)' : '') + `; patch ${patch.join('x')}`);
   const r = await trainVolumes(model, { train, val }, {
-    ...common, batchSize: opts.batchSize ?? 2, loss: { kind: loss, bceWeight: opts.bceWeight }, patch, samplesPerEpoch: opts.samplesPerEpoch,
+    ...common, batchSize, loss: { kind: loss, bceWeight: opts.bceWeight }, patch, samplesPerEpoch,
     augment3d: opts.augment === false ? null : DEFAULT_AUGMENT_3D, labels: vd.labels,
     meta: volumeRunMeta(model.config, volumePipeline(vd), patch, { source: 'train', dataset: dataDir, command: process.argv.slice(1) }),
   });
-  if (opts.postprocess !== false && existsSync(r.bestPath)) await choosePostprocessAfterTraining(r.bestPath, dataDir, opts);
+  if (opts.postprocess !== false && existsSync(r.bestPath))
+    await choosePostprocessAfterTraining(r.bestPath, dataDir, opts, val === train ? 'train' : 'val');
   console.log(`done: ${r.epochs} epochs (${r.stoppedBy}), best ${opts.monitor} ${r.best?.toFixed(4) ?? '-'} at epoch ${r.bestEpoch}, ` +
     `${r.stepMs.toFixed(0)} ms/step (${r.backend}, ${r.precision}); best model ${r.bestPath}`);
 }

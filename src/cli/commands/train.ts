@@ -15,6 +15,9 @@ import type { ScheduleOptions } from '../../optim/schedule.js';
 import { imageRunMeta } from '../../train/run-meta.js';
 import { isVolumeFolder } from '../../data/volume-layout.js';
 import { trainVolumesCommand, patchSize, spacingList } from './train-volumes.js';
+import { epochDraws } from '../epoch-draws.js';
+import { fitTrainMemory, trainCrop, windowedValidation } from '../train-shape.js';
+import { resolveBackend } from '../backend.js';
 
 export function trainCommand(): Command {
   const cmd = new Command('train')
@@ -50,8 +53,12 @@ export function trainCommand(): Command {
     .option('--check-finite', 'check every op for NaN/Inf (slow; names the node)')
     .option('--no-progress', 'no progress bar')
     .option('--no-plot', 'do not write curves.png')
-    .option('--patch <size>', 'volumes: training patch N or DxHxW (default 64; multiples of 2^depth)', patchSize)
-    .option('--labels <spec>', 'volumes: label values -> classes, e.g. 1,2,4 (softmax), brats or wt=1+2+3+4,tc=1+3+4,et=4 (overlapping sigmoid regions); default binary')
+    .option('--patch <size>', 'volumes: training patch N or DxHxW (default 64; multiples of 2^depth; ' +
+      'smaller cases are padded)', patchSize)
+    .option('--labels <spec>', 'volumes: label values -> classes, e.g. 1,2,4 (softmax, after a background class), ' +
+      'brats or wt=1+2+3+4,tc=1+3+4,et=4 (overlapping sigmoid regions); default dataset.json\'s labels, else binary')
+    .addOption(new Option('--other <what>', 'volumes: label values --labels does not list: background, or ignore ' +
+      '(left out of the loss and the metrics); default an error').argParser(oneOf('background', 'ignore')))
     .option('--spacing <x,y,z>', 'volumes: resample every case to this spacing in mm', spacingList)
     .option('--no-postprocess', 'volumes: do not choose post-processing on the validation cases after training');
   addModelOptions(cmd);
@@ -60,7 +67,8 @@ export function trainCommand(): Command {
     const dataDir: string = opts.data;
     if (!existsSync(dataDir)) throw new CliError(`--data ${dataDir}: no such folder`);
     if (opts.dims === '3' || (opts.dims === undefined && (await isVolumeFolder(dataDir)))) return trainVolumesCommand(dataDir, opts, commonOptions(opts));
-    if (opts.patch || opts.labels || opts.spacing) throw new CliError('--patch, --labels and --spacing are for volume datasets (--dims 3)');
+    if (opts.patch || opts.labels || opts.other || opts.spacing)
+      throw new CliError('--patch, --labels, --other and --spacing are for volume datasets (--dims 3)');
     const sz = opts.size as [number, number] | undefined;
     const load = {
       size: sz && { height: sz[0], width: sz[1] }, channels: opts.channels ? (Number(opts.channels) as 1 | 3) : undefined,
@@ -68,19 +76,38 @@ export function trainCommand(): Command {
     };
     const ds = await scanFolder(dataDir, { seed: opts.seed });
     const { samples: trainSet } = await loadFolder(dataDir, { ...load, split: 'train' });
-    const { samples: valSet } = await loadFolder(dataDir, { ...load, split: 'val' });
+    let { samples: valSet } = await loadFolder(dataDir, { ...load, split: 'val' });
     if (!trainSet.length) throw new CliError(`--data ${dataDir}: no training samples in the split`);
+    if (ds.seededSplit !== undefined) {
+      const count = (s: string) => ds.samples.filter((x) => x.split === s).length;
+      console.log(`split: seeded (--seed ${ds.seededSplit}, no split.csv): ${count('train')} train / ` +
+        `${count('val')} val / ${count('test')} test`);
+    }
+    if (!valSet.length) {
+      if (ds.seededSplit === undefined)
+        throw new CliError(`--data ${dataDir}: no validation images: mark some as val in split.csv (or a val/ folder)`);
+      console.log(`validating on the training images: ${trainSet.length}, too few to hold one out`);
+      valSet = trainSet;
+    }
+    const draws = epochDraws(opts, 8, trainSet.length);
+    const samplesPerEpoch = draws.samplesPerEpoch;
     const cfg = {
       inChannels: trainSet[0].image.channels, classes: ds.classes.length, deepSupervision: (opts.arch ?? 'unetpp') === 'unetpp',
       ...modelConfigFrom(opts),
     };
     const model = new SegModel(cfg);
+    const softmax = model.config.classes > 1 && model.config.multiclass === 'softmax';
+    const loss = { kind: opts.loss ?? (softmax ? 'ce_dice' : 'bce_dice'), bceWeight: opts.bceWeight };
+    const backend = await resolveBackend(opts.backend, opts.precision);
+    const size: [number, number] = [trainSet[0].image.height, trainSet[0].image.width];
+    const want = { batchSize: draws.batchSize, crop: trainCrop(opts, trainSet, model.config) };
+    const explicit = { batch: opts.batchSize !== undefined, crop: !!opts.crop };
+    const { batchSize, crop } = fitTrainMemory(model, backend, loss, size, want, explicit);
     const options: TrainOptions = {
-      ...commonOptions(opts),
-      loss: { kind: opts.loss ?? (model.config.classes > 1 && model.config.multiclass === 'softmax' ? 'ce_dice' : 'bce_dice'), bceWeight: opts.bceWeight },
+      ...commonOptions(opts), batchSize, loss,
       augment: opts.augment === false ? null : DEFAULT_AUGMENT,
-      crop: opts.crop && { height: opts.crop[0], width: opts.crop[1] }, samplesPerEpoch: opts.samplesPerEpoch,
-      normalize: { kind: opts.normalize },
+      crop: crop && { height: crop[0], width: crop[1] }, samplesPerEpoch,
+      normalize: { kind: opts.normalize }, validate: windowedValidation(valSet, crop, backend, { kind: opts.normalize }),
       // what predict/eval need to reproduce training's input pipeline, in every checkpoint
       meta: imageRunMeta(model.config, { source: 'train', dataset: dataDir, command: process.argv.slice(1), normalize: { kind: opts.normalize }, resize: sz, classNames: ds.classes }),
     };

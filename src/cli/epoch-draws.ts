@@ -1,0 +1,23 @@
+// --batch-size and --samples-per-epoch of `unetpp train` (images and volumes), reconciled so
+// that a small dataset or a few draws an epoch train instead of failing on a library option.
+import { CliError } from './common.js';
+
+/**
+ * Batch size and draws per epoch from --batch-size and --samples-per-epoch: an epoch draws at
+ * least one full batch (a training set smaller than the batch is drawn with repeats), and the
+ * default batch shrinks to fit fewer draws; only two flags that contradict each other are an error.
+ */
+export function epochDraws(opts: Record<string, any>, defaultBatch: number,
+                           trainCount: number): { batchSize: number; samplesPerEpoch?: number } {
+  const draws: number | undefined = opts.samplesPerEpoch;
+  if (opts.batchSize === undefined && draws !== undefined && draws < defaultBatch) {
+    console.log(`batch size ${draws}: --samples-per-epoch ${draws} draws fewer than the default --batch-size ` +
+      `${defaultBatch}`);
+    return { batchSize: draws, samplesPerEpoch: draws };
+  }
+  const batchSize: number = opts.batchSize ?? defaultBatch;
+  if (draws !== undefined && draws < batchSize)
+    throw new CliError(`--samples-per-epoch ${draws} makes no full batch of --batch-size ${batchSize}: ` +
+      `give at least ${batchSize}, or a smaller --batch-size`);
+  return { batchSize, samplesPerEpoch: draws ?? (trainCount < batchSize ? batchSize : undefined) };
+}

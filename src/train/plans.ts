@@ -29,6 +29,18 @@ function headLoss(g: Graph, heads: Value[], target: Value, spec: LossSpec): Valu
   return g.addN(terms);
 }
 
+/** The training graph of one batch shape: outputs [total loss, ...param gradients]. Exported so
+ *  that planning can size it (Plan sizeOnly) exactly as training will run it. */
+export function trainGraph(model: SegModel, x: readonly number[], target: readonly number[], loss: LossSpec): { g: Graph; outs: Value[]; gradNames: string[] } {
+  const g = new Graph();
+  const heads = model.forward(g, g.input('x', x), { training: true });
+  const total = headLoss(g, heads, g.input('target', target), loss);
+  const names = model.params.trainableNames().filter((n) => g.params.has(n));
+  const grads = gradients(g, total, names.map((n) => g.params.get(n)!));
+  const gradNames = names.filter((_, i) => grads[i] !== null);
+  return { g, outs: [total, ...grads.filter((v): v is Value => v !== null)], gradNames };
+}
+
 export const shapeKey = (s: readonly number[]) => s.join('x');
 
 /** Caches plans by input shape; each plan keeps its own run counter (the dropout step). */
@@ -43,15 +55,7 @@ export class PlanCache {
     const key = shapeKey(x);
     let tp = this.train.get(key);
     if (tp) return tp;
-    const g = new Graph();
-    const xv = g.input('x', x);
-    const heads = this.model.forward(g, xv, { training: true });
-    const t = g.input('target', target);
-    const loss = headLoss(g, heads, t, this.loss);
-    const names = this.model.params.trainableNames().filter((n) => g.params.has(n));
-    const grads = gradients(g, loss, names.map((n) => g.params.get(n)!));
-    const gradNames = names.filter((_, i) => grads[i] !== null);
-    const outs = [loss, ...grads.filter((v): v is Value => v !== null)];
+    const { g, outs, gradNames } = trainGraph(this.model, x, target, this.loss);
     tp = { plan: new Plan(g, this.backend, this.model.params, outs, { checkFinite: this.checkFinite }), gradNames };
     if (key in this.pendingSteps) setPlanStep(tp.plan, this.pendingSteps[key]);
     this.train.set(key, tp);

@@ -17,7 +17,7 @@ import type { ProbeResult, ProbeSpec } from './step-probe.js';
 import type { PlanCacheFile } from './cache.js';
 import { columnPercentile, median } from './stats.js';
 import {
-  MIN_BATCH, MIN_STEPS, FOREGROUND_FRACTION, batchSize, cropHelps, filtersFor, initialPatch, isotropicDepth,
+  MIN_BATCH, MIN_STEPS, FOREGROUND_FRACTION, batchSize, builtPatch, cropHelps, filtersFor, initialPatch, isotropicDepth,
   medianShapeAt, normalizationFor, scheduleFor, shrinkPatch, targetSpacing, topology,
 } from './rules.js';
 import type { DatasetFingerprint, DatasetPlan, ImageFingerprint, VolumeFingerprint } from './types.js';
@@ -172,14 +172,15 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
 
   // patch: nnU-Net's start, shrunk until a step of the 32-filter network at batch 2 fits
   const start = initialPatch(s.spacing, s.medianShape);
-  const { topology: topo, shrunk } = shrinkPatch(s.spacing, s.medianShape, start, (patch, t) => memoryOf(32, isotropicDepth(t), MIN_BATCH, patch).total <= budget);
-  const patch = topo.patch;
+  const { topology: topo, shrunk } = shrinkPatch(s.spacing, s.medianShape, start, (_, t) => memoryOf(32, isotropicDepth(t), MIN_BATCH, builtPatch(t)).total <= budget);
+  const patch = builtPatch(topo);
   const depth = isotropicDepth(topo);
   const anisotropic = new Set(topo.pools).size > 1;
   if (shrunk) notes.push(`patch shrunk ${shrunk} time(s) from ${topology(s.spacing, start).patch.join('x')} to fit ${gib(budget)}`);
   if (anisotropic)
-    notes.push(`per-axis pooling ${topo.pools.join(',')} (kernels ${topo.kernelPerLevel.map((k) => k.join('x')).join(', ')}) is what the rules give; ` +
-      `the model pools every axis alike, so the plan builds depth ${depth}, the depth every axis allows (per-axis pooling needs per-axis pool/upsample factors and kernels in the model and the native kernels)`);
+    notes.push(`per-axis pooling ${topo.pools.join(',')} (patch ${topo.patch.join('x')}, kernels ${topo.kernelPerLevel.map((k) => k.join('x')).join(', ')}) is what the rules give; ` +
+      `the model pools every axis alike, so the plan builds depth ${depth}, the depth every axis allows, on a patch of multiples of ${2 ** depth} ` +
+      `(per-axis pooling needs per-axis pool/upsample factors and kernels in the model and the native kernels)`);
   const smaller = s.sizes.filter((v) => v.some((x, k) => x < patch[k])).length;
   if (smaller) notes.push(`${smaller} of ${s.sizes.length} planned cases are smaller than the patch along some axis: they are padded`);
   log(`patch ${patch.join('x')}, depth ${depth}${anisotropic ? ` (per-axis pooling ${topo.pools.join(',')})` : ''}`);

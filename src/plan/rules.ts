@@ -57,6 +57,8 @@ export interface Topology {
   /** The patch padded up to multiples of 2^pools per axis. */
   patch: number[];
   divisor: number[];
+  /** The patch asked for, before padding. */
+  input: number[];
 }
 
 /**
@@ -85,7 +87,7 @@ export function topology(spacing: readonly number[], patch: readonly number[], m
   }
   kernelPerLevel.push(new Array<number>(dim).fill(3)); // the bottom level: full kernels
   const divisor = pools.map((p) => 2 ** p);
-  return { pools, poolPerLevel, kernelPerLevel, patch: patch.map((s, i) => Math.ceil(s / divisor[i]) * divisor[i]), divisor };
+  return { pools, poolPerLevel, kernelPerLevel, patch: patch.map((s, i) => Math.ceil(s / divisor[i]) * divisor[i]), divisor, input: [...patch] };
 }
 
 /** nnU-Net's first patch: the spacing's aspect ratio at the volume of 256^3 (2D: 2048^2), no larger than the median case. */
@@ -100,6 +102,14 @@ export function initialPatch(spacing: readonly number[], medianShape: readonly n
 /** The depth the model builds: every axis pools alike, so only as often as every axis can. */
 export const isotropicDepth = (t: Topology) => Math.max(1, Math.min(...t.pools));
 
+/** The patch of the network the model builds: as planned when every axis pools alike, else the
+ *  patch asked for rounded up to multiples of 2^depth (not of each axis's own 2^pools). */
+export function builtPatch(t: Topology): number[] {
+  if (new Set(t.pools).size === 1) return t.patch;
+  const m = 2 ** isotropicDepth(t);
+  return t.input.map((s) => Math.ceil(s / m) * m);
+}
+
 /**
  * Shrinks the patch until fits(patch, topology) (nnU-Net's loop): the axis largest relative to the
  * median case loses one step of its divisor, the topology is recomputed each time.
@@ -111,7 +121,7 @@ export function shrinkPatch(spacing: readonly number[], medianShape: readonly nu
   while (!fits(t.patch, t)) {
     if (t.patch.every((s) => s <= 2 * MIN_FEATURE_MAP)) throw new Error(`no patch fits the memory budget (not even ${t.patch.join('x')}): give more memory (--max-memory)`);
     const ratios = t.patch.map((p, i) => p / medianShape[i]);
-    const axis = ratios.indexOf(Math.max(...ratios));
+    const axis = ratios.lastIndexOf(Math.max(...ratios)); // ties: the last axis, as numpy's argsort()[-1]
     const trial = [...t.patch];
     trial[axis] -= t.divisor[axis];
     // the divisor of the smaller patch may be smaller: step by that one (skips no valid size)

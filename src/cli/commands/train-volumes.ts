@@ -52,7 +52,8 @@ async function choosePostprocessAfterTraining(bestPath: string, dataDir: string,
 export async function trainVolumesCommand(dataDir: string, opts: Record<string, any>, common: TrainOptions): Promise<void> {
   const wantSoftmax = opts.multiclass !== 'sigmoid';
   const labels = opts.labels ? parseLabelSpec(opts.labels, wantSoftmax) : undefined;
-  const vd = await openVolumes(dataDir, { labels, spacing: opts.spacing, seed: opts.seed });
+  // volumeNormalize, cropToNonzero, foregroundFraction: from the plan (cli/plan-train.ts)
+  const vd = await openVolumes(dataDir, { labels, spacing: opts.spacing, seed: opts.seed, normalize: opts.volumeNormalize, cropToNonzero: opts.cropToNonzero });
   const train = vd.splits.train, val = vd.splits.val;
   if (!train) throw new CliError(`--data ${dataDir}: no training cases (split.csv, imagesTr/ or the file names say which are which)`);
   if (!val) throw new CliError(`--data ${dataDir}: no validation cases; give some in split.csv (split "val")`);
@@ -69,8 +70,9 @@ export async function trainVolumesCommand(dataDir: string, opts: Record<string, 
     `modalities ${vd.dataset.modalities.join(', ')}; classes ${vd.classNames.join(', ')}; patch ${patch.join('x')}`);
   const r = await trainVolumes(model, { train, val }, {
     ...common, batchSize: opts.batchSize ?? 2, loss: { kind: loss, bceWeight: opts.bceWeight }, patch, samplesPerEpoch: opts.samplesPerEpoch,
-    augment3d: opts.augment === false ? null : DEFAULT_AUGMENT_3D, labels: vd.labels,
-    meta: volumeRunMeta(model.config, volumePipeline(vd), patch, { source: 'train', dataset: dataDir, command: process.argv.slice(1) }),
+    augment3d: opts.augment === false ? null : DEFAULT_AUGMENT_3D, labels: vd.labels, foregroundFraction: opts.foregroundFraction,
+    meta: { ...volumeRunMeta(model.config, volumePipeline(vd), patch, { source: 'train', dataset: dataDir, command: process.argv.slice(1) }),
+      ...(opts.datasetPlan ? { plan: opts.datasetPlan } : {}) },
   });
   if (opts.postprocess !== false && existsSync(r.bestPath)) await choosePostprocessAfterTraining(r.bestPath, dataDir, opts);
   console.log(`done: ${r.epochs} epochs (${r.stoppedBy}), best ${opts.monitor} ${r.best?.toFixed(4) ?? '-'} at epoch ${r.bestEpoch}, ` +

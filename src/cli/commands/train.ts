@@ -15,6 +15,7 @@ import type { ScheduleOptions } from '../../optim/schedule.js';
 import { imageRunMeta } from '../../train/run-meta.js';
 import { isVolumeFolder } from '../../data/volume-layout.js';
 import { trainVolumesCommand, patchSize, spacingList } from './train-volumes.js';
+import { addPlanOptions, planForTraining } from '../plan-train.js';
 
 export function trainCommand(): Command {
   const cmd = new Command('train')
@@ -55,10 +56,12 @@ export function trainCommand(): Command {
     .option('--spacing <x,y,z>', 'volumes: resample every case to this spacing in mm', spacingList)
     .option('--no-postprocess', 'volumes: do not choose post-processing on the validation cases after training');
   addModelOptions(cmd);
+  addPlanOptions(cmd);
   addCommon(cmd);
-  cmd.action(action(async (_args, opts) => {
-    const dataDir: string = opts.data;
+  cmd.action(action(async (_args, flags, command) => {
+    const dataDir: string = flags.data;
     if (!existsSync(dataDir)) throw new CliError(`--data ${dataDir}: no such folder`);
+    const opts = await planForTraining(dataDir, flags, command); // the plan's items for the flags not given
     if (opts.dims === '3' || (opts.dims === undefined && (await isVolumeFolder(dataDir)))) return trainVolumesCommand(dataDir, opts, commonOptions(opts));
     if (opts.patch || opts.labels || opts.spacing) throw new CliError('--patch, --labels and --spacing are for volume datasets (--dims 3)');
     const sz = opts.size as [number, number] | undefined;
@@ -82,7 +85,8 @@ export function trainCommand(): Command {
       crop: opts.crop && { height: opts.crop[0], width: opts.crop[1] }, samplesPerEpoch: opts.samplesPerEpoch,
       normalize: { kind: opts.normalize },
       // what predict/eval need to reproduce training's input pipeline, in every checkpoint
-      meta: imageRunMeta(model.config, { source: 'train', dataset: dataDir, command: process.argv.slice(1), normalize: { kind: opts.normalize }, resize: sz, classNames: ds.classes }),
+      meta: { ...imageRunMeta(model.config, { source: 'train', dataset: dataDir, command: process.argv.slice(1), normalize: { kind: opts.normalize }, resize: sz, classNames: ds.classes }),
+        ...(opts.datasetPlan ? { plan: opts.datasetPlan } : {}) },
     };
     console.log(`training ${model.config.arch} (${model.config.preset}, filters ${model.config.filters.join(',')}, ` +
       `${model.params.count().toLocaleString('en')} params) on ${trainSet.length} train / ${valSet.length} val images from ${dataDir}`);

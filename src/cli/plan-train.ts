@@ -6,12 +6,12 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { memorySize } from './parse.js';
 import { duration } from './commands/plan.js';
-import { planDataset, planTable, readPlan, type DatasetPlan } from '../plan/index.js';
+import { parseDuration, planDataset, planTable, readPlan, type DatasetPlan } from '../plan/index.js';
 
 /** The flags that steer planning (added to `train`). */
 export function addPlanOptions(cmd: Command): Command {
   return cmd
-    .option('--time-budget <t>', 'plan: training time to plan epochs and the time limit for (30m, 1h, 2h)', '1h')
+    .option('--time-budget <t>', 'plan: training time to plan epochs and the time limit for (30m, 1h, 2h)', duration, '1h')
     .option('--max-memory <size>', 'plan: memory a training run may use (default: 8G or half of what is available)', memorySize)
     .addOption(new Option('--plan <file>', 'follow this plan (from unetpp plan) instead of planning'))
     .option('--no-plan', 'do not plan: every option not given keeps its fixed default');
@@ -50,7 +50,7 @@ export async function planForTraining(dir: string, opts: Record<string, any>, cm
     console.log(`planning (${dir}; time budget ${opts.timeBudget}) ...`);
     try {
       plan = (await planDataset(dir, {
-        out, timeBudgetSeconds: duration(opts.timeBudget), timeBudgetText: opts.timeBudget, maxMemory: opts.maxMemory,
+        out, timeBudgetSeconds: parseDuration(opts.timeBudget), timeBudgetText: opts.timeBudget, maxMemory: opts.maxMemory,
         backend: opts.backend, seed: opts.seed, log: (line) => console.log(`plan: ${line}`),
       })).plan;
     } catch (e) {

@@ -6,9 +6,10 @@ import { addCommon, action, CliError } from '../common.js';
 import { memorySize } from '../parse.js';
 import { cachePathFor, parseDuration, planDataset, planTable } from '../../plan/index.js';
 
-/** "--time-budget 30m" -> seconds (commander parser). */
-export function duration(v: string): number {
-  try { return parseDuration(v); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
+/** "--time-budget 30m": checked by commander, kept as written (parseDuration gives the seconds). */
+export function duration(v: string): string {
+  try { parseDuration(v); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
+  return v;
 }
 
 export function planCommand(): Command {
@@ -16,7 +17,7 @@ export function planCommand(): Command {
     .description('fingerprint a dataset and derive a training plan (spacing, patch, network, batch, normalisation, steps for a time budget)')
     .requiredOption('-d, --data <dir>', 'dataset folder (volumes or 2D images)')
     .option('-o, --out <file>', 'the plan as JSON; its cache (fingerprint, timings) goes next to it as <name>.fingerprint.json', 'plan.json')
-    .option('--time-budget <t>', 'training time the schedule is planned for: 30m, 1h, 2h, 90s', '1h')
+    .option('--time-budget <t>', 'training time the schedule is planned for: 30m, 1h, 2h, 90s', duration, '1h')
     .option('--max-memory <size>', 'memory a training run may use, e.g. 8G (default: 8G or half of what is available, whichever is less)', memorySize)
     .option('--refresh', 'recompute the fingerprint even when the cached one matches the files')
     .option('--no-measure', 'do not time training steps (no schedule)')
@@ -26,7 +27,7 @@ export function planCommand(): Command {
   cmd.action(action(async (_args, opts) => {
     const dir: string = opts.data;
     if (!existsSync(dir)) throw new CliError(`--data ${dir}: no such folder`);
-    const seconds = duration(opts.timeBudget);
+    const seconds = parseDuration(opts.timeBudget);
     const tty = !!process.stderr.isTTY;
     const started = Date.now();
     const { plan, fingerprintCached } = await planDataset(dir, {

@@ -12,7 +12,7 @@ import { parseDuration, planDataset, planTable, readPlan, type DatasetPlan } fro
 export function addPlanOptions(cmd: Command): Command {
   return cmd
     .option('--time-budget <t>', 'plan: training time to plan epochs and the time limit for (30m, 1h, 2h)', duration, '1h')
-    .option('--max-memory <size>', 'plan: memory a training run may use (default: 8G or half of what is available)', memorySize)
+    .option('--max-memory <size>', 'plan: memory a training run may use (default 8G)', memorySize)
     .addOption(new Option('--plan <file>', 'follow this plan (from unetpp plan) instead of planning'))
     .option('--no-plan', 'do not plan: every option not given keeps its fixed default');
 }
@@ -21,7 +21,7 @@ export function addPlanOptions(cmd: Command): Command {
 function planned(p: DatasetPlan): Record<string, unknown> {
   const t = p.time;
   const common: Record<string, unknown> = {
-    filters: p.network.filters, batchSize: p.batchSize,
+    filters: p.network.filters, norm: p.network.norm, batchSize: p.batchSize,
     ...(t.epochs > 0 ? { epochs: t.epochs, timeLimit: p.training.timeLimitSeconds } : {}),
     earlyStop: false,
   };

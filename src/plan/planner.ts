@@ -9,7 +9,7 @@ import type { Backend } from '../engine/backend.js';
 import { SegModel } from '../models/model.js';
 import type { LossSpec } from '../train/plans.js';
 import { tileLayoutN } from '../infer/tiles.js';
-import { defaultMemoryBudget, gib } from '../infer/memory.js';
+import { availableMemory, gib } from '../infer/memory.js';
 import type { CtStats } from '../data/intensity.js';
 import { estimateStepMemory, estimateValidationMemory } from './memory.js';
 import { measureStep, probeKey } from './measure.js';
@@ -17,8 +17,8 @@ import type { ProbeResult, ProbeSpec } from './step-probe.js';
 import type { PlanCacheFile } from './cache.js';
 import { columnPercentile, median } from './stats.js';
 import {
-  MIN_BATCH, MIN_STEPS, FOREGROUND_FRACTION, batchSize, builtPatch, cropHelps, filtersFor, initialPatch, isotropicDepth,
-  medianShapeAt, normalizationFor, scheduleFor, shrinkPatch, targetSpacing, topology,
+  MIN_BATCH, MIN_STEPS, MIN_STEPS_PATCH, FOREGROUND_FRACTION, batchSize, builtPatch, cropHelps, filtersFor, initialPatch, isotropicDepth,
+  medianShapeAt, normalizationFor, scheduleFor, shrinkPatch, targetSpacing, topology, type Topology,
 } from './rules.js';
 import type { DatasetFingerprint, DatasetPlan, ImageFingerprint, VolumeFingerprint } from './types.js';
 
@@ -26,7 +26,7 @@ export interface PlannerOptions {
   timeBudgetSeconds: number;
   /** As the user wrote it (recorded in the plan). */
   timeBudgetText?: string;
-  /** Bytes; default the smaller of 8 GiB and half the memory available now. */
+  /** Bytes; default 8 GiB. */
   maxMemory?: number;
   backend?: 'auto' | 'native' | 'reference';
   /** Time steps on this machine (default true); false plans without a schedule. */
@@ -137,9 +137,14 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
   const log = o.log ?? (() => {});
   const s = fp.kind === 'volume' ? volumeShape(fp) : imageShape(fp);
   const notes = [...s.notes];
+  // nnU-Net's conv - instance norm: batches of 2 are too small for batch statistics (and on AVX2
+  // CPUs oneDNN's batch norm on blocked activations is its slow reference kernel: 6x a 2D step)
+  if (s.dims === 2) notes.push('instance norm, as nnU-Net (batch statistics of 2-image batches are noise)');
   const K = s.classes.length;
   const lossSpec: LossSpec = { kind: K > 1 ? 'ce_dice' : 'bce_dice', bceWeight: 0.5 };
-  const budget = o.maxMemory ?? Math.min(DEFAULT_MAX_MEMORY, defaultMemoryBudget());
+  // a fixed default (as nnU-Net's reference GPU): the same dataset gets the same plan on any day
+  const budget = o.maxMemory ?? DEFAULT_MAX_MEMORY;
+  if (budget > availableMemory()) notes.push(`the ${gib(budget)} budget is more than the ${gib(availableMemory())} available now`);
   const backend: Backend = getBackend(o.backend ?? 'auto', 'fp32', 'train', s.dims);
   const models = new Map<string, SegModel>();
   const modelFor = (base: number, depth: number) => {
@@ -147,7 +152,7 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
     let m = models.get(key);
     if (!m) {
       m = new SegModel({ dims: s.dims, filters: filtersFor(base, depth, s.dims), inChannels: s.channels, classes: K, deepSupervision: true,
-        multiclass: 'softmax', norm: s.dims === 3 ? 'instance' : 'batch' });
+        multiclass: 'softmax', norm: 'instance' });
       models.set(key, m);
     }
     return m;
@@ -163,30 +168,31 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
     const n = tileLayoutN(s.medianShape.map((v, k) => Math.max(v, patch[k])), patch, 0.25, 'linear').windows.length;
     return Math.min(VALIDATION_WINDOWS, n);
   };
+  const validations = new Map<string, number>();
+  // fitted: what the budget is checked against: the step, and (volumes) validation's windows of the
+  // patch; 2D validation runs whole images at any patch, so no patch or batch can make it fit
   const memoryOf = (base: number, depth: number, batch: number, patch: number[]) => {
     const m = modelFor(base, depth);
     const step = estimateStepMemory(m, batch, patch, lossSpec, backend);
-    const validation = estimateValidationMemory(m, valInput(patch, depth), backend, valWindows(patch));
-    return { step, validation, total: step.total + validation };
+    const input = valInput(patch, depth), windows = valWindows(patch), key = `${base}/${depth}/${input}/${windows}`;
+    let validation = validations.get(key);
+    if (validation === undefined) validations.set(key, (validation = estimateValidationMemory(m, input, backend, windows)));
+    return { step, validation, fitted: step.total + (s.dims === 3 ? validation : 0), all: step.total + validation };
   };
 
   // patch: nnU-Net's start, shrunk until a step of the 32-filter network at batch 2 fits
   const start = initialPatch(s.spacing, s.medianShape);
-  const { topology: topo, shrunk } = shrinkPatch(s.spacing, s.medianShape, start, (_, t) => memoryOf(32, isotropicDepth(t), MIN_BATCH, builtPatch(t)).total <= budget);
-  const patch = builtPatch(topo);
-  const depth = isotropicDepth(topo);
-  const anisotropic = new Set(topo.pools).size > 1;
-  if (shrunk) notes.push(`patch shrunk ${shrunk} time(s) from ${topology(s.spacing, start).patch.join('x')} to fit ${gib(budget)}`);
-  if (anisotropic)
-    notes.push(`per-axis pooling ${topo.pools.join(',')} (patch ${topo.patch.join('x')}, kernels ${topo.kernelPerLevel.map((k) => k.join('x')).join(', ')}) is what the rules give; ` +
-      `the model pools every axis alike, so the plan builds depth ${depth}, the depth every axis allows, on a patch of multiples of ${2 ** depth} ` +
-      `(per-axis pooling needs per-axis pool/upsample factors and kernels in the model and the native kernels)`);
-  const smaller = s.sizes.filter((v) => v.some((x, k) => x < patch[k])).length;
-  if (smaller) notes.push(`${smaller} of ${s.sizes.length} planned cases are smaller than the patch along some axis: they are padded`);
-  log(`patch ${patch.join('x')}, depth ${depth}${anisotropic ? ` (per-axis pooling ${topo.pools.join(',')})` : ''}`);
+  const fitted = shrinkPatch(s.spacing, s.medianShape, start, (_, t) => memoryOf(32, isotropicDepth(t), MIN_BATCH, builtPatch(t)).fitted <= budget);
+  let topo = fitted.topology;
+  if (fitted.shrunk) notes.push(`patch shrunk ${fitted.shrunk} time(s) from ${topology(s.spacing, start).patch.join('x')} to fit ${gib(budget)}`);
+  let patch = builtPatch(topo), depth = isotropicDepth(topo);
 
-  // timing: the 16-filter network measured, the 32-filter one scaled by its conv cost
-  const measure = o.measure !== false;
+  // timing: the 16-filter network measured, the 32-filter one scaled by its conv work; not when the
+  // machine has too little memory free for the timed steps now (a shared machine)
+  const probeBytes = memoryOf(16, depth, MIN_BATCH, patch).step.total;
+  const roomy = probeBytes < 0.8 * availableMemory();
+  if (o.measure !== false && !roomy) notes.push(`steps not timed: timing needs ~${gib(probeBytes)}, only ${gib(availableMemory())} is free now`);
+  const measure = o.measure !== false && roomy;
   const probes = o.cache?.probes ?? {};
   let source: DatasetPlan['time']['source'] = 'none';
   const timed = async (base: number, batch: number): Promise<ProbeResult> => {
@@ -197,34 +203,62 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
     };
     const key = probeKey(spec);
     if (probes[key]) { if (source === 'none') source = 'cached'; return probes[key]; }
-    log(`timing filters ${m.config.filters.join(',')} at batch ${batch} ...`);
+    log(`timing filters ${m.config.filters.join(',')} on ${patch.join('x')} at batch ${batch} ...`);
     const r = await (o.measureFn ?? measureStep)(spec);
     probes[key] = r;
     source = 'measured';
     return r;
   };
+  const stepsIn = (ms: number) => Math.floor(o.timeBudgetSeconds / (ms / 1000));
   let base = 32, stepAt2 = 0, probe: ProbeResult | null = null;
   if (measure) {
     const p16 = await timed(16, MIN_BATCH);
-    const ratio = convFlops(modelFor(32, depth), patch) / convFlops(modelFor(16, depth), patch);
+    const work = (b: number, d: number, p: number[]) => convFlops(modelFor(b, d), p);
+    const ratio = work(32, depth, patch) / work(16, depth, patch);
     const t32 = p16.stepMs * ratio;
-    base = o.timeBudgetSeconds / (t32 / 1000) >= MIN_STEPS ? 32 : 16;
+    base = stepsIn(t32) >= MIN_STEPS ? 32 : 16;
     stepAt2 = base === 32 ? t32 : p16.stepMs;
     probe = base === 16 ? p16 : null;
-    notes.push(base === 32 ? `32 filters at the top (nnU-Net's): the budget leaves ${Math.floor(o.timeBudgetSeconds / (t32 / 1000))} steps`
+    notes.push(base === 32 ? `32 filters at the top (nnU-Net's): the budget leaves ${stepsIn(t32)} steps`
       : `16 filters at the top: with 32 (${(t32 / 1000).toFixed(1)} s a step, ${ratio.toFixed(1)}x the conv work) the budget would leave fewer than ${MIN_STEPS} steps`);
-  } else notes.push('steps were not timed (--no-measure): no schedule; 32 filters at the top (nnU-Net\'s)');
+    // too few steps even so: a smaller patch (its step time scaled by the conv work), down to half per axis
+    if (stepsIn(stepAt2) < MIN_STEPS_PATCH) {
+      const from = patch, d0 = depth, w0 = work(16, d0, from);
+      const at = (t: Topology) => (p16.stepMs * work(16, isotropicDepth(t), builtPatch(t))) / w0;
+      const floor = from.map((v) => Math.ceil(v / 2));
+      const timedFit = shrinkPatch(s.spacing, s.medianShape, from, (_, t) => stepsIn(at(t)) >= MIN_STEPS_PATCH, floor);
+      if (timedFit.shrunk) {
+        topo = timedFit.topology;
+        patch = builtPatch(topo);
+        depth = isotropicDepth(topo);
+        stepAt2 = at(topo);
+        probe = null;
+        notes.push(`patch shrunk from ${from.join('x')} for the time budget: there a step takes ${(p16.stepMs / 1000).toFixed(1)} s, ` +
+          `${stepsIn(p16.stepMs)} steps (< ${MIN_STEPS_PATCH}); ${patch.join('x')} is expected to leave ${stepsIn(stepAt2)}` +
+          (timedFit.floored ? ' (it stops at half the size per axis)' : ''));
+      }
+    }
+  } else notes.push(`no schedule${o.measure === false ? ' (--no-measure)' : ''}; 32 filters at the top (nnU-Net's)`);
+
+  const anisotropic = new Set(topo.pools).size > 1;
+  if (anisotropic)
+    notes.push(`per-axis pooling ${topo.pools.join(',')} (patch ${topo.patch.join('x')}, kernels ${topo.kernelPerLevel.map((k) => k.join('x')).join(', ')}) is what the rules give; ` +
+      `the model pools every axis alike, so the plan builds depth ${depth}, the depth every axis allows, on a patch of multiples of ${2 ** depth} ` +
+      `(per-axis pooling needs per-axis pool/upsample factors and kernels in the model and the native kernels)`);
+  const smaller = s.sizes.filter((v) => v.some((x, k) => x < patch[k])).length;
+  if (smaller) notes.push(`${smaller} of ${s.sizes.length} planned cases are smaller than the patch along some axis: they are padded`);
+  log(`patch ${patch.join('x')}, depth ${depth}${anisotropic ? ` (per-axis pooling ${topo.pools.join(',')})` : ''}`);
 
   // batch: memory, 5% of the dataset, and enough steps in the budget
   const stepsAt2 = measure ? o.timeBudgetSeconds / (stepAt2 / 1000) : Infinity;
   const cover = Math.round((s.datasetVoxels * 0.05) / prod(patch));
   const upper = Math.max(MIN_BATCH, Math.min(64, cover, measure ? Math.floor((MIN_BATCH * stepsAt2) / MIN_STEPS) : 64));
   let memoryFit = MIN_BATCH;
-  while (memoryFit < upper && memoryOf(base, depth, memoryFit + 1, patch).total <= budget) memoryFit++;
-  if (memoryOf(base, depth, MIN_BATCH, patch).total > budget) memoryFit = 1;
+  while (memoryFit < upper && memoryOf(base, depth, memoryFit + 1, patch).fitted <= budget) memoryFit++;
+  if (memoryOf(base, depth, MIN_BATCH, patch).fitted > budget) memoryFit = 1;
   const { batch, why } = batchSize({ memoryFit, datasetVoxels: s.datasetVoxels, patchVoxels: prod(patch), stepsAt2 });
   notes.push(`batch ${batch}: ${why}`);
-  if (measure) probe = await timed(base, batch); // the probe of 16 filters at batch 2 comes from the cache
+  if (measure) probe = await timed(base, batch); // from the cache when it is the probe above
 
   const mem = memoryOf(base, depth, batch, patch);
   const model = modelFor(base, depth);
@@ -240,7 +274,10 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
     const off = probe.peakRssBytes / mem.step.total - 1;
     if (Math.abs(off) > 0.15) notes.push(`measured peak ${gib(probe.peakRssBytes)} differs from the estimate by ${(100 * off).toFixed(0)}%`);
   }
-  if (mem.total > budget) notes.push(`even the smallest batch needs ${gib(mem.total)}, over the ${gib(budget)} budget`);
+  if (mem.fitted > budget) notes.push(`even the smallest batch needs ${gib(mem.fitted)}, over the ${gib(budget)} budget`);
+  else if (mem.all > budget)
+    notes.push(`validation of whole images (the largest ${valImage?.join('x')}) needs ~${gib(mem.validation)} beside the step's ${gib(mem.step.total)}: ` +
+      `over the ${gib(budget)} budget; validate on smaller images or give more memory`);
 
   return {
     version: 1, kind: s.kind, dims: s.dims,

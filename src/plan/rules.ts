@@ -16,6 +16,9 @@ export const MIN_BATCH = 2;
 /** Steps a time budget should leave: below it, the cheaper network (16 filters) is planned and the
  *  batch stays at MIN_BATCH (on a CPU a larger batch costs time in proportion: it trades updates for samples). */
 export const MIN_STEPS = 1000;
+/** Steps below which the patch itself is shrunk for time (down to half per axis): a smaller patch
+ *  costs context, so only when the budget would otherwise buy about one nnU-Net epoch or less. */
+export const MIN_STEPS_PATCH = 250;
 /** nnU-Net's normalisation uses the non-zero mask when cropping left less than this of the median case. */
 export const MASK_NORM_BELOW = 0.75;
 export const FOREGROUND_FRACTION = 0.33;
@@ -115,12 +118,14 @@ export function builtPatch(t: Topology): number[] {
  * median case loses one step of its divisor, the topology is recomputed each time.
  */
 export function shrinkPatch(spacing: readonly number[], medianShape: readonly number[], start: readonly number[],
-                            fits: (patch: number[], t: Topology) => boolean): { topology: Topology; shrunk: number } {
+                            fits: (patch: number[], t: Topology) => boolean, floor?: readonly number[]): { topology: Topology; shrunk: number; floored: boolean } {
   let t = topology(spacing, start);
   let shrunk = 0;
   while (!fits(t.patch, t)) {
     if (t.patch.every((s) => s <= 2 * MIN_FEATURE_MAP)) throw new Error(`no patch fits the memory budget (not even ${t.patch.join('x')}): give more memory (--max-memory)`);
-    const ratios = t.patch.map((p, i) => p / medianShape[i]);
+    // with a floor (shrinking for time), only axes still above it
+    const ratios = t.patch.map((p, i) => (floor && p - t.divisor[i] < floor[i] ? -1 : p / medianShape[i]));
+    if (Math.max(...ratios) < 0) return { topology: t, shrunk, floored: true };
     const axis = ratios.lastIndexOf(Math.max(...ratios)); // ties: the last axis, as numpy's argsort()[-1]
     const trial = [...t.patch];
     trial[axis] -= t.divisor[axis];
@@ -132,7 +137,7 @@ export function shrinkPatch(spacing: readonly number[], medianShape: readonly nu
     t = topology(spacing, next);
     shrunk++;
   }
-  return { topology: t, shrunk };
+  return { topology: t, shrunk, floored: false };
 }
 
 /** Filters per level: base, doubling, capped (nnU-Net: 320 for 3D, 512 for 2D). */

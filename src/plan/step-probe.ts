@@ -1,6 +1,7 @@
 // Child process of measure.ts: times training steps (forward, loss, backward, Adam) of one network
 // on synthetic batches, then a validation run of windows, and prints one JSON line. Run alone so
 // that its peak RSS is the step's and its memory is given back when it exits.
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { SegModel } from '../models/model.js';
 import type { ModelConfig } from '../models/config.js';
@@ -40,6 +41,16 @@ export interface ProbeResult {
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
+/** This process's peak RSS. Linux: VmHWM, which is the exec'd process's own (getrusage's maxRSS
+ *  also counts the parent's pages at fork time: a 400 MB planner made every probe read >= 400 MB). */
+export function peakRss(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch { /* not Linux */ }
+  return process.resourceUsage().maxRSS * 1024;
+}
+
 function run(spec: ProbeSpec): ProbeResult {
   const dims = spec.patch.length as 2 | 3;
   const backend = getBackend(spec.backend, 'fp32', 'train', dims);
@@ -73,7 +84,7 @@ function run(spec: ProbeSpec): ProbeResult {
     step();
     times.push(performance.now() - s);
   }
-  const peak = process.resourceUsage().maxRSS * 1024;
+  const peak = peakRss();
   let validationMs = 0;
   if (spec.validationWindows > 0) {
     const g = new Graph();

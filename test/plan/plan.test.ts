@@ -161,7 +161,7 @@ test('2D: image sizes, channels and class frequencies; the patch from the median
     assert.equal(p.network.depth, 3);
     assert.equal(p.normalize, 'zscore');
     assert.equal(p.foregroundFraction, undefined);
-    assert.equal(p.network.norm, 'batch');
+    assert.equal(p.network.norm, 'instance');
   } finally { await rm(dir, { recursive: true, force: true }); }
 });
 
@@ -173,7 +173,7 @@ test('without timing: no schedule, and the plan says so', async () => {
     const p = await derivePlan(fingerprint, { timeBudgetSeconds: 1800, maxMemory: 4 * GiB, measure: false });
     assert.equal(p.time.source, 'none');
     assert.equal(p.time.steps, 0);
-    assert.match(p.notes.join('\n'), /not timed/);
+    assert.match(p.notes.join('\n'), /no schedule \(--no-measure\)/);
     assert.match(planTable(p), /schedule\s+not timed/);
   } finally { await rm(dir, { recursive: true, force: true }); }
 });

@@ -7,6 +7,7 @@ import { SegModel } from '../../src/models/model.js';
 import type { ModelConfig } from '../../src/models/config.js';
 import { train, type TrainLoader } from '../../src/train/trainer.js';
 import type { LoaderState } from '../../src/data/loader.js';
+import { peakRss } from '../../src/plan/step-probe.js';
 
 const spec = JSON.parse(process.argv[2]) as { config: Partial<ModelConfig>; batch: number; patch: number[]; steps: number };
 const model = new SegModel(spec.config);
@@ -35,7 +36,7 @@ try {
     outDir: out, epochs: 1, batchSize: spec.batch, backend: 'native', loss: { kind: K > 1 ? 'ce_dice' : 'bce_dice' },
     validate: () => ({ dice: 0, iou: 0, valLoss: 0, images: 1 }), plot: false, log: null, progress: false, patience: false,
   });
-  process.stdout.write(JSON.stringify({ peakRssBytes: process.resourceUsage().maxRSS * 1024 }) + '\n');
+  process.stdout.write(JSON.stringify({ peakRssBytes: peakRss() }) + '\n');
 } finally {
   rmSync(out, { recursive: true, force: true });
 }

@@ -18,7 +18,7 @@ export function planCommand(): Command {
     .requiredOption('-d, --data <dir>', 'dataset folder (volumes or 2D images)')
     .option('-o, --out <file>', 'the plan as JSON; its cache (fingerprint, timings) goes next to it as <name>.fingerprint.json', 'plan.json')
     .option('--time-budget <t>', 'training time the schedule is planned for: 30m, 1h, 2h, 90s', duration, '1h')
-    .option('--max-memory <size>', 'memory a training run may use, e.g. 8G (default: 8G or half of what is available, whichever is less)', memorySize)
+    .option('--max-memory <size>', 'memory a training run may use (default 8G)', memorySize)
     .option('--refresh', 'recompute the fingerprint even when the cached one matches the files')
     .option('--no-measure', 'do not time training steps (no schedule)')
     .option('--seed <n>', 'seed of the split when the dataset has none', (v) => Number(v), 0)

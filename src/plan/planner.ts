@@ -295,7 +295,7 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
     ...(s.dims === 3 ? { foregroundFraction: FOREGROUND_FRACTION } : {}),
     memory: { budgetBytes: budget, step: mem.step, validationBytes: mem.validation, ...(probe ? { measuredPeakBytes: probe.peakRssBytes } : {}) },
     time: {
-      budgetSeconds: o.timeBudgetSeconds, stepMs: +stepMs.toFixed(1), source, threads: probe?.threads ?? 0, backend: probe?.backend ?? backend.name,
+      budgetSeconds: o.timeBudgetSeconds, stepMs: +stepMs.toFixed(1), cpuMs: +(probe?.cpuMs ?? 0).toFixed(1), source, threads: probe?.threads ?? 0, backend: probe?.backend ?? backend.name,
       validationSeconds, steps: sched.steps, epochs: sched.epochs, stepsPerEpoch: sched.stepsPerEpoch, samplesPerEpoch: sched.samplesPerEpoch,
     },
     training: { timeLimitSeconds: sched.timeLimitSeconds, earlyStop: false },

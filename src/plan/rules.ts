@@ -175,19 +175,21 @@ export interface Schedule { steps: number; epochs: number; stepsPerEpoch: number
 /**
  * Steps and epochs from a time budget: steps = budget / step time, less validation. An epoch is
  * ~1/20 of the steps (25..250, nnU-Net's 250 at most), longer where validation would take more
- * than a tenth of it. The time limit stops training one epoch before the budget ends (the trainer
- * stops after the epoch during which the limit passes).
+ * than a tenth of it; the epochs are then as many as fill the budget, each trimmed to fit. The
+ * time limit is the budget less half an epoch: the trainer stops after the epoch during which it
+ * passes, which is the last planned one even if epochs run up to half an epoch early or late.
  */
 export function scheduleFor(o: { budgetSeconds: number; stepSeconds: number; validationSeconds: number; batch: number }): Schedule {
   const total = Math.max(1, Math.floor(o.budgetSeconds / o.stepSeconds));
   let per = Math.min(250, Math.max(25, Math.round(total / 20)));
-  if (o.validationSeconds > 0.1 * per * o.stepSeconds) per = Math.max(per, Math.ceil(o.validationSeconds / (0.1 * o.stepSeconds)));
+  if (o.validationSeconds > 0.1 * per * o.stepSeconds) per = Math.ceil(o.validationSeconds / (0.1 * o.stepSeconds));
   per = Math.min(per, total);
+  const epochs = Math.max(1, Math.round(o.budgetSeconds / (per * o.stepSeconds + o.validationSeconds)));
+  per = Math.max(1, Math.floor((o.budgetSeconds / epochs - o.validationSeconds) / o.stepSeconds));
   const epochSeconds = per * o.stepSeconds + o.validationSeconds;
-  const epochs = Math.max(1, Math.floor(o.budgetSeconds / epochSeconds));
   return {
     steps: epochs * per, epochs, stepsPerEpoch: per, samplesPerEpoch: per * o.batch,
-    timeLimitSeconds: Math.max(1, Math.round(o.budgetSeconds - epochSeconds)),
+    timeLimitSeconds: Math.max(1, Math.round(o.budgetSeconds - epochSeconds / 2)),
   };
 }
 

@@ -29,6 +29,8 @@ export interface ProbeSpec {
 
 export interface ProbeResult {
   stepMs: number;
+  /** Median CPU time of a step (all threads): what the wall time would be on an idle machine, times the threads. */
+  cpuMs: number;
   stepTimes: number[];
   /** Peak RSS after the training steps (before the validation run). */
   peakRssBytes: number;
@@ -77,12 +79,14 @@ function run(spec: ProbeSpec): ProbeResult {
     opt.step(model.params, grads);
   };
   step(); // warm-up: primitives are created on the first run
-  const times: number[] = [];
+  const times: number[] = [], cpu: number[] = [];
   const t0 = performance.now();
   while (times.length < spec.maxSteps && (times.length < spec.minSteps || performance.now() - t0 < spec.maxSeconds * 1000)) {
-    const s = performance.now();
+    const s = performance.now(), c = process.cpuUsage();
     step();
     times.push(performance.now() - s);
+    const d = process.cpuUsage(c);
+    cpu.push((d.user + d.system) / 1000);
   }
   const peak = peakRss();
   let validationMs = 0;
@@ -100,7 +104,7 @@ function run(spec: ProbeSpec): ProbeResult {
     validationMs = median(v);
   }
   const threads = backend.name === 'native' ? getThreads() : 1;
-  return { stepMs: median(times), stepTimes: times.map((v) => Math.round(v)), peakRssBytes: peak, arenaBytes: tp.plan.arenaBytes, validationMs, backend: backend.name, threads };
+  return { stepMs: median(times), cpuMs: median(cpu), stepTimes: times.map((v) => Math.round(v)), peakRssBytes: peak, arenaBytes: tp.plan.arenaBytes, validationMs, backend: backend.name, threads };
 }
 
 // Run as a script: argv[2] the spec as JSON; the result on stdout as one JSON line.

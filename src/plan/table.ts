@@ -27,7 +27,7 @@ export function planTable(p: DatasetPlan): string {
   const t = p.time;
   if (t.source !== 'none') {
     rows.push(
-      ['step time', `${(t.stepMs / 1000).toFixed(2)} s (${t.source}, ${t.backend}, ${t.threads} thread${t.threads > 1 ? 's' : ''})`],
+      ['step time', `${(t.stepMs / 1000).toFixed(2)} s (${t.cpuMs ? `CPU ${(t.cpuMs / 1000).toFixed(2)} s; ` : ''}${t.source}, ${t.backend}, ${t.threads} thread${t.threads > 1 ? 's' : ''})`],
       ['schedule', `${dur(t.budgetSeconds)}: ${t.steps} steps = ${t.epochs} epochs x ${t.stepsPerEpoch} steps (${t.samplesPerEpoch} patches), validation ~${t.validationSeconds} s an epoch`],
     );
   } else rows.push(['schedule', 'not timed']);

@@ -155,6 +155,8 @@ export interface DatasetPlan {
     budgetSeconds: number;
     /** Median wall time of a training step, measured here (0 when not measured). */
     stepMs: number;
+    /** Its CPU time (all threads): the load on a shared machine shows as stepMs above cpuMs / threads. */
+    cpuMs: number;
     /** How stepMs was obtained: 'measured' (timed steps now), 'cached' (an earlier plan's), 'none'. */
     source: 'measured' | 'cached' | 'none';
     threads: number;

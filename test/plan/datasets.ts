@@ -55,6 +55,6 @@ export async function writeCtMriSet(dir: string, cases: CaseSpec[], border: numb
 
 /** A stand-in for the timed steps: a fixed step time, no child process. */
 export const fakeMeasure = (stepMs: number) => async (spec: ProbeSpec): Promise<ProbeResult> => ({
-  stepMs: stepMs * (spec.batch / 2) * ((spec.config.filters?.[0] ?? 16) / 16) ** 2, stepTimes: [], peakRssBytes: 0, arenaBytes: 0,
+  stepMs: stepMs * (spec.batch / 2) * ((spec.config.filters?.[0] ?? 16) / 16) ** 2, cpuMs: stepMs, stepTimes: [], peakRssBytes: 0, arenaBytes: 0,
   validationMs: stepMs / 3, backend: 'fake', threads: 1,
 });

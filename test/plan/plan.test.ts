@@ -165,6 +165,22 @@ test('2D: image sizes, channels and class frequencies; the patch from the median
   } finally { await rm(dir, { recursive: true, force: true }); }
 });
 
+test('a budget that buys < 250 steps: 16 filters, then a smaller patch, down to half per axis', async () => {
+  const dir = await tmp();
+  try {
+    await writeFolderSet(dir, ISO);
+    const { fingerprint } = await fingerprintDataset(dir);
+    const roomy = await derivePlan(fingerprint, { timeBudgetSeconds: 3600, maxMemory: 4 * GiB, measureFn: fakeMeasure(100) });
+    // 2 s a step (16 filters, batch 2): 60 steps in 2 minutes
+    const p = await derivePlan(fingerprint, { timeBudgetSeconds: 120, maxMemory: 4 * GiB, measureFn: fakeMeasure(2000) });
+    assert.deepEqual(p.network.filters.slice(0, 2), [16, 32]);
+    assert.ok(p.patch.reduce((a, b) => a * b) < roomy.patch.reduce((a, b) => a * b), `${p.patch} vs ${roomy.patch}`);
+    for (const [k, v] of p.patch.entries()) assert.ok(v >= roomy.patch[k] / 2, `${p.patch} vs ${roomy.patch}`);
+    assert.match(p.notes.join('\n'), new RegExp(`patch shrunk from ${roomy.patch.join('x')} for the time budget`));
+    assert.ok(p.time.steps >= 1 && p.time.epochs >= 1);
+  } finally { await rm(dir, { recursive: true, force: true }); }
+});
+
 test('without timing: no schedule, and the plan says so', async () => {
   const dir = await tmp();
   try {

@@ -106,17 +106,20 @@ test('normalisation: CT by name -> dataset statistics; otherwise z-score, in the
   assert.equal(normalizationFor('FLAIR', 0.8), 'zscore');
 });
 
-test('schedule: steps from the time budget, epochs of ~1/20 of them, validation under a tenth of an epoch', () => {
+test('schedule: steps from the time budget, epochs of ~1/20 of them filling it, validation under a tenth of an epoch', () => {
+  // 1800 steps of 1 s: epochs of 90 steps + 5 s validation -> 19 epochs of 89 steps
   const s = scheduleFor({ budgetSeconds: 1800, stepSeconds: 1, validationSeconds: 5, batch: 2 });
-  assert.equal(s.stepsPerEpoch, 90);
-  assert.equal(s.epochs, Math.floor(1800 / 95));
-  assert.equal(s.steps, s.epochs * 90);
-  assert.equal(s.samplesPerEpoch, 180);
-  assert.equal(s.timeLimitSeconds, 1800 - 95);
-  // slow validation: longer epochs so that it stays ~10%
-  const v = scheduleFor({ budgetSeconds: 3600, stepSeconds: 1, validationSeconds: 60, batch: 2 });
-  assert.equal(v.stepsPerEpoch, 600);
-  assert.ok(v.steps + v.epochs * 60 <= 3600);
+  assert.equal(s.epochs, 19);
+  assert.equal(s.stepsPerEpoch, Math.floor(1800 / 19 - 5));
+  assert.equal(s.steps, s.epochs * s.stepsPerEpoch);
+  assert.equal(s.samplesPerEpoch, 2 * s.stepsPerEpoch);
+  assert.ok(s.steps + 19 * 5 <= 1800);
+  // the limit passes within the last epoch, half an epoch before the budget ends
+  assert.equal(s.timeLimitSeconds, Math.round(1800 - (s.stepsPerEpoch + 5) / 2));
+  // slow validation: longer epochs so that it stays ~10%; the budget is still filled, not left half used
+  const v = scheduleFor({ budgetSeconds: 1800, stepSeconds: 5, validationSeconds: 87, batch: 2 });
+  assert.equal(v.epochs, 2);
+  assert.ok(v.steps * 5 + v.epochs * 87 <= 1800 && v.steps * 5 + v.epochs * 87 > 1700, `${v.steps} steps`);
 });
 
 test('time budgets as people write them', () => {

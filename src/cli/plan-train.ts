@@ -68,7 +68,8 @@ export async function planForTraining(dir: string, opts: Record<string, any>, cm
     const stopGiven = (name === 'epochs' || name === 'timeLimit') && (given('epochs') || given('timeLimit'));
     const earlyGiven = name === 'earlyStop' && (given('patience') || given('earlyStop'));
     const sizeGiven = name === 'crop' && given('size');
-    if (given(name) || stopGiven || earlyGiven || sizeGiven) { kept.push(name); continue; }
+    if (given(name)) kept.push(name);
+    if (given(name) || stopGiven || earlyGiven || sizeGiven) continue;
     used[name] = value;
   }
   // an epoch keeps the plan's number of steps whatever the batch

@@ -26,7 +26,10 @@ function planned(p: DatasetPlan): Record<string, unknown> {
     earlyStop: false,
   };
   if (p.kind === 'volume')
-    return { ...common, patch: p.patch, spacing: p.spacing, volumeNormalize: p.normalize, cropToNonzero: p.cropToNonzero, foregroundFraction: p.foregroundFraction };
+    return {
+      ...common, patch: p.patch, spacing: p.spacing, volumeNormalize: p.normalize, cropToNonzero: p.cropToNonzero,
+      foregroundFraction: p.foregroundFraction,
+    };
   return { ...common, crop: p.patch, normalize: p.normalize };
 }
 
@@ -55,7 +58,8 @@ export async function planForTraining(dir: string, opts: Record<string, any>, cm
       })).plan;
     } catch (e) {
       // the run can still go ahead on the flags and fixed defaults; the reason is on stderr
-      process.stderr.write(`unetpp: warning: planning failed (${(e as Error).message}); training without a plan (--no-plan skips planning)\n`);
+      process.stderr.write(`unetpp: warning: planning failed (${(e as Error).message}); ` +
+        'training without a plan (--no-plan skips planning)\n');
       return opts;
     }
   }

@@ -6,7 +6,8 @@ import { fileError } from '../data/file-error.js';
 import type { ImageCaseFingerprint, ImageFingerprint } from './types.js';
 import type { FingerprintProgress } from './fingerprint-volume.js';
 
-export async function fingerprintImages(dir: string, stamp: string, o: FolderOptions & { onCase?: FingerprintProgress } = {}): Promise<ImageFingerprint> {
+export async function fingerprintImages(dir: string, stamp: string, o: FolderOptions & { onCase?: FingerprintProgress } = {},
+): Promise<ImageFingerprint> {
   const ds = await scanFolder(dir, o);
   const samples = ds.samples.filter((s) => s.masks.length);
   if (!samples.length) throw fileError(dir, 'has no images with masks to plan from');
@@ -31,7 +32,9 @@ export async function fingerprintImages(dir: string, stamp: string, o: FolderOpt
       for (let k = 0; k < m.values.length; k++) if (m.values[k] > cut) on++;
       classFractions.push(+(on / m.values.length).toFixed(5));
     }
-    cases.push({ id: s.id, split: s.split, width: img.width, height: img.height, channels: img.channels, classFractions, channelMean: mean, channelStd: std });
+    cases.push({
+      id: s.id, split: s.split, width: img.width, height: img.height, channels: img.channels, classFractions, channelMean: mean, channelStd: std,
+    });
     o.onCase?.(i + 1, samples.length, s.id);
   }
   return { kind: 'image', version: 1, dir, stamp, classes: ds.classes, cases };

@@ -18,7 +18,8 @@ const SAMPLES_PER_CASE = 10000;
 export interface FingerprintProgress { (done: number, total: number, id: string): void }
 
 /** One case: its record and its foreground sample per modality (for the pooled statistics). */
-export async function fingerprintVolumeCase(c: VolumeCase, modalities: number, perCase: number): Promise<{ fp: VolumeCaseFingerprint; samples: Float32Array[] }> {
+export async function fingerprintVolumeCase(c: VolumeCase, modalities: number, perCase: number,
+): Promise<{ fp: VolumeCaseFingerprint; samples: Float32Array[] }> {
   const img = await readCaseImage(c, modalities);
   const n = img.dims[0] * img.dims[1] * img.dims[2];
   let labels: Uint8Array | undefined;
@@ -54,7 +55,8 @@ export async function fingerprintVolumeCase(c: VolumeCase, modalities: number, p
     samples.push(labels ? foregroundIntensities(v, labels, perCase).filter(Number.isFinite) : new Float32Array(0));
   }
   const fp: VolumeCaseFingerprint = {
-    id: c.id, split: c.split, shape: [...img.dims], spacing: img.spacing.map((s) => +s.toPrecision(6)) as [number, number, number],
+    id: c.id, split: c.split, shape: [...img.dims],
+    spacing: img.spacing.map((s) => +s.toPrecision(6)) as [number, number, number],
     cropShape: [...cropShape], cropFraction: +((cropShape[0] * cropShape[1] * cropShape[2]) / n).toFixed(4), intensity,
     labelCounts: Object.fromEntries([...counts].map(([v, k]) => [String(v), k])), nonFinite,
   };
@@ -62,7 +64,8 @@ export async function fingerprintVolumeCase(c: VolumeCase, modalities: number, p
 }
 
 /** The fingerprint of every labelled case; pooled intensities over the train and val cases. */
-export async function fingerprintVolumes(dir: string, stamp: string, o: VolumeScanOptions & { onCase?: FingerprintProgress } = {}): Promise<VolumeFingerprint> {
+export async function fingerprintVolumes(dir: string, stamp: string, o: VolumeScanOptions & { onCase?: FingerprintProgress } = {},
+): Promise<VolumeFingerprint> {
   const ds = await scanVolumes(dir, o);
   const cases = ds.cases.filter((c) => c.label);
   if (!cases.length) throw fileError(dir, 'has no labelled cases to plan from (labels/, masks/ or labelsTr/)');
@@ -82,7 +85,8 @@ export async function fingerprintVolumes(dir: string, stamp: string, o: VolumeSc
     return all;
   };
   const spec = ds.labels;
-  const names = spec?.kind === 'classes' && spec.names ? Object.fromEntries(spec.values.map((v, i) => [String(v), spec.names![i]])) : undefined;
+  const names = spec?.kind === 'classes' && spec.names
+    ? Object.fromEntries(spec.values.map((v, i) => [String(v), spec.names![i]])) : undefined;
   return {
     kind: 'volume', version: 1, dir, stamp, modalities: ds.modalities, ...(names ? { labelNames: names } : {}),
     cases: out, intensity: pools.map((p) => intensityStats(concat(p))),

@@ -33,9 +33,11 @@ export async function datasetStamp(dir: string): Promise<string> {
 }
 
 /** The dataset's fingerprint: the cached one when the files have not changed (`cached` says so). */
-export async function fingerprintDataset(dir: string, o: FingerprintOptions = {}): Promise<{ fingerprint: DatasetFingerprint; cached: boolean }> {
+export async function fingerprintDataset(dir: string, o: FingerprintOptions = {},
+): Promise<{ fingerprint: DatasetFingerprint; cached: boolean }> {
   const stamp = await datasetStamp(dir);
-  if (o.cached && o.cached.version === 1 && o.cached.stamp === stamp && o.cached.dir === dir) return { fingerprint: o.cached, cached: true };
+  const c = o.cached;
+  if (c && c.version === 1 && c.stamp === stamp && c.dir === dir) return { fingerprint: c, cached: true };
   const fingerprint = (await isVolumeFolder(dir))
     ? await fingerprintVolumes(dir, stamp, { seed: o.seed, onCase: o.onCase })
     : await fingerprintImages(dir, stamp, { seed: o.seed, onCase: o.onCase });

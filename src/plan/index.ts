@@ -24,10 +24,13 @@ export interface PlanDatasetOptions extends PlannerOptions {
 }
 
 /** Fingerprints (or reads the cached fingerprint), plans, writes the plan and the cache. */
-export async function planDataset(dir: string, o: PlanDatasetOptions): Promise<{ plan: DatasetPlan; fingerprint: DatasetFingerprint; fingerprintCached: boolean }> {
+export async function planDataset(dir: string, o: PlanDatasetOptions,
+): Promise<{ plan: DatasetPlan; fingerprint: DatasetFingerprint; fingerprintCached: boolean }> {
   const cachePath = cachePathFor(o.out);
   const cache = await readPlanCache(cachePath);
-  const { fingerprint, cached } = await fingerprintDataset(dir, { cached: o.refresh ? null : cache.fingerprint, seed: o.seed, onCase: o.onCase });
+  const { fingerprint, cached } = await fingerprintDataset(dir, {
+    cached: o.refresh ? null : cache.fingerprint, seed: o.seed, onCase: o.onCase,
+  });
   cache.fingerprint = fingerprint;
   await writePlanCache(cachePath, cache); // the fingerprint is kept even if timing fails
   const plan = await derivePlan(fingerprint, { ...o, cache });

@@ -10,7 +10,8 @@ const PROBE = fileURLToPath(new URL('./step-probe.js', import.meta.url));
 /** What a measurement depends on besides the spec: the machine and the thread count asked for. */
 export function probeKey(spec: ProbeSpec): string {
   const { minSteps: _a, maxSteps: _b, maxSeconds: _c, ...net } = spec;
-  return JSON.stringify({ net, threads: process.env.UNETPP_THREADS ?? 'all', cpu: cpus()[0]?.model, cores: cpus().length, host: hostname() });
+  const machine = { threads: process.env.UNETPP_THREADS ?? 'all', cpu: cpus()[0]?.model, cores: cpus().length, host: hostname() };
+  return JSON.stringify({ net, ...machine });
 }
 
 export function measureStep(spec: ProbeSpec, timeoutSeconds = 900): Promise<ProbeResult> {
@@ -25,7 +26,8 @@ export function measureStep(spec: ProbeSpec, timeoutSeconds = 900): Promise<Prob
       clearTimeout(timer);
       const line = out.trim().split('\n').pop() ?? '';
       if (code === 0 && line.startsWith('{')) return resolve(JSON.parse(line) as ProbeResult);
-      const why = signal ? `killed (${signal}${signal === 'SIGTERM' ? `, over ${timeoutSeconds} s` : ''})` : `exit code ${code}`;
+      const why = signal ? `killed (${signal}${signal === 'SIGTERM' ? `, over ${timeoutSeconds} s` : ''})`
+        : `exit code ${code}`;
       reject(new Error(`timing the planned network failed (${why})${err.trim() ? `: ${err.trim().split('\n').pop()}` : ''}`));
     });
   });

@@ -34,7 +34,8 @@ export function stagesConvs(backend: Backend): boolean {
 /** Bytes outside the arena that the native backend keeps for this graph's nodes. */
 function nativeBytes(nodes: Node[], backend: Backend, dims: number): number {
   if (!(backend instanceof NativeBackend)) return 0;
-  const act = (n: Node, i: number) => n.layouts[i] === 'act' ? numel(n.shapes[i]) * backend.bytesPerValue(n.shapes[i], 'act') : 0;
+  const act = (n: Node, i: number) =>
+    n.layouts[i] === 'act' ? numel(n.shapes[i]) * backend.bytesPerValue(n.shapes[i], 'act') : 0;
   let staged = 0, low = 0;
   const seen = new Set<string>();
   const staging = stagesConvs(backend);
@@ -54,7 +55,8 @@ function nativeBytes(nodes: Node[], backend: Backend, dims: number): number {
 const paramBytes = (model: SegModel) => 4 * model.params.count();
 
 /** Bytes of one training step of `model` on batches [batch, C, ...patch]. */
-export function estimateStepMemory(model: SegModel, batch: number, patch: readonly number[], loss: LossSpec, backend: Backend): MemoryBreakdown {
+export function estimateStepMemory(model: SegModel, batch: number, patch: readonly number[], loss: LossSpec,
+  backend: Backend): MemoryBreakdown {
   const { inChannels: C, classes: K, dims } = model.config;
   const { g, outs } = trainGraph(model, [batch, C, ...patch], [batch, K, ...patch], loss);
   const plan = new Plan(g, backend, model.params, outs, { sizeOnly: true });
@@ -62,7 +64,8 @@ export function estimateStepMemory(model: SegModel, batch: number, patch: readon
   const native = nativeBytes(plan.schedule, backend, dims);
   const params = 4 * paramBytes(model);
   const hostBatch = 2 * 4 * batch * (C + K) * numel(patch);
-  return { arena, native, params, batch: hostBatch, fixed: FIXED_BYTES, total: arena + native + params + hostBatch + FIXED_BYTES };
+  const total = arena + native + params + hostBatch + FIXED_BYTES;
+  return { arena, native, params, batch: hostBatch, fixed: FIXED_BYTES, total };
 }
 
 /** Extra bytes of validation's predictor (windows of the patch, `windows` per run): its own arena

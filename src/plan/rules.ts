@@ -28,7 +28,9 @@ export const FOREGROUND_FRACTION = 0.33;
  * others' spacing and has fewer than a third of their voxels, its 10th percentile instead
  * (never finer than the other axes). Spacings and sizes [x, y, z] per case.
  */
-export function targetSpacing(spacings: readonly (readonly number[])[], sizes: readonly (readonly number[])[]): { spacing: number[]; rule: string } {
+type Rows = readonly (readonly number[])[];
+
+export function targetSpacing(spacings: Rows, sizes: Rows): { spacing: number[]; rule: string } {
   const target = columnPercentile(spacings, 50);
   const size = columnPercentile(sizes, 50);
   const worst = target.indexOf(Math.max(...target));
@@ -41,11 +43,12 @@ export function targetSpacing(spacings: readonly (readonly number[])[], sizes: r
   let p10 = percentileOf(spacings.map((s) => s[worst]), 10);
   if (p10 < maxOther) p10 = Math.max(maxOther, p10) + 1e-5;
   target[worst] = p10;
-  return { spacing: round(target), rule: `median; axis ${'xyz'[worst]} is > ${ANISOTROPY}x coarser with < 1/${ANISOTROPY} of the voxels: its 10th percentile` };
+  const rule = `median; axis ${'xyz'[worst]} is > ${ANISOTROPY}x coarser with < 1/${ANISOTROPY} of the voxels: its 10th percentile`;
+  return { spacing: round(target), rule };
 }
 
 /** Per case, the size after cropping in the target spacing; the median per axis. Both [x, y, z]. */
-export function medianShapeAt(sizes: readonly (readonly number[])[], spacings: readonly (readonly number[])[], target: readonly number[]): number[] {
+export function medianShapeAt(sizes: Rows, spacings: Rows, target: readonly number[]): number[] {
   const resampled = sizes.map((s, c) => s.map((v, k) => Math.round((v * spacings[c][k]) / target[k])));
   return columnPercentile(resampled, 50).map((v) => Math.round(v));
 }
@@ -90,7 +93,8 @@ export function topology(spacing: readonly number[], patch: readonly number[], m
   }
   kernelPerLevel.push(new Array<number>(dim).fill(3)); // the bottom level: full kernels
   const divisor = pools.map((p) => 2 ** p);
-  return { pools, poolPerLevel, kernelPerLevel, patch: patch.map((s, i) => Math.ceil(s / divisor[i]) * divisor[i]), divisor, input: [...patch] };
+  const padded = patch.map((s, i) => Math.ceil(s / divisor[i]) * divisor[i]);
+  return { pools, poolPerLevel, kernelPerLevel, patch: padded, divisor, input: [...patch] };
 }
 
 /** nnU-Net's first patch: the spacing's aspect ratio at the volume of 256^3 (2D: 2048^2), no larger than the median case. */
@@ -118,11 +122,13 @@ export function builtPatch(t: Topology): number[] {
  * median case loses one step of its divisor, the topology is recomputed each time.
  */
 export function shrinkPatch(spacing: readonly number[], medianShape: readonly number[], start: readonly number[],
-                            fits: (patch: number[], t: Topology) => boolean, floor?: readonly number[]): { topology: Topology; shrunk: number; floored: boolean } {
+  fits: (patch: number[], t: Topology) => boolean, floor?: readonly number[],
+): { topology: Topology; shrunk: number; floored: boolean } {
   let t = topology(spacing, start);
   let shrunk = 0;
+  const none = () => new Error(`no patch fits the memory budget (not even ${t.patch.join('x')}): give more memory (--max-memory)`);
   while (!fits(t.patch, t)) {
-    if (t.patch.every((s) => s <= 2 * MIN_FEATURE_MAP)) throw new Error(`no patch fits the memory budget (not even ${t.patch.join('x')}): give more memory (--max-memory)`);
+    if (t.patch.every((s) => s <= 2 * MIN_FEATURE_MAP)) throw none();
     // with a floor (shrinking for time), only axes still above it
     const ratios = t.patch.map((p, i) => (floor && p - t.divisor[i] < floor[i] ? -1 : p / medianShape[i]));
     if (Math.max(...ratios) < 0) return { topology: t, shrunk, floored: true };
@@ -133,7 +139,7 @@ export function shrinkPatch(spacing: readonly number[], medianShape: readonly nu
     const d = topology(spacing, trial).divisor[axis];
     const next = [...t.patch];
     next[axis] -= d;
-    if (next[axis] < 1) throw new Error(`no patch fits the memory budget (not even ${t.patch.join('x')}): give more memory (--max-memory)`);
+    if (next[axis] < 1) throw none();
     t = topology(spacing, next);
     shrunk++;
   }
@@ -151,10 +157,13 @@ export function filtersFor(base: number, depth: number, dims: 2 | 3): number[] {
  * on a CPU also no larger than keeps MIN_STEPS steps in the time budget (stepsAt2: steps the budget
  * gives at batch 2; a step's time grows with the batch).
  */
-export function batchSize(o: { memoryFit: number; datasetVoxels: number; patchVoxels: number; stepsAt2: number }): { batch: number; why: string } {
+export function batchSize(o: { memoryFit: number; datasetVoxels: number; patchVoxels: number; stepsAt2: number },
+): { batch: number; why: string } {
   const cover = Math.round((o.datasetVoxels * MAX_DATASET_COVERED) / o.patchVoxels);
   const time = Math.floor((MIN_BATCH * o.stepsAt2) / MIN_STEPS);
-  const limits: [number, string][] = [[o.memoryFit, 'memory'], [cover, '5% of the dataset'], [time, `${MIN_STEPS} steps in the time budget`]];
+  const limits: [number, string][] = [
+    [o.memoryFit, 'memory'], [cover, '5% of the dataset'], [time, `${MIN_STEPS} steps in the time budget`],
+  ];
   const [lim, why] = limits.reduce((a, b) => (b[0] < a[0] ? b : a));
   if (lim < MIN_BATCH) return { batch: MIN_BATCH, why: `the minimum (${why} allows ${Math.max(0, lim)})` };
   return { batch: lim, why: `limited by ${why}` };
@@ -170,7 +179,13 @@ export function normalizationFor(modality: string, medianCropFraction: number): 
 /** Crop to the non-zero box when that shrinks the median case. */
 export const cropHelps = (medianCropFraction: number) => medianCropFraction < 1;
 
-export interface Schedule { steps: number; epochs: number; stepsPerEpoch: number; samplesPerEpoch: number; timeLimitSeconds: number }
+export interface Schedule {
+  steps: number;
+  epochs: number;
+  stepsPerEpoch: number;
+  samplesPerEpoch: number;
+  timeLimitSeconds: number;
+}
 
 /**
  * Steps and epochs from a time budget: steps = budget / step time, less validation. An epoch is
@@ -179,7 +194,8 @@ export interface Schedule { steps: number; epochs: number; stepsPerEpoch: number
  * time limit is the budget less half an epoch: the trainer stops after the epoch during which it
  * passes, which is the last planned one even if epochs run up to half an epoch early or late.
  */
-export function scheduleFor(o: { budgetSeconds: number; stepSeconds: number; validationSeconds: number; batch: number }): Schedule {
+export function scheduleFor(o: { budgetSeconds: number; stepSeconds: number; validationSeconds: number; batch: number },
+): Schedule {
   const total = Math.max(1, Math.floor(o.budgetSeconds / o.stepSeconds));
   let per = Math.min(250, Math.max(25, Math.round(total / 20)));
   if (o.validationSeconds > 0.1 * per * o.stepSeconds) per = Math.ceil(o.validationSeconds / (0.1 * o.stepSeconds));
@@ -198,7 +214,10 @@ export function parseDuration(v: string): number {
   const t = v.trim().toLowerCase();
   const re = /(\d+(?:\.\d+)?)\s*(h|m|s|min)?/gy;
   let total = 0, m: RegExpExecArray | null, end = 0;
-  while ((m = re.exec(t)) && m[0]) { total += Number(m[1]) * (m[2] === 'h' ? 3600 : m[2] === 'm' || m[2] === 'min' ? 60 : 1); end = re.lastIndex; }
+  while ((m = re.exec(t)) && m[0]) {
+    total += Number(m[1]) * (m[2] === 'h' ? 3600 : m[2] === 'm' || m[2] === 'min' ? 60 : 1);
+    end = re.lastIndex;
+  }
   if (!t || end !== t.length || !(total > 0)) throw new Error(`expected a duration such as 30m, 1h, 2h30m or 90s, got '${v}'`);
   return total;
 }

@@ -104,7 +104,10 @@ function run(spec: ProbeSpec): ProbeResult {
     validationMs = median(v);
   }
   const threads = backend.name === 'native' ? getThreads() : 1;
-  return { stepMs: median(times), cpuMs: median(cpu), stepTimes: times.map((v) => Math.round(v)), peakRssBytes: peak, arenaBytes: tp.plan.arenaBytes, validationMs, backend: backend.name, threads };
+  return {
+    stepMs: median(times), cpuMs: median(cpu), stepTimes: times.map((v) => Math.round(v)), peakRssBytes: peak,
+    arenaBytes: tp.plan.arenaBytes, validationMs, backend: backend.name, threads,
+  };
 }
 
 // Run as a script: argv[2] the spec as JSON; the result on stdout as one JSON line.

@@ -17,7 +17,7 @@ const cli = (args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { e
 const native = nativeAvailable();
 const skip = native.ok ? false : `native backend unavailable (${native.reason})`;
 // equal cases whose median is a valid patch (16 x 24 x 24, two poolings): no padding needed
-const CASES: CaseSpec[] = [0, 1, 2, 3, 4].map((i) => ({ dims: [24, 24, 16], spacing: [1, 1, 1], split: i < 3 ? 'train' : i === 3 ? 'val' : 'test' }));
+const CASES: CaseSpec[] = (['train', 'train', 'train', 'val', 'test'] as const).map((split) => ({ dims: [24, 24, 16], spacing: [1, 1, 1], split }));
 
 test('unetpp plan: JSON and table; a second plan reads the fingerprint and the step time from the cache', { skip }, async () => {
   const tmp = await mkdtemp(join(tmpdir(), 'unetpp-plancli-'));

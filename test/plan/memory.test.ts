@@ -15,21 +15,31 @@ const CHILD = join(process.cwd(), 'dist', 'test', 'plan', 'train-step-child.js')
 const MiB = 2 ** 20;
 
 const cases: { name: string; config: Partial<ModelConfig>; batch: number; patch: number[] }[] = [
-  { name: '3D UNet++ 16,32,64 at 32x32x32, batch 2, 3 classes', config: { dims: 3, filters: [16, 32, 64], inChannels: 1, classes: 3, deepSupervision: true }, batch: 2, patch: [32, 32, 32] },
-  { name: '2D UNet++ 16..128 at 128x128, batch 4, RGB', config: { dims: 2, filters: [16, 32, 64, 128], inChannels: 3, classes: 1, deepSupervision: true }, batch: 4, patch: [128, 128] },
+  {
+    name: '3D UNet++ 16,32,64 at 32x32x32, batch 2, 3 classes', batch: 2, patch: [32, 32, 32],
+    config: { dims: 3, filters: [16, 32, 64], inChannels: 1, classes: 3, deepSupervision: true },
+  },
+  {
+    name: '2D UNet++ 16..128 at 128x128, batch 4, RGB', batch: 4, patch: [128, 128],
+    config: { dims: 2, filters: [16, 32, 64, 128], inChannels: 3, classes: 1, deepSupervision: true },
+  },
 ];
+const skip = native.ok ? false : `native backend unavailable (${native.reason})`;
+const mib = (v: number) => `${(v / MiB).toFixed(0)} MiB`;
 
 for (const c of cases) {
-  test(`memory estimate within 15% of the measured peak: ${c.name}`, { skip: native.ok ? false : `native backend unavailable (${native.reason})` }, (t) => {
+  test(`memory estimate within 15% of the measured peak: ${c.name}`, { skip }, (t) => {
     const model = new SegModel(c.config);
     const K = model.config.classes;
-    const est = estimateStepMemory(model, c.batch, c.patch, { kind: K > 1 ? 'ce_dice' : 'bce_dice', bceWeight: 0.5 }, getBackend('native', 'fp32', 'train', model.config.dims));
-    const r = spawnSync(process.execPath, [CHILD, JSON.stringify({ config: model.config, batch: c.batch, patch: c.patch, steps: 2 })], { encoding: 'utf8' });
+    const backend = getBackend('native', 'fp32', 'train', model.config.dims);
+    const est = estimateStepMemory(model, c.batch, c.patch, { kind: K > 1 ? 'ce_dice' : 'bce_dice', bceWeight: 0.5 }, backend);
+    const spec = JSON.stringify({ config: model.config, batch: c.batch, patch: c.patch, steps: 2 });
+    const r = spawnSync(process.execPath, [CHILD, spec], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const { peakRssBytes } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { peakRssBytes: number };
     const off = est.total / peakRssBytes - 1;
-    const parts = Object.entries(est).map(([k, v]) => `${k} ${(v / MiB).toFixed(0)}`).join(', ');
-    t.diagnostic(`estimate ${(est.total / MiB).toFixed(0)} MiB, measured ${(peakRssBytes / MiB).toFixed(0)} MiB (${(100 * off).toFixed(1)}%)`);
-    assert.ok(Math.abs(off) <= 0.15, `estimate ${(est.total / MiB).toFixed(0)} MiB (${parts}) vs measured ${(peakRssBytes / MiB).toFixed(0)} MiB: ${(100 * off).toFixed(1)}%`);
+    const parts = Object.entries(est).map(([k, v]) => `${k} ${mib(v)}`).join(', ');
+    t.diagnostic(`estimate ${mib(est.total)}, measured ${mib(peakRssBytes)} (${(100 * off).toFixed(1)}%)`);
+    assert.ok(Math.abs(off) <= 0.15, `estimate ${mib(est.total)} (${parts}) vs measured ${mib(peakRssBytes)}: ${(100 * off).toFixed(1)}%`);
   });
 }

@@ -37,7 +37,9 @@ test('volume fingerprint: shapes, spacings, crop box, label frequencies, foregro
     // label counts: exactly the ellipsoid's voxels
     const [X, Y, Z] = ISO[0].dims;
     const want = new Map<number, number>();
-    for (let z = 0; z < Z; z++) for (let y = 0; y < Y; y++) for (let x = 0; x < X; x++) { const v = labelAt(ISO[0].dims)(x, y, z); want.set(v, (want.get(v) ?? 0) + 1); }
+    for (let z = 0; z < Z; z++)
+      for (let y = 0; y < Y; y++)
+        for (let x = 0; x < X; x++) { const v = labelAt(ISO[0].dims)(x, y, z); want.set(v, (want.get(v) ?? 0) + 1); }
     assert.deepEqual(c0.labelCounts, Object.fromEntries([...want].sort((a, b) => a[0] - b[0]).map(([v, n]) => [String(v), n])));
     // foreground intensity 100 + x, x in the middle half of the axis
     const s = c0.intensity[0]!;

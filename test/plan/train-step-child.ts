@@ -23,7 +23,8 @@ const loader: TrainLoader = {
     for (let i = 0; i < spec.steps; i++) {
       const x = new Float32Array(spec.batch * C * plane).map((_, j) => Math.sin(j * 0.37));
       const y = new Float32Array(spec.batch * K * plane);
-      for (let b = 0; b < spec.batch; b++) for (let j = 0; j < plane; j++) y[(b * K + ((j >> 4) % K)) * plane + j] = K === 1 ? (j % 3 === 0 ? 1 : 0) : 1;
+      for (let b = 0; b < spec.batch; b++)
+        for (let j = 0; j < plane; j++) y[(b * K + ((j >> 4) % K)) * plane + j] = K === 1 ? (j % 3 === 0 ? 1 : 0) : 1;
       state.batch++;
       yield { x, y, n: spec.batch, c: C, k: K, h: h!, w: w!, ...(d === undefined ? {} : { d }) };
     }

@@ -14,9 +14,11 @@ export function duration(v: string): string {
 
 export function planCommand(): Command {
   const cmd = new Command('plan')
-    .description('fingerprint a dataset and derive a training plan (spacing, patch, network, batch, normalisation, steps for a time budget)')
+    .description('fingerprint a dataset and derive a training plan (spacing, patch, network, batch, normalisation, ' +
+      'steps for a time budget)')
     .requiredOption('-d, --data <dir>', 'dataset folder (volumes or 2D images)')
-    .option('-o, --out <file>', 'the plan as JSON; its cache (fingerprint, timings) goes next to it as <name>.fingerprint.json', 'plan.json')
+    .option('-o, --out <file>', 'the plan as JSON; its cache (fingerprint, timings) goes next to it as <name>.fingerprint.json',
+      'plan.json')
     .option('--time-budget <t>', 'training time the schedule is planned for: 30m, 1h, 2h, 90s', duration, '1h')
     .option('--max-memory <size>', 'memory a training run may use (default 8G)', memorySize)
     .option('--refresh', 'recompute the fingerprint even when the cached one matches the files')
@@ -31,9 +33,12 @@ export function planCommand(): Command {
     const tty = !!process.stderr.isTTY;
     const started = Date.now();
     const { plan, fingerprintCached } = await planDataset(dir, {
-      out: opts.out, timeBudgetSeconds: seconds, timeBudgetText: opts.timeBudget, maxMemory: opts.maxMemory, backend: opts.backend,
+      out: opts.out, timeBudgetSeconds: seconds, timeBudgetText: opts.timeBudget, maxMemory: opts.maxMemory,
+      backend: opts.backend,
       measure: opts.measure !== false, refresh: !!opts.refresh, seed: opts.seed,
-      onCase: (done, total) => { if (tty) process.stderr.write(`\rfingerprint: ${done}/${total} cases`); if (tty && done === total) process.stderr.write('\n'); },
+      onCase: (done, total) => {
+        if (tty) process.stderr.write(`\rfingerprint: ${done}/${total} cases${done === total ? '\n' : ''}`);
+      },
       log: (line) => process.stderr.write(`plan: ${line}\n`),
     });
     process.stderr.write(`plan: fingerprint ${fingerprintCached ? 'from the cache' : 'computed'} (${cachePathFor(opts.out)}); ` +

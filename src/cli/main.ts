@@ -15,6 +15,7 @@ import { workerCommand } from './commands/worker.js';
 import { submitCommand } from './commands/submit.js';
 import { cvCommand } from './commands/cv.js';
 import { postprocessCommand } from './commands/postprocess.js';
+import { planCommand } from './commands/plan.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -23,7 +24,7 @@ export function buildProgram(): Command {
     .description('UNet++ (nested U-Net) segmentation: train, predict, evaluate, export')
     .version(pkg.version)
     .showHelpAfterError('(add --help for usage)');
-  for (const make of [trainCommand, predictCommand, evalCommand, postprocessCommand, exportCommand, infoCommand, demoCommand, benchCommand, cvCommand, serveCommand, workerCommand, submitCommand]) program.addCommand(make().showHelpAfterError('(add --help for usage)'));
+  for (const make of [planCommand, trainCommand, predictCommand, evalCommand, postprocessCommand, exportCommand, infoCommand, demoCommand, benchCommand, cvCommand, serveCommand, workerCommand, submitCommand]) program.addCommand(make().showHelpAfterError('(add --help for usage)'));
   return program;
 }
 

@@ -9,6 +9,7 @@ import type { ModelConfig } from '../models/config.js';
 import type { LabelSpec } from '../data/labels.js';
 import type { Normalize } from '../data/transforms.js';
 import type { CtStats, VolumeNorm } from '../data/intensity.js';
+import type { DatasetPlan } from '../plan/types.js';
 
 export const META_KEY = 'unetpp';
 export const META_VERSION = 2;
@@ -82,8 +83,9 @@ export interface CheckpointMeta {
   /** Default sliding window in array order ([h, w] or [d, h, w]): the training patch of 3D models. */
   window?: number[];
   postprocess?: PostprocessRule[];
-  /** The self-configured plan the run followed (see src/plan). Kept as written by the planner. */
-  plan?: Record<string, unknown>;
+  /** The self-configured plan the run followed (src/plan), as written by the planner (explicit
+   *  flags may have overridden items of it: the other fields say what the run used). */
+  plan?: DatasetPlan;
   training?: TrainingRecord;
   provenance: Provenance;
 }

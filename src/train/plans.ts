@@ -33,6 +33,19 @@ function headLoss(g: Graph, heads: Value[], target: Value, spec: LossSpec, maske
   return g.addN(terms);
 }
 
+/** The training graph of one batch shape: outputs [total loss, ...param gradients]. Exported so
+ *  that planning can size it (Plan sizeOnly) exactly as training will run it. */
+export function trainGraph(model: SegModel, x: readonly number[], target: readonly number[], loss: LossSpec, masked = false):
+  { g: Graph; outs: Value[]; gradNames: string[] } {
+  const g = new Graph();
+  const heads = model.forward(g, g.input('x', x), { training: true });
+  const total = headLoss(g, heads, g.input('target', target), loss, masked);
+  const names = model.params.trainableNames().filter((n) => g.params.has(n));
+  const grads = gradients(g, total, names.map((n) => g.params.get(n)!));
+  const gradNames = names.filter((_, i) => grads[i] !== null);
+  return { g, outs: [total, ...grads.filter((v): v is Value => v !== null)], gradNames };
+}
+
 export const shapeKey = (s: readonly number[]) => s.join('x');
 
 /** Caches plans by input shape; each plan keeps its own run counter (the dropout step). */
@@ -60,17 +73,8 @@ export class PlanCache {
   }
 
   private buildTrain(x: readonly number[], target: readonly number[], masked: boolean, sizeOnly: boolean): TrainPlan {
-    const g = new Graph();
-    const xv = g.input('x', x);
-    const heads = this.model.forward(g, xv, { training: true });
-    const t = g.input('target', target);
-    const loss = headLoss(g, heads, t, this.loss, masked);
-    const names = this.model.params.trainableNames().filter((n) => g.params.has(n));
-    const grads = gradients(g, loss, names.map((n) => g.params.get(n)!));
-    const gradNames = names.filter((_, i) => grads[i] !== null);
-    const outs = [loss, ...grads.filter((v): v is Value => v !== null)];
-    const plan = new Plan(g, this.backend, this.model.params, outs, { checkFinite: this.checkFinite, sizeOnly });
-    return { plan, gradNames };
+    const { g, outs, gradNames } = trainGraph(this.model, x, target, this.loss, masked);
+    return { plan: new Plan(g, this.backend, this.model.params, outs, { checkFinite: this.checkFinite, sizeOnly }), gradNames };
   }
 
   /** The extra feeds of a masked train plan, from an ignore mask [N, ...spatial] (1 = ignored). */

@@ -26,7 +26,9 @@ const skip = native.ok ? false : `native backend unavailable (${native.reason})`
 let tmp: string, data: string, run: string, last: string, caseFile: string, cliOut: Buffer;
 
 const ENV = { ...process.env, OMP_WAIT_POLICY: 'passive' };
-const TRAIN = ['--patch', '16', '--filters', '4,8,16', '--labels', '1,2', '--spacing', '1.25,1.25,1.25', '--samples-per-epoch', '2', '--no-progress', '--no-plot'];
+// --no-plan: the runs keep the fixed defaults (e.g. 'mri' normalisation) this test checks through every door
+const TRAIN = ['--patch', '16', '--filters', '4,8,16', '--labels', '1,2', '--spacing', '1.25,1.25,1.25', '--samples-per-epoch', '2', '--no-progress', '--no-plot',
+  '--no-plan'];
 
 /** Runs `unetpp train` until its first epoch is logged, then kills it (SIGKILL: nothing runs after). */
 function trainAndKill(out: string): Promise<string> {

@@ -57,7 +57,10 @@ export async function trainVolumesCommand(dataDir: string, opts: Record<string, 
   const softmax = opts.multiclass !== 'sigmoid';
   const labels = (fromDataset: LabelSpec | undefined) =>
     resolveLabels(opts.labels, fromDataset, { softmax, other: opts.other });
-  const vd = await openVolumes(dataDir, { labels, spacing: opts.spacing, seed: opts.seed });
+  // volumeNormalize, cropToNonzero, foregroundFraction: from the plan (cli/plan-train.ts)
+  const vd = await openVolumes(dataDir, {
+    labels, spacing: opts.spacing, seed: opts.seed, normalize: opts.volumeNormalize, cropToNonzero: opts.cropToNonzero,
+  });
   let train = vd.splits.train, val = vd.splits.val;
   const split = vd.dataset.splitSource;
   if (!train) throw new CliError(`--data ${dataDir}: no training cases (split.csv, imagesTr/ or the file names say which are which)`);
@@ -96,8 +99,11 @@ export async function trainVolumesCommand(dataDir: string, opts: Record<string, 
     (hasIgnore(vd.labels) ? ' (other values ignored)' : '') + `; patch ${patch.join('x')}`);
   const r = await trainVolumes(model, { train, val }, {
     ...common, batchSize, loss: { kind: loss, bceWeight: opts.bceWeight }, patch, samplesPerEpoch,
-    augment3d: opts.augment === false ? null : DEFAULT_AUGMENT_3D, labels: vd.labels,
-    meta: volumeRunMeta(model.config, volumePipeline(vd), patch, { source: 'train', dataset: dataDir, command: process.argv.slice(1) }),
+    augment3d: opts.augment === false ? null : DEFAULT_AUGMENT_3D, labels: vd.labels, foregroundFraction: opts.foregroundFraction,
+    meta: {
+      ...volumeRunMeta(model.config, volumePipeline(vd), patch, { source: 'train', dataset: dataDir, command: process.argv.slice(1) }),
+      ...(opts.datasetPlan ? { plan: opts.datasetPlan } : {}),
+    },
   });
   if (opts.postprocess !== false && existsSync(r.bestPath))
     await choosePostprocessAfterTraining(r.bestPath, dataDir, opts, val === train ? 'train' : 'val');

@@ -18,6 +18,7 @@ import { trainVolumesCommand, patchSize, spacingList } from './train-volumes.js'
 import { epochDraws } from '../epoch-draws.js';
 import { fitTrainMemory, trainCrop, windowedValidation } from '../train-shape.js';
 import { resolveBackend } from '../backend.js';
+import { addPlanOptions, planForTraining } from '../plan-train.js';
 
 export function trainCommand(): Command {
   const cmd = new Command('train')
@@ -62,10 +63,12 @@ export function trainCommand(): Command {
     .option('--spacing <x,y,z>', 'volumes: resample every case to this spacing in mm', spacingList)
     .option('--no-postprocess', 'volumes: do not choose post-processing on the validation cases after training');
   addModelOptions(cmd);
+  addPlanOptions(cmd);
   addCommon(cmd);
-  cmd.action(action(async (_args, opts) => {
-    const dataDir: string = opts.data;
+  cmd.action(action(async (_args, flags, command) => {
+    const dataDir: string = flags.data;
     if (!existsSync(dataDir)) throw new CliError(`--data ${dataDir}: no such folder`);
+    const opts = await planForTraining(dataDir, flags, command); // the plan's items for the flags not given
     if (opts.dims === '3' || (opts.dims === undefined && (await isVolumeFolder(dataDir)))) return trainVolumesCommand(dataDir, opts, commonOptions(opts));
     if (opts.patch || opts.labels || opts.other || opts.spacing)
       throw new CliError('--patch, --labels, --other and --spacing are for volume datasets (--dims 3)');
@@ -109,7 +112,8 @@ export function trainCommand(): Command {
       crop: crop && { height: crop[0], width: crop[1] }, samplesPerEpoch,
       normalize: { kind: opts.normalize }, validate: windowedValidation(valSet, crop, backend, { kind: opts.normalize }),
       // what predict/eval need to reproduce training's input pipeline, in every checkpoint
-      meta: imageRunMeta(model.config, { source: 'train', dataset: dataDir, command: process.argv.slice(1), normalize: { kind: opts.normalize }, resize: sz, classNames: ds.classes }),
+      meta: { ...imageRunMeta(model.config, { source: 'train', dataset: dataDir, command: process.argv.slice(1), normalize: { kind: opts.normalize }, resize: sz, classNames: ds.classes }),
+        ...(opts.datasetPlan ? { plan: opts.datasetPlan } : {}) },
     };
     console.log(`training ${model.config.arch} (${model.config.preset}, filters ${model.config.filters.join(',')}, ` +
       `${model.params.count().toLocaleString('en')} params) on ${trainSet.length} train / ${valSet.length} val images from ${dataDir}`);

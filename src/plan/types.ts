@@ -1,0 +1,181 @@
+// What `unetpp plan` reads from a dataset (the fingerprint) and what it decides (the plan), as
+// JSON-ready records. Axis orders: NIfTI sizes and spacings are [x, y, z] (as the files and
+// --spacing); patches, pooling and kernels are in array order [D, H, W] (as --patch), [H, W] in 2D.
+import type { VolumeNorm, CtStats } from '../data/intensity.js';
+
+/** Intensity statistics of one modality over foreground (labelled) voxels, as nnU-Net collects them. */
+export interface IntensityStats {
+  mean: number;
+  std: number;
+  min: number;
+  max: number;
+  median: number;
+  p00_5: number;
+  p99_5: number;
+  /** Voxels the statistics come from (a strided sample of the foreground). */
+  samples: number;
+}
+
+export interface VolumeCaseFingerprint {
+  id: string;
+  split: string;
+  /** [x, y, z] voxels in the files. */
+  shape: [number, number, number];
+  /** [x, y, z] mm. */
+  spacing: [number, number, number];
+  /** [x, y, z] voxels of the box of non-zero voxels (image, label or brain mask). */
+  cropShape: [number, number, number];
+  /** cropShape's voxels over shape's. */
+  cropFraction: number;
+  /** Per modality, over the labelled voxels; null where the case has no foreground. */
+  intensity: (IntensityStats | null)[];
+  /** Voxels per label value (0 included), as strings of the value. */
+  labelCounts: Record<string, number>;
+  /** Non-finite voxels (NaN or Inf) in the images. */
+  nonFinite: number;
+}
+
+export interface VolumeFingerprint {
+  kind: 'volume';
+  version: 1;
+  dir: string;
+  /** What the fingerprint was computed from (file names, sizes, dates): a change invalidates the cache. */
+  stamp: string;
+  modalities: string[];
+  /** dataset.json's label names by value, when it has them. */
+  labelNames?: Record<string, string>;
+  cases: VolumeCaseFingerprint[];
+  /** Pooled over the cases the plan is made from (train and val), per modality (nnU-Net's
+   *  foreground_intensity_properties_per_channel). */
+  intensity: (IntensityStats | null)[];
+}
+
+export interface ImageCaseFingerprint {
+  id: string;
+  split: string;
+  width: number;
+  height: number;
+  channels: number;
+  /** Foreground fraction of each class mask. */
+  classFractions: number[];
+  /** Per channel mean and std of the pixel values (0..1 scale). */
+  channelMean: number[];
+  channelStd: number[];
+}
+
+export interface ImageFingerprint {
+  kind: 'image';
+  version: 1;
+  dir: string;
+  stamp: string;
+  classes: string[];
+  cases: ImageCaseFingerprint[];
+}
+
+export type DatasetFingerprint = VolumeFingerprint | ImageFingerprint;
+
+/** Bytes of one training step, by where they live (see src/plan/memory.ts). */
+export interface MemoryBreakdown {
+  /** The plan's activation arena (the engine's own sizing, sizeOnly). */
+  arena: number;
+  /** Buffers the native backend keeps per conv primitive (staged layouts) and its scratch. */
+  native: number;
+  /** Weights, their gradients and the optimiser's state. */
+  params: number;
+  /** The batch on the host (images and targets). */
+  batch: number;
+  /** The process without any model: Node, the addon, oneDNN. */
+  fixed: number;
+  total: number;
+}
+
+export interface DatasetPlan {
+  version: 1;
+  /** 'image': a 2D folder dataset; 'volume': NIfTI/DICOM volumes. */
+  kind: 'image' | 'volume';
+  dims: 2 | 3;
+  dataset: {
+    dir: string;
+    cases: number;
+    /** Cases the plan was derived from (train and val). */
+    planned: number;
+    train: number;
+    val: number;
+    /** Input channels: modality names (volumes) or channel count (images). */
+    channels: number;
+    modalities?: string[];
+    classes: string[];
+  };
+  /** Volumes: the target spacing [x, y, z] mm every case is resampled to. */
+  spacing?: [number, number, number];
+  /** How the target spacing was chosen (median, or nnU-Net's 10th percentile on a coarse axis). */
+  spacingRule?: string;
+  /** Volumes: keep only the box of non-zero voxels of each case (it shrinks the median case). */
+  cropToNonzero?: boolean;
+  /** Median case size in the target spacing, array order. */
+  medianShape: number[];
+  /** Training patch, array order ([D, H, W] or [H, W]). */
+  patch: number[];
+  network: {
+    arch: 'unetpp';
+    /** Filters per level, top to bottom (depth = length - 1). */
+    filters: number[];
+    /** The depth the model is built with. */
+    depth: number;
+    /** Pooling factors per level and axis as the rules give them (anisotropic data pools a coarse axis less). */
+    poolPerAxis: number[][];
+    /** Conv kernel sizes per level and axis as the rules give them (1 along an axis still coarse). */
+    kernelPerAxis: number[][];
+    /** 'as planned' when the model runs poolPerAxis (every axis pools alike); 'isotropic fallback'
+     *  when the rules pool axes differently: the model family has no per-axis factors yet, so it is
+     *  built with the depth every axis allows. */
+    pooling: 'as planned' | 'isotropic fallback';
+    norm: 'batch' | 'instance';
+    deepSupervision: boolean;
+    params: number;
+  };
+  batchSize: number;
+  /** Volumes: per modality, onto src/data/intensity.ts's kinds. */
+  normalize: VolumeNorm[] | 'zscore';
+  /** Dataset CT statistics per modality (null where not CT). */
+  ct?: (CtStats | null)[];
+  augment: 'default';
+  /** Volumes: share of patches centred on a foreground voxel. */
+  foregroundFraction?: number;
+  memory: {
+    budgetBytes: number;
+    /** One training step (forward, loss, backward, optimiser) of the planned network. */
+    step: MemoryBreakdown;
+    /** Validation's predictor (windows of the patch) on top of the step. */
+    validationBytes: number;
+    /** Peak RSS of the timed steps in a child process, when they ran. */
+    measuredPeakBytes?: number;
+  };
+  time: {
+    budgetSeconds: number;
+    /** Median wall time of a training step, measured here (0 when not measured). */
+    stepMs: number;
+    /** Its CPU time (all threads): the load on a shared machine shows as stepMs above cpuMs / threads. */
+    cpuMs: number;
+    /** How stepMs was obtained: 'measured' (timed steps now), 'cached' (an earlier plan's), 'none'. */
+    source: 'measured' | 'cached' | 'none';
+    threads: number;
+    backend: string;
+    /** Estimated seconds of one validation pass. */
+    validationSeconds: number;
+    steps: number;
+    epochs: number;
+    stepsPerEpoch: number;
+    samplesPerEpoch: number;
+  };
+  training: {
+    /** Stop after the epoch during which this many seconds passed (the budget less one epoch). */
+    timeLimitSeconds: number;
+    /** false: train the whole budget, keeping the best validation checkpoint. */
+    earlyStop: false;
+  };
+  /** Why things are as they are, and what the rules could not do. */
+  notes: string[];
+  /** What the plan was made from: options and the tool's version. */
+  created: { at: string; unetpp: string; timeBudget: string; maxMemory: number; fingerprintStamp: string };
+}

@@ -1,0 +1,79 @@
+// `unetpp plan` (JSON, table, the cache that makes a second plan instant) and `unetpp train`
+// planning by itself, an explicit flag overriding one item. Native backend (timed steps), else skipped.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { nativeAvailable } from '../../src/engine/backends/native.js';
+import { readCheckpointMeta } from '../../src/io/checkpoint.js';
+import type { DatasetPlan } from '../../src/plan/types.js';
+import { writeFolderSet, type CaseSpec } from './datasets.js';
+
+const MAIN = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
+const cli = (args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' });
+const native = nativeAvailable();
+const skip = native.ok ? false : `native backend unavailable (${native.reason})`;
+// equal cases whose median is a valid patch (16 x 24 x 24, two poolings): no padding needed
+const CASES: CaseSpec[] = (['train', 'train', 'train', 'val', 'test'] as const).map((split) => ({ dims: [24, 24, 16], spacing: [1, 1, 1], split }));
+
+test('unetpp plan: JSON and table; a second plan reads the fingerprint and the step time from the cache', { skip }, async () => {
+  const tmp = await mkdtemp(join(tmpdir(), 'unetpp-plancli-'));
+  try {
+    await writeFolderSet(join(tmp, 'data'), CASES);
+    const out = join(tmp, 'p', 'plan.json');
+    const r = cli(['plan', '-d', join(tmp, 'data'), '-o', out, '--time-budget', '2m', '--max-memory', '2G']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^patch\s+16x24x24 \(DxHxW\)$/m);
+    assert.match(r.stdout, /^step time\s+[\d.]+ s \(CPU [\d.]+ s; measured, native/m);
+    assert.match(r.stdout, /^schedule\s+2m: \d+ steps = \d+ epochs x \d+ steps/m);
+    assert.match(r.stderr, /fingerprint computed/);
+    const plan = JSON.parse(readFileSync(out, 'utf8')) as DatasetPlan;
+    assert.deepEqual(plan.patch, [16, 24, 24]);
+    assert.equal(plan.time.source, 'measured');
+    assert.ok(plan.time.stepMs > 0 && plan.time.steps > 0);
+    assert.equal(plan.memory.budgetBytes, 2 * 2 ** 30);
+    assert.ok(existsSync(join(tmp, 'p', 'plan.fingerprint.json')));
+
+    const t0 = Date.now();
+    const again = cli(['plan', '-d', join(tmp, 'data'), '-o', out, '--time-budget', '2m', '--max-memory', '2G', '--json']);
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stderr, /fingerprint from the cache/);
+    const cached = JSON.parse(again.stdout) as DatasetPlan;
+    assert.equal(cached.time.source, 'cached');
+    assert.equal(cached.time.stepMs, plan.time.stepMs);
+    assert.ok(Date.now() - t0 < 15000, `second plan took ${Date.now() - t0} ms`);
+
+    const bad = cli(['plan', '-d', join(tmp, 'data'), '--time-budget', 'soon']);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /--time-budget.*expected a duration such as 30m/);
+  } finally { await rm(tmp, { recursive: true, force: true }); }
+});
+
+test('unetpp train plans when tuning flags are absent, saves the plan, and a flag overrides its item', { skip }, async () => {
+  const tmp = await mkdtemp(join(tmpdir(), 'unetpp-plantrain-'));
+  try {
+    await writeFolderSet(join(tmp, 'data'), CASES);
+    const run = join(tmp, 'run');
+    // a budget of hundreds of steps (no patch shrunk for time); --epochs and --samples-per-epoch keep the run short
+    const r = cli(['train', '-d', join(tmp, 'data'), '-o', run, '--time-budget', '10m', '--batch-size', '3', '--epochs', '2',
+      '--samples-per-epoch', '12', '--no-progress', '--no-plot']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /given on the command line instead: batchSize, epochs$/m);
+    assert.match(r.stdout, /training 3D unetpp .*filters 16,32,64,.* patch 16x24x24/);
+    const plan = JSON.parse(readFileSync(join(run, 'plan.json'), 'utf8')) as DatasetPlan;
+    assert.deepEqual(plan.network.filters, [16, 32, 64]);
+    assert.match(r.stdout, /done: 2 epochs \(epochs\)/);
+    const { meta } = readCheckpointMeta(join(run, 'best.safetensors'));
+    assert.deepEqual(meta.plan?.patch, [16, 24, 24]);
+    assert.deepEqual(meta.window, [16, 24, 24]);
+
+    // --no-plan: the fixed defaults (patch 64 does not fit these cases: the old error)
+    const off = cli(['train', '-d', join(tmp, 'data'), '-o', join(tmp, 'off'), '--no-plan', '--epochs', '1', '--no-progress', '--no-plot']);
+    assert.notEqual(off.status, 0);
+    assert.doesNotMatch(off.stdout, /planning/);
+    assert.ok(!existsSync(join(tmp, 'off', 'plan.json')));
+  } finally { await rm(tmp, { recursive: true, force: true }); }
+});

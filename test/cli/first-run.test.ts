@@ -24,7 +24,8 @@ const env = { ...process.env, UNETPP_LAYOUT: 'nhwc', UNETPP_THREADS: '1' };
 const cli = (args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env });
 const native = nativeAvailable();
 const skip = native.ok ? false : `native backend unavailable (${native.reason})`;
-const TINY = ['--filters', '4,8,16', '--no-progress', '--no-plot'];
+// --no-plan: these runs check the fixed defaults a run falls back to without a plan (test/plan covers planning)
+const TINY = ['--filters', '4,8,16', '--no-progress', '--no-plot', '--no-plan'];
 
 function tmp(): { dir: string; done: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'unetpp-first-'));

@@ -73,10 +73,12 @@ test('unetpp train plans when tuning flags are absent, saves the plan, and a fla
     assert.deepEqual(meta.plan?.patch, [16, 24, 24]);
     assert.deepEqual(meta.window, [16, 24, 24]);
 
-    // --no-plan: the fixed defaults (patch 64 does not fit these cases: the old error)
-    const off = cli(['train', '-d', join(tmp, 'data'), '-o', join(tmp, 'off'), '--no-plan', '--epochs', '1', '--no-progress', '--no-plot']);
-    assert.notEqual(off.status, 0);
+    // --no-plan: the fixed defaults (patch 64, the cases padded to it)
+    const off = cli(['train', '-d', join(tmp, 'data'), '-o', join(tmp, 'off'), '--no-plan', '--epochs', '1', '--samples-per-epoch', '2',
+      '--filters', '4,8', '--no-progress', '--no-plot']);
+    assert.equal(off.status, 0, off.stderr);
     assert.doesNotMatch(off.stdout, /planning/);
+    assert.match(off.stdout, /patch 64x64x64/);
     assert.ok(!existsSync(join(tmp, 'off', 'plan.json')));
   } finally { await rm(tmp, { recursive: true, force: true }); }
 });

@@ -2,6 +2,7 @@
 // reports as one line naming the option and the bad value.
 import { InvalidArgumentError } from 'commander';
 import { parseMemory } from '../infer/memory.js';
+import { parseDuration } from '../plan/rules.js';
 
 export function int(min = -Infinity, max = Infinity) {
   return (v: string): number => {
@@ -47,4 +48,10 @@ export function oneOf<T extends string>(...choices: T[]) {
 /** "4G", "512M", "2.5GB" -> bytes. */
 export function memorySize(v: string): number {
   try { return parseMemory(v); } catch { throw new InvalidArgumentError('expected a size such as 4G, 512M or 2.5GB'); }
+}
+
+/** "30m", "1h", "2h30m", "90s": checked, kept as written (parseDuration gives the seconds). */
+export function duration(v: string): string {
+  try { parseDuration(v); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
+  return v;
 }

@@ -4,9 +4,9 @@ import { Command, Option } from 'commander';
 import { copyFile, mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { memorySize } from './parse.js';
-import { duration } from './commands/plan.js';
+import { duration, memorySize } from './parse.js';
 import { parseDuration, planDataset, planTable, readPlan, type DatasetPlan } from '../plan/index.js';
+import { isVolumeFolder } from '../data/volume-layout.js';
 
 /** The flags that steer planning (added to `train`). */
 export function addPlanOptions(cmd: Command): Command {
@@ -40,6 +40,12 @@ function planned(p: DatasetPlan): Record<string, unknown> {
  */
 export async function planForTraining(dir: string, opts: Record<string, any>, cmd: Command): Promise<Record<string, any>> {
   if (opts.plan === false) return opts;
+  // plans are for volumes in 3D and images in 2D: --dims 2 on volumes (slices) trains without one
+  const dims = (await isVolumeFolder(dir)) ? 3 : 2;
+  if (opts.dims !== undefined && Number(opts.dims) !== dims) {
+    console.log(`no plan: --dims ${opts.dims} on a dataset of ${dims === 3 ? 'volumes' : 'images'} (plans are made for ${dims}D)`);
+    return opts;
+  }
   const given = (name: string) => !['default', undefined].includes(cmd.getOptionValueSource(name));
   const out = join(opts.out, 'plan.json');
   let plan: DatasetPlan;

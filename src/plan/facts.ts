@@ -21,6 +21,9 @@ export interface DatasetFacts {
   sizes: number[][];
   /** nnU-Net's approximate voxels of the training set: the median case times the training cases. */
   datasetVoxels: number;
+  /** Validation runs in windows of the patch (volumes; images of more than two sizes, as the trainer
+   *  does), else on whole images. */
+  windowedValidation: boolean;
   normalize: DatasetPlan['normalize'];
   ct?: (CtStats | null)[];
   notes: string[];
@@ -72,7 +75,7 @@ export function volumeFacts(fp: VolumeFingerprint): DatasetFacts {
     kind: 'volume', dims: 3, spacing: zyx(target), spacingXYZ: target as [number, number, number], spacingRule: rule, crop,
     medianShape: zyx(med), channels: fp.modalities.length, modalities: fp.modalities, classes,
     sizes: sizes.map((s, c) => zyx(s.map((v, k) => Math.round((v * spacings[c][k]) / target[k])))),
-    datasetVoxels: prod(med) * train, normalize, ct, notes,
+    datasetVoxels: prod(med) * train, normalize, ct, notes, windowedValidation: true,
   };
 }
 
@@ -89,11 +92,14 @@ export function imageFacts(fp: ImageFingerprint): DatasetFacts {
     notes.push(`the masks' foreground covers ${(100 * fg).toFixed(0)}% of the median image: ` +
       'if the target is the rest, train with --invert-masks');
   const distinct = new Set(cases.map((c) => `${c.height}x${c.width}`)).size;
+  // the trainer validates images of more than two sizes in windows of the crop (train-shape.ts)
+  const valSizes = new Set(fp.cases.filter((c) => c.split === 'val').map((c) => `${c.height}x${c.width}`)).size;
+  const windowedValidation = valSizes > 2;
   notes.push(`${distinct} image size${distinct > 1 ? 's' : ''}: training takes random patch-sized crops ` +
-    '(smaller images padded); validation runs whole images');
+    `(smaller images padded); validation runs ${windowedValidation ? 'in windows of the patch' : 'whole images'}`);
   const train = fp.cases.filter((c) => c.split === 'train').length || cases.length;
   return {
     kind: 'image', dims: 2, spacing: [1, 1], medianShape: med, channels, classes: fp.classes, sizes,
-    datasetVoxels: prod(med) * train, normalize: 'zscore', notes,
+    datasetVoxels: prod(med) * train, normalize: 'zscore', notes, windowedValidation,
   };
 }

@@ -83,21 +83,21 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
     return models.get(key)!;
   };
   // validation: windows of the patch over the median case (volumes), whole images one at a time (2D)
-  const largest = s.dims === 2 ? s.sizes.reduce((a, b) => (prod(b) > prod(a) ? b : a)) : null;
+  const largest = s.windowedValidation ? null : s.sizes.reduce((a, b) => (prod(b) > prod(a) ? b : a));
   const valInput = (patch: number[], depth: number) => largest?.map((v) => Math.ceil(v / 2 ** depth) * 2 ** depth) ?? patch;
   const windowsOver = (patch: number[]) =>
     tileLayoutN(s.medianShape.map((v, k) => Math.max(v, patch[k])), patch, 0.25, 'linear').windows.length;
-  const valWindows = (patch: number[]) => (s.dims === 2 ? 1 : Math.min(VALIDATION_WINDOWS, windowsOver(patch)));
+  const valWindows = (patch: number[]) => (s.windowedValidation ? Math.min(VALIDATION_WINDOWS, windowsOver(patch)) : 1);
   const validations = new Map<string, number>();
-  // fitted: what the budget is checked against: the step and, for volumes, validation's windows of the
-  // patch (2D validation runs whole images whatever the patch: reported, not fitted)
+  // fitted: what the budget is checked against: the step and, when validation runs in windows of the
+  // patch, its predictor (whole images do not shrink with the patch: reported, not fitted)
   const memoryOf = (base: number, depth: number, batch: number, patch: number[]) => {
     const m = modelFor(base, depth);
     const step = estimateStepMemory(m, batch, patch, loss, backend);
     const input = valInput(patch, depth), windows = valWindows(patch), key = `${base}/${depth}/${input}/${windows}`;
     if (!validations.has(key)) validations.set(key, estimateValidationMemory(m, input, backend, windows));
     const validation = validations.get(key)!;
-    return { step, validation, fitted: step.total + (s.dims === 3 ? validation : 0), all: step.total + validation };
+    return { step, validation, fitted: step.total + (s.windowedValidation ? validation : 0), all: step.total + validation };
   };
   const roomFor = (bytes: number) => bytes < PROBE_SHARE * availableMemory();
 
@@ -201,7 +201,7 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
     notes.push(`the planned network was not timed (no room for ${gib(mem.step.total)} now): ` +
       'its step time is scaled from 16 filters at batch 2');
   }
-  const valRuns = s.dims === 3
+  const valRuns = s.windowedValidation
     ? fp.cases.filter((c) => c.split === 'val').length * Math.ceil(windowsOver(patch) / valWindows(patch))
     : Math.round((fp.cases.filter((c) => c.split === 'val').length * prod(s.medianShape)) / prod(patch));
   const validationSeconds = +((valRuns * validationMs) / 1000).toFixed(1);

@@ -1,16 +1,10 @@
 // `unetpp plan -d DIR`: the dataset's fingerprint and the training plan derived from it (src/plan),
 // written as JSON (-o) and printed as a short table.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { addCommon, action, CliError } from '../common.js';
-import { memorySize } from '../parse.js';
+import { duration, memorySize } from '../parse.js';
 import { cachePathFor, parseDuration, planDataset, planTable } from '../../plan/index.js';
-
-/** "--time-budget 30m": checked by commander, kept as written (parseDuration gives the seconds). */
-export function duration(v: string): string {
-  try { parseDuration(v); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
-  return v;
-}
 
 export function planCommand(): Command {
   const cmd = new Command('plan')

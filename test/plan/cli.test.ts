@@ -58,8 +58,9 @@ test('unetpp train plans when tuning flags are absent, saves the plan, and a fla
   try {
     await writeFolderSet(join(tmp, 'data'), CASES);
     const run = join(tmp, 'run');
-    // a budget of hundreds of steps (no patch shrunk for time); --epochs and --samples-per-epoch keep the run short
-    const r = cli(['train', '-d', join(tmp, 'data'), '-o', run, '--time-budget', '10m', '--batch-size', '3', '--epochs', '2',
+    // a budget no machine load can bring under the time rules (no patch shrunk for time); --epochs and
+    // --samples-per-epoch keep the run short
+    const r = cli(['train', '-d', join(tmp, 'data'), '-o', run, '--time-budget', '10h', '--batch-size', '3', '--epochs', '2',
       '--samples-per-epoch', '12', '--no-progress', '--no-plot']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /given on the command line instead: batchSize, epochs$/m);

@@ -62,6 +62,9 @@ export function fitTrainMemory(model: SegModel, backend: Backend, loss: LossSpec
       if (half[0] >= hw[0] && half[1] >= hw[1]) break;
       hw = half;
     }
+    // smaller crops may leave room for the batch asked for again
+    const twice = () => Math.min(2 * b, want.batchSize);
+    if (!explicit.batch) while (b < want.batchSize && bytes(twice(), hw) <= budget) b = twice();
   }
   const now = bytes(b, hw), avail = availableMemory();
   const crop = hw === size && !want.crop ? undefined : hw;

@@ -156,13 +156,14 @@ test('images of several sizes: random crops of the smallest, windowed validation
       await png(join(data, 'masks', `n${i}.png`), w, h, 1, (x, y) => (disk(x, y) ? 255 : 0));
     }
     writeFileSync(join(data, 'split.csv'), 'id,split\n' + sizes.map((_, i) => `n${i},${i < 4 ? 'train' : 'val'}`).join('\n') + '\n');
-    const t = cli(['train', '-d', data, '-o', join(dir, 'run'), '--epochs', '1', '--samples-per-epoch', '2', ...TINY]);
+    // the defaults without a plan (unetpp plan chooses crop and batch itself)
+    const t = cli(['train', '-d', data, '-o', join(dir, 'run'), '--epochs', '1', '--samples-per-epoch', '2', '--no-plan', ...TINY]);
     assert.equal(t.status, 0, t.stderr);
     assert.match(t.stdout, /batch size 2: --samples-per-epoch 2 draws fewer than the default --batch-size 8/);
     assert.match(t.stdout, /training on random 64x64 crops: the training images come in 2 sizes/);
     assert.match(t.stdout, /validating in 64x64 windows: the validation images come in 3 sizes/);
     assert.match(t.stdout, /epoch 1\/1 loss [\d.]+ val loss [\d.]+ iou [\d.]+ dice [\d.]+/);
-    const odd = cli(['train', '-d', data, '-o', join(dir, 'run2'), '--epochs', '1', '--crop', '62', ...TINY]);
+    const odd = cli(['train', '-d', data, '-o', join(dir, 'run2'), '--epochs', '1', '--crop', '62', '--no-plan', ...TINY]);
     assert.notEqual(odd.status, 0);
     assert.match(odd.stderr, /--crop 62x62: every side must be a multiple of 2\^2 = 4 .*: use 60x60 or 64x64$/m);
   } finally {

@@ -53,7 +53,8 @@ async function choosePostprocessAfterTraining(bestPath: string, dataDir: string,
   console.log(choiceTable(choice, entry.meta.labels));
 }
 
-export async function trainVolumesCommand(dataDir: string, opts: Record<string, any>, common: TrainOptions): Promise<void> {
+export async function trainVolumesCommand(dataDir: string, opts: Record<string, any>, common: TrainOptions,
+                                          batchGiven = opts.batchSize !== undefined): Promise<void> {
   const softmax = opts.multiclass !== 'sigmoid';
   const labels = (fromDataset: LabelSpec | undefined) =>
     resolveLabels(opts.labels, fromDataset, { softmax, other: opts.other });
@@ -89,7 +90,7 @@ export async function trainVolumesCommand(dataDir: string, opts: Record<string, 
       `(${vd.classNames.join(', ')}); leave --classes out`);
   const patch = (opts.patch as [number, number, number] | undefined) ?? defaultPatch(model.config);
   checkWindowFlag('--patch', patch, model.config);
-  const draws = epochDraws(opts, 2, train.length);
+  const draws = epochDraws(opts, 2, train.length, batchGiven);
   const batchSize = draws.batchSize, samplesPerEpoch = draws.samplesPerEpoch ?? train.length;
   const loss = opts.loss ?? (softmax ? 'ce_dice' : 'bce_dice');
   console.log(`training 3D ${model.config.arch} (${model.config.preset}, ${model.config.norm} norm, filters ${model.config.filters.join(',')}, ` +

@@ -69,7 +69,10 @@ export function trainCommand(): Command {
     const dataDir: string = flags.data;
     if (!existsSync(dataDir)) throw new CliError(`--data ${dataDir}: no such folder`);
     const opts = await planForTraining(dataDir, flags, command); // the plan's items for the flags not given
-    if (opts.dims === '3' || (opts.dims === undefined && (await isVolumeFolder(dataDir)))) return trainVolumesCommand(dataDir, opts, commonOptions(opts));
+    // --batch-size on the command line (or --config), not the plan's: only that one is kept against fewer draws
+    const batchGiven = !['default', undefined].includes(command.getOptionValueSource('batchSize'));
+    if (opts.dims === '3' || (opts.dims === undefined && (await isVolumeFolder(dataDir))))
+      return trainVolumesCommand(dataDir, opts, commonOptions(opts), batchGiven);
     if (opts.patch || opts.labels || opts.other || opts.spacing)
       throw new CliError('--patch, --labels, --other and --spacing are for volume datasets (--dims 3)');
     const sz = opts.size as [number, number] | undefined;
@@ -92,7 +95,7 @@ export function trainCommand(): Command {
       console.log(`validating on the training images: ${trainSet.length}, too few to hold one out`);
       valSet = trainSet;
     }
-    const draws = epochDraws(opts, 8, trainSet.length);
+    const draws = epochDraws(opts, 8, trainSet.length, batchGiven);
     const samplesPerEpoch = draws.samplesPerEpoch;
     const cfg = {
       inChannels: trainSet[0].image.channels, classes: ds.classes.length, deepSupervision: (opts.arch ?? 'unetpp') === 'unetpp',

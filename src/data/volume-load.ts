@@ -87,7 +87,11 @@ export async function readVolumeFile(path: string): Promise<ChannelVolume> {
 
 /** Reads a case's modalities into one [C, Z, Y, X] array, checking count and geometry. */
 export async function readCaseImage(c: VolumeCase, modalities?: number): Promise<ChannelVolume> {
-  const vols = await Promise.all(c.images.map((p) => readVolumeFile(p)));
+  // every file read, then the first failure in modality order: the same error on every run
+  const read = await Promise.allSettled(c.images.map((p) => readVolumeFile(p)));
+  const failed = read.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  const vols = read.map((r) => (r as PromiseFulfilledResult<ChannelVolume>).value);
   vols.forEach((v, i) => {
     if (c.images.length > 1 && v.channels > 1) throw fileError(c.images[i], `is 4D with ${v.channels} channels, but the case has one file per modality: expected a 3D volume`);
     if (i > 0) checkSameGrid(vols[0], c.images[0], v, c.images[i]);

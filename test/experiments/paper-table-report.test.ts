@@ -154,7 +154,7 @@ test('report from the earlier single-seed files alone: those stay readable, the 
   const md = await buildReport({ results: 'experiments/paper-table/results', out, configs: 'experiments/paper-table/configs' });
   assert.ok(md.endsWith(`\n${other}`) && !md.includes('old text'), 'the other section is carried over, the rest rebuilt');
   assert.equal(await buildReport({ results: 'experiments/paper-table/results', out, configs: 'experiments/paper-table/configs' }), md, 'a rebuild changes nothing');
-  assert.match(md, /--monitor dice --no-postprocess \(/, 'boolean flags as the CLI spells them');
+  assert.match(md, /--monitor dice --no-postprocess --no-plan \(/, 'boolean flags as the CLI spells them');
   assert.match(md, /^0 of 44 planned runs finished/m);
   assert.ok(md.includes('\nMissing: dsb2018: every model, seed 0, 1, 2. isbi2012-em: every model, seed 0, 1, 2, 3, 4. ' +
     'hippocampus-msd: every model, seed 0, 1, 2.'));

@@ -53,7 +53,7 @@ test(title, { skip, timeout: 900_000 }, async () => {
     assert.ok(res.test.ids.length === n && res.test.dice.length === n && res.test.iou.length === n, `${what}: ${n} test cases`);
     assert.ok(res.test.dice.every(inUnit) && res.test.iou.every(inUnit), `${what} scores ${JSON.stringify(res.test)}`);
     res.test.dice.forEach((d, i) => assert.ok(d >= res.test.iou[i] - 1e-5, 'Dice >= IoU per case'));
-    if (!isImageDataset(ds)) assert.deepEqual(Object.keys(res.test.perClass ?? {}), ['label 1', 'label 2']);
+    if (!isImageDataset(ds)) assert.deepEqual(Object.keys(res.test.perClass ?? {}), ['Anterior', 'Posterior'], 'class names from dataset.json');
     assert.ok(res.timing.msBatch1 > 0 && res.timing.msBatched > 0, `${what} timing`);
     assert.ok(res.gflops > 0 && res.trainGflopsPerStep > res.gflops, `${what} FLOPs`);
     assert.ok(res.training.epochs >= 1 && res.training.epochs <= 2 && res.training.seconds >= 0);

@@ -139,6 +139,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object ex) {
     // ONEDNN_MAX_CPU_ISA caps the effective ISA, which is how the fp32 fallback is tested.
     const int bf16Isa = (int)dnnl::cpu_isa::avx512_core_bf16;
     o.Set("bf16", (isa & bf16Isa) == bf16Isa);
+    const int avx512 = (int)dnnl::cpu_isa::avx512_core;
+    o.Set("avx512", (isa & avx512) == avx512);
     return o;
   });
   def(env, ex, "alignedArray", alignedArray);

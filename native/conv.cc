@@ -4,6 +4,7 @@
 // weights come plain (OIHW, or IOHW for transposed convs as PyTorch stores them) and are
 // reordered to the layout the primitive prefers ("format any"), through cached reorders.
 #include "conv.h"
+#include "conv3d-slices.h"
 #include "head.h"
 #include "winograd.h"
 
@@ -481,6 +482,10 @@ static Napi::Value backwardWeights(const Args &a, bool deconv, bool vol = false)
   float *db = a.f32opt(3, g.o, "db");
   a.sameType({{"x", x}, {"dy", dy}});
   if (headBwdWeights(g, x, dy, dw, db)) return a.env().Undefined();
+  if (std::is_same_v<K, ConvKind> && volumeWeightGradBySlices(g, x, dy, dw)) {
+    if (db) biasGrad(dy.as<float>(), db, g.n * g.dstImage() / g.o, g.o);
+    return a.env().Undefined();
+  }
   const dt t = x.type();
   // Blocked dy: oneDNN's own bias gradient is cheap there (on NHWC it is not, see biasGrad).
   const bool dnnlBias = db && blockedC(g.o);

@@ -350,6 +350,28 @@ for (const [bname, make, lowp] of backends) {
   });
 }
 
+// On AVX2 the weight gradient of a same-size 3x3x3 conv on NDHWC runs as 2D ones over depth
+// slices (native/conv3d-slices.cc): every tap, against the float64 sum, batch 2 so that slices of
+// two images must not pair, depths 1 and 2 where most taps see no neighbour.
+for (const xs of [[2, 8, 5, 6, 7], [2, 24, 2, 4, 3], [3, 16, 1, 3, 4]] as V5[])
+  test(`native nhwc 3D weight gradient, C${xs[1]} ${xs.slice(2).join('x')} batch ${xs[0]}: every tap equals the float64 sum`, { skip }, () => {
+    const o = 16, k = 3, ys: V5 = [xs[0], o, xs[2], xs[3], xs[4]], ws: V5 = [o, xs[1], k, k, k];
+    const x = u(xs), dy = u(ys);
+    const [dw] = runOp(new NativeBackend({ layout: 'nhwc' }), 'conv_grad_weight', [{ shape: xs, data: x }, { shape: ys, data: dy }],
+      { stride: 1, pad: 1, wShape: ws, bias: false }, [ws], ['plain']);
+    const want = new Float64Array(numel(ws));
+    for (let oc = 0; oc < o; oc++) for (let c = 0; c < xs[1]; c++) for (let a = 0; a < k; a++) for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) {
+      let s = 0;
+      for (let n = 0; n < xs[0]; n++) for (let z = 0; z < xs[2]; z++) for (let r = 0; r < xs[3]; r++) for (let q = 0; q < xs[4]; q++) {
+        const zz = z + a - 1, rr = r + i - 1, qq = q + j - 1;
+        if (zz < 0 || zz >= xs[2] || rr < 0 || rr >= xs[3] || qq < 0 || qq >= xs[4]) continue;
+        s += x[at5(xs, n, c, zz, rr, qq)] * dy[at5(ys, n, oc, z, r, q)];
+      }
+      want[(((oc * xs[1] + c) * k + a) * k + i) * k + j] = s;
+    }
+    close(dw, want, false, 'weight gradient', 2e-5);
+  });
+
 test('native 3D conv: a bad geometry is an Error naming the op and the shapes, not a crash', { skip }, () => {
   const be = new NativeBackend({ layout: 'blocked' });
   assert.throws(() => runOp(be, 'conv', [{ shape: [1, 2, 2, 2, 2], data: u([1, 2, 2, 2, 2]) }, { shape: [4, 2, 3, 3, 3], data: u([4, 2, 3, 3, 3]), layout: 'plain' }],

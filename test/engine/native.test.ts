@@ -448,6 +448,10 @@ test('native layout: blocked, but NHWC for fp32 inference without Winograd; UNET
     assert.equal(defaultLayout('fp32', 'infer'), 'nhwc');
     assert.equal(defaultLayout('bf16', 'infer'), 'blocked');
     assert.equal(new NativeBackend({ use: 'infer' }).layout, 'nhwc');
+    // volumes train blocked only where oneDNN has AVX-512 kernels for 16-channel blocks
+    const avx512 = (await import('../../src/engine/backends/native/addon.js')).loadAddon().info().avx512;
+    assert.equal(defaultLayout('fp32', 'train', 3), avx512 ? 'blocked' : 'nhwc');
+    assert.equal(defaultLayout('fp32', 'infer', 3), 'nhwc');
     process.env.UNETPP_LAYOUT = 'nhwc';
     assert.equal(new NativeBackend({ use: 'train' }).layout, 'nhwc');
     process.env.UNETPP_LAYOUT = 'nchw';

@@ -40,7 +40,9 @@ const VIEW_MIN = 1 << 17;
 export function defaultLayout(precision: Precision, use: BackendUse = 'train', dims: 2 | 3 = 2): ActLayout {
   const env = process.env.UNETPP_LAYOUT;
   if (env) return env as ActLayout;
-  if (dims === 3) return precision === 'fp32' && use === 'infer' ? 'nhwc' : 'blocked';
+  // Without AVX-512, oneDNN 2.6 has no direct kernels for 16-channel blocks: volumes train
+  // ~20% faster on NDHWC there, in half the memory (48^3, filters 16..128, AVX2)
+  if (dims === 3) return (precision === 'fp32' && use === 'infer') || !avx512() ? 'nhwc' : 'blocked';
   return precision === 'fp32' && use === 'infer' && !winogradOn() ? 'nhwc' : 'blocked';
 }
 /** Whether the addon runs 3x3 convs as Winograd (docs/engine.md): unless UNETPP_WINOGRAD=0. */
@@ -152,6 +154,12 @@ export function bf16Support(): { ok: boolean; reason: string } {
   const info = addon.info();
   if (info.bf16) return { ok: true, reason: '' };
   return { ok: false, reason: `this CPU has no native bf16 (oneDNN's effective ISA 0x${info.isa.toString(16)} lacks AVX512_BF16/AMX${process.env.ONEDNN_MAX_CPU_ISA ? `; ONEDNN_MAX_CPU_ISA=${process.env.ONEDNN_MAX_CPU_ISA}` : ''})` };
+}
+
+/** Whether oneDNN runs AVX-512 kernels here (false without the addon). */
+function avx512(): boolean {
+  const { addon } = tryLoadAddon();
+  return !!addon && !!addon.info().avx512;
 }
 
 /** Threads used by oneDNN and our kernels (default: all cores, or UNETPP_THREADS). */

@@ -22,7 +22,7 @@ function planned(p: DatasetPlan): Record<string, unknown> {
   const t = p.time;
   const common: Record<string, unknown> = {
     filters: p.network.filters, norm: p.network.norm, batchSize: p.batchSize,
-    ...(t.epochs > 0 ? { epochs: t.epochs, timeLimit: p.training.timeLimitSeconds } : {}),
+    ...(t.epochs > 0 ? { epochs: t.epochs, timeLimit: p.training.timeLimitSeconds, fitEpochsToTime: true } : {}),
     earlyStop: false,
   };
   if (p.kind === 'volume')
@@ -75,7 +75,7 @@ export async function planForTraining(dir: string, opts: Record<string, any>, cm
   for (const [name, value] of Object.entries(items)) {
     if (value === undefined) continue;
     // a stopping rule given on the command line replaces the plan's epochs and time limit
-    const stopGiven = (name === 'epochs' || name === 'timeLimit') && (given('epochs') || given('timeLimit'));
+    const stopGiven = ['epochs', 'timeLimit', 'fitEpochsToTime'].includes(name) && (given('epochs') || given('timeLimit'));
     const earlyGiven = name === 'earlyStop' && (given('patience') || given('earlyStop'));
     const sizeGiven = name === 'crop' && given('size');
     if (given(name)) kept.push(name);

@@ -10,6 +10,8 @@ export interface LrSchedule {
   onEpoch(metric?: number): void;
   state(): Record<string, number>;
   loadState(s: Record<string, number>): void;
+  /** Schedules over a fixed length: move the end (epochs re-planned to a time limit). */
+  setTotalSteps?(n: number): void;
 }
 
 export class ConstantLr implements LrSchedule {
@@ -49,8 +51,39 @@ export class CosineLr implements LrSchedule {
   }
   onStep(): void { this.t++; }
   onEpoch(): void {}
-  state(): Record<string, number> { return { t: this.t }; }
-  loadState(s: Record<string, number>): void { this.t = s.t ?? 0; }
+  state(): Record<string, number> { return { t: this.t, totalSteps: this.o.totalSteps }; }
+  loadState(s: Record<string, number>): void {
+    this.t = s.t ?? 0;
+    if (s.totalSteps) this.setTotalSteps(s.totalSteps);
+  }
+  /** A run whose length is re-planned (a time limit) moves the end; steps already taken stay. */
+  setTotalSteps(n: number): void { this.o.totalSteps = Math.max(n, (this.o.warmupSteps ?? 0) + 1); }
+}
+
+export interface PolyOptions {
+  lr: number;
+  /** Steps of the whole run; lr is 0 after them. */
+  totalSteps: number;
+  /** Exponent (nnU-Net's 0.9). */
+  power?: number;
+}
+
+/** nnU-Net's polynomial decay, per step: lr (1 - t / T)^power. */
+export class PolyLr implements LrSchedule {
+  readonly kind = 'poly';
+  private t = 0;
+  constructor(private readonly o: PolyOptions) {
+    if (!(o.totalSteps >= 1)) throw new Error(`poly schedule: totalSteps must be >= 1, got ${o.totalSteps}`);
+  }
+  lr(): number { return this.o.lr * Math.max(0, 1 - this.t / this.o.totalSteps) ** (this.o.power ?? 0.9); }
+  onStep(): void { this.t++; }
+  onEpoch(): void {}
+  state(): Record<string, number> { return { t: this.t, totalSteps: this.o.totalSteps }; }
+  loadState(s: Record<string, number>): void {
+    this.t = s.t ?? 0;
+    if (s.totalSteps) this.setTotalSteps(s.totalSteps);
+  }
+  setTotalSteps(n: number): void { this.o.totalSteps = Math.max(n, 1); }
 }
 
 export interface PlateauOptions {
@@ -118,15 +151,17 @@ export class PlateauLr implements LrSchedule {
 export type ScheduleOptions =
   | { kind: 'constant' }
   | ({ kind: 'cosine' } & Omit<CosineOptions, 'lr' | 'totalSteps'> & { totalSteps?: number })
+  | ({ kind: 'poly' } & Omit<PolyOptions, 'lr' | 'totalSteps'> & { totalSteps?: number })
   | ({ kind: 'plateau' } & Omit<PlateauOptions, 'lr'>);
 
-/** Builds a schedule for base lr `lr`; cosine's totalSteps defaults to `defaultTotalSteps`. */
+/** Builds a schedule for base lr `lr`; cosine's and poly's totalSteps default to `defaultTotalSteps`. */
 export function makeSchedule(o: ScheduleOptions, lr: number, defaultTotalSteps = 1): LrSchedule {
   switch (o.kind) {
     case 'constant': return new ConstantLr(lr);
     case 'cosine': return new CosineLr({ ...o, lr, totalSteps: o.totalSteps ?? defaultTotalSteps });
+    case 'poly': return new PolyLr({ ...o, lr, totalSteps: o.totalSteps ?? defaultTotalSteps });
     case 'plateau': return new PlateauLr({ ...o, lr });
-    default: throw new Error(`unknown lr schedule '${(o as { kind: string }).kind}': use constant, cosine or plateau`);
+    default: throw new Error(`unknown lr schedule '${(o as { kind: string }).kind}': use constant, cosine, poly or plateau`);
   }
 }
 

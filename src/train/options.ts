@@ -65,6 +65,10 @@ export interface TrainOptions {
   /** Stop after the epoch during which this many seconds of training have passed (the run's epochs before a
    *  resume included, so that a resumed run keeps its budget). */
   timeLimitSeconds?: number;
+  /** With a time limit: after each epoch, the epochs are re-planned to end with it, from the
+   *  epochs' measured time (a plan's step time, timed before training, can be off under load),
+   *  and a cosine or poly schedule moves its end with them. */
+  fitEpochsToTime?: boolean;
   /** Neither the time limit nor early stopping ends the run before this many epochs (default 0). */
   minEpochs?: number;
   /** Validate every this many epochs (default 1) and after the last; patience counts validations. */
@@ -78,8 +82,8 @@ export interface TrainOptions {
   meta?: Omit<CheckpointMeta, 'training'>;
 }
 
-export type Resolved = Required<Omit<TrainOptions, 'clipNorm' | 'crop' | 'samplesPerEpoch' | 'normalize' | 'timeLimitSeconds' | 'validate' | 'onEpoch' | 'augment' | 'log' | 'evalBatchSize' | 'minEpochs' | 'meta'>> &
-  Pick<TrainOptions, 'clipNorm' | 'crop' | 'samplesPerEpoch' | 'normalize' | 'timeLimitSeconds' | 'validate' | 'onEpoch' | 'augment' | 'meta'> & {
+export type Resolved = Required<Omit<TrainOptions, 'clipNorm' | 'crop' | 'samplesPerEpoch' | 'normalize' | 'timeLimitSeconds' | 'validate' | 'onEpoch' | 'augment' | 'log' | 'evalBatchSize' | 'minEpochs' | 'meta' | 'fitEpochsToTime'>> &
+  Pick<TrainOptions, 'clipNorm' | 'crop' | 'samplesPerEpoch' | 'normalize' | 'timeLimitSeconds' | 'validate' | 'onEpoch' | 'augment' | 'meta' | 'fitEpochsToTime'> & {
     log: ((line: string) => void) | null; evalBatchSize: number; minEpochs: number; loss: Required<Omit<NonNullable<TrainOptions['loss']>, 'headWeights'>> & { headWeights?: number[] };
   };
 

@@ -30,6 +30,8 @@ export interface TrainState {
   early: EarlyStopState;
   history: EpochRecord[];
   optimFile: string;
+  /** Epochs re-planned to a time limit (TrainOptions.fitEpochsToTime), kept across a resume. */
+  epochs?: number;
 }
 
 export function saveLast(dir: string, model: SegModel, state: Omit<TrainState, 'optimFile' | 'optimizer'>, optim: OptimState,

@@ -14,14 +14,14 @@ import type { CheckpointMeta, TrainingRecord } from '../io/checkpoint-meta.js';
 import { completeMeta } from '../io/meta-defaults.js';
 import { validateMeta } from '../io/meta-validate.js';
 import { makeOptimizer } from '../optim/make.js';
-import { makeSchedule, applyLr, type ScheduleOptions } from '../optim/schedule.js';
+import { makeSchedule, applyLr, type LrSchedule, type ScheduleOptions } from '../optim/schedule.js';
 import { clipGradNorm } from '../optim/clip.js';
 import type { Grad } from '../optim/types.js';
 import { resolveBackend } from './backend.js';
 import { EarlyStopping } from './early-stop.js';
 import { evaluate, validationLoaders, type ValMetrics } from './evaluate.js';
 import { writeLogs } from './log.js';
-import { resolveOptions, type TrainOptions, type Monitor } from './options.js';
+import { resolveOptions, type Resolved, type TrainOptions, type Monitor } from './options.js';
 import { PlanCache } from './plans.js';
 import { writeCurvesPng } from './plot.js';
 import { makeProgress } from './progress.js';
@@ -99,8 +99,28 @@ function runMeta(model: SegModel, o: TrainOptions): Omit<CheckpointMeta, 'traini
   return meta;
 }
 
+/**
+ * The epochs that end with the time limit, from the mean time of the epochs run so far (the
+ * last one counting as much as all before: validation or load may change), never fewer than
+ * the epochs done nor more than twice those asked for; a schedule over the run moves its end with them.
+ */
+function refitEpochs(o: Resolved, asked: number, history: EpochRecord[], started: number, epoch: number, steps: number,
+  schedule: LrSchedule): void {
+  if (o.timeLimitSeconds === undefined) return;
+  const mean = history.reduce((t, r) => t + r.seconds, 0) / history.length;
+  const perEpoch = (mean + history[history.length - 1].seconds) / 2;
+  const left = o.timeLimitSeconds - (Date.now() - started) / 1000;
+  // at most twice the epochs asked for: a plan timed under load is off by less than that
+  const epochs = Math.min(2 * asked, Math.max(epoch, epoch + Math.floor(left / perEpoch)));
+  if (epochs === o.epochs) return;
+  o.log?.(`time limit: ${epochs} epochs instead of ${o.epochs} (an epoch takes ${perEpoch.toFixed(1)} s; ${Math.max(0, left).toFixed(0)} s left)`);
+  o.epochs = epochs;
+  schedule.setTotalSteps?.(epochs * steps);
+}
+
 export async function train(model: SegModel, data: TrainData, options: TrainOptions): Promise<TrainResult> {
   const o = resolveOptions(options);
+  const asked = o.epochs;
   const meta = runMeta(model, o);
   mkdirSync(o.outDir, { recursive: true });
   const backend = await resolveBackend(o.backend, o.precision);
@@ -136,6 +156,7 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
     plans.restoreSteps(r.state.planSteps);
     history = r.state.history;
     epoch0 = r.state.epoch;
+    if (o.fitEpochsToTime && r.state.epochs) o.epochs = r.state.epochs;
     globalStep = r.state.globalStep;
     o.log?.(`resumed from ${join(o.outDir, LAST)} after epoch ${epoch0}`);
   }
@@ -143,6 +164,8 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
   const progress = makeProgress(o.progress, (s) => o.log?.(s));
   // the time limit counts the whole run: epochs before a resume (their recorded seconds) and this process's
   const started = Date.now() - 1000 * history.reduce((t, r) => t + r.seconds, 0);
+  // a resumed run may have another time limit: its epochs are fitted again before it goes on
+  if (o.fitEpochsToTime && history.length) refitEpochs(o, asked, history, started, epoch0, trainLoader.length, schedule);
   const stepTimes: number[] = [];
   let stoppedBy: TrainResult['stoppedBy'] = 'epochs';
   if (epoch0 >= o.minEpochs && epoch0 > 0 && early.shouldStop() && o.patience !== false) stoppedBy = 'early-stopping';
@@ -194,6 +217,7 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
       best: improved, seconds: (Date.now() - t0) / 1000, steps,
     };
     history = [...history, record];
+    if (o.fitEpochsToTime) refitEpochs(o, asked, history, started, epoch, trainLoader.length, schedule);
     const training: TrainingRecord = {
       epoch, epochs: o.epochs, monitor: o.monitor, ...(Number.isFinite(value) ? { value } : {}), status: 'running',
     };
@@ -201,6 +225,7 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
     saveLast(o.outDir, model, {
       version: 1, epoch, globalStep, loader: trainLoader.getState(), planSteps: plans.trainSteps(),
       schedule: { kind: schedule.kind, state: schedule.state() }, early: early.state(), history,
+      ...(o.fitEpochsToTime ? { epochs: o.epochs } : {}),
     }, opt.state(), { ...meta, training });
     writeLogs(o.outDir, history);
     if (o.plot) await writeCurvesPng(join(o.outDir, 'curves.png'), history);

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ParamStore } from '../../src/engine/params.js';
-import { Adam, Sgd, clipGradNorm, CosineLr, PlateauLr, Optimizer } from '../../src/optim/index.js';
+import { Adam, Sgd, clipGradNorm, CosineLr, PolyLr, PlateauLr, Optimizer } from '../../src/optim/index.js';
 import { FUSED_MIN_SIZE } from '../../src/optim/fused.js';
 
 const p0 = [0.5, -1.5, 2.0, 0.0];
@@ -107,4 +107,18 @@ test('plateau matches ReduceLROnPlateau (max, factor 0.5, patience 2, cooldown 1
     return s.lr();
   });
   assert.deepEqual(got, want);
+});
+
+test('poly is nnU-Net\'s lr (1 - t/T)^0.9; its end moves with setTotalSteps and survives state()', () => {
+  const s = new PolyLr({ lr: 0.01, totalSteps: 10 });
+  const seen: number[] = [];
+  for (let t = 0; t < 12; t++) { seen.push(s.lr()); s.onStep(); }
+  seen.forEach((v, t) => assert.ok(Math.abs(v - 0.01 * Math.max(0, 1 - t / 10) ** 0.9) < 1e-15, `step ${t}: ${v}`));
+  const r = new PolyLr({ lr: 1, totalSteps: 4, power: 1 });
+  r.onStep(); r.onStep();
+  r.setTotalSteps(8);
+  assert.equal(r.lr(), 0.75);
+  const copy = new PolyLr({ lr: 1, totalSteps: 4, power: 1 });
+  copy.loadState(r.state());
+  assert.equal(copy.lr(), 0.75);
 });

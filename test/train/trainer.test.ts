@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { train, NonFiniteLossError } from '../../src/train/trainer.js';
 import { ReferenceBackend } from '../../src/engine/backends/reference.js';
 import { loadModel } from '../../src/io/checkpoint.js';
+import { loadLast } from '../../src/train/state.js';
 import { tinyData, tinyModel, tmp } from './helpers.js';
 
 const backend = new ReferenceBackend({ dtype: 'float32' });
@@ -60,6 +61,23 @@ test('the time limit counts the epochs before a resume: a spent budget trains no
   // an ample budget trains on to the epochs asked for
   const r2 = await train(tinyModel(), tinyData(), { ...quiet, outDir: dir, epochs: 4, batchSize: 4, backend, patience: false, resume: true, timeLimitSeconds: 3600 });
   assert.equal(r2.epochs, 4);
+});
+
+test('epochs fitted to the time limit: a spent limit ends the run after one epoch, the poly schedule ends with it, a resume keeps the fit', async () => {
+  const dir = tmp('fit');
+  const lines: string[] = [];
+  const opts = { progress: false, log: (l: string) => lines.push(l), outDir: dir, batchSize: 4, backend, patience: false as const,
+    schedule: { kind: 'poly' as const }, fitEpochsToTime: true };
+  // a limit shorter than one epoch: after epoch 1 nothing fits, so 1 epoch instead of 6
+  const r = await train(tinyModel(), tinyData(), { ...opts, epochs: 6, timeLimitSeconds: 1e-3 });
+  assert.equal(r.epochs, 1);
+  assert.ok(lines.some((l) => /^time limit: 1 epochs instead of 6 \(an epoch takes [\d.]+ s; 0 s left\)$/.test(l)), lines.join('\n'));
+  const { state } = loadLast(dir);
+  assert.equal(state.epochs, 1);
+  assert.equal(state.schedule.state.totalSteps, state.globalStep, 'the schedule ends with the last step');
+  // a resume with an ample limit re-fits from the recorded epoch count upwards, to at most twice those asked
+  const r2 = await train(tinyModel(), tinyData(), { ...opts, epochs: 3, timeLimitSeconds: 3600, resume: true });
+  assert.equal(r2.epochs, 6);
 });
 
 test('resume refuses another model config, and a missing checkpoint', async () => {

@@ -31,6 +31,7 @@ export function trainCommand(): Command {
     .addOption(new Option('--optimizer <name>', 'optimiser').argParser(oneOf('adam', 'adamw', 'sgd')).default('adam'))
     .option('--weight-decay <x>', 'weight decay', float(0), 0)
     .option('--momentum <x>', 'SGD momentum', float(0, 1), 0.9)
+    .option('--no-nesterov', 'SGD: plain momentum instead of Nesterov\'s')
     .addOption(new Option('--schedule <name>', 'learning-rate schedule (poly: nnU-Net\'s (1 - t/T)^0.9)').argParser(oneOf('constant', 'cosine', 'poly', 'plateau')).default('constant'))
     .option('--warmup-steps <n>', 'cosine: linear warmup steps', int(0))
     .addOption(new Option('--loss <kind>', 'loss (bce_dice: the paper\'s)').argParser(oneOf('bce_dice', 'bce', 'dice', 'ce_dice', 'ce')))
@@ -134,7 +135,7 @@ function commonOptions(opts: Record<string, any>): TrainOptions {
     : opts.schedule === 'poly' ? { kind: 'poly' } : opts.schedule === 'plateau' ? { kind: 'plateau' } : { kind: 'constant' };
   return {
     outDir: opts.out, epochs: opts.epochs, batchSize: opts.batchSize ?? 8, backend: opts.backend, precision: opts.precision,
-    optimizer: opts.optimizer === 'sgd' ? { kind: 'sgd', lr, momentum: opts.momentum, weightDecay: opts.weightDecay }
+    optimizer: opts.optimizer === 'sgd' ? { kind: 'sgd', lr, momentum: opts.momentum, nesterov: opts.nesterov !== false, weightDecay: opts.weightDecay }
       : { kind: 'adam', lr, weightDecay: opts.weightDecay, decoupled: opts.optimizer === 'adamw' },
     schedule, clipNorm: opts.clipNorm, monitor: opts.monitor, patience: opts.earlyStop === false ? false : opts.patience,
     seed: opts.seed, resume: !!opts.resume, checkFinite: !!opts.checkFinite, validateEvery: opts.valEvery,

@@ -1,12 +1,15 @@
 // Optional npm packages (the HTTP service's, the queue's, the DICOM codecs, onnxruntime-node) are
 // optional peer dependencies: `npm install unetpp` leaves them out, so each is imported on first use
 // and, when absent, the error names the package and the command that installs it.
-import { readFileSync } from 'node:fs';
+// The browser page bundles this file too (DICOM codecs): no static node: import, no literal URL for Vite to bundle.
+const PACKAGE_JSON = '../../../package.json'; // from dist/src/io
 
 /** The range package.json asks for (peer or dev dependency), so the fix installs a version that works. */
 function wantedRange(pkg: string): string | undefined {
   try {
-    const json = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as Record<string, any>;
+    const fs = globalThis.process?.getBuiltinModule?.('node:fs') as typeof import('node:fs') | undefined;
+    if (!fs) return undefined;
+    const json = JSON.parse(fs.readFileSync(new URL(PACKAGE_JSON, import.meta.url), 'utf8')) as Record<string, any>;
     return json.peerDependencies?.[pkg] ?? json.devDependencies?.[pkg] ?? json.dependencies?.[pkg];
   } catch {
     return undefined;

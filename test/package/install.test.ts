@@ -46,13 +46,13 @@ try {
 }
 `;
 
-function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, timeout = 120_000): SpawnSyncReturns<string> {
+function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, timeout = 300_000): SpawnSyncReturns<string> {
   const r = spawnSync(cmd, args, { cwd, env, encoding: 'utf8', timeout });
   assert.equal(r.status, 0, `${cmd} ${args.join(' ')} (in ${cwd}) exited ${r.status ?? r.signal}:\n${r.stdout}\n${r.stderr}`);
   return r;
 }
 
-test('npm pack, npm install into an empty project, npx unetpp, subpath imports type-checked and run', { skip, timeout: 240_000 }, () => {
+test('npm pack, npm install into an empty project, npx unetpp, subpath imports type-checked and run', { skip, timeout: 900_000 }, () => {
   assert.equal(missing, '', missing);
   const tmp = mkdtempSync(join(tmpdir(), 'unetpp-package-'));
   try {
@@ -71,8 +71,8 @@ test('npm pack, npm install into an empty project, npx unetpp, subpath imports t
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
     const install = ['install', '--foreground-scripts', ...tarballs];
     // --offline needs npm's metadata of every dependency in the cache; npm ci caches only tarballs
-    let r = spawnSync('npm', [...install, '--offline'], { cwd: app, env, encoding: 'utf8', timeout: 120_000 });
-    if (r.status !== 0 && /ENOTCACHED/.test(r.stderr)) r = spawnSync('npm', [...install, '--prefer-offline'], { cwd: app, env, encoding: 'utf8', timeout: 120_000 });
+    let r = spawnSync('npm', [...install, '--offline'], { cwd: app, env, encoding: 'utf8', timeout: 300_000 });
+    if (r.status !== 0 && /ENOTCACHED/.test(r.stderr)) r = spawnSync('npm', [...install, '--prefer-offline'], { cwd: app, env, encoding: 'utf8', timeout: 300_000 });
     assert.equal(r.status, 0, `npm install failed:\n${r.stdout}\n${r.stderr}`);
     const installLog = r.stdout + r.stderr;
     if (prebuilt) assert.match(installLog, new RegExp(`using the prebuilt native backend \\(${platform!.name}\\); not building`));

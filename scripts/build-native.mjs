@@ -1,7 +1,9 @@
 // The package's `install` script: builds the oneDNN addon (build/Release/unetpp_native.node)
-// with node-gyp. It never fails the install: without oneDNN or a compiler the engine falls
-// back to the reference backend, so we print one clear line and exit 0.
+// with node-gyp, unless the prebuilt platform package (unetpp-linux-x64-gnu, an optional
+// dependency) loads here, or UNETPP_BUILD_FROM_SOURCE is set. It never fails the install: without
+// oneDNN or a compiler the engine falls back to the reference backend, so we print one clear line and exit 0.
 import { existsSync, realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +14,29 @@ const header = '/usr/include/oneapi/dnnl/dnnl.hpp';
 if (process.env.UNETPP_SKIP_NATIVE) {
   console.log('unetpp: UNETPP_SKIP_NATIVE is set, not building the native backend');
   process.exit(0);
+}
+/** The prebuilt addon's package name if it loads in this process, else null (also in a clone before tsc). */
+async function prebuiltLoads() {
+  const platform = join(root, 'dist', 'src', 'engine', 'backends', 'native', 'platform.js');
+  if (!existsSync(platform)) return null;
+  const pkg = (await import(platform)).platformPackage();
+  if (!pkg) return null;
+  const req = createRequire(join(root, 'package.json'));
+  try {
+    req(join(dirname(req.resolve(`${pkg.name}/package.json`)), 'unetpp_native.node'));
+    return pkg.name;
+  } catch (e) {
+    if (e.code !== 'MODULE_NOT_FOUND') console.log(`unetpp: the prebuilt ${pkg.name} does not load here (${String(e.message).split('\n')[0]}); building from source`);
+    return null;
+  }
+}
+
+if (!process.env.UNETPP_BUILD_FROM_SOURCE) {
+  const name = await prebuiltLoads();
+  if (name) {
+    console.log(`unetpp: using the prebuilt native backend (${name}); not building (UNETPP_BUILD_FROM_SOURCE=1 npm rebuild unetpp builds one for this CPU)`);
+    process.exit(0);
+  }
 }
 if (!existsSync(header)) {
   console.log(`unetpp: oneDNN not found (${header}); using the slower reference backend. To build the native one: apt-get install -y libdnnl-dev, then node scripts/build-native.mjs (or npm rebuild unetpp)`);

@@ -27,5 +27,5 @@ export { runBench } from './bench/index.js';
 export { createEnsemble } from './infer/ensemble.js';
 export { makeFolds, runFold, summarize as summarizeFolds } from './cv/index.js';
 export type { Folds, FoldSpec, FoldResult, CvSummary } from './cv/index.js';
-// The HTTP service and the queue (they load fastify / bullmq): import them from
-// 'unetpp/dist/src/serve/index.js' and 'unetpp/dist/src/queue/index.js'.
+// Also by subpath: 'unetpp/data', 'unetpp/train', 'unetpp/infer', 'unetpp/metrics', 'unetpp/io', and the
+// HTTP service and the queue, whose optional packages (fastify, bullmq) only they load: 'unetpp/serve', 'unetpp/queue'.

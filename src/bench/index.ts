@@ -8,6 +8,7 @@ import { benchModel, benchSegModel, inferencePlan, kernelFloor, trainStepper, me
 import { runPeer, PeerResult } from './peer.js';
 import { startPeers, stopPeers, timeRounds } from './rounds.js';
 import type { OrtPeer } from './ort.js';
+import { optionalImport } from '../io/optional-import.js';
 
 export interface BenchOptions {
   batch: number; size: number; steps: number; warmup: number; ds: boolean; channels: number;
@@ -202,6 +203,7 @@ async function benchOrt(model: ReturnType<typeof benchModel>, m: ModelBenchOptio
     export: 'unetpp ONNX export, accurate mode, sides fixed', intra_op_threads: threads };
   let ort: typeof import('./ort.js'), peer: OrtPeer;
   try {  // loaded here, so that the other parts run where onnxruntime-node does not
+    await optionalImport(() => import('onnxruntime-node'), 'onnxruntime-node', "the bench's onnxruntime peer");
     ort = await import('./ort.js');
     line.version = ort.OrtPeer.version;
     peer = await ort.OrtPeer.create(model.model, model.x, [m.batch, m.channels, ...spatial(m)], threads);

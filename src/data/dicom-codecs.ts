@@ -11,6 +11,7 @@
 // their bundled URLs to setCodecWasmUrls. Errors are one line without the file name (the
 // callers add it). Greyscale only (one sample per pixel): what a volume needs.
 import dicomParser from 'dicom-parser';
+import { optionalImport } from '../io/optional-import.js';
 
 export type StoredPixels = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
 
@@ -232,9 +233,12 @@ function emscripten(key: WasmCodec, load: () => Promise<unknown>): Promise<EmMod
 }
 
 const loaders: Record<WasmCodec, [cls: string, load: () => Promise<unknown>, label: string]> = {
-  charls: ['JpegLSDecoder', () => import('@cornerstonejs/codec-charls/decodewasmjs'), 'JPEG-LS (CharLS)'],
-  openjpeg: ['J2KDecoder', () => import('@cornerstonejs/codec-openjpeg/decodewasmjs'), 'JPEG 2000 (OpenJPEG)'],
-  'libjpeg-turbo': ['JPEGDecoder', () => import('@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs'), 'JPEG (libjpeg-turbo)'],
+  charls: ['JpegLSDecoder', () => optionalImport(() => import('@cornerstonejs/codec-charls/decodewasmjs'),
+    '@cornerstonejs/codec-charls', 'decoding JPEG-LS DICOM'), 'JPEG-LS (CharLS)'],
+  openjpeg: ['J2KDecoder', () => optionalImport(() => import('@cornerstonejs/codec-openjpeg/decodewasmjs'),
+    '@cornerstonejs/codec-openjpeg', 'decoding JPEG 2000 DICOM'), 'JPEG 2000 (OpenJPEG)'],
+  'libjpeg-turbo': ['JPEGDecoder', () => optionalImport(() => import('@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs'),
+    '@cornerstonejs/codec-libjpeg-turbo-8bit', 'decoding JPEG baseline DICOM'), 'JPEG (libjpeg-turbo)'],
 };
 
 async function wasmDecode(key: WasmCodec, bytes: Uint8Array, fmt: FrameFormat): Promise<StoredPixels> {
@@ -290,7 +294,8 @@ let losslessDecoder: Promise<new () => LosslessDecoder> | undefined;
  * one too high; T.81 (and dcmtk, GDCM) take the integer part, (Ra + Rb) >> 1.
  */
 function losslessDecoderClass(): Promise<new () => LosslessDecoder> {
-  losslessDecoder ??= import('@cornerstonejs/jpeg-lossless-decoder-js').then(({ Decoder }) => class extends Decoder {
+  losslessDecoder ??= optionalImport(() => import('@cornerstonejs/jpeg-lossless-decoder-js'), '@cornerstonejs/jpeg-lossless-decoder-js',
+    'decoding JPEG lossless DICOM').then(({ Decoder }) => class extends Decoder {
     override select7(c?: number): number {
       return (this.getPreviousX(c) + this.getPreviousY(c)) >> 1;
     }

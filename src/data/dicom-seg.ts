@@ -4,7 +4,7 @@
 // are written only where a segment has voxels. The label map is on the series' own grid (as
 // readDicomSeries returns it: x = column, y = row, z = slice along the normal).
 import { readFile } from 'node:fs/promises';
-import dcmjs from 'dcmjs';
+import { optionalImport } from '../io/optional-import.js';
 import { writeFileAtomic } from './atomic.js';
 import { expandPlanes, planeNames, type LabelSpec } from './labels.js';
 import { fileError } from './read-image.js';
@@ -26,6 +26,7 @@ const lab16 = ([l, a, b]: number[]) => [Math.round((l / 100) * 65535), Math.roun
 export async function writeDicomSeg(path: string, labels: Uint8Array, spec: LabelSpec, source: DicomVolume, o: DicomSegOptions = {}): Promise<void> {
   const [X, Y, Z] = source.dims;
   if (labels.length !== X * Y * Z) throw new Error(`writeDicomSeg: ${labels.length} labels for a ${X}x${Y}x${Z} series`);
+  const { default: dcmjs } = await optionalImport(() => import('dcmjs'), 'dcmjs', 'writing DICOM SEG (writeDicomSeg)');
   dcmjs.log.setLevel('error');
   const { data } = dcmjs;
   const datasets = await Promise.all(source.files.map(async (f) => {

@@ -1,13 +1,13 @@
 // Cross-validation folds as queue jobs: one job per fold, trained by whichever workers are
 // running; a fold whose worker dies resumes from its last.safetensors on the next one.
-import { Queue } from 'bullmq';
 import { randomBytes } from 'node:crypto';
-import { CV_QUEUE, connectRedis } from './connection.js';
+import { CV_QUEUE, connectRedis, queueModules } from './connection.js';
 import { waitForJobs } from './wait.js';
 import type { FoldSpec, FoldResult } from '../cv/fold.js';
 
 export async function submitFolds(specs: FoldSpec[], redis: string, onFold: (spec: FoldSpec, r: FoldResult | Error) => void,
                                   opts: { attempts?: number } = {}): Promise<void> {
+  const { Queue } = await queueModules();
   const connection = await connectRedis(redis);
   const queue = new Queue<FoldSpec, FoldResult>(CV_QUEUE, { connection });
   queue.on('error', () => {});

@@ -7,11 +7,10 @@
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Queue } from 'bullmq';
 import { waitForJobs } from './wait.js';
 import { readCheckpointMeta } from '../io/checkpoint.js';
 import { listInputs } from '../infer/files.js';
-import { PREDICT_QUEUE, connectRedis, redactUrl } from './connection.js';
+import { PREDICT_QUEUE, connectRedis, queueModules, redactUrl } from './connection.js';
 import { planOutputs } from './outputs.js';
 import { doneRecord, fileSha256, fingerprint } from './sidecar.js';
 import type { PredictJob, PredictResult } from './jobs.js';
@@ -58,6 +57,7 @@ export async function submitPredictions(inputs: string[], o: SubmitOptions): Pro
   o.onProgress?.(status);
   if (!todo.length) return { ...report, seconds: (performance.now() - t0) / 1000 };
 
+  const { Queue } = await queueModules();
   const connection = await connectRedis(o.redis);
   let lost = false, closing = false;
   connection.on('close', () => {

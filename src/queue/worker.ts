@@ -1,10 +1,10 @@
 // A queue worker: BullMQ workers on the prediction and cross-validation queues, in one
 // process. A job whose worker dies (kill -9) keeps its lock until lockDuration passes; then
 // any worker's stalled-job check puts it back in the queue and another worker takes it.
-import { Worker, type Job } from 'bullmq';
+import type { Job, Worker } from 'bullmq';
 import type { Backend } from '../engine/backend.js';
 import type { BackendFor } from '../infer/predictor-cache.js';
-import { CV_QUEUE, PREDICT_QUEUE, redisConnection } from './connection.js';
+import { CV_QUEUE, PREDICT_QUEUE, queueModules, redisConnection } from './connection.js';
 import { PredictJobRunner } from './predict-job.js';
 import { confine } from './roots.js';
 import type { PredictJob, PredictResult } from './jobs.js';
@@ -36,14 +36,15 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
-export function startWorker(o: WorkerOptions): RunningWorker {
+export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
+  const { Redis, Worker } = await queueModules();
   const log = o.log ?? (() => {});
   const common = {
     lockDuration: o.lockDuration ?? 30000, stalledInterval: o.stalledInterval ?? 30000, maxStalledCount: o.maxStalledCount ?? 2,
   };
   const workers: Worker[] = [];
   const connections: ReturnType<typeof redisConnection>[] = []; // ours to close: BullMQ leaves given connections open
-  const connection = () => { const c = redisConnection(o.redis); connections.push(c); return c; };
+  const connection = () => { const c = redisConnection(o.redis, Redis); connections.push(c); return c; };
   const queues = o.queues ?? ['predict', 'cv'];
   if (queues.includes('predict')) {
     if (!o.roots?.length)

@@ -3,8 +3,8 @@
 // drain (503), its Origin (403), its API key (401), the queue (503); drain() answers what is
 // in flight within a deadline.
 import { basename } from 'node:path';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import multipart from '@fastify/multipart';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { optionalImport } from '../io/optional-import.js';
 import { HttpError, kindOfStatus, redactPaths } from './errors.js';
 import { ServeMetrics } from './metrics.js';
 import { MicroBatcher } from './batcher.js';
@@ -52,7 +52,13 @@ export interface Service {
 const AUTH_ROUTES = new Set(['/v1/predict', '/v1/models']);
 
 export async function createService(models: ModelRegistry, o: ServeOptions): Promise<Service> {
-  const metrics = new ServeMetrics();
+  const feature = 'the HTTP service (unetpp serve)';
+  const [{ default: Fastify }, { default: multipart }, prom] = await Promise.all([
+    optionalImport(() => import('fastify'), 'fastify', feature),
+    optionalImport(() => import('@fastify/multipart'), '@fastify/multipart', feature),
+    optionalImport(() => import('prom-client'), 'prom-client', feature),
+  ]);
+  const metrics = new ServeMetrics(prom);
   const plans = new PlanCache(o.planCacheBytes ?? 2 ** 31);
   models.cache.watcher = plans;
   const batcher = new MicroBatcher({

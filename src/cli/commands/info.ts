@@ -57,7 +57,11 @@ export function infoCommand(): Command {
     if (opts.level !== undefined) cfg.level = opts.level;
     const info = describeModel(cfg, { size: opts.size });
     if (opts.json) console.log(JSON.stringify(meta ? { ...info, meta } : info, null, 2));
-    else console.log(meta ? `${formatInfo(info).trimEnd()}\n${formatMeta(meta)}` : formatInfo(info));
+    else {
+      console.log(meta ? `${formatInfo(info).trimEnd()}\n${formatMeta(meta)}` : formatInfo(info));
+      const { describeBackend } = await import('../../engine/backends/describe.js'); // loads the addon: text output only
+      console.log(`backend: ${describeBackend()}`);
+    }
   }));
   return cmd;
 }

@@ -4,6 +4,7 @@ import { addCommon, action, CliError } from '../common.js';
 import { addModelSource, loadModelSource } from '../model-source.js';
 import { checkTileFlag } from '../window.js';
 import { resolveBackend } from '../backend.js';
+import { describeBackend } from '../../engine/backends/describe.js';
 import { float, int, memorySize, oneOf, size } from '../parse.js';
 import { describeTiling, type Tiling } from '../../infer/predict.js';
 import { loadEnsembleSource } from '../ensemble-source.js';
@@ -100,6 +101,7 @@ export function predictCommand(): Command {
     const postprocess = postprocessSetting(opts, entry); // an ensemble's entry has no rules
     const run: PredictInputOptions = { settings, ...inputSettings(opts), postprocess, encode: false }; // writePrediction encodes
     const cases = await casesOf(entry, inputs, !!opts.stack);
+    console.log(`backend: ${describeBackend(backend)}`);
     const t0 = performance.now();
     for (const [i, paths] of cases.entries()) {
       const p = await predictInput(entry, cache, inputFromPaths(paths), run);

@@ -17,6 +17,7 @@ import { volumeRunMeta } from '../../train/run-meta.js';
 import type { TrainOptions } from '../../train/options.js';
 import { existsSync } from 'node:fs';
 import { resolveBackend } from '../backend.js';
+import { describeBackend } from '../../engine/backends/describe.js';
 import { updateMeta } from '../../io/checkpoint.js';
 import { checkpointEntry } from '../../infer/model-entry.js';
 import { PredictorCache } from '../../infer/predictor-cache.js';
@@ -93,6 +94,7 @@ export async function trainVolumesCommand(dataDir: string, opts: Record<string, 
   const draws = epochDraws(opts, 2, train.length, batchGiven);
   const batchSize = draws.batchSize, samplesPerEpoch = draws.samplesPerEpoch ?? train.length;
   const loss = opts.loss ?? (softmax ? 'ce_dice' : 'bce_dice');
+  console.log(`backend: ${opts.backend === 'reference' ? 'reference (chosen with --backend)' : describeBackend()}`);
   console.log(`training 3D ${model.config.arch} (${model.config.preset}, ${model.config.norm} norm, filters ${model.config.filters.join(',')}, ` +
     `${model.params.count().toLocaleString('en')} params) on ${train.length} train / ` +
     `${val === train ? 'the same' : val.length} val volumes from ${dataDir}; ` +

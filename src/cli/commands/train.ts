@@ -18,6 +18,7 @@ import { trainVolumesCommand, patchSize, spacingList } from './train-volumes.js'
 import { epochDraws } from '../epoch-draws.js';
 import { fitTrainMemory, trainCrop, windowedValidation } from '../train-shape.js';
 import { resolveBackend } from '../backend.js';
+import { describeBackend } from '../../engine/backends/describe.js';
 import { addPlanOptions, planForTraining } from '../plan-train.js';
 
 export function trainCommand(): Command {
@@ -106,6 +107,7 @@ export function trainCommand(): Command {
     const softmax = model.config.classes > 1 && model.config.multiclass === 'softmax';
     const loss = { kind: opts.loss ?? (softmax ? 'ce_dice' : 'bce_dice'), bceWeight: opts.bceWeight };
     const backend = await resolveBackend(opts.backend, opts.precision);
+    console.log(`backend: ${describeBackend(backend)}`);
     const size: [number, number] = [trainSet[0].image.height, trainSet[0].image.width];
     const want = { batchSize: draws.batchSize, crop: trainCrop(opts, trainSet, model.config) };
     const explicit = { batch: opts.batchSize !== undefined, crop: !!opts.crop };

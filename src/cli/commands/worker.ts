@@ -30,7 +30,7 @@ export function workerCommand(): Command {
     const { startWorker } = await import('../../queue/worker.js');
     const { connectRedis, redactUrl } = await import('../../queue/connection.js');
     (await connectRedis(opts.redis)).disconnect(); // fail now, with the URL, if Redis is not there
-    const w = startWorker({
+    const w = await startWorker({
       redis: opts.redis, backend: backendFor, train: { backend: opts.backend, precision: opts.precision }, queues, roots,
       concurrency: opts.concurrency, lockDuration: opts.lockDuration, stalledInterval: opts.stalledInterval, maxStalledCount: opts.maxStalled,
       log: (s) => console.log(`${new Date().toISOString()} ${s}`),

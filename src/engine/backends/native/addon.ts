@@ -1,11 +1,13 @@
-// Loads the oneDNN addon (build/Release/unetpp_native.node, built by scripts/build-native.mjs)
-// and types its exports. Loading is lazy and never throws at import time: callers ask
-// loadAddon() and get the reason when it is unavailable.
+// Loads the oneDNN addon and types its exports: $UNETPP_NATIVE_PATH, else the package's own build
+// (build/Release/unetpp_native.node, by scripts/build-native.mjs: -march=native, made only when no
+// prebuilt one loads or when asked for), else the prebuilt platform package (unetpp-linux-x64-gnu).
+// Loading is lazy and never throws at import time: callers ask loadAddon() and get the reason.
 import { createRequire } from 'node:module';
 import { isMainThread } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { platformPackage } from './platform.js';
 
 type F = Float32Array;
 type Opt = Float32Array | null;
@@ -115,9 +117,12 @@ export interface NativeAddon {
 const FILE = join('build', 'Release', 'unetpp_native.node');
 export const NATIVE_FIX = 'apt-get install -y libdnnl-dev, then node scripts/build-native.mjs in the unetpp package';
 
+/** Where the addon came from: the environment's path, a build from source, or the prebuilt package. */
+export type AddonSource = 'env' | 'source-build' | 'prebuilt';
+interface Candidate { path: string; source: AddonSource; label: string }
+
 /** The package root's build/Release/unetpp_native.node, found by walking up from this file. */
-function findAddon(): string | null {
-  if (process.env.UNETPP_NATIVE_PATH) return process.env.UNETPP_NATIVE_PATH;
+function localBuild(): string | null {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const p = join(dir, FILE);
@@ -128,10 +133,39 @@ function findAddon(): string | null {
   }
 }
 
-let cached: { addon: NativeAddon | null; reason: string } | undefined;
+/** The platform package's addon, resolved as an import of this package would resolve it. */
+function prebuilt(): Candidate | null {
+  const pkg = platformPackage();
+  if (!pkg) return null;
+  try {
+    const json = createRequire(import.meta.url).resolve(`${pkg.name}/package.json`);
+    return { path: join(dirname(json), 'unetpp_native.node'), source: 'prebuilt', label: pkg.name };
+  } catch {
+    return null;
+  }
+}
+
+function candidates(): Candidate[] {
+  const env = process.env.UNETPP_NATIVE_PATH;
+  if (env) return [{ path: env, source: 'env', label: `UNETPP_NATIVE_PATH=${env}` }];
+  const local = localBuild();
+  const pre = prebuilt();
+  return [...(local ? [{ path: local, source: 'source-build' as const, label: local }] : []), ...(pre ? [pre] : [])];
+}
+
+export interface AddonLoad {
+  addon: NativeAddon | null;
+  /** Why it is null ('' when loaded). */
+  reason: string;
+  /** Which addon loaded (path or package), when one did. */
+  source?: AddonSource;
+  from?: string;
+}
+
+let cached: AddonLoad | undefined;
 
 /** The addon, or null with the reason it cannot be used. Loaded once per process. */
-export function tryLoadAddon(): { addon: NativeAddon | null; reason: string } {
+export function tryLoadAddon(): AddonLoad {
   if (cached) return cached;
   // OpenMP's wait policy is left to the user (libgomp reads OMP_WAIT_POLICY when the addon
   // loads). Measured on 2 cores: passive is ~15-40% faster per training step while another
@@ -142,15 +176,18 @@ export function tryLoadAddon(): { addon: NativeAddon | null; reason: string } {
   if (!isMainThread && !/^passive$/i.test(process.env.OMP_WAIT_POLICY ?? ''))
     process.emitWarning('the native backend in a worker thread needs OMP_WAIT_POLICY=passive in the environment the process starts with; ' +
       'without it the process may crash when the worker exits (docs/engine.md, "Worker threads")', { code: 'UNETPP_OMP_WORKER' });
-  const path = findAddon();
-  if (!path) cached = { addon: null, reason: `native addon not built (${FILE} missing)` };
-  else {
+  const pkg = platformPackage();
+  const failures: string[] = [];
+  for (const c of candidates()) {
     try {
-      cached = { addon: createRequire(import.meta.url)(path) as NativeAddon, reason: '' };
+      cached = { addon: createRequire(import.meta.url)(c.path) as NativeAddon, reason: '', source: c.source, from: c.label };
+      return cached;
     } catch (e) {
-      cached = { addon: null, reason: `native addon failed to load: ${String((e as Error).message).split('\n')[0]}` };
+      failures.push(`${c.label} failed to load: ${String((e as Error).message).split('\n')[0]}`);
     }
   }
+  const none = `native addon not built (${FILE} missing${pkg ? `, no ${pkg.name} package` : ''})`;
+  cached = { addon: null, reason: failures.length ? `native addon ${failures.join('; ')}` : none };
   return cached;
 }
 

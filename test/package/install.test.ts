@@ -1,0 +1,104 @@
+// unetpp as users install it: the release tarballs (scripts/pack.mjs; with the prebuilt platform package
+// when npm/<platform>/ exists) installed into an empty project with a clean HOME from npm's cache, then
+// `npx unetpp --help`, a TypeScript file importing every subpath type-checked and run (it writes a tiny
+// model and an image), `npx unetpp predict` on them, and the queue's missing optional package named.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { platformPackage } from '../../src/engine/backends/native/platform.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const npmCache = spawnSync('npm', ['config', 'get', 'cache'], { cwd: ROOT, encoding: 'utf8' });
+const missing = npmCache.error ? 'npm not found (it ships with Node.js)' : !existsSync(join(ROOT, 'node_modules', 'typescript'))
+  ? 'typescript not installed: npm ci' : '';
+// CI must run it: a missing tool fails there instead of skipping
+const skip = missing && !process.env.CI ? missing : false;
+const platform = platformPackage();
+const prebuilt = !!platform && existsSync(join(ROOT, 'npm', platform.dir, 'unetpp_native.node'));
+
+const USE_TS = `
+import { SegModel, getBackend, io } from 'unetpp';
+import { syntheticNuclei, writeImagePng } from 'unetpp/data';
+import { train, type TrainOptions } from 'unetpp/train';
+import { createPredictor, type Predictor } from 'unetpp/infer';
+import { binaryScores } from 'unetpp/metrics';
+import { saveModel } from 'unetpp/io';
+import type { ServeOptions } from 'unetpp/serve';
+import { connectRedis } from 'unetpp/queue';
+
+const model = new SegModel({ preset: 'bn', inChannels: 3, deepSupervision: true, filters: [4, 8, 16], seed: 1 });
+saveModel('model.safetensors', model, io.completeMeta(model.config, { input: { kind: 'image', normalize: { kind: 'zscore' } } }, 'train'));
+const [sample] = syntheticNuclei({ count: 1, width: 40, height: 40 });
+await writeImagePng('cell.png', sample.image);
+const predictor: Predictor = createPredictor(model, { backend: getBackend('auto', 'fp32', 'infer') });
+const opts: Partial<TrainOptions> = { epochs: 1 };
+const serve: Partial<ServeOptions> = { maxBatch: 2 };
+console.log(JSON.stringify({ train: typeof train, scores: typeof binaryScores, predictor: typeof predictor, opts, serve }));
+try {
+  await connectRedis('redis://127.0.0.1:6379', 500);
+  console.log('queue: connected');
+} catch (e) {
+  console.log('queue: ' + (e as Error).message);
+}
+`;
+
+function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, timeout = 300_000): SpawnSyncReturns<string> {
+  const r = spawnSync(cmd, args, { cwd, env, encoding: 'utf8', timeout });
+  assert.equal(r.status, 0, `${cmd} ${args.join(' ')} (in ${cwd}) exited ${r.status ?? r.signal}:\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+test('npm pack, npm install into an empty project, npx unetpp, subpath imports type-checked and run', { skip, timeout: 900_000 }, () => {
+  assert.equal(missing, '', missing);
+  const tmp = mkdtempSync(join(tmpdir(), 'unetpp-package-'));
+  try {
+    const packed = join(tmp, 'pack');
+    const app = join(tmp, 'app');
+    const home = join(tmp, 'home');
+    mkdirSync(app);
+    mkdirSync(home);
+    run(process.execPath, [join(ROOT, 'scripts', 'pack.mjs'), packed], ROOT, process.env);
+    const tarballs = readdirSync(packed).filter((f) => f.endsWith('.tgz')).map((f) => join(packed, f));
+    assert.equal(tarballs.length, prebuilt ? 2 : 1, `tarballs: ${tarballs.join(', ')}`);
+
+    // a user's environment: no npmrc of ours, only npm's cache; no compiling when the prebuilt is there
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, UNETPP_THREADS: '1', npm_config_cache: npmCache.stdout.trim(),
+      npm_config_update_notifier: 'false', npm_config_audit: 'false', npm_config_fund: 'false', ...(prebuilt ? {} : { UNETPP_SKIP_NATIVE: '1' }) };
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+    const install = ['install', '--foreground-scripts', ...tarballs];
+    // --offline needs npm's metadata of every dependency in the cache; npm ci caches only tarballs
+    let r = spawnSync('npm', [...install, '--offline'], { cwd: app, env, encoding: 'utf8', timeout: 300_000 });
+    if (r.status !== 0 && /ENOTCACHED/.test(r.stderr)) r = spawnSync('npm', [...install, '--prefer-offline'], { cwd: app, env, encoding: 'utf8', timeout: 300_000 });
+    assert.equal(r.status, 0, `npm install failed:\n${r.stdout}\n${r.stderr}`);
+    const installLog = r.stdout + r.stderr;
+    if (prebuilt) assert.match(installLog, new RegExp(`using the prebuilt native backend \\(${platform!.name}\\); not building`));
+    else assert.match(installLog, /UNETPP_SKIP_NATIVE is set/);
+    for (const lean of ['fastify', 'bullmq', 'ioredis', 'onnxruntime-node', 'onnxruntime-web', '@niivue/niivue', 'dcmjs'])
+      assert.ok(!existsSync(join(app, 'node_modules', lean)), `${lean} was installed: it should be an optional peer or a dev dependency`);
+
+    assert.match(run('npx', ['--offline', 'unetpp', '--help'], app, env).stdout, /predict \[options\] <inputs\.\.\.>/);
+
+    writeFileSync(join(app, 'use.ts'), USE_TS);
+    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: true, outDir: 'out',
+        typeRoots: [join(ROOT, 'node_modules', '@types')], types: ['node'] },
+      files: ['use.ts'],
+    }));
+    run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.'], app, env);
+    const used = run(process.execPath, ['out/use.js'], app, env).stdout;
+    assert.match(used, /"train":"function","scores":"function","predictor":"object"/);
+    assert.match(used, /queue: the queue \(unetpp worker, submit, cv --redis\) needs the npm package ioredis, which is not installed; fix: npm install 'ioredis@\^5/);
+
+    const p = run('npx', ['--offline', 'unetpp', 'predict', 'cell.png', '-m', 'model.safetensors', '-o', 'masks'], app, env);
+    assert.ok(readdirSync(join(app, 'masks')).some((f) => f.endsWith('.png')), `no mask written:\n${p.stdout}\n${p.stderr}`);
+    // the first line names the backend and where its addon came from
+    if (prebuilt) assert.match(p.stdout.split('\n')[0], new RegExp(`^backend: native \\(prebuilt ${platform!.name}\\), fp32$`));
+    else assert.match(p.stdout.split('\n')[0], /^backend: reference \(native addon not built/);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});

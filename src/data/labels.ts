@@ -163,7 +163,7 @@ export function foregroundLocations(labels: Uint8Array, spec: LabelSpec, max = 1
 /**
  * One label per voxel in the dataset's own values, so that the file scores and reads as the
  * training labels did: softmax classes -> the argmax's value (0 = background); sigmoid classes
- * -> the value of the most probable plane above the threshold (as labelMap); regions, which may
+ * -> the value of the most probable plane above the threshold (as labelMap below); regions, which may
  * overlap (BraTS's) -> the value whose planes are exactly the planes above the threshold
  * (BraTS: enhancing + core + whole -> 4), else the closest one.
  */
@@ -197,6 +197,15 @@ export function labelsFromPlanes(p: { data: ArrayLike<number>; classes: number }
     out[i] = v;
   }
   return out;
+}
+
+/**
+ * One label per pixel or voxel for a model without a dataset's spec (defaultLabelSpec): one
+ * class, 1 where p > t; softmax classes, the argmax (0 = background); per-class sigmoids, the
+ * most probable class above t, else 0 (class k is label k + 1).
+ */
+export function labelMap(p: { data: ArrayLike<number>; classes: number }, multiclass: 'softmax' | 'sigmoid' = 'softmax', t = 0.5): Uint8Array {
+  return labelsFromPlanes(p, defaultLabelSpec(p.classes, multiclass === 'softmax' && p.classes > 1), t);
 }
 
 const popcount = (x: number) => { let c = 0; for (; x; x &= x - 1) c++; return c; };

@@ -38,18 +38,18 @@ export function scoreImage(p: ProbMap, truth: Float32Array, truthClasses: number
   const so = { threshold: opts.threshold ?? 0.5, hd95: opts.hd95 };
   if (p.classes === 1) {
     if (truthClasses !== 1) throw new Error(`the model has 1 class, the dataset ${truthClasses}`);
-    const s = binaryScores(p.data, truth, H, W, so);
+    const s = binaryScores(p.data, truth, [W, H], so);
     return { mean: s, perClass: [s] };
   }
   if (multiclass === 'sigmoid') {
     if (truthClasses !== p.classes) throw new Error(`the model has ${p.classes} classes, the dataset ${truthClasses}`);
-    return multiClassScores(p.data, truth, p.classes, H, W, so);
+    return multiClassScores(p.data, truth, p.classes, [W, H], so);
   }
   // softmax: argmax masks; channel 0 is background when the dataset has one class fewer
   const masks = binaryMasks(p, 'softmax', so.threshold);
   const plane = H * W;
-  if (truthClasses === p.classes - 1) return multiClassScores(masks.subarray(plane), truth, truthClasses, H, W, { ...so, threshold: 0.5 });
-  if (truthClasses === p.classes) return multiClassScores(masks, truth, truthClasses, H, W, { ...so, threshold: 0.5 });
+  if (truthClasses === p.classes - 1) return multiClassScores(masks.subarray(plane), truth, truthClasses, [W, H], { ...so, threshold: 0.5 });
+  if (truthClasses === p.classes) return multiClassScores(masks, truth, truthClasses, [W, H], { ...so, threshold: 0.5 });
   throw new Error(`the model has ${p.classes} softmax classes, the dataset ${truthClasses} (expected ${p.classes - 1} or ${p.classes})`);
 }
 

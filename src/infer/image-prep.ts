@@ -3,7 +3,8 @@
 // a probability map. Shared by the prediction entry, evaluation and infer/files.ts.
 import type { Image } from '../data/read-image.js';
 import { normalize, resizeBilinear, type Normalize } from '../data/transforms.js';
-import { labelMap, type Predictor, type ProbMap } from './predict.js';
+import type { Predictor, ProbMap } from './predict.js';
+import { labelMap } from '../data/labels.js';
 
 export interface ImagePrep {
   /** Applied to the image (values in [0, 1]) before the network, as in training. */

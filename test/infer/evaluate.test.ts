@@ -39,7 +39,7 @@ test('eval writes per-image CSV rows equal to the metrics, with mean and std', a
     assert.equal(csv[0], 'id,iou,dice,precision,recall,hd95');
     for (const [i, s] of samples.entries()) {
       const prob = p.predict(s.image);
-      const want = binaryScores(prob.data, s.mask.data, s.image.height, s.image.width);
+      const want = binaryScores(prob.data, s.mask.data, [s.image.width, s.image.height]);
       const cells = csv[i + 1].split(',');
       assert.equal(cells[0], s.id);
       ['iou', 'dice', 'precision', 'recall', 'hd95'].forEach((k, j) => {

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { SegModel } from '../../src/models/model.js';
 import { resolveBackend } from '../../src/train/backend.js';
 import { writeWebBundle } from '../../src/io/web-bundle.js';
-import { createPredictor, labelMap } from '../../src/infer/predict.js';
+import { createPredictor } from '../../src/infer/predict.js';
 import { readNifti, writeNifti } from '../../src/data/nifti.js';
 import { normalizeChannel, type VolumeNorm } from '../../src/data/intensity.js';
 import { readDicomFolder } from '../../src/data/dicom.js';
@@ -24,7 +24,7 @@ import type { Volume } from '../../src/data/nifti.js';
 import { writeSeries } from '../data/dicom-writer.js';
 import { browserSkip, openSite, profileOf, type Site } from '../helpers/browser.js';
 import { predictCase } from '../../src/infer/volume-files.js';
-import { BRATS_REGIONS, planeNames, planeValues } from '../../src/data/labels.js';
+import { BRATS_REGIONS, labelMap, planeNames, planeValues } from '../../src/data/labels.js';
 import type { VolumePipeline } from '../../src/data/volume-dataset.js';
 
 const skip = browserSkip;

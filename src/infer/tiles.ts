@@ -3,8 +3,9 @@
 // window's border (where the network sees the least context) so that seams vanish. Any
 // spatial rank (images, volumes).
 import { forEachRow, rowOffset, volumeOf } from './grid.js';
+import type { BlendKind } from '../io/web-manifest.js';
 
-export type BlendKind = 'gaussian' | 'linear';
+export type { BlendKind };
 
 /** Window starts along one axis of length size for windows of length tile (tile < size). */
 export function windowStarts(size: number, tile: number, overlap: number): number[] {

@@ -1,10 +1,12 @@
 // manifest.json of a browser bundle (written by web-bundle.ts, read by the page in web/).
 // No Node imports: the page type-checks against this file.
 import type { Normalize } from '../data/transforms.js';
-import type { BlendKind } from '../infer/tiles.js';
 import type { CtStats, VolumeNorm } from '../data/intensity.js';
 import type { LabelSpec } from '../data/labels.js';
 import type { PostprocessRule } from './checkpoint-meta.js';
+
+/** Blending weights of overlapping windows (infer/tiles.ts); here, as the bundles and checkpoints store it. */
+export type BlendKind = 'gaussian' | 'linear';
 
 export const WEB_BUNDLE_FORMAT = 'unetpp-web-bundle';
 

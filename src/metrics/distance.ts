@@ -1,6 +1,8 @@
 // Exact Euclidean distance transform (Felzenszwalb & Huttenlocher 2012: lower envelope of
 // parabolas, one pass per axis, linear time) and surface distances for HD95.
 
+import { percentile } from '../data/percentile.js';
+
 const FAR = 1e20; // finite "infinity": keeps the envelope arithmetic free of Inf - Inf
 
 /** 1D squared distance transform of f (stride-addressed), with sample spacing sp, into out. */
@@ -69,16 +71,6 @@ export function boundary(mask: Uint8Array, dims: readonly number[]): Uint8Array 
     }
   }
   return b;
-}
-
-/** Linear-interpolated percentile (numpy's default), q in [0, 100]. Sorts a copy. */
-export function percentile(values: ArrayLike<number>, q: number): number {
-  if (!values.length) return NaN;
-  const s = Float64Array.from(values).sort();
-  const pos = ((s.length - 1) * q) / 100;
-  const lo = Math.floor(pos);
-  const hi = Math.min(lo + 1, s.length - 1);
-  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
 }
 
 /** Distances from each surface voxel of a to b's surface, and of b to a's; null when either is empty. */

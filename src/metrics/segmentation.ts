@@ -4,7 +4,8 @@
 // sklearn's zero_division=0). HD95 and ASD are undefined when either set is empty.
 // Everything works in N dimensions (dims from the fastest axis out: [x, y] = [width, height] of
 // an image, [x, y, z] of a NIfTI volume), so images and volumes share one code path.
-import { surfaceDistances, percentile } from './distance.js';
+import { surfaceDistances } from './distance.js';
+import { percentile } from '../data/percentile.js';
 
 export interface ImageScores {
   iou: number;

@@ -3,7 +3,7 @@
 import type { CtStats } from '../data/intensity.js';
 import { columnPercentile, median } from './stats.js';
 import { cropHelps, medianShapeAt, normalizationFor, targetSpacing } from './rules.js';
-import type { DatasetPlan, ImageFingerprint, VolumeFingerprint } from './types.js';
+import type { DatasetPlan, ImageFingerprint, VolumeFingerprint } from '../io/dataset-plan.js';
 
 export interface DatasetFacts {
   kind: 'image' | 'volume';

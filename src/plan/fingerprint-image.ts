@@ -3,7 +3,7 @@
 import { scanFolder, type FolderOptions } from '../data/folder.js';
 import { readImage, readMaskRaw } from '../data/read-image.js';
 import { fileError } from '../data/file-error.js';
-import type { ImageCaseFingerprint, ImageFingerprint } from './types.js';
+import type { ImageCaseFingerprint, ImageFingerprint } from '../io/dataset-plan.js';
 import type { FingerprintProgress } from './fingerprint-volume.js';
 
 export async function fingerprintImages(dir: string, stamp: string, o: FolderOptions & { onCase?: FingerprintProgress } = {},

@@ -9,7 +9,7 @@ import { nonzeroBox } from '../data/crop-box.js';
 import { foregroundIntensities } from '../data/intensity.js';
 import { fileError } from '../data/file-error.js';
 import { intensityStats } from './stats.js';
-import type { VolumeCaseFingerprint, VolumeFingerprint } from './types.js';
+import type { VolumeCaseFingerprint, VolumeFingerprint } from '../io/dataset-plan.js';
 
 /** nnU-Net samples 1e7 foreground voxels over the dataset, at most this many per case here. */
 const SAMPLES_TOTAL = 1e7;

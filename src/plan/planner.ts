@@ -18,7 +18,7 @@ import {
   MIN_BATCH, MIN_STEPS, MIN_STEPS_PATCH, MAX_DATASET_COVERED, FOREGROUND_FRACTION, batchSize, builtPatch, filtersFor,
   initialPatch, isotropicDepth, scheduleFor, shrinkPatch, topology, type Topology,
 } from './rules.js';
-import type { DatasetFingerprint, DatasetPlan } from './types.js';
+import type { DatasetFingerprint, DatasetPlan } from '../io/dataset-plan.js';
 
 export interface PlannerOptions {
   timeBudgetSeconds: number;

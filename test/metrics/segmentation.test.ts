@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { binaryScores, batchScores, labelMapScores, multiClassScores } from '../../src/metrics/segmentation.js';
-import { boundary, edtSquared, hd95, percentile } from '../../src/metrics/distance.js';
+import { boundary, edtSquared, hd95 } from '../../src/metrics/distance.js';
+import { percentile } from '../../src/data/percentile.js';
 
 /** A 0/1 plane with the rectangle [x0, x0+w) x [y0, y0+h) set. */
 function rect(H: number, W: number, x0: number, y0: number, w: number, h: number): Float32Array {

@@ -2,7 +2,8 @@
 // distance in mm, per class, against brute-force computations on small volumes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { edtSquared, boundary, hd95, assd, percentile } from '../../src/metrics/distance.js';
+import { edtSquared, boundary, hd95, assd } from '../../src/metrics/distance.js';
+import { percentile } from '../../src/data/percentile.js';
 import { labelMapScores, multiClassScores, perClassRow, binaryScores } from '../../src/metrics/segmentation.js';
 import { summarize, rowsToCsv, summaryToMarkdown } from '../../src/metrics/summary.js';
 import { Rng } from '../../src/data/rng.js';

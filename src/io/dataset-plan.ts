@@ -1,6 +1,7 @@
 // What `unetpp plan` reads from a dataset (the fingerprint) and what it decides (the plan), as
 // JSON-ready records. Axis orders: NIfTI sizes and spacings are [x, y, z] (as the files and
 // --spacing); patches, pooling and kernels are in array order [D, H, W] (as --patch), [H, W] in 2D.
+// In io/ (not plan/) because checkpoints and plan caches store these records: the planner imports them.
 import type { VolumeNorm, CtStats } from '../data/intensity.js';
 
 /** Intensity statistics of one modality over foreground (labelled) voxels, as nnU-Net collects them. */

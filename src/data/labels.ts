@@ -179,7 +179,7 @@ export function labelsFromPlanes(p: { data: ArrayLike<number>; classes: number }
     return out;
   }
   const { bits, declared } = planeTable(spec);
-  const valueOf = new Map<number, number>();  // plane set -> label value
+  const valueFor = new Map<number, number>();  // plane set -> label value
   const pick = (set: number) => {
     let best = 0, score = -Infinity;
     for (let v = 0; v < 256; v++) {
@@ -192,8 +192,8 @@ export function labelsFromPlanes(p: { data: ArrayLike<number>; classes: number }
   for (let i = 0; i < n; i++) {
     let set = 0;
     for (let k = 0; k < p.classes; k++) if (p.data[k * n + i] > threshold) set |= 1 << k;
-    let v = valueOf.get(set);
-    if (v === undefined) valueOf.set(set, (v = set === 0 ? 0 : pick(set)));
+    let v = valueFor.get(set);
+    if (v === undefined) valueFor.set(set, (v = set === 0 ? 0 : pick(set)));
     out[i] = v;
   }
   return out;

@@ -165,7 +165,7 @@ export async function* prefetchedEpoch<B>(length: number, pos: { get(): LoaderSt
   };
   let b = pos.get().batch;
   let pending = b < length ? build(b) : null;
-  while (pending) {
+  while (pending !== null) {
     const batch = await pending;
     pending = b + 1 < length ? build(b + 1) : null;
     pos.set({ ...pos.get(), batch: b + 1 });

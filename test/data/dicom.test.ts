@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { listDicomSeries, readDicomFolder, readDicomSeries } from '../../src/data/dicom.js';
+import { listDicomSeries, readDicomFolder } from '../../src/data/dicom.js';
 import { readNifti, writeNifti } from '../../src/data/nifti.js';
 import { scanVolumes } from '../../src/data/volume-layout.js';
 import { loadCase } from '../../src/data/volume-load.js';

@@ -1,8 +1,8 @@
 // Evaluation of a model on a folder dataset (or one split of it): per-image IoU, Dice,
 // precision, recall and HD95 (src/metrics conventions), their mean and std, written as CSV
 // and Markdown. Images go through the prediction entry (predictInput), as `unetpp predict` runs them.
-import { scanFolder, loadSamples, type FolderOptions, type LoadOptions, type SplitName } from '../data/folder.js';
-import { fileError } from '../data/read-image.js';
+import { scanFolder, loadSamples, type FolderOptions, type LoadOptions, type SplitName } from '../data/images/folder.js';
+import { fileError } from '../data/images/read-image.js';
 import {
   binaryScores, multiClassScores, summarize, writeEvaluation, METRIC_NAMES, type ImageScores, type MetricRow, type MetricSummary,
 } from '../metrics/index.js';

@@ -1,7 +1,7 @@
 // Reflect padding to the model's size rule (multiples of 2^level) and cropping back, so that
 // any image or volume size can be predicted. Mirroring (not zeros) keeps border statistics
 // natural. A volume is zero-padded to a sliding window along an axis shorter than it, as
-// training pads patches (data/patches.ts). Any spatial rank: sizes [h, w] or [d, h, w].
+// training pads patches (data/loaders/patches.ts). Any spatial rank: sizes [h, w] or [d, h, w].
 import { forEachRow, rowOffset } from './grid.js';
 
 /** Index into [0, n) for any integer i, mirroring at the edges without repeating them (numpy 'reflect'). */

@@ -2,8 +2,8 @@
 // dataset's LabelSpec, so classes and overlapping regions (BraTS) score as they were trained.
 // Voxels the truth marks ignored (the spec's `other: 'ignore'`) count for no class, in both maps.
 import { planeNames, planeTable, type LabelSpec, toLabelMap } from '../data/labels.js';
-import { readNiftiChannels } from '../data/nifti.js';
-import { onImageGrid } from '../data/volume-load.js';
+import { readNiftiChannels } from '../data/formats/nifti.js';
+import { onImageGrid } from '../data/volumes/volume-load.js';
 import { binaryScores, meanScores, perClassRow, type ImageScores, type MultiClassScores, type ScoreOptions } from './segmentation.js';
 import type { MetricRow } from './summary.js';
 

@@ -1,8 +1,8 @@
-// `runDemo`: no download, no data. Seeded synthetic nuclei (src/data/synthetic.ts), a small
+// `runDemo`: no download, no data. Seeded synthetic nuclei (src/data/images/synthetic.ts), a small
 // UNet++ (bn preset, deep supervision), trained for a few minutes; prints the validation IoU
 // and writes overlays.png, curves.png, the checkpoints and logs into outDir.
 import { join } from 'node:path';
-import { syntheticNuclei } from '../data/synthetic.js';
+import { syntheticNuclei } from '../data/images/synthetic.js';
 import { SegModel } from '../models/model.js';
 import type { ModelConfig } from '../models/config.js';
 import { createPredictor } from '../infer/predict.js';

@@ -6,9 +6,9 @@
 // the memory budget, and with several sizes only one group's plan is held at a time. Images of
 // many sizes (DSB2018) validate in sliding windows instead (validateInWindows): the native
 // addon keeps buffers for every shape it has run, so every new size would hold more memory.
-import { BatchLoader, groupBySize } from '../data/loader.js';
-import type { LoadedSample } from '../data/folder.js';
-import { normalize, type Normalize } from '../data/transforms.js';
+import { BatchLoader, groupBySize } from '../data/loaders/loader.js';
+import type { LoadedSample } from '../data/images/folder.js';
+import { normalize, type Normalize } from '../data/images/transforms.js';
 import { defaultMemoryBudget, PLAN_RSS_FACTOR } from '../infer/memory.js';
 import { createPredictor } from '../infer/predict.js';
 import { batchScores, multiClassScores, type ImageScores } from '../metrics/index.js';

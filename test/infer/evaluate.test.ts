@@ -10,7 +10,7 @@ import { createPredictor } from '../../src/infer/predict.js';
 import { evaluateFolder } from '../../src/infer/evaluate.js';
 import { PredictorCache } from '../../src/infer/predictor-cache.js';
 import { completeMeta } from '../../src/io/meta-defaults.js';
-import { writeFolder } from '../../src/data/folder.js';
+import { writeFolder } from '../../src/data/images/folder.js';
 import { binaryScores } from '../../src/metrics/index.js';
 import { Rng } from '../../src/data/rng.js';
 

@@ -10,7 +10,7 @@ import { Rng } from '../../src/data/rng.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readNifti, writeNifti } from '../../src/data/nifti.js';
+import { readNifti, writeNifti } from '../../src/data/formats/nifti.js';
 import { scoreLabelFiles, scoreLabelVolumes } from '../../src/metrics/volume.js';
 import { BRATS_REGIONS, toLabelMap } from '../../src/data/labels.js';
 import { sharedData, skipUnless } from '../data/util.js';

@@ -15,7 +15,7 @@ import { Plan } from '../../src/engine/plan.js';
 import { createPredictor } from '../../src/infer/predict.js';
 import { predictTiled } from '../../src/infer/tiled.js';
 import { rgbaToPlanes } from '../../src/infer/pixels.js';
-import { convertChannels } from '../../src/data/read-image.js';
+import { convertChannels } from '../../src/data/images/read-image.js';
 import { saveModel } from '../../src/io/checkpoint.js';
 import { completeMeta } from '../../src/io/meta-defaults.js';
 import { buildWebBundle, writeWebBundle, type WebManifest } from '../../src/io/web-bundle.js';

@@ -2,7 +2,7 @@
 // picture's planes, normalised as in training, through the shared tiling of src/infer.
 import * as ort from 'onnxruntime-web';
 import type { WebManifest, WebModelEntry } from '../../src/io/web-manifest.js';
-import { normalize } from '../../src/data/transforms.js';
+import { normalize } from '../../src/data/images/transforms.js';
 import { predictTiled, type TiledResult } from '../../src/infer/tiled.js';
 import type { BundleSource } from './bundle.js';
 

@@ -5,13 +5,13 @@
 // readDicomSeries returns it: x = column, y = row, z = slice along the normal).
 import { readFile } from 'node:fs/promises';
 import dcmjs from 'dcmjs';
-import { writeFileAtomic } from './atomic.js';
-import { expandPlanes, planeNames, type LabelSpec } from './labels.js';
-import { fileError } from './read-image.js';
+import { writeFileAtomic } from '../atomic.js';
+import { expandPlanes, planeNames, type LabelSpec } from '../labels.js';
+import { fileError } from '../images/read-image.js';
 import type { DicomVolume } from './dicom.js';
 import type { Volume } from './nifti.js';
-import { onImageGrid } from './volume-load.js';
-import { toLabelMap } from './labels.js';
+import { onImageGrid } from '../volumes/volume-load.js';
+import { toLabelMap } from '../labels.js';
 
 export interface DicomSegOptions {
   /** Algorithm name stored in every segment (AUTOMATIC). Default 'unetpp'. */

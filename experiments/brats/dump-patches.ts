@@ -12,7 +12,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { PatchLoader } from '../../src/data/patch-loader.js';
+import { PatchLoader } from '../../src/data/loaders/patch-loader.js';
 import { SegModel } from '../../src/models/model.js';
 import { exportPyTorch, importPyTorch } from '../../src/io/pytorch.js';
 import { getBackend } from '../../src/engine/backends/select.js';

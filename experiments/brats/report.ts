@@ -63,7 +63,7 @@ export function bratsSection(dir: string): string[] {
       const pairs = again.history.map((e) => ({ e, p: peer.history!.find((x) => x.epoch === e.epoch) })).filter((x) => x.p);
       const relA = pairs.map(({ e, p }) => Math.abs(e.trainLoss - p!.trainLoss) / Math.abs(p!.trainLoss));
       const valA = pairs.filter(({ e, p }) => e.valDice !== null && p!.valDice !== null).map(({ e, p }) => `${e.epoch}: ${p!.valDice!.toFixed(3)} / ${e.valDice!.toFixed(3)}`);
-      const relO = pairs.map(({ e, p }) => ours.history!.find((x) => x.epoch === e.epoch)).filter((o) => o)
+      const relO = pairs.map(({ e }) => ours.history!.find((x) => x.epoch === e.epoch)).filter((o) => o)
         .map((o) => Math.abs(o!.trainLoss - peer.history!.find((x) => x.epoch === o!.epoch)!.trainLoss) / Math.abs(o!.trainLoss));
       const valO = pairs.filter(({ e }) => e.valDice !== null).map(({ e }) => ours.history!.find((x) => x.epoch === e.epoch)).filter((o) => o && o.valDice !== null)
         .map((o) => `${o!.epoch}: ${o!.valDice!.toFixed(3)}`);

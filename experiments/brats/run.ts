@@ -11,8 +11,8 @@
 //   --out DIR (or $BRATS_OUT): runs/ and results/ under DIR instead of this folder (smoke tests)
 import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { volumeToSlices } from '../../src/data/volume-slices.js';
-import type { LoadedVolume } from '../../src/data/volume-load.js';
+import { volumeToSlices } from '../../src/data/volumes/volume-slices.js';
+import type { LoadedVolume } from '../../src/data/volumes/volume-load.js';
 import { SegModel } from '../../src/models/model.js';
 import { createPredictor, type ProbMap } from '../../src/infer/predict.js';
 import { scoredClassNames } from '../../src/metrics/volume.js';

@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { loadModel } from '../../src/io/checkpoint.js';
-import { loadFolder } from '../../src/data/folder.js';
+import { loadFolder } from '../../src/data/images/folder.js';
 import { getBackend } from '../../src/engine/backends/select.js';
 import { scoreSamples } from '../paper-table/scoring.js';
 

@@ -2,7 +2,7 @@
 // dsb2018 resized to 96x96 with its split.csv; isbi2012-em at full 512x512 with membranes as
 // foreground (inverted masks) and the fixed split (training crops are the trainer's job).
 import { join } from 'node:path';
-import { loadFolder, isbiSplit, type LoadedSample } from '../../src/data/folder.js';
+import { loadFolder, isbiSplit, type LoadedSample } from '../../src/data/images/folder.js';
 import { CHANNELS, type ImageDatasetKey as DatasetKey, type Settings } from './settings.js';
 
 export interface SplitData {

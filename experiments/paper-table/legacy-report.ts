@@ -9,7 +9,6 @@ import { IMAGE_DATASETS, MODELS, MODEL_LABELS, PAPER, type ImageDatasetKey, type
 const pct = (x: number) => (100 * x).toFixed(2);
 const pm = (s: { mean: number; std: number }) => `${pct(s.mean)} ± ${pct(s.std)}`;
 const n = (x: number) => x.toLocaleString('en-US');
-const mega = (x: number) => `${(x / 1e6).toFixed(2)}M`;
 export function duration(s: number): string {
   if (!Number.isFinite(s)) return '-';
   if (s < 120) return `${Math.round(s)} s`;

@@ -3,8 +3,8 @@
 import { Graph } from '../../src/engine/graph.js';
 import { Plan } from '../../src/engine/plan.js';
 import type { Backend } from '../../src/engine/backend.js';
-import type { LoadedSample } from '../../src/data/folder.js';
-import { crop } from '../../src/data/transforms.js';
+import type { LoadedSample } from '../../src/data/images/folder.js';
+import { crop } from '../../src/data/images/transforms.js';
 import { scoreRow, summarize } from '../../src/metrics/index.js';
 import { createPredictor, type PredictorOptions } from '../../src/infer/predict.js';
 import { scoreImage } from '../../src/infer/evaluate.js';

@@ -1,6 +1,6 @@
 // The experiment's fixed choices: the four models, the datasets and their seeds, the hand
 // schedule the image datasets share (full and smoke), and the paper's numbers.
-import type { AugmentOptions } from '../../src/data/augment.js';
+import type { AugmentOptions } from '../../src/data/augmentation/augment.js';
 import { WIDE_UNET_FILTERS, DEFAULT_FILTERS, type ModelConfig } from '../../src/models/config.js';
 
 export const MODELS = ['unet', 'wide-unet', 'unetpp', 'unetpp-ds'] as const;

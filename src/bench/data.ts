@@ -3,9 +3,9 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
-import { loadFolder } from '../data/folder.js';
-import { BatchLoader } from '../data/loader.js';
-import { DEFAULT_AUGMENT } from '../data/augment.js';
+import { loadFolder } from '../data/images/folder.js';
+import { BatchLoader } from '../data/loaders/loader.js';
+import { DEFAULT_AUGMENT } from '../data/augmentation/augment.js';
 
 export interface DataBenchResult {
   images: number;

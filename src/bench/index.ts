@@ -8,7 +8,7 @@ import { benchModel, benchSegModel, inferencePlan, kernelFloor, trainStepper, me
 import { runPeer, PeerResult } from './peer.js';
 import { startPeers, stopPeers, timeRounds } from './rounds.js';
 import type { OrtPeer } from './ort.js';
-import { optionalImport } from '../io/optional-import.js';
+import { optionalImport } from '../util/optional-import.js';
 
 export interface BenchOptions {
   batch: number; size: number; steps: number; warmup: number; ds: boolean; channels: number;

@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { importPyTorch } from '../io/pytorch.js';
 import { readMetaSidecar, importedMeta, type PartialMeta } from '../io/meta-sidecar.js';
-import { parseLabelSpec } from '../data/volume-dataset.js';
+import { parseLabelSpec } from '../data/volumes/volume-dataset.js';
 import { checkpointEntry, type ModelEntry } from '../infer/model-entry.js';
 import { CliError } from './common.js';
 

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { duration, memorySize } from './parse.js';
 import { parseDuration, planDataset, planTable, readPlan, type DatasetPlan } from '../plan/index.js';
-import { isVolumeFolder } from '../data/volume-layout.js';
+import { isVolumeFolder } from '../data/volumes/volume-layout.js';
 
 /** The flags that steer planning (added to `train`). */
 export function addPlanOptions(cmd: Command): Command {

@@ -8,12 +8,12 @@ import { CliError } from './common.js';
 import { checkWindowFlag } from './window.js';
 import { inputSizeRule } from '../models/build.js';
 import type { ModelConfig } from '../models/config.js';
-import type { LoadedSample } from '../data/folder.js';
+import type { LoadedSample } from '../data/images/folder.js';
 import { PlanCache, type LossSpec } from '../train/plans.js';
 import { availableMemory, defaultMemoryBudget, gib, PLAN_RSS_FACTOR } from '../infer/memory.js';
 import type { SegModel } from '../models/model.js';
 import type { Backend } from '../engine/backend.js';
-import type { Normalize } from '../data/transforms.js';
+import type { Normalize } from '../data/images/transforms.js';
 import { validateInWindows, type ValMetrics } from '../train/evaluate.js';
 
 /**

@@ -4,12 +4,12 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { scanFolder, loadSamples, type LoadOptions } from '../data/folder.js';
+import { scanFolder, loadSamples, type LoadOptions } from '../data/images/folder.js';
 import { SegModel } from '../models/model.js';
 import type { ModelConfig } from '../models/config.js';
 import { train } from '../train/trainer.js';
 import type { TrainOptions } from '../train/options.js';
-import { DEFAULT_AUGMENT } from '../data/augment.js';
+import { DEFAULT_AUGMENT } from '../data/augmentation/augment.js';
 import { writeFileAtomic } from '../data/atomic.js';
 import { imageRunMeta } from '../train/run-meta.js';
 import { readFolds } from './folds.js';

@@ -3,9 +3,9 @@
 // Written to CV_DIR/folds.json, which every fold (local or on a queue worker) reads.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { scanFolder } from '../data/folder.js';
-import { readMaskRaw } from '../data/read-image.js';
-import { readNifti } from '../data/nifti.js';
+import { scanFolder } from '../data/images/folder.js';
+import { readMaskRaw } from '../data/images/read-image.js';
+import { readNifti } from '../data/formats/nifti.js';
 import { Rng } from '../data/rng.js';
 import { writeFileAtomic } from '../data/atomic.js';
 

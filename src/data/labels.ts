@@ -163,7 +163,7 @@ export function foregroundLocations(labels: Uint8Array, spec: LabelSpec, max = 1
 /**
  * One label per voxel in the dataset's own values, so that the file scores and reads as the
  * training labels did: softmax classes -> the argmax's value (0 = background); sigmoid classes
- * -> the value of the most probable plane above the threshold (as labelMap); regions, which may
+ * -> the value of the most probable plane above the threshold (as labelMap below); regions, which may
  * overlap (BraTS's) -> the value whose planes are exactly the planes above the threshold
  * (BraTS: enhancing + core + whole -> 4), else the closest one.
  */
@@ -179,7 +179,7 @@ export function labelsFromPlanes(p: { data: ArrayLike<number>; classes: number }
     return out;
   }
   const { bits, declared } = planeTable(spec);
-  const valueOf = new Map<number, number>();  // plane set -> label value
+  const valueFor = new Map<number, number>();  // plane set -> label value
   const pick = (set: number) => {
     let best = 0, score = -Infinity;
     for (let v = 0; v < 256; v++) {
@@ -192,11 +192,20 @@ export function labelsFromPlanes(p: { data: ArrayLike<number>; classes: number }
   for (let i = 0; i < n; i++) {
     let set = 0;
     for (let k = 0; k < p.classes; k++) if (p.data[k * n + i] > threshold) set |= 1 << k;
-    let v = valueOf.get(set);
-    if (v === undefined) valueOf.set(set, (v = set === 0 ? 0 : pick(set)));
+    let v = valueFor.get(set);
+    if (v === undefined) valueFor.set(set, (v = set === 0 ? 0 : pick(set)));
     out[i] = v;
   }
   return out;
+}
+
+/**
+ * One label per pixel or voxel for a model without a dataset's spec (defaultLabelSpec): one
+ * class, 1 where p > t; softmax classes, the argmax (0 = background); per-class sigmoids, the
+ * most probable class above t, else 0 (class k is label k + 1).
+ */
+export function labelMap(p: { data: ArrayLike<number>; classes: number }, multiclass: 'softmax' | 'sigmoid' = 'softmax', t = 0.5): Uint8Array {
+  return labelsFromPlanes(p, defaultLabelSpec(p.classes, multiclass === 'softmax' && p.classes > 1), t);
 }
 
 const popcount = (x: number) => { let c = 0; for (; x; x &= x - 1) c++; return c; };

@@ -4,7 +4,7 @@
 // test/testing (any case). Everything is normalised to train / val / test. Without a split file,
 // seededSplitSizes says how many cases a seeded split gives each part.
 import { basename } from 'node:path';
-import { fileError } from './read-image.js';
+import { fileError } from './images/read-image.js';
 
 export type SplitName = 'train' | 'val' | 'test';
 

@@ -3,7 +3,7 @@
 // prediction entry, as `predict` runs it (post-processing included), and scored per volume and
 // per class in millimetres (Dice, IoU, precision, recall, HD95, average surface distance);
 // CSV and Markdown as for images.
-import { openVolumes } from '../data/volume-dataset.js';
+import { openVolumes } from '../data/volumes/volume-dataset.js';
 import { predictInput, type PredictInputOptions } from './predict-input.js';
 import type { PredictorCache } from './predictor-cache.js';
 import type { ModelEntry } from './model-entry.js';

@@ -1,8 +1,8 @@
 // Evaluation of a model on a folder dataset (or one split of it): per-image IoU, Dice,
 // precision, recall and HD95 (src/metrics conventions), their mean and std, written as CSV
 // and Markdown. Images go through the prediction entry (predictInput), as `unetpp predict` runs them.
-import { scanFolder, loadSamples, type FolderOptions, type LoadOptions, type SplitName } from '../data/folder.js';
-import { fileError } from '../data/read-image.js';
+import { scanFolder, loadSamples, type FolderOptions, type LoadOptions, type SplitName } from '../data/images/folder.js';
+import { fileError } from '../data/images/read-image.js';
 import {
   binaryScores, multiClassScores, summarize, writeEvaluation, METRIC_NAMES, type ImageScores, type MetricRow, type MetricSummary,
 } from '../metrics/index.js';
@@ -38,18 +38,18 @@ export function scoreImage(p: ProbMap, truth: Float32Array, truthClasses: number
   const so = { threshold: opts.threshold ?? 0.5, hd95: opts.hd95 };
   if (p.classes === 1) {
     if (truthClasses !== 1) throw new Error(`the model has 1 class, the dataset ${truthClasses}`);
-    const s = binaryScores(p.data, truth, H, W, so);
+    const s = binaryScores(p.data, truth, [W, H], so);
     return { mean: s, perClass: [s] };
   }
   if (multiclass === 'sigmoid') {
     if (truthClasses !== p.classes) throw new Error(`the model has ${p.classes} classes, the dataset ${truthClasses}`);
-    return multiClassScores(p.data, truth, p.classes, H, W, so);
+    return multiClassScores(p.data, truth, p.classes, [W, H], so);
   }
   // softmax: argmax masks; channel 0 is background when the dataset has one class fewer
   const masks = binaryMasks(p, 'softmax', so.threshold);
   const plane = H * W;
-  if (truthClasses === p.classes - 1) return multiClassScores(masks.subarray(plane), truth, truthClasses, H, W, { ...so, threshold: 0.5 });
-  if (truthClasses === p.classes) return multiClassScores(masks, truth, truthClasses, H, W, { ...so, threshold: 0.5 });
+  if (truthClasses === p.classes - 1) return multiClassScores(masks.subarray(plane), truth, truthClasses, [W, H], { ...so, threshold: 0.5 });
+  if (truthClasses === p.classes) return multiClassScores(masks, truth, truthClasses, [W, H], { ...so, threshold: 0.5 });
   throw new Error(`the model has ${p.classes} softmax classes, the dataset ${truthClasses} (expected ${p.classes - 1} or ${p.classes})`);
 }
 

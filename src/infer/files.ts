@@ -3,8 +3,8 @@
 // slice, written as `unetpp predict` writes them. The options stand in for a checkpoint's meta.
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { fileError } from '../data/read-image.js';
-import type { Normalize } from '../data/transforms.js';
+import { fileError } from '../data/images/read-image.js';
+import type { Normalize } from '../data/images/transforms.js';
 import type { ModelConfig } from '../models/config.js';
 import type { CheckpointMeta } from '../io/checkpoint-meta.js';
 import { completeMeta } from '../io/meta-defaults.js';

@@ -28,3 +28,6 @@ export function rowOffset(idx: Int32Array, sizes: readonly number[], at: (axis: 
 }
 
 export const volumeOf = (sizes: readonly number[]) => sizes.reduce((a, b) => a * b, 1);
+
+/** A field of any spatial rank: data [channels, ...sizes] (images [C, H, W], volumes [C, D, H, W]). */
+export interface Field { data: ArrayLike<number>; channels: number; sizes: number[] }

@@ -1,9 +1,10 @@
 // An image made ready for the network (the optional resize, then the normalisation, as in
 // training) and its probabilities brought back to the image's own size; and the 0/1 planes of
 // a probability map. Shared by the prediction entry, evaluation and infer/files.ts.
-import type { Image } from '../data/read-image.js';
-import { normalize, resizeBilinear, type Normalize } from '../data/transforms.js';
-import { labelMap, type Predictor, type ProbMap } from './predict.js';
+import type { Image } from '../data/images/read-image.js';
+import { normalize, resizeBilinear, type Normalize } from '../data/images/transforms.js';
+import type { Predictor, ProbMap } from './predict.js';
+import { labelMap } from '../data/labels.js';
 
 export interface ImagePrep {
   /** Applied to the image (values in [0, 1]) before the network, as in training. */

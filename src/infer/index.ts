@@ -1,5 +1,6 @@
 // `unetpp/infer`: prediction (images and volumes, tiles, TTA, ensembles), post-processing, evaluation.
-export { createPredictor, threshold, labelMap } from './predict.js';
+export { createPredictor, threshold } from './predict.js';
+export { labelMap } from '../data/labels.js';
 export type { PredictorOptions, Predictor, ProbMap, InputImage } from './predict.js';
 export { predictImageFile, predictPaths, predictVolume, listInputs } from './files.js';
 export { predictInput, predictWith, inputFromPaths, InputError } from './predict-input.js';
@@ -10,7 +11,7 @@ export { checkpointEntry, ensembleEntry, type ModelEntry } from './model-entry.j
 export { createEnsemble } from './ensemble.js';
 export { writePrediction, maskPaths, outputStem } from './write-prediction.js';
 export { makeOverlay } from './overlay.js';
-export { predictTiled, predictTiledN, type TiledOptions } from './tiled.js';
+export { predictTiled, type TiledOptions } from './tiled.js';
 export { connectedComponents, keepLargest, removeSmall, type Connectivity, type ComponentOptions } from './components.js';
 export { applyPostprocess, applyRule, describeRule, type PostprocessRule } from './postprocess.js';
 export { choosePostprocess, type ValidationCase, type ClassValues, type PostprocessChoice } from './postprocess-choice.js';

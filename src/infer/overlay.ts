@@ -1,6 +1,6 @@
 // Overlays for eyeballing predictions: the input in grey (or colour) with each class tinted
 // in its own colour and its outline drawn opaque, so that thin structures stay visible.
-import type { Image } from '../data/read-image.js';
+import type { Image } from '../data/images/read-image.js';
 
 const PALETTE: [number, number, number][] = [
   [1, 0.1, 0.1], [0.1, 0.9, 0.1], [0.2, 0.4, 1], [1, 0.85, 0], [1, 0, 1], [0, 1, 1],

@@ -22,17 +22,3 @@ export function rgbaToPlanes(rgba: ArrayLike<number>, width: number, height: num
   for (let i = 0; i < plane; i++) out[i] = 0.299 * rgb[i] + 0.587 * rgb[plane + i] + 0.114 * rgb[2 * plane + i];
   return out;
 }
-
-/** One label per pixel, as labelMap (predict.ts): one class p > t; softmax argmax; sigmoid best above t + 1. */
-export function labelsOf(p: { data: ArrayLike<number>; classes: number; height: number; width: number }, activation: 'softmax' | 'sigmoid', t: number): Uint8Array {
-  const plane = p.height * p.width;
-  const out = new Uint8Array(plane);
-  for (let i = 0; i < plane; i++) {
-    if (p.classes === 1) { out[i] = p.data[i] > t ? 1 : 0; continue; }
-    let best = 0;
-    let bestP = -Infinity;
-    for (let c = 0; c < p.classes; c++) if (p.data[c * plane + i] > bestP) { bestP = p.data[c * plane + i]; best = c; }
-    out[i] = activation === 'softmax' ? best : bestP > t ? best + 1 : 0;
-  }
-  return out;
-}

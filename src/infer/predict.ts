@@ -12,9 +12,10 @@ import type { Backend } from '../engine/backend.js';
 import { SegModel } from '../models/model.js';
 import { copyParams } from '../engine/params.js';
 import { levelOf } from '../models/config.js';
-import { paddingForN, reflectPadN, cropN } from './pad.js';
-import { tileLayoutN, BlenderN, type BlendKind } from './tiles.js';
-import { allFlips, flipN } from './tta.js';
+import { paddingFor } from './pad.js';
+import { tileLayout, type BlendKind } from './tiles.js';
+import { allFlips } from './tta.js';
+import { slideSync } from './sliding.js';
 import { volumeOf } from './grid.js';
 import { defaultMemoryBudget, gib } from './memory.js';
 
@@ -165,7 +166,7 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
 
   const chooseTiling = (padded: number[], budget: number): Tiling => {
     const clamp = (t: number) => padded.map((s) => Math.min(t, s));
-    const windowsOf = (win: readonly number[]) => tileLayoutN(padded, win, overlap, 'linear').windows.length;
+    const windowsOf = (win: readonly number[]) => tileLayout(padded, win, overlap, 'linear').windows.length;
     const batchFor = (n: number, win: readonly number[]) => {
       let b = Math.min(batch, n * flips.length);
       while (b > 1 && estimate(b, win, padded) > budget) b = Math.ceil(b / 2);
@@ -206,45 +207,27 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
       if (s.join('x') !== sizes.join('x')) throw new Error(`predictMany: inputs of one batch must share a size (${s.join('x')} vs ${sizes.join('x')})`);
       if (img.channels !== C || img.data.length !== C * volumeOf(sizes)) throw new Error(`input data has ${img.data.length} values, expected ${[C, ...sizes].join('x')}`);
     }
-    const pad = paddingForN(sizes, m, rank === 3 ? tile : undefined);
+    const pad = paddingFor(sizes, m, rank === 3 ? tile : undefined);
     const P = pad.size;
-    const same = P.every((s, k) => s === sizes[k]);
     const budget = opts.maxMemory ?? defaultMemoryBudget();
     const tiling = chooseTiling(P, budget);
     if (imgs.length > 1 && tiling.reason === 'budget') return imgs.map((img) => run([img])[0]);  // one fills the budget already
     const said = `${tiling.reason} ${tiling.tile} ${tiling.batch} ${P}`;
     if (said !== lastTiling) { lastTiling = said; opts.onTiling?.(tiling, sizes); }
-    const padded = imgs.map((img) => (same ? img.data : reflectPadN(img.data, C, sizes, pad)));
-    const layout = tileLayoutN(P, tiling.tile, overlap, opts.blend ?? 'gaussian');
+    const layout = tileLayout(P, tiling.tile, overlap, opts.blend ?? 'gaussian');
     const win = layout.tile;
-    const items = imgs.flatMap((_, n) => layout.windows.flatMap((start) => flips.map((flip) => ({ n, start, flip }))));
+    const items = imgs.length * layout.windows.length * flips.length;
     // Several inputs: runs padded to a power of two (zero slots), so that batches of 2..n inputs
     // compile a handful of plans, not one per count; halved while they would not fit the budget.
     let slots = tiling.batch;
     if (imgs.length > 1) {
-      slots = 2 ** Math.ceil(Math.log2(Math.min(tiling.batch * imgs.length, items.length)));
+      slots = 2 ** Math.ceil(Math.log2(Math.min(tiling.batch * imgs.length, items)));
       while (slots > tiling.batch && estimate(slots, win, P) > budget) slots /= 2;
     }
-    const b = Math.min(slots, items.length);
     const plan = planFor(slots, win, budget);
-    const inSize = C * volumeOf(win);
-    const outSize = K * volumeOf(win);
-    const feed = new Float32Array(slots * inSize);
-    const unflipped = new Float32Array(outSize);
-    const blenders = imgs.map(() => new BlenderN(K, P, layout));
-    for (let start = 0; start < items.length; start += b) {
-      const chunk = items.slice(start, start + b);
-      feed.fill(0); // unused slots of a last, partial batch
-      chunk.forEach(({ n, start: at, flip }, i) => flipN(cropN(padded[n], C, P, at, win), feed, i * inSize, C, win, flip));
-      const out = plan.runToHost({ x: feed })[0];
-      chunk.forEach(({ n, start: at, flip }, i) => {
-        flipN(out.subarray(i * outSize, (i + 1) * outSize), unflipped, 0, K, win, flip);
-        blenders[n].add(at, unflipped);
-      });
-    }
-    return blenders.map((bl, n) => {
-      const full = bl.result();
-      const data = same ? full : cropN(full, K, P, pad.start, sizes);
+    const maps = slideSync(imgs.map((img) => img.data), { channels: C, classes: K, sizes, pad, layout, flips, batch: slots, slots },
+      ({ feed }) => plan.runToHost({ x: feed })[0]);
+    return maps.map((data, n) => {
       const img = imgs[n];
       return { data, classes: K, height: img.height, width: img.width, ...(img.depth === undefined ? {} : { depth: img.depth }), tiling };
     });
@@ -264,29 +247,5 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
 export function threshold(p: ProbMap, t = 0.5): Uint8Array {
   const out = new Uint8Array(p.data.length);
   for (let i = 0; i < out.length; i++) out[i] = p.data[i] > t ? 1 : 0;
-  return out;
-}
-
-/**
- * One label per pixel [H, W] (voxel [D, H, W]): for one class, 1 where p > t; for softmax classes, the argmax
- * (0 = background); for per-class sigmoids, the most probable class above t, else 0 and
- * class k is label k + 1.
- */
-export function labelMap(p: ProbMap, multiclass: 'softmax' | 'sigmoid' = 'softmax', t = 0.5): Uint8Array {
-  const plane = (p.depth ?? 1) * p.height * p.width;
-  const out = new Uint8Array(plane);
-  if (p.classes === 1) {
-    for (let i = 0; i < plane; i++) out[i] = p.data[i] > t ? 1 : 0;
-    return out;
-  }
-  for (let i = 0; i < plane; i++) {
-    let best = 0;
-    let bestP = -Infinity;
-    for (let c = 0; c < p.classes; c++) {
-      const v = p.data[c * plane + i];
-      if (v > bestP) { bestP = v; best = c; }
-    }
-    out[i] = multiclass === 'softmax' ? best : bestP > t ? best + 1 : 0;
-  }
   return out;
 }

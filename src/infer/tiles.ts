@@ -1,10 +1,11 @@
 // Sliding-window layout and blending weights. Windows overlap; each pixel's prediction is
 // the weighted mean over the windows covering it, with weights falling off towards a
 // window's border (where the network sees the least context) so that seams vanish. Any
-// spatial rank (images, volumes); the 2D forms at the end are the images' names for them.
+// spatial rank (images, volumes).
 import { forEachRow, rowOffset, volumeOf } from './grid.js';
+import type { BlendKind } from '../io/web-manifest.js';
 
-export type BlendKind = 'gaussian' | 'linear';
+export type { BlendKind };
 
 /** Window starts along one axis of length size for windows of length tile (tile < size). */
 export function windowStarts(size: number, tile: number, overlap: number): number[] {
@@ -35,7 +36,7 @@ export function blendProfile(n: number, kind: BlendKind): Float32Array {
 /** A window's first index along every spatial axis. */
 export type Start = readonly number[];
 
-export interface TileLayoutN {
+export interface TileLayout {
   windows: Start[];
   /** Window size per axis (at most the map's). */
   tile: number[];
@@ -44,7 +45,7 @@ export interface TileLayoutN {
 }
 
 /** Windows (every combination of the per-axis starts) of a map of the given sizes. */
-export function tileLayoutN(sizes: readonly number[], tile: readonly number[], overlap: number, kind: BlendKind): TileLayoutN {
+export function tileLayout(sizes: readonly number[], tile: readonly number[], overlap: number, kind: BlendKind): TileLayout {
   const t = sizes.map((s, k) => Math.min(tile[k], s));
   const starts = sizes.map((s, k) => windowStarts(s, t[k], overlap));
   let windows: number[][] = [[]];
@@ -66,12 +67,12 @@ function borderAware(w: Float32Array, atStart: boolean, atEnd: boolean): Float32
 }
 
 /** Accumulates weighted window predictions ([K, ...tile]) into a [K, ...sizes] map. */
-export class BlenderN {
+export class Blender {
   private sum: Float64Array;
   private weight: Float64Array;
   private readonly volume: number;
 
-  constructor(readonly k: number, readonly sizes: readonly number[], readonly layout: TileLayoutN) {
+  constructor(readonly k: number, readonly sizes: readonly number[], readonly layout: TileLayout) {
     this.volume = volumeOf(sizes);
     this.sum = new Float64Array(k * this.volume);
     this.weight = new Float64Array(this.volume);
@@ -99,32 +100,4 @@ export class BlenderN {
     for (let i = 0; i < out.length; i++) out[i] = this.sum[i] / this.weight[i % this.volume];
     return out;
   }
-}
-
-// ---- images ----
-export interface Window { top: number; left: number }
-
-export interface TileLayout {
-  windows: Window[];
-  tileH: number;
-  tileW: number;
-  rowWeights: Float32Array;
-  colWeights: Float32Array;
-}
-
-export function tileLayout(H: number, W: number, tileH: number, tileW: number, overlap: number, kind: BlendKind): TileLayout {
-  const l = tileLayoutN([H, W], [tileH, tileW], overlap, kind);
-  return { windows: l.windows.map(([top, left]) => ({ top, left })), tileH: l.tile[0], tileW: l.tile[1], rowWeights: l.weights[0], colWeights: l.weights[1] };
-}
-
-/** Accumulates weighted window predictions ([K, th, tw]) into a [K, H, W] map. */
-export class Blender {
-  private readonly n: BlenderN;
-
-  constructor(k: number, H: number, W: number, layout: TileLayout) {
-    this.n = new BlenderN(k, [H, W], { windows: layout.windows.map((w) => [w.top, w.left]), tile: [layout.tileH, layout.tileW], weights: [layout.rowWeights, layout.colWeights] });
-  }
-
-  add(win: Window, pred: ArrayLike<number>): void { this.n.add([win.top, win.left], pred); }
-  result(): Float32Array { return this.n.result(); }
 }

@@ -21,14 +21,3 @@ export function flipN(src: ArrayLike<number>, dst: Float32Array, dstOffset: numb
     else for (let x = 0; x < len; x++) dst[o + x] = src[s + x];
   });
 }
-
-// ---- images ----
-export interface Flip { h: boolean; v: boolean }
-
-export const IDENTITY: Flip[] = [{ h: false, v: false }];
-export const FLIPS: Flip[] = [{ h: false, v: false }, { h: true, v: false }, { h: false, v: true }, { h: true, v: true }];
-
-/** Flips every channel of a CHW map (a flip is its own inverse: also undoes it). */
-export function flipCHW(src: ArrayLike<number>, dst: Float32Array, dstOffset: number, c: number, h: number, w: number, f: Flip): void {
-  flipN(src, dst, dstOffset, c, [h, w], [f.v, f.h]);
-}

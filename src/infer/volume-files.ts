@@ -3,7 +3,7 @@
 // a DICOM series folder) prepared as training prepared its cases (the pipeline: modality order,
 // normalisation, spacing), predicted by sliding windows, written back on the file's own grid.
 import type { Predictor } from './predict.js';
-import type { VolumePipeline } from '../data/volume-dataset.js';
+import type { VolumePipeline } from '../data/volumes/volume-dataset.js';
 import type { PostprocessRule } from '../io/checkpoint-meta.js';
 import { labelsFromPlanes } from '../data/labels.js';
 import { completeMeta } from '../io/meta-defaults.js';

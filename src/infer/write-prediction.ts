@@ -4,9 +4,9 @@
 // <stem>_prob.nii.gz (float32, one volume per class). Every file is written atomically.
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { writeMaskPng, writeImagePng } from '../data/read-image.js';
+import { writeMaskPng, writeImagePng } from '../data/images/read-image.js';
 import { writeFileAtomic } from '../data/atomic.js';
-import { writeNifti } from '../data/nifti.js';
+import { writeNifti } from '../data/formats/nifti.js';
 import type { CheckpointMeta } from '../io/checkpoint-meta.js';
 import { makeOverlay } from './overlay.js';
 import { niftiLabels, type Prediction } from './predict-input.js';

@@ -7,9 +7,9 @@
 // patch, epoch) are read by upgradeV1.
 import type { ModelConfig } from '../models/config.js';
 import type { LabelSpec } from '../data/labels.js';
-import type { Normalize } from '../data/transforms.js';
-import type { CtStats, VolumeNorm } from '../data/intensity.js';
-import type { DatasetPlan } from '../plan/types.js';
+import type { Normalize } from '../data/images/transforms.js';
+import type { CtStats, VolumeNorm } from '../data/volumes/intensity.js';
+import type { DatasetPlan } from './dataset-plan.js';
 
 export const META_KEY = 'unetpp';
 export const META_VERSION = 2;

@@ -4,7 +4,7 @@
 // end wrote the preprocessing keys, so a file without them is from a run that had not ended.
 // Whatever is missing is derived as for any model (meta-defaults.ts).
 import { makeConfig, type ModelConfig } from '../models/config.js';
-import type { Normalize } from '../data/transforms.js';
+import type { Normalize } from '../data/images/transforms.js';
 import type { LabelSpec } from '../data/labels.js';
 import type { CheckpointMeta, TrainingRecord, VolumeInput } from './checkpoint-meta.js';
 import { completeMeta } from './meta-defaults.js';

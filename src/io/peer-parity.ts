@@ -69,7 +69,7 @@ export function peerParity(dir: string, backend: Backend, mode: 'eval' | 'train'
 
   const headNames = model.headNames();
   let logits: Diff = { maxAbs: 0, maxRef: 0, rel: 0 };
-  headNames.forEach((h, j) => {
+  headNames.forEach((_h, j) => {
     const key = headNames.length > 1 ? `y${j + 1}_${mode}` : `y_${mode}`;
     // Peer names a single deep-supervision head y1 (never happens: ds has >= 2 heads).
     logits = worse(logits, diff(outs[j], f32(io[key], key, ioPath), key));

@@ -8,13 +8,12 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { SegModel } from '../models/model.js';
 import { depthOf, levelOf } from '../models/config.js';
 import { describeModel } from '../models/info.js';
-import type { Normalize } from '../data/transforms.js';
-import type { BlendKind } from '../infer/tiles.js';
+import type { Normalize } from '../data/images/transforms.js';
 import { toOnnx } from './onnx.js';
-import type { CtStats, VolumeNorm } from '../data/intensity.js';
+import type { CtStats, VolumeNorm } from '../data/volumes/intensity.js';
 import { defaultLabelSpec, planeCount, type LabelSpec } from '../data/labels.js';
 import type { PostprocessRule } from './checkpoint-meta.js';
-import { WEB_BUNDLE_FORMAT, type WebManifest, type WebModelEntry, type WebVolumeSpec } from './web-manifest.js';
+import { WEB_BUNDLE_FORMAT, type BlendKind, type WebManifest, type WebModelEntry, type WebVolumeSpec } from './web-manifest.js';
 
 export { WEB_BUNDLE_FORMAT, type WebManifest, type WebModelEntry, type WebVolumeSpec };
 

@@ -1,10 +1,12 @@
 // manifest.json of a browser bundle (written by web-bundle.ts, read by the page in web/).
 // No Node imports: the page type-checks against this file.
-import type { Normalize } from '../data/transforms.js';
-import type { BlendKind } from '../infer/tiles.js';
-import type { CtStats, VolumeNorm } from '../data/intensity.js';
+import type { Normalize } from '../data/images/transforms.js';
+import type { CtStats, VolumeNorm } from '../data/volumes/intensity.js';
 import type { LabelSpec } from '../data/labels.js';
 import type { PostprocessRule } from './checkpoint-meta.js';
+
+/** Blending weights of overlapping windows (infer/tiles.ts); here, as the bundles and checkpoints store it. */
+export type BlendKind = 'gaussian' | 'linear';
 
 export const WEB_BUNDLE_FORMAT = 'unetpp-web-bundle';
 
@@ -67,7 +69,7 @@ export interface WebVolumeSpec {
   /** One name per input channel, in channel order: the files the page asks for (e.g. t1, flair, ct). */
   modalities: string[];
   /** Per modality, applied to the voxel values as read from the file (after scl_slope/inter);
-   *  replaces input.normalize for volumes (data/intensity.ts). */
+   *  replaces input.normalize for volumes (data/volumes/intensity.ts). */
   normalize: VolumeNorm[];
   /** Per modality: the dataset CT statistics for 'ct', else null. */
   ct: (CtStats | null)[];

@@ -1,6 +1,8 @@
 // Exact Euclidean distance transform (Felzenszwalb & Huttenlocher 2012: lower envelope of
 // parabolas, one pass per axis, linear time) and surface distances for HD95.
 
+import { percentile } from '../data/percentile.js';
+
 const FAR = 1e20; // finite "infinity": keeps the envelope arithmetic free of Inf - Inf
 
 /** 1D squared distance transform of f (stride-addressed), with sample spacing sp, into out. */
@@ -33,7 +35,7 @@ function dt1d(f: Float64Array, off: number, stride: number, n: number, sp: numbe
  * dimensions. dims and spacing run from the fastest-varying axis out (x, y[, z]), as NIfTI's.
  * With no feature at all, values are ~1e20.
  */
-export function edtSquaredNd(feature: ArrayLike<number>, dims: readonly number[], spacing: readonly number[] = dims.map(() => 1)): Float64Array {
+export function edtSquared(feature: ArrayLike<number>, dims: readonly number[], spacing: readonly number[] = dims.map(() => 1)): Float64Array {
   const total = dims.reduce((a, b) => a * b, 1);
   const d = new Float64Array(total);
   for (let i = 0; i < total; i++) d[i] = feature[i] ? 0 : FAR;
@@ -52,16 +54,11 @@ export function edtSquaredNd(feature: ArrayLike<number>, dims: readonly number[]
   return d;
 }
 
-/** 2D: spacing = [x (column) spacing, y (row) spacing]. */
-export function edtSquared(feature: ArrayLike<number>, h: number, w: number, spacing: [number, number] = [1, 1]): Float64Array {
-  return edtSquaredNd(feature, [w, h], spacing);
-}
-
 /**
  * Surface voxels: in the set with a face neighbour (4 in 2D, 6 in 3D) outside it; the volume's
  * edge counts as outside (as scipy's binary_erosion with border 0, which medpy uses).
  */
-export function boundaryNd(mask: Uint8Array, dims: readonly number[]): Uint8Array {
+export function boundary(mask: Uint8Array, dims: readonly number[]): Uint8Array {
   const b = new Uint8Array(mask.length);
   const strides = dims.map((_, a) => dims.slice(0, a).reduce((x, y) => x * y, 1));
   const coord = new Int32Array(dims.length);
@@ -76,24 +73,10 @@ export function boundaryNd(mask: Uint8Array, dims: readonly number[]): Uint8Arra
   return b;
 }
 
-export function boundary(mask: Uint8Array, h: number, w: number): Uint8Array {
-  return boundaryNd(mask, [w, h]);
-}
-
-/** Linear-interpolated percentile (numpy's default), q in [0, 100]. Sorts a copy. */
-export function percentile(values: ArrayLike<number>, q: number): number {
-  if (!values.length) return NaN;
-  const s = Float64Array.from(values).sort();
-  const pos = ((s.length - 1) * q) / 100;
-  const lo = Math.floor(pos);
-  const hi = Math.min(lo + 1, s.length - 1);
-  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
-}
-
 /** Distances from each surface voxel of a to b's surface, and of b to a's; null when either is empty. */
 export function surfaceDistances(a: Uint8Array, b: Uint8Array, dims: readonly number[], spacing: readonly number[] = dims.map(() => 1)): { ab: Float64Array; ba: Float64Array } | null {
-  const ba0 = boundaryNd(a, dims);
-  const bb0 = boundaryNd(b, dims);
+  const ba0 = boundary(a, dims);
+  const bb0 = boundary(b, dims);
   // the EDT only needs the box holding both surfaces: every feature and every query lies in it
   const lo = dims.map(() => Infinity), hi = dims.map(() => -1);
   const coord = new Int32Array(dims.length);
@@ -109,8 +92,8 @@ export function surfaceDistances(a: Uint8Array, b: Uint8Array, dims: readonly nu
   const box = dims.map((_, k) => hi[k] - lo[k] + 1);
   const sa = cropBox(ba0, dims, lo, box);
   const sb = cropBox(bb0, dims, lo, box);
-  const da = edtSquaredNd(sa, box, spacing);
-  const db = edtSquaredNd(sb, box, spacing);
+  const da = edtSquared(sa, box, spacing);
+  const db = edtSquared(sb, box, spacing);
   const ab = new Float64Array(na), ba = new Float64Array(nb);
   let i = 0, j = 0;
   for (let v = 0; v < sa.length; v++) {
@@ -137,7 +120,7 @@ function cropBox(m: Uint8Array, dims: readonly number[], lo: number[], box: numb
  * 95th percentile of the symmetric surface distances between two binary masks (0/1 bytes),
  * in voxels or in the units of spacing (medpy's hd95). undefined when either mask is empty.
  */
-export function hd95Nd(a: Uint8Array, b: Uint8Array, dims: readonly number[], spacing?: readonly number[]): number | undefined {
+export function hd95(a: Uint8Array, b: Uint8Array, dims: readonly number[], spacing?: readonly number[]): number | undefined {
   const d = surfaceDistances(a, b, dims, spacing);
   if (!d) return undefined;
   const all = new Float64Array(d.ab.length + d.ba.length);
@@ -147,14 +130,9 @@ export function hd95Nd(a: Uint8Array, b: Uint8Array, dims: readonly number[], sp
 }
 
 /** Average symmetric surface distance: the mean of the two directed mean distances (medpy's assd). */
-export function assdNd(a: Uint8Array, b: Uint8Array, dims: readonly number[], spacing?: readonly number[]): number | undefined {
+export function assd(a: Uint8Array, b: Uint8Array, dims: readonly number[], spacing?: readonly number[]): number | undefined {
   const d = surfaceDistances(a, b, dims, spacing);
   if (!d) return undefined;
   const mean = (x: Float64Array) => x.reduce((s, v) => s + v, 0) / x.length;
   return (mean(d.ab) + mean(d.ba)) / 2;
-}
-
-/** 2D HD95: spacing [x, y]. */
-export function hd95(a: Uint8Array, b: Uint8Array, h: number, w: number, spacing: [number, number] = [1, 1]): number | undefined {
-  return hd95Nd(a, b, [w, h], spacing);
 }

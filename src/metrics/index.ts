@@ -1,5 +1,6 @@
 // Segmentation metrics on host arrays (no engine dependency).
 export * from './distance.js';
+export { percentile } from '../data/percentile.js'; // public here since the metrics first had it
 export * from './segmentation.js';
 export * from './summary.js';
 export * from './volume.js';

@@ -2,9 +2,10 @@
 // targets are 0/1 (also thresholded, so soft targets work). An image whose prediction and
 // truth are both empty scores 1 on IoU, Dice, precision and recall; any other 0/0 is 0 (as
 // sklearn's zero_division=0). HD95 and ASD are undefined when either set is empty.
-// Everything works in N dimensions (dims from the fastest axis out: [x, y] or [x, y, z], as
-// NIfTI's), so 2D images and 3D volumes share one code path; the H x W functions wrap it.
-import { surfaceDistances, percentile } from './distance.js';
+// Everything works in N dimensions (dims from the fastest axis out: [x, y] = [width, height] of
+// an image, [x, y, z] of a NIfTI volume), so images and volumes share one code path.
+import { surfaceDistances } from './distance.js';
+import { percentile } from '../data/percentile.js';
 
 export interface ImageScores {
   iou: number;
@@ -18,16 +19,13 @@ export interface ImageScores {
 
 export interface ScoreOptions {
   threshold?: number; // 0.5
-  /** Pixel size [x, y] for HD95 in mm; default [1, 1] (pixels). */
-  spacing?: [number, number];
+  /** Voxel size per axis of dims ([x, y] or [x, y, z], mm) for HD95 and ASD; default 1 (pixels). */
+  spacing?: readonly number[];
   /** Skip HD95 (the expensive part) when false. Default true. */
   hd95?: boolean;
   /** Also the average symmetric surface distance. Default false (2D), true for volumes. */
   asd?: boolean;
 }
-
-/** N-D options: spacing per axis of dims ([x, y, z] in mm for NIfTI volumes). */
-export type ScoreOptionsNd = Omit<ScoreOptions, 'spacing'> & { spacing?: readonly number[] };
 
 export function binarize(p: ArrayLike<number>, threshold = 0.5, offset = 0, n = p.length - offset): Uint8Array {
   const out = new Uint8Array(n);
@@ -48,13 +46,8 @@ export function confusion(pred: Uint8Array, truth: Uint8Array): { tp: number; fp
 
 const ratio = (a: number, b: number, empty: boolean) => (b > 0 ? a / b : empty ? 1 : 0);
 
-/** Scores of one binary plane (H x W). */
-export function binaryScores(prob: ArrayLike<number>, truth: ArrayLike<number>, h: number, w: number, o: ScoreOptions = {}, offset = 0): ImageScores {
-  return binaryScoresNd(prob, truth, [w, h], o, offset);
-}
-
-/** Scores of one binary map of any dimension (a volume: dims [X, Y, Z], spacing in mm). */
-export function binaryScoresNd(prob: ArrayLike<number>, truth: ArrayLike<number>, dims: readonly number[], o: ScoreOptionsNd = {}, offset = 0): ImageScores {
+/** Scores of one binary map of any dimension (an image: dims [W, H]; a volume: [X, Y, Z], spacing in mm). */
+export function binaryScores(prob: ArrayLike<number>, truth: ArrayLike<number>, dims: readonly number[], o: ScoreOptions = {}, offset = 0): ImageScores {
   const n = dims.reduce((a, b) => a * b, 1);
   if (prob.length < offset + n || truth.length < offset + n) throw new Error(`binaryScores: arrays shorter than ${dims.join('x')}`);
   const p = binarize(prob, o.threshold ?? 0.5, offset, n);
@@ -101,28 +94,19 @@ export function meanScores(list: ImageScores[]): ImageScores {
 }
 
 /**
- * One image with K channels of per-class probabilities (sigmoid heads: channel k is class k).
+ * K channels of per-class probabilities (sigmoid heads: channel k is class k) of any dimension
+ * ([K, H, W] with dims [W, H]; [K, Z, Y, X] with dims [X, Y, Z]); regions may overlap.
  * background: index of a background channel to leave out, if the model has one.
  */
-export function multiClassScores(prob: ArrayLike<number>, truth: ArrayLike<number>, k: number, h: number, w: number, o: ScoreOptions & { background?: number } = {}): MultiClassScores {
-  return multiClassScoresNd(prob, truth, k, [w, h], o);
-}
-
-/** K channels of any dimension ([K, Z, Y, X] for volumes, dims [X, Y, Z]); regions may overlap. */
-export function multiClassScoresNd(prob: ArrayLike<number>, truth: ArrayLike<number>, k: number, dims: readonly number[], o: ScoreOptionsNd & { background?: number } = {}): MultiClassScores {
+export function multiClassScores(prob: ArrayLike<number>, truth: ArrayLike<number>, k: number, dims: readonly number[], o: ScoreOptions & { background?: number } = {}): MultiClassScores {
   const n = dims.reduce((a, b) => a * b, 1);
   const perClass: ImageScores[] = [];
-  for (let c = 0; c < k; c++) if (c !== o.background) perClass.push(binaryScoresNd(prob, truth, dims, o, c * n));
+  for (let c = 0; c < k; c++) if (c !== o.background) perClass.push(binaryScores(prob, truth, dims, o, c * n));
   return { perClass, mean: meanScores(perClass) };
 }
 
-/** Label maps (one class id per pixel; 0 = background), classes 1..numClasses-1. */
-export function labelMapScores(pred: ArrayLike<number>, truth: ArrayLike<number>, numClasses: number, h: number, w: number, o: ScoreOptions = {}): MultiClassScores {
-  return labelMapScoresNd(pred, truth, Array.from({ length: numClasses - 1 }, (_, i) => i + 1), [w, h], o);
-}
-
-/** Label maps of any dimension, scored per class value (e.g. BraTS [1, 2, 4]). */
-export function labelMapScoresNd(pred: ArrayLike<number>, truth: ArrayLike<number>, values: readonly number[], dims: readonly number[], o: ScoreOptionsNd = {}): MultiClassScores {
+/** Label maps (one class id per pixel or voxel; 0 = background) of any dimension, scored per class value (e.g. BraTS [1, 2, 4]). */
+export function labelMapScores(pred: ArrayLike<number>, truth: ArrayLike<number>, values: readonly number[], dims: readonly number[], o: ScoreOptions = {}): MultiClassScores {
   const n = dims.reduce((a, b) => a * b, 1);
   const perClass: ImageScores[] = [];
   for (const c of values) {
@@ -132,7 +116,7 @@ export function labelMapScoresNd(pred: ArrayLike<number>, truth: ArrayLike<numbe
       p[i] = Math.round(pred[i]) === c ? 1 : 0;
       t[i] = Math.round(truth[i]) === c ? 1 : 0;
     }
-    perClass.push(binaryScoresNd(p, t, dims, o));
+    perClass.push(binaryScores(p, t, dims, o));
   }
   return { perClass, mean: meanScores(perClass) };
 }
@@ -149,14 +133,14 @@ export function perClassRow(id: string, s: MultiClassScores, classNames: readonl
   return { id, values };
 }
 
-/** One row per image of a batch [N, K, H, W]: the class mean (K = 1: the binary scores). */
-export function batchScores(prob: ArrayLike<number>, truth: ArrayLike<number>, n: number, k: number, h: number, w: number, o: ScoreOptions = {}): ImageScores[] {
+/** One row per item of a batch [N, K, ...spatial] (dims: the spatial sizes fastest first): the class mean (K = 1: the binary scores). */
+export function batchScores(prob: ArrayLike<number>, truth: ArrayLike<number>, n: number, k: number, dims: readonly number[], o: ScoreOptions = {}): ImageScores[] {
   const rows: ImageScores[] = [];
-  const size = k * h * w;
+  const size = k * dims.reduce((a, b) => a * b, 1);
   for (let i = 0; i < n; i++) {
     const p = sub(prob, i * size, size);
     const t = sub(truth, i * size, size);
-    rows.push(k === 1 ? binaryScores(p, t, h, w, o) : multiClassScores(p, t, k, h, w, o).mean);
+    rows.push(k === 1 ? binaryScores(p, t, dims, o) : multiClassScores(p, t, k, dims, o).mean);
   }
   return rows;
 }

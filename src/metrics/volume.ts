@@ -2,9 +2,9 @@
 // dataset's LabelSpec, so classes and overlapping regions (BraTS) score as they were trained.
 // Voxels the truth marks ignored (the spec's `other: 'ignore'`) count for no class, in both maps.
 import { planeNames, planeTable, type LabelSpec, toLabelMap } from '../data/labels.js';
-import { readNiftiChannels } from '../data/nifti.js';
-import { onImageGrid } from '../data/volume-load.js';
-import { binaryScoresNd, meanScores, perClassRow, type ImageScores, type MultiClassScores, type ScoreOptionsNd } from './segmentation.js';
+import { readNiftiChannels } from '../data/formats/nifti.js';
+import { onImageGrid } from '../data/volumes/volume-load.js';
+import { binaryScores, meanScores, perClassRow, type ImageScores, type MultiClassScores, type ScoreOptions } from './segmentation.js';
 import type { MetricRow } from './summary.js';
 
 /**
@@ -12,7 +12,7 @@ import type { MetricRow } from './summary.js';
  * recall, HD95 and average symmetric surface distance per class of the spec (a softmax spec's
  * background plane left out), and their mean.
  */
-export function scoreLabelVolumes(pred: Uint8Array, truth: Uint8Array, spec: LabelSpec, dims: readonly number[], spacing: readonly number[], o: ScoreOptionsNd = {}): MultiClassScores {
+export function scoreLabelVolumes(pred: Uint8Array, truth: Uint8Array, spec: LabelSpec, dims: readonly number[], spacing: readonly number[], o: ScoreOptions = {}): MultiClassScores {
   const k = planeNames(spec).length;
   const first = spec.kind === 'classes' && spec.background ? 1 : 0;
   const { bits, ignored } = planeTable(spec);
@@ -26,7 +26,7 @@ export function scoreLabelVolumes(pred: Uint8Array, truth: Uint8Array, spec: Lab
       p[i] = !skip && bits[pred[i]] & bit ? 1 : 0;
       t[i] = !skip && bits[truth[i]] & bit ? 1 : 0;
     }
-    perClass.push(binaryScoresNd(p, t, dims, { asd: true, ...o, spacing }));
+    perClass.push(binaryScores(p, t, dims, { asd: true, ...o, spacing }));
   }
   return { perClass, mean: meanScores(perClass) };
 }
@@ -41,7 +41,7 @@ export function scoredClassNames(spec: LabelSpec): string[] {
  * A predicted label file against its ground truth (NIfTI): the prediction must lie on the
  * truth's grid (axis flips and permutations are reordered); errors name the file.
  */
-export async function scoreLabelFiles(predPath: string, truthPath: string, spec: LabelSpec, id = predPath, o: ScoreOptionsNd = {}): Promise<{ scores: MultiClassScores; row: MetricRow }> {
+export async function scoreLabelFiles(predPath: string, truthPath: string, spec: LabelSpec, id = predPath, o: ScoreOptions = {}): Promise<{ scores: MultiClassScores; row: MetricRow }> {
   const [p, t] = await Promise.all([readNiftiChannels(predPath), readNiftiChannels(truthPath)]);
   const truth = toLabelMap(t.data, truthPath, t.dims, spec);
   const pred = toLabelMap(onImageGrid(p, predPath, t, truthPath), predPath, t.dims, spec);

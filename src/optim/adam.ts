@@ -3,7 +3,7 @@
 //   m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
 //   p -= lr / (1-b1^t) * m / (sqrt(v) / sqrt(1-b2^t) + eps).
 import type { ParamStore } from '../engine/params.js';
-import { Grad, OptimState, Optimizer, checkGrad } from './types.js';
+import { Grad, OptimState, Optimizer, checkGrad, type AdamHyper } from './types.js';
 import { fusedAdam } from './fused.js';
 
 export interface AdamOptions {
@@ -17,8 +17,6 @@ export interface AdamOptions {
   /** Use the native fused kernel when the addon provides one (default true). */
   fused?: boolean;
 }
-
-export interface AdamHyper { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; decoupled: boolean }
 
 /** One Adam update of p, m, v in place; t is the 1-based step. Math in float64, stored as float32. */
 export function adamUpdate(p: Float32Array, g: Grad, m: Float32Array, v: Float32Array, h: AdamHyper, t: number): void {

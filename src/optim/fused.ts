@@ -2,8 +2,7 @@
 // the addon loads; otherwise null and the optimisers run their TypeScript loops (O(params),
 // cheap next to a training step). The kernels compute in float32 (the TS loops in float64):
 // results agree to rounding, and one process always uses the same path.
-import type { AdamHyper } from './adam.js';
-import type { SgdHyper } from './sgd.js';
+import type { AdamHyper, SgdHyper } from './types.js';
 
 type AdamKernel = (p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, h: AdamHyper, t: number) => void;
 type SgdKernel = (p: Float32Array, g: Float32Array, buf: Float32Array | null, h: SgdHyper, first: boolean, t: number) => void;

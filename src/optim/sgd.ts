@@ -1,7 +1,7 @@
 // SGD as torch.optim.SGD: g += wd p; with momentum, buf = g on the first step, then
 // buf = mu buf + (1 - dampening) g; the step uses buf, or g + mu buf with nesterov.
 import type { ParamStore } from '../engine/params.js';
-import { Grad, OptimState, Optimizer, checkGrad } from './types.js';
+import { Grad, OptimState, Optimizer, checkGrad, type SgdHyper } from './types.js';
 import { fusedSgd } from './fused.js';
 
 export interface SgdOptions {
@@ -12,8 +12,6 @@ export interface SgdOptions {
   weightDecay?: number;
   fused?: boolean;
 }
-
-export interface SgdHyper { lr: number; momentum: number; dampening: number; nesterov: boolean; weightDecay: number }
 
 /** One SGD update in place; `first` marks the step that initialises the momentum buffer. */
 export function sgdUpdate(p: Float32Array, g: Grad, buf: Float32Array | null, h: SgdHyper, first: boolean): void {

@@ -13,6 +13,12 @@ export interface OptimState {
   slots: Record<string, Float32Array>;
 }
 
+/** One step's Adam settings (the fused kernels take them too: here, so that no file imports back). */
+export interface AdamHyper { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; decoupled: boolean }
+
+/** One step's SGD settings. */
+export interface SgdHyper { lr: number; momentum: number; dampening: number; nesterov: boolean; weightDecay: number }
+
 export interface Optimizer {
   readonly kind: string;
   /** Learning rate of the next step (schedules write it). */

@@ -3,7 +3,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { writeFileAtomic } from '../data/atomic.js';
-import type { DatasetFingerprint } from './types.js';
+import type { DatasetFingerprint } from '../io/dataset-plan.js';
 import type { ProbeResult } from './step-probe.js';
 
 export interface PlanCacheFile {

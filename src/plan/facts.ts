@@ -1,9 +1,9 @@
 // What the rules need of a fingerprint, for volumes and images alike (array order): target
 // spacing, cropping, the median case, channels, classes, normalisation, and the notes they give.
-import type { CtStats } from '../data/intensity.js';
+import type { CtStats } from '../data/volumes/intensity.js';
 import { columnPercentile, median } from './stats.js';
 import { cropHelps, medianShapeAt, normalizationFor, targetSpacing } from './rules.js';
-import type { DatasetPlan, ImageFingerprint, VolumeFingerprint } from './types.js';
+import type { DatasetPlan, ImageFingerprint, VolumeFingerprint } from '../io/dataset-plan.js';
 
 export interface DatasetFacts {
   kind: 'image' | 'volume';

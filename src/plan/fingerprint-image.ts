@@ -1,9 +1,9 @@
 // The fingerprint of a 2D folder dataset: per image its size and channels, per class mask the
 // foreground fraction, per channel the mean and std of the pixels (0..1 scale).
-import { scanFolder, type FolderOptions } from '../data/folder.js';
-import { readImage, readMaskRaw } from '../data/read-image.js';
+import { scanFolder, type FolderOptions } from '../data/images/folder.js';
+import { readImage, readMaskRaw } from '../data/images/read-image.js';
 import { fileError } from '../data/file-error.js';
-import type { ImageCaseFingerprint, ImageFingerprint } from './types.js';
+import type { ImageCaseFingerprint, ImageFingerprint } from '../io/dataset-plan.js';
 import type { FingerprintProgress } from './fingerprint-volume.js';
 
 export async function fingerprintImages(dir: string, stamp: string, o: FolderOptions & { onCase?: FingerprintProgress } = {},

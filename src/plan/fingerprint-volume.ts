@@ -1,15 +1,15 @@
 // The fingerprint of a volume dataset, case by case as nnU-Net's: shape and spacing, the box of
 // non-zero voxels, foreground intensities per modality (a strided sample of the labelled voxels),
 // label values and their frequencies. Cases are read one at a time with the training readers.
-import { scanVolumes, type VolumeCase, type VolumeScanOptions } from '../data/volume-layout.js';
-import { readCaseImage, onImageGrid } from '../data/volume-load.js';
-import { readNiftiChannels } from '../data/nifti.js';
+import { scanVolumes, type VolumeCase, type VolumeScanOptions } from '../data/volumes/volume-layout.js';
+import { readCaseImage, onImageGrid } from '../data/volumes/volume-load.js';
+import { readNiftiChannels } from '../data/formats/nifti.js';
 import { toLabelMap } from '../data/labels.js';
-import { nonzeroBox } from '../data/crop-box.js';
-import { foregroundIntensities } from '../data/intensity.js';
+import { nonzeroBox } from '../data/volumes/crop-box.js';
+import { foregroundIntensities } from '../data/volumes/intensity.js';
 import { fileError } from '../data/file-error.js';
 import { intensityStats } from './stats.js';
-import type { VolumeCaseFingerprint, VolumeFingerprint } from './types.js';
+import type { VolumeCaseFingerprint, VolumeFingerprint } from '../io/dataset-plan.js';
 
 /** nnU-Net samples 1e7 foreground voxels over the dataset, at most this many per case here. */
 const SAMPLES_TOTAL = 1e7;

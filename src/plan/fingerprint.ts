@@ -4,10 +4,10 @@
 import { createHash } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { isVolumeFolder } from '../data/volume-layout.js';
+import { isVolumeFolder } from '../data/volumes/volume-layout.js';
 import { fingerprintVolumes, type FingerprintProgress } from './fingerprint-volume.js';
 import { fingerprintImages } from './fingerprint-image.js';
-import type { DatasetFingerprint } from './types.js';
+import type { DatasetFingerprint } from '../io/dataset-plan.js';
 
 export interface FingerprintOptions {
   /** A fingerprint read from a cache: used when its stamp and folder match. */

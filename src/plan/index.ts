@@ -5,9 +5,9 @@ import { fingerprintDataset } from './fingerprint.js';
 import { cachePathFor, readPlanCache, writePlanCache } from './cache.js';
 import { derivePlan, type PlannerOptions } from './planner.js';
 import type { FingerprintProgress } from './fingerprint-volume.js';
-import type { DatasetFingerprint, DatasetPlan } from './types.js';
+import type { DatasetFingerprint, DatasetPlan } from '../io/dataset-plan.js';
 
-export type * from './types.js';
+export type * from '../io/dataset-plan.js';
 export { derivePlan, type PlannerOptions } from './planner.js';
 export { fingerprintDataset, datasetStamp } from './fingerprint.js';
 export { planTable } from './table.js';

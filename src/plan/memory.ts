@@ -16,7 +16,7 @@ import type { Backend } from '../engine/backend.js';
 import { NativeBackend } from '../engine/backends/native.js';
 import type { SegModel } from '../models/model.js';
 import { trainGraph, type LossSpec } from '../train/plans.js';
-import type { MemoryBreakdown } from './types.js';
+import type { MemoryBreakdown } from '../io/dataset-plan.js';
 
 /** RSS of a training process before any model: Node, the trainer's modules, the addon (measured: 78 MB). */
 export const FIXED_BYTES = 80 * 2 ** 20;

@@ -7,7 +7,7 @@ import { Graph, numel } from '../engine/graph.js';
 import { getBackend } from '../engine/backends/select.js';
 import { SegModel } from '../models/model.js';
 import type { LossSpec } from '../train/plans.js';
-import { tileLayoutN } from '../infer/tiles.js';
+import { tileLayout } from '../infer/tiles.js';
 import { availableMemory, gib } from '../infer/memory.js';
 import { estimateStepMemory, estimateValidationMemory } from './memory.js';
 import { measureStep, probeKey } from './measure.js';
@@ -18,7 +18,7 @@ import {
   MIN_BATCH, MIN_STEPS, MIN_STEPS_PATCH, MAX_DATASET_COVERED, FOREGROUND_FRACTION, batchSize, builtPatch, filtersFor,
   initialPatch, isotropicDepth, scheduleFor, shrinkPatch, topology, type Topology,
 } from './rules.js';
-import type { DatasetFingerprint, DatasetPlan } from './types.js';
+import type { DatasetFingerprint, DatasetPlan } from '../io/dataset-plan.js';
 
 export interface PlannerOptions {
   timeBudgetSeconds: number;
@@ -86,7 +86,7 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
   const largest = s.windowedValidation ? null : s.sizes.reduce((a, b) => (prod(b) > prod(a) ? b : a));
   const valInput = (patch: number[], depth: number) => largest?.map((v) => Math.ceil(v / 2 ** depth) * 2 ** depth) ?? patch;
   const windowsOver = (patch: number[]) =>
-    tileLayoutN(s.medianShape.map((v, k) => Math.max(v, patch[k])), patch, 0.25, 'linear').windows.length;
+    tileLayout(s.medianShape.map((v, k) => Math.max(v, patch[k])), patch, 0.25, 'linear').windows.length;
   const valWindows = (patch: number[]) => (s.windowedValidation ? Math.min(VALIDATION_WINDOWS, windowsOver(patch)) : 1);
   const validations = new Map<string, number>();
   // fitted: what the budget is checked against: the step and, when validation runs in windows of the

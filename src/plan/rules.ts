@@ -2,7 +2,7 @@
 // adapted where a CPU and a time budget differ from a GPU and a fixed schedule). Spacings and
 // sizes here are in array order ([D, H, W] / [H, W]) unless a name says [x, y, z].
 import { columnPercentile, percentileOf } from './stats.js';
-import type { VolumeNorm } from '../data/intensity.js';
+import type { VolumeNorm } from '../data/volumes/intensity.js';
 
 /** An axis is anisotropic when its spacing is more than this times the others' (and its size less). */
 export const ANISOTROPY = 3;

@@ -1,6 +1,6 @@
 // Small statistics the fingerprint and the rules share: percentiles of plain arrays (linear
 // interpolation, as numpy's default) and nnU-Net's intensity summary of a sample.
-import type { IntensityStats } from './types.js';
+import type { IntensityStats } from '../io/dataset-plan.js';
 
 /** q-th percentile (0..100) of values already sorted ascending. */
 export function sortedPercentile(s: ArrayLike<number>, q: number): number {

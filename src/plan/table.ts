@@ -1,6 +1,6 @@
 // A plan as a short table for the terminal and the docs: one line per decision, then its notes.
 import { gib } from '../infer/memory.js';
-import type { DatasetPlan } from './types.js';
+import type { DatasetPlan } from '../io/dataset-plan.js';
 
 function duration(s: number): string {
   if (s >= 3600 && s % 3600 === 0) return `${s / 3600}h`;

@@ -1,7 +1,7 @@
 // Redis for the queues: one URL (redis://host:port[/db]) for every worker and submitter, and
 // the names of the queues they share.
 import type { Redis } from 'ioredis';
-import { optionalImport } from '../io/optional-import.js';
+import { optionalImport } from '../util/optional-import.js';
 
 const FEATURE = 'the queue (unetpp worker, submit, cv --redis)';
 

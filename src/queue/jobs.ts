@@ -1,7 +1,7 @@
 // What a queue job carries. Paths are absolute: workers on other machines see the same
 // shared storage at the same place (and check that it lies within their --roots).
 import type { PredictorSettings } from '../infer/predictor-cache.js';
-import type { Normalize } from '../data/transforms.js';
+import type { Normalize } from '../data/images/transforms.js';
 
 export type { PredictorSettings };
 

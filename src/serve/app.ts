@@ -4,7 +4,7 @@
 // in flight within a deadline.
 import { basename } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { optionalImport } from '../io/optional-import.js';
+import { optionalImport } from '../util/optional-import.js';
 import { HttpError, kindOfStatus, redactPaths } from './errors.js';
 import { ServeMetrics } from './metrics.js';
 import { MicroBatcher } from './batcher.js';

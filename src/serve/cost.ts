@@ -5,7 +5,7 @@
 // TTA would run per image, slice (2D models) or volume (3D models).
 import { createGunzip } from 'node:zlib';
 import sharp, { type Metadata } from 'sharp';
-import { niftiSizes, NIFTI_HEADER_BYTES } from '../data/nifti-header.js';
+import { niftiSizes, NIFTI_HEADER_BYTES } from '../data/formats/nifti-header.js';
 import { windowStarts } from '../infer/tiles.js';
 import { HttpError } from './errors.js';
 import type { InputKind } from './sniff.js';

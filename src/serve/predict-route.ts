@@ -6,7 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { predictInput, InputError } from '../infer/predict-input.js';
 import type { ImagePrediction, Prediction, VolumePrediction } from '../infer/predict-input.js';
 import type { CheckpointMeta } from '../io/checkpoint-meta.js';
-import type { Normalize } from '../data/transforms.js';
+import type { Normalize } from '../data/images/transforms.js';
 import { HttpError } from './errors.js';
 import { sniff, SUPPORTED } from './sniff.js';
 import { parsePredictQuery, type PredictQuery } from './query.js';

@@ -1,15 +1,16 @@
 // `unetpp demo --dims 3`: no download, no data. Seeded synthetic volumes (blobby lesions on an
-// uneven background: data/synthetic-volumes.ts), a small 3D UNet++ (instance norm, deep
+// uneven background: data/volumes/synthetic-volumes.ts), a small 3D UNet++ (instance norm, deep
 // supervision) trained on random patches for a couple of minutes; prints the test volumes'
 // Dice and writes one predicted label volume as NIfTI next to the checkpoints.
 import { join } from 'node:path';
-import { syntheticVolumes } from '../data/synthetic-volumes.js';
-import { MemoryVolumes } from '../data/volume-store.js';
-import { writeCasePrediction } from '../data/volume-dataset.js';
+import { syntheticVolumes } from '../data/volumes/synthetic-volumes.js';
+import { MemoryVolumes } from '../data/volumes/volume-store.js';
+import { writeCasePrediction } from '../data/volumes/volume-dataset.js';
 import type { LabelSpec } from '../data/labels.js';
 import { SegModel } from '../models/model.js';
 import type { ModelConfig } from '../models/config.js';
-import { createPredictor, labelMap } from '../infer/predict.js';
+import { createPredictor } from '../infer/predict.js';
+import { labelMap } from '../data/labels.js';
 import { loadModel } from '../io/checkpoint.js';
 import { resolveBackend, type BackendChoice } from './backend.js';
 import { trainVolumes, volumeDice } from './volumes.js';

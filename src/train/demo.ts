@@ -1,8 +1,8 @@
-// `runDemo`: no download, no data. Seeded synthetic nuclei (src/data/synthetic.ts), a small
+// `runDemo`: no download, no data. Seeded synthetic nuclei (src/data/images/synthetic.ts), a small
 // UNet++ (bn preset, deep supervision), trained for a few minutes; prints the validation IoU
 // and writes overlays.png, curves.png, the checkpoints and logs into outDir.
 import { join } from 'node:path';
-import { syntheticNuclei } from '../data/synthetic.js';
+import { syntheticNuclei } from '../data/images/synthetic.js';
 import { SegModel } from '../models/model.js';
 import type { ModelConfig } from '../models/config.js';
 import { createPredictor } from '../infer/predict.js';
@@ -70,7 +70,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const predictor = createPredictor(best, { backend, mode: 'accurate', batch: 1 });
   const probs = data.val.map((s) => predictor.predict(s.image).data);
   // Scored again end to end (reloaded checkpoint, prediction API): equals the trainer's best epoch.
-  const scores = probs.map((p, i) => binaryScores(p, data.val[i].mask.data, DEMO.size, DEMO.size, { hd95: false }));
+  const scores = probs.map((p, i) => binaryScores(p, data.val[i].mask.data, [DEMO.size, DEMO.size], { hd95: false }));
   const iou = scores.reduce((a, b) => a + b.iou, 0) / scores.length;
   const dice = scores.reduce((a, b) => a + b.dice, 0) / scores.length;
   await writeOverlayGrid(join(o.outDir, 'overlays.png'), data.val.slice(0, 16), probs.slice(0, 16));

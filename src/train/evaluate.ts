@@ -6,9 +6,9 @@
 // the memory budget, and with several sizes only one group's plan is held at a time. Images of
 // many sizes (DSB2018) validate in sliding windows instead (validateInWindows): the native
 // addon keeps buffers for every shape it has run, so every new size would hold more memory.
-import { BatchLoader, groupBySize } from '../data/loader.js';
-import type { LoadedSample } from '../data/folder.js';
-import { normalize, type Normalize } from '../data/transforms.js';
+import { BatchLoader, groupBySize } from '../data/loaders/loader.js';
+import type { LoadedSample } from '../data/images/folder.js';
+import { normalize, type Normalize } from '../data/images/transforms.js';
 import { defaultMemoryBudget, PLAN_RSS_FACTOR } from '../infer/memory.js';
 import { createPredictor } from '../infer/predict.js';
 import { batchScores, multiClassScores, type ImageScores } from '../metrics/index.js';
@@ -36,9 +36,9 @@ export function validationLoaders(val: LoadedSample[], model: SegModel, plans: P
   const budget = o.budget ?? defaultMemoryBudget();
   return groupBySize(val).map((g) => {
     const { image: im, mask } = g[0];
-    const pad = paddingFor(im.height, im.width, m);
+    const pad = paddingFor([im.height, im.width], m);
     let b = Math.min(o.batchSize, g.length);
-    const [H, W] = [pad.height, pad.width];
+    const [H, W] = pad.size;
     const bytes = (n: number) => PLAN_RSS_FACTOR * plans.evalBytes([n, im.channels, H, W], [n, mask.channels, H, W]);
     while (b > 1 && bytes(b) > budget) b = Math.ceil(b / 2);
     return new BatchLoader(g, { batchSize: b, shuffle: false, normalize: o.normalize, prefetch: false });
@@ -53,21 +53,22 @@ export async function evaluate(model: SegModel, loaders: BatchLoader | BatchLoad
   for (const loader of list) {
     loader.setState({ ...loader.getState(), epoch: 0, batch: 0 });
     for await (const b of loader.epoch()) {
-      const pad = paddingFor(b.h, b.w, m);
-      const padded = pad.height !== b.h || pad.width !== b.w;
+      const pad = paddingFor([b.h, b.w], m);
+      const [H, W] = pad.size;
+      const padded = H !== b.h || W !== b.w;
       // NCHW as N*C planes: reflectPad and crop work plane by plane
-      const x = padded ? reflectPad(b.x, b.n * b.c, b.h, b.w, pad) : b.x;
-      const y = padded ? reflectPad(b.y, b.n * b.k, b.h, b.w, pad) : b.y;
-      const plan = plans.evalPlan([b.n, b.c, pad.height, pad.width], [b.n, b.k, pad.height, pad.width]);
+      const x = padded ? reflectPad(b.x, b.n * b.c, [b.h, b.w], pad) : b.x;
+      const y = padded ? reflectPad(b.y, b.n * b.k, [b.h, b.w], pad) : b.y;
+      const plan = plans.evalPlan([b.n, b.c, H, W], [b.n, b.k, H, W]);
       const [probsT, lossT] = plan.run({ x, target: y });
       const full = backend.download(probsT, 'act');
-      const probs = padded ? crop(full, b.n * b.k, pad.height, pad.width, pad.top, pad.left, b.h, b.w) : full;
+      const probs = padded ? crop(full, b.n * b.k, pad.size, pad.start, [b.h, b.w]) : full;
       let rows: ImageScores[];
       if (softmax) {
         // Softmax models carry a background channel 0: scored per class without it.
         const size = b.k * b.h * b.w;
-        rows = Array.from({ length: b.n }, (_, i) => multiClassScores(probs.subarray(i * size, (i + 1) * size), b.y.subarray(i * size, (i + 1) * size), b.k, b.h, b.w, { hd95: false, background: 0 }).mean);
-      } else rows = batchScores(probs, b.y, b.n, b.k, b.h, b.w, { hd95: false });
+        rows = Array.from({ length: b.n }, (_, i) => multiClassScores(probs.subarray(i * size, (i + 1) * size), b.y.subarray(i * size, (i + 1) * size), b.k, [b.w, b.h], { hd95: false, background: 0 }).mean);
+      } else rows = batchScores(probs, b.y, b.n, b.k, [b.w, b.h], { hd95: false });
       for (const r of rows) { iou += r.iou; dice += r.dice; }
       loss += lossT.data[0] * b.n;
       images += b.n;
@@ -92,8 +93,8 @@ export async function validateInWindows(model: SegModel, val: LoadedSample[],
     const data = o.normalize && o.normalize.kind !== 'none' ? normalize(s.image.data.slice(), c, h * w, o.normalize) : s.image.data;
     const p = predictor.predict({ data, channels: c, height: h, width: w });
     const k = s.mask.channels;
-    const r = softmax ? multiClassScores(p.data, s.mask.data, k, h, w, { hd95: false, background: 0 }).mean
-      : batchScores(p.data, s.mask.data, 1, k, h, w, { hd95: false })[0];
+    const r = softmax ? multiClassScores(p.data, s.mask.data, k, [w, h], { hd95: false, background: 0 }).mean
+      : batchScores(p.data, s.mask.data, 1, k, [w, h], { hd95: false })[0];
     iou += r.iou;
     dice += r.dice;
     await new Promise((res) => setImmediate(res)); // progress and signals between images

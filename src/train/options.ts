@@ -1,7 +1,7 @@
 // Typed trainer options, their defaults, and validation that names the option at fault.
 import type { LossKind } from '../engine/graph.js';
-import type { AugmentOptions } from '../data/augment.js';
-import type { Normalize } from '../data/transforms.js';
+import type { AugmentOptions } from '../data/augmentation/augment.js';
+import type { Normalize } from '../data/images/transforms.js';
 import type { OptimizerOptions } from '../optim/make.js';
 import type { ScheduleOptions } from '../optim/schedule.js';
 import type { BackendChoice } from './backend.js';

@@ -1,7 +1,7 @@
 // A grid of validation overlays: each image in grey with the prediction tinted red (outline
 // opaque) and the ground truth outlined in green, enlarged x2 (nearest) so outlines show.
-import type { LoadedSample } from '../data/folder.js';
-import { writeImagePng } from '../data/read-image.js';
+import type { LoadedSample } from '../data/images/folder.js';
+import { writeImagePng } from '../data/images/read-image.js';
 import { makeOverlay } from '../infer/overlay.js';
 
 export async function writeOverlayGrid(path: string, samples: LoadedSample[], probs: Float32Array[], cols = 4, zoom = 2): Promise<void> {

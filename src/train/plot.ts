@@ -67,7 +67,7 @@ function panel(cv: Canvas, x0: number, width: number, chart: LineChart) {
     lx += 30 + textWidth(s.label);
     const xs = s.x ?? epochs;
     // joins each finite value to the previous finite one (validation may skip epochs: validateEvery)
-    const finite = s.values.map((v, i) => i).filter((i) => Number.isFinite(s.values[i]));
+    const finite = s.values.map((_v, i) => i).filter((i) => Number.isFinite(s.values[i]));
     for (let j = 1; j < finite.length; j++)
       cv.line(px(xs[finite[j - 1]]), py(s.values[finite[j - 1]]), px(xs[finite[j]]), py(s.values[finite[j]]), s.color, 2);
     if (finite.length === 1) cv.line(px(xs[finite[0]]) - 2, py(s.values[finite[0]]), px(xs[finite[0]]) + 2, py(s.values[finite[0]]), s.color, 3);

@@ -2,9 +2,9 @@
 // run knows: images (normalisation, the size they were resized to, class names) or volumes (the
 // input pipeline, labels, the patch as the default window), and where the run came from.
 import type { ModelConfig } from '../models/config.js';
-import type { Normalize } from '../data/transforms.js';
+import type { Normalize } from '../data/images/transforms.js';
 import { planeNames } from '../data/labels.js';
-import type { VolumePipeline } from '../data/volume-dataset.js';
+import type { VolumePipeline } from '../data/volumes/volume-dataset.js';
 import type { CheckpointMeta, Provenance } from '../io/checkpoint-meta.js';
 import { completeMeta, defaultLabels, provenance } from '../io/meta-defaults.js';
 

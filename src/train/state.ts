@@ -8,7 +8,7 @@ import { saveModel, loadModelWithMeta } from '../io/checkpoint.js';
 import { readSafetensors, writeSafetensors, type TensorIn } from '../io/safetensors.js';
 import type { SegModel } from '../models/model.js';
 import type { OptimState } from '../optim/types.js';
-import type { LoaderState } from '../data/loader.js';
+import type { LoaderState } from '../data/loaders/loader.js';
 import type { EarlyStopState } from './early-stop.js';
 import type { EpochRecord } from './record.js';
 import type { CheckpointMeta } from '../io/checkpoint-meta.js';

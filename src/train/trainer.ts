@@ -5,8 +5,8 @@
 // checkpoints of a run that is still going, was stopped or was killed predict as they are.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { BatchLoader, type LoaderState } from '../data/loader.js';
-import type { LoadedSample } from '../data/folder.js';
+import { BatchLoader, type LoaderState } from '../data/loaders/loader.js';
+import type { LoadedSample } from '../data/images/folder.js';
 import { NonFiniteError } from '../engine/plan.js';
 import type { SegModel } from '../models/model.js';
 import { saveModel, updateMeta } from '../io/checkpoint.js';
@@ -31,7 +31,7 @@ import { BEST, LAST, loadLast, saveLast } from './state.js';
 export interface TrainData {
   train: LoadedSample[];
   val: LoadedSample[];
-  /** Batches to train on instead of data.train (e.g. 3D patches: data/patch-loader.ts); it
+  /** Batches to train on instead of data.train (e.g. 3D patches: data/loaders/patch-loader.ts); it
    *  must be resumable as BatchLoader is (getState/setState). */
   loader?: TrainLoader;
 }

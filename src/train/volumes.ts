@@ -1,13 +1,13 @@
-// Training on volumes: random 3D patches (foreground-oversampled, augmented: data/patch-loader.ts)
+// Training on volumes: random 3D patches (foreground-oversampled, augmented: data/loaders/patch-loader.ts)
 // through the same training loop as images (trainer.ts), validated per volume by the same
 // predictor as inference (sliding windows of the patch size over each whole validation volume),
 // and scored as `unetpp eval` scores, so the monitored Dice is the one eval gives on the checkpoint.
 import type { SegModel } from '../models/model.js';
-import { PatchLoader, type PatchLoaderOptions } from '../data/patch-loader.js';
-import type { VolumeSource } from '../data/volume-store.js';
+import { PatchLoader, type PatchLoaderOptions } from '../data/loaders/patch-loader.js';
+import type { VolumeSource } from '../data/volumes/volume-store.js';
 import { labelsFromPlanes, planeCount, type LabelSpec } from '../data/labels.js';
 import { scoreLabelVolumes } from '../metrics/volume.js';
-import type { LoadedVolume } from '../data/volume-load.js';
+import type { LoadedVolume } from '../data/volumes/volume-load.js';
 import { createPredictor, type ProbMap } from '../infer/predict.js';
 import { resolveBackend } from './backend.js';
 import { train, type TrainResult } from './trainer.js';

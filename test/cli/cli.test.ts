@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { SegModel } from '../../src/models/model.js';
 import { saveModel } from '../../src/io/checkpoint.js';
 import { completeMeta } from '../../src/io/meta-defaults.js';
-import { readMaskRaw, writeImagePng } from '../../src/data/read-image.js';
-import { writeFolder } from '../../src/data/folder.js';
+import { readMaskRaw, writeImagePng } from '../../src/data/images/read-image.js';
+import { writeFolder } from '../../src/data/images/folder.js';
 import { Rng } from '../../src/data/rng.js';
 
 const MAIN = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');

@@ -8,14 +8,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeSyntheticVolumes } from '../../src/data/synthetic-volumes.js';
-import { openVolumes, volumePipeline, type VolumeData } from '../../src/data/volume-dataset.js';
+import { writeSyntheticVolumes } from '../../src/data/volumes/synthetic-volumes.js';
+import { openVolumes, volumePipeline, type VolumeData } from '../../src/data/volumes/volume-dataset.js';
 import { loadModelWithMeta, readCheckpointMeta, saveModel, updateMeta } from '../../src/io/checkpoint.js';
 import type { PostprocessRule } from '../../src/io/checkpoint-meta.js';
 import { volumeRunMeta } from '../../src/train/run-meta.js';
 import { loadModelSource } from '../../src/cli/model-source.js';
 import { checkpointEntry, ensembleEntry } from '../../src/infer/model-entry.js';
-import { readNifti } from '../../src/data/nifti.js';
+import { readNifti } from '../../src/data/formats/nifti.js';
 import { SegModel } from '../../src/models/model.js';
 
 const MAIN = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');

@@ -6,9 +6,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeSynthetic } from '../../src/data/synthetic.js';
+import { writeSynthetic } from '../../src/data/images/synthetic.js';
 import { readCheckpointMeta } from '../../src/io/checkpoint.js';
-import { readMaskRaw } from '../../src/data/read-image.js';
+import { readMaskRaw } from '../../src/data/images/read-image.js';
 
 const MAIN = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 const cli = (args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' });

@@ -8,9 +8,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeSyntheticVolumes } from '../../src/data/synthetic-volumes.js';
+import { writeSyntheticVolumes } from '../../src/data/volumes/synthetic-volumes.js';
 import { readCheckpointMeta } from '../../src/io/checkpoint.js';
-import { readNifti } from '../../src/data/nifti.js';
+import { readNifti } from '../../src/data/formats/nifti.js';
 import { nativeAvailable } from '../../src/engine/backends/native.js';
 
 const MAIN = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');

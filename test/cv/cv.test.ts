@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, readFileSync, readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeSynthetic } from '../../src/data/synthetic.js';
+import { writeSynthetic } from '../../src/data/images/synthetic.js';
 import { makeFolds } from '../../src/cv/folds.js';
 import { SegModel } from '../../src/models/model.js';
 import { createPredictor } from '../../src/infer/predict.js';

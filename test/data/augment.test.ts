@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { augmentPair, DEFAULT_AUGMENT, type AugmentOptions } from '../../src/data/augment.js';
+import { augmentPair, DEFAULT_AUGMENT, type AugmentOptions } from '../../src/data/augmentation/augment.js';
 import { Rng } from '../../src/data/rng.js';
-import { crop, normalize, randomCrop, resizeBilinear, resizeNearest, channelStats } from '../../src/data/transforms.js';
+import { crop, normalize, randomCrop, resizeBilinear, resizeNearest, channelStats } from '../../src/data/images/transforms.js';
 
 /** An asymmetric binary shape (an L plus a dot), so that every flip/rotation is distinct. */
 function shape(h: number, w: number): Float32Array {

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readDicomFolder, type DicomVolume } from '../../src/data/dicom.js';
-import { readNifti, type Volume } from '../../src/data/nifti.js';
+import { readDicomFolder, type DicomVolume } from '../../src/data/formats/dicom.js';
+import { readNifti, type Volume } from '../../src/data/formats/nifti.js';
 
 export const hasDcm2niix = spawnSync('dcm2niix', ['-v']).error === undefined;
 export const skipNoDcm2niix = hasDcm2niix ? false : 'dcm2niix not found: apt-get install -y dcm2niix (scripts/setup.sh installs it)';

@@ -10,9 +10,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import dicomParser from 'dicom-parser';
-import { listDicomSeries, readDicomFolder, type DicomVolume } from '../../src/data/dicom.js';
-import { decodeRle, parseDicomAsync, readFrame, type FrameFormat } from '../../src/data/dicom-codecs.js';
-import { readNifti } from '../../src/data/nifti.js';
+import { listDicomSeries, readDicomFolder, type DicomVolume } from '../../src/data/formats/dicom.js';
+import { decodeRle, parseDicomAsync, readFrame, type FrameFormat } from '../../src/data/formats/dicom-codecs.js';
+import { readNifti } from '../../src/data/formats/nifti.js';
 import { tempDir } from './util.js';
 import { writeSeries, type SeriesSpec } from './dicom-writer.js';
 import { compareWithDcm2niix, hasDcm2niix } from './dicom-check.js';
@@ -286,7 +286,7 @@ test('codecs load on first use: an uncompressed series loads none, a JPEG-LS one
     const src = join(dir, 'raw');
     await writeSeries(src, ct('1.2.3.17.50', { dims: [16, 12, 2] }));
     const jls = await convert(src, join(dir, 'jpeg-ls'), 'dcmcjpls', ['+el']);
-    const reader = new URL('../../src/data/dicom.js', import.meta.url).href;
+    const reader = new URL('../../src/data/formats/dicom.js', import.meta.url).href;
     /** The codec packages a fresh Node loads to read the folder (their glue is CommonJS: NODE_DEBUG=module lists it). */
     const loaded = (folder: string) => {
       const r = spawnSync(process.execPath, ['--input-type=module', '-e', `import { readDicomFolder } from ${JSON.stringify(reader)}; await readDicomFolder(${JSON.stringify(folder)});`],

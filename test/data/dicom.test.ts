@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { listDicomSeries, readDicomFolder, readDicomSeries } from '../../src/data/dicom.js';
-import { readNifti, writeNifti } from '../../src/data/nifti.js';
-import { scanVolumes } from '../../src/data/volume-layout.js';
-import { loadCase } from '../../src/data/volume-load.js';
-import { alignToGrid } from '../../src/data/reorient.js';
+import { listDicomSeries, readDicomFolder } from '../../src/data/formats/dicom.js';
+import { readNifti, writeNifti } from '../../src/data/formats/nifti.js';
+import { scanVolumes } from '../../src/data/volumes/volume-layout.js';
+import { loadCase } from '../../src/data/volumes/volume-load.js';
+import { alignToGrid } from '../../src/data/volumes/reorient.js';
 import { tempDir } from './util.js';
 import { writeSeries, type SeriesSpec } from './dicom-writer.js';
 import { apply, compareWithDcm2niix, hasDcm2niix, skipNoDcm2niix } from './dicom-check.js';
@@ -132,7 +132,7 @@ test('real sample files (python3-pydicom): CT_small and MR_small read with their
 });
 
 test('written NIfTI carries the affine as a qform too (oblique, left-handed), and only the sform when sheared', async () => {
-  const { qformFromAffine } = await import('../../src/data/qform.js');
+  const { qformFromAffine } = await import('../../src/data/formats/qform.js');
   const nifti = await import('nifti-reader-js');
   const { dir, cleanup } = await tempDir();
   try {

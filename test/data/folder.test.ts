@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadFolder, scanFolder } from '../../src/data/folder.js';
+import { loadFolder, scanFolder } from '../../src/data/images/folder.js';
 import { garbage, png, tempDir } from './util.js';
 
 const disk = (x: number, y: number) => ((x - 8) ** 2 + (y - 8) ** 2 < 25 ? 255 : 0);

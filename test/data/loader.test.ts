@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BatchLoader, type Batch } from '../../src/data/loader.js';
-import { DEFAULT_AUGMENT } from '../../src/data/augment.js';
-import { syntheticNuclei } from '../../src/data/synthetic.js';
+import { BatchLoader, type Batch } from '../../src/data/loaders/loader.js';
+import { DEFAULT_AUGMENT } from '../../src/data/augmentation/augment.js';
+import { syntheticNuclei } from '../../src/data/images/synthetic.js';
 
 const samples = syntheticNuclei({ count: 10, width: 32, height: 32, seed: 1 });
 const opts = { batchSize: 4, seed: 9, augment: DEFAULT_AUGMENT, normalize: { kind: 'zscore' as const } };

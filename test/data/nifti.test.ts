@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readdir } from 'node:fs/promises';
-import { readNifti, stackSlices, volumeSlice, writeNifti, type Volume } from '../../src/data/nifti.js';
+import { readNifti, stackSlices, volumeSlice, writeNifti, type Volume } from '../../src/data/formats/nifti.js';
 import { garbage, sharedData, skipUnless, tempDir } from './util.js';
 
 test('NIfTI round trip (.nii and .nii.gz; uint8, int16, float32), slices', async () => {

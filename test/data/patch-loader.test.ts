@@ -3,12 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { scanVolumes } from '../../src/data/volume-layout.js';
-import { VolumeStore } from '../../src/data/volume-store.js';
-import { PatchLoader, isForegroundDraw } from '../../src/data/patch-loader.js';
-import { drawTransform3d, DEFAULT_AUGMENT_3D } from '../../src/data/augment3d.js';
-import { patchStart, readPatch } from '../../src/data/patches.js';
-import type { LoadedVolume } from '../../src/data/volume-load.js';
+import { scanVolumes } from '../../src/data/volumes/volume-layout.js';
+import { VolumeStore } from '../../src/data/volumes/volume-store.js';
+import { PatchLoader, isForegroundDraw } from '../../src/data/loaders/patch-loader.js';
+import { drawTransform3d, DEFAULT_AUGMENT_3D } from '../../src/data/augmentation/augment3d.js';
+import { patchStart, readPatch } from '../../src/data/loaders/patches.js';
+import type { LoadedVolume } from '../../src/data/volumes/volume-load.js';
 import { BRATS_REGIONS } from '../../src/data/labels.js';
 import { Rng } from '../../src/data/rng.js';
 import { sharedData, skipUnless, tempDir } from './util.js';
@@ -142,9 +142,9 @@ test('real data: brats2015-6cases scans as 2 train / 2 val / 2 test with two mod
 });
 
 test('synthetic volumes: seeded, labelled lesion + core, train on patches in memory, and written as a dataset that reads back', async () => {
-  const { syntheticVolumes, writeSyntheticVolumes } = await import('../../src/data/synthetic-volumes.js');
-  const { MemoryVolumes } = await import('../../src/data/volume-store.js');
-  const { openVolumes } = await import('../../src/data/volume-dataset.js');
+  const { syntheticVolumes, writeSyntheticVolumes } = await import('../../src/data/volumes/synthetic-volumes.js');
+  const { MemoryVolumes } = await import('../../src/data/volumes/volume-store.js');
+  const { openVolumes } = await import('../../src/data/volumes/volume-dataset.js');
   const a = syntheticVolumes({ count: 5, dims: [24, 20, 16], channels: 2, seed: 3 });
   const b = syntheticVolumes({ count: 5, dims: [24, 20, 16], channels: 2, seed: 3 });
   assert.deepEqual(Array.from(a[2].image.subarray(0, 50)), Array.from(b[2].image.subarray(0, 50)));
@@ -172,7 +172,7 @@ test('synthetic volumes: seeded, labelled lesion + core, train on patches in mem
 });
 
 test('3D intensity augmentation: gamma keeps each channel\'s range, noise changes values, both seeded', async () => {
-  const { augmentIntensity3d } = await import('../../src/data/augment3d.js');
+  const { augmentIntensity3d } = await import('../../src/data/augmentation/augment3d.js');
   const base = Float32Array.from({ length: 2 * 100 }, (_, i) => (i % 100) / 10 - 3 + (i >= 100 ? 5 : 0));
   const a = base.slice();
   augmentIntensity3d(a, 2, 100, new Rng(3), { gamma: { p: 1, range: [0.5, 0.6] } });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { readImage, readMaskRaw, writeImagePng, writeMaskPng } from '../../src/data/read-image.js';
+import { readImage, readMaskRaw, writeImagePng, writeMaskPng } from '../../src/data/images/read-image.js';
 import { garbage, png, tempDir } from './util.js';
 
 test('8-bit grey/RGB PNG, 16-bit PNG, JPEG and TIFF read as CHW in [0, 1]', async () => {

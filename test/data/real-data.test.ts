@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { isbiSplit, loadFolder, scanFolder } from '../../src/data/folder.js';
+import { isbiSplit, loadFolder, scanFolder } from '../../src/data/images/folder.js';
 import { sharedData, skipUnless } from './util.js';
 
 const dsb = join(sharedData, 'dsb2018');

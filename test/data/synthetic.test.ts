@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { syntheticNuclei, writeSynthetic } from '../../src/data/synthetic.js';
-import { loadFolder } from '../../src/data/folder.js';
+import { syntheticNuclei, writeSynthetic } from '../../src/data/images/synthetic.js';
+import { loadFolder } from '../../src/data/images/folder.js';
 import { tempDir } from './util.js';
 
 test('synthetic nuclei: deterministic per seed, prefix-stable, binary masks, varied', () => {

@@ -4,10 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openVolumes, parseLabelSpec, writeCasePrediction, defaultNorm } from '../../src/data/volume-dataset.js';
+import { openVolumes, parseLabelSpec, writeCasePrediction, defaultNorm } from '../../src/data/volumes/volume-dataset.js';
 import { BRATS_REGIONS } from '../../src/data/labels.js';
-import { readNifti } from '../../src/data/nifti.js';
-import { PatchLoader } from '../../src/data/patch-loader.js';
+import { readNifti } from '../../src/data/formats/nifti.js';
+import { PatchLoader } from '../../src/data/loaders/patch-loader.js';
 import { tempDir } from './util.js';
 import { ball, makeVolume, saveVolume } from './volume-util.js';
 
@@ -57,8 +57,8 @@ test('openVolumes: an nnU-Net CT dataset at a target spacing; patches; a predict
 });
 
 test('volumeToSlices: the 3D cases as 2D samples (channels, spec planes), empty slices thinned', async () => {
-  const { syntheticVolumes } = await import('../../src/data/synthetic-volumes.js');
-  const { volumeToSlices } = await import('../../src/data/volume-slices.js');
+  const { syntheticVolumes } = await import('../../src/data/volumes/synthetic-volumes.js');
+  const { volumeToSlices } = await import('../../src/data/volumes/volume-slices.js');
   const [v] = syntheticVolumes({ count: 1, dims: [16, 12, 10], channels: 2, seed: 1, lesions: [1, 1], radius: [2, 3] });
   const spec = { kind: 'regions' as const, regions: [{ name: 'lesion', values: [1, 2] }, { name: 'core', values: [2] }] };
   const all = volumeToSlices(v, spec);
@@ -72,8 +72,8 @@ test('volumeToSlices: the 3D cases as 2D samples (channels, spec planes), empty 
 });
 
 test('volumePipeline round-trips through JSON and prepares a new case as training did', async () => {
-  const { openVolumes, volumePipeline, loadForPrediction } = await import('../../src/data/volume-dataset.js');
-  const { writeSyntheticVolumes } = await import('../../src/data/synthetic-volumes.js');
+  const { openVolumes, volumePipeline, loadForPrediction } = await import('../../src/data/volumes/volume-dataset.js');
+  const { writeSyntheticVolumes } = await import('../../src/data/volumes/synthetic-volumes.js');
   const { dir, cleanup } = await tempDir();
   try {
     await writeSyntheticVolumes(dir, { count: 4, dims: [20, 18, 12], channels: 2, seed: 5 });

@@ -5,13 +5,13 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
-import { scanVolumes, isVolumeFolder } from '../../src/data/volume-layout.js';
-import { loadCase, datasetCtStats } from '../../src/data/volume-load.js';
-import { VolumeStore } from '../../src/data/volume-store.js';
+import { scanVolumes, isVolumeFolder } from '../../src/data/volumes/volume-layout.js';
+import { loadCase, datasetCtStats } from '../../src/data/volumes/volume-load.js';
+import { VolumeStore } from '../../src/data/volumes/volume-store.js';
 import { BRATS_REGIONS, expandPlanes, labelsFromPlanes, planeNames, planeValues, toLabelMap, foregroundLocations, type LabelSpec } from '../../src/data/labels.js';
-import { resampleVolume, resampleOnto, resampledAffine } from '../../src/data/resample.js';
-import { normalizeChannel, ctStatistics } from '../../src/data/intensity.js';
-import { readNiftiChannels } from '../../src/data/nifti.js';
+import { resampleVolume, resampleOnto, resampledAffine } from '../../src/data/volumes/resample.js';
+import { normalizeChannel, ctStatistics } from '../../src/data/volumes/intensity.js';
+import { readNiftiChannels } from '../../src/data/formats/nifti.js';
 import { tempDir } from './util.js';
 import { ball, diag, makeVolume, saveVolume } from './volume-util.js';
 
@@ -66,7 +66,7 @@ test('BraTS layout: <case>_<modality> next to labels/<case>, brainmask/, split f
       const id = `brats_pat000${i}_${split}`;
       await saveVolume(join(dir, 'images', `${id}_flair.nii.gz`), makeVolume(D, (x, y) => (x > 0 && y > 0 ? 5 + x : 0)));
       await saveVolume(join(dir, 'images', `${id}_t1c.nii.gz`), makeVolume(D, (x, y) => (x > 0 && y > 0 ? 3 * y : 0)));
-      await saveVolume(join(dir, 'labels', `${id}.nii.gz`), makeVolume(D, (x, y, z) => (z === 2 ? [0, 1, 2, 3, 4][x % 5] : 0))); // float32 labels
+      await saveVolume(join(dir, 'labels', `${id}.nii.gz`), makeVolume(D, (x, _y, z) => (z === 2 ? [0, 1, 2, 3, 4][x % 5] : 0))); // float32 labels
       await saveVolume(join(dir, 'brainmask', `${id}.nii.gz`), makeVolume(D, (x, y) => (x > 0 && y > 0 ? 1 : 0)), 'uint8');
     }
     const ds = await scanVolumes(dir);
@@ -99,7 +99,7 @@ test('nnU-Net / Decathlon layout: dataset.json, 4D imagesTr, imagesTs as test, l
   try {
     await writeFile(join(dir, 'dataset.json'), JSON.stringify({ modality: { 0: 'FLAIR', 1: 'T1w' }, labels: { 0: 'background', 1: 'edema', 2: 'tumour' } }));
     for (let i = 0; i < 4; i++) {
-      await saveVolume(join(dir, 'imagesTr', `BRATS_00${i}.nii.gz`), makeVolume(D, (x, y, z, c) => c * 100 + x, [1, 1, 1], 2));
+      await saveVolume(join(dir, 'imagesTr', `BRATS_00${i}.nii.gz`), makeVolume(D, (x, _y, _z, c) => c * 100 + x, [1, 1, 1], 2));
       await saveVolume(join(dir, 'labelsTr', `BRATS_00${i}.nii.gz`), makeVolume(D, ball(4, 3, 3, 2, 1 + (i % 2))), 'uint8');
     }
     await saveVolume(join(dir, 'imagesTs', 'BRATS_100.nii.gz'), makeVolume(D, (x) => x, [1, 1, 1], 2));

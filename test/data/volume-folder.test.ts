@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeNifti, type Volume } from '../../src/data/nifti.js';
-import { loadFolder } from '../../src/data/folder.js';
+import { writeNifti, type Volume } from '../../src/data/formats/nifti.js';
+import { loadFolder } from '../../src/data/images/folder.js';
 
 const eye = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]];
 const volume = (X: number, Y: number, Z: number, f: (x: number, y: number, z: number) => number): Volume => {

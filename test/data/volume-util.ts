@@ -1,7 +1,7 @@
 // Small NIfTI volumes for the volume tests, written into temp folders.
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { writeNifti, type Volume } from '../../src/data/nifti.js';
+import { writeNifti, type Volume } from '../../src/data/formats/nifti.js';
 
 export const diag = (s: number[], o: number[] = [0, 0, 0]) => [[s[0], 0, 0, o[0]], [0, s[1], 0, o[1]], [0, 0, s[2], o[2]], [0, 0, 0, 1]];
 

@@ -3,8 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph, Value } from '../../src/engine/graph.js';
-import { ParamStore } from '../../src/engine/params.js';
-import { check, paramsOf, GradCheckSpec, rng, uniform, uniform32, awayFromZero, distinct } from '../helpers/gradcheck.js';
+import { check, paramsOf, rng, uniform, uniform32, awayFromZero, distinct } from '../helpers/gradcheck.js';
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 

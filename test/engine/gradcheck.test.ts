@@ -3,7 +3,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph, Value } from '../../src/engine/graph.js';
-import { ParamStore } from '../../src/engine/params.js';
 import { hasGradRule } from '../../src/engine/autodiff.js';
 import type { Kernel } from '../../src/engine/backend.js';
 import { ReferenceBackend } from '../../src/engine/backends/reference.js';

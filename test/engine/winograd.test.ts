@@ -33,7 +33,7 @@ function bitsToF32(h: number): number {
 interface Case { n: number; c: number; o: number; h: number; w: number; xc?: [number, number]; yc?: [number, number] }
 
 /** NCHW index -> nChw16c index within an image of `ct` channels (channel offset c0 into it). */
-function blockedIndex(ct: number, h: number, w: number, c: number, y: number, x: number): number {
+function blockedIndex(_ct: number, h: number, w: number, c: number, y: number, x: number): number {
   return ((Math.floor(c / 16) * h + y) * w + x) * 16 + (c % 16);
 }
 

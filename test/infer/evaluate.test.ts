@@ -10,7 +10,7 @@ import { createPredictor } from '../../src/infer/predict.js';
 import { evaluateFolder } from '../../src/infer/evaluate.js';
 import { PredictorCache } from '../../src/infer/predictor-cache.js';
 import { completeMeta } from '../../src/io/meta-defaults.js';
-import { writeFolder } from '../../src/data/folder.js';
+import { writeFolder } from '../../src/data/images/folder.js';
 import { binaryScores } from '../../src/metrics/index.js';
 import { Rng } from '../../src/data/rng.js';
 
@@ -39,7 +39,7 @@ test('eval writes per-image CSV rows equal to the metrics, with mean and std', a
     assert.equal(csv[0], 'id,iou,dice,precision,recall,hd95');
     for (const [i, s] of samples.entries()) {
       const prob = p.predict(s.image);
-      const want = binaryScores(prob.data, s.mask.data, s.image.height, s.image.width);
+      const want = binaryScores(prob.data, s.mask.data, [s.image.width, s.image.height]);
       const cells = csv[i + 1].split(',');
       assert.equal(cells[0], s.id);
       ['iou', 'dice', 'precision', 'recall', 'hd95'].forEach((k, j) => {

@@ -8,8 +8,8 @@ import { SegModel } from '../../src/models/model.js';
 import { ReferenceBackend } from '../../src/engine/backends/reference.js';
 import { createPredictor } from '../../src/infer/predict.js';
 import { predictImageFile, predictPaths, predictVolume } from '../../src/infer/files.js';
-import { readMaskRaw, readImage, writeImagePng } from '../../src/data/read-image.js';
-import { readNifti, writeNifti } from '../../src/data/nifti.js';
+import { readMaskRaw, readImage, writeImagePng } from '../../src/data/images/read-image.js';
+import { readNifti, writeNifti } from '../../src/data/formats/nifti.js';
 import { Rng } from '../../src/data/rng.js';
 
 const backend = new ReferenceBackend({ dtype: 'float32' });

@@ -5,10 +5,11 @@ import assert from 'node:assert/strict';
 import { SegModel } from '../../src/models/model.js';
 import { ReferenceBackend } from '../../src/engine/backends/reference.js';
 import { NativeBackend, nativeAvailable } from '../../src/engine/backends/native.js';
-import { createPredictor, labelMap, type InputImage } from '../../src/infer/predict.js';
-import { paddingForN, reflectPadN, cropN } from '../../src/infer/pad.js';
+import { createPredictor, type InputImage } from '../../src/infer/predict.js';
+import { labelMap } from '../../src/data/labels.js';
+import { paddingFor, reflectPad, crop } from '../../src/infer/pad.js';
 import { flipN, allFlips } from '../../src/infer/tta.js';
-import { tileLayoutN, BlenderN } from '../../src/infer/tiles.js';
+import { tileLayout, Blender } from '../../src/infer/tiles.js';
 import { Rng } from '../../src/data/rng.js';
 
 const native = nativeAvailable().ok ? new NativeBackend({ use: 'infer' }) : undefined;
@@ -25,12 +26,12 @@ const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return m;
 };
 
-test('N-D padding and cropping: pad then crop back is the identity; the 2D forms agree with the N-D ones', () => {
+test('N-D padding and cropping: pad then crop back is the identity', () => {
   const v = volume(5, 7, 6);
-  const pad = paddingForN([5, 7, 6], 4);
+  const pad = paddingFor([5, 7, 6], 4);
   assert.deepEqual(pad, { start: [1, 0, 1], size: [8, 8, 8] });
-  const padded = reflectPadN(v.data, 1, [5, 7, 6], pad);
-  assert.equal(maxDiff(cropN(padded, 1, [8, 8, 8], pad.start, [5, 7, 6]), v.data), 0);
+  const padded = reflectPad(v.data, 1, [5, 7, 6], pad);
+  assert.equal(maxDiff(crop(padded, 1, [8, 8, 8], pad.start, [5, 7, 6]), v.data), 0);
   // reflect along depth: padded slice 0 mirrors original slice 1
   assert.equal(padded[0 * 64 + 0 * 8 + 1], v.data[1 * 42 + 0 * 6 + 0]);
 });
@@ -53,10 +54,10 @@ test('flips over all axes: 8 for volumes, each its own inverse', () => {
 test('3D blending: windows that are crops of one map blend back to exactly that map', () => {
   const sizes = [10, 13, 17], K = 2;
   const truth = volume(2 * 10, 13, 17, 8).data;  // [K, D, H, W]
-  const layout = tileLayoutN(sizes, [6, 8, 8], 0.3, 'gaussian');
+  const layout = tileLayout(sizes, [6, 8, 8], 0.3, 'gaussian');
   assert.ok(layout.windows.length >= 8);
-  const blender = new BlenderN(K, sizes, layout);
-  for (const start of layout.windows) blender.add(start, cropN(truth, K, sizes, start, layout.tile));
+  const blender = new Blender(K, sizes, layout);
+  for (const start of layout.windows) blender.add(start, crop(truth, K, sizes, start, layout.tile));
   assert.ok(maxDiff(blender.result(), truth) < 1e-6);
 });
 
@@ -80,21 +81,21 @@ test('a 3D model predicts an odd-sized volume whole; explicit windows stay close
 });
 
 test('a volume smaller than the window along an axis is zero-padded to the window and cropped back (as training pads patches)', () => {
-  assert.deepEqual(paddingForN([2, 3, 20], 4, [8, 8, 8]), { start: [3, 2, 0], size: [8, 8, 20], zero: [true, true, false] });
+  assert.deepEqual(paddingFor([2, 3, 20], 4, [8, 8, 8]), { start: [3, 2, 0], size: [8, 8, 20], zero: [true, true, false] });
   const model = tiny();
   for (const [d, h, w] of [[2, 2, 2], [3, 20, 21]]) {
     const v = volume(d, h, w, 3);
     const p = createPredictor(model, { backend, tile: [8, 8, 8] }).predict(v);
     assert.deepEqual([p.depth, p.height, p.width], [d, h, w]);
     assert.deepEqual(p.tiling!.tile, [8, 8, 8]);
-    const pad = paddingForN([d, h, w], 4, [8, 8, 8]);
-    const padded = reflectPadN(v.data, 1, [d, h, w], pad);
+    const pad = paddingFor([d, h, w], 4, [8, 8, 8]);
+    const padded = reflectPad(v.data, 1, [d, h, w], pad);
     const plane = pad.size[1] * pad.size[2];
     for (let z = 0; z < pad.size[0]; z++) if (z < pad.start[0] || z >= pad.start[0] + d) assert.ok(padded.subarray(z * plane, (z + 1) * plane).every((x) => x === 0), `slice ${z} is padding`);
     if (d === 2) {
       // one window: exactly the zero-padded input run whole, cropped back
       const whole = createPredictor(model, { backend }).predict({ data: padded, channels: 1, depth: 8, height: 8, width: 8 });
-      assert.ok(maxDiff(cropN(whole.data, 2, pad.size, pad.start, [d, h, w]), p.data) < 1e-6);
+      assert.ok(maxDiff(crop(whole.data, 2, pad.size, pad.start, [d, h, w]), p.data) < 1e-6);
     }
   }
 });

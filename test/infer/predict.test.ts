@@ -3,10 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SegModel } from '../../src/models/model.js';
 import { ReferenceBackend } from '../../src/engine/backends/reference.js';
-import { createPredictor, threshold, labelMap, type InputImage } from '../../src/infer/predict.js';
+import { createPredictor, threshold, type InputImage } from '../../src/infer/predict.js';
+import { labelMap } from '../../src/data/labels.js';
 import { reflectIndex, paddingFor, reflectPad, crop } from '../../src/infer/pad.js';
 import { tileLayout, Blender, windowStarts } from '../../src/infer/tiles.js';
-import { flipCHW } from '../../src/infer/tta.js';
+import { flipN } from '../../src/infer/tta.js';
 import { Rng } from '../../src/data/rng.js';
 import { NativeBackend, nativeAvailable, bf16Support } from '../../src/engine/backends/native.js';
 
@@ -28,7 +29,7 @@ const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 test('reflect index mirrors without repeating the edge, also for pads larger than the image', () => {
   assert.deepEqual([-3, -2, -1, 0, 1, 2, 3, 4, 5].map((i) => reflectIndex(i, 3)), [1, 2, 1, 0, 1, 2, 1, 0, 1]);
   assert.equal(reflectIndex(7, 1), 0);
-  assert.deepEqual(paddingFor(37, 53, 4), { top: 1, left: 1, height: 40, width: 56 });
+  assert.deepEqual(paddingFor([37, 53], 4), { start: [1, 1], size: [40, 56] });
 });
 
 test('odd sizes (37x53) are padded and cropped back to the original size', () => {
@@ -40,9 +41,10 @@ test('odd sizes (37x53) are padded and cropped back to the original size', () =>
   assert.equal(out.width, 53);
   assert.equal(out.data.length, 37 * 53);
   // same as padding by hand, predicting the padded image and cropping
-  const pad = paddingFor(37, 53, 4);
-  const padded = p.predict({ data: reflectPad(img.data, 1, 37, 53, pad), channels: 1, height: pad.height, width: pad.width });
-  assert.equal(maxDiff(out.data, crop(padded.data, 1, pad.height, pad.width, pad.top, pad.left, 37, 53)), 0);
+  const pad = paddingFor([37, 53], 4);
+  const [ph, pw] = pad.size;
+  const padded = p.predict({ data: reflectPad(img.data, 1, [37, 53], pad), channels: 1, height: ph, width: pw });
+  assert.equal(maxDiff(out.data, crop(padded.data, 1, pad.size, pad.start, [37, 53])), 0);
   for (const v of out.data) assert.ok(v >= 0 && v <= 1);
 });
 
@@ -63,10 +65,10 @@ test('blending windows of one map reproduces the map (weights normalise, windows
   const H = 45, W = 70, K = 2;
   const truth = randomImage(H, W, K, 9).data as Float32Array;
   for (const kind of ['gaussian', 'linear'] as const) {
-    const layout = tileLayout(H, W, 16, 24, 0.3, kind);
+    const layout = tileLayout([H, W], [16, 24], 0.3, kind);
     assert.ok(layout.windows.length > 4);
-    const b = new Blender(K, H, W, layout);
-    for (const win of layout.windows) b.add(win, crop(truth, K, H, W, win.top, win.left, layout.tileH, layout.tileW));
+    const b = new Blender(K, [H, W], layout);
+    for (const win of layout.windows) b.add(win, crop(truth, K, [H, W], win, layout.tile));
     assert.ok(maxDiff(b.result(), truth) < 1e-6, kind);
   }
   assert.deepEqual(windowStarts(100, 40, 0.25), [0, 30, 60]);
@@ -89,6 +91,20 @@ test('sliding windows over a larger image: right size, probabilities, one plan p
   assert.ok(mean < 0.05, `mean difference ${mean}`);
 });
 
+test('predictMany: inputs sharing runs (zero slots in a last, partial run) each get their own prediction', () => {
+  const model = tiny();
+  const imgs = [1, 2, 3].map((seed) => randomImage(20, 28, 1, seed));
+  for (const o of [{}, { tile: 16, overlap: 0.25, batch: 3 }, { tta: true, batch: 2 }]) {
+    const p = createPredictor(model, { backend, ...o });
+    const many = p.predictMany(imgs);
+    imgs.forEach((img, i) => {
+      // the reference backend computes each batch item alone: the same numbers to the bit
+      assert.equal(maxDiff(many[i].data, p.predict(img).data), 0, `${JSON.stringify(o)} input ${i}`);
+    });
+    assert.ok(maxDiff(many[0].data, many[1].data) > 1e-5, 'different inputs, different maps');
+  }
+});
+
 test('flip TTA is flip-equivariant and averages the four flips', () => {
   const model = tiny();
   const H = 20, W = 28; // padded to 20x28 (multiples of 4): padding commutes with flips
@@ -98,23 +114,23 @@ test('flip TTA is flip-equivariant and averages the four flips', () => {
   const out = tta.predict(img);
   for (const f of [{ h: true, v: false }, { h: false, v: true }]) {
     const flipped = new Float32Array(H * W);
-    flipCHW(img.data, flipped, 0, 1, H, W, f);
+    flipN(img.data, flipped, 0, 1, [H, W], [f.v, f.h]);
     const outF = tta.predict({ ...img, data: flipped });
     const back = new Float32Array(H * W);
-    flipCHW(outF.data, back, 0, 1, H, W, f);
+    flipN(outF.data, back, 0, 1, [H, W], [f.v, f.h]);
     assert.ok(maxDiff(back, out.data) < 1e-6, JSON.stringify(f));
     // without TTA a random network is not equivariant: the check above has teeth
     const plainF = plain.predict({ ...img, data: flipped });
-    flipCHW(plainF.data, back, 0, 1, H, W, f);
+    flipN(plainF.data, back, 0, 1, [H, W], [f.v, f.h]);
     assert.ok(maxDiff(back, plain.predict(img).data) > 1e-4);
   }
   const mean = new Float64Array(H * W);
   for (const f of [{ h: false, v: false }, { h: true, v: false }, { h: false, v: true }, { h: true, v: true }]) {
     const x = new Float32Array(H * W);
-    flipCHW(img.data, x, 0, 1, H, W, f);
+    flipN(img.data, x, 0, 1, [H, W], [f.v, f.h]);
     const y = plain.predict({ ...img, data: x }).data;
     const yb = new Float32Array(H * W);
-    flipCHW(y, yb, 0, 1, H, W, f);
+    flipN(y, yb, 0, 1, [H, W], [f.v, f.h]);
     yb.forEach((v, i) => (mean[i] += v / 4));
   }
   assert.ok(maxDiff(mean, out.data) < 1e-6);
@@ -167,4 +183,19 @@ test('threshold and label maps', () => {
   assert.deepEqual([...labelMap(p, 'softmax')], [0, 0, 1, 0]);
   assert.deepEqual([...labelMap(p, 'sigmoid')], [0, 1, 2, 1]);
   assert.deepEqual([...labelMap({ ...p, classes: 1, data: p.data.slice(0, 4) })], [0, 1, 0, 1]);
+  // against a plain argmax written here, on random maps with ties (rounded values) and volumes
+  let seed = 7;
+  const rnd = () => Math.round(((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 8) / 8;
+  for (const classes of [1, 2, 4]) {
+    const n = 3 * 5 * 7, data = Float32Array.from({ length: classes * n }, rnd);
+    for (const mc of ['softmax', 'sigmoid'] as const) {
+      const want = Array.from({ length: n }, (_, i) => {
+        if (classes === 1) return data[i] > 0.6 ? 1 : 0;
+        let best = 0;
+        for (let c = 1; c < classes; c++) if (data[c * n + i] > data[best * n + i]) best = c;
+        return mc === 'softmax' ? best : data[best * n + i] > 0.6 ? best + 1 : 0;
+      });
+      assert.deepEqual([...labelMap({ data, classes }, mc, 0.6)], want, `${classes} ${mc}`);
+    }
+  }
 });

@@ -2,14 +2,15 @@
 // distance in mm, per class, against brute-force computations on small volumes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { edtSquaredNd, boundaryNd, hd95Nd, assdNd, percentile, edtSquared } from '../../src/metrics/distance.js';
-import { binaryScoresNd, labelMapScoresNd, multiClassScoresNd, perClassRow, binaryScores } from '../../src/metrics/segmentation.js';
+import { edtSquared, boundary, hd95, assd } from '../../src/metrics/distance.js';
+import { percentile } from '../../src/data/percentile.js';
+import { labelMapScores, multiClassScores, perClassRow, binaryScores } from '../../src/metrics/segmentation.js';
 import { summarize, rowsToCsv, summaryToMarkdown } from '../../src/metrics/summary.js';
 import { Rng } from '../../src/data/rng.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readNifti, writeNifti } from '../../src/data/nifti.js';
+import { readNifti, writeNifti } from '../../src/data/formats/nifti.js';
 import { scoreLabelFiles, scoreLabelVolumes } from '../../src/metrics/volume.js';
 import { BRATS_REGIONS, toLabelMap } from '../../src/data/labels.js';
 import { sharedData, skipUnless } from '../data/util.js';
@@ -55,7 +56,7 @@ test('N-D exact EDT equals brute force on a 3D volume with anisotropic spacing',
   const rng = new Rng(1);
   for (let trial = 0; trial < 5; trial++) {
     const f = randomMask(rng, 0.05 + 0.1 * trial);
-    const d = edtSquaredNd(f, DIMS, SP);
+    const d = edtSquared(f, DIMS, SP);
     for (let i = 0; i < N; i++) {
       let best = Infinity;
       for (let j = 0; j < N; j++) if (f[j]) best = Math.min(best, dist(i, j) ** 2);
@@ -63,9 +64,6 @@ test('N-D exact EDT equals brute force on a 3D volume with anisotropic spacing',
       assert.ok(Math.abs(d[i] - best) < 1e-9, `voxel ${i}: ${d[i]} vs ${best}`);
     }
   }
-  // the 2D wrapper is the N-D code with dims [w, h]
-  const f2 = Uint8Array.from({ length: 12 }, (_, i) => (i === 5 ? 1 : 0));
-  assert.deepEqual(Array.from(edtSquared(f2, 3, 4, [2, 1])), Array.from(edtSquaredNd(f2, [4, 3], [2, 1])));
 });
 
 test('3D boundary, HD95 and ASSD (mm) equal brute force', () => {
@@ -73,16 +71,16 @@ test('3D boundary, HD95 and ASSD (mm) equal brute force', () => {
   for (let trial = 0; trial < 6; trial++) {
     const a = randomMask(rng, 0.3 + 0.05 * trial);
     const b = randomMask(rng, 0.4);
-    assert.deepEqual(Array.from(boundaryNd(a, DIMS)), Array.from(bruteBoundary(a)));
+    assert.deepEqual(Array.from(boundary(a, DIMS)), Array.from(bruteBoundary(a)));
     const ab = bruteDirected(a, b), ba = bruteDirected(b, a);
     const hd = percentile([...ab, ...ba], 95);
     const mean = (x: number[]) => x.reduce((s, v) => s + v, 0) / x.length;
-    assert.ok(Math.abs(hd95Nd(a, b, DIMS, SP)! - hd) < 1e-9);
-    assert.ok(Math.abs(assdNd(a, b, DIMS, SP)! - (mean(ab) + mean(ba)) / 2) < 1e-9);
-    const s = binaryScoresNd(a, b, DIMS, { spacing: SP, asd: true });
+    assert.ok(Math.abs(hd95(a, b, DIMS, SP)! - hd) < 1e-9);
+    assert.ok(Math.abs(assd(a, b, DIMS, SP)! - (mean(ab) + mean(ba)) / 2) < 1e-9);
+    const s = binaryScores(a, b, DIMS, { spacing: SP, asd: true });
     assert.ok(Math.abs(s.hd95! - hd) < 1e-9 && Math.abs(s.asd! - (mean(ab) + mean(ba)) / 2) < 1e-9);
   }
-  assert.equal(hd95Nd(new Uint8Array(N), randomMask(rng, 0.5), DIMS), undefined);
+  assert.equal(hd95(new Uint8Array(N), randomMask(rng, 0.5), DIMS), undefined);
 });
 
 test('a cube shifted by 2 slices along z: HD95 = 2 x z spacing; Dice, IoU, precision, recall by counting', () => {
@@ -91,7 +89,7 @@ test('a cube shifted by 2 slices along z: HD95 = 2 x z spacing; Dice, IoU, preci
     const x = i % X, y = Math.floor(i / X) % Y, z = Math.floor(i / (X * Y));
     return x >= 2 && x < 7 && y >= 2 && y < 7 && z >= z0 && z < z0 + 5 ? 1 : 0;
   });
-  const s = binaryScoresNd(cube(2), cube(4), [X, Y, Z], { spacing: [1, 1, 3], asd: true });
+  const s = binaryScores(cube(2), cube(4), [X, Y, Z], { spacing: [1, 1, 3], asd: true });
   assert.equal(s.dice, (2 * 75) / 250);
   assert.equal(s.iou, 75 / 175);
   assert.equal(s.precision, 0.6);
@@ -99,20 +97,20 @@ test('a cube shifted by 2 slices along z: HD95 = 2 x z spacing; Dice, IoU, preci
   assert.equal(s.hd95, 6);
   assert.ok(s.asd! > 0 && s.asd! < 6);
   // 2D results keep their shape: no asd key unless asked
-  assert.equal('asd' in binaryScores(new Uint8Array(4), new Uint8Array(4), 2, 2), false);
+  assert.equal('asd' in binaryScores(new Uint8Array(4), new Uint8Array(4), [2, 2]), false);
 });
 
 test('per class on volumes: label values and overlapping regions, rows and summaries', () => {
   const dims = [4, 3, 2];
   const truth = Float32Array.from([0, 1, 1, 2, 4, 4, 0, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
   const pred = Float32Array.from([0, 1, 2, 2, 4, 0, 0, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4]);
-  const s = labelMapScoresNd(pred, truth, [1, 2, 4], dims, { spacing: [1, 1, 2], asd: true });
+  const s = labelMapScores(pred, truth, [1, 2, 4], dims, { spacing: [1, 1, 2], asd: true });
   assert.deepEqual(s.perClass.map((c) => c.dice), [2 / 3, 6 / 7, 1 / 2]);
   assert.ok(Math.abs(s.mean.dice - (2 / 3 + 6 / 7 + 1 / 2) / 3) < 1e-12);
   // sigmoid regions [K, Z, Y, X]: region 0 = any tumour, region 1 = value 4
   const n = 24;
   const planes = (m: Float32Array) => Float32Array.from({ length: 2 * n }, (_, i) => (i < n ? (m[i] > 0 ? 1 : 0) : m[i - n] === 4 ? 1 : 0));
-  const r = multiClassScoresNd(planes(pred), planes(truth), 2, dims, { spacing: [1, 1, 2] });
+  const r = multiClassScores(planes(pred), planes(truth), 2, dims, { spacing: [1, 1, 2] });
   assert.equal(r.perClass[0].dice, (2 * 6) / (7 + 7));
   const rows = [perClassRow('case1', s, ['necrosis', 'oedema', 'enhancing']), perClassRow('case2', s, ['necrosis', 'oedema', 'enhancing'])];
   assert.equal(rows[0].values['dice:oedema'], 6 / 7);

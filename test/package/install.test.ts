@@ -24,6 +24,8 @@ const USE_TS = `
 import { SegModel, getBackend, io } from 'unetpp';
 import { syntheticNuclei, writeImagePng } from 'unetpp/data';
 import { train, type TrainOptions } from 'unetpp/train';
+import { parseDuration } from 'unetpp/plan';
+import { makeFolds } from 'unetpp/cv';
 import { createPredictor, type Predictor } from 'unetpp/infer';
 import { binaryScores } from 'unetpp/metrics';
 import { saveModel } from 'unetpp/io';
@@ -37,7 +39,7 @@ await writeImagePng('cell.png', sample.image);
 const predictor: Predictor = createPredictor(model, { backend: getBackend('auto', 'fp32', 'infer') });
 const opts: Partial<TrainOptions> = { epochs: 1 };
 const serve: Partial<ServeOptions> = { maxBatch: 2 };
-console.log(JSON.stringify({ train: typeof train, scores: typeof binaryScores, predictor: typeof predictor, opts, serve }));
+console.log(JSON.stringify({ budget: parseDuration('1h'), folds: typeof makeFolds, train: typeof train, scores: typeof binaryScores, predictor: typeof predictor, opts, serve }));
 try {
   await connectRedis('redis://127.0.0.1:6379', 500);
   console.log('queue: connected');

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nativeAvailable } from '../../src/engine/backends/native.js';
 import { readCheckpointMeta } from '../../src/io/checkpoint.js';
-import type { DatasetPlan } from '../../src/plan/types.js';
+import type { DatasetPlan } from '../../src/io/dataset-plan.js';
 import { writeFolderSet, type CaseSpec } from './datasets.js';
 
 const MAIN = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');

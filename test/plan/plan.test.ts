@@ -6,7 +6,7 @@ import { mkdtemp, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fingerprintDataset, derivePlan, planTable, type VolumeFingerprint, type ImageFingerprint } from '../../src/plan/index.js';
-import { writeSynthetic } from '../../src/data/synthetic.js';
+import { writeSynthetic } from '../../src/data/images/synthetic.js';
 import { labelAt, writeCtMriSet, writeFolderSet, fakeMeasure, type CaseSpec } from './datasets.js';
 
 const tmp = () => mkdtemp(join(tmpdir(), 'unetpp-plan-'));

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { SegModel } from '../../src/models/model.js';
 import type { ModelConfig } from '../../src/models/config.js';
 import { train, type TrainLoader } from '../../src/train/trainer.js';
-import type { LoaderState } from '../../src/data/loader.js';
+import type { LoaderState } from '../../src/data/loaders/loader.js';
 import { peakRss } from '../../src/plan/step-probe.js';
 
 const spec = JSON.parse(process.argv[2]) as { config: Partial<ModelConfig>; batch: number; patch: number[]; steps: number };

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, readFileSync, readdirSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { writeSynthetic } from '../../src/data/synthetic.js';
+import { writeSynthetic } from '../../src/data/images/synthetic.js';
 import { BACKEND, MAIN, REDIS_MISSING, cli, freePort, startCli, startRedis, stop, tinyCheckpoint, type Proc } from '../helpers/services.js';
 
 let tmp: string, ckpt: string, redis: Proc | undefined, url: string;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { crc32, deflateRawSync, gzipSync, constants } from 'node:zlib';
 import sharp from 'sharp';
 import { admitUpload } from '../../src/serve/cost.js';
-import { niftiSizes } from '../../src/data/nifti-header.js';
+import { niftiSizes } from '../../src/data/formats/nifti-header.js';
 import { BACKEND, startCli, stop, tinyCheckpoint, type Proc } from '../helpers/services.js';
 
 let tmp: string, ckpt: string, server: (Proc & { match: RegExpMatchArray }) | undefined, base: string;

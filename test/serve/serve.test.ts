@@ -3,13 +3,13 @@
 // timeouts (504), health checks answered between batches, and draining on SIGTERM.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
-import { writeSynthetic } from '../../src/data/synthetic.js';
-import { writeNifti } from '../../src/data/nifti.js';
-import { readImage } from '../../src/data/read-image.js';
+import { writeSynthetic } from '../../src/data/images/synthetic.js';
+import { writeNifti } from '../../src/data/formats/nifti.js';
+import { readImage } from '../../src/data/images/read-image.js';
 import { loadModelSource } from '../../src/cli/model-source.js';
 import { createPredictor } from '../../src/infer/predict.js';
 import { predictImage } from '../../src/infer/files.js';

@@ -13,11 +13,11 @@ import { copyFileSync, mkdtempSync, rmSync, readFileSync, writeFileSync, existsS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { writeSyntheticVolumes } from '../../src/data/synthetic-volumes.js';
+import { writeSyntheticVolumes } from '../../src/data/volumes/synthetic-volumes.js';
 import { readCheckpointMeta, updateMeta } from '../../src/io/checkpoint.js';
 import { connectedComponents } from '../../src/infer/components.js';
 import { readSafetensors, writeSafetensors, type TensorIn } from '../../src/io/safetensors.js';
-import { readNifti } from '../../src/data/nifti.js';
+import { readNifti } from '../../src/data/formats/nifti.js';
 import { nativeAvailable } from '../../src/engine/backends/native.js';
 import { MAIN, REDIS_MISSING, cli, freePort, startCli, startRedis, stop, type Proc } from '../helpers/services.js';
 

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { nativeAvailable } from '../../src/engine/backends/native.js';
 import { runVolumeDemo } from '../../src/train/demo-volumes.js';
-import { readNifti } from '../../src/data/nifti.js';
+import { readNifti } from '../../src/data/formats/nifti.js';
 import { tmp } from './helpers.js';
 
 const native = nativeAvailable();

@@ -1,5 +1,5 @@
 // Tiny seeded problems for trainer tests: 32x32 synthetic nuclei and a 3-level UNet++.
-import { syntheticNuclei } from '../../src/data/synthetic.js';
+import { syntheticNuclei } from '../../src/data/images/synthetic.js';
 import { SegModel } from '../../src/models/model.js';
 import type { ModelConfig } from '../../src/models/config.js';
 import type { TrainData } from '../../src/train/trainer.js';

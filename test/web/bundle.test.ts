@@ -12,10 +12,10 @@ import { SegModel } from '../../src/models/model.js';
 import { ReferenceBackend } from '../../src/engine/backends/reference.js';
 import { Graph } from '../../src/engine/graph.js';
 import { Plan } from '../../src/engine/plan.js';
-import { createPredictor, labelMap } from '../../src/infer/predict.js';
+import { createPredictor } from '../../src/infer/predict.js';
 import { predictTiled } from '../../src/infer/tiled.js';
-import { labelsOf, rgbaToPlanes } from '../../src/infer/pixels.js';
-import { convertChannels } from '../../src/data/read-image.js';
+import { rgbaToPlanes } from '../../src/infer/pixels.js';
+import { convertChannels } from '../../src/data/images/read-image.js';
 import { saveModel } from '../../src/io/checkpoint.js';
 import { completeMeta } from '../../src/io/meta-defaults.js';
 import { buildWebBundle, writeWebBundle, type WebManifest } from '../../src/io/web-bundle.js';
@@ -37,7 +37,7 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 /** A WindowRunner over our engine (what the page does with onnxruntime-web). */
 function engineRunner(m: SegModel, mode: { kind: 'accurate' } | { kind: 'fast' }) {
-  return async (x: Float32Array, n: number, h: number, w: number) => {
+  return async (x: Float32Array, n: number, [h, w]: number[]) => {
     const g = new Graph();
     const p = m.probabilities(g, m.forward(g, g.input('x', [n, m.config.inChannels, h, w]), { training: false }), mode);
     return new Plan(g, backend, m.params, [p]).runToHost({ x })[0];
@@ -49,15 +49,14 @@ test('predictTiled (the page) equals createPredictor (Node): padding, windows, b
   for (const [level, tile, overlap, batch] of [[undefined, 16, 0.25, 1], [2, 8, 0.5, 3], [1, undefined, 0.25, 1]] as const) {
     const node = createPredictor(model, { backend, mode: level ? 'fast' : 'accurate', level, tile, overlap, batch: 4 }).predict(img);
     const m = level ? model.prune(level) : model;
-    const web = await predictTiled(img, { classes: 1, multiple: 2 ** (level ?? 3), tile: tile ? [tile, tile] : undefined, overlap, batch },
+    const web = await predictTiled({ data: img.data, channels: img.channels, sizes: [img.height, img.width] }, { classes: 1, multiple: 2 ** (level ?? 3), tile: tile ? [tile, tile] : undefined, overlap, batch },
       engineRunner(m, level ? { kind: 'fast' } : { kind: 'accurate' }));
-    assert.equal(web.height, 37);
-    assert.equal(web.width, 53);
+    assert.deepEqual(web.sizes, [37, 53]);
     assert.ok(maxDiff(web.data, node.data) <= 1e-6, `level ${level} tile ${tile}: ${maxDiff(web.data, node.data)}`);
   }
 });
 
-test('rgbaToPlanes equals readImage values (grey stays grey, RGB luma or RGB) and labelsOf equals labelMap', () => {
+test('rgbaToPlanes equals readImage values (grey stays grey, RGB luma or RGB) ', () => {
   const [w, h] = [5, 3];
   const grey = Uint8Array.from({ length: 4 * w * h }, (_, i) => (i % 4 === 3 ? 255 : (Math.floor(i / 4) * 37) % 256));
   const rgb = Uint8Array.from({ length: 4 * w * h }, (_, i) => (i % 4 === 3 ? 255 : (i * 53) % 256));
@@ -71,10 +70,6 @@ test('rgbaToPlanes equals readImage values (grey stays grey, RGB luma or RGB) an
   assert.deepEqual(rgbaToPlanes(rgb, w, h, 3), planes(rgb, 3).data);
   assert.deepEqual(rgbaToPlanes(rgb, w, h, 1), convertChannels(planes(rgb, 3), 1).data);
   assert.throws(() => rgbaToPlanes(rgb, w, h, 2), /2 channels/);
-  for (const classes of [1, 3]) {
-    const p = { data: Float32Array.from({ length: classes * 20 }, (_, i) => (Math.sin(i * 1.7) + 1) / 2), classes, height: 4, width: 5 };
-    for (const mc of ['softmax', 'sigmoid'] as const) assert.deepEqual(labelsOf(p, mc, 0.6), labelMap(p, mc, 0.6));
-  }
 });
 
 test('bundle: accurate + one model per level, manifest facts, ONNX equal to Node prediction', async () => {

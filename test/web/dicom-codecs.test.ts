@@ -1,5 +1,5 @@
 // Compressed DICOM series in the volume page (Debian's headless Chromium): the page shares
-// src/data/dicom-codecs.ts with Node, its WebAssembly codecs are separate files fetched on first
+// src/data/formats/dicom-codecs.ts with Node, its WebAssembly codecs are separate files fetched on first
 // use. A small CT series, uncompressed and compressed by dcmtk / GDCM (RLE, JPEG lossless SV1,
 // JPEG-LS, JPEG 2000, deflated, 8-bit JPEG baseline), is opened as a DICOM folder with a tiny
 // one-modality 3D model: every lossless copy gives the uncompressed series' mask byte for byte and
@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SegModel } from '../../src/models/model.js';
 import { writeWebBundle } from '../../src/io/web-bundle.js';
-import { readNifti } from '../../src/data/nifti.js';
+import { readNifti } from '../../src/data/formats/nifti.js';
 import { writeSeries, type SeriesSpec } from '../data/dicom-writer.js';
 import { browserSkip, openSite, type Site } from '../helpers/browser.js';
 

@@ -15,7 +15,7 @@ import { ReferenceBackend } from '../../src/engine/backends/reference.js';
 import { Graph } from '../../src/engine/graph.js';
 import { Plan } from '../../src/engine/plan.js';
 import { createPredictor } from '../../src/infer/predict.js';
-import { predictTiledN } from '../../src/infer/tiled.js';
+import { predictTiled } from '../../src/infer/tiled.js';
 import { saveModel, updateMeta } from '../../src/io/checkpoint.js';
 import { completeMeta } from '../../src/io/meta-defaults.js';
 import { buildWebBundle, type WebManifest } from '../../src/io/web-bundle.js';
@@ -62,7 +62,7 @@ test('3D bundle: manifest says dims, window, modalities, normalisation, classes;
   assert.equal(buildWebBundle(m2, { volume: {} }).manifest.volume?.dims, 2);
 });
 
-test('predictTiledN (the page\'s worker) equals createPredictor on a volume; progress and abort', async () => {
+test('predictTiled (the page\'s worker) equals createPredictor on a volume; progress and abort', async () => {
   const v = volume(2, 11, 14, 9);
   const net = async (x: Float32Array, n: number, size: number[]) => {
     const g = new Graph();
@@ -71,13 +71,13 @@ test('predictTiledN (the page\'s worker) equals createPredictor on a volume; pro
   };
   const node = createPredictor(model3d, { backend, mode: 'accurate', tile: 8, overlap: 0.25, batch: 1 }).predict(v);
   const seen: number[] = [];
-  const web = await predictTiledN({ data: v.data, channels: 2, sizes: [11, 14, 9] }, { classes: 2, multiple: 4, tile: [8, 8, 8], overlap: 0.25, onProgress: (done) => seen.push(done) }, net);
+  const web = await predictTiled({ data: v.data, channels: 2, sizes: [11, 14, 9] }, { classes: 2, multiple: 4, tile: [8, 8, 8], overlap: 0.25, onProgress: (done) => seen.push(done) }, net);
   assert.deepEqual(web.sizes, [11, 14, 9]);
   assert.ok(web.data.every((x, i) => Math.abs(x - node.data[i]) <= 1e-6));
   assert.equal(seen.length, web.windows);
   assert.equal(seen.at(-1), web.windows);
   const stop = new AbortController();
-  await assert.rejects(predictTiledN({ data: v.data, channels: 2, sizes: [11, 14, 9] }, { classes: 2, multiple: 4, tile: [8, 8, 8], signal: stop.signal, onProgress: () => stop.abort(new Error('stopped')) }, net), /stopped/);
+  await assert.rejects(predictTiled({ data: v.data, channels: 2, sizes: [11, 14, 9] }, { classes: 2, multiple: 4, tile: [8, 8, 8], signal: stop.signal, onProgress: () => stop.abort(new Error('stopped')) }, net), /stopped/);
 });
 
 test('unetpp export --web: 3D model with --modalities/--volume-normalize; a checkpoint\'s volumePipeline; --volumes for 2D', () => {

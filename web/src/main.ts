@@ -4,7 +4,8 @@
 import { folderSource, readManifest, urlSource, type BundleSource } from './bundle.js';
 import { Runner, threads, webgpuAvailable, type Backend } from './runner.js';
 import { decodePicture, drawOverlay, maskPng, type Picture } from './render.js';
-import { labelsOf, rgbaToPlanes } from '../../src/infer/pixels.js';
+import { rgbaToPlanes } from '../../src/infer/pixels.js';
+import { labelMap } from '../../src/data/labels.js';
 import type { WebModelEntry } from '../../src/io/web-manifest.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -76,7 +77,7 @@ async function run(): Promise<void> {
   ui.run.disabled = true;
   try {
     const r = await runner.predict(entry, backend, planes, picture.width, picture.height);
-    const labels = labelsOf(r, m.output.activation, m.output.threshold);
+    const labels = labelMap({ data: r.data, classes: r.channels }, m.output.activation, m.output.threshold);
     result = { labels, entry };
     const fg = labels.reduce((s, v) => s + (v ? 1 : 0), 0) / labels.length;
     drawOverlay(ui.canvas, picture, labels, Number(ui.opacity.value));

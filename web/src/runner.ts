@@ -2,7 +2,7 @@
 // picture's planes, normalised as in training, through the shared tiling of src/infer.
 import * as ort from 'onnxruntime-web';
 import type { WebManifest, WebModelEntry } from '../../src/io/web-manifest.js';
-import { normalize } from '../../src/data/transforms.js';
+import { normalize } from '../../src/data/images/transforms.js';
 import { predictTiled, type TiledResult } from '../../src/infer/tiled.js';
 import type { BundleSource } from './bundle.js';
 
@@ -39,7 +39,7 @@ export class Runner {
     return { session, loadMs: fresh ? performance.now() - t0 : 0 };
   }
 
-  /** Probabilities [classes, H, W] of CHW planes with values in [0, 1]. */
+  /** Probabilities [classes, H, W] (a field: channels are the classes) of CHW planes with values in [0, 1]. */
   async predict(entry: WebModelEntry, backend: Backend, planes: Float32Array, width: number, height: number):
       Promise<TiledResult & { loadMs: number; runMs: number }> {
     const { session, loadMs } = await this.session(entry, backend);
@@ -47,10 +47,10 @@ export class Runner {
     const C = m.input.channels;
     const data = normalize(planes.slice(), C, width * height, m.input.normalize);
     const t0 = performance.now();
-    const r = await predictTiled({ data, channels: C, height, width }, {
+    const r = await predictTiled({ data, channels: C, sizes: [height, width] }, {
       classes: m.output.classes, multiple: entry.multiple, tile: m.input.tile, overlap: m.input.overlap, blend: m.input.blend,
-    }, async (windows, n, h, w) => {
-      const out = await session.run({ [m.input.name]: new ort.Tensor('float32', windows, [n, C, h, w]) });
+    }, async (windows, n, size) => {
+      const out = await session.run({ [m.input.name]: new ort.Tensor('float32', windows, [n, C, ...size]) });
       return out[m.output.name].data as Float32Array;
     });
     return { ...r, loadMs, runMs: performance.now() - t0 };

@@ -6,7 +6,7 @@ import { float, int, oneOf } from '../parse.js';
 import { exportPyTorch } from '../../io/pytorch.js';
 import { exportOnnx, type OnnxMode } from '../../io/onnx.js';
 import { writeWebBundle, type WebVolumeOptions } from '../../io/web-bundle.js';
-import type { VolumeNorm } from '../../data/intensity.js';
+import type { VolumeNorm } from '../../data/volumes/intensity.js';
 import type { CheckpointMeta } from '../../io/checkpoint-meta.js';
 
 const NORMS: VolumeNorm[] = ['mri', 'ct', 'zscore', 'none'];

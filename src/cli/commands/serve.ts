@@ -8,7 +8,7 @@ import { backendsByDims } from '../backend.js';
 import { float, int, memorySize } from '../parse.js';
 import { addPredictorOptions, predictorSettings } from './predict.js';
 import type { ServedModel } from '../../serve/models.js';
-import type { Normalize } from '../../data/transforms.js';
+import type { Normalize } from '../../data/images/transforms.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 const list = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];

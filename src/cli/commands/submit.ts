@@ -5,7 +5,7 @@ import cliProgress, { type SingleBar } from 'cli-progress';
 import { addCommon, action, CliError } from '../common.js';
 import { int } from '../parse.js';
 import { addPredictorOptions, predictorSettings } from './predict.js';
-import type { Normalize } from '../../data/transforms.js';
+import type { Normalize } from '../../data/images/transforms.js';
 import type { SubmitStatus } from '../../queue/submit.js';
 
 export function submitCommand(): Command {

@@ -1,14 +1,14 @@
 // A folder of DICOM files in the tab, as one volume: the image series with the most slices
 // (files told apart by SeriesInstanceUID), slices ordered along the normal of their plane,
-// rescale slope/intercept applied, the affine in NIfTI's RAS convention (as src/data/dicom.ts
-// does in Node). Pixel data through the shared src/data/dicom-codecs.ts: native, deflated
+// rescale slope/intercept applied, the affine in NIfTI's RAS convention (as src/data/formats/dicom.ts
+// does in Node). Pixel data through the shared src/data/formats/dicom-codecs.ts: native, deflated
 // (DecompressionStream), RLE, JPEG lossless, JPEG-LS, JPEG 2000 and 8-bit JPEG; the WebAssembly
 // codecs are separate files (their URLs below), fetched only when a series needs one.
 import dicomParser from 'dicom-parser';
 import charlsWasm from '@cornerstonejs/codec-charls/decodewasm?url';
 import openjpegWasm from '@cornerstonejs/codec-openjpeg/decodewasm?url';
 import libjpegTurboWasm from '@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasm?url';
-import { parseDicomAsync, readFrame, setCodecWasmUrls } from '../../../src/data/dicom-codecs.js';
+import { parseDicomAsync, readFrame, setCodecWasmUrls } from '../../../src/data/formats/dicom-codecs.js';
 import type { NiftiVolume } from './nifti.js';
 
 setCodecWasmUrls({ charls: charlsWasm, openjpeg: openjpegWasm, 'libjpeg-turbo': libjpegTurboWasm });

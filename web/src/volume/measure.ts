@@ -2,7 +2,7 @@
 // limit before anything is allocated) and the volume of every predicted class in ml.
 import type { WebManifest } from '../../../src/io/web-manifest.js';
 import { defaultLabelSpec, planeValues } from '../../../src/data/labels.js';
-import { resampledDims } from '../../../src/data/resample.js';
+import { resampledDims } from '../../../src/data/volumes/resample.js';
 
 /**
  * The tab's limit for one volume's working memory. Chromium caps a tab's JavaScript heap and

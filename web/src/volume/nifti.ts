@@ -2,7 +2,7 @@
 // back to a .nii.gz with the same geometry (sform and, when it fits, qform: as Node's writer).
 // gzip through the browser's own (De)CompressionStream; nothing leaves the page.
 import * as nifti from 'nifti-reader-js';
-import { encodeNifti } from '../../../src/data/nifti-encode.js';
+import { encodeNifti } from '../../../src/data/formats/nifti-encode.js';
 
 /** Voxels [C, Z, Y, X] (x fastest: NIfTI's order), C > 1 for a 4D file. */
 export interface NiftiVolume {
@@ -63,7 +63,7 @@ function decode(v: DataView, code: number, n: number, le: boolean, name: string)
   return out;
 }
 
-/** A uint8 label volume as .nii.gz bytes on the geometry of `like` (src/data/nifti-encode.ts, as Node writes it). */
+/** A uint8 label volume as .nii.gz bytes on the geometry of `like` (src/data/formats/nifti-encode.ts, as Node writes it). */
 export async function niftiLabelFile(labels: Uint8Array, like: Pick<NiftiVolume, 'dims' | 'spacing' | 'affine'>, gzip = true): Promise<Uint8Array> {
   const [X, Y, Z] = like.dims;
   if (labels.length !== X * Y * Z) throw new Error(`mask has ${labels.length} voxels, the volume ${X}x${Y}x${Z}`);

@@ -5,9 +5,9 @@
 // post-process them by the bundle's rules and put them back on the file's grid, as `unetpp
 // predict` does. Cancelling = the page ends this worker.
 import * as ort from 'onnxruntime-web';
-import { prepareVolume, toSourceGrid } from '../../../src/data/volume-prepare.js';
+import { prepareVolume, toSourceGrid } from '../../../src/data/volumes/volume-prepare.js';
 import { defaultLabelSpec, labelsFromPlanes } from '../../../src/data/labels.js';
-import { predictTiledN } from '../../../src/infer/tiled.js';
+import { predictTiled } from '../../../src/infer/tiled.js';
 import { applyPostprocess } from '../../../src/infer/postprocess.js';
 import type { RunRequest, WorkerReply } from './protocol.js';
 
@@ -45,7 +45,7 @@ async function run(r: RunRequest): Promise<void> {
   let onGrid: Uint8Array = new Uint8Array(V);
   let windows = 0;
   if (spec.dims === 3) {
-    const p = await predictTiledN({ data: v.data, channels: C, sizes: [Z, Y, X] }, { ...opts, onProgress: (done, total) => post({ type: 'progress', done, total }) }, net);
+    const p = await predictTiled({ data: v.data, channels: C, sizes: [Z, Y, X] }, { ...opts, onProgress: (done, total) => post({ type: 'progress', done, total }) }, net);
     onGrid = toLabels(p.data);
     windows = p.windows;
   } else {
@@ -53,7 +53,7 @@ async function run(r: RunRequest): Promise<void> {
     const plane = X * Y, slice = new Float32Array(C * plane);
     for (let z = 0; z < Z; z++) {
       for (let c = 0; c < C; c++) slice.set(v.data.subarray(c * V + z * plane, c * V + (z + 1) * plane), c * plane);
-      const p = await predictTiledN({ data: slice, channels: C, sizes: [Y, X] }, opts, net);
+      const p = await predictTiled({ data: slice, channels: C, sizes: [Y, X] }, opts, net);
       onGrid.set(toLabels(p.data), z * plane);
       windows += p.windows;
       post({ type: 'progress', done: z + 1, total: Z });

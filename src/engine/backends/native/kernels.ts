@@ -119,7 +119,7 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
     return blk(s) ? [n * c / 16, 16, h, w] : [n, c, h, w];
   };
   /** Pixels and channels for the channel-concat kernels: blocked images are runs of c*h*w values. */
-  const runs = (s: Shape) => { const [n, c, h, w] = flat4(s); return blk(s) ? { px: n, k: h * w } : { px: n * h * w, k: 1 }; };
+  const runs = (s: Shape) => { const [n, , h, w] = flat4(s); return blk(s) ? { px: n, k: h * w } : { px: n * h * w, k: 1 }; };
   /** Volume kernels see [n,c,d,h,w] as m images of [d][h][w][c']: blocked, n*c/16 of 16 channels. */
   const vimg = (s: Shape): [number, number, number, number, number] => {
     const [n, c, d, h, w] = dims5(s);

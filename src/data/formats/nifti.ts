@@ -3,8 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import * as nifti from 'nifti-reader-js';
-import { writeFileAtomic } from './atomic.js';
-import { fileError, type Image } from './read-image.js';
+import { writeFileAtomic } from '../atomic.js';
+import { fileError, type Image } from '../images/read-image.js';
 import { encodeNifti, type EncodableVolume, type NiftiDatatype } from './nifti-encode.js';
 
 export interface Volume {

@@ -4,14 +4,14 @@
 // are written only where a segment has voxels. The label map is on the series' own grid (as
 // readDicomSeries returns it: x = column, y = row, z = slice along the normal).
 import { readFile } from 'node:fs/promises';
-import { optionalImport } from '../io/optional-import.js';
-import { writeFileAtomic } from './atomic.js';
-import { expandPlanes, planeNames, type LabelSpec } from './labels.js';
-import { fileError } from './read-image.js';
+import { optionalImport } from '../../util/optional-import.js';
+import { writeFileAtomic } from '../atomic.js';
+import { expandPlanes, planeNames, type LabelSpec } from '../labels.js';
+import { fileError } from '../images/read-image.js';
 import type { DicomVolume } from './dicom.js';
 import type { Volume } from './nifti.js';
-import { onImageGrid } from './volume-load.js';
-import { toLabelMap } from './labels.js';
+import { onImageGrid } from '../volumes/volume-load.js';
+import { toLabelMap } from '../labels.js';
 
 export interface DicomSegOptions {
   /** Algorithm name stored in every segment (AUTOMATIC). Default 'unetpp'. */

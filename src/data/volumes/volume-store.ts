@@ -4,7 +4,7 @@
 // share one decode.
 import { loadCase, type LoadedVolume, type VolumeLoadOptions } from './volume-load.js';
 import type { VolumeCase } from './volume-layout.js';
-import type { LabelSpec } from './labels.js';
+import type { LabelSpec } from '../labels.js';
 
 /** What patch sampling needs from a set of volumes: files on disk (VolumeStore) or in memory (MemoryVolumes). */
 export interface VolumeSource {

@@ -6,12 +6,12 @@
 //   JPEG-LS lossless / near-lossless                @cornerstonejs/codec-charls (CharLS, WebAssembly)
 //   JPEG 2000 lossless / lossy                      @cornerstonejs/codec-openjpeg (OpenJPEG, WebAssembly)
 //   JPEG baseline / extended, 8-bit                 @cornerstonejs/codec-libjpeg-turbo-8bit (WebAssembly)
-// Shared by Node (src/data/dicom.ts) and the browser page (web/src/volume/dicom.ts): no node:
+// Shared by Node (src/data/formats/dicom.ts) and the browser page (web/src/volume/dicom.ts): no node:
 // imports here. In Node the WebAssembly files load from the packages' folders; the page hands
 // their bundled URLs to setCodecWasmUrls. Errors are one line without the file name (the
 // callers add it). Greyscale only (one sample per pixel): what a volume needs.
 import dicomParser from 'dicom-parser';
-import { optionalImport } from '../io/optional-import.js';
+import { optionalImport } from '../../util/optional-import.js';
 
 export type StoredPixels = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
 

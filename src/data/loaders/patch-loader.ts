@@ -5,12 +5,12 @@
 // centred on a voxel of a foreground class chosen uniformly among those the case has. Cases
 // smaller than the patch are padded (patches.ts). With an ignore label (LabelSpec other:
 // 'ignore'), batches carry a per-voxel ignore mask, and ignored voxels have no target plane.
-import { augmentIntensity3d, drawTransform3d, IDENTITY_3D, type Augment3dOptions } from './augment3d.js';
-import { expandPlanes, hasIgnore, ignoreMask, planeCount, type LabelSpec } from './labels.js';
+import { augmentIntensity3d, drawTransform3d, IDENTITY_3D, type Augment3dOptions } from '../augmentation/augment3d.js';
+import { expandPlanes, hasIgnore, ignoreMask, planeCount, type LabelSpec } from '../labels.js';
 import { epochOrder, prefetchedEpoch, type LoaderState } from './loader.js';
 import { patchStart, readPatch, shapeOf } from './patches.js';
-import { hashSeed, Rng } from './rng.js';
-import type { VolumeSource } from './volume-store.js';
+import { hashSeed, Rng } from '../rng.js';
+import type { VolumeSource } from '../volumes/volume-store.js';
 
 export interface PatchLoaderOptions {
   /** Patch size [D, H, W] (z, y, x). */

@@ -2,10 +2,10 @@
 // Every random draw derives from (seed, epoch, batch, slot), so a batch is a pure function of
 // its position: resuming from {epoch, batch} reproduces the run exactly, and prefetching
 // cannot change the stream.
-import { augmentPair, type AugmentOptions } from './augment.js';
-import type { LoadedSample } from './folder.js';
-import { hashSeed, Rng } from './rng.js';
-import { normalize, randomCrop, type Normalize } from './transforms.js';
+import { augmentPair, type AugmentOptions } from '../augmentation/augment.js';
+import type { LoadedSample } from '../images/folder.js';
+import { hashSeed, Rng } from '../rng.js';
+import { normalize, randomCrop, type Normalize } from '../images/transforms.js';
 
 export interface LoaderOptions {
   batchSize: number;
@@ -165,7 +165,7 @@ export async function* prefetchedEpoch<B>(length: number, pos: { get(): LoaderSt
   };
   let b = pos.get().batch;
   let pending = b < length ? build(b) : null;
-  while (pending) {
+  while (pending !== null) {
     const batch = await pending;
     pending = b + 1 < length ? build(b + 1) : null;
     pos.set({ ...pos.get(), batch: b + 1 });

@@ -3,7 +3,7 @@
 // in-plane (y, x) 90-degree turns, small rotations about each axis and isotropic scaling.
 // Flips and turns alone are signed permutations and read voxels exactly (no interpolation).
 // Intensity changes reuse the 2D code (augment.ts: jitter), which works on any plane size.
-import type { Rng } from './rng.js';
+import type { Rng } from '../rng.js';
 import { jitter } from './augment.js';
 
 export interface Augment3dOptions {

@@ -11,10 +11,10 @@
 // (brats_pat0005_train), else imagesTs as test and a seeded train/val split.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { fileError } from './read-image.js';
-import { Rng } from './rng.js';
-import { normaliseSplit, parseSplitCsv, seededSplitSizes, type SplitName } from './split-csv.js';
-import type { LabelSpec } from './labels.js';
+import { fileError } from '../images/read-image.js';
+import { Rng } from '../rng.js';
+import { normaliseSplit, parseSplitCsv, seededSplitSizes, type SplitName } from '../split-csv.js';
+import type { LabelSpec } from '../labels.js';
 
 export interface VolumeCase {
   id: string;

@@ -2,7 +2,7 @@
 // range package.json asks for; other failures pass through unchanged; present ones load once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MissingPackageError, optionalImport } from '../../src/io/optional-import.js';
+import { MissingPackageError, optionalImport } from '../../src/util/optional-import.js';
 
 const dynamic = (spec: string) => () => import(spec) as Promise<unknown>;
 

@@ -9,7 +9,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import dicomParser from 'dicom-parser';
-import { fileError } from './read-image.js';
+import { fileError } from '../images/read-image.js';
 import { readFrame, transferSyntaxOf } from './dicom-codecs.js';
 import type { Volume } from './nifti.js';
 

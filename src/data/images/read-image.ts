@@ -1,9 +1,9 @@
 // Image and mask files <-> host Float32Array (CHW, values in [0, 1]), through sharp.
 // PNG (8/16-bit), JPEG and TIFF are read; alpha is dropped; errors always name the file.
 import sharp from 'sharp';
-import { writeFileAtomic } from './atomic.js';
-import { fileError } from './file-error.js';
-import { checkFiniteVoxels } from './finite.js';
+import { writeFileAtomic } from '../atomic.js';
+import { fileError } from '../file-error.js';
+import { checkFiniteVoxels } from '../finite.js';
 
 /** A host image: data is CHW (channel planes one after another), float32. */
 export interface Image {

@@ -4,10 +4,10 @@
 // corners stay natural. A volume smaller than the patch along an axis is padded there, as
 // nnU-Net does: centred in the patch, image 0 (the normalised background), labels background.
 // Exact transforms (flips, turns) copy voxels.
-import { mirror } from './augment.js';
-import { IDENTITY_3D, type Transform3d } from './augment3d.js';
-import type { LoadedVolume } from './volume-load.js';
-import type { Rng } from './rng.js';
+import { mirror } from '../augmentation/augment.js';
+import { IDENTITY_3D, type Transform3d } from '../augmentation/augment3d.js';
+import type { LoadedVolume } from '../volumes/volume-load.js';
+import type { Rng } from '../rng.js';
 
 /** [D, H, W] of a volume ([Z, Y, X]). */
 export const shapeOf = (v: { dims: readonly number[] }): [number, number, number] => [v.dims[2], v.dims[1], v.dims[0]];

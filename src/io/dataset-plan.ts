@@ -1,7 +1,8 @@
 // What `unetpp plan` reads from a dataset (the fingerprint) and what it decides (the plan), as
 // JSON-ready records. Axis orders: NIfTI sizes and spacings are [x, y, z] (as the files and
 // --spacing); patches, pooling and kernels are in array order [D, H, W] (as --patch), [H, W] in 2D.
-import type { VolumeNorm, CtStats } from '../data/intensity.js';
+// In io/ (not plan/) because checkpoints and plan caches store these records: the planner imports them.
+import type { VolumeNorm, CtStats } from '../data/volumes/intensity.js';
 
 /** Intensity statistics of one modality over foreground (labelled) voxels, as nnU-Net collects them. */
 export interface IntensityStats {
@@ -135,7 +136,7 @@ export interface DatasetPlan {
     params: number;
   };
   batchSize: number;
-  /** Volumes: per modality, onto src/data/intensity.ts's kinds. */
+  /** Volumes: per modality, onto src/data/volumes/intensity.ts's kinds. */
   normalize: VolumeNorm[] | 'zscore';
   /** Dataset CT statistics per modality (null where not CT). */
   ct?: (CtStats | null)[];

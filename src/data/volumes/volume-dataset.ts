@@ -5,13 +5,13 @@
 import { scanVolumes, type VolumeDataset, type VolumeScanOptions } from './volume-layout.js';
 import { VolumeStore } from './volume-store.js';
 import { datasetCtStats, loadCase, type LoadedVolume, type VolumeLoadOptions } from './volume-load.js';
-import { BRATS_REGIONS, planeNames, type LabelSpec, type OtherLabels } from './labels.js';
+import { BRATS_REGIONS, planeNames, type LabelSpec, type OtherLabels } from '../labels.js';
 import { toSourceGrid } from './volume-prepare.js';
-import { writeNifti } from './nifti.js';
+import { writeNifti } from '../formats/nifti.js';
 
 export { toSourceGrid };
 import type { CtStats, VolumeNorm } from './intensity.js';
-import type { SplitName } from './split-csv.js';
+import type { SplitName } from '../split-csv.js';
 
 export interface OpenVolumesOptions extends VolumeScanOptions {
   /** Default: dataset.json's labels, else binary; a function decides from dataset.json's (resolveLabels). */

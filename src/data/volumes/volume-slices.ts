@@ -1,8 +1,8 @@
 // Loaded volumes as 2D samples, one per axial slice: the 2D trainer and predictor get the
 // same cases, modalities, normalisation and label planes as the 3D ones, so that a 2D model
 // slice by slice and a 3D model compare on the same data (issue 17 part 8).
-import { expandPlanes, type LabelSpec } from './labels.js';
-import type { LoadedSample } from './folder.js';
+import { expandPlanes, type LabelSpec } from '../labels.js';
+import type { LoadedSample } from '../images/folder.js';
 import type { LoadedVolume } from './volume-load.js';
 
 export interface SliceOptions {

@@ -2,9 +2,9 @@
 // and brightness, touching neighbours, out-of-focus debris (not labelled), uneven background,
 // blur and noise; fluorescence (bright on dark) or bright-field (stained, dark on light).
 // Image i depends only on (seed, i), so a longer set starts with the same images.
-import { gaussianBlur } from './augment.js';
+import { gaussianBlur } from '../augmentation/augment.js';
 import { writeFolder, type LoadedSample, type SplitName } from './folder.js';
-import { hashSeed, Rng } from './rng.js';
+import { hashSeed, Rng } from '../rng.js';
 
 export interface SyntheticOptions {
   count: number;

@@ -4,17 +4,17 @@
 // foreground locations for patch sampling. Tensor order is [C, D, H, W] = [C, Z, Y, X]: NIfTI's
 // own order (x fastest), so no transpose is needed.
 import { stat } from 'node:fs/promises';
-import { readNiftiChannels, type ChannelVolume } from './nifti.js';
-import { readDicomFolder } from './dicom.js';
+import { readNiftiChannels, type ChannelVolume } from '../formats/nifti.js';
+import { readDicomFolder } from '../formats/dicom.js';
 import { alignToGrid } from './reorient.js';
 import type { Box } from './crop-box.js';
 import { prepareVolume, type Geometry, type PrepareOptions } from './volume-prepare.js';
-import { fileError } from './read-image.js';
-import { checkFiniteVoxels } from './finite.js';
-import { foregroundLocations, toLabelMap, type LabelSpec } from './labels.js';
+import { fileError } from '../images/read-image.js';
+import { checkFiniteVoxels } from '../finite.js';
+import { foregroundLocations, toLabelMap, type LabelSpec } from '../labels.js';
 import { ctStatistics, foregroundIntensities, type CtStats, type VolumeNorm } from './intensity.js';
 import type { VolumeCase } from './volume-layout.js';
-import type { SplitName } from './split-csv.js';
+import type { SplitName } from '../split-csv.js';
 
 export type { Geometry };
 

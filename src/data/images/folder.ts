@@ -6,15 +6,15 @@
 // NIfTI volumes (images/<stem>.nii[.gz] with masks/<stem>.nii[.gz]) load as 2D axial slices.
 import { readdir, readFile, stat, mkdir } from 'node:fs/promises';
 import { extname, join, basename } from 'node:path';
-import { Rng } from './rng.js';
+import { Rng } from '../rng.js';
 import { fileError, readImage, readMaskRaw, writeImagePng, writeMaskPng, type Image } from './read-image.js';
 import { resizeBilinear, resizeNearest } from './transforms.js';
-import { readNifti, volumeSlice } from './nifti.js';
-import { checkFiniteVoxels } from './finite.js';
-import { writeFileAtomic } from './atomic.js';
-import { normaliseSplit, parseSplitCsv, seededSplitSizes, type SplitName } from './split-csv.js';
+import { readNifti, volumeSlice } from '../formats/nifti.js';
+import { checkFiniteVoxels } from '../finite.js';
+import { writeFileAtomic } from '../atomic.js';
+import { normaliseSplit, parseSplitCsv, seededSplitSizes, type SplitName } from '../split-csv.js';
 
-export type { SplitName } from './split-csv.js';
+export type { SplitName } from '../split-csv.js';
 const IMAGE_EXTS = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.nii', '.nii.gz']);
 const MASK_EXTS = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.nii', '.nii.gz']);
 const isJpeg = (path: string) => /\.jpe?g$/i.test(path);

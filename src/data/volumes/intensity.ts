@@ -5,7 +5,7 @@
 //   clip to the 0.5 / 99.5 percentiles of the training set's labelled-foreground voxels, then
 //   z-score with that set's mean and std.
 // - 'zscore': over the whole volume; 'none': values as in the file.
-import { percentile } from '../metrics/distance.js';
+import { percentile } from '../percentile.js';
 
 export type VolumeNorm = 'mri' | 'ct' | 'zscore' | 'none';
 

@@ -4,11 +4,11 @@
 // Volume i depends only on (seed, i). writeSyntheticVolumes lays them out as a volume dataset.
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
-import { writeFileAtomic } from './atomic.js';
-import { foregroundLocations, type LabelSpec } from './labels.js';
-import { writeNifti } from './nifti.js';
-import { hashSeed, Rng } from './rng.js';
-import type { SplitName } from './split-csv.js';
+import { writeFileAtomic } from '../atomic.js';
+import { foregroundLocations, type LabelSpec } from '../labels.js';
+import { writeNifti } from '../formats/nifti.js';
+import { hashSeed, Rng } from '../rng.js';
+import type { SplitName } from '../split-csv.js';
 import type { LoadedVolume } from './volume-load.js';
 
 export interface SyntheticVolumeOptions {

@@ -2,8 +2,8 @@
 // All geometric steps compose into one map from output pixel to source coordinate, sampled
 // once: bilinear for the image, nearest for the mask (so it stays binary), mirrored borders
 // for both (so they stay aligned). Flips and 90-degree turns alone map pixels exactly.
-import type { Rng } from './rng.js';
-import { resizeBilinear } from './transforms.js';
+import type { Rng } from '../rng.js';
+import { resizeBilinear } from '../images/transforms.js';
 
 export interface AugmentOptions {
   /** Horizontal and vertical flips, each with probability 0.5. */

@@ -1,7 +1,7 @@
 // Deterministic image operations on CHW Float32Array planes: resize, crop, normalisation.
 // Random augmentation lives in augment.ts; everything here is pure and seed-free except
 // randomCrop, which takes the Rng explicitly.
-import type { Rng } from './rng.js';
+import type { Rng } from '../rng.js';
 
 /** Bilinear resize, half-pixel centres (as OpenCV / PyTorch align_corners=False); no anti-aliasing. */
 export function resizeBilinear(src: Float32Array, c: number, h: number, w: number, oh: number, ow: number): Float32Array {

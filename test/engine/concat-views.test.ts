@@ -72,7 +72,7 @@ test('concat views: no chain where a node would overwrite an up-sampling still t
     const x1 = oneConv ? conv(y1, 'w1') : conv(conv(y1, 'w1'), 'w1b');  // written over y1's up-sampling in a shared row
     const y2 = g.concatUp([x0, x1], low2);
     let out = conv(y2, 'w3');
-    if (lateRead) out = g.add2(out, conv(y1, 'w2'));  // y1 read after x1 was written
+    if (lateRead) out = g.add(out, conv(y1, 'w2'));  // y1 read after x1 was written
     return { g, out, ids: [x0, x1, y1, y2].map((v) => `${v.node.id}:0`) };
   };
   const safe = build(false);

@@ -9,6 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph, Shape, numel, type Layout } from '../../src/engine/graph.js';
+import type { KernelOp, OpAttrs } from '../../src/engine/ops.js';
 import { Plan } from '../../src/engine/plan.js';
 import { ParamStore } from '../../src/engine/params.js';
 import { NativeBackend, nativeAvailable, bf16Support } from '../../src/engine/backends/native.js';
@@ -26,7 +27,7 @@ const backends: [string, () => NativeBackend, boolean][] = [
 
 interface In { shape: Shape; data: Float32Array; layout?: Layout }
 /** Runs one op node on a backend; inputs named i0, i1, ...; 'plain' ones are params. Outputs NCDHW. */
-function runOp(be: NativeBackend, op: string, ins: In[], attrs: Record<string, any>, outShapes: Shape[], outLayouts?: Layout[]) {
+function runOp<K extends KernelOp>(be: NativeBackend, op: K, ins: In[], attrs: OpAttrs[K], outShapes: Shape[], outLayouts?: Layout[]) {
   const g = new Graph();
   const ps = new ParamStore();
   const feeds: Record<string, Float32Array> = {};
@@ -35,7 +36,7 @@ function runOp(be: NativeBackend, op: string, ins: In[], attrs: Record<string, a
     feeds[`i${i}`] = t.data;
     return g.input(`i${i}`, t.shape);
   });
-  const node = g.add(op, vs, attrs, outShapes as Shape[], outLayouts);
+  const node = g.addNode(op, vs, attrs, outShapes as Shape[], outLayouts);
   const plan = new Plan(g, be, ps, outShapes.map((_, i) => g.out(node, i)));
   return plan.runToHost(feeds).map((a) => Float64Array.from(a));
 }
@@ -231,8 +232,8 @@ for (const [bname, make, lowp] of backends) {
       const dy = u(ys), dyr = lowp ? bf16Round(dy) : dy;
       const g = new Graph(), ps = new ParamStore();
       const xv = g.input('x', xs), dyv = g.input('dy', ys);
-      const fwd = g.add('maxpool', [xv], {}, [ys]);
-      const bwd = g.add('maxpool_grad', [xv, g.out(fwd), dyv], { fwd: fwd.id }, [xs]);
+      const fwd = g.addNode('maxpool', [xv], {}, [ys]);
+      const bwd = g.addNode('maxpool_grad', [xv, g.out(fwd), dyv], { fwd: fwd.id }, [xs]);
       const [dx] = new Plan(g, be, ps, [g.out(bwd)]).runToHost({ x, dy });
       const wantDx = new Float64Array(x.length);
       arg.forEach((p, i) => { wantDx[p] = dyr[i]; });
@@ -301,8 +302,8 @@ for (const [bname, make, lowp] of backends) {
         const g = new Graph(), ps = new ParamStore();
         ps.set('gamma', [C], gamma); ps.set('beta', [C], beta);
         const xv = g.input('x', s), dyv = g.input('dy', s), gv = g.param('gamma', [C]), bv = g.param('beta', [C]);
-        const fwd = g.add('instancenorm', [xv, gv, bv], { eps: 1e-5, relu }, [s]);
-        const bwd = g.add('instancenorm_grad', [xv, gv, bv, dyv, g.out(fwd)], { eps: 1e-5, relu }, [s, [C], [C]], ['act', 'plain', 'plain']);
+        const fwd = g.addNode('instancenorm', [xv, gv, bv], { eps: 1e-5, relu }, [s]);
+        const bwd = g.addNode('instancenorm_grad', [xv, gv, bv, dyv, g.out(fwd)], { eps: 1e-5, relu }, [s, [C], [C]], ['act', 'plain', 'plain']);
         const plan = new Plan(g, be, ps, [g.out(fwd), g.out(bwd, 0), g.out(bwd, 1), g.out(bwd, 2)]);
         const [y, dx, dg, db] = plan.runToHost({ x, dy });
         const what = `instancenorm ${s}${relu ? ' relu' : ''}`;

@@ -311,9 +311,9 @@ unary('leaky_relu', (g, x) => g.leakyRelu(x, 0.2), [1, 17, 13, 11]);
 unary('sigmoid', (g, x) => g.sigmoid(x), [2, 1, 7, 5]);
 for (const k of [1, 3, 17, 16]) unary('softmax', (g, x) => g.softmax(g.scale(x, 3)), [2, k, 7, 5]);
 unary('scale', (g, x) => g.scale(x, -1.5));
-unary('add, mul, add_n (x used three times)', (g, x) => g.addN([g.add2(x, g.relu(x)), g.mul(x, g.sigmoid(x)), x]), [2, 17, 5, 3]);
+unary('add, mul, add_n (x used three times)', (g, x) => g.addN([g.add(x, g.relu(x)), g.mul(x, g.sigmoid(x)), x]), [2, 17, 5, 3]);
 unary('mean_all / fill_grad / ones', (g, x) => g.meanAll(g.mul(x, x)), [2, 3, 13, 11]);
-unary('relu, add, mul, add_n on blocked', (g, x) => g.addN([g.add2(x, g.relu(x)), g.mul(x, g.sigmoid(x)), x]), [2, 32, 5, 3]);
+unary('relu, add, mul, add_n on blocked', (g, x) => g.addN([g.add(x, g.relu(x)), g.mul(x, g.sigmoid(x)), x]), [2, 32, 5, 3]);
 
 // ---- losses ----
 for (const kind of ['bce', 'dice', 'bce_dice', 'ce', 'ce_dice'] as const)

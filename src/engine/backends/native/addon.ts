@@ -101,7 +101,6 @@ export interface NativeAddon {
   dropout(x: A, y: A, p: number, seed: number, step: number, n: number, c: number, h: number, w: number, nhwc: boolean): void;
   /** Channel counts follow from the lengths (pixels = N*H*W). */
   concat(xs: A[], y: A, pixels: number): void;
-  sliceChannels(dy: A, dx: A, pixels: number, ctot: number, start: number, count: number): void;
   /** The inverse of concat; channel counts follow from the lengths. */
   splitChannels(dy: A, dxs: A[], pixels: number): void;
   /** kind: 0 bce, 1 dice, 2 bce_dice, 3 ce, 4 ce_dice. */

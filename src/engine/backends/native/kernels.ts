@@ -3,8 +3,9 @@
 // blocked mode nChw16c where their channels are a multiple of 16: see LAYOUT_AWARE below).
 // Every kernel first checks the tensors it is given against the node's shapes, so a mismatch
 // is a JS Error naming the op, the node and the shapes instead of a crash in C++.
-import type { BTensor, Kernel, RunContext } from '../../backend.js';
-import type { Node, Shape } from '../../graph.js';
+import type { BTensor, Kernel, KernelTable, RunContext } from '../../backend.js';
+import type { Node, OpNode, Shape } from '../../graph.js';
+import type { KernelOp } from '../../ops.js';
 import { fmt, numel } from '../../graph.js';
 import type { NativeAddon } from './addon.js';
 
@@ -14,7 +15,7 @@ type Act = Float32Array | Uint16Array;
 // Kernels index their arguments as float32 for params and statistics; 4D activations may hold
 // bf16 bits, which the addon recognises by the Uint16Array type.
 // Strides: per tensor, values between images when it is a strided view (BTensor.imageStride), else 0.
-type Impl = (ins: any[], outs: any[], node: Node, rt: RunContext, st: Strides) => void;
+type Impl<K extends KernelOp = any> = (ins: any[], outs: any[], node: OpNode<K>, rt: RunContext, st: Strides) => void;
 interface Strides { ins: number[]; outs: number[] }
 const DENSE: Strides = { ins: [], outs: [] };
 
@@ -103,13 +104,13 @@ const ELEMENTWISE = new Set(['ones', 'relu', 'relu_grad', 'leaky_relu', 'leaky_r
  *  (pooling, up-sampling) or as contiguous runs per image (concatenation). */
 const LAYOUT_AWARE = new Set(['conv', 'conv_bn', 'conv_grad_input', 'conv_grad_weight', 'conv_transpose',
   'conv_transpose_grad_input', 'conv_transpose_grad_weight', 'batchnorm', 'maxpool', 'maxpool_grad',
-  'upsample2x', 'upsample2x_grad', 'concat', 'slice_channels', 'split_channels', 'concat_up', 'concat_up_grad',
+  'upsample2x', 'upsample2x_grad', 'concat', 'split_channels', 'concat_up', 'concat_up_grad',
   'instancenorm', 'instancenorm_grad']);
 /** Of those, the ones that need all their 4D activations in one layout (ours, not oneDNN's). */
-const SAME_LAYOUT = new Set(['concat', 'slice_channels', 'split_channels', 'concat_up', 'concat_up_grad']);
+const SAME_LAYOUT = new Set(['concat', 'split_channels', 'concat_up', 'concat_up_grad']);
 
 /** Builds the kernel table over a loaded addon; blocked: 4D activations with C % 16 == 0 are nChw16c. */
-export function nativeKernels(A: NativeAddon, blocked = false): Record<string, Kernel> {
+export function nativeKernels(A: NativeAddon, blocked = false): KernelTable {
   const isAct4 = (node: Node, i: number) => node.layouts[i] === 'act' && actRank(node.shapes[i]);
   let onCopies = false;  // true while a kernel runs on NHWC copies (layoutChecked)
   const blk = (s: Shape) => blocked && !onCopies && actRank(s) && s[1] % 16 === 0;
@@ -125,7 +126,7 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
     const [n, c, d, h, w] = dims5(s);
     return blk(s) ? [n * c / 16, 16, d, h, w] : [n, c, d, h, w];
   };
-  const impls: Record<string, Impl> = {
+  const impls: { [K in KernelOp]: Impl<K> } = {
     ones: (_i, [y]) => A.fill(y, 1),
 
     conv: ([x, w, b], [y], node, _rt, st) => {
@@ -234,11 +235,6 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
     },
 
     concat: (xs, [y], node) => A.concat(xs, y, runs(node.shapes[0]).px),
-    slice_channels: ([dy], [dx], node) => {
-      const ct = node.inputs[0].shape[1], { px, k } = runs(node.inputs[0].shape);
-      A.sliceChannels(dy, dx, px, ct * k, node.attrs.start * k, node.attrs.count * k);
-    },
-
     split_channels: ([dy], dxs, node) => A.splitChannels(dy, dxs, runs(node.inputs[0].shape).px),
 
     batchnorm: ([x, gamma, beta, rm, rv], [y], node, rt) => {
@@ -308,9 +304,10 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
     loss_grad: ([z, t, dy], [dz], node) =>
       A.lossGrad(z, t, dy, dz, lossKind(node), node.attrs.bceWeight ?? 0.5, ...flat4(node.inputs[0].shape)),
   };
-  const out: Record<string, Kernel> = {};
-  for (const [op, impl] of Object.entries(impls)) out[op] = guarded(op, blocked ? layoutChecked(op, impl) : impl, A, blocked);
-  return out;
+  const out: Partial<Record<KernelOp, Kernel>> = {};
+  for (const [op, impl] of Object.entries(impls) as [KernelOp, Impl][])
+    out[op] = guarded(op, blocked ? layoutChecked(op, impl) : impl, A, blocked);
+  return out as KernelTable;
 
   /** In blocked mode: kernels that cannot take a blocked tensor (or this mix of layouts) run
    *  on NHWC copies made by oneDNN reorders, with the addon in NHWC mode meanwhile. */
@@ -326,7 +323,7 @@ export function nativeKernels(A: NativeAddon, blocked = false): Record<string, K
       const layouts = [...inB, ...outB].filter((_, i) => act4[i]);
       const mixed = layouts.includes(true) && layouts.includes(false);
       const direct = !layouts.includes(true) ||
-        (LAYOUT_AWARE.has(op) ? !(SAME_LAYOUT.has(op) && mixed) : op === 'batchnorm_grad' && node.attrs.training);
+        (LAYOUT_AWARE.has(op) ? !(SAME_LAYOUT.has(op) && mixed) : node.op === 'batchnorm_grad' && node.attrs.training);
       return { inB, outB, direct };
     };
     return (ins, outs, node, rt, st) => {
@@ -369,7 +366,7 @@ function inPlace(parts: Act[], y: Act, node: Node, st: Strides, hw4: number): nu
   return off;
 }
 
-function lossKind(node: Node): number {
+function lossKind(node: OpNode<'loss' | 'loss_grad'>): number {
   const k = LOSS_KINDS[node.attrs.kind];
   if (k === undefined) throw new Error(`unknown loss kind '${node.attrs.kind}'`);
   return k;

@@ -12,7 +12,7 @@ import { Graph, Shape, numel, type Layout } from '../../src/engine/graph.js';
 import type { KernelOp, OpAttrs } from '../../src/engine/ops.js';
 import { Plan } from '../../src/engine/plan.js';
 import { ParamStore } from '../../src/engine/params.js';
-import { NativeBackend, nativeAvailable, bf16Support } from '../../src/engine/backends/native.js';
+import { NativeBackend, nativeAvailable, bf16Support, loadAddon } from '../../src/engine/backends/native.js';
 import { rng, uniform32 } from '../helpers/gradcheck.js';
 
 const avail = nativeAvailable();
@@ -355,4 +355,24 @@ test('native 3D conv: a bad geometry is an Error naming the op and the shapes, n
   const be = new NativeBackend({ layout: 'blocked' });
   assert.throws(() => runOp(be, 'conv', [{ shape: [1, 2, 2, 2, 2], data: u([1, 2, 2, 2, 2]) }, { shape: [4, 2, 3, 3, 3], data: u([4, 2, 3, 3, 3]), layout: 'plain' }],
     { stride: 1, pad: 0, relu: false }, [[1, 4, 1, 1, 1]]), /conv.*invalid geometry/);
+});
+
+// One addon entry per op for images and volumes: the length of the sizes picks the kernel.
+test('native addon: rank-generic entries refuse what only one rank has, naming the entry', { skip }, () => {
+  const A = loadAddon();
+  A.setBlocked(false);
+  const f = (n: number) => new Float32Array(n);
+  const geo = { n: 1, c: 2, o: 4, size: [4, 4, 4], kernel: [3, 3, 1], stride: 1, pad: 1 };
+  assert.throws(() => A.convFwd(f(128), f(4 * 2 * 9), null, f(256), geo, false), /convFwd: a volume's kernel must be cubic, got \[3,3,1\]/);
+  assert.throws(() => A.convFwd(f(128), f(4 * 2 * 27), null, f(256), { ...geo, kernel: [3, 3] }, false),
+    /convFwd: geometry: size and kernel must both have 3 values/);
+  assert.throws(() => A.maxpoolFwd(f(128), f(16), 1, 2, [4, 4, 4], 2, 64), /maxpoolFwd: groups \(a strided view\) are for images only/);
+  assert.throws(() => A.maxpoolFwd(f(128), f(16), 1, 2, [4, 4, 4, 4]), /maxpoolFwd: sizes must have 2 or 3 sizes, got 4/);
+  // the same entry runs both ranks: 2x2(x2) windows of 1..n, the max is each window's last value
+  const ramp = (n: number) => Float32Array.from({ length: n }, (_, i) => i);
+  const y2 = f(4), y3 = f(8);
+  A.maxpoolFwd(ramp(16), y2, 1, 1, [4, 4]);
+  A.maxpoolFwd(ramp(64), y3, 1, 1, [4, 4, 4]);
+  assert.deepEqual([...y2], [5, 7, 13, 15]);
+  assert.deepEqual([...y3], [21, 23, 29, 31, 53, 55, 61, 63]);
 });

@@ -143,7 +143,8 @@ bool Args::flag(size_t i) const { return i < info.Length() && info[i].ToBoolean(
 std::vector<int64_t> sizesOf(const Napi::Value &v, const char *what) {
   if (!v.IsArray()) throw OpError(std::string(what) + " must be an array of 2 or 3 sizes");
   Napi::Array arr = v.As<Napi::Array>();
-  if (arr.Length() != 2 && arr.Length() != 3) throw OpError(std::string(what) + " must have 2 or 3 sizes, got " + std::to_string(arr.Length()));
+  if (arr.Length() != 2 && arr.Length() != 3)
+    throw OpError(std::string(what) + " must have 2 or 3 sizes, got " + std::to_string(arr.Length()));
   std::vector<int64_t> out(arr.Length());
   for (uint32_t k = 0; k < arr.Length(); k++) {
     Napi::Value e = arr.Get(k);

@@ -68,7 +68,8 @@ export class Graph {
   }
 
   /** Appends a node of any op (builders below check shapes first; autodiff adds backward ops). */
-  addNode<K extends OpName>(op: K, inputs: Value[], attrs: OpAttrs[K], shapes: Shape[], layouts?: Layout[], name?: string): OpNode<K> {
+  addNode<K extends OpName>(op: K, inputs: Value[], attrs: OpAttrs[K], shapes: Shape[], layouts?: Layout[],
+                            name?: string): OpNode<K> {
     const node: OpNode<K> = {
       id: this.nodes.length, op, inputs, attrs, shapes: shapes.map((s) => [...s]),
       layouts: layouts ?? shapes.map(() => 'act'),
@@ -285,7 +286,8 @@ export class Graph {
     return this.out(this.addNode('loss', [logits, target], { kind, bceWeight }, [[1]], ['plain']));
   }
 
-  private unary<K extends 'relu' | 'leaky_relu' | 'sigmoid' | 'softmax' | 'dropout' | 'scale'>(op: K, x: Value, attrs: OpAttrs[K]): Value {
+  private unary<K extends 'relu' | 'leaky_relu' | 'sigmoid' | 'softmax' | 'dropout' | 'scale'>(op: K, x: Value,
+                                                                                            attrs: OpAttrs[K]): Value {
     return this.out(this.addNode(op, [x], attrs, [x.shape], [x.node.layouts[x.index]]));
   }
 }

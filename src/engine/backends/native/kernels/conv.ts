@@ -42,8 +42,10 @@ export function convKernels({ A }: Ctx): Impls<ConvOp> {
     },
     conv_grad_input: ([dy, w], [dx], node) =>
       A.convBwdData(dy, w, dx, convGeometry(node.attrs.xShape, node.inputs[1].shape, node.attrs.stride, node.attrs.pad)),
-    conv_grad_weight: ([x, dy], [dw, db], node) =>
-      A.convBwdWeights(x, dy, dw, db ?? null, convGeometry(node.inputs[0].shape, node.attrs.wShape, node.attrs.stride, node.attrs.pad)),
+    conv_grad_weight: ([x, dy], [dw, db], node) => {
+      const geo = convGeometry(node.inputs[0].shape, node.attrs.wShape, node.attrs.stride, node.attrs.pad);
+      A.convBwdWeights(x, dy, dw, db ?? null, geo);
+    },
     conv_transpose: ([x, w, b], [y], node) =>
       A.deconvFwd(x, w, b ?? null, y, deconvGeometry(node.inputs[0].shape, node.inputs[1].shape), false),
     conv_transpose_grad_input: ([dy, w], [dx], node) =>

@@ -33,7 +33,8 @@ export function normKernels({ A }: Ctx): Impls<NormOp> {
     instancenorm: ([x, gamma, beta], [y], node, rt) => {
       const [n, c] = node.inputs[0].shape, s = rt.saved(node);
       if (!s.mean) { s.mean = new Float32Array(n * c); s.rstd = new Float32Array(n * c); }
-      A.instnormFwd(x, gamma, beta, y, s.mean, s.rstd, n, c, numel(node.inputs[0].shape) / (n * c), node.attrs.eps ?? 1e-5, !!node.attrs.relu);
+      const sp = numel(node.inputs[0].shape) / (n * c);
+      A.instnormFwd(x, gamma, beta, y, s.mean, s.rstd, n, c, sp, node.attrs.eps ?? 1e-5, !!node.attrs.relu);
     },
     instancenorm_grad: ([x, gamma, beta, dy, y], [dx, dgamma, dbeta], node, rt) => {
       const shape = node.inputs[0].shape, [n, c] = shape, sp = numel(shape) / (n * c);

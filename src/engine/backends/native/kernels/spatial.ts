@@ -28,13 +28,17 @@ export function spatialKernels(ctx: Ctx): Impls<SpatialOp> {
       // y a prefix of its row buffer, the parts already in it (concat-views.ts): only the
       // up-sampling is written. Or a strided low input (a node of the row below).
       const sy = st.outs[0], sl = st.ins[ins.length - 1];
-      if (sy) return A.concatUpFwd([], low, y, n, c, size, nearest, ac, inPlace(parts, y, node, st, 4 * size[0] * size[1]), sy, sl);
+      if (sy) {
+        const have = inPlace(parts, y, node, st, 4 * size[0] * size[1]);
+        return A.concatUpFwd([], low, y, n, c, size, nearest, ac, have, sy, sl);
+      }
       if (parts.some((_, k) => st.ins[k])) throw new Error('concat_up: strided parts need an in-place output');
       A.concatUpFwd(parts, low, y, n, c, size, nearest, ac, 0, 0, sl);
     },
     concat_up_grad: ([dy], outs, node) => {
       const [n, c, ...size] = node.shapes[node.shapes.length - 1];
-      A.concatUpBwd(dy, outs.slice(0, -1), outs[outs.length - 1], n, c, size, node.attrs.mode === 'nearest', !!node.attrs.alignCorners);
+      const nearest = node.attrs.mode === 'nearest', ac = !!node.attrs.alignCorners;
+      A.concatUpBwd(dy, outs.slice(0, -1), outs[outs.length - 1], n, c, size, nearest, ac);
     },
   };
 }

@@ -10,6 +10,7 @@ import { Plan } from '../../src/engine/plan.js';
 import { ParamStore } from '../../src/engine/params.js';
 import { ReferenceBackend } from '../../src/engine/backends/reference.js';
 import { KERNEL_OPS } from '../../src/engine/ops.js';
+import type { KernelTable } from '../../src/engine/backend.js';
 import { dropoutStream, dropoutUniform } from '../../src/engine/dropout-hash.js';
 import { rng, uniform, uniform32 } from '../helpers/gradcheck.js';
 
@@ -46,6 +47,21 @@ test('docs/engine.md specifies exactly the ops of the registry (ops.ts), each wi
   assert.deepEqual([...ops].sort(), [...KERNEL_OPS].sort());
   const be = new ReferenceBackend();
   assert.deepEqual(KERNEL_OPS.filter((op) => typeof be.kernel(op) !== 'function'), []);
+});
+
+// tsc is the check here: an unused @ts-expect-error fails the build, so these lines fail if the
+// registry stopped catching a missing kernel or wrong attributes.
+test('the op registry\'s types: a table missing an op, or a node with wrong attributes, does not compile', () => {
+  const be = new ReferenceBackend();
+  const full = Object.fromEntries(KERNEL_OPS.map((op) => [op, be.kernel(op)])) as unknown as KernelTable;
+  const { conv: _dropped, ...rest } = full;
+  // @ts-expect-error: 'conv' is missing
+  const partial: KernelTable = rest;
+  const g = new Graph();
+  const x = g.input('x', [1, 1, 4, 4]), w = g.param('w', [1, 1, 3, 3]);
+  // @ts-expect-error: conv nodes need stride, pad and relu
+  g.addNode('conv', [x, w], { stride: 1 }, [[1, 1, 2, 2]]);
+  assert.equal(Object.keys(partial).length, KERNEL_OPS.length - 1);
 });
 
 // ---- convolutions ----

@@ -18,7 +18,6 @@ void registerChannels(Napi::Env, Napi::Object);
 void registerLoss(Napi::Env, Napi::Object);
 void registerOptim(Napi::Env, Napi::Object);
 void registerBench(Napi::Env, Napi::Object);
-void registerVolume(Napi::Env, Napi::Object);
 void registerInstanceNorm(Napi::Env, Napi::Object);
 }  // namespace un
 
@@ -155,7 +154,6 @@ static Napi::Object Init(Napi::Env env, Napi::Object ex) {
   registerLoss(env, ex);
   registerOptim(env, ex);
   registerBench(env, ex);
-  registerVolume(env, ex);
   registerInstanceNorm(env, ex);
   return ex;
 }

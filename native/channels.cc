@@ -1,4 +1,4 @@
-// Channel concatenation and its gradient (slice) over NHWC: per pixel, a run of channels.
+// Channel concatenation and its gradient (split) over NHWC: per pixel, a run of channels.
 // Activations are float32 or bf16 (one dtype per call); either way these are plain copies.
 #include <string>
 #include <type_traits>
@@ -44,30 +44,6 @@ static Napi::Value concat(const Args &a) {
 }
 
 template <class R>
-static void sliceT(const R *dy, R *dx, int64_t P, int64_t ct, int64_t st, int64_t cnt) {
-#pragma omp parallel for schedule(static) if ((P * cnt) >= kParMin)
-  for (int64_t p = 0; p < P; p++) {
-    const R *s = dy + p * ct + st;
-    R *d = dx + p * cnt;
-#pragma omp simd
-    for (int64_t c = 0; c < cnt; c++) d[c] = s[c];
-  }
-}
-
-// sliceChannels(dy, dx, pixels, ctot, start, count): dx[p, c] = dy[p, start + c]
-static Napi::Value slice(const Args &a) {
-  const int64_t P = a.i64(2), ct = a.i64(3), st = a.i64(4), cnt = a.i64(5);
-  if (P < 1 || cnt < 1 || st < 0 || st + cnt > ct) throw OpError("channels " + std::to_string(st) + ".." + std::to_string(st + cnt) + " outside " + std::to_string(ct));
-  Act dy = a.act(0, P * ct, "dy"), dx = a.act(1, P * cnt, "dx");
-  a.sameType({{"dy", dy}, {"dx", dx}});
-  dispatch(dy.bf16, [&](auto *tag) {
-    using R = Raw<std::remove_pointer_t<decltype(tag)>>;
-    sliceT<R>(dy.as<R>(), dx.as<R>(), P, ct, st, cnt);
-  });
-  return a.env().Undefined();
-}
-
-template <class R>
 static void splitT(const R *dy, const ActList &l, int64_t P) {
   const int64_t ct = l.ct;
   const int K = (int)l.acts.size();
@@ -101,7 +77,6 @@ static Napi::Value split(const Args &a) {
 
 void registerChannels(Napi::Env env, Napi::Object ex) {
   def(env, ex, "concat", concat);
-  def(env, ex, "sliceChannels", slice);
   def(env, ex, "splitChannels", split);
 }
 

@@ -140,6 +140,33 @@ double Args::num(size_t i) const {
 
 bool Args::flag(size_t i) const { return i < info.Length() && info[i].ToBoolean().Value(); }
 
+std::vector<int64_t> sizesOf(const Napi::Value &v, const char *what) {
+  if (!v.IsArray()) throw OpError(std::string(what) + " must be an array of 2 or 3 sizes");
+  Napi::Array arr = v.As<Napi::Array>();
+  if (arr.Length() != 2 && arr.Length() != 3)
+    throw OpError(std::string(what) + " must have 2 or 3 sizes, got " + std::to_string(arr.Length()));
+  std::vector<int64_t> out(arr.Length());
+  for (uint32_t k = 0; k < arr.Length(); k++) {
+    Napi::Value e = arr.Get(k);
+    if (!e.IsNumber()) throw OpError(std::string(what) + " must hold numbers");
+    out[k] = e.As<Napi::Number>().Int64Value();
+  }
+  return out;
+}
+
+std::vector<int64_t> Args::sizes(size_t i, const char *what) const {
+  if (i >= info.Length()) throw OpError("argument " + std::to_string(i) + " (" + what + ") is missing");
+  return sizesOf(info[i], what);
+}
+
+size_t Args::rank(size_t i) const { return i < info.Length() && info[i].IsArray() ? info[i].As<Napi::Array>().Length() : 0; }
+
+int64_t numProp(const Napi::Object &o, const char *name) {
+  Napi::Value v = o.Get(name);
+  if (!v.IsNumber()) throw OpError(std::string("geometry.") + name + " must be a number");
+  return v.As<Napi::Number>().Int64Value();
+}
+
 void def(Napi::Env env, Napi::Object exports, const char *name, Fn fn) {
   std::string op(name);
   auto f = Napi::Function::New(env, [op, fn](const Napi::CallbackInfo &info) -> Napi::Value {

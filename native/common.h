@@ -122,7 +122,16 @@ struct Args {
   int64_t i64(size_t i) const;
   double num(size_t i) const;
   bool flag(size_t i) const;
+  /** Spatial sizes of a rank-generic entry: a JS array of 2 ([h, w]) or 3 ([d, h, w]) numbers. */
+  std::vector<int64_t> sizes(size_t i, const char *what) const;
+  /** The length of array argument i (2: images, 3: volumes), 0 if it is not an array. */
+  size_t rank(size_t i) const;
 };
+
+/** As Args::sizes, for a value read elsewhere (a property of a geometry object). */
+std::vector<int64_t> sizesOf(const Napi::Value &v, const char *what);
+/** Number property `name` of a geometry object. */
+int64_t numProp(const Napi::Object &o, const char *name);
 
 /** The activations of a JS array argument (Float32Array or bf16 Uint16Array, whole pixels of P). */
 struct ActList {

@@ -32,17 +32,33 @@ std::string ConvGeo::str() const {
          ", pad " + std::to_string(pad);
 }
 
+static Napi::Object geoObject(const Args &a, size_t i) {
+  if (i >= a.info.Length() || !a.info[i].IsObject() || a.info[i].IsArray())
+    throw OpError("argument " + std::to_string(i) + " must be the geometry {n, c, o, size, kernel, stride, pad}");
+  return a.info[i].As<Napi::Object>();
+}
+
+bool volGeo(const Args &a, size_t i) {
+  Napi::Value s = geoObject(a, i).Get("size");
+  return s.IsArray() && s.As<Napi::Array>().Length() == 3;
+}
+
 ConvGeo convGeo(const Args &a, size_t i, bool deconv, bool vol) {
+  Napi::Object o = geoObject(a, i);
+  const std::vector<int64_t> size = sizesOf(o.Get("size"), "geometry.size"), k = sizesOf(o.Get("kernel"), "geometry.kernel");
+  if (size.size() != (vol ? 3u : 2u) || k.size() != size.size())
+    throw OpError(std::string("geometry: size and kernel must both have ") + (vol ? "3" : "2") + " values");
   ConvGeo g{};
   g.vol = vol;
   g.deconv = deconv;
-  g.stride = a.i64(i + 7); g.pad = a.i64(i + 8);
-  g.n = a.i64(i); g.c = a.i64(i + 1);
-  if (vol) {  // n, c, d, h, w, o, k, stride, pad
-    g.d = a.i64(i + 2); g.h = a.i64(i + 3); g.w = a.i64(i + 4); g.o = a.i64(i + 5);
-    g.kd = g.kh = g.kw = a.i64(i + 6);
+  g.n = numProp(o, "n"); g.c = numProp(o, "c"); g.o = numProp(o, "o");
+  g.stride = numProp(o, "stride"); g.pad = numProp(o, "pad");
+  if (vol) {  // cubic kernels only: the primitive caches key on kh, kw
+    if (k[0] != k[1] || k[1] != k[2]) throw OpError("a volume's kernel must be cubic, got " + shape({k[0], k[1], k[2]}));
+    g.d = size[0]; g.h = size[1]; g.w = size[2];
+    g.kd = g.kh = g.kw = k[0];
   } else {
-    g.h = a.i64(i + 2); g.w = a.i64(i + 3); g.o = a.i64(i + 4); g.kh = a.i64(i + 5); g.kw = a.i64(i + 6);
+    g.h = size[0]; g.w = size[1]; g.kh = k[0]; g.kw = k[1];
   }
   auto out = [&](int64_t in, int64_t k) {
     if (deconv) return (in - 1) * g.stride - 2 * g.pad + k;
@@ -339,8 +355,8 @@ struct TrainWinograd {
 template <class K>
 static Napi::Value forward(const Args &a, bool deconv, bool vol = false) {
   ConvGeo g = convGeo(a, 4, deconv, vol);
-  bool relu = a.flag(13);
-  const ImageStrides st = deconv ? ImageStrides{} : imageStrides(a, 14, g);
+  bool relu = a.flag(5);
+  const ImageStrides st = deconv ? ImageStrides{} : imageStrides(a, 6, g);
   const int64_t xs = g.srcImage(), ys = g.dstImage();
   Act x = a.act(0, span(g.n, xs, st.x), "x");
   float *w = a.f32(1, numel(g.wei()), "w");
@@ -564,7 +580,7 @@ static FoldedWeights &folded(const Args &a, size_t i) {
   return *f;
 }
 
-// convBnFwd(x, w, b|null, gamma, beta, runningMean, runningVar, y, n,c,h,w,o,kh,kw,stride,pad, eps, relu,
+// convBnFwd(x, w, b|null, gamma, beta, runningMean, runningVar, y, geometry, eps, relu,
 //           xStride, yStride, cache, frozen):
 // eval-mode conv + batch norm (+ ReLU) as one primitive. With fixed statistics the norm is a
 // per-channel scale and shift, folded into the weights and the bias (one pass over the weights,
@@ -573,9 +589,9 @@ static FoldedWeights &folded(const Args &a, size_t i) {
 // caller guarantees the params do not change while that object lives (no fingerprint).
 static Napi::Value convBnFwd(const Args &a, bool vol) {
   ConvGeo g = convGeo(a, 8, false, vol);
-  const float eps = (float)a.num(17);
-  const bool relu = a.flag(18);
-  const ImageStrides st = imageStrides(a, 19, g);
+  const float eps = (float)a.num(9);
+  const bool relu = a.flag(10);
+  const ImageStrides st = imageStrides(a, 11, g);
   const int64_t xs = g.srcImage(), ys = g.dstImage();
   Act x = a.act(0, span(g.n, xs, st.x), "x");
   const float *w = a.f32(1, numel(g.wei()), "w");
@@ -597,8 +613,8 @@ static Napi::Value convBnFwd(const Args &a, bool vol) {
   // (weights, bias, batch-norm params, eps) changes. The fingerprint reads the weights once,
   // about a third of what folding and reordering them costs; but they are cold by then (~1 ms a
   // UNet++ batch), so callers whose params cannot change (frozen) skip it after the first run.
-  auto &f = folded(a, 21);
-  const bool frozen = a.flag(22);
+  auto &f = folded(a, 13);
+  const bool frozen = a.flag(14);
   uint64_t fp = 0;
   if (!(frozen && f.valid))
     fp = fingerprint(w, O * K) ^ fingerprint(gamma, O) * 3 ^ fingerprint(beta, O) * 5 ^
@@ -634,31 +650,24 @@ static Napi::Value convBnFwd(const Args &a, bool vol) {
   return a.env().Undefined();
 }
 
-// Args: convFwd(x, w, b|null, y, n,c,h,w,o,kh,kw,stride,pad, relu[, xStride, yStride])
-//       convBwdData(dy, w, dx, n,c,h,w,o,kh,kw,stride,pad)
-//       convBwdWeights(x, dy, dw, db|null, n,c,h,w,o,kh,kw,stride,pad)
-// deconv*: the same, with c,o the transposed conv's in/out channels, kh=kw=stride=k, pad 0.
+// Args: convFwd(x, w, b|null, y, geometry, relu[, xStride, yStride])
+//       convBwdData(dy, w, dx, geometry)
+//       convBwdWeights(x, dy, dw, db|null, geometry)
+// geometry: {n, c, o, size: [h, w] or [d, h, w], kernel: the same rank, stride, pad}; 3 sizes run
+// the volume (3D) primitives. deconv*: the same, with c, o the transposed conv's in/out channels,
+// kernel = stride = k, pad 0.
 void registerConv(Napi::Env env, Napi::Object ex) {
-  def(env, ex, "convFwd", [](const Args &a) { return forward<ConvKind>(a, false); });
-  def(env, ex, "convBnFwd", [](const Args &a) { return convBnFwd(a, false); });
+  def(env, ex, "convFwd", [](const Args &a) { return forward<ConvKind>(a, false, volGeo(a, 4)); });
+  def(env, ex, "convBnFwd", [](const Args &a) { return convBnFwd(a, volGeo(a, 8)); });
   def(env, ex, "setWinograd", [](const Args &a) {
     setWinogradEnabled(a.flag(0));
     return a.env().Undefined();
   });
-  def(env, ex, "convBwdData", [](const Args &a) { return backwardData<ConvKind>(a, false); });
-  def(env, ex, "convBwdWeights", [](const Args &a) { return backwardWeights<ConvKind>(a, false); });
-  def(env, ex, "deconvFwd", [](const Args &a) { return forward<DeconvKind>(a, true); });
-  def(env, ex, "deconvBwdData", [](const Args &a) { return backwardData<DeconvKind>(a, true); });
-  def(env, ex, "deconvBwdWeights", [](const Args &a) { return backwardWeights<DeconvKind>(a, true); });
-  // Volumes: the same functions with (n, c, d, h, w, o, k, stride, pad) in place of
-  // (n, c, h, w, o, kh, kw, stride, pad); activations NDHWC or nCdhw16c.
-  def(env, ex, "conv3dFwd", [](const Args &a) { return forward<ConvKind>(a, false, true); });
-  def(env, ex, "conv3dBnFwd", [](const Args &a) { return convBnFwd(a, true); });
-  def(env, ex, "conv3dBwdData", [](const Args &a) { return backwardData<ConvKind>(a, false, true); });
-  def(env, ex, "conv3dBwdWeights", [](const Args &a) { return backwardWeights<ConvKind>(a, false, true); });
-  def(env, ex, "deconv3dFwd", [](const Args &a) { return forward<DeconvKind>(a, true, true); });
-  def(env, ex, "deconv3dBwdData", [](const Args &a) { return backwardData<DeconvKind>(a, true, true); });
-  def(env, ex, "deconv3dBwdWeights", [](const Args &a) { return backwardWeights<DeconvKind>(a, true, true); });
+  def(env, ex, "convBwdData", [](const Args &a) { return backwardData<ConvKind>(a, false, volGeo(a, 3)); });
+  def(env, ex, "convBwdWeights", [](const Args &a) { return backwardWeights<ConvKind>(a, false, volGeo(a, 4)); });
+  def(env, ex, "deconvFwd", [](const Args &a) { return forward<DeconvKind>(a, true, volGeo(a, 4)); });
+  def(env, ex, "deconvBwdData", [](const Args &a) { return backwardData<DeconvKind>(a, true, volGeo(a, 3)); });
+  def(env, ex, "deconvBwdWeights", [](const Args &a) { return backwardWeights<DeconvKind>(a, true, volGeo(a, 4)); });
 }
 
 }  // namespace un

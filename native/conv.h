@@ -21,9 +21,11 @@ struct ConvGeo {
   std::string str() const;
 };
 
-/** Reads n,c,h,w,o,kh,kw,stride,pad from args[i..i+8] (vol: n,c,d,h,w,o,k,stride,pad, cubic
- *  kernel); checks the output size. */
+/** Reads the geometry object {n, c, o, size, kernel, stride, pad} at args[i] (vol: 3 sizes and
+ *  a cubic kernel, else 2); checks the output size. */
 ConvGeo convGeo(const Args &a, size_t i, bool deconv, bool vol = false);
+/** Whether the geometry object at args[i] is a volume's (size has 3 values). */
+bool volGeo(const Args &a, size_t i);
 
 /** float32 convs (inference, and training's forward and both backward passes) run oneDNN's
  *  Winograd F(4x4, 3x3) (jit_wino_4x3, blocked activations only) when this holds: 3x3, stride 1,

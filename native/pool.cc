@@ -9,6 +9,7 @@
 #endif
 
 #include "common.h"
+#include "volume.h"
 #include "simd16.h"
 
 namespace un {
@@ -66,8 +67,10 @@ struct PoolGeo {
   int64_t xImage(int64_t m) const { return grp ? m / grp * gstride + m % grp * h * w * c : m * h * w * c; }
 };
 
+/** n, c, [h, w] from args[i..i+2]. */
 static PoolGeo poolGeo(const Args &a, size_t i) {
-  PoolGeo g{a.i64(i), a.i64(i + 1), a.i64(i + 2), a.i64(i + 3), 0, 0, 0, 0};
+  const std::vector<int64_t> s = a.sizes(i + 2, "sizes");
+  PoolGeo g{a.i64(i), a.i64(i + 1), s[0], s[1], 0, 0, 0, 0};
   g.ho = g.h / 2;
   g.wo = g.w / 2;
   if (g.n < 1 || g.c < 1 || g.ho < 1 || g.wo < 1) throw OpError("input " + shape({g.n, g.c, g.h, g.w}) + " is smaller than 2x2");
@@ -131,15 +134,15 @@ static void fwdBf16(const PoolGeo &g, const bf16 *x, bf16 *y) {
       }
 }
 
-// maxpoolFwd(x, y, n,c,h,w[, groups, xStride]): with groups, the n images of x come in that many
+// maxpoolFwd(x, y, n, c, [h, w][, groups, xStride]): with groups, the n images of x come in that many
 // equal groups, group i starting at value i * xStride (a strided view of a wider buffer: in-place
 // concatenation); y is dense.
 static Napi::Value fwd(const Args &a) {
   PoolGeo g = poolGeo(a, 2);
-  const int64_t groups = a.info.Length() > 6 && a.info[6].IsNumber() ? a.i64(6) : 1;
+  const int64_t groups = a.info.Length() > 5 && a.info[5].IsNumber() ? a.i64(5) : 1;
   const int64_t per = groups > 0 && g.n % groups == 0 ? g.n / groups * g.c * g.h * g.w : 0;
   if (!per) throw OpError("groups must divide the number of images, got " + std::to_string(groups));
-  const int64_t xs = groups > 1 ? a.i64(7) : per;
+  const int64_t xs = groups > 1 ? a.i64(6) : per;
   if (xs < per) throw OpError("x's group stride " + std::to_string(xs) + " is below the group size " + std::to_string(per));
   Act x = a.act(0, (groups - 1) * xs + per, "x"), y = a.act(1, g.n * g.c * g.ho * g.wo, "y");
   a.sameType({{"x", x}, {"y", y}});
@@ -235,7 +238,7 @@ static void bwdT(const PoolGeo &g, const T *x, const T *dy, T *dx) {
     for (int64_t n = 0; n < g.n; n++) std::memset(dx + ((n * g.h + g.h - 1) * W) * C, 0, W * C * sizeof(T));
 }
 
-// maxpoolBwd(x, dy, dx, n,c,h,w): dy goes to the first max of each window, 0 elsewhere.
+// maxpoolBwd(x, dy, dx, n, c, [h, w]): dy goes to the first max of each window, 0 elsewhere.
 static Napi::Value bwd(const Args &a) {
   PoolGeo g = poolGeo(a, 3);
   Act x = a.act(0, g.n * g.c * g.h * g.w, "x"), dy = a.act(1, g.n * g.c * g.ho * g.wo, "dy"),
@@ -248,9 +251,10 @@ static Napi::Value bwd(const Args &a) {
   return a.env().Undefined();
 }
 
+// One entry per op for images and volumes: the sizes' length picks the kernel (volume.h).
 void registerPool(Napi::Env env, Napi::Object ex) {
-  def(env, ex, "maxpoolFwd", fwd);
-  def(env, ex, "maxpoolBwd", bwd);
+  def(env, ex, "maxpoolFwd", [](const Args &a) { return a.rank(4) == 3 ? maxpool3dFwd(a) : fwd(a); });
+  def(env, ex, "maxpoolBwd", [](const Args &a) { return a.rank(5) == 3 ? maxpool3dBwd(a) : bwd(a); });
 }
 
 }  // namespace un

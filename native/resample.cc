@@ -19,6 +19,7 @@
 #endif
 
 #include "common.h"
+#include "volume.h"
 #include "simd16.h"
 
 namespace un {
@@ -102,8 +103,10 @@ struct Geo {
   int64_t yImg(int64_t m) const { return grp ? m / grp * ygs + m % grp * 4 * h * w * S : m * 4 * h * w * S; }
 };
 
+/** n, c, [h, w], nearest, alignCorners from args[i..i+4]. */
 static Geo geo(const Args &a, size_t i) {
-  Geo g{a.i64(i), a.i64(i + 1), a.i64(i + 2), a.i64(i + 3), a.flag(i + 4), a.flag(i + 5), 0, 0, {}};
+  const std::vector<int64_t> s = a.sizes(i + 2, "sizes");
+  Geo g{a.i64(i), a.i64(i + 1), s[0], s[1], a.flag(i + 3), a.flag(i + 4), 0, 0, {}};
   if (g.n < 1 || g.c < 1 || g.h < 1 || g.w < 1) throw OpError("invalid shape " + shape({g.n, g.c, g.h, g.w}));
   g.S = g.c;
   return g;
@@ -264,7 +267,7 @@ static void runFwd(const Geo &g, Act x, Act y) {
   else bilinearFwdF32(g, x.as<float>(), y.as<float>());
 }
 
-// upsampleFwd(x, y, n,c,h,w, nearest, alignCorners)
+// upsampleFwd(x, y, n, c, [h, w], nearest, alignCorners)
 static Napi::Value fwd(const Args &a) {
   Geo g = geo(a, 2);
   Act x = a.act(0, g.n * g.c * g.h * g.w, "x"), y = a.act(1, g.n * g.c * 4 * g.h * g.w, "y");
@@ -320,7 +323,7 @@ static void blockedConcatUp(const Geo &g, Act x, Act y, bool forward) {
   }
 }
 
-// concatUpFwd([x1..xk], x, y, n,c,h,w, nearest, alignCorners[, inPlace, yStride, xStride]):
+// concatUpFwd([x1..xk], x, y, n, c, [h, w], nearest, alignCorners[, inPlace, yStride, xStride]):
 // y [n,2h,2w, sum c_i + c] = concat(x1..xk, upsample2x(x)) along channels, in one pass over y
 // (k may be 0). Blocked layout only: inPlace > 0 says that y's first inPlace channels already
 // hold the parts (none are given then: in-place concatenation, engine/concat-views.ts), and
@@ -328,8 +331,8 @@ static void blockedConcatUp(const Geo &g, Act x, Act y, bool forward) {
 static Napi::Value concatUpFwd(const Args &a) {
   Geo g = geoUp(a, 0, "inputs");
   const auto opt = [&](size_t i) { return i < a.info.Length() && a.info[i].IsNumber() ? a.i64(i) : 0; };
-  const int64_t inPlace = opt(9);
-  g.yStride = opt(10), g.xStride = opt(11);
+  const int64_t inPlace = opt(8);
+  g.yStride = opt(9), g.xStride = opt(10);
   if (inPlace || g.yStride || g.xStride) {
     if (!g.parts.acts.empty() && inPlace) throw OpError("inputs: parts given although in place");
     if (inPlace < 0 || g.yStride < 0 || g.xStride < 0) throw OpError("negative in-place channels or stride");
@@ -502,7 +505,7 @@ static void runBwd(const Geo &g, Act dy, Act dx) {
   else bilinearBwdF32(g, dy.as<float>(), dx.as<float>());
 }
 
-// upsampleBwd(dy, dx, n,c,h,w, nearest, alignCorners)
+// upsampleBwd(dy, dx, n, c, [h, w], nearest, alignCorners)
 static Napi::Value bwd(const Args &a) {
   Geo g = geo(a, 2);
   Act dy = a.act(0, g.n * g.c * 4 * g.h * g.w, "dy"), dx = a.act(1, g.n * g.c * g.h * g.w, "dx");
@@ -511,7 +514,7 @@ static Napi::Value bwd(const Args &a) {
   return a.env().Undefined();
 }
 
-// concatUpBwd(dy, [dx1..dxk], dx, n,c,h,w, nearest, alignCorners): the gradients of concatUpFwd's
+// concatUpBwd(dy, [dx1..dxk], dx, n, c, [h, w], nearest, alignCorners): the gradients of concatUpFwd's
 // inputs, in one pass over dy: dx1..dxk are its leading channels, dx the up-sampling's gradient
 // of its last c channels, read in place.
 static Napi::Value concatUpBwd(const Args &a) {
@@ -524,11 +527,12 @@ static Napi::Value concatUpBwd(const Args &a) {
   return a.env().Undefined();
 }
 
+// One entry per op for images and volumes: the sizes' length picks the kernel (volume.h).
 void registerResample(Napi::Env env, Napi::Object ex) {
-  def(env, ex, "upsampleFwd", fwd);
-  def(env, ex, "upsampleBwd", bwd);
-  def(env, ex, "concatUpFwd", concatUpFwd);
-  def(env, ex, "concatUpBwd", concatUpBwd);
+  def(env, ex, "upsampleFwd", [](const Args &a) { return a.rank(4) == 3 ? upsample3dFwd(a) : fwd(a); });
+  def(env, ex, "upsampleBwd", [](const Args &a) { return a.rank(4) == 3 ? upsample3dBwd(a) : bwd(a); });
+  def(env, ex, "concatUpFwd", [](const Args &a) { return a.rank(5) == 3 ? concatUp3dFwd(a) : concatUpFwd(a); });
+  def(env, ex, "concatUpBwd", [](const Args &a) { return a.rank(5) == 3 ? concatUp3dBwd(a) : concatUpBwd(a); });
 }
 
 }  // namespace un

@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "volume.h"
 #include "common.h"
 #include "simd16.h"
 
@@ -17,8 +18,11 @@ struct Vol {
   int64_t m, c, d, h, w;
   int64_t size() const { return m * c * d * h * w; }
 };
+/** m, c, [d, h, w] from args[i..i+2]. */
 static Vol volArgs(const Args &a, size_t i) {
-  Vol v{a.i64(i), a.i64(i + 1), a.i64(i + 2), a.i64(i + 3), a.i64(i + 4)};
+  const std::vector<int64_t> s = a.sizes(i + 2, "sizes");
+  if (s.size() != 3) throw OpError("a volume needs 3 sizes [d, h, w]");
+  Vol v{a.i64(i), a.i64(i + 1), s[0], s[1], s[2]};
   if (v.m < 1 || v.c < 1 || v.d < 1 || v.h < 1 || v.w < 1)
     throw OpError("invalid volume " + shape({v.m, v.c, v.d, v.h, v.w}));
   return v;
@@ -262,10 +266,11 @@ static void upBwd(const Vol &v, const T *dy, T *dx, bool nearest, bool ac, Rows 
   interpT(t1, dx, v.m * v.d * v.h, C, aw);             // [m d h w c]
 }
 
-// maxpool3dFwd(x, y, m,c,d,h,w), maxpool3dBwd(x, dy, dx, m,c,d,h,w)
-// upsample3dFwd(x, y, m,c,d,h,w, nearest, alignCorners), upsample3dBwd(dy, dx, m,c,d,h,w, nearest, alignCorners)
-// (m,c,d,h,w: the input x / dx; see the top of this file for m and c.)
-static Napi::Value poolFwdJs(const Args &a) {
+// The volume paths of the addon's maxpoolFwd(x, y, m, c, [d, h, w]), maxpoolBwd(x, dy, dx, m, c, [d, h, w]),
+// upsampleFwd(x, y, m, c, [d, h, w], nearest, alignCorners), upsampleBwd(dy, dx, m, c, [d, h, w], nearest, alignCorners)
+// (m, c, d, h, w: the input x / dx; see the top of this file for m and c).
+Napi::Value maxpool3dFwd(const Args &a) {
+  if (a.count() > 5 && a.info[5].IsNumber() && a.i64(5) != 1) throw OpError("groups (a strided view) are for images only");
   const Vol v = volArgs(a, 2);
   if (v.d < 2 || v.h < 2 || v.w < 2) throw OpError("input " + shape({v.m, v.c, v.d, v.h, v.w}) + " is smaller than 2x2x2");
   Act x = a.act(0, v.size(), "x"), y = a.act(1, v.m * v.c * (v.d / 2) * (v.h / 2) * (v.w / 2), "y");
@@ -273,7 +278,7 @@ static Napi::Value poolFwdJs(const Args &a) {
   dispatch(x.bf16, [&](auto *t) { using T = std::remove_pointer_t<decltype(t)>; poolFwd(v, x.as<T>(), y.as<T>()); });
   return a.env().Undefined();
 }
-static Napi::Value poolBwdJs(const Args &a) {
+Napi::Value maxpool3dBwd(const Args &a) {
   const Vol v = volArgs(a, 3);
   if (v.d < 2 || v.h < 2 || v.w < 2) throw OpError("input " + shape({v.m, v.c, v.d, v.h, v.w}) + " is smaller than 2x2x2");
   Act x = a.act(0, v.size(), "x"), dy = a.act(1, v.m * v.c * (v.d / 2) * (v.h / 2) * (v.w / 2), "dy");
@@ -282,37 +287,44 @@ static Napi::Value poolBwdJs(const Args &a) {
   dispatch(x.bf16, [&](auto *t) { using T = std::remove_pointer_t<decltype(t)>; poolBwd(v, x.as<T>(), dy.as<T>(), dx.as<T>()); });
   return a.env().Undefined();
 }
-static Napi::Value upFwdJs(const Args &a) {
+Napi::Value upsample3dFwd(const Args &a) {
   const Vol v = volArgs(a, 2);
   Act x = a.act(0, v.size(), "x"), y = a.act(1, v.size() * 8, "y");
   a.sameType({{"x", x}, {"y", y}});
-  const bool nearest = a.flag(7), ac = a.flag(8);
+  const bool nearest = a.flag(5), ac = a.flag(6);
   dispatch(x.bf16, [&](auto *t) { using T = std::remove_pointer_t<decltype(t)>; upFwd(v, x.as<T>(), y.as<T>(), nearest, ac); });
   return a.env().Undefined();
 }
-static Napi::Value upBwdJs(const Args &a) {
+Napi::Value upsample3dBwd(const Args &a) {
   const Vol v = volArgs(a, 2);
   Act dy = a.act(0, v.size() * 8, "dy"), dx = a.act(1, v.size(), "dx");
   a.sameType({{"dy", dy}, {"dx", dx}});
-  const bool nearest = a.flag(7), ac = a.flag(8);
+  const bool nearest = a.flag(5), ac = a.flag(6);
   dispatch(dy.bf16, [&](auto *t) { using T = std::remove_pointer_t<decltype(t)>; upBwd(v, dy.as<T>(), dx.as<T>(), nearest, ac); });
   return a.env().Undefined();
 }
 
-// concatUp3dFwd(xs, low, y, n, cl, d, h, w, nearest, alignCorners): y = concat(xs, upsample2x(low))
+// concatUpFwd(xs, low, y, n, cl, [d, h, w], nearest, alignCorners) on volumes: y = concat(xs, upsample2x(low))
 // with the parts copied run by run and the up-sampling's last pass writing into y's last channels
 // (no temporary, no copy). Blocked where every channel count allows, else NDHWC (all tensors).
-// concatUp3dBwd(dy, dxs, dlow, n, cl, d, h, w, nearest, alignCorners): the parts' runs copied out,
+// concatUpBwd(dy, dxs, dlow, n, cl, [d, h, w], nearest, alignCorners): the parts' runs copied out,
 // the up-sampling's adjoint reading dy's last channels in place. (d, h, w: low's sides.)
 struct ConcatUpGeo {
   Vol low;
   int64_t n, cl, S, ct, partsC;
   bool blocked;
 };
+/** Positions of low (sizes at argument 5): the parts have 8 times as many. */
+static int64_t highSide(const Args &a) {
+  const std::vector<int64_t> s = a.sizes(5, "sizes");
+  return s.size() == 3 ? s[0] * s[1] * s[2] : 0;
+}
 static ConcatUpGeo concatUpGeo(const Args &a, size_t i, const ActList &parts) {
   ConcatUpGeo g{};
   g.n = a.i64(i); g.cl = a.i64(i + 1);
-  const int64_t d = a.i64(i + 2), h = a.i64(i + 3), w = a.i64(i + 4);
+  const std::vector<int64_t> s = a.sizes(i + 2, "sizes");
+  if (s.size() != 3) throw OpError("a volume needs 3 sizes [d, h, w]");
+  const int64_t d = s[0], h = s[1], w = s[2];
   if (g.n < 1 || g.cl < 1 || d < 1 || h < 1 || w < 1) throw OpError("invalid low input " + shape({g.n, g.cl, d, h, w}));
   // blocked only where every channel count allows (the JS side passes NDHWC tensors otherwise)
   bool all = blockedC(g.cl) && blockedC(parts.ct);
@@ -349,10 +361,10 @@ static void partRuns(const ConcatUpGeo &g, const ActList &parts, size_t el, Copy
   }
 }
 
-static Napi::Value concatUpFwdJs(const Args &a) {
+Napi::Value concatUp3dFwd(const Args &a) {
   const int64_t n = a.i64(3);
   if (n < 1) throw OpError("n must be >= 1");
-  const ActList parts = actList(a, 0, n * 8 * a.i64(5) * a.i64(6) * a.i64(7), "xs");
+  const ActList parts = actList(a, 0, n * 8 * highSide(a), "xs");
   const ConcatUpGeo g = concatUpGeo(a, 3, parts);
   Act low = a.act(1, g.low.size(), "low"), y = a.act(2, g.n * g.ct * g.S, "y");
   a.sameType({{"low", low}, {"y", y}});
@@ -362,15 +374,15 @@ static Napi::Value concatUpFwdJs(const Args &a) {
     if (g.blocked) streamCopy(static_cast<char *>(y.p) + at, src, bytes);
     else std::memcpy(static_cast<char *>(y.p) + at, src, bytes);
   });
-  const bool nearest = a.flag(8), ac = a.flag(9);
+  const bool nearest = a.flag(6), ac = a.flag(7);
   dispatch(y.bf16, [&](auto *t) { using T = std::remove_pointer_t<decltype(t)>; upFwd(g.low, low.as<T>(), y.as<T>(), nearest, ac, upRows(g)); });
   return a.env().Undefined();
 }
 
-static Napi::Value concatUpBwdJs(const Args &a) {
+Napi::Value concatUp3dBwd(const Args &a) {
   const int64_t n = a.i64(3);
   if (n < 1) throw OpError("n must be >= 1");
-  const ActList parts = actList(a, 1, n * 8 * a.i64(5) * a.i64(6) * a.i64(7), "dxs");
+  const ActList parts = actList(a, 1, n * 8 * highSide(a), "dxs");
   const ConcatUpGeo g = concatUpGeo(a, 3, parts);
   Act dy = a.act(0, g.n * g.ct * g.S, "dy"), dlow = a.act(2, g.low.size(), "dlow");
   a.sameType({{"dy", dy}, {"dlow", dlow}});
@@ -379,18 +391,10 @@ static Napi::Value concatUpBwdJs(const Args &a) {
   partRuns(g, parts, el, [&](int64_t at, const char *dst, size_t bytes) {
     std::memcpy(const_cast<char *>(dst), static_cast<const char *>(dy.p) + at, bytes);
   });
-  const bool nearest = a.flag(8), ac = a.flag(9);
+  const bool nearest = a.flag(6), ac = a.flag(7);
   dispatch(dy.bf16, [&](auto *t) { using T = std::remove_pointer_t<decltype(t)>; upBwd(g.low, dy.as<T>(), dlow.as<T>(), nearest, ac, upRows(g)); });
   return a.env().Undefined();
 }
 
-void registerVolume(Napi::Env env, Napi::Object ex) {
-  def(env, ex, "concatUp3dFwd", concatUpFwdJs);
-  def(env, ex, "concatUp3dBwd", concatUpBwdJs);
-  def(env, ex, "maxpool3dFwd", poolFwdJs);
-  def(env, ex, "maxpool3dBwd", poolBwdJs);
-  def(env, ex, "upsample3dFwd", upFwdJs);
-  def(env, ex, "upsample3dBwd", upBwdJs);
-}
 
 }  // namespace un

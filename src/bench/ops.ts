@@ -48,8 +48,8 @@ export function benchConvOp(opts: Partial<ConvOpOptions> = {}) {
   // The backward nodes autodiff emits for a conv, fed with an upstream gradient dy.
   const dy = g.input('dy', y.shape);
   const a = { stride: 1, pad: o.pad };
-  const dx = g.out(g.add('conv_grad_input', [dy, w], { ...a, xShape: x.shape }, [x.shape]));
-  const gw = g.add('conv_grad_weight', [x, dy], { ...a, wShape: w.shape, bias: true }, [w.shape, b.shape], ['plain', 'plain']);
+  const dx = g.out(g.addNode('conv_grad_input', [dy, w], { ...a, xShape: x.shape }, [x.shape]));
+  const gw = g.addNode('conv_grad_weight', [x, dy], { ...a, wShape: w.shape, bias: true }, [w.shape, b.shape], ['plain', 'plain']);
   const ps = new ParamStore();
   ps.set('w', w.shape, filled(o.o * o.c * o.k * o.k, 1));
   ps.set('b', b.shape, filled(o.o, 2));

@@ -1,6 +1,7 @@
 // What a backend provides to the executor (plan.ts): storage for tensors in its own layout
 // and one kernel per op. Kernels write into output tensors the plan allocated beforehand.
-import type { Layout, Node, Shape } from './graph.js';
+import type { Layout, Node, OpNode, Shape } from './graph.js';
+import type { KernelOp } from './ops.js';
 import type { ViewSupport } from './concat-views.js';
 
 export type Float = Float32Array | Float64Array;
@@ -30,7 +31,14 @@ export interface RunContext {
   readonly frozenParams?: boolean;
 }
 
+/** The kernel of op K: it sees K's attributes typed. */
+export type OpKernel<K extends KernelOp> = (ins: BTensor[], outs: BTensor[], node: OpNode<K>, rt: RunContext) => void;
+/** A kernel as the plan calls it, on any node (of the op it was looked up for). */
 export type Kernel = (ins: BTensor[], outs: BTensor[], node: Node, rt: RunContext) => void;
+/** One kernel per op: a backend's table of this type fails to compile when an op lacks one. */
+export type KernelTable = { readonly [K in KernelOp]: OpKernel<K> };
+/** The kernel of op from a table (the table's type already ties each op to its node type). */
+export const kernelOf = (table: KernelTable, op: KernelOp): Kernel => table[op] as Kernel;
 
 export interface Backend {
   readonly name: string;
@@ -46,7 +54,7 @@ export interface Backend {
   bindParam(host: Float32Array, shape: Shape): BTensor;
   /** Host copy, NCHW for 'act'. */
   download(t: BTensor, layout: Layout): Float32Array | Float64Array;
-  kernel(op: string): Kernel | undefined;
+  kernel(op: KernelOp): Kernel;
   /** Present when some kernels take per-image strided views (plans then concatenate in place). */
   readonly views?: ViewSupport;
   /** Gives memory from alloc() back now (it must not be used again); backends without it leave it to the GC. */

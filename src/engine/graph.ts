@@ -3,7 +3,9 @@
 // Shapes are logical NCHW (images) or NCDHW (volumes) everywhere: every activation op takes
 // its spatial rank from its input's shape. A backend may store activations in another layout.
 
-export type Shape = readonly number[];
+import type { OpAttrs, OpName, ConvAttrs, ConvBnAttrs, BatchNormAttrs, InstanceNormAttrs, UpsampleMode, LossKind, Shape } from './ops.js';
+
+export type { Shape };
 
 /** Where a value's data lives, for backends with their own activation layout (native: NHWC). */
 export type Layout = 'act' | 'plain';
@@ -14,15 +16,18 @@ export interface Value {
   readonly shape: Shape;
 }
 
-export interface Node {
+/** A node of op K, with K's attributes (ops.ts). */
+export interface OpNode<K extends OpName> {
   readonly id: number;
-  readonly op: string;
+  readonly op: K;
   readonly inputs: readonly Value[];
-  readonly attrs: Record<string, any>;
+  readonly attrs: Readonly<OpAttrs[K]>;
   readonly shapes: readonly Shape[]; // one per output
   readonly layouts: readonly Layout[];
   name: string; // for error messages and debugging
 }
+/** Any node: a union discriminated by `op`, so checking the op narrows the attributes. */
+export type Node = { [K in OpName]: OpNode<K> }[OpName];
 
 export class ShapeError extends Error {}
 
@@ -34,18 +39,16 @@ export function numel(s: Shape): number {
 
 export const fmt = (s: Shape) => `[${s.join(',')}]`;
 
+/** The name of the param v is (exporters and reports look weights up by it). */
+export function paramName(v: Value): string {
+  if (v.node.op !== 'param') throw new Error(`node ${v.node.name} (op ${v.node.op}) is not a param`);
+  return v.node.attrs.name;
+}
+
 /** The spatial sizes of an activation [N,C,H,W] or [N,C,D,H,W]. */
 export const spatialOf = (s: Shape): number[] => s.slice(2);
 
-export interface ConvAttrs { stride: number; pad: number; relu: boolean }
-export interface BatchNormAttrs {
-  training: boolean; eps: number; momentum: number; relu: boolean;
-  /** Param names of the running statistics, updated in place by training-mode kernels. */
-  runningMean: string; runningVar: string;
-}
-export interface InstanceNormAttrs { eps: number; relu: boolean }
-export type UpsampleMode = 'bilinear' | 'nearest';
-export type LossKind = 'bce_dice' | 'bce' | 'dice' | 'ce_dice' | 'ce';
+export type { ConvAttrs, BatchNormAttrs, InstanceNormAttrs, UpsampleMode, LossKind };
 
 /**
  * A graph of operations. Builder methods check shapes and throw a ShapeError that names the
@@ -64,18 +67,21 @@ export class Graph {
     try { return fn(); } finally { this.scope.pop(); }
   }
 
-  add(op: string, inputs: Value[], attrs: Record<string, any>, shapes: Shape[], layouts?: Layout[], name?: string): Node {
-    const node: Node = {
+  /** Appends a node of any op (builders below check shapes first; autodiff adds backward ops). */
+  addNode<K extends OpName>(op: K, inputs: Value[], attrs: OpAttrs[K], shapes: Shape[], layouts?: Layout[],
+                            name?: string): OpNode<K> {
+    const node: OpNode<K> = {
       id: this.nodes.length, op, inputs, attrs, shapes: shapes.map((s) => [...s]),
       layouts: layouts ?? shapes.map(() => 'act'),
       name: name ?? [...this.scope, `${op}#${this.nodes.length}`].join('/'),
     };
-    this.nodes.push(node);
+    this.nodes.push(node as Node);
     return node;
   }
 
-  out(node: Node, index = 0): Value {
-    return { node, index, shape: node.shapes[index] };
+  /** Output `index` of node (a node of any one op: OpNode<'conv'>, or a Node). */
+  out(node: OpNode<OpName>, index = 0): Value {
+    return { node: node as Node, index, shape: node.shapes[index] };
   }
 
   private fail(op: string, msg: string): never {
@@ -107,7 +113,7 @@ export class Graph {
   // ---- leaves ----
   input(name: string, shape: Shape): Value {
     if (this.inputs.has(name)) this.fail('input', `duplicate input '${name}'`);
-    const v = this.out(this.add('input', [], { name }, [shape], ['act'], name));
+    const v = this.out(this.addNode('input', [], { name }, [shape], ['act'], name));
     this.inputs.set(name, v);
     return v;
   }
@@ -118,7 +124,7 @@ export class Graph {
       if (fmt(seen.shape) !== fmt(shape)) this.fail('param', `param '${name}' used with shapes ${fmt(seen.shape)} and ${fmt(shape)}`);
       return seen;
     }
-    const v = this.out(this.add('param', [], { name }, [shape], ['plain'], name));
+    const v = this.out(this.addNode('param', [], { name }, [shape], ['plain'], name));
     this.params.set(name, v);
     return v;
   }
@@ -126,7 +132,7 @@ export class Graph {
   // ---- layers ----
   conv(x: Value, w: Value, b: Value | null, attrs: Partial<ConvAttrs> = {}): Value {
     const a: ConvAttrs = { stride: 1, pad: 0, relu: false, ...attrs };
-    return this.out(this.add('conv', b ? [x, w, b] : [x, w], a, [this.convShape('conv', x, w, b, a)]));
+    return this.out(this.addNode('conv', b ? [x, w, b] : [x, w], a, [this.convShape('conv', x, w, b, a)]));
   }
 
   private convShape(op: string, x: Value, w: Value, b: Value | null, a: { stride: number; pad: number }): Shape {
@@ -147,13 +153,13 @@ export class Graph {
    */
   convBnEval(x: Value, w: Value, b: Value | null, gamma: Value, beta: Value, runningMean: string, runningVar: string,
                attrs: { stride?: number; pad?: number; eps?: number; relu?: boolean } = {}): Value {
-    const a = { stride: attrs.stride ?? 1, pad: attrs.pad ?? 0, eps: attrs.eps ?? 1e-5, relu: !!attrs.relu };
+    const a: ConvBnAttrs = { stride: attrs.stride ?? 1, pad: attrs.pad ?? 0, eps: attrs.eps ?? 1e-5, relu: !!attrs.relu };
     const shape = this.convShape('conv_bn', x, w, b, a);
     const o = shape[1];
     for (const [v, what] of [[gamma, 'weight'], [beta, 'bias']] as const)
       if (v.shape.length !== 1 || v.shape[0] !== o) this.fail('conv_bn', `${what} ${fmt(v.shape)} does not match ${o} channels`);
     const rm = this.param(runningMean, [o]), rv = this.param(runningVar, [o]);
-    return this.out(this.add('conv_bn', [x, w, gamma, beta, rm, rv, ...(b ? [b] : [])], a, [shape]));
+    return this.out(this.addNode('conv_bn', [x, w, gamma, beta, rm, rv, ...(b ? [b] : [])], a, [shape]));
   }
 
   /** Transposed conv, kernel k, stride k (the up-sampling of the paper preset). Weight [Cin, Cout, k, k(, k)] as PyTorch. */
@@ -166,7 +172,7 @@ export class Graph {
     if (ci !== c) this.fail(op, `input ${fmt(x.shape)} has ${c} channels but weight ${fmt(w.shape)} expects ${ci}`);
     if (ks.some((kk) => kk !== k)) this.fail(op, `kernel must be ${sp.length === 3 ? 'cubic' : 'square'}, got ${fmt(w.shape)}`);
     if (b && (b.shape.length !== 1 || b.shape[0] !== o)) this.fail(op, `bias ${fmt(b.shape)} does not match ${o} output channels`);
-    return this.out(this.add(op, b ? [x, w, b] : [x, w], { stride: k }, [[n, o, ...sp.map((s) => s * k)]]));
+    return this.out(this.addNode(op, b ? [x, w, b] : [x, w], { stride: k }, [[n, o, ...sp.map((s) => s * k)]]));
   }
 
   /** Max-pool 2x2(x2) stride 2; odd sizes are floored. */
@@ -174,7 +180,7 @@ export class Graph {
     this.expectAct('maxpool', x, 'input');
     const [n, c, ...sp] = x.shape;
     if (sp.some((s) => s < 2)) this.fail('maxpool', `input ${fmt(x.shape)} is smaller than ${sp.map(() => 2).join('x')}`);
-    return this.out(this.add('maxpool', [x], {}, [[n, c, ...sp.map((s) => Math.floor(s / 2))]]));
+    return this.out(this.addNode('maxpool', [x], {}, [[n, c, ...sp.map((s) => Math.floor(s / 2))]]));
   }
 
   /** x2 up-sampling along every spatial axis. bilinear (trilinear for volumes) with alignCorners
@@ -182,7 +188,7 @@ export class Graph {
   upsample2x(x: Value, mode: UpsampleMode = 'bilinear', alignCorners = true): Value {
     this.expectAct('upsample2x', x, 'input');
     const [n, c, ...sp] = x.shape;
-    return this.out(this.add('upsample2x', [x], { mode, alignCorners }, [[n, c, ...sp.map((s) => 2 * s)]]));
+    return this.out(this.addNode('upsample2x', [x], { mode, alignCorners }, [[n, c, ...sp.map((s) => 2 * s)]]));
   }
 
   /** Channel concatenation (axis 1). */
@@ -196,7 +202,7 @@ export class Graph {
     const c = xs.reduce((s, x) => s + x.shape[1], 0);
     if (xs.length === 1) return xs[0];
     const [n, , ...sp] = xs[0].shape;
-    return this.out(this.add('concat', xs, {}, [[n, c, ...sp]]));
+    return this.out(this.addNode('concat', xs, {}, [[n, c, ...sp]]));
   }
 
   /**
@@ -215,7 +221,7 @@ export class Graph {
         this.fail(op, `inputs ${xs.map((v) => fmt(v.shape)).join(', ')} must be [${n},*,${sp.join(',')}]: ` +
           `the batch and twice the spatial size of the up-sampled input ${fmt(low.shape)}`);
     const c = xs.reduce((s, x) => s + x.shape[1], cl);
-    return this.out(this.add(op, [...xs, low], { mode, alignCorners: !!alignCorners }, [[n, c, ...sp]]));
+    return this.out(this.addNode(op, [...xs, low], { mode, alignCorners: !!alignCorners }, [[n, c, ...sp]]));
   }
 
   batchNorm(x: Value, gamma: Value, beta: Value, runningMean: string, runningVar: string,
@@ -228,7 +234,7 @@ export class Graph {
     const rm = this.param(runningMean, [c]);
     const rv = this.param(runningVar, [c]);
     const a: BatchNormAttrs = { eps: 1e-5, momentum: 0.1, relu: false, ...attrs, runningMean, runningVar };
-    return this.out(this.add('batchnorm', [x, gamma, beta, rm, rv], a, [x.shape]));
+    return this.out(this.addNode('batchnorm', [x, gamma, beta, rm, rv], a, [x.shape]));
   }
 
   /**
@@ -240,14 +246,14 @@ export class Graph {
     this.perChannel('instancenorm', [[gamma, 'weight'], [beta, 'bias']], x.shape[1], x);
     if (numel(spatialOf(x.shape)) < 2) this.fail('instancenorm', `needs more than one spatial position, got ${fmt(x.shape)}`);
     const a: InstanceNormAttrs = { eps: attrs.eps ?? 1e-5, relu: !!attrs.relu };
-    return this.out(this.add('instancenorm', [x, gamma, beta], a, [x.shape]));
+    return this.out(this.addNode('instancenorm', [x, gamma, beta], a, [x.shape]));
   }
 
-  relu(x: Value): Value { return this.unary('relu', x); }
+  relu(x: Value): Value { return this.unary('relu', x, {}); }
   leakyRelu(x: Value, alpha = 0.01): Value { return this.unary('leaky_relu', x, { alpha }); }
-  sigmoid(x: Value): Value { return this.unary('sigmoid', x); }
+  sigmoid(x: Value): Value { return this.unary('sigmoid', x, {}); }
   /** Softmax over the channel axis (1). */
-  softmax(x: Value): Value { this.expectAct('softmax', x, 'input'); return this.unary('softmax', x); }
+  softmax(x: Value): Value { this.expectAct('softmax', x, 'input'); return this.unary('softmax', x, {}); }
   /** Inverted dropout; the mask is a hash of (seed, run step, logical NC(D)HW index): same on every backend. */
   dropout(x: Value, p: number, seed: number, training: boolean): Value {
     if (!(p >= 0 && p < 1)) this.fail('dropout', `p must be in [0, 1), got ${p}`);
@@ -256,16 +262,18 @@ export class Graph {
   }
   scale(x: Value, s: number): Value { return this.unary('scale', x, { s }); }
 
-  add2(a: Value, b: Value): Value { this.same('add', a, b); return this.out(this.add('add', [a, b], {}, [a.shape], [a.node.layouts[a.index]])); }
-  mul(a: Value, b: Value): Value { this.same('mul', a, b); return this.out(this.add('mul', [a, b], {}, [a.shape], [a.node.layouts[a.index]])); }
+  /** Element-wise a + b (same shapes). */
+  add(a: Value, b: Value): Value { this.same('add', a, b); return this.out(this.addNode('add', [a, b], {}, [a.shape], [a.node.layouts[a.index]])); }
+  /** Element-wise a * b (same shapes). */
+  mul(a: Value, b: Value): Value { this.same('mul', a, b); return this.out(this.addNode('mul', [a, b], {}, [a.shape], [a.node.layouts[a.index]])); }
   /** Sum of several same-shaped values. */
   addN(xs: Value[]): Value {
     if (xs.length === 1) return xs[0];
     for (const x of xs.slice(1)) this.same('add_n', xs[0], x);
-    return this.out(this.add('add_n', xs, {}, [xs[0].shape], [xs[0].node.layouts[xs[0].index]]));
+    return this.out(this.addNode('add_n', xs, {}, [xs[0].shape], [xs[0].node.layouts[xs[0].index]]));
   }
   /** Mean of all elements, shape [1]. */
-  meanAll(x: Value): Value { return this.out(this.add('mean_all', [x], {}, [[1]], ['plain'])); }
+  meanAll(x: Value): Value { return this.out(this.addNode('mean_all', [x], {}, [[1]], ['plain'])); }
 
   /**
    * Segmentation loss on logits [N,K,H,W] or [N,K,D,H,W] and a target of the same shape (one-hot for ce kinds),
@@ -275,10 +283,11 @@ export class Graph {
   loss(logits: Value, target: Value, kind: LossKind, bceWeight = 0.5): Value {
     this.expectAct('loss', logits, 'logits');
     this.same('loss', logits, target);
-    return this.out(this.add('loss', [logits, target], { kind, bceWeight }, [[1]], ['plain']));
+    return this.out(this.addNode('loss', [logits, target], { kind, bceWeight }, [[1]], ['plain']));
   }
 
-  private unary(op: string, x: Value, attrs: Record<string, any> = {}): Value {
-    return this.out(this.add(op, [x], attrs, [x.shape], [x.node.layouts[x.index]]));
+  private unary<K extends 'relu' | 'leaky_relu' | 'sigmoid' | 'softmax' | 'dropout' | 'scale'>(op: K, x: Value,
+                                                                                            attrs: OpAttrs[K]): Value {
+    return this.out(this.addNode(op, [x], attrs, [x.shape], [x.node.layouts[x.index]]));
   }
 }

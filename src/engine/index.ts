@@ -1,12 +1,14 @@
 // The engine's public API: build a graph, differentiate it, run it on a backend.
-export { Graph, ShapeError, numel, fmt } from './graph.js';
-export type { Shape, Layout, Value, Node, ConvAttrs, BatchNormAttrs, InstanceNormAttrs, UpsampleMode, LossKind } from './graph.js';
+export { Graph, ShapeError, numel, fmt, paramName } from './graph.js';
+export type { Shape, Layout, Value, Node, OpNode } from './graph.js';
+export { KERNEL_OPS } from './ops.js';
+export type { OpAttrs, OpName, KernelOp, ConvAttrs, BatchNormAttrs, InstanceNormAttrs, UpsampleMode, LossKind } from './ops.js';
 export { gradients, hasGradRule } from './autodiff.js';
 export { Plan, NonFiniteError } from './plan.js';
 export type { PlanOptions } from './plan.js';
 export { ParamStore } from './params.js';
 export type { Param } from './params.js';
-export type { Backend, BTensor, Kernel, RunContext, Float, TensorData, Precision } from './backend.js';
+export type { Backend, BTensor, Kernel, OpKernel, KernelTable, RunContext, Float, TensorData, Precision } from './backend.js';
 export { dropoutStream, dropoutUniform } from './dropout-hash.js';
 export { ReferenceBackend } from './backends/reference.js';
 export type { ReferenceOptions } from './backends/reference.js';

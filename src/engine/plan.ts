@@ -1,7 +1,7 @@
 // A plan runs part of a graph (what the requested outputs need) on one backend, for the
 // graph's fixed input shapes. Buffers are assigned once by liveness and reused on every run.
 import type { Backend, BTensor, RunContext, TensorData } from './backend.js';
-import { Graph, Node, Value, Layout, Shape, numel, fmt } from './graph.js';
+import { Graph, Node, OpNode, Value, Layout, Shape, numel, fmt } from './graph.js';
 import { ParamStore, type Param } from './params.js';
 import { concatRows } from './concat-views.js';
 import { planOffsets, type Lifetime } from './memory-plan.js';
@@ -51,7 +51,7 @@ export class Plan {
   readonly profile = new Map<string, { ms: number; calls: number }>();
 
   private readonly profiling: boolean;
-  private readonly paramNodes: Node[];
+  private readonly paramNodes: OpNode<'param'>[];
   /** The Param each param node was last bound to. */
   private boundFrom = new Map<number, Param>();
 
@@ -68,7 +68,7 @@ export class Plan {
     }
     this.profiling = !!(options.profile ?? process.env.UNETPP_PROFILE);
     this.schedule = graph.nodes.filter((n) => need.has(n.id));
-    this.paramNodes = this.schedule.filter((n) => n.op === 'param');
+    this.paramNodes = this.schedule.filter((n): n is OpNode<'param'> => n.op === 'param');
     for (const n of this.schedule) {
       if (n.op === 'input' || n.op === 'param') continue;
       if (!backend.kernel(n.op)) throw new Error(`backend '${backend.name}' has no kernel for op '${n.op}' (node ${n.name})`);

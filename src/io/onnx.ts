@@ -2,7 +2,7 @@
 // probabilities (accurate = mean of the heads', fast = one head, pruned = L^d's head) as the
 // output. Input 'input' [N, C, H, W] with dynamic N, H, W (H, W multiples of 2^level); for
 // volume models (dims 3) [N, C, D, H, W], every op written for the input's spatial rank.
-import { Graph, type Node, type Value } from '../engine/graph.js';
+import { Graph, paramName, type Node, type OpNode, type Value } from '../engine/graph.js';
 import { SegModel, type InferenceMode } from '../models/model.js';
 import { levelOf } from '../models/config.js';
 import { ProtoWriter } from './protobuf.js';
@@ -111,7 +111,7 @@ function translate(g: Graph, m: SegModel, out: Value, fold: boolean): { nodes: O
   /** Inputs and attributes of the Resize that up-samples x by 2 as n's mode says (upsample2x, concat_up):
    *  'linear' interpolates along every scaled axis (bilinear, trilinear for volumes). */
   const resize = (x: Value) => [name(x), '', constant(`resize_scales_x2${x.shape.length === 5 ? '_3d' : ''}`, [x.shape.length], Float32Array.from([1, 1, ...each(x, 2)]))];
-  const resizeAttrs = (n: Node): Attr[] => n.attrs.mode === 'nearest'
+  const resizeAttrs = (n: OpNode<'upsample2x' | 'concat_up'>): Attr[] => n.attrs.mode === 'nearest'
     ? [{ name: 'mode', s: 'nearest' }, { name: 'coordinate_transformation_mode', s: 'asymmetric' }, { name: 'nearest_mode', s: 'floor' }]
     : [{ name: 'mode', s: 'linear' }, { name: 'coordinate_transformation_mode', s: n.attrs.alignCorners ? 'align_corners' : 'pytorch_half_pixel' }];
 
@@ -127,9 +127,9 @@ function translate(g: Graph, m: SegModel, out: Value, fold: boolean): { nodes: O
         const next = bn?.length === 1 && bn[0].op === 'batchnorm' && !n.attrs.relu && fold ? bn[0] : null;
         if (next) {
           // conv then BN: w' = w g / sqrt(v + eps), b' = (b - mean) g / sqrt(v + eps) + beta.
-          const [wf, bf] = foldBn(m, w.node.attrs.name, b ? b.node.attrs.name : null, next);
-          const wn = constant(`${w.node.attrs.name}:folded`, [...w.shape], wf);
-          const bnName = constant(`${w.node.attrs.name.replace(/weight$/, 'bias')}:folded`, [w.shape[0]], bf);
+          const [wf, bf] = foldBn(m, paramName(w), b ? paramName(b) : null, next);
+          const wn = constant(`${paramName(w)}:folded`, [...w.shape], wf);
+          const bnName = constant(`${paramName(w).replace(/weight$/, 'bias')}:folded`, [w.shape[0]], bf);
           withRelu(next, 'Conv', [name(n.inputs[0]), wn, bnName], attrs, next.attrs.relu);
           need.delete(next.id); // emitted here, with the conv
         } else withRelu(n, 'Conv', ins(), attrs, n.attrs.relu);
@@ -182,9 +182,9 @@ function translate(g: Graph, m: SegModel, out: Value, fold: boolean): { nodes: O
   return { nodes, inits };
 }
 
-function foldBn(m: SegModel, wName: string, bName: string | null, bn: Node): [Float32Array, Float32Array] {
+function foldBn(m: SegModel, wName: string, bName: string | null, bn: OpNode<'batchnorm'>): [Float32Array, Float32Array] {
   const w = m.params.get(wName);
-  const [gamma, beta, rm, rv] = bn.inputs.slice(1).map((v) => m.params.get(v.node.attrs.name).data);
+  const [gamma, beta, rm, rv] = bn.inputs.slice(1).map((v) => m.params.get(paramName(v)).data);
   const cout = w.shape[0];
   const per = w.data.length / cout;
   const wf = new Float32Array(w.data.length);

@@ -1,7 +1,7 @@
 // Architecture summary for `unetpp info`: per block its channels, params and output size, and
 // the cost (conv and transposed-conv MACs x 2) per image (volume, with dims 3) and per pixel
 // (voxel) of the full model and of every pruned UNet++ L^d, read off the same graph the engine runs.
-import { Graph, type Node } from '../engine/graph.js';
+import { Graph, paramName, type Node } from '../engine/graph.js';
 import { makeConfig, depthOf, levelOf, type ModelConfig } from './config.js';
 import { SegModel } from './model.js';
 import { checkInputSize } from './build.js';
@@ -65,7 +65,7 @@ function analyse(cfg: ModelConfig, size: number): { params: number; heads: strin
   let total = 0;
   for (const n of g.nodes) {
     if (n.op !== 'conv' && n.op !== 'conv_transpose') continue;
-    const block = (n.inputs[1].node.attrs.name as string).split('.')[0];
+    const block = paramName(n.inputs[1]).split('.')[0];
     const flops = (2 * macs(n)) / 1e9;
     total += flops;
     const outCh = n.shapes[0][1];

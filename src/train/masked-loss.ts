@@ -32,7 +32,7 @@ export function lossMaskInputs(g: Graph, logits: readonly number[], kind: LossKi
 export function maskedLoss(g: Graph, logits: Value, target: Value, kind: LossKind, bceWeight: number,
                            m: LossMaskInputs): Value {
   const kept = g.mul(logits, m.keep);
-  if (!softmaxLoss(kind)) return g.loss(g.add2(kept, m.fill!), target, kind, bceWeight);
+  if (!softmaxLoss(kind)) return g.loss(g.add(kept, m.fill!), target, kind, bceWeight);
   const z = g.concat([kept, m.extraLogit!]), t = g.concat([target, m.extraTarget!]);
   if (kind === 'ce') return g.loss(z, t, 'ce', bceWeight);
   const k = logits.shape[1];

@@ -72,7 +72,7 @@ test('concat views: no chain where a node would overwrite an up-sampling still t
     const x1 = oneConv ? conv(y1, 'w1') : conv(conv(y1, 'w1'), 'w1b');  // written over y1's up-sampling in a shared row
     const y2 = g.concatUp([x0, x1], low2);
     let out = conv(y2, 'w3');
-    if (lateRead) out = g.add2(out, conv(y1, 'w2'));  // y1 read after x1 was written
+    if (lateRead) out = g.add(out, conv(y1, 'w2'));  // y1 read after x1 was written
     return { g, out, ids: [x0, x1, y1, y2].map((v) => `${v.node.id}:0`) };
   };
   const safe = build(false);
@@ -111,9 +111,10 @@ test('native: strided views that do not fit are refused with the argument named'
   const A = loadAddon();
   A.setBlocked(true);
   const x = A.alignedArray(0, 2 * 32 * 4 * 4 + 16 * 16), y = A.alignedArray(0, 2 * 16 * 4 * 4), w = new Float32Array(16 * 32 * 9);
-  assert.throws(() => A.convFwd(x.subarray(0, 2 * 32 * 16), w, null, y, 2, 32, 4, 4, 16, 3, 3, 1, 1, false, 16 * 16, 0), /convFwd: x's image stride 256 is below its image size 512/);
-  assert.throws(() => A.convFwd(x, w, null, y, 2, 32, 4, 4, 16, 3, 3, 1, 1, false, 32 * 16 + 128, 0), /convFwd: x \(argument 0\) has 1280 values, expected 1152/);
-  assert.throws(() => A.maxpoolFwd(x, y, 4, 16, 4, 4, 3, 600), /maxpoolFwd: groups must divide the number of images, got 3/);
-  assert.throws(() => A.concatUpFwd([], y.subarray(0, 128), x, 2, 16, 2, 2, false, true, 8, 0, 0), /concatUpFwd: in-place or strided concat_up needs the blocked layout/);
+  const geo = { n: 2, c: 32, o: 16, size: [4, 4], kernel: [3, 3], stride: 1, pad: 1 };
+  assert.throws(() => A.convFwd(x.subarray(0, 2 * 32 * 16), w, null, y, geo, false, 16 * 16, 0), /convFwd: x's image stride 256 is below its image size 512/);
+  assert.throws(() => A.convFwd(x, w, null, y, geo, false, 32 * 16 + 128, 0), /convFwd: x \(argument 0\) has 1280 values, expected 1152/);
+  assert.throws(() => A.maxpoolFwd(x, y, 4, 16, [4, 4], 3, 600), /maxpoolFwd: groups must divide the number of images, got 3/);
+  assert.throws(() => A.concatUpFwd([], y.subarray(0, 128), x, 2, 16, [2, 2], false, true, 8, 0, 0), /concatUpFwd: in-place or strided concat_up needs the blocked layout/);
   A.setBlocked(false);
 });

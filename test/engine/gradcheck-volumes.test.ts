@@ -126,7 +126,7 @@ const unaryCases: [string, (g: Graph, x: Value) => Value][] = [
   ['leaky_relu alpha 0.01', (g, x) => g.leakyRelu(x)],
   ['relu', (g, x) => g.relu(x)],
   ['sigmoid', (g, x) => g.sigmoid(x)],
-  ['scale, mul, add, add_n', (g, x) => g.addN([g.mul(x, g.scale(x, -1.5)), g.add2(x, g.sigmoid(x)), x])],
+  ['scale, mul, add, add_n', (g, x) => g.addN([g.mul(x, g.scale(x, -1.5)), g.add(x, g.sigmoid(x)), x])],
   ['mean_all', (g, x) => g.meanAll(x)],
 ];
 for (const [name, f] of unaryCases) {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { Graph, Value } from '../../src/engine/graph.js';
 import { hasGradRule } from '../../src/engine/autodiff.js';
 import type { Kernel } from '../../src/engine/backend.js';
+import type { KernelOp } from '../../src/engine/ops.js';
 import { ReferenceBackend } from '../../src/engine/backends/reference.js';
 import { gradcheck, check, paramsOf, GradCheckSpec, GradCheckError, rng, uniform, uniform32, awayFromZero, distinct } from '../helpers/gradcheck.js';
 
@@ -133,7 +134,7 @@ test('gradcheck add, mul, add_n (with a value used twice)', () => {
   check({
     build: (g) => {
       const a = g.input('a', [2, 2, 3, 3]), b = g.input('b', [2, 2, 3, 3]), c = g.input('c', [2, 2, 3, 3]);
-      return g.addN([g.mul(a, b), g.add2(b, c), a, g.mul(c, c)]);
+      return g.addN([g.mul(a, b), g.add(b, c), a, g.mul(c, c)]);
     },
     feeds: { a: uniform(36, rand), b: uniform(36, rand), c: uniform(36, rand) },
   });
@@ -219,7 +220,7 @@ test('gradcheck a small nested-U block: conv+bn+relu, pool, upsample, transpose 
 test('gradcheck reports a wrong gradient kernel, naming the tensor', () => {
   // A backend whose sigmoid_grad forgets the (1 - y) factor.
   class Broken extends ReferenceBackend {
-    override kernel(op: string): Kernel | undefined {
+    override kernel(op: KernelOp): Kernel {
       if (op !== 'sigmoid_grad') return super.kernel(op);
       return (ins, outs) => { for (let i = 0; i < outs[0].data.length; i++) outs[0].data[i] = ins[0].data[i] * ins[1].data[i]; };
     }

@@ -143,15 +143,15 @@ parity('conv 3x3x3 + batch norm folded (conv_bn), relu, C16 -> 32', {
   build: (g, v) => g.convBnEval(v.x, v.w, v.cb, v.g, v.b, 'rm', 'rv', { pad: 1, relu: true }),
   noGrad: true,
 });
-// slice_channels is a backward op (no gradient rule of its own)
-parity('slice of a volume\'s channels', {
+// split_channels is a backward op (no gradient rule of its own); its last part mixes layouts
+parity('split of a volume\'s channels (16 + 3)', {
   inputs: { x: { shape: [2, 19, 3, 2, 3] } },
-  build: (g, v) => g.out(g.add('slice_channels', [v.x], { start: 16, count: 3 }, [[2, 3, 3, 2, 3]])),
+  build: (g, v) => g.out(g.addNode('split_channels', [v.x], {}, [[2, 16, 3, 2, 3], [2, 3, 3, 2, 3]]), 1),
   noGrad: true,
 });
 parity('softmax over channels and ce_dice loss over a volume', {
   inputs: { z: { shape: [2, 3, 3, 4, 2], lo: -2, hi: 2 }, t: { shape: [2, 3, 3, 4, 2], binary: true } },
-  build: (g, v) => g.add2(g.loss(v.z, v.t, 'ce_dice'), g.meanAll(g.mul(g.softmax(v.z), v.t))),
+  build: (g, v) => g.add(g.loss(v.z, v.t, 'ce_dice'), g.meanAll(g.mul(g.softmax(v.z), v.t))),
 });
 parity('leaky relu, dropout, sigmoid over a volume', {
   inputs: { x: { shape: [2, 3, 3, 4, 5] } },

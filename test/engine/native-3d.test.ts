@@ -9,9 +9,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph, Shape, numel, type Layout } from '../../src/engine/graph.js';
+import type { KernelOp, OpAttrs } from '../../src/engine/ops.js';
 import { Plan } from '../../src/engine/plan.js';
 import { ParamStore } from '../../src/engine/params.js';
-import { NativeBackend, nativeAvailable, bf16Support } from '../../src/engine/backends/native.js';
+import { NativeBackend, nativeAvailable, bf16Support, loadAddon } from '../../src/engine/backends/native.js';
 import { rng, uniform32 } from '../helpers/gradcheck.js';
 
 const avail = nativeAvailable();
@@ -26,7 +27,7 @@ const backends: [string, () => NativeBackend, boolean][] = [
 
 interface In { shape: Shape; data: Float32Array; layout?: Layout }
 /** Runs one op node on a backend; inputs named i0, i1, ...; 'plain' ones are params. Outputs NCDHW. */
-function runOp(be: NativeBackend, op: string, ins: In[], attrs: Record<string, any>, outShapes: Shape[], outLayouts?: Layout[]) {
+function runOp<K extends KernelOp>(be: NativeBackend, op: K, ins: In[], attrs: OpAttrs[K], outShapes: Shape[], outLayouts?: Layout[]) {
   const g = new Graph();
   const ps = new ParamStore();
   const feeds: Record<string, Float32Array> = {};
@@ -35,7 +36,7 @@ function runOp(be: NativeBackend, op: string, ins: In[], attrs: Record<string, a
     feeds[`i${i}`] = t.data;
     return g.input(`i${i}`, t.shape);
   });
-  const node = g.add(op, vs, attrs, outShapes as Shape[], outLayouts);
+  const node = g.addNode(op, vs, attrs, outShapes as Shape[], outLayouts);
   const plan = new Plan(g, be, ps, outShapes.map((_, i) => g.out(node, i)));
   return plan.runToHost(feeds).map((a) => Float64Array.from(a));
 }
@@ -231,8 +232,8 @@ for (const [bname, make, lowp] of backends) {
       const dy = u(ys), dyr = lowp ? bf16Round(dy) : dy;
       const g = new Graph(), ps = new ParamStore();
       const xv = g.input('x', xs), dyv = g.input('dy', ys);
-      const fwd = g.add('maxpool', [xv], {}, [ys]);
-      const bwd = g.add('maxpool_grad', [xv, g.out(fwd), dyv], { fwd: fwd.id }, [xs]);
+      const fwd = g.addNode('maxpool', [xv], {}, [ys]);
+      const bwd = g.addNode('maxpool_grad', [xv, g.out(fwd), dyv], { fwd: fwd.id }, [xs]);
       const [dx] = new Plan(g, be, ps, [g.out(bwd)]).runToHost({ x, dy });
       const wantDx = new Float64Array(x.length);
       arg.forEach((p, i) => { wantDx[p] = dyr[i]; });
@@ -301,8 +302,8 @@ for (const [bname, make, lowp] of backends) {
         const g = new Graph(), ps = new ParamStore();
         ps.set('gamma', [C], gamma); ps.set('beta', [C], beta);
         const xv = g.input('x', s), dyv = g.input('dy', s), gv = g.param('gamma', [C]), bv = g.param('beta', [C]);
-        const fwd = g.add('instancenorm', [xv, gv, bv], { eps: 1e-5, relu }, [s]);
-        const bwd = g.add('instancenorm_grad', [xv, gv, bv, dyv, g.out(fwd)], { eps: 1e-5, relu }, [s, [C], [C]], ['act', 'plain', 'plain']);
+        const fwd = g.addNode('instancenorm', [xv, gv, bv], { eps: 1e-5, relu }, [s]);
+        const bwd = g.addNode('instancenorm_grad', [xv, gv, bv, dyv, g.out(fwd)], { eps: 1e-5, relu }, [s, [C], [C]], ['act', 'plain', 'plain']);
         const plan = new Plan(g, be, ps, [g.out(fwd), g.out(bwd, 0), g.out(bwd, 1), g.out(bwd, 2)]);
         const [y, dx, dg, db] = plan.runToHost({ x, dy });
         const what = `instancenorm ${s}${relu ? ' relu' : ''}`;
@@ -376,4 +377,24 @@ test('native 3D conv: a bad geometry is an Error naming the op and the shapes, n
   const be = new NativeBackend({ layout: 'blocked' });
   assert.throws(() => runOp(be, 'conv', [{ shape: [1, 2, 2, 2, 2], data: u([1, 2, 2, 2, 2]) }, { shape: [4, 2, 3, 3, 3], data: u([4, 2, 3, 3, 3]), layout: 'plain' }],
     { stride: 1, pad: 0, relu: false }, [[1, 4, 1, 1, 1]]), /conv.*invalid geometry/);
+});
+
+// One addon entry per op for images and volumes: the length of the sizes picks the kernel.
+test('native addon: rank-generic entries refuse what only one rank has, naming the entry', { skip }, () => {
+  const A = loadAddon();
+  A.setBlocked(false);
+  const f = (n: number) => new Float32Array(n);
+  const geo = { n: 1, c: 2, o: 4, size: [4, 4, 4], kernel: [3, 3, 1], stride: 1, pad: 1 };
+  assert.throws(() => A.convFwd(f(128), f(4 * 2 * 9), null, f(256), geo, false), /convFwd: a volume's kernel must be cubic, got \[3,3,1\]/);
+  assert.throws(() => A.convFwd(f(128), f(4 * 2 * 27), null, f(256), { ...geo, kernel: [3, 3] }, false),
+    /convFwd: geometry: size and kernel must both have 3 values/);
+  assert.throws(() => A.maxpoolFwd(f(128), f(16), 1, 2, [4, 4, 4], 2, 64), /maxpoolFwd: groups \(a strided view\) are for images only/);
+  assert.throws(() => A.maxpoolFwd(f(128), f(16), 1, 2, [4, 4, 4, 4]), /maxpoolFwd: sizes must have 2 or 3 sizes, got 4/);
+  // the same entry runs both ranks: 2x2(x2) windows of 1..n, the max is each window's last value
+  const ramp = (n: number) => Float32Array.from({ length: n }, (_, i) => i);
+  const y2 = f(4), y3 = f(8);
+  A.maxpoolFwd(ramp(16), y2, 1, 1, [4, 4]);
+  A.maxpoolFwd(ramp(64), y3, 1, 1, [4, 4, 4]);
+  assert.deepEqual([...y2], [5, 7, 13, 15]);
+  assert.deepEqual([...y3], [21, 23, 29, 31, 53, 55, 61, 63]);
 });

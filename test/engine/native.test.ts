@@ -311,9 +311,9 @@ unary('leaky_relu', (g, x) => g.leakyRelu(x, 0.2), [1, 17, 13, 11]);
 unary('sigmoid', (g, x) => g.sigmoid(x), [2, 1, 7, 5]);
 for (const k of [1, 3, 17, 16]) unary('softmax', (g, x) => g.softmax(g.scale(x, 3)), [2, k, 7, 5]);
 unary('scale', (g, x) => g.scale(x, -1.5));
-unary('add, mul, add_n (x used three times)', (g, x) => g.addN([g.add2(x, g.relu(x)), g.mul(x, g.sigmoid(x)), x]), [2, 17, 5, 3]);
+unary('add, mul, add_n (x used three times)', (g, x) => g.addN([g.add(x, g.relu(x)), g.mul(x, g.sigmoid(x)), x]), [2, 17, 5, 3]);
 unary('mean_all / fill_grad / ones', (g, x) => g.meanAll(g.mul(x, x)), [2, 3, 13, 11]);
-unary('relu, add, mul, add_n on blocked', (g, x) => g.addN([g.add2(x, g.relu(x)), g.mul(x, g.sigmoid(x)), x]), [2, 32, 5, 3]);
+unary('relu, add, mul, add_n on blocked', (g, x) => g.addN([g.add(x, g.relu(x)), g.mul(x, g.sigmoid(x)), x]), [2, 32, 5, 3]);
 
 // ---- losses ----
 for (const kind of ['bce', 'dice', 'bce_dice', 'ce', 'ce_dice'] as const)
@@ -415,9 +415,10 @@ test('native: a wrong-shaped tensor raises an Error naming the op, the node and 
   assert.throws(() => k([{ shape: [1, 3, 5, 5], data: new Float64Array(75) }, wt], [out], y.node, rt), /conv .*input 0 is neither float32 nor bf16/);
   // The addon itself checks too, and names its function.
   const A = loadAddon();
-  assert.throws(() => A.convFwd(new Float32Array(10), wt.data, null, out.data, 1, 3, 5, 5, 4, 3, 3, 1, 1, false), /convFwd: x \(argument 0\) has 10 values, expected 75/);
-  assert.throws(() => A.convFwd(new Float32Array(75), wt.data, null, out.data, 1, 3, 5, 5, 4, 7, 7, 1, 0, false), /convFwd: invalid geometry/);
-  assert.throws(() => A.maxpoolFwd(new Float32Array(3), new Float32Array(1), 1, 3, 1, 1), /maxpoolFwd: input \[1,3,1,1\] is smaller than 2x2/);
+  const geo = (k: number) => ({ n: 1, c: 3, o: 4, size: [5, 5], kernel: [k, k], stride: 1, pad: 1 });
+  assert.throws(() => A.convFwd(new Float32Array(10), wt.data, null, out.data, geo(3), false), /convFwd: x \(argument 0\) has 10 values, expected 75/);
+  assert.throws(() => A.convFwd(new Float32Array(75), wt.data, null, out.data, { ...geo(7), pad: 0 }, false), /convFwd: invalid geometry/);
+  assert.throws(() => A.maxpoolFwd(new Float32Array(3), new Float32Array(1), 1, 3, [1, 1]), /maxpoolFwd: input \[1,3,1,1\] is smaller than 2x2/);
 });
 
 test('native: results do not depend on the thread count', { skip }, () => {

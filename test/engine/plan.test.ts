@@ -23,7 +23,7 @@ function smallNet() {
   const b = g.sigmoid(g.conv(a, w1, null, { pad: 1 }));
   const up = g.upsample2x(g.maxPool(b));
   const c = g.conv(g.concat([a, up]), w2, null, { pad: 1 });
-  const logits = g.conv(g.add2(c, g.scale(b, 0.5)), w3, null);
+  const logits = g.conv(g.add(c, g.scale(b, 0.5)), w3, null);
   // The target input is created after the model: its buffer must not alias an intermediate.
   const target = g.input('target', [2, 2, 6, 6]);
   const loss = g.loss(logits, target, 'bce_dice');
@@ -110,7 +110,7 @@ test('graph builders: shape errors name the op and the shapes', () => {
   assert.throws(() => g.concatUp([x], g.input('lo3', [2, 5, 4])), /concat_up: low input must have rank 4 \[N,C,H,W\] or 5 \[N,C,D,H,W\], got \[2,5,4\]/);
   assert.throws(() => g.concatUp([x], g.input('lo4', [2, 5, 4, 4]), 'bicubic' as 'nearest'), /concat_up: mode must be bilinear or nearest, got 'bicubic'/);
   assert.deepEqual(g.concatUp([x, x], g.input('lo5', [2, 5, 4, 4]), 'nearest', false).shape, [2, 11, 8, 8]);
-  assert.throws(() => g.add2(x, g.input('z', [2, 3, 8, 7])), /add: shapes differ: \[2,3,8,8\] vs \[2,3,8,7\]/);
+  assert.throws(() => g.add(x, g.input('z', [2, 3, 8, 7])), /add: shapes differ: \[2,3,8,8\] vs \[2,3,8,7\]/);
   assert.throws(() => g.batchNorm(x, g.param('g', [4]), g.param('be', [3]), 'rm', 'rv', { training: true }), /batchnorm: weight \[4\] does not match 3 channels of \[2,3,8,8\]/);
   assert.throws(() => g.maxPool(g.input('one', [1, 1, 1, 4])), /maxpool: input \[1,1,1,4\] is smaller than 2x2/);
   assert.throws(() => g.loss(x, g.input('t', [2, 1, 8, 8]), 'bce'), /loss: shapes differ: \[2,3,8,8\] vs \[2,1,8,8\]/);

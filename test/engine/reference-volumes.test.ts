@@ -89,7 +89,7 @@ test('volume maxpool 2x2x2 floors odd sizes; its gradient goes to each window\'s
   const [y, dx] = run((g) => {
     const xi = g.input('x', x);
     const p = g.maxPool(xi);
-    const gr = g.add('maxpool_grad', [xi, p, g.input('dy', p.shape)], { fwd: p.node.id }, [x]);
+    const gr = g.addNode('maxpool_grad', [xi, p, g.input('dy', p.shape)], { fwd: p.node.id }, [x]);
     return [p, g.out(gr)];
   }, { x: X, dy: DY });
   const ys = [2, 2, 2, 2, 1];

@@ -4,7 +4,8 @@
 // access, ~5% faster convs); params and other values plain. Precision 'bf16'
 // stores 4D activations (and their gradients) as bf16 bits in Uint16Arrays; everything else
 // (params, their gradients, optimiser state, batch-norm statistics, the loss) stays float32.
-import type { Backend, BTensor, Kernel, Precision, TensorData } from '../backend.js';
+import { kernelOf, type Backend, type BTensor, type Kernel, type KernelTable, type Precision, type TensorData } from '../backend.js';
+import type { KernelOp } from '../ops.js';
 import type { Layout, Shape } from '../graph.js';
 import { fmt, numel } from '../graph.js';
 import { loadAddon, tryLoadAddon, type NativeAddon, type ConvRawResult } from './native/addon.js';
@@ -73,7 +74,7 @@ export class NativeBackend implements Backend {
   readonly precision: Precision;
   readonly layout: ActLayout;
   readonly addon: NativeAddon;
-  private kernels: Record<string, Kernel>;
+  private kernels: KernelTable;
   /** Blocked layout: a channel range (a multiple of 16) of an image is dense, so plans may
    *  concatenate in place (engine/concat-views.ts). */
   readonly views?: ViewSupport;
@@ -132,8 +133,8 @@ export class NativeBackend implements Backend {
     return out;
   }
 
-  kernel(op: string): Kernel | undefined {
-    return this.kernels[op];
+  kernel(op: KernelOp): Kernel {
+    return kernelOf(this.kernels, op);
   }
 
   release(data: TensorData): void {

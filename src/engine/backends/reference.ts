@@ -1,6 +1,7 @@
 // The reference backend: plain TypeScript loops over NCHW / NCDHW data, float32 or float64. It is the
 // oracle the native backend and the autodiff rules are tested against, so it favours clarity.
-import type { Backend, BTensor, Kernel } from '../backend.js';
+import { kernelOf, type Backend, type BTensor, type Kernel, type KernelTable, type OpKernel } from '../backend.js';
+import type { KernelOp } from '../ops.js';
 import type { Layout, Shape } from '../graph.js';
 import { numel, fmt } from '../graph.js';
 import * as conv from './reference/conv.js';
@@ -11,15 +12,16 @@ import * as ew from './reference/elementwise.js';
 import * as lossK from './reference/loss.js';
 
 /** Eval-mode conv_bn, by definition: conv, then batchnorm with the running statistics. */
-const convBn: Kernel = (ins, outs, node, rt) => {
+const convBn: OpKernel<'conv_bn'> = (ins, outs, node, rt) => {
   const [x, w, gamma, beta, rm, rv, b] = ins;
   const { stride, pad, eps, relu } = node.attrs;
   const z = { shape: outs[0].shape, data: new (outs[0].data.constructor as Float64ArrayConstructor)(outs[0].data.length) };
-  conv.conv(b ? [x, w, b] : [x, w], [z], { ...node, attrs: { stride, pad, relu: false } }, rt);
-  norm.batchnorm([z, gamma, beta, rm, rv], outs, { ...node, attrs: { training: false, eps, relu } }, rt);
+  conv.conv(b ? [x, w, b] : [x, w], [z], { ...node, op: 'conv', attrs: { stride, pad, relu: false } }, rt);
+  norm.batchnorm([z, gamma, beta, rm, rv], outs,
+    { ...node, op: 'batchnorm', attrs: { training: false, eps, relu, momentum: 0, runningMean: '', runningVar: '' } }, rt);
 };
 
-const kernels: Record<string, Kernel> = {
+const kernels: KernelTable = {
   ones: ew.ones,
   conv: conv.conv,
   conv_grad_input: conv.convGradInput,
@@ -34,7 +36,6 @@ const kernels: Record<string, Kernel> = {
   concat_up: resample.concatUp,
   concat_up_grad: resample.concatUpGrad,
   concat: ew.concat,
-  slice_channels: ew.sliceChannels,
   split_channels: ew.splitChannels,
   batchnorm: norm.batchnorm,
   conv_bn: convBn,
@@ -100,12 +101,7 @@ export class ReferenceBackend implements Backend {
     return (t.data as Float32Array | Float64Array).slice();
   }
 
-  kernel(op: string): Kernel | undefined {
-    return kernels[op];
-  }
-
-  /** Ops this backend implements (for coverage tests). */
-  static ops(): string[] {
-    return Object.keys(kernels);
+  kernel(op: KernelOp): Kernel {
+    return kernelOf(kernels, op);
   }
 }

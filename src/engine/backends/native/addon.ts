@@ -21,6 +21,10 @@ export interface ConvRawResult {
   impl: { fwd: string; bwdData: string; bwdWeights: string };
 }
 
+/** A convolution's geometry: x [n, c, ...size], weight [o, c, ...kernel] (transposed: [c, o, ...kernel]);
+ *  size and kernel have 2 values for images, 3 for volumes. */
+export interface ConvGeometry { n: number; c: number; o: number; size: number[]; kernel: number[]; stride: number; pad: number }
+
 /** The addon's functions; argument orders are documented next to each in native/*.cc. */
 export interface NativeAddon {
   setThreads(n: number): void;
@@ -45,47 +49,38 @@ export interface NativeAddon {
   bf16ToF32(src: Uint16Array, dst: F): void;
   /** No NaN or Inf in x. */
   allFinite(x: A): boolean;
-  /** xStride, yStride: values between images of a strided view (0: dense); run per image then. */
-  convFwd(x: A, w: F, b: Opt, y: A, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, relu: boolean, xStride?: number, yStride?: number): void;
-  /** Eval-mode conv + batch norm (+ ReLU) in one primitive. */
-  convBnFwd(x: A, w: F, b: Opt, gamma: F, beta: F, rm: F, rv: F, y: A, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, eps: number, relu: boolean, xStride: number, yStride: number, cache: object, frozen: boolean): void;
-  convBwdData(dy: A, w: F, dx: A, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number): void;
-  convBwdWeights(x: A, dy: A, dw: F, db: Opt, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number): void;
-  deconvFwd(x: A, w: F, b: Opt, y: A, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number, relu: boolean): void;
-  deconvBwdData(dy: A, w: F, dx: A, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number): void;
-  deconvBwdWeights(x: A, dy: A, dw: F, db: Opt, n: number, c: number, h: number, wd: number, o: number, kh: number, kw: number, stride: number, pad: number): void;
+  /** Convolutions of images (2 sizes) and volumes (3 sizes; cubic kernels). xStride, yStride: values
+   *  between images of a strided view (0: dense); the primitive then runs per image. */
+  convFwd(x: A, w: F, b: Opt, y: A, geo: ConvGeometry, relu: boolean, xStride?: number, yStride?: number): void;
+  /** Eval-mode conv + batch norm (+ ReLU) in one primitive; the folded weights live on `cache`. */
+  convBnFwd(x: A, w: F, b: Opt, gamma: F, beta: F, rm: F, rv: F, y: A, geo: ConvGeometry, eps: number, relu: boolean,
+            xStride: number, yStride: number, cache: object, frozen: boolean): void;
+  convBwdData(dy: A, w: F, dx: A, geo: ConvGeometry): void;
+  convBwdWeights(x: A, dy: A, dw: F, db: Opt, geo: ConvGeometry): void;
+  /** Transposed convs: geo's c, o the in/out channels, kernel = stride = k, pad 0. */
+  deconvFwd(x: A, w: F, b: Opt, y: A, geo: ConvGeometry, relu: boolean): void;
+  deconvBwdData(dy: A, w: F, dx: A, geo: ConvGeometry): void;
+  deconvBwdWeights(x: A, dy: A, dw: F, db: Opt, geo: ConvGeometry): void;
   bnWorkspaceBytes(n: number, c: number, h: number, w: number, eps: number, relu: boolean, bf16?: boolean): number;
   bnFwdTrain(x: A, gamma: F, beta: F, y: A, mean: F, variance: F, ws: Uint8Array | null, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
   bnFwdEval(x: A, gamma: F, beta: F, rm: F, rv: F, y: A, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
   bnBwdTrain(x: A, gamma: F, mean: F, variance: F, dy: A, ws: Uint8Array | null, dx: A, dgamma: F, dbeta: F, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
   bnBwdEval(x: A, gamma: F, rm: F, rv: F, dy: A, y: A, dx: A, dgamma: F, dbeta: F, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
   bnUpdateRunning(rm: F, rv: F, mean: F, variance: F, momentum: number, count: number): void;
-  /** groups, xStride: x's n images in `groups` equal groups, each at xStride values from the last (a strided view). */
-  maxpoolFwd(x: A, y: A, n: number, c: number, h: number, w: number, groups?: number, xStride?: number): void;
-  maxpoolBwd(x: A, dy: A, dx: A, n: number, c: number, h: number, w: number): void;
-  upsampleFwd(x: A, y: A, n: number, c: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
-  upsampleBwd(dy: A, dx: A, n: number, c: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
-  /** y [n,2h,2w, sum c_i + c] = concat(xs, upsample2x(x)) over channels, in one pass (concat_up). */
-  /** Blocked only: inPlace, y's first channels already holding the parts (xs empty then); yStride, xStride: strided views. */
-  concatUpFwd(xs: A[], x: A, y: A, n: number, c: number, h: number, w: number, nearest: boolean, alignCorners: boolean, inPlace?: number, yStride?: number, xStride?: number): void;
+  /** Spatial kernels over m images of [...size][c] (size: [h, w] or [d, h, w]; blocked: m = N*C/16, c = 16).
+   *  groups, xStride (images only): x's m images in `groups` equal groups, each at xStride values
+   *  from the last (a strided view). */
+  maxpoolFwd(x: A, y: A, m: number, c: number, size: number[], groups?: number, xStride?: number): void;
+  maxpoolBwd(x: A, dy: A, dx: A, m: number, c: number, size: number[]): void;
+  upsampleFwd(x: A, y: A, m: number, c: number, size: number[], nearest: boolean, alignCorners: boolean): void;
+  upsampleBwd(dy: A, dx: A, m: number, c: number, size: number[], nearest: boolean, alignCorners: boolean): void;
+  /** y = concat(xs, upsample2x(x)) over channels in one pass (concat_up); n, c, size: x's logical shape.
+   *  Blocked images only: inPlace, y's first channels already holding the parts (xs empty then);
+   *  yStride, xStride: strided views. */
+  concatUpFwd(xs: A[], x: A, y: A, n: number, c: number, size: number[], nearest: boolean, alignCorners: boolean,
+              inPlace?: number, yStride?: number, xStride?: number): void;
   /** concat_up's gradients in one pass over dy: dxs its leading channels, dx from its last c channels (read in place). */
-  concatUpBwd(dy: A, dxs: A[], dx: A, n: number, c: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
-  /** Volumes: as convFwd & co. with (n, c, d, h, w, o, k, stride, pad), cubic kernels; NDHWC or nCdhw16c. */
-  conv3dFwd(x: A, w: F, b: Opt, y: A, n: number, c: number, d: number, h: number, wd: number, o: number, k: number, stride: number, pad: number, relu: boolean): void;
-  conv3dBnFwd(x: A, w: F, b: Opt, gamma: F, beta: F, rm: F, rv: F, y: A, n: number, c: number, d: number, h: number, wd: number, o: number, k: number, stride: number, pad: number, eps: number, relu: boolean, xStride: number, yStride: number, cache: object, frozen: boolean): void;
-  conv3dBwdData(dy: A, w: F, dx: A, n: number, c: number, d: number, h: number, wd: number, o: number, k: number, stride: number, pad: number): void;
-  conv3dBwdWeights(x: A, dy: A, dw: F, db: Opt, n: number, c: number, d: number, h: number, wd: number, o: number, k: number, stride: number, pad: number): void;
-  deconv3dFwd(x: A, w: F, b: Opt, y: A, n: number, c: number, d: number, h: number, wd: number, o: number, k: number, stride: number, pad: number, relu: boolean): void;
-  deconv3dBwdData(dy: A, w: F, dx: A, n: number, c: number, d: number, h: number, wd: number, o: number, k: number, stride: number, pad: number): void;
-  deconv3dBwdWeights(x: A, dy: A, dw: F, db: Opt, n: number, c: number, d: number, h: number, wd: number, o: number, k: number, stride: number, pad: number): void;
-  /** Volumes as m images of [d][h][w][c] (NDHWC: m = n; blocked: m = n*C/16, c = 16). */
-  maxpool3dFwd(x: A, y: A, m: number, c: number, d: number, h: number, w: number): void;
-  maxpool3dBwd(x: A, dy: A, dx: A, m: number, c: number, d: number, h: number, w: number): void;
-  upsample3dFwd(x: A, y: A, m: number, c: number, d: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
-  upsample3dBwd(dy: A, dx: A, m: number, c: number, d: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
-  /** Volumes: concat(xs, upsample2x(low)) written in place, blocked where every channel count allows, else NDHWC (d, h, w: low's). */
-  concatUp3dFwd(xs: A[], low: A, y: A, n: number, cl: number, d: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
-  concatUp3dBwd(dy: A, dxs: A[], dlow: A, n: number, cl: number, d: number, h: number, w: number, nearest: boolean, alignCorners: boolean): void;
+  concatUpBwd(dy: A, dxs: A[], dx: A, n: number, c: number, size: number[], nearest: boolean, alignCorners: boolean): void;
   /** Instance norm over s spatial positions per image; mean and rstd [n*c] are written for the backward. */
   instnormFwd(x: A, gamma: F, beta: F, y: A, mean: F, rstd: F, n: number, c: number, s: number, eps: number, relu: boolean): void;
   instnormBwd(x: A, gamma: F, mean: F, rstd: F, dy: A, y: A, dx: A, dgamma: F, dbeta: F, n: number, c: number, s: number, relu: boolean): void;
@@ -103,7 +98,6 @@ export interface NativeAddon {
   dropout(x: A, y: A, p: number, seed: number, step: number, n: number, c: number, h: number, w: number, nhwc: boolean): void;
   /** Channel counts follow from the lengths (pixels = N*H*W). */
   concat(xs: A[], y: A, pixels: number): void;
-  sliceChannels(dy: A, dx: A, pixels: number, ctot: number, start: number, count: number): void;
   /** The inverse of concat; channel counts follow from the lengths. */
   splitChannels(dy: A, dxs: A[], pixels: number): void;
   /** kind: 0 bce, 1 dice, 2 bce_dice, 3 ce, 4 ce_dice. */

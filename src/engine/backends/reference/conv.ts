@@ -1,7 +1,7 @@
 // Convolution kernels, NC(D)HW, plain loops. Weights O,C,(kd,)kh,kw (conv) and
 // [Cin,Cout,k,k(,k)] (transposed). Images run as volumes of depth 1 (spatial.ts): depth has
 // no padding there, and the loops visit values in the 2D order, so 2D results are unchanged.
-import type { Kernel, Float } from '../../backend.js';
+import type { OpKernel, Float } from '../../backend.js';
 import { dhw, spatialSize } from './spatial.js';
 
 /** The output rows oh with 0 <= oh*stride - pad + k < size, as [first, end). */
@@ -36,7 +36,7 @@ function tapRanges(gm: ReturnType<typeof geometry>, stride: number, pad: number)
 // The three kernels share one loop nest: output (z, r, q) of tap (kz, ki, kj) pairs with input
 // x0 + (z*h + r)*w*stride + q*stride, i.e. ((z*stride - padD + kz)*h + r*stride - pad + ki)*w - pad + kj + q*stride.
 
-export const conv: Kernel = (ins, outs, node) => {
+export const conv: OpKernel<'conv'> = (ins, outs, node) => {
   const [x, w, b] = ins;
   const y = outs[0].data;
   const { stride, pad, relu } = node.attrs;
@@ -69,7 +69,7 @@ export const conv: Kernel = (ins, outs, node) => {
   }
 };
 
-export const convGradInput: Kernel = (ins, outs, node) => {
+export const convGradInput: OpKernel<'conv_grad_input'> = (ins, outs, node) => {
   const [dy, w] = ins;
   const dx = outs[0].data;
   const { stride, pad } = node.attrs;
@@ -99,7 +99,7 @@ export const convGradInput: Kernel = (ins, outs, node) => {
   }
 };
 
-export const convGradWeight: Kernel = (ins, outs, node) => {
+export const convGradWeight: OpKernel<'conv_grad_weight'> = (ins, outs, node) => {
   const [x, dy] = ins;
   const dw = outs[0].data;
   const { stride, pad } = node.attrs;
@@ -169,7 +169,7 @@ function tSizes(xShape: readonly number[], k: number) {
   return { xs, ys: xs * kk, kk };
 }
 
-export const convTranspose: Kernel = (ins, outs, node) => {
+export const convTranspose: OpKernel<'conv_transpose'> = (ins, outs, node) => {
   const [x, w, b] = ins;
   const y = outs[0].data;
   const k: number = node.attrs.stride;
@@ -190,7 +190,7 @@ export const convTranspose: Kernel = (ins, outs, node) => {
   }
 };
 
-export const convTransposeGradInput: Kernel = (ins, outs, node) => {
+export const convTransposeGradInput: OpKernel<'conv_transpose_grad_input'> = (ins, outs, node) => {
   const [dy, w] = ins;
   const dx = outs[0].data;
   const k: number = node.attrs.stride;
@@ -211,7 +211,7 @@ export const convTransposeGradInput: Kernel = (ins, outs, node) => {
   }
 };
 
-export const convTransposeGradWeight: Kernel = (ins, outs, node) => {
+export const convTransposeGradWeight: OpKernel<'conv_transpose_grad_weight'> = (ins, outs, node) => {
   const [x, dy] = ins;
   const dw = outs[0].data;
   const k: number = node.attrs.stride;

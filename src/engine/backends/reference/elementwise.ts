@@ -1,30 +1,30 @@
 // Element-wise, channel and reduction kernels. Data is NC(D)HW (or plain), so indices are logical.
-import type { Kernel } from '../../backend.js';
+import type { BTensor, OpKernel } from '../../backend.js';
 import { dropoutStream, dropoutUniform } from '../../dropout-hash.js';
 import { spatialSize } from './spatial.js';
 
-const map1 = (f: (v: number) => number): Kernel => (ins, outs) => {
+const map1 = (f: (v: number) => number) => (ins: BTensor[], outs: BTensor[]) => {
   const x = ins[0].data, y = outs[0].data;
   for (let i = 0; i < y.length; i++) y[i] = f(x[i]);
 };
 
-const map2 = (f: (a: number, b: number) => number): Kernel => (ins, outs) => {
+const map2 = (f: (a: number, b: number) => number) => (ins: BTensor[], outs: BTensor[]) => {
   const a = ins[0].data, b = ins[1].data, y = outs[0].data;
   for (let i = 0; i < y.length; i++) y[i] = f(a[i], b[i]);
 };
 
 export const sigmoidOf = (z: number) => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)));
 
-export const ones: Kernel = (_ins, outs) => { outs[0].data.fill(1); };
+export const ones: OpKernel<'ones'> = (_ins, outs) => { outs[0].data.fill(1); };
 // `v < 0 ? 0 : v` keeps NaN (as PyTorch), so checkFinite sees it.
 export const relu = map1((v) => (v < 0 ? 0 : v));
 export const sigmoid = map1(sigmoidOf);
-export const scale: Kernel = (ins, outs, node) => {
+export const scale: OpKernel<'scale'> = (ins, outs, node) => {
   const s: number = node.attrs.s;
   const x = ins[0].data, y = outs[0].data;
   for (let i = 0; i < y.length; i++) y[i] = s * x[i];
 };
-export const leakyRelu: Kernel = (ins, outs, node) => {
+export const leakyRelu: OpKernel<'leaky_relu'> = (ins, outs, node) => {
   const alpha: number = node.attrs.alpha;
   const x = ins[0].data, y = outs[0].data;
   for (let i = 0; i < y.length; i++) y[i] = x[i] > 0 ? x[i] : alpha * x[i];
@@ -34,29 +34,29 @@ export const mul = map2((a, b) => a * b);
 
 export const reluGrad = map2((y, dy) => (y > 0 ? dy : 0));
 export const sigmoidGrad = map2((y, dy) => dy * y * (1 - y));
-export const leakyReluGrad: Kernel = (ins, outs, node) => {
+export const leakyReluGrad: OpKernel<'leaky_relu_grad'> = (ins, outs, node) => {
   const alpha: number = node.attrs.alpha;
   const x = ins[0].data, dy = ins[1].data, dx = outs[0].data;
   for (let i = 0; i < dx.length; i++) dx[i] = x[i] > 0 ? dy[i] : alpha * dy[i];
 };
 
-export const addN: Kernel = (ins, outs) => {
+export const addN: OpKernel<'add_n'> = (ins, outs) => {
   const y = outs[0].data;
   y.set(ins[0].data);
   for (const t of ins.slice(1)) for (let i = 0; i < y.length; i++) y[i] += t.data[i];
 };
 
-export const meanAll: Kernel = (ins, outs) => {
+export const meanAll: OpKernel<'mean_all'> = (ins, outs) => {
   const x = ins[0].data;
   let s = 0;
   for (let i = 0; i < x.length; i++) s += x[i];
   outs[0].data[0] = s / x.length;
 };
 
-export const fillGrad: Kernel = (ins, outs, node) => { outs[0].data.fill(ins[0].data[0] * node.attrs.scale); };
+export const fillGrad: OpKernel<'fill_grad'> = (ins, outs, node) => { outs[0].data.fill(ins[0].data[0] * node.attrs.scale); };
 
 /** Inverted dropout; also the backward op (same seed and step give the same mask). */
-export const dropout: Kernel = (ins, outs, node, rt) => {
+export const dropout: OpKernel<'dropout'> = (ins, outs, node, rt) => {
   const { p, seed } = node.attrs;
   const x = ins[0].data, y = outs[0].data;
   const stream = dropoutStream(seed, rt.step);
@@ -65,7 +65,7 @@ export const dropout: Kernel = (ins, outs, node, rt) => {
 };
 
 /** Softmax over channels of [N,K,(D,)H,W], stabilised by the per-pixel max. */
-export const softmax: Kernel = (ins, outs) => {
+export const softmax: OpKernel<'softmax'> = (ins, outs) => {
   const x = ins[0].data, y = outs[0].data;
   const [n, k] = ins[0].shape;
   const hw = spatialSize(ins[0].shape);
@@ -81,7 +81,7 @@ export const softmax: Kernel = (ins, outs) => {
   }
 };
 
-export const softmaxGrad: Kernel = (ins, outs) => {
+export const softmaxGrad: OpKernel<'softmax_grad'> = (ins, outs) => {
   const y = ins[0].data, dy = ins[1].data, dx = outs[0].data;
   const [n, k] = ins[0].shape;
   const hw = spatialSize(ins[0].shape);
@@ -95,7 +95,7 @@ export const softmaxGrad: Kernel = (ins, outs) => {
   }
 };
 
-export const concat: Kernel = (ins, outs) => {
+export const concat = (ins: BTensor[], outs: BTensor[]): void => {
   const y = outs[0].data;
   const [n, ctot] = outs[0].shape;
   const hw = spatialSize(outs[0].shape);
@@ -107,7 +107,7 @@ export const concat: Kernel = (ins, outs) => {
   }
 };
 
-export const splitChannels: Kernel = (ins, outs) => {
+export const splitChannels = (ins: BTensor[], outs: BTensor[]): void => {
   const dy = ins[0].data;
   const [n, ctot] = ins[0].shape;
   const hw = spatialSize(ins[0].shape);
@@ -117,12 +117,4 @@ export const splitChannels: Kernel = (ins, outs) => {
     for (let ni = 0; ni < n; ni++) t.data.set(dy.subarray((ni * ctot + start) * hw, (ni * ctot + start + c) * hw), ni * c * hw);
     start += c;
   }
-};
-
-export const sliceChannels: Kernel = (ins, outs, node) => {
-  const { start, count } = node.attrs;
-  const dy = ins[0].data, dx = outs[0].data;
-  const [n, ctot] = ins[0].shape;
-  const hw = spatialSize(ins[0].shape);
-  for (let ni = 0; ni < n; ni++) dx.set(dy.subarray((ni * ctot + start) * hw, (ni * ctot + start + count) * hw), ni * count * hw);
 };

@@ -1,5 +1,5 @@
 // Segmentation losses on logits [N,K,H,W] or [N,K,D,H,W] (see docs/engine.md, "Losses") and their gradients.
-import type { Kernel, Float } from '../../backend.js';
+import type { OpKernel, Float } from '../../backend.js';
 import type { LossKind } from '../../graph.js';
 import { sigmoidOf } from './elementwise.js';
 
@@ -120,12 +120,12 @@ export function segLoss(kind: LossKind, bceWeight: number, z: Float, t: Float, s
   }
 }
 
-export const loss: Kernel = (ins, outs, node) => {
+export const loss: OpKernel<'loss'> = (ins, outs, node) => {
   const [z, t] = ins;
   outs[0].data[0] = segLoss(node.attrs.kind, node.attrs.bceWeight, z.data as Float, t.data as Float, z.shape, false).value;
 };
 
-export const lossGrad: Kernel = (ins, outs, node) => {
+export const lossGrad: OpKernel<'loss_grad'> = (ins, outs, node) => {
   const [z, t, dy] = ins;
   const { grad } = segLoss(node.attrs.kind, node.attrs.bceWeight, z.data as Float, t.data as Float, z.shape, true, dy.data[0]);
   outs[0].data.set(grad!);

@@ -1,6 +1,6 @@
 // Batch norm over N and the spatial axes per channel, with PyTorch's running-statistics
 // conventions; instance norm over the spatial axes per image and channel.
-import type { Kernel, Float } from '../../backend.js';
+import type { OpKernel, Float } from '../../backend.js';
 import { spatialSize } from './spatial.js';
 
 /** Per-channel batch mean and biased variance of x [N,C,(D,)H,W] (hw: values per channel of one image). */
@@ -20,7 +20,7 @@ function batchStats(x: Float, n: number, c: number, hw: number): { mean: Float64
   return { mean, variance };
 }
 
-export const batchnorm: Kernel = (ins, outs, node, rt) => {
+export const batchnorm: OpKernel<'batchnorm'> = (ins, outs, node, rt) => {
   const [x, gamma, beta, rmIn, rvIn] = ins;
   const y = outs[0].data;
   const { training, eps, momentum, relu } = node.attrs;
@@ -52,7 +52,7 @@ export const batchnorm: Kernel = (ins, outs, node, rt) => {
   }
 };
 
-export const batchnormGrad: Kernel = (ins, outs, node) => {
+export const batchnormGrad: OpKernel<'batchnorm_grad'> = (ins, outs, node) => {
   const [x, gamma, rm, rv, dyT, yT] = ins;
   const [dx, dgamma, dbeta] = outs.map((o) => o.data as Float);
   const { training, eps, relu } = node.attrs;
@@ -92,7 +92,7 @@ export const batchnormGrad: Kernel = (ins, outs, node) => {
 // Instance norm: batch norm's training formulas, applied to each (image, channel) on its own.
 // One image's channels are batch statistics over a batch of one: batchStats with n = 1.
 
-export const instancenorm: Kernel = (ins, outs, node) => {
+export const instancenorm: OpKernel<'instancenorm'> = (ins, outs, node) => {
   const [x, gamma, beta] = ins;
   const y = outs[0].data;
   const { eps, relu } = node.attrs;
@@ -112,7 +112,7 @@ export const instancenorm: Kernel = (ins, outs, node) => {
 };
 
 /** Inputs [x, gamma, beta, dy, y] (y for the fused ReLU's mask); outputs [dx, dgamma, dbeta]. */
-export const instancenormGrad: Kernel = (ins, outs, node) => {
+export const instancenormGrad: OpKernel<'instancenorm_grad'> = (ins, outs, node) => {
   const [x, gamma, , dyT, yT] = ins;
   const [dx, dgamma, dbeta] = outs.map((o) => o.data as Float);
   const { eps, relu } = node.attrs;

@@ -1,5 +1,5 @@
 // Max-pool 2x2 (2x2x2 for volumes) stride 2, odd sizes floored, and its gradient.
-import type { Kernel } from '../../backend.js';
+import type { OpKernel } from '../../backend.js';
 import { dhw } from './spatial.js';
 
 /** Index into X of the max of the window at `start`: the first max in row-major window order. */
@@ -29,12 +29,12 @@ function eachWindow(X: ArrayLike<number>, shape: readonly number[], f: (xi: numb
         for (let j = 0; j < wo; j++) f(argmax(X, nc * d * h * w + (kd * z * h + 2 * i) * w + 2 * j, offsets), yi++);
 }
 
-export const maxpool: Kernel = (ins, outs) => {
+export const maxpool: OpKernel<'maxpool'> = (ins, outs) => {
   const X = ins[0].data, y = outs[0].data;
   eachWindow(X, ins[0].shape, (xi, yi) => { y[yi] = X[xi]; });
 };
 
-export const maxpoolGrad: Kernel = (ins, outs) => {
+export const maxpoolGrad: OpKernel<'maxpool_grad'> = (ins, outs) => {
   const [x, , dy] = ins;
   const dx = outs[0].data;
   dx.fill(0);

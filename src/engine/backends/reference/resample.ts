@@ -1,6 +1,6 @@
 // x2 up-sampling along every spatial axis (bilinear/trilinear with either corner convention,
 // nearest) and its adjoint, and concat_up (a concat whose last part is up-sampled in place).
-import type { Kernel } from '../../backend.js';
+import type { OpKernel } from '../../backend.js';
 import { concat, splitChannels } from './elementwise.js';
 import { dhw, spatialSize } from './spatial.js';
 
@@ -68,14 +68,14 @@ function upsampleInto(X: ArrayLike<number>, xShape: readonly number[], y: { [i: 
     }
 }
 
-export const upsample2x: Kernel = (ins, outs, node) => {
+export const upsample2x: OpKernel<'upsample2x'> = (ins, outs, node) => {
   upsampleInto(ins[0].data, ins[0].shape, outs[0].data, outs[0].shape[1], 0, node.attrs.mode, node.attrs.alignCorners);
 };
 
 /** concat([...xs, upsample2x(low)]): the xs copied as concat does, low up-sampled into the last channels. */
-export const concatUp: Kernel = (ins, outs, node, rt) => {
+export const concatUp: OpKernel<'concat_up'> = (ins, outs, node) => {
   const xs = ins.slice(0, -1), low = ins[ins.length - 1];
-  concat(xs, outs, node, rt);
+  concat(xs, outs);
   const cy = outs[0].shape[1];
   upsampleInto(low.data, low.shape, outs[0].data, cy, cy - low.shape[1], node.attrs.mode, node.attrs.alignCorners);
 };
@@ -101,16 +101,16 @@ function upsampleGradFrom(dy: ArrayLike<number>, cy: number, start: number, dx: 
     }
 }
 
-export const upsample2xGrad: Kernel = (ins, outs, node) => {
+export const upsample2xGrad: OpKernel<'upsample2x_grad'> = (ins, outs, node) => {
   const x = node.attrs.xShape as number[];
   upsampleGradFrom(ins[0].data, x[1], 0, outs[0].data, x, node.attrs.mode, node.attrs.alignCorners);
 };
 
 /** concat_up's gradients: the xs' are dy's leading channels (as split_channels), low's the adjoint
  *  of the up-sampling applied to dy's last channels. */
-export const concatUpGrad: Kernel = (ins, outs, node, rt) => {
+export const concatUpGrad: OpKernel<'concat_up_grad'> = (ins, outs, node) => {
   const dlow = outs[outs.length - 1];
-  splitChannels(ins, outs.slice(0, -1), node, rt);
+  splitChannels(ins, outs.slice(0, -1));
   const cy = ins[0].shape[1];
   upsampleGradFrom(ins[0].data, cy, cy - dlow.shape[1], dlow.data, dlow.shape, node.attrs.mode, node.attrs.alignCorners);
 };

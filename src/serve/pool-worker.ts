@@ -33,7 +33,9 @@ export type FromWorker =
   | { type: 'ready'; warmed: string[]; ms: number }
   | { type: 'done'; id: number; result: JobResult }
   | { type: 'failed'; id: number; error: WorkerError }
-  | { type: 'batch'; size: number; seconds: number; planBytes: number };
+  | { type: 'batch'; size: number; seconds: number; planBytes: number }
+  /** These jobs' network runs started (until then a job only waits here: a timeout drops it, the thread lives). */
+  | { type: 'running'; ids: number[] };
 
 const d = workerData as PoolWorkerData;
 const port = parentPort!;
@@ -46,7 +48,9 @@ const models = new ModelRegistry(loadSources(d.sources), backendFor, d.defaults)
 if (models.describe().some((m) => m.backend === 'native')) tryLoadAddon().addon?.setThreads(d.threads);
 const plans = new PlanCache(d.planCacheBytes);
 models.cache.watcher = plans;
+const jobOf = new WeakMap<object, number>(); // network input -> job id
 const batcher = new MicroBatcher({
+  onRun: (inputs) => post({ type: 'running', ids: [...new Set(inputs.map((i) => jobOf.get(i as object)!))] }),
   maxBatch: d.maxBatch, maxWaitMs: d.maxWaitMs, maxQueue: Number.MAX_SAFE_INTEGER, timeoutMs: 2 ** 31 - 1,
   onBatch: (size, seconds) => {
     plans.trim();
@@ -61,7 +65,7 @@ port.on('message', (m: ToWorker) => {
   const gone = new AbortController();
   running.set(m.id, gone);
   const arrived = batcher.expect();
-  runPredictJob(models, batcher, m.job, m.id, gone.signal, arrived).then(
+  runPredictJob(models, batcher, m.job, m.id, gone.signal, arrived, (input) => jobOf.set(input, m.id)).then(
     (result) => post({ type: 'done', id: m.id, result }),
     (e: Error) => post({ type: 'failed', id: m.id, error: errorOf(e) }),
   ).finally(() => { arrived(); running.delete(m.id); });

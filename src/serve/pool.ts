@@ -31,6 +31,8 @@ interface Job {
   reject: (e: unknown) => void;
   timer?: NodeJS.Timeout;
   on?: Slot;
+  /** Its network runs started in its worker (before: it waits there for batch partners). */
+  running: boolean;
   settled: boolean;
 }
 
@@ -69,12 +71,15 @@ export class WorkerPool implements JobRunner {
   }
 
   get threadsEach(): number { return Math.max(1, Math.floor(this.o.threads / this.o.count)); }
-  get depth(): number { return this.queue.length; }
+  /** Jobs waiting: queued here, or held by a worker but not running yet. */
+  get depth(): number {
+    return this.queue.length + this.slots.reduce((n, s) => n + [...s.jobs.values()].filter((j) => !j.running).length, 0);
+  }
   get workers(): number { return this.slots.length; }
 
   expect(): () => void { return () => {}; } // a worker's batcher counts the jobs it was handed
 
-  overloaded(n = this.queue.length): HttpError {
+  overloaded(n = this.depth): HttpError {
     const batches = n / (this.o.maxBatch * this.o.count) + 1;
     const retry = Math.max(1, Math.ceil(batches * this.secondsPerBatch));
     return new HttpError(503, 'overloaded', `server busy: ${n} requests already waiting (max-queue ${this.o.maxQueue}); retry later`, retry);
@@ -83,12 +88,12 @@ export class WorkerPool implements JobRunner {
   run(job: PredictJob, signal: AbortSignal, arrived: () => void): Promise<JobResult> {
     arrived();
     if (this.closed) return Promise.reject(new HttpError(503, 'overloaded', 'the server is shutting down'));
-    if (this.queue.length >= this.o.maxQueue) return Promise.reject(this.overloaded());
+    if (this.depth >= this.o.maxQueue) return Promise.reject(this.overloaded());
     // a view into a larger buffer would be copied whole to the worker
     const { bytes } = job;
     if (bytes.byteLength !== bytes.buffer.byteLength) job = { ...job, bytes: bytes.slice() };
     return new Promise<JobResult>((resolve, reject) => {
-      const j: Job = { id: ++this.seq, job, resolve, reject, settled: false };
+      const j: Job = { id: ++this.seq, job, resolve, reject, running: false, settled: false };
       j.timer = setTimeout(() => this.overstayed(j), this.o.timeoutMs);
       signal.addEventListener('abort', () => {
         if (j.settled) return;
@@ -97,8 +102,8 @@ export class WorkerPool implements JobRunner {
         this.settle(j, () => reject(new HttpError(499, 'bad_request', 'the client closed the connection')));
       }, { once: true });
       this.queue.push(j);
-      this.o.onDepth?.(this.queue.length);
       this.dispatch();
+      this.o.onDepth?.(this.depth);
     });
   }
 
@@ -121,7 +126,6 @@ export class WorkerPool implements JobRunner {
       const free = this.slots.filter((s) => s.jobs.size < this.o.maxBatch).sort((a, b) => a.jobs.size - b.jobs.size)[0];
       if (!free) return;
       const j = this.queue.shift()!;
-      this.o.onDepth?.(this.queue.length);
       j.on = free;
       free.jobs.set(j.id, j);
       // the bytes are copied (not transferred): the request may still be read by its logger
@@ -134,13 +138,16 @@ export class WorkerPool implements JobRunner {
     if (j.settled) return;
     const ms = this.o.timeoutMs;
     const slot = j.on;
+    const stopped = !!slot && j.running;
     if (slot) {
       slot.jobs.delete(j.id);
       j.on = undefined;
-      this.replace(slot, `a job ran past --timeout ${ms} ms`);
+      // running: only stopping its thread stops it; waiting there: the worker drops it
+      if (stopped) this.replace(slot, `a job ran past --timeout ${ms} ms`);
+      else slot.worker.postMessage({ type: 'cancel', id: j.id } satisfies ToWorker);
     } else this.unqueue(j);
-    this.settle(j, () => j.reject(new HttpError(504, 'timeout',
-      `inference did not finish within ${ms} ms (serve --timeout ${ms})${slot ? '; it was stopped' : ''}`)));
+    const why = stopped ? '; its prediction was stopped (serve --timeout)' : '';
+    this.settle(j, () => j.reject(new HttpError(504, 'timeout', `inference did not finish within ${ms} ms (timeout)${why}`)));
   }
 
   /** Terminates a worker and starts another; the jobs it held (other than settled ones) queue again, first. */
@@ -150,9 +157,9 @@ export class WorkerPool implements JobRunner {
     this.slots.splice(i, 1);
     slot.stopping = true;
     const again = [...slot.jobs.values()].filter((j) => !j.settled);
-    for (const j of again) j.on = undefined;
+    for (const j of again) { j.on = undefined; j.running = false; }
     this.queue.unshift(...again);
-    this.o.onDepth?.(this.queue.length);
+    this.o.onDepth?.(this.depth);
     this.o.log?.(`unetpp serve: worker thread stopped (${why}); starting another`);
     void slot.worker.terminate();
     if (this.closed) return;
@@ -178,6 +185,9 @@ export class WorkerPool implements JobRunner {
           ready = true;
           if (!this.warmed.length) this.warmed = m.warmed;
           resolve(slot);
+        } else if (m.type === 'running') {
+          for (const id of m.ids) { const j = slot.jobs.get(id); if (j) j.running = true; }
+          this.o.onDepth?.(this.depth);
         } else if (m.type === 'batch') {
           slot.planBytes = m.planBytes;
           this.secondsPerBatch = 0.8 * this.secondsPerBatch + 0.2 * m.seconds;
@@ -223,7 +233,7 @@ export class WorkerPool implements JobRunner {
 
   private unqueue(j: Job): void {
     const i = this.queue.indexOf(j);
-    if (i >= 0) { this.queue.splice(i, 1); this.o.onDepth?.(this.queue.length); }
+    if (i >= 0) { this.queue.splice(i, 1); this.o.onDepth?.(this.depth); }
   }
 
   private settle(j: Job, fn: () => void): void {
@@ -233,5 +243,6 @@ export class WorkerPool implements JobRunner {
     if (j.on) j.on.jobs.delete(j.id);
     fn();
     this.dispatch();
+    this.o.onDepth?.(this.depth);
   }
 }

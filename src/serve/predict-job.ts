@@ -36,10 +36,11 @@ const isVolume = (type: string) => type === 'nifti' || type === 'nifti-gz';
 /**
  * Runs a job: the network runs of images of one model, options and size share batches (the
  * slices and windows of a volume run as the request's own items). arrived(): called once the
- * job's first network run is queued (the batcher waits for requests still being decoded).
+ * job's first network run is queued (the batcher waits for requests still being decoded);
+ * onInput: told of each network input before it is queued (a pool tells which jobs run).
  */
 export async function runPredictJob(models: ModelRegistry, batcher: MicroBatcher, job: PredictJob, id: number,
-                                    signal: AbortSignal, arrived: () => void): Promise<JobResult> {
+                                    signal: AbortSignal, arrived: () => void, onInput?: (input: object) => void): Promise<JobResult> {
   const served = models.get(job.model);
   const volume = isVolume(job.type);
   const { name } = job;
@@ -54,6 +55,7 @@ export async function runPredictJob(models: ModelRegistry, batcher: MicroBatcher
       network: ({ predictor, key, input, batchable }) => {
         const size = `${input.channels}x${input.height}x${input.width}`;
         const batchKey = batchable ? `${served.name}|${key}|${size}` : `request-${id}`;
+        onInput?.(input);
         const pending = batcher.submit(batchKey, input, (inputs) => predictor.predictMany(inputs), signal);
         arrived();
         return pending;

@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <malloc.h>
 #include <mutex>
 #include <sys/sysinfo.h>
 
@@ -160,6 +161,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object ex) {
     o.Set("bf16", (isa & bf16Isa) == bf16Isa);
     return o;
   });
+  // trimMemory(): gives the allocator's free memory back to the system. A worker thread's
+  // allocations come from its own malloc arena, which glibc keeps when the thread ends.
+  def(env, ex, "trimMemory", [](const Args &a) { return Napi::Boolean::New(a.env(), malloc_trim(0) != 0); });
   def(env, ex, "alignedArray", alignedArray);
   def(env, ex, "releaseArray", releaseArray);
   registerLayout(env, ex);

@@ -166,7 +166,7 @@ export async function createService(models: ModelRegistry, o: ServeOptions): Pro
   // checkpoints by file name: the server's folders are none of a client's business
   app.get('/v1/models', async () => ({ models: models.describe().map((m) => ({ ...m, checkpoint: basename(m.checkpoint) })) }));
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => (drain.draining ? reply.code(503).send({ status: 'draining' }) : { status: 'ready', models: models.names, queue: runner.depth }));
+  app.get('/readyz', async (_req, reply) => (drain.draining ? reply.code(503).send({ status: 'draining' }) : { status: 'ready', models: models.names, queue: runner.depth, ...(pool ? { workers: pool.workers } : {}) }));
   app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   app.get('/openapi.json', async () => openApi(o.version));
 

@@ -10,6 +10,7 @@ import { HttpError, type ErrorKind } from './errors.js';
 import type { JobRunner } from './runner.js';
 import type { JobResult, PredictJob } from './predict-job.js';
 import type { FromWorker, PoolWorkerData, ToWorker } from './pool-worker.js';
+import { tryLoadAddon } from '../engine/backends/native/addon.js';
 
 export interface PoolOptions extends Omit<PoolWorkerData, 'threads'> {
   /** Worker threads. */
@@ -42,6 +43,8 @@ interface Slot {
   planBytes: number;
   /** Terminated on purpose: its exit is not a loss. */
   stopping: boolean;
+  /** When a running job's timeout terminated it. */
+  stoppedAt?: number;
 }
 
 const WORKER_URL = new URL('./pool-worker.js', import.meta.url);
@@ -161,11 +164,14 @@ export class WorkerPool implements JobRunner {
     this.queue.unshift(...again);
     this.o.onDepth?.(this.depth);
     this.o.log?.(`unetpp serve: worker thread stopped (${why}); starting another`);
+    slot.stoppedAt = performance.now();
     void slot.worker.terminate();
     if (this.closed) return;
+    const t0 = performance.now();
     this.spawn().then((s) => {
       if (this.closed) { s.stopping = true; void s.worker.terminate(); return; }
       this.slots.push(s);
+      this.o.log?.(`unetpp serve: a new worker thread is ready (${(performance.now() - t0).toFixed(0)} ms)`);
       this.dispatch();
     }, (e: Error) => {
       this.o.log?.(`unetpp serve: a worker thread failed to start: ${e.message}`);
@@ -201,6 +207,12 @@ export class WorkerPool implements JobRunner {
       worker.on('exit', (code) => {
         if (!ready) reject(new Error(`serve: a worker thread exited (code ${code}) before it was ready`));
         else if (!slot.stopping) this.lost(slot, new Error(`worker thread exited (code ${code})`));
+        else if (slot.stoppedAt !== undefined) {
+          // the thread's malloc arena outlives it: give its free memory back
+          const trimmed = this.o.backend !== 'reference' && tryLoadAddon().addon?.trimMemory?.();
+          const ms = (performance.now() - slot.stoppedAt).toFixed(0);
+          this.o.log?.(`unetpp serve: the stopped worker thread exited after ${ms} ms${trimmed ? '; its memory was given back' : ''}`);
+        }
       });
     });
   }

@@ -1,6 +1,6 @@
 // The load table of docs/serve.md ("Worker threads"); not a test. From the repo root after the
 // build: node experiments/serve-threads/load.mjs [--seconds 10] [--clients 1,8,32,128]
-//   [--configs 0,1,2] [--threads 2] [--out docs/bench/DATE-serve-threads.json]
+//   [--configs 0,1,2] [--threads 2] [--filters 32,64,128,256,512] [--out docs/bench/DATE-serve-threads.json]
 // For each model (a full 2D UNet++ on 96x96 PNGs, a small 3D UNet++ on 32^3 NIfTI volumes) and
 // each --workers count (0: predictions on the main thread, as before worker threads), autocannon
 // runs every client count for --seconds (after a 2 s warm-up) while a probe asks /healthz every
@@ -19,6 +19,8 @@ const SECONDS = Number(arg('seconds', 10));
 const CLIENTS = arg('clients', '1,8,32,128').split(',').map(Number);
 const CONFIGS = arg('configs', '0,1,2').split(',').map(Number);
 const THREADS = arg('threads', '2');
+// the 2D model's filters (default the full UNet++'s 32..512; on a busy machine a smaller one finishes)
+const FILTERS2 = arg('filters', '32,64,128,256,512').split(',').map(Number);
 const date = new Date().toISOString();
 const OUT = arg('out', `docs/bench/${date.slice(0, 10)}-serve-threads.json`);
 const MAIN = resolve('dist/src/cli/main.js');
@@ -34,7 +36,7 @@ const { completeMeta } = await import(resolve('dist/src/io/meta-defaults.js'));
 const { encodeNifti } = await import(resolve('dist/src/data/nifti-encode.js'));
 
 // the models: their initial weights (the cost measured is the network's)
-const m2 = new SegModel({ preset: 'bn', inChannels: 1, deepSupervision: true });
+const m2 = new SegModel({ preset: 'bn', inChannels: 1, deepSupervision: true, filters: FILTERS2 });
 const ckpt2 = join(tmp, 'unetpp2d.safetensors');
 saveModel(ckpt2, m2, completeMeta(m2.config, { input: { kind: 'image', normalize: { kind: 'zscore' }, resize: [96, 96] } }, 'train'));
 const m3 = new SegModel({ preset: 'bn', dims: 3, inChannels: 1, filters: [8, 16, 32, 64], deepSupervision: false });
@@ -46,7 +48,7 @@ const vox = new Float32Array(32 ** 3).map((_, i) => Math.sin(i * 0.013) * 50 + 1
 const eye = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]];
 const nii = gzipSync(encodeNifti({ dims: [32, 32, 32], spacing: [1, 1, 1], affine: eye, data: vox }, 'float32'));
 const MODELS = [
-  { name: '2d', ckpt: ckpt2, body: png, what: `UNet++ 2D bn, ${m2.params.count()} params, 96x96 PNG` },
+  { name: '2d', ckpt: ckpt2, body: png, what: `UNet++ 2D bn (filters ${FILTERS2.join(',')}), ${m2.params.count()} params, 96x96 PNG` },
   { name: '3d', ckpt: ckpt3, body: nii, what: `UNet++ 3D bn (filters 8..64), ${m3.params.count()} params, 32^3 NIfTI (.nii.gz), window 32^3` },
 ];
 result.models = MODELS.map(({ name, what }) => ({ name, what }));

@@ -3,6 +3,8 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <malloc.h>
+#include <mutex>
 #include <sys/sysinfo.h>
 
 #include "common.h"
@@ -19,6 +21,7 @@ void registerLoss(Napi::Env, Napi::Object);
 void registerOptim(Napi::Env, Napi::Object);
 void registerBench(Napi::Env, Napi::Object);
 void registerInstanceNorm(Napi::Env, Napi::Object);
+void releaseThreadState();
 }  // namespace un
 
 using namespace un;
@@ -28,13 +31,23 @@ struct Block {
   void *p;
   size_t bytes;
 };
+// One table for the process, behind a lock: environments in several threads allocate and free.
+static std::mutex gBlocksLock;
 static std::unordered_map<void *, Block *> &blocks() {
   static std::unordered_map<void *, Block *> m;
   return m;
 }
+static Block *findBlock(void *p) {
+  std::lock_guard<std::mutex> hold(gBlocksLock);
+  auto it = blocks().find(p);
+  return it == blocks().end() ? nullptr : it->second;
+}
 static void freeBlock(Napi::Env env, Block *b) {
   if (!b->p) return;
-  blocks().erase(b->p);
+  {
+    std::lock_guard<std::mutex> hold(gBlocksLock);
+    blocks().erase(b->p);
+  }
   std::free(b->p);
   b->p = nullptr;
   Napi::MemoryManagement::AdjustExternalMemory(env, -(int64_t)b->bytes);
@@ -83,7 +96,10 @@ static Napi::Value alignedArray(const Args &a) {
   std::memset(p, 0, padded);
   Napi::MemoryManagement::AdjustExternalMemory(env, (int64_t)padded);
   Block *blk = new Block{p, padded};
-  blocks()[p] = blk;
+  {
+    std::lock_guard<std::mutex> hold(gBlocksLock);
+    blocks()[p] = blk;
+  }
   auto buf = Napi::ArrayBuffer::New(env, p, bytes, [](Napi::Env e, void *, Block *b) {
     freeBlock(e, b);
     delete b;
@@ -97,19 +113,23 @@ static Napi::Value alignedArray(const Args &a) {
 static Napi::Value releaseArray(const Args &a) {
   if (!a.info[0].IsTypedArray()) throw OpError("expects a typed array from alignedArray");
   Napi::ArrayBuffer buf = a.info[0].As<Napi::TypedArray>().ArrayBuffer();
-  auto it = blocks().find(buf.Data());
-  if (it == blocks().end()) {
+  Block *blk = findBlock(buf.Data());
+  if (!blk) {
     // A V8-owned buffer (over 4 GiB): detaching drops V8's last reference, which frees it.
     if (buf.ByteLength() <= kMaxExternalBytes) return Napi::Boolean::New(a.env(), false);
     buf.Detach();
     return Napi::Boolean::New(a.env(), true);
   }
   buf.Detach();
-  freeBlock(a.env(), it->second);
+  freeBlock(a.env(), blk);
   return Napi::Boolean::New(a.env(), true);
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object ex) {
+  // Loaded once per environment (the main thread, each worker thread): the environment's scratch
+  // memory, cached primitives and stream go with it when it ends (a worker that exits or is
+  // terminated), not at process exit.
+  napi_add_env_cleanup_hook(env, [](void *) { releaseThreadState(); }, nullptr);
   // Threads: UNETPP_THREADS, else all cores; applying them also sets FTZ/DAZ in every thread.
   int n = omp_get_num_procs();
   if (const char *s = std::getenv("UNETPP_THREADS")) {
@@ -142,6 +162,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object ex) {
     o.Set("avx512", (isa & avx512) == avx512);
     return o;
   });
+  // trimMemory(): gives the allocator's free memory back to the system. A worker thread's
+  // allocations come from its own malloc arena, which glibc keeps when the thread ends.
+  def(env, ex, "trimMemory", [](const Args &a) { return Napi::Boolean::New(a.env(), malloc_trim(0) != 0); });
   def(env, ex, "alignedArray", alignedArray);
   def(env, ex, "releaseArray", releaseArray);
   registerLayout(env, ex);

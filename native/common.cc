@@ -30,24 +30,50 @@ dnnl::engine &engine() {
   static dnnl::engine e(dnnl::engine::kind::cpu, 0);
   return e;
 }
+
+// ---- per-environment state ----
+// Each Node environment (the main thread, every worker_threads thread) calls the addon from its
+// own thread only, so state kept per thread is state per environment: two workers predicting at
+// once neither share scratch memory, cached primitives, a stream, a layout mode nor a thread
+// count. OpenMP pool threads never touch it (kernels read it before their parallel regions).
+struct Buf {
+  void *p = nullptr;
+  size_t n = 0;
+};
+struct ThreadState {
+  bool blocked = false;
+  int threads = 0;
+  Buf scratch[kSlots];
+  std::unordered_map<std::string, std::shared_ptr<void>> cache;
+  std::unique_ptr<dnnl::stream> stream;
+  /** Frees what the environment holds (its cleanup hook, and the thread's exit). */
+  void release() {
+    for (Buf &b : scratch) { std::free(b.p); b = Buf{}; }
+    cache.clear();
+    stream.reset();
+  }
+  ~ThreadState() { release(); }
+};
+static thread_local ThreadState tState;
+
+void releaseThreadState() { tState.release(); }
+
 dnnl::stream &stream() {
-  static dnnl::stream s(engine());
-  return s;
+  if (!tState.stream) tState.stream = std::make_unique<dnnl::stream>(engine());
+  return *tState.stream;
 }
 
-static bool gBlocked = false;
-bool blockedMode() { return gBlocked; }
-void setBlockedMode(bool on) { gBlocked = on; }
+bool blockedMode() { return tState.blocked; }
+void setBlockedMode(bool on) { tState.blocked = on; }
 
-static int gThreads = 0;
-int threads() { return gThreads ? gThreads : omp_get_max_threads(); }
+int threads() { return tState.threads ? tState.threads : omp_get_max_threads(); }
 
 void enableFtz() { _mm_setcsr(_mm_getcsr() | 0x8040); }  // FTZ (bit 15) | DAZ (bit 6)
 
 void setThreads(int n) {
   if (n < 1) n = 1;
-  gThreads = n;
-  omp_set_num_threads(n);
+  tState.threads = n;
+  omp_set_num_threads(n);  // the calling thread's ICV: each environment keeps its own count
   enableFtz();
 #pragma omp parallel num_threads(n)
   enableFtz();
@@ -185,14 +211,8 @@ void def(Napi::Env env, Napi::Object exports, const char *name, Fn fn) {
 }
 
 // ---- scratch and cache ----
-struct Buf {
-  void *p = nullptr;
-  size_t n = 0;
-};
-static Buf gScratch[kSlots];
-
 void *scratch(Slot slot, size_t bytes) {
-  Buf &b = gScratch[slot];
+  Buf &b = tState.scratch[slot];
   if (bytes > b.n) {
     std::free(b.p);
     size_t n = (bytes + 63) / 64 * 64;
@@ -204,8 +224,7 @@ void *scratch(Slot slot, size_t bytes) {
 }
 
 std::shared_ptr<void> &cacheSlot(const std::string &key) {
-  static std::unordered_map<std::string, std::shared_ptr<void>> cache;
-  return cache[key];
+  return tState.cache[key];
 }
 
 std::string key(const char *op, std::initializer_list<int64_t> v) {
@@ -213,7 +232,7 @@ std::string key(const char *op, std::initializer_list<int64_t> v) {
   s += ':';
   for (auto d : v) { s += std::to_string(d); s += ','; }
   s += 't' + std::to_string(threads());
-  if (gBlocked) s += 'b';
+  if (tState.blocked) s += 'b';
   return s;
 }
 

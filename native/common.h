@@ -1,5 +1,6 @@
 // Shared plumbing of the addon: argument checking, error mapping, the oneDNN engine/stream,
-// primitive cache and scratch buffers. The addon is used from the JS thread only.
+// primitive cache and scratch buffers. Each Node environment (the main thread, a worker thread)
+// calls the addon from its own thread; what it keeps between calls is per thread (common.cc).
 #pragma once
 #include <napi.h>
 #include <oneapi/dnnl/dnnl.hpp>

@@ -300,7 +300,7 @@ static void *image(Act t, int64_t i, int64_t per, int64_t s) {
 template <class MakeArgs>
 static void runImages(const dnnl::primitive &p, const dnnl::primitive_desc_base &pd, int64_t images, MakeArgs args) {
   const int nt = threads();
-  static std::vector<dnnl::stream> streams;
+  static thread_local std::vector<dnnl::stream> streams;  // per environment (see common.cc)
   while ((int)streams.size() < nt) streams.emplace_back(engine());
   const auto sd = pd.scratchpad_desc();
   const size_t sp = (sd.get_size() + 4095) / 4096 * 4096;

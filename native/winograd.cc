@@ -26,7 +26,7 @@ static int64_t envInt(const char *name, int64_t fallback) {
   const char *e = std::getenv(name);
   return e && *e ? std::atoll(e) : fallback;
 }
-static bool gEnabled = envInt("UNETPP_WINOGRAD", 1) != 0;
+static thread_local bool gEnabled = envInt("UNETPP_WINOGRAD", 1) != 0;
 bool winogradEnabled() { return gEnabled; }
 void setWinogradEnabled(bool on) { gEnabled = on; }
 

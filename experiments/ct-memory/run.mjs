@@ -13,7 +13,7 @@ import { loadavg, freemem } from 'node:os';
 import { SegModel } from '../../dist/src/models/model.js';
 import { saveModel } from '../../dist/src/io/checkpoint.js';
 import { completeMeta } from '../../dist/src/io/meta-defaults.js';
-import { writeNifti } from '../../dist/src/data/nifti.js';
+import { writeNifti } from '../../dist/src/data/formats/nifti.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const work = process.env.CT_MEMORY_TMP ?? '/tmp/unetpp-ct-memory';

@@ -17,6 +17,9 @@ import { Drain, type DrainReport } from './drain.js';
 import { applyLimits, serverOptions, DEFAULT_LIMITS, type ConnectionLimits } from './timeouts.js';
 import { PlanCache } from './lru.js';
 import type { ModelRegistry } from './models.js';
+import { LocalRunner, type JobRunner } from './runner.js';
+import { WorkerPool, type PoolOptions } from './pool.js';
+import type { ModelSource } from './sources.js';
 
 export interface ServeOptions extends PredictDefaults {
   maxBatch: number;
@@ -39,11 +42,18 @@ export interface ServeOptions extends PredictDefaults {
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Bytes the compiled plans of all predictors may hold; the least recently used are freed beyond. */
   planCacheBytes?: number;
+  /** Run predictions in this many worker threads, each loading the models from their sources
+   *  (absent: on the main thread). */
+  workers?: Pick<PoolOptions, 'count' | 'threads' | 'backend' | 'precision' | 'warm'> & { sources: ModelSource[]; log?: (line: string) => void };
 }
 
 export interface Service {
   app: FastifyInstance;
+  /** The main thread's batcher (predictions run there without workers). */
   batcher: MicroBatcher;
+  /** Who runs the predictions: the worker pool, or the batcher on the main thread. */
+  runner: JobRunner;
+  pool?: WorkerPool;
   metrics: ServeMetrics;
   /** New requests get 503, those in flight are answered (at most deadlineMs), then the server closes. */
   drain(deadlineMs?: number): Promise<DrainReport>;
@@ -71,6 +81,18 @@ export async function createService(models: ModelRegistry, o: ServeOptions): Pro
     },
     onDepth: (n) => metrics.queueDepth.set(n),
   });
+  const w = o.workers;
+  const pool = w && await WorkerPool.start({
+    ...w, defaults: o.predictor, maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs, maxQueue: o.maxQueue, timeoutMs: o.timeoutMs,
+    planCacheBytes: Math.floor((o.planCacheBytes ?? 2 ** 31) / w.count), // each worker's plans are its own
+    onBatch: (n, s, planBytes) => {
+      metrics.batchSize.observe(n);
+      metrics.batchSeconds.observe(s);
+      metrics.planCacheBytes.set(planBytes);
+    },
+    onDepth: (n) => metrics.queueDepth.set(n),
+  });
+  const runner: JobRunner = pool ?? new LocalRunner(models, batcher);
   const limits: ConnectionLimits = { ...DEFAULT_LIMITS, ...o.limits };
   const server = serverOptions(limits, o.timeoutMs);
   const app = Fastify({
@@ -98,7 +120,7 @@ export async function createService(models: ModelRegistry, o: ServeOptions): Pro
     if (req.method !== 'POST' || route(req) !== '/v1/predict') return;
     if (predicting >= o.maxQueue + o.maxBatch) {
       reply.header('connection', 'close');
-      throw batcher.overloaded(predicting);
+      throw runner.overloaded(predicting);
     }
     predicting++;
     reply.raw.once('close', () => predicting--);
@@ -146,19 +168,20 @@ export async function createService(models: ModelRegistry, o: ServeOptions): Pro
     metrics.latency.observe({ route: r }, reply.elapsedTime / 1000);
   });
 
-  app.post('/v1/predict', predictHandler(models, batcher, o));
+  app.post('/v1/predict', predictHandler(models, runner, o));
   // checkpoints by file name: the server's folders are none of a client's business
   app.get('/v1/models', async () => ({ models: models.describe().map((m) => ({ ...m, checkpoint: basename(m.checkpoint) })) }));
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => (drain.draining ? reply.code(503).send({ status: 'draining' }) : { status: 'ready', models: models.names, queue: batcher.depth }));
+  app.get('/readyz', async (_req, reply) => (drain.draining ? reply.code(503).send({ status: 'draining' }) : { status: 'ready', models: models.names, queue: runner.depth, ...(pool ? { workers: pool.workers } : {}) }));
   app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   app.get('/openapi.json', async () => openApi(o.version));
 
   return {
-    app, batcher, metrics,
+    app, batcher, runner, pool, metrics,
     async drain(deadlineMs = 30000) {
       const report = await drain.run(deadlineMs);
-      batcher.cancelAll('the server shut down before this request ran');
+      runner.cancelAll('the server shut down before this request ran');
+      await runner.close();
       return report;
     },
   };

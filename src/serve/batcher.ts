@@ -16,6 +16,8 @@ export interface BatcherOptions {
   onBatch?: (size: number, seconds: number) => void;
   /** Called when the number of waiting requests changes (metrics). */
   onDepth?: (waiting: number) => void;
+  /** Called with a batch's inputs as it starts running. */
+  onRun?: (inputs: unknown[]) => void;
 }
 
 /** Runs the inputs of one batch, in order; may be async (volumes). */
@@ -65,6 +67,7 @@ export class MicroBatcher {
   submit<I, O>(key: string, input: I, run: RunBatch<I, O>, signal?: AbortSignal): Promise<O> {
     const { maxQueue, timeoutMs } = this.opts;
     if (this.waiting.length >= maxQueue) return Promise.reject(this.overloaded());
+    if (signal?.aborted) return Promise.reject(new HttpError(499 as number, 'bad_request', 'the client closed the connection'));
     return new Promise<O>((resolve, reject) => {
       const task: Task<I, O> = { key, input, run, arrived: performance.now(), settled: false, resolve, reject, timer: undefined as unknown as NodeJS.Timeout };
       task.timer = setTimeout(() => {
@@ -126,6 +129,7 @@ export class MicroBatcher {
     for (const t of batch) this.remove(t);
     const t0 = performance.now();
     try {
+      this.opts.onRun?.(batch.map((t) => t.input));
       const out = await batch[0].run(batch.map((t) => t.input));
       batch.forEach((t, i) => this.settle(t, () => t.resolve(out[i])));
     } catch (e) {

@@ -1,10 +1,7 @@
-// POST /v1/predict: the upload through the one prediction entry (predictInput), as `unetpp
-// predict` runs a file, its network runs queued for micro-batches with other requests of the
-// same model, options and size (images; slices and volumes run alone); answers the mask (PNG,
-// NIfTI) or JSON.
+// POST /v1/predict: the upload checked here (type, options, the header's cost), then run as a
+// job (predict-job.ts: predictInput, as `unetpp predict` runs a file) by the service's runner,
+// in a worker thread or on the main thread; answers the mask (PNG, NIfTI) or JSON.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { predictInput, InputError } from '../infer/predict-input.js';
-import type { ImagePrediction, Prediction, VolumePrediction } from '../infer/predict-input.js';
 import type { CheckpointMeta } from '../io/checkpoint-meta.js';
 import type { Normalize } from '../data/images/transforms.js';
 import { HttpError } from './errors.js';
@@ -12,7 +9,8 @@ import { sniff, SUPPORTED } from './sniff.js';
 import { parsePredictQuery, type PredictQuery } from './query.js';
 import { readUpload } from './body.js';
 import { admitUpload, type CostLimits } from './cost.js';
-import type { MicroBatcher } from './batcher.js';
+import type { JobRunner } from './runner.js';
+import type { JobResult } from './predict-job.js';
 import type { ModelRegistry, PredictorSettings, ServedModel } from './models.js';
 
 export interface PredictDefaults extends CostLimits {
@@ -25,10 +23,12 @@ export interface PredictDefaults extends CostLimits {
   normalize?: Normalize;
 }
 
-export function predictHandler(models: ModelRegistry, batcher: MicroBatcher, d: PredictDefaults) {
-  let seq = 0;
+type ImageResult = Extract<JobResult, { kind: 'image' }>;
+type VolumeResult = Extract<JobResult, { kind: 'volume' }>;
+
+export function predictHandler(models: ModelRegistry, runner: JobRunner, d: PredictDefaults) {
   return async (req: FastifyRequest, reply: FastifyReply) => {
-    const arrived = batcher.expect();
+    const arrived = runner.expect();
     try {
       return await handle(req, reply, arrived);
     } finally {
@@ -52,52 +52,32 @@ export function predictHandler(models: ModelRegistry, batcher: MicroBatcher, d: 
     const badFormat = (msg: string) => new HttpError(400, 'bad_request', `query parameter format: ${msg}`);
     if (volume && q.format === 'png') throw badFormat('png is for images; volumes answer nifti or json');
     if (!volume && q.format === 'nifti') throw badFormat('nifti is for volumes; images answer png or json');
-    const request = ++seq;
     const { name } = upload;
     const { model: { dims }, input } = served.entry.meta;
     const spacing = input.kind === 'volume' ? input.spacing : undefined;
     // 413 from the header, before any decode
     const { bytes } = await admitUpload(upload.bytes, kind, name, d, { ...settings, dims, spacing });
-    let pred: Prediction;
-    try {
-      pred = await predictInput(served.entry, models.cache, { kind: volume ? 'volume-bytes' : 'image-bytes', bytes, name }, {
-        settings, threshold: q.threshold ?? d.threshold, normalize: d.normalize, resize: d.resize, encode: q.format !== 'json',
-        postprocess: q.postprocess, maxPixels: d.maxPixels,
-        onDecoded: ({ width, height, depth }) => {
-          if (depth === undefined && width * height > d.maxPixels)
-            throw new HttpError(413, 'too_large', `${name}: ${width}x${height} is more than max-pixels ${d.maxPixels}`);
-        },
-        network: ({ predictor, key, input, batchable }) => {
-          // images of one model, options and size share runs; a volume's slices or windows run as its own items
-          const size = `${input.channels}x${input.height}x${input.width}`;
-          const batchKey = batchable ? `${served.name}|${key}|${size}` : `request-${request}`;
-          const pending = batcher.submit(batchKey, input, (inputs) => predictor.predictMany(inputs), gone.signal);
-          arrived();
-          return pending;
-        },
-      });
-    } catch (e) {
-      if (!(e instanceof InputError)) throw e;
-      const corrupt = e.reason === 'decode' ? (volume ? 'corrupt NIfTI volume: ' : `corrupt ${kind.toUpperCase()} image: `) : '';
-      throw new HttpError(400, 'bad_request', corrupt + e.message);
-    }
-    if (pred.kind === 'volume') return answerVolume(reply, served, q, pred, t0);
-    if ((q.format ?? 'png') === 'png') return reply.type('image/png').send(pred.encoded);
-    return reply.send(imageJson(served, pred, q, t0));
+    const result = await runner.run({
+      model: served.name, bytes, name, type: kind, settings, threshold: q.threshold ?? d.threshold, normalize: d.normalize,
+      resize: d.resize, encode: q.format !== 'json', postprocess: q.postprocess, maxPixels: d.maxPixels, probabilities: !!q.probabilities,
+    }, gone.signal, arrived);
+    if (result.kind === 'volume') return answerVolume(reply, served, q, result, t0);
+    if ((q.format ?? 'png') === 'png') return reply.type('image/png').send(result.encoded);
+    return reply.send(imageJson(served, result, q, t0));
   }
 }
 
-function imageJson(served: ServedModel, p: ImagePrediction, q: PredictQuery, t0: number) {
+function imageJson(served: ServedModel, p: ImageResult, q: PredictQuery, t0: number) {
   const plane = p.width * p.height;
   const classes = served.entry.meta.classNames.map((name, k) => {
     let n = 0;
-    for (let i = k * plane; i < (k + 1) * plane; i++) n += p.masks[i];
+    for (let i = k * plane; i < (k + 1) * plane; i++) n += p.masks![i];
     return { name, pixels: n, fraction: n / plane };
   });
   const out: Record<string, unknown> = {
     model: served.name, kind: 'image', width: p.width, height: p.height, classes, ms: performance.now() - t0,
   };
-  if (q.probabilities) {
+  if (q.probabilities && p.probs) {
     const d = p.probs.data;
     const le = Buffer.from(d.buffer, d.byteOffset, d.byteLength); // float32 little endian on x86/arm
     out.probabilities = { dtype: 'float32', shape: [p.probs.classes, p.height, p.width], data: le.toString('base64') };
@@ -118,14 +98,15 @@ function labelName(meta: CheckpointMeta, v: number): string {
   return holding.length ? names[holding[0].i] : `label${v}`;
 }
 
-function answerVolume(reply: FastifyReply, served: ServedModel, q: PredictQuery, v: VolumePrediction, t0: number) {
+function answerVolume(reply: FastifyReply, served: ServedModel, q: PredictQuery, v: VolumeResult, t0: number) {
   if ((q.format ?? 'nifti') === 'nifti')
     return reply.type('application/gzip').header('Content-Disposition', 'attachment; filename="mask.nii.gz"').send(v.encoded);
   const counts = new Map<number, number>();
-  for (const l of v.labels) if (l) counts.set(l, (counts.get(l) ?? 0) + 1);
+  const labels = v.labels!;
+  for (const l of labels) if (l) counts.set(l, (counts.get(l) ?? 0) + 1);
   const spacing = v.spacing.map(Math.fround); // as the NIfTI header stores it
   const voxelMm3 = spacing[0] * spacing[1] * spacing[2];
-  const total = v.labels.length;
+  const total = labels.length;
   const classes = [...counts.entries()].sort(([a], [b]) => a - b).map(([label, n]) => ({
     name: labelName(served.entry.meta, label), label, voxels: n, fraction: n / total, volumeMm3: n * voxelMm3,
   }));

@@ -1,36 +1,56 @@
 // `unetpp serve`: the HTTP service (src/serve) over one or several checkpoints.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
 import { addCommon, action, CliError } from '../common.js';
-import { addPyTorchMetaOptions, hasMetaFlags, ONLY_PYTORCH, pyTorchEntry, type PyTorchMetaFlags } from '../model-source.js';
-import { checkpointEntry } from '../../infer/model-entry.js';
+import { addPyTorchMetaOptions, hasMetaFlags, ONLY_PYTORCH, type PyTorchMetaFlags } from '../model-source.js';
+import { loadSources, type ModelSource } from '../../serve/sources.js';
 import { backendsByDims } from '../backend.js';
 import { float, int, memorySize } from '../parse.js';
 import { addPredictorOptions, predictorSettings } from './predict.js';
 import type { ServedModel } from '../../serve/models.js';
+import type { WorkerPool } from '../../serve/pool.js';
 import type { Normalize } from '../../data/images/transforms.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 const list = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
 
-/** "-m CKPT" (named "default") or "--model name=CKPT", with their metas; --pytorch the same, its meta from --meta and flags. */
-export function loadServedModels(specs: string[] = [], pytorch: string[] = [], flags: PyTorchMetaFlags = {}): ServedModel[] {
+/** "-m CKPT" (named "default") or "--model name=CKPT", and --pytorch weights (their meta from --meta and flags). */
+export function modelSources(specs: string[] = [], pytorch: string[] = [], flags: PyTorchMetaFlags = {}): ModelSource[] {
   if (!specs.length && !pytorch.length) throw new CliError('give a model: -m CKPT or --model name=CKPT (repeatable), or --pytorch WEIGHTS');
   if (!pytorch.length && hasMetaFlags(flags)) throw new CliError(ONLY_PYTORCH);
   const split = (spec: string) => {
     const m = /^([A-Za-z0-9_.-]+)=(.+)$/.exec(spec);
     return m ? [m[1], m[2]] : ['default', spec];
   };
-  const ours = specs.map((spec) => {
-    const [name, path] = split(spec);
-    if (!existsSync(path)) throw new CliError(`--model ${path}: no such file`);
-    return { name, entry: checkpointEntry(path) };
-  });
-  const theirs = pytorch.map((spec) => {
-    const [name, path] = split(spec);
-    return { name, entry: pyTorchEntry(path, flags) };
-  });
-  return [...ours, ...theirs];
+  const { meta, labels, classNames } = flags;
+  return [
+    ...specs.map((spec): ModelSource => { const [name, path] = split(spec); return { name, kind: 'checkpoint', path }; }),
+    ...pytorch.map((spec): ModelSource => {
+      const [name, path] = split(spec);
+      return { name, kind: 'pytorch', path, flags: { meta, labels, classNames } };
+    }),
+  ];
+}
+
+/** The served models of these flags, loaded. */
+export function loadServedModels(specs: string[] = [], pytorch: string[] = [], flags: PyTorchMetaFlags = {}): ServedModel[] {
+  return loadSources(modelSources(specs, pytorch, flags));
+}
+
+/** OMP_WAIT_POLICY=passive unless the environment chose a policy (then a warning if it is not passive). */
+function passiveOpenMp(): void {
+  const set = process.env.OMP_WAIT_POLICY;
+  if (!set) process.env.OMP_WAIT_POLICY = 'passive'; // setenv: libgomp has not loaded yet
+  else if (!/^passive$/i.test(set))
+    console.error(`unetpp serve: OMP_WAIT_POLICY=${set} with --workers: a worker thread that stops may crash the process; use passive`);
+}
+
+/** Where predictions run, for the start-up line. */
+function runsOn(pool: WorkerPool | undefined, threads: number): string {
+  if (!pool) return `predicting on the main thread with ${threads} engine thread(s)`;
+  const note = pool.threadsEach * pool.workers > threads ? ` (more than the ${threads} given)` : '';
+  return `${pool.workers} worker thread(s) of ${pool.threadsEach} engine thread(s)${note}`;
 }
 
 export function serveCommand(): Command {
@@ -43,7 +63,9 @@ export function serveCommand(): Command {
     .option('--max-batch <n>', 'requests of one model, options and size run as one batch, up to this many', int(1, 1024), 8)
     .option('--max-wait <ms>', 'how long the first request of a batch waits for others', float(0, 60000), 5)
     .option('--max-queue <n>', 'requests waiting at most; beyond, 503 with Retry-After', int(1), 64)
-    .option('--timeout <ms>', 'a request waiting or running longer gets 504', int(1), 60000)
+    .option('--timeout <ms>', 'a request waiting or running longer gets 504 (a running prediction is stopped)', int(1), 60000)
+    .option('--workers <n>', 'worker threads that run predictions, sharing the engine threads (0: on the main thread)',
+      int(0, 256), 1)
     .option('--body-limit <mb>', 'largest upload in MB (413 beyond)', float(0.001), 64)
     .option('--max-pixels <n>', 'largest image in pixels, read from its header before any decode (413 beyond)',
       int(1), 64 * 1024 * 1024)
@@ -79,18 +101,25 @@ export function serveCommand(): Command {
     const { parseOrigin } = await import('../../serve/cors.js');
     let corsOrigins: string[];
     try { corsOrigins = (opts.corsOrigin ?? []).map(parseOrigin); } catch (e) { throw new CliError((e as Error).message); }
-    const served = loadServedModels(opts.model, opts.pytorch, opts);
+    const workers: number = opts.workers;
+    // libgomp reads its wait policy once, when the addon loads; threads that spin when a worker
+    // exits crash the process (docs/engine.md, "Worker threads")
+    if (workers > 0) passiveOpenMp();
+    const sources = modelSources(opts.model, opts.pytorch, opts);
+    const served = loadSources(sources);
     const backendFor = await backendsByDims(opts.backend, opts.precision, 'infer');
     const backend = backendFor(served[0].entry.meta.model.dims);
     const { ModelRegistry } = await import('../../serve/models.js'); // fastify loads only for serve
     const { createService } = await import('../../serve/app.js');
     const defaults = { ...predictorSettings(opts), onTiling: undefined };
     const models = new ModelRegistry(served, backendFor, defaults);
-    if (opts.warm !== false && !opts.resize) {
-      const t0 = performance.now();
-      const warmed = models.warm(defaults, opts.maxBatch);
+    const warm = opts.warm !== false && !opts.resize;
+    const t0 = performance.now();
+    const compiled = (warmed: string[]) => {
       if (warmed.length) console.log(`unetpp serve: plans for batches of 1..${opts.maxBatch} compiled (${warmed.join(', ')}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    }
+    };
+    if (warm && !workers) compiled(models.warm(defaults, opts.maxBatch));
+    const threads = Number(process.env.UNETPP_THREADS) || availableParallelism();
     const version = (JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
     const svc = await createService(models, {
       predictor: defaults, threshold: opts.threshold, normalize: opts.normalize ? ({ kind: opts.normalize } as Normalize) : undefined,
@@ -102,12 +131,14 @@ export function serveCommand(): Command {
         maxConnections: opts.maxConnections,
       },
       apiKey, metricsAuth: !!opts.metricsAuth, corsOrigins, planCacheBytes: opts.planCache,
+      workers: workers ? { count: workers, threads, backend: opts.backend, precision: opts.precision, warm, sources, log: (l) => console.error(l) } : undefined,
       tls: opts.cert ? { cert: readFileSync(opts.cert), key: readFileSync(opts.key) } : undefined,
     });
+    if (svc.pool) compiled(svc.pool.warmed);
     const address = await svc.app.listen({ port: opts.port, host: opts.host });
     const guard = `${apiKey ? 'API key required' : 'no API key'}, ${corsOrigins.length ? `CORS for ${corsOrigins.join(' ')}` : 'no CORS'}`;
     console.log(`unetpp serve: listening on ${address} (${served.map((m) => `${m.name}=${m.entry.key}`).join(', ')}; ${backend.name}, ` +
-      `${backend.precision}; max-batch ${opts.maxBatch}; ${guard})`);
+      `${backend.precision}; max-batch ${opts.maxBatch}; ${runsOn(svc.pool, threads)}; ${guard})`);
     await new Promise<void>((resolve) => {
       const stop = (sig: string) => {
         const queued = `${svc.batcher.depth} queued request(s)`;

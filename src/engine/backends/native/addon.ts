@@ -39,6 +39,8 @@ export interface NativeAddon {
   /** A zeroed, 64-byte aligned Float32Array (kind 0) or bf16 Uint16Array (kind 1) of n values. */
   alignedArray(kind: 0, n: number): Float32Array;
   alignedArray(kind: 1, n: number): Uint16Array;
+  /** Gives malloc's free memory (every thread's arena) back to the system (malloc_trim); true if some was. */
+  trimMemory(): boolean;
   /** Frees an alignedArray's memory now and detaches it (length 0 afterwards); false if it is not one. */
   releaseArray(a: Float32Array | Uint16Array): boolean;
   /** src and dst may differ in dtype: float32 -> bf16 rounds to nearest even. */

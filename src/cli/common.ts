@@ -4,7 +4,9 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { int, oneOf } from './parse.js';
 
-export class CliError extends Error {}
+import { CliError } from '../util/usage-error.js';
+
+export { CliError };
 
 export function addCommon(cmd: Command, opts: { backend?: boolean } = {}): Command {
   cmd.option('--config <file>', 'JSON file of option values (keys as the long flags, camelCase or kebab-case); flags override it');

@@ -2,11 +2,7 @@
 // weights (--pytorch), whose meta comes from a JSON sidecar (--meta) and flags (--labels,
 // --class-names) over what the weights' shapes imply.
 import { existsSync } from 'node:fs';
-import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { importPyTorch } from '../io/pytorch.js';
-import { readMetaSidecar, importedMeta, type PartialMeta } from '../io/meta-sidecar.js';
-import { parseLabelSpec } from '../data/volumes/volume-dataset.js';
 import { checkpointEntry, type ModelEntry } from '../infer/model-entry.js';
 import { CliError } from './common.js';
 
@@ -25,24 +21,11 @@ export function addModelSource(cmd: Command): Command {
   return addPyTorchMetaOptions(cmd);
 }
 
-export interface PyTorchMetaFlags { meta?: string; labels?: string; classNames?: string }
+export { pyTorchEntry, type PyTorchMetaFlags } from '../infer/model-entry.js';
+import { pyTorchEntry, type PyTorchMetaFlags } from '../infer/model-entry.js';
 
 export const hasMetaFlags = (o: PyTorchMetaFlags) => o.meta !== undefined || o.labels !== undefined || o.classNames !== undefined;
 export const ONLY_PYTORCH = '--meta, --labels and --class-names describe --pytorch weights; a checkpoint carries its own meta';
-
-/** PyTorch weights with their meta: the sidecar, then the flags, over the defaults. */
-export function pyTorchEntry(path: string, o: PyTorchMetaFlags, name = basename(path)): ModelEntry {
-  if (!existsSync(path)) throw new CliError(`--pytorch ${path}: no such file`);
-  const model = importPyTorch(path);
-  const cfg = model.config;
-  const given: PartialMeta = o.meta ? readMetaSidecar(o.meta) : {};
-  try {
-    if (o.labels) given.labels = parseLabelSpec(o.labels, cfg.classes > 1 && cfg.multiclass === 'softmax');
-  } catch (e) { throw new CliError((e as Error).message); }
-  if (o.classNames) given.classNames = o.classNames.split(',').map((s) => s.trim());
-  const where = o.meta ? `--meta ${o.meta}` : `--pytorch ${path}`;
-  return { name, key: path, models: [model], meta: importedMeta(cfg, given, where) };
-}
 
 export function loadModelSource(opts: { model?: string; pytorch?: string } & PyTorchMetaFlags): ModelEntry {
   if (!opts.model === !opts.pytorch) throw new CliError('give exactly one of --model <checkpoint> or --pytorch <state_dict>');

@@ -1,9 +1,14 @@
 // What predicts: a model (or the members of a fold ensemble) with the meta that says how to
 // run it. Front doors load entries once and hand them to predictInput with a PredictorCache.
+import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { SegModel } from '../models/model.js';
 import type { CheckpointMeta } from '../io/checkpoint-meta.js';
 import { loadModelWithMeta } from '../io/checkpoint.js';
+import { importPyTorch } from '../io/pytorch.js';
+import { readMetaSidecar, importedMeta, type PartialMeta } from '../io/meta-sidecar.js';
+import { parseLabelSpec } from '../data/volumes/volume-dataset.js';
+import { CliError } from '../util/usage-error.js';
 
 export interface ModelEntry {
   /** For messages and responses: a file name, never a folder path. */
@@ -36,4 +41,20 @@ export function ensembleEntry(members: ModelEntry[], name: string): ModelEntry {
   });
   const { postprocess: _, ...meta } = members[0].meta;
   return { name, key: members.map((m) => m.key).join('+'), models: members.flatMap((m) => m.models), meta };
+}
+
+export interface PyTorchMetaFlags { meta?: string; labels?: string; classNames?: string }
+
+/** PyTorch weights with their meta: the sidecar, then the flags, over the defaults. */
+export function pyTorchEntry(path: string, o: PyTorchMetaFlags, name = basename(path)): ModelEntry {
+  if (!existsSync(path)) throw new CliError(`--pytorch ${path}: no such file`);
+  const model = importPyTorch(path);
+  const cfg = model.config;
+  const given: PartialMeta = o.meta ? readMetaSidecar(o.meta) : {};
+  try {
+    if (o.labels) given.labels = parseLabelSpec(o.labels, cfg.classes > 1 && cfg.multiclass === 'softmax');
+  } catch (e) { throw new CliError((e as Error).message); }
+  if (o.classNames) given.classNames = o.classNames.split(',').map((s) => s.trim());
+  const where = o.meta ? `--meta ${o.meta}` : `--pytorch ${path}`;
+  return { name, key: path, models: [model], meta: importedMeta(cfg, given, where) };
 }

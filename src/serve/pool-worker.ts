@@ -4,7 +4,7 @@
 // terminates this thread when a running job overstays.
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadSources, type ModelSource } from './sources.js';
-import { backendsByDims, type BackendName } from '../cli/backend.js';
+import { backendsByDims, type BackendName } from '../infer/backends-by-dims.js';
 import type { Precision } from '../engine/backend.js';
 import { tryLoadAddon } from '../engine/backends/native/addon.js';
 import { ModelRegistry, type PredictorSettings } from './models.js';

@@ -2,8 +2,8 @@
 // plain data: the service's worker threads load their own copies from it, as the CLI does.
 import { existsSync } from 'node:fs';
 import { checkpointEntry } from '../infer/model-entry.js';
-import { pyTorchEntry, type PyTorchMetaFlags } from '../cli/model-source.js';
-import { CliError } from '../cli/common.js';
+import { pyTorchEntry, type PyTorchMetaFlags } from '../infer/model-entry.js';
+import { CliError } from '../util/usage-error.js';
 import type { ServedModel } from './models.js';
 
 export type ModelSource =

@@ -32,22 +32,11 @@ export interface CosineOptions {
   minLr?: number;
 }
 
-/**
- * Linear warmup from lr/warmupSteps to lr over warmupSteps, then cosine annealing to minLr
- * (CosineAnnealingLR's closed form: min + (lr - min)(1 + cos(pi t / T)) / 2), per step.
- */
-export class CosineLr implements LrSchedule {
-  readonly kind = 'cosine';
-  private t = 0;
-  constructor(private readonly o: CosineOptions) {
-    if (!(o.totalSteps >= 1)) throw new Error(`cosine schedule: totalSteps must be >= 1, got ${o.totalSteps}`);
-    if ((o.warmupSteps ?? 0) >= o.totalSteps) throw new Error(`cosine schedule: warmupSteps (${o.warmupSteps}) must be below totalSteps (${o.totalSteps})`);
-  }
-  lr(): number {
-    const { lr, totalSteps, warmupSteps = 0, minLr = 0 } = this.o;
-    if (this.t < warmupSteps) return (lr * (this.t + 1)) / warmupSteps;
-    const progress = Math.min(1, (this.t - warmupSteps) / (totalSteps - warmupSteps));
-    return minLr + ((lr - minLr) * (1 + Math.cos(Math.PI * progress))) / 2;
+/** A schedule over a run of totalSteps steps (per step); re-planning a run moves its end. */
+abstract class OverSteps {
+  protected t = 0;
+  constructor(protected readonly o: { totalSteps: number }, kind: string) {
+    if (!(o.totalSteps >= 1)) throw new Error(`${kind} schedule: totalSteps must be >= 1, got ${o.totalSteps}`);
   }
   onStep(): void { this.t++; }
   onEpoch(): void {}
@@ -57,7 +46,27 @@ export class CosineLr implements LrSchedule {
     if (s.totalSteps) this.setTotalSteps(s.totalSteps);
   }
   /** A run whose length is re-planned (a time limit) moves the end; steps already taken stay. */
-  setTotalSteps(n: number): void { this.o.totalSteps = Math.max(n, (this.o.warmupSteps ?? 0) + 1); }
+  setTotalSteps(n: number): void { this.o.totalSteps = Math.max(n, this.minSteps()); }
+  protected minSteps(): number { return 1; }
+}
+
+/**
+ * Linear warmup from lr/warmupSteps to lr over warmupSteps, then cosine annealing to minLr
+ * (CosineAnnealingLR's closed form: min + (lr - min)(1 + cos(pi t / T)) / 2), per step.
+ */
+export class CosineLr extends OverSteps implements LrSchedule {
+  readonly kind = 'cosine';
+  constructor(protected override readonly o: CosineOptions) {
+    super(o, 'cosine');
+    if ((o.warmupSteps ?? 0) >= o.totalSteps) throw new Error(`cosine schedule: warmupSteps (${o.warmupSteps}) must be below totalSteps (${o.totalSteps})`);
+  }
+  lr(): number {
+    const { lr, totalSteps, warmupSteps = 0, minLr = 0 } = this.o;
+    if (this.t < warmupSteps) return (lr * (this.t + 1)) / warmupSteps;
+    const progress = Math.min(1, (this.t - warmupSteps) / (totalSteps - warmupSteps));
+    return minLr + ((lr - minLr) * (1 + Math.cos(Math.PI * progress))) / 2;
+  }
+  protected override minSteps(): number { return (this.o.warmupSteps ?? 0) + 1; }
 }
 
 export interface PolyOptions {
@@ -69,21 +78,10 @@ export interface PolyOptions {
 }
 
 /** nnU-Net's polynomial decay, per step: lr (1 - t / T)^power. */
-export class PolyLr implements LrSchedule {
+export class PolyLr extends OverSteps implements LrSchedule {
   readonly kind = 'poly';
-  private t = 0;
-  constructor(private readonly o: PolyOptions) {
-    if (!(o.totalSteps >= 1)) throw new Error(`poly schedule: totalSteps must be >= 1, got ${o.totalSteps}`);
-  }
+  constructor(protected override readonly o: PolyOptions) { super(o, 'poly'); }
   lr(): number { return this.o.lr * Math.max(0, 1 - this.t / this.o.totalSteps) ** (this.o.power ?? 0.9); }
-  onStep(): void { this.t++; }
-  onEpoch(): void {}
-  state(): Record<string, number> { return { t: this.t, totalSteps: this.o.totalSteps }; }
-  loadState(s: Record<string, number>): void {
-    this.t = s.t ?? 0;
-    if (s.totalSteps) this.setTotalSteps(s.totalSteps);
-  }
-  setTotalSteps(n: number): void { this.o.totalSteps = Math.max(n, 1); }
 }
 
 export interface PlateauOptions {

@@ -5,7 +5,8 @@ import { getBackend } from '../engine/backends/select.js';
 
 export type BackendChoice = Backend | 'auto' | 'native' | 'reference';
 
-export async function resolveBackend(choice: BackendChoice = 'auto', precision: Precision = 'fp32'): Promise<Backend> {
+/** dims: the model's, for the native backend's training layout (volumes and images differ). */
+export async function resolveBackend(choice: BackendChoice = 'auto', precision: Precision = 'fp32', dims: 2 | 3 = 2): Promise<Backend> {
   if (typeof choice === 'object') return choice;
-  return getBackend(choice, precision);
+  return getBackend(choice, precision, 'train', dims);
 }

@@ -50,7 +50,7 @@ export async function runVolumeDemo(o: VolumeDemoOptions): Promise<VolumeDemoRes
   const vols = syntheticVolumes({ count: D.volumes, dims: [D.size, D.size, D.size], seed, labels: D.labels, splitFractions: [10 / 16, 3 / 16, 3 / 16] });
   const of = (split: string) => vols.filter((v) => v.split === split);
   const model = new SegModel({ ...D.model, seed });
-  const backend = await resolveBackend(o.backend ?? 'auto', o.precision ?? 'fp32');
+  const backend = await resolveBackend(o.backend ?? 'auto', o.precision ?? 'fp32', 3);
   log?.(`demo --dims 3: ${of('train').length} train / ${of('val').length} val / ${of('test').length} test synthetic volumes ${D.size}^3; ` +
     `3D UNet++ (instance norm) filters ${D.model.filters!.join(',')}, ${model.params.count().toLocaleString('en')} params; backend ${backend.name} ${backend.precision}`);
   const r = await trainVolumes(model, { train: new MemoryVolumes(of('train'), D.labels), val: new MemoryVolumes(of('val'), D.labels) }, {

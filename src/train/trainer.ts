@@ -123,7 +123,7 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
   const asked = o.epochs;
   const meta = runMeta(model, o);
   mkdirSync(o.outDir, { recursive: true });
-  const backend = await resolveBackend(o.backend, o.precision);
+  const backend = await resolveBackend(o.backend, o.precision, model.config.dims);
   if (!data.train.length && !data.loader) throw new Error('train: no training samples');
   if (!data.val.length && !o.validate) throw new Error('train: no validation samples (early stopping and the best checkpoint need them)');
   const trainLoader: TrainLoader = data.loader ?? new BatchLoader(data.train, {

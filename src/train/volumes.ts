@@ -78,7 +78,7 @@ export async function trainVolumes(model: SegModel, data: { train: VolumeSource;
   if (planes !== model.config.classes)
     throw new Error(`trainVolumes: the labels give ${planes} target planes, the model has ${model.config.classes} classes`);
   const loader = volumePatchLoader(data.train, o);
-  const backend = await resolveBackend(o.backend ?? 'auto', o.precision ?? 'fp32');
+  const backend = await resolveBackend(o.backend ?? 'auto', o.precision ?? 'fp32', 3);
   const validate = ({ model: m }: { model: SegModel }): Promise<ValMetrics> => validateVolumes(m, data.val, { backend, patch: o.patch, labels: spec });
   // without a meta: the labels trained on and the patch as the default window; the input's defaults
   const meta = o.meta ?? completeMeta(model.config, { labels: spec, window: o.patch }, 'train');

@@ -2,12 +2,14 @@
 // optional peer dependencies: `npm install unetpp` leaves them out, so each is imported on first use
 // and, when absent, the error names the package and the command that installs it.
 // The browser page bundles this file too (DICOM codecs): no static node: import, no literal URL for Vite to bundle.
-const PACKAGE_JSON = '../../../package.json'; // from dist/src/io
+const PACKAGE_JSON = '../../../package.json'; // from dist/src/util
 
 /** The range package.json asks for (peer or dev dependency), so the fix installs a version that works. */
 function wantedRange(pkg: string): string | undefined {
   try {
-    const fs = globalThis.process?.getBuiltinModule?.('node:fs') as typeof import('node:fs') | undefined;
+    // typed by hand: the page's type-check has no Node types
+    const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+    const fs = proc?.getBuiltinModule?.('node:fs') as { readFileSync(u: URL, enc: 'utf8'): string } | undefined;
     if (!fs) return undefined;
     const json = JSON.parse(fs.readFileSync(new URL(PACKAGE_JSON, import.meta.url), 'utf8')) as Record<string, any>;
     return json.peerDependencies?.[pkg] ?? json.devDependencies?.[pkg] ?? json.dependencies?.[pkg];

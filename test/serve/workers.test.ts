@@ -192,3 +192,28 @@ test('--stop-grace 0: a running prediction past --timeout stops with its worker 
   }
   assert.equal(await s.exited, 0);
 });
+
+test('--workers 0: a running prediction past --timeout stops on the main thread at its next window or layer', async () => {
+  const s = await serve(['--workers', '0', '--timeout', '1000']);
+  const base = s.match[1];
+  try {
+    assert.equal((await post(base, '', small)).status, 200);
+    // 121 windows of 256^2 times 4 flips: many seconds of work, stopped after one second
+    const huge = await png(2048, 2048);
+    const t0 = performance.now();
+    const r = await post(base, '?tta=1&tile=256', huge);
+    const ms = performance.now() - t0;
+    const body = await r.json() as { error: string; message: string };
+    console.log(`# --workers 0: ${r.status} after ${ms.toFixed(0)} ms: ${body.message} (load average ${loadavg()[0].toFixed(1)})`);
+    assert.equal(r.status, 504, body.message);
+    assert.match(body.message, /within 1000 ms \(timeout\); its prediction was stopped \(serve --timeout\)/);
+    assert.ok(ms < 5000, `answered after ${ms.toFixed(0)} ms: the run was not stopped`);
+    const t1 = performance.now();
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    assert.ok(performance.now() - t1 < 1000, 'the main thread is free again');
+    assert.equal((await post(base, '', small)).status, 200);
+  } finally {
+    await stop(s);
+  }
+  assert.equal(await s.exited, 0);
+});

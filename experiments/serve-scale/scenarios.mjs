@@ -1,7 +1,7 @@
 // The service's figures of docs/serve.md ("Measured": issue 25's closing table); not a test. From the
 // repo root after the build (`npx tsc -p .`):
 //   node experiments/serve-scale/scenarios.mjs [--parts load,big,stops] [--seconds 10] [--clients 1,8,32,128]
-//     [--workers 1] [--threads 2] [--filters 32,64,128,256,512] [--big 2400] [--stops 8] [--out FILE]
+//     [--workers 1] [--threads 2] [--filters 32,64,128,256,512] [--big 2400] [--stops 8] [--stop-timeout 5000] [--out FILE]
 // Writes docs/bench/<date>-<commit>-serve-scale.json (or --out) and prints the tables.
 // 1. load: for each --workers count (comma-separated; 0: predictions on the main thread), autocannon
 //    posts a 96x96 PNG with 1, 8, 32 and 128 clients for --seconds each (after a 2 s warm-up):
@@ -10,8 +10,9 @@
 // 2. big: for each --workers count, one --big x --big PNG predicted while /healthz is asked every 50 ms
 //    (the issue's "/healthz under 50 ms p99 while a 2400^2 image is predicted"): its time, status, RSS
 //    peak, health p50/p99;
-// 3. stops: --stops requests cut by --timeout (a 1024^2 TTA image in windows of 256): their answers, and
-//    RSS and worker count after each (a stopped prediction's memory is reused, its worker lives on).
+// 3. stops: --stops requests cut by --timeout --stop-timeout (a 1024^2 TTA image in windows of 256, after
+//    a 256^2 one that runs the same plan to its end): their answers, how long each took to stop, RSS and
+//    worker count after each (a stopped prediction's memory is reused, its worker lives on).
 // The model is the full UNet++ (bn preset, deep supervision) with its initial weights (the cost is the
 // network's); --filters 8,16,32,64 makes a small one for a short check. The load average is recorded
 // with every row: on a shared machine it is the context of the figures.
@@ -32,6 +33,7 @@ const THREADS = arg('threads', '2');
 const FILTERS = nums(arg('filters', '32,64,128,256,512'));
 const BIG = Number(arg('big', 2400));
 const STOPS = Number(arg('stops', 8));
+const STOP_TIMEOUT = Number(arg('stop-timeout', 5000));
 const date = new Date().toISOString();
 const commit = execSync('git rev-parse --short HEAD').toString().trim();
 const OUT = arg('out', `docs/bench/${date.slice(0, 10)}-${commit}-serve-scale.json`);
@@ -137,11 +139,12 @@ if (PARTS.includes('big')) {
 // 3. requests cut by --timeout: the worker stops them and lives on
 if (PARTS.includes('stops')) {
   const big = await png(1024, 1024), small = await png(96, 96);
-  const s = await serve(['--workers', '1', '--no-warm', '--timeout', '1500']);
+  const s = await serve(['--workers', '1', '--no-warm', '--timeout', String(STOP_TIMEOUT)]);
   const workersNow = async () => (await (await fetch(`${s.base}/readyz`)).json()).workers;
   try {
     const warm = await fetch(`${s.base}/v1/predict?tta=1&tile=256`, { method: 'POST', body: await png(256, 256) });
-    result.stops = { warmStatus: warm.status, rounds: [] };
+    result.stops = { timeoutMs: STOP_TIMEOUT, warmStatus: warm.status, rounds: [] };
+    if (!warm.ok) log(`stops: the 256^2 warm-up answered ${warm.status}: give a longer --stop-timeout`);
     for (let i = 0; i < STOPS; i++) {
       const t0 = performance.now();
       const r = await fetch(`${s.base}/v1/predict?tta=1&tile=256`, { method: 'POST', body: big });
@@ -183,7 +186,7 @@ for (const b of result.big ?? []) {
 }
 if (result.stops) {
   const r = result.stops.rounds;
-  md.push('', `${r.length} requests cut by --timeout 1500: ${r.map((x) => x.status).join(', ')}; RSS after each ` +
+  md.push('', `${r.length} requests cut by --timeout ${STOP_TIMEOUT}: ${r.map((x) => x.status).join(', ')}; RSS after each ` +
     `${r.map((x) => x.rssMb.toFixed(0)).join(', ')} MB; workers ${r.map((x) => x.workers).join(', ')}; respawns ${result.stops.respawns}.`);
 }
 console.log(md.join('\n'));

@@ -230,8 +230,8 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
       while (slots > tiling.batch && estimate(slots, win, P) > budget) slots /= 2;
     }
     const plan = planFor(slots, win, budget);
-    const maps = slideSync(imgs.map((img) => img.data), { channels: C, classes: K, sizes, pad, layout, flips, batch: slots, slots, signal },
-      ({ feed }) => plan.runToHost({ x: feed }, signal)[0]);
+    const slide = { channels: C, classes: K, sizes, pad, layout, flips, batch: slots, slots, signal };
+    const maps = slideSync(imgs.map((img) => img.data), slide, ({ feed }) => plan.runToHost({ x: feed }, signal)[0]);
     return maps.map((data, n) => {
       const img = imgs[n];
       return { data, classes: K, height: img.height, width: img.width, ...(img.depth === undefined ? {} : { depth: img.depth }), tiling };

@@ -55,7 +55,8 @@ export class PredictJobRunner {
     }
     const entry = this.entry(checkpoint, sha);
     const ms = this.timeoutMs;
-    const late = new Error(`${asked.input}: the prediction did not finish within ${ms} ms (worker --job-timeout); it was stopped`);
+    const late = new Error(`${asked.input}: the prediction did not finish within ${ms} ms (worker --job-timeout); ` +
+      'it was stopped');
     const p = await predictInput(entry, this.cache, inputFromPaths([input]), {
       settings: asked.predictor, threshold: asked.threshold, normalize: asked.normalize, resize: asked.resize,
       encode: false, // writePrediction encodes

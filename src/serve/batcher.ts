@@ -78,9 +78,12 @@ export class MicroBatcher {
     if (stop?.aborted) return Promise.reject(stop.reason);
     return new Promise<O>((resolve, reject) => {
       const arrived = performance.now();
-      const late = new HttpError(504, 'timeout', `inference did not finish within ${timeoutMs} ms (timeout); its prediction was stopped (serve --timeout)`);
+      const late = new HttpError(504, 'timeout',
+        `inference did not finish within ${timeoutMs} ms (timeout); its prediction was stopped (serve --timeout)`);
       const halt = anyStop([deadlineStop(arrived + timeoutMs, late), signal && withReason(signal, gone), stop]);
-      const task: Task<I, O> = { key, input, run, arrived, stop: halt, settled: false, resolve, reject, timer: undefined as unknown as NodeJS.Timeout };
+      const task: Task<I, O> = {
+        key, input, run, arrived, stop: halt, settled: false, resolve, reject, timer: undefined as unknown as NodeJS.Timeout,
+      };
       task.timer = setTimeout(() => {
         this.remove(task);
         this.settle(task, () => reject(new HttpError(504, 'timeout', `inference did not finish within ${timeoutMs} ms (timeout)`)));
@@ -137,7 +140,10 @@ export class MicroBatcher {
 
   private async runNext(key: string): Promise<void> {
     // requests stopped while they waited (their timers may not have fired: a batch held the thread) do not start
-    for (const t of this.waiting.filter((w) => w.stop.aborted)) { this.remove(t); this.settle(t, () => t.reject(t.stop.reason)); }
+    for (const t of this.waiting.filter((w) => w.stop.aborted)) {
+      this.remove(t);
+      this.settle(t, () => t.reject(t.stop.reason));
+    }
     const batch = this.waiting.filter((t) => t.key === key).slice(0, this.opts.maxBatch);
     for (const t of batch) this.remove(t);
     if (!batch.length) { this.busy = false; this.schedule(); return; } // all of them were dropped

@@ -32,7 +32,9 @@ export interface PoolWorkerData {
 }
 
 /** stop: the job's flag (4 bytes, shared), set by the main thread to stop it. */
-export type ToWorker = { type: 'job'; id: number; job: PredictJob; stop: SharedArrayBuffer } | { type: 'cancel'; id: number };
+export type ToWorker =
+  | { type: 'job'; id: number; job: PredictJob; stop: SharedArrayBuffer }
+  | { type: 'cancel'; id: number };
 export type WorkerError = { status: number; kind: string; message: string; retryAfterSeconds?: number; stack?: string };
 export type FromWorker =
   | { type: 'ready'; warmed: string[]; ms: number }

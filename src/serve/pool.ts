@@ -172,7 +172,8 @@ export class WorkerPool implements JobRunner {
       if (!slot.halting.delete(j.id)) return;
       // a batch runs on while any of its jobs is wanted: those stop it when their own time is up
       if ([...slot.jobs.values()].some((o) => o.running && !o.settled)) return;
-      this.replace(slot, `a job ran past --timeout ${this.o.timeoutMs} ms and did not stop within --stop-grace ${grace} ms`);
+      const why = `a job ran past --timeout ${this.o.timeoutMs} ms and did not stop within --stop-grace ${grace} ms`;
+      this.replace(slot, why);
     }, grace);
   }
 

@@ -5,6 +5,7 @@ import { Graph, Node, OpNode, Value, Layout, Shape, numel, fmt } from './graph.j
 import { ParamStore, type Param } from './params.js';
 import { concatRows } from './concat-views.js';
 import { planOffsets, type Lifetime } from './memory-plan.js';
+import type { StopSignal } from '../util/stop.js';
 
 export interface PlanOptions {
   /** Check every output for NaN/Inf and name the first node that produced one. */
@@ -181,8 +182,9 @@ export class Plan {
     this.savedState.clear();
   }
 
-  /** Runs the plan; returns the output tensors (backend layout), valid until the next run. */
-  run(feeds: Record<string, Float32Array | Float64Array>): BTensor[] {
+  /** Runs the plan; returns the output tensors (backend layout), valid until the next run. `signal`
+   *  is checked before every kernel: once aborted, the run throws its reason (the outputs are then garbage). */
+  run(feeds: Record<string, Float32Array | Float64Array>, signal?: StopSignal): BTensor[] {
     if (this.disposed) throw new Error('this plan has been disposed');
     if (this.options.sizeOnly) throw new Error('this plan was built with sizeOnly: it has no memory to run in');
     this.bindParams();
@@ -210,6 +212,7 @@ export class Plan {
     };
     for (const n of this.schedule) {
       if (n.op === 'input' || n.op === 'param') continue;
+      signal?.throwIfAborted();
       const ins = n.inputs.map((v) => this.tensors.get(key(v))!);
       const outs = n.shapes.map((_, i) => this.tensors.get(`${n.id}:${i}`)!);
       if (this.profiling) {
@@ -229,8 +232,8 @@ export class Plan {
   }
 
   /** Runs and copies outputs to host (NCHW for activations). */
-  runToHost(feeds: Record<string, Float32Array | Float64Array>): (Float32Array | Float64Array)[] {
-    const outs = this.run(feeds);
+  runToHost(feeds: Record<string, Float32Array | Float64Array>, signal?: StopSignal): (Float32Array | Float64Array)[] {
+    const outs = this.run(feeds, signal);
     return outs.map((t, i) => this.backend.download(t, this.outputs[i].node.layouts[this.outputs[i].index]));
   }
 

@@ -1,6 +1,6 @@
 // A fold ensemble as one Predictor: the mean of the members' probabilities (as nnU-Net
 // combines its cross-validation folds). Members must agree on channels and classes.
-import type { InputImage, Predictor, ProbMap } from './predict.js';
+import type { InputImage, Predictor, ProbMap, RunOptions } from './predict.js';
 
 export function createEnsemble(members: Predictor[]): Predictor {
   if (!members.length) throw new Error('ensemble: no models');
@@ -17,13 +17,13 @@ export function createEnsemble(members: Predictor[]): Predictor {
     for (let i = 0; i < out.length; i++) out[i] /= maps.length;
     return { ...maps[0], data: out };
   };
-  const predictMany = (imgs: InputImage[]): ProbMap[] => {
-    const per = members.map((m) => m.predictMany(imgs));
+  const predictMany = (imgs: InputImage[], o?: RunOptions): ProbMap[] => {
+    const per = members.map((m) => m.predictMany(imgs, o));
     return imgs.map((_, i) => mean(per.map((p) => p[i])));
   };
   return {
     model: first.model, classes: first.classes, predictMany,
-    predict: (img) => predictMany([img])[0],
+    predict: (img, o) => predictMany([img], o)[0],
     get plansCompiled() { return members.reduce((n, m) => n + m.plansCompiled, 0); },
     get planBytes() { return members.reduce((n, m) => n + m.planBytes, 0); },
     releasePlans: () => { for (const m of members) m.releasePlans(); },

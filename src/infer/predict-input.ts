@@ -25,6 +25,7 @@ import type { InputImage, Predictor, ProbMap } from './predict.js';
 import { prepareImage, restoreSize, binaryMasks, type ImagePrep } from './image-prep.js';
 import { PredictorCache, PredictorOptionError, type PredictorSettings } from './predictor-cache.js';
 import type { ModelEntry } from './model-entry.js';
+import type { StopSignal } from '../util/stop.js';
 
 export type PredictInput =
   | { kind: 'image-file'; path: string }
@@ -74,6 +75,9 @@ export interface PredictInputOptions {
   maxPixels?: number;
   /** Told the input's size once decoded; may throw to refuse it (limits). */
   onDecoded?: (size: { width: number; height: number; depth?: number }) => void;
+  /** Checked before every network run (a slice), between its windows and between the network's layers:
+   *  once aborted, the prediction throws the signal's reason (an AbortSignal, or a SharedStop set by another thread). */
+  signal?: StopSignal;
 }
 
 /** The input cannot be predicted as given: a bad option, an unreadable file, or one that does not fit the model. */
@@ -144,9 +148,15 @@ export async function predictInput(entry: ModelEntry, cache: PredictorCache, inp
 export async function predictWith(predictor: Predictor, meta: CheckpointMeta, input: PredictInput,
                                   o: PredictInputOptions = {}, key = ''): Promise<Prediction> {
   const t0 = performance.now();
+  const { signal } = o;
   const run: Ctx['run'] = async (x, batchable, label, what = 'prediction failed') => {
+    signal?.throwIfAborted();
     if (o.network) return o.network({ predictor, key, input: x, batchable });
-    try { return predictor.predict(x); } catch (e) { throw fileError(label, what, e); }
+    try {
+      return predictor.predict(x, { signal });
+    } catch (e) {
+      throw signal?.aborted ? e : fileError(label, what, e); // a stop is not the file's fault
+    }
   };
   const ctx: Ctx = { meta, predictor, key, o, t0, run };
   switch (input.kind) {

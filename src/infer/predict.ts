@@ -18,6 +18,7 @@ import { allFlips } from './tta.js';
 import { slideSync } from './sliding.js';
 import { volumeOf } from './grid.js';
 import { defaultMemoryBudget, gib } from './memory.js';
+import type { StopSignal } from '../util/stop.js';
 
 export interface PredictorOptions {
   backend: Backend;
@@ -77,15 +78,19 @@ export interface InputImage { data: ArrayLike<number>; channels: number; height:
 /** Probabilities [classes, (depth,) height, width]; tiling says how they were computed. */
 export interface ProbMap { data: Float32Array; classes: number; height: number; width: number; depth?: number; tiling?: Tiling }
 
+/** Per call: `signal` is checked between windows and between the network's layers; once it is
+ *  aborted the call throws its reason (a service's timeout, a client gone), and its buffers are dropped. */
+export interface RunOptions { signal?: StopSignal }
+
 export interface Predictor {
   /** The model actually run (pruned when level is set), with the predictor's own copy of the
    *  weights: later changes to the model given to createPredictor are not seen. */
   readonly model: SegModel;
   readonly classes: number;
-  predict(img: InputImage): ProbMap;
+  predict(img: InputImage, run?: RunOptions): ProbMap;
   /** Several inputs of one size through shared network runs (a service's micro-batch): one
    *  input gives exactly predict(input); n inputs run up to n times as many windows per run. */
-  predictMany(imgs: InputImage[]): ProbMap[];
+  predictMany(imgs: InputImage[], run?: RunOptions): ProbMap[];
   /** Number of plans compiled so far (one per window batch shape). */
   readonly plansCompiled: number;
   /** Bytes the plans held now take (their activation arenas). */
@@ -195,7 +200,7 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
   let lastTiling = '';
   /** Images (or volumes) of one size through shared network runs: a service's micro-batch.
    *  One input is exactly predict(input); n inputs run up to n times as many windows a run. */
-  const run = (imgs: InputImage[]): ProbMap[] => {
+  const run = (imgs: InputImage[], signal?: StopSignal): ProbMap[] => {
     const { channels } = imgs[0];
     const sizes = imgs[0].depth === undefined ? [imgs[0].height, imgs[0].width] : [imgs[0].depth, imgs[0].height, imgs[0].width];
     if (sizes.length !== rank)
@@ -211,7 +216,7 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
     const P = pad.size;
     const budget = opts.maxMemory ?? defaultMemoryBudget();
     const tiling = chooseTiling(P, budget);
-    if (imgs.length > 1 && tiling.reason === 'budget') return imgs.map((img) => run([img])[0]);  // one fills the budget already
+    if (imgs.length > 1 && tiling.reason === 'budget') return imgs.map((img) => run([img], signal)[0]);  // one fills the budget already
     const said = `${tiling.reason} ${tiling.tile} ${tiling.batch} ${P}`;
     if (said !== lastTiling) { lastTiling = said; opts.onTiling?.(tiling, sizes); }
     const layout = tileLayout(P, tiling.tile, overlap, opts.blend ?? 'gaussian');
@@ -225,15 +230,15 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
       while (slots > tiling.batch && estimate(slots, win, P) > budget) slots /= 2;
     }
     const plan = planFor(slots, win, budget);
-    const maps = slideSync(imgs.map((img) => img.data), { channels: C, classes: K, sizes, pad, layout, flips, batch: slots, slots },
-      ({ feed }) => plan.runToHost({ x: feed })[0]);
+    const slide = { channels: C, classes: K, sizes, pad, layout, flips, batch: slots, slots, signal };
+    const maps = slideSync(imgs.map((img) => img.data), slide, ({ feed }) => plan.runToHost({ x: feed }, signal)[0]);
     return maps.map((data, n) => {
       const img = imgs[n];
       return { data, classes: K, height: img.height, width: img.width, ...(img.depth === undefined ? {} : { depth: img.depth }), tiling };
     });
   };
-  const predict = (img: InputImage): ProbMap => run([img])[0];
-  const predictMany = (imgs: InputImage[]): ProbMap[] => (imgs.length ? run(imgs) : []);
+  const predict = (img: InputImage, o?: RunOptions): ProbMap => run([img], o?.signal)[0];
+  const predictMany = (imgs: InputImage[], o?: RunOptions): ProbMap[] => (imgs.length ? run(imgs, o?.signal) : []);
 
   const releasePlans = () => { for (const p of plans.values()) p.dispose(); plans.clear(); };
   return {

@@ -7,6 +7,7 @@ import { crop, reflectPad, type Padding } from './pad.js';
 import { Blender, type TileLayout } from './tiles.js';
 import { flipN, type FlipN } from './tta.js';
 import { volumeOf } from './grid.js';
+import type { StopSignal } from '../util/stop.js';
 
 export interface SlideOptions {
   channels: number;
@@ -22,6 +23,8 @@ export interface SlideOptions {
   batch: number;
   /** Every run's feed holds this many windows (unused ones zero), so that one compiled shape serves them all. */
   slots?: number;
+  /** Checked before every batch of windows: once aborted, the routine throws its reason. */
+  signal?: StopSignal;
 }
 
 /** One run's input: windows [rows, channels, ...tile] of which `count` are real; done of total after it. */
@@ -41,6 +44,7 @@ export function* slideWindows(inputs: readonly ArrayLike<number>[], o: SlideOpti
   const unflipped = new Float32Array(outSize);
   const blenders = inputs.map(() => new Blender(K, P, layout));
   for (let start = 0; start < items.length; start += b) {
+    o.signal?.throwIfAborted();
     const chunk = items.slice(start, start + b);
     const feed = fixed ?? new Float32Array(chunk.length * inSize);
     if (fixed) feed.fill(0); // unused slots of a last, partial batch

@@ -2,7 +2,9 @@
 // checkpoint (loaded once per worker and content, checked against the hash the job was
 // submitted with), the input through the one prediction entry, the outputs written as
 // `unetpp predict` writes them (atomically), then the job's record; nothing is done when a
-// record shows outputs that match the job.
+// record shows outputs that match the job. With a job timeout, the prediction checks its
+// deadline between layers and windows (this thread is busy meanwhile: no timer could fire) and
+// stops there; the job fails and its retries follow.
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +14,7 @@ import { PredictorCache, type BackendFor } from '../infer/predictor-cache.js';
 import { inputFromPaths, predictInput } from '../infer/predict-input.js';
 import { outputStem, writePrediction } from '../infer/write-prediction.js';
 import { confine } from './roots.js';
+import { deadlineStop } from '../util/stop.js';
 import { doneRecord, fileSha256, fingerprint, writeRecord } from './sidecar.js';
 import type { PredictJob, PredictResult } from './jobs.js';
 
@@ -20,7 +23,7 @@ export class PredictJobRunner {
   private readonly cache: PredictorCache;
   readonly worker = `${hostname()}:${process.pid}`;
 
-  constructor(backend: Backend | BackendFor, private readonly roots: string[]) {
+  constructor(backend: Backend | BackendFor, private readonly roots: string[], private readonly timeoutMs?: number) {
     this.cache = new PredictorCache(backend);
   }
 
@@ -51,9 +54,13 @@ export class PredictJobRunner {
       return done(jobId && record.job === jobId ? 'predicted' : 'skipped', outputs);
     }
     const entry = this.entry(checkpoint, sha);
+    const ms = this.timeoutMs;
+    const late = new Error(`${asked.input}: the prediction did not finish within ${ms} ms (worker --job-timeout); ` +
+      'it was stopped');
     const p = await predictInput(entry, this.cache, inputFromPaths([input]), {
       settings: asked.predictor, threshold: asked.threshold, normalize: asked.normalize, resize: asked.resize,
       encode: false, // writePrediction encodes
+      signal: ms === undefined ? undefined : deadlineStop(t0 + ms, late),
     });
     const stem = outputStem(input, entry.meta.model.dims);
     const extras = { overlay: asked.overlay, probabilities: asked.probabilities };

@@ -28,6 +28,8 @@ export interface WorkerOptions {
   queues?: ('predict' | 'cv')[];
   /** Real paths of the folders jobs may name (parseRoots); required for prediction jobs. */
   roots?: string[];
+  /** A prediction running longer stops at its next layer or window, and the job fails (then is retried). */
+  jobTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -49,7 +51,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   if (queues.includes('predict')) {
     if (!o.roots?.length)
       throw new Error('a worker for prediction jobs needs --roots: the folders its jobs may read and write');
-    const runner = new PredictJobRunner(o.backend, o.roots);
+    const runner = new PredictJobRunner(o.backend, o.roots, o.jobTimeoutMs);
     workers.push(new Worker<PredictJob, PredictResult>(PREDICT_QUEUE, (job) => runner.run(job.data, job.id), {
       ...common, connection: connection(), concurrency: o.concurrency ?? 1,
     }));

@@ -44,7 +44,8 @@ export interface ServeOptions extends PredictDefaults {
   planCacheBytes?: number;
   /** Run predictions in this many worker threads, each loading the models from their sources
    *  (absent: on the main thread). */
-  workers?: Pick<PoolOptions, 'count' | 'threads' | 'backend' | 'precision' | 'warm'> & { sources: ModelSource[]; log?: (line: string) => void };
+  workers?: Pick<PoolOptions, 'count' | 'threads' | 'backend' | 'precision' | 'warm'> & Partial<Pick<PoolOptions, 'stopGraceMs'>> &
+    { sources: ModelSource[]; log?: (line: string) => void };
 }
 
 export interface Service {
@@ -83,7 +84,7 @@ export async function createService(models: ModelRegistry, o: ServeOptions): Pro
   });
   const w = o.workers;
   const pool = w && await WorkerPool.start({
-    ...w, defaults: o.predictor, maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs, maxQueue: o.maxQueue, timeoutMs: o.timeoutMs,
+    ...w, stopGraceMs: w.stopGraceMs ?? 10000, defaults: o.predictor, maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs, maxQueue: o.maxQueue, timeoutMs: o.timeoutMs,
     planCacheBytes: Math.floor((o.planCacheBytes ?? 2 ** 31) / w.count), // each worker's plans are its own
     onBatch: (n, s, planBytes) => {
       metrics.batchSize.observe(n);

@@ -4,8 +4,11 @@
 // time (the engine is synchronous and uses every core); between batches the event loop
 // turns, so health checks and new requests are answered. The queue is bounded (503 beyond
 // it, with a Retry-After estimate) and a request waits at most timeoutMs (then 504); a
-// request that times out or whose client went away leaves the queue without being run.
+// request that times out or whose client went away leaves the queue without being run. A
+// running batch gets a StopSignal that is aborted once every request in it is past its
+// deadline, gone or stopped from outside: the predictor then stops at its next layer or window.
 import { HttpError } from './errors.js';
+import { anyStop, allStop, deadlineStop, withReason, type StopSignal } from '../util/stop.js';
 
 export interface BatcherOptions {
   maxBatch: number;
@@ -20,14 +23,16 @@ export interface BatcherOptions {
   onRun?: (inputs: unknown[]) => void;
 }
 
-/** Runs the inputs of one batch, in order; may be async (volumes). */
-export type RunBatch<I, O> = (inputs: I[]) => O[] | Promise<O[]>;
+/** Runs the inputs of one batch, in order; may be async (volumes); stops early (throws) once `stop` is aborted. */
+export type RunBatch<I, O> = (inputs: I[], stop?: StopSignal) => O[] | Promise<O[]>;
 
 interface Task<I, O> {
   key: string;
   input: I;
   run: RunBatch<I, O>;
   arrived: number;
+  /** Past its deadline, its client gone, or stopped by the caller: then it does not start, or its batch may stop. */
+  stop: StopSignal;
   settled: boolean;
   timer: NodeJS.Timeout;
   resolve: (o: O) => void;
@@ -63,13 +68,22 @@ export class MicroBatcher {
     return new HttpError(503, 'overloaded', why, retry);
   }
 
-  /** Queues an input; `signal` (the client went away) takes it out of the queue unrun. */
-  submit<I, O>(key: string, input: I, run: RunBatch<I, O>, signal?: AbortSignal): Promise<O> {
+  /** Queues an input; `signal` (the client went away) takes it out of the queue unrun; `stop`: another
+   *  reason to drop it or stop its batch (a worker thread's shared flag, set by the main thread). */
+  submit<I, O>(key: string, input: I, run: RunBatch<I, O>, signal?: AbortSignal, stop?: StopSignal): Promise<O> {
     const { maxQueue, timeoutMs } = this.opts;
     if (this.waiting.length >= maxQueue) return Promise.reject(this.overloaded());
-    if (signal?.aborted) return Promise.reject(new HttpError(499 as number, 'bad_request', 'the client closed the connection'));
+    const gone = new HttpError(499 as number, 'bad_request', 'the client closed the connection');
+    if (signal?.aborted) return Promise.reject(gone);
+    if (stop?.aborted) return Promise.reject(stop.reason);
     return new Promise<O>((resolve, reject) => {
-      const task: Task<I, O> = { key, input, run, arrived: performance.now(), settled: false, resolve, reject, timer: undefined as unknown as NodeJS.Timeout };
+      const arrived = performance.now();
+      const late = new HttpError(504, 'timeout',
+        `inference did not finish within ${timeoutMs} ms (timeout); its prediction was stopped (serve --timeout)`);
+      const halt = anyStop([deadlineStop(arrived + timeoutMs, late), signal && withReason(signal, gone), stop]);
+      const task: Task<I, O> = {
+        key, input, run, arrived, stop: halt, settled: false, resolve, reject, timer: undefined as unknown as NodeJS.Timeout,
+      };
       task.timer = setTimeout(() => {
         this.remove(task);
         this.settle(task, () => reject(new HttpError(504, 'timeout', `inference did not finish within ${timeoutMs} ms (timeout)`)));
@@ -125,15 +139,21 @@ export class MicroBatcher {
   }
 
   private async runNext(key: string): Promise<void> {
+    // requests stopped while they waited (their timers may not have fired: a batch held the thread) do not start
+    for (const t of this.waiting.filter((w) => w.stop.aborted)) {
+      this.remove(t);
+      this.settle(t, () => t.reject(t.stop.reason));
+    }
     const batch = this.waiting.filter((t) => t.key === key).slice(0, this.opts.maxBatch);
     for (const t of batch) this.remove(t);
+    if (!batch.length) { this.busy = false; this.schedule(); return; } // all of them were dropped
     const t0 = performance.now();
     try {
       this.opts.onRun?.(batch.map((t) => t.input));
-      const out = await batch[0].run(batch.map((t) => t.input));
+      const out = await batch[0].run(batch.map((t) => t.input), allStop(batch.map((t) => t.stop)));
       batch.forEach((t, i) => this.settle(t, () => t.resolve(out[i])));
     } catch (e) {
-      for (const t of batch) this.settle(t, () => t.reject(e));
+      for (const t of batch) this.settle(t, () => t.reject(t.stop.aborted ? t.stop.reason : e));
     }
     const seconds = (performance.now() - t0) / 1000;
     this.secondsPerBatch = 0.8 * this.secondsPerBatch + 0.2 * seconds;

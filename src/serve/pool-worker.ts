@@ -1,7 +1,10 @@
 // A worker thread of the service's pool: loads the served models from their sources, then runs
 // the jobs the main thread posts through runPredictJob (predictInput, the one prediction entry),
-// micro-batching the network runs of the jobs it holds. Timeouts are the main thread's: it
-// terminates this thread when a running job overstays.
+// micro-batching the network runs of the jobs it holds. Timeouts are the main thread's: each job
+// comes with a flag in shared memory that the main thread sets when the job overstays (or its
+// client hangs up); a job not started is then dropped, a running one stops at its next layer or
+// window (the engine checks the flag; this thread's event loop does not turn during a run), and
+// the thread takes the next job. Only a thread that does not stop in time is terminated.
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadSources, type ModelSource } from './sources.js';
 import { backendsByDims, type BackendName } from '../infer/backends-by-dims.js';
@@ -12,6 +15,7 @@ import { MicroBatcher } from './batcher.js';
 import { PlanCache } from './lru.js';
 import { HttpError } from './errors.js';
 import { runPredictJob, type JobResult, type PredictJob } from './predict-job.js';
+import { SharedStop } from '../util/stop.js';
 
 export interface PoolWorkerData {
   sources: ModelSource[];
@@ -27,7 +31,10 @@ export interface PoolWorkerData {
   planCacheBytes: number;
 }
 
-export type ToWorker = { type: 'job'; id: number; job: PredictJob } | { type: 'cancel'; id: number };
+/** stop: the job's flag (4 bytes, shared), set by the main thread to stop it. */
+export type ToWorker =
+  | { type: 'job'; id: number; job: PredictJob; stop: SharedArrayBuffer }
+  | { type: 'cancel'; id: number };
 export type WorkerError = { status: number; kind: string; message: string; retryAfterSeconds?: number; stack?: string };
 export type FromWorker =
   | { type: 'ready'; warmed: string[]; ms: number }
@@ -65,7 +72,8 @@ port.on('message', (m: ToWorker) => {
   const gone = new AbortController();
   running.set(m.id, gone);
   const arrived = batcher.expect();
-  runPredictJob(models, batcher, m.job, m.id, gone.signal, arrived, (input) => jobOf.set(input, m.id)).then(
+  const stop = new SharedStop(m.stop, new HttpError(504, 'timeout', 'stopped by the main thread'));
+  runPredictJob(models, batcher, m.job, m.id, gone.signal, arrived, (input) => jobOf.set(input, m.id), stop).then(
     (result) => post({ type: 'done', id: m.id, result }),
     (e: Error) => post({ type: 'failed', id: m.id, error: errorOf(e) }),
   ).finally(() => { arrived(); running.delete(m.id); });

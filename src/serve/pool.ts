@@ -2,15 +2,18 @@
 // prediction jobs, so that the main thread only reads, checks and answers requests (health
 // checks and metrics answer while a large volume predicts). Jobs queue here, in order; a worker
 // holds up to max-batch of them at once (it batches their network runs). A job that overstays
-// --timeout is stopped: its worker thread is terminated (the engine cannot be interrupted
-// inside a kernel; termination lands at the next layer), its memory goes with it, the other
-// jobs it held are queued again, and a new worker takes its place.
+// --timeout (or whose client hangs up) is stopped through its flag in shared memory: waiting,
+// it is dropped; running, its worker stops at the next layer or window (a batch stops once none
+// of its jobs is wanted), drops its buffers and takes the next job. Only a worker that has not
+// stopped within stopGraceMs (a single layer running that long) is terminated: the other jobs it
+// held are queued again and a new worker takes its place.
 import { Worker } from 'node:worker_threads';
 import { HttpError, type ErrorKind } from './errors.js';
 import type { JobRunner } from './runner.js';
 import type { JobResult, PredictJob } from './predict-job.js';
 import type { FromWorker, PoolWorkerData, ToWorker } from './pool-worker.js';
 import { tryLoadAddon } from '../engine/backends/native/addon.js';
+import { SharedStop } from '../util/stop.js';
 
 export interface PoolOptions extends Omit<PoolWorkerData, 'threads'> {
   /** Worker threads. */
@@ -19,6 +22,8 @@ export interface PoolOptions extends Omit<PoolWorkerData, 'threads'> {
   threads: number;
   maxQueue: number;
   timeoutMs: number;
+  /** How long a running job told to stop may take to do so before its worker is terminated (0: at once). */
+  stopGraceMs: number;
   onBatch?: (size: number, seconds: number, planBytes: number) => void;
   onDepth?: (waiting: number) => void;
   /** Told of workers started, stopped or lost. */
@@ -31,6 +36,8 @@ interface Job {
   resolve: (r: JobResult) => void;
   reject: (e: unknown) => void;
   timer?: NodeJS.Timeout;
+  /** Set (from this thread) to stop it in its worker. */
+  stop: SharedStop;
   on?: Slot;
   /** Its network runs started in its worker (before: it waits there for batch partners). */
   running: boolean;
@@ -41,6 +48,8 @@ interface Slot {
   worker: Worker;
   jobs: Map<number, Job>;
   planBytes: number;
+  /** Running jobs told to stop and not yet back: when they were told, and the deadline of their grace. */
+  halting: Map<number, { since: number; grace?: NodeJS.Timeout }>;
   /** Terminated on purpose: its exit is not a loss. */
   stopping: boolean;
   /** When a running job's timeout terminated it. */
@@ -96,11 +105,11 @@ export class WorkerPool implements JobRunner {
     const { bytes } = job;
     if (bytes.byteLength !== bytes.buffer.byteLength) job = { ...job, bytes: bytes.slice() };
     return new Promise<JobResult>((resolve, reject) => {
-      const j: Job = { id: ++this.seq, job, resolve, reject, running: false, settled: false };
+      const j: Job = { id: ++this.seq, job, resolve, reject, running: false, settled: false, stop: new SharedStop() };
       j.timer = setTimeout(() => this.overstayed(j), this.o.timeoutMs);
       signal.addEventListener('abort', () => {
         if (j.settled) return;
-        if (j.on) { j.on.worker.postMessage({ type: 'cancel', id: j.id } satisfies ToWorker); return; } // dropped unless running
+        if (j.on) { this.halt(j); return; } // its worker answers (a 499 nobody reads)
         this.unqueue(j);
         this.settle(j, () => reject(new HttpError(499, 'bad_request', 'the client closed the connection')));
       }, { once: true });
@@ -132,25 +141,40 @@ export class WorkerPool implements JobRunner {
       j.on = free;
       free.jobs.set(j.id, j);
       // the bytes are copied (not transferred): the request may still be read by its logger
-      free.worker.postMessage({ type: 'job', id: j.id, job: j.job } satisfies ToWorker);
+      free.worker.postMessage({ type: 'job', id: j.id, job: j.job, stop: j.stop.buffer } satisfies ToWorker);
     }
   }
 
-  /** --timeout: a queued job leaves the queue; a running one stops with its worker. */
+  /** --timeout: a queued job leaves the queue; one in a worker is stopped there. */
   private overstayed(j: Job): void {
     if (j.settled) return;
     const ms = this.o.timeoutMs;
-    const slot = j.on;
-    const stopped = !!slot && j.running;
-    if (slot) {
-      slot.jobs.delete(j.id);
-      j.on = undefined;
-      // running: only stopping its thread stops it; waiting there: the worker drops it
-      if (stopped) this.replace(slot, `a job ran past --timeout ${ms} ms`);
-      else slot.worker.postMessage({ type: 'cancel', id: j.id } satisfies ToWorker);
-    } else this.unqueue(j);
+    const stopped = !!j.on && j.running;
+    if (j.on) this.halt(j);
+    else this.unqueue(j);
     const why = stopped ? '; its prediction was stopped (serve --timeout)' : '';
     this.settle(j, () => j.reject(new HttpError(504, 'timeout', `inference did not finish within ${ms} ms (timeout)${why}`)));
+  }
+
+  /** Stops a job its worker holds: waiting there, it is dropped; running, it stops at its next layer or
+   *  window, or its worker is terminated after the grace. The slot no longer counts it. */
+  private halt(j: Job): void {
+    const slot = j.on!;
+    j.stop.stop();
+    slot.jobs.delete(j.id);
+    j.on = undefined;
+    if (!j.running) { slot.worker.postMessage({ type: 'cancel', id: j.id } satisfies ToWorker); return; }
+    const grace = this.o.stopGraceMs;
+    const h: { since: number; grace?: NodeJS.Timeout } = { since: performance.now() };
+    slot.halting.set(j.id, h);
+    if (grace <= 0) { this.replace(slot, `a job ran past --timeout ${this.o.timeoutMs} ms`); return; }
+    h.grace = setTimeout(() => {
+      if (!slot.halting.delete(j.id)) return;
+      // a batch runs on while any of its jobs is wanted: those stop it when their own time is up
+      if ([...slot.jobs.values()].some((o) => o.running && !o.settled)) return;
+      const why = `a job ran past --timeout ${this.o.timeoutMs} ms and did not stop within --stop-grace ${grace} ms`;
+      this.replace(slot, why);
+    }, grace);
   }
 
   /** Terminates a worker and starts another; the jobs it held (other than settled ones) queue again, first. */
@@ -159,6 +183,8 @@ export class WorkerPool implements JobRunner {
     if (i < 0) return;
     this.slots.splice(i, 1);
     slot.stopping = true;
+    for (const h of slot.halting.values()) clearTimeout(h.grace);
+    slot.halting.clear();
     const again = [...slot.jobs.values()].filter((j) => !j.settled);
     for (const j of again) { j.on = undefined; j.running = false; }
     this.queue.unshift(...again);
@@ -180,10 +206,10 @@ export class WorkerPool implements JobRunner {
   }
 
   private spawn(): Promise<Slot> {
-    const { count: _c, threads: _t, maxQueue: _q, timeoutMs: _m, onBatch: _b, onDepth: _d, log: _l, ...data } = this.o;
+    const { count: _c, threads: _t, maxQueue: _q, timeoutMs: _m, stopGraceMs: _g, onBatch: _b, onDepth: _d, log: _l, ...data } = this.o;
     const workerData: PoolWorkerData = { ...data, threads: this.threadsEach };
     const worker = new Worker(WORKER_URL, { workerData });
-    const slot: Slot = { worker, jobs: new Map(), planBytes: 0, stopping: false };
+    const slot: Slot = { worker, jobs: new Map(), planBytes: 0, halting: new Map(), stopping: false };
     return new Promise<Slot>((resolve, reject) => {
       let ready = false;
       worker.on('message', (m: FromWorker) => {
@@ -218,6 +244,14 @@ export class WorkerPool implements JobRunner {
   }
 
   private finished(slot: Slot, m: Extract<FromWorker, { type: 'done' | 'failed' }>): void {
+    const h = slot.halting.get(m.id);
+    if (h) {
+      clearTimeout(h.grace);
+      slot.halting.delete(m.id);
+      const how = m.type === 'failed' ? 'stopped' : 'finished';
+      this.o.log?.(`unetpp serve: a job past its time ${how} in its worker thread ${(performance.now() - h.since).toFixed(0)} ms after it was told to stop`);
+      this.dispatch();
+    }
     const j = slot.jobs.get(m.id);
     if (!j) return;
     slot.jobs.delete(m.id);

@@ -6,6 +6,7 @@ import type { Normalize } from '../data/images/transforms.js';
 import { HttpError } from './errors.js';
 import type { MicroBatcher } from './batcher.js';
 import type { ModelRegistry, PredictorSettings } from './models.js';
+import { anyStop, withReason, type StopSignal } from '../util/stop.js';
 
 export interface PredictJob {
   model: string;
@@ -37,17 +38,21 @@ const isVolume = (type: string) => type === 'nifti' || type === 'nifti-gz';
  * Runs a job: the network runs of images of one model, options and size share batches (the
  * slices and windows of a volume run as the request's own items). arrived(): called once the
  * job's first network run is queued (the batcher waits for requests still being decoded);
- * onInput: told of each network input before it is queued (a pool tells which jobs run).
+ * onInput: told of each network input before it is queued (a pool tells which jobs run); stop: set
+ * from outside (a worker thread's shared flag) to drop the job, or stop it at its next layer or window.
  */
 export async function runPredictJob(models: ModelRegistry, batcher: MicroBatcher, job: PredictJob, id: number,
-                                    signal: AbortSignal, arrived: () => void, onInput?: (input: object) => void): Promise<JobResult> {
+                                    signal: AbortSignal, arrived: () => void, onInput?: (input: object) => void,
+                                    stop?: StopSignal): Promise<JobResult> {
   const served = models.get(job.model);
   const volume = isVolume(job.type);
   const { name } = job;
+  // checked between a volume's slices (the batcher checks its own deadline and these within a run)
+  const halt = anyStop([withReason(signal, new HttpError(499, 'bad_request', 'the client closed the connection')), stop]);
   try {
     const pred = await predictInput(served.entry, models.cache, { kind: volume ? 'volume-bytes' : 'image-bytes', bytes: job.bytes, name }, {
       settings: job.settings, threshold: job.threshold, normalize: job.normalize, resize: job.resize, encode: job.encode,
-      postprocess: job.postprocess, maxPixels: job.maxPixels,
+      postprocess: job.postprocess, maxPixels: job.maxPixels, signal: halt,
       onDecoded: ({ width, height, depth }) => {
         if (depth === undefined && width * height > job.maxPixels)
           throw new HttpError(413, 'too_large', `${name}: ${width}x${height} is more than max-pixels ${job.maxPixels}`);
@@ -56,7 +61,8 @@ export async function runPredictJob(models: ModelRegistry, batcher: MicroBatcher
         const size = `${input.channels}x${input.height}x${input.width}`;
         const batchKey = batchable ? `${served.name}|${key}|${size}` : `request-${id}`;
         onInput?.(input);
-        const pending = batcher.submit(batchKey, input, (inputs) => predictor.predictMany(inputs), signal);
+        const runBatch = (inputs: typeof input[], batchStop?: StopSignal) => predictor.predictMany(inputs, { signal: batchStop });
+        const pending = batcher.submit(batchKey, input, runBatch, signal, stop);
         arrived();
         return pending;
       },

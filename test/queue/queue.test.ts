@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -108,5 +108,31 @@ test('a worker killed with SIGKILL mid-job: its job is taken over by another wor
   } finally {
     await stop(a, 'SIGKILL');
     await stop(b);
+  }
+});
+
+test('worker --job-timeout: a prediction past it stops and fails with the reason; the worker does the next job', { skip: REDIS_MISSING }, async () => {
+  const dir = join(tmp, 'timeout-in');
+  mkdirSync(dir);
+  // a 1024x1024 image with TTA: seconds of work for the tiny model, stopped after 400 ms
+  const px = Buffer.from(new Uint8Array(1024 * 1024).map((_, i) => (i * 13 + (i % 1024) * 7) % 251));
+  await sharp(px, { raw: { width: 1024, height: 1024, channels: 1 } }).png().toFile(join(dir, 'big.png'));
+  const w = await worker(['--job-timeout', '400']);
+  try {
+    const t0 = performance.now();
+    const r = await submit([join(dir, 'big.png'), '-m', ckpt, '-o', join(tmp, 'timeout-out'), '--tta', '--attempts', '1']);
+    const ms = performance.now() - t0;
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stdout, /1 file\(s\): 0 predicted, 0 already done, 1 failed/);
+    assert.match(r.stdout, /big\.png: the prediction did not finish within 400 ms \(worker --job-timeout\); it was stopped/);
+    console.log(`# stopped job reported by submit after ${ms.toFixed(0)} ms`);
+    // the same worker process takes the next job and predicts it
+    const small = join(tmp, 'syn', 'images');
+    const next = await submit([small, '-m', ckpt, '-o', join(tmp, 'after-timeout')]);
+    assert.equal(next.status, 0, next.stderr);
+    assert.match(next.stdout, /8 file\(s\): 8 predicted/);
+    assert.equal(w.child.exitCode, null, 'the worker lives on');
+  } finally {
+    await stop(w);
   }
 });

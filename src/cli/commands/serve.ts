@@ -64,6 +64,8 @@ export function serveCommand(): Command {
     .option('--max-wait <ms>', 'how long the first request of a batch waits for others', float(0, 60000), 5)
     .option('--max-queue <n>', 'requests waiting at most; beyond, 503 with Retry-After', int(1), 64)
     .option('--timeout <ms>', 'a request waiting or running longer gets 504 (a running prediction is stopped)', int(1), 60000)
+    .option('--stop-grace <ms>', 'a running prediction past --timeout stops at its next layer; a worker thread that has ' +
+      'not stopped this long after is terminated (0: at once)', int(0), 10000)
     .option('--workers <n>', 'worker threads that run predictions, sharing the engine threads (0: on the main thread)',
       int(0, 256), 1)
     .option('--body-limit <mb>', 'largest upload in MB (413 beyond)', float(0.001), 64)
@@ -131,7 +133,10 @@ export function serveCommand(): Command {
         maxConnections: opts.maxConnections,
       },
       apiKey, metricsAuth: !!opts.metricsAuth, corsOrigins, planCacheBytes: opts.planCache,
-      workers: workers ? { count: workers, threads, backend: opts.backend, precision: opts.precision, warm, sources, log: (l) => console.error(l) } : undefined,
+      workers: workers ? {
+        count: workers, threads, backend: opts.backend, precision: opts.precision, warm, sources, stopGraceMs: opts.stopGrace,
+        log: (l) => console.error(l),
+      } : undefined,
       tls: opts.cert ? { cert: readFileSync(opts.cert), key: readFileSync(opts.key) } : undefined,
     });
     if (svc.pool) compiled(svc.pool.warmed);

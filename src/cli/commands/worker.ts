@@ -15,7 +15,9 @@ export function workerCommand(): Command {
     .option('--concurrency <n>', 'prediction jobs at once (the engine already uses every core)', int(1, 64), 1)
     .option('--lock-duration <ms>', 'a dead worker\'s job is taken over after this long', int(100), 30000)
     .option('--stalled-interval <ms>', 'how often to look for jobs of dead workers', int(100), 30000)
-    .option('--max-stalled <n>', 'times a job may be taken over before it fails', int(0), 2);
+    .option('--max-stalled <n>', 'times a job may be taken over before it fails', int(0), 2)
+    .option('--job-timeout <ms>', 'a prediction running longer stops at its next layer or window and fails ' +
+      '(retried as --attempts says; keep it below --lock-duration)', int(1));
   addCommon(cmd);
   cmd.action(action(async (_args, opts) => {
     const queues = opts.queues.split(',') as ('predict' | 'cv')[];
@@ -33,7 +35,7 @@ export function workerCommand(): Command {
     const w = await startWorker({
       redis: opts.redis, backend: backendFor, train: { backend: opts.backend, precision: opts.precision }, queues, roots,
       concurrency: opts.concurrency, lockDuration: opts.lockDuration, stalledInterval: opts.stalledInterval, maxStalledCount: opts.maxStalled,
-      log: (s) => console.log(`${new Date().toISOString()} ${s}`),
+      jobTimeoutMs: opts.jobTimeout, log: (s) => console.log(`${new Date().toISOString()} ${s}`),
     });
     const where = `${redactUrl(opts.redis)} (${opts.queues}; ${backend.name}, ${backend.precision}` +
       `${roots ? `; roots ${roots.join(', ')}` : ''})`;

@@ -23,11 +23,21 @@ function rand(seed, n) {
   });
 }
 const cases = [
-  ['2d bn unetpp ds', { dims: 2, arch: 'unetpp', preset: 'bn', filters: [16, 32, 48], inChannels: 3, classes: 1, deepSupervision: true, seed: 1 }, [2, 3, 16, 16]],
-  ['2d paper unetpp transpose', { dims: 2, arch: 'unetpp', preset: 'paper', filters: [16, 32, 48], inChannels: 1, classes: 2, upsample: 'transpose', seed: 2 }, [2, 1, 12, 12]],
-  ['2d bn unet nearest dropout', { dims: 2, arch: 'unet', preset: 'bn', filters: [16, 32], inChannels: 1, classes: 1, upsample: 'nearest', dropout: 0.2, seed: 3 }, [2, 1, 8, 8]],
-  ['3d instance unetpp ds', { dims: 3, arch: 'unetpp', preset: 'bn', norm: 'instance', filters: [16, 32, 48], inChannels: 1, classes: 2, deepSupervision: true, seed: 4 }, [2, 1, 8, 8, 8]],
-  ['3d paper unet transpose', { dims: 3, arch: 'unet', preset: 'paper', filters: [16, 32], inChannels: 1, classes: 1, upsample: 'transpose', seed: 5 }, [1, 1, 8, 8, 8]],
+  ['2d bn unetpp ds',
+    { dims: 2, arch: 'unetpp', preset: 'bn', filters: [16, 32, 48], inChannels: 3, classes: 1, deepSupervision: true, seed: 1 },
+    [2, 3, 16, 16]],
+  ['2d paper unetpp transpose',
+    { dims: 2, arch: 'unetpp', preset: 'paper', filters: [16, 32, 48], inChannels: 1, classes: 2, upsample: 'transpose', seed: 2 },
+    [2, 1, 12, 12]],
+  ['2d bn unet nearest dropout',
+    { dims: 2, arch: 'unet', preset: 'bn', filters: [16, 32], inChannels: 1, classes: 1, upsample: 'nearest', dropout: 0.2, seed: 3 },
+    [2, 1, 8, 8]],
+  ['3d instance unetpp ds',
+    { dims: 3, arch: 'unetpp', preset: 'bn', norm: 'instance', filters: [16, 32, 48], inChannels: 1, classes: 2, deepSupervision: true, seed: 4 },
+    [2, 1, 8, 8, 8]],
+  ['3d paper unet transpose',
+    { dims: 3, arch: 'unet', preset: 'paper', filters: [16, 32], inChannels: 1, classes: 1, upsample: 'transpose', seed: 5 },
+    [1, 1, 8, 8, 8]],
 ];
 const numel = (s) => s.reduce((a, b) => a * b, 1);
 

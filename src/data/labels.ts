@@ -168,7 +168,8 @@ export function foregroundLocations(labels: Uint8Array, spec: LabelSpec, max = 1
  * (BraTS: enhancing + core + whole -> 4), else the closest one. p: the planes (a probability
  * field's channels, [channels, ...sizes]).
  */
-export function labelsFromPlanes(p: { data: ArrayLike<number>; channels: number }, spec: LabelSpec, threshold = 0.5): Uint8Array {
+export function labelsFromPlanes(p: { data: ArrayLike<number>; channels: number }, spec: LabelSpec,
+                                 threshold = 0.5): Uint8Array {
   const n = p.data.length / p.channels, out = new Uint8Array(n);
   if (spec.kind === 'classes') {
     const off = spec.background ? 1 : 0;
@@ -205,7 +206,8 @@ export function labelsFromPlanes(p: { data: ArrayLike<number>; channels: number 
  * class, 1 where p > t; softmax classes, the argmax (0 = background); per-class sigmoids, the
  * most probable class above t, else 0 (class k is label k + 1).
  */
-export function labelMap(p: { data: ArrayLike<number>; channels: number }, multiclass: 'softmax' | 'sigmoid' = 'softmax', t = 0.5): Uint8Array {
+export function labelMap(p: { data: ArrayLike<number>; channels: number }, multiclass: 'softmax' | 'sigmoid' = 'softmax',
+                         t = 0.5): Uint8Array {
   return labelsFromPlanes(p, defaultLabelSpec(p.channels, multiclass === 'softmax' && p.channels > 1), t);
 }
 

@@ -32,7 +32,8 @@ export function prepareImage(img: Image, opts: ImagePrep = {}): Image {
 export function restoreSize(p: ProbMap, img: Image, opts: ImagePrep = {}): ProbMap {
   if (!opts.resize) return p;
   const [h, w] = p.sizes;
-  return { data: resizeBilinear(p.data, p.channels, h, w, img.height, img.width), channels: p.channels, sizes: [img.height, img.width] };
+  const data = resizeBilinear(p.data, p.channels, h, w, img.height, img.width);
+  return { data, channels: p.channels, sizes: [img.height, img.width] };
 }
 
 /** Probabilities for an image at its own size, with the optional resize and normalisation. */

@@ -49,7 +49,8 @@ function runs(layout: ActLayout, cfg: Partial<ModelConfig>, x: number[]) {
 }
 
 const cases: [string, Partial<ModelConfig>, number[]][] = [
-  ['2D, batch norm, bilinear', { dims: 2, arch: 'unetpp', preset: 'bn', filters: [32, 48], inChannels: 1, classes: 1, seed: 1 },
+  ['2D, batch norm, bilinear',
+    { dims: 2, arch: 'unetpp', preset: 'bn', filters: [32, 48], inChannels: 1, classes: 1, seed: 1 },
     [2, 1, 12, 12]],
   ['3D, instance norm, transposed convs', { dims: 3, arch: 'unetpp', preset: 'bn', norm: 'instance', filters: [32, 48],
     inChannels: 1, classes: 1, upsample: 'transpose', seed: 2 }, [1, 1, 8, 8, 8]],

@@ -141,11 +141,6 @@ static Napi::Object Init(Napi::Env env, Napi::Object ex) {
     setThreads((int)a.i64(0));
     return a.env().Undefined();
   });
-  // setBlocked(on): the activation layout mode of the kernels that follow (see common.h)
-  def(env, ex, "setBlocked", [](const Args &a) {
-    setBlockedMode(a.flag(0));
-    return a.env().Undefined();
-  });
   def(env, ex, "getThreads", [](const Args &a) { return Napi::Number::New(a.env(), threads()); });
   def(env, ex, "info", [](const Args &a) {
     auto v = dnnl::version();

@@ -1,4 +1,4 @@
-// Batch norm over NHWC (or blocked, common.h) activations (float32 or bf16; statistics always float32). Training forward/backward are oneDNN primitives (scale and
+// Batch norm over NHWC (or blocked: the call's layout, common.h) activations (float32 or bf16; statistics always float32). Training forward/backward are oneDNN primitives (scale and
 // shift, optional fused ReLU whose mask lives in the workspace); the running statistics update
 // and the eval-mode backward are ours (oneDNN keeps no running statistics).
 #include <omp.h>
@@ -21,15 +21,17 @@ struct BnGeo {
   int64_t n, c, h, w;
   float eps;
   bool relu;
+  ActLayout layout;
   bool bf16 = false;  // activations (x, y, dy, dx) in bf16; statistics and scale/shift stay f32
-  memory::desc md() const { return {{n, c, h, w}, bf16 ? dt::bf16 : dt::f32, actTag(c)}; }
+  memory::desc md() const { return {{n, c, h, w}, bf16 ? dt::bf16 : dt::f32, layout.act(c)}; }
   int64_t size() const { return n * c * h * w; }
   int64_t epsBits() const { int32_t b; std::memcpy(&b, &eps, 4); return b; }
   std::string str() const { return "x " + shape({n, c, h, w}); }
 };
 
+/** n, c, h, w, eps, relu, layout from args[i..i+6]. */
 static BnGeo bnGeo(const Args &a, size_t i) {
-  BnGeo g{a.i64(i), a.i64(i + 1), a.i64(i + 2), a.i64(i + 3), (float)a.num(i + 4), a.flag(i + 5)};
+  BnGeo g{a.i64(i), a.i64(i + 1), a.i64(i + 2), a.i64(i + 3), (float)a.num(i + 4), a.flag(i + 5), a.layout(i + 6)};
   if (g.n < 1 || g.c < 1 || g.h < 1 || g.w < 1) throw OpError("invalid shape " + g.str());
   return g;
 }
@@ -47,7 +49,7 @@ struct FwdE {
 };
 
 static FwdE &fwdEntry(const char *op, const BnGeo &g, bool training) {
-  return cached<FwdE>(key(op, {g.n, g.c, g.h, g.w, g.epsBits(), g.relu, g.bf16}), [&] {
+  return cached<FwdE>(key(op, {g.n, g.c, g.h, g.w, g.epsBits(), g.relu, g.bf16, g.layout.blocked}), [&] {
     auto *e = new FwdE();
     BnF::desc d(training ? prop_kind::forward_training : prop_kind::forward_inference, g.md(), g.eps,
                 flags(g.relu, !training));
@@ -59,15 +61,15 @@ static FwdE &fwdEntry(const char *op, const BnGeo &g, bool training) {
 
 static memory vec(float *p, int64_t c) { return wrap({{c}, dt::f32, tag::x}, p); }
 
-// bnWorkspaceBytes(n,c,h,w,eps,relu,bf16): bytes of the fused-ReLU mask kept from forward to backward.
+// bnWorkspaceBytes(n,c,h,w,eps,relu,layout,bf16): bytes of the fused-ReLU mask kept from forward to backward.
 static Napi::Value workspaceBytes(const Args &a) {
   BnGeo g = bnGeo(a, 0);
-  g.bf16 = a.flag(6);
+  g.bf16 = a.flag(7);
   auto &e = fwdEntry("bnFwdTrain", g, true);
   return Napi::Number::New(a.env(), (double)(g.relu ? e.pd.workspace_desc().get_size() : 0));
 }
 
-// bnFwdTrain(x, gamma, beta, y, mean, var, ws|null, n,c,h,w,eps,relu): batch mean and biased variance out.
+// bnFwdTrain(x, gamma, beta, y, mean, var, ws|null, n,c,h,w,eps,relu,layout): batch mean and biased variance out.
 static Napi::Value fwdTrain(const Args &a) {
   BnGeo g = bnGeo(a, 7);
   Act x = a.act(0, g.size(), "x"), y = a.act(3, g.size(), "y");
@@ -84,7 +86,7 @@ static Napi::Value fwdTrain(const Args &a) {
   return a.env().Undefined();
 }
 
-// bnFwdEval(x, gamma, beta, runningMean, runningVar, y, n,c,h,w,eps,relu)
+// bnFwdEval(x, gamma, beta, runningMean, runningVar, y, n,c,h,w,eps,relu,layout)
 static Napi::Value fwdEval(const Args &a) {
   BnGeo g = bnGeo(a, 6);
   Act x = a.act(0, g.size(), "x"), y = a.act(5, g.size(), "y");
@@ -103,14 +105,14 @@ struct BwdE {
   BnB prim;
 };
 
-// bnBwdTrain(x, gamma, mean, var, dy, ws|null, dx, dgamma, dbeta, n,c,h,w,eps,relu)
+// bnBwdTrain(x, gamma, mean, var, dy, ws|null, dx, dgamma, dbeta, n,c,h,w,eps,relu,layout)
 static Napi::Value bwdTrain(const Args &a) {
   BnGeo g = bnGeo(a, 9);
   Act x = a.act(0, g.size(), "x"), dy = a.act(4, g.size(), "dy"), dx = a.act(6, g.size(), "dx");
   a.sameType({{"x", x}, {"dy", dy}, {"dx", dx}});
   g.bf16 = x.bf16;
   auto &f = fwdEntry("bnFwdTrain", g, true);
-  auto &e = cached<BwdE>(key(a.op, {g.n, g.c, g.h, g.w, g.epsBits(), g.relu, g.bf16}), [&] {
+  auto &e = cached<BwdE>(key(a.op, {g.n, g.c, g.h, g.w, g.epsBits(), g.relu, g.bf16, g.layout.blocked}), [&] {
     auto *e = new BwdE();
     BnB::desc d(prop_kind::backward, g.md(), g.md(), g.eps, flags(g.relu, false));
     e->pd = BnB::primitive_desc(d, baseAttr(), engine(), f.pd);
@@ -134,7 +136,7 @@ static Napi::Value bwdTrain(const Args &a) {
   return a.env().Undefined();
 }
 
-// bnBwdEval(x, gamma, runningMean, runningVar, dy, y, dx, dgamma, dbeta, n,c,h,w,eps,relu):
+// bnBwdEval(x, gamma, runningMean, runningVar, dy, y, dx, dgamma, dbeta, n,c,h,w,eps,relu,layout):
 // statistics are constants, so dx = dy * gamma / sqrt(rv + eps) (dy masked by y > 0 with relu).
 template <class T>
 static void bwdEvalT(const BnGeo &g, const T *x, const float *gamma, const float *rm, const float *rv, const T *dy,
@@ -170,7 +172,7 @@ static void bwdEvalT(const BnGeo &g, const T *x, const float *gamma, const float
 static Napi::Value bwdEval(const Args &a) {
   BnGeo g = bnGeo(a, 9);
   const int64_t C = g.c;
-  if (blockedC(C)) throw OpError("eval-mode batch-norm backward takes NHWC activations only (the JS side converts blocked ones)");
+  if (g.layout.blockedC(C)) throw OpError("eval-mode batch-norm backward takes NHWC activations only (the JS side converts blocked ones)");
   Act x = a.act(0, g.size(), "x"), dy = a.act(4, g.size(), "dy"), y = a.act(5, g.size(), "y"), dx = a.act(6, g.size(), "dx");
   a.sameType({{"x", x}, {"dy", dy}, {"y", y}, {"dx", dx}});
   const float *gamma = a.f32(1, C, "gamma"), *rm = a.f32(2, C, "runningMean"), *rv = a.f32(3, C, "runningVar");

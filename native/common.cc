@@ -34,14 +34,14 @@ dnnl::engine &engine() {
 // ---- per-environment state ----
 // Each Node environment (the main thread, every worker_threads thread) calls the addon from its
 // own thread only, so state kept per thread is state per environment: two workers predicting at
-// once neither share scratch memory, cached primitives, a stream, a layout mode nor a thread
-// count. OpenMP pool threads never touch it (kernels read it before their parallel regions).
+// once share neither scratch memory, cached primitives, a stream nor a thread count. OpenMP
+// pool threads never touch it (kernels read it before their parallel regions). The activation
+// layout is not kept here: each call passes its own (ActLayout).
 struct Buf {
   void *p = nullptr;
   size_t n = 0;
 };
 struct ThreadState {
-  bool blocked = false;
   int threads = 0;
   Buf scratch[kSlots];
   std::unordered_map<std::string, std::shared_ptr<void>> cache;
@@ -62,9 +62,6 @@ dnnl::stream &stream() {
   if (!tState.stream) tState.stream = std::make_unique<dnnl::stream>(engine());
   return *tState.stream;
 }
-
-bool blockedMode() { return tState.blocked; }
-void setBlockedMode(bool on) { tState.blocked = on; }
 
 int threads() { return tState.threads ? tState.threads : omp_get_max_threads(); }
 
@@ -193,6 +190,20 @@ int64_t numProp(const Napi::Object &o, const char *name) {
   return v.As<Napi::Number>().Int64Value();
 }
 
+ActLayout layoutOf(const Napi::Value &v, const char *what) {
+  if (v.IsString()) {
+    const std::string s = v.As<Napi::String>().Utf8Value();
+    if (s == "nhwc") return kNhwc;
+    if (s == "blocked") return kBlocked;
+  }
+  throw OpError(std::string(what) + " must be the activation layout 'nhwc' or 'blocked'");
+}
+
+ActLayout Args::layout(size_t i) const {
+  if (i >= info.Length()) throw OpError("argument " + std::to_string(i) + " (layout) is missing");
+  return layoutOf(info[i], ("argument " + std::to_string(i) + " (layout)").c_str());
+}
+
 void def(Napi::Env env, Napi::Object exports, const char *name, Fn fn) {
   std::string op(name);
   auto f = Napi::Function::New(env, [op, fn](const Napi::CallbackInfo &info) -> Napi::Value {
@@ -232,7 +243,6 @@ std::string key(const char *op, std::initializer_list<int64_t> v) {
   s += ':';
   for (auto d : v) { s += std::to_string(d); s += ','; }
   s += 't' + std::to_string(threads());
-  if (tState.blocked) s += 'b';
   return s;
 }
 

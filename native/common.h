@@ -20,18 +20,20 @@ using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
-/** Activation layout mode, set by the JS side before each kernel: in blocked mode a 4D
+/** The activation layout an op runs with, passed with each call of a layout-aware entry (JS:
+ *  'nhwc' or 'blocked', read by Args::layout; a plan's backend chooses it). Blocked: a 4D
  *  activation whose channel count is a multiple of 16 is stored nChw16c (oneDNN's preferred
- *  layout: [N][C/16][H][W][16]); every other activation is NHWC. */
-bool blockedMode();
-void setBlockedMode(bool on);
-inline bool blockedC(int64_t c) { return blockedMode() && c % 16 == 0; }
-inline tag actTag(int64_t c) { return blockedC(c) ? tag::nChw16c : tag::nhwc; }
-/** The same for an activation of `rank` dimensions (5: volumes, nCdhw16c or NDHWC). */
-inline tag actTag(int64_t c, int rank) {
-  if (rank == 5) return blockedC(c) ? tag::nCdhw16c : tag::ndhwc;
-  return actTag(c);
-}
+ *  layout: [N][C/16][H][W][16]), a 5D one nCdhw16c; every other activation is NHWC / NDHWC. */
+struct ActLayout {
+  bool blocked = false;
+  bool blockedC(int64_t c) const { return blocked && c % 16 == 0; }
+  /** The format of an activation of c channels and `rank` dimensions (5: volumes). */
+  tag act(int64_t c, int rank = 4) const {
+    if (rank == 5) return blockedC(c) ? tag::nCdhw16c : tag::ndhwc;
+    return blockedC(c) ? tag::nChw16c : tag::nhwc;
+  }
+};
+constexpr ActLayout kNhwc{false}, kBlocked{true};
 
 /** Loops over fewer values run on one thread: a parallel region costs more than it saves there
  *  (and a lot more when the machine is oversubscribed and a worker has been descheduled). */
@@ -127,12 +129,16 @@ struct Args {
   std::vector<int64_t> sizes(size_t i, const char *what) const;
   /** The length of array argument i (2: images, 3: volumes), 0 if it is not an array. */
   size_t rank(size_t i) const;
+  /** Argument i as an activation layout: the string 'nhwc' or 'blocked'. */
+  ActLayout layout(size_t i) const;
 };
 
 /** As Args::sizes, for a value read elsewhere (a property of a geometry object). */
 std::vector<int64_t> sizesOf(const Napi::Value &v, const char *what);
 /** Number property `name` of a geometry object. */
 int64_t numProp(const Napi::Object &o, const char *name);
+/** An activation layout read elsewhere (a geometry object's `layout`): 'nhwc' or 'blocked'. */
+ActLayout layoutOf(const Napi::Value &v, const char *what);
 
 /** The activations of a JS array argument (Float32Array or bf16 Uint16Array, whole pixels of P). */
 struct ActList {
@@ -153,7 +159,8 @@ void def(Napi::Env env, Napi::Object exports, const char *name, Fn fn);
 enum Slot { kDnnlScratchpad = 0, kTmp0, kTmp1, kSlots };
 void *scratch(Slot slot, size_t bytes);
 
-/** Cache of primitives and their descriptors, created once per key (op + dims + attrs + threads). */
+/** Cache of primitives and their descriptors, created once per key (op + dims + attrs + threads; callers put
+ *  the layout among the dims where it changes the primitive). */
 std::shared_ptr<void> &cacheSlot(const std::string &key);
 template <class T, class Make>
 T &cached(const std::string &key, Make make) {

@@ -1,5 +1,5 @@
 // conv and conv_transpose, forward and backward, on oneDNN primitives. Activations are NHWC
-// or, in blocked mode, nChw16c where their channels allow (common.h),
+// or, in the blocked layout, nChw16c where their channels allow (common.h, the call's geometry),
 // float32 or bf16 (then weights are converted to bf16 on the fly and weight gradients stay f32);
 // weights come plain (OIHW, or IOHW for transposed convs as PyTorch stores them) and are
 // reordered to the layout the primitive prefers ("format any"), through cached reorders.
@@ -34,7 +34,7 @@ std::string ConvGeo::str() const {
 
 static Napi::Object geoObject(const Args &a, size_t i) {
   if (i >= a.info.Length() || !a.info[i].IsObject() || a.info[i].IsArray())
-    throw OpError("argument " + std::to_string(i) + " must be the geometry {n, c, o, size, kernel, stride, pad}");
+    throw OpError("argument " + std::to_string(i) + " must be the geometry {n, c, o, size, kernel, stride, pad, layout}");
   return a.info[i].As<Napi::Object>();
 }
 
@@ -53,6 +53,7 @@ ConvGeo convGeo(const Args &a, size_t i, bool deconv, bool vol) {
   g.deconv = deconv;
   g.n = numProp(o, "n"); g.c = numProp(o, "c"); g.o = numProp(o, "o");
   g.stride = numProp(o, "stride"); g.pad = numProp(o, "pad");
+  g.layout = layoutOf(o.Get("layout"), "geometry.layout");
   if (vol) {  // cubic kernels only: the primitive caches key on kh, kw
     if (k[0] != k[1] || k[1] != k[2]) throw OpError("a volume's kernel must be cubic, got " + shape({k[0], k[1], k[2]}));
     g.d = size[0]; g.h = size[1]; g.w = size[2];
@@ -78,7 +79,7 @@ static int64_t numel(const memory::dims &d) {
   return n;
 }
 
-static memory::desc actMd(const memory::dims &d, dt t) { return {d, t, actTag(d[1], (int)d.size())}; }
+static memory::desc actMd(ActLayout l, const memory::dims &d, dt t) { return {d, t, l.act(d[1], (int)d.size())}; }
 static memory::desc anyMd(const memory::dims &d, dt t) { return {d, t, tag::any}; }
 static memory::desc userWei(const ConvGeo &g) {
   return {g.wei(), dt::f32, g.vol ? (g.deconv ? tag::iodhw : tag::oidhw) : (g.deconv ? tag::iohw : tag::oihw)};
@@ -88,6 +89,8 @@ static memory::dims strides(const ConvGeo &g) { return memory::dims(g.rank(), g.
 static memory::dims pads(const ConvGeo &g) { return memory::dims(g.rank(), g.pad); }
 /** Cache-key entry telling volumes (their depth) from images (0). */
 static int64_t volKey(const ConvGeo &g) { return g.vol ? g.d : 0; }
+/** Cache-key entry of the activation layout. */
+static int64_t layoutKey(const ConvGeo &g) { return g.layout.blocked; }
 
 // Conv and deconv primitives have the same shape of API; Kind selects the family.
 struct ConvKind {
@@ -106,8 +109,8 @@ struct DeconvKind {
 /** How much of the layout choice jitOrAny leaves to the primitive. */
 enum Any { kOurs, kSmall, kAll };
 /** Our layout of an activation, or "any" (the primitive chooses; see jitOrAny). */
-static memory::desc act(const memory::dims &d, dt t, Any any) {
-  return any == kAll || (any == kSmall && !blockedC(d[1])) ? anyMd(d, t) : actMd(d, t);
+static memory::desc act(ActLayout l, const memory::dims &d, dt t, Any any) {
+  return any == kAll || (any == kSmall && !l.blockedC(d[1])) ? anyMd(d, t) : actMd(l, d, t);
 }
 
 static bool isRef(const dnnl::primitive_desc_base &pd) { return std::string(pd.impl_info_str()).rfind("ref", 0) == 0; }
@@ -120,9 +123,9 @@ static bool isRef(const dnnl::primitive_desc_base &pd) { return std::string(pd.i
  *  blocked: 0.45 ms instead of 1.0 for the whole choice, N16 96x96 bf16), then of all
  *  (kAll), and Stage reorders. */
 template <class Make>
-static auto jitOrAny(Make make) {
+static auto jitOrAny(ActLayout l, Make make) {
   auto pd = make(kOurs);
-  if (!blockedMode() || !isRef(pd)) return pd;
+  if (!l.blocked || !isRef(pd)) return pd;
   for (Any any : {kSmall, kAll}) {
     auto alt = make(any);
     if (!isRef(alt)) return alt;
@@ -180,12 +183,12 @@ size_t maxWinogradScratch() {
   return mb << 20;
 }
 
-/** The algorithm a conv of geometry g runs: Winograd where fp32WinogradTakes, in blocked mode
- *  (oneDNN's Winograd takes nChw16c only), else direct. */
+/** The algorithm a conv of geometry g runs: Winograd where fp32WinogradTakes, in the blocked
+ *  layout (oneDNN's Winograd takes nChw16c only), else direct. */
 template <class K>
 static algorithm algFor(const ConvGeo &g, bool bf16) {
   if constexpr (std::is_same_v<K, ConvKind>)
-    return blockedMode() && fp32WinogradTakes(g, bf16) ? algorithm::convolution_winograd : K::alg;
+    return g.layout.blocked && fp32WinogradTakes(g, bf16) ? algorithm::convolution_winograd : K::alg;
   return K::alg;
 }
 /** make(alg) (a primitive descriptor) with alg = algFor(g); with the direct algorithm instead
@@ -209,8 +212,8 @@ template <class K>
 static typename K::Fwd::primitive_desc fwdPd(const ConvGeo &g, bool bias, bool relu, dt t,
                                              prop_kind kind = prop_kind::forward_training, Any any = kOurs,
                                              algorithm alg = K::alg) {
-  typename K::Fwd::desc d(kind, alg, act(g.src(), t, any), anyMd(g.wei(), t),
-                          bias ? biasMd(g) : memory::desc(), act(g.dst(), t, any), strides(g), pads(g), pads(g));
+  typename K::Fwd::desc d(kind, alg, act(g.layout, g.src(), t, any), anyMd(g.wei(), t),
+                          bias ? biasMd(g) : memory::desc(), act(g.layout, g.dst(), t, any), strides(g), pads(g), pads(g));
   auto attr = baseAttr();
   if (relu) {
     dnnl::post_ops po;
@@ -250,11 +253,11 @@ struct FwdEntry {
   WeightIn wei;
   Stage x, y;
   void init(const ConvGeo &g, bool bias, bool relu, dt t, prop_kind kind, algorithm alg = K::alg) {
-    pd = jitOrAny([&](Any any) { return fwdPd<K>(g, bias, relu, t, kind, any, alg); });
+    pd = jitOrAny(g.layout, [&](Any any) { return fwdPd<K>(g, bias, relu, t, kind, any, alg); });
     prim = typename K::Fwd(pd);
     wei.init(userWei(g), pd.weights_desc());
-    x.init(actMd(g.src(), t), pd.src_desc(), true);
-    y.init(actMd(g.dst(), t), pd.dst_desc(), false);
+    x.init(actMd(g.layout, g.src(), t), pd.src_desc(), true);
+    y.init(actMd(g.layout, g.dst(), t), pd.dst_desc(), false);
   }
 };
 
@@ -368,7 +371,7 @@ static Napi::Value forward(const Args &a, bool deconv, bool vol = false) {
     for (int64_t i = 0; i < images; i++) headFwd(g, {image(x, i, xs, st.x), x.bf16}, w, b, {image(y, i, ys, st.y), y.bf16}, relu);
     return a.env().Undefined();
   }
-  if (!deconv && !g.vol && bf16WinogradTakes(g.c, g.o, g.h, g.w, g.kh == g.kw ? g.kh : 0, g.stride, g.pad, x.bf16)) {
+  if (!deconv && !g.vol && bf16WinogradTakes(g.layout, g.c, g.o, g.h, g.w, g.kh == g.kw ? g.kh : 0, g.stride, g.pad, x.bf16)) {
     // bf16 training's forward: the weights change every step, so they are transformed per call
     // (~0.1 ms for a 192 -> 32 layer), into a buffer shared by the layers of this shape.
     auto &tw = cached<TrainWinograd>(key("winogradFwd", {g.c, g.o}), [] { return new TrainWinograd(); });
@@ -378,7 +381,7 @@ static Napi::Value forward(const Args &a, bool deconv, bool vol = false) {
     winogradConv(x.as<bf16>(), st.x, y.as<bf16>(), st.y, g.n * images, g.h, g.w, tw.u, tw.bias.data(), relu);
     return a.env().Undefined();
   }
-  auto &e = cached<FwdEntry<K>>(key(a.op, {volKey(g), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, b != nullptr, relu, x.bf16, (int64_t)algFor<K>(g, x.bf16)}), [&] {
+  auto &e = cached<FwdEntry<K>>(key(a.op, {volKey(g), layoutKey(g), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, b != nullptr, relu, x.bf16, (int64_t)algFor<K>(g, x.bf16)}), [&] {
     auto *e = new FwdEntry<K>();
     withAlg<K>(g, x.bf16, [&](algorithm alg) { e->init(g, b != nullptr, relu, x.type(), prop_kind::forward_training, alg); return e->pd; });
     return e;
@@ -404,7 +407,7 @@ static Napi::Value backwardData(const Args &a, bool deconv, bool vol = false) {
   a.sameType({{"dy", dy}, {"dx", dx}});
   if (headBwdData(g, dy, w, dx)) return a.env().Undefined();
   if (!deconv && !g.vol && g.ho == g.h && g.wo == g.w &&
-      bf16WinogradTakes(g.o, g.c, g.h, g.w, g.kh == g.kw ? g.kh : 0, g.stride, g.pad, dy.bf16)) {
+      bf16WinogradTakes(g.layout, g.o, g.c, g.h, g.w, g.kh == g.kw ? g.kh : 0, g.stride, g.pad, dy.bf16)) {
     // The data gradient of a 3x3 stride-1 pad-1 conv is itself one: dx = conv(dy, w'), w'[c][o]
     // the kernel w[o][c] turned by 180 degrees; so bf16 training's backward runs Winograd too.
     auto &tw = cached<TrainWinograd>(key("winogradBwdData", {g.o, g.c}), [] { return new TrainWinograd(); });
@@ -420,11 +423,12 @@ static Napi::Value backwardData(const Args &a, bool deconv, bool vol = false) {
     return a.env().Undefined();
   }
   const dt t = dy.type();
-  auto &e = cached<BwdDEntry<K>>(key(a.op, {volKey(g), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, dy.bf16, (int64_t)algFor<K>(g, dy.bf16)}), [&] {
+  auto &e = cached<BwdDEntry<K>>(key(a.op, {volKey(g), layoutKey(g), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, dy.bf16, (int64_t)algFor<K>(g, dy.bf16)}), [&] {
     auto *e = new BwdDEntry<K>();
-    e->pd = withAlg<K>(g, dy.bf16, [&](algorithm alg) { return jitOrAny([&](Any any) {
+    e->pd = withAlg<K>(g, dy.bf16, [&](algorithm alg) { return jitOrAny(g.layout, [&](Any any) {
       auto hint = fwdPd<K>(g, false, false, t, prop_kind::forward_training, any, alg);
-      typename K::BwdD::desc d(alg, act(g.src(), t, any), anyMd(g.wei(), t), act(g.dst(), t, any), strides(g), pads(g), pads(g));
+      typename K::BwdD::desc d(alg, act(g.layout, g.src(), t, any), anyMd(g.wei(), t), act(g.layout, g.dst(), t, any),
+                               strides(g), pads(g), pads(g));
       typename K::BwdD::primitive_desc pd(d, baseAttr(), engine(), hint);
       // oneDNN 2.6's bf16 1x1 backward-data kernel returns wrong values on some small images
       // (measured: garbage on N2 C17->1 6x5, 13% error on N16 C32->16 6x6); the next
@@ -436,8 +440,8 @@ static Napi::Value backwardData(const Args &a, bool deconv, bool vol = false) {
     }); });
     e->prim = typename K::BwdD(e->pd);
     e->wei.init(userWei(g), e->pd.weights_desc());
-    e->dy.init(actMd(g.dst(), t), e->pd.diff_dst_desc(), true);
-    e->dx.init(actMd(g.src(), t), e->pd.diff_src_desc(), false);
+    e->dy.init(actMd(g.layout, g.dst(), t), e->pd.diff_dst_desc(), true);
+    e->dx.init(actMd(g.layout, g.src(), t), e->pd.diff_src_desc(), false);
     return e;
   });
   run(e.prim, e.pd, {{DNNL_ARG_DIFF_DST, e.dy.in(dy.p)},
@@ -504,20 +508,22 @@ static Napi::Value backwardWeights(const Args &a, bool deconv, bool vol = false)
   }
   const dt t = x.type();
   // Blocked dy: oneDNN's own bias gradient is cheap there (on NHWC it is not, see biasGrad).
-  const bool dnnlBias = db && blockedC(g.o);
-  auto &e = cached<BwdWEntry<K>>(key(a.op, {volKey(g), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, x.bf16, dnnlBias, (int64_t)algFor<K>(g, x.bf16)}), [&] {
+  const bool dnnlBias = db && g.layout.blockedC(g.o);
+  auto &e = cached<BwdWEntry<K>>(key(a.op, {volKey(g), layoutKey(g), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, x.bf16, dnnlBias, (int64_t)algFor<K>(g, x.bf16)}), [&] {
     auto *e = new BwdWEntry<K>();
-    e->pd = withAlg<K>(g, x.bf16, [&](algorithm alg) { return jitOrAny([&](Any any) {
+    e->pd = withAlg<K>(g, x.bf16, [&](algorithm alg) { return jitOrAny(g.layout, [&](Any any) {
       auto hint = fwdPd<K>(g, dnnlBias, false, t, prop_kind::forward_training, any, alg);
       // bf16: the weight gradient is still accumulated and returned in float32 (mixed precision)
       typename K::BwdW::desc d = dnnlBias
-          ? typename K::BwdW::desc(alg, act(g.src(), t, any), anyMd(g.wei(), dt::f32), biasMd(g), act(g.dst(), t, any), strides(g), pads(g), pads(g))
-          : typename K::BwdW::desc(alg, act(g.src(), t, any), anyMd(g.wei(), dt::f32), act(g.dst(), t, any), strides(g), pads(g), pads(g));
+          ? typename K::BwdW::desc(alg, act(g.layout, g.src(), t, any), anyMd(g.wei(), dt::f32), biasMd(g),
+                                   act(g.layout, g.dst(), t, any), strides(g), pads(g), pads(g))
+          : typename K::BwdW::desc(alg, act(g.layout, g.src(), t, any), anyMd(g.wei(), dt::f32),
+                                   act(g.layout, g.dst(), t, any), strides(g), pads(g), pads(g));
       return typename K::BwdW::primitive_desc(d, baseAttr(), engine(), hint);
     }); });
     e->prim = typename K::BwdW(e->pd);
-    e->x.init(actMd(g.src(), t), e->pd.src_desc(), true);
-    e->dy.init(actMd(g.dst(), t), e->pd.diff_dst_desc(), true);
+    e->x.init(actMd(g.layout, g.src(), t), e->pd.src_desc(), true);
+    e->dy.init(actMd(g.layout, g.dst(), t), e->pd.diff_dst_desc(), true);
     e->user = userWei(g);
     e->reorderOut = e->pd.diff_weights_desc() != e->user;
     if (e->reorderOut) {
@@ -601,8 +607,8 @@ static Napi::Value convBnFwd(const Args &a, bool vol) {
   Act y = a.act(7, span(g.n, ys, st.y), "y");
   a.sameType({{"x", x}, {"y", y}});
   const int64_t images = runsFor(g, st);
-  const bool wino = !g.vol && bf16WinogradTakes(g.c, g.o, g.h, g.w, g.kh == g.kw ? g.kh : 0, g.stride, g.pad, x.bf16);
-  FwdEntry<ConvKind> *e = wino ? nullptr : &cached<FwdEntry<ConvKind>>(key(a.op, {volKey(g), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, relu, x.bf16, (int64_t)algFor<ConvKind>(g, x.bf16)}), [&] {
+  const bool wino = !g.vol && bf16WinogradTakes(g.layout, g.c, g.o, g.h, g.w, g.kh == g.kw ? g.kh : 0, g.stride, g.pad, x.bf16);
+  FwdEntry<ConvKind> *e = wino ? nullptr : &cached<FwdEntry<ConvKind>>(key(a.op, {volKey(g), layoutKey(g), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, relu, x.bf16, (int64_t)algFor<ConvKind>(g, x.bf16)}), [&] {
     auto *e = new FwdEntry<ConvKind>();
     withAlg<ConvKind>(g, x.bf16, [&](algorithm alg) { e->init(g, true, relu, x.type(), prop_kind::forward_inference, alg); return e->pd; });
     return e;
@@ -653,8 +659,8 @@ static Napi::Value convBnFwd(const Args &a, bool vol) {
 // Args: convFwd(x, w, b|null, y, geometry, relu[, xStride, yStride])
 //       convBwdData(dy, w, dx, geometry)
 //       convBwdWeights(x, dy, dw, db|null, geometry)
-// geometry: {n, c, o, size: [h, w] or [d, h, w], kernel: the same rank, stride, pad}; 3 sizes run
-// the volume (3D) primitives. deconv*: the same, with c, o the transposed conv's in/out channels,
+// geometry: {n, c, o, size: [h, w] or [d, h, w], kernel: the same rank, stride, pad, layout: 'nhwc' |
+// 'blocked' (of x and y)}; 3 sizes run the volume (3D) primitives. deconv*: the same, with c, o the transposed conv's in/out channels,
 // kernel = stride = k, pad 0.
 void registerConv(Napi::Env env, Napi::Object ex) {
   def(env, ex, "convFwd", [](const Args &a) { return forward<ConvKind>(a, false, volGeo(a, 4)); });

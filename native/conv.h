@@ -10,6 +10,7 @@ struct ConvGeo {
   // Volumes (vol): a depth axis in front of h, cubic kernels (kd = kh = kw); 2D: all 1.
   bool vol = false;
   int64_t d = 1, kd = 1, dout = 1;
+  ActLayout layout{};  // of x and y (the geometry object's `layout`)
   memory::dims src() const { return vol ? memory::dims{n, c, d, h, w} : memory::dims{n, c, h, w}; }
   memory::dims dst() const { return vol ? memory::dims{n, o, dout, ho, wo} : memory::dims{n, o, ho, wo}; }
   // oneDNN's logical order for both kinds
@@ -21,8 +22,8 @@ struct ConvGeo {
   std::string str() const;
 };
 
-/** Reads the geometry object {n, c, o, size, kernel, stride, pad} at args[i] (vol: 3 sizes and
- *  a cubic kernel, else 2); checks the output size. */
+/** Reads the geometry object {n, c, o, size, kernel, stride, pad, layout} at args[i] (vol: 3 sizes
+ *  and a cubic kernel, else 2; layout 'nhwc' or 'blocked'); checks the output size. */
 ConvGeo convGeo(const Args &a, size_t i, bool deconv, bool vol = false);
 /** Whether the geometry object at args[i] is a volume's (size has 3 values). */
 bool volGeo(const Args &a, size_t i);

@@ -77,7 +77,7 @@ void runSlices(const ConvGeo &g, int64_t batch, const float *x, const float *dy,
 
 bool volumeWeightGradBySlices(const ConvGeo &g, Act x, Act dy, float *dw) {
   if (!g.vol || g.deconv || x.bf16 || g.stride != 1 || g.dout != g.d || g.ho != g.h || g.wo != g.w) return false;
-  if (blockedC(g.c) || blockedC(g.o)) return false;
+  if (g.layout.blockedC(g.c) || g.layout.blockedC(g.o)) return false;
   // Only where oneDNN's own 3D kernel is the slow one and its 2D kernel is not (decided once).
   const bool take = cached<bool>(key("convBwdW3dBySlices", {g.n, g.c, g.d, g.h, g.w, g.o, g.kh, g.pad}), [&] {
     const memory::desc x5({g.n, g.c, g.d, g.h, g.w}, dt::f32, tag::ndhwc), y5({g.n, g.o, g.d, g.h, g.w}, dt::f32, tag::ndhwc);

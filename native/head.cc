@@ -16,7 +16,7 @@
 namespace un {
 
 bool isHead(const ConvGeo &g) {
-  return !g.deconv && !g.vol && g.kh == 1 && g.kw == 1 && g.stride == 1 && g.pad == 0 && blockedC(g.c) && g.o < 16;
+  return !g.deconv && !g.vol && g.kh == 1 && g.kw == 1 && g.stride == 1 && g.pad == 0 && g.layout.blockedC(g.c) && g.o < 16;
 }
 
 /** The weights [O, C] as the kernel multiplies them (bf16-rounded for bf16 activations). */

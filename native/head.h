@@ -1,11 +1,11 @@
 // Segmentation heads (1x1 conv, blocked input, < 16 output channels): see head.cc. Each returns
-// false, doing nothing, when g is not such a head in blocked mode.
+// false, doing nothing, when g is not such a head (g.layout blocked, its input channels a multiple of 16).
 #pragma once
 #include "conv.h"
 
 namespace un {
 
-/** Whether g is such a head (in the current layout mode). */
+/** Whether g is such a head (in g's layout). */
 bool isHead(const ConvGeo &g);
 /** y = conv1x1(x, w) + b (ReLU if relu). */
 bool headFwd(const ConvGeo &g, Act x, const float *w, const float *b, Act y, bool relu);

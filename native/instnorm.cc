@@ -249,18 +249,19 @@ static void backward(const Geo &g, const T *x, const float *gamma, const float *
   }
 }
 
-static Geo geo(const Args &a, size_t i) {
+/** n, c, s from args[i..i+2]; the layout from args[layoutArg]. */
+static Geo geo(const Args &a, size_t i, size_t layoutArg) {
   Geo g{a.i64(i), a.i64(i + 1), a.i64(i + 2), false};
   if (g.n < 1 || g.c < 1 || g.s < 1) throw OpError("invalid shape: n " + std::to_string(g.n) + ", c " +
                                                    std::to_string(g.c) + ", spatial " + std::to_string(g.s));
-  g.blocked = blockedC(g.c);
+  g.blocked = a.layout(layoutArg).blockedC(g.c);
   return g;
 }
 
-// instnormFwd(x, gamma, beta, y, mean, rstd, n, c, s, eps, relu): mean and rstd [n*c] are
+// instnormFwd(x, gamma, beta, y, mean, rstd, n, c, s, eps, relu, layout): mean and rstd [n*c] are
 // written for the backward kernel. s: spatial positions per image (h*w or d*h*w).
 static Napi::Value fwdJs(const Args &a) {
-  const Geo g = geo(a, 6);
+  const Geo g = geo(a, 6, 11);
   Act x = a.act(0, g.size(), "x"), y = a.act(3, g.size(), "y");
   const float *gamma = a.f32(1, g.c, "gamma"), *beta = a.f32(2, g.c, "beta");
   float *mean = a.f32(4, g.n * g.c, "mean"), *rstd = a.f32(5, g.n * g.c, "rstd");
@@ -274,9 +275,9 @@ static Napi::Value fwdJs(const Args &a) {
   return a.env().Undefined();
 }
 
-// instnormBwd(x, gamma, mean, rstd, dy, y, dx, dgamma, dbeta, n, c, s, relu)
+// instnormBwd(x, gamma, mean, rstd, dy, y, dx, dgamma, dbeta, n, c, s, relu, layout)
 static Napi::Value bwdJs(const Args &a) {
-  const Geo g = geo(a, 9);
+  const Geo g = geo(a, 9, 13);
   Act x = a.act(0, g.size(), "x"), dy = a.act(4, g.size(), "dy"), y = a.act(5, g.size(), "y"), dx = a.act(6, g.size(), "dx");
   const float *gamma = a.f32(1, g.c, "gamma"), *mean = a.f32(2, g.n * g.c, "mean"), *rstd = a.f32(3, g.n * g.c, "rstd");
   float *dgamma = a.f32(7, g.c, "dgamma"), *dbeta = a.f32(8, g.c, "dbeta");

@@ -323,7 +323,7 @@ static void blockedConcatUp(const Geo &g, Act x, Act y, bool forward) {
   }
 }
 
-// concatUpFwd([x1..xk], x, y, n, c, [h, w], nearest, alignCorners[, inPlace, yStride, xStride]):
+// concatUpFwd([x1..xk], x, y, n, c, [h, w], nearest, alignCorners, layout[, inPlace, yStride, xStride]):
 // y [n,2h,2w, sum c_i + c] = concat(x1..xk, upsample2x(x)) along channels, in one pass over y
 // (k may be 0). Blocked layout only: inPlace > 0 says that y's first inPlace channels already
 // hold the parts (none are given then: in-place concatenation, engine/concat-views.ts), and
@@ -331,13 +331,14 @@ static void blockedConcatUp(const Geo &g, Act x, Act y, bool forward) {
 static Napi::Value concatUpFwd(const Args &a) {
   Geo g = geoUp(a, 0, "inputs");
   const auto opt = [&](size_t i) { return i < a.info.Length() && a.info[i].IsNumber() ? a.i64(i) : 0; };
-  const int64_t inPlace = opt(8);
-  g.yStride = opt(9), g.xStride = opt(10);
+  const ActLayout layout = a.layout(8);
+  const int64_t inPlace = opt(9);
+  g.yStride = opt(10), g.xStride = opt(11);
   if (inPlace || g.yStride || g.xStride) {
     if (!g.parts.acts.empty() && inPlace) throw OpError("inputs: parts given although in place");
     if (inPlace < 0 || g.yStride < 0 || g.xStride < 0) throw OpError("negative in-place channels or stride");
     g.O += inPlace, g.S += inPlace;
-    if (!blockedC(g.S) || !blockedC(g.c)) throw OpError("in-place or strided concat_up needs the blocked layout");
+    if (!layout.blockedC(g.S) || !layout.blockedC(g.c)) throw OpError("in-place or strided concat_up needs the blocked layout");
     if ((g.yStride && g.yStride < g.S * 4 * g.h * g.w) || (g.xStride && g.xStride < g.c * g.h * g.w))
       throw OpError("an image stride is below the image size");
   }
@@ -346,7 +347,7 @@ static Napi::Value concatUpFwd(const Args &a) {
   Act y = a.act(2, g.yStride ? (g.n - 1) * g.yStride + g.S * 4 * hw : g.n * g.S * 4 * hw, "y");
   a.sameType({{"x", x}, {"y", y}});
   sameTypes(a, g.parts, "inputs", "y", y);
-  if (blockedC(g.S)) blockedConcatUp(g, x, y, true);
+  if (layout.blockedC(g.S)) blockedConcatUp(g, x, y, true);
   else runFwd(g, x, y);
   return a.env().Undefined();
 }
@@ -514,7 +515,7 @@ static Napi::Value bwd(const Args &a) {
   return a.env().Undefined();
 }
 
-// concatUpBwd(dy, [dx1..dxk], dx, n, c, [h, w], nearest, alignCorners): the gradients of concatUpFwd's
+// concatUpBwd(dy, [dx1..dxk], dx, n, c, [h, w], nearest, alignCorners, layout): the gradients of concatUpFwd's
 // inputs, in one pass over dy: dx1..dxk are its leading channels, dx the up-sampling's gradient
 // of its last c channels, read in place.
 static Napi::Value concatUpBwd(const Args &a) {
@@ -522,7 +523,7 @@ static Napi::Value concatUpBwd(const Args &a) {
   Act dy = a.act(0, g.n * g.S * 4 * g.h * g.w, "dy"), dx = a.act(2, g.n * g.c * g.h * g.w, "dx");
   a.sameType({{"dy", dy}, {"dx", dx}});
   sameTypes(a, g.parts, "outputs", "dy", dy);
-  if (blockedC(g.S)) blockedConcatUp(g, dx, dy, false);
+  if (a.layout(8).blockedC(g.S)) blockedConcatUp(g, dx, dy, false);
   else runBwd(g, dy, dx);
   return a.env().Undefined();
 }

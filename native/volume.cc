@@ -304,10 +304,10 @@ Napi::Value upsample3dBwd(const Args &a) {
   return a.env().Undefined();
 }
 
-// concatUpFwd(xs, low, y, n, cl, [d, h, w], nearest, alignCorners) on volumes: y = concat(xs, upsample2x(low))
+// concatUpFwd(xs, low, y, n, cl, [d, h, w], nearest, alignCorners, layout) on volumes: y = concat(xs, upsample2x(low))
 // with the parts copied run by run and the up-sampling's last pass writing into y's last channels
 // (no temporary, no copy). Blocked where every channel count allows, else NDHWC (all tensors).
-// concatUpBwd(dy, dxs, dlow, n, cl, [d, h, w], nearest, alignCorners): the parts' runs copied out,
+// concatUpBwd(dy, dxs, dlow, n, cl, [d, h, w], nearest, alignCorners, layout): the parts' runs copied out,
 // the up-sampling's adjoint reading dy's last channels in place. (d, h, w: low's sides.)
 struct ConcatUpGeo {
   Vol low;
@@ -327,8 +327,9 @@ static ConcatUpGeo concatUpGeo(const Args &a, size_t i, const ActList &parts) {
   const int64_t d = s[0], h = s[1], w = s[2];
   if (g.n < 1 || g.cl < 1 || d < 1 || h < 1 || w < 1) throw OpError("invalid low input " + shape({g.n, g.cl, d, h, w}));
   // blocked only where every channel count allows (the JS side passes NDHWC tensors otherwise)
-  bool all = blockedC(g.cl) && blockedC(parts.ct);
-  for (auto c : parts.cs) all = all && blockedC(c);
+  const ActLayout layout = a.layout(i + 5);
+  bool all = layout.blockedC(g.cl) && layout.blockedC(parts.ct);
+  for (auto c : parts.cs) all = all && layout.blockedC(c);
   g.blocked = all;
   g.low = all ? Vol{g.n * g.cl / 16, 16, d, h, w} : Vol{g.n, g.cl, d, h, w};
   g.S = 8 * d * h * w;

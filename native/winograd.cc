@@ -33,9 +33,10 @@ void setWinogradEnabled(bool on) { gEnabled = on; }
 /** Images smaller than this on a side go to oneDNN (measured: see docs/engine.md). */
 static const int64_t kMinSide = envInt("UNETPP_WINOGRAD_MIN_SIDE", 12);
 
-bool bf16WinogradTakes(int64_t c, int64_t o, int64_t h, int64_t w, int64_t k, int64_t stride, int64_t pad, bool bf16) {
+bool bf16WinogradTakes(ActLayout layout, int64_t c, int64_t o, int64_t h, int64_t w, int64_t k, int64_t stride, int64_t pad,
+                       bool bf16) {
 #ifdef UN_WINOGRAD
-  return gEnabled && bf16 && blockedC(c) && blockedC(o) && o % 32 == 0 && k == 3 && stride == 1 && pad == 1 &&
+  return gEnabled && bf16 && layout.blockedC(c) && layout.blockedC(o) && o % 32 == 0 && k == 3 && stride == 1 && pad == 1 &&
          h % 2 == 0 && w % 2 == 0 && h >= kMinSide && w >= kMinSide;
 #else
   return false;

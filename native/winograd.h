@@ -11,11 +11,12 @@ struct WinogradWeights {
   std::vector<uint16_t> u;
 };
 
-/** Whether the Winograd kernel takes this conv: bf16, nChw16c in and out (C % 16, O % 32), 3x3,
+/** Whether the Winograd kernel takes this conv: bf16, nChw16c in and out (the blocked layout, C % 16, O % 32), 3x3,
  *  stride 1, pad 1, even H and W of at least minSide (smaller images measured slower than oneDNN's
  *  direct kernel), the CPU has AVX512_BF16 and it is enabled (UNETPP_WINOGRAD=0 or
  *  setWinograd(false) turns it off). */
-bool bf16WinogradTakes(int64_t c, int64_t o, int64_t h, int64_t w, int64_t k, int64_t stride, int64_t pad, bool bf16);
+bool bf16WinogradTakes(ActLayout layout, int64_t c, int64_t o, int64_t h, int64_t w, int64_t k, int64_t stride, int64_t pad,
+                       bool bf16);
 bool winogradEnabled();
 void setWinogradEnabled(bool on);
 

@@ -147,10 +147,10 @@ if (ONLY.includes('unetpp2d') && !done('unetpp2d')) {
     for (let z = 0; z < Z; z++) {
       const img = new Float32Array(2 * plane);
       for (let c = 0; c < 2; c++) img.set(v.image.subarray(c * Z * plane + z * plane, c * Z * plane + (z + 1) * plane), c * plane);
-      const p = predictor.predict({ data: img, channels: 2, height: Y, width: X });
+      const p = predictor.predict({ data: img, channels: 2, sizes: [Y, X] });
       for (let k = 0; k < 3; k++) out.set(p.data.subarray(k * plane, (k + 1) * plane), k * Z * plane + z * plane);
     }
-    return { data: out, classes: 3, depth: Z, height: Y, width: X };
+    return { data: out, channels: 3, sizes: [Z, Y, X] };
   }, facts(r));
 }
 console.log('brats: results in', results);

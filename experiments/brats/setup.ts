@@ -52,7 +52,7 @@ export async function openBrats() {
 /** A 3D model's test predictions (unetpp3d, unet3d and the peer's unetpp3d alike): windows of the patch, overlap 0.5. */
 export function volumePredictor(m: SegModel, backend: Backend): (v: LoadedVolume) => ProbMap {
   const predictor = createPredictor(m, { backend, tile: PATCH, overlap: 0.5 });
-  return (v) => predictor.predict({ data: v.image, channels: 2, depth: v.dims[2], height: v.dims[1], width: v.dims[0] });
+  return (v) => predictor.predict({ data: v.image, channels: 2, sizes: [v.dims[2], v.dims[1], v.dims[0]] });
 }
 
 export interface TestRow { id: string; ms: number; dice: number[]; hd95: (number | undefined)[]; meanDice: number }

@@ -8,6 +8,7 @@ import { crop } from '../../src/data/images/transforms.js';
 import { scoreRow, summarize } from '../../src/metrics/index.js';
 import { createPredictor, type PredictorOptions } from '../../src/infer/predict.js';
 import { scoreImage } from '../../src/infer/evaluate.js';
+import { imageField } from '../../src/infer/grid.js';
 import type { InferenceMode, SegModel } from '../../src/models/model.js';
 import { Rng } from '../../src/data/rng.js';
 import type { SetScores, Stat } from './legacy-results.js';
@@ -28,7 +29,7 @@ export function scoreCases(model: SegModel, samples: LoadedSample[], backend: Ba
 
 function caseRows(model: SegModel, samples: LoadedSample[], backend: Backend, opts: ScoreOptions) {
   const predictor = createPredictor(model, { ...opts, backend, batch: 1 });
-  const score = (s: LoadedSample) => scoreImage(predictor.predict(s.image), s.mask.data, s.mask.channels, 'sigmoid', { hd95: false });
+  const score = (s: LoadedSample) => scoreImage(predictor.predict(imageField(s.image)), s.mask.data, s.mask.channels, 'sigmoid', { hd95: false });
   return samples.map((s) => score(s).mean);
 }
 

@@ -165,15 +165,17 @@ export function foregroundLocations(labels: Uint8Array, spec: LabelSpec, max = 1
  * training labels did: softmax classes -> the argmax's value (0 = background); sigmoid classes
  * -> the value of the most probable plane above the threshold (as labelMap below); regions, which may
  * overlap (BraTS's) -> the value whose planes are exactly the planes above the threshold
- * (BraTS: enhancing + core + whole -> 4), else the closest one.
+ * (BraTS: enhancing + core + whole -> 4), else the closest one. p: the planes (a probability
+ * field's channels, [channels, ...sizes]).
  */
-export function labelsFromPlanes(p: { data: ArrayLike<number>; classes: number }, spec: LabelSpec, threshold = 0.5): Uint8Array {
-  const n = p.data.length / p.classes, out = new Uint8Array(n);
+export function labelsFromPlanes(p: { data: ArrayLike<number>; channels: number }, spec: LabelSpec,
+                                 threshold = 0.5): Uint8Array {
+  const n = p.data.length / p.channels, out = new Uint8Array(n);
   if (spec.kind === 'classes') {
     const off = spec.background ? 1 : 0;
     for (let i = 0; i < n; i++) {
       let best = 0;
-      for (let k = 1; k < p.classes; k++) if (p.data[k * n + i] > p.data[best * n + i]) best = k;
+      for (let k = 1; k < p.channels; k++) if (p.data[k * n + i] > p.data[best * n + i]) best = k;
       out[i] = spec.background ? (best === 0 ? 0 : spec.values[best - 1]) : p.data[best * n + i] > threshold ? spec.values[best - off] : 0;
     }
     return out;
@@ -191,7 +193,7 @@ export function labelsFromPlanes(p: { data: ArrayLike<number>; classes: number }
   };
   for (let i = 0; i < n; i++) {
     let set = 0;
-    for (let k = 0; k < p.classes; k++) if (p.data[k * n + i] > threshold) set |= 1 << k;
+    for (let k = 0; k < p.channels; k++) if (p.data[k * n + i] > threshold) set |= 1 << k;
     let v = valueFor.get(set);
     if (v === undefined) valueFor.set(set, (v = set === 0 ? 0 : pick(set)));
     out[i] = v;
@@ -204,8 +206,9 @@ export function labelsFromPlanes(p: { data: ArrayLike<number>; classes: number }
  * class, 1 where p > t; softmax classes, the argmax (0 = background); per-class sigmoids, the
  * most probable class above t, else 0 (class k is label k + 1).
  */
-export function labelMap(p: { data: ArrayLike<number>; classes: number }, multiclass: 'softmax' | 'sigmoid' = 'softmax', t = 0.5): Uint8Array {
-  return labelsFromPlanes(p, defaultLabelSpec(p.classes, multiclass === 'softmax' && p.classes > 1), t);
+export function labelMap(p: { data: ArrayLike<number>; channels: number }, multiclass: 'softmax' | 'sigmoid' = 'softmax',
+                         t = 0.5): Uint8Array {
+  return labelsFromPlanes(p, defaultLabelSpec(p.channels, multiclass === 'softmax' && p.channels > 1), t);
 }
 
 const popcount = (x: number) => { let c = 0; for (; x; x &= x - 1) c++; return c; };

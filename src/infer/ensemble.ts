@@ -1,6 +1,7 @@
 // A fold ensemble as one Predictor: the mean of the members' probabilities (as nnU-Net
 // combines its cross-validation folds). Members must agree on channels and classes.
-import type { InputImage, Predictor, ProbMap, RunOptions } from './predict.js';
+import type { Field } from './grid.js';
+import type { Predictor, ProbMap, RunOptions } from './predict.js';
 
 export function createEnsemble(members: Predictor[]): Predictor {
   if (!members.length) throw new Error('ensemble: no models');
@@ -17,7 +18,7 @@ export function createEnsemble(members: Predictor[]): Predictor {
     for (let i = 0; i < out.length; i++) out[i] /= maps.length;
     return { ...maps[0], data: out };
   };
-  const predictMany = (imgs: InputImage[], o?: RunOptions): ProbMap[] => {
+  const predictMany = (imgs: Field[], o?: RunOptions): ProbMap[] => {
     const per = members.map((m) => m.predictMany(imgs, o));
     return imgs.map((_, i) => mean(per.map((p) => p[i])));
   };

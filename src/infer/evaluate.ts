@@ -34,23 +34,23 @@ export interface Evaluation {
 /** Scores one prediction against K' ground-truth planes (a softmax model's background channel is left out). */
 export function scoreImage(p: ProbMap, truth: Float32Array, truthClasses: number, multiclass: 'softmax' | 'sigmoid', opts: { threshold?: number; hd95?: boolean } = {}):
   { mean: ImageScores; perClass: ImageScores[] } {
-  const { height: H, width: W } = p;
+  const [H, W] = p.sizes;
   const so = { threshold: opts.threshold ?? 0.5, hd95: opts.hd95 };
-  if (p.classes === 1) {
+  if (p.channels === 1) {
     if (truthClasses !== 1) throw new Error(`the model has 1 class, the dataset ${truthClasses}`);
     const s = binaryScores(p.data, truth, [W, H], so);
     return { mean: s, perClass: [s] };
   }
   if (multiclass === 'sigmoid') {
-    if (truthClasses !== p.classes) throw new Error(`the model has ${p.classes} classes, the dataset ${truthClasses}`);
-    return multiClassScores(p.data, truth, p.classes, [W, H], so);
+    if (truthClasses !== p.channels) throw new Error(`the model has ${p.channels} classes, the dataset ${truthClasses}`);
+    return multiClassScores(p.data, truth, p.channels, [W, H], so);
   }
   // softmax: argmax masks; channel 0 is background when the dataset has one class fewer
   const masks = binaryMasks(p, 'softmax', so.threshold);
   const plane = H * W;
-  if (truthClasses === p.classes - 1) return multiClassScores(masks.subarray(plane), truth, truthClasses, [W, H], { ...so, threshold: 0.5 });
-  if (truthClasses === p.classes) return multiClassScores(masks, truth, truthClasses, [W, H], { ...so, threshold: 0.5 });
-  throw new Error(`the model has ${p.classes} softmax classes, the dataset ${truthClasses} (expected ${p.classes - 1} or ${p.classes})`);
+  if (truthClasses === p.channels - 1) return multiClassScores(masks.subarray(plane), truth, truthClasses, [W, H], { ...so, threshold: 0.5 });
+  if (truthClasses === p.channels) return multiClassScores(masks, truth, truthClasses, [W, H], { ...so, threshold: 0.5 });
+  throw new Error(`the model has ${p.channels} softmax classes, the dataset ${truthClasses} (expected ${p.channels - 1} or ${p.channels})`);
 }
 
 export async function evaluateFolder(entry: ModelEntry, cache: PredictorCache, dir: string, opts: EvaluateOptions = {}): Promise<Evaluation> {

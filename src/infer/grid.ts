@@ -31,3 +31,9 @@ export const volumeOf = (sizes: readonly number[]) => sizes.reduce((a, b) => a *
 
 /** A field of any spatial rank: data [channels, ...sizes] (images [C, H, W], volumes [C, D, H, W]). */
 export interface Field { data: ArrayLike<number>; channels: number; sizes: number[] }
+
+/** An image's CHW planes (as images are read: width and height named) as a field; no copy. */
+export function imageField<D extends ArrayLike<number>>(img: { data: D; channels: number; height: number; width: number }):
+  Field & { data: D } {
+  return { data: img.data, channels: img.channels, sizes: [img.height, img.width] };
+}

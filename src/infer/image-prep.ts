@@ -4,6 +4,7 @@
 import type { Image } from '../data/images/read-image.js';
 import { normalize, resizeBilinear, type Normalize } from '../data/images/transforms.js';
 import type { Predictor, ProbMap } from './predict.js';
+import { imageField, volumeOf } from './grid.js';
 import { labelMap } from '../data/labels.js';
 
 export interface ImagePrep {
@@ -30,20 +31,21 @@ export function prepareImage(img: Image, opts: ImagePrep = {}): Image {
 /** Probabilities back at the image's own size (undoes prepareImage's resize). */
 export function restoreSize(p: ProbMap, img: Image, opts: ImagePrep = {}): ProbMap {
   if (!opts.resize) return p;
-  const back = resizeBilinear(p.data, p.classes, p.height, p.width, img.height, img.width);
-  return { data: back, classes: p.classes, height: img.height, width: img.width };
+  const [h, w] = p.sizes;
+  const data = resizeBilinear(p.data, p.channels, h, w, img.height, img.width);
+  return { data, channels: p.channels, sizes: [img.height, img.width] };
 }
 
 /** Probabilities for an image at its own size, with the optional resize and normalisation. */
 export function predictImage(predictor: Predictor, img: Image, opts: ImagePrep = {}): ProbMap {
-  return restoreSize(predictor.predict(prepareImage(img, opts)), img, opts);
+  return restoreSize(predictor.predict(imageField(prepareImage(img, opts))), img, opts);
 }
 
 /** One 0/1 plane per model output channel: thresholded (one class, sigmoid) or argmax (softmax). */
 export function binaryMasks(p: ProbMap, multiclass: 'softmax' | 'sigmoid' = 'softmax', t = 0.5): Uint8Array {
-  const plane = p.height * p.width;
-  const out = new Uint8Array(p.classes * plane);
-  if (p.classes > 1 && multiclass === 'softmax') {
+  const plane = volumeOf(p.sizes);
+  const out = new Uint8Array(p.channels * plane);
+  if (p.channels > 1 && multiclass === 'softmax') {
     const labels = labelMap(p, 'softmax', t);
     for (let i = 0; i < plane; i++) out[labels[i] * plane + i] = 1;
   } else {

@@ -1,7 +1,8 @@
 // `unetpp/infer`: prediction (images and volumes, tiles, TTA, ensembles), post-processing, evaluation.
 export { createPredictor, threshold } from './predict.js';
 export { labelMap } from '../data/labels.js';
-export type { PredictorOptions, Predictor, ProbMap, InputImage } from './predict.js';
+export type { PredictorOptions, Predictor, ProbMap } from './predict.js';
+export { imageField, type Field } from './grid.js';
 export { predictImageFile, predictPaths, predictVolume, listInputs } from './files.js';
 export { predictInput, predictWith, inputFromPaths, InputError } from './predict-input.js';
 export type { PredictInput, PredictInputOptions, Prediction, ImagePrediction, VolumePrediction } from './predict-input.js';

@@ -21,7 +21,8 @@ import { expandPlanes, labelsFromPlanes } from '../data/labels.js';
 import type { Normalize } from '../data/images/transforms.js';
 import type { CheckpointMeta } from '../io/checkpoint-meta.js';
 import { applyPostprocess } from './postprocess.js';
-import type { InputImage, Predictor, ProbMap } from './predict.js';
+import type { Predictor, ProbMap } from './predict.js';
+import { imageField, type Field } from './grid.js';
 import { prepareImage, restoreSize, binaryMasks, type ImagePrep } from './image-prep.js';
 import { PredictorCache, PredictorOptionError, type PredictorSettings } from './predictor-cache.js';
 import type { ModelEntry } from './model-entry.js';
@@ -53,7 +54,7 @@ export interface NetworkJob {
   predictor: Predictor;
   /** The predictor's cache key (the same key: the same model and options). */
   key: string;
-  input: InputImage;
+  input: Field;
   /** Images may share a run with others of their size; slices and volumes run alone. */
   batchable: boolean;
 }
@@ -130,7 +131,7 @@ interface Ctx {
   o: PredictInputOptions;
   t0: number;
   /** Runs the network; errors of the default runner name the input. */
-  run(input: InputImage, batchable: boolean, label: string, what?: string): Promise<ProbMap>;
+  run(input: Field, batchable: boolean, label: string, what?: string): Promise<ProbMap>;
 }
 
 export async function predictInput(entry: ModelEntry, cache: PredictorCache, input: PredictInput,
@@ -213,7 +214,7 @@ async function predictImageInput(ctx: Ctx, input: ImageInputs): Promise<ImagePre
   }
   o.onDecoded?.({ width: img.width, height: img.height });
   const prep = imagePrep(meta, o);
-  const probs = restoreSize(await ctx.run(prepareImage(img, prep), true, label), img, prep);
+  const probs = restoreSize(await ctx.run(imageField(prepareImage(img, prep)), true, label), img, prep);
   const t = o.threshold ?? 0.5;
   const { width: W, height: H } = img;
   const labels = postprocessLabels(ctx, labelsFromPlanes(probs, meta.labels, t), [W, H]);
@@ -260,14 +261,14 @@ async function predict3d(ctx: Ctx, v: LoadedVolume, onSource: boolean, label = v
   if (v.channels !== C) throw mismatch(`the volume has ${v.channels} channel(s), the model takes ${C}`);
   const [X, Y, Z] = v.dims;
   o.onDecoded?.({ width: X, height: Y, depth: Z });
-  const probs = await ctx.run({ data: v.image, channels: v.channels, depth: Z, height: Y, width: X }, false, label);
+  const probs = await ctx.run({ data: v.image, channels: v.channels, sizes: [Z, Y, X] }, false, label);
   const onGrid = postprocessLabels(ctx, labelsFromPlanes(probs, meta.labels, o.threshold ?? 0.5), v.dims);
   const grid = onSource ? v.source : { dims: v.dims, spacing: v.spacing, affine: v.affine };
   const labels = onSource ? toSourceGrid(onGrid, 1, v, 'nearest') : onGrid;
   return {
     kind: 'volume', model: 3, dims: grid.dims, spacing: grid.spacing, affine: grid.affine, labels, probs,
     foreground: foregroundOf(labels), encoded: o.encode === false ? undefined : niftiLabels(labels, grid),
-    sourceProbabilities: () => (onSource ? toSourceGrid(probs.data, probs.classes, v, 'linear') : probs.data),
+    sourceProbabilities: () => (onSource ? toSourceGrid(probs.data, probs.channels, v, 'linear') : probs.data),
     ms: performance.now() - ctx.t0,
   };
 }
@@ -304,7 +305,8 @@ async function predictSlices(ctx: Ctx, paths: string[]): Promise<VolumePredictio
     const data = new Float32Array(C * plane);
     planes.forEach((p, c) => data.set(p.subarray(z * plane, (z + 1) * plane), c * plane));
     const img: Image = { width: X, height: Y, channels: C, data };
-    const p = restoreSize(await ctx.run(prepareImage(img, prep), false, paths[0], `slice ${z}: prediction failed`), img, prep);
+    const slice = imageField(prepareImage(img, prep));
+    const p = restoreSize(await ctx.run(slice, false, paths[0], `slice ${z}: prediction failed`), img, prep);
     onGrid.set(labelsFromPlanes(p, meta.labels, t), z * plane);
     for (let k = 0; k < K; k++) probs.set(p.data.subarray(k * plane, (k + 1) * plane), k * n + z * plane);
     await new Promise((r) => setImmediate(r)); // let timers and I/O run between slices (services)
@@ -312,7 +314,7 @@ async function predictSlices(ctx: Ctx, paths: string[]): Promise<VolumePredictio
   const grid = { dims: [X, Y, Z] as [number, number, number], spacing: vols[0].spacing, affine: vols[0].affine };
   const labels = postprocessLabels(ctx, onGrid, grid.dims);
   return {
-    kind: 'volume', model: 2, ...grid, labels, probs: { data: probs, classes: K, depth: Z, height: Y, width: X },
+    kind: 'volume', model: 2, ...grid, labels, probs: { data: probs, channels: K, sizes: [Z, Y, X] },
     foreground: foregroundOf(labels), encoded: o.encode === false ? undefined : niftiLabels(labels, grid),
     sourceProbabilities: () => probs, ms: performance.now() - ctx.t0,
   };

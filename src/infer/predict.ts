@@ -16,7 +16,7 @@ import { paddingFor } from './pad.js';
 import { tileLayout, type BlendKind } from './tiles.js';
 import { allFlips } from './tta.js';
 import { slideSync } from './sliding.js';
-import { volumeOf } from './grid.js';
+import { volumeOf, type Field } from './grid.js';
 import { defaultMemoryBudget, gib } from './memory.js';
 import type { StopSignal } from '../util/stop.js';
 
@@ -71,12 +71,9 @@ export function describeTiling(t: Tiling, ...sizes: number[]): string {
     ` (${t.reason === 'budget' ? 'to fit the memory budget' : 'as asked'}; ${est})`;
 }
 
-/** Input: CHW planes of an image, or C x D x H x W of a volume (depth set), values as the
- *  model was trained on. */
-export interface InputImage { data: ArrayLike<number>; channels: number; height: number; width: number; depth?: number }
-
-/** Probabilities [classes, (depth,) height, width]; tiling says how they were computed. */
-export interface ProbMap { data: Float32Array; classes: number; height: number; width: number; depth?: number; tiling?: Tiling }
+/** Probabilities: a field of the model's classes (channels), [classes, ...sizes] at the input's sizes;
+ *  tiling says how they were computed. */
+export interface ProbMap extends Field { data: Float32Array; tiling?: Tiling }
 
 /** Per call: `signal` is checked between windows and between the network's layers; once it is
  *  aborted the call throws its reason (a service's timeout, a client gone), and its buffers are dropped. */
@@ -87,10 +84,12 @@ export interface Predictor {
    *  weights: later changes to the model given to createPredictor are not seen. */
   readonly model: SegModel;
   readonly classes: number;
-  predict(img: InputImage, run?: RunOptions): ProbMap;
+  /** Probabilities for a field of the model's rank: sizes [height, width] of an image or [depth,
+   *  height, width] of a volume, its channels the model's input channels, values as it was trained on. */
+  predict(input: Field, run?: RunOptions): ProbMap;
   /** Several inputs of one size through shared network runs (a service's micro-batch): one
    *  input gives exactly predict(input); n inputs run up to n times as many windows per run. */
-  predictMany(imgs: InputImage[], run?: RunOptions): ProbMap[];
+  predictMany(inputs: Field[], run?: RunOptions): ProbMap[];
   /** Number of plans compiled so far (one per window batch shape). */
   readonly plansCompiled: number;
   /** Bytes the plans held now take (their activation arenas). */
@@ -200,15 +199,15 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
   let lastTiling = '';
   /** Images (or volumes) of one size through shared network runs: a service's micro-batch.
    *  One input is exactly predict(input); n inputs run up to n times as many windows a run. */
-  const run = (imgs: InputImage[], signal?: StopSignal): ProbMap[] => {
+  const run = (imgs: Field[], signal?: StopSignal): ProbMap[] => {
     const { channels } = imgs[0];
-    const sizes = imgs[0].depth === undefined ? [imgs[0].height, imgs[0].width] : [imgs[0].depth, imgs[0].height, imgs[0].width];
+    const sizes = [...imgs[0].sizes];
     if (sizes.length !== rank)
       throw new Error(rank === 2 ? 'the model is 2D and the input is a volume: predict it slice by slice (predictVolume, or --dims 2 in the CLI)'
-        : 'the model is 3D and the input is an image: give a volume (depth set)');
+        : 'the model is 3D and the input is an image: give a volume (sizes [depth, height, width])');
     if (channels !== C) throw new Error(`${rank === 2 ? 'image' : 'volume'} has ${channels} channels, the model expects ${C}`);
     for (const img of imgs) {
-      const s = img.depth === undefined ? [img.height, img.width] : [img.depth, img.height, img.width];
+      const s = img.sizes;
       if (s.join('x') !== sizes.join('x')) throw new Error(`predictMany: inputs of one batch must share a size (${s.join('x')} vs ${sizes.join('x')})`);
       if (img.channels !== C || img.data.length !== C * volumeOf(sizes)) throw new Error(`input data has ${img.data.length} values, expected ${[C, ...sizes].join('x')}`);
     }
@@ -232,13 +231,10 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
     const plan = planFor(slots, win, budget);
     const slide = { channels: C, classes: K, sizes, pad, layout, flips, batch: slots, slots, signal };
     const maps = slideSync(imgs.map((img) => img.data), slide, ({ feed }) => plan.runToHost({ x: feed }, signal)[0]);
-    return maps.map((data, n) => {
-      const img = imgs[n];
-      return { data, classes: K, height: img.height, width: img.width, ...(img.depth === undefined ? {} : { depth: img.depth }), tiling };
-    });
+    return maps.map((data) => ({ data, channels: K, sizes: [...sizes], tiling }));
   };
-  const predict = (img: InputImage, o?: RunOptions): ProbMap => run([img], o?.signal)[0];
-  const predictMany = (imgs: InputImage[], o?: RunOptions): ProbMap[] => (imgs.length ? run(imgs, o?.signal) : []);
+  const predict = (input: Field, o?: RunOptions): ProbMap => run([input], o?.signal)[0];
+  const predictMany = (inputs: Field[], o?: RunOptions): ProbMap[] => (inputs.length ? run(inputs, o?.signal) : []);
 
   const releasePlans = () => { for (const p of plans.values()) p.dispose(); plans.clear(); };
   return {

@@ -45,7 +45,7 @@ export async function writePrediction(p: Prediction, outDir: string, stem: strin
     await writeFileAtomic(outputs[0], p.encoded ?? niftiLabels(p.labels, p));
     if (o.probabilities) {
       outputs.push(join(outDir, `${stem}_prob.nii.gz`));
-      const probs = { dims: p.dims, spacing: p.spacing, affine: p.affine, data: p.sourceProbabilities(), channels: p.probs.classes };
+      const probs = { dims: p.dims, spacing: p.spacing, affine: p.affine, data: p.sourceProbabilities(), channels: p.probs.channels };
       await writeNifti(outputs[1], probs, { datatype: 'float32' });
     }
     return outputs;

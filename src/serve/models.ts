@@ -51,7 +51,7 @@ export class ModelRegistry {
       const [h, w] = input.resize;
       const c = m.entry.meta.model.inChannels;
       const { predictor } = this.cache.get(m.entry, settings);
-      const blank = () => ({ data: new Float32Array(c * h * w), channels: c, height: h, width: w });
+      const blank = () => ({ data: new Float32Array(c * h * w), channels: c, sizes: [h, w] });
       for (let n = 1; n <= maxBatch; n *= 2) predictor.predictMany(Array.from({ length: n }, blank));
       done.push(`${m.name} at ${h}x${w}`);
     }

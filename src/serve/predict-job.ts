@@ -58,7 +58,7 @@ export async function runPredictJob(models: ModelRegistry, batcher: MicroBatcher
           throw new HttpError(413, 'too_large', `${name}: ${width}x${height} is more than max-pixels ${job.maxPixels}`);
       },
       network: ({ predictor, key, input, batchable }) => {
-        const size = `${input.channels}x${input.height}x${input.width}`;
+        const size = [input.channels, ...input.sizes].join('x');
         const batchKey = batchable ? `${served.name}|${key}|${size}` : `request-${id}`;
         onInput?.(input);
         const runBatch = (inputs: typeof input[], batchStop?: StopSignal) => predictor.predictMany(inputs, { signal: batchStop });
@@ -73,7 +73,7 @@ export async function runPredictJob(models: ModelRegistry, batcher: MicroBatcher
     }
     const { width, height, encoded } = pred;
     if (job.encode) return { kind: 'image', width, height, encoded };
-    const probs = job.probabilities ? { data: pred.probs.data, classes: pred.probs.classes } : undefined;
+    const probs = job.probabilities ? { data: pred.probs.data, classes: pred.probs.channels } : undefined;
     return { kind: 'image', width, height, masks: pred.masks, probs };
   } catch (e) {
     if (!(e instanceof InputError)) throw e;

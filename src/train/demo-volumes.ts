@@ -65,7 +65,7 @@ export async function runVolumeDemo(o: VolumeDemoOptions): Promise<VolumeDemoRes
   let prediction = '';
   for (const v of of('test')) {
     const [X, Y, Z] = v.dims;
-    const p = predictor.predict({ data: v.image, channels: 1, depth: Z, height: Y, width: X });
+    const p = predictor.predict({ data: v.image, channels: 1, sizes: [Z, Y, X] });
     const s = volumeDice(p, v, D.labels);
     dice += s.dice / of('test').length;
     iou += s.iou / of('test').length;

@@ -6,6 +6,7 @@ import { syntheticNuclei } from '../data/images/synthetic.js';
 import { SegModel } from '../models/model.js';
 import type { ModelConfig } from '../models/config.js';
 import { createPredictor } from '../infer/predict.js';
+import { imageField } from '../infer/grid.js';
 import { loadModel } from '../io/checkpoint.js';
 import { resolveBackend, type BackendChoice } from './backend.js';
 import type { Precision } from '../engine/backend.js';
@@ -68,7 +69,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   // Score and draw with the best checkpoint, through the prediction API (accurate mode).
   const best = loadModel(r.bestPath);
   const predictor = createPredictor(best, { backend, mode: 'accurate', batch: 1 });
-  const probs = data.val.map((s) => predictor.predict(s.image).data);
+  const probs = data.val.map((s) => predictor.predict(imageField(s.image)).data);
   // Scored again end to end (reloaded checkpoint, prediction API): equals the trainer's best epoch.
   const scores = probs.map((p, i) => binaryScores(p, data.val[i].mask.data, [DEMO.size, DEMO.size], { hd95: false }));
   const iou = scores.reduce((a, b) => a + b.iou, 0) / scores.length;

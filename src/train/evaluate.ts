@@ -91,7 +91,7 @@ export async function validateInWindows(model: SegModel, val: LoadedSample[],
   for (const s of val) {
     const { width: w, height: h, channels: c } = s.image;
     const data = o.normalize && o.normalize.kind !== 'none' ? normalize(s.image.data.slice(), c, h * w, o.normalize) : s.image.data;
-    const p = predictor.predict({ data, channels: c, height: h, width: w });
+    const p = predictor.predict({ data, channels: c, sizes: [h, w] });
     const k = s.mask.channels;
     const r = softmax ? multiClassScores(p.data, s.mask.data, k, [w, h], { hd95: false, background: 0 }).mean
       : batchScores(p.data, s.mask.data, 1, k, [w, h], { hd95: false })[0];

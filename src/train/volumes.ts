@@ -62,7 +62,7 @@ export async function validateVolumes(model: SegModel, val: VolumeSource, o: { b
   for (let i = 0; i < val.length; i++) {
     const v = await val.get(i);
     const [X, Y, Z] = v.dims;
-    const p = predictor.predict({ data: v.image, channels: v.channels, depth: Z, height: Y, width: X });
+    const p = predictor.predict({ data: v.image, channels: v.channels, sizes: [Z, Y, X] });
     const s = volumeDice(p, v, o.labels);
     dice += s.dice;
     iou += s.iou;

@@ -85,7 +85,7 @@ test('cv here, killed and resumed; the same folds as queue jobs on a worker give
 test('an ensemble predicts the mean of its members\' probabilities', () => {
   const backend = getBackend('reference', 'fp32', 'infer');
   const members = [1, 2, 3].map((seed) => createPredictor(new SegModel({ inChannels: 1, deepSupervision: true, filters: [4, 8, 16], seed }), { backend }));
-  const img = { data: Float32Array.from({ length: 20 * 12 }, (_, i) => Math.sin(i)), channels: 1, height: 12, width: 20 };
+  const img = { data: Float32Array.from({ length: 20 * 12 }, (_, i) => Math.sin(i)), channels: 1, sizes: [12, 20] };
   const e = createEnsemble(members).predict(img);
   const ps = members.map((m) => m.predict(img).data);
   for (let i = 0; i < e.data.length; i++) assert.equal(e.data[i], Math.fround(Math.fround(Math.fround(ps[0][i] + ps[1][i]) + ps[2][i]) / 3));

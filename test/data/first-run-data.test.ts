@@ -60,7 +60,7 @@ test('label values outside the spec: an error naming the file and --other by def
   assert.deepEqual(Array.from(expandPlanes(map, ign)), [1, 0, 0, 0, 0, /* liver */ 0, 1, 0, 1, 0]);
   assert.deepEqual(Array.from(ignoreMask(map, ign)), [0, 0, 1, 0, 1]);
   // predictions only ever hold the spec's values
-  const probs = { data: Float32Array.from([0.9, 0.2, 0.6, 0.1, 0.3, 0.1, 0.8, 0.4, 0.9, 0.7]), classes: 2 };
+  const probs = { data: Float32Array.from([0.9, 0.2, 0.6, 0.1, 0.3, 0.1, 0.8, 0.4, 0.9, 0.7]), channels: 2 };
   assert.deepEqual(Array.from(labelsFromPlanes(probs, ign)), [0, 5, 0, 5, 5]);
   // metrics: ignored voxels count for no class (here a false positive at voxel 4 is forgiven)
   const pred = Uint8Array.from([0, 5, 0, 5, 5]);

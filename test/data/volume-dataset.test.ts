@@ -166,15 +166,15 @@ test('labelsFromPlanes inverts expandPlanes (classes, softmax, binary, regions);
   for (const [spec, values] of cases) {
     const labels = Uint8Array.from({ length: 500 }, (_, i) => values[(i * 7 + (i >> 3)) % values.length]);
     const planes = expandPlanes(labels, spec); // 0/1 planes as probabilities
-    const got = labelsFromPlanes({ data: planes, classes: planes.length / labels.length }, spec);
+    const got = labelsFromPlanes({ data: planes, channels: planes.length / labels.length }, spec);
     assert.deepEqual([...got], [...labels], JSON.stringify(spec));
   }
   // two sigmoid class planes above the threshold: the more probable one's value, as labelMap
   const p = Float32Array.from([0.7, 0.6, 0.2, /* plane 2 */ 0.9, 0.55, 0.3]);
-  assert.deepEqual([...labelsFromPlanes({ data: p, classes: 2 }, { kind: 'classes', values: [3, 9] })], [9, 3, 0]);
+  assert.deepEqual([...labelsFromPlanes({ data: p, channels: 2 }, { kind: 'classes', values: [3, 9] })], [9, 3, 0]);
   // regions: whole + core above, enhancing below -> 1 (necrosis); whole alone -> 2 (oedema)
   const r = Float32Array.from([0.9, 0.8, /* core */ 0.8, 0.1, /* enhancing */ 0.2, 0.1]);
-  assert.deepEqual([...labelsFromPlanes({ data: r, classes: 3 }, BRATS_REGIONS)], [1, 2]);
+  assert.deepEqual([...labelsFromPlanes({ data: r, channels: 3 }, BRATS_REGIONS)], [1, 2]);
   assert.deepEqual(planeValues(BRATS_REGIONS).map((c) => c.values), [[1, 2, 3, 4], [1, 3, 4], [4]]);
   assert.deepEqual(planeValues({ kind: 'classes', values: [2, 5], background: true }), [{ name: 'label 2', values: [2] }, { name: 'label 5', values: [5] }]);
 });

@@ -109,12 +109,13 @@ for (const precision of ['fp32', 'bf16'] as const)
 
 test('native: strided views that do not fit are refused with the argument named', { skip }, () => {
   const A = loadAddon();
-  A.setBlocked(true);
   const x = A.alignedArray(0, 2 * 32 * 4 * 4 + 16 * 16), y = A.alignedArray(0, 2 * 16 * 4 * 4), w = new Float32Array(16 * 32 * 9);
-  const geo = { n: 2, c: 32, o: 16, size: [4, 4], kernel: [3, 3], stride: 1, pad: 1 };
+  const geo = { n: 2, c: 32, o: 16, size: [4, 4], kernel: [3, 3], stride: 1, pad: 1, layout: 'blocked' as const };
   assert.throws(() => A.convFwd(x.subarray(0, 2 * 32 * 16), w, null, y, geo, false, 16 * 16, 0), /convFwd: x's image stride 256 is below its image size 512/);
   assert.throws(() => A.convFwd(x, w, null, y, geo, false, 32 * 16 + 128, 0), /convFwd: x \(argument 0\) has 1280 values, expected 1152/);
   assert.throws(() => A.maxpoolFwd(x, y, 4, 16, [4, 4], 3, 600), /maxpoolFwd: groups must divide the number of images, got 3/);
-  assert.throws(() => A.concatUpFwd([], y.subarray(0, 128), x, 2, 16, [2, 2], false, true, 8, 0, 0), /concatUpFwd: in-place or strided concat_up needs the blocked layout/);
-  A.setBlocked(false);
+  assert.throws(() => A.concatUpFwd([], y.subarray(0, 128), x, 2, 16, [2, 2], false, true, 'blocked', 8, 0, 0),
+    /concatUpFwd: in-place or strided concat_up needs the blocked layout/);
+  assert.throws(() => A.concatUpFwd([], y.subarray(0, 128), x, 2, 16, [2, 2], false, true, 'nchw' as 'nhwc'),
+    /concatUpFwd: argument 8 \(layout\) must be the activation layout 'nhwc' or 'blocked'/);
 });

@@ -382,9 +382,8 @@ test('native 3D conv: a bad geometry is an Error naming the op and the shapes, n
 // One addon entry per op for images and volumes: the length of the sizes picks the kernel.
 test('native addon: rank-generic entries refuse what only one rank has, naming the entry', { skip }, () => {
   const A = loadAddon();
-  A.setBlocked(false);
   const f = (n: number) => new Float32Array(n);
-  const geo = { n: 1, c: 2, o: 4, size: [4, 4, 4], kernel: [3, 3, 1], stride: 1, pad: 1 };
+  const geo = { n: 1, c: 2, o: 4, size: [4, 4, 4], kernel: [3, 3, 1], stride: 1, pad: 1, layout: 'nhwc' as const };
   assert.throws(() => A.convFwd(f(128), f(4 * 2 * 9), null, f(256), geo, false), /convFwd: a volume's kernel must be cubic, got \[3,3,1\]/);
   assert.throws(() => A.convFwd(f(128), f(4 * 2 * 27), null, f(256), { ...geo, kernel: [3, 3] }, false),
     /convFwd: geometry: size and kernel must both have 3 values/);

@@ -415,9 +415,12 @@ test('native: a wrong-shaped tensor raises an Error naming the op, the node and 
   assert.throws(() => k([{ shape: [1, 3, 5, 5], data: new Float64Array(75) }, wt], [out], y.node, rt), /conv .*input 0 is neither float32 nor bf16/);
   // The addon itself checks too, and names its function.
   const A = loadAddon();
-  const geo = (k: number) => ({ n: 1, c: 3, o: 4, size: [5, 5], kernel: [k, k], stride: 1, pad: 1 });
+  const geo = (k: number) => ({ n: 1, c: 3, o: 4, size: [5, 5], kernel: [k, k], stride: 1, pad: 1, layout: 'nhwc' as const });
   assert.throws(() => A.convFwd(new Float32Array(10), wt.data, null, out.data, geo(3), false), /convFwd: x \(argument 0\) has 10 values, expected 75/);
   assert.throws(() => A.convFwd(new Float32Array(75), wt.data, null, out.data, { ...geo(7), pad: 0 }, false), /convFwd: invalid geometry/);
+  const noLayout = { ...geo(3), layout: undefined as unknown as 'nhwc' };
+  assert.throws(() => A.convFwd(new Float32Array(75), wt.data, null, out.data, noLayout, false),
+    /convFwd: geometry.layout must be the activation layout 'nhwc' or 'blocked'/);
   assert.throws(() => A.maxpoolFwd(new Float32Array(3), new Float32Array(1), 1, 3, [1, 1]), /maxpoolFwd: input \[1,3,1,1\] is smaller than 2x2/);
 });
 

@@ -59,12 +59,11 @@ function run(cs: Case, seed: number, winograd: boolean, nanAt = -1, f32 = false)
   const ONE = f32 ? 1 : 0x3f80; // channels outside the view must keep it
   const yb = (f32 ? new Float32Array(n * yct * h * w) : new Uint16Array(n * yct * h * w)).fill(ONE);
   A.setWinograd(winograd);
-  A.setBlocked(true);
   try {
     // the views: from the first channel of image 0 to the last of image n - 1
     const xs = xc0 * h * w, ys = yc0 * h * w;
     A.convBnFwd(xb.subarray(xs, xs + (n - 1) * xct * h * w + c * h * w), wt, bias, gamma, beta, rm, rv,
-      yb.subarray(ys, ys + (n - 1) * yct * h * w + o * h * w), { n, c, o, size: [h, w], kernel: [3, 3], stride: 1, pad: 1 }, eps, true,
+      yb.subarray(ys, ys + (n - 1) * yct * h * w + o * h * w), { n, c, o, size: [h, w], kernel: [3, 3], stride: 1, pad: 1, layout: 'blocked' }, eps, true,
       xct * h * w, yct * h * w, {}, false);
   } finally { A.setWinograd(true); }
   // float64 reference of the folded conv, and sum |x w| per output
@@ -183,10 +182,9 @@ test('convFwd / convBwdData / convBwdWeights float32 Winograd (blocked N2 C32 O4
     for (let k = 0; k < ref.length; k++) m = Math.max(m, Math.abs(got[k] - ref[k]) / (mag[k] || 1));
     return m;
   };
-  const geo = { n, c, o, size: [h, w], kernel: [3, 3], stride: 1, pad: 1 };
+  const geo = { n, c, o, size: [h, w], kernel: [3, 3], stride: 1, pad: 1, layout: 'blocked' as const };
   const runAll = (winograd: boolean) => {
     A.setWinograd(winograd);
-    A.setBlocked(true);
     try {
       const yb = new Float32Array(n * o * h * w), dxb = new Float32Array(n * c * h * w), dwb = new Float32Array(o * c * 9);
       A.convFwd(blocked(xv, c), wt, null, yb, geo, false);
@@ -254,10 +252,9 @@ test('convFwd / convBwdData bf16 Winograd (blocked N2 C32 O64 24x26, bias, ReLU)
     for (let k = 0; k < ref.length; k++) { const e = Math.abs(got[k] - ref[k]) / (mag[k] || 1); max = Math.max(max, e); sum += e; }
     return { max, mean: sum / ref.length };
   };
-  const geo = { n, c, o, size: [h, w], kernel: [3, 3], stride: 1, pad: 1 };
+  const geo = { n, c, o, size: [h, w], kernel: [3, 3], stride: 1, pad: 1, layout: 'blocked' as const };
   const runBoth = (winograd: boolean) => {
     A.setWinograd(winograd);
-    A.setBlocked(true);
     try {
       const yb = new Uint16Array(n * o * h * w), dxb = new Uint16Array(n * c * h * w);
       A.convFwd(toBlocked(xv, c), wt, bias, yb, geo, true);

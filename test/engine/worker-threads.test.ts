@@ -25,7 +25,7 @@ const { createPredictor } = await import(${JSON.stringify(predictJs)});
 const { getBackend } = await import(${JSON.stringify(selectJs)});
 const size = 48, image = new Float32Array(size * size).map((_, i) => Math.sin(i * 0.37));
 const model = new SegModel({ inChannels: 1, classes: 1, filters: [4, 8, 16], deepSupervision: true, seed: 3 });
-const here = createPredictor(model, { backend: getBackend('native') }).predict({ data: image, channels: 1, height: size, width: size }).data;
+const here = createPredictor(model, { backend: getBackend('native') }).predict({ data: image, channels: 1, sizes: [size, size] }).data;
 const there = await new Promise((res, rej) => {
   const w = new Worker(${JSON.stringify(helper)}, { workerData: { image, size } });
   let got; w.on('message', (m) => { got = m; }); w.on('error', rej); w.on('exit', (c) => c === 0 ? res(got) : rej(new Error('worker exit ' + c)));

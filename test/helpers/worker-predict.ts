@@ -7,5 +7,5 @@ import { getBackend } from '../../src/engine/backends/select.js';
 
 const { image, size } = workerData as { image: Float32Array; size: number };
 const model = new SegModel({ inChannels: 1, classes: 1, filters: [4, 8, 16], deepSupervision: true, seed: 3 });
-const p = createPredictor(model, { backend: getBackend('native') }).predict({ data: image, channels: 1, height: size, width: size });
+const p = createPredictor(model, { backend: getBackend('native') }).predict({ data: image, channels: 1, sizes: [size, size] });
 parentPort!.postMessage(p.data);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { SegModel } from '../../src/models/model.js';
 import { ReferenceBackend } from '../../src/engine/backends/reference.js';
 import { createPredictor } from '../../src/infer/predict.js';
+import { imageField } from '../../src/infer/grid.js';
 import { evaluateFolder } from '../../src/infer/evaluate.js';
 import { PredictorCache } from '../../src/infer/predictor-cache.js';
 import { completeMeta } from '../../src/io/meta-defaults.js';
@@ -38,7 +39,7 @@ test('eval writes per-image CSV rows equal to the metrics, with mean and std', a
     const csv = (await readFile(join(dir, 'out', 'metrics.csv'), 'utf8')).trim().split('\n');
     assert.equal(csv[0], 'id,iou,dice,precision,recall,hd95');
     for (const [i, s] of samples.entries()) {
-      const prob = p.predict(s.image);
+      const prob = p.predict(imageField(s.image));
       const want = binaryScores(prob.data, s.mask.data, [s.image.width, s.image.height]);
       const cells = csv[i + 1].split(',');
       assert.equal(cells[0], s.id);

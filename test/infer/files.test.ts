@@ -61,7 +61,7 @@ test('a NIfTI volume is predicted slice by slice into a label volume with the sa
   assert.deepEqual(out.spacing, [2, 2, 3]);
   assert.deepEqual(out.affine, affine);
   // slice 1 equals predicting that slice as an image
-  const s1 = p.predict({ data: vol.data.subarray(130, 260), channels: 1, height: 10, width: 13 });
+  const s1 = p.predict({ data: vol.data.subarray(130, 260), channels: 1, sizes: [10, 13] });
   for (let i = 0; i < 130; i++) assert.equal(out.data[130 + i], s1.data[i] > 0.5 ? 1 : 0);
   await assert.rejects(predictVolume(p, [join(dir, 'case.nii.gz'), join(dir, 'case.nii.gz')], join(dir, 'out')), /takes 1 channels/);
 }));

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { SegModel } from '../../src/models/model.js';
 import { ReferenceBackend } from '../../src/engine/backends/reference.js';
 import { NativeBackend, nativeAvailable } from '../../src/engine/backends/native.js';
-import { createPredictor, threshold, type InputImage } from '../../src/infer/predict.js';
+import { createPredictor, threshold } from '../../src/infer/predict.js';
+import type { Field } from '../../src/infer/grid.js';
 import { parseMemory } from '../../src/infer/memory.js';
 import { Rng } from '../../src/data/rng.js';
 
@@ -13,18 +14,18 @@ const backend = nativeAvailable().ok ? new NativeBackend({ use: 'infer' }) : new
 const GB = 2 ** 30;
 
 /** Smooth blobs, so that a model's probabilities are not all near 0.5. */
-function blobs(h: number, w: number, seed: number): InputImage {
+function blobs(h: number, w: number, seed: number): Field {
   const r = new Rng(seed);
   const centres = Array.from({ length: 12 }, () => [r.next() * h, r.next() * w, 6 + r.next() * 20]);
   const data = new Float32Array(h * w);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++)
     data[y * w + x] = centres.some(([cy, cx, rad]) => (y - cy) ** 2 + (x - cx) ** 2 < rad * rad) ? 1 : 0;
-  return { data, channels: 1, height: h, width: w };
+  return { data, channels: 1, sizes: [h, w] };
 }
 
 /** A tiny model with confident outputs: its head scaled so that logits spread around 0
  *  (a random model's probabilities all sit near 0.5, where any comparison of masks is moot). */
-function model(img: InputImage) {
+function model(img: Field) {
   const m = new SegModel({ filters: [4, 8, 16], inChannels: 1, classes: 1, seed: 7 });
   const p = createPredictor(m, { backend, maxMemory: 64 * GB }).predict(img).data;
   const logits = Array.from(p, (v) => Math.log(v / (1 - v))).sort((a, b) => a - b);

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { SegModel } from '../../src/models/model.js';
 import { ReferenceBackend } from '../../src/engine/backends/reference.js';
 import { NativeBackend, nativeAvailable } from '../../src/engine/backends/native.js';
-import { createPredictor, type InputImage } from '../../src/infer/predict.js';
+import { createPredictor } from '../../src/infer/predict.js';
+import type { Field } from '../../src/infer/grid.js';
 import { labelMap } from '../../src/data/labels.js';
 import { paddingFor, reflectPad, crop } from '../../src/infer/pad.js';
 import { flipN, allFlips } from '../../src/infer/tta.js';
@@ -16,9 +17,9 @@ const native = nativeAvailable().ok ? new NativeBackend({ use: 'infer' }) : unde
 const backend = native?.kernel('instancenorm') ? native : new ReferenceBackend({ dtype: 'float32' });
 const tiny = () => new SegModel({ dims: 3, filters: [4, 8, 16], inChannels: 1, classes: 2, multiclass: 'softmax', deepSupervision: true, seed: 5 });
 
-function volume(d: number, h: number, w: number, seed = 1): InputImage {
+function volume(d: number, h: number, w: number, seed = 1): Field {
   const r = new Rng(seed);
-  return { data: Float32Array.from({ length: d * h * w }, () => r.next()), channels: 1, depth: d, height: h, width: w };
+  return { data: Float32Array.from({ length: d * h * w }, () => r.next()), channels: 1, sizes: [d, h, w] };
 }
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let m = 0;
@@ -65,7 +66,7 @@ test('a 3D model predicts an odd-sized volume whole; explicit windows stay close
   const model = tiny();
   const v = volume(13, 18, 21, 2);
   const whole = createPredictor(model, { backend }).predict(v);
-  assert.deepEqual([whole.classes, whole.depth, whole.height, whole.width], [2, 13, 18, 21]);
+  assert.deepEqual([whole.channels, ...whole.sizes], [2, 13, 18, 21]);
   assert.equal(whole.tiling!.reason, 'whole');
   for (let i = 0; i < 13 * 18 * 21; i++) assert.ok(Math.abs(whole.data[i] + whole.data[13 * 18 * 21 + i] - 1) < 1e-5);
   const tiled = createPredictor(model, { backend, tile: [12, 12, 16], overlap: 0.5 }).predict(v);
@@ -76,7 +77,7 @@ test('a 3D model predicts an odd-sized volume whole; explicit windows stay close
   // Windows of a few voxels see much less context than the whole volume: close, not equal.
   assert.ok(mean / whole.data.length < 0.06, `mean difference ${mean / whole.data.length}`);
   assert.equal(labelMap(whole).length, 13 * 18 * 21);
-  assert.throws(() => createPredictor(model, { backend }).predict({ ...v, depth: undefined, data: (v.data as Float32Array).subarray(0, 18 * 21) }), /model is 3D/);
+  assert.throws(() => createPredictor(model, { backend }).predict({ ...v, sizes: [18, 21], data: (v.data as Float32Array).subarray(0, 18 * 21) }), /model is 3D/);
   assert.throws(() => createPredictor(model, { backend, tile: [8, 8] }), /predict option tile: 2 sizes for a 3D model/);
 });
 
@@ -86,7 +87,7 @@ test('a volume smaller than the window along an axis is zero-padded to the windo
   for (const [d, h, w] of [[2, 2, 2], [3, 20, 21]]) {
     const v = volume(d, h, w, 3);
     const p = createPredictor(model, { backend, tile: [8, 8, 8] }).predict(v);
-    assert.deepEqual([p.depth, p.height, p.width], [d, h, w]);
+    assert.deepEqual(p.sizes, [d, h, w]);
     assert.deepEqual(p.tiling!.tile, [8, 8, 8]);
     const pad = paddingFor([d, h, w], 4, [8, 8, 8]);
     const padded = reflectPad(v.data, 1, [d, h, w], pad);
@@ -94,7 +95,7 @@ test('a volume smaller than the window along an axis is zero-padded to the windo
     for (let z = 0; z < pad.size[0]; z++) if (z < pad.start[0] || z >= pad.start[0] + d) assert.ok(padded.subarray(z * plane, (z + 1) * plane).every((x) => x === 0), `slice ${z} is padding`);
     if (d === 2) {
       // one window: exactly the zero-padded input run whole, cropped back
-      const whole = createPredictor(model, { backend }).predict({ data: padded, channels: 1, depth: 8, height: 8, width: 8 });
+      const whole = createPredictor(model, { backend }).predict({ data: padded, channels: 1, sizes: [8, 8, 8] });
       assert.ok(maxDiff(crop(whole.data, 2, pad.size, pad.start, [d, h, w]), p.data) < 1e-6);
     }
   }

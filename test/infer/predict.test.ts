@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SegModel } from '../../src/models/model.js';
 import { ReferenceBackend } from '../../src/engine/backends/reference.js';
-import { createPredictor, threshold, type InputImage } from '../../src/infer/predict.js';
+import { createPredictor, threshold } from '../../src/infer/predict.js';
+import type { Field } from '../../src/infer/grid.js';
 import { labelMap } from '../../src/data/labels.js';
 import { reflectIndex, paddingFor, reflectPad, crop } from '../../src/infer/pad.js';
 import { tileLayout, Blender, windowStarts } from '../../src/infer/tiles.js';
@@ -14,9 +15,9 @@ import { NativeBackend, nativeAvailable, bf16Support } from '../../src/engine/ba
 const backend = new ReferenceBackend({ dtype: 'float32' });
 const tiny = (extra = {}) => new SegModel({ filters: [4, 8, 16], inChannels: 1, classes: 1, seed: 3, ...extra });
 
-function randomImage(h: number, w: number, c = 1, seed = 1): InputImage {
+function randomImage(h: number, w: number, c = 1, seed = 1): Field {
   const r = new Rng(seed);
-  return { data: Float32Array.from({ length: c * h * w }, () => r.next()), channels: c, height: h, width: w };
+  return { data: Float32Array.from({ length: c * h * w }, () => r.next()), channels: c, sizes: [h, w] };
 }
 
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -37,13 +38,12 @@ test('odd sizes (37x53) are padded and cropped back to the original size', () =>
   const p = createPredictor(model, { backend });
   const img = randomImage(37, 53);
   const out = p.predict(img);
-  assert.equal(out.height, 37);
-  assert.equal(out.width, 53);
+  assert.deepEqual([out.channels, ...out.sizes], [1, 37, 53]);
   assert.equal(out.data.length, 37 * 53);
   // same as padding by hand, predicting the padded image and cropping
   const pad = paddingFor([37, 53], 4);
   const [ph, pw] = pad.size;
-  const padded = p.predict({ data: reflectPad(img.data, 1, [37, 53], pad), channels: 1, height: ph, width: pw });
+  const padded = p.predict({ data: reflectPad(img.data, 1, [37, 53], pad), channels: 1, sizes: [ph, pw] });
   assert.equal(maxDiff(out.data, crop(padded.data, 1, pad.size, pad.start, [37, 53])), 0);
   for (const v of out.data) assert.ok(v >= 0 && v <= 1);
 });
@@ -178,11 +178,11 @@ for (const [name, make] of [['reference', () => backend], ['native', () => new N
 }
 
 test('threshold and label maps', () => {
-  const p = { data: Float32Array.from([0.2, 0.6, 0.5, 0.9, 0.1, 0.3, 0.7, 0.2]), classes: 2, height: 2, width: 2 };
+  const p = { data: Float32Array.from([0.2, 0.6, 0.5, 0.9, 0.1, 0.3, 0.7, 0.2]), channels: 2, sizes: [2, 2] };
   assert.deepEqual([...threshold(p)], [0, 1, 0, 1, 0, 0, 1, 0]);
   assert.deepEqual([...labelMap(p, 'softmax')], [0, 0, 1, 0]);
   assert.deepEqual([...labelMap(p, 'sigmoid')], [0, 1, 2, 1]);
-  assert.deepEqual([...labelMap({ ...p, classes: 1, data: p.data.slice(0, 4) })], [0, 1, 0, 1]);
+  assert.deepEqual([...labelMap({ ...p, channels: 1, data: p.data.slice(0, 4) })], [0, 1, 0, 1]);
   // against a plain argmax written here, on random maps with ties (rounded values) and volumes
   let seed = 7;
   const rnd = () => Math.round(((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 8) / 8;
@@ -195,7 +195,7 @@ test('threshold and label maps', () => {
         for (let c = 1; c < classes; c++) if (data[c * n + i] > data[best * n + i]) best = c;
         return mc === 'softmax' ? best : data[best * n + i] > 0.6 ? best + 1 : 0;
       });
-      assert.deepEqual([...labelMap({ data, classes }, mc, 0.6)], want, `${classes} ${mc}`);
+      assert.deepEqual([...labelMap({ data, channels: classes }, mc, 0.6)], want, `${classes} ${mc}`);
     }
   }
 });

@@ -6,15 +6,16 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { SegModel } from '../../src/models/model.js';
 import { ReferenceBackend } from '../../src/engine/backends/reference.js';
-import { createPredictor, type InputImage } from '../../src/infer/predict.js';
+import { createPredictor } from '../../src/infer/predict.js';
+import type { Field } from '../../src/infer/grid.js';
 import { predictWith } from '../../src/infer/predict-input.js';
 import { completeMeta } from '../../src/io/meta-defaults.js';
 import { SharedStop, StoppedError, allStop, anyStop, deadlineStop, withReason, type StopSignal } from '../../src/util/stop.js';
 
 const backend = new ReferenceBackend({ dtype: 'float32' });
 const model = new SegModel({ filters: [4, 8, 16], inChannels: 1, classes: 1, seed: 3 });
-const image = (h: number, w: number): InputImage =>
-  ({ data: Float32Array.from({ length: h * w }, (_, i) => Math.sin(i * 0.37)), channels: 1, height: h, width: w });
+const image = (h: number, w: number): Field =>
+  ({ data: Float32Array.from({ length: h * w }, (_, i) => Math.sin(i * 0.37)), channels: 1, sizes: [h, w] });
 
 /** A signal that counts the checks made and turns aborted after `after` of them. */
 function countingStop(after: number) {

@@ -25,7 +25,7 @@ const MAIN = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 const model = new SegModel({ filters: [3, 4, 6, 8], inChannels: 1, classes: 1, deepSupervision: true, seed: 5 });
 
 function image(c: number, h: number, w: number, seed = 1) {
-  return { data: Float32Array.from({ length: c * h * w }, (_, i) => 0.5 + 0.5 * Math.sin(i * 0.731 + seed)), channels: c, height: h, width: w };
+  return { data: Float32Array.from({ length: c * h * w }, (_, i) => 0.5 + 0.5 * Math.sin(i * 0.731 + seed)), channels: c, sizes: [h, w] };
 }
 
 function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -49,7 +49,7 @@ test('predictTiled (the page) equals createPredictor (Node): padding, windows, b
   for (const [level, tile, overlap, batch] of [[undefined, 16, 0.25, 1], [2, 8, 0.5, 3], [1, undefined, 0.25, 1]] as const) {
     const node = createPredictor(model, { backend, mode: level ? 'fast' : 'accurate', level, tile, overlap, batch: 4 }).predict(img);
     const m = level ? model.prune(level) : model;
-    const web = await predictTiled({ data: img.data, channels: img.channels, sizes: [img.height, img.width] }, { classes: 1, multiple: 2 ** (level ?? 3), tile: tile ? [tile, tile] : undefined, overlap, batch },
+    const web = await predictTiled(img, { classes: 1, multiple: 2 ** (level ?? 3), tile: tile ? [tile, tile] : undefined, overlap, batch },
       engineRunner(m, level ? { kind: 'fast' } : { kind: 'accurate' }));
     assert.deepEqual(web.sizes, [37, 53]);
     assert.ok(maxDiff(web.data, node.data) <= 1e-6, `level ${level} tile ${tile}: ${maxDiff(web.data, node.data)}`);

@@ -25,7 +25,7 @@ const MAIN = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 const model3d = new SegModel({ arch: 'unetpp', preset: 'bn', dims: 3, norm: 'instance', filters: [2, 4, 4], inChannels: 2, classes: 2, deepSupervision: true, seed: 3 });
 
 function volume(c: number, d: number, h: number, w: number) {
-  return { data: Float32Array.from({ length: c * d * h * w }, (_, i) => Math.sin(i * 0.613) + 0.3 * Math.cos(i * 0.05)), channels: c, depth: d, height: h, width: w };
+  return { data: Float32Array.from({ length: c * d * h * w }, (_, i) => Math.sin(i * 0.613) + 0.3 * Math.cos(i * 0.05)), channels: c, sizes: [d, h, w] };
 }
 
 test('3D bundle: manifest says dims, window, modalities, normalisation, classes; ONNX takes NCDHW', async () => {

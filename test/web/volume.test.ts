@@ -65,7 +65,7 @@ async function nodePrediction(model: SegModel, files: string[] | Volume[], tile:
   const [X, Y, Z] = vols[0].dims, V = X * Y * Z, input = new Float32Array(files.length * V);
   vols.forEach((v, k) => { const ch = v.data.slice(); normalizeChannel(ch, norms[k]); input.set(ch, k * V); });
   const predictor = createPredictor(model, { backend, mode: 'accurate', tile, overlap: OVERLAP, batch: 1 });
-  const img = { data: input, channels: files.length, depth: Z, height: Y, width: X };
+  const img = { data: input, channels: files.length, sizes: [Z, Y, X] };
   predictor.predict(img);
   const t0 = performance.now();
   const labels = labelMap(predictor.predict(img), model.config.multiclass);
@@ -226,7 +226,7 @@ test('volume page: 3D UNet++ in a worker equals Node (Dice >= 0.99 per class), m
     const flatPredictor = createPredictor(flat, { backend: await resolveBackend('auto'), mode: 'accurate', tile: 16, overlap: OVERLAP, batch: 1 });
     const bySlice = new Uint8Array(plane * sz);
     for (let z = 0; z < sz; z++)
-      bySlice.set(labelMap(flatPredictor.predict({ data: norm.subarray(z * plane, (z + 1) * plane), channels: 1, height: sy, width: sx }), 'sigmoid'), z * plane);
+      bySlice.set(labelMap(flatPredictor.predict({ data: norm.subarray(z * plane, (z + 1) * plane), channels: 1, sizes: [sy, sx] }), 'sigmoid'), z * plane);
     const sliceDice = dice(sliced, bySlice, 1);
     log(`2D model slice by slice on the series: Dice ${sliceDice.toFixed(4)} (foreground ${(100 * bySlice.filter((l) => l).length / bySlice.length).toFixed(1)}%)`);
     const sliceFg = bySlice.filter((l) => l).length / bySlice.length;

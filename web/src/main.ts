@@ -77,7 +77,7 @@ async function run(): Promise<void> {
   ui.run.disabled = true;
   try {
     const r = await runner.predict(entry, backend, planes, picture.width, picture.height);
-    const labels = labelMap({ data: r.data, classes: r.channels }, m.output.activation, m.output.threshold);
+    const labels = labelMap({ data: r.data, channels: r.channels }, m.output.activation, m.output.threshold);
     result = { labels, entry };
     const fg = labels.reduce((s, v) => s + (v ? 1 : 0), 0) / labels.length;
     drawOverlay(ui.canvas, picture, labels, Number(ui.opacity.value));

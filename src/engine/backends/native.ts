@@ -8,11 +8,11 @@ import { kernelOf, type Backend, type BTensor, type Kernel, type KernelTable, ty
 import type { KernelOp } from '../ops.js';
 import type { Layout, Shape } from '../graph.js';
 import { fmt, numel } from '../graph.js';
-import { loadAddon, tryLoadAddon, type NativeAddon, type ConvRawResult } from './native/addon.js';
+import { loadAddon, tryLoadAddon, type ActLayout, type NativeAddon, type ConvRawResult } from './native/addon.js';
 import { nativeKernels, acceptsView } from './native/kernels.js';
 import type { ViewSupport } from '../concat-views.js';
 
-export type { NativeAddon, ConvRawResult };
+export type { ActLayout, NativeAddon, ConvRawResult };
 export { tryLoadAddon, loadAddon };
 
 /** Activations: 4D images [N,C,H,W] and 5D volumes [N,C,D,H,W], stored channels-last or blocked. */
@@ -20,7 +20,6 @@ const isAct4 = (shape: Shape, layout: Layout) => layout === 'act' && (shape.leng
 /** The storage of a volume is that of the image [N,C,D*H,W] (NDHWC = NHWC, nCdhw16c = nChw16c). */
 const as4 = (s: Shape) => (s.length === 5 ? [s[0], s[1], s[2] * s[3], s[4]] : s) as [number, number, number, number];
 
-export type ActLayout = 'nhwc' | 'blocked';
 export type BackendUse = 'train' | 'infer';
 
 /** Smallest image (values) stored as a strided view: convs on views run once per image (the
@@ -92,7 +91,7 @@ export class NativeBackend implements Backend {
     }
     this.layout = options.layout ?? defaultLayout(this.precision, options.use, options.dims);
     if (this.layout !== 'nhwc' && this.layout !== 'blocked') throw new Error(`native backend: layout must be nhwc or blocked, got ${String(this.layout)}${options.layout ? '' : ' (from UNETPP_LAYOUT)'}`);
-    this.kernels = nativeKernels(this.addon, this.layout === 'blocked');
+    this.kernels = nativeKernels(this.addon, this.layout);
     const viewMin = options.viewMin ?? VIEW_MIN;
     if (this.layout === 'blocked') this.views = { viewable: (s) => s.length === 4 && s[1] % 16 === 0 && numel(s) / s[0] >= viewMin, acceptsView };
   }

@@ -40,7 +40,7 @@ async function run(r: RunRequest): Promise<void> {
     return out[m.output.name].data as Float32Array;
   };
   const opts = { classes: K, multiple: r.entry.multiple, tile: m.input.tile, overlap: m.input.overlap, blend: m.input.blend };
-  const toLabels = (data: Float32Array) => labelsFromPlanes({ data, classes: K }, labelSpec, m.output.threshold);
+  const toLabels = (data: Float32Array) => labelsFromPlanes({ data, channels: K }, labelSpec, m.output.threshold);
   const t0 = performance.now();
   let onGrid: Uint8Array = new Uint8Array(V);
   let windows = 0;

@@ -21,16 +21,20 @@ export interface ConvRawResult {
   impl: { fwd: string; bwdData: string; bwdWeights: string };
 }
 
+/** How an op's activations are stored, passed with every call that depends on it: 'nhwc' (NHWC / NDHWC), or
+ *  'blocked': those with a multiple of 16 channels as oneDNN's nChw16c / nCdhw16c, the others NHWC. */
+export type ActLayout = 'nhwc' | 'blocked';
+
 /** A convolution's geometry: x [n, c, ...size], weight [o, c, ...kernel] (transposed: [c, o, ...kernel]);
- *  size and kernel have 2 values for images, 3 for volumes. */
-export interface ConvGeometry { n: number; c: number; o: number; size: number[]; kernel: number[]; stride: number; pad: number }
+ *  size and kernel have 2 values for images, 3 for volumes; layout: of x and y. */
+export interface ConvGeometry {
+  n: number; c: number; o: number; size: number[]; kernel: number[]; stride: number; pad: number; layout: ActLayout;
+}
 
 /** The addon's functions; argument orders are documented next to each in native/*.cc. */
 export interface NativeAddon {
   setThreads(n: number): void;
   getThreads(): number;
-  /** The activation layout mode of the kernels that follow: blocked stores 4D activations with a multiple of 16 channels as nChw16c. */
-  setBlocked(on: boolean): void;
   /** bf16 inference convs (conv_bn) through Winograd F(2x2, 3x3) where it takes them (native/winograd.h). */
   setWinograd(on: boolean): void;
   /** Formats 0 nchw, 1 nhwc, 2 nChw16c; src and dst may differ in dtype (float32 -> bf16 rounds to nearest even). */
@@ -63,11 +67,17 @@ export interface NativeAddon {
   deconvFwd(x: A, w: F, b: Opt, y: A, geo: ConvGeometry, relu: boolean): void;
   deconvBwdData(dy: A, w: F, dx: A, geo: ConvGeometry): void;
   deconvBwdWeights(x: A, dy: A, dw: F, db: Opt, geo: ConvGeometry): void;
-  bnWorkspaceBytes(n: number, c: number, h: number, w: number, eps: number, relu: boolean, bf16?: boolean): number;
-  bnFwdTrain(x: A, gamma: F, beta: F, y: A, mean: F, variance: F, ws: Uint8Array | null, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
-  bnFwdEval(x: A, gamma: F, beta: F, rm: F, rv: F, y: A, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
-  bnBwdTrain(x: A, gamma: F, mean: F, variance: F, dy: A, ws: Uint8Array | null, dx: A, dgamma: F, dbeta: F, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
-  bnBwdEval(x: A, gamma: F, rm: F, rv: F, dy: A, y: A, dx: A, dgamma: F, dbeta: F, n: number, c: number, h: number, w: number, eps: number, relu: boolean): void;
+  /** Batch norm over [n, c, h, w] stored in `layout` (a volume as [n, c, d*h, w]). */
+  bnWorkspaceBytes(n: number, c: number, h: number, w: number, eps: number, relu: boolean, layout: ActLayout, bf16?: boolean): number;
+  bnFwdTrain(x: A, gamma: F, beta: F, y: A, mean: F, variance: F, ws: Uint8Array | null, n: number, c: number, h: number, w: number,
+             eps: number, relu: boolean, layout: ActLayout): void;
+  bnFwdEval(x: A, gamma: F, beta: F, rm: F, rv: F, y: A, n: number, c: number, h: number, w: number, eps: number, relu: boolean,
+            layout: ActLayout): void;
+  bnBwdTrain(x: A, gamma: F, mean: F, variance: F, dy: A, ws: Uint8Array | null, dx: A, dgamma: F, dbeta: F, n: number, c: number,
+             h: number, w: number, eps: number, relu: boolean, layout: ActLayout): void;
+  /** NHWC only: a blocked layout with a multiple of 16 channels is refused. */
+  bnBwdEval(x: A, gamma: F, rm: F, rv: F, dy: A, y: A, dx: A, dgamma: F, dbeta: F, n: number, c: number, h: number, w: number,
+            eps: number, relu: boolean, layout: ActLayout): void;
   bnUpdateRunning(rm: F, rv: F, mean: F, variance: F, momentum: number, count: number): void;
   /** Spatial kernels over m images of [...size][c] (size: [h, w] or [d, h, w]; blocked: m = N*C/16, c = 16).
    *  groups, xStride (images only): x's m images in `groups` equal groups, each at xStride values
@@ -80,12 +90,15 @@ export interface NativeAddon {
    *  Blocked images only: inPlace, y's first channels already holding the parts (xs empty then);
    *  yStride, xStride: strided views. */
   concatUpFwd(xs: A[], x: A, y: A, n: number, c: number, size: number[], nearest: boolean, alignCorners: boolean,
-              inPlace?: number, yStride?: number, xStride?: number): void;
+              layout: ActLayout, inPlace?: number, yStride?: number, xStride?: number): void;
   /** concat_up's gradients in one pass over dy: dxs its leading channels, dx from its last c channels (read in place). */
-  concatUpBwd(dy: A, dxs: A[], dx: A, n: number, c: number, size: number[], nearest: boolean, alignCorners: boolean): void;
+  concatUpBwd(dy: A, dxs: A[], dx: A, n: number, c: number, size: number[], nearest: boolean, alignCorners: boolean,
+              layout: ActLayout): void;
   /** Instance norm over s spatial positions per image; mean and rstd [n*c] are written for the backward. */
-  instnormFwd(x: A, gamma: F, beta: F, y: A, mean: F, rstd: F, n: number, c: number, s: number, eps: number, relu: boolean): void;
-  instnormBwd(x: A, gamma: F, mean: F, rstd: F, dy: A, y: A, dx: A, dgamma: F, dbeta: F, n: number, c: number, s: number, relu: boolean): void;
+  instnormFwd(x: A, gamma: F, beta: F, y: A, mean: F, rstd: F, n: number, c: number, s: number, eps: number, relu: boolean,
+              layout: ActLayout): void;
+  instnormBwd(x: A, gamma: F, mean: F, rstd: F, dy: A, y: A, dx: A, dgamma: F, dbeta: F, n: number, c: number, s: number,
+              relu: boolean, layout: ActLayout): void;
   /** kind: 0 relu, 1 leaky_relu, 2 sigmoid, 3 scale (alpha = s). */
   unary(kind: number, x: A, y: A, alpha: number): void;
   /** kind: 0 relu (saved = y), 1 leaky_relu (saved = x), 2 sigmoid (saved = y). */

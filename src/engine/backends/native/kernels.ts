@@ -1,14 +1,15 @@
 // The native backend's kernel table: the op families' kernels (kernels/*.ts: each unpacks logical
 // shapes from the node and calls the addon, which reads and writes the typed arrays in place),
-// wrapped here with what they share: boundary checks, the addon's layout mode, strided views, and
-// NHWC copies where a kernel cannot take blocked tensors (activations are NHWC, or in blocked mode
-// nChw16c where their channels are a multiple of 16: see LAYOUT_AWARE below). A mismatch of
+// wrapped here with what they share: boundary checks, strided views, and NHWC copies where a kernel
+// cannot take blocked tensors (activations are NHWC, or in the blocked layout nChw16c where their
+// channels are a multiple of 16: see LAYOUT_AWARE below). The layout is the table's own: each
+// addon call that depends on it carries it, so tables of both layouts may run interleaved. A mismatch of
 // tensors and node shapes is a JS Error naming the op, the node and the shapes, not a crash in C++.
 import type { BTensor, Kernel, KernelTable } from '../../backend.js';
 import type { Node, Shape } from '../../graph.js';
 import { fmt, numel } from '../../graph.js';
 import type { KernelOp } from '../../ops.js';
-import type { NativeAddon } from './addon.js';
+import type { ActLayout, NativeAddon } from './addon.js';
 import { DENSE, actRank, flat4, isAct, type Act, type Ctx, type Impl, type Impls } from './kernels/context.js';
 import { convKernels } from './kernels/conv.js';
 import { spatialKernels } from './kernels/spatial.js';
@@ -34,14 +35,8 @@ function shapes(ts: BTensor[]): string {
   return ts.map((t) => `${fmt(t.shape)}(${t.data.length}${t.data instanceof Float32Array ? '' : t.data instanceof Uint16Array ? ' bf16' : ' ' + t.data.constructor.name})`).join(', ');
 }
 
-/** The addon's layout mode is global; kernels of NHWC and blocked backends may interleave. */
-let addonBlocked: boolean | undefined;
-function setMode(A: NativeAddon, blocked: boolean) {
-  if (addonBlocked !== blocked) { A.setBlocked(blocked); addonBlocked = blocked; }
-}
-
 /** Wraps an implementation with the boundary checks and error naming. */
-function guarded(op: KernelOp, impl: Impl, A: NativeAddon, blocked: boolean): Kernel {
+function guarded(op: KernelOp, impl: Impl): Kernel {
   return (ins, outs, node, rt) => {
     const where = () => `${op} (node ${node.name}): inputs ${shapes(ins)} -> outputs ${shapes(outs)}`;
     const bad = (ts: BTensor[], want: readonly Shape[], what: string) => {
@@ -58,7 +53,6 @@ function guarded(op: KernelOp, impl: Impl, A: NativeAddon, blocked: boolean): Ke
       bad(ins, node.inputs.map((v) => v.shape), 'input') || bad(outs, node.shapes, 'output');
     if (msg) throw new Error(`${where()}: ${msg}`);
     try {
-      setMode(A, blocked);
       const strided = ins.some((t) => t.imageStride) || outs.some((t) => t.imageStride);
       if (strided && (ins.some((t, i) => t.imageStride && !acceptsView(node, 'in', i)) ||
                       outs.some((t, i) => t.imageStride && !acceptsView(node, 'out', i))))
@@ -84,11 +78,12 @@ const LAYOUT_AWARE = new Set<KernelOp>(['conv', 'conv_bn', 'conv_grad_input', 'c
 /** Of those, the ones that need all their activations in one layout (ours, not oneDNN's). */
 const SAME_LAYOUT = new Set<KernelOp>(['concat', 'split_channels', 'concat_up', 'concat_up_grad']);
 
-/** Builds the kernel table over a loaded addon; blocked: activations with C % 16 == 0 are nChw16c / nCdhw16c. */
-export function nativeKernels(A: NativeAddon, blocked = false): KernelTable {
+/** Builds the kernel table over a loaded addon; blocked layout: activations with C % 16 == 0 are nChw16c / nCdhw16c. */
+export function nativeKernels(A: NativeAddon, layout: ActLayout = 'nhwc'): KernelTable {
+  const blocked = layout === 'blocked';
   let onCopies = false;  // true while a kernel runs on NHWC copies (layoutChecked)
   const blk = (s: Shape) => blocked && !onCopies && actRank(s) && s[1] % 16 === 0;
-  const ctx: Ctx = { A, blk };
+  const ctx: Ctx = { A, blk, layout: () => (onCopies ? 'nhwc' : layout) };
   // A family missing an op, or an op missing from every family, does not compile.
   const impls: Impls<KernelOp> = {
     ...convKernels(ctx), ...spatialKernels(ctx), ...channelKernels(ctx), ...normKernels(ctx),
@@ -96,11 +91,11 @@ export function nativeKernels(A: NativeAddon, blocked = false): KernelTable {
   };
   const out: Partial<Record<KernelOp, Kernel>> = {};
   for (const [op, impl] of Object.entries(impls) as [KernelOp, Impl][])
-    out[op] = guarded(op, blocked ? layoutChecked(op, impl) : impl, A, blocked);
+    out[op] = guarded(op, blocked ? layoutChecked(op, impl) : impl);
   return out as KernelTable;
 
-  /** In blocked mode: kernels that cannot take a blocked tensor (or this mix of layouts) run
-   *  on NHWC copies made by oneDNN reorders, with the addon in NHWC mode meanwhile. */
+  /** In the blocked layout: kernels that cannot take a blocked tensor (or this mix of layouts) run
+   *  on NHWC copies made by oneDNN reorders, passing the addon the NHWC layout meanwhile. */
   function layoutChecked(op: KernelOp, impl: Impl): Impl {
     if (ELEMENTWISE.has(op)) return impl;
     // Which tensors are blocked, and whether the kernel takes them as they are, depend on the
@@ -132,9 +127,8 @@ export function nativeKernels(A: NativeAddon, blocked = false): KernelTable {
       const shapeOf = (i: number) => flat4(i < ins.length ? node.inputs[i].shape : node.shapes[i - ins.length]);
       const ins2 = ins.map((t, i) => inB[i] ? (A.reorderAct(t, 2, tmp[i]!, 1, ...shapeOf(i)), tmp[i]) : t);
       const outs2 = outs.map((t, i) => outB[i] ? tmp[ins.length + i] : t);
-      setMode(A, false);
       onCopies = true;
-      try { impl(ins2, outs2, node, rt, st); } finally { setMode(A, true); onCopies = false; }
+      try { impl(ins2, outs2, node, rt, st); } finally { onCopies = false; }
       outs.forEach((t, i) => { if (outB[i]) A.reorderAct(outs2[i], 1, t, 2, ...shapeOf(ins.length + i)); });
     };
   }

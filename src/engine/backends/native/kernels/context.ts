@@ -4,7 +4,7 @@ import type { RunContext } from '../../../backend.js';
 import type { Node, OpNode, Shape } from '../../../graph.js';
 import { fmt } from '../../../graph.js';
 import type { KernelOp } from '../../../ops.js';
-import type { NativeAddon } from '../addon.js';
+import type { ActLayout, NativeAddon } from '../addon.js';
 
 /** Strides: per tensor, values between images when it is a strided view (BTensor.imageStride), else 0. */
 export interface Strides { ins: number[]; outs: number[] }
@@ -21,6 +21,8 @@ export type Act = Float32Array | Uint16Array;
 
 export interface Ctx {
   readonly A: NativeAddon;
+  /** The layout the kernel running now passes to the addon: the backend's, or 'nhwc' while it runs on NHWC copies. */
+  layout(): ActLayout;
   /** Whether an activation of shape s is stored blocked now (false while a kernel runs on NHWC copies). */
   blk(s: Shape): boolean;
 }

@@ -24,21 +24,22 @@ export function spatialKernels(ctx: Ctx): Impls<SpatialOp> {
       const [n, c, ...size] = node.inputs[ins.length - 1].shape;
       const nearest = node.attrs.mode === 'nearest', ac = !!node.attrs.alignCorners;
       const parts = ins.slice(0, -1), low = ins[ins.length - 1];
-      if (st === DENSE) return A.concatUpFwd(parts, low, y, n, c, size, nearest, ac);
+      const layout = ctx.layout();
+      if (st === DENSE) return A.concatUpFwd(parts, low, y, n, c, size, nearest, ac, layout);
       // y a prefix of its row buffer, the parts already in it (concat-views.ts): only the
       // up-sampling is written. Or a strided low input (a node of the row below).
       const sy = st.outs[0], sl = st.ins[ins.length - 1];
       if (sy) {
         const have = inPlace(parts, y, node, st, 4 * size[0] * size[1]);
-        return A.concatUpFwd([], low, y, n, c, size, nearest, ac, have, sy, sl);
+        return A.concatUpFwd([], low, y, n, c, size, nearest, ac, layout, have, sy, sl);
       }
       if (parts.some((_, k) => st.ins[k])) throw new Error('concat_up: strided parts need an in-place output');
-      A.concatUpFwd(parts, low, y, n, c, size, nearest, ac, 0, 0, sl);
+      A.concatUpFwd(parts, low, y, n, c, size, nearest, ac, layout, 0, 0, sl);
     },
     concat_up_grad: ([dy], outs, node) => {
       const [n, c, ...size] = node.shapes[node.shapes.length - 1];
       const nearest = node.attrs.mode === 'nearest', ac = !!node.attrs.alignCorners;
-      A.concatUpBwd(dy, outs.slice(0, -1), outs[outs.length - 1], n, c, size, nearest, ac);
+      A.concatUpBwd(dy, outs.slice(0, -1), outs[outs.length - 1], n, c, size, nearest, ac, ctx.layout());
     },
   };
 }

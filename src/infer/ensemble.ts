@@ -21,9 +21,15 @@ export function createEnsemble(members: Predictor[]): Predictor {
     const per = members.map((m) => m.predictMany(imgs));
     return imgs.map((_, i) => mean(per.map((p) => p[i])));
   };
+  const predictManyAsync = async (imgs: InputImage[]): Promise<ProbMap[]> => {
+    const per: ProbMap[][] = [];
+    for (const m of members) per.push(await m.predictManyAsync(imgs)); // one member at a time: memory
+    return imgs.map((_, i) => mean(per.map((p) => p[i])));
+  };
   return {
-    model: first.model, classes: first.classes, predictMany,
+    model: first.model, classes: first.classes, runtime: first.runtime, predictMany, predictManyAsync,
     predict: (img) => predictMany([img])[0],
+    predictAsync: async (img) => (await predictManyAsync([img]))[0],
     get plansCompiled() { return members.reduce((n, m) => n + m.plansCompiled, 0); },
     get planBytes() { return members.reduce((n, m) => n + m.planBytes, 0); },
     releasePlans: () => { for (const m of members) m.releasePlans(); },

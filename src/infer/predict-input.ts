@@ -146,7 +146,7 @@ export async function predictWith(predictor: Predictor, meta: CheckpointMeta, in
   const t0 = performance.now();
   const run: Ctx['run'] = async (x, batchable, label, what = 'prediction failed') => {
     if (o.network) return o.network({ predictor, key, input: x, batchable });
-    try { return predictor.predict(x); } catch (e) { throw fileError(label, what, e); }
+    try { return await predictor.predictAsync(x); } catch (e) { throw fileError(label, what, e); }
   };
   const ctx: Ctx = { meta, predictor, key, o, t0, run };
   switch (input.kind) {

@@ -6,6 +6,8 @@
 // copy of the weights taken when it is created, so its plans can treat them as constant.
 // Memory is bounded: unless a tile is given, each image runs whole if its plan fits the
 // memory budget, else in the largest windows that do (plans are sized before they allocate).
+// On onnxruntime (onnx-runtime.ts) the same windows run through an ONNX export of the model made
+// in memory, one session per predictor.
 import { Graph } from '../engine/graph.js';
 import { Plan } from '../engine/plan.js';
 import type { Backend } from '../engine/backend.js';
@@ -15,12 +17,18 @@ import { levelOf } from '../models/config.js';
 import { paddingFor } from './pad.js';
 import { tileLayout, type BlendKind } from './tiles.js';
 import { allFlips } from './tta.js';
-import { slideSync } from './sliding.js';
+import { slideAsync, slideSync, type SlideOptions } from './sliding.js';
+import { ReferenceBackend } from '../engine/backends/reference.js';
+import { toOnnx } from '../io/onnx.js';
+import { isOnnxRuntime, type OnnxRuntimeBackend, type OrtSession } from './onnx-runtime.js';
 import { volumeOf } from './grid.js';
 import { defaultMemoryBudget, gib } from './memory.js';
 
+/** What a predictor runs on: an engine backend (compiled plans) or onnxruntime-node. */
+export type PredictBackend = Backend | OnnxRuntimeBackend;
+
 export interface PredictorOptions {
-  backend: Backend;
+  backend: PredictBackend;
   /** accurate: mean of the heads' probabilities; fast: one head (default the deepest). */
   mode?: 'accurate' | 'fast';
   /** Head read in fast mode (1..L). */
@@ -82,7 +90,14 @@ export interface Predictor {
    *  weights: later changes to the model given to createPredictor are not seen. */
   readonly model: SegModel;
   readonly classes: number;
+  /** 'plan': compiled plans on an engine backend, synchronous; 'onnx': onnxruntime-node, whose runs are
+   *  promises (predict and predictMany throw; use predictAsync and predictManyAsync, as predictInput does). */
+  readonly runtime: 'plan' | 'onnx';
   predict(img: InputImage): ProbMap;
+  /** predict on any runtime. */
+  predictAsync(img: InputImage): Promise<ProbMap>;
+  /** predictMany on any runtime. */
+  predictManyAsync(imgs: InputImage[]): Promise<ProbMap[]>;
   /** Several inputs of one size through shared network runs (a service's micro-batch): one
    *  input gives exactly predict(input); n inputs run up to n times as many windows per run. */
   predictMany(imgs: InputImage[]): ProbMap[];
@@ -128,6 +143,9 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
   const K = cfg.classes;
   const C = cfg.inChannels;
   const plans = new Map<string, Plan>();
+  const onnx = isOnnxRuntime(opts.backend) ? opts.backend : null;
+  // on onnxruntime, plans are only sized (the memory estimate that chooses the windows), never compiled
+  const engine: Backend = isOnnxRuntime(opts.backend) ? new ReferenceBackend({ dtype: 'float32' }) : opts.backend;
 
   const graphFor = (b: number, size: readonly number[]) => {
     const g = new Graph();
@@ -141,7 +159,7 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
     let bytes = arenas.get(key);
     if (bytes === undefined) {
       const { g, probs } = graphFor(b, size);
-      bytes = new Plan(g, opts.backend, model.params, [probs], { frozenParams: true, sizeOnly: true }).arenaBytes;
+      bytes = new Plan(g, engine, model.params, [probs], { frozenParams: true, sizeOnly: true }).arenaBytes;
       arenas.set(key, bytes);
     }
     return bytes;
@@ -154,7 +172,7 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
       const held = [...plans.values()].reduce((s, p) => s + p.arenaBytes, 0);
       if (held + arenaOf(b, size) > budget) { for (const p of plans.values()) p.dispose(); plans.clear(); }
       const { g, probs } = graphFor(b, size);
-      plan = new Plan(g, opts.backend, model.params, [probs], { frozenParams: true });
+      plan = new Plan(g, engine, model.params, [probs], { frozenParams: true });
       plans.set(key, plan);
     }
     return plan;
@@ -193,9 +211,10 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
   };
 
   let lastTiling = '';
-  /** Images (or volumes) of one size through shared network runs: a service's micro-batch.
-   *  One input is exactly predict(input); n inputs run up to n times as many windows a run. */
-  const run = (imgs: InputImage[]): ProbMap[] => {
+  interface Run { tiling: Tiling; slide: SlideOptions; budget: number }
+  /** How inputs of one size run: the tiling (told once per change) and the sliding windows' options;
+   *  null when several inputs would not share runs (one fills the memory budget already). */
+  const setup = (imgs: InputImage[]): Run | null => {
     const { channels } = imgs[0];
     const sizes = imgs[0].depth === undefined ? [imgs[0].height, imgs[0].width] : [imgs[0].depth, imgs[0].height, imgs[0].width];
     if (sizes.length !== rank)
@@ -211,7 +230,7 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
     const P = pad.size;
     const budget = opts.maxMemory ?? defaultMemoryBudget();
     const tiling = chooseTiling(P, budget);
-    if (imgs.length > 1 && tiling.reason === 'budget') return imgs.map((img) => run([img])[0]);  // one fills the budget already
+    if (imgs.length > 1 && tiling.reason === 'budget') return null;
     const said = `${tiling.reason} ${tiling.tile} ${tiling.batch} ${P}`;
     if (said !== lastTiling) { lastTiling = said; opts.onTiling?.(tiling, sizes); }
     const layout = tileLayout(P, tiling.tile, overlap, opts.blend ?? 'gaussian');
@@ -224,21 +243,55 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
       slots = 2 ** Math.ceil(Math.log2(Math.min(tiling.batch * imgs.length, items)));
       while (slots > tiling.batch && estimate(slots, win, P) > budget) slots /= 2;
     }
-    const plan = planFor(slots, win, budget);
-    const maps = slideSync(imgs.map((img) => img.data), { channels: C, classes: K, sizes, pad, layout, flips, batch: slots, slots },
-      ({ feed }) => plan.runToHost({ x: feed })[0]);
-    return maps.map((data, n) => {
-      const img = imgs[n];
-      return { data, classes: K, height: img.height, width: img.width, ...(img.depth === undefined ? {} : { depth: img.depth }), tiling };
-    });
+    return { tiling, budget, slide: { channels: C, classes: K, sizes, pad, layout, flips, batch: slots, slots } };
+  };
+  const probMaps = (imgs: InputImage[], maps: Float32Array[], tiling: Tiling): ProbMap[] => maps.map((data, n) => {
+    const img = imgs[n];
+    return { data, classes: K, height: img.height, width: img.width, ...(img.depth === undefined ? {} : { depth: img.depth }), tiling };
+  });
+  /** Images (or volumes) of one size through shared network runs: a service's micro-batch.
+   *  One input is exactly predict(input); n inputs run up to n times as many windows a run. */
+  const run = (imgs: InputImage[]): ProbMap[] => {
+    if (onnx) throw new Error('this predictor runs on onnxruntime-node, whose runs are asynchronous: call predictAsync or predictManyAsync (predictInput does)');
+    const r = setup(imgs);
+    if (!r) return imgs.map((img) => run([img])[0]);
+    const plan = planFor(r.slide.batch, r.slide.layout.tile, r.budget);
+    return probMaps(imgs, slideSync(imgs.map((img) => img.data), r.slide, ({ feed }) => plan.runToHost({ x: feed })[0]), r.tiling);
+  };
+
+  // onnxruntime: one session on the model exported with dynamic sizes, made on first use
+  let session: Promise<OrtSession> | null = null;
+  const sessionOf = (b: OnnxRuntimeBackend) =>
+    (session ??= b.ort.InferenceSession.create(toOnnx(model, { mode: modeSpec }), b.sessionOptions));
+  const runAsync = async (imgs: InputImage[]): Promise<ProbMap[]> => {
+    if (!onnx) return run(imgs);
+    const r = setup(imgs);
+    if (!r) {
+      const out: ProbMap[] = [];
+      for (const img of imgs) out.push((await runAsync([img]))[0]);
+      return out;
+    }
+    const s = await sessionOf(onnx);
+    const win = r.slide.layout.tile;
+    // no zero slots: a session takes any batch size
+    const maps = await slideAsync(imgs.map((img) => img.data), { ...r.slide, slots: undefined }, async ({ feed, count }) =>
+      (await s.run({ input: new onnx.ort.Tensor('float32', feed, [count, C, ...win]) })).output.data as Float32Array);
+    return probMaps(imgs, maps, r.tiling);
   };
   const predict = (img: InputImage): ProbMap => run([img])[0];
   const predictMany = (imgs: InputImage[]): ProbMap[] => (imgs.length ? run(imgs) : []);
+  const predictAsync = async (img: InputImage): Promise<ProbMap> => (await runAsync([img]))[0];
+  const predictManyAsync = async (imgs: InputImage[]): Promise<ProbMap[]> => (imgs.length ? runAsync(imgs) : []);
 
-  const releasePlans = () => { for (const p of plans.values()) p.dispose(); plans.clear(); };
+  const releasePlans = () => {
+    for (const p of plans.values()) p.dispose();
+    plans.clear();
+    void session?.then((x) => x.release()).catch(() => {});
+    session = null;
+  };
   return {
-    model, classes: K, predict, predictMany, releasePlans,
-    get plansCompiled() { return plans.size; },
+    model, classes: K, runtime: onnx ? 'onnx' : 'plan', predict, predictMany, predictAsync, predictManyAsync, releasePlans,
+    get plansCompiled() { return onnx ? Number(session !== null) : plans.size; },
     get planBytes() { return [...plans.values()].reduce((s, p) => s + p.arenaBytes, 0); },
   };
 }

@@ -1,6 +1,6 @@
-// `npm run pack:release [-- OUT]`: the tarballs to publish, in OUT (default .tmp/pack): unetpp, with each
-// prebuilt platform package under npm/ (scripts/prebuild.mjs) in its optionalDependencies, and those
-// packages. The repository's package.json does not list them: `npm ci` would fail while they are unpublished.
+// `npm run pack:release [-- OUT [PLATFORMS]]`: the tarballs to publish, in OUT (default .tmp/pack): unetpp,
+// with each prebuilt platform package under PLATFORMS (default npm/; scripts/prebuild.mjs) in its
+// optionalDependencies, and those packages. The repository's package.json does not list them: `npm ci` would fail while they are unpublished.
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = resolve(process.argv[2] ?? join(root, '.tmp', 'pack'));
+const npmDir = resolve(process.argv[3] ?? join(root, 'npm'));
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 function npmPack(dir, extra = []) {
@@ -19,14 +20,14 @@ function npmPack(dir, extra = []) {
 if (!existsSync(join(root, 'dist', 'src', 'index.js'))) throw new Error(`pack: ${join(root, 'dist/src/index.js')} missing: npm run build first`);
 mkdirSync(out, { recursive: true });
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-const platforms = existsSync(join(root, 'npm')) ? readdirSync(join(root, 'npm')).filter((d) => existsSync(join(root, 'npm', d, 'package.json'))) : [];
+const platforms = existsSync(npmDir) ? readdirSync(npmDir).filter((d) => existsSync(join(npmDir, d, 'package.json'))) : [];
 const optional = {};
 const made = [];
 for (const d of platforms) {
-  const p = JSON.parse(readFileSync(join(root, 'npm', d, 'package.json'), 'utf8'));
+  const p = JSON.parse(readFileSync(join(npmDir, d, 'package.json'), 'utf8'));
   if (p.version !== pkg.version) throw new Error(`pack: npm/${d}/package.json is version ${p.version}, unetpp ${pkg.version}: npm run build:prebuilt`);
   optional[p.name] = p.version;
-  made.push(npmPack(join(root, 'npm', d), ['--pack-destination', out]));
+  made.push(npmPack(join(npmDir, d), ['--pack-destination', out]));
 }
 
 // unetpp itself: the files npm would pack, staged with the platform packages added

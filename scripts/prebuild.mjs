@@ -1,5 +1,5 @@
-// `npm run prebuild`: the platform package npm/<platform>/ (unetpp-linux-x64-gnu here), as sharp and
-// esbuild ship theirs: the addon built for any x86-64 CPU of its kind (not -march=native), the shared
+// `npm run build:prebuilt [-- DIR]`: the platform package DIR/<platform>/ (default npm/<platform>/; (unetpp-linux-x64-gnu here), as sharp and
+// the pack-and-install test builds one in a temporary DIR), as sharp and esbuild ship theirs: the addon built for any x86-64 CPU of its kind (not -march=native), the shared
 // libraries it needs beside it (found with ldd, loaded through rpath $ORIGIN) and their licences.
 // The release pack (scripts/pack.mjs) lists every such package in unetpp's optionalDependencies.
 import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { platformPackage } from '../dist/src/engine/backends/native/platform.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const npmDir = resolve(process.argv[2] ?? join(root, 'npm'));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const target = platformPackage();
 if (!target) {
@@ -28,7 +29,7 @@ function run(cmd, args, opts = {}) {
 }
 
 // Build in a scratch copy, so that build/ (the clone's own -march=native build) is left alone.
-const work = join(root, 'npm', '.build');
+const work = join(npmDir, '.build');
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 cpSync(join(root, 'native'), join(work, 'native'), { recursive: true });
@@ -41,9 +42,10 @@ const nodeGyp = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'np
 const gypBin = process.env.npm_config_node_gyp || nodeGyp;
 if (!existsSync(gypBin)) throw new Error(`prebuild: node-gyp not found at ${gypBin} (it ships with npm)`);
 run(process.execPath, [gypBin, 'rebuild', `--jobs=${process.env.JOBS || 2}`, ...(process.env.npm_config_nodedir ? [] : ['--nodedir=/usr'])],
-  { cwd: work, env: { ...process.env, UNETPP_MARCH: MARCH } });
+  // NODE_PATH: binding.gyp asks node for node-addon-api's headers, from a work folder that may be outside the package
+  { cwd: work, env: { ...process.env, UNETPP_MARCH: MARCH, NODE_PATH: join(root, 'node_modules') } });
 
-const out = join(root, 'npm', target.dir);
+const out = join(npmDir, target.dir);
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 const addon = join(out, 'unetpp_native.node');

@@ -8,10 +8,14 @@ import { CliError } from '../util/usage-error.js';
 
 export { CliError };
 
-export function addCommon(cmd: Command, opts: { backend?: boolean } = {}): Command {
+/** backend: false leaves the backend flags out; onnx: true (prediction) also offers onnxruntime-node. */
+export function addCommon(cmd: Command, opts: { backend?: boolean; onnx?: boolean } = {}): Command {
   cmd.option('--config <file>', 'JSON file of option values (keys as the long flags, camelCase or kebab-case); flags override it');
   if (opts.backend !== false) {
-    cmd.addOption(new Option('--backend <name>', 'compute backend').argParser(oneOf('auto', 'native', 'reference')).default('auto'));
+    const names = ['auto', 'native', 'reference', ...(opts.onnx ? ['onnx'] : [])];
+    const help = opts.onnx ? 'compute backend; auto: native where its addon loads, else onnx where onnxruntime-node is installed, else reference'
+      : 'compute backend; auto: native where its addon loads, else reference';
+    cmd.addOption(new Option('--backend <name>', help).argParser(oneOf(...names)).env('UNETPP_BACKEND').default('auto'));
     cmd.option('--threads <n>', 'CPU threads (default: env UNETPP_THREADS, else all cores)', int(1, 1024));
     cmd.addOption(new Option('--precision <p>', 'fp32, or bf16: bf16 activations and convolutions with float32 weights, statistics and loss (native backend, CPU with AVX512_BF16/AMX; else fp32 with a warning)').argParser(oneOf('fp32', 'bf16')).default('fp32'));
   }

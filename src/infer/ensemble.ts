@@ -22,9 +22,15 @@ export function createEnsemble(members: Predictor[]): Predictor {
     const per = members.map((m) => m.predictMany(imgs, o));
     return imgs.map((_, i) => mean(per.map((p) => p[i])));
   };
+  const predictManyAsync = async (imgs: Field[], o?: RunOptions): Promise<ProbMap[]> => {
+    const per: ProbMap[][] = [];
+    for (const m of members) per.push(await m.predictManyAsync(imgs, o)); // one member at a time: memory
+    return imgs.map((_, i) => mean(per.map((p) => p[i])));
+  };
   return {
-    model: first.model, classes: first.classes, predictMany,
+    model: first.model, classes: first.classes, runtime: first.runtime, predictMany, predictManyAsync,
     predict: (img, o) => predictMany([img], o)[0],
+    predictAsync: async (img, o) => (await predictManyAsync([img], o))[0],
     get plansCompiled() { return members.reduce((n, m) => n + m.plansCompiled, 0); },
     get planBytes() { return members.reduce((n, m) => n + m.planBytes, 0); },
     releasePlans: () => { for (const m of members) m.releasePlans(); },

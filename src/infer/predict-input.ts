@@ -154,7 +154,7 @@ export async function predictWith(predictor: Predictor, meta: CheckpointMeta, in
     signal?.throwIfAborted();
     if (o.network) return o.network({ predictor, key, input: x, batchable });
     try {
-      return predictor.predict(x, { signal });
+      return await predictor.predictAsync(x, { signal });
     } catch (e) {
       throw signal?.aborted ? e : fileError(label, what, e); // a stop is not the file's fault
     }

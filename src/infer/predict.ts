@@ -6,6 +6,8 @@
 // copy of the weights taken when it is created, so its plans can treat them as constant.
 // Memory is bounded: unless a tile is given, each image runs whole if its plan fits the
 // memory budget, else in the largest windows that do (plans are sized before they allocate).
+// On onnxruntime (onnx-runtime.ts) the same windows run through an ONNX export of the model made
+// in memory, one session per predictor.
 import { Graph } from '../engine/graph.js';
 import { Plan } from '../engine/plan.js';
 import type { Backend } from '../engine/backend.js';
@@ -15,13 +17,19 @@ import { levelOf } from '../models/config.js';
 import { paddingFor } from './pad.js';
 import { tileLayout, type BlendKind } from './tiles.js';
 import { allFlips } from './tta.js';
-import { slideSync } from './sliding.js';
+import { slideAsync, slideSync, type SlideOptions } from './sliding.js';
+import { ReferenceBackend } from '../engine/backends/reference.js';
+import { toOnnx } from '../io/onnx.js';
+import { isOnnxRuntime, type OnnxRuntimeBackend, type OrtSession } from './onnx-runtime.js';
 import { volumeOf, type Field } from './grid.js';
 import { defaultMemoryBudget, gib } from './memory.js';
 import type { StopSignal } from '../util/stop.js';
 
+/** What a predictor runs on: an engine backend (compiled plans) or onnxruntime-node. */
+export type PredictBackend = Backend | OnnxRuntimeBackend;
+
 export interface PredictorOptions {
-  backend: Backend;
+  backend: PredictBackend;
   /** accurate: mean of the heads' probabilities; fast: one head (default the deepest). */
   mode?: 'accurate' | 'fast';
   /** Head read in fast mode (1..L). */
@@ -84,9 +92,16 @@ export interface Predictor {
    *  weights: later changes to the model given to createPredictor are not seen. */
   readonly model: SegModel;
   readonly classes: number;
+  /** 'plan': compiled plans on an engine backend, synchronous; 'onnx': onnxruntime-node, whose runs are
+   *  promises (predict and predictMany throw; use predictAsync and predictManyAsync, as predictInput does). */
+  readonly runtime: 'plan' | 'onnx';
   /** Probabilities for a field of the model's rank: sizes [height, width] of an image or [depth,
    *  height, width] of a volume, its channels the model's input channels, values as it was trained on. */
   predict(input: Field, run?: RunOptions): ProbMap;
+  /** predict on any runtime. */
+  predictAsync(input: Field, run?: RunOptions): Promise<ProbMap>;
+  /** predictMany on any runtime. */
+  predictManyAsync(inputs: Field[], run?: RunOptions): Promise<ProbMap[]>;
   /** Several inputs of one size through shared network runs (a service's micro-batch): one
    *  input gives exactly predict(input); n inputs run up to n times as many windows per run. */
   predictMany(inputs: Field[], run?: RunOptions): ProbMap[];
@@ -132,6 +147,9 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
   const K = cfg.classes;
   const C = cfg.inChannels;
   const plans = new Map<string, Plan>();
+  const onnx = isOnnxRuntime(opts.backend) ? opts.backend : null;
+  // on onnxruntime, plans are only sized (the memory estimate that chooses the windows), never compiled
+  const engine: Backend = isOnnxRuntime(opts.backend) ? new ReferenceBackend({ dtype: 'float32' }) : opts.backend;
 
   const graphFor = (b: number, size: readonly number[]) => {
     const g = new Graph();
@@ -145,7 +163,7 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
     let bytes = arenas.get(key);
     if (bytes === undefined) {
       const { g, probs } = graphFor(b, size);
-      bytes = new Plan(g, opts.backend, model.params, [probs], { frozenParams: true, sizeOnly: true }).arenaBytes;
+      bytes = new Plan(g, engine, model.params, [probs], { frozenParams: true, sizeOnly: true }).arenaBytes;
       arenas.set(key, bytes);
     }
     return bytes;
@@ -158,7 +176,7 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
       const held = [...plans.values()].reduce((s, p) => s + p.arenaBytes, 0);
       if (held + arenaOf(b, size) > budget) { for (const p of plans.values()) p.dispose(); plans.clear(); }
       const { g, probs } = graphFor(b, size);
-      plan = new Plan(g, opts.backend, model.params, [probs], { frozenParams: true });
+      plan = new Plan(g, engine, model.params, [probs], { frozenParams: true });
       plans.set(key, plan);
     }
     return plan;
@@ -197,9 +215,10 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
   };
 
   let lastTiling = '';
-  /** Images (or volumes) of one size through shared network runs: a service's micro-batch.
-   *  One input is exactly predict(input); n inputs run up to n times as many windows a run. */
-  const run = (imgs: Field[], signal?: StopSignal): ProbMap[] => {
+  interface Run { tiling: Tiling; slide: SlideOptions; budget: number }
+  /** How inputs of one size run: the tiling (told once per change) and the sliding windows' options;
+   *  null when several inputs would not share runs (one fills the memory budget already). */
+  const setup = (imgs: Field[], signal?: StopSignal): Run | null => {
     const { channels } = imgs[0];
     const sizes = [...imgs[0].sizes];
     if (sizes.length !== rank)
@@ -215,7 +234,7 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
     const P = pad.size;
     const budget = opts.maxMemory ?? defaultMemoryBudget();
     const tiling = chooseTiling(P, budget);
-    if (imgs.length > 1 && tiling.reason === 'budget') return imgs.map((img) => run([img], signal)[0]);  // one fills the budget already
+    if (imgs.length > 1 && tiling.reason === 'budget') return null;
     const said = `${tiling.reason} ${tiling.tile} ${tiling.batch} ${P}`;
     if (said !== lastTiling) { lastTiling = said; opts.onTiling?.(tiling, sizes); }
     const layout = tileLayout(P, tiling.tile, overlap, opts.blend ?? 'gaussian');
@@ -228,18 +247,55 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
       slots = 2 ** Math.ceil(Math.log2(Math.min(tiling.batch * imgs.length, items)));
       while (slots > tiling.batch && estimate(slots, win, P) > budget) slots /= 2;
     }
-    const plan = planFor(slots, win, budget);
-    const slide = { channels: C, classes: K, sizes, pad, layout, flips, batch: slots, slots, signal };
-    const maps = slideSync(imgs.map((img) => img.data), slide, ({ feed }) => plan.runToHost({ x: feed }, signal)[0]);
-    return maps.map((data) => ({ data, channels: K, sizes: [...sizes], tiling }));
+    return { tiling, budget, slide: { channels: C, classes: K, sizes, pad, layout, flips, batch: slots, slots, signal } };
+  };
+  const probMaps = (maps: Float32Array[], sizes: readonly number[], tiling: Tiling): ProbMap[] =>
+    maps.map((data) => ({ data, channels: K, sizes: [...sizes], tiling }));
+  /** Images (or volumes) of one size through shared network runs: a service's micro-batch.
+   *  One input is exactly predict(input); n inputs run up to n times as many windows a run. */
+  const run = (imgs: Field[], signal?: StopSignal): ProbMap[] => {
+    if (onnx) throw new Error('this predictor runs on onnxruntime-node, whose runs are asynchronous: call predictAsync or predictManyAsync (predictInput does)');
+    const r = setup(imgs, signal);
+    if (!r) return imgs.map((img) => run([img], signal)[0]);
+    const plan = planFor(r.slide.batch, r.slide.layout.tile, r.budget);
+    const maps = slideSync(imgs.map((img) => img.data), r.slide, ({ feed }) => plan.runToHost({ x: feed }, signal)[0]);
+    return probMaps(maps, r.slide.sizes, r.tiling);
+  };
+
+  // onnxruntime: one session on the model exported with dynamic sizes, made on first use
+  let session: Promise<OrtSession> | null = null;
+  const sessionOf = (b: OnnxRuntimeBackend) =>
+    (session ??= b.ort.InferenceSession.create(toOnnx(model, { mode: modeSpec }), b.sessionOptions));
+  const runAsync = async (imgs: Field[], signal?: StopSignal): Promise<ProbMap[]> => {
+    if (!onnx) return run(imgs, signal);
+    const r = setup(imgs, signal);
+    if (!r) {
+      const out: ProbMap[] = [];
+      for (const img of imgs) out.push((await runAsync([img], signal))[0]);
+      return out;
+    }
+    const s = await sessionOf(onnx);
+    const win = r.slide.layout.tile;
+    // no zero slots: a session takes any batch size
+    const maps = await slideAsync(imgs.map((img) => img.data), { ...r.slide, slots: undefined }, async ({ feed, count }) =>
+      (await s.run({ input: new onnx.ort.Tensor('float32', feed, [count, C, ...win]) })).output.data as Float32Array);
+    return probMaps(maps, r.slide.sizes, r.tiling);
   };
   const predict = (input: Field, o?: RunOptions): ProbMap => run([input], o?.signal)[0];
   const predictMany = (inputs: Field[], o?: RunOptions): ProbMap[] => (inputs.length ? run(inputs, o?.signal) : []);
+  const predictAsync = async (input: Field, o?: RunOptions): Promise<ProbMap> => (await runAsync([input], o?.signal))[0];
+  const predictManyAsync = async (inputs: Field[], o?: RunOptions): Promise<ProbMap[]> =>
+    (inputs.length ? runAsync(inputs, o?.signal) : []);
 
-  const releasePlans = () => { for (const p of plans.values()) p.dispose(); plans.clear(); };
+  const releasePlans = () => {
+    for (const p of plans.values()) p.dispose();
+    plans.clear();
+    void session?.then((x) => x.release()).catch(() => {});
+    session = null;
+  };
   return {
-    model, classes: K, predict, predictMany, releasePlans,
-    get plansCompiled() { return plans.size; },
+    model, classes: K, runtime: onnx ? 'onnx' : 'plan', predict, predictMany, predictAsync, predictManyAsync, releasePlans,
+    get plansCompiled() { return onnx ? Number(session !== null) : plans.size; },
     get planBytes() { return [...plans.values()].reduce((s, p) => s + p.arenaBytes, 0); },
   };
 }

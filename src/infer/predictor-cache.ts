@@ -2,7 +2,7 @@
 // plans) for the inputs that follow: what the CLI, the service and the queue worker share. The
 // default window is the meta's (a 3D model's training patch) unless a tile is asked for.
 import type { Backend } from '../engine/backend.js';
-import { createPredictor, type Predictor, type PredictorOptions } from './predict.js';
+import { createPredictor, type PredictBackend, type Predictor, type PredictorOptions } from './predict.js';
 import { createEnsemble } from './ensemble.js';
 import type { ModelEntry } from './model-entry.js';
 
@@ -16,12 +16,12 @@ export class PredictorOptionError extends Error {}
 export class PredictorCache {
   private readonly byKey = new Map<string, Predictor>();
 
-  readonly backendFor: BackendFor;
+  readonly backendFor: (dims: 2 | 3) => PredictBackend;
   /** Told of every use and eviction (a service bounds the plans all predictors hold together). */
   watcher?: { use(key: string, p: Predictor): void; forget(key: string): void };
 
   /** One backend, or one per rank; max: predictors kept (each holds its plans), the oldest goes first. */
-  constructor(backend: Backend | BackendFor, readonly max = 32) {
+  constructor(backend: PredictBackend | BackendFor, readonly max = 32) {
     this.backendFor = typeof backend === 'function' ? backend : () => backend;
   }
 

@@ -73,3 +73,12 @@ export function slideSync(inputs: readonly ArrayLike<number>[], o: SlideOptions,
   while (!r.done) r = it.next(run(r.value));
   return r.value;
 }
+
+/** Drives slideWindows with a network whose runs are promises (onnxruntime). */
+export async function slideAsync(inputs: readonly ArrayLike<number>[], o: SlideOptions,
+                                 run: (b: WindowBatch) => Promise<ArrayLike<number>>): Promise<Float32Array[]> {
+  const it = slideWindows(inputs, o);
+  let r = it.next();
+  while (!r.done) r = it.next(await run(r.value));
+  return r.value;
+}

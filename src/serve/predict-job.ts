@@ -61,7 +61,7 @@ export async function runPredictJob(models: ModelRegistry, batcher: MicroBatcher
         const size = [input.channels, ...input.sizes].join('x');
         const batchKey = batchable ? `${served.name}|${key}|${size}` : `request-${id}`;
         onInput?.(input);
-        const runBatch = (inputs: typeof input[], batchStop?: StopSignal) => predictor.predictMany(inputs, { signal: batchStop });
+        const runBatch = (inputs: typeof input[], batchStop?: StopSignal) => predictor.predictManyAsync(inputs, { signal: batchStop });
         const pending = batcher.submit(batchKey, input, runBatch, signal, stop);
         arrived();
         return pending;

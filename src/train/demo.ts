@@ -19,6 +19,8 @@ export interface DemoOptions {
   seed?: number; // 0
   /** Training time budget (default 3): training stops after the epoch that crosses it. */
   minutes?: number;
+  /** At most this many epochs (default: as many as the time budget allows, at least 15): a quick check. */
+  epochs?: number;
   backend?: BackendChoice; // 'auto'
   /** bf16 activations and convolutions (native backend with AVX512_BF16/AMX), default fp32. */
   precision?: Precision;
@@ -61,9 +63,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   log?.(`demo: ${data.train.length} train / ${data.val.length} val synthetic nuclei ${DEMO.size}x${DEMO.size}; UNet++ bn ` +
     `filters ${DEMO.model.filters!.join(',')}, ${model.params.count().toLocaleString('en')} params; backend ${backend.name}`);
   const r = await train(model, data, {
-    outDir: o.outDir, epochs: DEMO.maxEpochs, batchSize: DEMO.batchSize, backend, seed,
+    outDir: o.outDir, epochs: o.epochs ?? DEMO.maxEpochs, batchSize: DEMO.batchSize, backend, seed,
     optimizer: { kind: 'adam', lr: DEMO.lr }, schedule: { kind: 'plateau', factor: 0.5, patience: 2, minLr: 1e-4 },
-    augment: { flip: true, rotate90: true }, patience: 8, timeLimitSeconds: (o.minutes ?? 3) * 60, minEpochs: DEMO.minEpochs,
+    augment: { flip: true, rotate90: true }, patience: 8, timeLimitSeconds: (o.minutes ?? 3) * 60, minEpochs: Math.min(DEMO.minEpochs, o.epochs ?? DEMO.minEpochs),
     log, progress: o.progress,
   });
   // Score and draw with the best checkpoint, through the prediction API (accurate mode).

@@ -1,11 +1,14 @@
-// unetpp as users install it: the release tarballs (scripts/pack.mjs; with the prebuilt platform package
-// when npm/<platform>/ exists) installed into an empty project with a clean HOME from npm's cache, then
-// `npx unetpp --help`, a TypeScript file importing every subpath type-checked and run (it writes a tiny
-// model and an image), `npx unetpp predict` on them, and the queue's missing optional package named.
+// unetpp as users install it: the prebuilt platform package built into a temporary folder (scripts/prebuild.mjs,
+// where this platform has one and oneDNN's headers are here: CI's set-up installs them), the release tarballs
+// (scripts/pack.mjs) installed into an empty project with a clean HOME from npm's cache, then `npx unetpp --help`,
+// `npx unetpp demo` for one epoch on the prebuilt native backend (its libdnnl resolved inside the package), a
+// TypeScript file importing every subpath type-checked and run (it writes a tiny model and an image),
+// `npx unetpp predict` on them, the queue's and onnxruntime-node's missing packages named, and after
+// `npm install onnxruntime-node`, `npx unetpp predict` with the native addon unloadable, on the ONNX fallback.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +21,9 @@ const missing = npmCache.error ? 'npm not found (it ships with Node.js)' : !exis
 // CI must run it: a missing tool fails there instead of skipping
 const skip = missing && !process.env.CI ? missing : false;
 const platform = platformPackage();
-const prebuilt = !!platform && existsSync(join(ROOT, 'npm', platform.dir, 'unetpp_native.node'));
+// oneDNN's headers (Debian's libdnnl-dev, scripts/setup.sh): the prebuilt package is built from them
+const prebuilt = !!platform && existsSync('/usr/include/oneapi/dnnl/dnnl.hpp');
+const ORT_VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies['onnxruntime-node'];
 
 const USE_TS = `
 import { SegModel, getBackend, io } from 'unetpp';
@@ -56,6 +61,8 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, t
 
 test('npm pack, npm install into an empty project, npx unetpp, subpath imports type-checked and run', { skip, timeout: 900_000 }, () => {
   assert.equal(missing, '', missing);
+  // CI on a platform with a prebuilt package must build and install it
+  if (process.env.CI && platform) assert.ok(prebuilt, `CI: /usr/include/oneapi/dnnl missing (bash scripts/setup.sh): the ${platform.name} package cannot be built`);
   const tmp = mkdtempSync(join(tmpdir(), 'unetpp-package-'));
   try {
     const packed = join(tmp, 'pack');
@@ -63,7 +70,9 @@ test('npm pack, npm install into an empty project, npx unetpp, subpath imports t
     const home = join(tmp, 'home');
     mkdirSync(app);
     mkdirSync(home);
-    run(process.execPath, [join(ROOT, 'scripts', 'pack.mjs'), packed], ROOT, process.env);
+    const platforms = join(tmp, 'npm');
+    if (prebuilt) run(process.execPath, [join(ROOT, 'scripts', 'prebuild.mjs'), platforms], ROOT, { ...process.env, JOBS: '2' });
+    run(process.execPath, [join(ROOT, 'scripts', 'pack.mjs'), packed, platforms], ROOT, process.env);
     const tarballs = readdirSync(packed).filter((f) => f.endsWith('.tgz')).map((f) => join(packed, f));
     assert.equal(tarballs.length, prebuilt ? 2 : 1, `tarballs: ${tarballs.join(', ')}`);
 
@@ -84,6 +93,16 @@ test('npm pack, npm install into an empty project, npx unetpp, subpath imports t
 
     assert.match(run('npx', ['--offline', 'unetpp', '--help'], app, env).stdout, /predict \[options\] <inputs\.\.\.>/);
 
+    if (prebuilt) {
+      // the addon's oneDNN is the package's own copy (rpath $ORIGIN), not the system's
+      const dir = join(app, 'node_modules', platform!.name);
+      const ldd = run('ldd', [join(dir, 'unetpp_native.node')], app, env).stdout;
+      assert.match(ldd, new RegExp(`libdnnl\\.so\\.\\d+ => ${dir.replace(/[.+]/g, '\\$&')}/libdnnl`), ldd);
+      const demo = run('npx', ['--offline', 'unetpp', 'demo', '--epochs', '1', '--no-progress', '-o', 'demo'], app, env);
+      assert.match(demo.stdout.split('\n')[0], new RegExp(`^backend: native \\(prebuilt ${platform!.name}\\), fp32$`), demo.stdout);
+      assert.match(demo.stdout, /demo done: IoU [\d.]+/);
+    }
+
     writeFileSync(join(app, 'use.ts'), USE_TS);
     writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
       compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: true, outDir: 'out',
@@ -100,6 +119,22 @@ test('npm pack, npm install into an empty project, npx unetpp, subpath imports t
     // the first line names the backend and where its addon came from
     if (prebuilt) assert.match(p.stdout.split('\n')[0], new RegExp(`^backend: native \\(prebuilt ${platform!.name}\\), fp32$`));
     else assert.match(p.stdout.split('\n')[0], /^backend: reference \(native addon not built/);
+
+    // without the native addon: the install hint for onnxruntime-node, then, once installed, the ONNX fallback
+    const noNative = { ...env, UNETPP_NATIVE_PATH: join(app, 'no-native-addon.node') };
+    const predict = ['--offline', 'unetpp', 'predict', 'cell.png', '-m', 'model.safetensors', '-o', 'masks-onnx'];
+    const hint = spawnSync('npx', [...predict, '--backend', 'onnx'], { cwd: app, env: noNative, encoding: 'utf8', timeout: 300_000 });
+    assert.notEqual(hint.status, 0);
+    assert.match(hint.stderr, /needs the npm package onnxruntime-node, which is not installed; fix: npm install 'onnxruntime-node@\^1\.\d+\.\d+'/);
+    // onnxruntime-node's own install script would fetch CUDA libraries on linux x64: not needed on the CPU
+    const ortEnv = { ...env, ONNXRUNTIME_NODE_INSTALL: 'skip' };
+    r = spawnSync('npm', ['install', '--offline', `onnxruntime-node@${ORT_VERSION}`], { cwd: app, env: ortEnv, encoding: 'utf8', timeout: 300_000 });
+    if (r.status !== 0 && /ENOTCACHED/.test(r.stderr))
+      r = spawnSync('npm', ['install', '--prefer-offline', `onnxruntime-node@${ORT_VERSION}`], { cwd: app, env: ortEnv, encoding: 'utf8', timeout: 300_000 });
+    assert.equal(r.status, 0, `npm install onnxruntime-node failed:\n${r.stdout}\n${r.stderr}`);
+    const onnx = run('npx', predict, app, noNative);
+    assert.match(onnx.stdout.split('\n')[0], /^backend: onnx \(onnxruntime-node [\d.]+; native addon UNETPP_NATIVE_PATH=\S+ failed to load/, onnx.stdout);
+    assert.deepEqual(readFileSync(join(app, 'masks-onnx', 'cell.png')), readFileSync(join(app, 'masks', 'cell.png')), 'the ONNX fallback\'s mask differs');
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { addCommon, action, CliError } from '../common.js';
 import { addModelSource, loadModelSource } from '../model-source.js';
 import { checkTileFlag } from '../window.js';
-import { resolveBackend } from '../backend.js';
+import { predictBackend, describePredictBackend } from '../../infer/predict-backend.js';
 import { int, oneOf } from '../parse.js';
 import { addPredictorOptions, addPostprocessFlag, predictorSettings, inputSettings, postprocessSetting } from './predict.js';
 import { PredictorCache } from '../../infer/predictor-cache.js';
@@ -26,11 +26,12 @@ export function evalCommand(): Command {
   addModelSource(cmd);
   addPredictorOptions(cmd);
   addPostprocessFlag(cmd);
-  addCommon(cmd);
+  addCommon(cmd, { onnx: true });
   cmd.action(action(async (_args, opts) => {
     if (!existsSync(opts.data)) throw new CliError(`--data ${opts.data}: no such folder`);
     const entry = loadModelSource(opts);
-    const backend = await resolveBackend(opts.backend, opts.precision, 'infer', entry.meta.model.dims);
+    const backend = await predictBackend(opts.backend, opts.precision, entry.meta.model.dims);
+    if (opts.verbose) console.log(`backend: ${await describePredictBackend(backend)}`);
     const cache = new PredictorCache(backend);
     const settings = predictorSettings(opts);
     checkTileFlag(opts.tile, entry.meta.model, opts.level);

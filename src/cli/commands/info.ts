@@ -59,8 +59,8 @@ export function infoCommand(): Command {
     if (opts.json) console.log(JSON.stringify(meta ? { ...info, meta } : info, null, 2));
     else {
       console.log(meta ? `${formatInfo(info).trimEnd()}\n${formatMeta(meta)}` : formatInfo(info));
-      const { describeBackend } = await import('../../engine/backends/describe.js'); // loads the addon: text output only
-      console.log(`backend: ${describeBackend()}`);
+      const { describeBackends } = await import('../../infer/predict-backend.js'); // loads the addon: text output only
+      for (const line of await describeBackends()) console.log(line);
     }
   }));
   return cmd;

@@ -3,8 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { addCommon, action, CliError } from '../common.js';
 import { addModelSource, loadModelSource } from '../model-source.js';
 import { checkTileFlag } from '../window.js';
-import { resolveBackend } from '../backend.js';
-import { describeBackend } from '../../engine/backends/describe.js';
+import { predictBackend, describePredictBackend } from '../../infer/predict-backend.js';
 import { float, int, memorySize, oneOf, size } from '../parse.js';
 import { describeTiling, type Tiling } from '../../infer/predict.js';
 import { loadEnsembleSource } from '../ensemble-source.js';
@@ -89,11 +88,12 @@ export function predictCommand(): Command {
   addModelSource(cmd);
   addPredictorOptions(cmd);
   addPostprocessFlag(cmd);
-  addCommon(cmd);
+  addCommon(cmd, { onnx: true });
   cmd.action(action(async ([inputs], opts) => {
     const entry = opts.ensemble ? loadEnsembleSource(opts) : loadModelSource(opts);
     const { dims } = entry.meta.model;
-    const backend = await resolveBackend(opts.backend, opts.precision, 'infer', dims);
+    const backend = await predictBackend(opts.backend, opts.precision, dims);
+    console.log(`backend: ${await describePredictBackend(backend)}`);
     const cache = new PredictorCache(backend);
     const settings = predictorSettings(opts);
     checkTileFlag(opts.tile, entry.meta.model, opts.level);
@@ -101,7 +101,6 @@ export function predictCommand(): Command {
     const postprocess = postprocessSetting(opts, entry); // an ensemble's entry has no rules
     const run: PredictInputOptions = { settings, ...inputSettings(opts), postprocess, encode: false }; // writePrediction encodes
     const cases = await casesOf(entry, inputs, !!opts.stack);
-    console.log(`backend: ${describeBackend(backend)}`);
     const t0 = performance.now();
     for (const [i, paths] of cases.entries()) {
       const p = await predictInput(entry, cache, inputFromPaths(paths), run);

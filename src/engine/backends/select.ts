@@ -7,6 +7,10 @@ import { NATIVE_FIX } from './native/addon.js';
 
 export type BackendName = 'auto' | 'native' | 'reference';
 
+/** How much slower training is on the reference backend, measured (docs/status.md: the demo's
+ *  model, 64x64 images, batch 8, 2 cores: 0.4-0.6 images/s against 24 on the native backend). */
+export const REFERENCE_TRAIN_SPEED = 'about 50x slower than the native backend';
+
 const warned = new Set<string>();
 function warnOnce(msg: string) {
   if (warned.has(msg)) return;
@@ -16,7 +20,8 @@ function warnOnce(msg: string) {
 
 /**
  * 'native' throws if the addon cannot be used; 'auto' falls back to the float32 reference
- * backend with a one-line warning on stderr (once per process) naming the reason and the fix.
+ * backend with a one-line warning on stderr (once per process) naming the reason and the fix;
+ * training on the reference backend warns once with its speed.
  * Precision 'bf16' needs the native backend on a CPU with native bf16; elsewhere it falls back
  * to fp32 with a warning (the returned backend's `precision` says which one runs). `use` and
  * `dims` pick the native backend's faster activation layout for training or inference, images or volumes.
@@ -28,7 +33,10 @@ export function getBackend(name: BackendName = 'auto', precision: Precision = 'f
   if (name === 'auto') {
     const { ok, reason } = nativeAvailable();
     useNative = ok;
-    if (!ok) warnOnce(`${reason}; using the slow reference backend (fix: ${NATIVE_FIX})`);
+    const what = use === 'train' ? `training on the reference backend, ${REFERENCE_TRAIN_SPEED}` : 'using the slow reference backend';
+    if (!ok) warnOnce(`${reason}; ${what} (fix: ${NATIVE_FIX})`);
+  } else if (name === 'reference' && use === 'train') {
+    warnOnce(`training on the reference backend, ${REFERENCE_TRAIN_SPEED}`);
   }
   if (!useNative) {
     if (precision === 'bf16') warnOnce('precision bf16 needs the native backend; running in fp32');

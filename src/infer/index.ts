@@ -36,3 +36,4 @@ export type { PredictedCase, VolumeEvaluateOptions, SplitOptions } from './evalu
 export type { TiledResult, WindowRunner } from './tiled.js';
 export type { BlendKind } from '../io/web-manifest.js';
 export { SharedStop, StoppedError, deadlineStop, anyStop, allStop, type StopSignal } from '../util/stop.js';
+export { predictBackend, predictBackendsByDims, type PredictBackendName } from './predict-backend.js';

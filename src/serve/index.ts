@@ -17,4 +17,5 @@ export type { RunBatch } from './batcher.js';
 export type { ModelSource } from './sources.js';
 export type { PredictJob, JobResult } from './predict-job.js';
 export type { BackendName } from '../infer/backends-by-dims.js';
+export type { PredictBackendName } from '../infer/predict-backend.js';
 export type { PyTorchMetaFlags } from '../infer/model-entry.js';

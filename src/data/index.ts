@@ -1,4 +1,7 @@
-// Data: readers, folder datasets, transforms, augmentation, batching, synthetic nuclei.
+/**
+ * Data: readers, folder datasets, transforms, augmentation, batching, synthetic nuclei.
+ * @module unetpp/data
+ */
 export * from './atomic.js';
 export * from './rng.js';
 export * from './images/read-image.js';
@@ -27,3 +30,6 @@ export * from './volumes/volume-dataset.js';
 export * from './volumes/synthetic-volumes.js';
 export * from './formats/qform.js';
 export * from './volumes/volume-slices.js';
+// Types named by the exports above, public so that the API reference can link them.
+export type { PreparedVolume } from './volumes/volume-prepare.js';
+export type { EncodableVolume, NiftiDatatype } from './formats/nifti-encode.js';

@@ -3,7 +3,8 @@
 // else the reference backend. `onnx` asks for onnxruntime-node whatever loads.
 import type { Precision } from '../engine/backend.js';
 import { MissingPackageError } from '../util/optional-import.js';
-import type { BackendName } from './backends-by-dims.js';
+import { backendsByDims, type BackendName } from './backends-by-dims.js';
+import type { BackendFor } from './predictor-cache.js';
 import type { PredictBackend } from './predict.js';
 import { isOnnxRuntime, loadOnnxRuntime } from './onnx-runtime.js';
 
@@ -24,6 +25,17 @@ export async function predictBackend(name: PredictBackendName = 'auto', precisio
     }
   }
   return getBackend(name as BackendName, precision, 'infer', dims);
+}
+
+/** The prediction backend of a service or queue worker, per model rank: onnxruntime-node for every rank when
+ *  predictBackend picks it, else the engine backend of each rank, made on first use. */
+export async function predictBackendsByDims(name: PredictBackendName = 'auto', precision: Precision = 'fp32'): Promise<BackendFor> {
+  const { tryLoadAddon } = await import('../engine/backends/native/addon.js');
+  if (name === 'onnx' || (name === 'auto' && !tryLoadAddon().addon)) {
+    const b = await predictBackend(name, precision);
+    if (isOnnxRuntime(b)) return () => b;
+  }
+  return backendsByDims(name as BackendName, precision, 'infer');
 }
 
 /** e.g. 'onnx (onnxruntime-node 1.30.0; native addon not built (...))' or the engine's line. */

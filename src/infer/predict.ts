@@ -118,6 +118,18 @@ const optError = (opt: string, msg: string) => new Error(`predict option ${opt}:
 /** Bytes the estimate adds for what plans do not size: oneDNN's scratchpads and primitives. */
 const SLACK_BYTES = 256 * 2 ** 20;
 
+/**
+ * A predictor for `model`: probabilities for images and volumes of any size, padded to the model's size rule,
+ * whole or in blended windows that fit the memory budget, with optional flips (TTA) and pruning (`level`).
+ * It runs its own copy of the weights. On an engine backend `predict` is synchronous; on onnxruntime-node
+ * (`backend: await loadOnnxRuntime(...)`) call `predictAsync`.
+ *
+ * @example
+ * ```ts
+ * const predictor = createPredictor(model, { backend: getBackend() });
+ * const probs = predictor.predict({ data, channels: 3, sizes: [96, 96] });   // probs.data [classes, 96, 96]
+ * ```
+ */
 export function createPredictor(model: SegModel, opts: PredictorOptions): Predictor {
   // UNet++ L^d reads head d alone: at the full depth too, where there is nothing to prune.
   if (opts.level !== undefined) {

@@ -1,14 +1,14 @@
 // One predictor per (model entry, option set), created on first use and kept (with its compiled
 // plans) for the inputs that follow: what the CLI, the service and the queue worker share. The
 // default window is the meta's (a 3D model's training patch) unless a tile is asked for.
-import type { Backend } from '../engine/backend.js';
 import { createPredictor, type PredictBackend, type Predictor, type PredictorOptions } from './predict.js';
 import { createEnsemble } from './ensemble.js';
 import type { ModelEntry } from './model-entry.js';
 
 export type PredictorSettings = Omit<PredictorOptions, 'backend'>;
-/** The backend for a model's rank (the native backend's activation layout differs for volumes). */
-export type BackendFor = (dims: 2 | 3) => Backend;
+/** The backend for a model's rank (the native backend's activation layout differs for volumes), or
+ *  onnxruntime-node for every rank. */
+export type BackendFor = (dims: 2 | 3) => PredictBackend;
 
 /** A bad predictor option (tile, head, level...): the caller's mistake, not a failure. */
 export class PredictorOptionError extends Error {}

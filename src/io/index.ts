@@ -1,4 +1,7 @@
-// Weights and model interchange: safetensors, our checkpoints, PyTorch state_dicts, ONNX.
+/**
+ * Weights and model interchange: safetensors, our checkpoints, PyTorch state_dicts, ONNX.
+ * @module unetpp/io
+ */
 export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors, writeFileAtomicSync, SafetensorsError } from './safetensors.js';
 export type { SafetensorsFile, TensorIn, TensorOut, ReadDtype, WriteDtype } from './safetensors.js';
 export { saveModel, loadModel, loadModelWithMeta, readCheckpointMeta, updateMeta, upgradeV1, CHECKPOINT_FORMAT } from './checkpoint.js';
@@ -16,3 +19,7 @@ export { writeWebBundle, buildWebBundle, WEB_BUNDLE_FORMAT } from './web-bundle.
 export type { WebManifest, WebModelEntry, WebBundleOptions } from './web-bundle.js';
 export { peerParity, formatParity, worstRel } from './peer-parity.js';
 export type { ParityReport, Diff } from './peer-parity.js';
+// Types named by the exports above, public so that the API reference can link them.
+export type { WebVolumeOptions } from './web-bundle.js';
+export type { WebVolumeSpec, BlendKind } from './web-manifest.js';
+export { SIDECAR_FIELDS } from './meta-sidecar.js';

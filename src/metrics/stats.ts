@@ -262,7 +262,7 @@ export interface BootstrapCi {
  * "modified residuals"; it matters with 3-5 seeds). The case-by-seed interaction is then counted at
  * both levels, which errs on the wide side (Owen 2007). One seed: cases only.
  */
-type Matrix = readonly (readonly number[])[];
+export type Matrix = readonly (readonly number[])[];
 
 export function pairedBootstrapCi(a: Matrix, b: Matrix, o: BootstrapOptions = {}): BootstrapCi {
   const resamples = o.resamples ?? 10_000, level = o.level ?? 0.95;

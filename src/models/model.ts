@@ -9,6 +9,11 @@ import { initParam, seededUniform } from './init.js';
 
 export type InferenceMode = { kind: 'accurate' } | { kind: 'fast'; head?: number };
 
+/**
+ * A UNet++ (or U-Net, by `arch`) for images or volumes (`dims`): its config and parameters. Builds forward
+ * graphs on a {@link Graph}, turns logits into probabilities (accurate: all heads averaged; fast: one head)
+ * and prunes to a depth (`prune(level)`).
+ */
 export class SegModel {
   readonly config: ModelConfig;
   readonly params: ParamStore;

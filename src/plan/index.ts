@@ -1,4 +1,7 @@
-// Self-configuration: a dataset's fingerprint and the plan derived from it (see docs/cli.md, `unetpp plan`).
+/**
+ * Self-configuration: a dataset's fingerprint and the plan derived from it (see docs/cli.md, `unetpp plan`).
+ * @module unetpp/plan
+ */
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../data/atomic.js';
 import { fingerprintDataset } from './fingerprint.js';
@@ -46,3 +49,9 @@ export async function readPlan(path: string): Promise<DatasetPlan> {
   if (p.version !== 1 || !Array.isArray(p.patch)) throw new Error(`${path}: not a plan written by unetpp plan (version 1)`);
   return p;
 }
+// Types named by the exports above, public so that the API reference can link them.
+export type { PlanCacheFile } from './cache.js';
+export type { LossSpec } from '../train/plans.js';
+export type { FingerprintOptions } from './fingerprint.js';
+export type { FingerprintProgress } from './fingerprint-volume.js';
+export type { ProbeSpec, ProbeResult } from './step-probe.js';

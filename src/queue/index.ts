@@ -1,4 +1,7 @@
-// Batch prediction and cross-validation on BullMQ (Redis).
+/**
+ * Batch prediction and cross-validation on BullMQ (Redis).
+ * @module unetpp/queue
+ */
 export { startWorker, type WorkerOptions, type RunningWorker } from './worker.js';
 export { submitPredictions, type SubmitOptions, type SubmitReport, type SubmitStatus } from './submit.js';
 export { submitFolds } from './cv-submit.js';

@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { Backend } from '../engine/backend.js';
+import type { PredictBackend } from '../infer/predict.js';
 import { checkpointEntry, type ModelEntry } from '../infer/model-entry.js';
 import { PredictorCache, type BackendFor } from '../infer/predictor-cache.js';
 import { inputFromPaths, predictInput } from '../infer/predict-input.js';
@@ -23,7 +23,7 @@ export class PredictJobRunner {
   private readonly cache: PredictorCache;
   readonly worker = `${hostname()}:${process.pid}`;
 
-  constructor(backend: Backend | BackendFor, private readonly roots: string[], private readonly timeoutMs?: number) {
+  constructor(backend: PredictBackend | BackendFor, private readonly roots: string[], private readonly timeoutMs?: number) {
     this.cache = new PredictorCache(backend);
   }
 

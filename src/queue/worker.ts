@@ -2,7 +2,7 @@
 // process. A job whose worker dies (kill -9) keeps its lock until lockDuration passes; then
 // any worker's stalled-job check puts it back in the queue and another worker takes it.
 import type { Job, Worker } from 'bullmq';
-import type { Backend } from '../engine/backend.js';
+import type { PredictBackend } from '../infer/predict.js';
 import type { BackendFor } from '../infer/predictor-cache.js';
 import { CV_QUEUE, PREDICT_QUEUE, queueModules, redisConnection } from './connection.js';
 import { PredictJobRunner } from './predict-job.js';
@@ -13,7 +13,7 @@ import { runFold, type FoldSpec, type FoldResult } from '../cv/fold.js';
 export interface WorkerOptions {
   redis: string;
   /** For predictions: one backend, or one per model rank. */
-  backend: Backend | BackendFor;
+  backend: PredictBackend | BackendFor;
   /** For training folds (the trainer resolves its own). */
   train: { backend: 'auto' | 'native' | 'reference'; precision: 'fp32' | 'bf16' };
   /** Prediction jobs run at once (the engine already uses every core: 1). */

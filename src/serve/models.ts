@@ -1,7 +1,7 @@
 // The models a service serves, by name, and their predictors: one per option set (mode,
 // level, tta, tile), created on first use with the service's defaults underneath, so that a
 // request gets what `unetpp predict` with the same options computes.
-import type { Backend } from '../engine/backend.js';
+import type { PredictBackend } from '../infer/predict.js';
 import { levelOf } from '../models/config.js';
 import { PredictorCache, type BackendFor, type PredictorSettings } from '../infer/predictor-cache.js';
 import type { ModelEntry } from '../infer/model-entry.js';
@@ -23,7 +23,7 @@ export class ModelRegistry {
   readonly cache: PredictorCache;
 
   /** defaults: the service's predictor flags (what GET /v1/models reports as the window). */
-  constructor(models: ServedModel[], backend: Backend | BackendFor, readonly defaults: PredictorSettings = {}) {
+  constructor(models: ServedModel[], backend: PredictBackend | BackendFor, readonly defaults: PredictorSettings = {}) {
     if (!models.length) throw new Error('serve: no model given');
     for (const m of models) {
       if (this.byName.has(m.name)) throw new Error(`serve: two models are named "${m.name}"`);
@@ -42,7 +42,8 @@ export class ModelRegistry {
   }
 
   /** Compiles the plans of micro-batches (1, 2, 4, .. maxBatch images) at each 2D model's recorded
-   *  input size with the default options, so that the first requests do not wait for them. */
+   *  input size with the default options, so that the first requests do not wait for them. Models on
+   *  onnxruntime-node are skipped: they have no plans (their session is made on the first request). */
   warm(settings: PredictorSettings, maxBatch: number): string[] {
     const done: string[] = [];
     for (const m of this.byName.values()) {
@@ -51,6 +52,7 @@ export class ModelRegistry {
       const [h, w] = input.resize;
       const c = m.entry.meta.model.inChannels;
       const { predictor } = this.cache.get(m.entry, settings);
+      if (predictor.runtime !== 'plan') continue;
       const blank = () => ({ data: new Float32Array(c * h * w), channels: c, sizes: [h, w] });
       for (let n = 1; n <= maxBatch; n *= 2) predictor.predictMany(Array.from({ length: n }, blank));
       done.push(`${m.name} at ${h}x${w}`);

@@ -7,7 +7,7 @@
 // the thread takes the next job. Only a thread that does not stop in time is terminated.
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadSources, type ModelSource } from './sources.js';
-import { backendsByDims, type BackendName } from '../infer/backends-by-dims.js';
+import { predictBackendsByDims, type PredictBackendName } from '../infer/predict-backend.js';
 import type { Precision } from '../engine/backend.js';
 import { tryLoadAddon } from '../engine/backends/native/addon.js';
 import { ModelRegistry, type PredictorSettings } from './models.js';
@@ -19,7 +19,7 @@ import { SharedStop } from '../util/stop.js';
 
 export interface PoolWorkerData {
   sources: ModelSource[];
-  backend: BackendName;
+  backend: PredictBackendName;
   precision: Precision;
   /** Engine threads of this worker (the service's share). */
   threads: number;
@@ -49,7 +49,7 @@ const port = parentPort!;
 const post = (m: FromWorker) => port.postMessage(m);
 
 const t0 = performance.now();
-const backendFor = await backendsByDims(d.backend, d.precision, 'infer');
+const backendFor = await predictBackendsByDims(d.backend, d.precision);
 const models = new ModelRegistry(loadSources(d.sources), backendFor, d.defaults);
 // this thread's share of the cores (libgomp keeps the count per thread)
 if (models.describe().some((m) => m.backend === 'native')) tryLoadAddon().addon?.setThreads(d.threads);

@@ -118,6 +118,12 @@ function refitEpochs(o: Resolved, asked: number, history: EpochRecord[], started
   schedule.setTotalSteps?.(epochs * steps);
 }
 
+/**
+ * Trains `model` in place on loaded samples (or any resumable batch source, `data.loader`): one compiled
+ * plan per batch shape, validation every `validateEvery` epochs, early stopping on `monitor`, and
+ * `best.safetensors` / `last.safetensors` (with the state for an exact `resume`) in `options.outDir`.
+ * Volumes: `trainVolumes` (`unetpp/train`).
+ */
 export async function train(model: SegModel, data: TrainData, options: TrainOptions): Promise<TrainResult> {
   const o = resolveOptions(options);
   const asked = o.epochs;

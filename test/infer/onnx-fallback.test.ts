@@ -13,16 +13,16 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { SegModel, type ModelConfig } from '../../src/index.js';
-import type { CheckpointMeta } from '../../src/io/checkpoint-meta.js';
 import { getBackend } from '../../src/engine/backends/select.js';
 import { syntheticNuclei, writeImagePng } from '../../src/data/index.js';
 import { syntheticVolumes } from '../../src/data/volumes/synthetic-volumes.js';
 import { encodeNifti } from '../../src/data/formats/nifti-encode.js';
 import { saveModel } from '../../src/io/index.js';
 import { completeMeta } from '../../src/io/meta-defaults.js';
-import { createPredictor, predictWith, threshold, type ImagePrediction, type PredictInput, type VolumePrediction } from '../../src/infer/index.js';
+import { createPredictor, predictWith, threshold, type ImagePrediction, type VolumePrediction } from '../../src/infer/index.js';
 import { loadOnnxRuntime } from '../../src/infer/onnx-runtime.js';
 import { describePredictBackend, predictBackend } from '../../src/infer/predict-backend.js';
+import { decisiveModel } from '../helpers/decisive-model.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -40,21 +40,6 @@ try { await import('onnxruntime-node'); } catch { missing = 'onnxruntime-node no
 const skip = missing && !process.env.CI ? missing : false;
 /** Probabilities agree to this (float32 kernels summing in different orders). */
 const TOL = 1e-4;
-
-/** A seeded model whose heads are shifted to split the input about in half (a random model predicts one
- *  class everywhere) and scaled 3x: masks then depend on the image and rarely on rounding. */
-async function decisiveModel(cfg: Partial<ModelConfig>, meta: (c: ModelConfig) => CheckpointMeta, input: PredictInput): Promise<SegModel> {
-  const model = new SegModel({ preset: 'bn', deepSupervision: true, seed: 3, ...cfg });
-  const backend = getBackend('auto', 'fp32', 'infer', model.config.dims);
-  for (const head of model.headNames()) {
-    const p = createPredictor(model, { backend, mode: 'fast', head: Number(head.slice(5)) });
-    const logits = Float64Array.from((await predictWith(p, meta(model.config), input)).probs.data, (q) => Math.log(q / (1 - q))).sort();
-    const bias = model.params.get(`${head}.bias`).data;
-    bias.forEach((b, i) => { bias[i] = b - logits[logits.length >> 1]; });
-  }
-  for (const name of model.params.names()) if (/^final\d+\./.test(name)) model.params.get(name).data.forEach((v, i, a) => { a[i] = 3 * v; });
-  return model;
-}
 
 function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   assert.equal(a.length, b.length);

@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { addCommon, action, CliError } from '../common.js';
 import { addPyTorchMetaOptions, hasMetaFlags, ONLY_PYTORCH, type PyTorchMetaFlags } from '../model-source.js';
 import { loadSources, type ModelSource } from '../../serve/sources.js';
-import { backendsByDims } from '../backend.js';
+import { predictBackendsByDims } from '../../infer/predict-backend.js';
 import { float, int, memorySize } from '../parse.js';
 import { addPredictorOptions, predictorSettings } from './predict.js';
 import type { ServedModel } from '../../serve/models.js';
@@ -95,7 +95,7 @@ export function serveCommand(): Command {
     .option('--log', 'log every request (JSON lines)');
   addPyTorchMetaOptions(cmd);
   addPredictorOptions(cmd);
-  addCommon(cmd);
+  addCommon(cmd, { onnx: true });
   cmd.action(action(async (_args, opts) => {
     if (!opts.cert !== !opts.key) throw new CliError('give both --cert and --key for HTTPS (or neither)');
     const apiKey: string | undefined = opts.apiKey ?? (process.env.UNETPP_API_KEY || undefined);
@@ -109,7 +109,7 @@ export function serveCommand(): Command {
     if (workers > 0) passiveOpenMp();
     const sources = modelSources(opts.model, opts.pytorch, opts);
     const served = loadSources(sources);
-    const backendFor = await backendsByDims(opts.backend, opts.precision, 'infer');
+    const backendFor = await predictBackendsByDims(opts.backend, opts.precision);
     const backend = backendFor(served[0].entry.meta.model.dims);
     const { ModelRegistry } = await import('../../serve/models.js'); // fastify loads only for serve
     const { createService } = await import('../../serve/app.js');

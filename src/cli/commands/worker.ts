@@ -2,7 +2,7 @@
 // SIGTERM, which lets the jobs in hand finish.
 import { Command, Option } from 'commander';
 import { addCommon, action, CliError } from '../common.js';
-import { backendsByDims } from '../backend.js';
+import { predictBackendsByDims } from '../../infer/predict-backend.js';
 import { int, oneOf } from '../parse.js';
 
 export function workerCommand(): Command {
@@ -18,7 +18,7 @@ export function workerCommand(): Command {
     .option('--max-stalled <n>', 'times a job may be taken over before it fails', int(0), 2)
     .option('--job-timeout <ms>', 'a prediction running longer stops at its next layer or window and fails ' +
       '(retried as --attempts says; keep it below --lock-duration)', int(1));
-  addCommon(cmd);
+  addCommon(cmd, { onnx: true });
   cmd.action(action(async (_args, opts) => {
     const queues = opts.queues.split(',') as ('predict' | 'cv')[];
     const { parseRoots } = await import('../../queue/roots.js');
@@ -27,13 +27,13 @@ export function workerCommand(): Command {
         'checkpoints)');
     let roots: string[] | undefined;
     try { roots = opts.roots ? parseRoots(opts.roots) : undefined; } catch (e) { throw new CliError((e as Error).message); }
-    const backendFor = await backendsByDims(opts.backend, opts.precision, 'infer');
+    const backendFor = await predictBackendsByDims(opts.backend, opts.precision);
     const backend = backendFor(2);
     const { startWorker } = await import('../../queue/worker.js');
     const { connectRedis, redactUrl } = await import('../../queue/connection.js');
     (await connectRedis(opts.redis)).disconnect(); // fail now, with the URL, if Redis is not there
     const w = await startWorker({
-      redis: opts.redis, backend: backendFor, train: { backend: opts.backend, precision: opts.precision }, queues, roots,
+      redis: opts.redis, backend: backendFor, train: { backend: opts.backend === 'onnx' ? 'auto' : opts.backend, precision: opts.precision }, queues, roots,
       concurrency: opts.concurrency, lockDuration: opts.lockDuration, stalledInterval: opts.stalledInterval, maxStalledCount: opts.maxStalled,
       jobTimeoutMs: opts.jobTimeout, log: (s) => console.log(`${new Date().toISOString()} ${s}`),
     });

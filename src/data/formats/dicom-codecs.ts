@@ -26,8 +26,8 @@ export interface FrameFormat {
   signed: boolean;
 }
 
-type Codec = 'native' | 'rle' | 'jpeg-lossless' | 'jpeg-ls' | 'jpeg2000' | 'jpeg-8bit';
-interface Syntax { name: string; codec?: Codec; bigEndian?: boolean }
+export type Codec = 'native' | 'rle' | 'jpeg-lossless' | 'jpeg-ls' | 'jpeg2000' | 'jpeg-8bit';
+export interface Syntax { name: string; codec?: Codec; bigEndian?: boolean }
 
 const IMPLICIT_LE = '1.2.840.10008.1.2';
 /** Transfer syntaxes by UID: the ones read (with a codec) and the known ones that are not. */
@@ -203,7 +203,7 @@ interface WasmDecoder {
   getDecodedBuffer(): Uint8Array;
   delete(): void;
 }
-type WasmCodec = 'charls' | 'openjpeg' | 'libjpeg-turbo';
+export type WasmCodec = 'charls' | 'openjpeg' | 'libjpeg-turbo';
 
 const wasmUrls: Partial<Record<WasmCodec, string>> = {};
 /** Where the page serves the codecs' .wasm files (in Node they load from the packages' folders). */

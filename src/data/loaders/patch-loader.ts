@@ -33,7 +33,7 @@ export interface PatchLoaderOptions {
 export interface PatchBatch {
   x: Float32Array; // [N, C, D, H, W]
   y: Float32Array; // [N, K, D, H, W]
-  /** [N, D, H, W]: 1 where a voxel is ignored (left out of the loss); only with an ignore label. */
+  /** `[N, D, H, W]`: 1 where a voxel is ignored (left out of the loss); only with an ignore label. */
   ignore?: Uint8Array;
   ids: string[];
   /** Whether each patch was forced onto foreground. */

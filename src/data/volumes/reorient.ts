@@ -20,7 +20,7 @@ function mul4(a: number[][], b: number[][]): number[][] {
   return a.map((row) => [0, 1, 2, 3].map((c) => row.reduce((s, v, k) => s + v * b[k][c], 0)));
 }
 
-interface Grid { dims: readonly number[]; affine: number[][] }
+export interface Grid { dims: readonly number[]; affine: number[][] }
 
 /**
  * `data` on grid `from`, reordered onto grid `to` when the two differ only by axis flips and

@@ -74,6 +74,7 @@ export class NativeBackend implements Backend {
   readonly dtype = 'float32' as const;
   readonly precision: Precision;
   readonly layout: ActLayout;
+  /** @internal The loaded addon: its raw calls, for tests and benchmarks. */
   readonly addon: NativeAddon;
   private kernels: KernelTable;
   /** Blocked layout: a channel range (a multiple of 16) of an image is dense, so plans may

@@ -122,7 +122,9 @@ if (PARTS.includes('big')) {
       const load0 = loadavg()[0];
       const w = watch(s.base, s.child.pid, 50);
       const t0 = performance.now();
-      const r = await fetch(`${s.base}/v1/predict?format=json`, { method: 'POST', body });
+      const r = await fetch(`${s.base}/v1/predict?format=json`, { method: 'POST', body }).catch((e) => {
+        throw new Error(`big --workers ${workers}: ${e.cause?.message ?? e.message}; the service said:\n${s.out()}`);
+      });
       const answer = await r.text();
       const ms = performance.now() - t0;
       const { health, peakMb } = await w();

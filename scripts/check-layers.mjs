@@ -14,6 +14,7 @@ export const LAYERS = [
   ['models', 'optim', 'metrics'],
   ['io'],
   ['infer'],
+  ['web'], // the browser-safe entry: re-exports from data, io and infer only
   ['train'],
   ['plan'],
   ['cv', 'queue', 'serve', 'bench'],

@@ -78,6 +78,13 @@ export default defineConfig({
     // two pages: pictures (index.html) and volumes (volume.html, with its worker)
     rollupOptions: { input: { index: join(here, 'index.html'), volume: join(here, 'volume.html') } },
   },
-  worker: { format: 'es' },
+  // the worker is built on its own: it needs the codecs' stand-ins too (the unetpp/web entry names them)
+  worker: {
+    format: 'es', plugins: () => [codecNodeBuiltins()],
+    // the entry's DICOM and NIfTI code is unused here; their CommonJS packages would stay for their possible side effects
+    rollupOptions: {
+      treeshake: { moduleSideEffects: (id) => !/[\\/]node_modules[\\/](dicom-parser|nifti-reader-js)[\\/]/.test(id) },
+    },
+  },
   plugins: [ortFiles(), codecNodeBuiltins()],
 });

@@ -85,3 +85,17 @@ export interface WebVolumeSpec {
    *  the checkpoint's rules (absent: none). */
   postprocess?: PostprocessRule[];
 }
+
+/**
+ * A bundle's manifest.json text as a {@link WebManifest}, checked before any model is fetched:
+ * JSON, this format and version, at least one model. `where` (a URL or folder name) starts each error.
+ */
+export function parseWebManifest(text: string, where: string): WebManifest {
+  let m: WebManifest;
+  try { m = JSON.parse(text) as WebManifest; } catch { throw new Error(`${where}: manifest.json is not JSON`); }
+  if (m?.format !== WEB_BUNDLE_FORMAT || m.version !== 1) {
+    throw new Error(`${where}: not a unetpp web bundle (format ${m?.format} v${m?.version})`);
+  }
+  if (!m.models?.length) throw new Error(`${where}: the manifest lists no models`);
+  return m;
+}

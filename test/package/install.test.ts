@@ -36,6 +36,7 @@ import { binaryScores } from 'unetpp/metrics';
 import { saveModel } from 'unetpp/io';
 import type { ServeOptions } from 'unetpp/serve';
 import { connectRedis } from 'unetpp/queue';
+import { parseWebManifest } from 'unetpp/web';
 
 const model = new SegModel({ preset: 'bn', inChannels: 3, deepSupervision: true, filters: [4, 8, 16], seed: 1 });
 saveModel('model.safetensors', model, io.completeMeta(model.config, { input: { kind: 'image', normalize: { kind: 'zscore' } } }, 'train'));
@@ -44,7 +45,7 @@ await writeImagePng('cell.png', sample.image);
 const predictor: Predictor = createPredictor(model, { backend: getBackend('auto', 'fp32', 'infer') });
 const opts: Partial<TrainOptions> = { epochs: 1 };
 const serve: Partial<ServeOptions> = { maxBatch: 2 };
-console.log(JSON.stringify({ budget: parseDuration('1h'), folds: typeof makeFolds, train: typeof train, scores: typeof binaryScores, predictor: typeof predictor, opts, serve }));
+console.log(JSON.stringify({ budget: parseDuration('1h'), folds: typeof makeFolds, train: typeof train, scores: typeof binaryScores, predictor: typeof predictor, web: typeof parseWebManifest, opts, serve }));
 try {
   await connectRedis('redis://127.0.0.1:6379', 500);
   console.log('queue: connected');
@@ -111,7 +112,7 @@ test('npm pack, npm install into an empty project, npx unetpp, subpath imports t
     }));
     run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.'], app, env);
     const used = run(process.execPath, ['out/use.js'], app, env).stdout;
-    assert.match(used, /"train":"function","scores":"function","predictor":"object"/);
+    assert.match(used, /"train":"function","scores":"function","predictor":"object","web":"function"/);
     assert.match(used, /queue: the queue \(unetpp worker, submit, cv --redis\) needs the npm package ioredis, which is not installed; fix: npm install 'ioredis@\^5/);
 
     const p = run('npx', ['--offline', 'unetpp', 'predict', 'cell.png', '-m', 'model.safetensors', '-o', 'masks'], app, env);

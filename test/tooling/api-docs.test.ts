@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const SUBPATHS = ['data', 'train', 'plan', 'cv', 'infer', 'metrics', 'io', 'serve', 'queue'];
+const SUBPATHS = ['data', 'train', 'plan', 'cv', 'infer', 'metrics', 'io', 'serve', 'queue', 'web'];
 
 test('TypeDoc documents every subpath and the main symbols, without warnings', { timeout: 120_000 }, () => {
   const out = mkdtempSync(join(tmpdir(), 'unetpp-api-'));
@@ -31,6 +31,7 @@ test('TypeDoc documents every subpath and the main symbols, without warnings', {
     assert.ok(existsSync(join(out, 'functions', 'unetpp_serve.createService.html')));
     assert.ok(existsSync(join(out, 'functions', 'unetpp_queue.startWorker.html')));
     assert.ok(existsSync(join(out, 'functions', 'unetpp_train.trainVolumes.html')));
+    assert.ok(existsSync(join(out, 'functions', 'unetpp_web.parseWebManifest.html')));
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

@@ -1,6 +1,6 @@
 // Where a bundle comes from (a URL served with the page, or a folder the person picks) and its
 // manifest.json, checked before any model is fetched.
-import type { WebManifest } from '../../src/io/web-manifest.js';
+import { parseWebManifest, type WebManifest } from '../../src/web/index.js';
 
 export interface BundleSource {
   /** Shown to the person: the URL or the folder name. */
@@ -36,10 +36,5 @@ export function folderSource(files: FileList): BundleSource {
 }
 
 export async function readManifest(src: BundleSource): Promise<WebManifest> {
-  const text = new TextDecoder().decode(await src.read('manifest.json'));
-  let m: WebManifest;
-  try { m = JSON.parse(text) as WebManifest; } catch { throw new Error(`${src.label}: manifest.json is not JSON`); }
-  if (m.format !== 'unetpp-web-bundle' || m.version !== 1) throw new Error(`${src.label}: not a unetpp web bundle (format ${m.format} v${m.version})`);
-  if (!m.models?.length) throw new Error(`${src.label}: the manifest lists no models`);
-  return m;
+  return parseWebManifest(new TextDecoder().decode(await src.read('manifest.json')), src.label);
 }

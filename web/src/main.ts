@@ -4,9 +4,7 @@
 import { folderSource, readManifest, urlSource, type BundleSource } from './bundle.js';
 import { Runner, threads, webgpuAvailable, type Backend } from './runner.js';
 import { decodePicture, drawOverlay, maskPng, type Picture } from './render.js';
-import { rgbaToPlanes } from '../../src/infer/pixels.js';
-import { labelMap } from '../../src/data/labels.js';
-import type { WebModelEntry } from '../../src/io/web-manifest.js';
+import { rgbaToPlanes, labelMap, type WebModelEntry } from '../../src/web/index.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const ui = {

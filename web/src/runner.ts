@@ -1,9 +1,9 @@
 // onnxruntime-web sessions (one per model and backend, created once) and a prediction: the
 // picture's planes, normalised as in training, through the shared tiling of src/infer.
 import * as ort from 'onnxruntime-web';
-import type { WebManifest, WebModelEntry } from '../../src/io/web-manifest.js';
-import { normalize } from '../../src/data/images/transforms.js';
-import { predictTiled, type TiledResult } from '../../src/infer/tiled.js';
+import {
+  normalize, predictTiled, type TiledResult, type WebManifest, type WebModelEntry,
+} from '../../src/web/index.js';
 import type { BundleSource } from './bundle.js';
 
 export type Backend = 'wasm' | 'webgpu';

@@ -8,7 +8,7 @@ import dicomParser from 'dicom-parser';
 import charlsWasm from '@cornerstonejs/codec-charls/decodewasm?url';
 import openjpegWasm from '@cornerstonejs/codec-openjpeg/decodewasm?url';
 import libjpegTurboWasm from '@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasm?url';
-import { parseDicomAsync, readFrame, setCodecWasmUrls } from '../../../src/data/formats/dicom-codecs.js';
+import { parseDicomAsync, readFrame, setCodecWasmUrls } from '../../../src/web/index.js';
 import type { NiftiVolume } from './nifti.js';
 
 setCodecWasmUrls({ charls: charlsWasm, openjpeg: openjpegWasm, 'libjpeg-turbo': libjpegTurboWasm });

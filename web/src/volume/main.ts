@@ -3,7 +3,7 @@
 // opacity and volume in ml, save the mask as NIfTI on the input's grid. State for tests and
 // people is on document.body.dataset.state (loading | ready | running | done | error).
 import { folderSource, readManifest, urlSource, type BundleSource } from '../bundle.js';
-import type { WebManifest, WebModelEntry } from '../../../src/io/web-manifest.js';
+import type { WebManifest, WebModelEntry } from '../../../src/web/index.js';
 import { readCase, readDicomCase } from './inputs.js';
 import { niftiLabelFile, type NiftiVolume } from './nifti.js';
 import { classVoxels, labelClasses, labelCounts, mib, runBytes, TAB_LIMIT_BYTES, voxelMl } from './measure.js';

@@ -1,8 +1,6 @@
 // What the page states about a volume: the memory a run needs (checked against the tab's
 // limit before anything is allocated) and the volume of every predicted class in ml.
-import type { WebManifest } from '../../../src/io/web-manifest.js';
-import { defaultLabelSpec, planeValues } from '../../../src/data/labels.js';
-import { resampledDims } from '../../../src/data/volumes/resample.js';
+import { type WebManifest, defaultLabelSpec, planeValues, resampledDims } from '../../../src/web/index.js';
 
 /**
  * The tab's limit for one volume's working memory. Chromium caps a tab's JavaScript heap and

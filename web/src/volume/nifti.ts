@@ -2,7 +2,7 @@
 // back to a .nii.gz with the same geometry (sform and, when it fits, qform: as Node's writer).
 // gzip through the browser's own (De)CompressionStream; nothing leaves the page.
 import * as nifti from 'nifti-reader-js';
-import { encodeNifti } from '../../../src/data/formats/nifti-encode.js';
+import { encodeNifti } from '../../../src/web/index.js';
 
 /** Voxels [C, Z, Y, X] (x fastest: NIfTI's order), C > 1 for a 4D file. */
 export interface NiftiVolume {

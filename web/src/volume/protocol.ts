@@ -1,7 +1,6 @@
 // Messages between the volume page and its worker (worker.ts). The voxels and the labels are
 // transferred, not copied.
-import type { WebManifest, WebModelEntry } from '../../../src/io/web-manifest.js';
-import type { Geometry } from '../../../src/data/volumes/volume-prepare.js';
+import type { WebManifest, WebModelEntry, Geometry } from '../../../src/web/index.js';
 
 export interface RunRequest {
   type: 'run';

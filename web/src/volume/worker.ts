@@ -5,10 +5,9 @@
 // post-process them by the bundle's rules and put them back on the file's grid, as `unetpp
 // predict` does. Cancelling = the page ends this worker.
 import * as ort from 'onnxruntime-web';
-import { prepareVolume, toSourceGrid } from '../../../src/data/volumes/volume-prepare.js';
-import { defaultLabelSpec, labelsFromPlanes } from '../../../src/data/labels.js';
-import { predictTiled } from '../../../src/infer/tiled.js';
-import { applyPostprocess } from '../../../src/infer/postprocess.js';
+import {
+  applyPostprocess, defaultLabelSpec, labelsFromPlanes, predictTiled, prepareVolume, toSourceGrid,
+} from '../../../src/web/index.js';
 import type { RunRequest, WorkerReply } from './protocol.js';
 
 const post = (m: WorkerReply, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(m, transfer);

@@ -156,9 +156,7 @@ using Fn = std::function<Napi::Value(const Args &)>;
 void def(Napi::Env env, Napi::Object exports, const char *name, Fn fn);
 
 /** Growable scratch memory, one buffer per slot, 64-byte aligned. */
-/** Per-thread scratch buffers, grown to the largest request: kStageIn/kStageOut hold a conv's activations
- *  reordered to the primitive's layout (one staged input and one staged output or second input per call). */
-enum Slot { kDnnlScratchpad = 0, kTmp0, kTmp1, kStageIn, kStageOut, kSlots };
+enum Slot { kDnnlScratchpad = 0, kTmp0, kTmp1, kSlots };
 void *scratch(Slot slot, size_t bytes);
 
 /** Cache of primitives and their descriptors, created once per key (op + dims + attrs + threads; callers put

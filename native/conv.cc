@@ -134,39 +134,30 @@ static auto jitOrAny(ActLayout l, Make make) {
 }
 
 /** An activation as the primitive takes it: ours in place, or staged through a buffer in the
- *  primitive's layout with a cached reorder (in: before the run; out: after it). The buffer is the
- *  thread's scratch slot, not one per cached primitive: kept per primitive, the staged copies of every
- *  layer stayed allocated (a 2400x2400 image on AVX2, blocked: over 16 GB for an 8 GB plan). */
+ *  primitive's layout with a cached reorder (in: before the run; out: after it). */
 struct Stage {
-  memory::desc ours, want;
+  memory::desc ours;
   bool needed = false;
-  Slot slot = kStageIn;
   memory buf;
   dnnl::reorder re;
-  void init(const memory::desc &o, const memory::desc &w, bool input, Slot s = kStageIn) {
+  void init(const memory::desc &o, const memory::desc &want, bool input) {
     ours = o;
-    want = w;
-    slot = s;
-    needed = o != w;
+    needed = o != want;
     if (!needed) return;
-    buf = memory(w, engine(), nullptr);
+    buf = memory(want, engine());
     if (input) re = dnnl::reorder(memory(o, engine(), nullptr), buf);
     else re = dnnl::reorder(buf, memory(o, engine(), nullptr));
-  }
-  memory staged() {
-    buf.set_data_handle(scratch(slot, want.get_size()));
-    return buf;
   }
   /** An input: ours, or a copy in the primitive's layout. */
   memory in(void *p) {
     if (!needed) return wrap(ours, p);
-    memory src = wrap(ours, p), dst = staged();
-    re.execute(stream(), src, dst);
+    memory src = wrap(ours, p);
+    re.execute(stream(), src, buf);
     stream().wait();
-    return dst;
+    return buf;
   }
   /** An output: ours, or the staging buffer (then finish() copies it into ours). */
-  memory out(void *p) { return needed ? staged() : wrap(ours, p); }
+  memory out(void *p) { return needed ? buf : wrap(ours, p); }
   void finish(void *p) {
     if (!needed) return;
     memory dst = wrap(ours, p);
@@ -266,7 +257,7 @@ struct FwdEntry {
     prim = typename K::Fwd(pd);
     wei.init(userWei(g), pd.weights_desc());
     x.init(actMd(g.layout, g.src(), t), pd.src_desc(), true);
-    y.init(actMd(g.layout, g.dst(), t), pd.dst_desc(), false, kStageOut);
+    y.init(actMd(g.layout, g.dst(), t), pd.dst_desc(), false);
   }
 };
 
@@ -450,7 +441,7 @@ static Napi::Value backwardData(const Args &a, bool deconv, bool vol = false) {
     e->prim = typename K::BwdD(e->pd);
     e->wei.init(userWei(g), e->pd.weights_desc());
     e->dy.init(actMd(g.layout, g.dst(), t), e->pd.diff_dst_desc(), true);
-    e->dx.init(actMd(g.layout, g.src(), t), e->pd.diff_src_desc(), false, kStageOut);
+    e->dx.init(actMd(g.layout, g.src(), t), e->pd.diff_src_desc(), false);
     return e;
   });
   run(e.prim, e.pd, {{DNNL_ARG_DIFF_DST, e.dy.in(dy.p)},
@@ -532,7 +523,7 @@ static Napi::Value backwardWeights(const Args &a, bool deconv, bool vol = false)
     }); });
     e->prim = typename K::BwdW(e->pd);
     e->x.init(actMd(g.layout, g.src(), t), e->pd.src_desc(), true);
-    e->dy.init(actMd(g.layout, g.dst(), t), e->pd.diff_dst_desc(), true, kStageOut);
+    e->dy.init(actMd(g.layout, g.dst(), t), e->pd.diff_dst_desc(), true);
     e->user = userWei(g);
     e->reorderOut = e->pd.diff_weights_desc() != e->user;
     if (e->reorderOut) {

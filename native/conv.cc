@@ -303,7 +303,10 @@ static void *image(Act t, int64_t i, int64_t per, int64_t s) {
 template <class MakeArgs>
 static void runImages(const dnnl::primitive &p, const dnnl::primitive_desc_base &pd, int64_t images, MakeArgs args) {
   const int nt = threads();
-  static thread_local std::vector<dnnl::stream> streams;  // per environment (see common.cc)
+  // per environment (see common.cc); a reference, as inside the parallel region the name of a
+  // thread_local would be each OpenMP thread's own (empty) vector
+  static thread_local std::vector<dnnl::stream> callerStreams;
+  std::vector<dnnl::stream> &streams = callerStreams;
   while ((int)streams.size() < nt) streams.emplace_back(engine());
   const auto sd = pd.scratchpad_desc();
   const size_t sp = (sd.get_size() + 4095) / 4096 * 4096;

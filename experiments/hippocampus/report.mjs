@@ -29,11 +29,19 @@ const lines = [
 ];
 if (!results.length) lines.push('No run has been scored yet.', '');
 else {
-  lines.push('| budget | trained (min) | epochs | patch | filters | batch | anterior | posterior | mean ± SE | mean, no post-processing | load | commit |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|');
+  // the recipe flags a run added to the plan's (a --plan file pins the plan for a comparison)
+  const recipe = (r) => {
+    const f = r.extraFlags ?? [];
+    const kept = f.filter((x, i) => x !== '--plan' && f[i - 1] !== '--plan').join(' ');
+    if (kept) return `\`${kept}\``;
+    const p = r.plan?.recipe; // plans before recipes were planned trained on the fixed defaults
+    return p ? `${p.optimizer} ${p.lr}, ${p.schedule} (plan)` : 'adam 0.0003, constant';
+  };
+  lines.push('| budget | recipe | trained (min) | epochs | patch | filters | batch | anterior | posterior | mean ± SE | mean, no post-processing | load | commit |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
     const [a, p] = Object.values(r.test.perClass);
-    lines.push(`| ${r.budget}${r.tag ? ` (${r.tag})` : ''} | ${(r.training.seconds / 60).toFixed(1)} | ${r.training.epochs} | ` +
+    lines.push(`| ${r.budget}${r.tag ? ` (${r.tag})` : ''} | ${recipe(r)} | ${(r.training.seconds / 60).toFixed(1)} | ${r.training.epochs} | ` +
       `${r.plan?.patch?.join('x') ?? '–'} | ${r.plan?.filters?.join(',') ?? '–'} | ${r.plan?.batchSize ?? '–'} | ${f3(a.dice)} | ${f3(p.dice)} | ` +
       `**${f3(r.test.meanDice)}** ± ${f3(r.test.meanSe)} | ${f3(r.testWithoutPostprocess?.meanDice ?? r.test.meanDice)} | ` +
       `${r.meanLoadDuringTraining == null ? '–' : r.meanLoadDuringTraining.toFixed(1)} | ${r.commit} |`);

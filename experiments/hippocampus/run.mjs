@@ -95,7 +95,8 @@ for (const budget of BUDGETS) {
   const out = {
     budget, tag: TAG || undefined, commit, date: new Date().toISOString(), cpu: cpus()[0]?.model, threads: cpus().length,
     meanLoadDuringTraining: load, extraFlags: extra,
-    plan: plan && { patch: plan.patch, spacing: plan.spacing, filters: plan.network?.filters, batchSize: plan.batchSize, time: plan.time },
+    plan: plan && { patch: plan.patch, spacing: plan.spacing, filters: plan.network?.filters, batchSize: plan.batchSize, time: plan.time,
+      recipe: plan.training?.recipe },
     training: {
       epochs: log.length, seconds: log.reduce((t, r) => t + r.seconds, 0), bestEpoch: meta.training?.epoch, bestValDice: meta.training?.value,
       stoppedBy: readCheckpointMeta(last).meta.training?.stoppedBy,

@@ -5,7 +5,7 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { duration, memorySize } from './parse.js';
-import { parseDuration, planDataset, planTable, readPlan, type DatasetPlan } from '../plan/index.js';
+import { parseDuration, planDataset, planTable, readPlan, type DatasetPlan, type PlanRecipe } from '../plan/index.js';
 import { isVolumeFolder } from '../data/volumes/volume-layout.js';
 
 /** The flags that steer planning (added to `train`). */
@@ -17,13 +17,22 @@ export function addPlanOptions(cmd: Command): Command {
     .option('--no-plan', 'do not plan: every option not given keeps its fixed default');
 }
 
+/** The recipe's options; an optimiser given on the command line that is not the plan's keeps its own
+ *  fixed defaults (the plan's learning rate is for the plan's optimiser). */
+function recipeOptions(r: PlanRecipe | undefined, given: (name: string) => boolean, opts: Record<string, any>) {
+  if (!r) return {};
+  const schedule = { schedule: r.schedule, warmupSteps: r.warmupSteps };
+  if (given('optimizer') && opts.optimizer !== r.optimizer) return schedule;
+  return { ...schedule, optimizer: r.optimizer, lr: r.lr, momentum: r.momentum, weightDecay: r.weightDecay };
+}
+
 /** Option names (commander attribute names) a plan may fill, and from which item. */
-function planned(p: DatasetPlan): Record<string, unknown> {
+function planned(p: DatasetPlan, given: (name: string) => boolean, opts: Record<string, any>): Record<string, unknown> {
   const t = p.time;
   const common: Record<string, unknown> = {
     filters: p.network.filters, norm: p.network.norm, batchSize: p.batchSize,
     ...(t.epochs > 0 ? { epochs: t.epochs, timeLimit: p.training.timeLimitSeconds, fitEpochsToTime: true } : {}),
-    earlyStop: false,
+    earlyStop: false, ...recipeOptions(p.training.recipe, given, opts),
   };
   if (p.kind === 'volume')
     return {
@@ -69,7 +78,7 @@ export async function planForTraining(dir: string, opts: Record<string, any>, cm
       return opts;
     }
   }
-  const items = planned(plan);
+  const items = planned(plan, given, opts);
   const used: Record<string, any> = { ...opts, datasetPlan: plan };
   const kept: string[] = [];
   for (const [name, value] of Object.entries(items)) {

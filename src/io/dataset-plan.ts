@@ -90,6 +90,20 @@ export interface MemoryBreakdown {
   total: number;
 }
 
+/** A training recipe: the optimiser, its learning rate and the schedule (docs/training.md compares them). */
+export interface PlanRecipe {
+  optimizer: 'adam' | 'adamw' | 'sgd';
+  lr: number;
+  schedule: 'constant' | 'poly' | 'cosine';
+  /** SGD's (Nesterov) momentum. */
+  momentum?: number;
+  weightDecay?: number;
+  /** Cosine's linear warm-up. */
+  warmupSteps?: number;
+  /** Where the choice comes from (a measurement, or the fixed defaults where none was made). */
+  why: string;
+}
+
 export interface DatasetPlan {
   version: 1;
   /** 'image': a 2D folder dataset; 'volume': NIfTI/DICOM volumes. */
@@ -174,6 +188,8 @@ export interface DatasetPlan {
     timeLimitSeconds: number;
     /** false: train the whole budget, keeping the best validation checkpoint. */
     earlyStop: false;
+    /** Optimiser and learning-rate schedule (absent in plans written before recipes were planned). */
+    recipe?: PlanRecipe;
   };
   /** Why things are as they are, and what the rules could not do. */
   notes: string[];

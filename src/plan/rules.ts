@@ -3,6 +3,7 @@
 // sizes here are in array order ([D, H, W] / [H, W]) unless a name says [x, y, z].
 import { columnPercentile, percentileOf } from './stats.js';
 import type { VolumeNorm } from '../data/volumes/intensity.js';
+import type { PlanRecipe } from '../io/dataset-plan.js';
 
 /** An axis is anisotropic when its spacing is more than this times the others' (and its size less). */
 export const ANISOTROPY = 3;
@@ -164,7 +165,8 @@ export function batchSize(o: { memoryFit: number; datasetVoxels: number; patchVo
   const limits: [number, string][] = [
     [o.memoryFit, 'memory'], [cover, '5% of the dataset'], [time, `${MIN_STEPS} steps in the time budget`],
   ];
-  const [lim, why] = limits.reduce((a, b) => (b[0] < a[0] ? b : a));
+  // ties go to the later limit: the planner stops counting memoryFit at the others
+  const [lim, why] = limits.reduce((a, b) => (b[0] <= a[0] ? b : a));
   if (lim < MIN_BATCH) return { batch: MIN_BATCH, why: `the minimum (${why} allows ${Math.max(0, lim)})` };
   return { batch: lim, why: `limited by ${why}` };
 }
@@ -174,6 +176,15 @@ export function batchSize(o: { memoryFit: number; datasetVoxels: number; patchVo
 export function normalizationFor(modality: string, medianCropFraction: number): VolumeNorm {
   if (/^ct$/i.test(modality.trim())) return 'ct';
   return medianCropFraction < MASK_NORM_BELOW ? 'mri' : 'zscore';
+}
+
+/** The training recipe: for volumes the winner of the comparison at equal wall time on MSD Hippocampus
+ *  (docs/training.md; AdamW + cosine tied, Adam + poly has fewer knobs); images keep the recipe of the
+ *  hand-tuned 2D runs until it is compared there. */
+export function recipeFor(dims: 2 | 3): PlanRecipe {
+  if (dims === 3)
+    return { optimizer: 'adam', lr: 1e-3, schedule: 'poly', why: 'tied best of 4 recipes at 15 min on MSD Hippocampus' };
+  return { optimizer: 'adam', lr: 3e-4, schedule: 'constant', why: 'the 2D runs\' recipe (not yet compared in 2D)' };
 }
 
 /** Crop to the non-zero box when that shrinks the median case. */

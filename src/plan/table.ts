@@ -45,6 +45,12 @@ export function planTable(p: DatasetPlan): string {
         `(${t.samplesPerEpoch} patches), validation ~${t.validationSeconds} s an epoch`],
     );
   } else rows.push(['schedule', 'not timed']);
+  const r = p.training.recipe;
+  if (r) {
+    const extra = [r.momentum !== undefined && `momentum ${r.momentum}`, r.weightDecay && `weight decay ${r.weightDecay}`,
+      r.warmupSteps && `${r.warmupSteps} warm-up steps`].filter(Boolean);
+    rows.push(['recipe', `${r.optimizer} lr ${r.lr}, ${r.schedule}${extra.length ? `, ${extra.join(', ')}` : ''} (${r.why})`]);
+  }
   const w = Math.max(...rows.map(([k]) => k.length));
   return [...rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`), ...p.notes.map((x) => `note: ${x}`)].join('\n');
 }

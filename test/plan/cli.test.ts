@@ -60,16 +60,25 @@ test('unetpp train plans when tuning flags are absent, saves the plan, and a fla
     const run = join(tmp, 'run');
     // a budget no machine load can bring under the time rules (no patch shrunk for time); --epochs and
     // --samples-per-epoch keep the run short
+    // --optimizer other than the plan's: its own default lr, the plan's schedule
     const r = cli(['train', '-d', join(tmp, 'data'), '-o', run, '--time-budget', '10h', '--batch-size', '3', '--epochs', '2',
-      '--samples-per-epoch', '12', '--no-progress', '--no-plot']);
+      '--samples-per-epoch', '12', '--optimizer', 'sgd', '--no-progress', '--no-plot']);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /given on the command line instead: batchSize, epochs$/m);
+    assert.match(r.stdout, /given on the command line instead: batchSize, epochs, optimizer$/m);
     // the run follows the saved plan (16 or 32 filters at the top, as the timing decided)
     const plan = JSON.parse(readFileSync(join(run, 'plan.json'), 'utf8')) as DatasetPlan;
     assert.deepEqual(plan.patch, [16, 24, 24]);
     assert.equal(plan.network.depth, 2);
     assert.match(r.stdout, new RegExp(`training 3D unetpp .*instance norm, filters ${plan.network.filters.join(',')}, .* patch 16x24x24`));
     assert.match(r.stdout, /done: 2 epochs \(epochs\)/);
+    const recipe = plan.training.recipe;
+    assert.ok(recipe && recipe.optimizer !== 'sgd', 'a 3D plan has a recipe (not SGD, or this check needs another optimiser)');
+    assert.match(r.stdout, new RegExp(`^optimiser sgd, lr 0.0003, ${recipe.schedule} schedule, momentum 0.9$`, 'm'));
+    // the saved plan followed with no tuning flag: its whole recipe
+    const again = cli(['train', '-d', join(tmp, 'data'), '-o', join(tmp, 'again'), '--plan', join(run, 'plan.json'),
+      '--epochs', '1', '--samples-per-epoch', '4', '--no-progress', '--no-plot']);
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stdout, new RegExp(`^optimiser ${recipe.optimizer}, lr ${recipe.lr}, ${recipe.schedule} schedule`, 'm'));
     const { meta } = readCheckpointMeta(join(run, 'best.safetensors'));
     assert.deepEqual(meta.plan?.patch, [16, 24, 24]);
     assert.deepEqual(meta.window, [16, 24, 24]);
@@ -80,6 +89,7 @@ test('unetpp train plans when tuning flags are absent, saves the plan, and a fla
     assert.equal(off.status, 0, off.stderr);
     assert.doesNotMatch(off.stdout, /planning/);
     assert.match(off.stdout, /patch 64x64x64/);
+    assert.match(off.stdout, /^optimiser adam, lr 0.0003, constant schedule$/m);
     assert.ok(!existsSync(join(tmp, 'off', 'plan.json')));
   } finally { await rm(tmp, { recursive: true, force: true }); }
 });

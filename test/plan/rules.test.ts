@@ -91,6 +91,9 @@ test('batch: at least 2, at most 5% of the dataset\'s voxels, what memory allows
   assert.equal(batchSize({ memoryFit: 64, datasetVoxels: 9.45e6, patchVoxels, stepsAt2: 1e6 }).batch, 5);
   // a budget of 1.5 x MIN_STEPS steps at batch 2 allows batch 3
   assert.equal(batchSize({ memoryFit: 64, datasetVoxels: 1e9, patchVoxels, stepsAt2: 1.5 * MIN_STEPS }).batch, 3);
+  // the planner's memory fit stops at the step limit: the reason given is the steps
+  assert.deepEqual(batchSize({ memoryFit: 3, datasetVoxels: 1e9, patchVoxels, stepsAt2: 1.5 * MIN_STEPS }),
+    { batch: 3, why: `limited by ${MIN_STEPS} steps in the time budget` });
   // never below 2, and says why
   const tiny = batchSize({ memoryFit: 64, datasetVoxels: 1e5, patchVoxels, stepsAt2: 1e6 });
   assert.equal(tiny.batch, 2);

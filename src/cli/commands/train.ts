@@ -135,6 +135,8 @@ function commonOptions(opts: Record<string, any>): TrainOptions {
   const lr: number = opts.lr;
   const schedule: ScheduleOptions = opts.schedule === 'cosine' ? { kind: 'cosine', warmupSteps: opts.warmupSteps }
     : opts.schedule === 'poly' ? { kind: 'poly' } : opts.schedule === 'plateau' ? { kind: 'plateau' } : { kind: 'constant' };
+  console.log(`optimiser ${opts.optimizer}, lr ${lr}, ${schedule.kind} schedule` +
+    (opts.optimizer === 'sgd' ? `, momentum ${opts.momentum}` : '') + (opts.weightDecay ? `, weight decay ${opts.weightDecay}` : ''));
   return {
     outDir: opts.out, epochs: opts.epochs, batchSize: opts.batchSize ?? 8, backend: opts.backend, precision: opts.precision,
     optimizer: opts.optimizer === 'sgd' ? { kind: 'sgd', lr, momentum: opts.momentum, nesterov: opts.nesterov !== false, weightDecay: opts.weightDecay }

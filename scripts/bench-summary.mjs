@@ -14,6 +14,8 @@ const KEYS = [
   ['step / floor', (s) => s.train_step_vs_floor],
   ['infer / floor', (s) => s.infer_vs_floor],
   ['memory / peer', (s) => s.rss_vs_peer_bf16_cl ?? s.rss_vs_peer_cl],
+  ['train / peak', (s) => s.rounds_train_fraction_of_peak ?? s.train_fraction_of_peak],
+  ['infer / peak', (s) => s.rounds_infer_fraction_of_peak ?? s.infer_fraction_of_peak],
 ];
 const median = (v) => { const s = [...v].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 

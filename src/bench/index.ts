@@ -4,7 +4,9 @@
 import { cpus, loadavg } from 'node:os';
 import { NativeBackend, nativeAvailable, setThreads, getThreads, bf16Support } from '../engine/backends/native.js';
 import type { Precision } from '../engine/backend.js';
-import { benchModel, benchSegModel, inferencePlan, kernelFloor, trainStepper, median, spatial, ModelBenchOptions, VOLUME_FILTERS } from './model.js';
+import { benchModel, benchSegModel, inferencePlan, kernelFloor, trainStepper, median, spatial, ModelBenchOptions,
+  VOLUME_FILTERS, benchGflop } from './model.js';
+import { againstPeak, peakFor } from './peak.js';
 import { runPeer, PeerResult } from './peer.js';
 import { startPeers, stopPeers, timeRounds } from './rounds.js';
 import type { OrtPeer } from './ort.js';
@@ -31,6 +33,8 @@ export interface BenchOptions {
   norm?: 'batch' | 'instance';
   /** Filters per level (default: the bn preset's 32..512 for images, 16..256 for volumes). */
   filters?: number[];
+  /** The machine's peak GFLOP/s per precision (default: UNETPP_PEAK_GFLOPS, else DEFAULT_PEAKS). */
+  peakGflops?: Partial<Record<Precision, number>>;
 }
 
 export const DEFAULT_BENCH: BenchOptions = {
@@ -51,6 +55,7 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
   const o: BenchOptions = { ...DEFAULT_BENCH, ...(opts.dims === 3 ? VOLUME_BENCH : {}), ...given };
   const vol = o.dims === 3;
   const emit = o.emit ?? ((l: object) => process.stdout.write(JSON.stringify(l) + '\n'));
+  peakFor(o.precision ?? 'fp32', o.peakGflops);  // a bad peak fails before anything runs
   const native = nativeAvailable();
   if (!native.ok) throw new Error(`bench needs the native backend: ${native.reason}`);
   if (o.threads) setThreads(o.threads);
@@ -71,6 +76,12 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
   emit({ kind: 'machine', ...machine, date: new Date().toISOString(), loadavg_1_5_15: loadavg().map((v) => +v.toFixed(2)) });
   const summary: Record<string, any> = { kind: 'summary', batch: o.batch, size: o.size, ds: o.ds, threads, precision,
     ...(vol ? { dims: 3, norm: peerNet.norm, filters: peerNet.filters, channels: o.channels } : {}) };
+  // The model's conv GFLOP per image (volume) against the machine's peak for the precision run:
+  // the gap to the machine, next to the gap to the peer.
+  const gflop = benchGflop(m), peak = peakFor(precision, o.peakGflops);
+  Object.assign(summary, { train_gflop_per_img: round(gflop.train), infer_gflop_per_img: round(gflop.infer),
+    peak_gflop_per_s: peak.gflops, peak_source: peak.source });
+  const vsPeak = (phase: 'train' | 'infer', imgPerS: number) => againstPeak(gflop[phase], imgPerS, peak.gflops);
 
   // The model runs first, so that the process's peak RSS is the model's alone (as the peer's).
   let model: ReturnType<typeof benchModel> | undefined;
@@ -80,10 +91,13 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
     model = benchModel(trainBe, m, inferBe);
     const r = model.stats;
     const layouts = { train_layout: trainBe.layout, infer_layout: inferBe.layout };
+    const train = vsPeak('train', r.train_img_per_s), infer = vsPeak('infer', r.infer_img_per_s);
     emit({ kind: 'model', engine: 'unetpp', ...r, ...layouts, peak_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1) });
     Object.assign(summary, {
       ...layouts,
       train_img_per_s: round(r.train_img_per_s), infer_img_per_s: round(r.infer_img_per_s),
+      train_gflop_per_s: train.gflopPerS, infer_gflop_per_s: infer.gflopPerS,
+      train_fraction_of_peak: train.fraction, infer_fraction_of_peak: infer.fraction,
       peak_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1), train_peak_rss_mb: r.train_peak_rss_mb,
     });
   }
@@ -174,6 +188,7 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
         [`rounds_peer_${r.phase}_variant`]: bf16 ? 'bf16_autocast_channels_last' : peerCl[r.phase as 'infer' | 'train'] ? 'channels_last' : 'nchw',
         [`rounds_${r.phase}_img_per_s`]: r.ours_img_per_s, [`rounds_peer_${r.phase}_img_per_s`]: r.peer_img_per_s,
         [`${r.phase}_vs_peer_rounds`]: r.vs_peer, [`${r.phase}_vs_peer_by_round`]: r.vs_peer_by_round,
+        [`rounds_${r.phase}_fraction_of_peak`]: vsPeak(r.phase, r.ours_img_per_s).fraction,
         rounds_peer_peak_rss_mb: Math.max(summary.rounds_peer_peak_rss_mb ?? 0, r.peer_peak_rss_mb),
       });
       // ours: the training plan's peak (the process's peak RSS as of the model part)

@@ -6,6 +6,8 @@ import { gradients } from '../engine/autodiff.js';
 import { Plan } from '../engine/plan.js';
 import type { Backend, Precision } from '../engine/backend.js';
 import { SegModel } from '../models/model.js';
+import { describeModel } from '../models/info.js';
+import type { ModelConfig } from '../models/config.js';
 import { Adam } from '../optim/index.js';
 import { benchConvRaw, winogradOn } from '../engine/backends/native.js';
 import type { Grad } from '../optim/index.js';
@@ -91,9 +93,21 @@ function batchOf(o: ModelBenchOptions) {
 }
 
 /** The bn preset's UNet++ (volumes: filters 16..256 and instance norm by default, as the peer runs them). */
-export const benchSegModel = (o: ModelBenchOptions): SegModel => o.dims === 3
-  ? new SegModel({ preset: 'bn', inChannels: o.channels, deepSupervision: o.ds, dims: 3, filters: o.filters ?? VOLUME_FILTERS, norm: o.norm ?? 'instance' })
-  : new SegModel({ preset: 'bn', inChannels: o.channels, deepSupervision: o.ds, filters: o.filters });
+export const benchModelConfig = (o: ModelBenchOptions): Partial<ModelConfig> => o.dims === 3
+  ? { preset: 'bn', inChannels: o.channels, deepSupervision: o.ds, dims: 3,
+    filters: o.filters ?? VOLUME_FILTERS, norm: o.norm ?? 'instance' }
+  : { preset: 'bn', inChannels: o.channels, deepSupervision: o.ds, filters: o.filters };
+export const benchSegModel = (o: ModelBenchOptions): SegModel => new SegModel(benchModelConfig(o));
+
+/** GFLOP per image (volume) of the bench's model, from `unetpp info`'s count (describeModel): conv and
+ *  transposed-conv multiply-adds x 2, forward, at `size` on every side (norms, pooling, up-sampling,
+ *  loss and Adam not counted). A training step counts 3x the forward (forward, data gradient, weight
+ *  gradient, each as many multiply-adds); the first conv's data gradient, which no plan computes, is
+ *  included (< 0.2% of the step for the bench's models). */
+export function benchGflop(o: ModelBenchOptions): { infer: number; train: number } {
+  const info = describeModel(benchModelConfig(o), { size: o.size });
+  return { infer: info.gflops, train: info.trainGflops };
+}
 
 /** inferBackend: the inference plan's backend (its faster layout may differ from training's).
  *  The inference plan stays alive for more timing (`runInfer`, one batch) until `dispose`. */

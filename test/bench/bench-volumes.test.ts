@@ -6,13 +6,15 @@ import assert from 'node:assert/strict';
 import { runBench } from '../../src/bench/index.js';
 import { nativeAvailable } from '../../src/engine/backends/native.js';
 import { peerUnavailable } from '../io/peer-python.js';
+import { checkPeakFields } from '../helpers/bench-peak.js';
 
 const avail = nativeAvailable();
 const tiny = { dims: 3 as const, batch: 1, size: 32, steps: 1, warmup: 0, filters: [4, 8, 16, 32, 64] };
 
 test('bench --dims 3: model and 3D kernel floor, volume keys in the summary', { skip: avail.ok ? false : avail.reason }, async () => {
   const lines: Record<string, any>[] = [];
-  const s = await runBench({ ...tiny, parts: ['model', 'floor'], emit: (l) => lines.push(l as Record<string, any>) });
+  const s = await runBench({ ...tiny, parts: ['model', 'floor'], peakGflops: { fp32: 150 },
+    emit: (l) => lines.push(l as Record<string, any>) });
   assert.deepEqual(lines.map((l) => l.kind), ['machine', 'model', 'floor', 'summary']);
   assert.equal(s.dims, 3);
   assert.equal(s.norm, 'instance');
@@ -22,6 +24,8 @@ test('bench --dims 3: model and 3D kernel floor, volume keys in the summary', { 
     assert.ok(Number.isFinite(s[k]) && s[k] > 0, `${k} = ${s[k]}`);
   // 3x3x3 convs timed as 3D primitives; the 1x1x1 heads as 1x1 ones over [N,C,D*H,W]
   assert.equal(lines[2].conv_layers, 15 * 2 + 4);
+  assert.deepEqual([s.peak_gflop_per_s, s.peak_source], [150, 'option']);
+  checkPeakFields(s, lines[2]);
 });
 
 test('bench --dims 3: onnxruntime-node runs our volume export, agrees with ours, is timed', { skip: avail.ok ? false : avail.reason }, async () => {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { runBench } from '../../src/bench/index.js';
 import { nativeAvailable, bf16Support } from '../../src/engine/backends/native.js';
 import { peerUnavailable } from '../io/peer-python.js';
+import { checkPeakFields } from '../helpers/bench-peak.js';
 
 const avail = nativeAvailable();
 
@@ -21,6 +22,7 @@ for (const precision of ['fp32', 'bf16'] as const) {
     const op = lines[2];
     assert.ok(op.ours.fwd_ms > 0 && op.ours.fwd_bwd_ms > op.ours.fwd_ms, JSON.stringify(op.ours));
     assert.match(op.onednn.impl.fwd, precision === 'bf16' ? /bf16/ : /./);
+    checkPeakFields(s, lines[3]);
   });
 }
 
@@ -67,6 +69,9 @@ test('bench rounds: ours and the peer alternate, batch times from both in every 
     const sorted = [...r.vs_peer_by_round].sort((a: number, b: number) => a - b);
     assert.ok(Math.abs(r.vs_peer - sorted[1]) <= 0.0011, 'the median of the rounds');
     assert.equal(s[`${phase}_vs_peer_rounds`], r.vs_peer);
+    const f = s[`rounds_${phase}_fraction_of_peak`];
+    const expected = s[`${phase}_gflop_per_img`] * r.ours_img_per_s / s.peak_gflop_per_s;
+    assert.ok(Math.abs(f - expected) <= 1e-3 * f + 1e-4, `rounds_${phase}_fraction_of_peak ${f} vs ${expected}`);
   }
   // onnxruntime takes its turn in every inference round, not in training's
   assert.equal(rounds[0].ort_ms.length, 3);

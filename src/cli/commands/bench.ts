@@ -1,11 +1,16 @@
 // `unetpp bench`: JSON lines from src/bench (engine vs the oneDNN kernel floor vs the PyTorch peer
 // and, for inference, onnxruntime-node).
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { addCommon, action, CliError } from '../common.js';
 import { int } from '../parse.js';
 import { runBench, DEFAULT_BENCH, VOLUME_BENCH, type BenchOptions } from '../../bench/index.js';
+import { DEFAULT_PEAKS, PEAK_ENV, parsePeaks } from '../../bench/peak.js';
 
 const PARTS = ['ops', 'floor', 'model', 'peer', 'ort', 'rounds'] as const;
+
+function peakList(v: string) {
+  try { return parsePeaks(v); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
+}
 
 export function benchCommand(): Command {
   const cmd = new Command('bench')
@@ -22,7 +27,9 @@ export function benchCommand(): Command {
     .option('--rounds <n>', `rounds of inference, then training, alternating with the peer (part "rounds"; default ${DEFAULT_BENCH.rounds}, volumes ${VOLUME_BENCH.rounds})`, int(1))
     .option('--peer-processes <n>', `peer processes the rounds go to in turn (default ${DEFAULT_BENCH.peerProcesses}, volumes ${VOLUME_BENCH.peerProcesses})`, int(1))
     .option('--parts <list>', `comma-separated subset of ${PARTS.join(',')} (default all; volumes without ops)`, (v: string) => v.split(',').map((s) => s.trim()))
-    .option('--no-ort', 'without the onnxruntime-node part (our ONNX export timed in onnxruntime, float32)');
+    .option('--no-ort', 'without the onnxruntime-node part (our ONNX export timed in onnxruntime, float32)')
+    .option('--peak-gflops <list>', 'the machine\'s peak GFLOP/s the summary sets model throughput against, e.g. ' +
+      `fp32=${DEFAULT_PEAKS.fp32},bf16=${DEFAULT_PEAKS.bf16} (default: ${PEAK_ENV}, else those: the 2-core EPYC's)`, peakList);
   addCommon(cmd);
   cmd.action(action(async (_args, opts) => {
     const bad = ((opts.parts ?? []) as string[]).find((p) => !(PARTS as readonly string[]).includes(p));
@@ -39,6 +46,7 @@ export function benchCommand(): Command {
       dims: opts.dims, norm: opts.norm, filters: opts.filters,
       batch: opts.batch, size: opts.size, steps: opts.steps, warmup: opts.warmup, channels: opts.channels,
       ds: opts.ds !== false, parts, rounds: opts.rounds, peerProcesses: opts.peerProcesses, threads: opts.threads, precision: opts.precision,
+      peakGflops: opts.peakGflops,
     };
     await runBench(o);
   }));

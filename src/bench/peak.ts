@@ -1,0 +1,47 @@
+// The machine's peak GFLOP/s per precision, which the bench summary sets the model's throughput
+// against (`--peak-gflops`, UNETPP_PEAK_GFLOPS, or the defaults measured where the bench runs).
+import type { Precision } from '../engine/backend.js';
+
+export type Peaks = Partial<Record<Precision, number>>;
+
+/** Both cores of the 2-core AVX-512 EPYC of docs/bench, each running independent FMAs (fp32) or
+ *  vdpbf16ps dot products (bf16) on registers only: no memory traffic, the most it can do. */
+export const DEFAULT_PEAKS: Record<Precision, number> = { fp32: 223, bf16: 460 };
+export const DEFAULT_PEAK_SOURCE = 'default: 2-core AVX-512 EPYC, register-only FMA loop';
+export const PEAK_ENV = 'UNETPP_PEAK_GFLOPS';
+
+/** "fp32=223,bf16=460" (either or both) -> { fp32: 223, bf16: 460 }; throws naming what is wrong. */
+export function parsePeaks(text: string): Peaks {
+  const peaks: Peaks = {};
+  for (const part of text.split(',').map((s) => s.trim())) {
+    const m = /^(fp32|bf16)=(.+)$/.exec(part);
+    const v = m ? Number(m[2]) : NaN;
+    if (!m || !Number.isFinite(v) || v <= 0)
+      throw new Error('expected fp32=N and/or bf16=N (GFLOP/s, positive, comma-separated), e.g. fp32=223,bf16=460; ' +
+        `got "${part}"`);
+    peaks[m[1] as Precision] = v;
+  }
+  return peaks;
+}
+
+/** The peak for `precision`: the option's, else the environment's, else the default; and where it came from. */
+export function peakFor(precision: Precision, option: Peaks = {}, env = process.env[PEAK_ENV]):
+  { gflops: number; source: string } {
+  let fromEnv: Peaks = {};
+  if (env !== undefined && env.trim() !== '') {
+    try { fromEnv = parsePeaks(env); } catch (e) { throw new Error(`${PEAK_ENV}: ${(e as Error).message}`); }
+  }
+  for (const [k, v] of Object.entries(option))
+    if (!(k in DEFAULT_PEAKS) || !(Number.isFinite(v) && v > 0))
+      throw new Error(`--peak-gflops (peakGflops): fp32 or bf16 to a positive number, got ${k}=${v}`);
+  const given = option[precision];
+  if (given !== undefined) return { gflops: given, source: 'option' };
+  if (fromEnv[precision] !== undefined) return { gflops: fromEnv[precision]!, source: `env ${PEAK_ENV}` };
+  return { gflops: DEFAULT_PEAKS[precision], source: DEFAULT_PEAK_SOURCE };
+}
+
+/** Model GFLOP/s at `perS` images (volumes) a second of `gflop` each, and its fraction of `peak`. */
+export function againstPeak(gflop: number, perS: number, peak: number): { gflopPerS: number; fraction: number } {
+  const gflopPerS = gflop * perS;
+  return { gflopPerS: +gflopPerS.toFixed(3), fraction: +(gflopPerS / peak).toFixed(4) };
+}

@@ -37,17 +37,43 @@ else {
     const p = r.plan?.recipe; // plans before recipes were planned trained on the fixed defaults
     return p ? `${p.optimizer} ${p.lr}, ${p.schedule} (plan)` : 'adam 0.0003, constant';
   };
-  lines.push('| budget | recipe | trained (min) | epochs | patch | filters | batch | anterior | posterior | mean ± SE | mean, no post-processing | load | commit |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  // wall time per training step, validation included: tells the hosts apart (AVX2 ~2.6 s, AVX-512 ~0.65 s here)
+  const perStep = (r) => (r.plan?.time?.stepsPerEpoch ? (r.training.seconds / (r.training.epochs * r.plan.time.stepsPerEpoch)).toFixed(2) : '–');
+  lines.push('| budget | recipe | trained (min) | epochs | s a step | patch | filters | batch | anterior | posterior | mean ± SE | ' +
+    'mean, no post-processing | load | commit |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
     const [a, p] = Object.values(r.test.perClass);
-    lines.push(`| ${r.budget}${r.tag ? ` (${r.tag})` : ''} | ${recipe(r)} | ${(r.training.seconds / 60).toFixed(1)} | ${r.training.epochs} | ` +
+    lines.push(`| ${r.budget}${r.tag ? ` (${r.tag})` : ''} | ${recipe(r)} | ${(r.training.seconds / 60).toFixed(1)} | ${r.training.epochs} | ${perStep(r)} | ` +
       `${r.plan?.patch?.join('x') ?? '–'} | ${r.plan?.filters?.join(',') ?? '–'} | ${r.plan?.batchSize ?? '–'} | ${f3(a.dice)} | ${f3(p.dice)} | ` +
       `**${f3(r.test.meanDice)}** ± ${f3(r.test.meanSe)} | ${f3(r.testWithoutPostprocess?.meanDice ?? r.test.meanDice)} | ` +
       `${r.meanLoadDuringTraining == null ? '–' : r.meanLoadDuringTraining.toFixed(1)} | ${r.commit} |`);
   }
   lines.push('', 'Load: the mean 1-minute load average sampled while the run trained (2 cores; above 2 the run shared the CPU and',
-    'its budget bought fewer steps). Post-processing: rules chosen on the validation cases at the end of training.', '');
+    'its budget bought fewer steps, unless the others ran at the lowest priority: compare the seconds a step). Runs up to',
+    'commit 3b05863 ran on a host with AVX2 only (no AVX-512), the later ones on an AVX-512 host; post-processing: rules',
+    'chosen on the validation cases at the end of training.', '');
+  // recipes compared on one pinned plan (--plan) per budget: each against the best, paired over test cases
+  const stats = await import(join(here, '../../dist/src/metrics/stats.js'));
+  const perCase = (r) => {
+    const cls = Object.values(r.test.perClass);
+    return cls[0].cases.map((_, i) => cls.reduce((s, c) => s + c.cases[i], 0) / cls.length);
+  };
+  for (const budget of [...new Set(results.map((r) => r.budget))]) {
+    const pinned = results.filter((r) => r.budget === budget && (r.extraFlags ?? []).includes('--plan'));
+    if (pinned.length < 2) continue;
+    const best = pinned.reduce((a, b) => (b.test.meanDice > a.test.meanDice ? b : a));
+    lines.push(`Recipes at ${budget} on one plan, each against the best (${best.tag}), paired over the ${best.test.cases} ` +
+      'test cases (one seed each: seed-to-seed variation is not in these intervals):', '',
+      '| recipe | mean Dice | best minus it | 95% CI (bootstrap over cases) | paired t-test p |', '|---|---|---|---|---|');
+    for (const r of pinned) {
+      if (r === best) { lines.push(`| ${recipe(r)} | **${f3(r.test.meanDice)}** | – | – | – |`); continue; }
+      const a = perCase(best), b = perCase(r);
+      const ci = stats.pairedBootstrapCi([a], [b], { seed: 1 }), t = stats.pairedTTest(a, b);
+      lines.push(`| ${recipe(r)} | ${f3(r.test.meanDice)} | ${f3(ci.estimate)} | ${f3(ci.lo)} .. ${f3(ci.hi)} | ` +
+        `${t.p < 1e-4 ? t.p.toExponential(1) : t.p.toFixed(4)} |`);
+    }
+    lines.push('');
+  }
   const longest = results[results.length - 1];
   lines.push(`Validation Dice against training time, ${longest.budget} run (every validated epoch):`, '', '| min | epoch | val Dice |', '|---|---|---|');
   let t = 0;

@@ -81,7 +81,7 @@ export interface MemoryBreakdown {
   arena: number;
   /** Buffers the native backend keeps per conv primitive (staged layouts) and its scratch. */
   native: number;
-  /** Weights, their gradients and the optimiser's state. */
+  /** Weights, their gradients and the optimiser's state, and their copies while checkpoints are written. */
   params: number;
   /** The batch on the host (images and targets). */
   batch: number;

@@ -74,8 +74,10 @@ else {
     }
     lines.push('');
   }
-  const longest = results[results.length - 1];
-  lines.push(`Validation Dice against training time, ${longest.budget} run (every validated epoch):`, '', '| min | epoch | val Dice |', '|---|---|---|');
+  // the curve of the newest run of the longest budget
+  const top = Math.max(...results.map((r) => seconds(r.budget)));
+  const longest = results.filter((r) => seconds(r.budget) === top).reduce((a, b) => (String(b.date) > String(a.date) ? b : a));
+  lines.push(`Validation Dice against training time, ${longest.budget}${longest.tag ? ` (${longest.tag})` : ''} run (every validated epoch):`, '', '| min | epoch | val Dice |', '|---|---|---|');
   let t = 0;
   for (const e of longest.training.curve) {
     t += e.seconds;

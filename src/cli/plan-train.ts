@@ -21,9 +21,10 @@ export function addPlanOptions(cmd: Command): Command {
  *  fixed defaults (the plan's learning rate is for the plan's optimiser). */
 function recipeOptions(r: PlanRecipe | undefined, given: (name: string) => boolean, opts: Record<string, any>) {
   if (!r) return {};
-  const schedule = { schedule: r.schedule, warmupSteps: r.warmupSteps, optimizer: r.optimizer };
-  if (given('optimizer') && opts.optimizer !== r.optimizer) return schedule;
-  return { ...schedule, lr: r.lr, momentum: r.momentum, weightDecay: r.weightDecay };
+  // the optimiser is listed even when given, so that the line after the table names it among the overrides
+  const always = { schedule: r.schedule, warmupSteps: r.warmupSteps, optimizer: r.optimizer };
+  if (given('optimizer') && opts.optimizer !== r.optimizer) return always;
+  return { ...always, lr: r.lr, momentum: r.momentum, weightDecay: r.weightDecay };
 }
 
 /** Option names (commander attribute names) a plan may fill, and from which item. */

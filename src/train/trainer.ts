@@ -102,7 +102,7 @@ function runMeta(model: SegModel, o: TrainOptions): Omit<CheckpointMeta, 'traini
 /**
  * The epochs that end with the time limit, from the mean time of the epochs run so far (the
  * last one counting as much as all before: validation or load may change), never fewer than
- * the epochs done nor more than twice those asked for; a schedule over the run moves its end with them.
+ * the epochs done nor more than ten times those asked for; a schedule over the run moves its end with them.
  */
 function refitEpochs(o: Resolved, asked: number, history: EpochRecord[], started: number, epoch: number, steps: number,
   schedule: LrSchedule): void {
@@ -110,8 +110,9 @@ function refitEpochs(o: Resolved, asked: number, history: EpochRecord[], started
   const mean = history.reduce((t, r) => t + r.seconds, 0) / history.length;
   const perEpoch = (mean + history[history.length - 1].seconds) / 2;
   const left = o.timeLimitSeconds - (Date.now() - started) / 1000;
-  // at most twice the epochs asked for: a plan timed under load is off by less than that
-  const epochs = Math.min(2 * asked, Math.max(epoch, epoch + Math.floor(left / perEpoch)));
+  // at most 10x the epochs asked for: a plan timed under load, or a flag that makes a step cheaper than the
+  // planned one (--batch-size), is off by a few times; the budget is what the user asked to fill
+  const epochs = Math.min(10 * asked, Math.max(epoch, epoch + Math.floor(left / perEpoch)));
   if (epochs === o.epochs) return;
   o.log?.(`time limit: ${epochs} epochs instead of ${o.epochs} (an epoch takes ${perEpoch.toFixed(1)} s; ${Math.max(0, left).toFixed(0)} s left)`);
   o.epochs = epochs;

@@ -93,7 +93,10 @@ test('batch: at least 2, at most 5% of the dataset\'s voxels, what memory allows
   assert.equal(batchSize({ memoryFit: 64, datasetVoxels: 1e9, patchVoxels, stepsAt2: 1.5 * MIN_STEPS }).batch, 3);
   // the planner's memory fit stops at the step limit: the reason given is the steps
   assert.deepEqual(batchSize({ memoryFit: 3, datasetVoxels: 1e9, patchVoxels, stepsAt2: 1.5 * MIN_STEPS }),
-    { batch: 3, why: `limited by ${MIN_STEPS} steps in the time budget` });
+    { batch: 3, why: `limited by keeping ${MIN_STEPS} steps in the time budget` });
+  // Hippocampus at 30 min (~5600 steps at batch 2, 5% of its voxels = batch 5): updates win, batch 2
+  assert.deepEqual(batchSize({ memoryFit: 64, datasetVoxels: 9.45e6, patchVoxels, stepsAt2: 5600 }),
+    { batch: 2, why: `the minimum (keeping ${MIN_STEPS} steps in the time budget allows 1)` });
   // never below 2, and says why
   const tiny = batchSize({ memoryFit: 64, datasetVoxels: 1e5, patchVoxels, stepsAt2: 1e6 });
   assert.equal(tiny.batch, 2);

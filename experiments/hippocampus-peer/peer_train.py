@@ -11,8 +11,8 @@ It trains until --minutes of training time have passed (checked after each epoch
 trainer's time limit) or the dump runs out, and every --save-every epochs (and after the last) saves the weights as a
 PyTorch state_dict in safetensors with our names (epoch-NNN.safetensors) and a line in
 snapshots.jsonl with the cumulative training seconds; validate.ts validates them with our
-trainer's validation function. Training time counts the epoch's file reads, steps and weights'
-saving (ours counts its loader and its last.safetensors), not the checksum checks nor state.pt.
+trainer's validation function. Training time counts the epoch's file reads and steps (ours: its
+loader and steps), not the checksum checks nor the saving of weights and state.
 Resumable: after every epoch the model, the optimiser and the history go to state.pt atomically.
 
   /usr/bin/python3 experiments/hippocampus-peer/peer_train.py [--precision fp32|bf16] [--patches DIR]
@@ -158,18 +158,18 @@ def main():
             step_s.append(time.perf_counter() - ts)
             if not math.isfinite(losses[-1]):
                 sys.exit(f'non-finite loss at epoch {epoch}, step {len(losses)}')
+        # cumulative training seconds: the epoch's reads and steps, not the checksum checks nor the saving
+        # (our trainer's epoch time is its loader and steps, before its checkpoint)
+        seconds += time.perf_counter() - t0 - t_check
         saved = None
         if epoch % a.save_every == 0:
             saved = f'epoch-{epoch:03d}.safetensors'
             wmeta = {**meta, 'epoch': epoch, 'trained_by': f'pytorch {torch.__version__} {a.precision} (experiments/hippocampus-peer)'}
             replace(os.path.join(out, saved), lambda t: P.save_safetensors(t, model.state_dict(), wmeta))
-        rec = {'epoch': epoch, 'trainLoss': sum(losses) / len(losses), 'steps': (history[-1]['steps'] if history else 0) + len(losses),
-               'file': saved, 'step_s_median': statistics.median(step_s), 'read_s': t_read, 'check_s': t_check,
-               'step_s': step_s, 'losses': losses}
+        steps = (history[-1]['steps'] if history else 0) + len(losses)
+        rec = {'epoch': epoch, 'trainLoss': sum(losses) / len(losses), 'steps': steps, 'seconds': seconds, 'file': saved,
+               'step_s_median': statistics.median(step_s), 'read_s': t_read, 'check_s': t_check, 'step_s': step_s, 'losses': losses}
         history.append(rec)
-        # cumulative training seconds: the epoch's reads, steps and weights' saving, not the checksum checks
-        seconds += time.perf_counter() - t0 - t_check
-        rec['seconds'] = seconds
         replace(state_path, lambda t: torch.save({'epoch': epoch, 'model': model.state_dict(), 'optim': opt.state_dict(),
                                                    'history': history}, t))
         write_logs()

@@ -66,7 +66,8 @@ const env = { ...process.env, OMP_NUM_THREADS: threads, UNETPP_THREADS: threads 
 const tail = (text: string) => text.trim().split('\n').slice(-3).join(' | ');
 if (!done('unetpp')) {
   const load = loadavg()[0];
-  const cli = [join(root, 'dist/src/cli/main.js'), 'predict', nii, '-m', ckpt, '-o', join(work, 'out'), '--precision', precision, '--threads', threads];
+  const cli = [join(root, 'dist/src/cli/main.js'), 'predict', nii, '-m', ckpt, '-o', join(work, 'out'),
+    '--precision', precision, '--threads', threads];
   const r = spawnSync('/usr/bin/time', ['-f', 'TIME %e %M', process.execPath, ...cli], { encoding: 'utf8', env, maxBuffer: 1 << 26 });
   const t = /TIME ([\d.]+) (\d+)/.exec(r.stderr), perCase = /, (\d+) ms\)/.exec(r.stdout);
   if (r.status !== 0) throw new Error(`unetpp predict failed (${r.status}): ${tail(r.stderr)}`);

@@ -108,7 +108,8 @@ if (process.argv.includes('--verify')) {
       const where = `epoch ${epoch} batch ${b}`;
       if (batchDigest(got) !== got.info.sha256) throw new Error(`${where}: the decoded file does not match its recorded checksum`);
       if (want !== got.info.sha256)
-        throw new Error(`${where}: a fresh loader gives ${want.slice(0, 12)}, the dump ${got.info.sha256.slice(0, 12)}: the stream is not deterministic`);
+        throw new Error(`${where}: a fresh loader gives ${want.slice(0, 12)}, the dump ${got.info.sha256.slice(0, 12)}: ` +
+          'the stream is not deterministic');
       checked++;
     }
   }
@@ -127,16 +128,21 @@ if (process.argv.includes('--check-trainer')) {
   const small = new SegModel({ ...cfg, filters: cfg.filters.map(() => 4) });
   const t0 = performance.now();
   await trainVolumes(small, data, {
-    ...options, outDir: out, epochs: 1, timeLimitSeconds: undefined, fitEpochsToTime: false, progress: false, plot: false, resume: false, log: null,
+    ...options, outDir: out, epochs: 1, timeLimitSeconds: undefined, fitEpochsToTime: false, progress: false, plot: false,
+    resume: false, log: null,
   });
   PatchLoader.prototype.epoch = orig;
   rmSync(out, { recursive: true, force: true });
   const dumped = readPatchEpoch(join(PATCHES, epochFile(1))).batches.map((b) => b.info.sha256);
-  if (seen.length !== loader.length) throw new Error(`check-trainer: the trainer took ${seen.length} batches, expected ${loader.length}`);
+  if (seen.length !== loader.length)
+    throw new Error(`check-trainer: the trainer took ${seen.length} batches, expected ${loader.length}`);
   dumped.forEach((d, i) => {
-    if (seen[i] !== d) throw new Error(`check-trainer: epoch 1 batch ${i}: the trainer got ${seen[i].slice(0, 12)}, the dump has ${d.slice(0, 12)}`);
+    if (seen[i] !== d)
+      throw new Error(`check-trainer: epoch 1 batch ${i}: the trainer got ${seen[i].slice(0, 12)}, the dump has ${d.slice(0, 12)}`);
   });
   const took = ((performance.now() - t0) / 1000).toFixed(0);
-  console.log(`check-trainer: trainVolumes' epoch 1 (${seen.length} batches, ${took} s) yields the dumped batches (${dumped.length} compared)`);
+  console.log(`check-trainer: trainVolumes' epoch 1 (${seen.length} batches, ${took} s) yields the dumped batches ` +
+    `(${dumped.length} compared)`);
 }
-console.log(`dump: ${EPOCHS} epochs of ${perEpoch} batches in ${PATCHES}` + (bytes ? ` (~${(bytes / 2 ** 20).toFixed(1)} MiB an epoch)` : ''));
+const size = bytes ? ` (~${(bytes / 2 ** 20).toFixed(1)} MiB an epoch)` : '';
+console.log(`dump: ${EPOCHS} epochs of ${perEpoch} batches in ${PATCHES}${size}`);

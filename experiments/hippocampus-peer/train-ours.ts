@@ -38,21 +38,22 @@ if (!resume && existsSync(init)) {
 
 const snapshots = join(dir, 'snapshots.jsonl');
 const log = join(dir, 'log.jsonl');
-const r = await trainVolumes(model, data, {
-  ...options,
-  onEpoch: (rec) => {
-    if (rec.epoch % every !== 0) return;
-    // cumulative training seconds: every epoch's own time in the trainer's log (a resumed run counts them all)
-    const history = readJsonl<{ epoch: number; seconds: number; steps: number }>(log).filter((h) => h.epoch <= rec.epoch);
-    const file = `epoch-${String(rec.epoch).padStart(3, '0')}.safetensors`;
-    saveModel(join(dir, file), model, options.meta!);
-    const snap: Snapshot = {
-      epoch: rec.epoch, steps: history.reduce((t, h) => t + h.steps, 0), seconds: history.reduce((t, h) => t + h.seconds, 0),
-      trainLoss: rec.trainLoss, file,
-    };
-    appendFileSync(snapshots, `${JSON.stringify(snap)}\n`);
-  },
-});
+type Epoch = { epoch: number; seconds: number; steps: number; trainLoss: number };
+/** Saves the model as epoch `e`'s snapshot, with the cumulative training seconds and steps of the trainer's log. */
+function snapshot(e: number): void {
+  // every epoch's own time in the trainer's log (a resumed run counts them all)
+  const history = readJsonl<Epoch>(log).filter((h) => h.epoch <= e);
+  const file = `epoch-${String(e).padStart(3, '0')}.safetensors`;
+  saveModel(join(dir, file), model, options.meta!);
+  const snap: Snapshot = {
+    epoch: e, steps: history.reduce((t, h) => t + h.steps, 0), seconds: history.reduce((t, h) => t + h.seconds, 0),
+    trainLoss: history[history.length - 1].trainLoss, file,
+  };
+  appendFileSync(snapshots, `${JSON.stringify(snap)}\n`);
+}
+const r = await trainVolumes(model, data, { ...options, onEpoch: (rec) => { if (rec.epoch % every === 0) snapshot(rec.epoch); } });
+// the last epoch too, as the peer does (the model is that epoch's: the run has just ended)
+if (r.epochs > 0 && !readJsonl<Snapshot>(snapshots).some((s) => s.epoch === r.epochs)) snapshot(r.epochs);
 const saved = readJsonl<Snapshot>(snapshots);
 console.log(`ours-${precision}: ${r.epochs} epochs (${r.stoppedBy}), ${r.stepMs.toFixed(0)} ms a step (${r.backend}, ${r.precision}); ` +
   `${saved.length} snapshots in ${dir}`);

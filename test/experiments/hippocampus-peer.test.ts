@@ -10,7 +10,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { batchDigest, epochFile, indexToPlanes, planesToIndex, readPatchEpoch, writePatchEpoch, type DumpBatch } from '../../experiments/common/patch-dump.js';
+import {
+  batchDigest, epochFile, indexToPlanes, planesToIndex, readPatchEpoch, writePatchEpoch, type DumpBatch,
+} from '../../experiments/common/patch-dump.js';
 import { SegModel } from '../../src/models/model.js';
 import { exportPyTorch } from '../../src/io/pytorch.js';
 import { getBackend } from '../../src/engine/backends/select.js';
@@ -26,7 +28,8 @@ function softmaxBatch(seed: number, n = 2, k = 3, d = 8, h = 8, w = 8): DumpBatc
   for (let b = 0; b < n; b++) for (let i = 0; i < size; i++) y[(b * k + ((i * 7 + seed + b) % k)) * size + i] = 1;
   return {
     x: Float32Array.from({ length: n * size }, (_, i) => Math.sin(seed * 977 + i * 0.37) * 2),
-    y, n, c: 1, k, d, h, w, ids: Array.from({ length: n }, (_, i) => `case${seed}-${i}`), foreground: Array.from({ length: n }, (_, i) => i === 0),
+    y, n, c: 1, k, d, h, w, ids: Array.from({ length: n }, (_, i) => `case${seed}-${i}`),
+    foreground: Array.from({ length: n }, (_, i) => i === 0),
   };
 }
 
@@ -57,11 +60,13 @@ test('patch epoch file with class-index targets: planes and checksums round-trip
 
 const DATA = join(sharedData, 'hippocampus-msd');
 
-test('real data: the plan run\'s patch stream is a pure function of (seed, epoch, batch)', { skip: skipUnless(DATA), timeout: 180_000 }, async () => {
+const pure = 'real data: the plan run\'s patch stream is a pure function of (seed, epoch, batch)';
+test(pure, { skip: skipUnless(DATA), timeout: 180_000 }, async () => {
   const out = mkdtempSync(join(tmpdir(), 'hippo-plan-'));
   try {
     // a plan without timing (seconds); the stream's rules are the ones a timed plan gives
-    const plan = spawnSync(process.execPath, [join(repoRoot, 'dist/src/cli/main.js'), 'plan', '-d', DATA, '--no-measure', '-o', join(out, 'PLAN.json')], { encoding: 'utf8' });
+    const cli = join(repoRoot, 'dist/src/cli/main.js');
+    const plan = spawnSync(process.execPath, [cli, 'plan', '-d', DATA, '--no-measure', '-o', join(out, 'PLAN.json')], { encoding: 'utf8' });
     assert.equal(plan.status, 0, plan.stderr);
     process.env.HIPPO_PEER_OUT = out;
     process.env.HIPPO_DATA = DATA;
@@ -83,7 +88,8 @@ test('real data: the plan run\'s patch stream is a pure function of (seed, epoch
     for (const n of a.model.params.names()) assert.deepEqual(a.model.params.get(n).data, b.model.params.get(n).data, n);
     // and the dump keeps it: the index-encoded file decodes to the loader's float32 planes
     writePatchEpoch(join(out, epochFile(3)), 3, [first, second], {}, 'index');
-    assert.deepEqual(readPatchEpoch(join(out, epochFile(3))).batches.map((x) => batchDigest(x)), [batchDigest(first), batchDigest(second)]);
+    const back = readPatchEpoch(join(out, epochFile(3))).batches;
+    assert.deepEqual(back.map((x) => batchDigest(x)), [batchDigest(first), batchDigest(second)]);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
@@ -93,10 +99,13 @@ test('real data: the plan run\'s patch stream is a pure function of (seed, epoch
 const noPeer = peerUnavailable();
 const skipPeer = noPeer && process.env.CI !== 'true' ? `${noPeer} (apt-get install -y python3-torch)` : false;
 
-test('the peer script\'s ce_dice over the heads equals our training loss at step 1 (same weights, same batch)', { skip: skipPeer, timeout: 120_000 }, (t) => {
+const step1 = 'the peer script\'s ce_dice over the heads equals our training loss at step 1 (same weights, same batch)';
+test(step1, { skip: skipPeer, timeout: 120_000 }, (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hippo-step1-'));
   try {
-    const model = new SegModel({ arch: 'unetpp', dims: 3, inChannels: 1, classes: 3, multiclass: 'softmax', filters: [4, 8, 16], norm: 'instance', deepSupervision: true, seed: 3 });
+    const model = new SegModel({
+      arch: 'unetpp', dims: 3, inChannels: 1, classes: 3, multiclass: 'softmax', filters: [4, 8, 16], norm: 'instance', deepSupervision: true, seed: 3,
+    });
     const batch = softmaxBatch(5);
     mkdirSync(dir, { recursive: true });
     exportPyTorch(join(dir, 'init.safetensors'), model);
@@ -108,8 +117,8 @@ test('the peer script\'s ce_dice over the heads equals our training loss at step
     }));
     const tp = new PlanCache(model, getBackend('auto'), loss, false).trainPlan([2, 1, 8, 8, 8], [2, 3, 8, 8, 8]);
     const ours = tp.plan.run({ x: batch.x, target: batch.y })[0].data[0];
-    const r = spawnSync('/usr/bin/python3', [join(repoRoot, 'experiments/hippocampus-peer/peer_train.py'), '--patches', dir, '--step1', '--threads', '1'],
-      { encoding: 'utf8' });
+    const script = join(repoRoot, 'experiments/hippocampus-peer/peer_train.py');
+    const r = spawnSync('/usr/bin/python3', [script, '--patches', dir, '--step1', '--threads', '1'], { encoding: 'utf8' });
     assert.equal(r.status, 0, `peer_train.py --step1 failed: ${r.stderr}`);
     const peer = JSON.parse(r.stdout.trim().split('\n').pop()!) as { loss: number; sha256: string };
     assert.equal(peer.sha256, batchDigest(batch));

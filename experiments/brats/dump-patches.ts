@@ -1,6 +1,6 @@
 // The PyTorch twin's input (issue 17 part 8): every epoch's training batches of run.ts's
 // unetpp3d run, built by the loader trainVolumes builds (volumePatchLoader with run.ts's options:
-// setup.ts), one file per epoch (patch-dump.ts), plus the run's initial weights as a PyTorch
+// setup.ts), one file per epoch (../common/patch-dump.ts), plus the run's initial weights as a PyTorch
 // state_dict (init.safetensors) and manifest.json. Resumable: finished epoch files are kept.
 //   npm run build && node dist/experiments/brats/dump-patches.js [--dir /tmp/brats-patches] [--epochs 24] [--steps N]
 //     --steps N: only the first N batches of each epoch (smoke tests; a prefix of the same stream)
@@ -18,7 +18,7 @@ import { exportPyTorch, importPyTorch } from '../../src/io/pytorch.js';
 import { getBackend } from '../../src/engine/backends/select.js';
 import { trainVolumes, volumePatchLoader } from '../../src/train/volumes.js';
 import { DATA, PATCH_TRAINING, OPTIMIZER, arg, model3dConfig, openBrats } from './setup.js';
-import { batchDigest, epochFile, readPatchEpoch, writePatchEpoch, type DumpBatch } from './patch-dump.js';
+import { batchDigest, epochFile, readPatchEpoch, writePatchEpoch, type DumpBatch } from '../common/patch-dump.js';
 
 const DIR = arg('--dir') ?? '/tmp/brats-patches';
 const EPOCHS = Number(arg('--epochs') ?? 24);

@@ -18,7 +18,7 @@ epoch (train loss, seconds, seconds per step), rewritten from state.pt.
       [--epochs N] [--threads 2] [--channels-last]
 --out defaults to $BRATS_OUT/runs/unetpp3d-peer, else runs/unetpp3d-peer beside this script.
 """
-import argparse, hashlib, json, math, os, statistics, sys, time
+import argparse, json, math, os, statistics, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEER = os.environ.get('UNETPP_PEER', os.path.join(HERE, '..', '..', '..', 'shared', 'peer', 'torch_unetpp.py'))
@@ -41,6 +41,8 @@ def main():
     sys.path.insert(0, os.path.dirname(os.path.abspath(PEER)))
     import torch
     import torch_unetpp as P
+    sys.path.insert(0, os.path.join(HERE, '..', 'common'))
+    import patch_dump
     P.DIMS, P.NORM = 3, 'instance'
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)  # nothing random is drawn in training; set for good measure
@@ -108,16 +110,9 @@ def main():
     for epoch in range(epoch0 + 1, epochs + 1):
         t0 = time.perf_counter()
         path = os.path.join(a.patches, f'epoch-{epoch:03d}.safetensors')
-        tensors, emeta = P.load_safetensors(path)
-        info = json.loads(emeta['info'])
-        if int(emeta['epoch']) != epoch:
-            sys.exit(f'{path}: records epoch {emeta["epoch"]}')
+        _, batches = patch_dump.read_epoch(path, expect_epoch=epoch)  # every batch checked against its sha256
         losses, step_s = [], []
-        for b in range(int(emeta['batches'])):
-            x, y = tensors[f'x{b:03d}'], tensors[f'y{b:03d}']
-            digest = hashlib.sha256(x.numpy().tobytes() + y.numpy().tobytes()).hexdigest()
-            if digest != info[b]['sha256']:
-                sys.exit(f'{path}: batch {b} does not match its checksum')
+        for x, y, _ in batches:
             x = x.contiguous(memory_format=fmt)
             ts = time.perf_counter()
             opt.zero_grad(set_to_none=True)

@@ -23,7 +23,7 @@ import { loadModel } from '../../src/io/checkpoint.js';
 import { importPyTorch } from '../../src/io/pytorch.js';
 import { getBackend } from '../../src/engine/backends/select.js';
 import { PlanCache } from '../../src/train/plans.js';
-import { epochFile, readPatchEpoch } from './patch-dump.js';
+import { epochFile, readPatchEpoch } from '../common/patch-dump.js';
 import { DATA, OUT, OPTIMIZER, PATCH, PATCH_TRAINING, arg, model3dConfig, openBrats, spec, testRows, volumePredictor as volumePredictorFor } from './setup.js';
 
 const EPOCHS = Number(arg('--epochs') ?? 24);

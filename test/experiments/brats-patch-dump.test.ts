@@ -1,4 +1,4 @@
-// The BraTS PyTorch twin's patch files (experiments/brats/patch-dump.ts): an epoch's batches
+// The BraTS PyTorch twin's patch files (experiments/common/patch-dump.ts): an epoch's batches
 // round-trip byte for byte with their checksums, and on the real data (skipped without
 // ../shared/data) the stream run.ts trains on is a pure function of its position: the loader's
 // epoch generator (prefetching) gives what a fresh loader makes at that position.
@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { batchDigest, epochFile, readPatchEpoch, writePatchEpoch, type DumpBatch } from '../../experiments/brats/patch-dump.js';
+import { batchDigest, epochFile, readPatchEpoch, writePatchEpoch, type DumpBatch } from '../../experiments/common/patch-dump.js';
 import { DATA, PATCH_TRAINING, openBrats } from '../../experiments/brats/setup.js';
 import { volumePatchLoader } from '../../src/train/volumes.js';
 import { skipUnless } from '../data/util.js';

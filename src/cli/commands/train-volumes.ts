@@ -12,7 +12,8 @@ import { hasIgnore, type LabelSpec } from '../../data/labels.js';
 import { checkWindowFlag, defaultPatch } from '../window.js';
 import { epochDraws } from '../epoch-draws.js';
 import { DEFAULT_AUGMENT_3D } from '../../data/augmentation/augment3d.js';
-import { trainVolumes } from '../../train/volumes.js';
+import { trainVolumes, type VolumeTrainOptions } from '../../train/volumes.js';
+import type { VolumeStore } from '../../data/volumes/volume-store.js';
 import { volumeRunMeta } from '../../train/run-meta.js';
 import type { TrainOptions } from '../../train/options.js';
 import { existsSync } from 'node:fs';
@@ -54,8 +55,22 @@ async function choosePostprocessAfterTraining(bestPath: string, dataDir: string,
   console.log(choiceTable(choice, entry.meta.labels));
 }
 
-export async function trainVolumesCommand(dataDir: string, opts: Record<string, any>, common: TrainOptions,
-                                          batchGiven = opts.batchSize !== undefined): Promise<void> {
+/** What `unetpp train` on volumes trains: the seeded model, the stores and trainVolumes' options. */
+export interface VolumeTrainingSetup {
+  model: SegModel;
+  data: { train: VolumeStore; val: VolumeStore };
+  /** The training cases validate too (no validation split). */
+  valIsTrain: boolean;
+  options: VolumeTrainOptions;
+}
+
+/**
+ * The model, the cases and the options `unetpp train` on volumes trains with (after the plan
+ * filled the options: plan-train.ts), without training; exported so that a run can be
+ * reproduced outside the command (e.g. its patch stream and initial weights for another engine).
+ */
+export async function volumeTrainingSetup(dataDir: string, opts: Record<string, any>, common: TrainOptions,
+                                          batchGiven = opts.batchSize !== undefined): Promise<VolumeTrainingSetup> {
   const softmax = opts.multiclass !== 'sigmoid';
   const labels = (fromDataset: LabelSpec | undefined) =>
     resolveLabels(opts.labels, fromDataset, { softmax, other: opts.other });
@@ -100,16 +115,23 @@ export async function trainVolumesCommand(dataDir: string, opts: Record<string, 
     `${val === train ? 'the same' : val.length} val volumes from ${dataDir}; ` +
     `modalities ${vd.dataset.modalities.join(', ')}; classes ${vd.classNames.join(', ')}` +
     (hasIgnore(vd.labels) ? ' (other values ignored)' : '') + `; patch ${patch.join('x')}`);
-  const r = await trainVolumes(model, { train, val }, {
+  const options: VolumeTrainOptions = {
     ...common, batchSize, loss: { kind: loss, bceWeight: opts.bceWeight }, patch, samplesPerEpoch,
     augment3d: opts.augment === false ? null : DEFAULT_AUGMENT_3D, labels: vd.labels, foregroundFraction: opts.foregroundFraction,
     meta: {
       ...volumeRunMeta(model.config, volumePipeline(vd), patch, { source: 'train', dataset: dataDir, command: process.argv.slice(1) }),
       ...(opts.datasetPlan ? { plan: opts.datasetPlan } : {}),
     },
-  });
+  };
+  return { model, data: { train, val }, valIsTrain: val === train, options };
+}
+
+export async function trainVolumesCommand(dataDir: string, opts: Record<string, any>, common: TrainOptions,
+                                          batchGiven = opts.batchSize !== undefined): Promise<void> {
+  const { model, data, valIsTrain, options } = await volumeTrainingSetup(dataDir, opts, common, batchGiven);
+  const r = await trainVolumes(model, data, options);
   if (opts.postprocess !== false && existsSync(r.bestPath))
-    await choosePostprocessAfterTraining(r.bestPath, dataDir, opts, val === train ? 'train' : 'val');
+    await choosePostprocessAfterTraining(r.bestPath, dataDir, opts, valIsTrain ? 'train' : 'val');
   console.log(`done: ${r.epochs} epochs (${r.stoppedBy}), best ${opts.monitor} ${r.best?.toFixed(4) ?? '-'} at epoch ${r.bestEpoch}, ` +
     `${r.stepMs.toFixed(0)} ms/step (${r.backend}, ${r.precision}); best model ${r.bestPath}`);
 }

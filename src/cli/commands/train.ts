@@ -21,7 +21,28 @@ import { resolveBackend } from '../backend.js';
 import { describeBackend } from '../../engine/backends/describe.js';
 import { addPlanOptions, planForTraining } from '../plan-train.js';
 
-export function trainCommand(): Command {
+/** Receives what `train` resolved (flags, --config and the plan) instead of training (trainSetup). */
+type TakeOver = (dataDir: string, opts: Record<string, any>, common: TrainOptions, batchGiven: boolean) => Promise<void>;
+
+/** What trainSetup resolves. */
+export interface TrainSetup { dataDir: string; opts: Record<string, any>; common: TrainOptions; batchGiven: boolean }
+
+/**
+ * What `unetpp train ARGV` would train with, without training: the data folder, the options
+ * after --config and the plan (the plan is read or made and saved in --out as train does), the
+ * trainer's common options and whether --batch-size was given. With volumeTrainingSetup this
+ * rebuilds a run's model, stores and loader exactly, e.g. to hand its patches to another engine.
+ */
+export async function trainSetup(argv: string[]): Promise<TrainSetup> {
+  let got: TrainSetup | undefined;
+  const cmd = trainCommand(async (dataDir, opts, common, batchGiven) => { got = { dataDir, opts, common, batchGiven }; });
+  cmd.exitOverride();
+  await cmd.parseAsync(argv, { from: 'user' });
+  if (!got) throw new Error('trainSetup: the command did not run');
+  return got;
+}
+
+export function trainCommand(takeOver?: TakeOver): Command {
   const cmd = new Command('train')
     .description('train a model on a folder dataset (DIR/images, DIR/masks[/<class>], optional DIR/split.csv)')
     .requiredOption('-d, --data <dir>', 'dataset folder')
@@ -73,6 +94,7 @@ export function trainCommand(): Command {
     const opts = await planForTraining(dataDir, flags, command); // the plan's items for the flags not given
     // --batch-size on the command line (or --config), not the plan's: only that one is kept against fewer draws
     const batchGiven = !['default', undefined].includes(command.getOptionValueSource('batchSize'));
+    if (takeOver) return takeOver(dataDir, opts, commonOptions(opts), batchGiven);
     if (opts.dims === '3' || (opts.dims === undefined && (await isVolumeFolder(dataDir))))
       return trainVolumesCommand(dataDir, opts, commonOptions(opts), batchGiven);
     if (opts.patch || opts.labels || opts.other || opts.spacing)

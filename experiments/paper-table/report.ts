@@ -82,12 +82,13 @@ function planOf(runs: SeedRun[], o: ReportOptions, ds: DatasetKey): { facts: Pla
 
 function planLine(ds: DatasetKey, runs: SeedRun[], o: ReportOptions): string {
   const { facts: p, flags } = planOf(runs, o, ds);
-  const head = `- ${ds} (${DATASET_NOTES[ds]})`;
-  if (!p) return `${head}: not planned yet (\`unetpp plan --time-budget ${PLAN_BUDGET[ds]}\` at its first run).`;
+  const head = `- ${ds}: ${DATASET_NOTES[ds]}.`;
+  if (!p) return `${head} Not planned yet (\`unetpp plan --time-budget ${PLAN_BUDGET[ds]}\` at its first run).`;
   const x = (v: number[]) => v.join('x');
   const norm = typeof p.normalize === 'string' ? p.normalize : JSON.stringify(p.normalize);
-  const step = p.plannedStepMs ? `, planned at ${(p.plannedStepMs / 1000).toFixed(2)} s a step (${p.threads} threads)` : '';
-  return `${head}: plan for ${p.timeBudget} made ${p.made.slice(0, 10)}${step}: patch ${x(p.patch)}` +
+  const threads = `${p.threads} thread${p.threads === 1 ? '' : 's'}`;
+  const step = p.plannedStepMs ? `, planned at ${(p.plannedStepMs / 1000).toFixed(2)} s a step (${threads})` : '';
+  return `${head} Plan for ${p.timeBudget} made ${p.made.slice(0, 10)}${step}: patch ${x(p.patch)}` +
     `${p.spacing ? ` at ${p.spacing.join(' x ')} mm` : ''}, filters ${p.filters.join(',')} (depth ${p.depth}), ${p.norm} norm, ` +
     `batch ${p.batchSize}, normalisation ${norm}, ${p.recipe}; **${p.steps} steps** (${p.epochs} epochs x ` +
     `${p.stepsPerEpoch}) for every model${flags ? `: \`unetpp train --plan plan.json ${flagLine(flags)}\` + model flags` : ''}.`;

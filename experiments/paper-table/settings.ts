@@ -59,9 +59,9 @@ export const SMOKE_TIMING = { warmup: 1, runs: 2, batch: 2 };
 
 /** What each dataset's folder holds and how the runs see it (the plan decides the rest). */
 export const DATASET_NOTES: Record<DatasetKey, string> = {
-  'dsb2018': 'cell nuclei, 9 image sizes (256x256 to 1388x1040), split.csv 464/66/134, scored per whole image',
-  'isbi2012-em': 'membranes as foreground (the masks inverted once into the work folder), fixed split em_00-19 train / ' +
+  'dsb2018': 'cell nuclei, 9 image sizes from 256x256 to 1388x1040, split.csv 464/66/134, scored per whole image',
+  'isbi2012-em': 'membranes as foreground (the masks inverted once into the work folder); fixed split em_00-19 train / ' +
     '20-23 val / 24-29 test, scored per whole 512x512 image',
-  'hippocampus-msd': 'MSD Task04, labels anterior and posterior (Dice per class, then their mean per case), split.csv ' +
+  'hippocampus-msd': 'MSD Task04, labels anterior and posterior (Dice per class, then their mean per case); split.csv ' +
     '150/20/30, scored per whole volume',
 };

@@ -169,7 +169,7 @@ test('report from the earlier single-seed files alone: those stay readable, the 
   const md = await buildReport({ results: 'experiments/paper-table/results', out });
   assert.ok(md.endsWith(`\n${other}`) && !md.includes('old text'), 'the other section is carried over, the rest rebuilt');
   assert.equal(await buildReport({ results: 'experiments/paper-table/results', out }), md, 'a rebuild changes nothing');
-  assert.match(md, /^- dsb2018 \(.*\): not planned yet \(`unetpp plan --time-budget 1h` at its first run\)\.$/m);
+  assert.match(md, /^- dsb2018: .*\. Not planned yet \(`unetpp plan --time-budget 1h` at its first run\)\.$/m);
   assert.match(md, /^0 of 44 planned runs finished/m);
   assert.ok(md.includes('\nMissing: dsb2018: every model, seed 0, 1, 2. isbi2012-em: every model, seed 0, 1, 2, 3, 4. ' +
     'hippocampus-msd: every model, seed 0, 1, 2.'));

@@ -82,7 +82,7 @@ test(title, { skip, timeout: 900_000 }, async () => {
   assert.match(md, /^4 of 4 planned runs finished/m);
   for (const m of MODELS) assert.equal(md.split('\n').filter((l) => l.startsWith(`| ${MODEL_LABELS[m]} | 0 |`)).length, 1, m);
   assert.equal(md.split('\n').filter((l) => /^\| hippocampus-msd \| UNet\+\+ \(DS\) − /.test(l)).length, 4);
-  assert.match(md, new RegExp(`^- ${DS} \\(.*\\): plan for ${SMOKE.planBudget} made `, 'm'));
+  assert.match(md, new RegExp(`^- ${DS}: .*\\. Plan for ${SMOKE.planBudget} made `, 'm'));
   assert.match(md, /Smoke runs/);
   for (const f of ['seeds-pruning-dice.png', 'seeds-pruning-ms.png']) assert.ok(existsSync(join(work, 'report', f)), f);
 

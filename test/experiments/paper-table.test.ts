@@ -63,7 +63,8 @@ test(title, { skip, timeout: 900_000 }, async () => {
     res.test.dice.forEach((d, i) => assert.ok(d >= res.test.iou[i] - 1e-5, 'Dice >= IoU per case'));
     assert.deepEqual(Object.keys(res.test.perClass ?? {}), ['Anterior', 'Posterior'], 'class names from dataset.json');
     assert.ok(res.timing.msBatch1 > 0 && res.timing.msBatched > 0, `${what} timing`);
-    assert.ok(res.gflops > 0 && res.trainGflopsPerStep > res.gflops, `${what} FLOPs`);
+    // forward per median case; training per step of the plan's batch of patches (smoke: patches far smaller)
+    assert.ok(res.gflops > 0 && res.trainGflopsPerStep > 0, `${what} FLOPs`);
     assert.ok(res.training.epochs === SMOKE.epochs && res.training.seconds >= 0);
     assert.equal(res.curves.epoch.length, res.training.epochs);
     assert.ok(res.machine.cores > 0 && res.date && res.command.includes('--smoke'));
@@ -79,7 +80,7 @@ test(title, { skip, timeout: 900_000 }, async () => {
   }
 
   const md = readFileSync(r.report, 'utf8');
-  assert.match(md, /^4 of 4 planned runs finished/m);
+  assert.match(md, /^4 of 12 planned runs finished/m, 'the report expects every dataset; this run made one');
   for (const m of MODELS) assert.equal(md.split('\n').filter((l) => l.startsWith(`| ${MODEL_LABELS[m]} | 0 |`)).length, 1, m);
   assert.equal(md.split('\n').filter((l) => /^\| hippocampus-msd \| UNet\+\+ \(DS\) − /.test(l)).length, 4);
   assert.match(md, new RegExp(`^- ${DS}: .*\\. Plan for ${SMOKE.planBudget} made `, 'm'));

@@ -1,65 +1,21 @@
-// A unit trained and scored through the command line, as a user would: `unetpp train --config`
-// with the dataset's flags plus the model's and the seed, `unetpp eval --split test` for the
-// per-case scores (each pruned level too), then forward timings of the checkpoint in-process.
-import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+// A unit trained and scored through the command line, as a user would: `unetpp train` with the
+// dataset's plan plus the model's flags and the seeds (recipe.ts), `unetpp eval --split test` for
+// the per-case scores (each pruned level too), then forward timings of the checkpoint in-process.
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describeModel } from '../../src/models/info.js';
-import { loadModel } from '../../src/io/checkpoint.js';
-import { LAST } from '../../src/train/state.js';
+import { loadModel, readCheckpointMeta } from '../../src/io/checkpoint.js';
+import { LAST, type TrainState } from '../../src/train/state.js';
+import type { EpochRecord } from '../../src/train/record.js';
 import type { ModelConfig } from '../../src/models/config.js';
-import { parseSplitCsv } from '../../src/data/split-csv.js';
+import type { DatasetPlan } from '../../src/plan/index.js';
 import { epochEstimate, unitDir, unitName, type UnitKey } from './budget.js';
 import { randomInput, timeModel } from './scoring.js';
 import { curvesOf, machineInfo, r5, writeJson, type CaseScores, type LevelResult, type SeedRun } from './results.js';
-import { modelFlags, type CliConfig, type Flags } from './recipe.js';
-import { median, savedHistory } from './image-unit.js';
-import type { ModelKey } from './settings.js';
+import { planFacts, unitFlags, unitModelConfig } from './recipe.js';
+import { unetpp, type DatasetSetup, type Spawned } from './plans.js';
+import { SMOKE_TIMING, TIMING, type ModelKey } from './settings.js';
 import { checkFingerprint, publish, type Context, type UnitOutcome } from './unit.js';
-
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-
-interface Spawned { code: number | null; stdout: string; stderr: string }
-
-/** `unetpp <args>` in a child process; its lines go to log, its output is kept for parsing. */
-function unetpp(args: string[], log: (l: string) => void): Promise<Spawned> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    const lines = (chunk: Buffer, keep: (s: string) => void) => {
-      const s = chunk.toString();
-      keep(s);
-      for (const l of s.split('\n')) if (l.trim()) log(l);
-    };
-    child.stdout.on('data', (b: Buffer) => lines(b, (s) => (stdout += s)));
-    child.stderr.on('data', (b: Buffer) => lines(b, (s) => (stderr += s)));
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
-
-const filters = (f: Flags) => String(f.filters ?? '16,32,64,128,256').split(',').map(Number);
-const sizeOf = (v: Flags[string], dims: number) => {
-  const p = String(v).split('x').map(Number);
-  return p.length === dims ? p : Array<number>(dims).fill(p[0]);
-};
-
-/** The model a unit's flags build (for cost ratios before training), as `unetpp info` would describe it. */
-function configOf(flags: Flags, dims: 2 | 3): Partial<ModelConfig> {
-  const classes = flags.labels ? String(flags.labels).split(',').length + 1 : 1; // softmax labels: + background
-  return {
-    dims, arch: flags.arch as 'unet' | 'unetpp', filters: filters(flags), inChannels: 1, classes, preset: 'bn',
-    deepSupervision: flags.arch === 'unetpp' && flags.deepSupervision !== false,
-    multiclass: classes > 1 ? 'softmax' : 'sigmoid',
-  };
-}
-
-/** The inputs of one training step: the patch (volumes) or the crop or resized image (2D), as the flags say. */
-function stepShape(flags: Flags, dims: number, fallback: number[]): number[] {
-  const v = dims === 3 ? flags.patch ?? 64 : flags.crop ?? flags.size;
-  return v === undefined ? fallback : sizeOf(v, dims);
-}
 
 /** FLOPs of a configuration on an input of `shape`: per voxel (convolutions are linear in it) x voxels. */
 function flopsOn(cfg: Partial<ModelConfig>, shape: number[]) {
@@ -68,22 +24,22 @@ function flopsOn(cfg: Partial<ModelConfig>, shape: number[]) {
   return { gflops: per(info.gflops), trainGflops: per(info.trainGflops), levels: info.levels.map((l) => per(l.gflops)) };
 }
 
-/**
- * A folder of links to a few cases per split (smoke), in the work folder, with its own split.csv:
- * the data itself stays where it is.
- */
-function subsetView(c: Context, ds: string, subset: NonNullable<CliConfig['subset']>): string {
-  const src = join(c.dataRoot, ds), view = join(c.work, 'data', ds);
-  if (existsSync(join(view, 'split.csv'))) return view;
-  const rows = parseSplitCsv(readFileSync(join(src, 'split.csv'), 'utf8'), join(src, 'split.csv'));
-  const kept = (['train', 'val', 'test'] as const).flatMap((sp) => rows.filter((r) => r.split === sp).slice(0, subset[sp]));
-  for (const d of ['imagesTr', 'labelsTr']) mkdirSync(join(view, d), { recursive: true });
-  for (const r of kept)
-    for (const d of ['imagesTr', 'labelsTr']) symlinkSync(join(src, d, `${r.id}.nii.gz`), join(view, d, `${r.id}.nii.gz`));
-  symlinkSync(join(src, 'dataset.json'), join(view, 'dataset.json'));
-  writeFileSync(join(view, 'split.csv'), ['id,split', ...kept.map((r) => `${r.id},${r.split}`)].join('\n') + '\n');
-  return view;
+/** Timings are per image or volume: the plan's median case, rounded up to what the network takes (2^depth). */
+export function timingShape(plan: DatasetPlan): number[] {
+  const m = 2 ** plan.network.depth;
+  return plan.medianShape.map((v) => Math.ceil(v / m) * m);
 }
+
+/** The checkpoint's history (the authoritative one; log.jsonl may lag an epoch behind). */
+export function savedHistory(dir: string): EpochRecord[] {
+  if (!existsSync(join(dir, LAST))) return [];
+  return (JSON.parse(readCheckpointMeta(join(dir, LAST)).extra.train_state) as TrainState).history;
+}
+
+export const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)] : 0;
+};
 
 /** metrics.csv of `unetpp eval`: per case, the foreground mean and each class's Dice and IoU. */
 export function readMetricsCsv(path: string): CaseScores {
@@ -102,18 +58,20 @@ export function readMetricsCsv(path: string): CaseScores {
   };
 }
 
-export async function runCliUnit(c: Context, k: UnitKey, config: CliConfig, file: string): Promise<UnitOutcome> {
+export async function runCliUnit(c: Context, k: UnitKey, setup: DatasetSetup): Promise<UnitOutcome> {
   const dir = unitDir(c.work, k), name = unitName(k);
   const log = (l: string) => c.log(`${name}: ${l}`);
   mkdirSync(dir, { recursive: true });
-  const data = config.subset ? subsetView(c, k.ds, config.subset) : join(c.dataRoot, k.ds);
-  const flags: Flags = { ...config.train, ...modelFlags(k.model, config.train, k.seed) };
-  checkFingerprint(dir, { dataset: k.ds, model: k.model, seed: k.seed, data, config: file, flags });
+  const { data, plan, planFile } = setup;
+  const flags = unitFlags(plan, planFile, k.model, k.seed, c.smoke);
+  // a new plan (same file name, other content) must not continue a checkpoint trained on the old one
+  const planId = { made: plan.created.at, stamp: plan.created.fingerprintStamp };
+  checkFingerprint(dir, { dataset: k.ds, model: k.model, seed: k.seed, data, plan: planId, flags });
   writeJson(join(dir, 'train.json'), flags);
-  const t = config.timing, shape = t.shape, dims = shape.length === 3 ? 3 : 2;
+  const t = c.smoke ? SMOKE_TIMING : TIMING, shape = timingShape(plan);
   const cost = (m: ModelKey) =>
-    flopsOn(configOf({ ...config.train, ...modelFlags(m, config.train, k.seed) }, dims), shape).trainGflops;
-  const depth = filters(flags).length - 1;
+    flopsOn(unitModelConfig(plan, unitFlags(plan, planFile, m, k.seed, c.smoke)), plan.patch).trainGflops;
+  const depth = plan.network.depth;
   // The test evaluation of a run is about an epoch; with the pruned levels one per level more.
   const evalEpochs = k.model === 'unetpp-ds' ? 1 + depth : 1;
   const e = epochEstimate(c.work, k, cost);
@@ -148,7 +106,10 @@ export async function runCliUnit(c: Context, k: UnitKey, config: CliConfig, file
   const best = join(dir, 'best.safetensors');
   const score = async (tag: string, extra: string[]) => {
     const out = join(dir, `eval-${tag}`);
-    const args = ['eval', '-d', data, '-m', best, '--split', 'test', '--no-hd95', '--backend', c.backend.name, '-o', out, ...extra];
+    // --no-postprocess: the networks are compared as they are (post-processing chosen on validation is
+    // the pipeline's, not the architecture's, and the pruned levels have none of their own)
+    const args = ['eval', '-d', data, '-m', best, '--split', 'test', '--no-hd95', '--no-postprocess', '--backend',
+      c.backend.name, '-o', out, ...extra];
     const r = await unetpp(args, () => {});
     if (r.code !== 0) throw Object.assign(new Error(`unetpp eval ${extra.join(' ')}`), { spawned: r });
     return readMetricsCsv(join(out, 'metrics.csv'));
@@ -179,20 +140,22 @@ export async function runCliUnit(c: Context, k: UnitKey, config: CliConfig, file
   ] : undefined;
   const h = savedHistory(dir);
   const seconds = h.reduce((a, x) => a + x.seconds, 0);
-  const batch = Number(flags.batchSize ?? (dims === 3 ? 2 : 8));
   const { arch, preset, filters: f, deepSupervision, inChannels } = model.config;
   const result: SeedRun = {
-    schema: 2, dataset: k.ds, model: k.model, seed: k.seed, smoke: c.smoke, engine: 'cli',
+    schema: 2, dataset: k.ds, model: k.model, seed: k.seed, smoke: c.smoke, engine: 'plan',
     config: { arch, preset, filters: f, deepSupervision, inChannels, dims: model.config.dims },
     params: model.params.count(), gflops: gf(flops.gflops),
-    trainGflopsPerStep: Number((flopsOn(model.config, stepShape(flags, dims, shape)).trainGflops * batch).toFixed(3)),
+    trainGflopsPerStep: Number((flopsOn(model.config, plan.patch).trainGflops * plan.batchSize).toFixed(3)),
     test, timing, ...(pruning ? { pruning } : {}),
     training: {
       epochs: h.length ? h[h.length - 1].epoch : 0, bestEpoch: Math.max(0, ...h.filter((x) => x.best).map((x) => x.epoch)),
       stoppedBy: done[2], seconds: Math.round(seconds),
       medianEpochSeconds: Number(median(h.map((x) => x.seconds)).toFixed(1)), stepMs: lastStepMs(dir),
     },
-    settings: { config: file, flags }, curves: curvesOf(h), machine: machineInfo(c.backend.name),
+    settings: {
+      plan: planFacts(plan, planFile), flags, evaluation: 'unetpp eval --split test --no-postprocess (per case)',
+    },
+    curves: curvesOf(h), machine: machineInfo(c.backend.name),
     date: new Date().toISOString(), command: c.command,
   };
   writeJson(join(dir, 'result.json'), result); // written last: marks the unit finished

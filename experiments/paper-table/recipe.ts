@@ -1,53 +1,62 @@
-// Where a run's configuration comes from. Image datasets train in-process with the hand settings
-// of settings.ts (the protocol of the earlier single-seed runs: comparable with them). Volume
-// datasets train through `unetpp train` with the flags of configs/<dataset>.json (smoke:
-// <dataset>.smoke.json); the runner adds only the model flags and the seed. Self-configuring
-// plans (issue 23) plug in at recipeFor: the plan's file as one more flag of the CLI engine.
-import { join } from 'node:path';
-import { readJson } from './results.js';
-import { FULL, SMOKE, isImageDataset, wideFilters, type DatasetKey, type ModelKey, type Settings } from './settings.js';
+// How a run is configured: the dataset's plan (one `unetpp plan` per dataset, shared by the four
+// models) plus only the model flags and the seeds, with the plan's epochs given explicitly so that
+// every model trains the same number of steps (a given --epochs replaces the plan's time limit and
+// its refit of epochs to time: src/cli/plan-train.ts). Pure functions: tested without training.
+import type { DatasetPlan } from '../../src/plan/index.js';
+import type { ModelConfig } from '../../src/models/config.js';
+import { SMOKE, wideFilters, type ModelKey } from './settings.js';
 
 export type Flags = Record<string, string | number | boolean>;
 
-export interface CliConfig {
-  about?: string;
-  /** Options of `unetpp train` (keys as its long flags, as its --config takes them). */
-  train: Flags;
-  /** Cases kept per split (smoke): a folder of links to them in the work folder. */
-  subset?: { train: number; val: number; test: number };
-  /** Forward timings: input shape (DxHxW), batched size, warm-up runs, then the median of `runs`. */
-  timing: { shape: number[]; batch: number; warmup: number; runs: number };
-}
+/** The flags the runner may add to `--plan`: the step budget, the model and the seeds. */
+export const UNIT_FLAG_KEYS = ['plan', 'epochs', 'samplesPerEpoch', 'arch', 'filters', 'deepSupervision', 'seed', 'modelSeed'];
 
-export type Recipe = { engine: 'images'; settings: Settings } | { engine: 'cli'; config: CliConfig; file: string };
-
-export interface RecipeOptions { smoke: boolean; configs: string }
-
-export function recipeFor(ds: DatasetKey, o: RecipeOptions): Recipe {
-  // With `unetpp plan` (issue 23), for every dataset (`timing` as in the dataset's config file):
-  // if (o.plan) return { engine: 'cli', config: { train: { plan: o.plan }, timing }, file: o.plan };
-  if (isImageDataset(ds)) return { engine: 'images', settings: o.smoke ? SMOKE : FULL };
-  const file = join(o.configs, `${ds}${o.smoke ? '.smoke' : ''}.json`);
-  const config = readJson<CliConfig>(file);
-  if (!config) throw new Error(`${file}: no such file (the flags of ${ds}'s runs; --configs DIR reads another folder)`);
-  if (!config.train || !config.timing?.shape)
-    throw new Error(`${file}: expected {"train": {flags of unetpp train}, "timing": {"shape": [...], ...}}`);
-  return { engine: 'cli', config, file };
-}
-
-const filterList = (v: Flags[string] | undefined) => (v === undefined ? undefined : String(v).split(',').map(Number));
-
-/** Per-model flags on top of the dataset's: architecture, filters (wide U-Net: x 35/32), deep supervision; seeds. */
-export function modelFlags(model: ModelKey, datasetFlags: Flags, seed: number): Flags {
-  const filters = filterList(datasetFlags.filters);
+/** Per-model flags: architecture, filters (wide U-Net: the plan's x 35/32), deep supervision; seeds. */
+export function modelFlags(model: ModelKey, planFilters: readonly number[], seed: number): Flags {
   const seeds = { seed, modelSeed: seed };
   switch (model) {
     case 'unet': return { arch: 'unet', ...seeds };
-    case 'wide-unet': {
-      if (!filters) throw new Error('the wide U-Net needs the dataset\'s "filters" flag to widen');
-      return { arch: 'unet', filters: wideFilters(filters).join(','), ...seeds };
-    }
+    case 'wide-unet': return { arch: 'unet', filters: wideFilters(planFilters).join(','), ...seeds };
     case 'unetpp': return { arch: 'unetpp', deepSupervision: false, ...seeds };
     case 'unetpp-ds': return { arch: 'unetpp', deepSupervision: true, ...seeds };
   }
 }
+
+/**
+ * Options of `unetpp train` for one (model, seed) on a dataset: the plan file, the plan's epochs (a fixed
+ * step budget: the plan's steps per epoch stay, its wall-clock limit goes), the model and the seeds.
+ * Smoke: 1 epoch of a few steps instead.
+ */
+export function unitFlags(plan: DatasetPlan, planFile: string, model: ModelKey, seed: number, smoke = false): Flags {
+  if (!smoke && !(plan.time.epochs > 0))
+    throw new Error(`${planFile}: the plan has no schedule (its steps were not timed: ${plan.notes.join('; ')}); ` +
+      'delete it and plan again on a machine with the memory free');
+  const budget: Flags = smoke ? { epochs: SMOKE.epochs, samplesPerEpoch: SMOKE.stepsPerEpoch * plan.batchSize }
+    : { epochs: plan.time.epochs };
+  return { plan: planFile, ...budget, ...modelFlags(model, plan.network.filters, seed) };
+}
+
+/** The network a unit's flags build on the plan (for FLOPs and cost ratios before training). */
+export function unitModelConfig(plan: DatasetPlan, flags: Flags): Partial<ModelConfig> {
+  const classes = plan.dataset.classes.length; // volumes list the background: softmax; images one sigmoid map
+  const filters = flags.filters === undefined ? plan.network.filters : String(flags.filters).split(',').map(Number);
+  return {
+    dims: plan.dims, arch: flags.arch as 'unet' | 'unetpp', filters, inChannels: plan.dataset.channels, classes,
+    preset: 'bn', norm: plan.network.norm, multiclass: classes > 1 ? 'softmax' : 'sigmoid',
+    deepSupervision: flags.arch === 'unetpp' && flags.deepSupervision !== false,
+  };
+}
+
+/** The plan's key facts, as every result file records them. */
+export function planFacts(plan: DatasetPlan, file: string) {
+  const t = plan.time;
+  return {
+    file, made: plan.created.at, timeBudget: plan.created.timeBudget, patch: plan.patch, medianShape: plan.medianShape,
+    ...(plan.spacing ? { spacing: plan.spacing } : {}), normalize: plan.normalize, filters: plan.network.filters,
+    depth: plan.network.depth, norm: plan.network.norm, batchSize: plan.batchSize, epochs: t.epochs,
+    stepsPerEpoch: t.stepsPerEpoch, steps: t.epochs * t.stepsPerEpoch, plannedStepMs: t.stepMs, plannedCpuMs: t.cpuMs,
+    threads: t.threads, recipe: plan.training.recipe
+      ? `${plan.training.recipe.optimizer} lr ${plan.training.recipe.lr}, ${plan.training.recipe.schedule}` : 'fixed defaults',
+  };
+}
+export type PlanFacts = ReturnType<typeof planFacts>;

@@ -6,17 +6,17 @@ import { parseArgs } from 'node:util';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomicSync } from '../../src/io/safetensors.js';
+import { mean } from '../../src/metrics/stats.js';
 import {
-  ALPHA, COMPARISONS, analyse, type Analysis, type Comparison, type Metric, type ModelSummary, type PruningSummary, type SeedStat,
+  ALPHA, COMPARISONS, analyse, seedStat, type Analysis, type Comparison, type Metric, type ModelSummary, type PruningSummary, type SeedStat,
 } from './analysis.js';
 import { legacySection, duration } from './legacy-report.js';
 import { writePruningPlots } from './plots.js';
 import { readJson, readSeedRuns, type Machine, type SeedRun } from './results.js';
-import { DATASET_NOTES } from './data.js';
-import { scheduleOf } from './image-unit.js';
-import type { CliConfig } from './recipe.js';
+import { planFacts, type PlanFacts } from './recipe.js';
+import type { DatasetPlan } from '../../src/plan/index.js';
 import {
-  DATASETS, FULL, IMAGE_DATASETS, MODELS, MODEL_LABELS, PAPER, SEEDS, SMOKE_SEEDS, isImageDataset, type DatasetKey, type ModelKey,
+  DATASETS, DATASET_NOTES, MODELS, MODEL_LABELS, PAPER, PLAN_BUDGET, SEEDS, SMOKE_SEEDS, type DatasetKey, type ModelKey,
 } from './settings.js';
 import { bratsSection } from '../brats/report.js';
 
@@ -46,8 +46,6 @@ export interface ReportOptions {
   brats?: string;
   /** The seeds the experiment plans per dataset (default: the smoke seeds if the runs are smoke runs, else SEEDS). */
   seeds?: Record<DatasetKey, number[]>;
-  /** Folder of the volume datasets' flag files, to describe a dataset without results yet. */
-  configs?: string;
   resamples?: number;
 }
 
@@ -67,35 +65,52 @@ function statusLines(a: Analysis): string[] {
     'a comparison uses the seeds both models have.'];
 }
 
-/** `--patch 32x48x32 --labels 1,2 ...`: a dataset's own flags, without the ones the runner adds per model and seed. */
+/** `--epochs 19`: a unit's flags besides the plan file, the model and the seeds (the same for the four models). */
 function flagLine(flags: Record<string, unknown>): string {
-  const own = Object.entries(flags).filter(([k]) => !['arch', 'deepSupervision', 'seed', 'modelSeed'].includes(k));
+  const own = Object.entries(flags).filter(([k]) => !['plan', 'arch', 'filters', 'deepSupervision', 'seed', 'modelSeed'].includes(k));
   const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
   return own.map(([k, v]) => (v === true ? `--${kebab(k)}` : v === false ? `--no-${kebab(k)}` : `--${kebab(k)} ${v}`)).join(' ');
 }
 
+/** A dataset's plan as its runs recorded it, else the plan file beside the results (none: not planned yet). */
+function planOf(runs: SeedRun[], o: ReportOptions, ds: DatasetKey): { facts: PlanFacts | null; flags?: Record<string, unknown> } {
+  const run = runs.find((x) => x.dataset === ds);
+  if (run) return { facts: run.settings.plan as PlanFacts, flags: run.settings.flags as Record<string, unknown> };
+  const plan = readJson<DatasetPlan>(join(o.results, ds, 'plan.json'));
+  return { facts: plan ? planFacts(plan, 'plan.json') : null };
+}
+
+function planLine(ds: DatasetKey, runs: SeedRun[], o: ReportOptions): string {
+  const { facts: p, flags } = planOf(runs, o, ds);
+  const head = `- ${ds}: ${DATASET_NOTES[ds]}.`;
+  if (!p) return `${head} Not planned yet (\`unetpp plan --time-budget ${PLAN_BUDGET[ds]}\` at its first run).`;
+  const x = (v: number[]) => v.join('x');
+  const norm = typeof p.normalize === 'string' ? p.normalize : JSON.stringify(p.normalize);
+  const threads = `${p.threads} thread${p.threads === 1 ? '' : 's'}`;
+  const step = p.plannedStepMs ? `, planned at ${(p.plannedStepMs / 1000).toFixed(2)} s a step (${threads})` : '';
+  return `${head} Plan for ${p.timeBudget} made ${p.made.slice(0, 10)}${step}: patch ${x(p.patch)}` +
+    `${p.spacing ? ` at ${p.spacing.join(' x ')} mm` : ''}, filters ${p.filters.join(',')} (depth ${p.depth}), ${p.norm} norm, ` +
+    `batch ${p.batchSize}, normalisation ${norm}, ${p.recipe}; **${p.steps} steps** (${p.epochs} epochs x ` +
+    `${p.stepsPerEpoch}) for every model${flags ? `: \`unetpp train --plan plan.json ${flagLine(flags)}\` + model flags` : ''}.`;
+}
+
 function setupLines(runs: SeedRun[], o: ReportOptions): string[] {
-  const schedule = Object.entries(scheduleOf(FULL, 'dsb2018', 0)).filter(([k]) => !['data', 'seed'].includes(k))
-    .map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
-  const volume = DATASETS.filter((ds) => !isImageDataset(ds)).map((ds) => {
-    const recorded = runs.find((x) => x.dataset === ds)?.settings.flags as Record<string, unknown> | undefined;
-    const flags = recorded ?? (o.configs ? readJson<CliConfig>(join(o.configs, `${ds}.json`))?.train : undefined);
-    return `- ${ds} (volumes): \`unetpp train\` with ${flags ? flagLine(flags) : '(its config file)'} ` +
-      `(\`experiments/paper-table/configs/${ds}.json\`), the model flags and \`--seed k --model-seed k\`; ` +
-      'scored by `unetpp eval --split test` (foreground classes averaged per case); wide U-Net filters x 35/32.';
-  });
   return [
     '## Setup',
     '',
-    'Models: U-Net, wide U-Net (filters x 35/32, about UNet++\'s parameters), UNet++ without and with deep supervision (DS), ' +
-    'bn preset (conv + norm + ReLU, bilinear up-sampling). Seed k sets the initial weights, the data order and the augmentation ' +
-    'of run k. Every model of a dataset has the same schedule and budget.',
+    'Models: U-Net, wide U-Net (the plan\'s filters x 35/32, about UNet++\'s parameters), UNet++ without and with deep ' +
+    'supervision (DS), bn preset (conv + norm + ReLU, bilinear up-sampling). Each dataset is configured once by the ' +
+    'self-configuring plan (`unetpp plan -d DIR --time-budget B`: patch, network width and depth, normalisation, batch, ' +
+    'optimiser and the number of steps B buys for UNet++ (DS) on the planning machine); every run of the dataset is ' +
+    '`unetpp train -d DIR --plan plan.json --epochs E` (E the plan\'s epochs: a fixed step budget, the same for the four ' +
+    'models, so the slower UNet++ is not cut short by a clock) plus only `--arch`, `--filters` (wide U-Net), deep ' +
+    'supervision on or off and `--seed k --model-seed k`. Seed k sets the initial weights, the data order and the ' +
+    'augmentation of run k. No early stopping (the plan trains its steps and keeps the best validation checkpoint).',
     '',
-    `- ${IMAGE_DATASETS.join(', ')} (images, in-process, the hand settings of \`settings.ts\`): ${schedule.join('; ')}.`,
-    ...IMAGE_DATASETS.map((ds) => `  - ${ds}: ${DATASET_NOTES[ds]}`),
-    ...volume,
-    '- Test scores: the best checkpoint (validation metric), accurate mode (mean of the heads), threshold 0.5, Dice and IoU ' +
-    'per test case (an empty prediction of an empty truth scores 1).',
+    ...DATASETS.map((ds) => planLine(ds, runs, o)),
+    '- Test scores: `unetpp eval --split test --no-postprocess` on the best checkpoint (validation metric), accurate mode ' +
+    '(mean of the heads), threshold 0.5, Dice and IoU per test case (an empty prediction of an empty truth scores 1; ' +
+    'Hippocampus: the mean of its two labels); no post-processing, so that the networks are compared as they are.',
     '',
     '**Statistics** (`src/metrics/stats.ts`). Per model, a seed\'s score is its mean over the test cases; tables give the ' +
     'mean ± standard error over seeds (SE = sd / sqrt(k), k in parentheses). A comparison A − B pairs the two models on every ' +
@@ -232,11 +247,12 @@ function paperLines(a: Analysis): string[] {
     'between models, not the levels, are what should reproduce. ISBI 2012 and Hippocampus are not in the paper.',
     '',
     'Other differences: **data**, the dsb2018 stage-1 training set with the community\'s label fixes and our fixed ' +
-    '464/66/134 split, resized to 96x96 as the paper trained; **architecture**, the bn preset (conv + batch norm, bilinear ' +
-    'up-sampling, as the PyTorch NestedUNet) instead of the Keras paper preset (dropout 0.5, transposed convolutions), so ' +
-    'parameter counts differ slightly (both are in the earlier runs\' table); **schedule**, Adam 3e-4 constant as the paper ' +
-    'with early stopping on validation IoU (the paper: validation loss); **loss**, 0.5 BCE + Dice per head as the paper; ' +
-    '**seeds**, the paper reports one run per model, without error bars.',
+    '464/66/134 split, trained on the plan\'s patches at the images\' own resolution and scored on whole images (the paper ' +
+    'resized to 96x96); **architecture**, as the plan makes it (bn preset with instance norm, bilinear up-sampling, its ' +
+    'filters and depth) instead of the Keras paper preset (32..512, dropout 0.5, transposed convolutions), so parameter ' +
+    'counts differ (the paper preset is in the earlier runs\' table); **schedule**, the plan\'s (Adam 3e-4 constant as the ' +
+    'paper, a fixed number of steps, the best validation checkpoint; the paper stopped early on validation loss); **loss**, ' +
+    '0.5 BCE + Dice per head as the paper; **seeds**, the paper reports one run per model, without error bars.',
     '',
   ];
   if (!dsb.length) return [...lines, 'dsb2018: pending.', ''];
@@ -290,14 +306,39 @@ function closing(a: Analysis): string[] {
             'variation between training runs and test cases.',
   ];
   if (a.missing.length) parts.push(`${a.missing.length} planned runs are still missing, so this reading is provisional.`);
-  if (a.smoke) parts.push('These are smoke runs (tiny models, a few steps): they check the pipeline, not the claim.');
+  if (a.smoke) parts.push('These are smoke runs (a few cases and steps): they check the pipeline, not the claim.');
   return [...head, parts.join(' '), ''];
 }
 
 const machineLine = (m: Machine) => `${m.cpu}, ${m.cores} cores (threads: ${m.threads}), Node ${m.node}, backend ${m.backend}`;
 
+/** Runs of hand-tuned settings (an earlier version of this experiment): shown apart, never in a statistic with plan runs. */
+function handTunedLines(hand: SeedRun[]): string[] {
+  if (!hand.length) return [];
+  const rows = DATASETS.flatMap((ds) => MODELS.flatMap((m) => {
+    const rs = hand.filter((r) => r.dataset === ds && r.model === m);
+    if (!rs.length) return [];
+    const st = (f: (r: SeedRun) => number[]) => stat(seedStat(rs.map((r) => mean(f(r)))));
+    return [`| ${ds} | ${MODEL_LABELS[m]} | ${rs.map((r) => r.seed).join(', ')} | ${st((r) => r.test.dice)} | ${st((r) => r.test.iou)} |`];
+  }));
+  return [
+    '## Hand-tuned runs, earlier (not in any statistic above)',
+    '',
+    `${hand.length} result files come from the hand-tuned settings of an earlier version of this experiment (before every ` +
+    'run was configured by the plan). They are shown here only, mean ± SE over their seeds; the tables above use plan ' +
+    'runs alone.',
+    '',
+    '| dataset | model | seeds | test Dice % | test IoU % |',
+    '|---|---|---:|---:|---:|',
+    ...rows,
+    '',
+  ];
+}
+
 export async function buildReport(o: ReportOptions): Promise<string> {
-  const runs = readSeedRuns(o.results);
+  const all = readSeedRuns(o.results);
+  const runs = all.filter((r) => r.engine === 'plan');
+  const hand = all.filter((r) => r.engine !== 'plan');
   const smoke = runs.some((r) => r.smoke);
   const a = analyse(runs, { seeds: o.seeds ?? (smoke ? SMOKE_SEEDS : SEEDS), resamples: o.resamples });
   const plotDir = join(dirname(o.out), basename(o.out, extname(o.out)));
@@ -313,7 +354,7 @@ export async function buildReport(o: ReportOptions): Promise<string> {
     '',
     'Generated by `node dist/experiments/paper-table/report.js` from `experiments/paper-table/results/` (issue 26): ' +
     'do not edit by hand.' +
-    (smoke ? ' **Smoke runs: tiny models, 1-2 epochs, a few images: these numbers check the pipeline only.**' : ''),
+    (smoke ? ' **Smoke runs: a few cases, a plan for seconds, a few steps: these numbers check the pipeline only.**' : ''),
     '',
     ...statusLines(a),
     ...when,
@@ -329,7 +370,8 @@ export async function buildReport(o: ReportOptions): Promise<string> {
     '## Pruning: UNet++ with deep supervision, over seeds',
     '',
     'L1..Ld are the pruned networks (nodes i + j <= d, head d) in fast mode; "accurate" is the full network averaging all ' +
-    'heads. GFLOPs and times are per input of the timing shape (2D: 96x96 images; volumes: the training patch).',
+    'heads. GFLOPs and times are per image or volume: the plan\'s median case rounded up to a multiple of 2^depth ' +
+    '(the shape beside the GFLOPs in the cost table), forward passes on the backend named under "Machine".',
     '',
     ...(a.pruning.length ? a.pruning.flatMap((p) => [`### ${p.dataset}`, '', ...pruningTable(p)])
       : ['pending (no UNet++ (DS) run finished yet)', '']),
@@ -348,6 +390,7 @@ export async function buildReport(o: ReportOptions): Promise<string> {
     '',
     ...(runs.length
       ? ['Commands that produced the runs above:', '', '```sh', ...unique(runs.map((r) => r.command)), '```', ''] : []),
+    ...handTunedLines(hand),
     ...legacy,
     ...(o.brats ? bratsSection(o.brats) : []),
   ];
@@ -369,7 +412,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const out = resolve(values.out ?? join(repo, 'docs/results.md'));
   buildReport({
     results: resolve(values.results ?? join(repo, 'experiments/paper-table/results')), out,
-    brats: join(repo, 'experiments/brats/results'), configs: join(repo, 'experiments/paper-table/configs'),
+    brats: join(repo, 'experiments/brats/results'),
   })
     .then(() => console.log(`wrote ${out}`))
     .catch((e: Error) => { console.error(`report: ${e.message}`); process.exit(1); });

@@ -33,8 +33,11 @@ export interface SeedRun {
   model: ModelKey;
   seed: number;
   smoke: boolean;
-  /** images: trained in-process with settings.ts; cli: `unetpp train` with the dataset's config flags. */
-  engine: 'images' | 'cli';
+  /**
+   * plan: `unetpp train --plan` with the dataset's plan, the model flags and the seeds (the runs the report's
+   * statistics use); images and cli: hand-tuned settings of an earlier version (in-process, or a flag file).
+   */
+  engine: 'plan' | 'images' | 'cli';
   config: { arch: string; preset: string; filters: number[]; deepSupervision: boolean; inChannels: number; dims: number };
   params: number;
   /** Forward GFLOP per timing input (accurate mode), as `unetpp info`. */
@@ -50,7 +53,7 @@ export interface SeedRun {
   training: {
     epochs: number; bestEpoch: number; stoppedBy: string; seconds: number; medianEpochSeconds: number; stepMs: number | null;
   };
-  /** What the run was configured with: the schedule (images) or the flags of `unetpp train` (cli). */
+  /** What the run was configured with: the plan's key facts and the flags of `unetpp train` (plan). */
   settings: Record<string, unknown>;
   curves: Curves;
   machine: Machine;

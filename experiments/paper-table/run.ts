@@ -1,5 +1,5 @@
-// Entry point: trains and scores U-Net, wide U-Net, UNet++ without and with deep supervision on
-// every dataset and seed, each run a resumable unit; then rebuilds the report.
+// Entry point: plans each dataset once, then trains and scores U-Net, wide U-Net, UNet++ without
+// and with deep supervision on it for every seed, each run a resumable unit; then rebuilds the report.
 // `node dist/experiments/paper-table/run.js --help`
 import { parseArgs } from 'node:util';
 import { mkdtempSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { Backend } from '../../src/engine/backend.js';
 import { Budget, unitName, type UnitKey } from './budget.js';
 import { buildReport } from './report.js';
-import { DATASETS, MODELS, SEEDS, SMOKE_SEEDS, type DatasetKey, type ModelKey } from './settings.js';
+import { DATASETS, MODELS, PLAN_BUDGET, SEEDS, SMOKE, SMOKE_SEEDS, type DatasetKey, type ModelKey } from './settings.js';
 import { runUnit, unitState, type Context, type UnitOutcome } from './unit.js';
 
 /** The repository root (this file runs as dist/experiments/paper-table/run.js). */
@@ -21,18 +21,19 @@ const HELP = `usage: node dist/experiments/paper-table/run.js [options]
   --report FILE       Markdown report rebuilt at the end (default docs/results.md; --smoke: WORK/report.md);
                       its plots go to a folder of its name beside it
   --data DIR          folder holding the datasets (default ../shared/data next to the repo)
-  --configs DIR       flags of the volume datasets' runs, <dataset>.json (default experiments/paper-table/configs)
   --resume            continue runs interrupted mid-way from their last checkpoint (without it such a run is an error)
   --time-budget S     stop cleanly before S seconds have passed (no epoch or evaluation starts that would not fit)
   --datasets A,B      subset of ${DATASETS.join(',')}
   --models A,B        subset of ${MODELS.join(',')}
   --seeds 0,1         subset of each dataset's seeds (default: ${DATASETS.map((d) => `${d} ${SEEDS[d].join(',')}`).join('; ')})
-  --threads N         CPU threads of the native backend (sets OMP_NUM_THREADS)
+  --threads N         CPU threads of the native backend, here and in every plan, train and eval it runs
   --backend NAME      native (default) | auto | reference
-  --smoke             tiny models, 1-2 epochs, a few images or volumes, seed 0: checks the pipeline in a few minutes
+  --smoke             a few cases per split, a plan for ${SMOKE.planBudget}, 1 epoch of ${SMOKE.stepsPerEpoch} steps, seed 0:
+                      checks the pipeline
   --quiet             no progress lines
   --help
-Finished runs are skipped; re-run the same command with --resume to go on after a stop.`;
+Each dataset is planned once (WORK/<dataset>/plan.json; plan budgets ${DATASETS.map((d) => `${d} ${PLAN_BUDGET[d]}`).join(', ')});
+every model then trains the plan's epochs. Finished runs are skipped; re-run the same command with --resume to go on.`;
 
 function list<T extends string>(v: string | undefined, all: readonly T[], flag: string): T[] {
   if (!v) return [...all];
@@ -55,7 +56,7 @@ export async function main(argv: string[]): Promise<RunSummary | null> {
     args: argv, strict: true,
     options: {
       work: { type: 'string' }, results: { type: 'string' }, report: { type: 'string' }, data: { type: 'string' },
-      configs: { type: 'string' }, resume: { type: 'boolean' }, 'time-budget': { type: 'string' }, datasets: { type: 'string' },
+      resume: { type: 'boolean' }, 'time-budget': { type: 'string' }, datasets: { type: 'string' },
       models: { type: 'string' }, seeds: { type: 'string' }, threads: { type: 'string' }, backend: { type: 'string' },
       smoke: { type: 'boolean' }, help: { type: 'boolean' }, quiet: { type: 'boolean' },
     },
@@ -67,13 +68,14 @@ export async function main(argv: string[]): Promise<RunSummary | null> {
   if (budgetS !== undefined && !(budgetS > 0)) throw new Error(`--time-budget: expected seconds > 0, got '${v['time-budget']}'`);
   if (v.threads !== undefined) {
     if (!/^[1-9]\d*$/.test(v.threads)) throw new Error(`--threads: expected a positive integer, got '${v.threads}'`);
-    process.env.OMP_NUM_THREADS = v.threads; // before the addon loads (imported below); children inherit it
+    // before the addon loads (imported below); children inherit both (the CLI and the addon read UNETPP_THREADS)
+    process.env.OMP_NUM_THREADS = v.threads;
+    process.env.UNETPP_THREADS = v.threads;
   }
   const work = resolve(v.work ?? (smoke ? mkdtempSync(join(tmpdir(), 'paper-table-smoke-')) : '/work/runs/paper-table'));
   const results = resolve(v.results ?? (smoke ? join(work, 'results') : join(REPO, 'experiments/paper-table/results')));
   const report = resolve(v.report ?? (smoke ? join(work, 'report.md') : join(REPO, 'docs/results.md')));
   const dataRoot = resolve(v.data ?? join(REPO, '../shared/data'));
-  const configs = resolve(v.configs ?? join(REPO, 'experiments/paper-table/configs'));
   const datasets = list<DatasetKey>(v.datasets, DATASETS, '--datasets');
   const models = list<ModelKey>(v.models, MODELS, '--models');
   const pick = v.seeds?.split(',').map((x) => {
@@ -95,14 +97,14 @@ export async function main(argv: string[]): Promise<RunSummary | null> {
   const backend: Backend = getBackend(backendName as 'native' | 'auto' | 'reference');
   const log = v.quiet ? () => {} : (l: string) => console.log(l);
   const ctx: Context = {
-    smoke, work, results, dataRoot, configs, backend, budget: new Budget(budgetS, started), resume: !!v.resume, log,
+    smoke, work, results, dataRoot, backend, budget: new Budget(budgetS, started), resume: !!v.resume, log,
     command: ['node dist/experiments/paper-table/run.js', ...argv].join(' '),
   };
   log(`paper-table${smoke ? ' (smoke)' : ''}: ${units.length} runs; work ${work}, results ${results}, backend ${backend.name}`);
   const outcomes: Record<string, UnitOutcome> = {};
   for (const k of units) outcomes[unitName(k)] = await runUnit(ctx, k);
   const brats = smoke ? undefined : join(REPO, 'experiments/brats/results');
-  await buildReport({ results, out: report, configs, seeds: smoke ? SMOKE_SEEDS : SEEDS, brats });
+  await buildReport({ results, out: report, seeds: smoke ? SMOKE_SEEDS : SEEDS, brats });
   const seconds = (Date.now() - started) / 1000;
   const by = (o: UnitOutcome) => Object.entries(outcomes).filter(([, x]) => x === o).map(([k]) => k);
   const counts = (['finished', 'skipped', 'stopped', 'failed'] as const).map((o) => `${by(o).length} ${o}`).join(', ');

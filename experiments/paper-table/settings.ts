@@ -1,11 +1,9 @@
-// The experiment's fixed choices: the four models, the datasets and their seeds, the hand
-// schedule the image datasets share (full and smoke), and the paper's numbers.
-import type { AugmentOptions } from '../../src/data/augmentation/augment.js';
-import { WIDE_UNET_FILTERS, DEFAULT_FILTERS, type ModelConfig } from '../../src/models/config.js';
+// The experiment's fixed choices: the four models, the datasets, their seeds and plan budgets,
+// the smoke variant, and the paper's numbers. Everything else about a run comes from the plan.
 
 export const MODELS = ['unet', 'wide-unet', 'unetpp', 'unetpp-ds'] as const;
 export type ModelKey = (typeof MODELS)[number];
-/** Images (in-process, hand settings below) and volumes (the CLI, flags from configs/<dataset>.json). */
+/** 2D image datasets and the 3D one; all of them train through `unetpp train --plan`. */
 export const IMAGE_DATASETS = ['dsb2018', 'isbi2012-em'] as const;
 export type ImageDatasetKey = (typeof IMAGE_DATASETS)[number];
 export const DATASETS = [...IMAGE_DATASETS, 'hippocampus-msd'] as const;
@@ -14,8 +12,8 @@ export const isImageDataset = (ds: DatasetKey): ds is ImageDatasetKey =>
   (IMAGE_DATASETS as readonly string[]).includes(ds);
 
 /**
- * Training seeds per dataset (each seeds the initial weights, the data order and augmentation):
- * 3, and 5 for ISBI 2012, whose runs are short (README "How long": ~1 h per seed for the four models).
+ * Training seeds per dataset (each seeds the initial weights, the data order and augmentation): 3, and 5 for
+ * ISBI 2012, whose runs are short (30-minute plan) and whose 6 test cases leave seeds as its source of power.
  */
 export const SEEDS: Record<DatasetKey, number[]> = {
   'dsb2018': [0, 1, 2], 'isbi2012-em': [0, 1, 2, 3, 4], 'hippocampus-msd': [0, 1, 2],
@@ -34,65 +32,36 @@ export const PAPER = {
   levelParams: [100961, 511105, 2204961, 9041601],
 };
 
-export interface Settings {
-  smoke: boolean;
-  filters: number[];
-  wideFilters: number[];
-  maxEpochs: number;
-  /** Early stopping on validation IoU (accurate mode). */
-  patience: number;
-  batchSize: number;
-  lr: number;
-  /** dsb2018 images are resized to size x size; ISBI trains on random size x size crops. */
-  size: number;
-  /** ISBI: each training image appears this many times per epoch, each time a new random crop. */
-  isbiRepeats: number;
-  augment: AugmentOptions;
-  /** Images kept per split (smoke); undefined: all. */
-  subset?: { train: number; val: number; test: number };
-  /** Forward timings: warm-up runs, then the median of `runs`; `batch` is the batched measurement. */
-  timing: { warmup: number; runs: number; batch: number };
-}
-
-export const FULL: Settings = {
-  smoke: false,
-  filters: DEFAULT_FILTERS,
-  wideFilters: WIDE_UNET_FILTERS,
-  maxEpochs: 100,
-  patience: 10,
-  batchSize: 8,
-  lr: 3e-4,
-  size: 96,
-  isbiRepeats: 16,
-  augment: { flip: true, rotate90: true },
-  timing: { warmup: 3, runs: 20, batch: 16 },
-};
-
-export const SMOKE: Settings = {
-  ...FULL,
-  smoke: true,
-  filters: [8, 16, 32, 64, 128], // depth 4 as the full model, so the pruning table has L1..L4
-  wideFilters: [9, 18, 35, 70, 140], // x 35/32, as the wide U-Net
-  maxEpochs: 2,
-  patience: 2,
-  lr: 3e-3, // a few steps only: a larger step so that the scores are not all trivial
-  isbiRepeats: 1,
-  subset: { train: 24, val: 8, test: 8 },
-  timing: { warmup: 1, runs: 3, batch: 16 },
-};
-
 /** The wide U-Net's filters: x 35/32 per level, so that its parameters match UNet++'s (the paper's 35..560). */
 export const wideFilters = (filters: readonly number[]) => filters.map((f) => Math.round((f * 35) / 32));
 
-export function modelConfig(s: Settings, model: ModelKey, inChannels: number, seed: number): Partial<ModelConfig> {
-  const base = { preset: 'bn' as const, inChannels, classes: 1, seed };
-  switch (model) {
-    case 'unet': return { ...base, arch: 'unet', filters: s.filters };
-    case 'wide-unet': return { ...base, arch: 'unet', filters: s.wideFilters };
-    case 'unetpp': return { ...base, arch: 'unetpp', filters: s.filters, deepSupervision: false };
-    case 'unetpp-ds': return { ...base, arch: 'unetpp', filters: s.filters, deepSupervision: true };
-  }
-}
+/**
+ * The time budget each dataset's plan is made for (`unetpp plan --time-budget`): it sets the network, the
+ * batch and the number of steps for UNet++ with deep supervision, the slowest model, on the machine that plans.
+ * Every model of the dataset then trains that many steps (README "How long": about 2.5-3x the budget per seed).
+ */
+export const PLAN_BUDGET: Record<DatasetKey, string> = { 'dsb2018': '1h', 'isbi2012-em': '30m', 'hippocampus-msd': '30m' };
 
-/** Input channels as loaded: DSB images as RGB, ISBI as grey. */
-export const CHANNELS: Record<ImageDatasetKey, 1 | 3> = { 'dsb2018': 3, 'isbi2012-em': 1 };
+/** Smoke: a few cases per split, a plan for a tiny budget, then 1 epoch of 2 steps (the step budget is all it changes). */
+export const SMOKE = {
+  planBudget: '20s',
+  epochs: 1,
+  stepsPerEpoch: 2,
+  subset: {
+    'dsb2018': { train: 8, val: 2, test: 3 }, 'isbi2012-em': { train: 4, val: 2, test: 2 },
+    'hippocampus-msd': { train: 4, val: 2, test: 3 },
+  } as Record<DatasetKey, { train: number; val: number; test: number }>,
+};
+
+/** Forward timings: warm-up runs, then the median of `runs`, at batch 1 and at `batch`. */
+export const TIMING = { warmup: 2, runs: 5, batch: 4 };
+export const SMOKE_TIMING = { warmup: 1, runs: 2, batch: 2 };
+
+/** What each dataset's folder holds and how the runs see it (the plan decides the rest). */
+export const DATASET_NOTES: Record<DatasetKey, string> = {
+  'dsb2018': 'cell nuclei, 9 image sizes from 256x256 to 1388x1040, split.csv 464/66/134, scored per whole image',
+  'isbi2012-em': 'membranes as foreground (the masks inverted once into the work folder); fixed split em_00-19 train / ' +
+    '20-23 val / 24-29 test, scored per whole 512x512 image',
+  'hippocampus-msd': 'MSD Task04, labels anterior and posterior (Dice per class, then their mean per case); split.csv ' +
+    '150/20/30, scored per whole volume',
+};

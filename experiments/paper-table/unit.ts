@@ -1,23 +1,21 @@
 // One (dataset, model, seed) run as a resumable unit in WORK/<dataset>/<model>-seed<k>/:
 // result.json there marks it finished (and is copied to the results folder); a checkpoint
-// without it is a run interrupted mid-way, continued only with --resume.
+// without it is a run interrupted mid-way, continued only with --resume. The dataset's plan
+// (plans.ts) is made before its first unit trains and shared by all of them.
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Backend } from '../../src/engine/backend.js';
 import { LAST } from '../../src/train/state.js';
-import { Budget, unitDir, type UnitKey } from './budget.js';
+import { Budget, unitDir, unitName, type UnitKey } from './budget.js';
 import { readJson, seedRunFile, writeJson } from './results.js';
-import { recipeFor } from './recipe.js';
-import { runImageUnit } from './image-unit.js';
 import { runCliUnit } from './cli-unit.js';
+import { datasetSetup, planFileOf, publishPlan, type DatasetSetup } from './plans.js';
 
 export interface Context {
   smoke: boolean;
   work: string;
   results: string;
   dataRoot: string;
-  /** Folder of the per-dataset flag files (configs/). */
-  configs: string;
   backend: Backend;
   budget: Budget;
   /** Continue runs interrupted mid-way (else they are an error). */
@@ -26,7 +24,7 @@ export interface Context {
   log: (line: string) => void;
 }
 
-/** failed: the run cannot go on (e.g. the CLI rejected its flags); the error is in the unit's error.txt. */
+/** failed: the run cannot go on (e.g. the CLI rejected its flags); the error is in the unit's error.txt (planning: logged). */
 export type UnitOutcome = 'finished' | 'skipped' | 'stopped' | 'failed';
 
 export type UnitState = 'done' | 'partial' | 'new';
@@ -53,7 +51,18 @@ export function publish(c: Context, k: UnitKey): void {
 }
 
 export async function runUnit(c: Context, k: UnitKey): Promise<UnitOutcome> {
-  if (unitState(c.work, k) === 'done') { publish(c, k); return 'skipped'; }
-  const recipe = recipeFor(k.ds, { smoke: c.smoke, configs: c.configs });
-  return recipe.engine === 'images' ? runImageUnit(c, k, recipe.settings) : runCliUnit(c, k, recipe.config, recipe.file);
+  if (unitState(c.work, k) === 'done') { publish(c, k); publishPlan(c, k.ds); return 'skipped'; }
+  // planning takes a minute or two: not when the budget is (nearly) spent
+  if (!existsSync(planFileOf(c.work, k.ds)) && !c.budget.allows(120)) {
+    c.log(`${unitName(k)}: not started: no time left to plan`);
+    return 'stopped';
+  }
+  let setup: DatasetSetup;
+  try {
+    setup = await datasetSetup(c, k.ds);
+  } catch (e) {
+    c.log(`${unitName(k)}: ${(e as Error).message}`);
+    return 'failed';
+  }
+  return runCliUnit(c, k, setup);
 }

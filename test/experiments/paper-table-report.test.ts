@@ -4,7 +4,7 @@
 // earlier single-seed files alone. No training, no real data.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { buildReport } from '../../experiments/paper-table/report.js';
@@ -146,15 +146,30 @@ test('report on synthetic files: partial results, pruning within one SE, cost, t
   assert.ok(!md.includes('## Earlier single-seed runs'), 'no earlier files in the fixture');
 });
 
+test('report: a run of the earlier hand-tuned settings is shown apart, never in a statistic with plan runs', async () => {
+  const dir = tmp('paper-table-hand');
+  cpSync(FIXTURE, dir, { recursive: true });
+  const hand = { ...JSON.parse(readFileSync(join(FIXTURE, 'dsb2018', 'unet-seed0.json'), 'utf8')), seed: 3, engine: 'images' };
+  hand.test = { ...hand.test, dice: hand.test.dice.map(() => 0.1), iou: hand.test.iou.map(() => 0.05) };
+  writeFileSync(join(dir, 'dsb2018', 'unet-seed3.json'), JSON.stringify(hand));
+  const out = join(tmp('paper-table-hand-report'), 'results.md');
+  const md = await buildReport({ results: dir, out, seeds: SEEDS, resamples: RESAMPLES });
+  const { md: plain } = await fixtureReport();
+  const head = (x: string) => x.slice(x.indexOf('## Accuracy per model'), x.indexOf('## Commands'));
+  assert.equal(head(md), head(plain), 'every table and statistic as without the hand-tuned file');
+  assert.match(md, /## Hand-tuned runs, earlier \(not in any statistic above\)/);
+  assert.match(md, /^\| dsb2018 \| U-Net \| 3 \| 10\.00 \(1\) \| 5\.00 \(1\) \|$/m);
+});
+
 test('report from the earlier single-seed files alone: those stay readable, the new tables are pending', async () => {
   const out = join(tmp('paper-table-legacy'), 'results.md');
   // another report's section in the same page survives the rebuild
   const other = '<!-- other-report:start -->\n## Another section\n\nwritten by another script\n<!-- other-report:end -->';
   writeFileSync(out, `# old page\n\nold text\n\n${other}\n`);
-  const md = await buildReport({ results: 'experiments/paper-table/results', out, configs: 'experiments/paper-table/configs' });
+  const md = await buildReport({ results: 'experiments/paper-table/results', out });
   assert.ok(md.endsWith(`\n${other}`) && !md.includes('old text'), 'the other section is carried over, the rest rebuilt');
-  assert.equal(await buildReport({ results: 'experiments/paper-table/results', out, configs: 'experiments/paper-table/configs' }), md, 'a rebuild changes nothing');
-  assert.match(md, /--monitor dice --no-postprocess --no-plan \(/, 'boolean flags as the CLI spells them');
+  assert.equal(await buildReport({ results: 'experiments/paper-table/results', out }), md, 'a rebuild changes nothing');
+  assert.match(md, /^- dsb2018: .*\. Not planned yet \(`unetpp plan --time-budget 1h` at its first run\)\.$/m);
   assert.match(md, /^0 of 44 planned runs finished/m);
   assert.ok(md.includes('\nMissing: dsb2018: every model, seed 0, 1, 2. isbi2012-em: every model, seed 0, 1, 2, 3, 4. ' +
     'hippocampus-msd: every model, seed 0, 1, 2.'));

@@ -12,13 +12,12 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { PatchLoader } from '../../src/data/loaders/patch-loader.js';
 import { SegModel } from '../../src/models/model.js';
 import { exportPyTorch, importPyTorch } from '../../src/io/pytorch.js';
 import { getBackend } from '../../src/engine/backends/select.js';
 import { trainVolumes, volumePatchLoader } from '../../src/train/volumes.js';
 import { DATA, PATCH_TRAINING, OPTIMIZER, arg, model3dConfig, openBrats } from './setup.js';
-import { batchDigest, epochFile, readPatchEpoch, writePatchEpoch, type DumpBatch } from '../common/patch-dump.js';
+import { epochFile, readPatchEpoch, recordTrainerBatches, verifyDump, writePatchEpoch, type DumpBatch } from '../common/patch-dump.js';
 
 const DIR = arg('--dir') ?? '/tmp/brats-patches';
 const EPOCHS = Number(arg('--epochs') ?? 24);
@@ -78,40 +77,21 @@ for (let epoch = 1; epoch <= EPOCHS; epoch++) {
 writeManifest(EPOCHS);
 
 if (process.argv.includes('--verify')) {
-  // A second loader, built afresh; makeBatch builds a batch directly at its position (no epoch
-  // generator, no prefetch, no loader state).
   const fresh = volumePatchLoader(data.train, PATCH_TRAINING);
-  let checked = 0;
-  for (let epoch = 1; epoch <= EPOCHS; epoch++) {
-    const f = readPatchEpoch(join(DIR, epochFile(epoch)));
-    if (f.epoch !== epoch) throw new Error(`${epochFile(epoch)}: records epoch ${f.epoch}`);
-    for (let b = 0; b < f.batches.length; b++) {
-      const got = f.batches[b];
-      const want = await fresh.makeBatch(epoch - 1, b);
-      const d = batchDigest(want);
-      if (batchDigest(got) !== got.info.sha256) throw new Error(`epoch ${epoch} batch ${b}: the file's bytes do not match its recorded checksum`);
-      if (d !== got.info.sha256) throw new Error(`epoch ${epoch} batch ${b}: a fresh loader gives ${d.slice(0, 12)}, the dump ${got.info.sha256.slice(0, 12)}: the stream is not deterministic`);
-      checked++;
-    }
-  }
+  const checked = await verifyDump(DIR, EPOCHS, (e, b) => fresh.makeBatch(e, b));
   console.log(`verify: ${checked} batches of ${EPOCHS} epochs equal a fresh loader's (no prefetch, entered by position) byte for byte`);
 }
 
 if (process.argv.includes('--check-trainer')) {
-  // What trainVolumes' loader yields to the training loop: PatchLoader.epoch wrapped to digest every batch.
-  const seen: string[] = [];
-  const orig = PatchLoader.prototype.epoch;
-  PatchLoader.prototype.epoch = function (this: PatchLoader) {
-    const g = orig.call(this);
-    return (async function* () { for await (const b of g) { seen.push(batchDigest(b)); yield b; } })();
-  };
+  // What trainVolumes' loader yields to the training loop, batch by batch.
+  const { seen, restore } = recordTrainerBatches();
   const out = join(tmpdir(), `brats-check-trainer-${process.pid}`);
   const small = new SegModel({ ...model3dConfig('unetpp'), filters: [4, 8, 16, 32, 64] });
   const t0 = performance.now();
   await trainVolumes(small, { train: data.train, val: data.val }, {
     ...PATCH_TRAINING, outDir: out, epochs: 1, backend: getBackend('auto'), optimizer: OPTIMIZER, patience: false, progress: false, plot: false, monitor: 'dice',
   });
-  PatchLoader.prototype.epoch = orig;
+  restore();
   rmSync(out, { recursive: true, force: true });
   const dumped = readPatchEpoch(join(DIR, epochFile(1))).batches.map((b) => b.info.sha256);
   if (seen.length !== loader.length) throw new Error(`check-trainer: the trainer took ${seen.length} batches, expected ${loader.length}`);

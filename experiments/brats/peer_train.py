@@ -43,6 +43,7 @@ def main():
     import torch_unetpp as P
     sys.path.insert(0, os.path.join(HERE, '..', 'common'))
     import patch_dump
+    import peer_state
     P.DIMS, P.NORM = 3, 'instance'
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)  # nothing random is drawn in training; set for good measure
@@ -77,24 +78,9 @@ def main():
 
     os.makedirs(a.out, exist_ok=True)
     state_path, log_path = os.path.join(a.out, 'state.pt'), os.path.join(a.out, 'log.jsonl')
-    history, epoch0 = [], 0
-    if os.path.exists(state_path):
-        st = torch.load(state_path)
-        model.load_state_dict(st['model'])
-        opt.load_state_dict(st['optim'])
-        history, epoch0 = st['history'], st['epoch']
-        print(f'resumed from {state_path} after epoch {epoch0}', flush=True)
+    history, epoch0 = peer_state.resume(torch, state_path, model, opt)
 
-    def replace(path, write):
-        tmp = f'{path}.tmp'
-        write(tmp)
-        os.replace(tmp, path)
-
-    def write_text(path, text):
-        def w(t):
-            with open(t, 'w') as f:
-                f.write(text)
-        replace(path, w)
+    replace, write_text = peer_state.replace, peer_state.write_text
 
     def write_log():
         write_text(log_path, ''.join(json.dumps(h) + '\n' for h in history))

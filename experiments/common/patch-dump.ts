@@ -9,6 +9,8 @@
 // that a decoded file is checked against what the trainer saw).
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PatchLoader } from '../../src/data/loaders/patch-loader.js';
 import { writeFileAtomicSync } from '../../src/io/safetensors.js';
 
 export interface DumpBatch {
@@ -155,4 +157,41 @@ export function readPatchEpoch(path: string): { epoch: number; metadata: Record<
     batches.push({ x: xs, y: indexToPlanes(y.bytes, bn, k, size), xShape: x.shape, yShape: [bn, k, ...sp], info: info[i] });
   }
   return { epoch: Number(f.metadata.epoch), metadata: f.metadata, batches };
+}
+
+/**
+ * Checks every dumped batch of epochs 1..epochs in `dir` against its recorded checksum and against
+ * `makeBatch` (a fresh loader entered by position: no epoch generator, prefetch or loader state).
+ * Returns the number of batches checked; throws naming the epoch and batch that differ.
+ */
+export async function verifyDump(dir: string, epochs: number,
+  makeBatch: (epochIndex: number, batch: number) => Promise<{ x: Float32Array; y: Float32Array }>): Promise<number> {
+  let checked = 0;
+  for (let epoch = 1; epoch <= epochs; epoch++) {
+    const f = readPatchEpoch(join(dir, epochFile(epoch)));
+    if (f.epoch !== epoch) throw new Error(`${epochFile(epoch)}: records epoch ${f.epoch}`);
+    for (let b = 0; b < f.batches.length; b++) {
+      const got = f.batches[b];
+      const want = batchDigest(await makeBatch(epoch - 1, b));
+      const where = `epoch ${epoch} batch ${b}`;
+      if (batchDigest(got) !== got.info.sha256) throw new Error(`${where}: the decoded file does not match its recorded checksum`);
+      if (want !== got.info.sha256)
+        throw new Error(`${where}: a fresh loader gives ${want.slice(0, 12)}, the dump ${got.info.sha256.slice(0, 12)}: ` +
+          'the stream is not deterministic');
+      checked++;
+    }
+  }
+  return checked;
+}
+
+/** Records the digest of every batch the training loop takes from a PatchLoader (its epoch generator
+ *  wrapped) until `restore()`: what --check-trainer compares with the dump. */
+export function recordTrainerBatches(): { seen: string[]; restore: () => void } {
+  const seen: string[] = [];
+  const orig = PatchLoader.prototype.epoch;
+  PatchLoader.prototype.epoch = function (this: PatchLoader) {
+    const g = orig.call(this);
+    return (async function* () { for await (const b of g) { seen.push(batchDigest(b)); yield b; } })();
+  };
+  return { seen, restore: () => { PatchLoader.prototype.epoch = orig; } };
 }

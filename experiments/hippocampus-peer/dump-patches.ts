@@ -16,11 +16,10 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { PatchLoader } from '../../src/data/loaders/patch-loader.js';
 import { SegModel } from '../../src/models/model.js';
 import { exportPyTorch, importPyTorch } from '../../src/io/pytorch.js';
 import { trainVolumes, volumePatchLoader } from '../../src/train/volumes.js';
-import { batchDigest, epochFile, readPatchEpoch, writePatchEpoch, type DumpBatch } from '../common/patch-dump.js';
+import { epochFile, readPatchEpoch, recordTrainerBatches, verifyDump, writePatchEpoch, type DumpBatch } from '../common/patch-dump.js';
 import { DATA, PATCHES, PLAN, arg, planRun } from './setup.js';
 
 const STEPS = arg('--steps') === undefined ? undefined : Number(arg('--steps'));
@@ -98,32 +97,13 @@ writeManifest(EPOCHS);
 
 if (process.argv.includes('--verify')) {
   const fresh = volumePatchLoader(data.train, options);
-  let checked = 0;
-  for (let epoch = 1; epoch <= EPOCHS; epoch++) {
-    const f = readPatchEpoch(join(PATCHES, epochFile(epoch)));
-    if (f.epoch !== epoch) throw new Error(`${epochFile(epoch)}: records epoch ${f.epoch}`);
-    for (let b = 0; b < f.batches.length; b++) {
-      const got = f.batches[b];
-      const want = batchDigest(await fresh.makeBatch(epoch - 1, b));
-      const where = `epoch ${epoch} batch ${b}`;
-      if (batchDigest(got) !== got.info.sha256) throw new Error(`${where}: the decoded file does not match its recorded checksum`);
-      if (want !== got.info.sha256)
-        throw new Error(`${where}: a fresh loader gives ${want.slice(0, 12)}, the dump ${got.info.sha256.slice(0, 12)}: ` +
-          'the stream is not deterministic');
-      checked++;
-    }
-  }
+  const checked = await verifyDump(PATCHES, EPOCHS, (e, b) => fresh.makeBatch(e, b));
   console.log(`verify: ${checked} batches of ${EPOCHS} epochs equal a fresh loader's (no prefetch, entered by position)`);
 }
 
 if (process.argv.includes('--check-trainer')) {
-  // What trainVolumes' loader yields to the training loop: PatchLoader.epoch wrapped to digest every batch.
-  const seen: string[] = [];
-  const orig = PatchLoader.prototype.epoch;
-  PatchLoader.prototype.epoch = function (this: PatchLoader) {
-    const g = orig.call(this);
-    return (async function* () { for await (const b of g) { seen.push(batchDigest(b)); yield b; } })();
-  };
+  // What trainVolumes' loader yields to the training loop, batch by batch.
+  const { seen, restore } = recordTrainerBatches();
   const out = join(tmpdir(), `hippo-check-trainer-${process.pid}`);
   const small = new SegModel({ ...cfg, filters: cfg.filters.map(() => 4) });
   const t0 = performance.now();
@@ -131,7 +111,7 @@ if (process.argv.includes('--check-trainer')) {
     ...options, outDir: out, epochs: 1, timeLimitSeconds: undefined, fitEpochsToTime: false, progress: false, plot: false,
     resume: false, log: null,
   });
-  PatchLoader.prototype.epoch = orig;
+  restore();
   rmSync(out, { recursive: true, force: true });
   const dumped = readPatchEpoch(join(PATCHES, epochFile(1))).batches.map((b) => b.info.sha256);
   if (seen.length !== loader.length)

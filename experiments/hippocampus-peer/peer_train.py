@@ -58,6 +58,7 @@ def main():
     import torch
     import torch_unetpp as P
     import patch_dump
+    import peer_state
     P.DIMS, P.NORM = 3, 'instance'
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)  # nothing random is drawn in training
@@ -104,24 +105,9 @@ def main():
             'preset': 'bn', 'dims': '3', 'norm': 'instance', 'multiclass': 'softmax'}
     os.makedirs(out, exist_ok=True)
     state_path, log_path, snap_path = (os.path.join(out, f) for f in ('state.pt', 'log.jsonl', 'snapshots.jsonl'))
-    history, epoch0 = [], 0
-    if os.path.exists(state_path):
-        st = torch.load(state_path)
-        model.load_state_dict(st['model'])
-        opt.load_state_dict(st['optim'])
-        history, epoch0 = st['history'], st['epoch']
-        print(f'resumed from {state_path} after epoch {epoch0}', flush=True)
+    history, epoch0 = peer_state.resume(torch, state_path, model, opt)
 
-    def replace(path, write):
-        tmp = f'{path}.tmp'
-        write(tmp)
-        os.replace(tmp, path)
-
-    def write_text(path, text):
-        def w(t):
-            with open(t, 'w') as f:
-                f.write(text)
-        replace(path, w)
+    replace, write_text = peer_state.replace, peer_state.write_text
 
     def write_logs():
         # both rewritten from the history (state.pt), so a resumed run's files hold every epoch once

@@ -20,6 +20,7 @@ void registerChannels(Napi::Env, Napi::Object);
 void registerLoss(Napi::Env, Napi::Object);
 void registerOptim(Napi::Env, Napi::Object);
 void registerBench(Napi::Env, Napi::Object);
+void registerPeak(Napi::Env, Napi::Object);
 void registerInstanceNorm(Napi::Env, Napi::Object);
 void releaseThreadState();
 }  // namespace un
@@ -172,6 +173,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object ex) {
   registerLoss(env, ex);
   registerOptim(env, ex);
   registerBench(env, ex);
+  registerPeak(env, ex);
   registerInstanceNorm(env, ex);
   return ex;
 }

@@ -6,7 +6,7 @@ import { NativeBackend, nativeAvailable, setThreads, getThreads, bf16Support } f
 import type { Precision } from '../engine/backend.js';
 import { benchModel, benchSegModel, inferencePlan, kernelFloor, trainStepper, median, spatial, ModelBenchOptions,
   VOLUME_FILTERS, benchGflop } from './model.js';
-import { againstPeak, peakFor } from './peak.js';
+import { againstPeak, measureNativePeak, peakFor } from './peak.js';
 import { runPeer, PeerResult } from './peer.js';
 import { startPeers, stopPeers, timeRounds } from './rounds.js';
 import type { OrtPeer } from './ort.js';
@@ -78,7 +78,7 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Record
     ...(vol ? { dims: 3, norm: peerNet.norm, filters: peerNet.filters, channels: o.channels } : {}) };
   // The model's conv GFLOP per image (volume) against the machine's peak for the precision run:
   // the gap to the machine, next to the gap to the peer.
-  const gflop = benchGflop(m), peak = peakFor(precision, o.peakGflops);
+  const gflop = benchGflop(m), peak = peakFor(precision, o.peakGflops, undefined, measureNativePeak);
   Object.assign(summary, { train_gflop_per_img: round(gflop.train), infer_gflop_per_img: round(gflop.infer),
     peak_gflop_per_s: peak.gflops, peak_source: peak.source });
   const vsPeak = (phase: 'train' | 'infer', imgPerS: number) => againstPeak(gflop[phase], imgPerS, peak.gflops);

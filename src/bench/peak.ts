@@ -1,11 +1,12 @@
 // The machine's peak GFLOP/s per precision, which the bench summary sets the model's throughput
 // against (`--peak-gflops`, UNETPP_PEAK_GFLOPS, or the defaults measured where the bench runs).
 import type { Precision } from '../engine/backend.js';
+import { measurePeak } from '../engine/backends/native.js';
 
 export type Peaks = Partial<Record<Precision, number>>;
 
-/** Both cores of the 2-core AVX-512 EPYC of docs/bench, each running independent FMAs (fp32) or
- *  vdpbf16ps dot products (bf16) on registers only: no memory traffic, the most it can do. */
+/** Where nothing measures (no native addon): both cores of a 2-core Zen 4 EPYC (two 256-bit FMA pipes) running
+ *  independent FMAs (fp32) or vdpbf16ps dot products (bf16) on registers only. A Zen 5 host measures 2.2x. */
 export const DEFAULT_PEAKS: Record<Precision, number> = { fp32: 223, bf16: 460 };
 export const DEFAULT_PEAK_SOURCE = 'default: 2-core AVX-512 EPYC, register-only FMA loop';
 export const PEAK_ENV = 'UNETPP_PEAK_GFLOPS';
@@ -24,8 +25,25 @@ export function parsePeaks(text: string): Peaks {
   return peaks;
 }
 
-/** The peak for `precision`: the option's, else the environment's, else the default; and where it came from. */
-export function peakFor(precision: Precision, option: Peaks = {}, env = process.env[PEAK_ENV]):
+export type PeakMeasure = (precision: Precision) => { gflops: number; source: string } | null;
+
+const measured = new Map<Precision, { gflops: number; source: string } | null>();
+/** The peak measured on this machine by the native addon (once a process and precision), null without it. */
+export const measureNativePeak: PeakMeasure = (precision) => {
+  if (!measured.has(precision)) {
+    let r: { gflops: number; source: string } | null = null;
+    try {
+      const m = measurePeak(precision === 'bf16');
+      if (m.gflops > 0) r = { gflops: +m.gflops.toFixed(1), source: `measured: register-only ${m.isa} loop, ${m.threads} threads` };
+    } catch { /* no native addon: the default */ }
+    measured.set(precision, r);
+  }
+  return measured.get(precision)!;
+};
+
+/** The peak for `precision`: the option's, else the environment's, else `measure`'s (the bench measures the
+ *  machine it runs on), else the default; and where it came from. */
+export function peakFor(precision: Precision, option: Peaks = {}, env = process.env[PEAK_ENV], measure?: PeakMeasure):
   { gflops: number; source: string } {
   let fromEnv: Peaks = {};
   if (env !== undefined && env.trim() !== '') {
@@ -37,7 +55,7 @@ export function peakFor(precision: Precision, option: Peaks = {}, env = process.
   const given = option[precision];
   if (given !== undefined) return { gflops: given, source: 'option' };
   if (fromEnv[precision] !== undefined) return { gflops: fromEnv[precision]!, source: `env ${PEAK_ENV}` };
-  return { gflops: DEFAULT_PEAKS[precision], source: DEFAULT_PEAK_SOURCE };
+  return measure?.(precision) ?? { gflops: DEFAULT_PEAKS[precision], source: DEFAULT_PEAK_SOURCE };
 }
 
 /** Model GFLOP/s at `perS` images (volumes) a second of `gflop` each, and its fraction of `peak`. */

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { benchGflop, type ModelBenchOptions } from '../../src/bench/model.js';
-import { DEFAULT_PEAKS, DEFAULT_PEAK_SOURCE, againstPeak, parsePeaks, peakFor } from '../../src/bench/peak.js';
+import { DEFAULT_PEAKS, DEFAULT_PEAK_SOURCE, againstPeak, measureNativePeak, parsePeaks, peakFor } from '../../src/bench/peak.js';
+import { getThreads, measurePeak, nativeAvailable } from '../../src/engine/backends/native.js';
+import { readFileSync } from 'node:fs';
 import { runBench } from '../../src/bench/index.js';
 
 /** Forward FLOP of a UNet++ of depth 2 (filters [a, b, c]) on one input of side s, by hand: every
@@ -52,6 +54,11 @@ test('peak GFLOP/s: parsed list, option over environment over default, errors na
   assert.deepEqual(peakFor('bf16', {}, 'bf16=900'), { gflops: 900, source: 'env UNETPP_PEAK_GFLOPS' });
   assert.deepEqual(peakFor('fp32', {}, 'bf16=900'), { gflops: 223, source: DEFAULT_PEAK_SOURCE }, 'not in the env: default');
   assert.deepEqual(peakFor('bf16', { bf16: 800 }, 'bf16=900'), { gflops: 800, source: 'option' });
+  // a measurement comes after option and environment, before the default
+  const fake = (p: string) => (p === 'bf16' ? null : { gflops: 500, source: 'measured: fake' });
+  assert.deepEqual(peakFor('fp32', {}, '', fake), { gflops: 500, source: 'measured: fake' });
+  assert.deepEqual(peakFor('fp32', {}, 'fp32=300', fake), { gflops: 300, source: 'env UNETPP_PEAK_GFLOPS' });
+  assert.deepEqual(peakFor('bf16', {}, '', fake), { gflops: 460, source: DEFAULT_PEAK_SOURCE }, 'nothing measured: default');
   assert.throws(() => peakFor('fp32', {}, 'fp32=fast'), /^Error: UNETPP_PEAK_GFLOPS: expected fp32=N.*got "fp32=fast"/);
   assert.throws(() => peakFor('fp32', { bf16: -1 }), /--peak-gflops \(peakGflops\).*bf16=-1/);
   // gflop_per_s = GFLOP per image x images a second; fraction = that / peak
@@ -73,4 +80,24 @@ test('bench: a bad peak fails before anything runs (library and command line)', 
   assert.equal(e.status, 1);
   assert.match(e.stderr, /UNETPP_PEAK_GFLOPS: expected fp32=N.*got "bf16=-1"/);
   assert.equal(e.stdout, '');
+});
+
+test('the machine\'s peak, measured by the addon: the loop its CPU has, a positive rate; bf16 only with AVX512_BF16', (t) => {
+  const native = nativeAvailable();
+  if (!native.ok) {
+    if (process.env.CI === 'true') assert.fail(`the native addon is built by the set-up: ${native.reason}`);
+    t.skip(`no native addon: ${native.reason}`);
+    return;
+  }
+  const flags = new Set((readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '').trim().split(/\s+/));
+  const fp32 = measurePeak(false, 200_000), bf16 = measurePeak(true, 200_000);
+  assert.equal(fp32.isa, flags.has('avx512f') ? 'avx512' : flags.has('avx2') ? 'avx2' : 'none');
+  if (fp32.isa !== 'none') assert.ok(fp32.gflops > 0, JSON.stringify(fp32));
+  assert.equal(bf16.isa, flags.has('avx512_bf16') ? 'avx512_bf16' : 'none');
+  if (bf16.isa === 'none') assert.equal(bf16.gflops, 0);
+  else assert.ok(bf16.gflops > 0, JSON.stringify(bf16));
+  assert.equal(fp32.threads, getThreads());
+  // the bench's peak: measured, named as such, unless an option or the environment gives it
+  const p = peakFor('fp32', {}, '', measureNativePeak);
+  if (fp32.isa !== 'none') assert.match(p.source, /^measured: register-only avx(512|2) loop, \d+ threads$/);
 });

@@ -185,6 +185,12 @@ export function sgdStep(param: Float32Array, grad: Float32Array, buf: Float32Arr
 }
 
 /** oneDNN's own conv primitives ("format any" layouts) timed on filled buffers: the kernel floor. */
+/** This machine's fp32 or bf16 peak GFLOP/s on the backend's threads (independent FMAs / dot products on
+ *  registers); gflops 0 where the CPU lacks the instructions. */
+export function measurePeak(bf16: boolean, iters?: number): { gflops: number; threads: number; isa: string } {
+  return loadAddon().measurePeak({ bf16, iters });
+}
+
 export function benchConvRaw(opts: { n?: number; c?: number; o?: number; d?: number; h?: number; w?: number; k?: number; pad?: number; iters?: number; bias?: boolean; bf16?: boolean; nhwc?: boolean; winograd?: boolean }): ConvRawResult {
   return loadAddon().benchConvRaw(opts);
 }

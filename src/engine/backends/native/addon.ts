@@ -120,6 +120,8 @@ export interface NativeAddon {
   lossGrad(z: A, t: A, dy: F, dz: A, kind: number, bceWeight: number, n: number, k: number, h: number, w: number): void;
   adamStep(param: F, grad: F, m: F, v: F, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
   sgdStep(param: F, grad: F, buf: F, lr: number, momentum: number, weightDecay: number, step: number, dampening: number, nesterov: boolean): void;
+  /** The arithmetic peak on the addon's threads (register-only loop; native/peak.cc); gflops 0 without the ISA. */
+  measurePeak(opts: { bf16?: boolean; iters?: number }): { gflops: number; threads: number; isa: string };
   benchConvRaw(opts: { n?: number; c?: number; o?: number; d?: number; h?: number; w?: number; k?: number; pad?: number; iters?: number; bias?: boolean; bf16?: boolean; nhwc?: boolean; winograd?: boolean }): ConvRawResult;
 }
 

@@ -100,6 +100,8 @@ export interface PlanRecipe {
   weightDecay?: number;
   /** Cosine's linear warm-up. */
   warmupSteps?: number;
+  /** Cosine: the fraction of the run at the base lr before the decay. */
+  holdFraction?: number;
   /** Where the choice comes from (a measurement, or the fixed defaults where none was made). */
   why: string;
 }

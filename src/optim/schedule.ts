@@ -29,6 +29,9 @@ export interface CosineOptions {
   /** Steps of the whole run (warmup included); lr stays at minLr after them. */
   totalSteps: number;
   warmupSteps?: number;
+  /** Fraction of the steps after warm-up at the base lr before the cosine starts (0: none). A run that
+   *  plateaus at a constant lr keeps its speed until then and settles in the decay. */
+  holdFraction?: number;
   minLr?: number;
 }
 
@@ -51,19 +54,23 @@ abstract class OverSteps {
 }
 
 /**
- * Linear warmup from lr/warmupSteps to lr over warmupSteps, then cosine annealing to minLr
- * (CosineAnnealingLR's closed form: min + (lr - min)(1 + cos(pi t / T)) / 2), per step.
+ * Linear warmup from lr/warmupSteps to lr over warmupSteps, the base lr for holdFraction of the rest,
+ * then cosine annealing to minLr (CosineAnnealingLR's closed form: min + (lr - min)(1 + cos(pi t / T)) / 2),
+ * per step.
  */
 export class CosineLr extends OverSteps implements LrSchedule {
   readonly kind = 'cosine';
   constructor(protected override readonly o: CosineOptions) {
     super(o, 'cosine');
     if ((o.warmupSteps ?? 0) >= o.totalSteps) throw new Error(`cosine schedule: warmupSteps (${o.warmupSteps}) must be below totalSteps (${o.totalSteps})`);
+    const h = o.holdFraction ?? 0;
+    if (!(h >= 0 && h < 1)) throw new Error(`cosine schedule: the hold fraction must be in [0, 1), got ${h}`);
   }
   lr(): number {
-    const { lr, totalSteps, warmupSteps = 0, minLr = 0 } = this.o;
+    const { lr, totalSteps, warmupSteps = 0, holdFraction = 0, minLr = 0 } = this.o;
     if (this.t < warmupSteps) return (lr * (this.t + 1)) / warmupSteps;
-    const progress = Math.min(1, (this.t - warmupSteps) / (totalSteps - warmupSteps));
+    const hold = holdFraction * (totalSteps - warmupSteps);
+    const progress = Math.min(1, Math.max(0, this.t - warmupSteps - hold) / (totalSteps - warmupSteps - hold));
     return minLr + ((lr - minLr) * (1 + Math.cos(Math.PI * progress))) / 2;
   }
   protected override minSteps(): number { return (this.o.warmupSteps ?? 0) + 1; }

@@ -48,7 +48,8 @@ export function planTable(p: DatasetPlan): string {
   const r = p.training.recipe;
   if (r) {
     const extra = [r.momentum !== undefined && `momentum ${r.momentum}`, r.weightDecay && `weight decay ${r.weightDecay}`,
-      r.warmupSteps && `${r.warmupSteps} warm-up steps`].filter(Boolean);
+      r.warmupSteps && `${r.warmupSteps} warm-up steps`,
+      r.holdFraction && `held for ${Math.round(r.holdFraction * 100)}% of the steps`].filter(Boolean);
     rows.push(['recipe', `${r.optimizer} lr ${r.lr}, ${r.schedule}${extra.length ? `, ${extra.join(', ')}` : ''} (${r.why})`]);
   }
   const w = Math.max(...rows.map(([k]) => k.length));

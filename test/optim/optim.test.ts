@@ -95,6 +95,16 @@ test('cosine matches CosineAnnealingLR; warmup is linear', () => {
   const wl: number[] = [];
   for (let i = 0; i < 4; i++) { wl.push(w.lr()); w.onStep(); }
   close(wl, [0.5, 1, 1, 0.9755282581475768], 1e-12);
+  // held for 0.6 of 25 steps, then the same 10-step curve; a re-planned end moves both
+  const h = new CosineLr({ lr: 1, totalSteps: 25, minLr: 0.1, holdFraction: 0.6 });
+  const hl: number[] = [];
+  for (let i = 0; i <= 25; i++) { hl.push(h.lr()); h.onStep(); }
+  close(hl, [...Array(15).fill(1), ...want], 1e-12);
+  const m = new CosineLr({ lr: 1, totalSteps: 25, minLr: 0.1, holdFraction: 0.6 });
+  for (let i = 0; i < 16; i++) m.onStep();
+  m.setTotalSteps(50);
+  assert.equal(m.lr(), 1);
+  assert.throws(() => new CosineLr({ lr: 1, totalSteps: 10, holdFraction: 1 }), /hold fraction must be in \[0, 1\), got 1/);
 });
 
 test('plateau matches ReduceLROnPlateau (max, factor 0.5, patience 2, cooldown 1, min 0.1)', () => {

@@ -56,6 +56,7 @@ export function trainCommand(takeOver?: TakeOver): Command {
     .option('--no-nesterov', 'SGD: plain momentum instead of Nesterov\'s')
     .addOption(new Option('--schedule <name>', 'learning-rate schedule (poly: nnU-Net\'s (1 - t/T)^0.9)').argParser(oneOf('constant', 'cosine', 'poly', 'plateau')).default('constant'))
     .option('--warmup-steps <n>', 'cosine: linear warmup steps', int(0))
+    .option('--cosine-hold <fraction>', 'cosine: fraction of the run at the base lr before the decay starts', float(0, 1, true), 0)
     .addOption(new Option('--loss <kind>', 'loss (bce_dice: the paper\'s)').argParser(oneOf('bce_dice', 'bce', 'dice', 'ce_dice', 'ce')))
     .option('--bce-weight <x>', 'weight of BCE in bce_dice', float(0), 0.5)
     .option('--clip-norm <x>', 'clip gradients to this global L2 norm', float(0))
@@ -155,9 +156,10 @@ export function trainCommand(takeOver?: TakeOver): Command {
 /** The options images and volumes share: optimiser, schedule, stopping, resume, output. */
 function commonOptions(opts: Record<string, any>): TrainOptions {
   const lr: number = opts.lr;
-  const schedule: ScheduleOptions = opts.schedule === 'cosine' ? { kind: 'cosine', warmupSteps: opts.warmupSteps }
+  const schedule: ScheduleOptions = opts.schedule === 'cosine' ? { kind: 'cosine', warmupSteps: opts.warmupSteps, holdFraction: opts.cosineHold }
     : opts.schedule === 'poly' ? { kind: 'poly' } : opts.schedule === 'plateau' ? { kind: 'plateau' } : { kind: 'constant' };
-  console.log(`optimiser ${opts.optimizer}, lr ${lr}, ${schedule.kind} schedule` +
+  const held = schedule.kind === 'cosine' && schedule.holdFraction ? ` after ${Math.round(schedule.holdFraction * 100)}% of the run` : '';
+  console.log(`optimiser ${opts.optimizer}, lr ${lr}, ${schedule.kind} schedule${held}` +
     (opts.optimizer === 'sgd' ? `, momentum ${opts.momentum}` : '') + (opts.weightDecay ? `, weight decay ${opts.weightDecay}` : ''));
   return {
     outDir: opts.out, epochs: opts.epochs, batchSize: opts.batchSize ?? 8, backend: opts.backend, precision: opts.precision,

@@ -35,7 +35,8 @@ else {
     const kept = f.filter((x, i) => x !== '--plan' && f[i - 1] !== '--plan').join(' ');
     if (kept) return `\`${kept}\``;
     const p = r.plan?.recipe; // plans before recipes were planned trained on the fixed defaults
-    return p ? `${p.optimizer} ${p.lr}, ${p.schedule} (plan)` : 'adam 0.0003, constant';
+    const held = p?.holdFraction ? ` after ${Math.round(p.holdFraction * 100)}%` : '';
+    return p ? `${p.optimizer} ${p.lr}, ${p.schedule}${held} (plan)` : 'adam 0.0003, constant';
   };
   // wall time per training step, validation included: tells the hosts apart (AVX2 ~2.6 s, AVX-512 ~0.65 s here)
   const perStep = (r) => (r.plan?.time?.stepsPerEpoch ? (r.training.seconds / (r.training.epochs * r.plan.time.stepsPerEpoch)).toFixed(2) : '–');
@@ -58,14 +59,26 @@ else {
     const cls = Object.values(r.test.perClass);
     return cls[0].cases.map((_, i) => cls.reduce((s, c) => s + c.cases[i], 0) / cls.length);
   };
+  // and runs as planned whose plans differ only in the recipe (the same patch, filters and batch)
+  const network = (r) => JSON.stringify([r.plan?.patch, r.plan?.filters, r.plan?.batchSize]);
+  const groups = [];
   for (const budget of [...new Set(results.map((r) => r.budget))]) {
-    const pinned = results.filter((r) => r.budget === budget && (r.extraFlags ?? []).includes('--plan'));
-    if (pinned.length < 2) continue;
-    const best = pinned.reduce((a, b) => (b.test.meanDice > a.test.meanDice ? b : a));
-    lines.push(`Recipes at ${budget} on one plan, each against the best (${best.tag}), paired over the ${best.test.cases} ` +
+    const at = results.filter((r) => r.budget === budget);
+    groups.push({ title: `Recipes at ${budget} on one plan`, runs: at.filter((r) => (r.extraFlags ?? []).includes('--plan')) });
+    const planned = at.filter((r) => !(r.extraFlags ?? []).length);
+    for (const n of new Set(planned.map(network))) {
+      const runs = planned.filter((r) => network(r) === n);
+      if (new Set(runs.map((r) => JSON.stringify(r.plan?.recipe))).size === runs.length)
+        groups.push({ title: `Recipes at ${budget} as planned (patch ${runs[0].plan?.patch?.join('x')}, batch ${runs[0].plan?.batchSize})`, runs });
+    }
+  }
+  for (const { title, runs } of groups) {
+    if (runs.length < 2) continue;
+    const best = runs.reduce((a, b) => (b.test.meanDice > a.test.meanDice ? b : a));
+    lines.push(`${title}, each against the best (${best.tag ?? 'untagged'}), paired over the ${best.test.cases} ` +
       'test cases (one seed each: seed-to-seed variation is not in these intervals):', '',
       '| recipe | mean Dice | best minus it | 95% CI (bootstrap over cases) | paired t-test p |', '|---|---|---|---|---|');
-    for (const r of pinned) {
+    for (const r of runs) {
       if (r === best) { lines.push(`| ${recipe(r)} | **${f3(r.test.meanDice)}** | – | – | – |`); continue; }
       const a = perCase(best), b = perCase(r);
       const ci = stats.pairedBootstrapCi([a], [b], { seed: 1 }), t = stats.pairedTTest(a, b);

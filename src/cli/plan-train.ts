@@ -34,6 +34,7 @@ function planned(p: DatasetPlan, given: (name: string) => boolean, opts: Record<
     filters: p.network.filters, norm: p.network.norm, batchSize: p.batchSize,
     ...(t.epochs > 0 ? { epochs: t.epochs, timeLimit: p.training.timeLimitSeconds, fitEpochsToTime: true } : {}),
     earlyStop: false, ...recipeOptions(p.training.recipe, given, opts),
+    ...(p.inference ? { tta: p.inference.tta } : {}),
   };
   if (p.kind === 'volume')
     return {

@@ -1,6 +1,7 @@
 // One predictor per (model entry, option set), created on first use and kept (with its compiled
 // plans) for the inputs that follow: what the CLI, the service and the queue worker share. The
-// default window is the meta's (a 3D model's training patch) unless a tile is asked for.
+// default window is the meta's (a 3D model's training patch) unless a tile is asked for, and its flips
+// (tta) unless tta is.
 import { createPredictor, type PredictBackend, type Predictor, type PredictorOptions } from './predict.js';
 import { createEnsemble } from './ensemble.js';
 import type { ModelEntry } from './model-entry.js';
@@ -12,6 +13,12 @@ export type BackendFor = (dims: 2 | 3) => PredictBackend;
 
 /** A bad predictor option (tile, head, level...): the caller's mistake, not a failure. */
 export class PredictorOptionError extends Error {}
+
+/** The settings a prediction runs with: the meta's window when no tile is given, its flips when tta is not. */
+export function settingsFor(entry: ModelEntry, settings: PredictorSettings): PredictorSettings {
+  const s = settings.tile === undefined && entry.meta.window ? { ...settings, tile: entry.meta.window } : settings;
+  return s.tta === undefined && entry.meta.tta !== undefined ? { ...s, tta: entry.meta.tta } : s;
+}
 
 export class PredictorCache {
   private readonly byKey = new Map<string, Predictor>();
@@ -25,9 +32,9 @@ export class PredictorCache {
     this.backendFor = typeof backend === 'function' ? backend : () => backend;
   }
 
-  /** The settings a prediction runs with: the meta's window when no tile is given. */
+  /** The settings a prediction runs with (settingsFor). */
   resolve(entry: ModelEntry, settings: PredictorSettings): PredictorSettings {
-    return settings.tile === undefined && entry.meta.window ? { ...settings, tile: entry.meta.window } : settings;
+    return settingsFor(entry, settings);
   }
 
   get(entry: ModelEntry, settings: PredictorSettings): { predictor: Predictor; key: string } {

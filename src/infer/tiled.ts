@@ -1,4 +1,4 @@
-// The sliding-window routine (sliding.ts) around any async network runner, without TTA: what
+// The sliding-window routine (sliding.ts) around any async network runner, with or without flips: what
 // createPredictor (predict.ts) does, for runtimes whose run is a promise (the browser page runs
 // onnxruntime-web through it, in a worker for volumes). Any spatial rank: images [C, H, W] and
 // volumes [C, D, H, W]. Browser-safe: imports no Node module.
@@ -6,6 +6,7 @@ import { paddingFor } from './pad.js';
 import { tileLayout, type BlendKind } from './tiles.js';
 import { volumeOf, type Field } from './grid.js';
 import { slideWindows } from './sliding.js';
+import { allFlips } from './tta.js';
 
 /** Probabilities as a field (channels: the classes), and the number of windows run. */
 export interface TiledResult extends Field { data: Float32Array; windows: number }
@@ -19,7 +20,9 @@ export interface TiledOptions {
   tile?: number[];
   overlap?: number; // 0.25
   blend?: BlendKind; // gaussian
-  /** Windows per run (default 1); the last run may get fewer. */
+  /** Average over the flips of every subset of the axes (4 for images, 8 for volumes). */
+  tta?: boolean;
+  /** Windows (times flips) per run (default 1); the last run may get fewer. */
   batch?: number;
   /** Called after every run with the windows done and the total. */
   onProgress?: (done: number, total: number) => void;
@@ -37,7 +40,8 @@ export async function predictTiled(field: Field, o: TiledOptions, run: WindowRun
   // as createPredictor: a volume axis shorter than the window is zero-padded to it
   const pad = paddingFor(sizes, o.multiple, sizes.length === 3 ? o.tile : undefined);
   const layout = tileLayout(pad.size, o.tile ?? pad.size, o.overlap ?? 0.25, o.blend ?? 'gaussian');
-  const it = slideWindows([field.data], { channels, classes: o.classes, sizes, pad, layout, batch: Math.max(1, o.batch ?? 1) });
+  const flips = o.tta ? allFlips(sizes.length) : undefined;
+  const it = slideWindows([field.data], { channels, classes: o.classes, sizes, pad, layout, flips, batch: Math.max(1, o.batch ?? 1) });
   const tile = [...layout.tile];
   let r = it.next();
   while (!r.done) {

@@ -83,6 +83,9 @@ export interface CheckpointMeta {
   /** Default sliding window in array order ([h, w] or [d, h, w]): the training patch of 3D models. */
   window?: number[];
   postprocess?: PostprocessRule[];
+  /** Average every prediction over the flips of each subset of the axes unless told otherwise (plans
+   *  set it for volumes, as nnU-Net mirrors at test time); absent: one pass. */
+  tta?: boolean;
   /** The self-configured plan the run followed (src/plan), as written by the planner (explicit
    *  flags may have overridden items of it: the other fields say what the run used). */
   plan?: DatasetPlan;

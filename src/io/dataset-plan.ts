@@ -193,6 +193,12 @@ export interface DatasetPlan {
     /** Optimiser and learning-rate schedule (absent in plans written before recipes were planned). */
     recipe?: PlanRecipe;
   };
+  /** How predictions are made by default (recorded in the checkpoint; absent in plans before it). */
+  inference?: {
+    /** Average over the flips of every subset of the axes (predict/eval/serve/queue/page `--tta`). */
+    tta: boolean;
+    why: string;
+  };
   /** Why things are as they are, and what the rules could not do. */
   notes: string[];
   /** What the plan was made from: options and the tool's version. */

@@ -8,7 +8,7 @@ import { completeMeta } from './meta-defaults.js';
 import { validateMeta } from './meta-validate.js';
 
 /** The fields a sidecar may give; the rest (version, model, provenance, training) are ours. */
-export const SIDECAR_FIELDS = ['input', 'labels', 'classNames', 'window', 'postprocess', 'plan'] as const;
+export const SIDECAR_FIELDS = ['input', 'labels', 'classNames', 'window', 'postprocess', 'tta', 'plan'] as const;
 export type PartialMeta = Partial<Pick<CheckpointMeta, (typeof SIDECAR_FIELDS)[number]>>;
 
 /** Reads a sidecar file; unknown keys are an error (a typo would silently fall back to a default). */

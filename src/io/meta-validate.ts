@@ -164,6 +164,7 @@ export function validateMeta(raw: unknown, where: string): CheckpointMeta {
   if (names.length !== cfg.classes) c.fail('classNames', `${names.length} names for ${cfg.classes} class(es)`);
   if (m.window !== undefined) c.ints(m.window, 'window', 1, cfg.dims);
   if (m.postprocess !== undefined) checkPostprocess(c, m.postprocess);
+  if (m.tta !== undefined && typeof m.tta !== 'boolean') c.fail('tta', `expected true or false, got ${show(m.tta)}`);
   if (m.plan !== undefined) c.obj(m.plan, 'plan');
   if (m.training !== undefined) checkTraining(c, m.training);
   checkProvenance(c, m.provenance);

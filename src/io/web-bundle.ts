@@ -39,6 +39,8 @@ export interface WebBundleOptions {
   tile?: number | number[];
   overlap?: number; // 0.25
   blend?: BlendKind; // gaussian
+  /** Average over the flips of every subset of the axes (the checkpoint's default). */
+  tta?: boolean;
   threshold?: number; // 0.5
   normalize?: Normalize; // none
   classNames?: string[];
@@ -107,7 +109,7 @@ export function buildWebBundle(model: SegModel, o: WebBundleOptions = {}): { man
     model: { arch: cfg.arch, preset: cfg.preset, filters: [...cfg.filters], depth, deepSupervision: cfg.deepSupervision, dims, norm: cfg.norm },
     input: {
       name: 'input', layout: dims === 3 ? 'NCDHW' : 'NCHW', channels: cfg.inChannels, multiple, normalize: o.normalize ?? { kind: 'none' },
-      tile, overlap, blend: o.blend ?? 'gaussian', trainedSize: o.trainedSize ?? null,
+      tile, overlap, blend: o.blend ?? 'gaussian', ...(o.tta ? { tta: true } : {}), trainedSize: o.trainedSize ?? null,
     },
     output: {
       name: 'output', kind: 'probabilities', activation: cfg.classes > 1 && cfg.multiclass === 'softmax' ? 'softmax' : 'sigmoid',

@@ -42,6 +42,8 @@ export interface WebManifest {
     tile: number[];
     overlap: number;
     blend: BlendKind;
+    /** Average over the flips of every subset of the axes, as `unetpp predict --tta` (absent: one pass). */
+    tta?: boolean;
     /** Size the training images were resized to, when training resized them (informative). */
     trainedSize: [number, number] | null;
   };

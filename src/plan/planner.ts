@@ -16,7 +16,7 @@ import type { PlanCacheFile } from './cache.js';
 import { imageFacts, plannedCases, prod, volumeFacts } from './facts.js';
 import {
   MIN_BATCH, MIN_STEPS, MIN_STEPS_PATCH, MAX_DATASET_COVERED, FOREGROUND_FRACTION, batchSize, builtPatch, filtersFor,
-  initialPatch, isotropicDepth, recipeFor, scheduleFor, shrinkPatch, topology, type Topology,
+  inferenceFor, initialPatch, isotropicDepth, recipeFor, scheduleFor, shrinkPatch, topology, type Topology,
 } from './rules.js';
 import type { DatasetFingerprint, DatasetPlan } from '../io/dataset-plan.js';
 
@@ -251,6 +251,7 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
       steps: sched.steps, epochs: sched.epochs, stepsPerEpoch: sched.stepsPerEpoch, samplesPerEpoch: sched.samplesPerEpoch,
     },
     training: { timeLimitSeconds: sched.timeLimitSeconds, earlyStop: false, recipe: recipeFor(s.dims) },
+    inference: inferenceFor(s.dims),
     notes,
     created: {
       at: new Date().toISOString(), unetpp: version(), timeBudget: o.timeBudgetText ?? `${o.timeBudgetSeconds}s`,

@@ -194,6 +194,14 @@ export function recipeFor(dims: 2 | 3): PlanRecipe {
   return { optimizer: 'adam', lr: 3e-4, schedule: 'constant', why: 'the 2D runs\' recipe (not yet compared in 2D)' };
 }
 
+/** Test-time flips: volumes average the 8 flips (nnU-Net mirrors every axis at test time; TTA_GAIN); images
+ *  one pass (not measured in 2D). */
+export function inferenceFor(dims: 2 | 3): { tta: boolean; why: string } {
+  if (dims === 3) return { tta: true, why: TTA_GAIN };
+  return { tta: false, why: 'not measured in 2D' };
+}
+export const TTA_GAIN = 'as nnU-Net (mirroring)';
+
 /** Crop to the non-zero box when that shrinks the median case. */
 export const cropHelps = (medianCropFraction: number) => medianCropFraction < 1;
 

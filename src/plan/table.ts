@@ -52,6 +52,8 @@ export function planTable(p: DatasetPlan): string {
       r.holdFraction && `held for ${Math.round(r.holdFraction * 100)}% of the steps`].filter(Boolean);
     rows.push(['recipe', `${r.optimizer} lr ${r.lr}, ${r.schedule}${extra.length ? `, ${extra.join(', ')}` : ''} (${r.why})`]);
   }
+  const inf = p.inference;
+  if (inf) rows.push(['inference', `${inf.tta ? `average of ${2 ** p.patch.length} flips` : 'one pass'} (${inf.why})`]);
   const w = Math.max(...rows.map(([k]) => k.length));
   return [...rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`), ...p.notes.map((x) => `note: ${x}`)].join('\n');
 }

@@ -66,7 +66,8 @@ export class ModelRegistry {
       const { meta, models } = m.entry;
       const c = meta.model;
       const input = meta.input;
-      const window = this.cache.resolve(m.entry, settings).tile ?? null;
+      const resolved = this.cache.resolve(m.entry, settings);
+      const window = resolved.tile ?? null;
       const backend = this.cache.backendFor(c.dims);
       const levels = c.deepSupervision ? Array.from({ length: levelOf(c) }, (_, k) => k + 1) : [levelOf(c)];
       return {
@@ -74,7 +75,7 @@ export class ModelRegistry {
         params: models[0].params.count(), ...(models.length > 1 ? { members: models.length } : {}),
         inChannels: c.inChannels, classes: c.classes, classNames: meta.classNames, labels: meta.labels,
         deepSupervision: c.deepSupervision, levels, input: input.kind, inputSize: input.kind === 'image' ? input.resize ?? null : null,
-        window, normalize: input.normalize,
+        window, tta: !!resolved.tta, normalize: input.normalize,
         ...(input.kind === 'volume' ? { modalities: input.modalities, spacing: input.spacing ?? null } : {}),
         training: meta.training ?? null, backend: backend.name, precision: backend.precision,
       };

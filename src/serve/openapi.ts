@@ -16,7 +16,7 @@ export function openApi(version: string) {
             { name: 'mode', in: 'query', schema: { type: 'string', enum: ['accurate', 'fast'] } },
             { name: 'level', in: 'query', description: 'pruned UNet++ L^d', schema: { type: 'integer', minimum: 1 } },
             { name: 'head', in: 'query', description: 'head read in fast mode', schema: { type: 'integer', minimum: 1 } },
-            boolParam('tta', 'average over the four flips'),
+            boolParam('tta', 'average over the flips of every subset of the axes (4 for images, 8 for volumes); default: as the checkpoint records'),
             { name: 'threshold', in: 'query', schema: { type: 'number', minimum: 0, maximum: 1, default: 0.5 } },
             { name: 'tile', in: 'query', description: 'sliding-window size N, HxW or DxHxW (multiples of 2^level; default the model\'s window)', schema: { type: 'string' } },
             { name: 'format', in: 'query', description: 'png (images; default), nifti (volumes; default), json', schema: { type: 'string', enum: ['png', 'nifti', 'json'] } },

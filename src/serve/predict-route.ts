@@ -12,6 +12,7 @@ import { admitUpload, type CostLimits } from './cost.js';
 import type { JobRunner } from './runner.js';
 import type { JobResult } from './predict-job.js';
 import type { ModelRegistry, PredictorSettings, ServedModel } from './models.js';
+import { settingsFor } from '../infer/predictor-cache.js';
 
 export interface PredictDefaults extends CostLimits {
   /** The predictor flags of the serve command (predictorSettings). */
@@ -56,7 +57,9 @@ export function predictHandler(models: ModelRegistry, runner: JobRunner, d: Pred
     const { model: { dims }, input } = served.entry.meta;
     const spacing = input.kind === 'volume' ? input.spacing : undefined;
     // 413 from the header, before any decode
-    const { bytes } = await admitUpload(upload.bytes, kind, name, d, { ...settings, dims, spacing });
+    // the flips the checkpoint records count as asked for
+    const tta = settingsFor(served.entry, settings).tta;
+    const { bytes } = await admitUpload(upload.bytes, kind, name, d, { ...settings, tta, dims, spacing });
     const result = await runner.run({
       model: served.name, bytes, name, type: kind, settings, threshold: q.threshold ?? d.threshold, normalize: d.normalize,
       resize: d.resize, encode: q.format !== 'json', postprocess: q.postprocess, maxPixels: d.maxPixels, probabilities: !!q.probabilities,

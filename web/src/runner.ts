@@ -48,7 +48,7 @@ export class Runner {
     const data = normalize(planes.slice(), C, width * height, m.input.normalize);
     const t0 = performance.now();
     const r = await predictTiled({ data, channels: C, sizes: [height, width] }, {
-      classes: m.output.classes, multiple: entry.multiple, tile: m.input.tile, overlap: m.input.overlap, blend: m.input.blend,
+      classes: m.output.classes, multiple: entry.multiple, tile: m.input.tile, overlap: m.input.overlap, blend: m.input.blend, tta: m.input.tta,
     }, async (windows, n, size) => {
       const out = await session.run({ [m.input.name]: new ort.Tensor('float32', windows, [n, C, ...size]) });
       return out[m.output.name].data as Float32Array;

@@ -62,7 +62,7 @@ export function exportCommand(): Command {
       let m;
       try {
         m = writeWebBundle(opts.web, model, {
-          tile: opts.tile?.length === 1 ? opts.tile[0] : opts.tile ?? meta.window, overlap: opts.overlap, threshold: opts.threshold,
+          tile: opts.tile?.length === 1 ? opts.tile[0] : opts.tile ?? meta.window, overlap: opts.overlap, tta: meta.tta, threshold: opts.threshold,
           normalize: input.kind === 'image' ? input.normalize : undefined, classNames: meta.classNames,
           trainedSize: input.kind === 'image' ? input.resize : undefined, volume: webVolume(opts, meta),
         });

@@ -23,7 +23,8 @@ export function addPredictorOptions(cmd: Command): Command {
     .option('--tile <size>', 'sliding-window size N, HxW or DxHxW (multiples of 2^level); default the checkpoint\'s window (3D models: the training patch), else the whole image (memory permitting)', tileSize)
     .option('--overlap <f>', 'fraction of a window shared with its neighbour', float(0, 1, true), 0.25)
     .addOption(new Option('--blend <kind>', 'weights of overlapping windows').argParser(oneOf('gaussian', 'linear')).default('gaussian'))
-    .option('--tta', 'average over flips (identity, horizontal, vertical, both)')
+    .option('--tta', 'average over the flips of every subset of the axes (4 for images, 8 for volumes); default: as the checkpoint records (plans: on for volumes)')
+    .option('--no-tta', 'one pass, even where the checkpoint records flips')
     .option('--batch <n>', 'windows per network run (at most; fewer where memory is short)', int(1, 4096), 4)
     .option('--max-memory <size>', 'memory inference may use, e.g. 4G or 512M (default: half of what is available); without --tile, images that do not fit run in sliding windows', memorySize)
     .option('--threshold <t>', 'probability threshold of the masks', float(0, 1), 0.5)
@@ -42,7 +43,7 @@ function tileSize(v: string): number[] {
 export function predictorSettings(opts: Record<string, any>): PredictorSettings {
   return {
     mode: opts.mode, head: opts.head, level: opts.level, tile: (opts.tile as number[] | undefined)?.length === 1 ? opts.tile[0] as number : opts.tile as number[] | undefined,
-    overlap: opts.overlap, blend: opts.blend, tta: !!opts.tta, batch: opts.batch, maxMemory: opts.maxMemory as number | undefined,
+    overlap: opts.overlap, blend: opts.blend, tta: opts.tta as boolean | undefined, batch: opts.batch, maxMemory: opts.maxMemory as number | undefined,
     onTiling: (t: Tiling, sizes: number[]) => console.log(`tiling: ${describeTiling(t, ...sizes)}`),
   };
 }

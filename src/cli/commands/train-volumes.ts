@@ -120,7 +120,7 @@ export async function volumeTrainingSetup(dataDir: string, opts: Record<string, 
     augment3d: opts.augment === false ? null : DEFAULT_AUGMENT_3D, labels: vd.labels, foregroundFraction: opts.foregroundFraction,
     meta: {
       ...volumeRunMeta(model.config, volumePipeline(vd), patch, { source: 'train', dataset: dataDir, command: process.argv.slice(1) }),
-      ...(opts.datasetPlan ? { plan: opts.datasetPlan } : {}),
+      ...(opts.datasetPlan ? { plan: opts.datasetPlan } : {}), ...(opts.tta !== undefined ? { tta: opts.tta } : {}),
     },
   };
   return { model, data: { train, val }, valIsTrain: val === train, options };
@@ -134,4 +134,5 @@ export async function trainVolumesCommand(dataDir: string, opts: Record<string, 
     await choosePostprocessAfterTraining(r.bestPath, dataDir, opts, valIsTrain ? 'train' : 'val');
   console.log(`done: ${r.epochs} epochs (${r.stoppedBy}), best ${opts.monitor} ${r.best?.toFixed(4) ?? '-'} at epoch ${r.bestEpoch}, ` +
     `${r.stepMs.toFixed(0)} ms/step (${r.backend}, ${r.precision}); best model ${r.bestPath}`);
+  if (opts.tta) console.log('predict, eval and serve average the 8 flips of this model by default (--no-tta: one pass, as validation ran)');
 }

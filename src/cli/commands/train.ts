@@ -68,6 +68,8 @@ export function trainCommand(takeOver?: TakeOver): Command {
     .option('--crop <size>', 'random training crops N or HxW', size)
     .option('--samples-per-epoch <n>', 'training draws per epoch (default: the training set size); with --crop, random patches of a few large images', int(1))
     .option('--no-augment', 'no augmentation (default: flips, affine, elastic, intensity)')
+    .option('--tta', 'record flip averaging as the model\'s default for predict, eval, serve (plans: on for volumes)')
+    .option('--no-tta', 'record one pass as the model\'s default')
     .addOption(new Option('--normalize <kind>', 'input normalisation').argParser(oneOf('none', 'zscore', 'minmax')).default('none'))
     .addOption(new Option('--channels <n>', 'convert images to 1 or 3 channels').argParser(oneOf('1', '3')))
     .option('--invert-masks', 'swap 0 and 1 in masks (ISBI 2012: the target is the membrane)')
@@ -142,6 +144,7 @@ export function trainCommand(takeOver?: TakeOver): Command {
       normalize: { kind: opts.normalize }, validate: windowedValidation(valSet, crop, backend, { kind: opts.normalize }),
       // what predict/eval need to reproduce training's input pipeline, in every checkpoint
       meta: { ...imageRunMeta(model.config, { source: 'train', dataset: dataDir, command: process.argv.slice(1), normalize: { kind: opts.normalize }, resize: sz, classNames: ds.classes }),
+        ...(opts.tta !== undefined ? { tta: opts.tta } : {}),
         ...(opts.datasetPlan ? { plan: opts.datasetPlan } : {}) },
     };
     console.log(`training ${model.config.arch} (${model.config.preset}, filters ${model.config.filters.join(',')}, ` +

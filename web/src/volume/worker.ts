@@ -38,7 +38,7 @@ async function run(r: RunRequest): Promise<void> {
     const out = await session.run({ [m.input.name]: new ort.Tensor('float32', x, [n, C, ...size]) });
     return out[m.output.name].data as Float32Array;
   };
-  const opts = { classes: K, multiple: r.entry.multiple, tile: m.input.tile, overlap: m.input.overlap, blend: m.input.blend };
+  const opts = { classes: K, multiple: r.entry.multiple, tile: m.input.tile, overlap: m.input.overlap, blend: m.input.blend, tta: m.input.tta };
   const toLabels = (data: Float32Array) => labelsFromPlanes({ data, channels: K }, labelSpec, m.output.threshold);
   const t0 = performance.now();
   let onGrid: Uint8Array = new Uint8Array(V);

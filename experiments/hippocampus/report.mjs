@@ -41,18 +41,20 @@ else {
   // wall time per training step, validation included: tells the hosts apart (AVX2 ~2.6 s, AVX-512 ~0.65 s here)
   const perStep = (r) => (r.plan?.time?.stepsPerEpoch ? (r.training.seconds / (r.training.epochs * r.plan.time.stepsPerEpoch)).toFixed(2) : '–');
   lines.push('| budget | recipe | trained (min) | epochs | s a step | patch | filters | batch | anterior | posterior | mean ± SE | ' +
-    'mean, no post-processing | load | commit |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+    'mean, no post-processing | mean, flips the other way | load | commit |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
     const [a, p] = Object.values(r.test.perClass);
     lines.push(`| ${r.budget}${r.tag ? ` (${r.tag})` : ''} | ${recipe(r)} | ${(r.training.seconds / 60).toFixed(1)} | ${r.training.epochs} | ${perStep(r)} | ` +
       `${r.plan?.patch?.join('x') ?? '–'} | ${r.plan?.filters?.join(',') ?? '–'} | ${r.plan?.batchSize ?? '–'} | ${f3(a.dice)} | ${f3(p.dice)} | ` +
       `**${f3(r.test.meanDice)}** ± ${f3(r.test.meanSe)} | ${f3(r.testWithoutPostprocess?.meanDice ?? r.test.meanDice)} | ` +
+      `${r.testOtherTta ? `${f3(r.testOtherTta.meanDice)} (\`${r.testOtherTta.flag}\`)` : '–'} | ` +
       `${r.meanLoadDuringTraining == null ? '–' : r.meanLoadDuringTraining.toFixed(1)} | ${r.commit} |`);
   }
   lines.push('', 'Load: the mean 1-minute load average sampled while the run trained (2 cores; above 2 the run shared the CPU and',
     'its budget bought fewer steps, unless the others ran at the lowest priority: compare the seconds a step). Runs up to',
     'commit 3b05863 ran on a host with AVX2 only (no AVX-512), the later ones on an AVX-512 host; post-processing: rules',
-    'chosen on the validation cases at the end of training.', '');
+    'chosen on the validation cases at the end of training. Flips: the mean of the 8 flips of every subset of the axes',
+    '(`--tta`) against one pass (`--no-tta`), on the same checkpoint; the bold mean is as the checkpoint predicts by default.', '');
   // recipes compared on one pinned plan (--plan) per budget: each against the best, paired over test cases
   const stats = await import(join(here, '../../dist/src/metrics/stats.js'));
   const perCase = (r) => {
@@ -84,6 +86,20 @@ else {
       const ci = stats.pairedBootstrapCi([a], [b], { seed: 1 }), t = stats.pairedTTest(a, b);
       lines.push(`| ${recipe(r)} | ${f3(r.test.meanDice)} | ${f3(ci.estimate)} | ${f3(ci.lo)} .. ${f3(ci.hi)} | ` +
         `${t.p < 1e-4 ? t.p.toExponential(1) : t.p.toFixed(4)} |`);
+    }
+    lines.push('');
+  }
+  // test-time flips against one pass, paired over the test cases of each run scored both ways
+  const both = results.filter((r) => r.testOtherTta);
+  if (both.length) {
+    lines.push('Test-time flips (the 8 flips averaged) against one pass, the same checkpoint, paired over the test cases:', '',
+      '| run | one pass | 8 flips | flips minus one pass | 95% CI (bootstrap over cases) | paired t-test p |', '|---|---|---|---|---|---|');
+    for (const r of both) {
+      const [flips, one] = r.tta ? [r.test, r.testOtherTta] : [r.testOtherTta, r.test];
+      const a = perCase({ test: flips }), b = perCase({ test: one });
+      const ci = stats.pairedBootstrapCi([a], [b], { seed: 1 }), t = stats.pairedTTest(a, b);
+      lines.push(`| ${r.budget}${r.tag ? ` (${r.tag})` : ''} | ${f3(one.meanDice)} | ${f3(flips.meanDice)} | ${f3(ci.estimate)} | ` +
+        `${f3(ci.lo)} .. ${f3(ci.hi)} | ${t.p < 1e-4 ? t.p.toExponential(1) : t.p.toFixed(4)} |`);
     }
     lines.push('');
   }

@@ -4,7 +4,10 @@
 // plan; a killed run resumes with its budget counted across processes; a scored budget is skipped.
 // Each budget's scores go to results/<budget>.json (small, committed); report.mjs builds the
 // Hippocampus section of docs/results.md from them.
-//   npm run build && node experiments/hippocampus/run.mjs [--budgets 15m,30m,1h,2h] [--data DIR] [--out DIR] [-- extra train flags]
+// Every scored run is also scored the other way round for test-time flips (testOtherTta: with --tta
+// when the checkpoint predicts in one pass, --no-tta when it records flips); --rescore-tta adds that
+// score to results written before it (evaluation only).
+//   npm run build && node experiments/hippocampus/run.mjs [--budgets 15m,30m,1h,2h] [--data DIR] [--out DIR] [--rescore-tta] [-- extra train flags]
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { spawn, execSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
@@ -21,6 +24,7 @@ const DATA = resolve(arg('--data', join(root, '../shared/data/hippocampus-msd'))
 const OUT = resolve(arg('--out', here));
 const BUDGETS = arg('--budgets', '15m,30m,1h,2h').split(',');
 const TAG = arg('--tag', '');
+const RESCORE_TTA = argv.includes('--rescore-tta') && (dash < 0 || argv.indexOf('--rescore-tta') < dash);
 const CLI = join(root, 'dist/src/cli/main.js');
 
 if (!existsSync(join(DATA, 'dataset.json'))) {
@@ -66,11 +70,30 @@ function scores(rows, classes) {
   return { perClass: per, meanDice: mean(meanOfLabels), meanSe: se(meanOfLabels) };
 }
 
+/** Test scores of the run's best checkpoint with test-time flips the other way round from its default. */
+async function otherTta(run, meta, classes) {
+  const flag = meta.tta ? '--no-tta' : '--tta';
+  const dir = join(run, `eval-test${flag.replace(/^-+/, '-')}`);
+  await cli(['eval', '-d', DATA, '-m', join(run, 'best.safetensors'), '--split', 'test', '-o', dir, '--no-hd95', flag]);
+  return { flag, ...scores(readCsv(join(dir, 'metrics.csv')), classes) };
+}
+
+const writeJson = (path, value) => { writeFileSync(`${path}.tmp`, JSON.stringify(value, null, 1) + '\n'); renameSync(`${path}.tmp`, path); };
+
 const commit = execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim();
 for (const budget of BUDGETS) {
   const name = `${budget}${TAG ? `-${TAG}` : ''}`;
   const result = join(OUT, 'results', `${name}.json`);
-  if (existsSync(result)) { console.log(`hippocampus ${name}: scored (${result}); skipped`); continue; }
+  if (existsSync(result)) {
+    const done = JSON.parse(readFileSync(result, 'utf8'));
+    const best = join(OUT, 'runs', name, 'best.safetensors');
+    if (RESCORE_TTA && !done.testOtherTta && existsSync(best)) {
+      const { meta } = readCheckpointMeta(best);
+      writeJson(result, { ...done, testOtherTta: await otherTta(join(OUT, 'runs', name), meta, meta.classNames.filter((c) => c !== 'background')) });
+      console.log(`hippocampus ${name}: scored with test-time flips the other way round`);
+    } else console.log(`hippocampus ${name}: scored (${result}); skipped`);
+    continue;
+  }
   const run = join(OUT, 'runs', name);
   const last = join(run, 'last.safetensors');
   const status = existsSync(last) ? readCheckpointMeta(last).meta.training?.status : undefined;
@@ -105,8 +128,8 @@ for (const budget of BUDGETS) {
     postprocess: meta.postprocess ?? [],
     test: { cases: withPost.perClass[classes[0]].cases.length, ...withPost },
     testWithoutPostprocess: withoutPost,
+    tta: !!meta.tta, testOtherTta: await otherTta(run, meta, classes),
   };
-  writeFileSync(`${result}.tmp`, JSON.stringify(out, null, 1) + '\n');
-  renameSync(`${result}.tmp`, result);
+  writeJson(result, out);
   console.log(`hippocampus ${name}: test Dice ${classes.map((c) => `${c} ${withPost.perClass[c].dice.toFixed(4)}`).join(', ')}; mean ${withPost.meanDice.toFixed(4)}`);
 }

@@ -10,6 +10,8 @@ import type { Field } from '../../src/infer/grid.js';
 import { labelMap } from '../../src/data/labels.js';
 import { paddingFor, reflectPad, crop } from '../../src/infer/pad.js';
 import { flipN, allFlips } from '../../src/infer/tta.js';
+import { PredictorCache, settingsFor } from '../../src/infer/predictor-cache.js';
+import { completeMeta } from '../../src/io/meta-defaults.js';
 import { tileLayout, Blender } from '../../src/infer/tiles.js';
 import { Rng } from '../../src/data/rng.js';
 
@@ -112,4 +114,21 @@ test('volume TTA: the mean over the 8 flips is equivariant to flipping the input
   const back = new Float32Array(a.data.length);
   flipN(b.data, back, 0, 2, [8, 8, 8], [true, false, false]);
   assert.ok(maxDiff(a.data, back) < 1e-5);
+});
+
+test('a checkpoint that records tta: the cache averages its flips unless told tta false; the window likewise', () => {
+  const model = tiny();
+  const v = volume(8, 8, 8, 4);
+  const meta = completeMeta(model.config, { window: [8, 8, 8] }, 'train');
+  const entry = (tta?: boolean) => ({ name: 'm', key: `m${tta}`, models: [model], meta: { ...meta, ...(tta === undefined ? {} : { tta }) } });
+  const cache = new PredictorCache(backend);
+  assert.deepEqual(settingsFor(entry(true), {}), { tile: [8, 8, 8], tta: true });
+  assert.deepEqual(settingsFor(entry(true), { tta: false, tile: 4 }), { tta: false, tile: 4 });
+  assert.deepEqual(settingsFor(entry(), {}), { tile: [8, 8, 8] });
+  const flips = createPredictor(model, { backend, tile: [8, 8, 8], tta: true }).predict(v);
+  const one = createPredictor(model, { backend, tile: [8, 8, 8] }).predict(v);
+  assert.ok(maxDiff(flips.data, one.data) > 1e-4, 'the flips change the answer');
+  assert.equal(maxDiff(cache.get(entry(true), {}).predictor.predict(v).data, flips.data), 0);
+  assert.equal(maxDiff(cache.get(entry(true), { tta: false }).predictor.predict(v).data, one.data), 0);
+  assert.equal(maxDiff(cache.get(entry(), {}).predictor.predict(v).data, one.data), 0);
 });

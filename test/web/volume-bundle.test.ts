@@ -78,6 +78,11 @@ test('predictTiled (the page\'s worker) equals createPredictor on a volume; prog
   assert.equal(seen.at(-1), web.windows);
   const stop = new AbortController();
   await assert.rejects(predictTiled({ data: v.data, channels: 2, sizes: [11, 14, 9] }, { classes: 2, multiple: 4, tile: [8, 8, 8], signal: stop.signal, onProgress: () => stop.abort(new Error('stopped')) }, net), /stopped/);
+  // the 8 flips, as the bundle of a checkpoint that records tta asks
+  const flipped = createPredictor(model3d, { backend, mode: 'accurate', tile: 8, overlap: 0.25, batch: 1, tta: true }).predict(v);
+  const webFlipped = await predictTiled({ data: v.data, channels: 2, sizes: [11, 14, 9] }, { classes: 2, multiple: 4, tile: [8, 8, 8], overlap: 0.25, tta: true }, net);
+  assert.ok(webFlipped.data.every((x, i) => Math.abs(x - flipped.data[i]) <= 1e-6));
+  assert.ok(webFlipped.data.some((x, i) => Math.abs(x - web.data[i]) > 1e-4), 'the flips change the answer');
 });
 
 test('unetpp export --web: 3D model with --modalities/--volume-normalize; a checkpoint\'s volumePipeline; --volumes for 2D', () => {
@@ -109,6 +114,10 @@ test('unetpp export --web: 3D model with --modalities/--volume-normalize; a chec
     updateMeta(piped, (meta) => ({ ...meta, postprocess: rules }));
     assert.equal(run('-m', piped, '--web', join(root, 'e')).status, 0);
     assert.deepEqual(read(join(root, 'e')).volume?.postprocess, rules);
+    assert.equal(read(join(root, 'e')).input.tta, undefined);
+    updateMeta(piped, (meta) => ({ ...meta, tta: true })); // a plan's volume model: the page averages the flips too
+    assert.equal(run('-m', piped, '--web', join(root, 'f')).status, 0);
+    assert.equal(read(join(root, 'f')).input.tta, true);
     const flat = join(root, 'm2.safetensors');
     const flatModel = new SegModel({ filters: [2, 4], inChannels: 1 });
     saveModel(flat, flatModel, completeMeta(flatModel.config, {}, 'train'));

@@ -26,9 +26,10 @@ const skip = native.ok ? false : `native backend unavailable (${native.reason})`
 let tmp: string, data: string, run: string, last: string, caseFile: string, cliOut: Buffer;
 
 const ENV = { ...process.env, OMP_WAIT_POLICY: 'passive' };
-// --no-plan: the runs keep the fixed defaults (e.g. 'mri' normalisation) this test checks through every door
+// --no-plan: the runs keep the fixed defaults (e.g. 'mri' normalisation) this test checks through every door;
+// --tta: the checkpoint records test-time flips, which every door then averages
 const TRAIN = ['--patch', '16', '--filters', '4,8,16', '--labels', '1,2', '--spacing', '1.25,1.25,1.25', '--samples-per-epoch', '2', '--no-progress', '--no-plot',
-  '--no-plan'];
+  '--no-plan', '--tta'];
 
 /** Runs `unetpp train` until its first epoch is logged, then kills it (SIGKILL: nothing runs after). */
 function trainAndKill(out: string): Promise<string> {
@@ -66,6 +67,7 @@ test('a killed 3D run: best and last carry the full meta from the first epoch an
     assert.ok(meta.training!.epoch >= 1, f);
     assert.deepEqual([meta.input.kind, meta.window, meta.labels, meta.classNames], ['volume', [16, 16, 16], { kind: 'classes', values: [1, 2], background: true }, ['background', 'label 1', 'label 2']], f);
     assert.deepEqual(meta.input.kind === 'volume' && meta.input.spacing, [1.25, 1.25, 1.25]);
+    assert.equal(meta.tta, true, f);
   }
   const r = cli(['predict', caseFile, '-m', last, '-o', join(tmp, 'cli'), '--backend', 'native']);
   assert.equal(r.status, 0, r.stderr);
@@ -92,7 +94,11 @@ test('the same 3D checkpoint and volume: byte-identical labels through predict, 
     assert.equal(j.kind, 'volume');
     assert.ok(j.classes.every((c: any) => ['label 1', 'label 2'].includes(c.name)), JSON.stringify(j.classes));
     const [m] = (await (await fetch(`${s.match[1]}/v1/models`)).json() as any).models;
-    assert.deepEqual([m.checkpoint, m.dims, m.classNames, m.window, m.input], ['last.safetensors', 3, ['background', 'label 1', 'label 2'], [16, 16, 16], 'volume']);
+    assert.deepEqual([m.checkpoint, m.dims, m.classNames, m.window, m.input, m.tta], ['last.safetensors', 3, ['background', 'label 1', 'label 2'], [16, 16, 16], 'volume', true]);
+    // tta=0: one pass, a different answer than the checkpoint's default
+    const onePass = await post('?tta=0', readFileSync(caseFile));
+    assert.equal(onePass.status, 200);
+    assert.notDeepEqual(Buffer.from(await onePass.arrayBuffer()), cliOut);
     assert.ok(!JSON.stringify(m).includes(tmp), 'no absolute paths in /v1/models');
     const png = await post('', await sharp({ create: { width: 16, height: 16, channels: 3, background: 'red' } }).png().toBuffer());
     assert.equal(png.status, 400);

@@ -76,18 +76,19 @@ test('unetpp train plans when tuning flags are absent, saves the plan, and a fla
     assert.match(r.stdout, new RegExp(`^optimiser sgd, lr 0.0003, ${recipe.schedule} schedule( after \\d+% of the run)?, momentum 0.9$`, 'm'));
     // the saved plan followed with no tuning flag: its whole recipe
     const again = cli(['train', '-d', join(tmp, 'data'), '-o', join(tmp, 'again'), '--plan', join(run, 'plan.json'),
-      '--epochs', '1', '--samples-per-epoch', '4', '--no-progress', '--no-plot', '--no-tta']);
+      '--epochs', '1', '--samples-per-epoch', '4', '--no-progress', '--no-plot', '--tta']);
     assert.equal(again.status, 0, again.stderr);
     assert.match(again.stdout, /given on the command line instead: epochs, tta$/m);
-    assert.equal(readCheckpointMeta(join(tmp, 'again', 'best.safetensors')).meta.tta, false);
+    assert.match(again.stdout, /predict, eval and serve average the 8 flips of this model by default/);
+    assert.equal(readCheckpointMeta(join(tmp, 'again', 'best.safetensors')).meta.tta, true);
     assert.match(again.stdout, new RegExp(`^optimiser ${recipe.optimizer}, lr ${recipe.lr}, ${recipe.schedule} schedule`, 'm'));
     const { meta } = readCheckpointMeta(join(run, 'best.safetensors'));
     assert.deepEqual(meta.plan?.patch, [16, 24, 24]);
-    // volumes: the plan's test-time flips, recorded for predict / eval / serve
-    assert.equal(plan.inference?.tta, true);
-    assert.match(r.stdout, /^inference +average of 8 flips/m);
-    assert.equal(meta.tta, true);
-    assert.match(r.stdout, /predict, eval and serve average the 8 flips of this model by default/);
+    // volumes: the plan's one pass, recorded for predict / eval / serve
+    assert.equal(plan.inference?.tta, false);
+    assert.match(r.stdout, /^inference +one pass \(8 flips: /m);
+    assert.equal(meta.tta, false);
+    assert.doesNotMatch(r.stdout, /average the 8 flips/);
     assert.deepEqual(meta.window, [16, 24, 24]);
 
     // --no-plan: the fixed defaults (patch 64, the cases padded to it)

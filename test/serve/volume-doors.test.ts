@@ -26,10 +26,9 @@ const skip = native.ok ? false : `native backend unavailable (${native.reason})`
 let tmp: string, data: string, run: string, last: string, caseFile: string, cliOut: Buffer;
 
 const ENV = { ...process.env, OMP_WAIT_POLICY: 'passive' };
-// --no-plan: the runs keep the fixed defaults (e.g. 'mri' normalisation) this test checks through every door;
-// --tta: the checkpoint records test-time flips, which every door then averages
+// --no-plan: the runs keep the fixed defaults (e.g. 'mri' normalisation) this test checks through every door
 const TRAIN = ['--patch', '16', '--filters', '4,8,16', '--labels', '1,2', '--spacing', '1.25,1.25,1.25', '--samples-per-epoch', '2', '--no-progress', '--no-plot',
-  '--no-plan', '--tta'];
+  '--no-plan'];
 
 /** Runs `unetpp train` until its first epoch is logged, then kills it (SIGKILL: nothing runs after). */
 function trainAndKill(out: string): Promise<string> {
@@ -67,7 +66,6 @@ test('a killed 3D run: best and last carry the full meta from the first epoch an
     assert.ok(meta.training!.epoch >= 1, f);
     assert.deepEqual([meta.input.kind, meta.window, meta.labels, meta.classNames], ['volume', [16, 16, 16], { kind: 'classes', values: [1, 2], background: true }, ['background', 'label 1', 'label 2']], f);
     assert.deepEqual(meta.input.kind === 'volume' && meta.input.spacing, [1.25, 1.25, 1.25]);
-    assert.equal(meta.tta, true, f);
   }
   const r = cli(['predict', caseFile, '-m', last, '-o', join(tmp, 'cli'), '--backend', 'native']);
   assert.equal(r.status, 0, r.stderr);
@@ -94,11 +92,7 @@ test('the same 3D checkpoint and volume: byte-identical labels through predict, 
     assert.equal(j.kind, 'volume');
     assert.ok(j.classes.every((c: any) => ['label 1', 'label 2'].includes(c.name)), JSON.stringify(j.classes));
     const [m] = (await (await fetch(`${s.match[1]}/v1/models`)).json() as any).models;
-    assert.deepEqual([m.checkpoint, m.dims, m.classNames, m.window, m.input, m.tta], ['last.safetensors', 3, ['background', 'label 1', 'label 2'], [16, 16, 16], 'volume', true]);
-    // tta=0: one pass, a different answer than the checkpoint's default
-    const onePass = await post('?tta=0', readFileSync(caseFile));
-    assert.equal(onePass.status, 200);
-    assert.notDeepEqual(Buffer.from(await onePass.arrayBuffer()), cliOut);
+    assert.deepEqual([m.checkpoint, m.dims, m.classNames, m.window, m.input, m.tta], ['last.safetensors', 3, ['background', 'label 1', 'label 2'], [16, 16, 16], 'volume', false]);
     assert.ok(!JSON.stringify(m).includes(tmp), 'no absolute paths in /v1/models');
     const png = await post('', await sharp({ create: { width: 16, height: 16, channels: 3, background: 'red' } }).png().toBuffer());
     assert.equal(png.status, 400);
@@ -123,6 +117,30 @@ test('the same 3D checkpoint and volume: byte-identical labels through predict, 
   } finally {
     await stop(w);
     await stop(redis);
+  }
+});
+
+test('a checkpoint that records test-time flips: predict and serve average them by default, tta=0 is one pass', { skip }, async () => {
+  assert.ok(cliOut, 'the CLI prediction of the first test');
+  const flips = join(tmp, 'flips.safetensors');
+  copyFileSync(last, flips);
+  updateMeta(flips, (meta) => ({ ...meta, tta: true }));
+  const asked = cli(['predict', caseFile, '-m', last, '-o', join(tmp, 'asked'), '--backend', 'native', '--tta']);
+  assert.equal(asked.status, 0, asked.stderr);
+  const byDefault = cli(['predict', caseFile, '-m', flips, '-o', join(tmp, 'recorded'), '--backend', 'native']);
+  assert.equal(byDefault.status, 0, byDefault.stderr);
+  const withFlips = readFileSync(join(tmp, 'asked', 'synth_001.nii.gz'));
+  assert.deepEqual(readFileSync(join(tmp, 'recorded', 'synth_001.nii.gz')), withFlips);
+  assert.notDeepEqual(withFlips, cliOut, 'the flips change the labels: a meaningful comparison');
+  const s = await startCli(['serve', '-m', flips, '--port', '0', '--backend', 'native'], /listening on (http:\/\/\S+)/);
+  try {
+    const post = async (q: string) => Buffer.from(await (await fetch(`${s.match[1]}/v1/predict${q}`, { method: 'POST', body: readFileSync(caseFile) as unknown as BodyInit })).arrayBuffer());
+    assert.deepEqual(await post(''), withFlips);
+    assert.deepEqual(await post('?tta=0'), cliOut);
+    const [m] = (await (await fetch(`${s.match[1]}/v1/models`)).json() as any).models;
+    assert.equal(m.tta, true);
+  } finally {
+    await stop(s);
   }
 });
 

@@ -23,7 +23,7 @@ export function addPredictorOptions(cmd: Command): Command {
     .option('--tile <size>', 'sliding-window size N, HxW or DxHxW (multiples of 2^level); default the checkpoint\'s window (3D models: the training patch), else the whole image (memory permitting)', tileSize)
     .option('--overlap <f>', 'fraction of a window shared with its neighbour', float(0, 1, true), 0.25)
     .addOption(new Option('--blend <kind>', 'weights of overlapping windows').argParser(oneOf('gaussian', 'linear')).default('gaussian'))
-    .option('--tta', 'average over the flips of every subset of the axes (4 for images, 8 for volumes); default: as the checkpoint records (plans: on for volumes)')
+    .option('--tta', 'average over the flips of every subset of the axes (4 for images, 8 for volumes); default: as the checkpoint records (train --tta)')
     .option('--no-tta', 'one pass, even where the checkpoint records flips')
     .option('--batch <n>', 'windows per network run (at most; fewer where memory is short)', int(1, 4096), 4)
     .option('--max-memory <size>', 'memory inference may use, e.g. 4G or 512M (default: half of what is available); without --tile, images that do not fit run in sliding windows', memorySize)

@@ -68,7 +68,7 @@ export function trainCommand(takeOver?: TakeOver): Command {
     .option('--crop <size>', 'random training crops N or HxW', size)
     .option('--samples-per-epoch <n>', 'training draws per epoch (default: the training set size); with --crop, random patches of a few large images', int(1))
     .option('--no-augment', 'no augmentation (default: flips, affine, elastic, intensity)')
-    .option('--tta', 'record flip averaging as the model\'s default for predict, eval, serve (plans: on for volumes)')
+    .option('--tta', 'record flip averaging as the model\'s default for predict, eval, serve, the queue and the page')
     .option('--no-tta', 'record one pass as the model\'s default')
     .addOption(new Option('--normalize <kind>', 'input normalisation').argParser(oneOf('none', 'zscore', 'minmax')).default('none'))
     .addOption(new Option('--channels <n>', 'convert images to 1 or 3 channels').argParser(oneOf('1', '3')))

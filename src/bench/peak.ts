@@ -28,18 +28,26 @@ export function parsePeaks(text: string): Peaks {
 export type PeakMeasure = (precision: Precision) => { gflops: number; source: string } | null;
 
 const measured = new Map<Precision, { gflops: number; source: string } | null>();
+function measureOnce(precision: Precision): { gflops: number; source: string } | null {
+  try {
+    const m = measurePeak(precision === 'bf16');
+    return m.gflops > 0 ? { gflops: +m.gflops.toFixed(1), source: `measured: register-only ${m.isa} loop, ${m.threads} threads` } : null;
+  } catch { return null; }  // no native addon: the default
+}
 /** The peak measured on this machine by the native addon (once a process and precision), null without it. */
 export const measureNativePeak: PeakMeasure = (precision) => {
-  if (!measured.has(precision)) {
-    let r: { gflops: number; source: string } | null = null;
-    try {
-      const m = measurePeak(precision === 'bf16');
-      if (m.gflops > 0) r = { gflops: +m.gflops.toFixed(1), source: `measured: register-only ${m.isa} loop, ${m.threads} threads` };
-    } catch { /* no native addon: the default */ }
-    measured.set(precision, r);
-  }
+  if (!measured.has(precision)) measured.set(precision, measureOnce(precision));
   return measured.get(precision)!;
 };
+/** Measures the peak again and keeps the higher of it and the first measurement: a loop that ran while another
+ *  process held a core reads half the machine (a 2-core bench once measured 233 GFLOP/s on a 445-497 host). */
+export function remeasureNativePeak(precision: Precision):
+  { best: { gflops: number; source: string }; measurements: number[] } | null {
+  const first = measureNativePeak(precision), again = measureOnce(precision);
+  const best = first && again ? (again.gflops > first.gflops ? again : first) : first ?? again;
+  measured.set(precision, best);
+  return best && { best, measurements: [first, again].filter((m) => m !== null).map((m) => m!.gflops) };
+}
 
 /** The peak for `precision`: the option's, else the environment's, else `measure`'s (the bench measures the
  *  machine it runs on), else the default; and where it came from. */

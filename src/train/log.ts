@@ -8,6 +8,6 @@ export function writeLogs(dir: string, history: EpochRecord[]): void {
   const enc = new TextEncoder();
   const jsonl = history.map((r) => JSON.stringify(r)).join('\n') + (history.length ? '\n' : '');
   writeFileAtomicSync(join(dir, 'log.jsonl'), enc.encode(jsonl));
-  const rows = [RECORD_FIELDS.join(','), ...history.map((r) => RECORD_FIELDS.map((f) => String(r[f])).join(','))];
+  const rows = [RECORD_FIELDS.join(','), ...history.map((r) => RECORD_FIELDS.map((f) => String(r[f] ?? '')).join(','))];
   writeFileAtomicSync(join(dir, 'log.csv'), enc.encode(rows.join('\n') + '\n'));
 }

@@ -182,9 +182,11 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
     const t0 = Date.now();
     progress.start(epoch, o.epochs, trainLoader.length);
     let lossSum = 0, steps = 0;
+    let dataMs = 0, stepMs = 0, updateMs = 0, waitFrom = performance.now();
     for await (const b of trainLoader.epoch()) {
       const stepNo = steps + 1;
       const ts = performance.now();
+      dataMs += ts - waitFrom;  // the next batch is built while the loop waits here (the step runs on this thread)
       const tp = plans.trainPlan([b.n, b.c, ...spatialOf(b)], [b.n, b.k, ...spatialOf(b)], !!b.ignore);
       applyLr(schedule, opt);
       let outs;
@@ -195,6 +197,8 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
           throw new NonFiniteLossError(`non-finite value at epoch ${epoch}, step ${stepNo} (global step ${globalStep + 1}), first produced by node ${e.node.name} (op ${e.node.op}); the last checkpoint was left as it was`, epoch, stepNo, e.node.name);
         throw e;
       }
+      const tu = performance.now();
+      stepMs += tu - ts;
       const loss = outs[0].data[0];
       if (!Number.isFinite(loss))
         throw new NonFiniteLossError(`non-finite loss (${loss}) at epoch ${epoch}, step ${stepNo} (global step ${globalStep + 1}); rerun with checkFinite to find the node; the last checkpoint was left as it was`, epoch, stepNo);
@@ -207,13 +211,17 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
       steps++;
       lossSum += loss;
       stepTimes.push(performance.now() - ts);
+      updateMs += performance.now() - tu;
       progress.tick(loss);
+      waitFrom = performance.now();
     }
     checkParamsFinite(model, epoch, steps);
     // epochs between validations log NaN (null in log.jsonl) and leave early stopping and the best checkpoint alone
     const validating = epoch % o.validateEvery === 0 || epoch === o.epochs;
+    const tv = performance.now();
     const val: ValMetrics = !validating ? { valLoss: NaN, iou: NaN, dice: NaN, images: 0 }
       : o.validate ? await o.validate({ epoch, model }) : await evaluate(model, valLoaders, plans, backend);
+    const validationMs = performance.now() - tv;
     const value = monitored(o.monitor, val);
     if (validating && o.monitor === 'loss' && !Number.isFinite(value))
       throw new NonFiniteLossError(`non-finite validation loss at epoch ${epoch}; the last checkpoint was left as it was`, epoch, steps);
@@ -222,6 +230,7 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
     const record: EpochRecord = {
       epoch, lr: opt.lr, trainLoss: lossSum / steps, valLoss: val.valLoss, iou: val.iou, dice: val.dice,
       best: improved, seconds: (Date.now() - t0) / 1000, steps,
+      ...secondsOf({ stepSeconds: stepMs, dataSeconds: dataMs, updateSeconds: updateMs, validationSeconds: validationMs }),
     };
     history = [...history, record];
     if (o.fitEpochsToTime) refitEpochs(o, asked, history, started, epoch, trainLoader.length, schedule);
@@ -254,4 +263,9 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
     backend: backend.name, precision: backend.precision,
     bestPath: join(o.outDir, BEST), lastPath: join(o.outDir, LAST),
   };
+}
+
+/** Milliseconds to seconds, rounded to the millisecond. */
+function secondsOf<K extends string>(ms: Record<K, number>): Record<K, number> {
+  return Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, Math.round(v as number) / 1000])) as Record<K, number>;
 }

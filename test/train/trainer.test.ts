@@ -9,6 +9,7 @@ import { train, NonFiniteLossError } from '../../src/train/trainer.js';
 import { ReferenceBackend } from '../../src/engine/backends/reference.js';
 import { loadModel } from '../../src/io/checkpoint.js';
 import { loadLast } from '../../src/train/state.js';
+import type { EpochRecord } from '../../src/train/record.js';
 import { tinyData, tinyModel, tmp } from './helpers.js';
 
 const backend = new ReferenceBackend({ dtype: 'float32' });
@@ -45,7 +46,9 @@ test('resume: 3 epochs straight == 2 epochs, killed, resumed for the 3rd (weight
     const rb = await train(b, data, { ...base, outDir: dir, resume: true });
 
     assert.deepEqual(paramsOf(b), paramsOf(a));
-    assert.deepEqual(rb.history.map(({ seconds: _s, ...h }) => h), ra.history.map(({ seconds: _s, ...h }) => h));
+    // the same epochs but for the times they took
+    const timeless = ({ seconds: _s, stepSeconds: _t, dataSeconds: _d, updateSeconds: _u, validationSeconds: _v, ...h }: EpochRecord) => h;
+    assert.deepEqual(rb.history.map(timeless), ra.history.map(timeless));
     assert.equal(readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n').length, 3);
   }
 });
@@ -124,6 +127,14 @@ test('outputs: best/last checkpoints load as models, logs (JSONL, CSV) and curve
   assert.equal(png.subarray(1, 4).toString(), 'PNG');
   // 19 training samples, batch 4, dropLast false: 5 steps (the last of 3 samples, own plan).
   assert.equal(r.history[0].steps, Math.ceil(tinyData().train.length / 4));
+  // where each epoch's time went: every part measured, together within the epoch's seconds
+  for (const e of r.history) {
+    const parts = [e.stepSeconds, e.dataSeconds, e.updateSeconds, e.validationSeconds];
+    assert.ok(parts.every((v) => typeof v === 'number' && v >= 0), JSON.stringify(e));
+    assert.ok(e.stepSeconds! > 0 && e.validationSeconds! > 0, JSON.stringify(e));
+    assert.ok((parts as number[]).reduce((a, v) => a + v, 0) <= e.seconds + 0.002, JSON.stringify(e));
+  }
+  assert.match(csv[0], /,stepSeconds,dataSeconds,updateSeconds,validationSeconds$/);
 });
 
 test('resume on the native backend: same weights as an uninterrupted run (same thread count)', async (t) => {

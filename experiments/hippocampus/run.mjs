@@ -124,6 +124,8 @@ for (const budget of BUDGETS) {
       epochs: log.length, seconds: log.reduce((t, r) => t + r.seconds, 0), bestEpoch: meta.training?.epoch, bestValDice: meta.training?.value,
       stoppedBy: readCheckpointMeta(last).meta.training?.stoppedBy,
       curve: log.map((r) => ({ epoch: r.epoch, seconds: r.seconds, trainLoss: r.trainLoss, valDice: r.dice })),
+      // where the time went, summed over the epochs that record it (the trainer's step/data/update/validation)
+      split: timeSplit(log),
     },
     postprocess: meta.postprocess ?? [],
     test: { cases: withPost.perClass[classes[0]].cases.length, ...withPost },
@@ -132,4 +134,13 @@ for (const budget of BUDGETS) {
   };
   writeJson(result, out);
   console.log(`hippocampus ${name}: test Dice ${classes.map((c) => `${c} ${withPost.perClass[c].dice.toFixed(4)}`).join(', ')}; mean ${withPost.meanDice.toFixed(4)}`);
+}
+
+/** The epochs' engine, batch-loading, update and validation seconds, summed (epochs that record them). */
+function timeSplit(log) {
+  const rows = log.filter((r) => r.stepSeconds !== undefined);
+  if (!rows.length) return null;
+  const sum = (k) => +rows.reduce((t, r) => t + r[k], 0).toFixed(1);
+  return { epochs: rows.length, seconds: sum('seconds'), step: sum('stepSeconds'), data: sum('dataSeconds'),
+    update: sum('updateSeconds'), validation: sum('validationSeconds') };
 }

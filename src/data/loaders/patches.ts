@@ -40,13 +40,18 @@ export function patchStart(shape: readonly number[], patch: readonly number[], r
  * Index along one axis for a sample at i: mirrored into the box the patch may cover (the volume,
  * or the volume and its padding), then -1 where that lands in the padding.
  */
-function axisIndex(size: number, patch: number): (i: number) => number {
-  if (size >= patch) return (i) => mirror(i, size);
+function axisIndex(size: number, patch: number, i: number): number {
+  if (size >= patch) return mirror(i, size);
   const lo = startRange(size, patch)[0];
-  return (i) => {
-    const j = lo + mirror(i - lo, patch);
-    return j >= 0 && j < size ? j : -1;
-  };
+  const j = lo + mirror(i - lo, patch);
+  return j >= 0 && j < size ? j : -1;
+}
+
+/** axisIndex for every integer from `from` to `to` (a table read per voxel instead of a call): at[i - from]. */
+function axisTable(size: number, patch: number, from: number, to: number): Int32Array {
+  const at = new Int32Array(to - from + 1);
+  for (let i = from; i <= to; i++) at[i - from] = axisIndex(size, patch, i);
+  return at;
 }
 
 export interface Patch {
@@ -59,17 +64,24 @@ export function readPatch(v: LoadedVolume, start: readonly number[], patch: read
   const [D, H, W] = shapeOf(v);
   const [pd, ph, pw] = patch;
   const n = pd * ph * pw;
-  const image = new Float32Array(v.channels * n);
+  const channels = v.channels;
+  const image = new Float32Array(channels * n);
   const labels = v.labels ? new Uint8Array(n) : undefined;
   const vol = D * H * W;
   const m = t.m;
-  const iz = axisIndex(D, pd), iy = axisIndex(H, ph), ix = axisIndex(W, pw);
   // patch centre and volume centre of the patch (half-integers for even sizes)
   const pc = [(pd - 1) / 2, (ph - 1) / 2, (pw - 1) / 2];
   const vc = [start[0] + pc[0], start[1] + pc[1], start[2] + pc[2]];
+  // Per axis, the source coordinates the patch can reach (its corners mapped), one voxel wider for the
+  // interpolation's second neighbour, and their indices in a table.
+  const tables = [D, H, W].map((size, a) => {
+    const reach = pc[0] * Math.abs(m[a * 3]) + pc[1] * Math.abs(m[a * 3 + 1]) + pc[2] * Math.abs(m[a * 3 + 2]);
+    const from = Math.floor(vc[a] - reach) - 1;
+    return { from, at: axisTable(size, patch[a], from, Math.ceil(vc[a] + reach) + 1) };
+  });
+  const [tz, ty, tx] = tables.map((tb) => tb.at);
+  const [fz, fy, fx] = tables.map((tb) => tb.from);
   const s = v.image;
-  /** Voxel (z, y, x) of channel base b, 0 in the padding. */
-  const at = (b: number, z: number, y: number, x: number) => (z < 0 || y < 0 || x < 0 ? 0 : s[b + (z * H + y) * W + x]);
   let o = 0;
   for (let z = 0; z < pd; z++) {
     const dz = z - pc[0];
@@ -80,21 +92,26 @@ export function readPatch(v: LoadedVolume, start: readonly number[], patch: read
         const sz = vc[0] + m[0] * dz + m[1] * dy + m[2] * dx;
         const sy = vc[1] + m[3] * dz + m[4] * dy + m[5] * dx;
         const sx = vc[2] + m[6] * dz + m[7] * dy + m[8] * dx;
-        const nz = iz(Math.round(sz)), ny = iy(Math.round(sy)), nx = ix(Math.round(sx));
+        const nz = tz[Math.round(sz) - fz], ny = ty[Math.round(sy) - fy], nx = tx[Math.round(sx) - fx];
         const pad = nz < 0 || ny < 0 || nx < 0;
         const near = (nz * H + ny) * W + nx;
         if (labels) labels[o] = pad ? 0 : v.labels![near];
         if (t.exact) {
-          if (!pad) for (let c = 0; c < v.channels; c++) image[c * n + o] = s[c * vol + near];
+          if (!pad) for (let c = 0; c < channels; c++) image[c * n + o] = s[c * vol + near];
           continue;
         }
         const z0 = Math.floor(sz), y0 = Math.floor(sy), x0 = Math.floor(sx);
-        const tz = sz - z0, ty = sy - y0, tx = sx - x0;
-        const za = iz(z0), zb = iz(z0 + 1), ya = iy(y0), yb = iy(y0 + 1), xa = ix(x0), xb = ix(x0 + 1);
-        for (let c = 0; c < v.channels; c++) {
+        const wz = sz - z0, wy = sy - y0, wx = sx - x0;
+        const za = tz[z0 - fz], zb = tz[z0 + 1 - fz], ya = ty[y0 - fy], yb = ty[y0 + 1 - fy];
+        const xa = tx[x0 - fx], xb = tx[x0 + 1 - fx];
+        // the 8 neighbours' offsets, -1 in the padding (reads 0)
+        const row = (zz: number, yy: number) => (zz < 0 || yy < 0 ? -1 : (zz * H + yy) * W);
+        const raa = row(za, ya), rab = row(za, yb), rba = row(zb, ya), rbb = row(zb, yb);
+        for (let c = 0; c < channels; c++) {
           const b = c * vol;
-          const l = (zz: number, yy: number) => at(b, zz, yy, xa) * (1 - tx) + at(b, zz, yy, xb) * tx;
-          image[c * n + o] = (l(za, ya) * (1 - ty) + l(za, yb) * ty) * (1 - tz) + (l(zb, ya) * (1 - ty) + l(zb, yb) * ty) * tz;
+          const at = (r: number, xx: number) => (r < 0 || xx < 0 ? 0 : s[b + r + xx]);
+          const l = (r: number) => at(r, xa) * (1 - wx) + at(r, xb) * wx;
+          image[c * n + o] = (l(raa) * (1 - wy) + l(rab) * wy) * (1 - wz) + (l(rba) * (1 - wy) + l(rbb) * wy) * wz;
         }
       }
     }

@@ -1,0 +1,496 @@
+// Winograd F(2x2x2, 3x3x3) for float32 volume convs: forward, data gradient (the same conv with
+// the kernel turned and the channels swapped) and weight gradient. oneDNN 2.6 has 3D Winograd
+// for none of them; its direct kernels run the 3x3x3 convs of a 48^3 UNet++ at ~0.64 of this
+// CPU's FMA peak. F(2,3) along each axis: a 2x2x2 output tile takes 64 multiplications per
+// input-output channel pair instead of 216.
+// 1D: y = A'[(G g) . (B' d)], d: 4 inputs, g: 3 taps, y: 2 outputs, with
+//   B' = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
+//   A' = [1 1 1 0; 0 1 -1 -1].
+// 3D applies each along d, h and w. The output tile at (2i, 2j, 2k) reads the input tile at
+// (2i-1, 2j-1, 2k-1) (zero outside: pad 1). Per block of tiles (V and M stay in L2): the input
+// tiles are transformed, V[p][tile][c]; for each of the 64 positions p, M_p = V_p U_p (a GEMM,
+// output channels in zmm vectors, tiles as rows, V broadcast); then y = A'MA per tile (+ bias,
+// ReLU). The weight gradient is the chain rule through the same algorithm: dU_p = V_p' Z_p with
+// Z = A dy per tile (2x2x2 -> 4x4x4), summed over tiles in per-thread accumulators, then
+// dw = G' dU G. Position index p = (a * 4 + b) * 4 + e (a along d, b along h, e along w).
+#include "winograd3d.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <utility>
+
+#include "simd16.h"
+#include "winograd.h"
+
+namespace un {
+
+#ifdef __AVX512F__
+#define UN_WINOGRAD3D 1
+#endif
+
+static int envMode() {
+  const char *e = std::getenv("UNETPP_WINOGRAD3D");
+  return e && *e ? std::atoi(e) : 1;
+}
+static thread_local int gMode = envMode();
+void setWinograd3dMode(int mode) { gMode = mode; }
+
+bool winograd3dTakes(const ConvGeo &g, bool bf16, Pass pass) {
+#ifdef UN_WINOGRAD3D
+  if (!g.vol || g.deconv || bf16 || !gMode || !winogradEnabled()) return false;
+  if (!g.layout.blockedC(g.c) || !g.layout.blockedC(g.o) || g.kd != 3 || g.kh != 3 || g.kw != 3 || g.stride != 1 ||
+      g.pad != 1)
+    return false;
+  if (gMode == 2) return true;
+  return true;  // the measured rule goes here
+#else
+  return false;
+#endif
+}
+
+// Weight transform: U = G g G' along the three axes (3 taps -> 4 per axis), 16 values of N at a
+// time (the gather below reads them from w's strided layout once).
+void winograd3dWeights(const float *w, int64_t o, int64_t c, bool flip, Winograd3dWeights &out) {
+  const int64_t K = flip ? o : c, N = flip ? c : o;
+  // g[k][n][tap] = w[k * sk + n * sn + tap (turned if flip)]
+  const int64_t sk = flip ? c * 27 : 27, sn = flip ? 27 : c * 27;
+  out.k = K;
+  out.n = N;
+  out.u.resize(64 * K * N);
+  float *u = out.u.data();
+#pragma omp parallel for collapse(2) schedule(static) if (K * N * 27 >= kParMin)
+  for (int64_t k = 0; k < K; k++)
+    for (int64_t nb = 0; nb < N / 16; nb++) {
+      float g[27][16];
+      for (int l = 0; l < 16; l++) {
+        const float *src = w + k * sk + (nb * 16 + l) * sn;
+        for (int t = 0; t < 27; t++) g[t][l] = src[flip ? 26 - t : t];
+      }
+      float a[4][3][3][16], b[4][4][3][16], e[4][4][4][16];
+      auto gRow = [](const float *g0, const float *g1, const float *g2, float *r0, float *r1, float *r2, float *r3) {
+        for (int l = 0; l < 16; l++) {
+          r0[l] = g0[l];
+          r1[l] = 0.5f * (g0[l] + g1[l] + g2[l]);
+          r2[l] = 0.5f * (g0[l] - g1[l] + g2[l]);
+          r3[l] = g2[l];
+        }
+      };
+      for (int j = 0; j < 3; j++)  // along d
+        for (int q = 0; q < 3; q++) gRow(g[j * 3 + q], g[9 + j * 3 + q], g[18 + j * 3 + q], a[0][j][q], a[1][j][q], a[2][j][q], a[3][j][q]);
+      for (int i = 0; i < 4; i++)  // along h
+        for (int q = 0; q < 3; q++) gRow(a[i][0][q], a[i][1][q], a[i][2][q], b[i][0][q], b[i][1][q], b[i][2][q], b[i][3][q]);
+      for (int i = 0; i < 4; i++)  // along w
+        for (int j = 0; j < 4; j++) gRow(b[i][j][0], b[i][j][1], b[i][j][2], e[i][j][0], e[i][j][1], e[i][j][2], e[i][j][3]);
+      for (int p = 0; p < 64; p++) std::copy(e[p / 16][p / 4 % 4][p % 4], e[p / 16][p / 4 % 4][p % 4] + 16, u + (p * K + k) * N + nb * 16);
+    }
+}
+
+#ifdef UN_WINOGRAD3D
+
+namespace {
+
+/** A volume's sizes and its tiles (ceil(side / 2) per axis). */
+struct Vol {
+  int64_t d, h, w, td, th, tw;
+  Vol(int64_t d_, int64_t h_, int64_t w_) : d(d_), h(h_), w(w_), td((d_ + 1) / 2), th((h_ + 1) / 2), tw((w_ + 1) / 2) {}
+  int64_t tiles() const { return td * th * tw; }
+  int64_t voxels() const { return d * h * w; }
+};
+
+// ---- GEMM microkernels ----
+
+/** Forward: m[r][0 .. 16J) = sum over k < 16 kb of v[r][k] u[k][0 .. 16J), r < R. v: tile r's 16
+ *  channels of block cb at v + cb * vb + r * 16; u: rows of uk values; m: rows of mt values. */
+template <int R, int J>
+void gemmFwd(const float *v, int64_t vb, int64_t kb, const float *u, int64_t uk, float *m, int64_t mt) {
+  __m512 acc[R][J];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+    for (int j = 0; j < J; j++) acc[r][j] = _mm512_setzero_ps();
+  for (int64_t cb = 0; cb < kb; cb++, v += vb, u += 16 * uk)
+#pragma GCC unroll 16
+    for (int k = 0; k < 16; k++) {
+      __m512 wk[J];
+#pragma GCC unroll 4
+      for (int j = 0; j < J; j++) wk[j] = _mm512_loadu_ps(u + k * uk + 16 * j);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; r++) {
+        const __m512 b = _mm512_set1_ps(v[r * 16 + k]);
+#pragma GCC unroll 4
+        for (int j = 0; j < J; j++) acc[r][j] = _mm512_fmadd_ps(b, wk[j], acc[r][j]);
+      }
+    }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+    for (int j = 0; j < J; j++) _mm512_storeu_ps(m + r * mt + 16 * j, acc[r][j]);
+}
+
+/** Weight gradient: du[r][0 .. 16J) += sum over t < nt of v[t][r] z[t][0 .. 16J), r < R (rows:
+ *  input channels of one block, v + t * 16 + r; z: rows of zt values; du: rows of dc values). */
+template <int R, int J>
+void gemmWgt(const float *v, const float *z, int64_t zt, int64_t nt, float *du, int64_t dc) {
+  __m512 acc[R][J];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+    for (int j = 0; j < J; j++) acc[r][j] = _mm512_loadu_ps(du + r * dc + 16 * j);
+  for (int64_t t = 0; t < nt; t++, v += 16, z += zt) {
+    __m512 zj[J];
+#pragma GCC unroll 4
+    for (int j = 0; j < J; j++) zj[j] = _mm512_loadu_ps(z + 16 * j);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++) {
+      const __m512 b = _mm512_set1_ps(v[r]);
+#pragma GCC unroll 4
+      for (int j = 0; j < J; j++) acc[r][j] = _mm512_fmadd_ps(b, zj[j], acc[r][j]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+    for (int j = 0; j < J; j++) _mm512_storeu_ps(du + r * dc + 16 * j, acc[r][j]);
+}
+
+/** Rows per microkernel call for J vectors of 16 output channels: R x J accumulators and J
+ *  weights (forward) or J gradient vectors (weight gradient) within the 32 zmm registers. */
+constexpr int kRowsFwd[5] = {0, 16, 14, 9, 7};
+constexpr int kRowsWgt[5] = {0, 16, 12, 8, 6};
+
+using FwdFn = void (*)(const float *, int64_t, int64_t, const float *, int64_t, float *, int64_t);
+using WgtFn = void (*)(const float *, const float *, int64_t, int64_t, float *, int64_t);
+template <int J, int... I>
+constexpr std::array<FwdFn, sizeof...(I)> fwdTable(std::integer_sequence<int, I...>) {
+  return {gemmFwd<I + 1, J>...};
+}
+template <int J, int... I>
+constexpr std::array<WgtFn, sizeof...(I)> wgtTable(std::integer_sequence<int, I...>) {
+  return {gemmWgt<I + 1, J>...};
+}
+constexpr auto kFwd1 = fwdTable<1>(std::make_integer_sequence<int, kRowsFwd[1]>{});
+constexpr auto kFwd2 = fwdTable<2>(std::make_integer_sequence<int, kRowsFwd[2]>{});
+constexpr auto kFwd3 = fwdTable<3>(std::make_integer_sequence<int, kRowsFwd[3]>{});
+constexpr auto kFwd4 = fwdTable<4>(std::make_integer_sequence<int, kRowsFwd[4]>{});
+constexpr auto kWgt1 = wgtTable<1>(std::make_integer_sequence<int, kRowsWgt[1]>{});
+constexpr auto kWgt2 = wgtTable<2>(std::make_integer_sequence<int, kRowsWgt[2]>{});
+constexpr auto kWgt3 = wgtTable<3>(std::make_integer_sequence<int, kRowsWgt[3]>{});
+constexpr auto kWgt4 = wgtTable<4>(std::make_integer_sequence<int, kRowsWgt[4]>{});
+FwdFn fwdFn(int64_t r, int j) {
+  return j == 1 ? kFwd1[r - 1] : j == 2 ? kFwd2[r - 1] : j == 3 ? kFwd3[r - 1] : kFwd4[r - 1];
+}
+WgtFn wgtFn(int64_t r, int j) {
+  return j == 1 ? kWgt1[r - 1] : j == 2 ? kWgt2[r - 1] : j == 3 ? kWgt3[r - 1] : kWgt4[r - 1];
+}
+
+/** n items cut into `parts` ranges as even as possible: range i is [start(i), start(i + 1)). */
+struct Split {
+  int64_t n, parts;
+  Split(int64_t n_, int64_t most) : n(n_), parts((n_ + most - 1) / most) {}
+  int64_t start(int64_t i) const { return n * i / parts; }
+  int64_t size(int64_t i) const { return start(i + 1) - start(i); }
+};
+
+// ---- transforms ----
+
+/** Tile t's coordinates (i along d, j along h, k along w). */
+struct TileAt {
+  int64_t i, j, k;
+  TileAt(const Vol &g, int64_t t) : i(t / g.tw / g.th), j(t / g.tw % g.th), k(t % g.tw) {}
+};
+
+/** V[p][cb][t][16] = B'dB along the three axes for the 4x4x4 input tiles d of tiles t0 .. t0 + nt
+ *  of one volume x of c channels (nCdhw16c; zero outside); ps: values between positions, cs:
+ *  between channel blocks. A tile row at a time along w: B' along d and h is applied once per
+ *  input column and shared by the two tiles that overlap there. */
+void inputTransform(const float *x, int64_t c, const Vol &g, int64_t t0, int64_t nt, float *v, int64_t ps, int64_t cs) {
+  const __m512 zero = _mm512_setzero_ps();
+  const int64_t row = g.w * 16, plane = g.h * row, vol = g.d * plane;
+  for (int64_t t = 0; t < nt;) {
+    const TileAt at(g, t0 + t);
+    const int64_t run = std::min(g.tw - at.k, nt - t);
+    for (int64_t cb = 0; cb < c / 16; cb++) {
+      const float *rows[16];  // the tiles' input rows (a along d, b along h), null outside
+      for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++) {
+          const int64_t z = 2 * at.i - 1 + a, y = 2 * at.j - 1 + b;
+          rows[a * 4 + b] = z >= 0 && z < g.d && y >= 0 && y < g.h ? x + cb * vol + z * plane + y * row : nullptr;
+        }
+      __m512 col[4][16];  // B' along d and h of input columns, a ring indexed by column & 3
+      auto column = [&](int64_t cc, __m512 *e) {
+        __m512 q[16], r[16];
+        const bool in = cc >= 0 && cc < g.w;
+        for (int i = 0; i < 16; i++) q[i] = in && rows[i] ? _mm512_loadu_ps(rows[i] + cc * 16) : zero;
+        for (int b = 0; b < 4; b++) {  // along d
+          r[0 + b] = _mm512_sub_ps(q[0 + b], q[8 + b]);
+          r[4 + b] = _mm512_add_ps(q[4 + b], q[8 + b]);
+          r[8 + b] = _mm512_sub_ps(q[8 + b], q[4 + b]);
+          r[12 + b] = _mm512_sub_ps(q[4 + b], q[12 + b]);
+        }
+        for (int a = 0; a < 16; a += 4) {  // along h
+          e[a + 0] = _mm512_sub_ps(r[a + 0], r[a + 2]);
+          e[a + 1] = _mm512_add_ps(r[a + 1], r[a + 2]);
+          e[a + 2] = _mm512_sub_ps(r[a + 2], r[a + 1]);
+          e[a + 3] = _mm512_sub_ps(r[a + 1], r[a + 3]);
+        }
+      };
+      column(2 * at.k - 1, col[(2 * at.k - 1) & 3]);
+      column(2 * at.k, col[(2 * at.k) & 3]);
+      for (int64_t s = 0; s < run; s++) {
+        const int64_t tk = at.k + s;
+        column(2 * tk + 1, col[(2 * tk + 1) & 3]);
+        column(2 * tk + 2, col[(2 * tk + 2) & 3]);
+        const __m512 *c0 = col[(2 * tk - 1) & 3], *c1 = col[(2 * tk) & 3], *c2 = col[(2 * tk + 1) & 3],
+                     *c3 = col[(2 * tk + 2) & 3];
+        float *out = v + cb * cs + (t + s) * 16;
+        for (int q = 0; q < 16; q++) {  // along w
+          _mm512_storeu_ps(out + (q * 4 + 0) * ps, _mm512_sub_ps(c0[q], c2[q]));
+          _mm512_storeu_ps(out + (q * 4 + 1) * ps, _mm512_add_ps(c1[q], c2[q]));
+          _mm512_storeu_ps(out + (q * 4 + 2) * ps, _mm512_sub_ps(c2[q], c1[q]));
+          _mm512_storeu_ps(out + (q * 4 + 3) * ps, _mm512_sub_ps(c1[q], c3[q]));
+        }
+      }
+    }
+    t += run;
+  }
+}
+
+/** The 2x2x2 outputs of tiles t0 .. t0 + nt = A'MA along the three axes (+ bias, ReLU) from
+ *  M[p][t][o] (ps values between positions) into y (o channels, nCdhw16c); outputs past an odd
+ *  side's end are not written. */
+void outputTransform(const float *m, int64_t o, const Vol &g, int64_t t0, int64_t nt, int64_t ps, const float *bias,
+                     bool relu, float *y) {
+  const __m512 zero = _mm512_setzero_ps();
+  const int64_t row = g.w * 16, plane = g.h * row, vol = g.d * plane;
+  for (int64_t t = 0; t < nt; t++) {
+    const TileAt at(g, t0 + t);
+    const int nd = std::min<int64_t>(2, g.d - 2 * at.i), nh = std::min<int64_t>(2, g.h - 2 * at.j),
+              nw = std::min<int64_t>(2, g.w - 2 * at.k);
+    for (int64_t ob = 0; ob < o / 16; ob++) {
+      const float *mp = m + t * o + ob * 16;
+      __m512 s[4][4][2];  // A' along w
+      for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++) {
+          const float *q = mp + (a * 16 + b * 4) * ps;
+          const __m512 m0 = _mm512_loadu_ps(q), m1 = _mm512_loadu_ps(q + ps), m2 = _mm512_loadu_ps(q + 2 * ps),
+                       m3 = _mm512_loadu_ps(q + 3 * ps);
+          s[a][b][0] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+          s[a][b][1] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+        }
+      __m512 r[4][2][2];  // along h
+      for (int a = 0; a < 4; a++)
+        for (int e = 0; e < 2; e++) {
+          r[a][0][e] = _mm512_add_ps(_mm512_add_ps(s[a][0][e], s[a][1][e]), s[a][2][e]);
+          r[a][1][e] = _mm512_sub_ps(_mm512_sub_ps(s[a][1][e], s[a][2][e]), s[a][3][e]);
+        }
+      const __m512 bv = bias ? _mm512_loadu_ps(bias + ob * 16) : zero;
+      float *out = y + ob * vol + 2 * at.i * plane + 2 * at.j * row + 2 * at.k * 16;
+      for (int i = 0; i < nd; i++)  // along d
+        for (int j = 0; j < nh; j++)
+          for (int l = 0; l < nw; l++) {
+            __m512 val = i == 0 ? _mm512_add_ps(_mm512_add_ps(r[0][j][l], r[1][j][l]), r[2][j][l])
+                                : _mm512_sub_ps(_mm512_sub_ps(r[1][j][l], r[2][j][l]), r[3][j][l]);
+            val = _mm512_add_ps(val, bv);
+            // max(0, NaN) is NaN: a NaN still reaches the caller (the masked form: GCC 12 warns on the plain one)
+            if (relu) val = _mm512_mask_max_ps(val, 0xffff, zero, val);
+            _mm512_storeu_ps(out + i * plane + j * row + l * 16, val);
+          }
+    }
+  }
+}
+
+/** Z[p][t][o] = A dy A along the three axes (A = A'': 2 -> 4 per axis) for the 2x2x2 dy tiles of
+ *  tiles t0 .. t0 + nt (zero past an odd side's end; ps values between positions); sums[o] +=
+ *  those dy values, if sums is not null (each dy value is in one tile: the bias gradient). */
+void gradTransform(const float *dy, int64_t o, const Vol &g, int64_t t0, int64_t nt, float *z, int64_t ps, float *sums) {
+  const __m512 zero = _mm512_setzero_ps();
+  const int64_t row = g.w * 16, plane = g.h * row, vol = g.d * plane;
+  // A applied to (y0, y1): (y0, y0 + y1, y0 - y1, -y1)
+  auto lift = [&](__m512 y0, __m512 y1, __m512 *out, int stride) {
+    out[0] = y0;
+    out[stride] = _mm512_add_ps(y0, y1);
+    out[2 * stride] = _mm512_sub_ps(y0, y1);
+    out[3 * stride] = _mm512_sub_ps(zero, y1);
+  };
+  for (int64_t t = 0; t < nt; t++) {
+    const TileAt at(g, t0 + t);
+    const int nd = std::min<int64_t>(2, g.d - 2 * at.i), nh = std::min<int64_t>(2, g.h - 2 * at.j),
+              nw = std::min<int64_t>(2, g.w - 2 * at.k);
+    for (int64_t ob = 0; ob < o / 16; ob++) {
+      const float *in = dy + ob * vol + 2 * at.i * plane + 2 * at.j * row + 2 * at.k * 16;
+      __m512 q[2][2][2];
+      for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+          for (int l = 0; l < 2; l++)
+            q[i][j][l] = i < nd && j < nh && l < nw ? _mm512_loadu_ps(in + i * plane + j * row + l * 16) : zero;
+      if (sums) {
+        __m512 s = zero;
+        for (int i = 0; i < 8; i++) s = _mm512_add_ps(s, (&q[0][0][0])[i]);
+        _mm512_storeu_ps(sums + ob * 16, _mm512_add_ps(_mm512_loadu_ps(sums + ob * 16), s));
+      }
+      __m512 a[2][2][4], b[2][4][4], e[64];
+      for (int i = 0; i < 2; i++)  // along w
+        for (int j = 0; j < 2; j++) lift(q[i][j][0], q[i][j][1], a[i][j], 1);
+      for (int i = 0; i < 2; i++)  // along h
+        for (int l = 0; l < 4; l++) lift(a[i][0][l], a[i][1][l], &b[i][0][l], 4);
+      const __m512 *b0 = &b[0][0][0], *b1 = &b[1][0][0];
+      for (int k = 0; k < 16; k++) lift(b0[k], b1[k], e + k, 16);  // along d
+      float *out = z + t * o + ob * 16;
+      for (int p = 0; p < 64; p++) _mm512_storeu_ps(out + p * ps, e[p]);
+    }
+  }
+}
+
+/** Tiles per block: the block's V and M (or Z) take `perTile` bytes a tile and should stay in
+ *  L2 (1 MB a core here) with room for U's rows streaming through; a multiple of `rows`. */
+int64_t blockTiles(int64_t perTile, int64_t tiles, int64_t rows, int64_t budget) {
+  int64_t tb = budget / perTile;
+  tb = tb > rows ? tb / rows * rows : rows;
+  return std::min(tb, tiles);
+}
+
+int64_t envBytes(const char *name, int64_t fallback) {
+  const char *e = std::getenv(name);
+  return e && *e ? std::atoll(e) << 10 : fallback;
+}
+const int64_t kFwdBudget = envBytes("UNETPP_WINO3D_FWD_KB", 512 << 10);
+const int64_t kWgtBudget = envBytes("UNETPP_WINO3D_WGT_KB", 512 << 10);
+
+}  // namespace
+
+void winograd3dConv(const float *x, int64_t xs, float *y, int64_t ys, int64_t n, int64_t d, int64_t h, int64_t w,
+                    const Winograd3dWeights &u, const float *bias, bool relu) {
+  const Vol g(d, h, w);
+  const int64_t c = u.k, o = u.n, tiles = g.tiles();
+  if (!xs) xs = c * g.voxels();
+  if (!ys) ys = o * g.voxels();
+  const Split groups(o / 16, 4);  // output-channel vectors per microkernel call
+  const int64_t tb = blockTiles(256 * (c + o), tiles, kRowsFwd[groups.size(0)], kFwdBudget);
+  const int64_t blocks = (tiles + tb - 1) / tb;
+  // Position strides skewed by a cache line: a multiple of 4 KB would put a tile's 64 positions
+  // in the same L1 sets.
+  const int64_t vps = tb * c + 16, mps = tb * o + 16;
+  const size_t vBytes = (size_t)64 * vps * 4, perThread = (vBytes + (size_t)64 * mps * 4 + 4095) / 4096 * 4096;
+  const int nThreads = threads();
+  char *bufs = static_cast<char *>(scratch(kTmp0, perThread * nThreads));
+#pragma omp parallel for num_threads(nThreads) schedule(static) if (n * blocks > 1)
+  for (int64_t item = 0; item < n * blocks; item++) {
+    const int64_t img = item / blocks, t0 = (item % blocks) * tb, nt = std::min(tb, tiles - t0);
+    float *v = reinterpret_cast<float *>(bufs + perThread * omp_get_thread_num());
+    float *m = v + vBytes / 4;
+    inputTransform(x + img * xs, c, g, t0, nt, v, vps, tb * 16);
+    for (int p = 0; p < 64; p++)
+      for (int64_t gi = 0; gi < groups.parts; gi++) {
+        const int64_t ob = groups.start(gi);
+        const int j = (int)groups.size(gi), rows = kRowsFwd[j];
+        const float *up = u.u.data() + p * c * o + ob * 16;
+        for (int64_t r = 0; r < nt; r += rows) {
+          const int64_t rn = std::min<int64_t>(rows, nt - r);
+          fwdFn(rn, j)(v + p * vps + r * 16, tb * 16, c / 16, up, o, m + p * mps + r * o + ob * 16, o);
+        }
+      }
+    outputTransform(m, o, g, t0, nt, mps, bias, relu, y + img * ys);
+  }
+}
+
+void winograd3dWeightGrad(const float *x, const float *dy, int64_t n, int64_t c, int64_t o, int64_t d, int64_t h,
+                          int64_t w, float *dw, float *db) {
+  const Vol g(d, h, w);
+  const int64_t tiles = g.tiles(), xs = c * g.voxels(), ys = o * g.voxels();
+  const Split groups(o / 16, 4);
+  const int64_t tb = blockTiles(256 * (c + o), tiles, 16, kWgtBudget);
+  const int64_t blocks = (tiles + tb - 1) / tb;
+  const int64_t vps = tb * c + 16, zps = tb * o + 16, uSize = 64 * c * o;
+  const size_t vBytes = (size_t)64 * vps * 4, zBytes = (size_t)64 * zps * 4;
+  const size_t perThread = (vBytes + zBytes + (size_t)o * 4 + 4095) / 4096 * 4096;
+  const int nThreads = threads();
+  char *bufs = static_cast<char *>(scratch(kTmp0, perThread * nThreads));
+  // per-thread sums of dU (then added in thread order: results do not depend on timing)
+  float *dus = static_cast<float *>(scratch(kTmp1, (size_t)uSize * nThreads * 4));
+  std::vector<double> dbs(db ? nThreads * o : 0, 0.0);
+#pragma omp parallel num_threads(nThreads)
+  {
+    const int th = omp_get_thread_num();
+    float *du = dus + th * uSize;
+    std::fill(du, du + uSize, 0.f);
+    float *v = reinterpret_cast<float *>(bufs + perThread * th);
+    float *z = v + vBytes / 4, *sums = z + zBytes / 4;
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < n * blocks; item++) {
+      const int64_t img = item / blocks, t0 = (item % blocks) * tb, nt = std::min(tb, tiles - t0);
+      inputTransform(x + img * xs, c, g, t0, nt, v, vps, tb * 16);
+      if (db) std::fill(sums, sums + o, 0.f);
+      gradTransform(dy + img * ys, o, g, t0, nt, z, zps, db ? sums : nullptr);
+      if (db)
+        for (int64_t k = 0; k < o; k++) dbs[th * o + k] += sums[k];
+      for (int p = 0; p < 64; p++)
+        for (int64_t cb = 0; cb < c / 16; cb++)
+          for (int64_t gi = 0; gi < groups.parts; gi++) {
+            const int64_t ob = groups.start(gi);
+            const int j = (int)groups.size(gi);
+            const Split rows(16, kRowsWgt[j]);
+            for (int64_t ri = 0; ri < rows.parts; ri++) {
+              const int64_t r = rows.start(ri);
+              wgtFn(rows.size(ri), j)(v + p * vps + cb * tb * 16 + r, z + p * zps + ob * 16, o, nt,
+                                      du + (p * c + cb * 16 + r) * o + ob * 16, o);
+            }
+          }
+    }
+  }
+  // dw = G' dU G along the three axes (4 -> 3 taps per axis), 16 output channels at a time
+  const int64_t nv = o / 16;
+#pragma omp parallel for num_threads(nThreads) schedule(static) if (c * o * 64 >= kParMin)
+  for (int64_t item = 0; item < c * nv; item++) {
+    const int64_t ci = item / nv, ob = item % nv;
+    __m512 e[64];
+    for (int p = 0; p < 64; p++) {
+      const float *src = dus + (p * c + ci) * o + ob * 16;
+      __m512 s = _mm512_loadu_ps(src);
+      for (int t = 1; t < nThreads; t++) s = _mm512_add_ps(s, _mm512_loadu_ps(src + t * uSize));
+      e[p] = s;
+    }
+    const __m512 half = _mm512_set1_ps(0.5f);
+    // G' on (u0, u1, u2, u3): (u0 + (u1 + u2) / 2, (u1 - u2) / 2, (u1 + u2) / 2 + u3)
+    auto drop = [&](const __m512 *in, int is, __m512 *out, int os) {
+      const __m512 s = _mm512_mul_ps(half, _mm512_add_ps(in[is], in[2 * is]));
+      out[0] = _mm512_add_ps(in[0], s);
+      out[os] = _mm512_mul_ps(half, _mm512_sub_ps(in[is], in[2 * is]));
+      out[2 * os] = _mm512_add_ps(s, in[3 * is]);
+    };
+    __m512 a[4][4][3], b[4][3][3], k27[27];
+    for (int i = 0; i < 16; i++) drop(e + i * 4, 1, &a[i / 4][i % 4][0], 1);  // along w
+    for (int i = 0; i < 4; i++)                                               // along h
+      for (int l = 0; l < 3; l++) drop(&a[i][0][l], 3, &b[i][0][l], 3);
+    for (int i = 0; i < 9; i++) drop(&b[0][0][0] + i, 9, k27 + i, 9);  // along d
+    alignas(64) float vals[27][16];
+    for (int t = 0; t < 27; t++) _mm512_store_ps(vals[t], k27[t]);
+    for (int l = 0; l < 16; l++) {
+      float *dst = dw + ((ob * 16 + l) * c + ci) * 27;
+      for (int t = 0; t < 27; t++) dst[t] = vals[t][l];
+    }
+  }
+  if (db)
+    for (int64_t k = 0; k < o; k++) {
+      double s = 0;
+      for (int t = 0; t < nThreads; t++) s += dbs[t * o + k];
+      db[k] = (float)s;
+    }
+}
+
+#else
+
+void winograd3dConv(const float *, int64_t, float *, int64_t, int64_t, int64_t, int64_t, int64_t,
+                    const Winograd3dWeights &, const float *, bool) {
+  throw OpError("winograd3d: this build has no AVX-512");
+}
+void winograd3dWeightGrad(const float *, const float *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float *,
+                          float *) {
+  throw OpError("winograd3d: this build has no AVX-512");
+}
+
+#endif
+
+}  // namespace un

@@ -7,12 +7,13 @@
 //   B' = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
 //   A' = [1 1 1 0; 0 1 -1 -1].
 // 3D applies each along d, h and w. The output tile at (2i, 2j, 2k) reads the input tile at
-// (2i-1, 2j-1, 2k-1) (zero outside: pad 1). Per block of tiles (V and M stay in L2): the input
-// tiles are transformed, V[p][tile][c]; for each of the 64 positions p, M_p = V_p U_p (a GEMM,
-// output channels in zmm vectors, tiles as rows, V broadcast); then y = A'MA per tile (+ bias,
-// ReLU). The weight gradient is the chain rule through the same algorithm: dU_p = V_p' Z_p with
-// Z = A dy per tile (2x2x2 -> 4x4x4), summed over tiles in per-thread accumulators, then
-// dw = G' dU G. Position index p = (a * 4 + b) * 4 + e (a along d, b along h, e along w).
+// (2i-1, 2j-1, 2k-1) (zero outside: pad 1). Per block of tiles (sized to stay in L2; never a
+// whole layer's transformed input, which at 16 channels would make this memory-bound): the input
+// tiles are transformed into V; for each of the 64 positions p, M_p = V_p U_p (a GEMM: output
+// channels in zmm vectors, tiles as rows, V broadcast); then y = A'MA per tile (+ bias, ReLU).
+// The weight gradient is the chain rule through the same algorithm: dU_p = V_p' Z_p with Z = A dy
+// per tile (2x2x2 -> 4x4x4), summed over tiles in per-thread accumulators, then dw = G' dU G.
+// Position index p = (a * 4 + b) * 4 + e (a along d, b along h, e along w).
 #include "winograd3d.h"
 
 #include <omp.h>
@@ -45,14 +46,48 @@ bool winograd3dTakes(const ConvGeo &g, bool bf16, Pass pass) {
       g.pad != 1)
     return false;
   if (gMode == 2) return true;
-  return true;  // the measured rule goes here
+  const int64_t td = (g.d + 1) / 2, th = (g.h + 1) / 2, tw = (g.w + 1) / 2;
+  const double waste = 8.0 * td * th * tw / (g.d * g.h * g.w);
+  return g.n * td * th * tw >= 100 && waste <= 1.4;  // preliminary
 #else
   return false;
 #endif
 }
 
+namespace {
+
+/** n items cut into parts of at most `most`, as even as possible: part i is [start(i), start(i + 1)). */
+struct Split {
+  int64_t n, parts;
+  Split(int64_t n_, int64_t most) : n(n_), parts((n_ + most - 1) / most) {}
+  int64_t start(int64_t i) const { return n * i / parts; }
+  int64_t size(int64_t i) const { return start(i + 1) - start(i); }
+};
+
+/** Output channels (N, a multiple of 16) as the GEMMs take them: N / 16 vectors in groups of
+ *  J <= 4 (one microkernel call each). */
+inline Split vectorGroups(int64_t n) { return Split(n / 16, 4); }
+
+/** A K x N matrix (U, dU) in groups of output vectors (vectorGroups), each group a [K][16 J]
+ *  block: a microkernel's rows are a constant stride apart (immediate offsets). Value (k, vector
+ *  nv, lane l) at base[nv] + k * stride[nv] + l. */
+struct Packed {
+  Split groups;
+  std::vector<int64_t> base, stride;
+  Packed(int64_t k, int64_t n) : groups(vectorGroups(n)) {
+    for (int64_t gi = 0; gi < groups.parts; gi++)
+      for (int64_t nv = groups.start(gi); nv < groups.start(gi + 1); nv++) {
+        base.push_back(k * 16 * groups.start(gi) + (nv - groups.start(gi)) * 16);
+        stride.push_back(16 * groups.size(gi));
+      }
+  }
+  int64_t group(int64_t gi) const { return base[groups.start(gi)]; }
+};
+
+}  // namespace
+
 // Weight transform: U = G g G' along the three axes (3 taps -> 4 per axis), 16 values of N at a
-// time (the gather below reads them from w's strided layout once).
+// time (gathered from w's strided layout first).
 void winograd3dWeights(const float *w, int64_t o, int64_t c, bool flip, Winograd3dWeights &out) {
   const int64_t K = flip ? o : c, N = flip ? c : o;
   // g[k][n][tap] = w[k * sk + n * sn + tap (turned if flip)]
@@ -61,6 +96,7 @@ void winograd3dWeights(const float *w, int64_t o, int64_t c, bool flip, Winograd
   out.n = N;
   out.u.resize(64 * K * N);
   float *u = out.u.data();
+  const Packed pk(K, N);
 #pragma omp parallel for collapse(2) schedule(static) if (K * N * 27 >= kParMin)
   for (int64_t k = 0; k < K; k++)
     for (int64_t nb = 0; nb < N / 16; nb++) {
@@ -79,12 +115,14 @@ void winograd3dWeights(const float *w, int64_t o, int64_t c, bool flip, Winograd
         }
       };
       for (int j = 0; j < 3; j++)  // along d
-        for (int q = 0; q < 3; q++) gRow(g[j * 3 + q], g[9 + j * 3 + q], g[18 + j * 3 + q], a[0][j][q], a[1][j][q], a[2][j][q], a[3][j][q]);
+        for (int q = 0; q < 3; q++)
+          gRow(g[j * 3 + q], g[9 + j * 3 + q], g[18 + j * 3 + q], a[0][j][q], a[1][j][q], a[2][j][q], a[3][j][q]);
       for (int i = 0; i < 4; i++)  // along h
         for (int q = 0; q < 3; q++) gRow(a[i][0][q], a[i][1][q], a[i][2][q], b[i][0][q], b[i][1][q], b[i][2][q], b[i][3][q]);
       for (int i = 0; i < 4; i++)  // along w
         for (int j = 0; j < 4; j++) gRow(b[i][j][0], b[i][j][1], b[i][j][2], e[i][j][0], e[i][j][1], e[i][j][2], e[i][j][3]);
-      for (int p = 0; p < 64; p++) std::copy(e[p / 16][p / 4 % 4][p % 4], e[p / 16][p / 4 % 4][p % 4] + 16, u + (p * K + k) * N + nb * 16);
+      float *dst = u + pk.base[nb] + k * pk.stride[nb];
+      for (int p = 0; p < 64; p++) std::copy(e[p / 16][p / 4 % 4][p % 4], e[p / 16][p / 4 % 4][p % 4] + 16, dst + p * K * N);
     }
 }
 
@@ -100,60 +138,95 @@ struct Vol {
   int64_t voxels() const { return d * h * w; }
 };
 
+// ---- the block's transformed tiles ----
+// V (inputs) and M, Z (outputs) keep a tile's 64 positions of 16 channels together: the
+// transforms write and read 4 KB runs, and the GEMMs' rows (tiles) are a constant stride apart.
+// V: [channel block][tile][p][16], tiles kVT values apart (a cache line of padding: rows 4 KB
+// apart would share L1 sets). M, Z: per group of J output vectors, [tile][vector][p][16], tiles
+// tileStride(J) apart.
+constexpr int64_t kVT = 64 * 16 + 16;
+constexpr int64_t tileStride(int j) { return j * 1024 + 16; }
+
+/** Where M's (or Z's) vectors lie for blocks of tb tiles: vector nv of tile t at base[nv] + t * stride[nv]. */
+struct TileMajor {
+  Split groups;
+  std::vector<int64_t> base, stride;
+  int64_t size = 0;  // values a block
+  TileMajor(int64_t tb, int64_t n) : groups(vectorGroups(n)) {
+    for (int64_t gi = 0; gi < groups.parts; gi++) {
+      const int j = (int)groups.size(gi);
+      for (int jj = 0; jj < j; jj++) {
+        base.push_back(size + jj * 1024);
+        stride.push_back(tileStride(j));
+      }
+      size += tb * tileStride(j);
+    }
+  }
+  int64_t group(int64_t gi) const { return base[groups.start(gi)]; }
+};
+
 // ---- GEMM microkernels ----
 
-/** Forward: m[r][0 .. 16J) = sum over k < 16 kb of v[r][k] u[k][0 .. 16J), r < R. v: tile r's 16
- *  channels of block cb at v + cb * vb + r * 16; u: rows of uk values; m: rows of mt values. */
+
+/** Forward, for position p of `groups` groups of R tiles: m[r][j][p] = sum over k < 16 kb of
+ *  v[r][k] u[k][j], j < J vectors of 16. v: V at (block 0, tile 0, p), channel blocks vb apart;
+ *  u: U_p's group, rows of 16 J; m: M at (tile 0, vector 0, p). The next group's rows of V are
+ *  prefetched (L2 -> L1). */
 template <int R, int J>
-void gemmFwd(const float *v, int64_t vb, int64_t kb, const float *u, int64_t uk, float *m, int64_t mt) {
-  __m512 acc[R][J];
+void gemmFwd(const float *v, int64_t vb, int64_t kb, const float *u, float *m, int64_t groups) {
+  for (int64_t gr = 0; gr < groups; gr++, v += R * kVT, m += R * tileStride(J)) {
+    __m512 acc[R][J];
 #pragma GCC unroll 16
-  for (int r = 0; r < R; r++)
+    for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-    for (int j = 0; j < J; j++) acc[r][j] = _mm512_setzero_ps();
-  for (int64_t cb = 0; cb < kb; cb++, v += vb, u += 16 * uk)
+      for (int j = 0; j < J; j++) acc[r][j] = _mm512_setzero_ps();
+    const float *vc = v, *uc = u;
+    for (int64_t cb = 0; cb < kb; cb++, vc += vb, uc += 256 * J)
 #pragma GCC unroll 16
-    for (int k = 0; k < 16; k++) {
-      __m512 wk[J];
+      for (int k = 0; k < 16; k++) {
+        if (k < R) _mm_prefetch(reinterpret_cast<const char *>(vc + (R + k) * kVT), _MM_HINT_T0);
+        __m512 wk[J];
 #pragma GCC unroll 4
-      for (int j = 0; j < J; j++) wk[j] = _mm512_loadu_ps(u + k * uk + 16 * j);
+        for (int j = 0; j < J; j++) wk[j] = _mm512_loadu_ps(uc + (k * J + j) * 16);
 #pragma GCC unroll 16
-      for (int r = 0; r < R; r++) {
-        const __m512 b = _mm512_set1_ps(v[r * 16 + k]);
+        for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-        for (int j = 0; j < J; j++) acc[r][j] = _mm512_fmadd_ps(b, wk[j], acc[r][j]);
+          for (int j = 0; j < J; j++) acc[r][j] = _mm512_fmadd_ps(_mm512_set1_ps(vc[r * kVT + k]), wk[j], acc[r][j]);
       }
-    }
 #pragma GCC unroll 16
-  for (int r = 0; r < R; r++)
+    for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-    for (int j = 0; j < J; j++) _mm512_storeu_ps(m + r * mt + 16 * j, acc[r][j]);
+      for (int j = 0; j < J; j++) _mm512_storeu_ps(m + r * tileStride(J) + j * 1024, acc[r][j]);
+  }
 }
 
-/** Weight gradient: du[r][0 .. 16J) += sum over t < nt of v[t][r] z[t][0 .. 16J), r < R (rows:
- *  input channels of one block, v + t * 16 + r; z: rows of zt values; du: rows of dc values). */
+/** Weight gradient, for position p: du[r][j] += sum over t < nt of v[t][r] z[t][j], r < R input
+ *  channels of one block, j < J vectors of 16 output channels. v: V at (block, tile 0, p, first
+ *  channel); z: Z at (tile 0, group's vector 0, p); du: dU_p's group at row r0, rows of 16 J. */
 template <int R, int J>
-void gemmWgt(const float *v, const float *z, int64_t zt, int64_t nt, float *du, int64_t dc) {
+void gemmWgt(const float *v, const float *z, int64_t nt, float *du) {
   __m512 acc[R][J];
 #pragma GCC unroll 16
   for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-    for (int j = 0; j < J; j++) acc[r][j] = _mm512_loadu_ps(du + r * dc + 16 * j);
-  for (int64_t t = 0; t < nt; t++, v += 16, z += zt) {
+    for (int j = 0; j < J; j++) acc[r][j] = _mm512_loadu_ps(du + (r * J + j) * 16);
+  for (int64_t t = 0; t < nt; t++, v += kVT, z += tileStride(J)) {
+    _mm_prefetch(reinterpret_cast<const char *>(v + 4 * kVT), _MM_HINT_T0);
     __m512 zj[J];
 #pragma GCC unroll 4
-    for (int j = 0; j < J; j++) zj[j] = _mm512_loadu_ps(z + 16 * j);
-#pragma GCC unroll 16
-    for (int r = 0; r < R; r++) {
-      const __m512 b = _mm512_set1_ps(v[r]);
-#pragma GCC unroll 4
-      for (int j = 0; j < J; j++) acc[r][j] = _mm512_fmadd_ps(b, zj[j], acc[r][j]);
+    for (int j = 0; j < J; j++) {
+      _mm_prefetch(reinterpret_cast<const char *>(z + 4 * tileStride(J) + j * 1024), _MM_HINT_T0);
+      zj[j] = _mm512_loadu_ps(z + j * 1024);
     }
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+      for (int j = 0; j < J; j++) acc[r][j] = _mm512_fmadd_ps(_mm512_set1_ps(v[r]), zj[j], acc[r][j]);
   }
 #pragma GCC unroll 16
   for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-    for (int j = 0; j < J; j++) _mm512_storeu_ps(du + r * dc + 16 * j, acc[r][j]);
+    for (int j = 0; j < J; j++) _mm512_storeu_ps(du + (r * J + j) * 16, acc[r][j]);
 }
 
 /** Rows per microkernel call for J vectors of 16 output channels: R x J accumulators and J
@@ -161,8 +234,8 @@ void gemmWgt(const float *v, const float *z, int64_t zt, int64_t nt, float *du, 
 constexpr int kRowsFwd[5] = {0, 16, 14, 9, 7};
 constexpr int kRowsWgt[5] = {0, 16, 12, 8, 6};
 
-using FwdFn = void (*)(const float *, int64_t, int64_t, const float *, int64_t, float *, int64_t);
-using WgtFn = void (*)(const float *, const float *, int64_t, int64_t, float *, int64_t);
+using FwdFn = void (*)(const float *, int64_t, int64_t, const float *, float *, int64_t);
+using WgtFn = void (*)(const float *, const float *, int64_t, float *);
 template <int J, int... I>
 constexpr std::array<FwdFn, sizeof...(I)> fwdTable(std::integer_sequence<int, I...>) {
   return {gemmFwd<I + 1, J>...};
@@ -186,14 +259,6 @@ WgtFn wgtFn(int64_t r, int j) {
   return j == 1 ? kWgt1[r - 1] : j == 2 ? kWgt2[r - 1] : j == 3 ? kWgt3[r - 1] : kWgt4[r - 1];
 }
 
-/** n items cut into `parts` ranges as even as possible: range i is [start(i), start(i + 1)). */
-struct Split {
-  int64_t n, parts;
-  Split(int64_t n_, int64_t most) : n(n_), parts((n_ + most - 1) / most) {}
-  int64_t start(int64_t i) const { return n * i / parts; }
-  int64_t size(int64_t i) const { return start(i + 1) - start(i); }
-};
-
 // ---- transforms ----
 
 /** Tile t's coordinates (i along d, j along h, k along w). */
@@ -202,11 +267,12 @@ struct TileAt {
   TileAt(const Vol &g, int64_t t) : i(t / g.tw / g.th), j(t / g.tw % g.th), k(t % g.tw) {}
 };
 
-/** V[p][cb][t][16] = B'dB along the three axes for the 4x4x4 input tiles d of tiles t0 .. t0 + nt
- *  of one volume x of c channels (nCdhw16c; zero outside); ps: values between positions, cs:
- *  between channel blocks. A tile row at a time along w: B' along d and h is applied once per
- *  input column and shared by the two tiles that overlap there. */
-void inputTransform(const float *x, int64_t c, const Vol &g, int64_t t0, int64_t nt, float *v, int64_t ps, int64_t cs) {
+/** V = B'dB along the three axes for the 4x4x4 input tiles d of tiles t0 .. t0 + nt of one
+ *  volume x of c channels (nCdhw16c; zero outside), into V[cb][t][p][16] (cs values between
+ *  channel blocks). A tile row at a time along w: B' along d and h is applied once per input
+ *  column and shared by the two tiles that overlap there; the next tile row's new input rows are
+ *  prefetched (the hardware prefetcher alone leaves this loop waiting on memory). */
+void inputTransform(const float *x, int64_t c, const Vol &g, int64_t t0, int64_t nt, float *v, int64_t cs) {
   const __m512 zero = _mm512_setzero_ps();
   const int64_t row = g.w * 16, plane = g.h * row, vol = g.d * plane;
   for (int64_t t = 0; t < nt;) {
@@ -218,6 +284,13 @@ void inputTransform(const float *x, int64_t c, const Vol &g, int64_t t0, int64_t
         for (int b = 0; b < 4; b++) {
           const int64_t z = 2 * at.i - 1 + a, y = 2 * at.j - 1 + b;
           rows[a * 4 + b] = z >= 0 && z < g.d && y >= 0 && y < g.h ? x + cb * vol + z * plane + y * row : nullptr;
+        }
+      const float *ahead[8];  // the next tile row's new rows (h = 2j + 3, 2j + 4)
+      int nAhead = 0;
+      for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 2; b++) {
+          const int64_t z = 2 * at.i - 1 + a, y = 2 * at.j + 3 + b;
+          if (z >= 0 && z < g.d && y < g.h) ahead[nAhead++] = x + cb * vol + z * plane + y * row;
         }
       __m512 col[4][16];  // B' along d and h of input columns, a ring indexed by column & 3
       auto column = [&](int64_t cc, __m512 *e) {
@@ -241,16 +314,20 @@ void inputTransform(const float *x, int64_t c, const Vol &g, int64_t t0, int64_t
       column(2 * at.k, col[(2 * at.k) & 3]);
       for (int64_t s = 0; s < run; s++) {
         const int64_t tk = at.k + s;
+        for (int i = 0; i < nAhead; i++) {
+          _mm_prefetch(reinterpret_cast<const char *>(ahead[i] + (2 * tk + 1) * 16), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char *>(ahead[i] + (2 * tk + 2) * 16), _MM_HINT_T0);
+        }
         column(2 * tk + 1, col[(2 * tk + 1) & 3]);
         column(2 * tk + 2, col[(2 * tk + 2) & 3]);
         const __m512 *c0 = col[(2 * tk - 1) & 3], *c1 = col[(2 * tk) & 3], *c2 = col[(2 * tk + 1) & 3],
                      *c3 = col[(2 * tk + 2) & 3];
-        float *out = v + cb * cs + (t + s) * 16;
+        float *out = v + cb * cs + (t + s) * kVT;
         for (int q = 0; q < 16; q++) {  // along w
-          _mm512_storeu_ps(out + (q * 4 + 0) * ps, _mm512_sub_ps(c0[q], c2[q]));
-          _mm512_storeu_ps(out + (q * 4 + 1) * ps, _mm512_add_ps(c1[q], c2[q]));
-          _mm512_storeu_ps(out + (q * 4 + 2) * ps, _mm512_sub_ps(c2[q], c1[q]));
-          _mm512_storeu_ps(out + (q * 4 + 3) * ps, _mm512_sub_ps(c1[q], c3[q]));
+          _mm512_storeu_ps(out + (q * 4 + 0) * 16, _mm512_sub_ps(c0[q], c2[q]));
+          _mm512_storeu_ps(out + (q * 4 + 1) * 16, _mm512_add_ps(c1[q], c2[q]));
+          _mm512_storeu_ps(out + (q * 4 + 2) * 16, _mm512_sub_ps(c2[q], c1[q]));
+          _mm512_storeu_ps(out + (q * 4 + 3) * 16, _mm512_sub_ps(c1[q], c3[q]));
         }
       }
     }
@@ -258,11 +335,10 @@ void inputTransform(const float *x, int64_t c, const Vol &g, int64_t t0, int64_t
   }
 }
 
-/** The 2x2x2 outputs of tiles t0 .. t0 + nt = A'MA along the three axes (+ bias, ReLU) from
- *  M[p][t][o] (ps values between positions) into y (o channels, nCdhw16c); outputs past an odd
- *  side's end are not written. */
-void outputTransform(const float *m, int64_t o, const Vol &g, int64_t t0, int64_t nt, int64_t ps, const float *bias,
-                     bool relu, float *y) {
+/** The 2x2x2 outputs of tiles t0 .. t0 + nt = A'MA along the three axes (+ bias, ReLU) from M
+ *  (TileMajor) into y (o channels, nCdhw16c); outputs past an odd side's end are not written. */
+void outputTransform(const float *m, int64_t o, const Vol &g, int64_t t0, int64_t nt, const TileMajor &tm,
+                     const float *bias, bool relu, float *y) {
   const __m512 zero = _mm512_setzero_ps();
   const int64_t row = g.w * 16, plane = g.h * row, vol = g.d * plane;
   for (int64_t t = 0; t < nt; t++) {
@@ -270,13 +346,13 @@ void outputTransform(const float *m, int64_t o, const Vol &g, int64_t t0, int64_
     const int nd = std::min<int64_t>(2, g.d - 2 * at.i), nh = std::min<int64_t>(2, g.h - 2 * at.j),
               nw = std::min<int64_t>(2, g.w - 2 * at.k);
     for (int64_t ob = 0; ob < o / 16; ob++) {
-      const float *mp = m + t * o + ob * 16;
+      const float *mp = m + tm.base[ob] + t * tm.stride[ob];
       __m512 s[4][4][2];  // A' along w
       for (int a = 0; a < 4; a++)
         for (int b = 0; b < 4; b++) {
-          const float *q = mp + (a * 16 + b * 4) * ps;
-          const __m512 m0 = _mm512_loadu_ps(q), m1 = _mm512_loadu_ps(q + ps), m2 = _mm512_loadu_ps(q + 2 * ps),
-                       m3 = _mm512_loadu_ps(q + 3 * ps);
+          const float *q = mp + (a * 16 + b * 4) * 16;
+          const __m512 m0 = _mm512_loadu_ps(q), m1 = _mm512_loadu_ps(q + 16), m2 = _mm512_loadu_ps(q + 32),
+                       m3 = _mm512_loadu_ps(q + 48);
           s[a][b][0] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
           s[a][b][1] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
         }
@@ -302,44 +378,64 @@ void outputTransform(const float *m, int64_t o, const Vol &g, int64_t t0, int64_
   }
 }
 
-/** Z[p][t][o] = A dy A along the three axes (A = A'': 2 -> 4 per axis) for the 2x2x2 dy tiles of
- *  tiles t0 .. t0 + nt (zero past an odd side's end; ps values between positions); sums[o] +=
- *  those dy values, if sums is not null (each dy value is in one tile: the bias gradient). */
-void gradTransform(const float *dy, int64_t o, const Vol &g, int64_t t0, int64_t nt, float *z, int64_t ps, float *sums) {
+/** Z = A dy A along the three axes (A = A'': 2 -> 4 per axis) for the 2x2x2 dy tiles of tiles
+ *  t0 .. t0 + nt (zero past an odd side's end), into Z (TileMajor); sums[o] += those dy values,
+ *  if sums is not null (each dy value is in one tile: the bias gradient). */
+void gradTransform(const float *dy, int64_t o, const Vol &g, int64_t t0, int64_t nt, float *z, const TileMajor &tm,
+                   float *sums) {
   const __m512 zero = _mm512_setzero_ps();
   const int64_t row = g.w * 16, plane = g.h * row, vol = g.d * plane;
-  // A applied to (y0, y1): (y0, y0 + y1, y0 - y1, -y1)
-  auto lift = [&](__m512 y0, __m512 y1, __m512 *out, int stride) {
-    out[0] = y0;
-    out[stride] = _mm512_add_ps(y0, y1);
-    out[2 * stride] = _mm512_sub_ps(y0, y1);
-    out[3 * stride] = _mm512_sub_ps(zero, y1);
-  };
   for (int64_t t = 0; t < nt; t++) {
     const TileAt at(g, t0 + t);
     const int nd = std::min<int64_t>(2, g.d - 2 * at.i), nh = std::min<int64_t>(2, g.h - 2 * at.j),
               nw = std::min<int64_t>(2, g.w - 2 * at.k);
+    const bool whole = nd == 2 && nh == 2 && nw == 2;
     for (int64_t ob = 0; ob < o / 16; ob++) {
       const float *in = dy + ob * vol + 2 * at.i * plane + 2 * at.j * row + 2 * at.k * 16;
+      if (2 * at.j + 3 < g.h)  // the next tile row's inputs, read ahead (as inputTransform)
+        for (int i = 0; i < 2; i++)
+          for (int j = 2; j < 4; j++) _mm_prefetch(reinterpret_cast<const char *>(in + i * plane + j * row), _MM_HINT_T0);
       __m512 q[2][2][2];
-      for (int i = 0; i < 2; i++)
-        for (int j = 0; j < 2; j++)
-          for (int l = 0; l < 2; l++)
-            q[i][j][l] = i < nd && j < nh && l < nw ? _mm512_loadu_ps(in + i * plane + j * row + l * 16) : zero;
+      // (masked loads instead of the branches measured slower here)
+      if (whole)
+        for (int i = 0; i < 2; i++)
+          for (int j = 0; j < 2; j++)
+            for (int l = 0; l < 2; l++) q[i][j][l] = _mm512_loadu_ps(in + i * plane + j * row + l * 16);
+      else
+        for (int i = 0; i < 2; i++)
+          for (int j = 0; j < 2; j++)
+            for (int l = 0; l < 2; l++)
+              q[i][j][l] = i < nd && j < nh && l < nw ? _mm512_loadu_ps(in + i * plane + j * row + l * 16) : zero;
       if (sums) {
-        __m512 s = zero;
-        for (int i = 0; i < 8; i++) s = _mm512_add_ps(s, (&q[0][0][0])[i]);
+        const __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(q[0][0][0], q[0][0][1]), _mm512_add_ps(q[0][1][0], q[0][1][1])),
+                                       _mm512_add_ps(_mm512_add_ps(q[1][0][0], q[1][0][1]), _mm512_add_ps(q[1][1][0], q[1][1][1])));
         _mm512_storeu_ps(sums + ob * 16, _mm512_add_ps(_mm512_loadu_ps(sums + ob * 16), s));
       }
-      __m512 a[2][2][4], b[2][4][4], e[64];
-      for (int i = 0; i < 2; i++)  // along w
-        for (int j = 0; j < 2; j++) lift(q[i][j][0], q[i][j][1], a[i][j], 1);
-      for (int i = 0; i < 2; i++)  // along h
-        for (int l = 0; l < 4; l++) lift(a[i][0][l], a[i][1][l], &b[i][0][l], 4);
-      const __m512 *b0 = &b[0][0][0], *b1 = &b[1][0][0];
-      for (int k = 0; k < 16; k++) lift(b0[k], b1[k], e + k, 16);  // along d
-      float *out = z + t * o + ob * 16;
-      for (int p = 0; p < 64; p++) _mm512_storeu_ps(out + p * ps, e[p]);
+      // A on (y0, y1): (y0, y0 + y1, y0 - y1, -y1), along w, then h, then d; one w index e at a time
+      __m512 a[2][2][4];
+      for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+          a[i][j][0] = q[i][j][0];
+          a[i][j][1] = _mm512_add_ps(q[i][j][0], q[i][j][1]);
+          a[i][j][2] = _mm512_sub_ps(q[i][j][0], q[i][j][1]);
+          a[i][j][3] = _mm512_sub_ps(zero, q[i][j][1]);
+        }
+      float *out = z + tm.base[ob] + t * tm.stride[ob];
+      for (int e = 0; e < 4; e++) {
+        __m512 b[2][4];  // along h
+        for (int i = 0; i < 2; i++) {
+          b[i][0] = a[i][0][e];
+          b[i][1] = _mm512_add_ps(a[i][0][e], a[i][1][e]);
+          b[i][2] = _mm512_sub_ps(a[i][0][e], a[i][1][e]);
+          b[i][3] = _mm512_sub_ps(zero, a[i][1][e]);
+        }
+        for (int k = 0; k < 4; k++) {  // along d
+          _mm512_storeu_ps(out + (0 * 16 + k * 4 + e) * 16, b[0][k]);
+          _mm512_storeu_ps(out + (1 * 16 + k * 4 + e) * 16, _mm512_add_ps(b[0][k], b[1][k]));
+          _mm512_storeu_ps(out + (2 * 16 + k * 4 + e) * 16, _mm512_sub_ps(b[0][k], b[1][k]));
+          _mm512_storeu_ps(out + (3 * 16 + k * 4 + e) * 16, _mm512_sub_ps(zero, b[1][k]));
+        }
+      }
     }
   }
 }
@@ -367,32 +463,31 @@ void winograd3dConv(const float *x, int64_t xs, float *y, int64_t ys, int64_t n,
   const int64_t c = u.k, o = u.n, tiles = g.tiles();
   if (!xs) xs = c * g.voxels();
   if (!ys) ys = o * g.voxels();
-  const Split groups(o / 16, 4);  // output-channel vectors per microkernel call
+  const Split groups = vectorGroups(o);
   const int64_t tb = blockTiles(256 * (c + o), tiles, kRowsFwd[groups.size(0)], kFwdBudget);
   const int64_t blocks = (tiles + tb - 1) / tb;
-  // Position strides skewed by a cache line: a multiple of 4 KB would put a tile's 64 positions
-  // in the same L1 sets.
-  const int64_t vps = tb * c + 16, mps = tb * o + 16;
-  const size_t vBytes = (size_t)64 * vps * 4, perThread = (vBytes + (size_t)64 * mps * 4 + 4095) / 4096 * 4096;
+  const Packed pu(c, o);
+  const TileMajor tm(tb, o);
+  const int64_t vSize = c / 16 * tb * kVT;
+  const size_t perThread = ((size_t)(vSize + tm.size) * 4 + 4095) / 4096 * 4096;
   const int nThreads = threads();
   char *bufs = static_cast<char *>(scratch(kTmp0, perThread * nThreads));
 #pragma omp parallel for num_threads(nThreads) schedule(static) if (n * blocks > 1)
   for (int64_t item = 0; item < n * blocks; item++) {
     const int64_t img = item / blocks, t0 = (item % blocks) * tb, nt = std::min(tb, tiles - t0);
     float *v = reinterpret_cast<float *>(bufs + perThread * omp_get_thread_num());
-    float *m = v + vBytes / 4;
-    inputTransform(x + img * xs, c, g, t0, nt, v, vps, tb * 16);
+    float *m = v + vSize;
+    inputTransform(x + img * xs, c, g, t0, nt, v, tb * kVT);
     for (int p = 0; p < 64; p++)
       for (int64_t gi = 0; gi < groups.parts; gi++) {
-        const int64_t ob = groups.start(gi);
         const int j = (int)groups.size(gi), rows = kRowsFwd[j];
-        const float *up = u.u.data() + p * c * o + ob * 16;
-        for (int64_t r = 0; r < nt; r += rows) {
-          const int64_t rn = std::min<int64_t>(rows, nt - r);
-          fwdFn(rn, j)(v + p * vps + r * 16, tb * 16, c / 16, up, o, m + p * mps + r * o + ob * 16, o);
-        }
+        const float *vp = v + p * 16, *up = u.u.data() + p * c * o + pu.group(gi);
+        float *mp = m + tm.group(gi) + p * 16;
+        const int64_t full = nt / rows, rest = nt % rows;
+        if (full) fwdFn(rows, j)(vp, tb * kVT, c / 16, up, mp, full);
+        if (rest) fwdFn(rest, j)(vp + full * rows * kVT, tb * kVT, c / 16, up, mp + full * rows * tileStride(j), 1);
       }
-    outputTransform(m, o, g, t0, nt, mps, bias, relu, y + img * ys);
+    outputTransform(m, o, g, t0, nt, tm, bias, relu, y + img * ys);
   }
 }
 
@@ -400,12 +495,13 @@ void winograd3dWeightGrad(const float *x, const float *dy, int64_t n, int64_t c,
                           int64_t w, float *dw, float *db) {
   const Vol g(d, h, w);
   const int64_t tiles = g.tiles(), xs = c * g.voxels(), ys = o * g.voxels();
-  const Split groups(o / 16, 4);
+  const Split groups = vectorGroups(o);
   const int64_t tb = blockTiles(256 * (c + o), tiles, 16, kWgtBudget);
   const int64_t blocks = (tiles + tb - 1) / tb;
-  const int64_t vps = tb * c + 16, zps = tb * o + 16, uSize = 64 * c * o;
-  const size_t vBytes = (size_t)64 * vps * 4, zBytes = (size_t)64 * zps * 4;
-  const size_t perThread = (vBytes + zBytes + (size_t)o * 4 + 4095) / 4096 * 4096;
+  const Packed pu(c, o);
+  const TileMajor tz(tb, o);
+  const int64_t vSize = c / 16 * tb * kVT, uSize = 64 * c * o;
+  const size_t perThread = ((size_t)(vSize + tz.size + o) * 4 + 4095) / 4096 * 4096;
   const int nThreads = threads();
   char *bufs = static_cast<char *>(scratch(kTmp0, perThread * nThreads));
   // per-thread sums of dU (then added in thread order: results do not depend on timing)
@@ -417,25 +513,24 @@ void winograd3dWeightGrad(const float *x, const float *dy, int64_t n, int64_t c,
     float *du = dus + th * uSize;
     std::fill(du, du + uSize, 0.f);
     float *v = reinterpret_cast<float *>(bufs + perThread * th);
-    float *z = v + vBytes / 4, *sums = z + zBytes / 4;
+    float *z = v + vSize, *sums = z + tz.size;
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < n * blocks; item++) {
       const int64_t img = item / blocks, t0 = (item % blocks) * tb, nt = std::min(tb, tiles - t0);
-      inputTransform(x + img * xs, c, g, t0, nt, v, vps, tb * 16);
+      inputTransform(x + img * xs, c, g, t0, nt, v, tb * kVT);
       if (db) std::fill(sums, sums + o, 0.f);
-      gradTransform(dy + img * ys, o, g, t0, nt, z, zps, db ? sums : nullptr);
+      gradTransform(dy + img * ys, o, g, t0, nt, z, tz, db ? sums : nullptr);
       if (db)
         for (int64_t k = 0; k < o; k++) dbs[th * o + k] += sums[k];
       for (int p = 0; p < 64; p++)
         for (int64_t cb = 0; cb < c / 16; cb++)
           for (int64_t gi = 0; gi < groups.parts; gi++) {
-            const int64_t ob = groups.start(gi);
             const int j = (int)groups.size(gi);
             const Split rows(16, kRowsWgt[j]);
             for (int64_t ri = 0; ri < rows.parts; ri++) {
               const int64_t r = rows.start(ri);
-              wgtFn(rows.size(ri), j)(v + p * vps + cb * tb * 16 + r, z + p * zps + ob * 16, o, nt,
-                                      du + (p * c + cb * 16 + r) * o + ob * 16, o);
+              wgtFn(rows.size(ri), j)(v + cb * tb * kVT + p * 16 + r, z + tz.group(gi) + p * 16, nt,
+                                      du + p * c * o + pu.group(gi) + (cb * 16 + r) * 16 * j);
             }
           }
     }
@@ -447,7 +542,7 @@ void winograd3dWeightGrad(const float *x, const float *dy, int64_t n, int64_t c,
     const int64_t ci = item / nv, ob = item % nv;
     __m512 e[64];
     for (int p = 0; p < 64; p++) {
-      const float *src = dus + (p * c + ci) * o + ob * 16;
+      const float *src = dus + p * c * o + pu.base[ob] + ci * pu.stride[ob];
       __m512 s = _mm512_loadu_ps(src);
       for (int t = 1; t < nThreads; t++) s = _mm512_add_ps(s, _mm512_loadu_ps(src + t * uSize));
       e[p] = s;

@@ -65,8 +65,8 @@ struct Split {
 };
 
 /** Output channels (N, a multiple of 16) as the GEMMs take them: N / 16 vectors in groups of
- *  J <= 4 (one microkernel call each). */
-inline Split vectorGroups(int64_t n) { return Split(n / 16, 4); }
+ *  J <= most (one microkernel call each). */
+inline Split vectorGroups(int64_t n, int64_t most = 4) { return Split(n / 16, most); }
 
 /** A K x N matrix (U, dU) in groups of output vectors (vectorGroups), each group a [K][16 J]
  *  block: a microkernel's rows are a constant stride apart (immediate offsets). Value (k, vector
@@ -147,12 +147,13 @@ struct Vol {
 constexpr int64_t kVT = 64 * 16 + 16;
 constexpr int64_t tileStride(int j) { return j * 1024 + 16; }
 
-/** Where M's (or Z's) vectors lie for blocks of tb tiles: vector nv of tile t at base[nv] + t * stride[nv]. */
+/** Where M's (or Z's) vectors lie for blocks of tb tiles: vector nv of tile t at base[nv] + t *
+ *  stride[nv]. Groups of one vector (most = 1) lay them out as V. */
 struct TileMajor {
   Split groups;
   std::vector<int64_t> base, stride;
   int64_t size = 0;  // values a block
-  TileMajor(int64_t tb, int64_t n) : groups(vectorGroups(n)) {
+  TileMajor(int64_t tb, int64_t n, int64_t most = 4) : groups(vectorGroups(n, most)) {
     for (int64_t gi = 0; gi < groups.parts; gi++) {
       const int j = (int)groups.size(gi);
       for (int jj = 0; jj < j; jj++) {
@@ -229,6 +230,36 @@ void gemmWgt(const float *v, const float *z, int64_t nt, float *du) {
     for (int j = 0; j < J; j++) _mm512_storeu_ps(du + (r * J + j) * 16, acc[r][j]);
 }
 
+/** Weight gradient with input channels in the vectors (for C > O: more of them to share each
+ *  broadcast): du[r][j] += sum over t < nt of z[t][r] v[t][j], r < R output channels of one
+ *  vector of Z, j < J channel blocks of V (cs values apart). z, v: at tile 0 and position p (Z laid
+ *  out as V); du: dU'_p ([o][c]) at row r0 and block j0, rows dc values apart. */
+template <int R, int J>
+void gemmWgtT(const float *z, const float *v, int64_t cs, int64_t nt, float *du, int64_t dc) {
+  __m512 acc[R][J];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+    for (int j = 0; j < J; j++) acc[r][j] = _mm512_loadu_ps(du + r * dc + j * 16);
+  for (int64_t t = 0; t < nt; t++, z += kVT, v += kVT) {
+    _mm_prefetch(reinterpret_cast<const char *>(z + 4 * kVT), _MM_HINT_T0);
+    __m512 xj[J];
+#pragma GCC unroll 4
+    for (int j = 0; j < J; j++) {
+      _mm_prefetch(reinterpret_cast<const char *>(v + j * cs + 4 * kVT), _MM_HINT_T0);
+      xj[j] = _mm512_loadu_ps(v + j * cs);
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+      for (int j = 0; j < J; j++) acc[r][j] = _mm512_fmadd_ps(_mm512_set1_ps(z[r]), xj[j], acc[r][j]);
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+    for (int j = 0; j < J; j++) _mm512_storeu_ps(du + r * dc + j * 16, acc[r][j]);
+}
+
 /** Rows per microkernel call for J vectors of 16 output channels: R x J accumulators and J
  *  weights (forward) or J gradient vectors (weight gradient) within the 32 zmm registers. */
 constexpr int kRowsFwd[5] = {0, 16, 14, 9, 7};
@@ -236,6 +267,7 @@ constexpr int kRowsWgt[5] = {0, 16, 12, 8, 6};
 
 using FwdFn = void (*)(const float *, int64_t, int64_t, const float *, float *, int64_t);
 using WgtFn = void (*)(const float *, const float *, int64_t, float *);
+using WgtTFn = void (*)(const float *, const float *, int64_t, int64_t, float *, int64_t);
 template <int J, int... I>
 constexpr std::array<FwdFn, sizeof...(I)> fwdTable(std::integer_sequence<int, I...>) {
   return {gemmFwd<I + 1, J>...};
@@ -243,6 +275,10 @@ constexpr std::array<FwdFn, sizeof...(I)> fwdTable(std::integer_sequence<int, I.
 template <int J, int... I>
 constexpr std::array<WgtFn, sizeof...(I)> wgtTable(std::integer_sequence<int, I...>) {
   return {gemmWgt<I + 1, J>...};
+}
+template <int J, int... I>
+constexpr std::array<WgtTFn, sizeof...(I)> wgtTTable(std::integer_sequence<int, I...>) {
+  return {gemmWgtT<I + 1, J>...};
 }
 constexpr auto kFwd1 = fwdTable<1>(std::make_integer_sequence<int, kRowsFwd[1]>{});
 constexpr auto kFwd2 = fwdTable<2>(std::make_integer_sequence<int, kRowsFwd[2]>{});
@@ -252,6 +288,13 @@ constexpr auto kWgt1 = wgtTable<1>(std::make_integer_sequence<int, kRowsWgt[1]>{
 constexpr auto kWgt2 = wgtTable<2>(std::make_integer_sequence<int, kRowsWgt[2]>{});
 constexpr auto kWgt3 = wgtTable<3>(std::make_integer_sequence<int, kRowsWgt[3]>{});
 constexpr auto kWgt4 = wgtTable<4>(std::make_integer_sequence<int, kRowsWgt[4]>{});
+constexpr auto kWgtT1 = wgtTTable<1>(std::make_integer_sequence<int, kRowsWgt[1]>{});
+constexpr auto kWgtT2 = wgtTTable<2>(std::make_integer_sequence<int, kRowsWgt[2]>{});
+constexpr auto kWgtT3 = wgtTTable<3>(std::make_integer_sequence<int, kRowsWgt[3]>{});
+constexpr auto kWgtT4 = wgtTTable<4>(std::make_integer_sequence<int, kRowsWgt[4]>{});
+WgtTFn wgtTFn(int64_t r, int j) {
+  return j == 1 ? kWgtT1[r - 1] : j == 2 ? kWgtT2[r - 1] : j == 3 ? kWgtT3[r - 1] : kWgtT4[r - 1];
+}
 FwdFn fwdFn(int64_t r, int j) {
   return j == 1 ? kFwd1[r - 1] : j == 2 ? kFwd2[r - 1] : j == 3 ? kFwd3[r - 1] : kFwd4[r - 1];
 }
@@ -495,12 +538,13 @@ void winograd3dWeightGrad(const float *x, const float *dy, int64_t n, int64_t c,
                           int64_t w, float *dw, float *db) {
   const Vol g(d, h, w);
   const int64_t tiles = g.tiles(), xs = c * g.voxels(), ys = o * g.voxels();
-  const Split groups = vectorGroups(o);
+  // dU_p[c][o] (output channels in the vectors) or, with more input channels, dU'_p[o][c]
+  const bool byInput = c > o;
   const int64_t tb = blockTiles(256 * (c + o), tiles, 16, kWgtBudget);
-  const int64_t blocks = (tiles + tb - 1) / tb;
+  const int64_t blocks = (tiles + tb - 1) / tb, cs = tb * kVT;
   const Packed pu(c, o);
-  const TileMajor tz(tb, o);
-  const int64_t vSize = c / 16 * tb * kVT, uSize = 64 * c * o;
+  const TileMajor tz(tb, o, byInput ? 1 : 4);
+  const int64_t vSize = c / 16 * cs, uSize = 64 * c * o;
   const size_t perThread = ((size_t)(vSize + tz.size + o) * 4 + 4095) / 4096 * 4096;
   const int nThreads = threads();
   char *bufs = static_cast<char *>(scratch(kTmp0, perThread * nThreads));
@@ -517,32 +561,53 @@ void winograd3dWeightGrad(const float *x, const float *dy, int64_t n, int64_t c,
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < n * blocks; item++) {
       const int64_t img = item / blocks, t0 = (item % blocks) * tb, nt = std::min(tb, tiles - t0);
-      inputTransform(x + img * xs, c, g, t0, nt, v, tb * kVT);
+      inputTransform(x + img * xs, c, g, t0, nt, v, cs);
       if (db) std::fill(sums, sums + o, 0.f);
       gradTransform(dy + img * ys, o, g, t0, nt, z, tz, db ? sums : nullptr);
       if (db)
         for (int64_t k = 0; k < o; k++) dbs[th * o + k] += sums[k];
-      for (int p = 0; p < 64; p++)
-        for (int64_t cb = 0; cb < c / 16; cb++)
-          for (int64_t gi = 0; gi < groups.parts; gi++) {
-            const int j = (int)groups.size(gi);
-            const Split rows(16, kRowsWgt[j]);
-            for (int64_t ri = 0; ri < rows.parts; ri++) {
-              const int64_t r = rows.start(ri);
-              wgtFn(rows.size(ri), j)(v + cb * tb * kVT + p * 16 + r, z + tz.group(gi) + p * 16, nt,
-                                      du + p * c * o + pu.group(gi) + (cb * 16 + r) * 16 * j);
+      if (byInput) {
+        const Split groups = vectorGroups(c);
+        for (int p = 0; p < 64; p++)
+          for (int64_t ob = 0; ob < o / 16; ob++)
+            for (int64_t gi = 0; gi < groups.parts; gi++) {
+              const int j = (int)groups.size(gi);
+              const int64_t cb = groups.start(gi);
+              const Split rows(16, kRowsWgt[j]);
+              for (int64_t ri = 0; ri < rows.parts; ri++) {
+                const int64_t r = rows.start(ri);
+                wgtTFn(rows.size(ri), j)(z + tz.base[ob] + p * 16 + r, v + cb * cs + p * 16, cs, nt,
+                                         du + p * c * o + (ob * 16 + r) * c + cb * 16, c);
+              }
             }
-          }
+      } else {
+        const Split groups = vectorGroups(o);
+        for (int p = 0; p < 64; p++)
+          for (int64_t cb = 0; cb < c / 16; cb++)
+            for (int64_t gi = 0; gi < groups.parts; gi++) {
+              const int j = (int)groups.size(gi);
+              const Split rows(16, kRowsWgt[j]);
+              for (int64_t ri = 0; ri < rows.parts; ri++) {
+                const int64_t r = rows.start(ri);
+                wgtFn(rows.size(ri), j)(v + cb * cs + p * 16 + r, z + tz.group(gi) + p * 16, nt,
+                                        du + p * c * o + pu.group(gi) + (cb * 16 + r) * 16 * j);
+              }
+            }
+      }
     }
   }
-  // dw = G' dU G along the three axes (4 -> 3 taps per axis), 16 output channels at a time
-  const int64_t nv = o / 16;
+  // dw = G' dU G along the three axes (4 -> 3 taps per axis), 16 channels at a time: output
+  // channels (dU), or input channels (dU')
+  const int64_t rows = byInput ? o : c, nv = (byInput ? c : o) / 16;
 #pragma omp parallel for num_threads(nThreads) schedule(static) if (c * o * 64 >= kParMin)
-  for (int64_t item = 0; item < c * nv; item++) {
-    const int64_t ci = item / nv, ob = item % nv;
+  for (int64_t item = 0; item < rows * nv; item++) {
+    const int64_t ri = item / nv, vi = item % nv;
+    const int64_t at = byInput ? ri * c + vi * 16 : pu.base[vi] + ri * pu.stride[vi];
+    // dw of lane l: dw + first + l * lane
+    const int64_t first = byInput ? (ri * c + vi * 16) * 27 : (vi * 16 * c + ri) * 27, lane = byInput ? 27 : c * 27;
     __m512 e[64];
     for (int p = 0; p < 64; p++) {
-      const float *src = dus + p * c * o + pu.base[ob] + ci * pu.stride[ob];
+      const float *src = dus + p * c * o + at;
       __m512 s = _mm512_loadu_ps(src);
       for (int t = 1; t < nThreads; t++) s = _mm512_add_ps(s, _mm512_loadu_ps(src + t * uSize));
       e[p] = s;
@@ -563,7 +628,7 @@ void winograd3dWeightGrad(const float *x, const float *dy, int64_t n, int64_t c,
     alignas(64) float vals[27][16];
     for (int t = 0; t < 27; t++) _mm512_store_ps(vals[t], k27[t]);
     for (int l = 0; l < 16; l++) {
-      float *dst = dw + ((ob * 16 + l) * c + ci) * 27;
+      float *dst = dw + first + l * lane;
       for (int t = 0; t < 27; t++) dst[t] = vals[t][l];
     }
   }

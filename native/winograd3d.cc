@@ -39,6 +39,25 @@ static int envMode() {
 static thread_local int gMode = envMode();
 void setWinograd3dMode(int mode) { gMode = mode; }
 
+// Which convs take it, measured per pass against oneDNN's direct conv (batch 2, 2 threads; table
+// in docs/engine.md). Where the volume is large it is 1.6-2.4x faster in every pass. Small volumes
+// lose: the per-call costs (transforming all 64 C O weights, OpenMP, the weight gradient's
+// per-thread sums and their reduction) are paid against few tiles, and odd sides waste the unused
+// outputs of their last tiles (5x7x5: 1.65x the work). A fit of those measurements: against the
+// direct conv, Winograd's time goes as (8 tiles / voxels) (1 + k / (n tiles)), k = 35 for the
+// forward and data gradient and 12 for the weight gradient (no weights to transform); it takes
+// a conv where that predicts it at least 1.1x faster (the measured large-volume ratio, ~1.7, times
+// 0.62). Not at all under 50 MFLOP (fixed costs ~20 us); and the weight gradient of wide convs
+// (C O > 128 x 128) needs 64 tiles a volume: each thread's dU (256 C O bytes) no longer fits L2
+// and is streamed once a block (256 -> 256 at 6^3: 0.44x).
+bool winograd3dBuilt() {
+#ifdef UN_WINOGRAD3D
+  return true;
+#else
+  return false;
+#endif
+}
+
 bool winograd3dTakes(const ConvGeo &g, bool bf16, Pass pass) {
 #ifdef UN_WINOGRAD3D
   if (!g.vol || g.deconv || bf16 || !gMode || !winogradEnabled()) return false;
@@ -46,9 +65,12 @@ bool winograd3dTakes(const ConvGeo &g, bool bf16, Pass pass) {
       g.pad != 1)
     return false;
   if (gMode == 2) return true;
-  const int64_t td = (g.d + 1) / 2, th = (g.h + 1) / 2, tw = (g.w + 1) / 2;
-  const double waste = 8.0 * td * th * tw / (g.d * g.h * g.w);
-  return g.n * td * th * tw >= 100 && waste <= 1.4;  // preliminary
+  const double tiles = (double)((g.d + 1) / 2) * ((g.h + 1) / 2) * ((g.w + 1) / 2), voxels = (double)g.d * g.h * g.w;
+  if (2.0 * 27 * g.c * g.o * g.n * voxels < 50e6) return false;
+  const bool wgt = pass == Pass::kBwdWeights;
+  if (wgt && g.c * g.o > 128 * 128 && tiles < 64) return false;
+  const double k = wgt ? 12 : 35;
+  return voxels / (8 * tiles) / (1 + k / (g.n * tiles)) >= 0.62;
 #else
   return false;
 #endif

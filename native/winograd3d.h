@@ -19,6 +19,8 @@ enum class Pass { kFwd, kBwdData, kBwdWeights };
  *  (UNETPP_WINOGRAD=0 / setWinograd(false) turn all Winograd off; UNETPP_WINOGRAD3D or
  *  setWinograd3d: 0 off, 1 where measured faster (default), 2 every shape the kernel can run). */
 bool winograd3dTakes(const ConvGeo &g, bool bf16, Pass pass);
+/** Whether this build has the kernel (AVX-512; not the portable prebuilt addon). */
+bool winograd3dBuilt();
 void setWinograd3dMode(int mode);
 
 /** U from w [O][C][3][3][3] (OIDHW): K = C, N = O. flip: the data gradient's weights instead,

@@ -229,3 +229,16 @@ test('convBnFwd 3D (eval conv + folded batch norm + ReLU) through Winograd: the 
   assert.ok(maxRelErr(wino, ref) < 1e-5, `${maxRelErr(wino, ref)}`);
   assert.notDeepEqual(wino, ref, 'the Winograd kernel ran');
 });
+
+test('setWinograd3d(1), the default: Winograd where measured faster (large volumes), oneDNN on small ones', { skip }, () => {
+  const bitsOf = (cs: Case, mode: 0 | 1 | 2) => runNative(cs, mode, 23);
+  const same = (a: ReturnType<typeof bitsOf>, b: ReturnType<typeof bitsOf>, k: 'y' | 'dx' | 'dw') => a[k].every((v, i) => v === b[k][i]);
+  // 20^3 at 16 channels: every pass is Winograd's
+  const big: Case = { n: 2, c: 16, o: 16, d: 20, h: 20, w: 20, bias: false, relu: false };
+  const [b0, b1, b2] = [bitsOf(big, 0), bitsOf(big, 1), bitsOf(big, 2)];
+  for (const k of ['y', 'dx', 'dw'] as const) assert.ok(same(b1, b2, k) && !same(b1, b0, k), `20^3 ${k}: Winograd`);
+  // 5x7x5 at 64 -> 128 (the last tiles' unused outputs: 1.65x the work): every pass is oneDNN's
+  const small: Case = { n: 2, c: 64, o: 128, d: 5, h: 7, w: 5, bias: false, relu: false };
+  const [s0, s1] = [bitsOf(small, 0), bitsOf(small, 1)];
+  for (const k of ['y', 'dx', 'dw'] as const) assert.ok(same(s1, s0, k), `5x7x5 ${k}: direct`);
+});

@@ -42,7 +42,8 @@ export interface NativeAddon {
   setWinograd3d(mode: 0 | 1 | 2): void;
   /** Formats 0 nchw, 1 nhwc, 2 nChw16c; src and dst may differ in dtype (float32 -> bf16 rounds to nearest even). */
   reorderAct(src: A, srcFormat: number, dst: A, dstFormat: number, n: number, c: number, h: number, w: number): void;
-  info(): { onednn: string; threads: number; isa: number; bf16: boolean; avx512: boolean };
+  /** winograd3d: this build has native/winograd3d.cc's kernel (AVX-512 builds). */
+  info(): { onednn: string; threads: number; isa: number; bf16: boolean; avx512: boolean; winograd3d: boolean };
   /** A zeroed, 64-byte aligned Float32Array (kind 0) or bf16 Uint16Array (kind 1) of n values. */
   alignedArray(kind: 0, n: number): Float32Array;
   alignedArray(kind: 1, n: number): Uint16Array;

@@ -560,13 +560,14 @@ void winograd3dWeightGrad(const float *x, const float *dy, int64_t n, int64_t c,
   const int64_t tiles = g.tiles(), xs = c * g.voxels(), ys = o * g.voxels();
   // dU_p[c][o] (output channels in the vectors) or, with more input channels, dU'_p[o][c]
   const bool byInput = c > o;
-  const int64_t tb = blockTiles(256 * (c + o), tiles, 16, kWgtBudget);
+  const int nThreads = threads();
+  // (no fewer blocks than threads: with one volume of few tiles, 2 MB could be a single block)
+  const int64_t tb = std::min(blockTiles(256 * (c + o), tiles, 16, kWgtBudget), (n * tiles + nThreads - 1) / nThreads);
   const int64_t blocks = (tiles + tb - 1) / tb, cs = tb * kVT;
   const Packed pu(c, o);
   const TileMajor tz(tb, o, byInput ? 1 : 4);
   const int64_t vSize = c / 16 * cs, uSize = 64 * c * o;
   const size_t perThread = ((size_t)(vSize + tz.size + o) * 4 + 4095) / 4096 * 4096;
-  const int nThreads = threads();
   char *bufs = static_cast<char *>(scratch(kTmp0, perThread * nThreads));
   // per-thread sums of dU (then added in thread order: results do not depend on timing)
   float *dus = static_cast<float *>(scratch(kTmp1, (size_t)uSize * nThreads * 4));

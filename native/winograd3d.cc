@@ -48,8 +48,9 @@ void setWinograd3dMode(int mode) { gMode = mode; }
 // forward and data gradient and 12 for the weight gradient (no weights to transform); it takes
 // a conv where that predicts it at least 1.1x faster (the measured large-volume ratio, ~1.7, times
 // 0.62). Not at all under 50 MFLOP (fixed costs ~20 us); and the weight gradient of wide convs
-// (C O > 128 x 128) needs 64 tiles a volume: each thread's dU (256 C O bytes) no longer fits L2
-// and is streamed once a block (256 -> 256 at 6^3: 0.44x).
+// (C O > 128 x 128) needs 64 tiles a volume, and none wider than 256 x 128: each thread's dU
+// (256 C O bytes) no longer fits L2 and is streamed once a block (256 -> 256 at 6^3: 0.44x;
+// 384 -> 128 at 8^3: 0.78x, where 256 -> 128 still ran 1.33x).
 bool winograd3dBuilt() {
 #ifdef UN_WINOGRAD3D
   return true;
@@ -68,7 +69,7 @@ bool winograd3dTakes(const ConvGeo &g, bool bf16, Pass pass) {
   const double tiles = (double)((g.d + 1) / 2) * ((g.h + 1) / 2) * ((g.w + 1) / 2), voxels = (double)g.d * g.h * g.w;
   if (2.0 * 27 * g.c * g.o * g.n * voxels < 50e6) return false;
   const bool wgt = pass == Pass::kBwdWeights;
-  if (wgt && g.c * g.o > 128 * 128 && tiles < 64) return false;
+  if (wgt && g.c * g.o > 128 * 128 && (tiles < 64 || g.c * g.o > 256 * 128)) return false;
   const double k = wgt ? 12 : 35;
   return voxels / (8 * tiles) / (1 + k / (g.n * tiles)) >= 0.62;
 #else

@@ -39,6 +39,14 @@ static int envMode() {
 static thread_local int gMode = envMode();
 void setWinograd3dMode(int mode) { gMode = mode; }
 
+bool winograd3dBuilt() {
+#ifdef UN_WINOGRAD3D
+  return true;
+#else
+  return false;
+#endif
+}
+
 // Which convs take it, measured per pass against oneDNN's direct conv (batch 2, 2 threads; table
 // in docs/engine.md). Where the volume is large it is 1.6-2.4x faster in every pass. Small volumes
 // lose: the per-call costs (transforming all 64 C O weights, OpenMP, the weight gradient's
@@ -51,14 +59,6 @@ void setWinograd3dMode(int mode) { gMode = mode; }
 // (C O > 128 x 128) needs 64 tiles a volume, and none wider than 256 x 128: each thread's dU
 // (256 C O bytes) no longer fits L2 and is streamed once a block (256 -> 256 at 6^3: 0.44x;
 // 384 -> 128 at 8^3: 0.78x, where 256 -> 128 still ran 1.33x).
-bool winograd3dBuilt() {
-#ifdef UN_WINOGRAD3D
-  return true;
-#else
-  return false;
-#endif
-}
-
 bool winograd3dTakes(const ConvGeo &g, bool bf16, Pass pass) {
 #ifdef UN_WINOGRAD3D
   if (!g.vol || g.deconv || bf16 || !gMode || !winogradEnabled()) return false;
@@ -190,7 +190,6 @@ struct TileMajor {
 };
 
 // ---- GEMM microkernels ----
-
 
 /** Forward, for position p of `groups` groups of R tiles: m[r][j][p] = sum over k < 16 kb of
  *  v[r][k] u[k][j], j < J vectors of 16. v: V at (block 0, tile 0, p), channel blocks vb apart;

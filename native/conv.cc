@@ -289,11 +289,6 @@ static int64_t runsFor(ConvGeo &g, const ImageStrides &st) {
   g.n = 1;
   return n;
 }
-/** g with the whole batch again (g.n * images), for rules that look at it. */
-static ConvGeo batchGeo(ConvGeo g, int64_t images) {
-  g.n *= images;
-  return g;
-}
 /** Values n images of `per` values span at image stride s (0: dense). */
 static int64_t span(int64_t n, int64_t per, int64_t s) { return s ? (n - 1) * s + per : n * per; }
 /** Image i of a tensor of images of `per` values at stride s. */
@@ -390,7 +385,7 @@ static Napi::Value forward(const Args &a, bool deconv, bool vol = false) {
     winogradConv(x.as<bf16>(), st.x, y.as<bf16>(), st.y, g.n * images, g.h, g.w, tw.u, tw.bias.data(), relu);
     return a.env().Undefined();
   }
-  if (winograd3dTakes(batchGeo(g, images), x.bf16, Pass::kFwd)) {
+  if (winograd3dTakes(g, x.bf16, Pass::kFwd)) {
     // float32 volumes: our F(2x2x2, 3x3x3) (winograd3d.cc); the weights change every training
     // step, so they are transformed per call, into a buffer shared by the layers of this shape
     auto &u = cached<Winograd3dWeights>(key("winograd3dFwd", {g.c, g.o}), [] { return new Winograd3dWeights(); });
@@ -636,7 +631,7 @@ static Napi::Value convBnFwd(const Args &a, bool vol) {
   a.sameType({{"x", x}, {"y", y}});
   const int64_t images = runsFor(g, st);
   const bool wino = !g.vol && bf16WinogradTakes(g.layout, g.c, g.o, g.h, g.w, g.kh == g.kw ? g.kh : 0, g.stride, g.pad, x.bf16);
-  const bool wino3 = winograd3dTakes(batchGeo(g, images), x.bf16, Pass::kFwd);
+  const bool wino3 = winograd3dTakes(g, x.bf16, Pass::kFwd);
   const FoldedWeights::Kind kind = wino ? FoldedWeights::kWino2d : wino3 ? FoldedWeights::kWino3d : FoldedWeights::kDnnl;
   FwdEntry<ConvKind> *e = kind != FoldedWeights::kDnnl ? nullptr : &cached<FwdEntry<ConvKind>>(key(a.op, {volKey(g), layoutKey(g), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, relu, x.bf16, (int64_t)algFor<ConvKind>(g, x.bf16)}), [&] {
     auto *e = new FwdEntry<ConvKind>();

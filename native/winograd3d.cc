@@ -55,7 +55,9 @@ bool winograd3dBuilt() {
 // direct conv, Winograd's time goes as (8 tiles / voxels) (1 + k / (n tiles)), k = 35 for the
 // forward and data gradient and 12 for the weight gradient (no weights to transform); it takes
 // a conv where that predicts it at least 1.1x faster (the measured large-volume ratio, ~1.7, times
-// 0.62). Not at all under 50 MFLOP (fixed costs ~20 us); and the weight gradient of wide convs
+// 0.62), with n = 2, whatever the batch: a volume's forward result is then the same bits in any
+// batch (predict, serve's micro-batches). Not under 25 MFLOP a volume (fixed costs ~20 us at
+// batch 2); and the weight gradient of wide convs
 // (C O > 128 x 128) needs 64 tiles a volume, and none wider than 256 x 128: each thread's dU
 // (256 C O bytes) no longer fits L2 and is streamed once a block (256 -> 256 at 6^3: 0.44x;
 // 384 -> 128 at 8^3: 0.78x, where 256 -> 128 still ran 1.33x).
@@ -67,11 +69,11 @@ bool winograd3dTakes(const ConvGeo &g, bool bf16, Pass pass) {
     return false;
   if (gMode == 2) return true;
   const double tiles = (double)((g.d + 1) / 2) * ((g.h + 1) / 2) * ((g.w + 1) / 2), voxels = (double)g.d * g.h * g.w;
-  if (2.0 * 27 * g.c * g.o * g.n * voxels < 50e6) return false;
+  if (2.0 * 27 * g.c * g.o * voxels < 25e6) return false;
   const bool wgt = pass == Pass::kBwdWeights;
   if (wgt && g.c * g.o > 128 * 128 && (tiles < 64 || g.c * g.o > 256 * 128)) return false;
   const double k = wgt ? 12 : 35;
-  return voxels / (8 * tiles) / (1 + k / (g.n * tiles)) >= 0.62;
+  return voxels / (8 * tiles) / (1 + k / (2 * tiles)) >= 0.62;
 #else
   return false;
 #endif

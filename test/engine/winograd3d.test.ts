@@ -242,3 +242,24 @@ test('setWinograd3d(1), the default: Winograd where measured faster (large volum
   const [s0, s1] = [bitsOf(small, 0), bitsOf(small, 1)];
   for (const k of ['y', 'dx', 'dw'] as const) assert.ok(same(s1, s0, k), `5x7x5 ${k}: direct`);
 });
+
+test('3D Winograd forward: a volume gives the same bits alone and in a batch (predict and serve batch windows differently)', { skip }, () => {
+  const n = 3, c = 32, o = 32, d = 12, h = 12, w = 12, vox = d * h * w, r = rng(29);
+  const x = Float32Array.from({ length: n * c * vox }, () => 2 * r() - 1);
+  const wt = Float32Array.from({ length: o * c * 27 }, () => (2 * r() - 1) / 30);
+  const b = Float32Array.from({ length: o }, () => r() - 0.5);
+  const fwd = (k: number, xs: Float32Array, mode: 0 | 1) => {
+    const y = new Float32Array(k * o * vox);
+    A.setWinograd3d(mode);
+    try {
+      A.convFwd(xs, wt, b, y, { n: k, c, o, size: [d, h, w], kernel: [3, 3, 3], stride: 1, pad: 1, layout: 'blocked' }, true);
+    } finally { A.setWinograd3d(1); }
+    return y;
+  };
+  const all = fwd(n, x, 1);
+  for (let i = 0; i < n; i++) {
+    const alone = fwd(1, x.subarray(i * c * vox, (i + 1) * c * vox), 1);
+    assert.deepEqual(all.subarray(i * o * vox, (i + 1) * o * vox), alone, `volume ${i}`);
+  }
+  assert.notDeepEqual(all, fwd(n, x, 0), 'the rule took Winograd here');
+});

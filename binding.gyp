@@ -2,7 +2,7 @@
   "targets": [{
     "target_name": "unetpp_native",
     "sources": [
-      "native/addon.cc", "native/common.cc", "native/layout.cc", "native/conv.cc", "native/conv3d-slices.cc", "native/winograd.cc", "native/head.cc",
+      "native/addon.cc", "native/common.cc", "native/layout.cc", "native/conv.cc", "native/conv3d-slices.cc", "native/winograd.cc", "native/winograd3d.cc", "native/head.cc",
       "native/batchnorm.cc", "native/pool.cc", "native/resample.cc", "native/eltwise.cc",
       "native/channels.cc", "native/loss.cc", "native/optim.cc", "native/bench.cc",
       "native/volume.cc", "native/instnorm.cc", "native/peak.cc"

@@ -8,6 +8,7 @@
 #include <sys/sysinfo.h>
 
 #include "common.h"
+#include "winograd3d.h"
 
 namespace un {
 void registerLayout(Napi::Env, Napi::Object);
@@ -156,6 +157,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object ex) {
     o.Set("bf16", (isa & bf16Isa) == bf16Isa);
     const int avx512 = (int)dnnl::cpu_isa::avx512_core;
     o.Set("avx512", (isa & avx512) == avx512);
+    // our float32 Winograd for 3x3x3 volume convs (winograd3d.cc): built with AVX-512 only
+    o.Set("winograd3d", winograd3dBuilt());
     return o;
   });
   // trimMemory(): gives the allocator's free memory back to the system. A worker thread's

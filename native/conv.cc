@@ -7,6 +7,7 @@
 #include "conv3d-slices.h"
 #include "head.h"
 #include "winograd.h"
+#include "winograd3d.h"
 
 #include <omp.h>
 
@@ -384,6 +385,14 @@ static Napi::Value forward(const Args &a, bool deconv, bool vol = false) {
     winogradConv(x.as<bf16>(), st.x, y.as<bf16>(), st.y, g.n * images, g.h, g.w, tw.u, tw.bias.data(), relu);
     return a.env().Undefined();
   }
+  if (winograd3dTakes(g, x.bf16, Pass::kFwd)) {
+    // float32 volumes: our F(2x2x2, 3x3x3) (winograd3d.cc); the weights change every training
+    // step, so they are transformed per call, into a buffer shared by the layers of this shape
+    auto &u = cached<Winograd3dWeights>(key("winograd3dFwd", {g.c, g.o}), [] { return new Winograd3dWeights(); });
+    winograd3dWeights(w, g.o, g.c, false, u);
+    winograd3dConv(x.as<float>(), st.x, y.as<float>(), st.y, g.n * images, g.d, g.h, g.w, u, b, relu);
+    return a.env().Undefined();
+  }
   auto &e = cached<FwdEntry<K>>(key(a.op, {volKey(g), layoutKey(g), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, b != nullptr, relu, x.bf16, (int64_t)algFor<K>(g, x.bf16)}), [&] {
     auto *e = new FwdEntry<K>();
     withAlg<K>(g, x.bf16, [&](algorithm alg) { e->init(g, b != nullptr, relu, x.type(), prop_kind::forward_training, alg); return e->pd; });
@@ -423,6 +432,12 @@ static Napi::Value backwardData(const Args &a, bool deconv, bool vol = false) {
     winogradWeights(wt, g.c, g.o, tw.u);
     tw.bias.assign(g.c, 0.f);
     winogradConv(dy.as<bf16>(), 0, dx.as<bf16>(), 0, g.n, g.h, g.w, tw.u, tw.bias.data(), false);
+    return a.env().Undefined();
+  }
+  if (winograd3dTakes(g, dy.bf16, Pass::kBwdData)) {  // as above: the kernel turned, channels swapped
+    auto &u = cached<Winograd3dWeights>(key("winograd3dBwdData", {g.o, g.c}), [] { return new Winograd3dWeights(); });
+    winograd3dWeights(w, g.o, g.c, true, u);
+    winograd3dConv(dy.as<float>(), 0, dx.as<float>(), 0, g.n, g.d, g.h, g.w, u, nullptr, false);
     return a.env().Undefined();
   }
   const dt t = dy.type();
@@ -505,6 +520,10 @@ static Napi::Value backwardWeights(const Args &a, bool deconv, bool vol = false)
   float *db = a.f32opt(3, g.o, "db");
   a.sameType({{"x", x}, {"dy", dy}});
   if (headBwdWeights(g, x, dy, dw, db)) return a.env().Undefined();
+  if (winograd3dTakes(g, x.bf16, Pass::kBwdWeights)) {
+    winograd3dWeightGrad(x.as<float>(), dy.as<float>(), g.n, g.c, g.o, g.d, g.h, g.w, dw, db);
+    return a.env().Undefined();
+  }
   if (std::is_same_v<K, ConvKind> && volumeWeightGradBySlices(g, x, dy, dw)) {
     if (db) biasGrad(dy.as<float>(), db, g.n * g.dstImage() / g.o, g.o);
     return a.env().Undefined();
@@ -573,8 +592,9 @@ struct FoldedWeights {
   bool valid = false;
   uint64_t fingerprint = 0;
   memory weights;
-  bool winograd = false;  // weights in `wino` (winograd.h) instead of `weights`
+  enum Kind { kDnnl, kWino2d, kWino3d } kind = kDnnl;  // weights in `weights`, `wino` (winograd.h) or `wino3d`
   WinogradWeights wino;
+  Winograd3dWeights wino3d;
   std::vector<float> bias;
 };
 /** The layer's folded weights, kept on its JS cache object (the plan's per-node state) as an
@@ -611,7 +631,9 @@ static Napi::Value convBnFwd(const Args &a, bool vol) {
   a.sameType({{"x", x}, {"y", y}});
   const int64_t images = runsFor(g, st);
   const bool wino = !g.vol && bf16WinogradTakes(g.layout, g.c, g.o, g.h, g.w, g.kh == g.kw ? g.kh : 0, g.stride, g.pad, x.bf16);
-  FwdEntry<ConvKind> *e = wino ? nullptr : &cached<FwdEntry<ConvKind>>(key(a.op, {volKey(g), layoutKey(g), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, relu, x.bf16, (int64_t)algFor<ConvKind>(g, x.bf16)}), [&] {
+  const bool wino3 = winograd3dTakes(g, x.bf16, Pass::kFwd);
+  const FoldedWeights::Kind kind = wino ? FoldedWeights::kWino2d : wino3 ? FoldedWeights::kWino3d : FoldedWeights::kDnnl;
+  FwdEntry<ConvKind> *e = kind != FoldedWeights::kDnnl ? nullptr : &cached<FwdEntry<ConvKind>>(key(a.op, {volKey(g), layoutKey(g), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, relu, x.bf16, (int64_t)algFor<ConvKind>(g, x.bf16)}), [&] {
     auto *e = new FwdEntry<ConvKind>();
     withAlg<ConvKind>(g, x.bf16, [&](algorithm alg) { e->init(g, true, relu, x.type(), prop_kind::forward_inference, alg); return e->pd; });
     return e;
@@ -629,7 +651,7 @@ static Napi::Value convBnFwd(const Args &a, bool vol) {
     fp = fingerprint(w, O * K) ^ fingerprint(gamma, O) * 3 ^ fingerprint(beta, O) * 5 ^
          fingerprint(rm, O) * 7 ^ fingerprint(rv, O) * 11 ^ (b ? fingerprint(b, O) * 13 : 17) ^
          (uint64_t)std::hash<float>{}(eps);
-  if (!f.valid || f.winograd != wino || (!frozen && f.fingerprint != fp)) {
+  if (!f.valid || f.kind != kind || (!frozen && f.fingerprint != fp)) {
     float *wf = static_cast<float *>(scratch(kTmp1, O * K * sizeof(float)));
     f.bias.resize(O);
 #pragma omp parallel for schedule(static) if (O * K >= kParMin)
@@ -640,20 +662,24 @@ static Napi::Value convBnFwd(const Args &a, bool vol) {
     }
     if (wino) {
       winogradWeights(wf, O, g.c, f.wino);
+    } else if (wino3) {
+      winograd3dWeights(wf, O, g.c, false, f.wino3d);
     } else {
-      if (!f.valid || f.winograd || f.weights.get_desc() != e->pd.weights_desc())
+      if (!f.valid || f.kind != FoldedWeights::kDnnl || f.weights.get_desc() != e->pd.weights_desc())
         f.weights = memory(e->pd.weights_desc(), engine());
       memory src = wrap(e->wei.user, wf);  // plain -> the primitive's layout, in one reorder
       SerialScope one(small(e->wei.user));
       dnnl::reorder(src, f.weights).execute(stream(), src, f.weights);
       stream().wait();
     }
-    f.winograd = wino;
+    f.kind = kind;
     f.fingerprint = fp;
     f.valid = true;
   }
   if (wino)
     winogradConv(x.as<bf16>(), st.x, y.as<bf16>(), st.y, g.n * images, g.h, g.w, f.wino, f.bias.data(), relu);
+  else if (wino3)
+    winograd3dConv(x.as<float>(), st.x, y.as<float>(), st.y, g.n * images, g.d, g.h, g.w, f.wino3d, f.bias.data(), relu);
   else
     runForward(*e, g, x, y, st, images, f.weights, f.bias.data());
   return a.env().Undefined();
@@ -670,6 +696,10 @@ void registerConv(Napi::Env env, Napi::Object ex) {
   def(env, ex, "convBnFwd", [](const Args &a) { return convBnFwd(a, volGeo(a, 8)); });
   def(env, ex, "setWinograd", [](const Args &a) {
     setWinogradEnabled(a.flag(0));
+    return a.env().Undefined();
+  });
+  def(env, ex, "setWinograd3d", [](const Args &a) {  // 0 off, 1 the measured rule, 2 every shape it can run
+    setWinograd3dMode((int)a.i64(0));
     return a.env().Undefined();
   });
   def(env, ex, "convBwdData", [](const Args &a) { return backwardData<ConvKind>(a, false, volGeo(a, 3)); });

@@ -441,12 +441,19 @@ test('native: results do not depend on the thread count', { skip }, () => {
 // ---- layout choice ----
 test('native layout: blocked, but NHWC for fp32 inference without Winograd; UNETPP_LAYOUT overrides, bad values are named', { skip }, async () => {
   const { defaultLayout } = await import('../../src/engine/backends/native.js');
-  const saved = process.env.UNETPP_LAYOUT, savedWino = process.env.UNETPP_WINOGRAD;
+  const saved = process.env.UNETPP_LAYOUT, savedWino = process.env.UNETPP_WINOGRAD, savedWino3d = process.env.UNETPP_WINOGRAD3D;
   try {
     delete process.env.UNETPP_LAYOUT;
     delete process.env.UNETPP_WINOGRAD;
+    delete process.env.UNETPP_WINOGRAD3D;
     // training is blocked only where oneDNN has AVX-512 kernels for 16-channel blocks
-    const avx512 = (await import('../../src/engine/backends/native/addon.js')).loadAddon().info().avx512;
+    const info = (await import('../../src/engine/backends/native/addon.js')).loadAddon().info();
+    const avx512 = info.avx512;
+    // volumes: float32 inference blocked where our 3D Winograd runs its 3x3x3 convs, else NDHWC
+    assert.equal(defaultLayout('fp32', 'infer', 3), avx512 && info.winograd3d ? 'blocked' : 'nhwc');
+    process.env.UNETPP_WINOGRAD3D = '0';
+    assert.equal(defaultLayout('fp32', 'infer', 3), 'nhwc');
+    delete process.env.UNETPP_WINOGRAD3D;
     assert.equal(defaultLayout('fp32', 'train'), avx512 ? 'blocked' : 'nhwc');
     assert.equal(new NativeBackend({ use: 'train' }).layout, avx512 ? 'blocked' : 'nhwc');
     assert.equal(defaultLayout('bf16', 'infer'), 'blocked');
@@ -464,6 +471,7 @@ test('native layout: blocked, but NHWC for fp32 inference without Winograd; UNET
   } finally {
     if (saved === undefined) delete process.env.UNETPP_LAYOUT; else process.env.UNETPP_LAYOUT = saved;
     if (savedWino === undefined) delete process.env.UNETPP_WINOGRAD; else process.env.UNETPP_WINOGRAD = savedWino;
+    if (savedWino3d === undefined) delete process.env.UNETPP_WINOGRAD3D; else process.env.UNETPP_WINOGRAD3D = savedWino3d;
   }
 });
 

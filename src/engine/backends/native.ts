@@ -33,9 +33,12 @@ const VIEW_MIN = 1 << 17;
  * whose 3x3 convs run Winograd (our bf16 kernel; oneDNN's float32 one takes blocked activations
  * only: 342 -> 231 ms a float32 batch). With UNETPP_WINOGRAD=0, float32 inference is faster NHWC
  * (oneDNN's direct brgconv: 347 vs 376 ms a batch). UNETPP_LAYOUT overrides.
- * Volumes (dims 3; no Winograd there): float32 inference NHWC (NDHWC: brgconv again; 3D UNet++
- * 32^3 batch 2, 1 thread, best of 4-6 alternating runs: 417-498 vs 493-656 ms a batch), training
- * and bf16 blocked (within noise of NDHWC: 1302-1485 vs 1429-1497 ms fp32, 544 vs 559 ms bf16).
+ * Volumes (dims 3): blocked, where our float32 Winograd F(2x2x2, 3x3x3) runs the 3x3x3 convs
+ * (AVX-512; native/winograd3d.cc): inference of the bench's 64^3 UNet++ (16..256, batch 2) 0.82 s
+ * a batch NDHWC -> 0.47-0.55 s blocked. Without it (UNETPP_WINOGRAD=0 or UNETPP_WINOGRAD3D=0)
+ * float32 inference is faster NDHWC (oneDNN's brgconv: 3D UNet++ 32^3 batch 2, 1 thread, best of
+ * 4-6 alternating runs: 417-498 vs 493-656 ms a batch); training and bf16 are blocked (within
+ * noise of NDHWC: 1302-1485 vs 1429-1497 ms fp32, 544 vs 559 ms bf16).
  */
 export function defaultLayout(precision: Precision, use: BackendUse = 'train', dims: 2 | 3 = 2): ActLayout {
   const env = process.env.UNETPP_LAYOUT;
@@ -43,12 +46,18 @@ export function defaultLayout(precision: Precision, use: BackendUse = 'train', d
   // Without AVX-512, oneDNN 2.6 has no direct kernels for 16-channel blocks and batch norm on them falls to its
   // reference kernel: volumes train ~20% faster on NDHWC there, in half the memory (48^3, filters 16..128, AVX2),
   // images 1.9x faster (bn preset, 96x96, batch 16: 2.31 vs 1.22 img/s); image inference stays blocked (1.6x)
-  if (dims === 3) return (precision === 'fp32' && use === 'infer') || !avx512() ? 'nhwc' : 'blocked';
+  if (dims === 3) return (precision === 'fp32' && use === 'infer' && !winograd3dOn()) || !avx512() ? 'nhwc' : 'blocked';
   if (use === 'train' && !avx512()) return 'nhwc';
   return precision === 'fp32' && use === 'infer' && !winogradOn() ? 'nhwc' : 'blocked';
 }
 /** Whether the addon runs 3x3 convs as Winograd (docs/engine.md): unless UNETPP_WINOGRAD=0. */
 export const winogradOn = () => process.env.UNETPP_WINOGRAD !== '0';
+/** Whether float32 3x3x3 volume convs run our Winograd kernel where it is faster (native/winograd3d.cc): the
+ *  addon has it (AVX-512 builds) and neither UNETPP_WINOGRAD=0 nor UNETPP_WINOGRAD3D=0 turns it off. */
+export function winograd3dOn(): boolean {
+  const { addon } = tryLoadAddon();
+  return !!addon && !!addon.info().winograd3d && winogradOn() && process.env.UNETPP_WINOGRAD3D !== '0';
+}
 /** Storage format of a tensor: -1 plain, 1 NHWC, 2 nChw16c (the addon's reorderAct codes). */
 export function actFormat(shape: Shape, layout: Layout, actLayout: ActLayout): -1 | 1 | 2 {
   if (!isAct4(shape, layout)) return -1;

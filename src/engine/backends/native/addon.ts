@@ -37,9 +37,13 @@ export interface NativeAddon {
   getThreads(): number;
   /** bf16 inference convs (conv_bn) through Winograd F(2x2, 3x3) where it takes them (native/winograd.h). */
   setWinograd(on: boolean): void;
+  /** float32 3x3x3 volume convs through our Winograd F(2x2x2, 3x3x3) (native/winograd3d.h), for this thread:
+   *  0 never, 1 where measured faster than oneDNN's direct conv (default; UNETPP_WINOGRAD3D), 2 every shape it can run. */
+  setWinograd3d(mode: 0 | 1 | 2): void;
   /** Formats 0 nchw, 1 nhwc, 2 nChw16c; src and dst may differ in dtype (float32 -> bf16 rounds to nearest even). */
   reorderAct(src: A, srcFormat: number, dst: A, dstFormat: number, n: number, c: number, h: number, w: number): void;
-  info(): { onednn: string; threads: number; isa: number; bf16: boolean; avx512: boolean };
+  /** winograd3d: this build has native/winograd3d.cc's kernel (AVX-512 builds). */
+  info(): { onednn: string; threads: number; isa: number; bf16: boolean; avx512: boolean; winograd3d: boolean };
   /** A zeroed, 64-byte aligned Float32Array (kind 0) or bf16 Uint16Array (kind 1) of n values. */
   alignedArray(kind: 0, n: number): Float32Array;
   alignedArray(kind: 1, n: number): Uint16Array;

@@ -104,14 +104,19 @@ export function readPatch(v: LoadedVolume, start: readonly number[], patch: read
         const wz = sz - z0, wy = sy - y0, wx = sx - x0;
         const za = tz[z0 - fz], zb = tz[z0 + 1 - fz], ya = ty[y0 - fy], yb = ty[y0 + 1 - fy];
         const xa = tx[x0 - fx], xb = tx[x0 + 1 - fx];
-        // the 8 neighbours' offsets, -1 in the padding (reads 0)
-        const row = (zz: number, yy: number) => (zz < 0 || yy < 0 ? -1 : (zz * H + yy) * W);
-        const raa = row(za, ya), rab = row(za, yb), rba = row(zb, ya), rbb = row(zb, yb);
-        for (let c = 0; c < channels; c++) {
-          const b = c * vol;
-          const at = (r: number, xx: number) => (r < 0 || xx < 0 ? 0 : s[b + r + xx]);
-          const l = (r: number) => at(r, xa) * (1 - wx) + at(r, xb) * wx;
-          image[c * n + o] = (l(raa) * (1 - wy) + l(rab) * wy) * (1 - wz) + (l(rba) * (1 - wy) + l(rbb) * wy) * wz;
+        // the 8 neighbours' offsets, -1 in the padding (reads 0); written out, as this loop runs per voxel
+        const raa = za < 0 || ya < 0 ? -1 : (za * H + ya) * W, rab = za < 0 || yb < 0 ? -1 : (za * H + yb) * W;
+        const rba = zb < 0 || ya < 0 ? -1 : (zb * H + ya) * W, rbb = zb < 0 || yb < 0 ? -1 : (zb * H + yb) * W;
+        const i0 = raa < 0 || xa < 0 ? -1 : raa + xa, i1 = raa < 0 || xb < 0 ? -1 : raa + xb;
+        const i2 = rab < 0 || xa < 0 ? -1 : rab + xa, i3 = rab < 0 || xb < 0 ? -1 : rab + xb;
+        const i4 = rba < 0 || xa < 0 ? -1 : rba + xa, i5 = rba < 0 || xb < 0 ? -1 : rba + xb;
+        const i6 = rbb < 0 || xa < 0 ? -1 : rbb + xa, i7 = rbb < 0 || xb < 0 ? -1 : rbb + xb;
+        for (let c = 0, b = 0; c < channels; c++, b += vol) {
+          const v0 = i0 < 0 ? 0 : s[b + i0], v1 = i1 < 0 ? 0 : s[b + i1], v2 = i2 < 0 ? 0 : s[b + i2], v3 = i3 < 0 ? 0 : s[b + i3];
+          const v4 = i4 < 0 ? 0 : s[b + i4], v5 = i5 < 0 ? 0 : s[b + i5], v6 = i6 < 0 ? 0 : s[b + i6], v7 = i7 < 0 ? 0 : s[b + i7];
+          const laa = v0 * (1 - wx) + v1 * wx, lab = v2 * (1 - wx) + v3 * wx;
+          const lba = v4 * (1 - wx) + v5 * wx, lbb = v6 * (1 - wx) + v7 * wx;
+          image[c * n + o] = (laa * (1 - wy) + lab * wy) * (1 - wz) + (lba * (1 - wy) + lbb * wy) * wz;
         }
       }
     }

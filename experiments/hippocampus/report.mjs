@@ -55,6 +55,18 @@ else {
     'commit 3b05863 ran on a host with AVX2 only (no AVX-512), the later ones on an AVX-512 host; post-processing: rules',
     'chosen on the validation cases at the end of training. Flips: the mean of the 8 flips of every subset of the axes',
     '(`--tta`) against one pass (`--no-tta`), on the same checkpoint; the bold mean is as the checkpoint predicts by default.', '');
+  // where the training time went, for runs whose epochs record it (the trainer's per-epoch split)
+  const split = results.filter((r) => r.training.split);
+  if (split.length) {
+    const pc = (r, k) => `${((100 * r.training.split[k]) / r.training.split.seconds).toFixed(1)}%`;
+    lines.push('Where the training time went (summed over the epochs; engine: forward and backward passes; batches: waiting for',
+      'the loader to read, crop and augment the next patches; updates: gradients read back and the optimiser):', '',
+      '| run | epochs | engine | batches | updates | validation |', '|---|---|---|---|---|---|');
+    for (const r of split)
+      lines.push(`| ${r.budget}${r.tag ? ` (${r.tag})` : ''} | ${r.training.split.epochs} | ${pc(r, 'step')} | ${pc(r, 'data')} | ` +
+        `${pc(r, 'update')} | ${pc(r, 'validation')} |`);
+    lines.push('');
+  }
   // recipes compared on one pinned plan (--plan) per budget: each against the best, paired over test cases
   const stats = await import(join(here, '../../dist/src/metrics/stats.js'));
   const perCase = (r) => {

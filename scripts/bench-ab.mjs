@@ -51,7 +51,8 @@ function build(dir) {
 
 function benchOnce(dir, d) {
   const env = { ...process.env, ...Object.fromEntries(envPairs.map((p) => p.split(/=(.*)/s).slice(0, 2))) };
-  const a = ['dist/src/cli/main.js', 'bench', '--parts', 'model', '--dims', String(d), ...benchExtra];
+  // --dims only for volumes: images are the default, and commits before volumes know no such flag
+  const a = ['dist/src/cli/main.js', 'bench', '--parts', 'model', ...(d === 3 ? ['--dims', '3'] : []), ...benchExtra];
   const r = spawnSync(process.execPath, a, { cwd: dir, env, encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`bench-ab: bench failed in ${dir}:\n${r.stderr}`);
   const model = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).find((j) => j.kind === 'model');

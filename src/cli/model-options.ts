@@ -1,13 +1,15 @@
 // Model architecture flags (train, info, export of a fresh model), mapped to ModelConfig.
 import { Command, Option } from 'commander';
 import type { ModelConfig } from '../models/config.js';
-import { float, int, intList, oneOf } from './parse.js';
+import { float, int, intList, oneOf, poolList } from './parse.js';
 
 export function addModelOptions(cmd: Command, defaults = true): Command {
   return cmd
     .addOption(new Option('--preset <name>', 'bn: PyTorch NestedUNet (conv+BN+ReLU); paper: official Keras (dropout, transpose-conv)').argParser(oneOf('bn', 'paper')))
     .addOption(new Option('--arch <name>', 'network').argParser(oneOf('unetpp', 'unet')))
     .option('--filters <list>', 'filters per level, top to bottom; depth = count - 1 (default 32,64,128,256,512)', intList)
+    .option('--pools <list>', 'volumes: pooling factors per level, DxHxW of 1 or 2 each, top to bottom (e.g. 1x2x2,2x2x2 ' +
+      'for thick slices); default 2 on every axis', poolList)
     .option('--in-channels <n>', `input channels${defaults ? ' (default: the images\')' : ''}`, int(1, 64))
     .option('--classes <n>', `output maps${defaults ? ' (default: the dataset\'s classes)' : ''}`, int(1, 255))
     .option('--deep-supervision', 'a head on every top node X(0,1..L) (needed for fast mode and pruning)')
@@ -25,6 +27,7 @@ export function modelConfigFrom(opts: Record<string, any>): Partial<ModelConfig>
     preset: opts.preset, arch: opts.arch, filters: opts.filters, inChannels: opts.inChannels, classes: opts.classes,
     deepSupervision: opts.deepSupervision, upsample: opts.upsample, multiclass: opts.multiclass, dropout: opts.dropout,
     seed: opts.modelSeed, dims: opts.dims === undefined ? undefined : (Number(opts.dims) as 2 | 3), norm: opts.norm,
+    pools: opts.pools,
   };
   return Object.fromEntries(Object.entries(cfg).filter(([, v]) => v !== undefined));
 }

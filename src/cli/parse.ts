@@ -30,6 +30,14 @@ export function intList(v: string): number[] {
   return parts.map(Number);
 }
 
+/** "1x2x2,2x2x2" -> [[1, 2, 2], [2, 2, 2]]: pooling factors (1 or 2) per level, DxHxW each. */
+export function poolList(v: string): number[][] {
+  const levels = v.split(',').map((s) => s.trim().split('x'));
+  if (levels.some((l) => l.length !== 3 || l.some((f) => f !== '1' && f !== '2')))
+    throw new InvalidArgumentError('expected factors DxHxW of 1 or 2 per level, comma-separated, e.g. 1x2x2,2x2x2,2x2x2');
+  return levels.map((l) => l.map(Number));
+}
+
 /** "96" -> [96, 96]; "96x128" (height x width) -> [96, 128]. */
 export function size(v: string): [number, number] {
   const m = /^(\d+)(?:x(\d+))?$/.exec(v.trim());

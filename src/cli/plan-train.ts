@@ -36,9 +36,12 @@ function planned(p: DatasetPlan, given: (name: string) => boolean, opts: Record<
     earlyStop: false, ...recipeOptions(p.training.recipe, given, opts),
     ...(p.inference ? { tta: p.inference.tta } : {}),
   };
+  // the plan's pools fit its filters: a depth given on the command line (--filters) pools every axis alike
+  const pools = p.network.pools && (!given('filters') || opts.filters?.length === p.network.filters.length)
+    ? { pools: p.network.pools } : {};
   if (p.kind === 'volume')
     return {
-      ...common, patch: p.patch, spacing: p.spacing, volumeNormalize: p.normalize, cropToNonzero: p.cropToNonzero,
+      ...common, ...pools, patch: p.patch, spacing: p.spacing, volumeNormalize: p.normalize, cropToNonzero: p.cropToNonzero,
       foregroundFraction: p.foregroundFraction,
     };
   return { ...common, crop: p.patch, normalize: p.normalize };

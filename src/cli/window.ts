@@ -4,7 +4,7 @@
 // propose the nearest valid sizes below and above.
 import { CliError } from './common.js';
 import { inputSizeRule } from '../models/build.js';
-import type { ModelConfig } from '../models/config.js';
+import { levelOf, multipleText, type ModelConfig } from '../models/config.js';
 
 const xs = (s: readonly number[]) => s.join('x');
 
@@ -12,14 +12,14 @@ const xs = (s: readonly number[]) => s.join('x');
 export function checkWindowFlag(flag: string, sizes: readonly number[], cfg: ModelConfig): void {
   const r = inputSizeRule(cfg, sizes);
   if (r.ok) return;
-  const depth = Math.log2(r.multiple);
+  const depth = levelOf(cfg), m = multipleText(r.multiple);
   const why = cfg.level === undefined ? `depth ${depth} (${cfg.filters.length} --filters)`
     : `the pruned depth ${depth} (--level)`;
-  const lone = sizes.every((s) => s === r.multiple) ? `, and with instance norm not every side ${r.multiple}` : '';
+  const lone = sizes.every((s, k) => s === r.multiple[k]) ? `, and with instance norm not every side ${m}` : '';
   const near = xs(r.down) === xs(r.up) ? xs(r.up) : `${xs(r.down)} or ${xs(r.up)}`;
   const padded = flag === '--crop' || sizes.length !== 3 ? '' : ' (volumes smaller than it are padded)';
-  throw new CliError(`${flag} ${xs(sizes)}: every side must be a multiple of 2^${depth} = ${r.multiple} ` +
-    `for ${why}${lone}: use ${near}${padded}`);
+  const rule = cfg.pools ? `a multiple of ${m} (the pooling factors per axis)` : `a multiple of 2^${depth} = ${m}`;
+  throw new CliError(`${flag} ${xs(sizes)}: every side must be ${rule} for ${why}${lone}: use ${near}${padded}`);
 }
 
 /** The default volume patch: 64 per axis, raised to the rule's nearest valid size for deep models. */

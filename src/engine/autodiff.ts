@@ -38,7 +38,7 @@ const rules: { [K in OpName]?: Rule<K> } = {
   },
   maxpool(g, node, [dy]) {
     const x = node.inputs[0];
-    return [g.out(g.addNode('maxpool_grad', [x, g.out(node), dy!], { fwd: node.id }, [x.shape]))];
+    return [g.out(g.addNode('maxpool_grad', [x, g.out(node), dy!], { ...node.attrs, fwd: node.id }, [x.shape]))];
   },
   upsample2x(g, node, [dy]) {
     const x = node.inputs[0];
@@ -52,8 +52,7 @@ const rules: { [K in OpName]?: Rule<K> } = {
   concat_up(g, node, [dy]) {
     // One node, one pass over dy: the xs' gradients are its leading channels, low's the
     // up-sampling's gradient of its last channels (read in place by the native kernel).
-    const grad = g.addNode('concat_up_grad', [dy!], { mode: node.attrs.mode, alignCorners: node.attrs.alignCorners },
-      node.inputs.map((x) => x.shape));
+    const grad = g.addNode('concat_up_grad', [dy!], node.attrs, node.inputs.map((x) => x.shape));
     return node.inputs.map((_, i) => g.out(grad, i));
   },
   batchnorm(g, node, [dy]) {

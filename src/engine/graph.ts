@@ -175,20 +175,32 @@ export class Graph {
     return this.out(this.addNode(op, b ? [x, w, b] : [x, w], { stride: k }, [[n, o, ...sp.map((s) => s * k)]]));
   }
 
-  /** Max-pool 2x2(x2) stride 2; odd sizes are floored. */
-  maxPool(x: Value): Value {
+  /** Max-pool 2x2(x2) stride 2, odd sizes floored; a volume may pool only some axes (factors 1 or 2 per axis). */
+  maxPool(x: Value, factors?: readonly number[]): Value {
     this.expectAct('maxpool', x, 'input');
     const [n, c, ...sp] = x.shape;
-    if (sp.some((s) => s < 2)) this.fail('maxpool', `input ${fmt(x.shape)} is smaller than ${sp.map(() => 2).join('x')}`);
-    return this.out(this.addNode('maxpool', [x], {}, [[n, c, ...sp.map((s) => Math.floor(s / 2))]]));
+    const f = this.factors('maxpool', sp.length, factors);
+    if (sp.some((s, i) => s < f[i])) this.fail('maxpool', `input ${fmt(x.shape)} is smaller than ${f.join('x')}`);
+    return this.out(this.addNode('maxpool', [x], factors ? { factors: f } : {}, [[n, c, ...sp.map((s, i) => Math.floor(s / f[i]))]]));
   }
 
-  /** x2 up-sampling along every spatial axis. bilinear (trilinear for volumes) with alignCorners
-   *  maps output o to input o*(in-1)/(out-1). */
-  upsample2x(x: Value, mode: UpsampleMode = 'bilinear', alignCorners = true): Value {
+  /** x2 up-sampling along every spatial axis (or per axis: factors 1 or 2, volumes). bilinear (trilinear for
+   *  volumes) with alignCorners maps output o to input o*(in-1)/(out-1). */
+  upsample2x(x: Value, mode: UpsampleMode = 'bilinear', alignCorners = true, factors?: readonly number[]): Value {
     this.expectAct('upsample2x', x, 'input');
     const [n, c, ...sp] = x.shape;
-    return this.out(this.addNode('upsample2x', [x], { mode, alignCorners }, [[n, c, ...sp.map((s) => 2 * s)]]));
+    const f = this.factors('upsample2x', sp.length, factors);
+    return this.out(this.addNode('upsample2x', [x], { mode, alignCorners, ...(factors ? { factors: f } : {}) },
+      [[n, c, ...sp.map((s, i) => f[i] * s)]]));
+  }
+
+  /** Checked per-axis factors: one per spatial axis, 1 or 2, volumes only (the image kernels halve both axes). */
+  private factors(op: string, rank: number, factors?: readonly number[]): number[] {
+    if (!factors) return new Array<number>(rank).fill(2);
+    if (factors.length !== rank || factors.some((f) => f !== 1 && f !== 2))
+      this.fail(op, `factors must be ${rank} values of 1 or 2, got ${JSON.stringify(factors)}`);
+    if (rank !== 3 && factors.some((f) => f !== 2)) this.fail(op, `per-axis factors are for volumes, got ${JSON.stringify(factors)}`);
+    return [...factors];
   }
 
   /** Channel concatenation (axis 1). */
@@ -209,19 +221,21 @@ export class Graph {
    * concat([...xs, upsample2x(low, mode, alignCorners)]) as one op: the up-sampling writes straight
    * into its channels of the output (no separate up-sampled tensor). xs may be empty.
    */
-  concatUp(xs: Value[], low: Value, mode: UpsampleMode = 'bilinear', alignCorners = true): Value {
+  concatUp(xs: Value[], low: Value, mode: UpsampleMode = 'bilinear', alignCorners = true, factors?: readonly number[]): Value {
     const op = 'concat_up';
     if (mode !== 'bilinear' && mode !== 'nearest') this.fail(op, `mode must be bilinear or nearest, got '${String(mode)}'`);
     this.expectAct(op, low, 'low input');
     for (const x of xs) this.expectAct(op, x, 'input');
     const [n, cl, ...spl] = low.shape;
-    const sp = spl.map((s) => 2 * s);
+    const f = this.factors(op, spl.length, factors);
+    const sp = spl.map((s, i) => f[i] * s);
     for (const x of xs)
       if (x.shape.length !== low.shape.length || x.shape[0] !== n || x.shape.slice(2).some((d, i) => d !== sp[i]))
         this.fail(op, `inputs ${xs.map((v) => fmt(v.shape)).join(', ')} must be [${n},*,${sp.join(',')}]: ` +
-          `the batch and twice the spatial size of the up-sampled input ${fmt(low.shape)}`);
+          `the batch and ${f.join('x')} times the spatial size of the up-sampled input ${fmt(low.shape)}`);
     const c = xs.reduce((s, x) => s + x.shape[1], cl);
-    return this.out(this.addNode(op, [...xs, low], { mode, alignCorners: !!alignCorners }, [[n, c, ...sp]]));
+    return this.out(this.addNode(op, [...xs, low], { mode, alignCorners: !!alignCorners, ...(factors ? { factors: f } : {}) },
+      [[n, c, ...sp]]));
   }
 
   batchNorm(x: Value, gamma: Value, beta: Value, runningMean: string, runningVar: string,

@@ -12,7 +12,15 @@ export type LossKind = 'bce_dice' | 'bce' | 'dice' | 'ce_dice' | 'ce';
 export type NoAttrs = Record<string, never>;
 export interface ConvAttrs { stride: number; pad: number; relu: boolean }
 export interface ConvBnAttrs { stride: number; pad: number; eps: number; relu: boolean }
-export interface UpsampleAttrs { mode: UpsampleMode; alignCorners: boolean }
+/** factors: per spatial axis 1 or 2 (volumes only); absent = 2 on every axis, the graphs built before per-axis
+ *  pooling (an anisotropic volume halves only its fine axes on the upper levels, as nnU-Net). */
+export interface PoolAttrs { factors?: readonly number[] }
+export interface UpsampleAttrs { mode: UpsampleMode; alignCorners: boolean; factors?: readonly number[] }
+
+/** The pooling / up-sampling factor of each of `rank` spatial axes. */
+export function factorsOf(attrs: PoolAttrs, rank: number): number[] {
+  return attrs.factors ? [...attrs.factors] : new Array<number>(rank).fill(2);
+}
 export interface BatchNormAttrs {
   training: boolean; eps: number; momentum: number; relu: boolean;
   /** Param names of the running statistics, updated in place by training-mode kernels. */
@@ -31,7 +39,7 @@ export interface OpAttrs {
   conv: ConvAttrs;
   conv_bn: ConvBnAttrs;
   conv_transpose: { stride: number };
-  maxpool: NoAttrs;
+  maxpool: PoolAttrs;
   upsample2x: UpsampleAttrs;
   concat: NoAttrs;
   concat_up: UpsampleAttrs;
@@ -55,7 +63,7 @@ export interface OpAttrs {
   conv_transpose_grad_input: { stride: number; xShape: Shape };
   conv_transpose_grad_weight: { stride: number; wShape: Shape; bias: boolean };
   /** fwd: the forward node's id. */
-  maxpool_grad: { fwd: number };
+  maxpool_grad: PoolAttrs & { fwd: number };
   upsample2x_grad: UpsampleAttrs & { xShape: Shape };
   split_channels: NoAttrs;
   concat_up_grad: UpsampleAttrs;

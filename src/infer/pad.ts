@@ -17,13 +17,14 @@ export function reflectIndex(i: number, n: number): number {
 export interface Padding { start: number[]; size: number[]; zero?: boolean[] }
 
 /**
- * Padded size per axis (the next multiple of m) with the extra split evenly, the odd one at the
+ * Padded size per axis (the next multiple of m, one for all axes or one each) with the extra split evenly, the odd one at the
  * end; with a window (volumes), an axis shorter than the window is zero-padded to it instead, so
  * that the window runs as training ran its patches.
  */
-export function paddingFor(sizes: readonly number[], m: number, window?: readonly number[]): Padding {
+export function paddingFor(sizes: readonly number[], multiple: number | readonly number[], window?: readonly number[]): Padding {
+  const m = (k: number) => (typeof multiple === 'number' ? multiple : multiple[k]);
   const short = sizes.map((s, k) => window !== undefined && s < window[k]);
-  const size = sizes.map((s, k) => (short[k] ? window![k] : Math.ceil(s / m) * m));
+  const size = sizes.map((s, k) => (short[k] ? window![k] : Math.ceil(s / m(k)) * m(k)));
   const pad: Padding = { start: sizes.map((s, k) => Math.floor((size[k] - s) / 2)), size };
   if (short.some(Boolean)) pad.zero = short;
   return pad;

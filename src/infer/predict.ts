@@ -13,7 +13,7 @@ import { Plan } from '../engine/plan.js';
 import type { Backend } from '../engine/backend.js';
 import { SegModel } from '../models/model.js';
 import { copyParams } from '../engine/params.js';
-import { levelOf } from '../models/config.js';
+import { levelOf, sizeMultiple } from '../models/config.js';
 import { paddingFor } from './pad.js';
 import { tileLayout, type BlendKind } from './tiles.js';
 import { allFlips } from './tta.js';
@@ -138,7 +138,7 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
   }
   model = new SegModel(model.config, copyParams(model.params));
   const cfg = model.config;
-  const m = 2 ** levelOf(cfg);
+  const ms = sizeMultiple(cfg), m = Math.max(...ms); // m: a multiple of every axis's (powers of 2)
   const overlap = opts.overlap ?? 0.25;
   if (!(overlap >= 0 && overlap < 1)) throw optError('overlap', `must be in [0, 1), got ${opts.overlap}`);
   const batch = opts.batch ?? 4;
@@ -147,9 +147,11 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
   const rank = cfg.dims;
   const tile = opts.tile === undefined ? undefined : Array.isArray(opts.tile) ? opts.tile : new Array<number>(rank).fill(opts.tile);
   if (tile && tile.length !== rank) throw optError('tile', `${tile.length} sizes for a ${rank}D model: give one size, or ${rank}`);
-  for (const t of tile ?? [])
-    if (!Number.isInteger(t) || t < m || t % m !== 0)
-      throw optError('tile', `${t} is not a positive multiple of 2^${levelOf(cfg)} = ${m}: use ${Math.max(m, Math.floor(t / m) * m)} or ${Math.max(m, Math.ceil(t / m) * m)}`);
+  for (const [k, t] of (tile ?? []).entries()) {
+    const mk = ms[k], rule = cfg.pools ? `the product of the pooling factors along axis ${k}, ${mk}` : `2^${levelOf(cfg)} = ${mk}`;
+    if (!Number.isInteger(t) || t < mk || t % mk !== 0)
+      throw optError('tile', `${t} is not a positive multiple of ${rule}: use ${Math.max(mk, Math.floor(t / mk) * mk)} or ${Math.max(mk, Math.ceil(t / mk) * mk)}`);
+  }
   const modeSpec = opts.mode === 'fast' ? { kind: 'fast' as const, head: opts.head } : { kind: 'accurate' as const };
   if (opts.mode === 'fast' && opts.head !== undefined) {
     const names = model.headNames();
@@ -212,7 +214,7 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
     };
     if (tile) return done('explicit', padded.map((s, k) => Math.min(tile[k], s)));
     if (estimate(1, padded, padded) <= budget) return done('whole', padded);
-    // The largest cubic window (a multiple of m) whose run fits, found by bisection ...
+    // The largest cubic window (a multiple of m, so of every axis's multiple) whose run fits, found by bisection ...
     const fits = (t: number) => estimate(1, clamp(t), padded) <= budget;
     let lo = 0, hi = Math.ceil(Math.max(...padded) / m);
     while (lo < hi) { const k = Math.ceil((lo + hi + 1) / 2); if (k <= hi && fits(k * m)) lo = k; else hi = k - 1; }
@@ -242,7 +244,7 @@ export function createPredictor(model: SegModel, opts: PredictorOptions): Predic
       if (s.join('x') !== sizes.join('x')) throw new Error(`predictMany: inputs of one batch must share a size (${s.join('x')} vs ${sizes.join('x')})`);
       if (img.channels !== C || img.data.length !== C * volumeOf(sizes)) throw new Error(`input data has ${img.data.length} values, expected ${[C, ...sizes].join('x')}`);
     }
-    const pad = paddingFor(sizes, m, rank === 3 ? tile : undefined);
+    const pad = paddingFor(sizes, ms, rank === 3 ? tile : undefined);
     const P = pad.size;
     const budget = opts.maxMemory ?? defaultMemoryBudget();
     const tiling = chooseTiling(P, budget);

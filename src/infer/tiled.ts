@@ -14,8 +14,8 @@ export interface TiledResult extends Field { data: Float32Array; windows: number
 export interface TiledOptions {
   /** Classes the network outputs. */
   classes: number;
-  /** Sizes fed to the network are multiples of this (2^level). */
-  multiple: number;
+  /** Sizes fed to the network are multiples of this (2^level), one for every axis or one per axis. */
+  multiple: number | number[];
   /** Window size per axis (multiples of `multiple`); default the whole (padded) map. */
   tile?: number[];
   overlap?: number; // 0.25

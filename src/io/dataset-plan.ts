@@ -143,9 +143,10 @@ export interface DatasetPlan {
     poolPerAxis: number[][];
     /** Conv kernel sizes per level and axis as the rules give them (1 along an axis still coarse). */
     kernelPerAxis: number[][];
-    /** 'as planned' when the model runs poolPerAxis (every axis pools alike); 'isotropic fallback'
-     *  when the rules pool axes differently: the model family has no per-axis factors yet, so it is
-     *  built with the depth every axis allows. */
+    /** Volumes whose axes pool differently: the model's pooling factors per level [D, H, W] (the model's `pools`). */
+    pools?: number[][];
+    /** 'as planned' when the model pools as poolPerAxis says; 'isotropic fallback' for images whose axes the
+     *  rules pool differently (image models pool both axes alike: built with the depth every axis allows). */
     pooling: 'as planned' | 'isotropic fallback';
     norm: 'batch' | 'instance';
     deepSupervision: boolean;

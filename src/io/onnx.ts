@@ -4,7 +4,8 @@
 // volume models (dims 3) [N, C, D, H, W], every op written for the input's spatial rank.
 import { Graph, paramName, type Node, type OpNode, type Value } from '../engine/graph.js';
 import { SegModel, type InferenceMode } from '../models/model.js';
-import { levelOf } from '../models/config.js';
+import { multipleText, sizeMultiple } from '../models/config.js';
+import { factorsOf } from '../engine/ops.js';
 import { ProtoWriter } from './protobuf.js';
 import { writeFileAtomicSync } from './safetensors.js';
 
@@ -54,10 +55,10 @@ function valueInfo(name: string, dims: (number | string)[]): ProtoWriter {
 }
 
 /** The model (pruned if asked) and the value to export, built on a graph in eval mode. */
-function buildGraph(model: SegModel, mode: OnnxMode, size: number): { g: Graph; m: SegModel; out: Value } {
+function buildGraph(model: SegModel, mode: OnnxMode, sides: number[]): { g: Graph; m: SegModel; out: Value } {
   const m = mode.kind === 'pruned' ? model.prune(mode.level) : model;
   const g = new Graph();
-  const x = g.input('input', [1, m.config.inChannels, ...Array(m.config.dims).fill(size)]);
+  const x = g.input('input', [1, m.config.inChannels, ...sides]);
   const heads = m.forward(g, x, { training: false });
   const out = m.probabilities(g, heads, mode.kind === 'pruned' ? { kind: 'fast' } : mode);
   return { g, m, out };
@@ -108,9 +109,13 @@ function translate(g: Graph, m: SegModel, out: Value, fold: boolean): { nodes: O
 
   /** Per spatial axis of x: [v, v] or [v, v, v]. */
   const each = (x: Value, v: number) => x.shape.slice(2).map(() => v);
-  /** Inputs and attributes of the Resize that up-samples x by 2 as n's mode says (upsample2x, concat_up):
-   *  'linear' interpolates along every scaled axis (bilinear, trilinear for volumes). */
-  const resize = (x: Value) => [name(x), '', constant(`resize_scales_x2${x.shape.length === 5 ? '_3d' : ''}`, [x.shape.length], Float32Array.from([1, 1, ...each(x, 2)]))];
+  /** Inputs and attributes of the Resize that up-samples x by 2 (or n's per-axis factors) as n's mode says
+   *  (upsample2x, concat_up): 'linear' interpolates along every scaled axis (bilinear, trilinear for volumes). */
+  const resize = (x: Value, n: OpNode<'upsample2x' | 'concat_up'>) => {
+    const f = factorsOf(n.attrs, x.shape.length - 2);
+    const id = f.every((v) => v === 2) ? `x2${x.shape.length === 5 ? '_3d' : ''}` : f.join('x');
+    return [name(x), '', constant(`resize_scales_${id}`, [x.shape.length], Float32Array.from([1, 1, ...f]))];
+  };
   const resizeAttrs = (n: OpNode<'upsample2x' | 'concat_up'>): Attr[] => n.attrs.mode === 'nearest'
     ? [{ name: 'mode', s: 'nearest' }, { name: 'coordinate_transformation_mode', s: 'asymmetric' }, { name: 'nearest_mode', s: 'floor' }]
     : [{ name: 'mode', s: 'linear' }, { name: 'coordinate_transformation_mode', s: n.attrs.alignCorners ? 'align_corners' : 'pytorch_half_pixel' }];
@@ -140,17 +145,19 @@ function translate(g: Graph, m: SegModel, out: Value, fold: boolean): { nodes: O
         withRelu(n, 'ConvTranspose', ins(), [{ name: 'kernel_shape', ints: each(x, s) }, { name: 'strides', ints: each(x, s) }], false);
         break;
       }
-      case 'maxpool':
-        withRelu(n, 'MaxPool', ins(), [{ name: 'kernel_shape', ints: each(n.inputs[0], 2) }, { name: 'strides', ints: each(n.inputs[0], 2) }], false);
+      case 'maxpool': {
+        const f = factorsOf(n.attrs, n.inputs[0].shape.length - 2);
+        withRelu(n, 'MaxPool', ins(), [{ name: 'kernel_shape', ints: f }, { name: 'strides', ints: f }], false);
         break;
-      case 'upsample2x': withRelu(n, 'Resize', resize(n.inputs[0]), resizeAttrs(n), false); break;
+      }
+      case 'upsample2x': withRelu(n, 'Resize', resize(n.inputs[0], n), resizeAttrs(n), false); break;
       case 'concat': withRelu(n, 'Concat', ins(), [{ name: 'axis', i: 1 }], false); break;
       case 'concat_up': {
         // Exported as the pair it fuses: Resize of the last input, then Concat.
         const xs = n.inputs.slice(0, -1), low = n.inputs[n.inputs.length - 1];
-        if (!xs.length) { withRelu(n, 'Resize', resize(low), resizeAttrs(n), false); break; }
+        if (!xs.length) { withRelu(n, 'Resize', resize(low, n), resizeAttrs(n), false); break; }
         const u = `${n.name}/up:0`;
-        emit('Resize', resize(low), [u], resizeAttrs(n), `${n.name}/up`);
+        emit('Resize', resize(low, n), [u], resizeAttrs(n), `${n.name}/up`);
         withRelu(n, 'Concat', [...xs.map(name), u], [{ name: 'axis', i: 1 }], false);
         break;
       }
@@ -202,8 +209,9 @@ function foldBn(m: SegModel, wName: string, bName: string | null, bn: OpNode<'ba
 export function toOnnx(model: SegModel, opts: OnnxOptions = {}): Uint8Array {
   const mode = opts.mode ?? { kind: 'accurate' };
   const dynamic = opts.dynamicSize ?? true;
-  // Sides 2 * 2^level: the smallest that leaves instance norm more than one position at the bottom.
-  const { g, m, out } = buildGraph(model, mode, 2 * 2 ** levelOf(mode.kind === 'pruned' ? { ...model.config, level: mode.level } : model.config));
+  // Sides 2x the size multiple: the smallest that leave instance norm more than one position at the bottom.
+  const ms = sizeMultiple(mode.kind === 'pruned' ? { ...model.config, level: mode.level } : model.config);
+  const { g, m, out } = buildGraph(model, mode, ms.map((v) => 2 * v));
   const { nodes, inits } = translate(g, m, out, opts.foldBatchNorm ?? false);
   const size = opts.size ?? 96;
   const sides = m.config.dims === 3 ? ['D', 'H', 'W'] : ['H', 'W'];
@@ -232,7 +240,7 @@ export function toOnnx(model: SegModel, opts: OnnxOptions = {}): Uint8Array {
     .message(14, meta('config', JSON.stringify(m.config)))
     .message(14, meta('mode', modeText))
     .message(14, meta('output', 'probabilities'))
-    .message(14, meta('input_multiple', String(2 ** levelOf(m.config))));
+    .message(14, meta('input_multiple', multipleText(sizeMultiple(m.config))));
   return w.finish();
 }
 

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { SegModel } from '../models/model.js';
-import { depthOf, levelOf } from '../models/config.js';
+import { depthOf, sizeMultiple } from '../models/config.js';
 import { describeModel } from '../models/info.js';
 import type { Normalize } from '../data/images/transforms.js';
 import { toOnnx } from './onnx.js';
@@ -67,34 +67,36 @@ function volumeSpec(dims: 2 | 3, channels: number, classes: number, softmax: boo
 
 const bad = (opt: string, msg: string): never => { throw new Error(`web bundle option ${opt}: ${msg}`); };
 
+/** One number when every axis has the same multiple (the manifests written before per-axis pooling), else one per axis. */
+const manifestMultiple = (m: number[]) => (new Set(m).size === 1 ? m[0] : m);
+
 /** The manifest and ONNX bytes of every model, without touching the disk. */
 export function buildWebBundle(model: SegModel, o: WebBundleOptions = {}): { manifest: WebManifest; files: Map<string, Uint8Array> } {
   const cfg = model.config;
   if (cfg.level !== undefined) bad('model', 'is pruned already; export the full model (the bundle holds every level)');
   const depth = depthOf(cfg);
-  const multiple = 2 ** levelOf(cfg);
+  const ms = sizeMultiple(cfg), multiple = manifestMultiple(ms);
   const dims = cfg.dims === 3 ? 3 : 2;
-  const given = o.tile ?? Math.max(multiple, Math.round((dims === 3 ? 64 : 256) / multiple) * multiple);
+  const given = o.tile ?? ms.map((m) => Math.max(m, Math.round((dims === 3 ? 64 : 256) / m) * m));
   const tile = Array.isArray(given) ? given : new Array<number>(dims).fill(given);
   if (tile.length !== dims) bad('tile', `${tile.length} sizes for a ${dims}D model`);
-  for (const t of tile) if (!Number.isInteger(t) || t < multiple || t % multiple) bad('tile', `${t} is not a positive multiple of 2^${depth} = ${multiple}`);
+  for (const [k, t] of tile.entries())
+    if (!Number.isInteger(t) || t < ms[k] || t % ms[k]) bad('tile', `${t} is not a positive multiple of ${cfg.pools ? ms[k] : `2^${depth} = ${ms[k]}`}`);
   const overlap = o.overlap ?? 0.25;
   if (!(overlap >= 0 && overlap < 1)) bad('overlap', `must be in [0, 1), got ${overlap}`);
   const threshold = o.threshold ?? 0.5;
   if (!(threshold >= 0 && threshold <= 1)) bad('threshold', `must be in [0, 1], got ${threshold}`);
   const classNames = o.classNames ?? (cfg.classes === 1 ? ['foreground'] : Array.from({ length: cfg.classes }, (_, k) => `class${k}`));
   if (classNames.length !== cfg.classes) bad('classNames', `${classNames.length} names for ${cfg.classes} classes`);
-  // GFLOP per window (exact for square/cubic windows; else from the voxel count)
-  const side = tile[0];
-  const scale = tile.reduce((a, b) => a * b, 1) / side ** dims;
-  const info = describeModel(cfg, { size: side });
+  // GFLOP per window (exact for any window shape)
+  const info = describeModel(cfg, { size: tile });
   const fold = o.foldBatchNorm ?? true;
   const files = new Map<string, Uint8Array>();
   const models: WebModelEntry[] = [];
   const add = (id: string, mode: WebModelEntry['mode'], level: number, bytes: Uint8Array, params: number, gflops: number) => {
     const file = `${id.toLowerCase()}.onnx`;
     files.set(file, bytes);
-    models.push({ id, mode, level, multiple: 2 ** level, file, params, gflops: Number((gflops * scale).toFixed(4)), bytes: bytes.length });
+    models.push({ id, mode, level, multiple: manifestMultiple(sizeMultiple(cfg, level)), file, params, gflops: Number(gflops.toFixed(4)), bytes: bytes.length });
   };
   add('accurate', 'accurate', depth, toOnnx(model, { mode: { kind: 'accurate' }, foldBatchNorm: fold }), model.params.count(), info.gflops);
   // Fast mode at level d = the pruned L^d (head d, and only the nodes it reads).

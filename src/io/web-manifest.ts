@@ -16,8 +16,9 @@ export interface WebModelEntry {
   mode: 'accurate' | 'fast';
   /** Pruning level: the model's depth for accurate mode, d for fast mode on L^d (head d). */
   level: number;
-  /** This network's H and W must be multiples of 2^level: pad to them as Node does. */
-  multiple: number;
+  /** This network's sides must be multiples of 2^level (per axis [D, H, W] for a volume model that pools
+   *  some axes only): pad to them as Node does. */
+  multiple: number | number[];
   file: string;
   params: number;
   /** Forward GFLOP of one tile (manifest.input.tile). */
@@ -34,8 +35,8 @@ export interface WebManifest {
     name: 'input';
     layout: 'NCHW' | 'NCDHW';
     channels: number;
-    /** 2^depth: every model takes multiples of it (a level-d model needs only 2^d). */
-    multiple: number;
+    /** 2^depth (per axis when pooled per axis): every model takes multiples of it (a level-d model needs only 2^d). */
+    multiple: number | number[];
     /** Pixel values in [0, 1] (8-bit / 255), then this normalisation (as in training). */
     normalize: Normalize;
     /** Sliding-window size ([h, w], or [d, h, w] for 3D models) and overlap, as `unetpp predict --tile --overlap`. */

@@ -2,7 +2,7 @@
 // named conv{i}_{j}; X(i,j) = H([X(i,0), ..., X(i,j-1), U(X(i+1,j-1))]) for j >= 1. One code
 // path for images and volumes: kernels get one k per spatial axis of the input (3x3 / 3x3x3).
 import { Graph, Value } from '../engine/graph.js';
-import { ModelConfig, depthOf, levelOf } from './config.js';
+import { ModelConfig, depthOf, levelOf, sizeMultiple } from './config.js';
 
 export interface BuildOptions {
   training: boolean;
@@ -58,11 +58,18 @@ function block(c: Ctx, name: string, x: Value, cout: number): Value {
  * or backward); transpose: a transposed conv (which also maps low's channels to this level's) and
  * a concat.
  */
-function concatUp(c: Ctx, name: string, xs: Value[], low: Value, cout: number): Value {
-  if (c.cfg.upsample !== 'transpose') return c.g.concatUp(xs, low, c.cfg.upsample, c.cfg.upsample === 'bilinear');
+function concatUp(c: Ctx, name: string, xs: Value[], low: Value, cout: number, level: number): Value {
+  if (c.cfg.upsample !== 'transpose')
+    return c.g.concatUp(xs, low, c.cfg.upsample, c.cfg.upsample === 'bilinear', factors(c.cfg, level));
   const w = c.g.param(`${name}.weight`, [low.shape[1], cout, ...kernel(low, 2)]);
   const b = c.g.param(`${name}.bias`, [cout]);
   return c.g.concat([...xs, c.g.convTranspose(low, w, b)]);
+}
+
+/** Per-axis factors of the pooling below level i (undefined where it halves every axis: the default op). */
+function factors(cfg: ModelConfig, i: number): number[] | undefined {
+  const f = cfg.pools?.[i];
+  return f && f.some((v) => v !== 2) ? f : undefined;
 }
 
 function head(c: Ctx, name: string, x: Value): Value {
@@ -72,35 +79,37 @@ function head(c: Ctx, name: string, x: Value): Value {
 /** Whether sides (H, W or D, H, W) meet the input size rule, and the nearest sizes that do, below
  *  and above (each side a multiple of 2^depth; with instance norm, not every side 2^depth). */
 export function inputSizeRule(cfg: ModelConfig, sides: readonly number[]): {
-  ok: boolean; multiple: number; down: number[]; up: number[];
+  ok: boolean; multiple: number[]; down: number[]; up: number[];
 } {
-  const m = 2 ** levelOf(cfg);
+  const m = sizeMultiple(cfg);
   const instance = cfg.preset === 'bn' && cfg.norm === 'instance';
-  // instance norm needs more than one position per channel at the bottom level (sides / 2^depth)
-  const lone = (s: readonly number[]) => instance && s.every((x) => x === m);
-  const fix = (s: number[]) => (lone(s) ? s.map(() => 2 * m) : s);
-  const ok = sides.every((s) => s > 0 && s % m === 0) && !lone(sides);
+  // instance norm needs more than one position per channel at the bottom level (sides / multiple)
+  const lone = (s: readonly number[]) => instance && s.every((x, k) => x === m[k]);
+  const fix = (s: number[]) => (lone(s) ? s.map((_, k) => 2 * m[k]) : s);
+  const ok = sides.every((s, k) => s > 0 && s % m[k] === 0) && !lone(sides);
   return {
     ok, multiple: m,
-    down: fix(sides.map((s) => Math.max(m, Math.floor(s / m) * m))),
-    up: fix(sides.map((s) => Math.max(m, Math.ceil(s / m) * m))),
+    down: fix(sides.map((s, k) => Math.max(m[k], Math.floor(s / m[k]) * m[k]))),
+    up: fix(sides.map((s, k) => Math.max(m[k], Math.ceil(s / m[k]) * m[k]))),
   };
 }
 
 /** The input size rule: H and W (and D for volumes: checkInputSize(cfg, d, h, w)) must be
- *  multiples of 2^depth (pad first: see infer/). */
+ *  multiples of 2^depth, or per axis of the product of its pooling factors (pad first: see infer/). */
 export function checkInputSize(cfg: ModelConfig, ...sides: number[]): void {
-  const m = 2 ** levelOf(cfg);
+  const ms = sizeMultiple(cfg);
   const names = sides.length === 3 ? ['depth (D)', 'height', 'width'] : ['height', 'width'];
-  for (const [what, s] of sides.map((v, i) => [names[i], v] as const)) {
+  for (const [k, s] of sides.entries()) {
+    const m = ms[k];
     if (s % m === 0 && s > 0) continue;
     const lo = Math.floor(s / m) * m;
-    throw new Error(`input ${what} ${s} is not a multiple of 2^${levelOf(cfg)} = ${m} (depth ${levelOf(cfg)}): ` +
+    const rule = cfg.pools ? `the product of its pooling factors, ${m}` : `2^${levelOf(cfg)} = ${m}`;
+    throw new Error(`input ${names[k]} ${s} is not a multiple of ${rule} (depth ${levelOf(cfg)}): ` +
       `use ${lo > 0 ? `${lo} or ` : ''}${lo + m}, or predict with padding (the predictor pads and crops back)`);
   }
   if (!inputSizeRule(cfg, sides).ok)
     throw new Error(`input ${sides.join('x')} leaves one position per channel at the bottom level (depth ${levelOf(cfg)}), ` +
-      `where instance norm (option norm) has nothing to normalise: use a side of at least ${2 * m}`);
+      `where instance norm (option norm) has nothing to normalise: use sides of at least ${ms.map((m) => 2 * m).join('x')}`);
 }
 
 /** Returns the logits of every head, in head order (see headNames). */
@@ -116,11 +125,11 @@ export function buildForward(g: Graph, x: Value, cfg: ModelConfig, opts: BuildOp
   const X = new Map<string, Value>();
   const at = (i: number, j: number) => X.get(`${i},${j}`)!;
   for (let i = 0; i <= L; i++)
-    X.set(`${i},0`, block(c, `conv${i}_0`, i === 0 ? x : g.maxPool(at(i - 1, 0)), f[i]));
+    X.set(`${i},0`, block(c, `conv${i}_0`, i === 0 ? x : g.maxPool(at(i - 1, 0), factors(cfg, i - 1)), f[i]));
   if (cfg.arch === 'unet') {
     let d = at(L, 0);
     for (let i = L - 1; i >= 0; i--)
-      d = block(c, `conv${i}_${L - i}`, concatUp(c, `up${i}_${L - i}`, [at(i, 0)], d, f[i]), f[i]);
+      d = block(c, `conv${i}_${L - i}`, concatUp(c, `up${i}_${L - i}`, [at(i, 0)], d, f[i], i), f[i]);
     return [head(c, 'final', d)];
   }
   // Each head is built right after its node X(0,j), so that plans (which run nodes in creation
@@ -129,7 +138,7 @@ export function buildForward(g: Graph, x: Value, cfg: ModelConfig, opts: BuildOp
   for (let j = 1; j <= L; j++)
     for (let i = 0; i + j <= L; i++) {
       const row = Array.from({ length: j }, (_, k) => at(i, k));
-      X.set(`${i},${j}`, block(c, `conv${i}_${j}`, concatUp(c, `up${i}_${j}`, row, at(i + 1, j - 1), f[i]), f[i]));
+      X.set(`${i},${j}`, block(c, `conv${i}_${j}`, concatUp(c, `up${i}_${j}`, row, at(i + 1, j - 1), f[i], i), f[i]));
       const name = i === 0 ? names.find((n) => (Number(n.slice(5)) || L) === j) : undefined;
       if (name) heads.set(name, head(c, name, at(0, j)));
     }

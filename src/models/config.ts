@@ -27,6 +27,10 @@ export interface ModelConfig {
   seed: number;
   /** 2: images [N,C,H,W] (3x3 convs); 3: volumes [N,C,D,H,W] (3x3x3 convs, same weight names). */
   dims: 2 | 3;
+  /** Volumes: pooling factor per level (level i -> i + 1) and axis [D, H, W], 1 or 2; absent: 2 everywhere.
+   *  An anisotropic volume (thick slices) pools its fine axes first, as nnU-Net's plans; the weights
+   *  are the same as with isotropic pooling. */
+  pools?: number[][];
   /** The bn preset's normalisation: batch norm (2D default) or instance norm (3D default, as
    *  nnU-Net and MONAI for batches of 1-2; no running statistics). The paper preset has none. */
   norm: NormKind;
@@ -54,12 +58,28 @@ export function makeConfig(partial: Partial<ModelConfig> = {}): ModelConfig {
     ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)),
   };
   validateConfig(cfg);
+  // isotropic pools are the default: one spelling of one network (checkpoints, plans, caches)
+  if (cfg.pools?.every((f) => f.every((v) => v === 2))) delete cfg.pools;
   return cfg;
 }
 
 export function depthOf(cfg: ModelConfig): number {
   return cfg.filters.length - 1;
 }
+
+/** Pooling factors per level transition and spatial axis (2 everywhere unless pools says otherwise). */
+export function poolsOf(cfg: ModelConfig): number[][] {
+  return cfg.pools ?? Array.from({ length: depthOf(cfg) }, () => new Array<number>(cfg.dims).fill(2));
+}
+
+/** What every input side must be a multiple of, per spatial axis: the product of the pooling factors down
+ *  to `level` (default the built depth); 2^level on every axis without per-axis pools. */
+export function sizeMultiple(cfg: ModelConfig, level = levelOf(cfg)): number[] {
+  return poolsOf(cfg).slice(0, level).reduce((m, f) => m.map((v, k) => v * f[k]), new Array<number>(cfg.dims).fill(1));
+}
+
+/** "8" when every axis has the same multiple, else "2x8x8". */
+export const multipleText = (m: readonly number[]) => (new Set(m).size === 1 ? String(m[0]) : m.join('x'));
 
 /** The depth actually built: the pruning level, else the full depth. */
 export function levelOf(cfg: ModelConfig): number {
@@ -81,6 +101,15 @@ export function validateConfig(cfg: ModelConfig): void {
   if (cfg.preset === 'paper' && cfg.norm !== 'batch') bad('norm', `the paper preset has no normalisation layers; '${cfg.norm}' needs preset bn`);
   if (!(cfg.dropout >= 0 && cfg.dropout < 1)) bad('dropout', `must be in [0, 1), got ${cfg.dropout}`);
   if (cfg.arch === 'unet' && cfg.deepSupervision) bad('deepSupervision', 'U-Net has one head; deep supervision is for UNet++');
+  if (cfg.pools !== undefined) {
+    const p = cfg.pools, L = depthOf(cfg);
+    if (!Array.isArray(p) || p.length !== L || p.some((f) => !Array.isArray(f) || f.length !== cfg.dims || f.some((v) => v !== 1 && v !== 2)))
+      bad('pools', `needs ${L} levels (one per pooling) of ${cfg.dims} factors of 1 or 2, got ${JSON.stringify(p)}`);
+    if (p.some((f) => f.every((v) => v === 1))) bad('pools', `every level must pool at least one axis, got ${JSON.stringify(p)}`);
+    const anisotropic = p.some((f) => f.some((v) => v !== 2));
+    if (anisotropic && cfg.dims !== 3) bad('pools', 'per-axis pooling is for volumes (dims 3)');
+    if (anisotropic && cfg.upsample === 'transpose') bad('pools', 'per-axis pooling needs upsample bilinear or nearest, not transpose');
+  }
   if (cfg.level !== undefined) {
     if (!Number.isInteger(cfg.level) || cfg.level < 1 || cfg.level > depthOf(cfg))
       bad('level', `must be 1..${depthOf(cfg)}, got ${cfg.level}`);

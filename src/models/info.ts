@@ -2,7 +2,7 @@
 // the cost (conv and transposed-conv MACs x 2) per image (volume, with dims 3) and per pixel
 // (voxel) of the full model and of every pruned UNet++ L^d, read off the same graph the engine runs.
 import { Graph, paramName, type Node } from '../engine/graph.js';
-import { makeConfig, depthOf, levelOf, type ModelConfig } from './config.js';
+import { makeConfig, depthOf, levelOf, sizeMultiple, type ModelConfig } from './config.js';
 import { SegModel } from './model.js';
 import { checkInputSize } from './build.js';
 
@@ -28,9 +28,11 @@ export interface LevelInfo {
 
 export interface ModelInfo {
   config: ModelConfig;
-  /** Side of the square image (cubic volume). */
+  /** Side of the square image (cubic volume); the first side when the sides differ. */
   size: number;
-  /** Pixels (voxels) per input: size^dims. */
+  /** Sides of the input, [H, W] or [D, H, W]. */
+  sides: number[];
+  /** Pixels (voxels) per input: the product of the sides. */
   voxels: number;
   params: number;
   heads: string[];
@@ -54,10 +56,9 @@ function macs(n: Node): number {
   return 0;
 }
 
-function analyse(cfg: ModelConfig, size: number): { params: number; heads: string[]; blocks: BlockInfo[]; gflops: number } {
+function analyse(cfg: ModelConfig, sides: number[]): { params: number; heads: string[]; blocks: BlockInfo[]; gflops: number } {
   const model = new SegModel(cfg);
   const g = new Graph();
-  const sides = Array.from({ length: cfg.dims }, () => size);
   const heads = model.forward(g, g.input('x', [1, cfg.inChannels, ...sides]), { training: false });
   // Only what the outputs need (the graph is the pruned one already when cfg.level is set).
   void heads;
@@ -81,23 +82,28 @@ function analyse(cfg: ModelConfig, size: number): { params: number; heads: strin
   return { params: model.params.count(), heads: model.headNames(), blocks: [...blocks.values()], gflops: total };
 }
 
-/** The architecture table and costs of `config` at input size `size` on every side (default 96). */
-export function describeModel(config: Partial<ModelConfig>, opts: { size?: number } = {}): ModelInfo {
+/** The architecture table and costs of `config` at input size `size` on every side (default 96), or sides per axis. */
+export function describeModel(config: Partial<ModelConfig>, opts: { size?: number | number[] } = {}): ModelInfo {
   const cfg = makeConfig(config);
-  const size = opts.size ?? 96;
-  const m = 2 ** levelOf(cfg);
-  if (!Number.isInteger(size) || size < m || size % m) throw new Error(`size ${size} must be a positive multiple of 2^${levelOf(cfg)} = ${m}`);
-  checkInputSize(cfg, ...Array(cfg.dims).fill(size));
-  const full = analyse(cfg, size);
-  const voxels = size ** cfg.dims;
+  const given = opts.size ?? 96;
+  const sides = Array.isArray(given) ? [...given] : new Array<number>(cfg.dims).fill(given);
+  if (sides.length !== cfg.dims) throw new Error(`size ${sides.join('x')}: ${sides.length} sides for a ${cfg.dims}D model`);
+  const ms = sizeMultiple(cfg);
+  for (const [k, s] of sides.entries())
+    if (!Number.isInteger(s) || s < ms[k] || s % ms[k])
+      throw new Error(`size ${s} must be a positive multiple of ${cfg.pools ? ms[k] : `2^${levelOf(cfg)} = ${ms[k]}`}`);
+  checkInputSize(cfg, ...sides);
+  const size = sides[0];
+  const full = analyse(cfg, sides);
+  const voxels = prod(sides);
   const levels: LevelInfo[] = [];
   if (cfg.arch === 'unetpp') {
     for (let d = 1; d <= (cfg.level ?? depthOf(cfg)); d++) {
-      const a = d === levelOf(cfg) && !cfg.deepSupervision ? full : analyse({ ...cfg, level: d, deepSupervision: true }, size);
+      const a = d === levelOf(cfg) && !cfg.deepSupervision ? full : analyse({ ...cfg, level: d, deepSupervision: true }, sides);
       levels.push({ level: d, params: a.params, gflops: a.gflops, flopsPerVoxel: (a.gflops * 1e9) / voxels });
     }
   }
-  return { config: cfg, size, voxels, params: full.params, heads: full.heads, blocks: full.blocks, gflops: full.gflops,
+  return { config: cfg, size, sides, voxels, params: full.params, heads: full.heads, blocks: full.blocks, gflops: full.gflops,
     flopsPerVoxel: (full.gflops * 1e9) / voxels, trainGflops: 3 * full.gflops, levels };
 }
 

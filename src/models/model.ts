@@ -3,7 +3,7 @@
 // params the pruned graph still reads (shared arrays: outputs equal head d of the full model).
 import { Graph, Value } from '../engine/graph.js';
 import { ParamStore } from '../engine/params.js';
-import { ModelConfig, makeConfig, levelOf, depthOf } from './config.js';
+import { ModelConfig, makeConfig, depthOf, sizeMultiple } from './config.js';
 import { buildForward, headNames, type BuildOptions } from './build.js';
 import { initParam, seededUniform } from './init.js';
 
@@ -27,8 +27,8 @@ export class SegModel {
   /** Param names and shapes of this architecture, in graph order. */
   paramSpecs(): { name: string; shape: number[]; trainable: boolean }[] {
     const g = new Graph();
-    // Sides 2 * 2^level: the bottom level keeps 2 positions per axis (instance norm needs > 1).
-    const sides = Array.from({ length: this.config.dims }, () => 2 * 2 ** levelOf(this.config));
+    // Sides twice the size multiple: the bottom level keeps 2 positions per axis (instance norm needs > 1).
+    const sides = sizeMultiple(this.config).map((m) => 2 * m);
     buildForward(g, g.input('x', [1, this.config.inChannels, ...sides]), this.config, { training: false });
     return [...g.params.entries()].map(([name, v]) => ({ name, shape: [...v.shape], trainable: !/running_(mean|var)$/.test(name) }));
   }

@@ -15,8 +15,8 @@ import type { ProbeResult, ProbeSpec } from './step-probe.js';
 import type { PlanCacheFile } from './cache.js';
 import { imageFacts, plannedCases, prod, volumeFacts } from './facts.js';
 import {
-  MIN_BATCH, MIN_STEPS, MIN_STEPS_PATCH, MAX_DATASET_COVERED, FOREGROUND_FRACTION, batchSize, builtPatch, filtersFor,
-  inferenceFor, initialPatch, isotropicDepth, recipeFor, scheduleFor, shrinkPatch, topology, type Topology,
+  MIN_BATCH, MIN_STEPS, MIN_STEPS_PATCH, MAX_DATASET_COVERED, FOREGROUND_FRACTION, batchSize, builtNetwork, filtersFor,
+  inferenceFor, initialPatch, recipeFor, scheduleFor, shrinkPatch, topology, type Topology,
 } from './rules.js';
 import type { DatasetFingerprint, DatasetPlan } from '../io/dataset-plan.js';
 
@@ -75,26 +75,31 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
   const backend = getBackend(o.backend ?? 'auto', 'fp32', 'train', s.dims);
 
   const models = new Map<string, SegModel>();
-  const modelFor = (base: number, depth: number) => {
-    const key = `${base}/${depth}`;
+  // pools: per level and axis (its length the depth)
+  const modelFor = (base: number, pools: number[][]) => {
+    const key = `${base}/${JSON.stringify(pools)}`;
     if (!models.has(key))
-      models.set(key, new SegModel({ dims: s.dims, filters: filtersFor(base, depth, s.dims), inChannels: s.channels, classes: K,
-        deepSupervision: true, multiclass: 'softmax', norm: 'instance' }));
+      models.set(key, new SegModel({ dims: s.dims, filters: filtersFor(base, pools.length, s.dims), inChannels: s.channels,
+        classes: K, deepSupervision: true, multiclass: 'softmax', norm: 'instance', ...(s.dims === 3 ? { pools } : {}) }));
     return models.get(key)!;
   };
   // validation: windows of the patch over the median case (volumes), whole images one at a time (2D)
   const largest = s.windowedValidation ? null : s.sizes.reduce((a, b) => (prod(b) > prod(a) ? b : a));
-  const valInput = (patch: number[], depth: number) => largest?.map((v) => Math.ceil(v / 2 ** depth) * 2 ** depth) ?? patch;
+  const valInput = (patch: number[], pools: number[][]) => {
+    const m = pools.reduce((acc, f) => acc.map((v, k) => v * f[k]), patch.map(() => 1));
+    return largest?.map((v, k) => Math.ceil(v / m[k]) * m[k]) ?? patch;
+  };
   const windowsOver = (patch: number[]) =>
     tileLayout(s.medianShape.map((v, k) => Math.max(v, patch[k])), patch, 0.25, 'linear').windows.length;
   const valWindows = (patch: number[]) => (s.windowedValidation ? Math.min(VALIDATION_WINDOWS, windowsOver(patch)) : 1);
   const validations = new Map<string, number>();
   // fitted: what the budget is checked against: the step and, when validation runs in windows of the
   // patch, its predictor (whole images do not shrink with the patch: reported, not fitted)
-  const memoryOf = (base: number, depth: number, batch: number, patch: number[]) => {
-    const m = modelFor(base, depth);
+  const memoryOf = (base: number, pools: number[][], batch: number, patch: number[]) => {
+    const m = modelFor(base, pools);
     const step = estimateStepMemory(m, batch, patch, loss, backend);
-    const input = valInput(patch, depth), windows = valWindows(patch), key = `${base}/${depth}/${input}/${windows}`;
+    const input = valInput(patch, pools), windows = valWindows(patch);
+    const key = `${base}/${JSON.stringify(pools)}/${input}/${windows}`;
     if (!validations.has(key)) validations.set(key, estimateValidationMemory(m, input, backend, windows));
     const validation = validations.get(key)!;
     return { step, validation, fitted: step.total + (s.windowedValidation ? validation : 0), all: step.total + validation };
@@ -104,17 +109,17 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
   // patch: nnU-Net's start, shrunk until a step of the 32-filter network at batch 2 fits
   const start = initialPatch(s.spacing, s.medianShape);
   const fitted = shrinkPatch(s.spacing, s.medianShape, start,
-    (_, t) => memoryOf(32, isotropicDepth(t), MIN_BATCH, builtPatch(t)).fitted <= budget);
+    (_, t) => { const b = builtNetwork(t); return memoryOf(32, b.pools, MIN_BATCH, b.patch).fitted <= budget; });
   let topo = fitted.topology;
   if (fitted.shrunk)
     notes.push(`patch shrunk ${fitted.shrunk} time(s) from ${topology(s.spacing, start).patch.join('x')} to fit ${gib(budget)}`);
-  let patch = builtPatch(topo), depth = isotropicDepth(topo);
+  let { patch, pools, depth } = builtNetwork(topo);
 
   // timing (cached by network and machine)
   const probes = o.cache?.probes ?? {};
   let source: DatasetPlan['time']['source'] = 'none';
   const timed = async (base: number, batch: number): Promise<ProbeResult> => {
-    const m = modelFor(base, depth);
+    const m = modelFor(base, pools);
     const spec: ProbeSpec = {
       config: m.config, batch, patch, loss, backend: o.backend ?? 'auto', minSteps: 2, maxSteps: 5, maxSeconds: 15,
       validationWindows: valWindows(patch),
@@ -131,34 +136,35 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
     return r;
   };
   const stepsIn = (ms: number) => Math.floor(o.timeBudgetSeconds / (ms / 1000));
-  const probeBytes = memoryOf(16, depth, MIN_BATCH, patch).step.total;
+  const probeBytes = memoryOf(16, pools, MIN_BATCH, patch).step.total;
   const measure = o.measure !== false && roomFor(probeBytes);
   if (o.measure !== false && !measure)
     notes.push(`steps not timed: timing needs ~${gib(probeBytes)}, only ${gib(availableMemory())} is free now`);
 
-  // filters: 32 unless the budget then buys < MIN_STEPS (the 16-filter network timed, 32 scaled by conv work);
-  // and fewer than MIN_STEPS_PATCH even with 16: a smaller patch, down to half per axis
+  // filters: 32 unless the budget then buys < MIN_STEPS (both timed where the 32-filter step fits in memory now,
+  // else 32 scaled by conv work: Winograd makes wider layers cheaper than their work says); and fewer than
+  // MIN_STEPS_PATCH even with 16: a smaller patch, down to half per axis
   let base = 32, stepAt2 = 0;
   let p16: ProbeResult | null = null;
   if (measure) {
     p16 = await timed(16, MIN_BATCH);
-    const work = (b: number, d: number, p: number[]) => convWork(modelFor(b, d), p);
-    const ratio = work(32, depth, patch) / work(16, depth, patch);
-    const t32 = p16.stepMs * ratio;
+    const work = (b: number, pl: number[][], p: number[]) => convWork(modelFor(b, pl), p);
+    const ratio = work(32, pools, patch) / work(16, pools, patch);
+    const time32 = roomFor(memoryOf(32, pools, MIN_BATCH, patch).step.total);
+    const t32 = time32 ? (await timed(32, MIN_BATCH)).stepMs : p16.stepMs * ratio;
     base = stepsIn(t32) >= MIN_STEPS ? 32 : 16;
     stepAt2 = base === 32 ? t32 : p16.stepMs;
     notes.push(base === 32 ? `32 filters at the top (nnU-Net's): the budget leaves ${stepsIn(t32)} steps`
-      : `16 filters at the top: with 32 (${(t32 / 1000).toFixed(1)} s a step, ${ratio.toFixed(1)}x the conv work) ` +
+      : `16 filters at the top: with 32 (${(t32 / 1000).toFixed(1)} s a step ${time32 ? 'timed' : `scaled by ${ratio.toFixed(1)}x the conv work`}) ` +
         `the budget would leave fewer than ${MIN_STEPS} steps`);
     if (stepsIn(stepAt2) < MIN_STEPS_PATCH) {
-      const from = patch, w0 = work(base, depth, from), t0 = stepAt2;
-      const at = (t: Topology) => (t0 * work(base, isotropicDepth(t), builtPatch(t))) / w0;
+      const from = patch, w0 = work(base, pools, from), t0 = stepAt2;
+      const at = (t: Topology) => { const b = builtNetwork(t); return (t0 * work(base, b.pools, b.patch)) / w0; };
       const floor = from.map((v) => Math.ceil(v / 2));
       const fit = shrinkPatch(s.spacing, s.medianShape, from, (_, t) => stepsIn(at(t)) >= MIN_STEPS_PATCH, floor);
       if (fit.shrunk) {
         topo = fit.topology;
-        patch = builtPatch(topo);
-        depth = isotropicDepth(topo);
+        ({ patch, pools, depth } = builtNetwork(topo));
         stepAt2 = at(topo);
         notes.push(`patch shrunk from ${from.join('x')} for the time budget: there a step takes ${(t0 / 1000).toFixed(1)} s, ` +
           `${stepsIn(t0)} steps (< ${MIN_STEPS_PATCH}); ${patch.join('x')} is expected to leave ${stepsIn(stepAt2)}` +
@@ -167,27 +173,28 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
     }
   } else notes.push(`no schedule${o.measure === false ? ' (--no-measure)' : ''}; 32 filters at the top (nnU-Net's)`);
 
-  const anisotropic = new Set(topo.pools).size > 1;
-  if (anisotropic)
-    notes.push(`per-axis pooling ${topo.pools.join(',')} (patch ${topo.patch.join('x')}, kernels ` +
-      `${topo.kernelPerLevel.map((k) => k.join('x')).join(', ')}) is what the rules give; the model pools every axis alike, ` +
-      `so the plan builds depth ${depth}, the depth every axis allows, on a patch of multiples of ${2 ** depth} ` +
-      '(per-axis pooling needs per-axis pool/upsample factors and kernels in the model and the native kernels)');
+  const anisotropic = new Set(topo.pools).size > 1, fallback = anisotropic && s.dims === 2;
+  if (fallback)
+    notes.push(`per-axis pooling ${topo.pools.join(',')} (patch ${topo.patch.join('x')}) is what the rules give; images ` +
+      `pool both axes alike, so the plan builds depth ${depth}, the depth every axis allows, on a patch of multiples of ${2 ** depth}`);
+  else if (anisotropic)
+    notes.push(`per-axis pooling: ${pools.map((f) => f.join('x')).join(', ')} (poolings per axis ${topo.pools.join(',')}); ` +
+      `kernels 3x3x3 at every level (the rules' ${topo.kernelPerLevel.map((k) => k.join('x')).join(', ')}: per-axis kernels are not built)`);
   const smaller = s.sizes.filter((v) => v.some((x, k) => x < patch[k])).length;
   if (smaller)
     notes.push(`${smaller} of ${s.sizes.length} planned cases are smaller than the patch along some axis: they are padded`);
-  log(`patch ${patch.join('x')}, depth ${depth}${anisotropic ? ` (per-axis pooling ${topo.pools.join(',')})` : ''}`);
+  log(`patch ${patch.join('x')}, depth ${depth}${anisotropic && !fallback ? ` (per-axis pooling ${topo.pools.join(',')})` : ''}`);
 
   // batch: memory, 5% of the dataset, and enough steps in the budget
   const stepsAt2 = measure ? o.timeBudgetSeconds / (stepAt2 / 1000) : Infinity;
   const cover = Math.round((s.datasetVoxels * MAX_DATASET_COVERED) / prod(patch));
   const upper = Math.max(MIN_BATCH, Math.min(64, cover, measure ? Math.floor((MIN_BATCH * stepsAt2) / MIN_STEPS) : 64));
-  let memoryFit = memoryOf(base, depth, MIN_BATCH, patch).fitted > budget ? 1 : MIN_BATCH;
-  const fits = (b: number) => memoryOf(base, depth, b, patch).fitted <= budget;
+  let memoryFit = memoryOf(base, pools, MIN_BATCH, patch).fitted > budget ? 1 : MIN_BATCH;
+  const fits = (b: number) => memoryOf(base, pools, b, patch).fitted <= budget;
   while (memoryFit >= MIN_BATCH && memoryFit < upper && fits(memoryFit + 1)) memoryFit++;
   const { batch, why } = batchSize({ memoryFit, datasetVoxels: s.datasetVoxels, patchVoxels: prod(patch), stepsAt2 });
   notes.push(`batch ${batch}: ${why}`);
-  const mem = memoryOf(base, depth, batch, patch);
+  const mem = memoryOf(base, pools, batch, patch);
 
   // the planned network timed (from the cache when it is the probe above); scaled from it when the
   // machine has no room for it now
@@ -224,7 +231,7 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
     notes.push(`validation of whole images (the largest ${largest?.join('x')}) needs ~${gib(mem.validation)} ` +
       `beside the step's ${gib(mem.step.total)}: over the ${gib(budget)} budget; validate on smaller images or give more memory`);
 
-  const model = modelFor(base, depth);
+  const model = modelFor(base, pools);
   return {
     version: 1, kind: s.kind, dims: s.dims,
     dataset: {
@@ -236,7 +243,7 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
     medianShape: s.medianShape, patch,
     network: {
       arch: 'unetpp', filters: model.config.filters, depth, poolPerAxis: topo.poolPerLevel, kernelPerAxis: topo.kernelPerLevel,
-      pooling: anisotropic ? 'isotropic fallback' : 'as planned', norm: model.config.norm, deepSupervision: true,
+      ...(model.config.pools ? { pools: model.config.pools } : {}), pooling: fallback ? 'isotropic fallback' : 'as planned', norm: model.config.norm, deepSupervision: true,
       params: model.params.count(),
     },
     batchSize: batch, normalize: s.normalize, ...(s.ct?.some((c) => c) ? { ct: s.ct } : {}), augment: 'default',

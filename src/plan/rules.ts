@@ -109,15 +109,16 @@ export function initialPatch(spacing: readonly number[], medianShape: readonly n
   return inv.map((v, i) => Math.max(1, Math.min(Math.round(v * scale), medianShape[i])));
 }
 
-/** The depth the model builds: every axis pools alike, so only as often as every axis can. */
-export const isotropicDepth = (t: Topology) => Math.max(1, Math.min(...t.pools));
-
-/** The patch of the network the model builds: as planned when every axis pools alike, else the
- *  patch asked for rounded up to multiples of 2^depth (not of each axis's own 2^pools). */
-export function builtPatch(t: Topology): number[] {
-  if (new Set(t.pools).size === 1) return t.patch;
-  const m = 2 ** isotropicDepth(t);
-  return t.input.map((s) => Math.ceil(s / m) * m);
+/** The network a topology builds: volumes pool per axis as planned (nnU-Net's pools, e.g. [1, 2, 2] while an axis
+ *  is coarse or short); images pool both axes alike (the image kernels halve both), as often as every axis can,
+ *  on the patch rounded up to multiples of 2^depth. At least one pooling (a tiny patch: rounded up to 2s). */
+export function builtNetwork(t: Topology): { pools: number[][]; patch: number[]; depth: number } {
+  const dim = t.input.length;
+  if (dim === 3 && t.poolPerLevel.length) return { pools: t.poolPerLevel, patch: t.patch, depth: t.poolPerLevel.length };
+  const depth = Math.max(1, Math.min(...t.pools));
+  if (new Set(t.pools).size === 1 && t.pools[0] === depth) return { pools: t.poolPerLevel, patch: t.patch, depth };
+  const m = 2 ** depth;
+  return { pools: Array.from({ length: depth }, () => new Array<number>(dim).fill(2)), patch: t.input.map((s) => Math.ceil(s / m) * m), depth };
 }
 
 /**

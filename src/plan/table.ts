@@ -29,6 +29,7 @@ export function planTable(p: DatasetPlan): string {
     ['patch', `${p.patch.join('x')} (${axes})`],
     ['network', `UNet++ depth ${n.depth}, filters ${n.filters.join(',')}, ${n.norm} norm, deep supervision, ` +
       `${(n.params / 1e6).toFixed(2)}M params` +
+      (n.pools ? `; pooling ${n.pools.map((f) => f.join('x')).join(', ')} (${axes})` : '') +
       (n.pooling === 'isotropic fallback' ? `; per-axis pooling ${poolsOf(p).join(',')} planned, isotropic built` : '')],
     ['batch', String(p.batchSize)],
     ['normalise', normalise],

@@ -13,7 +13,7 @@ import { defaultMemoryBudget, PLAN_RSS_FACTOR } from '../infer/memory.js';
 import { createPredictor } from '../infer/predict.js';
 import { batchScores, multiClassScores, type ImageScores } from '../metrics/index.js';
 import type { SegModel } from '../models/model.js';
-import { levelOf } from '../models/config.js';
+import { sizeMultiple } from '../models/config.js';
 import type { Backend } from '../engine/backend.js';
 import { crop, paddingFor, reflectPad } from '../infer/pad.js';
 import type { PlanCache } from './plans.js';
@@ -32,7 +32,7 @@ export interface ValMetrics {
  */
 export function validationLoaders(val: LoadedSample[], model: SegModel, plans: PlanCache,
                                   o: { batchSize: number; normalize?: Normalize; budget?: number }): BatchLoader[] {
-  const m = 2 ** levelOf(model.config);
+  const m = sizeMultiple(model.config);
   const budget = o.budget ?? defaultMemoryBudget();
   return groupBySize(val).map((g) => {
     const { image: im, mask } = g[0];
@@ -47,7 +47,7 @@ export function validationLoaders(val: LoadedSample[], model: SegModel, plans: P
 
 export async function evaluate(model: SegModel, loaders: BatchLoader | BatchLoader[], plans: PlanCache, backend: Backend): Promise<ValMetrics> {
   const softmax = model.config.classes > 1 && model.config.multiclass === 'softmax';
-  const m = 2 ** levelOf(model.config);
+  const m = sizeMultiple(model.config);
   let iou = 0, dice = 0, loss = 0, images = 0;
   const list = Array.isArray(loaders) ? loaders : [loaders];
   for (const loader of list) {

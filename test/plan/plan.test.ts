@@ -70,19 +70,22 @@ test('plan of an isotropic set: median spacing, patch from the median case (mult
     assert.deepEqual(p.normalize, ['zscore']);
     assert.equal(p.dims, 3);
     assert.equal(p.patch.length, 3);
-    const m = 2 ** p.network.depth;
+    const ms = p.network.poolPerAxis.reduce((acc, f) => acc.map((v, k) => v * f[k]), [1, 1, 1]);
     for (const [i, v] of p.patch.entries()) {
+      const m = ms[i];
       assert.equal(v % m, 0, `patch ${p.patch} axis ${i}`);
       assert.ok(v >= p.medianShape[i] && v < p.medianShape[i] + m, `patch ${p.patch} vs median ${p.medianShape}`); // the median case, rounded up
     }
-    // median 24 x 41 x 31: D pools twice (24 -> 12 -> 6), H and W three times: the model pools all alike, twice
+    // median 24 x 41 x 31: D pools twice (24 -> 12 -> 6), H and W three times: the model pools per axis (nnU-Net's
+    // [1, 2, 2] at the level where D is too short), three levels, each axis a multiple of its own 2^pools
     const pools = p.network.poolPerAxis[0].map((_, k) => p.network.poolPerAxis.filter((l) => l[k] === 2).length);
     assert.deepEqual(p.medianShape, [24, 41, 31]);
     assert.deepEqual(pools, [2, 3, 3]);
-    assert.equal(p.network.pooling, 'isotropic fallback');
-    assert.equal(p.network.depth, 2);
-    assert.deepEqual(p.patch, [24, 44, 32]);
-    assert.deepEqual(p.network.filters, [32, 64, 128]);
+    assert.equal(p.network.pooling, 'as planned');
+    assert.deepEqual(p.network.pools, [[2, 2, 2], [2, 2, 2], [1, 2, 2]]);
+    assert.equal(p.network.depth, 3);
+    assert.deepEqual(p.patch, [24, 48, 32]);
+    assert.deepEqual(p.network.filters, [32, 64, 128, 256]);
     // batch: >= 2 and at most 5% of the dataset's voxels (tiny here, so 2)
     assert.equal(p.batchSize, 2);
     assert.match(p.notes.join('\n'), /batch 2: the minimum \(5% of the dataset/);
@@ -96,7 +99,7 @@ test('plan of an isotropic set: median spacing, patch from the median case (mult
   } finally { await rm(dir, { recursive: true, force: true }); }
 });
 
-test('plan of an anisotropic set: 10th-percentile spacing on the coarse axis, fewer poolings there, isotropic fallback noted', async () => {
+test('plan of an anisotropic set: 10th-percentile spacing on the coarse axis, fewer poolings there, pooled per axis', async () => {
   const dir = await tmp();
   try {
     const zs = [5, 4, 6, 3.5, 5];
@@ -111,9 +114,11 @@ test('plan of an anisotropic set: 10th-percentile spacing on the coarse axis, fe
     assert.ok(pools[0] < pools[1] && pools[1] === pools[2], `pools ${pools}`);
     assert.deepEqual(p.network.kernelPerAxis[0], [1, 3, 3]); // z is > 2x coarser at the top level
     assert.deepEqual(p.network.poolPerAxis[0], [1, 2, 2]);
-    assert.equal(p.network.pooling, 'isotropic fallback');
-    assert.equal(p.network.depth, pools[0]);
-    assert.match(p.notes.join('\n'), /per-axis pooling .* the model pools every axis alike, so the plan builds depth/);
+    assert.equal(p.network.pooling, 'as planned');
+    assert.deepEqual(p.network.pools, p.network.poolPerAxis);
+    assert.equal(p.network.depth, pools[1]);
+    assert.match(p.notes.join('\n'), /per-axis pooling: 1x2x2, 2x2x2, /);
+    assert.match(planTable(p), /pooling 1x2x2, 2x2x2, .* \(DxHxW\)/);
     // the patch keeps the aspect ratio of the spacing: 16 slices of 3.7 mm against 64 pixels of 1 mm
     assert.deepEqual(p.patch, [16, 64, 64]);
   } finally { await rm(dir, { recursive: true, force: true }); }

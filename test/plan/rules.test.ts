@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  batchSize, filtersFor, initialPatch, isotropicDepth, medianShapeAt, normalizationFor, parseDuration, scheduleFor,
+  batchSize, builtNetwork, filtersFor, initialPatch, medianShapeAt, normalizationFor, parseDuration, scheduleFor,
   shrinkPatch, targetSpacing, topology, MIN_STEPS,
 } from '../../src/plan/rules.js';
 
@@ -39,7 +39,10 @@ test('topology: isotropic patches pool every axis until a feature map would fall
   assert.deepEqual(t.patch, [40, 56, 40]);
   assert.equal(t.poolPerLevel.length, 3);
   assert.deepEqual(t.kernelPerLevel.at(-1), [3, 3, 3]);
-  assert.equal(isotropicDepth(t), 3);
+  const b = builtNetwork(t);
+  assert.equal(b.depth, 3);
+  assert.deepEqual(b.pools, [[2, 2, 2], [2, 2, 2], [2, 2, 2]]);
+  assert.deepEqual(b.patch, [40, 56, 40]);
   for (const [i, p] of t.patch.entries()) assert.equal(p % 2 ** t.pools[i], 0);
 });
 
@@ -53,9 +56,19 @@ test('topology: a coarse axis pools later and gets 1-voxel kernels until its spa
   assert.deepEqual(t.kernelPerLevel[2], [3, 3, 3]);
   assert.ok(t.pools[0] < t.pools[1], `${t.pools}`);
   assert.equal(t.pools[1], t.pools[2]);
-  // the model pools every axis alike: only as often as the coarse axis can
-  assert.equal(isotropicDepth(t), t.pools[0]);
+  // a volume model pools per axis as planned: as many levels as the finest axis pools, its patch as planned
+  const b = builtNetwork(t);
+  assert.equal(b.depth, t.pools[1]);
+  assert.deepEqual(b.pools, t.poolPerLevel);
+  assert.deepEqual(b.patch, t.patch);
   for (const [i, p] of t.patch.entries()) assert.equal(p % 2 ** t.pools[i], 0);
+  // an image model pools both axes alike: only as often as every axis can, the patch rounded to 2^depth
+  const t2 = topology([1, 1], [24, 100]);
+  assert.ok(t2.pools[0] < t2.pools[1], `${t2.pools}`);
+  const b2 = builtNetwork(t2);
+  assert.equal(b2.depth, t2.pools[0]);
+  assert.ok(b2.pools.every((f) => f.join() === '2,2'));
+  for (const v of b2.patch) assert.equal(v % 2 ** b2.depth, 0);
 });
 
 test('initial patch: the spacing\'s aspect ratio at 256^3, no larger than the median case', () => {

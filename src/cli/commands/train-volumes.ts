@@ -110,7 +110,8 @@ export async function volumeTrainingSetup(dataDir: string, opts: Record<string, 
   const batchSize = draws.batchSize, samplesPerEpoch = draws.samplesPerEpoch ?? train.length;
   const loss = opts.loss ?? (softmax ? 'ce_dice' : 'bce_dice');
   console.log(`backend: ${opts.backend === 'reference' ? 'reference (chosen with --backend)' : describeBackend()}`);
-  console.log(`training 3D ${model.config.arch} (${model.config.preset}, ${model.config.norm} norm, filters ${model.config.filters.join(',')}, ` +
+  const pools = model.config.pools ? `, pools ${model.config.pools.map((f) => f.join('x')).join(',')}` : '';
+  console.log(`training 3D ${model.config.arch} (${model.config.preset}, ${model.config.norm} norm, filters ${model.config.filters.join(',')}${pools}, ` +
     `${model.params.count().toLocaleString('en')} params) on ${train.length} train / ` +
     `${val === train ? 'the same' : val.length} val volumes from ${dataDir}; ` +
     `modalities ${vd.dataset.modalities.join(', ')}; classes ${vd.classNames.join(', ')}` +

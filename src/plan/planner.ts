@@ -178,8 +178,9 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
     notes.push(`per-axis pooling ${topo.pools.join(',')} (patch ${topo.patch.join('x')}) is what the rules give; images ` +
       `pool both axes alike, so the plan builds depth ${depth}, the depth every axis allows, on a patch of multiples of ${2 ** depth}`);
   else if (anisotropic)
-    notes.push(`per-axis pooling: ${pools.map((f) => f.join('x')).join(', ')} (poolings per axis ${topo.pools.join(',')}); ` +
-      `kernels 3x3x3 at every level (the rules' ${topo.kernelPerLevel.map((k) => k.join('x')).join(', ')}: per-axis kernels are not built)`);
+    notes.push(`per-axis pooling: ${pools.map((f) => f.join('x')).join(', ')} (poolings per axis ${topo.pools.join(',')})` +
+      (topo.kernelPerLevel.some((k) => k.includes(1)) ? `; kernels 3x3x3 at every level (the rules' ` +
+        `${topo.kernelPerLevel.map((k) => k.join('x')).join(', ')}: per-axis kernels are not built)` : ''));
   const smaller = s.sizes.filter((v) => v.some((x, k) => x < patch[k])).length;
   if (smaller)
     notes.push(`${smaller} of ${s.sizes.length} planned cases are smaller than the patch along some axis: they are padded`);

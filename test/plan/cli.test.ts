@@ -102,3 +102,35 @@ test('unetpp train plans when tuning flags are absent, saves the plan, and a fla
     assert.equal(readCheckpointMeta(join(tmp, 'off', 'best.safetensors')).meta.tta, undefined);
   } finally { await rm(tmp, { recursive: true, force: true }); }
 });
+
+test('thick slices: the plan pools in-plane first, train builds those pools, and predict pads per axis', { skip }, async () => {
+  const tmp = await mkdtemp(join(tmpdir(), 'unetpp-planpools-'));
+  try {
+    // 4 mm slices against 1 mm pixels: D pools later than H and W (nnU-Net's 1x2x2)
+    const cases: CaseSpec[] = (['train', 'train', 'val', 'test'] as const).map((split) => ({ dims: [40, 40, 10], spacing: [1, 1, 4], split }));
+    await writeFolderSet(join(tmp, 'data'), cases);
+    const run = join(tmp, 'run');
+    const r = cli(['train', '-d', join(tmp, 'data'), '-o', run, '--time-budget', '10h', '--epochs', '1', '--samples-per-epoch', '4',
+      '--no-progress', '--no-plot']);
+    assert.equal(r.status, 0, r.stderr);
+    const plan = JSON.parse(readFileSync(join(run, 'plan.json'), 'utf8')) as DatasetPlan;
+    assert.equal(plan.network.pooling, 'as planned');
+    assert.deepEqual(plan.network.pools?.[0], [1, 2, 2]);
+    assert.ok(plan.network.pools!.some((f) => f[0] === 2), JSON.stringify(plan.network.pools));
+    const text = plan.network.pools!.map((f) => f.join('x')).join(',');
+    assert.match(r.stdout, new RegExp(`training 3D unetpp .*, pools ${text}, `));
+    const { meta } = readCheckpointMeta(join(run, 'best.safetensors'));
+    assert.deepEqual(meta.model.pools, plan.network.pools);
+    // a case of another size: padded per axis to the model's multiples, cropped back
+    const out = join(tmp, 'pred.nii.gz');
+    const p = cli(['predict', join(tmp, 'data', 'images', 'case3.nii.gz'), '-m', join(run, 'best.safetensors'), '-o', out]);
+    assert.equal(p.status, 0, p.stderr);
+    assert.ok(existsSync(out));
+    // the flag: named in its error
+    const bad = cli(['train', '-d', join(tmp, 'data'), '-o', join(tmp, 'bad'), '--no-plan', '--filters', '4,8,16', '--pools', '1x2x2']);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /pools: needs 2 levels/);
+    const worse = cli(['train', '-d', join(tmp, 'data'), '-o', join(tmp, 'bad'), '--pools', '1x3x2']);
+    assert.match(worse.stderr, /option '--pools <list>' argument '1x3x2' is invalid/);
+  } finally { await rm(tmp, { recursive: true, force: true }); }
+});

@@ -181,7 +181,7 @@ export class Graph {
     const [n, c, ...sp] = x.shape;
     const f = this.factors('maxpool', sp.length, factors);
     if (sp.some((s, i) => s < f[i])) this.fail('maxpool', `input ${fmt(x.shape)} is smaller than ${f.join('x')}`);
-    return this.out(this.addNode('maxpool', [x], factors ? { factors: f } : {}, [[n, c, ...sp.map((s, i) => Math.floor(s / f[i]))]]));
+    return this.out(this.addNode('maxpool', [x], Graph.factorAttr(f), [[n, c, ...sp.map((s, i) => Math.floor(s / f[i]))]]));
   }
 
   /** x2 up-sampling along every spatial axis (or per axis: factors 1 or 2, volumes). bilinear (trilinear for
@@ -190,7 +190,7 @@ export class Graph {
     this.expectAct('upsample2x', x, 'input');
     const [n, c, ...sp] = x.shape;
     const f = this.factors('upsample2x', sp.length, factors);
-    return this.out(this.addNode('upsample2x', [x], { mode, alignCorners, ...(factors ? { factors: f } : {}) },
+    return this.out(this.addNode('upsample2x', [x], { mode, alignCorners, ...Graph.factorAttr(f) },
       [[n, c, ...sp.map((s, i) => f[i] * s)]]));
   }
 
@@ -201,6 +201,11 @@ export class Graph {
       this.fail(op, `factors must be ${rank} values of 1 or 2, got ${JSON.stringify(factors)}`);
     if (rank !== 3 && factors.some((f) => f !== 2)) this.fail(op, `per-axis factors are for volumes, got ${JSON.stringify(factors)}`);
     return [...factors];
+  }
+
+  /** The attribute of checked factors: absent where every axis halves (the default op, the same node as before). */
+  private static factorAttr(f: number[]): { factors?: number[] } {
+    return f.every((v) => v === 2) ? {} : { factors: f };
   }
 
   /** Channel concatenation (axis 1). */
@@ -234,7 +239,7 @@ export class Graph {
         this.fail(op, `inputs ${xs.map((v) => fmt(v.shape)).join(', ')} must be [${n},*,${sp.join(',')}]: ` +
           `the batch and ${f.join('x')} times the spatial size of the up-sampled input ${fmt(low.shape)}`);
     const c = xs.reduce((s, x) => s + x.shape[1], cl);
-    return this.out(this.addNode(op, [...xs, low], { mode, alignCorners: !!alignCorners, ...(factors ? { factors: f } : {}) },
+    return this.out(this.addNode(op, [...xs, low], { mode, alignCorners: !!alignCorners, ...Graph.factorAttr(f) },
       [[n, c, ...sp]]));
   }
 

@@ -86,18 +86,24 @@ export interface NativeAddon {
   /** Spatial kernels over m images of [...size][c] (size: [h, w] or [d, h, w]; blocked: m = N*C/16, c = 16).
    *  groups, xStride (images only): x's m images in `groups` equal groups, each at xStride values
    *  from the last (a strided view). */
-  maxpoolFwd(x: A, y: A, m: number, c: number, size: number[], groups?: number, xStride?: number): void;
-  maxpoolBwd(x: A, dy: A, dx: A, m: number, c: number, size: number[]): void;
-  upsampleFwd(x: A, y: A, m: number, c: number, size: number[], nearest: boolean, alignCorners: boolean): void;
-  upsampleBwd(dy: A, dx: A, m: number, c: number, size: number[], nearest: boolean, alignCorners: boolean): void;
+  /** Pooling and up-sampling of images (size [h, w]: x2 on both axes) and volumes (size [d, h, w]). factors, volumes
+   *  only: [fd, fh, fw], each 1 or 2 (undefined: [2, 2, 2]); a factor of 1 leaves that axis as it is. Pooled sides
+   *  are floor(s / f), up-sampled ones s * f. groups, xStride: images only (a strided view). */
+  maxpoolFwd(x: A, y: A, m: number, c: number, size: number[], groups?: number, xStride?: number,
+             factors?: number[]): void;
+  maxpoolBwd(x: A, dy: A, dx: A, m: number, c: number, size: number[], factors?: number[]): void;
+  upsampleFwd(x: A, y: A, m: number, c: number, size: number[], nearest: boolean, alignCorners: boolean,
+              factors?: number[]): void;
+  upsampleBwd(dy: A, dx: A, m: number, c: number, size: number[], nearest: boolean, alignCorners: boolean,
+              factors?: number[]): void;
   /** y = concat(xs, upsample2x(x)) over channels in one pass (concat_up); n, c, size: x's logical shape.
    *  Blocked images only: inPlace, y's first channels already holding the parts (xs empty then);
-   *  yStride, xStride: strided views. */
+   *  yStride, xStride: strided views. Volumes: factors as upsampleFwd's (xs and y have size times factors). */
   concatUpFwd(xs: A[], x: A, y: A, n: number, c: number, size: number[], nearest: boolean, alignCorners: boolean,
-              layout: ActLayout, inPlace?: number, yStride?: number, xStride?: number): void;
+              layout: ActLayout, inPlace?: number, yStride?: number, xStride?: number, factors?: number[]): void;
   /** concat_up's gradients in one pass over dy: dxs its leading channels, dx from its last c channels (read in place). */
   concatUpBwd(dy: A, dxs: A[], dx: A, n: number, c: number, size: number[], nearest: boolean, alignCorners: boolean,
-              layout: ActLayout): void;
+              layout: ActLayout, factors?: number[]): void;
   /** Instance norm over s spatial positions per image; mean and rstd [n*c] are written for the backward. */
   instnormFwd(x: A, gamma: F, beta: F, y: A, mean: F, rstd: F, n: number, c: number, s: number, eps: number, relu: boolean,
               layout: ActLayout): void;

@@ -251,10 +251,13 @@ static Napi::Value bwd(const Args &a) {
   return a.env().Undefined();
 }
 
-// One entry per op for images and volumes: the sizes' length picks the kernel (volume.h).
+// One entry per op for images and volumes: the sizes' length picks the kernel (volume.h). Per-axis
+// factors are a volume's only: images refuse them.
 void registerPool(Napi::Env env, Napi::Object ex) {
-  def(env, ex, "maxpoolFwd", [](const Args &a) { return a.rank(4) == 3 ? maxpool3dFwd(a) : fwd(a); });
-  def(env, ex, "maxpoolBwd", [](const Args &a) { return a.rank(5) == 3 ? maxpool3dBwd(a) : bwd(a); });
+  def(env, ex, "maxpoolFwd",
+      [](const Args &a) { return a.rank(4) == 3 ? maxpool3dFwd(a) : (imageFactors(a, 7), fwd(a)); });
+  def(env, ex, "maxpoolBwd",
+      [](const Args &a) { return a.rank(5) == 3 ? maxpool3dBwd(a) : (imageFactors(a, 6), bwd(a)); });
 }
 
 }  // namespace un

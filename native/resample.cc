@@ -528,12 +528,17 @@ static Napi::Value concatUpBwd(const Args &a) {
   return a.env().Undefined();
 }
 
-// One entry per op for images and volumes: the sizes' length picks the kernel (volume.h).
+// One entry per op for images and volumes: the sizes' length picks the kernel (volume.h). Per-axis
+// factors are a volume's only: images refuse them.
 void registerResample(Napi::Env env, Napi::Object ex) {
-  def(env, ex, "upsampleFwd", [](const Args &a) { return a.rank(4) == 3 ? upsample3dFwd(a) : fwd(a); });
-  def(env, ex, "upsampleBwd", [](const Args &a) { return a.rank(4) == 3 ? upsample3dBwd(a) : bwd(a); });
-  def(env, ex, "concatUpFwd", [](const Args &a) { return a.rank(5) == 3 ? concatUp3dFwd(a) : concatUpFwd(a); });
-  def(env, ex, "concatUpBwd", [](const Args &a) { return a.rank(5) == 3 ? concatUp3dBwd(a) : concatUpBwd(a); });
+  def(env, ex, "upsampleFwd",
+      [](const Args &a) { return a.rank(4) == 3 ? upsample3dFwd(a) : (imageFactors(a, 7), fwd(a)); });
+  def(env, ex, "upsampleBwd",
+      [](const Args &a) { return a.rank(4) == 3 ? upsample3dBwd(a) : (imageFactors(a, 7), bwd(a)); });
+  def(env, ex, "concatUpFwd",
+      [](const Args &a) { return a.rank(5) == 3 ? concatUp3dFwd(a) : (imageFactors(a, 12), concatUpFwd(a)); });
+  def(env, ex, "concatUpBwd",
+      [](const Args &a) { return a.rank(5) == 3 ? concatUp3dBwd(a) : (imageFactors(a, 9), concatUpBwd(a)); });
 }
 
 }  // namespace un

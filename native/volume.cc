@@ -1,5 +1,8 @@
 // Spatial kernels of volumes (5D activations) that cannot be run as 2D ones on a reshaped view:
-// 2x2x2 max-pooling and x2 up-sampling (trilinear / nearest), forward and backward.
+// max-pooling and up-sampling (trilinear / nearest), forward and backward, with a factor of 1 or 2
+// per axis [fd, fh, fw] (default 2, 2, 2): anisotropic volumes (thick slices) are pooled and
+// up-sampled along some axes only, as nnU-Net's [1, 2, 2] levels. A factor of 1 makes the op the
+// identity along that axis.
 // A volume is seen as M images of [D][H][W][C] (channels innermost): NDHWC gives M = N, a
 // blocked nCdhw16c tensor M = N * C/16 images of 16 channels (the JS side passes that view).
 // float32 or bf16 (one dtype per call), 64-bit sizes and offsets throughout.
@@ -16,22 +19,51 @@ namespace un {
 
 struct Vol {
   int64_t m, c, d, h, w;
+  int64_t fd = 2, fh = 2, fw = 2;  // per axis: pooling's window and stride, up-sampling's scale
   int64_t size() const { return m * c * d * h * w; }
+  int64_t factor() const { return fd * fh * fw; }
+  /** Values of the pooled volume (odd sides floored) and of the up-sampled one. */
+  int64_t pooled() const { return m * c * (d / fd) * (h / fh) * (w / fw); }
+  int64_t upsampled() const { return size() * factor(); }
 };
-/** m, c, [d, h, w] from args[i..i+2]. */
-static Vol volArgs(const Args &a, size_t i) {
+
+static bool given(const Args &a, size_t i) { return i < a.count() && !a.info[i].IsUndefined() && !a.info[i].IsNull(); }
+
+/** m, c, [d, h, w] from args[i..i+2], and the optional factors [fd, fh, fw] at argument f
+ *  (absent, undefined or null: [2, 2, 2]). */
+static Vol volArgs(const Args &a, size_t i, size_t f, const char *what = "volume") {
   const std::vector<int64_t> s = a.sizes(i + 2, "sizes");
   if (s.size() != 3) throw OpError("a volume needs 3 sizes [d, h, w]");
   Vol v{a.i64(i), a.i64(i + 1), s[0], s[1], s[2]};
   if (v.m < 1 || v.c < 1 || v.d < 1 || v.h < 1 || v.w < 1)
-    throw OpError("invalid volume " + shape({v.m, v.c, v.d, v.h, v.w}));
+    throw OpError(std::string("invalid ") + what + " " + shape({v.m, v.c, v.d, v.h, v.w}));
+  if (!given(a, f)) return v;
+  const std::string arg = "factors (argument " + std::to_string(f) + ")";
+  if (!a.info[f].IsArray()) throw OpError(arg + " must be an array [fd, fh, fw] of 1s and 2s");
+  const Napi::Array arr = a.info[f].As<Napi::Array>();
+  if (arr.Length() != 3) throw OpError(arg + " must have 3 values [fd, fh, fw], got " + std::to_string(arr.Length()));
+  int64_t *out[3] = {&v.fd, &v.fh, &v.fw};
+  for (uint32_t k = 0; k < 3; k++) {
+    const Napi::Value e = arr.Get(k);
+    const double x = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : 0;
+    if (x != 1 && x != 2)
+      throw OpError(arg + ": each factor must be 1 or 2, got " +
+                    (e.IsNumber() ? e.ToString().Utf8Value() : std::string("a non-number")));
+    *out[k] = (int64_t)x;
+  }
   return v;
+}
+
+void imageFactors(const Args &a, size_t i) {
+  if (given(a, i))
+    throw OpError("factors (argument " + std::to_string(i) +
+                  "): per-axis factors are for volumes (images are always x2 on both axes)");
 }
 
 /** v replaces the running max m: larger, or the first NaN (as the 2D kernel and PyTorch). */
 static inline bool wins(float v, float m) { return v > m || (v != v && m == m); }
 
-// ---- max-pool 2x2x2, stride 2, odd sizes floored; ties: first max in (d, h, w) order ----
+// ---- max-pool fd x fh x fw, stride = window, odd sizes floored; ties: first max in (d, h, w) order ----
 
 #ifdef __AVX512BW__
 /** wins() on 16 lanes: v larger than m, or v the first NaN. */
@@ -40,29 +72,37 @@ static inline __mmask16 wins16(__m512 v, __m512 m) {
 }
 #endif
 
-/** Offsets of the 8 window positions, in row-major window order. */
-static void window(const Vol &v, int64_t off[8]) {
+/** The window's fd*fh*fw (at most 8) positions: offsets in row-major (d, h, w) order. */
+struct Window {
+  int k;
+  int64_t off[8];
+};
+static Window window(const Vol &v) {
   const int64_t C = v.c, W = v.w * C, HW = v.h * W;
-  for (int k = 0; k < 8; k++) off[k] = (k >> 2) * HW + ((k >> 1) & 1) * W + (k & 1) * C;
+  Window win{(int)v.factor(), {}};
+  for (int k = 0; k < win.k; k++) win.off[k] = k / (v.fh * v.fw) * HW + k / v.fw % v.fh * W + k % v.fw * C;
+  return win;
 }
 
-template <class T>
+/** N: the window's size when known at compile time (8, the common 2x2x2: its loops unroll), else 0. */
+template <int N, class T>
 static void poolFwd(const Vol &v, const T *x, T *y) {
-  const int64_t Do = v.d / 2, Ho = v.h / 2, Wo = v.w / 2, C = v.c;
-  int64_t off[8];
-  window(v, off);
+  const int64_t Do = v.d / v.fd, Ho = v.h / v.fh, Wo = v.w / v.fw, C = v.c;
+  const Window win = window(v);
+  const int K = N ? N : win.k;
+  const int64_t *off = win.off;
 #pragma omp parallel for collapse(2) schedule(static) if (v.size() >= kParMin)
   for (int64_t m = 0; m < v.m; m++)
     for (int64_t od = 0; od < Do; od++)
       for (int64_t oh = 0; oh < Ho; oh++)
         for (int64_t ow = 0; ow < Wo; ow++) {
-          const T *p = x + (((m * v.d + 2 * od) * v.h + 2 * oh) * v.w + 2 * ow) * C;
+          const T *p = x + (((m * v.d + v.fd * od) * v.h + v.fh * oh) * v.w + v.fw * ow) * C;
           T *q = y + (((m * Do + od) * Ho + oh) * Wo + ow) * C;
           int64_t c = 0;
 #ifdef __AVX512BW__
           for (; c + 16 <= C; c += 16) {  // 16 channels a register; selected lanes stored bit for bit
             __m512 mx = load16(p + c);
-            for (int k = 1; k < 8; k++) {
+            for (int k = 1; k < K; k++) {
               const __m512 e = load16(p + off[k] + c);
               mx = _mm512_mask_mov_ps(mx, wins16(e, mx), e);
             }
@@ -72,7 +112,7 @@ static void poolFwd(const Vol &v, const T *x, T *y) {
           for (; c < C; c++) {
             T best = p[c];
             float mx = load(best);
-            for (int k = 1; k < 8; k++) {
+            for (int k = 1; k < K; k++) {
               const float e = load(p[off[k] + c]);
               if (wins(e, mx)) { mx = e; best = p[off[k] + c]; }
             }
@@ -81,25 +121,26 @@ static void poolFwd(const Vol &v, const T *x, T *y) {
         }
 }
 
-template <class T>
+template <int N, class T>
 static void poolBwd(const Vol &v, const T *x, const T *dy, T *dx) {
-  const int64_t Do = v.d / 2, Ho = v.h / 2, Wo = v.w / 2, C = v.c;
-  int64_t off[8];
-  window(v, off);
+  const int64_t Do = v.d / v.fd, Ho = v.h / v.fh, Wo = v.w / v.fw, C = v.c;
+  const Window win = window(v);
+  const int K = N ? N : win.k;
+  const int64_t *off = win.off;
   std::memset(static_cast<void *>(dx), 0, (size_t)v.size() * sizeof(T));
 #pragma omp parallel for collapse(2) schedule(static) if (v.size() >= kParMin)
   for (int64_t m = 0; m < v.m; m++)
     for (int64_t od = 0; od < Do; od++)
       for (int64_t oh = 0; oh < Ho; oh++)
         for (int64_t ow = 0; ow < Wo; ow++) {
-          const int64_t base = (((m * v.d + 2 * od) * v.h + 2 * oh) * v.w + 2 * ow) * C;
+          const int64_t base = (((m * v.d + v.fd * od) * v.h + v.fh * oh) * v.w + v.fw * ow) * C;
           const T *g = dy + (((m * Do + od) * Ho + oh) * Wo + ow) * C;
           int64_t c = 0;
 #ifdef __AVX512BW__
           for (; c + 16 <= C; c += 16) {
             __m512 mx = load16(x + base + c);
             __m512i at = _mm512_setzero_si512();
-            for (int k = 1; k < 8; k++) {
+            for (int k = 1; k < K; k++) {
               const __m512 e = load16(x + base + off[k] + c);
               const __mmask16 w = wins16(e, mx);
               mx = _mm512_mask_mov_ps(mx, w, e);
@@ -113,7 +154,7 @@ static void poolBwd(const Vol &v, const T *x, const T *dy, T *dx) {
           for (; c < C; c++) {
             int64_t at = 0;
             float mx = load(x[base + c]);
-            for (int k = 1; k < 8; k++) {
+            for (int k = 1; k < K; k++) {
               const float e = load(x[base + off[k] + c]);
               if (wins(e, mx)) { mx = e; at = off[k]; }
             }
@@ -122,9 +163,10 @@ static void poolBwd(const Vol &v, const T *x, const T *dy, T *dx) {
         }
 }
 
-// ---- x2 up-sampling, separable: one 1D pass per axis ----
+// ---- up-sampling by 1 or 2 per axis, separable: one 1D pass per doubled axis ----
 
-/** The 1D interpolation of one axis, L -> 2L: output o reads i0[o], i1[o] with weights 1-f, f. */
+/** The 1D interpolation of one axis, L -> factor * L: output o reads i0[o], i1[o] with weights
+ *  1-f, f (factor 1: o reads o alone, whatever the mode). */
 struct Axis {
   int64_t L, Lo;
   std::vector<int64_t> i0, i1;
@@ -133,13 +175,13 @@ struct Axis {
   std::vector<int64_t> start, src;
   std::vector<float> wt;
 };
-static Axis axis(int64_t L, bool nearest, bool alignCorners) {
-  Axis x{L, 2 * L, {}, {}, {}, {}, {}, {}};
+static Axis axis(int64_t L, int64_t factor, bool nearest, bool alignCorners) {
+  Axis x{L, factor * L, {}, {}, {}, {}, {}, {}};
   for (int64_t o = 0; o < x.Lo; o++) {
     double s;
-    if (nearest) s = (double)(o / 2);
+    if (nearest) s = (double)(o / factor);
     else if (alignCorners) s = x.Lo > 1 ? (double)o * (double)(L - 1) / (double)(x.Lo - 1) : 0.0;
-    else s = std::max(((double)o + 0.5) / 2.0 - 0.5, 0.0);
+    else s = std::max(((double)o + 0.5) / (double)factor - 0.5, 0.0);
     int64_t a = (int64_t)std::floor(s);
     if (a > L - 1) a = L - 1;
     const int64_t b = a + 1 < L ? a + 1 : L - 1;
@@ -170,9 +212,19 @@ struct Rows {
   int64_t at(int64_t q) const { return per ? q / per * imageStride + offset + q % per * run : q * rowSize + (stride ? offset : 0); }
   /** Where value j of an inner row starts, relative to the row (dense: j). */
   int64_t inner(int64_t j) const { return stride ? j / c * stride + j % c : j; }
+  /** The same values with each row cut into k consecutive ones: for a last pass whose outer
+   *  loop also runs over the leading axes that are not up-sampled (k = their sides' product, so
+   *  every row of an image's up-sampled block is the same number of values). */
+  Rows split(int64_t k) const {
+    Rows r = *this;
+    if (per) r.per *= k, r.run /= k;
+    else if (stride) r.rowSize /= k;
+    return r;
+  }
 };
 
-/** dst[q, o, j] = (1-f) src[q, i0, j] + f src[q, i1, j] over [outer, L, inner] -> [outer, 2L, inner]. */
+/** dst[q, o, j] = (1-f) src[q, i0, j] + f src[q, i1, j] over [outer, L, inner] -> [outer, Lo, inner]
+ *  (f = 0: a copy, so an infinite neighbour at i1 cannot make a NaN). */
 template <class S, class Dt>
 static void interp(const S *src, Dt *dst, int64_t outer, int64_t inner, const Axis &ax, Rows rows = {}) {
   const int64_t Lo = ax.Lo, L = ax.L;
@@ -187,6 +239,11 @@ static void interp(const S *src, Dt *dst, int64_t outer, int64_t inner, const Ax
         for (int64_t p = 0; p < inner / rows.c; p++) {
           Dt *yp = y + p * rows.stride;
           const S *ap = a + p * rows.c, *bp = b + p * rows.c;
+          if (f == 0.f) {
+#pragma omp simd
+            for (int64_t j = 0; j < rows.c; j++) yp[j] = cast<Dt>(load(ap[j]));
+            continue;
+          }
 #pragma omp simd
           for (int64_t j = 0; j < rows.c; j++) yp[j] = cast<Dt>((1.f - f) * load(ap[j]) + f * load(bp[j]));
         }
@@ -242,97 +299,144 @@ static void interpT(const S *src, Dt *dst, int64_t outer, int64_t inner, const A
   }
 }
 
-/** y [m, 2d, 2h, 2w, c] from x [m, d, h, w, c]: along W, then H, then D (smallest temporaries first). */
+/** One pass: the interpolation of one axis over [outer, L, inner] -> [outer, Lo, inner]. */
+struct Pass {
+  Axis ax;
+  int64_t outer, inner;
+  size_t out() const { return (size_t)(outer * ax.Lo * inner); }
+};
+/** The passes of v's up-sampling: along W, then H, then D (smallest temporaries first), over the
+ *  axes with factor 2 only; with none, one copying pass (that may write a concatenation's channels). */
+static std::vector<Pass> passes(const Vol &v, bool nearest, bool ac) {
+  int64_t s[3] = {v.d, v.h, v.w};
+  const int64_t f[3] = {v.fd, v.fh, v.fw};
+  std::vector<Pass> ps;
+  for (int k = 2; k >= 0; k--) {
+    if (f[k] == 1) continue;
+    int64_t outer = v.m, inner = v.c;
+    for (int j = 0; j < k; j++) outer *= s[j];
+    for (int j = k + 1; j < 3; j++) inner *= s[j];
+    ps.push_back({axis(s[k], f[k], nearest, ac), outer, inner});
+    s[k] *= f[k];
+  }
+  if (ps.empty()) ps.push_back({axis(v.d, 1, nearest, ac), v.m, v.h * v.w * v.c});
+  return ps;
+}
+
+/** y [m, fd d, fh h, fw w, c] from x [m, d, h, w, c], through float32 temporaries between passes;
+ *  the last pass writes y (rows `out`: the up-sampled channels of a concatenation). */
 template <class T>
-static void upFwd(const Vol &v, const T *x, T *y, bool nearest, bool ac, Rows out = {}) {
-  const Axis aw = axis(v.w, nearest, ac), ah = axis(v.h, nearest, ac), ad = axis(v.d, nearest, ac);
-  const int64_t C = v.c;
-  float *t1 = static_cast<float *>(scratch(kTmp0, (size_t)v.size() * 2 * sizeof(float)));
-  float *t2 = static_cast<float *>(scratch(kTmp1, (size_t)v.size() * 4 * sizeof(float)));
-  interp(x, t1, v.m * v.d * v.h, C, aw);               // [m d h 2w c]
-  interp(t1, t2, v.m * v.d, 2 * v.w * C, ah);          // [m d 2h 2w c]
-  interp(t2, y, v.m, 4 * v.h * v.w * C, ad, out);      // [m 2d 2h 2w c]
+static void upFwd(const Vol &v, const T *x, T *y, bool nearest, bool ac, const Rows &out = {}) {
+  const std::vector<Pass> ps = passes(v, nearest, ac);
+  const size_t n = ps.size();
+  const Pass &z = ps[n - 1];
+  const Rows last = out.split(z.outer / v.m);
+  if (n == 1) return interp(x, y, z.outer, z.inner, z.ax, last);
+  float *t[2] = {static_cast<float *>(scratch(kTmp0, ps[0].out() * sizeof(float))), nullptr};
+  if (n == 3) t[1] = static_cast<float *>(scratch(kTmp1, ps[1].out() * sizeof(float)));
+  interp(x, t[0], ps[0].outer, ps[0].inner, ps[0].ax);
+  if (n == 3) interp(t[0], t[1], ps[1].outer, ps[1].inner, ps[1].ax);
+  interp(t[n - 2], y, z.outer, z.inner, z.ax, last);
 }
 
 /** dx from dy: the adjoints in the reverse order. */
 template <class T>
-static void upBwd(const Vol &v, const T *dy, T *dx, bool nearest, bool ac, Rows in = {}) {
-  const Axis aw = axis(v.w, nearest, ac), ah = axis(v.h, nearest, ac), ad = axis(v.d, nearest, ac);
-  const int64_t C = v.c;
-  float *t2 = static_cast<float *>(scratch(kTmp1, (size_t)v.size() * 4 * sizeof(float)));
-  float *t1 = static_cast<float *>(scratch(kTmp0, (size_t)v.size() * 2 * sizeof(float)));
-  interpT(dy, t2, v.m, 4 * v.h * v.w * C, ad, in);     // [m d 2h 2w c]
-  interpT(t2, t1, v.m * v.d, 2 * v.w * C, ah);         // [m d h 2w c]
-  interpT(t1, dx, v.m * v.d * v.h, C, aw);             // [m d h w c]
+static void upBwd(const Vol &v, const T *dy, T *dx, bool nearest, bool ac, const Rows &in = {}) {
+  const std::vector<Pass> ps = passes(v, nearest, ac);
+  const size_t n = ps.size();
+  const Pass &z = ps[n - 1];
+  const Rows last = in.split(z.outer / v.m);
+  if (n == 1) return interpT(dy, dx, z.outer, z.inner, z.ax, last);
+  float *t[2] = {static_cast<float *>(scratch(kTmp0, ps[0].out() * sizeof(float))), nullptr};
+  if (n == 3) t[1] = static_cast<float *>(scratch(kTmp1, ps[1].out() * sizeof(float)));
+  interpT(dy, t[n - 2], z.outer, z.inner, z.ax, last);
+  if (n == 3) interpT(t[1], t[0], ps[1].outer, ps[1].inner, ps[1].ax);
+  interpT(t[0], dx, ps[0].outer, ps[0].inner, ps[0].ax);
 }
 
-// The volume paths of the addon's maxpoolFwd(x, y, m, c, [d, h, w]), maxpoolBwd(x, dy, dx, m, c, [d, h, w]),
-// upsampleFwd(x, y, m, c, [d, h, w], nearest, alignCorners), upsampleBwd(dy, dx, m, c, [d, h, w], nearest, alignCorners)
-// (m, c, d, h, w: the input x / dx; see the top of this file for m and c).
+// The volume paths of the addon's maxpoolFwd(x, y, m, c, [d, h, w], groups, xStride, factors),
+// maxpoolBwd(x, dy, dx, m, c, [d, h, w], factors), upsampleFwd(x, y, m, c, [d, h, w], nearest, alignCorners, factors),
+// upsampleBwd(dy, dx, m, c, [d, h, w], nearest, alignCorners, factors) (m, c, d, h, w: the input x / dx; see the
+// top of this file for m and c). factors [fd, fh, fw], each 1 or 2, optional (undefined: [2, 2, 2]); groups and
+// xStride are for images (a volume's: undefined, or 1 and 0).
+/** The pool's input holds at least one window. */
+static void poolable(const Vol &v) {
+  if (v.d < v.fd || v.h < v.fh || v.w < v.fw)
+    throw OpError("input " + shape({v.m, v.c, v.d, v.h, v.w}) + " is smaller than " + std::to_string(v.fd) + "x" +
+                  std::to_string(v.fh) + "x" + std::to_string(v.fw));
+}
 Napi::Value maxpool3dFwd(const Args &a) {
-  if (a.count() > 5 && a.info[5].IsNumber() && a.i64(5) != 1) throw OpError("groups (a strided view) are for images only");
-  const Vol v = volArgs(a, 2);
-  if (v.d < 2 || v.h < 2 || v.w < 2) throw OpError("input " + shape({v.m, v.c, v.d, v.h, v.w}) + " is smaller than 2x2x2");
-  Act x = a.act(0, v.size(), "x"), y = a.act(1, v.m * v.c * (v.d / 2) * (v.h / 2) * (v.w / 2), "y");
+  const auto is = [&](size_t i, int64_t v) { return !given(a, i) || (a.info[i].IsNumber() && a.i64(i) == v); };
+  if (!is(5, 1) || !is(6, 0)) throw OpError("groups (a strided view) are for images only");
+  const Vol v = volArgs(a, 2, 7);
+  poolable(v);
+  Act x = a.act(0, v.size(), "x"), y = a.act(1, v.pooled(), "y");
   a.sameType({{"x", x}, {"y", y}});
-  dispatch(x.bf16, [&](auto *t) { using T = std::remove_pointer_t<decltype(t)>; poolFwd(v, x.as<T>(), y.as<T>()); });
+  dispatch(x.bf16, [&](auto *t) {
+    using T = std::remove_pointer_t<decltype(t)>;
+    if (v.factor() == 8) poolFwd<8>(v, x.as<T>(), y.as<T>());
+    else poolFwd<0>(v, x.as<T>(), y.as<T>());
+  });
   return a.env().Undefined();
 }
 Napi::Value maxpool3dBwd(const Args &a) {
-  const Vol v = volArgs(a, 3);
-  if (v.d < 2 || v.h < 2 || v.w < 2) throw OpError("input " + shape({v.m, v.c, v.d, v.h, v.w}) + " is smaller than 2x2x2");
-  Act x = a.act(0, v.size(), "x"), dy = a.act(1, v.m * v.c * (v.d / 2) * (v.h / 2) * (v.w / 2), "dy");
+  const Vol v = volArgs(a, 3, 6);
+  poolable(v);
+  Act x = a.act(0, v.size(), "x"), dy = a.act(1, v.pooled(), "dy");
   Act dx = a.act(2, v.size(), "dx");
   a.sameType({{"x", x}, {"dy", dy}, {"dx", dx}});
-  dispatch(x.bf16, [&](auto *t) { using T = std::remove_pointer_t<decltype(t)>; poolBwd(v, x.as<T>(), dy.as<T>(), dx.as<T>()); });
+  dispatch(x.bf16, [&](auto *t) {
+    using T = std::remove_pointer_t<decltype(t)>;
+    if (v.factor() == 8) poolBwd<8>(v, x.as<T>(), dy.as<T>(), dx.as<T>());
+    else poolBwd<0>(v, x.as<T>(), dy.as<T>(), dx.as<T>());
+  });
   return a.env().Undefined();
 }
 Napi::Value upsample3dFwd(const Args &a) {
-  const Vol v = volArgs(a, 2);
-  Act x = a.act(0, v.size(), "x"), y = a.act(1, v.size() * 8, "y");
+  const Vol v = volArgs(a, 2, 7);
+  Act x = a.act(0, v.size(), "x"), y = a.act(1, v.upsampled(), "y");
   a.sameType({{"x", x}, {"y", y}});
   const bool nearest = a.flag(5), ac = a.flag(6);
   dispatch(x.bf16, [&](auto *t) { using T = std::remove_pointer_t<decltype(t)>; upFwd(v, x.as<T>(), y.as<T>(), nearest, ac); });
   return a.env().Undefined();
 }
 Napi::Value upsample3dBwd(const Args &a) {
-  const Vol v = volArgs(a, 2);
-  Act dy = a.act(0, v.size() * 8, "dy"), dx = a.act(1, v.size(), "dx");
+  const Vol v = volArgs(a, 2, 7);
+  Act dy = a.act(0, v.upsampled(), "dy"), dx = a.act(1, v.size(), "dx");
   a.sameType({{"dy", dy}, {"dx", dx}});
   const bool nearest = a.flag(5), ac = a.flag(6);
   dispatch(dy.bf16, [&](auto *t) { using T = std::remove_pointer_t<decltype(t)>; upBwd(v, dy.as<T>(), dx.as<T>(), nearest, ac); });
   return a.env().Undefined();
 }
 
-// concatUpFwd(xs, low, y, n, cl, [d, h, w], nearest, alignCorners, layout) on volumes: y = concat(xs, upsample2x(low))
-// with the parts copied run by run and the up-sampling's last pass writing into y's last channels
-// (no temporary, no copy). Blocked where every channel count allows, else NDHWC (all tensors).
-// concatUpBwd(dy, dxs, dlow, n, cl, [d, h, w], nearest, alignCorners, layout): the parts' runs copied out,
-// the up-sampling's adjoint reading dy's last channels in place. (d, h, w: low's sides.)
+// concatUpFwd(xs, low, y, n, cl, [d, h, w], nearest, alignCorners, layout, inPlace, yStride, xStride, factors) on
+// volumes: y = concat(xs, upsample(low)) with the parts copied run by run and the up-sampling's last pass writing
+// into y's last channels (no temporary, no copy). Blocked where every channel count allows, else NDHWC (all
+// tensors). inPlace, yStride and xStride are for images (a volume's: undefined or 0).
+// concatUpBwd(dy, dxs, dlow, n, cl, [d, h, w], nearest, alignCorners, layout, factors): the parts' runs copied out,
+// the up-sampling's adjoint reading dy's last channels in place. d, h, w: low's sides; the parts and y have
+// fd d x fh h x fw w positions (factors as above).
 struct ConcatUpGeo {
   Vol low;
   int64_t n, cl, S, ct, partsC;
   bool blocked;
 };
-/** Positions of low (sizes at argument 5): the parts have 8 times as many. */
-static int64_t highSide(const Args &a) {
-  const std::vector<int64_t> s = a.sizes(5, "sizes");
-  return s.size() == 3 ? s[0] * s[1] * s[2] : 0;
-}
-static ConcatUpGeo concatUpGeo(const Args &a, size_t i, const ActList &parts) {
+/** Low's shape (arguments 3..5) and the factors at argument f. */
+static Vol lowArgs(const Args &a, size_t f) { return volArgs(a, 3, f, "low input"); }
+/** Positions of the high-resolution tensors (the parts, y). */
+static int64_t highSide(const Vol &low) { return low.factor() * low.d * low.h * low.w; }
+static ConcatUpGeo concatUpGeo(const Args &a, const Vol &low, const ActList &parts) {
   ConcatUpGeo g{};
-  g.n = a.i64(i); g.cl = a.i64(i + 1);
-  const std::vector<int64_t> s = a.sizes(i + 2, "sizes");
-  if (s.size() != 3) throw OpError("a volume needs 3 sizes [d, h, w]");
-  const int64_t d = s[0], h = s[1], w = s[2];
-  if (g.n < 1 || g.cl < 1 || d < 1 || h < 1 || w < 1) throw OpError("invalid low input " + shape({g.n, g.cl, d, h, w}));
+  g.n = low.m;
+  g.cl = low.c;
   // blocked only where every channel count allows (the JS side passes NDHWC tensors otherwise)
-  const ActLayout layout = a.layout(i + 5);
+  const ActLayout layout = a.layout(8);
   bool all = layout.blockedC(g.cl) && layout.blockedC(parts.ct);
   for (auto c : parts.cs) all = all && layout.blockedC(c);
   g.blocked = all;
-  g.low = all ? Vol{g.n * g.cl / 16, 16, d, h, w} : Vol{g.n, g.cl, d, h, w};
-  g.S = 8 * d * h * w;
+  g.low = low;
+  if (all) g.low.m = g.n * g.cl / 16, g.low.c = 16;
+  g.S = highSide(low);
   g.partsC = parts.ct;
   g.ct = parts.ct + g.cl;
   return g;
@@ -363,10 +467,12 @@ static void partRuns(const ConcatUpGeo &g, const ActList &parts, size_t el, Copy
 }
 
 Napi::Value concatUp3dFwd(const Args &a) {
-  const int64_t n = a.i64(3);
-  if (n < 1) throw OpError("n must be >= 1");
-  const ActList parts = actList(a, 0, n * 8 * highSide(a), "xs");
-  const ConcatUpGeo g = concatUpGeo(a, 3, parts);
+  for (size_t i = 9; i < 12; i++)
+    if (given(a, i) && !(a.info[i].IsNumber() && a.i64(i) == 0))
+      throw OpError("in-place or strided concat_up (arguments 9 to 11) is for images only");
+  const Vol lv = lowArgs(a, 12);
+  const ActList parts = actList(a, 0, lv.m * highSide(lv), "xs");
+  const ConcatUpGeo g = concatUpGeo(a, lv, parts);
   Act low = a.act(1, g.low.size(), "low"), y = a.act(2, g.n * g.ct * g.S, "y");
   a.sameType({{"low", low}, {"y", y}});
   sameTypes(a, parts, "xs", "y", y);
@@ -381,10 +487,9 @@ Napi::Value concatUp3dFwd(const Args &a) {
 }
 
 Napi::Value concatUp3dBwd(const Args &a) {
-  const int64_t n = a.i64(3);
-  if (n < 1) throw OpError("n must be >= 1");
-  const ActList parts = actList(a, 1, n * 8 * highSide(a), "dxs");
-  const ConcatUpGeo g = concatUpGeo(a, 3, parts);
+  const Vol lv = lowArgs(a, 9);
+  const ActList parts = actList(a, 1, lv.m * highSide(lv), "dxs");
+  const ConcatUpGeo g = concatUpGeo(a, lv, parts);
   Act dy = a.act(0, g.n * g.ct * g.S, "dy"), dlow = a.act(2, g.low.size(), "dlow");
   a.sameType({{"dy", dy}, {"dlow", dlow}});
   sameTypes(a, parts, "dxs", "dy", dy);
@@ -396,6 +501,5 @@ Napi::Value concatUp3dBwd(const Args &a) {
   dispatch(dy.bf16, [&](auto *t) { using T = std::remove_pointer_t<decltype(t)>; upBwd(g.low, dy.as<T>(), dlow.as<T>(), nearest, ac, upRows(g)); });
   return a.env().Undefined();
 }
-
 
 }  // namespace un

@@ -83,10 +83,13 @@ export interface NativeAddon {
   bnBwdEval(x: A, gamma: F, rm: F, rv: F, dy: A, y: A, dx: A, dgamma: F, dbeta: F, n: number, c: number, h: number, w: number,
             eps: number, relu: boolean, layout: ActLayout): void;
   bnUpdateRunning(rm: F, rv: F, mean: F, variance: F, momentum: number, count: number): void;
-  /** Spatial kernels over m images of [...size][c] (size: [h, w] or [d, h, w]; blocked: m = N*C/16, c = 16).
-   *  groups, xStride (images only): x's m images in `groups` equal groups, each at xStride values
-   *  from the last (a strided view). factors (volumes only): per axis 1 or 2, absent = 2 on every axis. */
-  maxpoolFwd(x: A, y: A, m: number, c: number, size: number[], groups?: number, xStride?: number, factors?: number[]): void;
+  /** Spatial kernels over m images of [...size][c] (size: [h, w] or [d, h, w]; blocked: m = N*C/16, c = 16): pooling
+   *  and up-sampling of images (x2 on both axes) and volumes. factors, volumes only: [fd, fh, fw], each 1 or 2
+   *  (undefined: [2, 2, 2]); a factor of 1 leaves that axis as it is. Pooled sides are floor(s / f), up-sampled ones
+   *  s * f. groups, xStride (images only): x's m images in `groups` equal groups, each at xStride values from the
+   *  last (a strided view). */
+  maxpoolFwd(x: A, y: A, m: number, c: number, size: number[], groups?: number, xStride?: number,
+             factors?: number[]): void;
   maxpoolBwd(x: A, dy: A, dx: A, m: number, c: number, size: number[], factors?: number[]): void;
   upsampleFwd(x: A, y: A, m: number, c: number, size: number[], nearest: boolean, alignCorners: boolean,
               factors?: number[]): void;
@@ -94,7 +97,7 @@ export interface NativeAddon {
               factors?: number[]): void;
   /** y = concat(xs, upsample2x(x)) over channels in one pass (concat_up); n, c, size: x's logical shape.
    *  Blocked images only: inPlace, y's first channels already holding the parts (xs empty then);
-   *  yStride, xStride: strided views. */
+   *  yStride, xStride: strided views. Volumes: factors as upsampleFwd's (xs and y have size times factors). */
   concatUpFwd(xs: A[], x: A, y: A, n: number, c: number, size: number[], nearest: boolean, alignCorners: boolean,
               layout: ActLayout, inPlace?: number, yStride?: number, xStride?: number, factors?: number[]): void;
   /** concat_up's gradients in one pass over dy: dxs its leading channels, dx from its last c channels (read in place). */

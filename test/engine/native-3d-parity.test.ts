@@ -113,6 +113,18 @@ parity('transposed conv 2x2x2, C32 -> 16, 2x3x2', {
 parity('max-pool 2x2x2, odd sizes, C17', { inputs: { x: { shape: [2, 17, 5, 3, 4], distinct: true } }, build: (g, v) => g.maxPool(v.x) });
 parity('trilinear x2 align_corners, C3', { inputs: { x: { shape: [1, 3, 3, 2, 4] } }, build: (g, v) => g.upsample2x(v.x, 'bilinear', true) });
 parity('nearest x2, C16', { inputs: { x: { shape: [2, 16, 2, 3, 2] } }, build: (g, v) => g.upsample2x(v.x, 'nearest') });
+parity('max-pool 1x2x2, odd sizes, C17', { inputs: { x: { shape: [2, 17, 3, 5, 4], distinct: true } }, build: (g, v) => g.maxPool(v.x, [1, 2, 2]) });
+parity('max-pool 2x1x2, C16', { inputs: { x: { shape: [1, 16, 4, 3, 5], distinct: true } }, build: (g, v) => g.maxPool(v.x, [2, 1, 2]) });
+parity('trilinear 2x1x2 half-pixel, C3', { inputs: { x: { shape: [1, 3, 3, 2, 4] } }, build: (g, v) => g.upsample2x(v.x, 'bilinear', false, [2, 1, 2]) });
+parity('nearest 1x2x2, C16', { inputs: { x: { shape: [2, 16, 2, 3, 2] } }, build: (g, v) => g.upsample2x(v.x, 'nearest', false, [1, 2, 2]) });
+parity('concat_up trilinear 1x2x2: [C16, C3, up(C32)]', {
+  inputs: { a: { shape: [1, 16, 2, 6, 2] }, b: { shape: [1, 3, 2, 6, 2] }, low: { shape: [1, 32, 2, 3, 1] } },
+  build: (g, v) => g.concatUp([v.a, v.b], v.low, 'bilinear', true, [1, 2, 2]),
+});
+parity('concat_up trilinear 2x2x1, all blocked: [C16, up(C16)]', {
+  inputs: { a: { shape: [2, 16, 4, 6, 3] }, low: { shape: [2, 16, 2, 3, 3] } },
+  build: (g, v) => g.concatUp([v.a], v.low, 'bilinear', false, [2, 2, 1]),
+});
 parity('concat_up trilinear: [C16, C3, up(C32)]', {
   inputs: { a: { shape: [1, 16, 4, 6, 2] }, b: { shape: [1, 3, 4, 6, 2] }, low: { shape: [1, 32, 2, 3, 1] } },
   build: (g, v) => g.concatUp([v.a, v.b], v.low, 'bilinear', true),
@@ -163,8 +175,9 @@ parity('bce_dice loss over a volume', {
 });
 
 // ---- a whole small 3D UNet++ (deep supervision, instance norm, trilinear concat_up) ----
-function unetpp3d(f: number[], size: number, n: number, rank = 3): Case {
+function unetpp3d(f: number[], size: number | number[], n: number, rank = 3, pools?: number[][]): Case {
   const sp = (v: number) => Array(rank).fill(v);
+  const sides = Array.isArray(size) ? size : sp(size);
   const block = (g: Graph, P: (k: string, s: Spec) => Value, name: string, x: Value, o: number) => {
     let h = x;
     for (const k of [1, 2]) {
@@ -177,7 +190,7 @@ function unetpp3d(f: number[], size: number, n: number, rank = 3): Case {
   };
   const L = f.length - 1;
   return {
-    inputs: { x: { shape: [n, 1, ...sp(size)] }, t: { shape: [n, 1, ...sp(size)], binary: true } },
+    inputs: { x: { shape: [n, 1, ...sides] }, t: { shape: [n, 1, ...sides], binary: true } },
     // bf16: the loss agrees within 1e-3; the gradients of this small random network within a
     // relative L2 error of 0.35. Measured: 0.10-0.31 for the volume network and 0.17-0.30 for its
     // 2D twin below (the long-tested 2D kernels, with batch norm in place of instance norm too):
@@ -191,10 +204,10 @@ function unetpp3d(f: number[], size: number, n: number, rank = 3): Case {
     build: (g, v, P) => {
       const X: Value[][] = Array.from({ length: L + 1 }, () => []);
       X[0][0] = block(g, P, 'conv0_0', v.x, f[0]);
-      for (let i = 1; i <= L; i++) X[i][0] = block(g, P, `conv${i}_0`, g.maxPool(X[i - 1][0]), f[i]);
+      for (let i = 1; i <= L; i++) X[i][0] = block(g, P, `conv${i}_0`, g.maxPool(X[i - 1][0], pools?.[i - 1]), f[i]);
       for (let j = 1; j <= L; j++)
         for (let i = 0; i + j <= L; i++)
-          X[i][j] = block(g, P, `conv${i}_${j}`, g.concatUp(X[i].slice(0, j), X[i + 1][j - 1], 'bilinear', true), f[i]);
+          X[i][j] = block(g, P, `conv${i}_${j}`, g.concatUp(X[i].slice(0, j), X[i + 1][j - 1], 'bilinear', true, pools?.[i]), f[i]);
       const losses: Value[] = [];
       for (let j = 1; j <= L; j++) {
         const head = g.conv(X[0][j], P(`final${j}.weight`, { shape: [1, f[0], ...sp(1)], lo: -0.3, hi: 0.3 }), P(`final${j}.bias`, { shape: [1] }));
@@ -206,5 +219,7 @@ function unetpp3d(f: number[], size: number, n: number, rank = 3): Case {
 }
 parity('UNet++ 3D (depth 2, filters 16/32/48, deep supervision, instance norm), batch 2, 8^3: loss and every gradient', unetpp3d([16, 32, 48], 8, 2), 5);
 parity('UNet++ 3D (depth 1, filters 16/32), batch 1, 6x6x6 sides (odd after pooling)', unetpp3d([16, 32], 6, 1), 6);
+parity('UNet++ 3D pooled per axis (1x2x2, 2x2x1), batch 2, 4x8x6: loss and every gradient',
+  unetpp3d([16, 32, 48], [4, 8, 6], 2, 3, [[1, 2, 2], [2, 2, 1]]), 5);
 // The same network on images: the bf16 error of the volume kernels compares with it.
 parity('UNet++ 2D twin (depth 2), batch 2, 24x24', unetpp3d([16, 32, 48], 24, 2, 2), 5);

@@ -80,6 +80,9 @@ else {
     const at = results.filter((r) => r.budget === budget);
     groups.push({ title: `Recipes at ${budget} on one plan`, runs: at.filter((r) => (r.extraFlags ?? []).includes('--plan')) });
     const planned = at.filter((r) => !(r.extraFlags ?? []).length);
+    // a network given on the command line (--filters) against the runs as planned
+    const widths = at.filter((r) => (r.extraFlags ?? []).includes('--filters'));
+    if (widths.length) groups.push({ title: `Networks at ${budget}: the filters given against the plan's`, runs: [...widths, ...planned] });
     for (const n of new Set(planned.map(network))) {
       const runs = planned.filter((r) => network(r) === n);
       if (new Set(runs.map((r) => JSON.stringify(r.plan?.recipe))).size === runs.length)

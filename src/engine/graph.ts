@@ -237,7 +237,7 @@ export class Graph {
     for (const x of xs)
       if (x.shape.length !== low.shape.length || x.shape[0] !== n || x.shape.slice(2).some((d, i) => d !== sp[i]))
         this.fail(op, `inputs ${xs.map((v) => fmt(v.shape)).join(', ')} must be [${n},*,${sp.join(',')}]: ` +
-          `the batch and ${f.join('x')} times the spatial size of the up-sampled input ${fmt(low.shape)}`);
+          `the batch and ${factors ? `${f.join('x')} times` : 'twice'} the spatial size of the up-sampled input ${fmt(low.shape)}`);
     const c = xs.reduce((s, x) => s + x.shape[1], cl);
     return this.out(this.addNode(op, [...xs, low], { mode, alignCorners: !!alignCorners, ...Graph.factorAttr(f) },
       [[n, c, ...sp]]));

@@ -2,7 +2,7 @@
 // topology, filters, batch and the schedule a time budget buys, timed on this machine. The rules
 // are in rules.ts, what they read of the dataset in facts.ts, the memory model in memory.ts.
 import { readFileSync } from 'node:fs';
-import { loadavg, cpus } from 'node:os';
+import { cpus } from 'node:os';
 import { Graph, numel } from '../engine/graph.js';
 import { getBackend } from '../engine/backends/select.js';
 import { SegModel } from '../models/model.js';
@@ -42,6 +42,8 @@ const DEFAULT_MAX_MEMORY = 8 * 2 ** 30;
 const VALIDATION_WINDOWS = 4;
 /** Timed steps need this share of the memory free now at most (a shared machine). */
 const PROBE_SHARE = 0.8;
+/** Cores other processes may keep busy while steps are timed before the plan says it was timed under load. */
+const BUSY_OTHERS = 0.3;
 
 function version(): string {
   try {
@@ -116,7 +118,7 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
   let { patch, pools, depth } = builtNetwork(topo);
 
   // timing (cached by network and machine)
-  const probes = o.cache?.probes ?? {};
+  const probes = o.cache?.probes ?? {}, measuredNow: Record<string, ProbeResult> = {};
   let source: DatasetPlan['time']['source'] = 'none';
   const timed = async (base: number, batch: number): Promise<ProbeResult> => {
     const m = modelFor(base, pools);
@@ -132,6 +134,7 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
     log(`timing filters ${m.config.filters.join(',')} on ${patch.join('x')} at batch ${batch} ...`);
     const r = await (o.measureFn ?? measureStep)(spec);
     probes[key] = r;
+    measuredNow[key] = r;
     source = 'measured';
     return r;
   };
@@ -216,12 +219,11 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
   const sched = stepMs > 0
     ? scheduleFor({ budgetSeconds: o.timeBudgetSeconds, stepSeconds: stepMs / 1000, validationSeconds, batch })
     : { steps: 0, epochs: 0, stepsPerEpoch: 0, samplesPerEpoch: 0, timeLimitSeconds: o.timeBudgetSeconds };
-  if (stepMs > 0) {
-    const load = loadavg()[0];
-    if (load > 0.5 * cpus().length)
-      notes.push(`timed under load (load average ${load.toFixed(1)} on ${cpus().length} cores): ` +
-        'on an idle machine steps are faster and the budget buys more');
-  }
+  // the probes' own threads count in the load average: what other processes took while they timed is the measure
+  const others = Math.max(0, ...Object.values(measuredNow).map((r) => r.otherCores ?? 0));
+  if (stepMs > 0 && others > BUSY_OTHERS)
+    notes.push(`timed under load (other processes kept ${others.toFixed(1)} of ${cpus().length} cores busy): ` +
+      'on an idle machine steps are faster and the budget buys more');
   if (probe) {
     const off = probe.peakRssBytes / mem.step.total - 1;
     if (Math.abs(off) > 0.15)

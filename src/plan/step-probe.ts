@@ -35,6 +35,9 @@ export interface ProbeResult {
   /** Peak RSS after the training steps (before the validation run). */
   peakRssBytes: number;
   arenaBytes: number;
+  /** Cores other processes kept busy while the steps were timed (Linux; absent elsewhere): above ~0.3 the
+   *  timing shared the CPU and measured slow steps. */
+  otherCores?: number;
   /** Median ms of one validation run of validationWindows windows. */
   validationMs: number;
   backend: string;
@@ -42,6 +45,15 @@ export interface ProbeResult {
 }
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+
+/** CPU milliseconds every process of the machine has spent busy since boot (Linux /proc/stat), or null. */
+function machineBusyMs(): number | null {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , irq, softirq, steal] = f;
+    return ((user + nice + system + irq + softirq + (steal ?? 0)) * 1000) / 100; // USER_HZ: 100 on Linux
+  } catch { return null; }
+}
 
 /** This process's peak RSS. Linux: VmHWM, which is the exec'd process's own (getrusage's maxRSS
  *  also counts the parent's pages at fork time: a 400 MB planner made every probe read >= 400 MB). */
@@ -80,7 +92,7 @@ function run(spec: ProbeSpec): ProbeResult {
   };
   step(); // warm-up: primitives are created on the first run
   const times: number[] = [], cpu: number[] = [];
-  const t0 = performance.now();
+  const t0 = performance.now(), busy0 = machineBusyMs(), own0 = process.cpuUsage();
   while (times.length < spec.maxSteps && (times.length < spec.minSteps || performance.now() - t0 < spec.maxSeconds * 1000)) {
     const s = performance.now(), c = process.cpuUsage();
     step();
@@ -88,6 +100,10 @@ function run(spec: ProbeSpec): ProbeResult {
     const d = process.cpuUsage(c);
     cpu.push((d.user + d.system) / 1000);
   }
+  const busy1 = machineBusyMs(), own = process.cpuUsage(own0), wall = performance.now() - t0;
+  // the machine's busy time less this process's own: what others took from the cores meanwhile
+  const otherCores = busy0 === null || busy1 === null ? undefined
+    : Math.max(0, +((busy1 - busy0 - (own.user + own.system) / 1000) / wall).toFixed(2));
   const peak = peakRss();
   let validationMs = 0;
   if (spec.validationWindows > 0) {
@@ -106,7 +122,7 @@ function run(spec: ProbeSpec): ProbeResult {
   const threads = backend.name === 'native' ? getThreads() : 1;
   return {
     stepMs: median(times), cpuMs: median(cpu), stepTimes: times.map((v) => Math.round(v)), peakRssBytes: peak,
-    arenaBytes: tp.plan.arenaBytes, validationMs, backend: backend.name, threads,
+    arenaBytes: tp.plan.arenaBytes, validationMs, backend: backend.name, threads, otherCores,
   };
 }
 

@@ -53,8 +53,8 @@ export async function writeCtMriSet(dir: string, cases: CaseSpec[], border: numb
   }));
 }
 
-/** A stand-in for the timed steps: a fixed step time, no child process. */
-export const fakeMeasure = (stepMs: number) => async (spec: ProbeSpec): Promise<ProbeResult> => ({
+/** A stand-in for the timed steps: a fixed step time, no child process; otherCores: what other processes took. */
+export const fakeMeasure = (stepMs: number, otherCores = 0) => async (spec: ProbeSpec): Promise<ProbeResult> => ({
   stepMs: stepMs * (spec.batch / 2) * ((spec.config.filters?.[0] ?? 16) / 16) ** 2, cpuMs: stepMs, stepTimes: [], peakRssBytes: 0, arenaBytes: 0,
-  validationMs: stepMs / 3, backend: 'fake', threads: 1,
+  validationMs: stepMs / 3, backend: 'fake', threads: 1, otherCores,
 });

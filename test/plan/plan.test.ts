@@ -188,6 +188,26 @@ test('a budget that buys < 250 steps: 16 filters, then a smaller patch, down to 
   } finally { await rm(dir, { recursive: true, force: true }); }
 });
 
+test('a plan says it was timed under load when other processes took the cores, not for its own probes', async () => {
+  const dir = await tmp();
+  try {
+    await writeFolderSet(dir, ISO.slice(0, 3));
+    const { fingerprint } = await fingerprintDataset(dir);
+    const idle = await derivePlan(fingerprint, { timeBudgetSeconds: 3600, maxMemory: 4 * GiB, measureFn: fakeMeasure(100, 0.05) });
+    assert.doesNotMatch(idle.notes.join('\n'), /under load/);
+    const busy = await derivePlan(fingerprint, { timeBudgetSeconds: 3600, maxMemory: 4 * GiB, measureFn: fakeMeasure(100, 1.4) });
+    assert.match(busy.notes.join('\n'), /timed under load \(other processes kept 1\.4 of \d+ cores busy\)/);
+  } finally { await rm(dir, { recursive: true, force: true }); }
+});
+
+test('the step probe measures what other processes take from the cores while it times', async () => {
+  const { measureStep } = await import('../../src/plan/measure.js');
+  const spec = { config: { dims: 2 as const, filters: [4, 8], inChannels: 1, classes: 1 }, batch: 1, patch: [16, 16],
+    loss: { kind: 'bce_dice' as const, bceWeight: 0.5 }, backend: 'reference' as const, minSteps: 2, maxSteps: 2, maxSeconds: 1, validationWindows: 0 };
+  const r = await measureStep(spec);
+  if (process.platform === 'linux') assert.ok(typeof r.otherCores === 'number' && r.otherCores >= 0, `otherCores ${r.otherCores}`);
+});
+
 test('without timing: no schedule, and the plan says so', async () => {
   const dir = await tmp();
   try {

@@ -56,7 +56,7 @@ export function summaryToCsv(s: MetricSummary[], digits = 6): string {
 }
 
 export function summaryToMarkdown(s: MetricSummary[], digits = 4): string {
-  const lines = ['| metric | mean | std | n | undefined |', '|---|---:|---:|---:|---:|'];
+  const lines = ['| metric | mean | std | n | not defined |', '|---|---:|---:|---:|---:|'];
   for (const m of s) lines.push(`| ${m.name} | ${fmt(m.mean, digits) || '-'} | ${fmt(m.std, digits) || '-'} | ${m.n} | ${m.undefinedCount} |`);
   return lines.join('\n') + '\n';
 }

@@ -24,7 +24,7 @@ test('CSV and Markdown tables', async () => {
   assert.equal(rowsToCsv(rows, undefined, 2), 'id,iou,hd95\na,1.00,\nb,0.50,4.00\n"c,d",0.00,2.00\n');
   assert.equal(summaryToCsv(summarize(rows), 3), 'metric,mean,std,n,undefined\niou,0.500,0.408,3,0\nhd95,3.000,1.000,2,1\n');
   const md = summaryToMarkdown(summarize(rows), 2);
-  assert.match(md, /^\| metric \| mean \| std \| n \| undefined \|\n\|---\|/);
+  assert.match(md, /^\| metric \| mean \| std \| n \| not defined \|\n\|---\|/);
   assert.match(md, /\| hd95 \| 3\.00 \| 1\.00 \| 2 \| 1 \|/);
   assert.match(rowsToMarkdown(rows), /\| a \| 1\.0000 \| - \|/);
   const path = join(tmpdir(), `unetpp-summary-${process.pid}.md`);

@@ -19,6 +19,8 @@ export interface DatasetFacts {
   classes: string[];
   /** Every planned case's size in the target spacing (array order). */
   sizes: number[][];
+  /** The validation cases' sizes (as sizes): what validation slides its windows over each epoch. */
+  valSizes: number[][];
   /** nnU-Net's approximate voxels of the training set: the median case times the training cases. */
   datasetVoxels: number;
   /** Validation runs in windows of the patch (volumes; images of more than two sizes, as the trainer
@@ -71,10 +73,11 @@ export function volumeFacts(fp: VolumeFingerprint): DatasetFacts {
     notes.push(`${bad.length} case(s) have NaN/Inf voxels (first: ${bad[0].id}, ${bad[0].nonFinite} voxels): ` +
       'fix them before training');
   const train = fp.cases.filter((c) => c.split === 'train').length || cases.length;
+  const resampled = sizes.map((s, c) => zyx(s.map((v, k) => Math.round((v * spacings[c][k]) / target[k]))));
   return {
     kind: 'volume', dims: 3, spacing: zyx(target), spacingXYZ: target as [number, number, number], spacingRule: rule, crop,
     medianShape: zyx(med), channels: fp.modalities.length, modalities: fp.modalities, classes,
-    sizes: sizes.map((s, c) => zyx(s.map((v, k) => Math.round((v * spacings[c][k]) / target[k])))),
+    sizes: resampled, valSizes: resampled.filter((_, c) => cases[c].split === 'val'),
     datasetVoxels: prod(med) * train, normalize, ct, notes, windowedValidation: true,
   };
 }
@@ -100,6 +103,7 @@ export function imageFacts(fp: ImageFingerprint): DatasetFacts {
   const train = fp.cases.filter((c) => c.split === 'train').length || cases.length;
   return {
     kind: 'image', dims: 2, spacing: [1, 1], medianShape: med, channels, classes: fp.classes, sizes,
+    valSizes: sizes.filter((_, c) => cases[c].split === 'val'),
     datasetVoxels: prod(med) * train, normalize: 'zscore', notes, windowedValidation,
   };
 }

@@ -91,8 +91,8 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
     const m = pools.reduce((acc, f) => acc.map((v, k) => v * f[k]), patch.map(() => 1));
     return largest?.map((v, k) => Math.ceil(v / m[k]) * m[k]) ?? patch;
   };
-  const windowsOver = (patch: number[]) =>
-    tileLayout(s.medianShape.map((v, k) => Math.max(v, patch[k])), patch, 0.25, 'linear').windows.length;
+  const windowsOver = (patch: number[], shape: readonly number[] = s.medianShape) =>
+    tileLayout(shape.map((v, k) => Math.max(v, patch[k])), patch, 0.25, 'linear').windows.length;
   const valWindows = (patch: number[]) => (s.windowedValidation ? Math.min(VALIDATION_WINDOWS, windowsOver(patch)) : 1);
   const validations = new Map<string, number>();
   // fitted: what the budget is checked against: the step and, when validation runs in windows of the
@@ -212,9 +212,10 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
     notes.push(`the planned network was not timed (no room for ${gib(mem.step.total)} now): ` +
       'its step time is scaled from 16 filters at batch 2');
   }
+  // runs of the validation plan over the validation cases as they are (image sizes may differ tenfold)
   const valRuns = s.windowedValidation
-    ? fp.cases.filter((c) => c.split === 'val').length * Math.ceil(windowsOver(patch) / valWindows(patch))
-    : Math.round((fp.cases.filter((c) => c.split === 'val').length * prod(s.medianShape)) / prod(patch));
+    ? s.valSizes.reduce((n, v) => n + Math.ceil(windowsOver(patch, v) / valWindows(patch)), 0)
+    : Math.round(s.valSizes.reduce((n, v) => n + prod(v), 0) / prod(patch));
   const validationSeconds = +((valRuns * validationMs) / 1000).toFixed(1);
   const sched = stepMs > 0
     ? scheduleFor({ budgetSeconds: o.timeBudgetSeconds, stepSeconds: stepMs / 1000, validationSeconds, batch })

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fingerprintDataset, derivePlan, planTable, type VolumeFingerprint, type ImageFingerprint } from '../../src/plan/index.js';
 import { writeSynthetic } from '../../src/data/images/synthetic.js';
 import { labelAt, writeCtMriSet, writeFolderSet, fakeMeasure, type CaseSpec } from './datasets.js';
+import { tileLayout } from '../../src/infer/tiles.js';
 
 const tmp = () => mkdtemp(join(tmpdir(), 'unetpp-plan-'));
 const GiB = 2 ** 30;
@@ -169,6 +170,34 @@ test('2D: image sizes, channels and class frequencies; the patch from the median
     assert.equal(p.normalize, 'zscore');
     assert.equal(p.foregroundFraction, undefined);
     assert.equal(p.network.norm, 'instance');
+  } finally { await rm(dir, { recursive: true, force: true }); }
+});
+
+test('2D validation time: windows over each validation image as it is, not the median image', async () => {
+  const dir = await tmp();
+  try {
+    await writeSynthetic(dir, { count: 20, width: 72, height: 40, channels: 1, seed: 1, splitFractions: [0.6, 0.2, 0.2] });
+    const fp = (await fingerprintDataset(dir)).fingerprint as ImageFingerprint;
+    const withVal = (sizes: number[][]) => {
+      const cases = fp.cases.map((c) => ({ ...c }));
+      cases.filter((c) => c.split === 'val').forEach((c, i) => { [c.height, c.width] = sizes[i % sizes.length]; });
+      return { ...fp, cases };
+    };
+    const val = fp.cases.filter((c) => c.split === 'val').length;
+    assert.ok(val >= 3, `${val} validation images`);
+    const stepMs = 60, validationMs = stepMs / 3; // fakeMeasure's validation run
+    const planOf = (sizes: number[][]) =>
+      derivePlan(withVal(sizes), { timeBudgetSeconds: 600, maxMemory: 4 * GiB, measureFn: fakeMeasure(stepMs) });
+    const near = await planOf([[40, 72], [41, 72], [42, 72]]); // three sizes: validated in windows of the patch
+    const far = await planOf([[40, 72], [41, 72], [400, 720]]);
+    assert.match(far.notes.join('\n'), /validation runs in windows of the patch/);
+    assert.deepEqual(far.patch, near.patch);
+    const windows = (v: number[]) => tileLayout(v.map((x, k) => Math.max(x, far.patch[k])), far.patch, 0.25, 'linear').windows.length;
+    const perRun = Math.min(4, windows(far.medianShape)); // the windows a timed validation run holds (up to 4)
+    const runs = (sizes: number[][]) => sizes.reduce((n, v) => n + Math.ceil(windows(v) / perRun), 0);
+    const sizesOf = (s: number[][]) => Array.from({ length: val }, (_, i) => s[i % s.length]);
+    assert.equal(far.time.validationSeconds, +((runs(sizesOf([[40, 72], [41, 72], [400, 720]])) * validationMs) / 1000).toFixed(1));
+    assert.ok(far.time.validationSeconds > 5 * near.time.validationSeconds, `${far.time.validationSeconds} vs ${near.time.validationSeconds}`);
   } finally { await rm(dir, { recursive: true, force: true }); }
 });
 

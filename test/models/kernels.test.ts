@@ -18,13 +18,12 @@ import { ReferenceBackend } from '../../src/engine/backends/reference.js';
 import { NativeBackend, nativeAvailable } from '../../src/engine/backends/native.js';
 import type { Backend } from '../../src/engine/backend.js';
 import { describeModel, formatInfo } from '../../src/models/info.js';
-import { toOnnx } from '../../src/io/onnx.js';
 import { buildWebBundle } from '../../src/io/web-bundle.js';
 import { exportPyTorch, importPyTorch, inferPyTorchConfig } from '../../src/io/pytorch.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
 import { peerParity, formatParity } from '../../src/io/peer-parity.js';
 import { rng, uniform } from '../helpers/gradcheck.js';
-import { runOnnx, ours, maxDiff } from '../helpers/onnx.js';
+import { checkOnnxModes, maxDiff } from '../helpers/onnx.js';
 import { PEER, peerUnavailable } from '../io/peer-python.js';
 
 const KERNELS = [[1, 3, 3], [1, 3, 3], [3, 3, 3]];
@@ -239,12 +238,7 @@ test('PyTorch export and import keep the kernels (shapes and metadata) and the p
 test('ONNX export of a model with per-axis kernels runs in onnxruntime-node and matches the engine (accurate, pruned)', async () => {
   const m = volumeModel({ pools: POOLS });
   const shape = [2, 1, 6, 8, 12], x = Float32Array.from(uniform(prod(shape), rng(8)));
-  for (const mode of [{ kind: 'accurate' as const }, { kind: 'pruned' as const, level: 1 }]) {
-    const outp = await runOnnx(toOnnx(m, { mode }), x, shape);
-    assert.deepEqual(outp.dims, [2, 2, 6, 8, 12]);
-    const d = maxDiff(outp.data, ours(m, mode, x, shape));
-    assert.ok(d <= 1e-5, `${JSON.stringify(mode)}: ${d}`);
-  }
+  await checkOnnxModes(m, x, shape, [{ kind: 'accurate' }, { kind: 'pruned', level: 1 }], [2, 2, 6, 8, 12]);
 });
 
 test('the web bundle records the kernels and counts each model\'s GFLOPs with them', () => {

@@ -57,6 +57,10 @@ test('every conv of a level uses its kernel (weights [O, C, kd, kh, kw]); heads 
   assert.deepEqual(heads.map((h) => h.shape), [[1, 2, 4, 8, 8], [1, 2, 4, 8, 8]]);
   const pads = g.nodes.filter((n) => n.op === 'conv').map((n) => JSON.stringify((n.attrs as { pad: unknown }).pad));
   assert.deepEqual([...new Set(pads)].sort(), ['0', '1', '[0,1,1]']);
+  // the paper preset (transposed-conv up-sampling, dropout): its convs take the kernels too
+  const paper = new SegModel({ dims: 3, preset: 'paper', filters: [2, 3], kernels: [[1, 3, 3], [3, 3, 3]], inChannels: 1 });
+  const ps = Object.fromEntries(paper.paramSpecs().map((p) => [p.name, p.shape]));
+  assert.deepEqual([ps['conv0_1.conv2.weight'], ps['up0_1.weight'], ps['final.weight']], [[2, 2, 1, 3, 3], [3, 2, 2, 2, 2], [1, 2, 1, 1, 1]]);
   // 2D models: the same graph as ever (one number per padding)
   const g2 = new Graph();
   new SegModel({ filters: [2, 4], inChannels: 1 }).forward(g2, g2.input('x', [1, 1, 8, 8]), { training: false });

@@ -40,7 +40,8 @@ function planned(p: DatasetPlan, given: (name: string) => boolean, opts: Record<
   // every axis alike
   const fit = !given('filters') || opts.filters?.length === p.network.filters.length;
   const perAxis = {
-    ...(p.network.pools && fit ? { pools: p.network.pools } : {}), ...(p.network.kernels && fit ? { kernels: p.network.kernels } : {}),
+    ...(p.network.pools && fit ? { pools: p.network.pools } : {}),
+    ...(p.network.kernels && fit ? { kernels: p.network.kernels } : {}),
   };
   if (p.kind === 'volume')
     return {

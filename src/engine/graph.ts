@@ -167,7 +167,9 @@ export class Graph {
    */
   convBnEval(x: Value, w: Value, b: Value | null, gamma: Value, beta: Value, runningMean: string, runningVar: string,
                attrs: { stride?: number; pad?: Pad; eps?: number; relu?: boolean } = {}): Value {
-    const a: ConvBnAttrs = { stride: attrs.stride ?? 1, pad: this.pad('conv_bn', x, attrs.pad ?? 0), eps: attrs.eps ?? 1e-5, relu: !!attrs.relu };
+    const a: ConvBnAttrs = {
+      stride: attrs.stride ?? 1, pad: this.pad('conv_bn', x, attrs.pad ?? 0), eps: attrs.eps ?? 1e-5, relu: !!attrs.relu,
+    };
     const shape = this.convShape('conv_bn', x, w, b, a);
     const o = shape[1];
     for (const [v, what] of [[gamma, 'weight'], [beta, 'bias']] as const)

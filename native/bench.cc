@@ -76,6 +76,7 @@ static Napi::Value benchConvRaw(const Args &a) {
   // winograd: float32 3x3 convs as the engine runs them in blocked mode (oneDNN's F(4x4, 3x3) on
   // nChw16c where fp32WinogradTakes), if oneDNN has it for this shape; the direct conv otherwise.
   ConvGeo geo{n, c, h, w, oc, k, k, 1, pad, ho, wo, false};
+  geo.padH = geo.padW = pad;
   const bool wino = !vol && o.Get("winograd").IsBoolean() && o.Get("winograd").As<Napi::Boolean>().Value() && !nhwc &&
                     fp32WinogradTakes(geo, bf16);
   const memory::dims wdims = vol ? memory::dims{oc, c, k, k, k} : memory::dims{oc, c, k, k};

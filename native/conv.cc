@@ -30,7 +30,7 @@ std::string ConvGeo::str() const {
   memory::dims wd = wei();
   if (deconv) std::swap(wd[0], wd[1]);
   return "x " + dimsStr(src()) + ", w " + dimsStr(wd) + ", y " + dimsStr(dst()) + ", stride " + std::to_string(stride) +
-         ", pad " + std::to_string(pad);
+         ", pad " + (pad >= 0 ? std::to_string(pad) : dimsStr(vol ? memory::dims{padD, padH, padW} : memory::dims{padH, padW}));
 }
 
 static Napi::Object geoObject(const Args &a, size_t i) {
@@ -53,23 +53,32 @@ ConvGeo convGeo(const Args &a, size_t i, bool deconv, bool vol) {
   g.vol = vol;
   g.deconv = deconv;
   g.n = numProp(o, "n"); g.c = numProp(o, "c"); g.o = numProp(o, "o");
-  g.stride = numProp(o, "stride"); g.pad = numProp(o, "pad");
+  g.stride = numProp(o, "stride");
+  // pad: one number for every axis, or one per axis (volumes with per-axis kernels)
+  const Napi::Value pv = o.Get("pad");
+  const std::vector<int64_t> p = pv.IsArray() ? sizesOf(pv, "geometry.pad") : std::vector<int64_t>(size.size(), numProp(o, "pad"));
+  if (p.size() != size.size()) throw OpError("geometry: pad must be a number or have as many values as size");
   g.layout = layoutOf(o.Get("layout"), "geometry.layout");
-  if (vol) {  // cubic kernels only: the primitive caches key on kh, kw
-    if (k[0] != k[1] || k[1] != k[2]) throw OpError("a volume's kernel must be cubic, got " + shape({k[0], k[1], k[2]}));
+  if (vol) {
+    // transposed convs: stride = kernel, one value (the caches key on it)
+    if (deconv && (k[0] != k[1] || k[1] != k[2]))
+      throw OpError("a transposed conv's kernel must be cubic, got " + shape({k[0], k[1], k[2]}));
     g.d = size[0]; g.h = size[1]; g.w = size[2];
-    g.kd = g.kh = g.kw = k[0];
+    g.kd = k[0]; g.kh = k[1]; g.kw = k[2];
+    g.padD = p[0]; g.padH = p[1]; g.padW = p[2];
   } else {
     g.h = size[0]; g.w = size[1]; g.kh = k[0]; g.kw = k[1];
+    g.padD = 0; g.padH = p[0]; g.padW = p[1];
   }
-  auto out = [&](int64_t in, int64_t k) {
-    if (deconv) return (in - 1) * g.stride - 2 * g.pad + k;
-    return g.stride > 0 ? (in + 2 * g.pad - k) / g.stride + 1 : 0;
+  g.pad = (!vol || g.padD == g.padH) && g.padH == g.padW ? g.padH : -1;
+  auto out = [&](int64_t in, int64_t k, int64_t pad) {
+    if (deconv) return (in - 1) * g.stride - 2 * pad + k;
+    return g.stride > 0 ? (in + 2 * pad - k) / g.stride + 1 : 0;
   };
-  g.ho = out(g.h, g.kh); g.wo = out(g.w, g.kw);
-  g.dout = vol ? out(g.d, g.kd) : 1;
+  g.ho = out(g.h, g.kh, g.padH); g.wo = out(g.w, g.kw, g.padW);
+  g.dout = vol ? out(g.d, g.kd, g.padD) : 1;
   if (g.n < 1 || g.c < 1 || g.d < 1 || g.h < 1 || g.w < 1 || g.o < 1 || g.kd < 1 || g.kh < 1 || g.kw < 1 ||
-      g.stride < 1 || g.pad < 0 || g.dout < 1 || g.ho < 1 || g.wo < 1)
+      g.stride < 1 || g.padD < 0 || g.padH < 0 || g.padW < 0 || g.dout < 1 || g.ho < 1 || g.wo < 1)
     throw OpError("invalid geometry " + g.str());
   return g;
 }
@@ -87,7 +96,7 @@ static memory::desc userWei(const ConvGeo &g) {
 }
 static memory::desc biasMd(const ConvGeo &g) { return {{g.o}, dt::f32, tag::x}; }
 static memory::dims strides(const ConvGeo &g) { return memory::dims(g.rank(), g.stride); }
-static memory::dims pads(const ConvGeo &g) { return memory::dims(g.rank(), g.pad); }
+static memory::dims pads(const ConvGeo &g) { return g.vol ? memory::dims{g.padD, g.padH, g.padW} : memory::dims{g.padH, g.padW}; }
 /** Cache-key entry telling volumes (their depth) from images (0). */
 static int64_t volKey(const ConvGeo &g) { return g.vol ? g.d : 0; }
 /** Cache-key entry of the activation layout. */
@@ -393,7 +402,7 @@ static Napi::Value forward(const Args &a, bool deconv, bool vol = false) {
     winograd3dConv(x.as<float>(), st.x, y.as<float>(), st.y, g.n * images, g.d, g.h, g.w, u, b, relu);
     return a.env().Undefined();
   }
-  auto &e = cached<FwdEntry<K>>(key(a.op, {volKey(g), layoutKey(g), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, b != nullptr, relu, x.bf16, (int64_t)algFor<K>(g, x.bf16)}), [&] {
+  auto &e = cached<FwdEntry<K>>(key(a.op, {volKey(g), layoutKey(g), g.n, g.c, g.h, g.w, g.o, g.kd, g.kh, g.kw, g.stride, g.padD, g.padH, g.padW, b != nullptr, relu, x.bf16, (int64_t)algFor<K>(g, x.bf16)}), [&] {
     auto *e = new FwdEntry<K>();
     withAlg<K>(g, x.bf16, [&](algorithm alg) { e->init(g, b != nullptr, relu, x.type(), prop_kind::forward_training, alg); return e->pd; });
     return e;
@@ -441,7 +450,7 @@ static Napi::Value backwardData(const Args &a, bool deconv, bool vol = false) {
     return a.env().Undefined();
   }
   const dt t = dy.type();
-  auto &e = cached<BwdDEntry<K>>(key(a.op, {volKey(g), layoutKey(g), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, dy.bf16, (int64_t)algFor<K>(g, dy.bf16)}), [&] {
+  auto &e = cached<BwdDEntry<K>>(key(a.op, {volKey(g), layoutKey(g), g.n, g.c, g.h, g.w, g.o, g.kd, g.kh, g.kw, g.stride, g.padD, g.padH, g.padW, dy.bf16, (int64_t)algFor<K>(g, dy.bf16)}), [&] {
     auto *e = new BwdDEntry<K>();
     e->pd = withAlg<K>(g, dy.bf16, [&](algorithm alg) { return jitOrAny(g.layout, [&](Any any) {
       auto hint = fwdPd<K>(g, false, false, t, prop_kind::forward_training, any, alg);
@@ -452,7 +461,7 @@ static Napi::Value backwardData(const Args &a, bool deconv, bool vol = false) {
       // (measured: garbage on N2 C17->1 6x5, 13% error on N16 C32->16 6x6); the next
       // implementation is right, and 1x1 convs are a small part of any network here.
       // (next_impl needs the hint alive: it stays inside this lambda.)
-      if (t == dt::bf16 && g.kh == 1 && g.kw == 1)
+      if (t == dt::bf16 && g.kd == 1 && g.kh == 1 && g.kw == 1)
         while (std::string(pd.impl_info_str()).find("jit_bf16_1x1") != std::string::npos && pd.next_impl()) {}
       return pd;
     }); });
@@ -531,7 +540,7 @@ static Napi::Value backwardWeights(const Args &a, bool deconv, bool vol = false)
   const dt t = x.type();
   // Blocked dy: oneDNN's own bias gradient is cheap there (on NHWC it is not, see biasGrad).
   const bool dnnlBias = db && g.layout.blockedC(g.o);
-  auto &e = cached<BwdWEntry<K>>(key(a.op, {volKey(g), layoutKey(g), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, x.bf16, dnnlBias, (int64_t)algFor<K>(g, x.bf16)}), [&] {
+  auto &e = cached<BwdWEntry<K>>(key(a.op, {volKey(g), layoutKey(g), g.n, g.c, g.h, g.w, g.o, g.kd, g.kh, g.kw, g.stride, g.padD, g.padH, g.padW, x.bf16, dnnlBias, (int64_t)algFor<K>(g, x.bf16)}), [&] {
     auto *e = new BwdWEntry<K>();
     e->pd = withAlg<K>(g, x.bf16, [&](algorithm alg) { return jitOrAny(g.layout, [&](Any any) {
       auto hint = fwdPd<K>(g, dnnlBias, false, t, prop_kind::forward_training, any, alg);
@@ -633,7 +642,7 @@ static Napi::Value convBnFwd(const Args &a, bool vol) {
   const bool wino = !g.vol && bf16WinogradTakes(g.layout, g.c, g.o, g.h, g.w, g.kh == g.kw ? g.kh : 0, g.stride, g.pad, x.bf16);
   const bool wino3 = winograd3dTakes(g, x.bf16, Pass::kFwd);
   const FoldedWeights::Kind kind = wino ? FoldedWeights::kWino2d : wino3 ? FoldedWeights::kWino3d : FoldedWeights::kDnnl;
-  FwdEntry<ConvKind> *e = kind != FoldedWeights::kDnnl ? nullptr : &cached<FwdEntry<ConvKind>>(key(a.op, {volKey(g), layoutKey(g), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, relu, x.bf16, (int64_t)algFor<ConvKind>(g, x.bf16)}), [&] {
+  FwdEntry<ConvKind> *e = kind != FoldedWeights::kDnnl ? nullptr : &cached<FwdEntry<ConvKind>>(key(a.op, {volKey(g), layoutKey(g), g.n, g.c, g.h, g.w, g.o, g.kd, g.kh, g.kw, g.stride, g.padD, g.padH, g.padW, relu, x.bf16, (int64_t)algFor<ConvKind>(g, x.bf16)}), [&] {
     auto *e = new FwdEntry<ConvKind>();
     withAlg<ConvKind>(g, x.bf16, [&](algorithm alg) { e->init(g, true, relu, x.type(), prop_kind::forward_inference, alg); return e->pd; });
     return e;

@@ -5,11 +5,13 @@
 namespace un {
 
 struct ConvGeo {
+  // pad: the padding of every axis, or -1 where the axes differ (per-axis kernels such as 1x3x3: pad [0, 1, 1])
   int64_t n, c, h, w, o, kh, kw, stride, pad, ho, wo;
   bool deconv;  // transposed conv: weights [C,O,k,k(,k)] (PyTorch), stride = k, no padding
-  // Volumes (vol): a depth axis in front of h, cubic kernels (kd = kh = kw); 2D: all 1.
+  // Volumes (vol): a depth axis in front of h, a kernel per axis (kd x kh x kw; transposed convs cubic); 2D: all 1.
   bool vol = false;
   int64_t d = 1, kd = 1, dout = 1;
+  int64_t padD = 0, padH = 0, padW = 0;  // per axis, always set (padD 0 for images)
   ActLayout layout{};  // of x and y (the geometry object's `layout`)
   memory::dims src() const { return vol ? memory::dims{n, c, d, h, w} : memory::dims{n, c, h, w}; }
   memory::dims dst() const { return vol ? memory::dims{n, o, dout, ho, wo} : memory::dims{n, o, ho, wo}; }
@@ -22,8 +24,9 @@ struct ConvGeo {
   std::string str() const;
 };
 
-/** Reads the geometry object {n, c, o, size, kernel, stride, pad, layout} at args[i] (vol: 3 sizes
- *  and a cubic kernel, else 2; layout 'nhwc' or 'blocked'); checks the output size. */
+/** Reads the geometry object {n, c, o, size, kernel, stride, pad, layout} at args[i] (vol: 3 sizes and 3 kernel
+ *  sizes, cubic for transposed convs, else 2; pad a number or one per axis; layout 'nhwc' or 'blocked'); checks
+ *  the output size. */
 ConvGeo convGeo(const Args &a, size_t i, bool deconv, bool vol = false);
 /** Whether the geometry object at args[i] is a volume's (size has 3 values). */
 bool volGeo(const Args &a, size_t i);

@@ -1,7 +1,7 @@
 // The weight gradient of a stride-1 "same" 3D convolution on NDHWC activations, as 2D weight
 // gradients over depth slices. oneDNN 2.6 has no jit kernel for 3D weight gradients on AVX2 (it
 // runs im2col + GEMM on NDHWC and its reference kernel on nCdhw8c) while its 2D AVX2 kernel
-// takes NHWC directly. For each depth tap kd (offset t = kd - pad):
+// takes NHWC directly. For each depth tap kd (offset t = kd - padD; a 1xkxk kernel has one, t = 0):
 //   dw[:, :, kd] = sum over n and valid d of conv2d_weight_grad(x[n, d + t], dy[n, d])
 // where the slices of x and dy are consecutive NHWC images in NDHWC memory. Measured for
 // C80 -> 16 at 48^3, batch 2 (2 threads, AVX2): 3 x 67 ms against 465 ms for the 3D kernel.
@@ -36,7 +36,7 @@ bool slow(const dnnl::primitive_desc_base &pd) {
 BwdW::primitive_desc slicePd(const ConvGeo &g, int64_t batch) {
   const memory::desc x = nhwc(batch, g.c, g.h, g.w), dy = nhwc(batch, g.o, g.ho, g.wo);
   const memory::desc w({g.o, g.c, g.kh, g.kw}, dt::f32, tag::any);
-  const memory::dims st{1, 1}, pad{g.pad, g.pad};
+  const memory::dims st{1, 1}, pad{g.padH, g.padW};
   Fwd::desc fd(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, x, w, dy, st, pad, pad);
   Fwd::primitive_desc hint(fd, baseAttr(), engine());
   BwdW::desc d(dnnl::algorithm::convolution_direct, x, w, dy, st, pad, pad);
@@ -44,7 +44,7 @@ BwdW::primitive_desc slicePd(const ConvGeo &g, int64_t batch) {
 }
 
 SliceGrad &sliceGrad(const ConvGeo &g, int64_t batch) {
-  return cached<SliceGrad>(key("convBwdWSlices", {g.c, g.h, g.w, g.o, g.kh, g.pad, batch}), [&] {
+  return cached<SliceGrad>(key("convBwdWSlices", {g.c, g.h, g.w, g.o, g.kh, g.kw, g.padH, g.padW, batch}), [&] {
     auto *e = new SliceGrad();
     e->pd = slicePd(g, batch);
     e->prim = BwdW(e->pd);
@@ -79,10 +79,10 @@ bool volumeWeightGradBySlices(const ConvGeo &g, Act x, Act dy, float *dw) {
   if (!g.vol || g.deconv || x.bf16 || g.stride != 1 || g.dout != g.d || g.ho != g.h || g.wo != g.w) return false;
   if (g.layout.blockedC(g.c) || g.layout.blockedC(g.o)) return false;
   // Only where oneDNN's own 3D kernel is the slow one and its 2D kernel is not (decided once).
-  const bool take = cached<bool>(key("convBwdW3dBySlices", {g.n, g.c, g.d, g.h, g.w, g.o, g.kh, g.pad}), [&] {
+  const bool take = cached<bool>(key("convBwdW3dBySlices", {g.n, g.c, g.d, g.h, g.w, g.o, g.kd, g.kh, g.kw, g.padD, g.padH, g.padW}), [&] {
     const memory::desc x5({g.n, g.c, g.d, g.h, g.w}, dt::f32, tag::ndhwc), y5({g.n, g.o, g.d, g.h, g.w}, dt::f32, tag::ndhwc);
     const memory::desc w5({g.o, g.c, g.kd, g.kh, g.kw}, dt::f32, tag::any);
-    const memory::dims st(3, 1), pad(3, g.pad);
+    const memory::dims st(3, 1), pad{g.padD, g.padH, g.padW};
     Fwd::desc fd(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, x5, w5, y5, st, pad, pad);
     Fwd::primitive_desc hint(fd, baseAttr(), engine());
     BwdW::primitive_desc pd3(BwdW::desc(dnnl::algorithm::convolution_direct, x5, w5, y5, st, pad, pad), baseAttr(),
@@ -97,7 +97,7 @@ bool volumeWeightGradBySlices(const ConvGeo &g, Act x, Act dy, float *dw) {
   float *part = static_cast<float *>(scratch(kTmp0, 2 * taps * sizeof(float)));
   float *sum = part + taps;
   for (int64_t kd = 0; kd < k; kd++) {
-    const int64_t t = kd - g.pad;
+    const int64_t t = kd - g.padD;
     if (t == 0) {
       runSlices(g, g.n * g.d, xp, yp, sum);  // every slice pairs with its own: one call
     } else {

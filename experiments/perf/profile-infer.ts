@@ -39,9 +39,9 @@ for (const n of plan.schedule) {
   let raw = '';
   if (n.op === 'conv' || n.op === 'conv_bn') {
     const [N, C, H, W] = n.inputs[0].shape;
-    const [O, , K] = n.inputs[1].shape;
+    const [O, , K] = n.inputs[1].shape; // images: square kernels, one pad
     const k = [N, C, O, H, W, K].join('x');
-    if (!rawCache.has(k)) rawCache.set(k, benchConvRaw({ n: N, c: C, o: O, h: H, w: W, k: K, pad: n.attrs.pad, iters: runs, bf16: precision === 'bf16' }).fwdMs);
+    if (!rawCache.has(k)) rawCache.set(k, benchConvRaw({ n: N, c: C, o: O, h: H, w: W, k: K, pad: n.attrs.pad as number, iters: runs, bf16: precision === 'bf16' }).fwdMs);
     const r = rawCache.get(k)!;
     convOurs += ms; convRaw += r;
     raw = `${r.toFixed(2).padStart(7)} ${(ms / r).toFixed(2)}`;

@@ -172,13 +172,15 @@ export function kernelFloor(o: ModelBenchOptions, iters: number) {
   const shapes = new Map<string, { n: number; c: number; o: number; d: number; h: number; w: number; k: number; pad: number; count: number }>();
   for (const n of g.nodes) {
     if (n.op !== 'conv') continue;
-    const s5 = n.inputs[0].shape, K = n.inputs[1].shape[2];
+    const s5 = n.inputs[0].shape, K = n.inputs[1].shape[2], pad = n.attrs.pad;
+    // the bench's models have cubic kernels (one pad on every axis), what benchConvRaw times
+    if (typeof pad !== 'number') throw new Error(`kernel floor: per-axis kernels are not benchmarked (${n.name})`);
     // volumes: 3D convs, except 1x1x1 ones, which the engine runs as 1x1 convs over [N,C,D*H,W]
     const [N, C, D, H, W] = s5.length === 5 ? (K === 1 ? [s5[0], s5[1], 0, s5[2] * s5[3], s5[4]] : s5) : [s5[0], s5[1], 0, s5[2], s5[3]];
     const O = n.inputs[1].shape[0];
     const key = [N, C, O, D, H, W, K].join('x');
     const s = shapes.get(key);
-    if (s) s.count++; else shapes.set(key, { n: N, c: C, o: O, d: D, h: H, w: W, k: K, pad: n.attrs.pad, count: 1 });
+    if (s) s.count++; else shapes.set(key, { n: N, c: C, o: O, d: D, h: H, w: W, k: K, pad, count: 1 });
   }
   let fwd = 0, bwd = 0, layers = 0, gflop = 0;
   for (const s of shapes.values()) {

@@ -30,13 +30,21 @@ export function intList(v: string): number[] {
   return parts.map(Number);
 }
 
-/** "1x2x2,2x2x2" -> [[1, 2, 2], [2, 2, 2]]: pooling factors (1 or 2) per level, DxHxW each. */
-export function poolList(v: string): number[][] {
+/** "AxBxC,..." -> one [D, H, W] per level, each value one of `allowed`; else `expected`. */
+function perLevel(v: string, allowed: string[], expected: string): number[][] {
   const levels = v.split(',').map((s) => s.trim().split('x'));
-  if (levels.some((l) => l.length !== 3 || l.some((f) => f !== '1' && f !== '2')))
-    throw new InvalidArgumentError('expected factors DxHxW of 1 or 2 per level, comma-separated, e.g. 1x2x2,2x2x2,2x2x2');
+  if (levels.some((l) => l.length !== 3 || l.some((f) => !allowed.includes(f)))) throw new InvalidArgumentError(expected);
   return levels.map((l) => l.map(Number));
 }
+
+/** "1x2x2,2x2x2" -> [[1, 2, 2], [2, 2, 2]]: pooling factors (1 or 2) per level, DxHxW each. */
+export const poolList = (v: string): number[][] =>
+  perLevel(v, ['1', '2'], 'expected factors DxHxW of 1 or 2 per level, comma-separated, e.g. 1x2x2,2x2x2,2x2x2');
+
+/** "1x3x3,3x3x3,3x3x3" -> [[1, 3, 3], [3, 3, 3], [3, 3, 3]]: conv kernel sizes (1 or 3) per level, DxHxW each. */
+export const kernelList = (v: string): number[][] =>
+  perLevel(v, ['1', '3'], 'expected kernel sizes DxHxW of 1 or 3 per level (one more than --pools), comma-separated, ' +
+    'e.g. 1x3x3,1x3x3,3x3x3');
 
 /** "96" -> [96, 96]; "96x128" (height x width) -> [96, 128]. */
 export function size(v: string): [number, number] {

@@ -36,12 +36,16 @@ function planned(p: DatasetPlan, given: (name: string) => boolean, opts: Record<
     earlyStop: false, ...recipeOptions(p.training.recipe, given, opts),
     ...(p.inference ? { tta: p.inference.tta } : {}),
   };
-  // the plan's pools fit its filters: a depth given on the command line (--filters) pools every axis alike
-  const pools = p.network.pools && (!given('filters') || opts.filters?.length === p.network.filters.length)
-    ? { pools: p.network.pools } : {};
+  // the plan's pools and kernels fit its filters: a depth given on the command line (--filters) pools and convolves
+  // every axis alike
+  const fit = !given('filters') || opts.filters?.length === p.network.filters.length;
+  const perAxis = {
+    ...(p.network.pools && fit ? { pools: p.network.pools } : {}),
+    ...(p.network.kernels && fit ? { kernels: p.network.kernels } : {}),
+  };
   if (p.kind === 'volume')
     return {
-      ...common, ...pools, patch: p.patch, spacing: p.spacing, volumeNormalize: p.normalize, cropToNonzero: p.cropToNonzero,
+      ...common, ...perAxis, patch: p.patch, spacing: p.spacing, volumeNormalize: p.normalize, cropToNonzero: p.cropToNonzero,
       foregroundFraction: p.foregroundFraction,
     };
   return { ...common, crop: p.patch, normalize: p.normalize };

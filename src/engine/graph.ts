@@ -3,7 +3,8 @@
 // Shapes are logical NCHW (images) or NCDHW (volumes) everywhere: every activation op takes
 // its spatial rank from its input's shape. A backend may store activations in another layout.
 
-import type { OpAttrs, OpName, ConvAttrs, ConvBnAttrs, BatchNormAttrs, InstanceNormAttrs, UpsampleMode, LossKind, Shape } from './ops.js';
+import { padsOf } from './ops.js';
+import type { OpAttrs, OpName, ConvAttrs, ConvBnAttrs, BatchNormAttrs, InstanceNormAttrs, UpsampleMode, LossKind, Pad, Shape } from './ops.js';
 
 export type { Shape };
 
@@ -48,7 +49,7 @@ export function paramName(v: Value): string {
 /** The spatial sizes of an activation [N,C,H,W] or [N,C,D,H,W]. */
 export const spatialOf = (s: Shape): number[] => s.slice(2);
 
-export type { ConvAttrs, BatchNormAttrs, InstanceNormAttrs, UpsampleMode, LossKind };
+export type { ConvAttrs, BatchNormAttrs, InstanceNormAttrs, UpsampleMode, LossKind, Pad };
 
 /**
  * A graph of operations. Builder methods check shapes and throw a ShapeError that names the
@@ -130,19 +131,32 @@ export class Graph {
   }
 
   // ---- layers ----
+  /** Convolution; the kernel is the weight's [O, C, ...k] (per axis, e.g. 1x3x3), pad one value or one per axis. */
   conv(x: Value, w: Value, b: Value | null, attrs: Partial<ConvAttrs> = {}): Value {
     const a: ConvAttrs = { stride: 1, pad: 0, relu: false, ...attrs };
+    a.pad = this.pad('conv', x, a.pad);
     return this.out(this.addNode('conv', b ? [x, w, b] : [x, w], a, [this.convShape('conv', x, w, b, a)]));
   }
 
-  private convShape(op: string, x: Value, w: Value, b: Value | null, a: { stride: number; pad: number }): Shape {
+  /** Checked padding: a number, or one value per spatial axis; an array of equal values becomes the number, so
+   *  that convs padded alike on every axis are the same node whichever way the padding was written. */
+  private pad(op: string, x: Value, pad: Pad): Pad {
+    this.expectAct(op, x, 'input');
+    const rank = x.shape.length - 2, p = padsOf(pad, rank);
+    if (p.length !== rank || p.some((v) => !Number.isInteger(v) || v < 0))
+      this.fail(op, `pad must be a non-negative integer or ${rank} of them (one per spatial axis), got ${JSON.stringify(pad)}`);
+    return p.every((v) => v === p[0]) ? p[0] : p;
+  }
+
+  private convShape(op: string, x: Value, w: Value, b: Value | null, a: { stride: number; pad: Pad }): Shape {
     this.expectAct(op, x, 'input');
     this.expectRank(op, w, x.shape.length, `weight (for input ${fmt(x.shape)})`);
     const [n, c, ...sp] = x.shape;
     const [o, ci, ...k] = w.shape;
     if (ci !== c) this.fail(op, `input ${fmt(x.shape)} has ${c} channels but weight ${fmt(w.shape)} expects ${ci}`);
     if (b && (b.shape.length !== 1 || b.shape[0] !== o)) this.fail(op, `bias ${fmt(b.shape)} does not match ${o} output channels`);
-    const out = sp.map((s, i) => Math.floor((s + 2 * a.pad - k[i]) / a.stride) + 1);
+    const pads = padsOf(a.pad, sp.length);
+    const out = sp.map((s, i) => Math.floor((s + 2 * pads[i] - k[i]) / a.stride) + 1);
     if (out.some((s) => s < 1)) this.fail(op, `input ${fmt(x.shape)} is smaller than kernel ${k.join('x')}`);
     return [n, o, ...out];
   }
@@ -152,8 +166,10 @@ export class Graph {
    * Same result as conv(x, w, b) followed by batchNorm(..., { training: false, eps, relu }).
    */
   convBnEval(x: Value, w: Value, b: Value | null, gamma: Value, beta: Value, runningMean: string, runningVar: string,
-               attrs: { stride?: number; pad?: number; eps?: number; relu?: boolean } = {}): Value {
-    const a: ConvBnAttrs = { stride: attrs.stride ?? 1, pad: attrs.pad ?? 0, eps: attrs.eps ?? 1e-5, relu: !!attrs.relu };
+               attrs: { stride?: number; pad?: Pad; eps?: number; relu?: boolean } = {}): Value {
+    const a: ConvBnAttrs = {
+      stride: attrs.stride ?? 1, pad: this.pad('conv_bn', x, attrs.pad ?? 0), eps: attrs.eps ?? 1e-5, relu: !!attrs.relu,
+    };
     const shape = this.convShape('conv_bn', x, w, b, a);
     const o = shape[1];
     for (const [v, what] of [[gamma, 'weight'], [beta, 'bias']] as const)

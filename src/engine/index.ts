@@ -15,7 +15,7 @@ export type { ReferenceOptions } from './backends/reference.js';
 export { NativeBackend, nativeAvailable, bf16Support, setThreads, getThreads, type NativeOptions } from './backends/native.js';
 export { getBackend } from './backends/select.js';
 export type { BackendName } from './backends/select.js';
-export type { NoAttrs, ConvBnAttrs, PoolAttrs, UpsampleAttrs, LossAttrs } from './ops.js';
+export type { NoAttrs, ConvBnAttrs, PoolAttrs, UpsampleAttrs, LossAttrs, Pad } from './ops.js';
 export type { ViewSupport } from './concat-views.js';
 export type { BackendUse } from './backends/native.js';
 export type { ActLayout } from './backends/native/addon.js';

@@ -10,8 +10,16 @@ export type LossKind = 'bce_dice' | 'bce' | 'dice' | 'ce_dice' | 'ce';
 
 /** No attributes. */
 export type NoAttrs = Record<string, never>;
-export interface ConvAttrs { stride: number; pad: number; relu: boolean }
-export interface ConvBnAttrs { stride: number; pad: number; eps: number; relu: boolean }
+/** Zero padding of a conv: the same on every spatial axis, or one value per axis (volumes with per-axis kernels,
+ *  e.g. [0, 1, 1] for 1x3x3; graph.ts keeps an array only where its values differ). */
+export type Pad = number | readonly number[];
+export interface ConvAttrs { stride: number; pad: Pad; relu: boolean }
+export interface ConvBnAttrs { stride: number; pad: Pad; eps: number; relu: boolean }
+
+/** The padding of each of `rank` spatial axes. */
+export function padsOf(pad: Pad, rank: number): number[] {
+  return typeof pad === 'number' ? new Array<number>(rank).fill(pad) : [...pad];
+}
 /** factors: per spatial axis 1 or 2 (volumes only); absent = 2 on every axis, the graphs built before per-axis
  *  pooling (an anisotropic volume halves only its fine axes on the upper levels, as nnU-Net). */
 export interface PoolAttrs { factors?: readonly number[] }
@@ -58,8 +66,8 @@ export interface OpAttrs {
   mean_all: NoAttrs;
   loss: LossAttrs;
   // backward (emitted by autodiff.ts)
-  conv_grad_input: { stride: number; pad: number; xShape: Shape };
-  conv_grad_weight: { stride: number; pad: number; wShape: Shape; bias: boolean };
+  conv_grad_input: { stride: number; pad: Pad; xShape: Shape };
+  conv_grad_weight: { stride: number; pad: Pad; wShape: Shape; bias: boolean };
   conv_transpose_grad_input: { stride: number; xShape: Shape };
   conv_transpose_grad_weight: { stride: number; wShape: Shape; bias: boolean };
   /** fwd: the forward node's id. */

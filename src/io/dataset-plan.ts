@@ -145,6 +145,9 @@ export interface DatasetPlan {
     kernelPerAxis: number[][];
     /** Volumes whose axes pool differently: the model's pooling factors per level [D, H, W] (the model's `pools`). */
     pools?: number[][];
+    /** Volumes whose levels convolve some axis with 1: the model's conv kernels per level 0..depth [D, H, W] (the
+     *  model's `kernels`, kernelPerAxis as built). */
+    kernels?: number[][];
     /** 'as planned' when the model pools as poolPerAxis says; 'isotropic fallback' for images whose axes the
      *  rules pool differently (image models pool both axes alike: built with the depth every axis allows). */
     pooling: 'as planned' | 'isotropic fallback';

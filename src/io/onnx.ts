@@ -5,7 +5,7 @@
 import { Graph, paramName, type Node, type OpNode, type Value } from '../engine/graph.js';
 import { SegModel, type InferenceMode } from '../models/model.js';
 import { multipleText, sizeMultiple } from '../models/config.js';
-import { factorsOf } from '../engine/ops.js';
+import { factorsOf, padsOf } from '../engine/ops.js';
 import { ProtoWriter } from './protobuf.js';
 import { writeFileAtomicSync } from './safetensors.js';
 
@@ -126,7 +126,9 @@ function translate(g: Graph, m: SegModel, out: Value, fold: boolean): { nodes: O
     switch (n.op) {
       case 'conv': {
         const [x, w, b] = n.inputs;
-        const attrs: Attr[] = [{ name: 'kernel_shape', ints: w.shape.slice(2) }, { name: 'pads', ints: [...each(x, n.attrs.pad), ...each(x, n.attrs.pad)] },
+        // pads: the begins of every axis, then the ends (per axis for kernels such as 1x3x3)
+        const p = padsOf(n.attrs.pad, x.shape.length - 2);
+        const attrs: Attr[] = [{ name: 'kernel_shape', ints: w.shape.slice(2) }, { name: 'pads', ints: [...p, ...p] },
           { name: 'strides', ints: each(x, n.attrs.stride) }];
         const bn = readers.get(n.id);
         const next = bn?.length === 1 && bn[0].op === 'batchnorm' && !n.attrs.relu && fold ? bn[0] : null;

@@ -2,7 +2,7 @@
 // DESIGN.md), and export our params as such a state_dict that PyTorch's load_state_dict takes
 // (num_batches_tracked included, metadata as the peer's `export` writes it).
 import { SegModel } from '../models/model.js';
-import type { ModelConfig } from '../models/config.js';
+import { perLevelText, type ModelConfig } from '../models/config.js';
 import { readSafetensors, writeSafetensors, type SafetensorsFile, type TensorIn, type TensorOut } from './safetensors.js';
 import { modelFromTensors } from './params-match.js';
 
@@ -54,6 +54,12 @@ export function inferPyTorchConfig(file: SafetensorsFile, label = '<state_dict>'
   if (meta.deep_supervision) cfg.deepSupervision = /^(true|1)$/i.test(meta.deep_supervision);
   if (meta.dims === '2' || meta.dims === '3') cfg.dims = Number(meta.dims) as 2 | 3;
   if (cfg.preset === 'bn' && (meta.norm === 'batch' || meta.norm === 'instance')) cfg.norm = meta.norm;
+  // volumes: each level's conv kernel from its first conv's weight (e.g. 1x3x3; all 3 is the default network);
+  // per-axis pooling leaves no trace in the weights: the metadata only
+  if (cfg.dims === 3) cfg.kernels = filters.map((_, i) => t[`conv${i}_0.conv1.weight`].shape.slice(2));
+  const levels = (v: string) => v.split(',').map((l) => l.split('x').map(Number));
+  if (meta.kernels) cfg.kernels = levels(meta.kernels);
+  if (meta.pools) cfg.pools = levels(meta.pools);
   if (cfg.arch === 'unet') cfg.deepSupervision = false;
   return cfg;
 }
@@ -69,7 +75,8 @@ export function importPyTorch(source: string | SafetensorsFile, opts: ImportOpti
   const file = typeof source === 'string' ? readSafetensors(source) : source;
   const cfg = { ...inferPyTorchConfig(file, label), ...opts.config };
   const hint = ` (config: arch ${cfg.arch}, filters ${cfg.filters}, inChannels ${cfg.inChannels}, classes ${cfg.classes}, deepSupervision ${cfg.deepSupervision}, ` +
-    `dims ${cfg.dims}${cfg.norm ? `, norm ${cfg.norm}` : ''})`;
+    `dims ${cfg.dims}${cfg.norm ? `, norm ${cfg.norm}` : ''}${cfg.pools ? `, pools ${perLevelText(cfg.pools)}` : ''}` +
+    `${cfg.kernels?.some((k) => k.some((v) => v !== 3)) ? `, kernels ${perLevelText(cfg.kernels)}` : ''})`;
   return modelFromTensors(cfg, stripModule(file.tensors), label, isCounter, hint);
 }
 
@@ -101,6 +108,9 @@ export function pyTorchMetadata(cfg: ModelConfig): Record<string, string> {
     bn_momentum: '0.1',
     dims: String(cfg.dims),
     norm: cfg.norm,
+    // volumes pooled or convolved per axis: DxHxW per level, as --pools / --kernels take them
+    ...(cfg.pools ? { pools: perLevelText(cfg.pools) } : {}),
+    ...(cfg.kernels ? { kernels: perLevelText(cfg.kernels) } : {}),
   };
 }
 

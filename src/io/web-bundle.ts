@@ -108,7 +108,10 @@ export function buildWebBundle(model: SegModel, o: WebBundleOptions = {}): { man
   const manifest: WebManifest = {
     format: WEB_BUNDLE_FORMAT,
     version: 1,
-    model: { arch: cfg.arch, preset: cfg.preset, filters: [...cfg.filters], depth, deepSupervision: cfg.deepSupervision, dims, norm: cfg.norm },
+    model: {
+      arch: cfg.arch, preset: cfg.preset, filters: [...cfg.filters], depth, deepSupervision: cfg.deepSupervision, dims, norm: cfg.norm,
+      ...(cfg.pools ? { pools: cfg.pools } : {}), ...(cfg.kernels ? { kernels: cfg.kernels } : {}),
+    },
     input: {
       name: 'input', layout: dims === 3 ? 'NCDHW' : 'NCHW', channels: cfg.inChannels, multiple, normalize: o.normalize ?? { kind: 'none' },
       tile, overlap, blend: o.blend ?? 'gaussian', ...(o.tta ? { tta: true } : {}), trainedSize: o.trainedSize ?? null,

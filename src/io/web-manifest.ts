@@ -30,7 +30,11 @@ export interface WebManifest {
   format: typeof WEB_BUNDLE_FORMAT;
   version: 1;
   /** dims: 2 (images; volumes slice by slice) or 3 (volumes: the networks take [N, C, D, H, W]); absent = 2. */
-  model: { arch: string; preset: string; filters: number[]; depth: number; deepSupervision: boolean; dims?: 2 | 3; norm?: string };
+  /** pools, kernels: a volume model's per-axis pooling factors and conv kernels per level (DxHxW), where not the default. */
+  model: {
+    arch: string; preset: string; filters: number[]; depth: number; deepSupervision: boolean; dims?: 2 | 3; norm?: string;
+    pools?: number[][]; kernels?: number[][];
+  };
   input: {
     name: 'input';
     layout: 'NCHW' | 'NCDHW';

@@ -1,6 +1,7 @@
 // Emits the forward graph of UNet++ and U-Net from a config. Node X(i,j) is the conv block
 // named conv{i}_{j}; X(i,j) = H([X(i,0), ..., X(i,j-1), U(X(i+1,j-1))]) for j >= 1. One code
-// path for images and volumes: kernels get one k per spatial axis of the input (3x3 / 3x3x3).
+// path for images and volumes: kernels get one k per spatial axis of the input (3x3 / 3x3x3, or a volume's
+// per-level kernels such as 1x3x3).
 import { Graph, Value } from '../engine/graph.js';
 import { ModelConfig, depthOf, levelOf, sizeMultiple } from './config.js';
 
@@ -13,38 +14,43 @@ export interface BuildOptions {
 
 interface Ctx { g: Graph; cfg: ModelConfig; training: boolean; fuseBn: boolean; dropouts: number }
 
-/** A cubic kernel of side k for x: [k, k] for images, [k, k, k] for volumes. */
+/** A kernel of side k on every axis of x: [k, k] for images, [k, k, k] for volumes. */
 const kernel = (x: Value, k: number) => x.shape.slice(2).map(() => k);
 
-function conv(c: Ctx, name: string, x: Value, cout: number, k: number, relu: boolean): Value {
+/** Padding (k-1)/2 per axis: the output keeps the input's size. */
+const same = (k: number[]) => k.map((v) => (v - 1) / 2);
+
+/** A conv of kernel k (one size per spatial axis) with bias. */
+function conv(c: Ctx, name: string, x: Value, cout: number, k: number[], relu: boolean): Value {
   const cin = x.shape[1];
-  const w = c.g.param(`${name}.weight`, [cout, cin, ...kernel(x, k)]);
+  const w = c.g.param(`${name}.weight`, [cout, cin, ...k]);
   const b = c.g.param(`${name}.bias`, [cout]);
-  return c.g.conv(x, w, b, { pad: (k - 1) / 2, relu });
+  return c.g.conv(x, w, b, { pad: same(k), relu });
 }
 
-/** H: (conv3x3 + norm + ReLU) x2 for the bn preset (batch or instance norm, both named bn1/bn2
- *  as the peer); (conv3x3 + ReLU + dropout) x2 for paper. 3x3x3 for volumes. */
-function block(c: Ctx, name: string, x: Value, cout: number): Value {
+/** H at level i: (conv + norm + ReLU) x2 for the bn preset (batch or instance norm, both named bn1/bn2
+ *  as the peer); (conv + ReLU + dropout) x2 for paper. Convs 3x3, 3x3x3 for volumes, or the level's `kernels`. */
+function block(c: Ctx, name: string, x: Value, cout: number, level: number): Value {
+  const ks = c.cfg.kernels?.[level] ?? kernel(x, 3);
   return c.g.within(name, () => {
     let h = x;
     for (const k of [1, 2]) {
       if (c.cfg.preset === 'bn' && c.cfg.norm === 'instance') {
-        h = conv(c, `${name}.conv${k}`, h, cout, 3, false);
+        h = conv(c, `${name}.conv${k}`, h, cout, ks, false);
         const bn = `${name}.bn${k}`;
         h = c.g.instanceNorm(h, c.g.param(`${bn}.weight`, [cout]), c.g.param(`${bn}.bias`, [cout]), { relu: true });
       } else if (c.cfg.preset === 'bn' && c.fuseBn && !c.training) {
         const cv = `${name}.conv${k}`, bn = `${name}.bn${k}`;
-        h = c.g.convBnEval(h, c.g.param(`${cv}.weight`, [cout, h.shape[1], ...kernel(h, 3)]), c.g.param(`${cv}.bias`, [cout]),
+        h = c.g.convBnEval(h, c.g.param(`${cv}.weight`, [cout, h.shape[1], ...ks]), c.g.param(`${cv}.bias`, [cout]),
           c.g.param(`${bn}.weight`, [cout]), c.g.param(`${bn}.bias`, [cout]), `${bn}.running_mean`, `${bn}.running_var`,
-          { pad: 1, relu: true });
+          { pad: same(ks), relu: true });
       } else if (c.cfg.preset === 'bn') {
-        h = conv(c, `${name}.conv${k}`, h, cout, 3, false);
+        h = conv(c, `${name}.conv${k}`, h, cout, ks, false);
         const bn = `${name}.bn${k}`;
         h = c.g.batchNorm(h, c.g.param(`${bn}.weight`, [cout]), c.g.param(`${bn}.bias`, [cout]),
           `${bn}.running_mean`, `${bn}.running_var`, { training: c.training, relu: true });
       } else {
-        h = conv(c, `${name}.conv${k}`, h, cout, 3, true);
+        h = conv(c, `${name}.conv${k}`, h, cout, ks, true);
         h = c.g.dropout(h, c.cfg.dropout, (c.cfg.seed * 1000003 + c.dropouts++) >>> 0, c.training);
       }
     }
@@ -73,7 +79,7 @@ function factors(cfg: ModelConfig, i: number): number[] | undefined {
 }
 
 function head(c: Ctx, name: string, x: Value): Value {
-  return c.g.within(name, () => conv(c, name, x, c.cfg.classes, 1, false));
+  return c.g.within(name, () => conv(c, name, x, c.cfg.classes, kernel(x, 1), false));
 }
 
 /** Whether sides (H, W or D, H, W) meet the input size rule, and the nearest sizes that do, below
@@ -125,11 +131,11 @@ export function buildForward(g: Graph, x: Value, cfg: ModelConfig, opts: BuildOp
   const X = new Map<string, Value>();
   const at = (i: number, j: number) => X.get(`${i},${j}`)!;
   for (let i = 0; i <= L; i++)
-    X.set(`${i},0`, block(c, `conv${i}_0`, i === 0 ? x : g.maxPool(at(i - 1, 0), factors(cfg, i - 1)), f[i]));
+    X.set(`${i},0`, block(c, `conv${i}_0`, i === 0 ? x : g.maxPool(at(i - 1, 0), factors(cfg, i - 1)), f[i], i));
   if (cfg.arch === 'unet') {
     let d = at(L, 0);
     for (let i = L - 1; i >= 0; i--)
-      d = block(c, `conv${i}_${L - i}`, concatUp(c, `up${i}_${L - i}`, [at(i, 0)], d, f[i], i), f[i]);
+      d = block(c, `conv${i}_${L - i}`, concatUp(c, `up${i}_${L - i}`, [at(i, 0)], d, f[i], i), f[i], i);
     return [head(c, 'final', d)];
   }
   // Each head is built right after its node X(0,j), so that plans (which run nodes in creation
@@ -138,7 +144,7 @@ export function buildForward(g: Graph, x: Value, cfg: ModelConfig, opts: BuildOp
   for (let j = 1; j <= L; j++)
     for (let i = 0; i + j <= L; i++) {
       const row = Array.from({ length: j }, (_, k) => at(i, k));
-      X.set(`${i},${j}`, block(c, `conv${i}_${j}`, concatUp(c, `up${i}_${j}`, row, at(i + 1, j - 1), f[i], i), f[i]));
+      X.set(`${i},${j}`, block(c, `conv${i}_${j}`, concatUp(c, `up${i}_${j}`, row, at(i + 1, j - 1), f[i], i), f[i], i));
       const name = i === 0 ? names.find((n) => (Number(n.slice(5)) || L) === j) : undefined;
       if (name) heads.set(name, head(c, name, at(0, j)));
     }

@@ -25,12 +25,16 @@ export interface ModelConfig {
   level?: number;
   /** Seed of the dropout masks. */
   seed: number;
-  /** 2: images [N,C,H,W] (3x3 convs); 3: volumes [N,C,D,H,W] (3x3x3 convs, same weight names). */
+  /** 2: images [N,C,H,W] (3x3 convs); 3: volumes [N,C,D,H,W] (3x3x3 convs or `kernels`, same weight names). */
   dims: 2 | 3;
   /** Volumes: pooling factor per level (level i -> i + 1) and axis [D, H, W], 1 or 2; absent: 2 everywhere.
    *  An anisotropic volume (thick slices) pools its fine axes first, as nnU-Net's plans; the weights
    *  are the same as with isotropic pooling. */
   pools?: number[][];
+  /** Volumes: conv kernel per level (0..depth: both convs of every node X(i,j) of level i) and axis [D, H, W], 1 or 3;
+   *  absent: 3 everywhere. Thick slices get 1x3x3 on the levels where the slices are still much thicker than the
+   *  pixels, as nnU-Net's plans. Padding (k-1)/2 per axis keeps sizes; weights [O, C, kd, kh, kw]; heads stay 1x1x1. */
+  kernels?: number[][];
   /** The bn preset's normalisation: batch norm (2D default) or instance norm (3D default, as
    *  nnU-Net and MONAI for batches of 1-2; no running statistics). The paper preset has none. */
   norm: NormKind;
@@ -60,6 +64,7 @@ export function makeConfig(partial: Partial<ModelConfig> = {}): ModelConfig {
   validateConfig(cfg);
   // isotropic pools are the default: one spelling of one network (checkpoints, plans, caches)
   if (cfg.pools?.every((f) => f.every((v) => v === 2))) delete cfg.pools;
+  if (cfg.kernels?.every((k) => k.every((v) => v === 3))) delete cfg.kernels;
   return cfg;
 }
 
@@ -71,6 +76,14 @@ export function depthOf(cfg: ModelConfig): number {
 export function poolsOf(cfg: ModelConfig): number[][] {
   return cfg.pools ?? Array.from({ length: depthOf(cfg) }, () => new Array<number>(cfg.dims).fill(2));
 }
+
+/** Conv kernel per level (0..depth) and spatial axis (3 everywhere unless kernels says otherwise). */
+export function kernelsOf(cfg: ModelConfig): number[][] {
+  return cfg.kernels ?? Array.from({ length: depthOf(cfg) + 1 }, () => new Array<number>(cfg.dims).fill(3));
+}
+
+/** "1x3x3,1x3x3,3x3x3": factors or kernels per level, as --pools and --kernels take them. */
+export const perLevelText = (levels: readonly (readonly number[])[]) => levels.map((l) => l.join('x')).join(',');
 
 /** What every input side must be a multiple of, per spatial axis: the product of the pooling factors down
  *  to `level` (default the built depth); 2^level on every axis without per-axis pools. */
@@ -109,6 +122,12 @@ export function validateConfig(cfg: ModelConfig): void {
     const anisotropic = p.some((f) => f.some((v) => v !== 2));
     if (anisotropic && cfg.dims !== 3) bad('pools', 'per-axis pooling is for volumes (dims 3)');
     if (anisotropic && cfg.upsample === 'transpose') bad('pools', 'per-axis pooling needs upsample bilinear or nearest, not transpose');
+  }
+  if (cfg.kernels !== undefined) {
+    const k = cfg.kernels, L = depthOf(cfg);
+    if (!Array.isArray(k) || k.length !== L + 1 || k.some((l) => !Array.isArray(l) || l.length !== cfg.dims || l.some((v) => v !== 1 && v !== 3)))
+      bad('kernels', `needs ${L + 1} levels (0..${L}, one per level of filters) of ${cfg.dims} sizes of 1 or 3, got ${JSON.stringify(k)}`);
+    if (k.some((l) => l.some((v) => v !== 3)) && cfg.dims !== 3) bad('kernels', 'per-axis kernels are for volumes (dims 3)');
   }
   if (cfg.level !== undefined) {
     if (!Number.isInteger(cfg.level) || cfg.level < 1 || cfg.level > depthOf(cfg))

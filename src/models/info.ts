@@ -1,8 +1,8 @@
 // Architecture summary for `unetpp info`: per block its channels, params and output size, and
-// the cost (conv and transposed-conv MACs x 2) per image (volume, with dims 3) and per pixel
+// the cost (conv and transposed-conv MACs x 2, exact for any kernel: output positions x weight size) per image (volume, with dims 3) and per pixel
 // (voxel) of the full model and of every pruned UNet++ L^d, read off the same graph the engine runs.
 import { Graph, paramName, type Node } from '../engine/graph.js';
-import { makeConfig, depthOf, levelOf, sizeMultiple, type ModelConfig } from './config.js';
+import { makeConfig, depthOf, levelOf, perLevelText, sizeMultiple, type ModelConfig } from './config.js';
 import { SegModel } from './model.js';
 import { checkInputSize } from './build.js';
 
@@ -117,9 +117,12 @@ export function formatInfo(info: ModelInfo): string {
   const name = c.arch === 'unet' ? 'U-Net' : `UNet++ L${levelOf(c)}${c.level !== undefined ? ' (pruned)' : ''}`;
   const vol = c.dims === 3;
   const sides = (s: number[]) => s.join('x');
-  lines.push(`${vol ? '3D ' : ''}${name}, preset ${c.preset}, filters ${c.filters.join(',')}, ${c.inChannels} in, ${c.classes} class${c.classes > 1 ? 'es' : ''}, ` +
-    `heads ${info.heads.join(',')}, up-sampling ${c.upsample}${c.preset === 'bn' && (vol || c.norm !== 'batch') ? `, ${c.norm} norm` : ''}`);
-  lines.push(`input ${sides(Array(c.dims).fill(info.size))}: ${thousands(info.params)} params, ${info.gflops.toFixed(2)} GFLOP per ${vol ? 'volume' : 'image'} forward ` +
+  // per-axis pooling and kernels only where the model has them (volumes: DxHxW per level)
+  const perAxis = (c.pools ? `, pools ${perLevelText(c.pools)}` : '') + (c.kernels ? `, kernels ${perLevelText(c.kernels)}` : '');
+  lines.push(`${vol ? '3D ' : ''}${name}, preset ${c.preset}, filters ${c.filters.join(',')}${perAxis}, ${c.inChannels} in, ` +
+    `${c.classes} class${c.classes > 1 ? 'es' : ''}, heads ${info.heads.join(',')}, up-sampling ${c.upsample}` +
+    `${c.preset === 'bn' && (vol || c.norm !== 'batch') ? `, ${c.norm} norm` : ''}`);
+  lines.push(`input ${sides(info.sides)}: ${thousands(info.params)} params, ${info.gflops.toFixed(2)} GFLOP per ${vol ? 'volume' : 'image'} forward ` +
     `(~${info.trainGflops.toFixed(1)} per training step)${vol ? `, ${(info.flopsPerVoxel / 1e3).toFixed(1)} kFLOP per voxel` : ''}`);
   lines.push('');
   const w = Math.max(4, ...info.blocks.map((b) => b.node.length));

@@ -14,7 +14,7 @@
 // - the addon's up-sampling scratch (3D: 6x, 2D: 2x the largest low-resolution input);
 // - weights, their gradients and Adam's two moments (4x the params; 8x with the checkpoint writes), the batch on the host
 //   (twice: the loader prepares the next one), and the process itself (FIXED_BYTES).
-import { Graph, numel, type Node } from '../engine/graph.js';
+import { Graph, numel, type Node, type Pad } from '../engine/graph.js';
 import { Plan } from '../engine/plan.js';
 import type { Backend } from '../engine/backend.js';
 import { NativeBackend, winogradOn } from '../engine/backends/native.js';
@@ -49,7 +49,7 @@ function winogradScratch(n: Node): number {
   const w = n.inputs.find((v) => v.node.op === 'param' && v.shape.length === 4)?.shape;
   if (!w || (n.op !== 'conv' && n.op !== 'conv_bn')) return 0;
   const [N, C, H, W] = n.inputs[0].shape, O = n.shapes[0][1];
-  const { stride, pad } = n.attrs as { stride: number; pad: number };
+  const { stride, pad } = n.attrs as { stride: number; pad: Pad };
   if (C % 16 || O % 16 || w[2] !== 3 || w[3] !== 3 || stride !== 1 || pad !== 1 || H < 12 || W < 12) return 0;
   const bytes = 4 * (2.25 * N * H * W * (C + O) + 4 * numel(w));
   return bytes <= WINOGRAD_MAX_SCRATCH ? bytes : 0;

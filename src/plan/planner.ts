@@ -20,6 +20,9 @@ import {
 } from './rules.js';
 import type { DatasetFingerprint, DatasetPlan } from '../io/dataset-plan.js';
 
+/** A network's per-level shape: pools per level and axis (its length the depth), kernels per level 0..depth. */
+type Net = { pools: number[][]; kernels: number[][] };
+
 export interface PlannerOptions {
   timeBudgetSeconds: number;
   /** As the user wrote it (recorded in the plan). */
@@ -77,12 +80,14 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
   const backend = getBackend(o.backend ?? 'auto', 'fp32', 'train', s.dims);
 
   const models = new Map<string, SegModel>();
-  // pools: per level and axis (its length the depth)
-  const modelFor = (base: number, pools: number[][]) => {
-    const key = `${base}/${JSON.stringify(pools)}`;
+  // net: pools per level and axis (its length the depth) and kernels (levels 0..depth); images pool and convolve
+  // every axis alike
+  const modelFor = (base: number, net: Net) => {
+    const key = `${base}/${JSON.stringify([net.pools, net.kernels])}`;
     if (!models.has(key))
-      models.set(key, new SegModel({ dims: s.dims, filters: filtersFor(base, pools.length, s.dims), inChannels: s.channels,
-        classes: K, deepSupervision: true, multiclass: 'softmax', norm: 'instance', ...(s.dims === 3 ? { pools } : {}) }));
+      models.set(key, new SegModel({ dims: s.dims, filters: filtersFor(base, net.pools.length, s.dims), inChannels: s.channels,
+        classes: K, deepSupervision: true, multiclass: 'softmax', norm: 'instance',
+        ...(s.dims === 3 ? { pools: net.pools, kernels: net.kernels } : {}) }));
     return models.get(key)!;
   };
   // validation: windows of the patch over the median case (volumes), whole images one at a time (2D)
@@ -97,11 +102,11 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
   const validations = new Map<string, number>();
   // fitted: what the budget is checked against: the step and, when validation runs in windows of the
   // patch, its predictor (whole images do not shrink with the patch: reported, not fitted)
-  const memoryOf = (base: number, pools: number[][], batch: number, patch: number[]) => {
-    const m = modelFor(base, pools);
+  const memoryOf = (base: number, net: Net, batch: number, patch: number[]) => {
+    const m = modelFor(base, net);
     const step = estimateStepMemory(m, batch, patch, loss, backend);
-    const input = valInput(patch, pools), windows = valWindows(patch);
-    const key = `${base}/${JSON.stringify(pools)}/${input}/${windows}`;
+    const input = valInput(patch, net.pools), windows = valWindows(patch);
+    const key = `${base}/${JSON.stringify([net.pools, net.kernels])}/${input}/${windows}`;
     if (!validations.has(key)) validations.set(key, estimateValidationMemory(m, input, backend, windows));
     const validation = validations.get(key)!;
     return { step, validation, fitted: step.total + (s.windowedValidation ? validation : 0), all: step.total + validation };
@@ -111,17 +116,17 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
   // patch: nnU-Net's start, shrunk until a step of the 32-filter network at batch 2 fits
   const start = initialPatch(s.spacing, s.medianShape);
   const fitted = shrinkPatch(s.spacing, s.medianShape, start,
-    (_, t) => { const b = builtNetwork(t); return memoryOf(32, b.pools, MIN_BATCH, b.patch).fitted <= budget; });
+    (_, t) => { const b = builtNetwork(t); return memoryOf(32, b, MIN_BATCH, b.patch).fitted <= budget; });
   let topo = fitted.topology;
   if (fitted.shrunk)
     notes.push(`patch shrunk ${fitted.shrunk} time(s) from ${topology(s.spacing, start).patch.join('x')} to fit ${gib(budget)}`);
-  let { patch, pools, depth } = builtNetwork(topo);
+  let { patch, pools, kernels, depth } = builtNetwork(topo);
 
   // timing (cached by network and machine)
   const probes = o.cache?.probes ?? {}, measuredNow: Record<string, ProbeResult> = {};
   let source: DatasetPlan['time']['source'] = 'none';
   const timed = async (base: number, batch: number): Promise<ProbeResult> => {
-    const m = modelFor(base, pools);
+    const m = modelFor(base, { pools, kernels });
     const spec: ProbeSpec = {
       config: m.config, batch, patch, loss, backend: o.backend ?? 'auto', minSteps: 2, maxSteps: 5, maxSeconds: 15,
       validationWindows: valWindows(patch),
@@ -139,7 +144,7 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
     return r;
   };
   const stepsIn = (ms: number) => Math.floor(o.timeBudgetSeconds / (ms / 1000));
-  const probeBytes = memoryOf(16, pools, MIN_BATCH, patch).step.total;
+  const probeBytes = memoryOf(16, { pools, kernels }, MIN_BATCH, patch).step.total;
   const measure = o.measure !== false && roomFor(probeBytes);
   if (o.measure !== false && !measure)
     notes.push(`steps not timed: timing needs ~${gib(probeBytes)}, only ${gib(availableMemory())} is free now`);
@@ -151,9 +156,9 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
   let p16: ProbeResult | null = null;
   if (measure) {
     p16 = await timed(16, MIN_BATCH);
-    const work = (b: number, pl: number[][], p: number[]) => convWork(modelFor(b, pl), p);
-    const ratio = work(32, pools, patch) / work(16, pools, patch);
-    const time32 = roomFor(memoryOf(32, pools, MIN_BATCH, patch).step.total);
+    const work = (b: number, net: Net, p: number[]) => convWork(modelFor(b, net), p);
+    const ratio = work(32, { pools, kernels }, patch) / work(16, { pools, kernels }, patch);
+    const time32 = roomFor(memoryOf(32, { pools, kernels }, MIN_BATCH, patch).step.total);
     const t32 = time32 ? (await timed(32, MIN_BATCH)).stepMs : p16.stepMs * ratio;
     base = stepsIn(t32) >= MIN_STEPS ? 32 : 16;
     stepAt2 = base === 32 ? t32 : p16.stepMs;
@@ -161,13 +166,13 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
       : `16 filters at the top: with 32 (${(t32 / 1000).toFixed(1)} s a step ${time32 ? 'timed' : `scaled by ${ratio.toFixed(1)}x the conv work`}) ` +
         `the budget would leave fewer than ${MIN_STEPS} steps`);
     if (stepsIn(stepAt2) < MIN_STEPS_PATCH) {
-      const from = patch, w0 = work(base, pools, from), t0 = stepAt2;
-      const at = (t: Topology) => { const b = builtNetwork(t); return (t0 * work(base, b.pools, b.patch)) / w0; };
+      const from = patch, w0 = work(base, { pools, kernels }, from), t0 = stepAt2;
+      const at = (t: Topology) => { const b = builtNetwork(t); return (t0 * work(base, b, b.patch)) / w0; };
       const floor = from.map((v) => Math.ceil(v / 2));
       const fit = shrinkPatch(s.spacing, s.medianShape, from, (_, t) => stepsIn(at(t)) >= MIN_STEPS_PATCH, floor);
       if (fit.shrunk) {
         topo = fit.topology;
-        ({ patch, pools, depth } = builtNetwork(topo));
+        ({ patch, pools, kernels, depth } = builtNetwork(topo));
         stepAt2 = at(topo);
         notes.push(`patch shrunk from ${from.join('x')} for the time budget: there a step takes ${(t0 / 1000).toFixed(1)} s, ` +
           `${stepsIn(t0)} steps (< ${MIN_STEPS_PATCH}); ${patch.join('x')} is expected to leave ${stepsIn(stepAt2)}` +
@@ -177,13 +182,15 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
   } else notes.push(`no schedule${o.measure === false ? ' (--no-measure)' : ''}; 32 filters at the top (nnU-Net's)`);
 
   const anisotropic = new Set(topo.pools).size > 1, fallback = anisotropic && s.dims === 2;
+  const thin = topo.kernelPerLevel.some((k) => k.includes(1));
   if (fallback)
     notes.push(`per-axis pooling ${topo.pools.join(',')} (patch ${topo.patch.join('x')}) is what the rules give; images ` +
-      `pool both axes alike, so the plan builds depth ${depth}, the depth every axis allows, on a patch of multiples of ${2 ** depth}`);
+      `pool both axes alike, so the plan builds depth ${depth}, the depth every axis allows, on a patch of multiples of ${2 ** depth}` +
+      (thin ? ', with 3x3 kernels' : ''));
   else if (anisotropic)
     notes.push(`per-axis pooling: ${pools.map((f) => f.join('x')).join(', ')} (poolings per axis ${topo.pools.join(',')})` +
-      (topo.kernelPerLevel.some((k) => k.includes(1)) ? `; kernels 3x3x3 at every level (the rules' ` +
-        `${topo.kernelPerLevel.map((k) => k.join('x')).join(', ')}: per-axis kernels are not built)` : ''));
+      (thin && s.dims === 3 ? `; kernels ${kernels.map((k) => k.join('x')).join(', ')}: 1 along an axis while its spacing ` +
+        'is over twice the finest (nnU-Net\'s)' : ''));
   const smaller = s.sizes.filter((v) => v.some((x, k) => x < patch[k])).length;
   if (smaller)
     notes.push(`${smaller} of ${s.sizes.length} planned cases are smaller than the patch along some axis: they are padded`);
@@ -193,12 +200,12 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
   const stepsAt2 = measure ? o.timeBudgetSeconds / (stepAt2 / 1000) : Infinity;
   const cover = Math.round((s.datasetVoxels * MAX_DATASET_COVERED) / prod(patch));
   const upper = Math.max(MIN_BATCH, Math.min(64, cover, measure ? Math.floor((MIN_BATCH * stepsAt2) / MIN_STEPS) : 64));
-  let memoryFit = memoryOf(base, pools, MIN_BATCH, patch).fitted > budget ? 1 : MIN_BATCH;
-  const fits = (b: number) => memoryOf(base, pools, b, patch).fitted <= budget;
+  let memoryFit = memoryOf(base, { pools, kernels }, MIN_BATCH, patch).fitted > budget ? 1 : MIN_BATCH;
+  const fits = (b: number) => memoryOf(base, { pools, kernels }, b, patch).fitted <= budget;
   while (memoryFit >= MIN_BATCH && memoryFit < upper && fits(memoryFit + 1)) memoryFit++;
   const { batch, why } = batchSize({ memoryFit, datasetVoxels: s.datasetVoxels, patchVoxels: prod(patch), stepsAt2 });
   notes.push(`batch ${batch}: ${why}`);
-  const mem = memoryOf(base, pools, batch, patch);
+  const mem = memoryOf(base, { pools, kernels }, batch, patch);
 
   // the planned network timed (from the cache when it is the probe above); scaled from it when the
   // machine has no room for it now
@@ -235,7 +242,7 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
     notes.push(`validation of whole images (the largest ${largest?.join('x')}) needs ~${gib(mem.validation)} ` +
       `beside the step's ${gib(mem.step.total)}: over the ${gib(budget)} budget; validate on smaller images or give more memory`);
 
-  const model = modelFor(base, pools);
+  const model = modelFor(base, { pools, kernels });
   return {
     version: 1, kind: s.kind, dims: s.dims,
     dataset: {
@@ -247,7 +254,8 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
     medianShape: s.medianShape, patch,
     network: {
       arch: 'unetpp', filters: model.config.filters, depth, poolPerAxis: topo.poolPerLevel, kernelPerAxis: topo.kernelPerLevel,
-      ...(model.config.pools ? { pools: model.config.pools } : {}), pooling: fallback ? 'isotropic fallback' : 'as planned', norm: model.config.norm, deepSupervision: true,
+      ...(model.config.pools ? { pools: model.config.pools } : {}), ...(model.config.kernels ? { kernels: model.config.kernels } : {}),
+      pooling: fallback ? 'isotropic fallback' : 'as planned', norm: model.config.norm, deepSupervision: true,
       params: model.params.count(),
     },
     batchSize: batch, normalize: s.normalize, ...(s.ct?.some((c) => c) ? { ct: s.ct } : {}), augment: 'default',

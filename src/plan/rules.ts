@@ -109,16 +109,20 @@ export function initialPatch(spacing: readonly number[], medianShape: readonly n
   return inv.map((v, i) => Math.max(1, Math.min(Math.round(v * scale), medianShape[i])));
 }
 
-/** The network a topology builds: volumes pool per axis as planned (nnU-Net's pools, e.g. [1, 2, 2] while an axis
- *  is coarse or short); images pool both axes alike (the image kernels halve both), as often as every axis can,
- *  on the patch rounded up to multiples of 2^depth. At least one pooling (a tiny patch: rounded up to 2s). */
-export function builtNetwork(t: Topology): { pools: number[][]; patch: number[]; depth: number } {
+/** The network a topology builds: volumes pool and convolve per axis as planned (nnU-Net's pools, e.g. [1, 2, 2]
+ *  while an axis is coarse or short, and kernels, 1x3x3 while an axis is coarse); images pool both axes alike (the
+ *  image kernels halve both), as often as every axis can, on the patch rounded up to multiples of 2^depth, with 3x3
+ *  kernels. At least one pooling (a tiny patch: rounded up to 2s). */
+export function builtNetwork(t: Topology): { pools: number[][]; kernels: number[][]; patch: number[]; depth: number } {
   const dim = t.input.length;
-  if (dim === 3 && t.poolPerLevel.length) return { pools: t.poolPerLevel, patch: t.patch, depth: t.poolPerLevel.length };
+  const full = (depth: number) => Array.from({ length: depth + 1 }, () => new Array<number>(dim).fill(3));
+  if (dim === 3 && t.poolPerLevel.length)
+    return { pools: t.poolPerLevel, kernels: t.kernelPerLevel, patch: t.patch, depth: t.poolPerLevel.length };
   const depth = Math.max(1, Math.min(...t.pools));
-  if (new Set(t.pools).size === 1 && t.pools[0] === depth) return { pools: t.poolPerLevel, patch: t.patch, depth };
+  if (new Set(t.pools).size === 1 && t.pools[0] === depth) return { pools: t.poolPerLevel, kernels: full(depth), patch: t.patch, depth };
   const m = 2 ** depth;
-  return { pools: Array.from({ length: depth }, () => new Array<number>(dim).fill(2)), patch: t.input.map((s) => Math.ceil(s / m) * m), depth };
+  return { pools: Array.from({ length: depth }, () => new Array<number>(dim).fill(2)), kernels: full(depth),
+    patch: t.input.map((s) => Math.ceil(s / m) * m), depth };
 }
 
 /**

@@ -30,6 +30,7 @@ export function planTable(p: DatasetPlan): string {
     ['network', `UNet++ depth ${n.depth}, filters ${n.filters.join(',')}, ${n.norm} norm, deep supervision, ` +
       `${(n.params / 1e6).toFixed(2)}M params` +
       (n.pools ? `; pooling ${n.pools.map((f) => f.join('x')).join(', ')} (${axes})` : '') +
+      (n.kernels ? `; kernels ${n.kernels.map((k) => k.join('x')).join(', ')}` : '') +
       (n.pooling === 'isotropic fallback' ? `; per-axis pooling ${poolsOf(p).join(',')} planned, isotropic built` : '')],
     ['batch', String(p.batchSize)],
     ['normalise', normalise],

@@ -1,7 +1,8 @@
 // The native backend against the float64 reference backend on volumes, through the graph
 // builders and autodiff: each op's forward value and every gradient on random odd shapes
 // (batch 1 included), and a whole small 3D UNet++ (deep supervision, instance norm, trilinear
-// concat_up, BCE + Dice), forward and backward. NDHWC and blocked, fp32 and bf16.
+// concat_up, BCE + Dice; also pooled per axis and with per-axis kernels), forward and backward. NDHWC and blocked,
+// fp32 and bf16.
 // Tolerances: fp32 max error 1e-4 of the largest value (2e-4 for the network: its gradients are
 // sums over many paths); bf16 relative L2 error 6e-2 per op (as 2D: bf16-rounded pre-activations
 // flip a few ReLU masks), and for the network 1e-3 on the loss and 0.35 on its gradients (see
@@ -106,6 +107,23 @@ parity('conv 3x3x3 pad 1 relu, C3 -> 5, 5x4x7', { ...conv([2, 3, 5, 4, 7], 5, 3,
 parity('conv 3x3x3 pad 1, C16 -> 16, batch 1, 4x5x3', conv([1, 16, 4, 5, 3], 16, 3, 1, 1, false));
 parity('conv 3x3x3 stride 2, C2 -> 3, 7x5x6', conv([1, 2, 7, 5, 6], 3, 3, 2, 0, false));
 parity('conv 1x1x1 head, C16 -> 1, 3x4x5', conv([2, 16, 3, 4, 5], 1, 1, 1, 0, false));
+// per-axis kernels (thick slices: 1x3x3), padded per axis: oneDNN's direct convs (Winograd is for 3x3x3 only)
+const convK = (x: Shape, o: number, k: number[], stride: number, pad: number[], relu: boolean): Case => ({
+  inputs: { x: { shape: x } },
+  params: { w: { shape: [o, x[1], ...k], lo: -0.3, hi: 0.3 }, b: { shape: [o] } },
+  build: (g, v) => g.conv(v.x, v.w, v.b, { stride, pad, relu }),
+});
+parity('conv 1x3x3 pad 0,1,1 relu, C3 -> 5, 3x4x7', { ...convK([2, 3, 3, 4, 7], 5, [1, 3, 3], 1, [0, 1, 1], true), bf16Tol: 8e-2 });
+parity('conv 1x3x3 pad 0,1,1, C16 -> 32, batch 1, 2x6x5', convK([1, 16, 2, 6, 5], 32, [1, 3, 3], 1, [0, 1, 1], false));
+parity('conv 3x1x3 pad 1,0,1, C16 -> 16, 4x3x6', convK([2, 16, 4, 3, 6], 16, [3, 1, 3], 1, [1, 0, 1], false));
+parity('conv 1x3x3 stride 2 pad 0,1,1, C16 -> 16, 3x7x6', convK([1, 16, 3, 7, 6], 16, [1, 3, 3], 2, [0, 1, 1], false));
+parity('conv 1x3x3 + batch norm folded (conv_bn), relu, C16 -> 32', {
+  inputs: { x: { shape: [2, 16, 3, 5, 4] } },
+  params: { w: { shape: [32, 16, 1, 3, 3], lo: -0.2, hi: 0.2, frozen: true }, cb: { shape: [32], frozen: true }, g: { shape: [32], lo: 0.5, hi: 1.5, frozen: true },
+    b: { shape: [32], frozen: true }, rm: { shape: [32], lo: -0.3, hi: 0.3, frozen: true }, rv: { shape: [32], lo: 0.5, hi: 1.5, frozen: true } },
+  build: (g, v) => g.convBnEval(v.x, v.w, v.cb, v.g, v.b, 'rm', 'rv', { pad: [0, 1, 1], relu: true }),
+  noGrad: true,
+});
 parity('transposed conv 2x2x2, C32 -> 16, 2x3x2', {
   inputs: { x: { shape: [2, 32, 2, 3, 2] } }, params: { w: { shape: [32, 16, 2, 2, 2] }, b: { shape: [16] } },
   build: (g, v) => g.convTranspose(v.x, v.w, v.b),
@@ -175,15 +193,16 @@ parity('bce_dice loss over a volume', {
 });
 
 // ---- a whole small 3D UNet++ (deep supervision, instance norm, trilinear concat_up) ----
-function unetpp3d(f: number[], size: number | number[], n: number, rank = 3, pools?: number[][]): Case {
+function unetpp3d(f: number[], size: number | number[], n: number, rank = 3, pools?: number[][], kernels?: number[][]): Case {
   const sp = (v: number) => Array(rank).fill(v);
   const sides = Array.isArray(size) ? size : sp(size);
   const block = (g: Graph, P: (k: string, s: Spec) => Value, name: string, x: Value, o: number) => {
+    const ks = kernels?.[Number(/^conv(\d+)/.exec(name)![1])] ?? sp(3);
     let h = x;
     for (const k of [1, 2]) {
-      const w = P(`${name}.conv${k}.weight`, { shape: [o, h.shape[1], ...sp(3)], lo: -0.2, hi: 0.2 });
+      const w = P(`${name}.conv${k}.weight`, { shape: [o, h.shape[1], ...ks], lo: -0.2, hi: 0.2 });
       const b = P(`${name}.conv${k}.bias`, { shape: [o], lo: -0.1, hi: 0.1 });
-      h = g.conv(h, w, b, { pad: 1 });
+      h = g.conv(h, w, b, { pad: ks.map((v) => (v - 1) / 2) });
       h = g.instanceNorm(h, P(`${name}.bn${k}.weight`, { shape: [o], lo: 0.5, hi: 1.5 }), P(`${name}.bn${k}.bias`, { shape: [o], lo: -0.2, hi: 0.2 }), { relu: true });
     }
     return h;
@@ -221,5 +240,7 @@ parity('UNet++ 3D (depth 2, filters 16/32/48, deep supervision, instance norm), 
 parity('UNet++ 3D (depth 1, filters 16/32), batch 1, 6x6x6 sides (odd after pooling)', unetpp3d([16, 32], 6, 1), 6);
 parity('UNet++ 3D pooled per axis (1x2x2, 2x2x1), batch 2, 4x8x6: loss and every gradient',
   unetpp3d([16, 32, 48], [4, 8, 6], 2, 3, [[1, 2, 2], [2, 2, 1]]), 5);
+parity('UNet++ 3D with kernels 1x3x3, 1x3x3, 3x3x3 and pools 1x2x2, 2x2x2, batch 2, 4x8x8: loss and every gradient',
+  unetpp3d([16, 32, 48], [4, 8, 8], 2, 3, [[1, 2, 2], [2, 2, 2]], [[1, 3, 3], [1, 3, 3], [3, 3, 3]]), 5);
 // The same network on images: the bf16 error of the volume kernels compares with it.
 parity('UNet++ 2D twin (depth 2), batch 2, 24x24', unetpp3d([16, 32, 48], 24, 2, 2), 5);

@@ -8,6 +8,8 @@
 // first, so what is left is the rounding of the outputs and of 27*C-term sums).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
 import { Graph, Shape, numel, type Layout } from '../../src/engine/graph.js';
 import type { KernelOp, OpAttrs } from '../../src/engine/ops.js';
 import { Plan } from '../../src/engine/plan.js';
@@ -351,27 +353,69 @@ for (const [bname, make, lowp] of backends) {
   });
 }
 
-// On AVX2 the weight gradient of a same-size 3x3x3 conv on NDHWC runs as 2D ones over depth
-// slices (native/conv3d-slices.cc): every tap, against the float64 sum, batch 2 so that slices of
-// two images must not pair, depths 1 and 2 where most taps see no neighbour.
-for (const xs of [[2, 8, 5, 6, 7], [2, 24, 2, 4, 3], [3, 16, 1, 3, 4]] as V5[])
-  test(`native nhwc 3D weight gradient, C${xs[1]} ${xs.slice(2).join('x')} batch ${xs[0]}: every tap equals the float64 sum`, { skip }, () => {
-    const o = 16, k = 3, ys: V5 = [xs[0], o, xs[2], xs[3], xs[4]], ws: V5 = [o, xs[1], k, k, k];
+// On AVX2 the weight gradient of a same-size 3D conv on NDHWC runs as 2D ones over depth slices
+// (native/conv3d-slices.cc): every tap, against the float64 sum, batch 2 so that slices of two images must
+// not pair, depths 1 and 2 where most taps see no neighbour; per-axis kernels (1x3x3: one depth tap, every
+// slice with its own; 3x1x3) too. The test below runs these again with oneDNN held to AVX2.
+const SLICE_CASES: [V5, [number, number, number]][] = [
+  [[2, 8, 5, 6, 7], [3, 3, 3]], [[2, 24, 2, 4, 3], [3, 3, 3]], [[3, 16, 1, 3, 4], [3, 3, 3]],
+  [[2, 8, 3, 6, 7], [1, 3, 3]], [[2, 16, 4, 3, 5], [3, 1, 3]],
+];
+for (const [xs, k] of SLICE_CASES)
+  test(`native nhwc 3D weight gradient, ${k.join('x')}, C${xs[1]} ${xs.slice(2).join('x')} batch ${xs[0]}: every tap equals the float64 sum`, { skip }, () => {
+    const o = 16, pad = k.map((v) => (v - 1) / 2), ys: V5 = [xs[0], o, xs[2], xs[3], xs[4]], ws: V5 = [o, xs[1], ...k];
     const x = u(xs), dy = u(ys);
     const [dw] = runOp(new NativeBackend({ layout: 'nhwc' }), 'conv_grad_weight', [{ shape: xs, data: x }, { shape: ys, data: dy }],
-      { stride: 1, pad: 1, wShape: ws, bias: false }, [ws], ['plain']);
+      { stride: 1, pad: k.every((v) => v === 3) ? 1 : pad, wShape: ws, bias: false }, [ws], ['plain']);
     const want = new Float64Array(numel(ws));
-    for (let oc = 0; oc < o; oc++) for (let c = 0; c < xs[1]; c++) for (let a = 0; a < k; a++) for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) {
+    for (let oc = 0; oc < o; oc++) for (let c = 0; c < xs[1]; c++) for (let a = 0; a < k[0]; a++) for (let i = 0; i < k[1]; i++) for (let j = 0; j < k[2]; j++) {
       let s = 0;
       for (let n = 0; n < xs[0]; n++) for (let z = 0; z < xs[2]; z++) for (let r = 0; r < xs[3]; r++) for (let q = 0; q < xs[4]; q++) {
-        const zz = z + a - 1, rr = r + i - 1, qq = q + j - 1;
+        const zz = z + a - pad[0], rr = r + i - pad[1], qq = q + j - pad[2];
         if (zz < 0 || zz >= xs[2] || rr < 0 || rr >= xs[3] || qq < 0 || qq >= xs[4]) continue;
         s += x[at5(xs, n, c, zz, rr, qq)] * dy[at5(ys, n, oc, z, r, q)];
       }
-      want[(((oc * xs[1] + c) * k + a) * k + i) * k + j] = s;
+      want[(((oc * xs[1] + c) * k[0] + a) * k[1] + i) * k[2] + j] = s;
     }
     close(dw, want, false, 'weight gradient', 2e-5);
   });
+
+// oneDNN held to AVX2 (ONEDNN_MAX_CPU_ISA): its 3D weight gradients on NDHWC are im2col + GEMM there (kd > 1), so
+// the addon takes the depth-slices path. The cases above in a child process, against the float64 reference backend,
+// with oneDNN's log showing 2D backward-weights primitives over the slices (mb.._ic..oc.._ih..: no depth).
+test('native nhwc 3D weight gradients with oneDNN held to AVX2: the depth-slices path, cubic and per-axis kernels', { skip }, () => {
+  const dist = resolve('dist/src');
+  const script = `
+    import { Graph } from '${dist}/engine/graph.js';
+    import { Plan } from '${dist}/engine/plan.js';
+    import { ParamStore } from '${dist}/engine/params.js';
+    import { NativeBackend } from '${dist}/engine/backends/native.js';
+    import { ReferenceBackend } from '${dist}/engine/backends/reference.js';
+    const errs = ${JSON.stringify(SLICE_CASES)}.map(([xs, k]) => {
+      const ys = [xs[0], 16, ...xs.slice(2)], ws = [16, xs[1], ...k], pad = k.map((v) => (v - 1) / 2);
+      const n = (s) => s.reduce((a, b) => a * b, 1);
+      const feeds = { x: Float32Array.from({ length: n(xs) }, (_, i) => Math.sin(i)), dy: Float32Array.from({ length: n(ys) }, (_, i) => Math.cos(3 * i)) };
+      const run = (be) => {
+        const g = new Graph();
+        const node = g.addNode('conv_grad_weight', [g.input('x', xs), g.input('dy', ys)], { stride: 1, pad, wShape: ws, bias: false }, [ws], ['plain']);
+        return new Plan(g, be, new ParamStore(), [g.out(node, 0)]).runToHost(feeds)[0];
+      };
+      const got = run(new NativeBackend({ layout: 'nhwc' })), want = run(new ReferenceBackend({ dtype: 'float64' }));
+      let e = 0, scale = 0;
+      for (let i = 0; i < want.length; i++) { e = Math.max(e, Math.abs(got[i] - want[i])); scale = Math.max(scale, Math.abs(want[i])); }
+      return e / scale;
+    });
+    console.log(JSON.stringify(errs));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8', env: { ...process.env, ONEDNN_MAX_CPU_ISA: 'AVX2', ONEDNN_VERBOSE: '1' },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const errs = JSON.parse(r.stdout.trim().split('\n').pop()!) as number[];
+  errs.forEach((e, i) => assert.ok(e <= 2e-5, `${SLICE_CASES[i][1].join('x')}: max error ${e} of the largest value`));
+  // the 3x1x3 case: 2D 1x3 kernels over the slices; the 1x3x3 case needs none: oneDNN has a jit kernel for kd = 1
+  assert.match(r.stdout, /convolution,.*backward_weights.*mb\d+_ic16oc16_ih3oh3kh1/);
+  assert.match(r.stdout, /convolution,jit:avx2,backward_weights.*mb2_ic8oc16_id3od3kd1/);
+});
 
 test('native 3D conv: a bad geometry is an Error naming the op and the shapes, not a crash', { skip }, () => {
   const be = new NativeBackend({ layout: 'blocked' });
@@ -384,9 +428,16 @@ test('native addon: rank-generic entries refuse what only one rank has, naming t
   const A = loadAddon();
   const f = (n: number) => new Float32Array(n);
   const geo = { n: 1, c: 2, o: 4, size: [4, 4, 4], kernel: [3, 3, 1], stride: 1, pad: 1, layout: 'nhwc' as const };
-  assert.throws(() => A.convFwd(f(128), f(4 * 2 * 9), null, f(256), geo, false), /convFwd: a volume's kernel must be cubic, got \[3,3,1\]/);
+  assert.throws(() => A.deconvFwd(f(128), f(4 * 2 * 9), null, f(4 * 4 * 12 * 12 * 4), { ...geo, pad: 0 }, false),
+    /deconvFwd: a transposed conv's kernel must be cubic, got \[3,3,1\]/);
   assert.throws(() => A.convFwd(f(128), f(4 * 2 * 27), null, f(256), { ...geo, kernel: [3, 3] }, false),
     /convFwd: geometry: size and kernel must both have 3 values/);
+  assert.throws(() => A.convFwd(f(128), f(4 * 2 * 9), null, f(256), { ...geo, pad: [1, 1] }, false),
+    /convFwd: geometry: pad must be a number or have as many values as size/);
+  // a kernel and a padding per axis: 3x3x1 padded [1, 1, 0] keeps 4x4x4
+  const y = f(256);
+  A.convFwd(Float32Array.from({ length: 128 }, () => 1), Float32Array.from({ length: 72 }, () => 1), null, y, { ...geo, pad: [1, 1, 0] }, false);
+  assert.deepEqual([y[0], y[4 * 21]], [2 * 4, 2 * 9]);
   assert.throws(() => A.maxpoolFwd(f(128), f(16), 1, 2, [4, 4, 4], 2, 64), /maxpoolFwd: groups \(a strided view\) are for images only/);
   assert.throws(() => A.maxpoolFwd(f(128), f(16), 1, 2, [4, 4, 4, 4]), /maxpoolFwd: sizes must have 2 or 3 sizes, got 4/);
   // the same entry runs both ranks: 2x2(x2) windows of 1..n, the max is each window's last value

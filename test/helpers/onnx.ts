@@ -2,7 +2,7 @@
 // engine's probabilities for the same mode (reference backend, float64).
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
-import type { OnnxMode } from '../../src/io/onnx.js';
+import { toOnnx, type OnnxMode } from '../../src/io/onnx.js';
 import { Graph } from '../../src/engine/graph.js';
 import { Plan } from '../../src/engine/plan.js';
 import { ReferenceBackend } from '../../src/engine/backends/reference.js';
@@ -31,4 +31,15 @@ export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let d = 0;
   for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
   return d;
+}
+
+/** Exports the model in each mode, runs it in onnxruntime-node on x and checks its output's dims and that it is
+ *  within 1e-5 of the engine's probabilities. */
+export async function checkOnnxModes(model: SegModel, x: Float32Array, shape: number[], modes: OnnxMode[], dims: number[]) {
+  for (const mode of modes) {
+    const out = await runOnnx(toOnnx(model, { mode }), x, shape);
+    assert.deepEqual(out.dims, dims);
+    const d = maxDiff(out.data, ours(model, mode, x, shape));
+    assert.ok(d <= 1e-5, `${JSON.stringify(mode)}: ${d}`);
+  }
 }

@@ -11,11 +11,10 @@ import { Graph } from '../../src/engine/graph.js';
 import { Plan } from '../../src/engine/plan.js';
 import { ParamStore } from '../../src/engine/params.js';
 import { ReferenceBackend } from '../../src/engine/backends/reference.js';
-import { toOnnx } from '../../src/io/onnx.js';
 import { createPredictor } from '../../src/infer/predict.js';
 import { describeModel } from '../../src/models/info.js';
 import { rng, uniform } from '../helpers/gradcheck.js';
-import { runOnnx, ours, maxDiff } from '../helpers/onnx.js';
+import { checkOnnxModes, maxDiff } from '../helpers/onnx.js';
 import { peerUnavailable } from '../io/peer-python.js';
 
 const POOLS = [[1, 2, 2], [2, 2, 2], [1, 2, 2]];
@@ -81,12 +80,7 @@ print(json.dumps(out))`;
 test('ONNX export of a per-axis pooled model runs in onnxruntime-node and matches the engine (accurate, pruned)', async () => {
   const m = volumeModel();
   const shape = [2, 1, 6, 16, 24], x = Float32Array.from(uniform(2 * 6 * 16 * 24, rng(8)));
-  for (const mode of [{ kind: 'accurate' as const }, { kind: 'pruned' as const, level: 2 }]) {
-    const out = await runOnnx(toOnnx(m, { mode }), x, shape);
-    assert.deepEqual(out.dims, [2, 3, 6, 16, 24]);
-    const d = maxDiff(out.data, ours(m, mode, x, shape));
-    assert.ok(d <= 1e-5, `${JSON.stringify(mode)}: ${d}`);
-  }
+  await checkOnnxModes(m, x, shape, [{ kind: 'accurate' }, { kind: 'pruned', level: 2 }], [2, 3, 6, 16, 24]);
 });
 
 test('prediction of any size pads per axis (2 slices, 8 in-plane) and crops back; windows give what one pass gives', () => {

@@ -103,7 +103,7 @@ test('unetpp train plans when tuning flags are absent, saves the plan, and a fla
   } finally { await rm(tmp, { recursive: true, force: true }); }
 });
 
-test('thick slices: the plan pools in-plane first, train builds those pools, and predict pads per axis', { skip }, async () => {
+test('thick slices: the plan pools in-plane first with 1x3x3 kernels, train builds both, and predict pads per axis', { skip }, async () => {
   const tmp = await mkdtemp(join(tmpdir(), 'unetpp-planpools-'));
   try {
     // 4 mm slices against 1 mm pixels: D pools later than H and W (nnU-Net's 1x2x2)
@@ -117,10 +117,18 @@ test('thick slices: the plan pools in-plane first, train builds those pools, and
     assert.equal(plan.network.pooling, 'as planned');
     assert.deepEqual(plan.network.pools?.[0], [1, 2, 2]);
     assert.ok(plan.network.pools!.some((f) => f[0] === 2), JSON.stringify(plan.network.pools));
+    // 4 mm against 1 mm: the top level convolves in-plane only (the rules' kernels, built)
+    assert.deepEqual(plan.network.kernels?.[0], [1, 3, 3]);
+    assert.deepEqual(plan.network.kernels, plan.network.kernelPerAxis);
+    assert.deepEqual(plan.network.kernels?.at(-1), [3, 3, 3]);
     const text = plan.network.pools!.map((f) => f.join('x')).join(',');
-    assert.match(r.stdout, new RegExp(`training 3D unetpp .*, pools ${text}, `));
+    const ktext = plan.network.kernels!.map((k) => k.join('x')).join(',');
+    assert.match(r.stdout, new RegExp(`training 3D unetpp .*, pools ${text}, kernels ${ktext}, `));
+    assert.match(r.stdout, /^network .*; kernels 1x3x3, /m);
+    assert.doesNotMatch(r.stdout, /not built/);
     const { meta } = readCheckpointMeta(join(run, 'best.safetensors'));
     assert.deepEqual(meta.model.pools, plan.network.pools);
+    assert.deepEqual(meta.model.kernels, plan.network.kernels);
     // a case of another size: padded per axis to the model's multiples, cropped back
     const out = join(tmp, 'pred.nii.gz');
     const p = cli(['predict', join(tmp, 'data', 'images', 'case3.nii.gz'), '-m', join(run, 'best.safetensors'), '-o', out]);
@@ -132,5 +140,16 @@ test('thick slices: the plan pools in-plane first, train builds those pools, and
     assert.match(bad.stderr, /pools: needs 2 levels/);
     const worse = cli(['train', '-d', join(tmp, 'data'), '-o', join(tmp, 'bad'), '--pools', '1x3x2']);
     assert.match(worse.stderr, /option '--pools <list>' argument '1x3x2' is invalid/);
+    const kbad = cli(['train', '-d', join(tmp, 'data'), '-o', join(tmp, 'bad'), '--no-plan', '--filters', '4,8,16', '--kernels', '1x3x3,3x3x3']);
+    assert.notEqual(kbad.status, 0);
+    assert.match(kbad.stderr, /--kernels: needs 3 levels \(0\.\.2, one per level of filters\)/);
+    const kworse = cli(['train', '-d', join(tmp, 'data'), '-o', join(tmp, 'bad'), '--kernels', '1x2x3']);
+    assert.match(kworse.stderr, /option '--kernels <list>' argument '1x2x3' is invalid. expected kernel sizes DxHxW of 1 or 3/);
+    // info: the kernels given, counted and printed
+    const info = cli(['info', '--dims', '3', '--filters', '4,8,16', '--kernels', '1x3x3,1x3x3,3x3x3', '--size', '16']);
+    assert.equal(info.status, 0, info.stderr);
+    assert.match(info.stdout, /^3D UNet\+\+ L2, preset bn, filters 4,8,16, kernels 1x3x3,1x3x3,3x3x3, /);
+    const infoBad = cli(['info', '--dims', '3', '--filters', '4,8', '--kernels', '1x3x3']);
+    assert.match(infoBad.stderr, /--kernels: needs 2 levels/);
   } finally { await rm(tmp, { recursive: true, force: true }); }
 });

@@ -9,6 +9,7 @@ import { fingerprintDataset, derivePlan, planTable, type VolumeFingerprint, type
 import { writeSynthetic } from '../../src/data/images/synthetic.js';
 import { labelAt, writeCtMriSet, writeFolderSet, fakeMeasure, type CaseSpec } from './datasets.js';
 import { tileLayout } from '../../src/infer/tiles.js';
+import { SegModel } from '../../src/models/model.js';
 
 const tmp = () => mkdtemp(join(tmpdir(), 'unetpp-plan-'));
 const GiB = 2 ** 30;
@@ -118,8 +119,13 @@ test('plan of an anisotropic set: 10th-percentile spacing on the coarse axis, fe
     assert.equal(p.network.pooling, 'as planned');
     assert.deepEqual(p.network.pools, p.network.poolPerAxis);
     assert.equal(p.network.depth, pools[1]);
-    assert.match(p.notes.join('\n'), /per-axis pooling: 1x2x2, 2x2x2, /);
-    assert.match(planTable(p), /pooling 1x2x2, 2x2x2, .* \(DxHxW\)/);
+    assert.match(p.notes.join('\n'), /per-axis pooling: 1x2x2, 2x2x2, .*; kernels 1x3x3, /);
+    assert.doesNotMatch(p.notes.join('\n'), /not built/);
+    assert.match(planTable(p), /pooling 1x2x2, 2x2x2, .* \(DxHxW\); kernels 1x3x3, /);
+    // the model is built with the rules' kernels (its params counted with them)
+    assert.deepEqual(p.network.kernels, p.network.kernelPerAxis);
+    assert.equal(p.network.params, new SegModel({ dims: 3, filters: p.network.filters, inChannels: 1, classes: p.dataset.classes.length,
+      deepSupervision: true, pools: p.network.pools, kernels: p.network.kernels }).params.count());
     // the patch keeps the aspect ratio of the spacing: 16 slices of 3.7 mm against 64 pixels of 1 mm
     assert.deepEqual(p.patch, [16, 64, 64]);
   } finally { await rm(dir, { recursive: true, force: true }); }

@@ -42,6 +42,7 @@ test('topology: isotropic patches pool every axis until a feature map would fall
   const b = builtNetwork(t);
   assert.equal(b.depth, 3);
   assert.deepEqual(b.pools, [[2, 2, 2], [2, 2, 2], [2, 2, 2]]);
+  assert.deepEqual(b.kernels, [[3, 3, 3], [3, 3, 3], [3, 3, 3], [3, 3, 3]]);
   assert.deepEqual(b.patch, [40, 56, 40]);
   for (const [i, p] of t.patch.entries()) assert.equal(p % 2 ** t.pools[i], 0);
 });
@@ -56,10 +57,13 @@ test('topology: a coarse axis pools later and gets 1-voxel kernels until its spa
   assert.deepEqual(t.kernelPerLevel[2], [3, 3, 3]);
   assert.ok(t.pools[0] < t.pools[1], `${t.pools}`);
   assert.equal(t.pools[1], t.pools[2]);
-  // a volume model pools per axis as planned: as many levels as the finest axis pools, its patch as planned
+  // a volume model pools and convolves per axis as planned: as many levels as the finest axis pools, its patch
+  // as planned, a kernel per level (1x3x3 while the slices are thick)
   const b = builtNetwork(t);
   assert.equal(b.depth, t.pools[1]);
   assert.deepEqual(b.pools, t.poolPerLevel);
+  assert.deepEqual(b.kernels, t.kernelPerLevel);
+  assert.equal(b.kernels.length, b.depth + 1);
   assert.deepEqual(b.patch, t.patch);
   for (const [i, p] of t.patch.entries()) assert.equal(p % 2 ** t.pools[i], 0);
   // an image model pools both axes alike: only as often as every axis can, the patch rounded to 2^depth
@@ -68,6 +72,11 @@ test('topology: a coarse axis pools later and gets 1-voxel kernels until its spa
   const b2 = builtNetwork(t2);
   assert.equal(b2.depth, t2.pools[0]);
   assert.ok(b2.pools.every((f) => f.join() === '2,2'));
+  assert.ok(b2.kernels.length === b2.depth + 1 && b2.kernels.every((k) => k.join() === '3,3'));
+  // images keep 3x3 kernels whatever their spacing says
+  const t3 = topology([3, 1], [40, 160]);
+  assert.ok(t3.kernelPerLevel.some((k) => k.includes(1)), JSON.stringify(t3.kernelPerLevel));
+  assert.ok(builtNetwork(t3).kernels.every((k) => k.join() === '3,3'));
   for (const v of b2.patch) assert.equal(v % 2 ** b2.depth, 0);
 });
 

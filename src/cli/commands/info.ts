@@ -2,7 +2,7 @@
 // given by flags (preset, depth/filters, channels, classes, size).
 import { Command } from 'commander';
 import { addCommon, action, CliError } from '../common.js';
-import { addModelOptions, modelConfigFrom } from '../model-options.js';
+import { addModelOptions, modelConfigFrom, namingFlags } from '../model-options.js';
 import { addPyTorchMetaOptions, loadModelSource } from '../model-source.js';
 import { int } from '../parse.js';
 import { describeModel, formatInfo } from '../../models/info.js';
@@ -55,7 +55,7 @@ export function infoCommand(): Command {
       }
     }
     if (opts.level !== undefined) cfg.level = opts.level;
-    const info = describeModel(cfg, { size: opts.size });
+    const info = namingFlags(() => describeModel(cfg, { size: opts.size }));
     if (opts.json) console.log(JSON.stringify(meta ? { ...info, meta } : info, null, 2));
     else {
       console.log(meta ? `${formatInfo(info).trimEnd()}\n${formatMeta(meta)}` : formatInfo(info));

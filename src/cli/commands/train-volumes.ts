@@ -5,8 +5,9 @@
 // at the end, post-processing chosen on the validation cases is recorded in best's meta.
 import { InvalidArgumentError } from 'commander';
 import { CliError } from '../common.js';
-import { modelConfigFrom } from '../model-options.js';
+import { modelConfigFrom, namingFlags } from '../model-options.js';
 import { SegModel } from '../../models/model.js';
+import { perLevelText } from '../../models/config.js';
 import { openVolumes, resolveLabels, volumePipeline } from '../../data/volumes/volume-dataset.js';
 import { hasIgnore, type LabelSpec } from '../../data/labels.js';
 import { checkWindowFlag, defaultPatch } from '../window.js';
@@ -96,10 +97,10 @@ export async function volumeTrainingSetup(dataDir: string, opts: Record<string, 
     console.log(`split: seeded (--seed ${split.seed}, no split.csv): ${count('train')} train / ${count('val')} val / ` +
       `${count('test')} test` + (split.note ? ` (${split.note})` : ''));
   }
-  const model = new SegModel({
+  const model = namingFlags(() => new SegModel({
     dims: 3, inChannels: vd.dataset.modalities.length, classes: vd.classNames.length, deepSupervision: (opts.arch ?? 'unetpp') === 'unetpp',
     multiclass: softmax ? 'softmax' : 'sigmoid', filters: VOLUME_FILTERS, ...modelConfigFrom(opts),
-  });
+  }));
   if (model.config.dims !== 3) throw new CliError('--dims 2 on a volume dataset: train 2D models on slices with an image dataset, or leave --dims out');
   if (model.config.classes !== vd.classNames.length)
     throw new CliError(`--classes ${model.config.classes}: the labels give ${vd.classNames.length} target planes ` +
@@ -110,8 +111,9 @@ export async function volumeTrainingSetup(dataDir: string, opts: Record<string, 
   const batchSize = draws.batchSize, samplesPerEpoch = draws.samplesPerEpoch ?? train.length;
   const loss = opts.loss ?? (softmax ? 'ce_dice' : 'bce_dice');
   console.log(`backend: ${opts.backend === 'reference' ? 'reference (chosen with --backend)' : describeBackend()}`);
-  const pools = model.config.pools ? `, pools ${model.config.pools.map((f) => f.join('x')).join(',')}` : '';
-  console.log(`training 3D ${model.config.arch} (${model.config.preset}, ${model.config.norm} norm, filters ${model.config.filters.join(',')}${pools}, ` +
+  const { pools, kernels } = model.config;
+  const perAxis = (pools ? `, pools ${perLevelText(pools)}` : '') + (kernels ? `, kernels ${perLevelText(kernels)}` : '');
+  console.log(`training 3D ${model.config.arch} (${model.config.preset}, ${model.config.norm} norm, filters ${model.config.filters.join(',')}${perAxis}, ` +
     `${model.params.count().toLocaleString('en')} params) on ${train.length} train / ` +
     `${val === train ? 'the same' : val.length} val volumes from ${dataDir}; ` +
     `modalities ${vd.dataset.modalities.join(', ')}; classes ${vd.classNames.join(', ')}` +

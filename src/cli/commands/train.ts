@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { addCommon, action, CliError } from '../common.js';
-import { addModelOptions, modelConfigFrom } from '../model-options.js';
+import { addModelOptions, modelConfigFrom, namingFlags } from '../model-options.js';
 import { float, int, oneOf, size } from '../parse.js';
 import { SegModel } from '../../models/model.js';
 import { loadFolder, scanFolder } from '../../data/images/folder.js';
@@ -128,7 +128,7 @@ export function trainCommand(takeOver?: TakeOver): Command {
       inChannels: trainSet[0].image.channels, classes: ds.classes.length, deepSupervision: (opts.arch ?? 'unetpp') === 'unetpp',
       ...modelConfigFrom(opts),
     };
-    const model = new SegModel(cfg);
+    const model = namingFlags(() => new SegModel(cfg));
     const softmax = model.config.classes > 1 && model.config.multiclass === 'softmax';
     const loss = { kind: opts.loss ?? (softmax ? 'ce_dice' : 'bce_dice'), bceWeight: opts.bceWeight };
     const backend = await resolveBackend(opts.backend, opts.precision);

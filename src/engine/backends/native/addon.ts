@@ -26,9 +26,10 @@ export interface ConvRawResult {
 export type ActLayout = 'nhwc' | 'blocked';
 
 /** A convolution's geometry: x [n, c, ...size], weight [o, c, ...kernel] (transposed: [c, o, ...kernel]);
- *  size and kernel have 2 values for images, 3 for volumes; layout: of x and y. */
+ *  size and kernel have 2 values for images, 3 for volumes (a volume's kernel per axis, e.g. [1, 3, 3]); pad one
+ *  value for every axis or one per axis; layout: of x and y. */
 export interface ConvGeometry {
-  n: number; c: number; o: number; size: number[]; kernel: number[]; stride: number; pad: number; layout: ActLayout;
+  n: number; c: number; o: number; size: number[]; kernel: number[]; stride: number; pad: number | number[]; layout: ActLayout;
 }
 
 /** The addon's functions; argument orders are documented next to each in native/*.cc. */
@@ -59,7 +60,7 @@ export interface NativeAddon {
   bf16ToF32(src: Uint16Array, dst: F): void;
   /** No NaN or Inf in x. */
   allFinite(x: A): boolean;
-  /** Convolutions of images (2 sizes) and volumes (3 sizes; cubic kernels). xStride, yStride: values
+  /** Convolutions of images (2 sizes) and volumes (3 sizes; kernels per axis). xStride, yStride: values
    *  between images of a strided view (0: dense); the primitive then runs per image. */
   convFwd(x: A, w: F, b: Opt, y: A, geo: ConvGeometry, relu: boolean, xStride?: number, yStride?: number): void;
   /** Eval-mode conv + batch norm (+ ReLU) in one primitive; the folded weights live on `cache`. */

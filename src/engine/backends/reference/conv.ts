@@ -1,7 +1,8 @@
-// Convolution kernels, NC(D)HW, plain loops. Weights O,C,(kd,)kh,kw (conv) and
+// Convolution kernels, NC(D)HW, plain loops. Weights O,C,(kd,)kh,kw (conv; any size per axis, padded per axis) and
 // [Cin,Cout,k,k(,k)] (transposed). Images run as volumes of depth 1 (spatial.ts): depth has
 // no padding there, and the loops visit values in the 2D order, so 2D results are unchanged.
 import type { OpKernel, Float } from '../../backend.js';
+import { padsOf, type Pad } from '../../ops.js';
 import { dhw, spatialSize } from './spatial.js';
 
 /** The output rows oh with 0 <= oh*stride - pad + k < size, as [first, end). */
@@ -12,29 +13,31 @@ function validRange(k: number, pad: number, stride: number, size: number, outSiz
   return [first, Math.max(first, end)];
 }
 
-/** Geometry shared by conv and its gradients: x [n,c,d,h,w], weight [o,c,kd,kh,kw], y [n,o,od,ho,wo]. */
-function geometry(xShape: readonly number[], wShape: readonly number[], yShape: readonly number[], pad: number) {
+/** Geometry shared by conv and its gradients: x [n,c,d,h,w], weight [o,c,kd,kh,kw], y [n,o,od,ho,wo]; the
+ *  padding per axis (an image's depth has none). */
+function geometry(xShape: readonly number[], wShape: readonly number[], yShape: readonly number[], pad: Pad) {
   const [d, h, w] = dhw(xShape), [kd, kh, kw] = dhw(wShape), [od, ho, wo] = dhw(yShape);
-  return { n: xShape[0], c: xShape[1], o: wShape[0], d, h, w, kd, kh, kw, od, ho, wo, padD: xShape.length === 5 ? pad : 0 };
+  const p = padsOf(pad, xShape.length - 2), [padD, padH, padW] = xShape.length === 5 ? p : [0, ...p];
+  return { n: xShape[0], c: xShape[1], o: wShape[0], d, h, w, kd, kh, kw, od, ho, wo, padD, padH, padW };
 }
 
 /** For every kernel tap (kz, ki, kj), in that order: the output ranges [z0,z1) x [r0,r1) x [c0,c1)
  *  it touches, and the x offset of output (0, 0, 0) for it (out of range itself where padding is read). */
-function tapRanges(gm: ReturnType<typeof geometry>, stride: number, pad: number) {
+function tapRanges(gm: ReturnType<typeof geometry>, stride: number) {
   const out = [];
   for (let kz = 0; kz < gm.kd; kz++)
     for (let ki = 0; ki < gm.kh; ki++)
       for (let kj = 0; kj < gm.kw; kj++) {
         const [z0, z1] = validRange(kz, gm.padD, stride, gm.d, gm.od);
-        const [r0, r1] = validRange(ki, pad, stride, gm.h, gm.ho);
-        const [c0, c1] = validRange(kj, pad, stride, gm.w, gm.wo);
-        out.push({ z0, z1, r0, r1, c0, c1, x0: ((kz - gm.padD) * gm.h + ki - pad) * gm.w + kj - pad });
+        const [r0, r1] = validRange(ki, gm.padH, stride, gm.h, gm.ho);
+        const [c0, c1] = validRange(kj, gm.padW, stride, gm.w, gm.wo);
+        out.push({ z0, z1, r0, r1, c0, c1, x0: ((kz - gm.padD) * gm.h + ki - gm.padH) * gm.w + kj - gm.padW });
       }
   return out;
 }
 
 // The three kernels share one loop nest: output (z, r, q) of tap (kz, ki, kj) pairs with input
-// x0 + (z*h + r)*w*stride + q*stride, i.e. ((z*stride - padD + kz)*h + r*stride - pad + ki)*w - pad + kj + q*stride.
+// x0 + (z*h + r)*w*stride + q*stride, i.e. ((z*stride - padD + kz)*h + r*stride - padH + ki)*w - padW + kj + q*stride.
 
 export const conv: OpKernel<'conv'> = (ins, outs, node) => {
   const [x, w, b] = ins;
@@ -42,7 +45,7 @@ export const conv: OpKernel<'conv'> = (ins, outs, node) => {
   const { stride, pad, relu } = node.attrs;
   const gm = geometry(x.shape, w.shape, outs[0].shape, pad);
   const { n, c, o, h, kd, kh, kw, ho, wo } = gm;
-  const xs = gm.d * h * gm.w, ys = gm.od * ho * wo, taps = tapRanges(gm, stride, pad);
+  const xs = gm.d * h * gm.w, ys = gm.od * ho * wo, taps = tapRanges(gm, stride);
   const X = x.data, W = w.data;
   for (let ni = 0; ni < n; ni++) {
     for (let oi = 0; oi < o; oi++) {
@@ -75,7 +78,7 @@ export const convGradInput: OpKernel<'conv_grad_input'> = (ins, outs, node) => {
   const { stride, pad } = node.attrs;
   const gm = geometry(outs[0].shape, w.shape, dy.shape, pad);
   const { n, c, o, h, kd, kh, kw, ho, wo } = gm;
-  const xs = gm.d * h * gm.w, ys = gm.od * ho * wo, taps = tapRanges(gm, stride, pad);
+  const xs = gm.d * h * gm.w, ys = gm.od * ho * wo, taps = tapRanges(gm, stride);
   const DY = dy.data, W = w.data;
   dx.fill(0);
   for (let ni = 0; ni < n; ni++) {
@@ -105,7 +108,7 @@ export const convGradWeight: OpKernel<'conv_grad_weight'> = (ins, outs, node) =>
   const { stride, pad } = node.attrs;
   const gm = geometry(x.shape, outs[0].shape, dy.shape, pad);
   const { n, c, o, h, kd, kh, kw, ho, wo } = gm;
-  const xs = gm.d * h * gm.w, ys = gm.od * ho * wo, taps = tapRanges(gm, stride, pad);
+  const xs = gm.d * h * gm.w, ys = gm.od * ho * wo, taps = tapRanges(gm, stride);
   const X = x.data, DY = dy.data;
   for (let oi = 0; oi < o; oi++) {
     for (let ci = 0; ci < c; ci++) {

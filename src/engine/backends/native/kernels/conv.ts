@@ -1,20 +1,22 @@
 // Native kernels of convolutions and transposed convolutions, images and volumes: one addon
 // entry per pass, the geometry an object whose size and kernel arrays carry the spatial rank.
-import type { Shape } from '../../../graph.js';
+import type { Pad, Shape } from '../../../graph.js';
 import type { ActLayout, ConvGeometry } from '../addon.js';
 import { flat4, type Ctx, type Impls } from './context.js';
 
 /** A conv weight [O,C,1,1,1] with stride 1 and pad 0: a 1x1 conv over the flattened volume. */
-const pointwise = (w: Shape, stride: number, pad: number) =>
+const pointwise = (w: Shape, stride: number, pad: Pad) =>
   w.length === 5 && w[2] === 1 && w[3] === 1 && w[4] === 1 && stride === 1 && pad === 0;
 
-/** x [N,C,...size] and weight [O,C,...kernel]; a pointwise volume conv runs as the image [N,C,D*H,W]. */
-export function convGeometry(x: Shape, w: Shape, stride: number, pad: number, layout: ActLayout): ConvGeometry {
+/** x [N,C,...size] and weight [O,C,...kernel] (per-axis sizes, e.g. 1x3x3; pad then one value per axis); a
+ *  pointwise volume conv runs as the image [N,C,D*H,W]. */
+export function convGeometry(x: Shape, w: Shape, stride: number, pad: Pad, layout: ActLayout): ConvGeometry {
   if (x.length === 5 && pointwise(w, stride, pad)) {
     const [n, c, h, wd] = flat4(x);
-    return { n, c, o: w[0], size: [h, wd], kernel: [1, 1], stride, pad, layout };
+    return { n, c, o: w[0], size: [h, wd], kernel: [1, 1], stride, pad: 0, layout };
   }
-  return { n: x[0], c: x[1], o: w[0], size: x.slice(2), kernel: w.slice(2), stride, pad, layout };
+  const p = typeof pad === 'number' ? pad : [...pad];
+  return { n: x[0], c: x[1], o: w[0], size: x.slice(2), kernel: w.slice(2), stride, pad: p, layout };
 }
 
 /** Transposed conv: x [N,C,...size], weight [C,O,k,k(,k)] (PyTorch), stride k, no padding. */

@@ -17,7 +17,7 @@ export function addCommon(cmd: Command, opts: { backend?: boolean; onnx?: boolea
       : 'compute backend; auto: native where its addon loads, else reference';
     cmd.addOption(new Option('--backend <name>', help).argParser(oneOf(...names)).env('UNETPP_BACKEND').default('auto'));
     cmd.option('--threads <n>', 'CPU threads (default: env UNETPP_THREADS, else all cores)', int(1, 1024));
-    cmd.addOption(new Option('--precision <p>', 'fp32, or bf16: bf16 activations and convolutions with float32 weights, statistics and loss (native backend, CPU with AVX512_BF16/AMX; else fp32 with a warning)').argParser(oneOf('fp32', 'bf16')).default('fp32'));
+    cmd.addOption(new Option('--precision <p>', 'fp32, or bf16: bf16 activations and convolutions with float32 weights, statistics and loss (native backend, CPU with AVX512_BF16/AMX; else fp32 with a warning); plans choose bf16 where it trains faster').argParser(oneOf('fp32', 'bf16')).default('fp32'));
   }
   cmd.option('--verbose', 'print stack traces and more detail');
   return cmd;

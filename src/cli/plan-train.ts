@@ -35,6 +35,7 @@ function planned(p: DatasetPlan, given: (name: string) => boolean, opts: Record<
     ...(t.epochs > 0 ? { epochs: t.epochs, timeLimit: p.training.timeLimitSeconds, fitEpochsToTime: true } : {}),
     earlyStop: false, ...recipeOptions(p.training.recipe, given, opts),
     ...(p.inference ? { tta: p.inference.tta } : {}),
+    ...(p.training.precision ? { precision: p.training.precision.value } : {}),
   };
   // the plan's pools and kernels fit its filters: a depth given on the command line (--filters) pools and convolves
   // every axis alike
@@ -79,6 +80,7 @@ export async function planForTraining(dir: string, opts: Record<string, any>, cm
       plan = (await planDataset(dir, {
         out, timeBudgetSeconds: parseDuration(opts.timeBudget), timeBudgetText: opts.timeBudget, maxMemory: opts.maxMemory,
         backend: opts.backend, seed: opts.seed, log: (line) => console.log(`plan: ${line}`),
+        ...(given('precision') && opts.precision === 'fp32' ? { precision: 'fp32' as const } : {}),
       })).plan;
     } catch (e) {
       // the run can still go ahead on the flags and fixed defaults; the reason is on stderr

@@ -196,6 +196,8 @@ export interface DatasetPlan {
     earlyStop: false;
     /** Optimiser and learning-rate schedule (absent in plans written before recipes were planned). */
     recipe?: PlanRecipe;
+    /** bf16 where it made the planned step faster on the planning machine (absent: float32). */
+    precision?: { value: 'fp32' | 'bf16'; why: string };
   };
   /** How predictions are made by default (recorded in the checkpoint; absent in plans before it). */
   inference?: {

@@ -19,6 +19,8 @@ export interface ProbeSpec {
   patch: number[];
   loss: LossSpec;
   backend: 'auto' | 'native' | 'reference';
+  /** bf16 activations and convolutions (native, AVX512_BF16/AMX); absent: float32 (the keys of older caches). */
+  precision?: 'bf16';
   /** Timed steps after one warm-up step: at least minSteps, then until maxSeconds have passed or maxSteps. */
   minSteps: number;
   maxSteps: number;
@@ -67,7 +69,7 @@ export function peakRss(): number {
 
 function run(spec: ProbeSpec): ProbeResult {
   const dims = spec.patch.length as 2 | 3;
-  const backend = getBackend(spec.backend, 'fp32', 'train', dims);
+  const backend = getBackend(spec.backend, spec.precision ?? 'fp32', 'train', dims);
   const model = new SegModel(spec.config);
   const { inChannels: C, classes: K } = model.config;
   const x = [spec.batch, C, ...spec.patch], t = [spec.batch, K, ...spec.patch];

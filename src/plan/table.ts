@@ -54,6 +54,8 @@ export function planTable(p: DatasetPlan): string {
       r.holdFraction && `held for ${Math.round(r.holdFraction * 100)}% of the steps`].filter(Boolean);
     rows.push(['recipe', `${r.optimizer} lr ${r.lr}, ${r.schedule}${extra.length ? `, ${extra.join(', ')}` : ''} (${r.why})`]);
   }
+  const pr = p.training.precision;
+  if (pr) rows.push(['precision', `${pr.value} (${pr.why})`]);
   const inf = p.inference;
   if (inf) rows.push(['inference', `${inf.tta ? `average of ${2 ** p.patch.length} flips` : 'one pass'} (${inf.why})`]);
   const w = Math.max(...rows.map(([k]) => k.length));

@@ -9,6 +9,8 @@ import { fingerprintDataset, derivePlan, planTable, type VolumeFingerprint, type
 import { writeSynthetic } from '../../src/data/images/synthetic.js';
 import { labelAt, writeCtMriSet, writeFolderSet, fakeMeasure, type CaseSpec } from './datasets.js';
 import { tileLayout } from '../../src/infer/tiles.js';
+import { bf16Support } from '../../src/engine/backends/native.js';
+import type { ProbeResult, ProbeSpec } from '../../src/plan/step-probe.js';
 import { SegModel } from '../../src/models/model.js';
 
 const tmp = () => mkdtemp(join(tmpdir(), 'unetpp-plan-'));
@@ -232,6 +234,38 @@ test('a plan says it was timed under load when other processes took the cores, n
     assert.doesNotMatch(idle.notes.join('\n'), /under load/);
     const busy = await derivePlan(fingerprint, { timeBudgetSeconds: 3600, maxMemory: 4 * GiB, measureFn: fakeMeasure(100, 1.4) });
     assert.match(busy.notes.join('\n'), /timed under load \(other processes kept 1\.4 of \d+ cores busy\)/);
+  } finally { await rm(dir, { recursive: true, force: true }); }
+});
+
+test('precision: bf16 where this CPU has it and the planned step is faster so; --precision fp32 plans float32', async () => {
+  const dir = await tmp();
+  try {
+    await writeFolderSet(dir, ISO.slice(0, 3));
+    const { fingerprint } = await fingerprintDataset(dir);
+    const calls: (string | undefined)[] = [];
+    // a native-looking probe whose bf16 step takes `share` of the float32 one
+    const probe = (share: number) => async (spec: ProbeSpec): Promise<ProbeResult> => {
+      calls.push(spec.precision);
+      const r = await fakeMeasure(100)(spec);
+      return { ...r, backend: 'native', stepMs: r.stepMs * (spec.precision === 'bf16' ? share : 1) };
+    };
+    const o = { timeBudgetSeconds: 3600, maxMemory: 4 * GiB };
+    const fast = await derivePlan(fingerprint, { ...o, measureFn: probe(0.55) });
+    const slow = await derivePlan(fingerprint, { ...o, measureFn: probe(0.95) });
+    calls.length = 0;
+    const fixed = await derivePlan(fingerprint, { ...o, measureFn: probe(0.55), precision: 'fp32' });
+    assert.ok(!calls.includes('bf16'), 'no bf16 probe with --precision fp32');
+    assert.equal(fixed.training.precision, undefined);
+    if (!bf16Support().ok) {
+      assert.equal(fast.training.precision, undefined);
+      return;
+    }
+    assert.equal(fast.training.precision?.value, 'bf16');
+    assert.match(fast.training.precision!.why, /\(1\.82x\)/);
+    assert.equal(slow.training.precision?.value, 'fp32');
+    // the schedule follows the bf16 step: more steps in the same budget
+    assert.equal(fast.time.stepMs, +(0.55 * slow.time.stepMs).toFixed(1));
+    assert.ok(fast.time.steps > 1.6 * slow.time.steps, `${fast.time.steps} vs ${slow.time.steps}`);
   } finally { await rm(dir, { recursive: true, force: true }); }
 });
 

@@ -28,7 +28,8 @@ export function planCommand(): Command {
     const started = Date.now();
     const { plan, fingerprintCached } = await planDataset(dir, {
       out: opts.out, timeBudgetSeconds: seconds, timeBudgetText: opts.timeBudget, maxMemory: opts.maxMemory,
-      backend: opts.backend,
+      backend: opts.backend, ...(cmd.getOptionValueSource('precision') !== 'default' && opts.precision === 'fp32'
+        ? { precision: 'fp32' as const } : {}),
       measure: opts.measure !== false, refresh: !!opts.refresh, seed: opts.seed,
       onCase: (done, total) => {
         if (tty) process.stderr.write(`\rfingerprint: ${done}/${total} cases${done === total ? '\n' : ''}`);

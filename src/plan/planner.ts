@@ -214,10 +214,10 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
 
   // the planned network timed (from the cache when it is the probe above); scaled from it when the
   // machine has no room for it now
-  let probe: ProbeResult | null = null, stepMs = 0, validationMs = 0;
+  let probe: ProbeResult | null = null, stepMs = 0, validationMs = 0, cpuMs = 0;
   if (measure && roomFor(mem.step.total)) {
     probe = await timed(base, batch);
-    ({ stepMs, validationMs } = probe);
+    ({ stepMs, validationMs, cpuMs } = probe);
   } else if (measure && p16) {
     stepMs = (stepAt2 * batch) / MIN_BATCH;
     validationMs = p16.validationMs;
@@ -233,7 +233,7 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
     precision = b.stepMs <= BF16_GAIN * probe.stepMs
       ? { value: 'bf16', why: `a step ${(b.stepMs / 1000).toFixed(2)} s against ${(probe.stepMs / 1000).toFixed(2)} s in fp32 (${gain.toFixed(2)}x)` }
       : { value: 'fp32', why: `bf16 ${(b.stepMs / 1000).toFixed(2)} s a step against ${(probe.stepMs / 1000).toFixed(2)} s: not faster enough` };
-    if (precision.value === 'bf16') ({ stepMs, validationMs } = b);
+    if (precision.value === 'bf16') ({ stepMs, validationMs, cpuMs } = b);
   }
   // runs of the validation plan over the validation cases as they are (image sizes may differ tenfold)
   const valRuns = s.windowedValidation
@@ -281,7 +281,7 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
       ...(probe ? { measuredPeakBytes: probe.peakRssBytes } : {}),
     },
     time: {
-      budgetSeconds: o.timeBudgetSeconds, stepMs: +stepMs.toFixed(1), cpuMs: +(probe?.cpuMs ?? 0).toFixed(1), source,
+      budgetSeconds: o.timeBudgetSeconds, stepMs: +stepMs.toFixed(1), cpuMs: +cpuMs.toFixed(1), source,
       threads: probe?.threads ?? p16?.threads ?? 0, backend: probe?.backend ?? p16?.backend ?? backend.name, validationSeconds,
       steps: sched.steps, epochs: sched.epochs, stepsPerEpoch: sched.stepsPerEpoch, samplesPerEpoch: sched.samplesPerEpoch,
     },

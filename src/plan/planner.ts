@@ -133,7 +133,8 @@ export async function derivePlan(fp: DatasetFingerprint, o: PlannerOptions): Pro
   const timed = async (base: number, batch: number, precision?: 'bf16'): Promise<ProbeResult> => {
     const m = modelFor(base, { pools, kernels });
     const spec: ProbeSpec = {
-      config: m.config, batch, patch, loss, backend: o.backend ?? 'auto', minSteps: 2, maxSteps: 5, maxSeconds: 15,
+      // the backend auto resolves to: one cache key for --backend auto and native on the same machine
+      config: m.config, batch, patch, loss, backend: backend.name as ProbeSpec['backend'], minSteps: 2, maxSteps: 5, maxSeconds: 15,
       validationWindows: valWindows(patch), ...(precision ? { precision } : {}),
     };
     const key = probeKey(spec);

@@ -21,7 +21,7 @@ import { resolveBackend } from './backend.js';
 import { EarlyStopping } from './early-stop.js';
 import { evaluate, validationLoaders, type ValMetrics } from './evaluate.js';
 import { writeLogs } from './log.js';
-import { resolveOptions, type Resolved, type TrainOptions, type Monitor } from './options.js';
+import { lossRecord, resolveOptions, type Resolved, type TrainOptions, type Monitor } from './options.js';
 import { PlanCache } from './plans.js';
 import { writeCurvesPng } from './plot.js';
 import { makeProgress } from './progress.js';
@@ -236,6 +236,7 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
     if (o.fitEpochsToTime) refitEpochs(o, asked, history, started, epoch, trainLoader.length, schedule);
     const training: TrainingRecord = {
       epoch, epochs: o.epochs, monitor: o.monitor, ...(Number.isFinite(value) ? { value } : {}), status: 'running',
+      loss: lossRecord(o.loss),
     };
     if (improved) saveModel(join(o.outDir, BEST), model, { ...meta, training });
     saveLast(o.outDir, model, {

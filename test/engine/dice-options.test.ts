@@ -14,26 +14,16 @@ import { ReferenceBackend } from '../../src/engine/backends/reference.js';
 import { NativeBackend, bf16Support, nativeAvailable } from '../../src/engine/backends/native.js';
 import type { Backend } from '../../src/engine/backend.js';
 import { lossMaskFeeds, lossMaskInputs, maskedLoss } from '../../src/train/masked-loss.js';
-import { check, rng, uniform } from '../helpers/gradcheck.js';
+import { check } from '../helpers/gradcheck.js';
+import { lossData } from '../helpers/loss-data.js';
 
 const N = 3, K = 3, SP = [2, 3, 4], S = 24, SHAPE = [N, K, ...SP];
 const OPTIONS: DiceOptions[] = [{}, { diceBackground: false }, { batchDice: true }, { diceBackground: false, batchDice: true }];
 const name = (o: DiceOptions) => `background ${o.diceBackground !== false}, batch ${!!o.batchDice}`;
 const soft = (kind: LossKind) => kind === 'ce_dice';
 
-/** Seeded logits, targets (one-hot for ce_dice, 0/1 else; none at ignored voxels) and an ignore mask [N, S]. */
-function data(kind: LossKind, seed: number, ignoreRate = 0) {
-  const rand = rng(seed);
-  const z = uniform(N * K * S, rand, -3, 3);
-  const ignore = Uint8Array.from({ length: N * S }, () => (rand() < ignoreRate ? 1 : 0));
-  const t = new Float64Array(N * K * S);
-  for (let n = 0; n < N; n++) for (let i = 0; i < S; i++) {
-    if (ignore[n * S + i]) continue;
-    if (soft(kind)) t[(n * K + Math.floor(rand() * K)) * S + i] = 1;
-    else for (let k = 0; k < K; k++) t[(n * K + k) * S + i] = rand() < 0.4 ? 1 : 0;
-  }
-  return { z, t, ignore };
-}
+/** Seeded logits, targets and an ignore mask (none by default). */
+const data = (kind: LossKind, seed: number, ignoreRate = 0) => lossData(kind, [N, K, S], seed, ignoreRate);
 
 /** The loss written out: CE / BCE means over all voxels (an ignored one adds 0); Dice over the kept ones, per image
  *  (or summed over the batch) and class (sigmoid kinds: all channels together), without class 0 if asked. */

@@ -73,7 +73,8 @@ def main():
         man = json.load(f)
     cfg, optim = man['model'], man['optimizer']
     spec = man['loss']
-    if spec.get('kind') != 'ce_dice' or spec.get('headWeights') or set(spec) - {'kind', 'bceWeight', 'diceBackground', 'batchDice'}:
+    known = {'kind', 'bceWeight', 'diceBackground', 'batchDice'}
+    if spec.get('kind') != 'ce_dice' or spec.get('headWeights') or set(spec) - known:
         sys.exit(f"the dump's loss is {spec}; this script has ce_dice (its Dice options) with equal head weights")
     dice_opts = {'background': spec.get('diceBackground', True) is not False, 'batch': spec.get('batchDice') is True}
     if optim['kind'] != 'adam' or optim.get('weightDecay') or optim.get('decoupled'):
@@ -126,7 +127,8 @@ def main():
     run = {'engine': 'pytorch', 'torch': torch.__version__, 'peer': os.path.abspath(PEER), 'threads': a.threads,
            'channels_last': a.channels_last, 'precision': a.precision, 'minutes': a.minutes, 'save_every': a.save_every,
            'optimizer': {'kind': 'adam', 'lr': optim['lr'], 'betas': list(opt.defaults['betas']), 'eps': opt.defaults['eps']},
-           'loss': 'ce_dice (peer_train.py) averaged over the heads' + (f', Dice {dice_opts}' if dice_opts != DEFAULT_DICE else ''), 'patches': os.path.abspath(a.patches),
+           'loss': 'ce_dice (peer_train.py) averaged over the heads' + (f', Dice {dice_opts}' if dice_opts != DEFAULT_DICE else ''),
+           'patches': os.path.abspath(a.patches),
            'plan': man['plan']}
     write_text(os.path.join(out, 'run.json'), json.dumps(run, indent=1) + '\n')
     write_logs()

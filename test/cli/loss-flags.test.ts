@@ -13,6 +13,8 @@ import { lossRecord, resolveOptions } from '../../src/train/options.js';
 import { writeSyntheticVolumes } from '../../src/data/volumes/synthetic-volumes.js';
 import { readCheckpointMeta } from '../../src/io/checkpoint.js';
 import { nativeAvailable } from '../../src/engine/backends/native.js';
+import { derivePlan, fingerprintDataset } from '../../src/plan/index.js';
+import { writeFileSync } from 'node:fs';
 
 const MAIN = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 const cli = (args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' });
@@ -67,6 +69,22 @@ test('unetpp train --dice-classes foreground --batch-dice: trains, and the check
           const { meta } = readCheckpointMeta(join(tmp, run, f));
           assert.deepEqual(meta.training?.loss, { kind: 'ce_dice', ...values }, `${run} ${f}`);
         }
+      }
+      // a plan whose recipe asks for both (the planner never does by itself); --no-batch-dice overrides one
+      const { fingerprint } = await fingerprintDataset(data);
+      const plan = await derivePlan(fingerprint, { timeBudgetSeconds: 600, maxMemory: 2 ** 31, measure: false });
+      assert.equal(plan.training.recipe?.diceClasses, undefined);
+      assert.equal(plan.training.recipe?.batchDice, undefined);
+      plan.training.recipe = { ...plan.training.recipe!, diceClasses: 'foreground', batchDice: true };
+      const planFile = join(tmp, 'plan.json');
+      writeFileSync(planFile, JSON.stringify(plan));
+      const fromPlan = common.filter((a) => a !== '--no-plan');
+      for (const [run, extra, batchDice] of [['plan', [], true], ['plan-no-batch', ['--no-batch-dice'], false]] as const) {
+        const t = cli(['train', ...fromPlan, '--labels', '1,2', '--plan', planFile, '-o', join(tmp, run), ...extra]);
+        assert.equal(t.status, 0, t.stderr);
+        assert.match(t.stdout, /^recipe .*Dice over the foreground classes, batch Dice/m);
+        const { meta } = readCheckpointMeta(join(tmp, run, 'last.safetensors'));
+        assert.deepEqual(meta.training?.loss, { kind: 'ce_dice', diceBackground: false, batchDice }, run);
       }
       const bad = (extra: string[], re: RegExp) => {
         const r = cli(['train', ...common, '-o', join(tmp, 'bad'), '--labels', '1,2', ...extra]);

@@ -125,8 +125,9 @@ export interface NativeAddon {
   concat(xs: A[], y: A, pixels: number): void;
   /** The inverse of concat; channel counts follow from the lengths. */
   splitChannels(dy: A, dxs: A[], pixels: number): void;
-  /** kind: 0 bce, 1 dice, 2 bce_dice, 3 ce, 4 ce_dice. */
-  loss(z: A, t: A, out: F, kind: number, bceWeight: number, n: number, k: number, h: number, w: number, diceFlags?: number): void;
+  /** kind: 0 bce, 1 dice, 2 bce_dice, 3 ce, 4 ce_dice; diceFlags: bit 0 background out of the Dice mean, bit 1 batch Dice. */
+  loss(z: A, t: A, out: F, kind: number, bceWeight: number, n: number, k: number, h: number, w: number,
+    diceFlags?: number): void;
   lossGrad(z: A, t: A, dy: F, dz: A, kind: number, bceWeight: number, n: number, k: number, h: number, w: number,
     diceFlags?: number): void;
   adamStep(param: F, grad: F, m: F, v: F, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;

@@ -12,6 +12,7 @@ import { lossFromFlags } from '../../src/cli/loss-flags.js';
 import { lossRecord, resolveOptions } from '../../src/train/options.js';
 import { writeSyntheticVolumes } from '../../src/data/volumes/synthetic-volumes.js';
 import { readCheckpointMeta } from '../../src/io/checkpoint.js';
+import { validateMeta } from '../../src/io/meta-validate.js';
 import { nativeAvailable } from '../../src/engine/backends/native.js';
 import { derivePlan, fingerprintDataset } from '../../src/plan/index.js';
 import { writeFileSync } from 'node:fs';
@@ -68,8 +69,19 @@ test('unetpp train --dice-classes foreground --batch-dice: trains, and the check
         for (const f of ['best.safetensors', 'last.safetensors']) {
           const { meta } = readCheckpointMeta(join(tmp, run, f));
           assert.deepEqual(meta.training?.loss, { kind: 'ce_dice', ...values }, `${run} ${f}`);
+          const tampered = { ...meta, training: { ...meta.training!, loss: { kind: 'ce_dice', batchDice: 'yes' } } };
+          assert.throws(() => validateMeta(tampered, f), /metadata field training\.loss\.batchDice: expected a boolean/);
         }
       }
+      // a resumed run keeps its loss: other flags are an error, the same flags go on
+      const twoEpochs = common.map((x, i) => (common[i - 1] === '--epochs' ? '2' : x));
+      const fgArgs = [...twoEpochs, '--labels', '1,2', '-o', join(tmp, 'fg'), '--resume'];
+      const other = cli(['train', ...fgArgs, '--dice-classes', 'foreground']);
+      assert.notEqual(other.status, 0);
+      assert.match(other.stderr, /resume: .*last\.safetensors was trained with loss \{"kind":"ce_dice","diceBackground":false,"batchDice":true\}, not \{"kind":"ce_dice","diceBackground":false,"batchDice":false\}/);
+      const same = cli(['train', ...fgArgs, '--dice-classes', 'foreground', '--batch-dice']);
+      assert.equal(same.status, 0, same.stderr);
+      assert.match(same.stdout, /resumed from .* after epoch 1/);
       // a plan whose recipe asks for both (the planner never does by itself); --no-batch-dice overrides one
       const { fingerprint } = await fingerprintDataset(data);
       const plan = await derivePlan(fingerprint, { timeBudgetSeconds: 600, maxMemory: 2 ** 31, measure: false });

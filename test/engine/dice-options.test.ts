@@ -137,6 +137,24 @@ for (const layout of ['nhwc', 'blocked'] as const)
   test(`native fp32 (${layout}) matches the reference: value and gradient`, { skip: native.ok ? false : native.reason }, () =>
     parity(() => new NativeBackend({ layout }), { value: 1e-5, atol: 1e-6, rtol: 1e-4 }, layout));
 
+test('native fp32 on the threaded path (4 x 3 x 16 x 32 x 32 values) matches the reference', { skip: native.ok ? false : native.reason }, () => {
+  const shape = [4, 3, 16, 32, 32];
+  for (const [kind, o] of CASES) {
+    const { z, t } = lossData(kind, [4, 3, 16 * 32 * 32], 51, 0);
+    const run = (backend: Backend) => {
+      const g = new Graph();
+      const loss = g.loss(g.input('z', shape), g.input('t', shape), kind, 0.7, o);
+      const [dz] = gradients(g, loss, [g.inputs.get('z')!]);
+      return new Plan(g, backend, new ParamStore(), [loss, dz!]).runToHost({ z: Float32Array.from(z), t: Float32Array.from(t) });
+    };
+    const [rv, rg] = run(new ReferenceBackend({ dtype: 'float64' })), [nv, ng] = run(new NativeBackend());
+    assert.ok(Math.abs(nv[0] - rv[0]) < 1e-5 * Math.max(1, Math.abs(rv[0])), `${kind} (${name(o)}): ${nv[0]} vs ${rv[0]}`);
+    let worst = 0;
+    for (let i = 0; i < rg.length; i++) worst = Math.max(worst, Math.abs(ng[i] - rg[i]) / (1e-9 + 1e-3 * Math.abs(rg[i])));
+    assert.ok(worst < 1, `${kind} (${name(o)}): gradient off by ${worst} x the tolerance`);
+  }
+});
+
 const bf16 = native.ok ? bf16Support() : { ok: false, reason: native.reason };
 test('native bf16 matches the reference within bf16 rounding of the logits and gradient', { skip: bf16.ok ? false : bf16.reason }, () =>
   parity(() => new NativeBackend({ precision: 'bf16' }), { value: 2e-2, atol: 2e-4, rtol: 2e-2 }, 'bf16'));

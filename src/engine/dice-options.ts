@@ -1,4 +1,4 @@
-// Which Dice the loss kinds take (DiceOptions): checks shared by the graph, the kernels and the trainer.
+// Which Dice the loss kinds take (DiceOptions): the checks shared by the graph and the kernels.
 import type { DiceOptions, LossKind } from './ops.js';
 
 /** Throws (naming the option) where the options do not apply to this loss kind and class count. */
@@ -9,13 +9,5 @@ export function checkDiceOptions(kind: LossKind, classes: number, o: DiceOptions
         `${kind} has no background class`);
     if (classes < 2) throw new Error(`loss option diceBackground: false needs a foreground class, got ${classes} channel(s)`);
   }
-}
-
-/**
- * The Dice groups of logits [N, K, ...]: `perImage` sums per image (K for ce_dice, one for the
- * sigmoid kinds, whose Dice takes all channels together), of which the first `first` are left out.
- */
-export function diceGroups(kind: LossKind, k: number, o: DiceOptions): { perImage: number; first: number } {
-  const perImage = kind === 'ce_dice' ? k : 1;
-  return { perImage, first: kind === 'ce_dice' && o.diceBackground === false ? 1 : 0 };
+  if (o.batchDice && (kind === 'ce' || kind === 'bce')) throw new Error(`loss option batchDice: ${kind} has no Dice term`);
 }

@@ -107,6 +107,7 @@ export function resolveOptions(o: TrainOptions): Resolved {
   if (typeof batchDice !== 'boolean') bad('loss.batchDice', `must be true or false, got ${String(batchDice)}`);
   if (!diceBackground && kind !== 'ce_dice')
     bad('loss.diceBackground', `false is for ce_dice (softmax); ${kind} has no background class`);
+  if (batchDice && (kind === 'ce' || kind === 'bce')) bad('loss.batchDice', `${kind} has no Dice term`);
   if (o.clipNorm !== undefined && !(o.clipNorm > 0)) bad('clipNorm', `must be > 0, got ${o.clipNorm}`);
   if (o.samplesPerEpoch !== undefined && !(Number.isInteger(o.samplesPerEpoch) && o.samplesPerEpoch >= 1)) bad('samplesPerEpoch', `must be a positive integer, got ${o.samplesPerEpoch}`);
   const validateEvery = o.validateEvery ?? 1;

@@ -47,6 +47,7 @@ test('train options: loss.diceBackground and loss.batchDice are checked and reco
     /train option loss\.diceBackground: false is for ce_dice \(softmax\); bce_dice has no background class/);
   assert.throws(() => resolveOptions({ ...base, loss: { kind: 'ce_dice', batchDice: 'yes' as unknown as boolean } }),
     /train option loss\.batchDice: must be true or false/);
+  assert.throws(() => resolveOptions({ ...base, loss: { kind: 'ce', batchDice: true } }), /train option loss\.batchDice: ce has no Dice term/);
 });
 
 test('unetpp train --dice-classes foreground --batch-dice: trains, and the checkpoints say so; flag errors',

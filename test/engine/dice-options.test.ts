@@ -106,6 +106,8 @@ test('defaults leave the graph as it was; options that do not apply are errors n
     { kind: 'ce_dice', bceWeight: 0.5, diceBackground: false, batchDice: true });
   for (const kind of ['dice', 'bce_dice', 'bce', 'ce'] as const)
     assert.throws(() => g.loss(z, t, kind, 0.5, { diceBackground: false }), /loss option diceBackground: false is for ce_dice/);
+  for (const kind of ['bce', 'ce'] as const)
+    assert.throws(() => g.loss(z, t, kind, 0.5, { batchDice: true }), new RegExp(`loss option batchDice: ${kind} has no Dice term`));
   const one = g.input('one', [N, 1, ...SP]);
   assert.throws(() => g.loss(one, one, 'ce_dice', 0.5, { diceBackground: false }), /needs a foreground class/);
 });

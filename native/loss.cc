@@ -1,7 +1,8 @@
 // Segmentation losses on NHWC logits and targets, and their gradients (docs/engine.md):
 // bce, dice, bce_dice (sigmoid per value), ce, ce_dice (softmax over channels). Every sum is
 // accumulated in double (the sigmoid kinds' Dice sums: float within blocks of kBlk values),
-// per thread, then combined; Dice terms are per image (and class).
+// per thread, then combined; Dice terms are per image (and class), or with batchDice per class
+// over the batch, and with fgOnly (ce_dice) the background class is left out of their mean.
 // Logits and targets are float32 or bf16 each (they may differ); bf16 is read as float32 a
 // block of pixels at a time (one vectorised conversion), the gradient has the logits' dtype
 // (rounded once), and the loss and its upstream gradient stay float32 scalars.
@@ -30,6 +31,7 @@ struct LossGeo {
   int64_t n, k, h, w;
   int kind;
   double bceWeight;
+  bool fgOnly = false, batch = false;  // the Dice options (diceBackground false, batchDice)
   int64_t size() const { return n * k * h * w; }
   bool softmax() const { return kind == kCe || kind == kCeDice; }
   bool dice() const { return kind == kDice || kind == kBceDice || kind == kCeDice; }
@@ -41,6 +43,11 @@ static LossGeo lossGeo(const Args &a, size_t i) {
   LossGeo g{a.i64(i + 2), a.i64(i + 3), a.i64(i + 4), a.i64(i + 5), (int)a.i64(i), a.num(i + 1)};
   if (g.kind < 0 || g.kind > 4) throw OpError("unknown loss kind " + std::to_string(g.kind));
   if (g.n < 1 || g.k < 1 || g.h < 1 || g.w < 1) throw OpError("invalid shape " + shape({g.n, g.k, g.h, g.w}));
+  // optional flags: bit 0 background left out of the Dice mean, bit 1 Dice over the batch
+  const int64_t f = a.count() > i + 6 ? a.i64(i + 6) : 0;
+  g.fgOnly = f & 1;
+  g.batch = f & 2;
+  if (g.fgOnly && (g.kind != kCeDice || g.k < 2)) throw OpError("diceBackground false needs ce_dice with 2+ classes");
   return g;
 }
 
@@ -232,7 +239,29 @@ static Stats stats(const LossGeo &g, const TZ *z, const TT *t, bool withTerm = t
   return s;
 }
 
-// loss(z, t, out[1], kind, bceWeight, n,k,h,w): z and t float32 or bf16 each, out float32
+/** Per Dice group j (image, class): num and den of the Dice it belongs to (batch: its class's sums
+ *  over the images) and its weight in the loss's mean of D (0: the left-out background). */
+struct DiceCoef {
+  std::vector<double> num, den, w;
+};
+
+static DiceCoef diceCoef(const LossGeo &g, const Stats &s) {
+  const int64_t G = g.groups(), per = G / g.n, first = g.fgOnly ? 1 : 0;
+  std::vector<double> pt = s.pt, p = s.p, t = s.t;
+  if (g.batch)
+    for (int64_t j = per; j < G; j++) { pt[j % per] += pt[j]; p[j % per] += p[j]; t[j % per] += t[j]; }
+  const double count = (double)(per - first) * (g.batch ? 1 : g.n);
+  DiceCoef c{std::vector<double>(G), std::vector<double>(G), std::vector<double>(G)};
+  for (int64_t j = 0; j < G; j++) {
+    const int64_t src = g.batch ? j % per : j;
+    c.num[j] = 2 * pt[src] + kSmooth;
+    c.den[j] = p[src] + t[src] + kSmooth;
+    c.w[j] = j % per >= first ? 1 / count : 0.0;
+  }
+  return c;
+}
+
+// loss(z, t, out[1], kind, bceWeight, n,k,h,w[, flags]): z and t float32 or bf16 each, out float32
 static Napi::Value loss(const Args &a) {
   LossGeo g = lossGeo(a, 3);
   Act z = a.act(0, g.size(), "logits"), t = a.act(1, g.size(), "target");
@@ -249,18 +278,18 @@ static Napi::Value loss(const Args &a) {
   if (g.kind == kDice) term = 0;
   double l = term;
   if (g.dice()) {
-    const int64_t G = g.groups();
+    const DiceCoef c = diceCoef(g, s);
     double d = 0;
-    for (int64_t j = 0; j < G; j++) d += (2 * s.pt[j] + kSmooth) / (s.p[j] + s.t[j] + kSmooth);
-    l += 1 - d / (double)G;
+    for (int64_t j = 0; j < g.groups(); j++) d += c.w[j] * c.num[j] / c.den[j];
+    l += 1 - (g.batch ? d / (double)g.n : d);  // batch: each class's D counted once per image
   }
   out[0] = (float)l;
   return a.env().Undefined();
 }
 
-/** The gradient's factors: per Dice group num and den, and the term and Dice scales. */
+/** The gradient's factors: per Dice group num, den and weight, and the term and Dice scales. */
 struct GradCoef {
-  std::vector<double> num, den;
+  std::vector<double> num, den, w;
   double termScale, diceScale;
 };
 
@@ -269,13 +298,13 @@ static inline void pixelGrad(const LossGeo &g, const GradCoef &k, int64_t q, con
                              double *prob, double *gp) {
   const int64_t K = g.k, n = q / (g.h * g.w);
   const double termScale = k.termScale, diceScale = k.diceScale;
-  const std::vector<double> &num = k.num, &den = k.den;
+  const std::vector<double> &num = k.num, &den = k.den, &w = k.w;
   softmaxPixel(zi, K, prob);
   double tsum = 0, pg = 0;
   for (int64_t c = 0; c < K; c++) tsum += ti[c];
   for (int64_t c = 0; c < K; c++) {
     const int64_t j = n * K + c;
-    gp[c] = g.kind == kCeDice ? diceScale * (2 * ti[c] * den[j] - num[j]) / (den[j] * den[j]) : 0.0;
+    gp[c] = g.kind == kCeDice ? diceScale * w[j] * (2 * ti[c] * den[j] - num[j]) / (den[j] * den[j]) : 0.0;
     pg += prob[c] * gp[c];
   }
   for (int64_t c = 0; c < K; c++)
@@ -293,8 +322,8 @@ static void sigmoidGrad(const LossGeo &g, const GradCoef &k, const TZ *z, const 
   // Dice's factor per image as c1 t + c0 (no cancellation: c1 + c0 = diceScale (2 - D) / den)
   std::vector<float> c1(g.n, 0.f), c0(g.n, 0.f);
   for (int64_t j = 0; j < g.n && kDice; j++) {
-    c1[j] = (float)(2 * k.diceScale / k.den[j]);
-    c0[j] = (float)(-k.diceScale * k.num[j] / (k.den[j] * k.den[j]));
+    c1[j] = (float)(2 * k.diceScale * k.w[j] / k.den[j]);
+    c0[j] = (float)(-k.diceScale * k.w[j] * k.num[j] / (k.den[j] * k.den[j]));
   }
   const float ts = (float)k.termScale;
 #pragma omp parallel if (g.size() >= kParMin)
@@ -324,18 +353,18 @@ static void sigmoidGrad(const LossGeo &g, const GradCoef &k, const TZ *z, const 
 
 template <class TZ, class TT>
 static void lossGradT(const LossGeo &g, const TZ *z, const TT *t, const float *dy, TZ *dz) {
-  const int64_t K = g.k, HW = g.h * g.w, P = g.n * HW, G = g.groups();
-  Stats s = g.dice() ? stats(g, z, t, false) : Stats{};
-  // d(1 - mean_j D_j)/dp = -(2 t den - num) / den^2 / G: keep num, den and -1/G per group.
+  const int64_t K = g.k, HW = g.h * g.w, P = g.n * HW;
+  // d(1 - sum_j w_j D_j)/dp = -w_j (2 t den - num) / den^2: keep num, den and w per group.
   GradCoef k;
-  k.num.resize(G);
-  k.den.resize(G);
-  for (int64_t j = 0; j < G && g.dice(); j++) { k.num[j] = 2 * s.pt[j] + kSmooth; k.den[j] = s.p[j] + s.t[j] + kSmooth; }
+  if (g.dice()) {
+    DiceCoef c = diceCoef(g, stats(g, z, t, false));
+    k.num = std::move(c.num), k.den = std::move(c.den), k.w = std::move(c.w);
+  }
   const double up = dy[0];
   k.termScale = g.kind == kDice ? 0.0
               : g.softmax()     ? up / (double)(g.n * g.h * g.w)
               : (g.kind == kBceDice ? g.bceWeight : 1.0) * up / (double)g.size();
-  k.diceScale = g.dice() ? -up / (double)G : 0.0;
+  k.diceScale = g.dice() ? -up : 0.0;
   if (!g.softmax()) {
     if (g.kind == kBce) sigmoidGrad<true, false>(g, k, z, t, dz);
     else if (g.kind == kDice) sigmoidGrad<false, true>(g, k, z, t, dz);
@@ -363,7 +392,7 @@ static void lossGradT(const LossGeo &g, const TZ *z, const TT *t, const float *d
   }
 }
 
-// lossGrad(z, t, dy[1], dz, kind, bceWeight, n,k,h,w): d loss / d logits, times dy[0]; dz has z's
+// lossGrad(z, t, dy[1], dz, kind, bceWeight, n,k,h,w[, flags]): d loss / d logits, times dy[0]; dz has z's
 // dtype, dy is a float32 scalar.
 static Napi::Value lossGrad(const Args &a) {
   LossGeo g = lossGeo(a, 4);

@@ -25,18 +25,24 @@ import argparse, json, math, os, statistics, sys, time
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEER = os.environ.get('UNETPP_PEER', os.path.join(HERE, '..', '..', '..', 'shared', 'peer', 'torch_unetpp.py'))
 SMOOTH = 1e-5
+DEFAULT_DICE = {'background': True, 'batch': False}
 
 
-def ce_dice(logits, target):
+def ce_dice(logits, target, background=True, batch=False):
     """Our ce_dice (src/engine/backends/reference/loss.ts): the cross-entropy of the channel
     softmax, mean over the voxels of the batch, plus 1 - the mean over (image, class) of soft
-    Dice (2 sum(p t) + 1e-5) / (sum p + sum t + 1e-5), background included, p the softmax."""
+    Dice (2 sum(p t) + 1e-5) / (sum p + sum t + 1e-5), p the softmax; background=False leaves
+    class 0 out of the Dice mean (loss option diceBackground), batch=True takes the sums of each
+    class over the whole batch (loss option batchDice)."""
     import torch
     logp = torch.log_softmax(logits, 1)
     ce = -(target * logp).sum(1).mean()
     p = logp.exp().flatten(2)
     t = target.flatten(2)
-    dice = (2 * (p * t).sum(2) + SMOOTH) / (p.sum(2) + t.sum(2) + SMOOTH)
+    dims = (0, 2) if batch else (2,)
+    dice = (2 * (p * t).sum(dims) + SMOOTH) / (p.sum(dims) + t.sum(dims) + SMOOTH)
+    if not background:
+        dice = dice[..., 1:]
     return ce + (1 - dice.mean())
 
 
@@ -66,8 +72,11 @@ def main():
     with open(os.path.join(a.patches, 'manifest.json')) as f:
         man = json.load(f)
     cfg, optim = man['model'], man['optimizer']
-    if man['loss'].get('kind') != 'ce_dice' or man['loss'].get('headWeights'):
-        sys.exit(f"the dump's loss is {man['loss']}; this script has ce_dice with equal head weights")
+    spec = man['loss']
+    known = {'kind', 'bceWeight', 'diceBackground', 'batchDice'}
+    if spec.get('kind') != 'ce_dice' or spec.get('headWeights') or set(spec) - known:
+        sys.exit(f"the dump's loss is {spec}; this script has ce_dice (its Dice options) with equal head weights")
+    dice_opts = {'background': spec.get('diceBackground', True) is not False, 'batch': spec.get('batchDice') is True}
     if optim['kind'] != 'adam' or optim.get('weightDecay') or optim.get('decoupled'):
         sys.exit(f"the dump's optimiser is {optim}; this script runs Adam without weight decay")
     if man['schedule'].get('kind') != 'constant' or man['clipNorm'] is not None:
@@ -89,7 +98,7 @@ def main():
         opt.zero_grad(set_to_none=True)
         with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
             outs = model(x.contiguous(memory_format=fmt))
-        loss = sum(ce_dice(o.float(), y) for o in outs) / len(outs)
+        loss = sum(ce_dice(o.float(), y, **dice_opts) for o in outs) / len(outs)
         loss.backward()
         opt.step()
         return loss.item()
@@ -118,7 +127,8 @@ def main():
     run = {'engine': 'pytorch', 'torch': torch.__version__, 'peer': os.path.abspath(PEER), 'threads': a.threads,
            'channels_last': a.channels_last, 'precision': a.precision, 'minutes': a.minutes, 'save_every': a.save_every,
            'optimizer': {'kind': 'adam', 'lr': optim['lr'], 'betas': list(opt.defaults['betas']), 'eps': opt.defaults['eps']},
-           'loss': 'ce_dice (peer_train.py) averaged over the heads', 'patches': os.path.abspath(a.patches),
+           'loss': 'ce_dice (peer_train.py) averaged over the heads' + (f', Dice {dice_opts}' if dice_opts != DEFAULT_DICE else ''),
+           'patches': os.path.abspath(a.patches),
            'plan': man['plan']}
     write_text(os.path.join(out, 'run.json'), json.dumps(run, indent=1) + '\n')
     write_logs()

@@ -22,7 +22,10 @@ export function addPlanOptions(cmd: Command): Command {
 function recipeOptions(r: PlanRecipe | undefined, given: (name: string) => boolean, opts: Record<string, any>) {
   if (!r) return {};
   // the optimiser is listed even when given, so that the line after the table names it among the overrides
-  const always = { schedule: r.schedule, warmupSteps: r.warmupSteps, cosineHold: r.holdFraction, optimizer: r.optimizer };
+  const always = {
+    schedule: r.schedule, warmupSteps: r.warmupSteps, cosineHold: r.holdFraction, optimizer: r.optimizer,
+    diceClasses: r.diceClasses, batchDice: r.batchDice,
+  };
   if (given('optimizer') && opts.optimizer !== r.optimizer) return always;
   return { ...always, lr: r.lr, momentum: r.momentum, weightDecay: r.weightDecay };
 }

@@ -4,7 +4,9 @@
 // its spatial rank from its input's shape. A backend may store activations in another layout.
 
 import { padsOf } from './ops.js';
-import type { OpAttrs, OpName, ConvAttrs, ConvBnAttrs, BatchNormAttrs, InstanceNormAttrs, UpsampleMode, LossKind, Pad, Shape } from './ops.js';
+import type { OpAttrs, OpName, ConvAttrs, ConvBnAttrs, BatchNormAttrs, InstanceNormAttrs, UpsampleMode, LossKind, Pad, Shape,
+  DiceOptions, LossAttrs } from './ops.js';
+import { checkDiceOptions } from './dice-options.js';
 
 export type { Shape };
 
@@ -49,7 +51,7 @@ export function paramName(v: Value): string {
 /** The spatial sizes of an activation [N,C,H,W] or [N,C,D,H,W]. */
 export const spatialOf = (s: Shape): number[] => s.slice(2);
 
-export type { ConvAttrs, BatchNormAttrs, InstanceNormAttrs, UpsampleMode, LossKind, Pad };
+export type { ConvAttrs, BatchNormAttrs, InstanceNormAttrs, UpsampleMode, LossKind, Pad, DiceOptions };
 
 /**
  * A graph of operations. Builder methods check shapes and throw a ShapeError that names the
@@ -314,11 +316,17 @@ export class Graph {
    * Segmentation loss on logits [N,K,H,W] or [N,K,D,H,W] and a target of the same shape (one-hot for ce kinds),
    * shape [1]. bce_dice = bceWeight * BCE-with-logits (mean) + (1 - mean over images of soft Dice);
    * ce_dice = cross-entropy of the channel softmax + (1 - mean over images and classes of soft Dice).
+   * dice: the Dice term without the background class and/or over the whole batch (DiceOptions).
    */
-  loss(logits: Value, target: Value, kind: LossKind, bceWeight = 0.5): Value {
+  loss(logits: Value, target: Value, kind: LossKind, bceWeight = 0.5, dice: DiceOptions = {}): Value {
     this.expectAct('loss', logits, 'logits');
     this.same('loss', logits, target);
-    return this.out(this.addNode('loss', [logits, target], { kind, bceWeight }, [[1]], ['plain']));
+    checkDiceOptions(kind, logits.shape[1], dice);
+    // only the options that differ from the defaults: today's graphs stay as they were
+    const attrs: LossAttrs = { kind, bceWeight };
+    if (dice.diceBackground === false) attrs.diceBackground = false;
+    if (dice.batchDice) attrs.batchDice = true;
+    return this.out(this.addNode('loss', [logits, target], attrs, [[1]], ['plain']));
   }
 
   private unary<K extends 'relu' | 'leaky_relu' | 'sigmoid' | 'softmax' | 'dropout' | 'scale'>(op: K, x: Value,

@@ -2,7 +2,8 @@
 export { Graph, ShapeError, numel, fmt, paramName } from './graph.js';
 export type { Shape, Layout, Value, Node, OpNode } from './graph.js';
 export { KERNEL_OPS } from './ops.js';
-export type { OpAttrs, OpName, KernelOp, ConvAttrs, BatchNormAttrs, InstanceNormAttrs, UpsampleMode, LossKind } from './ops.js';
+export type { OpAttrs, OpName, KernelOp, ConvAttrs, BatchNormAttrs, InstanceNormAttrs, UpsampleMode, LossKind,
+  DiceOptions } from './ops.js';
 export { gradients, hasGradRule } from './autodiff.js';
 export { Plan, NonFiniteError } from './plan.js';
 export type { PlanOptions } from './plan.js';

@@ -35,7 +35,15 @@ export interface BatchNormAttrs {
   runningMean: string; runningVar: string;
 }
 export interface InstanceNormAttrs { eps: number; relu: boolean }
-export interface LossAttrs { kind: LossKind; bceWeight: number }
+/** How the Dice term of a loss is taken (docs/training.md, "Loss"); absent fields: the defaults. */
+export interface DiceOptions {
+  /** ce_dice: false leaves the background class (channel 0) out of the Dice mean (nnU-Net's do_bg=False);
+   *  it still gets cross-entropy. Default true. The sigmoid kinds have no background: false is an error. */
+  diceBackground?: boolean;
+  /** true: one Dice per class over the whole batch (sums over all images), not one per image. Default false. */
+  batchDice?: boolean;
+}
+export interface LossAttrs extends DiceOptions { kind: LossKind; bceWeight: number }
 
 /** Op name -> attributes of its nodes. Semantics: docs/engine.md, "Forward ops" and "Backward ops". */
 export interface OpAttrs {

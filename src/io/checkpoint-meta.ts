@@ -58,6 +58,8 @@ export interface TrainingRecord {
   /** 'running' until the run ends (best/last of a run that was killed say 'running'). */
   status: 'running' | 'finished';
   stoppedBy?: string;
+  /** The loss trained with (kind, and how its Dice term was taken: docs/training.md, "Loss"). */
+  loss?: { kind: string; bceWeight?: number; diceBackground?: boolean; batchDice?: boolean };
 }
 
 export interface Provenance {

@@ -102,6 +102,9 @@ export interface PlanRecipe {
   warmupSteps?: number;
   /** Cosine: the fraction of the run at the base lr before the decay. */
   holdFraction?: number;
+  /** The Dice term of ce_dice (absent: all classes, per image; set only by --dice-classes / --batch-dice). */
+  diceClasses?: 'all' | 'foreground';
+  batchDice?: boolean;
   /** Where the choice comes from (a measurement, or the fixed defaults where none was made). */
   why: string;
 }

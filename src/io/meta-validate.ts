@@ -123,6 +123,13 @@ function checkTraining(c: MetaChecker, raw: unknown): void {
   if (t.monitor !== undefined) c.oneOf(t.monitor, 'training.monitor', ['iou', 'dice', 'loss'] as const);
   c.maybe(t.value, 'training.value', 'number');
   c.maybe(t.stoppedBy, 'training.stoppedBy', 'string');
+  if (t.loss !== undefined) {
+    const l = c.obj(t.loss, 'training.loss');
+    c.maybe(l.kind, 'training.loss.kind', 'string');
+    c.maybe(l.bceWeight, 'training.loss.bceWeight', 'number');
+    c.maybe(l.diceBackground, 'training.loss.diceBackground', 'boolean');
+    c.maybe(l.batchDice, 'training.loss.batchDice', 'boolean');
+  }
 }
 
 function checkProvenance(c: MetaChecker, raw: unknown): void {

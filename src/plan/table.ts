@@ -51,7 +51,8 @@ export function planTable(p: DatasetPlan): string {
   if (r) {
     const extra = [r.momentum !== undefined && `momentum ${r.momentum}`, r.weightDecay && `weight decay ${r.weightDecay}`,
       r.warmupSteps && `${r.warmupSteps} warm-up steps`,
-      r.holdFraction && `held for ${Math.round(r.holdFraction * 100)}% of the steps`].filter(Boolean);
+      r.holdFraction && `held for ${Math.round(r.holdFraction * 100)}% of the steps`,
+      r.diceClasses === 'foreground' && 'Dice over the foreground classes', r.batchDice && 'batch Dice'].filter(Boolean);
     rows.push(['recipe', `${r.optimizer} lr ${r.lr}, ${r.schedule}${extra.length ? `, ${extra.join(', ')}` : ''} (${r.why})`]);
   }
   const pr = p.training.precision;

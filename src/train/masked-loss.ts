@@ -6,11 +6,12 @@
 // - softmax kinds: one extra channel, logit +BIG at ignored voxels and -BIG elsewhere, whose
 //   target is the ignore mask: at an ignored voxel every real class has p = 0 and t = 0 (out of
 //   every Dice sum) and the cross-entropy term is -log 1 = 0; elsewhere the extra class has
-//   p = 0, so the real classes' softmax is unchanged. Its own Dice is always 1, which only scales
-//   the Dice term by K/(K+1): loss = (K+1)/K ce_dice - 1/K ce undoes that exactly.
+//   p = 0, so the real classes' softmax is unchanged. Its own Dice is always 1 (per image or over
+//   the batch), which only scales the Dice term by C/(C+1), C the classes in its mean (K, or K - 1
+//   without the background): loss = (C+1)/C ce_dice - 1/C ce undoes that exactly.
 // Means are still over all voxels of the batch (an ignored voxel counts as a zero term), and
 // with no voxel ignored the loss equals the plain one.
-import type { Graph, LossKind, Value } from '../engine/graph.js';
+import type { DiceOptions, Graph, LossKind, Value } from '../engine/graph.js';
 
 /** Far beyond any trained logit, and exact in bf16: exp(-BIG) is 0 in float32 and double. */
 const BIG = 1e4;
@@ -30,14 +31,15 @@ export function lossMaskInputs(g: Graph, logits: readonly number[], kind: LossKi
 
 /** One head's loss with the ignored voxels left out (see the file comment). */
 export function maskedLoss(g: Graph, logits: Value, target: Value, kind: LossKind, bceWeight: number,
-                           m: LossMaskInputs): Value {
+                           m: LossMaskInputs, dice: DiceOptions = {}): Value {
   const kept = g.mul(logits, m.keep);
-  if (!softmaxLoss(kind)) return g.loss(g.add(kept, m.fill!), target, kind, bceWeight);
+  if (!softmaxLoss(kind)) return g.loss(g.add(kept, m.fill!), target, kind, bceWeight, dice);
   const z = g.concat([kept, m.extraLogit!]), t = g.concat([target, m.extraTarget!]);
   if (kind === 'ce') return g.loss(z, t, 'ce', bceWeight);
-  const k = logits.shape[1];
-  const ceDice = g.loss(z, t, 'ce_dice', bceWeight), ce = g.loss(z, t, 'ce', bceWeight);
-  return g.addN([g.scale(ceDice, (k + 1) / k), g.scale(ce, -1 / k)]);
+  const c = logits.shape[1] - (dice.diceBackground === false ? 1 : 0);
+  if (c < 1) throw new Error('loss option diceBackground: false needs a foreground class');
+  const ceDice = g.loss(z, t, 'ce_dice', bceWeight, dice), ce = g.loss(z, t, 'ce', bceWeight);
+  return g.addN([g.scale(ceDice, (c + 1) / c), g.scale(ce, -1 / c)]);
 }
 
 /** The feeds of lossMaskInputs from a per-voxel ignore mask [N, ...spatial] (1 = ignored). */

@@ -9,7 +9,7 @@ import type { Precision } from '../engine/backend.js';
 import type { EpochRecord } from './record.js';
 import type { ValMetrics } from './evaluate.js';
 import type { SegModel } from '../models/model.js';
-import type { CheckpointMeta } from '../io/checkpoint-meta.js';
+import type { CheckpointMeta, TrainingRecord } from '../io/checkpoint-meta.js';
 
 export type Monitor = 'iou' | 'dice' | 'loss';
 
@@ -35,6 +35,10 @@ export interface TrainOptions {
     bceWeight?: number; // 0.5
     /** Per-head weights (deep supervision); the loss is sum(w L) / sum(w). Default: the mean. */
     headWeights?: number[];
+    /** ce_dice: false = the Dice term over the foreground classes only (nnU-Net's); default true (all classes). */
+    diceBackground?: boolean;
+    /** true = one Dice per class over the whole batch (nnU-Net's batch_dice); default false (per image). */
+    batchDice?: boolean;
   };
   optimizer?: OptimizerOptions; // Adam, lr 3e-4
   schedule?: ScheduleOptions; // constant; cosine defaults to totalSteps = epochs x batches; plateau to the monitored metric's mode
@@ -98,6 +102,12 @@ export function resolveOptions(o: TrainOptions): Resolved {
   if (!['iou', 'dice', 'loss'].includes(monitor)) bad('monitor', `'${monitor}' is not iou, dice or loss`);
   const kind = o.loss?.kind ?? 'bce_dice';
   if (!['bce_dice', 'bce', 'dice', 'ce_dice', 'ce'].includes(kind)) bad('loss.kind', `'${kind}' is not bce_dice, bce, dice, ce_dice or ce`);
+  const diceBackground = o.loss?.diceBackground ?? true, batchDice = o.loss?.batchDice ?? false;
+  if (typeof diceBackground !== 'boolean') bad('loss.diceBackground', `must be true or false, got ${String(diceBackground)}`);
+  if (typeof batchDice !== 'boolean') bad('loss.batchDice', `must be true or false, got ${String(batchDice)}`);
+  if (!diceBackground && kind !== 'ce_dice')
+    bad('loss.diceBackground', `false is for ce_dice (softmax); ${kind} has no background class`);
+  if (batchDice && (kind === 'ce' || kind === 'bce')) bad('loss.batchDice', `${kind} has no Dice term`);
   if (o.clipNorm !== undefined && !(o.clipNorm > 0)) bad('clipNorm', `must be > 0, got ${o.clipNorm}`);
   if (o.samplesPerEpoch !== undefined && !(Number.isInteger(o.samplesPerEpoch) && o.samplesPerEpoch >= 1)) bad('samplesPerEpoch', `must be a positive integer, got ${o.samplesPerEpoch}`);
   const validateEvery = o.validateEvery ?? 1;
@@ -111,7 +121,7 @@ export function resolveOptions(o: TrainOptions): Resolved {
     dropLast: o.dropLast ?? true,
     backend: o.backend ?? 'auto',
     precision: o.precision ?? 'fp32',
-    loss: { kind, bceWeight: o.loss?.bceWeight ?? 0.5, headWeights: o.loss?.headWeights },
+    loss: { kind, bceWeight: o.loss?.bceWeight ?? 0.5, headWeights: o.loss?.headWeights, diceBackground, batchDice },
     optimizer: o.optimizer ?? { kind: 'adam', lr: 3e-4 },
     schedule: o.schedule ?? { kind: 'constant' },
     monitor,
@@ -125,5 +135,14 @@ export function resolveOptions(o: TrainOptions): Resolved {
     plot: o.plot ?? true,
     minEpochs: o.minEpochs ?? 0,
     validateEvery,
+  };
+}
+
+/** What the checkpoints say about the loss: its kind and the options that apply to it. */
+export function lossRecord(l: Resolved['loss']): NonNullable<TrainingRecord['loss']> {
+  const dice = l.kind === 'dice' || l.kind === 'bce_dice' || l.kind === 'ce_dice';
+  return {
+    kind: l.kind, ...(l.kind === 'bce_dice' ? { bceWeight: l.bceWeight } : {}),
+    ...(l.kind === 'ce_dice' ? { diceBackground: l.diceBackground } : {}), ...(dice ? { batchDice: l.batchDice } : {}),
   };
 }

@@ -1,13 +1,13 @@
 // Train and eval graphs of a SegModel, compiled to one Plan per batch shape and cached.
 // Train plan outputs: [total loss, ...param gradients]; eval plan: [probabilities, mean head loss].
-import { Graph, Value, LossKind } from '../engine/graph.js';
+import { Graph, Value, LossKind, type DiceOptions } from '../engine/graph.js';
 import { gradients } from '../engine/autodiff.js';
 import { Plan } from '../engine/plan.js';
 import type { Backend } from '../engine/backend.js';
 import type { SegModel } from '../models/model.js';
 import { lossMaskFeeds, lossMaskInputs, maskedLoss } from './masked-loss.js';
 
-export interface LossSpec {
+export interface LossSpec extends DiceOptions {
   kind: LossKind;
   bceWeight: number;
   /** Weight of each head; the loss is sum(w L) / sum(w). Default: equal (the mean over heads). */
@@ -27,8 +27,9 @@ function headLoss(g: Graph, heads: Value[], target: Value, spec: LossSpec, maske
   const sum = w.reduce((a, b) => a + b, 0);
   if (!(sum > 0) || w.some((x) => !(x >= 0))) throw new Error(`loss option headWeights: must be >= 0 with a positive sum, got ${w}`);
   const m = masked ? lossMaskInputs(g, target.shape, spec.kind) : null;
-  const one = (h: Value) => (m ? maskedLoss(g, h, target, spec.kind, spec.bceWeight, m)
-    : g.loss(h, target, spec.kind, spec.bceWeight));
+  const dice = { diceBackground: spec.diceBackground, batchDice: spec.batchDice };
+  const one = (h: Value) => (m ? maskedLoss(g, h, target, spec.kind, spec.bceWeight, m, dice)
+    : g.loss(h, target, spec.kind, spec.bceWeight, dice));
   const terms = heads.flatMap((h, i) => (w[i] === 0 ? [] : [g.scale(one(h), w[i] / sum)]));
   return g.addN(terms);
 }

@@ -9,7 +9,7 @@ import { BatchLoader, type LoaderState } from '../data/loaders/loader.js';
 import type { LoadedSample } from '../data/images/folder.js';
 import { NonFiniteError } from '../engine/plan.js';
 import type { SegModel } from '../models/model.js';
-import { saveModel, updateMeta } from '../io/checkpoint.js';
+import { readCheckpointMeta, saveModel, updateMeta } from '../io/checkpoint.js';
 import type { CheckpointMeta, TrainingRecord } from '../io/checkpoint-meta.js';
 import { completeMeta } from '../io/meta-defaults.js';
 import { validateMeta } from '../io/meta-validate.js';
@@ -21,7 +21,7 @@ import { resolveBackend } from './backend.js';
 import { EarlyStopping } from './early-stop.js';
 import { evaluate, validationLoaders, type ValMetrics } from './evaluate.js';
 import { writeLogs } from './log.js';
-import { resolveOptions, type Resolved, type TrainOptions, type Monitor } from './options.js';
+import { lossRecord, resolveOptions, type Resolved, type TrainOptions, type Monitor } from './options.js';
 import { PlanCache } from './plans.js';
 import { writeCurvesPng } from './plot.js';
 import { makeProgress } from './progress.js';
@@ -154,6 +154,11 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
     const r = loadLast(o.outDir);
     if (!sameConfig(r.model.config, model.config))
       throw new Error(`resume: ${join(o.outDir, LAST)} was trained with model config ${JSON.stringify(r.model.config)}, not ${JSON.stringify(model.config)}`);
+    // a run trains with one loss (checkpoints written before the loss was recorded have none to compare)
+    const lossThen = readCheckpointMeta(join(o.outDir, LAST)).meta.training?.loss;
+    if (lossThen && !sameConfig(lossThen, lossRecord(o.loss)))
+      throw new Error(`resume: ${join(o.outDir, LAST)} was trained with loss ${JSON.stringify(lossThen)}, ` +
+        `not ${JSON.stringify(lossRecord(o.loss))}`);
     for (const name of model.params.names()) model.params.get(name).data.set(r.model.params.get(name).data);
     opt.loadState(r.optim);
     if (r.state.schedule.kind !== schedule.kind) throw new Error(`resume: the checkpoint used a '${r.state.schedule.kind}' schedule, the options '${schedule.kind}'`);
@@ -236,6 +241,7 @@ export async function train(model: SegModel, data: TrainData, options: TrainOpti
     if (o.fitEpochsToTime) refitEpochs(o, asked, history, started, epoch, trainLoader.length, schedule);
     const training: TrainingRecord = {
       epoch, epochs: o.epochs, monitor: o.monitor, ...(Number.isFinite(value) ? { value } : {}), status: 'running',
+      loss: lossRecord(o.loss),
     };
     if (improved) saveModel(join(o.outDir, BEST), model, { ...meta, training });
     saveLast(o.outDir, model, {

@@ -13,24 +13,14 @@ import { ReferenceBackend } from '../../src/engine/backends/reference.js';
 import { NativeBackend, nativeAvailable } from '../../src/engine/backends/native.js';
 import type { Backend } from '../../src/engine/backend.js';
 import { lossMaskFeeds, lossMaskInputs, maskedLoss, softmaxLoss } from '../../src/train/masked-loss.js';
-import { check, rng, uniform } from '../helpers/gradcheck.js';
+import { check } from '../helpers/gradcheck.js';
+import { lossData } from '../helpers/loss-data.js';
 
 const SHAPE = [2, 3, 2, 3, 3]; // [N, K, D, H, W]
 const S = 2 * 3 * 3, N = 2, K = 3;
 
-/** Seeded logits, targets (one-hot for softmax kinds, 0/1 else; none at ignored voxels) and an ignore mask. */
-function data(kind: LossKind, seed: number, ignoreRate = 0.3) {
-  const rand = rng(seed);
-  const z = uniform(N * K * S, rand, -3, 3);
-  const ignore = Uint8Array.from({ length: N * S }, () => (rand() < ignoreRate ? 1 : 0));
-  const t = new Float64Array(N * K * S);
-  for (let n = 0; n < N; n++) for (let i = 0; i < S; i++) {
-    if (ignore[n * S + i]) continue;
-    if (softmaxLoss(kind)) t[(n * K + Math.floor(rand() * K)) * S + i] = 1;
-    else for (let k = 0; k < K; k++) t[(n * K + k) * S + i] = rand() < 0.4 ? 1 : 0;
-  }
-  return { z, t, ignore };
-}
+/** Seeded logits, targets and an ignore mask (30% of the voxels by default). */
+const data = (kind: LossKind, seed: number, ignoreRate = 0.3) => lossData(kind, [N, K, S], seed, ignoreRate);
 
 /** The loss over kept voxels, written out: means over all voxels (an ignored one adds 0), Dice sums over kept ones. */
 function direct(kind: LossKind, z: Float64Array, t: Float64Array, ignore: Uint8Array, bceWeight: number): number {

@@ -99,7 +99,8 @@ test(pure, { skip: skipUnless(DATA), timeout: 180_000 }, async () => {
 const noPeer = peerUnavailable();
 const skipPeer = noPeer && process.env.CI !== 'true' ? `${noPeer} (apt-get install -y python3-torch)` : false;
 
-const step1 = 'the peer script\'s ce_dice over the heads equals our training loss at step 1 (same weights, same batch)';
+const step1 = 'the peer script\'s ce_dice over the heads equals our training loss at step 1 (same weights, same batch), ' +
+  'with each Dice option; it refuses a loss it does not implement';
 test(step1, { skip: skipPeer, timeout: 120_000 }, (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hippo-step1-'));
   try {
@@ -110,21 +111,29 @@ test(step1, { skip: skipPeer, timeout: 120_000 }, (t) => {
     mkdirSync(dir, { recursive: true });
     exportPyTorch(join(dir, 'init.safetensors'), model);
     writePatchEpoch(join(dir, epochFile(1)), 1, [batch], {}, 'index');
-    const loss = { kind: 'ce_dice' as const, bceWeight: 0.5 };
-    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({
-      model: model.config, loss, optimizer: { kind: 'adam', lr: 3e-4, weightDecay: 0, decoupled: false }, schedule: { kind: 'constant' },
-      clipNorm: null, epochs: 1, plan: null,
-    }));
-    const tp = new PlanCache(model, getBackend('auto'), loss, false).trainPlan([2, 1, 8, 8, 8], [2, 3, 8, 8, 8]);
-    const ours = tp.plan.run({ x: batch.x, target: batch.y })[0].data[0];
     const script = join(repoRoot, 'experiments/hippocampus-peer/peer_train.py');
-    const r = spawnSync('/usr/bin/python3', [script, '--patches', dir, '--step1', '--threads', '1'], { encoding: 'utf8' });
-    assert.equal(r.status, 0, `peer_train.py --step1 failed: ${r.stderr}`);
-    const peer = JSON.parse(r.stdout.trim().split('\n').pop()!) as { loss: number; sha256: string };
-    assert.equal(peer.sha256, batchDigest(batch));
-    t.diagnostic(`step 1 loss: ours ${ours}, the peer's ${peer.loss}`);
-    assert.ok(Math.abs(ours - peer.loss) <= 1e-5 * Math.abs(ours), `step 1 loss: ours ${ours}, the peer's ${peer.loss}`);
-    assert.ok(ours > 1, `a loss of random weights on three classes (ce ~ ln 3 + 1 - Dice): ${ours}`);
+    const peerStep1 = (loss: object) => {
+      writeFileSync(join(dir, 'manifest.json'), JSON.stringify({
+        model: model.config, loss, optimizer: { kind: 'adam', lr: 3e-4, weightDecay: 0, decoupled: false }, schedule: { kind: 'constant' },
+        clipNorm: null, epochs: 1, plan: null,
+      }));
+      return spawnSync('/usr/bin/python3', [script, '--patches', dir, '--step1', '--threads', '1'], { encoding: 'utf8' });
+    };
+    const base = { kind: 'ce_dice' as const, bceWeight: 0.5 };
+    for (const loss of [base, { ...base, diceBackground: false }, { ...base, diceBackground: false, batchDice: true }]) {
+      const tp = new PlanCache(model, getBackend('auto'), loss, false).trainPlan([2, 1, 8, 8, 8], [2, 3, 8, 8, 8]);
+      const ours = tp.plan.run({ x: batch.x, target: batch.y })[0].data[0];
+      const r = peerStep1(loss);
+      assert.equal(r.status, 0, `peer_train.py --step1 failed: ${r.stderr}`);
+      const peer = JSON.parse(r.stdout.trim().split('\n').pop()!) as { loss: number; sha256: string };
+      assert.equal(peer.sha256, batchDigest(batch));
+      t.diagnostic(`step 1 loss (${JSON.stringify(loss)}): ours ${ours}, the peer's ${peer.loss}`);
+      assert.ok(Math.abs(ours - peer.loss) <= 1e-5 * Math.abs(ours), `step 1 loss: ours ${ours}, the peer's ${peer.loss}`);
+      assert.ok(ours > 1, `a loss of random weights on three classes (ce ~ ln 3 + 1 - Dice): ${ours}`);
+    }
+    const refused = peerStep1({ ...base, diceSmooth: 1 });
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /the dump's loss is .*diceSmooth.*; this script has ce_dice/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

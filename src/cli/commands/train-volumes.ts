@@ -5,6 +5,7 @@
 // at the end, post-processing chosen on the validation cases is recorded in best's meta.
 import { InvalidArgumentError } from 'commander';
 import { CliError } from '../common.js';
+import { lossFromFlags } from '../loss-flags.js';
 import { modelConfigFrom, namingFlags } from '../model-options.js';
 import { SegModel } from '../../models/model.js';
 import { perLevelText } from '../../models/config.js';
@@ -109,7 +110,7 @@ export async function volumeTrainingSetup(dataDir: string, opts: Record<string, 
   checkWindowFlag('--patch', patch, model.config);
   const draws = epochDraws(opts, 2, train.length, batchGiven);
   const batchSize = draws.batchSize, samplesPerEpoch = draws.samplesPerEpoch ?? train.length;
-  const loss = opts.loss ?? (softmax ? 'ce_dice' : 'bce_dice');
+  const loss = lossFromFlags(opts, softmax);
   console.log(`backend: ${opts.backend === 'reference' ? 'reference (chosen with --backend)' : describeBackend()}`);
   const { pools, kernels } = model.config;
   const perAxis = (pools ? `, pools ${perLevelText(pools)}` : '') + (kernels ? `, kernels ${perLevelText(kernels)}` : '');
@@ -119,7 +120,7 @@ export async function volumeTrainingSetup(dataDir: string, opts: Record<string, 
     `modalities ${vd.dataset.modalities.join(', ')}; classes ${vd.classNames.join(', ')}` +
     (hasIgnore(vd.labels) ? ' (other values ignored)' : '') + `; patch ${patch.join('x')}`);
   const options: VolumeTrainOptions = {
-    ...common, batchSize, loss: { kind: loss, bceWeight: opts.bceWeight }, patch, samplesPerEpoch,
+    ...common, batchSize, loss, patch, samplesPerEpoch,
     augment3d: opts.augment === false ? null : DEFAULT_AUGMENT_3D, labels: vd.labels, foregroundFraction: opts.foregroundFraction,
     meta: {
       ...volumeRunMeta(model.config, volumePipeline(vd), patch, { source: 'train', dataset: dataDir, command: process.argv.slice(1) }),

@@ -20,6 +20,7 @@ import { fitTrainMemory, trainCrop, windowedValidation } from '../train-shape.js
 import { resolveBackend } from '../backend.js';
 import { describeBackend } from '../../engine/backends/describe.js';
 import { addPlanOptions, planForTraining } from '../plan-train.js';
+import { lossFromFlags } from '../loss-flags.js';
 
 /** Receives what `train` resolved (flags, --config and the plan) instead of training (trainSetup). */
 type TakeOver = (dataDir: string, opts: Record<string, any>, common: TrainOptions, batchGiven: boolean) => Promise<void>;
@@ -59,6 +60,10 @@ export function trainCommand(takeOver?: TakeOver): Command {
     .option('--cosine-hold <fraction>', 'cosine: fraction of the run at the base lr before the decay starts', float(0, 1, true), 0)
     .addOption(new Option('--loss <kind>', 'loss (bce_dice: the paper\'s)').argParser(oneOf('bce_dice', 'bce', 'dice', 'ce_dice', 'ce')))
     .option('--bce-weight <x>', 'weight of BCE in bce_dice', float(0), 0.5)
+    .addOption(new Option('--dice-classes <which>', 'ce_dice: classes the Dice term averages over (foreground: ' +
+      'without the background, nnU-Net\'s; default all)').argParser(oneOf('all', 'foreground')))
+    .option('--batch-dice', 'Dice per class over the whole batch, not per image (nnU-Net\'s batch Dice)')
+    .option('--no-batch-dice', 'Dice per image (the default; overrides a plan\'s batch Dice)')
     .option('--clip-norm <x>', 'clip gradients to this global L2 norm', float(0))
     .addOption(new Option('--monitor <metric>', 'metric for early stopping and the best checkpoint').argParser(oneOf('iou', 'dice', 'loss')).default('iou'))
     .option('--patience <n>', 'early-stopping patience in epochs (0 with --no-early-stop to disable)', int(0), 10)
@@ -130,7 +135,7 @@ export function trainCommand(takeOver?: TakeOver): Command {
     };
     const model = namingFlags(() => new SegModel(cfg));
     const softmax = model.config.classes > 1 && model.config.multiclass === 'softmax';
-    const loss = { kind: opts.loss ?? (softmax ? 'ce_dice' : 'bce_dice'), bceWeight: opts.bceWeight };
+    const loss = lossFromFlags(opts, softmax);
     const backend = await resolveBackend(opts.backend, opts.precision);
     console.log(`backend: ${describeBackend(backend)}`);
     const size: [number, number] = [trainSet[0].image.height, trainSet[0].image.width];

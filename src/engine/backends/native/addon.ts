@@ -125,9 +125,11 @@ export interface NativeAddon {
   concat(xs: A[], y: A, pixels: number): void;
   /** The inverse of concat; channel counts follow from the lengths. */
   splitChannels(dy: A, dxs: A[], pixels: number): void;
-  /** kind: 0 bce, 1 dice, 2 bce_dice, 3 ce, 4 ce_dice. */
-  loss(z: A, t: A, out: F, kind: number, bceWeight: number, n: number, k: number, h: number, w: number): void;
-  lossGrad(z: A, t: A, dy: F, dz: A, kind: number, bceWeight: number, n: number, k: number, h: number, w: number): void;
+  /** kind: 0 bce, 1 dice, 2 bce_dice, 3 ce, 4 ce_dice; diceFlags: bit 0 background out of the Dice mean, bit 1 batch Dice. */
+  loss(z: A, t: A, out: F, kind: number, bceWeight: number, n: number, k: number, h: number, w: number,
+    diceFlags?: number): void;
+  lossGrad(z: A, t: A, dy: F, dz: A, kind: number, bceWeight: number, n: number, k: number, h: number, w: number,
+    diceFlags?: number): void;
   adamStep(param: F, grad: F, m: F, v: F, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
   sgdStep(param: F, grad: F, buf: F, lr: number, momentum: number, weightDecay: number, step: number, dampening: number, nesterov: boolean): void;
   /** The arithmetic peak on the addon's threads (register-only loop; native/peak.cc); gflops 0 without the ISA. */

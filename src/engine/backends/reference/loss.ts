@@ -1,6 +1,7 @@
 // Segmentation losses on logits [N,K,H,W] or [N,K,D,H,W] (see docs/engine.md, "Losses") and their gradients.
 import type { OpKernel, Float } from '../../backend.js';
-import type { LossKind } from '../../graph.js';
+import type { DiceOptions, LossKind } from '../../graph.js';
+import { checkDiceOptions } from '../../dice-options.js';
 import { sigmoidOf } from './elementwise.js';
 
 const SMOOTH = 1e-5;
@@ -23,24 +24,38 @@ function softmaxOf(z: Float, { n, k, hw }: Dims): Float64Array {
   return p;
 }
 
+/** Which Dice: per image or over the batch; groups below `first` (the background) left out. */
+interface DiceWay { batch: boolean; first: number }
+
 /**
- * Soft Dice over groups of `len` consecutive values (one group per image, or per image and
- * class): returns 1 - mean D and, if grad is given, adds d(1 - mean D)/dp * dscale into it.
+ * Soft Dice over n images of g groups (classes) each, a group being `len` consecutive values:
+ * returns 1 - the mean D over the groups from `first` on, per image or, with batch, over the sums
+ * of all images; if grad is given, adds d(1 - mean D)/dp * dscale into it.
  */
-function diceTerm(p: ArrayLike<number>, t: ArrayLike<number>, groups: number, len: number, grad?: Float64Array, dscale = 1): number {
+function diceTerm(p: ArrayLike<number>, t: ArrayLike<number>, n: number, g: number, len: number, way: DiceWay,
+                  grad?: Float64Array, dscale = 1): number {
+  const spt = new Float64Array(n * g), sp = new Float64Array(n * g), st = new Float64Array(n * g);
+  for (let j = 0; j < n * g; j++)
+    for (let i = j * len; i < (j + 1) * len; i++) { spt[j] += p[i] * t[i]; sp[j] += p[i]; st[j] += t[i]; }
+  // batch: every image's group c reads the sums of class c over the batch
+  const src = (j: number) => (way.batch ? j % g : j);
+  if (way.batch) {
+    for (let j = g; j < n * g; j++) { spt[j % g] += spt[j]; sp[j % g] += sp[j]; st[j % g] += st[j]; }
+  }
+  const count = (g - way.first) * (way.batch ? 1 : n);
   let total = 0;
-  for (let gi = 0; gi < groups; gi++) {
-    let spt = 0, sp = 0, st = 0;
-    for (let i = gi * len; i < (gi + 1) * len; i++) { spt += p[i] * t[i]; sp += p[i]; st += t[i]; }
-    const num = 2 * spt + SMOOTH, den = sp + st + SMOOTH;
-    total += num / den;
-    if (grad) {
+  for (let j = 0; j < (way.batch ? g : n * g); j++)
+    if (j % g >= way.first) total += (2 * spt[j] + SMOOTH) / (sp[j] + st[j] + SMOOTH);
+  if (grad) {
+    for (let j = 0; j < n * g; j++) {
+      if (j % g < way.first) continue;
       // dD/dp_i = (2 t_i den - num) / den^2; the loss is 1 - mean D.
-      const f = -dscale / groups / (den * den);
-      for (let i = gi * len; i < (gi + 1) * len; i++) grad[i] += f * (2 * t[i] * den - num);
+      const num = 2 * spt[src(j)] + SMOOTH, den = sp[src(j)] + st[src(j)] + SMOOTH;
+      const f = -dscale / count / (den * den);
+      for (let i = j * len; i < (j + 1) * len; i++) grad[i] += f * (2 * t[i] * den - num);
     }
   }
-  return 1 - total / groups;
+  return 1 - total / count;
 }
 
 /** Mean BCE-with-logits; adds its gradient times dscale into grad if given. */
@@ -77,8 +92,10 @@ function ceTerm(z: Float, t: Float, p: Float64Array, { n, k, hw }: Dims, grad?: 
 
 /** Loss value, and with wantGrad its gradient with respect to the logits (scaled by dscale). */
 export function segLoss(kind: LossKind, bceWeight: number, z: Float, t: Float, shape: readonly number[],
-                        wantGrad: boolean, dscale = 1): { value: number; grad?: Float64Array } {
+                        wantGrad: boolean, dscale = 1, dice: DiceOptions = {}): { value: number; grad?: Float64Array } {
   const [n, k] = shape;
+  checkDiceOptions(kind, k, dice);
+  const way = { batch: !!dice.batchDice, first: dice.diceBackground === false ? 1 : 0 }; // checked: ce_dice
   const hw = z.length / (n * k); // H*W or D*H*W
   const dims = { n, k, hw };
   const grad = wantGrad ? new Float64Array(z.length) : undefined;
@@ -89,10 +106,10 @@ export function segLoss(kind: LossKind, bceWeight: number, z: Float, t: Float, s
       const p = new Float64Array(z.length);
       for (let i = 0; i < z.length; i++) p[i] = sigmoidOf(z[i]);
       const dp = wantGrad ? new Float64Array(z.length) : undefined;
-      const dice = diceTerm(p, t, n, k * hw, dp, dscale);
+      const d = diceTerm(p, t, n, 1, k * hw, way, dp, dscale);
       if (grad && dp) for (let i = 0; i < z.length; i++) grad[i] = dp[i] * p[i] * (1 - p[i]);
       const bce = kind === 'bce_dice' ? bceWeight * bceTerm(z, t, grad, dscale * bceWeight) : 0;
-      return { value: bce + dice, grad };
+      return { value: bce + d, grad };
     }
     case 'ce':
     case 'ce_dice': {
@@ -101,7 +118,7 @@ export function segLoss(kind: LossKind, bceWeight: number, z: Float, t: Float, s
       if (kind === 'ce') return { value: ce, grad };
       // Dice per (image, class): NC(D)HW makes each a contiguous run of hw values.
       const dp = wantGrad ? new Float64Array(z.length) : undefined;
-      const dice = diceTerm(p, t, n * k, hw, dp, dscale);
+      const d = diceTerm(p, t, n, k, hw, way, dp, dscale);
       if (grad && dp) {
         // Back through the channel softmax: dz_k = p_k (dp_k - sum_j p_j dp_j).
         for (let ni = 0; ni < n; ni++) {
@@ -113,7 +130,7 @@ export function segLoss(kind: LossKind, bceWeight: number, z: Float, t: Float, s
           }
         }
       }
-      return { value: ce + dice, grad };
+      return { value: ce + d, grad };
     }
     default:
       throw new Error(`loss: unknown kind '${kind as string}'`);
@@ -122,11 +139,13 @@ export function segLoss(kind: LossKind, bceWeight: number, z: Float, t: Float, s
 
 export const loss: OpKernel<'loss'> = (ins, outs, node) => {
   const [z, t] = ins;
-  outs[0].data[0] = segLoss(node.attrs.kind, node.attrs.bceWeight, z.data as Float, t.data as Float, z.shape, false).value;
+  const a = node.attrs;
+  outs[0].data[0] = segLoss(a.kind, a.bceWeight, z.data as Float, t.data as Float, z.shape, false, 1, a).value;
 };
 
 export const lossGrad: OpKernel<'loss_grad'> = (ins, outs, node) => {
   const [z, t, dy] = ins;
-  const { grad } = segLoss(node.attrs.kind, node.attrs.bceWeight, z.data as Float, t.data as Float, z.shape, true, dy.data[0]);
+  const a = node.attrs;
+  const { grad } = segLoss(a.kind, a.bceWeight, z.data as Float, t.data as Float, z.shape, true, dy.data[0], a);
   outs[0].data.set(grad!);
 };

@@ -10,11 +10,17 @@ function lossKind(node: OpNode<'loss' | 'loss_grad'>): number {
   return k;
 }
 
+/** The Dice options as the addon's flags: bit 0 background left out, bit 1 over the batch. */
+const diceFlags = (node: OpNode<'loss' | 'loss_grad'>): number =>
+  (node.attrs.diceBackground === false ? 1 : 0) | (node.attrs.batchDice ? 2 : 0);
+
 export function lossKernels({ A }: Ctx): Impls<'loss' | 'loss_grad'> {
   return {
     loss: ([z, t], [out], node) =>
-      A.loss(z, t, out, lossKind(node), node.attrs.bceWeight ?? 0.5, ...flat4(node.inputs[0].shape)),
+      A.loss(z, t, out, lossKind(node), node.attrs.bceWeight ?? 0.5, ...flat4(node.inputs[0].shape),
+        diceFlags(node)),
     loss_grad: ([z, t, dy], [dz], node) =>
-      A.lossGrad(z, t, dy, dz, lossKind(node), node.attrs.bceWeight ?? 0.5, ...flat4(node.inputs[0].shape)),
+      A.lossGrad(z, t, dy, dz, lossKind(node), node.attrs.bceWeight ?? 0.5, ...flat4(node.inputs[0].shape),
+        diceFlags(node)),
   };
 }

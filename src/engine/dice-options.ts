@@ -1,0 +1,13 @@
+// Which Dice the loss kinds take (DiceOptions): the checks shared by the graph and the kernels.
+import type { DiceOptions, LossKind } from './ops.js';
+
+/** Throws (naming the option) where the options do not apply to this loss kind and class count. */
+export function checkDiceOptions(kind: LossKind, classes: number, o: DiceOptions): void {
+  if (o.diceBackground === false) {
+    if (kind !== 'ce_dice')
+      throw new Error(`loss option diceBackground: false is for ce_dice (softmax, channel 0 the background); ` +
+        `${kind} has no background class`);
+    if (classes < 2) throw new Error(`loss option diceBackground: false needs a foreground class, got ${classes} channel(s)`);
+  }
+  if (o.batchDice && (kind === 'ce' || kind === 'bce')) throw new Error(`loss option batchDice: ${kind} has no Dice term`);
+}

@@ -91,6 +91,11 @@ else {
     // a network given on the command line (--filters) against the runs as planned
     const widths = at.filter((r) => (r.extraFlags ?? []).includes('--filters'));
     if (widths.length) groups.push({ title: `Networks at ${budget}: the filters given against the plan's`, runs: [...widths, ...planned] });
+    // the loss's Dice options on a planned run's plan (--plan pins it) against the runs as planned of that network
+    const losses = at.filter((r) => (r.extraFlags ?? []).some((f) => f === '--dice-classes' || f === '--batch-dice'));
+    if (losses.length)
+      groups.push({ title: `Loss options at ${budget}: against the runs as planned of the same network`,
+        runs: [...losses, ...planned.filter((r) => losses.some((l) => network(l) === network(r)))] });
     for (const n of new Set(planned.map(network))) {
       const runs = planned.filter((r) => network(r) === n);
       if (new Set(runs.map((r) => JSON.stringify(r.plan?.recipe))).size === runs.length)

@@ -19,3 +19,10 @@ export function lossFromFlags(opts: Record<string, any>, softmax: boolean): Loss
   }
   return spec;
 }
+
+/** One line for the run's log: the loss and the Dice options that differ from the defaults. */
+export function describeLoss(l: LossSpec): string {
+  const options = [l.diceBackground === false ? 'Dice over the foreground classes' : '', l.batchDice ? 'batch Dice' : '']
+    .filter(Boolean);
+  return `loss ${l.kind}${options.length ? ` (${options.join(', ')})` : ''}`;
+}

@@ -67,6 +67,9 @@ test('unetpp train --dice-classes foreground --batch-dice: trains, and the check
         const t = cli(['train', ...common, '-o', join(tmp, run), ...extra]);
         assert.equal(t.status, 0, t.stderr);
         assert.match(t.stdout, /loss [0-9.]+/);
+        const said = { fg: 'loss ce_dice (Dice over the foreground classes, batch Dice)', ignore:
+          'loss ce_dice (Dice over the foreground classes)', default: 'loss ce_dice' }[run];
+        assert.ok(t.stdout.split('\n').some((l) => l.startsWith('training 3D') && l.endsWith(`; ${said}`)), t.stdout);
         for (const f of ['best.safetensors', 'last.safetensors']) {
           const { meta } = readCheckpointMeta(join(tmp, run, f));
           assert.deepEqual(meta.training?.loss, { kind: 'ce_dice', ...values }, `${run} ${f}`);

@@ -5,7 +5,7 @@
 // at the end, post-processing chosen on the validation cases is recorded in best's meta.
 import { InvalidArgumentError } from 'commander';
 import { CliError } from '../common.js';
-import { lossFromFlags } from '../loss-flags.js';
+import { describeLoss, lossFromFlags } from '../loss-flags.js';
 import { modelConfigFrom, namingFlags } from '../model-options.js';
 import { SegModel } from '../../models/model.js';
 import { perLevelText } from '../../models/config.js';
@@ -118,7 +118,7 @@ export async function volumeTrainingSetup(dataDir: string, opts: Record<string, 
     `${model.params.count().toLocaleString('en')} params) on ${train.length} train / ` +
     `${val === train ? 'the same' : val.length} val volumes from ${dataDir}; ` +
     `modalities ${vd.dataset.modalities.join(', ')}; classes ${vd.classNames.join(', ')}` +
-    (hasIgnore(vd.labels) ? ' (other values ignored)' : '') + `; patch ${patch.join('x')}`);
+    (hasIgnore(vd.labels) ? ' (other values ignored)' : '') + `; patch ${patch.join('x')}; ${describeLoss(loss)}`);
   const options: VolumeTrainOptions = {
     ...common, batchSize, loss, patch, samplesPerEpoch,
     augment3d: opts.augment === false ? null : DEFAULT_AUGMENT_3D, labels: vd.labels, foregroundFraction: opts.foregroundFraction,

@@ -20,7 +20,7 @@ import { fitTrainMemory, trainCrop, windowedValidation } from '../train-shape.js
 import { resolveBackend } from '../backend.js';
 import { describeBackend } from '../../engine/backends/describe.js';
 import { addPlanOptions, planForTraining } from '../plan-train.js';
-import { lossFromFlags } from '../loss-flags.js';
+import { describeLoss, lossFromFlags } from '../loss-flags.js';
 
 /** Receives what `train` resolved (flags, --config and the plan) instead of training (trainSetup). */
 type TakeOver = (dataDir: string, opts: Record<string, any>, common: TrainOptions, batchGiven: boolean) => Promise<void>;
@@ -153,7 +153,8 @@ export function trainCommand(takeOver?: TakeOver): Command {
         ...(opts.datasetPlan ? { plan: opts.datasetPlan } : {}) },
     };
     console.log(`training ${model.config.arch} (${model.config.preset}, filters ${model.config.filters.join(',')}, ` +
-      `${model.params.count().toLocaleString('en')} params) on ${trainSet.length} train / ${valSet.length} val images from ${dataDir}`);
+      `${model.params.count().toLocaleString('en')} params) on ${trainSet.length} train / ${valSet.length} val images from ${dataDir}; ` +
+      describeLoss(loss));
     const r = await train(model, { train: trainSet, val: valSet }, options);
     console.log(`done: ${r.epochs} epochs (${r.stoppedBy}), best ${opts.monitor} ${r.best?.toFixed(4) ?? '-'} at epoch ${r.bestEpoch}, ` +
       `${r.stepMs.toFixed(0)} ms/step (${r.backend}, ${r.precision}); best model ${r.bestPath ?? join(opts.out, 'best.safetensors')}`);

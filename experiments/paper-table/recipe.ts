@@ -57,6 +57,7 @@ export function planFacts(plan: DatasetPlan, file: string) {
     stepsPerEpoch: t.stepsPerEpoch, steps: t.epochs * t.stepsPerEpoch, plannedStepMs: t.stepMs, plannedCpuMs: t.cpuMs,
     threads: t.threads, recipe: plan.training.recipe
       ? `${plan.training.recipe.optimizer} lr ${plan.training.recipe.lr}, ${plan.training.recipe.schedule}` : 'fixed defaults',
+    precision: plan.training.precision?.value ?? 'fp32',
   };
 }
 export type PlanFacts = ReturnType<typeof planFacts>;

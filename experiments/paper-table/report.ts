@@ -87,7 +87,8 @@ function planLine(ds: DatasetKey, runs: SeedRun[], o: ReportOptions): string {
   const x = (v: number[]) => v.join('x');
   const norm = typeof p.normalize === 'string' ? p.normalize : JSON.stringify(p.normalize);
   const threads = `${p.threads} thread${p.threads === 1 ? '' : 's'}`;
-  const step = p.plannedStepMs ? `, planned at ${(p.plannedStepMs / 1000).toFixed(2)} s a step (${threads})` : '';
+  const step = p.plannedStepMs
+    ? `, planned at ${(p.plannedStepMs / 1000).toFixed(2)} s a step (${threads}, ${p.precision ?? 'fp32'})` : '';
   return `${head} Plan for ${p.timeBudget} made ${p.made.slice(0, 10)}${step}: patch ${x(p.patch)}` +
     `${p.spacing ? ` at ${p.spacing.join(' x ')} mm` : ''}, filters ${p.filters.join(',')} (depth ${p.depth}), ${p.norm} norm, ` +
     `batch ${p.batchSize}, normalisation ${norm}, ${p.recipe}; **${p.steps} steps** (${p.epochs} epochs x ` +

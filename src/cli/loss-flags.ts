@@ -2,6 +2,7 @@
 import { CliError } from './common.js';
 import type { LossKind } from '../engine/graph.js';
 import type { LossSpec } from '../train/plans.js';
+import { diceOptionWords } from '../engine/dice-options.js';
 
 /** The loss of a run from its flags (softmax: the model has one softmax over K > 1 classes). */
 export function lossFromFlags(opts: Record<string, any>, softmax: boolean): LossSpec {
@@ -22,7 +23,6 @@ export function lossFromFlags(opts: Record<string, any>, softmax: boolean): Loss
 
 /** One line for the run's log: the loss and the Dice options that differ from the defaults. */
 export function describeLoss(l: LossSpec): string {
-  const options = [l.diceBackground === false ? 'Dice over the foreground classes' : '', l.batchDice ? 'batch Dice' : '']
-    .filter(Boolean);
+  const options = diceOptionWords(l);
   return `loss ${l.kind}${options.length ? ` (${options.join(', ')})` : ''}`;
 }

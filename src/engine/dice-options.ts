@@ -11,3 +11,8 @@ export function checkDiceOptions(kind: LossKind, classes: number, o: DiceOptions
   }
   if (o.batchDice && (kind === 'ce' || kind === 'bce')) throw new Error(`loss option batchDice: ${kind} has no Dice term`);
 }
+
+/** The options that differ from the defaults, in words (run logs and plan tables). */
+export function diceOptionWords(o: DiceOptions): string[] {
+  return [o.diceBackground === false ? 'Dice over the foreground classes' : '', o.batchDice ? 'batch Dice' : ''].filter(Boolean);
+}

@@ -1,6 +1,7 @@
 // A plan as a short table for the terminal and the docs: one line per decision, then its notes.
 import { gib } from '../infer/memory.js';
 import type { DatasetPlan } from '../io/dataset-plan.js';
+import { diceOptionWords } from '../engine/dice-options.js';
 
 function duration(s: number): string {
   if (s >= 3600 && s % 3600 === 0) return `${s / 3600}h`;
@@ -52,7 +53,7 @@ export function planTable(p: DatasetPlan): string {
     const extra = [r.momentum !== undefined && `momentum ${r.momentum}`, r.weightDecay && `weight decay ${r.weightDecay}`,
       r.warmupSteps && `${r.warmupSteps} warm-up steps`,
       r.holdFraction && `held for ${Math.round(r.holdFraction * 100)}% of the steps`,
-      r.diceClasses === 'foreground' && 'Dice over the foreground classes', r.batchDice && 'batch Dice'].filter(Boolean);
+      ...diceOptionWords({ diceBackground: r.diceClasses !== 'foreground', batchDice: r.batchDice })].filter(Boolean);
     rows.push(['recipe', `${r.optimizer} lr ${r.lr}, ${r.schedule}${extra.length ? `, ${extra.join(', ')}` : ''} (${r.why})`]);
   }
   const pr = p.training.precision;
